@@ -1,0 +1,3 @@
+from vinpaint.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,13 @@
+"""Errors the engine raises on purpose. Their text is shown to users as is: one clear sentence."""
+
+
+class VinpaintError(Exception):
+    """Base class: anything a user can act on."""
+
+
+class InputError(VinpaintError):
+    """The frames, masks or settings handed in cannot be used (the message names the problem)."""
+
+
+class TrainingCancelled(VinpaintError):
+    """Training stopped on request; a checkpoint was written first, so running again continues."""
