@@ -1,0 +1,175 @@
+"""Reading clips and masks from disk: video files through PyAV, folders of images, a single image as a static mask.
+
+Everything a user can get wrong at the file level (a missing path, an unreadable file, a mask whose frame count or
+size differs from the video's) is raised here as `InputError` with one sentence, before any training starts.
+Array-level checks (empty mask, too few frames for the flow intervals ...) belong to `inpaint()`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from vinpaint.engine.errors import InputError
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".mxf", ".ts", ".wmv", ".flv")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+DEFAULT_FPS = Fraction(25)
+"""Frame rate assumed for a folder of images, which carries none."""
+
+
+@dataclass
+class Clip:
+    """Frames read from one source, with what the writers need to give them back in the same shape."""
+
+    frames: np.ndarray
+    """[T,H,W,3] RGB, uint8 or uint16 (16-bit sources stay 16-bit)."""
+    fps: Fraction
+    """Frames per second of the source (DEFAULT_FPS for an image folder)."""
+    source: Path
+    kind: str
+    """"video" or "images"."""
+    names: list[str] = field(default_factory=list)
+    """File stems of an image folder, so a PNG output can keep the source's numbering; empty for a video."""
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height), the order people say it in."""
+        return int(self.frames.shape[2]), int(self.frames.shape[1])
+
+
+def _natural_key(name: str) -> list:
+    """Sort frame2 before frame10."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def list_images(folder: Path) -> list[Path]:
+    """The image files of a folder in natural order, hidden files left out."""
+    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+             and p.suffix.lower() in IMAGE_EXTENSIONS]
+    return sorted(files, key=lambda p: _natural_key(p.name))
+
+
+def read_image(path: Path) -> np.ndarray:
+    """One image file -> [H,W,3] RGB (uint8 or uint16); grey is replicated and alpha dropped."""
+    data = np.fromfile(str(path), dtype=np.uint8)  # imdecode, unlike imread, copes with any path encoding
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise InputError(f"cannot read image {path}: the file is empty, damaged or not an image.")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"image {path} has {image.dtype} samples; only 8-bit and 16-bit images are supported.")
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    if image.shape[2] == 1:
+        return np.repeat(image, 3, axis=2)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _read_image_folder(folder: Path) -> Clip:
+    files = list_images(folder)
+    if not files:
+        raise InputError(f"folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
+    frames = []
+    for path in files:
+        image = read_image(path)
+        if frames and (image.shape != frames[0].shape or image.dtype != frames[0].dtype):
+            raise InputError(f"image {path.name} in {folder} is {_describe(image)} but {files[0].name} is "
+                             f"{_describe(frames[0])}; every frame must match.")
+        frames.append(image)
+    return Clip(np.stack(frames), DEFAULT_FPS, folder, "images", [p.stem for p in files])
+
+
+def _describe(image: np.ndarray) -> str:
+    return f"{image.shape[1]}x{image.shape[0]} {8 * image.dtype.itemsize}-bit"
+
+
+def _read_video_file(path: Path) -> Clip:
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError) as exc:
+        raise InputError(f"cannot open video {path}: {_reason(exc)}.") from None
+    with container:
+        if not container.streams.video:
+            raise InputError(f"file {path} has no video stream.")
+        stream = container.streams.video[0]
+        fmt = stream.codec_context.format
+        deep = fmt is not None and max((c.bits for c in fmt.components), default=8) > 8
+        target = "rgb48le" if deep else "rgb24"
+        rate = stream.average_rate or stream.guessed_rate or DEFAULT_FPS
+        frames = []
+        try:
+            for frame in container.decode(stream):
+                frames.append(frame.to_ndarray(format=target))
+        except (av.FFmpegError, OSError) as exc:
+            if not frames:
+                raise InputError(f"cannot decode video {path}: {_reason(exc)}.") from None
+            raise InputError(f"video {path} is damaged after frame {len(frames)}: {_reason(exc)}.") from None
+    if not frames:
+        raise InputError(f"video {path} holds no frames.")
+    return Clip(np.stack(frames), Fraction(rate), path, "video")
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.rstrip(".").split(": '")[0]
+
+
+def read_clip(path: str | Path) -> Clip:
+    """A video file or a folder of images -> Clip. Raises InputError naming the problem."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"input {path} does not exist.")
+    if path.is_dir():
+        return _read_image_folder(path)
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        raise InputError(f"input {path} is a single image; give a video file or a folder of frames.")
+    return _read_video_file(path)
+
+
+def _to_hole(image: np.ndarray, invert: bool) -> np.ndarray:
+    """[...,3] image -> bool hole: brighter than half scale in any channel (white, or a coloured label) = remove."""
+    half = 127 if image.dtype == np.uint8 else 32767
+    hole = image.max(axis=-1) > half
+    return ~hole if invert else hole
+
+
+def read_masks(path: str | Path, frame_count: int, size: tuple[int, int], invert: bool = False) -> np.ndarray:
+    """A mask video, folder of images, or one image (static mask) -> bool [T,H,W], True = hole.
+
+    White (any channel above half scale) means remove; `invert` swaps that. `frame_count` and `size`
+    ((width, height)) are the video's, checked here so a mismatch is reported with both numbers.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"mask {path} does not exist.")
+    if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
+        image = read_image(path)
+        _check_size(image.shape[1], image.shape[0], size, path)
+        return np.broadcast_to(_to_hole(image, invert), (frame_count, *image.shape[:2])).copy()
+    clip = read_clip(path)
+    count = clip.frames.shape[0]
+    if count != frame_count:
+        raise InputError(f"the mask {path} has {count} frames but the video has {frame_count}; give one mask "
+                         f"per frame, or a single image for a static mask.")
+    _check_size(*clip.size, size, path)
+    return _to_hole(clip.frames, invert)
+
+
+def _check_size(width: int, height: int, size: tuple[int, int], path: Path) -> None:
+    if (width, height) != tuple(size):
+        raise InputError(f"the mask {path} is {width}x{height} but the video is {size[0]}x{size[1]}; "
+                         f"they must be the same size.")
+
+
+def read_inputs(video: str | Path, mask: str | Path, invert: bool = False) -> tuple[Clip, np.ndarray]:
+    """Read a clip and its masks together, checked against each other."""
+    clip = read_clip(video)
+    masks = read_masks(mask, clip.frames.shape[0], clip.size, invert=invert)
+    return clip, masks

@@ -1,0 +1,213 @@
+"""Writing results: a video at the source frame rate with a chosen codec, and PNG sequences. All writes are atomic.
+
+A video goes to a temporary name in the same folder and is renamed into place when complete; a PNG sequence is
+built in a temporary folder and swapped in. An interrupted or failed write leaves the previous output (or nothing).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from vinpaint.engine.errors import InputError
+
+
+@dataclass(frozen=True)
+class VideoCodec:
+    """One `--codec` choice: which FFmpeg encoder, pixel format and options, and which containers take it."""
+
+    encoder: str
+    pix_fmt: str
+    pix_fmt_16: str | None
+    """Pixel format for a 16-bit source; None means the video is written at 8 bits."""
+    options: tuple[tuple[str, str], ...]
+    lossless: bool
+    containers: tuple[str, ...]
+    summary: str
+
+
+CODECS: dict[str, VideoCodec] = {
+    "ffv1": VideoCodec("ffv1", "bgr0", "gbrp16le", (("level", "3"), ("slicecrc", "1")), True,
+                       (".mkv", ".avi"), "lossless FFV1 RGB, keeps 16-bit sources at 16 bits"),
+    "x264rgb": VideoCodec("libx264rgb", "rgb24", None, (("crf", "0"), ("preset", "medium")), True,
+                          (".mkv", ".mp4", ".mov"), "lossless H.264 in RGB (crf 0)"),
+    "x264-444": VideoCodec("libx264", "yuv444p", None, (("crf", "16"), ("preset", "slow")), False,
+                           (".mkv", ".mp4", ".mov"), "high-quality H.264, full-resolution colour (crf 16)"),
+    "x264-420": VideoCodec("libx264", "yuv420p", None, (("crf", "16"), ("preset", "slow")), False,
+                           (".mkv", ".mp4", ".mov"), "high-quality H.264 that every player opens (crf 16)"),
+}
+DEFAULT_CODEC = {".mkv": "ffv1", ".avi": "ffv1", ".mp4": "x264-420", ".mov": "x264-444"}
+"""`--codec auto`: lossless where the container is made for it, widely playable H.264 otherwise."""
+VIDEO_OUTPUTS = tuple(DEFAULT_CODEC)
+
+
+def resolve_codec(path: Path, codec: str = "auto", size: tuple[int, int] | None = None) -> str:
+    """Check an output path and codec before any work starts; returns the codec name actually used.
+
+    A path with no extension is a folder for a PNG sequence (returns "png").
+    """
+    suffix = path.suffix.lower()
+    if not suffix:
+        return "png"
+    if suffix not in DEFAULT_CODEC:
+        raise InputError(f"cannot write '{suffix}' files; name the output .mp4, .mkv, .mov, .avi "
+                         f"or give a folder name (no extension) for a PNG sequence.")
+    name = DEFAULT_CODEC[suffix] if codec == "auto" else codec
+    if name not in CODECS:
+        raise InputError(f"unknown codec '{codec}'; choose one of auto, {', '.join(CODECS)}.")
+    if suffix not in CODECS[name].containers:
+        raise InputError(f"codec {name} cannot go in a {suffix} file; use {' or '.join(CODECS[name].containers)}.")
+    if size is not None and CODECS[name].pix_fmt == "yuv420p" and (size[0] % 2 or size[1] % 2):
+        raise InputError(f"codec {name} needs an even width and height but the video is {size[0]}x{size[1]}; "
+                         f"use --codec x264-444 or a .mkv output.")
+    return name
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
+def _temp_sibling(path: Path, suffix: str = "") -> Path:
+    """A fresh temporary file beside `path`, with the permissions a plain open() would have given it."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".partial{suffix}", dir=path.parent)
+    os.close(fd)
+    os.chmod(name, 0o666 & ~_UMASK)
+    return Path(name)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # platforms without directory handles
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write a whole file under a temporary name, fsync, then rename over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = _temp_sibling(path)
+    try:
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """[H,W,3] RGB or [H,W] grey, uint8 or uint16 -> PNG bytes (16-bit stays 16-bit)."""
+    if image.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"PNG needs uint8 or uint16 samples, got {image.dtype}")
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise OSError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """One PNG, atomically."""
+    write_bytes_atomic(Path(path), encode_png(image))
+
+
+def write_png_sequence(folder: Path, frames: np.ndarray, names: list[str] | None = None) -> list[Path]:
+    """[T,H,W,3] frames -> folder/00000.png ... (or the given stems), replacing the folder as a whole."""
+    folder = Path(folder)
+    names = list(names) if names else [f"{i:05d}" for i in range(len(frames))]
+    if len(names) != len(frames):
+        raise ValueError(f"{len(names)} names for {len(frames)} frames")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent))
+    os.chmod(temp, 0o777 & ~_UMASK)
+    try:
+        for name, frame in zip(names, frames):
+            (temp / f"{name}.png").write_bytes(encode_png(np.ascontiguousarray(frame)))
+        _replace_folder(temp, folder)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return [folder / f"{name}.png" for name in names]
+
+
+def _replace_folder(new: Path, folder: Path) -> None:
+    """Move `new` to `folder`; an existing folder is moved aside first and removed once the swap is done."""
+    old = None
+    if folder.exists():
+        if not folder.is_dir():
+            raise InputError(f"output {folder} exists and is not a folder.")
+        old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
+        os.replace(folder, old / folder.name)
+    os.replace(new, folder)
+    _fsync_dir(folder.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def to_uint8(frames: np.ndarray) -> np.ndarray:
+    """uint16 or float (0..1) frames -> uint8, rounding to nearest."""
+    if frames.dtype == np.uint8:
+        return frames
+    if frames.dtype == np.uint16:
+        return ((frames.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    return (np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def write_video(path: Path, frames: np.ndarray, fps: Fraction | float, codec: str = "auto") -> str:
+    """[T,H,W,3] RGB uint8/uint16 -> a video at `fps`, atomically. Returns the codec used.
+
+    16-bit frames stay 16-bit with FFV1; the other codecs write 8 bits.
+    """
+    path = Path(path)
+    height, width = frames.shape[1:3]
+    name = resolve_codec(path, codec, (width, height))
+    if name == "png":
+        raise InputError(f"output {path} has no video extension.")
+    spec = CODECS[name]
+    deep = frames.dtype == np.uint16 and spec.pix_fmt_16 is not None
+    data = frames if deep else to_uint8(frames)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = _temp_sibling(path, path.suffix)
+    try:
+        with av.open(str(temp), mode="w", format=_muxer(path)) as container:
+            stream = container.add_stream(spec.encoder, rate=Fraction(fps).limit_denominator(1_000_000))
+            stream.width, stream.height = width, height
+            stream.pix_fmt = spec.pix_fmt_16 if deep else spec.pix_fmt
+            stream.options = dict(spec.options)
+            for index, array in enumerate(data):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb48le" if deep else "rgb24")
+                frame.pts = index
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+        with open(temp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return name
+
+
+def _muxer(path: Path) -> str:
+    return {".mkv": "matroska", ".avi": "avi", ".mp4": "mp4", ".mov": "mov"}[path.suffix.lower()]
