@@ -1,0 +1,53 @@
+"""Classical baselines a user could pick instead: OpenCV's frame-wise inpainting (Telea 2004, Navier-Stokes 2001).
+
+They see each frame alone, so they have no temporal consistency by construction; they cost milliseconds, which
+is what the internal-learning variants have to beat.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from vinpaint.engine.errors import InputError
+
+BASELINES = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
+"""Baseline name -> OpenCV flag."""
+
+
+@dataclass
+class BaselineResult:
+    """Same shape as the engine's result where it matters: composited frames uint8, the hole used, seconds."""
+
+    frames: np.ndarray
+    hole: np.ndarray
+    seconds: float
+
+
+def dilate(masks: np.ndarray, pixels: int) -> np.ndarray:
+    """Grow bool masks [T,H,W] by `pixels` (square structuring element), as the engine does before filling."""
+    if pixels <= 0:
+        return masks.copy()
+    kernel = np.ones((2 * pixels + 1, 2 * pixels + 1), np.uint8)
+    return np.stack([cv2.dilate(m.astype(np.uint8), kernel) > 0 for m in masks])
+
+
+def opencv_inpaint(frames: np.ndarray, masks: np.ndarray, method: str = "telea", radius: int = 5,
+                   dilation: int = 0) -> BaselineResult:
+    """Fill each frame [T,H,W,3] uint8 inside masks [T,H,W] with cv2.inpaint; pixels outside are untouched."""
+    if method not in BASELINES:
+        raise InputError(f"unknown baseline {method!r}; choose one of {', '.join(BASELINES)}.")
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[3] != 3:
+        raise InputError(f"baseline frames must be uint8 [T,H,W,3], not {frames.dtype} {frames.shape}.")
+    if masks.shape != frames.shape[:3]:
+        raise InputError(f"the masks' shape {masks.shape} does not match the frames' {frames.shape[:3]}.")
+    start = time.perf_counter()
+    hole = dilate(masks.astype(bool), dilation)
+    out = frames.copy()
+    for i in range(len(frames)):
+        if hole[i].any():
+            filled = cv2.inpaint(frames[i], hole[i].astype(np.uint8) * 255, radius, BASELINES[method])
+            out[i][hole[i]] = filled[hole[i]]
+    return BaselineResult(out, hole, time.perf_counter() - start)

@@ -1,0 +1,217 @@
+"""Composed clips with known ground truth, as the paper's Composed dataset (section 4).
+
+A background clip (no object) gets the mask sequence of a real masked clip: the mask is fitted to the working
+size (centre crop + resize), trimmed or looped back and forth to the clip length, and optionally mirrored. The
+input frames show the source clip's real object inside the hole (or flat grey), so a method that peeks into the
+hole is caught; the truth is the untouched background.
+
+Two steps keep it reproducible: `make_manifest` draws every random choice from the seed and writes them all down
+(explicit frame indices); `build_clip` turns a manifest entry into pixels with no randomness at all.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vinpaint.engine.errors import InputError
+from vinpaint.evaluation import dataset
+
+MANIFEST_VERSION = 1
+
+
+@dataclass
+class ComposeConfig:
+    """How to draw a set of composed clips."""
+
+    seed: int = 0
+    """All random choices (pairings, segments, mirroring) come from this seed."""
+    count: int = 4
+    """Number of composed clips."""
+    frames: int = 30
+    """Frames per clip (fewer when the background clip is shorter)."""
+    width: int = 192
+    """Working width: clips are made at the size the methods run at, so no method resamples."""
+    height: int = 96
+    """Working height."""
+    mask_folder: str = "masks"
+    """Which mask folder of the masked clips to use."""
+    fill: str = "object"
+    """What the input shows inside the hole: 'object' (the source clip's pixels) or 'grey'."""
+    min_hole: float = 0.005
+    """Smallest mean hole fraction accepted; segments with less hole are redrawn."""
+    backgrounds: list[str] = field(default_factory=list)
+    """Background clip names to use (empty: all found)."""
+    mask_sources: list[str] = field(default_factory=list)
+    """Masked clip names to take masks from (empty: all found)."""
+
+    def validate(self) -> None:
+        if self.count < 1 or self.frames < 2:
+            raise InputError("a composed set needs at least one clip of at least two frames.")
+        if self.width < 16 or self.height < 16:
+            raise InputError(f"a working size of {self.width}x{self.height} is too small (16x16 at least).")
+        if self.fill not in ("object", "grey"):
+            raise InputError(f"fill must be 'object' or 'grey', not {self.fill!r}.")
+
+
+@dataclass
+class ComposedClip:
+    """One composed clip at working size: input frames uint8 [T,H,W,3], hole bool [T,H,W], truth uint8."""
+
+    name: str
+    frames: np.ndarray
+    masks: np.ndarray
+    truth: np.ndarray
+
+
+def pingpong(start: int, count: int, length: int) -> list[int]:
+    """`count` indices from `start` over a sequence of `length`, bouncing at the ends instead of jumping back."""
+    if length < 1:
+        raise InputError("cannot loop over an empty sequence.")
+    if length == 1:
+        return [0] * count
+    period = 2 * (length - 1)
+    out = []
+    for i in range(count):
+        k = (start + i) % period
+        out.append(k if k < length else period - k)
+    return out
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")
+
+
+def make_manifest(data: Path, config: ComposeConfig) -> dict:
+    """Draw `config.count` composed clips from the clips under `data`; every choice is written down."""
+    config.validate()
+    masked, backgrounds = dataset.scan(Path(data))
+    masked = [c for c in masked if config.mask_folder in c.masks]
+    if config.mask_sources:
+        masked = [c for c in masked if c.name in config.mask_sources]
+    if config.backgrounds:
+        backgrounds = [c for c in backgrounds if c.name in config.backgrounds]
+    if not backgrounds:
+        raise InputError(f"no background clips found under {data} (expected bg/<name>/frames/).")
+    if not masked:
+        raise InputError(f"no clips with a {config.mask_folder!r} mask folder found under {data}.")
+    rng = np.random.default_rng(config.seed)
+    pairs = [(b, m) for b in backgrounds for m in masked]
+    order = rng.permutation(len(pairs))
+    clips = []
+    for n in range(config.count):
+        bg, src = pairs[int(order[n % len(pairs)])]
+        bg_len = dataset.frame_count(bg.frames)
+        src_len = dataset.frame_count(src.masks[config.mask_folder])
+        t = min(config.frames, bg_len)
+        if t < 2:
+            raise InputError(f"the background {bg.name} has fewer than two frames.")
+        for _attempt in range(20):
+            bg_start = int(rng.integers(0, bg_len - t + 1))
+            mask_start = int(rng.integers(0, max(1, src_len - t + 1)))
+            flip = bool(rng.random() < 0.5)
+            entry = {
+                "name": f"{n:02d}_{_safe(bg.name.removeprefix('bg/'))}_{_safe(src.name)}",
+                "background": bg.name,
+                "background_frames": list(range(bg_start, bg_start + t)),
+                "mask_source": src.name,
+                "mask_folder": config.mask_folder,
+                "mask_frames": pingpong(mask_start, t, src_len),
+                "mirror": flip,
+            }
+            hole = _entry_masks(Path(data), entry, config.width, config.height)
+            if hole.mean() >= config.min_hole:
+                break
+        else:
+            raise InputError(f"the masks of {src.name} leave almost no hole at {config.width}x{config.height}.")
+        entry["hole_fraction"] = round(float(hole.mean()), 5)
+        clips.append(entry)
+    return {"version": MANIFEST_VERSION, "config": asdict(config), "clips": clips}
+
+
+def _entry_masks(data: Path, entry: dict, width: int, height: int) -> np.ndarray:
+    src = dataset.find_clip(data, entry["mask_source"])
+    if entry["mask_folder"] not in src.masks:
+        raise InputError(f"{entry['mask_source']} has no mask folder {entry['mask_folder']!r}.")
+    m = dataset.read_masks(src.masks[entry["mask_folder"]], entry["mask_frames"], (width, height))
+    return m[:, :, ::-1].copy() if entry["mirror"] else m
+
+
+def build_clip(data: Path, manifest: dict, entry: dict) -> ComposedClip:
+    """Pixels of one manifest entry; deterministic (no randomness left)."""
+    cfg = manifest["config"]
+    w, h = int(cfg["width"]), int(cfg["height"])
+    data = Path(data)
+    truth = dataset.read_frames(dataset.find_clip(data, entry["background"]).frames, entry["background_frames"], (w, h))
+    masks = _entry_masks(data, entry, w, h)
+    frames = truth.copy()
+    if cfg.get("fill", "object") == "object":
+        src = dataset.find_clip(data, entry["mask_source"])
+        obj = dataset.read_frames(src.frames, entry["mask_frames"], (w, h))
+        if entry["mirror"]:
+            obj = obj[:, :, ::-1]
+        frames[masks] = obj[masks]
+    else:
+        frames[masks] = 128
+    return ComposedClip(entry["name"], frames, masks, truth)
+
+
+def load_manifest(path: Path) -> dict:
+    """Read and check a manifest written by `write_set` (or by hand)."""
+    try:
+        manifest = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path} is not a readable manifest ({exc.__class__.__name__}).") from exc
+    if not isinstance(manifest, dict) or manifest.get("version") != MANIFEST_VERSION or "clips" not in manifest:
+        raise InputError(f"{path} is not a version-{MANIFEST_VERSION} composed-clip manifest.")
+    for e in manifest["clips"]:
+        missing = {"name", "background", "background_frames", "mask_source", "mask_folder", "mask_frames",
+                   "mirror"} - set(e)
+        if missing:
+            raise InputError(f"manifest entry {e.get('name', '?')} lacks {', '.join(sorted(missing))}.")
+        if len(e["background_frames"]) != len(e["mask_frames"]):
+            raise InputError(f"manifest entry {e['name']} has unequal background and mask frame lists.")
+    return manifest
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    im = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    if not cv2.imwrite(str(path), im):
+        raise InputError(f"cannot write {path}.")
+
+
+def write_set(data: Path, manifest: dict, out: Path) -> list[Path]:
+    """Write every clip as `out/<name>/{frames,masks,truth}/00000.png` plus `out/manifest.json`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for entry in manifest["clips"]:
+        clip = build_clip(data, manifest, entry)
+        d = out / clip.name
+        for sub in ("frames", "masks", "truth"):
+            (d / sub).mkdir(parents=True, exist_ok=True)
+        for i in range(len(clip.frames)):
+            _write_png(d / "frames" / f"{i:05d}.png", clip.frames[i])
+            _write_png(d / "masks" / f"{i:05d}.png", clip.masks[i].astype(np.uint8) * 255)
+            _write_png(d / "truth" / f"{i:05d}.png", clip.truth[i])
+        written.append(d)
+    tmp = out / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1))
+    tmp.replace(out / "manifest.json")
+    return written
+
+
+def read_set(folder: Path) -> list[ComposedClip]:
+    """Read back a set written by `write_set` (the folder holds manifest.json and <name>/truth/)."""
+    folder = Path(folder)
+    manifest = load_manifest(folder / "manifest.json")
+    clips = []
+    for e in manifest["clips"]:
+        d = folder / e["name"]
+        clips.append(ComposedClip(e["name"], dataset.read_frames(d / "frames"), dataset.read_masks(d / "masks"),
+                                  dataset.read_frames(d / "truth")))
+    return clips
