@@ -1,0 +1,168 @@
+"""Composed clips: mask fitting, looping/trimming, object pasting, reproducibility, layouts and bad input."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vinpaint.engine.errors import InputError
+from vinpaint.evaluation import compose, dataset
+from vinpaint.evaluation.compose import ComposeConfig
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def _png(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    cv2.imwrite(str(path), im)
+
+
+def make_data(root: Path, bg_len=12, src_len=5, w=64, h=32) -> Path:
+    """bg/plain: frame i is flat grey level 10*i; obj: a red object whose 8x8 mask moves right 2 px per frame."""
+    for i in range(bg_len):
+        _png(root / "bg" / "plain" / "frames" / f"{i:05d}.png", np.full((h, w, 3), 10 * i, np.uint8))
+    for i in range(src_len):
+        frame = np.zeros((h, w, 3), np.uint8)
+        frame[..., 0] = 200 + i  # "red object", identifiable per frame
+        mask = np.zeros((h, w), np.uint8)
+        mask[8:16, 8 + 2 * i:16 + 2 * i] = 255
+        _png(root / "obj" / "frames" / f"{i:05d}.png", frame)
+        _png(root / "obj" / "masks" / f"{i:05d}.png", mask)
+    return root
+
+
+def test_pingpong_loops_back_and_forth():
+    assert compose.pingpong(0, 7, 3) == [0, 1, 2, 1, 0, 1, 2]
+    assert compose.pingpong(2, 3, 5) == [2, 3, 4]  # trimmed: a window of a longer sequence
+    assert compose.pingpong(0, 3, 1) == [0, 0, 0]
+
+
+def test_fit_centre_crops_then_resizes_masks():
+    m = np.zeros((20, 40), bool)  # 2:1 source into a 1:1 target: columns 10..29 survive
+    m[:, 10:12] = True            # at the crop's left edge
+    m[:, 0:10] = True             # cropped away
+    out = dataset.fit(m, 10, 10, mask=True)
+    assert out.shape == (10, 10)
+    assert out[:, 0].all() and not out[:, 1:].any()  # 2 source columns -> 1 target column, area 1.0
+
+
+def test_fit_mask_threshold_is_half_coverage():
+    m = np.zeros((4, 4), bool)
+    m[0:2, 0:2] = True   # full coverage of target pixel (0,0)
+    m[2, 2:4] = True     # half coverage of target pixel (1,1) -> kept (>= 0.5)
+    m[0, 2] = True       # quarter coverage of (0,1) -> dropped
+    assert dataset.fit(m, 2, 2, mask=True).tolist() == [[True, False], [False, True]]
+
+
+def test_masks_are_looped_when_the_source_is_shorter(tmp_path):
+    data = make_data(tmp_path, bg_len=12, src_len=5)
+    cfg = ComposeConfig(seed=1, count=1, frames=10, width=64, height=32)
+    manifest = compose.make_manifest(data, cfg)
+    e = manifest["clips"][0]
+    assert len(e["mask_frames"]) == 10 and set(e["mask_frames"]) <= set(range(5))
+    steps = np.abs(np.diff(e["mask_frames"]))
+    assert (steps == 1).all()  # back and forth, never a jump
+    assert e["background_frames"] == list(range(e["background_frames"][0], e["background_frames"][0] + 10))
+
+
+def test_masks_are_trimmed_when_the_source_is_longer(tmp_path):
+    data = make_data(tmp_path, bg_len=6, src_len=12)
+    e = compose.make_manifest(data, ComposeConfig(seed=2, count=1, frames=4, width=64, height=32))["clips"][0]
+    first = e["mask_frames"][0]
+    assert e["mask_frames"] == list(range(first, first + 4)) and first + 4 <= 12
+
+
+def test_clip_is_shortened_to_the_background(tmp_path):
+    data = make_data(tmp_path, bg_len=3, src_len=5)
+    e = compose.make_manifest(data, ComposeConfig(count=1, frames=10, width=64, height=32))["clips"][0]
+    assert e["background_frames"] == [0, 1, 2]
+
+
+def test_composed_pixels(tmp_path):
+    data = make_data(tmp_path)
+    manifest = compose.make_manifest(data, ComposeConfig(seed=0, count=1, frames=6, width=64, height=32))
+    e = manifest["clips"][0]
+    clip = compose.build_clip(data, manifest, e)
+    assert clip.frames.shape == (6, 32, 64, 3) and clip.masks.shape == (6, 32, 64)
+    for k in range(6):
+        expected = np.zeros((32, 64), bool)
+        j = e["mask_frames"][k]
+        expected[8:16, 8 + 2 * j:16 + 2 * j] = True
+        if e["mirror"]:
+            expected = expected[:, ::-1]
+        assert (clip.masks[k] == expected).all()
+        # truth: the untouched background frame; outside the hole the input equals it bit for bit
+        assert (clip.truth[k] == 10 * e["background_frames"][k]).all()
+        assert (clip.frames[k][~clip.masks[k]] == clip.truth[k][~clip.masks[k]]).all()
+        # inside: the source clip's own object pixels (red level identifies the source frame)
+        assert (clip.frames[k][clip.masks[k]][:, 0] == 200 + j).all()
+
+
+def test_grey_fill(tmp_path):
+    data = make_data(tmp_path)
+    manifest = compose.make_manifest(data, ComposeConfig(count=1, frames=4, width=64, height=32, fill="grey"))
+    clip = compose.build_clip(data, manifest, manifest["clips"][0])
+    assert (clip.frames[clip.masks] == 128).all()
+
+
+def test_same_seed_same_set_and_round_trip(tmp_path):
+    data = make_data(tmp_path / "data", bg_len=12, src_len=12)
+    cfg = ComposeConfig(seed=7, count=3, frames=5, width=64, height=32)
+    m1 = compose.make_manifest(data, cfg)
+    assert m1 == compose.make_manifest(data, cfg)
+    compose.write_set(data, m1, tmp_path / "set")
+    back = compose.read_set(tmp_path / "set")
+    again = compose.load_manifest(tmp_path / "set" / "manifest.json")
+    assert again == json.loads(json.dumps(m1))
+    for clip, entry in zip(back, again["clips"]):
+        fresh = compose.build_clip(data, again, entry)
+        assert (clip.frames == fresh.frames).all() and (clip.masks == fresh.masks).all()
+        assert (clip.truth == fresh.truth).all()
+    # the written set is itself a data folder: its clips have frames and masks
+    masked, _ = dataset.scan(tmp_path / "set")
+    assert sorted(c.name for c in masked) == sorted(e["name"] for e in m1["clips"])
+
+
+def test_davis_layout_palette_masks(tmp_path):
+    for i in range(3):
+        _png(tmp_path / "JPEGImages" / "480p" / "cows" / f"{i:05d}.jpg", np.zeros((16, 16, 3), np.uint8))
+        m = np.zeros((16, 16), np.uint8)
+        m[4:8, 4:8] = 3  # a palette index, not 255
+        _png(tmp_path / "Annotations" / "480p" / "cows" / f"{i:05d}.png", m)
+    masked, backgrounds = dataset.scan(tmp_path)
+    assert [c.name for c in masked] == ["cows"] and backgrounds == []
+    masks = dataset.read_masks(masked[0].masks["masks"])
+    assert masks.shape == (3, 16, 16) and masks.sum() == 3 * 16
+
+
+def test_bad_input_is_one_clear_error(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        compose.make_manifest(tmp_path / "missing", ComposeConfig())
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="background"):
+        compose.make_manifest(tmp_path / "empty", ComposeConfig())
+    with pytest.raises(InputError, match="fill"):
+        ComposeConfig(fill="blue").validate()
+    bad = tmp_path / "manifest.json"
+    bad.write_text("{not json")
+    with pytest.raises(InputError, match="manifest"):
+        compose.load_manifest(bad)
+    bad.write_text(json.dumps({"version": 1, "clips": [{"name": "x"}]}))
+    with pytest.raises(InputError, match="lacks"):
+        compose.load_manifest(bad)
+
+
+def test_real_data_composes(tmp_path):
+    if not SHARED.is_dir():
+        pytest.skip("the shared real clips (../shared/data) are not on this machine")
+    cfg = ComposeConfig(seed=0, count=1, frames=3, width=128, height=64, backgrounds=["bg/tree"],
+                        mask_sources=["dogs-jump"])
+    manifest = compose.make_manifest(SHARED, cfg)
+    clip = compose.build_clip(SHARED, manifest, manifest["clips"][0])
+    assert clip.frames.shape == (3, 64, 128, 3)
+    assert 0.0 < clip.masks.mean() < 0.5
+    assert (clip.frames[~clip.masks] == clip.truth[~clip.masks]).all()
