@@ -1,0 +1,207 @@
+"""The engine's one entry point: frames and masks in, inpainted frames out (see docs/CONTRACTS.md)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .composite import composite, dilate_holes, resize_frames, resize_holes, to_float
+from .config import InpaintConfig
+from .errors import InputError
+from .flow import KnownFlow, compute_known_flow, make_estimator
+from .network import FLOW_OFFSETS
+from .perceptual import load_vgg16
+from .storage import atomic_write, atomic_write_text
+from .train import FrameTrainer, ProgressEvent, TrainingData, VideoTrainer, make_noise
+
+SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
+
+
+@dataclass
+class InpaintResult:
+    frames: np.ndarray
+    """[T,H,W,3] in the input dtype; outside `hole` bit-identical to the input."""
+    generated: np.ndarray
+    """float32 [T,h,w,3]: the raw network output at working resolution (the paper's metrics use these)."""
+    hole: np.ndarray
+    """bool [T,H,W]: the dilated hole that was filled."""
+    flows: np.ndarray | None
+    """float32 [T,6,h,w,2] generated flows in working pixels (offsets network.FLOW_OFFSETS), or None."""
+    config: InpaintConfig
+    seconds: float
+    steps: int
+    history: np.ndarray = field(default_factory=lambda: np.zeros((0, 6), np.float32))
+    """[S,6]: step, total, recon, flow, consistency, perceptual loss of every training step."""
+    notices: list[str] = field(default_factory=list)
+
+
+def working_size(height: int, width: int, config: InpaintConfig) -> tuple[int, int]:
+    """Source size -> (h, w) the network works at: multiples of 64, aspect kept unless both are given."""
+    w = int(config.resolution.work_width)
+    if w < 64 or w % 64:
+        raise InputError(f"working width {w} is too small or not a multiple of 64 (the encoder halves it 6 times); "
+                         "use 64, 128, 192, 256, 320, 384 ...")
+    h = int(config.resolution.work_height)
+    if h == 0:
+        h = max(64, int(round(height * w / width / 64.0)) * 64)
+    if h < 64 or h % 64:
+        raise InputError(f"working height {h} is too small or not a multiple of 64")
+    return h, w
+
+
+def validate(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig) -> None:
+    """Raise InputError naming the first problem with the arrays or settings."""
+    if not isinstance(frames, np.ndarray) or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise InputError(f"frames must be an array [T,H,W,3] of RGB frames, got shape {getattr(frames, 'shape', None)}")
+    if frames.dtype not in SUPPORTED_DTYPES:
+        raise InputError(f"frames must be uint8, uint16 or float32, not {frames.dtype}")
+    if not isinstance(masks, np.ndarray) or masks.ndim != 3:
+        raise InputError(f"masks must be an array [T,H,W], got shape {getattr(masks, 'shape', None)}")
+    if masks.shape[0] != frames.shape[0]:
+        raise InputError(f"the video has {frames.shape[0]} frames but the mask has {masks.shape[0]}")
+    if masks.shape[1:] != frames.shape[1:3]:
+        raise InputError(f"the video is {frames.shape[2]}x{frames.shape[1]} but the mask is "
+                         f"{masks.shape[2]}x{masks.shape[1]}")
+    t_count = frames.shape[0]
+    n = config.train.batch_size
+    need = max(n, 1)
+    if config.uses_flow:
+        need = (n - 1) * max(config.train.intervals) + 1
+    if config.variant != "dip" and t_count < need:
+        how = (f"batches of {n} frames at interval {max(config.train.intervals)}" if config.uses_flow
+               else f"batches of {n} frames")
+        raise InputError(f"the clip has {t_count} frames but {how} need at least {need}; use a longer clip, "
+                         "a smaller batch or another variant")
+    holes = masks.astype(bool)
+    if not holes.any():
+        raise InputError("the mask is empty: no frame marks anything to remove (white = remove; see --invert-mask)")
+    full = np.flatnonzero(holes.reshape(t_count, -1).all(axis=1))
+    if len(full):
+        raise InputError(f"the mask covers all of frame {int(full[0])}: nothing is left to learn that frame from")
+    h, w = working_size(frames.shape[1], frames.shape[2], config)
+    if config.variant == "dip" and h * w < 2 * 64 * 64:
+        raise InputError(f"working size {w}x{h} is too small for per-frame DIP (BatchNorm needs a bottleneck of at "
+                         "least 2 pixels): use a working width of 128 or more")
+
+
+def fingerprint(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig) -> str:
+    """Content hash of everything that decides the result (not of bookkeeping such as checkpoint frequency)."""
+    settings = config.to_dict()
+    settings["train"].pop("checkpoint_every_s", None)
+    digest = hashlib.sha256()
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    digest.update(str((frames.shape, str(frames.dtype))).encode())
+    digest.update(np.ascontiguousarray(frames).tobytes())
+    digest.update(np.packbits(holes).tobytes())
+    return digest.hexdigest()
+
+
+class _Workdir:
+    """A run's folder: config.json, run.json (fingerprint), flow.npz, checkpoint.pt, result.npz, log.txt."""
+
+    def __init__(self, path: Path | None, key: str):
+        self.path = Path(path) if path is not None else None
+        self.key = key
+        if self.path is None:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        run = self.path / "run.json"
+        if run.is_file():
+            try:
+                recorded = json.loads(run.read_text()).get("fingerprint")
+            except (OSError, ValueError):
+                recorded = None
+            if recorded != key:
+                raise InputError(f"the work directory {self.path} holds a run of other frames or settings; "
+                                 "choose another work directory or delete that one")
+        else:
+            atomic_write_text(run, json.dumps({"fingerprint": key}) + "\n")
+
+    def file(self, name: str) -> Path | None:
+        return self.path / name if self.path is not None else None
+
+    def log(self, line: str) -> None:
+        if self.path is not None:
+            with open(self.path / "log.txt", "a", encoding="utf-8") as f:
+                f.write(time.strftime("%Y-%m-%d %H:%M:%S ") + line + "\n")
+
+
+def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, workdir: Path | str | None = None,
+            progress: Callable[[ProgressEvent], None] | None = None,
+            should_stop: Callable[[], bool] | None = None, device: str | None = None) -> InpaintResult:
+    """Train the paper's model on this clip and fill its holes. See docs/CONTRACTS.md for the contract."""
+    validate(frames, masks, config)
+    emit = progress or (lambda event: None)
+    holes = dilate_holes(masks.astype(bool), config.mask.dilation)
+    key = fingerprint(frames, holes, config)
+    wd = _Workdir(Path(workdir) if workdir is not None else None, key)
+    if wd.path is not None:
+        config.save(wd.path / "config.json")
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+    result_file = wd.file("result.npz")
+    if result_file is not None and result_file.is_file():
+        with np.load(result_file) as z:
+            generated, history = z["generated"], z["history"]
+            flows = z["flows"] if z["flows"].size else None
+            seconds, steps = float(z["seconds"]), int(z["steps"])
+        emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="finished earlier; reusing its result"))
+        out = composite(frames, generated, holes, config.mask.feather)
+        return InpaintResult(out, generated, holes, flows, config, seconds, steps, history)
+
+    t_count, height, width = holes.shape
+    h, w = working_size(height, width, config)
+    work = resize_frames(to_float(frames), (w, h))
+    work_holes = resize_holes(holes, (w, h))
+    work[work_holes] = 0.5  # the hole's content is unknown to training: the truth (or the object) never leaks in
+    notices: list[str] = []
+
+    known_flow = None
+    if config.uses_flow:
+        flow_file = wd.file("flow.npz")
+        if flow_file is not None and flow_file.is_file():
+            known_flow = KnownFlow.load(flow_file)
+        else:
+            start = time.monotonic()
+            estimator = make_estimator(config.flow.estimator, config.flow.dis_preset)
+            frames_u8 = (np.clip(work, 0, 1) * 255).round().astype(np.uint8)
+            known_flow = compute_known_flow(
+                frames_u8, work_holes, estimator, config.flow.occlusion_threshold,
+                progress=lambda i, n: emit(ProgressEvent("flow", i, n, time.monotonic() - start,
+                                                         message="estimating optical flow")))
+            if flow_file is not None:
+                known_flow.save(flow_file)
+
+    vgg, notice = (None, "perceptual loss off: weight 0") if config.loss.perceptual <= 0 else \
+        load_vgg16(config.loss.vgg_weights, config.train.seed)
+    notices.append(notice)
+    wd.log(notice)
+    emit(ProgressEvent("setup", message=notice))
+    if vgg is not None:
+        vgg = vgg.to(dev)
+
+    data = TrainingData(torch.from_numpy(work).permute(0, 3, 1, 2).contiguous(),
+                        torch.from_numpy(~work_holes).float()[:, None],
+                        make_noise(t_count, h, w, config.train.seed), known_flow)
+    trainer_cls = FrameTrainer if config.variant == "dip" else VideoTrainer
+    trainer = trainer_cls(config, data, vgg, dev, wd.path, emit, should_stop)
+    wd.log(f"training {config.variant} ({config.preset}) on {t_count} frames at {w}x{h}, {trainer.total} steps")
+    trainer.train()
+    emit(ProgressEvent("generate", 0, t_count, trainer.run_state.elapsed, message="generating frames"))
+    generated, flows = trainer.generate()
+    seconds, steps = trainer.run_state.elapsed, trainer.steps
+    history = np.asarray(trainer.run_state.history, np.float32).reshape(-1, 6)
+    if result_file is not None:
+        atomic_write(result_file, lambda f: np.savez(
+            f, generated=generated, flows=flows if flows is not None else np.zeros(0, np.float32),
+            history=history, seconds=seconds, steps=steps))
+    wd.log(f"finished: {steps} steps in {seconds:.1f} s, {trainer.run_state.rollbacks} roll-backs")
+    out = composite(frames, generated, holes, config.mask.feather)
+    emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="done"))
+    return InpaintResult(out, generated, holes, flows, config, seconds, steps, history, notices)

@@ -1,0 +1,70 @@
+"""From working-resolution generations back to source frames: only hole pixels change."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def dilate_holes(holes: np.ndarray, radius: int) -> np.ndarray:
+    """bool [T,H,W] -> bool [T,H,W] grown by `radius` pixels (a disc)."""
+    if radius <= 0:
+        return holes
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return np.stack([cv2.dilate(h.astype(np.uint8), kernel) > 0 for h in holes])
+
+
+def fill_weight(hole: np.ndarray, feather: int) -> np.ndarray:
+    """bool [H,W] -> float32 [H,W]: 1 deep in the hole, ramping to 0 at its edge over `feather` pixels, 0 outside.
+
+    The ramp lies inside the hole, so every pixel outside it keeps exactly its source value."""
+    if feather <= 0:
+        return hole.astype(np.float32)
+    inside = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 5)
+    return np.clip(inside / float(feather + 1), 0.0, 1.0).astype(np.float32) * hole
+
+
+def to_float(frames: np.ndarray) -> np.ndarray:
+    """uint8 / uint16 / float frames -> float32 in [0,1]."""
+    if frames.dtype == np.uint8:
+        return frames.astype(np.float32) / 255.0
+    if frames.dtype == np.uint16:
+        return frames.astype(np.float32) / 65535.0
+    return frames.astype(np.float32)
+
+
+def from_float(frames: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """float32 in [0,1] -> `dtype`, rounding to nearest for integer types."""
+    if dtype == np.uint8:
+        return np.clip(np.rint(frames * 255.0), 0, 255).astype(np.uint8)
+    if dtype == np.uint16:
+        return np.clip(np.rint(frames * 65535.0), 0, 65535).astype(np.uint16)
+    return frames.astype(dtype)
+
+
+def composite(source: np.ndarray, generated: np.ndarray, holes: np.ndarray, feather: int = 0) -> np.ndarray:
+    """Source [T,H,W,3] any dtype, generated float [T,h,w,3], holes bool [T,H,W] -> [T,H,W,3] in the source dtype.
+
+    The generation is upsampled (bicubic) to the source size and blended in only where the hole is."""
+    out = source.copy()
+    t_count, h, w = holes.shape
+    for i in range(t_count):
+        if not holes[i].any():
+            continue
+        up = cv2.resize(generated[i], (w, h), interpolation=cv2.INTER_CUBIC)
+        up = np.clip(up, 0.0, 1.0)
+        alpha = fill_weight(holes[i], feather)[..., None]
+        ys, xs = np.nonzero(holes[i])
+        src = to_float(source[i][ys, xs])
+        blended = alpha[ys, xs] * up[ys, xs] + (1.0 - alpha[ys, xs]) * src
+        out[i][ys, xs] = from_float(blended, source.dtype)
+    return out
+
+
+def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """float [T,H,W,3] -> float [T,h,w,3] with area averaging (size = (w, h))."""
+    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def resize_holes(holes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """bool [T,H,W] -> bool [T,h,w]: a working pixel is a hole if any source pixel under it is (never shrinks)."""
+    return np.stack([cv2.resize(h.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0 for h in holes])

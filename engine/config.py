@@ -1,0 +1,239 @@
+"""Typed configuration: one dataclass per concern, presets and variants as named entries, JSON round trips.
+
+A variant (the paper's ablation, section 4.1) says *what* is trained; a preset says *how long and how big*. Both
+are plain functions that edit a default config, so a variant is never a copy of the model code.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .network import NetworkConfig
+
+
+@dataclass
+class ResolutionConfig:
+    """Where the model works. Output always goes back to the source resolution."""
+
+    work_width: int = 384
+    """Working width in pixels (a multiple of 64: the encoder halves the size six times)."""
+    work_height: int = 0
+    """Working height; 0 keeps the source aspect, rounded to a multiple of 64 (384x192 for 16:9 at 384)."""
+
+
+@dataclass
+class MaskConfig:
+    """How the user's hole mask is turned into the hole that gets filled."""
+
+    dilation: int = 0
+    """Grow the hole by this many source pixels before anything else (covers soft roto edges and shadows)."""
+    feather: int = 0
+    """Blend the fill into the source over this many pixels *inside* the hole; outside it stays untouched."""
+
+
+@dataclass
+class FlowConfig:
+    """The known flow F(i,j) that supervises the flow head (eq. 4) and the reliable-flow masks."""
+
+    estimator: str = "dis"
+    """'dis' (OpenCV DIS, classical) stands in for PWC-Net, whose weights cannot be downloaded here."""
+    dis_preset: str = "medium"
+    """OpenCV DIS preset: 'ultrafast', 'fast' or 'medium'."""
+    occlusion_threshold: float = 0.5
+    """A pixel's flow is valid when exp(-|F_ij + F_ji(x+F_ij)|^2 / 2) exceeds this (forward-backward check)."""
+
+
+@dataclass
+class LossConfig:
+    """Weights of eq. 2 and the perceptual network."""
+
+    reconstruction: float = 1.0
+    flow: float = 0.1
+    consistency: float = 1.0
+    perceptual: float = 0.01
+    vgg_weights: str = ""
+    """Path to torchvision-format VGG16 weights; empty looks in $VINPAINT_VGG16_WEIGHTS and the torch hub cache.
+    'random' uses random weights (tests only). When none is found the perceptual term is switched off."""
+
+
+@dataclass
+class TrainConfig:
+    """The curriculum of section 3.2 / appendix C.
+
+    An *epoch* is one pass over every batch window of the clip: for each interval t the variant uses and every start
+    s such that frames s, s+t, ..., s+(N-1)t exist, one batch, visited in a seeded random order; the flow variant
+    draws the direction (forward or backward flow) of each batch at random. Each batch gets `updates_per_batch`
+    Adam steps. (The authors' code counts a pass as 50 batches instead; see the README.)
+    """
+
+    batch_size: int = 5
+    """N: frames per batch."""
+    updates_per_batch: int = 100
+    """M: Adam steps on one batch before moving on."""
+    epochs: float = 20.0
+    """E: passes over all windows; fractions allowed (a CPU preset trains a part of one pass)."""
+    intervals: tuple[int, ...] = (1, 3, 5)
+    """Frame intervals t a batch may use (the flow variant); image-only variants use t=1."""
+    learning_rate: float = 0.01
+    seed: int = 0
+    max_seconds: float = 0.0
+    """Stop training after this much wall time (0: no limit) and generate from the model as it is."""
+    max_steps: int = 0
+    """Stop after this many steps in total (0: no limit); for smoke tests."""
+    checkpoint_every_s: float = 30.0
+    divergence_factor: float = 5.0
+    """A step whose loss exceeds this multiple of the recent average (or is not finite) is rolled back (C.1)."""
+    dip_iterations: int = 5000
+    """DIP only: iterations per frame (C.1)."""
+    dip_snapshot_every: int = 100
+    """DIP only: how often the best-loss snapshot is considered (C.1)."""
+
+
+@dataclass
+class InpaintConfig:
+    """Everything that decides a result. Saved beside every run; reloading it reproduces the run."""
+
+    preset: str = "fast"
+    variant: str = "dip-vid-flow"
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    resolution: ResolutionConfig = field(default_factory=ResolutionConfig)
+    mask: MaskConfig = field(default_factory=MaskConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def uses_flow(self) -> bool:
+        return self.network.flow_head
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "InpaintConfig":
+        return _from_dict(cls, data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def save(self, path: Path) -> None:
+        from .storage import atomic_write_text
+
+        atomic_write_text(Path(path), self.to_json() + "\n")
+
+    def replace(self, **dotted: Any) -> "InpaintConfig":
+        """A copy with fields set by dotted name, e.g. replace(**{"train.max_steps": 10})."""
+        data = self.to_dict()
+        for key, value in dotted.items():
+            node = data
+            *parents, leaf = key.split(".")
+            for p in parents:
+                if p not in node or not isinstance(node[p], dict):
+                    raise InputError(f"unknown setting '{key}'")
+                node = node[p]
+            if leaf not in node:
+                raise InputError(f"unknown setting '{key}'")
+            node[leaf] = value
+        return InpaintConfig.from_dict(data)
+
+
+def _from_dict(cls, data: dict[str, Any]):
+    kwargs = {}
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in data.items():
+        if key not in names:
+            raise InputError(f"unknown setting '{key}' in {cls.__name__}")
+        sub = _nested_type(cls, key)
+        if sub is not None and isinstance(value, dict):
+            value = _from_dict(sub, value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _nested_type(cls, name: str):
+    default = {f.name: f for f in dataclasses.fields(cls)}[name]
+    if default.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        made = default.default_factory()  # type: ignore[misc]
+        if dataclasses.is_dataclass(made):
+            return type(made)
+    return None
+
+
+# --- variants: what is trained (section 4.1) -------------------------------------------------------------------
+
+def _dip(c: InpaintConfig) -> None:
+    c.network.kind, c.network.flow_head = "2d", False
+
+
+def _dip_vid(c: InpaintConfig) -> None:
+    c.network.kind, c.network.flow_head = "2d", False
+    c.train.intervals = (1,)
+
+
+def _dip_vid_3dcn(c: InpaintConfig) -> None:
+    c.network.kind, c.network.flow_head = "3d", False
+    c.train.intervals = (1,)
+
+
+def _dip_vid_flow(c: InpaintConfig) -> None:
+    c.network.kind, c.network.flow_head = "2d", True
+
+
+VARIANTS = {
+    "dip": _dip,
+    "dip-vid": _dip_vid,
+    "dip-vid-3dcn": _dip_vid_3dcn,
+    "dip-vid-flow": _dip_vid_flow,
+}
+"""The paper's ablation variants; 'dip-vid-flow' is the method."""
+
+
+# --- presets: how big and how long -----------------------------------------------------------------------------
+
+def _paper(c: InpaintConfig) -> None:
+    """Appendix B-C exactly: 384 wide (384x192 for 16:9), N=5, M=100, E=20, DIP 5000 iterations per frame."""
+    c.resolution.work_width = 384
+    c.train.batch_size, c.train.updates_per_batch, c.train.epochs = 5, 100, 20.0
+    c.train.dip_iterations = 5000
+
+
+def _fast(c: InpaintConfig) -> None:
+    """A CPU user's default: a few minutes on 2 cores for a 40-60 frame clip at 256 wide."""
+    c.resolution.work_width = 256
+    c.flow.dis_preset = "medium"
+    c.train.batch_size, c.train.updates_per_batch, c.train.epochs = 5, 10, 1.0
+    c.train.max_seconds = 600.0
+    c.train.dip_iterations = 300
+
+
+def _tiny(c: InpaintConfig) -> None:
+    """Smoke tests only: 128 wide, a handful of steps; proves the wiring, not the quality."""
+    c.resolution.work_width = 128
+    c.network.encoder_channels = (8, 8, 16, 16, 16, 16)
+    c.flow.dis_preset = "ultrafast"
+    c.train.batch_size, c.train.updates_per_batch, c.train.epochs = 3, 2, 1.0
+    c.train.max_steps = 6
+    c.train.dip_iterations = 4
+    c.train.dip_snapshot_every = 2
+    c.train.checkpoint_every_s = 0.0
+
+
+PRESETS = {"paper": _paper, "fast": _fast, "tiny": _tiny}
+
+
+def make_config(preset: str = "fast", variant: str = "dip-vid-flow", **dotted: Any) -> InpaintConfig:
+    """The config for a preset and variant, with optional dotted overrides (e.g. **{'train.seed': 3})."""
+    if preset not in PRESETS:
+        raise InputError(f"unknown preset '{preset}'; choose one of {', '.join(PRESETS)}")
+    if variant not in VARIANTS:
+        raise InputError(f"unknown variant '{variant}'; choose one of {', '.join(VARIANTS)}")
+    config = InpaintConfig(preset=preset, variant=variant)
+    PRESETS[preset](config)
+    VARIANTS[variant](config)
+    return config.replace(**dotted) if dotted else config

@@ -1,0 +1,132 @@
+"""Known optical flow, occlusion and reliable-flow masks for the flow and consistency losses (eqs. 4-5).
+
+PWC-Net's weights cannot be fetched here, so a classical estimator stands in; `FlowEstimator` is the one seam a
+learned estimator plugs into. Flow is estimated on the *masked* input (the hole filled by OpenCV's Telea
+inpainting) so a composed clip's ground truth never leaks into supervision.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import cv2
+import numpy as np
+import torch
+
+from .network import FLOW_OFFSETS
+from .warp import backward_warp
+
+
+class FlowEstimator(Protocol):
+    """Dense flow from frame a to frame b: uint8 RGB [H,W,3] x2 -> float32 [H,W,2] pixels, a(x) ~ b(x + F(x))."""
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray: ...
+
+
+class DISFlow:
+    """OpenCV's Dense Inverse Search: fast on a CPU, no weights, good on the rigid and camera motion we fill from."""
+
+    PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+               "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+
+    def __init__(self, preset: str = "medium"):
+        if preset not in self.PRESETS:
+            raise ValueError(f"unknown DIS preset {preset!r}")
+        self._dis = cv2.DISOpticalFlow_create(self.PRESETS[preset])
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        ga = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
+        gb = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
+        return self._dis.calc(ga, gb, None).astype(np.float32)
+
+
+def make_estimator(name: str, preset: str) -> FlowEstimator:
+    if name == "dis":
+        return DISFlow(preset)
+    raise ValueError(f"unknown flow estimator {name!r}; available: dis")
+
+
+@dataclass
+class KnownFlow:
+    """Per frame i and offset k (FLOW_OFFSETS): flow F(i,i+k), validity O (occlusion check) and M^f.
+
+    flow [T,K,2,H,W] pixels; occlusion_valid and reliable [T,K,1,H,W] in {0,1}; exists [T,K] (j inside the clip);
+    scale [K]: per-offset normaliser (max |F|) the flow head predicts in units of.
+    """
+
+    flow: np.ndarray
+    occlusion_valid: np.ndarray
+    reliable: np.ndarray
+    exists: np.ndarray
+    scale: np.ndarray
+
+    def save(self, path) -> None:
+        from .storage import atomic_write
+
+        atomic_write(path, lambda f: np.savez(f, flow=self.flow, occlusion_valid=self.occlusion_valid,
+                                              reliable=self.reliable, exists=self.exists, scale=self.scale))
+
+    @classmethod
+    def load(cls, path) -> "KnownFlow":
+        with np.load(path) as z:
+            return cls(**{k: z[k] for k in ("flow", "occlusion_valid", "reliable", "exists", "scale")})
+
+
+def fill_holes_for_flow(frame: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """uint8 RGB [H,W,3], bool [H,W] -> the frame with the hole filled smoothly, so no object (or truth) leaks in."""
+    if not hole.any():
+        return frame
+    return cv2.inpaint(frame, hole.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA)
+
+
+def occlusion_check(f_ij: torch.Tensor, f_ji: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """Forward-backward check: [B,2,H,W] x2 -> [B,1,H,W], 1 where exp(-|F_ij + F_ji(x+F_ij)|^2/2) > threshold
+    and x + F_ij lands inside frame j."""
+    back, inside = backward_warp(f_ji, f_ij, return_valid=True)
+    d2 = ((f_ij + back) ** 2).sum(1, keepdim=True)
+    return ((torch.exp(-d2 / 2) > threshold).to(f_ij.dtype)) * inside
+
+
+def reliable_flow_mask(known_i: torch.Tensor, known_j: torch.Tensor, f_ij: torch.Tensor) -> torch.Tensor:
+    """M^f(i,j) = M_i AND M_j warped by F(i,j): [B,1,H,W] known masks (1 = known) -> [B,1,H,W] in {0,1}."""
+    warped, inside = backward_warp(known_j, f_ij, mode="nearest", return_valid=True)
+    return known_i * (warped > 0.5).to(known_i.dtype) * inside
+
+
+def compute_known_flow(frames: np.ndarray, holes: np.ndarray, estimator: FlowEstimator,
+                       occlusion_threshold: float = 0.5,
+                       progress: Callable[[int, int], None] | None = None) -> KnownFlow:
+    """uint8 [T,H,W,3] working-resolution frames, bool [T,H,W] holes -> KnownFlow for every FLOW_OFFSET."""
+    t_count, h, w, _ = frames.shape
+    filled = [fill_holes_for_flow(frames[i], holes[i]) for i in range(t_count)]
+    k = len(FLOW_OFFSETS)
+    flow = np.zeros((t_count, k, 2, h, w), np.float32)
+    exists = np.zeros((t_count, k), bool)
+    pairs = [(i, ki) for i in range(t_count) for ki, off in enumerate(FLOW_OFFSETS) if 0 <= i + off < t_count]
+    for n, (i, ki) in enumerate(pairs):
+        j = i + FLOW_OFFSETS[ki]
+        flow[i, ki] = estimator(filled[i], filled[j]).transpose(2, 0, 1)
+        exists[i, ki] = True
+        if progress:
+            progress(n + 1, len(pairs))
+
+    known = torch.from_numpy(~holes).float()[:, None]
+    occ = np.zeros((t_count, k, 1, h, w), np.float32)
+    rel = np.zeros((t_count, k, 1, h, w), np.float32)
+    for ki, off in enumerate(FLOW_OFFSETS):
+        back_ki = FLOW_OFFSETS.index(-off)
+        idx = [i for i in range(t_count) if exists[i, ki]]
+        if not idx:
+            continue
+        jdx = [i + off for i in idx]
+        f_ij = torch.from_numpy(flow[idx, ki])
+        f_ji = torch.from_numpy(flow[jdx, back_ki])
+        occ[idx, ki] = occlusion_check(f_ij, f_ji, occlusion_threshold).numpy()
+        rel[idx, ki] = reliable_flow_mask(known[idx], known[jdx], f_ij).numpy()
+
+    scale = np.ones(k, np.float32)
+    for ki in range(k):
+        if exists[:, ki].any():
+            mag = np.sqrt((flow[:, ki] ** 2).sum(1))[exists[:, ki]]
+            scale[ki] = max(float(mag.max()), 1.0)
+    return KnownFlow(flow, occ, rel, exists, scale)

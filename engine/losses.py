@@ -1,0 +1,51 @@
+"""The four losses of eq. 2, as pure functions returning a scalar.
+
+Each squared norm is averaged over all elements of the batch (masked-out elements count as zero), so the paper's
+weights (1, 0.1, 1, 0.01) balance terms of comparable scale whatever the frame size.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .warp import backward_warp
+
+
+def reconstruction_loss(generated: torch.Tensor, target: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Eq. 3, ||M_i (I^_i - I_i)||^2: [B,3,H,W], [B,3,H,W], [B,1,H,W] (1 = known) -> scalar."""
+    return ((known * (generated - target)) ** 2).mean()
+
+
+def flow_loss(generated_flow: torch.Tensor, known_flow: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Eq. 4, ||O M^f (F^ - F)||^2: [B,2,H,W] (normalised units) x2, weight O*M^f [B,1,H,W] -> scalar."""
+    return ((weight * (generated_flow - known_flow)) ** 2).mean()
+
+
+def consistency_loss(frame_i: torch.Tensor, frame_j: torch.Tensor, flow_ij_px: torch.Tensor,
+                     reliable: torch.Tensor) -> torch.Tensor:
+    """Eq. 5, ||(1 - M^f)(I^_j(F^_ij) - I^_i)||^2, frame i detached (as the authors do) so the signal flows
+    into frame j and the flow: [B,3,H,W] x2, flow in pixels [B,2,H,W], M^f [B,1,H,W] -> scalar.
+    Samples that land outside frame j carry no information and are left out."""
+    warped, inside = backward_warp(frame_j, flow_ij_px, return_valid=True)
+    weight = (1.0 - reliable) * inside
+    return ((weight * (warped - frame_i.detach())) ** 2).mean()
+
+
+def perceptual_loss(features_generated: list[torch.Tensor], features_target: list[torch.Tensor],
+                    known_per_layer: list[torch.Tensor]) -> torch.Tensor:
+    """Eq. 6, sum_k ||psi_k(M_i)(phi_k(I^_i) - phi_k(I_i))||^2 over the VGG16 layers -> scalar."""
+    total = features_generated[0].new_zeros(())
+    for fg, ft, m in zip(features_generated, features_target, known_per_layer):
+        total = total + ((m * (fg - ft)) ** 2).mean()
+    return total
+
+
+def known_mask_for_features(known: torch.Tensor, radius: int, stride: int) -> torch.Tensor:
+    """psi_k(M): [B,1,H,W] known mask -> [B,1,H/stride,W/stride], 1 only where a feature's receptive field
+    (radius pixels around it) holds no hole pixel, so the loss never compares features that saw the hole."""
+    hole = 1.0 - known
+    if radius > 0:
+        hole = F.max_pool2d(hole, 2 * radius + 1, stride=1, padding=radius)
+    if stride > 1:
+        hole = F.max_pool2d(hole, stride, stride=stride)
+    return 1.0 - hole

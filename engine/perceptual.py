@@ -1,0 +1,85 @@
+"""VGG16 features for the perceptual loss (eq. 6): relu1_2, relu2_2, relu3_3.
+
+Nothing is downloaded: weights come from a local torchvision-format file (`features.N.weight` keys). Without one
+the term is switched off with a one-line notice.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+# torchvision's vgg16().features up to relu3_3, with the same indices so its state_dict loads as is.
+_LAYOUT = [64, 64, "M", 128, 128, "M", 256, 256, 256]
+TAPS = {3: ("relu1_2", 2, 1), 8: ("relu2_2", 6, 2), 15: ("relu3_3", 18, 4)}
+"""features index -> (name, receptive-field radius in pixels, stride)."""
+TORCHVISION_FILE = "vgg16-397923af.pth"
+_MEAN = (0.485, 0.456, 0.406)
+_STD = (0.229, 0.224, 0.225)
+
+
+class VGG16Features(nn.Module):
+    """[B,3,H,W] RGB in [0,1] -> [relu1_2, relu2_2, relu3_3] features. Frozen."""
+
+    def __init__(self):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 3
+        for item in _LAYOUT:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += [nn.Conv2d(c_in, item, 3, padding=1), nn.ReLU(inplace=False)]
+                c_in = item
+        self.features = nn.Sequential(*layers)
+        self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1))
+        self.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = (x - self.mean) / self.std  # torchvision weights were trained on normalised RGB
+        out = []
+        for idx, layer in enumerate(self.features):
+            x = layer(x)
+            if idx in TAPS:
+                out.append(x)
+        return out
+
+
+def candidate_paths(configured: str) -> list[Path]:
+    paths = []
+    if configured:
+        paths.append(Path(configured).expanduser())
+    if os.environ.get("VINPAINT_VGG16_WEIGHTS"):
+        paths.append(Path(os.environ["VINPAINT_VGG16_WEIGHTS"]).expanduser())
+    torch_home = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch"))
+    paths.append(torch_home / "hub" / "checkpoints" / TORCHVISION_FILE)
+    return paths
+
+
+def load_vgg16(configured: str, seed: int = 0) -> tuple[VGG16Features | None, str]:
+    """-> (network or None, one-line notice). 'random' gives seeded random weights (for tests)."""
+    net = VGG16Features()
+    if configured == "random":
+        gen = torch.Generator().manual_seed(seed)
+        for p in net.features.parameters():
+            p.data = torch.randn(p.shape, generator=gen) * 0.05
+        return net.eval(), "perceptual loss: VGG16 with RANDOM weights (testing only)"
+    for path in candidate_paths(configured):
+        if path.is_file():
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as exc:  # an unreadable file is reported, never fatal
+                return None, f"perceptual loss off: cannot read VGG16 weights {path} ({exc.__class__.__name__})"
+            wanted = {k: v for k, v in state.items() if k.startswith("features.")}
+            missing = [k for k in net.state_dict() if k.startswith("features.") and k not in wanted]
+            if missing:
+                return None, f"perceptual loss off: {path} is not a torchvision VGG16 file (no {missing[0]})"
+            net.load_state_dict({**net.state_dict(), **wanted})
+            return net.eval(), f"perceptual loss: VGG16 weights from {path}"
+    if configured:
+        return None, f"perceptual loss off: VGG16 weights file {configured} not found"
+    return None, ("perceptual loss off: no VGG16 weights found (set loss.vgg_weights or $VINPAINT_VGG16_WEIGHTS "
+                  f"to a torchvision {TORCHVISION_FILE})")
