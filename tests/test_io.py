@@ -1,0 +1,328 @@
+"""Reading and writing clips, masks and pictures: round trips, the file-level checks, and the pictures' content."""
+from __future__ import annotations
+
+import io
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from vinpaint.engine.errors import InputError
+from vinpaint.engine.flowviz import color_wheel, flow_to_rgb, flows_to_rgb
+from vinpaint.engine.io import read_clip, read_image, read_inputs, read_masks
+from vinpaint.engine.pictures import before_after_strip, loss_curve_png, pick_frames
+from vinpaint.engine.writers import (
+    encode_png, resolve_codec, to_uint8, write_png, write_png_sequence, write_video,
+)
+
+DATA = Path(os.environ.get("VINPAINT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def noise_clip(frames=5, height=36, width=52, dtype=np.uint8, seed=0) -> np.ndarray:
+    """Random pixels: the worst case for a codec, so only a lossless one can give them back exactly."""
+    top = 65536 if dtype == np.uint16 else 256
+    return np.random.default_rng(seed).integers(0, top, (frames, height, width, 3), dtype=dtype)
+
+
+def smooth_clip(frames=6, height=48, width=64) -> np.ndarray:
+    """Gradients that move: what a lossy codec is good at."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    out = [np.stack([xs / width, ys / height, 0.5 + 0.4 * np.sin((xs + 3 * t) / 9.0)], -1) for t in range(frames)]
+    return to_uint8(np.stack(out))
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+# ---- video ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,codec", [("out.mkv", "auto"), ("out.avi", "ffv1"), ("out.mp4", "x264rgb"),
+                                        ("out.mov", "x264rgb")])
+def test_lossless_video_round_trip_is_bit_exact(tmp_path, name, codec):
+    frames = noise_clip()
+    used = write_video(tmp_path / name, frames, Fraction(30000, 1001), codec)
+    clip = read_clip(tmp_path / name)
+    assert used in ("ffv1", "x264rgb")
+    assert clip.kind == "video" and clip.frames.dtype == np.uint8
+    np.testing.assert_array_equal(clip.frames, frames)
+    assert clip.fps == Fraction(30000, 1001)
+    assert leftovers(tmp_path) == []
+
+
+def test_sixteen_bit_video_stays_sixteen_bit_with_ffv1(tmp_path):
+    frames = noise_clip(dtype=np.uint16)
+    write_video(tmp_path / "deep.mkv", frames, 24)
+    clip = read_clip(tmp_path / "deep.mkv")
+    assert clip.frames.dtype == np.uint16
+    np.testing.assert_array_equal(clip.frames, frames)
+
+
+@pytest.mark.parametrize("codec", ["x264-420", "x264-444"])
+def test_high_quality_video_is_close_and_keeps_the_frame_rate(tmp_path, codec):
+    frames = smooth_clip()
+    write_video(tmp_path / "hq.mp4", frames, 25, codec)
+    clip = read_clip(tmp_path / "hq.mp4")
+    assert clip.frames.shape == frames.shape and clip.fps == 25
+    mse = np.mean((clip.frames.astype(float) - frames) ** 2)
+    assert 10 * np.log10(255 ** 2 / max(mse, 1e-9)) > 35
+    with av.open(str(tmp_path / "hq.mp4")) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+
+
+def test_sixteen_bit_frames_written_to_an_eight_bit_codec_are_rounded(tmp_path):
+    frames = np.full((3, 16, 16, 3), 257 * 200, np.uint16)
+    write_video(tmp_path / "eight.mp4", frames, 25, "x264rgb")
+    assert np.array_equal(read_clip(tmp_path / "eight.mp4").frames, np.full((3, 16, 16, 3), 200, np.uint8))
+
+
+def test_output_checks_before_any_work(tmp_path):
+    assert resolve_codec(tmp_path / "frames") == "png"
+    assert resolve_codec(tmp_path / "a.MKV") == "ffv1"
+    assert resolve_codec(tmp_path / "a.mp4") == "x264-420"
+    with pytest.raises(InputError, match=r"cannot write '\.gif' files"):
+        resolve_codec(tmp_path / "a.gif")
+    with pytest.raises(InputError, match="codec ffv1 cannot go in a .mp4 file"):
+        resolve_codec(tmp_path / "a.mp4", "ffv1")
+    with pytest.raises(InputError, match="unknown codec 'h265'"):
+        resolve_codec(tmp_path / "a.mkv", "h265")
+    with pytest.raises(InputError, match="needs an even width and height but the video is 51x37"):
+        resolve_codec(tmp_path / "a.mp4", "auto", (51, 37))
+    assert resolve_codec(tmp_path / "a.mp4", "x264-444", (51, 37)) == "x264-444"
+
+
+def test_a_failed_video_write_leaves_nothing(tmp_path):
+    with pytest.raises(InputError):
+        write_video(tmp_path / "odd.mp4", noise_clip(width=51), 25, "x264-420")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_video_replaces_the_old_one_whole(tmp_path):
+    write_video(tmp_path / "v.mkv", noise_clip(seed=1), 25)
+    write_video(tmp_path / "v.mkv", noise_clip(seed=2), 25)
+    np.testing.assert_array_equal(read_clip(tmp_path / "v.mkv").frames, noise_clip(seed=2))
+    assert [p.name for p in tmp_path.iterdir()] == ["v.mkv"]
+    assert (tmp_path / "v.mkv").stat().st_mode & 0o044  # readable by others, as a plain write would be
+
+
+# ---- image folders ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_png_sequence_round_trip(tmp_path, dtype):
+    frames = noise_clip(frames=3, dtype=dtype)
+    written = write_png_sequence(tmp_path / "seq", frames)
+    assert [p.name for p in written] == ["00000.png", "00001.png", "00002.png"]
+    clip = read_clip(tmp_path / "seq")
+    assert clip.kind == "images" and clip.frames.dtype == dtype
+    np.testing.assert_array_equal(clip.frames, frames)
+    assert clip.names == ["00000", "00001", "00002"]
+    assert leftovers(tmp_path) == []
+
+
+def test_png_sequence_keeps_names_and_replaces_the_folder(tmp_path):
+    write_png_sequence(tmp_path / "seq", noise_clip(frames=4))
+    write_png_sequence(tmp_path / "seq", noise_clip(frames=2), names=["shot_1001", "shot_1002"])
+    assert sorted(p.name for p in (tmp_path / "seq").iterdir()) == ["shot_1001.png", "shot_1002.png"]
+    assert leftovers(tmp_path) == []
+
+
+def test_a_failed_png_sequence_leaves_the_old_one(tmp_path):
+    write_png_sequence(tmp_path / "seq", noise_clip(frames=2))
+    with pytest.raises(ValueError):
+        write_png_sequence(tmp_path / "seq", np.zeros((2, 8, 8, 3), np.float64))
+    assert len(read_clip(tmp_path / "seq").frames) == 2
+    assert leftovers(tmp_path) == []
+
+
+def test_folder_order_is_natural_and_ignores_other_files(tmp_path):
+    frames = noise_clip(frames=3)
+    for name, frame in zip(["f2", "f10", "f1"], [frames[1], frames[2], frames[0]]):
+        write_png(tmp_path / f"{name}.png", frame)
+    (tmp_path / "notes.txt").write_text("not a frame")
+    (tmp_path / ".hidden.png").write_bytes(b"")
+    clip = read_clip(tmp_path)
+    assert clip.names == ["f1", "f2", "f10"]
+    np.testing.assert_array_equal(clip.frames, frames)
+    assert clip.fps == 25
+
+
+def test_grey_and_alpha_images_become_rgb(tmp_path):
+    grey = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    (tmp_path / "g.png").write_bytes(encode_png(grey))
+    assert np.array_equal(read_image(tmp_path / "g.png"), np.repeat(grey[..., None], 3, 2))
+    rgba = np.dstack([noise_clip(1, 8, 8)[0], np.zeros((8, 8), np.uint8)])
+    cv2.imwrite(str(tmp_path / "a.png"), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    assert np.array_equal(read_image(tmp_path / "a.png"), rgba[..., :3])
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.sampled_from([np.uint8, np.uint16]), st.integers(0, 2 ** 31))
+def test_png_bytes_round_trip_any_size(height, width, dtype, seed):
+    image = noise_clip(1, height, width, dtype, seed)[0]
+    decoded = cv2.imdecode(np.frombuffer(encode_png(image), np.uint8), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), image)
+
+
+def test_to_uint8_rounds_to_nearest():
+    assert to_uint8(np.array([0, 128, 32767, 32768, 65535], np.uint16)).tolist() == [0, 0, 127, 128, 255]
+    assert to_uint8(np.array([-1.0, 0.5, 2.0], np.float32)).tolist() == [0, 128, 255]
+
+
+# ---- masks --------------------------------------------------------------------------------------------------------
+
+def mask_frames(count=4, height=36, width=52) -> np.ndarray:
+    masks = np.zeros((count, height, width), bool)
+    for t in range(count):
+        masks[t, 10:20, 5 + 5 * t: 15 + 5 * t] = True
+    return masks
+
+
+def as_images(masks: np.ndarray) -> np.ndarray:
+    return np.where(masks, 255, 0).astype(np.uint8)
+
+
+def test_mask_folder_white_is_hole_and_invert_swaps(tmp_path):
+    masks = mask_frames()
+    write_png_sequence(tmp_path / "m", as_images(masks))
+    np.testing.assert_array_equal(read_masks(tmp_path / "m", 4, (52, 36)), masks)
+    np.testing.assert_array_equal(read_masks(tmp_path / "m", 4, (52, 36), invert=True), ~masks)
+
+
+def test_static_mask_image_is_broadcast_to_every_frame(tmp_path):
+    static = mask_frames(1)[0]
+    write_png(tmp_path / "m.png", as_images(static))
+    masks = read_masks(tmp_path / "m.png", 7, (52, 36))
+    assert masks.shape == (7, 36, 52) and masks.flags.writeable
+    assert all(np.array_equal(m, static) for m in masks)
+    assert not read_masks(tmp_path / "m.png", 7, (52, 36), invert=True)[:, static].any()
+
+
+def test_mask_as_lossy_video_survives_thresholding(tmp_path):
+    masks = mask_frames(count=6, height=48, width=64)
+    write_video(tmp_path / "m.mp4", np.repeat(as_images(masks)[..., None], 3, 3), 25, "x264-420")
+    got = read_masks(tmp_path / "m.mp4", 6, (64, 48))
+    assert np.mean(got != masks) < 0.01
+
+
+def test_coloured_label_masks_count_as_holes(tmp_path):
+    labels = np.zeros((1, 8, 8, 3), np.uint8)
+    labels[0, :4, :4] = (128, 0, 0)   # the first colour of the DAVIS palette
+    write_png_sequence(tmp_path / "m", labels)
+    assert read_masks(tmp_path / "m", 1, (8, 8))[0].sum() == 16
+
+
+def test_sixteen_bit_masks(tmp_path):
+    masks = mask_frames(2)
+    write_png_sequence(tmp_path / "m", (masks * 65535).astype(np.uint16))
+    np.testing.assert_array_equal(read_masks(tmp_path / "m", 2, (52, 36)), masks)
+
+
+# ---- file-level problems: one sentence each -----------------------------------------------------------------------
+
+def test_frame_count_mismatch_names_both_numbers(tmp_path):
+    write_png_sequence(tmp_path / "v", noise_clip(frames=5))
+    write_png_sequence(tmp_path / "m", as_images(mask_frames(3)))
+    with pytest.raises(InputError, match=r"has 3 frames but the video has 5"):
+        read_inputs(tmp_path / "v", tmp_path / "m")
+
+
+def test_size_mismatch_names_both_sizes(tmp_path):
+    write_png_sequence(tmp_path / "v", noise_clip(frames=4))
+    write_png_sequence(tmp_path / "m", as_images(mask_frames(4, 30, 40)))
+    with pytest.raises(InputError, match=r"is 40x30 but the video is 52x36"):
+        read_inputs(tmp_path / "v", tmp_path / "m")
+    write_png(tmp_path / "static.png", as_images(mask_frames(1, 30, 52)[0]))
+    with pytest.raises(InputError, match=r"is 52x30 but the video is 52x36"):
+        read_inputs(tmp_path / "v", tmp_path / "static.png")
+
+
+def broken_folder(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "0.png").write_bytes(b"\x89PNG junk")
+    return folder
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda p: p / "nothing.mp4", r"input .*nothing\.mp4 does not exist"),
+    (lambda p: (p / "bad.mp4").write_bytes(b"this is not a video" * 50) and p / "bad.mp4", r"cannot open video"),
+    (lambda p: (p / "empty.mkv").write_bytes(b"") or p / "empty.mkv", r"cannot open video"),
+    (lambda p: (p / "empty").mkdir() or p / "empty", r"holds no images"),
+    (lambda p: write_png(p / "one.png", noise_clip(1)[0]) or p / "one.png", r"is a single image"),
+    (lambda p: broken_folder(p / "broken"), r"cannot read image .*0\.png: the file is empty, damaged"),
+])
+def test_unusable_inputs_are_one_sentence(tmp_path, make, message):
+    with pytest.raises(InputError, match=message) as caught:
+        read_clip(make(tmp_path))
+    assert "\n" not in str(caught.value) and str(caught.value).endswith(".")
+
+
+def test_mixed_frame_sizes_in_a_folder(tmp_path):
+    write_png(tmp_path / "0.png", noise_clip(1)[0])
+    write_png(tmp_path / "1.png", noise_clip(1, 20, 20)[0])
+    with pytest.raises(InputError, match="is 20x20 8-bit but 0.png is 52x36 8-bit"):
+        read_clip(tmp_path)
+
+
+def test_missing_mask(tmp_path):
+    with pytest.raises(InputError, match=r"mask .* does not exist"):
+        read_masks(tmp_path / "m.png", 3, (8, 8))
+
+
+@pytest.mark.skipif(not (DATA / "tennis" / "masks").is_dir(), reason="shared real clips not present")
+def test_real_clip_and_masks_read_together():
+    clip, masks = read_inputs(DATA / "tennis" / "frames", DATA / "tennis" / "masks")
+    assert clip.frames.shape == (70, 240, 432, 3) and clip.frames.dtype == np.uint8
+    assert masks.shape == (70, 240, 432) and 0.01 < masks.mean() < 0.2
+
+
+# ---- flow colours and pictures ------------------------------------------------------------------------------------
+
+def test_flow_colours_follow_the_wheel():
+    flow = np.zeros((3, 4, 2), np.float32)
+    flow[0, 0] = (2, 0)     # right: red
+    flow[0, 1] = (-2, 0)    # left: cyan
+    flow[0, 2] = (0, 4)     # down, beyond the scale: drawn darker
+    flow[0, 3] = (np.nan, 1)
+    rgb = flow_to_rgb(flow, max_magnitude=2.0)
+    assert rgb.dtype == np.uint8 and rgb.shape == (3, 4, 3)
+    assert rgb[1, 1].tolist() == [255, 255, 255]             # still: white
+    assert rgb[0, 0].tolist() == [255, 0, 0]
+    assert rgb[0, 1].tolist() == [0, 255, 255]
+    assert rgb[0, 2].max() < 200
+    assert np.array_equal(flow_to_rgb(flow * 3.0)[0, 0], flow_to_rgb(flow)[0, 0])  # own scale by default
+
+
+def test_flow_colours_share_one_scale_across_frames():
+    flows = np.zeros((2, 2, 2, 2), np.float32)
+    flows[0, 0, 0] = (1, 0)
+    flows[1, 0, 0] = (4, 0)
+    rgb = flows_to_rgb(flows)
+    assert rgb[1, 0, 0].tolist() == [255, 0, 0] and rgb[0, 0, 0, 1] > 150  # the slow one is paler
+    assert color_wheel(33).shape == (33, 33, 3)
+
+
+def test_before_after_strip_shows_the_hole_and_the_result():
+    frames = np.full((5, 20, 30, 3), 100, np.uint8)
+    hole = np.zeros((5, 20, 30), bool)
+    hole[:, 12:18, 20:28] = True
+    result = np.full_like(frames, 200)
+    strip = before_after_strip(frames, hole, result, count=3)
+    assert strip.shape == (20 * 2 + 4, 30 * 3 + 4 * 2, 3)
+    assert strip[15, 24, 0] > strip[15, 24, 1]                # tinted red in the hole
+    assert strip[15, 2].tolist() == [100, 100, 100]            # untouched outside it
+    assert strip[24 + 15, 25].tolist() == [200, 200, 200]     # the result row
+    assert before_after_strip(frames, hole, result, frames, count=2).shape[0] == 20 * 3 + 4 * 2
+    assert pick_frames(44, 4) == [0, 14, 29, 43] and pick_frames(2, 4) == [0, 1]
+
+
+def test_loss_curve_is_a_png():
+    history = [(step, {"recon": 1.0 / (step + 1), "flow": 0.3}) for step in range(0, 100, 10)]
+    for data in (loss_curve_png(history), loss_curve_png([])):
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        assert image.shape == (400, 700, 3)
+    assert io.BytesIO(loss_curve_png(history)).read(4) == b"\x89PNG"
