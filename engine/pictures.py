@@ -88,9 +88,17 @@ def loss_curve_png(history: Sequence[tuple[int, Mapping[str, float]]], title: st
                   if name in losses and np.isfinite(losses[name])]
         if not points:
             continue
-        steps, values = zip(*points)
-        positive = positive and min(values) > 0
-        axes.plot(steps, values, label=name, linewidth=1.2)
+        steps, values = np.array(points).T
+        positive = positive and values.min() > 0
+        window = len(values) // 40
+        if window < 2:
+            axes.plot(steps, values, label=name, linewidth=1.2)
+            continue
+        # Each step sees another batch, so the raw curve is noisy: draw it faint, and its running mean on top.
+        line, = axes.plot(steps, values, linewidth=0.6, alpha=0.25)
+        smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+        axes.plot(steps[window - 1:], smooth, color=line.get_color(), label=f"{name} (mean of {window})",
+                  linewidth=1.4)
     if names and positive:
         axes.set_yscale("log")
     axes.set_xlabel("training step")

@@ -27,7 +27,8 @@ class SampleConfig:
     height: int = 180
     seed: int = 0
     """Everything random (textures, ball path) comes from this."""
-    fps: int = 24
+    fps: int = 25
+    """Frames per second (25, what a folder of PNGs is read back as)."""
     pan: float = 2.0
     """Camera pan in pixels per frame at the bottom of the ground plane; far layers move less."""
     ball_radius: float = 15.0

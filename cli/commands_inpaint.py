@@ -1,0 +1,373 @@
+"""`vinpaint inpaint`: remove the masked object from a clip and write the result beside the pictures of the run.
+
+Everything that can be checked before training (paths, codecs, mask against video, the engine's own checks) is
+checked first, so a mistake costs seconds, not the training. The work directory keeps the flow, checkpoints and the
+finished result: running the same command again continues an interrupted run, or re-writes a finished one at once.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vinpaint.engine import PRESETS, VARIANTS, InpaintConfig, ProgressEvent, inpaint, make_config, validate
+from vinpaint.engine.errors import InputError, TrainingCancelled
+from vinpaint.engine.flowviz import color_wheel, flow_magnitude_scale, flows_to_rgb
+from vinpaint.engine.io import Clip, read_inputs
+from vinpaint.engine.pictures import write_before_after, write_loss_curve
+from vinpaint.engine.writers import CODECS, resolve_codec, to_uint8, write_bytes_atomic, write_png, \
+    write_png_sequence, write_video
+
+LOSS_COLUMNS = ("total", "recon", "flow", "consistency", "perceptual")
+"""Columns 1.. of InpaintResult.history (column 0 is the step)."""
+
+
+# ---- where things go ----------------------------------------------------------------------------------------------
+
+@dataclass
+class OutputPlan:
+    """The outputs of one run. The first target names the run: `<stem>.config.json`, `<stem>.work/` ..."""
+
+    targets: list[tuple[Path, str]]
+    """(path, codec): a video, or a folder with codec "png"."""
+
+    @classmethod
+    def from_args(cls, outputs: list[str], codec: str) -> "OutputPlan":
+        if codec != "auto" and codec not in CODECS:
+            raise InputError(f"unknown codec '{codec}'; choose one of auto, {', '.join(CODECS)}.")
+        targets = []
+        for name in outputs:
+            path = Path(name).expanduser()
+            kind = "png" if path.is_dir() else resolve_codec(path, codec)
+            targets.append((path, kind))
+        return cls(targets)
+
+    def check(self, clip: Clip, inputs: list[Path]) -> None:
+        """Checks that need the source: codec against frame size, no output on top of an input."""
+        for path, kind in self.targets:
+            if kind != "png":
+                resolve_codec(path, kind, clip.size)
+            for source in inputs:
+                if path.resolve() == source.resolve():
+                    raise InputError(f"output {path} is an input; write the result somewhere else.")
+            if path.exists() and kind != "png" and path.is_dir():
+                raise InputError(f"output {path} is a folder; give a file name or a folder without an extension.")
+
+    @property
+    def stem(self) -> Path:
+        first, kind = self.targets[0]
+        return first if kind == "png" else first.with_suffix("")
+
+    def beside(self, suffix: str) -> Path:
+        return self.stem.with_name(self.stem.name + suffix)
+
+    @property
+    def default_workdir(self) -> Path:
+        return self.beside(".work")
+
+
+# ---- the config -----------------------------------------------------------------------------------------------------
+
+def parse_setting(text: str) -> tuple[str, Any]:
+    """'train.max_steps=10' -> ('train.max_steps', 10); values are JSON where they parse, text otherwise."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise InputError(f"--set takes KEY=VALUE (e.g. train.max_seconds=300), not '{text}'.")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key.strip(), value
+
+
+def build_config(args: argparse.Namespace) -> InpaintConfig:
+    """Preset and variant (or a saved config.json), then the named options, then --set overrides."""
+    if args.config:
+        try:
+            data = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read config {args.config}: {exc}.") from None
+        config = InpaintConfig.from_dict(data)
+    else:
+        config = make_config(args.preset, args.variant)
+    overrides: dict[str, Any] = {}
+    for key, value in (("train.seed", args.seed), ("mask.dilation", args.dilate), ("mask.feather", args.feather),
+                       ("resolution.work_width", args.work_width)):
+        if value is not None:
+            if key != "train.seed" and value < 0:
+                raise InputError(f"{key} cannot be negative ({value}).")
+            overrides[key] = value
+    overrides.update(parse_setting(item) for item in args.set or [])
+    return config.replace(**overrides) if overrides else config
+
+
+# ---- running the engine with a progress bar and Ctrl-C --------------------------------------------------------------
+
+class ProgressBar:
+    """ProgressEvents -> one tqdm bar per phase on stderr, with the engine's ETA and the current losses."""
+
+    LABELS = {"flow": "optical flow", "train": "training", "generate": "generating"}
+
+    def __init__(self, enabled: bool = True):
+        self.enabled, self.bar, self.phase = enabled, None, None
+        self.first_step: int | None = None
+        self.last_step = 0
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.phase == "train":
+            self.first_step = event.step - 1 if self.first_step is None else self.first_step
+            self.last_step = event.step
+        if event.phase not in self.LABELS:
+            self.close()
+            if event.message and event.message != "done":
+                self.write(event.message)
+            return
+        if event.phase != self.phase or self.bar is None:
+            self._open(event)
+        if self.bar is not None:
+            self.bar.total = max(event.total, event.step)
+            self.bar.update(max(event.step - self.bar.n, 0))
+            parts = [f"eta {_clock(event.eta_s)}"] if event.eta_s is not None else []
+            parts += [f"{k}={v:.4g}" for k, v in sorted(event.losses.items())]
+            self.bar.set_postfix_str(" ".join(parts), refresh=False)
+
+    def _open(self, event: ProgressEvent) -> None:
+        from tqdm import tqdm
+
+        self.close()
+        self.phase = event.phase
+        if self.enabled:
+            self.bar = tqdm(total=event.total, initial=event.step, desc=self.LABELS[event.phase], unit="step",
+                            file=sys.stderr, dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 5.0,
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+
+    def write(self, text: str) -> None:
+        if self.enabled:
+            print(text, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.bar, self.phase = None, None
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class StopRequest:
+    """The first Ctrl-C asks the engine to checkpoint and stop after the current step; a second one quits at once."""
+
+    def __init__(self, bar: ProgressBar, pause_after: int | None = None):
+        self.bar, self.pause_after = bar, pause_after
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> "StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._interrupt)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _interrupt(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.bar.write("\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)")
+
+    def __call__(self) -> bool:
+        if self.pause_after is not None and self.bar.first_step is not None:
+            if self.bar.last_step - self.bar.first_step >= self.pause_after:
+                return True
+        return self.requested
+
+
+def clear_workdir(workdir: Path) -> None:
+    """--restart: empty a work directory, refusing one that vinpaint did not make."""
+    if not workdir.exists():
+        return
+    if not workdir.is_dir() or (any(workdir.iterdir()) and not (workdir / "run.json").is_file()):
+        raise InputError(f"{workdir} is not a vinpaint work directory (no run.json); not deleting it.")
+    shutil.rmtree(workdir)
+
+
+def run_engine(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, workdir: Path, quiet: bool = False,
+               pause_after: int | None = None, device: str | None = None):
+    """inpaint() with a progress bar and Ctrl-C handling; TrainingCancelled carries where to continue from."""
+    bar = ProgressBar(enabled=not quiet)
+    try:
+        with StopRequest(bar, pause_after) as stop:
+            return inpaint(frames, masks, config, workdir=workdir, progress=bar, should_stop=stop, device=device)
+    finally:
+        bar.close()
+
+
+# ---- writing ----------------------------------------------------------------------------------------------------
+
+def loss_history(history: np.ndarray) -> list[tuple[int, dict[str, float]]]:
+    """InpaintResult.history [S,6] -> [(step, {loss: value})], leaving out terms that were never used."""
+    used = [i for i, _ in enumerate(LOSS_COLUMNS, start=1) if history.size and np.any(history[:, i] != 0)]
+    return [(int(row[0]), {LOSS_COLUMNS[i - 1]: float(row[i]) for i in used}) for row in history]
+
+
+def write_outputs(plan: OutputPlan, clip: Clip, result, save_generated: bool = False, save_flows: bool = False,
+                  truth: np.ndarray | None = None) -> dict[str, Path]:
+    """The result in every requested form, then config, before/after strip and loss curve beside the first."""
+    written: dict[str, Path] = {}
+    for path, kind in plan.targets:
+        if kind == "png":
+            write_png_sequence(path, result.frames, names=clip.names or None)
+            written[f"frames ({'16' if result.frames.dtype == np.uint16 else '8'}-bit PNG)"] = path
+        else:
+            write_video(path, result.frames, clip.fps, kind)
+            written[f"video ({kind}, {float(clip.fps):g} fps)"] = path
+    if save_generated:
+        generated = np.clip(result.generated, 0.0, 1.0)
+        raw = (generated * 65535 + 0.5).astype(np.uint16) if clip.frames.dtype == np.uint16 else to_uint8(generated)
+        written["raw generated frames"] = plan.beside(".generated")
+        write_png_sequence(written["raw generated frames"], raw, names=clip.names or None)
+    if save_flows and result.flows is not None:
+        written["flow pictures"] = write_flow_pictures(plan.beside(".flows"), result.flows)
+    written["before/after"] = write_before_after(plan.beside(".before_after.png"), clip.frames, result.hole,
+                                                 result.frames, truth)
+    written["loss curve"] = write_loss_curve(plan.beside(".loss.png"), loss_history(result.history),
+                                             f"{result.config.variant} ({result.config.preset}), {result.steps} steps")
+    written["config"] = plan.beside(".config.json")
+    write_bytes_atomic(written["config"], (result.config.to_json() + "\n").encode("utf-8"))
+    return written
+
+
+def write_flow_pictures(folder: Path, flows: np.ndarray) -> Path:
+    """[T,K,h,w,2] generated flows -> folder/<frame>_<offset>.png, one colour scale per offset, plus wheel.png."""
+    from vinpaint.engine.network import FLOW_OFFSETS
+
+    frames, offsets = flows.shape[:2]
+    pictures, names = [], []
+    for k in range(offsets):
+        scale = flow_magnitude_scale(flows[:, k])
+        pictures.append(flows_to_rgb(flows[:, k], scale))
+        names += [f"{t:05d}_{FLOW_OFFSETS[k]:+d}" for t in range(frames)]
+    stacked = np.stack(pictures, axis=1).reshape(-1, *pictures[0].shape[1:])
+    write_png_sequence(folder, stacked, names=names)
+    write_png(folder / "wheel.png", color_wheel(128))
+    return folder
+
+
+# ---- the command --------------------------------------------------------------------------------------------------
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared with `vinpaint demo`."""
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="fast",
+                        help="how long and how big: tiny (smoke test), fast (CPU, minutes), paper (the paper's "
+                             "schedule, hours on a GPU) (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed; the same seed gives the same result")
+    parser.add_argument("--work-width", type=int, default=None, metavar="PX",
+                        help="working width of the network, a multiple of 64 (default: the preset's)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override any config field by dotted name, e.g. train.max_seconds=300 (repeatable)")
+    parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda if present)")
+    parser.add_argument("--codec", default="auto", choices=["auto", *CODECS],
+                        help="video codec: auto (ffv1 for .mkv/.avi, x264-420 for .mp4, x264-444 for .mov), "
+                             "ffv1 and x264rgb are lossless (default: %(default)s)")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="where flow, checkpoints and the finished result are kept (default: OUT.work beside "
+                             "the first output, with OUT's extension dropped)")
+    parser.add_argument("--restart", action="store_true",
+                        help="throw away what the work directory holds (flow, checkpoints, result) and start over; "
+                             "needed after changing settings, since a work directory belongs to one run")
+    parser.add_argument("--pause-after", type=int, default=None, metavar="STEPS",
+                        help="stop after this many training steps in this session, keeping a checkpoint; the "
+                             "same command continues later")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no config print-out")
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "inpaint", help="remove the masked object from a video",
+        description="Remove the masked object from a video by training the paper's model on that video alone. "
+                    "OUT with an extension (.mp4 .mkv .mov .avi) is a video at the source frame rate; OUT without "
+                    "one is a folder that gets a PNG sequence (16-bit if the source is). Beside the first output: "
+                    "OUT.config.json, OUT.before_after.png, OUT.loss.png and the work directory OUT.work/. "
+                    "Ctrl-C stops with a checkpoint; the same command again continues.")
+    parser.add_argument("video", help="a video file or a folder of frames")
+    parser.add_argument("--mask", "-m", required=True,
+                        help="a mask video, a folder of mask images, or one image for a static mask; white = remove")
+    parser.add_argument("--output", "-o", action="append", required=True, metavar="OUT",
+                        help="result video (.mp4 .mkv .mov .avi) or folder for PNGs; give -o twice for both")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), default="dip-vid-flow",
+                        help="the paper's ablation variant; dip-vid-flow is the method (default: %(default)s)")
+    parser.add_argument("--config", default=None, metavar="JSON",
+                        help="start from a saved config (e.g. an earlier OUT.config.json) instead of preset/variant")
+    parser.add_argument("--fps", type=Fraction, default=None,
+                        help="frame rate of the output video, e.g. 24 or 30000/1001 (default: the source video's; "
+                             "25 for a folder of images)")
+    parser.add_argument("--invert-mask", action="store_true", help="black = remove instead of white")
+    parser.add_argument("--dilate", type=int, default=None, metavar="PX",
+                        help="grow the mask by this many pixels before filling (default: the preset's, 0)")
+    parser.add_argument("--feather", type=int, default=None, metavar="PX",
+                        help="blend the fill into the source over this many pixels inside the hole (default: 0)")
+    parser.add_argument("--save-generated", action="store_true",
+                        help="also write the raw generated frames (working resolution) to OUT.generated/")
+    parser.add_argument("--save-flows", action="store_true",
+                        help="also write the generated flows as colour pictures to OUT.flows/ (dip-vid-flow only)")
+    add_engine_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = OutputPlan.from_args(args.output, args.codec)
+    config = build_config(args)
+    if args.save_flows and not config.uses_flow:
+        raise InputError(f"--save-flows needs a variant with a flow head (dip-vid-flow), not {config.variant}.")
+    clip, masks = read_inputs(args.video, args.mask, invert=args.invert_mask)
+    if args.fps is not None:
+        if args.fps <= 0:
+            raise InputError(f"--fps must be positive, not {args.fps}.")
+        clip.fps = args.fps
+    plan.check(clip, [Path(args.video), Path(args.mask)])
+    validate(clip.frames, masks, config)
+    workdir = args.work_dir or plan.default_workdir
+    if args.restart:
+        clear_workdir(workdir)
+    describe_run(clip, masks, config, workdir, args.quiet)
+    started = time.monotonic()
+    try:
+        result = run_engine(clip.frames, masks, config, workdir, args.quiet, args.pause_after, args.device)
+    except TrainingCancelled as exc:
+        print(f"vinpaint: {exc} in {workdir}; run the same command again to continue.", file=sys.stderr)
+        return 130
+    written = write_outputs(plan, clip, result, args.save_generated, args.save_flows)
+    report(written, result, time.monotonic() - started)
+    return 0
+
+
+def describe_run(clip: Clip, masks: np.ndarray, config: InpaintConfig, workdir: Path, quiet: bool) -> None:
+    width, height = clip.size
+    depth = 16 if clip.frames.dtype == np.uint16 else 8
+    print(f"input: {clip.source} ({clip.frames.shape[0]} frames, {width}x{height}, {depth}-bit, "
+          f"{float(clip.fps):g} fps); hole {100 * masks.mean():.1f}% of the pixels")
+    if not quiet:
+        print("config: " + config.to_json().replace("\n", "\n  "))
+    resumed = (workdir / "checkpoint.pt").exists() or (workdir / "result.npz").exists()
+    print(f"work directory: {workdir}" + (" (continuing the run found there)" if resumed else ""), flush=True)
+
+
+def report(written: dict[str, Path], result, seconds: float) -> None:
+    print(f"done: {result.steps} training steps, {result.seconds:.0f} s of training, {seconds:.0f} s in this run")
+    for what, path in written.items():
+        print(f"  {what}: {path}")
