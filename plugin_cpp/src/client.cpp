@@ -1,0 +1,196 @@
+#include "client.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace vinpaint {
+
+DaemonClient::DaemonClient(std::string endpoint, Timeouts timeouts, net::CancelFn cancel)
+    : endpoint_(std::move(endpoint)), timeouts_(timeouts), cancel_(std::move(cancel)) {}
+
+net::Connection &DaemonClient::conn() {
+    if (!conn_) {
+        if (endpoint_.empty()) throw DaemonError("vinpaint: the daemon address is empty; set it on the node (e.g. tcp://127.0.0.1:5581)");
+        net::CurveKeys keys = net::CurveKeys::fromEnvironment();
+        if (!net::isLocalEndpoint(endpoint_) && keys.empty())
+            throw DaemonError("vinpaint: " + endpoint_ +
+                              " is not on this machine, so the daemon requires CurveZMQ keys; set "
+                              "VINPAINT_CURVE_SERVER_KEY, VINPAINT_CURVE_PUBLIC_KEY and VINPAINT_CURVE_SECRET_KEY "
+                              "(see docs/plugin.md)");
+        try {
+            conn_ = std::make_unique<net::Connection>(endpoint_, keys);
+        } catch (const std::invalid_argument &e) {
+            throw DaemonError(std::string("vinpaint: ") + e.what());
+        }
+    }
+    return *conn_;
+}
+
+[[noreturn]] void DaemonClient::throwSilent(const std::string &type, net::Millis timeout) const {
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.1f", timeout.count() / 1000.0);
+    const bool connected = conn_ && conn_->everConnected();
+    if (!connected) {
+        std::string more = net::isLocalEndpoint(endpoint_)
+                               ? " Start it with `vinpaint serve` (see docs/plugin.md) or fix the node's Daemon address."
+                               : " Check the address, that the daemon runs there, and your CurveZMQ keys.";
+        throw DaemonError("vinpaint: no daemon is reachable at " + endpoint_ + " (nothing accepted the connection in " +
+                          secs + " s)." + more);
+    }
+    throw DaemonError("vinpaint: the daemon at " + endpoint_ + " did not answer '" + type + "' within " + secs +
+                      " s (it stopped, crashed or is overloaded).");
+}
+
+void DaemonClient::sendOrThrow(const std::string &type, const std::string &id, const proto::Value &body,
+                               net::Millis timeout, std::vector<proto::BufferSpec> specs,
+                               std::vector<zmq::message_t> buffers) {
+    net::OutMessage out;
+    out.header = proto::encodeRequestHeader(type, id, body, specs);
+    out.buffers = std::move(buffers);
+    switch (conn().send(std::move(out), timeout, cancel_)) {
+        case net::WaitResult::Ok: return;
+        case net::WaitResult::Cancelled: throw Cancelled();
+        case net::WaitResult::Timeout: throwSilent(type, timeout);
+    }
+}
+
+net::InMessage DaemonClient::awaitReply(const std::string &type, const std::string &id, net::Millis timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        const auto left = std::chrono::duration_cast<net::Millis>(deadline - std::chrono::steady_clock::now());
+        net::InMessage in;
+        net::WaitResult w;
+        try {
+            w = conn().receive(in, std::max(left, net::Millis(0)), cancel_);
+        } catch (const proto::ProtocolError &e) {
+            conn_.reset();  // the stream may be out of step; the next call reconnects
+            throw DaemonError(std::string("vinpaint: the daemon's reply to '") + type + "' breaks protocol v1: " +
+                              e.what() + (e.code() == "version_mismatch" ? " (update the plugin or the daemon)" : ""));
+        }
+        if (w == net::WaitResult::Cancelled) {
+            conn_.reset();  // drop the late reply with the socket
+            throw Cancelled();
+        }
+        if (w == net::WaitResult::Timeout) {
+            conn_.reset();
+            throwSilent(type, timeout);
+        }
+        if (in.reply.re != id) continue;  // a late reply to something we gave up on
+        if (!in.reply.ok()) throw RemoteError(type, *in.reply.error, in.reply.body);
+        return in;
+    }
+}
+
+net::InMessage DaemonClient::call(const std::string &type, const proto::Value &body, net::Millis timeout,
+                                  std::vector<proto::BufferSpec> specs, std::vector<zmq::message_t> buffers) {
+    if (!uploads_.empty()) drainUploads();
+    const std::string id = net::nextRequestId();
+    const auto start = std::chrono::steady_clock::now();
+    sendOrThrow(type, id, body, timeout, std::move(specs), std::move(buffers));
+    const auto spent = std::chrono::duration_cast<net::Millis>(std::chrono::steady_clock::now() - start);
+    return awaitReply(type, id, std::max(timeout - spent, net::Millis(1)));
+}
+
+namespace {
+template <typename F> auto parsed(const std::string &type, F &&f) {
+    try {
+        return f();
+    } catch (const proto::ProtocolError &e) {
+        throw DaemonError(std::string("vinpaint: the daemon's reply to '") + type + "' breaks protocol v1: " + e.what());
+    }
+}
+}  // namespace
+
+proto::HelloReply DaemonClient::hello(const std::string &clientName) {
+    auto in = call("hello", proto::helloBody(clientName), timeouts_.control);
+    auto r = parsed("hello", [&] { return proto::parseHello(in.reply.body); });
+    if (r.protocol != proto::kProtocolVersion)
+        throw DaemonError("vinpaint: the daemon speaks protocol version " + std::to_string(r.protocol) +
+                          "; this plugin speaks version " + std::to_string(proto::kProtocolVersion));
+    return r;
+}
+
+proto::OpenReply DaemonClient::open(const proto::Geometry &g, const std::string &hash, const proto::Settings &s,
+                                    const std::string &name) {
+    auto in = call("job.open", proto::jobOpenBody(g, hash, s, name), timeouts_.control);
+    return parsed("job.open", [&] { return proto::parseOpen(in.reply.body); });
+}
+
+proto::StartReply DaemonClient::start(const std::string &job) {
+    auto in = call("job.start", proto::jobBody(job), timeouts_.control);
+    return parsed("job.start", [&] { return proto::parseStart(in.reply.body); });
+}
+
+proto::StatusReply DaemonClient::status(const std::string &job) {
+    auto in = call("job.status", proto::jobBody(job), timeouts_.control);
+    return parsed("job.status", [&] { return proto::parseStatus(in.reply.body); });
+}
+
+proto::CancelReply DaemonClient::cancel(const std::string &job) {
+    auto in = call("job.cancel", proto::jobBody(job), timeouts_.control);
+    return parsed("job.cancel", [&] { return proto::parseCancel(in.reply.body); });
+}
+
+FetchedFrame DaemonClient::fetch(const std::string &job, int index, std::size_t expectedBytes) {
+    auto in = call("job.fetch", proto::jobFetchBody(job, index), timeouts_.forBytes(expectedBytes));
+    parsed("job.fetch", [&] { return proto::parseFetch(in.reply.body); });
+    if (in.reply.specs.size() != 1)
+        throw DaemonError("vinpaint: the daemon's reply to 'job.fetch' carries " +
+                          std::to_string(in.reply.specs.size()) + " buffers instead of 1");
+    FetchedFrame f;
+    f.spec = in.reply.specs[0];
+    f.pixels = std::make_shared<zmq::message_t>(std::move(in.frames[1]));
+    return f;
+}
+
+void DaemonClient::queueUpload(const std::string &job, bool isMask, int index, const std::string &digestHex,
+                               const proto::BufferSpec &spec, zmq::message_t pixels, std::size_t window) {
+    try {
+        while (uploads_.size() >= std::max<std::size_t>(window, 1)) awaitOldestUpload();
+        const std::string id = net::nextRequestId();
+        const net::Millis timeout = timeouts_.forBytes(spec.nbytes());
+        std::vector<zmq::message_t> bufs;
+        bufs.push_back(std::move(pixels));
+        sendOrThrow("job.upload", id, proto::jobUploadBody(job, isMask, index, digestHex), timeout, {spec},
+                    std::move(bufs));
+        uploads_.push_back(Pending{id, timeout});
+    } catch (...) {
+        abandonUploads();
+        throw;
+    }
+}
+
+// Replies come in order, so each item's clock starts when it is its turn: the window's size times the per-item
+// timeout bounds the whole wait.
+void DaemonClient::awaitOldestUpload() {
+    Pending p = uploads_.front();
+    uploads_.pop_front();
+    auto in = awaitReply("job.upload", p.id, p.timeout);
+    parsed("job.upload", [&] { return proto::parseUpload(in.reply.body); });
+}
+
+void DaemonClient::drainUploads() {
+    try {
+        while (!uploads_.empty()) awaitOldestUpload();
+    } catch (...) {
+        abandonUploads();
+        throw;
+    }
+}
+
+void DaemonClient::abandonUploads() noexcept {
+    uploads_.clear();
+    conn_.reset();  // replies still in flight go with the socket
+}
+
+std::string formatDuration(double s) {
+    if (!(s >= 0) || !std::isfinite(s)) return "?";
+    const long long t = static_cast<long long>(std::llround(s));
+    char buf[32];
+    if (t < 60) std::snprintf(buf, sizeof buf, "%llds", t);
+    else if (t < 3600) std::snprintf(buf, sizeof buf, "%lldm%02llds", t / 60, t % 60);
+    else std::snprintf(buf, sizeof buf, "%lldh%02lldm", t / 3600, (t % 3600) / 60);
+    return buf;
+}
+
+}  // namespace vinpaint

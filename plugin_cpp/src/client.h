@@ -1,0 +1,99 @@
+// The plugin's client for the daemon: one request at a time (or a window of uploads) on one Connection, with
+// the timeouts of the calling context, replies matched by `re`, and every failure turned into an exception whose
+// text a compositor can act on.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "errors.h"
+#include "messages.h"
+#include "transport.h"
+
+namespace vinpaint {
+
+// An error reply from the daemon (SPEC.md section 7).
+class RemoteError : public DaemonError {
+public:
+    RemoteError(std::string type, proto::ErrorInfo info, proto::Value body)
+        : DaemonError("vinpaint daemon refused " + type + ": " + info.message +
+                      (info.field.empty() ? "" : " [" + info.field + "]") + " (" + info.code + ")"),
+          code(info.code), field(info.field), body(std::move(body)) {}
+    std::string code, field;
+    proto::Value body;
+};
+
+// The user (progress bar) or the host (abort) asked to stop.
+class Cancelled : public std::runtime_error {
+public:
+    Cancelled() : std::runtime_error("cancelled") {}
+};
+
+struct Timeouts {
+    net::Millis control{2000};  // hello, open, start, status, cancel
+    net::Millis data{2000};     // base for uploads and fetches ...
+    double msPerMB = 100;       // ... plus this per MB (SPEC.md suggests 1 s per 10 MB)
+    net::Millis forBytes(std::size_t bytes) const {
+        return data + net::Millis(static_cast<long long>(msPerMB * static_cast<double>(bytes) / 1e6));
+    }
+    // Interactive renders and button presses: give up in about two seconds.
+    static Timeouts interactive() { return Timeouts{}; }
+    // Batch renders and the Train upload (which shows a progress bar with cancel): the spec's suggestion.
+    static Timeouts patient() { return Timeouts{net::Millis(10000), net::Millis(60000), 100}; }
+};
+
+// One fetched result frame: the pixels stay in the ZeroMQ message they arrived in (no copy).
+struct FetchedFrame {
+    proto::BufferSpec spec;
+    std::shared_ptr<zmq::message_t> pixels;
+    const void *data() const { return pixels->data(); }
+};
+
+class DaemonClient {
+public:
+    DaemonClient(std::string endpoint, Timeouts timeouts, net::CancelFn cancel = {});
+    const std::string &endpoint() const { return endpoint_; }
+    void setTimeouts(const Timeouts &t) { timeouts_ = t; }
+    const Timeouts &timeouts() const { return timeouts_; }
+
+    proto::HelloReply hello(const std::string &clientName);
+    proto::OpenReply open(const proto::Geometry &g, const std::string &contentHash, const proto::Settings &s,
+                          const std::string &name);
+    proto::StartReply start(const std::string &job);
+    proto::StatusReply status(const std::string &job);
+    proto::CancelReply cancel(const std::string &job);
+    FetchedFrame fetch(const std::string &job, int index, std::size_t expectedBytes);
+
+    // Pipelined uploads: queue() sends at once (waiting for the oldest reply when `window` are in flight),
+    // drain() waits for every outstanding reply. Each reply is checked; a refusal throws RemoteError.
+    void queueUpload(const std::string &job, bool isMask, int index, const std::string &digestHex,
+                     const proto::BufferSpec &spec, zmq::message_t pixels, std::size_t window = 4);
+    void drainUploads();
+
+private:
+    net::InMessage call(const std::string &type, const proto::Value &body, net::Millis timeout,
+                        std::vector<proto::BufferSpec> specs = {}, std::vector<zmq::message_t> buffers = {});
+    void sendOrThrow(const std::string &type, const std::string &id, const proto::Value &body, net::Millis timeout,
+                     std::vector<proto::BufferSpec> specs, std::vector<zmq::message_t> buffers);
+    net::InMessage awaitReply(const std::string &type, const std::string &id, net::Millis timeout);
+    void awaitOldestUpload();
+    void abandonUploads() noexcept;
+    [[noreturn]] void throwSilent(const std::string &type, net::Millis timeout) const;
+    net::Connection &conn();
+
+    std::string endpoint_;
+    Timeouts timeouts_;
+    net::CancelFn cancel_;
+    std::unique_ptr<net::Connection> conn_;
+    struct Pending {
+        std::string id;
+        net::Millis timeout;
+    };
+    std::deque<Pending> uploads_;
+};
+
+// "2m05s", "45s", "1h03m" for the ETA in messages.
+std::string formatDuration(double seconds);
+
+}  // namespace vinpaint

@@ -1,0 +1,254 @@
+#include "messages.h"
+
+#include <algorithm>
+#include <climits>
+#include <stdexcept>
+
+namespace vinpaint::proto {
+
+BufferSpec Geometry::frameSpec() const {
+    return BufferSpec{dtype, {static_cast<std::uint32_t>(height), static_cast<std::uint32_t>(width),
+                              static_cast<std::uint32_t>(channels)}};
+}
+BufferSpec Geometry::maskSpec() const {
+    return BufferSpec{maskDtype, {static_cast<std::uint32_t>(height), static_cast<std::uint32_t>(width), 1u}};
+}
+
+std::string contentHash(const Geometry &g, const std::vector<Sha256::Digest> &frameDigests,
+                        const std::vector<Sha256::Digest> &maskDigests) {
+    if (frameDigests.size() != static_cast<std::size_t>(g.frames) ||
+        maskDigests.size() != static_cast<std::size_t>(g.frames))
+        throw std::invalid_argument("contentHash: one digest per frame and per mask is needed");
+    Sha256 h;
+    h.update("vinpaint-clip-v1\n");
+    h.update(std::to_string(g.frames) + " " + std::to_string(g.height) + " " + std::to_string(g.width) + " " +
+             std::to_string(g.channels) + " " + px::wireDtype(g.dtype) + " " + px::wireDtype(g.maskDtype) + "\n");
+    for (const auto &d : frameDigests) h.update(d.data(), d.size());
+    for (const auto &d : maskDigests) h.update(d.data(), d.size());
+    return Sha256::hex(h.finish());
+}
+
+Value helloBody(const std::string &client) {
+    Value b = Value::map();
+    if (!client.empty()) b.set("client", client.substr(0, 256));
+    return b;
+}
+
+Value jobOpenBody(const Geometry &g, const std::string &hash, const Settings &s, const std::string &name) {
+    Value b = Value::map();
+    b.set("frames", g.frames);
+    b.set("width", g.width);
+    b.set("height", g.height);
+    b.set("channels", g.channels);
+    b.set("dtype", px::wireDtype(g.dtype));
+    b.set("mask_dtype", px::wireDtype(g.maskDtype));
+    b.set("content_hash", hash);
+    Value st = Value::map();
+    if (!s.preset.empty()) st.set("preset", s.preset);
+    if (!s.variant.empty()) st.set("variant", s.variant);
+    if (s.seed) st.set("seed", *s.seed);
+    if (s.maskDilation) st.set("mask_dilation", *s.maskDilation);
+    if (s.maskFeather) st.set("mask_feather", *s.maskFeather);
+    if (!s.overrides.empty()) st.set("overrides", Value(s.overrides));
+    b.set("settings", std::move(st));
+    if (!name.empty()) b.set("name", name.substr(0, 256));
+    return b;
+}
+
+Value jobUploadBody(const std::string &job, bool isMask, int index, const std::string &digestHex) {
+    Value b = Value::map();
+    b.set("job", job);
+    b.set("kind", isMask ? "mask" : "frame");
+    b.set("index", index);
+    if (!digestHex.empty()) b.set("digest", digestHex);
+    return b;
+}
+
+Value jobBody(const std::string &job) {
+    Value b = Value::map();
+    b.set("job", job);
+    return b;
+}
+
+Value jobFetchBody(const std::string &job, int index) {
+    Value b = jobBody(job);
+    b.set("index", index);
+    return b;
+}
+
+// ---- reply parsing -------------------------------------------------------------------------------------------
+namespace {
+class Fields {
+public:
+    Fields(const Value &m, std::string prefix) : m_(m), prefix_(std::move(prefix)) {
+        if (!m_.isMap()) throw ProtocolError("malformed", "'" + prefix_ + "' must be a map", prefix_);
+    }
+    [[noreturn]] void fail(const std::string &key, const std::string &what) const {
+        const std::string path = prefix_ + "." + key;
+        throw ProtocolError("malformed", "the daemon's reply field '" + path + "' " + what, path);
+    }
+    const Value *get(const std::string &key, bool required) const {
+        const Value *v = m_.find(key);
+        if (!v && required) fail(key, "is missing");
+        return v;
+    }
+    std::int64_t integer(const std::string &key) const { return *optInt(key, true); }
+    std::optional<std::int64_t> optInt(const std::string &key, bool required = false) const {
+        const Value *v = get(key, required);
+        if (!v) return std::nullopt;
+        if (!v->isInt()) fail(key, std::string("must be an int, not ") + Value::kindName(v->kind()));
+        return v->asInt();
+    }
+    double number(const std::string &key) const { return *optNumber(key, true); }
+    std::optional<double> optNumber(const std::string &key, bool required = false) const {
+        const Value *v = get(key, required);
+        if (!v) return std::nullopt;
+        if (!v->isNumber()) fail(key, std::string("must be a float, not ") + Value::kindName(v->kind()));
+        return v->asNumber();
+    }
+    std::string str(const std::string &key, bool required = true) const {
+        const Value *v = get(key, required);
+        if (!v) return {};
+        if (!v->isStr()) fail(key, std::string("must be a str, not ") + Value::kindName(v->kind()));
+        return v->asStr();
+    }
+    bool boolean(const std::string &key) const {
+        const Value *v = get(key, true);
+        if (!v->isBool()) fail(key, std::string("must be a bool, not ") + Value::kindName(v->kind()));
+        return v->asBool();
+    }
+    std::vector<int> intList(const std::string &key) const {
+        const Value *v = get(key, true);
+        if (!v->isArray()) fail(key, "must be an array of ints");
+        std::vector<int> out;
+        for (const auto &e : v->asArray()) {
+            if (!e.isInt() || e.asInt() < 0 || e.asInt() > INT32_MAX) fail(key, "must be an array of ints");
+            out.push_back(static_cast<int>(e.asInt()));
+        }
+        return out;
+    }
+    std::vector<std::string> strList(const std::string &key) const {
+        const Value *v = get(key, true);
+        if (!v->isArray()) fail(key, "must be an array of str");
+        std::vector<std::string> out;
+        for (const auto &e : v->asArray()) {
+            if (!e.isStr()) fail(key, "must be an array of str");
+            out.push_back(e.asStr());
+        }
+        return out;
+    }
+    std::string job(const std::string &key = "job") const {
+        std::string j = str(key);
+        if (!isJobId(j)) fail(key, "is not a job id (32 lowercase hex chars)");
+        return j;
+    }
+    Fields map(const std::string &key) const {
+        const Value *v = get(key, true);
+        return Fields(*v, prefix_ + "." + key);
+    }
+    px::Depth dtype(const std::string &key) const {
+        auto d = px::depthFromWire(str(key));
+        if (!d) fail(key, "must be \"u1\", \"u2\" or \"f4\"");
+        return *d;
+    }
+
+private:
+    const Value &m_;
+    std::string prefix_;
+};
+
+int toInt(std::int64_t v) { return static_cast<int>(std::max<std::int64_t>(0, std::min<std::int64_t>(v, INT32_MAX))); }
+}  // namespace
+
+HelloReply parseHello(const Value &body) {
+    Fields f(body, "body");
+    HelloReply r;
+    r.protocol = toInt(f.integer("protocol"));
+    r.server = f.str("server");
+    r.devices = f.strList("devices");
+    r.presets = f.strList("presets");
+    r.variants = f.strList("variants");
+    Fields l = f.map("limits");
+    r.maxMessageBytes = l.integer("max_message_bytes");
+    r.maxHeaderBytes = l.integer("max_header_bytes");
+    r.maxFrames = l.integer("max_frames");
+    r.maxWidth = l.integer("max_width");
+    r.maxHeight = l.integer("max_height");
+    return r;
+}
+
+OpenReply parseOpen(const Value &body) {
+    Fields f(body, "body");
+    OpenReply r;
+    r.job = f.job();
+    r.created = f.boolean("created");
+    r.state = f.str("state");
+    r.haveFrames = f.intList("have_frames");
+    r.haveMasks = f.intList("have_masks");
+    return r;
+}
+
+UploadReply parseUpload(const Value &body) {
+    Fields f(body, "body");
+    UploadReply r;
+    r.job = f.job();
+    r.kind = f.str("kind");
+    r.index = toInt(f.integer("index"));
+    r.stored = f.boolean("stored");
+    r.missingFrames = f.integer("missing_frames");
+    r.missingMasks = f.integer("missing_masks");
+    return r;
+}
+
+StartReply parseStart(const Value &body) {
+    Fields f(body, "body");
+    StartReply r;
+    r.job = f.job();
+    r.state = f.str("state");
+    r.position = f.optInt("position");
+    return r;
+}
+
+StatusReply parseStatus(const Value &body) {
+    Fields f(body, "body");
+    StatusReply r;
+    r.job = f.job();
+    r.state = f.str("state");
+    r.progress = f.number("progress");
+    r.phase = f.str("phase");
+    r.step = f.integer("step");
+    r.total = f.integer("total");
+    r.elapsed = f.number("elapsed_s");
+    r.eta = f.optNumber("eta_s");
+    r.message = f.str("message");
+    r.error = f.str("error", false);
+    r.position = f.optInt("position");
+    r.geometry.frames = toInt(f.integer("frames"));
+    r.geometry.width = toInt(f.integer("width"));
+    r.geometry.height = toInt(f.integer("height"));
+    r.geometry.channels = toInt(f.integer("channels"));
+    r.geometry.dtype = f.dtype("dtype");
+    r.geometry.maskDtype = f.dtype("mask_dtype");
+    r.missingFrames = f.integer("missing_frames");
+    r.missingMasks = f.integer("missing_masks");
+    r.name = f.str("name", false);
+    return r;
+}
+
+FetchReply parseFetch(const Value &body) {
+    Fields f(body, "body");
+    FetchReply r;
+    r.job = f.job();
+    r.index = toInt(f.integer("index"));
+    return r;
+}
+
+CancelReply parseCancel(const Value &body) {
+    Fields f(body, "body");
+    CancelReply r;
+    r.job = f.job();
+    r.state = f.str("state");
+    return r;
+}
+
+}  // namespace vinpaint::proto

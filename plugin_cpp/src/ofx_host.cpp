@@ -1,0 +1,241 @@
+#include "ofx_host.h"
+
+#include <cstdio>
+#include <sstream>
+
+namespace vinpaint::ofx {
+
+namespace {
+Suites g_suites;
+
+template <typename T>
+const T *fetch(const char *name, int version) {
+    if (!g_suites.host || !g_suites.host->fetchSuite) return nullptr;
+    return static_cast<const T *>(g_suites.host->fetchSuite(g_suites.host->host, name, version));
+}
+}  // namespace
+
+const Suites &suites() { return g_suites; }
+
+void setHost(OfxHost *host) noexcept { g_suites.host = host; }
+
+void fetchSuites() {
+    if (!g_suites.host) throw MissingHostFeature("an OfxHost (setHost was not called before Load)");
+    g_suites.prop = fetch<OfxPropertySuiteV1>(kOfxPropertySuite, 1);
+    g_suites.effect = fetch<OfxImageEffectSuiteV1>(kOfxImageEffectSuite, 1);
+    g_suites.param = fetch<OfxParameterSuiteV1>(kOfxParameterSuite, 1);
+    g_suites.message2 = fetch<OfxMessageSuiteV2>(kOfxMessageSuite, 2);
+    g_suites.message1 = fetch<OfxMessageSuiteV1>(kOfxMessageSuite, 1);
+    g_suites.progress2 = fetch<OfxProgressSuiteV2>(kOfxProgressSuite, 2);
+    g_suites.progress1 = g_suites.progress2 ? nullptr : fetch<OfxProgressSuiteV1>(kOfxProgressSuite, 1);
+    g_suites.threads = fetch<OfxMultiThreadSuiteV1>(kOfxMultiThreadSuite, 1);
+    g_suites.memory = fetch<OfxMemorySuiteV1>(kOfxMemorySuite, 1);
+    if (!g_suites.prop) throw MissingHostFeature("the property suite (OfxPropertySuite v1)");
+    if (!g_suites.effect) throw MissingHostFeature("the image effect suite (OfxImageEffectSuite v1)");
+    if (!g_suites.param) throw MissingHostFeature("the parameter suite (OfxParameterSuite v1)");
+    if (!g_suites.message1 && !g_suites.message2)
+        throw MissingHostFeature("the message suite (OfxMessageSuite v1 or v2)");
+}
+
+void forgetSuites() noexcept {
+    OfxHost *host = g_suites.host;
+    g_suites = Suites{};
+    g_suites.host = host;
+}
+
+std::string describeSuites() {
+    std::ostringstream out;
+    out << "property v1 " << (g_suites.prop ? "yes" : "MISSING") << ", image effect v1 "
+        << (g_suites.effect ? "yes" : "MISSING") << ", parameter v1 " << (g_suites.param ? "yes" : "MISSING")
+        << ", message " << (g_suites.message2 ? "v2" : g_suites.message1 ? "v1 (no persistent messages)" : "MISSING")
+        << ", progress " << (g_suites.progress2 ? "v2" : g_suites.progress1 ? "v1" : "none")
+        << ", multithread " << (g_suites.threads ? "v1" : "none") << ", memory "
+        << (g_suites.memory ? "v1" : "none");
+    return out.str();
+}
+
+void check(OfxStatus status, const char *what) {
+    if (status == kOfxStatOK) return;
+    if (status == kOfxStatErrMemory) throw std::bad_alloc();
+    throw OfxError(status, std::string("vinpaint: host call failed (status ") + std::to_string(status) + "): " + what);
+}
+
+// ---- PropSet ---------------------------------------------------------------------------------------------
+int PropSet::getInt(const char *name, int index) const {
+    int v = 0;
+    check(g_suites.prop->propGetInt(h_, name, index, &v), name);
+    return v;
+}
+double PropSet::getDouble(const char *name, int index) const {
+    double v = 0;
+    check(g_suites.prop->propGetDouble(h_, name, index, &v), name);
+    return v;
+}
+std::string PropSet::getString(const char *name, int index) const {
+    char *v = nullptr;
+    check(g_suites.prop->propGetString(h_, name, index, &v), name);
+    return v ? std::string(v) : std::string();
+}
+void *PropSet::getPointer(const char *name, int index) const {
+    void *v = nullptr;
+    check(g_suites.prop->propGetPointer(h_, name, index, &v), name);
+    return v;
+}
+int PropSet::dimension(const char *name) const {
+    int n = 0;
+    if (g_suites.prop->propGetDimension(h_, name, &n) != kOfxStatOK) return 0;
+    return n;
+}
+std::optional<int> PropSet::tryInt(const char *name, int index) const noexcept {
+    int v = 0;
+    if (!h_ || g_suites.prop->propGetInt(h_, name, index, &v) != kOfxStatOK) return std::nullopt;
+    return v;
+}
+std::optional<double> PropSet::tryDouble(const char *name, int index) const noexcept {
+    double v = 0;
+    if (!h_ || g_suites.prop->propGetDouble(h_, name, index, &v) != kOfxStatOK) return std::nullopt;
+    return v;
+}
+std::optional<std::string> PropSet::tryString(const char *name, int index) const noexcept {
+    char *v = nullptr;
+    if (!h_ || g_suites.prop->propGetString(h_, name, index, &v) != kOfxStatOK || !v) return std::nullopt;
+    try {
+        return std::string(v);
+    } catch (...) {
+        return std::nullopt;
+    }
+}
+void PropSet::setInt(const char *name, int value, int index) const {
+    check(g_suites.prop->propSetInt(h_, name, index, value), name);
+}
+void PropSet::setDouble(const char *name, double value, int index) const {
+    check(g_suites.prop->propSetDouble(h_, name, index, value), name);
+}
+void PropSet::setString(const char *name, const std::string &value, int index) const {
+    check(g_suites.prop->propSetString(h_, name, index, value.c_str()), name);
+}
+void PropSet::setPointer(const char *name, void *value, int index) const {
+    check(g_suites.prop->propSetPointer(h_, name, index, value), name);
+}
+void PropSet::setStrings(const char *name, const std::vector<std::string> &values) const {
+    for (size_t i = 0; i < values.size(); ++i) setString(name, values[i], static_cast<int>(i));
+}
+void PropSet::trySetInt(const char *name, int value, int index) const noexcept {
+    if (h_) g_suites.prop->propSetInt(h_, name, index, value);
+}
+void PropSet::trySetString(const char *name, const std::string &value, int index) const noexcept {
+    if (h_) g_suites.prop->propSetString(h_, name, index, value.c_str());
+}
+
+// ---- Image / Clip / Param ---------------------------------------------------------------------------------
+Image &Image::operator=(Image &&other) noexcept {
+    if (this != &other) {
+        release();
+        h_ = other.h_;
+        other.h_ = nullptr;
+    }
+    return *this;
+}
+void Image::release() noexcept {
+    if (h_ && g_suites.effect) g_suites.effect->clipReleaseImage(h_);
+    h_ = nullptr;
+}
+
+bool Clip::connected() const { return h_ && props_.tryInt(kOfxImageClipPropConnected).value_or(0) != 0; }
+
+Image Clip::fetch(OfxTime t, const OfxRectD *region) const {
+    OfxPropertySetHandle img = nullptr;
+    OfxStatus st = g_suites.effect->clipGetImage(h_, t, region, &img);
+    if (st == kOfxStatFailed || !img) return Image();  // no image at that time: the caller decides
+    check(st, "clipGetImage");
+    return Image(img);
+}
+OfxRectD Clip::regionOfDefinition(OfxTime t) const {
+    OfxRectD r{0, 0, 0, 0};
+    check(g_suites.effect->clipGetRegionOfDefinition(h_, t, &r), "clipGetRegionOfDefinition");
+    return r;
+}
+OfxRangeD Clip::frameRange() const {
+    OfxRangeD r{0, 0};
+    r.min = props_.getDouble(kOfxImageEffectPropFrameRange, 0);
+    r.max = props_.getDouble(kOfxImageEffectPropFrameRange, 1);
+    return r;
+}
+
+int Param::getInt() const {
+    int v = 0;
+    check(g_suites.param->paramGetValue(h_, &v), "paramGetValue");
+    return v;
+}
+int Param::getIntAt(OfxTime t) const {
+    int v = 0;
+    check(g_suites.param->paramGetValueAtTime(h_, t, &v), "paramGetValueAtTime");
+    return v;
+}
+double Param::getDouble() const {
+    double v = 0;
+    check(g_suites.param->paramGetValue(h_, &v), "paramGetValue");
+    return v;
+}
+double Param::getDoubleAt(OfxTime t) const {
+    double v = 0;
+    check(g_suites.param->paramGetValueAtTime(h_, t, &v), "paramGetValueAtTime");
+    return v;
+}
+std::string Param::getString() const {
+    char *v = nullptr;
+    check(g_suites.param->paramGetValue(h_, &v), "paramGetValue");
+    return v ? std::string(v) : std::string();
+}
+void Param::setInt(int v) const { check(g_suites.param->paramSetValue(h_, v), "paramSetValue"); }
+void Param::setDouble(double v) const { check(g_suites.param->paramSetValue(h_, v), "paramSetValue"); }
+void Param::setString(const std::string &v) const {
+    check(g_suites.param->paramSetValue(h_, v.c_str()), "paramSetValue");
+}
+
+// ---- messages and progress ---------------------------------------------------------------------------------
+void postMessage(OfxImageEffectHandle effect, const char *type, const std::string &text) noexcept {
+    if (g_suites.message2) {
+        g_suites.message2->message(effect, type, nullptr, "%s", text.c_str());
+    } else if (g_suites.message1) {
+        g_suites.message1->message(effect, type, nullptr, "%s", text.c_str());
+    } else {
+        std::fprintf(stderr, "%s\n", text.c_str());
+    }
+}
+
+void setPersistentMessage(OfxImageEffectHandle effect, const char *type, const std::string &text) noexcept {
+    if (g_suites.message2 && g_suites.message2->setPersistentMessage) {
+        g_suites.message2->setPersistentMessage(effect, type, nullptr, "%s", text.c_str());
+    } else {
+        postMessage(effect, type, text);
+    }
+}
+
+void clearPersistentMessage(OfxImageEffectHandle effect) noexcept {
+    if (g_suites.message2 && g_suites.message2->clearPersistentMessage)
+        g_suites.message2->clearPersistentMessage(effect);
+}
+
+Progress::Progress(OfxImageEffectHandle effect, const std::string &label) : effect_(effect) {
+    if (g_suites.progress2) {
+        started_ = g_suites.progress2->progressStart(effect, label.c_str(), "") == kOfxStatOK;
+    } else if (g_suites.progress1) {
+        started_ = g_suites.progress1->progressStart(effect, label.c_str()) == kOfxStatOK;
+    }
+}
+
+Progress::~Progress() {
+    if (!started_) return;
+    if (g_suites.progress2) g_suites.progress2->progressEnd(effect_);
+    else if (g_suites.progress1) g_suites.progress1->progressEnd(effect_);
+}
+
+bool Progress::update(double fraction) {
+    if (!started_) return true;
+    OfxStatus st = g_suites.progress2 ? g_suites.progress2->progressUpdate(effect_, fraction)
+                                      : g_suites.progress1->progressUpdate(effect_, fraction);
+    return st != kOfxStatReplyNo;
+}
+
+}  // namespace vinpaint::ofx

@@ -1,0 +1,320 @@
+#include "pixels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "vinpaint/ofx_abi.h"
+
+namespace vinpaint::px {
+
+std::size_t bytesOf(Depth d) {
+    switch (d) {
+        case Depth::U8: return 1;
+        case Depth::U16: return 2;
+        case Depth::F32: return 4;
+    }
+    return 1;
+}
+
+std::optional<Depth> depthFromOfx(const std::string &s) {
+    if (s == kOfxBitDepthByte) return Depth::U8;
+    if (s == kOfxBitDepthShort) return Depth::U16;
+    if (s == kOfxBitDepthFloat) return Depth::F32;
+    return std::nullopt;
+}
+
+const char *ofxDepthName(Depth d) {
+    switch (d) {
+        case Depth::U8: return kOfxBitDepthByte;
+        case Depth::U16: return kOfxBitDepthShort;
+        case Depth::F32: return kOfxBitDepthFloat;
+    }
+    return kOfxBitDepthNone;
+}
+
+const char *wireDtype(Depth d) {
+    switch (d) {
+        case Depth::U8: return "u1";
+        case Depth::U16: return "u2";
+        case Depth::F32: return "f4";
+    }
+    return "";
+}
+
+std::optional<Depth> depthFromWire(const std::string &s) {
+    if (s == "u1") return Depth::U8;
+    if (s == "u2") return Depth::U16;
+    if (s == "f4") return Depth::F32;
+    return std::nullopt;
+}
+
+std::optional<int> componentsFromOfx(const std::string &s) {
+    if (s == kOfxImageComponentRGBA) return 4;
+    if (s == kOfxImageComponentRGB) return 3;
+    if (s == kOfxImageComponentAlpha) return 1;
+    return std::nullopt;
+}
+
+namespace {
+
+// ---- value conversion between depths: identity within a depth, so copies are bit exact --------------------
+template <typename T> struct Limits;
+template <> struct Limits<std::uint8_t> { static constexpr float max = 255.f; };
+template <> struct Limits<std::uint16_t> { static constexpr float max = 65535.f; };
+template <> struct Limits<float> { static constexpr float max = 1.f; };
+
+template <typename T> float toUnit(T v) { return static_cast<float>(v) / Limits<T>::max; }
+template <> float toUnit<float>(float v) { return v; }
+
+template <typename D> D fromUnit(float v) {
+    if (!(v > 0.f)) return 0;  // also maps NaN to 0
+    if (v >= 1.f) return static_cast<D>(Limits<D>::max);
+    return static_cast<D>(v * Limits<D>::max + 0.5f);
+}
+template <> float fromUnit<float>(float v) { return v; }
+
+template <typename S, typename D> inline D convert(S v) {
+    if constexpr (std::is_same_v<S, D>) {
+        return v;
+    } else if constexpr (std::is_same_v<S, std::uint8_t> && std::is_same_v<D, std::uint16_t>) {
+        return static_cast<std::uint16_t>(v * 257u);
+    } else if constexpr (std::is_same_v<S, std::uint16_t> && std::is_same_v<D, std::uint8_t>) {
+        return static_cast<std::uint8_t>((v * 255u + 32767u) / 65535u);
+    } else {
+        return fromUnit<D>(toUnit<S>(v));
+    }
+}
+
+template <typename T> constexpr T opaque() { return static_cast<T>(Limits<T>::max); }
+
+// Calls f.template operator()<T>() with T the C++ type of the depth.
+template <typename F> void withType(Depth d, F &&f) {
+    switch (d) {
+        case Depth::U8: f(std::uint8_t{}); return;
+        case Depth::U16: f(std::uint16_t{}); return;
+        case Depth::F32: f(float{}); return;
+    }
+}
+
+template <typename T> inline const T *at(const View &v, int x, int y) {
+    return reinterpret_cast<const T *>(v.pixel(x, y));
+}
+
+// ---- packRgb ------------------------------------------------------------------------------------------------
+template <typename T>
+void packRgbT(const View &src, const Rect &frame, const Plane &dst, int rowBegin, int rowEnd) {
+    const int w = frame.width();
+    T *out = static_cast<T *>(dst.data);
+    for (int r = rowBegin; r < rowEnd; ++r) {
+        const int y = frame.y2 - 1 - r;  // top-down row r is canonical y counted from the top
+        T *o = out + static_cast<std::size_t>(r) * w * 3;
+        std::memset(o, 0, sizeof(T) * 3 * w);
+        if (y < src.bounds.y1 || y >= src.bounds.y2) continue;
+        const int xa = std::max(frame.x1, src.bounds.x1), xb = std::min(frame.x2, src.bounds.x2);
+        for (int x = xa; x < xb; ++x) {
+            const T *p = at<T>(src, x, y);
+            T *q = o + static_cast<std::size_t>(x - frame.x1) * 3;
+            if (src.comps == 1) {
+                q[0] = q[1] = q[2] = p[0];
+            } else {
+                q[0] = p[0];
+                q[1] = p[1];
+                q[2] = p[2];
+            }
+        }
+    }
+}
+
+// ---- packMask -----------------------------------------------------------------------------------------------
+template <typename T>
+std::size_t packMaskT(const View &m, const Rect &frame, MaskChannel ch, bool invert, unsigned char *dst,
+                      int rowBegin, int rowEnd) {
+    const int w = frame.width();
+    std::size_t holes = 0;
+    const unsigned char outside = invert ? 255 : 0;  // no mask pixel = value 0, inverted = hole
+    for (int r = rowBegin; r < rowEnd; ++r) {
+        const int y = frame.y2 - 1 - r;
+        unsigned char *o = dst + static_cast<std::size_t>(r) * w;
+        for (int x = frame.x1; x < frame.x2; ++x) {
+            unsigned char hole = outside;
+            if (m.bounds.contains(x, y)) {
+                const T *p = at<T>(m, x, y);
+                float v;
+                if (m.comps == 1) v = toUnit(p[0]);
+                else if (ch == MaskChannel::Alpha) v = toUnit(p[3]);
+                else v = 0.2126f * toUnit(p[0]) + 0.7152f * toUnit(p[1]) + 0.0722f * toUnit(p[2]);
+                if (invert) v = 1.f - v;
+                hole = v > 0.5f ? 255 : 0;
+            }
+            o[x - frame.x1] = hole;
+            holes += hole ? 1 : 0;
+        }
+    }
+    return holes;
+}
+
+// ---- writePlane -----------------------------------------------------------------------------------------------
+template <typename S, typename D>
+void writePlaneT(const Plane &plane, const Sampling &map, const View &out, const Rect &window, int yBegin,
+                 int yEnd, const View *alphaSrc, AlphaMode alphaMode) {
+    const S *pl = static_cast<const S *>(plane.data);
+    std::vector<int> cols(static_cast<std::size_t>(window.width()));
+    for (int x = window.x1; x < window.x2; ++x) cols[x - window.x1] = map.column(x);
+    for (int y = yBegin; y < yEnd; ++y) {
+        const S *prow = pl + static_cast<std::size_t>(map.row(y)) * plane.width * 3;
+        D *o = reinterpret_cast<D *>(out.pixel(window.x1, y));
+        for (int x = window.x1; x < window.x2; ++x, o += out.comps) {
+            const S *p = prow + static_cast<std::size_t>(cols[x - window.x1]) * 3;
+            if (out.comps == 1) {
+                o[0] = convert<S, D>(p[0]);
+                continue;
+            }
+            o[0] = convert<S, D>(p[0]);
+            o[1] = convert<S, D>(p[1]);
+            o[2] = convert<S, D>(p[2]);
+            if (out.comps == 4) {
+                D a = opaque<D>();
+                if (alphaMode == AlphaMode::FromSource && alphaSrc && alphaSrc->comps == 4 &&
+                    alphaSrc->bounds.contains(x, y)) {
+                    withType(alphaSrc->depth, [&](auto tag) {
+                        using A = decltype(tag);
+                        a = convert<A, D>(at<A>(*alphaSrc, x, y)[3]);
+                    });
+                }
+                o[3] = a;
+            }
+        }
+    }
+}
+
+// ---- copyView -------------------------------------------------------------------------------------------------
+template <typename S, typename D>
+void copyViewT(const View &src, const View &out, const Rect &window, int yBegin, int yEnd) {
+    for (int y = yBegin; y < yEnd; ++y) {
+        D *o = reinterpret_cast<D *>(out.pixel(window.x1, y));
+        for (int x = window.x1; x < window.x2; ++x, o += out.comps) {
+            if (!src.bounds.contains(x, y)) {
+                for (int c = 0; c < out.comps; ++c) o[c] = 0;
+                continue;
+            }
+            const S *p = at<S>(src, x, y);
+            if (out.comps == 1) {
+                o[0] = convert<S, D>(src.comps == 1 ? p[0] : src.comps == 4 ? p[3] : p[0]);
+            } else if (src.comps == 1) {
+                for (int c = 0; c < out.comps; ++c) o[c] = convert<S, D>(p[0]);
+            } else {
+                o[0] = convert<S, D>(p[0]);
+                o[1] = convert<S, D>(p[1]);
+                o[2] = convert<S, D>(p[2]);
+                if (out.comps == 4) o[3] = src.comps == 4 ? convert<S, D>(p[3]) : opaque<D>();
+            }
+        }
+    }
+}
+
+template <typename S, typename D>
+void overlayT(const View &src, const unsigned char *mask, const Sampling &map, const View &out, const Rect &window,
+              int yBegin, int yEnd) {
+    for (int y = yBegin; y < yEnd; ++y) {
+        const unsigned char *mrow = mask + static_cast<std::size_t>(map.row(y)) * map.planeWidth;
+        D *o = reinterpret_cast<D *>(out.pixel(window.x1, y));
+        for (int x = window.x1; x < window.x2; ++x, o += out.comps) {
+            float rgb[3] = {0.f, 0.f, 0.f}, a = 1.f;
+            if (src.bounds.contains(x, y)) {
+                const S *p = at<S>(src, x, y);
+                for (int c = 0; c < 3; ++c) rgb[c] = toUnit(p[src.comps == 1 ? 0 : c]);
+                if (src.comps == 4) a = toUnit(p[3]);
+            }
+            if (mrow[map.column(x)]) {
+                rgb[0] = 0.5f * rgb[0] + 0.5f;
+                rgb[1] *= 0.5f;
+                rgb[2] *= 0.5f;
+            }
+            if (out.comps == 1) {
+                o[0] = fromUnit<D>(a);
+                continue;
+            }
+            for (int c = 0; c < 3; ++c) o[c] = fromUnit<D>(rgb[c]);
+            if (out.comps == 4) o[3] = fromUnit<D>(a);
+        }
+    }
+}
+
+template <typename S, typename D> void convertPlaneT(const Plane &src, const Plane &dst) {
+    const S *s = static_cast<const S *>(src.data);
+    D *d = static_cast<D *>(dst.data);
+    const std::size_t n = static_cast<std::size_t>(src.width) * src.height * src.comps;
+    for (std::size_t i = 0; i < n; ++i) d[i] = convert<S, D>(s[i]);
+}
+
+}  // namespace
+
+void packRgb(const View &src, const Rect &frame, const Plane &dst, int rowBegin, int rowEnd) {
+    if (dst.depth != src.depth || dst.comps != 3 || dst.width != frame.width() || dst.height != frame.height())
+        throw std::invalid_argument("packRgb: destination does not match the frame");
+    withType(src.depth, [&](auto tag) { packRgbT<decltype(tag)>(src, frame, dst, rowBegin, rowEnd); });
+}
+
+std::size_t packMask(const View &mask, const Rect &frame, MaskChannel channel, bool invert, unsigned char *dst,
+                     int rowBegin, int rowEnd) {
+    if (channel == MaskChannel::Alpha && mask.comps == 3)
+        throw std::invalid_argument("the mask image has no alpha channel: set Mask channel to Luminance");
+    std::size_t n = 0;
+    withType(mask.depth,
+             [&](auto tag) { n = packMaskT<decltype(tag)>(mask, frame, channel, invert, dst, rowBegin, rowEnd); });
+    return n;
+}
+
+int Sampling::column(int x) const {
+    const int w = outRod.width();
+    if (w <= 0) return 0;
+    long long c = (w == planeWidth) ? (x - outRod.x1)
+                                    : static_cast<long long>(std::floor((x - outRod.x1 + 0.5) * planeWidth / w));
+    return static_cast<int>(std::clamp<long long>(c, 0, planeWidth - 1));
+}
+
+int Sampling::row(int y) const {
+    const int h = outRod.height();
+    if (h <= 0) return 0;
+    long long up = (h == planeHeight) ? (y - outRod.y1)
+                                      : static_cast<long long>(std::floor((y - outRod.y1 + 0.5) * planeHeight / h));
+    up = std::clamp<long long>(up, 0, planeHeight - 1);
+    return planeHeight - 1 - static_cast<int>(up);
+}
+
+void writePlane(const Plane &plane, const Sampling &map, const View &out, const Rect &window, int yBegin, int yEnd,
+                const View *alphaSrc, AlphaMode alphaMode) {
+    if (plane.comps != 3) throw std::invalid_argument("writePlane: the plane must be RGB");
+    withType(plane.depth, [&](auto s) {
+        withType(out.depth, [&](auto d) {
+            writePlaneT<decltype(s), decltype(d)>(plane, map, out, window, yBegin, yEnd, alphaSrc, alphaMode);
+        });
+    });
+}
+
+void copyView(const View &src, const View &out, const Rect &window, int yBegin, int yEnd) {
+    withType(src.depth, [&](auto s) {
+        withType(out.depth, [&](auto d) { copyViewT<decltype(s), decltype(d)>(src, out, window, yBegin, yEnd); });
+    });
+}
+
+void overlayMask(const View &src, const unsigned char *mask, const Sampling &map, const View &out,
+                 const Rect &window, int yBegin, int yEnd) {
+    withType(src.depth, [&](auto s) {
+        withType(out.depth,
+                 [&](auto d) { overlayT<decltype(s), decltype(d)>(src, mask, map, out, window, yBegin, yEnd); });
+    });
+}
+
+void convertPlane(const Plane &src, const Plane &dst) {
+    if (src.width != dst.width || src.height != dst.height || src.comps != dst.comps)
+        throw std::invalid_argument("convertPlane: shapes differ");
+    withType(src.depth, [&](auto s) {
+        withType(dst.depth, [&](auto d) { convertPlaneT<decltype(s), decltype(d)>(src, dst); });
+    });
+}
+
+}  // namespace vinpaint::px

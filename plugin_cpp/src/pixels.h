@@ -1,0 +1,97 @@
+// Pixel conversion between OFX images (bottom-up rows, bounds, row bytes, 8/16-bit or float, 1/3/4 channels)
+// and the wire's packed arrays (top-down [H][W][C], little-endian u1/u2/f4). One template per bit depth pair;
+// every function works on a band of rows so callers can split the work over the host's threads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace vinpaint::px {
+
+enum class Depth : std::uint8_t { U8, U16, F32 };
+
+std::size_t bytesOf(Depth d);
+std::optional<Depth> depthFromOfx(const std::string &ofxBitDepth);  // kOfxBitDepthByte ...
+const char *ofxDepthName(Depth d);
+const char *wireDtype(Depth d);                                      // "u1" | "u2" | "f4"
+std::optional<Depth> depthFromWire(const std::string &dtype);
+// Components from kOfxImageComponent*: 1 (Alpha), 3 (RGB), 4 (RGBA); nullopt otherwise.
+std::optional<int> componentsFromOfx(const std::string &ofxComponents);
+
+struct Rect {
+    int x1 = 0, y1 = 0, x2 = 0, y2 = 0;
+    int width() const { return x2 - x1; }
+    int height() const { return y2 - y1; }
+    bool contains(int x, int y) const { return x >= x1 && x < x2 && y >= y1 && y < y2; }
+};
+
+// An OFX image as the host hands it over: data points at pixel (bounds.x1, bounds.y1), rows go up in memory by
+// rowBytes (which may be negative or padded).
+struct View {
+    unsigned char *data = nullptr;
+    Rect bounds;
+    std::ptrdiff_t rowBytes = 0;
+    Depth depth = Depth::U8;
+    int comps = 4;
+
+    std::size_t pixelBytes() const { return bytesOf(depth) * static_cast<std::size_t>(comps); }
+    unsigned char *row(int y) const { return data + static_cast<std::ptrdiff_t>(y - bounds.y1) * rowBytes; }
+    unsigned char *pixel(int x, int y) const {
+        return row(y) + static_cast<std::ptrdiff_t>(x - bounds.x1) * static_cast<std::ptrdiff_t>(pixelBytes());
+    }
+};
+
+// A packed top-down array as it travels on the wire: row 0 is the top of the frame.
+struct Plane {
+    void *data = nullptr;
+    int width = 0, height = 0, comps = 3;
+    Depth depth = Depth::U8;
+    std::size_t bytes() const {
+        return static_cast<std::size_t>(width) * height * comps * bytesOf(depth);
+    }
+};
+
+enum class MaskChannel { Alpha, Luminance };
+
+// Rows [rowBegin, rowEnd) of the frame (top-down row numbers) of src's RGB into dst (dst.depth == src.depth,
+// dst.comps == 3, dst.width/height == frame size). Pixels of the frame outside src.bounds become 0. Exact copy.
+void packRgb(const View &src, const Rect &frame, const Plane &dst, int rowBegin, int rowEnd);
+
+// Hole mask of the same frame rows: dst is width*height bytes, 255 where (channel value, inverted if asked)
+// is above one half, 0 elsewhere. A 1-channel view is its own alpha and luminance. Returns the hole pixel count.
+// Throws std::invalid_argument for Alpha on a 3-channel view.
+std::size_t packMask(const View &mask, const Rect &frame, MaskChannel channel, bool invert, unsigned char *dst,
+                     int rowBegin, int rowEnd);
+
+// Maps output pixel coordinates to a frame-sized plane: the plane covers outRod (the output's region of
+// definition in pixels at the current render scale), so this also handles proxy render scales; at scale 1 the
+// mapping is the identity.
+struct Sampling {
+    Rect outRod;
+    int planeWidth = 0, planeHeight = 0;
+    int column(int x) const;  // plane column for output x
+    int row(int y) const;     // plane row (top-down) for output y
+};
+
+enum class AlphaMode { FromSource, Opaque };
+
+// Writes rows [yBegin, yEnd) of window into out from the plane's RGB (converted to out.depth). Alpha (when out
+// has 4 channels): alphaSrc's alpha where it has one, else opaque.
+void writePlane(const Plane &plane, const Sampling &map, const View &out, const Rect &window, int yBegin, int yEnd,
+                const View *alphaSrc, AlphaMode alphaMode);
+
+// Copies src into out over rows of the window, converting depth and channels (RGB->RGBA gets opaque alpha,
+// Alpha->RGB(A) puts the value in every channel). Pixels outside src.bounds become 0.
+void copyView(const View &src, const View &out, const Rect &window, int yBegin, int yEnd);
+
+// Source with the hole tinted red at half strength (for lining up masks): mask is a frame plane of bytes
+// (255 = hole) sampled with map.
+void overlayMask(const View &src, const unsigned char *mask, const Sampling &map, const View &out,
+                 const Rect &window, int yBegin, int yEnd);
+
+// Converts a whole plane to another depth (same layout); used when the project depth changed after Train.
+void convertPlane(const Plane &src, const Plane &dst);
+
+}  // namespace vinpaint::px

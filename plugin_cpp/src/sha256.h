@@ -1,0 +1,31 @@
+// SHA-256 (FIPS 180-4), written for the protocol's content hash (SPEC.md section 5).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace vinpaint {
+
+class Sha256 {
+public:
+    using Digest = std::array<std::uint8_t, 32>;
+    Sha256() { reset(); }
+    void reset();
+    void update(const void *data, std::size_t size);
+    void update(const std::string &s) { update(s.data(), s.size()); }
+    Digest finish();  // the object is reset afterwards
+
+    static Digest of(const void *data, std::size_t size);
+    static std::string hex(const Digest &d);
+
+private:
+    void block(const std::uint8_t *p);
+    std::uint32_t h_[8];
+    std::uint8_t buf_[64];
+    std::size_t used_ = 0;
+    std::uint64_t total_ = 0;
+};
+
+}  // namespace vinpaint

@@ -1,0 +1,169 @@
+#include "transport.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <stdexcept>
+
+namespace vinpaint::net {
+
+namespace {
+std::mutex g_contextMutex;
+std::unique_ptr<zmq::context_t> g_context;
+
+std::string readKey(const char *var, const char *fileVar) {
+    if (const char *v = std::getenv(var); v && *v) return v;
+    if (const char *f = std::getenv(fileVar); f && *f) {
+        std::ifstream in(f);
+        std::string key;
+        // A key file may hold the Z85 key alone or a "public-key = ..." line as zmq_cert files do.
+        for (std::string line; std::getline(in, line);) {
+            auto q = line.find('"');
+            if (q != std::string::npos) {
+                auto e = line.find('"', q + 1);
+                if (e != std::string::npos && e - q - 1 == 40) return line.substr(q + 1, 40);
+            }
+            if (line.size() == 40) key = line;
+        }
+        return key;
+    }
+    return {};
+}
+}  // namespace
+
+zmq::context_t &context() {
+    std::lock_guard<std::mutex> lock(g_contextMutex);
+    if (!g_context) g_context = std::make_unique<zmq::context_t>(1);
+    return *g_context;
+}
+
+void shutdownContext() noexcept {
+    std::unique_ptr<zmq::context_t> ctx;
+    {
+        std::lock_guard<std::mutex> lock(g_contextMutex);
+        ctx = std::move(g_context);
+    }
+    if (!ctx) return;
+    try {
+        ctx->shutdown();  // wakes any blocking call with ETERM; sockets all have LINGER 0
+        ctx->close();
+    } catch (...) {
+    }
+}
+
+CurveKeys CurveKeys::fromEnvironment() {
+    CurveKeys k;
+    k.serverPublic = readKey("VINPAINT_CURVE_SERVER_KEY", "VINPAINT_CURVE_SERVER_KEY_FILE");
+    k.clientPublic = readKey("VINPAINT_CURVE_PUBLIC_KEY", "VINPAINT_CURVE_PUBLIC_KEY_FILE");
+    k.clientSecret = readKey("VINPAINT_CURVE_SECRET_KEY", "VINPAINT_CURVE_SECRET_KEY_FILE");
+    return k;
+}
+
+bool isLocalEndpoint(const std::string &e) {
+    if (e.rfind("ipc://", 0) == 0 || e.rfind("inproc://", 0) == 0) return true;
+    if (e.rfind("tcp://", 0) != 0) return false;
+    std::string host = e.substr(6);
+    if (!host.empty() && host[0] == '[') {
+        auto end = host.find(']');
+        return end != std::string::npos && host.substr(1, end - 1) == "::1";
+    }
+    host = host.substr(0, host.rfind(':'));
+    return host == "localhost" || host.rfind("127.", 0) == 0;
+}
+
+Connection::Connection(const std::string &endpoint, const CurveKeys &keys) : endpoint_(endpoint) {
+    socket_ = std::make_unique<zmq::socket_t>(context(), zmq::socket_type::dealer);
+    socket_->set(zmq::sockopt::linger, 0);
+    socket_->set(zmq::sockopt::immediate, 1);
+    socket_->set(zmq::sockopt::reconnect_ivl, 100);
+    socket_->set(zmq::sockopt::reconnect_ivl_max, 1000);
+    if (!keys.empty()) {
+        try {
+            socket_->set(zmq::sockopt::curve_serverkey, keys.serverPublic);
+            socket_->set(zmq::sockopt::curve_publickey, keys.clientPublic);
+            socket_->set(zmq::sockopt::curve_secretkey, keys.clientSecret);
+        } catch (const zmq::error_t &e) {
+            close();
+            throw std::invalid_argument(std::string("the CurveZMQ keys could not be used (") + e.what() +
+                                        "); check VINPAINT_CURVE_* (40-char Z85 keys)");
+        }
+    }
+    try {
+        socket_->connect(endpoint);
+    } catch (const zmq::error_t &e) {
+        close();
+        throw std::invalid_argument("'" + endpoint + "' is not a daemon address ZeroMQ accepts (" + e.what() +
+                                    "); use e.g. tcp://127.0.0.1:5581");
+    }
+}
+
+void Connection::close() noexcept {
+    if (!socket_) return;
+    try {
+        socket_->close();
+    } catch (...) {
+    }
+    socket_.reset();
+}
+
+WaitResult Connection::waitFor(short events, Millis timeout, const CancelFn &cancel) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        if (cancel && cancel()) return WaitResult::Cancelled;
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) return WaitResult::Timeout;
+        const auto left = std::chrono::duration_cast<Millis>(deadline - now);
+        zmq::pollitem_t item{socket_->handle(), 0, events, 0};
+        const auto slice = std::min<Millis>(left, Millis(50));
+        if (zmq::poll(&item, 1, slice) > 0 && (item.revents & events)) return WaitResult::Ok;
+    }
+}
+
+WaitResult Connection::send(OutMessage &&msg, Millis timeout, const CancelFn &cancel) {
+    if (!socket_) throw std::logic_error("send on a closed connection");
+    WaitResult w = waitFor(ZMQ_POLLOUT, timeout, cancel);
+    if (w != WaitResult::Ok) return w;
+    everConnected_ = true;
+    const bool more = !msg.buffers.empty();
+    zmq::message_t header(msg.header.data(), msg.header.size());
+    // Writable was just signalled and nothing else uses this socket, so dontwait only fails on real errors or
+    // a lost connection (then the reply wait times out like any other silence).
+    if (!socket_->send(header, more ? zmq::send_flags::sndmore | zmq::send_flags::dontwait : zmq::send_flags::dontwait))
+        return WaitResult::Timeout;
+    for (std::size_t i = 0; i < msg.buffers.size(); ++i) {
+        const bool last = i + 1 == msg.buffers.size();
+        auto flags = last ? zmq::send_flags::none : zmq::send_flags::sndmore;
+        // Later parts of a multipart message are never refused once the first part went in.
+        socket_->send(msg.buffers[i], flags);
+    }
+    return WaitResult::Ok;
+}
+
+WaitResult Connection::receive(InMessage &out, Millis timeout, const CancelFn &cancel) {
+    if (!socket_) throw std::logic_error("receive on a closed connection");
+    WaitResult w = waitFor(ZMQ_POLLIN, timeout, cancel);
+    if (w != WaitResult::Ok) return w;
+    out.frames.clear();
+    for (;;) {
+        zmq::message_t part;
+        if (!socket_->recv(part, zmq::recv_flags::dontwait)) return WaitResult::Timeout;
+        const bool more = part.more();
+        out.frames.push_back(std::move(part));
+        if (!more) break;
+    }
+    std::vector<proto::FrameRef> refs;
+    refs.reserve(out.frames.size());
+    for (auto &f : out.frames) refs.push_back(proto::FrameRef{f.data(), f.size()});
+    out.reply = proto::decodeReply(refs);
+    return WaitResult::Ok;
+}
+
+std::string nextRequestId() {
+    static std::atomic<unsigned long long> counter{0};
+    return "ofx-" + std::to_string(static_cast<long>(::getpid())) + "-" + std::to_string(++counter);
+}
+
+}  // namespace vinpaint::net
