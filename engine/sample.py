@@ -178,7 +178,7 @@ class _Scene:
         stripe = np.cos(3.0 * (dx * np.cos(spin) + dy * np.sin(spin)) / radius * np.pi) > 0
         light = np.clip(1.0 - 0.6 * np.hypot(dx + 0.4 * radius, dy + 0.4 * radius) / (1.8 * radius), 0.2, 1.0)
         colour = np.where(stripe[..., None], [0.9, 0.15, 0.1], [0.95, 0.9, 0.85]).astype(np.float32)
-        return colour * light[..., None], cover
+        return (colour * light[..., None]).astype(np.float32), cover.astype(np.float32)
 
 
 def make_sample(config: SampleConfig = SampleConfig()) -> Sample:
@@ -189,7 +189,7 @@ def make_sample(config: SampleConfig = SampleConfig()) -> Sample:
     for t in range(config.frames):
         bg = scene.background(t)
         colour, cover = scene.ball(t)
-        frame = bg * (1 - cover[..., None]) + colour * cover[..., None]
+        frame = bg * (1 - cover[..., None]) + colour * cover[..., None]  # float32 like bg: equal where cover is 0
         frames.append(_to_uint8(frame))
         backgrounds.append(_to_uint8(bg))
         masks.append(cv2.dilate((cover > 0).astype(np.uint8), grow).astype(bool))  # no ball pixel left outside
