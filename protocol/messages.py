@@ -15,7 +15,8 @@ from .codec import DTYPES, ID_RE, Message, ProtocolError
 REQUEST_TYPES = ("hello", "job.open", "job.upload", "job.start", "job.status", "job.fetch", "job.cancel",
                  "job.delete", "job.list")
 STATES = ("uploading", "queued", "training", "done", "failed", "cancelled")
-PHASES = ("", "flow", "train", "generate", "done")
+PHASES = ("", "flow", "setup", "train", "generate", "done")
+"""Known phases; a client accepts others (SPEC.md: for display)."""
 KINDS = ("frame", "mask")
 CHANNELS = (3, 4)
 JOB_RE = re.compile(r"[0-9a-f]{32}")
@@ -279,7 +280,7 @@ def _r_status(msg: Message, f: Fields) -> dict[str, Any]:
     lf = Fields(losses_raw, "body.losses", f.ctx)
     return {
         "job": f.job(), "state": f.str("state", choices=STATES), "progress": f.float("progress", 0.0, 1.0),
-        "phase": f.str("phase", choices=PHASES), "step": f.int("step", 0, INT64_MAX),
+        "phase": f.str("phase", max_len=64), "step": f.int("step", 0, INT64_MAX),
         "total": f.int("total", 0, INT64_MAX), "elapsed_s": f.float("elapsed_s", 0.0),
         "eta_s": f.float("eta_s", 0.0, required=False), "losses": {k: lf.float(k) for k in losses_raw},
         "message": f.str("message", max_len=4096), "error": f.str("error", required=False, max_len=4096),

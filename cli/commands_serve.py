@@ -1,0 +1,76 @@
+"""`vinpaint serve`: run the engine daemon that the OpenFX plugin, `vinpaint submit` and scripts talk to."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    from vinpaint.host_bridge.config import DEFAULT_ADDRESS, MiB, default_store
+
+    p = subparsers.add_parser(
+        "serve", help="run the engine daemon (jobs over ZeroMQ, kept on disk)",
+        description="Run the vinpaint daemon: it keeps jobs in a store folder, trains one job at a time per "
+                    "device and answers clients over ZeroMQ. SIGTERM checkpoints and exits; restarting resumes.")
+    p.add_argument("--bind", default=DEFAULT_ADDRESS,
+                   help=f"ZeroMQ endpoint (default {DEFAULT_ADDRESS}; use port * for a free one). Anything but "
+                        "loopback needs --curve-secret and --curve-allow")
+    p.add_argument("--store", type=Path, default=None,
+                   help=f"job store folder (default $VINPAINT_STORE or {default_store()})")
+    p.add_argument("--device", action="append", default=None, metavar="DEVICE",
+                   help="training device, repeatable: cpu, cuda:0, cuda:1 ... (default: every GPU, else cpu)")
+    p.add_argument("--curve-secret", type=Path, default=None, metavar="FILE",
+                   help="the daemon's secret CurveZMQ key (server.key_secret from --make-keys)")
+    p.add_argument("--curve-allow", type=Path, default=None, metavar="DIR",
+                   help="folder of client public keys allowed to connect (clients/ from --make-keys)")
+    p.add_argument("--make-keys", type=Path, default=None, metavar="DIR",
+                   help="create a server key pair, a client key pair and the allow-list folder in DIR, then exit")
+    p.add_argument("--max-message-mb", type=int, default=256,
+                   help="largest frame a client may send, in MiB (ZMQ_MAXMSGSIZE; default 256)")
+    p.add_argument("--max-jobs", type=int, default=1000, help="jobs the store may hold (default 1000)")
+    p.add_argument("--quiet", action="store_true", help="log warnings only")
+    p.set_defaults(run=run, _mib=MiB)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vinpaint.host_bridge.auth import AuthError, make_keys
+    from vinpaint.host_bridge.config import AuthConfig, DaemonConfig, LimitsConfig, default_store
+    from vinpaint.host_bridge.daemon import Daemon, DaemonError
+
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(asctime)s vinpaint-daemon %(levelname)s %(message)s", stream=sys.stderr)
+    if args.make_keys is not None:
+        made = make_keys(args.make_keys)
+        print(f"server keys: {made['server.key']} (give to clients), {made['server.key_secret']} (keep secret)")
+        print(f"client keys: {made['client.key_secret']} (for the client), allow-list folder: {made['clients']}")
+        print(f"start with: vinpaint serve --bind tcp://0.0.0.0:5581 --curve-secret {made['server.key_secret']} "
+              f"--curve-allow {made['clients']}")
+        return 0
+    if args.max_message_mb < 1:
+        print("vinpaint: error: --max-message-mb must be at least 1", file=sys.stderr)
+        return 2
+    config = DaemonConfig(
+        bind=args.bind, store=args.store or default_store(), devices=tuple(args.device or ()),
+        auth=AuthConfig(server_secret=args.curve_secret, allowed_clients=args.curve_allow),
+        limits=LimitsConfig(max_message_bytes=args.max_message_mb * args._mib, max_jobs=args.max_jobs))
+    if (args.curve_secret is None) != (args.curve_allow is None):
+        print("vinpaint: error: --curve-secret and --curve-allow go together", file=sys.stderr)
+        return 2
+    daemon = Daemon(config)
+    try:
+        endpoint = daemon.start()
+    except (AuthError, DaemonError) as exc:
+        print(f"vinpaint: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"vinpaint: error: cannot use the store {config.store}: {exc}", file=sys.stderr)
+        return 2
+    daemon.install_signal_handlers()
+    auth = "CurveZMQ" if config.auth.enabled else "loopback only, no keys"
+    print(f"vinpaint daemon listening on {endpoint} (store {config.store}, devices "
+          f"{', '.join(t.device for t in daemon.trainers)}, {auth})", flush=True)
+    daemon.serve()
+    print("vinpaint daemon stopped", flush=True)
+    return 0

@@ -1,0 +1,135 @@
+"""Who may talk to the daemon: loopback by default, CurveZMQ with a client allow-list for anything else.
+
+CurveZMQ is ZeroMQ's own standard (RFC 26): elliptic-curve (Curve25519) encryption and authentication inside the
+ZMTP handshake, keys as small text certificates, allow-listing through the ZAP protocol that pyzmq implements
+(zmq.auth). The C++ plugin needs nothing beyond a libzmq built with libsodium and three socket options, and no
+password ever crosses the wire (see docs/daemon.md).
+"""
+from __future__ import annotations
+
+import ipaddress
+import shutil
+from pathlib import Path
+
+import zmq
+import zmq.auth
+from zmq.auth.thread import ThreadAuthenticator
+
+from .config import AuthConfig
+
+
+class AuthError(Exception):
+    """Authentication is misconfigured; the message says how to fix it."""
+
+
+def is_local_endpoint(endpoint: str) -> bool:
+    """True for endpoints only this machine can reach: ipc://, inproc://, tcp:// on 127.0.0.0/8, ::1, localhost."""
+    scheme, sep, rest = endpoint.partition("://")
+    if not sep:
+        return False
+    if scheme in ("ipc", "inproc"):
+        return True
+    if scheme != "tcp":
+        return False
+    host, _, _port = rest.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # '*', an interface name or a host name: possibly reachable from elsewhere
+
+
+def check_bind(endpoint: str, auth: AuthConfig) -> None:
+    """Refuse a non-loopback bind without authentication (the daemon runs code on uploaded data)."""
+    if not is_local_endpoint(endpoint) and not auth.enabled:
+        raise AuthError(
+            f"refusing to listen on {endpoint} without authentication: anyone who can reach it could use this "
+            "machine's GPU and read the clips. Create keys with `vinpaint serve --make-keys DIR` and start with "
+            "--curve-secret DIR/server.key_secret --curve-allow DIR/clients, or bind to tcp://127.0.0.1:PORT")
+    if auth.enabled:
+        if auth.server_secret is None or not Path(auth.server_secret).is_file():
+            raise AuthError(f"the server key {auth.server_secret} does not exist")
+        if auth.allowed_clients is None or not Path(auth.allowed_clients).is_dir():
+            raise AuthError("CurveZMQ needs --curve-allow DIR: a folder of client public keys (*.key)")
+        if not any(Path(auth.allowed_clients).glob("*.key")):
+            raise AuthError(f"{auth.allowed_clients} holds no client public keys (*.key); no client could connect")
+
+
+def load_secret(path: Path) -> tuple[bytes, bytes]:
+    """(public, secret) from a zmq.auth secret certificate; AuthError when it has no secret half."""
+    try:
+        public, secret = zmq.auth.load_certificate(str(path))
+    except (OSError, ValueError) as exc:
+        raise AuthError(f"cannot read the key {path}: {exc}") from None
+    if not secret:
+        raise AuthError(f"{path} is a public certificate; the secret one ends in .key_secret")
+    return public, secret
+
+
+def load_public(path: Path) -> bytes:
+    try:
+        public, _ = zmq.auth.load_certificate(str(path))
+    except (OSError, ValueError) as exc:
+        raise AuthError(f"cannot read the key {path}: {exc}") from None
+    return public
+
+
+class ServerAuth:
+    """Turns CurveZMQ on for the daemon's socket and runs the ZAP allow-list in a pyzmq thread."""
+
+    def __init__(self, context: zmq.Context, config: AuthConfig) -> None:
+        self.config = config
+        self.authenticator: ThreadAuthenticator | None = None
+        if not config.enabled:
+            return
+        public, secret = load_secret(Path(config.server_secret))  # type: ignore[arg-type]
+        self.public, self.secret = public, secret
+        self.authenticator = ThreadAuthenticator(context)
+        self.authenticator.start()
+        self.authenticator.configure_curve(domain="*", location=str(config.allowed_clients))
+
+    def apply(self, socket: zmq.Socket) -> None:
+        if self.authenticator is None:
+            return
+        socket.curve_secretkey = self.secret
+        socket.curve_publickey = self.public
+        socket.curve_server = True
+
+    def stop(self) -> None:
+        if self.authenticator is not None:
+            self.authenticator.stop()
+            self.authenticator = None
+
+
+def apply_client(socket: zmq.Socket, server_public: Path | None, client_secret: Path | None) -> None:
+    """Client side of CurveZMQ: the daemon's public key plus this client's key pair."""
+    if server_public is None:
+        return
+    if client_secret is None:
+        raise AuthError("a CurveZMQ client needs its own secret key as well as the server's public key")
+    public, secret = load_secret(Path(client_secret))
+    socket.curve_serverkey = load_public(Path(server_public))
+    socket.curve_publickey = public
+    socket.curve_secretkey = secret
+
+
+def make_keys(directory: Path, client_names: tuple[str, ...] = ("client",)) -> dict[str, Path]:
+    """A server key pair, client key pairs, and `clients/` holding the clients' public halves (the allow-list)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    allowed = directory / "clients"
+    allowed.mkdir(exist_ok=True)
+    made = {}
+    server_public, server_secret = zmq.auth.create_certificates(str(directory), "server")
+    made["server.key"], made["server.key_secret"] = Path(server_public), Path(server_secret)
+    Path(server_secret).chmod(0o600)
+    for name in client_names:
+        public, secret = zmq.auth.create_certificates(str(directory), name)
+        Path(secret).chmod(0o600)
+        shutil.copy(public, allowed / Path(public).name)
+        made[f"{name}.key"], made[f"{name}.key_secret"] = Path(public), Path(secret)
+    made["clients"] = allowed
+    return made

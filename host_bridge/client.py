@@ -1,0 +1,269 @@
+"""The Python client of the daemon: what a pipeline script, a render-farm wrapper and `vinpaint submit` use.
+
+    with Client("tcp://127.0.0.1:5581") as client:
+        result = client.inpaint(frames, masks, preset="fast", seed=0)
+
+Every request is resent on a fresh socket after a timeout (the Lazy Pirate pattern; every v1 request is safe to
+resend), and uploads skip what the daemon already holds, so a dropped connection or a restarted daemon costs a
+retry, not the upload.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import zmq
+
+from vinpaint.engine.errors import InputError, VinpaintError
+from vinpaint.protocol import codec, messages
+from vinpaint.protocol.codec import DTYPES, ProtocolError
+from vinpaint.protocol.content_hash import clip_hash, item_digest
+
+from .auth import apply_client
+from .config import ClientConfig
+
+TERMINAL = ("done", "failed", "cancelled")
+
+
+class DaemonError(VinpaintError):
+    """The daemon refused a request; `code` is the protocol error code (SPEC.md section 7)."""
+
+    def __init__(self, code: str, message: str, field: str | None = None, body: dict | None = None) -> None:
+        super().__init__(message)
+        self.code, self.field, self.body = code, field, body or {}
+
+
+class DaemonUnavailable(DaemonError):
+    """No reply in time: the daemon is not running, not reachable, or refused our key."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("timeout", message)
+
+
+class JobFailed(DaemonError):
+    """The job ended `failed` or `cancelled` instead of `done`."""
+
+
+class Client:
+    """One DEALER connection to a daemon; not thread-safe (use one per thread)."""
+
+    def __init__(self, address: str | None = None, *, config: ClientConfig | None = None) -> None:
+        self.config = config or ClientConfig()
+        if address is not None:
+            self.config.address = address
+        self.context = zmq.Context()
+        self.socket: zmq.Socket | None = None
+        self._ids = itertools.count(1)
+        self._prefix = f"{os.getpid():x}-{time.monotonic_ns() % 0xFFFFFF:x}"
+        self._connect()
+
+    def _connect(self) -> None:
+        sock = self.context.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        apply_client(sock, self.config.server_public_key, self.config.client_secret_key)
+        sock.connect(self.config.address)
+        self.socket = sock
+
+    def close(self) -> None:
+        if self.socket is not None:
+            self.socket.close(linger=0)
+            self.socket = None
+        self.context.term()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # --- one request ------------------------------------------------------------------------------------------
+
+    def request(self, type_: str, body: dict[str, Any] | None = None, arrays: Sequence[np.ndarray] = (),
+                timeout_s: float | None = None) -> tuple[dict[str, Any], codec.Message]:
+        """Send one request and return (checked reply body, reply). Raises DaemonError for an error reply."""
+        rid = f"{self._prefix}-{next(self._ids)}"
+        frames = codec.encode_request(type_, rid, body, arrays)
+        if timeout_s is None:
+            nbytes = sum(len(f) for f in frames[1:])
+            timeout_s = self.config.timeout_s if not arrays else self.config.transfer_timeout_s + nbytes / 10e6
+        for attempt in range(self.config.retries + 1):
+            if self.socket is None:
+                self._connect()
+            try:
+                self.socket.send_multipart(frames, zmq.NOBLOCK, copy=False)  # type: ignore[union-attr]
+            except zmq.Again:
+                pass  # the outgoing queue is full: wait below, then retry on a fresh socket
+            reply = self._wait_for(rid, timeout_s)
+            if reply is not None:
+                return self._check(reply), reply
+            self.socket.close(linger=0)  # type: ignore[union-attr]
+            self.socket = None  # a late reply must not be read as the answer to a later request
+        raise DaemonUnavailable(
+            f"no reply from the vinpaint daemon at {self.config.address} after {self.config.retries + 1} tries of "
+            f"{timeout_s:.0f} s; is `vinpaint serve` running there (and, with CurveZMQ, is this client's key "
+            f"allowed)?")
+
+    def _wait_for(self, rid: str, timeout_s: float) -> codec.Message | None:
+        deadline = time.monotonic() + timeout_s
+        assert self.socket is not None
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.socket.poll(int(left * 1000) + 1, zmq.POLLIN):
+                return None
+            frames = self.socket.recv_multipart(copy=False)
+            try:
+                msg = codec.decode_reply(frames)
+            except ProtocolError as exc:
+                if exc.code == "version_mismatch":
+                    raise DaemonError("version_mismatch", exc.message, "v") from None
+                raise DaemonError("malformed", f"the daemon sent a broken reply: {exc.message}") from None
+            if msg.re == rid or (msg.re == "" and msg.status == "error"):
+                return msg
+            # a late reply to a request that timed out earlier: not ours to answer now
+
+    def _check(self, msg: codec.Message) -> dict[str, Any]:
+        if msg.status == "error":
+            err = msg.error or {}
+            raise DaemonError(str(err.get("code", "internal")), str(err.get("message", "unknown error")),
+                              err.get("field"), msg.body)
+        try:
+            return messages.check_reply(msg)
+        except ProtocolError as exc:
+            raise DaemonError("malformed", f"the daemon sent a broken reply: {exc.message}") from None
+
+    # --- the messages -----------------------------------------------------------------------------------------
+
+    def hello(self) -> dict[str, Any]:
+        return self.request("hello", {"client": f"vinpaint-python pid {os.getpid()}"})[0]
+
+    def open_job(self, *, frames: int, width: int, height: int, channels: int, dtype: str, mask_dtype: str,
+                 content_hash: str, settings: dict[str, Any] | None = None, name: str = "") -> dict[str, Any]:
+        body = {"frames": frames, "width": width, "height": height, "channels": channels, "dtype": dtype,
+                "mask_dtype": mask_dtype, "content_hash": content_hash, "settings": settings or {}}
+        if name:
+            body["name"] = name
+        return self.request("job.open", body)[0]
+
+    def upload(self, job: str, kind: str, index: int, array: np.ndarray) -> dict[str, Any]:
+        spec, data = codec.wire_array(array)
+        return self.request("job.upload", {"job": job, "kind": kind, "index": index,
+                                           "digest": item_digest(data).hex()}, [array])[0]
+
+    def start(self, job: str) -> dict[str, Any]:
+        return self.request("job.start", {"job": job})[0]
+
+    def status(self, job: str) -> dict[str, Any]:
+        return self.request("job.status", {"job": job})[0]
+
+    def fetch(self, job: str, index: int) -> np.ndarray:
+        _, msg = self.request("job.fetch", {"job": job, "index": index}, timeout_s=None)
+        return msg.array(0).copy()
+
+    def cancel(self, job: str) -> dict[str, Any]:
+        return self.request("job.cancel", {"job": job})[0]
+
+    def delete(self, job: str) -> dict[str, Any]:
+        return self.request("job.delete", {"job": job})[0]
+
+    def list_jobs(self) -> list[dict[str, Any]]:
+        return self.request("job.list", {})[0]["jobs"]
+
+    # --- whole clips ------------------------------------------------------------------------------------------
+
+    def submit(self, frames: np.ndarray, masks: np.ndarray, *, preset: str = "fast", variant: str = "dip-vid-flow",
+               seed: int = 0, mask_dilation: int | None = None, mask_feather: int | None = None,
+               overrides: dict[str, Any] | None = None, name: str = "",
+               on_upload: Callable[[int, int], None] | None = None) -> str:
+        """Open the job for this clip, upload what the daemon lacks, start it; returns the job id."""
+        frames, wire_masks = wire_clip(frames, masks)
+        t, h, w, c = frames.shape
+        dtype, mask_dtype = codec.wire_array(frames[:1])[0].dtype, codec.wire_array(wire_masks[:1])[0].dtype
+        settings: dict[str, Any] = {"preset": preset, "variant": variant, "seed": int(seed)}
+        if mask_dilation is not None:
+            settings["mask_dilation"] = int(mask_dilation)
+        if mask_feather is not None:
+            settings["mask_feather"] = int(mask_feather)
+        if overrides:
+            settings["overrides"] = dict(overrides)
+        content = clip_hash(t, h, w, c, dtype, mask_dtype, [item_digest(f) for f in frames],
+                            [item_digest(m) for m in wire_masks])
+        opened = self.open_job(frames=t, width=w, height=h, channels=c, dtype=dtype, mask_dtype=mask_dtype,
+                               content_hash=content, settings=settings, name=name)
+        job = opened["job"]
+        if opened["state"] == "uploading":
+            have = {"frame": set(opened["have_frames"]), "mask": set(opened["have_masks"])}
+            todo = [(k, i) for i in range(t) for k in ("frame", "mask") if i not in have[k]]
+            for n, (kind, i) in enumerate(todo, 1):
+                self.upload(job, kind, i, frames[i] if kind == "frame" else wire_masks[i])
+                if on_upload is not None:
+                    on_upload(n, len(todo))
+        self.start(job)
+        return job
+
+    def wait(self, job: str, progress: Callable[[dict[str, Any]], None] | None = None, poll_s: float = 0.5,
+             timeout_s: float | None = None) -> dict[str, Any]:
+        """Poll job.status until done; JobFailed when it fails or is cancelled. Returns the last status."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            status = self.status(job)
+            if progress is not None:
+                progress(status)
+            if status["state"] == "done":
+                return status
+            if status["state"] in ("failed", "cancelled"):
+                reason = status.get("error") or status["message"]
+                raise JobFailed(status["state"], f"job {job} {status['state']}: {reason}")
+            if deadline is not None and time.monotonic() > deadline:
+                raise DaemonError("timeout", f"job {job} is still {status['state']} after {timeout_s:.0f} s")
+            time.sleep(poll_s)
+
+    def results(self, job: str, frames: int | None = None) -> np.ndarray:
+        """Every result frame of a finished job, stacked [T,H,W,C] in the source dtype."""
+        count = frames if frames is not None else self.status(job)["frames"]
+        return np.stack([self.fetch(job, i) for i in range(count)])
+
+    def inpaint(self, frames: np.ndarray, masks: np.ndarray, *, progress: Callable[[dict[str, Any]], None] | None
+                = None, poll_s: float = 0.5, timeout_s: float | None = None, **settings: Any) -> np.ndarray:
+        """The daemon's version of vinpaint.engine.inpaint: same frames back (alpha passed through), same seed,
+        same result. `settings`: preset, variant, seed, mask_dilation, mask_feather, overrides, name."""
+        job = self.submit(frames, masks, **settings)
+        self.wait(job, progress, poll_s, timeout_s)
+        return self.results(job, len(frames))
+
+
+def wire_clip(frames: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Check a clip the way the engine would and shape it for the wire: frames [T,H,W,3|4], masks [T,H,W,1]."""
+    frames = np.asarray(frames)
+    masks = np.asarray(masks)
+    if frames.ndim != 4 or frames.shape[-1] not in (3, 4):
+        raise InputError(f"frames must be an array [T,H,W,3] (RGB) or [T,H,W,4] (RGBA), got shape {frames.shape}")
+    if codec._dtype_name(frames.dtype) is None:
+        raise InputError(f"frames must be uint8, uint16 or float32, not {frames.dtype}")
+    if masks.ndim == 4 and masks.shape[-1] == 1:
+        masks = masks[..., 0]
+    if masks.ndim != 3 or masks.shape != frames.shape[:3]:
+        raise InputError(f"masks must be an array [T,H,W] matching the frames {frames.shape[:3]}, got {masks.shape}")
+    if masks.dtype == bool:
+        masks = masks.astype(np.uint8) * np.uint8(255)
+    elif codec._dtype_name(masks.dtype) is None:
+        raise InputError(f"masks must be bool, uint8, uint16 or float32, not {masks.dtype}")
+    if frames.dtype.kind == "f" and not np.isfinite(frames).all():
+        raise InputError("frames contain NaN or infinite values")
+    return frames, masks[..., None]
+
+
+def client_config(address: str | None, server_key: Path | None = None, client_key: Path | None = None,
+                  **kw: Any) -> ClientConfig:
+    """A ClientConfig from command-line style arguments."""
+    cfg = ClientConfig(**kw)
+    if address:
+        cfg.address = address
+    cfg.server_public_key, cfg.client_secret_key = server_key, client_key
+    return cfg
+
+
+__all__ = ["Client", "DaemonError", "DaemonUnavailable", "JobFailed", "wire_clip", "client_config", "DTYPES"]

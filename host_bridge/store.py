@@ -1,0 +1,314 @@
+"""The job store on disk: one folder per job, written atomically, so a daemon killed at any moment restarts intact.
+
+Layout (see docs/daemon.md):
+    <store>/daemon.lock, daemon.json
+    <store>/jobs/<job id>/job.json            the record (only the daemon writes it)
+                          inputs/frames/<i>.bin + <i>.sha256, inputs/masks/<i>.bin + <i>.sha256
+                          work/                the engine's workdir: config, flow, checkpoint, result.npz, log
+                          results/<i>.bin, results/complete.json
+                          log                  the training process's output
+    <store>/trash/                             deleted jobs, removed in the background of the next start
+"""
+from __future__ import annotations
+
+import dataclasses
+import errno
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vinpaint.protocol.codec import DTYPES
+from vinpaint.protocol.messages import is_job_id
+
+DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+KINDS = {"frame": "frames", "mask": "masks"}
+
+
+class StoreError(Exception):
+    """A store operation that cannot be done; `code` is the protocol error code to answer with."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside `path` durable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes | memoryview, durable: bool = True) -> None:
+    """Temporary file beside `path`, fsync, rename: readers see the old file or the new one, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            if durable:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    if durable:
+        fsync_dir(path.parent)
+
+
+def atomic_write_json(path: Path, obj: Any, durable: bool = True) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode("utf-8"), durable)
+
+
+@dataclass
+class Progress:
+    """The latest progress of a job, as `job.status` reports it."""
+
+    progress: float = 0.0
+    phase: str = ""
+    step: int = 0
+    total: int = 0
+    elapsed_s: float = 0.0
+    eta_s: float | None = None
+    losses: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+
+
+@dataclass
+class JobRecord:
+    """What job.json holds: identity, geometry, settings, state."""
+
+    job: str
+    content_hash: str
+    frames: int
+    width: int
+    height: int
+    channels: int
+    dtype: str
+    mask_dtype: str
+    settings: dict[str, Any]
+    """The settings as the client sent them (normalised)."""
+    config: dict[str, Any]
+    """The resolved engine config (InpaintConfig.to_dict()); the job id hashes it."""
+    name: str = ""
+    state: str = "uploading"
+    created: float = 0.0
+    updated: float = 0.0
+    queued_at: float = 0.0
+    """FIFO key: when job.start queued it (kept across restarts, so an interrupted job goes first)."""
+    error: str = ""
+    progress: Progress = field(default_factory=Progress)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "JobRecord":
+        data = dict(data)
+        data["progress"] = Progress(**data.get("progress", {}))
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def item_bytes(self, kind: str) -> int:
+        channels = self.channels if kind == "frame" else 1
+        dtype = self.dtype if kind == "frame" else self.mask_dtype
+        return self.height * self.width * channels * DTYPES[dtype].itemsize
+
+    def item_shape(self, kind: str) -> tuple[int, int, int]:
+        return (self.height, self.width, self.channels if kind == "frame" else 1)
+
+
+class Job:
+    """One job folder plus what is known about it in memory (which items are present)."""
+
+    def __init__(self, root: Path, record: JobRecord) -> None:
+        self.root = root
+        self.record = record
+        self.have: dict[str, set[int]] = {"frame": set(), "mask": set()}
+        self.digests: dict[str, dict[int, bytes]] = {"frame": {}, "mask": {}}
+        self.dirty_progress = False
+        self.last_flush = 0.0
+
+    @property
+    def id(self) -> str:
+        return self.record.job
+
+    def item_path(self, kind: str, index: int, suffix: str = ".bin") -> Path:
+        return self.root / "inputs" / KINDS[kind] / f"{index:05d}{suffix}"
+
+    def result_path(self, index: int) -> Path:
+        return self.root / "results" / f"{index:05d}.bin"
+
+    @property
+    def complete_marker(self) -> Path:
+        return self.root / "results" / "complete.json"
+
+    @property
+    def workdir(self) -> Path:
+        return self.root / "work"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "log"
+
+    def missing(self, kind: str) -> list[int]:
+        have = self.have[kind]
+        return [i for i in range(self.record.frames) if i not in have]
+
+    def scan_items(self) -> None:
+        """Rebuild `have` from disk: an item counts when its data has the right size and its digest is readable."""
+        for kind in KINDS:
+            self.have[kind].clear()
+            self.digests[kind].clear()
+            folder = self.root / "inputs" / KINDS[kind]
+            if not folder.is_dir():
+                continue
+            size = self.record.item_bytes(kind)
+            for digest_file in folder.glob("*.sha256"):
+                stem = digest_file.stem
+                if not (stem.isdigit() and len(stem) == 5):
+                    continue
+                index = int(stem)
+                data = digest_file.with_suffix(".bin")
+                try:
+                    text = digest_file.read_text().strip()
+                    ok = index < self.record.frames and data.stat().st_size == size and len(text) == 64
+                    digest = bytes.fromhex(text) if ok else b""
+                except (OSError, ValueError):
+                    continue
+                if ok:
+                    self.have[kind].add(index)
+                    self.digests[kind][index] = digest
+
+    def store_item(self, kind: str, index: int, data: memoryview, digest: bytes) -> None:
+        """Write one input atomically: digest removed first, so a crash in between leaves the item missing."""
+        sidecar = self.item_path(kind, index, ".sha256")
+        self.have[kind].discard(index)
+        self.digests[kind].pop(index, None)
+        try:
+            sidecar.unlink()
+        except FileNotFoundError:
+            pass
+        atomic_write_bytes(self.item_path(kind, index), data)
+        atomic_write_bytes(sidecar, (digest.hex() + "\n").encode("ascii"))
+        self.have[kind].add(index)
+        self.digests[kind][index] = digest
+
+    def save(self, durable: bool = True) -> None:
+        self.record.updated = time.time()
+        atomic_write_json(self.root / "job.json", self.record.to_dict(), durable)
+        self.dirty_progress = False
+        self.last_flush = time.monotonic()
+
+    def results_complete(self) -> bool:
+        return self.complete_marker.is_file()
+
+    def append_log(self, line: str) -> None:
+        try:
+            with open(self.log_path, "a", encoding="utf-8") as f:
+                f.write(time.strftime("%Y-%m-%d %H:%M:%S ") + line.rstrip() + "\n")
+        except OSError:
+            pass  # the log is a courtesy; a full disk must not break serving
+
+
+class JobStore:
+    """All jobs under one folder; the daemon holds the only instance (daemon.lock)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.jobs_dir = self.root / "jobs"
+        self.trash_dir = self.root / "trash"
+        self.jobs: dict[str, Job] = {}
+
+    def open(self) -> list[str]:
+        """Create the folders and load every job; returns notes about anything skipped."""
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self.trash_dir.mkdir(parents=True, exist_ok=True)
+        notes = []
+        for d in sorted(self.jobs_dir.iterdir()):
+            if not d.is_dir() or not is_job_id(d.name):
+                continue
+            try:
+                record = JobRecord.from_dict(json.loads((d / "job.json").read_text()))
+                if record.job != d.name:
+                    raise ValueError("its id does not match its folder")
+            except (OSError, ValueError, TypeError, KeyError) as exc:
+                notes.append(f"skipped job folder {d.name}: unreadable job.json ({exc})")
+                continue
+            job = Job(d, record)
+            job.scan_items()
+            self.jobs[record.job] = job
+        return notes
+
+    def path_for(self, job_id: str) -> Path:
+        """The folder of a job id; refuses anything but 32 lowercase hex (no path can escape the store)."""
+        if not is_job_id(job_id):
+            raise StoreError("bad_request", "a job id is 32 lowercase hex chars")
+        return self.jobs_dir / job_id
+
+    def get(self, job_id: str) -> Job:
+        job = self.jobs.get(job_id) if is_job_id(job_id) else None
+        if job is None:
+            raise StoreError("not_found", f"no job {job_id} in this daemon's store")
+        return job
+
+    def create(self, record: JobRecord) -> Job:
+        root = self.path_for(record.job)
+        if root.exists():  # a folder left by a crash before its job.json: start it afresh
+            self._to_trash(root)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{record.job}.", dir=self.jobs_dir))
+        try:
+            for sub in ("inputs/frames", "inputs/masks", "work", "results"):
+                (tmp / sub).mkdir(parents=True)
+            record.created = time.time()
+            atomic_write_json(tmp / "job.json", record.to_dict())
+            os.rename(tmp, root)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        fsync_dir(self.jobs_dir)
+        job = Job(root, record)
+        job.record.updated = record.created
+        self.jobs[record.job] = job
+        return job
+
+    def delete(self, job_id: str, remove_now: bool = True) -> Path:
+        """Forget a job and move its folder to the trash (removed now, or later when its trainer has exited)."""
+        job = self.get(job_id)
+        del self.jobs[job_id]
+        return self._to_trash(job.root, remove_now)
+
+    def _to_trash(self, root: Path, remove_now: bool = True) -> Path:
+        dest = self.trash_dir / f"{root.name}.{time.time_ns()}"
+        os.rename(root, dest)
+        fsync_dir(self.jobs_dir)
+        if remove_now:
+            shutil.rmtree(dest, ignore_errors=True)
+        return dest
+
+    def empty_trash(self) -> None:
+        for d in self.trash_dir.iterdir():
+            shutil.rmtree(d, ignore_errors=True)
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.root).free

@@ -1,0 +1,178 @@
+"""The training process: one job folder in, result frames out. Started by the daemon, one per device.
+
+Training runs in its own process so that a crash (segfault, out of memory) fails one job instead of the daemon,
+cancelling is a signal instead of a cooperative thread dance, and the daemon's socket never waits on the GIL.
+SIGTERM (from the daemon, or from the kernel when the daemon dies: PR_SET_PDEATHSIG) makes the engine write a
+checkpoint at the next step and exit, so the job resumes where it stopped.
+
+Events go to the daemon as JSON lines on the file descriptor given by --progress-fd.
+Exit status: 0 done, 3 stopped (checkpoint kept), 4 failed (reason sent as an "error" event first).
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import errno
+import fcntl
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+EXIT_DONE, EXIT_STOPPED, EXIT_FAILED = 0, 3, 4
+MASK_HOLE_MIN = {"u1": 128, "u2": 32768}
+"""A mask pixel is a hole above half of full scale (SPEC.md section 5); f4 uses > 0.5."""
+LOCK_WAIT_S = 120.0
+
+
+class Events:
+    """JSON lines to the daemon; a closed pipe means the daemon is gone, which asks training to stop."""
+
+    def __init__(self, fd: int) -> None:
+        self.file = os.fdopen(fd, "w", buffering=1, encoding="utf-8") if fd >= 0 else None
+        self.broken = False
+
+    def send(self, **event: Any) -> None:
+        if self.file is None or self.broken:
+            return
+        try:
+            self.file.write(json.dumps(event) + "\n")
+        except (BrokenPipeError, OSError):
+            self.broken = True
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel for SIGTERM when the daemon dies (Linux), so an orphan checkpoints and exits."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _lock(job_dir: Path) -> int:
+    """Hold the job's worker.lock so an orphan of a killed daemon and its successor never train the same job."""
+    fd = os.open(job_dir / "worker.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise RuntimeError("another training process still holds this job") from None
+            time.sleep(0.2)
+
+
+def load_inputs(job_dir: Path, record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """frames [T,H,W,C] in the job's dtype and holes bool [T,H,W] from the uploaded items."""
+    from vinpaint.protocol.codec import DTYPES
+
+    t, h, w, c = record["frames"], record["height"], record["width"], record["channels"]
+    frames = np.empty((t, h, w, c), dtype=DTYPES[record["dtype"]])
+    holes = np.empty((t, h, w), dtype=bool)
+    mdt = record["mask_dtype"]
+    for i in range(t):
+        frames[i] = np.fromfile(job_dir / "inputs" / "frames" / f"{i:05d}.bin",
+                                dtype=DTYPES[record["dtype"]]).reshape(h, w, c)
+        mask = np.fromfile(job_dir / "inputs" / "masks" / f"{i:05d}.bin", dtype=DTYPES[mdt]).reshape(h, w)
+        holes[i] = mask > 0.5 if mdt == "f4" else mask >= MASK_HOLE_MIN[mdt]
+    return frames, holes
+
+
+def write_results(job_dir: Path, frames: np.ndarray, rgb: np.ndarray) -> None:
+    """Source-resolution results with the source alpha passed through untouched, one atomic file per frame."""
+    from vinpaint.host_bridge.store import atomic_write_bytes, atomic_write_json
+
+    out_dir = job_dir / "results"
+    for i in range(frames.shape[0]):
+        out = frames[i].copy()
+        out[..., :3] = rgb[i]
+        atomic_write_bytes(out_dir / f"{i:05d}.bin", memoryview(np.ascontiguousarray(out)).cast("B"))
+    atomic_write_json(out_dir / "complete.json", {"frames": int(frames.shape[0]), "finished": time.time()})
+
+
+def run(job_dir: Path, device: str, events: Events, parent: int) -> int:
+    from vinpaint.engine import InpaintConfig, InputError, TrainingCancelled, inpaint
+    from vinpaint.host_bridge.store import is_disk_full
+
+    stop = {"flag": False}
+
+    def on_term(signum, frame):  # noqa: ARG001
+        stop["flag"] = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the daemon's terminal: the daemon decides
+
+    def should_stop() -> bool:
+        return stop["flag"] or events.broken or os.getppid() != parent
+
+    def progress(ev) -> None:
+        events.send(event="progress", phase=ev.phase, step=int(ev.step), total=int(ev.total),
+                    elapsed_s=float(ev.elapsed_s), eta_s=None if ev.eta_s is None else float(ev.eta_s),
+                    losses={k: float(v) for k, v in (ev.losses or {}).items()}, message=str(ev.message))
+
+    try:
+        lock = _lock(job_dir)
+        record = json.loads((job_dir / "job.json").read_text())
+        config = InpaintConfig.from_dict(record["config"])
+        events.send(event="progress", phase="setup", message="loading frames")
+        frames, holes = load_inputs(job_dir, record)
+        if should_stop():
+            return EXIT_STOPPED
+        rgb = np.ascontiguousarray(frames[..., :3])
+        result = inpaint(rgb, holes, config, workdir=job_dir / "work", progress=progress,
+                         should_stop=should_stop, device=device)
+        events.send(event="progress", phase="done", step=result.steps, total=result.steps,
+                    elapsed_s=float(result.seconds), eta_s=0.0, message="writing result frames")
+        write_results(job_dir, frames, result.frames)
+        events.send(event="done")
+        os.close(lock)
+        return EXIT_DONE
+    except TrainingCancelled:
+        events.send(event="stopped")
+        return EXIT_STOPPED
+    except InputError as exc:
+        events.send(event="error", kind="input", message=str(exc))
+        return EXIT_FAILED
+    except MemoryError:
+        events.send(event="error", kind="memory", message="the training process ran out of memory")
+        return EXIT_FAILED
+    except BaseException as exc:  # a crash of one job must come back as its reason, never kill the daemon
+        traceback.print_exc(file=sys.stderr)
+        if is_disk_full(exc):
+            msg = f"no space left on the daemon's disk ({os.strerror(exc.errno)})"  # type: ignore[attr-defined]
+            events.send(event="error", kind="disk_full", message=msg)
+        else:
+            events.send(event="error", kind="crash", message=f"training crashed: {type(exc).__name__}: {exc}"[:500])
+        return EXIT_FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="vinpaint training process (started by the daemon)")
+    parser.add_argument("job_dir", type=Path)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--progress-fd", type=int, default=-1)
+    parser.add_argument("--parent", type=int, default=0, help="the daemon's pid")
+    args = parser.parse_args(argv)
+    _die_with_parent()
+    parent = args.parent or os.getppid()
+    events = Events(args.progress_fd)
+    if os.getppid() != parent:
+        return EXIT_STOPPED
+    code = run(args.job_dir, args.device, events, parent)
+    sys.stdout.flush()
+    return code
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(EXIT_STOPPED)
