@@ -152,8 +152,12 @@ class ProgressBar:
                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
 
     def write(self, text: str) -> None:
-        if self.enabled:
-            print(text, file=sys.stderr, flush=True)
+        """Notices are printed even when quiet: they say something about the result (e.g. a loss switched off)."""
+        if self.bar is not None:
+            self.bar.clear()
+        print(text, file=sys.stderr, flush=True)
+        if self.bar is not None:
+            self.bar.refresh()
 
     def close(self) -> None:
         if self.bar is not None:
