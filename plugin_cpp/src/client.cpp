@@ -12,7 +12,7 @@ net::Connection &DaemonClient::conn() {
     if (!conn_) {
         if (endpoint_.empty()) throw DaemonError("vinpaint: the daemon address is empty; set it on the node (e.g. tcp://127.0.0.1:5581)");
         net::CurveKeys keys = net::CurveKeys::fromEnvironment();
-        if (!net::isLocalEndpoint(endpoint_) && keys.empty())
+        if (endpoint_.rfind("tcp://", 0) == 0 && !net::isLocalEndpoint(endpoint_) && keys.empty())
             throw DaemonError("vinpaint: " + endpoint_ +
                               " is not on this machine, so the daemon requires CurveZMQ keys; set "
                               "VINPAINT_CURVE_SERVER_KEY, VINPAINT_CURVE_PUBLIC_KEY and VINPAINT_CURVE_SECRET_KEY "
@@ -26,10 +26,11 @@ net::Connection &DaemonClient::conn() {
     return *conn_;
 }
 
-[[noreturn]] void DaemonClient::throwSilent(const std::string &type, net::Millis timeout) const {
+[[noreturn]] void DaemonClient::throwSilent(const std::string &type, net::Millis timeout) {
     char secs[32];
     std::snprintf(secs, sizeof secs, "%.1f", timeout.count() / 1000.0);
     const bool connected = conn_ && conn_->everConnected();
+    conn_.reset();  // a late reply goes with the socket
     if (!connected) {
         std::string more = net::isLocalEndpoint(endpoint_)
                                ? " Start it with `vinpaint serve` (see docs/plugin.md) or fix the node's Daemon address."
@@ -71,10 +72,7 @@ net::InMessage DaemonClient::awaitReply(const std::string &type, const std::stri
             conn_.reset();  // drop the late reply with the socket
             throw Cancelled();
         }
-        if (w == net::WaitResult::Timeout) {
-            conn_.reset();
-            throwSilent(type, timeout);
-        }
+        if (w == net::WaitResult::Timeout) throwSilent(type, timeout);
         if (in.reply.re != id) continue;  // a late reply to something we gave up on
         if (!in.reply.ok()) throw RemoteError(type, *in.reply.error, in.reply.body);
         return in;

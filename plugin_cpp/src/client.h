@@ -79,7 +79,7 @@ private:
     net::InMessage awaitReply(const std::string &type, const std::string &id, net::Millis timeout);
     void awaitOldestUpload();
     void abandonUploads() noexcept;
-    [[noreturn]] void throwSilent(const std::string &type, net::Millis timeout) const;
+    [[noreturn]] void throwSilent(const std::string &type, net::Millis timeout);
     net::Connection &conn();
 
     std::string endpoint_;

@@ -1,0 +1,475 @@
+#include "effect.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <sstream>
+
+#include "frame_cache.h"
+
+namespace vinpaint {
+
+const char *const kPresetNames[3] = {"fast", "paper", "tiny"};
+
+using ofx::PropSet;
+using ofx::suites;
+
+// ---- helpers --------------------------------------------------------------------------------------------------
+Instance &instanceOf(OfxImageEffectHandle handle) {
+    OfxPropertySetHandle props = nullptr;
+    ofx::check(suites().effect->getPropertySet(handle, &props), "getPropertySet");
+    auto *inst = static_cast<Instance *>(PropSet(props).getPointer(kOfxPropInstanceData));
+    if (!inst) throw OfxError(kOfxStatErrBadHandle, "vinpaint: the host called an action on an instance it never created");
+    return *inst;
+}
+
+std::string daemonAddress(const Instance &inst) {
+    std::string a = inst.daemon.getString();
+    a.erase(0, a.find_first_not_of(" \t"));
+    a.erase(a.find_last_not_of(" \t") + 1);
+    return a;
+}
+
+std::string clientName() {
+    std::string host = "unknown host";
+    if (suites().host) {
+        PropSet hp(suites().host->host);
+        if (auto label = hp.tryString(kOfxPropLabel)) host = *label;
+        else if (auto name = hp.tryString(kOfxPropName)) host = *name;
+    }
+    return "vinpaint-ofx " + std::to_string(kVersionMajor) + "." + std::to_string(kVersionMinor) + ".0 " + host;
+}
+
+void setStatusLine(Instance &inst, const std::string &text) noexcept {
+    try {
+        inst.status.setString(text);
+    } catch (...) {
+        // A host that refuses the write still gets the message through the message suite from the caller.
+    }
+}
+
+std::string describeJob(const proto::StatusReply &st) {
+    std::ostringstream out;
+    const int pct = static_cast<int>(std::floor(std::clamp(st.progress, 0.0, 1.0) * 100.0));
+    if (st.state == "done") {
+        out << "done: " << st.geometry.frames << " frames ready";
+    } else if (st.state == "training") {
+        out << "training " << pct << "%";
+        if (!st.phase.empty()) {
+            out << " (" << st.phase;
+            if (st.total > 0) out << " " << st.step << "/" << st.total;
+            out << ")";
+        }
+        out << ", ETA " << (st.eta ? formatDuration(*st.eta) : std::string("unknown"));
+    } else if (st.state == "queued") {
+        out << "queued";
+        if (st.position) out << " (" << *st.position << " job" << (*st.position == 1 ? "" : "s") << " ahead)";
+    } else if (st.state == "uploading") {
+        out << "uploading: " << st.missingFrames << " frames and " << st.missingMasks
+            << " masks missing; press Train to finish";
+    } else if (st.state == "failed") {
+        out << "failed: " << (st.error.empty() ? st.message : st.error);
+    } else if (st.state == "cancelled") {
+        out << "cancelled at " << pct << "%; press Train to resume";
+    } else {
+        out << st.state;
+    }
+    return out.str();
+}
+
+namespace {
+struct BandJob {
+    const std::function<void(int, int)> *fn;
+    int rows;
+    std::mutex m;
+    std::exception_ptr error;
+};
+
+void bandThread(unsigned int index, unsigned int count, void *arg) {
+    auto *job = static_cast<BandJob *>(arg);
+    const int begin = static_cast<int>(static_cast<long long>(job->rows) * index / count);
+    const int end = static_cast<int>(static_cast<long long>(job->rows) * (index + 1) / count);
+    try {
+        if (begin < end) (*job->fn)(begin, end);
+    } catch (...) {
+        std::lock_guard<std::mutex> lock(job->m);
+        if (!job->error) job->error = std::current_exception();
+    }
+}
+}  // namespace
+
+void forRowBands(int rows, const std::function<void(int, int)> &fn) {
+    if (rows <= 0) return;
+    const auto *mt = suites().threads;
+    unsigned int cpus = 1;
+    if (mt && rows >= 64 && mt->multiThreadNumCPUs(&cpus) == kOfxStatOK && cpus > 1 &&
+        !(mt->multiThreadIsSpawnedThread && mt->multiThreadIsSpawnedThread())) {
+        BandJob job{&fn, rows, {}, nullptr};
+        const unsigned int n = std::min<unsigned int>(cpus, static_cast<unsigned int>(rows / 32));
+        if (mt->multiThread(bandThread, n, &job) == kOfxStatOK) {
+            if (job.error) std::rethrow_exception(job.error);
+            return;
+        }
+        if (job.error) std::rethrow_exception(job.error);
+    }
+    fn(0, rows);
+}
+
+px::Rect rectProp(const PropSet &p, const char *name) {
+    return px::Rect{p.getInt(name, 0), p.getInt(name, 1), p.getInt(name, 2), p.getInt(name, 3)};
+}
+
+px::View viewOf(const ofx::Image &img) {
+    PropSet p = img.props();
+    px::View v;
+    v.data = static_cast<unsigned char *>(p.getPointer(kOfxImagePropData));
+    v.bounds = rectProp(p, kOfxImagePropBounds);
+    v.rowBytes = p.getInt(kOfxImagePropRowBytes);
+    const std::string depth = p.getString(kOfxImageEffectPropPixelDepth);
+    const std::string comps = p.getString(kOfxImageEffectPropComponents);
+    auto d = px::depthFromOfx(depth);
+    auto c = px::componentsFromOfx(comps);
+    if (!d) throw OfxError(kOfxStatErrImageFormat, "vinpaint: unsupported pixel depth " + depth);
+    if (!c) throw OfxError(kOfxStatErrImageFormat, "vinpaint: unsupported components " + comps);
+    v.depth = *d;
+    v.comps = *c;
+    if (!v.data && v.bounds.width() > 0 && v.bounds.height() > 0)
+        throw OfxError(kOfxStatFailed, "vinpaint: the host gave an image without pixel data");
+    return v;
+}
+
+// ---- describe -------------------------------------------------------------------------------------------------
+void describe(OfxImageEffectHandle effect) {
+    OfxPropertySetHandle h = nullptr;
+    ofx::check(suites().effect->getPropertySet(effect, &h), "getPropertySet");
+    PropSet p(h);
+    p.setString(kOfxPropLabel, "Inpaint");
+    p.trySetString(kOfxPropShortLabel, "Inpaint");
+    p.trySetString(kOfxPropLongLabel, "vinpaint video inpainting");
+    p.setString(kOfxImageEffectPluginPropGrouping, "vinpaint");
+    p.trySetString(kOfxPropPluginDescription,
+                   "Removes an object from a shot by internal learning (Zhang et al., ICCV 2019). Press Train: the "
+                   "frames and masks go to the vinpaint daemon, which trains a model for this clip; finished frames "
+                   "render here. Start the daemon with `vinpaint serve`.");
+    p.trySetString(kOfxPropVersionLabel, "0.1.0");
+    p.setStrings(kOfxImageEffectPropSupportedContexts, {kOfxImageEffectContextGeneral, kOfxImageEffectContextFilter});
+    p.setStrings(kOfxImageEffectPropSupportedPixelDepths, {kOfxBitDepthFloat, kOfxBitDepthShort, kOfxBitDepthByte});
+    p.setInt(kOfxImageEffectPropSupportsTiles, 0);
+    p.setInt(kOfxImageEffectPropTemporalClipAccess, 1);
+    p.setInt(kOfxImageEffectPropSupportsMultiResolution, 0);
+    p.setInt(kOfxImageEffectPropSupportsMultipleClipDepths, 0);
+    p.setInt(kOfxImageEffectPluginPropSingleInstance, 0);
+    p.setInt(kOfxImageEffectPluginPropHostFrameThreading, 0);
+    p.setString(kOfxImageEffectPluginRenderThreadSafety, kOfxImageEffectRenderFullySafe);
+}
+
+namespace {
+PropSet defineParam(OfxParamSetHandle set, const char *type, const char *name, const char *label, const char *hint) {
+    OfxPropertySetHandle h = nullptr;
+    ofx::check(suites().param->paramDefine(set, type, name, &h), name);
+    PropSet p(h);
+    p.setString(kOfxPropLabel, label);
+    p.trySetString(kOfxParamPropHint, hint);
+    p.trySetString(kOfxParamPropScriptName, name);
+    return p;
+}
+
+void defineClip(OfxImageEffectHandle effect, const char *name, bool mask, bool optional) {
+    OfxPropertySetHandle h = nullptr;
+    ofx::check(suites().effect->clipDefine(effect, name, &h), name);
+    PropSet c(h);
+    if (mask) {
+        c.setStrings(kOfxImageEffectPropSupportedComponents,
+                     {kOfxImageComponentAlpha, kOfxImageComponentRGBA, kOfxImageComponentRGB});
+        c.setInt(kOfxImageClipPropIsMask, 1);
+    } else {
+        c.setStrings(kOfxImageEffectPropSupportedComponents, {kOfxImageComponentRGBA, kOfxImageComponentRGB});
+    }
+    c.setInt(kOfxImageClipPropOptional, optional ? 1 : 0);
+    c.setInt(kOfxImageEffectPropSupportsTiles, 0);
+    c.trySetInt(kOfxImageEffectPropTemporalClipAccess, 1);
+}
+}  // namespace
+
+void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
+    const std::string context = inArgs.getString(kOfxImageEffectPropContext);
+    const bool general = context == kOfxImageEffectContextGeneral;
+    if (!general && context != kOfxImageEffectContextFilter)
+        throw OfxError(kOfxStatErrUnsupported, "vinpaint: unsupported context " + context);
+
+    defineClip(effect, kOfxImageEffectSimpleSourceClipName, false, false);
+    if (general) defineClip(effect, kMaskClipName, true, true);
+    {
+        OfxPropertySetHandle h = nullptr;
+        ofx::check(suites().effect->clipDefine(effect, kOfxImageEffectOutputClipName, &h), "Output");
+        PropSet c(h);
+        c.setStrings(kOfxImageEffectPropSupportedComponents, {kOfxImageComponentRGBA, kOfxImageComponentRGB});
+        c.setInt(kOfxImageEffectPropSupportsTiles, 0);
+    }
+
+    OfxParamSetHandle ps = nullptr;
+    ofx::check(suites().effect->getParamSet(effect, &ps), "getParamSet");
+    std::vector<std::string> page;
+    auto visible = [&page](const char *n) { page.emplace_back(n); };
+
+    const char *envDaemon = std::getenv("VINPAINT_DAEMON");
+    PropSet p = defineParam(ps, kOfxParamTypeString, pname::kDaemon, "Daemon address",
+                            "ZeroMQ address of the vinpaint daemon (`vinpaint serve`). Addresses other than "
+                            "loopback need CurveZMQ keys (docs/plugin.md).");
+    p.setString(kOfxParamPropDefault, envDaemon && *envDaemon ? envDaemon : proto::kDefaultEndpoint);
+    p.trySetString(kOfxParamPropStringMode, kOfxParamStringIsSingleLine);
+    p.trySetInt(kOfxParamPropAnimates, 0);
+    visible(pname::kDaemon);
+
+    p = defineParam(ps, kOfxParamTypePushButton, pname::kTrain, "Train",
+                    "Read every frame of the Source range with its mask, send them to the daemon and start "
+                    "training. Returns when the upload is done; training runs in the daemon.");
+    visible(pname::kTrain);
+    p = defineParam(ps, kOfxParamTypePushButton, pname::kCancel, "Cancel",
+                    "Stop this node's training in the daemon (a checkpoint is kept; Train resumes).");
+    visible(pname::kCancel);
+    p = defineParam(ps, kOfxParamTypePushButton, pname::kRefresh, "Refresh",
+                    "Ask the daemon for progress and re-render, pulling in frames that finished since.");
+    visible(pname::kRefresh);
+
+    p = defineParam(ps, kOfxParamTypeChoice, pname::kPreset, "Preset",
+                    "Training length: fast (minutes on a CPU), paper (the paper's settings, GPU advised), "
+                    "tiny (smoke test, seconds).");
+    p.setStrings(kOfxParamPropChoiceOption, {kPresetNames[0], kPresetNames[1], kPresetNames[2]});
+    p.setInt(kOfxParamPropDefault, 0);
+    p.trySetInt(kOfxParamPropAnimates, 0);
+    p.trySetInt(kOfxParamPropEvaluateOnChange, 0);
+    visible(pname::kPreset);
+
+    p = defineParam(ps, kOfxParamTypeChoice, pname::kMaskChannel, "Mask channel",
+                    "Which channel of the Mask input marks the hole (more than half = remove).");
+    p.setStrings(kOfxParamPropChoiceOption, {"Alpha", "Luminance"});
+    p.setInt(kOfxParamPropDefault, kMaskAlpha);
+    p.trySetInt(kOfxParamPropAnimates, 0);
+    visible(pname::kMaskChannel);
+
+    p = defineParam(ps, kOfxParamTypeBoolean, pname::kInvertMask, "Invert mask", "Remove where the mask is dark.");
+    p.setInt(kOfxParamPropDefault, 0);
+    p.trySetInt(kOfxParamPropAnimates, 0);
+    visible(pname::kInvertMask);
+
+    p = defineParam(ps, kOfxParamTypeInteger, pname::kDilation, "Dilation",
+                    "Grow the hole by this many pixels before filling (covers soft edges and shadows).");
+    p.setInt(kOfxParamPropDefault, 0);
+    p.trySetInt(kOfxParamPropMin, 0);
+    p.trySetInt(kOfxParamPropMax, 512);
+    p.trySetInt(kOfxParamPropDisplayMin, 0);
+    p.trySetInt(kOfxParamPropDisplayMax, 32);
+    p.trySetInt(kOfxParamPropAnimates, 0);
+    visible(pname::kDilation);
+
+    p = defineParam(ps, kOfxParamTypeInteger, pname::kFeather, "Feather",
+                    "Blend the fill into the source over this many pixels inside the hole.");
+    p.setInt(kOfxParamPropDefault, 0);
+    p.trySetInt(kOfxParamPropMin, 0);
+    p.trySetInt(kOfxParamPropMax, 512);
+    p.trySetInt(kOfxParamPropDisplayMin, 0);
+    p.trySetInt(kOfxParamPropDisplayMax, 32);
+    p.trySetInt(kOfxParamPropAnimates, 0);
+    visible(pname::kFeather);
+
+    p = defineParam(ps, kOfxParamTypeChoice, pname::kOutput, "Output",
+                    "Inpainted: the daemon's result. Source: the input untouched. Mask overlay: the source with the "
+                    "hole tinted red, to check the mask.");
+    p.setStrings(kOfxParamPropChoiceOption, {"Inpainted", "Source", "Mask overlay"});
+    p.setInt(kOfxParamPropDefault, kOutputInpainted);
+    p.trySetInt(kOfxParamPropAnimates, 0);
+    visible(pname::kOutput);
+
+    p = defineParam(ps, kOfxParamTypeBoolean, pname::kWaitInBatch, "Wait for training in batch renders",
+                    "In a batch (render farm, command line) render, wait for training to finish instead of failing "
+                    "the frame.");
+    p.setInt(kOfxParamPropDefault, 1);
+    p.trySetInt(kOfxParamPropAnimates, 0);
+    p.trySetInt(kOfxParamPropEvaluateOnChange, 0);
+    visible(pname::kWaitInBatch);
+
+    p = defineParam(ps, kOfxParamTypeString, pname::kStatus, "Status", "What the daemon last said about this node's job.");
+    p.setString(kOfxParamPropDefault, "not trained: press Train");
+    p.trySetString(kOfxParamPropStringMode, kOfxParamStringIsLabel);
+    p.trySetInt(kOfxParamPropEnabled, 0);
+    p.trySetInt(kOfxParamPropPersistant, 0);
+    p.trySetInt(kOfxParamPropEvaluateOnChange, 0);
+    p.trySetInt(kOfxParamPropAnimates, 0);
+    p.trySetInt(kOfxParamPropCanUndo, 0);
+    visible(pname::kStatus);
+
+    // Hidden and saved with the project: a reopened project finds its finished job.
+    p = defineParam(ps, kOfxParamTypeString, pname::kJobId, "Job", "The daemon's job for this node (set by Train).");
+    p.setString(kOfxParamPropDefault, "");
+    p.setInt(kOfxParamPropSecret, 1);
+    p.trySetInt(kOfxParamPropPersistant, 1);
+    p.trySetInt(kOfxParamPropAnimates, 0);
+    p = defineParam(ps, kOfxParamTypeInteger, pname::kJobFirstFrame, "Job first frame",
+                    "The Source frame that is the job's frame 0.");
+    p.setInt(kOfxParamPropDefault, 0);
+    p.setInt(kOfxParamPropSecret, 1);
+    p.trySetInt(kOfxParamPropPersistant, 1);
+    p.trySetInt(kOfxParamPropAnimates, 0);
+    p.trySetInt(kOfxParamPropMin, -1000000000);
+    p.trySetInt(kOfxParamPropMax, 1000000000);
+    // Bumped by Refresh so the host drops its cached renders of this node.
+    p = defineParam(ps, kOfxParamTypeInteger, pname::kRefreshSerial, "Refresh serial", "");
+    p.setInt(kOfxParamPropDefault, 0);
+    p.setInt(kOfxParamPropSecret, 1);
+    p.trySetInt(kOfxParamPropPersistant, 0);
+    p.trySetInt(kOfxParamPropAnimates, 0);
+    p.trySetString(kOfxParamPropCacheInvalidation, kOfxParamInvalidateAll);
+
+    OfxPropertySetHandle pageProps = nullptr;
+    if (suites().param->paramDefine(ps, kOfxParamTypePage, pname::kPage, &pageProps) == kOfxStatOK && pageProps) {
+        PropSet pg(pageProps);
+        pg.trySetString(kOfxPropLabel, "Controls");
+        for (std::size_t i = 0; i < page.size(); ++i) pg.trySetString(kOfxParamPropPageChild, page[i], static_cast<int>(i));
+    }
+}
+
+// ---- instances ------------------------------------------------------------------------------------------------
+namespace {
+ofx::Param paramHandle(OfxParamSetHandle set, const char *name) {
+    OfxParamHandle h = nullptr;
+    OfxPropertySetHandle props = nullptr;
+    ofx::check(suites().param->paramGetHandle(set, name, &h, &props), name);
+    return ofx::Param(h, props);
+}
+ofx::Clip clipHandle(OfxImageEffectHandle effect, const char *name, bool required) {
+    OfxImageClipHandle h = nullptr;
+    OfxPropertySetHandle props = nullptr;
+    OfxStatus st = suites().effect->clipGetHandle(effect, name, &h, &props);
+    if (st != kOfxStatOK) {
+        if (!required) return ofx::Clip();
+        ofx::check(st, name);
+    }
+    return ofx::Clip(h, props);
+}
+}  // namespace
+
+void createInstance(OfxImageEffectHandle effect) {
+    OfxPropertySetHandle h = nullptr;
+    ofx::check(suites().effect->getPropertySet(effect, &h), "getPropertySet");
+    PropSet props(h);
+    auto inst = std::make_unique<Instance>();
+    inst->handle = effect;
+    inst->filterContext = props.getString(kOfxImageEffectPropContext) == kOfxImageEffectContextFilter;
+    inst->source = clipHandle(effect, kOfxImageEffectSimpleSourceClipName, true);
+    inst->output = clipHandle(effect, kOfxImageEffectOutputClipName, true);
+    if (!inst->filterContext) inst->mask = clipHandle(effect, kMaskClipName, false);
+    OfxParamSetHandle ps = nullptr;
+    ofx::check(suites().effect->getParamSet(effect, &ps), "getParamSet");
+    inst->daemon = paramHandle(ps, pname::kDaemon);
+    inst->preset = paramHandle(ps, pname::kPreset);
+    inst->maskChannel = paramHandle(ps, pname::kMaskChannel);
+    inst->invertMask = paramHandle(ps, pname::kInvertMask);
+    inst->dilation = paramHandle(ps, pname::kDilation);
+    inst->feather = paramHandle(ps, pname::kFeather);
+    inst->outputChoice = paramHandle(ps, pname::kOutput);
+    inst->waitInBatch = paramHandle(ps, pname::kWaitInBatch);
+    inst->status = paramHandle(ps, pname::kStatus);
+    inst->jobId = paramHandle(ps, pname::kJobId);
+    inst->jobFirstFrame = paramHandle(ps, pname::kJobFirstFrame);
+    inst->refreshSerial = paramHandle(ps, pname::kRefreshSerial);
+    props.setPointer(kOfxPropInstanceData, inst.get());
+    inst.release();  // owned by the host's instance from now on; freed in destroyInstance
+}
+
+void destroyInstance(OfxImageEffectHandle effect) noexcept {
+    try {
+        OfxPropertySetHandle h = nullptr;
+        if (suites().effect->getPropertySet(effect, &h) != kOfxStatOK) return;
+        PropSet props(h);
+        std::unique_ptr<Instance> inst(static_cast<Instance *>(props.getPointer(kOfxPropInstanceData)));
+        props.setPointer(kOfxPropInstanceData, nullptr);
+    } catch (...) {
+    }
+}
+
+// ---- instance changed: the buttons ------------------------------------------------------------------------------
+namespace {
+OfxStatus cancelTraining(Instance &inst) {
+    const std::string job = inst.jobId.getString();
+    if (job.empty()) {
+        setStatusLine(inst, "not trained: nothing to cancel");
+        return kOfxStatOK;
+    }
+    try {
+        DaemonClient client(daemonAddress(inst), Timeouts::interactive());
+        auto r = client.cancel(job);
+        setStatusLine(inst, r.state == "cancelled" ? "cancelled; press Train to resume" : r.state);
+        return kOfxStatOK;
+    } catch (const DaemonError &e) {
+        setStatusLine(inst, std::string("error: ") + e.what());
+        ofx::postMessage(inst.handle, kOfxMessageError, e.what());
+        return kOfxStatFailed;
+    }
+}
+
+OfxStatus refresh(Instance &inst) {
+    const std::string job = inst.jobId.getString();
+    FrameCache::global().dropJob(job);
+    {
+        std::lock_guard<std::mutex> lock(inst.mutex);
+        inst.geometryJob.clear();
+    }
+    // Changing a hidden parameter is what makes every host drop its cached renders of this node.
+    try {
+        inst.refreshSerial.setInt(inst.refreshSerial.getInt() + 1);
+    } catch (const OfxError &) {
+    }
+    if (job.empty()) {
+        setStatusLine(inst, "not trained: press Train");
+        return kOfxStatOK;
+    }
+    try {
+        DaemonClient client(daemonAddress(inst), Timeouts::interactive());
+        setStatusLine(inst, describeJob(client.status(job)));
+        ofx::clearPersistentMessage(inst.handle);
+        return kOfxStatOK;
+    } catch (const RemoteError &e) {
+        const std::string text = e.code == "not_found"
+                                     ? "error: the daemon does not know this node's job (its store was cleared?); press Train"
+                                     : std::string("error: ") + e.what();
+        setStatusLine(inst, text);
+        return kOfxStatFailed;
+    } catch (const DaemonError &e) {
+        setStatusLine(inst, std::string("error: ") + e.what());
+        ofx::setPersistentMessage(inst.handle, kOfxMessageError, e.what());
+        return kOfxStatFailed;
+    }
+}
+}  // namespace
+
+OfxStatus instanceChanged(OfxImageEffectHandle effect, PropSet inArgs) {
+    if (inArgs.tryString(kOfxPropType).value_or("") != kOfxTypeParameter) return kOfxStatReplyDefault;
+    const std::string name = inArgs.getString(kOfxPropName);
+    const std::string reason = inArgs.tryString(kOfxPropChangeReason).value_or(kOfxChangeUserEdited);
+    if (reason == kOfxChangePluginEdited) return kOfxStatOK;  // our own status/job writes
+    Instance &inst = instanceOf(effect);
+    if (name == pname::kTrain) return train(inst);
+    if (name == pname::kCancel) return cancelTraining(inst);
+    if (name == pname::kRefresh) return refresh(inst);
+    if (reason == kOfxChangeUserEdited &&
+        (name == pname::kPreset || name == pname::kMaskChannel || name == pname::kInvertMask ||
+         name == pname::kDilation || name == pname::kFeather) &&
+        !inst.jobId.getString().empty()) {
+        setStatusLine(inst, "settings changed since the last Train: press Train to apply them");
+    }
+    return kOfxStatOK;
+}
+
+OfxStatus isIdentity(OfxImageEffectHandle effect, PropSet inArgs, PropSet outArgs) {
+    Instance &inst = instanceOf(effect);
+    if (inst.outputChoice.getInt() != kOutputSource) return kOfxStatReplyDefault;
+    outArgs.setString(kOfxPropName, kOfxImageEffectSimpleSourceClipName);
+    if (auto t = inArgs.tryDouble(kOfxPropTime)) outArgs.setDouble(kOfxPropTime, *t);
+    return kOfxStatReplyYes;
+}
+
+}  // namespace vinpaint

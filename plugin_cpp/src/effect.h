@@ -1,0 +1,84 @@
+// The vinpaint OFX image effect: what the host sees (contexts, clips, parameters) and the per-instance state.
+// Actions throw; ofx_main.cpp is the one place that turns exceptions into OfxStatus values.
+#pragma once
+
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "client.h"
+#include "messages.h"
+#include "ofx_host.h"
+#include "pixels.h"
+
+namespace vinpaint {
+
+namespace pname {
+constexpr const char *kDaemon = "daemonAddress";
+constexpr const char *kTrain = "train";
+constexpr const char *kCancel = "cancelTraining";
+constexpr const char *kRefresh = "refresh";
+constexpr const char *kPreset = "preset";
+constexpr const char *kMaskChannel = "maskChannel";
+constexpr const char *kInvertMask = "invertMask";
+constexpr const char *kDilation = "maskDilation";
+constexpr const char *kFeather = "maskFeather";
+constexpr const char *kOutput = "output";
+constexpr const char *kWaitInBatch = "waitInBatch";
+constexpr const char *kStatus = "status";
+constexpr const char *kJobId = "jobId";
+constexpr const char *kJobFirstFrame = "jobFirstFrame";
+constexpr const char *kRefreshSerial = "refreshSerial";
+constexpr const char *kPage = "Controls";
+}  // namespace pname
+
+constexpr const char *kPluginIdentifier = "org.vinpaint.Inpaint";
+constexpr const char *kMaskClipName = "Mask";
+constexpr unsigned kVersionMajor = 0, kVersionMinor = 1;
+
+// Choice indices; the option order is part of saved projects, so new options only ever go at the end.
+enum OutputChoice { kOutputInpainted = 0, kOutputSource = 1, kOutputOverlay = 2 };
+enum MaskChannelChoice { kMaskAlpha = 0, kMaskLuminance = 1 };
+extern const char *const kPresetNames[3];  // "fast", "paper", "tiny" (index = choice value)
+
+struct Instance {
+    OfxImageEffectHandle handle = nullptr;
+    bool filterContext = false;
+    ofx::Clip source, mask, output;
+    ofx::Param daemon, preset, maskChannel, invertMask, dilation, feather, outputChoice, waitInBatch, status, jobId,
+        jobFirstFrame, refreshSerial;
+
+    // Geometry of the job last asked about (job.status), so renders need one round trip per new frame.
+    std::mutex mutex;
+    std::string geometryJob;
+    proto::Geometry geometry;
+};
+
+Instance &instanceOf(OfxImageEffectHandle handle);
+
+// Actions.
+void describe(OfxImageEffectHandle effect);
+void describeInContext(OfxImageEffectHandle effect, ofx::PropSet inArgs);
+void createInstance(OfxImageEffectHandle effect);
+void destroyInstance(OfxImageEffectHandle effect) noexcept;
+OfxStatus instanceChanged(OfxImageEffectHandle effect, ofx::PropSet inArgs);
+OfxStatus isIdentity(OfxImageEffectHandle effect, ofx::PropSet inArgs, ofx::PropSet outArgs);
+OfxStatus render(OfxImageEffectHandle effect, ofx::PropSet inArgs);
+
+// Train (train.cpp): gathers every frame and mask of the Source range with the host's progress bar, uploads
+// them, starts the job and returns; training then runs in the daemon. Returns the status for the host.
+OfxStatus train(Instance &inst);
+
+// Helpers shared by the actions.
+std::string daemonAddress(const Instance &inst);
+std::string clientName();
+void setStatusLine(Instance &inst, const std::string &text) noexcept;
+std::string describeJob(const proto::StatusReply &st);  // the status line / persistent message text
+// Runs fn(rowBegin, rowEnd) over [0, rows) on the host's threads when it offers them; rethrows the first error.
+void forRowBands(int rows, const std::function<void(int, int)> &fn);
+
+// An OFX image's pixels as a px::View; throws OfxError for depths/components the plugin does not handle.
+px::View viewOf(const ofx::Image &img);
+px::Rect rectProp(const ofx::PropSet &p, const char *name);
+
+}  // namespace vinpaint

@@ -1,0 +1,106 @@
+// The OFX entry points and the one place where the C boundary is crossed: every exception is caught here and
+// mapped to an OfxStatus (bad_alloc -> memory error, a missing host feature -> its status, anything else ->
+// failed), with the reason shown through the message suite when there is an instance to show it on.
+#include <cstdio>
+#include <cstring>
+#include <new>
+
+#include "effect.h"
+#include "frame_cache.h"
+#include "ofx_host.h"
+#include "transport.h"
+#include "vinpaint/ofx_abi.h"
+
+#define VINPAINT_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace vinpaint {
+namespace {
+
+bool isInstanceAction(const char *action) {
+    return std::strcmp(action, kOfxImageEffectActionRender) == 0 ||
+           std::strcmp(action, kOfxActionInstanceChanged) == 0 ||
+           std::strcmp(action, kOfxImageEffectActionIsIdentity) == 0 ||
+           std::strcmp(action, kOfxImageEffectActionBeginSequenceRender) == 0 ||
+           std::strcmp(action, kOfxImageEffectActionEndSequenceRender) == 0;
+}
+
+OfxStatus dispatch(const char *action, OfxImageEffectHandle effect, ofx::PropSet inArgs, ofx::PropSet outArgs) {
+    if (std::strcmp(action, kOfxActionLoad) == 0) {
+        ofx::fetchSuites();
+        return kOfxStatOK;
+    }
+    if (std::strcmp(action, kOfxActionUnload) == 0) {
+        FrameCache::global().clear();
+        net::shutdownContext();
+        ofx::forgetSuites();
+        return kOfxStatOK;
+    }
+    if (!ofx::suites().prop) return kOfxStatErrMissingHostFeature;  // Load failed or never happened
+    if (std::strcmp(action, kOfxActionDescribe) == 0) {
+        describe(effect);
+        return kOfxStatOK;
+    }
+    if (std::strcmp(action, kOfxImageEffectActionDescribeInContext) == 0) {
+        describeInContext(effect, inArgs);
+        return kOfxStatOK;
+    }
+    if (std::strcmp(action, kOfxActionCreateInstance) == 0) {
+        createInstance(effect);
+        return kOfxStatOK;
+    }
+    if (std::strcmp(action, kOfxActionDestroyInstance) == 0) {
+        destroyInstance(effect);
+        return kOfxStatOK;
+    }
+    if (std::strcmp(action, kOfxActionInstanceChanged) == 0) return instanceChanged(effect, inArgs);
+    if (std::strcmp(action, kOfxImageEffectActionIsIdentity) == 0) return isIdentity(effect, inArgs, outArgs);
+    if (std::strcmp(action, kOfxImageEffectActionRender) == 0) return render(effect, inArgs);
+    if (std::strcmp(action, kOfxActionPurgeCaches) == 0) {
+        FrameCache::global().clear();
+        return kOfxStatOK;
+    }
+    return kOfxStatReplyDefault;
+}
+
+void report(const char *action, OfxImageEffectHandle effect, const char *text) noexcept {
+    if (effect && ofx::suites().prop && isInstanceAction(action)) {
+        if (std::strcmp(action, kOfxImageEffectActionRender) == 0)
+            ofx::setPersistentMessage(effect, kOfxMessageError, text);
+        else
+            ofx::postMessage(effect, kOfxMessageError, text);
+    } else {
+        std::fprintf(stderr, "vinpaint (%s): %s\n", action, text);
+    }
+}
+
+OfxStatus mainEntry(const char *action, const void *handle, OfxPropertySetHandle inArgs,
+                    OfxPropertySetHandle outArgs) noexcept {
+    auto effect = static_cast<OfxImageEffectHandle>(const_cast<void *>(handle));
+    if (!action) return kOfxStatErrValue;
+    try {
+        return dispatch(action, effect, ofx::PropSet(inArgs), ofx::PropSet(outArgs));
+    } catch (const std::bad_alloc &) {
+        report(action, effect, "vinpaint: out of memory");
+        return kOfxStatErrMemory;
+    } catch (const OfxError &e) {
+        report(action, effect, e.what());
+        return e.status();
+    } catch (const std::exception &e) {
+        report(action, effect, e.what());
+        return kOfxStatFailed;
+    } catch (...) {
+        report(action, effect, "vinpaint: unexpected error");
+        return kOfxStatFailed;
+    }
+}
+
+void setHost(OfxHost *host) { ofx::setHost(host); }
+
+OfxPlugin g_plugin = {kOfxImageEffectPluginApi, 1, kPluginIdentifier, kVersionMajor, kVersionMinor, setHost, mainEntry};
+
+}  // namespace
+}  // namespace vinpaint
+
+VINPAINT_EXPORT int OfxGetNumberOfPlugins(void) { return 1; }
+
+VINPAINT_EXPORT OfxPlugin *OfxGetPlugin(int nth) { return nth == 0 ? &vinpaint::g_plugin : nullptr; }

@@ -1,0 +1,238 @@
+// Render(t): a finished frame comes from the daemon (through the in-plugin cache) and is written out; an
+// unfinished one shows the source with a persistent message in interactive use, or is waited for (polling, with
+// the host's abort check) in a batch render when the node says so. A dead daemon is a message and a failure.
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <cmath>
+#include <thread>
+
+#include "effect.h"
+#include "frame_cache.h"
+
+namespace vinpaint {
+
+namespace {
+
+struct RenderArgs {
+    OfxTime time = 0;
+    px::Rect window;
+    bool interactive = true;
+};
+
+bool aborted(OfxImageEffectHandle h) { return ofx::suites().effect->abort && ofx::suites().effect->abort(h) != 0; }
+
+// Copies/transforms row bands of the window, checking the host's abort flag between bands.
+template <typename F> bool forWindowRows(OfxImageEffectHandle h, const px::Rect &window, F &&rowsFn) {
+    const int rows = window.height();
+    constexpr int kChunk = 64;
+    for (int y = 0; y < rows; y += kChunk) {
+        if (aborted(h)) return false;
+        const int end = std::min(rows, y + kChunk);
+        forRowBands(end - y, [&](int a, int b) { rowsFn(window.y1 + y + a, window.y1 + y + b); });
+    }
+    return true;
+}
+
+void writeSource(Instance &inst, const px::View &src, const px::View &out, const RenderArgs &a) {
+    forWindowRows(inst.handle, a.window, [&](int y0, int y1) { px::copyView(src, out, a.window, y0, y1); });
+}
+
+class Renderer {
+public:
+    Renderer(Instance &inst, const RenderArgs &args) : inst_(inst), a_(args) {}
+    OfxStatus run();
+
+private:
+    OfxStatus inpainted();
+    OfxStatus overlay();
+    OfxStatus showSourceWith(const char *type, const std::string &message);
+    OfxStatus fail(const std::string &message);
+    bool writeResult(const FetchedFrame &f);
+    proto::Geometry geometry(DaemonClient &client, const std::string &job);
+
+    Instance &inst_;
+    RenderArgs a_;
+    ofx::Image srcImg_, outImg_;
+    px::View src_, out_;
+    px::Rect srcRod_;
+    bool hasSource_ = false;
+};
+
+OfxStatus Renderer::run() {
+    outImg_ = inst_.output.fetch(a_.time);
+    if (!outImg_) throw OfxError(kOfxStatFailed, "vinpaint: the host gave no output image");
+    out_ = viewOf(outImg_);
+    // Never write outside what the host gave us, whatever window it asked for.
+    a_.window.x1 = std::max(a_.window.x1, out_.bounds.x1);
+    a_.window.y1 = std::max(a_.window.y1, out_.bounds.y1);
+    a_.window.x2 = std::max(a_.window.x1, std::min(a_.window.x2, out_.bounds.x2));
+    a_.window.y2 = std::max(a_.window.y1, std::min(a_.window.y2, out_.bounds.y2));
+    srcImg_ = inst_.source.fetch(a_.time);
+    if (srcImg_) {
+        src_ = viewOf(srcImg_);
+        srcRod_ = rectProp(srcImg_.props(), kOfxImagePropRegionOfDefinition);
+        hasSource_ = true;
+    } else {
+        // No source here (unconnected, or outside its range): transparent black, nothing to inpaint.
+        src_ = px::View{nullptr, px::Rect{0, 0, 0, 0}, 0, out_.depth, out_.comps};
+        srcRod_ = a_.window;
+    }
+    switch (inst_.outputChoice.getInt()) {
+        case kOutputSource: writeSource(inst_, src_, out_, a_); return kOfxStatOK;
+        case kOutputOverlay: return overlay();
+        default: return inpainted();
+    }
+}
+
+OfxStatus Renderer::showSourceWith(const char *type, const std::string &message) {
+    ofx::setPersistentMessage(inst_.handle, type, message);
+    writeSource(inst_, src_, out_, a_);
+    return kOfxStatOK;
+}
+
+OfxStatus Renderer::fail(const std::string &message) {
+    ofx::setPersistentMessage(inst_.handle, kOfxMessageError, message);
+    return kOfxStatFailed;
+}
+
+OfxStatus Renderer::overlay() {
+    if (!hasSource_) {
+        writeSource(inst_, src_, out_, a_);
+        return kOfxStatOK;
+    }
+    const int w = srcRod_.width(), h = srcRod_.height();
+    std::vector<unsigned char> mask(static_cast<std::size_t>(w) * h);
+    try {
+        if (inst_.filterContext || !inst_.mask.connected()) {
+            if (src_.comps != 4) return showSourceWith(kOfxMessageWarning, "vinpaint: no mask: connect the Mask input");
+            px::packMask(src_, srcRod_, px::MaskChannel::Alpha, inst_.invertMask.getInt() != 0, mask.data(), 0, h);
+        } else {
+            ofx::Image m = inst_.mask.fetch(a_.time);
+            if (m) {
+                const auto ch = inst_.maskChannel.getInt() == kMaskLuminance ? px::MaskChannel::Luminance : px::MaskChannel::Alpha;
+                px::packMask(viewOf(m), srcRod_, ch, inst_.invertMask.getInt() != 0, mask.data(), 0, h);
+            }
+        }
+    } catch (const std::invalid_argument &e) {
+        return fail(std::string("vinpaint: ") + e.what());
+    }
+    px::Sampling map{srcRod_, w, h};
+    forWindowRows(inst_.handle, a_.window,
+                  [&](int y0, int y1) { px::overlayMask(src_, mask.data(), map, out_, a_.window, y0, y1); });
+    ofx::clearPersistentMessage(inst_.handle);
+    return kOfxStatOK;
+}
+
+bool Renderer::writeResult(const FetchedFrame &f) {
+    if (f.spec.shape.size() != 3 || (f.spec.shape[2] != 3 && f.spec.shape[2] != 4))
+        throw DaemonError("vinpaint: the daemon returned a frame that is not an RGB image");
+    px::Plane plane{const_cast<void *>(f.data()), static_cast<int>(f.spec.shape[1]), static_cast<int>(f.spec.shape[0]),
+                    static_cast<int>(f.spec.shape[2]), f.spec.dtype};
+    std::vector<unsigned char> rgb;
+    if (plane.comps == 4) {  // a job opened by another client with alpha: drop it, ours comes from the source
+        rgb.resize(static_cast<std::size_t>(plane.width) * plane.height * 3 * px::bytesOf(plane.depth));
+        const std::size_t px = px::bytesOf(plane.depth);
+        const auto *s = static_cast<const unsigned char *>(plane.data);
+        for (std::size_t i = 0, n = static_cast<std::size_t>(plane.width) * plane.height; i < n; ++i)
+            std::memcpy(&rgb[i * 3 * px], s + i * 4 * px, 3 * px);
+        plane.data = rgb.data();
+        plane.comps = 3;
+    }
+    const px::Rect rod = hasSource_ ? srcRod_ : rectProp(outImg_.props(), kOfxImagePropRegionOfDefinition);
+    px::Sampling map{rod, plane.width, plane.height};
+    const bool maskFromAlpha = inst_.filterContext || !inst_.mask.connected();
+    const px::AlphaMode alpha = maskFromAlpha ? px::AlphaMode::Opaque : px::AlphaMode::FromSource;
+    return forWindowRows(inst_.handle, a_.window, [&](int y0, int y1) {
+        px::writePlane(plane, map, out_, a_.window, y0, y1, hasSource_ ? &src_ : nullptr, alpha);
+    });
+}
+
+proto::Geometry Renderer::geometry(DaemonClient &client, const std::string &job) {
+    {
+        std::lock_guard<std::mutex> lock(inst_.mutex);
+        if (inst_.geometryJob == job) return inst_.geometry;
+    }
+    const proto::StatusReply st = client.status(job);
+    std::lock_guard<std::mutex> lock(inst_.mutex);
+    inst_.geometryJob = job;
+    inst_.geometry = st.geometry;
+    return st.geometry;
+}
+
+OfxStatus Renderer::inpainted() {
+    const std::string job = inst_.jobId.getString();
+    if (job.empty()) {
+        if (!a_.interactive) return fail("vinpaint: this node was never trained: press Train before a batch render");
+        return showSourceWith(kOfxMessageWarning, "vinpaint: not trained yet: press Train (showing the source)");
+    }
+    const int index = static_cast<int>(std::lround(a_.time)) - inst_.jobFirstFrame.getInt();
+
+    if (auto cached = FrameCache::global().get(job, index)) {
+        if (writeResult(*cached)) ofx::clearPersistentMessage(inst_.handle);
+        return kOfxStatOK;
+    }
+
+    const bool wait = !a_.interactive && inst_.waitInBatch.getInt() != 0;
+    DaemonClient client(daemonAddress(inst_), a_.interactive ? Timeouts::interactive() : Timeouts::patient(),
+                        [this] { return aborted(inst_.handle); });
+    try {
+        const proto::Geometry g = geometry(client, job);
+        if (index < 0 || index >= g.frames) {  // outside the trained range: the source as it is
+            writeSource(inst_, src_, out_, a_);
+            return kOfxStatOK;
+        }
+        for (;;) {
+            try {
+                FetchedFrame f = client.fetch(job, index, g.frameBytes());
+                FrameCache::global().put(job, index, f);
+                if (writeResult(f)) ofx::clearPersistentMessage(inst_.handle);
+                return kOfxStatOK;
+            } catch (const RemoteError &e) {
+                if (e.code != "not_ready") throw;
+            }
+            // Not finished: say how far it is, then show the source or wait.
+            const proto::StatusReply st = client.status(job);
+            if (st.state == "done") continue;  // finished between the two calls
+            const std::string where = describeJob(st);
+            if (st.state == "failed") return fail("vinpaint: training failed: " + (st.error.empty() ? st.message : st.error));
+            if (!a_.interactive && (!wait || st.state == "cancelled" || st.state == "uploading"))
+                return fail("vinpaint: frame " + std::to_string(index) + " is not ready (" + where + ")" +
+                            (wait ? "" : "; turn on 'Wait for training in batch renders' to wait"));
+            if (a_.interactive)
+                return showSourceWith(kOfxMessageMessage, "vinpaint: " + where + " - showing the source; press Refresh to update");
+            // Batch and waiting: poll about once a second; the host's abort ends the wait.
+            for (int i = 0; i < 20; ++i) {
+                if (aborted(inst_.handle)) return kOfxStatOK;  // the host discards the frame
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+        }
+    } catch (const Cancelled &) {
+        return kOfxStatOK;  // the host aborted the render; it discards this frame
+    } catch (const RemoteError &e) {
+        if (e.code == "not_found")
+            return fail("vinpaint: the daemon at " + client.endpoint() +
+                        " does not know this node's job (its store was cleared, or it is another daemon): press Train");
+        return fail(e.what());
+    } catch (const DaemonError &e) {
+        return fail(e.what());
+    }
+}
+
+}  // namespace
+
+OfxStatus render(OfxImageEffectHandle effect, ofx::PropSet inArgs) {
+    Instance &inst = instanceOf(effect);
+    RenderArgs a;
+    a.time = inArgs.getDouble(kOfxPropTime);
+    a.window = rectProp(inArgs, kOfxImageEffectPropRenderWindow);
+    if (auto interactive = inArgs.tryInt(kOfxImageEffectPropInteractiveRenderStatus)) {
+        a.interactive = *interactive != 0;
+    } else {
+        ofx::PropSet host(ofx::suites().host->host);
+        a.interactive = host.tryInt(kOfxImageEffectHostPropIsBackground).value_or(0) == 0;
+    }
+    return Renderer(inst, a).run();
+}
+
+}  // namespace vinpaint

@@ -1,0 +1,287 @@
+// Train: gather the clip in InstanceChanged (the spec lets a plugin fetch other frames' images there after a user
+// edit), hash it, open the job, upload what the daemon lacks, start it, return. Training runs in the daemon; the
+// host's UI is only busy for the upload, under its progress bar with cancel.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <optional>
+#include <vector>
+
+#include "effect.h"
+#include "frame_cache.h"
+#include "sha256.h"
+
+namespace vinpaint {
+
+namespace {
+
+struct Item {
+    std::optional<zmq::message_t> frame, mask;  // kept when the clip fits in the memory budget
+    Sha256::Digest frameDigest{}, maskDigest{};
+};
+
+std::size_t memoryBudget() {
+    std::size_t mb = 4096;
+    if (const char *v = std::getenv("VINPAINT_TRAIN_MEMORY_MB"); v && *v) mb = std::strtoull(v, nullptr, 10);
+    return mb * 1024 * 1024;
+}
+
+class TrainJob {
+public:
+    explicit TrainJob(Instance &inst) : inst_(inst) {}
+
+    OfxStatus run();
+
+private:
+    // One frame and its mask, packed into wire buffers. Throws OfxError with a message for the user.
+    void readFrame(int i, zmq::message_t &frame, zmq::message_t &mask, std::size_t *holes);
+    void failIfCancelled(double fraction);
+
+    Instance &inst_;
+    std::unique_ptr<ofx::Progress> progress_;
+    double fraction_ = 0;
+    std::chrono::steady_clock::time_point lastPoll_{};
+    bool userCancelled_ = false;
+
+    int first_ = 0;
+    proto::Geometry g_;
+    px::Rect frameRect_;
+    bool maskFromSource_ = false;
+    px::MaskChannel channel_ = px::MaskChannel::Alpha;
+    bool invert_ = false;
+};
+
+void TrainJob::failIfCancelled(double fraction) {
+    fraction_ = fraction;
+    if (progress_ && !progress_->update(fraction)) {
+        userCancelled_ = true;
+        throw Cancelled();
+    }
+}
+
+void TrainJob::readFrame(int i, zmq::message_t &frame, zmq::message_t &mask, std::size_t *holes) {
+    const OfxTime t = first_ + i;
+    ofx::Image src = inst_.source.fetch(t);
+    if (!src) throw OfxError(kOfxStatFailed, "vinpaint: the host has no Source image at frame " + std::to_string(first_ + i));
+    px::View sv = viewOf(src);
+    const px::Rect rod = rectProp(src.props(), kOfxImagePropRegionOfDefinition);
+    if (rod.width() != frameRect_.width() || rod.height() != frameRect_.height())
+        throw OfxError(kOfxStatFailed, "vinpaint: Source frame " + std::to_string(first_ + i) + " is " +
+                                           std::to_string(rod.width()) + "x" + std::to_string(rod.height()) +
+                                           " but frame " + std::to_string(first_) + " is " +
+                                           std::to_string(frameRect_.width()) + "x" + std::to_string(frameRect_.height()) +
+                                           "; every frame of a clip must have the same size");
+    if (sv.depth != g_.dtype)
+        throw OfxError(kOfxStatFailed, "vinpaint: Source frames change bit depth within the clip");
+
+    frame.rebuild(g_.frameBytes());
+    px::Plane plane{frame.data(), g_.width, g_.height, 3, g_.dtype};
+    forRowBands(g_.height, [&](int a, int b) { px::packRgb(sv, rod, plane, a, b); });
+
+    mask.rebuild(g_.maskBytes());
+    auto *mdst = static_cast<unsigned char *>(mask.data());
+    std::size_t n = 0;
+    std::mutex nm;
+    auto packFrom = [&](const px::View &mv, px::MaskChannel ch) {
+        forRowBands(g_.height, [&](int a, int b) {
+            const std::size_t k = px::packMask(mv, rod, ch, invert_, mdst, a, b);
+            std::lock_guard<std::mutex> lock(nm);
+            n += k;
+        });
+    };
+    try {
+        if (maskFromSource_) {
+            packFrom(sv, px::MaskChannel::Alpha);
+        } else {
+            ofx::Image m = inst_.mask.fetch(t);
+            if (!m) throw OfxError(kOfxStatFailed, "vinpaint: the host has no Mask image at frame " + std::to_string(first_ + i));
+            packFrom(viewOf(m), channel_);
+        }
+    } catch (const std::invalid_argument &e) {
+        throw OfxError(kOfxStatFailed, std::string("vinpaint: ") + e.what());
+    }
+    *holes += n;
+}
+
+OfxStatus TrainJob::run() {
+    const std::string address = daemonAddress(inst_);
+    if (!inst_.source.connected()) {
+        throw OfxError(kOfxStatFailed, "vinpaint: connect the Source input before pressing Train");
+    }
+    setStatusLine(inst_, "contacting the daemon...");
+    // A dead daemon should fail the button press in about two seconds, before anything is read.
+    DaemonClient client(address, Timeouts::interactive(), [this] {
+        const auto now = std::chrono::steady_clock::now();
+        if (!progress_ || now - lastPoll_ < std::chrono::milliseconds(100)) return false;
+        lastPoll_ = now;
+        if (!progress_->update(fraction_)) userCancelled_ = true;
+        return userCancelled_;
+    });
+    const proto::HelloReply hello = client.hello(clientName());
+    client.setTimeouts(Timeouts::patient());
+
+    const std::string preset = kPresetNames[std::clamp(inst_.preset.getInt(), 0, 2)];
+    if (std::find(hello.presets.begin(), hello.presets.end(), preset) == hello.presets.end())
+        throw OfxError(kOfxStatFailed, "vinpaint: the daemon does not offer the preset '" + preset + "'");
+
+    // Geometry from the clip's frame range and its first frame.
+    const OfxRangeD range = inst_.source.frameRange();
+    first_ = static_cast<int>(std::ceil(range.min));
+    const int last = static_cast<int>(std::floor(range.max));
+    g_.frames = last - first_ + 1;
+    if (g_.frames < 1) throw OfxError(kOfxStatFailed, "vinpaint: the Source clip has no frames");
+    if (g_.frames > hello.maxFrames)
+        throw OfxError(kOfxStatFailed, "vinpaint: the clip has " + std::to_string(g_.frames) +
+                                           " frames; the daemon accepts at most " + std::to_string(hello.maxFrames));
+    {
+        ofx::Image img = inst_.source.fetch(first_);
+        if (!img) throw OfxError(kOfxStatFailed, "vinpaint: the host has no Source image at frame " + std::to_string(first_));
+        const double sx = img.props().tryDouble(kOfxImageEffectPropRenderScale, 0).value_or(1.0);
+        const double sy = img.props().tryDouble(kOfxImageEffectPropRenderScale, 1).value_or(1.0);
+        if (sx != 1.0 || sy != 1.0)
+            throw OfxError(kOfxStatFailed, "vinpaint: Train needs full-resolution frames; turn proxy mode off and press Train again");
+        px::View v = viewOf(img);
+        frameRect_ = rectProp(img.props(), kOfxImagePropRegionOfDefinition);
+        g_.dtype = v.depth;
+        maskFromSource_ = inst_.filterContext || !inst_.mask.connected();
+        if (maskFromSource_ && v.comps != 4)
+            throw OfxError(kOfxStatFailed, inst_.filterContext
+                                               ? "vinpaint: the Source has no alpha channel to use as the mask"
+                                               : "vinpaint: connect a Mask input (or give the Source an alpha channel "
+                                                 "that marks what to remove)");
+    }
+    g_.width = frameRect_.width();
+    g_.height = frameRect_.height();
+    g_.channels = 3;
+    g_.maskDtype = px::Depth::U8;
+    if (g_.width < 1 || g_.height < 1) throw OfxError(kOfxStatFailed, "vinpaint: the Source frame is empty");
+    if (g_.width > hello.maxWidth || g_.height > hello.maxHeight)
+        throw OfxError(kOfxStatFailed, "vinpaint: frames of " + std::to_string(g_.width) + "x" + std::to_string(g_.height) +
+                                           " are larger than the daemon accepts (" + std::to_string(hello.maxWidth) +
+                                           "x" + std::to_string(hello.maxHeight) + ")");
+    if (static_cast<std::int64_t>(g_.frameBytes()) > hello.maxMessageBytes)
+        throw OfxError(kOfxStatFailed, "vinpaint: one frame is " + std::to_string(g_.frameBytes() >> 20) +
+                                           " MB, more than the daemon accepts per message");
+    channel_ = inst_.maskChannel.getInt() == kMaskLuminance ? px::MaskChannel::Luminance : px::MaskChannel::Alpha;
+    invert_ = inst_.invertMask.getInt() != 0;
+
+    // Pass 1: read and hash every frame, keeping the buffers while they fit the budget.
+    const bool keep = static_cast<double>(g_.frames) * (g_.frameBytes() + g_.maskBytes()) <= static_cast<double>(memoryBudget());
+    std::vector<Item> items(static_cast<std::size_t>(g_.frames));
+    std::size_t holes = 0;
+    progress_ = std::make_unique<ofx::Progress>(inst_.handle, "vinpaint: reading " + std::to_string(g_.frames) + " frames");
+    setStatusLine(inst_, "reading frames...");
+    for (int i = 0; i < g_.frames; ++i) {
+        failIfCancelled(0.5 * i / g_.frames);
+        zmq::message_t frame, mask;
+        readFrame(i, frame, mask, &holes);
+        items[i].frameDigest = Sha256::of(frame.data(), frame.size());
+        items[i].maskDigest = Sha256::of(mask.data(), mask.size());
+        if (keep) {
+            items[i].frame.emplace(std::move(frame));
+            items[i].mask.emplace(std::move(mask));
+        }
+    }
+    if (holes == 0)
+        throw OfxError(kOfxStatFailed, "vinpaint: the mask is empty on every frame, so there is nothing to remove "
+                                       "(check the Mask input, Mask channel and Invert mask)");
+    std::vector<Sha256::Digest> fd, md;
+    for (const auto &it : items) {
+        fd.push_back(it.frameDigest);
+        md.push_back(it.maskDigest);
+    }
+    const std::string hash = proto::contentHash(g_, fd, md);
+
+    proto::Settings settings;
+    settings.preset = preset;
+    settings.maskDilation = std::clamp(inst_.dilation.getInt(), 0, 512);
+    settings.maskFeather = std::clamp(inst_.feather.getInt(), 0, 512);
+    const std::string name = "ofx frames " + std::to_string(first_) + "-" + std::to_string(last);
+    const proto::OpenReply opened = client.open(g_, hash, settings, name);
+
+    // Saved with the project straight away: an interrupted upload resumes, a finished job is found again.
+    const std::string previous = inst_.jobId.getString();
+    if (previous != opened.job) FrameCache::global().dropJob(previous);
+    inst_.jobId.setString(opened.job);
+    inst_.jobFirstFrame.setInt(first_);
+    {
+        std::lock_guard<std::mutex> lock(inst_.mutex);
+        inst_.geometryJob = opened.job;
+        inst_.geometry = g_;
+    }
+
+    if (opened.state == "uploading") {
+        std::vector<bool> haveFrame(g_.frames, false), haveMask(g_.frames, false);
+        for (int i : opened.haveFrames)
+            if (i >= 0 && i < g_.frames) haveFrame[i] = true;
+        for (int i : opened.haveMasks)
+            if (i >= 0 && i < g_.frames) haveMask[i] = true;
+        int todo = 0;
+        for (int i = 0; i < g_.frames; ++i) todo += !haveFrame[i] + !haveMask[i];
+        progress_.reset();
+        progress_ = std::make_unique<ofx::Progress>(inst_.handle, "vinpaint: uploading " + std::to_string(g_.frames) + " frames");
+        setStatusLine(inst_, "uploading...");
+        int done = 0;
+        for (int i = 0; i < g_.frames; ++i) {
+            if (haveFrame[i] && haveMask[i]) continue;
+            failIfCancelled(0.5 + 0.5 * done / std::max(todo, 1));
+            zmq::message_t frame, mask;
+            if (items[i].frame) {
+                frame = std::move(*items[i].frame);
+                mask = std::move(*items[i].mask);
+            } else {
+                std::size_t unused = 0;
+                readFrame(i, frame, mask, &unused);
+                if (Sha256::of(frame.data(), frame.size()) != items[i].frameDigest ||
+                    Sha256::of(mask.data(), mask.size()) != items[i].maskDigest)
+                    throw OfxError(kOfxStatFailed, "vinpaint: Source or Mask frame " + std::to_string(first_ + i) +
+                                                       " changed while Train was reading the clip; press Train again");
+            }
+            if (!haveFrame[i]) {
+                client.queueUpload(opened.job, false, i, Sha256::hex(items[i].frameDigest), g_.frameSpec(), std::move(frame));
+                ++done;
+            }
+            if (!haveMask[i]) {
+                client.queueUpload(opened.job, true, i, Sha256::hex(items[i].maskDigest), g_.maskSpec(), std::move(mask));
+                ++done;
+            }
+        }
+        client.drainUploads();
+        failIfCancelled(1.0);
+    }
+    progress_.reset();
+
+    const proto::StartReply started = client.start(opened.job);
+    std::string line;
+    if (started.state == "done") line = "done: " + std::to_string(g_.frames) + " frames ready" + (opened.created ? "" : " (reused the finished job for this clip)");
+    else if (started.state == "queued")
+        line = "queued" + (started.position ? " (" + std::to_string(*started.position) + " ahead)" : std::string()) +
+               ": press Refresh to follow progress";
+    else line = started.state + ": press Refresh to follow progress";
+    setStatusLine(inst_, line);
+    ofx::clearPersistentMessage(inst_.handle);
+    return kOfxStatOK;
+}
+
+}  // namespace
+
+OfxStatus train(Instance &inst) {
+    TrainJob job(inst);
+    try {
+        return job.run();
+    } catch (const Cancelled &) {
+        setStatusLine(inst, "Train cancelled; press Train to resume (uploaded frames are kept)");
+        return kOfxStatOK;
+    } catch (const DaemonError &e) {
+        setStatusLine(inst, std::string("error: ") + e.what());
+        ofx::postMessage(inst.handle, kOfxMessageError, e.what());
+        return kOfxStatFailed;
+    } catch (const OfxError &e) {
+        setStatusLine(inst, std::string("error: ") + e.what());
+        ofx::postMessage(inst.handle, kOfxMessageError, e.what());
+        return e.status() == kOfxStatErrMemory ? kOfxStatErrMemory : kOfxStatFailed;
+    }
+}
+
+}  // namespace vinpaint
