@@ -322,7 +322,7 @@ def _decode_specs(header: dict[str, Any], ctx: dict[str, str]) -> list[BufferSpe
     if not isinstance(raw, list):
         raise ProtocolError("malformed", "the header's 'buffers' must be an array", field="buffers", **ctx)
     if len(raw) > MAX_BUFFERS:
-        raise ProtocolError("too_large", f"{len(raw)} buffers; at most {MAX_BUFFERS} per message",
+        raise ProtocolError("too_large", f"the header describes {len(raw)} buffers; at most {MAX_BUFFERS} are allowed",
                             field="buffers", **ctx)
     specs = []
     for i, d in enumerate(raw):
