@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from vinpaint.commands_inpaint import (
-    OutputPlan, add_engine_options, build_config, clear_workdir, parse_setting, run_engine, write_outputs,
+    OutputPlan, add_engine_options, build_config, check_pause, clear_workdir, parse_setting, run_engine, write_outputs,
 )
 from vinpaint.engine import validate
 from vinpaint.engine.errors import InputError, TrainingCancelled
@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.output.expanduser()
     if out.exists() and not out.is_dir():
         raise InputError(f"output {out} exists and is not a folder.")
+    check_pause(args.pause_after)
     config = build_config(args)
     if steps is not None and "train.max_steps" not in {parse_setting(item)[0] for item in args.set or []}:
         config = config.replace(**{"train.max_steps": steps})

@@ -62,6 +62,8 @@ class OutputPlan:
                     raise InputError(f"output {path} is an input; write the result somewhere else.")
             if path.exists() and kind != "png" and path.is_dir():
                 raise InputError(f"output {path} is a folder; give a file name or a folder without an extension.")
+            if path.exists() and kind == "png" and not path.is_dir():
+                raise InputError(f"output {path} is a file, so it cannot become a folder of PNGs.")
 
     @property
     def stem(self) -> Path:
@@ -210,6 +212,11 @@ def clear_workdir(workdir: Path) -> None:
     shutil.rmtree(workdir)
 
 
+def check_pause(pause_after: int | None) -> None:
+    if pause_after is not None and pause_after < 1:
+        raise InputError(f"--pause-after must be at least 1 step, not {pause_after}.")
+
+
 def run_engine(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, workdir: Path, quiet: bool = False,
                pause_after: int | None = None, device: str | None = None):
     """inpaint() with a progress bar and Ctrl-C handling; TrainingCancelled carries where to continue from."""
@@ -335,6 +342,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     plan = OutputPlan.from_args(args.output, args.codec)
+    check_pause(args.pause_after)
     config = build_config(args)
     if args.save_flows and not config.uses_flow:
         raise InputError(f"--save-flows needs a variant with a flow head (dip-vid-flow), not {config.variant}.")

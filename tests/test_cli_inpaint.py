@@ -91,6 +91,8 @@ def test_empty_mask_as_a_user_sees_it(clip_files, tmp_path):
     ("masks", ["--set", "train.nope=1"], r"unknown setting 'train.nope'"),
     ("masks", ["--variant", "dip-vid", "--save-flows"], r"--save-flows needs a variant with a flow head"),
     ("masks", ["--fps", "0"], r"--fps must be positive"),
+    ("masks", ["--pause-after", "0"], r"--pause-after must be at least 1 step"),
+    ("masks", ["--dilate", "-1"], r"mask.dilation cannot be negative"),
 ])
 def test_bad_input_is_one_sentence_and_writes_nothing(clip_files, tmp_path, capsys, mask, extra, expected):
     extra = [e.replace("{tmp}", str(tmp_path)) for e in extra]
