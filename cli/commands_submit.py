@@ -1,0 +1,168 @@
+"""`vinpaint submit`: send a clip to a vinpaint daemon, optionally wait, and write the result like `vinpaint inpaint`.
+
+This is how a pipeline script or a render-farm wrapper uses a shared GPU: the daemon keeps the job, so the same
+command run again (after a timeout, a Ctrl-C or a crash of the wrapper) finds the running or finished job by the
+clip's content hash instead of training again.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+
+
+def add_parser(subparsers) -> None:
+    from vinpaint.host_bridge.config import DEFAULT_ADDRESS
+
+    p = subparsers.add_parser(
+        "submit", help="inpaint a video on a vinpaint daemon (see `vinpaint serve`)",
+        description="Send VIDEO and its mask to a vinpaint daemon as a job. With --wait, show progress and write "
+                    "the result to OUT exactly as `vinpaint inpaint` does (video or PNG folder, plus "
+                    "OUT.config.json and OUT.before_after.png). Without --wait, print the job id and return; the "
+                    "same command with --wait later collects the result without training again.")
+    p.add_argument("video", help="a video file or a folder of frames")
+    p.add_argument("--mask", "-m", required=True,
+                   help="a mask video, a folder of mask images, or one image for a static mask; white = remove")
+    p.add_argument("--output", "-o", action="append", required=True, metavar="OUT",
+                   help="result video (.mp4 .mkv .mov .avi) or folder for PNGs; give -o twice for both")
+    p.add_argument("--wait", action="store_true", help="wait for the job, show progress, write the outputs")
+    p.add_argument("--server", default=DEFAULT_ADDRESS, metavar="ADDRESS",
+                   help=f"the daemon's ZeroMQ address (default {DEFAULT_ADDRESS})")
+    p.add_argument("--server-key", type=Path, default=None, metavar="FILE",
+                   help="the daemon's public CurveZMQ key (server.key); turns encryption on")
+    p.add_argument("--client-key", type=Path, default=None, metavar="FILE",
+                   help="this client's secret CurveZMQ key (client.key_secret)")
+    p.add_argument("--preset", default="fast", help="tiny, fast or paper (default: %(default)s)")
+    p.add_argument("--variant", default="dip-vid-flow",
+                   help="dip, dip-vid, dip-vid-3dcn or dip-vid-flow (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same result")
+    p.add_argument("--invert-mask", action="store_true", help="black = remove instead of white")
+    p.add_argument("--dilate", type=int, default=None, metavar="PX", help="grow the mask by this many pixels")
+    p.add_argument("--feather", type=int, default=None, metavar="PX",
+                   help="blend the fill into the source over this many pixels inside the hole")
+    p.add_argument("--work-width", type=int, default=None, metavar="PX",
+                   help="working width of the network, a multiple of 64 (default: the preset's)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override an engine setting by dotted name, e.g. train.max_seconds=300 (repeatable)")
+    p.add_argument("--codec", default="auto", help="video codec, as for `vinpaint inpaint` (default: auto)")
+    p.add_argument("--name", default="", help="a label shown in the daemon's job list")
+    p.add_argument("--timeout", type=float, default=None, metavar="S",
+                   help="with --wait: give up after this many seconds (the job keeps running)")
+    p.add_argument("--request-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to wait for each reply before retrying (default: %(default)s; uploads get more)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=run)
+
+
+def wire_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Command-line options -> the keyword settings of Client.submit."""
+    from vinpaint.commands_inpaint import parse_setting
+
+    overrides = dict(parse_setting(item) for item in args.set or [])
+    if args.work_width is not None:
+        overrides["resolution.work_width"] = args.work_width
+    settings: dict[str, Any] = {"preset": args.preset, "variant": args.variant, "seed": args.seed,
+                                "overrides": overrides, "name": args.name or Path(args.video).name[:200]}
+    if args.dilate is not None:
+        settings["mask_dilation"] = args.dilate
+    if args.feather is not None:
+        settings["mask_feather"] = args.feather
+    return settings
+
+
+class Bars:
+    """Upload and training progress on stderr with tqdm."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar = None
+        self.label = ""
+
+    def _bar(self, label: str, total: int, unit: str):
+        from tqdm import tqdm
+
+        if self.label != label:
+            self.close()
+            self.label = label
+            if self.enabled:
+                self.bar = tqdm(total=total, desc=label, unit=unit, file=sys.stderr, dynamic_ncols=True,
+                                mininterval=0.5 if sys.stderr.isatty() else 5.0)
+        return self.bar
+
+    def upload(self, done: int, total: int) -> None:
+        bar = self._bar("uploading", total, "item")
+        if bar is not None:
+            bar.update(done - bar.n)
+
+    def status(self, status: dict[str, Any]) -> None:
+        bar = self._bar(status["state"], 1000, "‰")
+        if bar is None:
+            return
+        bar.update(max(int(status["progress"] * 1000) - bar.n, 0))
+        parts = [status["phase"]] if status["phase"] else []
+        if status.get("eta_s") is not None:
+            parts.append(f"eta {int(status['eta_s'])}s")
+        parts += [f"{k}={v:.4g}" for k, v in sorted(status["losses"].items())]
+        if status.get("position") is not None:
+            parts.append(f"{status['position']} ahead in the queue")
+        bar.set_postfix_str(" ".join(parts), refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.bar, self.label = None, ""
+
+
+def run(args: argparse.Namespace) -> int:
+    from vinpaint.commands_inpaint import OutputPlan
+    from vinpaint.engine.errors import InputError
+    from vinpaint.engine.io import read_inputs
+    from vinpaint.engine.pictures import write_before_after
+    from vinpaint.engine.writers import write_bytes_atomic, write_png_sequence, write_video
+    from vinpaint.host_bridge.client import Client, client_config
+    from vinpaint.host_bridge.settings import resolve
+    from vinpaint.protocol.messages import check_settings
+
+    plan = OutputPlan.from_args(args.output, args.codec)
+    clip, masks = read_inputs(args.video, args.mask, invert=args.invert_mask)
+    plan.check(clip, [Path(args.video), Path(args.mask)])
+    settings = wire_settings(args)
+    bars = Bars(enabled=not args.quiet)
+    if args.request_timeout <= 0:
+        raise InputError("--request-timeout must be positive")
+    config = client_config(args.server, args.server_key, args.client_key, timeout_s=args.request_timeout)
+    with Client(config=config) as client:
+        try:
+            job = client.submit(clip.frames, masks, on_upload=bars.upload, **settings)
+            bars.close()
+            print(f"job {job} on {args.server}", flush=True)
+            if not args.wait:
+                print("submitted; run the same command with --wait to follow it and write the result")
+                return 0
+            client.wait(job, progress=bars.status, timeout_s=args.timeout)
+            bars.close()
+            frames = client.results(job, clip.frames.shape[0])
+        except KeyboardInterrupt:
+            bars.close()
+            print("\nvinpaint: stopped waiting; the job keeps running on the daemon. Run the same command again to "
+                  "collect it.", file=sys.stderr)
+            return 130
+        finally:
+            bars.close()
+    wire = {k: v for k, v in settings.items() if k != "name"}
+    engine_config = resolve(check_settings(wire, {}), {})
+    for path, kind in plan.targets:
+        if kind == "png":
+            write_png_sequence(path, frames, names=clip.names or None)
+        else:
+            write_video(path, frames, clip.fps, kind)
+        print(f"  result: {path}")
+    write_bytes_atomic(plan.beside(".config.json"), (engine_config.to_json() + "\n").encode("utf-8"))
+    write_before_after(plan.beside(".before_after.png"), clip.frames, masks, frames)
+    print(f"  config: {plan.beside('.config.json')}")
+    return 0
+
+

@@ -1,0 +1,271 @@
+"""Jobs that really train, through a real daemon subprocess: results, concurrency, and the fault cases.
+
+Every clip is tiny (12 frames of 64x64) and uses the engine's `tiny` preset, so each training is a few steps.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from daemon_fixtures import DaemonProcess, pid_alive, real_clip, synthetic_clip, worker_pid
+from vinpaint.host_bridge.client import Client, DaemonError, JobFailed, client_config
+
+pytestmark = pytest.mark.slow
+SEED = 3
+
+
+def clip_rgb():
+    """A crop of a real clip when the shared data is there, else the synthetic one (RGB uint8)."""
+    try:
+        return real_clip("tennis", t=12, size=64)
+    except pytest.skip.Exception:
+        frames, masks = synthetic_clip(channels=3)
+        return frames, masks
+
+
+def embedded(frames, masks, **dotted):
+    from vinpaint.engine import inpaint, make_config
+
+    config = make_config("tiny", "dip-vid-flow", **{"train.seed": SEED, **dotted})
+    return inpaint(np.ascontiguousarray(frames[..., :3]), masks, config).frames
+
+
+def wait_for(client: Client, job: str, pred, timeout_s: float = 300.0, poll_s: float = 0.1) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = client.status(job)
+        if pred(status):
+            return status
+        if status["state"] in ("failed",) and not pred(status):
+            raise AssertionError(f"job failed: {status.get('error')}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting; last status {status}")
+        time.sleep(poll_s)
+
+
+def training_at(step: int):
+    return lambda s: s["state"] == "training" and s["phase"] == "train" and s["step"] >= step
+
+
+@pytest.fixture(scope="module")
+def shared_daemon(tmp_path_factory):
+    store = tmp_path_factory.mktemp("jobs") / "store"
+    with DaemonProcess(store) as d:
+        yield d
+
+
+def test_two_clients_at_once_get_the_embedded_engines_result(shared_daemon):
+    frames, masks = clip_rgb()
+    results: dict[str, np.ndarray] = {}
+    seen: dict[str, list[dict]] = {"a": [], "b": []}
+    latencies: list[float] = []
+    errors: list[BaseException] = []
+    training_done = threading.Event()
+
+    def submit(name: str) -> None:
+        try:
+            with Client(shared_daemon.address) as c:
+                results[name] = c.inpaint(frames, masks, preset="tiny", seed=SEED, poll_s=0.2,
+                                          progress=seen[name].append)
+        except BaseException as exc:  # reported below, in the test's own thread
+            errors.append(exc)
+
+    def watch() -> None:
+        with Client(shared_daemon.address) as c:
+            while not training_done.is_set():
+                for job in c.list_jobs():
+                    t0 = time.perf_counter()
+                    status = c.status(job["job"])
+                    if status["state"] == "training":
+                        latencies.append(time.perf_counter() - t0)
+                time.sleep(0.05)
+
+    threads = [threading.Thread(target=submit, args=(n,)) for n in ("a", "b")]
+    watcher = threading.Thread(target=watch)
+    for t in threads + [watcher]:
+        t.start()
+    for t in threads:
+        t.join(600)
+    training_done.set()
+    watcher.join(60)
+    assert not errors, errors
+    a, b = results["a"], results["b"]
+    assert a.shape == frames.shape and a.dtype == frames.dtype
+    assert np.array_equal(a, b), "both clients get the same job's frames"
+    assert np.array_equal(a[~masks], frames[~masks]), "pixels outside the hole come back untouched"
+    assert np.array_equal(a, embedded(frames, masks)), "the daemon's result equals the embedded engine's"
+    for name in "ab":
+        states = [s["state"] for s in seen[name]]
+        assert states[-1] == "done"
+        progress = [s["progress"] for s in seen[name]]
+        assert progress == sorted(progress) and progress[-1] == 1.0
+    train_status = [s for s in seen["a"] + seen["b"] if s["phase"] == "train" and s["state"] == "training"]
+    assert train_status and any(s.get("eta_s") is not None for s in train_status)
+    assert any(s["losses"] for s in train_status)
+    with Client(shared_daemon.address) as c:
+        assert len(c.list_jobs()) == 1, "the same shot from two clients is one job"
+    if latencies:
+        print(f"\nstatus round trip while training: median {1000 * np.median(latencies):.2f} ms, "
+              f"max {1000 * max(latencies):.2f} ms over {len(latencies)} requests")
+
+
+def test_resending_a_finished_shot_finds_it_without_uploading_or_training(shared_daemon):
+    frames, masks = clip_rgb()
+    with Client(shared_daemon.address) as c:
+        uploads: list[int] = []
+        job = c.submit(frames, masks, preset="tiny", seed=SEED, on_upload=lambda n, total: uploads.append(n))
+        status = c.status(job)
+        if status["state"] != "done":
+            pytest.skip("needs the previous test's finished job")
+        assert uploads == [] and status["state"] == "done"
+        assert np.array_equal(c.results(job), embedded(frames, masks))
+
+
+def test_submit_command_writes_outputs_like_inpaint(shared_daemon, tmp_path):
+    import cv2
+
+    frames, masks = clip_rgb()
+    src, msk = tmp_path / "frames", tmp_path / "masks"
+    src.mkdir()
+    msk.mkdir()
+    for i in range(len(frames)):
+        cv2.imwrite(str(src / f"{i:05d}.png"), frames[i][..., ::-1])
+        cv2.imwrite(str(msk / f"{i:05d}.png"), masks[i].astype(np.uint8) * 255)
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "vinpaint", "submit", str(src), "--mask", str(msk), "-o", str(out),
+                           "--wait", "--server", shared_daemon.address, "--preset", "tiny", "--seed", str(SEED)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    written = sorted(out.glob("*.png"))
+    assert len(written) == len(frames)
+    got = np.stack([cv2.imread(str(p), cv2.IMREAD_COLOR)[..., ::-1] for p in written])
+    assert np.array_equal(got, embedded(frames, masks))
+    config = json.loads((tmp_path / "out.config.json").read_text())
+    assert config["preset"] == "tiny" and config["train"]["seed"] == SEED
+    assert (tmp_path / "out.before_after.png").is_file()
+
+
+def test_submit_command_reports_an_absent_daemon_without_a_traceback(tmp_path):
+    frames, masks = synthetic_clip(channels=3)
+    import cv2
+
+    for name, data in (("f", frames), ("m", masks.astype(np.uint8)[..., None].repeat(3, -1) * 255)):
+        (tmp_path / name).mkdir()
+        for i in range(len(data)):
+            cv2.imwrite(str(tmp_path / name / f"{i:05d}.png"), data[i])
+    proc = subprocess.run([sys.executable, "-m", "vinpaint", "submit", str(tmp_path / "f"), "--mask",
+                           str(tmp_path / "m"), "-o", str(tmp_path / "o"), "--server", "tcp://127.0.0.1:9",
+                           "--quiet", "--request-timeout", "1"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "no reply from the vinpaint daemon" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cancel_sigterm_and_kill9_resume_from_checkpoints_and_deliver_every_frame(tmp_path):
+    """The fault sequence on one job: cancel -> start, SIGTERM -> restart, kill -9 (daemon and trainer) -> restart."""
+    frames, masks = synthetic_clip(channels=4, dtype=np.uint16, seed=7)
+    store = tmp_path / "store"
+    settings = dict(preset="tiny", seed=SEED, overrides={"train.max_steps": 10})
+    ckpt = lambda job: store / "jobs" / job / "work" / "checkpoint.pt"  # noqa: E731
+
+    d = DaemonProcess(store).start()
+    try:
+        with Client(d.address) as c:
+            job = c.submit(frames, masks, **settings)
+            wait_for(c, job, training_at(2))
+            assert c.cancel(job)["state"] == "cancelled"
+            pid = worker_pid(store, job)
+            _wait_dead(pid)
+            assert c.status(job)["state"] == "cancelled" and ckpt(job).is_file()
+            assert c.start(job)["state"] in ("queued", "training")
+            first = wait_for(c, job, training_at(1))
+            assert first["step"] >= 2, "resumed from the cancel's checkpoint, not from step 0"
+            wait_for(c, job, training_at(4))
+        assert d.terminate(180) == 0, d.log()  # SIGTERM: checkpoint, then a clean exit
+        assert not pid_alive(worker_pid(store, job))
+        record = json.loads((store / "jobs" / job / "job.json").read_text())
+        assert record["state"] == "queued" and ckpt(job).is_file()
+    finally:
+        d.kill()
+
+    d = DaemonProcess(store).start()
+    try:
+        with Client(d.address) as c:
+            first = wait_for(c, job, training_at(1))
+            assert first["step"] >= 4, "resumed after SIGTERM from its checkpoint"
+            wait_for(c, job, training_at(6))
+        pid = worker_pid(store, job)
+        d.kill()  # kill -9 the daemon ...
+        os.kill(pid, signal.SIGKILL)  # ... and its trainer: nothing gets to clean up
+        _wait_dead(pid)
+    finally:
+        d.kill()
+
+    d = DaemonProcess(store).start()
+    try:
+        with Client(d.address) as c:
+            first = wait_for(c, job, lambda s: s["state"] in ("training", "done") and s["step"] >= 1)
+            assert first["state"] == "done" or first["step"] >= 5, "resumed after kill -9 from a checkpoint"
+            c.wait(job, poll_s=0.2, timeout_s=600)
+            out = c.results(job)
+    finally:
+        d.terminate(120)
+    assert out.shape == frames.shape and out.dtype == np.uint16
+    assert np.array_equal(out[..., 3], frames[..., 3]), "alpha passes through untouched"
+    assert np.array_equal(out[~masks], frames[~masks])
+    assert not np.array_equal(out[masks][:, :3], frames[masks][:, :3]), "the hole was filled"
+
+
+def _wait_dead(pid: int | None, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while pid is not None and pid_alive(pid):
+        assert time.monotonic() < deadline, f"training process {pid} still alive"
+        time.sleep(0.1)
+
+
+def test_crashed_training_fails_the_job_with_its_reason_and_the_daemon_keeps_serving(tmp_path):
+    frames, masks = synthetic_clip(channels=3, seed=9)
+    with DaemonProcess(tmp_path / "store") as d, Client(d.address) as c:
+        job = c.submit(frames, masks, preset="tiny", seed=SEED, overrides={"train.max_steps": 40})
+        wait_for(c, job, training_at(1))
+        os.kill(worker_pid(d.store, job), signal.SIGKILL)  # what the kernel's OOM killer does
+        status = wait_for(c, job, lambda s: s["state"] == "failed", poll_s=0.1)
+        assert "SIGKILL" in status["error"]
+        with pytest.raises(JobFailed, match="SIGKILL"):
+            c.wait(job)
+        with pytest.raises(DaemonError) as info:
+            c.fetch(job, 0)
+        assert info.value.code == "not_ready" and "SIGKILL" in str(info.value)
+        assert c.hello()["protocol"] == 1
+        assert c.start(job)["state"] in ("queued", "training"), "a failed job can be started again"
+        c.delete(job)
+        with pytest.raises(DaemonError):
+            c.status(job)
+
+
+def test_disk_full_refuses_uploads_and_fails_training_with_the_reason(tmp_path):
+    limit = 1 << 20  # RLIMIT_FSIZE: writes past 1 MiB fail with EFBIG, as a full disk fails with ENOSPC
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    with DaemonProcess(tmp_path / "store", preexec_fn=small_files) as d, Client(d.address) as c:
+        big, big_masks = synthetic_clip(t=12, h=300, w=300, channels=4, dtype=np.float32)  # 1.4 MB per frame
+        with pytest.raises(DaemonError) as info:
+            c.submit(big, big_masks, preset="tiny")
+        assert info.value.code == "storage_full"
+        assert c.hello()["protocol"] == 1
+        frames, masks = synthetic_clip(channels=3, seed=4)
+        job = c.submit(frames, masks, preset="tiny", seed=SEED)
+        status = wait_for(c, job, lambda s: s["state"] in ("failed", "done"), poll_s=0.2)
+        assert status["state"] == "failed" and "space" in status["error"], status
+        assert c.hello()["protocol"] == 1 and d.proc.poll() is None
