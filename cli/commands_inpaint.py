@@ -25,7 +25,7 @@ from vinpaint.engine.errors import InputError, TrainingCancelled
 from vinpaint.engine.flowviz import color_wheel, flow_magnitude_scale, flows_to_rgb
 from vinpaint.engine.io import Clip, read_inputs
 from vinpaint.engine.pictures import write_before_after, write_loss_curve
-from vinpaint.engine.writers import CODECS, resolve_codec, to_uint8, write_bytes_atomic, write_png, \
+from vinpaint.engine.writers import CODECS, check_replaceable_folder, resolve_codec, to_uint8, write_bytes_atomic, write_png, \
     write_png_sequence, write_video
 
 LOSS_COLUMNS = ("total", "recon", "flow", "consistency", "perceptual")
@@ -58,12 +58,10 @@ class OutputPlan:
             if kind != "png":
                 resolve_codec(path, kind, clip.size)
             for source in inputs:
-                if path.resolve() == source.resolve():
-                    raise InputError(f"output {path} is an input; write the result somewhere else.")
-            if path.exists() and kind != "png" and path.is_dir():
-                raise InputError(f"output {path} is a folder; give a file name or a folder without an extension.")
-            if path.exists() and kind == "png" and not path.is_dir():
-                raise InputError(f"output {path} is a file, so it cannot become a folder of PNGs.")
+                if path.resolve() == source.resolve() or path.resolve() in source.resolve().parents:
+                    raise InputError(f"output {path} is or holds the input {source}; write the result elsewhere.")
+            if kind == "png":
+                check_replaceable_folder(path)
 
     @property
     def stem(self) -> Path:

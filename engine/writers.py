@@ -46,6 +46,8 @@ CODECS: dict[str, VideoCodec] = {
 DEFAULT_CODEC = {".mkv": "ffv1", ".avi": "ffv1", ".mp4": "x264-420", ".mov": "x264-444"}
 """`--codec auto`: lossless where the container is made for it, widely playable H.264 otherwise."""
 VIDEO_OUTPUTS = tuple(DEFAULT_CODEC)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr", ".dpx")
+"""What an earlier frame folder may hold and still be replaced."""
 
 
 def resolve_codec(path: Path, codec: str = "auto", size: tuple[int, int] | None = None) -> str:
@@ -150,12 +152,24 @@ def write_png_sequence(folder: Path, frames: np.ndarray, names: list[str] | None
     return [folder / f"{name}.png" for name in names]
 
 
+def check_replaceable_folder(folder: Path) -> None:
+    """A folder output may replace an earlier one, never a folder that holds anything but images (user data)."""
+    folder = Path(folder)
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise InputError(f"output {folder} is a file, so it cannot become a folder of PNGs.")
+    for entry in folder.iterdir():
+        if not (entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES):
+            raise InputError(f"output folder {folder} holds other things than frames (such as {entry.name}); "
+                             f"give a new or empty folder.")
+
+
 def _replace_folder(new: Path, folder: Path) -> None:
     """Move `new` to `folder`; an existing folder is moved aside first and removed once the swap is done."""
     old = None
     if folder.exists():
-        if not folder.is_dir():
-            raise InputError(f"output {folder} exists and is not a folder.")
+        check_replaceable_folder(folder)
         old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
         os.replace(folder, old / folder.name)
     os.replace(new, folder)

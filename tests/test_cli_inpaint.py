@@ -116,7 +116,19 @@ def test_too_few_frames_for_the_flow_intervals(clip_files, tmp_path, capsys):
 def test_output_may_not_overwrite_the_input(clip_files, capsys):
     code = main(["inpaint", str(clip_files["video"]), "--mask", str(clip_files["masks"]),
                  "-o", str(clip_files["video"]), "--preset", "tiny"])
-    assert code == 2 and "is an input" in capsys.readouterr().err
+    assert code == 2 and "is or holds the input" in capsys.readouterr().err
+    code = main(["inpaint", str(clip_files["video"]), "--mask", str(clip_files["masks"]),
+                 "-o", str(clip_files["dir"]), "--preset", "tiny"])
+    assert code == 2 and "is or holds the input" in capsys.readouterr().err
+
+
+def test_a_folder_with_other_things_in_it_is_never_replaced(clip_files, tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    code = main(["inpaint", str(clip_files["video"]), "--mask", str(clip_files["masks"]),
+                 "-o", str(tmp_path / "mine"), "--preset", "tiny"])
+    assert code == 2 and "holds other things than frames (such as notes.txt)" in capsys.readouterr().err
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 
 # ---- a real run with the tiny preset -------------------------------------------------------------------------------

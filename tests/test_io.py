@@ -139,6 +139,15 @@ def test_a_failed_png_sequence_leaves_the_old_one(tmp_path):
     assert leftovers(tmp_path) == []
 
 
+def test_a_png_sequence_never_replaces_a_folder_of_other_things(tmp_path):
+    (tmp_path / "seq").mkdir()
+    (tmp_path / "seq" / "thesis.tex").write_text("precious")
+    with pytest.raises(InputError, match="holds other things than frames"):
+        write_png_sequence(tmp_path / "seq", noise_clip(frames=1))
+    assert (tmp_path / "seq" / "thesis.tex").read_text() == "precious"
+    assert leftovers(tmp_path) == []
+
+
 def test_folder_order_is_natural_and_ignores_other_files(tmp_path):
     frames = noise_clip(frames=3)
     for name, frame in zip(["f2", "f10", "f1"], [frames[1], frames[2], frames[0]]):
