@@ -1,0 +1,46 @@
+"""`vinpaint bench`: seconds per training step and peak memory of each variant (a benchmark: prints, never asserts)."""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    from vinpaint.commands_eval import _size
+
+    p = subparsers.add_parser(
+        "bench", help="time a training step and measure peak memory of each variant",
+        description="Train each variant for a few steps on the procedural sample clip, each in its own process, "
+                    "and print seconds per step, CPU seconds per step and peak memory. Defaults to the paper's "
+                    "384x192 working size.")
+    p.add_argument("--size", type=_size, default=(384, 192), help="working size WIDTHxHEIGHT (default 384x192)")
+    p.add_argument("--frames", type=int, default=25)
+    p.add_argument("--steps", type=int, default=12, help="timed steps per variant (default %(default)s)")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--variants", default="dip,dip-vid,dip-vid-3dcn,dip-vid-flow")
+    p.add_argument("--preset", default="paper", choices=("tiny", "fast", "paper"))
+    p.add_argument("--vgg-weights", default="random",
+                   help="'random' (default: times the perceptual loss without real weights), a path, or ''")
+    p.add_argument("--device", default="", help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--output", "-o", type=Path, help="also write BENCH.json and BENCH.md here")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vinpaint.evaluation.bench import BenchConfig, run_all, write_markdown
+
+    w, h = args.size
+    cfg = BenchConfig(width=w, height=h, frames=args.frames, steps=args.steps, warmup=args.warmup,
+                      variants=[v.strip() for v in args.variants.split(",") if v.strip()], preset=args.preset,
+                      vgg_weights=args.vgg_weights, device=args.device, threads=args.threads)
+    rows = run_all(cfg)
+    if args.output:
+        out = args.output.expanduser()
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bench.json").write_text(json.dumps({"config": asdict(cfg), "rows": rows}, indent=1) + "\n")
+        write_markdown(rows, cfg, out / "bench.md")
+        print(f"wrote {out / 'bench.md'}")
+    return 0

@@ -1,0 +1,122 @@
+"""`vinpaint eval`: the paper's section 4 on real footage: composed clips, every variant, baselines, one table."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vinpaint.engine.errors import InputError
+
+
+def _size(text: str) -> tuple[int, int]:
+    w, sep, h = text.lower().partition("x")
+    try:
+        return int(w), int(h)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT (e.g. 256x128), not {text!r}") from None
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated seconds (e.g. 300,900), not {text!r}") from None
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "eval", help="evaluate every variant and baseline on composed clips with ground truth (paper section 4)",
+        description="Compose background clips with real object masks (ground truth known), run the paper's four "
+                    "variants and OpenCV's Telea/Navier-Stokes inpainting at the same working size, and write "
+                    "OUT/results.md and OUT/results.csv (Table 1's shape) with pictures. Re-running the same "
+                    "command continues where it stopped.")
+    p.add_argument("--data", type=Path, required=True, metavar="DIR",
+                   help="folder laid out like ../shared/data (bg/<name>/frames, <name>/frames + masks) or DAVIS")
+    p.add_argument("--output", "-o", type=Path, required=True, metavar="OUT")
+    p.add_argument("--profile", choices=("tiny", "cpu", "gpu"), default="cpu",
+                   help="sizes for the machine: tiny (tests, seconds), cpu (2 cores, under 30 min), gpu (paper size)")
+    p.add_argument("--composed", type=Path, metavar="SET",
+                   help="use a composed set written by `vinpaint compose` instead of drawing one from --data")
+    p.add_argument("--clips", type=int, help="number of composed clips")
+    p.add_argument("--frames", type=int, help="frames per composed clip")
+    p.add_argument("--size", type=_size, help="working size WIDTHxHEIGHT, multiples of 64 (e.g. 384x192)")
+    p.add_argument("--seed", type=int, help="seed of the composition (the engine's seed is --engine-seed)")
+    p.add_argument("--backgrounds", help="comma-separated background clip names (default: all)")
+    p.add_argument("--mask-sources", help="comma-separated masked clip names to take masks from (default: all)")
+    p.add_argument("--methods", help="comma-separated: dip,dip-vid,dip-vid-3dcn,dip-vid-flow,telea,ns, or "
+                                     "LABEL=VARIANT:key=value;key=value for a variant with engine overrides")
+    p.add_argument("--preset", choices=("tiny", "fast", "paper"), help="engine preset for the own schedule")
+    p.add_argument("--budgets", type=_floats, help="equal budgets in seconds, e.g. 300,900 ('' for none)")
+    p.add_argument("--clock", choices=("cpu", "wall"), help="what a budget counts (default cpu: see docs)")
+    p.add_argument("--no-own-schedule", action="store_true", help="evaluate at the budgets only")
+    p.add_argument("--no-dip-budgets", action="store_true", help="run DIP at its own schedule only")
+    p.add_argument("--real-clips", help="comma-separated masked clips without truth to score for consistency")
+    p.add_argument("--real-frames", type=int, help="frames taken from each real clip")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                   help="engine setting for every variant, e.g. --set loss.vgg_weights=/path/vgg16.pth")
+    p.add_argument("--jobs", type=int, default=1, help="training runs in parallel (default 1)")
+    p.add_argument("--threads", type=int, help="torch threads per run (default 1 with the cpu clock)")
+    p.add_argument("--inception", help="TorchScript Inception weights for FID (default: $VINPAINT_INCEPTION)")
+    p.add_argument("--no-pictures", action="store_true")
+    p.set_defaults(run=run)
+
+
+def build_eval_config(args: argparse.Namespace):
+    from vinpaint.commands_inpaint import parse_setting
+    from vinpaint.evaluation.config import profile
+
+    cfg = profile(args.profile)
+    c = cfg.compose
+    if args.clips is not None:
+        c.count = args.clips
+    if args.frames is not None:
+        c.frames = args.frames
+    if args.size is not None:
+        c.width, c.height = args.size
+    if args.seed is not None:
+        c.seed = args.seed
+    if args.backgrounds:
+        c.backgrounds = [x.strip() for x in args.backgrounds.split(",") if x.strip()]
+    if args.mask_sources:
+        c.mask_sources = [x.strip() for x in args.mask_sources.split(",") if x.strip()]
+    if args.methods:
+        cfg.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if args.preset:
+        cfg.preset = args.preset
+    if args.budgets is not None:
+        cfg.budgets = args.budgets
+    if args.clock:
+        cfg.clock = args.clock
+    cfg.own_schedule = not args.no_own_schedule
+    if args.no_dip_budgets:
+        cfg.dip_budgets = False
+    if args.real_clips is not None:
+        cfg.real_clips = [x.strip() for x in args.real_clips.split(",") if x.strip()]
+    if args.real_frames is not None:
+        cfg.real_frames = args.real_frames
+    for item in args.set:
+        key, value = parse_setting(item)
+        cfg.overrides[key] = value
+    if args.threads is not None:
+        cfg.threads = args.threads
+    elif cfg.clock == "cpu" and not cfg.threads:
+        cfg.threads = 1
+    if args.inception:
+        cfg.inception = args.inception
+    if args.no_pictures:
+        cfg.pictures = False
+    if args.jobs < 1:
+        raise InputError(f"--jobs must be at least 1, not {args.jobs}.")
+    cfg.validate()
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    from vinpaint.evaluation.evaluate import evaluate
+
+    cfg = build_eval_config(args)
+    out = args.output.expanduser()
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {out} exists and is not a folder.")
+    evaluate(args.data.expanduser(), out, cfg, workers=args.jobs,
+             composed=args.composed.expanduser() if args.composed else None)
+    return 0

@@ -1,0 +1,160 @@
+"""Benchmark: seconds per training step and peak memory of each variant at a given working size.
+
+A benchmark prints numbers; it never asserts on them. Each variant runs in its own process so its peak memory
+(RSS on a CPU, allocator peak on a GPU) is its own. The clip is the engine's procedural sample, so the benchmark
+needs no data files. The perceptual loss uses random VGG16 weights unless real ones are given: same compute.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from vinpaint.engine.errors import InputError
+
+ALL_VARIANTS = ["dip", "dip-vid", "dip-vid-3dcn", "dip-vid-flow"]
+
+
+@dataclass
+class BenchConfig:
+    """What to measure."""
+
+    width: int = 384
+    """Working width (the paper's 384x192)."""
+    height: int = 192
+    frames: int = 25
+    """Clip length: 21 frames at least, for the flow variant's interval-5 batches."""
+    steps: int = 12
+    """Timed training steps per variant (after the warm-up)."""
+    warmup: int = 3
+    """Untimed first steps (allocator and thread-pool warm-up)."""
+    variants: list[str] = field(default_factory=lambda: list(ALL_VARIANTS))
+    preset: str = "paper"
+    vgg_weights: str = "random"
+    """'random' times the perceptual loss with random weights; '' uses real weights when present, else skips it."""
+    device: str = ""
+    """'' picks CUDA when present, else CPU."""
+    threads: int = 0
+    """torch CPU threads (0: torch's default)."""
+
+    def validate(self) -> None:
+        unknown = [v for v in self.variants if v not in ALL_VARIANTS]
+        if unknown:
+            raise InputError(f"unknown variant {unknown[0]!r}; choose from {', '.join(ALL_VARIANTS)}.")
+        if self.steps < 1 or self.warmup < 0:
+            raise InputError("the benchmark needs at least one timed step.")
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process, all threads, user + system."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def measure(variant: str, cfg: BenchConfig) -> dict:
+    """Train one variant for warmup+steps steps in this process; return its timings and peak memory."""
+    import numpy as np
+    import torch
+
+    from vinpaint.engine import inpaint, make_config
+    from vinpaint.engine.sample import SampleConfig, make_sample
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    sample = make_sample(SampleConfig(frames=cfg.frames, width=cfg.width, height=cfg.height))
+    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    config = make_config(cfg.preset, variant, **{
+        "resolution.work_width": cfg.width, "resolution.work_height": cfg.height,
+        "train.max_steps": cfg.warmup + cfg.steps, "train.max_seconds": 0.0,
+        "train.checkpoint_every_s": 1e9, "loss.vgg_weights": cfg.vgg_weights})
+    times: list[tuple[int, float]] = []
+    flow_s = [0.0]
+
+    def progress(ev) -> None:
+        if ev.phase == "train":
+            times.append((ev.step, time.perf_counter(), cpu_seconds()))
+        elif ev.phase == "flow":
+            flow_s[0] = ev.elapsed_s
+
+    start = time.perf_counter()
+    result = inpaint(sample.frames, sample.masks, config, progress=progress, device=device)
+    wall = time.perf_counter() - start
+    timed = [(t, c) for s, t, c in times if s >= cfg.warmup]
+    n = len(timed) - 1
+    per_step = (timed[-1][0] - timed[0][0]) / n if n > 0 else float("nan")
+    cpu_per_step = (timed[-1][1] - timed[0][1]) / n if n > 0 else float("nan")
+    out = {
+        "variant": variant, "device": device, "threads": torch.get_num_threads(),
+        "size": f"{cfg.width}x{cfg.height}", "frames": cfg.frames,
+        "batch": 1 if variant == "dip" else config.train.batch_size,
+        "seconds_per_step": per_step, "cpu_seconds_per_step": cpu_per_step, "flow_seconds": flow_s[0],
+        "wall_seconds": wall, "steps": result.steps,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "rss_before_mb": rss_before, "notices": result.notices,
+    }
+    if device.startswith("cuda"):
+        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    del np
+    return out
+
+
+def run_all(cfg: BenchConfig, echo=print) -> list[dict]:
+    """Each variant in a fresh process (so peak memory is per variant); returns the rows."""
+    cfg.validate()
+    rows = []
+    for v in cfg.variants:
+        cmd = [sys.executable, "-m", "vinpaint.evaluation.bench", "--worker", v, "--config", json.dumps(asdict(cfg))]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        if proc.returncode != 0:
+            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            raise InputError(f"benchmarking {v} failed: {tail}")
+        row = json.loads(proc.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        echo(format_row(row))
+    return rows
+
+
+def format_row(r: dict) -> str:
+    gpu = f", peak GPU {r['peak_gpu_mb']:.0f} MB" if "peak_gpu_mb" in r else ""
+    return (f"{r['variant']:<13} {r['size']} batch {r['batch']}: {r['seconds_per_step']:.3f} s/step on {r['device']} "
+            f"({r['threads']} threads; {r['cpu_seconds_per_step']:.3f} CPU-s/step), flow estimation "
+            f"{r['flow_seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB (before training {r['rss_before_mb']:.0f} MB){gpu}")
+
+
+def write_markdown(rows: list[dict], cfg: BenchConfig, path: Path) -> None:
+    """A small table beside the JSON, with the settings in its header."""
+    lines = [f"# Training-step benchmark ({cfg.width}x{cfg.height}, {cfg.frames} frames, preset {cfg.preset}, "
+             f"perceptual VGG: {cfg.vgg_weights or 'real or off'})", "",
+             "| variant | batch | s/step | CPU-s/step | steps/min | flow s | peak RSS MB | peak GPU MB | device |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['variant']} | {r['batch']} | {r['seconds_per_step']:.3f} | "
+                     f"{r['cpu_seconds_per_step']:.3f} | {60 / r['seconds_per_step']:.0f} | {r['flow_seconds']:.1f} | {r['peak_rss_mb']:.0f} | "
+                     f"{r.get('peak_gpu_mb', float('nan')):.0f} | {r['device']} ({r['threads']} thr) |")
+    lines += ["", "DIP steps are single-frame iterations (a fresh network per frame); the others are batches of N "
+              "frames. Numbers from one machine; nothing here is asserted."]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _worker_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--worker", required=True)
+    p.add_argument("--config", required=True)
+    a = p.parse_args(argv)
+    cfg = BenchConfig(**json.loads(a.config))
+    print(json.dumps(measure(a.worker, cfg)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_worker_main(sys.argv[1:]))

@@ -1,0 +1,156 @@
+"""Typed configuration of an evaluation run: which clips, which methods, which schedules, which metrics.
+
+A *profile* (tiny / cpu / gpu) fills every field with sizes that fit a machine; flags override single fields.
+The resolved config is written beside the results, so a table can always be traced to what produced it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from vinpaint.engine.errors import InputError
+from vinpaint.evaluation.compose import ComposeConfig
+from vinpaint.evaluation.metrics import ConsistencyConfig
+
+ENGINE_VARIANTS = ("dip", "dip-vid", "dip-vid-3dcn", "dip-vid-flow")
+BASELINE_METHODS = ("telea", "ns")
+PAPER_ORDER = ("dip", "dip-vid", "dip-vid-3dcn", "dip-vid-flow")
+"""Table 1's ordering, worst to best."""
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A row of the table: an engine variant with optional dotted overrides, or an OpenCV baseline."""
+
+    label: str
+    kind: str
+    """'engine' or 'baseline'."""
+    variant: str
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+    @staticmethod
+    def parse(text: str) -> "MethodSpec":
+        """'dip-vid', 'telea', or 'LABEL=VARIANT:key=value;key=value' (values in JSON, e.g. train.intervals=[1])."""
+        label, _, rest = text.partition("=") if "=" in text.split(":", 1)[0] else (text, "", text)
+        variant, _, opts = rest.partition(":")
+        variant = variant.strip()
+        label = label.strip() or variant
+        if variant in BASELINE_METHODS:
+            if opts:
+                raise InputError(f"the baseline {variant} takes no overrides.")
+            return MethodSpec(label, "baseline", variant)
+        if variant not in ENGINE_VARIANTS:
+            raise InputError(f"unknown method {variant!r}; choose from "
+                             f"{', '.join(ENGINE_VARIANTS + BASELINE_METHODS)}.")
+        overrides = []
+        for item in filter(None, (o.strip() for o in opts.split(";"))):
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise InputError(f"override {item!r} of method {label} is not key=value.")
+            try:
+                parsed = json.loads(value)
+            except json.JSONDecodeError:
+                parsed = value
+            overrides.append((key.strip(), tuple(parsed) if isinstance(parsed, list) else parsed))
+        return MethodSpec(label, "engine", variant, tuple(overrides))
+
+
+@dataclass
+class EvalConfig:
+    """Everything that decides an evaluation's numbers."""
+
+    profile: str = "cpu"
+    """Named defaults: 'tiny' (tests, seconds), 'cpu' (2 cores, under 30 minutes), 'gpu' (paper size)."""
+    preset: str = "fast"
+    """Engine preset giving each method its own schedule (steps); see engine/config.py."""
+    compose: ComposeConfig = field(default_factory=ComposeConfig)
+    methods: list[str] = field(default_factory=lambda: list(ENGINE_VARIANTS + BASELINE_METHODS))
+    own_schedule: bool = True
+    """Evaluate each method at the end of its own schedule (the preset's epochs and updates per batch)."""
+    budgets: list[float] = field(default_factory=list)
+    """Equal budgets in seconds: every method is stopped there and evaluated (one training run, snapshots)."""
+    clock: str = "cpu"
+    """Budget clock: 'cpu' = process CPU seconds / torch threads (fair when other jobs share the cores), 'wall'."""
+    dip_budgets: bool = True
+    """Also run DIP at each budget (a fresh run per budget: its per-frame schedule cannot be resumed longer)."""
+    real_clips: list[str] = field(default_factory=list)
+    """Masked clips with no ground truth (e.g. tennis): consistency metric and pictures only."""
+    real_frames: int = 22
+    """Frames taken from the start of each real clip."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Dotted engine overrides for every engine method (e.g. {"loss.vgg_weights": "random"})."""
+    consistency: ConsistencyConfig = field(default_factory=ConsistencyConfig)
+    baseline_radius: int = 5
+    """cv2.inpaint neighbourhood radius in pixels."""
+    inception: str = ""
+    """TorchScript Inception file for FID ('' looks in $VINPAINT_INCEPTION and the cache; none: FID skipped)."""
+    threads: int = 0
+    """torch CPU threads (0: torch's default)."""
+    pictures: bool = True
+    seed: int = 0
+    """Engine seed (noise, initialisation, batch order)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True, default=list)
+
+    def method_specs(self) -> list[MethodSpec]:
+        specs = [MethodSpec.parse(m) for m in self.methods]
+        labels = [s.label for s in specs]
+        if len(set(labels)) != len(labels):
+            raise InputError("two methods share a label; name them with LABEL=VARIANT:...")
+        return specs
+
+    def validate(self) -> None:
+        self.compose.validate()
+        self.method_specs()
+        if self.clock not in ("cpu", "wall"):
+            raise InputError(f"clock must be 'cpu' or 'wall', not {self.clock!r}.")
+        if any(b <= 0 for b in self.budgets):
+            raise InputError("budgets must be positive numbers of seconds.")
+        if not self.own_schedule and not self.budgets:
+            raise InputError("nothing to evaluate: no own schedule and no budgets.")
+        if self.compose.width % 64 or self.compose.height % 64:
+            raise InputError(f"the working size {self.compose.width}x{self.compose.height} must be multiples of 64 "
+                             "(the engine's encoder halves it six times).")
+
+
+def profile(name: str) -> EvalConfig:
+    """Defaults for a machine class; every field can still be overridden."""
+    if name == "tiny":
+        return EvalConfig(
+            profile="tiny", preset="tiny",
+            compose=ComposeConfig(count=1, frames=11, width=128, height=64),
+            methods=["dip-vid", "dip-vid-flow", "telea"], budgets=[], real_clips=[],
+            consistency=ConsistencyConfig(patch=32, radius=8, patches_per_frame=3), pictures=True)
+    if name == "cpu":
+        return EvalConfig(
+            profile="cpu", preset="fast",
+            compose=ComposeConfig(count=2, frames=22, width=128, height=64),
+            budgets=[60.0, 150.0], real_clips=["tennis"], real_frames=22,
+            overrides={"train.updates_per_batch": 10})
+    if name == "gpu":
+        return EvalConfig(
+            profile="gpu", preset="paper",
+            compose=ComposeConfig(count=10, frames=60, width=384, height=192),
+            budgets=[], real_clips=["tennis", "dogs-jump"], real_frames=60)
+    raise InputError(f"unknown profile {name!r}; choose tiny, cpu or gpu.")
+
+
+def from_dict(data: dict[str, Any]) -> EvalConfig:
+    """Inverse of to_dict (for re-running from a written config.json)."""
+    cfg = EvalConfig()
+    names = {f.name for f in dataclasses.fields(EvalConfig)}
+    for key, value in data.items():
+        if key not in names:
+            raise InputError(f"unknown evaluation setting {key!r}.")
+        if key == "compose":
+            value = ComposeConfig(**value)
+        elif key == "consistency":
+            value = ConsistencyConfig(**value)
+        setattr(cfg, key, value)
+    return cfg

@@ -1,0 +1,298 @@
+"""Running the methods: one training run per (clip, method), evaluated at every stop point along the way.
+
+Stop points are equal budgets (seconds on a clock) and the method's own schedule (a step count). A video variant
+trains once, is paused at each stop point (`should_stop` makes the engine write a checkpoint), and a copy of
+that checkpoint is finished in its own work directory with `train.max_steps` set to the step reached, which only
+generates. The engine's batch order depends on the seed alone, so a run paused and resumed takes exactly the
+steps an uninterrupted one would: one run gives the whole PSNR-versus-time curve. DIP trains a fresh network per
+frame and cannot be resumed longer, so each DIP budget is its own run, with iterations per frame calibrated to it.
+
+Budget clock: 'cpu' is this process's CPU seconds (run with one torch thread, it equals wall seconds on an idle
+core, and is not inflated by other jobs sharing the machine); 'wall' is plain elapsed time.
+"""
+from __future__ import annotations
+
+import json
+import math
+import resource
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vinpaint.engine.errors import InputError, TrainingCancelled
+from vinpaint.evaluation.config import EvalConfig, MethodSpec
+
+LONG_EPOCHS = 1000.0
+"""Epochs of a budgeted run: far more than any budget reaches, so the clock, not the schedule, stops it."""
+
+
+@dataclass(frozen=True)
+class StopPoint:
+    """Where a method is evaluated: after `budget` clock seconds, or after `steps` (its own schedule)."""
+
+    label: str
+    budget: float = 0.0
+    steps: int = 0
+
+    @property
+    def dirname(self) -> str:
+        return "own" if self.label == "own" else f"b{int(round(self.budget))}"
+
+
+@dataclass
+class Snapshot:
+    """One evaluated output: where it lies on disk and what it cost."""
+
+    clip: str
+    method: str
+    schedule: str
+    workdir: str
+    clock_seconds: float
+    """Budget clock consumed by training (flow estimation included) up to this snapshot."""
+    wall_seconds: float
+    cpu_seconds: float
+    steps: int
+    note: str = ""
+
+
+@dataclass
+class EngineJob:
+    """Everything a worker process needs to train one method on one clip (picklable)."""
+
+    clip: str
+    frames: np.ndarray
+    masks: np.ndarray
+    method: MethodSpec
+    points: list[StopPoint]
+    root: str
+    preset: str
+    overrides: dict = field(default_factory=dict)
+    clock: str = "cpu"
+    threads: int = 1
+    seed: int = 0
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def make_clock(kind: str):
+    return cpu_seconds if kind == "cpu" else time.monotonic
+
+
+def own_config(job: EngineJob):
+    """The method's own schedule at the clip's size: the preset with no wall-clock cap (reproducible)."""
+    from vinpaint.engine import make_config
+
+    h, w = job.frames.shape[1:3]
+    over = {"resolution.work_width": int(w), "resolution.work_height": int(h), "train.seed": job.seed,
+            "train.max_seconds": 0.0, "train.max_steps": 0, "train.checkpoint_every_s": 1e9}
+    over.update(job.overrides)
+    over.update(dict(job.method.overrides))
+    return make_config(job.preset, job.method.variant, **over)
+
+
+def schedule_steps(t_count: int, config) -> int:
+    """Steps in a config's own schedule (what `train.max_steps=0, max_seconds=0` would run)."""
+    if config.variant == "dip":
+        return t_count * config.train.dip_iterations
+    from vinpaint.engine.train import batch_schedule
+
+    return len(batch_schedule(t_count, config)) * config.train.updates_per_batch
+
+
+def _save_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
+
+
+def _checkpoint_step(workdir: Path) -> int:
+    import torch
+
+    state = torch.load(workdir / "checkpoint.pt", map_location="cpu", weights_only=False)
+    return int(state["step"])
+
+
+def _finish_snapshot(job: EngineJob, train_cfg, train_wd: Path, point: StopPoint, step: int, spent: dict) -> Snapshot:
+    """Copy the paused run's checkpoint into the point's folder and let the engine generate from it."""
+    from vinpaint.engine import inpaint
+
+    snap_wd = Path(job.root) / point.dirname
+    snap_wd.mkdir(parents=True, exist_ok=True)
+    if not (snap_wd / "result.npz").is_file():
+        for name in ("checkpoint.pt", "flow.npz"):
+            if (train_wd / name).is_file():
+                shutil.copyfile(train_wd / name, snap_wd / name)
+        inpaint(job.frames, job.masks, train_cfg.replace(**{"train.max_steps": max(step, 1)}), workdir=snap_wd)
+    snap = Snapshot(job.clip, job.method.label, point.label, str(snap_wd), spent["used"], spent["wall"],
+                    spent["cpu"], step)
+    _save_json(snap_wd / "snapshot.json", asdict(snap))
+    return snap
+
+
+def _load_snapshot(folder: Path) -> Snapshot | None:
+    path = folder / "snapshot.json"
+    if path.is_file() and (folder / "result.npz").is_file():
+        return Snapshot(**json.loads(path.read_text()))
+    return None
+
+
+def run_video_chain(job: EngineJob) -> list[Snapshot]:
+    """DIP-Vid, DIP-Vid-3DCN, DIP-Vid-Flow: one training run, paused at every stop point."""
+    from vinpaint.engine import inpaint
+
+    root = Path(job.root)
+    root.mkdir(parents=True, exist_ok=True)
+    own = own_config(job)
+    t_count = job.frames.shape[0]
+    points = [StopPoint(p.label, p.budget, schedule_steps(t_count, own) if p.label == "own" else 0)
+              for p in job.points]
+    has_budget = any(p.budget > 0 for p in points)
+    train_cfg = own.replace(**{"train.epochs": max(own.train.epochs, LONG_EPOCHS)}) if has_budget else own
+    train_wd = root / "train"
+    clock = make_clock(job.clock)
+    state_file = root / "clock.json"
+    spent = json.loads(state_file.read_text()) if state_file.is_file() else {"used": 0.0, "wall": 0.0, "cpu": 0.0,
+                                                                                 "step": 0}
+    done: list[Snapshot] = []
+    pending = []
+    for p in points:
+        snap = _load_snapshot(root / p.dirname)
+        (done.append(snap) if snap else pending.append(p))
+    step = [int(spent["step"])]
+
+    def reached(p: StopPoint, used: float) -> bool:
+        return (p.budget > 0 and used >= p.budget) or (p.steps > 0 and step[0] >= p.steps)
+
+    while pending:
+        c0, w0, p0 = clock(), time.monotonic(), cpu_seconds()
+        base = spent["used"]
+
+        def progress(ev) -> None:
+            if ev.phase == "train":
+                step[0] = ev.step
+
+        finished = False
+        try:
+            inpaint(job.frames, job.masks, train_cfg, workdir=train_wd, progress=progress,
+                    should_stop=lambda: any(reached(p, base + clock() - c0) for p in pending))
+            finished = True
+        except TrainingCancelled:
+            pass
+        spent = {"used": base + clock() - c0, "wall": spent["wall"] + time.monotonic() - w0,
+                 "cpu": spent["cpu"] + cpu_seconds() - p0, "step": _checkpoint_step(train_wd)}
+        step[0] = spent["step"]
+        _save_json(state_file, spent)
+        hit = [p for p in pending if finished or reached(p, spent["used"])]
+        if not hit:
+            raise InputError(f"training {job.method.label} on {job.clip} stopped before any stop point.")
+        for p in hit:
+            snap = _finish_snapshot(job, train_cfg, train_wd, p, step[0], spent)
+            if finished and p.budget > 0 and spent["used"] < p.budget:
+                snap.note = "schedule finished before the budget"
+            done.append(snap)
+        pending = [p for p in pending if p not in hit]
+    return done
+
+
+def run_dip(job: EngineJob) -> list[Snapshot]:
+    """DIP: a fresh run per stop point; for a budget, iterations per frame are calibrated on a few steps."""
+    from vinpaint.engine import inpaint
+
+    root = Path(job.root)
+    own = own_config(job)
+    t_count = job.frames.shape[0]
+    clock = make_clock(job.clock)
+    out = []
+    per_step: float | None = None
+    for p in job.points:
+        folder = root / p.dirname
+        snap = _load_snapshot(folder)
+        if snap:
+            out.append(snap)
+            continue
+        cfg = own
+        if p.budget > 0:
+            if per_step is None:
+                per_step = _calibrate_dip(job, own, clock)
+            iters = max(1, int(p.budget / (t_count * per_step)))
+            cfg = own.replace(**{"train.dip_iterations": iters,
+                                 "train.dip_snapshot_every": max(1, min(own.train.dip_snapshot_every, iters))})
+        c0, w0, p0 = clock(), time.monotonic(), cpu_seconds()
+        res = inpaint(job.frames, job.masks, cfg, workdir=folder)
+        snap = Snapshot(job.clip, job.method.label, p.label, str(folder), clock() - c0, time.monotonic() - w0,
+                        cpu_seconds() - p0, res.steps, f"{cfg.train.dip_iterations} iterations per frame")
+        _save_json(folder / "snapshot.json", asdict(snap))
+        out.append(snap)
+    return out
+
+
+def _calibrate_dip(job: EngineJob, own, clock, steps: int = 10) -> float:
+    """Clock seconds per DIP iteration on this clip (median of a few steps after warm-up)."""
+    from vinpaint.engine import inpaint
+
+    stamps: list[float] = []
+    inpaint(job.frames, job.masks, own.replace(**{"train.max_steps": steps}),
+            progress=lambda ev: stamps.append(clock()) if ev.phase == "train" else None)
+    deltas = np.diff(stamps[2:]) if len(stamps) > 3 else np.diff(stamps)
+    value = float(np.median(deltas)) if len(deltas) else 0.05
+    return value if math.isfinite(value) and value > 0 else 0.05
+
+
+def run_engine_job(job: EngineJob) -> list[Snapshot]:
+    """Entry point of a worker process."""
+    import torch
+
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    return run_dip(job) if job.method.variant == "dip" else run_video_chain(job)
+
+
+def make_jobs(cfg: EvalConfig, clip: str, frames: np.ndarray, masks: np.ndarray, root: Path,
+              own: bool | None = None, budgets: list[float] | None = None) -> list[EngineJob]:
+    """Jobs for every engine method of the config on one clip."""
+    own = cfg.own_schedule if own is None else own
+    budgets = cfg.budgets if budgets is None else budgets
+    jobs = []
+    for spec in cfg.method_specs():
+        if spec.kind != "engine":
+            continue
+        points = [StopPoint("own")] if own else []
+        if spec.variant != "dip" or cfg.dip_budgets:
+            points += [StopPoint(f"budget {b:g}s", float(b)) for b in sorted(budgets)]
+        if points:
+            jobs.append(EngineJob(clip, frames, masks, spec, points, str(root / clip / _safe(spec.label)),
+                                  cfg.preset, dict(cfg.overrides), cfg.clock, cfg.threads, cfg.seed))
+    return jobs
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:80]
+
+
+def run_jobs(jobs: list[EngineJob], workers: int, echo=print) -> list[Snapshot]:
+    """Run jobs inline (workers <= 1) or in `workers` processes; slowest methods first."""
+    cost = {"dip-vid-3dcn": 0, "dip-vid-flow": 1, "dip": 2, "dip-vid": 3}
+    jobs = sorted(jobs, key=lambda j: cost.get(j.method.variant, 9))
+    out: list[Snapshot] = []
+    if workers <= 1:
+        for j in jobs:
+            echo(f"training {j.method.label} on {j.clip} ({', '.join(p.label for p in j.points)})")
+            out += run_engine_job(j)
+        return out
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(run_engine_job, j): j for j in jobs}
+        for fut, j in futures.items():
+            snaps = fut.result()
+            echo(f"done: {j.method.label} on {j.clip}: " +
+                 ", ".join(f"{s.schedule} ({s.steps} steps, {s.clock_seconds:.0f} s)" for s in snaps))
+            out += snaps
+    return out
