@@ -131,8 +131,7 @@ def profile(name: str) -> EvalConfig:
         return EvalConfig(
             profile="cpu", preset="fast",
             compose=ComposeConfig(count=2, frames=22, width=128, height=64),
-            budgets=[60.0, 150.0], real_clips=["tennis"], real_frames=22,
-            overrides={"train.updates_per_batch": 10})
+            budgets=[60.0, 180.0], real_clips=["tennis", "dogs-jump"], real_frames=22, threads=1)
     if name == "gpu":
         return EvalConfig(
             profile="gpu", preset="paper",
