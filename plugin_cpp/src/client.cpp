@@ -14,8 +14,8 @@ net::Connection &DaemonClient::conn() {
         net::CurveKeys keys = net::CurveKeys::fromEnvironment();
         if (endpoint_.rfind("tcp://", 0) == 0 && !net::isLocalEndpoint(endpoint_) && keys.empty())
             throw DaemonError("vinpaint: " + endpoint_ +
-                              " is not on this machine, so the daemon requires CurveZMQ keys; set "
-                              "VINPAINT_CURVE_SERVER_KEY, VINPAINT_CURVE_PUBLIC_KEY and VINPAINT_CURVE_SECRET_KEY "
+                              " is not on this machine, so the daemon requires CurveZMQ keys: set "
+                              "VINPAINT_SERVER_KEY_FILE and VINPAINT_CLIENT_KEY_FILE in the host's environment "
                               "(see docs/plugin.md)");
         try {
             conn_ = std::make_unique<net::Connection>(endpoint_, keys);

@@ -51,6 +51,11 @@ void setStatusLine(Instance &inst, const std::string &text) noexcept {
     }
 }
 
+std::string errorLine(const std::string &what) {
+    const std::string prefix = "vinpaint: ";
+    return "error: " + (what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what);
+}
+
 std::string describeJob(const proto::StatusReply &st) {
     std::ostringstream out;
     const int pct = static_cast<int>(std::floor(std::clamp(st.progress, 0.0, 1.0) * 100.0));
@@ -405,7 +410,7 @@ OfxStatus cancelTraining(Instance &inst) {
         setStatusLine(inst, r.state == "cancelled" ? "cancelled; press Train to resume" : r.state);
         return kOfxStatOK;
     } catch (const DaemonError &e) {
-        setStatusLine(inst, std::string("error: ") + e.what());
+        setStatusLine(inst, errorLine(e.what()));
         ofx::postMessage(inst.handle, kOfxMessageError, e.what());
         return kOfxStatFailed;
     }
@@ -435,11 +440,11 @@ OfxStatus refresh(Instance &inst) {
     } catch (const RemoteError &e) {
         const std::string text = e.code == "not_found"
                                      ? "error: the daemon does not know this node's job (its store was cleared?); press Train"
-                                     : std::string("error: ") + e.what();
+                                     : errorLine(e.what());
         setStatusLine(inst, text);
         return kOfxStatFailed;
     } catch (const DaemonError &e) {
-        setStatusLine(inst, std::string("error: ") + e.what());
+        setStatusLine(inst, errorLine(e.what()));
         ofx::setPersistentMessage(inst.handle, kOfxMessageError, e.what());
         return kOfxStatFailed;
     }

@@ -73,6 +73,8 @@ OfxStatus train(Instance &inst);
 std::string daemonAddress(const Instance &inst);
 std::string clientName();
 void setStatusLine(Instance &inst, const std::string &text) noexcept;
+// "error: <what>" for the status line (without the "vinpaint: " prefix messages carry).
+std::string errorLine(const std::string &what);
 std::string describeJob(const proto::StatusReply &st);  // the status line / persistent message text
 // Runs fn(rowBegin, rowEnd) over [0, rows) on the host's threads when it offers them; rethrows the first error.
 void forRowBands(int rows, const std::function<void(int, int)> &fn);

@@ -274,11 +274,11 @@ OfxStatus train(Instance &inst) {
         setStatusLine(inst, "Train cancelled; press Train to resume (uploaded frames are kept)");
         return kOfxStatOK;
     } catch (const DaemonError &e) {
-        setStatusLine(inst, std::string("error: ") + e.what());
+        setStatusLine(inst, errorLine(e.what()));
         ofx::postMessage(inst.handle, kOfxMessageError, e.what());
         return kOfxStatFailed;
     } catch (const OfxError &e) {
-        setStatusLine(inst, std::string("error: ") + e.what());
+        setStatusLine(inst, errorLine(e.what()));
         ofx::postMessage(inst.handle, kOfxMessageError, e.what());
         return e.status() == kOfxStatErrMemory ? kOfxStatErrMemory : kOfxStatFailed;
     }

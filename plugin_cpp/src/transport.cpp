@@ -14,23 +14,24 @@ namespace {
 std::mutex g_contextMutex;
 std::unique_ptr<zmq::context_t> g_context;
 
-std::string readKey(const char *var, const char *fileVar) {
-    if (const char *v = std::getenv(var); v && *v) return v;
-    if (const char *f = std::getenv(fileVar); f && *f) {
-        std::ifstream in(f);
-        std::string key;
-        // A key file may hold the Z85 key alone or a "public-key = ..." line as zmq_cert files do.
-        for (std::string line; std::getline(in, line);) {
-            auto q = line.find('"');
-            if (q != std::string::npos) {
-                auto e = line.find('"', q + 1);
-                if (e != std::string::npos && e - q - 1 == 40) return line.substr(q + 1, 40);
-            }
-            if (line.size() == 40) key = line;
-        }
-        return key;
+// A ZeroMQ certificate file (what `vinpaint serve --make-keys` writes) holds lines such as
+//     public-key = "<40 chars of Z85>"
+//     secret-key = "<40 chars of Z85>"
+std::string keyFromCertificate(const std::string &path, const std::string &which) {
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) {
+        const auto k = line.find(which);
+        if (k == std::string::npos) continue;
+        const auto q = line.find('"', k);
+        const auto e = q == std::string::npos ? q : line.find('"', q + 1);
+        if (e != std::string::npos && e - q - 1 == 40) return line.substr(q + 1, 40);
     }
     return {};
+}
+
+std::string env(const char *name) {
+    const char *v = std::getenv(name);
+    return v ? v : "";
 }
 }  // namespace
 
@@ -56,9 +57,15 @@ void shutdownContext() noexcept {
 
 CurveKeys CurveKeys::fromEnvironment() {
     CurveKeys k;
-    k.serverPublic = readKey("VINPAINT_CURVE_SERVER_KEY", "VINPAINT_CURVE_SERVER_KEY_FILE");
-    k.clientPublic = readKey("VINPAINT_CURVE_PUBLIC_KEY", "VINPAINT_CURVE_PUBLIC_KEY_FILE");
-    k.clientSecret = readKey("VINPAINT_CURVE_SECRET_KEY", "VINPAINT_CURVE_SECRET_KEY_FILE");
+    k.serverPublic = env("VINPAINT_CURVE_SERVER_KEY");
+    if (k.serverPublic.empty() && !env("VINPAINT_SERVER_KEY_FILE").empty())
+        k.serverPublic = keyFromCertificate(env("VINPAINT_SERVER_KEY_FILE"), "public-key");
+    k.clientPublic = env("VINPAINT_CURVE_PUBLIC_KEY");
+    k.clientSecret = env("VINPAINT_CURVE_SECRET_KEY");
+    if (k.clientSecret.empty() && !env("VINPAINT_CLIENT_KEY_FILE").empty()) {
+        k.clientPublic = keyFromCertificate(env("VINPAINT_CLIENT_KEY_FILE"), "public-key");
+        k.clientSecret = keyFromCertificate(env("VINPAINT_CLIENT_KEY_FILE"), "secret-key");
+    }
     return k;
 }
 

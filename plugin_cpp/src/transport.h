@@ -30,8 +30,9 @@ void shutdownContext() noexcept;
 struct CurveKeys {
     std::string serverPublic, clientPublic, clientSecret;
     bool empty() const { return serverPublic.empty(); }
-    // From VINPAINT_CURVE_SERVER_KEY / VINPAINT_CURVE_PUBLIC_KEY / VINPAINT_CURVE_SECRET_KEY, or key files
-    // named by VINPAINT_CURVE_*_FILE.
+    // VINPAINT_SERVER_KEY_FILE (the daemon's server.key) and VINPAINT_CLIENT_KEY_FILE (a client.key_secret
+    // certificate from `vinpaint serve --make-keys`), or the Z85 keys themselves in VINPAINT_CURVE_SERVER_KEY,
+    // VINPAINT_CURVE_PUBLIC_KEY and VINPAINT_CURVE_SECRET_KEY.
     static CurveKeys fromEnvironment();
 };
 

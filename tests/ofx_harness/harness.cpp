@@ -1,0 +1,666 @@
+// vinpaint's OFX host harness: loads a bundle with dlopen like a host, provides the suites it fetches, serves
+// Source and Mask clips from .npy frames (or procedural ones), and runs a list of steps:
+//
+//   describe            Load, Describe, DescribeInContext (prints what the plugin declared)
+//   create              CreateInstance (parameters from --param first, as a reopened project would)
+//   train | cancel | refresh    press that button (Begin/InstanceChanged/End, reason user edited)
+//   wait[:SECONDS]      press Refresh once a second until the status line says done (or failed)
+//   render:F | render-all       IsIdentity + BeginSequenceRender + Render + EndSequenceRender, output saved
+//   set:NAME=VALUE      change a parameter as a user would
+//   sleep:SECONDS | destroy | unload
+//
+// Every step prints one JSON line (status, elapsed time, messages, the status parameter); the test reads them.
+// The harness itself never crashes on a misbehaving plugin action; a watchdog reports an action that hangs.
+#include <dlfcn.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "host.h"
+#include "npy.h"
+
+using namespace harness;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Args {
+    std::string bundle, sourceDir, maskDir, outDir, daemon, context = "general";
+    int synthW = 0, synthH = 0, synthT = 0;
+    bool noMask = false, batch = false;
+    Depth depth = Depth::Byte;
+    int comps = 4, maskComps = 1, firstFrame = 1;
+    std::vector<std::pair<std::string, std::string>> params;
+    std::vector<std::string> steps;
+    std::set<std::string> expectFailure;
+    int killPid = 0, killBeforeFrame = -1000000;
+    double abortAfter = -1, watchdog = 180, waitTimeout = 600;
+    Options host;
+};
+
+[[noreturn]] void usage(const std::string &why) {
+    std::fprintf(stderr, "ofx_harness: %s\nsee the comment at the top of tests/ofx_harness/harness.cpp\n", why.c_str());
+    std::exit(2);
+}
+
+std::vector<std::string> split(const std::string &s, char sep) {
+    std::vector<std::string> out;
+    std::stringstream ss(s);
+    for (std::string t; std::getline(ss, t, sep);)
+        if (!t.empty()) out.push_back(t);
+    return out;
+}
+
+Args parse(int argc, char **argv) {
+    Args a;
+    for (int i = 1; i < argc; ++i) {
+        std::string k = argv[i];
+        auto next = [&]() -> std::string {
+            if (i + 1 >= argc) usage(k + " needs a value");
+            return argv[++i];
+        };
+        if (k == "--bundle") a.bundle = next();
+        else if (k == "--source") a.sourceDir = next();
+        else if (k == "--mask") a.maskDir = next();
+        else if (k == "--no-mask") a.noMask = true;
+        else if (k == "--synthetic") {
+            auto d = split(next(), 'x');
+            if (d.size() != 3) usage("--synthetic WxHxT");
+            a.synthW = std::stoi(d[0]);
+            a.synthH = std::stoi(d[1]);
+            a.synthT = std::stoi(d[2]);
+        } else if (k == "--out") a.outDir = next();
+        else if (k == "--daemon") a.daemon = next();
+        else if (k == "--context") a.context = next();
+        else if (k == "--depth") {
+            std::string d = next();
+            a.depth = d == "byte" ? Depth::Byte : d == "short" ? Depth::Short : d == "float" ? Depth::Float : (usage("--depth byte|short|float"), Depth::Byte);
+        } else if (k == "--components") {
+            std::string c = next();
+            a.comps = c == "RGBA" ? 4 : c == "RGB" ? 3 : (usage("--components RGBA|RGB"), 4);
+        } else if (k == "--mask-components") {
+            std::string c = next();
+            a.maskComps = c == "Alpha" ? 1 : c == "RGB" ? 3 : c == "RGBA" ? 4 : (usage("--mask-components Alpha|RGB|RGBA"), 1);
+        } else if (k == "--first-frame") a.firstFrame = std::stoi(next());
+        else if (k == "--param") {
+            std::string p = next();
+            auto eq = p.find('=');
+            if (eq == std::string::npos) usage("--param NAME=VALUE");
+            a.params.emplace_back(p.substr(0, eq), p.substr(eq + 1));
+        } else if (k == "--steps") a.steps = split(next(), ',');
+        else if (k == "--expect-failure") {
+            for (auto &s : split(next(), ',')) a.expectFailure.insert(s);
+        } else if (k == "--batch") {
+            a.batch = true;
+            a.host.background = true;
+        } else if (k == "--no-message-v2") a.host.messageV2 = false;
+        else if (k == "--no-progress") a.host.progressSuite = false;
+        else if (k == "--no-multithread") a.host.multiThread = false;
+        else if (k == "--cancel-progress-after") a.host.cancelProgressAfter = std::stoi(next());
+        else if (k == "--negative-rowbytes") a.host.negativeRowBytes = true;
+        else if (k == "--row-padding") a.host.rowPadding = std::stoi(next());
+        else if (k == "--origin") {
+            auto d = split(next(), ',');
+            if (d.size() != 2) usage("--origin X,Y");
+            a.host.originX = std::stoi(d[0]);
+            a.host.originY = std::stoi(d[1]);
+        } else if (k == "--kill-pid") a.killPid = std::stoi(next());
+        else if (k == "--kill-before-frame") a.killBeforeFrame = std::stoi(next());
+        else if (k == "--abort-after") a.abortAfter = std::stod(next());
+        else if (k == "--watchdog") a.watchdog = std::stod(next());
+        else if (k == "--wait-timeout") a.waitTimeout = std::stod(next());
+        else usage("unknown option " + k);
+    }
+    if (a.bundle.empty()) usage("--bundle is required");
+    if (a.sourceDir.empty() && a.synthW == 0) usage("--source DIR or --synthetic WxHxT is required");
+    if (a.context != "general" && a.context != "filter") usage("--context general|filter");
+    return a;
+}
+
+double now() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// ---- watchdog: a plugin action that never returns is reported and the harness exits ----------------------------
+std::atomic<double> g_actionStart{0};
+std::atomic<const char *> g_actionName{nullptr};
+
+void startWatchdog(double limit) {
+    std::thread([limit] {
+        for (;;) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            const double s = g_actionStart.load();
+            if (s > 0 && now() - s > limit) {
+                std::printf("{\"event\": \"frozen\", \"action\": \"%s\", \"seconds\": %.1f}\n",
+                            g_actionName.load() ? g_actionName.load() : "?", now() - s);
+                std::fflush(stdout);
+                std::_Exit(3);
+            }
+        }
+    }).detach();
+}
+
+std::string statusName(OfxStatus s) {
+    switch (s) {
+        case kOfxStatOK: return "OK";
+        case kOfxStatFailed: return "Failed";
+        case kOfxStatErrFatal: return "ErrFatal";
+        case kOfxStatErrUnknown: return "ErrUnknown";
+        case kOfxStatErrMissingHostFeature: return "ErrMissingHostFeature";
+        case kOfxStatErrUnsupported: return "ErrUnsupported";
+        case kOfxStatErrFormat: return "ErrFormat";
+        case kOfxStatErrMemory: return "ErrMemory";
+        case kOfxStatErrBadHandle: return "ErrBadHandle";
+        case kOfxStatErrValue: return "ErrValue";
+        case kOfxStatReplyYes: return "ReplyYes";
+        case kOfxStatReplyNo: return "ReplyNo";
+        case kOfxStatReplyDefault: return "ReplyDefault";
+        case kOfxStatErrImageFormat: return "ErrImageFormat";
+    }
+    return std::to_string(s);
+}
+
+std::string jsonList(const std::vector<std::string> &v) {
+    std::string o = "[";
+    for (std::size_t i = 0; i < v.size(); ++i) o += (i ? ", \"" : "\"") + jsonEscape(v[i]) + "\"";
+    return o + "]";
+}
+
+class Driver {
+public:
+    explicit Driver(Args a) : a_(std::move(a)), host_(a_.host) {}
+    int run();
+
+private:
+    OfxStatus call(const char *action, const void *handle, PropertySet *in, PropertySet *out);
+    void loadBundle();
+    void describe();
+    void create();
+    OfxStatus pressButton(const std::string &name, const char *reason = kOfxChangeUserEdited);
+    OfxStatus setParam(const std::string &name, const std::string &value);
+    OfxStatus renderFrame(int frame, bool sequenceOpen);
+    bool stepWait(double timeout);
+    std::string statusParam();
+    void saveOutput(int frame, const ImageLayout &layout);
+    void saveServed(const char *clip, int frame);
+    void record(const std::string &step, OfxStatus st, double elapsed, int messagesBefore, const std::string &extra = "");
+
+    Args a_;
+    Host host_;
+    void *dl_ = nullptr;
+    OfxPlugin *plugin_ = nullptr;
+    std::unique_ptr<FrameProvider> source_, mask_;
+    std::unique_ptr<Effect> descriptor_, contextDescriptor_, instance_;
+    bool loaded_ = false;
+    std::vector<std::string> failures_;
+    int nested_ = 0;
+};
+
+OfxStatus Driver::call(const char *action, const void *handle, PropertySet *in, PropertySet *out) {
+    const bool outer = g_actionStart.load() == 0;
+    if (outer) {
+        g_actionName = action;
+        g_actionStart = now();
+    }
+    OfxStatus st = plugin_->mainEntry(action, handle, in ? in->handle() : nullptr, out ? out->handle() : nullptr);
+    if (outer) g_actionStart = 0;
+    return st;
+}
+
+void Driver::loadBundle() {
+    fs::path dir = fs::path(a_.bundle) / "Contents" / "Linux-x86-64";
+    std::string binary;
+    if (fs::is_directory(dir))
+        for (auto &e : fs::directory_iterator(dir))
+            if (e.path().extension() == ".ofx") binary = e.path().string();
+    if (binary.empty()) usage("no .ofx binary in " + dir.string());
+    dl_ = dlopen(binary.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!dl_) {
+        std::printf("{\"event\": \"dlopen_failed\", \"error\": \"%s\"}\n", jsonEscape(dlerror()).c_str());
+        std::exit(4);
+    }
+    auto count = reinterpret_cast<int (*)()>(dlsym(dl_, "OfxGetNumberOfPlugins"));
+    auto get = reinterpret_cast<OfxPlugin *(*)(int)>(dlsym(dl_, "OfxGetPlugin"));
+    if (!count || !get) usage("the bundle lacks OfxGetNumberOfPlugins/OfxGetPlugin");
+    const int n = count();
+    for (int i = 0; i < n; ++i) {
+        OfxPlugin *p = get(i);
+        if (p && std::strcmp(p->pluginApi, kOfxImageEffectPluginApi) == 0) plugin_ = p;
+    }
+    if (!plugin_) usage("the bundle has no image effect plugin");
+    host_.event("{\"event\": \"loaded\", \"binary\": \"" + jsonEscape(binary) + "\", \"plugins\": " + std::to_string(n) +
+                ", \"identifier\": \"" + jsonEscape(plugin_->pluginIdentifier) + "\", \"api_version\": " +
+                std::to_string(plugin_->apiVersion) + ", \"version\": \"" + std::to_string(plugin_->pluginVersionMajor) +
+                "." + std::to_string(plugin_->pluginVersionMinor) + "\"}");
+    plugin_->setHost(host_.ofxHost());
+}
+
+void Driver::describe() {
+    const double t0 = now();
+    const int m0 = host_.messagesPosted();
+    OfxStatus st = call(kOfxActionLoad, nullptr, nullptr, nullptr);
+    if (st != kOfxStatOK && st != kOfxStatReplyDefault) {
+        record("load", st, now() - t0, m0);
+        return;
+    }
+    loaded_ = true;
+    descriptor_ = std::make_unique<Effect>();
+    descriptor_->props.setString(kOfxPropType, {kOfxTypeImageEffect});
+    st = call(kOfxActionDescribe, descriptor_.get(), nullptr, nullptr);
+    if (st != kOfxStatOK && st != kOfxStatReplyDefault) {
+        record("describe", st, now() - t0, m0);
+        return;
+    }
+    contextDescriptor_ = std::make_unique<Effect>();
+    contextDescriptor_->props = descriptor_->props;
+    contextDescriptor_->context = a_.context == "filter" ? kOfxImageEffectContextFilter : kOfxImageEffectContextGeneral;
+    contextDescriptor_->props.setString(kOfxImageEffectPropContext, {contextDescriptor_->context});
+    PropertySet in;
+    in.setString(kOfxImageEffectPropContext, {contextDescriptor_->context});
+    st = call(kOfxImageEffectActionDescribeInContext, contextDescriptor_.get(), &in, nullptr);
+
+    // What the plugin declared, for the test to check.
+    const PropertySet &p = descriptor_->props;
+    std::string params = "{";
+    bool firstParam = true;
+    for (auto &prm : contextDescriptor_->params.params) {
+        params += std::string(firstParam ? "" : ", ") + "\"" + jsonEscape(prm->name) + "\": {\"type\": \"" +
+                  jsonEscape(prm->type) + "\", \"label\": \"" + jsonEscape(prm->props.getString(kOfxPropLabel)) +
+                  "\", \"secret\": " + std::to_string(prm->props.getInt(kOfxParamPropSecret)) +
+                  ", \"persistent\": " + std::to_string(prm->props.getInt(kOfxParamPropPersistant)) +
+                  ", \"enabled\": " + std::to_string(prm->props.getInt(kOfxParamPropEnabled)) +
+                  ", \"options\": " + jsonList(prm->props.strings(kOfxParamPropChoiceOption)) +
+                  ", \"string_mode\": \"" + jsonEscape(prm->props.getString(kOfxParamPropStringMode)) +
+                  "\", \"hint\": \"" + jsonEscape(prm->props.getString(kOfxParamPropHint)) + "\"}";
+        firstParam = false;
+    }
+    params += "}";
+    std::string clips = "{";
+    bool firstClip = true;
+    for (auto &[name, c] : contextDescriptor_->clips) {
+        clips += std::string(firstClip ? "" : ", ") + "\"" + jsonEscape(name) + "\": {\"optional\": " +
+                 std::to_string(c->props.getInt(kOfxImageClipPropOptional)) + ", \"is_mask\": " +
+                 std::to_string(c->props.getInt(kOfxImageClipPropIsMask)) + ", \"components\": " +
+                 jsonList(c->props.strings(kOfxImageEffectPropSupportedComponents)) + ", \"temporal\": " +
+                 std::to_string(c->props.getInt(kOfxImageEffectPropTemporalClipAccess)) + ", \"tiles\": " +
+                 std::to_string(c->props.getInt(kOfxImageEffectPropSupportsTiles, 0, 1)) + "}";
+        firstClip = false;
+    }
+    clips += "}";
+    host_.event("{\"event\": \"describe\", \"status\": \"" + statusName(st) + "\", \"label\": \"" +
+                jsonEscape(p.getString(kOfxPropLabel)) + "\", \"grouping\": \"" +
+                jsonEscape(p.getString(kOfxImageEffectPluginPropGrouping)) + "\", \"contexts\": " +
+                jsonList(p.strings(kOfxImageEffectPropSupportedContexts)) + ", \"depths\": " +
+                jsonList(p.strings(kOfxImageEffectPropSupportedPixelDepths)) + ", \"tiles\": " +
+                std::to_string(p.getInt(kOfxImageEffectPropSupportsTiles, 0, -1)) + ", \"temporal\": " +
+                std::to_string(p.getInt(kOfxImageEffectPropTemporalClipAccess, 0, -1)) + ", \"thread_safety\": \"" +
+                jsonEscape(p.getString(kOfxImageEffectPluginRenderThreadSafety)) + "\", \"params\": " + params +
+                ", \"clips\": " + clips + "}");
+    record("describe", st, now() - t0, m0);
+}
+
+void Driver::create() {
+    const double t0 = now();
+    const int m0 = host_.messagesPosted();
+    if (!contextDescriptor_) usage("create needs describe first");
+    instance_ = std::make_unique<Effect>();
+    Effect &e = *instance_;
+    e.isInstance = true;
+    e.context = contextDescriptor_->context;
+    e.props = contextDescriptor_->props;
+    e.props.setString(kOfxPropType, {kOfxTypeImageEffectInstance});
+    e.props.setString(kOfxImageEffectPropContext, {e.context});
+    e.props.setInt(kOfxPropIsInteractive, {a_.batch ? 0 : 1});
+    e.props.setPointer(kOfxPropInstanceData, {nullptr});
+    e.props.setDouble(kOfxImageEffectPropFrameRate, {25.0});
+
+    // Parameters: the descriptor's, at their defaults or the saved values given with --param.
+    for (auto &dp : contextDescriptor_->params.params) {
+        auto p = std::make_unique<Param>();
+        p->name = dp->name;
+        p->type = dp->type;
+        p->props = dp->props;
+        p->owner = &e;
+        if (p->type == kOfxParamTypeString) p->s = p->props.getString(kOfxParamPropDefault);
+        else if (p->type == kOfxParamTypeDouble) p->d = p->props.getDouble(kOfxParamPropDefault);
+        else p->i = p->props.getInt(kOfxParamPropDefault);
+        e.params.params.push_back(std::move(p));
+    }
+    auto apply = [&](const std::string &name, const std::string &value) {
+        Param *p = e.params.find(name);
+        if (!p) usage("no parameter " + name);
+        if (p->type == kOfxParamTypeString) p->s = value;
+        else if (p->type == kOfxParamTypeDouble) p->d = std::stod(value);
+        else p->i = std::stoi(value);
+    };
+    if (!a_.daemon.empty()) apply("daemonAddress", a_.daemon);
+    for (auto &[k, v] : a_.params) apply(k, v);
+
+    // Clips: the descriptor's, connected to the harness's frames.
+    const FrameProvider *src = source_.get();
+    const double last = a_.firstFrame + src->frames() - 1;
+    for (auto &[name, dc] : contextDescriptor_->clips) {
+        auto c = std::make_unique<Clip>();
+        c->name = name;
+        c->owner = &e;
+        c->props = dc->props;
+        c->depth = a_.depth;
+        if (name == kOfxImageEffectSimpleSourceClipName) {
+            c->provider = src;
+            c->comps = a_.comps;
+            if (a_.context == "filter" && a_.comps == 4 && mask_) {
+                c->maskInAlpha = true;
+                c->alphaFrom = mask_.get();
+            }
+        } else if (name == "Mask") {
+            c->provider = (a_.context == "general" && !a_.noMask) ? mask_.get() : nullptr;
+            c->comps = a_.maskComps;
+        } else {
+            c->comps = a_.comps;
+        }
+        const char *comps = c->comps == 4 ? kOfxImageComponentRGBA : c->comps == 3 ? kOfxImageComponentRGB : kOfxImageComponentAlpha;
+        const bool connected = c->provider != nullptr || name == kOfxImageEffectOutputClipName;
+        c->props.setInt(kOfxImageClipPropConnected, {connected ? 1 : 0});
+        c->props.setString(kOfxImageEffectPropPixelDepth, {connected ? depthName(c->depth) : kOfxBitDepthNone});
+        c->props.setString(kOfxImageEffectPropComponents, {connected ? comps : kOfxImageComponentNone});
+        c->props.setString(kOfxImageClipPropUnmappedPixelDepth, {depthName(c->depth)});
+        c->props.setString(kOfxImageClipPropUnmappedComponents, {comps});
+        c->props.setString(kOfxImageEffectPropPreMultiplication, {c->comps == 4 ? kOfxImageUnPreMultiplied : kOfxImageOpaque});
+        c->props.setDouble(kOfxImagePropPixelAspectRatio, {1.0});
+        c->props.setDouble(kOfxImageEffectPropFrameRate, {25.0});
+        c->props.setDouble(kOfxImageEffectPropFrameRange, {double(a_.firstFrame), last});
+        c->props.setDouble(kOfxImageEffectPropUnmappedFrameRange, {double(a_.firstFrame), last});
+        c->props.setString(kOfxImageClipPropFieldExtraction, {"OfxImageFieldDoubled"});
+        c->props.setInt(kOfxImageClipPropContinuousSamples, {0});
+        e.clips[name] = std::move(c);
+    }
+    OfxStatus st = call(kOfxActionCreateInstance, &e, nullptr, nullptr);
+    record("create", st, now() - t0, m0);
+}
+
+std::string Driver::statusParam() {
+    if (!instance_) return "";
+    Param *p = instance_->params.find("status");
+    return p ? p->s : "";
+}
+
+OfxStatus Driver::pressButton(const std::string &name, const char *reason) {
+    PropertySet in;
+    in.setString(kOfxPropType, {kOfxTypeParameter});
+    in.setString(kOfxPropName, {name});
+    in.setString(kOfxPropChangeReason, {reason});
+    in.setDouble(kOfxPropTime, {double(a_.firstFrame)});
+    in.setDouble(kOfxImageEffectPropRenderScale, {1.0, 1.0});
+    PropertySet begin;
+    begin.setString(kOfxPropChangeReason, {reason});
+    call(kOfxActionBeginInstanceChanged, instance_.get(), &begin, nullptr);
+    OfxStatus st = call(kOfxActionInstanceChanged, instance_.get(), &in, nullptr);
+    call(kOfxActionEndInstanceChanged, instance_.get(), &begin, nullptr);
+    return st;
+}
+
+OfxStatus Driver::setParam(const std::string &name, const std::string &value) {
+    Param *p = instance_->params.find(name);
+    if (!p) usage("no parameter " + name);
+    if (p->type == kOfxParamTypeString) p->s = value;
+    else if (p->type == kOfxParamTypeDouble) p->d = std::stod(value);
+    else p->i = std::stoi(value);
+    return pressButton(name);
+}
+
+bool Driver::stepWait(double timeout) {
+    const double t0 = now();
+    while (now() - t0 < timeout) {
+        pressButton("refresh");
+        const std::string s = statusParam();
+        if (s.rfind("done", 0) == 0) return true;
+        if (s.rfind("failed", 0) == 0 || s.rfind("error", 0) == 0 || s.rfind("cancelled", 0) == 0) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    }
+    return false;
+}
+
+void Driver::saveOutput(int frame, const ImageLayout &l) {
+    if (a_.outDir.empty()) return;
+    NpyArray arr;
+    arr.dtype = l.depth == Depth::Byte ? "u1" : l.depth == Depth::Short ? "u2" : "f4";
+    arr.shape = {static_cast<std::size_t>(l.height), static_cast<std::size_t>(l.width), static_cast<std::size_t>(l.comps)};
+    arr.data = l.packed();
+    writeNpy((fs::path(a_.outDir) / ("output_" + std::to_string(frame) + ".npy")).string(), arr);
+}
+
+// The exact pixels the plugin was served for a clip at a frame (top-down), for the test's comparisons.
+void Driver::saveServed(const char *clipName, int frame) {
+    if (a_.outDir.empty() || !instance_) return;
+    Clip *c = instance_->clip(clipName);
+    if (!c || !c->provider) return;
+    OfxPropertySetHandle h = nullptr;
+    const OfxImageEffectSuiteV1 *fx = effectSuite();
+    if (fx->clipGetImage(reinterpret_cast<OfxImageClipHandle>(c), frame, nullptr, &h) != kOfxStatOK) return;
+    PropertySet *p = PropertySet::from(h);
+    const int w = p->getInt(kOfxImagePropBounds, 2) - p->getInt(kOfxImagePropBounds, 0);
+    const int hgt = p->getInt(kOfxImagePropBounds, 3) - p->getInt(kOfxImagePropBounds, 1);
+    void *data = p->props[kOfxImagePropData].p[0];
+    const std::ptrdiff_t rb = p->getInt(kOfxImagePropRowBytes);
+    NpyArray arr;
+    arr.dtype = c->depth == Depth::Byte ? "u1" : c->depth == Depth::Short ? "u2" : "f4";
+    arr.shape = {static_cast<std::size_t>(hgt), static_cast<std::size_t>(w), static_cast<std::size_t>(c->comps)};
+    const std::size_t row = depthBytes(c->depth) * c->comps * w;
+    arr.data.resize(row * hgt);
+    for (int r = 0; r < hgt; ++r)
+        std::memcpy(&arr.data[r * row], static_cast<unsigned char *>(data) + static_cast<std::ptrdiff_t>(hgt - 1 - r) * rb, row);
+    fx->clipReleaseImage(h);
+    const std::string file = std::string(std::string(clipName) == "Mask" ? "mask_" : "source_") + std::to_string(frame) + ".npy";
+    writeNpy((fs::path(a_.outDir) / file).string(), arr);
+}
+
+OfxStatus Driver::renderFrame(int frame, bool sequenceOpen) {
+    Effect &e = *instance_;
+    const FrameProvider *src = source_.get();
+    const int w = src->width(), h = src->height();
+    const Options &o = a_.host;
+    ImageLayout layout;
+    bool made = false;
+    host_.outputImage = [&](Clip &, double t) -> OfxPropertySetHandle {
+        if (static_cast<int>(std::lround(t)) != frame) return nullptr;
+        ImageLayout l;
+        OfxPropertySetHandle hnd = host_.makeImage(t, w, h, nullptr, a_.depth, a_.comps, &l);
+        layout = l;
+        made = true;
+        return hnd;
+    };
+
+    // Identity first, as hosts ask before rendering.
+    PropertySet idIn, idOut;
+    idIn.setDouble(kOfxPropTime, {double(frame)});
+    idIn.setString(kOfxImageEffectPropFieldToRender, {kOfxImageFieldNone});
+    idIn.setInt(kOfxImageEffectPropRenderWindow, {o.originX, o.originY, o.originX + w, o.originY + h});
+    idIn.setDouble(kOfxImageEffectPropRenderScale, {1.0, 1.0});
+    idOut.setString(kOfxPropName, {""});
+    idOut.setDouble(kOfxPropTime, {double(frame)});
+    OfxStatus idSt = call(kOfxImageEffectActionIsIdentity, &e, &idIn, &idOut);
+    if (idSt == kOfxStatReplyYes) {
+        host_.event("{\"event\": \"identity\", \"frame\": " + std::to_string(frame) + ", \"clip\": \"" +
+                    jsonEscape(idOut.getString(kOfxPropName)) + "\"}");
+        saveServed(kOfxImageEffectSimpleSourceClipName, frame);
+        return kOfxStatOK;
+    }
+
+    PropertySet seq;
+    seq.setDouble(kOfxImageEffectPropFrameRange, {double(frame), double(frame)});
+    seq.setDouble(kOfxImageEffectPropFrameStep, {1.0});
+    seq.setInt(kOfxPropIsInteractive, {a_.batch ? 0 : 1});
+    seq.setDouble(kOfxImageEffectPropRenderScale, {1.0, 1.0});
+    seq.setInt(kOfxImageEffectPropSequentialRenderStatus, {0});
+    seq.setInt(kOfxImageEffectPropInteractiveRenderStatus, {a_.batch ? 0 : 1});
+    if (!sequenceOpen) call(kOfxImageEffectActionBeginSequenceRender, &e, &seq, nullptr);
+
+    PropertySet in;
+    in.setDouble(kOfxPropTime, {double(frame)});
+    in.setString(kOfxImageEffectPropFieldToRender, {kOfxImageFieldNone});
+    in.setInt(kOfxImageEffectPropRenderWindow, {o.originX, o.originY, o.originX + w, o.originY + h});
+    in.setDouble(kOfxImageEffectPropRenderScale, {1.0, 1.0});
+    in.setInt(kOfxImageEffectPropSequentialRenderStatus, {0});
+    in.setInt(kOfxImageEffectPropInteractiveRenderStatus, {a_.batch ? 0 : 1});
+    in.setInt("OfxImageEffectPropRenderQualityDraft", {0});
+
+    std::atomic<bool> done{false};
+    std::thread aborter;
+    if (a_.abortAfter >= 0) {
+        e.abortFlag = false;
+        aborter = std::thread([&] {
+            const double t0 = now();
+            while (!done && now() - t0 < a_.abortAfter) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            if (!done) e.abortFlag = true;
+        });
+    }
+    OfxStatus st = call(kOfxImageEffectActionRender, &e, &in, nullptr);
+    done = true;
+    if (aborter.joinable()) aborter.join();
+    e.abortFlag = false;
+    if (!sequenceOpen) call(kOfxImageEffectActionEndSequenceRender, &e, &seq, nullptr);
+    host_.outputImage = nullptr;
+    if (made && st == kOfxStatOK) saveOutput(frame, layout);
+    saveServed(kOfxImageEffectSimpleSourceClipName, frame);
+    saveServed("Mask", frame);
+    return st;
+}
+
+void Driver::record(const std::string &step, OfxStatus st, double elapsed, int messagesBefore, const std::string &extra) {
+    const bool failed = st != kOfxStatOK && st != kOfxStatReplyDefault;
+    const bool said = host_.messagesPosted() > messagesBefore;
+    std::string base = step.substr(0, step.find(':'));
+    if (base == "render-all") base = "render";
+    const bool expectFail = a_.expectFailure.count(base) > 0;
+    std::string verdict = "ok";
+    if (expectFail && !failed) verdict = "expected a failure status";
+    else if (expectFail && !said) verdict = "failed without a message";
+    else if (!expectFail && failed) verdict = "unexpected failure";
+    if (verdict != "ok") failures_.push_back(step + ": " + verdict);
+    std::string persistent, ptype;
+    if (instance_) {
+        std::lock_guard<std::mutex> l(instance_->msgMutex);
+        persistent = instance_->persistent;
+        ptype = instance_->persistentType;
+    }
+    std::string job;
+    if (instance_)
+        if (Param *p = instance_->params.find("jobId")) job = p->s;
+    char el[32];
+    std::snprintf(el, sizeof el, "%.3f", elapsed);
+    host_.event("{\"event\": \"step\", \"step\": \"" + jsonEscape(step) + "\", \"status\": \"" + statusName(st) +
+                "\", \"elapsed_s\": " + el + ", \"messages\": " + std::to_string(host_.messagesPosted() - messagesBefore) +
+                ", \"persistent\": \"" + jsonEscape(persistent) + "\", \"persistent_type\": \"" + jsonEscape(ptype) +
+                "\", \"status_param\": \"" + jsonEscape(statusParam()) + "\", \"job\": \"" + jsonEscape(job) +
+                "\", \"verdict\": \"" + jsonEscape(verdict) + "\"" + extra + "}");
+}
+
+int Driver::run() {
+    if (!a_.outDir.empty()) fs::create_directories(a_.outDir);
+    if (!a_.sourceDir.empty()) {
+        source_ = npyDirectory(a_.sourceDir);
+        if (!a_.maskDir.empty()) mask_ = npyDirectory(a_.maskDir);
+    } else {
+        source_ = syntheticClip(a_.synthW, a_.synthH, a_.synthT, false);
+        mask_ = syntheticClip(a_.synthW, a_.synthH, a_.synthT, true);
+    }
+    if (mask_ && (mask_->width() != source_->width() || mask_->height() != source_->height() || mask_->frames() != source_->frames()))
+        usage("the mask frames do not match the source frames");
+    host_.paramChangedByPlugin = [this](Effect &e, Param &p) {
+        if (!e.isInstance || nested_ > 3) return;
+        ++nested_;
+        PropertySet in;
+        in.setString(kOfxPropType, {kOfxTypeParameter});
+        in.setString(kOfxPropName, {p.name});
+        in.setString(kOfxPropChangeReason, {kOfxChangePluginEdited});
+        in.setDouble(kOfxPropTime, {double(a_.firstFrame)});
+        in.setDouble(kOfxImageEffectPropRenderScale, {1.0, 1.0});
+        plugin_->mainEntry(kOfxActionInstanceChanged, &e, in.handle(), nullptr);
+        --nested_;
+    };
+    startWatchdog(a_.watchdog);
+    loadBundle();
+
+    for (const std::string &step : a_.steps) {
+        const double t0 = now();
+        const int m0 = host_.messagesPosted();
+        if (step == "describe") {
+            describe();
+        } else if (step == "create") {
+            create();
+        } else if (!instance_ && step != "unload" && step.rfind("sleep", 0) != 0) {
+            usage("step " + step + " needs create first");
+        } else if (step == "train" || step == "cancel" || step == "refresh") {
+            const std::string button = step == "cancel" ? "cancelTraining" : step;
+            const OfxStatus st = pressButton(button);
+            record(step, st, now() - t0, m0);
+        } else if (step.rfind("wait", 0) == 0) {
+            const double limit = step.size() > 5 ? std::stod(step.substr(5)) : a_.waitTimeout;
+            const bool ok = stepWait(limit);
+            record(step, ok ? kOfxStatOK : kOfxStatFailed, now() - t0, m0);
+        } else if (step.rfind("set:", 0) == 0) {
+            const auto eq = step.find('=');
+            const OfxStatus st = setParam(step.substr(4, eq - 4), step.substr(eq + 1));
+            record(step, st, now() - t0, m0);
+        } else if (step.rfind("sleep:", 0) == 0) {
+            std::this_thread::sleep_for(std::chrono::duration<double>(std::stod(step.substr(6))));
+        } else if (step == "render-all" || step.rfind("render:", 0) == 0) {
+            std::vector<int> frames;
+            if (step == "render-all")
+                for (int f = a_.firstFrame; f < a_.firstFrame + source_->frames(); ++f) frames.push_back(f);
+            else
+                frames.push_back(std::stoi(step.substr(7)));
+            for (int f : frames) {
+                if (f == a_.killBeforeFrame && a_.killPid > 0) {
+                    ::kill(a_.killPid, SIGKILL);
+                    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+                    host_.event("{\"event\": \"killed\", \"pid\": " + std::to_string(a_.killPid) + ", \"before_frame\": " +
+                                std::to_string(f) + "}");
+                }
+                const double f0 = now();
+                const int fm0 = host_.messagesPosted();
+                OfxStatus st = renderFrame(f, false);
+                record("render:" + std::to_string(f), st, now() - f0, fm0, ", \"frame\": " + std::to_string(f));
+            }
+        } else if (step == "destroy") {
+            OfxStatus st = call(kOfxActionDestroyInstance, instance_.get(), nullptr, nullptr);
+            record(step, st, now() - t0, m0);
+            instance_.reset();
+        } else if (step == "unload") {
+            OfxStatus st = loaded_ ? call(kOfxActionUnload, nullptr, nullptr, nullptr) : kOfxStatOK;
+            loaded_ = false;
+            record(step, st, now() - t0, m0);
+        } else {
+            usage("unknown step " + step);
+        }
+    }
+    const int leaked = host_.outstandingImages();
+    if (leaked) failures_.push_back(std::to_string(leaked) + " images never released");
+    host_.event("{\"event\": \"summary\", \"ok\": " + std::string(failures_.empty() ? "true" : "false") +
+                ", \"leaked_images\": " + std::to_string(leaked) + ", \"progress_updates\": " +
+                std::to_string(host_.progressUpdates()) + ", \"failures\": " + jsonList(failures_) + "}");
+    return failures_.empty() ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    try {
+        Driver d(parse(argc, argv));
+        return d.run();
+    } catch (const std::exception &e) {
+        std::printf("{\"event\": \"harness_error\", \"error\": \"%s\"}\n", jsonEscape(e.what()).c_str());
+        return 5;
+    }
+}

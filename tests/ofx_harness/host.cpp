@@ -1,0 +1,849 @@
+#include "host.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <iostream>
+#include <thread>
+
+#include "npy.h"
+
+namespace harness {
+
+Host *Host::current = nullptr;
+
+std::string jsonEscape(const std::string &s) {
+    std::string o;
+    for (char c : s) {
+        switch (c) {
+            case '"': o += "\\\""; break;
+            case '\\': o += "\\\\"; break;
+            case '\n': o += "\\n"; break;
+            case '\t': o += "\\t"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    char b[8];
+                    std::snprintf(b, sizeof b, "\\u%04x", c);
+                    o += b;
+                } else {
+                    o += c;
+                }
+        }
+    }
+    return o;
+}
+
+// ---- PropertySet ------------------------------------------------------------------------------------------------
+int Prop::size() const {
+    switch (type) {
+        case Int: return static_cast<int>(i.size());
+        case Double: return static_cast<int>(d.size());
+        case String: return static_cast<int>(s.size());
+        case Pointer: return static_cast<int>(p.size());
+    }
+    return 0;
+}
+void PropertySet::setInt(const std::string &n, std::vector<int> v) {
+    std::lock_guard<std::recursive_mutex> l(mutex);
+    Prop &p = props[n];
+    p.type = Prop::Int;
+    p.i = std::move(v);
+}
+void PropertySet::setDouble(const std::string &n, std::vector<double> v) {
+    std::lock_guard<std::recursive_mutex> l(mutex);
+    Prop &p = props[n];
+    p.type = Prop::Double;
+    p.d = std::move(v);
+}
+void PropertySet::setString(const std::string &n, std::vector<std::string> v) {
+    std::lock_guard<std::recursive_mutex> l(mutex);
+    Prop &p = props[n];
+    p.type = Prop::String;
+    p.s = std::move(v);
+}
+void PropertySet::setPointer(const std::string &n, std::vector<void *> v) {
+    std::lock_guard<std::recursive_mutex> l(mutex);
+    Prop &p = props[n];
+    p.type = Prop::Pointer;
+    p.p = std::move(v);
+}
+int PropertySet::getInt(const std::string &n, int idx, int fallback) const {
+    std::lock_guard<std::recursive_mutex> l(mutex);
+    auto it = props.find(n);
+    if (it == props.end() || it->second.type != Prop::Int || idx >= static_cast<int>(it->second.i.size())) return fallback;
+    return it->second.i[idx];
+}
+double PropertySet::getDouble(const std::string &n, int idx, double fallback) const {
+    std::lock_guard<std::recursive_mutex> l(mutex);
+    auto it = props.find(n);
+    if (it == props.end() || it->second.type != Prop::Double || idx >= static_cast<int>(it->second.d.size())) return fallback;
+    return it->second.d[idx];
+}
+std::string PropertySet::getString(const std::string &n, int idx, const std::string &fallback) const {
+    std::lock_guard<std::recursive_mutex> l(mutex);
+    auto it = props.find(n);
+    if (it == props.end() || it->second.type != Prop::String || idx >= static_cast<int>(it->second.s.size())) return fallback;
+    return it->second.s[idx];
+}
+std::vector<std::string> PropertySet::strings(const std::string &n) const {
+    std::lock_guard<std::recursive_mutex> l(mutex);
+    auto it = props.find(n);
+    if (it == props.end() || it->second.type != Prop::String) return {};
+    return it->second.s;
+}
+bool PropertySet::has(const std::string &n) const {
+    std::lock_guard<std::recursive_mutex> l(mutex);
+    return props.count(n) != 0;
+}
+
+Param *ParamSet::find(const std::string &name) {
+    for (auto &p : params)
+        if (p->name == name) return p.get();
+    return nullptr;
+}
+
+Clip *Effect::clip(const std::string &name) {
+    auto it = clips.find(name);
+    return it == clips.end() ? nullptr : it->second.get();
+}
+
+// ---- pixels -----------------------------------------------------------------------------------------------------
+const char *depthName(Depth d) {
+    switch (d) {
+        case Depth::Byte: return kOfxBitDepthByte;
+        case Depth::Short: return kOfxBitDepthShort;
+        case Depth::Float: return kOfxBitDepthFloat;
+    }
+    return kOfxBitDepthNone;
+}
+std::size_t depthBytes(Depth d) { return d == Depth::Byte ? 1 : d == Depth::Short ? 2 : 4; }
+
+namespace {
+void storeValue(unsigned char *p, Depth d, float v) {
+    switch (d) {
+        case Depth::Byte: *p = static_cast<unsigned char>(std::lround(std::clamp(v, 0.f, 1.f) * 255.f)); break;
+        case Depth::Short: {
+            const auto x = static_cast<std::uint16_t>(std::lround(std::clamp(v, 0.f, 1.f) * 65535.f));
+            std::memcpy(p, &x, 2);
+            break;
+        }
+        case Depth::Float: std::memcpy(p, &v, 4); break;
+    }
+}
+
+class NpyDirectory : public FrameProvider {
+public:
+    explicit NpyDirectory(const std::string &dir) {
+        DIR *d = opendir(dir.c_str());
+        if (!d) throw std::runtime_error("cannot list " + dir);
+        std::vector<std::string> names;
+        while (dirent *e = readdir(d)) {
+            std::string n = e->d_name;
+            if (n.size() > 4 && n.substr(n.size() - 4) == ".npy") names.push_back(n);
+        }
+        closedir(d);
+        std::sort(names.begin(), names.end());
+        if (names.empty()) throw std::runtime_error("no .npy frames in " + dir);
+        for (const auto &n : names) frames_.push_back(readNpy(dir + "/" + n));
+        const auto &a = frames_[0];
+        if (a.shape.size() < 2) throw std::runtime_error(dir + ": frames must be [H,W] or [H,W,C]");
+        h_ = static_cast<int>(a.shape[0]);
+        w_ = static_cast<int>(a.shape[1]);
+        for (const auto &f : frames_)
+            if (f.shape.size() < 2 || static_cast<int>(f.shape[0]) != h_ || static_cast<int>(f.shape[1]) != w_)
+                throw std::runtime_error(dir + ": every frame must have the same size");
+    }
+    int width() const override { return w_; }
+    int height() const override { return h_; }
+    int frames() const override { return static_cast<int>(frames_.size()); }
+    FloatFrame frame(int i, int comps) const override {
+        const NpyArray &a = frames_.at(i);
+        const int src = a.shape.size() == 3 ? static_cast<int>(a.shape[2]) : 1;
+        FloatFrame f;
+        f.width = w_;
+        f.height = h_;
+        f.comps = comps;
+        f.v.resize(static_cast<std::size_t>(w_) * h_ * comps);
+        for (std::size_t px = 0, n = static_cast<std::size_t>(w_) * h_; px < n; ++px) {
+            float in[4] = {0, 0, 0, 1};
+            for (int c = 0; c < src && c < 4; ++c) {
+                const std::size_t k = px * src + c;
+                if (a.dtype == "u1") in[c] = a.data[k] / 255.f;
+                else if (a.dtype == "u2") {
+                    std::uint16_t x;
+                    std::memcpy(&x, &a.data[k * 2], 2);
+                    in[c] = x / 65535.f;
+                } else {
+                    std::memcpy(&in[c], &a.data[k * 4], 4);
+                }
+            }
+            if (src == 1) in[1] = in[2] = in[0];
+            for (int c = 0; c < comps; ++c) f.v[px * comps + c] = comps == 1 ? in[0] : in[c];
+        }
+        return f;
+    }
+
+private:
+    std::vector<NpyArray> frames_;
+    int w_ = 0, h_ = 0;
+};
+
+class Synthetic : public FrameProvider {
+public:
+    Synthetic(int w, int h, int t, bool mask) : w_(w), h_(h), t_(t), mask_(mask) {}
+    int width() const override { return w_; }
+    int height() const override { return h_; }
+    int frames() const override { return t_; }
+    FloatFrame frame(int i, int comps) const override {
+        FloatFrame f;
+        f.width = w_;
+        f.height = h_;
+        f.comps = comps;
+        f.v.resize(static_cast<std::size_t>(w_) * h_ * comps);
+        const float cx = w_ * (0.3f + 0.4f * i / std::max(t_, 1)), cy = h_ * 0.5f, r = std::max(2.f, h_ * 0.15f);
+        for (int y = 0; y < h_; ++y)
+            for (int x = 0; x < w_; ++x) {
+                float *p = &f.v[(static_cast<std::size_t>(y) * w_ + x) * comps];
+                const bool inside = (x - cx) * (x - cx) + (y - cy) * (y - cy) < r * r;
+                if (mask_) {
+                    for (int c = 0; c < comps; ++c) p[c] = inside ? 1.f : 0.f;
+                    continue;
+                }
+                const float rgb[4] = {float((x + 3 * i) % 64) / 63.f, float(y) / std::max(h_ - 1, 1),
+                                      float((x + y) % 32) / 31.f, 1.f};
+                for (int c = 0; c < comps; ++c) p[c] = comps == 1 ? rgb[0] : rgb[c];
+            }
+        return f;
+    }
+
+private:
+    int w_, h_, t_;
+    bool mask_;
+};
+}  // namespace
+
+std::unique_ptr<FrameProvider> npyDirectory(const std::string &dir) { return std::make_unique<NpyDirectory>(dir); }
+std::unique_ptr<FrameProvider> syntheticClip(int w, int h, int t, bool mask) {
+    return std::make_unique<Synthetic>(w, h, t, mask);
+}
+
+std::vector<unsigned char> ImageLayout::packed() const {
+    const std::size_t pix = depthBytes(depth) * comps, row = pix * width;
+    std::vector<unsigned char> out(row * height);
+    const unsigned char *base = store->data() + dataOffset;
+    for (int r = 0; r < height; ++r) {
+        const int yi = height - 1 - r;  // bottom-up image row for top-down output row r
+        std::memcpy(&out[r * row], base + static_cast<std::ptrdiff_t>(yi) * rowBytes, row);
+    }
+    return out;
+}
+
+// ---- the host object ------------------------------------------------------------------------------------------
+void Host::event(const std::string &json) {
+    std::lock_guard<std::mutex> l(logMutex_);
+    std::cout << json << std::endl;
+}
+
+int Host::outstandingImages() const {
+    std::lock_guard<std::mutex> l(imagesMutex_);
+    return static_cast<int>(images_.size());
+}
+
+OfxPropertySetHandle Host::makeImage(double time, int width, int height, const FloatFrame *content, Depth depth,
+                                     int comps, ImageLayout *layout) {
+    auto img = std::make_unique<Image>();
+    const std::size_t pix = depthBytes(depth) * comps;
+    const std::ptrdiff_t row = static_cast<std::ptrdiff_t>(pix * width + opt_.rowPadding);
+    img->store = std::make_shared<std::vector<unsigned char>>(static_cast<std::size_t>(row) * height, 0xCD);
+    const std::ptrdiff_t offset = opt_.negativeRowBytes ? row * (height - 1) : 0;
+    const std::ptrdiff_t rowBytes = opt_.negativeRowBytes ? -row : row;
+    unsigned char *data = img->store->data() + offset;
+    if (content) {
+        for (int yi = 0; yi < height; ++yi) {  // yi: bottom-up row index
+            const int r = height - 1 - yi;
+            unsigned char *dst = data + yi * rowBytes;
+            const float *src = &content->v[static_cast<std::size_t>(r) * width * comps];
+            for (int k = 0; k < width * comps; ++k) storeValue(dst + k * depthBytes(depth), depth, src[k]);
+        }
+    }
+    PropertySet &p = img->props;
+    const int x1 = opt_.originX, y1 = opt_.originY;
+    p.setString(kOfxPropType, {kOfxTypeImage});
+    p.setPointer(kOfxImagePropData, {data});
+    p.setInt(kOfxImagePropBounds, {x1, y1, x1 + width, y1 + height});
+    p.setInt(kOfxImagePropRegionOfDefinition, {x1, y1, x1 + width, y1 + height});
+    p.setInt(kOfxImagePropRowBytes, {static_cast<int>(rowBytes)});
+    p.setString(kOfxImageEffectPropPixelDepth, {depthName(depth)});
+    p.setString(kOfxImageEffectPropComponents,
+                {comps == 4 ? kOfxImageComponentRGBA : comps == 3 ? kOfxImageComponentRGB : kOfxImageComponentAlpha});
+    p.setString(kOfxImageEffectPropPreMultiplication, {comps == 4 ? kOfxImageUnPreMultiplied : kOfxImageOpaque});
+    p.setDouble(kOfxImageEffectPropRenderScale, {1.0, 1.0});
+    p.setDouble(kOfxImagePropPixelAspectRatio, {1.0});
+    p.setString(kOfxImagePropField, {kOfxImageFieldNone});
+    p.setString(kOfxImagePropUniqueIdentifier, {"img" + std::to_string(++imageSerial_) + "@" + std::to_string(time)});
+    if (layout) {
+        *layout = ImageLayout{img->store, offset, rowBytes, x1, y1, width, height, comps, depth};
+    }
+    OfxPropertySetHandle h = img->props.handle();
+    std::lock_guard<std::mutex> l(imagesMutex_);
+    images_[&img->props] = std::move(img);
+    return h;
+}
+
+bool Host::releaseImage(OfxPropertySetHandle h) {
+    std::lock_guard<std::mutex> l(imagesMutex_);
+    return images_.erase(PropertySet::from(h)) == 1;
+}
+
+// ---- the suites -------------------------------------------------------------------------------------------------
+struct Suites {
+    // property suite
+    template <typename T> static OfxStatus setN(OfxPropertySetHandle h, const char *name, int index, T value) {
+        if (!h || !name || index < 0) return kOfxStatErrBadHandle;
+        PropertySet *ps = PropertySet::from(h);
+        std::lock_guard<std::recursive_mutex> l(ps->mutex);
+        Prop &p = ps->props[name];
+        if constexpr (std::is_same_v<T, int>) {
+            if (p.size() && p.type != Prop::Int) return kOfxStatErrValue;
+            p.type = Prop::Int;
+            if (static_cast<int>(p.i.size()) <= index) p.i.resize(index + 1);
+            p.i[index] = value;
+        } else if constexpr (std::is_same_v<T, double>) {
+            if (p.size() && p.type != Prop::Double) return kOfxStatErrValue;
+            p.type = Prop::Double;
+            if (static_cast<int>(p.d.size()) <= index) p.d.resize(index + 1);
+            p.d[index] = value;
+        } else if constexpr (std::is_same_v<T, const char *>) {
+            if (p.size() && p.type != Prop::String) return kOfxStatErrValue;
+            p.type = Prop::String;
+            if (static_cast<int>(p.s.size()) <= index) p.s.resize(index + 1);
+            p.s[index] = value ? value : "";
+        } else {
+            if (p.size() && p.type != Prop::Pointer) return kOfxStatErrValue;
+            p.type = Prop::Pointer;
+            if (static_cast<int>(p.p.size()) <= index) p.p.resize(index + 1);
+            p.p[index] = value;
+        }
+        return kOfxStatOK;
+    }
+    static OfxStatus propSetPointer(OfxPropertySetHandle h, const char *n, int i, void *v) { return setN<void *>(h, n, i, v); }
+    static OfxStatus propSetString(OfxPropertySetHandle h, const char *n, int i, const char *v) { return setN<const char *>(h, n, i, v); }
+    static OfxStatus propSetDouble(OfxPropertySetHandle h, const char *n, int i, double v) { return setN<double>(h, n, i, v); }
+    static OfxStatus propSetInt(OfxPropertySetHandle h, const char *n, int i, int v) { return setN<int>(h, n, i, v); }
+    static OfxStatus propSetPointerN(OfxPropertySetHandle h, const char *n, int c, void *const *v) {
+        for (int i = 0; i < c; ++i)
+            if (OfxStatus s = setN<void *>(h, n, i, v[i])) return s;
+        return kOfxStatOK;
+    }
+    static OfxStatus propSetStringN(OfxPropertySetHandle h, const char *n, int c, const char *const *v) {
+        for (int i = 0; i < c; ++i)
+            if (OfxStatus s = setN<const char *>(h, n, i, v[i])) return s;
+        return kOfxStatOK;
+    }
+    static OfxStatus propSetDoubleN(OfxPropertySetHandle h, const char *n, int c, const double *v) {
+        for (int i = 0; i < c; ++i)
+            if (OfxStatus s = setN<double>(h, n, i, v[i])) return s;
+        return kOfxStatOK;
+    }
+    static OfxStatus propSetIntN(OfxPropertySetHandle h, const char *n, int c, const int *v) {
+        for (int i = 0; i < c; ++i)
+            if (OfxStatus s = setN<int>(h, n, i, v[i])) return s;
+        return kOfxStatOK;
+    }
+    static const Prop *lookup(OfxPropertySetHandle h, const char *name, Prop::Type t, int index, OfxStatus &st) {
+        if (!h || !name) {
+            st = kOfxStatErrBadHandle;
+            return nullptr;
+        }
+        PropertySet *ps = PropertySet::from(h);
+        auto it = ps->props.find(name);
+        if (it == ps->props.end()) {
+            st = kOfxStatErrUnknown;
+            return nullptr;
+        }
+        if (it->second.type != t) {
+            st = kOfxStatErrValue;
+            return nullptr;
+        }
+        if (index < 0 || index >= it->second.size()) {
+            st = kOfxStatErrBadIndex;
+            return nullptr;
+        }
+        st = kOfxStatOK;
+        return &it->second;
+    }
+    static OfxStatus propGetPointer(OfxPropertySetHandle h, const char *n, int i, void **v) {
+        OfxStatus st;
+        std::lock_guard<std::recursive_mutex> l(PropertySet::from(h)->mutex);
+        if (const Prop *p = lookup(h, n, Prop::Pointer, i, st)) *v = p->p[i];
+        return st;
+    }
+    static OfxStatus propGetString(OfxPropertySetHandle h, const char *n, int i, char **v) {
+        OfxStatus st;
+        std::lock_guard<std::recursive_mutex> l(PropertySet::from(h)->mutex);
+        if (const Prop *p = lookup(h, n, Prop::String, i, st)) *v = const_cast<char *>(p->s[i].c_str());
+        return st;
+    }
+    static OfxStatus propGetDouble(OfxPropertySetHandle h, const char *n, int i, double *v) {
+        OfxStatus st;
+        std::lock_guard<std::recursive_mutex> l(PropertySet::from(h)->mutex);
+        if (const Prop *p = lookup(h, n, Prop::Double, i, st)) *v = p->d[i];
+        else if (const Prop *q = lookup(h, n, Prop::Int, i, st)) *v = q->i[i];  // hosts accept ints as doubles
+        return st;
+    }
+    static OfxStatus propGetInt(OfxPropertySetHandle h, const char *n, int i, int *v) {
+        OfxStatus st;
+        std::lock_guard<std::recursive_mutex> l(PropertySet::from(h)->mutex);
+        if (const Prop *p = lookup(h, n, Prop::Int, i, st)) *v = p->i[i];
+        return st;
+    }
+    static OfxStatus propGetPointerN(OfxPropertySetHandle h, const char *n, int c, void **v) {
+        for (int i = 0; i < c; ++i)
+            if (OfxStatus s = propGetPointer(h, n, i, &v[i])) return s;
+        return kOfxStatOK;
+    }
+    static OfxStatus propGetStringN(OfxPropertySetHandle h, const char *n, int c, char **v) {
+        for (int i = 0; i < c; ++i)
+            if (OfxStatus s = propGetString(h, n, i, &v[i])) return s;
+        return kOfxStatOK;
+    }
+    static OfxStatus propGetDoubleN(OfxPropertySetHandle h, const char *n, int c, double *v) {
+        for (int i = 0; i < c; ++i)
+            if (OfxStatus s = propGetDouble(h, n, i, &v[i])) return s;
+        return kOfxStatOK;
+    }
+    static OfxStatus propGetIntN(OfxPropertySetHandle h, const char *n, int c, int *v) {
+        for (int i = 0; i < c; ++i)
+            if (OfxStatus s = propGetInt(h, n, i, &v[i])) return s;
+        return kOfxStatOK;
+    }
+    static OfxStatus propReset(OfxPropertySetHandle h, const char *n) {
+        PropertySet *ps = PropertySet::from(h);
+        std::lock_guard<std::recursive_mutex> l(ps->mutex);
+        return ps->props.erase(n) ? kOfxStatOK : kOfxStatErrUnknown;
+    }
+    static OfxStatus propGetDimension(OfxPropertySetHandle h, const char *n, int *count) {
+        if (!h || !n) return kOfxStatErrBadHandle;
+        PropertySet *ps = PropertySet::from(h);
+        std::lock_guard<std::recursive_mutex> l(ps->mutex);
+        auto it = ps->props.find(n);
+        if (it == ps->props.end()) return kOfxStatErrUnknown;
+        *count = it->second.size();
+        return kOfxStatOK;
+    }
+
+    // image effect suite
+    static Effect *effect(OfxImageEffectHandle h) { return reinterpret_cast<Effect *>(h); }
+    static OfxStatus getPropertySet(OfxImageEffectHandle h, OfxPropertySetHandle *p) {
+        if (!h) return kOfxStatErrBadHandle;
+        *p = effect(h)->props.handle();
+        return kOfxStatOK;
+    }
+    static OfxStatus getParamSet(OfxImageEffectHandle h, OfxParamSetHandle *p) {
+        if (!h) return kOfxStatErrBadHandle;
+        *p = reinterpret_cast<OfxParamSetHandle>(&effect(h)->params);
+        return kOfxStatOK;
+    }
+    static OfxStatus clipDefine(OfxImageEffectHandle h, const char *name, OfxPropertySetHandle *p) {
+        Effect *e = effect(h);
+        if (!e || e->isInstance) return kOfxStatErrBadHandle;
+        auto &c = e->clips[name];
+        if (!c) {
+            c = std::make_unique<Clip>();
+            c->name = name;
+            c->owner = e;
+            c->props.setString(kOfxPropType, {kOfxTypeClip});
+            c->props.setString(kOfxPropName, {name});
+            c->props.setInt(kOfxImageClipPropOptional, {0});
+            c->props.setInt(kOfxImageClipPropIsMask, {0});
+        }
+        *p = c->props.handle();
+        return kOfxStatOK;
+    }
+    static OfxStatus clipGetHandle(OfxImageEffectHandle h, const char *name, OfxImageClipHandle *clip,
+                                   OfxPropertySetHandle *p) {
+        Effect *e = effect(h);
+        if (!e) return kOfxStatErrBadHandle;
+        Clip *c = e->clip(name);
+        if (!c) return kOfxStatErrUnknown;
+        *clip = reinterpret_cast<OfxImageClipHandle>(c);
+        if (p) *p = c->props.handle();
+        return kOfxStatOK;
+    }
+    static OfxStatus clipGetPropertySet(OfxImageClipHandle clip, OfxPropertySetHandle *p) {
+        if (!clip) return kOfxStatErrBadHandle;
+        *p = reinterpret_cast<Clip *>(clip)->props.handle();
+        return kOfxStatOK;
+    }
+    static OfxStatus clipGetImage(OfxImageClipHandle clipH, OfxTime time, const OfxRectD *, OfxPropertySetHandle *img) {
+        Clip *c = reinterpret_cast<Clip *>(clipH);
+        if (!c || !img) return kOfxStatErrBadHandle;
+        Host *host = Host::current;
+        if (c->name == kOfxImageEffectOutputClipName) {
+            if (!host->outputImage) return kOfxStatFailed;
+            *img = host->outputImage(*c, time);
+            return *img ? kOfxStatOK : kOfxStatFailed;
+        }
+        if (!c->provider) return kOfxStatFailed;
+        const int first = static_cast<int>(c->props.getDouble(kOfxImageEffectPropFrameRange, 0));
+        const int i = static_cast<int>(std::lround(time)) - first;
+        if (i < 0 || i >= c->provider->frames()) return kOfxStatFailed;
+        FloatFrame f = c->provider->frame(i, c->comps == 4 && c->maskInAlpha ? 3 : c->comps);
+        if (c->maskInAlpha && c->comps == 4) {  // Source RGBA whose alpha is the mask (Filter context)
+            FloatFrame a = c->alphaFrom->frame(i, 1);
+            FloatFrame rgba;
+            rgba.width = f.width;
+            rgba.height = f.height;
+            rgba.comps = 4;
+            rgba.v.resize(static_cast<std::size_t>(f.width) * f.height * 4);
+            for (std::size_t px = 0, n = static_cast<std::size_t>(f.width) * f.height; px < n; ++px) {
+                for (int k = 0; k < 3; ++k) rgba.v[px * 4 + k] = f.v[px * 3 + k];
+                rgba.v[px * 4 + 3] = a.v[px];
+            }
+            f = std::move(rgba);
+        }
+        *img = host->makeImage(time, f.width, f.height, &f, c->depth, c->comps, nullptr);
+        return kOfxStatOK;
+    }
+    static OfxStatus clipReleaseImage(OfxPropertySetHandle h) {
+        return Host::current->releaseImage(h) ? kOfxStatOK : kOfxStatErrBadHandle;
+    }
+    static OfxStatus clipGetRegionOfDefinition(OfxImageClipHandle clipH, OfxTime, OfxRectD *r) {
+        Clip *c = reinterpret_cast<Clip *>(clipH);
+        if (!c || !r) return kOfxStatErrBadHandle;
+        const Options &o = Host::current->options();
+        const FrameProvider *p = c->provider;
+        if (!p) {  // the output and unconnected clips take the Source's size
+            Clip *src = c->owner->clip(kOfxImageEffectSimpleSourceClipName);
+            p = src ? src->provider : nullptr;
+        }
+        const int w = p ? p->width() : 0, h = p ? p->height() : 0;
+        *r = OfxRectD{double(o.originX), double(o.originY), double(o.originX + w), double(o.originY + h)};
+        return kOfxStatOK;
+    }
+    static int abort(OfxImageEffectHandle h) { return h && effect(h)->abortFlag.load() ? 1 : 0; }
+    struct Mem {
+        std::vector<unsigned char> bytes;
+        int locks = 0;
+    };
+    static OfxStatus imageMemoryAlloc(OfxImageEffectHandle, size_t n, OfxImageMemoryHandle *m) {
+        *m = reinterpret_cast<OfxImageMemoryHandle>(new Mem{std::vector<unsigned char>(n), 0});
+        return kOfxStatOK;
+    }
+    static OfxStatus imageMemoryFree(OfxImageMemoryHandle m) {
+        delete reinterpret_cast<Mem *>(m);
+        return kOfxStatOK;
+    }
+    static OfxStatus imageMemoryLock(OfxImageMemoryHandle m, void **p) {
+        auto *mem = reinterpret_cast<Mem *>(m);
+        ++mem->locks;
+        *p = mem->bytes.data();
+        return kOfxStatOK;
+    }
+    static OfxStatus imageMemoryUnlock(OfxImageMemoryHandle m) {
+        --reinterpret_cast<Mem *>(m)->locks;
+        return kOfxStatOK;
+    }
+
+    // parameter suite
+    static OfxStatus paramDefine(OfxParamSetHandle set, const char *type, const char *name, OfxPropertySetHandle *props) {
+        auto *ps = reinterpret_cast<ParamSet *>(set);
+        if (!ps || !type || !name) return kOfxStatErrBadHandle;
+        if (ps->find(name)) return kOfxStatErrExists;
+        auto p = std::make_unique<Param>();
+        p->name = name;
+        p->type = type;
+        p->props.setString(kOfxPropType, {kOfxTypeParameter});
+        p->props.setString(kOfxPropName, {name});
+        p->props.setString(kOfxParamPropType, {type});
+        p->props.setString(kOfxPropLabel, {name});
+        p->props.setInt(kOfxParamPropSecret, {0});
+        p->props.setInt(kOfxParamPropEnabled, {1});
+        p->props.setInt(kOfxParamPropEvaluateOnChange, {1});
+        p->props.setInt(kOfxParamPropAnimates, {1});
+        p->props.setInt(kOfxParamPropPersistant, {1});
+        const std::string t = type;
+        if (t == kOfxParamTypeString) p->props.setString(kOfxParamPropDefault, {""});
+        else if (t == kOfxParamTypeDouble) p->props.setDouble(kOfxParamPropDefault, {0.0});
+        else if (t == kOfxParamTypeInteger || t == kOfxParamTypeBoolean || t == kOfxParamTypeChoice)
+            p->props.setInt(kOfxParamPropDefault, {0});
+        if (props) *props = p->props.handle();
+        ps->params.push_back(std::move(p));
+        return kOfxStatOK;
+    }
+    static OfxStatus paramGetHandle(OfxParamSetHandle set, const char *name, OfxParamHandle *param, OfxPropertySetHandle *props) {
+        auto *ps = reinterpret_cast<ParamSet *>(set);
+        if (!ps) return kOfxStatErrBadHandle;
+        Param *p = ps->find(name);
+        if (!p) return kOfxStatErrUnknown;
+        *param = reinterpret_cast<OfxParamHandle>(p);
+        if (props) *props = p->props.handle();
+        return kOfxStatOK;
+    }
+    static OfxStatus paramSetGetPropertySet(OfxParamSetHandle set, OfxPropertySetHandle *props) {
+        *props = reinterpret_cast<ParamSet *>(set)->props.handle();
+        return kOfxStatOK;
+    }
+    static OfxStatus paramGetPropertySet(OfxParamHandle param, OfxPropertySetHandle *props) {
+        *props = reinterpret_cast<Param *>(param)->props.handle();
+        return kOfxStatOK;
+    }
+    static OfxStatus getValue(Param *p, va_list ap) {
+        const std::string &t = p->type;
+        if (t == kOfxParamTypeInteger || t == kOfxParamTypeBoolean || t == kOfxParamTypeChoice) {
+            *va_arg(ap, int *) = p->i;
+        } else if (t == kOfxParamTypeDouble) {
+            *va_arg(ap, double *) = p->d;
+        } else if (t == kOfxParamTypeString) {
+            *va_arg(ap, char **) = const_cast<char *>(p->s.c_str());
+        } else {
+            return kOfxStatErrBadHandle;
+        }
+        return kOfxStatOK;
+    }
+    static OfxStatus paramGetValue(OfxParamHandle h, ...) {
+        va_list ap;
+        va_start(ap, h);
+        OfxStatus s = getValue(reinterpret_cast<Param *>(h), ap);
+        va_end(ap);
+        return s;
+    }
+    static OfxStatus paramGetValueAtTime(OfxParamHandle h, OfxTime time, ...) {
+        va_list ap;
+        va_start(ap, time);  // parameters do not animate in this host: the value is the same at every time
+        OfxStatus s = getValue(reinterpret_cast<Param *>(h), ap);
+        va_end(ap);
+        return s;
+    }
+    static OfxStatus paramGetDerivative(OfxParamHandle, OfxTime, ...) { return kOfxStatErrUnsupported; }
+    static OfxStatus paramGetIntegral(OfxParamHandle, OfxTime, OfxTime, ...) { return kOfxStatErrUnsupported; }
+    static OfxStatus paramSetValue(OfxParamHandle h, ...) {
+        Param *p = reinterpret_cast<Param *>(h);
+        if (!p) return kOfxStatErrBadHandle;
+        va_list ap;
+        va_start(ap, h);
+        const std::string &t = p->type;
+        OfxStatus s = kOfxStatOK;
+        if (t == kOfxParamTypeInteger || t == kOfxParamTypeBoolean || t == kOfxParamTypeChoice) p->i = va_arg(ap, int);
+        else if (t == kOfxParamTypeDouble) p->d = va_arg(ap, double);
+        else if (t == kOfxParamTypeString) {
+            const char *v = va_arg(ap, const char *);
+            p->s = v ? v : "";
+        } else s = kOfxStatErrBadHandle;
+        va_end(ap);
+        if (s == kOfxStatOK && p->owner && Host::current->paramChangedByPlugin)
+            Host::current->paramChangedByPlugin(*p->owner, *p);
+        return s;
+    }
+    static OfxStatus paramSetValueAtTime(OfxParamHandle, OfxTime, ...) { return kOfxStatErrUnsupported; }
+    static OfxStatus paramGetNumKeys(OfxParamHandle, unsigned int *n) {
+        *n = 0;
+        return kOfxStatOK;
+    }
+    static OfxStatus paramGetKeyTime(OfxParamHandle, unsigned int, OfxTime *) { return kOfxStatErrBadIndex; }
+    static OfxStatus paramGetKeyIndex(OfxParamHandle, OfxTime, int, int *) { return kOfxStatFailed; }
+    static OfxStatus paramDeleteKey(OfxParamHandle, OfxTime) { return kOfxStatErrBadIndex; }
+    static OfxStatus paramDeleteAllKeys(OfxParamHandle) { return kOfxStatOK; }
+    static OfxStatus paramCopy(OfxParamHandle, OfxParamHandle, OfxTime, const OfxRangeD *) { return kOfxStatErrUnsupported; }
+    static OfxStatus paramEditBegin(OfxParamSetHandle, const char *) { return kOfxStatOK; }
+    static OfxStatus paramEditEnd(OfxParamSetHandle) { return kOfxStatOK; }
+
+    // memory suite
+    static OfxStatus memoryAlloc(void *, size_t n, void **p) {
+        *p = std::malloc(n ? n : 1);
+        return *p ? kOfxStatOK : kOfxStatErrMemory;
+    }
+    static OfxStatus memoryFree(void *p) {
+        std::free(p);
+        return kOfxStatOK;
+    }
+
+    // multithread suite
+    static thread_local unsigned int threadIndex;
+    static thread_local bool spawned;
+    static OfxStatus multiThread(OfxThreadFunctionV1 fn, unsigned int n, void *arg) {
+        if (n == 0) n = 1;
+        if (spawned) {  // nested: run serially, as hosts do
+            for (unsigned int i = 0; i < n; ++i) fn(i, n, arg);
+            return kOfxStatOK;
+        }
+        std::vector<std::thread> threads;
+        for (unsigned int i = 0; i < n; ++i)
+            threads.emplace_back([=] {
+                spawned = true;
+                threadIndex = i;
+                fn(i, n, arg);
+            });
+        for (auto &t : threads) t.join();
+        return kOfxStatOK;
+    }
+    static OfxStatus multiThreadNumCPUs(unsigned int *n) {
+        *n = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
+        return kOfxStatOK;
+    }
+    static OfxStatus multiThreadIndex(unsigned int *i) {
+        *i = spawned ? threadIndex : 0;
+        return kOfxStatOK;
+    }
+    static int multiThreadIsSpawnedThread() { return spawned ? 1 : 0; }
+    static OfxStatus mutexCreate(OfxMutexHandle *m, int lockCount) {
+        auto *mx = new std::recursive_mutex;
+        for (int i = 0; i < lockCount; ++i) mx->lock();
+        *m = reinterpret_cast<OfxMutexHandle>(mx);
+        return kOfxStatOK;
+    }
+    static OfxStatus mutexDestroy(const OfxMutexHandle m) {
+        delete reinterpret_cast<std::recursive_mutex *>(m);
+        return kOfxStatOK;
+    }
+    static OfxStatus mutexLock(const OfxMutexHandle m) {
+        reinterpret_cast<std::recursive_mutex *>(m)->lock();
+        return kOfxStatOK;
+    }
+    static OfxStatus mutexUnLock(const OfxMutexHandle m) {
+        reinterpret_cast<std::recursive_mutex *>(m)->unlock();
+        return kOfxStatOK;
+    }
+    static OfxStatus mutexTryLock(const OfxMutexHandle m) {
+        return reinterpret_cast<std::recursive_mutex *>(m)->try_lock() ? kOfxStatOK : kOfxStatFailed;
+    }
+
+    // message suites
+    static std::string format(const char *fmt, va_list ap) {
+        char buf[4096];
+        std::vsnprintf(buf, sizeof buf, fmt ? fmt : "", ap);
+        return buf;
+    }
+    static OfxStatus message(void *handle, const char *type, const char *id, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        std::string text = format(fmt, ap);
+        va_end(ap);
+        ++Host::current->messages_;
+        Host::current->event("{\"event\": \"message\", \"type\": \"" + jsonEscape(type ? type : "") + "\", \"text\": \"" +
+                             jsonEscape(text) + "\"}");
+        return kOfxStatOK;
+    }
+    static OfxStatus setPersistentMessage(void *handle, const char *type, const char *id, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        std::string text = format(fmt, ap);
+        va_end(ap);
+        Effect *e = reinterpret_cast<Effect *>(handle);
+        if (!e) return kOfxStatErrBadHandle;
+        {
+            std::lock_guard<std::mutex> l(e->msgMutex);
+            e->persistent = text;
+            e->persistentType = type ? type : "";
+        }
+        ++Host::current->messages_;
+        Host::current->event("{\"event\": \"persistent_message\", \"type\": \"" + jsonEscape(type ? type : "") +
+                             "\", \"text\": \"" + jsonEscape(text) + "\"}");
+        return kOfxStatOK;
+    }
+    static OfxStatus clearPersistentMessage(void *handle) {
+        Effect *e = reinterpret_cast<Effect *>(handle);
+        if (!e) return kOfxStatErrBadHandle;
+        std::lock_guard<std::mutex> l(e->msgMutex);
+        if (!e->persistent.empty()) Host::current->event("{\"event\": \"persistent_cleared\"}");
+        e->persistent.clear();
+        e->persistentType.clear();
+        return kOfxStatOK;
+    }
+
+    // progress suites
+    static OfxStatus progressStartV1(void *, const char *label) {
+        Host::current->event("{\"event\": \"progress_start\", \"label\": \"" + jsonEscape(label ? label : "") + "\"}");
+        return kOfxStatOK;
+    }
+    static OfxStatus progressStartV2(void *h, const char *label, const char *) { return progressStartV1(h, label); }
+    static OfxStatus progressUpdate(void *, double p) {
+        const int n = ++Host::current->progressUpdates_;
+        const int limit = Host::current->options().cancelProgressAfter;
+        if (limit >= 0 && n > limit) return kOfxStatReplyNo;
+        return kOfxStatOK;
+    }
+    static OfxStatus progressEnd(void *) {
+        Host::current->event("{\"event\": \"progress_end\"}");
+        return kOfxStatOK;
+    }
+
+    static const void *fetchSuite(OfxPropertySetHandle, const char *name, int version);
+};
+
+thread_local unsigned int Suites::threadIndex = 0;
+thread_local bool Suites::spawned = false;
+
+namespace {
+const OfxPropertySuiteV1 kPropertySuite = {
+    Suites::propSetPointer, Suites::propSetString, Suites::propSetDouble, Suites::propSetInt,
+    Suites::propSetPointerN, Suites::propSetStringN, Suites::propSetDoubleN, Suites::propSetIntN,
+    Suites::propGetPointer, Suites::propGetString, Suites::propGetDouble, Suites::propGetInt,
+    Suites::propGetPointerN, Suites::propGetStringN, Suites::propGetDoubleN, Suites::propGetIntN,
+    Suites::propReset, Suites::propGetDimension};
+const OfxImageEffectSuiteV1 kEffectSuite = {
+    Suites::getPropertySet, Suites::getParamSet, Suites::clipDefine, Suites::clipGetHandle,
+    Suites::clipGetPropertySet, Suites::clipGetImage, Suites::clipReleaseImage, Suites::clipGetRegionOfDefinition,
+    Suites::abort, Suites::imageMemoryAlloc, Suites::imageMemoryFree, Suites::imageMemoryLock,
+    Suites::imageMemoryUnlock};
+const OfxParameterSuiteV1 kParamSuite = {
+    Suites::paramDefine, Suites::paramGetHandle, Suites::paramSetGetPropertySet, Suites::paramGetPropertySet,
+    Suites::paramGetValue, Suites::paramGetValueAtTime, Suites::paramGetDerivative, Suites::paramGetIntegral,
+    Suites::paramSetValue, Suites::paramSetValueAtTime, Suites::paramGetNumKeys, Suites::paramGetKeyTime,
+    Suites::paramGetKeyIndex, Suites::paramDeleteKey, Suites::paramDeleteAllKeys, Suites::paramCopy,
+    Suites::paramEditBegin, Suites::paramEditEnd};
+const OfxMemorySuiteV1 kMemorySuite = {Suites::memoryAlloc, Suites::memoryFree};
+const OfxMultiThreadSuiteV1 kThreadSuite = {
+    Suites::multiThread, Suites::multiThreadNumCPUs, Suites::multiThreadIndex, Suites::multiThreadIsSpawnedThread,
+    Suites::mutexCreate, Suites::mutexDestroy, Suites::mutexLock, Suites::mutexUnLock, Suites::mutexTryLock};
+const OfxMessageSuiteV1 kMessageV1 = {Suites::message};
+const OfxMessageSuiteV2 kMessageV2 = {Suites::message, Suites::setPersistentMessage, Suites::clearPersistentMessage};
+const OfxProgressSuiteV1 kProgressV1 = {Suites::progressStartV1, Suites::progressUpdate, Suites::progressEnd};
+const OfxProgressSuiteV2 kProgressV2 = {Suites::progressStartV2, Suites::progressUpdate, Suites::progressEnd};
+}  // namespace
+
+const OfxImageEffectSuiteV1 *effectSuite() { return &kEffectSuite; }
+
+const void *Suites::fetchSuite(OfxPropertySetHandle, const char *name, int version) {
+    const Options &o = Host::current->options();
+    const std::string n = name ? name : "";
+    const void *suite = nullptr;
+    if (n == kOfxPropertySuite && version == 1) suite = &kPropertySuite;
+    else if (n == kOfxImageEffectSuite && version == 1) suite = &kEffectSuite;
+    else if (n == kOfxParameterSuite && version == 1) suite = &kParamSuite;
+    else if (n == kOfxMemorySuite && version == 1) suite = &kMemorySuite;
+    else if (n == kOfxMultiThreadSuite && version == 1 && o.multiThread) suite = &kThreadSuite;
+    else if (n == kOfxMessageSuite && version == 1) suite = &kMessageV1;
+    else if (n == kOfxMessageSuite && version == 2 && o.messageV2) suite = &kMessageV2;
+    else if (n == kOfxProgressSuite && version == 1 && o.progressSuite) suite = &kProgressV1;
+    else if (n == kOfxProgressSuite && version == 2 && o.progressSuite) suite = &kProgressV2;
+    Host::current->event("{\"event\": \"fetch_suite\", \"suite\": \"" + jsonEscape(n) + "\", \"version\": " +
+                         std::to_string(version) + ", \"given\": " + (suite ? "true" : "false") + "}");
+    return suite;
+}
+
+Host::Host(const Options &opt) : opt_(opt) {
+    current = this;
+    hostProps_.setString(kOfxPropType, {kOfxTypeImageEffectHost});
+    hostProps_.setString(kOfxPropName, {"org.vinpaint.harness"});
+    hostProps_.setString(kOfxPropLabel, {"vinpaint OFX harness"});
+    hostProps_.setInt(kOfxPropAPIVersion, {1, 4});
+    hostProps_.setInt(kOfxImageEffectHostPropIsBackground, {opt.background ? 1 : 0});
+    hostProps_.setInt(kOfxImageEffectPropSupportsMultiResolution, {1});
+    hostProps_.setInt(kOfxImageEffectPropSupportsTiles, {1});
+    hostProps_.setInt(kOfxImageEffectPropTemporalClipAccess, {1});
+    hostProps_.setString(kOfxImageEffectPropSupportedComponents,
+                         {kOfxImageComponentRGBA, kOfxImageComponentRGB, kOfxImageComponentAlpha});
+    hostProps_.setString(kOfxImageEffectPropSupportedContexts,
+                         {kOfxImageEffectContextGeneral, kOfxImageEffectContextFilter});
+    hostProps_.setString(kOfxImageEffectPropSupportedPixelDepths, {kOfxBitDepthFloat, kOfxBitDepthShort, kOfxBitDepthByte});
+    hostProps_.setInt(kOfxImageEffectPropSupportsMultipleClipDepths, {0});
+    host_.host = hostProps_.handle();
+    host_.fetchSuite = &Suites::fetchSuite;
+}
+
+}  // namespace harness

@@ -1,0 +1,186 @@
+// A small OpenFX host of our own, enough to load a real bundle with dlopen and drive an image effect the way
+// Natron and Nuke do: property sets, the image effect, parameter, memory, multithread, message (v1 and v2) and
+// progress (v1 and v2) suites, clips served from .npy frames or procedural ones, and output images captured for
+// the test to compare. Everything the plugin is told comes through these suites; nothing is mocked on its side.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "vinpaint/ofx_abi.h"
+
+namespace harness {
+
+// ---- property sets ------------------------------------------------------------------------------------------
+struct Prop {
+    enum Type { Int, Double, String, Pointer } type = Int;
+    std::vector<int> i;
+    std::vector<double> d;
+    std::vector<std::string> s;
+    std::vector<void *> p;
+    int size() const;
+};
+
+struct PropertySet {
+    std::map<std::string, Prop> props;
+    mutable std::recursive_mutex mutex;
+    PropertySet() = default;
+    PropertySet(const PropertySet &o) : props(o.props) {}
+    PropertySet &operator=(const PropertySet &o) {
+        if (this != &o) props = o.props;
+        return *this;
+    }
+    OfxPropertySetHandle handle() { return reinterpret_cast<OfxPropertySetHandle>(this); }
+    static PropertySet *from(OfxPropertySetHandle h) { return reinterpret_cast<PropertySet *>(h); }
+    // Host-side helpers.
+    void setInt(const std::string &n, std::vector<int> v);
+    void setDouble(const std::string &n, std::vector<double> v);
+    void setString(const std::string &n, std::vector<std::string> v);
+    void setPointer(const std::string &n, std::vector<void *> v);
+    int getInt(const std::string &n, int idx = 0, int fallback = 0) const;
+    double getDouble(const std::string &n, int idx = 0, double fallback = 0) const;
+    std::string getString(const std::string &n, int idx = 0, const std::string &fallback = "") const;
+    std::vector<std::string> strings(const std::string &n) const;
+    bool has(const std::string &n) const;
+};
+
+// ---- clips' pixels ----------------------------------------------------------------------------------------------
+enum class Depth { Byte, Short, Float };
+const char *depthName(Depth d);
+std::size_t depthBytes(Depth d);
+
+// One frame as the harness holds it: top-down, tightly packed, normalised floats (0..1) per channel.
+struct FloatFrame {
+    int width = 0, height = 0, comps = 0;
+    std::vector<float> v;
+};
+
+// Where a clip's frames come from.
+class FrameProvider {
+public:
+    virtual ~FrameProvider() = default;
+    virtual int width() const = 0;
+    virtual int height() const = 0;
+    virtual int frames() const = 0;
+    // Frame i (0-based) as normalised floats with `comps` channels (1 = the mask).
+    virtual FloatFrame frame(int i, int comps) const = 0;
+};
+
+std::unique_ptr<FrameProvider> npyDirectory(const std::string &dir);                 // 00000.npy ...
+std::unique_ptr<FrameProvider> syntheticClip(int w, int h, int t, bool mask);       // procedural
+
+// ---- the effect model -------------------------------------------------------------------------------------------
+struct Effect;
+
+struct Param {
+    std::string name, type;
+    PropertySet props;
+    int i = 0;
+    double d = 0;
+    std::string s;
+    Effect *owner = nullptr;
+};
+
+struct ParamSet {
+    PropertySet props;
+    std::vector<std::unique_ptr<Param>> params;  // definition order
+    Param *find(const std::string &name);
+};
+
+struct Clip {
+    std::string name;
+    PropertySet props;
+    Effect *owner = nullptr;
+    const FrameProvider *provider = nullptr;  // null: unconnected
+    Depth depth = Depth::Byte;
+    int comps = 4;
+    bool maskInAlpha = false;                 // Source RGBA whose alpha is the mask (Filter context)
+    const FrameProvider *alphaFrom = nullptr;
+};
+
+struct Image {
+    PropertySet props;
+    std::shared_ptr<std::vector<unsigned char>> store;
+};
+
+// Where an image's pixels lie, for the driver that reads an output image back.
+struct ImageLayout {
+    std::shared_ptr<std::vector<unsigned char>> store;
+    std::ptrdiff_t dataOffset = 0, rowBytes = 0;
+    int x1 = 0, y1 = 0, width = 0, height = 0, comps = 4;
+    Depth depth = Depth::Byte;
+    // Top-down, tightly packed bytes of the image (what .npy wants).
+    std::vector<unsigned char> packed() const;
+};
+
+struct Effect {
+    bool isInstance = false;
+    std::string context;
+    PropertySet props;
+    ParamSet params;
+    std::map<std::string, std::unique_ptr<Clip>> clips;
+    std::atomic<bool> abortFlag{false};
+    std::mutex msgMutex;
+    std::string persistent, persistentType;
+    Clip *clip(const std::string &name);
+};
+
+struct Options {
+    bool messageV2 = true;
+    bool progressSuite = true;
+    bool multiThread = true;
+    int cancelProgressAfter = -1;  // progressUpdate answers "cancel" after this many updates
+    int rowPadding = 24;           // bytes added to each row of every image handed out
+    bool negativeRowBytes = false; // rows stored top row first, rowBytes < 0
+    int originX = 0, originY = 0;  // the clips' region of definition starts here
+    bool background = false;       // kOfxImageEffectHostPropIsBackground
+};
+
+// The host: owns the suites and every object handed to the plugin.
+class Host {
+public:
+    explicit Host(const Options &opt);
+    OfxHost *ofxHost() { return &host_; }
+    const Options &options() const { return opt_; }
+
+    // Log events (messages, progress) as JSON lines on stdout.
+    void event(const std::string &json);
+    int messagesPosted() const { return messages_; }
+    int outstandingImages() const;
+    int progressUpdates() const { return progressUpdates_; }
+
+    // Images handed to the plugin (clipGetImage).
+    // A new image of the clip's size at `depth`/`comps`, filled from `content` (or garbage for outputs).
+    OfxPropertySetHandle makeImage(double time, int width, int height, const FloatFrame *content, Depth depth,
+                                   int comps, ImageLayout *layout);
+    bool releaseImage(OfxPropertySetHandle h);
+
+    // The output image of the render in progress (set by the driver around each render call).
+    std::function<OfxPropertySetHandle(Clip &, double)> outputImage;
+    // Called when the plugin sets a parameter value (the driver sends InstanceChanged, as hosts do).
+    std::function<void(Effect &, Param &)> paramChangedByPlugin;
+
+    static Host *current;
+
+private:
+    friend struct Suites;
+    Options opt_;
+    OfxHost host_;
+    PropertySet hostProps_;
+    mutable std::mutex imagesMutex_;
+    std::map<PropertySet *, std::unique_ptr<Image>> images_;
+    std::mutex logMutex_;
+    std::atomic<int> messages_{0}, progressUpdates_{0};
+    std::atomic<unsigned long long> imageSerial_{0};
+};
+
+std::string jsonEscape(const std::string &s);
+// The harness's own image effect suite, for the driver (fetching it through the host would log the fetch).
+const OfxImageEffectSuiteV1 *effectSuite();
+
+}  // namespace harness
