@@ -94,10 +94,9 @@ def build_config(args: argparse.Namespace) -> InpaintConfig:
     """Preset and variant (or a saved config.json), then the named options, then --set overrides."""
     if args.config:
         try:
-            data = json.loads(Path(args.config).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot read config {args.config}: {exc}.") from None
-        config = InpaintConfig.from_dict(data)
+            config = InpaintConfig.from_dict(json.loads(Path(args.config).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            raise InputError(f"cannot use {args.config} as a config: {exc}.") from None
     else:
         config = make_config(args.preset, args.variant)
     overrides: dict[str, Any] = {}
@@ -108,7 +107,41 @@ def build_config(args: argparse.Namespace) -> InpaintConfig:
                 raise InputError(f"{key} cannot be negative ({value}).")
             overrides[key] = value
     overrides.update(parse_setting(item) for item in args.set or [])
+    current = config.to_dict()
+    for key, value in overrides.items():
+        overrides[key] = _typed_like(_lookup(current, key), value, key)
     return config.replace(**overrides) if overrides else config
+
+
+def _lookup(tree: dict[str, Any], dotted: str) -> Any:
+    node: Any = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise InputError(f"unknown setting '{dotted}'.")
+        node = node[part]
+    return node
+
+
+def _typed_like(default: Any, value: Any, key: str) -> Any:
+    """A --set value checked against the type of the setting it replaces, so a typo fails now, not mid-training."""
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, (tuple, list)):
+        ok = isinstance(value, list) and all(type(v) is type(d) for v, d in zip(value, default))
+        value = tuple(value) if ok else value
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        kind = ("true or false" if isinstance(default, bool) else "a whole number" if isinstance(default, int)
+                else "a number" if isinstance(default, float) else "a list" if isinstance(default, (tuple, list))
+                else "text")
+        raise InputError(f"setting '{key}' takes {kind} such as {json.dumps(default)}, not {json.dumps(value)}.")
+    return value
 
 
 # ---- running the engine with a progress bar and Ctrl-C --------------------------------------------------------------
@@ -116,7 +149,8 @@ def build_config(args: argparse.Namespace) -> InpaintConfig:
 class ProgressBar:
     """ProgressEvents -> one tqdm bar per phase on stderr, with the engine's ETA and the current losses."""
 
-    LABELS = {"flow": "optical flow", "train": "training", "generate": "generating"}
+    LABELS = {"flow": "optical flow", "train": "training"}
+    """Phases drawn as bars; the others ("setup", "generate", "done") are one-line notices."""
 
     def __init__(self, enabled: bool = True):
         self.enabled, self.bar, self.phase = enabled, None, None
