@@ -1,0 +1,248 @@
+"""Unit tests of the engine's pieces, each able to fail for the reason it names."""
+import numpy as np
+import pytest
+import torch
+
+from vinpaint.engine import InputError, make_config
+from vinpaint.engine.config import InpaintConfig, VARIANTS
+from vinpaint.engine.composite import composite, dilate_holes, fill_weight
+from vinpaint.engine.flow import compute_known_flow, DISFlow, occlusion_check, reliable_flow_mask
+from vinpaint.engine.losses import (consistency_loss, flow_loss, known_mask_for_features, perceptual_loss,
+                                    reconstruction_loss)
+from vinpaint.engine.network import FLOW_OFFSETS, Generator, parameter_count
+from vinpaint.engine.perceptual import load_vgg16
+from vinpaint.engine.train import batch_schedule, make_noise
+from vinpaint.engine.warp import backward_warp
+
+
+def smooth_texture(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    img = rng.random((h // 8 + 2, w // 8 + 2, 3)).astype(np.float32)
+    return torch.nn.functional.interpolate(torch.from_numpy(img).permute(2, 0, 1)[None], size=(h, w),
+                                           mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def test_warp_by_known_flow_reproduces_the_shifted_frame():
+    img = smooth_texture(32, 40)
+    shifted = torch.roll(img, shifts=(2, 3), dims=(2, 3))  # shifted(x) = img(x - (3, 2))
+    flow = torch.zeros(1, 2, 32, 40)
+    flow[:, 0], flow[:, 1] = 3.0, 2.0  # frame i = img sampled at x + (3, 2) of frame j = shifted
+    warped, valid = backward_warp(shifted, flow, return_valid=True)
+    inner = valid[0, 0] > 0
+    assert inner.sum() == (32 - 2) * (40 - 3)
+    assert torch.allclose(warped[..., inner], img[..., inner], atol=1e-5)
+    assert not torch.allclose(shifted[..., inner], img[..., inner], atol=1e-2)
+
+
+def test_forward_backward_check_marks_a_synthetic_occluder():
+    h, w = 24, 24
+    f_ij = torch.zeros(1, 2, h, w)
+    f_ji = torch.zeros(1, 2, h, w)
+    f_ij[:, 0] = 2.0
+    f_ji[:, 0] = -2.0
+    f_ji[:, :, 8:14, 8:14] = torch.tensor([5.0, 5.0]).view(1, 2, 1, 1)  # an occluder in frame j disagrees
+    valid = occlusion_check(f_ij, f_ji)[0, 0]
+    assert valid[8:14, 6:12].sum() == 0  # pixels landing on the occluder (x+2 in 8..13) are flagged
+    assert valid[0:6, 0:6].all() and valid[16:, 0:10].all()
+    assert valid[:, -2:].sum() == 0  # landing outside frame j is not valid either
+
+
+def test_reliable_flow_mask_hand_computed():
+    known_i = torch.ones(1, 1, 4, 6)
+    known_i[0, 0, 1, 1] = 0
+    known_j = torch.ones(1, 1, 4, 6)
+    known_j[0, 0, 2, 4] = 0
+    flow = torch.zeros(1, 2, 4, 6)
+    flow[:, 0] = 1.0  # i(x, y) corresponds to j(x + 1, y)
+    got = reliable_flow_mask(known_i, known_j, flow)[0, 0]
+    expected = torch.ones(4, 6)
+    expected[1, 1] = 0  # hole in i
+    expected[2, 3] = 0  # lands on j's hole at (4, 2)
+    expected[:, 5] = 0  # lands outside j
+    assert torch.equal(got, expected)
+
+
+def _grad_of(loss_fn, x):
+    x = x.clone().requires_grad_(True)
+    loss_fn(x).backward()
+    return x.grad
+
+
+def test_reconstruction_loss_has_no_gradient_in_the_hole():
+    target = torch.rand(2, 3, 8, 8)
+    known = torch.ones(2, 1, 8, 8)
+    known[:, :, 2:5, 2:5] = 0
+    g = _grad_of(lambda x: reconstruction_loss(x, target, known), torch.rand(2, 3, 8, 8))
+    assert torch.all(g[:, :, 2:5, 2:5] == 0)
+    assert torch.all(g[:, :, 6:, 6:] != 0)
+
+
+def test_flow_loss_has_no_gradient_where_unreliable():
+    target = torch.rand(1, 2, 8, 8)
+    weight = torch.ones(1, 1, 8, 8)
+    weight[..., :3, :] = 0
+    g = _grad_of(lambda x: flow_loss(x, target, weight), torch.rand(1, 2, 8, 8))
+    assert torch.all(g[..., :3, :] == 0) and torch.all(g[..., 3:, :] != 0)
+
+
+def test_consistency_loss_acts_only_outside_reliable_region_and_not_on_frame_i():
+    frame_i = torch.rand(1, 3, 8, 8, requires_grad=True)
+    frame_j = torch.rand(1, 3, 8, 8, requires_grad=True)
+    flow = torch.zeros(1, 2, 8, 8, requires_grad=True)
+    reliable = torch.ones(1, 1, 8, 8)
+    reliable[..., 2:4, 2:4] = 0  # the hole: only here may the loss push
+    consistency_loss(frame_i, frame_j, flow, reliable).backward()
+    assert frame_i.grad is None or torch.all(frame_i.grad == 0)  # frame i is detached
+    assert torch.all(frame_j.grad[..., 2:4, 2:4] != 0)
+    mask = torch.ones(8, 8, dtype=torch.bool)
+    mask[2:4, 2:4] = False
+    assert torch.all(frame_j.grad[..., mask] == 0)
+
+
+def test_perceptual_loss_ignores_features_that_saw_the_hole():
+    vgg, notice = load_vgg16("random", seed=1)
+    assert vgg is not None and "RANDOM" in notice
+    known = torch.ones(1, 1, 32, 32)
+    known[..., 12:20, 12:20] = 0
+    masks = [known_mask_for_features(known, r, s) for r, s in ((2, 1), (6, 2), (18, 4))]
+    target = torch.rand(1, 3, 32, 32)
+    x = torch.rand(1, 3, 32, 32, requires_grad=True)
+    with torch.no_grad():
+        ft = vgg(target)
+    perceptual_loss(vgg(x), ft, masks).backward()
+    assert torch.all(x.grad[..., 14:18, 14:18] == 0)  # deep in the hole: no feature sees it
+    assert x.grad.abs().sum() > 0
+    assert masks[0][0, 0, 16, 16] == 0 and masks[0][0, 0, 0, 0] == 1 and masks[2].shape[-1] == 8
+
+
+def test_missing_vgg_weights_switch_the_term_off_with_a_notice(tmp_path):
+    vgg, notice = load_vgg16(str(tmp_path / "nope.pth"))
+    assert vgg is None and "not found" in notice
+    bad = tmp_path / "bad.pth"
+    torch.save({"something": torch.zeros(1)}, bad)
+    vgg, notice = load_vgg16(str(bad))
+    assert vgg is None and "not a torchvision VGG16" in notice
+
+
+def test_torchvision_format_weights_load(tmp_path):
+    ref, _ = load_vgg16("random", seed=3)
+    path = tmp_path / "vgg16.pth"
+    torch.save({f"features.{k}": v for k, v in ref.features.state_dict().items()} |
+               {"classifier.0.weight": torch.zeros(2, 2)}, path)
+    vgg, notice = load_vgg16(str(path))
+    assert vgg is not None and str(path) in notice
+    x = torch.rand(1, 3, 16, 16)
+    assert all(torch.equal(a, b) for a, b in zip(vgg(x), ref(x)))
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_variants_build_with_expected_shapes_and_parameter_counts(variant):
+    config = make_config("paper", variant)
+    net = Generator(config.network)
+    three_d = config.network.kind == "3d"
+    noise = torch.rand(1, 1, 5, 64, 128) if three_d else torch.rand(5, 1, 64, 128)
+    image, flow = net(noise)
+    if three_d:
+        assert image.shape == (1, 3, 5, 64, 128)
+    else:
+        assert image.shape == (5, 3, 64, 128)
+    assert float(image.detach().min()) >= 0 and float(image.detach().max()) <= 1
+    if variant == "dip-vid-flow":
+        assert flow.shape == (5, 2 * len(FLOW_OFFSETS), 64, 128)
+    else:
+        assert flow is None
+    # Hand count for Appendix A (2D): encoder 5x5 convs, 3x3 decoder, 1x1 skips (4 ch), BN (2 params/ch), heads.
+    enc = [16, 32, 64, 128, 128, 128]
+    kt = 3 if three_d else 1
+    count, c_in = 0, 1
+    for c in enc:
+        count += (c_in * 4 * 1 + 4) + 2 * 4  # skip conv + BN
+        count += (c_in * c * 25 * kt + c) + 2 * c + (c * c * 25 * kt + c) + 2 * c
+        c_in = c
+    for c in reversed(enc):
+        count += ((c_in + 4) * c * 9 * kt + c) + 2 * c + (c * c * 9 * kt + c) + 2 * c
+        c_in = c
+    count += 16 * 3 * kt + 3
+    if variant == "dip-vid-flow":
+        count += 16 * 12 * kt + 12
+    assert parameter_count(net) == count
+
+
+def test_noise_is_uniform_small_and_deterministic_per_seed():
+    a, b, c = make_noise(4, 16, 16, 7), make_noise(4, 16, 16, 7), make_noise(4, 16, 16, 8)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.shape == (4, 1, 16, 16) and float(a.min()) >= 0 and float(a.max()) <= 0.1
+    assert not torch.equal(a[0], a[1])  # one independent map per frame
+
+
+def test_schedule_enumerates_every_window_per_epoch():
+    config = make_config("paper", "dip-vid-flow", **{"train.epochs": 2.0})
+    batches = batch_schedule(30, config)
+    per_epoch = (30 - 4) + (30 - 12) + (30 - 20)
+    assert len(batches) == 2 * per_epoch
+    first = {(b.start, b.interval) for b in batches[:per_epoch]}
+    assert len(first) == per_epoch
+    assert all(b.start + 4 * b.interval < 30 and b.direction in (1, -1) for b in batches)
+    assert batches == batch_schedule(30, config)  # decided by the seed alone
+    vid = batch_schedule(30, make_config("paper", "dip-vid"))
+    assert len(vid) == 20 * 26 and all(b.interval == 1 and b.direction == 0 for b in vid)
+
+
+def test_known_flow_recovers_a_global_shift_and_flags_the_hole():
+    tex = (smooth_texture(64, 120, seed=2)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    frames = np.stack([tex[:, 2 * i:2 * i + 96] for i in range(12)])
+    holes = np.zeros((12, 64, 96), bool)
+    holes[:, 20:36, 40:56] = True
+    kf = compute_known_flow(frames, holes, DISFlow("medium"))
+    k1 = FLOW_OFFSETS.index(1)
+    # frame i+1 is frame i moved left by 2 px: i(x) = (i+1)(x - 2), so F(i, i+1) = (-2, 0)
+    reliable = kf.reliable[3, k1, 0] > 0
+    fx = kf.flow[3, k1, 0][reliable & (kf.occlusion_valid[3, k1, 0] > 0)]
+    assert np.median(fx) == pytest.approx(-2.0, abs=0.3)
+    assert kf.reliable[3, k1, 0][20:36, 40:56].sum() == 0
+    assert not kf.exists[11, k1] and kf.exists[10, k1]
+
+
+def test_composite_keeps_every_pixel_outside_the_hole_bit_exact():
+    rng = np.random.default_rng(0)
+    for dtype, top in ((np.uint8, 255), (np.uint16, 65535)):
+        src = rng.integers(0, top, (3, 20, 30, 3), endpoint=True).astype(dtype)
+        holes = np.zeros((3, 20, 30), bool)
+        holes[:, 5:12, 8:20] = True
+        holes = dilate_holes(holes, 2)
+        gen = np.full((3, 8, 12, 3), 0.25, np.float32)
+        out = composite(src, gen, holes, feather=3)
+        assert out.dtype == dtype
+        assert np.array_equal(out[~holes], src[~holes])
+        centre = out[:, 8, 14].astype(np.float64) / top
+        assert np.allclose(centre, 0.25, atol=2 / top)
+    w = fill_weight(holes[0], 3)
+    assert w[~holes[0]].max() == 0 and w.max() == 1
+
+
+def test_bad_arrays_are_refused_with_one_sentence():
+    config = make_config("tiny")
+    frames = np.zeros((12, 64, 64, 3), np.uint8)
+    masks = np.zeros((12, 64, 64), bool)
+    with pytest.raises(InputError, match="mask is empty"):
+        from vinpaint.engine import validate
+        validate(frames, masks, config)
+    masks[:, :10, :10] = True
+    with pytest.raises(InputError, match="11 frames but the mask has 12"):
+        validate(frames[:11], masks, config)
+    with pytest.raises(InputError, match="need at least 11"):
+        validate(frames[:8], masks[:8], config)
+    full = masks.copy()
+    full[4] = True
+    with pytest.raises(InputError, match="covers all of frame 4"):
+        validate(frames, full, config)
+    with pytest.raises(InputError, match="multiple of 64"):
+        validate(frames, masks, config.replace(**{"resolution.work_width": 32}))
+    with pytest.raises(InputError, match="unknown setting"):
+        config.replace(**{"train.nope": 1})
+
+
+def test_config_round_trips_through_json():
+    for variant in VARIANTS:
+        config = make_config("fast", variant, **{"train.seed": 5})
+        assert InpaintConfig.from_dict(config.to_dict()) == config
