@@ -148,10 +148,14 @@ class Client:
             body["name"] = name
         return self.request("job.open", body)[0]
 
-    def upload(self, job: str, kind: str, index: int, array: np.ndarray) -> dict[str, Any]:
-        spec, data = codec.wire_array(array)
-        return self.request("job.upload", {"job": job, "kind": kind, "index": index,
-                                           "digest": item_digest(data).hex()}, [array])[0]
+    def upload(self, job: str, kind: str, index: int, array: np.ndarray,
+               digest: bytes | None = None) -> dict[str, Any]:
+        """Store one frame [H,W,C] or mask [H,W,1]; `digest` (its SHA-256, if already known) lets the daemon
+        catch corruption on the way."""
+        if digest is None:
+            digest = item_digest(array)
+        return self.request("job.upload", {"job": job, "kind": kind, "index": index, "digest": digest.hex()},
+                            [array])[0]
 
     def start(self, job: str) -> dict[str, Any]:
         return self.request("job.start", {"job": job})[0]
@@ -189,8 +193,8 @@ class Client:
             settings["mask_feather"] = int(mask_feather)
         if overrides:
             settings["overrides"] = dict(overrides)
-        content = clip_hash(t, h, w, c, dtype, mask_dtype, [item_digest(f) for f in frames],
-                            [item_digest(m) for m in wire_masks])
+        digests = {"frame": [item_digest(f) for f in frames], "mask": [item_digest(m) for m in wire_masks]}
+        content = clip_hash(t, h, w, c, dtype, mask_dtype, digests["frame"], digests["mask"])
         opened = self.open_job(frames=t, width=w, height=h, channels=c, dtype=dtype, mask_dtype=mask_dtype,
                                content_hash=content, settings=settings, name=name)
         job = opened["job"]
@@ -198,7 +202,7 @@ class Client:
             have = {"frame": set(opened["have_frames"]), "mask": set(opened["have_masks"])}
             todo = [(k, i) for i in range(t) for k in ("frame", "mask") if i not in have[k]]
             for n, (kind, i) in enumerate(todo, 1):
-                self.upload(job, kind, i, frames[i] if kind == "frame" else wire_masks[i])
+                self.upload(job, kind, i, frames[i] if kind == "frame" else wire_masks[i], digests[kind][i])
                 if on_upload is not None:
                     on_upload(n, len(todo))
         self.start(job)

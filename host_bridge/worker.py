@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import errno
 import fcntl
 import json
 import os
@@ -29,6 +28,12 @@ EXIT_DONE, EXIT_STOPPED, EXIT_FAILED = 0, 3, 4
 MASK_HOLE_MIN = {"u1": 128, "u2": 32768}
 """A mask pixel is a hole above half of full scale (SPEC.md section 5); f4 uses > 0.5."""
 LOCK_WAIT_S = 120.0
+STOP = {"flag": False}
+"""Set by SIGTERM; installed before torch is imported so an early stop request is never lost."""
+
+
+def _on_term(signum, frame) -> None:  # noqa: ARG001
+    STOP["flag"] = True
 
 
 class Events:
@@ -102,16 +107,8 @@ def run(job_dir: Path, device: str, events: Events, parent: int) -> int:
     from vinpaint.engine import InpaintConfig, InputError, TrainingCancelled, inpaint
     from vinpaint.host_bridge.store import is_disk_full
 
-    stop = {"flag": False}
-
-    def on_term(signum, frame):  # noqa: ARG001
-        stop["flag"] = True
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the daemon's terminal: the daemon decides
-
     def should_stop() -> bool:
-        return stop["flag"] or events.broken or os.getppid() != parent
+        return STOP["flag"] or events.broken or os.getppid() != parent
 
     def progress(ev) -> None:
         events.send(event="progress", phase=ev.phase, step=int(ev.step), total=int(ev.total),
@@ -147,7 +144,7 @@ def run(job_dir: Path, device: str, events: Events, parent: int) -> int:
     except BaseException as exc:  # a crash of one job must come back as its reason, never kill the daemon
         traceback.print_exc(file=sys.stderr)
         if is_disk_full(exc):
-            msg = f"no space left on the daemon's disk ({os.strerror(exc.errno)})"  # type: ignore[attr-defined]
+            msg = f"out of disk space on the daemon ({os.strerror(exc.errno)})"  # type: ignore[attr-defined]
             events.send(event="error", kind="disk_full", message=msg)
         else:
             events.send(event="error", kind="crash", message=f"training crashed: {type(exc).__name__}: {exc}"[:500])
@@ -161,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--progress-fd", type=int, default=-1)
     parser.add_argument("--parent", type=int, default=0, help="the daemon's pid")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_term)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the daemon's terminal: the daemon decides
     _die_with_parent()
     parent = args.parent or os.getppid()
     events = Events(args.progress_fd)
