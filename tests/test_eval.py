@@ -1,0 +1,179 @@
+"""The eval harness: method specs, table arithmetic, snapshot equivalence, and the command end to end (tiny)."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vinpaint.engine.errors import InputError
+from vinpaint.evaluation import report
+from vinpaint.evaluation.config import EvalConfig, MethodSpec, profile
+from vinpaint.main import main
+
+
+def _png(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    """A panning textured background and a masked clip whose 30x30 object moves right (128x64, 12 frames)."""
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    world = cv2.GaussianBlur(rng.uniform(0, 255, (64, 160, 3)).astype(np.uint8), (0, 0), 2)
+    for i in range(12):
+        _png(root / "bg" / "pan" / "frames" / f"{i:05d}.png", np.ascontiguousarray(world[:, i:i + 128]))
+        m = np.zeros((64, 128), np.uint8)
+        m[16:46, 20 + 4 * i:50 + 4 * i] = 255
+        _png(root / "obj" / "frames" / f"{i:05d}.png", np.full((64, 128, 3), (200, 30, 30), np.uint8))
+        _png(root / "obj" / "masks" / f"{i:05d}.png", m)
+    return root
+
+
+# --- configuration ----------------------------------------------------------------------------------------------
+
+def test_method_spec_parsing():
+    assert MethodSpec.parse("dip-vid") == MethodSpec("dip-vid", "engine", "dip-vid")
+    assert MethodSpec.parse("ns") == MethodSpec("ns", "baseline", "ns")
+    m = MethodSpec.parse("flow-m50=dip-vid-flow:train.updates_per_batch=50;train.intervals=[1]")
+    assert m.label == "flow-m50" and m.variant == "dip-vid-flow"
+    assert dict(m.overrides) == {"train.updates_per_batch": 50, "train.intervals": (1,)}
+    with pytest.raises(InputError, match="unknown method"):
+        MethodSpec.parse("patchmatch")
+    with pytest.raises(InputError, match="key=value"):
+        MethodSpec.parse("x=dip-vid:train.epochs")
+    with pytest.raises(InputError, match="no overrides"):
+        MethodSpec.parse("telea:x=1")
+
+
+def test_config_validation():
+    cfg = profile("cpu")
+    cfg.validate()
+    cfg.compose.width = 100
+    with pytest.raises(InputError, match="multiples of 64"):
+        cfg.validate()
+    with pytest.raises(InputError, match="clock"):
+        EvalConfig(clock="sundial").validate()
+    with pytest.raises(InputError, match="label"):
+        EvalConfig(methods=["dip-vid", "dip-vid"]).validate()
+    with pytest.raises(InputError, match="unknown profile"):
+        profile("laptop")
+
+
+# --- table arithmetic --------------------------------------------------------------------------------------------
+
+def _row(method, clip, psnr_hole, **kw):
+    r = {c: math.nan for c in report.NUMERIC}
+    r.update(schedule="own", method=method, clip=clip, kind="composed", note="", psnr_hole=psnr_hole, **kw)
+    return r
+
+
+def test_mean_rows_average_over_clips_ignoring_missing():
+    rows = [_row("dip", "a", 20.0, steps=10.0), _row("dip", "b", 30.0, steps=math.nan), _row("ns", "a", 25.0)]
+    means = {r["method"]: r for r in report.mean_rows(rows)}
+    assert means["dip"]["psnr_hole"] == pytest.approx(25.0)
+    assert means["dip"]["steps"] == pytest.approx(10.0)
+    assert means["ns"]["psnr_hole"] == pytest.approx(25.0) and means["dip"]["clip"] == report.MEAN_CLIP
+
+
+def test_paper_ordering_verdict():
+    ok = [_row(m, "ALL", v) for m, v in zip(("dip", "dip-vid", "dip-vid-3dcn", "dip-vid-flow"), (20, 21, 22, 23))]
+    assert report.ordering(ok, "psnr_hole")[0] is True
+    bad = [_row(m, "ALL", v) for m, v in zip(("dip", "dip-vid", "dip-vid-3dcn", "dip-vid-flow"), (20, 24, 22, 23))]
+    holds, text = report.ordering(bad, "psnr_hole")
+    assert holds is False and text.endswith("dip-vid (24.00)")
+    assert report.ordering([_row("telea", "ALL", 30.0)], "psnr_hole")[0] is None
+
+
+def test_csv_round_trip(tmp_path):
+    rows = [_row("dip", "a", 20.5)]
+    report.write_csv(rows, tmp_path / "r.csv")
+    got = list(csv.DictReader(open(tmp_path / "r.csv")))
+    assert got[0]["psnr_hole"] == "20.5000" and got[0]["psnr"] == "" and list(got[0]) == report.COLUMNS
+
+
+# --- snapshots ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_paused_snapshot_equals_an_uninterrupted_run(tmp_path, tiny_data):
+    """The runner pauses one long run at each stop point; the result must be the one a run of that length gives."""
+    import torch
+
+    from vinpaint.engine import inpaint
+    from vinpaint.evaluation import compose
+    from vinpaint.evaluation.runner import EngineJob, StopPoint, own_config, run_engine_job
+
+    torch.set_num_threads(1)
+    manifest = compose.make_manifest(tiny_data, profile("tiny").compose)
+    clip = compose.build_clip(tiny_data, manifest, manifest["clips"][0])
+    job = EngineJob(clip.name, clip.frames, clip.masks, MethodSpec.parse("dip-vid-flow"),
+                    [StopPoint("own"), StopPoint("budget 1000000s", 1e6)], str(tmp_path / "run"), "tiny", threads=1)
+    # a huge budget is never reached: the 'own' point pauses the long run at the schedule's last step
+    job.points = [StopPoint("own")]
+    snaps = run_engine_job(job)
+    own = own_config(job)
+    fresh = inpaint(clip.frames, clip.masks, own)
+    snap = np.load(Path(snaps[0].workdir) / "result.npz")
+    assert snaps[0].steps == fresh.steps
+    assert np.array_equal(snap["generated"], fresh.generated)
+
+
+# --- the command ------------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_eval_command_end_to_end(tmp_path, tiny_data, capsys):
+    out = tmp_path / "out"
+    argv = ["eval", "--data", str(tiny_data), "-o", str(out), "--profile", "tiny", "--budgets", "0.5",
+            "--methods", "dip-vid,dip-vid-flow,telea", "--real-clips", "obj", "--real-frames", "11"]
+    assert main(argv) == 0
+    md = (out / "results.md").read_text()
+    assert "| dip-vid-flow |" in md and "## budget 0.5s" in md and "Paper's ordering" in md
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    composed = [r for r in rows if r["kind"] == "composed" and r["clip"] != "ALL"]
+    assert {(r["schedule"], r["method"]) for r in composed} >= {("own", "dip-vid"), ("budget 0.5s", "dip-vid-flow"),
+                                                               ("own", "telea"), ("own", "truth (reference)")}
+    for r in composed:
+        if r["method"] != "truth (reference)":
+            assert 0 < float(r["psnr_hole"]) < float(r["psnr"])  # the hole is the hard part
+    real = [r for r in rows if r["kind"] == "real"]
+    assert {r["method"] for r in real} == {"dip-vid", "dip-vid-flow", "telea"} and all(r["cons_psnr"] for r in real)
+    assert json.loads((out / "config.json").read_text())["profile"] == "tiny"
+    assert (out / "pictures" / "psnr_vs_time.png").is_file()
+    assert any(p.name.startswith("slice_") for p in (out / "pictures").rglob("*.png"))
+    assert any(p.name.startswith("flow_dip-vid-flow") for p in (out / "pictures").rglob("*.png"))
+
+    # Running again reuses every finished run: no training, same numbers (baseline timings aside).
+    def metrics_of(path):
+        return [{k: v for k, v in r.items() if k not in ("clock_s", "wall_s", "cpu_s")}
+                for r in csv.DictReader(open(path))]
+
+    before = metrics_of(out / "results.csv")
+    checkpoints = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("checkpoint.pt")}
+    assert main(argv) == 0
+    assert metrics_of(out / "results.csv") == before
+    assert checkpoints == {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("checkpoint.pt")}
+
+
+def test_eval_bad_input_is_one_sentence(tmp_path, capsys):
+    assert main(["eval", "--data", str(tmp_path / "nope"), "-o", str(tmp_path / "o"), "--profile", "tiny"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vinpaint: error:") and "does not exist" in err and "\n" not in err
+    assert main(["eval", "--data", str(tmp_path), "-o", str(tmp_path / "o"), "--size", "100x64"]) == 2
+    assert "multiples of 64" in capsys.readouterr().err
+
+
+def test_compose_command_and_manifest_rebuild(tmp_path, tiny_data, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["compose", "--data", str(tiny_data), "-o", str(a), "--clips", "2", "--frames", "5",
+                 "--size", "128x64", "--seed", "3"]) == 0
+    assert main(["compose", "--data", str(tiny_data), "-o", str(b), "--manifest", str(a / "manifest.json")]) == 0
+    pa = sorted(p.relative_to(a) for p in a.rglob("*.png"))
+    assert pa == sorted(p.relative_to(b) for p in b.rglob("*.png")) and len(pa) == 2 * 5 * 3
+    assert all((a / p).read_bytes() == (b / p).read_bytes() for p in pa)
+    assert main(["compose", "--data", str(tiny_data), "-o", str(b), "--manifest", str(tmp_path / "none.json")]) == 2
