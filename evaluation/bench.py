@@ -59,7 +59,6 @@ def cpu_seconds() -> float:
 
 def measure(variant: str, cfg: BenchConfig) -> dict:
     """Train one variant for warmup+steps steps in this process; return its timings and peak memory."""
-    import numpy as np
     import torch
 
     from vinpaint.engine import inpaint, make_config
@@ -103,7 +102,6 @@ def measure(variant: str, cfg: BenchConfig) -> dict:
     }
     if device.startswith("cuda"):
         out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
-    del np
     return out
 
 
@@ -127,7 +125,8 @@ def format_row(r: dict) -> str:
     gpu = f", peak GPU {r['peak_gpu_mb']:.0f} MB" if "peak_gpu_mb" in r else ""
     return (f"{r['variant']:<13} {r['size']} batch {r['batch']}: {r['seconds_per_step']:.3f} s/step on {r['device']} "
             f"({r['threads']} threads; {r['cpu_seconds_per_step']:.3f} CPU-s/step), flow estimation "
-            f"{r['flow_seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB (before training {r['rss_before_mb']:.0f} MB){gpu}")
+            f"{r['flow_seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB "
+            f"(before training {r['rss_before_mb']:.0f} MB){gpu}")
 
 
 def write_markdown(rows: list[dict], cfg: BenchConfig, path: Path) -> None:
@@ -138,7 +137,8 @@ def write_markdown(rows: list[dict], cfg: BenchConfig, path: Path) -> None:
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['variant']} | {r['batch']} | {r['seconds_per_step']:.3f} | "
-                     f"{r['cpu_seconds_per_step']:.3f} | {60 / r['seconds_per_step']:.0f} | {r['flow_seconds']:.1f} | {r['peak_rss_mb']:.0f} | "
+                     f"{r['cpu_seconds_per_step']:.3f} | {60 / r['seconds_per_step']:.0f} | "
+                     f"{r['flow_seconds']:.1f} | {r['peak_rss_mb']:.0f} | "
                      f"{r.get('peak_gpu_mb', float('nan')):.0f} | {r['device']} ({r['threads']} thr) |")
     lines += ["", "DIP steps are single-frame iterations (a fresh network per frame); the others are batches of N "
               "frames. Numbers from one machine; nothing here is asserted."]

@@ -39,7 +39,9 @@ class StopPoint:
 
     @property
     def dirname(self) -> str:
-        return "own" if self.label == "own" else f"b{int(round(self.budget))}"
+        if self.label == "own":
+            return "own"
+        return f"b{int(round(self.budget))}" if self.budget > 0 else f"s{self.steps}"
 
 
 @dataclass
@@ -150,7 +152,7 @@ def run_video_chain(job: EngineJob) -> list[Snapshot]:
     root.mkdir(parents=True, exist_ok=True)
     own = own_config(job)
     t_count = job.frames.shape[0]
-    points = [StopPoint(p.label, p.budget, schedule_steps(t_count, own) if p.label == "own" else 0)
+    points = [StopPoint(p.label, p.budget, schedule_steps(t_count, own) if p.label == "own" else p.steps)
               for p in job.points]
     has_budget = any(p.budget > 0 for p in points)
     train_cfg = own.replace(**{"train.epochs": max(own.train.epochs, LONG_EPOCHS)}) if has_budget else own
