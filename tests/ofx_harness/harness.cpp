@@ -424,6 +424,8 @@ bool Driver::stepWait(double timeout) {
     while (now() - t0 < timeout) {
         pressButton("refresh");
         const std::string s = statusParam();
+        Param *job = instance_->params.find("jobId");
+        if (!job || job->s.empty()) return false;  // nothing was started: nothing to wait for
         if (s.rfind("done", 0) == 0) return true;
         if (s.rfind("failed", 0) == 0 || s.rfind("error", 0) == 0 || s.rfind("cancelled", 0) == 0) return false;
         std::this_thread::sleep_for(std::chrono::milliseconds(1000));
