@@ -231,8 +231,9 @@ def test_sixteen_bit_frames_static_mask_and_extras(clip_files, tmp_path):
 def test_demo_reports_hole_psnr(tmp_path):
     done = vinpaint("demo", "-o", tmp_path / "demo", "--preset", "tiny", "--frames", "12", "--quiet")
     assert done.returncode == 0, done.stderr
-    psnr = re.search(r"hole PSNR against the true background: ([\d.]+) dB", done.stdout)
-    assert psnr and 5 < float(psnr.group(1)) < 60
+    psnr = re.search(r"hole PSNR against the true background: ([\d.]+) dB .* Telea fill of the same hole: "
+                     r"([\d.]+) dB", done.stdout)
+    assert psnr and 5 < float(psnr.group(1)) < 60 and 5 < float(psnr.group(2)) < 60
     assert outputs_in(tmp_path / "demo") == ["result", "result.before_after.png", "result.config.json",
                                              "result.loss.png", "result.mp4", "result.work", "sample"]
     assert read_clip(tmp_path / "demo" / "result.mp4").frames.shape == (12, 180, 320, 3)
