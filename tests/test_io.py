@@ -63,6 +63,20 @@ def test_sixteen_bit_video_stays_sixteen_bit_with_ffv1(tmp_path):
     np.testing.assert_array_equal(clip.frames, frames)
 
 
+def test_ten_bit_video_reads_as_sixteen_bit(tmp_path):
+    """A ProRes 10-bit master must not be cut to 8 bits on the way in."""
+    with av.open(str(tmp_path / "master.mov"), "w") as container:
+        stream = container.add_stream("prores_ks", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv422p10le"
+        for level in (10000, 30000, 50000):
+            frame = np.full((48, 64, 3), level, np.uint16)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb48le")))
+        container.mux(stream.encode(None))
+    clip = read_clip(tmp_path / "master.mov")
+    assert clip.frames.dtype == np.uint16 and clip.frames.shape == (3, 48, 64, 3)
+    assert np.abs(clip.frames[:, 20, 30].astype(int) - np.array([[10000], [30000], [50000]])).max() < 200
+
+
 @pytest.mark.parametrize("codec", ["x264-420", "x264-444"])
 def test_high_quality_video_is_close_and_keeps_the_frame_rate(tmp_path, codec):
     frames = smooth_clip()
