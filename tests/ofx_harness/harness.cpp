@@ -530,10 +530,11 @@ OfxStatus Driver::renderFrame(int frame, bool sequenceOpen) {
     OfxStatus st = call(kOfxImageEffectActionRender, &e, &in, nullptr);
     done = true;
     if (aborter.joinable()) aborter.join();
-    e.abortFlag = false;
+    const bool aborted = e.abortFlag.exchange(false);
+    if (aborted) host_.event("{\"event\": \"aborted\", \"frame\": " + std::to_string(frame) + "}");
     if (!sequenceOpen) call(kOfxImageEffectActionEndSequenceRender, &e, &seq, nullptr);
     host_.outputImage = nullptr;
-    if (made && st == kOfxStatOK) saveOutput(frame, layout);
+    if (made && st == kOfxStatOK && !aborted) saveOutput(frame, layout);  // an aborted render is discarded
     saveServed(kOfxImageEffectSimpleSourceClipName, frame);
     saveServed("Mask", frame);
     return st;

@@ -1,0 +1,442 @@
+"""The OpenFX plugin end to end: our OFX host harness (tests/ofx_harness) loads the real Vinpaint.ofx.bundle with
+dlopen and drives it against a real `vinpaint serve` daemon running the engine's tiny preset on a short real clip.
+
+One clip is trained once (module fixture): the harness presses Train in an interactive session, renders a frame
+while training runs (the source with a progress message), then a second harness process, like a render farm
+reopening the project with the saved job id, renders every frame in batch mode, waiting for training. The tests
+then check the pixels against the daemon's own results, the other bit depths and the Filter context against the
+same job, and the failure cases: no daemon, the daemon killed mid-render, cancelling.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "build" / "plugin-tests"
+DATA = ROOT.parent / "shared" / "data"
+FRAMES, WIDTH, HEIGHT = 12, 144, 80  # the tiny preset needs 11+ frames; small so training takes about a minute
+PRESET_TINY = "2"                    # index of "tiny" in the node's Preset choice
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")]
+
+
+def build_plugin() -> Path:
+    """Configure (once) and build plugin, ctests and harness in build/plugin-tests (as test_plugin_build.py)."""
+    BUILD.mkdir(parents=True, exist_ok=True)
+    if not (BUILD / "CMakeCache.txt").exists():
+        subprocess.run(["cmake", "-S", str(ROOT), "-B", str(BUILD), "-DCMAKE_BUILD_TYPE=Release"],
+                       check=True, capture_output=True, text=True)
+    done = subprocess.run(["cmake", "--build", str(BUILD), "-j2"], capture_output=True, text=True)
+    assert done.returncode == 0, f"plugin build failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    return BUILD
+
+
+# --- running the harness -----------------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    returncode: int
+    events: list[dict]
+    stdout: str
+    steps: dict[str, dict] = field(default_factory=dict)
+
+    def event(self, kind: str) -> dict:
+        found = [e for e in self.events if e.get("event") == kind]
+        assert found, f"no {kind} event in:\n{self.stdout[-3000:]}"
+        return found[-1]
+
+
+def harness(*args: str, timeout: float = 900) -> Run:
+    cmd = [str(BUILD / "tests" / "ofx_harness" / "ofx_harness"), "--bundle", str(BUILD / "Vinpaint.ofx.bundle"),
+           *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    events = []
+    for line in done.stdout.splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    run = Run(done.returncode, events, done.stdout + done.stderr)
+    run.steps = {e["step"]: e for e in events if e.get("event") == "step"}
+    return run
+
+
+def load(out: Path, kind: str, frame: int) -> np.ndarray:
+    return np.load(out / f"{kind}_{frame}.npy")
+
+
+def free_endpoint() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+
+
+# --- the clip, the daemon, the trained job ------------------------------------------------------------------------
+
+@dataclass
+class Clip:
+    source: Path
+    mask: Path
+    frames: np.ndarray  # [T,H,W,3] uint8
+    holes: np.ndarray   # [T,H,W] bool
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Clip:
+    """12 frames of DAVIS 'tennis' with its real masks (a procedural clip when the shared data is absent)."""
+    root = tmp_path_factory.mktemp("clip")
+    (root / "source").mkdir()
+    (root / "mask").mkdir()
+    seq = DATA / "tennis"
+    if (seq / "frames").is_dir():
+        import cv2
+        frames, masks = [], []
+        for i in range(FRAMES):
+            f = cv2.imread(str(seq / "frames" / f"{i:05d}.png"), cv2.IMREAD_COLOR)[:, :, ::-1]
+            m = cv2.imread(str(seq / "masks" / f"{i:05d}.png"), cv2.IMREAD_GRAYSCALE)
+            frames.append(cv2.resize(f, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA))
+            masks.append(cv2.resize(m, (WIDTH, HEIGHT), interpolation=cv2.INTER_NEAREST) > 127)
+        frames, holes = np.ascontiguousarray(np.stack(frames)), np.stack(masks)
+    else:
+        rng = np.random.default_rng(0)
+        frames = rng.integers(0, 256, (FRAMES, HEIGHT, WIDTH, 3), dtype=np.uint8)
+        yy, xx = np.mgrid[:HEIGHT, :WIDTH]
+        holes = np.stack([(xx - 40 - 4 * t) ** 2 + (yy - 40) ** 2 < 100 for t in range(FRAMES)])
+    for i in range(FRAMES):
+        np.save(root / "source" / f"{i:05d}.npy", frames[i])
+        np.save(root / "mask" / f"{i:05d}.npy", holes[i].astype(np.uint8) * 255)
+    return Clip(root / "source", root / "mask", frames, holes)
+
+
+@dataclass
+class Daemon:
+    endpoint: str
+    proc: subprocess.Popen
+    store: Path
+
+
+def start_daemon(store: Path) -> Daemon:
+    log = open(store.parent / f"{store.name}.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "vinpaint", "serve", "--bind", "tcp://127.0.0.1:*",
+                             "--store", str(store), "--device", "cpu"],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=str(store.parent))
+    info = store / "daemon.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if info.exists():
+            try:
+                meta = json.loads(info.read_text())
+            except json.JSONDecodeError:
+                meta = {}
+            if meta.get("pid") == proc.pid:
+                return Daemon(meta["endpoint"], proc, store)
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"the daemon did not start: {(store.parent / f'{store.name}.log').read_text()[-2000:]}")
+
+
+def stop_daemon(d: Daemon) -> None:
+    if d.proc.poll() is None:
+        d.proc.send_signal(signal.SIGTERM)
+        try:
+            d.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            d.proc.kill()
+            d.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    d = start_daemon(tmp_path_factory.mktemp("daemon") / "store")
+    yield d
+    stop_daemon(d)
+
+
+@dataclass
+class Trained:
+    job: str
+    interactive: Run
+    batch: Run
+    out_interactive: Path
+    out_batch: Path
+    results: np.ndarray  # the daemon's own result frames [T,H,W,3]
+
+
+@pytest.fixture(scope="module")
+def trained(clip: Clip, daemon: Daemon, tmp_path_factory) -> Trained:
+    build_plugin()
+    out1, out2 = tmp_path_factory.mktemp("interactive"), tmp_path_factory.mktemp("batch")
+    clip_args = ["--source", str(clip.source), "--mask", str(clip.mask), "--depth", "byte",
+                 "--daemon", daemon.endpoint]
+    # A compositor's session: Train, look at a frame while it trains, ask for progress.
+    first = harness(*clip_args, "--param", f"preset={PRESET_TINY}", "--out", str(out1),
+                    "--steps", "describe,create,train,render:1,refresh,destroy,unload")
+    job = first.steps["train"]["job"]
+    assert first.steps["train"]["status"] == "OK", first.stdout[-3000:]
+    assert len(job) == 32
+    # The render farm: the saved project (job id and first frame) is reopened and rendered in batch mode, which
+    # waits for training to finish.
+    second = harness(*clip_args, "--batch", "--param", f"preset={PRESET_TINY}", "--param", f"jobId={job}",
+                     "--param", "jobFirstFrame=1", "--out", str(out2), "--watchdog", "600",
+                     "--steps", "describe,create,render-all,destroy,unload")
+    from vinpaint.host_bridge.client import Client
+    with Client(daemon.endpoint) as client:
+        results = np.stack([client.fetch(job, i) for i in range(FRAMES)])
+    return Trained(job, first, second, out1, out2, results)
+
+
+# --- what the plugin declares -------------------------------------------------------------------------------------
+
+def test_plugin_declares_contexts_clips_and_params(trained: Trained) -> None:
+    d = trained.interactive.event("describe")
+    assert d["status"] == "OK"
+    assert set(d["contexts"]) == {"OfxImageEffectContextGeneral", "OfxImageEffectContextFilter"}
+    assert set(d["depths"]) == {"OfxBitDepthFloat", "OfxBitDepthShort", "OfxBitDepthByte"}
+    assert d["tiles"] == 0 and d["temporal"] == 1
+    assert d["grouping"] == "vinpaint"
+    assert d["clips"]["Mask"]["is_mask"] == 1 and d["clips"]["Mask"]["optional"] == 1
+    assert d["clips"]["Source"]["optional"] == 0
+    p = d["params"]
+    for name, kind in [("daemonAddress", "String"), ("train", "PushButton"), ("cancelTraining", "PushButton"),
+                       ("refresh", "PushButton"), ("preset", "Choice"), ("maskChannel", "Choice"),
+                       ("invertMask", "Boolean"), ("maskDilation", "Integer"), ("maskFeather", "Integer"),
+                       ("output", "Choice"), ("waitInBatch", "Boolean"), ("status", "String"), ("jobId", "String")]:
+        assert p[name]["type"] == f"OfxParamType{kind}", name
+    assert p["preset"]["options"] == ["fast", "paper", "tiny"]
+    assert p["output"]["options"] == ["Inpainted", "Source", "Mask overlay"]
+    assert p["maskChannel"]["options"] == ["Alpha", "Luminance"]
+    assert p["status"]["enabled"] == 0 and p["status"]["string_mode"] == "OfxParamStringIsLabel"
+    assert p["jobId"]["secret"] == 1 and p["jobId"]["persistent"] == 1
+    fetched = {(e["suite"], e["version"]) for e in trained.interactive.events if e.get("event") == "fetch_suite"}
+    assert ("OfxPropertySuite", 1) in fetched and ("OfxImageEffectSuite", 1) in fetched
+
+
+# --- Train, and rendering while it trains -------------------------------------------------------------------------
+
+def test_train_returns_after_the_upload_and_training_runs_in_the_daemon(trained: Trained) -> None:
+    train = trained.interactive.steps["train"]
+    assert train["status"] == "OK" and train["verdict"] == "ok"
+    assert train["status_param"].startswith(("queued", "training")), train["status_param"]
+    starts = [e["label"] for e in trained.interactive.events if e.get("event") == "progress_start"]
+    assert any("reading" in s for s in starts) and any("uploading" in s for s in starts)
+    assert trained.interactive.event("summary")["leaked_images"] == 0
+
+
+def test_interactive_render_while_training_shows_the_source_with_progress(trained: Trained, clip: Clip) -> None:
+    step = trained.interactive.steps["render:1"]
+    assert step["status"] == "OK"
+    assert step["persistent_type"] == "OfxMessageMessage"
+    assert any(word in step["persistent"] for word in ("training", "queued")), step["persistent"]
+    assert "Refresh" in step["persistent"]
+    out = load(trained.out_interactive, "output", 1)
+    src = load(trained.out_interactive, "source", 1)
+    assert np.array_equal(out, src)
+    refresh = trained.interactive.steps["refresh"]
+    assert refresh["status"] == "OK"
+    assert refresh["status_param"].startswith(("queued", "training", "done")), refresh["status_param"]
+
+
+# --- the finished frames --------------------------------------------------------------------------------------------
+
+def test_batch_render_waits_for_training_and_every_frame_is_the_daemons_result(trained: Trained, clip: Clip) -> None:
+    run = trained.batch
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    for f in range(1, FRAMES + 1):
+        step = run.steps[f"render:{f}"]
+        assert step["status"] == "OK", step
+        out = load(trained.out_batch, "output", f)           # [H,W,4] uint8, top row first
+        src = load(trained.out_batch, "source", f)
+        hole = clip.holes[f - 1]
+        assert out.shape == (HEIGHT, WIDTH, 4) and out.dtype == np.uint8
+        # Unmasked pixels are the source's, exactly; alpha is the source's everywhere.
+        assert np.array_equal(out[~hole], src[~hole])
+        assert np.array_equal(out[..., 3], src[..., 3])
+        # The hole holds the daemon's result, and the result really differs from what was there.
+        result = trained.results[f - 1]
+        assert np.array_equal(out[..., :3], result)
+        assert np.any(out[hole][:, :3] != src[hole][:, :3])
+    # The first frame waited for training; later ones came at once.
+    assert run.steps["render:1"]["elapsed_s"] > run.steps[f"render:{FRAMES}"]["elapsed_s"]
+
+
+def test_plugin_and_python_client_compute_the_same_content_hash(trained: Trained, clip: Clip, daemon: Daemon) -> None:
+    """The C++ codec's hash of the clip equals the reference implementation's: the same job is found."""
+    from vinpaint.host_bridge.client import Client
+    with Client(daemon.endpoint) as client:
+        job = client.submit(clip.frames, clip.holes, preset="tiny", mask_dilation=0, mask_feather=0)
+        assert job == trained.job
+        assert client.status(job)["state"] == "done"
+
+
+@pytest.mark.parametrize("depth,components,layout", [
+    ("short", "RGBA", ["--negative-rowbytes"]),
+    ("float", "RGB", ["--origin", "7,-3", "--row-padding", "0"]),
+    ("byte", "RGB", ["--origin", "-5,11", "--no-multithread"]),
+])
+def test_other_bit_depths_and_layouts_render_the_same_job(trained: Trained, clip: Clip, daemon: Daemon,
+                                                          tmp_path: Path, depth: str, components: str,
+                                                          layout: list[str]) -> None:
+    """The project's depth changed after Train (and images come with other bounds/row layouts): the 8-bit
+    result is converted to the output depth, and unmasked pixels still equal the source as served."""
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--depth", depth,
+                  "--components", components, "--daemon", daemon.endpoint, "--param", f"jobId={trained.job}",
+                  "--param", "jobFirstFrame=1", "--out", str(tmp_path), *layout,
+                  "--steps", "describe,create,render-all,destroy,unload")
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    channels = 4 if components == "RGBA" else 3
+    for f in (1, 6, FRAMES):
+        out, src = load(tmp_path, "output", f), load(tmp_path, "source", f)
+        hole = clip.holes[f - 1]
+        result = trained.results[f - 1]
+        assert out.shape == (HEIGHT, WIDTH, channels)
+        if depth == "short":
+            assert out.dtype == np.uint16
+            assert np.array_equal(out[..., :3], result.astype(np.uint16) * 257)
+        elif depth == "float":
+            assert out.dtype == np.float32
+            assert np.array_equal(out[..., :3], result.astype(np.float32) / np.float32(255))
+        else:
+            assert np.array_equal(out[..., :3], result)
+        assert np.array_equal(out[~hole], src[~hole])
+        if channels == 4:
+            assert np.array_equal(out[..., 3], src[..., 3])
+
+
+def test_filter_context_takes_the_mask_from_source_alpha_and_finds_the_finished_job(
+        trained: Trained, clip: Clip, daemon: Daemon, tmp_path: Path) -> None:
+    """Same pixels and mask through the Filter context: Train hashes to the same job, which is done already,
+    so nothing is uploaded or trained again; the output is the result with opaque alpha."""
+    run = harness("--context", "filter", "--source", str(clip.source), "--mask", str(clip.mask), "--depth", "byte",
+                  "--daemon", daemon.endpoint, "--param", f"preset={PRESET_TINY}", "--out", str(tmp_path),
+                  "--steps", "describe,create,train,render-all,destroy,unload")
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    train = run.steps["train"]
+    assert train["job"] == trained.job
+    assert train["status_param"].startswith("done") and "reused" in train["status_param"]
+    assert not any(e.get("label", "").startswith("vinpaint: uploading") for e in run.events
+                   if e.get("event") == "progress_start")
+    for f in (1, FRAMES):
+        out = load(tmp_path, "output", f)
+        assert np.array_equal(out[..., :3], trained.results[f - 1])
+        assert np.all(out[..., 3] == 255)
+
+
+def test_output_choices_source_and_mask_overlay(trained: Trained, clip: Clip, daemon: Daemon, tmp_path: Path) -> None:
+    args = ["--source", str(clip.source), "--mask", str(clip.mask), "--depth", "byte", "--daemon", daemon.endpoint,
+            "--param", f"jobId={trained.job}", "--param", "jobFirstFrame=1"]
+    src_run = harness(*args, "--param", "output=1", "--out", str(tmp_path / "s"),
+                      "--steps", "describe,create,render:3,destroy,unload")
+    assert src_run.event("identity")["clip"] == "Source"
+    over = harness(*args, "--param", "output=2", "--out", str(tmp_path / "o"),
+                   "--steps", "describe,create,render:3,destroy,unload")
+    assert over.event("summary")["ok"], over.stdout[-2000:]
+    out, src = load(tmp_path / "o", "output", 3), load(tmp_path / "o", "source", 3)
+    hole = clip.holes[2]
+    assert np.array_equal(out[~hole], src[~hole])
+    assert np.all(out[hole][:, 0].astype(int) >= src[hole][:, 0].astype(int))  # tinted red in the hole
+    assert np.all(out[hole][:, 1] <= src[hole][:, 1])
+
+
+# --- failures ---------------------------------------------------------------------------------------------------------
+
+def test_no_daemon_render_and_buttons_fail_with_a_message_and_the_host_survives(trained: Trained,
+                                                                               clip: Clip) -> None:
+    nowhere = free_endpoint()
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", nowhere,
+                  "--param", f"jobId={trained.job}", "--param", "jobFirstFrame=1",
+                  "--expect-failure", "render,train,refresh,cancel",
+                  "--steps", "describe,create,render:2,train,refresh,cancel,destroy,unload")
+    assert run.returncode == 0, run.stdout[-3000:]
+    render = run.steps["render:2"]
+    assert render["status"] == "Failed" and render["persistent_type"] == "OfxMessageError"
+    assert f"no daemon is reachable at {nowhere}" in render["persistent"]
+    assert "vinpaint serve" in render["persistent"]
+    for step in ("render:2", "train", "refresh", "cancel"):
+        assert run.steps[step]["elapsed_s"] < 30, step  # bounded by the ~2 s interactive timeout, never frozen
+    assert run.steps["train"]["status_param"].startswith("error: no daemon is reachable")
+    assert run.event("summary")["leaked_images"] == 0
+
+
+def test_without_the_v2_message_suite_failures_fall_back_to_plain_messages(trained: Trained, clip: Clip) -> None:
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", free_endpoint(),
+                  "--no-message-v2", "--no-progress", "--param", f"jobId={trained.job}",
+                  "--expect-failure", "render", "--steps", "describe,create,render:1,destroy,unload")
+    assert run.returncode == 0, run.stdout[-3000:]
+    step = run.steps["render:1"]
+    assert step["status"] == "Failed" and step["messages"] >= 1 and step["persistent"] == ""
+    assert any(e.get("event") == "message" and "no daemon is reachable" in e["text"] for e in run.events)
+
+
+def test_daemon_killed_mid_render(trained: Trained, clip: Clip, daemon: Daemon, tmp_path: Path) -> None:
+    """A second daemon serves a copy of the store; the harness kills it (SIGKILL) before frame 10. Frames 1-9
+    render; 10-12 fail with a persistent error within the timeout; the harness (the host) lives on."""
+    store = tmp_path / "store"
+    shutil.copytree(daemon.store, store, ignore=shutil.ignore_patterns("daemon.lock", "daemon.json", "*.pid"))
+    second = start_daemon(store)
+    try:
+        run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", second.endpoint,
+                      "--param", f"jobId={trained.job}", "--param", "jobFirstFrame=1", "--out", str(tmp_path / "o"),
+                      "--kill-pid", str(second.proc.pid), "--kill-before-frame", "10",
+                      "--steps", "describe,create,render-all,destroy,unload")
+    finally:
+        stop_daemon(second)
+    assert run.returncode in (0, 1), run.stdout[-3000:]       # ended normally: no crash, no hang
+    assert run.event("killed")["before_frame"] == 10
+    assert run.event("summary")["leaked_images"] == 0
+    for f in range(1, 10):
+        assert run.steps[f"render:{f}"]["status"] == "OK"
+    for f in range(10, FRAMES + 1):
+        step = run.steps[f"render:{f}"]
+        assert step["status"] == "Failed"
+        assert step["persistent_type"] == "OfxMessageError"
+        assert ("did not answer" in step["persistent"] or "no daemon is reachable" in step["persistent"]), step
+        assert step["elapsed_s"] < 30
+    assert run.steps["destroy"]["status"] == "OK" and run.steps["unload"]["status"] == "OK"
+
+
+def test_cancel_in_the_progress_bar_stops_train(clip: Clip, daemon: Daemon, trained: Trained) -> None:
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint,
+                  "--param", f"preset={PRESET_TINY}", "--param", "maskDilation=3", "--cancel-progress-after", "3",
+                  "--steps", "describe,create,train,destroy,unload")
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    assert run.steps["train"]["status_param"].startswith("Train cancelled")
+    assert run.steps["train"]["job"] == ""  # nothing was opened: the cancel came while reading frames
+
+
+def test_batch_wait_honours_abort_and_cancel_stops_training(clip: Clip, daemon: Daemon, trained: Trained,
+                                                           tmp_path: Path) -> None:
+    """A new job (other settings): a batch render waiting for it stops when the host aborts, and Cancel stops
+    the training in the daemon."""
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint,
+                  "--batch", "--abort-after", "1.5", "--param", f"preset={PRESET_TINY}", "--param", "maskDilation=2",
+                  "--out", str(tmp_path), "--steps", "describe,create,train,render:4,cancel,destroy,unload")
+    job = run.steps["train"]["job"]
+    try:
+        assert run.steps["train"]["status"] == "OK" and job and job != trained.job
+        render = run.steps["render:4"]
+        assert render["status"] == "OK"                      # aborted: the host discards the frame
+        assert render["elapsed_s"] < 30
+        assert run.event("aborted")["frame"] == 4
+        assert not (tmp_path / "output_4.npy").exists()
+        assert run.steps["cancel"]["status"] == "OK"
+        assert run.steps["cancel"]["status_param"].startswith("cancelled"), run.steps["cancel"]
+    finally:
+        from vinpaint.host_bridge.client import Client
+        with Client(daemon.endpoint) as client:
+            if job:
+                client.delete(job)
