@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     sample_config = SampleConfig(frames=args.frames, seed=args.seed or 0)
     sample = make_sample(sample_config)
+    validate(sample.frames, sample.masks, config)  # before anything is written
     paths = write_sample(out / "sample", sample)
     clip, masks = read_inputs(paths["frames"], paths["masks"])  # back from disk: the path a user's files take
     truth = read_clip(paths["background"]).frames

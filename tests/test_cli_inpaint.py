@@ -227,6 +227,12 @@ def test_sixteen_bit_frames_static_mask_and_extras(clip_files, tmp_path):
     assert len(flows) == 12 * 6 + 1
 
 
+def test_demo_with_too_short_a_clip_writes_nothing(tmp_path, capsys):
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--frames", "8"]) == 2
+    assert "the clip has 8 frames but batches of 5 frames at interval 5 need at least 21" in capsys.readouterr().err
+    assert outputs_in(tmp_path) == []
+
+
 @pytest.mark.slow
 def test_demo_reports_hole_psnr(tmp_path):
     done = vinpaint("demo", "-o", tmp_path / "demo", "--preset", "tiny", "--frames", "12", "--quiet")
