@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -64,7 +64,6 @@ class Trainer:
     stop_sent: float = 0.0
     trash: Path | None = None
     last_error: str = ""
-    events: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def busy(self) -> bool:
@@ -200,16 +199,23 @@ class Daemon:
                     self._drain_socket()
                 for t in self.trainers:
                     if t.fd >= 0 and t.fd in ready:
-                        self._read_events(t)
-                self._reap()
+                        self._guard(self._read_events, t)
+                self._guard(self._reap)
                 if self._stopping:
                     if self._shutdown_step():
                         break
                 else:
-                    self._schedule()
-                self._flush_progress()
+                    self._guard(self._schedule)
+                self._guard(self._flush_progress)
         finally:
             self.close()
+
+    def _guard(self, fn: Callable[..., None], *args: Any) -> None:
+        """Housekeeping that fails (a bug, a vanished file) is logged; the daemon keeps serving."""
+        try:
+            fn(*args)
+        except Exception:
+            log.error("housekeeping failed: %s", traceback.format_exc())
 
     def _shutdown_step(self) -> bool:
         """Stop every trainer (SIGTERM, then SIGKILL after the grace time); True once none is left."""
