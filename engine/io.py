@@ -133,10 +133,20 @@ def read_clip(path: str | Path) -> Clip:
     return _read_video_file(path)
 
 
+LABEL_LIMIT = 16
+"""A mask whose values all lie below this is a label mask (0/1, or instance ids): any non-zero value removes."""
+
+
 def _to_hole(image: np.ndarray, invert: bool) -> np.ndarray:
-    """[...,3] image -> bool hole: brighter than half scale in any channel (white, or a coloured label) = remove."""
-    half = 127 if image.dtype == np.uint8 else 32767
-    hole = image.max(axis=-1) > half
+    """[...,3] mask image(s) -> bool hole: above half scale in any channel (white, or a coloured label) removes.
+
+    Label masks, whose every value is below LABEL_LIMIT (0/1 masks look black), count any non-zero value instead.
+    """
+    level = image.max(axis=-1)
+    if level.max(initial=0) < LABEL_LIMIT:
+        hole = level > 0
+    else:
+        hole = level > (127 if image.dtype == np.uint8 else 32767)
     return ~hole if invert else hole
 
 

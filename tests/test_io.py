@@ -239,6 +239,18 @@ def test_coloured_label_masks_count_as_holes(tmp_path):
     assert read_masks(tmp_path / "m", 1, (8, 8))[0].sum() == 16
 
 
+def test_label_masks_with_small_values_count_any_non_zero(tmp_path):
+    masks = mask_frames(3)
+    write_png_sequence(tmp_path / "ones", masks.astype(np.uint8))           # 0/1 masks: black to the eye
+    np.testing.assert_array_equal(read_masks(tmp_path / "ones", 3, (52, 36)), masks)
+    ids = masks.astype(np.uint8) * np.array([1, 2, 3], np.uint8)[:, None, None]  # instance ids
+    write_png_sequence(tmp_path / "ids", ids)
+    np.testing.assert_array_equal(read_masks(tmp_path / "ids", 3, (52, 36)), masks)
+    grey = np.where(masks, 100, 20).astype(np.uint8)                         # a dim mask is still a threshold
+    write_png_sequence(tmp_path / "grey", grey)
+    assert not read_masks(tmp_path / "grey", 3, (52, 36)).any()
+
+
 def test_sixteen_bit_masks(tmp_path):
     masks = mask_frames(2)
     write_png_sequence(tmp_path / "m", (masks * 65535).astype(np.uint16))
