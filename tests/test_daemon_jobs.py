@@ -292,3 +292,22 @@ def test_a_clip_the_engine_refuses_fails_with_the_engines_reason(tmp_path):
         with pytest.raises(JobFailed, match="mask is empty"):
             c.inpaint(frames, masks, preset="tiny", overrides=QUICK, poll_s=0.2, timeout_s=300)
         assert c.hello()["protocol"] == 1
+
+
+def test_one_training_at_a_time_and_a_queued_job_can_be_cancelled(shared_daemon):
+    first, first_masks = synthetic_clip(channels=3, seed=21)
+    second, second_masks = synthetic_clip(channels=3, seed=22)
+    with Client(shared_daemon.address) as c:
+        a = c.submit(first, first_masks, preset="tiny", overrides={"train.max_steps": 400, **QUICK})
+        wait_for(c, a, training_at(1))
+        b = c.submit(second, second_masks, preset="tiny", overrides=QUICK)
+        status = c.status(b)
+        assert status["state"] == "queued" and status["position"] == 0, "one device: the second job waits"
+        assert c.status(a)["state"] == "training"
+        assert c.cancel(b)["state"] == "cancelled"
+        assert c.status(a)["state"] == "training"
+        assert c.cancel(a)["state"] == "cancelled"
+        time.sleep(1.0)
+        assert c.status(b)["state"] == "cancelled", "a cancelled job is not picked up by a free device"
+        for job in (a, b):
+            c.delete(job)
