@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import msgpack
@@ -281,6 +280,61 @@ def test_fuzz_thousands_of_malformed_messages_then_a_valid_request(raw, kind, v,
         assert reply.error["code"] in {"malformed", "version_mismatch", "unknown_type", "bad_request", "bad_buffer",
                                        "too_large", "not_found", "conflict", "incomplete", "hash_mismatch",
                                        "not_ready", "storage_full", "busy"}, reply.error
+
+
+@pytest.fixture(scope="module")
+def fuzz_job(daemon):
+    """An open job (12 frames of 64x64 RGBA u1, u1 masks) for the fuzzer to aim valid ids at."""
+    with Client(daemon.address) as c:
+        frames, masks = synthetic_clip(seed=31)
+        opened, _, _ = open_clip(c, frames, masks)
+        return opened["job"]
+
+
+deep_types = st.sampled_from(["job.open", "job.upload", "job.start", "job.status", "job.fetch", "job.cancel",
+                              "job.list", "hello"])
+shapes = st.sampled_from([[64, 64, 4], [64, 64, 1], [64, 64, 3], [1], [64, 64], [2, 2, 2, 2]])
+dtypes = st.sampled_from(["u1", "u2", "f4"])
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                    HealthCheck.too_slow])
+@given(data=st.data())
+def test_fuzz_plausible_messages_aimed_at_a_real_job(raw, fuzz_job, data):
+    """Right envelope, right job id, fields and buffers that are almost right: the deep paths of every handler."""
+    type_ = data.draw(deep_types)
+    pick = lambda good, bad: data.draw(st.one_of(st.just(good), bad))  # noqa: E731
+    body = {
+        "job": pick(fuzz_job, st.sampled_from(["0" * 32, fuzz_job[:-1], fuzz_job.upper(), 7])),
+        "kind": pick("frame", st.sampled_from(["mask", "alpha", 1, None])),
+        "index": pick(0, st.integers(-3, 20) | st.floats() | st.text(max_size=2)),
+        "digest": data.draw(st.none() | st.sampled_from(["0" * 64, "x"])),
+        "frames": pick(12, st.integers(-1, 10**6)), "width": pick(64, st.integers(-1, 10**5)),
+        "height": pick(64, st.integers(-1, 10**5)), "channels": pick(4, st.integers(0, 6)),
+        "dtype": pick("u1", st.sampled_from(["u2", "f4", "f8", ""])),
+        "mask_dtype": pick("u1", st.sampled_from(["u2", "f4", "i4"])),
+        "content_hash": pick("0" * 64, st.text(max_size=3)),
+        "settings": data.draw(st.fixed_dictionaries({}, optional={
+            "preset": st.sampled_from(["tiny", "fast", "paper", "huge", 3]),
+            "variant": st.sampled_from(["dip", "dip-vid", "dip-vid-3dcn", "dip-vid-flow", "x"]),
+            "seed": st.integers(-1, 2**32), "mask_dilation": st.integers(-1, 600),
+            "overrides": st.dictionaries(st.sampled_from(["train.max_steps", "train.learning_rate", "mask.feather",
+                                                          "loss.vgg_weights", "network.kind", "train.intervals",
+                                                          "nope", ""]),
+                                         st.integers(-5, 5) | st.floats() | st.booleans() | st.text(max_size=4),
+                                         max_size=3)})),
+    }
+    body = {k: v for k, v in body.items() if data.draw(st.booleans()) or k == "job"}
+    specs = data.draw(st.lists(st.fixed_dictionaries({"dtype": dtypes, "shape": shapes}), max_size=2))
+    frames = [msgpack.packb({"v": 1, "type": type_, "id": "deep", "body": body, "buffers": specs})]
+    for spec in specs:
+        n = int(np.prod(spec["shape"])) * {"u1": 1, "u2": 2, "f4": 4}[spec["dtype"]]
+        n += data.draw(st.sampled_from([0, 0, 0, -1, 1]))
+        fill = data.draw(st.sampled_from([b"\x00", b"\xff", b"\x7f"]))
+        frames.append(fill * max(n, 0))
+    reply = raw.ask(frames, timeout_s=20)
+    assert reply is not None
+    assert reply.status == "ok" or reply.error["code"] != "internal", reply.error
 
 
 def test_daemon_still_answers_after_the_fuzzing(client, daemon):
