@@ -1,7 +1,14 @@
 #include "sha256.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define VINPAINT_SHA_X86 1
+#endif
 
 namespace vinpaint {
 
@@ -17,7 +24,83 @@ constexpr std::uint32_t K[64] = {
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
 inline std::uint32_t rotr(std::uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+
+void portableBlock(std::uint32_t *h_, const std::uint8_t *p);
+
+#ifdef VINPAINT_SHA_X86
+bool cpuHasShaExtensions() {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    const bool ssse3 = c & (1u << 9), sse41 = c & (1u << 19);
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    return ssse3 && sse41 && (b & (1u << 29));
+}
+
+// Four rounds per step with SHA256RNDS2; the message schedule for step r+4 is built at step r with
+// SHA256MSG1/MSG2 (W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16]).
+__attribute__((target("sha,sse4.1,ssse3"))) void shaNiBlocks(std::uint32_t *h, const std::uint8_t *p, std::size_t n) {
+    const __m128i byteSwap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    // The instructions keep the state as {A,B,E,F} and {C,D,G,H}.
+    __m128i t = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(h)), 0xB1);
+    __m128i s1 = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(h + 4)), 0x1B);
+    __m128i s0 = _mm_alignr_epi8(t, s1, 8);
+    s1 = _mm_blend_epi16(s1, t, 0xF0);
+    for (; n; --n, p += 64) {
+        const __m128i keep0 = s0, keep1 = s1;
+        __m128i m[4];
+        for (int i = 0; i < 4; ++i)
+            m[i] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p + 16 * i)), byteSwap);
+        for (int r = 0; r < 16; ++r) {
+            __m128i msg = _mm_add_epi32(m[r & 3], _mm_loadu_si128(reinterpret_cast<const __m128i *>(K + 4 * r)));
+            s1 = _mm_sha256rnds2_epu32(s1, s0, msg);
+            s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(msg, 0x0E));
+            if (r < 12) {
+                __m128i w = _mm_sha256msg1_epu32(m[r & 3], m[(r + 1) & 3]);
+                w = _mm_add_epi32(w, _mm_alignr_epi8(m[(r + 3) & 3], m[(r + 2) & 3], 4));
+                m[r & 3] = _mm_sha256msg2_epu32(w, m[(r + 3) & 3]);
+            }
+        }
+        s0 = _mm_add_epi32(s0, keep0);
+        s1 = _mm_add_epi32(s1, keep1);
+    }
+    t = _mm_shuffle_epi32(s0, 0x1B);
+    s1 = _mm_shuffle_epi32(s1, 0xB1);
+    s0 = _mm_blend_epi16(t, s1, 0xF0);
+    s1 = _mm_alignr_epi8(s1, t, 8);
+    _mm_storeu_si128(reinterpret_cast<__m128i *>(h), s0);
+    _mm_storeu_si128(reinterpret_cast<__m128i *>(h + 4), s1);
+}
+#endif
+
+std::atomic<bool> &accelerated() {
+#ifdef VINPAINT_SHA_X86
+    static std::atomic<bool> on{cpuHasShaExtensions()};
+#else
+    static std::atomic<bool> on{false};
+#endif
+    return on;
+}
 }  // namespace
+
+bool Sha256::accelerationAvailable() {
+#ifdef VINPAINT_SHA_X86
+    return cpuHasShaExtensions();
+#else
+    return false;
+#endif
+}
+
+void Sha256::setAccelerated(bool on) { accelerated() = on && accelerationAvailable(); }
+
+void Sha256::blocks(const std::uint8_t *p, std::size_t n) {
+#ifdef VINPAINT_SHA_X86
+    if (accelerated()) {
+        shaNiBlocks(h_, p, n);
+        return;
+    }
+#endif
+    for (; n; --n, p += 64) portableBlock(h_, p);
+}
 
 void Sha256::reset() {
     static constexpr std::uint32_t init[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -27,7 +110,8 @@ void Sha256::reset() {
     total_ = 0;
 }
 
-void Sha256::block(const std::uint8_t *p) {
+namespace {
+void portableBlock(std::uint32_t *h_, const std::uint8_t *p) {
     std::uint32_t w[64];
     for (int i = 0; i < 16; ++i)
         w[i] = (std::uint32_t(p[4 * i]) << 24) | (std::uint32_t(p[4 * i + 1]) << 16) |
@@ -63,6 +147,7 @@ void Sha256::block(const std::uint8_t *p) {
     h_[6] += g;
     h_[7] += h;
 }
+}  // namespace
 
 void Sha256::update(const void *data, std::size_t size) {
     const auto *p = static_cast<const std::uint8_t *>(data);
@@ -74,10 +159,13 @@ void Sha256::update(const void *data, std::size_t size) {
         p += take;
         size -= take;
         if (used_ < sizeof(buf_)) return;
-        block(buf_);
+        blocks(buf_, 1);
         used_ = 0;
     }
-    for (; size >= 64; p += 64, size -= 64) block(p);
+    const std::size_t whole = size / 64;
+    if (whole) blocks(p, whole);
+    p += whole * 64;
+    size -= whole * 64;
     if (size) {
         std::memcpy(buf_, p, size);
         used_ = size;

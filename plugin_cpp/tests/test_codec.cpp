@@ -93,6 +93,21 @@ template <typename F> std::optional<ProtocolError> catchProto(F &&f) {
     return std::nullopt;
 }
 
+void testSha256Paths() {
+    // The SHA extension path and the portable one agree on every length around the block boundaries.
+    std::string data;
+    for (int i = 0; i < 5000; ++i) data += static_cast<char>((i * 131 + 7) & 0xff);
+    const bool hw = Sha256::accelerationAvailable();
+    std::printf("SHA-256 x86 extensions: %s\n", hw ? "used" : "not available (portable code only)");
+    for (std::size_t n : {0, 1, 55, 56, 63, 64, 65, 127, 128, 129, 1000, 4999}) {
+        Sha256::setAccelerated(false);
+        const auto a = Sha256::of(data.data(), n);
+        Sha256::setAccelerated(true);
+        const auto b = Sha256::of(data.data(), n);
+        CHECK_MSG(a == b, "length " + std::to_string(n));
+    }
+}
+
 void testSha256() {
     CHECK(Sha256::hex(Sha256::of("", 0)) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     CHECK(Sha256::hex(Sha256::of("abc", 3)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
@@ -391,6 +406,10 @@ int main(int argc, char **argv) {
         const std::string text = readFile(golden + "/vectors.json");
         Value doc = vptest::JsonReader(text).parse();
         CHECK(doc.find("protocol")->asInt() == kProtocolVersion);
+        testSha256Paths();
+        Sha256::setAccelerated(false);
+        testSha256();
+        Sha256::setAccelerated(true);
         testSha256();
         testVectors(doc);
         testBuilders(doc);

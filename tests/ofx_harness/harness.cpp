@@ -205,6 +205,7 @@ private:
     bool loaded_ = false;
     std::vector<std::string> failures_;
     int nested_ = 0;
+    double imageSecondsBefore_ = 0;
 };
 
 OfxStatus Driver::call(const char *action, const void *handle, PropertySet *in, PropertySet *out) {
@@ -560,13 +561,15 @@ void Driver::record(const std::string &step, OfxStatus st, double elapsed, int m
     std::string job;
     if (instance_)
         if (Param *p = instance_->params.find("jobId")) job = p->s;
-    char el[32];
+    char el[32], host[32];
     std::snprintf(el, sizeof el, "%.3f", elapsed);
+    std::snprintf(host, sizeof host, "%.3f", host_.imageSeconds() - imageSecondsBefore_);
+    imageSecondsBefore_ = host_.imageSeconds();
     host_.event("{\"event\": \"step\", \"step\": \"" + jsonEscape(step) + "\", \"status\": \"" + statusName(st) +
                 "\", \"elapsed_s\": " + el + ", \"messages\": " + std::to_string(host_.messagesPosted() - messagesBefore) +
                 ", \"persistent\": \"" + jsonEscape(persistent) + "\", \"persistent_type\": \"" + jsonEscape(ptype) +
                 "\", \"status_param\": \"" + jsonEscape(statusParam()) + "\", \"job\": \"" + jsonEscape(job) +
-                "\", \"verdict\": \"" + jsonEscape(verdict) + "\"" + extra + "}");
+                "\", \"host_image_s\": " + host + ", \"verdict\": \"" + jsonEscape(verdict) + "\"" + extra + "}");
 }
 
 int Driver::run() {

@@ -1,6 +1,7 @@
 #include "host.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
@@ -244,8 +245,13 @@ std::vector<unsigned char> ImageLayout::packed() const {
 
 // ---- the host object ------------------------------------------------------------------------------------------
 void Host::event(const std::string &json) {
+    // Every event carries "t": seconds since the host started, so benches can time phases.
+    static const auto start = std::chrono::steady_clock::now();
+    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    char stamp[48];
+    std::snprintf(stamp, sizeof stamp, "{\"t\": %.4f, ", t);
     std::lock_guard<std::mutex> l(logMutex_);
-    std::cout << json << std::endl;
+    std::cout << (json.size() > 1 && json[0] == '{' ? stamp + json.substr(1) : json) << std::endl;
 }
 
 int Host::outstandingImages() const {
@@ -479,7 +485,15 @@ struct Suites {
         *p = reinterpret_cast<Clip *>(clip)->props.handle();
         return kOfxStatOK;
     }
-    static OfxStatus clipGetImage(OfxImageClipHandle clipH, OfxTime time, const OfxRectD *, OfxPropertySetHandle *img) {
+    static OfxStatus clipGetImage(OfxImageClipHandle clipH, OfxTime time, const OfxRectD *region,
+                                  OfxPropertySetHandle *img) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const OfxStatus st = makeClipImage(clipH, time, region, img);
+        Host::current->addImageMicros(
+            std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
+        return st;
+    }
+    static OfxStatus makeClipImage(OfxImageClipHandle clipH, OfxTime time, const OfxRectD *, OfxPropertySetHandle *img) {
         Clip *c = reinterpret_cast<Clip *>(clipH);
         if (!c || !img) return kOfxStatErrBadHandle;
         Host *host = Host::current;

@@ -153,6 +153,9 @@ public:
     int messagesPosted() const { return messages_; }
     int outstandingImages() const;
     int progressUpdates() const { return progressUpdates_; }
+    // Seconds spent making images for clipGetImage (the host's share of a plugin action's time).
+    double imageSeconds() const { return imageMicros_.load() / 1e6; }
+    void addImageMicros(long long us) { imageMicros_ += us; }
 
     // Images handed to the plugin (clipGetImage).
     // A new image of the clip's size at `depth`/`comps`, filled from `content` (or garbage for outputs).
@@ -177,6 +180,7 @@ private:
     std::mutex logMutex_;
     std::atomic<int> messages_{0}, progressUpdates_{0};
     std::atomic<unsigned long long> imageSerial_{0};
+    std::atomic<long long> imageMicros_{0};
 };
 
 std::string jsonEscape(const std::string &s);
