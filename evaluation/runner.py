@@ -154,8 +154,8 @@ def run_video_chain(job: EngineJob) -> list[Snapshot]:
     t_count = job.frames.shape[0]
     points = [StopPoint(p.label, p.budget, schedule_steps(t_count, own) if p.label == "own" else p.steps)
               for p in job.points]
-    has_budget = any(p.budget > 0 for p in points)
-    train_cfg = own.replace(**{"train.epochs": max(own.train.epochs, LONG_EPOCHS)}) if has_budget else own
+    beyond_own = any(p.label != "own" for p in points)  # budgets (or step counts) may outlast the own schedule
+    train_cfg = own.replace(**{"train.epochs": max(own.train.epochs, LONG_EPOCHS)}) if beyond_own else own
     train_wd = root / "train"
     clock = make_clock(job.clock)
     state_file = root / "clock.json"
