@@ -317,6 +317,27 @@ def test_other_bit_depths_and_layouts_render_the_same_job(trained: Trained, clip
             assert np.array_equal(out[..., 3], src[..., 3])
 
 
+@pytest.mark.parametrize("scale,origin", [(0.5, "0,0"), (0.3, "3,2")])
+def test_proxy_render_scale_samples_the_result(trained: Trained, clip: Clip, daemon: Daemon, tmp_path: Path,
+                                               scale: float, origin: str) -> None:
+    """A zoomed-out viewer renders at a render scale below 1: each output pixel takes the result pixel nearest its
+    centre, and where that pixel is outside the hole the output equals the (proxy) source the host served."""
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint,
+                  "--param", f"jobId={trained.job}", "--param", "jobFirstFrame=1", "--scale", str(scale),
+                  "--origin", origin, "--out", str(tmp_path), "--steps", "describe,create,render:5,destroy,unload")
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    out, src = load(tmp_path, "output", 5), load(tmp_path, "source", 5)
+    h, w = out.shape[:2]
+    assert src.shape[:2] == (h, w) and (w, h) != (WIDTH, HEIGHT)
+    cols = np.minimum(WIDTH - 1, np.floor((np.arange(w) + 0.5) * WIDTH / w).astype(int))
+    up = np.minimum(HEIGHT - 1, np.floor((h - 1 - np.arange(h) + 0.5) * HEIGHT / h).astype(int))
+    rows = HEIGHT - 1 - up
+    expected = trained.results[4][rows][:, cols]
+    assert np.array_equal(out[..., :3], expected)
+    outside = ~clip.holes[4][rows][:, cols]
+    assert np.array_equal(out[outside], src[outside])
+
+
 def test_filter_context_takes_the_mask_from_source_alpha_and_finds_the_finished_job(
         trained: Trained, clip: Clip, daemon: Daemon, tmp_path: Path) -> None:
     """Same pixels and mask through the Filter context: Train hashes to the same job, which is done already,

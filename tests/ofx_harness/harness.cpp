@@ -45,7 +45,7 @@ struct Args {
     std::vector<std::string> steps;
     std::set<std::string> expectFailure;
     int killPid = 0, killBeforeFrame = -1000000;
-    double abortAfter = -1, watchdog = 180, waitTimeout = 600;
+    double abortAfter = -1, watchdog = 180, waitTimeout = 600, scale = 1.0;
     Options host;
 };
 
@@ -119,6 +119,7 @@ Args parse(int argc, char **argv) {
         else if (k == "--kill-before-frame") a.killBeforeFrame = std::stoi(next());
         else if (k == "--abort-after") a.abortAfter = std::stod(next());
         else if (k == "--watchdog") a.watchdog = std::stod(next());
+        else if (k == "--scale") a.scale = std::stod(next());
         else if (k == "--wait-timeout") a.waitTimeout = std::stod(next());
         else usage("unknown option " + k);
     }
@@ -471,8 +472,15 @@ void Driver::saveServed(const char *clipName, int frame) {
 OfxStatus Driver::renderFrame(int frame, bool sequenceOpen) {
     Effect &e = *instance_;
     const FrameProvider *src = source_.get();
-    const int w = src->width(), h = src->height();
-    const Options &o = a_.host;
+    // Renders happen at --scale (a proxy / zoomed-out viewer): images and the window shrink with it.
+    host_.setRenderScale(a_.scale);
+    struct ScaleReset {
+        Host &h;
+        ~ScaleReset() { h.setRenderScale(1.0); }
+    } scaleReset{host_};
+    int x1, y1, w, h;
+    host_.scaledRod(src->width(), src->height(), &x1, &y1, &w, &h);
+    const double sc = a_.scale;
     ImageLayout layout;
     bool made = false;
     host_.outputImage = [&](Clip &, double t) -> OfxPropertySetHandle {
@@ -488,8 +496,8 @@ OfxStatus Driver::renderFrame(int frame, bool sequenceOpen) {
     PropertySet idIn, idOut;
     idIn.setDouble(kOfxPropTime, {double(frame)});
     idIn.setString(kOfxImageEffectPropFieldToRender, {kOfxImageFieldNone});
-    idIn.setInt(kOfxImageEffectPropRenderWindow, {o.originX, o.originY, o.originX + w, o.originY + h});
-    idIn.setDouble(kOfxImageEffectPropRenderScale, {1.0, 1.0});
+    idIn.setInt(kOfxImageEffectPropRenderWindow, {x1, y1, x1 + w, y1 + h});
+    idIn.setDouble(kOfxImageEffectPropRenderScale, {sc, sc});
     idOut.setString(kOfxPropName, {""});
     idOut.setDouble(kOfxPropTime, {double(frame)});
     OfxStatus idSt = call(kOfxImageEffectActionIsIdentity, &e, &idIn, &idOut);
@@ -504,7 +512,7 @@ OfxStatus Driver::renderFrame(int frame, bool sequenceOpen) {
     seq.setDouble(kOfxImageEffectPropFrameRange, {double(frame), double(frame)});
     seq.setDouble(kOfxImageEffectPropFrameStep, {1.0});
     seq.setInt(kOfxPropIsInteractive, {a_.batch ? 0 : 1});
-    seq.setDouble(kOfxImageEffectPropRenderScale, {1.0, 1.0});
+    seq.setDouble(kOfxImageEffectPropRenderScale, {sc, sc});
     seq.setInt(kOfxImageEffectPropSequentialRenderStatus, {0});
     seq.setInt(kOfxImageEffectPropInteractiveRenderStatus, {a_.batch ? 0 : 1});
     if (!sequenceOpen) call(kOfxImageEffectActionBeginSequenceRender, &e, &seq, nullptr);
@@ -512,8 +520,8 @@ OfxStatus Driver::renderFrame(int frame, bool sequenceOpen) {
     PropertySet in;
     in.setDouble(kOfxPropTime, {double(frame)});
     in.setString(kOfxImageEffectPropFieldToRender, {kOfxImageFieldNone});
-    in.setInt(kOfxImageEffectPropRenderWindow, {o.originX, o.originY, o.originX + w, o.originY + h});
-    in.setDouble(kOfxImageEffectPropRenderScale, {1.0, 1.0});
+    in.setInt(kOfxImageEffectPropRenderWindow, {x1, y1, x1 + w, y1 + h});
+    in.setDouble(kOfxImageEffectPropRenderScale, {sc, sc});
     in.setInt(kOfxImageEffectPropSequentialRenderStatus, {0});
     in.setInt(kOfxImageEffectPropInteractiveRenderStatus, {a_.batch ? 0 : 1});
     in.setInt("OfxImageEffectPropRenderQualityDraft", {0});

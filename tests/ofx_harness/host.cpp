@@ -259,6 +259,36 @@ int Host::outstandingImages() const {
     return static_cast<int>(images_.size());
 }
 
+void Host::scaledRod(int fullW, int fullH, int *x1, int *y1, int *w, int *h) const {
+    const double s = scale_;
+    const double fx1 = opt_.originX * s, fy1 = opt_.originY * s;
+    *x1 = static_cast<int>(std::floor(fx1));
+    *y1 = static_cast<int>(std::floor(fy1));
+    *w = static_cast<int>(std::ceil((opt_.originX + fullW) * s)) - *x1;
+    *h = static_cast<int>(std::ceil((opt_.originY + fullH) * s)) - *y1;
+}
+
+// A proxy-scale version of a frame: each pixel takes the full-resolution pixel nearest its centre.
+static FloatFrame downsample(const FloatFrame &f, int w, int h) {
+    FloatFrame o;
+    o.width = w;
+    o.height = h;
+    o.comps = f.comps;
+    o.v.resize(static_cast<std::size_t>(w) * h * f.comps);
+    for (int r = 0; r < h; ++r) {
+        // rows counted from the bottom, as OFX does, then back to top-down storage
+        const int up = std::min(f.height - 1, static_cast<int>(std::floor((h - 1 - r + 0.5) * f.height / h)));
+        const int src = f.height - 1 - up;
+        for (int x = 0; x < w; ++x) {
+            const int cx = std::min(f.width - 1, static_cast<int>(std::floor((x + 0.5) * f.width / w)));
+            for (int c = 0; c < f.comps; ++c)
+                o.v[(static_cast<std::size_t>(r) * w + x) * f.comps + c] =
+                    f.v[(static_cast<std::size_t>(src) * f.width + cx) * f.comps + c];
+        }
+    }
+    return o;
+}
+
 OfxPropertySetHandle Host::makeImage(double time, int width, int height, const FloatFrame *content, Depth depth,
                                      int comps, ImageLayout *layout) {
     auto img = std::make_unique<Image>();
@@ -277,7 +307,9 @@ OfxPropertySetHandle Host::makeImage(double time, int width, int height, const F
         }
     }
     PropertySet &p = img->props;
-    const int x1 = opt_.originX, y1 = opt_.originY;
+    // width and height are already at the current scale; the origin scales with them.
+    const int x1 = static_cast<int>(std::floor(opt_.originX * scale_.load()));
+    const int y1 = static_cast<int>(std::floor(opt_.originY * scale_.load()));
     p.setString(kOfxPropType, {kOfxTypeImage});
     p.setPointer(kOfxImagePropData, {data});
     p.setInt(kOfxImagePropBounds, {x1, y1, x1 + width, y1 + height});
@@ -287,7 +319,7 @@ OfxPropertySetHandle Host::makeImage(double time, int width, int height, const F
     p.setString(kOfxImageEffectPropComponents,
                 {comps == 4 ? kOfxImageComponentRGBA : comps == 3 ? kOfxImageComponentRGB : kOfxImageComponentAlpha});
     p.setString(kOfxImageEffectPropPreMultiplication, {comps == 4 ? kOfxImageUnPreMultiplied : kOfxImageOpaque});
-    p.setDouble(kOfxImageEffectPropRenderScale, {1.0, 1.0});
+    p.setDouble(kOfxImageEffectPropRenderScale, {scale_.load(), scale_.load()});
     p.setDouble(kOfxImagePropPixelAspectRatio, {1.0});
     p.setString(kOfxImagePropField, {kOfxImageFieldNone});
     p.setString(kOfxImagePropUniqueIdentifier, {"img" + std::to_string(++imageSerial_) + "@" + std::to_string(time)});
@@ -519,6 +551,11 @@ struct Suites {
                 rgba.v[px * 4 + 3] = a.v[px];
             }
             f = std::move(rgba);
+        }
+        if (host->renderScale() != 1.0) {
+            int x1, y1, w, h;
+            host->scaledRod(f.width, f.height, &x1, &y1, &w, &h);
+            f = downsample(f, w, h);
         }
         *img = host->makeImage(time, f.width, f.height, &f, c->depth, c->comps, nullptr);
         return kOfxStatOK;

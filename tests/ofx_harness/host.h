@@ -158,9 +158,16 @@ public:
     void addImageMicros(long long us) { imageMicros_ += us; }
 
     // Images handed to the plugin (clipGetImage).
-    // A new image of the clip's size at `depth`/`comps`, filled from `content` (or garbage for outputs).
+    // A new image at `depth`/`comps` covering the clip's region of definition at the current render scale,
+    // filled from `content` (already at that scale) or with garbage (outputs).
     OfxPropertySetHandle makeImage(double time, int width, int height, const FloatFrame *content, Depth depth,
                                    int comps, ImageLayout *layout);
+
+    // The render scale of the action in progress (1 outside renders, as for InstanceChanged).
+    void setRenderScale(double s) { scale_ = s; }
+    double renderScale() const { return scale_; }
+    // The region of definition in pixels at the current scale: origin and size.
+    void scaledRod(int fullW, int fullH, int *x1, int *y1, int *w, int *h) const;
     bool releaseImage(OfxPropertySetHandle h);
 
     // The output image of the render in progress (set by the driver around each render call).
@@ -181,6 +188,7 @@ private:
     std::atomic<int> messages_{0}, progressUpdates_{0};
     std::atomic<unsigned long long> imageSerial_{0};
     std::atomic<long long> imageMicros_{0};
+    std::atomic<double> scale_{1.0};
 };
 
 std::string jsonEscape(const std::string &s);
