@@ -98,10 +98,10 @@ class Bars:
             bar.update(done - bar.n)
 
     def status(self, status: dict[str, Any]) -> None:
-        bar = self._bar(status["state"], 1000, "‰")
+        bar = self._bar(status["state"], 100, "%")
         if bar is None:
             return
-        bar.update(max(int(status["progress"] * 1000) - bar.n, 0))
+        bar.update(max(int(status["progress"] * 100) - bar.n, 0))
         parts = [status["phase"]] if status["phase"] else []
         if status.get("eta_s") is not None:
             parts.append(f"eta {int(status['eta_s'])}s")
