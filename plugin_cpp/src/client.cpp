@@ -2,8 +2,16 @@
 
 #include <cmath>
 #include <cstdio>
+#include <map>
+#include <mutex>
 
 namespace vinpaint {
+
+namespace {
+// Addresses where nothing accepted a connection recently, with the message given then.
+std::mutex g_unreachableMutex;
+std::map<std::string, std::pair<std::chrono::steady_clock::time_point, std::string>> g_unreachable;
+}  // namespace
 
 DaemonClient::DaemonClient(std::string endpoint, Timeouts timeouts, net::CancelFn cancel)
     : endpoint_(std::move(endpoint)), timeouts_(timeouts), cancel_(std::move(cancel)) {}
@@ -35,8 +43,11 @@ net::Connection &DaemonClient::conn() {
         std::string more = net::isLocalEndpoint(endpoint_)
                                ? " Start it with `vinpaint serve` (see docs/plugin.md) or fix the node's Daemon address."
                                : " Check the address, that the daemon runs there, and your CurveZMQ keys.";
-        throw DaemonError("vinpaint: no daemon is reachable at " + endpoint_ + " (nothing accepted the connection in " +
-                          secs + " s)." + more);
+        const std::string text = "vinpaint: no daemon is reachable at " + endpoint_ +
+                                 " (nothing accepted the connection in " + secs + " s)." + more;
+        std::lock_guard<std::mutex> lock(g_unreachableMutex);
+        g_unreachable[endpoint_] = {std::chrono::steady_clock::now(), text};
+        throw DaemonError(text);
     }
     throw DaemonError("vinpaint: the daemon at " + endpoint_ + " did not answer '" + type + "' within " + secs +
                       " s (it stopped, crashed or is overloaded).");
@@ -45,11 +56,24 @@ net::Connection &DaemonClient::conn() {
 void DaemonClient::sendOrThrow(const std::string &type, const std::string &id, const proto::Value &body,
                                net::Millis timeout, std::vector<proto::BufferSpec> specs,
                                std::vector<zmq::message_t> buffers) {
+    if (failFast_ && !(conn_ && conn_->everConnected())) {
+        std::lock_guard<std::mutex> lock(g_unreachableMutex);
+        auto it = g_unreachable.find(endpoint_);
+        if (it != g_unreachable.end()) {
+            const double age = std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second.first).count();
+            if (age < kUnreachableMemorySeconds) throw DaemonError(it->second.second);
+            g_unreachable.erase(it);
+        }
+    }
     net::OutMessage out;
     out.header = proto::encodeRequestHeader(type, id, body, specs);
     out.buffers = std::move(buffers);
     switch (conn().send(std::move(out), timeout, cancel_)) {
-        case net::WaitResult::Ok: return;
+        case net::WaitResult::Ok: {
+            std::lock_guard<std::mutex> lock(g_unreachableMutex);
+            g_unreachable.erase(endpoint_);
+            return;
+        }
         case net::WaitResult::Cancelled: throw Cancelled();
         case net::WaitResult::Timeout: throwSilent(type, timeout);
     }

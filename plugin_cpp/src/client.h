@@ -55,6 +55,10 @@ public:
     DaemonClient(std::string endpoint, Timeouts timeouts, net::CancelFn cancel = {});
     const std::string &endpoint() const { return endpoint_; }
     void setTimeouts(const Timeouts &t) { timeouts_ = t; }
+    // Interactive renders: when nothing accepted a connection to this address in the last few seconds, fail at
+    // once with that message instead of stalling every frame of a scrub for the full timeout again.
+    void setFailFast(bool on) { failFast_ = on; }
+    static constexpr double kUnreachableMemorySeconds = 3.0;
     const Timeouts &timeouts() const { return timeouts_; }
 
     proto::HelloReply hello(const std::string &clientName);
@@ -84,6 +88,7 @@ private:
 
     std::string endpoint_;
     Timeouts timeouts_;
+    bool failFast_ = false;
     net::CancelFn cancel_;
     std::unique_ptr<net::Connection> conn_;
     struct Pending {

@@ -176,6 +176,7 @@ OfxStatus Renderer::inpainted() {
     const bool wait = !a_.interactive && inst_.waitInBatch.getInt() != 0;
     DaemonClient client(daemonAddress(inst_), a_.interactive ? Timeouts::interactive() : Timeouts::patient(),
                         [this] { return aborted(inst_.handle); });
+    client.setFailFast(a_.interactive);
     try {
         const proto::Geometry g = geometry(client, job);
         if (index < 0 || index >= g.frames) {  // outside the trained range: the source as it is

@@ -138,6 +138,48 @@ int main() {
         CHECK_MSG(why.find("no daemon is reachable at " + ep) != std::string::npos, why);
         CHECK_MSG(why.find("vinpaint serve") != std::string::npos, why);
     }
+    // Fail fast (interactive renders): an address found unreachable a moment ago is not tried again for a few
+    // seconds, even once something listens there; without fail-fast the next call connects.
+    {
+        zmq::socket_t probe(net::context(), zmq::socket_type::router);
+        probe.set(zmq::sockopt::linger, 0);
+        probe.bind("tcp://127.0.0.1:*");
+        const std::string ep = probe.get(zmq::sockopt::last_endpoint);
+        probe.unbind(ep);
+        DaemonClient first(ep, quick());
+        first.setFailFast(true);
+        const std::string why = expectThrow<DaemonError>([&] { first.status(kJob); });
+        CHECK_MSG(why.find("no daemon is reachable") != std::string::npos, why);
+        probe.bind(ep);  // the daemon comes up on the same address
+        std::atomic<bool> stop{false};
+        std::thread answer([&] {
+            while (!stop) {
+                zmq::pollitem_t item{probe.handle(), 0, ZMQ_POLLIN, 0};
+                if (zmq::poll(&item, 1, std::chrono::milliseconds(20)) <= 0) continue;
+                std::vector<zmq::message_t> parts;
+                do {
+                    zmq::message_t m;
+                    (void)probe.recv(m);
+                    parts.push_back(std::move(m));
+                } while (parts.back().more());
+                proto::Value req = proto::unpackHeader(parts[1].data(), parts[1].size(), proto::kMaxRequestHeaderBytes);
+                probe.send(zmq::buffer(parts[0].data(), parts[0].size()), zmq::send_flags::sndmore);
+                probe.send(zmq::buffer(replyHeader(req, "ok", statusBody())), zmq::send_flags::none);
+            }
+        });
+        DaemonClient remembered(ep, quick());
+        remembered.setFailFast(true);
+        const std::string again = expectThrow<DaemonError>([&] { remembered.status(kJob); });
+        CHECK_MSG(again == why, again);
+        DaemonClient patient(ep, Timeouts{net::Millis(5000), net::Millis(5000), 0});
+        CHECK(patient.status(kJob).state == "training");
+        DaemonClient after(ep, quick());
+        after.setFailFast(true);
+        CHECK(after.status(kJob).state == "training");  // a success clears the memory
+        stop = true;
+        answer.join();
+        probe.close();
+    }
     // Connected but silent: "did not answer".
     {
         Peer p([](const proto::Value &) { return std::vector<std::string>{}; });
