@@ -91,9 +91,11 @@ def validate(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig) -> No
 
 
 def fingerprint(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig) -> str:
-    """Content hash of everything that decides the result (not of bookkeeping such as checkpoint frequency)."""
+    """Content hash of the clip and of every setting that decides the result, except how long to train: a run
+    may be continued with a larger budget in the same work directory."""
     settings = config.to_dict()
-    settings["train"].pop("checkpoint_every_s", None)
+    for budget_or_bookkeeping in ("checkpoint_every_s", "max_steps", "max_seconds"):
+        settings["train"].pop(budget_or_bookkeeping, None)
     digest = hashlib.sha256()
     digest.update(json.dumps(settings, sort_keys=True).encode())
     digest.update(str((frames.shape, str(frames.dtype))).encode())
@@ -132,6 +134,15 @@ class _Workdir:
                 f.write(time.strftime("%Y-%m-%d %H:%M:%S ") + line + "\n")
 
 
+def _stored_budget(path: Path) -> str | None:
+    """The training budget a cached result was made with; another budget continues from the checkpoint."""
+    try:
+        with np.load(path) as z:
+            return str(z["budget"]) if "budget" in z.files else None
+    except (OSError, ValueError):
+        return None
+
+
 def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, workdir: Path | str | None = None,
             progress: Callable[[ProgressEvent], None] | None = None,
             should_stop: Callable[[], bool] | None = None, device: str | None = None) -> InpaintResult:
@@ -146,7 +157,8 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
     result_file = wd.file("result.npz")
-    if result_file is not None and result_file.is_file():
+    budget = json.dumps([config.train.max_steps, config.train.max_seconds])
+    if result_file is not None and result_file.is_file() and _stored_budget(result_file) == budget:
         with np.load(result_file) as z:
             generated, history = z["generated"], z["history"]
             flows = z["flows"] if z["flows"].size else None
@@ -200,7 +212,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     if result_file is not None:
         atomic_write(result_file, lambda f: np.savez(
             f, generated=generated, flows=flows if flows is not None else np.zeros(0, np.float32),
-            history=history, seconds=seconds, steps=steps))
+            history=history, seconds=seconds, steps=steps, budget=budget))
     wd.log(f"finished: {steps} steps in {seconds:.1f} s, {trainer.run_state.rollbacks} roll-backs")
     out = composite(frames, generated, holes, config.mask.feather)
     emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="done"))

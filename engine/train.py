@@ -97,6 +97,12 @@ class _Run:
         self.rollbacks = 0
 
     @property
+    def planned(self) -> int:
+        """Steps this run will take: the schedule, cut short by max_steps."""
+        m = self.config.train.max_steps
+        return min(self.total, m) if m > 0 else self.total
+
+    @property
     def elapsed(self) -> float:
         return self.elapsed_before + time.monotonic() - self.started
 
@@ -137,10 +143,8 @@ class _Run:
                                                                             "perceptual")])
         if self.progress is None:
             return
-        total = self.total
+        total = self.planned
         tc = self.config.train
-        if tc.max_steps > 0:
-            total = min(total, tc.max_steps)
         eta = None
         if step > 0:
             eta = max(total - step, 0) * self.elapsed / step
@@ -225,7 +229,7 @@ class VideoTrainer:
         while step < self.total and not rs.out_of_budget(step):
             if rs.stop_requested():
                 self._checkpoint(step)
-                raise TrainingCancelled(f"training stopped at step {step} of {self.total}; checkpoint saved")
+                raise TrainingCancelled(f"training stopped at step {step} of {rs.planned}; checkpoint saved")
             batch = self.schedule[step // m]
             if step % m == 0:
                 good = _snapshot(self.model, self.optimizer)
@@ -329,7 +333,7 @@ class FrameTrainer:
             step = frame * self.iters + it
             if rs.stop_requested():
                 self._checkpoint(frame, it, best, best_image, model, optimizer)
-                raise TrainingCancelled(f"training stopped at step {step} of {self.total}; checkpoint saved")
+                raise TrainingCancelled(f"training stopped at step {step} of {rs.planned}; checkpoint saved")
             over_time = per_frame_budget > 0 and rs.elapsed >= per_frame_budget * (frame + 1)
             over_steps = tc.max_steps > 0 and step >= tc.max_steps
             if it >= self.iters or over_time or over_steps:

@@ -110,3 +110,14 @@ def test_float_and_16_bit_sources_keep_their_dtype_and_their_pixels():
         assert result.frames.dtype == frames.dtype
         assert result.hole.sum() > masks.sum()  # dilated
         assert np.array_equal(result.frames[~result.hole], frames[~result.hole])
+
+
+def test_a_larger_budget_continues_the_same_work_dir(tmp_path):
+    clip, masks = panning_clip()
+    short = make_config("tiny", "dip-vid-flow", **{"train.max_steps": 3})
+    longer = make_config("tiny", "dip-vid-flow", **{"train.max_steps": 6})
+    inpaint(clip, masks, short, workdir=tmp_path)
+    seen = []
+    continued = inpaint(clip, masks, longer, workdir=tmp_path, progress=seen.append)
+    assert [e.step for e in seen if e.phase == "train"] == [4, 5, 6]
+    assert np.allclose(continued.generated, inpaint(clip, masks, longer).generated, atol=1e-6)
