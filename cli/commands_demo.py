@@ -19,11 +19,6 @@ from vinpaint.engine.errors import InputError, TrainingCancelled
 from vinpaint.engine.io import read_clip, read_inputs
 from vinpaint.engine.sample import SampleConfig, hole_psnr, make_sample, write_sample
 
-DEMO_STEPS = 120
-"""Training steps of the demo with the fast preset: a fixed count (no time limit), so the demo gives the same
-result on any machine; about 1.5 s each on two free CPU cores."""
-
-
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo", help="inpaint a generated sample clip and report the quality against its known background",
@@ -36,8 +31,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--frames", type=int, default=SampleConfig.frames,
                         help="length of the sample clip (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=None,
-                        help=f"training steps (default: {DEMO_STEPS} with the fast preset, the preset's own budget "
-                             "with the others)")
+                        help="training steps (default: the preset's own budget; 1500 steps with fast)")
     add_engine_options(parser)
     parser.set_defaults(run=run, variant="dip-vid-flow", config=None, dilate=None, feather=None, invert_mask=False)
 
@@ -45,7 +39,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.frames < 2:
         raise InputError(f"the sample needs at least 2 frames, not {args.frames}.")
-    steps = DEMO_STEPS if args.steps is None and args.preset == "fast" else args.steps
+    steps = args.steps
     if steps is not None and steps < 1:
         raise InputError(f"--steps must be at least 1, not {steps}.")
     out = args.output.expanduser()
