@@ -15,9 +15,8 @@ from .composite import composite, dilate_holes, resize_frames, resize_holes, to_
 from .config import InpaintConfig
 from .errors import InputError
 from .flow import KnownFlow, compute_known_flow, make_estimator
-from .network import FLOW_OFFSETS
 from .perceptual import load_vgg16
-from .storage import atomic_write, atomic_write_text
+from vinpaint.storage import atomic_write, atomic_write_text
 from .train import FrameTrainer, ProgressEvent, TrainingData, VideoTrainer, make_noise
 
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)

@@ -121,7 +121,7 @@ class InpaintConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def save(self, path: Path) -> None:
-        from .storage import atomic_write_text
+        from vinpaint.storage import atomic_write_text
 
         atomic_write_text(Path(path), self.to_json() + "\n")
 

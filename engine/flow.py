@@ -61,7 +61,7 @@ class KnownFlow:
     scale: np.ndarray
 
     def save(self, path) -> None:
-        from .storage import atomic_write
+        from vinpaint.storage import atomic_write
 
         atomic_write(path, lambda f: np.savez(f, flow=self.flow, occlusion_valid=self.occlusion_valid,
                                               reliable=self.reliable, exists=self.exists, scale=self.scale))

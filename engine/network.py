@@ -6,7 +6,7 @@ encoder and decoder, 1 in the skips) and no temporal striding, so a window of N 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn

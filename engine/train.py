@@ -21,7 +21,7 @@ from .flow import KnownFlow
 from .losses import consistency_loss, flow_loss, known_mask_for_features, perceptual_loss, reconstruction_loss
 from .network import FLOW_OFFSETS, Generator
 from .perceptual import TAPS, VGG16Features
-from .storage import atomic_write
+from vinpaint.storage import atomic_write
 
 
 @dataclass

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from vinpaint.protocol.codec import DTYPES
+from vinpaint.storage import atomic_write_bytes, fsync_dir
 from vinpaint.protocol.messages import is_job_id
 
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
@@ -39,41 +40,6 @@ class StoreError(Exception):
 
 def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename inside `path` durable."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes | memoryview, durable: bool = True) -> None:
-    """Temporary file beside `path`, fsync, rename: readers see the old file or the new one, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            if durable:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    if durable:
-        fsync_dir(path.parent)
 
 
 def atomic_write_json(path: Path, obj: Any, durable: bool = True) -> None:
