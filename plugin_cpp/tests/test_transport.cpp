@@ -2,6 +2,10 @@
 // late replies to an abandoned request, a peer speaking another protocol version or sending garbage, an error
 // reply, and cancellation. The peer here is a bare ROUTER socket standing in for misbehaviour the real daemon
 // never shows; the real daemon is exercised by the OFX harness tests. No timing is asserted.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <atomic>
 #include <functional>
 #include <thread>
@@ -104,13 +108,21 @@ proto::Value statusBody() {
 }
 
 std::string freePortEndpoint() {
-    // Bind and release a port so nothing listens there.
-    zmq::socket_t s(net::context(), zmq::socket_type::router);
-    s.set(zmq::sockopt::linger, 0);
-    s.bind("tcp://127.0.0.1:*");
-    std::string e = s.get(zmq::sockopt::last_endpoint);
-    s.close();
-    return e;
+    // Bind a plain socket to get a free port, and close it synchronously without ever listening. (A ZeroMQ socket's
+    // close is asynchronous: under load its listener could still accept the client's first connection.)
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof addr;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) != 0) {
+        std::fprintf(stderr, "cannot find a free port\n");
+        std::exit(2);
+    }
+    ::close(fd);
+    return "tcp://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
 }
 
 template <typename E, typename F> std::string expectThrow(F &&f) {
