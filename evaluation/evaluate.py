@@ -144,7 +144,7 @@ def evaluate(data: Path, out: Path, cfg: EvalConfig, *, workers: int = 1, compos
     report.write_csv(means + rows, out / "results.csv")
 
     pics = _draw(out, cfg, clips, real, outputs, means, specs, schedules) if cfg.pictures else []
-    header = _header(cfg, clips, real, time.monotonic() - started, workers, fid_notice)
+    header = _header(cfg, clips, real, time.monotonic() - started, workers, fid_notice, _training_cpu(snaps))
     md = report.markdown(header, schedules, means, [r for r in rows if r["kind"] == "composed"],
                          [r for r in rows if r["kind"] == "real"], order, pics)
     (out / "results.md").write_text(md)
@@ -162,7 +162,20 @@ def _fid(cfg: EvalConfig):
     return fid.InceptionFeatures(path), f"FID with Inception weights {path}"
 
 
-def _header(cfg: EvalConfig, clips, real, seconds: float, workers: int, fid_notice: str) -> list[str]:
+def _training_cpu(snaps: list[Snapshot]) -> float:
+    """CPU seconds all training took: a paused run's snapshots share one run (take its last), DIP runs add up."""
+    runs: dict[tuple[str, str], list[Snapshot]] = {}
+    for s in snaps:
+        runs.setdefault((s.clip, s.method), []).append(s)
+    total = 0.0
+    for group in runs.values():
+        fresh = all("iterations per frame" in s.note for s in group)  # DIP: one fresh run per snapshot
+        total += sum(s.cpu_seconds for s in group) if fresh else max(s.cpu_seconds for s in group)
+    return total
+
+
+def _header(cfg: EvalConfig, clips, real, seconds: float, workers: int, fid_notice: str,
+            training_cpu: float = 0.0) -> list[str]:
     c, k = cfg.compose, cfg.consistency
     t = clips[0].frames.shape[0] if clips else cfg.real_frames
     clock = ("CPU seconds of the training process at 1 torch thread (= wall seconds on an idle core; other jobs "
@@ -186,6 +199,9 @@ def _header(cfg: EvalConfig, clips, real, seconds: float, workers: int, fid_noti
         f"- Machine: {platform.machine()}, {os.cpu_count()} cores, torch threads per run {cfg.threads or 'default'}, "
         f"{workers} run(s) in parallel; this evaluation took {seconds / 60:.1f} min of wall time "
         "(earlier runs found on disk are reused).",
+        f"- Training took {training_cpu:.0f} CPU seconds in all (single-threaded runs): "
+        f"{training_cpu / 60 / max(1, os.cpu_count() or 1):.0f} min on {os.cpu_count()} idle cores running "
+        f"{os.cpu_count()} jobs side by side.",
     ]
 
 
