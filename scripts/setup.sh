@@ -31,7 +31,7 @@ if ! "$PY" -m pip --version >/dev/null 2>&1 || \
   PY="$ROOT/.venv/bin/python"
 fi
 
-pip_quiet() { "$PY" -m pip install -q --disable-pip-version-check "$@" 2>&1 | grep -v -e "Running pip as the 'root' user" -e "^$" || true; }
+pip_quiet() { "$PY" -m pip install -q --disable-pip-version-check "$@" 2>&1 | grep -v -e "Running pip as the 'root' user" -e "^WARNING: Location '.*' is ignored" -e "^$" || true; }
 if ! "$PY" -c 'import torch, sys; sys.exit(0 if torch.__version__.startswith("2.13.0") else 1)' 2>/dev/null; then
   echo "setup: installing torch==2.13.0"
   pip_quiet torch==2.13.0
