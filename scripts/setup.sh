@@ -31,7 +31,10 @@ if ! "$PY" -m pip --version >/dev/null 2>&1 || \
   PY="$ROOT/.venv/bin/python"
 fi
 
-pip_quiet() { "$PY" -m pip install -q --disable-pip-version-check "$@" 2>&1 | grep -v -e "Running pip as the 'root' user" -e "^WARNING: Location '.*' is ignored" -e "^$" || true; }
+pip_quiet() {  # pip's own failure still fails the script (pipefail); only grep's "nothing left" is ignored
+  "$PY" -m pip install -q --disable-pip-version-check "$@" 2>&1 |
+    { grep -v -e "Running pip as the 'root' user" -e "^WARNING: Location '.*' is ignored" -e "^$" || true; }
+}
 if ! "$PY" -c 'import torch, sys; sys.exit(0 if torch.__version__.startswith("2.13.0") else 1)' 2>/dev/null; then
   echo "setup: installing torch==2.13.0"
   pip_quiet torch==2.13.0
@@ -42,5 +45,5 @@ if ! "$PY" -c 'import vinpaint.engine, vinpaint.protocol, pytest, hypothesis' 2>
   pip_quiet -e "$ROOT[test]"
   touch "$ROOT/.setup-stamp"
 fi
-"$PY" -c 'import torch' || { echo "setup: torch failed to install" >&2; exit 1; }
+"$PY" -c 'import torch, vinpaint.engine' || { echo "setup: the installation failed (see above)" >&2; exit 1; }
 export PY
