@@ -39,7 +39,10 @@ if ! "$PY" -c 'import torch, sys; sys.exit(0 if torch.__version__.startswith("2.
   echo "setup: installing torch==2.13.0"
   pip_quiet torch==2.13.0
 fi
-if ! "$PY" -c 'import vinpaint.engine, vinpaint.protocol, pytest, hypothesis' 2>/dev/null || \
+# Installed, and from this checkout (an editable install of another clone would shadow this one).
+if ! "$PY" -c 'import sys, pathlib, vinpaint.engine, vinpaint.protocol, pytest, hypothesis
+sys.exit(0 if pathlib.Path(vinpaint.__file__).resolve().parents[1] == pathlib.Path(sys.argv[1]).resolve() else 1)' \
+     "$ROOT" 2>/dev/null || \
    [ "$ROOT/pyproject.toml" -nt "$ROOT/.setup-stamp" ]; then
   echo "setup: installing vinpaint (editable) and its dependencies"
   pip_quiet -e "$ROOT[test]"
