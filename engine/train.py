@@ -59,6 +59,15 @@ class TrainingData:
     flow: KnownFlow | None = None
 
 
+def perceptual_term(vgg: VGG16Features, image: torch.Tensor, target: torch.Tensor,
+                    known: torch.Tensor) -> torch.Tensor:
+    """Eq. 6 for a batch: VGG16 features of generated and target frames, compared only where unseen by the hole."""
+    masks = [known_mask_for_features(known, TAPS[k][1], TAPS[k][2]) for k in sorted(TAPS)]
+    with torch.no_grad():
+        features_target = vgg(target)
+    return perceptual_loss(vgg(image), features_target, masks)
+
+
 def make_noise(t_count: int, h: int, w: int, seed: int) -> torch.Tensor:
     """Appendix B: one channel per frame, uniform in [0, 0.1], drawn once from the seed and then fixed."""
     gen = torch.Generator().manual_seed(int(seed))
@@ -191,10 +200,7 @@ class VideoTrainer:
         known = d.known[idx].to(self.device)
         out = {"recon": reconstruction_loss(image, target, known)}
         if self.vgg is not None and lc.perceptual > 0:
-            masks = [known_mask_for_features(known, TAPS[k][1], TAPS[k][2]) for k in sorted(TAPS)]
-            with torch.no_grad():
-                ft = self.vgg(target)
-            out["perceptual"] = perceptual_loss(self.vgg(image), ft, masks)
+            out["perceptual"] = perceptual_term(self.vgg, image, target, known)
         if flow is not None and d.flow is not None and batch.direction != 0:
             offset = batch.direction * batch.interval
             ki = FLOW_OFFSETS.index(offset)
@@ -307,10 +313,7 @@ class FrameTrainer:
         known = self.data.known[[frame]].to(self.device)
         out = {"recon": reconstruction_loss(image, target, known)}
         if self.vgg is not None and lc.perceptual > 0:
-            masks = [known_mask_for_features(known, TAPS[k][1], TAPS[k][2]) for k in sorted(TAPS)]
-            with torch.no_grad():
-                ft = self.vgg(target)
-            out["perceptual"] = perceptual_loss(self.vgg(image), ft, masks)
+            out["perceptual"] = perceptual_term(self.vgg, image, target, known)
         out["total"] = lc.reconstruction * out["recon"] + lc.perceptual * out.get("perceptual", 0.0)
         return image, out
 
