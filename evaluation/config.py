@@ -130,8 +130,8 @@ def profile(name: str) -> EvalConfig:
     if name == "cpu":
         return EvalConfig(
             profile="cpu", preset="fast",
-            compose=ComposeConfig(count=2, frames=22, width=128, height=64),
-            budgets=[60.0, 180.0], real_clips=["tennis", "dogs-jump"], real_frames=22, threads=1)
+            compose=ComposeConfig(count=2, frames=21, width=128, height=64),
+            budgets=[60.0, 150.0], real_clips=["tennis"], real_frames=21, threads=1)
     if name == "gpu":
         return EvalConfig(
             profile="gpu", preset="paper",

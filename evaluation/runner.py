@@ -87,24 +87,32 @@ def make_clock(kind: str):
 
 
 def own_config(job: EngineJob):
-    """The method's own schedule at the clip's size: the preset with no wall-clock cap (reproducible)."""
+    """The method's own schedule at the clip's size: the preset's epochs and step cap, no wall-clock cap.
+
+    DIP ignores the preset's step cap: the engine applies `train.max_steps` to DIP's frame-by-frame schedule as a
+    whole, so a cap below frames x dip_iterations leaves the last frames untrained (reported to the engine)."""
     from vinpaint.engine import make_config
 
     h, w = job.frames.shape[1:3]
     over = {"resolution.work_width": int(w), "resolution.work_height": int(h), "train.seed": job.seed,
-            "train.max_seconds": 0.0, "train.max_steps": 0, "train.checkpoint_every_s": 1e9}
+            "train.max_seconds": 0.0, "train.checkpoint_every_s": 1e9}
+    if job.method.variant == "dip":
+        over["train.max_steps"] = 0
     over.update(job.overrides)
     over.update(dict(job.method.overrides))
     return make_config(job.preset, job.method.variant, **over)
 
 
 def schedule_steps(t_count: int, config) -> int:
-    """Steps in a config's own schedule (what `train.max_steps=0, max_seconds=0` would run)."""
+    """Steps a config runs with no clock: its schedule, cut short by `train.max_steps`."""
     if config.variant == "dip":
-        return t_count * config.train.dip_iterations
-    from vinpaint.engine.train import batch_schedule
+        total = t_count * config.train.dip_iterations
+    else:
+        from vinpaint.engine.train import batch_schedule
 
-    return len(batch_schedule(t_count, config)) * config.train.updates_per_batch
+        total = len(batch_schedule(t_count, config)) * config.train.updates_per_batch
+    cap = config.train.max_steps
+    return min(total, cap) if cap > 0 else total
 
 
 def _save_json(path: Path, data: dict) -> None:
@@ -155,7 +163,8 @@ def run_video_chain(job: EngineJob) -> list[Snapshot]:
     points = [StopPoint(p.label, p.budget, schedule_steps(t_count, own) if p.label == "own" else p.steps)
               for p in job.points]
     beyond_own = any(p.label != "own" for p in points)  # budgets (or step counts) may outlast the own schedule
-    train_cfg = own.replace(**{"train.epochs": max(own.train.epochs, LONG_EPOCHS)}) if beyond_own else own
+    train_cfg = own.replace(**{"train.epochs": max(own.train.epochs, LONG_EPOCHS), "train.max_steps": 0}) \
+        if beyond_own else own
     train_wd = root / "train"
     clock = make_clock(job.clock)
     state_file = root / "clock.json"
