@@ -261,25 +261,20 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
     p.trySetInt(kOfxParamPropAnimates, 0);
     visible(pname::kInvertMask);
 
-    p = defineParam(ps, kOfxParamTypeInteger, pname::kDilation, "Dilation",
-                    "Grow the hole by this many pixels before filling (covers soft edges and shadows).");
-    p.setInt(kOfxParamPropDefault, 0);
-    p.trySetInt(kOfxParamPropMin, 0);
-    p.trySetInt(kOfxParamPropMax, 512);
-    p.trySetInt(kOfxParamPropDisplayMin, 0);
-    p.trySetInt(kOfxParamPropDisplayMax, 32);
-    p.trySetInt(kOfxParamPropAnimates, 0);
-    visible(pname::kDilation);
-
-    p = defineParam(ps, kOfxParamTypeInteger, pname::kFeather, "Feather",
-                    "Blend the fill into the source over this many pixels inside the hole.");
-    p.setInt(kOfxParamPropDefault, 0);
-    p.trySetInt(kOfxParamPropMin, 0);
-    p.trySetInt(kOfxParamPropMax, 512);
-    p.trySetInt(kOfxParamPropDisplayMin, 0);
-    p.trySetInt(kOfxParamPropDisplayMax, 32);
-    p.trySetInt(kOfxParamPropAnimates, 0);
-    visible(pname::kFeather);
+    // Pixel counts for the hole (0-512, slider 0-32, not animated).
+    auto definePixels = [&](const char *name, const char *label, const char *hint) {
+        PropSet q = defineParam(ps, kOfxParamTypeInteger, name, label, hint);
+        q.setInt(kOfxParamPropDefault, 0);
+        q.trySetInt(kOfxParamPropMin, 0);
+        q.trySetInt(kOfxParamPropMax, 512);
+        q.trySetInt(kOfxParamPropDisplayMin, 0);
+        q.trySetInt(kOfxParamPropDisplayMax, 32);
+        q.trySetInt(kOfxParamPropAnimates, 0);
+        visible(name);
+    };
+    definePixels(pname::kDilation, "Dilation",
+                 "Grow the hole by this many pixels before filling (covers soft edges and shadows).");
+    definePixels(pname::kFeather, "Feather", "Blend the fill into the source over this many pixels inside the hole.");
 
     p = defineParam(ps, kOfxParamTypeChoice, pname::kOutput, "Output",
                     "Inpainted: the daemon's result. Source: the input untouched. Mask overlay: the source with the "
