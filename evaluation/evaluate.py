@@ -216,6 +216,15 @@ def _draw(out: Path, cfg: EvalConfig, clips, real, outputs, means, specs, schedu
 
     written: list[str] = []
     order = [s.label for s in specs]
+    width = (clips + real)[0].frames.shape[2]
+    zoom = max(1, 256 // width)  # small working sizes are drawn enlarged (nearest neighbour) to stay readable
+
+    def save(rel: Path, image: np.ndarray) -> None:
+        if zoom > 1:
+            image = np.repeat(np.repeat(image, zoom, axis=0), zoom, axis=1)
+        pictures.save(out / rel, image)
+        written.append(str(rel))
+
     shown = [s for s in schedules if s == "own"] + ([schedules[-1]] if schedules and schedules[-1] != "own" else [])
     for clip in clips + real:
         for sch in (shown if clip.truth is not None else ["own"]):
@@ -225,12 +234,10 @@ def _draw(out: Path, cfg: EvalConfig, clips, real, outputs, means, specs, schedu
             comp = {m: got[m][0] for m in order if m in got}
             tag = sch.replace(" ", "_")
             idx = _frames_to_show(clip.masks)
-            p = Path("pictures") / clip.name / f"strip_{tag}.png"
-            pictures.save(out / p, pictures.strip(clip.frames, clip.masks, comp, clip.truth, idx))
-            written.append(str(p))
-            p = Path("pictures") / clip.name / f"slice_{tag}.png"
-            pictures.save(out / p, pictures.temporal_slices(clip.frames, clip.masks, comp, clip.truth))
-            written.append(str(p))
+            save(Path("pictures") / clip.name / f"strip_{tag}.png",
+                 pictures.strip(clip.frames, clip.masks, comp, clip.truth, idx))
+            save(Path("pictures") / clip.name / f"slice_{tag}.png",
+                 pictures.temporal_slices(clip.frames, clip.masks, comp, clip.truth))
             for m in order:
                 if m in got and got[m][2] is not None:
                     raw, flows, wd = got[m][1], got[m][2], got[m][3]
@@ -239,9 +246,8 @@ def _draw(out: Path, cfg: EvalConfig, clips, real, outputs, means, specs, schedu
                     if wd is not None and (wd / "flow.npz").is_file():
                         known = KnownFlow.load(wd / "flow.npz").flow[:, k].transpose(0, 2, 3, 1)
                     fidx = [i for i in idx if i < raw.shape[0] - 1] or [0]
-                    p = Path("pictures") / clip.name / f"flow_{_safe(m)}_{tag}.png"
-                    pictures.save(out / p, pictures.flow_maps(raw, clip.masks, flows[:, k], fidx, known))
-                    written.append(str(p))
+                    save(Path("pictures") / clip.name / f"flow_{_safe(m)}_{tag}.png",
+                         pictures.flow_maps(raw, clip.masks, flows[:, k], fidx, known))
     curves: dict[str, list[tuple[float, float]]] = {}
     flat: dict[str, float] = {}
     kinds = {s.label: s.kind for s in specs}
