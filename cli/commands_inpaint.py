@@ -339,6 +339,15 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no config print-out")
 
 
+def add_clip_arguments(parser) -> None:
+    """VIDEO, --mask and --output, the same for `inpaint` and `submit`."""
+    parser.add_argument("video", help="a video file or a folder of frames")
+    parser.add_argument("--mask", "-m", required=True,
+                        help="a mask video, a folder of mask images, or one image for a static mask; white = remove")
+    parser.add_argument("--output", "-o", action="append", required=True, metavar="OUT",
+                        help="result video (.mp4 .mkv .mov .avi) or folder for PNGs; give -o twice for both")
+
+
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "inpaint", help="remove the masked object from a video",
@@ -347,11 +356,7 @@ def add_parser(subparsers) -> None:
                     "one is a folder that gets a PNG sequence (16-bit if the source is). Beside the first output: "
                     "OUT.config.json, OUT.before_after.png, OUT.loss.png and the work directory OUT.work/. "
                     "Ctrl-C stops with a checkpoint; the same command again continues.")
-    parser.add_argument("video", help="a video file or a folder of frames")
-    parser.add_argument("--mask", "-m", required=True,
-                        help="a mask video, a folder of mask images, or one image for a static mask; white = remove")
-    parser.add_argument("--output", "-o", action="append", required=True, metavar="OUT",
-                        help="result video (.mp4 .mkv .mov .avi) or folder for PNGs; give -o twice for both")
+    add_clip_arguments(parser)
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="dip-vid-flow",
                         help="the paper's ablation variant; dip-vid-flow is the method (default: %(default)s)")
     parser.add_argument("--config", default=None, metavar="JSON",

@@ -15,6 +15,7 @@ from typing import Any
 
 
 def add_parser(subparsers) -> None:
+    from vinpaint.commands_inpaint import add_clip_arguments
     from vinpaint.host_bridge.config import DEFAULT_ADDRESS
 
     p = subparsers.add_parser(
@@ -23,11 +24,7 @@ def add_parser(subparsers) -> None:
                     "the result to OUT exactly as `vinpaint inpaint` does (video or PNG folder, plus "
                     "OUT.config.json and OUT.before_after.png). Without --wait, print the job id and return; the "
                     "same command with --wait later collects the result without training again.")
-    p.add_argument("video", help="a video file or a folder of frames")
-    p.add_argument("--mask", "-m", required=True,
-                   help="a mask video, a folder of mask images, or one image for a static mask; white = remove")
-    p.add_argument("--output", "-o", action="append", required=True, metavar="OUT",
-                   help="result video (.mp4 .mkv .mov .avi) or folder for PNGs; give -o twice for both")
+    add_clip_arguments(p)
     p.add_argument("--wait", action="store_true", help="wait for the job, show progress, write the outputs")
     p.add_argument("--server", default=DEFAULT_ADDRESS, metavar="ADDRESS",
                    help=f"the daemon's ZeroMQ address (default {DEFAULT_ADDRESS})")
