@@ -143,7 +143,7 @@ def evaluate(data: Path, out: Path, cfg: EvalConfig, *, workers: int = 1, compos
     means = report.mean_rows(rows)
     report.write_csv(means + rows, out / "results.csv")
 
-    pics = _draw(out, cfg, clips, real, outputs, means, specs, schedules) if cfg.pictures else []
+    pics = _draw(out, cfg, clips, real, outputs, means, specs, schedules, rows) if cfg.pictures else []
     header = _header(cfg, clips, real, time.monotonic() - started, workers, fid_notice, _training_cpu(snaps))
     md = report.markdown(header, schedules, means, [r for r in rows if r["kind"] == "composed"],
                          [r for r in rows if r["kind"] == "real"], order, pics)
@@ -210,7 +210,8 @@ def _frames_to_show(hole: np.ndarray) -> list[int]:
     return sorted({with_hole[0], with_hole[len(with_hole) // 2], with_hole[-1]})
 
 
-def _draw(out: Path, cfg: EvalConfig, clips, real, outputs, means, specs, schedules) -> list[str]:
+def _draw(out: Path, cfg: EvalConfig, clips, real, outputs, means, specs, schedules,
+          rows_all: list[dict]) -> list[str]:
     from vinpaint.engine.flow import KnownFlow
     from vinpaint.engine.network import FLOW_OFFSETS
 
@@ -248,6 +249,23 @@ def _draw(out: Path, cfg: EvalConfig, clips, real, outputs, means, specs, schedu
                     fidx = [i for i in idx if i < raw.shape[0] - 1] or [0]
                     save(Path("pictures") / clip.name / f"flow_{_safe(m)}_{tag}.png",
                          pictures.flow_maps(raw, clip.masks, flows[:, k], fidx, known))
+    clock_of = {(r["clip"], r["schedule"], r["method"]): r["clock_s"] for r in rows_all}
+    for clip in clips:
+        for m in order:
+            stages = [(sch, got[m]) for (name, sch), got in outputs.items()
+                      if name == clip.name and m in got and got[m][2] is not None]
+            if len(stages) < 2:
+                continue
+            stages.sort(key=lambda st: clock_of.get((clip.name, st[0], m), 0.0))
+            k = FLOW_OFFSETS.index(1)
+            wd = stages[-1][1][3]
+            known = (KnownFlow.load(wd / "flow.npz").flow[:, k].transpose(0, 2, 3, 1)
+                     if wd is not None and (wd / "flow.npz").is_file() else None)
+            with_hole = [i for i in range(clip.frames.shape[0] - 1) if clip.masks[i].any()] or [0]
+            i = with_hole[len(with_hole) // 2]
+            save(Path("pictures") / clip.name / f"flow_progress_{_safe(m)}.png",
+                 pictures.flow_progress([(f"{sch} ({clock_of.get((clip.name, sch, m), 0):.0f} s)", g[1], g[2][:, k])
+                                         for sch, g in stages], clip.masks, i, known))
     curves: dict[str, list[tuple[float, float]]] = {}
     flat: dict[str, float] = {}
     kinds = {s.label: s.kind for s in specs}

@@ -105,6 +105,26 @@ def flow_maps(frames: np.ndarray, hole: np.ndarray, flows: np.ndarray, indices: 
     return grid(rows)
 
 
+def flow_progress(stages: list[tuple[str, np.ndarray, np.ndarray]], hole: np.ndarray, index: int,
+                  known: np.ndarray | None = None) -> np.ndarray:
+    """Figure 8: one frame as training progresses. stages: (label, generated [T,h,w,3], flow [T,h,w,2]) in order;
+    each row shows the generated frame (hole outlined) and its flow t->t+1, all on one colour scale."""
+    from vinpaint.engine.flowviz import flow_magnitude_scale, flow_to_rgb
+
+    scale = max(flow_magnitude_scale(f[index]) for _, _, f in stages)
+    if known is not None:
+        scale = max(scale, flow_magnitude_scale(known[index]))
+    rows = []
+    for name, frames, flows in stages:
+        rows.append([label(outline(frames[index], hole[index]), f"{name}: frame {index}"),
+                     label(outline(flow_to_rgb(flows[index], scale), hole[index], (0, 0, 0)), "generated flow")])
+    if known is not None:
+        blank = np.full_like(rows[0][0], 255)
+        rows.append([blank, label(outline(flow_to_rgb(known[index], scale), hole[index], (0, 0, 0)),
+                                  "estimated on masked input")])
+    return grid(rows)
+
+
 def save(path: Path, image: np.ndarray) -> None:
     """Write an RGB uint8 picture as PNG."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -147,6 +147,7 @@ def test_eval_command_end_to_end(tmp_path, tiny_data, capsys):
     assert (out / "pictures" / "psnr_vs_time.png").is_file()
     assert any(p.name.startswith("slice_") for p in (out / "pictures").rglob("*.png"))
     assert any(p.name.startswith("flow_dip-vid-flow") for p in (out / "pictures").rglob("*.png"))
+    assert (out / "pictures" / "00_pan_obj" / "flow_progress_dip-vid-flow.png").is_file()  # Figure 8
 
     # Running again reuses every finished run: no training, same numbers (baseline timings aside).
     def metrics_of(path):
