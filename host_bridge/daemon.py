@@ -537,6 +537,8 @@ class Daemon:
         trainer.job_id, trainer.proc, trainer.fd = job.id, proc, read_fd
         trainer.buffer, trainer.reason, trainer.stop_sent, trainer.trash, trainer.last_error = b"", "", 0.0, None, ""
         job.record.state = "training"
+        # The phase and step of the last run are stale until the new process reports; "" says "not started yet".
+        job.record.progress.phase, job.record.progress.step, job.record.progress.eta_s = "", 0, None
         job.record.progress.message = f"starting on {trainer.device}"
         self._save(job)
         job.append_log(f"training started on {trainer.device} (pid {proc.pid})")
