@@ -21,7 +21,7 @@ import numpy as np
 
 def main(argv: list[str]) -> int:
     from vinpaint.evaluation import compose, metrics
-    from vinpaint.evaluation.config import MethodSpec
+    from vinpaint.evaluation.config import MethodSpec, split_methods
     from vinpaint.evaluation.runner import EngineJob, StopPoint
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -57,7 +57,7 @@ def main(argv: list[str]) -> int:
             overrides[k] = json.loads(v)
         except json.JSONDecodeError:
             overrides[k] = v
-    specs = [MethodSpec.parse(m) for m in _split(a.methods)]
+    specs = [MethodSpec.parse(m) for m in split_methods(a.methods)]
     jobs = [EngineJob(clip.name, clip.frames, clip.masks, s, [StopPoint(f"step {n}", 0.0, n) for n in steps],
                       str(out / "runs" / s.label.replace("/", "_")), a.preset, overrides, "cpu", 1, 0)
             for s in specs]
@@ -103,23 +103,6 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _zero_flow_head() -> None:
-    """Generated flow starts at exactly zero (the flow head's weights and bias zeroed at initialisation)."""
-    import torch
-
-    from vinpaint.engine import network
-
-    original = network.Generator.reset_parameters
-
-    def reset(self) -> None:
-        original(self)
-        if self.flow_head is not None:
-            torch.nn.init.zeros_(self.flow_head.weight)
-            torch.nn.init.zeros_(self.flow_head.bias)
-
-    network.Generator.reset_parameters = reset
-
-
 def _consistency_from_known_only() -> None:
     """Consistency loss only where frame i is known (information flows from known pixels into holes only)."""
     from vinpaint.engine import losses, train
@@ -142,7 +125,7 @@ def _consistency_from_known_only() -> None:
     train.VideoTrainer.losses = patched_losses
 
 
-PATCHES = {"zero-flow-head": _zero_flow_head, "consistency-from-known": _consistency_from_known_only}
+PATCHES = {"consistency-from-known": _consistency_from_known_only}
 
 
 def _patched_job(job, patch: str | None):
@@ -169,20 +152,6 @@ def _run(jobs, patches: dict[str, str], workers: int):
                   flush=True)
             out += snaps
     return out
-
-
-def _split(text: str) -> list[str]:
-    """Comma-separated methods; commas inside [...] (JSON lists) do not split."""
-    parts, depth, cur = [], 0, ""
-    for ch in text:
-        depth += ch == "["
-        depth -= ch == "]"
-        if ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    return [x.strip() for x in parts + [cur] if x.strip()]
 
 
 def _reference_flow(truth: np.ndarray) -> np.ndarray:

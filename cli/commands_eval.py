@@ -62,7 +62,7 @@ def add_parser(subparsers) -> None:
 
 def build_eval_config(args: argparse.Namespace):
     from vinpaint.commands_inpaint import parse_setting
-    from vinpaint.evaluation.config import profile
+    from vinpaint.evaluation.config import profile, split_methods
 
     cfg = profile(args.profile)
     c = cfg.compose
@@ -79,7 +79,7 @@ def build_eval_config(args: argparse.Namespace):
     if args.mask_sources:
         c.mask_sources = [x.strip() for x in args.mask_sources.split(",") if x.strip()]
     if args.methods:
-        cfg.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        cfg.methods = split_methods(args.methods)
     if args.preset:
         cfg.preset = args.preset
     if args.budgets is not None:

@@ -56,6 +56,7 @@ def working_size(height: int, width: int, config: InpaintConfig) -> tuple[int, i
 
 def validate(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig) -> None:
     """Raise InputError naming the first problem with the arrays or settings."""
+    config.check()
     if not isinstance(frames, np.ndarray) or frames.ndim != 4 or frames.shape[-1] != 3:
         raise InputError(f"frames must be an array [T,H,W,3] of RGB frames, got shape {getattr(frames, 'shape', None)}")
     if frames.dtype not in SUPPORTED_DTYPES:

@@ -55,6 +55,16 @@ class LossConfig:
     flow: float = 0.1
     consistency: float = 1.0
     perceptual: float = 0.01
+    consistency_from: str = "all"
+    """Where eq. 5 compares: 'all' (the paper: wherever frame i or the warped frame j is hole) or 'known' (only
+    where frame i is known, so the term carries real content into holes and never pulls one frame's fill toward
+    another frame's still-unformed fill)."""
+    consistency_moves_flow: bool = True
+    """Let eq. 5's gradient reach the generated flow (the paper). False: the flow in the hole is shaped only by the
+    network's prior and the flow loss around it, and cannot bend toward whatever makes two fills agree."""
+    consistency_warmup: int = 0
+    """Steps over which the consistency weight ramps linearly from 0 to `consistency` (0: full weight at once);
+    gives the flow head time to learn from the known flow before its flows warp the frames."""
     vgg_weights: str = ""
     """Path to torchvision-format VGG16 weights; empty looks in $VINPAINT_VGG16_WEIGHTS and the torch hub cache.
     'random' uses random weights (tests only). When none is found the perceptual term is switched off."""
@@ -110,12 +120,52 @@ class InpaintConfig:
     def uses_flow(self) -> bool:
         return self.network.flow_head
 
+    def check(self) -> None:
+        """Raise InputError naming the first setting that cannot work (typed, so a typo never becomes a traceback)."""
+        n, r, m, f, lc, tc = self.network, self.resolution, self.mask, self.flow, self.loss, self.train
+        choices = [("network.kind", n.kind, ("2d", "3d")), ("network.flow_init", n.flow_init, ("lecun", "zero")),
+                   ("flow.estimator", f.estimator, ("dis",)),
+                   ("flow.dis_preset", f.dis_preset, ("ultrafast", "fast", "medium")),
+                   ("loss.consistency_from", lc.consistency_from, ("all", "known")),
+                   ("loss.consistency_moves_flow", lc.consistency_moves_flow, (True, False))]
+        for name, value, allowed in choices:
+            if value not in allowed or type(value) is not type(allowed[0]):
+                raise InputError(f"setting {name} must be one of {', '.join(map(str, allowed))}, not {value!r}")
+        at_least = [("resolution.work_width", r.work_width, 1), ("resolution.work_height", r.work_height, 0),
+                    ("mask.dilation", m.dilation, 0), ("mask.feather", m.feather, 0),
+                    ("loss.consistency_warmup", lc.consistency_warmup, 0), ("train.batch_size", tc.batch_size, 1),
+                    ("train.updates_per_batch", tc.updates_per_batch, 1), ("train.max_steps", tc.max_steps, 0),
+                    ("train.dip_iterations", tc.dip_iterations, 1), ("train.dip_snapshot_every", tc.dip_snapshot_every, 1),
+                    ("train.seed", tc.seed, 0)]
+        for name, value, low in at_least:
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise InputError(f"setting {name} must be a whole number of at least {low}, not {value!r}")
+        non_negative = [("loss.reconstruction", lc.reconstruction), ("loss.flow", lc.flow),
+                        ("loss.consistency", lc.consistency), ("loss.perceptual", lc.perceptual),
+                        ("train.max_seconds", tc.max_seconds), ("train.checkpoint_every_s", tc.checkpoint_every_s),
+                        ("flow.occlusion_threshold", f.occlusion_threshold)]
+        positive = [("train.epochs", tc.epochs), ("train.learning_rate", tc.learning_rate),
+                    ("train.divergence_factor", tc.divergence_factor)]
+        for name, value, strict in [(a, b, False) for a, b in non_negative] + [(a, b, True) for a, b in positive]:
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or (strict and value == 0):
+                raise InputError(f"setting {name} must be a {'positive' if strict else 'non-negative'} number, "
+                                 f"not {value!r}")
+        if not tc.intervals or not all(isinstance(t, int) and not isinstance(t, bool) and t >= 1
+                                       for t in tc.intervals):
+            raise InputError(f"setting train.intervals must be a list of whole numbers of at least 1, "
+                             f"not {list(tc.intervals)!r}")
+        if any(t not in (1, 3, 5) for t in tc.intervals):
+            raise InputError("setting train.intervals may only hold 1, 3 and 5: the flow head generates flows at "
+                             "offsets ±1, ±3 and ±5")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "InpaintConfig":
-        return _from_dict(cls, data)
+        config = _from_dict(cls, data)
+        config.check()
+        return config
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -239,4 +289,6 @@ def make_config(preset: str = "fast", variant: str = "dip-vid-flow", **dotted: A
     config = InpaintConfig(preset=preset, variant=variant)
     PRESETS[preset](config)
     VARIANTS[variant](config)
-    return config.replace(**dotted) if dotted else config
+    config = config.replace(**dotted) if dotted else config
+    config.check()
+    return config

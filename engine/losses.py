@@ -22,12 +22,15 @@ def flow_loss(generated_flow: torch.Tensor, known_flow: torch.Tensor, weight: to
 
 
 def consistency_loss(frame_i: torch.Tensor, frame_j: torch.Tensor, flow_ij_px: torch.Tensor,
-                     reliable: torch.Tensor) -> torch.Tensor:
+                     reliable: torch.Tensor, source: torch.Tensor | None = None) -> torch.Tensor:
     """Eq. 5, ||(1 - M^f)(I^_j(F^_ij) - I^_i)||^2, frame i detached (as the authors do) so the signal flows
     into frame j and the flow: [B,3,H,W] x2, flow in pixels [B,2,H,W], M^f [B,1,H,W] -> scalar.
-    Samples that land outside frame j carry no information and are left out."""
+    Samples that land outside frame j carry no information and are left out. `source` [B,1,H,W], when given,
+    further limits the term to pixels where it is 1 (e.g. where frame i is known)."""
     warped, inside = backward_warp(frame_j, flow_ij_px, return_valid=True)
     weight = (1.0 - reliable) * inside
+    if source is not None:
+        weight = weight * source
     return ((weight * (warped - frame_i.detach())) ** 2).mean()
 
 

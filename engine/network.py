@@ -34,6 +34,10 @@ class NetworkConfig:
     """Add the 12-channel flow branch (DIP-Vid-Flow); without it the network only generates images."""
     head_kernel: int = 1
     """Kernel of the final image/flow convolutions; the paper gives only their channel counts."""
+    flow_init: str = "lecun"
+    """'lecun' (like every other layer) or 'zero': the flow head starts by predicting no motion. LeCun-initialised,
+    it starts with flows of about one normaliser (the clip's largest motion) in random directions, and until the
+    flow loss has pulled them in, the consistency term warps each frame with them (docs/evaluation.md)."""
 
     @property
     def downsampling(self) -> int:
@@ -70,6 +74,8 @@ class Generator(nn.Module):
         super().__init__()
         if config.kind not in ("2d", "3d"):
             raise ValueError(f"network kind must be '2d' or '3d', not {config.kind!r}")
+        if config.flow_init not in ("lecun", "zero"):
+            raise ValueError(f"network flow_init must be 'lecun' or 'zero', not {config.flow_init!r}")
         self.config = config
         self._blocks = _Blocks(config)
         b = self._blocks
@@ -100,6 +106,8 @@ class Generator(nn.Module):
                 fan_in = m.weight[0].numel()
                 nn.init.normal_(m.weight, 0.0, 1.0 / math.sqrt(fan_in))
                 nn.init.zeros_(m.bias)
+        if self.flow_head is not None and self.config.flow_init == "zero":
+            nn.init.zeros_(self.flow_head.weight)
 
     def forward(self, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         skips = []

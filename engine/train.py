@@ -192,8 +192,10 @@ class VideoTrainer:
             return image, flow
         return self.model(noise)
 
-    def losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def losses(self, batch: Batch, step: int = -1) -> dict[str, torch.Tensor]:
+        """The terms of eq. 2 and their weighted sum ("total") for one batch at `step` (-1: after any warm-up)."""
         lc, d = self.config.loss, self.data
+        ramp = 1.0 if step < 0 or lc.consistency_warmup <= 0 else min(1.0, (step + 1) / lc.consistency_warmup)
         idx = batch.indices(self.n)
         image, flow = self._forward(idx)
         target = d.frames[idx].to(self.device)
@@ -213,8 +215,12 @@ class VideoTrainer:
             out["flow"] = flow_loss(pred, known_flow, occ * rel * exists)
             a = list(range(self.n - 1)) if batch.direction > 0 else list(range(1, self.n))
             b = [k + batch.direction for k in a]
-            out["consistency"] = consistency_loss(image[a], image[b], pred[a] * self.flow_scale[ki], rel[a])
-        weights = {"recon": lc.reconstruction, "flow": lc.flow, "consistency": lc.consistency,
+            flow_px = pred[a] * self.flow_scale[ki]
+            if not lc.consistency_moves_flow:
+                flow_px = flow_px.detach()
+            source = known[a] if lc.consistency_from == "known" else None
+            out["consistency"] = consistency_loss(image[a], image[b], flow_px, rel[a], source)
+        weights = {"recon": lc.reconstruction, "flow": lc.flow, "consistency": lc.consistency * ramp,
                    "perceptual": lc.perceptual}
         out["total"] = sum(weights[k] * v for k, v in out.items())
         return out
@@ -240,7 +246,7 @@ class VideoTrainer:
             if step % m == 0:
                 good = _snapshot(self.model, self.optimizer)
                 batch_start_loss = None
-            losses = self.losses(batch)
+            losses = self.losses(batch, step)
             total = losses["total"]
             value = float(total.detach())
             if batch_start_loss is None and math.isfinite(value):

@@ -57,6 +57,20 @@ class MethodSpec:
         return MethodSpec(label, "engine", variant, tuple(overrides))
 
 
+def split_methods(text: str) -> list[str]:
+    """A comma-separated method list; commas inside [...] (JSON lists such as train.intervals=[1,3]) do not split."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [x.strip() for x in parts + [cur] if x.strip()]
+
+
 @dataclass
 class EvalConfig:
     """Everything that decides an evaluation's numbers."""

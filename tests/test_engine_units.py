@@ -168,6 +168,61 @@ def test_variants_build_with_expected_shapes_and_parameter_counts(variant):
     assert parameter_count(net) == count
 
 
+def test_zero_flow_init_starts_with_no_motion_and_still_learns():
+    torch.manual_seed(0)
+    lecun = Generator(make_config("fast", "dip-vid-flow").network)
+    zero = Generator(make_config("fast", "dip-vid-flow", **{"network.flow_init": "zero"}).network)
+    noise = torch.rand(5, 1, 64, 128) * 0.1
+    _, random_flow = lecun(noise)
+    image, flow = zero(noise)
+    assert float(random_flow.detach().abs().mean()) > 0.1  # LeCun: about one normaliser of random motion
+    assert torch.count_nonzero(flow) == 0
+    (flow - 1.0).pow(2).mean().backward()
+    assert float(zero.flow_head.weight.grad.abs().sum()) > 0  # a zero start is not a dead head
+    with pytest.raises(InputError, match="network.flow_init must be one of lecun, zero, not 'xavier'"):
+        make_config("fast", "dip-vid-flow", **{"network.flow_init": "xavier"})
+
+
+@pytest.mark.parametrize("key,value,says", [
+    ("network.kind", "4d", "network.kind must be one of 2d, 3d"),
+    ("train.updates_per_batch", 0, "train.updates_per_batch must be a whole number of at least 1"),
+    ("train.learning_rate", 0, "train.learning_rate must be a positive number"),
+    ("loss.consistency", -1.0, "loss.consistency must be a non-negative number"),
+    ("loss.consistency_moves_flow", "no", "loss.consistency_moves_flow must be one of True, False"),
+    ("train.intervals", (1, 2), "train.intervals may only hold 1, 3 and 5"),
+    ("train.intervals", (), "train.intervals must be a list"),
+])
+def test_settings_that_cannot_work_are_refused_by_name(key, value, says):
+    with pytest.raises(InputError, match=says):
+        make_config("fast", "dip-vid-flow", **{key: value})
+    bad = make_config("fast", "dip-vid-flow").to_dict()
+    section, leaf = key.split(".")
+    bad[section][leaf] = list(value) if isinstance(value, tuple) else value
+    with pytest.raises(InputError, match=says):  # a saved config.json is checked on loading too
+        InpaintConfig.from_dict(bad)
+
+
+def test_consistency_warmup_ramps_the_weight_linearly():
+    from vinpaint.engine.train import Batch, TrainingData, VideoTrainer
+
+    t, h, w = 12, 64, 64
+    frames = smooth_texture(h, w, seed=3).repeat(t, 1, 1, 1)
+    known = torch.ones(t, 1, h, w)
+    known[:, :, 20:40, 20:40] = 0
+    u8 = (frames.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8)
+    kf = compute_known_flow(u8, known[:, 0].numpy() < 0.5, DISFlow("ultrafast"), 0.5)
+    config = make_config("tiny", "dip-vid-flow", **{"loss.consistency_warmup": 10, "loss.perceptual": 0.0})
+    trainer = VideoTrainer(config, TrainingData(frames, known, make_noise(t, h, w, 0), kf), None,
+                           torch.device("cpu"))
+    batch = Batch(0, 1, 1)
+    with torch.no_grad():
+        for step, share in ((0, 0.1), (4, 0.5), (9, 1.0), (50, 1.0), (-1, 1.0)):
+            terms = trainer.losses(batch, step)
+            rest = terms["recon"] + config.loss.flow * terms["flow"]
+            assert float(terms["consistency"]) > 0
+            assert float(terms["total"]) == pytest.approx(float(rest + share * terms["consistency"]), rel=1e-5)
+
+
 def test_noise_is_uniform_small_and_deterministic_per_seed():
     a, b, c = make_noise(4, 16, 16, 7), make_noise(4, 16, 16, 7), make_noise(4, 16, 16, 8)
     assert torch.equal(a, b) and not torch.equal(a, c)
