@@ -195,6 +195,8 @@ def _header(cfg: EvalConfig, clips, real, seconds: float, workers: int, fid_noti
         f"±{k.radius} px at t+1 (SSIM scored at that match), on the composited output (raw in the CSV). "
         "PSNR/SSIM are per-frame values averaged per video, then over videos.",
         f"- {fid_notice}.",
+        *[f"- Row `{m.label}`: variant {m.variant} with " + "; ".join(f"{k}={v}" for k, v in m.overrides) + "."
+          for m in cfg.method_specs() if m.overrides],
         f"- Baselines: OpenCV `cv2.inpaint` frame by frame, radius {cfg.baseline_radius}.",
         f"- Machine: {platform.machine()}, {os.cpu_count()} cores, torch threads per run {cfg.threads or 'default'}, "
         f"{workers} run(s) in parallel; this evaluation took {seconds / 60:.1f} min of wall time "
