@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +29,30 @@ def test_measure_reports_steps_and_memory(tmp_path):
     write_markdown([row], cfg, tmp_path / "bench.md")
     assert "| dip-vid-flow | 3 |" in (tmp_path / "bench.md").read_text()
     assert "s/step" in format_row(row)
+
+
+def test_flow_payoff_bench_scores_each_method_at_each_point(tmp_path):
+    """bench/flow_payoff.py end to end on a tiny composed set: one PSNR per method per scoring point."""
+    import json
+    import subprocess
+    import sys
+
+    from test_compose import make_data
+    from vinpaint.evaluation import compose
+
+    data = make_data(tmp_path / "data", bg_len=14, src_len=14, w=128, h=64)
+    manifest = compose.make_manifest(data, compose.ComposeConfig(seed=1, count=1, frames=11, width=128, height=64))
+    compose.write_set(data, manifest, tmp_path / "set")
+    script = Path(__file__).resolve().parents[1] / "bench" / "flow_payoff.py"
+    proc = subprocess.run([sys.executable, str(script), "--composed", str(tmp_path / "set"), "--clip",
+                           manifest["clips"][0]["name"], "--preset", "tiny", "--seconds", "2", "--every", "1",
+                           "--jobs", "1", "--json", str(tmp_path / "curves.json"),
+                           "--methods", "dip-vid,known=dip-vid-flow:loss.consistency_from=known"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    curves = {r["label"]: r["points"] for r in json.loads((tmp_path / "curves.json").read_text())}
+    assert sorted(curves) == ["dip-vid", "known"]
+    for points in curves.values():
+        assert len(points) == 2
+        assert all(seconds >= 1.0 and steps > 0 and 0 < psnr < 100 for seconds, steps, psnr in points)
+    assert "last 3" in proc.stdout and "known" in proc.stdout
