@@ -82,7 +82,7 @@ class EvalConfig:
     """Everything that decides an evaluation's numbers."""
 
     profile: str = "cpu"
-    """Named defaults: 'tiny' (tests, seconds), 'cpu' (2 cores, under 30 minutes), 'gpu' (paper size)."""
+    """Named defaults: 'tiny' (tests, seconds), 'cpu' (2 cores, about 30 minutes), 'gpu' (paper size)."""
     preset: str = "fast"
     """Engine preset giving each method its own schedule (steps); see engine/config.py."""
     compose: ComposeConfig = field(default_factory=ComposeConfig)
@@ -152,7 +152,7 @@ def profile(name: str) -> EvalConfig:
             profile="cpu", preset="fast",
             compose=ComposeConfig(count=2, frames=21, width=128, height=64),
             methods=list(ENGINE_VARIANTS) + [PAPER_FLOW_ROW] + list(BASELINE_METHODS),
-            budgets=[60.0, 150.0], real_clips=["tennis"], real_frames=15, threads=1)
+            budgets=[60.0, 150.0], real_clips=["tennis"], real_frames=21, threads=1)
     if name == "gpu":
         return EvalConfig(
             profile="gpu", preset="paper",

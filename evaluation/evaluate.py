@@ -13,7 +13,7 @@ import numpy as np
 from vinpaint.engine.errors import InputError
 from vinpaint.evaluation import baselines, compose, dataset, metrics, pictures, report
 from vinpaint.evaluation.config import EvalConfig, MethodSpec
-from vinpaint.evaluation.runner import Snapshot, make_jobs, run_jobs
+from vinpaint.evaluation.runner import Snapshot, check_job, make_jobs, run_jobs
 
 
 def load_composed(data: Path, out: Path, cfg: EvalConfig, composed: Path | None, echo) -> list[compose.ComposedClip]:
@@ -99,6 +99,8 @@ def evaluate(data: Path, out: Path, cfg: EvalConfig, *, workers: int = 1, compos
         jobs += make_jobs(cfg, c.name, c.frames, c.masks, out / "runs")
     for c in real:
         jobs += make_jobs(cfg, c.name, c.frames, c.masks, out / "runs", own=True, budgets=[])
+    for job in jobs:
+        check_job(job)
     snaps = run_jobs(jobs, workers, echo)
 
     schedules = (["own"] if cfg.own_schedule else []) + [f"budget {b:g}s" for b in sorted(cfg.budgets)]

@@ -103,6 +103,17 @@ def own_config(job: EngineJob):
     return make_config(job.preset, job.method.variant, **over)
 
 
+def check_job(job: EngineJob) -> None:
+    """Refuse a job the engine would refuse, before any training starts: an evaluation that trains for half an
+    hour and then stops on a clip too short for one method loses the time, even if not the finished runs."""
+    from vinpaint.engine import validate
+
+    try:
+        validate(job.frames, job.masks, own_config(job))
+    except InputError as err:
+        raise InputError(f"{job.method.label} cannot run on {job.clip}: {err}") from None
+
+
 def schedule_steps(t_count: int, config) -> int:
     """Steps a config runs with no clock: its schedule, cut short by `train.max_steps`."""
     if config.variant == "dip":

@@ -169,6 +169,16 @@ def test_eval_bad_input_is_one_sentence(tmp_path, capsys):
     assert "multiples of 64" in capsys.readouterr().err
 
 
+def test_eval_refuses_a_method_that_cannot_run_before_training_anything(tmp_path, tiny_data, capsys):
+    out = tmp_path / "out"
+    argv = ["eval", "--data", str(tiny_data), "-o", str(out), "--profile", "tiny", "--budgets", "0.5",
+            "--methods", "dip-vid,dip-vid-flow", "--real-clips", "obj", "--real-frames", "8"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "dip-vid-flow cannot run on obj" in err and "8 frames" in err and "\n" not in err
+    assert not (out / "runs").exists() or not any((out / "runs").rglob("checkpoint.pt"))
+
+
 def test_compose_command_and_manifest_rebuild(tmp_path, tiny_data, capsys):
     a, b = tmp_path / "a", tmp_path / "b"
     assert main(["compose", "--data", str(tiny_data), "-o", str(a), "--clips", "2", "--frames", "5",
