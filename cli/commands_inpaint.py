@@ -28,8 +28,6 @@ from vinpaint.engine.pictures import write_before_after, write_loss_curve
 from vinpaint.engine.writers import CODECS, check_replaceable_folder, resolve_codec, to_uint8, write_bytes_atomic, write_png, \
     write_png_sequence, write_video
 
-LOSS_COLUMNS = ("total", "recon", "flow", "consistency", "perceptual")
-"""Columns 1.. of InpaintResult.history (column 0 is the step)."""
 
 
 # ---- where things go ----------------------------------------------------------------------------------------------
@@ -262,10 +260,14 @@ def run_engine(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, wor
 
 # ---- writing ----------------------------------------------------------------------------------------------------
 
-def loss_history(history: np.ndarray) -> list[tuple[int, dict[str, float]]]:
-    """InpaintResult.history [S,6] -> [(step, {loss: value})], leaving out terms that were never used."""
-    used = [i for i, _ in enumerate(LOSS_COLUMNS, start=1) if history.size and np.any(history[:, i] != 0)]
-    return [(int(row[0]), {LOSS_COLUMNS[i - 1]: float(row[i]) for i in used}) for row in history]
+def loss_history(history: np.ndarray, terms=None) -> list[tuple[int, dict[str, float]]]:
+    """A history [S, 1+K] (step, then the K `terms`; the engine's HISTORY_TERMS by default) ->
+    [(step, {loss: value})], leaving out terms that were never used."""
+    from vinpaint.engine.train import HISTORY_TERMS
+
+    terms = tuple(terms or HISTORY_TERMS)
+    used = [i for i in range(1, len(terms) + 1) if history.size and np.any(history[:, i] != 0)]
+    return [(int(row[0]), {terms[i - 1]: float(row[i]) for i in used}) for row in history]
 
 
 def write_outputs(plan: OutputPlan, clip: Clip, result, save_generated: bool = False, save_flows: bool = False,

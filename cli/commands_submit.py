@@ -22,7 +22,8 @@ def add_parser(subparsers) -> None:
         "submit", help="inpaint a video on a vinpaint daemon (see `vinpaint serve`)",
         description="Send VIDEO and its mask to a vinpaint daemon as a job. With --wait, show progress and write "
                     "the result to OUT exactly as `vinpaint inpaint` does (video or PNG folder, plus "
-                    "OUT.config.json and OUT.before_after.png). Without --wait, print the job id and return; the "
+                    "OUT.config.json, OUT.before_after.png and OUT.loss.png). Without --wait, print the job id "
+                    "and return; the "
                     "same command with --wait later collects the result without training again.")
     add_clip_arguments(p)
     p.add_argument("--wait", action="store_true", help="wait for the job, show progress, write the outputs")
@@ -142,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
             client.wait(job, progress=bars.status, timeout_s=args.timeout)
             bars.close()
             frames = client.results(job, clip.frames.shape[0])
+            history = _history_of(client, job)
         except KeyboardInterrupt:
             bars.close()
             print("\nvinpaint: stopped waiting; the job keeps running on the daemon. Run the same command again to "
@@ -160,6 +162,27 @@ def run(args: argparse.Namespace) -> int:
     write_bytes_atomic(plan.beside(".config.json"), (engine_config.to_json() + "\n").encode("utf-8"))
     write_before_after(plan.beside(".before_after.png"), clip.frames, masks, frames)
     print(f"  config: {plan.beside('.config.json')}")
+    if history is not None:
+        from vinpaint.commands_inpaint import loss_history
+        from vinpaint.engine.pictures import write_loss_curve
+
+        terms, steps, rows = history
+        curve = write_loss_curve(plan.beside(".loss.png"), loss_history(rows, terms),
+                                 f"{engine_config.variant} ({engine_config.preset}), {steps} steps, on {args.server}")
+        print(f"  loss curve: {curve}")
     return 0
+
+
+def _history_of(client, job: str):
+    """The job's loss history, or None with a one-line notice when the daemon has none to give."""
+    from vinpaint.host_bridge.client import DaemonError
+
+    try:
+        return client.history(job)
+    except DaemonError as err:
+        if err.code not in ("not_ready", "unknown_type"):
+            raise
+        print(f"vinpaint: no loss curve: {err}", file=sys.stderr)
+        return None
 
 

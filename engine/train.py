@@ -23,6 +23,9 @@ from .network import FLOW_OFFSETS, Generator
 from .perceptual import TAPS, VGG16Features
 from vinpaint.storage import atomic_write
 
+HISTORY_TERMS = ("total", "recon", "flow", "consistency", "perceptual")
+"""Columns 1.. of the loss history (column 0 is the step); a term the settings switch off stays 0."""
+
 
 @dataclass
 class ProgressEvent:
@@ -102,7 +105,7 @@ class _Run:
         self.elapsed_before = 0.0
         self.started = time.monotonic()
         self.last_checkpoint = time.monotonic()
-        self.history: list[list[float]] = []  # [step, total, recon, flow, consistency, perceptual]
+        self.history: list[list[float]] = []  # [step, *HISTORY_TERMS]
         self.rollbacks = 0
 
     @property
@@ -148,8 +151,7 @@ class _Run:
         return bool(self.should_stop and self.should_stop())
 
     def report(self, step: int, losses: dict[str, float]) -> None:
-        self.history.append([float(step)] + [losses.get(k, 0.0) for k in ("total", "recon", "flow", "consistency",
-                                                                            "perceptual")])
+        self.history.append([float(step)] + [losses.get(k, 0.0) for k in HISTORY_TERMS])
         if self.progress is None:
             return
         total = self.planned

@@ -167,6 +167,15 @@ class Client:
         _, msg = self.request("job.fetch", {"job": job, "index": index}, timeout_s=None)
         return msg.array(0).copy()
 
+    def history(self, job: str, points: int | None = None) -> tuple[list[str], int, np.ndarray]:
+        """(terms, steps recorded, rows [R, 1+len(terms)]) of a finished job's loss history; column 0 is the step.
+        At most `points` rows (the daemon's default when None): long runs come back as means of equal runs."""
+        body: dict[str, Any] = {"job": job}
+        if points is not None:
+            body["points"] = int(points)
+        reply, msg = self.request("job.history", body)
+        return reply["terms"], reply["steps"], msg.array(0).copy()
+
     def cancel(self, job: str) -> dict[str, Any]:
         return self.request("job.cancel", {"job": job})[0]
 

@@ -30,7 +30,7 @@ from vinpaint.protocol.content_hash import clip_hash, item_digest
 from . import settings as wire_settings
 from .auth import ServerAuth, check_bind
 from .config import DaemonConfig
-from .store import Job, JobRecord, JobStore, StoreError, atomic_write_json, is_disk_full
+from .store import Job, JobRecord, JobStore, StoreError, atomic_write_json, is_disk_full, summarise_history
 from .worker import EXIT_DONE, EXIT_FAILED, EXIT_STOPPED
 
 log = logging.getLogger("vinpaint.daemon")
@@ -99,7 +99,7 @@ class Daemon:
         self.handlers: dict[str, Callable[[Message, dict[str, Any]], list[Any]]] = {
             "hello": self.on_hello, "job.open": self.on_open, "job.upload": self.on_upload,
             "job.start": self.on_start, "job.status": self.on_status, "job.fetch": self.on_fetch,
-            "job.cancel": self.on_cancel, "job.delete": self.on_delete, "job.list": self.on_list,
+            "job.history": self.on_history, "job.cancel": self.on_cancel, "job.delete": self.on_delete, "job.list": self.on_list,
         }
 
     # --- life cycle -------------------------------------------------------------------------------------------
@@ -461,6 +461,19 @@ class Daemon:
             raise self.error("internal", f"result frame {index} of job {rec.job} is missing from the store; "
                              "start the job again to regenerate it")
         return self.reply({"job": job.id, "index": index}, (data.reshape(shape),))
+
+    def on_history(self, msg: Message, body: dict[str, Any]) -> list[Any]:
+        job = self.store.get(body["job"])
+        rec = job.record
+        if rec.state != "done":
+            why = f": {rec.error}" if rec.state == "failed" and rec.error else ""
+            raise self.error("not_ready", f"job {rec.job} is {rec.state}, not done{why}")
+        kept = job.read_history()
+        if kept is None:
+            raise self.error("not_ready", f"job {rec.job} was finished by an older daemon that kept no loss history")
+        terms, rows = kept
+        return self.reply({"job": job.id, "terms": terms, "steps": int(rows.shape[0])},
+                          (summarise_history(rows, body["points"]),))
 
     def on_cancel(self, msg: Message, body: dict[str, Any]) -> list[Any]:
         job = self.store.get(body["job"])

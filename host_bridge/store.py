@@ -5,7 +5,7 @@ Layout (see docs/daemon.md):
     <store>/jobs/<job id>/job.json            the record (only the daemon writes it)
                           inputs/frames/<i>.bin + <i>.sha256, inputs/masks/<i>.bin + <i>.sha256
                           work/                the engine's workdir: config, flow, checkpoint, result.npz, log
-                          results/<i>.bin, results/complete.json
+                          results/<i>.bin, results/history.f4, results/complete.json
                           log                  the training process's output
     <store>/trash/                             deleted jobs, removed in the background of the next start
 """
@@ -130,6 +130,23 @@ class Job:
         return self.root / "results" / "complete.json"
 
     @property
+    def history_path(self) -> Path:
+        return self.root / "results" / "history.f4"
+
+    def read_history(self) -> tuple[list[str], "np.ndarray"] | None:
+        """(terms, rows [S, 1+len(terms)] float32) of a finished job, or None when its daemon kept none."""
+        import numpy as np
+
+        try:
+            terms = json.loads(self.complete_marker.read_text())["history_terms"]
+            rows = np.fromfile(self.history_path, dtype="<f4")
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not isinstance(terms, list) or not terms or rows.size % (len(terms) + 1):
+            return None
+        return [str(t) for t in terms], rows.reshape(-1, len(terms) + 1)
+
+    @property
     def workdir(self) -> Path:
         return self.root / "work"
 
@@ -195,6 +212,22 @@ class Job:
                 f.write(time.strftime("%Y-%m-%d %H:%M:%S ") + line.rstrip() + "\n")
         except OSError:
             pass  # the log is a courtesy; a full disk must not break serving
+
+
+def summarise_history(rows: "np.ndarray", points: int) -> "np.ndarray":
+    """At most `points` rows: all of them, or the means of `points` consecutive runs, each stamped with its last
+    step (SPEC.md `job.history`). Never empty: a buffer dimension is at least 1."""
+    import numpy as np
+
+    rows = np.asarray(rows, dtype=np.float32)
+    if rows.shape[0] == 0:
+        return np.zeros((1, rows.shape[1]), np.float32)
+    if rows.shape[0] <= points:
+        return np.ascontiguousarray(rows)
+    edges = np.linspace(0, rows.shape[0], points + 1).round().astype(int)
+    out = np.add.reduceat(rows.astype(np.float64), edges[:-1], axis=0) / np.diff(edges)[:, None]
+    out[:, 0] = rows[edges[1:] - 1, 0]
+    return out.astype(np.float32)
 
 
 class JobStore:

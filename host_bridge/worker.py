@@ -91,8 +91,10 @@ def load_inputs(job_dir: Path, record: dict[str, Any]) -> tuple[np.ndarray, np.n
     return frames, holes
 
 
-def write_results(job_dir: Path, frames: np.ndarray, rgb: np.ndarray) -> None:
-    """Source-resolution results with the source alpha passed through untouched, one atomic file per frame."""
+def write_results(job_dir: Path, frames: np.ndarray, rgb: np.ndarray, history: np.ndarray,
+                  terms: tuple[str, ...]) -> None:
+    """Source-resolution results with the source alpha passed through untouched, one atomic file per frame, and
+    the loss history for `job.history`; complete.json last, so it vouches for everything before it."""
     from vinpaint.host_bridge.store import atomic_write_bytes, atomic_write_json
 
     out_dir = job_dir / "results"
@@ -100,11 +102,15 @@ def write_results(job_dir: Path, frames: np.ndarray, rgb: np.ndarray) -> None:
         out = frames[i].copy()
         out[..., :3] = rgb[i]
         atomic_write_bytes(out_dir / f"{i:05d}.bin", memoryview(np.ascontiguousarray(out)).cast("B"))
-    atomic_write_json(out_dir / "complete.json", {"frames": int(frames.shape[0]), "finished": time.time()})
+    rows = np.ascontiguousarray(np.asarray(history, dtype="<f4").reshape(-1, len(terms) + 1))
+    atomic_write_bytes(out_dir / "history.f4", memoryview(rows).cast("B"))
+    atomic_write_json(out_dir / "complete.json", {"frames": int(frames.shape[0]), "finished": time.time(),
+                                                  "history_terms": list(terms), "history_steps": int(rows.shape[0])})
 
 
 def run(job_dir: Path, device: str, events: Events, parent: int) -> int:
     from vinpaint.engine import InpaintConfig, InputError, TrainingCancelled, inpaint
+    from vinpaint.engine.train import HISTORY_TERMS
     from vinpaint.host_bridge.store import is_disk_full
 
     def should_stop() -> bool:
@@ -128,7 +134,7 @@ def run(job_dir: Path, device: str, events: Events, parent: int) -> int:
                          should_stop=should_stop, device=device)
         events.send(event="progress", phase="done", step=result.steps, total=result.steps,
                     elapsed_s=float(result.seconds), eta_s=0.0, message="writing result frames")
-        write_results(job_dir, frames, result.frames)
+        write_results(job_dir, frames, result.frames, result.history, HISTORY_TERMS)
         events.send(event="done")
         os.close(lock)
         return EXIT_DONE

@@ -89,6 +89,8 @@ def build() -> list[Vector]:
     req("job_start_request", "job.start", "c-5", {"job": job})
     req("job_status_request", "job.status", "c-6", {"job": job})
     req("job_fetch_request", "job.fetch", "c-7", {"job": job, "index": 1})
+    req("job_history_request", "job.history", "c-24", {"job": job, "points": 3},
+        note="at most 3 rows of the job's loss history")
     req("job_cancel_request", "job.cancel", "c-8", {"job": job})
     req("job_delete_request", "job.delete", "c-9", {"job": job})
     req("job_list_request", "job.list", "c-10", {})
@@ -121,6 +123,9 @@ def build() -> list[Vector]:
         "name": "", "created": T0, "updated": T0 + 8.5}, note="eta_s and position are absent (omitted, not nil)")
     rep("job_fetch_reply", "job.fetch", "c-7", {"job": job, "index": 1}, [fetched],
         note="a u2 RGB [2,3,3] frame (36 bytes, little-endian)")
+    history = np.array([[1, 0.5, 0.25], [3, 0.25, 0.125], [4, 0.125, 0.0625]], dtype=np.float32)
+    rep("job_history_reply", "job.history", "c-24", {"job": job, "terms": ["total", "recon"], "steps": 4},
+        [history], note="4 steps binned into 3 rows; column 0 is a run's last step, the rest its mean losses")
     rep("job_cancel_reply", "job.cancel", "c-8", {"job": job, "state": "cancelled"})
     rep("job_delete_reply", "job.delete", "c-9", {"job": job, "deleted": True})
     rep("job_list_reply", "job.list", "c-10", {"jobs": [

@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 from .codec import DTYPES, ID_RE, Message, ProtocolError
 
-REQUEST_TYPES = ("hello", "job.open", "job.upload", "job.start", "job.status", "job.fetch", "job.cancel",
-                 "job.delete", "job.list")
+REQUEST_TYPES = ("hello", "job.open", "job.upload", "job.start", "job.status", "job.fetch", "job.history",
+                 "job.cancel", "job.delete", "job.list")
 STATES = ("uploading", "queued", "training", "done", "failed", "cancelled")
 PHASES = ("", "flow", "setup", "train", "generate", "done")
 """Known phases; a client accepts others (SPEC.md: for display)."""
@@ -27,6 +27,10 @@ INT64_MAX = 2**63 - 1
 MAX_TEXT = 256
 MAX_OVERRIDES = 64
 MAX_MISSING_LISTED = 1000
+HISTORY_POINTS = 2000
+"""Rows of a `job.history` reply when the request names none."""
+MAX_HISTORY_POINTS = 65535
+"""The largest buffer dimension (SPEC.md section 2)."""
 SETTINGS_KEYS = ("preset", "variant", "seed", "mask_dilation", "mask_feather", "overrides")
 
 
@@ -223,6 +227,11 @@ def _fetch(msg: Message, f: Fields) -> dict[str, Any]:
     return {"job": f.job(), "index": f.int("index", 0, INT32_MAX)}
 
 
+def _history(msg: Message, f: Fields) -> dict[str, Any]:
+    _buffers(msg, 0)
+    return {"job": f.job(), "points": f.int("points", 2, MAX_HISTORY_POINTS, required=False, default=HISTORY_POINTS)}
+
+
 def _list(msg: Message, f: Fields) -> dict[str, Any]:
     _buffers(msg, 0)
     return {}
@@ -230,7 +239,8 @@ def _list(msg: Message, f: Fields) -> dict[str, Any]:
 
 REQUESTS: dict[str, Callable[[Message, Fields], dict[str, Any]]] = {
     "hello": _hello, "job.open": _open, "job.upload": _upload, "job.start": _job_only, "job.status": _job_only,
-    "job.fetch": _fetch, "job.cancel": _job_only, "job.delete": _job_only, "job.list": _list,
+    "job.fetch": _fetch, "job.history": _history, "job.cancel": _job_only, "job.delete": _job_only,
+    "job.list": _list,
 }
 
 
@@ -299,6 +309,17 @@ def _r_fetch(msg: Message, f: Fields) -> dict[str, Any]:
     return {"job": f.job(), "index": f.int("index", 0, INT32_MAX)}
 
 
+def _r_history(msg: Message, f: Fields) -> dict[str, Any]:
+    _buffers(msg, 1)
+    terms = f.str_list("terms")
+    spec = msg.specs[0]
+    if spec.dtype != "f4" or len(spec.shape) != 2 or spec.shape[1] != len(terms) + 1:
+        raise ProtocolError("bad_buffer", f"a job.history buffer must be f4 [rows, {len(terms) + 1}] (step and "
+                            f"one column per term), not {spec.dtype} {list(spec.shape)}", field="buffers",
+                            **_ctx(msg))
+    return {"job": f.job(), "terms": terms, "steps": f.int("steps", 0, INT64_MAX)}
+
+
 def _r_cancel(msg: Message, f: Fields) -> dict[str, Any]:
     return {"job": f.job(), "state": f.str("state", choices=STATES)}
 
@@ -325,8 +346,8 @@ def _r_list(msg: Message, f: Fields) -> dict[str, Any]:
 
 REPLIES: dict[str, Callable[[Message, Fields], dict[str, Any]]] = {
     "hello": _r_hello, "job.open": _r_open, "job.upload": _r_upload, "job.start": _r_start,
-    "job.status": _r_status, "job.fetch": _r_fetch, "job.cancel": _r_cancel, "job.delete": _r_delete,
-    "job.list": _r_list,
+    "job.status": _r_status, "job.fetch": _r_fetch, "job.history": _r_history, "job.cancel": _r_cancel,
+    "job.delete": _r_delete, "job.list": _r_list,
 }
 
 

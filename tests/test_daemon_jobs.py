@@ -139,6 +139,12 @@ def test_resending_a_finished_shot_finds_it_without_uploading_or_training(shared
             pytest.skip("needs the previous test's finished job")
         assert uploads == [] and status["state"] == "done"
         assert np.array_equal(c.results(job), embedded(frames, masks))
+        terms, steps, rows = c.history(job)
+        assert terms[:2] == ["total", "recon"] and rows.shape == (steps, len(terms) + 1) and steps == status["step"]
+        assert np.array_equal(rows[:, 0], np.arange(1, steps + 1)), "one row per step, in order"
+        assert np.all(rows[:, 1] > 0) and np.all(rows[:, terms.index("perceptual") + 1] == 0), "switched off: 0"
+        terms, steps2, binned = c.history(job, points=2)
+        assert steps2 == steps and binned.shape == (2, len(terms) + 1) and binned[-1, 0] == steps
 
 
 def test_submit_command_writes_outputs_like_inpaint(shared_daemon, tmp_path):
@@ -164,6 +170,7 @@ def test_submit_command_writes_outputs_like_inpaint(shared_daemon, tmp_path):
     config = json.loads((tmp_path / "out.config.json").read_text())
     assert config["preset"] == "tiny" and config["train"]["seed"] == SEED and config["loss"]["perceptual"] == 0
     assert (tmp_path / "out.before_after.png").is_file()
+    assert (tmp_path / "out.loss.png").stat().st_size > 1000 and "loss curve" in proc.stdout
 
 
 def test_submit_command_reports_an_absent_daemon_without_a_traceback(tmp_path):
@@ -294,6 +301,19 @@ def test_a_clip_the_engine_refuses_fails_with_the_engines_reason(tmp_path):
         assert c.hello()["protocol"] == 1
 
 
+@pytest.mark.parametrize("steps,points,expect", [
+    (0, 5, [[0, 0]]),
+    (3, 5, [[1, 10], [2, 20], [3, 30]]),
+    (5, 2, [[2, 15], [5, 40]]),
+    (6, 3, [[2, 15], [4, 35], [6, 55]]),
+])
+def test_a_long_history_comes_back_as_means_of_equal_runs(steps, points, expect):
+    from vinpaint.host_bridge.store import summarise_history
+
+    rows = np.array([[i, 10 * i] for i in range(1, steps + 1)], np.float32).reshape(-1, 2)
+    assert summarise_history(rows, points).tolist() == expect
+
+
 def test_one_training_at_a_time_and_a_queued_job_can_be_cancelled(shared_daemon):
     first, first_masks = synthetic_clip(channels=3, seed=21)
     second, second_masks = synthetic_clip(channels=3, seed=22)
@@ -306,6 +326,9 @@ def test_one_training_at_a_time_and_a_queued_job_can_be_cancelled(shared_daemon)
         assert c.status(a)["state"] == "training"
         assert c.cancel(b)["state"] == "cancelled"
         assert c.status(a)["state"] == "training"
+        with pytest.raises(DaemonError) as refused:
+            c.history(a)
+        assert refused.value.code == "not_ready" and "training, not done" in str(refused.value)
         assert c.cancel(a)["state"] == "cancelled"
         time.sleep(1.0)
         assert c.status(b)["state"] == "cancelled", "a cancelled job is not picked up by a free device"

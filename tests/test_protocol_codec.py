@@ -129,6 +129,9 @@ def test_version_is_checked_before_everything_else():
     ("job.open", {"frames": 2, "width": 1, "height": 1, "channels": 3, "dtype": "u1", "mask_dtype": "u1",
                   "content_hash": HASH, "name": "n" * 257}, "body.name"),
     ("hello", {"client": 5}, "body.client"),
+    ("job.history", {"job": JOB, "points": 1}, "body.points"),
+    ("job.history", {"job": JOB, "points": 65536}, "body.points"),
+    ("job.history", {"job": JOB, "points": 2.5}, "body.points"),
 ])
 def test_body_refusals_name_the_field(type_, body, field):
     err = refused(req(body, type_))
@@ -149,6 +152,18 @@ def test_error_replies_answer_the_request_they_refuse():
     reply = codec.decode_reply(codec.encode_error(err))
     assert reply.status == "error" and reply.re == "t-1" and reply.error["code"] == "bad_request"
     assert reply.error["field"] == "body.job"
+
+
+def test_history_request_default_and_reply_buffer_shape():
+    assert messages.check_request(codec.decode_request(req({"job": JOB}, "job.history"))) == \
+        {"job": JOB, "points": messages.HISTORY_POINTS}
+    rows = np.zeros((3, 3), np.float32)
+    good = codec.encode_reply("job.history", "t-1", {"job": JOB, "terms": ["total", "recon"], "steps": 3}, [rows])
+    assert messages.check_reply(codec.decode_reply(good))["terms"] == ["total", "recon"]
+    for bad in (np.zeros((3, 2), np.float32), np.zeros((3, 3), np.uint16), np.zeros(9, np.float32)):
+        frames = codec.encode_reply("job.history", "t-1", {"job": JOB, "terms": ["total", "recon"], "steps": 3},
+                                    [bad])
+        assert refused(frames, True).code == "bad_buffer"
 
 
 def test_reply_checks():
