@@ -1,4 +1,4 @@
-"""Numbers for the daemon's closing note: status latency while a job trains, 1080p float upload throughput.
+"""Numbers for the daemon's closing note: status latency while a job trains, 1080p float upload and fetch throughput.
 
     python bench/bench_protocol.py [--frames 8] [--status 500] [--keep-store DIR]
 
@@ -78,6 +78,29 @@ def bench_upload(client: Client, count: int, channels: int) -> None:
     client.delete(job)
 
 
+def bench_fetch(client: Client, count: int) -> None:
+    """Train a few steps on a 1080p float clip (tiny working size), then time fetching every finished frame."""
+    h, w = 1080, 1920
+    rng = np.random.default_rng(1)
+    frames = rng.random((count, h, w, 4), dtype=np.float32)
+    masks = np.zeros((count, h, w), bool)
+    masks[:, 400:600, 800:1000] = True
+    job = client.submit(frames, masks, preset="tiny", variant="dip-vid",
+                        overrides={"train.max_steps": 2, "loss.perceptual": 0.0})
+    client.wait(job, poll_s=0.2)
+    times = []
+    for i in range(count):
+        t0 = time.perf_counter()
+        got = client.fetch(job, i)
+        times.append(time.perf_counter() - t0)
+    assert got.shape == (h, w, 4) and got.dtype == np.float32
+    total = sum(times)
+    print(f"fetch of {count} finished 1080p f4 RGBA frames ({frames[0].nbytes / 1e6:.1f} MB each) over loopback: "
+          f"{count * frames[0].nbytes / total / 1e6:.0f} MB/s = {count / total:.1f} frames/s "
+          f"(per frame {percentiles(times)}); includes the daemon's read from its store")
+    client.delete(job)
+
+
 def bench_status_while_training(client: Client, count: int) -> None:
     t, h, w = 12, 64, 64
     yy, xx = np.mgrid[0:h, 0:w]
@@ -112,6 +135,7 @@ def main() -> int:
             client.hello()
             bench_upload(client, args.frames, 3)
             bench_upload(client, args.frames, 4)
+            bench_fetch(client, args.frames)
             bench_status_while_training(client, args.status)
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -23,8 +23,7 @@ def add_parser(subparsers) -> None:
         description="Send VIDEO and its mask to a vinpaint daemon as a job. With --wait, show progress and write "
                     "the result to OUT exactly as `vinpaint inpaint` does (video or PNG folder, plus "
                     "OUT.config.json, OUT.before_after.png and OUT.loss.png). Without --wait, print the job id "
-                    "and return; the "
-                    "same command with --wait later collects the result without training again.")
+                    "and return; the same command with --wait later collects the result without training again.")
     add_clip_arguments(p)
     p.add_argument("--wait", action="store_true", help="wait for the job, show progress, write the outputs")
     p.add_argument("--server", default=DEFAULT_ADDRESS, metavar="ADDRESS",

@@ -99,7 +99,8 @@ class Daemon:
         self.handlers: dict[str, Callable[[Message, dict[str, Any]], list[Any]]] = {
             "hello": self.on_hello, "job.open": self.on_open, "job.upload": self.on_upload,
             "job.start": self.on_start, "job.status": self.on_status, "job.fetch": self.on_fetch,
-            "job.history": self.on_history, "job.cancel": self.on_cancel, "job.delete": self.on_delete, "job.list": self.on_list,
+            "job.history": self.on_history, "job.cancel": self.on_cancel, "job.delete": self.on_delete,
+            "job.list": self.on_list,
         }
 
     # --- life cycle -------------------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vinpaint.protocol.codec import DTYPES
 from vinpaint.storage import atomic_write_bytes, fsync_dir
 from vinpaint.protocol.messages import is_job_id
@@ -133,10 +135,8 @@ class Job:
     def history_path(self) -> Path:
         return self.root / "results" / "history.f4"
 
-    def read_history(self) -> tuple[list[str], "np.ndarray"] | None:
+    def read_history(self) -> tuple[list[str], np.ndarray] | None:
         """(terms, rows [S, 1+len(terms)] float32) of a finished job, or None when its daemon kept none."""
-        import numpy as np
-
         try:
             terms = json.loads(self.complete_marker.read_text())["history_terms"]
             rows = np.fromfile(self.history_path, dtype="<f4")
@@ -214,11 +214,9 @@ class Job:
             pass  # the log is a courtesy; a full disk must not break serving
 
 
-def summarise_history(rows: "np.ndarray", points: int) -> "np.ndarray":
+def summarise_history(rows: np.ndarray, points: int) -> np.ndarray:
     """At most `points` rows: all of them, or the means of `points` consecutive runs, each stamped with its last
     step (SPEC.md `job.history`). Never empty: a buffer dimension is at least 1."""
-    import numpy as np
-
     rows = np.asarray(rows, dtype=np.float32)
     if rows.shape[0] == 0:
         return np.zeros((1, rows.shape[1]), np.float32)

@@ -145,6 +145,14 @@ def test_resending_a_finished_shot_finds_it_without_uploading_or_training(shared
         assert np.all(rows[:, 1] > 0) and np.all(rows[:, terms.index("perceptual") + 1] == 0), "switched off: 0"
         terms, steps2, binned = c.history(job, points=2)
         assert steps2 == steps and binned.shape == (2, len(terms) + 1) and binned[-1, 0] == steps
+        kept = shared_daemon.store / "jobs" / job / "results" / "history.f4"
+        kept.rename(kept.with_suffix(".away"))  # as a job finished by a daemon that kept no history
+        try:
+            with pytest.raises(DaemonError) as refused:
+                c.history(job)
+            assert refused.value.code == "not_ready" and "kept no loss history" in str(refused.value)
+        finally:
+            kept.with_suffix(".away").rename(kept)
 
 
 def test_submit_command_writes_outputs_like_inpaint(shared_daemon, tmp_path):

@@ -10,7 +10,6 @@ same job, and the failure cases: no daemon, the daemon killed mid-render, cancel
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import socket
