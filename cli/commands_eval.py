@@ -51,6 +51,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-dip-budgets", action="store_true", help="run DIP at its own schedule only")
     p.add_argument("--real-clips", help="comma-separated masked clips without truth to score for consistency")
     p.add_argument("--real-frames", type=int, help="frames taken from each real clip")
+    p.add_argument("--real-methods", help="comma-separated labels of the methods run on the real clips "
+                                          "(default: the profile's; 'all' for every method)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                    help="engine setting for every variant, e.g. --set loss.vgg_weights=/path/vgg16.pth")
     p.add_argument("--jobs", type=int, default=1, help="training runs in parallel (default 1)")
@@ -93,6 +95,14 @@ def build_eval_config(args: argparse.Namespace):
         cfg.real_clips = [x.strip() for x in args.real_clips.split(",") if x.strip()]
     if args.real_frames is not None:
         cfg.real_frames = args.real_frames
+    if args.real_methods is not None:
+        chosen = split_methods(args.real_methods)
+        labels = [m.label for m in cfg.method_specs()]
+        unknown = [m for m in chosen if m not in labels and chosen != ["all"]]
+        if unknown:
+            raise InputError(f"--real-methods names {', '.join(unknown)}, not among the methods "
+                             f"({', '.join(labels)})")
+        cfg.real_methods = [] if chosen == ["all"] else chosen
     for item in args.set:
         key, value = parse_setting(item)
         cfg.overrides[key] = value

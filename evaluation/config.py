@@ -99,6 +99,8 @@ class EvalConfig:
     """Masked clips with no ground truth (e.g. tennis): consistency metric and pictures only."""
     real_frames: int = 22
     """Frames taken from the start of each real clip."""
+    real_methods: list[str] = field(default_factory=list)
+    """Labels of the methods run on the real clips, a filter on `methods` (empty: every method)."""
     overrides: dict[str, Any] = field(default_factory=dict)
     """Dotted engine overrides for every engine method (e.g. {"loss.vgg_weights": "random"})."""
     consistency: ConsistencyConfig = field(default_factory=ConsistencyConfig)
@@ -124,6 +126,11 @@ class EvalConfig:
         if len(set(labels)) != len(labels):
             raise InputError("two methods share a label; name them with LABEL=VARIANT:...")
         return specs
+
+    def real_specs(self) -> list[MethodSpec]:
+        """The methods run on the real clips."""
+        specs = self.method_specs()
+        return [s for s in specs if s.label in self.real_methods] if self.real_methods else specs
 
     def validate(self) -> None:
         self.compose.validate()
@@ -152,7 +159,8 @@ def profile(name: str) -> EvalConfig:
             profile="cpu", preset="fast",
             compose=ComposeConfig(count=2, frames=21, width=128, height=64),
             methods=list(ENGINE_VARIANTS) + [PAPER_FLOW_ROW] + list(BASELINE_METHODS),
-            budgets=[60.0, 150.0], real_clips=["tennis"], real_frames=21, threads=1)
+            budgets=[60.0, 120.0], real_clips=["tennis"], real_frames=21,
+            real_methods=list(ENGINE_VARIANTS) + list(BASELINE_METHODS), threads=1)
     if name == "gpu":
         return EvalConfig(
             profile="gpu", preset="paper",

@@ -98,7 +98,7 @@ def evaluate(data: Path, out: Path, cfg: EvalConfig, *, workers: int = 1, compos
     for c in clips:
         jobs += make_jobs(cfg, c.name, c.frames, c.masks, out / "runs")
     for c in real:
-        jobs += make_jobs(cfg, c.name, c.frames, c.masks, out / "runs", own=True, budgets=[])
+        jobs += make_jobs(cfg, c.name, c.frames, c.masks, out / "runs", own=True, budgets=[], specs=cfg.real_specs())
     for job in jobs:
         check_job(job)
     snaps = run_jobs(jobs, workers, echo)
@@ -118,9 +118,10 @@ def evaluate(data: Path, out: Path, cfg: EvalConfig, *, workers: int = 1, compos
         outputs.setdefault((s.clip, s.schedule), {})[s.method] = (res.frames, res.generated, res.flows,
                                                                   Path(s.workdir))
     dilation = int(cfg.overrides.get("mask.dilation", 0))
+    real_labels = {s.label for s in cfg.real_specs()}
     for clip in clips + real:
         for spec in specs:
-            if spec.kind != "baseline":
+            if spec.kind != "baseline" or (clip.truth is None and spec.label not in real_labels):
                 continue
             b = baselines.opencv_inpaint(clip.frames, clip.masks, spec.variant, cfg.baseline_radius, dilation)
             base = {**_blank(), "method": spec.label, "clip": clip.name,
@@ -200,6 +201,9 @@ def _header(cfg: EvalConfig, clips, real, seconds: float, workers: int, fid_noti
         *[f"- Row `{m.label}`: variant {m.variant} with " + "; ".join(f"{k}={v}" for k, v in m.overrides) + "."
           for m in cfg.method_specs() if m.overrides],
         f"- Baselines: OpenCV `cv2.inpaint` frame by frame, radius {cfg.baseline_radius}.",
+        *([f"- Real clips (no truth, own schedules): {', '.join(c.name for c in real)}, the first "
+           f"{real[0].frames.shape[0]} frames; methods: {', '.join(s.label for s in cfg.real_specs())}."]
+          if real else []),
         f"- Machine: {platform.machine()}, {os.cpu_count()} cores, torch threads per run {cfg.threads or 'default'}, "
         f"{workers} run(s) in parallel; this evaluation took {seconds / 60:.1f} min of wall time "
         "(earlier runs found on disk are reused).",

@@ -276,12 +276,13 @@ def run_engine_job(job: EngineJob) -> list[Snapshot]:
 
 
 def make_jobs(cfg: EvalConfig, clip: str, frames: np.ndarray, masks: np.ndarray, root: Path,
-              own: bool | None = None, budgets: list[float] | None = None) -> list[EngineJob]:
-    """Jobs for every engine method of the config on one clip."""
+              own: bool | None = None, budgets: list[float] | None = None,
+              specs: list[MethodSpec] | None = None) -> list[EngineJob]:
+    """Jobs for every engine method of `specs` (the config's methods by default) on one clip."""
     own = cfg.own_schedule if own is None else own
     budgets = cfg.budgets if budgets is None else budgets
     jobs = []
-    for spec in cfg.method_specs():
+    for spec in cfg.method_specs() if specs is None else specs:
         if spec.kind != "engine":
             continue
         points = [StopPoint("own")] if own else []

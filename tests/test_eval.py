@@ -130,7 +130,8 @@ def test_paused_snapshot_equals_an_uninterrupted_run(tmp_path, tiny_data):
 def test_eval_command_end_to_end(tmp_path, tiny_data, capsys):
     out = tmp_path / "out"
     argv = ["eval", "--data", str(tiny_data), "-o", str(out), "--profile", "tiny", "--budgets", "0.5",
-            "--methods", "dip-vid,dip-vid-flow,telea", "--real-clips", "obj", "--real-frames", "11"]
+            "--methods", "dip-vid,dip-vid-flow,telea", "--real-clips", "obj", "--real-frames", "11",
+            "--real-methods", "dip-vid-flow,telea"]
     assert main(argv) == 0
     md = (out / "results.md").read_text()
     assert "| dip-vid-flow |" in md and "## budget 0.5s" in md and "Paper's ordering" in md
@@ -142,7 +143,8 @@ def test_eval_command_end_to_end(tmp_path, tiny_data, capsys):
         if r["method"] != "truth (reference)":
             assert 0 < float(r["psnr_hole"]) < float(r["psnr"])  # the hole is the hard part
     real = [r for r in rows if r["kind"] == "real"]
-    assert {r["method"] for r in real} == {"dip-vid", "dip-vid-flow", "telea"} and all(r["cons_psnr"] for r in real)
+    assert {r["method"] for r in real} == {"dip-vid-flow", "telea"} and all(r["cons_psnr"] for r in real)
+    assert "methods: dip-vid-flow, telea." in md
     assert json.loads((out / "config.json").read_text())["profile"] == "tiny"
     assert (out / "pictures" / "psnr_vs_time.png").is_file()
     assert any(p.name.startswith("slice_") for p in (out / "pictures").rglob("*.png"))
@@ -177,6 +179,14 @@ def test_eval_refuses_a_method_that_cannot_run_before_training_anything(tmp_path
     err = capsys.readouterr().err.strip()
     assert "dip-vid-flow cannot run on obj" in err and "8 frames" in err and "\n" not in err
     assert not (out / "runs").exists() or not any((out / "runs").rglob("checkpoint.pt"))
+
+
+def test_real_methods_must_be_among_the_methods(tmp_path, tiny_data, capsys):
+    argv = ["eval", "--data", str(tiny_data), "-o", str(tmp_path / "o"), "--profile", "tiny",
+            "--methods", "dip-vid,telea", "--real-clips", "obj", "--real-methods", "dip-vid,ns"]
+    assert main(argv) == 2
+    assert "--real-methods names ns, not among the methods (dip-vid, telea)" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_compose_command_and_manifest_rebuild(tmp_path, tiny_data, capsys):
