@@ -363,7 +363,9 @@ class FrameTrainer:
                 rs.rollbacks += 1
                 it = self.iters  # C.1: a diverged frame keeps its best snapshot so far
                 continue
-            if (it + 1) % tc.dip_snapshot_every == 0 and value < best:
+            # C.1 saves every 100 iterations of 5000, the last included; a shorter run keeps its last one too
+            snapshot = (it + 1) % tc.dip_snapshot_every == 0 or it + 1 == self.iters
+            if snapshot and value < best:
                 best, best_image = value, image.detach().cpu()
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()

@@ -42,6 +42,21 @@ def test_flow_variant_fills_the_hole_far_better_than_a_trivial_fill():
     assert np.median(fx) == pytest.approx(-4.0, abs=1.5)
 
 
+def test_dip_keeps_its_last_iteration_as_a_snapshot_when_the_run_is_not_a_multiple_of_the_interval():
+    clip, masks = panning_clip(frames=2)
+
+    def run(iterations, every):
+        config = make_config("tiny", "dip", **{"train.dip_iterations": iterations,
+                                               "train.dip_snapshot_every": every, "loss.perceptual": 0.0})
+        return inpaint(clip, masks, config)
+
+    both, at_three, at_five = run(5, 3), run(3, 3), run(5, 5)  # snapshots at {3, 5}, {3} and {5}
+    losses = both.history[:5, 1]  # frame 0: the loss of the image each iteration snapshots
+    assert losses[4] < losses[2], "precondition: iteration 5 is the better snapshot"
+    assert np.array_equal(both.generated[0], at_five.generated[0])
+    assert not np.array_equal(both.generated[0], at_three.generated[0])
+
+
 @pytest.mark.parametrize("variant", ["dip-vid-flow", "dip"])
 def test_interrupted_run_resumes_to_the_same_result(tmp_path, variant):
     clip, masks = panning_clip()
