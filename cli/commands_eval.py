@@ -33,7 +33,7 @@ def add_parser(subparsers) -> None:
                    help="folder laid out like ../shared/data (bg/<name>/frames, <name>/frames + masks) or DAVIS")
     p.add_argument("--output", "-o", type=Path, required=True, metavar="OUT")
     p.add_argument("--profile", choices=("tiny", "cpu", "gpu"), default="cpu",
-                   help="sizes for the machine: tiny (tests, seconds), cpu (2 cores, about 30 min), gpu (paper size)")
+                   help="sizes for the machine: tiny (tests, seconds), cpu (2 cores, under 30 min), gpu (paper size)")
     p.add_argument("--composed", type=Path, metavar="SET",
                    help="use a composed set written by `vinpaint compose` instead of drawing one from --data")
     p.add_argument("--clips", type=int, help="number of composed clips")

@@ -82,7 +82,7 @@ class EvalConfig:
     """Everything that decides an evaluation's numbers."""
 
     profile: str = "cpu"
-    """Named defaults: 'tiny' (tests, seconds), 'cpu' (2 cores, about 30 minutes), 'gpu' (paper size)."""
+    """Named defaults: 'tiny' (tests, seconds), 'cpu' (2 cores, under 30 minutes), 'gpu' (paper size)."""
     preset: str = "fast"
     """Engine preset giving each method its own schedule (steps); see engine/config.py."""
     compose: ComposeConfig = field(default_factory=ComposeConfig)

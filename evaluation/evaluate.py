@@ -98,7 +98,8 @@ def evaluate(data: Path, out: Path, cfg: EvalConfig, *, workers: int = 1, compos
     for c in clips:
         jobs += make_jobs(cfg, c.name, c.frames, c.masks, out / "runs")
     for c in real:
-        jobs += make_jobs(cfg, c.name, c.frames, c.masks, out / "runs", own=True, budgets=[], specs=cfg.real_specs())
+        jobs += make_jobs(cfg, c.name, c.frames, c.masks, out / "runs", own=True, budgets=[],
+                          specs=cfg.real_specs())
     for job in jobs:
         check_job(job)
     snaps = run_jobs(jobs, workers, echo)
