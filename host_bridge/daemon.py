@@ -449,9 +449,7 @@ class Daemon:
         if index >= rec.frames:
             raise self.error("bad_request", f"'body.index' must be from 0 to {rec.frames - 1}, not {index}",
                              field="body.index")
-        if rec.state != "done":
-            why = f": {rec.error}" if rec.state == "failed" and rec.error else ""
-            raise self.error("not_ready", f"job {rec.job} is {rec.state}, not done{why}")
+        self._require_done(rec)
         path = job.result_path(index)
         shape = rec.item_shape("frame")
         try:
@@ -463,12 +461,16 @@ class Daemon:
                              "start the job again to regenerate it")
         return self.reply({"job": job.id, "index": index}, (data.reshape(shape),))
 
-    def on_history(self, msg: Message, body: dict[str, Any]) -> list[Any]:
-        job = self.store.get(body["job"])
-        rec = job.record
+    def _require_done(self, rec: JobRecord) -> None:
+        """`not_ready` naming the job's state (and the reason when it failed) unless it is done."""
         if rec.state != "done":
             why = f": {rec.error}" if rec.state == "failed" and rec.error else ""
             raise self.error("not_ready", f"job {rec.job} is {rec.state}, not done{why}")
+
+    def on_history(self, msg: Message, body: dict[str, Any]) -> list[Any]:
+        job = self.store.get(body["job"])
+        rec = job.record
+        self._require_done(rec)
         kept = job.read_history()
         if kept is None:
             raise self.error("not_ready", f"job {rec.job} was finished by an older daemon that kept no loss history")
