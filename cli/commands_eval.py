@@ -98,8 +98,8 @@ def build_eval_config(args: argparse.Namespace):
     if args.real_methods is not None:
         chosen = split_methods(args.real_methods)
         labels = [m.label for m in cfg.method_specs()]
-        unknown = [m for m in chosen if m not in labels and chosen != ["all"]]
-        if unknown:
+        unknown = [m for m in chosen if m not in labels]
+        if unknown and chosen != ["all"]:
             raise InputError(f"--real-methods names {', '.join(unknown)}, not among the methods "
                              f"({', '.join(labels)})")
         cfg.real_methods = [] if chosen == ["all"] else chosen

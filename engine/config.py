@@ -175,6 +175,15 @@ class InpaintConfig:
 
         atomic_write_text(Path(path), self.to_json() + "\n")
 
+    def get(self, key: str) -> Any:
+        """A field by dotted name, e.g. get("train.max_steps")."""
+        node: Any = self
+        for part in key.split("."):
+            if not hasattr(node, part):
+                raise InputError(f"unknown setting '{key}'")
+            node = getattr(node, part)
+        return node
+
     def replace(self, **dotted: Any) -> "InpaintConfig":
         """A copy with fields set by dotted name, e.g. replace(**{"train.max_steps": 10})."""
         data = self.to_dict()
@@ -253,6 +262,14 @@ def _paper(c: InpaintConfig) -> None:
     c.train.dip_iterations = 5000
 
 
+FLOW_REMEDY: dict[str, Any] = {"network.flow_init": "zero", "loss.consistency_warmup": 300,
+                               "loss.consistency_from": "known"}
+"""The `fast` preset's flow-term settings. At a few thousand steps the paper's eq. 5 costs hole PSNR
+(docs/evaluation.md, "Findings"): start the flow head at no motion, let it learn from the known flow for 300
+steps before its flows warp frames, and compare only against known pixels of frame i. The defaults are eq. 5 as
+printed."""
+
+
 def _fast(c: InpaintConfig) -> None:
     """A CPU user's default: a few minutes on 2 cores for a 30-60 frame clip at 192 wide.
 
@@ -263,12 +280,9 @@ def _fast(c: InpaintConfig) -> None:
     c.train.max_steps = 1500
     c.train.max_seconds = 0.0
     c.train.dip_iterations = 300
-    # At a few thousand steps the paper's eq. 5 costs hole PSNR (docs/evaluation.md, "Findings"): start the flow
-    # head at no motion, let it learn from the known flow for 300 steps before its flows warp frames, and
-    # compare only against known pixels of frame i.
-    c.network.flow_init = "zero"
-    c.loss.consistency_warmup = 300
-    c.loss.consistency_from = "known"
+    for key, value in FLOW_REMEDY.items():
+        section, name = key.split(".")
+        setattr(getattr(c, section), name, value)
 
 
 def _tiny(c: InpaintConfig) -> None:

@@ -10,17 +10,23 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from vinpaint.engine.config import FLOW_REMEDY, InpaintConfig
 from vinpaint.engine.errors import InputError
 from vinpaint.evaluation.compose import ComposeConfig
 from vinpaint.evaluation.metrics import ConsistencyConfig
 
 ENGINE_VARIANTS = ("dip", "dip-vid", "dip-vid-3dcn", "dip-vid-flow")
 BASELINE_METHODS = ("telea", "ns")
-PAPER_FLOW_ROW = "dip-vid-flow-paper=dip-vid-flow:network.flow_init=lecun;loss.consistency_warmup=0;" \
-                 "loss.consistency_from=all"
-"""DIP-Vid-Flow with eq. 5 as printed, beside the `fast` preset's short-budget remedy (engine/config.py)."""
-REMEDY_FLOW_ROW = "dip-vid-flow-remedy=dip-vid-flow:network.flow_init=zero;loss.consistency_warmup=300;" \
-                  "loss.consistency_from=known"
+
+
+def _flow_row(label: str, settings: dict[str, Any]) -> str:
+    return f"{label}=dip-vid-flow:" + ";".join(f"{key}={value}" for key, value in settings.items())
+
+
+PAPER_FLOW_ROW = _flow_row("dip-vid-flow-paper",
+                           {key: InpaintConfig().get(key) for key in FLOW_REMEDY})
+"""DIP-Vid-Flow with eq. 5 as printed (the engine's defaults), beside the `fast` preset's remedy."""
+REMEDY_FLOW_ROW = _flow_row("dip-vid-flow-remedy", FLOW_REMEDY)
 """The `fast` preset's flow-term settings on the paper's schedule: does the remedy still matter late?"""
 PAPER_ORDER = ("dip", "dip-vid", "dip-vid-3dcn", "dip-vid-flow")
 """Table 1's ordering, worst to best."""

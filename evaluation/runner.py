@@ -243,8 +243,7 @@ def run_dip(job: EngineJob) -> list[Snapshot]:
             if per_step is None:
                 per_step = _calibrate_dip(job, own, clock)
             iters = max(1, int(p.budget / (t_count * per_step)))
-            cfg = own.replace(**{"train.dip_iterations": iters,
-                                 "train.dip_snapshot_every": max(1, min(own.train.dip_snapshot_every, iters))})
+            cfg = own.replace(**{"train.dip_iterations": iters})  # the last iteration is always a snapshot
         c0, w0, p0 = clock(), time.monotonic(), cpu_seconds()
         res = inpaint(job.frames, job.masks, cfg, workdir=folder)
         snap = Snapshot(job.clip, job.method.label, p.label, str(folder), clock() - c0, time.monotonic() - w0,

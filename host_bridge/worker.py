@@ -105,7 +105,7 @@ def write_results(job_dir: Path, frames: np.ndarray, rgb: np.ndarray, history: n
     rows = np.ascontiguousarray(np.asarray(history, dtype="<f4").reshape(-1, len(terms) + 1))
     atomic_write_bytes(out_dir / "history.f4", memoryview(rows).cast("B"))
     atomic_write_json(out_dir / "complete.json", {"frames": int(frames.shape[0]), "finished": time.time(),
-                                                  "history_terms": list(terms), "history_steps": int(rows.shape[0])})
+                                                  "history_terms": list(terms)})
 
 
 def run(job_dir: Path, device: str, events: Events, parent: int) -> int:
