@@ -58,14 +58,25 @@ def cpu_seconds() -> float:
 
 
 def measure(variant: str, cfg: BenchConfig) -> dict:
-    """Train one variant for warmup+steps steps in this process; return its timings and peak memory."""
+    """Train one variant for warmup+steps steps in this process; return its timings and peak memory. The torch
+    thread count is the caller's again afterwards."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _measure(variant, cfg)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _measure(variant: str, cfg: BenchConfig) -> dict:
     import torch
 
     from vinpaint.engine import inpaint, make_config
     from vinpaint.engine.sample import SampleConfig, make_sample
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     sample = make_sample(SampleConfig(frames=cfg.frames, width=cfg.width, height=cfg.height))
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -269,9 +269,13 @@ def run_engine_job(job: EngineJob) -> list[Snapshot]:
     """Entry point of a worker process."""
     import torch
 
+    previous = torch.get_num_threads()  # run inline (--jobs 1), the caller's process keeps its own setting
     if job.threads:
         torch.set_num_threads(job.threads)
-    return run_dip(job) if job.method.variant == "dip" else run_video_chain(job)
+    try:
+        return run_dip(job) if job.method.variant == "dip" else run_video_chain(job)
+    finally:
+        torch.set_num_threads(previous)
 
 
 def make_jobs(cfg: EvalConfig, clip: str, frames: np.ndarray, masks: np.ndarray, root: Path,

@@ -101,7 +101,7 @@ def test_csv_round_trip(tmp_path):
 # --- snapshots ---------------------------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_paused_snapshot_equals_an_uninterrupted_run(tmp_path, tiny_data):
+def test_paused_snapshot_equals_an_uninterrupted_run(tmp_path, tiny_data, request):
     """The runner pauses one long run at each stop point; the result must be the one a run of that length gives."""
     import torch
 
@@ -109,7 +109,9 @@ def test_paused_snapshot_equals_an_uninterrupted_run(tmp_path, tiny_data):
     from vinpaint.evaluation import compose
     from vinpaint.evaluation.runner import EngineJob, StopPoint, own_config, run_engine_job
 
-    torch.set_num_threads(1)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the runner's job: the fresh run must take the same arithmetic
+    request.addfinalizer(lambda: torch.set_num_threads(previous))  # later tests compare with daemons at 2
     manifest = compose.make_manifest(tiny_data, profile("tiny").compose)
     clip = compose.build_clip(tiny_data, manifest, manifest["clips"][0])
     job = EngineJob(clip.name, clip.frames, clip.masks, MethodSpec.parse("dip-vid-flow"),
