@@ -7,12 +7,242 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError
 from .network import NetworkConfig
+
+
+# --- what every setting may be: one table, checked in one place ------------------------------------------------
+
+class Limit:
+    """The type and sane range of one setting. `clean(name, value)` returns the value normalised (an int given for
+    a float becomes a float, a list a tuple) or raises InputError with one sentence naming the setting."""
+
+    what = "a value"
+
+    def clean(self, name: str, value: Any) -> Any:
+        raise NotImplementedError
+
+    def fail(self, name: str, value: Any) -> InputError:
+        return InputError(f"setting {name} must be {self.what}, not {_show(value)}")
+
+
+@dataclass(frozen=True)
+class Int(Limit):
+    lo: int
+    hi: int
+    step: int = 1
+    """The value must be a multiple of this (working sizes: 64)."""
+    odd: bool = False
+    """Kernel sizes: odd, so a convolution keeps the size."""
+
+    @property
+    def what(self) -> str:  # type: ignore[override]
+        kind = f"a multiple of {self.step}" if self.step > 1 else "an odd whole number" if self.odd else \
+            "a whole number"
+        return f"{kind} from {self.lo} to {self.hi}"
+
+    def clean(self, name: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not self.lo <= value <= self.hi \
+                or value % self.step or (self.odd and value % 2 == 0):
+            raise self.fail(name, value)
+        return int(value)
+
+
+@dataclass(frozen=True)
+class Num(Limit):
+    lo: float
+    hi: float
+    above: bool = False
+    """True: the value must be strictly above `lo` (a learning rate of 0 trains nothing)."""
+
+    @property
+    def what(self) -> str:  # type: ignore[override]
+        if self.above:
+            return f"a finite number above {self.lo:g} and at most {self.hi:g}"
+        return f"a finite number from {self.lo:g} to {self.hi:g}"
+
+    def clean(self, name: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(name, value)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise self.fail(name, value) from None
+        if not math.isfinite(number) or not self.lo <= number <= self.hi or (self.above and number == self.lo):
+            raise self.fail(name, value)
+        return number
+
+
+@dataclass(frozen=True)
+class Flag(Limit):
+    what = "true or false"
+
+    def clean(self, name: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(name, value)
+        return value
+
+
+@dataclass(frozen=True)
+class OneOf(Limit):
+    choices: Any
+    """A tuple of the allowed strings, or a function returning them (for tables defined further down)."""
+
+    @property
+    def what(self) -> str:  # type: ignore[override]
+        return f"one of {', '.join(self.allowed())}"
+
+    def allowed(self) -> tuple[str, ...]:
+        return tuple(self.choices() if callable(self.choices) else self.choices)
+
+    def clean(self, name: str, value: Any) -> str:
+        if not isinstance(value, str) or value not in self.allowed():
+            raise self.fail(name, value)
+        return value
+
+
+@dataclass(frozen=True)
+class Text(Limit):
+    max_len: int = 4096
+
+    @property
+    def what(self) -> str:  # type: ignore[override]
+        return f"text of at most {self.max_len} characters (no control characters)"
+
+    def clean(self, name: str, value: Any) -> str:
+        if not isinstance(value, str) or len(value) > self.max_len or any(ord(c) < 32 for c in value):
+            raise self.fail(name, value)
+        return value
+
+
+@dataclass(frozen=True)
+class Ints(Limit):
+    lo: int
+    hi: int
+    min_len: int = 1
+    max_len: int = 8
+    only: tuple[int, ...] = ()
+    """If given, the only values allowed (train.intervals: the flow head's offsets)."""
+
+    @property
+    def what(self) -> str:  # type: ignore[override]
+        values = f"taken from {', '.join(map(str, self.only))}" if self.only else f"from {self.lo} to {self.hi}"
+        return f"a list of {self.min_len} to {self.max_len} whole numbers {values}"
+
+    def clean(self, name: str, value: Any) -> tuple[int, ...]:
+        if not isinstance(value, (list, tuple)) or not self.min_len <= len(value) <= self.max_len or any(
+                isinstance(v, bool) or not isinstance(v, int) or not self.lo <= v <= self.hi
+                or (self.only and v not in self.only) for v in value):
+            raise self.fail(name, value)
+        return tuple(int(v) for v in value)
+
+
+def _show(value: Any) -> str:
+    """A user's value in an error sentence: short, on one line, control characters escaped."""
+    try:
+        text = repr(value) if isinstance(value, str) else json.dumps(list(value) if isinstance(value, tuple) else value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+
+
+MAX_STEPS = 100_000_000
+"""Largest step count anywhere in a config (10^8 steps: years on a CPU, months on a GPU)."""
+MAX_BATCHES = 1_000_000
+"""Most batches one schedule may hold (the list is built up front; this bounds it to about 100 MB)."""
+
+LIMITS: dict[str, Limit] = {
+    "preset": OneOf(lambda: tuple(PRESETS)),
+    "variant": OneOf(lambda: tuple(VARIANTS)),
+    "network.kind": OneOf(("2d", "3d")),
+    "network.encoder_channels": Ints(1, 1024, 1, 6),
+    "network.encoder_kernel": Int(1, 15, odd=True),
+    "network.decoder_kernel": Int(1, 15, odd=True),
+    "network.skip_channels": Int(1, 256),
+    "network.temporal_kernel": Int(1, 9, odd=True),
+    "network.flow_head": Flag(),
+    "network.head_kernel": Int(1, 15, odd=True),
+    "network.flow_init": OneOf(("lecun", "zero")),
+    "resolution.work_width": Int(64, 2048, 64),
+    "resolution.work_height": Int(0, 2048, 64),
+    "mask.dilation": Int(0, 512),
+    "mask.feather": Int(0, 512),
+    "flow.estimator": OneOf(("dis",)),
+    "flow.dis_preset": OneOf(("ultrafast", "fast", "medium")),
+    "flow.occlusion_threshold": Num(0.0, 1.0),
+    "loss.reconstruction": Num(0.0, 1e6),
+    "loss.flow": Num(0.0, 1e6),
+    "loss.consistency": Num(0.0, 1e6),
+    "loss.perceptual": Num(0.0, 1e6),
+    "loss.consistency_from": OneOf(("all", "known")),
+    "loss.consistency_moves_flow": Flag(),
+    "loss.consistency_warmup": Int(0, MAX_STEPS),
+    "loss.vgg_weights": Text(4096),
+    "train.batch_size": Int(1, 64),
+    "train.updates_per_batch": Int(1, 100_000),
+    "train.epochs": Num(0.0, 100_000.0, above=True),
+    "train.intervals": Ints(1, 5, 1, 3, only=(1, 3, 5)),
+    "train.learning_rate": Num(0.0, 1e6, above=True),
+    "train.seed": Int(0, 2**31 - 1),
+    "train.max_seconds": Num(0.0, 365 * 86400.0),
+    "train.max_steps": Int(0, MAX_STEPS),
+    "train.checkpoint_every_s": Num(0.0, 86400.0),
+    "train.divergence_factor": Num(0.0, 1e12, above=True),
+    "train.dip_iterations": Int(1, 1_000_000),
+    "train.dip_snapshot_every": Int(1, 1_000_000),
+}
+"""Every setting's type and range by dotted name. A dataclass field may instead carry its own in its metadata
+(`field(default=..., metadata={"limit": Int(0, 10)})`, see `setting()`). A field with neither is refused by the
+test suite (tests/test_hostile_settings.py), so no setting can be added without a range."""
+
+
+def setting(default: Any, limit: Limit) -> Any:
+    """A dataclass field that declares its own range: `size: int = setting(3, Int(1, 9))`."""
+    if isinstance(default, (list, tuple, dict)):
+        return field(default_factory=lambda: default, metadata={"limit": limit})
+    return field(default=default, metadata={"limit": limit})
+
+
+def setting_fields(cls: type = None, prefix: str = "") -> dict[str, tuple[Any, Limit | None]]:
+    """Every leaf setting of a config class by dotted name -> (its default, its declared Limit or None)."""
+    cls = cls or InpaintConfig
+    out: dict[str, tuple[Any, Limit | None]] = {}
+    instance = cls()
+    for f in dataclasses.fields(cls):
+        value = getattr(instance, f.name)
+        name = prefix + f.name
+        if dataclasses.is_dataclass(value):
+            out.update(setting_fields(type(value), name + "."))
+        else:
+            out[name] = (value, f.metadata.get("limit") or LIMITS.get(name))
+    return out
+
+
+def limit_of(name: str) -> Limit | None:
+    """The declared Limit of one dotted setting; InputError when there is no such setting."""
+    fields_ = setting_fields()
+    if name not in fields_:
+        raise InputError(f"unknown setting '{name}'")
+    return fields_[name][1]
+
+
+def _fallback(default: Any) -> Limit:
+    """Only for a field added without a declared range (the test suite fails on those): its default's type."""
+    if isinstance(default, bool):
+        return Flag()
+    if isinstance(default, int):
+        return Int(0, MAX_STEPS)
+    if isinstance(default, float):
+        return Num(0.0, 1e12)
+    if isinstance(default, tuple):
+        return Ints(0, 1_000_000, 0, 64)
+    return Text(4096)
 
 
 @dataclass
@@ -121,42 +351,37 @@ class InpaintConfig:
         return self.network.flow_head
 
     def check(self) -> None:
-        """Raise InputError naming the first setting that cannot work (typed, so a typo never becomes a traceback)."""
-        n, r, m, f, lc, tc = self.network, self.resolution, self.mask, self.flow, self.loss, self.train
-        choices = [("network.kind", n.kind, ("2d", "3d")), ("network.flow_init", n.flow_init, ("lecun", "zero")),
-                   ("flow.estimator", f.estimator, ("dis",)),
-                   ("flow.dis_preset", f.dis_preset, ("ultrafast", "fast", "medium")),
-                   ("loss.consistency_from", lc.consistency_from, ("all", "known")),
-                   ("loss.consistency_moves_flow", lc.consistency_moves_flow, (True, False))]
-        for name, value, allowed in choices:
-            if value not in allowed or type(value) is not type(allowed[0]):
-                raise InputError(f"setting {name} must be one of {', '.join(map(str, allowed))}, not {value!r}")
-        at_least = [("resolution.work_width", r.work_width, 1), ("resolution.work_height", r.work_height, 0),
-                    ("mask.dilation", m.dilation, 0), ("mask.feather", m.feather, 0),
-                    ("loss.consistency_warmup", lc.consistency_warmup, 0), ("train.batch_size", tc.batch_size, 1),
-                    ("train.updates_per_batch", tc.updates_per_batch, 1), ("train.max_steps", tc.max_steps, 0),
-                    ("train.dip_iterations", tc.dip_iterations, 1), ("train.dip_snapshot_every", tc.dip_snapshot_every, 1),
-                    ("train.seed", tc.seed, 0)]
-        for name, value, low in at_least:
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise InputError(f"setting {name} must be a whole number of at least {low}, not {value!r}")
-        non_negative = [("loss.reconstruction", lc.reconstruction), ("loss.flow", lc.flow),
-                        ("loss.consistency", lc.consistency), ("loss.perceptual", lc.perceptual),
-                        ("train.max_seconds", tc.max_seconds), ("train.checkpoint_every_s", tc.checkpoint_every_s),
-                        ("flow.occlusion_threshold", f.occlusion_threshold)]
-        positive = [("train.epochs", tc.epochs), ("train.learning_rate", tc.learning_rate),
-                    ("train.divergence_factor", tc.divergence_factor)]
-        for name, value, strict in [(a, b, False) for a, b in non_negative] + [(a, b, True) for a, b in positive]:
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or (strict and value == 0):
-                raise InputError(f"setting {name} must be a {'positive' if strict else 'non-negative'} number, "
-                                 f"not {value!r}")
-        if not tc.intervals or not all(isinstance(t, int) and not isinstance(t, bool) and t >= 1
-                                       for t in tc.intervals):
-            raise InputError(f"setting train.intervals must be a list of whole numbers of at least 1, "
-                             f"not {list(tc.intervals)!r}")
-        if any(t not in (1, 3, 5) for t in tc.intervals):
-            raise InputError("setting train.intervals may only hold 1, 3 and 5: the flow head generates flows at "
-                             "offsets ±1, ±3 and ±5")
+        """Check every setting against its declared type and range (LIMITS), normalising in place (an int given
+        for a float becomes a float, a list a tuple); InputError names the first setting that cannot work."""
+        for name, (default, limit) in setting_fields().items():
+            *parents, leaf = name.split(".")
+            node: Any = self
+            for part in parents:
+                node = getattr(node, part)
+                if not dataclasses.is_dataclass(node):
+                    raise InputError(f"setting {part} must be a map of settings, not {_show(node)}")
+            setattr(node, leaf, (limit or _fallback(default)).clean(name, getattr(node, leaf)))
+
+    def planned_batches(self, t_count: int) -> int:
+        """How many batches the schedule of a clip of `t_count` frames holds (train.batch_schedule's length)."""
+        n, tc = self.train.batch_size, self.train
+        intervals = tc.intervals if self.uses_flow else (1,)
+        windows = sum(max(0, t_count - (n - 1) * t) for t in intervals)
+        whole, part = int(math.floor(tc.epochs)), tc.epochs - math.floor(tc.epochs)
+        return whole * windows + (max(1, int(round(part * windows))) if part > 0 and windows else 0)
+
+    def planned_steps(self, t_count: int) -> int:
+        """Training steps a clip of `t_count` frames gets: the schedule, cut short by train.max_steps."""
+        tc = self.train
+        total = t_count * tc.dip_iterations if self.variant == "dip" else \
+            self.planned_batches(t_count) * tc.updates_per_batch
+        return min(total, tc.max_steps) if tc.max_steps > 0 else total
+
+    def check_clip(self, t_count: int) -> None:
+        """Settings that are only too big for a given clip: a schedule of more than MAX_BATCHES batches."""
+        if self.variant != "dip" and self.planned_batches(t_count) > MAX_BATCHES:
+            raise InputError(f"train.epochs {self.train.epochs:g} gives {self.planned_batches(t_count)} batches for "
+                             f"{t_count} frames, more than the {MAX_BATCHES} a run may plan; lower train.epochs")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -207,7 +432,9 @@ def _from_dict(cls, data: dict[str, Any]):
         if key not in names:
             raise InputError(f"unknown setting '{key}' in {cls.__name__}")
         sub = _nested_type(cls, key)
-        if sub is not None and isinstance(value, dict):
+        if sub is not None:
+            if not isinstance(value, dict):
+                raise InputError(f"setting '{key}' must be a map of settings, not {_show(value)}")
             value = _from_dict(sub, value)
         elif isinstance(value, list):
             value = tuple(value)

@@ -200,12 +200,19 @@ def test_zero_flow_init_starts_with_no_motion_and_still_learns():
 
 @pytest.mark.parametrize("key,value,says", [
     ("network.kind", "4d", "network.kind must be one of 2d, 3d"),
-    ("train.updates_per_batch", 0, "train.updates_per_batch must be a whole number of at least 1"),
-    ("train.learning_rate", 0, "train.learning_rate must be a positive number"),
-    ("loss.consistency", -1.0, "loss.consistency must be a non-negative number"),
-    ("loss.consistency_moves_flow", "no", "loss.consistency_moves_flow must be one of True, False"),
-    ("train.intervals", (1, 2), "train.intervals may only hold 1, 3 and 5"),
+    ("train.updates_per_batch", 0, "train.updates_per_batch must be a whole number from 1 to 100000, not 0"),
+    ("train.learning_rate", 0, "train.learning_rate must be a finite number above 0"),
+    ("loss.consistency", -1.0, "loss.consistency must be a finite number from 0 to"),
+    ("loss.consistency_moves_flow", "no", "loss.consistency_moves_flow must be true or false, not 'no'"),
+    ("train.intervals", (1, 2), r"train.intervals must be a list of 1 to 3 whole numbers taken from 1, 3, 5"),
     ("train.intervals", (), "train.intervals must be a list"),
+    ("train.learning_rate", float("nan"), "train.learning_rate must be a finite number above 0 .*, not NaN"),
+    ("train.epochs", float("inf"), "train.epochs must be a finite number .*, not Infinity"),
+    ("network.skip_channels", 0, "network.skip_channels must be a whole number from 1 to 256"),
+    ("network.encoder_channels", (16, 0), "network.encoder_channels must be a list"),
+    ("network.encoder_kernel", 4, "network.encoder_kernel must be an odd whole number"),
+    ("mask.dilation", 100000, "mask.dilation must be a whole number from 0 to 512, not 100000"),
+    ("resolution.work_width", 65536, "resolution.work_width must be a multiple of 64 from 64 to 2048"),
 ])
 def test_settings_that_cannot_work_are_refused_by_name(key, value, says):
     with pytest.raises(InputError, match=says):
