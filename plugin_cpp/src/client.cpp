@@ -1,9 +1,11 @@
 #include "client.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <sstream>
 
 namespace vinpaint {
 
@@ -203,6 +205,40 @@ void DaemonClient::drainUploads() {
 void DaemonClient::abandonUploads() noexcept {
     uploads_.clear();
     conn_.reset();  // replies still in flight go with the socket
+}
+
+std::string queuedText(std::optional<std::int64_t> position) {
+    if (!position) return "queued";
+    if (*position <= 0) return "queued, next";
+    return "queued (" + std::to_string(*position) + " job" + (*position == 1 ? "" : "s") + " ahead)";
+}
+
+std::string describeJob(const proto::StatusReply &st) {
+    std::ostringstream out;
+    const int pct = static_cast<int>(std::floor(std::clamp(st.progress, 0.0, 1.0) * 100.0));
+    if (st.state == "done") {
+        out << "done: " << st.geometry.frames << " frames ready";
+    } else if (st.state == "training") {
+        out << "training " << pct << "%";
+        if (!st.phase.empty()) {
+            out << " (" << st.phase;
+            if (st.total > 0) out << " " << st.step << "/" << st.total;
+            out << ")";
+        }
+        out << ", ETA " << (st.eta ? formatDuration(*st.eta) : std::string("unknown"));
+    } else if (st.state == "queued") {
+        out << queuedText(st.position);
+    } else if (st.state == "uploading") {
+        out << "uploading: " << st.missingFrames << " frames and " << st.missingMasks
+            << " masks missing; press Train to finish";
+    } else if (st.state == "failed") {
+        out << "failed: " << (st.error.empty() ? st.message : st.error);
+    } else if (st.state == "cancelled") {
+        out << "cancelled at " << pct << "%; press Train to resume";
+    } else {
+        out << st.state;
+    }
+    return out.str();
 }
 
 std::string formatDuration(double s) {

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <deque>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "errors.h"
@@ -100,5 +102,9 @@ private:
 
 // "2m05s", "45s", "1h03m" for the ETA in messages.
 std::string formatDuration(double seconds);
+// "queued", "queued, next" (nothing ahead), "queued (2 jobs ahead)".
+std::string queuedText(std::optional<std::int64_t> position);
+// The status line / persistent message text for a job's status: "training 45% (train 120/400), ETA 2m10s" ...
+std::string describeJob(const proto::StatusReply &st);
 
 }  // namespace vinpaint

@@ -56,35 +56,6 @@ std::string errorLine(const std::string &what) {
     return "error: " + (what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what);
 }
 
-std::string describeJob(const proto::StatusReply &st) {
-    std::ostringstream out;
-    const int pct = static_cast<int>(std::floor(std::clamp(st.progress, 0.0, 1.0) * 100.0));
-    if (st.state == "done") {
-        out << "done: " << st.geometry.frames << " frames ready";
-    } else if (st.state == "training") {
-        out << "training " << pct << "%";
-        if (!st.phase.empty()) {
-            out << " (" << st.phase;
-            if (st.total > 0) out << " " << st.step << "/" << st.total;
-            out << ")";
-        }
-        out << ", ETA " << (st.eta ? formatDuration(*st.eta) : std::string("unknown"));
-    } else if (st.state == "queued") {
-        out << "queued";
-        if (st.position) out << " (" << *st.position << " job" << (*st.position == 1 ? "" : "s") << " ahead)";
-    } else if (st.state == "uploading") {
-        out << "uploading: " << st.missingFrames << " frames and " << st.missingMasks
-            << " masks missing; press Train to finish";
-    } else if (st.state == "failed") {
-        out << "failed: " << (st.error.empty() ? st.message : st.error);
-    } else if (st.state == "cancelled") {
-        out << "cancelled at " << pct << "%; press Train to resume";
-    } else {
-        out << st.state;
-    }
-    return out.str();
-}
-
 namespace {
 struct BandJob {
     const std::function<void(int, int)> *fn;
@@ -169,6 +140,9 @@ void describe(OfxImageEffectHandle effect) {
     p.setInt(kOfxImageEffectPluginPropSingleInstance, 0);
     p.setInt(kOfxImageEffectPluginPropHostFrameThreading, 0);
     p.setString(kOfxImageEffectPluginRenderThreadSafety, kOfxImageEffectRenderFullySafe);
+    // Fielded material is inpainted as whole frames (the daemon trains on frames): render once per frame, with
+    // both fields, unless a parameter animates (none does).
+    p.setInt(kOfxImageEffectPluginPropFieldRenderTwiceAlways, 0);
 }
 
 namespace {
@@ -196,6 +170,7 @@ void defineClip(OfxImageEffectHandle effect, const char *name, bool mask, bool o
     c.setInt(kOfxImageClipPropOptional, optional ? 1 : 0);
     c.setInt(kOfxImageEffectPropSupportsTiles, 0);
     c.trySetInt(kOfxImageEffectPropTemporalClipAccess, 1);
+    c.trySetString(kOfxImageClipPropFieldExtraction, kOfxImageFieldBoth);  // whole interlaced frames
 }
 }  // namespace
 
@@ -413,10 +388,12 @@ OfxStatus cancelTraining(Instance &inst) {
 
 OfxStatus refresh(Instance &inst) {
     const std::string job = inst.jobId.getString();
+    std::string trainError;  // a failed last Train stays in the status line: it is what the artist must fix
     FrameCache::global().dropJob(job);
     {
         std::lock_guard<std::mutex> lock(inst.mutex);
         inst.geometryJob.clear();
+        trainError = inst.trainError;
     }
     // Changing a hidden parameter is what makes every host drop its cached renders of this node.
     try {
@@ -424,12 +401,13 @@ OfxStatus refresh(Instance &inst) {
     } catch (const OfxError &) {
     }
     if (job.empty()) {
-        setStatusLine(inst, "not trained: press Train");
+        setStatusLine(inst, trainError.empty() ? "not trained: press Train" : trainError);
         return kOfxStatOK;
     }
     try {
         DaemonClient client(daemonAddress(inst), Timeouts::interactive());
-        setStatusLine(inst, describeJob(client.status(job)));
+        const std::string state = describeJob(client.status(job));
+        setStatusLine(inst, trainError.empty() ? state : trainError + " (the node still shows its last job: " + state + ")");
         ofx::clearPersistentMessage(inst.handle);
         return kOfxStatOK;
     } catch (const RemoteError &e) {
@@ -455,6 +433,10 @@ OfxStatus instanceChanged(OfxImageEffectHandle effect, PropSet inArgs) {
     if (name == pname::kTrain) return train(inst);
     if (name == pname::kCancel) return cancelTraining(inst);
     if (name == pname::kRefresh) return refresh(inst);
+    // Output switched to Source or Mask overlay: neither needs the daemon, so a daemon error shown on the node
+    // (a persistent message from an earlier render) no longer applies. A host that takes Source as an identity
+    // never calls Render again to clear it.
+    if (name == pname::kOutput && inst.outputChoice.getInt() != kOutputInpainted) ofx::clearPersistentMessage(inst.handle);
     if (reason == kOfxChangeUserEdited &&
         (name == pname::kPreset || name == pname::kMaskChannel || name == pname::kInvertMask ||
          name == pname::kDilation || name == pname::kFeather) &&
@@ -464,12 +446,41 @@ OfxStatus instanceChanged(OfxImageEffectHandle effect, PropSet inArgs) {
     return kOfxStatOK;
 }
 
+// The spec's answers: kOfxStatOK = "identity, use the clip named in outArgs", kOfxStatReplyDefault = "render".
+// (kOfxStatReplyYes is not an identity answer: hosts then call Render anyway.)
 OfxStatus isIdentity(OfxImageEffectHandle effect, PropSet inArgs, PropSet outArgs) {
     Instance &inst = instanceOf(effect);
     if (inst.outputChoice.getInt() != kOutputSource) return kOfxStatReplyDefault;
     outArgs.setString(kOfxPropName, kOfxImageEffectSimpleSourceClipName);
     if (auto t = inArgs.tryDouble(kOfxPropTime)) outArgs.setDouble(kOfxPropTime, *t);
-    return kOfxStatReplyYes;
+    ofx::clearPersistentMessage(effect);  // nothing of the daemon is shown any more
+    return kOfxStatOK;
+}
+
+namespace {
+bool isImageComponents(const std::string &c) {
+    return c == kOfxImageComponentAlpha || c == kOfxImageComponentRGB || c == kOfxImageComponentRGBA;
+}
+}  // namespace
+
+// Without this action a host maps every optional input to the components of the "most chromatic" input
+// (HostSupport does), so an Alpha-only mask with an RGB source would arrive as RGB and its alpha be lost.
+// The Mask asks for exactly what is connected to it; the Output takes the Source's components.
+OfxStatus clipPreferences(OfxImageEffectHandle effect, PropSet outArgs) {
+    Instance &inst = instanceOf(effect);
+    const std::string prefix = "OfxImageClipPropComponents_";  // + clip name (the spec's per-clip property)
+    if (inst.mask && inst.mask.connected()) {
+        const std::string comps = inst.mask.props().tryString(kOfxImageClipPropUnmappedComponents).value_or("");
+        if (isImageComponents(comps)) outArgs.setString((prefix + kMaskClipName).c_str(), comps);
+    }
+    if (inst.source.connected()) {
+        std::string comps = inst.source.props().tryString(kOfxImageClipPropUnmappedComponents).value_or("");
+        if (comps == kOfxImageComponentRGB || comps == kOfxImageComponentRGBA) {
+            outArgs.setString((prefix + kOfxImageEffectSimpleSourceClipName).c_str(), comps);
+            outArgs.setString((prefix + kOfxImageEffectOutputClipName).c_str(), comps);
+        }
+    }
+    return kOfxStatOK;
 }
 
 }  // namespace vinpaint

@@ -52,6 +52,8 @@ struct Instance {
     std::mutex mutex;
     std::string geometryJob;
     proto::Geometry geometry;
+    // "error: ..." when the last Train press failed (empty after a good one): Refresh shows it, not the old job.
+    std::string trainError;
 };
 
 Instance &instanceOf(OfxImageEffectHandle handle);
@@ -63,6 +65,7 @@ void createInstance(OfxImageEffectHandle effect);
 void destroyInstance(OfxImageEffectHandle effect) noexcept;
 OfxStatus instanceChanged(OfxImageEffectHandle effect, ofx::PropSet inArgs);
 OfxStatus isIdentity(OfxImageEffectHandle effect, ofx::PropSet inArgs, ofx::PropSet outArgs);
+OfxStatus clipPreferences(OfxImageEffectHandle effect, ofx::PropSet outArgs);
 OfxStatus render(OfxImageEffectHandle effect, ofx::PropSet inArgs);
 
 // Train (train.cpp): gathers every frame and mask of the Source range with the host's progress bar, uploads
@@ -75,7 +78,6 @@ std::string clientName();
 void setStatusLine(Instance &inst, const std::string &text) noexcept;
 // "error: <what>" for the status line (without the "vinpaint: " prefix messages carry).
 std::string errorLine(const std::string &what);
-std::string describeJob(const proto::StatusReply &st);  // the status line / persistent message text
 // Runs fn(rowBegin, rowEnd) over [0, rows) on the host's threads when it offers them; rethrows the first error.
 void forRowBands(int rows, const std::function<void(int, int)> &fn);
 

@@ -20,6 +20,7 @@ bool isInstanceAction(const char *action) {
     return std::strcmp(action, kOfxImageEffectActionRender) == 0 ||
            std::strcmp(action, kOfxActionInstanceChanged) == 0 ||
            std::strcmp(action, kOfxImageEffectActionIsIdentity) == 0 ||
+           std::strcmp(action, kOfxImageEffectActionGetClipPreferences) == 0 ||
            std::strcmp(action, kOfxImageEffectActionBeginSequenceRender) == 0 ||
            std::strcmp(action, kOfxImageEffectActionEndSequenceRender) == 0;
 }
@@ -54,6 +55,7 @@ OfxStatus dispatch(const char *action, OfxImageEffectHandle effect, ofx::PropSet
     }
     if (std::strcmp(action, kOfxActionInstanceChanged) == 0) return instanceChanged(effect, inArgs);
     if (std::strcmp(action, kOfxImageEffectActionIsIdentity) == 0) return isIdentity(effect, inArgs, outArgs);
+    if (std::strcmp(action, kOfxImageEffectActionGetClipPreferences) == 0) return clipPreferences(effect, outArgs);
     if (std::strcmp(action, kOfxImageEffectActionRender) == 0) return render(effect, inArgs);
     if (std::strcmp(action, kOfxActionPurgeCaches) == 0) {
         FrameCache::global().clear();

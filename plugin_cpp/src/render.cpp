@@ -18,24 +18,31 @@ struct RenderArgs {
     OfxTime time = 0;
     px::Rect window;
     bool interactive = true;
+    int fieldParity = -1;  // a single field is rendered: only rows y with y % 2 == fieldParity (0 lower, 1 upper)
 };
 
 bool aborted(OfxImageEffectHandle h) { return ofx::suites().effect->abort && ofx::suites().effect->abort(h) != 0; }
 
-// Copies/transforms row bands of the window, checking the host's abort flag between bands.
-template <typename F> bool forWindowRows(OfxImageEffectHandle h, const px::Rect &window, F &&rowsFn) {
+// Copies/transforms row bands of the window, checking the host's abort flag between bands. For a single-field
+// render only that field's rows are written (the host keeps the other field's rows from its other render).
+template <typename F> bool forWindowRows(OfxImageEffectHandle h, const px::Rect &window, int fieldParity, F &&rowsFn) {
     const int rows = window.height();
     constexpr int kChunk = 64;
     for (int y = 0; y < rows; y += kChunk) {
         if (aborted(h)) return false;
         const int end = std::min(rows, y + kChunk);
-        forRowBands(end - y, [&](int a, int b) { rowsFn(window.y1 + y + a, window.y1 + y + b); });
+        if (fieldParity < 0) {
+            forRowBands(end - y, [&](int a, int b) { rowsFn(window.y1 + y + a, window.y1 + y + b); });
+        } else {
+            for (int r = window.y1 + y; r < window.y1 + end; ++r)
+                if (((r % 2) + 2) % 2 == fieldParity) rowsFn(r, r + 1);
+        }
     }
     return true;
 }
 
 void writeSource(Instance &inst, const px::View &src, const px::View &out, const RenderArgs &a) {
-    forWindowRows(inst.handle, a.window, [&](int y0, int y1) { px::copyView(src, out, a.window, y0, y1); });
+    forWindowRows(inst.handle, a.window, a.fieldParity, [&](int y0, int y1) { px::copyView(src, out, a.window, y0, y1); });
 }
 
 class Renderer {
@@ -79,7 +86,10 @@ OfxStatus Renderer::run() {
         srcRod_ = a_.window;
     }
     switch (inst_.outputChoice.getInt()) {
-        case kOutputSource: writeSource(inst_, src_, out_, a_); return kOfxStatOK;
+        case kOutputSource:
+            ofx::clearPersistentMessage(inst_.handle);  // a daemon error from an earlier render no longer applies
+            writeSource(inst_, src_, out_, a_);
+            return kOfxStatOK;
         case kOutputOverlay: return overlay();
         default: return inpainted();
     }
@@ -118,7 +128,7 @@ OfxStatus Renderer::overlay() {
         return fail(std::string("vinpaint: ") + e.what());
     }
     px::Sampling map{srcRod_, w, h};
-    forWindowRows(inst_.handle, a_.window,
+    forWindowRows(inst_.handle, a_.window, a_.fieldParity,
                   [&](int y0, int y1) { px::overlayMask(src_, mask.data(), map, out_, a_.window, y0, y1); });
     ofx::clearPersistentMessage(inst_.handle);
     return kOfxStatOK;
@@ -143,7 +153,7 @@ bool Renderer::writeResult(const FetchedFrame &f) {
     px::Sampling map{rod, plane.width, plane.height};
     const bool maskFromAlpha = inst_.filterContext || !inst_.mask.connected();
     const px::AlphaMode alpha = maskFromAlpha ? px::AlphaMode::Opaque : px::AlphaMode::FromSource;
-    return forWindowRows(inst_.handle, a_.window, [&](int y0, int y1) {
+    return forWindowRows(inst_.handle, a_.window, a_.fieldParity, [&](int y0, int y1) {
         px::writePlane(plane, map, out_, a_.window, y0, y1, hasSource_ ? &src_ : nullptr, alpha);
     });
 }
@@ -198,7 +208,7 @@ OfxStatus Renderer::inpainted() {
             const std::string where = describeJob(st);
             if (st.state == "failed") return fail("vinpaint: training failed: " + (st.error.empty() ? st.message : st.error));
             if (!a_.interactive && (!wait || st.state == "cancelled" || st.state == "uploading"))
-                return fail("vinpaint: frame " + std::to_string(index) + " is not ready (" + where + ")" +
+                return fail("vinpaint: frame " + std::to_string(std::lround(a_.time)) + " is not ready (" + where + ")" +
                             (wait ? "" : "; turn on 'Wait for training in batch renders' to wait"));
             if (a_.interactive)
                 return showSourceWith(kOfxMessageMessage, "vinpaint: " + where + " - showing the source; press Refresh to update");
@@ -227,6 +237,9 @@ OfxStatus render(OfxImageEffectHandle effect, ofx::PropSet inArgs) {
     RenderArgs a;
     a.time = inArgs.getDouble(kOfxPropTime);
     a.window = rectProp(inArgs, kOfxImageEffectPropRenderWindow);
+    const std::string field = inArgs.tryString(kOfxImageEffectPropFieldToRender).value_or(kOfxImageFieldNone);
+    if (field == kOfxImageFieldLower) a.fieldParity = 0;
+    else if (field == kOfxImageFieldUpper) a.fieldParity = 1;
     if (auto interactive = inArgs.tryInt(kOfxImageEffectPropInteractiveRenderStatus)) {
         a.interactive = *interactive != 0;
     } else {

@@ -256,8 +256,7 @@ OfxStatus TrainJob::run() {
     std::string line;
     if (started.state == "done") line = "done: " + std::to_string(g_.frames) + " frames ready" + (opened.created ? "" : " (reused the finished job for this clip)");
     else if (started.state == "queued")
-        line = "queued" + (started.position ? " (" + std::to_string(*started.position) + " ahead)" : std::string()) +
-               ": press Refresh to follow progress";
+        line = queuedText(started.position) + ": press Refresh to follow progress";
     else line = started.state + ": press Refresh to follow progress";
     setStatusLine(inst_, line);
     ofx::clearPersistentMessage(inst_.handle);
@@ -268,18 +267,28 @@ OfxStatus TrainJob::run() {
 
 OfxStatus train(Instance &inst) {
     TrainJob job(inst);
+    // The error of this press, kept for Refresh (which must not replace it with the previous job's state).
+    auto failed = [&inst](const std::string &what) {
+        setStatusLine(inst, errorLine(what));
+        ofx::postMessage(inst.handle, kOfxMessageError, what);
+        std::lock_guard<std::mutex> lock(inst.mutex);
+        inst.trainError = errorLine(what);
+    };
     try {
-        return job.run();
+        const OfxStatus st = job.run();
+        std::lock_guard<std::mutex> lock(inst.mutex);
+        inst.trainError.clear();
+        return st;
     } catch (const Cancelled &) {
         setStatusLine(inst, "Train cancelled; press Train to resume (uploaded frames are kept)");
+        std::lock_guard<std::mutex> lock(inst.mutex);
+        inst.trainError.clear();
         return kOfxStatOK;
     } catch (const DaemonError &e) {
-        setStatusLine(inst, errorLine(e.what()));
-        ofx::postMessage(inst.handle, kOfxMessageError, e.what());
+        failed(e.what());
         return kOfxStatFailed;
     } catch (const OfxError &e) {
-        setStatusLine(inst, errorLine(e.what()));
-        ofx::postMessage(inst.handle, kOfxMessageError, e.what());
+        failed(e.what());
         return e.status() == kOfxStatErrMemory ? kOfxStatErrMemory : kOfxStatFailed;
     }
 }

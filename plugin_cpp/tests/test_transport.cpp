@@ -142,6 +142,18 @@ Timeouts quick() { return Timeouts{net::Millis(300), net::Millis(300), 0}; }
 }  // namespace
 
 int main() {
+    // Status texts: a queue position of 0 means "next", never "(0 ahead)".
+    {
+        CHECK(queuedText(std::nullopt) == "queued");
+        CHECK_MSG(queuedText(0) == "queued, next", queuedText(0));
+        CHECK(queuedText(1) == "queued (1 job ahead)");
+        CHECK(queuedText(3) == "queued (3 jobs ahead)");
+        proto::StatusReply st;
+        st.state = "queued";
+        st.position = 0;
+        CHECK_MSG(describeJob(st) == "queued, next", describeJob(st));
+        CHECK(describeJob(st).find("0 ahead") == std::string::npos);
+    }
     // Nobody listening: the message says so and names the address.
     {
         const std::string ep = freePortEndpoint();

@@ -3,24 +3,13 @@
  *
  * Written for this project from the published OpenFX API (function signatures, struct layouts and the
  * action/property strings are facts of the ABI). Only what the plugin and the test harness use is declared.
- * Configure with -DVINPAINT_OFX_SDK=/path/to/openfx/include to compile against an official SDK's headers
- * instead; the names below are the official ones so the code is the same either way.
+ * The bundle is always built from these declarations. They are checked against an official SDK's headers by
+ * configuring with -DVINPAINT_OFX_SDK=/path/to/openfx (plugin_cpp/tests/ofx_abi_check.cpp: every #define and
+ * every struct here must equal the official one, or the build fails), and every string against
+ * tests/ofx_official_constants.json by tests/test_ofx_abi.py (always on). See docs/plugin.md.
  */
 #ifndef VINPAINT_OFX_ABI_H
 #define VINPAINT_OFX_ABI_H
-
-#ifdef VINPAINT_USE_OFX_SDK
-
-#include <ofxCore.h>
-#include <ofxImageEffect.h>
-#include <ofxMemory.h>
-#include <ofxMessage.h>
-#include <ofxMultiThread.h>
-#include <ofxParam.h>
-#include <ofxProgress.h>
-#include <ofxProperty.h>
-
-#else /* our own declarations */
 
 #include <stddef.h>
 
@@ -303,7 +292,7 @@ typedef struct OfxImageMemoryStruct *OfxImageMemoryHandle;
 #define kOfxImageEffectPropSupportedContexts "OfxImageEffectPropSupportedContexts"
 #define kOfxImageEffectPropSupportedPixelDepths "OfxImageEffectPropSupportedPixelDepths"
 #define kOfxImageEffectPropSupportedComponents "OfxImageEffectPropSupportedComponents"
-#define kOfxImageEffectPropSupportsMultipleClipDepths "OfxImageEffectPropSupportsMultipleClipDepths"
+#define kOfxImageEffectPropSupportsMultipleClipDepths "OfxImageEffectPropMultipleClipDepths"
 #define kOfxImageEffectPropSupportsMultipleClipPARs "OfxImageEffectPropSupportsMultipleClipPARs"
 #define kOfxImageEffectPropContext "OfxImageEffectPropContext"
 #define kOfxImageEffectPropPixelDepth "OfxImageEffectPropPixelDepth"
@@ -343,11 +332,19 @@ typedef struct OfxImageMemoryStruct *OfxImageMemoryHandle;
 #define kOfxImagePropPixelAspectRatio "OfxImagePropPixelAspectRatio"
 #define kOfxImagePropField "OfxImagePropField"
 #define kOfxImagePropUniqueIdentifier "OfxImagePropUniqueIdentifier"
+#define kOfxImageClipPropFieldOrder "OfxImageClipPropFieldOrder"
+#define kOfxImageEffectFrameVarying "OfxImageEffectFrameVarying"
 #define kOfxImageFieldNone "OfxFieldNone"
+#define kOfxImageFieldLower "OfxFieldLower"
+#define kOfxImageFieldUpper "OfxFieldUpper"
+#define kOfxImageFieldBoth "OfxFieldBoth"
+#define kOfxImageFieldSingle "OfxFieldSingle"
+#define kOfxImageFieldDoubled "OfxFieldDoubled"
 
 #define kOfxBitDepthNone "OfxBitDepthNone"
 #define kOfxBitDepthByte "OfxBitDepthByte"
 #define kOfxBitDepthShort "OfxBitDepthShort"
+#define kOfxBitDepthHalf "OfxBitDepthHalf"
 #define kOfxBitDepthFloat "OfxBitDepthFloat"
 
 #define kOfxImageComponentNone "OfxImageComponentNone"
@@ -380,16 +377,6 @@ typedef struct OfxImageEffectSuiteV1 {
 
 #ifdef __cplusplus
 }
-#endif
-
-#endif /* VINPAINT_USE_OFX_SDK */
-
-/* Names some SDK releases lack (added in API 1.4); harmless when the SDK defines them. */
-#ifndef kOfxImageEffectPropInteractiveRenderStatus
-#define kOfxImageEffectPropInteractiveRenderStatus "OfxImageEffectPropInteractiveRenderStatus"
-#endif
-#ifndef kOfxImageEffectPropSequentialRenderStatus
-#define kOfxImageEffectPropSequentialRenderStatus "OfxImageEffectPropSequentialRenderStatus"
 #endif
 
 #endif /* VINPAINT_OFX_ABI_H */
