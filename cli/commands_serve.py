@@ -37,10 +37,9 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from vinpaint.host_bridge.auth import AuthError, make_keys
     from vinpaint.host_bridge.config import AuthConfig, DaemonConfig, LimitsConfig, default_store
-    from vinpaint.host_bridge.daemon import Daemon, DaemonError
+    from vinpaint.host_bridge.daemon import Daemon, DaemonError, configure_logging
 
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(asctime)s vinpaint-daemon %(levelname)s %(message)s", stream=sys.stderr)
+    configure_logging(args.quiet)
     if args.make_keys is not None:
         made = make_keys(args.make_keys)
         print(f"server keys: {made['server.key']} (give to clients), {made['server.key_secret']} (keep secret)")

@@ -232,6 +232,16 @@ def limit_of(name: str) -> Limit | None:
     return fields_[name][1]
 
 
+def clean_setting(name: str, value: Any) -> Any:
+    """One setting by dotted name checked against its declared Limit: the one check the CLI's --set, a config
+    file and the daemon's job.open overrides all go through. InputError names the setting and its range."""
+    fields_ = setting_fields()
+    if name not in fields_:
+        raise InputError(f"unknown setting '{name}'")
+    default, limit = fields_[name]
+    return (limit or _fallback(default)).clean(name, value)
+
+
 def _fallback(default: Any) -> Limit:
     """Only for a field added without a declared range (the test suite fails on those): its default's type."""
     if isinstance(default, bool):
@@ -334,6 +344,28 @@ class TrainConfig:
 
 
 @dataclass
+class PropagationConfig:
+    """Beyond the paper: real pixels carried into the hole along completed flow from frames that see the background
+    (engine/propagate.py). The generator then only fills what no frame sees."""
+
+    enabled: bool = setting(True, Flag())
+    """Propagate real pixels into the hole (off in `paper`, which is the paper's method alone)."""
+    before_training: bool = setting(True, Flag())
+    """Treat propagated pixels as known while training, so the generator learns only what no frame shows."""
+    tolerance: float = setting(2.0, Num(0.0, 1000.0, above=True))
+    """Forward-backward check of each step of a chain, in source pixels: a larger value reaches further but
+    admits worse flow."""
+    band: int = setting(4, Int(0, 256))
+    """Source pixels around the hole whose estimated flow is discarded and completed like the hole's own."""
+    max_width: int = setting(960, Int(64, 8192))
+    """Flow for propagation is estimated at most this wide and scaled up (4K plates need no 4K flow)."""
+    seam: int = setting(3, Int(0, 256))
+    """Width in source pixels of the soft join between propagated and generated pixels."""
+    max_distance: int = setting(0, Int(0, 1_000_000))
+    """Copy from at most this many frames away (0: no limit)."""
+
+
+@dataclass
 class InpaintConfig:
     """Everything that decides a result. Saved beside every run; reloading it reproduces the run."""
 
@@ -345,6 +377,7 @@ class InpaintConfig:
     flow: FlowConfig = field(default_factory=FlowConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    propagation: PropagationConfig = field(default_factory=PropagationConfig)
 
     @property
     def uses_flow(self) -> bool:
@@ -487,6 +520,7 @@ def _paper(c: InpaintConfig) -> None:
     c.resolution.work_width = 384
     c.train.batch_size, c.train.updates_per_batch, c.train.epochs = 5, 100, 20.0
     c.train.dip_iterations = 5000
+    c.propagation.enabled = False  # the paper's method alone; propagation is ours
 
 
 FLOW_REMEDY: dict[str, Any] = {"network.flow_init": "zero", "loss.consistency_warmup": 300,

@@ -126,11 +126,16 @@ class _Run:
         path = self.checkpoint_path
         if path is None or not path.is_file():
             return None
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = load_checkpoint(path)
         self.elapsed_before = float(state["elapsed"])
         self.history = state["history"]
         self.rollbacks = int(state.get("rollbacks", 0))
         self.started = time.monotonic()
+        trained = int(self.history[-1][0]) if self.history else 0  # the last step that trained
+        if trained > self.planned:
+            raise InputError(f"the checkpoint in {self.workdir} has trained {trained} steps, more than the "
+                             f"{self.planned} these settings plan (train.max_steps); its model would not match the "
+                             f"saved config: raise train.max_steps to at least {trained}, or --restart")
         return state
 
     def save(self, state: dict) -> None:
@@ -162,6 +167,20 @@ class _Run:
             if tc.max_seconds > 0:
                 eta = min(eta, max(tc.max_seconds - self.elapsed, 0.0))
         self.progress(ProgressEvent("train", step, total, self.elapsed, eta, losses))
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint written by _Run.save, read with weights_only=True: plain tensors, numbers, strings and lists,
+    never code. Anything else (a planted pickle, a damaged file) is InputError with one sentence."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError, ... for these
+        kind = "holds objects other than tensors and numbers (loading it could run code)" \
+            if "weights_only" in str(exc) or "Unsupported global" in str(exc) else "is damaged"
+        raise InputError(f"the checkpoint {path} {kind}; it was not loaded. Delete it or use --restart") from None
+    if not isinstance(state, dict) or "elapsed" not in state or "history" not in state:
+        raise InputError(f"the checkpoint {path} is not a vinpaint checkpoint; delete it or use --restart")
+    return state
 
 
 def _snapshot(model, optimizer) -> dict:

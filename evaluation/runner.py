@@ -133,10 +133,9 @@ def _save_json(path: Path, data: dict) -> None:
 
 
 def _checkpoint_step(workdir: Path) -> int:
-    import torch
+    from vinpaint.engine.train import load_checkpoint
 
-    state = torch.load(workdir / "checkpoint.pt", map_location="cpu", weights_only=False)
-    return int(state["step"])
+    return int(load_checkpoint(workdir / "checkpoint.pt")["step"])
 
 
 def _finish_snapshot(job: EngineJob, train_cfg, train_wd: Path, point: StopPoint, step: int, spent: dict) -> Snapshot:

@@ -45,6 +45,9 @@ class LimitsConfig:
     max_jobs: int = 1000
     """Jobs kept in the store at once; `job.open` beyond this answers `busy` (delete finished jobs)."""
     max_queued: int = 256
+    max_train_steps: int = 20_000_000
+    """Most training steps one job may plan (the paper's schedule on 1000 frames is about 6 million); a job over
+    it is refused at `job.open`, so no request can hold a device for ever."""
     reserve_bytes: int = 512 * MiB
     """Free disk the daemon keeps untouched; a job whose inputs and results would eat into it is refused."""
 

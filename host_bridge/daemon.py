@@ -41,6 +41,11 @@ BURST = 64
 PHASE_SPAN = {"flow": (0.0, 0.05), "setup": (0.05, 0.05), "train": (0.05, 0.95), "generate": (0.95, 1.0),
               "done": (1.0, 1.0)}
 """Share of the whole job each engine phase covers, for one `progress` number."""
+LOGGED_FAILURES_PER_MINUTE = 10
+"""Tracebacks the daemon logs per minute; beyond that it counts them (a client sending bad requests in a loop
+must not fill the disk with logs)."""
+MAX_LOGGED_TRACEBACK = 2000
+"""Characters of one logged traceback (its end: the frames nearest the failure and the exception)."""
 PRECHECK_MAX_PIXELS = 1 << 25
 """job.open asks the engine to check a clip's geometry and settings when T*H*W is at most this (it costs T*H*W
 bytes); bigger clips are checked when training starts."""
@@ -48,6 +53,52 @@ bytes); bigger clips are checked when training starts."""
 
 class DaemonError(Exception):
     """The daemon cannot start (address in use, store locked, authentication missing); the text says why."""
+
+
+class OneLineFormatter(logging.Formatter):
+    """Every log record on exactly one line: newlines and other control characters (in a client's string or a
+    traceback) are escaped, so nothing a client sends can forge a log line, and a record is cut at 8 KB."""
+
+    MAX = 8192
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+        return text if len(text) <= self.MAX else text[:self.MAX] + f"... ({len(text) - self.MAX} more chars)"
+
+
+def configure_logging(quiet: bool = False) -> None:
+    """The daemon's log on stderr, one line per record (OneLineFormatter)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLineFormatter("%(asctime)s vinpaint-daemon %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+class FailureLog:
+    """Logs unexpected failures with a short traceback, at most `per_minute` a minute; the rest are counted and
+    reported in one line when the minute is over."""
+
+    def __init__(self, per_minute: int = LOGGED_FAILURES_PER_MINUTE) -> None:
+        self.per_minute = per_minute
+        self.window = 0.0
+        self.logged = 0
+        self.suppressed = 0
+
+    def __call__(self, what: str) -> None:
+        now = time.monotonic()
+        if now - self.window >= 60.0:
+            if self.suppressed:
+                log.error("%d more failures in the last minute were not logged", self.suppressed)
+            self.window, self.logged, self.suppressed = now, 0, 0
+        if self.logged >= self.per_minute:
+            self.suppressed += 1
+            return
+        self.logged += 1
+        trace = traceback.format_exc()
+        log.error("%s: %s", what, trace if len(trace) <= MAX_LOGGED_TRACEBACK else
+                  "..." + trace[-MAX_LOGGED_TRACEBACK:])
 
 
 @dataclass
@@ -64,6 +115,8 @@ class Trainer:
     stop_sent: float = 0.0
     trash: Path | None = None
     last_error: str = ""
+    memory: int = 0
+    """Bytes of memory of the device (RAM for cpu), for refusing at job.open a job that cannot fit."""
 
     @property
     def busy(self) -> bool:
@@ -96,6 +149,7 @@ class Daemon:
         self._stopping = 0.0
         self._stop_now = False
         self._ctx: dict[str, str] = {}
+        self.failure = FailureLog()
         self.handlers: dict[str, Callable[[Message, dict[str, Any]], list[Any]]] = {
             "hello": self.on_hello, "job.open": self.on_open, "job.upload": self.on_upload,
             "job.start": self.on_start, "job.status": self.on_status, "job.fetch": self.on_fetch,
@@ -106,7 +160,9 @@ class Daemon:
     # --- life cycle -------------------------------------------------------------------------------------------
 
     def start(self) -> str:
-        """Check the address, lock and load the store, recover interrupted jobs, bind; returns the endpoint."""
+        """Check the devices and the address, lock and load the store, recover interrupted jobs, bind; returns
+        the endpoint."""
+        self._check_devices()
         check_bind(self.config.bind, self.config.auth)
         self.config.store.mkdir(parents=True, exist_ok=True)
         self._lock_store()
@@ -135,6 +191,21 @@ class Daemon:
                           {"endpoint": self.endpoint, "pid": os.getpid(), "started": time.time(),
                            "version": __version__, "protocol": codec.PROTOCOL_VERSION})
         return self.endpoint
+
+    def _check_devices(self) -> None:
+        """A device this machine cannot train on stops the daemon at start, not every job later."""
+        from vinpaint.engine import InputError
+        from vinpaint.engine.devices import check_device, device_memory
+
+        for t in self.trainers:
+            try:
+                t.device = check_device(t.device)
+                t.memory = device_memory(t.device)
+            except InputError as exc:
+                raise DaemonError(str(exc).rstrip(".")) from None
+        names = [t.device for t in self.trainers]
+        if len(set(names)) != len(names):
+            raise DaemonError(f"a device is named twice ({', '.join(names)}); give each --device once")
 
     def _lock_store(self) -> None:
         path = self.config.store / "daemon.lock"
@@ -216,7 +287,7 @@ class Daemon:
         try:
             fn(*args)
         except Exception:
-            log.error("housekeeping failed: %s", traceback.format_exc())
+            self.failure("housekeeping failed")
 
     def _shutdown_step(self) -> bool:
         """Stop every trainer (SIGTERM, then SIGKILL after the grace time); True once none is left."""
@@ -287,10 +358,10 @@ class Daemon:
             if is_disk_full(exc):
                 return codec.encode_error(self.error(
                     "storage_full", f"the daemon's disk is full ({os.strerror(exc.errno)}); free space and resend"))
-            log.error("request failed: %s", traceback.format_exc())
+            self.failure("request failed")
             return codec.encode_error(self.error("internal", f"the daemon could not do this: {exc}"))
         except Exception as exc:  # a bug must cost one request, never the daemon
-            log.error("request failed: %s", traceback.format_exc())
+            self.failure("request failed")
             return codec.encode_error(self.error("internal", f"internal error in the daemon: {type(exc).__name__}"))
 
     def error(self, code: str, message: str, field: str | None = None, body: dict | None = None) -> ProtocolError:
@@ -303,7 +374,7 @@ class Daemon:
         from vinpaint.engine import PRESETS, VARIANTS
 
         if body["client"]:
-            log.info("hello from %s", body["client"][:256])
+            log.info("hello from %r", body["client"][:256])
         lim = self.limits
         return self.reply({
             "protocol": codec.PROTOCOL_VERSION, "server": f"vinpaint {__version__}",
@@ -318,6 +389,7 @@ class Daemon:
                 raise self.error("too_large", f"{key} {body[key]} is over this daemon's limit of {most}",
                                  field=f"body.{key}")
         config = wire_settings.resolve(body["settings"], self._ctx)
+        self._check_cost(body, config)
         jid = wire_settings.job_id(body["content_hash"], config)
         geometry = ("frames", "width", "height", "channels", "dtype", "mask_dtype", "content_hash")
         job = self.store.jobs.get(jid)
@@ -337,11 +409,50 @@ class Daemon:
                                dtype=body["dtype"], mask_dtype=body["mask_dtype"], settings=body["settings"],
                                config=config.to_dict(), name=body["name"])
             self._check_space(record)
+            self._check_memory(body, config)
             job = self.store.create(record)
             job.append_log(f"opened: {record.frames} frames {record.width}x{record.height}x{record.channels} "
                            f"{record.dtype}, preset {config.preset}, variant {config.variant}")
         return self.reply({"job": jid, "created": created, "state": job.record.state,
                            "have_frames": sorted(job.have["frame"]), "have_masks": sorted(job.have["mask"])})
+
+    def _check_cost(self, body: dict[str, Any], config) -> None:
+        """Refuse a job that would train for ever (or plan a schedule too long to build), before it is stored."""
+        from vinpaint.engine import InputError
+
+        lim, t = self.limits, body["frames"]
+        try:
+            config.check_clip(t)
+        except InputError as exc:
+            raise self.error("bad_request", f"the engine cannot train this clip: {exc}",
+                             field="body.settings") from None
+        steps = config.planned_steps(t)
+        if steps > lim.max_train_steps:
+            raise self.error("too_large", f"the job plans {steps} training steps, over this daemon's limit of "
+                             f"{lim.max_train_steps}; set train.max_steps or fewer train.epochs",
+                             field="body.settings")
+
+    def _check_memory(self, body: dict[str, Any], config) -> None:
+        """Refuse a job that cannot fit in any device's memory (host_bridge.settings.job_memory's estimate)."""
+        from vinpaint.engine import InputError
+        from vinpaint.engine.devices import host_memory
+
+        try:
+            host, device = wire_settings.job_memory(config, body["frames"], body["height"], body["width"],
+                                                    body["channels"], DTYPES[body["dtype"]].itemsize)
+        except InputError as exc:
+            raise self.error("bad_request", f"the engine cannot train this clip: {exc}", field="body") from None
+
+        ram = host_memory()
+        fits = [tr for tr in self.trainers if (host + device <= tr.memory if tr.device == "cpu"
+                                              else host <= ram and device <= tr.memory)]
+        if not fits:
+            biggest = max(self.trainers, key=lambda tr: tr.memory)
+            raise self.error("too_large", f"the job needs about {(host + device) / 2**30:.1f} GiB of memory "
+                             f"({host / 2**30:.1f} GiB for the clip, {device / 2**30:.1f} GiB for training) but "
+                             f"the largest device here ({biggest.device}) has {biggest.memory / 2**30:.1f} GiB; "
+                             "use fewer frames, a smaller resolution.work_width or a smaller train.batch_size",
+                             field="body")
 
     def _precheck(self, body: dict[str, Any], config) -> None:
         """Let the engine refuse a clip it could never train (too few frames for the batch, ...) right away."""

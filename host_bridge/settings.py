@@ -1,7 +1,8 @@
 """Wire settings -> the engine's InpaintConfig, and the job id that hashes them with the clip.
 
-Overrides are type-checked against the engine's defaults here, so a wrong value is refused at `job.open` with the
-field named, not discovered minutes later by a crashed training. Settings that name files on the daemon's disk
+Overrides go through the engine's own check of each setting's type and range (engine/config.py LIMITS, the same
+one the command line's --set uses), so a wrong or huge value is refused at `job.open` with the field named, not
+discovered minutes later by a crashed or endless training. Settings that name files on the daemon's disk
 are never settable over the wire.
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 from typing import Any
 
 from vinpaint.engine import PRESETS, VARIANTS, InputError, InpaintConfig, make_config
+from vinpaint.engine.config import clean_setting, setting_fields
 from vinpaint.protocol.codec import ProtocolError
 
 STR_SETTINGS_ALLOWED = {"flow.estimator", "flow.dis_preset", "network.kind"}
@@ -28,7 +30,6 @@ def resolve(settings: dict[str, Any], ctx: dict[str, str]) -> InpaintConfig:
         raise bad("preset", f"unknown preset {preset!r}; this daemon has {', '.join(PRESETS)}")
     if variant not in VARIANTS:
         raise bad("variant", f"unknown variant {variant!r}; this daemon has {', '.join(VARIANTS)}")
-    base = make_config(preset, variant).to_dict()
     dotted: dict[str, Any] = {"train.seed": settings["seed"]}
     if "mask_dilation" in settings:
         dotted["mask.dilation"] = settings["mask_dilation"]
@@ -38,53 +39,19 @@ def resolve(settings: dict[str, Any], ctx: dict[str, str]) -> InpaintConfig:
         field = f"overrides.{name}"
         if name in FIXED:
             raise bad(field, f"set '{name}' with settings.{name}, not in overrides")
-        default = _lookup(base, name)
-        if default is _MISSING:
+        known = setting_fields()
+        if name not in known:
             raise bad(field, f"'{name}' is not an engine setting")
-        dotted[name] = _coerce(name, value, default, bad)
+        if isinstance(known[name][0], str) and name not in STR_SETTINGS_ALLOWED:
+            raise bad(field, f"'{name}' cannot be set over the wire")
+        try:
+            dotted[name] = clean_setting(name, value)  # the same check as the command line's --set
+        except InputError as exc:
+            raise bad(field, str(exc)) from None
     try:
         return make_config(preset, variant, **dotted)
     except (InputError, TypeError, ValueError) as exc:
         raise bad("overrides", f"the engine refuses these settings: {exc}") from None
-
-
-_MISSING = object()
-
-
-def _lookup(tree: dict[str, Any], dotted: str) -> Any:
-    node: Any = tree
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return _MISSING
-        node = node[part]
-    return _MISSING if isinstance(node, dict) else node
-
-
-def _coerce(name: str, value: Any, default: Any, bad) -> Any:
-    field = f"overrides.{name}"
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise bad(field, f"'{name}' is a bool")
-        return value
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad(field, f"'{name}' is an int")
-        if value < 0:
-            raise bad(field, f"'{name}' must not be negative")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad(field, f"'{name}' is a number")
-        if value < 0:
-            raise bad(field, f"'{name}' must not be negative")
-        return float(value)
-    if isinstance(default, str):
-        if name not in STR_SETTINGS_ALLOWED:
-            raise bad(field, f"'{name}' cannot be set over the wire")
-        if not isinstance(value, str):
-            raise bad(field, f"'{name}' is a str")
-        return value
-    raise bad(field, f"'{name}' cannot be set over the wire (it is a list)")
 
 
 def job_id(content_hash: str, config: InpaintConfig) -> str:
@@ -92,3 +59,28 @@ def job_id(content_hash: str, config: InpaintConfig) -> str:
     canonical = json.dumps(config.to_dict(), sort_keys=True, separators=(",", ":"))
     data = f"vinpaint-job-v1\n{content_hash}\n{canonical}".encode("utf-8")
     return hashlib.sha256(data).hexdigest()[:32]
+
+
+def job_memory(config: InpaintConfig, frames: int, height: int, width: int, channels: int, itemsize: int,
+               ) -> tuple[int, int]:
+    """An estimate of a job's peak memory in bytes: (host, device). Host: the clip at source size in the
+    training process (inputs, the RGB copy, the float copy made for resizing, holes, the composited result).
+    Device: the clip at working size, the known and generated flow, and the network's activations with their
+    gradients for one batch. Within a factor of about 2; used to refuse at `job.open` a job that cannot fit."""
+    from vinpaint.engine import working_size
+
+    t, big = frames, height * width
+    host = t * big * (channels * itemsize + 3 * itemsize + 3 * 4 + 2 + 3 * itemsize)
+    h, w = working_size(height, width, config)
+    small = h * w
+    device = t * small * 4 * (2 * 3 + 1 + 1 + 3)
+    if config.uses_flow:
+        device += t * small * 4 * 6 * (2 + 1 + 1 + 2 * 2)
+    n = 1 if config.variant == "dip" else config.train.batch_size
+    net, skip = config.network.encoder_channels, config.network.skip_channels
+    per_frame = sum(6 * c * small / 4 ** (k + 1) + 6 * c * small / 4 ** k + 3 * skip * small / 4 ** k
+                    for k, c in enumerate(net))
+    if config.loss.perceptual > 0:
+        per_frame += 2 * (3 * 64 + 3 * 128 / 4 + 4 * 256 / 16) * small  # VGG16 to relu3_3, result and target
+    device += int(n * per_frame * 4 * 2)
+    return int(host), int(device)

@@ -28,6 +28,9 @@ MAX_BUFFERS = 4
 """Most pixel frames one message may carry (v1 uses at most one)."""
 MAX_DIM = 65535
 """Largest entry of a buffer shape."""
+MAX_DEPTH = 16
+"""Deepest nesting of arrays and maps a header may have (v1's deepest is 4: body.settings.overrides.<name>); a
+deeper one is `malformed` before anything walks it."""
 MAX_ID_LEN = 64
 ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 STATUSES = ("ok", "error")
@@ -180,10 +183,25 @@ def unpack_header(data: bytes | memoryview, max_bytes: int) -> dict[str, Any]:
         raise ProtocolError("malformed", f"the header is not valid msgpack ({_why(exc)})", field="header") from None
     if not isinstance(obj, dict):
         raise ProtocolError("malformed", f"the header is a msgpack {_wire_type(obj)}, not a map", field="header")
+    if _too_deep(obj):
+        raise ProtocolError("malformed", f"the header nests arrays and maps more than {MAX_DEPTH} deep",
+                            field="header")
     if _find_bin(obj):
         raise ProtocolError("malformed", "the header contains binary data or a non-str map key; only str, int, "
                             "float, bool, array and map are allowed", field="header")
     return _drop_none(obj)
+
+
+def _too_deep(obj: Any) -> bool:
+    """True when arrays and maps nest deeper than MAX_DEPTH (checked without recursion)."""
+    stack = [(obj, 1)]
+    while stack:
+        cur, depth = stack.pop()
+        if isinstance(cur, (dict, list)):
+            if depth > MAX_DEPTH:
+                return True
+            stack.extend((v, depth + 1) for v in (cur.values() if isinstance(cur, dict) else cur))
+    return False
 
 
 def _refuse_ext(code: int, data: bytes) -> Any:

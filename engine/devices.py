@@ -1,0 +1,53 @@
+"""Which torch device a run may use, checked before anything is read or written (the CLI and the daemon)."""
+from __future__ import annotations
+
+import os
+
+from .errors import InputError
+
+KINDS = ("cpu", "cuda")
+"""Device types vinpaint trains on."""
+
+
+def check_device(name: str | None) -> str:
+    """A device name a user gave ('cpu', 'cuda', 'cuda:1', None for the default) -> its canonical name.
+
+    Raises InputError with one sentence naming the device when this machine cannot train on it. Checks without
+    allocating anything on a GPU (a daemon holding a CUDA context for a check would keep its memory)."""
+    import torch
+
+    if name is None or name == "":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise InputError(f"device {name!r} is not a device name; use cpu, cuda or cuda:N.") from None
+    if device.type not in KINDS:
+        raise InputError(f"device {name!r} is not supported; vinpaint trains on cpu or cuda (cuda:N).")
+    if device.type == "cpu":
+        return "cpu"
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        why = "this torch build has no CUDA" if not torch.backends.cuda.is_built() else "no CUDA GPU is visible"
+        raise InputError(f"device {name} is not available on this machine ({why}); use --device cpu.")
+    index = 0 if device.index is None else device.index
+    if not 0 <= index < count:
+        raise InputError(f"device {name} is not available: this machine has {count} CUDA GPU(s), "
+                         f"cuda:0 to cuda:{count - 1}.")
+    return f"cuda:{index}"
+
+
+def device_memory(name: str) -> int:
+    """Bytes of memory of a checked device: the machine's RAM for cpu, the GPU's own for cuda:N."""
+    if name.startswith("cuda"):
+        import torch
+
+        return int(torch.cuda.get_device_properties(int(name.partition(":")[2] or 0)).total_memory)
+    return host_memory()
+
+
+def host_memory() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62  # unknown: no limit from here
