@@ -16,6 +16,7 @@ from .config import InpaintConfig
 from .errors import InputError
 from .flow import KnownFlow, compute_known_flow, make_estimator
 from .perceptual import load_vgg16
+from .propagate import Propagation, load_propagation, neighbour_flows, propagate, save_propagation
 from vinpaint.storage import atomic_write, atomic_write_text
 from .train import FrameTrainer, ProgressEvent, TrainingData, VideoTrainer, make_noise
 
@@ -38,6 +39,9 @@ class InpaintResult:
     history: np.ndarray = field(default_factory=lambda: np.zeros((0, 6), np.float32))
     """[S,6]: step, total, recon, flow, consistency, perceptual loss of every training step."""
     notices: list[str] = field(default_factory=list)
+    matte: np.ndarray | None = None
+    """uint8 [T,H,W]: 0 outside the hole, 1 where real pixels were propagated from another frame, 2 where the
+    model generated them (engine.propagate.PROPAGATED / GENERATED)."""
 
 
 def working_size(height: int, width: int, config: InpaintConfig) -> tuple[int, int]:
@@ -156,6 +160,9 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         config.save(wd.path / "config.json")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
+    propagation = _propagation(frames, holes, config, wd, emit)
+    seam = config.propagation.seam
+
     result_file = wd.file("result.npz")
     budget = json.dumps([config.train.max_steps, config.train.max_seconds])
     if result_file is not None and result_file.is_file() and _stored_budget(result_file) == budget:
@@ -164,15 +171,38 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
             flows = z["flows"] if z["flows"].size else None
             seconds, steps = float(z["seconds"]), int(z["steps"])
         emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="finished earlier; reusing its result"))
-        out = composite(frames, generated, holes, config.mask.feather)
-        return InpaintResult(out, generated, holes, flows, config, seconds, steps, history)
+        out, matte = composite(frames, generated, holes, config.mask.feather, propagation, seam)
+        return InpaintResult(out, generated, holes, flows, config, seconds, steps, history, matte=matte)
 
     t_count, height, width = holes.shape
     h, w = working_size(height, width, config)
-    work = resize_frames(to_float(frames), (w, h))
-    work_holes = resize_holes(holes, (w, h))
-    work[work_holes] = 0.5  # the hole's content is unknown to training: the truth (or the object) never leaks in
     notices: list[str] = []
+    source = to_float(frames)
+    train_holes = holes
+    if propagation is not None and config.propagation.before_training:
+        # propagated pixels are real: the model learns them as known and generates only what no frame sees
+        source = source.copy()
+        source[propagation.reached] = propagation.colours[propagation.reached]
+        train_holes = holes & ~propagation.reached
+    work = resize_frames(source, (w, h))
+    work_holes = resize_holes(train_holes, (w, h))
+    work[work_holes] = 0.5  # the hole's content is unknown to training: the truth (or the object) never leaks in
+    del source
+
+    if propagation is not None and not (holes & ~propagation.reached).any():
+        # Every hole pixel was seen in another frame: nothing is left to generate, so no training is needed.
+        notice = "every hole pixel was propagated from another frame; no training needed"
+        notices.append(notice)
+        wd.log(notice)
+        out, matte = composite(frames, None, holes, config.mask.feather, propagation, seam)
+        generated = resize_frames(to_float(out), (w, h))
+        history = np.zeros((0, 6), np.float32)
+        if result_file is not None:
+            atomic_write(result_file, lambda f: np.savez(
+                f, generated=generated, flows=np.zeros(0, np.float32), history=history, seconds=0.0, steps=0,
+                budget=budget))
+        emit(ProgressEvent("done", 0, 0, 0.0, 0.0, message=notice))
+        return InpaintResult(out, generated, holes, None, config, 0.0, 0, history, notices, matte)
 
     known_flow = None
     if config.uses_flow:
@@ -214,6 +244,35 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
             f, generated=generated, flows=flows if flows is not None else np.zeros(0, np.float32),
             history=history, seconds=seconds, steps=steps, budget=budget))
     wd.log(f"finished: {steps} steps in {seconds:.1f} s, {trainer.run_state.rollbacks} roll-backs")
-    out = composite(frames, generated, holes, config.mask.feather)
+    out, matte = composite(frames, generated, holes, config.mask.feather, propagation, seam)
     emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="done"))
-    return InpaintResult(out, generated, holes, flows, config, seconds, steps, history, notices)
+    return InpaintResult(out, generated, holes, flows, config, seconds, steps, history, notices, matte)
+
+
+def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, wd: "_Workdir",
+                 emit: Callable[[ProgressEvent], None]) -> Propagation | None:
+    """Real pixels for the hole from other frames (engine/propagate.py), cached in the work directory."""
+    pc = config.propagation
+    if not pc.enabled or holes.shape[0] < 2:
+        return None
+    cache = wd.file("propagation.npz")
+    if cache is not None and cache.is_file():
+        try:
+            return load_propagation(cache)
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache is recomputed, never trusted
+    start = time.monotonic()
+    frames_u8 = frames if frames.dtype == np.uint8 else \
+        (np.clip(to_float(frames), 0.0, 1.0) * 255).round().astype(np.uint8)
+    estimator = make_estimator(config.flow.estimator, config.flow.dis_preset)
+    forward, backward = neighbour_flows(
+        frames_u8, holes, estimator, pc.max_width, pc.band,
+        progress=lambda i, n: emit(ProgressEvent("flow", i, n, time.monotonic() - start,
+                                                 message="estimating flow for propagation")))
+    emit(ProgressEvent("flow", 0, 0, time.monotonic() - start, message="propagating real pixels"))
+    result = propagate(to_float(frames), holes, forward, backward, pc.tolerance, pc.max_distance)
+    share = float(result.reached.sum()) / max(int(holes.sum()), 1)
+    wd.log(f"propagation: {share:.1%} of the hole from other frames in {time.monotonic() - start:.1f} s")
+    if cache is not None:
+        save_propagation(cache, result)
+    return result

@@ -41,23 +41,35 @@ def from_float(frames: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return frames.astype(dtype)
 
 
-def composite(source: np.ndarray, generated: np.ndarray, holes: np.ndarray, feather: int = 0) -> np.ndarray:
-    """Source [T,H,W,3] any dtype, generated float [T,h,w,3], holes bool [T,H,W] -> [T,H,W,3] in the source dtype.
+def composite(source: np.ndarray, generated: np.ndarray | None, holes: np.ndarray, feather: int = 0,
+              propagation=None, seam: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Source [T,H,W,3] any dtype, generated float [T,h,w,3] (or None when propagation reached every hole pixel),
+    holes bool [T,H,W], optional engine.propagate.Propagation -> ([T,H,W,3] in the source dtype, uint8 matte [T,H,W]).
 
-    The generation is upsampled (bicubic) to the source size and blended in only where the hole is."""
+    The fill is the generation upsampled (bicubic) to the source size, with propagated real pixels over it; it is
+    blended in only where the hole is. The matte says which hole pixels were propagated and which generated."""
+    from .propagate import GENERATED, blend_frame
+
     out = source.copy()
     t_count, h, w = holes.shape
+    matte = np.zeros(holes.shape, np.uint8)
     for i in range(t_count):
         if not holes[i].any():
             continue
-        up = cv2.resize(generated[i], (w, h), interpolation=cv2.INTER_CUBIC)
-        up = np.clip(up, 0.0, 1.0)
+        if generated is not None:
+            fill = np.clip(cv2.resize(generated[i], (w, h), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+        else:
+            fill = np.zeros((h, w, 3), np.float32)
+        if propagation is not None:
+            fill, matte[i] = blend_frame(fill, propagation.colours[i], propagation.reached[i], holes[i], seam)
+        else:
+            matte[i][holes[i]] = GENERATED
         alpha = fill_weight(holes[i], feather)[..., None]
         ys, xs = np.nonzero(holes[i])
         src = to_float(source[i][ys, xs])
-        blended = alpha[ys, xs] * up[ys, xs] + (1.0 - alpha[ys, xs]) * src
+        blended = alpha[ys, xs] * fill[ys, xs] + (1.0 - alpha[ys, xs]) * src
         out[i][ys, xs] = from_float(blended, source.dtype)
-    return out
+    return out, matte
 
 
 def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:

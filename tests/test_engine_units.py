@@ -288,8 +288,9 @@ def test_composite_keeps_every_pixel_outside_the_hole_bit_exact():
         holes[:, 5:12, 8:20] = True
         holes = dilate_holes(holes, 2)
         gen = np.full((3, 8, 12, 3), 0.25, np.float32)
-        out = composite(src, gen, holes, feather=3)
+        out, matte = composite(src, gen, holes, feather=3)
         assert out.dtype == dtype
+        assert np.array_equal(matte > 0, holes)
         assert np.array_equal(out[~holes], src[~holes])
         centre = out[:, 8, 14].astype(np.float64) / top
         assert np.allclose(centre, 0.25, atol=2 / top)

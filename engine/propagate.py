@@ -1,0 +1,241 @@
+"""Flow-guided propagation: carry real, sharp pixels into the hole from the frames where the background is seen.
+
+Beyond the paper. The generator fills the hole with a plausible but soft image; wherever the camera or the object
+moved, some other frame shows the true background. Here the flow is completed inside the hole (smoothly, from the
+flow around it, or from the generator's own flow head), each hole pixel follows it frame by frame, forward and
+backward in time, until it lands on a pixel that is known, and that pixel is copied at the source's own resolution.
+Every step of a chain must pass a forward-backward check, so a chain stops where the completed flows disagree
+(occlusions, the object's own motion). Only pixels that no chain reaches keep the generated fill.
+
+All arrays are NumPy at source resolution; nothing here needs torch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from .flow import FlowEstimator, fill_holes_for_flow
+
+PROPAGATED, GENERATED = 1, 2
+"""Matte values inside the hole (0 is outside it): which pixels came from another frame, which from the model."""
+
+
+@dataclass
+class Propagation:
+    """What propagation found: colours where a chain reached a known pixel, and how far it travelled."""
+
+    colours: np.ndarray
+    """float32 [T,H,W,3] in [0,1]: the propagated colour (meaningful only where `reached`)."""
+    reached: np.ndarray
+    """bool [T,H,W]: hole pixels that got a real pixel from another frame."""
+    distance: np.ndarray
+    """int16 [T,H,W]: frames between a reached pixel and the frame it was copied from (0 elsewhere)."""
+
+
+def complete_flow(flow: np.ndarray, unknown: np.ndarray) -> np.ndarray:
+    """Fill a flow field where it is unknown by pull-push interpolation: [H,W,2], bool [H,W] -> [H,W,2].
+
+    Smooth, so camera motion and slow rigid motion continue across the hole; a hole's own (object) motion is
+    exactly what must not be kept, which is why the flow inside it is discarded rather than trusted."""
+    if not unknown.any():
+        return flow
+    known = (~unknown).astype(np.float32)
+    if known.sum() == 0:
+        return np.zeros_like(flow)
+    levels = [(flow * known[..., None], known)]
+    while min(levels[-1][1].shape) > 4 and levels[-1][1].min() == 0:
+        value, weight = levels[-1]
+        h, w = weight.shape
+        size = (max(1, (w + 1) // 2), max(1, (h + 1) // 2))
+        value = cv2.resize(value, size, interpolation=cv2.INTER_AREA)
+        weight = cv2.resize(weight, size, interpolation=cv2.INTER_AREA)
+        levels.append((value, weight))
+    value, weight = levels[-1]
+    filled = value / np.maximum(weight, 1e-6)[..., None]
+    if (weight <= 0).any():  # a coarsest level with gaps: their mean is the best guess
+        filled[weight <= 0] = filled[weight > 0].mean(axis=0) if (weight > 0).any() else 0.0
+    for value, weight in reversed(levels[:-1]):
+        h, w = weight.shape
+        up = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
+        mean = value / np.maximum(weight, 1e-6)[..., None]
+        alpha = np.clip(weight, 0.0, 1.0)[..., None]
+        filled = alpha * mean + (1.0 - alpha) * up
+    out = flow.copy()
+    out[unknown] = filled[unknown]
+    return out
+
+
+def neighbour_flows(frames: np.ndarray, holes: np.ndarray, estimator: FlowEstimator, max_width: int = 960,
+                    band: int = 4, progress: Callable[[int, int], None] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Completed flows between neighbouring frames at source resolution.
+
+    frames uint8 [T,H,W,3], holes bool [T,H,W] -> (forward [T-1,H,W,2]: t to t+1, backward [T-1,H,W,2]: t+1 to t).
+    Flow is estimated on frames whose hole is filled smoothly, then discarded inside the hole and a `band` of
+    pixels around it (where the estimate is worst) and completed from outside. Frames wider than `max_width`
+    are estimated at a reduced size and the flow scaled back."""
+    t_count, height, width = holes.shape
+    scale = min(1.0, max_width / float(width))
+    size = (max(8, int(round(width * scale))), max(8, int(round(height * scale))))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1)) if band > 0 else None
+    small, unknown = [], []
+    for i in range(t_count):
+        filled = fill_holes_for_flow(frames[i], holes[i])
+        hole = holes[i].astype(np.uint8)
+        if kernel is not None:
+            hole = cv2.dilate(hole, kernel)
+        if scale < 1.0:
+            filled = cv2.resize(filled, size, interpolation=cv2.INTER_AREA)
+            hole = cv2.resize(hole, size, interpolation=cv2.INTER_NEAREST)
+        small.append(filled)
+        unknown.append(hole > 0)
+    forward = np.zeros((max(t_count - 1, 0), height, width, 2), np.float32)
+    backward = np.zeros_like(forward)
+    for i in range(t_count - 1):
+        for out, a, b in ((forward, i, i + 1), (backward, i + 1, i)):
+            f = complete_flow(estimator(small[a], small[b]), unknown[a])
+            if scale < 1.0:
+                f = cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR) / scale
+            out[i] = f
+        if progress:
+            progress(i + 1, t_count - 1)
+    return forward, backward
+
+
+def _sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear samples of image [H,W,C] at float coordinates (N,) -> [N,C] (coordinates must be in bounds)."""
+    h, w = image.shape[:2]
+    x0 = np.clip(np.floor(x).astype(np.int64), 0, w - 1)
+    y0 = np.clip(np.floor(y).astype(np.int64), 0, h - 1)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    return ((1 - fx) * (1 - fy) * image[y0, x0] + fx * (1 - fy) * image[y0, x1]
+            + (1 - fx) * fy * image[y1, x0] + fx * fy * image[y1, x1])
+
+
+def _chain(frames: np.ndarray, holes: np.ndarray, step_flow: np.ndarray, back_flow: np.ndarray, order: range,
+           step: int, tolerance: float, max_distance: int) -> Propagation:
+    """One direction of propagation. For each frame t in `order`, hole pixels follow step_flow[t] to frame t+step
+    and take that frame's known pixel, or the source that frame's own hole pixel was given (a chain)."""
+    t_count, h, w = holes.shape
+    # Where each pixel's colour comes from: frame, x, y; -1 where nothing reached it. Known pixels are their own.
+    src_t = np.full((t_count, h, w), -1, np.int32)
+    src_x = np.zeros((t_count, h, w), np.float32)
+    src_y = np.zeros((t_count, h, w), np.float32)
+    grid_y, grid_x = np.mgrid[0:h, 0:w].astype(np.float32)
+    for t in range(t_count):
+        src_t[t][~holes[t]] = t
+        src_x[t], src_y[t] = grid_x, grid_y
+    for t in order:
+        n = t + step
+        if not (0 <= n < t_count) or not holes[t].any():
+            continue
+        k = t if step > 0 else t - 1  # flows are stored between t and t+1
+        ys, xs = np.nonzero(holes[t])
+        f = step_flow[k][ys, xs]
+        qx, qy = xs + f[:, 0], ys + f[:, 1]
+        inside = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
+        ys, xs, f, qx, qy = ys[inside], xs[inside], f[inside], qx[inside], qy[inside]
+        # forward-backward check of the completed flows
+        back = _sample(back_flow[k], qx, qy)
+        ok = np.hypot(f[:, 0] + back[:, 0], f[:, 1] + back[:, 1]) <= tolerance
+        ys, xs, qx, qy = ys[ok], xs[ok], qx[ok], qy[ok]
+        rx = np.clip(np.rint(qx).astype(np.int64), 0, w - 1)
+        ry = np.clip(np.rint(qy).astype(np.int64), 0, h - 1)
+        landed = src_t[n][ry, rx]
+        good = landed >= 0
+        if max_distance > 0:
+            good &= np.abs(landed - t) <= max_distance
+        ys, xs, rx, ry, qx, qy, landed = ys[good], xs[good], rx[good], ry[good], qx[good], qy[good], landed[good]
+        src_t[t][ys, xs] = landed
+        src_x[t][ys, xs] = src_x[n][ry, rx] + (qx - rx)
+        src_y[t][ys, xs] = src_y[n][ry, rx] + (qy - ry)
+
+    colours = np.zeros(frames.shape, np.float32)
+    reached = np.zeros(holes.shape, bool)
+    distance = np.zeros(holes.shape, np.int16)
+    known = (~holes).astype(np.float32)[..., None]
+    for t in range(t_count):
+        ys, xs = np.nonzero(holes[t] & (src_t[t] >= 0))
+        if not len(ys):
+            continue
+        origin = src_t[t][ys, xs]
+        for s in np.unique(origin):
+            pick = origin == s
+            px = np.clip(src_x[t][ys[pick], xs[pick]], 0, w - 1)
+            py = np.clip(src_y[t][ys[pick], xs[pick]], 0, h - 1)
+            # weighted by knownness, so a sample next to the source frame's own hole never mixes hole content in
+            weight = _sample(known[s], px, py)
+            value = _sample(frames[s] * known[s], px, py)
+            usable = weight[:, 0] > 1e-3
+            yy, xx = ys[pick][usable], xs[pick][usable]
+            colours[t][yy, xx] = value[usable] / weight[usable]
+            reached[t][yy, xx] = True
+            distance[t][yy, xx] = abs(int(s) - t)
+    return Propagation(colours, reached, distance)
+
+
+def propagate(frames: np.ndarray, holes: np.ndarray, forward: np.ndarray, backward: np.ndarray,
+              tolerance: float = 1.0, max_distance: int = 0) -> Propagation:
+    """Real pixels for the hole from both directions in time; the nearer source frame wins, a tie averages.
+
+    frames float32 [T,H,W,3] in [0,1], holes bool [T,H,W], forward/backward [T-1,H,W,2] from `neighbour_flows`."""
+    t_count = holes.shape[0]
+    later = _chain(frames, holes, forward, backward, range(t_count - 1, -1, -1), +1, tolerance, max_distance)
+    earlier = _chain(frames, holes, backward, forward, range(t_count), -1, tolerance, max_distance)
+    both = later.reached & earlier.reached
+    take_later = later.reached & (~earlier.reached | (later.distance < earlier.distance))
+    tie = both & (later.distance == earlier.distance)
+    colours = np.where(take_later[..., None], later.colours, earlier.colours)
+    colours[tie] = 0.5 * (later.colours[tie] + earlier.colours[tie])
+    distance = np.where(take_later, later.distance, earlier.distance)
+    return Propagation(colours, later.reached | earlier.reached, distance.astype(np.int16))
+
+
+def blend_frame(fill: np.ndarray, colours: np.ndarray, reached: np.ndarray, hole: np.ndarray, seam: int = 3
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Propagated pixels over one frame's fill, with a soft seam where they meet generated ones.
+
+    fill and colours float32 [H,W,3], reached and hole bool [H,W] -> (the blend, uint8 matte [H,W]: 0 outside
+    the hole, PROPAGATED or GENERATED inside). Only hole pixels change."""
+    out = fill.copy()
+    matte = np.zeros(hole.shape, np.uint8)
+    reached = reached & hole
+    matte[hole] = GENERATED
+    matte[reached] = PROPAGATED
+    if not reached.any():
+        return out, matte
+    if seam > 0 and (hole & ~reached).any():
+        # 0 at the generated pixels, rising to 1 `seam` pixels into the propagated ones; the hole's own edge
+        # (next to known pixels) is not a seam
+        inside = cv2.distanceTransform((reached | ~hole).astype(np.uint8), cv2.DIST_L2, 3)
+        alpha = np.clip(inside / float(seam + 1), 0.0, 1.0)[..., None]
+    else:
+        alpha = np.ones(hole.shape + (1,), np.float32)
+    ys, xs = np.nonzero(reached)
+    out[ys, xs] = alpha[ys, xs] * colours[ys, xs] + (1 - alpha[ys, xs]) * fill[ys, xs]
+    return out, matte
+
+
+def save_propagation(path, propagation: Propagation) -> None:
+    """Only the reached pixels are stored: plain arrays, no pickles."""
+    from vinpaint.storage import atomic_write
+
+    reached = propagation.reached
+    atomic_write(path, lambda f: np.savez(
+        f, shape=np.asarray(reached.shape, np.int64), reached=np.packbits(reached),
+        colours=propagation.colours[reached], distance=propagation.distance[reached]))
+
+
+def load_propagation(path) -> Propagation:
+    with np.load(path, allow_pickle=False) as z:
+        shape = tuple(int(v) for v in z["shape"])
+        reached = np.unpackbits(z["reached"], count=int(np.prod(shape))).reshape(shape).astype(bool)
+        colours = np.zeros(shape + (3,), np.float32)
+        distance = np.zeros(shape, np.int16)
+        colours[reached] = z["colours"]
+        distance[reached] = z["distance"]
+    return Propagation(colours, reached, distance)

@@ -1,0 +1,126 @@
+"""Flow-guided propagation: real pixels from other frames, the matte, the cache, and the engine's use of them."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from vinpaint.engine import inpaint, make_config
+from vinpaint.engine.composite import composite
+from vinpaint.engine.flow import DISFlow
+from vinpaint.engine.propagate import (GENERATED, PROPAGATED, complete_flow, load_propagation, neighbour_flows,
+                                       propagate, save_propagation)
+
+
+def _panning_clip(frames: int = 12, h: int = 64, w: int = 96, speed: int = 2, seed: int = 0):
+    """A textured world seen through a window that pans `speed` px a frame, and a square hole that moves the
+    other way: every hole pixel is seen by some other frame. -> (frames uint8, holes bool, truth uint8)."""
+    rng = np.random.default_rng(seed)
+    world = rng.random((h // 4, (w + speed * frames) // 4 + 1, 3)).astype(np.float32)
+    world = cv2.resize(world, (world.shape[1] * 4, h), interpolation=cv2.INTER_CUBIC)
+    world = cv2.GaussianBlur(world, (0, 0), 1.0)
+    world = (np.clip(world, 0, 1) * 255).astype(np.uint8)
+    truth = np.stack([world[:, t * speed:t * speed + w] for t in range(frames)])
+    holes = np.zeros((frames, h, w), bool)
+    for t in range(frames):
+        x = 16 + 3 * t  # against the content, which slides left
+        holes[t, 20:40, x:x + 16] = True
+    shown = truth.copy()
+    shown[holes] = (255, 0, 255)  # the "object": must never leak into the fill
+    return shown, holes, truth
+
+
+def _psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
+    err = ((a.astype(np.float64) - b.astype(np.float64)) / 255.0) ** 2
+    return float(10 * np.log10(1.0 / err[where].mean()))
+
+
+def test_complete_flow_continues_a_smooth_motion_across_the_hole():
+    h, w = 48, 64
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    flow = np.stack([1.5 + 0.02 * xs, -0.5 + 0.01 * ys], axis=-1)
+    unknown = np.zeros((h, w), bool)
+    unknown[15:35, 20:44] = True
+    garbage = flow.copy()
+    garbage[unknown] = 40.0  # what an estimator says about the object inside the hole
+    filled = complete_flow(garbage, unknown)
+    assert np.array_equal(filled[~unknown], flow[~unknown])
+    assert np.abs(filled[unknown] - flow[unknown]).max() < 0.3
+
+
+def test_propagation_copies_the_true_background_into_the_hole_and_nothing_of_the_object():
+    frames, holes, truth = _panning_clip()
+    forward, backward = neighbour_flows(frames, holes, DISFlow("medium"))
+    result = propagate(frames.astype(np.float32) / 255, holes, forward, backward, tolerance=2.0)
+    assert not result.reached[~holes].any()
+    assert result.reached.sum() / holes.sum() > 0.9
+    out, matte = composite(frames, None, holes, 0, result, seam=3)
+    assert np.array_equal(out[~holes], frames[~holes])  # bit-exact outside the hole
+    assert _psnr(out, truth, result.reached) > 30.0
+    telea = np.stack([cv2.inpaint(f, m.astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA) for f, m in zip(frames, holes)])
+    assert _psnr(out, truth, result.reached) > _psnr(telea, truth, result.reached) + 8.0
+    # the object's colour never leaks in: no filled pixel is nearer magenta than its truth is
+    magenta = np.array([255, 0, 255], np.float64)
+    near = np.abs(out.astype(np.float64) - magenta).sum(-1) < np.abs(truth.astype(np.float64) - magenta).sum(-1) - 60
+    assert not (near & result.reached).any()
+    assert np.array_equal(matte > 0, holes)
+    assert np.array_equal(matte == PROPAGATED, result.reached)
+    assert set(np.unique(matte[holes])) <= {PROPAGATED, GENERATED}
+
+
+def test_a_hole_that_never_moves_over_a_still_background_cannot_be_propagated():
+    frames, holes, _ = _panning_clip(speed=0)
+    holes[:] = holes[0]
+    forward, backward = neighbour_flows(frames, holes, DISFlow("medium"))
+    result = propagate(frames.astype(np.float32) / 255, holes, forward, backward, tolerance=2.0)
+    assert not result.reached.any()  # nobody sees behind it: all of it must be generated
+
+
+def test_propagation_cache_round_trips_and_stores_no_pickles(tmp_path):
+    frames, holes, _ = _panning_clip(frames=6)
+    forward, backward = neighbour_flows(frames, holes, DISFlow("ultrafast"))
+    result = propagate(frames.astype(np.float32) / 255, holes, forward, backward)
+    path = tmp_path / "propagation.npz"
+    save_propagation(path, result)
+    back = load_propagation(path)
+    assert np.array_equal(back.reached, result.reached)
+    assert np.array_equal(back.colours[result.reached], result.colours[result.reached])
+    with np.load(path, allow_pickle=False) as z:
+        assert all(z[k].dtype != object for k in z.files)
+
+
+def test_engine_skips_training_when_every_hole_pixel_was_seen_and_writes_a_matte(tmp_path):
+    frames, holes, truth = _panning_clip()
+    config = make_config("tiny", "dip-vid", **{"resolution.work_width": 64, "propagation.tolerance": 3.0,
+                                               "propagation.seam": 0})
+    result = inpaint(frames, holes, config, workdir=tmp_path / "work")
+    assert np.array_equal(result.frames[~holes], frames[~holes])
+    assert np.array_equal(result.matte > 0, result.hole)
+    reached = result.matte == PROPAGATED
+    if reached.all() or (result.matte[result.hole] == PROPAGATED).all():
+        assert result.steps == 0 and any("no training needed" in n for n in result.notices)
+    else:
+        assert result.steps > 0
+    assert _psnr(result.frames, truth, reached) > 30.0
+    # a second run is served from the work directory, propagation included
+    again = inpaint(frames, holes, config, workdir=tmp_path / "work")
+    assert np.array_equal(again.frames, result.frames) and np.array_equal(again.matte, result.matte)
+
+
+def test_engine_trains_on_what_propagation_could_not_reach():
+    frames, holes, _ = _panning_clip(frames=8, speed=0)
+    holes[:] = holes[0]  # never revealed: the model must generate all of it
+    config = make_config("tiny", "dip-vid", **{"resolution.work_width": 64})
+    result = inpaint(frames, holes, config)
+    assert result.steps > 0
+    assert (result.matte[result.hole] == GENERATED).all()
+
+
+def test_paper_preset_is_the_paper_alone():
+    assert not make_config("paper").propagation.enabled
+    assert make_config("fast").propagation.enabled
+    with pytest.raises(Exception, match="propagation.tolerance"):
+        make_config("fast", **{"propagation.tolerance": float("nan")})
+    assert json.loads(make_config("fast").to_json())["propagation"]["enabled"] is True
