@@ -341,6 +341,27 @@ class TrainConfig:
     """DIP only: iterations per frame (C.1)."""
     dip_snapshot_every: int = 100
     """DIP only: how often the best-loss snapshot is considered (C.1)."""
+    batches_per_step: int = setting(1, Int(1, 64))
+    """Batches (windows of N frames) trained together by one optimizer step, as one forward pass over their frames,
+    to fill a big GPU: each group of this many consecutive batches of the schedule gets M steps, so a run takes
+    about 1/this as many steps. 1: the paper's one batch per step."""
+    readback_every: int = setting(0, Int(0, 10_000))
+    """Steps between reads of the losses from the device; the divergence check, the progress bar and the loss
+    history are fed from them, and every batch ends with one. 0: every step on a CPU (a read costs nothing there)
+    and every 20 on a GPU (each read stalls the queue of kernels)."""
+    deterministic: bool = setting(True, Flag())
+    """Same seed, same result, and a resumed run equals an uninterrupted one, on a GPU too: deterministic
+    algorithms (cuDNN's deterministic convolutions, a gather-based warp in place of grid_sample's atomic backward).
+    Free on a CPU; the README's Speed section says what it costs on a GPU."""
+    precision: str = setting("fp32", OneOf(("fp32", "tf32", "bf16")))
+    """'fp32'; 'tf32': TensorFloat-32 matrix units for convolutions on CUDA (fp32 on a CPU); 'bf16': the network
+    runs under bfloat16 autocast, weights and losses stay fp32 (pays on a GPU, and on CPUs with AMX)."""
+    channels_last: bool = setting(False, Flag())
+    """Activations in channels-last (NHWC) memory order, which cuDNN's and oneDNN's fast kernels prefer."""
+    capture: str = setting("none", OneOf(("none", "graph", "compile")))
+    """'graph': on CUDA, one training step recorded as a CUDA graph and replayed (no per-kernel launch cost);
+    'compile': torch.compile(mode='reduce-overhead'); 'none': eager. Where the choice cannot run (a CPU has no
+    CUDA graphs), training runs eagerly and says so once."""
 
 
 @dataclass
@@ -407,7 +428,7 @@ class InpaintConfig:
         """Training steps a clip of `t_count` frames gets: the schedule, cut short by train.max_steps."""
         tc = self.train
         total = t_count * tc.dip_iterations if self.variant == "dip" else \
-            self.planned_batches(t_count) * tc.updates_per_batch
+            -(-self.planned_batches(t_count) // tc.batches_per_step) * tc.updates_per_batch
         return min(total, tc.max_steps) if tc.max_steps > 0 else total
 
     def check_clip(self, t_count: int) -> None:
