@@ -11,6 +11,14 @@
 //
 // Every step prints one JSON line (status, elapsed time, messages, the status parameter); the test reads them.
 // The harness itself never crashes on a misbehaving plugin action; a watchdog reports an action that hangs.
+//
+// It is a strict host, like hosts built on the OpenFX HostSupport library: property sets hold a fixed list of
+// properties (props.h, names independent of the plugin's header) and refuse unknown names, wrong types and
+// indices; only the statuses the spec gives count (isIdentity: kOfxStatOK is "identity", kOfxStatReplyDefault
+// "render"; kOfxStatReplyYes/No from an action is a failure); clip components and depths are chosen as
+// HostSupport chooses them and then changed only through kOfxImageEffectActionGetClipPreferences; a depth the
+// plugin does not declare (--depth half) is never sent; fielded material (--field) is rendered once with both
+// fields or twice, one field each, as the plugin's kOfxImageEffectPluginPropFieldRenderTwiceAlways says.
 #include <dlfcn.h>
 #include <signal.h>
 #include <unistd.h>
@@ -21,6 +29,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -85,7 +94,7 @@ Args parse(int argc, char **argv) {
         else if (k == "--context") a.context = next();
         else if (k == "--depth") {
             std::string d = next();
-            a.depth = d == "byte" ? Depth::Byte : d == "short" ? Depth::Short : d == "float" ? Depth::Float : (usage("--depth byte|short|float"), Depth::Byte);
+            a.depth = d == "byte" ? Depth::Byte : d == "short" ? Depth::Short : d == "half" ? Depth::Half : d == "float" ? Depth::Float : (usage("--depth byte|short|half|float"), Depth::Byte);
         } else if (k == "--components") {
             std::string c = next();
             a.comps = c == "RGBA" ? 4 : c == "RGB" ? 3 : (usage("--components RGBA|RGB"), 4);
@@ -120,6 +129,10 @@ Args parse(int argc, char **argv) {
         else if (k == "--abort-after") a.abortAfter = std::stod(next());
         else if (k == "--watchdog") a.watchdog = std::stod(next());
         else if (k == "--scale") a.scale = std::stod(next());
+        else if (k == "--field") {
+            a.host.field = next();
+            if (a.host.field != "none" && a.host.field != "lower" && a.host.field != "upper") usage("--field none|lower|upper");
+        }
         else if (k == "--wait-timeout") a.waitTimeout = std::stod(next());
         else usage("unknown option " + k);
     }
@@ -163,6 +176,8 @@ std::string statusName(OfxStatus s) {
         case kOfxStatErrFormat: return "ErrFormat";
         case kOfxStatErrMemory: return "ErrMemory";
         case kOfxStatErrBadHandle: return "ErrBadHandle";
+        case kOfxStatErrBadIndex: return "ErrBadIndex";
+        case kOfxStatErrExists: return "ErrExists";
         case kOfxStatErrValue: return "ErrValue";
         case kOfxStatReplyYes: return "ReplyYes";
         case kOfxStatReplyNo: return "ReplyNo";
@@ -191,6 +206,9 @@ private:
     OfxStatus pressButton(const std::string &name, const char *reason = kOfxChangeUserEdited);
     OfxStatus setParam(const std::string &name, const std::string &value);
     OfxStatus renderFrame(int frame, bool sequenceOpen);
+    OfxStatus renderCall(Effect &e, int frame, const std::string &field, int x1, int y1, int w, int h, double sc);
+    void clipPreferences();
+    Depth mappedDepth(Depth asked);
     bool stepWait(double timeout);
     std::string statusParam();
     void saveOutput(int frame, const ImageLayout &layout);
@@ -217,6 +235,12 @@ OfxStatus Driver::call(const char *action, const void *handle, PropertySet *in, 
     }
     OfxStatus st = plugin_->mainEntry(action, handle, in ? in->handle() : nullptr, out ? out->handle() : nullptr);
     if (outer) g_actionStart = 0;
+    // kOfxStatReplyYes/No answer questions (a progress bar's cancel, a dialog); no action this host sends takes them.
+    if (st == kOfxStatReplyYes || st == kOfxStatReplyNo) {
+        failures_.push_back(std::string(action) + " answered " + statusName(st) + ", not a status the spec gives for it");
+        host_.event("{\"event\": \"bad_status\", \"action\": \"" + jsonEscape(action) + "\", \"status\": \"" +
+                    statusName(st) + "\"}");
+    }
     return st;
 }
 
@@ -258,7 +282,14 @@ void Driver::describe() {
     }
     loaded_ = true;
     descriptor_ = std::make_unique<Effect>();
+    for (const std::string &n : propsOf(SetKind::EffectDescriptor)) descriptor_->props.declare(n);
     descriptor_->props.setString(kOfxPropType, {kOfxTypeImageEffect});
+    // The spec's defaults for what a plugin does not say.
+    descriptor_->props.setInt(kOfxImageEffectPropSupportsMultiResolution, {1});
+    descriptor_->props.setInt(kOfxImageEffectPropSupportsTiles, {1});
+    descriptor_->props.setInt(kOfxImageEffectPluginPropFieldRenderTwiceAlways, {1});
+    descriptor_->props.setString(kOfxImageEffectPluginRenderThreadSafety, {kOfxImageEffectRenderInstanceSafe});
+    descriptor_->props.setString(kOfxImageEffectPluginPropGrouping, {""});
     st = call(kOfxActionDescribe, descriptor_.get(), nullptr, nullptr);
     if (st != kOfxStatOK && st != kOfxStatReplyDefault) {
         record("describe", st, now() - t0, m0);
@@ -296,7 +327,8 @@ void Driver::describe() {
                  std::to_string(c->props.getInt(kOfxImageClipPropIsMask)) + ", \"components\": " +
                  jsonList(c->props.strings(kOfxImageEffectPropSupportedComponents)) + ", \"temporal\": " +
                  std::to_string(c->props.getInt(kOfxImageEffectPropTemporalClipAccess)) + ", \"tiles\": " +
-                 std::to_string(c->props.getInt(kOfxImageEffectPropSupportsTiles, 0, 1)) + "}";
+                 std::to_string(c->props.getInt(kOfxImageEffectPropSupportsTiles, 0, 1)) + ", \"field_extraction\": \"" +
+                 jsonEscape(c->props.getString(kOfxImageClipPropFieldExtraction)) + "\"}";
         firstClip = false;
     }
     clips += "}";
@@ -307,7 +339,10 @@ void Driver::describe() {
                 jsonList(p.strings(kOfxImageEffectPropSupportedPixelDepths)) + ", \"tiles\": " +
                 std::to_string(p.getInt(kOfxImageEffectPropSupportsTiles, 0, -1)) + ", \"temporal\": " +
                 std::to_string(p.getInt(kOfxImageEffectPropTemporalClipAccess, 0, -1)) + ", \"thread_safety\": \"" +
-                jsonEscape(p.getString(kOfxImageEffectPluginRenderThreadSafety)) + "\", \"params\": " + params +
+                jsonEscape(p.getString(kOfxImageEffectPluginRenderThreadSafety)) + "\", \"field_render_twice\": " +
+                std::to_string(p.getInt(kOfxImageEffectPluginPropFieldRenderTwiceAlways, 0, 1)) +
+                ", \"multiple_clip_depths\": " + std::to_string(p.getInt(kOfxImageEffectPropSupportsMultipleClipDepths)) +
+                ", \"refusals\": " + std::to_string(host_.refusals()) + ", \"params\": " + params +
                 ", \"clips\": " + clips + "}");
     record("describe", st, now() - t0, m0);
 }
@@ -326,6 +361,12 @@ void Driver::create() {
     e.props.setInt(kOfxPropIsInteractive, {a_.batch ? 0 : 1});
     e.props.setPointer(kOfxPropInstanceData, {nullptr});
     e.props.setDouble(kOfxImageEffectPropFrameRate, {25.0});
+    e.props.setDouble("OfxImageEffectPropProjectSize", {double(source_->width()), double(source_->height())});
+    e.props.setDouble("OfxImageEffectPropProjectOffset", {0.0, 0.0});
+    e.props.setDouble("OfxImageEffectPropProjectExtent", {double(source_->width()), double(source_->height())});
+    e.props.setDouble("OfxImageEffectPropPixelAspectRatio", {1.0});
+    e.props.setDouble("OfxImageEffectInstancePropEffectDuration", {double(source_->frames())});
+    e.props.setInt("OfxImageEffectInstancePropSequentialRender", {0});
 
     // Parameters: the descriptor's, at their defaults or the saved values given with --param.
     for (auto &dp : contextDescriptor_->params.params) {
@@ -352,12 +393,13 @@ void Driver::create() {
     // Clips: the descriptor's, connected to the harness's frames.
     const FrameProvider *src = source_.get();
     const double last = a_.firstFrame + src->frames() - 1;
+    const Depth depth = mappedDepth(a_.depth);  // what the plugin declares; HostSupport's choice otherwise
     for (auto &[name, dc] : contextDescriptor_->clips) {
         auto c = std::make_unique<Clip>();
         c->name = name;
         c->owner = &e;
         c->props = dc->props;
-        c->depth = a_.depth;
+        c->depth = depth;
         if (name == kOfxImageEffectSimpleSourceClipName) {
             c->provider = src;
             c->comps = a_.comps;
@@ -383,12 +425,102 @@ void Driver::create() {
         c->props.setDouble(kOfxImageEffectPropFrameRate, {25.0});
         c->props.setDouble(kOfxImageEffectPropFrameRange, {double(a_.firstFrame), last});
         c->props.setDouble(kOfxImageEffectPropUnmappedFrameRange, {double(a_.firstFrame), last});
-        c->props.setString(kOfxImageClipPropFieldExtraction, {"OfxImageFieldDoubled"});
+        c->props.setString(kOfxImageClipPropFieldOrder, {a_.host.field == "lower" ? kOfxImageFieldLower
+                                                        : a_.host.field == "upper" ? kOfxImageFieldUpper : kOfxImageFieldNone});
         c->props.setInt(kOfxImageClipPropContinuousSamples, {0});
+        c->props.setDouble("OfxImageEffectPropUnmappedFrameRate", {25.0});
         e.clips[name] = std::move(c);
     }
     OfxStatus st = call(kOfxActionCreateInstance, &e, nullptr, nullptr);
+    if (st == kOfxStatOK) clipPreferences();
     record("create", st, now() - t0, m0);
+}
+
+// HostSupport's choice of depth when the plugin does not declare the asked one: half -> float -> short -> byte,
+// float -> short -> byte, short -> float -> byte, byte -> short -> float.
+Depth Driver::mappedDepth(Depth asked) {
+    const std::vector<std::string> declared = contextDescriptor_->props.strings(kOfxImageEffectPropSupportedPixelDepths);
+    auto has = [&](Depth d) { return std::find(declared.begin(), declared.end(), depthName(d)) != declared.end(); };
+    std::vector<Depth> order;
+    switch (asked) {
+        case Depth::Half: order = {Depth::Half, Depth::Float, Depth::Short, Depth::Byte}; break;
+        case Depth::Float: order = {Depth::Float, Depth::Short, Depth::Byte}; break;
+        case Depth::Short: order = {Depth::Short, Depth::Float, Depth::Byte}; break;
+        case Depth::Byte: order = {Depth::Byte, Depth::Short, Depth::Float}; break;
+    }
+    for (Depth d : order)
+        if (has(d)) {
+            if (d != asked)
+                host_.event(std::string("{\"event\": \"depth_mapped\", \"asked\": \"") + depthName(asked) +
+                            "\", \"given\": \"" + depthName(d) + "\"}");
+            return d;
+        }
+    usage(std::string("the plugin declares no pixel depth this host can give for ") + depthName(asked));
+}
+
+// Components as HostSupport chooses them (setDefaultClipPreferences), then the plugin's
+// kOfxImageEffectActionGetClipPreferences, whose answers must be components that clip supports.
+void Driver::clipPreferences() {
+    Effect &e = *instance_;
+    auto supported = [](Clip &c) { return c.props.strings(kOfxImageEffectPropSupportedComponents); };
+    auto compsName = [](int n) { return std::string(n == 4 ? kOfxImageComponentRGBA : n == 3 ? kOfxImageComponentRGB : kOfxImageComponentAlpha); };
+    auto compsCount = [](const std::string &s) { return s == kOfxImageComponentRGBA ? 4 : s == kOfxImageComponentRGB ? 3 : s == kOfxImageComponentAlpha ? 1 : 0; };
+    // A component the clip supports for the one connected to it (HostSupport's findSupportedComp).
+    auto supportedFor = [&](Clip &c, const std::string &s) -> std::string {
+        const auto sup = supported(c);
+        auto has = [&](const std::string &x) { return std::find(sup.begin(), sup.end(), x) != sup.end(); };
+        if (has(s)) return s;
+        if (s == kOfxImageComponentRGBA) {
+            if (has(kOfxImageComponentRGB)) return kOfxImageComponentRGB;
+            if (has(kOfxImageComponentAlpha)) return kOfxImageComponentAlpha;
+        } else if (s == kOfxImageComponentAlpha) {
+            if (has(kOfxImageComponentRGBA)) return kOfxImageComponentRGBA;
+            if (has(kOfxImageComponentRGB)) return kOfxImageComponentRGB;
+        }
+        return sup.size() == 1 ? sup[0] : std::string(kOfxImageComponentNone);
+    };
+    std::string most = kOfxImageComponentNone;  // the most chromatic connected input
+    auto rank = [](const std::string &s) { return s == kOfxImageComponentRGBA ? 3 : s == kOfxImageComponentRGB ? 2 : s == kOfxImageComponentAlpha ? 1 : 0; };
+    for (auto &[name, c] : e.clips) {
+        if (name == kOfxImageEffectOutputClipName || !c->provider) continue;
+        const std::string raw = supportedFor(*c, compsName(c->comps));
+        if (rank(raw) > rank(most)) most = raw;
+    }
+    if (most == kOfxImageComponentNone) most = kOfxImageComponentRGBA;
+    PropertySet out;
+    out.setDouble(kOfxImageEffectPropFrameRate, {25.0});
+    out.setString(kOfxImageEffectPropPreMultiplication, {kOfxImageOpaque});
+    out.setString(kOfxImageClipPropFieldOrder, {a_.host.field == "lower" ? kOfxImageFieldLower
+                                                : a_.host.field == "upper" ? kOfxImageFieldUpper : kOfxImageFieldNone});
+    out.setInt(kOfxImageClipPropContinuousSamples, {0});
+    out.setInt(kOfxImageEffectFrameVarying, {0});
+    for (auto &[name, c] : e.clips) {
+        const bool optionalOrOutput = name == kOfxImageEffectOutputClipName || c->props.getInt(kOfxImageClipPropOptional) != 0;
+        const std::string comp = optionalOrOutput ? supportedFor(*c, most) : supportedFor(*c, compsName(c->comps));
+        out.setString("OfxImageClipPropComponents_" + name, {comp});
+        out.setString("OfxImageClipPropDepth_" + name, {depthName(c->depth)});
+        out.setDouble("OfxImageClipPropPAR_" + name, {1.0});
+    }
+    const OfxStatus st = call(kOfxImageEffectActionGetClipPreferences, &e, nullptr, &out);
+    if (st != kOfxStatOK && st != kOfxStatReplyDefault) failures_.push_back("GetClipPreferences failed: " + statusName(st));
+    std::string summary;
+    for (auto &[name, c] : e.clips) {
+        const std::string comp = out.getString("OfxImageClipPropComponents_" + name);
+        const auto sup = supported(*c);
+        if (std::find(sup.begin(), sup.end(), comp) == sup.end()) {
+            failures_.push_back("GetClipPreferences gave clip " + name + " components " + comp + " it does not support");
+            continue;
+        }
+        const std::string depth = out.getString("OfxImageClipPropDepth_" + name);
+        if (depth != depthName(c->depth)) failures_.push_back("GetClipPreferences changed the depth of " + name +
+                                                              " without declaring multiple clip depths");
+        c->comps = compsCount(comp);
+        const bool connected = c->props.getInt(kOfxImageClipPropConnected) != 0;
+        c->props.setString(kOfxImageEffectPropComponents, {connected ? comp : std::string(kOfxImageComponentNone)});
+        summary += std::string(summary.empty() ? "" : ", ") + "\"" + jsonEscape(name) + "\": {\"components\": \"" +
+                   jsonEscape(comp) + "\", \"depth\": \"" + depthName(c->depth) + "\"}";
+    }
+    host_.event("{\"event\": \"clip_preferences\", \"status\": \"" + statusName(st) + "\", \"clips\": {" + summary + "}}");
 }
 
 std::string Driver::statusParam() {
@@ -438,7 +570,7 @@ bool Driver::stepWait(double timeout) {
 void Driver::saveOutput(int frame, const ImageLayout &l) {
     if (a_.outDir.empty()) return;
     NpyArray arr;
-    arr.dtype = l.depth == Depth::Byte ? "u1" : l.depth == Depth::Short ? "u2" : "f4";
+    arr.dtype = l.depth == Depth::Byte ? "u1" : l.depth == Depth::Short ? "u2" : l.depth == Depth::Half ? "f2" : "f4";
     arr.shape = {static_cast<std::size_t>(l.height), static_cast<std::size_t>(l.width), static_cast<std::size_t>(l.comps)};
     arr.data = l.packed();
     writeNpy((fs::path(a_.outDir) / ("output_" + std::to_string(frame) + ".npy")).string(), arr);
@@ -458,7 +590,7 @@ void Driver::saveServed(const char *clipName, int frame) {
     void *data = p->props[kOfxImagePropData].p[0];
     const std::ptrdiff_t rb = p->getInt(kOfxImagePropRowBytes);
     NpyArray arr;
-    arr.dtype = c->depth == Depth::Byte ? "u1" : c->depth == Depth::Short ? "u2" : "f4";
+    arr.dtype = c->depth == Depth::Byte ? "u1" : c->depth == Depth::Short ? "u2" : c->depth == Depth::Half ? "f2" : "f4";
     arr.shape = {static_cast<std::size_t>(hgt), static_cast<std::size_t>(w), static_cast<std::size_t>(c->comps)};
     const std::size_t row = depthBytes(c->depth) * c->comps * w;
     arr.data.resize(row * hgt);
@@ -474,39 +606,36 @@ OfxStatus Driver::renderFrame(int frame, bool sequenceOpen) {
     const FrameProvider *src = source_.get();
     // Renders happen at --scale (a proxy / zoomed-out viewer): images and the window shrink with it.
     host_.setRenderScale(a_.scale);
-    struct ScaleReset {
+    struct Reset {
         Host &h;
-        ~ScaleReset() { h.setRenderScale(1.0); }
-    } scaleReset{host_};
+        ~Reset() {
+            h.setRenderScale(1.0);
+            h.setRenderField(kOfxImageFieldNone);
+        }
+    } reset{host_};
     int x1, y1, w, h;
     host_.scaledRod(src->width(), src->height(), &x1, &y1, &w, &h);
     const double sc = a_.scale;
-    ImageLayout layout;
-    bool made = false;
-    host_.outputImage = [&](Clip &, double t) -> OfxPropertySetHandle {
-        if (static_cast<int>(std::lround(t)) != frame) return nullptr;
-        ImageLayout l;
-        OfxPropertySetHandle hnd = host_.makeImage(t, w, h, nullptr, a_.depth, a_.comps, &l);
-        layout = l;
-        made = true;
-        return hnd;
-    };
+    const bool fielded = a_.host.field != "none";
+    const std::string fieldNone = fielded ? kOfxImageFieldBoth : kOfxImageFieldNone;
 
-    // Identity first, as hosts ask before rendering.
+    // Identity first, as hosts ask before rendering. Only kOfxStatOK means "identity".
     PropertySet idIn, idOut;
     idIn.setDouble(kOfxPropTime, {double(frame)});
-    idIn.setString(kOfxImageEffectPropFieldToRender, {kOfxImageFieldNone});
+    idIn.setString(kOfxImageEffectPropFieldToRender, {fieldNone});
     idIn.setInt(kOfxImageEffectPropRenderWindow, {x1, y1, x1 + w, y1 + h});
     idIn.setDouble(kOfxImageEffectPropRenderScale, {sc, sc});
     idOut.setString(kOfxPropName, {""});
     idOut.setDouble(kOfxPropTime, {double(frame)});
-    OfxStatus idSt = call(kOfxImageEffectActionIsIdentity, &e, &idIn, &idOut);
-    if (idSt == kOfxStatReplyYes) {
+    const OfxStatus idSt = call(kOfxImageEffectActionIsIdentity, &e, &idIn, &idOut);
+    if (idSt == kOfxStatOK) {
         host_.event("{\"event\": \"identity\", \"frame\": " + std::to_string(frame) + ", \"clip\": \"" +
                     jsonEscape(idOut.getString(kOfxPropName)) + "\"}");
         saveServed(kOfxImageEffectSimpleSourceClipName, frame);
         return kOfxStatOK;
     }
+    if (idSt != kOfxStatReplyDefault && idSt != kOfxStatReplyYes && idSt != kOfxStatReplyNo)
+        return idSt;  // failed: the host shows the error, nothing is rendered (ReplyYes/No: call() flagged them)
 
     PropertySet seq;
     seq.setDouble(kOfxImageEffectPropFrameRange, {double(frame), double(frame)});
@@ -517,14 +646,64 @@ OfxStatus Driver::renderFrame(int frame, bool sequenceOpen) {
     seq.setInt(kOfxImageEffectPropInteractiveRenderStatus, {a_.batch ? 0 : 1});
     if (!sequenceOpen) call(kOfxImageEffectActionBeginSequenceRender, &e, &seq, nullptr);
 
+    // Fielded material: both fields in one render, or one render per field (dominant first) when the plugin asks
+    // to be called twice (the spec's default); each field render's rows of that field make the frame.
+    std::vector<std::string> fields = {fieldNone};
+    if (fielded && descriptor_->props.getInt(kOfxImageEffectPluginPropFieldRenderTwiceAlways, 0, 1) != 0)
+        fields = a_.host.field == "lower" ? std::vector<std::string>{kOfxImageFieldLower, kOfxImageFieldUpper}
+                                          : std::vector<std::string>{kOfxImageFieldUpper, kOfxImageFieldLower};
+    Clip *outClip = e.clip(kOfxImageEffectOutputClipName);
+    ImageLayout frameLayout;
+    bool haveFrame = false, aborted = false;
+    OfxStatus st = kOfxStatOK;
+    for (const std::string &field : fields) {
+        ImageLayout layout;
+        bool made = false;
+        host_.outputImage = [&](Clip &, double t) -> OfxPropertySetHandle {
+            if (static_cast<int>(std::lround(t)) != frame) return nullptr;
+            ImageLayout l;
+            OfxPropertySetHandle hnd = host_.makeImage(t, w, h, nullptr, outClip->depth, outClip->comps, &l);
+            layout = l;
+            made = true;
+            return hnd;
+        };
+        host_.setRenderField(field);
+        st = renderCall(e, frame, field, x1, y1, w, h, sc);
+        host_.outputImage = nullptr;
+        if (e.abortFlag.exchange(false)) aborted = true;
+        if (st != kOfxStatOK || aborted || !made) break;
+        if (!haveFrame) {
+            frameLayout = layout;
+            haveFrame = true;
+        } else {  // the second field: its rows into the first render's image
+            const int parity = field == kOfxImageFieldLower ? 0 : 1;
+            const std::size_t row = depthBytes(layout.depth) * layout.comps * layout.width;
+            for (int yb = 0; yb < layout.height; ++yb)
+                if ((((layout.y1 + yb) % 2) + 2) % 2 == parity)
+                    std::memcpy(frameLayout.store->data() + frameLayout.dataOffset + yb * frameLayout.rowBytes,
+                                layout.store->data() + layout.dataOffset + yb * layout.rowBytes, row);
+        }
+    }
+    if (aborted) host_.event("{\"event\": \"aborted\", \"frame\": " + std::to_string(frame) + "}");
+    if (!sequenceOpen) call(kOfxImageEffectActionEndSequenceRender, &e, &seq, nullptr);
+    if (haveFrame && st == kOfxStatOK && !aborted) saveOutput(frame, frameLayout);  // an aborted render is discarded
+    host_.setRenderField(kOfxImageFieldNone);
+    saveServed(kOfxImageEffectSimpleSourceClipName, frame);
+    saveServed("Mask", frame);
+    return st;
+}
+
+OfxStatus Driver::renderCall(Effect &e, int frame, const std::string &field, int x1, int y1, int w, int h, double sc) {
     PropertySet in;
     in.setDouble(kOfxPropTime, {double(frame)});
-    in.setString(kOfxImageEffectPropFieldToRender, {kOfxImageFieldNone});
+    in.setString(kOfxImageEffectPropFieldToRender, {field});
     in.setInt(kOfxImageEffectPropRenderWindow, {x1, y1, x1 + w, y1 + h});
     in.setDouble(kOfxImageEffectPropRenderScale, {sc, sc});
     in.setInt(kOfxImageEffectPropSequentialRenderStatus, {0});
     in.setInt(kOfxImageEffectPropInteractiveRenderStatus, {a_.batch ? 0 : 1});
     in.setInt("OfxImageEffectPropRenderQualityDraft", {0});
+    host_.event("{\"event\": \"render_action\", \"frame\": " + std::to_string(frame) + ", \"field\": \"" +
+                jsonEscape(field) + "\"}");
 
     std::atomic<bool> done{false};
     std::thread aborter;
@@ -539,13 +718,6 @@ OfxStatus Driver::renderFrame(int frame, bool sequenceOpen) {
     OfxStatus st = call(kOfxImageEffectActionRender, &e, &in, nullptr);
     done = true;
     if (aborter.joinable()) aborter.join();
-    const bool aborted = e.abortFlag.exchange(false);
-    if (aborted) host_.event("{\"event\": \"aborted\", \"frame\": " + std::to_string(frame) + "}");
-    if (!sequenceOpen) call(kOfxImageEffectActionEndSequenceRender, &e, &seq, nullptr);
-    host_.outputImage = nullptr;
-    if (made && st == kOfxStatOK && !aborted) saveOutput(frame, layout);  // an aborted render is discarded
-    saveServed(kOfxImageEffectSimpleSourceClipName, frame);
-    saveServed("Mask", frame);
     return st;
 }
 

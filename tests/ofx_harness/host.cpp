@@ -48,29 +48,53 @@ int Prop::size() const {
     }
     return 0;
 }
+namespace {
+// The host's own property: known to the table, of the table's type (a parameter value: any type) and, for a
+// fixed dimension, exactly that many values.
+Prop &hostProp(std::map<std::string, Prop> &props, const std::string &n, Prop::Type type, std::size_t count) {
+    const PropSpec *spec = findPropSpec(n);
+    if (!spec) throw std::logic_error("harness: '" + n + "' is not in the harness's property table (props.cpp)");
+    const Prop::Type want = spec->type == PropType::Int ? Prop::Int : spec->type == PropType::Double ? Prop::Double
+                          : spec->type == PropType::String ? Prop::String : spec->type == PropType::Pointer ? Prop::Pointer : type;
+    if (want != type) throw std::logic_error("harness: '" + n + "' set with the wrong type");
+    if (spec->dimension > 0 && count != static_cast<std::size_t>(spec->dimension) && count != 0)
+        throw std::logic_error("harness: '" + n + "' set with " + std::to_string(count) + " values, its dimension is " +
+                               std::to_string(spec->dimension));
+    Prop &p = props[n];
+    p.type = type;
+    p.dimension = spec->dimension;
+    return p;
+}
+}  // namespace
+
+void PropertySet::declare(const std::string &n) {
+    std::lock_guard<std::recursive_mutex> l(mutex);
+    const PropSpec *spec = findPropSpec(n);
+    if (!spec) throw std::logic_error("harness: '" + n + "' is not in the harness's property table (props.cpp)");
+    const std::size_t d = static_cast<std::size_t>(spec->dimension);
+    switch (spec->type) {
+        case PropType::Int: hostProp(props, n, Prop::Int, d).i.assign(d, 0); break;
+        case PropType::Double: hostProp(props, n, Prop::Double, d).d.assign(d, 0.0); break;
+        case PropType::String: hostProp(props, n, Prop::String, d).s.assign(d, ""); break;
+        case PropType::Pointer: hostProp(props, n, Prop::Pointer, d).p.assign(d, nullptr); break;
+        case PropType::ParamValue: break;  // made with the parameter's type by paramDefine
+    }
+}
 void PropertySet::setInt(const std::string &n, std::vector<int> v) {
     std::lock_guard<std::recursive_mutex> l(mutex);
-    Prop &p = props[n];
-    p.type = Prop::Int;
-    p.i = std::move(v);
+    hostProp(props, n, Prop::Int, v.size()).i = std::move(v);
 }
 void PropertySet::setDouble(const std::string &n, std::vector<double> v) {
     std::lock_guard<std::recursive_mutex> l(mutex);
-    Prop &p = props[n];
-    p.type = Prop::Double;
-    p.d = std::move(v);
+    hostProp(props, n, Prop::Double, v.size()).d = std::move(v);
 }
 void PropertySet::setString(const std::string &n, std::vector<std::string> v) {
     std::lock_guard<std::recursive_mutex> l(mutex);
-    Prop &p = props[n];
-    p.type = Prop::String;
-    p.s = std::move(v);
+    hostProp(props, n, Prop::String, v.size()).s = std::move(v);
 }
 void PropertySet::setPointer(const std::string &n, std::vector<void *> v) {
     std::lock_guard<std::recursive_mutex> l(mutex);
-    Prop &p = props[n];
-    p.type = Prop::Pointer;
-    p.p = std::move(v);
+    hostProp(props, n, Prop::Pointer, v.size()).p = std::move(v);
 }
 int PropertySet::getInt(const std::string &n, int idx, int fallback) const {
     std::lock_guard<std::recursive_mutex> l(mutex);
@@ -117,11 +141,36 @@ const char *depthName(Depth d) {
     switch (d) {
         case Depth::Byte: return kOfxBitDepthByte;
         case Depth::Short: return kOfxBitDepthShort;
+        case Depth::Half: return kOfxBitDepthHalf;
         case Depth::Float: return kOfxBitDepthFloat;
     }
     return kOfxBitDepthNone;
 }
-std::size_t depthBytes(Depth d) { return d == Depth::Byte ? 1 : d == Depth::Short ? 2 : 4; }
+std::size_t depthBytes(Depth d) { return d == Depth::Byte ? 1 : d == Depth::Short || d == Depth::Half ? 2 : 4; }
+
+// IEEE 754 binary16 from a float, rounding to nearest even (the harness's values are finite, 0..1 mostly).
+std::uint16_t floatToHalf(float f) {
+    std::uint32_t x;
+    std::memcpy(&x, &f, 4);
+    const std::uint32_t sign = (x >> 16) & 0x8000u;
+    const int exp = static_cast<int>((x >> 23) & 0xffu) - 127 + 15;
+    std::uint32_t mant = x & 0x7fffffu;
+    if (((x >> 23) & 0xffu) == 0xffu) return static_cast<std::uint16_t>(sign | 0x7c00u | (mant ? 0x200u : 0u));
+    if (exp >= 31) return static_cast<std::uint16_t>(sign | 0x7c00u);
+    if (exp <= 0) {
+        if (exp < -10) return static_cast<std::uint16_t>(sign);
+        mant |= 0x800000u;
+        const int shift = 14 - exp;
+        std::uint32_t h = mant >> shift;
+        const std::uint32_t rest = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rest > half || (rest == half && (h & 1u))) ++h;
+        return static_cast<std::uint16_t>(sign | h);
+    }
+    std::uint32_t h = (static_cast<std::uint32_t>(exp) << 10) | (mant >> 13);
+    const std::uint32_t rest = mant & 0x1fffu;
+    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) ++h;
+    return static_cast<std::uint16_t>(sign | h);
+}
 
 namespace {
 void storeValue(unsigned char *p, Depth d, float v) {
@@ -129,6 +178,11 @@ void storeValue(unsigned char *p, Depth d, float v) {
         case Depth::Byte: *p = static_cast<unsigned char>(std::lround(std::clamp(v, 0.f, 1.f) * 255.f)); break;
         case Depth::Short: {
             const auto x = static_cast<std::uint16_t>(std::lround(std::clamp(v, 0.f, 1.f) * 65535.f));
+            std::memcpy(p, &x, 2);
+            break;
+        }
+        case Depth::Half: {
+            const std::uint16_t x = floatToHalf(v);
             std::memcpy(p, &x, 2);
             break;
         }
@@ -182,7 +236,7 @@ public:
                     std::memcpy(&in[c], &a.data[k * 4], 4);
                 }
             }
-            if (src == 1) in[1] = in[2] = in[0];
+            if (src == 1) in[1] = in[2] = in[3] = in[0];  // a mask served with more channels keeps its value in all
             for (int c = 0; c < comps; ++c) f.v[px * comps + c] = comps == 1 ? in[0] : in[c];
         }
         return f;
@@ -254,6 +308,13 @@ void Host::event(const std::string &json) {
     std::cout << (json.size() > 1 && json[0] == '{' ? stamp + json.substr(1) : json) << std::endl;
 }
 
+void Host::refused(const char *call, const char *name, OfxStatus status, const std::string &why) {
+    ++refusals_;
+    event("{\"event\": \"refused\", \"call\": \"" + jsonEscape(call) + "\", \"property\": \"" +
+          jsonEscape(name ? name : "") + "\", \"status\": " + std::to_string(status) + ", \"why\": \"" +
+          jsonEscape(why) + "\"}");
+}
+
 int Host::outstandingImages() const {
     std::lock_guard<std::mutex> l(imagesMutex_);
     return static_cast<int>(images_.size());
@@ -266,6 +327,19 @@ void Host::scaledRod(int fullW, int fullH, int *x1, int *y1, int *w, int *h) con
     *y1 = static_cast<int>(std::floor(fy1));
     *w = static_cast<int>(std::ceil((opt_.originX + fullW) * s)) - *x1;
     *h = static_cast<int>(std::ceil((opt_.originY + fullH) * s)) - *y1;
+}
+
+// One field of a frame with each of its lines doubled into the other field's line above it (parity 0: the lower
+// field, lines y = 0, 2, 4 ... counted from the bottom in pixel coordinates; 1: the upper field).
+static void doubleField(FloatFrame &f, int parity, int originY) {
+    const std::size_t row = static_cast<std::size_t>(f.width) * f.comps;
+    for (int r = 0; r < f.height; ++r) {  // r: top-down storage row
+        const int y = originY + (f.height - 1 - r);
+        if (((y % 2) + 2) % 2 == parity) continue;
+        const int from = parity == 0 ? r + 1 : r - 1;  // the field line just below (lower) or above (upper)
+        const int src = std::clamp(from, 0, f.height - 1);
+        std::copy_n(&f.v[static_cast<std::size_t>(src) * row], row, &f.v[static_cast<std::size_t>(r) * row]);
+    }
 }
 
 // A proxy-scale version of a frame: each pixel takes the full-resolution pixel nearest its centre.
@@ -290,7 +364,7 @@ static FloatFrame downsample(const FloatFrame &f, int w, int h) {
 }
 
 OfxPropertySetHandle Host::makeImage(double time, int width, int height, const FloatFrame *content, Depth depth,
-                                     int comps, ImageLayout *layout) {
+                                     int comps, ImageLayout *layout, const char *field) {
     auto img = std::make_unique<Image>();
     const std::size_t pix = depthBytes(depth) * comps;
     const std::ptrdiff_t row = static_cast<std::ptrdiff_t>(pix * width + opt_.rowPadding);
@@ -321,7 +395,7 @@ OfxPropertySetHandle Host::makeImage(double time, int width, int height, const F
     p.setString(kOfxImageEffectPropPreMultiplication, {comps == 4 ? kOfxImageUnPreMultiplied : kOfxImageOpaque});
     p.setDouble(kOfxImageEffectPropRenderScale, {scale_.load(), scale_.load()});
     p.setDouble(kOfxImagePropPixelAspectRatio, {1.0});
-    p.setString(kOfxImagePropField, {kOfxImageFieldNone});
+    p.setString(kOfxImagePropField, {field ? std::string(field) : renderField()});
     p.setString(kOfxImagePropUniqueIdentifier, {"img" + std::to_string(++imageSerial_) + "@" + std::to_string(time)});
     if (layout) {
         *layout = ImageLayout{img->store, offset, rowBytes, x1, y1, width, height, comps, depth};
@@ -340,59 +414,58 @@ bool Host::releaseImage(OfxPropertySetHandle h) {
 // ---- the suites -------------------------------------------------------------------------------------------------
 struct Suites {
     // property suite
-    template <typename T> static OfxStatus setN(OfxPropertySetHandle h, const char *name, int index, T value) {
-        if (!h || !name || index < 0) return kOfxStatErrBadHandle;
+    // A plugin may only set what the set holds, with the property's type, inside its dimension (a property of
+    // any dimension may grow by one value at a time), as HostSupport's property sets do.
+    template <typename T> static OfxStatus setN(OfxPropertySetHandle h, const char *name, int index, T value,
+                                                const char *call) {
+        if (!h || !name) return kOfxStatErrBadHandle;
         PropertySet *ps = PropertySet::from(h);
         std::lock_guard<std::recursive_mutex> l(ps->mutex);
-        Prop &p = ps->props[name];
+        auto it = ps->props.find(name);
+        if (it == ps->props.end()) return refuse(call, name, kOfxStatErrUnknown, "no such property in this set");
+        Prop &p = it->second;
+        constexpr Prop::Type type = std::is_same_v<T, int> ? Prop::Int : std::is_same_v<T, double> ? Prop::Double
+                                  : std::is_same_v<T, const char *> ? Prop::String : Prop::Pointer;
+        if (p.type != type) return refuse(call, name, kOfxStatErrValue, "the property has another type");
+        if (index < 0 || (p.dimension > 0 && index >= p.dimension) || (p.dimension == 0 && index > p.size()))
+            return refuse(call, name, kOfxStatErrBadIndex,
+                          "index " + std::to_string(index) + " outside dimension " + std::to_string(p.dimension));
         if constexpr (std::is_same_v<T, int>) {
-            if (p.size() && p.type != Prop::Int) return kOfxStatErrValue;
-            p.type = Prop::Int;
             if (static_cast<int>(p.i.size()) <= index) p.i.resize(index + 1);
             p.i[index] = value;
         } else if constexpr (std::is_same_v<T, double>) {
-            if (p.size() && p.type != Prop::Double) return kOfxStatErrValue;
-            p.type = Prop::Double;
             if (static_cast<int>(p.d.size()) <= index) p.d.resize(index + 1);
             p.d[index] = value;
         } else if constexpr (std::is_same_v<T, const char *>) {
-            if (p.size() && p.type != Prop::String) return kOfxStatErrValue;
-            p.type = Prop::String;
             if (static_cast<int>(p.s.size()) <= index) p.s.resize(index + 1);
             p.s[index] = value ? value : "";
         } else {
-            if (p.size() && p.type != Prop::Pointer) return kOfxStatErrValue;
-            p.type = Prop::Pointer;
             if (static_cast<int>(p.p.size()) <= index) p.p.resize(index + 1);
             p.p[index] = value;
         }
         return kOfxStatOK;
     }
-    static OfxStatus propSetPointer(OfxPropertySetHandle h, const char *n, int i, void *v) { return setN<void *>(h, n, i, v); }
-    static OfxStatus propSetString(OfxPropertySetHandle h, const char *n, int i, const char *v) { return setN<const char *>(h, n, i, v); }
-    static OfxStatus propSetDouble(OfxPropertySetHandle h, const char *n, int i, double v) { return setN<double>(h, n, i, v); }
-    static OfxStatus propSetInt(OfxPropertySetHandle h, const char *n, int i, int v) { return setN<int>(h, n, i, v); }
-    static OfxStatus propSetPointerN(OfxPropertySetHandle h, const char *n, int c, void *const *v) {
+    static OfxStatus refuse(const char *call, const char *name, OfxStatus st, const std::string &why) {
+        Host::current->refused(call, name, st, why);
+        return st;
+    }
+    static OfxStatus propSetPointer(OfxPropertySetHandle h, const char *n, int i, void *v) { return setN<void *>(h, n, i, v, "propSetPointer"); }
+    static OfxStatus propSetString(OfxPropertySetHandle h, const char *n, int i, const char *v) { return setN<const char *>(h, n, i, v, "propSetString"); }
+    static OfxStatus propSetDouble(OfxPropertySetHandle h, const char *n, int i, double v) { return setN<double>(h, n, i, v, "propSetDouble"); }
+    static OfxStatus propSetInt(OfxPropertySetHandle h, const char *n, int i, int v) { return setN<int>(h, n, i, v, "propSetInt"); }
+    template <typename T, typename V> static OfxStatus setMany(OfxPropertySetHandle h, const char *n, int c, V v, const char *call) {
+        if (c < 0) return refuse(call, n ? n : "", kOfxStatErrBadIndex, "negative count");
         for (int i = 0; i < c; ++i)
-            if (OfxStatus s = setN<void *>(h, n, i, v[i])) return s;
+            if (OfxStatus s = setN<T>(h, n, i, v[i], call)) return s;
         return kOfxStatOK;
     }
-    static OfxStatus propSetStringN(OfxPropertySetHandle h, const char *n, int c, const char *const *v) {
-        for (int i = 0; i < c; ++i)
-            if (OfxStatus s = setN<const char *>(h, n, i, v[i])) return s;
-        return kOfxStatOK;
-    }
-    static OfxStatus propSetDoubleN(OfxPropertySetHandle h, const char *n, int c, const double *v) {
-        for (int i = 0; i < c; ++i)
-            if (OfxStatus s = setN<double>(h, n, i, v[i])) return s;
-        return kOfxStatOK;
-    }
-    static OfxStatus propSetIntN(OfxPropertySetHandle h, const char *n, int c, const int *v) {
-        for (int i = 0; i < c; ++i)
-            if (OfxStatus s = setN<int>(h, n, i, v[i])) return s;
-        return kOfxStatOK;
-    }
-    static const Prop *lookup(OfxPropertySetHandle h, const char *name, Prop::Type t, int index, OfxStatus &st) {
+    static OfxStatus propSetPointerN(OfxPropertySetHandle h, const char *n, int c, void *const *v) { return setMany<void *>(h, n, c, v, "propSetPointerN"); }
+    static OfxStatus propSetStringN(OfxPropertySetHandle h, const char *n, int c, const char *const *v) { return setMany<const char *>(h, n, c, v, "propSetStringN"); }
+    static OfxStatus propSetDoubleN(OfxPropertySetHandle h, const char *n, int c, const double *v) { return setMany<double>(h, n, c, v, "propSetDoubleN"); }
+    static OfxStatus propSetIntN(OfxPropertySetHandle h, const char *n, int c, const int *v) { return setMany<int>(h, n, c, v, "propSetIntN"); }
+    // Gets: the set must hold the property, with that type (no int read as a double), and the index a value.
+    static const Prop *lookup(OfxPropertySetHandle h, const char *name, Prop::Type t, int index, OfxStatus &st,
+                              const char *call) {
         if (!h || !name) {
             st = kOfxStatErrBadHandle;
             return nullptr;
@@ -400,43 +473,47 @@ struct Suites {
         PropertySet *ps = PropertySet::from(h);
         auto it = ps->props.find(name);
         if (it == ps->props.end()) {
-            st = kOfxStatErrUnknown;
+            st = refuse(call, name, kOfxStatErrUnknown, "no such property in this set");
             return nullptr;
         }
         if (it->second.type != t) {
-            st = kOfxStatErrValue;
+            st = refuse(call, name, kOfxStatErrValue, "the property has another type");
             return nullptr;
         }
         if (index < 0 || index >= it->second.size()) {
-            st = kOfxStatErrBadIndex;
+            st = refuse(call, name, kOfxStatErrBadIndex,
+                        "index " + std::to_string(index) + " of " + std::to_string(it->second.size()) + " values");
             return nullptr;
         }
         st = kOfxStatOK;
         return &it->second;
     }
     static OfxStatus propGetPointer(OfxPropertySetHandle h, const char *n, int i, void **v) {
+        if (!h) return kOfxStatErrBadHandle;
         OfxStatus st;
         std::lock_guard<std::recursive_mutex> l(PropertySet::from(h)->mutex);
-        if (const Prop *p = lookup(h, n, Prop::Pointer, i, st)) *v = p->p[i];
+        if (const Prop *p = lookup(h, n, Prop::Pointer, i, st, "propGetPointer")) *v = p->p[i];
         return st;
     }
     static OfxStatus propGetString(OfxPropertySetHandle h, const char *n, int i, char **v) {
+        if (!h) return kOfxStatErrBadHandle;
         OfxStatus st;
         std::lock_guard<std::recursive_mutex> l(PropertySet::from(h)->mutex);
-        if (const Prop *p = lookup(h, n, Prop::String, i, st)) *v = const_cast<char *>(p->s[i].c_str());
+        if (const Prop *p = lookup(h, n, Prop::String, i, st, "propGetString")) *v = const_cast<char *>(p->s[i].c_str());
         return st;
     }
     static OfxStatus propGetDouble(OfxPropertySetHandle h, const char *n, int i, double *v) {
+        if (!h) return kOfxStatErrBadHandle;
         OfxStatus st;
         std::lock_guard<std::recursive_mutex> l(PropertySet::from(h)->mutex);
-        if (const Prop *p = lookup(h, n, Prop::Double, i, st)) *v = p->d[i];
-        else if (const Prop *q = lookup(h, n, Prop::Int, i, st)) *v = q->i[i];  // hosts accept ints as doubles
+        if (const Prop *p = lookup(h, n, Prop::Double, i, st, "propGetDouble")) *v = p->d[i];
         return st;
     }
     static OfxStatus propGetInt(OfxPropertySetHandle h, const char *n, int i, int *v) {
+        if (!h) return kOfxStatErrBadHandle;
         OfxStatus st;
         std::lock_guard<std::recursive_mutex> l(PropertySet::from(h)->mutex);
-        if (const Prop *p = lookup(h, n, Prop::Int, i, st)) *v = p->i[i];
+        if (const Prop *p = lookup(h, n, Prop::Int, i, st, "propGetInt")) *v = p->i[i];
         return st;
     }
     static OfxStatus propGetPointerN(OfxPropertySetHandle h, const char *n, int c, void **v) {
@@ -460,16 +537,25 @@ struct Suites {
         return kOfxStatOK;
     }
     static OfxStatus propReset(OfxPropertySetHandle h, const char *n) {
-        PropertySet *ps = PropertySet::from(h);
-        std::lock_guard<std::recursive_mutex> l(ps->mutex);
-        return ps->props.erase(n) ? kOfxStatOK : kOfxStatErrUnknown;
-    }
-    static OfxStatus propGetDimension(OfxPropertySetHandle h, const char *n, int *count) {
         if (!h || !n) return kOfxStatErrBadHandle;
         PropertySet *ps = PropertySet::from(h);
         std::lock_guard<std::recursive_mutex> l(ps->mutex);
         auto it = ps->props.find(n);
-        if (it == ps->props.end()) return kOfxStatErrUnknown;
+        if (it == ps->props.end()) return refuse("propReset", n, kOfxStatErrUnknown, "no such property in this set");
+        Prop &p = it->second;  // back to the zero/empty default
+        const std::size_t d = static_cast<std::size_t>(p.dimension);
+        p.i.assign(p.type == Prop::Int ? d : 0, 0);
+        p.d.assign(p.type == Prop::Double ? d : 0, 0.0);
+        p.s.assign(p.type == Prop::String ? d : 0, "");
+        p.p.assign(p.type == Prop::Pointer ? d : 0, nullptr);
+        return kOfxStatOK;
+    }
+    static OfxStatus propGetDimension(OfxPropertySetHandle h, const char *n, int *count) {
+        if (!h || !n || !count) return kOfxStatErrBadHandle;
+        PropertySet *ps = PropertySet::from(h);
+        std::lock_guard<std::recursive_mutex> l(ps->mutex);
+        auto it = ps->props.find(n);
+        if (it == ps->props.end()) return refuse("propGetDimension", n, kOfxStatErrUnknown, "no such property in this set");
         *count = it->second.size();
         return kOfxStatOK;
     }
@@ -494,10 +580,12 @@ struct Suites {
             c = std::make_unique<Clip>();
             c->name = name;
             c->owner = e;
+            for (const std::string &n : propsOf(SetKind::ClipDescriptor)) c->props.declare(n);
             c->props.setString(kOfxPropType, {kOfxTypeClip});
             c->props.setString(kOfxPropName, {name});
-            c->props.setInt(kOfxImageClipPropOptional, {0});
-            c->props.setInt(kOfxImageClipPropIsMask, {0});
+            c->props.setString(kOfxPropLabel, {name});
+            c->props.setInt(kOfxImageEffectPropSupportsTiles, {1});
+            c->props.setString(kOfxImageClipPropFieldExtraction, {"OfxFieldDoubled"});  // the spec's default
         }
         *p = c->props.handle();
         return kOfxStatOK;
@@ -552,12 +640,26 @@ struct Suites {
             }
             f = std::move(rgba);
         }
+        // Fielded material: a single-field render hands out what the clip asked for (kOfxImageClipPropFieldExtraction):
+        // "OfxFieldDoubled" (the default) that field's lines each doubled, "OfxFieldBoth" the whole interlaced frame.
+        const std::string field = host->renderField();
+        std::string imageField = field;
+        if (field == kOfxImageFieldLower || field == kOfxImageFieldUpper) {
+            const std::string extraction = c->props.getString(kOfxImageClipPropFieldExtraction, 0, kOfxImageFieldDoubled);
+            if (extraction == kOfxImageFieldDoubled) {
+                doubleField(f, field == kOfxImageFieldLower ? 0 : 1, host->options().originY);
+            } else if (extraction == kOfxImageFieldBoth) {
+                imageField = kOfxImageFieldBoth;
+            } else {
+                return kOfxStatErrUnsupported;  // OfxFieldSingle (half-height images) is not offered by this host
+            }
+        }
         if (host->renderScale() != 1.0) {
             int x1, y1, w, h;
             host->scaledRod(f.width, f.height, &x1, &y1, &w, &h);
             f = downsample(f, w, h);
         }
-        *img = host->makeImage(time, f.width, f.height, &f, c->depth, c->comps, nullptr);
+        *img = host->makeImage(time, f.width, f.height, &f, c->depth, c->comps, nullptr, imageField.c_str());
         return kOfxStatOK;
     }
     static OfxStatus clipReleaseImage(OfxPropertySetHandle h) {
@@ -605,23 +707,42 @@ struct Suites {
         auto *ps = reinterpret_cast<ParamSet *>(set);
         if (!ps || !type || !name) return kOfxStatErrBadHandle;
         if (ps->find(name)) return kOfxStatErrExists;
+        const std::string t = type;
+        if (t != kOfxParamTypeString && t != kOfxParamTypeDouble && t != kOfxParamTypeInteger &&
+            t != kOfxParamTypeBoolean && t != kOfxParamTypeChoice && t != kOfxParamTypePushButton &&
+            t != kOfxParamTypeGroup && t != kOfxParamTypePage)
+            return kOfxStatErrUnknown;  // a parameter type this host does not offer
         auto p = std::make_unique<Param>();
         p->name = name;
         p->type = type;
+        for (const std::string &n : propsOf(t == kOfxParamTypePage ? SetKind::Page : SetKind::ParamDescriptor, t))
+            p->props.declare(n);
         p->props.setString(kOfxPropType, {kOfxTypeParameter});
         p->props.setString(kOfxPropName, {name});
         p->props.setString(kOfxParamPropType, {type});
         p->props.setString(kOfxPropLabel, {name});
-        p->props.setInt(kOfxParamPropSecret, {0});
         p->props.setInt(kOfxParamPropEnabled, {1});
-        p->props.setInt(kOfxParamPropEvaluateOnChange, {1});
-        p->props.setInt(kOfxParamPropAnimates, {1});
-        p->props.setInt(kOfxParamPropPersistant, {1});
-        const std::string t = type;
-        if (t == kOfxParamTypeString) p->props.setString(kOfxParamPropDefault, {""});
-        else if (t == kOfxParamTypeDouble) p->props.setDouble(kOfxParamPropDefault, {0.0});
-        else if (t == kOfxParamTypeInteger || t == kOfxParamTypeBoolean || t == kOfxParamTypeChoice)
+        if (p->props.has(kOfxParamPropDefault)) {
+            p->props.setInt(kOfxParamPropEvaluateOnChange, {1});
+            p->props.setInt(kOfxParamPropAnimates, {1});
+            p->props.setInt(kOfxParamPropPersistant, {1});
+            p->props.setInt(kOfxParamPropCanUndo, {1});
+            p->props.setString(kOfxParamPropCacheInvalidation, {kOfxParamInvalidateValueChange});
+        }
+        if (t == kOfxParamTypeString) {
+            p->props.setString(kOfxParamPropDefault, {""});
+            p->props.setString(kOfxParamPropStringMode, {kOfxParamStringIsSingleLine});
+        } else if (t == kOfxParamTypeDouble) {
+            p->props.setDouble(kOfxParamPropDefault, {0.0});
+            for (const char *n : {kOfxParamPropMin, kOfxParamPropDisplayMin}) p->props.setDouble(n, {-1e300});
+            for (const char *n : {kOfxParamPropMax, kOfxParamPropDisplayMax}) p->props.setDouble(n, {1e300});
+        } else if (t == kOfxParamTypeInteger) {
             p->props.setInt(kOfxParamPropDefault, {0});
+            for (const char *n : {kOfxParamPropMin, kOfxParamPropDisplayMin}) p->props.setInt(n, {-2147483647 - 1});
+            for (const char *n : {kOfxParamPropMax, kOfxParamPropDisplayMax}) p->props.setInt(n, {2147483647});
+        } else if (t == kOfxParamTypeBoolean || t == kOfxParamTypeChoice) {
+            p->props.setInt(kOfxParamPropDefault, {0});
+        }
         if (props) *props = p->props.handle();
         ps->params.push_back(std::move(p));
         return kOfxStatOK;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "props.h"
 #include "vinpaint/ofx_abi.h"
 
 namespace harness {
@@ -19,6 +20,7 @@ namespace harness {
 // ---- property sets ------------------------------------------------------------------------------------------
 struct Prop {
     enum Type { Int, Double, String, Pointer } type = Int;
+    int dimension = 0;  // 0: any number of values (props.h)
     std::vector<int> i;
     std::vector<double> d;
     std::vector<std::string> s;
@@ -37,7 +39,10 @@ struct PropertySet {
     }
     OfxPropertySetHandle handle() { return reinterpret_cast<OfxPropertySetHandle>(this); }
     static PropertySet *from(OfxPropertySetHandle h) { return reinterpret_cast<PropertySet *>(h); }
-    // Host-side helpers.
+    // Host-side helpers. Every name must be in the harness's own property table (props.h): a name it does not
+    // know is a bug in the harness (std::logic_error), never something to hand a plugin.
+    // declare: the property with its empty/zero default, as a host makes it before the plugin sees the set.
+    void declare(const std::string &n);
     void setInt(const std::string &n, std::vector<int> v);
     void setDouble(const std::string &n, std::vector<double> v);
     void setString(const std::string &n, std::vector<std::string> v);
@@ -50,7 +55,7 @@ struct PropertySet {
 };
 
 // ---- clips' pixels ----------------------------------------------------------------------------------------------
-enum class Depth { Byte, Short, Float };
+enum class Depth { Byte, Short, Half, Float };
 const char *depthName(Depth d);
 std::size_t depthBytes(Depth d);
 
@@ -131,6 +136,7 @@ struct Effect {
 };
 
 struct Options {
+    std::string field = "none";     // fielded material: "lower" or "upper" (dominance); "none" = progressive
     bool messageV2 = true;
     bool progressSuite = true;
     bool multiThread = true;
@@ -150,6 +156,19 @@ public:
 
     // Log events (messages, progress) as JSON lines on stdout.
     void event(const std::string &json);
+    // A property call the host refused (unknown name, wrong type or index): logged, counted.
+    void refused(const char *call, const char *name, OfxStatus status, const std::string &why);
+    int refusals() const { return refusals_; }
+    // The field of the render in progress (images are extracted for it): "OfxFieldNone", "OfxFieldBoth",
+    // "OfxFieldLower" or "OfxFieldUpper".
+    void setRenderField(const std::string &f) {
+        std::lock_guard<std::mutex> l(fieldMutex_);
+        field_ = f;
+    }
+    std::string renderField() const {
+        std::lock_guard<std::mutex> l(fieldMutex_);
+        return field_;
+    }
     int messagesPosted() const { return messages_; }
     int outstandingImages() const;
     int progressUpdates() const { return progressUpdates_; }
@@ -160,8 +179,9 @@ public:
     // Images handed to the plugin (clipGetImage).
     // A new image at `depth`/`comps` covering the clip's region of definition at the current render scale,
     // filled from `content` (already at that scale) or with garbage (outputs).
+    // field: the image's kOfxImagePropField (null: the field of the render in progress).
     OfxPropertySetHandle makeImage(double time, int width, int height, const FloatFrame *content, Depth depth,
-                                   int comps, ImageLayout *layout);
+                                   int comps, ImageLayout *layout, const char *field = nullptr);
 
     // The render scale of the action in progress (1 outside renders, as for InstanceChanged).
     void setRenderScale(double s) { scale_ = s; }
@@ -185,7 +205,9 @@ private:
     mutable std::mutex imagesMutex_;
     std::map<PropertySet *, std::unique_ptr<Image>> images_;
     std::mutex logMutex_;
-    std::atomic<int> messages_{0}, progressUpdates_{0};
+    std::atomic<int> messages_{0}, progressUpdates_{0}, refusals_{0};
+    mutable std::mutex fieldMutex_;
+    std::string field_ = "OfxFieldNone";
     std::atomic<unsigned long long> imageSerial_{0};
     std::atomic<long long> imageMicros_{0};
     std::atomic<double> scale_{1.0};

@@ -35,6 +35,7 @@ NpyArray readNpy(const std::string &path) {
     if (descr == "|u1" || descr == "<u1") a.dtype = "u1";
     else if (descr == "<u2") a.dtype = "u2";
     else if (descr == "<f4") a.dtype = "f4";
+    else if (descr == "<f2") a.dtype = "f2";
     else if (descr == "|b1") a.dtype = "u1";  // bool masks: 0/1 bytes
     else throw std::runtime_error(path + ": dtype " + descr + " is not supported (u1, u2, f4)");
     if (header.find("'fortran_order': True") != std::string::npos) throw std::runtime_error(path + ": Fortran order");
@@ -58,7 +59,7 @@ void writeNpy(const std::string &path, const NpyArray &a) {
     std::string shape = "(";
     for (std::size_t i = 0; i < a.shape.size(); ++i) shape += std::to_string(a.shape[i]) + (a.shape.size() == 1 || i + 1 < a.shape.size() ? "," : "");
     shape += ")";
-    const std::string descr = a.dtype == "u1" ? "|u1" : a.dtype == "u2" ? "<u2" : "<f4";
+    const std::string descr = a.dtype == "u1" ? "|u1" : a.dtype == "u2" ? "<u2" : a.dtype == "f2" ? "<f2" : "<f4";
     std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
     const std::size_t total = 10 + header.size() + 1;
     header += std::string((64 - total % 64) % 64, ' ') + "\n";

@@ -9,10 +9,10 @@
 namespace harness {
 
 struct NpyArray {
-    std::string dtype;             // "u1", "u2" or "f4"
+    std::string dtype;             // "u1", "u2", "f2" or "f4"
     std::vector<std::size_t> shape;
     std::vector<unsigned char> data;
-    std::size_t itemsize() const { return dtype == "u1" ? 1 : dtype == "u2" ? 2 : 4; }
+    std::size_t itemsize() const { return dtype == "u1" ? 1 : dtype == "u2" || dtype == "f2" ? 2 : 4; }
     std::size_t count() const {
         std::size_t n = 1;
         for (auto s : shape) n *= s;

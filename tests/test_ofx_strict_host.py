@@ -1,0 +1,160 @@
+"""The OFX host harness as a strict host (tests/ofx_harness), without a daemon.
+
+Each rule is shown twice: the real bundle passes it, and a probe plugin (tests/ofx_harness/probe_plugin.cpp) doing
+what an earlier vinpaint bundle did is refused or caught. The rules are the ones hosts built on the OpenFX
+HostSupport library apply: property sets refuse unknown names (kOfxStatErrUnknown), wrong types
+(kOfxStatErrValue) and indices outside the dimension (kOfxStatErrBadIndex); only kOfxStatOK from isIdentity
+means "identity"; optional clips that do not ask through GetClipPreferences get the components the host
+chooses; a depth the plugin does not declare is never sent; fielded material is rendered as the plugin asks.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from test_plugin_harness import BUILD, Run, build_plugin, harness
+
+pytestmark = pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")
+
+NOWHERE = "tcp://127.0.0.1:9"  # nothing listens: these runs never reach a daemon
+W, H, T = 48, 32, 3
+
+
+@pytest.fixture(scope="module", autouse=True)
+def built() -> None:
+    build_plugin()
+
+
+def probe(*args: str) -> Run:
+    """The probe plugin in the harness; VINPAINT_PROBE in the environment picks what it does wrong."""
+    return harness("--bundle", str(BUILD / "HarnessProbe.ofx.bundle"), "--synthetic", f"{W}x{H}x{T}", *args)
+
+
+def refusals(run: Run) -> list[dict]:
+    return [e for e in run.events if e.get("event") == "refused"]
+
+
+def messages(run: Run) -> list[str]:
+    return [e["text"] for e in run.events if e.get("event") == "message"]
+
+
+# --- property sets -------------------------------------------------------------------------------------------------
+
+def test_the_bundle_sets_and_gets_only_properties_the_host_holds() -> None:
+    run = harness("--synthetic", f"{W}x{H}x{T}", "--daemon", NOWHERE, "--param", "output=2",
+                  "--steps", "describe,create,render:1,set:output=1,render:2,refresh,destroy,unload")
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    d = run.event("describe")
+    assert d["status"] == "OK" and d["multiple_clip_depths"] == 0
+    assert refusals(run) == []
+
+
+@pytest.mark.parametrize("mode,status,prop", [
+    ("old-clip-depths", "ErrUnknown", "OfxImageEffectPropSupportsMultipleClipDepths"),
+    ("wrong-type", "ErrValue", "OfxImageEffectPropSupportsTiles"),
+    ("wrong-dimension", "ErrBadIndex", "OfxImageEffectPropSupportsTiles"),
+])
+def test_describe_fails_on_an_unknown_property_a_wrong_type_or_index(monkeypatch, mode: str, status: str,
+                                                                     prop: str) -> None:
+    """old-clip-depths is what the bundle did before issue 10: the misspelled name made Describe fail, and hosts
+    built on HostSupport dropped the plugin."""
+    monkeypatch.setenv("VINPAINT_PROBE", mode)
+    run = probe("--steps", "describe")
+    assert run.steps["describe"]["status"] == status
+    assert [r["property"] for r in refusals(run)] == [prop]
+    monkeypatch.delenv("VINPAINT_PROBE")
+    assert probe("--steps", "describe").steps["describe"]["status"] == "OK"
+
+
+# --- statuses ------------------------------------------------------------------------------------------------------
+
+def test_only_ok_from_is_identity_means_identity(monkeypatch) -> None:
+    """kOfxStatReplyYes (what the bundle answered before) is not an identity answer: the host renders anyway and
+    the harness reports the status as outside the spec."""
+    monkeypatch.setenv("VINPAINT_PROBE", "identity-yes")
+    run = probe("--steps", "describe,create,render:1")
+    assert not run.event("summary")["ok"]
+    assert run.event("bad_status")["action"] == "OfxImageEffectActionIsIdentity"
+    assert not any(e.get("event") == "identity" for e in run.events)
+    assert run.event("render_action")["frame"] == 1
+    monkeypatch.delenv("VINPAINT_PROBE")
+
+    real = harness("--synthetic", f"{W}x{H}x{T}", "--daemon", NOWHERE, "--param", "output=1",
+                   "--steps", "describe,create,render:1,destroy,unload")
+    assert real.event("summary")["ok"], real.stdout[-2000:]
+    assert real.event("identity")["clip"] == "Source"
+    assert not any(e.get("event") == "render_action" for e in real.events)
+
+
+def test_stale_no_daemon_error_is_cleared_when_output_becomes_source() -> None:
+    run = harness("--synthetic", f"{W}x{H}x{T}", "--daemon", NOWHERE, "--param", "jobId=" + "ab" * 16,
+                  "--expect-failure", "render", "--steps", "describe,create,render:1,set:output=1")
+    assert "no daemon is reachable" in run.steps["render:1"]["persistent"]
+    assert run.steps["set:output=1"]["persistent"] == ""
+
+
+# --- clip components -------------------------------------------------------------------------------------------------
+
+def test_an_alpha_mask_stays_alpha_with_an_rgb_source(tmp_path: Path) -> None:
+    """HostSupport maps an optional clip that did not ask to the most chromatic input's components: the probe
+    (no GetClipPreferences, like the bundle before) gets its Alpha mask as RGB. The bundle asks for the Mask's own
+    components, so the mask overlay (Mask channel Alpha) works with an RGB source."""
+    old = probe("--components", "RGB", "--mask-components", "Alpha", "--steps", "describe,create,render:1")
+    assert old.event("clip_preferences")["clips"]["Mask"]["components"] == "OfxImageComponentRGB"
+    assert any(m.startswith("probe: Mask OfxImageComponentRGB") for m in messages(old))
+
+    run = harness("--synthetic", f"{W}x{H}x{T}", "--components", "RGB", "--mask-components", "Alpha",
+                  "--daemon", NOWHERE, "--param", "output=2", "--out", str(tmp_path),
+                  "--steps", "describe,create,render:2,destroy,unload")
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    clips = run.event("clip_preferences")["clips"]
+    assert clips["Mask"]["components"] == "OfxImageComponentAlpha"
+    assert clips["Source"]["components"] == clips["Output"]["components"] == "OfxImageComponentRGB"
+    out, src, mask = (np.load(tmp_path / f"{k}_2.npy") for k in ("output", "source", "mask"))
+    assert mask.shape == (H, W, 1)
+    hole = mask[..., 0] > 127
+    assert hole.any() and np.array_equal(out[~hole], src[~hole]) and not np.array_equal(out[hole], src[hole])
+
+
+# --- depths, fields ------------------------------------------------------------------------------------------------
+
+def test_half_float_is_sent_only_to_a_plugin_that_declares_it(monkeypatch, tmp_path: Path) -> None:
+    run = harness("--synthetic", f"{W}x{H}x{T}", "--depth", "half", "--daemon", NOWHERE, "--param", "output=2",
+                  "--out", str(tmp_path / "real"), "--steps", "describe,create,render:1,destroy,unload")
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    assert run.event("depth_mapped") == {**run.event("depth_mapped"), "asked": "OfxBitDepthHalf",
+                                         "given": "OfxBitDepthFloat"}
+    assert np.load(tmp_path / "real" / "output_1.npy").dtype == np.float32
+
+    monkeypatch.setenv("VINPAINT_PROBE", "half")
+    half = probe("--depth", "half", "--out", str(tmp_path / "probe"), "--steps", "describe,create,render:1")
+    assert half.event("summary")["ok"], half.stdout[-3000:]
+    assert not any(e.get("event") == "depth_mapped" for e in half.events)
+    assert any(m.startswith("probe: Source OfxImageComponentRGBA OfxBitDepthHalf") for m in messages(half))
+    out, src = np.load(tmp_path / "probe" / "output_1.npy"), np.load(tmp_path / "probe" / "source_1.npy")
+    assert out.dtype == np.float16 and np.array_equal(out, src)
+
+
+@pytest.mark.parametrize("field", ["lower", "upper"])
+def test_fielded_material_is_rendered_as_the_plugin_asks(monkeypatch, tmp_path: Path, field: str) -> None:
+    """The bundle renders whole frames once (FieldRenderTwiceAlways 0, clips fetched with both fields); a plugin
+    that says nothing (the spec's default) is rendered once per field with doubled-line images."""
+    args = ["--synthetic", f"{W}x{H}x{T}", "--daemon", NOWHERE, "--param", "output=2", "--origin", "3,-5"]
+    fielded = harness(*args, "--field", field, "--out", str(tmp_path / "f"),
+                      "--steps", "describe,create,render:2,destroy,unload")
+    plain = harness(*args, "--out", str(tmp_path / "p"), "--steps", "describe,create,render:2,destroy,unload")
+    assert fielded.event("summary")["ok"], fielded.stdout[-3000:]
+    assert fielded.event("describe")["field_render_twice"] == 0
+    assert fielded.event("describe")["clips"]["Source"]["field_extraction"] == "OfxFieldBoth"
+    assert [e["field"] for e in fielded.events if e.get("event") == "render_action"] == ["OfxFieldBoth"]
+    assert np.array_equal(np.load(tmp_path / "f" / "output_2.npy"), np.load(tmp_path / "p" / "output_2.npy"))
+
+    monkeypatch.setenv("VINPAINT_PROBE", "")
+    old = probe("--field", field, "--steps", "describe,create,render:2")
+    fields = [e["field"] for e in old.events if e.get("event") == "render_action"]
+    first, second = ("OfxFieldLower", "OfxFieldUpper") if field == "lower" else ("OfxFieldUpper", "OfxFieldLower")
+    assert fields == [first, second]
+    assert any(m == f"probe: Source OfxImageComponentRGBA OfxBitDepthByte {first}" for m in messages(old))
