@@ -152,6 +152,14 @@ def test_fielded_material_is_rendered_as_the_plugin_asks(monkeypatch, tmp_path: 
     assert [e["field"] for e in fielded.events if e.get("event") == "render_action"] == ["OfxFieldBoth"]
     assert np.array_equal(np.load(tmp_path / "f" / "output_2.npy"), np.load(tmp_path / "p" / "output_2.npy"))
 
+    # A host may still render one field at a time (it does when a parameter animates): each render writes only
+    # its field's rows, and the two make the same frame.
+    split = harness(*args, "--field", field, "--split-fields", "--out", str(tmp_path / "s"),
+                    "--steps", "describe,create,render:2,destroy,unload")
+    assert split.event("summary")["ok"], split.stdout[-3000:]
+    assert len([e for e in split.events if e.get("event") == "render_action"]) == 2
+    assert np.array_equal(np.load(tmp_path / "s" / "output_2.npy"), np.load(tmp_path / "p" / "output_2.npy"))
+
     monkeypatch.setenv("VINPAINT_PROBE", "")
     old = probe("--field", field, "--steps", "describe,create,render:2")
     fields = [e["field"] for e in old.events if e.get("event") == "render_action"]

@@ -223,6 +223,11 @@ def test_plugin_declares_contexts_clips_and_params(trained: Trained) -> None:
     assert p["jobId"]["secret"] == 1 and p["jobId"]["persistent"] == 1
     fetched = {(e["suite"], e["version"]) for e in trained.interactive.events if e.get("event") == "fetch_suite"}
     assert ("OfxPropertySuite", 1) in fetched and ("OfxImageEffectSuite", 1) in fetched
+    # The harness is a strict host (tests/test_ofx_strict_host.py): through Train, waiting and every render, the
+    # plugin never touched a property the host does not hold, nor with a wrong type or index.
+    for run in (trained.interactive, trained.batch):
+        assert [e for e in run.events if e.get("event") == "refused"] == []
+        assert run.event("clip_preferences")["clips"]["Mask"]["components"] == "OfxImageComponentAlpha"
 
 
 # --- Train, and rendering while it trains -------------------------------------------------------------------------
@@ -315,6 +320,54 @@ def test_other_bit_depths_and_layouts_render_the_same_job(trained: Trained, clip
         assert np.array_equal(out[~hole], src[~hole])
         if channels == 4:
             assert np.array_equal(out[..., 3], src[..., 3])
+
+
+def test_everything_a_strict_host_varies_at_once(trained: Trained, clip: Clip, daemon: Daemon,
+                                                tmp_path: Path) -> None:
+    """Half float asked (the plugin does not declare it: float is given), proxy scale 0.5, bottom-up rows
+    (negative row bytes), bounds that do not start at (0, 0), fielded material and an RGB source with an Alpha
+    mask, all in one batch render of the trained job: every frame is the sampled result."""
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint,
+                  "--depth", "half", "--components", "RGB", "--mask-components", "Alpha", "--scale", "0.5",
+                  "--negative-rowbytes", "--origin", "-8,6", "--field", "upper", "--batch",
+                  "--param", f"jobId={trained.job}", "--param", "jobFirstFrame=1", "--out", str(tmp_path),
+                  "--steps", "describe,create,render:1,render:7,destroy,unload")
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    assert run.event("depth_mapped")["given"] == "OfxBitDepthFloat"
+    assert [e for e in run.events if e.get("event") == "refused"] == []
+    assert [e["field"] for e in run.events if e.get("event") == "render_action"] == ["OfxFieldBoth"] * 2
+    for f in (1, 7):
+        out = load(tmp_path, "output", f)
+        h, w = out.shape[:2]
+        assert out.dtype == np.float32 and out.shape[2] == 3 and (w, h) == (WIDTH // 2, HEIGHT // 2)
+        cols = np.minimum(WIDTH - 1, np.floor((np.arange(w) + 0.5) * WIDTH / w).astype(int))
+        up = np.minimum(HEIGHT - 1, np.floor((h - 1 - np.arange(h) + 0.5) * HEIGHT / h).astype(int))
+        expected = trained.results[f - 1][HEIGHT - 1 - up][:, cols].astype(np.float32) / np.float32(255)
+        assert np.array_equal(out, expected)
+
+
+def test_train_with_an_rgb_source_and_an_alpha_mask(trained: Trained, clip: Clip, daemon: Daemon) -> None:
+    """The node asks for the Mask's own components (GetClipPreferences), so an Alpha mask beside an RGB source is
+    not turned into RGB (where its alpha would be lost and Train would fail): the same pixels find the same job."""
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--components", "RGB",
+                  "--mask-components", "Alpha", "--daemon", daemon.endpoint, "--param", f"preset={PRESET_TINY}",
+                  "--steps", "describe,create,train,destroy,unload")
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    assert run.steps["train"]["job"] == trained.job
+
+
+def test_refresh_after_a_failed_train_keeps_the_error(trained: Trained, clip: Clip, daemon: Daemon) -> None:
+    """Train fails (an RGB source without a mask); Refresh must not replace the error with 'not trained' or with
+    the state of the job the node still shows."""
+    base = ["--source", str(clip.source), "--no-mask", "--components", "RGB", "--daemon", daemon.endpoint,
+            "--expect-failure", "train", "--steps", "describe,create,train,refresh,destroy,unload"]
+    fresh = harness(*base)
+    assert fresh.steps["train"]["status"] == "Failed"
+    assert fresh.steps["train"]["status_param"].startswith("error: connect a Mask input")
+    assert fresh.steps["refresh"]["status_param"] == fresh.steps["train"]["status_param"]
+    reopened = harness(*base, "--param", f"jobId={trained.job}", "--param", "jobFirstFrame=1")
+    line = reopened.steps["refresh"]["status_param"]
+    assert line.startswith("error: connect a Mask input") and "still shows its last job" in line, line
 
 
 @pytest.mark.parametrize("scale,origin", [(0.5, "0,0"), (0.3, "3,2")])
@@ -445,17 +498,25 @@ def test_batch_wait_honours_abort_and_cancel_stops_training(clip: Clip, daemon: 
     the training in the daemon."""
     run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint,
                   "--batch", "--abort-after", "1.5", "--param", f"preset={PRESET_TINY}", "--param", "maskDilation=2",
-                  "--out", str(tmp_path), "--steps", "describe,create,train,render:4,cancel,destroy,unload")
+                  "--first-frame", "101", "--out", str(tmp_path),
+                  "--steps", "describe,create,train,set:waitInBatch=0,render:105,set:waitInBatch=1,render:104,"
+                             "cancel,destroy,unload")
     job = run.steps["train"]["job"]
     try:
         assert run.steps["train"]["status"] == "OK" and job and job != trained.job
-        render = run.steps["render:4"]
+        # Not waiting: the frame fails, named by the host's frame number (105), not the job's index (4).
+        not_ready = run.steps["render:105"]
+        assert not_ready["status"] == "Failed"
+        assert "frame 105 is not ready" in not_ready["persistent"], not_ready["persistent"]
+        render = run.steps["render:104"]
         assert render["status"] == "OK"                      # aborted: the host discards the frame
         assert render["elapsed_s"] < 30
-        assert run.event("aborted")["frame"] == 4
-        assert not (tmp_path / "output_4.npy").exists()
+        assert run.event("aborted")["frame"] == 104
+        assert not (tmp_path / "output_104.npy").exists()
         assert run.steps["cancel"]["status"] == "OK"
         assert run.steps["cancel"]["status_param"].startswith("cancelled"), run.steps["cancel"]
+        texts = [s["status_param"] + " " + s["persistent"] for s in run.steps.values()]
+        assert not any("0 ahead" in x for x in texts), texts
     finally:
         from vinpaint.host_bridge.client import Client
         with Client(daemon.endpoint) as client:

@@ -55,6 +55,8 @@ struct Args {
     std::set<std::string> expectFailure;
     int killPid = 0, killBeforeFrame = -1000000;
     double abortAfter = -1, watchdog = 180, waitTimeout = 600, scale = 1.0;
+    bool splitFields = false;  // render fielded material one field at a time whatever the plugin says (a host
+                               // does when a parameter animates)
     Options host;
 };
 
@@ -129,6 +131,7 @@ Args parse(int argc, char **argv) {
         else if (k == "--abort-after") a.abortAfter = std::stod(next());
         else if (k == "--watchdog") a.watchdog = std::stod(next());
         else if (k == "--scale") a.scale = std::stod(next());
+        else if (k == "--split-fields") a.splitFields = true;
         else if (k == "--field") {
             a.host.field = next();
             if (a.host.field != "none" && a.host.field != "lower" && a.host.field != "upper") usage("--field none|lower|upper");
@@ -649,7 +652,7 @@ OfxStatus Driver::renderFrame(int frame, bool sequenceOpen) {
     // Fielded material: both fields in one render, or one render per field (dominant first) when the plugin asks
     // to be called twice (the spec's default); each field render's rows of that field make the frame.
     std::vector<std::string> fields = {fieldNone};
-    if (fielded && descriptor_->props.getInt(kOfxImageEffectPluginPropFieldRenderTwiceAlways, 0, 1) != 0)
+    if (fielded && (a_.splitFields || descriptor_->props.getInt(kOfxImageEffectPluginPropFieldRenderTwiceAlways, 0, 1) != 0))
         fields = a_.host.field == "lower" ? std::vector<std::string>{kOfxImageFieldLower, kOfxImageFieldUpper}
                                           : std::vector<std::string>{kOfxImageFieldUpper, kOfxImageFieldLower};
     Clip *outClip = e.clip(kOfxImageEffectOutputClipName);
