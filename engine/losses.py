@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .warp import backward_warp
+from .warp import backward_warp, pixel_grid
 
 
 def reconstruction_loss(generated: torch.Tensor, target: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
@@ -21,13 +21,40 @@ def flow_loss(generated_flow: torch.Tensor, known_flow: torch.Tensor, weight: to
     return ((weight * (generated_flow - known_flow)) ** 2).mean()
 
 
+def gather_warp(image: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """backward_warp(image, flow, return_valid=True) written with 1-D index_select: the same bilinear samples, zero
+    outside the frame, and the same gradients, but a backward (index_add) that CUDA runs deterministically where
+    grid_sample's backward adds with atomics. [B,C,H,W], [B,2,H,W] pixels -> [B,C,H,W], [B,1,H,W] in-bounds."""
+    b, c, h, w = image.shape
+    coords = pixel_grid(h, w, image.device, flow.dtype) + flow
+    x, y = coords[:, 0], coords[:, 1]
+    x0, y0 = torch.floor(x.detach()), torch.floor(y.detach())
+    fx, fy = x - x0, y - y0
+    flat = image.reshape(-1)
+    base = (torch.arange(b, device=image.device) * (c * h * w)).view(b, 1, 1, 1) + \
+        (torch.arange(c, device=image.device) * (h * w)).view(1, c, 1, 1)
+    out = image.new_zeros(image.shape)
+    for dx, dy, weight in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy),
+                           (1, 1, fx * fy)):
+        xi, yi = x0 + dx, y0 + dy
+        inside = ((xi >= 0) & (xi <= w - 1) & (yi >= 0) & (yi <= h - 1)).to(image.dtype)
+        offset = (yi.clamp(0, h - 1) * w + xi.clamp(0, w - 1)).long()[:, None]
+        samples = flat.index_select(0, (base + offset).reshape(-1)).view(b, c, h, w)
+        out = out + samples * (weight * inside)[:, None]
+    valid = ((x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1))[:, None].to(image.dtype)
+    return out, valid
+
+
 def consistency_loss(frame_i: torch.Tensor, frame_j: torch.Tensor, flow_ij_px: torch.Tensor,
-                     reliable: torch.Tensor, source: torch.Tensor | None = None) -> torch.Tensor:
+                     reliable: torch.Tensor, source: torch.Tensor | None = None,
+                     deterministic_warp: bool = False) -> torch.Tensor:
     """Eq. 5, ||(1 - M^f)(I^_j(F^_ij) - I^_i)||^2, frame i detached (as the authors do) so the signal flows
     into frame j and the flow: [B,3,H,W] x2, flow in pixels [B,2,H,W], M^f [B,1,H,W] -> scalar.
     Samples that land outside frame j carry no information and are left out. `source` [B,1,H,W], when given,
-    further limits the term to pixels where it is 1 (e.g. where frame i is known)."""
-    warped, inside = backward_warp(frame_j, flow_ij_px, return_valid=True)
+    further limits the term to pixels where it is 1 (e.g. where frame i is known). `deterministic_warp` samples
+    with gather_warp (same values; a backward CUDA runs deterministically)."""
+    warped, inside = gather_warp(frame_j, flow_ij_px) if deterministic_warp else \
+        backward_warp(frame_j, flow_ij_px, return_valid=True)
     weight = (1.0 - reliable) * inside
     if source is not None:
         weight = weight * source

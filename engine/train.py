@@ -5,8 +5,9 @@ resumed from its checkpoint takes exactly the steps an uninterrupted one would h
 """
 from __future__ import annotations
 
-import copy
+import contextlib
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,73 +184,303 @@ def load_checkpoint(path: Path) -> dict:
     return state
 
 
-def _snapshot(model, optimizer) -> dict:
-    return {"model": copy.deepcopy(model.state_dict()), "optimizer": copy.deepcopy(optimizer.state_dict())}
+class _State:
+    """In-place snapshots of a model and its Adam state: restoring copies into the same tensors, so a captured
+    CUDA graph (which holds their addresses) stays valid across roll-backs."""
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer):
+        self.model, self.optimizer = model, optimizer
+        self.tensors = list(model.state_dict().values())  # parameters and BatchNorm buffers, sharing storage
+
+    def snapshot(self) -> dict:
+        opt = {}
+        for p in self.tensors_params():
+            st = self.optimizer.state.get(p, {})
+            opt[p] = {k: v.detach().clone() for k, v in st.items() if torch.is_tensor(v)}
+        return {"model": [t.detach().clone() for t in self.tensors], "optimizer": opt}
+
+    def tensors_params(self):
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
+
+    @torch.no_grad()
+    def restore(self, snap: dict) -> None:
+        for t, saved in zip(self.tensors, snap["model"]):
+            t.copy_(saved)
+        for p, saved in snap["optimizer"].items():
+            st = self.optimizer.state.get(p)
+            if not st:
+                continue
+            for k, v in st.items():
+                if torch.is_tensor(v):
+                    # a snapshot from before the first step holds no Adam state: zero moments and step 0 are
+                    # what Adam starts from, so zeroing in place equals starting afresh
+                    v.copy_(saved[k]) if k in saved else v.zero_()
+
+
+@contextlib.contextmanager
+def device_settings(tc, device: torch.device):
+    """The process-wide switches a run wants (determinism, TF32), set for the run and handed back afterwards."""
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32)
+    try:
+        if device.type == "cuda":
+            cudnn.allow_tf32 = matmul.allow_tf32 = tc.precision == "tf32"
+            cudnn.deterministic, cudnn.benchmark = tc.deterministic, not tc.deterministic
+            if tc.deterministic:
+                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+                # warn_only: an op without a deterministic kernel warns instead of failing a user's run; the
+                # determinism tests on CUDA (bench/gpu_check.py) are what proves the step is deterministic
+                torch.use_deterministic_algorithms(True, warn_only=True)
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32 = saved[2:]
+
+
+class _Resident:
+    """Everything a training step reads, moved to the device once at working resolution: frames, known masks,
+    noise, and for the flow variant the known flow in the flow head's units, its loss weight O*M^f*exists, the
+    reliable-flow mask and the per-offset scales. Steps gather from these with index tensors, no host copies."""
+
+    def __init__(self, data: TrainingData, device: torch.device):
+        self.frames = data.frames.to(device)
+        self.known = data.known.to(device)
+        self.noise = data.noise.to(device)
+        self.t_count = data.frames.shape[0]
+        kf = data.flow
+        if kf is not None:
+            t, k = kf.flow.shape[:2]
+            scale = torch.from_numpy(np.asarray(kf.scale, np.float32))
+            self.scale = scale.to(device)
+            flow_norm = torch.from_numpy(kf.flow) / scale.view(1, k, 1, 1, 1)
+            exists = torch.from_numpy(kf.exists.astype(np.float32)).view(t, k, 1, 1, 1)
+            weight = torch.from_numpy(kf.occlusion_valid) * torch.from_numpy(kf.reliable) * exists
+            self.flow_norm = flow_norm.to(device).flatten(0, 1)                   # [T*K,2,h,w]
+            self.flow_weight = weight.to(device).flatten(0, 1)                    # [T*K,1,h,w]
+            self.reliable = torch.from_numpy(kf.reliable).to(device).flatten(0, 1)  # [T*K,1,h,w]
+
+
+def _group_tables(groups: list[list[Batch]], n: int, uses_flow: bool, scale: np.ndarray | None,
+                  device: torch.device) -> list[dict[str, torch.Tensor]]:
+    """Per group of batches (one optimizer step), its index tensors on the device. With G batches of N frames:
+    frames [G*N] (frame numbers); for the flow terms also known [G*N] (frame*K + offset, into the flow tables),
+    pred [G*N] (row of the generated flow map), a, b [G*(N-1)] (rows of frames i and j of eq. 5), known_a [G*(N-1)]
+    and scale_a [G*(N-1)] (the pixel scale of each compared flow)."""
+    k = len(FLOW_OFFSETS)
+    tables = []
+    for group in groups:
+        rows: dict[str, list] = {"frames": [], "known": [], "pred": [], "a": [], "b": [], "known_a": [],
+                                 "scale_a": []}
+        for g, batch in enumerate(group):
+            idx = batch.indices(n)
+            rows["frames"] += idx
+            if uses_flow and batch.direction != 0:
+                ki = FLOW_OFFSETS.index(batch.direction * batch.interval)
+                rows["known"] += [i * k + ki for i in idx]
+                rows["pred"] += [(g * n + j) * k + ki for j in range(n)]
+                a = list(range(n - 1)) if batch.direction > 0 else list(range(1, n))
+                rows["a"] += [g * n + j for j in a]
+                rows["b"] += [g * n + j + batch.direction for j in a]
+                rows["known_a"] += [idx[j] * k + ki for j in a]
+                rows["scale_a"] += [float(scale[ki])] * len(a)
+        table = {"frames": torch.tensor(rows["frames"], dtype=torch.long, device=device)}
+        if rows["known"]:
+            for name in ("known", "pred", "a", "b", "known_a"):
+                table[name] = torch.tensor(rows[name], dtype=torch.long, device=device)
+            table["scale_a"] = torch.tensor(rows["scale_a"], dtype=torch.float32, device=device).view(-1, 1, 1, 1)
+        tables.append(table)
+    return tables
 
 
 class VideoTrainer:
-    """DIP-Vid, DIP-Vid-3DCN and DIP-Vid-Flow: one network over the whole clip, batch after batch, M updates each."""
+    """DIP-Vid, DIP-Vid-3DCN and DIP-Vid-Flow: one network over the whole clip, batch after batch, M updates each.
+
+    The data lives on the device from the start; a step is index tensors in, a vector of losses out, and the
+    losses are read back every `train.readback_every` steps (and at the end of every batch), where the divergence
+    check of C.1 runs over them in order: a step that diverged rolls the batch back exactly as if it had been
+    caught at once (the steps taken after it are discarded with it)."""
 
     def __init__(self, config: InpaintConfig, data: TrainingData, vgg: VGG16Features | None, device: torch.device,
                  workdir: Path | None = None, progress=None, should_stop=None):
-        self.config, self.data, self.vgg, self.device = config, data, vgg, device
-        self.n = config.train.batch_size
+        self.config, self.data, self.vgg, self.device = config, data, vgg, torch.device(device)
+        tc = config.train
+        self.n = tc.batch_size
         self.schedule = batch_schedule(data.frames.shape[0], config)
-        self.total = len(self.schedule) * config.train.updates_per_batch
+        per_step = tc.batches_per_step
+        self.groups = [self.schedule[i:i + per_step] for i in range(0, len(self.schedule), per_step)]
+        self.total = len(self.groups) * tc.updates_per_batch
         self.run_state = _Run(config, workdir, self.total, progress, should_stop)
-        torch.manual_seed(config.train.seed)
-        self.model = Generator(config.network).to(device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.train.learning_rate)
-        if data.flow is not None:
-            self.flow_scale = torch.from_numpy(data.flow.scale).to(device)
+        self.notices: list[str] = []
+        torch.manual_seed(tc.seed)
+        self.model = Generator(config.network).to(self.device)
+        self.channels_last = tc.channels_last
+        if self.channels_last:
+            fmt = torch.channels_last_3d if config.network.kind == "3d" else torch.channels_last
+            self.model = self.model.to(memory_format=fmt)
+        cuda = self.device.type == "cuda"
+        self.graph_mode = tc.capture == "graph" and cuda
+        opt_args = {"fused": True} if cuda else {}
+        if self.graph_mode:
+            opt_args["capturable"] = True
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.learning_rate, **opt_args)
+        self.state = _State(self.model, self.optimizer)
+        self.res = _Resident(data, self.device)
+        self.flow_scale = self.res.scale if data.flow is not None else None
+        self.readback_every = tc.readback_every or (20 if cuda else 1)
+        self.autocast_dtype = torch.bfloat16 if tc.precision == "bf16" else None
+        self.deterministic_warp = tc.deterministic and cuda
+        self.terms = ["recon"] + (["perceptual"] if vgg is not None and config.loss.perceptual > 0 else []) + \
+            (["flow", "consistency"] if config.uses_flow and data.flow is not None else [])
+        self._tables = None
+        self._loss_fn = self._loss_vector
+        self._graph = None
+        if tc.capture == "graph" and not cuda:
+            self._notice("train.capture=graph needs CUDA; training eagerly")
+        if tc.capture == "compile":
+            try:
+                self._loss_fn = torch.compile(self._loss_vector, mode="reduce-overhead", dynamic=False)
+            except Exception as exc:  # noqa: BLE001 - no compiler, unsupported platform
+                self._notice(f"train.capture=compile is not available here ({type(exc).__name__}); training eagerly")
+
+    def _notice(self, message: str) -> None:
+        self.notices.append(message)
+        if self.run_state.progress is not None:
+            self.run_state.progress(ProgressEvent("setup", message=message))
+
+    def tables(self) -> list[dict[str, torch.Tensor]]:
+        if self._tables is None:
+            scale = self.data.flow.scale if self.data.flow is not None else None
+            self._tables = _group_tables(self.groups, self.n, self.config.uses_flow, scale, self.device)
+        return self._tables
 
     # -- one step ------------------------------------------------------------------------------------------------
-    def _forward(self, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
-        noise = self.data.noise[idx].to(self.device)
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
+
+    def _forward(self, noise: torch.Tensor, groups: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """noise [G*N,1,h,w] -> image [G*N,3,h,w], flow [G*N,12,h,w] or None, in fp32."""
         if self.config.network.kind == "3d":
-            image, flow = self.model(noise.permute(1, 0, 2, 3)[None])
-            image = image[0].permute(1, 0, 2, 3)
-            flow = flow[0].permute(1, 0, 2, 3) if flow is not None else None
-            return image, flow
-        return self.model(noise)
+            x = noise.view(groups, -1, *noise.shape[1:]).transpose(1, 2)  # [G,1,N,h,w]
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last_3d)
+            with self._autocast():
+                image, flow = self.model(x)
+            image = image.transpose(1, 2).flatten(0, 1)
+            flow = flow.transpose(1, 2).flatten(0, 1) if flow is not None else None
+        else:
+            if self.channels_last:
+                noise = noise.contiguous(memory_format=torch.channels_last)
+            with self._autocast():
+                image, flow = self.model(noise)
+        return image.float(), (flow.float() if flow is not None else None)
+
+    def _loss_vector(self, table: dict[str, torch.Tensor], ramp) -> torch.Tensor:
+        """The terms of eq. 2 for one group of batches -> [5]: total, recon, flow, consistency, perceptual."""
+        lc, r, n = self.config.loss, self.res, self.n
+        frames = table["frames"]
+        groups = frames.shape[0] // n
+        image, flow = self._forward(r.noise.index_select(0, frames), groups)
+        target = r.frames.index_select(0, frames)
+        known = r.known.index_select(0, frames)
+        out = {"recon": reconstruction_loss(image, target, known)}
+        if "perceptual" in self.terms:
+            with self._autocast():
+                out["perceptual"] = perceptual_term(self.vgg, image, target, known).float()
+        if flow is not None and "known" in table:
+            h, w = flow.shape[-2:]
+            pred = flow.reshape(-1, 2, h, w).index_select(0, table["pred"])
+            known_flow = r.flow_norm.index_select(0, table["known"])
+            out["flow"] = flow_loss(pred, known_flow, r.flow_weight.index_select(0, table["known"]))
+            flow_px = pred.index_select(0, table["a"]) * table["scale_a"]
+            if not lc.consistency_moves_flow:
+                flow_px = flow_px.detach()
+            source = known.index_select(0, table["a"]) if lc.consistency_from == "known" else None
+            out["consistency"] = consistency_loss(image.index_select(0, table["a"]),
+                                                  image.index_select(0, table["b"]), flow_px,
+                                                  r.reliable.index_select(0, table["known_a"]), source,
+                                                  deterministic_warp=self.deterministic_warp)
+        weights = {"recon": lc.reconstruction, "flow": lc.flow, "consistency": lc.consistency * ramp,
+                   "perceptual": lc.perceptual}
+        total = sum(weights[k] * v for k, v in out.items())
+        zero = total.new_zeros(())
+        return torch.stack([total] + [out.get(k, zero) for k in HISTORY_TERMS[1:]])
+
+    def _ramp(self, step: int) -> float:
+        lc = self.config.loss
+        return 1.0 if step < 0 or lc.consistency_warmup <= 0 else min(1.0, (step + 1) / lc.consistency_warmup)
 
     def losses(self, batch: Batch, step: int = -1) -> dict[str, torch.Tensor]:
         """The terms of eq. 2 and their weighted sum ("total") for one batch at `step` (-1: after any warm-up)."""
-        lc, d = self.config.loss, self.data
-        ramp = 1.0 if step < 0 or lc.consistency_warmup <= 0 else min(1.0, (step + 1) / lc.consistency_warmup)
-        idx = batch.indices(self.n)
-        image, flow = self._forward(idx)
-        target = d.frames[idx].to(self.device)
-        known = d.known[idx].to(self.device)
-        out = {"recon": reconstruction_loss(image, target, known)}
-        if self.vgg is not None and lc.perceptual > 0:
-            out["perceptual"] = perceptual_term(self.vgg, image, target, known)
-        if flow is not None and d.flow is not None and batch.direction != 0:
-            offset = batch.direction * batch.interval
-            ki = FLOW_OFFSETS.index(offset)
-            kf = d.flow
-            exists = torch.from_numpy(kf.exists[idx, ki].astype(np.float32)).to(self.device).view(-1, 1, 1, 1)
-            rel = torch.from_numpy(kf.reliable[idx, ki]).to(self.device)
-            occ = torch.from_numpy(kf.occlusion_valid[idx, ki]).to(self.device)
-            known_flow = torch.from_numpy(kf.flow[idx, ki]).to(self.device) / self.flow_scale[ki]
-            pred = flow[:, 2 * ki:2 * ki + 2]
-            out["flow"] = flow_loss(pred, known_flow, occ * rel * exists)
-            a = list(range(self.n - 1)) if batch.direction > 0 else list(range(1, self.n))
-            b = [k + batch.direction for k in a]
-            flow_px = pred[a] * self.flow_scale[ki]
-            if not lc.consistency_moves_flow:
-                flow_px = flow_px.detach()
-            source = known[a] if lc.consistency_from == "known" else None
-            out["consistency"] = consistency_loss(image[a], image[b], flow_px, rel[a], source)
-        weights = {"recon": lc.reconstruction, "flow": lc.flow, "consistency": lc.consistency * ramp,
-                   "perceptual": lc.perceptual}
-        out["total"] = sum(weights[k] * v for k, v in out.items())
-        return out
+        scale = self.data.flow.scale if self.data.flow is not None else None
+        table = _group_tables([[batch]], self.n, self.config.uses_flow, scale, self.device)[0]
+        vec = self._loss_vector(table, self._ramp(step))
+        return {k: vec[i] for i, k in enumerate(HISTORY_TERMS) if k == "total" or k in self.terms}
+
+    def _eager_step(self, table: dict[str, torch.Tensor], ramp: float) -> torch.Tensor:
+        if self._loss_fn is not self._loss_vector:
+            torch.compiler.cudagraph_mark_step_begin()
+        try:
+            vec = self._loss_fn(table, ramp if self._loss_fn is self._loss_vector else
+                                torch.tensor(ramp, device=self.device))
+        except Exception as exc:  # noqa: BLE001 - torch.compile fails at its first call when it cannot build
+            if self._loss_fn is self._loss_vector:
+                raise
+            self._notice(f"train.capture=compile failed here ({type(exc).__name__}); training eagerly")
+            self._loss_fn = self._loss_vector
+            vec = self._loss_vector(table, ramp)
+        self.optimizer.zero_grad(set_to_none=True)
+        vec[0].backward()
+        self.optimizer.step()
+        return vec.detach().clone()
+
+    def _graph_step(self, table: dict[str, torch.Tensor], ramp: float) -> torch.Tensor:
+        """One step replayed from a CUDA graph captured on the first call (for groups of the usual size)."""
+        if self._graph is None:
+            try:
+                self._capture(table)
+            except Exception as exc:  # noqa: BLE001 - capture can fail on a driver or op; eager still works
+                self._notice(f"train.capture=graph failed ({type(exc).__name__}: {exc}); training eagerly")
+                self.graph_mode = False
+                torch.cuda.synchronize(self.device)
+                return self._eager_step(table, ramp)
+        static_table, static_ramp, static_vec = self._graph_io
+        if table["frames"].shape != static_table["frames"].shape:
+            return self._eager_step(table, ramp)  # a last, smaller group
+        for name, tensor in table.items():
+            static_table[name].copy_(tensor)
+        static_ramp.fill_(ramp)
+        self._graph.replay()
+        return static_vec.clone()
+
+    def _capture(self, table: dict[str, torch.Tensor]) -> None:
+        static_table = {k: v.clone() for k, v in table.items()}
+        static_ramp = torch.zeros((), device=self.device)
+        before = self.state.snapshot()
+
+        def body() -> torch.Tensor:
+            vec = self._loss_vector(static_table, static_ramp)
+            vec[0].backward()
+            self.optimizer.step()
+            return vec.detach()
+
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(3):  # warm-up steps (allocator, cuDNN plans, Adam's state); undone below
+                self.optimizer.zero_grad(set_to_none=True)
+                body()
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        self.optimizer.zero_grad(set_to_none=True)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_vec = body()
+        self.state.restore(before)  # the warm-up and the capture trained: back to the state before them
+        self._graph, self._graph_io = graph, (static_table, static_ramp, static_vec)
 
     # -- the loop ------------------------------------------------------------------------------------------------
     def train(self) -> None:
-        rs, tc = self.run_state, self.config.train
-        m = tc.updates_per_batch
+        rs = self.run_state
         step = 0
         state = rs.load()
         if state is not None:
@@ -257,37 +488,62 @@ class VideoTrainer:
             self.optimizer.load_state_dict(state["optimizer"])
             step = int(state["step"])
         self.model.train()
-        good = _snapshot(self.model, self.optimizer)
-        batch_start_loss = None
-        while step < self.total and not rs.out_of_budget(step):
-            if rs.stop_requested():
-                self._checkpoint(step)
-                raise TrainingCancelled(f"training stopped at step {step} of {rs.planned}; checkpoint saved")
-            batch = self.schedule[step // m]
-            if step % m == 0:
-                good = _snapshot(self.model, self.optimizer)
-                batch_start_loss = None
-            losses = self.losses(batch, step)
-            total = losses["total"]
-            value = float(total.detach())
-            if batch_start_loss is None and math.isfinite(value):
-                batch_start_loss = value
-            if not math.isfinite(value) or (batch_start_loss and value > tc.divergence_factor * batch_start_loss):
-                # C.1: DIP-style training can blow up; return to the state at the start of this batch, move on.
-                self.model.load_state_dict(good["model"])
-                self.optimizer.load_state_dict(good["optimizer"])
-                rs.rollbacks += 1
-                step = (step // m + 1) * m
-                continue
-            self.optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            self.optimizer.step()
-            step += 1
-            rs.report(step, {k: float(v.detach()) for k, v in losses.items()})
-            if rs.due():
-                self._checkpoint(step)
+        with device_settings(self.config.train, self.device):
+            step = self._loop(step)
         self._checkpoint(step)
         self.steps = step
+
+    def _loop(self, step: int) -> int:
+        rs, tc = self.run_state, self.config.train
+        m = tc.updates_per_batch
+        tables = self.tables()
+        self._good = self.state.snapshot()
+        self._start_loss: float | None = None
+        self._pending: list[torch.Tensor] = []
+        while True:
+            if step >= self.total or rs.out_of_budget(step):
+                step, rolled_back = self._read_back(step)
+                if rolled_back:
+                    continue
+                return step
+            if rs.stop_requested():
+                step, _ = self._read_back(step)
+                self._checkpoint(step)
+                raise TrainingCancelled(f"training stopped at step {step} of {rs.planned}; checkpoint saved")
+            if step % m == 0:
+                self._good = self.state.snapshot()
+                self._start_loss = None
+            table, ramp = tables[step // m], self._ramp(step)
+            vec = self._graph_step(table, ramp) if self.graph_mode else self._eager_step(table, ramp)
+            self._pending.append(vec)
+            step += 1
+            due = rs.due()
+            if step % m == 0 or len(self._pending) >= self.readback_every or due:
+                step, rolled_back = self._read_back(step)
+                if due and not rolled_back:
+                    self._checkpoint(step)
+
+    def _read_back(self, step: int) -> tuple[int, bool]:
+        """Read the pending steps' losses (one device sync), report them, and apply C.1's divergence check to them
+        in order. -> (the step to continue from, whether the batch was rolled back)."""
+        if not self._pending:
+            return step, False
+        rs, tc, m = self.run_state, self.config.train, self.config.train.updates_per_batch
+        rows = torch.stack(self._pending).cpu().tolist()
+        first = step - len(rows)
+        self._pending = []
+        for i, row in enumerate(rows):
+            taken, value = first + i, row[0]
+            if self._start_loss is None and math.isfinite(value):
+                self._start_loss = value
+            if not math.isfinite(value) or (self._start_loss and value > tc.divergence_factor * self._start_loss):
+                # C.1: DIP-style training can blow up; return to the state at the start of this batch, move on.
+                self.state.restore(self._good)
+                rs.rollbacks += 1
+                return (taken // m + 1) * m, True
+            losses = {k: row[j] for j, k in enumerate(HISTORY_TERMS) if k == "total" or k in self.terms}
+            rs.report(taken + 1, losses)
+        return step, False
 
     def _checkpoint(self, step: int) -> None:
         self.run_state.save({"kind": "video", "step": step, "model": self.model.state_dict(),
@@ -303,15 +559,15 @@ class VideoTrainer:
         images = torch.zeros_like(self.data.frames)
         flows = None
         self.model.train()
-        for start in list(range(0, t_count - n + 1, n)) + ([t_count - n] if t_count % n else []):
-            idx = list(range(start, start + n))
-            image, flow = self._forward(idx)
-            images[idx] = image.cpu()
-            if flow is not None:
-                if flows is None:
-                    flows = torch.zeros((t_count, len(FLOW_OFFSETS), 2) + images.shape[2:])
-                flows[idx] = flow.cpu().view(n, len(FLOW_OFFSETS), 2, *flow.shape[2:]) * \
-                    self.flow_scale.cpu().view(1, -1, 1, 1, 1)
+        with device_settings(self.config.train, self.device):
+            for start in list(range(0, t_count - n + 1, n)) + ([t_count - n] if t_count % n else []):
+                image, flow = self._forward(self.res.noise[start:start + n])
+                images[start:start + n] = image.cpu()
+                if flow is not None:
+                    if flows is None:
+                        flows = torch.zeros((t_count, len(FLOW_OFFSETS), 2) + images.shape[2:])
+                    flows[start:start + n] = flow.cpu().view(n, len(FLOW_OFFSETS), 2, *flow.shape[2:]) * \
+                        self.flow_scale.cpu().view(1, -1, 1, 1, 1)
         out_flow = flows.permute(0, 1, 3, 4, 2).numpy() if flows is not None else None
         return images.permute(0, 2, 3, 1).numpy(), out_flow
 
@@ -327,17 +583,19 @@ class FrameTrainer:
         self.total = self.t_count * self.iters
         self.run_state = _Run(config, workdir, self.total, progress, should_stop)
         self.images = torch.zeros_like(data.frames)
+        self.res = _Resident(TrainingData(data.frames, data.known, data.noise), self.device)
 
     def _fresh(self, frame: int):
         torch.manual_seed(self.config.train.seed * 100003 + frame)
         model = Generator(self.config.network).to(self.device)
-        return model, torch.optim.Adam(model.parameters(), lr=self.config.train.learning_rate)
+        fused = {"fused": True} if self.device.type == "cuda" else {}
+        return model, torch.optim.Adam(model.parameters(), lr=self.config.train.learning_rate, **fused)
 
     def _frame_loss(self, model, frame: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         lc = self.config.loss
-        image, _ = model(self.data.noise[[frame]].to(self.device))
-        target = self.data.frames[[frame]].to(self.device)
-        known = self.data.known[[frame]].to(self.device)
+        image, _ = model(self.res.noise[frame:frame + 1])
+        target = self.res.frames[frame:frame + 1]
+        known = self.res.known[frame:frame + 1]
         out = {"recon": reconstruction_loss(image, target, known)}
         if self.vgg is not None and lc.perceptual > 0:
             out["perceptual"] = perceptual_term(self.vgg, image, target, known)
@@ -345,6 +603,10 @@ class FrameTrainer:
         return image, out
 
     def train(self) -> None:
+        with device_settings(self.config.train, torch.device(self.device)):
+            self._train()
+
+    def _train(self) -> None:
         rs, tc = self.run_state, self.config.train
         frame, it, best = 0, 0, math.inf
         best_image = None
