@@ -113,6 +113,12 @@ def test_an_alpha_mask_stays_alpha_with_an_rgb_source(tmp_path: Path) -> None:
     clips = run.event("clip_preferences")["clips"]
     assert clips["Mask"]["components"] == "OfxImageComponentAlpha"
     assert clips["Source"]["components"] == clips["Output"]["components"] == "OfxImageComponentRGB"
+    # What the bundle met before it asked: a mask handed over as RGB has no alpha for "Mask channel: Alpha".
+    remapped = harness("--synthetic", f"{W}x{H}x{T}", "--components", "RGB", "--mask-components", "RGB",
+                       "--daemon", NOWHERE, "--param", "output=2", "--expect-failure", "render",
+                       "--steps", "describe,create,render:2,destroy,unload")
+    assert remapped.steps["render:2"]["status"] == "Failed"
+    assert "alpha" in remapped.steps["render:2"]["persistent"], remapped.steps["render:2"]
     out, src, mask = (np.load(tmp_path / f"{k}_2.npy") for k in ("output", "source", "mask"))
     assert mask.shape == (H, W, 1)
     hole = mask[..., 0] > 127
