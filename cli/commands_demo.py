@@ -15,6 +15,7 @@ from vinpaint.commands_inpaint import (
 )
 from vinpaint.engine import validate
 from vinpaint.evaluation.baselines import opencv_inpaint
+from vinpaint.engine.devices import check_device
 from vinpaint.engine.errors import InputError, TrainingCancelled
 from vinpaint.engine.io import read_clip, read_inputs
 from vinpaint.engine.sample import SampleConfig, hole_psnr, make_sample, write_sample
@@ -53,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         if "train.max_seconds" not in user_keys:  # a fixed step count, not a clock, decides where training ends
             config = config.replace(**{"train.max_seconds": 0.0})
     plan = OutputPlan.from_args([str(out / "result.mp4"), str(out / "result")], args.codec)
+    plan.check_outputs(args.overwrite)  # before the sample is written: nothing of the user's is replaced
+    device = check_device(args.device)
 
     sample_config = SampleConfig(frames=args.frames, seed=args.seed or 0)
     sample = make_sample(sample_config)
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     paths = write_sample(out / "sample", sample)
     clip, masks = read_inputs(paths["frames"], paths["masks"])  # back from disk: the path a user's files take
     truth = read_clip(paths["background"]).frames
-    plan.check(clip, [paths["frames"], paths["masks"]])
+    plan.check(clip, [paths["frames"], paths["masks"]], args.work_dir or plan.default_workdir, args.overwrite)
     validate(clip.frames, masks, config)
 
     workdir = args.work_dir or plan.default_workdir
@@ -73,11 +76,11 @@ def run(args: argparse.Namespace) -> int:
           + f" on {args.device or 'the default device'}; work directory: {workdir}", flush=True)
     started = time.monotonic()
     try:
-        result = run_engine(clip.frames, masks, config, workdir, args.quiet, args.pause_after, args.device)
+        result = run_engine(clip.frames, masks, config, workdir, args.quiet, args.pause_after, device)
     except TrainingCancelled as exc:
         print(f"vinpaint: {exc} in {workdir}; run the same command again to continue.", file=sys.stderr)
         return 130
-    written = write_outputs(plan, clip, result, truth=truth)
+    written = write_outputs(plan, clip, result, truth=truth, overwrite=args.overwrite)
     seconds = time.monotonic() - started
     psnr = hole_psnr(result.frames, truth, result.hole)
     print(f"done in {seconds:.0f} s ({result.steps} training steps)")

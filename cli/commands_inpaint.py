@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
 import sys
@@ -21,12 +22,13 @@ from typing import Any
 import numpy as np
 
 from vinpaint.engine import PRESETS, VARIANTS, InpaintConfig, ProgressEvent, inpaint, make_config, validate
+from vinpaint.engine.devices import check_device
 from vinpaint.engine.errors import InputError, TrainingCancelled
 from vinpaint.engine.flowviz import color_wheel, flow_magnitude_scale, flows_to_rgb
 from vinpaint.engine.io import Clip, read_inputs
 from vinpaint.engine.pictures import write_before_after, write_loss_curve
-from vinpaint.engine.writers import CODECS, check_replaceable_folder, resolve_codec, to_uint8, write_bytes_atomic, write_png, \
-    write_png_sequence, write_video
+from vinpaint.engine.writers import CODECS, check_replaceable, resolve_codec, to_uint8, write_bytes_atomic, \
+    write_png, write_png_sequence, write_video
 
 
 
@@ -50,16 +52,34 @@ class OutputPlan:
             targets.append((path, kind))
         return cls(targets)
 
-    def check(self, clip: Clip, inputs: list[Path]) -> None:
-        """Checks that need the source: codec against frame size, no output on top of an input."""
+    def check(self, clip: Clip, inputs: list[Path], workdir: Path | None = None, overwrite: bool = False,
+              extras: tuple[str, ...] = ()) -> None:
+        """Checks that need the source: codec against frame size, no output on top of an input or of the work
+        directory, and nothing replaced that vinpaint did not write (check_outputs)."""
         for path, kind in self.targets:
             if kind != "png":
                 resolve_codec(path, kind, clip.size)
+        written = [path for path, _ in self.paths(extras)]
+        for path in written:
             for source in inputs:
-                if path.resolve() == source.resolve() or path.resolve() in source.resolve().parents:
+                if _same_or_inside(source, path):
                     raise InputError(f"output {path} is or holds the input {source}; write the result elsewhere.")
-            if kind == "png":
-                check_replaceable_folder(path)
+            if workdir is not None and (_same_or_inside(path, workdir) or _same_or_inside(workdir, path)):
+                raise InputError(f"output {path} and the work directory {workdir} overlap; replacing one would "
+                                 "delete the other, so give them separate places.")
+        self.check_outputs(overwrite, extras)
+
+    def paths(self, extras: tuple[str, ...] = ()) -> list[tuple[Path, bool]]:
+        """Everything a run writes beside its work directory: (path, is a folder). `extras`: ".generated",
+        ".flows" when asked for."""
+        out = [(path, kind == "png") for path, kind in self.targets]
+        out += [(self.beside(s), False) for s in (".config.json", ".before_after.png", ".loss.png")]
+        return out + [(self.beside(s), True) for s in extras]
+
+    def check_outputs(self, overwrite: bool = False, extras: tuple[str, ...] = ()) -> None:
+        """Refuse (one sentence) before any work, and again before writing, to replace what vinpaint did not write."""
+        for path, folder in self.paths(extras):
+            check_replaceable(path, folder=folder, overwrite=overwrite)
 
     @property
     def stem(self) -> Path:
@@ -72,6 +92,28 @@ class OutputPlan:
     @property
     def default_workdir(self) -> Path:
         return self.beside(".work")
+
+
+def _same_or_inside(inner: Path, outer: Path) -> bool:
+    """True when `inner` is `outer` or lies inside it, after following links (so a link cannot hide an input)."""
+    a, b = Path(os.path.realpath(inner)), Path(os.path.realpath(outer))
+    if a == b or b in a.parents:
+        return True
+    try:
+        return os.path.samefile(inner, outer)  # hard links and bind mounts
+    except OSError:
+        return False
+
+
+def parse_fps(text: str) -> Fraction:
+    """'24', '29.97' or '30000/1001' -> a frame rate from 1/1000 to 1000 fps; InputError otherwise."""
+    try:
+        fps = Fraction(str(text).strip())
+    except (ValueError, ZeroDivisionError, TypeError):
+        raise InputError(f"--fps takes a frame rate such as 24, 29.97 or 30000/1001, not '{text}'.") from None
+    if not Fraction(1, 1000) <= fps <= 1000:
+        raise InputError(f"--fps must be positive and at most 1000, not {text}.")
+    return fps.limit_denominator(1_000_000)
 
 
 # ---- the config -----------------------------------------------------------------------------------------------------
@@ -92,54 +134,21 @@ def build_config(args: argparse.Namespace) -> InpaintConfig:
     """Preset and variant (or a saved config.json), then the named options, then --set overrides."""
     if args.config:
         try:
-            config = InpaintConfig.from_dict(json.loads(Path(args.config).read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError, AttributeError) as exc:
-            raise InputError(f"cannot use {args.config} as a config: {exc}.") from None
+            data = json.loads(Path(args.config).read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("it is not a JSON object")
+            config = InpaintConfig.from_dict(data)
+        except (OSError, ValueError, TypeError, AttributeError, RecursionError, InputError) as exc:
+            raise InputError(f"cannot use {args.config} as a config: {str(exc).rstrip('.')}.") from None
     else:
         config = make_config(args.preset, args.variant)
     overrides: dict[str, Any] = {}
     for key, value in (("train.seed", args.seed), ("mask.dilation", args.dilate), ("mask.feather", args.feather),
                        ("resolution.work_width", args.work_width)):
         if value is not None:
-            if key != "train.seed" and value < 0:
-                raise InputError(f"{key} cannot be negative ({value}).")
             overrides[key] = value
     overrides.update(parse_setting(item) for item in args.set or [])
-    current = config.to_dict()
-    for key, value in overrides.items():
-        overrides[key] = _typed_like(_lookup(current, key), value, key)
-    return config.replace(**overrides) if overrides else config
-
-
-def _lookup(tree: dict[str, Any], dotted: str) -> Any:
-    node: Any = tree
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise InputError(f"unknown setting '{dotted}'.")
-        node = node[part]
-    return node
-
-
-def _typed_like(default: Any, value: Any, key: str) -> Any:
-    """A --set value checked against the type of the setting it replaces, so a typo fails now, not mid-training."""
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif isinstance(default, (tuple, list)):
-        ok = isinstance(value, list) and all(type(v) is type(d) for v, d in zip(value, default))
-        value = tuple(value) if ok else value
-    else:
-        ok = isinstance(value, type(default))
-    if not ok:
-        kind = ("true or false" if isinstance(default, bool) else "a whole number" if isinstance(default, int)
-                else "a number" if isinstance(default, float) else "a list" if isinstance(default, (tuple, list))
-                else "text")
-        raise InputError(f"setting '{key}' takes {kind} such as {json.dumps(default)}, not {json.dumps(value)}.")
-    return value
+    return config.replace(**overrides) if overrides else config  # the engine's one check: type and range
 
 
 # ---- running the engine with a progress bar and Ctrl-C --------------------------------------------------------------
@@ -233,13 +242,52 @@ class StopRequest:
         return self.requested
 
 
+LOCK = ".lock"
+"""The file in a work directory that a running `vinpaint inpaint` holds locked (flock)."""
+
+
 def clear_workdir(workdir: Path) -> None:
-    """--restart: empty a work directory, refusing one that vinpaint did not make."""
+    """--restart: empty a work directory (keeping its lock), refusing one that vinpaint did not make."""
     if not workdir.exists():
         return
-    if not workdir.is_dir() or (any(workdir.iterdir()) and not (workdir / "run.json").is_file()):
+    entries = [p for p in workdir.iterdir() if p.name != LOCK] if workdir.is_dir() else None
+    if entries is None or (entries and not (workdir / "run.json").is_file()):
         raise InputError(f"{workdir} is not a vinpaint work directory (no run.json); not deleting it.")
-    shutil.rmtree(workdir)
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+class WorkdirLock:
+    """Holds the work directory's LOCK for one run: a second run on the same work directory (the same -o twice at
+    once) is refused with a sentence instead of the two overwriting each other's checkpoints."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = Path(workdir)
+        self.fd = -1
+
+    def __enter__(self) -> "WorkdirLock":
+        import fcntl
+
+        if self.workdir.exists() and not self.workdir.is_dir():
+            raise InputError(f"the work directory {self.workdir} is a file; give another --work-dir.")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.workdir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise InputError(f"another vinpaint run is using the work directory {self.workdir}; wait for it to "
+                             "finish, or give another -o or --work-dir.") from None
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def check_pause(pause_after: int | None) -> None:
@@ -271,12 +319,14 @@ def loss_history(history: np.ndarray, terms=None) -> list[tuple[int, dict[str, f
 
 
 def write_outputs(plan: OutputPlan, clip: Clip, result, save_generated: bool = False, save_flows: bool = False,
-                  truth: np.ndarray | None = None) -> dict[str, Path]:
-    """The result in every requested form, then config, before/after strip and loss curve beside the first."""
+                  truth: np.ndarray | None = None, overwrite: bool = False) -> dict[str, Path]:
+    """The result in every requested form, then config, before/after strip and loss curve beside the first.
+    Checks again first that nothing there is a user's (a file may have appeared while training ran)."""
+    plan.check_outputs(overwrite, extras(save_generated, save_flows and result.flows is not None))
     written: dict[str, Path] = {}
     for path, kind in plan.targets:
         if kind == "png":
-            write_png_sequence(path, result.frames, names=clip.names or None)
+            write_png_sequence(path, result.frames, names=clip.names or None, overwrite=overwrite)
             written[f"frames ({'16' if result.frames.dtype == np.uint16 else '8'}-bit PNG)"] = path
         else:
             write_video(path, result.frames, clip.fps, kind)
@@ -285,9 +335,9 @@ def write_outputs(plan: OutputPlan, clip: Clip, result, save_generated: bool = F
         generated = np.clip(result.generated, 0.0, 1.0)
         raw = (generated * 65535 + 0.5).astype(np.uint16) if clip.frames.dtype == np.uint16 else to_uint8(generated)
         written["raw generated frames"] = plan.beside(".generated")
-        write_png_sequence(written["raw generated frames"], raw, names=clip.names or None)
+        write_png_sequence(written["raw generated frames"], raw, names=clip.names or None, overwrite=overwrite)
     if save_flows and result.flows is not None:
-        written["flow pictures"] = write_flow_pictures(plan.beside(".flows"), result.flows)
+        written["flow pictures"] = write_flow_pictures(plan.beside(".flows"), result.flows, overwrite)
     written["before/after"] = write_before_after(plan.beside(".before_after.png"), clip.frames, result.hole,
                                                  result.frames, truth)
     written["loss curve"] = write_loss_curve(plan.beside(".loss.png"), loss_history(result.history),
@@ -297,7 +347,12 @@ def write_outputs(plan: OutputPlan, clip: Clip, result, save_generated: bool = F
     return written
 
 
-def write_flow_pictures(folder: Path, flows: np.ndarray) -> Path:
+def extras(save_generated: bool, save_flows: bool) -> tuple[str, ...]:
+    """The optional folders beside the first output a run writes."""
+    return tuple(name for name, wanted in ((".generated", save_generated), (".flows", save_flows)) if wanted)
+
+
+def write_flow_pictures(folder: Path, flows: np.ndarray, overwrite: bool = False) -> Path:
     """[T,K,h,w,2] generated flows -> folder/<frame>_<offset>.png, one colour scale per offset, plus wheel.png."""
     from vinpaint.engine.network import FLOW_OFFSETS
 
@@ -308,7 +363,7 @@ def write_flow_pictures(folder: Path, flows: np.ndarray) -> Path:
         pictures.append(flows_to_rgb(flows[:, k], scale))
         names += [f"{t:05d}_{FLOW_OFFSETS[k]:+d}" for t in range(frames)]
     stacked = np.stack(pictures, axis=1).reshape(-1, *pictures[0].shape[1:])
-    write_png_sequence(folder, stacked, names=names)
+    write_png_sequence(folder, stacked, names=names, overwrite=overwrite)
     write_png(folder / "wheel.png", color_wheel(128))
     return folder
 
@@ -338,6 +393,9 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pause-after", type=int, default=None, metavar="STEPS",
                         help="stop after this many training steps in this session, keeping a checkpoint; the "
                              "same command continues later")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace outputs that vinpaint did not write (without it, only outputs that vinpaint "
+                             "wrote, or empty folders, are replaced, and anything else stops the run)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no config print-out")
 
 
@@ -363,7 +421,7 @@ def add_parser(subparsers) -> None:
                         help="the paper's ablation variant; dip-vid-flow is the method (default: %(default)s)")
     parser.add_argument("--config", default=None, metavar="JSON",
                         help="start from a saved config (e.g. an earlier OUT.config.json) instead of preset/variant")
-    parser.add_argument("--fps", type=Fraction, default=None,
+    parser.add_argument("--fps", default=None,
                         help="frame rate of the output video, e.g. 24 or 30000/1001 (default: the source video's; "
                              "25 for a folder of images)")
     parser.add_argument("--invert-mask", action="store_true", help="black = remove instead of white")
@@ -375,6 +433,9 @@ def add_parser(subparsers) -> None:
                         help="also write the raw generated frames (working resolution) to OUT.generated/")
     parser.add_argument("--save-flows", action="store_true",
                         help="also write the generated flows as colour pictures to OUT.flows/ (dip-vid-flow only)")
+    parser.add_argument("--check", action="store_true",
+                        help="check the inputs, settings, outputs and device as a run would, print the plan, and "
+                             "stop there: nothing is written")
     add_engine_options(parser)
     parser.set_defaults(run=run)
 
@@ -385,26 +446,72 @@ def run(args: argparse.Namespace) -> int:
     config = build_config(args)
     if args.save_flows and not config.uses_flow:
         raise InputError(f"--save-flows needs a variant with a flow head (dip-vid-flow), not {config.variant}.")
+    fps = parse_fps(args.fps) if args.fps is not None else None
+    device = check_device(args.device)
+    if _same_or_inside(Path(args.mask), Path(args.video)) and Path(args.mask).is_file():
+        raise InputError(f"the mask {args.mask} is the video itself; give the mask's own file or folder.")
     clip, masks = read_inputs(args.video, args.mask, invert=args.invert_mask)
-    if args.fps is not None:
-        if args.fps <= 0:
-            raise InputError(f"--fps must be positive, not {args.fps}.")
-        clip.fps = args.fps
-    plan.check(clip, [Path(args.video), Path(args.mask)])
-    validate(clip.frames, masks, config)
+    for notice in getattr(clip, "notices", ()):
+        print(f"vinpaint: warning: {notice}", file=sys.stderr, flush=True)
+    if fps is not None:
+        clip.fps = fps
     workdir = args.work_dir or plan.default_workdir
-    if args.restart:
-        clear_workdir(workdir)
-    describe_run(clip, masks, config, workdir, args.quiet)
-    started = time.monotonic()
-    try:
-        result = run_engine(clip.frames, masks, config, workdir, args.quiet, args.pause_after, args.device)
-    except TrainingCancelled as exc:
-        print(f"vinpaint: {exc} in {workdir}; run the same command again to continue.", file=sys.stderr)
-        return 130
-    written = write_outputs(plan, clip, result, args.save_generated, args.save_flows)
+    plan.check(clip, [Path(args.video), Path(args.mask)], workdir, args.overwrite,
+               extras(args.save_generated, args.save_flows))
+    validate(clip.frames, masks, config)
+    config.check_clip(clip.frames.shape[0])
+    if args.check:
+        describe_run(clip, masks, config, workdir, args.quiet)
+        print(f"check passed: {config.planned_steps(clip.frames.shape[0])} training steps on {device}; nothing "
+              "was written")
+        return 0
+    created = not os.path.lexists(workdir)
+    outputs = [path for path, _ in plan.paths(extras(args.save_generated, args.save_flows))]
+    with Litter(workdir, outputs, created, keep_everything=True) as litter, WorkdirLock(workdir):
+        litter.keep_everything = False  # from here on, what is new is this run's own
+        if args.restart:
+            clear_workdir(workdir)
+        describe_run(clip, masks, config, workdir, args.quiet)
+        started = time.monotonic()
+        try:
+            result = run_engine(clip.frames, masks, config, workdir, args.quiet, args.pause_after, device)
+        except TrainingCancelled as exc:
+            print(f"vinpaint: {exc} in {workdir}; run the same command again to continue.", file=sys.stderr)
+            return 130
+        written = write_outputs(plan, clip, result, args.save_generated, args.save_flows, overwrite=args.overwrite)
     report(written, result, time.monotonic() - started)
     return 0
+
+
+class Litter:
+    """Removes what this run created when it fails (a full disk, a bad checkpoint, a crash): outputs that were not
+    there before, and the work directory when this run made it and it holds no checkpoint or result worth keeping.
+    A work directory from an earlier run, and any checkpoint, are always kept."""
+
+    KEEP = ("checkpoint.pt", "result.npz")
+
+    def __init__(self, workdir: Path, outputs: list[Path], created: bool | None = None,
+                 keep_everything: bool = False) -> None:
+        self.workdir = Path(workdir)
+        self.had_workdir = os.path.lexists(self.workdir) if created is None else not created
+        self.new_outputs = [Path(p) for p in outputs if not os.path.lexists(p)]
+        self.keep_everything = keep_everything
+        """True until this run holds the work directory: a run refused by the lock touches nothing."""
+
+    def __enter__(self) -> "Litter":
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is None or self.keep_everything:
+            return
+        for path in self.new_outputs:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            elif os.path.lexists(path):
+                path.unlink(missing_ok=True)
+        if not self.had_workdir and self.workdir.is_dir() and \
+                not any((self.workdir / name).exists() for name in self.KEEP):
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def describe_run(clip: Clip, masks: np.ndarray, config: InpaintConfig, workdir: Path, quiet: bool) -> None:

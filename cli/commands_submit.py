@@ -50,6 +50,9 @@ def add_parser(subparsers) -> None:
                    help="with --wait: give up after this many seconds (the job keeps running)")
     p.add_argument("--request-timeout", type=float, default=10.0, metavar="S",
                    help="seconds to wait for each reply before retrying (default: %(default)s; uploads get more)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace outputs that vinpaint did not write (without it, only outputs that vinpaint wrote, "
+                        "or empty folders, are replaced, and anything else stops before the upload)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
 
@@ -114,22 +117,33 @@ class Bars:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vinpaint.commands_inpaint import OutputPlan
+    from vinpaint.commands_inpaint import Litter, OutputPlan
     from vinpaint.engine.errors import InputError
     from vinpaint.engine.io import read_inputs
     from vinpaint.engine.pictures import write_before_after
     from vinpaint.engine.writers import write_bytes_atomic, write_png_sequence, write_video
-    from vinpaint.host_bridge.client import Client, client_config
+    from vinpaint.host_bridge.client import Client, check_address, client_config
     from vinpaint.host_bridge.settings import resolve
+    from vinpaint.protocol.codec import ProtocolError
     from vinpaint.protocol.messages import check_settings
 
     plan = OutputPlan.from_args(args.output, args.codec)
-    clip, masks = read_inputs(args.video, args.mask, invert=args.invert_mask)
-    plan.check(clip, [Path(args.video), Path(args.mask)])
+    check_address(args.server)
+    if not args.request_timeout > 0 or args.request_timeout > 86400:
+        raise InputError("--request-timeout must be a number of seconds from 0 to 86400")
+    if args.timeout is not None and not args.timeout > 0:
+        raise InputError("--timeout must be a positive number of seconds")
     settings = wire_settings(args)
+    wire = {k: v for k, v in settings.items() if k != "name"}
+    try:  # the daemon's own check of the settings, here, before anything is uploaded
+        engine_config = resolve(check_settings(wire, {}), {})
+    except ProtocolError as exc:
+        raise InputError(f"{exc.message} ({exc.field})" if exc.field else exc.message) from None
+    clip, masks = read_inputs(args.video, args.mask, invert=args.invert_mask)
+    for notice in clip.notices:
+        print(f"vinpaint: warning: {notice}", file=sys.stderr, flush=True)
+    plan.check(clip, [Path(args.video), Path(args.mask)], None, args.overwrite)
     bars = Bars(enabled=not args.quiet)
-    if args.request_timeout <= 0:
-        raise InputError("--request-timeout must be positive")
     config = client_config(args.server, args.server_key, args.client_key, timeout_s=args.request_timeout)
     with Client(config=config) as client:
         try:
@@ -150,25 +164,26 @@ def run(args: argparse.Namespace) -> int:
             return 130
         finally:
             bars.close()
-    wire = {k: v for k, v in settings.items() if k != "name"}
-    engine_config = resolve(check_settings(wire, {}), {})
-    for path, kind in plan.targets:
-        if kind == "png":
-            write_png_sequence(path, frames, names=clip.names or None)
-        else:
-            write_video(path, frames, clip.fps, kind)
-        print(f"  result: {path}")
-    write_bytes_atomic(plan.beside(".config.json"), (engine_config.to_json() + "\n").encode("utf-8"))
-    write_before_after(plan.beside(".before_after.png"), clip.frames, masks, frames)
-    print(f"  config: {plan.beside('.config.json')}")
-    if history is not None:
-        from vinpaint.commands_inpaint import loss_history
-        from vinpaint.engine.pictures import write_loss_curve
+    plan.check_outputs(args.overwrite)  # again: a file may have appeared while the job ran
+    with Litter(Path(plan.default_workdir), [path for path, _ in plan.paths()]):
+        for path, kind in plan.targets:
+            if kind == "png":
+                write_png_sequence(path, frames, names=clip.names or None, overwrite=args.overwrite)
+            else:
+                write_video(path, frames, clip.fps, kind)
+            print(f"  result: {path}")
+        write_bytes_atomic(plan.beside(".config.json"), (engine_config.to_json() + "\n").encode("utf-8"))
+        write_before_after(plan.beside(".before_after.png"), clip.frames, masks, frames)
+        print(f"  config: {plan.beside('.config.json')}")
+        if history is not None:
+            from vinpaint.commands_inpaint import loss_history
+            from vinpaint.engine.pictures import write_loss_curve
 
-        terms, steps, rows = history
-        curve = write_loss_curve(plan.beside(".loss.png"), loss_history(rows, terms),
-                                 f"{engine_config.variant} ({engine_config.preset}), {steps} steps, on {args.server}")
-        print(f"  loss curve: {curve}")
+            terms, steps, rows = history
+            curve = write_loss_curve(plan.beside(".loss.png"), loss_history(rows, terms),
+                                     f"{engine_config.variant} ({engine_config.preset}), {steps} steps, "
+                                     f"on {args.server}")
+            print(f"  loss curve: {curve}")
     return 0
 
 

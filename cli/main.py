@@ -6,8 +6,12 @@ Each sub-command lives in its own module `vinpaint.commands_<name>` exposing `ad
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
+import re
 import sys
+from pathlib import Path
 
 from vinpaint import __version__
 
@@ -43,8 +47,48 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except VinpaintError as exc:
-        print(f"vinpaint: error: {exc}", file=sys.stderr)
+        print(f"vinpaint: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("vinpaint: interrupted; checkpoints are kept, run the same command again to continue", file=sys.stderr)
         return 130
+    except OSError as exc:  # the machine, not the input: a full disk, a read-only folder, a vanished file
+        print(f"vinpaint: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("vinpaint: error: out of memory; use fewer frames, a smaller --work-width or "
+              "--set train.batch_size=N with a smaller N.", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        if type(exc).__name__ != "OutOfMemoryError":  # torch's, on a GPU
+            raise
+        print(f"vinpaint: error: the device ran out of memory ({one_line(str(exc))[:200]}); use a smaller "
+              "--work-width or a smaller train.batch_size.", file=sys.stderr)
+        return 2
+
+
+def one_line(text: str) -> str:
+    """A message on one line: control characters (a newline in a file name ...) escaped."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+PARTIAL_NAME = re.compile(r"^\.(.+)\.[A-Za-z0-9_]+\.(partial|tmp)(\.\w+)?$")
+"""Temporary names of atomic writes (engine/writers.py, storage.py): `.NAME.RANDOM.partial[.ext]`."""
+
+
+def describe_os_error(exc: OSError) -> str:
+    """An environment error as one sentence naming the path (the real output's, not a temporary name)."""
+    name = exc.filename or ""
+    if name:
+        path = Path(os.fsdecode(name))
+        match = PARTIAL_NAME.match(path.name)
+        name = str(path.with_name(match.group(1)) if match else path)
+    where = f" {one_line(name)}" if name else ""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"the disk is full (no space left) while writing{where}; free some space and run the same command again."
+    if exc.errno == errno.EROFS:
+        return f"cannot write{where}: the file system is read-only; write the result elsewhere (-o)."
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"cannot write or read{where}: permission denied."
+    return f"{one_line(reason.rstrip('.'))}{':' + where if where else ''}."

@@ -68,8 +68,15 @@ class KnownFlow:
 
     @classmethod
     def load(cls, path) -> "KnownFlow":
-        with np.load(path) as z:
-            return cls(**{k: z[k] for k in ("flow", "occlusion_valid", "reliable", "exists", "scale")})
+        """Read a cache written by save(): plain arrays only (no pickles); anything else is InputError."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return cls(**{k: z[k] for k in ("flow", "occlusion_valid", "reliable", "exists", "scale")})
+        except (OSError, ValueError, KeyError, EOFError) as exc:
+            from .errors import InputError
+
+            raise InputError(f"the flow cache {path} is damaged or not vinpaint's ({str(exc)[:80]}); delete it or "
+                             "use --restart") from None
 
 
 def fill_holes_for_flow(frame: np.ndarray, hole: np.ndarray) -> np.ndarray:

@@ -36,6 +36,8 @@ class Clip:
     """"video" or "images"."""
     names: list[str] = field(default_factory=list)
     """File stems of an image folder, so a PNG output can keep the source's numbering; empty for a video."""
+    notices: list[str] = field(default_factory=list)
+    """What the reader noticed and the user should know (a video that ended before the frames it declares)."""
 
     @property
     def size(self) -> tuple[int, int]:
@@ -77,8 +79,10 @@ def _read_image_folder(folder: Path) -> Clip:
     if not files:
         raise InputError(f"folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
     frames = []
+    budget = clip_memory_budget()
     for path in files:
         image = read_image(path)
+        _check_size_so_far(folder, len(frames) + 1, image.nbytes, budget)
         if frames and (image.shape != frames[0].shape or image.dtype != frames[0].dtype):
             raise InputError(f"image {path.name} in {folder} is {_describe(image)} but {files[0].name} is "
                              f"{_describe(frames[0])}; every frame must match.")
@@ -103,17 +107,58 @@ def _read_video_file(path: Path) -> Clip:
         deep = fmt is not None and max((c.bits for c in fmt.components), default=8) > 8
         target = "rgb48le" if deep else "rgb24"
         rate = stream.average_rate or stream.guessed_rate or DEFAULT_FPS
+        declared = _declared_frames(container, stream, rate)
         frames = []
         try:
+            budget = clip_memory_budget()
             for frame in container.decode(stream):
                 frames.append(frame.to_ndarray(format=target))
+                _check_size_so_far(path, len(frames), frames[0].nbytes, budget)
         except (av.FFmpegError, OSError) as exc:
             if not frames:
                 raise InputError(f"cannot decode video {path}: {_reason(exc)}.") from None
             raise InputError(f"video {path} is damaged after frame {len(frames)}: {_reason(exc)}.") from None
     if not frames:
         raise InputError(f"video {path} holds no frames.")
-    return Clip(np.stack(frames), Fraction(rate), path, "video")
+    notices = []
+    if declared and len(frames) < declared:
+        notices.append(f"video {path} declares {declared} frames but only {len(frames)} could be read (is the file "
+                       f"truncated or still being written?); using those {len(frames)}")
+    return Clip(np.stack(frames), Fraction(rate), path, "video", notices=notices)
+
+
+MAX_FRAMES = 100_000
+"""Most frames one clip may have (an hour at 25 fps); a longer one is refused before it fills memory."""
+
+
+def clip_memory_budget() -> int:
+    """Bytes a clip's frames may take when read: a quarter of the machine's memory (training needs the rest)."""
+    from .devices import host_memory
+
+    return host_memory() // 4
+
+
+def _check_size_so_far(path: Path, count: int, frame_bytes: int, budget: int) -> None:
+    if count > MAX_FRAMES:
+        raise InputError(f"{path} has more than {MAX_FRAMES} frames; cut it into shots first.")
+    if count * frame_bytes > budget:
+        raise InputError(f"{path} needs more than {budget / 2**30:.1f} GiB of memory at {count} frames, a quarter "
+                         "of this machine's; cut it into shorter shots first.")
+
+
+def _declared_frames(container, stream, rate) -> int:
+    """The frame count a video's container promises: its own count (mp4, mov, avi), else its duration times the
+    rate (mkv), less one frame for rounding; 0 when it says nothing."""
+    if stream.frames:
+        return int(stream.frames)
+    seconds = None
+    if stream.duration is not None and stream.time_base is not None:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        seconds = container.duration / 1_000_000
+    if not seconds or not rate:
+        return 0
+    return max(int(seconds * float(rate) + 0.5) - 1, 0)
 
 
 def _reason(exc: BaseException) -> str:

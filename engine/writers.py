@@ -2,12 +2,19 @@
 
 A video goes to a temporary name in the same folder and is renamed into place when complete; a PNG sequence is
 built in a temporary folder and swapped in. An interrupted or failed write leaves the previous output (or nothing).
+
+Everything written here is marked as vinpaint's: a folder holds a `.vinpaint-output` file, a video carries the
+container comment "written by vinpaint", a PNG a tEXt chunk saying the same. `check_replaceable` lets a run replace
+only marked outputs (or anything, with --overwrite), so a user's own files are never replaced.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import struct
 import tempfile
+import zlib
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -46,8 +53,14 @@ CODECS: dict[str, VideoCodec] = {
 DEFAULT_CODEC = {".mkv": "ffv1", ".avi": "ffv1", ".mp4": "x264-420", ".mov": "x264-444"}
 """`--codec auto`: lossless where the container is made for it, widely playable H.264 otherwise."""
 VIDEO_OUTPUTS = tuple(DEFAULT_CODEC)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr", ".dpx")
-"""What an earlier frame folder may hold and still be replaced."""
+MARKER = ".vinpaint-output"
+"""The file in every folder vinpaint writes; only a folder holding it (or an empty one) is ever replaced."""
+MARK_TEXT = "written by vinpaint"
+"""The comment a video written by vinpaint carries in its container metadata, and its PNGs in a tEXt chunk."""
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_MARK_BODY = b"Comment\0" + MARK_TEXT.encode("ascii")
+_PNG_MARK = struct.pack(">I", len(_MARK_BODY)) + b"tEXt" + _MARK_BODY + \
+    struct.pack(">I", zlib.crc32(b"tEXt" + _MARK_BODY) & 0xFFFFFFFF)
 
 
 def resolve_codec(path: Path, codec: str = "auto", size: tuple[int, int] | None = None) -> str:
@@ -100,9 +113,17 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def mark_png(data: bytes) -> bytes:
+    """PNG bytes -> the same picture with a tEXt chunk "Comment: written by vinpaint" right after IHDR."""
+    if not data.startswith(_PNG_SIGNATURE) or _PNG_MARK in data[:256]:
+        return data
+    return data[:33] + _PNG_MARK + data[33:]  # 8 signature + 25 IHDR
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write a whole file under a temporary name, fsync, then rename over `path`."""
+    """Write a whole file under a temporary name, fsync, then rename over `path` (a PNG gets vinpaint's mark)."""
     path = Path(path)
+    data = mark_png(bytes(data))
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = _temp_sibling(path)
     try:
@@ -125,7 +146,7 @@ def encode_png(image: np.ndarray) -> bytes:
     ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if not ok:
         raise OSError("PNG encoding failed")
-    return buf.tobytes()
+    return mark_png(buf.tobytes())
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
@@ -133,8 +154,10 @@ def write_png(path: Path, image: np.ndarray) -> None:
     write_bytes_atomic(Path(path), encode_png(image))
 
 
-def write_png_sequence(folder: Path, frames: np.ndarray, names: list[str] | None = None) -> list[Path]:
-    """[T,H,W,3] frames -> folder/00000.png ... (or the given stems), replacing the folder as a whole."""
+def write_png_sequence(folder: Path, frames: np.ndarray, names: list[str] | None = None,
+                       overwrite: bool = False) -> list[Path]:
+    """[T,H,W,3] frames -> folder/00000.png ... (or the given stems) and the MARKER file, replacing the folder as
+    a whole: an existing folder only when vinpaint wrote it or it is empty (anything, with `overwrite`)."""
     folder = Path(folder)
     names = list(names) if names else [f"{i:05d}" for i in range(len(frames))]
     if len(names) != len(frames):
@@ -145,31 +168,69 @@ def write_png_sequence(folder: Path, frames: np.ndarray, names: list[str] | None
     try:
         for name, frame in zip(names, frames):
             (temp / f"{name}.png").write_bytes(encode_png(np.ascontiguousarray(frame)))
-        _replace_folder(temp, folder)
+        (temp / MARKER).write_text(f"{MARK_TEXT}; the next run that writes here replaces this folder whole\n")
+        _replace_folder(temp, folder, overwrite)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
     return [folder / f"{name}.png" for name in names]
 
 
-def check_replaceable_folder(folder: Path) -> None:
-    """A folder output may replace an earlier one, never a folder that holds anything but images (user data)."""
-    folder = Path(folder)
-    if not folder.exists():
+def check_replaceable(path: Path, folder: bool = False, overwrite: bool = False) -> None:
+    """Refuse, with one sentence, to replace anything at `path` that vinpaint did not write (see MARKER), unless
+    `overwrite`. `folder`: the output is a folder of PNGs (else a file). Links are never written through."""
+    path = Path(path)
+    if not os.path.lexists(path):
         return
-    if not folder.is_dir():
-        raise InputError(f"output {folder} is a file, so it cannot become a folder of PNGs.")
-    for entry in folder.iterdir():
-        if not (entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES):
-            raise InputError(f"output folder {folder} holds other things than frames (such as {entry.name}); "
-                             f"give a new or empty folder.")
+    if path.is_symlink():
+        if overwrite:
+            return  # the link itself is replaced; what it points to is left alone
+        raise InputError(f"output {path} is a symbolic link; vinpaint replaces outputs whole and would replace the "
+                         "link, not write through it; give the real path, or add --overwrite to replace the link.")
+    if folder and not path.is_dir():
+        raise InputError(f"output {path} is a file, so it cannot become a folder of PNGs.")
+    if not folder and path.is_dir():
+        raise InputError(f"output {path} is a folder, so it cannot become a file; give a file name.")
+    if overwrite or is_vinpaint_output(path):
+        return
+    if folder:
+        raise InputError(f"output folder {path} holds files that vinpaint did not write (it has no {MARKER} "
+                         "file); give a new or empty folder, or add --overwrite to replace it whole.")
+    raise InputError(f"output {path} exists and was not written by vinpaint; give another name, or add "
+                     "--overwrite to replace it.")
 
 
-def _replace_folder(new: Path, folder: Path) -> None:
+def check_replaceable_folder(folder: Path, overwrite: bool = False) -> None:
+    """A folder output may replace one that vinpaint wrote or an empty one, never a user's (see MARKER)."""
+    check_replaceable(folder, folder=True, overwrite=overwrite)
+
+
+def is_vinpaint_output(path: Path) -> bool:
+    """True when vinpaint wrote `path` (its mark is there) or it is an empty folder: safe to replace."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            return (path / MARKER).is_file() or not any(path.iterdir())
+        suffix = path.suffix.lower()
+        if suffix == ".png":
+            with open(path, "rb") as handle:
+                return _PNG_MARK in handle.read(4096)
+        if suffix == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return isinstance(data, dict) and {"preset", "variant", "train"} <= set(data)
+        if suffix in DEFAULT_CODEC:
+            with av.open(str(path)) as container:
+                return {k.lower(): v for k, v in container.metadata.items()}.get("comment") == MARK_TEXT
+    except (OSError, ValueError, UnicodeDecodeError, av.FFmpegError):
+        return False
+    return False
+
+
+def _replace_folder(new: Path, folder: Path, overwrite: bool = False) -> None:
     """Move `new` to `folder`; an existing folder is moved aside first and removed once the swap is done."""
     old = None
-    if folder.exists():
-        check_replaceable_folder(folder)
+    if os.path.lexists(folder):
+        check_replaceable(folder, folder=True, overwrite=overwrite)
         old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
         os.replace(folder, old / folder.name)
     os.replace(new, folder)
@@ -204,6 +265,7 @@ def write_video(path: Path, frames: np.ndarray, fps: Fraction | float, codec: st
     temp = _temp_sibling(path, path.suffix)
     try:
         with av.open(str(temp), mode="w", format=_muxer(path)) as container:
+            container.metadata["comment"] = MARK_TEXT
             stream = container.add_stream(spec.encoder, rate=Fraction(fps).limit_denominator(1_000_000))
             stream.width, stream.height = width, height
             stream.pix_fmt = spec.pix_fmt_16 if deep else spec.pix_fmt

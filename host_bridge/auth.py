@@ -15,11 +15,13 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
+from vinpaint.engine.errors import VinpaintError
+
 from .config import AuthConfig
 
 
-class AuthError(Exception):
-    """Authentication is misconfigured; the message says how to fix it."""
+class AuthError(VinpaintError):
+    """Authentication is misconfigured; the message says how to fix it (the CLI prints it as one sentence)."""
 
 
 def is_local_endpoint(endpoint: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -62,10 +63,18 @@ class Client:
         self._connect()
 
     def _connect(self) -> None:
+        check_address(self.config.address)
         sock = self.context.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
-        apply_client(sock, self.config.server_public_key, self.config.client_secret_key)
-        sock.connect(self.config.address)
+        try:
+            apply_client(sock, self.config.server_public_key, self.config.client_secret_key)
+            sock.connect(self.config.address)
+        except zmq.ZMQError as exc:
+            sock.close(0)
+            raise InputError(f"cannot connect to {self.config.address!r}: {exc}.") from None
+        except BaseException:
+            sock.close(0)
+            raise
         self.socket = sock
 
     def close(self) -> None:
@@ -267,6 +276,19 @@ def wire_clip(frames: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.nda
     if frames.dtype.kind == "f" and not np.isfinite(frames).all():
         raise InputError("frames contain NaN or infinite values")
     return frames, masks[..., None]
+
+
+ADDRESS_RE = re.compile(r"tcp://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})|ipc://[^\x00-\x1f]{1,200}")
+
+
+def check_address(address: str) -> str:
+    """A daemon address as the user gave it, or InputError with one sentence (before any socket is made)."""
+    match = ADDRESS_RE.fullmatch(address or "")
+    if match is None or (match.group(2) is not None and not 1 <= int(match.group(2)) <= 65535):
+        shown = address if len(address) <= 80 else address[:77] + "..."
+        raise InputError(f"{shown!r} is not a daemon address; use tcp://HOST:PORT (e.g. tcp://127.0.0.1:5581) or "
+                         "ipc:///path/to/socket.")
+    return address
 
 
 def client_config(address: str | None, server_key: Path | None = None, client_key: Path | None = None,

@@ -85,18 +85,22 @@ def test_empty_mask_as_a_user_sees_it(clip_files, tmp_path):
     ("masks_small", [], r"the mask \S+ is 120x80 but the video is 160x96"),
     ("masks_full", [], r"the mask covers all of frame 0"),
     ("masks_empty", ["--invert-mask"], r"the mask covers all of frame 0"),  # black = remove: all of it
-    ("masks", ["--work-width", "32"], r"working width 32 is too small"),
+    ("masks", ["--work-width", "32"], r"setting resolution.work_width must be a multiple of 64 from 64 to 2048, not 32"),
     ("masks", ["--codec", "ffv1", "-o", "{tmp}/also.mp4"], r"codec ffv1 cannot go in a \.mp4 file"),
     ("masks", ["-o", "{tmp}/out.gif"], r"cannot write '\.gif' files"),
     ("masks", ["--set", "train.nope=1"], r"unknown setting 'train.nope'"),
-    ("masks", ["--set", "train.max_steps=lots"], r"setting 'train.max_steps' takes a whole number such as 6, not \"lots\""),
-    ("masks", ["--set", "train.intervals=[1, 2.5]"], r"setting 'train.intervals' takes a list such as \[1, 3, 5\], not \[1, 2.5\]"),
+    ("masks", ["--set", "train.max_steps=lots"], r"setting train.max_steps must be a whole number from 0 to 100000000, not 'lots'"),
+    ("masks", ["--set", "train.intervals=[1, 2.5]"], r"setting train.intervals must be a list of 1 to 3 whole numbers taken from 1, 3, 5, not \[1, 2.5\]"),
     ("masks", ["--set", "train"], r"--set takes KEY=VALUE"),
     ("masks", ["--config", "{tmp}/../nothing.json"], r"cannot use \S+nothing.json as a config"),
     ("masks", ["--variant", "dip-vid", "--save-flows"], r"--save-flows needs a variant with a flow head"),
     ("masks", ["--fps", "0"], r"--fps must be positive"),
+    ("masks", ["--fps", "1/0"], r"--fps takes a frame rate such as 24, 29.97 or 30000/1001, not '1/0'"),
+    ("masks", ["--device", "cuda:99"], r"device cuda:99 is not available"),
+    ("masks", ["--set", "train.learning_rate=NaN"], r"setting train.learning_rate must be a finite number above 0 .*, not NaN"),
+    ("masks", ["--set", "mask.dilation=100000"], r"setting mask.dilation must be a whole number from 0 to 512, not 100000"),
     ("masks", ["--pause-after", "0"], r"--pause-after must be at least 1 step"),
-    ("masks", ["--dilate", "-1"], r"mask.dilation cannot be negative"),
+    ("masks", ["--dilate", "-1"], r"setting mask.dilation must be a whole number from 0 to 512, not -1"),
 ])
 def test_bad_input_is_one_sentence_and_writes_nothing(clip_files, tmp_path, capsys, mask, extra, expected):
     extra = [e.replace("{tmp}", str(tmp_path)) for e in extra]
@@ -131,7 +135,7 @@ def test_a_folder_with_other_things_in_it_is_never_replaced(clip_files, tmp_path
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
     code = main(["inpaint", str(clip_files["video"]), "--mask", str(clip_files["masks"]),
                  "-o", str(tmp_path / "mine"), "--preset", "tiny"])
-    assert code == 2 and "holds other things than frames (such as notes.txt)" in capsys.readouterr().err
+    assert code == 2 and "holds files that vinpaint did not write" in capsys.readouterr().err
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 
@@ -222,7 +226,7 @@ def test_sixteen_bit_frames_static_mask_and_extras(clip_files, tmp_path):
     check_outside_hole(result.frames, deep, holes, dilation=2)
     generated = read_clip(tmp_path / "res.generated")
     assert generated.frames.dtype == np.uint16 and generated.frames.shape == (12, 64, 128, 3)
-    flows = sorted(p.name for p in (tmp_path / "res.flows").iterdir())
+    flows = sorted(p.name for p in (tmp_path / "res.flows").iterdir() if p.name != ".vinpaint-output")
     assert "wheel.png" in flows and "shot.1001_+1.png" not in flows and "00000_+1.png" in flows
     assert len(flows) == 12 * 6 + 1
 
