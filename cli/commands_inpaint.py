@@ -74,7 +74,7 @@ class OutputPlan:
         ".flows" when asked for."""
         out = [(path, kind == "png") for path, kind in self.targets]
         out += [(self.beside(s), False) for s in (".config.json", ".before_after.png", ".loss.png")]
-        return out + [(self.beside(s), True) for s in extras]
+        return out + [(self.beside(s), True) for s in (".matte",) + tuple(extras)]
 
     def check_outputs(self, overwrite: bool = False, extras: tuple[str, ...] = ()) -> None:
         """Refuse (one sentence) before any work, and again before writing, to replace what vinpaint did not write."""
@@ -338,6 +338,10 @@ def write_outputs(plan: OutputPlan, clip: Clip, result, save_generated: bool = F
         write_png_sequence(written["raw generated frames"], raw, names=clip.names or None, overwrite=overwrite)
     if save_flows and result.flows is not None:
         written["flow pictures"] = write_flow_pictures(plan.beside(".flows"), result.flows, overwrite)
+    if result.matte is not None:
+        written["matte (white: propagated from other frames, grey: generated)"] = plan.beside(".matte")
+        write_png_sequence(plan.beside(".matte"), matte_picture(result.matte), names=clip.names or None,
+                           overwrite=overwrite)
     written["before/after"] = write_before_after(plan.beside(".before_after.png"), clip.frames, result.hole,
                                                  result.frames, truth)
     written["loss curve"] = write_loss_curve(plan.beside(".loss.png"), loss_history(result.history),
@@ -345,6 +349,16 @@ def write_outputs(plan: OutputPlan, clip: Clip, result, save_generated: bool = F
     written["config"] = plan.beside(".config.json")
     write_bytes_atomic(written["config"], (result.config.to_json() + "\n").encode("utf-8"))
     return written
+
+
+def matte_picture(matte: np.ndarray) -> np.ndarray:
+    """uint8 [T,H,W] engine matte -> grey PNG values: 0 source, 128 generated, 255 propagated from another frame."""
+    from vinpaint.engine.propagate import GENERATED, PROPAGATED
+
+    picture = np.zeros(matte.shape, np.uint8)
+    picture[matte == GENERATED] = 128
+    picture[matte == PROPAGATED] = 255
+    return picture
 
 
 def extras(save_generated: bool, save_flows: bool) -> tuple[str, ...]:

@@ -16,7 +16,8 @@ from .config import InpaintConfig
 from .errors import InputError
 from .flow import KnownFlow, compute_known_flow, make_estimator
 from .perceptual import load_vgg16
-from .propagate import Propagation, load_propagation, neighbour_flows, propagate, save_propagation
+from .propagate import (Propagation, diffusion_fill, load_propagation, neighbour_flows, propagate,
+                        save_propagation)
 from vinpaint.storage import atomic_write, atomic_write_text
 from .train import FrameTrainer, ProgressEvent, TrainingData, VideoTrainer, make_noise
 
@@ -170,8 +171,10 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
             generated, history = z["generated"], z["history"]
             flows = z["flows"] if z["flows"].size else None
             seconds, steps = float(z["seconds"]), int(z["steps"])
+            diffused = "diffusion" in z.files and bool(z["diffusion"])
         emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="finished earlier; reusing its result"))
-        out, matte = composite(frames, generated, holes, config.mask.feather, propagation, seam)
+        fill = diffusion_fill(frames, holes, propagation) if diffused and propagation is not None else generated
+        out, matte = composite(frames, fill, holes, config.mask.feather, propagation, seam)
         return InpaintResult(out, generated, holes, flows, config, seconds, steps, history, matte=matte)
 
     t_count, height, width = holes.shape
@@ -189,18 +192,23 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     work[work_holes] = 0.5  # the hole's content is unknown to training: the truth (or the object) never leaks in
     del source
 
-    if propagation is not None and not (holes & ~propagation.reached).any():
-        # Every hole pixel was seen in another frame: nothing is left to generate, so no training is needed.
-        notice = "every hole pixel was propagated from another frame; no training needed"
+    left = int((holes & ~propagation.reached).sum()) if propagation is not None else int(holes.sum())
+    if propagation is not None and left <= config.propagation.train_below * holes.sum():
+        # (Nearly) every hole pixel was seen in another frame: the few left are filled by diffusion from the real
+        # pixels around them, and no model is trained.
+        notice = ("every hole pixel was propagated from another frame; no training needed" if not left else
+                  f"{left / holes.sum():.2%} of the hole is seen by no frame, below propagation.train_below: "
+                  "filled from the real pixels around it, no training needed")
         notices.append(notice)
         wd.log(notice)
-        out, matte = composite(frames, None, holes, config.mask.feather, propagation, seam)
+        out, matte = composite(frames, diffusion_fill(frames, holes, propagation), holes, config.mask.feather,
+                               propagation, seam)
         generated = resize_frames(to_float(out), (w, h))
         history = np.zeros((0, 6), np.float32)
         if result_file is not None:
             atomic_write(result_file, lambda f: np.savez(
                 f, generated=generated, flows=np.zeros(0, np.float32), history=history, seconds=0.0, steps=0,
-                budget=budget))
+                budget=budget, diffusion=True))
         emit(ProgressEvent("done", 0, 0, 0.0, 0.0, message=notice))
         return InpaintResult(out, generated, holes, None, config, 0.0, 0, history, notices, matte)
 
@@ -221,7 +229,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
                 known_flow.save(flow_file)
 
     vgg, notice = (None, "perceptual loss off: weight 0") if config.loss.perceptual <= 0 else \
-        load_vgg16(config.loss.vgg_weights, config.train.seed)
+        load_vgg16(config.loss.vgg_weights, config.train.seed, config.loss.vgg_input)
     notices.append(notice)
     wd.log(notice)
     emit(ProgressEvent("setup", message=notice))

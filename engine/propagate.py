@@ -220,6 +220,27 @@ def blend_frame(fill: np.ndarray, colours: np.ndarray, reached: np.ndarray, hole
     return out, matte
 
 
+def diffusion_fill(frames: np.ndarray, holes: np.ndarray, propagation: Propagation, radius: int = 5) -> np.ndarray:
+    """Source-resolution fill for a clip whose hole propagation (nearly) covered: propagated pixels, and OpenCV's
+    Telea diffusion from the real pixels around whatever is left. frames [T,H,W,3] any dtype -> float32."""
+    from .composite import to_float
+
+    out = np.zeros(frames.shape, np.float32)
+    for t in range(frames.shape[0]):
+        frame = to_float(frames[t]).copy()
+        frame[propagation.reached[t]] = propagation.colours[t][propagation.reached[t]]
+        left = holes[t] & ~propagation.reached[t]
+        if left.any():  # Telea on 16-bit channels (its float path is not exact); HDR values scaled into range
+            mask = left.astype(np.uint8) * 255
+            scale = max(1.0, float(frame.max()))
+            fixed = np.clip(np.rint(frame / scale * 65535.0), 0, 65535).astype(np.uint16)
+            fixed = np.stack([cv2.inpaint(np.ascontiguousarray(fixed[..., c]), mask, radius, cv2.INPAINT_TELEA)
+                              for c in range(3)], axis=-1)
+            frame[left] = fixed[left].astype(np.float32) / 65535.0 * scale
+        out[t] = frame
+    return out
+
+
 def save_propagation(path, propagation: Propagation) -> None:
     """Only the reached pixels are stored: plain arrays, no pickles."""
     from vinpaint.storage import atomic_write

@@ -13,8 +13,10 @@ import numpy as np
 
 from vinpaint.engine.errors import InputError
 
-BASELINES = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
-"""Baseline name -> OpenCV flag."""
+BASELINES = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS, "prop-telea": cv2.INPAINT_TELEA}
+"""Baseline name -> OpenCV flag. 'prop-telea' first propagates real pixels from other frames along completed
+flow (the engine's propagation stage, default settings) and lets Telea fill only what no frame sees: the
+propagation stage's worth without any training."""
 
 
 @dataclass
@@ -45,9 +47,25 @@ def opencv_inpaint(frames: np.ndarray, masks: np.ndarray, method: str = "telea",
         raise InputError(f"the masks' shape {masks.shape} does not match the frames' {frames.shape[:3]}.")
     start = time.perf_counter()
     hole = dilate(masks.astype(bool), dilation)
-    out = frames.copy()
+    out, left = frames.copy(), hole
+    if method == "prop-telea":
+        out, left = _propagated(frames, hole)
     for i in range(len(frames)):
-        if hole[i].any():
-            filled = cv2.inpaint(frames[i], hole[i].astype(np.uint8) * 255, radius, BASELINES[method])
-            out[i][hole[i]] = filled[hole[i]]
+        if left[i].any():
+            filled = cv2.inpaint(out[i], left[i].astype(np.uint8) * 255, radius, BASELINES[method])
+            out[i][left[i]] = filled[left[i]]
     return BaselineResult(out, hole, time.perf_counter() - start)
+
+
+def _propagated(frames: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Frames with the engine's propagated pixels in the hole, and the part of the hole no frame sees."""
+    from vinpaint.engine.composite import composite
+    from vinpaint.engine.config import PropagationConfig
+    from vinpaint.engine.flow import DISFlow
+    from vinpaint.engine.propagate import neighbour_flows, propagate
+
+    pc = PropagationConfig()
+    forward, backward = neighbour_flows(frames, hole, DISFlow("medium"), pc.max_width, pc.band)
+    result = propagate(frames.astype(np.float32) / 255.0, hole, forward, backward, pc.tolerance, pc.max_distance)
+    out, _ = composite(frames, None, hole, 0, result, seam=0)
+    return out, hole & ~result.reached

@@ -85,7 +85,8 @@ def _measure(variant: str, cfg: BenchConfig) -> dict:
     config = make_config(cfg.preset, variant, **{
         "resolution.work_width": cfg.width, "resolution.work_height": cfg.height,
         "train.max_steps": cfg.warmup + cfg.steps, "train.max_seconds": 0.0,
-        "train.checkpoint_every_s": 1e9, "loss.vgg_weights": cfg.vgg_weights})
+        "train.checkpoint_every_s": 86400.0, "loss.vgg_weights": cfg.vgg_weights,
+        "propagation.enabled": False})  # training steps are what is timed: propagation would leave none
     times: list[tuple[int, float]] = []
     flow_s = [0.0]
 

@@ -16,7 +16,7 @@ from vinpaint.evaluation.compose import ComposeConfig
 from vinpaint.evaluation.metrics import ConsistencyConfig
 
 ENGINE_VARIANTS = ("dip", "dip-vid", "dip-vid-3dcn", "dip-vid-flow")
-BASELINE_METHODS = ("telea", "ns")
+BASELINE_METHODS = ("telea", "ns", "prop-telea")
 
 
 def _flow_row(label: str, settings: dict[str, Any]) -> str:
@@ -28,6 +28,9 @@ PAPER_FLOW_ROW = _flow_row("dip-vid-flow-paper",
 """DIP-Vid-Flow with eq. 5 as printed (the engine's defaults), beside the `fast` preset's remedy."""
 REMEDY_FLOW_ROW = _flow_row("dip-vid-flow-remedy", FLOW_REMEDY)
 """The `fast` preset's flow-term settings on the paper's schedule: does the remedy still matter late?"""
+PROPAGATION_ROW = "dip-vid-flow+propagation=dip-vid-flow:propagation.enabled=true"
+"""DIP-Vid-Flow with flow-guided propagation of real pixels (engine/propagate.py): the product's default."""
+
 PAPER_ORDER = ("dip", "dip-vid", "dip-vid-3dcn", "dip-vid-flow")
 """Table 1's ordering, worst to best."""
 
@@ -164,14 +167,14 @@ def profile(name: str) -> EvalConfig:
         return EvalConfig(
             profile="cpu", preset="fast",
             compose=ComposeConfig(count=2, frames=21, width=128, height=64),
-            methods=list(ENGINE_VARIANTS) + [PAPER_FLOW_ROW] + list(BASELINE_METHODS),
+            methods=list(ENGINE_VARIANTS) + [PAPER_FLOW_ROW, PROPAGATION_ROW] + list(BASELINE_METHODS),
             budgets=[60.0, 120.0], real_clips=["tennis"], real_frames=21,
             real_methods=list(ENGINE_VARIANTS) + list(BASELINE_METHODS), threads=1)
     if name == "gpu":
         return EvalConfig(
             profile="gpu", preset="paper",
             compose=ComposeConfig(count=10, frames=60, width=384, height=192),
-            methods=list(ENGINE_VARIANTS) + [REMEDY_FLOW_ROW] + list(BASELINE_METHODS),
+            methods=list(ENGINE_VARIANTS) + [REMEDY_FLOW_ROW, PROPAGATION_ROW] + list(BASELINE_METHODS),
             budgets=[], real_clips=["tennis", "dogs-jump"], real_frames=60)
     raise InputError(f"unknown profile {name!r}; choose tiny, cpu or gpu.")
 

@@ -16,7 +16,7 @@ def _clip(t=3, h=40, w=60):
     return frames, masks
 
 
-@pytest.mark.parametrize("method", ["telea", "ns"])
+@pytest.mark.parametrize("method", ["telea", "ns", "prop-telea"])
 def test_outside_the_hole_is_untouched(method):
     frames, masks = _clip()
     out = baselines.opencv_inpaint(frames, masks, method)
@@ -60,3 +60,19 @@ def test_bad_input():
         baselines.opencv_inpaint(frames.astype(np.float32), masks)
     with pytest.raises(InputError, match="shape"):
         baselines.opencv_inpaint(frames, masks[:, :-1])
+
+
+def test_prop_telea_takes_the_background_from_the_frames_that_see_it():
+    rng = np.random.default_rng(1)
+    world = (rng.random((48, 120, 3)) * 255).astype(np.uint8)
+    world = np.repeat(np.repeat(world[::4, ::4], 4, 0), 4, 1)[:48, :120]
+    truth = np.stack([world[:, 2 * t:2 * t + 64] for t in range(10)])  # a camera panning 2 px a frame
+    masks = np.zeros(truth.shape[:3], bool)
+    for t in range(10):
+        masks[t, 16:32, 12 + 3 * t:24 + 3 * t] = True
+    frames = truth.copy()
+    frames[masks] = 0
+    prop = baselines.opencv_inpaint(frames, masks, "prop-telea")
+    telea = baselines.opencv_inpaint(frames, masks, "telea")
+    assert (prop.frames[~masks] == frames[~masks]).all()
+    assert metrics.psnr(prop.frames, truth, masks) > metrics.psnr(telea.frames, truth, masks) + 6.0

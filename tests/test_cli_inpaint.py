@@ -163,8 +163,10 @@ def test_interrupted_run_continues_and_matches_an_uninterrupted_one(clip_files, 
     assert "(continuing the run found there)" in second.stdout
     assert "done: 6 training steps" in second.stdout
     assert '"seed": 3' in second.stdout                        # the resolved config is printed
-    assert outputs_in(tmp_path) == ["out", "out.before_after.png", "out.config.json", "out.loss.png", "out.mkv",
-                                    "out.work"]
+    assert outputs_in(tmp_path) == ["out", "out.before_after.png", "out.config.json", "out.loss.png",
+                                    "out.matte", "out.mkv", "out.work"]
+    matte = read_clip(tmp_path / "out.matte").frames[..., 0]  # white: propagated, grey: generated, black: source
+    assert np.array_equal(matte > 0, clip_files["holes"]) and set(np.unique(matte)) <= {0, 128, 255}
     video = read_clip(tmp_path / "out.mkv")
     assert video.fps == 24 and video.frames.shape == clip_files["frames"].shape
     check_outside_hole(video.frames, clip_files["frames"], clip_files["holes"])

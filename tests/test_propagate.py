@@ -124,3 +124,18 @@ def test_paper_preset_is_the_paper_alone():
     with pytest.raises(Exception, match="propagation.tolerance"):
         make_config("fast", **{"propagation.tolerance": float("nan")})
     assert json.loads(make_config("fast").to_json())["propagation"]["enabled"] is True
+
+
+def test_a_small_unseen_rest_is_diffused_without_training_and_the_cached_result_is_identical(tmp_path):
+    frames, holes, truth = _panning_clip(frames=8, speed=0)
+    holes[:] = holes[0]  # never revealed
+    config = make_config("tiny", "dip-vid", **{"resolution.work_width": 64, "propagation.train_below": 1.0})
+    first = inpaint(frames, holes, config, workdir=tmp_path / "work")
+    assert first.steps == 0 and any("no training needed" in n for n in first.notices)
+    assert (first.matte[first.hole] == GENERATED).all()
+    telea = np.stack([cv2.inpaint(f, m.astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA) for f, m in zip(frames, holes)])
+    assert abs(_psnr(first.frames, truth, holes) - _psnr(telea, truth, holes)) < 0.5
+    again = inpaint(frames, holes, config, workdir=tmp_path / "work")
+    assert np.array_equal(again.frames, first.frames)
+    strict = make_config("tiny", "dip-vid", **{"resolution.work_width": 64, "propagation.train_below": 0.0})
+    assert inpaint(frames, holes, strict).steps > 0
