@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "props.h"
-#include "vinpaint/ofx_abi.h"
+#include "ofx_official_names.h"  // the ABI types from vinpaint/ofx_abi.h, the official constants
 
 namespace harness {
 

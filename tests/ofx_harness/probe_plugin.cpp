@@ -13,7 +13,7 @@
 #include <cstring>
 #include <string>
 
-#include "vinpaint/ofx_abi.h"
+#include "ofx_official_names.h"  // the ABI types from vinpaint/ofx_abi.h, the official constants
 
 #define PROBE_EXPORT extern "C" __attribute__((visibility("default")))
 
