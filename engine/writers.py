@@ -102,6 +102,21 @@ def _temp_sibling(path: Path, suffix: str = "") -> Path:
     return Path(name)
 
 
+class _Naming:
+    """Re-raise an OSError that names no file (a write() that hits a full disk) as one naming `path`, so the
+    user is told which output could not be written."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if isinstance(exc, OSError) and not exc.filename and exc.errno:
+            raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(self.path)) from exc
+
+
 def _fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -127,7 +142,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = _temp_sibling(path)
     try:
-        with open(temp, "wb") as handle:
+        with _Naming(path), open(temp, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -167,7 +182,8 @@ def write_png_sequence(folder: Path, frames: np.ndarray, names: list[str] | None
     os.chmod(temp, 0o777 & ~_UMASK)
     try:
         for name, frame in zip(names, frames):
-            (temp / f"{name}.png").write_bytes(encode_png(np.ascontiguousarray(frame)))
+            with _Naming(folder / f"{name}.png"):
+                (temp / f"{name}.png").write_bytes(encode_png(np.ascontiguousarray(frame)))
         (temp / MARKER).write_text(f"{MARK_TEXT}; the next run that writes here replaces this folder whole\n")
         _replace_folder(temp, folder, overwrite)
     except BaseException:
@@ -264,7 +280,7 @@ def write_video(path: Path, frames: np.ndarray, fps: Fraction | float, codec: st
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = _temp_sibling(path, path.suffix)
     try:
-        with av.open(str(temp), mode="w", format=_muxer(path)) as container:
+        with _Naming(path), av.open(str(temp), mode="w", format=_muxer(path)) as container:
             container.metadata["comment"] = MARK_TEXT
             stream = container.add_stream(spec.encoder, rate=Fraction(fps).limit_denominator(1_000_000))
             stream.width, stream.height = width, height
@@ -275,7 +291,7 @@ def write_video(path: Path, frames: np.ndarray, fps: Fraction | float, codec: st
                 frame.pts = index
                 container.mux(stream.encode(frame))
             container.mux(stream.encode(None))
-        with open(temp, "rb") as handle:
+        with _Naming(path), open(temp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(temp, path)
     except BaseException:

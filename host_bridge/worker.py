@@ -103,7 +103,7 @@ def write_results(job_dir: Path, frames: np.ndarray, rgb: np.ndarray, history: n
         out[..., :3] = rgb[i]
         atomic_write_bytes(out_dir / f"{i:05d}.bin", memoryview(np.ascontiguousarray(out)).cast("B"))
     rows = np.ascontiguousarray(np.asarray(history, dtype="<f4").reshape(-1, len(terms) + 1))
-    atomic_write_bytes(out_dir / "history.f4", memoryview(rows).cast("B"))
+    atomic_write_bytes(out_dir / "history.f4", rows.tobytes())  # may be empty: a clip filled without training
     atomic_write_json(out_dir / "complete.json", {"frames": int(frames.shape[0]), "finished": time.time(),
                                                   "history_terms": list(terms)})
 

@@ -4,6 +4,7 @@ overrides meet the engine's own ranges, a job that cannot fit in memory or would
 open, and a device the machine cannot use stops the daemon at start."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -11,8 +12,11 @@ import sys
 import msgpack
 import pytest
 import zmq
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from daemon_fixtures import DaemonProcess
+from vinpaint.engine.config import setting_fields
 from vinpaint.host_bridge.client import Client, DaemonError, client_config
 from vinpaint.protocol import codec
 
@@ -136,3 +140,34 @@ def test_a_device_the_machine_cannot_use_stops_the_daemon_at_start(tmp_path, dev
     assert done.returncode == 2, done.stderr
     assert re.fullmatch(f"vinpaint: error: {says}[^\n]*\n", done.stderr), done.stderr
     assert "listening" not in done.stdout
+
+
+DAEMON_FUZZ_CASES = 300
+
+
+@settings(max_examples=DAEMON_FUZZ_CASES, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_fuzz_every_override_over_the_wire(daemon, data):
+    """Every engine setting, hostile scalar values, alone or three at once: `job.open` answers ok or a named
+    refusal, never `internal`, and never stores a job whose settings fall outside their ranges."""
+    names = data.draw(st.lists(st.sampled_from(sorted(setting_fields())), min_size=1, max_size=3, unique=True))
+    values = st.one_of(st.integers(-(2**63), 2**64 - 1), st.sampled_from([0, -1, 1, 2**31, 10**12, 65536, 512, 513]),
+                       st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
+                       st.text(max_size=300), st.sampled_from(["", "2d", "zero", "known", "\n", "../x"]))
+    overrides = {name: data.draw(values) for name in names}
+    body = {"frames": 12, "width": 64, "height": 64, "channels": 3, "dtype": "u1", "mask_dtype": "u1",
+            "content_hash": data.draw(st.sampled_from(["4", "5", "6"])) * 64,
+            "settings": {"preset": data.draw(st.sampled_from(["tiny", "fast", "paper"])), "overrides": overrides}}
+    reply = ask(daemon.address, [codec.encode_request("job.open", "fz", body)[0]])
+    event(reply.error["code"] if reply.status == "error" else "ok")
+    if reply.status == "error":
+        assert reply.error["code"] in ("bad_request", "too_large"), reply.error
+        assert "\n" not in reply.error["message"]
+        return
+    job = reply.body["job"]
+    config = json.loads((daemon.store / "jobs" / job / "job.json").read_text())["config"]
+    from vinpaint.engine import InpaintConfig
+
+    InpaintConfig.from_dict(config)  # what was stored passes the engine's own check
+    assert ask(daemon.address, [codec.encode_request("job.delete", "fd", {"job": job})[0]]).status == "ok"

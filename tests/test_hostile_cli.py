@@ -1,0 +1,348 @@
+"""`vinpaint inpaint` and `submit` against a hostile but realistic user, a script and a local attacker: nothing of
+the user's is ever replaced, no file vinpaint reads back runs code, environment failures (a full disk, a read-only
+folder, a missing GPU, a garbage address) are one sentence and exit 2 with this run's litter removed, a resumed run
+never silently uses a model its settings do not describe, and a truncated video says so."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from daemon_fixtures import DaemonProcess
+from vinpaint.engine.io import read_clip
+from vinpaint.engine.sample import SampleConfig, make_sample
+from vinpaint.engine.writers import MARKER, is_vinpaint_output, write_png_sequence, write_video
+from vinpaint.main import main
+
+SMALL = SampleConfig(frames=12, width=160, height=96, seed=5)
+TRAIN = ["--set", "loss.perceptual=0", "--set", "propagation.enabled=false"]
+"""Train on every run (propagation would fill this small clip's hole without training)."""
+QUICK = ["--preset", "tiny", "--quiet", "--set", "train.max_steps=1", *TRAIN]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("hostile_clip")
+    sample = make_sample(SMALL)
+    write_video(folder / "clip.mkv", sample.frames, 24)
+    write_png_sequence(folder / "masks", np.where(sample.masks, 255, 0).astype(np.uint8))
+    return {"video": folder / "clip.mkv", "masks": folder / "masks", "dir": folder}
+
+
+def run_cli(capsys, *args) -> tuple[int, str]:
+    code = main([str(a) for a in args])
+    err = capsys.readouterr().err
+    return code, err
+
+
+def one_sentence(err: str, pattern: str) -> None:
+    """The run ended with exactly one error line, its last (notices such as "perceptual loss off" may precede)."""
+    assert "Traceback" not in err, err
+    errors = [line for line in err.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and err.endswith(errors[0] + "\n"), err
+    assert re.match("vinpaint: error: " + pattern, errors[0]), err
+
+
+def users_pictures(folder: Path) -> dict[str, bytes]:
+    """A user's own folder of frames, written the way another program would (no vinpaint mark)."""
+    folder.mkdir(parents=True)
+    for i in range(3):
+        ok, data = cv2.imencode(".png", np.full((8, 8, 3), 40 * i, np.uint8))
+        (folder / f"plate.{1001 + i}.png").write_bytes(data.tobytes())
+    (folder / "grade.exr").write_bytes(b"v/1\x01 not really an exr")
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def contents(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+# ---- 1. data loss --------------------------------------------------------------------------------------------------
+
+def test_a_users_folder_of_frames_is_never_replaced(clip, tmp_path, capsys):
+    mine = users_pictures(tmp_path / "plates")
+    code, err = run_cli(capsys, "inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "plates", *QUICK)
+    assert code == 2
+    one_sentence(err, r"output folder \S+plates holds files that vinpaint did not write .*--overwrite")
+    assert contents(tmp_path / "plates") == mine
+    assert sorted(os.listdir(tmp_path)) == ["plates"]  # nothing beside it either
+
+
+@pytest.mark.parametrize("name", ["result.mp4", "result.config.json", "result.loss.png", "result.before_after.png"])
+def test_a_users_file_where_an_output_goes_is_never_replaced(clip, tmp_path, capsys, name):
+    (tmp_path / name).write_bytes(b"the user's own " + name.encode())
+    code, err = run_cli(capsys, "inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "result.mp4",
+                        *QUICK)
+    assert code == 2
+    one_sentence(err, rf"output \S+{re.escape(name)} exists and was not written by vinpaint; .*--overwrite")
+    assert (tmp_path / name).read_bytes() == b"the user's own " + name.encode()
+    assert sorted(os.listdir(tmp_path)) == [name]
+
+
+@pytest.mark.parametrize("case", ["symlink", "inside-workdir", "workdir-inside-output", "mask-is-video",
+                                  "output-is-mask"])
+def test_outputs_that_would_clobber_something_are_refused(clip, tmp_path, capsys, case):
+    precious = tmp_path / "precious.mkv"
+    shutil.copy(clip["video"], precious)
+    args = ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "out.mkv", *QUICK]
+    if case == "symlink":
+        (tmp_path / "out.mkv").symlink_to(precious)
+        expected = r"output \S+out.mkv is a symbolic link"
+    elif case == "inside-workdir":
+        args[5] = tmp_path / "out.work" / "result.mkv"
+        args += ["--work-dir", tmp_path / "out.work"]
+        expected = r"output \S+ and the work directory \S+ overlap"
+    elif case == "workdir-inside-output":
+        args[5] = tmp_path / "frames"
+        args += ["--work-dir", tmp_path / "frames" / "work"]
+        expected = r"output \S+frames and the work directory \S+ overlap"
+    elif case == "mask-is-video":
+        args[3] = clip["video"]
+        expected = r"the mask \S+ is the video itself"
+    else:
+        args[5] = clip["masks"]
+        expected = r"output \S+masks is or holds the input"
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    code, err = run_cli(capsys, *args)
+    assert code == 2
+    one_sentence(err, expected)
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
+    assert precious.read_bytes() == clip["video"].read_bytes()
+
+
+@pytest.mark.slow
+def test_vinpaint_replaces_its_own_outputs_and_overwrite_replaces_a_users(clip, tmp_path, capsys):
+    out = tmp_path / "résultat ✓ 1"  # a unicode path with spaces, as a PNG folder
+    args = ["inpaint", clip["video"], "--mask", clip["masks"], "-o", out, "-o", tmp_path / "clip.mkv", *QUICK]
+    assert run_cli(capsys, *args)[0] == 0
+    assert (out / MARKER).is_file() and is_vinpaint_output(tmp_path / "clip.mkv")
+    assert is_vinpaint_output(tmp_path / "résultat ✓ 1.loss.png")
+    assert is_vinpaint_output(tmp_path / "résultat ✓ 1.config.json")
+    (out / "00000.png").unlink()  # a run again replaces what vinpaint wrote, whole
+    assert run_cli(capsys, *args)[0] == 0 and (out / "00000.png").is_file()
+
+    mine = users_pictures(tmp_path / "theirs")
+    code, err = run_cli(capsys, "inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "theirs",
+                        "--overwrite", *QUICK)
+    assert code == 0, err
+    assert not set(mine) & set(os.listdir(tmp_path / "theirs"))
+    assert len(read_clip(tmp_path / "theirs").frames) == SMALL.frames
+
+
+@pytest.mark.slow
+def test_submit_never_replaces_a_users_folder(clip, tmp_path):
+    mine = users_pictures(tmp_path / "plates")
+    with DaemonProcess(tmp_path / "store") as daemon:
+        done = subprocess.run([sys.executable, "-m", "vinpaint", "submit", str(clip["video"]), "--mask",
+                               str(clip["masks"]), "-o", str(tmp_path / "plates"), "--wait", "--server",
+                               daemon.address, "--preset", "tiny", "--quiet", "--set", "train.max_steps=1", *TRAIN],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 2
+        assert re.fullmatch(r"vinpaint: error: output folder \S+plates holds files that vinpaint did not write[^\n]*\n",
+                            done.stderr), done.stderr
+        assert list((tmp_path / "store" / "jobs").glob("*")) == []  # refused before anything was uploaded
+        done = subprocess.run([sys.executable, "-m", "vinpaint", "submit", str(clip["video"]), "--mask",
+                               str(clip["masks"]), "-o", str(tmp_path / "plates"), "--wait", "--server",
+                               daemon.address, "--preset", "tiny", "--quiet", "--set", "train.max_steps=1", *TRAIN,
+                               "--overwrite"], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    assert (tmp_path / "plates" / MARKER).is_file() and not set(mine) & set(os.listdir(tmp_path / "plates"))
+
+
+# ---- 2. no code from files -------------------------------------------------------------------------------------------
+
+class Planted:
+    """What an attacker pickles into a checkpoint: unpickling it would create a file (it could run anything)."""
+
+    def __init__(self, proof: Path) -> None:
+        self.proof = proof
+
+    def __reduce__(self):
+        return (Path.touch, (self.proof,))
+
+
+@pytest.mark.slow
+def test_a_planted_checkpoint_is_refused_and_never_runs(clip, tmp_path, capsys):
+    args = ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "out.mkv", "--preset", "tiny",
+            "--quiet", *TRAIN]
+    assert run_cli(capsys, *args, "--pause-after", "1")[0] == 130
+    checkpoint = tmp_path / "out.work" / "checkpoint.pt"
+    proof = tmp_path / "the code ran"
+    torch.save({"elapsed": 0.0, "history": [], "model": Planted(proof)}, checkpoint)
+    planted = checkpoint.read_bytes()
+    code, err = run_cli(capsys, *args)
+    assert code == 2
+    one_sentence(err, r"the checkpoint \S+checkpoint.pt holds objects other than tensors and numbers \(loading it "
+                      r"could run code\); it was not loaded")
+    assert not proof.exists()
+    assert checkpoint.read_bytes() == planted  # an earlier run's checkpoint is never deleted
+    assert not (tmp_path / "out.mkv").exists()
+
+
+@pytest.mark.slow
+def test_a_planted_flow_cache_is_refused(clip, tmp_path, capsys):
+    args = ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "out.mkv", "--preset", "tiny",
+            "--quiet", *TRAIN]
+    assert run_cli(capsys, *args, "--pause-after", "1")[0] == 130
+    (tmp_path / "out.work" / "checkpoint.pt").unlink()
+    with open(tmp_path / "out.work" / "flow.npz", "wb") as handle:
+        np.savez(handle, flow=np.array([Planted(tmp_path / "ran")], dtype=object))
+    code, err = run_cli(capsys, *args)
+    assert code == 2
+    one_sentence(err, r"the flow cache \S+flow.npz is damaged or not vinpaint's")
+    assert not (tmp_path / "ran").exists()
+
+
+def test_no_file_is_read_back_with_pickle():
+    """The whole repository: every torch.load is weights_only=True, no pickle module, no allow_pickle=True."""
+    root = Path(__file__).resolve().parents[1]
+    offenders = []
+    for path in root.rglob("*.py"):
+        if any(part in ("tests", ".git", "build") or part.endswith(".egg-info") for part in path.parts):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for line_no, line in enumerate(text.splitlines(), 1):
+            if re.search(r"torch\.load\(", line) and "weights_only=True" not in line:
+                offenders.append(f"{path}:{line_no}")
+            if re.search(r"\b(import pickle|pickle\.loads?|allow_pickle=True|weights_only=False)", line):
+                offenders.append(f"{path}:{line_no}")
+    assert offenders == []
+
+
+# ---- 3. the environment: one sentence, exit 2, no litter ---------------------------------------------------------
+
+def _can_mount() -> bool:
+    try:
+        return subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+needs_mount = pytest.mark.skipif(not _can_mount(), reason="needs unshare and mount (a user namespace or root)")
+
+
+def in_small_filesystem(folder: Path, size: str, command: list[str], read_only: bool = False
+                        ) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Run `command` with a fresh tmpfs of `size` mounted on `folder` (private to the command), then list what is
+    left in it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ro = f" && mount -o remount,ro {folder}" if read_only else ""
+    script = (f"mount -t tmpfs -o size={size} tmpfs {folder}{ro} && \"$@\"; code=$?; "
+              f"echo; echo '--left--'; ls -A {folder}; exit $code")
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", *command], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    left = done.stdout.rpartition("--left--\n")[2].split()
+    return done, left
+
+
+@needs_mount
+@pytest.mark.slow
+def test_a_full_disk_while_writing_is_one_sentence_and_leaves_no_partial_output(clip, tmp_path):
+    small = tmp_path / "small"
+    work = tmp_path / "work"
+    command = [sys.executable, "-m", "vinpaint", "inpaint", str(clip["video"]), "--mask", str(clip["masks"]),
+               "-o", str(small / "out"), "-o", str(small / "out.mkv"), "--work-dir", str(work), *QUICK]
+    done, left = in_small_filesystem(small, "48k", command)
+    assert done.returncode == 2, done.stderr
+    one_sentence(done.stderr, rf"the disk is full \(no space left\) while writing {small}/out\S*; free some space "
+                              r"and run the same command again\.$")
+    assert left == []  # no half-written folder, temporary file or sidecar
+    assert (work / "result.npz").is_file()  # the training is kept: the same command again only writes
+
+
+@needs_mount
+@pytest.mark.slow
+def test_a_full_disk_while_training_removes_the_new_work_directory(clip, tmp_path):
+    small = tmp_path / "small"
+    command = [sys.executable, "-m", "vinpaint", "inpaint", str(clip["video"]), "--mask", str(clip["masks"]),
+               "-o", str(small / "out.mkv"), *QUICK]
+    done, left = in_small_filesystem(small, "24k", command)  # the flow cache does not fit
+    assert done.returncode == 2, done.stderr
+    one_sentence(done.stderr, r"the disk is full \(no space left\) while writing \S+; free some space and run the "
+                              r"same command again\.$")
+    assert left == []
+
+
+@needs_mount
+def test_a_read_only_output_folder_is_one_sentence(clip, tmp_path):
+    ro = tmp_path / "ro"
+    command = [sys.executable, "-m", "vinpaint", "inpaint", str(clip["video"]), "--mask", str(clip["masks"]),
+               "-o", str(ro / "out.mkv"), *QUICK]
+    done, left = in_small_filesystem(ro, "1m", command, read_only=True)
+    assert done.returncode == 2, done.stderr
+    one_sentence(done.stderr, rf"cannot write {ro}/\S+: the file system is read-only; write the result elsewhere "
+                              r"\(-o\)\.$")
+    assert left == []
+
+
+def test_a_garbage_daemon_address_is_one_sentence(clip, tmp_path, capsys):
+    for address in ("garbage://x", "tcp://127.0.0.1:99999", "tcp://", ""):
+        code, err = run_cli(capsys, "submit", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "o.mkv",
+                            "--server", address, "--quiet")
+        assert code == 2
+        one_sentence(err, r"'[^']*' is not a daemon address; use tcp://HOST:PORT")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_missing_gpu_is_one_sentence_naming_the_device(clip, tmp_path, capsys):
+    device = "cuda:99" if torch.cuda.is_available() else "cuda"
+    code, err = run_cli(capsys, "inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "o.mkv",
+                        "--device", device, *QUICK)
+    assert code == 2
+    one_sentence(err, rf"device {device} is not available")
+    assert os.listdir(tmp_path) == []
+
+
+# ---- 6. quiet wrong results ----------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_resuming_with_fewer_steps_than_the_checkpoint_is_refused(clip, tmp_path, capsys):
+    args = ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "out.mkv", "--preset", "tiny",
+            "--quiet", *TRAIN]
+    assert run_cli(capsys, *args, "--set", "train.max_steps=5", "--pause-after", "3")[0] == 130
+    code, err = run_cli(capsys, *args, "--set", "train.max_steps=2")
+    assert code == 2
+    one_sentence(err, r"the checkpoint in \S+ has trained 3 steps, more than the 2 these settings plan")
+    assert not (tmp_path / "out.mkv").exists() and (tmp_path / "out.work" / "checkpoint.pt").is_file()
+    code, err = run_cli(capsys, *args, "--set", "train.max_steps=5")  # its own budget continues, as before
+    assert code == 0, err
+
+
+def test_a_truncated_video_says_so(clip, tmp_path, capsys):
+    data = clip["video"].read_bytes()
+    (tmp_path / "cut.mkv").write_bytes(data[:int(len(data) * 0.6)])
+    code = main(["inpaint", str(tmp_path / "cut.mkv"), "--mask", str(clip["dir"] / "masks" / "00003.png"),
+                 "-o", str(tmp_path / "o.mkv"), "--preset", "tiny", "--variant", "dip-vid", "--quiet", "--check"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert re.fullmatch(r"vinpaint: warning: video \S+cut.mkv declares 11 frames but only \d+ could be read \(is the "
+                        r"file truncated or still being written\?\); using those \d+\n", err), err
+    assert sorted(os.listdir(tmp_path)) == ["cut.mkv"]
+
+
+@pytest.mark.slow
+def test_two_runs_on_the_same_output_at_once(clip, tmp_path):
+    command = [sys.executable, "-m", "vinpaint", "inpaint", str(clip["video"]), "--mask", str(clip["masks"]),
+               "-o", str(tmp_path / "out.mkv"), "--preset", "tiny", "--quiet", *TRAIN, "--set", "train.max_steps=0"]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = __import__("time").monotonic() + 120
+        while not (tmp_path / "out.work" / "run.json").exists() and __import__("time").monotonic() < deadline:
+            __import__("time").sleep(0.2)
+        second = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert second.returncode == 2
+        assert re.fullmatch(r"vinpaint: error: another vinpaint run is using the work directory \S+; wait for it "
+                            r"to finish, or give another -o or --work-dir\.\n", second.stderr), second.stderr
+    finally:
+        out, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    assert is_vinpaint_output(tmp_path / "out.mkv")
