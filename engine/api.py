@@ -95,6 +95,27 @@ def validate(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig) -> No
                          "least 2 pixels): use a working width of 128 or more")
 
 
+def apply_references(frames: np.ndarray, holes: np.ndarray, references: dict[int, np.ndarray]
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Painted clean frames into the clip: (frames with the paintings inside their holes, holes without them).
+    InputError names a reference that does not fit the clip."""
+    frames, holes = frames.copy(), holes.copy()
+    for index, image in sorted(references.items()):
+        if not isinstance(index, (int, np.integer)) or isinstance(index, bool) or not 0 <= index < len(frames):
+            raise InputError(f"reference frame {index!r} is not a frame of the clip (0 to {len(frames) - 1})")
+        image = np.asarray(image)
+        if image.shape != frames.shape[1:]:
+            raise InputError(f"the reference for frame {index} is {image.shape[1]}x{image.shape[0]} with "
+                             f"{image.shape[2] if image.ndim == 3 else 1} channels but the clip's frames are "
+                             f"{frames.shape[2]}x{frames.shape[1]} RGB")
+        if image.dtype != frames.dtype:
+            raise InputError(f"the reference for frame {index} is {image.dtype} but the clip is {frames.dtype}; "
+                             "give it the clip's bit depth")
+        frames[index][holes[index]] = image[holes[index]]
+        holes[index] = False
+    return frames, holes
+
+
 def fingerprint(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig) -> str:
     """Content hash of the clip and of every setting that decides the result, except how long to train: a run
     may be continued with a larger budget in the same work directory."""
@@ -150,11 +171,24 @@ def _stored_budget(path: Path) -> str | None:
 
 def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, workdir: Path | str | None = None,
             progress: Callable[[ProgressEvent], None] | None = None,
-            should_stop: Callable[[], bool] | None = None, device: str | None = None) -> InpaintResult:
-    """Train the paper's model on this clip and fill its holes. See docs/CONTRACTS.md for the contract."""
+            should_stop: Callable[[], bool] | None = None, device: str | None = None,
+            references: dict[int, np.ndarray] | None = None) -> InpaintResult:
+    """Train the paper's model on this clip and fill its holes. See docs/CONTRACTS.md for the contract.
+
+    `references` maps a frame index to a clean frame the artist painted (same shape and dtype as the frame): its
+    pixels are taken as known inside that frame's hole, so training and propagation carry them through the shot,
+    and that frame's output is the painting itself."""
     validate(frames, masks, config)
     emit = progress or (lambda event: None)
     holes = dilate_holes(masks.astype(bool), config.mask.dilation)
+    if references:
+        frames, holes = apply_references(frames, holes, references)
+    if not holes.any():  # every masked frame was painted by the artist: nothing is left to fill
+        matte = np.zeros(holes.shape, np.uint8)
+        emit(ProgressEvent("done", 0, 0, 0.0, 0.0, message="every hole was painted in a reference frame"))
+        h, w = working_size(frames.shape[1], frames.shape[2], config)
+        return InpaintResult(frames, resize_frames(to_float(frames), (w, h)), holes, None, config, 0.0, 0,
+                             matte=matte)
     key = fingerprint(frames, holes, config)
     wd = _Workdir(Path(workdir) if workdir is not None else None, key)
     if wd.path is not None:

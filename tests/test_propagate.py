@@ -14,7 +14,7 @@ from vinpaint.engine.propagate import (GENERATED, PROPAGATED, complete_flow, loa
                                        propagate, save_propagation)
 
 
-def _panning_clip(frames: int = 12, h: int = 64, w: int = 96, speed: int = 2, seed: int = 0):
+def _panning_clip(frames: int = 12, h: int = 64, w: int = 96, speed: int = 2, seed: int = 0, hole_speed: int = 3):
     """A textured world seen through a window that pans `speed` px a frame, and a square hole that moves the
     other way: every hole pixel is seen by some other frame. -> (frames uint8, holes bool, truth uint8)."""
     rng = np.random.default_rng(seed)
@@ -25,7 +25,7 @@ def _panning_clip(frames: int = 12, h: int = 64, w: int = 96, speed: int = 2, se
     truth = np.stack([world[:, t * speed:t * speed + w] for t in range(frames)])
     holes = np.zeros((frames, h, w), bool)
     for t in range(frames):
-        x = 16 + 3 * t  # against the content, which slides left
+        x = 16 + hole_speed * t  # against the content, which slides left
         holes[t, 20:40, x:x + 16] = True
     shown = truth.copy()
     shown[holes] = (255, 0, 255)  # the "object": must never leak into the fill
@@ -71,8 +71,7 @@ def test_propagation_copies_the_true_background_into_the_hole_and_nothing_of_the
 
 
 def test_a_hole_that_never_moves_over_a_still_background_cannot_be_propagated():
-    frames, holes, _ = _panning_clip(speed=0)
-    holes[:] = holes[0]
+    frames, holes, _ = _panning_clip(speed=0, hole_speed=0)
     forward, backward = neighbour_flows(frames, holes, DISFlow("medium"))
     result = propagate(frames.astype(np.float32) / 255, holes, forward, backward, tolerance=2.0)
     assert not result.reached.any()  # nobody sees behind it: all of it must be generated
@@ -110,8 +109,7 @@ def test_engine_skips_training_when_every_hole_pixel_was_seen_and_writes_a_matte
 
 
 def test_engine_trains_on_what_propagation_could_not_reach():
-    frames, holes, _ = _panning_clip(frames=8, speed=0)
-    holes[:] = holes[0]  # never revealed: the model must generate all of it
+    frames, holes, _ = _panning_clip(frames=8, speed=0, hole_speed=0)  # never revealed: the model must generate all of it
     config = make_config("tiny", "dip-vid", **{"resolution.work_width": 64})
     result = inpaint(frames, holes, config)
     assert result.steps > 0
@@ -127,8 +125,7 @@ def test_paper_preset_is_the_paper_alone():
 
 
 def test_a_small_unseen_rest_is_diffused_without_training_and_the_cached_result_is_identical(tmp_path):
-    frames, holes, truth = _panning_clip(frames=8, speed=0)
-    holes[:] = holes[0]  # never revealed
+    frames, holes, truth = _panning_clip(frames=8, speed=0, hole_speed=0)  # never revealed
     config = make_config("tiny", "dip-vid", **{"resolution.work_width": 64, "propagation.train_below": 1.0})
     first = inpaint(frames, holes, config, workdir=tmp_path / "work")
     assert first.steps == 0 and any("no training needed" in n for n in first.notices)
@@ -139,3 +136,22 @@ def test_a_small_unseen_rest_is_diffused_without_training_and_the_cached_result_
     assert np.array_equal(again.frames, first.frames)
     strict = make_config("tiny", "dip-vid", **{"resolution.work_width": 64, "propagation.train_below": 0.0})
     assert inpaint(frames, holes, strict).steps > 0
+
+
+def test_a_painted_reference_frame_is_carried_through_the_shot():
+    frames, holes, truth = _panning_clip(frames=8, speed=0, hole_speed=0)  # nobody sees behind the hole: only the painting can tell
+    config = make_config("tiny", "dip-vid", **{"resolution.work_width": 64, "propagation.train_below": 1.0})
+    without = inpaint(frames, holes, config)
+    painted = inpaint(frames, holes, config, references={3: truth[3]})
+    assert np.array_equal(painted.frames[3][holes[3]], truth[3][holes[3]])  # the painted frame is the painting
+    assert np.array_equal(painted.frames[3][~holes[3]], frames[3][~holes[3]])
+    assert not painted.hole[3].any() and painted.hole[4].all() == holes[4].all()
+    others = np.ones(len(frames), bool)
+    others[3] = False
+    assert _psnr(painted.frames[others], truth[others], holes[others]) > 30.0
+    assert _psnr(painted.frames[others], truth[others], holes[others]) > \
+        _psnr(without.frames[others], truth[others], holes[others]) + 10.0
+    with pytest.raises(Exception, match="reference frame 99"):
+        inpaint(frames, holes, config, references={99: truth[0]})
+    with pytest.raises(Exception, match="bit depth"):
+        inpaint(frames, holes, config, references={0: truth[0].astype(np.uint16)})
