@@ -307,12 +307,12 @@ def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, w
     frames_u8 = frames if frames.dtype == np.uint8 else \
         (np.clip(to_float(frames), 0.0, 1.0) * 255).round().astype(np.uint8)
     estimator = make_estimator(config.flow.estimator, config.flow.dis_preset)
-    forward, backward = neighbour_flows(
+    flows = neighbour_flows(
         frames_u8, holes, estimator, pc.max_width, pc.band,
         progress=lambda i, n: emit(ProgressEvent("flow", i, n, time.monotonic() - start,
                                                  message="estimating flow for propagation")))
     emit(ProgressEvent("flow", 0, 0, time.monotonic() - start, message="propagating real pixels"))
-    result = propagate(to_float(frames), holes, forward, backward, pc.tolerance, pc.max_distance)
+    result = propagate(to_float(frames), holes, flows, pc.tolerance, pc.max_distance)
     share = float(result.reached.sum()) / max(int(holes.sum()), 1)
     wd.log(f"propagation: {share:.1%} of the hole from other frames in {time.monotonic() - start:.1f} s")
     if cache is not None:

@@ -68,15 +68,39 @@ def complete_flow(flow: np.ndarray, unknown: np.ndarray) -> np.ndarray:
     return out
 
 
-def neighbour_flows(frames: np.ndarray, holes: np.ndarray, estimator: FlowEstimator, max_width: int = 960,
-                    band: int = 4, progress: Callable[[int, int], None] | None = None
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Completed flows between neighbouring frames at source resolution.
+@dataclass
+class NeighbourFlows:
+    """Completed flows between neighbouring frames, kept at the size they were estimated at (float16), so a long
+    4K shot does not hold four float32 planes per frame at source resolution."""
 
-    frames uint8 [T,H,W,3], holes bool [T,H,W] -> (forward [T-1,H,W,2]: t to t+1, backward [T-1,H,W,2]: t+1 to t).
+    forward: np.ndarray
+    """float16 [T-1,h,w,2]: frame t to t+1, in estimation pixels."""
+    backward: np.ndarray
+    """float16 [T-1,h,w,2]: frame t+1 to t."""
+    scale_x: float
+    scale_y: float
+    """Estimation size over source size."""
+
+    def at(self, direction: int, k: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Flow between frames k and k+1 (direction +1: forward, -1: backward) at source coordinates (N,) -> [N,2]
+        in source pixels."""
+        field = (self.forward if direction > 0 else self.backward)[k]
+        h, w = field.shape[:2]
+        sx = np.clip((x + 0.5) * self.scale_x - 0.5, 0, w - 1)
+        sy = np.clip((y + 0.5) * self.scale_y - 0.5, 0, h - 1)
+        flow = _sample(field, sx, sy).astype(np.float32)
+        flow[:, 0] /= self.scale_x
+        flow[:, 1] /= self.scale_y
+        return flow
+
+
+def neighbour_flows(frames: np.ndarray, holes: np.ndarray, estimator: FlowEstimator, max_width: int = 960,
+                    band: int = 4, progress: Callable[[int, int], None] | None = None) -> NeighbourFlows:
+    """Completed flows between neighbouring frames: frames uint8 [T,H,W,3], holes bool [T,H,W].
+
     Flow is estimated on frames whose hole is filled smoothly, then discarded inside the hole and a `band` of
     pixels around it (where the estimate is worst) and completed from outside. Frames wider than `max_width`
-    are estimated at a reduced size and the flow scaled back."""
+    are estimated at a reduced size."""
     t_count, height, width = holes.shape
     scale = min(1.0, max_width / float(width))
     size = (max(8, int(round(width * scale))), max(8, int(round(height * scale))))
@@ -87,22 +111,19 @@ def neighbour_flows(frames: np.ndarray, holes: np.ndarray, estimator: FlowEstima
         hole = holes[i].astype(np.uint8)
         if kernel is not None:
             hole = cv2.dilate(hole, kernel)
-        if scale < 1.0:
+        if size != (width, height):
             filled = cv2.resize(filled, size, interpolation=cv2.INTER_AREA)
-            hole = cv2.resize(hole, size, interpolation=cv2.INTER_NEAREST)
+            hole = cv2.resize(hole, size, interpolation=cv2.INTER_AREA) > 0
         small.append(filled)
         unknown.append(hole > 0)
-    forward = np.zeros((max(t_count - 1, 0), height, width, 2), np.float32)
+    forward = np.zeros((max(t_count - 1, 0), size[1], size[0], 2), np.float16)
     backward = np.zeros_like(forward)
     for i in range(t_count - 1):
-        for out, a, b in ((forward, i, i + 1), (backward, i + 1, i)):
-            f = complete_flow(estimator(small[a], small[b]), unknown[a])
-            if scale < 1.0:
-                f = cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR) / scale
-            out[i] = f
+        forward[i] = complete_flow(estimator(small[i], small[i + 1]), unknown[i])
+        backward[i] = complete_flow(estimator(small[i + 1], small[i]), unknown[i + 1])
         if progress:
             progress(i + 1, t_count - 1)
-    return forward, backward
+    return NeighbourFlows(forward, backward, size[0] / float(width), size[1] / float(height))
 
 
 def _sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -116,9 +137,9 @@ def _sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
             + (1 - fx) * fy * image[y1, x0] + fx * fy * image[y1, x1])
 
 
-def _chain(frames: np.ndarray, holes: np.ndarray, step_flow: np.ndarray, back_flow: np.ndarray, order: range,
-           step: int, tolerance: float, max_distance: int) -> Propagation:
-    """One direction of propagation. For each frame t in `order`, hole pixels follow step_flow[t] to frame t+step
+def _chain(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, order: range, step: int,
+           tolerance: float, max_distance: int) -> Propagation:
+    """One direction of propagation. For each frame t in `order`, hole pixels follow the flow to frame t+step
     and take that frame's known pixel, or the source that frame's own hole pixel was given (a chain)."""
     t_count, h, w = holes.shape
     # Where each pixel's colour comes from: frame, x, y; -1 where nothing reached it. Known pixels are their own.
@@ -135,12 +156,12 @@ def _chain(frames: np.ndarray, holes: np.ndarray, step_flow: np.ndarray, back_fl
             continue
         k = t if step > 0 else t - 1  # flows are stored between t and t+1
         ys, xs = np.nonzero(holes[t])
-        f = step_flow[k][ys, xs]
+        f = flows.at(step, k, xs.astype(np.float32), ys.astype(np.float32))
         qx, qy = xs + f[:, 0], ys + f[:, 1]
         inside = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
         ys, xs, f, qx, qy = ys[inside], xs[inside], f[inside], qx[inside], qy[inside]
         # forward-backward check of the completed flows
-        back = _sample(back_flow[k], qx, qy)
+        back = flows.at(-step, k, qx, qy)
         ok = np.hypot(f[:, 0] + back[:, 0], f[:, 1] + back[:, 1]) <= tolerance
         ys, xs, qx, qy = ys[ok], xs[ok], qx[ok], qy[ok]
         rx = np.clip(np.rint(qx).astype(np.int64), 0, w - 1)
@@ -178,14 +199,14 @@ def _chain(frames: np.ndarray, holes: np.ndarray, step_flow: np.ndarray, back_fl
     return Propagation(colours, reached, distance)
 
 
-def propagate(frames: np.ndarray, holes: np.ndarray, forward: np.ndarray, backward: np.ndarray,
-              tolerance: float = 1.0, max_distance: int = 0) -> Propagation:
+def propagate(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, tolerance: float = 1.0,
+              max_distance: int = 0) -> Propagation:
     """Real pixels for the hole from both directions in time; the nearer source frame wins, a tie averages.
 
-    frames float32 [T,H,W,3] in [0,1], holes bool [T,H,W], forward/backward [T-1,H,W,2] from `neighbour_flows`."""
+    frames float32 [T,H,W,3], holes bool [T,H,W], flows from `neighbour_flows`."""
     t_count = holes.shape[0]
-    later = _chain(frames, holes, forward, backward, range(t_count - 1, -1, -1), +1, tolerance, max_distance)
-    earlier = _chain(frames, holes, backward, forward, range(t_count), -1, tolerance, max_distance)
+    later = _chain(frames, holes, flows, range(t_count - 1, -1, -1), +1, tolerance, max_distance)
+    earlier = _chain(frames, holes, flows, range(t_count), -1, tolerance, max_distance)
     both = later.reached & earlier.reached
     take_later = later.reached & (~earlier.reached | (later.distance < earlier.distance))
     tie = both & (later.distance == earlier.distance)

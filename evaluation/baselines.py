@@ -65,7 +65,7 @@ def _propagated(frames: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.nd
     from vinpaint.engine.propagate import neighbour_flows, propagate
 
     pc = PropagationConfig()
-    forward, backward = neighbour_flows(frames, hole, DISFlow("medium"), pc.max_width, pc.band)
-    result = propagate(frames.astype(np.float32) / 255.0, hole, forward, backward, pc.tolerance, pc.max_distance)
+    flows = neighbour_flows(frames, hole, DISFlow("medium"), pc.max_width, pc.band)
+    result = propagate(frames.astype(np.float32) / 255.0, hole, flows, pc.tolerance, pc.max_distance)
     out, _ = composite(frames, None, hole, 0, result, seam=0)
     return out, hole & ~result.reached

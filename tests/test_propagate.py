@@ -52,8 +52,8 @@ def test_complete_flow_continues_a_smooth_motion_across_the_hole():
 
 def test_propagation_copies_the_true_background_into_the_hole_and_nothing_of_the_object():
     frames, holes, truth = _panning_clip()
-    forward, backward = neighbour_flows(frames, holes, DISFlow("medium"))
-    result = propagate(frames.astype(np.float32) / 255, holes, forward, backward, tolerance=2.0)
+    flows = neighbour_flows(frames, holes, DISFlow("medium"))
+    result = propagate(frames.astype(np.float32) / 255, holes, flows, tolerance=2.0)
     assert not result.reached[~holes].any()
     assert result.reached.sum() / holes.sum() > 0.9
     out, matte = composite(frames, None, holes, 0, result, seam=3)
@@ -72,15 +72,15 @@ def test_propagation_copies_the_true_background_into_the_hole_and_nothing_of_the
 
 def test_a_hole_that_never_moves_over_a_still_background_cannot_be_propagated():
     frames, holes, _ = _panning_clip(speed=0, hole_speed=0)
-    forward, backward = neighbour_flows(frames, holes, DISFlow("medium"))
-    result = propagate(frames.astype(np.float32) / 255, holes, forward, backward, tolerance=2.0)
+    flows = neighbour_flows(frames, holes, DISFlow("medium"))
+    result = propagate(frames.astype(np.float32) / 255, holes, flows, tolerance=2.0)
     assert not result.reached.any()  # nobody sees behind it: all of it must be generated
 
 
 def test_propagation_cache_round_trips_and_stores_no_pickles(tmp_path):
     frames, holes, _ = _panning_clip(frames=6)
-    forward, backward = neighbour_flows(frames, holes, DISFlow("ultrafast"))
-    result = propagate(frames.astype(np.float32) / 255, holes, forward, backward)
+    flows = neighbour_flows(frames, holes, DISFlow("ultrafast"))
+    result = propagate(frames.astype(np.float32) / 255, holes, flows)
     path = tmp_path / "propagation.npz"
     save_propagation(path, result)
     back = load_propagation(path)
