@@ -7,6 +7,7 @@ behind the hole is known. Prints numbers; asserts nothing. Example:
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -26,6 +27,8 @@ def main() -> int:
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--variant", default="dip-vid-flow")
     parser.add_argument("--steps", type=int, default=0, help="override train.max_steps (0: the preset's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="any other setting (JSON values), e.g. --set train.precision=bf16")
     args = parser.parse_args()
     bg_dir, mask_dir = args.data / "bg" / args.background / "frames", args.data / args.masks / "masks"
     if not bg_dir.is_dir() or not mask_dir.is_dir():
@@ -37,6 +40,12 @@ def main() -> int:
     holes = np.stack([cv2.resize(m.max(axis=-1), (w, h), interpolation=cv2.INTER_NEAREST) > 127 for m in masks])
     truth = truth[:len(holes)]
     overrides = {"train.max_steps": args.steps} if args.steps else {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        try:
+            overrides[key] = json.loads(value)
+        except ValueError:
+            overrides[key] = value
     config = make_config(args.preset, args.variant, **overrides)
     started = time.monotonic()
     result = inpaint(truth, holes, config)  # the engine greys the hole out itself: the truth never reaches training
@@ -50,7 +59,8 @@ def main() -> int:
     telea = np.stack([cv2.inpaint(f, m.astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA) for f, m in zip(truth, hole)])
     print(f"{args.background} + {args.masks} masks, {len(truth)} frames {w}x{h}, {args.preset}/{args.variant}: "
           f"{result.steps} steps, {wall:.0f} s wall ({result.seconds:.0f} s training), "
-          f"hole PSNR {psnr(result.frames):.2f} dB; Telea {psnr(telea):.2f} dB")
+          f"hole PSNR {psnr(result.frames):.2f} dB; Telea {psnr(telea):.2f} dB"
+          + (f"; settings {overrides}" if overrides else ""))
     return 0
 
 
