@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,9 @@ from vinpaint.engine.errors import InputError, TrainingCancelled
 from vinpaint.engine.flowviz import color_wheel, flow_magnitude_scale, flows_to_rgb
 from vinpaint.engine.io import Clip, read_inputs
 from vinpaint.engine.pictures import write_before_after, write_loss_curve
-from vinpaint.engine.writers import CODECS, check_replaceable, resolve_codec, to_uint8, write_bytes_atomic, \
-    write_png, write_png_sequence, write_video
+from vinpaint.engine.sequences import Pattern, looks_like_pattern, parse_pattern, parse_range
+from vinpaint.engine.writers import CODECS, check_replaceable, resolve_codec, sequence_sample, to_uint8, \
+    write_bytes_atomic, write_image_sequence, write_png, write_png_sequence, write_video
 
 
 
@@ -39,7 +40,9 @@ class OutputPlan:
     """The outputs of one run. The first target names the run: `<stem>.config.json`, `<stem>.work/` ..."""
 
     targets: list[tuple[Path, str]]
-    """(path, codec): a video, or a folder with codec "png"."""
+    """(path, codec): a video, a folder with codec "png", or a frame pattern with codec "sequence"."""
+    numbers: list[int] = field(default_factory=list)
+    """The clip's frame numbers, which frame-pattern outputs keep (set by check())."""
 
     @classmethod
     def from_args(cls, outputs: list[str], codec: str) -> "OutputPlan":
@@ -48,18 +51,35 @@ class OutputPlan:
         targets = []
         for name in outputs:
             path = Path(name).expanduser()
+            if not os.path.lexists(path) and looks_like_pattern(name):
+                parse_pattern(name)  # a malformed pattern is refused here, before anything is read
+                targets.append((path, "sequence"))
+                continue
             kind = "png" if path.is_dir() else resolve_codec(path, codec)
             targets.append((path, kind))
         return cls(targets)
+
+    def pattern(self, path: Path) -> Pattern:
+        return parse_pattern(str(path))
 
     def check(self, clip: Clip, inputs: list[Path], workdir: Path | None = None, overwrite: bool = False,
               extras: tuple[str, ...] = ()) -> None:
         """Checks that need the source: codec against frame size, no output on top of an input or of the work
         directory, and nothing replaced that vinpaint did not write (check_outputs)."""
+        self.numbers = clip.frame_numbers
         for path, kind in self.targets:
-            if kind != "png":
+            if kind == "sequence":
+                sequence_sample(self.pattern(path).extension, clip.frames.dtype, clip.sample)
+            elif clip.frames.dtype.kind == "f":
+                raise InputError(f"the source has float samples, which {'PNG' if kind == 'png' else 'a video'} "
+                                 f"output {path} cannot hold without clipping values above 1 and below 0; write a "
+                                 "frame pattern such as clean.%04d.exr.")
+            elif kind != "png":
                 resolve_codec(path, kind, clip.size)
         written = [path for path, _ in self.paths(extras)]
+        for source in list(inputs):  # a frame pattern's inputs are its files
+            if not os.path.lexists(source) and looks_like_pattern(str(source)):
+                inputs = inputs + [parse_pattern(str(source)).path(n) for n in self.numbers]
         for path in written:
             for source in inputs:
                 if _same_or_inside(source, path):
@@ -72,7 +92,12 @@ class OutputPlan:
     def paths(self, extras: tuple[str, ...] = ()) -> list[tuple[Path, bool]]:
         """Everything a run writes beside its work directory: (path, is a folder). `extras`: ".generated",
         ".flows" when asked for."""
-        out = [(path, kind == "png") for path, kind in self.targets]
+        out = []
+        for path, kind in self.targets:
+            if kind == "sequence":
+                out += [(self.pattern(path).path(n), False) for n in self.numbers]
+            else:
+                out.append((path, kind == "png"))
         out += [(self.beside(s), False) for s in (".config.json", ".before_after.png", ".loss.png")]
         return out + [(self.beside(s), True) for s in (".matte",) + tuple(extras)]
 
@@ -84,6 +109,8 @@ class OutputPlan:
     @property
     def stem(self) -> Path:
         first, kind = self.targets[0]
+        if kind == "sequence":
+            return self.pattern(first).base
         return first if kind == "png" else first.with_suffix("")
 
     def beside(self, suffix: str) -> Path:
@@ -130,11 +157,19 @@ def parse_setting(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+MAX_CONFIG_BYTES = 1 << 20
+"""A saved config is a few KB; `--config` refuses anything over 1 MB."""
+
+
 def build_config(args: argparse.Namespace) -> InpaintConfig:
     """Preset and variant (or a saved config.json), then the named options, then --set overrides."""
     if args.config:
         try:
-            data = json.loads(Path(args.config).read_text(encoding="utf-8"))
+            with open(args.config, "rb") as handle:  # bounded: --config /dev/zero must not fill the memory
+                text = handle.read(MAX_CONFIG_BYTES + 1)
+            if len(text) > MAX_CONFIG_BYTES:
+                raise ValueError(f"it is over {MAX_CONFIG_BYTES // 1024} KB, too big to be a config")
+            data = json.loads(text.decode("utf-8"))
             if not isinstance(data, dict):
                 raise ValueError("it is not a JSON object")
             config = InpaintConfig.from_dict(data)
@@ -222,12 +257,13 @@ class StopRequest:
 
     def __enter__(self) -> "StopRequest":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._interrupt)
+            # SIGTERM (a render farm stopping the job, a shutdown) is a Ctrl-C: checkpoint, then stop
+            self._previous = {sig: signal.signal(sig, self._interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for sig, previous in (self._previous or {}).items():
+            signal.signal(sig, previous)
 
     def _interrupt(self, signum, frame) -> None:
         if self.requested:
@@ -258,6 +294,38 @@ def clear_workdir(workdir: Path) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink()
+
+
+def check_workdir(workdir: Path) -> None:
+    """A work directory is vinpaint's own: new, empty, or holding run.json. A user's folder given as --work-dir is
+    refused before anything is written into it (its config.json or log.txt would be replaced)."""
+    if not os.path.lexists(workdir):
+        return
+    if not workdir.is_dir():
+        raise InputError(f"the work directory {workdir} is not a folder; give another --work-dir.")
+    if not (workdir / "run.json").is_file() and any(p.name != LOCK for p in workdir.iterdir()):
+        raise InputError(f"the work directory {workdir} holds files that vinpaint did not put there (it has no "
+                         "run.json); give a new or empty folder as --work-dir.")
+
+
+def check_writable(paths: list[Path]) -> None:
+    """Every path can be created: its nearest existing folder is a folder we may write in, on a writable file
+    system. Checked before training, so a read-only or mistyped output costs seconds, not the training."""
+    for path in paths:
+        parent = Path(os.path.abspath(path)).parent
+        while not os.path.lexists(parent) and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise InputError(f"cannot write {path}: {parent} is a file, not a folder.")
+        if os.access(parent, os.W_OK | os.X_OK):
+            continue
+        try:
+            read_only = bool(os.statvfs(parent).f_flag & os.ST_RDONLY)
+        except OSError:
+            read_only = False
+        if read_only:
+            raise InputError(f"cannot write {path}: the file system is read-only; write the result elsewhere (-o).")
+        raise InputError(f"cannot write {path}: no permission to write in {parent}.")
 
 
 class WorkdirLock:
@@ -323,14 +391,7 @@ def write_outputs(plan: OutputPlan, clip: Clip, result, save_generated: bool = F
     """The result in every requested form, then config, before/after strip and loss curve beside the first.
     Checks again first that nothing there is a user's (a file may have appeared while training ran)."""
     plan.check_outputs(overwrite, extras(save_generated, save_flows and result.flows is not None))
-    written: dict[str, Path] = {}
-    for path, kind in plan.targets:
-        if kind == "png":
-            write_png_sequence(path, result.frames, names=clip.names or None, overwrite=overwrite)
-            written[f"frames ({'16' if result.frames.dtype == np.uint16 else '8'}-bit PNG)"] = path
-        else:
-            write_video(path, result.frames, clip.fps, kind)
-            written[f"video ({kind}, {float(clip.fps):g} fps)"] = path
+    written = write_frames(plan, clip, result.frames, overwrite)
     if save_generated:
         generated = np.clip(result.generated, 0.0, 1.0)
         raw = (generated * 65535 + 0.5).astype(np.uint16) if clip.frames.dtype == np.uint16 else to_uint8(generated)
@@ -348,6 +409,25 @@ def write_outputs(plan: OutputPlan, clip: Clip, result, save_generated: bool = F
                                              f"{result.config.variant} ({result.config.preset}), {result.steps} steps")
     written["config"] = plan.beside(".config.json")
     write_bytes_atomic(written["config"], (result.config.to_json() + "\n").encode("utf-8"))
+    return written
+
+
+def write_frames(plan: OutputPlan, clip: Clip, frames: np.ndarray, overwrite: bool = False) -> dict[str, Path]:
+    """The result frames to every target of the plan: videos, PNG folders and frame patterns (which keep the
+    clip's frame numbers). Returns {what: where}."""
+    written: dict[str, Path] = {}
+    for path, kind in plan.targets:
+        if kind == "png":
+            write_png_sequence(path, frames, names=clip.names or None, overwrite=overwrite)
+            written[f"frames ({'16' if frames.dtype == np.uint16 else '8'}-bit PNG)"] = path
+        elif kind == "sequence":
+            pattern = plan.pattern(path)
+            files = write_image_sequence(pattern, frames, clip.frame_numbers, clip.sample, overwrite)
+            sample = sequence_sample(pattern.extension, frames.dtype, clip.sample)
+            written[f"frames ({sample} {pattern.extension[1:].upper()}, {files[0].name} to {files[-1].name})"] = path
+        else:
+            write_video(path, frames, clip.fps, kind)
+            written[f"video ({kind}, {float(clip.fps):g} fps)"] = path
     return written
 
 
@@ -415,11 +495,17 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
 
 def add_clip_arguments(parser) -> None:
     """VIDEO, --mask and --output, the same for `inpaint` and `submit`."""
-    parser.add_argument("video", help="a video file or a folder of frames")
+    parser.add_argument("video", help="a video file, a folder of frames, or a frame pattern such as plate.%%04d.exr "
+                                      "or plate.####.exr (EXR, DPX, TIFF, PNG)")
     parser.add_argument("--mask", "-m", required=True,
-                        help="a mask video, a folder of mask images, or one image for a static mask; white = remove")
+                        help="a mask video, a folder of mask images, a frame pattern (read at the clip's frame "
+                             "numbers), or one image for a static mask; white = remove")
     parser.add_argument("--output", "-o", action="append", required=True, metavar="OUT",
-                        help="result video (.mp4 .mkv .mov .avi) or folder for PNGs; give -o twice for both")
+                        help="result video (.mp4 .mkv .mov .avi), folder for PNGs, or a frame pattern such as "
+                             "clean.%%04d.exr (.exr .dpx .tif .png; keeps the clip's frame numbers); repeatable")
+    parser.add_argument("--frames", default=None, metavar="FIRST-LAST",
+                        help="with a frame-pattern input: the first and last frame number to use, e.g. 1001-1100 "
+                             "(default: every frame found, which must run without gaps)")
 
 
 def add_parser(subparsers) -> None:
@@ -464,7 +550,8 @@ def run(args: argparse.Namespace) -> int:
     device = check_device(args.device)
     if _same_or_inside(Path(args.mask), Path(args.video)) and Path(args.mask).is_file():
         raise InputError(f"the mask {args.mask} is the video itself; give the mask's own file or folder.")
-    clip, masks = read_inputs(args.video, args.mask, invert=args.invert_mask)
+    frame_range = parse_range(args.frames) if args.frames is not None else None
+    clip, masks = read_inputs(args.video, args.mask, invert=args.invert_mask, frame_range=frame_range)
     for notice in getattr(clip, "notices", ()):
         print(f"vinpaint: warning: {notice}", file=sys.stderr, flush=True)
     if fps is not None:
@@ -472,6 +559,8 @@ def run(args: argparse.Namespace) -> int:
     workdir = args.work_dir or plan.default_workdir
     plan.check(clip, [Path(args.video), Path(args.mask)], workdir, args.overwrite,
                extras(args.save_generated, args.save_flows))
+    check_workdir(workdir)
+    check_writable([path for path, _ in plan.paths(extras(args.save_generated, args.save_flows))] + [workdir])
     validate(clip.frames, masks, config)
     config.check_clip(clip.frames.shape[0])
     if args.check:
@@ -530,8 +619,10 @@ class Litter:
 
 def describe_run(clip: Clip, masks: np.ndarray, config: InpaintConfig, workdir: Path, quiet: bool) -> None:
     width, height = clip.size
-    depth = 16 if clip.frames.dtype == np.uint16 else 8
-    print(f"input: {clip.source} ({clip.frames.shape[0]} frames, {width}x{height}, {depth}-bit, "
+    depth = {"half": "half-float", "float": "float"}.get(clip.sample) or \
+        f"{16 if clip.frames.dtype == np.uint16 else 8}-bit"
+    numbers = f", frames {clip.numbers[0]}-{clip.numbers[-1]}" if clip.numbers else ""
+    print(f"input: {clip.source} ({clip.frames.shape[0]} frames{numbers}, {width}x{height}, {depth}, "
           f"{float(clip.fps):g} fps); hole {100 * masks.mean():.1f}% of the pixels")
     if not quiet:
         print("config: " + config.to_json().replace("\n", "\n  "))

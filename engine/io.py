@@ -16,9 +16,11 @@ import cv2
 import numpy as np
 
 from vinpaint.engine.errors import InputError
+from vinpaint.engine.imagefiles import OIIO_READS, read_image_file
+from vinpaint.engine.sequences import Pattern, looks_like_pattern, parse_pattern, select_frames
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".mxf", ".ts", ".wmv", ".flv")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr", ".dpx")
 DEFAULT_FPS = Fraction(25)
 """Frame rate assumed for a folder of images, which carries none."""
 
@@ -28,7 +30,8 @@ class Clip:
     """Frames read from one source, with what the writers need to give them back in the same shape."""
 
     frames: np.ndarray
-    """[T,H,W,3] RGB, uint8 or uint16 (16-bit sources stay 16-bit)."""
+    """[T,H,W,3] RGB, uint8, uint16 (16-bit sources stay 16-bit) or float32 (EXR, float TIFF: linear values as
+    they are, above 1 and below 0 included)."""
     fps: Fraction
     """Frames per second of the source (DEFAULT_FPS for an image folder)."""
     source: Path
@@ -38,6 +41,17 @@ class Clip:
     """File stems of an image folder, so a PNG output can keep the source's numbering; empty for a video."""
     notices: list[str] = field(default_factory=list)
     """What the reader noticed and the user should know (a video that ended before the frames it declares)."""
+    numbers: list[int] = field(default_factory=list)
+    """The clip's own frame numbers (1001, 1002 ... for a frame pattern); empty: 0, 1, 2 ..."""
+    pattern: Pattern | None = None
+    """The frame pattern the clip was read from (`plate.%04d.exr`), or None."""
+    sample: str = ""
+    """The files' sample type: uint8, uint16, half or float ("" for a video: its frames' dtype says it)."""
+
+    @property
+    def frame_numbers(self) -> list[int]:
+        """The clip's own frame numbers: the pattern's, else 0-based indices."""
+        return list(self.numbers) if self.numbers else list(range(self.frames.shape[0]))
 
     @property
     def size(self) -> tuple[int, int]:
@@ -58,13 +72,29 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """One image file -> [H,W,3] RGB (uint8 or uint16); grey is replicated and alpha dropped."""
+    """One image file -> [H,W,3] RGB (uint8, uint16, or float32 from EXR and float TIFF); grey is replicated and
+    alpha dropped."""
+    return read_image_typed(path)[0]
+
+
+def read_image_typed(path: Path) -> tuple[np.ndarray, str]:
+    """One image file -> ([H,W,3] RGB, sample type: uint8, uint16, half or float)."""
+    path = Path(path)
+    if path.suffix.lower() in OIIO_READS:
+        return read_image_file(path)
     data = np.fromfile(str(path), dtype=np.uint8)  # imdecode, unlike imread, copes with any path encoding
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
         raise InputError(f"cannot read image {path}: the file is empty, damaged or not an image.")
+    if image.dtype == np.float32 and path.suffix.lower() in (".tif", ".tiff"):
+        return read_image_file(path)  # float TIFF: through OpenImageIO, which checks NaN and infinity
     if image.dtype not in (np.uint8, np.uint16):
-        raise InputError(f"image {path} has {image.dtype} samples; only 8-bit and 16-bit images are supported.")
+        raise InputError(f"image {path} has {image.dtype} samples; only 8-bit and 16-bit images, float TIFF and "
+                         "EXR are supported.")
+    return _rgb(image), str(image.dtype)
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         return np.repeat(image[:, :, None], 3, axis=2)
     if image.shape[2] == 4:
@@ -78,20 +108,36 @@ def _read_image_folder(folder: Path) -> Clip:
     files = list_images(folder)
     if not files:
         raise InputError(f"folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
-    frames = []
+    frames, sample = _read_files(folder, files)
+    return Clip(frames, DEFAULT_FPS, folder, "images", [p.stem for p in files], sample=sample)
+
+
+def _read_files(source: Path, files: list[Path]) -> tuple[np.ndarray, str]:
+    """Image files that must all match -> ([T,H,W,3], their sample type)."""
+    frames, samples = [], []
     budget = clip_memory_budget()
     for path in files:
-        image = read_image(path)
-        _check_size_so_far(folder, len(frames) + 1, image.nbytes, budget)
-        if frames and (image.shape != frames[0].shape or image.dtype != frames[0].dtype):
-            raise InputError(f"image {path.name} in {folder} is {_describe(image)} but {files[0].name} is "
-                             f"{_describe(frames[0])}; every frame must match.")
+        image, sample = read_image_typed(path)
+        _check_size_so_far(source, len(frames) + 1, image.nbytes, budget)
+        if frames and (image.shape != frames[0].shape or sample != samples[0]):
+            raise InputError(f"image {path.name} in {path.parent} is {_describe(image, sample)} but {files[0].name} "
+                             f"is {_describe(frames[0], samples[0])}; every frame must match.")
         frames.append(image)
-    return Clip(np.stack(frames), DEFAULT_FPS, folder, "images", [p.stem for p in files])
+        samples.append(sample)
+    return np.stack(frames), samples[0]
 
 
-def _describe(image: np.ndarray) -> str:
-    return f"{image.shape[1]}x{image.shape[0]} {8 * image.dtype.itemsize}-bit"
+def _read_pattern(pattern: Pattern, frame_range: tuple[int, int] | None) -> Clip:
+    numbers = select_frames(pattern, frame_range)
+    frames, sample = _read_files(Path(pattern.text), [pattern.path(n) for n in numbers])
+    return Clip(frames, DEFAULT_FPS, Path(pattern.text), "images", [pattern.stem(n) for n in numbers],
+                numbers=numbers, pattern=pattern, sample=sample)
+
+
+def _describe(image: np.ndarray, sample: str = "") -> str:
+    depth = {"half": "half-float", "float": "float", "uint8": "8-bit", "uint16": "16-bit"}.get(
+        sample, f"{8 * image.dtype.itemsize}-bit")
+    return f"{image.shape[1]}x{image.shape[0]} {depth}"
 
 
 def _read_video_file(path: Path) -> Clip:
@@ -166,9 +212,15 @@ def _reason(exc: BaseException) -> str:
     return text.rstrip(".").split(": '")[0]
 
 
-def read_clip(path: str | Path) -> Clip:
-    """A video file or a folder of images -> Clip. Raises InputError naming the problem."""
+def read_clip(path: str | Path, frame_range: tuple[int, int] | None = None) -> Clip:
+    """A video file, a folder of images or a frame pattern (`plate.%04d.exr`, `plate.####.exr`; `frame_range`:
+    first and last frame number, both included) -> Clip. Raises InputError naming the problem."""
     path = Path(path)
+    if not path.exists() and looks_like_pattern(str(path)):
+        return _read_pattern(parse_pattern(path), frame_range)
+    if frame_range is not None:
+        raise InputError(f"--frames picks frames of a frame pattern (plate.%04d.exr, plate.####.exr), and {path} "
+                         "is not one; give the frames as a pattern.")
     if not path.exists():
         raise InputError(f"input {path} does not exist.")
     if path.is_dir():
@@ -188,6 +240,9 @@ def _to_hole(image: np.ndarray, invert: bool) -> np.ndarray:
     Label masks, whose every value is below LABEL_LIMIT (0/1 masks look black), count any non-zero value instead.
     """
     level = image.max(axis=-1)
+    if image.dtype.kind == "f":  # float mattes (EXR): above half removes
+        hole = level > 0.5
+        return ~hole if invert else hole
     if level.max(initial=0) < LABEL_LIMIT:
         hole = level > 0
     else:
@@ -195,13 +250,20 @@ def _to_hole(image: np.ndarray, invert: bool) -> np.ndarray:
     return ~hole if invert else hole
 
 
-def read_masks(path: str | Path, frame_count: int, size: tuple[int, int], invert: bool = False) -> np.ndarray:
-    """A mask video, folder of images, or one image (static mask) -> bool [T,H,W], True = hole.
+def read_masks(path: str | Path, frame_count: int, size: tuple[int, int], invert: bool = False,
+               numbers: list[int] | None = None) -> np.ndarray:
+    """A mask video, folder of images, frame pattern, or one image (static mask) -> bool [T,H,W], True = hole.
 
     White (any channel above half scale) means remove; `invert` swaps that. `frame_count` and `size`
-    ((width, height)) are the video's, checked here so a mismatch is reported with both numbers.
+    ((width, height)) are the video's, checked here so a mismatch is reported with both numbers. A frame pattern
+    is read at the clip's frame `numbers` (0 ... T-1 when None).
     """
     path = Path(path)
+    if not path.exists() and looks_like_pattern(str(path)):
+        clip = _read_pattern(parse_pattern(path), (numbers[0], numbers[-1]) if numbers else None)
+        _check_count(clip.frames.shape[0], frame_count, path)
+        _check_size(*clip.size, size, path)
+        return _to_hole(clip.frames, invert)
     if not path.exists():
         raise InputError(f"mask {path} does not exist.")
     if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
@@ -209,12 +271,15 @@ def read_masks(path: str | Path, frame_count: int, size: tuple[int, int], invert
         _check_size(image.shape[1], image.shape[0], size, path)
         return np.broadcast_to(_to_hole(image, invert), (frame_count, *image.shape[:2])).copy()
     clip = read_clip(path)
-    count = clip.frames.shape[0]
+    _check_count(clip.frames.shape[0], frame_count, path)
+    _check_size(*clip.size, size, path)
+    return _to_hole(clip.frames, invert)
+
+
+def _check_count(count: int, frame_count: int, path: Path) -> None:
     if count != frame_count:
         raise InputError(f"the mask {path} has {count} frames but the video has {frame_count}; give one mask "
                          f"per frame, or a single image for a static mask.")
-    _check_size(*clip.size, size, path)
-    return _to_hole(clip.frames, invert)
 
 
 def _check_size(width: int, height: int, size: tuple[int, int], path: Path) -> None:
@@ -223,8 +288,10 @@ def _check_size(width: int, height: int, size: tuple[int, int], path: Path) -> N
                          f"they must be the same size.")
 
 
-def read_inputs(video: str | Path, mask: str | Path, invert: bool = False) -> tuple[Clip, np.ndarray]:
-    """Read a clip and its masks together, checked against each other."""
-    clip = read_clip(video)
-    masks = read_masks(mask, clip.frames.shape[0], clip.size, invert=invert)
+def read_inputs(video: str | Path, mask: str | Path, invert: bool = False,
+                frame_range: tuple[int, int] | None = None) -> tuple[Clip, np.ndarray]:
+    """Read a clip and its masks together, checked against each other. A mask pattern is read at the clip's frame
+    numbers."""
+    clip = read_clip(video, frame_range)
+    masks = read_masks(mask, clip.frames.shape[0], clip.size, invert=invert, numbers=clip.numbers or None)
     return clip, masks

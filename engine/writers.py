@@ -24,6 +24,8 @@ import cv2
 import numpy as np
 
 from vinpaint.engine.errors import InputError
+from vinpaint.engine.imagefiles import is_marked, write_image_file
+from vinpaint.engine.sequences import Pattern
 
 
 @dataclass(frozen=True)
@@ -234,12 +236,74 @@ def is_vinpaint_output(path: Path) -> bool:
         if suffix == ".json":
             data = json.loads(path.read_text(encoding="utf-8"))
             return isinstance(data, dict) and {"preset", "variant", "train"} <= set(data)
+        if suffix in IMAGE_FILE_OUTPUTS:
+            return is_marked(path, MARK_TEXT)
         if suffix in DEFAULT_CODEC:
             with av.open(str(path)) as container:
                 return {k.lower(): v for k, v in container.metadata.items()}.get("comment") == MARK_TEXT
     except (OSError, ValueError, UnicodeDecodeError, av.FFmpegError):
         return False
     return False
+
+
+IMAGE_FILE_OUTPUTS = (".exr", ".dpx", ".tif", ".tiff")
+"""Frame files written through OpenImageIO, marked in their Software attribute."""
+
+
+def sequence_sample(extension: str, dtype: np.dtype, source_sample: str = "") -> str:
+    """The sample type a frame pattern output gets: EXR keeps a half or float source as it was (8-bit sources
+    become half, 16-bit ones float), TIFF, DPX and PNG keep the bit depth. InputError for float frames into a
+    format that would clip them."""
+    extension = extension.lower()
+    floating = np.dtype(dtype).kind == "f"
+    if extension == ".exr":
+        if floating:
+            return "half" if source_sample == "half" else "float"
+        return "half" if np.dtype(dtype) == np.uint8 else "float"
+    if floating and extension in (".tif", ".tiff"):
+        return "float"
+    if floating:
+        raise InputError(f"the source has float samples, which {extension} files cannot hold without clipping "
+                         "values above 1 and below 0; write .exr or float .tif frames.")
+    return "uint16" if np.dtype(dtype) == np.uint16 else "uint8"
+
+
+def write_image_sequence(pattern: Pattern, frames: np.ndarray, numbers: list[int], source_sample: str = "",
+                         overwrite: bool = False) -> list[Path]:
+    """[T,H,W,3] frames -> one file per frame number in `pattern` (`clean.%04d.exr` with 1001 ... gives
+    clean.1001.exr ...). Only files vinpaint wrote (or anything, with `overwrite`) are replaced; other files in the
+    folder are left alone. Every frame is written under a temporary name first and renamed into place once all are
+    complete, so a failed run replaces nothing."""
+    if len(numbers) != len(frames):
+        raise ValueError(f"{len(numbers)} frame numbers for {len(frames)} frames")
+    extension = pattern.extension
+    sample = sequence_sample(extension, frames.dtype, source_sample)
+    targets = [pattern.path(n) for n in numbers]
+    for target in targets:
+        check_replaceable(target, overwrite=overwrite)
+    pattern.folder.mkdir(parents=True, exist_ok=True)
+    temps: list[Path] = []
+    try:
+        for target, frame in zip(targets, frames):
+            temp = _temp_sibling(target, extension)
+            temps.append(temp)
+            with _Naming(target):
+                if extension == ".png":
+                    temp.write_bytes(encode_png(np.ascontiguousarray(frame)))
+                else:
+                    write_image_file(temp, np.ascontiguousarray(frame), sample, MARK_TEXT, format_path=target)
+                with open(temp, "rb") as handle:
+                    os.fsync(handle.fileno())
+        for target in targets:
+            check_replaceable(target, overwrite=overwrite)  # again: a file may have appeared meanwhile
+        for temp, target in zip(temps, targets):
+            os.replace(temp, target)
+    except BaseException:
+        for temp in temps:
+            temp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(pattern.folder)
+    return targets
 
 
 def _replace_folder(new: Path, folder: Path, overwrite: bool = False) -> None:

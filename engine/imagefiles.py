@@ -1,0 +1,111 @@
+"""The compositor's image files through OpenImageIO: OpenEXR (half and float), DPX (8, 10, 12 and 16-bit) and
+TIFF (8, 16-bit and float), read and written with their samples untouched.
+
+Floats stay floats: linear values above 1 and below 0 pass through as they are, never clipped. Half EXRs are read
+as float32 (every half is exactly a float32) and written back as half, so they round-trip bit for bit.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vinpaint.engine.errors import InputError
+
+OIIO_READS = (".exr", ".dpx")
+"""Extensions read through OpenImageIO (the others through OpenCV, as before)."""
+SAMPLE_TYPES = ("uint8", "uint16", "half", "float")
+
+
+def _oiio():
+    import OpenImageIO
+
+    return OpenImageIO
+
+
+def read_image_file(path: Path) -> tuple[np.ndarray, str]:
+    """One EXR/DPX/TIFF file -> ([H,W,3] uint8, uint16 or float32, its sample type: one of SAMPLE_TYPES).
+
+    RGB channels are taken by name (R, G, B), grey (Y) and a lone alpha (A) are made RGB, other channels dropped.
+    Raises InputError naming the file when it cannot be read or holds NaN or infinite samples."""
+    oiio = _oiio()
+    image = oiio.ImageInput.open(str(path))
+    if image is None:
+        reason = oiio.geterror().replace(f"{path}", "").strip(" :()") or "not an image"
+        raise InputError(f"cannot read image {path}: {_short(reason)}.")
+    try:
+        spec = image.spec()
+        kind = str(spec.format)
+        if kind in ("half", "float", "double"):
+            wanted, sample = "float", ("half" if kind == "half" else "float")
+        elif kind in ("uint8", "int8"):
+            wanted, sample = "uint8", "uint8"
+        else:  # 10, 12 and 16-bit DPX and TIFF: OpenImageIO scales them to the full 16-bit range
+            wanted, sample = "uint16", "uint16"
+        pixels = image.read_image(0, 0, 0, spec.nchannels, wanted)
+        if pixels is None or spec.nchannels < 1:
+            raise InputError(f"cannot read image {path}: {_short(image.geterror() or 'no pixels')}.")
+        names = [str(n).split(".")[-1].upper() for n in spec.channelnames]
+    finally:
+        image.close()
+    pixels = np.asarray(pixels).reshape(spec.height, spec.width, spec.nchannels)
+    if all(c in names for c in "RGB"):
+        rgb = pixels[:, :, [names.index(c) for c in "RGB"]]
+    elif spec.nchannels >= 3:
+        rgb = pixels[:, :, :3]
+    else:
+        rgb = np.repeat(pixels[:, :, :1], 3, axis=2)
+    rgb = np.ascontiguousarray(rgb, dtype={"uint8": np.uint8, "uint16": np.uint16}.get(wanted, np.float32))
+    if rgb.dtype == np.float32 and not np.isfinite(rgb).all():
+        bad = int((~np.isfinite(rgb)).any(axis=2).sum())
+        raise InputError(f"image {path} has {bad} pixels that are NaN or infinite; clean them up in the "
+                         "compositor first (the model cannot learn from them).")
+    return rgb, sample
+
+
+def write_image_file(path: Path, image: np.ndarray, sample: str, mark: str, format_path: Path | None = None) -> None:
+    """[H,W,3] frame -> one EXR/DPX/TIFF file at `path` holding `sample` samples, tagged with `mark` (the
+    Software attribute). `format_path` names the format when `path` is a temporary name."""
+    oiio = _oiio()
+    if sample not in SAMPLE_TYPES:
+        raise ValueError(f"unknown sample type {sample}")
+    if image.dtype == np.uint8 and sample in ("half", "float"):
+        image = image.astype(np.float32) / 255.0
+    elif image.dtype == np.uint16 and sample in ("half", "float"):
+        image = image.astype(np.float32) / 65535.0
+    elif image.dtype != {"uint8": np.uint8, "uint16": np.uint16}.get(sample, np.float32):
+        raise ValueError(f"cannot write {image.dtype} frames as {sample} samples")
+    height, width = image.shape[:2]
+    output = oiio.ImageOutput.create(str(format_path or path))
+    if output is None:
+        raise OSError(f"cannot write {path}: {oiio.geterror()}")
+    spec = oiio.ImageSpec(width, height, 3, sample)
+    spec.attribute("Software", mark)
+    suffix = Path(format_path or path).suffix.lower()
+    if suffix == ".exr":
+        spec.attribute("compression", "zip")
+    elif suffix in (".tif", ".tiff"):
+        spec.attribute("compression", "zip")
+    pixels = np.ascontiguousarray(image.astype(np.float16) if sample == "half" else image)
+    try:
+        if not output.open(str(path), spec) or not output.write_image(pixels):
+            raise OSError(f"cannot write {path}: {_short(output.geterror() or 'the image library refused it')}")
+    finally:
+        output.close()
+
+
+def is_marked(path: Path, mark: str) -> bool:
+    """True when the image file at `path` carries `mark` in its Software attribute."""
+    oiio = _oiio()
+    image = oiio.ImageInput.open(str(path))
+    if image is None:
+        oiio.geterror()
+        return False
+    try:
+        return image.spec().get_string_attribute("Software") == mark
+    finally:
+        image.close()
+
+
+def _short(text: str) -> str:
+    return " ".join(str(text).split())[:200].rstrip(".")
