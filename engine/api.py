@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .composite import composite, dilate_holes, resize_frames, resize_holes, to_float
+from .composite import composite, dilate_holes, hole_region, resize_frames, resize_holes, to_float
 from .config import InpaintConfig
 from .errors import InputError
 from .flow import KnownFlow, compute_known_flow, make_estimator
@@ -56,6 +56,17 @@ def working_size(height: int, width: int, config: InpaintConfig) -> tuple[int, i
         h = max(64, int(round(height * w / width / 64.0)) * 64)
     if h < 64 or h % 64:
         raise InputError(f"working height {h} is too small or not a multiple of 64")
+    return h, w
+
+
+def region_working_size(height: int, width: int, config: InpaintConfig) -> tuple[int, int]:
+    """A crop around the hole -> (h, w) the network works at: up to `work_width`, but never enlarged past the next
+    multiple of 64, so a small region is trained at its own detail rather than blown up."""
+    cap = int(config.resolution.work_width)
+    w = max(64, min(cap, -(-width // 64) * 64))
+    h = int(config.resolution.work_height) or max(64, int(round(height * w / width / 64.0)) * 64)
+    if config.variant == "dip" and h * w < 2 * 64 * 64:
+        w = 128  # BatchNorm needs a bottleneck of at least 2 pixels
     return h, w
 
 
@@ -206,25 +217,15 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
             flows = z["flows"] if z["flows"].size else None
             seconds, steps = float(z["seconds"]), int(z["steps"])
             diffused = "diffusion" in z.files and bool(z["diffusion"])
+            region = tuple(int(v) for v in z["region"]) if "region" in z.files and z["region"].size == 4 else None
         emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="finished earlier; reusing its result"))
         fill = diffusion_fill(frames, holes, propagation) if diffused and propagation is not None else generated
-        out, matte = composite(frames, fill, holes, config.mask.feather, propagation, seam)
+        out, matte = composite(frames, fill, holes, config.mask.feather, propagation, seam, region)
         return InpaintResult(out, generated, holes, flows, config, seconds, steps, history, matte=matte)
 
     t_count, height, width = holes.shape
     h, w = working_size(height, width, config)
     notices: list[str] = []
-    source = to_float(frames)
-    train_holes = holes
-    if propagation is not None and config.propagation.before_training:
-        # propagated pixels are real: the model learns them as known and generates only what no frame sees
-        source = source.copy()
-        source[propagation.reached] = propagation.colours[propagation.reached]
-        train_holes = holes & ~propagation.reached
-    work = resize_frames(source, (w, h))
-    work_holes = resize_holes(train_holes, (w, h))
-    work[work_holes] = 0.5  # the hole's content is unknown to training: the truth (or the object) never leaks in
-    del source
 
     left = int((holes & ~propagation.reached).sum()) if propagation is not None else int(holes.sum())
     if propagation is not None and left <= config.propagation.train_below * holes.sum():
@@ -245,6 +246,24 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
                 budget=budget, diffusion=True))
         emit(ProgressEvent("done", 0, 0, 0.0, 0.0, message=notice))
         return InpaintResult(out, generated, holes, None, config, 0.0, 0, history, notices, matte)
+
+    source = to_float(frames)
+    train_holes = holes
+    if propagation is not None and config.propagation.before_training:
+        # propagated pixels are real: the model learns them as known and generates only what no frame sees
+        source = source.copy()
+        source[propagation.reached] = propagation.colours[propagation.reached]
+        train_holes = holes & ~propagation.reached
+    region = hole_region(train_holes, config.resolution.crop_margin) if config.resolution.crop_to_hole else None
+    if region is not None:
+        y0, y1, x0, x1 = region
+        source, train_holes = source[:, y0:y1, x0:x1], train_holes[:, y0:y1, x0:x1]
+        h, w = region_working_size(y1 - y0, x1 - x0, config)
+        wd.log(f"training on the region x {x0}-{x1}, y {y0}-{y1} around the hole, at {w}x{h}")
+    work = resize_frames(source, (w, h))
+    work_holes = resize_holes(train_holes, (w, h))
+    work[work_holes] = 0.5  # the hole's content is unknown to training: the truth (or the object) never leaks in
+    del source
 
     known_flow = None
     if config.uses_flow:
@@ -284,9 +303,10 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     if result_file is not None:
         atomic_write(result_file, lambda f: np.savez(
             f, generated=generated, flows=flows if flows is not None else np.zeros(0, np.float32),
-            history=history, seconds=seconds, steps=steps, budget=budget))
+            history=history, seconds=seconds, steps=steps, budget=budget,
+            region=np.asarray(region if region is not None else (), np.int64)))
     wd.log(f"finished: {steps} steps in {seconds:.1f} s, {trainer.run_state.rollbacks} roll-backs")
-    out, matte = composite(frames, generated, holes, config.mask.feather, propagation, seam)
+    out, matte = composite(frames, generated, holes, config.mask.feather, propagation, seam, region)
     emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="done"))
     return InpaintResult(out, generated, holes, flows, config, seconds, steps, history, notices, matte)
 

@@ -41,13 +41,34 @@ def from_float(frames: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return frames.astype(dtype)
 
 
+Region = tuple[int, int, int, int]
+"""(y0, y1, x0, x1): the part of the frame a model was trained on (engine/api.py hole_region)."""
+
+
+def hole_region(holes: np.ndarray, margin: float, min_pad: int = 32, max_share: float = 0.6) -> Region | None:
+    """bool [T,H,W] -> the box around the hole's union over the clip, grown by `margin` times its larger side (at
+    least `min_pad` px) on each side; None when there is no hole or the box is most of the frame anyway."""
+    union = holes.any(axis=0)
+    if not union.any():
+        return None
+    height, width = union.shape
+    ys, xs = np.nonzero(union)
+    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    pad = max(min_pad, int(round(margin * max(y1 - y0, x1 - x0))))
+    y0, y1, x0, x1 = max(0, y0 - pad), min(height, y1 + pad), max(0, x0 - pad), min(width, x1 + pad)
+    if (y1 - y0) * (x1 - x0) > max_share * height * width:
+        return None
+    return y0, y1, x0, x1
+
+
 def composite(source: np.ndarray, generated: np.ndarray | None, holes: np.ndarray, feather: int = 0,
-              propagation=None, seam: int = 3) -> tuple[np.ndarray, np.ndarray]:
+              propagation=None, seam: int = 3, region: Region | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Source [T,H,W,3] any dtype, generated float [T,h,w,3] (or None when propagation reached every hole pixel),
     holes bool [T,H,W], optional engine.propagate.Propagation -> ([T,H,W,3] in the source dtype, uint8 matte [T,H,W]).
 
     The fill is the generation upsampled (bicubic) to the source size, with propagated real pixels over it; it is
-    blended in only where the hole is. The matte says which hole pixels were propagated and which generated."""
+    blended in only where the hole is. The matte says which hole pixels were propagated and which generated.
+    With a `region`, the generation covers that box of the frame only (every hole pixel it fills lies inside)."""
     from .propagate import GENERATED, blend_frame
 
     out = source.copy()
@@ -56,7 +77,12 @@ def composite(source: np.ndarray, generated: np.ndarray | None, holes: np.ndarra
     for i in range(t_count):
         if not holes[i].any():
             continue
-        if generated is not None:
+        if generated is not None and region is not None:
+            y0, y1, x0, x1 = region
+            fill = np.zeros((h, w, 3), np.float32)
+            fill[y0:y1, x0:x1] = np.clip(cv2.resize(generated[i], (x1 - x0, y1 - y0), interpolation=cv2.INTER_CUBIC),
+                                         0.0, 1.0)
+        elif generated is not None:
             fill = np.clip(cv2.resize(generated[i], (w, h), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
         else:
             fill = np.zeros((h, w, 3), np.float32)

@@ -155,3 +155,18 @@ def test_a_painted_reference_frame_is_carried_through_the_shot():
         inpaint(frames, holes, config, references={99: truth[0]})
     with pytest.raises(Exception, match="bit depth"):
         inpaint(frames, holes, config, references={0: truth[0].astype(np.uint16)})
+
+
+def test_a_small_unseen_hole_is_trained_on_its_region_at_native_detail():
+    frames, holes, truth = _panning_clip(frames=8, h=128, w=256, speed=0, hole_speed=0)
+    config = make_config("tiny", "dip-vid", **{"resolution.work_width": 128, "resolution.crop_to_hole": True,
+                                               "propagation.train_below": 0.0})
+    result = inpaint(frames, holes, config)
+    assert result.steps > 0
+    # the hole's box (16 wide, 20 high, at x 16, y 20) plus 32 px each side, cut by the frame's edges, is 64x72:
+    # trained at 64x64 (its own detail), not the whole 256x128 frame squashed to 128x64
+    assert result.generated.shape[1:3] == (64, 64)
+    assert np.array_equal(result.frames[~holes], frames[~holes])
+    assert np.array_equal(result.matte > 0, holes)
+    whole = inpaint(frames, holes, config.replace(**{"resolution.crop_to_hole": False}))
+    assert whole.generated.shape[1:3] == (64, 128)
