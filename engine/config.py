@@ -169,6 +169,7 @@ LIMITS: dict[str, Limit] = {
     "network.flow_head": Flag(),
     "network.head_kernel": Int(1, 15, odd=True),
     "network.flow_init": OneOf(("lecun", "zero")),
+    "network.decoder": OneOf(("authors", "vinpaint")),
     "resolution.work_width": Int(64, 2048, 64),
     "resolution.work_height": Int(0, 2048, 64),
     "mask.dilation": Int(0, 512),
@@ -184,6 +185,7 @@ LIMITS: dict[str, Limit] = {
     "loss.consistency_moves_flow": Flag(),
     "loss.consistency_warmup": Int(0, MAX_STEPS),
     "loss.vgg_weights": Text(4096),
+    "loss.vgg_input": OneOf(("bgr01", "imagenet")),
     "train.batch_size": Int(1, 64),
     "train.updates_per_batch": Int(1, 100_000),
     "train.epochs": Num(0.0, 100_000.0, above=True),
@@ -308,6 +310,10 @@ class LossConfig:
     vgg_weights: str = ""
     """Path to torchvision-format VGG16 weights; empty looks in $VINPAINT_VGG16_WEIGHTS and the torch hub cache.
     'random' uses random weights (tests only). When none is found the perceptual term is switched off."""
+    vgg_input: str = "imagenet"
+    """What VGG16 is fed: 'imagenet' (RGB normalised by ImageNet's mean and deviation, as torchvision's weights were
+    trained on) or 'bgr01' (BGR in [0, 1], unnormalised: the authors' code). The features, and so eq. 6 at the same
+    weight, differ in scale: the issue-12 audit measured about 19x between the two (docs/evaluation.md)."""
 
 
 @dataclass
@@ -341,6 +347,10 @@ class TrainConfig:
     """DIP only: iterations per frame (C.1)."""
     dip_snapshot_every: int = 100
     """DIP only: how often the best-loss snapshot is considered (C.1)."""
+    ema_decay: float = setting(0.0, Num(0.0, 0.9999))
+    """Generate from an exponential moving average of the weights with this decay (engine/averaging.py; 0: from
+    the last step's weights, as the authors). 0.99 averages about the last 100 steps: at lr 0.01 the last step's
+    weights are a noisy sample and the output jumps by dBs between neighbouring steps (docs/evaluation.md)."""
     batches_per_step: int = setting(1, Int(1, 64))
     """Batches (windows of N frames) trained together by one optimizer step, as one forward pass over their frames,
     to fill a big GPU: each group of this many consecutive batches of the schedule gets M steps, so a run takes
@@ -507,18 +517,28 @@ def _nested_type(cls, name: str):
 
 # --- variants: what is trained (section 4.1) -------------------------------------------------------------------
 
+def _image_only(c: InpaintConfig) -> None:
+    """The baselines of C.1-C.3 are trained with eq. 3 alone (the authors' configs: reconstruction weight 1, the
+    flow, consistency and perceptual weights 0): no flow head, so no eqs. 4-5, and no perceptual term either."""
+    c.network.flow_head = False
+    c.loss.flow = c.loss.consistency = c.loss.perceptual = 0.0
+
+
 def _dip(c: InpaintConfig) -> None:
-    c.network.kind, c.network.flow_head = "2d", False
+    c.network.kind = "2d"
+    _image_only(c)
 
 
 def _dip_vid(c: InpaintConfig) -> None:
-    c.network.kind, c.network.flow_head = "2d", False
+    c.network.kind = "2d"
     c.train.intervals = (1,)
+    _image_only(c)
 
 
 def _dip_vid_3dcn(c: InpaintConfig) -> None:
-    c.network.kind, c.network.flow_head = "3d", False
+    c.network.kind = "3d"
     c.train.intervals = (1,)
+    _image_only(c)
 
 
 def _dip_vid_flow(c: InpaintConfig) -> None:
@@ -542,6 +562,10 @@ def _paper(c: InpaintConfig) -> None:
     c.train.batch_size, c.train.updates_per_batch, c.train.epochs = 5, 100, 20.0
     c.train.dip_iterations = 5000
     c.propagation.enabled = False  # the paper's method alone; propagation is ours
+    # the authors' code where the paper's text leaves a choice open (README, "The method, and where we had to
+    # choose"): their decoder, padding and initialisation, VGG16 fed BGR in [0, 1], a 3D temporal extent of 1
+    c.network.decoder, c.network.temporal_kernel = "authors", 1
+    c.loss.vgg_input = "bgr01"
 
 
 FLOW_REMEDY: dict[str, Any] = {"network.flow_init": "zero", "loss.consistency_warmup": 300,
@@ -562,6 +586,7 @@ def _fast(c: InpaintConfig) -> None:
     c.train.max_steps = 1500
     c.train.max_seconds = 0.0
     c.train.dip_iterations = 300
+    c.train.ema_decay = 0.99  # generate from the average of about the last 100 steps (docs/evaluation.md)
     for key, value in FLOW_REMEDY.items():
         section, name = key.split(".")
         setattr(getattr(c, section), name, value)

@@ -51,7 +51,8 @@ class KnownFlow:
     """Per frame i and offset k (FLOW_OFFSETS): flow F(i,i+k), validity O (occlusion check) and M^f.
 
     flow [T,K,2,H,W] pixels; occlusion_valid and reliable [T,K,1,H,W] in {0,1}; exists [T,K] (j inside the clip);
-    scale [K]: per-offset normaliser (max |F|) the flow head predicts in units of.
+    scale [K]: the normaliser the flow head predicts in units of, per interval as the authors' code: the largest
+    |component| (dx or dy) of the flows of offsets +t and -t together, so both directions share it.
     """
 
     flow: np.ndarray
@@ -95,9 +96,13 @@ def occlusion_check(f_ij: torch.Tensor, f_ji: torch.Tensor, threshold: float = 0
 
 
 def reliable_flow_mask(known_i: torch.Tensor, known_j: torch.Tensor, f_ij: torch.Tensor) -> torch.Tensor:
-    """M^f(i,j) = M_i AND M_j warped by F(i,j): [B,1,H,W] known masks (1 = known) -> [B,1,H,W] in {0,1}."""
-    warped, inside = backward_warp(known_j, f_ij, mode="nearest", return_valid=True)
-    return known_i * (warped > 0.5).to(known_i.dtype) * inside
+    """M^f(i,j) = 1 - (hole_i OR hole_j warped by F(i,j)): [B,1,H,W] known masks (1 = known) -> [B,1,H,W] in {0,1}.
+
+    As the authors' code: hole_j is warped bilinearly with zeros outside frame j and any trace of it counts, so a
+    pixel whose known flow leaves the frame is *reliable* (outside M^f's complement, the consistency term's region)
+    unless it is in hole_i; the flow loss still skips it, through the occlusion check's in-bounds test."""
+    warped = backward_warp(1.0 - known_j, f_ij, mode="bilinear")
+    return known_i * (warped <= 1e-6).to(known_i.dtype)
 
 
 def compute_known_flow(frames: np.ndarray, holes: np.ndarray, estimator: FlowEstimator,
@@ -131,9 +136,15 @@ def compute_known_flow(frames: np.ndarray, holes: np.ndarray, estimator: FlowEst
         occ[idx, ki] = occlusion_check(f_ij, f_ji, occlusion_threshold).numpy()
         rel[idx, ki] = reliable_flow_mask(known[idx], known[jdx], f_ij).numpy()
 
-    scale = np.ones(k, np.float32)
-    for ki in range(k):
-        if exists[:, ki].any():
-            mag = np.sqrt((flow[:, ki] ** 2).sum(1))[exists[:, ki]]
-            scale[ki] = max(float(mag.max()), 1.0)
-    return KnownFlow(flow, occ, rel, exists, scale)
+    return KnownFlow(flow, occ, rel, exists, flow_scales(flow, exists))
+
+
+def flow_scales(flow: np.ndarray, exists: np.ndarray) -> np.ndarray:
+    """flow [T,K,2,H,W] pixels, exists [T,K] -> [K] normalisers: per interval t, the largest |dx| or |dy| over the
+    flows of both offsets +t and -t (the authors' flow_value_max), at least 1 pixel (a still clip has none)."""
+    scale = np.ones(len(FLOW_OFFSETS), np.float32)
+    for ki, off in enumerate(FLOW_OFFSETS):
+        both = [kk for kk in (ki, FLOW_OFFSETS.index(-off)) if exists[:, kk].any()]
+        if both:
+            scale[ki] = max(max(float(np.abs(flow[exists[:, kk], kk]).max()) for kk in both), 1.0)
+    return scale

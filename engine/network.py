@@ -1,7 +1,13 @@
 """The generator of Appendix A: an encoder-decoder with 1x1 skip convolutions, in 2D or 3D.
 
-One class covers both: the 3D network (A.2) is the 2D one with every convolution given a temporal extent (3 in the
-encoder and decoder, 1 in the skips) and no temporal striding, so a window of N frames goes in and N come out.
+One class covers both: the 3D network (A.2) is the 2D one with every convolution given a temporal extent
+(`temporal_kernel` in the encoder and decoder, 1 in the skips) and no temporal striding, so a window of N frames goes
+in and N come out. The authors' code uses a temporal extent of 1 (the default); 3 is a choice of ours.
+
+Two decoders (`decoder`): 'authors' is the authors' code's layout, BatchNorm over the skip concatenation, a 3x3 and a
+1x1 convolution per level, reflection padding everywhere and PyTorch's default initialisation (3.07M parameters for
+DIP-Vid-Flow); 'vinpaint' is ours, two 3x3 convolutions per level, no BatchNorm after the concatenation, zero padding
+and LeCun-normal initialisation (3.51M). docs/evaluation.md, "Decoder A/B", compares them.
 """
 from __future__ import annotations
 
@@ -28,8 +34,12 @@ class NetworkConfig:
     decoder_kernel: int = 3
     skip_channels: int = 4
     """Channels of the 1x1 skip convolution from each encoder block's input to the matching decoder block."""
-    temporal_kernel: int = 3
-    """3D only: temporal extent of encoder and decoder kernels (skips use 1)."""
+    temporal_kernel: int = 1
+    """3D only: temporal extent of encoder and decoder kernels (skips use 1). 1 is the authors' code (their 3D network
+    mixes frames only through BatchNorm's statistics); 3 lets each layer see its neighbouring frames."""
+    decoder: str = "vinpaint"
+    """'authors': BatchNorm over each skip concatenation, then a 3x3 and a 1x1 convolution, reflection padding, PyTorch's
+    default initialisation (the authors' code); 'vinpaint': two 3x3 convolutions, zero padding, LeCun-normal init."""
     flow_head: bool = True
     """Add the 12-channel flow branch (DIP-Vid-Flow); without it the network only generates images."""
     head_kernel: int = 1
@@ -44,6 +54,29 @@ class NetworkConfig:
         return 2 ** len(self.encoder_channels)
 
 
+class _ReflectPad(nn.Module):
+    """The authors' padding: reflection in space (replication where a map is too small to reflect, which only the
+    deepest level of a small working size hits) and replication in time. [B,C,H,W] or [B,C,T,H,W]."""
+
+    def __init__(self, k: int, kt: int = 0):
+        super().__init__()
+        self.p, self.pt = k // 2, kt // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.p
+        if p:
+            h, w = x.shape[-2:]
+            mode = "reflect" if p < h and p < w else "replicate"
+            if x.dim() == 5:
+                b, c, t = x.shape[:3]
+                x = F.pad(x.reshape(b, c * t, h, w), (p, p, p, p), mode=mode).view(b, c, t, h + 2 * p, w + 2 * p)
+            else:
+                x = F.pad(x, (p, p, p, p), mode=mode)
+        if self.pt:
+            x = F.pad(x, (0, 0, 0, 0, self.pt, self.pt), mode="replicate")
+        return x
+
+
 class _Blocks:
     """Dimension-specific building blocks, so the 2D and 3D networks share one definition."""
 
@@ -52,10 +85,15 @@ class _Blocks:
         self.conv_cls = nn.Conv3d if self.three_d else nn.Conv2d
         self.norm_cls = nn.BatchNorm3d if self.three_d else nn.BatchNorm2d
         self.temporal = config.temporal_kernel
+        self.reflect = config.decoder == "authors"
 
     def conv(self, c_in: int, c_out: int, k: int, stride: int = 1, temporal: bool = True) -> nn.Module:
+        kt = self.temporal if temporal and self.three_d else 1
+        if self.reflect and (k > 1 or kt > 1):
+            conv = nn.Conv3d(c_in, c_out, (kt, k, k), stride=(1, stride, stride)) if self.three_d else \
+                nn.Conv2d(c_in, c_out, k, stride=stride)
+            return nn.Sequential(_ReflectPad(k, kt if self.three_d else 0), conv)
         if self.three_d:
-            kt = self.temporal if temporal else 1
             return nn.Conv3d(c_in, c_out, (kt, k, k), stride=(1, stride, stride), padding=(kt // 2, k // 2, k // 2))
         return nn.Conv2d(c_in, c_out, k, stride=stride, padding=k // 2)
 
@@ -76,6 +114,8 @@ class Generator(nn.Module):
             raise ValueError(f"network kind must be '2d' or '3d', not {config.kind!r}")
         if config.flow_init not in ("lecun", "zero"):
             raise ValueError(f"network flow_init must be 'lecun' or 'zero', not {config.flow_init!r}")
+        if config.decoder not in ("authors", "vinpaint"):
+            raise ValueError(f"network decoder must be 'authors' or 'vinpaint', not {config.decoder!r}")
         self.config = config
         self._blocks = _Blocks(config)
         b = self._blocks
@@ -92,7 +132,10 @@ class Generator(nn.Module):
 
         self.decoder = nn.ModuleList()
         for c in reversed(chans):
-            self.decoder.append(nn.Sequential(b.unit(c_in + s, c, kd), b.unit(c, c, kd)))
+            if config.decoder == "authors":
+                self.decoder.append(nn.Sequential(b.norm_cls(c_in + s), b.unit(c_in + s, c, kd), b.unit(c, c, 1)))
+            else:
+                self.decoder.append(nn.Sequential(b.unit(c_in + s, c, kd), b.unit(c, c, kd)))
             c_in = c
 
         self.image_head = b.conv(c_in, 3, config.head_kernel)
@@ -100,14 +143,17 @@ class Generator(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """LeCun normal initialisation (the paper's reference [29]): N(0, 1/fan_in), zero bias."""
+        """'vinpaint': LeCun normal initialisation (the paper's reference [29]): N(0, 1/fan_in), zero bias.
+        'authors': PyTorch's default initialisation, which the layers already have."""
         for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Conv3d)):
+            if isinstance(m, (nn.Conv2d, nn.Conv3d)) and self.config.decoder != "authors":
                 fan_in = m.weight[0].numel()
                 nn.init.normal_(m.weight, 0.0, 1.0 / math.sqrt(fan_in))
                 nn.init.zeros_(m.bias)
         if self.flow_head is not None and self.config.flow_init == "zero":
-            nn.init.zeros_(self.flow_head.weight)
+            head = self.flow_head[-1] if isinstance(self.flow_head, nn.Sequential) else self.flow_head
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
 
     def forward(self, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         skips = []

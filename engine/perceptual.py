@@ -20,11 +20,21 @@ _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
 
 
+INPUTS = ("imagenet", "bgr01")
+"""What the network is fed (loss.vgg_input): 'imagenet', RGB normalised by ImageNet's mean and deviation (what
+torchvision's weights were trained on); 'bgr01', the channels reversed to BGR and left in [0, 1] with no
+normalisation (the authors' code). The second gives features of a much smaller scale, so eq. 6 at the same weight
+is a weaker term."""
+
+
 class VGG16Features(nn.Module):
     """[B,3,H,W] RGB in [0,1] -> [relu1_2, relu2_2, relu3_3] features. Frozen."""
 
-    def __init__(self):
+    def __init__(self, input_mode: str = "imagenet"):
         super().__init__()
+        if input_mode not in INPUTS:
+            raise ValueError(f"VGG16 input must be one of {', '.join(INPUTS)}, not {input_mode!r}")
+        self.input_mode = input_mode
         layers: list[nn.Module] = []
         c_in = 3
         for item in _LAYOUT:
@@ -39,7 +49,10 @@ class VGG16Features(nn.Module):
         self.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = (x - self.mean) / self.std  # torchvision weights were trained on normalised RGB
+        if self.input_mode == "bgr01":
+            x = x.flip(1)  # the authors' code: BGR in [0, 1]
+        else:
+            x = (x - self.mean) / self.std  # torchvision weights were trained on normalised RGB
         out = []
         for idx, layer in enumerate(self.features):
             x = layer(x)
@@ -59,9 +72,10 @@ def candidate_paths(configured: str) -> list[Path]:
     return paths
 
 
-def load_vgg16(configured: str, seed: int = 0) -> tuple[VGG16Features | None, str]:
-    """-> (network or None, one-line notice). 'random' gives seeded random weights (for tests)."""
-    net = VGG16Features()
+def load_vgg16(configured: str, seed: int = 0, input_mode: str = "imagenet") -> tuple[VGG16Features | None, str]:
+    """-> (network or None, one-line notice). 'random' gives seeded random weights (for tests). `input_mode`:
+    see INPUTS."""
+    net = VGG16Features(input_mode)
     if configured == "random":
         gen = torch.Generator().manual_seed(seed)
         for p in net.features.parameters():

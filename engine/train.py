@@ -16,12 +16,14 @@ from typing import Callable
 import numpy as np
 import torch
 
+from . import averaging
 from .config import InpaintConfig
 from .errors import InputError, TrainingCancelled
 from .flow import KnownFlow
 from .losses import consistency_loss, flow_loss, known_mask_for_features, perceptual_loss, reconstruction_loss
 from .network import FLOW_OFFSETS, Generator
 from .perceptual import TAPS, VGG16Features
+from .windows import centred_windows
 from vinpaint.storage import atomic_write
 
 HISTORY_TERMS = ("total", "recon", "flow", "consistency", "perceptual")
@@ -324,6 +326,7 @@ class VideoTrainer:
         if self.graph_mode:
             opt_args["capturable"] = True
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=tc.learning_rate, **opt_args)
+        self.average = averaging.attach(self.model, self.optimizer, tc.ema_decay)  # in state_dict: before _State
         self.state = _State(self.model, self.optimizer)
         self.res = _Resident(data, self.device)
         self.flow_scale = self.res.scale if data.flow is not None else None
@@ -566,7 +569,8 @@ class VideoTrainer:
 
     @torch.no_grad()
     def generate(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """-> images [T,h,w,3] and flows [T,6,h,w,2] (pixels), over windows of N consecutive frames.
+        """-> images [T,h,w,3] and flows [T,6,h,w,2] (pixels), each frame from the window of N consecutive frames
+        centred on it (engine/windows.py), from the averaged weights when train.ema_decay is set.
 
         BatchNorm stays in batch-statistics mode, as during training, so a window looks like a training batch."""
         t_count = self.data.frames.shape[0]
@@ -574,14 +578,15 @@ class VideoTrainer:
         images = torch.zeros_like(self.data.frames)
         flows = None
         self.model.train()
-        with device_settings(self.config.train, self.device):
-            for start in list(range(0, t_count - n + 1, n)) + ([t_count - n] if t_count % n else []):
+        with device_settings(self.config.train, self.device), averaging.applied(self.average):
+            for start, keep in centred_windows(t_count, n):
                 image, flow = self._forward(self.res.noise[start:start + n])
-                images[start:start + n] = image.cpu()
+                rows = [k - start for k in keep]
+                images[keep] = image[rows].cpu()
                 if flow is not None:
                     if flows is None:
                         flows = torch.zeros((t_count, len(FLOW_OFFSETS), 2) + images.shape[2:])
-                    flows[start:start + n] = flow.cpu().view(n, len(FLOW_OFFSETS), 2, *flow.shape[2:]) * \
+                    flows[keep] = flow[rows].cpu().view(len(keep), len(FLOW_OFFSETS), 2, *flow.shape[2:]) * \
                         self.flow_scale.cpu().view(1, -1, 1, 1, 1)
         out_flow = flows.permute(0, 1, 3, 4, 2).numpy() if flows is not None else None
         return images.permute(0, 2, 3, 1).numpy(), out_flow

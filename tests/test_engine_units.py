@@ -58,8 +58,12 @@ def test_reliable_flow_mask_hand_computed():
     expected = torch.ones(4, 6)
     expected[1, 1] = 0  # hole in i
     expected[2, 3] = 0  # lands on j's hole at (4, 2)
-    expected[:, 5] = 0  # lands outside j
+    # column 5 lands outside j: known there, so reliable (the authors' region is hole_i OR warped hole_j, in
+    # bounds; issue 12 (a): it used to count as unreliable, and eq. 5 then compared known pixels in a border band)
     assert torch.equal(got, expected)
+    flow[:, 0] = 0.5  # half a pixel: any trace of j's hole counts, as the authors' warp_np(...) > 0
+    got = reliable_flow_mask(known_i, known_j, flow)[0, 0]
+    assert got[2, 3] == 0 and got[2, 4] == 0 and got[2, 2] == 1 and got[:, 5].all()
 
 
 def _grad_of(loss_fn, x):
@@ -149,9 +153,10 @@ def test_torchvision_format_weights_load(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(vgg(x), ref(x)))
 
 
+@pytest.mark.parametrize("decoder", ["authors", "vinpaint"])
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_variants_build_with_expected_shapes_and_parameter_counts(variant):
-    config = make_config("paper", variant)
+def test_variants_build_with_expected_shapes_and_parameter_counts(variant, decoder):
+    config = make_config("paper", variant, **{"network.decoder": decoder, "network.temporal_kernel": 3})
     net = Generator(config.network)
     three_d = config.network.kind == "3d"
     noise = torch.rand(1, 1, 5, 64, 128) if three_d else torch.rand(5, 1, 64, 128)
@@ -174,12 +179,17 @@ def test_variants_build_with_expected_shapes_and_parameter_counts(variant):
         count += (c_in * c * 25 * kt + c) + 2 * c + (c * c * 25 * kt + c) + 2 * c
         c_in = c
     for c in reversed(enc):
-        count += ((c_in + 4) * c * 9 * kt + c) + 2 * c + (c * c * 9 * kt + c) + 2 * c
+        if decoder == "authors":  # BN over the concatenation, a 3x3 and a 1x1 convolution (the authors' code)
+            count += 2 * (c_in + 4) + ((c_in + 4) * c * 9 * kt + c) + 2 * c + (c * c * kt + c) + 2 * c
+        else:
+            count += ((c_in + 4) * c * 9 * kt + c) + 2 * c + (c * c * 9 * kt + c) + 2 * c
         c_in = c
     count += 16 * 3 * kt + 3
     if variant == "dip-vid-flow":
         count += 16 * 12 * kt + 12
     assert parameter_count(net) == count
+    if variant == "dip-vid-flow":  # the audit's numbers (issue 12 (g))
+        assert round(count / 1e6, 2) == (3.07 if decoder == "authors" else 3.51)
 
 
 def test_zero_flow_init_starts_with_no_motion_and_still_learns():
