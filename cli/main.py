@@ -10,7 +10,9 @@ import errno
 import importlib
 import os
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from vinpaint import __version__
@@ -37,10 +39,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vinpaint.engine.errors import VinpaintError
-
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)  # like Ctrl-C: partial files and litter are removed
+    try:
+        return _dispatch(parser, args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from vinpaint.engine.errors import VinpaintError
+
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)
         return 2
@@ -65,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vinpaint: error: the device ran out of memory ({one_line(str(exc))[:200]}); use a smaller "
               "--work-width or a smaller train.batch_size.", file=sys.stderr)
         return 2
+
+
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def one_line(text: str) -> str:

@@ -346,3 +346,58 @@ def test_two_runs_on_the_same_output_at_once(clip, tmp_path):
         out, err = first.communicate(timeout=600)
     assert first.returncode == 0, err
     assert is_vinpaint_output(tmp_path / "out.mkv")
+
+
+# ---- more of the hostile pass ---------------------------------------------------------------------------------------
+
+def test_a_users_folder_as_the_work_directory_is_refused(clip, tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "config.json").write_text("{\"my\": \"settings\"}")
+    code, err = run_cli(capsys, "inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "out.mkv",
+                        "--work-dir", tmp_path / "mine", *QUICK)
+    assert code == 2
+    one_sentence(err, r"the work directory \S+mine holds files that vinpaint did not put there")
+    assert contents(tmp_path / "mine") == {"config.json": b"{\"my\": \"settings\"}"}
+    assert sorted(os.listdir(tmp_path)) == ["mine"]
+
+
+def test_a_config_that_never_ends_is_refused(clip, tmp_path, capsys):
+    code, err = run_cli(capsys, "inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "out.mkv",
+                        "--config", "/dev/zero", "--check")
+    assert code == 2
+    one_sentence(err, r"cannot use /dev/zero as a config: it is over 1024 KB")
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100000 + "]" * 100000)
+    code, err = run_cli(capsys, "inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "out.mkv",
+                        "--config", deep, "--check")
+    assert code == 2
+    one_sentence(err, r"cannot use \S+deep.json as a config")
+
+
+def test_an_output_under_a_file_is_refused_before_training(clip, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    code, err = run_cli(capsys, "inpaint", clip["video"], "--mask", clip["masks"], "-o",
+                        tmp_path / "afile" / "out.mkv", *QUICK)
+    assert code == 2
+    one_sentence(err, r"cannot write \S+out.mkv: \S+afile is a file, not a folder")
+    assert sorted(os.listdir(tmp_path)) == ["afile"]
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_like_ctrl_c(clip, tmp_path):
+    import signal
+    import time
+
+    command = [sys.executable, "-m", "vinpaint", "inpaint", str(clip["video"]), "--mask", str(clip["masks"]),
+               "-o", str(tmp_path / "out.mkv"), "--preset", "tiny", *TRAIN, "--set", "train.max_steps=0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    seen, deadline = "", time.monotonic() + 240
+    while "training" not in seen and time.monotonic() < deadline and process.poll() is None:
+        seen += process.stderr.read(1)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=240)
+    assert process.returncode == 130, seen + err
+    assert re.search(r"training stopped at step \d+ of \d+; checkpoint saved", err)
+    assert (tmp_path / "out.work" / "checkpoint.pt").is_file()
+    assert sorted(os.listdir(tmp_path)) == ["out.work"]  # no partial output, no temporary file
