@@ -25,7 +25,7 @@ from vinpaint.engine import PRESETS, VARIANTS, InpaintConfig, ProgressEvent, inp
 from vinpaint.engine.devices import check_device
 from vinpaint.engine.errors import InputError, TrainingCancelled
 from vinpaint.engine.flowviz import color_wheel, flow_magnitude_scale, flows_to_rgb
-from vinpaint.engine.io import Clip, read_inputs
+from vinpaint.engine.io import Clip, read_inputs, read_references
 from vinpaint.engine.pictures import write_before_after, write_loss_curve
 from vinpaint.engine.sequences import Pattern, looks_like_pattern, parse_pattern, parse_range
 from vinpaint.engine.writers import CODECS, check_replaceable, resolve_codec, sequence_sample, to_uint8, \
@@ -363,13 +363,29 @@ def check_pause(pause_after: int | None) -> None:
         raise InputError(f"--pause-after must be at least 1 step, not {pause_after}.")
 
 
+def parse_references(items: list[str] | None) -> dict[int, str]:
+    """['1001=paint.exr', ...] -> {1001: 'paint.exr'}; InputError for anything else, or a frame given twice."""
+    references: dict[int, str] = {}
+    for item in items or []:
+        frame, sep, image = str(item).partition("=")
+        if not sep or not frame.strip().isdigit() or not frame.strip().isascii() or not image:
+            raise InputError(f"--reference takes FRAME=IMAGE (e.g. --reference 1001=paint.1001.exr), not '{item}'.")
+        number = int(frame.strip())
+        if number in references:
+            raise InputError(f"--reference gives frame {number} twice; give one painting per frame.")
+        references[number] = image
+    return references
+
+
 def run_engine(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, workdir: Path, quiet: bool = False,
-               pause_after: int | None = None, device: str | None = None):
+               pause_after: int | None = None, device: str | None = None,
+               references: dict[int, np.ndarray] | None = None):
     """inpaint() with a progress bar and Ctrl-C handling; TrainingCancelled carries where to continue from."""
     bar = ProgressBar(enabled=not quiet)
     try:
         with StopRequest(bar, pause_after) as stop:
-            return inpaint(frames, masks, config, workdir=workdir, progress=bar, should_stop=stop, device=device)
+            return inpaint(frames, masks, config, workdir=workdir, progress=bar, should_stop=stop, device=device,
+                           references=references or None)
     finally:
         bar.close()
 
@@ -503,6 +519,10 @@ def add_clip_arguments(parser) -> None:
     parser.add_argument("--output", "-o", action="append", required=True, metavar="OUT",
                         help="result video (.mp4 .mkv .mov .avi), folder for PNGs, or a frame pattern such as "
                              "clean.%%04d.exr (.exr .dpx .tif .png; keeps the clip's frame numbers); repeatable")
+    parser.add_argument("--reference", action="append", default=None, metavar="FRAME=IMAGE",
+                        help="a clean frame painted by hand: its pixels are taken as known inside that frame's hole "
+                             "and carried through the shot; FRAME is the clip's own frame number for a frame "
+                             "pattern (1001), the 0-based index for a video or folder (repeatable)")
     parser.add_argument("--frames", default=None, metavar="FIRST-LAST",
                         help="with a frame-pattern input: the first and last frame number to use, e.g. 1001-1100 "
                              "(default: every frame found, which must run without gaps)")
@@ -551,13 +571,15 @@ def run(args: argparse.Namespace) -> int:
     if _same_or_inside(Path(args.mask), Path(args.video)) and Path(args.mask).is_file():
         raise InputError(f"the mask {args.mask} is the video itself; give the mask's own file or folder.")
     frame_range = parse_range(args.frames) if args.frames is not None else None
+    painted = parse_references(args.reference)
     clip, masks = read_inputs(args.video, args.mask, invert=args.invert_mask, frame_range=frame_range)
+    references = read_references(painted, clip)
     for notice in getattr(clip, "notices", ()):
         print(f"vinpaint: warning: {notice}", file=sys.stderr, flush=True)
     if fps is not None:
         clip.fps = fps
     workdir = args.work_dir or plan.default_workdir
-    plan.check(clip, [Path(args.video), Path(args.mask)], workdir, args.overwrite,
+    plan.check(clip, [Path(args.video), Path(args.mask), *map(Path, painted.values())], workdir, args.overwrite,
                extras(args.save_generated, args.save_flows))
     check_workdir(workdir)
     check_writable([path for path, _ in plan.paths(extras(args.save_generated, args.save_flows))] + [workdir])
@@ -577,7 +599,8 @@ def run(args: argparse.Namespace) -> int:
         describe_run(clip, masks, config, workdir, args.quiet)
         started = time.monotonic()
         try:
-            result = run_engine(clip.frames, masks, config, workdir, args.quiet, args.pause_after, device)
+            result = run_engine(clip.frames, masks, config, workdir, args.quiet, args.pause_after, device,
+                                references)
         except TrainingCancelled as exc:
             print(f"vinpaint: {exc} in {workdir}; run the same command again to continue.", file=sys.stderr)
             return 130

@@ -117,11 +117,12 @@ class Bars:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vinpaint.commands_inpaint import Litter, OutputPlan
+    from vinpaint.commands_inpaint import Litter, OutputPlan, matte_picture, parse_references, write_frames
     from vinpaint.engine.errors import InputError
-    from vinpaint.engine.io import read_inputs
+    from vinpaint.engine.io import read_inputs, read_references
     from vinpaint.engine.pictures import write_before_after
-    from vinpaint.engine.writers import write_bytes_atomic, write_png_sequence, write_video
+    from vinpaint.engine.sequences import parse_range
+    from vinpaint.engine.writers import write_bytes_atomic, write_png_sequence
     from vinpaint.host_bridge.client import Client, check_address, client_config
     from vinpaint.host_bridge.settings import resolve
     from vinpaint.protocol.codec import ProtocolError
@@ -139,15 +140,18 @@ def run(args: argparse.Namespace) -> int:
         engine_config = resolve(check_settings(wire, {}), {})
     except ProtocolError as exc:
         raise InputError(f"{exc.message} ({exc.field})" if exc.field else exc.message) from None
-    clip, masks = read_inputs(args.video, args.mask, invert=args.invert_mask)
+    frame_range = parse_range(args.frames) if args.frames is not None else None
+    painted = parse_references(args.reference)
+    clip, masks = read_inputs(args.video, args.mask, invert=args.invert_mask, frame_range=frame_range)
+    references = read_references(painted, clip)
     for notice in clip.notices:
         print(f"vinpaint: warning: {notice}", file=sys.stderr, flush=True)
-    plan.check(clip, [Path(args.video), Path(args.mask)], None, args.overwrite)
+    plan.check(clip, [Path(args.video), Path(args.mask), *map(Path, painted.values())], None, args.overwrite)
     bars = Bars(enabled=not args.quiet)
     config = client_config(args.server, args.server_key, args.client_key, timeout_s=args.request_timeout)
     with Client(config=config) as client:
         try:
-            job = client.submit(clip.frames, masks, on_upload=bars.upload, **settings)
+            job = client.submit(clip.frames, masks, on_upload=bars.upload, references=references, **settings)
             bars.close()
             print(f"job {job} on {args.server}", flush=True)
             if not args.wait:
@@ -156,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
             client.wait(job, progress=bars.status, timeout_s=args.timeout)
             bars.close()
             frames = client.results(job, clip.frames.shape[0])
+            matte = _matte_of(client, job, clip.frames.shape[0])
             history = _history_of(client, job)
         except KeyboardInterrupt:
             bars.close()
@@ -166,12 +171,12 @@ def run(args: argparse.Namespace) -> int:
             bars.close()
     plan.check_outputs(args.overwrite)  # again: a file may have appeared while the job ran
     with Litter(Path(plan.default_workdir), [path for path, _ in plan.paths()]):
-        for path, kind in plan.targets:
-            if kind == "png":
-                write_png_sequence(path, frames, names=clip.names or None, overwrite=args.overwrite)
-            else:
-                write_video(path, frames, clip.fps, kind)
-            print(f"  result: {path}")
+        for what, path in write_frames(plan, clip, frames, args.overwrite).items():
+            print(f"  result, {what}: {path}")
+        if matte is not None:
+            write_png_sequence(plan.beside(".matte"), matte_picture(matte), names=clip.names or None,
+                               overwrite=args.overwrite)
+            print(f"  matte (white: propagated from other frames, grey: generated): {plan.beside('.matte')}")
         write_bytes_atomic(plan.beside(".config.json"), (engine_config.to_json() + "\n").encode("utf-8"))
         write_before_after(plan.beside(".before_after.png"), clip.frames, masks, frames)
         print(f"  config: {plan.beside('.config.json')}")
@@ -185,6 +190,20 @@ def run(args: argparse.Namespace) -> int:
                                      f"on {args.server}")
             print(f"  loss curve: {curve}")
     return 0
+
+
+def _matte_of(client, job: str, frames: int):
+    """The job's mattes uint8 [T,H,W], or None with a one-line notice when the daemon has none to give (an older
+    daemon, or a job it finished before it kept mattes)."""
+    from vinpaint.host_bridge.client import DaemonError
+
+    try:
+        return client.results(job, frames, layer="matte")[..., 0]
+    except DaemonError as err:
+        if err.code not in ("internal", "bad_request"):
+            raise
+        print(f"vinpaint: no matte: {err}", file=sys.stderr)
+        return None
 
 
 def _history_of(client, job: str):

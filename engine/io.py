@@ -288,6 +288,36 @@ def _check_size(width: int, height: int, size: tuple[int, int], path: Path) -> N
                          f"they must be the same size.")
 
 
+def read_references(specs: dict[int, str | Path], clip: Clip) -> dict[int, np.ndarray]:
+    """{frame number: image file} -> {0-based index: clean frame} for engine.inpaint(references=...).
+
+    Frame numbers are the clip's own (1001 ... for a frame pattern; 0-based indices for a video or folder). An
+    8-bit painting for a 16-bit clip is scaled up; any other difference in size or depth is InputError."""
+    numbers = clip.frame_numbers
+    index_of = {n: i for i, n in enumerate(numbers)}
+    references: dict[int, np.ndarray] = {}
+    for number, path in sorted(specs.items()):
+        if number not in index_of:
+            where = f"{numbers[0]} to {numbers[-1]}"
+            raise InputError(f"--reference {number}={path}: the clip has no frame {number} (its frames are {where}"
+                             f"{'' if clip.numbers else ', counted from 0'}).")
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"--reference {number}={path}: the image {path} does not exist.")
+        image, sample = read_image_typed(path)
+        if image.shape != clip.frames.shape[1:]:
+            raise InputError(f"--reference {number}={path}: the image is {image.shape[1]}x{image.shape[0]} but the "
+                             f"clip is {clip.size[0]}x{clip.size[1]}; paint it at the clip's size.")
+        if image.dtype == np.uint8 and clip.frames.dtype == np.uint16:
+            image = image.astype(np.uint16) * 257
+        if image.dtype != clip.frames.dtype:
+            raise InputError(f"--reference {number}={path}: the image is {_describe(image, sample).split()[-1]} but "
+                             f"the clip is {_describe(clip.frames[0], clip.sample).split()[-1]}; save the painting "
+                             "at the clip's bit depth.")
+        references[index_of[number]] = image
+    return references
+
+
 def read_inputs(video: str | Path, mask: str | Path, invert: bool = False,
                 frame_range: tuple[int, int] | None = None) -> tuple[Clip, np.ndarray]:
     """Read a clip and its masks together, checked against each other. A mask pattern is read at the clip's frame

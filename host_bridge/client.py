@@ -150,11 +150,14 @@ class Client:
         return self.request("hello", {"client": f"vinpaint-python pid {os.getpid()}"})[0]
 
     def open_job(self, *, frames: int, width: int, height: int, channels: int, dtype: str, mask_dtype: str,
-                 content_hash: str, settings: dict[str, Any] | None = None, name: str = "") -> dict[str, Any]:
+                 content_hash: str, settings: dict[str, Any] | None = None, name: str = "",
+                 references: Sequence[int] = ()) -> dict[str, Any]:
         body = {"frames": frames, "width": width, "height": height, "channels": channels, "dtype": dtype,
                 "mask_dtype": mask_dtype, "content_hash": content_hash, "settings": settings or {}}
         if name:
             body["name"] = name
+        if references:  # optional: a clip without reference frames opens exactly as before
+            body["references"] = sorted(int(i) for i in references)
         return self.request("job.open", body)[0]
 
     def upload(self, job: str, kind: str, index: int, array: np.ndarray,
@@ -172,8 +175,13 @@ class Client:
     def status(self, job: str) -> dict[str, Any]:
         return self.request("job.status", {"job": job})[0]
 
-    def fetch(self, job: str, index: int) -> np.ndarray:
-        _, msg = self.request("job.fetch", {"job": job, "index": index}, timeout_s=None)
+    def fetch(self, job: str, index: int, layer: str = "frame") -> np.ndarray:
+        """Result frame `index` [H,W,C] in the source dtype, or with layer="matte" its matte: uint8 [H,W,1], 0
+        outside the hole, 1 propagated from another frame, 2 generated."""
+        body: dict[str, Any] = {"job": job, "index": index}
+        if layer != "frame":
+            body["layer"] = layer
+        _, msg = self.request("job.fetch", body, timeout_s=None)
         return msg.array(0).copy()
 
     def history(self, job: str, points: int | None = None) -> tuple[list[str], int, np.ndarray]:
@@ -199,9 +207,12 @@ class Client:
     def submit(self, frames: np.ndarray, masks: np.ndarray, *, preset: str = "fast", variant: str = "dip-vid-flow",
                seed: int = 0, mask_dilation: int | None = None, mask_feather: int | None = None,
                overrides: dict[str, Any] | None = None, name: str = "",
-               on_upload: Callable[[int, int], None] | None = None) -> str:
-        """Open the job for this clip, upload what the daemon lacks, start it; returns the job id."""
+               on_upload: Callable[[int, int], None] | None = None,
+               references: dict[int, np.ndarray] | None = None) -> str:
+        """Open the job for this clip, upload what the daemon lacks, start it; returns the job id. `references`:
+        {frame index: a clean frame painted by the artist, shaped and typed like the frames}."""
         frames, wire_masks = wire_clip(frames, masks)
+        refs = wire_references(references or {}, frames)
         t, h, w, c = frames.shape
         dtype, mask_dtype = codec.wire_array(frames[:1])[0].dtype, codec.wire_array(wire_masks[:1])[0].dtype
         settings: dict[str, Any] = {"preset": preset, "variant": variant, "seed": int(seed)}
@@ -211,16 +222,20 @@ class Client:
             settings["mask_feather"] = int(mask_feather)
         if overrides:
             settings["overrides"] = dict(overrides)
-        digests = {"frame": [item_digest(f) for f in frames], "mask": [item_digest(m) for m in wire_masks]}
-        content = clip_hash(t, h, w, c, dtype, mask_dtype, digests["frame"], digests["mask"])
+        digests = {"frame": [item_digest(f) for f in frames], "mask": [item_digest(m) for m in wire_masks],
+                   "reference": {i: item_digest(r) for i, r in refs.items()}}
+        content = clip_hash(t, h, w, c, dtype, mask_dtype, digests["frame"], digests["mask"], digests["reference"])
         opened = self.open_job(frames=t, width=w, height=h, channels=c, dtype=dtype, mask_dtype=mask_dtype,
-                               content_hash=content, settings=settings, name=name)
+                               content_hash=content, settings=settings, name=name, references=sorted(refs))
         job = opened["job"]
         if opened["state"] == "uploading":
-            have = {"frame": set(opened["have_frames"]), "mask": set(opened["have_masks"])}
+            have = {"frame": set(opened["have_frames"]), "mask": set(opened["have_masks"]),
+                    "reference": set(opened.get("have_references") or [])}
             todo = [(k, i) for i in range(t) for k in ("frame", "mask") if i not in have[k]]
+            todo += [("reference", i) for i in sorted(refs) if i not in have["reference"]]
+            items = {"frame": frames, "mask": wire_masks, "reference": refs}
             for n, (kind, i) in enumerate(todo, 1):
-                self.upload(job, kind, i, frames[i] if kind == "frame" else wire_masks[i], digests[kind][i])
+                self.upload(job, kind, i, items[kind][i], digests[kind][i])
                 if on_upload is not None:
                     on_upload(n, len(todo))
         self.start(job)
@@ -243,10 +258,11 @@ class Client:
                 raise DaemonError("timeout", f"job {job} is still {status['state']} after {timeout_s:.0f} s")
             time.sleep(poll_s)
 
-    def results(self, job: str, frames: int | None = None) -> np.ndarray:
-        """Every result frame of a finished job, stacked [T,H,W,C] in the source dtype."""
+    def results(self, job: str, frames: int | None = None, layer: str = "frame") -> np.ndarray:
+        """Every result frame of a finished job, stacked [T,H,W,C] in the source dtype (layer="matte": the
+        mattes, uint8 [T,H,W,1])."""
         count = frames if frames is not None else self.status(job)["frames"]
-        return np.stack([self.fetch(job, i) for i in range(count)])
+        return np.stack([self.fetch(job, i, layer) for i in range(count)])
 
     def inpaint(self, frames: np.ndarray, masks: np.ndarray, *, progress: Callable[[dict[str, Any]], None] | None
                 = None, poll_s: float = 0.5, timeout_s: float | None = None, **settings: Any) -> np.ndarray:
@@ -255,6 +271,22 @@ class Client:
         job = self.submit(frames, masks, **settings)
         self.wait(job, progress, poll_s, timeout_s)
         return self.results(job, len(frames))
+
+
+def wire_references(references: dict[int, np.ndarray], frames: np.ndarray) -> dict[int, np.ndarray]:
+    """Reference frames checked against the clip's wire frames: {index: [H,W,C] in the frames' dtype}."""
+    out = {}
+    for index, image in sorted(references.items()):
+        if not isinstance(index, (int, np.integer)) or isinstance(index, bool) or not 0 <= index < len(frames):
+            raise InputError(f"reference frame {index!r} is not a frame of the clip (0 to {len(frames) - 1})")
+        image = np.asarray(image)
+        if image.shape != frames.shape[1:] or image.dtype != frames.dtype:
+            raise InputError(f"the reference for frame {index} is {image.dtype} {list(image.shape)} but the clip's "
+                             f"frames are {frames.dtype} {list(frames.shape[1:])}")
+        if image.dtype.kind == "f" and not np.isfinite(image).all():
+            raise InputError(f"the reference for frame {index} contains NaN or infinite values")
+        out[int(index)] = np.ascontiguousarray(image)
+    return out
 
 
 def wire_clip(frames: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -380,7 +380,8 @@ class Daemon:
             "protocol": codec.PROTOCOL_VERSION, "server": f"vinpaint {__version__}",
             "devices": [t.device for t in self.trainers], "presets": list(PRESETS), "variants": list(VARIANTS),
             "limits": {"max_message_bytes": lim.max_message_bytes, "max_header_bytes": lim.max_header_bytes,
-                       "max_frames": lim.max_frames, "max_width": lim.max_width, "max_height": lim.max_height}})
+                       "max_frames": lim.max_frames, "max_width": lim.max_width, "max_height": lim.max_height},
+            "features": list(messages.FEATURES)})
 
     def on_open(self, msg: Message, body: dict[str, Any]) -> list[Any]:
         lim = self.limits
@@ -395,7 +396,7 @@ class Daemon:
         job = self.store.jobs.get(jid)
         created = job is None
         if job is not None:
-            differs = [k for k in geometry if getattr(job.record, k) != body[k]]
+            differs = [k for k in geometry + ("references",) if getattr(job.record, k) != body[k]]
             if differs:
                 raise self.error("conflict", f"job {jid} exists with another {differs[0]}; the content hash must "
                                  "cover the clip it describes", field=f"body.{differs[0]}")
@@ -407,14 +408,17 @@ class Daemon:
             record = JobRecord(job=jid, content_hash=body["content_hash"], frames=body["frames"],
                                width=body["width"], height=body["height"], channels=body["channels"],
                                dtype=body["dtype"], mask_dtype=body["mask_dtype"], settings=body["settings"],
-                               config=config.to_dict(), name=body["name"])
+                               config=config.to_dict(), name=body["name"], references=body["references"])
             self._check_space(record)
             self._check_memory(body, config)
             job = self.store.create(record)
             job.append_log(f"opened: {record.frames} frames {record.width}x{record.height}x{record.channels} "
                            f"{record.dtype}, preset {config.preset}, variant {config.variant}")
-        return self.reply({"job": jid, "created": created, "state": job.record.state,
-                           "have_frames": sorted(job.have["frame"]), "have_masks": sorted(job.have["mask"])})
+        reply = {"job": jid, "created": created, "state": job.record.state,
+                 "have_frames": sorted(job.have["frame"]), "have_masks": sorted(job.have["mask"])}
+        if job.record.references:
+            reply["have_references"] = sorted(job.have["reference"])
+        return self.reply(reply)
 
     def _check_cost(self, body: dict[str, Any], config) -> None:
         """Refuse a job that would train for ever (or plan a schedule too long to build), before it is stored."""
@@ -470,7 +474,8 @@ class Daemon:
             raise self.error("bad_request", f"the engine cannot train this clip: {exc}", field="body") from None
 
     def _check_space(self, record: JobRecord) -> None:
-        need = record.frames * (2 * record.item_bytes("frame") + record.item_bytes("mask"))
+        need = record.frames * (2 * record.item_bytes("frame") + 2 * record.item_bytes("mask")) + \
+            len(record.references) * record.item_bytes("frame")  # inputs, results, mattes, references
         free = self.store.free_bytes() - self.limits.reserve_bytes
         if need > free:
             raise self.error("storage_full", f"the job needs {need / 1e9:.2f} GB for its inputs and results but "
@@ -482,8 +487,12 @@ class Daemon:
         if index >= rec.frames:
             raise self.error("bad_request", f"'body.index' must be from 0 to {rec.frames - 1}, not {index}",
                              field="body.index")
+        if kind == "reference" and index not in rec.references:
+            listed = ", ".join(map(str, rec.references)) or "none"
+            raise self.error("bad_request", f"frame {index} is not one of the reference frames job.open listed "
+                             f"({listed})", field="body.index")
         spec = msg.specs[0]
-        want_dtype = rec.dtype if kind == "frame" else rec.mask_dtype
+        want_dtype = rec.mask_dtype if kind == "mask" else rec.dtype
         want_shape = rec.item_shape(kind)
         if spec.dtype != want_dtype or spec.shape != want_shape:
             raise self.error("bad_buffer", f"this job's {kind}s are {want_dtype} {list(want_shape)}, not "
@@ -503,21 +512,31 @@ class Daemon:
         return self._upload_reply(job, kind, index, stored=True)
 
     def _upload_reply(self, job: Job, kind: str, index: int, stored: bool) -> list[Any]:
-        return self.reply({"job": job.id, "kind": kind, "index": index, "stored": stored,
-                           "missing_frames": len(job.missing("frame")), "missing_masks": len(job.missing("mask"))})
+        reply = {"job": job.id, "kind": kind, "index": index, "stored": stored,
+                 "missing_frames": len(job.missing("frame")), "missing_masks": len(job.missing("mask"))}
+        if job.record.references:
+            reply["missing_references"] = len(job.missing("reference"))
+        return self.reply(reply)
 
     def on_start(self, msg: Message, body: dict[str, Any]) -> list[Any]:
         job = self.store.get(body["job"])
         rec = job.record
         if rec.state == "uploading":
             missing_f, missing_m = job.missing("frame"), job.missing("mask")
-            if missing_f or missing_m:
-                raise self.error("incomplete", f"{len(missing_f)} frame(s) and {len(missing_m)} mask(s) are not "
-                                 "uploaded yet", body={"missing_frames": missing_f[:messages.MAX_MISSING_LISTED],
-                                                       "missing_masks": missing_m[:messages.MAX_MISSING_LISTED]})
+            missing_r = job.missing("reference")
+            if missing_f or missing_m or missing_r:
+                details = {"missing_frames": missing_f[:messages.MAX_MISSING_LISTED],
+                           "missing_masks": missing_m[:messages.MAX_MISSING_LISTED]}
+                refs = ""
+                if missing_r:
+                    details["missing_references"] = missing_r[:messages.MAX_MISSING_LISTED]
+                    refs = f" and {len(missing_r)} reference frame(s)"
+                raise self.error("incomplete", f"{len(missing_f)} frame(s) and {len(missing_m)} mask(s){refs} are "
+                                 "not uploaded yet", body=details)
             got = clip_hash(rec.frames, rec.height, rec.width, rec.channels, rec.dtype, rec.mask_dtype,
                             [job.digests["frame"][i] for i in range(rec.frames)],
-                            [job.digests["mask"][i] for i in range(rec.frames)])
+                            [job.digests["mask"][i] for i in range(rec.frames)],
+                            {i: job.digests["reference"][i] for i in rec.references})
             if got != rec.content_hash:
                 raise self.error("hash_mismatch", "the uploaded frames and masks do not hash to the job's "
                                  "content_hash; re-upload them (or open the job with the right hash)")
@@ -551,7 +570,9 @@ class Daemon:
             "error": rec.error[:4096] if rec.state == "failed" else None, "position": self._position(job),
             "frames": rec.frames, "width": rec.width, "height": rec.height, "channels": rec.channels,
             "dtype": rec.dtype, "mask_dtype": rec.mask_dtype, "missing_frames": len(job.missing("frame")),
-            "missing_masks": len(job.missing("mask")), "name": rec.name, "created": rec.created,
+            "missing_masks": len(job.missing("mask")),
+            "missing_references": len(job.missing("reference")) if rec.references else None,
+            "name": rec.name, "created": rec.created,
             "updated": rec.updated})
 
     def on_fetch(self, msg: Message, body: dict[str, Any]) -> list[Any]:
@@ -561,16 +582,21 @@ class Daemon:
             raise self.error("bad_request", f"'body.index' must be from 0 to {rec.frames - 1}, not {index}",
                              field="body.index")
         self._require_done(rec)
-        path = job.result_path(index)
-        shape = rec.item_shape("frame")
+        layer = body["layer"]
+        path = job.result_path(index, layer)
+        shape = rec.item_shape("frame") if layer == "frame" else (rec.height, rec.width, 1)
         try:
-            data = np.fromfile(path, dtype=DTYPES[rec.dtype])
+            data = np.fromfile(path, dtype=DTYPES[rec.dtype] if layer == "frame" else np.uint8)
         except OSError:
             data = np.empty(0)
         if data.size != int(np.prod(shape)):
-            raise self.error("internal", f"result frame {index} of job {rec.job} is missing from the store; "
-                             "start the job again to regenerate it")
-        return self.reply({"job": job.id, "index": index}, (data.reshape(shape),))
+            what = "result frame" if layer == "frame" else "matte"
+            raise self.error("internal", f"{what} {index} of job {rec.job} is missing from the store (a job "
+                             "finished by an older daemon has no mattes); start the job again to regenerate it")
+        reply = {"job": job.id, "index": index}
+        if layer != "frame":
+            reply["layer"] = layer
+        return self.reply(reply, (data.reshape(shape),))
 
     def _require_done(self, rec: JobRecord) -> None:
         """`not_ready` naming the job's state (and the reason when it failed) unless it is done."""

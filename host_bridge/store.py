@@ -29,7 +29,7 @@ from vinpaint.storage import atomic_write_bytes, fsync_dir
 from vinpaint.protocol.messages import is_job_id
 
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
-KINDS = {"frame": "frames", "mask": "masks"}
+KINDS = {"frame": "frames", "mask": "masks", "reference": "references"}
 
 
 class StoreError(Exception):
@@ -86,6 +86,8 @@ class JobRecord:
     """FIFO key: when job.start queued it (kept across restarts, so an interrupted job goes first)."""
     error: str = ""
     progress: Progress = field(default_factory=Progress)
+    references: list[int] = field(default_factory=list)
+    """Frame indices that get a painted clean frame (job.open's optional `references`), ascending."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -98,12 +100,17 @@ class JobRecord:
         return cls(**{k: v for k, v in data.items() if k in names})
 
     def item_bytes(self, kind: str) -> int:
-        channels = self.channels if kind == "frame" else 1
-        dtype = self.dtype if kind == "frame" else self.mask_dtype
+        channels = 1 if kind == "mask" else self.channels
+        dtype = self.mask_dtype if kind == "mask" else self.dtype
         return self.height * self.width * channels * DTYPES[dtype].itemsize
 
     def item_shape(self, kind: str) -> tuple[int, int, int]:
-        return (self.height, self.width, self.channels if kind == "frame" else 1)
+        """A frame's and a reference's shape, or a mask's."""
+        return (self.height, self.width, 1 if kind == "mask" else self.channels)
+
+    def indices(self, kind: str) -> list[int]:
+        """The indices a job holds items of this kind at: every frame, or the listed references."""
+        return list(self.references) if kind == "reference" else list(range(self.frames))
 
 
 class Job:
@@ -112,8 +119,8 @@ class Job:
     def __init__(self, root: Path, record: JobRecord) -> None:
         self.root = root
         self.record = record
-        self.have: dict[str, set[int]] = {"frame": set(), "mask": set()}
-        self.digests: dict[str, dict[int, bytes]] = {"frame": {}, "mask": {}}
+        self.have: dict[str, set[int]] = {kind: set() for kind in KINDS}
+        self.digests: dict[str, dict[int, bytes]] = {kind: {} for kind in KINDS}
         self.dirty_progress = False
         self.last_flush = 0.0
 
@@ -124,8 +131,9 @@ class Job:
     def item_path(self, kind: str, index: int, suffix: str = ".bin") -> Path:
         return self.root / "inputs" / KINDS[kind] / f"{index:05d}{suffix}"
 
-    def result_path(self, index: int) -> Path:
-        return self.root / "results" / f"{index:05d}.bin"
+    def result_path(self, index: int, layer: str = "frame") -> Path:
+        """Result frame `index`, or its matte (layer "matte": uint8 [H,W,1])."""
+        return self.root / "results" / (f"{index:05d}.bin" if layer == "frame" else f"{index:05d}.{layer}.bin")
 
     @property
     def complete_marker(self) -> Path:
@@ -156,7 +164,7 @@ class Job:
 
     def missing(self, kind: str) -> list[int]:
         have = self.have[kind]
-        return [i for i in range(self.record.frames) if i not in have]
+        return [i for i in self.record.indices(kind) if i not in have]
 
     def scan_items(self) -> None:
         """Rebuild `have` from disk: an item counts when its data has the right size and its digest is readable."""
@@ -175,7 +183,7 @@ class Job:
                 data = digest_file.with_suffix(".bin")
                 try:
                     text = digest_file.read_text().strip()
-                    ok = index < self.record.frames and data.stat().st_size == size and len(text) == 64
+                    ok = index in self.record.indices(kind) and data.stat().st_size == size and len(text) == 64
                     digest = bytes.fromhex(text) if ok else b""
                 except (OSError, ValueError):
                     continue
@@ -275,7 +283,7 @@ class JobStore:
             self._to_trash(root)
         tmp = Path(tempfile.mkdtemp(prefix=f".{record.job}.", dir=self.jobs_dir))
         try:
-            for sub in ("inputs/frames", "inputs/masks", "work", "results"):
+            for sub in ("inputs/frames", "inputs/masks", "inputs/references", "work", "results"):
                 (tmp / sub).mkdir(parents=True)
             record.created = time.time()
             atomic_write_json(tmp / "job.json", record.to_dict())

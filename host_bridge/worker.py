@@ -91,10 +91,21 @@ def load_inputs(job_dir: Path, record: dict[str, Any]) -> tuple[np.ndarray, np.n
     return frames, holes
 
 
+def load_references(job_dir: Path, record: dict[str, Any]) -> dict[int, np.ndarray]:
+    """{frame index: painted clean frame [H,W,3]} from the uploaded references (their alpha, if any, dropped)."""
+    from vinpaint.protocol.codec import DTYPES
+
+    h, w, c = record["height"], record["width"], record["channels"]
+    return {int(i): np.fromfile(job_dir / "inputs" / "references" / f"{int(i):05d}.bin",
+                                dtype=DTYPES[record["dtype"]]).reshape(h, w, c)[..., :3].copy()
+            for i in record.get("references") or []}
+
+
 def write_results(job_dir: Path, frames: np.ndarray, rgb: np.ndarray, history: np.ndarray,
-                  terms: tuple[str, ...]) -> None:
-    """Source-resolution results with the source alpha passed through untouched, one atomic file per frame, and
-    the loss history for `job.history`; complete.json last, so it vouches for everything before it."""
+                  terms: tuple[str, ...], matte: np.ndarray | None = None) -> None:
+    """Source-resolution results with the source alpha passed through untouched, one atomic file per frame, the
+    matte of each (uint8 [H,W]: 0 outside the hole, 1 propagated, 2 generated) beside it, and the loss history for
+    `job.history`; complete.json last, so it vouches for everything before it."""
     from vinpaint.host_bridge.store import atomic_write_bytes, atomic_write_json
 
     out_dir = job_dir / "results"
@@ -102,6 +113,8 @@ def write_results(job_dir: Path, frames: np.ndarray, rgb: np.ndarray, history: n
         out = frames[i].copy()
         out[..., :3] = rgb[i]
         atomic_write_bytes(out_dir / f"{i:05d}.bin", memoryview(np.ascontiguousarray(out)).cast("B"))
+        layer = matte[i] if matte is not None else np.zeros(frames.shape[1:3], np.uint8)
+        atomic_write_bytes(out_dir / f"{i:05d}.matte.bin", np.ascontiguousarray(layer, dtype=np.uint8).tobytes())
     rows = np.ascontiguousarray(np.asarray(history, dtype="<f4").reshape(-1, len(terms) + 1))
     atomic_write_bytes(out_dir / "history.f4", rows.tobytes())  # may be empty: a clip filled without training
     atomic_write_json(out_dir / "complete.json", {"frames": int(frames.shape[0]), "finished": time.time(),
@@ -130,11 +143,15 @@ def run(job_dir: Path, device: str, events: Events, parent: int) -> int:
         if should_stop():
             return EXIT_STOPPED
         rgb = np.ascontiguousarray(frames[..., :3])
+        references = load_references(job_dir, record)
         result = inpaint(rgb, holes, config, workdir=job_dir / "work", progress=progress,
-                         should_stop=should_stop, device=device)
+                         should_stop=should_stop, device=device, references=references or None)
         events.send(event="progress", phase="done", step=result.steps, total=result.steps,
                     elapsed_s=float(result.seconds), eta_s=0.0, message="writing result frames")
-        write_results(job_dir, frames, result.frames, result.history, HISTORY_TERMS)
+        from vinpaint.engine.propagate import GENERATED
+
+        matte = result.matte if result.matte is not None else result.hole.astype(np.uint8) * np.uint8(GENERATED)
+        write_results(job_dir, frames, result.frames, result.history, HISTORY_TERMS, matte)
         events.send(event="done")
         os.close(lock)
         return EXIT_DONE

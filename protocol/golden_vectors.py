@@ -53,6 +53,18 @@ def example_hash() -> str:
     return clip_hash(2, 2, 3, 4, "u1", "f4", [item_digest(f) for f in frames], [item_digest(m) for m in masks])
 
 
+def example_reference() -> np.ndarray:
+    """The worked example's painted clean frame 1: u1 RGBA [2,3,4], like a frame."""
+    return (np.arange(24, dtype=np.uint8).reshape(2, 3, 4) * np.uint8(7) + np.uint8(3))
+
+
+def example_hash_with_reference() -> str:
+    """The example clip with frame 1 painted clean (SPEC.md section 5, reference frames)."""
+    frames, masks = example_clip()
+    return clip_hash(2, 2, 3, 4, "u1", "f4", [item_digest(f) for f in frames], [item_digest(m) for m in masks],
+                     {1: item_digest(example_reference())})
+
+
 def _frames(parts: list[Any]) -> list[bytes]:
     return [bytes(p) for p in parts]
 
@@ -196,12 +208,45 @@ def build() -> list[Vector]:
     bad("bool_for_int_request", [pack({"v": 1, "type": "job.fetch", "id": "c-23",
                                        "body": {"job": job, "index": True}})],
         "bad_request", "a bool is not an int", "body.index")
+    bad("references_not_ascending_request", [pack({"v": 1, "type": "job.open", "id": "c-27", "body": {
+        "frames": 2, "width": 3, "height": 2, "channels": 4, "dtype": "u1", "mask_dtype": "f4",
+        "content_hash": chash, "references": [1, 1]}})], "bad_request",
+        "each reference frame is listed once, ascending", "body.references")
+    bad("bad_layer_request", [pack({"v": 1, "type": "job.fetch", "id": "c-28",
+                                    "body": {"job": job, "index": 0, "layer": "alpha"}})],
+        "bad_request", "layer is \"frame\" or \"matte\"", "body.layer")
     # --- invalid replies: a client must refuse these
     bad("bad_version_reply", [pack({"v": 2, "type": "hello", "re": "c-1", "status": "ok", "body": {}})],
         "version_mismatch", "a daemon speaking v2: the client reports both versions", "v", direction="reply")
     bad("truncated_fetch_reply", [_frames(encode_reply("job.fetch", "c-7", {"job": job, "index": 1},
                                                       [fetched]))[0], bytes(wire_array(fetched)[1])[:35]],
         "bad_buffer", "the pixel frame is one byte short", "buffers[0]", direction="reply")
+
+    # --- optional parts of version 1 (reference frames, the matte layer): old clients never send them
+    reference = example_reference()
+    req("job_open_references_request", "job.open", "c-25", {
+        "frames": 2, "width": 3, "height": 2, "channels": 4, "dtype": "u1", "mask_dtype": "f4",
+        "content_hash": example_hash_with_reference(), "settings": {"preset": "tiny"}, "references": [1]},
+        note="the example clip with a painted clean frame 1 (content_hash_references)")
+    req("job_upload_reference_request", "job.upload", "c-26",
+        {"job": job, "kind": "reference", "index": 1, "digest": item_digest(reference).hex()}, [reference],
+        note="the painted frame 1: u1 RGBA [2,3,4] like a frame, 24 bytes")
+    rep("job_open_references_reply", "job.open", "c-25",
+        {"job": job, "created": True, "state": "uploading", "have_frames": [], "have_masks": [],
+         "have_references": []}, note="have_references is present only when the job has references")
+    rep("job_upload_reference_reply", "job.upload", "c-26",
+        {"job": job, "kind": "reference", "index": 1, "stored": True, "missing_frames": 2, "missing_masks": 2,
+         "missing_references": 0})
+    req("job_fetch_matte_request", "job.fetch", "c-29", {"job": job, "index": 1, "layer": "matte"})
+    matte = np.array([[0, 2, 2], [0, 1, 2]], dtype=np.uint8).reshape(2, 3, 1)
+    rep("job_fetch_matte_reply", "job.fetch", "c-29", {"job": job, "index": 1, "layer": "matte"}, [matte],
+        note="u1 [2,3,1]: 0 outside the hole, 1 propagated from another frame, 2 generated")
+    rep("hello_reply_features", "hello", "c-1", {
+        "protocol": 1, "server": "vinpaint 0.1.0", "devices": ["cpu"], "presets": ["paper", "fast", "tiny"],
+        "variants": ["dip", "dip-vid", "dip-vid-3dcn", "dip-vid-flow"],
+        "limits": {"max_message_bytes": 268435456, "max_header_bytes": 65536, "max_frames": 10000,
+                   "max_width": 8192, "max_height": 8192}, "features": ["references", "matte"]},
+        note="a daemon that serves reference frames and the matte layer")
     return v
 
 
@@ -235,7 +280,16 @@ def describe(vectors: list[Vector]) -> dict[str, Any]:
         "mask_sha256": [item_digest(m).hex() for m in masks],
         "content_hash": example_hash(),
     }
-    return {"protocol": PROTOCOL_VERSION, "vectors": out, "content_hash": example}
+    reference = example_reference()
+    with_reference = {
+        "note": "the same clip with a painted clean frame 1: after the mask digests, the line and its digest",
+        "references_line": "references 1\n",
+        "references": [{"index": 1, **_jsonable(reference)}],
+        "reference_sha256": [item_digest(reference).hex()],
+        "content_hash": example_hash_with_reference(),
+    }
+    return {"protocol": PROTOCOL_VERSION, "vectors": out, "content_hash": example,
+            "content_hash_references": with_reference}
 
 
 def _atomic(path: Path, data: bytes) -> None:

@@ -17,7 +17,13 @@ REQUEST_TYPES = ("hello", "job.open", "job.upload", "job.start", "job.status", "
 STATES = ("uploading", "queued", "training", "done", "failed", "cancelled")
 PHASES = ("", "flow", "setup", "train", "generate", "done")
 """Known phases; a client accepts others (SPEC.md: for display)."""
-KINDS = ("frame", "mask")
+KINDS = ("frame", "mask", "reference")
+"""What `job.upload` stores; "reference" (a clean frame painted by the artist) only for the indices `job.open`
+listed in `references`."""
+LAYERS = ("frame", "matte")
+"""What `job.fetch` returns: the result frame, or the matte of how each hole pixel was filled."""
+FEATURES = ("references", "matte")
+"""Optional parts of protocol 1 this codec knows; a daemon lists those it serves in `hello`'s `features`."""
 CHANNELS = (3, 4)
 JOB_RE = re.compile(r"[0-9a-f]{32}")
 HASH_RE = re.compile(r"[0-9a-f]{64}")
@@ -207,7 +213,20 @@ def _open(msg: Message, f: Fields) -> dict[str, Any]:
         "content_hash": f.hash("content_hash"),
         "settings": check_settings(f.map("settings", required=False), f.ctx),
         "name": f.str("name", required=False, default=""),
+        "references": _references(f),
     }
+
+
+def _references(f: Fields) -> list[int]:
+    """`job.open`'s optional `references`: the frame indices that get a painted clean frame, ascending, each once,
+    each below `frames`."""
+    frames = f.data.get("frames")
+    refs = f.int_list("references", 0, INT32_MAX, required=False)
+    if any(b <= a for a, b in zip(refs, refs[1:])):
+        raise f.fail("references", "must be ascending frame indices, each listed once")
+    if refs and isinstance(frames, int) and refs[-1] >= frames:
+        raise f.fail("references", f"must be frame indices from 0 to {frames - 1}, not {refs[-1]}")
+    return refs
 
 
 def _upload(msg: Message, f: Fields) -> dict[str, Any]:
@@ -224,7 +243,8 @@ def _job_only(msg: Message, f: Fields) -> dict[str, Any]:
 
 def _fetch(msg: Message, f: Fields) -> dict[str, Any]:
     _buffers(msg, 0)
-    return {"job": f.job(), "index": f.int("index", 0, INT32_MAX)}
+    return {"job": f.job(), "index": f.int("index", 0, INT32_MAX),
+            "layer": f.str("layer", required=False, default="frame", choices=LAYERS)}
 
 
 def _history(msg: Message, f: Fields) -> dict[str, Any]:
@@ -265,19 +285,22 @@ def _r_hello(msg: Message, f: Fields) -> dict[str, Any]:
         "variants": f.str_list("variants"),
         "limits": {k: limits.int(k, 0, INT64_MAX) for k in
                    ("max_message_bytes", "max_header_bytes", "max_frames", "max_width", "max_height")},
+        "features": f.str_list("features", required=False),
     }
 
 
 def _r_open(msg: Message, f: Fields) -> dict[str, Any]:
     return {"job": f.job(), "created": f.bool("created"), "state": f.str("state", choices=STATES),
             "have_frames": f.int_list("have_frames", 0, INT32_MAX),
-            "have_masks": f.int_list("have_masks", 0, INT32_MAX)}
+            "have_masks": f.int_list("have_masks", 0, INT32_MAX),
+            "have_references": f.int_list("have_references", 0, INT32_MAX, required=False)}
 
 
 def _r_upload(msg: Message, f: Fields) -> dict[str, Any]:
     return {"job": f.job(), "kind": f.str("kind", choices=KINDS), "index": f.int("index", 0, INT32_MAX),
             "stored": f.bool("stored"), "missing_frames": f.int("missing_frames", 0, INT32_MAX),
-            "missing_masks": f.int("missing_masks", 0, INT32_MAX)}
+            "missing_masks": f.int("missing_masks", 0, INT32_MAX),
+            "missing_references": f.int("missing_references", 0, INT32_MAX, required=False, default=0)}
 
 
 def _r_start(msg: Message, f: Fields) -> dict[str, Any]:
@@ -300,13 +323,15 @@ def _r_status(msg: Message, f: Fields) -> dict[str, Any]:
         "dtype": f.str("dtype", choices=tuple(DTYPES)), "mask_dtype": f.str("mask_dtype", choices=tuple(DTYPES)),
         "missing_frames": f.int("missing_frames", 0, INT32_MAX),
         "missing_masks": f.int("missing_masks", 0, INT32_MAX),
+        "missing_references": f.int("missing_references", 0, INT32_MAX, required=False, default=0),
         "name": f.str("name"), "created": f.float("created"), "updated": f.float("updated"),
     }
 
 
 def _r_fetch(msg: Message, f: Fields) -> dict[str, Any]:
     _buffers(msg, 1)
-    return {"job": f.job(), "index": f.int("index", 0, INT32_MAX)}
+    return {"job": f.job(), "index": f.int("index", 0, INT32_MAX),
+            "layer": f.str("layer", required=False, default="frame", choices=LAYERS)}
 
 
 def _r_history(msg: Message, f: Fields) -> dict[str, Any]:
@@ -361,5 +386,5 @@ def check_reply(msg: Message) -> dict[str, Any]:
     return checker(msg, Fields(msg.body, "body", {"re": msg.re, "type": msg.type}, code="malformed"))
 
 
-__all__ = ["REQUEST_TYPES", "STATES", "PHASES", "KINDS", "JOB_RE", "HASH_RE", "ID_RE", "Fields", "check_request",
+__all__ = ["REQUEST_TYPES", "STATES", "PHASES", "KINDS", "LAYERS", "FEATURES", "JOB_RE", "HASH_RE", "ID_RE", "Fields", "check_request",
            "check_reply", "check_settings", "is_job_id"]
