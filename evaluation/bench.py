@@ -42,6 +42,10 @@ class BenchConfig:
     """'' picks CUDA when present, else CPU."""
     threads: int = 0
     """torch CPU threads (0: torch's default)."""
+    overrides: dict = field(default_factory=dict)
+    """Engine settings on top of the preset, e.g. {"train.precision": "bf16", "loss.perceptual": 0}."""
+    label: str = ""
+    """Names the row when overrides are given (default: the variant)."""
 
     def validate(self) -> None:
         unknown = [v for v in self.variants if v not in ALL_VARIANTS]
@@ -87,6 +91,8 @@ def _measure(variant: str, cfg: BenchConfig) -> dict:
         "train.max_steps": cfg.warmup + cfg.steps, "train.max_seconds": 0.0,
         "train.checkpoint_every_s": 86400.0, "loss.vgg_weights": cfg.vgg_weights,
         "propagation.enabled": False})  # training steps are what is timed: propagation would leave none
+    if cfg.overrides:
+        config = config.replace(**cfg.overrides)
     times: list[tuple[int, float]] = []
     flow_s = [0.0]
 
@@ -99,12 +105,16 @@ def _measure(variant: str, cfg: BenchConfig) -> dict:
     start = time.perf_counter()
     result = inpaint(sample.frames, sample.masks, config, progress=progress, device=device)
     wall = time.perf_counter() - start
-    timed = [(t, c) for s, t, c in times if s >= cfg.warmup]
-    n = len(timed) - 1
-    per_step = (timed[-1][0] - timed[0][0]) / n if n > 0 else float("nan")
-    cpu_per_step = (timed[-1][1] - timed[0][1]) / n if n > 0 else float("nan")
+    # Losses are read back every train.readback_every steps, so progress comes in bursts: time from the last
+    # event of one burst (the read-back that ended it) to the last of another, and divide by the steps between.
+    ends = [e for i, e in enumerate(times) if i + 1 == len(times) or times[i + 1][1] - e[1] > 1e-3]
+    ends = [e for e in ends if e[0] >= cfg.warmup] or ends[-1:]
+    n = ends[-1][0] - ends[0][0]
+    per_step = (ends[-1][1] - ends[0][1]) / n if n > 0 else float("nan")
+    cpu_per_step = (ends[-1][2] - ends[0][2]) / n if n > 0 else float("nan")
     out = {
-        "variant": variant, "device": device, "threads": torch.get_num_threads(),
+        "variant": variant, "label": cfg.label or variant, "overrides": cfg.overrides, "device": device,
+        "threads": torch.get_num_threads(),
         "size": f"{cfg.width}x{cfg.height}", "frames": cfg.frames,
         "batch": 1 if variant == "dip" else config.train.batch_size,
         "seconds_per_step": per_step, "cpu_seconds_per_step": cpu_per_step, "flow_seconds": flow_s[0],
@@ -135,7 +145,7 @@ def run_all(cfg: BenchConfig, echo=print) -> list[dict]:
 
 def format_row(r: dict) -> str:
     gpu = f", peak GPU {r['peak_gpu_mb']:.0f} MB" if "peak_gpu_mb" in r else ""
-    return (f"{r['variant']:<13} {r['size']} batch {r['batch']}: {r['seconds_per_step']:.3f} s/step on {r['device']} "
+    return (f"{r.get('label', r['variant']):<13} {r['size']} batch {r['batch']}: {r['seconds_per_step']:.3f} s/step on {r['device']} "
             f"({r['threads']} threads; {r['cpu_seconds_per_step']:.3f} CPU-s/step), flow estimation "
             f"{r['flow_seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB "
             f"(before training {r['rss_before_mb']:.0f} MB){gpu}")
@@ -148,7 +158,7 @@ def write_markdown(rows: list[dict], cfg: BenchConfig, path: Path) -> None:
              "| variant | batch | s/step | CPU-s/step | steps/min | flow s | peak RSS MB | peak GPU MB | device |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['variant']} | {r['batch']} | {r['seconds_per_step']:.3f} | "
+        lines.append(f"| {r.get('label', r['variant'])} | {r['batch']} | {r['seconds_per_step']:.3f} | "
                      f"{r['cpu_seconds_per_step']:.3f} | {60 / r['seconds_per_step']:.0f} | "
                      f"{r['flow_seconds']:.1f} | {r['peak_rss_mb']:.0f} | "
                      f"{r.get('peak_gpu_mb', float('nan')):.0f} | {r['device']} ({r['threads']} thr) |")
