@@ -250,3 +250,58 @@ def test_cli_inpaints_an_exr_sequence_and_keeps_linear_values_outside_the_hole(t
     png = vinpaint("inpaint", tmp_path / "plate.%04d.exr", "--mask", tmp_path / "roto.####.exr",
                    "--frames", "1001-1012", "-o", tmp_path / "png_out", "--preset", "tiny", "--quiet")
     assert png.returncode == 2 and "without clipping" in png.stderr and not (tmp_path / "png_out").exists()
+
+
+# ---- reference frames on the command line -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("reference,words", [
+    ("1005", "takes FRAME=IMAGE"), ("x=paint.png", "takes FRAME=IMAGE"), ("=paint.png", "takes FRAME=IMAGE"),
+    ("2000=paint.png", "has no frame 2000 (its frames are 1000 to 1011)"),
+    ("1005=missing.png", "does not exist"), ("1005=small.png", "paint it at the clip's size"),
+    ("1005=deep.tif", "save the painting at the clip's bit depth"),
+])
+def test_cli_bad_references_are_one_sentence_and_exit_2(tmp_path, reference, words):
+    from vinpaint.engine.writers import write_png, write_png_sequence
+
+    sample = make_sample(SampleConfig(frames=12, width=64, height=48, seed=1))
+    write_image_sequence(parse_pattern(tmp_path / "plate.%04d.png"), sample.frames, list(range(1000, 1012)))
+    write_png_sequence(tmp_path / "roto", sample.masks.astype(np.uint8) * 255)
+    write_png(tmp_path / "paint.png", sample.frames[5])
+    write_png(tmp_path / "small.png", sample.frames[5][:20])
+    write_image_sequence(parse_pattern(tmp_path / "deep.%d.tif"), sample.frames[:1].astype(np.float32) / 255, [1])
+    (tmp_path / "deep.1.tif").rename(tmp_path / "deep.tif")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = vinpaint("inpaint", tmp_path / "plate.%04d.png", "--mask", tmp_path / "roto", "-o", tmp_path / "out",
+                      "--preset", "tiny", "--reference", reference.replace("paint", str(tmp_path / "paint"))
+                      .replace("small", str(tmp_path / "small")).replace("deep", str(tmp_path / "deep"))
+                      .replace("missing", str(tmp_path / "missing")), timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert words in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.slow
+def test_cli_reference_frame_is_used_and_carried(tmp_path):
+    from vinpaint.engine import inpaint, make_config
+    from vinpaint.engine.writers import write_png_sequence
+
+    sample = make_sample(SampleConfig(frames=12, width=128, height=64, seed=3))
+    numbers = list(range(1000, 1012))
+    write_image_sequence(parse_pattern(tmp_path / "plate.%04d.png"), sample.frames, numbers)
+    write_png_sequence(tmp_path / "roto", sample.masks.astype(np.uint8) * 255)
+    paint = sample.frames[5].copy()
+    paint[sample.masks[5]] = [40, 90, 200]
+    write_image_sequence(parse_pattern(tmp_path / "paint.%04d.png"), paint[None], [1005])
+    common = ["--mask", tmp_path / "roto", "--preset", "tiny", "--seed", "2", "--set", "loss.perceptual=0", "--quiet"]
+    result = vinpaint("inpaint", tmp_path / "plate.%04d.png", "-o", tmp_path / "out" / "clean.%04d.png",
+                      "--reference", f"1005={tmp_path / 'paint.1005.png'}", *common)
+    assert result.returncode == 0, result.stderr
+    out = read_clip(tmp_path / "out" / "clean.%04d.png")
+    assert out.numbers == numbers
+    assert np.array_equal(out.frames[5], paint), "the painted frame is the result there"
+    config = make_config("tiny", "dip-vid-flow", **{"train.seed": 2, "loss.perceptual": 0.0})
+    want = inpaint(sample.frames, sample.masks, config, references={5: paint})
+    assert np.array_equal(out.frames, want.frames)
+    plain = inpaint(sample.frames, sample.masks, config)
+    assert not np.array_equal(want.frames[4], plain.frames[4]), "the painting reaches the next frame"
