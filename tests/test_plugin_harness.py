@@ -217,7 +217,7 @@ def test_plugin_declares_contexts_clips_and_params(trained: Trained) -> None:
                        ("output", "Choice"), ("waitInBatch", "Boolean"), ("status", "String"), ("jobId", "String")]:
         assert p[name]["type"] == f"OfxParamType{kind}", name
     assert p["preset"]["options"] == ["fast", "paper", "tiny"]
-    assert p["output"]["options"] == ["Inpainted", "Source", "Mask overlay"]
+    assert p["output"]["options"] == ["Inpainted", "Source", "Mask overlay", "Matte"]
     assert p["maskChannel"]["options"] == ["Alpha", "Luminance"]
     assert p["status"]["enabled"] == 0 and p["status"]["string_mode"] == "OfxParamStringIsLabel"
     assert p["jobId"]["secret"] == 1 and p["jobId"]["persistent"] == 1

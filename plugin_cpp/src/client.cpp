@@ -135,8 +135,8 @@ proto::HelloReply DaemonClient::hello(const std::string &clientName) {
 }
 
 proto::OpenReply DaemonClient::open(const proto::Geometry &g, const std::string &hash, const proto::Settings &s,
-                                    const std::string &name) {
-    auto in = call("job.open", proto::jobOpenBody(g, hash, s, name), timeouts_.control);
+                                    const std::string &name, const std::vector<int> &references) {
+    auto in = call("job.open", proto::jobOpenBody(g, hash, s, name, references), timeouts_.control);
     return parsed("job.open", [&] { return proto::parseOpen(in.reply.body); });
 }
 
@@ -155,8 +155,9 @@ proto::CancelReply DaemonClient::cancel(const std::string &job) {
     return parsed("job.cancel", [&] { return proto::parseCancel(in.reply.body); });
 }
 
-FetchedFrame DaemonClient::fetch(const std::string &job, int index, std::size_t expectedBytes) {
-    auto in = call("job.fetch", proto::jobFetchBody(job, index), timeouts_.forBytes(expectedBytes));
+FetchedFrame DaemonClient::fetch(const std::string &job, int index, std::size_t expectedBytes,
+                                 const std::string &layer) {
+    auto in = call("job.fetch", proto::jobFetchBody(job, index, layer), timeouts_.forBytes(expectedBytes));
     parsed("job.fetch", [&] { return proto::parseFetch(in.reply.body); });
     if (in.reply.specs.size() != 1)
         throw DaemonError("vinpaint: the daemon's reply to 'job.fetch' carries " +
@@ -169,13 +170,18 @@ FetchedFrame DaemonClient::fetch(const std::string &job, int index, std::size_t 
 
 void DaemonClient::queueUpload(const std::string &job, bool isMask, int index, const std::string &digestHex,
                                const proto::BufferSpec &spec, zmq::message_t pixels, std::size_t window) {
+    queueUpload(job, isMask ? proto::kKindMask : proto::kKindFrame, index, digestHex, spec, std::move(pixels), window);
+}
+
+void DaemonClient::queueUpload(const std::string &job, const char *kind, int index, const std::string &digestHex,
+                               const proto::BufferSpec &spec, zmq::message_t pixels, std::size_t window) {
     try {
         while (uploads_.size() >= std::max<std::size_t>(window, 1)) awaitOldestUpload();
         const std::string id = net::nextRequestId();
         const net::Millis timeout = timeouts_.forBytes(spec.nbytes());
         std::vector<zmq::message_t> bufs;
         bufs.push_back(std::move(pixels));
-        sendOrThrow("job.upload", id, proto::jobUploadBody(job, isMask, index, digestHex), timeout, {spec},
+        sendOrThrow("job.upload", id, proto::jobUploadBody(job, kind, index, digestHex), timeout, {spec},
                     std::move(bufs));
         uploads_.push_back(Pending{id, timeout});
     } catch (...) {

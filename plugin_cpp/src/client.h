@@ -65,15 +65,18 @@ public:
 
     proto::HelloReply hello(const std::string &clientName);
     proto::OpenReply open(const proto::Geometry &g, const std::string &contentHash, const proto::Settings &s,
-                          const std::string &name);
+                          const std::string &name, const std::vector<int> &references = {});
     proto::StartReply start(const std::string &job);
     proto::StatusReply status(const std::string &job);
     proto::CancelReply cancel(const std::string &job);
-    FetchedFrame fetch(const std::string &job, int index, std::size_t expectedBytes);
+    FetchedFrame fetch(const std::string &job, int index, std::size_t expectedBytes,
+                       const std::string &layer = proto::kLayerFrame);
 
     // Pipelined uploads: queue() sends at once (waiting for the oldest reply when `window` are in flight),
     // drain() waits for every outstanding reply. Each reply is checked; a refusal throws RemoteError.
     void queueUpload(const std::string &job, bool isMask, int index, const std::string &digestHex,
+                     const proto::BufferSpec &spec, zmq::message_t pixels, std::size_t window = 4);
+    void queueUpload(const std::string &job, const char *kind, int index, const std::string &digestHex,
                      const proto::BufferSpec &spec, zmq::message_t pixels, std::size_t window = 4);
     void drainUploads();
 

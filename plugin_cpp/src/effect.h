@@ -34,17 +34,20 @@ constexpr const char *kPage = "Controls";
 
 constexpr const char *kPluginIdentifier = "org.vinpaint.Inpaint";
 constexpr const char *kMaskClipName = "Mask";
+// Optional (General context): clean frames painted by the artist. Every frame of the Source range at which this
+// clip has an image (inside its frame range) is sent to the daemon as a reference frame for that frame.
+constexpr const char *kReferenceClipName = "Reference";
 constexpr unsigned kVersionMajor = 0, kVersionMinor = 1;
 
 // Choice indices; the option order is part of saved projects, so new options only ever go at the end.
-enum OutputChoice { kOutputInpainted = 0, kOutputSource = 1, kOutputOverlay = 2 };
+enum OutputChoice { kOutputInpainted = 0, kOutputSource = 1, kOutputOverlay = 2, kOutputMatte = 3 };
 enum MaskChannelChoice { kMaskAlpha = 0, kMaskLuminance = 1 };
 extern const char *const kPresetNames[3];  // "fast", "paper", "tiny" (index = choice value)
 
 struct Instance {
     OfxImageEffectHandle handle = nullptr;
     bool filterContext = false;
-    ofx::Clip source, mask, output;
+    ofx::Clip source, mask, output, reference;
     ofx::Param daemon, preset, maskChannel, invertMask, dilation, feather, outputChoice, waitInBatch, status, jobId,
         jobFirstFrame, refreshSerial;
 

@@ -48,7 +48,7 @@ void FrameCache::evict() {
 void FrameCache::dropJob(const std::string &job) {
     std::lock_guard<std::mutex> lock(m_);
     for (auto it = lru_.begin(); it != lru_.end();) {
-        if (it->key.first == job) {
+        if (it->key.first == job || it->key.first == job + ":matte") {  // its frames and its mattes
             used_ -= it->frame.pixels->size();
             index_.erase(it->key);
             it = lru_.erase(it);

@@ -15,7 +15,7 @@ BufferSpec Geometry::maskSpec() const {
 }
 
 std::string contentHash(const Geometry &g, const std::vector<Sha256::Digest> &frameDigests,
-                        const std::vector<Sha256::Digest> &maskDigests) {
+                        const std::vector<Sha256::Digest> &maskDigests, const ReferenceDigests &references) {
     if (frameDigests.size() != static_cast<std::size_t>(g.frames) ||
         maskDigests.size() != static_cast<std::size_t>(g.frames))
         throw std::invalid_argument("contentHash: one digest per frame and per mask is needed");
@@ -25,6 +25,18 @@ std::string contentHash(const Geometry &g, const std::vector<Sha256::Digest> &fr
              std::to_string(g.channels) + " " + px::wireDtype(g.dtype) + " " + px::wireDtype(g.maskDtype) + "\n");
     for (const auto &d : frameDigests) h.update(d.data(), d.size());
     for (const auto &d : maskDigests) h.update(d.data(), d.size());
+    if (!references.empty()) {
+        std::string line = "references";
+        int previous = -1;
+        for (const auto &[index, digest] : references) {
+            if (index <= previous || index >= g.frames)
+                throw std::invalid_argument("contentHash: reference indices must ascend and lie within the clip");
+            previous = index;
+            line += " " + std::to_string(index);
+        }
+        h.update(line + "\n");
+        for (const auto &[index, digest] : references) h.update(digest.data(), digest.size());
+    }
     return Sha256::hex(h.finish());
 }
 
@@ -34,7 +46,8 @@ Value helloBody(const std::string &client) {
     return b;
 }
 
-Value jobOpenBody(const Geometry &g, const std::string &hash, const Settings &s, const std::string &name) {
+Value jobOpenBody(const Geometry &g, const std::string &hash, const Settings &s, const std::string &name,
+                  const std::vector<int> &references) {
     Value b = Value::map();
     b.set("frames", g.frames);
     b.set("width", g.width);
@@ -52,13 +65,22 @@ Value jobOpenBody(const Geometry &g, const std::string &hash, const Settings &s,
     if (!s.overrides.empty()) st.set("overrides", Value(s.overrides));
     b.set("settings", std::move(st));
     if (!name.empty()) b.set("name", name.substr(0, 256));
+    if (!references.empty()) {
+        Value::Array refs;
+        for (int i : references) refs.emplace_back(i);
+        b.set("references", Value(std::move(refs)));
+    }
     return b;
 }
 
 Value jobUploadBody(const std::string &job, bool isMask, int index, const std::string &digestHex) {
+    return jobUploadBody(job, isMask ? kKindMask : kKindFrame, index, digestHex);
+}
+
+Value jobUploadBody(const std::string &job, const char *kind, int index, const std::string &digestHex) {
     Value b = Value::map();
     b.set("job", job);
-    b.set("kind", isMask ? "mask" : "frame");
+    b.set("kind", kind);
     b.set("index", index);
     if (!digestHex.empty()) b.set("digest", digestHex);
     return b;
@@ -70,10 +92,15 @@ Value jobBody(const std::string &job) {
     return b;
 }
 
-Value jobFetchBody(const std::string &job, int index) {
+Value jobFetchBody(const std::string &job, int index, const std::string &layer) {
     Value b = jobBody(job);
     b.set("index", index);
+    if (layer != kLayerFrame) b.set("layer", layer);
     return b;
+}
+
+bool HelloReply::serves(const std::string &feature) const {
+    return std::find(features.begin(), features.end(), feature) != features.end();
 }
 
 // ---- reply parsing -------------------------------------------------------------------------------------------
@@ -174,6 +201,7 @@ HelloReply parseHello(const Value &body) {
     r.maxFrames = l.integer("max_frames");
     r.maxWidth = l.integer("max_width");
     r.maxHeight = l.integer("max_height");
+    if (body.find("features")) r.features = f.strList("features");
     return r;
 }
 
@@ -185,6 +213,7 @@ OpenReply parseOpen(const Value &body) {
     r.state = f.str("state");
     r.haveFrames = f.intList("have_frames");
     r.haveMasks = f.intList("have_masks");
+    if (body.find("have_references")) r.haveReferences = f.intList("have_references");
     return r;
 }
 

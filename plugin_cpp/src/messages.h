@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "codec.h"
@@ -33,26 +34,42 @@ struct Geometry {
     BufferSpec maskSpec() const;
 };
 
-// SPEC.md section 5: SHA-256 over the prefix, the geometry line and every item's digest.
+// SPEC.md section 5: SHA-256 over the prefix, the geometry line and every item's digest; with reference frames
+// (index, digest; ascending index), then the "references ..." line and their digests.
+using ReferenceDigests = std::vector<std::pair<int, Sha256::Digest>>;
 std::string contentHash(const Geometry &g, const std::vector<Sha256::Digest> &frameDigests,
-                        const std::vector<Sha256::Digest> &maskDigests);
+                        const std::vector<Sha256::Digest> &maskDigests, const ReferenceDigests &references = {});
+
+// job.upload's kinds.
+constexpr const char *kKindFrame = "frame";
+constexpr const char *kKindMask = "mask";
+constexpr const char *kKindReference = "reference";
+// job.fetch's layers.
+constexpr const char *kLayerFrame = "frame";
+constexpr const char *kLayerMatte = "matte";
 
 Value helloBody(const std::string &client);
-Value jobOpenBody(const Geometry &g, const std::string &contentHash, const Settings &s, const std::string &name);
+// `references`: the frame indices that get a painted clean frame (ascending); none: the field is left out.
+Value jobOpenBody(const Geometry &g, const std::string &contentHash, const Settings &s, const std::string &name,
+                  const std::vector<int> &references = {});
 Value jobUploadBody(const std::string &job, bool isMask, int index, const std::string &digestHex);
+Value jobUploadBody(const std::string &job, const char *kind, int index, const std::string &digestHex);
 Value jobBody(const std::string &job);  // job.start, job.status, job.cancel, job.delete
-Value jobFetchBody(const std::string &job, int index);
+// `layer` "frame" (the default, left out of the body) or "matte".
+Value jobFetchBody(const std::string &job, int index, const std::string &layer = kLayerFrame);
 
 struct HelloReply {
     int protocol = 0;
     std::string server;
     std::vector<std::string> devices, presets, variants;
     std::int64_t maxMessageBytes = 0, maxHeaderBytes = 0, maxFrames = 0, maxWidth = 0, maxHeight = 0;
+    std::vector<std::string> features;  // optional parts of protocol 1 the daemon serves ("references", "matte")
+    bool serves(const std::string &feature) const;
 };
 struct OpenReply {
     std::string job, state;
     bool created = false;
-    std::vector<int> haveFrames, haveMasks;
+    std::vector<int> haveFrames, haveMasks, haveReferences;
 };
 struct UploadReply {
     std::string job, kind;

@@ -51,11 +51,14 @@ public:
     OfxStatus run();
 
 private:
-    OfxStatus inpainted();
+    // The daemon's result frame, or (matte) its matte: white = propagated, grey = generated, black = outside.
+    OfxStatus inpainted(bool matte = false);
     OfxStatus overlay();
     OfxStatus showSourceWith(const char *type, const std::string &message);
     OfxStatus fail(const std::string &message);
     bool writeResult(const FetchedFrame &f);
+    bool writeMatte(const FetchedFrame &f);
+    bool writeMattePlane(const std::vector<unsigned char> &rgb, int width, int height);
     proto::Geometry geometry(DaemonClient &client, const std::string &job);
 
     Instance &inst_;
@@ -91,6 +94,7 @@ OfxStatus Renderer::run() {
             writeSource(inst_, src_, out_, a_);
             return kOfxStatOK;
         case kOutputOverlay: return overlay();
+        case kOutputMatte: return inpainted(true);
         default: return inpainted();
     }
 }
@@ -158,6 +162,28 @@ bool Renderer::writeResult(const FetchedFrame &f) {
     });
 }
 
+bool Renderer::writeMatte(const FetchedFrame &f) {
+    if (f.spec.shape.size() != 3 || f.spec.shape[2] != 1 || f.spec.dtype != px::Depth::U8)
+        throw DaemonError("vinpaint: the daemon returned a matte that is not a u1 [H,W,1] image");
+    const int w = static_cast<int>(f.spec.shape[1]), h = static_cast<int>(f.spec.shape[0]);
+    const auto *m = static_cast<const unsigned char *>(f.data());
+    std::vector<unsigned char> rgb(static_cast<std::size_t>(w) * h * 3);
+    for (std::size_t i = 0, n = static_cast<std::size_t>(w) * h; i < n; ++i) {
+        const unsigned char v = m[i] == 1 ? 255 : m[i] == 2 ? 128 : 0;  // propagated, generated, outside the hole
+        rgb[i * 3] = rgb[i * 3 + 1] = rgb[i * 3 + 2] = v;
+    }
+    return writeMattePlane(rgb, w, h);
+}
+
+bool Renderer::writeMattePlane(const std::vector<unsigned char> &rgb, int width, int height) {
+    px::Plane plane{const_cast<unsigned char *>(rgb.data()), width, height, 3, px::Depth::U8};
+    const px::Rect rod = hasSource_ ? srcRod_ : rectProp(outImg_.props(), kOfxImagePropRegionOfDefinition);
+    px::Sampling map{rod, plane.width, plane.height};
+    return forWindowRows(inst_.handle, a_.window, a_.fieldParity, [&](int y0, int y1) {
+        px::writePlane(plane, map, out_, a_.window, y0, y1, nullptr, px::AlphaMode::Opaque);
+    });
+}
+
 proto::Geometry Renderer::geometry(DaemonClient &client, const std::string &job) {
     {
         std::lock_guard<std::mutex> lock(inst_.mutex);
@@ -170,7 +196,7 @@ proto::Geometry Renderer::geometry(DaemonClient &client, const std::string &job)
     return st.geometry;
 }
 
-OfxStatus Renderer::inpainted() {
+OfxStatus Renderer::inpainted(bool matte) {
     const std::string job = inst_.jobId.getString();
     if (job.empty()) {
         if (!a_.interactive) return fail("vinpaint: this node was never trained: press Train before a batch render");
@@ -178,8 +204,10 @@ OfxStatus Renderer::inpainted() {
     }
     const int index = static_cast<int>(std::lround(a_.time)) - inst_.jobFirstFrame.getInt();
 
-    if (auto cached = FrameCache::global().get(job, index)) {
-        if (writeResult(*cached)) ofx::clearPersistentMessage(inst_.handle);
+    const std::string cacheKey = matte ? job + ":matte" : job;  // mattes are cached beside the frames
+    auto write = [&](const FetchedFrame &f) { return matte ? writeMatte(f) : writeResult(f); };
+    if (auto cached = FrameCache::global().get(cacheKey, index)) {
+        if (write(*cached)) ofx::clearPersistentMessage(inst_.handle);
         return kOfxStatOK;
     }
 
@@ -189,15 +217,19 @@ OfxStatus Renderer::inpainted() {
     client.setFailFast(a_.interactive);
     try {
         const proto::Geometry g = geometry(client, job);
-        if (index < 0 || index >= g.frames) {  // outside the trained range: the source as it is
-            writeSource(inst_, src_, out_, a_);
+        if (index < 0 || index >= g.frames) {  // outside the trained range: the source as it is (nothing filled)
+            if (!matte) writeSource(inst_, src_, out_, a_);
+            else writeMattePlane(std::vector<unsigned char>(static_cast<std::size_t>(g.width) * g.height * 3, 0),
+                                 g.width, g.height);
             return kOfxStatOK;
         }
         for (;;) {
             try {
-                FetchedFrame f = client.fetch(job, index, g.frameBytes());
-                FrameCache::global().put(job, index, f);
-                if (writeResult(f)) ofx::clearPersistentMessage(inst_.handle);
+                FetchedFrame f = matte ? client.fetch(job, index, static_cast<std::size_t>(g.width) * g.height,
+                                                      proto::kLayerMatte)
+                                       : client.fetch(job, index, g.frameBytes());
+                FrameCache::global().put(cacheKey, index, f);
+                if (write(f)) ofx::clearPersistentMessage(inst_.handle);
                 return kOfxStatOK;
             } catch (const RemoteError &e) {
                 if (e.code != "not_ready") throw;

@@ -37,6 +37,8 @@ private:
     // One frame and its mask, packed into wire buffers. Throws OfxError with a message for the user.
     void readFrame(int i, zmq::message_t &frame, zmq::message_t &mask, std::size_t *holes);
     void failIfCancelled(double fraction);
+    // Pass 1b: the painted clean frames, where the Reference clip has an image; kept in memory (they are few).
+    void readReferences(const proto::HelloReply &hello, const std::string &address);
 
     Instance &inst_;
     std::unique_ptr<ofx::Progress> progress_;
@@ -50,7 +52,40 @@ private:
     bool maskFromSource_ = false;
     px::MaskChannel channel_ = px::MaskChannel::Alpha;
     bool invert_ = false;
+    proto::ReferenceDigests refDigests_;           // (frame index, digest), ascending
+    std::vector<zmq::message_t> refPixels_;        // the same order
 };
+
+void TrainJob::readReferences(const proto::HelloReply &hello, const std::string &address) {
+    if (inst_.filterContext || !inst_.reference || !inst_.reference.connected()) return;
+    if (!hello.serves("references"))
+        throw OfxError(kOfxStatFailed, "vinpaint: the daemon at " + address + " does not take reference frames (it "
+                                       "is older than this plugin); update it, or disconnect the Reference input");
+    const OfxRangeD range = inst_.reference.frameRange();
+    for (int i = 0; i < g_.frames; ++i) {
+        const double t = first_ + i;
+        if (t < range.min || t > range.max) continue;
+        failIfCancelled(0.5);
+        ofx::Image img = inst_.reference.fetch(t);
+        if (!img) continue;
+        px::View v = viewOf(img);
+        const px::Rect rod = rectProp(img.props(), kOfxImagePropRegionOfDefinition);
+        const std::string frame = std::to_string(first_ + i);
+        if (rod.width() != g_.width || rod.height() != g_.height)
+            throw OfxError(kOfxStatFailed, "vinpaint: the Reference image at frame " + frame + " is " +
+                                               std::to_string(rod.width()) + "x" + std::to_string(rod.height()) +
+                                               " but the Source is " + std::to_string(g_.width) + "x" +
+                                               std::to_string(g_.height) + "; paint it at the Source's size");
+        if (v.depth != g_.dtype)
+            throw OfxError(kOfxStatFailed, "vinpaint: the Reference image at frame " + frame +
+                                               " has another bit depth than the Source");
+        zmq::message_t buf(g_.frameBytes());
+        px::Plane plane{buf.data(), g_.width, g_.height, 3, g_.dtype};
+        forRowBands(g_.height, [&](int a, int b) { px::packRgb(v, rod, plane, a, b); });
+        refDigests_.emplace_back(i, Sha256::of(buf.data(), buf.size()));
+        refPixels_.push_back(std::move(buf));
+    }
+}
 
 void TrainJob::failIfCancelled(double fraction) {
     fraction_ = fraction;
@@ -191,14 +226,18 @@ OfxStatus TrainJob::run() {
         fd.push_back(it.frameDigest);
         md.push_back(it.maskDigest);
     }
-    const std::string hash = proto::contentHash(g_, fd, md);
+    readReferences(hello, address);
+    std::vector<int> refIndices;
+    for (const auto &r : refDigests_) refIndices.push_back(r.first);
+    const std::string hash = proto::contentHash(g_, fd, md, refDigests_);
 
     proto::Settings settings;
     settings.preset = preset;
     settings.maskDilation = std::clamp(inst_.dilation.getInt(), 0, 512);
     settings.maskFeather = std::clamp(inst_.feather.getInt(), 0, 512);
-    const std::string name = "ofx frames " + std::to_string(first_) + "-" + std::to_string(last);
-    const proto::OpenReply opened = client.open(g_, hash, settings, name);
+    std::string name = "ofx frames " + std::to_string(first_) + "-" + std::to_string(last);
+    if (!refIndices.empty()) name += ", " + std::to_string(refIndices.size()) + " reference frame(s)";
+    const proto::OpenReply opened = client.open(g_, hash, settings, name, refIndices);
 
     // Saved with the project straight away: an interrupted upload resumes, a finished job is found again.
     const std::string previous = inst_.jobId.getString();
@@ -217,8 +256,12 @@ OfxStatus TrainJob::run() {
             if (i >= 0 && i < g_.frames) haveFrame[i] = true;
         for (int i : opened.haveMasks)
             if (i >= 0 && i < g_.frames) haveMask[i] = true;
+        std::vector<bool> haveRef(g_.frames, false);
+        for (int i : opened.haveReferences)
+            if (i >= 0 && i < g_.frames) haveRef[i] = true;
         int todo = 0;
         for (int i = 0; i < g_.frames; ++i) todo += !haveFrame[i] + !haveMask[i];
+        for (const auto &r : refDigests_) todo += !haveRef[r.first];
         progress_.reset();
         progress_ = std::make_unique<ofx::Progress>(inst_.handle, "vinpaint: uploading " + std::to_string(g_.frames) + " frames");
         setStatusLine(inst_, "uploading...");
@@ -246,6 +289,14 @@ OfxStatus TrainJob::run() {
                 client.queueUpload(opened.job, true, i, Sha256::hex(items[i].maskDigest), g_.maskSpec(), std::move(mask));
                 ++done;
             }
+        }
+        for (std::size_t k = 0; k < refDigests_.size(); ++k) {
+            const int i = refDigests_[k].first;
+            if (haveRef[i]) continue;
+            failIfCancelled(0.5 + 0.5 * done / std::max(todo, 1));
+            client.queueUpload(opened.job, proto::kKindReference, i, Sha256::hex(refDigests_[k].second), g_.frameSpec(),
+                               std::move(refPixels_[k]));
+            ++done;
         }
         client.drainUploads();
         failIfCancelled(1.0);

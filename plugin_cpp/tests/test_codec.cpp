@@ -264,6 +264,34 @@ void testBuilders(const Value &doc) {
                                   jobFetchBody(b.find("job")->asStr(), static_cast<int>(b.find("index")->asInt()))) ==
               file("job_fetch_request"));
     }
+    // The optional parts of version 1: job.open with references, a reference upload, a matte fetch.
+    {
+        const Value &hdr = *vector(doc, "job_open_references_request").find("header");
+        const Value &b = *hdr.find("body");
+        Geometry g;
+        g.frames = 2;
+        g.width = 3;
+        g.height = 2;
+        g.channels = 4;
+        g.dtype = px::Depth::U8;
+        g.maskDtype = px::Depth::F32;
+        Settings s;
+        s.preset = "tiny";
+        CHECK(encodeRequestHeader("job.open", hdr.find("id")->asStr(),
+                                  jobOpenBody(g, b.find("content_hash")->asStr(), s, "", {1})) ==
+              file("job_open_references_request"));
+        CHECK(encodeRequestHeader("job.open", "c-2", jobOpenBody(g, "x", s, "", {})) ==
+              encodeRequestHeader("job.open", "c-2", jobOpenBody(g, "x", s, "")));  // none: the field is left out
+        const Value &uh = *vector(doc, "job_upload_reference_request").find("header");
+        const Value &ub = *uh.find("body");
+        CHECK(encodeRequestHeader("job.upload", uh.find("id")->asStr(),
+                                  jobUploadBody(ub.find("job")->asStr(), kKindReference, 1, ub.find("digest")->asStr()),
+                                  {BufferSpec{px::Depth::U8, {2, 3, 4}}}) == file("job_upload_reference_request"));
+        const Value &fh = *vector(doc, "job_fetch_matte_request").find("header");
+        const Value &fb = *fh.find("body");
+        CHECK(encodeRequestHeader("job.fetch", fh.find("id")->asStr(),
+                                  jobFetchBody(fb.find("job")->asStr(), 1, kLayerMatte)) == file("job_fetch_matte_request"));
+    }
     // An invalid request id is refused before anything is sent.
     CHECK(catchProto([] { encodeRequestHeader("hello", "bad id!", helloBody("")); }).has_value());
 }
@@ -289,6 +317,24 @@ void testContentHash(const Value &doc) {
         CHECK(Sha256::hex(md.back()) == ch.find("mask_sha256")->asArray()[i].asStr());
     }
     CHECK(contentHash(g, fd, md) == ch.find("content_hash")->asStr());
+    CHECK(contentHash(g, fd, md, {}) == ch.find("content_hash")->asStr());
+    // With a painted reference for frame 1: the "references 1" line and its digest follow the masks'.
+    const Value &cr = *doc.find("content_hash_references");
+    const Value &ref = cr.find("references")->asArray()[0];
+    auto r = bufferBytes(ref);
+    CHECK(r.size() == g.frameBytes());
+    const Sha256::Digest rd = Sha256::of(r.data(), r.size());
+    CHECK(Sha256::hex(rd) == cr.find("reference_sha256")->asArray()[0].asStr());
+    CHECK(contentHash(g, fd, md, {{static_cast<int>(ref.find("index")->asInt()), rd}}) ==
+          cr.find("content_hash")->asStr());
+    CHECK(contentHash(g, fd, md, {{1, rd}}) != contentHash(g, fd, md));
+    bool refused = false;
+    try {
+        contentHash(g, fd, md, {{2, rd}});  // frame 2 of a 2-frame clip
+    } catch (const std::invalid_argument &) {
+        refused = true;
+    }
+    CHECK(refused);
 }
 
 void testTypedReplies() {

@@ -1,5 +1,6 @@
 // vinpaint's OFX host harness: loads a bundle with dlopen like a host, provides the suites it fetches, serves
-// Source and Mask clips from .npy frames (or procedural ones), and runs a list of steps:
+// Source and Mask clips from .npy frames (or procedural ones), a Reference clip (--reference DIR: painted frames
+// from --reference-first-frame on, no image outside them), and runs a list of steps:
 //
 //   describe            Load, Describe, DescribeInContext (prints what the plugin declared)
 //   create              CreateInstance (parameters from --param first, as a reopened project would)
@@ -45,7 +46,8 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Args {
-    std::string bundle, sourceDir, maskDir, outDir, daemon, context = "general";
+    std::string bundle, sourceDir, maskDir, outDir, daemon, context = "general", referenceDir;
+    int referenceFirst = 1;
     int synthW = 0, synthH = 0, synthT = 0;
     bool noMask = false, batch = false;
     Depth depth = Depth::Byte;
@@ -85,6 +87,8 @@ Args parse(int argc, char **argv) {
         else if (k == "--source") a.sourceDir = next();
         else if (k == "--mask") a.maskDir = next();
         else if (k == "--no-mask") a.noMask = true;
+        else if (k == "--reference") a.referenceDir = next();
+        else if (k == "--reference-first-frame") a.referenceFirst = std::stoi(next());
         else if (k == "--synthetic") {
             auto d = split(next(), 'x');
             if (d.size() != 3) usage("--synthetic WxHxT");
@@ -222,7 +226,7 @@ private:
     Host host_;
     void *dl_ = nullptr;
     OfxPlugin *plugin_ = nullptr;
-    std::unique_ptr<FrameProvider> source_, mask_;
+    std::unique_ptr<FrameProvider> source_, mask_, reference_;
     std::unique_ptr<Effect> descriptor_, contextDescriptor_, instance_;
     bool loaded_ = false;
     std::vector<std::string> failures_;
@@ -413,6 +417,9 @@ void Driver::create() {
         } else if (name == "Mask") {
             c->provider = (a_.context == "general" && !a_.noMask) ? mask_.get() : nullptr;
             c->comps = a_.maskComps;
+        } else if (name == "Reference") {
+            c->provider = reference_.get();
+            c->comps = a_.comps;
         } else {
             c->comps = a_.comps;
         }
@@ -426,8 +433,12 @@ void Driver::create() {
         c->props.setString(kOfxImageEffectPropPreMultiplication, {c->comps == 4 ? kOfxImageUnPreMultiplied : kOfxImageOpaque});
         c->props.setDouble(kOfxImagePropPixelAspectRatio, {1.0});
         c->props.setDouble(kOfxImageEffectPropFrameRate, {25.0});
-        c->props.setDouble(kOfxImageEffectPropFrameRange, {double(a_.firstFrame), last});
-        c->props.setDouble(kOfxImageEffectPropUnmappedFrameRange, {double(a_.firstFrame), last});
+        // The Reference clip holds only its painted frames; the others span the Source's range.
+        const bool painted = name == "Reference" && reference_;
+        const double from = painted ? double(a_.referenceFirst) : double(a_.firstFrame);
+        const double to = painted ? double(a_.referenceFirst + reference_->frames() - 1) : last;
+        c->props.setDouble(kOfxImageEffectPropFrameRange, {from, to});
+        c->props.setDouble(kOfxImageEffectPropUnmappedFrameRange, {from, to});
         c->props.setString(kOfxImageClipPropFieldOrder, {a_.host.field == "lower" ? kOfxImageFieldLower
                                                         : a_.host.field == "upper" ? kOfxImageFieldUpper : kOfxImageFieldNone});
         c->props.setInt(kOfxImageClipPropContinuousSamples, {0});
@@ -766,6 +777,7 @@ int Driver::run() {
     }
     if (mask_ && (mask_->width() != source_->width() || mask_->height() != source_->height() || mask_->frames() != source_->frames()))
         usage("the mask frames do not match the source frames");
+    if (!a_.referenceDir.empty()) reference_ = npyDirectory(a_.referenceDir);
     host_.paramChangedByPlugin = [this](Effect &e, Param &p) {
         if (!e.isInstance || nested_ > 3) return;
         ++nested_;

@@ -1,0 +1,98 @@
+"""The node's optional Reference clip and its Matte output, through our OFX host harness, the real bundle and a real
+daemon: frames where the Reference clip has an image go to the daemon as reference frames (the C++ content hash
+with references equals the Python client's), the painted frame renders as painted, and Output "Matte" shows how
+each hole pixel was filled (white propagated, grey generated), as the daemon's matte layer says."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from test_plugin_harness import (DATA, FRAMES, HEIGHT, PRESET_TINY, WIDTH, build_plugin, harness, load,
+                                 start_daemon, stop_daemon)
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")]
+PAINTED = 5          # 0-based index of the painted frame; the host's frame PAINTED + 1
+PAINT = np.array([40, 90, 200], np.uint8)
+
+
+def the_clip() -> tuple[np.ndarray, np.ndarray]:
+    seq = DATA / "tennis"
+    if (seq / "frames").is_dir():
+        import cv2
+        frames, masks = [], []
+        for i in range(FRAMES):
+            f = cv2.imread(str(seq / "frames" / f"{i:05d}.png"), cv2.IMREAD_COLOR)[:, :, ::-1]
+            m = cv2.imread(str(seq / "masks" / f"{i:05d}.png"), cv2.IMREAD_GRAYSCALE)
+            frames.append(cv2.resize(f, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA))
+            masks.append(cv2.resize(m, (WIDTH, HEIGHT), interpolation=cv2.INTER_NEAREST) > 127)
+        return np.ascontiguousarray(np.stack(frames)), np.stack(masks)
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 256, (FRAMES, HEIGHT, WIDTH, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[:HEIGHT, :WIDTH]
+    return frames, np.stack([(xx - 40 - 4 * t) ** 2 + (yy - 40) ** 2 < 100 for t in range(FRAMES)])
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    build_plugin()
+    root = tmp_path_factory.mktemp("refclip")
+    frames, holes = the_clip()
+    painted = frames[PAINTED].copy()
+    painted[holes[PAINTED]] = PAINT
+    for sub in ("source", "mask", "reference"):
+        (root / sub).mkdir()
+    for i in range(FRAMES):
+        np.save(root / "source" / f"{i:05d}.npy", frames[i])
+        np.save(root / "mask" / f"{i:05d}.npy", holes[i].astype(np.uint8) * 255)
+    np.save(root / "reference" / "00000.npy", painted)
+    daemon = start_daemon(tmp_path_factory.mktemp("refdaemon") / "store")
+    try:
+        yield root, frames, holes, painted, daemon
+    finally:
+        stop_daemon(daemon)
+
+
+def test_reference_clip_frames_are_sent_as_references_and_matte_renders(setup, tmp_path: Path) -> None:
+    from vinpaint.host_bridge.client import Client
+
+    root, frames, holes, painted, daemon = setup
+    args = ["--source", str(root / "source"), "--mask", str(root / "mask"), "--depth", "byte",
+            "--daemon", daemon.endpoint, "--reference", str(root / "reference"),
+            "--reference-first-frame", str(PAINTED + 1)]
+    run = harness(*args, "--param", f"preset={PRESET_TINY}", "--out", str(tmp_path / "a"), "--watchdog", "600",
+                  "--steps", "describe,create,train,wait:600,render-all,destroy,unload")
+    assert run.steps["train"]["status"] == "OK", run.stdout[-3000:]
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    assert run.event("describe")["clips"]["Reference"]["optional"] == 1
+    assert [e for e in run.events if e.get("event") == "refused"] == []
+    job = run.steps["train"]["job"]
+    with Client(daemon.endpoint) as client:
+        # The C++ hash over frames, masks and the one reference equals the reference implementation's.
+        same = client.submit(frames, holes, preset="tiny", mask_dilation=0, mask_feather=0,
+                             references={PAINTED: painted})
+        assert same == job
+        status = client.status(job)
+        assert status["state"] == "done" and status["missing_references"] == 0
+        results = client.results(job)
+        mattes = client.results(job, layer="matte")[..., 0]
+    for f in range(1, FRAMES + 1):
+        out, src = load(tmp_path / "a", "output", f), load(tmp_path / "a", "source", f)
+        assert np.array_equal(out[..., :3], results[f - 1])
+        assert np.array_equal(out[~holes[f - 1]], src[~holes[f - 1]])
+    assert np.array_equal(load(tmp_path / "a", "output", PAINTED + 1)[..., :3], painted), "rendered as painted"
+    assert not mattes[PAINTED].any() and mattes[PAINTED - 1].any()
+
+    matte_run = harness(*args, "--param", f"jobId={job}", "--param", "jobFirstFrame=1", "--param", "output=3",
+                        "--out", str(tmp_path / "m"), "--steps", "describe,create,render-all,destroy,unload")
+    assert matte_run.event("summary")["ok"], matte_run.stdout[-3000:]
+    grey = {0: 0, 1: 255, 2: 128}
+    for f in range(1, FRAMES + 1):
+        out = load(tmp_path / "m", "output", f)
+        want = np.vectorize(grey.get)(mattes[f - 1]).astype(np.uint8)
+        for c in range(3):
+            assert np.array_equal(out[..., c], want), f
+        assert np.all(out[..., 3] == 255)
