@@ -127,3 +127,33 @@ def test_fuzz_every_setting_with_hostile_values(clip, tmp_path, capsys, data):
 def test_fuzz_several_settings_at_once(clip, tmp_path, capsys, data):
     names = data.draw(st.lists(st.sampled_from(FIELDS), min_size=2, max_size=5, unique=True))
     _check(clip, tmp_path, capsys, [f"{name}={_value_text(data, name)}" for name in names])
+
+
+EXTREME_BUT_ACCEPTED = [
+    ["loss.reconstruction=1000000", "loss.flow=1000000", "loss.consistency=1000000", "train.learning_rate=1000000"],
+    ["train.divergence_factor=1e-12", "train.checkpoint_every_s=0", "flow.occlusion_threshold=1",
+     "mask.feather=512", "train.dip_iterations=1000000"],
+    ["flow.occlusion_threshold=0", "loss.consistency_warmup=100000000", "train.epochs=1e-9",
+     "train.intervals=[5]", "train.max_seconds=1e-9"],
+    ["network.kind=3d", "network.temporal_kernel=9", "network.encoder_kernel=15", "network.decoder_kernel=15",
+     "network.head_kernel=15", "network.skip_channels=1", "network.encoder_channels=[1]", "train.batch_size=12",
+     "train.intervals=[1]", "network.flow_head=false"],
+    ["network.encoder_channels=[1, 1, 1, 1, 1, 1]", "resolution.work_height=64", "train.updates_per_batch=100000",
+     "mask.dilation=20", "train.seed=2147483647", "flow.dis_preset=fast"],
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sets", EXTREME_BUT_ACCEPTED)
+def test_settings_at_the_ends_of_their_ranges_really_run(clip, tmp_path, capsys, sets):
+    """--check accepting a value is a promise that a run with it works: a real training run at the edges."""
+    argv = ["inpaint", str(clip["video"]), "--mask", str(clip["masks"]), "-o", str(tmp_path / "out.mkv"),
+            "--preset", "tiny", "--quiet", "--set", "train.max_steps=2", "--set", "loss.perceptual=0",
+            "--set", "propagation.enabled=false"]
+    for item in sets:
+        argv += ["--set", item]
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "Traceback" not in err and "error" not in err
+    assert (tmp_path / "out.mkv").is_file()
