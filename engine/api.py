@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -174,9 +175,9 @@ class _Workdir:
 def _stored_budget(path: Path) -> str | None:
     """The training budget a cached result was made with; another budget continues from the checkpoint."""
     try:
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             return str(z["budget"]) if "budget" in z.files else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         return None
 
 
@@ -212,12 +213,17 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     result_file = wd.file("result.npz")
     budget = json.dumps([config.train.max_steps, config.train.max_seconds])
     if result_file is not None and result_file.is_file() and _stored_budget(result_file) == budget:
-        with np.load(result_file) as z:
-            generated, history = z["generated"], z["history"]
-            flows = z["flows"] if z["flows"].size else None
-            seconds, steps = float(z["seconds"]), int(z["steps"])
-            diffused = "diffusion" in z.files and bool(z["diffusion"])
-            region = tuple(int(v) for v in z["region"]) if "region" in z.files and z["region"].size == 4 else None
+        try:  # plain arrays only (allow_pickle=False); a damaged or planted file is one sentence
+            with np.load(result_file, allow_pickle=False) as z:
+                generated, history = z["generated"], z["history"]
+                flows = z["flows"] if z["flows"].size else None
+                seconds, steps = float(z["seconds"]), int(z["steps"])
+                diffused = "diffusion" in z.files and bool(z["diffusion"])
+                region = tuple(int(v) for v in z["region"]) if "region" in z.files and z["region"].size == 4 \
+                    else None
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+            raise InputError(f"the cached result {result_file} is damaged or not vinpaint's ({str(exc)[:80]}); "
+                             "delete it or use --restart") from None
         emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="finished earlier; reusing its result"))
         fill = diffusion_fill(frames, holes, propagation) if diffused and propagation is not None else generated
         out, matte = composite(frames, fill, holes, config.mask.feather, propagation, seam, region)

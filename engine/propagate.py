@@ -273,11 +273,20 @@ def save_propagation(path, propagation: Propagation) -> None:
 
 
 def load_propagation(path) -> Propagation:
-    with np.load(path, allow_pickle=False) as z:
-        shape = tuple(int(v) for v in z["shape"])
-        reached = np.unpackbits(z["reached"], count=int(np.prod(shape))).reshape(shape).astype(bool)
-        colours = np.zeros(shape + (3,), np.float32)
-        distance = np.zeros(shape, np.int16)
-        colours[reached] = z["colours"]
-        distance[reached] = z["distance"]
+    """A cache written by save_propagation: plain arrays only; a damaged or planted file is InputError."""
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            shape = tuple(int(v) for v in z["shape"])
+            reached = np.unpackbits(z["reached"], count=int(np.prod(shape))).reshape(shape).astype(bool)
+            colours = np.zeros(shape + (3,), np.float32)
+            distance = np.zeros(shape, np.int16)
+            colours[reached] = z["colours"]
+            distance[reached] = z["distance"]
+    except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, zipfile.BadZipFile) as exc:
+        from .errors import InputError
+
+        raise InputError(f"the propagation cache {path} is damaged or not vinpaint's ({str(exc)[:80]}); delete it "
+                         "or use --restart") from None
     return Propagation(colours, reached, distance)

@@ -201,6 +201,29 @@ def test_a_planted_flow_cache_is_refused(clip, tmp_path, capsys):
     assert not (tmp_path / "ran").exists()
 
 
+@pytest.mark.slow
+def test_planted_result_and_propagation_caches_are_refused(clip, tmp_path, capsys):
+    args = ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "out.mkv", "--preset", "tiny",
+            "--quiet", "--set", "loss.perceptual=0", "--set", "train.max_steps=1"]
+    assert run_cli(capsys, *args, "--set", "propagation.enabled=false")[0] == 0
+    with open(tmp_path / "out.work" / "result.npz", "wb") as handle:  # the budget matches: it would be reused
+        np.savez(handle, budget=np.array("[1, 0.0]"), generated=np.array([Planted(tmp_path / "ran")], dtype=object))
+    code, err = run_cli(capsys, *args, "--set", "propagation.enabled=false")
+    assert code == 2
+    one_sentence(err, r"the cached result \S+result.npz is damaged or not vinpaint's")
+    shutil.rmtree(tmp_path / "out.work")
+    (tmp_path / "out.work").mkdir()
+    assert run_cli(capsys, *args, "--overwrite")[0] == 0  # with propagation: its cache is written
+    cache = tmp_path / "out.work" / "propagation.npz"
+    assert cache.is_file()
+    cache.write_bytes(cache.read_bytes()[:100])  # damaged
+    (tmp_path / "out.work" / "result.npz").unlink()
+    code, err = run_cli(capsys, *args, "--overwrite")
+    assert code == 2
+    one_sentence(err, r"the propagation cache \S+propagation.npz is damaged or not vinpaint's")
+    assert not (tmp_path / "ran").exists()
+
+
 def test_no_file_is_read_back_with_pickle():
     """The whole repository: every torch.load is weights_only=True, no pickle module, no allow_pickle=True."""
     root = Path(__file__).resolve().parents[1]
