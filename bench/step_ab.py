@@ -6,7 +6,8 @@ numbers and asserts nothing.
     python bench/step_ab.py --set loss.perceptual=0 --arm fp32: --arm bf16:train.precision=bf16
 
 An arm is NAME:key=value,key=value with engine settings, plus two process switches applied only while that arm
-runs: torch.threads=N and torch.flush_denormal=true. Every arm trains its own model from the same seed on the
+runs: torch.threads=N and torch.flush_denormal=true; and torch.adam=loop|foreach|fused picks Adam's
+implementation. Every arm trains its own model from the same seed on the
 same clip (the engine's procedural sample; its flow from DIS 'ultrafast': the flow's values do not change a
 step's cost).
 """
@@ -104,7 +105,15 @@ def main(argv: list[str] | None = None) -> int:
         if config.loss.perceptual > 0:
             vgg, _ = load_vgg16(config.loss.vgg_weights, config.train.seed)
             vgg = vgg.to(device) if vgg is not None else None
-        trainers.append(VideoTrainer(config, data, vgg, device))
+        trainer = VideoTrainer(config, data, vgg, device)
+        if "torch.adam" in settings:  # an optimizer implementation to compare: foreach, fused or loop
+            from vinpaint.engine.train import _State
+
+            kind = settings["torch.adam"]
+            flags = {"foreach": kind == "foreach", "fused": kind == "fused" or None}
+            trainer.optimizer = torch.optim.Adam(trainer.model.parameters(), lr=config.train.learning_rate, **flags)
+            trainer.state = _State(trainer.model, trainer.optimizer)
+        trainers.append(trainer)
 
     def switches(settings: dict) -> None:
         torch.set_num_threads(int(settings.get("torch.threads", default_threads)))

@@ -340,9 +340,14 @@ class VideoTrainer:
         self._graph = None
         if tc.capture == "graph" and not cuda:
             self._notice("train.capture=graph needs CUDA; training eagerly")
-        if tc.capture == "compile":
+        cpu_backend = os.environ.get("VINPAINT_CPU_COMPILE_BACKEND", "")
+        if tc.capture == "compile" and not cuda and not cpu_backend:
+            # reduce-overhead is CUDA graphs; on a CPU inductor takes minutes to build this network for every run
+            self._notice("train.capture=compile pays only on CUDA; training eagerly")
+        elif tc.capture == "compile":
             try:
-                self._loss_fn = torch.compile(self._loss_vector, mode="reduce-overhead", dynamic=False)
+                self._loss_fn = torch.compile(self._loss_vector, mode="reduce-overhead", dynamic=False) if cuda \
+                    else torch.compile(self._loss_vector, backend=cpu_backend, dynamic=False)
             except Exception as exc:  # noqa: BLE001 - no compiler, unsupported platform
                 self._notice(f"train.capture=compile is not available here ({type(exc).__name__}); training eagerly")
 
@@ -424,7 +429,7 @@ class VideoTrainer:
         return {k: vec[i] for i, k in enumerate(HISTORY_TERMS) if k == "total" or k in self.terms}
 
     def _eager_step(self, table: dict[str, torch.Tensor], ramp: float) -> torch.Tensor:
-        if self._loss_fn is not self._loss_vector:
+        if self._loss_fn is not self._loss_vector and self.device.type == "cuda":
             torch.compiler.cudagraph_mark_step_begin()
         try:
             vec = self._loss_fn(table, ramp if self._loss_fn is self._loss_vector else

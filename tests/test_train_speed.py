@@ -1,0 +1,220 @@
+"""The speed settings of the training step (train.readback_every, batches_per_step, precision, channels_last,
+capture, deterministic): each keeps what training promises (same seed same result, roll-back, resume, cancel) or
+falls back cleanly. No timing is asserted here: speed lives in bench/.
+
+VINPAINT_TEST_DEVICE=cuda runs these on a GPU (bench/gpu_check.py does); the default is the CPU.
+"""
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from test_engine_e2e import panning_clip
+from vinpaint.engine import TrainingCancelled, inpaint, make_config
+from vinpaint.engine.flow import DISFlow, compute_known_flow
+from vinpaint.engine.losses import consistency_loss, gather_warp
+from vinpaint.engine.train import Batch, TrainingData, VideoTrainer, device_settings, make_noise
+from vinpaint.engine.warp import backward_warp
+
+DEVICE = os.environ.get("VINPAINT_TEST_DEVICE", "cpu")
+QUIET = {"loss.perceptual": 0.0, "propagation.enabled": False}
+
+
+def run(variant="dip-vid-flow", workdir=None, **settings):
+    clip, masks = panning_clip()
+    config = make_config("tiny", variant, **{**QUIET, **settings})
+    return inpaint(clip, masks, config, workdir=workdir, device=DEVICE)
+
+
+def trainer_for(variant="dip-vid-flow", **settings):
+    clip, masks = panning_clip()
+    t, h, w = masks.shape
+    work = clip.astype(np.float32) / 255.0
+    work[masks] = 0.5
+    config = make_config("tiny", variant, **{**QUIET, **settings})
+    kf = compute_known_flow((work * 255).round().astype(np.uint8), masks, DISFlow("ultrafast"), 0.5) \
+        if config.uses_flow else None
+    data = TrainingData(torch.from_numpy(work).permute(0, 3, 1, 2).contiguous(),
+                        torch.from_numpy(~masks).float()[:, None], make_noise(t, h, w, 0), kf)
+    return VideoTrainer(config, data, None, torch.device(DEVICE))
+
+
+@pytest.mark.parametrize("variant", ["dip-vid-flow", "dip-vid-3dcn"])
+def test_reading_losses_back_every_k_steps_changes_nothing(variant):
+    every = run(variant, **{"train.max_steps": 10, "train.readback_every": 1})
+    batched = run(variant, **{"train.max_steps": 10, "train.readback_every": 4})
+    assert np.array_equal(every.generated, batched.generated)
+    assert np.array_equal(every.history, batched.history)
+    assert [int(s) for s in batched.history[:, 0]] == list(range(1, 11))
+
+
+def test_a_divergence_found_at_a_late_read_back_rolls_back_exactly_as_one_found_at_once(tmp_path):
+    settings = {"train.learning_rate": 1e4, "train.max_steps": 12, "train.updates_per_batch": 4,
+                "train.divergence_factor": 1.5}
+    at_once = run("dip-vid-flow", workdir=tmp_path / "a", **settings, **{"train.readback_every": 1})
+    late = run("dip-vid-flow", workdir=tmp_path / "b", **settings, **{"train.readback_every": 3})
+
+    def rollbacks(path):
+        log = (path / "log.txt").read_text()
+        return int(log.split(" roll-backs")[0].rsplit(", ", 1)[1])
+
+    assert rollbacks(tmp_path / "a") >= 1
+    assert rollbacks(tmp_path / "a") == rollbacks(tmp_path / "b")
+    assert np.array_equal(at_once.history, late.history)  # the same steps were kept, with the same losses
+    assert np.array_equal(at_once.generated, late.generated)
+    assert np.isfinite(late.generated).all()
+
+
+def test_cancel_with_losses_pending_checkpoints_and_resumes_to_the_same_result(tmp_path):
+    settings = {"train.max_steps": 8, "train.readback_every": 5}
+    reference = run(**settings)
+    calls = {"n": 0}
+
+    def stop_after_three():
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    clip, masks = panning_clip()
+    config = make_config("tiny", "dip-vid-flow", **{**QUIET, **settings})
+    with pytest.raises(TrainingCancelled, match="stopped at step 3 "):
+        inpaint(clip, masks, config, workdir=tmp_path, should_stop=stop_after_three, device=DEVICE)
+    seen = []
+    resumed = inpaint(clip, masks, config, workdir=tmp_path, progress=seen.append, device=DEVICE)
+    assert [e.step for e in seen if e.phase == "train"][0] == 4
+    assert np.allclose(resumed.generated, reference.generated, atol=1e-6)
+    assert np.array_equal(resumed.history, reference.history)
+
+
+def test_progress_reports_every_step_once_in_order_whatever_the_read_back_interval():
+    clip, masks = panning_clip()
+    config = make_config("tiny", "dip-vid", **{**QUIET, "train.max_steps": 9, "train.readback_every": 4})
+    seen = []
+    inpaint(clip, masks, config, progress=seen.append, device=DEVICE)
+    train = [e for e in seen if e.phase == "train"]
+    assert [e.step for e in train] == list(range(1, 10))
+    assert all(set(e.losses) == {"total", "recon"} and math.isfinite(e.losses["total"]) for e in train)
+
+
+def test_a_rollback_to_a_snapshot_from_before_the_first_step_equals_a_fresh_optimizer():
+    a, b = trainer_for(), trainer_for()
+    table = a.tables()[0]
+    before = b.state.snapshot()  # no Adam state yet
+    for _ in range(2):
+        b._eager_step(table, 1.0)
+    b.state.restore(before)  # moments and step count zeroed in place, weights and BatchNorm buffers copied back
+    for t in (a, b):
+        for _ in range(2):
+            t._eager_step(table, 1.0)
+    for pa, pb in zip(a.model.state_dict().values(), b.model.state_dict().values()):
+        assert torch.equal(pa, pb)
+
+
+def test_several_batches_per_step_average_the_batches_losses():
+    trainer = trainer_for(**{"train.batches_per_step": 2})
+    trainer.model.eval()  # BatchNorm from running statistics: each frame's output then depends on it alone
+    groups = trainer.tables()
+    assert len(trainer.groups[0]) == 2 and groups[0]["frames"].numel() == 2 * trainer.n
+    single = [trainer_for() for _ in range(1)][0]
+    single.model.load_state_dict(trainer.model.state_dict())
+    single.model.eval()
+    with torch.no_grad():
+        both = trainer._loss_vector(groups[0], 1.0)
+        each = [single.losses(batch) for batch in trainer.groups[0]]
+    for i, term in enumerate(("total", "recon", "flow", "consistency")):
+        mean = (float(each[0][term]) + float(each[1][term])) / 2
+        assert float(both[[0, 1, 2, 3][i]]) == pytest.approx(mean, rel=1e-4, abs=1e-7), term
+
+
+def test_several_batches_per_step_train_and_take_fewer_steps():
+    one = trainer_for(**{"train.max_steps": 0})
+    two = trainer_for(**{"train.max_steps": 0, "train.batches_per_step": 2})
+    m = one.config.train.updates_per_batch
+    assert two.total == math.ceil(len(one.schedule) / 2) * m
+    result = run(**{"train.batches_per_step": 2, "train.max_steps": 6})
+    assert result.steps == 6 and np.isfinite(result.generated).all()
+    three_d = run("dip-vid-3dcn", **{"train.batches_per_step": 2, "train.max_steps": 4})
+    assert np.isfinite(three_d.generated).all()
+
+
+@pytest.mark.parametrize("settings", [{"train.precision": "bf16"}, {"train.channels_last": True},
+                                      {"train.precision": "tf32"}])
+def test_precision_and_memory_order_settings_train_close_to_the_default(settings):
+    base = trainer_for()
+    other = trainer_for(**settings)
+    table = base.tables()[0]
+    first = [float(t._eager_step(table, 1.0)[0]) for t in (base, other)]
+    tolerance = 2e-2 if settings.get("train.precision") == "bf16" else 1e-4
+    assert first[1] == pytest.approx(first[0], rel=tolerance)
+    result = run(**{"train.max_steps": 4, **settings})
+    assert np.isfinite(result.generated).all() and result.steps == 4
+
+
+def test_graph_capture_runs_or_falls_back_with_a_notice_and_the_same_result():
+    plain = run(**{"train.max_steps": 6})
+    graph = trainer_for(**{"train.max_steps": 6, "train.capture": "graph"})
+    if DEVICE == "cpu":
+        assert graph.notices and "CUDA" in graph.notices[0]
+    captured = run(**{"train.max_steps": 6, "train.capture": "graph"})
+    tolerance = 0 if DEVICE == "cpu" else 1e-4  # a replayed graph runs the same kernels; allow for their order
+    assert np.allclose(captured.generated, plain.generated, atol=tolerance)
+
+
+def test_compile_traces_the_step_and_trains_like_eager(monkeypatch):
+    """On a CPU, capture=compile falls back to eager (inductor would take minutes per run); the traced step is
+    checked here with torch.compile's 'eager' backend, on CUDA with reduce-overhead."""
+    plain = run(**{"train.max_steps": 3})
+    fallback = trainer_for(**{"train.capture": "compile"})
+    if DEVICE == "cpu":
+        assert "pays only on CUDA" in fallback.notices[0]
+        monkeypatch.setenv("VINPAINT_CPU_COMPILE_BACKEND", "eager")
+    compiled = run(**{"train.max_steps": 3, "train.capture": "compile"})
+    assert np.isfinite(compiled.generated).all()
+    assert np.allclose(compiled.history[:, 1], plain.history[:, 1], rtol=1e-3)
+
+
+def test_gather_warp_matches_grid_sample_in_values_and_gradients():
+    torch.manual_seed(0)
+    image = torch.rand(2, 3, 9, 13, dtype=torch.float64, requires_grad=True)
+    flow = (torch.randn(2, 2, 9, 13, dtype=torch.float64) * 3).requires_grad_(True)
+    a, valid_a = backward_warp(image, flow, return_valid=True)
+    b, valid_b = gather_warp(image, flow)
+    assert torch.allclose(a, b, atol=1e-12) and torch.equal(valid_a, valid_b)
+    weights = torch.randn_like(a)
+    grads_a = torch.autograd.grad((a * weights).sum(), (image, flow))
+    grads_b = torch.autograd.grad((b * weights).sum(), (image, flow))
+    for ga, gb in zip(grads_a, grads_b):
+        assert torch.allclose(ga, gb, atol=1e-10)
+    rel = (torch.rand(2, 1, 9, 13) > 0.5).double()
+    loss_a = consistency_loss(image, image.flip(0), flow, rel)
+    loss_b = consistency_loss(image, image.flip(0), flow, rel, deterministic_warp=True)
+    assert float(loss_a) == pytest.approx(float(loss_b), rel=1e-12)
+
+
+def test_deterministic_settings_are_handed_back_after_a_run():
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+              torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32)
+    config = make_config("tiny", "dip-vid", **{"train.deterministic": True, "train.precision": "tf32"})
+    with device_settings(config.train, torch.device(DEVICE)):
+        if DEVICE.startswith("cuda"):
+            assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+    after = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+             torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32)
+    assert before == after
+
+
+def test_the_same_seed_gives_the_same_result_with_every_speed_setting_on():
+    settings = {"train.max_steps": 5, "train.readback_every": 2, "train.channels_last": True,
+                "train.batches_per_step": 2, "train.capture": "graph"}
+    a, b = run(**settings), run(**settings)
+    assert np.array_equal(a.generated, b.generated)
+
+
+def test_the_old_single_batch_loss_api_still_answers():
+    trainer = trainer_for(**{"loss.consistency_warmup": 10})
+    with torch.no_grad():
+        terms = trainer.losses(Batch(0, 1, 1), 4)
+    assert set(terms) == {"total", "recon", "flow", "consistency"}
+    rest = terms["recon"] + trainer.config.loss.flow * terms["flow"]
+    assert float(terms["total"]) == pytest.approx(float(rest + 0.5 * terms["consistency"]), rel=1e-5)
