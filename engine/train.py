@@ -295,6 +295,24 @@ def _group_tables(groups: list[list[Batch]], n: int, uses_flow: bool, scale: np.
     return tables
 
 
+class _Tables:
+    """The index tensors of each group, made on the device when the group's first step needs them (a schedule of
+    many epochs holds tens of thousands of groups; making them all up front took most of a short run)."""
+
+    def __init__(self, groups, n, uses_flow, scale, device):
+        self.groups, self.args, self.made = groups, (n, uses_flow, scale, device), {}
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        if i not in self.made:
+            if len(self.made) > 64:  # only the current group is ever used again
+                self.made.clear()
+            self.made[i] = _group_tables([self.groups[i]], *self.args)[0]
+        return self.made[i]
+
+
 class VideoTrainer:
     """DIP-Vid, DIP-Vid-3DCN and DIP-Vid-Flow: one network over the whole clip, batch after batch, M updates each.
 
@@ -356,10 +374,10 @@ class VideoTrainer:
         if self.run_state.progress is not None:
             self.run_state.progress(ProgressEvent("setup", message=message))
 
-    def tables(self) -> list[dict[str, torch.Tensor]]:
+    def tables(self) -> "_Tables":
         if self._tables is None:
             scale = self.data.flow.scale if self.data.flow is not None else None
-            self._tables = _group_tables(self.groups, self.n, self.config.uses_flow, scale, self.device)
+            self._tables = _Tables(self.groups, self.n, self.config.uses_flow, scale, self.device)
         return self._tables
 
     # -- one step ------------------------------------------------------------------------------------------------
