@@ -130,13 +130,18 @@ def main(argv: list[str] | None = None) -> int:
         position[i] = a.warmup
     wall: list[list[float]] = [[] for _ in arms]
     cpu: list[list[float]] = [[] for _ in arms]
+    peak = [0.0] * len(arms)
     for _ in range(a.rounds):
         for i, (name, settings) in enumerate(arms):
             switches(settings)
             sync()
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
             t0, c0 = time.perf_counter(), cpu_seconds()
             trainers[i].bench_steps(position[i], a.steps)
             sync()
+            if device.type == "cuda":
+                peak[i] = max(peak[i], torch.cuda.max_memory_allocated(device) / 2**20)
             wall[i].append((time.perf_counter() - t0) / a.steps)
             cpu[i].append((cpu_seconds() - c0) / a.steps)
             position[i] += a.steps
@@ -155,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                "cpu_ratio_range": [min(cr), max(cr)], "wall_rounds": wall[i], "cpu_rounds": cpu[i],
                "notices": trainers[i].notices}
         if device.type == "cuda":
-            row["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+            row["peak_gpu_mb"] = peak[i]  # the allocator's peak during this arm's steps (all arms' data resident)
         rows.append(row)
         print(f"{name:<14} {row['s_per_step']:8.3f} {row['cpu_s_per_step']:11.3f} "
               f"{row['wall_ratio']:9.2f} ({min(wr):.2f}-{max(wr):.2f}) {'':>5}"
