@@ -402,6 +402,8 @@ class VideoTrainer:
                 noise = noise.contiguous(memory_format=torch.channels_last)
             with self._autocast():
                 image, flow = self.model(noise)
+        if self.channels_last:  # the losses index rows: back to NCHW, where index_select is a plain copy
+            image, flow = image.contiguous(), (flow.contiguous() if flow is not None else None)
         return image.float(), (flow.float() if flow is not None else None)
 
     def _loss_vector(self, table: dict[str, torch.Tensor], ramp) -> torch.Tensor:
