@@ -150,3 +150,25 @@ def test_generation_uses_the_averaged_weights():
     with torch.no_grad(), trainer.average.applied():
         again, _ = trainer._forward(trainer.res.noise[0:3])
     assert np.allclose(averaged[0], again[0].permute(1, 2, 0).numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("profile_name", ["cpu", "gpu"])
+def test_the_eval_ablation_rows_compare_what_table_1_compared(profile_name):
+    """`vinpaint eval`'s engine rows: the three baselines on eq. 3 alone, the method with all of eq. 2's terms, and
+    every row on the same network (only the variant's own changes differ)."""
+    from vinpaint.evaluation.config import profile
+    from vinpaint.evaluation.runner import EngineJob, own_config
+
+    cfg = profile(profile_name)
+    frames, masks = np.zeros((6, 64, 128, 3), np.uint8), np.zeros((6, 64, 128), bool)
+    configs = {}
+    for spec in cfg.method_specs():
+        if spec.kind == "engine" and spec.label == spec.variant:
+            job = EngineJob("clip", frames, masks, spec, [], "/nonexistent", cfg.preset)
+            configs[spec.variant] = own_config(job)
+    assert set(configs) == set(VARIANTS)
+    for variant, config in configs.items():
+        terms = (config.loss.flow, config.loss.consistency, config.loss.perceptual)
+        assert terms == ((0.1, 1.0, 0.01) if variant == "dip-vid-flow" else (0.0, 0.0, 0.0)), variant
+        assert config.network.decoder == configs["dip-vid-flow"].network.decoder
+        assert config.train.ema_decay == configs["dip-vid-flow"].train.ema_decay
