@@ -327,7 +327,7 @@ def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, w
     if cache is not None and cache.is_file():
         try:
             return load_propagation(cache)
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, InputError):
             pass  # a damaged cache is recomputed, never trusted
     start = time.monotonic()
     frames_u8 = frames if frames.dtype == np.uint8 else \

@@ -733,7 +733,8 @@ class Daemon:
         step, total = _num(event.get("step"), int), _num(event.get("total"), int)
         lo, hi = PHASE_SPAN.get(phase, (p.progress, p.progress))
         frac = step / total if total > 0 else 0.0
-        p.progress = max(0.0, min(1.0, lo + (hi - lo) * min(frac, 1.0)))
+        # never backwards: an engine may report a phase again (flow for propagation, then for training)
+        p.progress = max(p.progress, 0.0, min(1.0, lo + (hi - lo) * min(frac, 1.0)))
         p.phase, p.step, p.total = phase, max(step, 0), max(total, 0)
         p.elapsed_s = max(_num(event.get("elapsed_s"), float), 0.0)
         eta = event.get("eta_s")

@@ -202,7 +202,7 @@ def test_a_planted_flow_cache_is_refused(clip, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_planted_result_and_propagation_caches_are_refused(clip, tmp_path, capsys):
+def test_a_planted_result_is_refused_and_a_damaged_propagation_cache_recomputed(clip, tmp_path, capsys):
     args = ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "out.mkv", "--preset", "tiny",
             "--quiet", "--set", "loss.perceptual=0", "--set", "train.max_steps=1"]
     assert run_cli(capsys, *args, "--set", "propagation.enabled=false")[0] == 0
@@ -216,11 +216,11 @@ def test_planted_result_and_propagation_caches_are_refused(clip, tmp_path, capsy
     assert run_cli(capsys, *args, "--overwrite")[0] == 0  # with propagation: its cache is written
     cache = tmp_path / "out.work" / "propagation.npz"
     assert cache.is_file()
-    cache.write_bytes(cache.read_bytes()[:100])  # damaged
+    cache.write_bytes(cache.read_bytes()[:100])  # damaged: a cache, so it is recomputed, never trusted
     (tmp_path / "out.work" / "result.npz").unlink()
     code, err = run_cli(capsys, *args, "--overwrite")
-    assert code == 2
-    one_sentence(err, r"the propagation cache \S+propagation.npz is damaged or not vinpaint's")
+    assert code == 0, err
+    assert "Traceback" not in err and len(cache.read_bytes()) > 100
     assert not (tmp_path / "ran").exists()
 
 
