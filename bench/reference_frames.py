@@ -31,6 +31,9 @@ def main() -> int:
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--variant", default="dip-vid-flow")
     parser.add_argument("--steps", type=int, default=0, help="override train.max_steps (0: the preset's)")
+    parser.add_argument("--static-mask", action="store_true",
+                        help="use the reference frame's mask on every frame (a hole no other frame sees behind, "
+                             "like a logo or a rig that never moves)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="any other setting (JSON values), e.g. --set propagation.enabled=false")
     args = parser.parse_args()
@@ -44,6 +47,8 @@ def main() -> int:
     holes = np.stack([cv2.resize(m.max(axis=-1), (w, h), interpolation=cv2.INTER_NEAREST) > 127 for m in masks])
     truth = truth[:len(holes)]
     k = args.reference if args.reference >= 0 else len(truth) // 2
+    if args.static_mask:
+        holes = np.repeat(holes[k:k + 1], len(holes), axis=0)
     overrides = {"train.max_steps": args.steps} if args.steps else {}
     for item in args.set:
         key, _, value = item.partition("=")
@@ -59,16 +64,19 @@ def main() -> int:
     others = [t for t in range(len(truth)) if t != k]
     near = [t for t in others if abs(t - k) <= 5]
     print(f"{args.background} + {args.masks} masks, {len(truth)} frames {w}x{h}, {args.preset}/{args.variant}, "
-          f"reference frame {k}" + (f", settings {overrides}" if overrides else ""), flush=True)
+          f"reference frame {k}" + (", its mask on every frame" if args.static_mask else "") +
+          (f", settings {overrides}" if overrides else ""), flush=True)
     for label, references in (("no reference", None), (f"frame {k} given", {k: truth[k]})):
         config = make_config(args.preset, args.variant, **overrides)
         started = time.monotonic()
         result = inpaint(truth, holes, config, references=references)  # the truth never reaches training elsewhere
         wall = time.monotonic() - started
         hole = dilate_holes(holes, config.mask.dilation)  # the same pixels in both runs (the reference's too)
+        propagated = float((result.matte[others] == 1).sum()) / max(int(hole[others].sum()), 1) \
+            if result.matte is not None else 0.0
         print(f"  {label:>16}: hole PSNR {psnr(result.frames, hole, others):.2f} dB on the other {len(others)} "
-              f"frames, {psnr(result.frames, hole, near):.2f} dB within 5 frames of {k}; {result.steps} steps, "
-              f"{wall:.0f} s wall", flush=True)
+              f"frames, {psnr(result.frames, hole, near):.2f} dB within 5 frames of {k}; {propagated:.0%} of their "
+              f"hole propagated from other frames; {result.steps} steps, {wall:.0f} s wall", flush=True)
     return 0
 
 
