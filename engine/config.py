@@ -265,6 +265,12 @@ class ResolutionConfig:
     """Working width in pixels (a multiple of 64: the encoder halves the size six times)."""
     work_height: int = 0
     """Working height; 0 keeps the source aspect, rounded to a multiple of 64 (384x192 for 16:9 at 384)."""
+    crop_to_hole: bool = setting(False, Flag())
+    """Train on the region around the hole that is left to generate (its union over the clip plus a margin), at
+    up to `work_width` (never enlarged past the next multiple of 64), instead of the whole frame squashed to
+    `work_width`: a small hole in a large plate gets near-native detail. Off in `paper` (the paper's whole frame)."""
+    crop_margin: float = setting(0.5, Num(0.0, 10.0))
+    """Context around the hole's box on each side, as a share of the box's larger side (at least 32 source px)."""
 
 
 @dataclass
@@ -393,7 +399,14 @@ class PropagationConfig:
     seam: int = setting(3, Int(0, 256))
     """Width in source pixels of the soft join between propagated and generated pixels."""
     max_distance: int = setting(0, Int(0, 1_000_000))
-    """Copy from at most this many frames away (0: no limit)."""
+    """Copy from at most this many frames away (0: no limit, or what `calibrate` finds)."""
+    calibrate: bool = setting(True, Flag())
+    """With max_distance 0, let the clip choose it: known pixels around the hole are carried along the flow and
+    compared with diffusion on the same pixels; copies stop at the distance where they stop winning (a changing
+    scene or drifting flow makes far copies worse than a smooth fill)."""
+    train_below: float = setting(0.01, Num(0.0, 1.0))
+    """When propagation leaves at most this share of the hole unseen, that rest is filled by diffusion from the
+    real pixels around it and no model is trained (0: train whenever a single pixel is left)."""
 
 
 @dataclass
@@ -581,6 +594,7 @@ def _fast(c: InpaintConfig) -> None:
 
     A step count, not a clock, bounds it, so the same seed gives the same frames on any machine."""
     c.resolution.work_width = 192
+    c.resolution.crop_to_hole = True
     c.flow.dis_preset = "medium"
     c.train.batch_size, c.train.updates_per_batch, c.train.epochs = 5, 10, 2.0
     c.train.max_steps = 1500

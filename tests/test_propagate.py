@@ -170,3 +170,19 @@ def test_a_small_unseen_hole_is_trained_on_its_region_at_native_detail():
     assert np.array_equal(result.matte > 0, holes)
     whole = inpaint(frames, holes, config.replace(**{"resolution.crop_to_hole": False}))
     assert whole.generated.shape[1:3] == (64, 128)
+
+
+def test_the_clip_chooses_how_far_copies_may_travel():
+    from vinpaint.engine.propagate import calibrate_distance
+
+    still, holes, _ = _panning_clip(frames=12, speed=0, hole_speed=3)
+    flows = neighbour_flows(still, holes, DISFlow("medium"))
+    limit, errors = calibrate_distance(still, holes, flows)
+    assert limit == 0 and errors[1] < errors[0]  # a still scene: copies from any distance beat diffusion
+    # a smooth scene whose light rises 14 levels a frame: a copy from d frames away is 14d levels off, while
+    # diffusion from the pixels around is nearly exact, so copies are kept to the nearest frame only
+    smooth = (cv2.GaussianBlur(still[0], (0, 0), 6.0) * 0.4).astype(np.int16)
+    rising = np.stack([np.clip(smooth + 14 * t, 0, 255).astype(np.uint8) for t in range(len(still))])
+    flows = neighbour_flows(rising, holes, DISFlow("medium"))
+    limit, errors = calibrate_distance(rising, holes, flows)
+    assert limit == 1 and errors[1] > errors[0]
