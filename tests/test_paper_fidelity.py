@@ -172,3 +172,19 @@ def test_the_eval_ablation_rows_compare_what_table_1_compared(profile_name):
         assert terms == ((0.1, 1.0, 0.01) if variant == "dip-vid-flow" else (0.0, 0.0, 0.0)), variant
         assert config.network.decoder == configs["dip-vid-flow"].network.decoder
         assert config.train.ema_decay == configs["dip-vid-flow"].train.ema_decay
+
+
+def test_a_rolled_back_batch_is_rolled_out_of_the_weight_average_too():
+    config = make_config("tiny", "dip-vid", **{"train.learning_rate": 1e4, "train.max_steps": 12,
+                                                "train.updates_per_batch": 4, "train.divergence_factor": 1.5,
+                                                "resolution.work_width": 64, "train.ema_decay": 0.9})
+    trainer = _video_trainer(config)
+    taken = []
+    trainer.optimizer.register_step_post_hook(lambda *_: taken.append(1))
+    trainer.train()
+    assert trainer.run_state.rollbacks >= 1
+    # every rolled-back step's update of the average was undone with it: fewer updates than steps taken
+    assert float(trainer.average.updates) < len(taken)
+    assert all(torch.isfinite(w).all() for w in trainer.average.shadows())
+    images, _ = trainer.generate()
+    assert np.isfinite(images).all()
