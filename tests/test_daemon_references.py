@@ -57,6 +57,14 @@ def test_reference_frames_and_mattes_match_the_embedded_engine(daemon):
         with pytest.raises(DaemonError) as bad:
             c.request("job.fetch", {"job": job, "index": 0, "layer": "alpha"})
         assert bad.value.code == "bad_request" and bad.value.field == "body.layer"
+        kept = daemon.store / "jobs" / job / "results" / "00003.matte.bin"
+        kept.rename(kept.with_suffix(".away"))  # as a job finished by a daemon that kept no mattes
+        try:
+            with pytest.raises(DaemonError) as old:
+                c.fetch(job, 3, layer="matte")
+            assert old.value.code == "internal" and "has no mattes" in str(old.value)
+        finally:
+            kept.with_suffix(".away").rename(kept)
     want = embedded(frames, masks, references)
     assert np.array_equal(got, want.frames)
     assert mattes.dtype == np.uint8 and mattes.shape == (*masks.shape, 1)
