@@ -389,9 +389,9 @@ class PropagationConfig:
     """Propagate real pixels into the hole (off in `paper`, which is the paper's method alone)."""
     before_training: bool = setting(True, Flag())
     """Treat propagated pixels as known while training, so the generator learns only what no frame shows."""
-    tolerance: float = setting(2.0, Num(0.0, 1000.0, above=True))
+    tolerance: float = setting(4.0, Num(0.0, 1000.0, above=True))
     """Forward-backward check of each step of a chain, in source pixels: a larger value reaches further but
-    admits worse flow."""
+    admits worse flow (the calibrated distance limit keeps long chains of bad flow out)."""
     band: int = setting(4, Int(0, 256))
     """Source pixels around the hole whose estimated flow is discarded and completed like the hole's own."""
     max_width: int = setting(960, Int(64, 8192))

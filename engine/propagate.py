@@ -127,7 +127,7 @@ def neighbour_flows(frames: np.ndarray, holes: np.ndarray, estimator: FlowEstima
 
 
 def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, band: int = 4, ring: int = 8,
-                       per_frame: int = 600, seed: int = 0) -> tuple[int, dict[int, float]]:
+                       per_frame: int = 1500, seed: int = 0) -> tuple[int, dict[int, float]]:
     """How far in time copying pays on this clip: (largest distance whose copies beat diffusion, 0 for any;
     the copies' RMS error by distance).
 
