@@ -146,3 +146,32 @@ def test_submit_with_a_reference_writes_the_matte_beside_the_result(daemon, tmp_
                           f"12={tmp_path / 'paint.png'}"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "has no frame 12" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "out2").exists()
+
+
+def test_submit_takes_and_writes_exr_sequences_like_inpaint(daemon, tmp_path):
+    """A scripted render through the daemon: an EXR pattern with --frames in, an EXR pattern out with the same
+    frame numbers, linear values outside the hole bit for bit, the fill the embedded engine's."""
+    from vinpaint.engine.io import read_clip
+    from vinpaint.engine.sequences import parse_pattern
+    from vinpaint.engine.writers import write_image_sequence
+
+    frames, masks, _ = clip_with_truth()
+    linear = ((frames.astype(np.float32) / 255.0) ** 2.2 * 3.0 - 0.1).astype(np.float16).astype(np.float32)
+    numbers = list(range(1000, 1000 + len(frames) + 1))
+    write_image_sequence(parse_pattern(tmp_path / "plate.%04d.exr"), np.concatenate([linear, linear[-1:]]),
+                         numbers, "half")
+    write_image_sequence(parse_pattern(tmp_path / "roto.%04d.png"),
+                         np.repeat((np.concatenate([masks, masks[-1:]]) * 255).astype(np.uint8)[..., None], 3, 3),
+                         numbers)
+    last = numbers[-2]
+    proc = subprocess.run([sys.executable, "-m", "vinpaint", "submit", tmp_path / "plate.%04d.exr", "--mask",
+                           tmp_path / "roto.####.png", "--frames", f"1000-{last}", "-o",
+                           tmp_path / "out" / "clean.%04d.exr", "--wait", "--server", daemon.address, "--preset",
+                           "tiny", "--seed", str(SEED), "--set", "loss.perceptual=0", "--quiet"],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    out = read_clip(tmp_path / "out" / "clean.%04d.exr")
+    assert out.numbers == numbers[:-1] and out.sample == "half"
+    assert np.array_equal(out.frames[~masks], linear[~masks]) and linear[~masks].max() > 1.0
+    assert np.array_equal(out.frames, embedded(linear, masks, None).frames.astype(np.float16).astype(np.float32))
+    assert (tmp_path / "out" / "clean.matte").is_dir() and (tmp_path / "out" / "clean.config.json").is_file()
