@@ -141,7 +141,8 @@ def test_png_sequence_round_trip(tmp_path, dtype):
 def test_png_sequence_keeps_names_and_replaces_the_folder(tmp_path):
     write_png_sequence(tmp_path / "seq", noise_clip(frames=4))
     write_png_sequence(tmp_path / "seq", noise_clip(frames=2), names=["shot_1001", "shot_1002"])
-    assert sorted(p.name for p in (tmp_path / "seq").iterdir()) == ["shot_1001.png", "shot_1002.png"]
+    assert sorted(p.name for p in (tmp_path / "seq").iterdir()) == [".vinpaint-output", "shot_1001.png",
+                                                                    "shot_1002.png"]
     assert leftovers(tmp_path) == []
 
 
@@ -156,7 +157,7 @@ def test_a_failed_png_sequence_leaves_the_old_one(tmp_path):
 def test_a_png_sequence_never_replaces_a_folder_of_other_things(tmp_path):
     (tmp_path / "seq").mkdir()
     (tmp_path / "seq" / "thesis.tex").write_text("precious")
-    with pytest.raises(InputError, match="holds other things than frames"):
+    with pytest.raises(InputError, match="holds files that vinpaint did not write"):
         write_png_sequence(tmp_path / "seq", noise_clip(frames=1))
     assert (tmp_path / "seq" / "thesis.tex").read_text() == "precious"
     assert leftovers(tmp_path) == []
