@@ -330,8 +330,10 @@ def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, w
         except (OSError, ValueError, KeyError, InputError):
             pass  # a damaged cache is recomputed, never trusted
     start = time.monotonic()
-    frames_u8 = frames if frames.dtype == np.uint8 else \
-        (np.clip(to_float(frames), 0.0, 1.0) * 255).round().astype(np.uint8)
+    if frames.dtype == np.float32:  # linear light (EXR): a display curve first, or dark plates give weak flow
+        frames_u8 = (np.clip(frames, 0.0, 1.0) ** (1 / 2.2) * 255).round().astype(np.uint8)
+    else:
+        frames_u8 = frames if frames.dtype == np.uint8 else (to_float(frames) * 255).round().astype(np.uint8)
     estimator = make_estimator(config.flow.estimator, config.flow.dis_preset)
     flows = neighbour_flows(
         frames_u8, holes, estimator, pc.max_width, pc.band,
