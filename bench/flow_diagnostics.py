@@ -37,9 +37,6 @@ def main(argv: list[str]) -> int:
     p.add_argument("--methods", default="dip-vid,dip-vid-flow")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--set", action="append", default=[], help="engine KEY=VALUE for every method")
-    p.add_argument("--patch", action="append", default=[], metavar="LABEL=PATCH",
-                   help=f"experiment on a method: monkeypatch the engine in its worker only; PATCH is one of "
-                        f"{', '.join(PATCHES)} (never used by the product)")
     a = p.parse_args(argv)
 
     w, h = (int(v) for v in a.size.lower().split("x"))
@@ -61,11 +58,7 @@ def main(argv: list[str]) -> int:
     jobs = [EngineJob(clip.name, clip.frames, clip.masks, s, [StopPoint(f"step {n}", 0.0, n) for n in steps],
                       str(out / "runs" / s.label.replace("/", "_")), a.preset, overrides, "cpu", 1, 0)
             for s in specs]
-    patches = dict(item.split("=", 1) for item in a.patch)
-    unknown = [v for v in patches.values() if v not in PATCHES]
-    if unknown:
-        p.error(f"unknown patch {unknown[0]}; choose from {', '.join(PATCHES)}")
-    snaps = _run(jobs, patches, a.jobs)
+    snaps = _run(jobs, a.jobs)
 
     ref = _reference_flow(clip.truth)
     rows = []
@@ -103,49 +96,23 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _consistency_from_known_only() -> None:
-    """Consistency loss only where frame i is known (information flows from known pixels into holes only)."""
-    from vinpaint.engine import losses, train
-
-    def consistency_loss(frame_i, frame_j, flow_ij_px, reliable):
-        warped, inside = losses.backward_warp(frame_j, flow_ij_px, return_valid=True)
-        weight = (1.0 - reliable) * inside * _known_i[0]
-        return ((weight * (warped - frame_i.detach())) ** 2).mean()
-
-    _known_i: list = [None]
-    original_losses = train.VideoTrainer.losses
-
-    def patched_losses(self, batch):
-        idx = batch.indices(self.n)
-        a = list(range(self.n - 1)) if batch.direction > 0 else list(range(1, self.n))
-        _known_i[0] = self.data.known[idx][a].to(self.device) if batch.direction != 0 else None
-        return original_losses(self, batch)
-
-    train.consistency_loss = consistency_loss
-    train.VideoTrainer.losses = patched_losses
-
-
-PATCHES = {"consistency-from-known": _consistency_from_known_only}
-
-
-def _patched_job(job, patch: str | None):
-    """Worker entry: apply the experiment's patch (if any) in this process, then run the job."""
+def _job(job):
+    """Worker entry (a fresh process per method)."""
     from vinpaint.evaluation.runner import run_engine_job
 
-    if patch:
-        PATCHES[patch]()
     return run_engine_job(job)
 
 
-def _run(jobs, patches: dict[str, str], workers: int):
-    """Like runner.run_jobs, with a per-method patch applied inside its own worker process."""
+def _run(jobs, workers: int):
+    """Like runner.run_jobs, printing each method as it finishes. An experiment on the engine is a method with
+    overrides (e.g. 'known=dip-vid-flow:loss.consistency_from=known'), never a patch."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     out = []
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx, max_tasks_per_child=1) as pool:
-        futures = [(pool.submit(_patched_job, j, patches.get(j.method.label)), j) for j in jobs]
+        futures = [(pool.submit(_job, j), j) for j in jobs]
         for fut, j in futures:
             snaps = fut.result()
             print(f"done: {j.method.label}: " + ", ".join(f"{s.steps} steps {s.clock_seconds:.0f} s" for s in snaps),

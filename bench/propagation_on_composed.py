@@ -10,37 +10,24 @@ numbers; asserts nothing. Example:
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 
 from vinpaint.engine import inpaint, make_config
-from vinpaint.engine.io import read_clip
 from vinpaint.engine.propagate import GENERATED
 from vinpaint.evaluation.baselines import opencv_inpaint
 from vinpaint.evaluation.metrics import psnr
+
+from composed import DATA, composed, overrides  # bench/composed.py
 
 ALL_PAIRS = [f"{bg}:{m}" for bg in ("vtest", "tree", "running_car")
              for m in ("tennis", "blackswan", "schoolgirls", "dogs-jump")]
 
 
-def composed(data: Path, background: str, masks: str, frames: int) -> tuple[np.ndarray, np.ndarray] | None:
-    bg_dir, mask_dir = data / "bg" / background / "frames", data / masks / "masks"
-    if not bg_dir.is_dir() or not mask_dir.is_dir():
-        return None
-    truth = read_clip(bg_dir).frames[:frames]
-    h, w = truth.shape[1:3]
-    raw = read_clip(mask_dir).frames[:len(truth)]
-    holes = np.stack([cv2.resize(m.max(axis=-1), (w, h), interpolation=cv2.INTER_NEAREST) > 127 for m in raw])
-    return truth[:len(holes)], holes
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--pairs", default=",".join(ALL_PAIRS), help="background:masks,... (default: all 12)")
     parser.add_argument("--frames", type=int, default=40)
     parser.add_argument("--preset", default="fast")
@@ -48,9 +35,7 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="engine override")
     parser.add_argument("--no-engine", action="store_true", help="only the two training-free fills")
     args = parser.parse_args()
-    overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
-    if args.steps:
-        overrides["train.max_steps"] = args.steps
+    settings = overrides(args.steps, args.set)
     for pair in filter(None, args.pairs.split(",")):
         background, masks = pair.split(":")
         clip = composed(args.data, background, masks, args.frames)
@@ -68,7 +53,7 @@ def main() -> int:
                 f"{holes.mean():.1%}: hole PSNR telea {psnr(telea.frames, truth, holes):.2f}, prop-telea "
                 f"{psnr(prop.frames, truth, holes):.2f} ({prop_s:.0f} s)")
         if not args.no_engine:
-            config = make_config(args.preset, **overrides)
+            config = make_config(args.preset, **settings)
             cpu, wall = time.process_time(), time.monotonic()
             result = inpaint(shown, holes, config)
             cpu, wall = time.process_time() - cpu, time.monotonic() - wall

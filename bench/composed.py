@@ -1,0 +1,60 @@
+"""What the composed-clip benchmarks share: a real background at its own resolution with a real object's masks
+pasted on (so the truth behind the hole is known), and engine overrides from the command line."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vinpaint.engine.io import read_clip
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+"""The shared real clips (read from there, never copied into the repository)."""
+
+
+def composed(data: Path, background: str, masks: str, frames: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """bg/<background>'s first `frames` frames and <masks>/masks resized onto them -> (truth uint8 [T,H,W,3],
+    holes bool [T,H,W]); None when either folder is absent (the caller skips politely)."""
+    bg_dir, mask_dir = data / "bg" / background / "frames", data / masks / "masks"
+    if not bg_dir.is_dir() or not mask_dir.is_dir():
+        return None
+    truth = read_clip(bg_dir).frames[:frames]
+    h, w = truth.shape[1:3]
+    raw = read_clip(mask_dir).frames[:len(truth)]
+    holes = np.stack([cv2.resize(m.max(axis=-1), (w, h), interpolation=cv2.INTER_NEAREST) > 127 for m in raw])
+    return truth[:len(holes)], holes
+
+
+def overrides(steps: int, items: list[str]) -> dict:
+    """--steps N and --set KEY=VALUE (JSON values, else the text) -> dotted engine overrides."""
+    out: dict = {"train.max_steps": steps} if steps else {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def add_clip_arguments(parser, frames: int) -> None:
+    """The options every composed-clip benchmark takes: the data, the pair, its length, the engine's settings."""
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--background", default="vtest")
+    parser.add_argument("--masks", default="blackswan")
+    parser.add_argument("--frames", type=int, default=frames)
+    parser.add_argument("--preset", default="fast")
+    parser.add_argument("--variant", default="dip-vid-flow")
+    parser.add_argument("--steps", type=int, default=0, help="override train.max_steps (0: the preset's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="any other setting (JSON values), e.g. --set propagation.enabled=false")
+
+
+def load(args) -> tuple[np.ndarray, np.ndarray] | None:
+    """The pair the options name, or None after saying it is skipped."""
+    clip = composed(args.data, args.background, args.masks, args.frames)
+    if clip is None:
+        print(f"skipped: {args.background} or {args.masks} is not in {args.data}")
+    return clip
