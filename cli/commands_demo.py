@@ -71,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
         clear_workdir(workdir)
     print(f"sample clip: {paths['frames']} ({clip.frames.shape[0]} frames, {clip.size[0]}x{clip.size[1]}), "
           f"masks: {paths['masks']}, true background: {paths['background']}")
-    print(f"training {config.variant} with the {config.preset} preset"
-          + (f" for {config.train.max_steps} steps" if config.train.max_steps else "")
+    print(("propagating real pixels, then training " if config.propagation.enabled else "training ")
+          + f"{config.variant} with the {config.preset} preset"
+          + (f" for up to {config.train.max_steps} steps" if config.train.max_steps else "")
           + f" on {args.device or 'the default device'}; work directory: {workdir}", flush=True)
     started = time.monotonic()
     try:

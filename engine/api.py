@@ -339,14 +339,14 @@ def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, w
         frames_u8, holes, estimator, pc.max_width, pc.band,
         progress=lambda i, n: emit(ProgressEvent("flow", i, n, time.monotonic() - start,
                                                  message="estimating flow for propagation")))
-    max_distance = pc.max_distance
+    max_distance, pairs = pc.max_distance, holes.shape[0] - 1  # the flow phase's count, kept while it finishes
     if max_distance == 0 and pc.calibrate:
-        emit(ProgressEvent("flow", 0, 0, time.monotonic() - start, message="measuring how far copies hold"))
+        emit(ProgressEvent("flow", pairs, pairs, time.monotonic() - start, message="measuring how far copies hold"))
         max_distance, errors = calibrate_distance(frames_u8, holes, flows, pc.band, seed=config.train.seed)
         wd.log("propagation: copies' RMS error (8-bit) by distance " +
                ", ".join(f"{d}: {e * 255:.1f}" for d, e in errors.items() if d) +
                f"; diffusion {errors.get(0, float('nan')) * 255:.1f}; max distance {max_distance or 'none'}")
-    emit(ProgressEvent("flow", 0, 0, time.monotonic() - start, message="propagating real pixels"))
+    emit(ProgressEvent("flow", pairs, pairs, time.monotonic() - start, message="propagating real pixels"))
     result = propagate(to_float(frames), holes, flows, pc.tolerance, max_distance)
     share = float(result.reached.sum()) / max(int(holes.sum()), 1)
     wd.log(f"propagation: {share:.1%} of the hole from other frames in {time.monotonic() - start:.1f} s")
