@@ -17,8 +17,7 @@ from .config import InpaintConfig
 from .errors import InputError
 from .flow import KnownFlow, compute_known_flow, make_estimator
 from .perceptual import load_vgg16
-from .propagate import (Propagation, calibrate_distance, diffusion_fill, load_propagation, neighbour_flows,
-                        propagate, save_propagation)
+from .propagate import Propagation, diffusion_fill, load_propagation, propagate_clip, save_propagation
 from vinpaint.storage import atomic_write, atomic_write_text
 from .train import FrameTrainer, ProgressEvent, TrainingData, VideoTrainer, make_noise
 
@@ -330,24 +329,10 @@ def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, w
         except (OSError, ValueError, KeyError, InputError):
             pass  # a damaged cache is recomputed, never trusted
     start = time.monotonic()
-    if frames.dtype == np.float32:  # linear light (EXR): a display curve first, or dark plates give weak flow
-        frames_u8 = (np.clip(frames, 0.0, 1.0) ** (1 / 2.2) * 255).round().astype(np.uint8)
-    else:
-        frames_u8 = frames if frames.dtype == np.uint8 else (to_float(frames) * 255).round().astype(np.uint8)
-    estimator = make_estimator(config.flow.estimator, config.flow.dis_preset)
-    flows = neighbour_flows(
-        frames_u8, holes, estimator, pc.max_width, pc.band,
-        progress=lambda i, n: emit(ProgressEvent("flow", i, n, time.monotonic() - start,
-                                                 message="estimating flow for propagation")))
-    max_distance, pairs = pc.max_distance, holes.shape[0] - 1  # the flow phase's count, kept while it finishes
-    if max_distance == 0 and pc.calibrate:
-        emit(ProgressEvent("flow", pairs, pairs, time.monotonic() - start, message="measuring how far copies hold"))
-        max_distance, errors = calibrate_distance(frames_u8, holes, flows, pc.band, seed=config.train.seed)
-        wd.log("propagation: copies' RMS error (8-bit) by distance " +
-               ", ".join(f"{d}: {e * 255:.1f}" for d, e in errors.items() if d) +
-               f"; diffusion {errors.get(0, float('nan')) * 255:.1f}; max distance {max_distance or 'none'}")
-    emit(ProgressEvent("flow", pairs, pairs, time.monotonic() - start, message="propagating real pixels"))
-    result = propagate(to_float(frames), holes, flows, pc.tolerance, max_distance)
+    result = propagate_clip(
+        frames, holes, pc, make_estimator(config.flow.estimator, config.flow.dis_preset), config.train.seed,
+        progress=lambda i, n, message: emit(ProgressEvent("flow", i, n, time.monotonic() - start, message=message)),
+        log=wd.log)
     share = float(result.reached.sum()) / max(int(holes.sum()), 1)
     wd.log(f"propagation: {share:.1%} of the hole from other frames in {time.monotonic() - start:.1f} s")
     if cache is not None:

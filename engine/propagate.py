@@ -172,7 +172,7 @@ def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFl
                 target = t + step * distance
                 ok &= ~holes[target][np.rint(y).astype(np.int64), np.rint(x).astype(np.int64)]
                 if ok.any():
-                    copied = _sample(frames[target].astype(np.float32), x[ok], y[ok])
+                    copied = _sample(frames[target], x[ok], y[ok])
                     err.append(((copied - frames[t][ys[ok], xs[ok]]) / 255.0) ** 2)
         if not err:
             break
@@ -194,8 +194,8 @@ def _sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
             + (1 - fx) * fy * image[y1, x0] + fx * fy * image[y1, x1])
 
 
-def _chain(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, order: range, step: int,
-           tolerance: float, max_distance: int) -> Propagation:
+def _chain(frames: np.ndarray, holes: np.ndarray, known: np.ndarray, masked: np.ndarray, flows: NeighbourFlows,
+           order: range, step: int, tolerance: float, max_distance: int) -> Propagation:
     """One direction of propagation. For each frame t in `order`, hole pixels follow the flow to frame t+step
     and take that frame's known pixel, or the source that frame's own hole pixel was given (a chain)."""
     t_count, h, w = holes.shape
@@ -235,7 +235,6 @@ def _chain(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, order: 
     colours = np.zeros(frames.shape, np.float32)
     reached = np.zeros(holes.shape, bool)
     distance = np.zeros(holes.shape, np.int16)
-    known = (~holes).astype(np.float32)[..., None]
     for t in range(t_count):
         ys, xs = np.nonzero(holes[t] & (src_t[t] >= 0))
         if not len(ys):
@@ -247,7 +246,7 @@ def _chain(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, order: 
             py = np.clip(src_y[t][ys[pick], xs[pick]], 0, h - 1)
             # weighted by knownness, so a sample next to the source frame's own hole never mixes hole content in
             weight = _sample(known[s], px, py)
-            value = _sample(frames[s] * known[s], px, py)
+            value = _sample(masked[s], px, py)
             usable = weight[:, 0] > 1e-3
             yy, xx = ys[pick][usable], xs[pick][usable]
             colours[t][yy, xx] = value[usable] / weight[usable]
@@ -262,8 +261,10 @@ def propagate(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, tole
 
     frames float32 [T,H,W,3], holes bool [T,H,W], flows from `neighbour_flows`."""
     t_count = holes.shape[0]
-    later = _chain(frames, holes, flows, range(t_count - 1, -1, -1), +1, tolerance, max_distance)
-    earlier = _chain(frames, holes, flows, range(t_count), -1, tolerance, max_distance)
+    known = (~holes).astype(np.float32)[..., None]
+    masked = frames * known  # samples weighted by knownness, so no hole content is ever mixed in
+    later = _chain(frames, holes, known, masked, flows, range(t_count - 1, -1, -1), +1, tolerance, max_distance)
+    earlier = _chain(frames, holes, known, masked, flows, range(t_count), -1, tolerance, max_distance)
     both = later.reached & earlier.reached
     take_later = later.reached & (~earlier.reached | (later.distance < earlier.distance))
     tie = both & (later.distance == earlier.distance)
@@ -271,6 +272,34 @@ def propagate(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, tole
     colours[tie] = 0.5 * (later.colours[tie] + earlier.colours[tie])
     distance = np.where(take_later, later.distance, earlier.distance)
     return Propagation(colours, later.reached | earlier.reached, distance.astype(np.int16))
+
+
+def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: FlowEstimator, seed: int = 0,
+                   progress: Callable[[int, int, str], None] | None = None,
+                   log: Callable[[str], None] | None = None) -> Propagation:
+    """The whole stage on one clip: neighbour flows, how far copies may travel, the chains.
+
+    frames [T,H,W,3] uint8, uint16 or float32 (linear light: flow sees it through a display curve, or dark plates
+    give weak flow), holes bool [T,H,W], settings an engine.config.PropagationConfig. progress(i, n, message)."""
+    from .composite import to_float
+
+    say = progress or (lambda i, n, message: None)
+    if frames.dtype == np.float32:
+        frames_u8 = (np.clip(frames, 0.0, 1.0) ** (1 / 2.2) * 255).round().astype(np.uint8)
+    else:
+        frames_u8 = frames if frames.dtype == np.uint8 else (to_float(frames) * 255).round().astype(np.uint8)
+    flows = neighbour_flows(frames_u8, holes, estimator, settings.max_width, settings.band,
+                            progress=lambda i, n: say(i, n, "estimating flow for propagation"))
+    max_distance, pairs = settings.max_distance, holes.shape[0] - 1  # the flow count, kept while the stage ends
+    if max_distance == 0 and settings.calibrate:
+        say(pairs, pairs, "measuring how far copies hold")
+        max_distance, errors = calibrate_distance(frames_u8, holes, flows, settings.band, seed=seed)
+        if log:
+            log("propagation: copies' RMS error (8-bit) by distance " +
+                ", ".join(f"{d}: {e * 255:.1f}" for d, e in errors.items() if d) +
+                f"; diffusion {errors.get(0, float('nan')) * 255:.1f}; max distance {max_distance or 'none'}")
+    say(pairs, pairs, "propagating real pixels")
+    return propagate(to_float(frames), holes, flows, settings.tolerance, max_distance)
 
 
 def blend_frame(fill: np.ndarray, colours: np.ndarray, reached: np.ndarray, hole: np.ndarray, seam: int = 3

@@ -62,11 +62,8 @@ def _propagated(frames: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.nd
     from vinpaint.engine.composite import composite
     from vinpaint.engine.config import PropagationConfig
     from vinpaint.engine.flow import DISFlow
-    from vinpaint.engine.propagate import calibrate_distance, neighbour_flows, propagate
+    from vinpaint.engine.propagate import propagate_clip
 
-    pc = PropagationConfig()
-    flows = neighbour_flows(frames, hole, DISFlow("medium"), pc.max_width, pc.band)
-    max_distance = pc.max_distance or (calibrate_distance(frames, hole, flows, pc.band)[0] if pc.calibrate else 0)
-    result = propagate(frames.astype(np.float32) / 255.0, hole, flows, pc.tolerance, max_distance)
+    result = propagate_clip(frames, hole, PropagationConfig(), DISFlow("medium"))
     out, _ = composite(frames, None, hole, 0, result, seam=0)
     return out, hole & ~result.reached

@@ -151,7 +151,7 @@ def test_fielded_material_is_rendered_as_the_plugin_asks(monkeypatch, tmp_path: 
     args = ["--synthetic", f"{W}x{H}x{T}", "--daemon", NOWHERE, "--param", "output=2", "--origin", "3,-5"]
     fielded = harness(*args, "--field", field, "--out", str(tmp_path / "f"),
                       "--steps", "describe,create,render:2,destroy,unload")
-    plain = harness(*args, "--out", str(tmp_path / "p"), "--steps", "describe,create,render:2,destroy,unload")
+    harness(*args, "--out", str(tmp_path / "p"), "--steps", "describe,create,render:2,destroy,unload")
     assert fielded.event("summary")["ok"], fielded.stdout[-3000:]
     assert fielded.event("describe")["field_render_twice"] == 0
     assert fielded.event("describe")["clips"]["Source"]["field_extraction"] == "OfxFieldBoth"

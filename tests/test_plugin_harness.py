@@ -93,12 +93,9 @@ class Clip:
     holes: np.ndarray   # [T,H,W] bool
 
 
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory) -> Clip:
-    """12 frames of DAVIS 'tennis' with its real masks (a procedural clip when the shared data is absent)."""
-    root = tmp_path_factory.mktemp("clip")
-    (root / "source").mkdir()
-    (root / "mask").mkdir()
+def tennis_clip(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """FRAMES frames of DAVIS 'tennis' at WIDTHxHEIGHT with its real masks; a seeded procedural clip when the
+    shared data is absent. -> (frames uint8 [T,H,W,3], holes bool [T,H,W])."""
     seq = DATA / "tennis"
     if (seq / "frames").is_dir():
         import cv2
@@ -108,12 +105,20 @@ def clip(tmp_path_factory) -> Clip:
             m = cv2.imread(str(seq / "masks" / f"{i:05d}.png"), cv2.IMREAD_GRAYSCALE)
             frames.append(cv2.resize(f, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA))
             masks.append(cv2.resize(m, (WIDTH, HEIGHT), interpolation=cv2.INTER_NEAREST) > 127)
-        frames, holes = np.ascontiguousarray(np.stack(frames)), np.stack(masks)
-    else:
-        rng = np.random.default_rng(0)
-        frames = rng.integers(0, 256, (FRAMES, HEIGHT, WIDTH, 3), dtype=np.uint8)
-        yy, xx = np.mgrid[:HEIGHT, :WIDTH]
-        holes = np.stack([(xx - 40 - 4 * t) ** 2 + (yy - 40) ** 2 < 100 for t in range(FRAMES)])
+        return np.ascontiguousarray(np.stack(frames)), np.stack(masks)
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 256, (FRAMES, HEIGHT, WIDTH, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[:HEIGHT, :WIDTH]
+    return frames, np.stack([(xx - 40 - 4 * t) ** 2 + (yy - 40) ** 2 < 100 for t in range(FRAMES)])
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Clip:
+    """12 frames of DAVIS 'tennis' with its real masks (a procedural clip when the shared data is absent)."""
+    root = tmp_path_factory.mktemp("clip")
+    (root / "source").mkdir()
+    (root / "mask").mkdir()
+    frames, holes = tennis_clip(seed=0)
     for i in range(FRAMES):
         np.save(root / "source" / f"{i:05d}.npy", frames[i])
         np.save(root / "mask" / f"{i:05d}.npy", holes[i].astype(np.uint8) * 255)

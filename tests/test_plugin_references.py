@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_plugin_harness import (DATA, FRAMES, HEIGHT, PRESET_TINY, WIDTH, build_plugin, harness, load,
-                                 start_daemon, stop_daemon)
+from test_plugin_harness import (FRAMES, PRESET_TINY, build_plugin, harness, load, start_daemon,
+                                 stop_daemon, tennis_clip)
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")]
@@ -19,28 +19,11 @@ PAINTED = 5          # 0-based index of the painted frame; the host's frame PAIN
 PAINT = np.array([40, 90, 200], np.uint8)
 
 
-def the_clip() -> tuple[np.ndarray, np.ndarray]:
-    seq = DATA / "tennis"
-    if (seq / "frames").is_dir():
-        import cv2
-        frames, masks = [], []
-        for i in range(FRAMES):
-            f = cv2.imread(str(seq / "frames" / f"{i:05d}.png"), cv2.IMREAD_COLOR)[:, :, ::-1]
-            m = cv2.imread(str(seq / "masks" / f"{i:05d}.png"), cv2.IMREAD_GRAYSCALE)
-            frames.append(cv2.resize(f, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA))
-            masks.append(cv2.resize(m, (WIDTH, HEIGHT), interpolation=cv2.INTER_NEAREST) > 127)
-        return np.ascontiguousarray(np.stack(frames)), np.stack(masks)
-    rng = np.random.default_rng(1)
-    frames = rng.integers(0, 256, (FRAMES, HEIGHT, WIDTH, 3), dtype=np.uint8)
-    yy, xx = np.mgrid[:HEIGHT, :WIDTH]
-    return frames, np.stack([(xx - 40 - 4 * t) ** 2 + (yy - 40) ** 2 < 100 for t in range(FRAMES)])
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     build_plugin()
     root = tmp_path_factory.mktemp("refclip")
-    frames, holes = the_clip()
+    frames, holes = tennis_clip(seed=1)
     painted = frames[PAINTED].copy()
     painted[holes[PAINTED]] = PAINT
     for sub in ("source", "mask", "reference"):
