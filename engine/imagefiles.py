@@ -82,9 +82,7 @@ def write_image_file(path: Path, image: np.ndarray, sample: str, mark: str, form
     spec = oiio.ImageSpec(width, height, 3, sample)
     spec.attribute("Software", mark)
     suffix = Path(format_path or path).suffix.lower()
-    if suffix == ".exr":
-        spec.attribute("compression", "zip")
-    elif suffix in (".tif", ".tiff"):
+    if suffix in (".exr", ".tif", ".tiff"):
         spec.attribute("compression", "zip")
     pixels = np.ascontiguousarray(image.astype(np.float16) if sample == "half" else image)
     try:

@@ -260,17 +260,15 @@ def read_masks(path: str | Path, frame_count: int, size: tuple[int, int], invert
     """
     path = Path(path)
     if not path.exists() and looks_like_pattern(str(path)):
-        clip = _read_pattern(parse_pattern(path), (numbers[0], numbers[-1]) if numbers else None)
-        _check_count(clip.frames.shape[0], frame_count, path)
-        _check_size(*clip.size, size, path)
-        return _to_hole(clip.frames, invert)
-    if not path.exists():
+        clip = read_clip(path, (numbers[0], numbers[-1]) if numbers else None)
+    elif not path.exists():
         raise InputError(f"mask {path} does not exist.")
-    if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
+    elif path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
         image = read_image(path)
         _check_size(image.shape[1], image.shape[0], size, path)
         return np.broadcast_to(_to_hole(image, invert), (frame_count, *image.shape[:2])).copy()
-    clip = read_clip(path)
+    else:
+        clip = read_clip(path)
     _check_count(clip.frames.shape[0], frame_count, path)
     _check_size(*clip.size, size, path)
     return _to_hole(clip.frames, invert)

@@ -218,11 +218,6 @@ def check_replaceable(path: Path, folder: bool = False, overwrite: bool = False)
                      "--overwrite to replace it.")
 
 
-def check_replaceable_folder(folder: Path, overwrite: bool = False) -> None:
-    """A folder output may replace one that vinpaint wrote or an empty one, never a user's (see MARKER)."""
-    check_replaceable(folder, folder=True, overwrite=overwrite)
-
-
 def is_vinpaint_output(path: Path) -> bool:
     """True when vinpaint wrote `path` (its mark is there) or it is an empty folder: safe to replace."""
     path = Path(path)
