@@ -448,6 +448,11 @@ class VideoTrainer:
         vec = self._loss_vector(table, self._ramp(step))
         return {k: vec[i] for i, k in enumerate(HISTORY_TERMS) if k == "total" or k in self.terms}
 
+    def _step(self, table: dict[str, torch.Tensor], ramp: float) -> torch.Tensor:
+        """One optimizer step -> its [5] loss vector, replayed from the CUDA graph when capturing (graph_mode can
+        turn off at the first capture, so this is decided per step)."""
+        return self._graph_step(table, ramp) if self.graph_mode else self._eager_step(table, ramp)
+
     def _eager_step(self, table: dict[str, torch.Tensor], ramp: float) -> torch.Tensor:
         if self._loss_fn is not self._loss_vector and self.device.type == "cuda":
             torch.compiler.cudagraph_mark_step_begin()
@@ -517,8 +522,7 @@ class VideoTrainer:
         with device_settings(self.config.train, self.device):
             for s in range(first, first + count):
                 s %= self.total
-                step = self._graph_step if self.graph_mode else self._eager_step
-                vec = step(tables[s // m], self._ramp(s))
+                vec = self._step(tables[s // m], self._ramp(s))
             return float(vec[0])
 
     # -- the loop ------------------------------------------------------------------------------------------------
@@ -556,9 +560,7 @@ class VideoTrainer:
             if step % m == 0:
                 self._good = self.state.snapshot()
                 self._start_loss = None
-            table, ramp = tables[step // m], self._ramp(step)
-            vec = self._graph_step(table, ramp) if self.graph_mode else self._eager_step(table, ramp)
-            self._pending.append(vec)
+            self._pending.append(self._step(tables[step // m], self._ramp(step)))
             step += 1
             due = rs.due()
             if step % m == 0 or len(self._pending) >= self.readback_every or due:
