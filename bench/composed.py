@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vinpaint.engine.io import read_clip
+from vinpaint.media.io import read_clip
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 """The shared real clips (read from there, never copied into the repository)."""

@@ -140,7 +140,7 @@ def run_quality(device: str, quick: bool, seconds: float, timeout: float) -> lis
     code = f"""
 import json, sys, numpy as np
 from vinpaint.engine import inpaint, make_config
-from vinpaint.engine.sample import SampleConfig, make_sample
+from vinpaint.media.sample import SampleConfig, make_sample
 quick, seconds, device = {quick!r}, {seconds!r}, {device!r}
 arms = {QUALITY_ARMS[:2] if quick else QUALITY_ARMS!r}
 w, h = (128, 64) if quick else (384, 192)

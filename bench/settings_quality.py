@@ -22,7 +22,7 @@ def main() -> int:
     p.add_argument("--arm", action="append", default=[], metavar="NAME:KEY=VALUE,...")
     a = p.parse_args()
     from vinpaint.engine import inpaint, make_config
-    from vinpaint.engine.sample import SampleConfig, make_sample
+    from vinpaint.media.sample import SampleConfig, make_sample
 
     w, h = (int(v) for v in a.size.lower().split("x"))
     sample = make_sample(SampleConfig(frames=a.frames, width=w * 2, height=h * 2))

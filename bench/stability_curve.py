@@ -22,7 +22,7 @@ import torch
 from vinpaint.engine import make_config
 from vinpaint.engine.composite import resize_frames, resize_holes, to_float
 from vinpaint.engine.flow import compute_known_flow, make_estimator
-from vinpaint.engine.io import read_clip
+from vinpaint.media.io import read_clip
 from vinpaint.engine.train import TrainingData, VideoTrainer, make_noise
 
 

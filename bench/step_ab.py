@@ -51,7 +51,7 @@ def build_data(width: int, height: int, frames: int, uses_flow: bool):
 
     from vinpaint.engine.composite import resize_frames, resize_holes, to_float
     from vinpaint.engine.flow import compute_known_flow, make_estimator
-    from vinpaint.engine.sample import SampleConfig, make_sample
+    from vinpaint.media.sample import SampleConfig, make_sample
     from vinpaint.engine.train import TrainingData, make_noise
 
     sample = make_sample(SampleConfig(frames=frames, width=width, height=height))

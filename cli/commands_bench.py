@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
-    from vinpaint.commands_eval import _size
+    from vinpaint.cli.commands_eval import _size
 
     p = subparsers.add_parser(
         "bench", help="time a training step and measure peak memory of each variant",

@@ -5,11 +5,11 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from vinpaint.engine.errors import InputError
+from vinpaint.errors import InputError
 
 
 def add_parser(subparsers) -> None:
-    from vinpaint.commands_eval import _size
+    from vinpaint.cli.commands_eval import _size
 
     p = subparsers.add_parser(
         "compose", help="compose background clips with real object masks into clips with known ground truth",

@@ -1,6 +1,6 @@
 """`vinpaint demo`: make the sample clip, remove its ball with the fast preset, and score the fill.
 
-The sample is drawn procedurally (engine/sample.py), so the background behind the ball is known and the hole PSNR
+The sample is drawn procedurally (media/sample.py), so the background behind the ball is known and the hole PSNR
 says how good the fill is. It goes through the same files and code path as `vinpaint inpaint`.
 """
 from __future__ import annotations
@@ -10,15 +10,15 @@ import sys
 import time
 from pathlib import Path
 
-from vinpaint.commands_inpaint import (
+from vinpaint.cli.commands_inpaint import (
     OutputPlan, add_engine_options, build_config, check_pause, clear_workdir, parse_setting, run_engine, write_outputs,
 )
 from vinpaint.engine import validate
 from vinpaint.evaluation.baselines import opencv_inpaint
 from vinpaint.engine.devices import check_device
-from vinpaint.engine.errors import InputError, TrainingCancelled
-from vinpaint.engine.io import read_clip, read_inputs
-from vinpaint.engine.sample import SampleConfig, hole_psnr, make_sample, write_sample
+from vinpaint.errors import InputError, TrainingCancelled
+from vinpaint.media.io import read_clip, read_inputs
+from vinpaint.media.sample import SampleConfig, hole_psnr, make_sample, write_sample
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vinpaint.engine.errors import InputError
+from vinpaint.errors import InputError
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -63,7 +63,7 @@ def add_parser(subparsers) -> None:
 
 
 def build_eval_config(args: argparse.Namespace):
-    from vinpaint.commands_inpaint import parse_setting
+    from vinpaint.cli.commands_inpaint import parse_setting
     from vinpaint.evaluation.config import profile, split_methods
 
     cfg = profile(args.profile)

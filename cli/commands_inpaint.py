@@ -23,12 +23,12 @@ import numpy as np
 
 from vinpaint.engine import PRESETS, VARIANTS, InpaintConfig, ProgressEvent, inpaint, make_config, validate
 from vinpaint.engine.devices import check_device
-from vinpaint.engine.errors import InputError, TrainingCancelled
+from vinpaint.errors import InputError, TrainingCancelled
 from vinpaint.engine.flowviz import color_wheel, flow_magnitude_scale, flows_to_rgb
-from vinpaint.engine.io import Clip, read_inputs, read_references
-from vinpaint.engine.pictures import write_before_after, write_loss_curve
-from vinpaint.engine.sequences import Pattern, looks_like_pattern, parse_pattern, parse_range
-from vinpaint.engine.writers import CODECS, check_replaceable, resolve_codec, sequence_sample, to_uint8, \
+from vinpaint.media.io import Clip, read_inputs, read_references
+from vinpaint.media.pictures import write_before_after, write_loss_curve
+from vinpaint.media.sequences import Pattern, looks_like_pattern, parse_pattern, parse_range
+from vinpaint.media.writers import CODECS, check_replaceable, resolve_codec, sequence_sample, to_uint8, \
     write_bytes_atomic, write_image_sequence, write_png, write_png_sequence, write_video
 
 
@@ -464,7 +464,7 @@ def extras(save_generated: bool, save_flows: bool) -> tuple[str, ...]:
 
 def write_flow_pictures(folder: Path, flows: np.ndarray, overwrite: bool = False) -> Path:
     """[T,K,h,w,2] generated flows -> folder/<frame>_<offset>.png, one colour scale per offset, plus wheel.png."""
-    from vinpaint.engine.network import FLOW_OFFSETS
+    from vinpaint.engine.config import FLOW_OFFSETS
 
     frames, offsets = flows.shape[:2]
     pictures, names = [], []

@@ -15,7 +15,7 @@ from typing import Any
 
 
 def add_parser(subparsers) -> None:
-    from vinpaint.commands_inpaint import add_clip_arguments
+    from vinpaint.cli.commands_inpaint import add_clip_arguments
     from vinpaint.host_bridge.config import DEFAULT_ADDRESS
 
     p = subparsers.add_parser(
@@ -59,7 +59,7 @@ def add_parser(subparsers) -> None:
 
 def wire_settings(args: argparse.Namespace) -> dict[str, Any]:
     """Command-line options -> the keyword settings of Client.submit."""
-    from vinpaint.commands_inpaint import parse_setting
+    from vinpaint.cli.commands_inpaint import parse_setting
 
     overrides = dict(parse_setting(item) for item in args.set or [])
     if args.work_width is not None:
@@ -117,12 +117,12 @@ class Bars:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vinpaint.commands_inpaint import Litter, OutputPlan, matte_picture, parse_references, write_frames
-    from vinpaint.engine.errors import InputError
-    from vinpaint.engine.io import read_inputs, read_references
-    from vinpaint.engine.pictures import write_before_after
-    from vinpaint.engine.sequences import parse_range
-    from vinpaint.engine.writers import write_bytes_atomic, write_png_sequence
+    from vinpaint.cli.commands_inpaint import Litter, OutputPlan, matte_picture, parse_references, write_frames
+    from vinpaint.errors import InputError
+    from vinpaint.media.io import read_inputs, read_references
+    from vinpaint.media.pictures import write_before_after
+    from vinpaint.media.sequences import parse_range
+    from vinpaint.media.writers import write_bytes_atomic, write_png_sequence
     from vinpaint.host_bridge.client import Client, check_address, client_config
     from vinpaint.host_bridge.settings import resolve
     from vinpaint.protocol.codec import ProtocolError
@@ -181,8 +181,8 @@ def run(args: argparse.Namespace) -> int:
         write_before_after(plan.beside(".before_after.png"), clip.frames, masks, frames)
         print(f"  config: {plan.beside('.config.json')}")
         if history is not None:
-            from vinpaint.commands_inpaint import loss_history
-            from vinpaint.engine.pictures import write_loss_curve
+            from vinpaint.cli.commands_inpaint import loss_history
+            from vinpaint.media.pictures import write_loss_curve
 
             terms, steps, rows = history
             curve = write_loss_curve(plan.beside(".loss.png"), loss_history(rows, terms),

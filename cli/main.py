@@ -1,6 +1,6 @@
 """The `vinpaint` command: parse arguments into a config, then hand over to the part that does the work.
 
-Each sub-command lives in its own module `vinpaint.commands_<name>` exposing `add_parser(subparsers)` and
+Each sub-command lives in its own module `vinpaint.cli.commands_<name>` exposing `add_parser(subparsers)` and
 `run(args) -> int`, so the parts (engine, daemon, evaluation) stay independent of one another.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 from vinpaint import __version__
+from vinpaint.openmp import prefer_sleeping_threads
 
 COMMANDS = ("inpaint", "demo", "serve", "submit", "eval", "compose", "bench")
 
@@ -29,9 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
-            module = importlib.import_module(f"vinpaint.commands_{name}")
+            module = importlib.import_module(f"vinpaint.cli.commands_{name}")
         except ModuleNotFoundError as exc:
-            if exc.name == f"vinpaint.commands_{name}":
+            if exc.name == f"vinpaint.cli.commands_{name}":
                 continue  # a part not installed in this build
             raise
         module.add_parser(sub)
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    prefer_sleeping_threads()  # before any command loads torch
     parser = build_parser()
     args = parser.parse_args(argv)
     previous = None
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from vinpaint.engine.errors import VinpaintError
+    from vinpaint.errors import VinpaintError
 
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)
@@ -90,7 +92,7 @@ def one_line(text: str) -> str:
 
 
 PARTIAL_NAME = re.compile(r"^\.(.+)\.[A-Za-z0-9_]+\.(partial|tmp)(\.\w+)?$")
-"""Temporary names of atomic writes (engine/writers.py, storage.py): `.NAME.RANDOM.partial[.ext]`."""
+"""Temporary names of atomic writes (vinpaint/files.py): `.NAME.RANDOM.partial[.ext]`."""
 
 
 def describe_os_error(exc: OSError) -> str:

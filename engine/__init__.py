@@ -1,8 +1,22 @@
-"""The paper's method as a library: no sockets, no files beyond an optional work directory."""
-from .api import InpaintResult, inpaint, validate, working_size
-from .config import PRESETS, VARIANTS, InpaintConfig, make_config
-from .errors import InputError, TrainingCancelled, VinpaintError
-from .train import ProgressEvent
+"""The paper's method as a library: arrays in, arrays out, no sockets, no files beyond an optional work directory.
+
+Only the settings are imported eagerly: the daemon's request thread and the client check settings without
+loading torch or OpenCV. `inpaint`, `validate` and the trainer's types load the heavy side on first use.
+"""
+from vinpaint.errors import InputError, TrainingCancelled, VinpaintError
+
+from .config import PRESETS, VARIANTS, InpaintConfig, make_config, working_size
+
+_HEAVY = {"inpaint": "api", "validate": "api", "InpaintResult": "api", "ProgressEvent": "train"}
+
+
+def __getattr__(name: str):
+    if name in _HEAVY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_HEAVY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["inpaint", "validate", "working_size", "InpaintResult", "InpaintConfig", "make_config", "PRESETS",
            "VARIANTS", "ProgressEvent", "InputError", "TrainingCancelled", "VinpaintError"]

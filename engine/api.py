@@ -13,12 +13,12 @@ import numpy as np
 import torch
 
 from .composite import composite, dilate_holes, hole_region, resize_frames, resize_holes, to_float
-from .config import InpaintConfig
-from .errors import InputError
+from .config import InpaintConfig, region_working_size, working_size
+from vinpaint.errors import InputError
 from .flow import KnownFlow, compute_known_flow, make_estimator
 from .perceptual import load_vgg16
 from .propagate import Propagation, diffusion_fill, load_propagation, propagate_clip, save_propagation
-from vinpaint.storage import atomic_write, atomic_write_text
+from vinpaint.files import atomic_write, atomic_write_text
 from .train import FrameTrainer, ProgressEvent, TrainingData, VideoTrainer, make_noise
 
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
@@ -43,31 +43,6 @@ class InpaintResult:
     matte: np.ndarray | None = None
     """uint8 [T,H,W]: 0 outside the hole, 1 where real pixels were propagated from another frame, 2 where the
     model generated them (engine.propagate.PROPAGATED / GENERATED)."""
-
-
-def working_size(height: int, width: int, config: InpaintConfig) -> tuple[int, int]:
-    """Source size -> (h, w) the network works at: multiples of 64, aspect kept unless both are given."""
-    w = int(config.resolution.work_width)
-    if w < 64 or w % 64:
-        raise InputError(f"working width {w} is too small or not a multiple of 64 (the encoder halves it 6 times); "
-                         "use 64, 128, 192, 256, 320, 384 ...")
-    h = int(config.resolution.work_height)
-    if h == 0:
-        h = max(64, int(round(height * w / width / 64.0)) * 64)
-    if h < 64 or h % 64:
-        raise InputError(f"working height {h} is too small or not a multiple of 64")
-    return h, w
-
-
-def region_working_size(height: int, width: int, config: InpaintConfig) -> tuple[int, int]:
-    """A crop around the hole -> (h, w) the network works at: up to `work_width`, but never enlarged past the next
-    multiple of 64, so a small region is trained at its own detail rather than blown up."""
-    cap = int(config.resolution.work_width)
-    w = max(64, min(cap, -(-width // 64) * 64))
-    h = int(config.resolution.work_height) or max(64, int(round(height * w / width / 64.0)) * 64)
-    if config.variant == "dip" and h * w < 2 * 64 * 64:
-        w = 128  # BatchNorm needs a bottleneck of at least 2 pixels
-    return h, w
 
 
 def validate(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig) -> None:

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .network import NetworkConfig
+from vinpaint.errors import InputError
 
 
 # --- what every setting may be: one table, checked in one place ------------------------------------------------
@@ -257,6 +256,42 @@ def _fallback(default: Any) -> Limit:
     return Text(4096)
 
 
+FLOW_OFFSETS: tuple[int, ...] = (1, -1, 3, -3, 5, -5)
+"""Frame offsets j - i of the 6 flow maps in the flow head, in channel order (2 channels each: dx, dy)."""
+
+
+@dataclass
+class NetworkConfig:
+    """Architecture of the generator (Appendix A). Defaults are the paper's."""
+
+    kind: str = "2d"
+    """'2d' (DIP, DIP-Vid, DIP-Vid-Flow) or '3d' (DIP-Vid-3DCN)."""
+    encoder_channels: tuple[int, ...] = (16, 32, 64, 128, 128, 128)
+    """Channels of each encoder block (two convolutions each); the decoder mirrors them."""
+    encoder_kernel: int = 5
+    decoder_kernel: int = 3
+    skip_channels: int = 4
+    """Channels of the 1x1 skip convolution from each encoder block's input to the matching decoder block."""
+    temporal_kernel: int = 1
+    """3D only: temporal extent of encoder and decoder kernels (skips use 1). 1 is the authors' code (their 3D network
+    mixes frames only through BatchNorm's statistics); 3 lets each layer see its neighbouring frames."""
+    decoder: str = "vinpaint"
+    """'authors': BatchNorm over each skip concatenation, then a 3x3 and a 1x1 convolution, reflection padding, PyTorch's
+    default initialisation (the authors' code); 'vinpaint': two 3x3 convolutions, zero padding, LeCun-normal init."""
+    flow_head: bool = True
+    """Add the 12-channel flow branch (DIP-Vid-Flow); without it the network only generates images."""
+    head_kernel: int = 1
+    """Kernel of the final image/flow convolutions; the paper gives only their channel counts."""
+    flow_init: str = "lecun"
+    """'lecun' (like every other layer) or 'zero': the flow head starts by predicting no motion. LeCun-initialised,
+    it starts with flows of about one normaliser (the clip's largest motion) in random directions, and until the
+    flow loss has pulled them in, the consistency term warps each frame with them (docs/evaluation.md)."""
+
+    @property
+    def downsampling(self) -> int:
+        return 2 ** len(self.encoder_channels)
+
+
 @dataclass
 class ResolutionConfig:
     """Where the model works. Output always goes back to the source resolution."""
@@ -476,7 +511,7 @@ class InpaintConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def save(self, path: Path) -> None:
-        from vinpaint.storage import atomic_write_text
+        from vinpaint.files import atomic_write_text
 
         atomic_write_text(Path(path), self.to_json() + "\n")
 
@@ -529,6 +564,33 @@ def _nested_type(cls, name: str):
         if dataclasses.is_dataclass(made):
             return type(made)
     return None
+
+
+# --- sizes: what the settings make of a clip ----------------------------------------------------------------
+
+def working_size(height: int, width: int, config: InpaintConfig) -> tuple[int, int]:
+    """Source size -> (h, w) the network works at: multiples of 64, aspect kept unless both are given."""
+    w = int(config.resolution.work_width)
+    if w < 64 or w % 64:
+        raise InputError(f"working width {w} is too small or not a multiple of 64 (the encoder halves it 6 times); "
+                         "use 64, 128, 192, 256, 320, 384 ...")
+    h = int(config.resolution.work_height)
+    if h == 0:
+        h = max(64, int(round(height * w / width / 64.0)) * 64)
+    if h < 64 or h % 64:
+        raise InputError(f"working height {h} is too small or not a multiple of 64")
+    return h, w
+
+
+def region_working_size(height: int, width: int, config: InpaintConfig) -> tuple[int, int]:
+    """A crop around the hole -> (h, w) the network works at: up to `work_width`, but never enlarged past the next
+    multiple of 64, so a small region is trained at its own detail rather than blown up."""
+    cap = int(config.resolution.work_width)
+    w = max(64, min(cap, -(-width // 64) * 64))
+    h = int(config.resolution.work_height) or max(64, int(round(height * w / width / 64.0)) * 64)
+    if config.variant == "dip" and h * w < 2 * 64 * 64:
+        w = 128  # BatchNorm needs a bottleneck of at least 2 pixels
+    return h, w
 
 
 # --- variants: what is trained (section 4.1) -------------------------------------------------------------------

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import InputError
+from vinpaint.errors import InputError
 
 KINDS = ("cpu", "cuda")
 """Device types vinpaint trains on."""

@@ -12,46 +12,12 @@ and LeCun-normal initialisation (3.51M). docs/evaluation.md, "Decoder A/B", comp
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-FLOW_OFFSETS: tuple[int, ...] = (1, -1, 3, -3, 5, -5)
-"""Frame offsets j - i of the 6 flow maps in the flow head, in channel order (2 channels each: dx, dy)."""
-
-
-@dataclass
-class NetworkConfig:
-    """Architecture of the generator (Appendix A). Defaults are the paper's."""
-
-    kind: str = "2d"
-    """'2d' (DIP, DIP-Vid, DIP-Vid-Flow) or '3d' (DIP-Vid-3DCN)."""
-    encoder_channels: tuple[int, ...] = (16, 32, 64, 128, 128, 128)
-    """Channels of each encoder block (two convolutions each); the decoder mirrors them."""
-    encoder_kernel: int = 5
-    decoder_kernel: int = 3
-    skip_channels: int = 4
-    """Channels of the 1x1 skip convolution from each encoder block's input to the matching decoder block."""
-    temporal_kernel: int = 1
-    """3D only: temporal extent of encoder and decoder kernels (skips use 1). 1 is the authors' code (their 3D network
-    mixes frames only through BatchNorm's statistics); 3 lets each layer see its neighbouring frames."""
-    decoder: str = "vinpaint"
-    """'authors': BatchNorm over each skip concatenation, then a 3x3 and a 1x1 convolution, reflection padding, PyTorch's
-    default initialisation (the authors' code); 'vinpaint': two 3x3 convolutions, zero padding, LeCun-normal init."""
-    flow_head: bool = True
-    """Add the 12-channel flow branch (DIP-Vid-Flow); without it the network only generates images."""
-    head_kernel: int = 1
-    """Kernel of the final image/flow convolutions; the paper gives only their channel counts."""
-    flow_init: str = "lecun"
-    """'lecun' (like every other layer) or 'zero': the flow head starts by predicting no motion. LeCun-initialised,
-    it starts with flows of about one normaliser (the clip's largest motion) in random directions, and until the
-    flow loss has pulled them in, the consistency term warps each frame with them (docs/evaluation.md)."""
-
-    @property
-    def downsampling(self) -> int:
-        return 2 ** len(self.encoder_channels)
+from .config import FLOW_OFFSETS, NetworkConfig
 
 
 class _ReflectPad(nn.Module):

@@ -350,7 +350,7 @@ def diffusion_fill(frames: np.ndarray, holes: np.ndarray, propagation: Propagati
 
 def save_propagation(path, propagation: Propagation) -> None:
     """Only the reached pixels are stored: plain arrays, no pickles."""
-    from vinpaint.storage import atomic_write
+    from vinpaint.files import atomic_write
 
     reached = propagation.reached
     atomic_write(path, lambda f: np.savez(
@@ -371,7 +371,7 @@ def load_propagation(path) -> Propagation:
             colours[reached] = z["colours"]
             distance[reached] = z["distance"]
     except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, zipfile.BadZipFile) as exc:
-        from .errors import InputError
+        from vinpaint.errors import InputError
 
         raise InputError(f"the propagation cache {path} is damaged or not vinpaint's ({str(exc)[:80]}); delete it "
                          "or use --restart") from None

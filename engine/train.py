@@ -18,13 +18,14 @@ import torch
 
 from . import averaging
 from .config import InpaintConfig
-from .errors import InputError, TrainingCancelled
+from vinpaint.errors import InputError, TrainingCancelled
 from .flow import KnownFlow
 from .losses import consistency_loss, flow_loss, known_mask_for_features, perceptual_loss, reconstruction_loss
-from .network import FLOW_OFFSETS, Generator
+from .config import FLOW_OFFSETS
+from .network import Generator
 from .perceptual import TAPS, VGG16Features
 from .windows import centred_windows
-from vinpaint.storage import atomic_write
+from vinpaint.files import atomic_write
 
 HISTORY_TERMS = ("total", "recon", "flow", "consistency", "perceptual")
 """Columns 1.. of the loss history (column 0 is the step); a term the settings switch off stays 0."""

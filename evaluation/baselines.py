@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vinpaint.engine.errors import InputError
+from vinpaint.errors import InputError
 
 BASELINES = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS, "prop-telea": cv2.INPAINT_TELEA}
 """Baseline name -> OpenCV flag. 'prop-telea' first propagates real pixels from other frames along completed

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from vinpaint.engine.errors import InputError
+from vinpaint.errors import InputError
 
 ALL_VARIANTS = ["dip", "dip-vid", "dip-vid-3dcn", "dip-vid-flow"]
 
@@ -79,7 +79,7 @@ def _measure(variant: str, cfg: BenchConfig) -> dict:
     import torch
 
     from vinpaint.engine import inpaint, make_config
-    from vinpaint.engine.sample import SampleConfig, make_sample
+    from vinpaint.media.sample import SampleConfig, make_sample
 
     sample = make_sample(SampleConfig(frames=cfg.frames, width=cfg.width, height=cfg.height))
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vinpaint.engine.errors import InputError
+from vinpaint.errors import InputError
 from vinpaint.evaluation import dataset
 
 MANIFEST_VERSION = 1

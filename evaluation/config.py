@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from vinpaint.engine.config import FLOW_REMEDY, InpaintConfig
-from vinpaint.engine.errors import InputError
+from vinpaint.errors import InputError
 from vinpaint.evaluation.compose import ComposeConfig
 from vinpaint.evaluation.metrics import ConsistencyConfig
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vinpaint.engine.errors import InputError
+from vinpaint.errors import InputError
 from vinpaint.evaluation import baselines, compose, dataset, metrics, pictures, report
 from vinpaint.evaluation.config import EvalConfig, MethodSpec
 from vinpaint.evaluation.runner import Snapshot, check_job, make_jobs, run_jobs
@@ -222,7 +222,7 @@ def _frames_to_show(hole: np.ndarray) -> list[int]:
 def _draw(out: Path, cfg: EvalConfig, clips, real, outputs, means, specs, schedules,
           rows_all: list[dict]) -> list[str]:
     from vinpaint.engine.flow import KnownFlow
-    from vinpaint.engine.network import FLOW_OFFSETS
+    from vinpaint.engine.config import FLOW_OFFSETS
 
     written: list[str] = []
     order = [s.label for s in specs]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import scipy.linalg
 
-from vinpaint.engine.errors import InputError
+from vinpaint.errors import InputError
 
 ENV_VAR = "VINPAINT_INCEPTION"
 DEFAULT_PATH = Path.home() / ".cache" / "vinpaint" / "inception-2015-12-05.pt"

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from vinpaint.engine.errors import InputError
+from vinpaint.errors import InputError
 
 PSNR_CAP_DB = 100.0
 """Upper bound for PSNR: identical images score this instead of infinity."""

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vinpaint.engine.errors import InputError, TrainingCancelled
+from vinpaint.errors import InputError, TrainingCancelled
 from vinpaint.evaluation.config import EvalConfig, MethodSpec
 
 LONG_EPOCHS = 1000.0

@@ -15,7 +15,7 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
-from vinpaint.engine.errors import VinpaintError
+from vinpaint.errors import VinpaintError
 
 from .config import AuthConfig
 

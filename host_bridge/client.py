@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import zmq
 
-from vinpaint.engine.errors import InputError, VinpaintError
+from vinpaint.errors import InputError, VinpaintError
 from vinpaint.protocol import codec, messages
 from vinpaint.protocol.codec import DTYPES, ProtocolError
 from vinpaint.protocol.content_hash import clip_hash, item_digest

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from vinpaint.protocol.codec import DTYPES
-from vinpaint.storage import atomic_write_bytes, fsync_dir
+from vinpaint.files import atomic_write_bytes, fsync_dir
 from vinpaint.protocol.messages import is_job_id
 
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from vinpaint.openmp import prefer_sleeping_threads
+
 EXIT_DONE, EXIT_STOPPED, EXIT_FAILED = 0, 3, 4
 MASK_HOLE_MIN = {"u1": 128, "u2": 32768}
 """A mask pixel is a hole above half of full scale (SPEC.md section 5); f4 uses > 0.5."""
@@ -181,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--progress-fd", type=int, default=-1)
     parser.add_argument("--parent", type=int, default=0, help="the daemon's pid")
     args = parser.parse_args(argv)
+    prefer_sleeping_threads()  # before run() imports torch
     signal.signal(signal.SIGTERM, _on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the daemon's terminal: the daemon decides
     _die_with_parent()

@@ -4,7 +4,7 @@ import os
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
-# Before torch loads (see vinpaint/__init__): spinning OpenMP waits collapse when daemons and tests share 2 cores.
+# Before torch loads (see common/openmp.py): spinning OpenMP waits collapse when daemons and tests share 2 cores.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vinpaint.engine.errors import InputError
+from vinpaint.errors import InputError
 from vinpaint.evaluation import baselines, metrics
 
 

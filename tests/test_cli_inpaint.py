@@ -17,10 +17,10 @@ import pytest
 
 from vinpaint.engine import InpaintConfig
 from vinpaint.engine.composite import dilate_holes
-from vinpaint.engine.io import read_clip, read_image
-from vinpaint.engine.sample import SampleConfig, make_sample
-from vinpaint.engine.writers import write_png, write_png_sequence, write_video
-from vinpaint.main import main
+from vinpaint.media.io import read_clip, read_image
+from vinpaint.media.sample import SampleConfig, make_sample
+from vinpaint.media.writers import write_png, write_png_sequence, write_video
+from vinpaint.cli.main import main
 
 SMALL = SampleConfig(frames=12, width=160, height=96, seed=5)
 """12 frames: the tiny preset's batches of 3 at interval 5 need 11."""

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vinpaint.engine.errors import InputError
+from vinpaint.errors import InputError
 from vinpaint.evaluation import compose, dataset
 from vinpaint.evaluation.compose import ComposeConfig
 

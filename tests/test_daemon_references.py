@@ -122,9 +122,9 @@ def test_references_are_checked_uploaded_and_hashed(daemon):
 
 
 def test_submit_with_a_reference_writes_the_matte_beside_the_result(daemon, tmp_path):
-    from vinpaint.commands_inpaint import matte_picture
-    from vinpaint.engine.io import read_clip
-    from vinpaint.engine.writers import write_png, write_png_sequence
+    from vinpaint.cli.commands_inpaint import matte_picture
+    from vinpaint.media.io import read_clip
+    from vinpaint.media.writers import write_png, write_png_sequence
 
     frames, masks, truth = clip_with_truth()
     write_png_sequence(tmp_path / "plate", frames, names=[f"plate.{1001 + i}" for i in range(len(frames))])
@@ -151,9 +151,9 @@ def test_submit_with_a_reference_writes_the_matte_beside_the_result(daemon, tmp_
 def test_submit_takes_and_writes_exr_sequences_like_inpaint(daemon, tmp_path):
     """A scripted render through the daemon: an EXR pattern with --frames in, an EXR pattern out with the same
     frame numbers, linear values outside the hole bit for bit, the fill the embedded engine's."""
-    from vinpaint.engine.io import read_clip
-    from vinpaint.engine.sequences import parse_pattern
-    from vinpaint.engine.writers import write_image_sequence
+    from vinpaint.media.io import read_clip
+    from vinpaint.media.sequences import parse_pattern
+    from vinpaint.media.writers import write_image_sequence
 
     frames, masks, _ = clip_with_truth()
     linear = ((frames.astype(np.float32) / 255.0) ** 2.2 * 3.0 - 0.1).astype(np.float16).astype(np.float32)

@@ -9,7 +9,8 @@ from vinpaint.engine.composite import composite, dilate_holes, fill_weight
 from vinpaint.engine.flow import compute_known_flow, DISFlow, occlusion_check, reliable_flow_mask
 from vinpaint.engine.losses import (consistency_loss, flow_loss, known_mask_for_features, perceptual_loss,
                                     reconstruction_loss)
-from vinpaint.engine.network import FLOW_OFFSETS, Generator, parameter_count
+from vinpaint.engine.config import FLOW_OFFSETS
+from vinpaint.engine.network import Generator, parameter_count
 from vinpaint.engine.perceptual import load_vgg16
 from vinpaint.engine.train import batch_schedule, make_noise
 from vinpaint.engine.warp import backward_warp

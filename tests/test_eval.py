@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from vinpaint.engine.errors import InputError
+from vinpaint.errors import InputError
 from vinpaint.evaluation import report
 from vinpaint.evaluation.config import EvalConfig, MethodSpec, profile
-from vinpaint.main import main
+from vinpaint.cli.main import main
 
 
 def _png(path: Path, image: np.ndarray) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vinpaint.engine.errors import InputError
+from vinpaint.errors import InputError
 from vinpaint.evaluation.bench import BenchConfig, format_row, measure, write_markdown
 
 

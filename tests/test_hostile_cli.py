@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from daemon_fixtures import DaemonProcess
-from vinpaint.engine.io import read_clip
-from vinpaint.engine.sample import SampleConfig, make_sample
-from vinpaint.engine.writers import MARKER, is_vinpaint_output, write_png_sequence, write_video
-from vinpaint.main import main
+from vinpaint.media.io import read_clip
+from vinpaint.media.sample import SampleConfig, make_sample
+from vinpaint.media.writers import MARKER, is_vinpaint_output, write_png_sequence, write_video
+from vinpaint.cli.main import main
 
 SMALL = SampleConfig(frames=12, width=160, height=96, seed=5)
 TRAIN = ["--set", "loss.perceptual=0", "--set", "propagation.enabled=false"]

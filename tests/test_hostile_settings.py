@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from vinpaint.engine import PRESETS, VARIANTS, InputError, make_config
 from vinpaint.engine.config import Flag, Int, Ints, Num, OneOf, Text, clean_setting, setting_fields
-from vinpaint.engine.sample import SampleConfig, make_sample
-from vinpaint.engine.writers import write_png_sequence, write_video
-from vinpaint.main import main
+from vinpaint.media.sample import SampleConfig, make_sample
+from vinpaint.media.writers import write_png_sequence, write_video
+from vinpaint.cli.main import main
 
 FIELDS = sorted(setting_fields())
 FUZZ_CASES = 500

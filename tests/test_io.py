@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from vinpaint.engine.errors import InputError
+from vinpaint.errors import InputError
 from vinpaint.engine.flowviz import color_wheel, flow_to_rgb, flows_to_rgb
-from vinpaint.engine.io import read_clip, read_image, read_inputs, read_masks
-from vinpaint.engine.pictures import before_after_strip, loss_curve_png, pick_frames
-from vinpaint.engine.writers import (
+from vinpaint.media.io import read_clip, read_image, read_inputs, read_masks
+from vinpaint.media.pictures import before_after_strip, loss_curve_png, pick_frames
+from vinpaint.media.writers import (
     encode_png, resolve_codec, to_uint8, write_png, write_png_sequence, write_video,
 )
 

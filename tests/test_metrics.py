@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from vinpaint.engine.errors import InputError
+from vinpaint.errors import InputError
 from vinpaint.evaluation import fid, metrics
 from vinpaint.evaluation.metrics import ConsistencyConfig, PSNR_CAP_DB
 

@@ -10,7 +10,7 @@ from vinpaint.engine.averaging import NAME, WeightAverage, attach
 from vinpaint.engine.config import PRESETS, VARIANTS
 from vinpaint.engine.flow import flow_scales
 from vinpaint.engine.losses import consistency_loss
-from vinpaint.engine.network import FLOW_OFFSETS
+from vinpaint.engine.config import FLOW_OFFSETS
 from vinpaint.engine.perceptual import VGG16Features
 from vinpaint.engine.train import TrainingData, VideoTrainer, make_noise
 from vinpaint.engine.windows import centred_windows

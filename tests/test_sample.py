@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from vinpaint.engine.io import read_clip, read_inputs
-from vinpaint.engine.sample import SampleConfig, hole_psnr, make_sample, write_sample
+from vinpaint.media.io import read_clip, read_inputs
+from vinpaint.media.sample import SampleConfig, hole_psnr, make_sample, write_sample
 
 SHORT = SampleConfig(frames=12)
 

@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from vinpaint.engine.errors import InputError
-from vinpaint.engine.imagefiles import read_image_file, write_image_file
-from vinpaint.engine.io import read_clip, read_inputs
-from vinpaint.engine.sample import SampleConfig, make_sample
-from vinpaint.engine.sequences import parse_pattern, parse_range
-from vinpaint.engine.writers import MARK_TEXT, is_vinpaint_output, write_image_sequence
+from vinpaint.errors import InputError
+from vinpaint.media.imagefiles import read_image_file, write_image_file
+from vinpaint.media.io import read_clip, read_inputs
+from vinpaint.media.sample import SampleConfig, make_sample
+from vinpaint.media.sequences import parse_pattern, parse_range
+from vinpaint.media.writers import MARK_TEXT, is_vinpaint_output, write_image_sequence
 
 
 def vinpaint(*args, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -260,7 +260,7 @@ def test_cli_inpaints_an_exr_sequence_and_keeps_linear_values_outside_the_hole(t
     ("1005=deep.tif", "save the painting at the clip's bit depth"),
 ])
 def test_cli_bad_references_are_one_sentence_and_exit_2(tmp_path, reference, words):
-    from vinpaint.engine.writers import write_png, write_png_sequence
+    from vinpaint.media.writers import write_png, write_png_sequence
 
     sample = make_sample(SampleConfig(frames=12, width=64, height=48, seed=1))
     write_image_sequence(parse_pattern(tmp_path / "plate.%04d.png"), sample.frames, list(range(1000, 1012)))
@@ -283,7 +283,7 @@ def test_cli_bad_references_are_one_sentence_and_exit_2(tmp_path, reference, wor
 @pytest.mark.slow
 def test_cli_reference_frame_is_used_and_carried(tmp_path):
     from vinpaint.engine import inpaint, make_config
-    from vinpaint.engine.writers import write_png_sequence
+    from vinpaint.media.writers import write_png_sequence
 
     sample = make_sample(SampleConfig(frames=12, width=128, height=64, seed=3))
     numbers = list(range(1000, 1012))

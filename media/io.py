@@ -15,9 +15,9 @@ import av
 import cv2
 import numpy as np
 
-from vinpaint.engine.errors import InputError
-from vinpaint.engine.imagefiles import OIIO_READS, read_image_file
-from vinpaint.engine.sequences import Pattern, looks_like_pattern, parse_pattern, select_frames
+from vinpaint.errors import InputError
+from vinpaint.media.imagefiles import OIIO_READS, read_image_file
+from vinpaint.media.sequences import Pattern, looks_like_pattern, parse_pattern, select_frames
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".mxf", ".ts", ".wmv", ".flv")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr", ".dpx")
@@ -179,7 +179,7 @@ MAX_FRAMES = 100_000
 
 def clip_memory_budget() -> int:
     """Bytes a clip's frames may take when read: a quarter of the machine's memory (training needs the rest)."""
-    from .devices import host_memory
+    from vinpaint.engine.devices import host_memory
 
     return host_memory() // 4
 

@@ -23,9 +23,9 @@ import av
 import cv2
 import numpy as np
 
-from vinpaint.engine.errors import InputError
-from vinpaint.engine.imagefiles import is_marked, write_image_file
-from vinpaint.engine.sequences import Pattern
+from vinpaint.errors import InputError
+from vinpaint.media.imagefiles import is_marked, write_image_file
+from vinpaint.media.sequences import Pattern
 
 
 @dataclass(frozen=True)

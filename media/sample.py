@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vinpaint.engine.writers import write_png_sequence
+from vinpaint.media.writers import write_png_sequence
 
 
 @dataclass(frozen=True)

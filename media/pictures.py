@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 import cv2
 import numpy as np
 
-from vinpaint.engine.writers import to_uint8, write_bytes_atomic, write_png
+from vinpaint.media.writers import to_uint8, write_bytes_atomic, write_png
 
 HOLE_TINT = np.array([255, 40, 40], np.float32)
 

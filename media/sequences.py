@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from vinpaint.engine.errors import InputError
+from vinpaint.errors import InputError
 
 SEQUENCE_EXTENSIONS = (".exr", ".dpx", ".tif", ".tiff", ".png")
 """What a pattern may name, for reading and writing alike."""

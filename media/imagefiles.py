@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vinpaint.engine.errors import InputError
+from vinpaint.errors import InputError
 
 OIIO_READS = (".exr", ".dpx")
 """Extensions read through OpenImageIO (the others through OpenCV, as before)."""

@@ -1,3 +1,0 @@
-from vinpaint.main import main
-
-raise SystemExit(main())

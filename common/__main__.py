@@ -1,0 +1,3 @@
+from vinpaint.cli.main import main
+
+raise SystemExit(main())
