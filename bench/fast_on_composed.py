@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from vinpaint.engine import inpaint, make_config
+from vinpaint.evaluation.metrics import hole_psnr
 from composed import add_clip_arguments, load, overrides  # bench/composed.py
 
 
@@ -33,8 +34,7 @@ def main() -> int:
     hole = result.hole
 
     def psnr(frames: np.ndarray) -> float:
-        err = ((frames.astype(np.float64) - truth.astype(np.float64)) / 255.0) ** 2
-        return float(10 * np.log10(1.0 / err[hole].mean()))
+        return hole_psnr(frames, truth, hole)
 
     telea = np.stack([cv2.inpaint(f, m.astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA) for f, m in zip(truth, hole)])
     print(f"{args.background} + {args.masks} masks, {len(truth)} frames {w}x{h}, {args.preset}/{args.variant}: "

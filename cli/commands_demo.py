@@ -18,7 +18,8 @@ from vinpaint.evaluation.baselines import opencv_inpaint
 from vinpaint.engine.devices import check_device
 from vinpaint.errors import InputError, TrainingCancelled
 from vinpaint.media.io import read_clip, read_inputs
-from vinpaint.media.sample import SampleConfig, hole_psnr, make_sample, write_sample
+from vinpaint.media.sample import SampleConfig, make_sample, write_sample
+from vinpaint.evaluation.metrics import hole_psnr
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(

@@ -29,7 +29,7 @@ from vinpaint.media.io import Clip, read_inputs, read_references
 from vinpaint.media.pictures import write_before_after, write_loss_curve
 from vinpaint.media.sequences import Pattern, looks_like_pattern, parse_pattern, parse_range
 from vinpaint.media.writers import CODECS, check_replaceable, resolve_codec, sequence_sample, to_uint8, \
-    write_bytes_atomic, write_image_sequence, write_png, write_png_sequence, write_video
+    write_image_sequence, write_png, write_png_sequence, write_video
 
 
 
@@ -183,7 +183,7 @@ def build_config(args: argparse.Namespace) -> InpaintConfig:
         if value is not None:
             overrides[key] = value
     overrides.update(parse_setting(item) for item in args.set or [])
-    return config.replace(**overrides) if overrides else config  # the engine's one check: type and range
+    return config.with_overrides(overrides)  # the engine's one check: type and range
 
 
 # ---- running the engine with a progress bar and Ctrl-C --------------------------------------------------------------
@@ -424,7 +424,7 @@ def write_outputs(plan: OutputPlan, clip: Clip, result, save_generated: bool = F
     written["loss curve"] = write_loss_curve(plan.beside(".loss.png"), loss_history(result.history),
                                              f"{result.config.variant} ({result.config.preset}), {result.steps} steps")
     written["config"] = plan.beside(".config.json")
-    write_bytes_atomic(written["config"], (result.config.to_json() + "\n").encode("utf-8"))
+    result.config.save(written["config"])
     return written
 
 

@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     from vinpaint.media.io import read_inputs, read_references
     from vinpaint.media.pictures import write_before_after
     from vinpaint.media.sequences import parse_range
-    from vinpaint.media.writers import write_bytes_atomic, write_png_sequence
+    from vinpaint.media.writers import write_png_sequence
     from vinpaint.host_bridge.client import Client, check_address, client_config
     from vinpaint.host_bridge.settings import resolve
     from vinpaint.protocol.codec import ProtocolError
@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
             write_png_sequence(plan.beside(".matte"), matte_picture(matte), names=clip.names or None,
                                overwrite=args.overwrite)
             print(f"  matte (white: propagated from other frames, grey: generated): {plan.beside('.matte')}")
-        write_bytes_atomic(plan.beside(".config.json"), (engine_config.to_json() + "\n").encode("utf-8"))
+        engine_config.save(plan.beside(".config.json"))
         write_before_after(plan.beside(".before_after.png"), clip.frames, masks, frames)
         print(f"  config: {plan.beside('.config.json')}")
         if history is not None:

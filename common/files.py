@@ -1,15 +1,32 @@
 """Crash-safe writes: a reader sees the old file or the new one, never half of either.
 
-The one implementation for the whole product, kept in the root package (no torch, no zmq) so the engine's work
-directory and the daemon's job store share it.
+The one implementation for the whole product (results, configs, checkpoints, the job store, golden vectors), kept
+in the root package (no torch, no zmq) so every part shares it. One permission rule: a file or folder written here
+gets what a plain open() or mkdir() would have given it (0666 / 0777 less the umask), so `OUT.config.json` and a
+work directory's `config.json` are alike, and a user who wants them private sets a umask.
+
+A temporary name is `.NAME.RANDOM.partial[.ext]` beside the target (cli/main.py turns it back into NAME in error
+messages); the extension is kept so writers that go by it (FFmpeg's muxers) see the real one.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
+FILE_MODE = 0o666 & ~UMASK
+FOLDER_MODE = 0o777 & ~UMASK
 
 
 def fsync_dir(path: Path) -> None:
@@ -17,7 +34,7 @@ def fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:
-        return
+        return  # platforms without directory handles
     try:
         os.fsync(fd)
     except OSError:
@@ -26,34 +43,63 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, write: Callable[[io.BufferedWriter], object], durable: bool = True) -> None:
-    """Write through `write(fileobj)` into a temporary file beside `path`, fsync it, then rename over `path`."""
+def temp_sibling(path: Path, suffix: str = "", folder: bool = False) -> Path:
+    """A fresh temporary file (or folder) beside `path`, with the permissions of the one rule above."""
+    path = Path(path)
+    if folder:
+        name = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=f".partial{suffix}", dir=path.parent)
+        os.chmod(name, FOLDER_MODE)
+    else:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".partial{suffix}", dir=path.parent)
+        os.close(fd)
+        os.chmod(name, FILE_MODE)
+    return Path(name)
+
+
+def naming(exc: BaseException, path: Path) -> BaseException:
+    """An OSError that names no file (a write() that hits a full disk) -> the same error naming `path`, so the
+    user is told which output could not be written."""
+    if isinstance(exc, OSError) and not exc.filename and exc.errno:
+        named = OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
+        named.__cause__ = exc
+        return named
+    return exc
+
+
+@contextlib.contextmanager
+def replacing(path: Path, suffix: str = "", durable: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside `path` to write into; on a clean exit it is fsynced and renamed over `path`,
+    on any failure removed. `suffix` is added to the temporary name (an extension FFmpeg picks a muxer by)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temp = temp_sibling(path, suffix)
     try:
-        with os.fdopen(fd, "wb") as raw:
-            f = _Recording(raw)
-            try:
-                write(f)
-            except Exception:
-                if f.failure is not None:  # e.g. torch.save turns a full disk into an obscure RuntimeError
-                    raise f.failure from None
-                raise
-            f.flush()
-            if durable:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
+        yield temp
+        if durable:
+            with open(temp, "rb") as handle:
+                os.fsync(handle.fileno())
+        os.replace(temp, path)
     except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, OSError) and not exc.filename and exc.errno:  # a full disk: say which file
-            raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
+        temp.unlink(missing_ok=True)
+        named = naming(exc, path)
+        if named is not exc:
+            raise named from exc
         raise
     if durable:
         fsync_dir(path.parent)
+
+
+def atomic_write(path: Path, write: Callable[[io.BufferedWriter], object], durable: bool = True) -> None:
+    """Write through `write(fileobj)` into a temporary file beside `path`, fsync it, then rename over `path`."""
+    with replacing(path, durable=durable) as temp, open(temp, "wb") as raw:
+        f = _Recording(raw)
+        try:
+            write(f)  # type: ignore[arg-type]
+            f.flush()
+        except Exception:
+            if f.failure is not None:  # e.g. torch.save turns a full disk into an obscure RuntimeError
+                raise f.failure from None
+            raise
 
 
 class _Recording:
@@ -79,5 +125,5 @@ def atomic_write_bytes(path: Path, data: bytes | memoryview, durable: bool = Tru
     atomic_write(path, lambda f: f.write(data), durable)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), durable)

@@ -15,6 +15,14 @@ from typing import Any
 from vinpaint.errors import InputError
 
 
+class SettingError(InputError):
+    """One setting cannot be used; `name` is its dotted name, so the daemon can point at the field."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
 # --- what every setting may be: one table, checked in one place ------------------------------------------------
 
 class Limit:
@@ -26,8 +34,8 @@ class Limit:
     def clean(self, name: str, value: Any) -> Any:
         raise NotImplementedError
 
-    def fail(self, name: str, value: Any) -> InputError:
-        return InputError(f"setting {name} must be {self.what}, not {_show(value)}")
+    def fail(self, name: str, value: Any) -> SettingError:
+        return SettingError(name, f"setting {name} must be {self.what}, not {_show(value)}")
 
 
 @dataclass(frozen=True)
@@ -238,7 +246,7 @@ def clean_setting(name: str, value: Any) -> Any:
     file and the daemon's job.open overrides all go through. InputError names the setting and its range."""
     fields_ = setting_fields()
     if name not in fields_:
-        raise InputError(f"unknown setting '{name}'")
+        raise SettingError(name, f"unknown setting '{name}'")
     default, limit = fields_[name]
     return (limit or _fallback(default)).clean(name, value)
 
@@ -516,28 +524,31 @@ class InpaintConfig:
         atomic_write_text(Path(path), self.to_json() + "\n")
 
     def get(self, key: str) -> Any:
-        """A field by dotted name, e.g. get("train.max_steps")."""
+        """A setting by dotted name, e.g. get("train.max_steps")."""
+        if key not in setting_fields():
+            raise SettingError(key, f"unknown setting '{key}'")
         node: Any = self
         for part in key.split("."):
-            if not hasattr(node, part):
-                raise InputError(f"unknown setting '{key}'")
             node = getattr(node, part)
         return node
 
-    def replace(self, **dotted: Any) -> "InpaintConfig":
-        """A copy with fields set by dotted name, e.g. replace(**{"train.max_steps": 10})."""
+    def with_overrides(self, dotted: dict[str, Any]) -> "InpaintConfig":
+        """A copy with settings changed by dotted name ({"train.max_steps": 10}), each checked against its declared
+        type and range (`clean_setting`), then the whole config checked. The one way the command line's --set,
+        its named options and the daemon's job.open overrides change a config; SettingError names the setting."""
         data = self.to_dict()
         for key, value in dotted.items():
-            node = data
             *parents, leaf = key.split(".")
-            for p in parents:
-                if p not in node or not isinstance(node[p], dict):
-                    raise InputError(f"unknown setting '{key}'")
-                node = node[p]
-            if leaf not in node:
-                raise InputError(f"unknown setting '{key}'")
-            node[leaf] = value
+            node = data
+            cleaned = clean_setting(key, value)
+            for part in parents:
+                node = node[part]
+            node[leaf] = cleaned
         return InpaintConfig.from_dict(data)
+
+    def replace(self, **dotted: Any) -> "InpaintConfig":
+        """with_overrides with keywords: replace(**{"train.max_steps": 10})."""
+        return self.with_overrides(dotted)
 
 
 def _from_dict(cls, data: dict[str, Any]):

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from vinpaint.errors import InputError
+from vinpaint.files import atomic_write_text
 from vinpaint.evaluation import dataset
 
 MANIFEST_VERSION = 1
@@ -199,9 +200,7 @@ def write_set(data: Path, manifest: dict, out: Path) -> list[Path]:
             _write_png(d / "masks" / f"{i:05d}.png", clip.masks[i].astype(np.uint8) * 255)
             _write_png(d / "truth" / f"{i:05d}.png", clip.truth[i])
         written.append(d)
-    tmp = out / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1))
-    tmp.replace(out / "manifest.json")
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
     return written
 
 

@@ -57,6 +57,19 @@ def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     return mse_to_psnr(float(diff2[m].mean()))
 
 
+def hole_psnr(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:
+    """PSNR in dB pooled over the hole pixels of a whole clip: [T,H,W,C] vs [T,H,W,C] (same dtype) with bool
+    [T,H,W]. One mean squared error over all of them, uncapped (inf when equal): the single number the demo, the
+    benchmarks and the end-to-end tests report, where `video_scores` gives the paper's per-frame mean."""
+    a, b = to_unit(result), to_unit(truth)
+    _check_pair(a, b, hole)
+    diff = a[hole] - b[hole]
+    if diff.size == 0:
+        raise ValueError("the hole is empty")
+    mse = float(np.mean(diff ** 2))
+    return float("inf") if mse == 0 else float(-10.0 * np.log10(mse))
+
+
 def ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     """SSIM of one frame [H,W,C] (scikit-image); with a mask [H,W], the SSIM map averaged over masked pixels."""
     a, b = to_unit(a), to_unit(b)

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
 import numpy as np
 
 from vinpaint.evaluation.config import PAPER_ORDER
+from vinpaint.files import atomic_write_text
 
 COLUMNS = ["schedule", "method", "clip", "kind", "psnr_raw", "ssim_raw", "psnr", "ssim", "psnr_hole", "ssim_hole",
            "cons_psnr", "cons_ssim", "cons_psnr_raw", "cons_ssim_raw", "fid_raw", "fid", "clock_s", "wall_s",
@@ -35,15 +37,13 @@ def mean_rows(rows: list[dict], kind: str = "composed") -> list[dict]:
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.4f}" if isinstance(v, float) and math.isfinite(v) else
-                            ("" if isinstance(v, float) else v)) for k, v in r.items()})
-    tmp.replace(path)
+    text = io.StringIO(newline="")
+    w = csv.DictWriter(text, fieldnames=COLUMNS, extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.4f}" if isinstance(v, float) and math.isfinite(v) else
+                        ("" if isinstance(v, float) else v)) for k, v in r.items()})
+    atomic_write_text(path, text.getvalue())
 
 
 def _f(v: float, digits: int = 2) -> str:

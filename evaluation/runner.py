@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from vinpaint.errors import InputError, TrainingCancelled
+from vinpaint.files import atomic_write_text
 from vinpaint.evaluation.config import EvalConfig, MethodSpec
 
 LONG_EPOCHS = 1000.0
@@ -129,9 +130,7 @@ def schedule_steps(t_count: int, config) -> int:
 
 
 def _save_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(data, indent=1))
 
 
 def _checkpoint_step(workdir: Path) -> int:

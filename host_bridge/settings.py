@@ -11,8 +11,8 @@ import hashlib
 import json
 from typing import Any
 
-from vinpaint.engine import PRESETS, VARIANTS, InputError, InpaintConfig, make_config
-from vinpaint.engine.config import clean_setting, setting_fields
+from vinpaint.engine import PRESETS, VARIANTS, InputError, InpaintConfig, make_config, working_size
+from vinpaint.engine.config import SettingError, setting_fields
 from vinpaint.protocol.codec import ProtocolError
 
 STR_SETTINGS_ALLOWED = {"flow.estimator", "flow.dis_preset", "network.kind"}
@@ -35,21 +35,23 @@ def resolve(settings: dict[str, Any], ctx: dict[str, str]) -> InpaintConfig:
         dotted["mask.dilation"] = settings["mask_dilation"]
     if "mask_feather" in settings:
         dotted["mask.feather"] = settings["mask_feather"]
-    for name, value in settings.get("overrides", {}).items():
+    overrides = settings.get("overrides", {})
+    known = setting_fields()
+    for name, value in overrides.items():
         field = f"overrides.{name}"
         if name in FIXED:
             raise bad(field, f"set '{name}' with settings.{name}, not in overrides")
-        known = setting_fields()
         if name not in known:
             raise bad(field, f"'{name}' is not an engine setting")
         if isinstance(known[name][0], str) and name not in STR_SETTINGS_ALLOWED:
             raise bad(field, f"'{name}' cannot be set over the wire")
-        try:
-            dotted[name] = clean_setting(name, value)  # the same check as the command line's --set
-        except InputError as exc:
-            raise bad(field, str(exc)) from None
+        dotted[name] = value
     try:
-        return make_config(preset, variant, **dotted)
+        return make_config(preset, variant).with_overrides(dotted)  # the same check as the command line's --set
+    except SettingError as exc:
+        if exc.name in overrides:
+            raise bad(f"overrides.{exc.name}", str(exc)) from None
+        raise bad("overrides", f"the engine refuses these settings: {exc}") from None
     except (InputError, TypeError, ValueError) as exc:
         raise bad("overrides", f"the engine refuses these settings: {exc}") from None
 
@@ -67,8 +69,6 @@ def job_memory(config: InpaintConfig, frames: int, height: int, width: int, chan
     training process (inputs, the RGB copy, the float copy made for resizing, holes, the composited result).
     Device: the clip at working size, the known and generated flow, and the network's activations with their
     gradients for one batch. Within a factor of about 2; used to refuse at `job.open` a job that cannot fit."""
-    from vinpaint.engine import working_size
-
     t, big = frames, height * width
     host = t * big * (channels * itemsize + 3 * itemsize + 3 * 4 + 2 + 3 * itemsize)
     h, w = working_size(height, width, config)

@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 import cv2
 import numpy as np
 
-from vinpaint.media.writers import to_uint8, write_bytes_atomic, write_png
+from vinpaint.media.writers import to_uint8, write_marked, write_png
 
 HOLE_TINT = np.array([255, 40, 40], np.float32)
 
@@ -118,5 +118,5 @@ def loss_curve_png(history: Sequence[tuple[int, Mapping[str, float]]], title: st
 def write_loss_curve(path: Path, history: Sequence[tuple[int, Mapping[str, float]]], title: str = "training losses"
                      ) -> Path:
     """Render `loss_curve_png` into a file, atomically."""
-    write_bytes_atomic(Path(path), loss_curve_png(history, title))
+    write_marked(Path(path), loss_curve_png(history, title))
     return Path(path)

@@ -208,13 +208,3 @@ def write_sample(folder: Path, sample: Sample) -> dict[str, Path]:
     write_png_sequence(paths["masks"], np.where(sample.masks, 255, 0).astype(np.uint8))
     write_png_sequence(paths["background"], sample.background)
     return paths
-
-
-def hole_psnr(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:
-    """PSNR in dB over the hole pixels only: [T,H,W,3] vs [T,H,W,3] (same dtype) with bool [T,H,W]."""
-    peak = 65535.0 if result.dtype == np.uint16 else 255.0
-    diff = result.astype(np.float64)[hole] - truth.astype(np.float64)[hole]
-    if diff.size == 0:
-        raise ValueError("the hole is empty")
-    mse = float(np.mean(diff ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(peak ** 2 / mse)

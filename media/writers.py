@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from vinpaint.errors import InputError
+from vinpaint.files import atomic_write_bytes, fsync_dir, naming, replacing, temp_sibling
 from vinpaint.media.imagefiles import is_marked, write_image_file
 from vinpaint.media.sequences import Pattern
 
@@ -87,49 +88,6 @@ def resolve_codec(path: Path, codec: str = "auto", size: tuple[int, int] | None 
     return name
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _umask()
-
-
-def _temp_sibling(path: Path, suffix: str = "") -> Path:
-    """A fresh temporary file beside `path`, with the permissions a plain open() would have given it."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".partial{suffix}", dir=path.parent)
-    os.close(fd)
-    os.chmod(name, 0o666 & ~_UMASK)
-    return Path(name)
-
-
-class _Naming:
-    """Re-raise an OSError that names no file (a write() that hits a full disk) as one naming `path`, so the
-    user is told which output could not be written."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, exc, tb) -> None:
-        if isinstance(exc, OSError) and not exc.filename and exc.errno:
-            raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(self.path)) from exc
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return  # platforms without directory handles
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def mark_png(data: bytes) -> bytes:
     """PNG bytes -> the same picture with a tEXt chunk "Comment: written by vinpaint" right after IHDR."""
     if not data.startswith(_PNG_SIGNATURE) or _PNG_MARK in data[:256]:
@@ -137,22 +95,9 @@ def mark_png(data: bytes) -> bytes:
     return data[:33] + _PNG_MARK + data[33:]  # 8 signature + 25 IHDR
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write a whole file under a temporary name, fsync, then rename over `path` (a PNG gets vinpaint's mark)."""
-    path = Path(path)
-    data = mark_png(bytes(data))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_sibling(path)
-    try:
-        with _Naming(path), open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+def write_marked(path: Path, data: bytes) -> None:
+    """A whole file, atomically (vinpaint.files); a PNG gets vinpaint's mark."""
+    atomic_write_bytes(Path(path), mark_png(bytes(data)))
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -168,7 +113,7 @@ def encode_png(image: np.ndarray) -> bytes:
 
 def write_png(path: Path, image: np.ndarray) -> None:
     """One PNG, atomically."""
-    write_bytes_atomic(Path(path), encode_png(image))
+    write_marked(Path(path), encode_png(image))
 
 
 def write_png_sequence(folder: Path, frames: np.ndarray, names: list[str] | None = None,
@@ -180,12 +125,13 @@ def write_png_sequence(folder: Path, frames: np.ndarray, names: list[str] | None
     if len(names) != len(frames):
         raise ValueError(f"{len(names)} names for {len(frames)} frames")
     folder.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent))
-    os.chmod(temp, 0o777 & ~_UMASK)
+    temp = temp_sibling(folder, folder=True)
     try:
         for name, frame in zip(names, frames):
-            with _Naming(folder / f"{name}.png"):
+            try:
                 (temp / f"{name}.png").write_bytes(encode_png(np.ascontiguousarray(frame)))
+            except OSError as exc:
+                raise naming(exc, folder / f"{name}.png") from exc
         (temp / MARKER).write_text(f"{MARK_TEXT}; the next run that writes here replaces this folder whole\n")
         _replace_folder(temp, folder, overwrite)
     except BaseException:
@@ -280,15 +226,17 @@ def write_image_sequence(pattern: Pattern, frames: np.ndarray, numbers: list[int
     temps: list[Path] = []
     try:
         for target, frame in zip(targets, frames):
-            temp = _temp_sibling(target, extension)
+            temp = temp_sibling(target, extension)
             temps.append(temp)
-            with _Naming(target):
+            try:
                 if extension == ".png":
                     temp.write_bytes(encode_png(np.ascontiguousarray(frame)))
                 else:
                     write_image_file(temp, np.ascontiguousarray(frame), sample, MARK_TEXT, format_path=target)
                 with open(temp, "rb") as handle:
                     os.fsync(handle.fileno())
+            except OSError as exc:
+                raise naming(exc, target) from exc
         for target in targets:
             check_replaceable(target, overwrite=overwrite)  # again: a file may have appeared meanwhile
         for temp, target in zip(temps, targets):
@@ -297,7 +245,7 @@ def write_image_sequence(pattern: Pattern, frames: np.ndarray, numbers: list[int
         for temp in temps:
             temp.unlink(missing_ok=True)
         raise
-    _fsync_dir(pattern.folder)
+    fsync_dir(pattern.folder)
     return targets
 
 
@@ -309,7 +257,7 @@ def _replace_folder(new: Path, folder: Path, overwrite: bool = False) -> None:
         old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
         os.replace(folder, old / folder.name)
     os.replace(new, folder)
-    _fsync_dir(folder.parent)
+    fsync_dir(folder.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -336,27 +284,17 @@ def write_video(path: Path, frames: np.ndarray, fps: Fraction | float, codec: st
     spec = CODECS[name]
     deep = frames.dtype == np.uint16 and spec.pix_fmt_16 is not None
     data = frames if deep else to_uint8(frames)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_sibling(path, path.suffix)
-    try:
-        with _Naming(path), av.open(str(temp), mode="w", format=_muxer(path)) as container:
-            container.metadata["comment"] = MARK_TEXT
-            stream = container.add_stream(spec.encoder, rate=Fraction(fps).limit_denominator(1_000_000))
-            stream.width, stream.height = width, height
-            stream.pix_fmt = spec.pix_fmt_16 if deep else spec.pix_fmt
-            stream.options = dict(spec.options)
-            for index, array in enumerate(data):
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb48le" if deep else "rgb24")
-                frame.pts = index
-                container.mux(stream.encode(frame))
-            container.mux(stream.encode(None))
-        with _Naming(path), open(temp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    with replacing(path, path.suffix) as temp, av.open(str(temp), mode="w", format=_muxer(path)) as container:
+        container.metadata["comment"] = MARK_TEXT
+        stream = container.add_stream(spec.encoder, rate=Fraction(fps).limit_denominator(1_000_000))
+        stream.width, stream.height = width, height
+        stream.pix_fmt = spec.pix_fmt_16 if deep else spec.pix_fmt
+        stream.options = dict(spec.options)
+        for index, array in enumerate(data):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb48le" if deep else "rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
     return name
 
 

@@ -17,6 +17,8 @@ from typing import Any
 import msgpack
 import numpy as np
 
+from vinpaint.files import atomic_write_bytes
+
 from .codec import PROTOCOL_VERSION, encode_reply, encode_request, wire_array
 from .content_hash import clip_hash, item_digest
 
@@ -292,18 +294,6 @@ def describe(vectors: list[Vector]) -> dict[str, Any]:
             "content_hash_references": with_reference}
 
 
-def _atomic(path: Path, data: bytes) -> None:
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def expected_files() -> dict[str, bytes]:
     """File name -> exact bytes of everything in protocol/golden/ that this module owns."""
     vectors = build()
@@ -321,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         args.dir.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():
-            _atomic(args.dir / name, data)
+            atomic_write_bytes(args.dir / name, data)
         print(f"wrote {len(files)} files to {args.dir}")
         return 0
     bad = [n for n, d in files.items() if not (args.dir / n).is_file() or (args.dir / n).read_bytes() != d]

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from vinpaint.engine import TrainingCancelled, inpaint, make_config
+from vinpaint.evaluation.metrics import hole_psnr
 
 
 def panning_clip(frames=12, h=64, w=128, speed=4, seed=0):
@@ -22,11 +23,6 @@ def panning_clip(frames=12, h=64, w=128, speed=4, seed=0):
 TRAINED = {"propagation.enabled": False}
 """Propagation fills this clip's whole hole from other frames (nothing left to train); these tests are about the
 training itself."""
-
-
-def hole_psnr(result, truth, hole):
-    err = ((result.astype(np.float64) - truth.astype(np.float64)) / 255.0) ** 2
-    return 10 * np.log10(1.0 / err[hole].mean())
 
 
 @pytest.mark.slow

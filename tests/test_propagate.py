@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from vinpaint.engine import inpaint, make_config
+from vinpaint.evaluation.metrics import hole_psnr
 from vinpaint.engine.composite import composite
 from vinpaint.engine.flow import DISFlow
 from vinpaint.engine.propagate import (GENERATED, PROPAGATED, complete_flow, load_propagation, neighbour_flows,
@@ -32,11 +33,6 @@ def _panning_clip(frames: int = 12, h: int = 64, w: int = 96, speed: int = 2, se
     return shown, holes, truth
 
 
-def _psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
-    err = ((a.astype(np.float64) - b.astype(np.float64)) / 255.0) ** 2
-    return float(10 * np.log10(1.0 / err[where].mean()))
-
-
 def test_complete_flow_continues_a_smooth_motion_across_the_hole():
     h, w = 48, 64
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -58,9 +54,9 @@ def test_propagation_copies_the_true_background_into_the_hole_and_nothing_of_the
     assert result.reached.sum() / holes.sum() > 0.9
     out, matte = composite(frames, None, holes, 0, result, seam=3)
     assert np.array_equal(out[~holes], frames[~holes])  # bit-exact outside the hole
-    assert _psnr(out, truth, result.reached) > 30.0
+    assert hole_psnr(out, truth, result.reached) > 30.0
     telea = np.stack([cv2.inpaint(f, m.astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA) for f, m in zip(frames, holes)])
-    assert _psnr(out, truth, result.reached) > _psnr(telea, truth, result.reached) + 8.0
+    assert hole_psnr(out, truth, result.reached) > hole_psnr(telea, truth, result.reached) + 8.0
     # the object's colour never leaks in: no filled pixel is nearer magenta than its truth is
     magenta = np.array([255, 0, 255], np.float64)
     near = np.abs(out.astype(np.float64) - magenta).sum(-1) < np.abs(truth.astype(np.float64) - magenta).sum(-1) - 60
@@ -102,7 +98,7 @@ def test_engine_skips_training_when_every_hole_pixel_was_seen_and_writes_a_matte
         assert result.steps == 0 and any("no training needed" in n for n in result.notices)
     else:
         assert result.steps > 0
-    assert _psnr(result.frames, truth, reached) > 30.0
+    assert hole_psnr(result.frames, truth, reached) > 30.0
     # a second run is served from the work directory, propagation included
     again = inpaint(frames, holes, config, workdir=tmp_path / "work")
     assert np.array_equal(again.frames, result.frames) and np.array_equal(again.matte, result.matte)
@@ -131,7 +127,7 @@ def test_a_small_unseen_rest_is_diffused_without_training_and_the_cached_result_
     assert first.steps == 0 and any("no training needed" in n for n in first.notices)
     assert (first.matte[first.hole] == GENERATED).all()
     telea = np.stack([cv2.inpaint(f, m.astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA) for f, m in zip(frames, holes)])
-    assert abs(_psnr(first.frames, truth, holes) - _psnr(telea, truth, holes)) < 0.5
+    assert abs(hole_psnr(first.frames, truth, holes) - hole_psnr(telea, truth, holes)) < 0.5
     again = inpaint(frames, holes, config, workdir=tmp_path / "work")
     assert np.array_equal(again.frames, first.frames)
     strict = make_config("tiny", "dip-vid", **{"resolution.work_width": 64, "propagation.train_below": 0.0})
@@ -148,9 +144,9 @@ def test_a_painted_reference_frame_is_carried_through_the_shot():
     assert not painted.hole[3].any() and painted.hole[4].all() == holes[4].all()
     others = np.ones(len(frames), bool)
     others[3] = False
-    assert _psnr(painted.frames[others], truth[others], holes[others]) > 30.0
-    assert _psnr(painted.frames[others], truth[others], holes[others]) > \
-        _psnr(without.frames[others], truth[others], holes[others]) + 10.0
+    assert hole_psnr(painted.frames[others], truth[others], holes[others]) > 30.0
+    assert hole_psnr(painted.frames[others], truth[others], holes[others]) > \
+        hole_psnr(without.frames[others], truth[others], holes[others]) + 10.0
     with pytest.raises(Exception, match="reference frame 99"):
         inpaint(frames, holes, config, references={99: truth[0]})
     with pytest.raises(Exception, match="bit depth"):

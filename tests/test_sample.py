@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from vinpaint.media.io import read_clip, read_inputs
-from vinpaint.media.sample import SampleConfig, hole_psnr, make_sample, write_sample
+from vinpaint.evaluation.metrics import hole_psnr
+from vinpaint.media.sample import SampleConfig, make_sample, write_sample
 
 SHORT = SampleConfig(frames=12)
 
