@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
-    from vinpaint.host_bridge.config import DEFAULT_ADDRESS, MiB, default_store
+    from vinpaint.host_bridge.daemon_config import DEFAULT_ADDRESS, MiB, default_store
 
     p = subparsers.add_parser(
         "serve", help="run the engine daemon (jobs over ZeroMQ, kept on disk)",
@@ -35,8 +35,9 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vinpaint.host_bridge.auth import AuthError, make_keys
-    from vinpaint.host_bridge.config import AuthConfig, DaemonConfig, LimitsConfig, default_store
-    from vinpaint.host_bridge.daemon import Daemon, DaemonError, configure_logging
+    from vinpaint.host_bridge.daemon_config import AuthConfig, DaemonConfig, LimitsConfig, default_store
+    from vinpaint.host_bridge.daemon import Daemon, DaemonStartError
+    from vinpaint.host_bridge.logs import configure_logging
 
     configure_logging(args.quiet)
     if args.make_keys is not None:
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     daemon = Daemon(config)
     try:
         endpoint = daemon.start()
-    except (AuthError, DaemonError) as exc:
+    except (AuthError, DaemonStartError) as exc:
         print(f"vinpaint: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     daemon.install_signal_handlers()
     auth = "CurveZMQ" if config.auth.enabled else "loopback only, no keys"
     print(f"vinpaint daemon listening on {endpoint} (store {config.store}, devices "
-          f"{', '.join(t.device for t in daemon.trainers)}, {auth})", flush=True)
+          f"{', '.join(t.device for t in daemon.pool.trainers)}, {auth})", flush=True)
     daemon.serve()
     print("vinpaint daemon stopped", flush=True)
     return 0

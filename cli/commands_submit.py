@@ -16,7 +16,7 @@ from typing import Any
 
 def add_parser(subparsers) -> None:
     from vinpaint.cli.commands_inpaint import add_clip_arguments
-    from vinpaint.host_bridge.config import DEFAULT_ADDRESS
+    from vinpaint.host_bridge.daemon_config import DEFAULT_ADDRESS
 
     p = subparsers.add_parser(
         "submit", help="inpaint a video on a vinpaint daemon (see `vinpaint serve`)",
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     from vinpaint.media.sequences import parse_range
     from vinpaint.media.writers import write_png_sequence
     from vinpaint.host_bridge.client import Client, check_address, client_config
-    from vinpaint.host_bridge.settings import resolve
+    from vinpaint.host_bridge.job_settings import resolve
     from vinpaint.protocol.codec import ProtocolError
     from vinpaint.protocol.messages import check_settings
 
@@ -195,11 +195,11 @@ def run(args: argparse.Namespace) -> int:
 def _matte_of(client, job: str, frames: int):
     """The job's mattes uint8 [T,H,W], or None with a one-line notice when the daemon has none to give (an older
     daemon, or a job it finished before it kept mattes)."""
-    from vinpaint.host_bridge.client import DaemonError
+    from vinpaint.host_bridge.client import RequestError
 
     try:
         return client.results(job, frames, layer="matte")[..., 0]
-    except DaemonError as err:
+    except RequestError as err:
         if err.code not in ("internal", "bad_request"):
             raise
         print(f"vinpaint: no matte: {err}", file=sys.stderr)
@@ -208,11 +208,11 @@ def _matte_of(client, job: str, frames: int):
 
 def _history_of(client, job: str):
     """The job's loss history, or None with a one-line notice when the daemon has none to give."""
-    from vinpaint.host_bridge.client import DaemonError
+    from vinpaint.host_bridge.client import RequestError
 
     try:
         return client.history(job)
-    except DaemonError as err:
+    except RequestError as err:
         if err.code not in ("not_ready", "unknown_type"):
             raise
         print(f"vinpaint: no loss curve: {err}", file=sys.stderr)

@@ -17,7 +17,7 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from vinpaint.errors import VinpaintError
 
-from .config import AuthConfig
+from .daemon_config import AuthConfig
 
 
 class AuthError(VinpaintError):

@@ -25,27 +25,28 @@ from vinpaint.protocol.codec import DTYPES, ProtocolError
 from vinpaint.protocol.content_hash import clip_hash, item_digest
 
 from .auth import apply_client
-from .config import ClientConfig
+from .daemon_config import ClientConfig
 
 TERMINAL = ("done", "failed", "cancelled")
 
 
-class DaemonError(VinpaintError):
-    """The daemon refused a request; `code` is the protocol error code (SPEC.md section 7)."""
+class RequestError(VinpaintError):
+    """A request to the daemon did not succeed: refused (`code` is the protocol error code, SPEC.md section 7),
+    unanswered (DaemonUnavailable) or its job ended without a result (JobFailed)."""
 
     def __init__(self, code: str, message: str, field: str | None = None, body: dict | None = None) -> None:
         super().__init__(message)
         self.code, self.field, self.body = code, field, body or {}
 
 
-class DaemonUnavailable(DaemonError):
+class DaemonUnavailable(RequestError):
     """No reply in time: the daemon is not running, not reachable, or refused our key."""
 
     def __init__(self, message: str) -> None:
         super().__init__("timeout", message)
 
 
-class JobFailed(DaemonError):
+class JobFailed(RequestError):
     """The job ended `failed` or `cancelled` instead of `done`."""
 
 
@@ -93,7 +94,7 @@ class Client:
 
     def request(self, type_: str, body: dict[str, Any] | None = None, arrays: Sequence[np.ndarray] = (),
                 timeout_s: float | None = None) -> tuple[dict[str, Any], codec.Message]:
-        """Send one request and return (checked reply body, reply). Raises DaemonError for an error reply."""
+        """Send one request and return (checked reply body, reply). Raises RequestError for an error reply."""
         rid = f"{self._prefix}-{next(self._ids)}"
         frames = codec.encode_request(type_, rid, body, arrays)
         if timeout_s is None:
@@ -128,8 +129,8 @@ class Client:
                 msg = codec.decode_reply(frames)
             except ProtocolError as exc:
                 if exc.code == "version_mismatch":
-                    raise DaemonError("version_mismatch", exc.message, "v") from None
-                raise DaemonError("malformed", f"the daemon sent a broken reply: {exc.message}") from None
+                    raise RequestError("version_mismatch", exc.message, "v") from None
+                raise RequestError("malformed", f"the daemon sent a broken reply: {exc.message}") from None
             if msg.re == rid or (msg.re == "" and msg.status == "error"):
                 return msg
             # a late reply to a request that timed out earlier: not ours to answer now
@@ -137,12 +138,12 @@ class Client:
     def _check(self, msg: codec.Message) -> dict[str, Any]:
         if msg.status == "error":
             err = msg.error or {}
-            raise DaemonError(str(err.get("code", "internal")), str(err.get("message", "unknown error")),
+            raise RequestError(str(err.get("code", "internal")), str(err.get("message", "unknown error")),
                               err.get("field"), msg.body)
         try:
             return messages.check_reply(msg)
         except ProtocolError as exc:
-            raise DaemonError("malformed", f"the daemon sent a broken reply: {exc.message}") from None
+            raise RequestError("malformed", f"the daemon sent a broken reply: {exc.message}") from None
 
     # --- the messages -----------------------------------------------------------------------------------------
 
@@ -255,7 +256,7 @@ class Client:
                 reason = status.get("error") or status["message"]
                 raise JobFailed(status["state"], f"job {job} {status['state']}: {reason}")
             if deadline is not None and time.monotonic() > deadline:
-                raise DaemonError("timeout", f"job {job} is still {status['state']} after {timeout_s:.0f} s")
+                raise RequestError("timeout", f"job {job} is still {status['state']} after {timeout_s:.0f} s")
             time.sleep(poll_s)
 
     def results(self, job: str, frames: int | None = None, layer: str = "frame") -> np.ndarray:
@@ -333,4 +334,4 @@ def client_config(address: str | None, server_key: Path | None = None, client_ke
     return cfg
 
 
-__all__ = ["Client", "DaemonError", "DaemonUnavailable", "JobFailed", "wire_clip", "client_config", "DTYPES"]
+__all__ = ["Client", "RequestError", "DaemonUnavailable", "JobFailed", "wire_clip", "client_config", "DTYPES"]

@@ -5,7 +5,7 @@ cancelling is a signal instead of a cooperative thread dance, and the daemon's s
 SIGTERM (from the daemon, or from the kernel when the daemon dies: PR_SET_PDEATHSIG) makes the engine write a
 checkpoint at the next step and exit, so the job resumes where it stopped.
 
-Events go to the daemon as JSON lines on the file descriptor given by --progress-fd.
+Events (events.py) go to the daemon as JSON lines on the file descriptor given by --progress-fd.
 Exit status: 0 done, 3 stopped (checkpoint kept), 4 failed (reason sent as an "error" event first).
 """
 from __future__ import annotations
@@ -24,7 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from vinpaint.files import atomic_write_bytes
+from vinpaint.host_bridge import events as ev
+from vinpaint.host_bridge.store import atomic_write_json, is_disk_full
 from vinpaint.openmp import prefer_sleeping_threads
+from vinpaint.protocol.codec import DTYPES
 
 EXIT_DONE, EXIT_STOPPED, EXIT_FAILED = 0, 3, 4
 MASK_HOLE_MIN = {"u1": 128, "u2": 32768}
@@ -45,11 +49,11 @@ class Events:
         self.file = os.fdopen(fd, "w", buffering=1, encoding="utf-8") if fd >= 0 else None
         self.broken = False
 
-    def send(self, **event: Any) -> None:
+    def send(self, event: ev.WorkerEvent) -> None:
         if self.file is None or self.broken:
             return
         try:
-            self.file.write(json.dumps(event) + "\n")
+            self.file.write(ev.encode(event))
         except (BrokenPipeError, OSError):
             self.broken = True
 
@@ -79,8 +83,6 @@ def _lock(job_dir: Path) -> int:
 
 def load_inputs(job_dir: Path, record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """frames [T,H,W,C] in the job's dtype and holes bool [T,H,W] from the uploaded items."""
-    from vinpaint.protocol.codec import DTYPES
-
     t, h, w, c = record["frames"], record["height"], record["width"], record["channels"]
     frames = np.empty((t, h, w, c), dtype=DTYPES[record["dtype"]])
     holes = np.empty((t, h, w), dtype=bool)
@@ -95,8 +97,6 @@ def load_inputs(job_dir: Path, record: dict[str, Any]) -> tuple[np.ndarray, np.n
 
 def load_references(job_dir: Path, record: dict[str, Any]) -> dict[int, np.ndarray]:
     """{frame index: painted clean frame [H,W,3]} from the uploaded references (their alpha, if any, dropped)."""
-    from vinpaint.protocol.codec import DTYPES
-
     h, w, c = record["height"], record["width"], record["channels"]
     return {int(i): np.fromfile(job_dir / "inputs" / "references" / f"{int(i):05d}.bin",
                                 dtype=DTYPES[record["dtype"]]).reshape(h, w, c)[..., :3].copy()
@@ -108,8 +108,6 @@ def write_results(job_dir: Path, frames: np.ndarray, rgb: np.ndarray, history: n
     """Source-resolution results with the source alpha passed through untouched, one atomic file per frame, the
     matte of each (uint8 [H,W]: 0 outside the hole, 1 propagated, 2 generated) beside it, and the loss history for
     `job.history`; complete.json last, so it vouches for everything before it."""
-    from vinpaint.host_bridge.store import atomic_write_bytes, atomic_write_json
-
     out_dir = job_dir / "results"
     for i in range(frames.shape[0]):
         out = frames[i].copy()
@@ -124,23 +122,23 @@ def write_results(job_dir: Path, frames: np.ndarray, rgb: np.ndarray, history: n
 
 
 def run(job_dir: Path, device: str, events: Events, parent: int) -> int:
-    from vinpaint.engine import InpaintConfig, InputError, TrainingCancelled, inpaint
+    from vinpaint.engine import InpaintConfig, InputError, TrainingCancelled, inpaint  # torch: after the signals
+    from vinpaint.engine.propagate import GENERATED
     from vinpaint.engine.train import HISTORY_TERMS
-    from vinpaint.host_bridge.store import is_disk_full
 
     def should_stop() -> bool:
         return STOP["flag"] or events.broken or os.getppid() != parent
 
-    def progress(ev) -> None:
-        events.send(event="progress", phase=ev.phase, step=int(ev.step), total=int(ev.total),
-                    elapsed_s=float(ev.elapsed_s), eta_s=None if ev.eta_s is None else float(ev.eta_s),
-                    losses={k: float(v) for k, v in (ev.losses or {}).items()}, message=str(ev.message))
+    def progress(e) -> None:
+        events.send(ev.Progress(phase=e.phase, step=int(e.step), total=int(e.total), elapsed_s=float(e.elapsed_s),
+                                eta_s=None if e.eta_s is None else float(e.eta_s),
+                                losses={k: float(v) for k, v in (e.losses or {}).items()}, message=str(e.message)))
 
     try:
         lock = _lock(job_dir)
         record = json.loads((job_dir / "job.json").read_text())
         config = InpaintConfig.from_dict(record["config"])
-        events.send(event="progress", phase="setup", message="loading frames")
+        events.send(ev.Progress(phase="setup", message="loading frames"))
         frames, holes = load_inputs(job_dir, record)
         if should_stop():
             return EXIT_STOPPED
@@ -148,31 +146,29 @@ def run(job_dir: Path, device: str, events: Events, parent: int) -> int:
         references = load_references(job_dir, record)
         result = inpaint(rgb, holes, config, workdir=job_dir / "work", progress=progress,
                          should_stop=should_stop, device=device, references=references or None)
-        events.send(event="progress", phase="done", step=result.steps, total=result.steps,
-                    elapsed_s=float(result.seconds), eta_s=0.0, message="writing result frames")
-        from vinpaint.engine.propagate import GENERATED
-
+        events.send(ev.Progress(phase="done", step=result.steps, total=result.steps, elapsed_s=float(result.seconds),
+                                eta_s=0.0, message="writing result frames"))
         matte = result.matte if result.matte is not None else result.hole.astype(np.uint8) * np.uint8(GENERATED)
         write_results(job_dir, frames, result.frames, result.history, HISTORY_TERMS, matte)
-        events.send(event="done")
+        events.send(ev.Done())
         os.close(lock)
         return EXIT_DONE
     except TrainingCancelled:
-        events.send(event="stopped")
+        events.send(ev.Stopped())
         return EXIT_STOPPED
     except InputError as exc:
-        events.send(event="error", kind="input", message=str(exc))
+        events.send(ev.Failed("input", str(exc)))
         return EXIT_FAILED
     except MemoryError:
-        events.send(event="error", kind="memory", message="the training process ran out of memory")
+        events.send(ev.Failed("memory", "the training process ran out of memory"))
         return EXIT_FAILED
     except BaseException as exc:  # a crash of one job must come back as its reason, never kill the daemon
         traceback.print_exc(file=sys.stderr)
         if is_disk_full(exc):
             msg = f"out of disk space on the daemon ({os.strerror(exc.errno)})"  # type: ignore[attr-defined]
-            events.send(event="error", kind="disk_full", message=msg)
+            events.send(ev.Failed("disk_full", msg))
         else:
-            events.send(event="error", kind="crash", message=f"training crashed: {type(exc).__name__}: {exc}"[:500])
+            events.send(ev.Failed("crash", f"training crashed: {type(exc).__name__}: {exc}"[:500]))
         return EXIT_FAILED
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from daemon_fixtures import DaemonProcess, pid_alive, real_clip, synthetic_clip, worker_pid
-from vinpaint.host_bridge.client import Client, DaemonError, JobFailed
+from vinpaint.host_bridge.client import Client, RequestError, JobFailed
 
 pytestmark = pytest.mark.slow
 SEED = 3
@@ -150,7 +150,7 @@ def test_resending_a_finished_shot_finds_it_without_uploading_or_training(shared
         kept = shared_daemon.store / "jobs" / job / "results" / "history.f4"
         kept.rename(kept.with_suffix(".away"))  # as a job finished by a daemon that kept no history
         try:
-            with pytest.raises(DaemonError) as refused:
+            with pytest.raises(RequestError) as refused:
                 c.history(job)
             assert refused.value.code == "not_ready" and "kept no loss history" in str(refused.value)
         finally:
@@ -273,13 +273,13 @@ def test_crashed_training_fails_the_job_with_its_reason_and_the_daemon_keeps_ser
         assert "SIGKILL" in status["error"]
         with pytest.raises(JobFailed, match="SIGKILL"):
             c.wait(job)
-        with pytest.raises(DaemonError) as info:
+        with pytest.raises(RequestError) as info:
             c.fetch(job, 0)
         assert info.value.code == "not_ready" and "SIGKILL" in str(info.value)
         assert c.hello()["protocol"] == 1
         assert c.start(job)["state"] in ("queued", "training"), "a failed job can be started again"
         c.delete(job)
-        with pytest.raises(DaemonError):
+        with pytest.raises(RequestError):
             c.status(job)
 
 
@@ -291,7 +291,7 @@ def test_disk_full_refuses_uploads_and_fails_training_with_the_reason(tmp_path):
 
     with DaemonProcess(tmp_path / "store", preexec_fn=small_files) as d, Client(d.address) as c:
         big, big_masks = synthetic_clip(t=12, h=300, w=300, channels=4, dtype=np.float32)  # 1.4 MB per frame
-        with pytest.raises(DaemonError) as info:
+        with pytest.raises(RequestError) as info:
             c.submit(big, big_masks, preset="tiny")
         assert info.value.code == "storage_full"
         assert c.hello()["protocol"] == 1
@@ -336,7 +336,7 @@ def test_one_training_at_a_time_and_a_queued_job_can_be_cancelled(shared_daemon)
         assert c.status(a)["state"] == "training"
         assert c.cancel(b)["state"] == "cancelled"
         assert c.status(a)["state"] == "training"
-        with pytest.raises(DaemonError) as refused:
+        with pytest.raises(RequestError) as refused:
             c.history(a)
         assert refused.value.code == "not_ready" and "training, not done" in str(refused.value)
         assert c.cancel(a)["state"] == "cancelled"

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from daemon_fixtures import DaemonProcess, synthetic_clip
-from vinpaint.host_bridge.client import Client, DaemonError, DaemonUnavailable, client_config, wire_clip
+from vinpaint.host_bridge.client import Client, RequestError, DaemonUnavailable, client_config, wire_clip
 from vinpaint.protocol import codec
 from vinpaint.protocol.content_hash import clip_hash, item_digest
 
@@ -76,8 +76,8 @@ def open_clip(client: Client, frames, masks, **settings):
     return opened, frames, wmasks
 
 
-def expect_error(code: str, fn, *args, **kw) -> DaemonError:
-    with pytest.raises(DaemonError) as info:
+def expect_error(code: str, fn, *args, **kw) -> RequestError:
+    with pytest.raises(RequestError) as info:
         fn(*args, **kw)
     assert info.value.code == code, str(info.value)
     return info.value

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from daemon_fixtures import DaemonProcess, synthetic_clip
-from vinpaint.host_bridge.client import Client, DaemonError
+from vinpaint.host_bridge.client import Client, RequestError
 from vinpaint.protocol.content_hash import clip_hash, item_digest
 
 pytestmark = pytest.mark.slow
@@ -54,13 +54,13 @@ def test_reference_frames_and_mattes_match_the_embedded_engine(daemon):
         mattes = c.results(job, layer="matte")
         c.wait(plain, timeout_s=600)
         got_plain = c.results(plain)
-        with pytest.raises(DaemonError) as bad:
+        with pytest.raises(RequestError) as bad:
             c.request("job.fetch", {"job": job, "index": 0, "layer": "alpha"})
         assert bad.value.code == "bad_request" and bad.value.field == "body.layer"
         kept = daemon.store / "jobs" / job / "results" / "00003.matte.bin"
         kept.rename(kept.with_suffix(".away"))  # as a job finished by a daemon that kept no mattes
         try:
-            with pytest.raises(DaemonError) as old:
+            with pytest.raises(RequestError) as old:
                 c.fetch(job, 3, layer="matte")
             assert old.value.code == "internal" and "has no mattes" in str(old.value)
         finally:
@@ -85,7 +85,7 @@ def test_references_are_checked_uploaded_and_hashed(daemon):
     assert content != clip_hash(t, h, w, ch, "u1", "u1", fd, md)
     assert clip_hash(t, h, w, ch, "u1", "u1", fd, md, {}) == clip_hash(t, h, w, ch, "u1", "u1", fd, md)
     with Client(daemon.address) as c:
-        with pytest.raises(DaemonError) as bad:
+        with pytest.raises(RequestError) as bad:
             c.open_job(frames=t, width=w, height=h, channels=ch, dtype="u1", mask_dtype="u1", content_hash=content,
                        settings={"preset": "tiny"}, references=[12])
         assert bad.value.code == "bad_request" and bad.value.field == "body.references"
@@ -97,18 +97,18 @@ def test_references_are_checked_uploaded_and_hashed(daemon):
         for i in range(t):
             c.upload(job, "frame", i, frames[i])
             c.upload(job, "mask", i, wire_masks[i])
-        with pytest.raises(DaemonError) as incomplete:
+        with pytest.raises(RequestError) as incomplete:
             c.start(job)
         assert incomplete.value.code == "incomplete" and incomplete.value.body["missing_references"] == [2]
         assert c.status(job)["missing_references"] == 1
-        with pytest.raises(DaemonError) as unlisted:
+        with pytest.raises(RequestError) as unlisted:
             c.upload(job, "reference", 3, truth[3])
         assert unlisted.value.code == "bad_request" and "not one of the reference frames" in str(unlisted.value)
-        with pytest.raises(DaemonError) as shape:
+        with pytest.raises(RequestError) as shape:
             c.upload(job, "reference", 2, truth[2][..., :1])
         assert shape.value.code == "bad_buffer"
         c.upload(job, "reference", 2, truth[1])  # the wrong painting: the hash over the upload catches it
-        with pytest.raises(DaemonError) as mismatch:
+        with pytest.raises(RequestError) as mismatch:
             c.start(job)
         assert mismatch.value.code == "hash_mismatch"
         reply = c.upload(job, "reference", 2, truth[2])

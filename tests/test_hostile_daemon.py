@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from daemon_fixtures import DaemonProcess
 from vinpaint.engine.config import setting_fields
-from vinpaint.host_bridge.client import Client, DaemonError, client_config
+from vinpaint.host_bridge.client import Client, RequestError, client_config
 from vinpaint.protocol import codec
 
 
@@ -95,7 +95,7 @@ def test_a_client_string_cannot_forge_a_log_line(daemon, client):
     ("train.epochs", True, "train.epochs must be a finite number"),
 ])
 def test_overrides_meet_the_same_ranges_as_the_command_line(client, name, value, says):
-    with pytest.raises(DaemonError) as info:
+    with pytest.raises(RequestError) as info:
         client.open_job(frames=12, width=64, height=64, channels=3, dtype="u1", mask_dtype="u1",
                         content_hash="0" * 64, settings={"preset": "tiny", "overrides": {name: value}})
     assert info.value.code == "bad_request" and info.value.field == f"body.settings.overrides.{name}"
@@ -104,7 +104,7 @@ def test_overrides_meet_the_same_ranges_as_the_command_line(client, name, value,
 
 
 def test_a_job_that_cannot_fit_in_memory_is_refused_at_open(client):
-    with pytest.raises(DaemonError) as info:
+    with pytest.raises(RequestError) as info:
         # a few KB of frames, but 64 frames a batch at 2048x2048: over 500 GiB of activations, more than any device
         client.open_job(frames=64, width=64, height=64, channels=4, dtype="u1", mask_dtype="u1",
                         content_hash="1" * 64, settings={"preset": "fast", "variant": "dip-vid", "overrides": {
@@ -117,12 +117,12 @@ def test_a_job_that_cannot_fit_in_memory_is_refused_at_open(client):
 
 
 def test_a_job_that_would_hold_the_device_for_ever_is_refused_at_open(client):
-    with pytest.raises(DaemonError) as info:  # each value in range, together about 10^9 steps
+    with pytest.raises(RequestError) as info:  # each value in range, together about 10^9 steps
         client.open_job(frames=12, width=64, height=64, channels=3, dtype="u1", mask_dtype="u1",
                         content_hash="2" * 64, settings={"preset": "tiny", "overrides": {
                             "train.epochs": 1000.0, "train.updates_per_batch": 100000, "train.max_steps": 0}})
     assert info.value.code == "too_large" and "training steps, over this daemon's limit" in str(info.value)
-    with pytest.raises(DaemonError) as info:  # a schedule too long to plan: refused before it is built
+    with pytest.raises(RequestError) as info:  # a schedule too long to plan: refused before it is built
         client.open_job(frames=12, width=64, height=64, channels=3, dtype="u1", mask_dtype="u1",
                         content_hash="3" * 64, settings={"preset": "tiny", "overrides": {"train.epochs": 99999.0}})
     assert info.value.code == "bad_request" and "batches" in str(info.value)

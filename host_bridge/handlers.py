@@ -1,0 +1,348 @@
+"""The daemon's answers: one method per request type of protocol/SPEC.md, each given the request's context.
+
+`Requests.handle(frames)` decodes one request, checks it against the spec, calls its handler and encodes the
+reply; every failure becomes an error reply (a bug costs one request, never the daemon). A handler reads and
+changes the job store and asks the trainer pool to stop a process; it never waits on training.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from vinpaint import __version__, engine
+from vinpaint.engine import PRESETS, VARIANTS, InputError
+from vinpaint.engine.devices import host_memory
+from vinpaint.protocol import codec, messages
+from vinpaint.protocol.codec import DTYPES, Message, ProtocolError
+from vinpaint.protocol.content_hash import clip_hash, item_digest
+
+from . import job_settings
+from .daemon_config import LimitsConfig
+from .pool import TrainerPool
+from .store import Job, JobRecord, JobStore, StoreError, is_disk_full, summarise_history
+
+log = logging.getLogger("vinpaint.daemon")
+
+PRECHECK_MAX_PIXELS = 1 << 25
+"""job.open asks the engine to check a clip's geometry and settings when T*H*W is at most this (it costs T*H*W
+bytes); bigger clips are checked when training starts."""
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Which request a reply or an error answers."""
+
+    re: str = ""
+    type: str = "error"
+
+    @property
+    def ids(self) -> dict[str, str]:
+        return {"re": self.re, "type": self.type}
+
+    def error(self, code: str, message: str, field: str | None = None, body: dict | None = None) -> ProtocolError:
+        return ProtocolError(code, message, field=field, body=body, re=self.re, type=self.type)
+
+    def reply(self, body: dict[str, Any], arrays: tuple[np.ndarray, ...] = ()) -> list[Any]:
+        return codec.encode_reply(self.type, self.re, body, arrays)
+
+
+Handler = Callable[[RequestContext, Message, dict[str, Any]], list[Any]]
+
+
+class Requests:
+    """The ten request handlers over one job store and one trainer pool."""
+
+    def __init__(self, store: JobStore, pool: TrainerPool, limits: LimitsConfig,
+                 failure: Callable[[str], None]) -> None:
+        self.store, self.pool, self.limits, self.failure = store, pool, limits, failure
+        self.handlers: dict[str, Handler] = {
+            "hello": self.on_hello, "job.open": self.on_open, "job.upload": self.on_upload,
+            "job.start": self.on_start, "job.status": self.on_status, "job.fetch": self.on_fetch,
+            "job.history": self.on_history, "job.cancel": self.on_cancel, "job.delete": self.on_delete,
+            "job.list": self.on_list,
+        }
+
+    def handle(self, frames: list[Any]) -> list[Any]:
+        """One request's frames -> its reply's frames. Never raises: every failure becomes an error reply."""
+        ctx = RequestContext()
+        try:
+            msg = codec.decode_request(frames, self.limits.max_header_bytes)
+            ctx = RequestContext(msg.id, msg.type)
+            body = messages.check_request(msg)
+            return self.handlers[msg.type](ctx, msg, body)
+        except ProtocolError as exc:
+            return codec.encode_error(exc)
+        except StoreError as exc:
+            return codec.encode_error(ctx.error(exc.code, str(exc)))
+        except OSError as exc:
+            if is_disk_full(exc):
+                return codec.encode_error(ctx.error(
+                    "storage_full", f"the daemon's disk is full ({os.strerror(exc.errno)}); free space and resend"))
+            self.failure("request failed")
+            return codec.encode_error(ctx.error("internal", f"the daemon could not do this: {exc}"))
+        except Exception as exc:  # a bug must cost one request, never the daemon
+            self.failure("request failed")
+            return codec.encode_error(ctx.error("internal", f"internal error in the daemon: {type(exc).__name__}"))
+
+    def on_hello(self, ctx: RequestContext, msg: Message, body: dict[str, Any]) -> list[Any]:
+        if body["client"]:
+            log.info("hello from %r", body["client"][:256])
+        lim = self.limits
+        return ctx.reply({
+            "protocol": codec.PROTOCOL_VERSION, "server": f"vinpaint {__version__}",
+            "devices": [t.device for t in self.pool.trainers], "presets": list(PRESETS), "variants": list(VARIANTS),
+            "limits": {"max_message_bytes": lim.max_message_bytes, "max_header_bytes": lim.max_header_bytes,
+                       "max_frames": lim.max_frames, "max_width": lim.max_width, "max_height": lim.max_height},
+            "features": list(messages.FEATURES)})
+
+    def on_open(self, ctx: RequestContext, msg: Message, body: dict[str, Any]) -> list[Any]:
+        lim = self.limits
+        for key, most in (("frames", lim.max_frames), ("width", lim.max_width), ("height", lim.max_height)):
+            if body[key] > most:
+                raise ctx.error("too_large", f"{key} {body[key]} is over this daemon's limit of {most}",
+                                 field=f"body.{key}")
+        config = job_settings.resolve(body["settings"], ctx.ids)
+        self._check_cost(ctx, body, config)
+        jid = job_settings.job_id(body["content_hash"], config)
+        geometry = ("frames", "width", "height", "channels", "dtype", "mask_dtype", "content_hash")
+        job = self.store.jobs.get(jid)
+        created = job is None
+        if job is not None:
+            differs = [k for k in geometry + ("references",) if getattr(job.record, k) != body[k]]
+            if differs:
+                raise ctx.error("conflict", f"job {jid} exists with another {differs[0]}; the content hash must "
+                                 "cover the clip it describes", field=f"body.{differs[0]}")
+        else:
+            if len(self.store.jobs) >= lim.max_jobs:
+                raise ctx.error("busy", f"the store holds {len(self.store.jobs)} jobs, its limit; delete "
+                                 "finished jobs (job.delete) and try again")
+            self._precheck(ctx, body, config)
+            record = JobRecord(job=jid, content_hash=body["content_hash"], frames=body["frames"],
+                               width=body["width"], height=body["height"], channels=body["channels"],
+                               dtype=body["dtype"], mask_dtype=body["mask_dtype"], settings=body["settings"],
+                               config=config.to_dict(), name=body["name"], references=body["references"])
+            self._check_space(ctx, record)
+            self._check_memory(ctx, body, config)
+            job = self.store.create(record)
+            job.append_log(f"opened: {record.frames} frames {record.width}x{record.height}x{record.channels} "
+                           f"{record.dtype}, preset {config.preset}, variant {config.variant}")
+        reply = {"job": jid, "created": created, "state": job.record.state,
+                 "have_frames": sorted(job.have["frame"]), "have_masks": sorted(job.have["mask"])}
+        if job.record.references:
+            reply["have_references"] = sorted(job.have["reference"])
+        return ctx.reply(reply)
+
+    def _check_cost(self, ctx: RequestContext, body: dict[str, Any], config) -> None:
+        """Refuse a job that would train for ever (or plan a schedule too long to build), before it is stored."""
+        lim, t = self.limits, body["frames"]
+        try:
+            config.check_clip(t)
+        except InputError as exc:
+            raise ctx.error("bad_request", f"the engine cannot train this clip: {exc}",
+                             field="body.settings") from None
+        steps = config.planned_steps(t)
+        if steps > lim.max_train_steps:
+            raise ctx.error("too_large", f"the job plans {steps} training steps, over this daemon's limit of "
+                             f"{lim.max_train_steps}; set train.max_steps or fewer train.epochs",
+                             field="body.settings")
+
+    def _check_memory(self, ctx: RequestContext, body: dict[str, Any], config) -> None:
+        """Refuse a job that cannot fit in any device's memory (host_bridge.job_settings.job_memory's estimate)."""
+        try:
+            host, device = job_settings.job_memory(config, body["frames"], body["height"], body["width"],
+                                                    body["channels"], DTYPES[body["dtype"]].itemsize)
+        except InputError as exc:
+            raise ctx.error("bad_request", f"the engine cannot train this clip: {exc}", field="body") from None
+
+        ram = host_memory()
+        fits = [tr for tr in self.pool.trainers if (host + device <= tr.memory if tr.device == "cpu"
+                                              else host <= ram and device <= tr.memory)]
+        if not fits:
+            biggest = max(self.pool.trainers, key=lambda tr: tr.memory)
+            raise ctx.error("too_large", f"the job needs about {(host + device) / 2**30:.1f} GiB of memory "
+                             f"({host / 2**30:.1f} GiB for the clip, {device / 2**30:.1f} GiB for training) but "
+                             f"the largest device here ({biggest.device}) has {biggest.memory / 2**30:.1f} GiB; "
+                             "use fewer frames, a smaller resolution.work_width or a smaller train.batch_size",
+                             field="body")
+
+    def _precheck(self, ctx: RequestContext, body: dict[str, Any], config) -> None:
+        """Let the engine refuse a clip it could never train (too few frames for the batch, ...) right away."""
+        t, h, w = body["frames"], body["height"], body["width"]
+        if t * h * w > PRECHECK_MAX_PIXELS or h * w < 2:
+            return
+        frames = np.broadcast_to(np.zeros((1, 1, 1, 3), np.uint8), (t, h, w, 3))
+        one = np.zeros((1, h, w), bool)
+        one[0, 0, 0] = True
+        try:
+            engine.validate(frames, np.broadcast_to(one, (t, h, w)), config)  # loads torch on first use
+        except InputError as exc:
+            raise ctx.error("bad_request", f"the engine cannot train this clip: {exc}", field="body") from None
+
+    def _check_space(self, ctx: RequestContext, record: JobRecord) -> None:
+        need = record.frames * (2 * record.item_bytes("frame") + 2 * record.item_bytes("mask")) + \
+            len(record.references) * record.item_bytes("frame")  # inputs, results, mattes, references
+        free = self.store.free_bytes() - self.limits.reserve_bytes
+        if need > free:
+            raise ctx.error("storage_full", f"the job needs {need / 1e9:.2f} GB for its inputs and results but "
+                             f"the daemon's disk has {max(free, 0) / 1e9:.2f} GB to spare")
+
+    def on_upload(self, ctx: RequestContext, msg: Message, body: dict[str, Any]) -> list[Any]:
+        job = self.store.get(body["job"])
+        rec, kind, index = job.record, body["kind"], body["index"]
+        if index >= rec.frames:
+            raise ctx.error("bad_request", f"'body.index' must be from 0 to {rec.frames - 1}, not {index}",
+                             field="body.index")
+        if kind == "reference" and index not in rec.references:
+            listed = ", ".join(map(str, rec.references)) or "none"
+            raise ctx.error("bad_request", f"frame {index} is not one of the reference frames job.open listed "
+                             f"({listed})", field="body.index")
+        spec = msg.specs[0]
+        want_dtype = rec.mask_dtype if kind == "mask" else rec.dtype
+        want_shape = rec.item_shape(kind)
+        if spec.dtype != want_dtype or spec.shape != want_shape:
+            raise ctx.error("bad_buffer", f"this job's {kind}s are {want_dtype} {list(want_shape)}, not "
+                             f"{spec.dtype} {list(spec.shape)}", field="buffers[0]")
+        if rec.state != "uploading":
+            if index not in job.have[kind]:
+                raise ctx.error("conflict", f"job {rec.job} is {rec.state} and takes no more uploads")
+            return self._upload_reply(ctx, job, kind, index, stored=False)
+        data = msg.buffers[0]
+        if spec.dtype == "f4" and not np.isfinite(np.frombuffer(data, np.float32)).all():
+            raise ctx.error("bad_buffer", f"{kind} {index} has NaN or infinite values", field="buffers[0]")
+        digest = item_digest(data)
+        if body["digest"] is not None and body["digest"] != digest.hex():
+            raise ctx.error("hash_mismatch", f"{kind} {index} does not match its digest (corrupted on the way?); "
+                             "resend it", field="body.digest")
+        job.store_item(kind, index, data, digest)
+        return self._upload_reply(ctx, job, kind, index, stored=True)
+
+    def _upload_reply(self, ctx: RequestContext, job: Job, kind: str, index: int, stored: bool) -> list[Any]:
+        reply = {"job": job.id, "kind": kind, "index": index, "stored": stored,
+                 "missing_frames": len(job.missing("frame")), "missing_masks": len(job.missing("mask"))}
+        if job.record.references:
+            reply["missing_references"] = len(job.missing("reference"))
+        return ctx.reply(reply)
+
+    def on_start(self, ctx: RequestContext, msg: Message, body: dict[str, Any]) -> list[Any]:
+        job = self.store.get(body["job"])
+        rec = job.record
+        if rec.state == "uploading":
+            missing_f, missing_m = job.missing("frame"), job.missing("mask")
+            missing_r = job.missing("reference")
+            if missing_f or missing_m or missing_r:
+                details = {"missing_frames": missing_f[:messages.MAX_MISSING_LISTED],
+                           "missing_masks": missing_m[:messages.MAX_MISSING_LISTED]}
+                refs = ""
+                if missing_r:
+                    details["missing_references"] = missing_r[:messages.MAX_MISSING_LISTED]
+                    refs = f" and {len(missing_r)} reference frame(s)"
+                raise ctx.error("incomplete", f"{len(missing_f)} frame(s) and {len(missing_m)} mask(s){refs} are "
+                                 "not uploaded yet", body=details)
+            got = clip_hash(rec.frames, rec.height, rec.width, rec.channels, rec.dtype, rec.mask_dtype,
+                            [job.digests["frame"][i] for i in range(rec.frames)],
+                            [job.digests["mask"][i] for i in range(rec.frames)],
+                            {i: job.digests["reference"][i] for i in rec.references})
+            if got != rec.content_hash:
+                raise ctx.error("hash_mismatch", "the uploaded frames and masks do not hash to the job's "
+                                 "content_hash; re-upload them (or open the job with the right hash)")
+        if rec.state in ("uploading", "failed", "cancelled"):
+            if sum(1 for j in self.store.jobs.values() if j.record.state == "queued") >= self.limits.max_queued:
+                raise ctx.error("busy", f"{self.limits.max_queued} jobs are queued already; try again later")
+            rec.state, rec.queued_at, rec.error = "queued", time.time(), ""
+            rec.progress.message = "queued"
+            self.pool.save(job)
+            job.append_log("queued")
+        return ctx.reply({"job": job.id, "state": rec.state, "position": self.pool.position(job)})
+
+    def on_status(self, ctx: RequestContext, msg: Message, body: dict[str, Any]) -> list[Any]:
+        job = self.store.get(body["job"])
+        rec, p = job.record, job.record.progress
+        return ctx.reply({
+            "job": job.id, "state": rec.state, "progress": float(min(max(p.progress, 0.0), 1.0)),
+            "phase": p.phase, "step": max(int(p.step), 0), "total": max(int(p.total), 0),
+            "elapsed_s": max(float(p.elapsed_s), 0.0),
+            "eta_s": None if p.eta_s is None or rec.state != "training" else max(float(p.eta_s), 0.0),
+            "losses": dict(p.losses), "message": p.message[:4096],
+            "error": rec.error[:4096] if rec.state == "failed" else None, "position": self.pool.position(job),
+            "frames": rec.frames, "width": rec.width, "height": rec.height, "channels": rec.channels,
+            "dtype": rec.dtype, "mask_dtype": rec.mask_dtype, "missing_frames": len(job.missing("frame")),
+            "missing_masks": len(job.missing("mask")),
+            "missing_references": len(job.missing("reference")) if rec.references else None,
+            "name": rec.name, "created": rec.created,
+            "updated": rec.updated})
+
+    def on_fetch(self, ctx: RequestContext, msg: Message, body: dict[str, Any]) -> list[Any]:
+        job = self.store.get(body["job"])
+        rec, index = job.record, body["index"]
+        if index >= rec.frames:
+            raise ctx.error("bad_request", f"'body.index' must be from 0 to {rec.frames - 1}, not {index}",
+                             field="body.index")
+        self._require_done(ctx, rec)
+        layer = body["layer"]
+        path = job.result_path(index, layer)
+        shape = rec.item_shape("frame") if layer == "frame" else (rec.height, rec.width, 1)
+        try:
+            data = np.fromfile(path, dtype=DTYPES[rec.dtype] if layer == "frame" else np.uint8)
+        except OSError:
+            data = np.empty(0)
+        if data.size != int(np.prod(shape)):
+            what = "result frame" if layer == "frame" else "matte"
+            raise ctx.error("internal", f"{what} {index} of job {rec.job} is missing from the store (a job "
+                             "finished by an older daemon has no mattes); start the job again to regenerate it")
+        reply = {"job": job.id, "index": index}
+        if layer != "frame":
+            reply["layer"] = layer
+        return ctx.reply(reply, (data.reshape(shape),))
+
+    def _require_done(self, ctx: RequestContext, rec: JobRecord) -> None:
+        """`not_ready` naming the job's state (and the reason when it failed) unless it is done."""
+        if rec.state != "done":
+            why = f": {rec.error}" if rec.state == "failed" and rec.error else ""
+            raise ctx.error("not_ready", f"job {rec.job} is {rec.state}, not done{why}")
+
+    def on_history(self, ctx: RequestContext, msg: Message, body: dict[str, Any]) -> list[Any]:
+        job = self.store.get(body["job"])
+        rec = job.record
+        self._require_done(ctx, rec)
+        kept = job.read_history()
+        if kept is None:
+            raise ctx.error("not_ready", f"job {rec.job} was finished by an older daemon that kept no loss history")
+        terms, rows = kept
+        return ctx.reply({"job": job.id, "terms": terms, "steps": int(rows.shape[0])},
+                          (summarise_history(rows, body["points"]),))
+
+    def on_cancel(self, ctx: RequestContext, msg: Message, body: dict[str, Any]) -> list[Any]:
+        job = self.store.get(body["job"])
+        rec = job.record
+        if rec.state in ("queued", "training"):
+            trainer = self.pool.trainer_of(job.id)
+            if trainer is not None:
+                self.pool.stop(trainer, "cancel")
+            rec.state = "cancelled"
+            rec.progress.message = "cancelled; start it again to resume from its checkpoint"
+            self.pool.save(job)
+            job.append_log("cancelled")
+        return ctx.reply({"job": job.id, "state": rec.state})
+
+    def on_delete(self, ctx: RequestContext, msg: Message, body: dict[str, Any]) -> list[Any]:
+        job = self.store.get(body["job"])
+        trainer = self.pool.trainer_of(job.id)
+        if trainer is not None:
+            self.pool.stop(trainer, "delete")
+            trainer.trash = self.store.delete(job.id, remove_now=False)
+        else:
+            self.store.delete(job.id)
+        return ctx.reply({"job": job.id, "deleted": True})
+
+    def on_list(self, ctx: RequestContext, msg: Message, body: dict[str, Any]) -> list[Any]:
+        jobs = sorted(self.store.jobs.values(), key=lambda j: (j.record.created, j.id))
+        return ctx.reply({"jobs": [
+            {"job": j.id, "state": j.record.state, "name": j.record.name,
+             "progress": float(min(max(j.record.progress.progress, 0.0), 1.0)), "frames": j.record.frames,
+             "width": j.record.width, "height": j.record.height, "created": j.record.created,
+             "updated": j.record.updated} for j in jobs]})

@@ -1,0 +1,61 @@
+"""The daemon's log: one line per record, and unexpected failures logged with a bounded rate."""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import traceback
+
+log = logging.getLogger("vinpaint.daemon")
+
+LOGGED_FAILURES_PER_MINUTE = 10
+"""Tracebacks the daemon logs per minute; beyond that it counts them (a client sending bad requests in a loop
+must not fill the disk with logs)."""
+MAX_LOGGED_TRACEBACK = 2000
+"""Characters of one logged traceback (its end: the frames nearest the failure and the exception)."""
+
+
+class OneLineFormatter(logging.Formatter):
+    """Every log record on exactly one line: newlines and other control characters (in a client's string or a
+    traceback) are escaped, so nothing a client sends can forge a log line, and a record is cut at 8 KB."""
+
+    MAX = 8192
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+        return text if len(text) <= self.MAX else text[:self.MAX] + f"... ({len(text) - self.MAX} more chars)"
+
+
+def configure_logging(quiet: bool = False) -> None:
+    """The daemon's log on stderr, one line per record (OneLineFormatter)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLineFormatter("%(asctime)s vinpaint-daemon %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+class FailureLog:
+    """Logs unexpected failures with a short traceback, at most `per_minute` a minute; the rest are counted and
+    reported in one line when the minute is over."""
+
+    def __init__(self, per_minute: int = LOGGED_FAILURES_PER_MINUTE) -> None:
+        self.per_minute = per_minute
+        self.window = 0.0
+        self.logged = 0
+        self.suppressed = 0
+
+    def __call__(self, what: str) -> None:
+        now = time.monotonic()
+        if now - self.window >= 60.0:
+            if self.suppressed:
+                log.error("%d more failures in the last minute were not logged", self.suppressed)
+            self.window, self.logged, self.suppressed = now, 0, 0
+        if self.logged >= self.per_minute:
+            self.suppressed += 1
+            return
+        self.logged += 1
+        trace = traceback.format_exc()
+        log.error("%s: %s", what, trace if len(trace) <= MAX_LOGGED_TRACEBACK else
+                  "..." + trace[-MAX_LOGGED_TRACEBACK:])

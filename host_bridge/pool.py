@@ -1,0 +1,316 @@
+"""The trainer pool: one training process per device, fed from the job store's queue.
+
+It owns process supervision and nothing else: start a worker (worker.py) for the oldest queued job on each idle
+device, read its events (events.py), move the job through its states as the process reports and exits, and stop
+processes politely (SIGTERM, a checkpoint, then SIGKILL after the grace time). No socket: the daemon calls
+`read(trainer)` when a trainer's pipe is readable and `reap()`, `schedule()` and `flush_progress()` after every
+poll, and a test can do the same.
+"""
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import events as ev
+from .store import Job, JobStore
+from .worker import EXIT_DONE, EXIT_FAILED, EXIT_STOPPED
+
+log = logging.getLogger("vinpaint.daemon")
+
+PHASE_SPAN = {"flow": (0.0, 0.05), "setup": (0.05, 0.05), "train": (0.05, 0.95), "generate": (0.95, 1.0),
+              "done": (1.0, 1.0)}
+"""Share of the whole job each engine phase covers, for one `progress` number."""
+
+
+class TrainerState(enum.Enum):
+    IDLE = "idle"
+    """No process: the device takes the next queued job."""
+    TRAINING = "training"
+    """A process trains `job_id`."""
+    STOPPING = "stopping"
+    """SIGTERM was sent (cancel, delete or shutdown); the process is writing its checkpoint."""
+
+
+@dataclass
+class Trainer:
+    """A device slot and the training process running on it, if any."""
+
+    device: str
+    state: TrainerState = TrainerState.IDLE
+    job_id: str = ""
+    proc: subprocess.Popen | None = None
+    fd: int = -1
+    buffer: bytes = b""
+    reason: str = ""
+    """Why the daemon stopped it: "cancel", "delete", "shutdown" (empty: it was not stopped)."""
+    stop_sent: float = 0.0
+    trash: Path | None = None
+    last_error: str = ""
+    memory: int = 0
+    """Bytes of memory of the device (RAM for cpu), for refusing at job.open a job that cannot fit."""
+
+    @property
+    def busy(self) -> bool:
+        return self.state is not TrainerState.IDLE
+
+
+def default_devices() -> tuple[str, ...]:
+    try:
+        import torch
+
+        count = torch.cuda.device_count()
+    except Exception:  # no torch build with CUDA: train on the CPU
+        count = 0
+    return tuple(f"cuda:{i}" for i in range(count)) or ("cpu",)
+
+
+class TrainerPool:
+    """The devices' trainers and the jobs' training states (queued -> training -> done / failed / queued again)."""
+
+    def __init__(self, store: JobStore, devices: tuple[str, ...], stop_grace_s: float = 60.0,
+                 progress_flush_s: float = 2.0) -> None:
+        self.store = store
+        self.trainers = [Trainer(d) for d in devices]
+        self.stop_grace_s = stop_grace_s
+        self.progress_flush_s = progress_flush_s
+
+    # --- the queue --------------------------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """After a restart: finished work stays finished, interrupted training goes back to the queue."""
+        for job in self.store.jobs.values():
+            rec = job.record
+            if rec.state in ("queued", "training") and job.results_complete():
+                self.finish(job)
+            elif rec.state == "training":
+                rec.state = "queued"
+                rec.progress.message = "interrupted; resumes from its last checkpoint"
+                job.save()
+                job.append_log("daemon restarted: training interrupted, queued again")
+
+    def queue(self) -> list[Job]:
+        return sorted((j for j in self.store.jobs.values() if j.record.state == "queued"),
+                      key=lambda j: (j.record.queued_at, j.id))
+
+    def position(self, job: Job) -> int | None:
+        if job.record.state != "queued":
+            return None
+        return next(i for i, j in enumerate(self.queue()) if j is job)
+
+    def trainer_of(self, job_id: str) -> Trainer | None:
+        return next((t for t in self.trainers if t.busy and t.job_id == job_id), None)
+
+    # --- starting ---------------------------------------------------------------------------------------------
+
+    def schedule(self) -> None:
+        """FIFO: each idle device takes the oldest queued job."""
+        for trainer in self.trainers:
+            if trainer.busy:
+                continue
+            queue = [j for j in self.queue() if self.trainer_of(j.id) is None]
+            if not queue:
+                return
+            job = queue[0]
+            if job.results_complete():
+                self.finish(job)
+                continue
+            self.spawn(trainer, job)
+
+    def spawn(self, trainer: Trainer, job: Job) -> None:
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(read_fd, False)
+        try:
+            logf = open(job.log_path, "ab")
+        except OSError as exc:
+            os.close(read_fd)
+            os.close(write_fd)
+            self.fail(job, f"cannot write the job's log: {exc}")
+            return
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "vinpaint.host_bridge.worker", str(job.root), "--device", trainer.device,
+                 "--progress-fd", str(write_fd), "--parent", str(os.getpid())],
+                pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True)
+        except OSError as exc:
+            os.close(read_fd)
+            self.fail(job, f"cannot start the training process: {exc}")
+            return
+        finally:
+            os.close(write_fd)
+            logf.close()
+        trainer.state, trainer.job_id, trainer.proc, trainer.fd = TrainerState.TRAINING, job.id, proc, read_fd
+        trainer.buffer, trainer.reason, trainer.stop_sent, trainer.trash, trainer.last_error = b"", "", 0.0, None, ""
+        job.record.state = "training"
+        # The phase and step of the last run are stale until the new process reports; "" says "not started yet".
+        job.record.progress.phase, job.record.progress.step, job.record.progress.eta_s = "", 0, None
+        job.record.progress.message = f"starting on {trainer.device}"
+        self.save(job)
+        job.append_log(f"training started on {trainer.device} (pid {proc.pid})")
+        try:
+            (job.root / "worker.pid").write_text(f"{proc.pid}\n")
+        except OSError:
+            pass
+
+    def read(self, trainer: Trainer) -> None:
+        """Everything the trainer's process has written to its pipe so far."""
+        while True:
+            try:
+                chunk = os.read(trainer.fd, 65536)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                os.close(trainer.fd)
+                trainer.fd = -1
+                break
+            trainer.buffer += chunk
+        *lines, trainer.buffer = trainer.buffer.split(b"\n")
+        job = self.store.jobs.get(trainer.job_id)
+        for line in lines:
+            event = ev.decode(line)
+            if isinstance(event, ev.Failed):
+                trainer.last_error = event.message
+            elif isinstance(event, ev.Progress) and job is not None and job.record.state == "training":
+                self._apply_progress(job, event)
+
+    def _apply_progress(self, job: Job, event: ev.Progress) -> None:
+        p = job.record.progress
+        lo, hi = PHASE_SPAN.get(event.phase, (p.progress, p.progress))
+        frac = event.step / event.total if event.total > 0 else 0.0
+        # never backwards: an engine may report a phase again (flow for propagation, then for training)
+        p.progress = max(p.progress, 0.0, min(1.0, lo + (hi - lo) * min(frac, 1.0)))
+        p.phase, p.step, p.total = event.phase, event.step, event.total
+        p.elapsed_s, p.eta_s = event.elapsed_s, event.eta_s
+        if event.losses:
+            p.losses = event.losses
+        p.message = event.message
+        job.dirty_progress = True
+
+    # --- stopping ---------------------------------------------------------------------------------------------
+
+    def stop(self, trainer: Trainer, reason: str) -> None:
+        """Ask the process to checkpoint and exit (SIGTERM); `reason` is cancel, delete or shutdown."""
+        trainer.reason = trainer.reason or reason
+        if trainer.proc is not None and not trainer.stop_sent:
+            trainer.state, trainer.stop_sent = TrainerState.STOPPING, time.monotonic()
+            try:
+                trainer.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def kill(self, trainer: Trainer) -> None:
+        if trainer.proc is not None and trainer.proc.poll() is None:
+            try:
+                trainer.proc.kill()
+            except ProcessLookupError:
+                pass
+
+    def shutdown_step(self, since: float, now: bool = False) -> bool:
+        """Stop every trainer (SIGTERM, then SIGKILL once the grace time since `since` is over, or at once with
+        `now`); True once none is left."""
+        grace_over = time.monotonic() - since > self.stop_grace_s
+        for t in self.trainers:
+            if not t.busy:
+                continue
+            if not t.stop_sent:
+                self.stop(t, "shutdown")
+            elif grace_over or now:
+                self.kill(t)
+        return not any(t.busy for t in self.trainers)
+
+    def close(self) -> None:
+        """Kill what still runs and keep every job's last progress."""
+        for t in self.trainers:
+            if t.busy:
+                self.kill(t)
+                t.proc.wait()  # type: ignore[union-attr]
+                self.reap()
+        for job in self.store.jobs.values():
+            if job.dirty_progress:
+                self.save(job, durable=False)
+
+    # --- exits ------------------------------------------------------------------------------------------------
+
+    def reap(self) -> None:
+        for t in self.trainers:
+            if t.proc is None:
+                continue
+            if t.reason and t.stop_sent and time.monotonic() - t.stop_sent > self.stop_grace_s:
+                self.kill(t)  # it had its chance to checkpoint
+            code = t.proc.poll()
+            if code is None:
+                continue
+            if t.fd >= 0:
+                self.read(t)  # the last events (done / error) before the pipe closed
+                if t.fd >= 0:
+                    os.close(t.fd)
+                    t.fd = -1
+            self._exited(t, code)
+            t.state, t.proc, t.job_id, t.reason, t.stop_sent = TrainerState.IDLE, None, "", "", 0.0
+            if t.trash is not None:
+                shutil.rmtree(t.trash, ignore_errors=True)
+                t.trash = None
+
+    def _exited(self, t: Trainer, code: int) -> None:
+        job = self.store.jobs.get(t.job_id)
+        if job is None:
+            return  # deleted while it trained
+        rec = job.record
+        if code == EXIT_DONE and job.results_complete():
+            self.finish(job)
+        elif t.reason == "cancel" or rec.state == "cancelled":
+            job.append_log(f"training stopped on request (exit {code})")
+        elif rec.state != "training":
+            pass  # started again or otherwise moved on while it was stopping
+        elif t.reason == "shutdown" or code == EXIT_STOPPED:
+            rec.state = "queued"
+            rec.progress.message = "interrupted; resumes from its last checkpoint"
+            self.save(job)
+            job.append_log(f"training interrupted (exit {code}); queued again")
+        elif code == EXIT_FAILED:
+            self.fail(job, t.last_error or "training failed (see the job's log)")
+        elif code < 0:
+            name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+            hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+            self.fail(job, f"the training process was killed by {name}{hint}")
+        else:
+            self.fail(job, t.last_error or f"the training process exited with status {code} (see the job's log)")
+
+    # --- job records ------------------------------------------------------------------------------------------
+
+    def finish(self, job: Job) -> None:
+        rec = job.record
+        rec.state, rec.error = "done", ""
+        rec.progress.progress, rec.progress.phase, rec.progress.eta_s = 1.0, "done", None
+        rec.progress.message = "done"
+        self.save(job)
+        job.append_log("done")
+
+    def fail(self, job: Job, reason: str) -> None:
+        job.record.state, job.record.error = "failed", reason
+        job.record.progress.message = "failed"
+        self.save(job)
+        job.append_log(f"failed: {reason}")
+
+    def save(self, job: Job, durable: bool = True) -> None:
+        """Write a job record; a full disk is logged and retried later, never fatal to the daemon."""
+        try:
+            job.save(durable)
+        except OSError as exc:
+            job.dirty_progress = True
+            log.error("cannot write the record of job %s: %s", job.id, exc)
+
+    def flush_progress(self) -> None:
+        now = time.monotonic()
+        for job in self.store.jobs.values():
+            if job.dirty_progress and now - job.last_flush >= self.progress_flush_s:
+                self.save(job, durable=False)
