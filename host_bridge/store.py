@@ -24,9 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from vinpaint.protocol.codec import DTYPES
 from vinpaint.files import atomic_write_bytes, fsync_dir
+from vinpaint.protocol.codec import DTYPES
 from vinpaint.protocol.messages import is_job_id
+
+from . import events
 
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 KINDS = {"frame": "frames", "mask": "masks", "reference": "references"}
@@ -49,17 +51,10 @@ def atomic_write_json(path: Path, obj: Any, durable: bool = True) -> None:
 
 
 @dataclass
-class Progress:
-    """The latest progress of a job, as `job.status` reports it."""
+class Progress(events.Progress):
+    """The latest progress of a job, as `job.status` reports it: the worker's last report and the share done."""
 
     progress: float = 0.0
-    phase: str = ""
-    step: int = 0
-    total: int = 0
-    elapsed_s: float = 0.0
-    eta_s: float | None = None
-    losses: dict[str, float] = field(default_factory=dict)
-    message: str = ""
 
 
 @dataclass

@@ -1,0 +1,120 @@
+"""The trainer pool without a socket: real training processes started, read, stopped and reaped by calling the
+pool the way the daemon's loop does. And the worker-event schema both sides share."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from vinpaint.engine import make_config
+from vinpaint.host_bridge import events
+from vinpaint.host_bridge.pool import TrainerPool, TrainerState
+from vinpaint.host_bridge.store import JobRecord, JobStore
+from vinpaint.protocol.content_hash import item_digest
+
+T, H, W = 6, 64, 96
+
+
+def _queued_job(store: JobStore, steps: int):
+    rng = np.random.default_rng(3)
+    config = make_config("tiny", "dip-vid", **{"train.max_steps": steps, "propagation.enabled": False})
+    record = JobRecord(job="ab" * 16, content_hash="cd" * 32, frames=T, width=W, height=H, channels=3, dtype="u1",
+                       mask_dtype="u1", settings={}, config=config.to_dict(), name="pool test")
+    job = store.create(record)
+    for i in range(T):
+        frame = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+        mask = np.zeros((H, W), np.uint8)
+        mask[20:40, 30:60] = 255
+        for kind, item in (("frame", frame), ("mask", mask)):
+            data = memoryview(np.ascontiguousarray(item)).cast("B")
+            job.store_item(kind, i, data, item_digest(data))
+    job.record.state, job.record.queued_at = "queued", time.time()
+    job.save()
+    return job
+
+
+def _run_until(pool: TrainerPool, done, timeout: float = 240.0) -> None:
+    """What Daemon.serve does each round, minus the socket."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "the training process did not finish in time"
+        for t in pool.trainers:
+            if t.fd >= 0:
+                pool.read(t)
+        pool.reap()
+        pool.flush_progress()
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def store(tmp_path) -> JobStore:
+    s = JobStore(tmp_path / "store")
+    s.open()
+    return s
+
+
+@pytest.mark.slow
+def test_a_queued_job_trains_to_done_without_a_socket(store):
+    job = _queued_job(store, steps=2)
+    pool = TrainerPool(store, ("cpu",), stop_grace_s=30.0, progress_flush_s=0.0)
+    trainer = pool.trainers[0]
+    assert trainer.state is TrainerState.IDLE
+    pool.schedule()
+    assert trainer.state is TrainerState.TRAINING and trainer.job_id == job.id
+    assert job.record.state == "training"
+    _run_until(pool, lambda: trainer.state is TrainerState.IDLE)
+    assert job.record.state == "done", job.record.error
+    assert job.results_complete()
+    assert job.record.progress.progress == 1.0
+    assert np.fromfile(job.result_path(0), np.uint8).size == H * W * 3
+    assert "done" in job.log_path.read_text()
+    pool.schedule()  # nothing queued: the device stays idle
+    assert trainer.state is TrainerState.IDLE
+
+
+@pytest.mark.slow
+def test_cancel_stops_the_process_and_keeps_the_job_cancelled(store):
+    job = _queued_job(store, steps=100000)
+    pool = TrainerPool(store, ("cpu",), stop_grace_s=60.0, progress_flush_s=0.0)
+    trainer = pool.trainers[0]
+    pool.schedule()
+    _run_until(pool, lambda: job.record.progress.phase == "train")  # the process reports, through its events
+    assert job.record.progress.total > 0
+    pool.stop(trainer, "cancel")
+    job.record.state = "cancelled"  # as the job.cancel handler does
+    assert trainer.state is TrainerState.STOPPING
+    _run_until(pool, lambda: trainer.state is TrainerState.IDLE)
+    assert job.record.state == "cancelled"
+    assert not job.results_complete()
+    assert "training stopped on request" in job.log_path.read_text()
+    assert (job.workdir / "checkpoint.pt").is_file()  # SIGTERM made it checkpoint first
+
+
+def test_worker_events_round_trip_through_one_line_each():
+    sent = [events.Progress(phase="train", step=3, total=10, elapsed_s=1.5, eta_s=4.0, losses={"total": 0.25},
+                            message="step 3"),
+            events.Failed("input", "the mask is empty"), events.Done(), events.Stopped()]
+    for event in sent:
+        line = events.encode(event)
+        assert line.endswith("\n") and line.count("\n") == 1
+        assert events.decode(line.encode()) == event
+
+
+@pytest.mark.parametrize("line", [b"", b"not json", b"[1, 2]", b'{"event": "launch"}', b'{"phase": "train"}',
+                                  b'"progress"'])
+def test_a_line_that_is_no_event_is_dropped(line):
+    assert events.decode(line) is None
+
+
+def test_hostile_fields_of_an_event_are_cleaned():
+    got = events.decode(b'{"event": "progress", "phase": "' + b"p" * 500 + b'", "step": -5, "total": 1e400, '
+                        b'"elapsed_s": "soon", "eta_s": NaN, "losses": {"total": Infinity, "recon": 0.5, "x": true, '
+                        b'"big": ' + b"9" * 400 + b'}, "message": null}')
+    assert isinstance(got, events.Progress)
+    assert len(got.phase) == events.MAX_PHASE
+    assert (got.step, got.total, got.elapsed_s, got.eta_s) == (0, 0, 0.0, 0.0)
+    assert got.losses == {"recon": 0.5}
+    assert got.message == ""
+    failed = events.decode(b'{"event": "error", "message": "' + b"m" * 5000 + b'"}')
+    assert isinstance(failed, events.Failed) and failed.kind == "crash" and len(failed.message) == events.MAX_TEXT
