@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 from vinpaint.engine import inpaint, make_config
-from vinpaint.engine.propagate import GENERATED
+from vinpaint.engine.result import GENERATED
 from vinpaint.evaluation.baselines import opencv_inpaint
 from vinpaint.evaluation.metrics import psnr
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
-    from vinpaint.cli.commands_eval import _size
+    from vinpaint.cli.arguments import parse_size
 
     p = subparsers.add_parser(
         "bench", help="time a training step and measure peak memory of each variant",
         description="Train each variant for a few steps on the procedural sample clip, each in its own process, "
                     "and print seconds per step, CPU seconds per step and peak memory. Defaults to the paper's "
                     "384x192 working size.")
-    p.add_argument("--size", type=_size, default=(384, 192), help="working size WIDTHxHEIGHT (default 384x192)")
+    p.add_argument("--size", type=parse_size, default=(384, 192), help="working size WIDTHxHEIGHT (default 384x192)")
     p.add_argument("--frames", type=int, default=25)
     p.add_argument("--steps", type=int, default=12, help="timed steps per variant (default %(default)s)")
     p.add_argument("--warmup", type=int, default=3)

@@ -9,7 +9,7 @@ from vinpaint.errors import InputError
 
 
 def add_parser(subparsers) -> None:
-    from vinpaint.cli.commands_eval import _size
+    from vinpaint.cli.arguments import parse_size
 
     p = subparsers.add_parser(
         "compose", help="compose background clips with real object masks into clips with known ground truth",
@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--clips", type=int, default=4, help="number of clips (default %(default)s)")
     p.add_argument("--frames", type=int, default=30, help="frames per clip (default %(default)s)")
-    p.add_argument("--size", type=_size, default=(256, 128), help="WIDTHxHEIGHT (default 256x128)")
+    p.add_argument("--size", type=parse_size, default=(256, 128), help="WIDTHxHEIGHT (default 256x128)")
     p.add_argument("--mask-folder", default="masks", help="mask folder of the masked clips (default masks)")
     p.add_argument("--fill", choices=("object", "grey"), default="object",
                    help="what the input shows in the hole: the source clip's object (default) or grey")

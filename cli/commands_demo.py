@@ -10,16 +10,17 @@ import sys
 import time
 from pathlib import Path
 
-from vinpaint.cli.commands_inpaint import (
-    OutputPlan, add_engine_options, build_config, check_pause, clear_workdir, parse_setting, run_engine, write_outputs,
-)
+from vinpaint.cli.arguments import add_engine_options, build_config, check_pause, parse_setting
+from vinpaint.cli.outputs import OutputPlan, write_outputs
+from vinpaint.cli.runs import clear_workdir, run_engine
 from vinpaint.engine import validate
-from vinpaint.evaluation.baselines import opencv_inpaint
 from vinpaint.engine.devices import check_device
 from vinpaint.errors import InputError, TrainingCancelled
+from vinpaint.evaluation.baselines import opencv_inpaint
+from vinpaint.evaluation.metrics import hole_psnr
 from vinpaint.media.io import read_clip, read_inputs
 from vinpaint.media.sample import SampleConfig, make_sample, write_sample
-from vinpaint.evaluation.metrics import hole_psnr
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(

@@ -4,15 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vinpaint.cli.arguments import parse_setting, parse_size
 from vinpaint.errors import InputError
-
-
-def _size(text: str) -> tuple[int, int]:
-    w, sep, h = text.lower().partition("x")
-    try:
-        return int(w), int(h)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT (e.g. 256x128), not {text!r}") from None
 
 
 def _floats(text: str) -> list[float]:
@@ -38,7 +31,7 @@ def add_parser(subparsers) -> None:
                    help="use a composed set written by `vinpaint compose` instead of drawing one from --data")
     p.add_argument("--clips", type=int, help="number of composed clips")
     p.add_argument("--frames", type=int, help="frames per composed clip")
-    p.add_argument("--size", type=_size, help="working size WIDTHxHEIGHT, multiples of 64 (e.g. 384x192)")
+    p.add_argument("--size", type=parse_size, help="working size WIDTHxHEIGHT, multiples of 64 (e.g. 384x192)")
     p.add_argument("--seed", type=int, help="seed of the composition (the engine's seed is --engine-seed)")
     p.add_argument("--backgrounds", help="comma-separated background clip names (default: all)")
     p.add_argument("--mask-sources", help="comma-separated masked clip names to take masks from (default: all)")
@@ -63,7 +56,6 @@ def add_parser(subparsers) -> None:
 
 
 def build_eval_config(args: argparse.Namespace):
-    from vinpaint.cli.commands_inpaint import parse_setting
     from vinpaint.evaluation.config import profile, split_methods
 
     cfg = profile(args.profile)

@@ -15,7 +15,7 @@ from typing import Any
 
 
 def add_parser(subparsers) -> None:
-    from vinpaint.cli.commands_inpaint import add_clip_arguments
+    from vinpaint.cli.arguments import add_clip_arguments
     from vinpaint.host_bridge.daemon_config import DEFAULT_ADDRESS
 
     p = subparsers.add_parser(
@@ -59,7 +59,7 @@ def add_parser(subparsers) -> None:
 
 def wire_settings(args: argparse.Namespace) -> dict[str, Any]:
     """Command-line options -> the keyword settings of Client.submit."""
-    from vinpaint.cli.commands_inpaint import parse_setting
+    from vinpaint.cli.arguments import parse_setting
 
     overrides = dict(parse_setting(item) for item in args.set or [])
     if args.work_width is not None:
@@ -117,7 +117,8 @@ class Bars:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vinpaint.cli.commands_inpaint import Litter, OutputPlan, matte_picture, parse_references, write_frames
+    from vinpaint.cli.arguments import parse_references
+    from vinpaint.cli.outputs import Litter, OutputPlan, matte_picture, write_frames
     from vinpaint.errors import InputError
     from vinpaint.media.io import read_inputs, read_references
     from vinpaint.media.pictures import write_before_after
@@ -181,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         write_before_after(plan.beside(".before_after.png"), clip.frames, masks, frames)
         print(f"  config: {plan.beside('.config.json')}")
         if history is not None:
-            from vinpaint.cli.commands_inpaint import loss_history
+            from vinpaint.cli.outputs import loss_history
             from vinpaint.media.pictures import write_loss_curve
 
             terms, steps, rows = history

@@ -5,7 +5,6 @@ import hashlib
 import json
 import time
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -14,6 +13,7 @@ import torch
 
 from .composite import composite, dilate_holes, hole_region, resize_frames, resize_holes, to_float
 from .config import InpaintConfig, region_working_size, working_size
+from .result import InpaintResult
 from vinpaint.errors import InputError
 from .flow import KnownFlow, compute_known_flow, make_estimator
 from .perceptual import load_vgg16
@@ -22,27 +22,6 @@ from vinpaint.files import atomic_write, atomic_write_text
 from .train import FrameTrainer, ProgressEvent, TrainingData, VideoTrainer, make_noise
 
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
-
-
-@dataclass
-class InpaintResult:
-    frames: np.ndarray
-    """[T,H,W,3] in the input dtype; outside `hole` bit-identical to the input."""
-    generated: np.ndarray
-    """float32 [T,h,w,3]: the raw network output at working resolution (the paper's metrics use these)."""
-    hole: np.ndarray
-    """bool [T,H,W]: the dilated hole that was filled."""
-    flows: np.ndarray | None
-    """float32 [T,6,h,w,2] generated flows in working pixels (offsets network.FLOW_OFFSETS), or None."""
-    config: InpaintConfig
-    seconds: float
-    steps: int
-    history: np.ndarray = field(default_factory=lambda: np.zeros((0, 6), np.float32))
-    """[S,6]: step, total, recon, flow, consistency, perceptual loss of every training step."""
-    notices: list[str] = field(default_factory=list)
-    matte: np.ndarray | None = None
-    """uint8 [T,H,W]: 0 outside the hole, 1 where real pixels were propagated from another frame, 2 where the
-    model generated them (engine.propagate.PROPAGATED / GENERATED)."""
 
 
 def validate(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig) -> None:

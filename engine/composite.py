@@ -69,7 +69,8 @@ def composite(source: np.ndarray, generated: np.ndarray | None, holes: np.ndarra
     The fill is the generation upsampled (bicubic) to the source size, with propagated real pixels over it; it is
     blended in only where the hole is. The matte says which hole pixels were propagated and which generated.
     With a `region`, the generation covers that box of the frame only (every hole pixel it fills lies inside)."""
-    from .propagate import GENERATED, blend_frame
+    from .propagate import blend_frame
+    from .result import GENERATED
 
     out = source.copy()
     t_count, h, w = holes.shape

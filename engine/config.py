@@ -241,6 +241,40 @@ def limit_of(name: str) -> Limit | None:
     return fields_[name][1]
 
 
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstrings written under a config dataclass's fields (the string after `name: type = default`), read
+    from the source, so the help of a setting is the text beside its definition."""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError):  # no source (a frozen build): names and ranges still help
+        return {}
+    docs: dict[str, str] = {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    for node, after in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(after, ast.Expr) \
+                and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
+def setting_help(cls: type = None, prefix: str = "") -> list[tuple[str, str, Any, str]]:
+    """Every setting as (dotted name, what values it takes, default, its field's docstring), for `--settings`."""
+    cls = cls or InpaintConfig
+    docs, instance, out = field_docs(cls), cls(), []
+    for f in dataclasses.fields(cls):
+        value = getattr(instance, f.name)
+        if dataclasses.is_dataclass(value):
+            out += setting_help(type(value), prefix + f.name + ".")
+            continue
+        limit = f.metadata.get("limit") or LIMITS.get(prefix + f.name) or _fallback(value)
+        out.append((prefix + f.name, limit.what, value, docs.get(f.name, "")))
+    return out
+
+
 def clean_setting(name: str, value: Any) -> Any:
     """One setting by dotted name checked against its declared Limit: the one check the CLI's --set, a config
     file and the daemon's job.open overrides all go through. InputError names the setting and its range."""
@@ -277,7 +311,9 @@ class NetworkConfig:
     encoder_channels: tuple[int, ...] = (16, 32, 64, 128, 128, 128)
     """Channels of each encoder block (two convolutions each); the decoder mirrors them."""
     encoder_kernel: int = 5
+    """Kernel size of the encoder convolutions (A.1: 5x5)."""
     decoder_kernel: int = 3
+    """Kernel size of the decoder convolutions (A.1: 3x3)."""
     skip_channels: int = 4
     """Channels of the 1x1 skip convolution from each encoder block's input to the matching decoder block."""
     temporal_kernel: int = 1
@@ -343,9 +379,13 @@ class LossConfig:
     """Weights of eq. 2 and the perceptual network."""
 
     reconstruction: float = 1.0
+    """Weight of eq. 3, the image reconstruction loss on known pixels."""
     flow: float = 0.1
+    """Weight of eq. 4, the flow generation loss against the known flow."""
     consistency: float = 1.0
+    """Weight of eq. 5, the consistency of generated frames warped by the generated flow."""
     perceptual: float = 0.01
+    """Weight of eq. 6, the VGG16 perceptual loss on known pixels (0 switches VGG16 off)."""
     consistency_from: str = "all"
     """Where eq. 5 compares: 'all' (the paper: wherever frame i or the warped frame j is hole) or 'known' (only
     where frame i is known, so the term carries real content into holes and never pulls one frame's fill toward
@@ -384,12 +424,15 @@ class TrainConfig:
     intervals: tuple[int, ...] = (1, 3, 5)
     """Frame intervals t a batch may use (the flow variant); image-only variants use t=1."""
     learning_rate: float = 0.01
+    """Adam's learning rate, kept to the last step (B)."""
     seed: int = 0
+    """Seeds the noise input, the weights and the batch order: the same seed gives the same result."""
     max_seconds: float = 0.0
     """Stop training after this much wall time (0: no limit) and generate from the model as it is."""
     max_steps: int = 0
     """Stop after this many steps in total (0: no limit); for smoke tests."""
     checkpoint_every_s: float = 30.0
+    """Seconds between checkpoints written to the work directory."""
     divergence_factor: float = 5.0
     """A step whose loss exceeds this multiple of the recent average (or is not finite) is rolled back (C.1)."""
     dip_iterations: int = 5000
@@ -460,7 +503,9 @@ class InpaintConfig:
     """Everything that decides a result. Saved beside every run; reloading it reproduces the run."""
 
     preset: str = "fast"
+    """How long and how big: the preset this config started from (PRESETS)."""
     variant: str = "dip-vid-flow"
+    """What is trained: the paper's ablation variant (VARIANTS)."""
     network: NetworkConfig = field(default_factory=NetworkConfig)
     resolution: ResolutionConfig = field(default_factory=ResolutionConfig)
     mask: MaskConfig = field(default_factory=MaskConfig)

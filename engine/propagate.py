@@ -18,9 +18,8 @@ import cv2
 import numpy as np
 
 from .flow import FlowEstimator, fill_holes_for_flow
+from .result import GENERATED, PROPAGATED
 
-PROPAGATED, GENERATED = 1, 2
-"""Matte values inside the hole (0 is outside it): which pixels came from another frame, which from the model."""
 
 
 @dataclass

@@ -22,13 +22,12 @@ from vinpaint.errors import InputError, TrainingCancelled
 from .flow import KnownFlow
 from .losses import consistency_loss, flow_loss, known_mask_for_features, perceptual_loss, reconstruction_loss
 from .config import FLOW_OFFSETS
+from .result import HISTORY_TERMS
 from .network import Generator
 from .perceptual import TAPS, VGG16Features
 from .windows import centred_windows
 from vinpaint.files import atomic_write
 
-HISTORY_TERMS = ("total", "recon", "flow", "consistency", "perceptual")
-"""Columns 1.. of the loss history (column 0 is the step); a term the settings switch off stays 0."""
 
 
 @dataclass

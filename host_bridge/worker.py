@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from vinpaint.engine import InpaintConfig, InputError, TrainingCancelled
+from vinpaint.engine.result import GENERATED, HISTORY_TERMS
 from vinpaint.files import atomic_write_bytes
 from vinpaint.host_bridge import events as ev
 from vinpaint.host_bridge.store import atomic_write_json, is_disk_full
@@ -122,9 +124,7 @@ def write_results(job_dir: Path, frames: np.ndarray, rgb: np.ndarray, history: n
 
 
 def run(job_dir: Path, device: str, events: Events, parent: int) -> int:
-    from vinpaint.engine import InpaintConfig, InputError, TrainingCancelled, inpaint  # torch: after the signals
-    from vinpaint.engine.propagate import GENERATED
-    from vinpaint.engine.train import HISTORY_TERMS
+    from vinpaint.engine import inpaint  # torch and OpenCV: loaded once the signals are in place
 
     def should_stop() -> bool:
         return STOP["flag"] or events.broken or os.getppid() != parent

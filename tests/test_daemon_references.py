@@ -122,7 +122,7 @@ def test_references_are_checked_uploaded_and_hashed(daemon):
 
 
 def test_submit_with_a_reference_writes_the_matte_beside_the_result(daemon, tmp_path):
-    from vinpaint.cli.commands_inpaint import matte_picture
+    from vinpaint.cli.outputs import matte_picture
     from vinpaint.media.io import read_clip
     from vinpaint.media.writers import write_png, write_png_sequence
 

@@ -11,7 +11,8 @@ from vinpaint.engine import inpaint, make_config
 from vinpaint.evaluation.metrics import hole_psnr
 from vinpaint.engine.composite import composite
 from vinpaint.engine.flow import DISFlow
-from vinpaint.engine.propagate import (GENERATED, PROPAGATED, complete_flow, load_propagation, neighbour_flows,
+from vinpaint.engine.result import GENERATED, PROPAGATED
+from vinpaint.engine.propagate import (complete_flow, load_propagation, neighbour_flows,
                                        propagate, save_propagation)
 
 

@@ -1,0 +1,248 @@
+"""Where a run's results go and how they are written: the output plan, the result in every form asked for, the
+pictures beside it, and the clean-up of what a failed run created."""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vinpaint.engine.config import FLOW_OFFSETS
+from vinpaint.engine.flowviz import color_wheel, flow_magnitude_scale, flows_to_rgb
+from vinpaint.engine.result import GENERATED, HISTORY_TERMS, PROPAGATED
+from vinpaint.errors import InputError
+from vinpaint.media.io import Clip
+from vinpaint.media.pictures import write_before_after, write_loss_curve
+from vinpaint.media.sequences import Pattern, looks_like_pattern, parse_pattern
+from vinpaint.media.writers import CODECS, check_replaceable, resolve_codec, sequence_sample, to_uint8, \
+    write_image_sequence, write_png, write_png_sequence, write_video
+
+
+@dataclass
+class OutputPlan:
+    """The outputs of one run. The first target names the run: `<stem>.config.json`, `<stem>.work/` ..."""
+
+    targets: list[tuple[Path, str]]
+    """(path, codec): a video, a folder with codec "png", or a frame pattern with codec "sequence"."""
+    numbers: list[int] = field(default_factory=list)
+    """The clip's frame numbers, which frame-pattern outputs keep (set by check())."""
+
+    @classmethod
+    def from_args(cls, outputs: list[str], codec: str) -> "OutputPlan":
+        if codec != "auto" and codec not in CODECS:
+            raise InputError(f"unknown codec '{codec}'; choose one of auto, {', '.join(CODECS)}.")
+        targets = []
+        for name in outputs:
+            path = Path(name).expanduser()
+            if not os.path.lexists(path) and looks_like_pattern(name):
+                parse_pattern(name)  # a malformed pattern is refused here, before anything is read
+                targets.append((path, "sequence"))
+                continue
+            kind = "png" if path.is_dir() else resolve_codec(path, codec)
+            targets.append((path, kind))
+        return cls(targets)
+
+    def pattern(self, path: Path) -> Pattern:
+        return parse_pattern(str(path))
+
+    def check(self, clip: Clip, inputs: list[Path], workdir: Path | None = None, overwrite: bool = False,
+              extras: tuple[str, ...] = ()) -> None:
+        """Checks that need the source: codec against frame size, no output on top of an input or of the work
+        directory, and nothing replaced that vinpaint did not write (check_outputs)."""
+        self.numbers = clip.frame_numbers
+        for path, kind in self.targets:
+            if kind == "sequence":
+                sequence_sample(self.pattern(path).extension, clip.frames.dtype, clip.sample)
+            elif clip.frames.dtype.kind == "f":
+                raise InputError(f"the source has float samples, which {'PNG' if kind == 'png' else 'a video'} "
+                                 f"output {path} cannot hold without clipping values above 1 and below 0; write a "
+                                 "frame pattern such as clean.%04d.exr.")
+            elif kind != "png":
+                resolve_codec(path, kind, clip.size)
+        written = [path for path, _ in self.paths(extras)]
+        for source in list(inputs):  # a frame pattern's inputs are its files
+            if not os.path.lexists(source) and looks_like_pattern(str(source)):
+                inputs = inputs + [parse_pattern(str(source)).path(n) for n in self.numbers]
+        for path in written:
+            for source in inputs:
+                if same_or_inside(source, path):
+                    raise InputError(f"output {path} is or holds the input {source}; write the result elsewhere.")
+            if workdir is not None and (same_or_inside(path, workdir) or same_or_inside(workdir, path)):
+                raise InputError(f"output {path} and the work directory {workdir} overlap; replacing one would "
+                                 "delete the other, so give them separate places.")
+        self.check_outputs(overwrite, extras)
+
+    def paths(self, extras: tuple[str, ...] = ()) -> list[tuple[Path, bool]]:
+        """Everything a run writes beside its work directory: (path, is a folder). `extras`: ".generated",
+        ".flows" when asked for."""
+        out = []
+        for path, kind in self.targets:
+            if kind == "sequence":
+                out += [(self.pattern(path).path(n), False) for n in self.numbers]
+            else:
+                out.append((path, kind == "png"))
+        out += [(self.beside(s), False) for s in (".config.json", ".before_after.png", ".loss.png")]
+        return out + [(self.beside(s), True) for s in (".matte",) + tuple(extras)]
+
+    def check_outputs(self, overwrite: bool = False, extras: tuple[str, ...] = ()) -> None:
+        """Refuse (one sentence) before any work, and again before writing, to replace what vinpaint did not write."""
+        for path, folder in self.paths(extras):
+            check_replaceable(path, folder=folder, overwrite=overwrite)
+
+    @property
+    def stem(self) -> Path:
+        first, kind = self.targets[0]
+        if kind == "sequence":
+            return self.pattern(first).base
+        return first if kind == "png" else first.with_suffix("")
+
+    def beside(self, suffix: str) -> Path:
+        return self.stem.with_name(self.stem.name + suffix)
+
+    @property
+    def default_workdir(self) -> Path:
+        return self.beside(".work")
+
+
+def same_or_inside(inner: Path, outer: Path) -> bool:
+    """True when `inner` is `outer` or lies inside it, after following links (so a link cannot hide an input)."""
+    a, b = Path(os.path.realpath(inner)), Path(os.path.realpath(outer))
+    if a == b or b in a.parents:
+        return True
+    try:
+        return os.path.samefile(inner, outer)  # hard links and bind mounts
+    except OSError:
+        return False
+
+
+def check_writable(paths: list[Path]) -> None:
+    """Every path can be created: its nearest existing folder is a folder we may write in, on a writable file
+    system. Checked before training, so a read-only or mistyped output costs seconds, not the training."""
+    for path in paths:
+        parent = Path(os.path.abspath(path)).parent
+        while not os.path.lexists(parent) and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise InputError(f"cannot write {path}: {parent} is a file, not a folder.")
+        if os.access(parent, os.W_OK | os.X_OK):
+            continue
+        try:
+            read_only = bool(os.statvfs(parent).f_flag & os.ST_RDONLY)
+        except OSError:
+            read_only = False
+        if read_only:
+            raise InputError(f"cannot write {path}: the file system is read-only; write the result elsewhere (-o).")
+        raise InputError(f"cannot write {path}: no permission to write in {parent}.")
+
+
+def loss_history(history: np.ndarray, terms=None) -> list[tuple[int, dict[str, float]]]:
+    """A history [S, 1+K] (step, then the K `terms`; the engine's HISTORY_TERMS by default) ->
+    [(step, {loss: value})], leaving out terms that were never used."""
+    terms = tuple(terms or HISTORY_TERMS)
+    used = [i for i in range(1, len(terms) + 1) if history.size and np.any(history[:, i] != 0)]
+    return [(int(row[0]), {terms[i - 1]: float(row[i]) for i in used}) for row in history]
+
+
+def write_outputs(plan: OutputPlan, clip: Clip, result, save_generated: bool = False, save_flows: bool = False,
+                  truth: np.ndarray | None = None, overwrite: bool = False) -> dict[str, Path]:
+    """The result in every requested form, then config, before/after strip and loss curve beside the first.
+    Checks again first that nothing there is a user's (a file may have appeared while training ran)."""
+    plan.check_outputs(overwrite, extras(save_generated, save_flows and result.flows is not None))
+    written = write_frames(plan, clip, result.frames, overwrite)
+    if save_generated:
+        generated = np.clip(result.generated, 0.0, 1.0)
+        raw = (generated * 65535 + 0.5).astype(np.uint16) if clip.frames.dtype == np.uint16 else to_uint8(generated)
+        written["raw generated frames"] = plan.beside(".generated")
+        write_png_sequence(written["raw generated frames"], raw, names=clip.names or None, overwrite=overwrite)
+    if save_flows and result.flows is not None:
+        written["flow pictures"] = write_flow_pictures(plan.beside(".flows"), result.flows, overwrite)
+    if result.matte is not None:
+        written["matte (white: propagated from other frames, grey: generated)"] = plan.beside(".matte")
+        write_png_sequence(plan.beside(".matte"), matte_picture(result.matte), names=clip.names or None,
+                           overwrite=overwrite)
+    written["before/after"] = write_before_after(plan.beside(".before_after.png"), clip.frames, result.hole,
+                                                 result.frames, truth)
+    written["loss curve"] = write_loss_curve(plan.beside(".loss.png"), loss_history(result.history),
+                                             f"{result.config.variant} ({result.config.preset}), {result.steps} steps")
+    written["config"] = plan.beside(".config.json")
+    result.config.save(written["config"])
+    return written
+
+
+def write_frames(plan: OutputPlan, clip: Clip, frames: np.ndarray, overwrite: bool = False) -> dict[str, Path]:
+    """The result frames to every target of the plan: videos, PNG folders and frame patterns (which keep the
+    clip's frame numbers). Returns {what: where}."""
+    written: dict[str, Path] = {}
+    for path, kind in plan.targets:
+        if kind == "png":
+            write_png_sequence(path, frames, names=clip.names or None, overwrite=overwrite)
+            written[f"frames ({'16' if frames.dtype == np.uint16 else '8'}-bit PNG)"] = path
+        elif kind == "sequence":
+            pattern = plan.pattern(path)
+            files = write_image_sequence(pattern, frames, clip.frame_numbers, clip.sample, overwrite)
+            sample = sequence_sample(pattern.extension, frames.dtype, clip.sample)
+            written[f"frames ({sample} {pattern.extension[1:].upper()}, {files[0].name} to {files[-1].name})"] = path
+        else:
+            write_video(path, frames, clip.fps, kind)
+            written[f"video ({kind}, {float(clip.fps):g} fps)"] = path
+    return written
+
+
+def matte_picture(matte: np.ndarray) -> np.ndarray:
+    """uint8 [T,H,W] engine matte -> grey PNG values: 0 source, 128 generated, 255 propagated from another frame."""
+    picture = np.zeros(matte.shape, np.uint8)
+    picture[matte == GENERATED] = 128
+    picture[matte == PROPAGATED] = 255
+    return picture
+
+
+def extras(save_generated: bool, save_flows: bool) -> tuple[str, ...]:
+    """The optional folders beside the first output a run writes."""
+    return tuple(name for name, wanted in ((".generated", save_generated), (".flows", save_flows)) if wanted)
+
+
+def write_flow_pictures(folder: Path, flows: np.ndarray, overwrite: bool = False) -> Path:
+    """[T,K,h,w,2] generated flows -> folder/<frame>_<offset>.png, one colour scale per offset, plus wheel.png."""
+    frames, offsets = flows.shape[:2]
+    pictures, names = [], []
+    for k in range(offsets):
+        scale = flow_magnitude_scale(flows[:, k])
+        pictures.append(flows_to_rgb(flows[:, k], scale))
+        names += [f"{t:05d}_{FLOW_OFFSETS[k]:+d}" for t in range(frames)]
+    stacked = np.stack(pictures, axis=1).reshape(-1, *pictures[0].shape[1:])
+    write_png_sequence(folder, stacked, names=names, overwrite=overwrite)
+    write_png(folder / "wheel.png", color_wheel(128))
+    return folder
+
+
+class Litter:
+    """Removes what this run created when it fails (a full disk, a bad checkpoint, a crash): outputs that were not
+    there before, and the work directory when this run made it and it holds no checkpoint or result worth keeping.
+    A work directory from an earlier run, and any checkpoint, are always kept."""
+
+    KEEP = ("checkpoint.pt", "result.npz")
+
+    def __init__(self, workdir: Path, outputs: list[Path], created: bool | None = None,
+                 keep_everything: bool = False) -> None:
+        self.workdir = Path(workdir)
+        self.had_workdir = os.path.lexists(self.workdir) if created is None else not created
+        self.new_outputs = [Path(p) for p in outputs if not os.path.lexists(p)]
+        self.keep_everything = keep_everything
+        """True until this run holds the work directory: a run refused by the lock touches nothing."""
+
+    def __enter__(self) -> "Litter":
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is None or self.keep_everything:
+            return
+        for path in self.new_outputs:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            elif os.path.lexists(path):
+                path.unlink(missing_ok=True)
+        if not self.had_workdir and self.workdir.is_dir() and \
+                not any((self.workdir / name).exists() for name in self.KEEP):
+            shutil.rmtree(self.workdir, ignore_errors=True)

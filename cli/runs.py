@@ -1,0 +1,199 @@
+"""Running the engine from a terminal: the progress bar, Ctrl-C as a checkpoint, the work directory and its lock,
+and what is printed before and after a run."""
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from vinpaint.engine import InpaintConfig, ProgressEvent, inpaint
+from vinpaint.errors import InputError
+from vinpaint.media.io import Clip
+
+
+class ProgressBar:
+    """ProgressEvents -> one tqdm bar per phase on stderr, with the engine's ETA and the current losses."""
+
+    LABELS = {"flow": "optical flow", "train": "training"}
+    """Phases drawn as bars; the others ("setup", "generate", "done") are one-line notices."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled, self.bar, self.phase = enabled, None, None
+        self.first_step: int | None = None
+        self.last_step = 0
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.phase == "train":
+            self.first_step = event.step - 1 if self.first_step is None else self.first_step
+            self.last_step = event.step
+        if event.phase not in self.LABELS:
+            self.close()
+            if event.message and event.message != "done":
+                self.write(event.message)
+            return
+        if event.phase != self.phase or self.bar is None:
+            self._open(event)
+        if self.bar is not None:
+            self.bar.total = max(event.total, event.step)
+            self.bar.update(max(event.step - self.bar.n, 0))
+            parts = [f"eta {_clock(event.eta_s)}"] if event.eta_s is not None else []
+            parts += [f"{k}={v:.4g}" for k, v in sorted(event.losses.items())]
+            self.bar.set_postfix_str(" ".join(parts), refresh=False)
+
+    def _open(self, event: ProgressEvent) -> None:
+        from tqdm import tqdm
+
+        self.close()
+        self.phase = event.phase
+        if self.enabled:
+            self.bar = tqdm(total=event.total, initial=event.step, desc=self.LABELS[event.phase], unit="step",
+                            file=sys.stderr, dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 5.0,
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+
+    def write(self, text: str) -> None:
+        """Notices are printed even when quiet: they say something about the result (e.g. a loss switched off)."""
+        if self.bar is not None:
+            self.bar.clear()
+        print(text, file=sys.stderr, flush=True)
+        if self.bar is not None:
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.bar, self.phase = None, None
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class StopRequest:
+    """The first Ctrl-C asks the engine to checkpoint and stop after the current step; a second one quits at once."""
+
+    def __init__(self, bar: ProgressBar, pause_after: int | None = None):
+        self.bar, self.pause_after = bar, pause_after
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> "StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            # SIGTERM (a render farm stopping the job, a shutdown) is a Ctrl-C: checkpoint, then stop
+            self._previous = {sig: signal.signal(sig, self._interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, previous in (self._previous or {}).items():
+            signal.signal(sig, previous)
+
+    def _interrupt(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.bar.write("\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)")
+
+    def __call__(self) -> bool:
+        if self.pause_after is not None and self.bar.first_step is not None:
+            if self.bar.last_step - self.bar.first_step >= self.pause_after:
+                return True
+        return self.requested
+
+
+LOCK = ".lock"
+"""The file in a work directory that a running `vinpaint inpaint` holds locked (flock)."""
+
+
+def clear_workdir(workdir: Path) -> None:
+    """--restart: empty a work directory (keeping its lock), refusing one that vinpaint did not make."""
+    if not workdir.exists():
+        return
+    entries = [p for p in workdir.iterdir() if p.name != LOCK] if workdir.is_dir() else None
+    if entries is None or (entries and not (workdir / "run.json").is_file()):
+        raise InputError(f"{workdir} is not a vinpaint work directory (no run.json); not deleting it.")
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def check_workdir(workdir: Path) -> None:
+    """A work directory is vinpaint's own: new, empty, or holding run.json. A user's folder given as --work-dir is
+    refused before anything is written into it (its config.json or log.txt would be replaced)."""
+    if not os.path.lexists(workdir):
+        return
+    if not workdir.is_dir():
+        raise InputError(f"the work directory {workdir} is not a folder; give another --work-dir.")
+    if not (workdir / "run.json").is_file() and any(p.name != LOCK for p in workdir.iterdir()):
+        raise InputError(f"the work directory {workdir} holds files that vinpaint did not put there (it has no "
+                         "run.json); give a new or empty folder as --work-dir.")
+
+
+class WorkdirLock:
+    """Holds the work directory's LOCK for one run: a second run on the same work directory (the same -o twice at
+    once) is refused with a sentence instead of the two overwriting each other's checkpoints."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = Path(workdir)
+        self.fd = -1
+
+    def __enter__(self) -> "WorkdirLock":
+        if self.workdir.exists() and not self.workdir.is_dir():
+            raise InputError(f"the work directory {self.workdir} is a file; give another --work-dir.")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.workdir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise InputError(f"another vinpaint run is using the work directory {self.workdir}; wait for it to "
+                             "finish, or give another -o or --work-dir.") from None
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def run_engine(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, workdir: Path, quiet: bool = False,
+               pause_after: int | None = None, device: str | None = None,
+               references: dict[int, np.ndarray] | None = None):
+    """inpaint() with a progress bar and Ctrl-C handling; TrainingCancelled carries where to continue from."""
+    bar = ProgressBar(enabled=not quiet)
+    try:
+        with StopRequest(bar, pause_after) as stop:
+            return inpaint(frames, masks, config, workdir=workdir, progress=bar, should_stop=stop, device=device,
+                           references=references or None)
+    finally:
+        bar.close()
+
+
+def describe_run(clip: Clip, masks: np.ndarray, config: InpaintConfig, workdir: Path, quiet: bool) -> None:
+    width, height = clip.size
+    depth = {"half": "half-float", "float": "float"}.get(clip.sample) or \
+        f"{16 if clip.frames.dtype == np.uint16 else 8}-bit"
+    numbers = f", frames {clip.numbers[0]}-{clip.numbers[-1]}" if clip.numbers else ""
+    print(f"input: {clip.source} ({clip.frames.shape[0]} frames{numbers}, {width}x{height}, {depth}, "
+          f"{float(clip.fps):g} fps); hole {100 * masks.mean():.1f}% of the pixels")
+    if not quiet:
+        print("config: " + config.to_json().replace("\n", "\n  "))
+    resumed = (workdir / "checkpoint.pt").exists() or (workdir / "result.npz").exists()
+    print(f"work directory: {workdir}" + (" (continuing the run found there)" if resumed else ""), flush=True)
+
+
+def report(written: dict[str, Path], result, seconds: float) -> None:
+    print(f"done: {result.steps} training steps, {result.seconds:.0f} s of training, {seconds:.0f} s in this run")
+    for what, path in written.items():
+        print(f"  {what}: {path}")
+
+
