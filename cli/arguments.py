@@ -42,6 +42,14 @@ def settings_text(width: int = 100) -> str:
     return "\n".join(lines)
 
 
+def add_set_arguments(parser: argparse.ArgumentParser) -> None:
+    """--set KEY=VALUE (repeatable) and --settings, the same wherever an engine config is made."""
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                        help="override any engine setting by dotted name, e.g. train.max_seconds=300 (repeatable; "
+                             "--settings lists them all)")
+    parser.add_argument("--settings", action=SettingsHelp, help="list every --set setting with its range and stop")
+
+
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
     """Options shared with `vinpaint demo`."""
     parser.add_argument("--preset", choices=sorted(PRESETS), default="fast",
@@ -50,10 +58,7 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="random seed; the same seed gives the same result")
     parser.add_argument("--work-width", type=int, default=None, metavar="PX",
                         help="working width of the network, a multiple of 64 (default: the preset's)")
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
-                        help="override any setting by dotted name, e.g. train.max_seconds=300 (repeatable; "
-                             "--settings lists them all)")
-    parser.add_argument("--settings", action=SettingsHelp, help="list every --set setting with its range and stop")
+    add_set_arguments(parser)
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda if present)")
     parser.add_argument("--codec", default="auto", choices=["auto", *CODECS],
                         help="video codec: auto (ffv1 for .mkv/.avi, x264-420 for .mp4, x264-444 for .mov), "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vinpaint.cli.arguments import parse_setting, parse_size
+from vinpaint.cli.arguments import add_set_arguments, parse_setting, parse_size
 from vinpaint.errors import InputError
 
 
@@ -46,8 +46,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--real-frames", type=int, help="frames taken from each real clip")
     p.add_argument("--real-methods", help="comma-separated labels of the methods run on the real clips "
                                           "(default: the profile's; 'all' for every method)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
-                   help="engine setting for every variant, e.g. --set loss.vgg_weights=/path/vgg16.pth")
+    add_set_arguments(p)  # for every variant
     p.add_argument("--jobs", type=int, default=1, help="training runs in parallel (default 1)")
     p.add_argument("--threads", type=int, help="torch threads per run (default 1 with the cpu clock)")
     p.add_argument("--inception", help="TorchScript Inception weights for FID (default: $VINPAINT_INCEPTION)")

@@ -15,7 +15,7 @@ from typing import Any
 
 
 def add_parser(subparsers) -> None:
-    from vinpaint.cli.arguments import add_clip_arguments
+    from vinpaint.cli.arguments import add_clip_arguments, add_set_arguments
     from vinpaint.host_bridge.daemon_config import DEFAULT_ADDRESS
 
     p = subparsers.add_parser(
@@ -42,8 +42,7 @@ def add_parser(subparsers) -> None:
                    help="blend the fill into the source over this many pixels inside the hole")
     p.add_argument("--work-width", type=int, default=None, metavar="PX",
                    help="working width of the network, a multiple of 64 (default: the preset's)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override an engine setting by dotted name, e.g. train.max_seconds=300 (repeatable)")
+    add_set_arguments(p)
     p.add_argument("--codec", default="auto", help="video codec, as for `vinpaint inpaint` (default: auto)")
     p.add_argument("--name", default="", help="a label shown in the daemon's job list")
     p.add_argument("--timeout", type=float, default=None, metavar="S",

@@ -6,8 +6,10 @@ loading torch or OpenCV. `inpaint`, `validate` and the trainer's types load the 
 from vinpaint.errors import InputError, TrainingCancelled, VinpaintError
 
 from .config import PRESETS, VARIANTS, InpaintConfig, make_config, working_size
+from .result import InpaintResult
 
-_HEAVY = {"inpaint": "api", "validate": "api", "InpaintResult": "api", "ProgressEvent": "train"}
+_HEAVY = {"inpaint": "api", "validate": "api", "reached_step": "api", "branch_workdir": "api",
+          "ProgressEvent": "train"}
 
 
 def __getattr__(name: str):
@@ -18,5 +20,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["inpaint", "validate", "working_size", "InpaintResult", "InpaintConfig", "make_config", "PRESETS",
+__all__ = ["inpaint", "validate", "reached_step", "branch_workdir", "working_size", "InpaintResult", "InpaintConfig", "make_config", "PRESETS",
            "VARIANTS", "ProgressEvent", "InputError", "TrainingCancelled", "VinpaintError"]

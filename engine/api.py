@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 import zipfile
 from pathlib import Path
@@ -19,7 +20,7 @@ from .flow import KnownFlow, compute_known_flow, make_estimator
 from .perceptual import load_vgg16
 from .propagate import Propagation, diffusion_fill, load_propagation, propagate_clip, save_propagation
 from vinpaint.files import atomic_write, atomic_write_text
-from .train import FrameTrainer, ProgressEvent, TrainingData, VideoTrainer, make_noise
+from .train import FrameTrainer, ProgressEvent, TrainingData, VideoTrainer, load_checkpoint, make_noise
 
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
 
@@ -123,6 +124,26 @@ class _Workdir:
         if self.path is not None:
             with open(self.path / "log.txt", "a", encoding="utf-8") as f:
                 f.write(time.strftime("%Y-%m-%d %H:%M:%S ") + line + "\n")
+
+
+RESUMABLE = ("checkpoint.pt", "flow.npz")
+"""What a run in a work directory has reached: its checkpoint and its cached known flow."""
+
+
+def reached_step(workdir: Path | str) -> int:
+    """The training step a work directory's checkpoint has reached (0 when it holds none)."""
+    path = Path(workdir) / "checkpoint.pt"
+    return int(load_checkpoint(path)["step"]) if path.is_file() else 0
+
+
+def branch_workdir(source: Path | str, target: Path | str) -> None:
+    """Let a run in `target` start where the run in `source` stands (its checkpoint and cached flow), e.g. to
+    generate from a paused run with `train.max_steps` at the step it reached while the original trains on."""
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    for name in RESUMABLE:
+        if (Path(source) / name).is_file():
+            shutil.copyfile(Path(source) / name, target / name)
 
 
 def _stored_budget(path: Path) -> str | None:

@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import math
 import resource
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from vinpaint import engine
 from vinpaint.errors import InputError, TrainingCancelled
 from vinpaint.files import atomic_write_text
 from vinpaint.evaluation.config import EvalConfig, MethodSpec
@@ -92,8 +92,6 @@ def own_config(job: EngineJob):
 
     DIP ignores the preset's step cap: the engine applies `train.max_steps` to DIP's frame-by-frame schedule as a
     whole, so a cap below frames x dip_iterations leaves the last frames untrained (reported to the engine)."""
-    from vinpaint.engine import make_config
-
     h, w = job.frames.shape[1:3]
     over = {"resolution.work_width": int(w), "resolution.work_height": int(h), "train.seed": job.seed,
             "train.max_seconds": 0.0, "train.checkpoint_every_s": 86400.0,
@@ -103,53 +101,34 @@ def own_config(job: EngineJob):
         over["train.max_steps"] = 0
     over.update(job.overrides)
     over.update(dict(job.method.overrides))
-    return make_config(job.preset, job.method.variant, **over)
+    return engine.make_config(job.preset, job.method.variant, **over)
 
 
 def check_job(job: EngineJob) -> None:
     """Refuse a job the engine would refuse, before any training starts: an evaluation that trains for half an
     hour and then stops on a clip too short for one method loses the time, even if not the finished runs."""
-    from vinpaint.engine import validate
-
     try:
-        validate(job.frames, job.masks, own_config(job))
+        engine.validate(job.frames, job.masks, own_config(job))
     except InputError as err:
         raise InputError(f"{job.method.label} cannot run on {job.clip}: {err}") from None
 
 
 def schedule_steps(t_count: int, config) -> int:
     """Steps a config runs with no clock: its schedule, cut short by `train.max_steps`."""
-    if config.variant == "dip":
-        total = t_count * config.train.dip_iterations
-    else:
-        from vinpaint.engine.train import batch_schedule
-
-        total = len(batch_schedule(t_count, config)) * config.train.updates_per_batch
-    cap = config.train.max_steps
-    return min(total, cap) if cap > 0 else total
+    return config.planned_steps(t_count)
 
 
 def _save_json(path: Path, data: dict) -> None:
     atomic_write_text(path, json.dumps(data, indent=1))
 
 
-def _checkpoint_step(workdir: Path) -> int:
-    from vinpaint.engine.train import load_checkpoint
-
-    return int(load_checkpoint(workdir / "checkpoint.pt")["step"])
-
-
 def _finish_snapshot(job: EngineJob, train_cfg, train_wd: Path, point: StopPoint, step: int, spent: dict) -> Snapshot:
     """Copy the paused run's checkpoint into the point's folder and let the engine generate from it."""
-    from vinpaint.engine import inpaint
-
     snap_wd = Path(job.root) / point.dirname
     snap_wd.mkdir(parents=True, exist_ok=True)
     if not (snap_wd / "result.npz").is_file():
-        for name in ("checkpoint.pt", "flow.npz"):
-            if (train_wd / name).is_file():
-                shutil.copyfile(train_wd / name, snap_wd / name)
-        inpaint(job.frames, job.masks, train_cfg.replace(**{"train.max_steps": max(step, 1)}), workdir=snap_wd)
+        engine.branch_workdir(train_wd, snap_wd)
+        engine.inpaint(job.frames, job.masks, train_cfg.replace(**{"train.max_steps": max(step, 1)}), workdir=snap_wd)
     snap = Snapshot(job.clip, job.method.label, point.label, str(snap_wd), spent["used"], spent["wall"],
                     spent["cpu"], step)
     _save_json(snap_wd / "snapshot.json", asdict(snap))
@@ -165,8 +144,6 @@ def _load_snapshot(folder: Path) -> Snapshot | None:
 
 def run_video_chain(job: EngineJob) -> list[Snapshot]:
     """DIP-Vid, DIP-Vid-3DCN, DIP-Vid-Flow: one training run, paused at every stop point."""
-    from vinpaint.engine import inpaint
-
     root = Path(job.root)
     root.mkdir(parents=True, exist_ok=True)
     own = own_config(job)
@@ -201,13 +178,13 @@ def run_video_chain(job: EngineJob) -> list[Snapshot]:
 
         finished = False
         try:
-            inpaint(job.frames, job.masks, train_cfg, workdir=train_wd, progress=progress,
+            engine.inpaint(job.frames, job.masks, train_cfg, workdir=train_wd, progress=progress,
                     should_stop=lambda: any(reached(p, base + clock() - c0) for p in pending))
             finished = True
         except TrainingCancelled:
             pass
         spent = {"used": base + clock() - c0, "wall": spent["wall"] + time.monotonic() - w0,
-                 "cpu": spent["cpu"] + cpu_seconds() - p0, "step": _checkpoint_step(train_wd)}
+                 "cpu": spent["cpu"] + cpu_seconds() - p0, "step": engine.reached_step(train_wd)}
         step[0] = spent["step"]
         _save_json(state_file, spent)
         hit = [p for p in pending if finished or reached(p, spent["used"])]
@@ -224,8 +201,6 @@ def run_video_chain(job: EngineJob) -> list[Snapshot]:
 
 def run_dip(job: EngineJob) -> list[Snapshot]:
     """DIP: a fresh run per stop point; for a budget, iterations per frame are calibrated on a few steps."""
-    from vinpaint.engine import inpaint
-
     root = Path(job.root)
     own = own_config(job)
     t_count = job.frames.shape[0]
@@ -245,7 +220,7 @@ def run_dip(job: EngineJob) -> list[Snapshot]:
             iters = max(1, int(p.budget / (t_count * per_step)))
             cfg = own.replace(**{"train.dip_iterations": iters})  # the last iteration is always a snapshot
         c0, w0, p0 = clock(), time.monotonic(), cpu_seconds()
-        res = inpaint(job.frames, job.masks, cfg, workdir=folder)
+        res = engine.inpaint(job.frames, job.masks, cfg, workdir=folder)
         snap = Snapshot(job.clip, job.method.label, p.label, str(folder), clock() - c0, time.monotonic() - w0,
                         cpu_seconds() - p0, res.steps, f"{cfg.train.dip_iterations} iterations per frame")
         _save_json(folder / "snapshot.json", asdict(snap))
@@ -255,10 +230,8 @@ def run_dip(job: EngineJob) -> list[Snapshot]:
 
 def _calibrate_dip(job: EngineJob, own, clock, steps: int = 10) -> float:
     """Clock seconds per DIP iteration on this clip (median of a few steps after warm-up)."""
-    from vinpaint.engine import inpaint
-
     stamps: list[float] = []
-    inpaint(job.frames, job.masks, own.replace(**{"train.max_steps": steps}),
+    engine.inpaint(job.frames, job.masks, own.replace(**{"train.max_steps": steps}),
             progress=lambda ev: stamps.append(clock()) if ev.phase == "train" else None)
     deltas = np.diff(stamps[2:]) if len(stamps) > 3 else np.diff(stamps)
     value = float(np.median(deltas)) if len(deltas) else 0.05
