@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 from vinpaint import __version__
+from vinpaint.errors import VinpaintError
 from vinpaint.openmp import prefer_sleeping_threads
 
 COMMANDS = ("inpaint", "demo", "serve", "submit", "eval", "compose", "bench")
@@ -54,8 +55,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from vinpaint.errors import VinpaintError
-
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)
         return 2

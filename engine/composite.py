@@ -4,6 +4,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .result import GENERATED
+
 
 def dilate_holes(holes: np.ndarray, radius: int) -> np.ndarray:
     """bool [T,H,W] -> bool [T,H,W] grown by `radius` pixels (a disc)."""
@@ -70,8 +72,6 @@ def composite(source: np.ndarray, generated: np.ndarray | None, holes: np.ndarra
     blended in only where the hole is. The matte says which hole pixels were propagated and which generated.
     With a `region`, the generation covers that box of the frame only (every hole pixel it fills lies inside)."""
     from .propagate import blend_frame
-    from .result import GENERATED
-
     out = source.copy()
     t_count, h, w = holes.shape
     matte = np.zeros(holes.shape, np.uint8)

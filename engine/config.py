@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vinpaint.errors import InputError
+from vinpaint.files import atomic_write_text
 
 
 class SettingError(InputError):
@@ -564,8 +565,6 @@ class InpaintConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def save(self, path: Path) -> None:
-        from vinpaint.files import atomic_write_text
-
         atomic_write_text(Path(path), self.to_json() + "\n")
 
     def get(self, key: str) -> Any:

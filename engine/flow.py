@@ -13,6 +13,9 @@ import cv2
 import numpy as np
 import torch
 
+from vinpaint.errors import InputError
+from vinpaint.files import atomic_write
+
 from .config import FLOW_OFFSETS
 from .warp import backward_warp
 
@@ -62,8 +65,6 @@ class KnownFlow:
     scale: np.ndarray
 
     def save(self, path) -> None:
-        from vinpaint.files import atomic_write
-
         atomic_write(path, lambda f: np.savez(f, flow=self.flow, occlusion_valid=self.occlusion_valid,
                                               reliable=self.reliable, exists=self.exists, scale=self.scale))
 
@@ -74,8 +75,6 @@ class KnownFlow:
             with np.load(path, allow_pickle=False) as z:
                 return cls(**{k: z[k] for k in ("flow", "occlusion_valid", "reliable", "exists", "scale")})
         except (OSError, ValueError, KeyError, EOFError) as exc:
-            from vinpaint.errors import InputError
-
             raise InputError(f"the flow cache {path} is damaged or not vinpaint's ({str(exc)[:80]}); delete it or "
                              "use --restart") from None
 

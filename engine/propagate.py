@@ -18,6 +18,9 @@ import cv2
 import numpy as np
 
 from .flow import FlowEstimator, fill_holes_for_flow
+from .composite import to_float
+from vinpaint.errors import InputError
+from vinpaint.files import atomic_write
 from .result import GENERATED, PROPAGATED
 
 
@@ -280,8 +283,6 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
 
     frames [T,H,W,3] uint8, uint16 or float32 (linear light: flow sees it through a display curve, or dark plates
     give weak flow), holes bool [T,H,W], settings an engine.config.PropagationConfig. progress(i, n, message)."""
-    from .composite import to_float
-
     say = progress or (lambda i, n, message: None)
     if frames.dtype == np.float32:
         frames_u8 = (np.clip(frames, 0.0, 1.0) ** (1 / 2.2) * 255).round().astype(np.uint8)
@@ -329,8 +330,6 @@ def blend_frame(fill: np.ndarray, colours: np.ndarray, reached: np.ndarray, hole
 def diffusion_fill(frames: np.ndarray, holes: np.ndarray, propagation: Propagation, radius: int = 5) -> np.ndarray:
     """Source-resolution fill for a clip whose hole propagation (nearly) covered: propagated pixels, and OpenCV's
     Telea diffusion from the real pixels around whatever is left. frames [T,H,W,3] any dtype -> float32."""
-    from .composite import to_float
-
     out = np.zeros(frames.shape, np.float32)
     for t in range(frames.shape[0]):
         frame = to_float(frames[t]).copy()
@@ -349,8 +348,6 @@ def diffusion_fill(frames: np.ndarray, holes: np.ndarray, propagation: Propagati
 
 def save_propagation(path, propagation: Propagation) -> None:
     """Only the reached pixels are stored: plain arrays, no pickles."""
-    from vinpaint.files import atomic_write
-
     reached = propagation.reached
     atomic_write(path, lambda f: np.savez(
         f, shape=np.asarray(reached.shape, np.int64), reached=np.packbits(reached),
@@ -370,8 +367,6 @@ def load_propagation(path) -> Propagation:
             colours[reached] = z["colours"]
             distance[reached] = z["distance"]
     except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, zipfile.BadZipFile) as exc:
-        from vinpaint.errors import InputError
-
         raise InputError(f"the propagation cache {path} is damaged or not vinpaint's ({str(exc)[:80]}); delete it "
                          "or use --restart") from None
     return Propagation(colours, reached, distance)

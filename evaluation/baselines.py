@@ -12,6 +12,10 @@ import cv2
 import numpy as np
 
 from vinpaint.errors import InputError
+from vinpaint.engine.composite import composite
+from vinpaint.engine.config import PropagationConfig
+from vinpaint.engine.flow import DISFlow
+from vinpaint.engine.propagate import propagate_clip
 
 BASELINES = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS, "prop-telea": cv2.INPAINT_TELEA}
 """Baseline name -> OpenCV flag. 'prop-telea' first propagates real pixels from other frames along completed
@@ -59,11 +63,6 @@ def opencv_inpaint(frames: np.ndarray, masks: np.ndarray, method: str = "telea",
 
 def _propagated(frames: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Frames with the engine's propagated pixels in the hole, and the part of the hole no frame sees."""
-    from vinpaint.engine.composite import composite
-    from vinpaint.engine.config import PropagationConfig
-    from vinpaint.engine.flow import DISFlow
-    from vinpaint.engine.propagate import propagate_clip
-
     result = propagate_clip(frames, hole, PropagationConfig(), DISFlow("medium"))
     out, _ = composite(frames, None, hole, 0, result, seam=0)
     return out, hole & ~result.reached

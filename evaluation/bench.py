@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vinpaint.errors import InputError
+from vinpaint.engine import inpaint, make_config
+from vinpaint.media.sample import SampleConfig, make_sample
 
 ALL_VARIANTS = ["dip", "dip-vid", "dip-vid-3dcn", "dip-vid-flow"]
 
@@ -77,9 +79,6 @@ def measure(variant: str, cfg: BenchConfig) -> dict:
 
 def _measure(variant: str, cfg: BenchConfig) -> dict:
     import torch
-
-    from vinpaint.engine import inpaint, make_config
-    from vinpaint.media.sample import SampleConfig, make_sample
 
     sample = make_sample(SampleConfig(frames=cfg.frames, width=cfg.width, height=cfg.height))
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from vinpaint.errors import InputError
+from vinpaint.engine import InpaintConfig, inpaint
+from vinpaint.engine.config import FLOW_OFFSETS
+from vinpaint.engine.flow import KnownFlow
 from vinpaint.evaluation import baselines, compose, dataset, metrics, pictures, report
 from vinpaint.evaluation.config import EvalConfig, MethodSpec
 from vinpaint.evaluation.runner import Snapshot, check_job, make_jobs, run_jobs
@@ -46,8 +49,6 @@ def load_real(data: Path, cfg: EvalConfig) -> list[compose.ComposedClip]:
 
 def load_snapshot(snap: Snapshot, clip: compose.ComposedClip):
     """The engine's cached result of a finished snapshot (no training happens here)."""
-    from vinpaint.engine import InpaintConfig, inpaint
-
     wd = Path(snap.workdir)
     cfg = InpaintConfig.from_dict(json.loads((wd / "config.json").read_text()))
     return inpaint(clip.frames, clip.masks, cfg, workdir=wd)
@@ -221,9 +222,6 @@ def _frames_to_show(hole: np.ndarray) -> list[int]:
 
 def _draw(out: Path, cfg: EvalConfig, clips, real, outputs, means, specs, schedules,
           rows_all: list[dict]) -> list[str]:
-    from vinpaint.engine.flow import KnownFlow
-    from vinpaint.engine.config import FLOW_OFFSETS
-
     written: list[str] = []
     order = [s.label for s in specs]
     width = (clips + real)[0].frames.shape[2]

@@ -15,6 +15,7 @@ import numpy as np
 import scipy.linalg
 
 from vinpaint.errors import InputError
+from vinpaint.evaluation.metrics import to_unit
 
 ENV_VAR = "VINPAINT_INCEPTION"
 DEFAULT_PATH = Path.home() / ".cache" / "vinpaint" / "inception-2015-12-05.pt"
@@ -71,8 +72,6 @@ class InceptionFeatures:
 
     def features(self, frames: np.ndarray) -> np.ndarray:
         import torch
-
-        from vinpaint.evaluation.metrics import to_unit
 
         out = []
         x_all = to_unit(frames).astype(np.float32) * 255.0

@@ -8,6 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vinpaint.engine.flowviz import flow_magnitude_scale, flow_to_rgb
+
 from vinpaint.evaluation.metrics import to_unit
 
 LABEL_HEIGHT = 16
@@ -88,8 +90,6 @@ def flow_maps(frames: np.ndarray, hole: np.ndarray, flows: np.ndarray, indices: 
 
     frames [T,h,w,3], hole [T,h,w], flows/known [T,h,w,2] (one range, e.g. forward i->i+1); one shared colour scale.
     """
-    from vinpaint.engine.flowviz import flow_magnitude_scale, flow_to_rgb
-
     scale = flow_magnitude_scale(flows[indices])
     if known is not None:
         scale = max(scale, flow_magnitude_scale(known[indices]))
@@ -109,8 +109,6 @@ def flow_progress(stages: list[tuple[str, np.ndarray, np.ndarray]], hole: np.nda
                   known: np.ndarray | None = None) -> np.ndarray:
     """Figure 8: one frame as training progresses. stages: (label, generated [T,h,w,3], flow [T,h,w,2]) in order;
     each row shows the generated frame (hole outlined) and its flow t->t+1, all on one colour scale."""
-    from vinpaint.engine.flowviz import flow_magnitude_scale, flow_to_rgb
-
     scale = max(flow_magnitude_scale(f[index]) for _, _, f in stages)
     if known is not None:
         scale = max(scale, flow_magnitude_scale(known[index]))

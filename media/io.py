@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from vinpaint.errors import InputError
+from vinpaint.engine.devices import host_memory
 from vinpaint.media.imagefiles import OIIO_READS, read_image_file
 from vinpaint.media.sequences import Pattern, looks_like_pattern, parse_pattern, select_frames
 
@@ -179,8 +180,6 @@ MAX_FRAMES = 100_000
 
 def clip_memory_budget() -> int:
     """Bytes a clip's frames may take when read: a quarter of the machine's memory (training needs the rest)."""
-    from vinpaint.engine.devices import host_memory
-
     return host_memory() // 4
 
 
