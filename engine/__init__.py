@@ -6,10 +6,9 @@ loading torch or OpenCV. `inpaint`, `validate` and the trainer's types load the 
 from vinpaint.errors import InputError, TrainingCancelled, VinpaintError
 
 from .config import PRESETS, VARIANTS, InpaintConfig, make_config, working_size
-from .result import InpaintResult
+from .result import InpaintResult, ProgressEvent
 
-_HEAVY = {"inpaint": "api", "validate": "api", "reached_step": "api", "branch_workdir": "api",
-          "ProgressEvent": "train"}
+_HEAVY = {"inpaint": "api", "validate": "api", "reached_step": "api", "branch_workdir": "api"}
 
 
 def __getattr__(name: str):

@@ -14,13 +14,13 @@ import torch
 
 from .composite import composite, dilate_holes, hole_region, resize_frames, resize_holes, to_float
 from .config import InpaintConfig, region_working_size, working_size
-from .result import InpaintResult
+from .result import InpaintResult, ProgressEvent
 from vinpaint.errors import InputError
 from .flow import KnownFlow, compute_known_flow, make_estimator
 from .perceptual import load_vgg16
 from .propagate import Propagation, diffusion_fill, load_propagation, propagate_clip, save_propagation
 from vinpaint.files import atomic_write, atomic_write_text
-from .train import FrameTrainer, ProgressEvent, TrainingData, VideoTrainer, load_checkpoint, make_noise
+from .train import FrameTrainer, TrainingData, VideoTrainer, load_checkpoint, make_noise
 
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
 

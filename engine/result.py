@@ -10,6 +10,20 @@ import numpy as np
 
 from .config import InpaintConfig
 
+@dataclass
+class ProgressEvent:
+    """What long work reports: the CLI draws a bar from it, the daemon forwards it over the wire."""
+
+    phase: str = ""
+    """flow, setup, train, generate or done."""
+    step: int = 0
+    total: int = 0
+    elapsed_s: float = 0.0
+    eta_s: float | None = None
+    losses: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+
+
 HISTORY_TERMS = ("total", "recon", "flow", "consistency", "perceptual")
 """Columns 1.. of the loss history (column 0 is the step); a term the settings switch off stays 0."""
 PROPAGATED, GENERATED = 1, 2

@@ -9,7 +9,7 @@ import contextlib
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -22,25 +22,12 @@ from vinpaint.errors import InputError, TrainingCancelled
 from .flow import KnownFlow
 from .losses import consistency_loss, flow_loss, known_mask_for_features, perceptual_loss, reconstruction_loss
 from .config import FLOW_OFFSETS
-from .result import HISTORY_TERMS
+from .result import HISTORY_TERMS, ProgressEvent
 from .network import Generator
 from .perceptual import TAPS, VGG16Features
 from .windows import centred_windows
 from vinpaint.files import atomic_write
 
-
-
-@dataclass
-class ProgressEvent:
-    """What long work reports: the CLI draws a bar from it, the daemon forwards it over the wire."""
-
-    phase: str
-    step: int = 0
-    total: int = 0
-    elapsed_s: float = 0.0
-    eta_s: float | None = None
-    losses: dict[str, float] = field(default_factory=dict)
-    message: str = ""
 
 
 @dataclass

@@ -8,24 +8,17 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Union
+
+from vinpaint.engine.result import ProgressEvent
 
 MAX_TEXT = 1000
 MAX_PHASE = 64
 
 
-@dataclass
-class Progress:
-    """The engine's ProgressEvent, as the daemon keeps it."""
-
-    phase: str = ""
-    step: int = 0
-    total: int = 0
-    elapsed_s: float = 0.0
-    eta_s: float | None = None
-    losses: dict[str, float] = field(default_factory=dict)
-    message: str = ""
+Progress = ProgressEvent
+"""The engine's own progress report, sent as it is."""
 
 
 @dataclass
@@ -53,7 +46,7 @@ _TYPES = {name: kind for kind, name in _NAMES.items()}
 
 def encode(event: WorkerEvent) -> str:
     """An event -> one JSON line (with its newline)."""
-    return json.dumps({"event": _NAMES[type(event)], **asdict(event)}) + "\n"
+    return json.dumps({"event": _NAMES[type(event)], **asdict(event)}, default=_plain) + "\n"
 
 
 def decode(line: bytes | str) -> WorkerEvent | None:
@@ -78,6 +71,13 @@ def decode(line: bytes | str) -> WorkerEvent | None:
     if kind is Failed:
         return Failed(kind=_text(data.get("kind"), MAX_PHASE) or "crash", message=_text(data.get("message"), MAX_TEXT))
     return kind()
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars (a loss read back from the device) as the Python numbers JSON takes."""
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} cannot be sent as an event field")
 
 
 def _finite(value: Any) -> bool:

@@ -129,11 +129,6 @@ def run(job_dir: Path, device: str, events: Events, parent: int) -> int:
     def should_stop() -> bool:
         return STOP["flag"] or events.broken or os.getppid() != parent
 
-    def progress(e) -> None:
-        events.send(ev.Progress(phase=e.phase, step=int(e.step), total=int(e.total), elapsed_s=float(e.elapsed_s),
-                                eta_s=None if e.eta_s is None else float(e.eta_s),
-                                losses={k: float(v) for k, v in (e.losses or {}).items()}, message=str(e.message)))
-
     try:
         lock = _lock(job_dir)
         record = json.loads((job_dir / "job.json").read_text())
@@ -144,7 +139,7 @@ def run(job_dir: Path, device: str, events: Events, parent: int) -> int:
             return EXIT_STOPPED
         rgb = np.ascontiguousarray(frames[..., :3])
         references = load_references(job_dir, record)
-        result = inpaint(rgb, holes, config, workdir=job_dir / "work", progress=progress,
+        result = inpaint(rgb, holes, config, workdir=job_dir / "work", progress=events.send,
                          should_stop=should_stop, device=device, references=references or None)
         events.send(ev.Progress(phase="done", step=result.steps, total=result.steps, elapsed_s=float(result.seconds),
                                 eta_s=0.0, message="writing result frames"))
