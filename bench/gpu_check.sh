@@ -11,11 +11,11 @@ if ls .whl/*.whl >/dev/null 2>&1; then
         && export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
 fi
 if ! python3 -c "import vinpaint.engine" >/dev/null 2>&1; then
-    # the package maps vinpaint -> cli/, vinpaint.engine -> engine/, ...: the same layout with links, no pip
+    # the package maps vinpaint -> common/, vinpaint.engine -> engine/, ...: the same layout with links, no pip
     shim=/tmp/vinpaint_shim
     rm -rf "$shim" && mkdir -p "$shim/vinpaint"
-    for f in cli/*; do ln -s "$PWD/$f" "$shim/vinpaint/$(basename "$f")"; done
-    for d in engine protocol host_bridge evaluation; do ln -s "$PWD/$d" "$shim/vinpaint/$d"; done
+    for f in common/*; do ln -s "$PWD/$f" "$shim/vinpaint/$(basename "$f")"; done
+    for d in cli media engine protocol host_bridge evaluation; do ln -s "$PWD/$d" "$shim/vinpaint/$d"; done
     export PYTHONPATH="$shim${PYTHONPATH:+:$PYTHONPATH}"
 fi
 exec python3 bench/gpu_check.py "$@"

@@ -16,7 +16,6 @@ import errno
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from vinpaint.files import atomic_write_bytes, fsync_dir
+from vinpaint.files import atomic_write_bytes, fsync_dir, temp_sibling
 from vinpaint.protocol.codec import DTYPES
 from vinpaint.protocol.messages import is_job_id
 
@@ -276,7 +275,7 @@ class JobStore:
         root = self.path_for(record.job)
         if root.exists():  # a folder left by a crash before its job.json: start it afresh
             self._to_trash(root)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{record.job}.", dir=self.jobs_dir))
+        tmp = temp_sibling(root, folder=True)  # the one permission rule (vinpaint.files)
         try:
             for sub in ("inputs/frames", "inputs/masks", "inputs/references", "work", "results"):
                 (tmp / sub).mkdir(parents=True)
