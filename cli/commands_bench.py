@@ -6,10 +6,11 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from vinpaint.cli.arguments import parse_size
+from vinpaint.evaluation.bench import BenchConfig, run_all, write_markdown
+
 
 def add_parser(subparsers) -> None:
-    from vinpaint.cli.arguments import parse_size
-
     p = subparsers.add_parser(
         "bench", help="time a training step and measure peak memory of each variant",
         description="Train each variant for a few steps on the procedural sample clip, each in its own process, "
@@ -30,8 +31,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vinpaint.evaluation.bench import BenchConfig, run_all, write_markdown
-
     w, h = args.size
     cfg = BenchConfig(width=w, height=h, frames=args.frames, steps=args.steps, warmup=args.warmup,
                       variants=[v.strip() for v in args.variants.split(",") if v.strip()], preset=args.preset,

@@ -6,11 +6,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from vinpaint.errors import InputError
+from vinpaint.cli.arguments import parse_size
+from vinpaint.evaluation import compose
 
 
 def add_parser(subparsers) -> None:
-    from vinpaint.cli.arguments import parse_size
-
     p = subparsers.add_parser(
         "compose", help="compose background clips with real object masks into clips with known ground truth",
         description="Draw composed clips as the paper's Composed dataset (section 4): each takes a background "
@@ -33,8 +33,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vinpaint.evaluation import compose
-
     data, out = args.data.expanduser(), args.output.expanduser()
     if out.exists() and not out.is_dir():
         raise InputError(f"output {out} exists and is not a folder.")

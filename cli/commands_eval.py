@@ -6,6 +6,8 @@ from pathlib import Path
 
 from vinpaint.cli.arguments import add_set_arguments, parse_setting, parse_size
 from vinpaint.errors import InputError
+from vinpaint.evaluation.config import profile, split_methods
+from vinpaint.evaluation.evaluate import evaluate
 
 
 def _floats(text: str) -> list[float]:
@@ -55,8 +57,6 @@ def add_parser(subparsers) -> None:
 
 
 def build_eval_config(args: argparse.Namespace):
-    from vinpaint.evaluation.config import profile, split_methods
-
     cfg = profile(args.profile)
     c = cfg.compose
     if args.clips is not None:
@@ -112,8 +112,6 @@ def build_eval_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from vinpaint.evaluation.evaluate import evaluate
-
     cfg = build_eval_config(args)
     out = args.output.expanduser()
     if out.exists() and not out.is_dir():

@@ -5,10 +5,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from vinpaint.host_bridge.auth import AuthError, make_keys
+from vinpaint.host_bridge.daemon import Daemon, DaemonStartError
+from vinpaint.host_bridge.daemon_config import (DEFAULT_ADDRESS, AuthConfig, DaemonConfig, LimitsConfig, MiB,
+                                                default_store)
+from vinpaint.host_bridge.logs import configure_logging
+
 
 def add_parser(subparsers) -> None:
-    from vinpaint.host_bridge.daemon_config import DEFAULT_ADDRESS, MiB, default_store
-
     p = subparsers.add_parser(
         "serve", help="run the engine daemon (jobs over ZeroMQ, kept on disk)",
         description="Run the vinpaint daemon: it keeps jobs in a store folder, trains one job at a time per "
@@ -34,11 +38,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vinpaint.host_bridge.auth import AuthError, make_keys
-    from vinpaint.host_bridge.daemon_config import AuthConfig, DaemonConfig, LimitsConfig, default_store
-    from vinpaint.host_bridge.daemon import Daemon, DaemonStartError
-    from vinpaint.host_bridge.logs import configure_logging
-
     configure_logging(args.quiet)
     if args.make_keys is not None:
         made = make_keys(args.make_keys)

@@ -11,13 +11,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-
+from vinpaint.cli.arguments import add_clip_arguments, add_set_arguments, parse_references, parse_setting
+from vinpaint.cli.outputs import Litter, OutputPlan, loss_history, matte_picture, write_frames
+from vinpaint.errors import InputError
+from vinpaint.host_bridge.client import Client, RequestError, check_address, client_config
+from vinpaint.host_bridge.daemon_config import DEFAULT_ADDRESS
+from vinpaint.host_bridge.job_settings import resolve
+from vinpaint.media.io import read_inputs, read_references
+from vinpaint.media.pictures import write_before_after, write_loss_curve
+from vinpaint.media.sequences import parse_range
+from vinpaint.media.writers import write_png_sequence
+from vinpaint.protocol.codec import ProtocolError
+from vinpaint.protocol.messages import check_settings
 
 
 def add_parser(subparsers) -> None:
-    from vinpaint.cli.arguments import add_clip_arguments, add_set_arguments
-    from vinpaint.host_bridge.daemon_config import DEFAULT_ADDRESS
-
     p = subparsers.add_parser(
         "submit", help="inpaint a video on a vinpaint daemon (see `vinpaint serve`)",
         description="Send VIDEO and its mask to a vinpaint daemon as a job. With --wait, show progress and write "
@@ -58,8 +66,6 @@ def add_parser(subparsers) -> None:
 
 def wire_settings(args: argparse.Namespace) -> dict[str, Any]:
     """Command-line options -> the keyword settings of Client.submit."""
-    from vinpaint.cli.arguments import parse_setting
-
     overrides = dict(parse_setting(item) for item in args.set or [])
     if args.work_width is not None:
         overrides["resolution.work_width"] = args.work_width
@@ -116,18 +122,6 @@ class Bars:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vinpaint.cli.arguments import parse_references
-    from vinpaint.cli.outputs import Litter, OutputPlan, matte_picture, write_frames
-    from vinpaint.errors import InputError
-    from vinpaint.media.io import read_inputs, read_references
-    from vinpaint.media.pictures import write_before_after
-    from vinpaint.media.sequences import parse_range
-    from vinpaint.media.writers import write_png_sequence
-    from vinpaint.host_bridge.client import Client, check_address, client_config
-    from vinpaint.host_bridge.job_settings import resolve
-    from vinpaint.protocol.codec import ProtocolError
-    from vinpaint.protocol.messages import check_settings
-
     plan = OutputPlan.from_args(args.output, args.codec)
     check_address(args.server)
     if not args.request_timeout > 0 or args.request_timeout > 86400:
@@ -181,9 +175,6 @@ def run(args: argparse.Namespace) -> int:
         write_before_after(plan.beside(".before_after.png"), clip.frames, masks, frames)
         print(f"  config: {plan.beside('.config.json')}")
         if history is not None:
-            from vinpaint.cli.outputs import loss_history
-            from vinpaint.media.pictures import write_loss_curve
-
             terms, steps, rows = history
             curve = write_loss_curve(plan.beside(".loss.png"), loss_history(rows, terms),
                                      f"{engine_config.variant} ({engine_config.preset}), {steps} steps, "
@@ -195,8 +186,6 @@ def run(args: argparse.Namespace) -> int:
 def _matte_of(client, job: str, frames: int):
     """The job's mattes uint8 [T,H,W], or None with a one-line notice when the daemon has none to give (an older
     daemon, or a job it finished before it kept mattes)."""
-    from vinpaint.host_bridge.client import RequestError
-
     try:
         return client.results(job, frames, layer="matte")[..., 0]
     except RequestError as err:
@@ -208,8 +197,6 @@ def _matte_of(client, job: str, frames: int):
 
 def _history_of(client, job: str):
     """The job's loss history, or None with a one-line notice when the daemon has none to give."""
-    from vinpaint.host_bridge.client import RequestError
-
     try:
         return client.history(job)
     except RequestError as err:
