@@ -31,6 +31,7 @@ def run_method(composed: str, clip: str, label: str, variant: str, overrides: di
     from vinpaint.engine.flow import compute_known_flow, make_estimator
     from vinpaint.engine.train import TrainingData, VideoTrainer, make_noise
     from vinpaint.evaluation.compose import read_set
+    from vinpaint.evaluation.metrics import hole_psnr
 
     chosen = [c for c in read_set(Path(composed)) if c.name == clip]
     frames, holes, truth = chosen[0].frames, chosen[0].masks.astype(bool), chosen[0].truth
@@ -57,8 +58,7 @@ def run_method(composed: str, clip: str, label: str, variant: str, overrides: di
     def score(step: int) -> None:
         t0 = time.process_time()
         images, _ = trainer.generate()
-        err = ((images.astype(np.float64) - truth_f) ** 2)[holes].mean()
-        points.append((t0 - clock0 - excluded[0], step, float(10 * np.log10(1.0 / err))))
+        points.append((t0 - clock0 - excluded[0], step, hole_psnr(images, truth_f, holes)))
         excluded[0] += time.process_time() - t0
 
     class Stop(Exception):

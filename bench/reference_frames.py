@@ -15,6 +15,7 @@ import numpy as np
 
 from vinpaint.engine import inpaint, make_config
 from vinpaint.engine.composite import dilate_holes
+from vinpaint.evaluation.metrics import hole_psnr
 from composed import add_clip_arguments, load  # bench/composed.py
 from composed import overrides as settings_from
 
@@ -38,8 +39,7 @@ def main() -> int:
     overrides = settings_from(args.steps, args.set)
 
     def psnr(frames: np.ndarray, hole: np.ndarray, which: list[int]) -> float:
-        err = ((frames[which].astype(np.float64) - truth[which].astype(np.float64)) / 255.0) ** 2
-        return float(10 * np.log10(1.0 / err[hole[which]].mean()))
+        return hole_psnr(frames[which], truth[which], hole[which])
 
     others = [t for t in range(len(truth)) if t != k]
     near = [t for t in others if abs(t - k) <= 5]

@@ -24,6 +24,7 @@ from vinpaint.engine.composite import resize_frames, resize_holes, to_float
 from vinpaint.engine.flow import compute_known_flow, make_estimator
 from vinpaint.media.io import read_clip
 from vinpaint.engine.train import TrainingData, VideoTrainer, make_noise
+from vinpaint.evaluation.metrics import hole_psnr
 
 
 def composed(data: Path, background: str, masks: str, frames: int, w: int, h: int):
@@ -95,8 +96,7 @@ def main() -> int:
             generated, _ = trainer.generate()
         finally:
             trainer.average = average
-        err = (generated.astype(np.float64) - truth) ** 2
-        return float(10 * np.log10(1.0 / err[hole].mean()))
+        return hole_psnr(generated, truth, hole)
 
     def progress(event) -> None:
         wanted = event.step % args.every == 0 or dense[0] <= event.step <= dense[1]
