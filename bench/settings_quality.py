@@ -9,7 +9,6 @@ import json
 import time
 
 
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", default="128x64")
