@@ -1,0 +1,79 @@
+"""The daemon's request handlers without a socket: encoded requests in, encoded replies out, over a real job store
+and trainer pool. Each handler gets its request's context as an argument, so replies answer the right request."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vinpaint.engine.devices import device_memory
+from vinpaint.host_bridge.daemon_config import LimitsConfig
+from vinpaint.host_bridge.handlers import Requests
+from vinpaint.host_bridge.pool import TrainerPool, TrainerState
+from vinpaint.host_bridge.store import JobStore
+from vinpaint.protocol import codec
+from vinpaint.protocol.content_hash import clip_hash, item_digest
+
+T, H, W = 5, 32, 48
+
+
+@pytest.fixture
+def requests(tmp_path):
+    store = JobStore(tmp_path / "store")
+    store.open()
+    failures: list[str] = []
+    pool = TrainerPool(store, ("cpu",))
+    pool.trainers[0].memory = device_memory("cpu")  # as Daemon.start finds it
+    handler = Requests(store, pool, LimitsConfig(reserve_bytes=0), failures.append)
+    handler.failures = failures
+    return handler
+
+
+def ask(requests: Requests, type_: str, id_: str, body: dict, arrays=()):
+    return codec.decode_reply(requests.handle(codec.encode_request(type_, id_, body, arrays)))
+
+
+def test_a_job_is_opened_uploaded_and_queued_without_a_socket(requests):
+    hello = ask(requests, "hello", "h-1", {"client": "handler test"})
+    assert (hello.type, hello.re, hello.status) == ("hello", "h-1", "ok")
+    assert hello.body["devices"] == ["cpu"] and "tiny" in hello.body["presets"]
+
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (H, W, 3), dtype=np.uint8) for _ in range(T)]
+    masks = [np.zeros((H, W), np.uint8) for _ in range(T)]
+    for m in masks:
+        m[8:20, 10:30] = 255
+    content = clip_hash(T, H, W, 3, "u1", "u1", [item_digest(f) for f in frames], [item_digest(m) for m in masks])
+    opened = ask(requests, "job.open", "o-1", {
+        "frames": T, "width": W, "height": H, "channels": 3, "dtype": "u1", "mask_dtype": "u1",
+        "content_hash": content, "settings": {"preset": "tiny", "variant": "dip-vid", "seed": 0}})
+    assert (opened.re, opened.status, opened.body["created"]) == ("o-1", "ok", True)
+    job = opened.body["job"]
+
+    early = ask(requests, "job.start", "s-0", {"job": job})
+    assert (early.re, early.status, early.error["code"]) == ("s-0", "error", "incomplete")
+    for i in range(T):
+        for kind, item in (("frame", frames[i]), ("mask", masks[i][..., None])):
+            up = ask(requests, "job.upload", f"u-{kind}-{i}", {"job": job, "kind": kind, "index": i,
+                                                             "digest": item_digest(item).hex()}, (item,))
+            assert (up.re, up.status, up.body["stored"]) == (f"u-{kind}-{i}", "ok", True)
+    started = ask(requests, "job.start", "s-1", {"job": job})
+    assert (started.status, started.body["state"], started.body["position"]) == ("ok", "queued", 0)
+    status = ask(requests, "job.status", "st-1", {"job": job})
+    assert (status.re, status.body["state"], status.body["missing_frames"]) == ("st-1", "queued", 0)
+    assert requests.pool.trainers[0].state is TrainerState.IDLE  # handlers queue; only the pool starts training
+    cancelled = ask(requests, "job.cancel", "c-1", {"job": job})
+    assert cancelled.body["state"] == "cancelled"
+    assert requests.failures == []
+
+
+def test_a_refused_request_names_its_request_and_field(requests):
+    bad = ask(requests, "job.open", "o-9", {
+        "frames": T, "width": W, "height": H, "channels": 3, "dtype": "u1", "mask_dtype": "u1",
+        "content_hash": "0" * 64, "settings": {"preset": "tiny", "overrides": {"mask.dilation": 100000}}})
+    assert (bad.type, bad.re, bad.status) == ("job.open", "o-9", "error")
+    assert bad.error["code"] == "bad_request" and bad.error["field"] == "body.settings.overrides.mask.dilation"
+    missing = ask(requests, "job.status", "st-9", {"job": "f" * 32})
+    assert (missing.re, missing.error["code"]) == ("st-9", "not_found")
+    garbage = codec.decode_reply(requests.handle([b"\x00not msgpack"]))
+    assert garbage.status == "error" and garbage.error["code"] == "malformed"
+    assert requests.failures == []
