@@ -15,8 +15,9 @@ import torch
 from .composite import composite, dilate_holes, hole_region, resize_frames, resize_holes, to_float
 from .config import InpaintConfig
 from .errors import InputError
-from .flow import KnownFlow, compute_known_flow, make_estimator
+from .flow import FlowEstimator, KnownFlow, compute_known_flow, make_estimator
 from .perceptual import load_vgg16
+from .raft import load_raft
 from .propagate import Propagation, diffusion_fill, load_propagation, propagate_clip, save_propagation
 from vinpaint.storage import atomic_write, atomic_write_text
 from .train import FrameTrainer, ProgressEvent, TrainingData, VideoTrainer, make_noise
@@ -104,6 +105,8 @@ def validate(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig) -> No
     if config.variant == "dip" and h * w < 2 * 64 * 64:
         raise InputError(f"working size {w}x{h} is too small for per-frame DIP (BatchNorm needs a bottleneck of at "
                          "least 2 pixels): use a working width of 128 or more")
+    if config.flow.estimator == "raft":
+        load_raft(config.flow.raft_weights)  # a weights file that is not RAFT's is refused before any work
 
 
 def apply_references(frames: np.ndarray, holes: np.ndarray, references: dict[int, np.ndarray]
@@ -206,7 +209,13 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         config.save(wd.path / "config.json")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
-    propagation = _propagation(frames, holes, config, wd, emit)
+    flow_notices: list[str] = []
+    estimator = make_estimator(config.flow.estimator, config.flow.dis_preset, config.flow.raft_weights,
+                               config.flow.raft_iterations, flow_notices.append, dev)
+    for notice in flow_notices:
+        wd.log(notice)
+        emit(ProgressEvent("setup", message=notice))
+    propagation = _propagation(frames, holes, config, wd, emit, estimator)
     seam = config.propagation.seam
 
     result_file = wd.file("result.npz")
@@ -230,7 +239,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
 
     t_count, height, width = holes.shape
     h, w = working_size(height, width, config)
-    notices: list[str] = []
+    notices: list[str] = list(flow_notices)
 
     left = int((holes & ~propagation.reached).sum()) if propagation is not None else int(holes.sum())
     if propagation is not None and left <= config.propagation.train_below * holes.sum():
@@ -277,7 +286,6 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
             known_flow = KnownFlow.load(flow_file)
         else:
             start = time.monotonic()
-            estimator = make_estimator(config.flow.estimator, config.flow.dis_preset)
             frames_u8 = (np.clip(work, 0, 1) * 255).round().astype(np.uint8)
             known_flow = compute_known_flow(
                 frames_u8, work_holes, estimator, config.flow.occlusion_threshold,
@@ -317,7 +325,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
 
 
 def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, wd: "_Workdir",
-                 emit: Callable[[ProgressEvent], None]) -> Propagation | None:
+                 emit: Callable[[ProgressEvent], None], estimator: FlowEstimator) -> Propagation | None:
     """Real pixels for the hole from other frames (engine/propagate.py), cached in the work directory."""
     pc = config.propagation
     if not pc.enabled or holes.shape[0] < 2:
@@ -330,7 +338,7 @@ def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, w
             pass  # a damaged cache is recomputed, never trusted
     start = time.monotonic()
     result = propagate_clip(
-        frames, holes, pc, make_estimator(config.flow.estimator, config.flow.dis_preset), config.train.seed,
+        frames, holes, pc, estimator, config.train.seed,
         progress=lambda i, n, message: emit(ProgressEvent("flow", i, n, time.monotonic() - start, message=message)),
         log=wd.log)
     share = float(result.reached.sum()) / max(int(holes.sum()), 1)

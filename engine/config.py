@@ -174,7 +174,7 @@ LIMITS: dict[str, Limit] = {
     "resolution.work_height": Int(0, 2048, 64),
     "mask.dilation": Int(0, 512),
     "mask.feather": Int(0, 512),
-    "flow.estimator": OneOf(("dis",)),
+    "flow.estimator": OneOf(("dis", "raft")),
     "flow.dis_preset": OneOf(("ultrafast", "fast", "medium")),
     "flow.occlusion_threshold": Num(0.0, 1.0),
     "loss.reconstruction": Num(0.0, 1e6),
@@ -288,9 +288,16 @@ class FlowConfig:
     """The known flow F(i,j) that supervises the flow head (eq. 4) and the reliable-flow masks."""
 
     estimator: str = "dis"
-    """'dis' (OpenCV DIS, classical) stands in for PWC-Net, whose weights cannot be downloaded here."""
+    """'dis' (OpenCV DIS, classical, no weights) stands in for PWC-Net. 'raft': RAFT (engine/raft.py) from a local
+    torchvision checkpoint (`raft_weights`); with none found, DIS is used and a one-line notice says so. Used for
+    both the known flow (eqs. 4-5) and propagation's neighbour flows."""
     dis_preset: str = "medium"
     """OpenCV DIS preset: 'ultrafast', 'fast' or 'medium'."""
+    raft_weights: str = setting("", Text(4096))
+    """A torchvision raft_large or raft_small checkpoint (.pth). Empty: $VINPAINT_RAFT_WEIGHTS, then torch hub's
+    cache. Read with weights_only=True; a file that is not a RAFT checkpoint stops the run with one sentence."""
+    raft_iterations: int = setting(12, Int(1, 64))
+    """RAFT's recurrent refinements per pair (torchvision's default 12); more is slower and a little finer."""
     occlusion_threshold: float = 0.5
     """A pixel's flow is valid when exp(-|F_ij + F_ji(x+F_ij)|^2 / 2) exceeds this (forward-backward check)."""
 
