@@ -28,6 +28,8 @@ from vinpaint.engine.flowviz import color_wheel, flow_magnitude_scale, flows_to_
 from vinpaint.engine.io import Clip, read_inputs, read_references
 from vinpaint.engine.pictures import write_before_after, write_loss_curve
 from vinpaint.engine.sequences import Pattern, looks_like_pattern, parse_pattern, parse_range
+from vinpaint.engine.shot_input import count_frames
+from vinpaint.commands_shot import add_ray_options, run_shot
 from vinpaint.engine.writers import CODECS, check_replaceable, resolve_codec, sequence_sample, to_uint8, \
     write_bytes_atomic, write_image_sequence, write_png, write_png_sequence, write_video
 
@@ -535,7 +537,9 @@ def add_parser(subparsers) -> None:
                     "OUT with an extension (.mp4 .mkv .mov .avi) is a video at the source frame rate; OUT without "
                     "one is a folder that gets a PNG sequence (16-bit if the source is). Beside the first output: "
                     "OUT.config.json, OUT.before_after.png, OUT.loss.png and the work directory OUT.work/. "
-                    "Ctrl-C stops with a checkpoint; the same command again continues.")
+                    "Ctrl-C stops with a checkpoint; the same command again continues. A shot longer than "
+                    "shot.window frames is trained window by window (docs/long_shots.md), several at once with "
+                    "--ray.")
     add_clip_arguments(parser)
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="dip-vid-flow",
                         help="the paper's ablation variant; dip-vid-flow is the method (default: %(default)s)")
@@ -557,6 +561,7 @@ def add_parser(subparsers) -> None:
                         help="check the inputs, settings, outputs and device as a run would, print the plan, and "
                              "stop there: nothing is written")
     add_engine_options(parser)
+    add_ray_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -572,6 +577,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"the mask {args.mask} is the video itself; give the mask's own file or folder.")
     frame_range = parse_range(args.frames) if args.frames is not None else None
     painted = parse_references(args.reference)
+    count = count_frames(args.video, frame_range)
+    if count is not None and count > config.shot.window:
+        return run_shot(args, plan, config, device, frame_range, painted, fps)
+    if args.ray is not None:
+        print(f"vinpaint: the clip fits one window (shot.window {config.shot.window}); training it here, not on Ray",
+              file=sys.stderr)
     clip, masks = read_inputs(args.video, args.mask, invert=args.invert_mask, frame_range=frame_range)
     references = read_references(painted, clip)
     for notice in getattr(clip, "notices", ()):
@@ -636,7 +647,9 @@ class Litter:
             elif os.path.lexists(path):
                 path.unlink(missing_ok=True)
         if not self.had_workdir and self.workdir.is_dir() and \
-                not any((self.workdir / name).exists() for name in self.KEEP):
+                not any((self.workdir / name).exists() for name in self.KEEP) and \
+                not any(self.workdir.glob("window_*/checkpoint.pt")) and \
+                not any(self.workdir.glob("window_*/done.json")):  # a long shot's started or finished windows
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 

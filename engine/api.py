@@ -136,6 +136,7 @@ def fingerprint(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig) ->
     settings = config.to_dict()
     for budget_or_bookkeeping in ("checkpoint_every_s", "max_steps", "max_seconds"):
         settings["train"].pop(budget_or_bookkeeping, None)
+    settings.pop("shot", None)  # how a long shot is cut decides which frames come here, not what they become
     digest = hashlib.sha256()
     digest.update(json.dumps(settings, sort_keys=True).encode())
     digest.update(str((frames.shape, str(frames.dtype))).encode())

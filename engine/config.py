@@ -420,6 +420,18 @@ class PropagationConfig:
 
 
 @dataclass
+class ShotConfig:
+    """Long shots (engine/shot.py): a clip longer than `window` frames is cut into overlapping windows, each its own
+    internal-learning run, joined by a cross-fade inside the hole. Memory then depends on the window, not the shot."""
+
+    window: int = setting(100, Int(2, 100_000))
+    """Frames per window: one window's frames are what one training run holds and learns from. A clip of at most
+    this many frames is one run exactly as without windows."""
+    overlap: int = setting(10, Int(0, 10_000))
+    """Frames two neighbouring windows share; their results are cross-faded over them so the join cannot be seen."""
+
+
+@dataclass
 class InpaintConfig:
     """Everything that decides a result. Saved beside every run; reloading it reproduces the run."""
 
@@ -432,6 +444,7 @@ class InpaintConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     propagation: PropagationConfig = field(default_factory=PropagationConfig)
+    shot: ShotConfig = field(default_factory=ShotConfig)
 
     @property
     def uses_flow(self) -> bool:
@@ -589,6 +602,7 @@ def _paper(c: InpaintConfig) -> None:
     # choose"): their decoder, padding and initialisation, VGG16 fed BGR in [0, 1], a 3D temporal extent of 1
     c.network.decoder, c.network.temporal_kernel = "authors", 1
     c.loss.vgg_input = "bgr01"
+    c.shot.window, c.shot.overlap = 100, 10  # about the longest DAVIS clip: what the paper trained one model on
 
 
 FLOW_REMEDY: dict[str, Any] = {"network.flow_init": "zero", "loss.consistency_warmup": 300,
@@ -612,6 +626,7 @@ def _fast(c: InpaintConfig) -> None:
     c.train.max_seconds = 0.0
     c.train.dip_iterations = 300
     c.train.ema_decay = 0.99  # generate from the average of about the last 100 steps (docs/evaluation.md)
+    c.shot.window, c.shot.overlap = 60, 8  # the clip length this preset is sized for
     for key, value in FLOW_REMEDY.items():
         section, name = key.split(".")
         setattr(getattr(c, section), name, value)
