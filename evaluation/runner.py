@@ -135,9 +135,12 @@ def _save_json(path: Path, data: dict) -> None:
 
 
 def _checkpoint_step(workdir: Path) -> int:
+    """Steps the paused run has taken; 0 when the engine trained nothing (propagation left too little of the
+    hole to train on, so it filled the rest by diffusion and wrote no checkpoint)."""
     from vinpaint.engine.train import load_checkpoint
 
-    return int(load_checkpoint(workdir / "checkpoint.pt")["step"])
+    path = workdir / "checkpoint.pt"
+    return int(load_checkpoint(path)["step"]) if path.is_file() else 0
 
 
 def _finish_snapshot(job: EngineJob, train_cfg, train_wd: Path, point: StopPoint, step: int, spent: dict) -> Snapshot:
