@@ -1,7 +1,8 @@
 """Quality against seconds on the CPU (issue 12 item 6): Telea, prop-telea and the default engine per clip.
 
 Composed clips (a ../shared/data/bg background at its own resolution with a real object's masks pasted on, the
-hole shown flat grey) scored as `vinpaint eval` scores them: hole PSNR and SSIM (per frame, then averaged), the
+hole shown flat grey) scored as `vinpaint eval` scores them: hole PSNR and SSIM (per frame, then averaged; and
+PSNR pooled over every hole pixel of the clip, as bench/propagation_on_composed.py prints it), the
 patch-based temporal consistency in the hole, and the seconds each method took, wall and CPU (process time, all
 threads; CPU seconds are the fairer number when other jobs share the cores). The engine runs with its default
 preset and a training-time cap so that a clip finishes within the issue's 10 minutes; one clip that trains is
@@ -23,7 +24,7 @@ from vinpaint.engine import inpaint, make_config
 from vinpaint.engine.composite import hole_region
 from vinpaint.engine.propagate import GENERATED
 from vinpaint.evaluation.baselines import opencv_inpaint
-from vinpaint.evaluation.metrics import ConsistencyConfig, temporal_consistency, video_scores
+from vinpaint.evaluation.metrics import ConsistencyConfig, psnr, temporal_consistency, video_scores
 
 from composed import DATA, composed, overrides  # bench/composed.py
 
@@ -44,7 +45,8 @@ def check_output(name: str, out: np.ndarray, shown: np.ndarray, holes: np.ndarra
 def scored(out: np.ndarray, truth: np.ndarray, holes: np.ndarray, consistency: ConsistencyConfig) -> dict:
     s = video_scores(out, truth, holes).means()
     cons = temporal_consistency(out, holes, consistency)
-    return {"psnr_hole": s["psnr_hole"], "ssim_hole": s["ssim_hole"], "cons_psnr": cons[0], "cons_ssim": cons[1]}
+    return {"psnr_hole": s["psnr_hole"], "psnr_hole_pooled": psnr(out, truth, holes), "ssim_hole": s["ssim_hole"],
+            "cons_psnr": cons[0], "cons_ssim": cons[1]}
 
 
 def run_engine(shown: np.ndarray, holes: np.ndarray, settings: dict) -> tuple[dict, np.ndarray]:
@@ -76,7 +78,12 @@ def main() -> int:
                              "propagation.train_below=0 in both arms, so that it trains")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="engine override")
     parser.add_argument("--out", type=Path, help="also append one JSON line per (clip, method) here")
+    parser.add_argument("--summarise", type=Path, metavar="JSONL",
+                        help="print the markdown tables of a file written by --out, and run nothing")
     args = parser.parse_args()
+    if args.summarise:
+        print("\n".join(summary([json.loads(line) for line in args.summarise.read_text().splitlines() if line])))
+        return 0
     settings = {"train.max_seconds": args.train_seconds, **overrides(0, args.set)}
     consistency = ConsistencyConfig()
     clips: dict[str, tuple] = {}
@@ -117,6 +124,40 @@ def main() -> int:
     if args.crop_off != "none":
         crop_ab(args, clips, settings, consistency, report, trained_pair)
     return 0
+
+
+def _f(value, digits: int = 2) -> str:
+    return "–" if value is None or value != value else f"{value:.{digits}f}"
+
+
+def summary(rows: list[dict], target_db: float = 3.0, minutes: float = 10.0) -> list[str]:
+    """Markdown: every method per clip with its seconds, then the issue's target clip by clip."""
+    out = ["| clip | camera | hole | method | hole PSNR (per frame / pooled) | hole SSIM | consistency PSNR/SSIM | "
+           "vs Telea | CPU s | wall s | steps | unseen |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    telea = {r["pair"]: r for r in rows if r["method"] == "telea"}
+    for r in rows:
+        ref = telea.get(r["pair"])
+        gain = r["psnr_hole"] - ref["psnr_hole"] if ref and "psnr_hole" in r else float("nan")
+        out.append(f"| {r['pair']} | {r.get('camera', '?')} | {r.get('hole', float('nan')):.1%} | {r['method']} | "
+                   f"{_f(r.get('psnr_hole'))} / {_f(r.get('psnr_hole_pooled'))} | {_f(r.get('ssim_hole'), 3)} | {_f(r.get('cons_psnr'))} / "
+                   f"{_f(r.get('cons_ssim'), 3)} | {'' if gain != gain else f'{gain:+.2f}'} | "
+                   f"{_f(r.get('cpu_s'), 1)} | {_f(r.get('wall_s'), 1)} | {r.get('steps', '')} | "
+                   f"{'' if 'unseen' not in r else format(r['unseen'], '.1%')} |")
+    out += ["", f"| clip | Telea, per frame / pooled | default engine | gain (target +{target_db:g} dB) | consistency: engine vs Telea |"
+            f" end to end within {minutes:g} min | trained |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ref = telea.get(r["pair"])
+        if r["method"] != "fast (default engine)" or ref is None:
+            continue
+        gain = r["psnr_hole"] - ref["psnr_hole"]
+        pooled = r["psnr_hole_pooled"] - ref["psnr_hole_pooled"]
+        cons = r["cons_psnr"] - ref["cons_psnr"]
+        out.append(f"| {r['pair']} | {ref['psnr_hole']:.2f} / {ref['psnr_hole_pooled']:.2f} | {r['psnr_hole']:.2f} "
+                   f"/ {r['psnr_hole_pooled']:.2f} | {gain:+.2f} / {pooled:+.2f} "
+                   f"({'met' if min(gain, pooled) >= target_db else 'not met'}) | {r['cons_psnr']:.2f} vs {ref['cons_psnr']:.2f} "
+                   f"({'no worse' if cons >= 0 else 'worse'}) | {r['wall_s'] / 60:.1f} min "
+                   f"({'yes' if r['wall_s'] <= minutes * 60 else 'no'}) | {'yes' if r['trained'] else 'no'} |")
+    return out
 
 
 def crop_ab(args, clips: dict, settings: dict, consistency: ConsistencyConfig, report, trained_pair) -> None:
