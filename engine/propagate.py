@@ -95,19 +95,20 @@ class NeighbourFlows:
 
 
 def neighbour_flows(frames: np.ndarray, holes: np.ndarray, estimator: FlowEstimator, max_width: int = 960,
-                    band: int = 4, progress: Callable[[int, int], None] | None = None) -> NeighbourFlows:
+                    band: int = 4, progress: Callable[[int, int], None] | None = None,
+                    masked: bool = True) -> NeighbourFlows:
     """Completed flows between neighbouring frames: frames uint8 [T,H,W,3], holes bool [T,H,W].
 
-    Flow is estimated on frames whose hole is filled smoothly, then discarded inside the hole and a `band` of
-    pixels around it (where the estimate is worst) and completed from outside. Frames wider than `max_width`
-    are estimated at a reduced size."""
+    Flow is estimated on frames whose hole is filled smoothly (`masked`; False: on the frames as given, object
+    and all), then discarded inside the hole and a `band` of pixels around it (where the estimate is worst) and
+    completed from outside. Frames wider than `max_width` are estimated at a reduced size."""
     t_count, height, width = holes.shape
     scale = min(1.0, max_width / float(width))
     size = (max(8, int(round(width * scale))), max(8, int(round(height * scale))))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1)) if band > 0 else None
     small, unknown = [], []
     for i in range(t_count):
-        filled = fill_holes_for_flow(frames[i], holes[i])
+        filled = fill_holes_for_flow(frames[i], holes[i]) if masked else frames[i]
         hole = holes[i].astype(np.uint8)
         if kernel is not None:
             hole = cv2.dilate(hole, kernel)
@@ -276,11 +277,12 @@ def propagate(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, tole
 
 def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: FlowEstimator, seed: int = 0,
                    progress: Callable[[int, int, str], None] | None = None,
-                   log: Callable[[str], None] | None = None) -> Propagation:
+                   log: Callable[[str], None] | None = None, masked: bool = True) -> Propagation:
     """The whole stage on one clip: neighbour flows, how far copies may travel, the chains.
 
     frames [T,H,W,3] uint8, uint16 or float32 (linear light: flow sees it through a display curve, or dark plates
-    give weak flow), holes bool [T,H,W], settings an engine.config.PropagationConfig. progress(i, n, message)."""
+    give weak flow), holes bool [T,H,W], settings an engine.config.PropagationConfig. progress(i, n, message).
+    `masked`: flow on Telea-filled frames (True) or on the frames as given (see neighbour_flows)."""
     from .composite import to_float
 
     say = progress or (lambda i, n, message: None)
@@ -289,7 +291,7 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
     else:
         frames_u8 = frames if frames.dtype == np.uint8 else (to_float(frames) * 255).round().astype(np.uint8)
     flows = neighbour_flows(frames_u8, holes, estimator, settings.max_width, settings.band,
-                            progress=lambda i, n: say(i, n, "estimating flow for propagation"))
+                            progress=lambda i, n: say(i, n, "estimating flow for propagation"), masked=masked)
     max_distance, pairs = settings.max_distance, holes.shape[0] - 1  # the flow count, kept while the stage ends
     if max_distance == 0 and settings.calibrate:
         say(pairs, pairs, "measuring how far copies hold")

@@ -335,6 +335,6 @@ def load_raft(configured: str) -> tuple[RAFT | None, str]:
             _LOADED[key] = raft_from_state(state, path)
         net = _LOADED[key]
         return net, f"flow: RAFT ({net.size}) weights from {path}"
-    where = f"RAFT weights file {configured} not found" if configured else \
-        f"no RAFT weights found (set flow.raft_weights or $VINPAINT_RAFT_WEIGHTS to a torchvision {TORCHVISION_FILES[0]})"
+    where = f"RAFT weights file {configured} not found" if configured else ("no RAFT weights found (set "
+             f"flow.raft_weights or $VINPAINT_RAFT_WEIGHTS to a torchvision {TORCHVISION_FILES[0]})")
     return None, f"flow: {where}; using DIS"
