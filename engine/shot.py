@@ -11,6 +11,7 @@ Not to be confused with engine/windows.py: the centred windows of N frames one t
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
@@ -159,6 +160,8 @@ def run_window(job: WindowJob, device: str | None = None, threads: int | None = 
         matte = result.matte if result.matte is not None else result.hole.astype(np.uint8)
         arrays = (result.frames, result.hole, matte, result.history)
         steps, seconds, notices = int(result.steps), float(result.seconds), list(result.notices)
+        del result
+        gc.collect()  # a run's trainer holds its tensors in reference cycles; in a shot's many runs they pile up
     for name, array in zip(("frames.npy", "hole.npy", "matte.npy", "history.npy"), arrays):
         atomic_write(job.folder / name, lambda f, a=array: np.save(f, np.ascontiguousarray(a)))
     record = {"key": job.key(), "budget": job.budget(), "start": job.window.start, "stop": job.window.stop,
