@@ -108,7 +108,7 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
         plan.check_outputs(args.overwrite, extras(False, False))
         for sink in sinks:
             sink.commit()
-        written = {f"{kind if kind in ('png', 'sequence') else 'video'}": path for path, kind in plan.targets}
+        written = {f"frames ({kind}, {path.name})": path for path, kind in plan.targets}
         written["matte (white: propagated from other frames, grey: generated)"] = plan.beside(".matte")
         index = sorted(result.samples)
         written["before/after"] = write_before_after(

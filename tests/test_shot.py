@@ -183,12 +183,31 @@ def test_a_killed_ray_worker_is_retried_and_nothing_else_reruns(shot, tmp_path, 
 
 @pytest.fixture(scope="module")
 def shot_files(shot, tmp_path_factory):
-    from vinpaint.engine.writers import write_png_sequence, write_video
+    from vinpaint.engine.writers import write_png, write_png_sequence, write_video
 
     folder = tmp_path_factory.mktemp("shot")
     write_video(folder / "clip.mkv", shot.frames, 25)
     write_png_sequence(folder / "masks", (shot.masks * 255).astype(np.uint8))
+    write_png_sequence(folder / "frames", shot.frames)
+    write_png(folder / "mask.png", (shot.masks[0] * 255).astype(np.uint8))
+    write_png(folder / "small.png", np.zeros((20, 30), np.uint8))
     return folder
+
+
+def test_windows_read_from_files_are_the_whole_clips_frames(shot, shot_files):
+    from vinpaint.engine.io import read_inputs
+    from vinpaint.engine.shot_input import ShotFiles, count_frames
+
+    for video, mask in (("clip.mkv", "masks"), ("frames", "masks"), ("clip.mkv", "mask.png")):
+        clip, masks = read_inputs(shot_files / video, shot_files / mask)
+        files = ShotFiles(shot_files / video, shot_files / mask)
+        assert files.count == count_frames(shot_files / video) == 30 and files.clip.size == clip.size
+        for start, stop in ((0, 14), (8, 22), (16, 30), (3, 9)):  # overlapping, then back to an earlier frame
+            frames, holes = files.window(start, stop)
+            assert np.array_equal(frames, clip.frames[start:stop]) and np.array_equal(holes, masks[start:stop])
+        files.close()
+    with pytest.raises(InputError, match="30x20 but the video is 160x96"):
+        ShotFiles(shot_files / "clip.mkv", shot_files / "small.png")
 
 
 @pytest.mark.slow
