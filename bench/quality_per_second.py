@@ -76,6 +76,9 @@ def main() -> int:
     parser.add_argument("--crop-fallback", default="vtest:dogs-jump/masks_person",
                         help="pair for the crop comparison when no pair above trained on a cropped box; run with "
                              "propagation.train_below=0 in both arms, so that it trains")
+    parser.add_argument("--crop-arms", choices=("both", "on", "off"), default="both",
+                        help="which arms of the crop comparison to run (two processes side by side share the "
+                             "machine's load equally: --pairs '' --crop-off PAIR --crop-arms on, and off)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="engine override")
     parser.add_argument("--out", type=Path, help="also append one JSON line per (clip, method) here")
     parser.add_argument("--summarise", type=Path, metavar="JSONL",
@@ -177,6 +180,7 @@ def crop_ab(args, clips: dict, settings: dict, consistency: ConsistencyConfig, r
     truth, holes, shown = clips[target]
     arms = ([("fast, crop_to_hole on", {})] if extra or target != trained_pair else []) + \
         [("fast, crop_to_hole off", {"resolution.crop_to_hole": False})]
+    arms = [a for a in arms if args.crop_arms in ("both", a[0].rsplit(" ", 1)[1])]
     for name, arm in arms:
         info, frames = run_engine(shown, holes, {**settings, **extra, **arm})
         check_output(f"{target} {name}", frames, shown, holes, info["matte"])
