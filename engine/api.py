@@ -18,6 +18,7 @@ from .errors import InputError
 from .flow import FlowEstimator, KnownFlow, compute_known_flow, make_estimator
 from .perceptual import load_vgg16
 from .raft import load_raft
+from .self_check import held_out_band, judge
 from .propagate import Propagation, diffusion_fill, load_propagation, propagate_clip, save_propagation
 from vinpaint.storage import atomic_write, atomic_write_text
 from .train import FrameTrainer, ProgressEvent, TrainingData, VideoTrainer, make_noise
@@ -234,8 +235,9 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
             raise InputError(f"the cached result {result_file} is damaged or not vinpaint's ({str(exc)[:80]}); "
                              "delete it or use --restart") from None
         emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="finished earlier; reusing its result"))
-        fill = diffusion_fill(frames, holes, propagation) if diffused and propagation is not None else generated
-        out, matte = composite(frames, fill, holes, config.mask.feather, propagation, seam, region)
+        fill = diffusion_fill(frames, holes, propagation) if diffused else generated
+        out, matte = composite(frames, fill, holes, config.mask.feather, propagation, seam,
+                               None if diffused else region)
         return InpaintResult(out, generated, holes, flows, config, seconds, steps, history, matte=matte)
 
     t_count, height, width = holes.shape
@@ -269,6 +271,10 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         source = source.copy()
         source[propagation.reached] = propagation.colours[propagation.reached]
         train_holes = holes & ~propagation.reached
+    band = held_out_band(holes, propagation, train_holes, config.propagation.check_band) \
+        if config.propagation.self_check else None
+    if band is not None:
+        train_holes = train_holes | band  # hidden from the model only; the composite keeps these known pixels
     region = hole_region(train_holes, config.resolution.crop_margin) if config.resolution.crop_to_hole else None
     if region is not None:
         y0, y1, x0, x1 = region
@@ -314,13 +320,15 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     generated, flows = trainer.generate()
     seconds, steps = trainer.run_state.elapsed, trainer.steps
     history = np.asarray(trainer.run_state.history, np.float32).reshape(-1, 6)
+    diffused = _self_check(frames, holes, propagation, generated, region, band, wd, emit, notices)
     if result_file is not None:
         atomic_write(result_file, lambda f: np.savez(
             f, generated=generated, flows=flows if flows is not None else np.zeros(0, np.float32),
             history=history, seconds=seconds, steps=steps, budget=budget,
-            region=np.asarray(region if region is not None else (), np.int64)))
+            region=np.asarray(region if region is not None else (), np.int64), diffusion=diffused))
     wd.log(f"finished: {steps} steps in {seconds:.1f} s, {trainer.run_state.rollbacks} roll-backs")
-    out, matte = composite(frames, generated, holes, config.mask.feather, propagation, seam, region)
+    fill = diffusion_fill(frames, holes, propagation) if diffused else generated
+    out, matte = composite(frames, fill, holes, config.mask.feather, propagation, seam, None if diffused else region)
     emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="done"))
     return InpaintResult(out, generated, holes, flows, config, seconds, steps, history, notices, matte)
 
@@ -347,3 +355,17 @@ def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, w
     if cache is not None:
         save_propagation(cache, result)
     return result
+
+
+def _self_check(frames: np.ndarray, holes: np.ndarray, propagation: Propagation | None, generated: np.ndarray,
+                region, band: np.ndarray | None, wd: "_Workdir", emit: Callable[[ProgressEvent], None],
+                notices: list[str]) -> bool:
+    """True when Telea diffusion, not the model, should fill what no frame sees (engine/self_check.py); logged."""
+    if band is None:
+        return False
+    verdict = judge(frames, holes, propagation, generated, region, band)
+    line = verdict.line() if verdict is not None else "self-check skipped: no known pixels next to the unseen hole"
+    notices.append(line)
+    wd.log(line)
+    emit(ProgressEvent("generate", message=line))
+    return verdict is not None and verdict.use_diffusion

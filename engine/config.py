@@ -411,6 +411,12 @@ class PropagationConfig:
     """With max_distance 0, let the clip choose it: known pixels around the hole are carried along the flow and
     compared with diffusion on the same pixels; copies stop at the distance where they stop winning (a changing
     scene or drifting flow makes far copies worse than a smooth fill)."""
+    self_check: bool = setting(False, Flag())
+    """After training, choose between the model's fill and Telea diffusion for what no frame sees (with or
+    without propagation) by scoring both on a band of known pixels held out of training (engine/self_check.py),
+    so a poorly trained model never fills worse than diffusion. On in `fast`; off in `paper` (the paper's method)."""
+    check_band: int = setting(4, Int(1, 64))
+    """Width in source pixels of that held-out band, around the part of the hole no frame sees."""
     train_below: float = setting(0.01, Num(0.0, 1.0))
     """When propagation leaves at most this share of the hole unseen, that rest is filled by diffusion from the
     real pixels around it and no model is trained (0: train whenever a single pixel is left). `fast` uses 0.15:
@@ -620,6 +626,7 @@ def _fast(c: InpaintConfig) -> None:
     c.resolution.work_width = 192
     c.resolution.crop_to_hole = True
     c.propagation.train_below = 0.15  # see PropagationConfig.train_below
+    c.propagation.self_check = True
     c.flow.dis_preset = "medium"
     c.train.batch_size, c.train.updates_per_batch, c.train.epochs = 5, 10, 2.0
     c.train.max_steps = 1500
