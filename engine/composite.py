@@ -66,8 +66,9 @@ def composite(source: np.ndarray, generated: np.ndarray | None, holes: np.ndarra
     """Source [T,H,W,3] any dtype, generated float [T,h,w,3] (or None when propagation reached every hole pixel),
     holes bool [T,H,W], optional engine.propagate.Propagation -> ([T,H,W,3] in the source dtype, uint8 matte [T,H,W]).
 
-    The fill is the generation upsampled (bicubic) to the source size, with propagated real pixels over it; it is
-    blended in only where the hole is. The matte says which hole pixels were propagated and which generated.
+    The fill is the generation upsampled (bicubic) to the source size, with propagated real pixels over it exactly
+    (the seam ramps the generation in from Telea diffusion on the generated side); it is blended in only where the
+    hole is. The matte says which hole pixels were propagated and which generated.
     With a `region`, the generation covers that box of the frame only (every hole pixel it fills lies inside)."""
     from .propagate import GENERATED, blend_frame, diffuse_frame, with_propagated
 

@@ -112,3 +112,11 @@ def test_diffusion_fill_without_propagation_is_telea_on_the_whole_hole():
     shown, holes, truth = _clip(False)
     fill = diffusion_fill(shown, holes, None)
     assert np.abs(fill[holes] * 255 - truth[holes]).max() <= 1
+
+
+def test_without_propagation_the_check_is_against_plain_telea():
+    shown, holes, truth = _clip(False)
+    result = inpaint(shown, holes, _config(**{"propagation.enabled": False}))
+    assert any(n.startswith("self-check") and n.endswith("diffusion fills what no frame sees") for n in result.notices)
+    assert (result.matte[holes] == GENERATED).all()
+    assert np.abs(result.frames[holes].astype(int) - truth[holes].astype(int)).max() <= 1
