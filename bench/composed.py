@@ -15,9 +15,10 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def composed(data: Path, background: str, masks: str, frames: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """bg/<background>'s first `frames` frames and <masks>/masks resized onto them -> (truth uint8 [T,H,W,3],
-    holes bool [T,H,W]); None when either folder is absent (the caller skips politely)."""
-    bg_dir, mask_dir = data / "bg" / background / "frames", data / masks / "masks"
+    """bg/<background>'s first `frames` frames and <masks>/masks (or <masks> itself when it names a mask folder,
+    e.g. dogs-jump/masks_person) resized onto them -> (truth uint8 [T,H,W,3], holes bool [T,H,W]); None when
+    either folder is absent (the caller skips politely)."""
+    bg_dir, mask_dir = data / "bg" / background / "frames", data / masks / ("" if "/" in masks else "masks")
     if not bg_dir.is_dir() or not mask_dir.is_dir():
         return None
     truth = read_clip(bg_dir).frames[:frames]

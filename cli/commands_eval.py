@@ -37,7 +37,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, help="seed of the composition (the engine's seed is --engine-seed)")
     p.add_argument("--backgrounds", help="comma-separated background clip names (default: all)")
     p.add_argument("--mask-sources", help="comma-separated masked clip names to take masks from (default: all)")
-    p.add_argument("--methods", help="comma-separated: dip,dip-vid,dip-vid-3dcn,dip-vid-flow,telea,ns, or "
+    p.add_argument("--methods", help="comma-separated: dip,dip-vid,dip-vid-3dcn,dip-vid-flow,telea,ns,prop-telea "
+                                     "(propagation, Telea for the rest, no training), or "
                                      "LABEL=VARIANT:key=value;key=value for a variant with engine overrides")
     p.add_argument("--preset", choices=("tiny", "fast", "paper"), help="engine preset for the own schedule")
     p.add_argument("--budgets", type=_floats, help="equal budgets in seconds, e.g. 300,900 ('' for none)")

@@ -16,11 +16,13 @@ from vinpaint.cli.arguments import (add_clip_arguments, add_engine_options, buil
                                     parse_references)
 from vinpaint.cli.outputs import Litter, OutputPlan, check_writable, extras, same_or_inside, write_outputs
 from vinpaint.cli.runs import WorkdirLock, check_workdir, clear_workdir, describe_run, report, run_engine
+from vinpaint.cli.shots import add_ray_options, run_shot
 from vinpaint.engine import VARIANTS, validate
 from vinpaint.engine.devices import check_device
 from vinpaint.errors import InputError, TrainingCancelled
 from vinpaint.media.io import read_inputs, read_references
 from vinpaint.media.sequences import parse_range
+from vinpaint.media.shot_input import count_frames
 
 
 def add_parser(subparsers) -> None:
@@ -30,7 +32,9 @@ def add_parser(subparsers) -> None:
                     "OUT with an extension (.mp4 .mkv .mov .avi) is a video at the source frame rate; OUT without "
                     "one is a folder that gets a PNG sequence (16-bit if the source is). Beside the first output: "
                     "OUT.config.json, OUT.before_after.png, OUT.loss.png and the work directory OUT.work/. "
-                    "Ctrl-C stops with a checkpoint; the same command again continues.")
+                    "Ctrl-C stops with a checkpoint; the same command again continues. A shot longer than "
+                    "shot.window frames is trained window by window (docs/long_shots.md), several at once with "
+                    "--ray.")
     add_clip_arguments(parser)
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="dip-vid-flow",
                         help="the paper's ablation variant; dip-vid-flow is the method (default: %(default)s)")
@@ -52,6 +56,7 @@ def add_parser(subparsers) -> None:
                         help="check the inputs, settings, outputs and device as a run would, print the plan, and "
                              "stop there: nothing is written")
     add_engine_options(parser)
+    add_ray_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -67,6 +72,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"the mask {args.mask} is the video itself; give the mask's own file or folder.")
     frame_range = parse_range(args.frames) if args.frames is not None else None
     painted = parse_references(args.reference)
+    count = count_frames(args.video, frame_range)
+    if count is not None and count > config.shot.window:
+        return run_shot(args, plan, config, device, frame_range, painted, fps)
+    if args.ray is not None:
+        print(f"vinpaint: the clip fits one window (shot.window {config.shot.window}); training it here, not on Ray",
+              file=sys.stderr)
     clip, masks = read_inputs(args.video, args.mask, invert=args.invert_mask, frame_range=frame_range)
     references = read_references(painted, clip)
     for notice in getattr(clip, "notices", ()):

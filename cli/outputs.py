@@ -244,5 +244,7 @@ class Litter:
             elif os.path.lexists(path):
                 path.unlink(missing_ok=True)
         if not self.had_workdir and self.workdir.is_dir() and \
-                not any((self.workdir / name).exists() for name in self.KEEP):
+                not any((self.workdir / name).exists() for name in self.KEEP) and \
+                not any(self.workdir.glob("window_*/checkpoint.pt")) and \
+                not any(self.workdir.glob("window_*/done.json")):  # a long shot's started or finished windows
             shutil.rmtree(self.workdir, ignore_errors=True)

@@ -75,18 +75,23 @@ def replacing(path: Path, suffix: str = "", durable: bool = True) -> Iterator[Pa
     temp = temp_sibling(path, suffix)
     try:
         yield temp
-        if durable:
-            with open(temp, "rb") as handle:
-                os.fsync(handle.fileno())
-        os.replace(temp, path)
+        commit(temp, path, durable)
     except BaseException as exc:
         temp.unlink(missing_ok=True)
         named = naming(exc, path)
         if named is not exc:
             raise named from exc
         raise
+
+
+def commit(temp: Path, path: Path, durable: bool = True) -> None:
+    """A finished temporary file becomes `path`: fsynced, renamed over it, the rename made durable."""
     if durable:
-        fsync_dir(path.parent)
+        with open(temp, "rb") as handle:
+            os.fsync(handle.fileno())
+    os.replace(temp, path)
+    if durable:
+        fsync_dir(Path(path).parent)
 
 
 def atomic_write(path: Path, write: Callable[[io.BufferedWriter], object], durable: bool = True) -> None:

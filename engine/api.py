@@ -16,8 +16,10 @@ from .composite import composite, dilate_holes, hole_region, resize_frames, resi
 from .config import InpaintConfig, region_working_size, working_size
 from .result import InpaintResult, ProgressEvent
 from vinpaint.errors import InputError
-from .flow import KnownFlow, compute_known_flow, make_estimator
+from .flow import FlowEstimator, KnownFlow, compute_known_flow, make_estimator
 from .perceptual import load_vgg16
+from .raft import load_raft
+from .self_check import held_out_band, judge
 from .propagate import Propagation, diffusion_fill, load_propagation, propagate_clip, save_propagation
 from vinpaint.files import atomic_write, atomic_write_text
 from .train import FrameTrainer, TrainingData, VideoTrainer, load_checkpoint, make_noise
@@ -59,6 +61,8 @@ def validate(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig) -> No
     if config.variant == "dip" and h * w < 2 * 64 * 64:
         raise InputError(f"working size {w}x{h} is too small for per-frame DIP (BatchNorm needs a bottleneck of at "
                          "least 2 pixels): use a working width of 128 or more")
+    if config.flow.estimator == "raft":
+        load_raft(config.flow.raft_weights)  # a weights file that is not RAFT's is refused before any work
 
 
 def apply_references(frames: np.ndarray, holes: np.ndarray, references: dict[int, np.ndarray]
@@ -88,6 +92,7 @@ def fingerprint(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig) ->
     settings = config.to_dict()
     for budget_or_bookkeeping in ("checkpoint_every_s", "max_steps", "max_seconds"):
         settings["train"].pop(budget_or_bookkeeping, None)
+    settings.pop("shot", None)  # how a long shot is cut decides which frames come here, not what they become
     digest = hashlib.sha256()
     digest.update(json.dumps(settings, sort_keys=True).encode())
     digest.update(str((frames.shape, str(frames.dtype))).encode())
@@ -181,7 +186,13 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         config.save(wd.path / "config.json")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
-    propagation = _propagation(frames, holes, config, wd, emit)
+    flow_notices: list[str] = []
+    estimator = make_estimator(config.flow.estimator, config.flow.dis_preset, config.flow.raft_weights,
+                               config.flow.raft_iterations, flow_notices.append, dev)
+    for notice in flow_notices:
+        wd.log(notice)
+        emit(ProgressEvent("setup", message=notice))
+    propagation = _propagation(frames, holes, config, wd, emit, estimator)
     seam = config.propagation.seam
 
     result_file = wd.file("result.npz")
@@ -199,13 +210,14 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
             raise InputError(f"the cached result {result_file} is damaged or not vinpaint's ({str(exc)[:80]}); "
                              "delete it or use --restart") from None
         emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="finished earlier; reusing its result"))
-        fill = diffusion_fill(frames, holes, propagation) if diffused and propagation is not None else generated
-        out, matte = composite(frames, fill, holes, config.mask.feather, propagation, seam, region)
+        fill = diffusion_fill(frames, holes, propagation) if diffused else generated
+        out, matte = composite(frames, fill, holes, config.mask.feather, propagation, seam,
+                               None if diffused else region)
         return InpaintResult(out, generated, holes, flows, config, seconds, steps, history, matte=matte)
 
     t_count, height, width = holes.shape
     h, w = working_size(height, width, config)
-    notices: list[str] = []
+    notices: list[str] = list(flow_notices)
 
     left = int((holes & ~propagation.reached).sum()) if propagation is not None else int(holes.sum())
     if propagation is not None and left <= config.propagation.train_below * holes.sum():
@@ -234,6 +246,10 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         source = source.copy()
         source[propagation.reached] = propagation.colours[propagation.reached]
         train_holes = holes & ~propagation.reached
+    band = held_out_band(holes, propagation, train_holes, config.propagation.check_band) \
+        if config.propagation.self_check else None
+    if band is not None:
+        train_holes = train_holes | band  # hidden from the model only; the composite keeps these known pixels
     region = hole_region(train_holes, config.resolution.crop_margin) if config.resolution.crop_to_hole else None
     if region is not None:
         y0, y1, x0, x1 = region
@@ -252,7 +268,6 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
             known_flow = KnownFlow.load(flow_file)
         else:
             start = time.monotonic()
-            estimator = make_estimator(config.flow.estimator, config.flow.dis_preset)
             frames_u8 = (np.clip(work, 0, 1) * 255).round().astype(np.uint8)
             known_flow = compute_known_flow(
                 frames_u8, work_holes, estimator, config.flow.occlusion_threshold,
@@ -280,19 +295,21 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     generated, flows = trainer.generate()
     seconds, steps = trainer.run_state.elapsed, trainer.steps
     history = np.asarray(trainer.run_state.history, np.float32).reshape(-1, 6)
+    diffused = _self_check(frames, holes, propagation, generated, region, band, wd, emit, notices)
     if result_file is not None:
         atomic_write(result_file, lambda f: np.savez(
             f, generated=generated, flows=flows if flows is not None else np.zeros(0, np.float32),
             history=history, seconds=seconds, steps=steps, budget=budget,
-            region=np.asarray(region if region is not None else (), np.int64)))
+            region=np.asarray(region if region is not None else (), np.int64), diffusion=diffused))
     wd.log(f"finished: {steps} steps in {seconds:.1f} s, {trainer.run_state.rollbacks} roll-backs")
-    out, matte = composite(frames, generated, holes, config.mask.feather, propagation, seam, region)
+    fill = diffusion_fill(frames, holes, propagation) if diffused else generated
+    out, matte = composite(frames, fill, holes, config.mask.feather, propagation, seam, None if diffused else region)
     emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="done"))
     return InpaintResult(out, generated, holes, flows, config, seconds, steps, history, notices, matte)
 
 
 def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, wd: "_Workdir",
-                 emit: Callable[[ProgressEvent], None]) -> Propagation | None:
+                 emit: Callable[[ProgressEvent], None], estimator: FlowEstimator) -> Propagation | None:
     """Real pixels for the hole from other frames (engine/propagate.py), cached in the work directory."""
     pc = config.propagation
     if not pc.enabled or holes.shape[0] < 2:
@@ -305,7 +322,7 @@ def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, w
             pass  # a damaged cache is recomputed, never trusted
     start = time.monotonic()
     result = propagate_clip(
-        frames, holes, pc, make_estimator(config.flow.estimator, config.flow.dis_preset), config.train.seed,
+        frames, holes, pc, estimator, config.train.seed,
         progress=lambda i, n, message: emit(ProgressEvent("flow", i, n, time.monotonic() - start, message=message)),
         log=wd.log)
     share = float(result.reached.sum()) / max(int(holes.sum()), 1)
@@ -313,3 +330,17 @@ def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, w
     if cache is not None:
         save_propagation(cache, result)
     return result
+
+
+def _self_check(frames: np.ndarray, holes: np.ndarray, propagation: Propagation | None, generated: np.ndarray,
+                region, band: np.ndarray | None, wd: "_Workdir", emit: Callable[[ProgressEvent], None],
+                notices: list[str]) -> bool:
+    """True when Telea diffusion, not the model, should fill what no frame sees (engine/self_check.py); logged."""
+    if band is None:
+        return False
+    verdict = judge(frames, holes, propagation, generated, region, band)
+    line = verdict.line() if verdict is not None else "self-check skipped: no known pixels next to the unseen hole"
+    notices.append(line)
+    wd.log(line)
+    emit(ProgressEvent("generate", message=line))
+    return verdict is not None and verdict.use_diffusion

@@ -68,27 +68,26 @@ def composite(source: np.ndarray, generated: np.ndarray | None, holes: np.ndarra
     """Source [T,H,W,3] any dtype, generated float [T,h,w,3] (or None when propagation reached every hole pixel),
     holes bool [T,H,W], optional engine.propagate.Propagation -> ([T,H,W,3] in the source dtype, uint8 matte [T,H,W]).
 
-    The fill is the generation upsampled (bicubic) to the source size, with propagated real pixels over it; it is
-    blended in only where the hole is. The matte says which hole pixels were propagated and which generated.
+    The fill is the generation upsampled (bicubic) to the source size, with propagated real pixels over it exactly
+    (the seam ramps the generation in from Telea diffusion on the generated side); it is blended in only where the
+    hole is. The matte says which hole pixels were propagated and which generated.
     With a `region`, the generation covers that box of the frame only (every hole pixel it fills lies inside)."""
-    from .propagate import blend_frame
+    from .propagate import blend_frame, diffuse_frame, with_propagated
+
     out = source.copy()
     t_count, h, w = holes.shape
     matte = np.zeros(holes.shape, np.uint8)
     for i in range(t_count):
         if not holes[i].any():
             continue
-        if generated is not None and region is not None:
-            y0, y1, x0, x1 = region
-            fill = np.zeros((h, w, 3), np.float32)
-            fill[y0:y1, x0:x1] = np.clip(cv2.resize(generated[i], (x1 - x0, y1 - y0), interpolation=cv2.INTER_CUBIC),
-                                         0.0, 1.0)
-        elif generated is not None:
-            fill = np.clip(cv2.resize(generated[i], (w, h), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
-        else:
-            fill = np.zeros((h, w, 3), np.float32)
+        fill = upsampled(generated[i], (h, w), region) if generated is not None else np.zeros((h, w, 3), np.float32)
         if propagation is not None:
-            fill, matte[i] = blend_frame(fill, propagation.colours[i], propagation.reached[i], holes[i], seam)
+            unseen = holes[i] & ~propagation.reached[i]
+            diffused = None
+            if generated is not None and seam > 0 and unseen.any() and (holes[i] & propagation.reached[i]).any():
+                diffused = diffuse_frame(with_propagated(source[i], propagation, i), unseen)
+            fill, matte[i] = blend_frame(fill, propagation.colours[i], propagation.reached[i], holes[i], seam,
+                                         diffused)
         else:
             matte[i][holes[i]] = GENERATED
         alpha = fill_weight(holes[i], feather)[..., None]
@@ -97,6 +96,18 @@ def composite(source: np.ndarray, generated: np.ndarray | None, holes: np.ndarra
         blended = alpha[ys, xs] * fill[ys, xs] + (1.0 - alpha[ys, xs]) * src
         out[i][ys, xs] = from_float(blended, source.dtype)
     return out, matte
+
+
+def upsampled(generated: np.ndarray, size: tuple[int, int], region: Region | None = None) -> np.ndarray:
+    """One generated frame float [h,w,3] -> float32 [H,W,3] (size = (H, W)), bicubic and clipped to [0,1]; with a
+    `region`, the generation covers that box only (zero elsewhere). What composite and the self-check both see."""
+    height, width = size
+    if region is None:
+        return np.clip(cv2.resize(generated, (width, height), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+    y0, y1, x0, x1 = region
+    fill = np.zeros((height, width, 3), np.float32)
+    fill[y0:y1, x0:x1] = np.clip(cv2.resize(generated, (x1 - x0, y1 - y0), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+    return fill
 
 
 def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -182,7 +182,7 @@ LIMITS: dict[str, Limit] = {
     "resolution.work_height": Int(0, 2048, 64),
     "mask.dilation": Int(0, 512),
     "mask.feather": Int(0, 512),
-    "flow.estimator": OneOf(("dis",)),
+    "flow.estimator": OneOf(("dis", "raft")),
     "flow.dis_preset": OneOf(("ultrafast", "fast", "medium")),
     "flow.occlusion_threshold": Num(0.0, 1.0),
     "loss.reconstruction": Num(0.0, 1e6),
@@ -368,9 +368,16 @@ class FlowConfig:
     """The known flow F(i,j) that supervises the flow head (eq. 4) and the reliable-flow masks."""
 
     estimator: str = "dis"
-    """'dis' (OpenCV DIS, classical) stands in for PWC-Net, whose weights cannot be downloaded here."""
+    """'dis' (OpenCV DIS, classical, no weights) stands in for PWC-Net. 'raft': RAFT (engine/raft.py) from a local
+    torchvision checkpoint (`raft_weights`); with none found, DIS is used and a one-line notice says so. Used for
+    both the known flow (eqs. 4-5) and propagation's neighbour flows."""
     dis_preset: str = "medium"
     """OpenCV DIS preset: 'ultrafast', 'fast' or 'medium'."""
+    raft_weights: str = setting("", Text(4096))
+    """A torchvision raft_large or raft_small checkpoint (.pth). Empty: $VINPAINT_RAFT_WEIGHTS, then torch hub's
+    cache. Read with weights_only=True; a file that is not a RAFT checkpoint stops the run with one sentence."""
+    raft_iterations: int = setting(12, Int(1, 64))
+    """RAFT's recurrent refinements per pair (torchvision's default 12); more is slower and a little finer."""
     occlusion_threshold: float = 0.5
     """A pixel's flow is valid when exp(-|F_ij + F_ji(x+F_ij)|^2 / 2) exceeds this (forward-backward check)."""
 
@@ -491,12 +498,30 @@ class PropagationConfig:
     """With max_distance 0, let the clip choose it: known pixels around the hole are carried along the flow and
     compared with diffusion on the same pixels; copies stop at the distance where they stop winning (a changing
     scene or drifting flow makes far copies worse than a smooth fill)."""
+    self_check: bool = setting(False, Flag())
+    """After training, choose between the model's fill and Telea diffusion for what no frame sees (with or
+    without propagation) by scoring both on a band of known pixels held out of training (engine/self_check.py),
+    so a poorly trained model never fills worse than diffusion. On in `fast`; off in `paper` (the paper's method)."""
+    check_band: int = setting(4, Int(1, 64))
+    """Width in source pixels of that held-out band, around the part of the hole no frame sees."""
     train_below: float = setting(0.01, Num(0.0, 1.0))
     """When propagation leaves at most this share of the hole unseen, that rest is filled by diffusion from the
     real pixels around it and no model is trained (0: train whenever a single pixel is left). `fast` uses 0.15:
     on a CPU, at 600 steps, the model's fill of a small unseen rest lost to diffusion from the propagated pixels
     around it (running_car + tennis, 11 % unseen: 20.36 against 23.07 dB), and only won on a large one (tree +
     blackswan, 41 % unseen: 22.46 against 22.06); docs/evaluation.md."""
+
+
+@dataclass
+class ShotConfig:
+    """Long shots (engine/shot.py): a clip longer than `window` frames is cut into overlapping windows, each its own
+    internal-learning run, joined by a cross-fade inside the hole. Memory then depends on the window, not the shot."""
+
+    window: int = setting(100, Int(2, 100_000))
+    """Frames per window: one window's frames are what one training run holds and learns from. A clip of at most
+    this many frames is one run exactly as without windows."""
+    overlap: int = setting(10, Int(0, 10_000))
+    """Frames two neighbouring windows share; their results are cross-faded over them so the join cannot be seen."""
 
 
 @dataclass
@@ -514,6 +539,7 @@ class InpaintConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     propagation: PropagationConfig = field(default_factory=PropagationConfig)
+    shot: ShotConfig = field(default_factory=ShotConfig)
 
     @property
     def uses_flow(self) -> bool:
@@ -699,6 +725,7 @@ def _paper(c: InpaintConfig) -> None:
     # choose"): their decoder, padding and initialisation, VGG16 fed BGR in [0, 1], a 3D temporal extent of 1
     c.network.decoder, c.network.temporal_kernel = "authors", 1
     c.loss.vgg_input = "bgr01"
+    c.shot.window, c.shot.overlap = 100, 10  # about the longest DAVIS clip: what the paper trained one model on
 
 
 FLOW_REMEDY: dict[str, Any] = {"network.flow_init": "zero", "loss.consistency_warmup": 300,
@@ -716,12 +743,14 @@ def _fast(c: InpaintConfig) -> None:
     c.resolution.work_width = 192
     c.resolution.crop_to_hole = True
     c.propagation.train_below = 0.15  # see PropagationConfig.train_below
+    c.propagation.self_check = True
     c.flow.dis_preset = "medium"
     c.train.batch_size, c.train.updates_per_batch, c.train.epochs = 5, 10, 2.0
     c.train.max_steps = 1500
     c.train.max_seconds = 0.0
     c.train.dip_iterations = 300
     c.train.ema_decay = 0.99  # generate from the average of about the last 100 steps (docs/evaluation.md)
+    c.shot.window, c.shot.overlap = 60, 8  # the clip length this preset is sized for
     for key, value in FLOW_REMEDY.items():
         section, name = key.split(".")
         setattr(getattr(c, section), name, value)

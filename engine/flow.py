@@ -1,7 +1,7 @@
 """Known optical flow, occlusion and reliable-flow masks for the flow and consistency losses (eqs. 4-5).
 
-PWC-Net's weights cannot be fetched here, so a classical estimator stands in; `FlowEstimator` is the one seam a
-learned estimator plugs into. Flow is estimated on the *masked* input (the hole filled by OpenCV's Telea
+PWC-Net's weights cannot be fetched here, so a classical estimator (DIS) stands in by default; `FlowEstimator` is
+the one seam a learned estimator plugs into, and RAFT (engine/raft.py) does when the user has its weights. Flow is estimated on the *masked* input (the hole filled by OpenCV's Telea
 inpainting) so a composed clip's ground truth never leaks into supervision.
 """
 from __future__ import annotations
@@ -43,10 +43,20 @@ class DISFlow:
         return self._dis.calc(ga, gb, None).astype(np.float32)
 
 
-def make_estimator(name: str, preset: str) -> FlowEstimator:
+def make_estimator(name: str, preset: str = "medium", raft_weights: str = "", raft_iterations: int = 12,
+                   notify: Callable[[str], None] | None = None, device: str | torch.device = "cpu") -> FlowEstimator:
+    """The configured estimator (FlowConfig's fields). 'raft' without a weights file falls back to DIS and says so
+    through `notify` (one line); a file that is not RAFT's raises InputError. `device` runs RAFT there."""
     if name == "dis":
         return DISFlow(preset)
-    raise ValueError(f"unknown flow estimator {name!r}; available: dis")
+    if name == "raft":
+        from .raft import RAFTFlow, load_raft
+
+        net, notice = load_raft(raft_weights)
+        if notify:
+            notify(notice)
+        return DISFlow(preset) if net is None else RAFTFlow(net, raft_iterations, device)
+    raise ValueError(f"unknown flow estimator {name!r}; available: dis, raft")
 
 
 @dataclass

@@ -31,6 +31,11 @@ REMEDY_FLOW_ROW = _flow_row("dip-vid-flow-remedy", FLOW_REMEDY)
 PROPAGATION_ROW = "dip-vid-flow+propagation=dip-vid-flow:propagation.enabled=true"
 """DIP-Vid-Flow with flow-guided propagation of real pixels (engine/propagate.py): the product's default."""
 
+DEFAULT_ENGINE_ROW = ("default-engine=dip-vid-flow:propagation.enabled=true;"
+                      "resolution.crop_to_hole=true")
+"""The product as a user runs it with the profile's preset: propagation, then the model (on the crop around what
+is left) only for what no frame sees; beside prop-telea (the same propagation, Telea for the rest, no training)."""
+
 PAPER_ORDER = ("dip", "dip-vid", "dip-vid-3dcn", "dip-vid-flow")
 """Table 1's ordering, worst to best."""
 
@@ -167,7 +172,8 @@ def profile(name: str) -> EvalConfig:
         return EvalConfig(
             profile="cpu", preset="fast",
             compose=ComposeConfig(count=2, frames=21, width=128, height=64),
-            methods=list(ENGINE_VARIANTS) + [PAPER_FLOW_ROW, PROPAGATION_ROW] + list(BASELINE_METHODS),
+            methods=list(ENGINE_VARIANTS) + [PAPER_FLOW_ROW, PROPAGATION_ROW, DEFAULT_ENGINE_ROW] +
+            list(BASELINE_METHODS),
             budgets=[60.0, 120.0], real_clips=["tennis"], real_frames=21,
             real_methods=list(ENGINE_VARIANTS) + list(BASELINE_METHODS), threads=1)
     if name == "gpu":

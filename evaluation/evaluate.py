@@ -19,6 +19,10 @@ from vinpaint.evaluation.config import EvalConfig, MethodSpec
 from vinpaint.evaluation.runner import Snapshot, check_job, make_jobs, run_jobs
 
 
+BASELINE_NOTES = {"prop-telea": "propagation from other frames, Telea for the unseen rest; no training"}
+"""What a baseline row's note says when it is not the plain frame-wise OpenCV fill."""
+
+
 def load_composed(data: Path, out: Path, cfg: EvalConfig, composed: Path | None, echo) -> list[compose.ComposedClip]:
     """An existing composed set (a folder with manifest.json), or a new one drawn from `data` into out/composed."""
     if composed is not None:
@@ -128,7 +132,8 @@ def evaluate(data: Path, out: Path, cfg: EvalConfig, *, workers: int = 1, compos
             b = baselines.opencv_inpaint(clip.frames, clip.masks, spec.variant, cfg.baseline_radius, dilation)
             base = {**_blank(), "method": spec.label, "clip": clip.name,
                     "kind": "composed" if clip.truth is not None else "real", "clock_s": b.seconds,
-                    "wall_s": b.seconds, "steps": 0.0, "note": "frame-wise OpenCV; raw = composited"}
+                    "wall_s": b.seconds, "cpu_s": b.cpu_seconds, "steps": 0.0,
+                    "note": BASELINE_NOTES.get(spec.variant, "frame-wise OpenCV") + "; raw = composited"}
             base.update(score(b.frames, b.frames, clip, cfg, fid_net))
             for sch in (schedules if clip.truth is not None else ["own"]):
                 rows.append({**base, "schedule": sch})

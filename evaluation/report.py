@@ -70,6 +70,35 @@ def table(rows: list[dict], methods: list[str]) -> list[str]:
     return lines
 
 
+def quality_vs_seconds(means: list[dict], methods: list[str]) -> list[str]:
+    """Every method at every point it was scored, cheapest first: the hole quality a user gets for the seconds
+    they give. A method that does not train (a baseline, or propagation that left too little of the hole to
+    train on) costs the same whatever the budget: its copies under each schedule fold into one row, so a
+    training-free fill is never shown as if it had used the budget."""
+    lines = ["| Method | schedules | seconds | CPU s | wall s | steps | PSNR in the hole | SSIM in the hole | "
+             "consistency PSNR/SSIM |", "|---|---|---|---|---|---|---|---|---|"]
+    for m in methods:
+        folded: list[tuple[dict, list[str]]] = []
+        for r in sorted((r for r in means if r["method"] == m), key=lambda r: _sort_key(r["clock_s"])):
+            same = [f for f in folded if _same_output(f[0], r)]
+            (same[0][1].append(r["schedule"]) if same else folded.append((r, [r["schedule"]])))
+        for r, schedules in folded:
+            lines.append(f"| {m} | {', '.join(schedules)} | {_f(r['clock_s'], 1)} | {_f(r['cpu_s'], 1)} | "
+                         f"{_f(r['wall_s'], 1)} | {_f(r['steps'], 0)} | {_f(r['psnr_hole'])} | "
+                         f"{_f(r['ssim_hole'], 3)} | {_pair(r['cons_psnr'], r['cons_ssim'])} |")
+    return lines
+
+
+def _sort_key(value: float) -> float:
+    return value if value is not None and math.isfinite(value) else math.inf
+
+
+def _same_output(a: dict, b: dict) -> bool:
+    """Two schedules of one method that gave the same output (equal steps and scores, NaN equal to NaN)."""
+    keys = ("steps", "psnr_hole", "ssim_hole", "cons_psnr", "clock_s")
+    return all(a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in keys)
+
+
 def ordering(rows: list[dict], metric: str) -> tuple[bool | None, str]:
     """Does DIP < DIP-Vid < DIP-Vid-3DCN < DIP-Vid-Flow hold for `metric` (higher is better)? And the order seen."""
     by = {r["method"]: r.get(metric, math.nan) for r in rows}
@@ -96,6 +125,11 @@ def markdown(header: list[str], schedules: list[str], means: list[dict], per_vid
             holds, text = ordering(rows, metric)
             verdict = "n/a" if holds is None else ("holds" if holds else "does NOT hold")
             lines.append(f"- Paper's ordering on {name}: **{verdict}** — {text}")
+    if means:
+        lines += ["", "## Quality against seconds: mean over composed clips", "",
+                  "Each method at each point it was scored, cheapest first. `seconds` is the budget clock (see "
+                  "above; a baseline's is its wall time); rows a method reached without training are folded into "
+                  "one.", ""] + quality_vs_seconds(means, methods)
     if per_video:
         lines += ["", "## Per video", "",
                   "| schedule | clip | method | PSNR/SSIM raw | PSNR/SSIM composited | PSNR/SSIM hole | "

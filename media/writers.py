@@ -1,4 +1,5 @@
-"""Writing results: a video at the source frame rate with a chosen codec, and PNG sequences. All writes are atomic.
+"""Writing results: a video at the source frame rate with a chosen codec, PNG folders and frame patterns, whole or
+frame by frame (the sinks, which a long shot fills a window at a time). All writes are atomic.
 
 A video goes to a temporary name in the same folder and is renamed into place when complete; a PNG sequence is
 built in a temporary folder and swapped in. An interrupted or failed write leaves the previous output (or nothing).
@@ -24,7 +25,7 @@ import cv2
 import numpy as np
 
 from vinpaint.errors import InputError
-from vinpaint.files import atomic_write_bytes, fsync_dir, naming, replacing, temp_sibling
+from vinpaint.files import atomic_write_bytes, commit, fsync_dir, naming, temp_sibling
 from vinpaint.media.imagefiles import is_marked, write_image_file
 from vinpaint.media.sequences import Pattern
 
@@ -124,19 +125,7 @@ def write_png_sequence(folder: Path, frames: np.ndarray, names: list[str] | None
     names = list(names) if names else [f"{i:05d}" for i in range(len(frames))]
     if len(names) != len(frames):
         raise ValueError(f"{len(names)} names for {len(frames)} frames")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    temp = temp_sibling(folder, folder=True)
-    try:
-        for name, frame in zip(names, frames):
-            try:
-                (temp / f"{name}.png").write_bytes(encode_png(np.ascontiguousarray(frame)))
-            except OSError as exc:
-                raise naming(exc, folder / f"{name}.png") from exc
-        (temp / MARKER).write_text(f"{MARK_TEXT}; the next run that writes here replaces this folder whole\n")
-        _replace_folder(temp, folder, overwrite)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
+    _fill(PngFolderSink(folder, names, overwrite), frames)
     return [folder / f"{name}.png" for name in names]
 
 
@@ -217,36 +206,9 @@ def write_image_sequence(pattern: Pattern, frames: np.ndarray, numbers: list[int
     complete, so a failed run replaces nothing."""
     if len(numbers) != len(frames):
         raise ValueError(f"{len(numbers)} frame numbers for {len(frames)} frames")
-    extension = pattern.extension
-    sample = sequence_sample(extension, frames.dtype, source_sample)
-    targets = [pattern.path(n) for n in numbers]
-    for target in targets:
-        check_replaceable(target, overwrite=overwrite)
-    pattern.folder.mkdir(parents=True, exist_ok=True)
-    temps: list[Path] = []
-    try:
-        for target, frame in zip(targets, frames):
-            temp = temp_sibling(target, extension)
-            temps.append(temp)
-            try:
-                if extension == ".png":
-                    temp.write_bytes(encode_png(np.ascontiguousarray(frame)))
-                else:
-                    write_image_file(temp, np.ascontiguousarray(frame), sample, MARK_TEXT, format_path=target)
-                with open(temp, "rb") as handle:
-                    os.fsync(handle.fileno())
-            except OSError as exc:
-                raise naming(exc, target) from exc
-        for target in targets:
-            check_replaceable(target, overwrite=overwrite)  # again: a file may have appeared meanwhile
-        for temp, target in zip(temps, targets):
-            os.replace(temp, target)
-    except BaseException:
-        for temp in temps:
-            temp.unlink(missing_ok=True)
-        raise
-    fsync_dir(pattern.folder)
-    return targets
+    sink = PatternSink(pattern, numbers, frames.dtype, source_sample, overwrite)
+    _fill(sink, frames)
+    return sink.targets
 
 
 def _replace_folder(new: Path, folder: Path, overwrite: bool = False) -> None:
@@ -272,7 +234,8 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
 
 
 def write_video(path: Path, frames: np.ndarray, fps: Fraction | float, codec: str = "auto") -> str:
-    """[T,H,W,3] RGB uint8/uint16 -> a video at `fps`, atomically. Returns the codec used.
+    """[T,H,W,3] RGB uint8/uint16 -> a video at `fps`, atomically. Returns the codec used. Replaces what is there:
+    the caller has checked that it may (OutputPlan.check_outputs).
 
     16-bit frames stay 16-bit with FFV1; the other codecs write 8 bits.
     """
@@ -281,21 +244,139 @@ def write_video(path: Path, frames: np.ndarray, fps: Fraction | float, codec: st
     name = resolve_codec(path, codec, (width, height))
     if name == "png":
         raise InputError(f"output {path} has no video extension.")
-    spec = CODECS[name]
-    deep = frames.dtype == np.uint16 and spec.pix_fmt_16 is not None
-    data = frames if deep else to_uint8(frames)
-    with replacing(path, path.suffix) as temp, av.open(str(temp), mode="w", format=_muxer(path)) as container:
-        container.metadata["comment"] = MARK_TEXT
-        stream = container.add_stream(spec.encoder, rate=Fraction(fps).limit_denominator(1_000_000))
-        stream.width, stream.height = width, height
-        stream.pix_fmt = spec.pix_fmt_16 if deep else spec.pix_fmt
-        stream.options = dict(spec.options)
-        for index, array in enumerate(data):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb48le" if deep else "rgb24")
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+    _fill(VideoSink(path, name, (width, height), fps, frames.dtype == np.uint16, overwrite=True), frames)
     return name
+
+
+# --- sinks: a result written frame by frame, moved into place whole -----------------------------------------------
+
+class VideoSink:
+    """A video encoded as frames arrive (a long shot's windows, or a whole clip); `commit` renames it into place."""
+
+    def __init__(self, path: Path, codec: str, size: tuple[int, int], fps: Fraction | float, deep_source: bool,
+                 overwrite: bool = False):
+        self.path, self.overwrite = Path(path), overwrite
+        check_replaceable(self.path, overwrite=overwrite)
+        spec = CODECS[codec]
+        self.deep = deep_source and spec.pix_fmt_16 is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.temp = temp_sibling(self.path, self.path.suffix)
+        try:
+            self.container = av.open(str(self.temp), mode="w", format=_muxer(self.path))
+            self.container.metadata["comment"] = MARK_TEXT
+            self.stream = self.container.add_stream(spec.encoder, rate=Fraction(fps).limit_denominator(1_000_000))
+            self.stream.width, self.stream.height = size
+            self.stream.pix_fmt = spec.pix_fmt_16 if self.deep else spec.pix_fmt
+            self.stream.options = dict(spec.options)
+        except OSError as exc:
+            self.temp.unlink(missing_ok=True)
+            raise naming(exc, self.path) from exc
+        except BaseException:
+            self.temp.unlink(missing_ok=True)
+            raise
+        self.count = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        data = frame if self.deep else to_uint8(frame)
+        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(data), format="rgb48le" if self.deep else "rgb24")
+        picture.pts = self.count
+        self.count += 1
+        try:
+            self.container.mux(self.stream.encode(picture))
+        except OSError as exc:
+            raise naming(exc, self.path) from exc
+
+    def commit(self) -> None:
+        try:
+            self.container.mux(self.stream.encode(None))
+            self.container.close()
+            check_replaceable(self.path, overwrite=self.overwrite)  # again: a file may have appeared meanwhile
+            commit(self.temp, self.path)
+        except OSError as exc:
+            raise naming(exc, self.path) from exc
+
+    def abort(self) -> None:
+        try:
+            self.container.close()
+        except (av.FFmpegError, OSError, ValueError):
+            pass
+        self.temp.unlink(missing_ok=True)
+
+
+class PngFolderSink:
+    """A folder of PNGs built beside the target and swapped in whole by `commit`."""
+
+    def __init__(self, folder: Path, names: list[str], overwrite: bool = False):
+        self.folder, self.names, self.overwrite = Path(folder), names, overwrite
+        check_replaceable(self.folder, folder=True, overwrite=overwrite)
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        self.temp = temp_sibling(self.folder, folder=True)
+        self.count = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        name = self.names[self.count] if self.names else f"{self.count:05d}"
+        try:
+            (self.temp / f"{name}.png").write_bytes(encode_png(np.ascontiguousarray(frame)))
+        except OSError as exc:
+            raise naming(exc, self.folder / f"{name}.png") from exc
+        self.count += 1
+
+    def commit(self) -> None:
+        (self.temp / MARKER).write_text(f"{MARK_TEXT}; the next run that writes here replaces this folder whole\n")
+        _replace_folder(self.temp, self.folder, self.overwrite)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.temp, ignore_errors=True)
+
+
+class PatternSink:
+    """One file per frame number under a temporary name; `commit` renames them all into place."""
+
+    def __init__(self, pattern: Pattern, numbers: list[int], dtype: np.dtype, source_sample: str = "",
+                 overwrite: bool = False):
+        self.pattern, self.numbers, self.overwrite = pattern, numbers, overwrite
+        self.sample = sequence_sample(pattern.extension, dtype, source_sample)
+        self.targets = [pattern.path(n) for n in numbers]
+        for target in self.targets:
+            check_replaceable(target, overwrite=overwrite)
+        pattern.folder.mkdir(parents=True, exist_ok=True)
+        self.temps: list[Path] = []
+
+    def write(self, frame: np.ndarray) -> None:
+        target = self.targets[len(self.temps)]
+        temp = temp_sibling(target, self.pattern.extension)
+        self.temps.append(temp)
+        try:
+            if self.pattern.extension == ".png":
+                temp.write_bytes(encode_png(np.ascontiguousarray(frame)))
+            else:
+                write_image_file(temp, np.ascontiguousarray(frame), self.sample, MARK_TEXT, format_path=target)
+            with open(temp, "rb") as handle:
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise naming(exc, target) from exc
+
+    def commit(self) -> None:
+        for target in self.targets:
+            check_replaceable(target, overwrite=self.overwrite)  # again: a file may have appeared meanwhile
+        for temp, target in zip(self.temps, self.targets):
+            os.replace(temp, target)
+        fsync_dir(self.pattern.folder)
+
+    def abort(self) -> None:
+        for temp in self.temps:
+            temp.unlink(missing_ok=True)
+
+
+def _fill(sink, frames: np.ndarray) -> None:
+    """Every frame into `sink`, then commit; on any failure the sink's temporary files are removed."""
+    try:
+        for frame in frames:
+            sink.write(frame)
+        sink.commit()
+    except BaseException:
+        sink.abort()
+        raise
 
 
 def _muxer(path: Path) -> str:

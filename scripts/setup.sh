@@ -2,7 +2,7 @@
 # Installs what vinpaint needs on a Debian machine, as root, and is safe to run again:
 #   - the C++ build tools and libraries for the OpenFX plugin (apt),
 #   - torch==2.13.0 first, so a CPU machine gets the CPU build rather than several GB of CUDA packages,
-#   - vinpaint itself, editable, with its test extras.
+#   - vinpaint itself, editable, with its test extras and Ray (the long-shot tests run windows on a local Ray).
 # Sourced by scripts/demo.sh and scripts/test.sh; sets $PY to the Python that has vinpaint installed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,12 +40,12 @@ if ! "$PY" -c 'import torch, sys; sys.exit(0 if torch.__version__.startswith("2.
   pip_quiet torch==2.13.0
 fi
 # Installed, and from this checkout (an editable install of another clone would shadow this one).
-if ! "$PY" -c 'import sys, pathlib, vinpaint.engine, vinpaint.protocol, pytest, hypothesis
+if ! "$PY" -c 'import sys, pathlib, vinpaint.engine, vinpaint.protocol, pytest, hypothesis, ray
 sys.exit(0 if pathlib.Path(vinpaint.__file__).resolve().parents[1] == pathlib.Path(sys.argv[1]).resolve() else 1)' \
      "$ROOT" 2>/dev/null || \
    [ "$ROOT/pyproject.toml" -nt "$ROOT/.setup-stamp" ]; then
   echo "setup: installing vinpaint (editable) and its dependencies"
-  pip_quiet -e "$ROOT[test]"
+  pip_quiet -e "$ROOT[test,ray]"
   touch "$ROOT/.setup-stamp"
 fi
 "$PY" -c 'import torch, vinpaint.engine' || { echo "setup: the installation failed (see above)" >&2; exit 1; }

@@ -70,7 +70,8 @@ def test_config_validation():
 
 def _row(method, clip, psnr_hole, **kw):
     r = {c: math.nan for c in report.NUMERIC}
-    r.update(schedule="own", method=method, clip=clip, kind="composed", note="", psnr_hole=psnr_hole, **kw)
+    r.update({"schedule": "own", "method": method, "clip": clip, "kind": "composed", "note": "",
+              "psnr_hole": psnr_hole, **kw})
     return r
 
 
@@ -96,6 +97,20 @@ def test_csv_round_trip(tmp_path):
     report.write_csv(rows, tmp_path / "r.csv")
     got = list(csv.DictReader(open(tmp_path / "r.csv")))
     assert got[0]["psnr_hole"] == "20.5000" and got[0]["psnr"] == "" and list(got[0]) == report.COLUMNS
+
+
+def test_quality_against_seconds_folds_what_did_not_train():
+    rows = [_row("telea", "ALL", 20.0, schedule=s, clock_s=0.5, steps=0.0, ssim_hole=0.5, cons_psnr=30.0)
+            for s in ("own", "budget 60s")]
+    rows += [_row("dip-vid-flow", "ALL", 24.0, schedule="own", clock_s=300.0, steps=1500.0),
+             _row("dip-vid-flow", "ALL", 22.0, schedule="budget 60s", clock_s=61.0, steps=310.0)]
+    lines = report.quality_vs_seconds(rows, ["dip-vid-flow", "telea", "absent"])
+    body = [line.split(" | ") for line in lines[2:]]
+    assert [(b[0], b[1], b[2]) for b in body] == [("| dip-vid-flow", "budget 60s", "61.0"),
+                                                  ("| dip-vid-flow", "own", "300.0"),
+                                                  ("| telea", "own, budget 60s", "0.5")]
+    assert body[0][6] == "22.00" and body[1][6] == "24.00" and body[2][7] == "0.500"
+    assert body[2][8].startswith("30.00")
 
 
 # --- snapshots ---------------------------------------------------------------------------------------------------
@@ -163,6 +178,30 @@ def test_eval_command_end_to_end(tmp_path, tiny_data, capsys):
     assert main(argv) == 0
     assert metrics_of(out / "results.csv") == before
     assert checkpoints == {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("checkpoint.pt")}
+
+
+@pytest.mark.slow
+def test_eval_propagation_methods_and_quality_against_seconds(tmp_path, tiny_data):
+    """The propagation stage as methods of its own: prop-telea (no training) and the engine with propagation, one
+    set to train whatever is left and one never to train; the quality-against-seconds table shows each honestly."""
+    out = tmp_path / "out"
+    argv = ["eval", "--data", str(tiny_data), "-o", str(out), "--profile", "tiny", "--budgets", "0.5",
+            "--methods", "prop-only=dip-vid-flow:propagation.enabled=true;propagation.train_below=1.0,"
+            "prop-model=dip-vid-flow:propagation.enabled=true;propagation.train_below=0.0,telea,prop-telea"]
+    assert main(argv) == 0
+    md = (out / "results.md").read_text()
+    table = md.split("## Quality against seconds: mean over composed clips")[1].split("\n## ")[0]
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| prop")]
+    by = {}
+    for r in rows:
+        by.setdefault(r[0][2:], []).append(r)
+    assert [r[1] for r in by["prop-telea"]] == ["own, budget 0.5s"]  # no training: one cost whatever the budget
+    assert [(r[1], r[5]) for r in by["prop-only"]] == [("own, budget 0.5s", "0")]
+    # it trains the 0.1% no frame sees: two points, the 0.5 s budget spent on propagation and flow before step 1
+    assert {r[1]: float(r[5]) for r in by["prop-model"]} == {"budget 0.5s": 0.0, "own": 6.0}
+    csv_rows = [r for r in csv.DictReader(open(out / "results.csv")) if r["clip"] != "ALL"]
+    prop_telea = [r for r in csv_rows if r["method"] == "prop-telea"]
+    assert prop_telea and all(float(r["cpu_s"]) > 0 and "no training" in r["note"] for r in prop_telea)
 
 
 def test_eval_bad_input_is_one_sentence(tmp_path, capsys):

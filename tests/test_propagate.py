@@ -183,3 +183,21 @@ def test_the_clip_chooses_how_far_copies_may_travel():
     flows = neighbour_flows(rising, holes, DISFlow("medium"))
     limit, errors = calibrate_distance(rising, holes, flows)
     assert limit == 1 and errors[1] > errors[0]
+
+
+def test_flow_input_masked_or_as_given():
+    """neighbour_flows estimates on Telea-filled frames by default, and on the frames as given with masked=False
+    (the object visible, as the authors did); the hole's flow is completed either way."""
+    frames, holes, _ = _panning_clip(frames=3)
+    seen = []
+
+    def spy(a, b):
+        seen.append(a.copy())
+        return DISFlow("ultrafast")(a, b)
+
+    neighbour_flows(frames, holes, spy)
+    assert not np.array_equal(seen[0][holes[0]], frames[0][holes[0]])  # the hole was filled before estimation
+    seen.clear()
+    flows = neighbour_flows(frames, holes, spy, masked=False)
+    assert np.array_equal(seen[0], frames[0])
+    assert flows.forward.shape == (2, *holes.shape[1:], 2)

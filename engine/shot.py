@@ -1,0 +1,367 @@
+"""Long shots: a clip longer than `shot.window` frames is cut into overlapping windows, each trained as its own
+internal-learning run (api.inpaint), and the windows' results are cross-faded inside the hole where they overlap.
+
+Why windows: the model learns one clip; a 2,000-frame plate as one clip would need the whole shot in memory and a
+schedule hundreds of times longer. A window is what one run can hold, and windows are independent, so they can run
+on several GPUs at once (engine/shot_ray.py). Each window keeps its own folder in the work directory
+(`window_0003/`: the run's checkpoint, and its result at source resolution), so an interrupted shot resumes window
+by window and a finished window is never trained again.
+
+Not to be confused with engine/windows.py: the centred windows of N frames one trained model generates from.
+"""
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import math
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Protocol
+
+import numpy as np
+
+from .config import InpaintConfig
+from vinpaint.errors import InputError
+from vinpaint.files import atomic_write, atomic_write_text
+
+DONE = "done.json"
+"""Written last in a window's folder: the window is finished and its result may be joined."""
+ATTEMPTS = "attempts.log"
+"""One line per time a window was started (time, host, process): shows retries and proves nothing re-ran."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """Frames start..stop-1 of the shot, trained as one run."""
+
+    index: int
+    start: int
+    stop: int
+
+    @property
+    def name(self) -> str:
+        return f"window_{self.index:04d}"
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+def plan_windows(t_count: int, window: int, overlap: int) -> list[Window]:
+    """Frames of a shot -> windows of `window` frames spread evenly from the first frame to the last, neighbours
+    sharing at least `overlap` frames. A shot of at most `window` frames is one window of all of it."""
+    if t_count <= window:
+        return [Window(0, 0, t_count)]
+    if overlap >= window:
+        raise InputError(f"setting shot.overlap ({overlap}) must be smaller than shot.window ({window}): windows "
+                         "that share all their frames never move on")
+    count = math.ceil((t_count - overlap) / (window - overlap))
+    starts = [i * (t_count - window) // (count - 1) for i in range(count)]  # whole numbers: the last is exact
+    return [Window(i, start, start + window) for i, start in enumerate(starts)]
+
+
+def join_weights(frame: int, windows: list[Window]) -> list[tuple[Window, float]]:
+    """The windows holding `frame` with their share of it: each window's weight rises linearly from its first frame
+    and falls to its last, normalised, so across two windows' overlap the later one fades in linearly (its share at
+    overlap frame k of L is (k+1)/(L+1)) and a frame held by one window is that window's alone."""
+    holding = [w for w in windows if w.start <= frame < w.stop]
+    if not holding:
+        raise ValueError(f"frame {frame} is in no window")
+    raw = [(w, float(min(frame - w.start + 1, w.stop - frame))) for w in holding]
+    if len(raw) == 1:
+        return [(raw[0][0], 1.0)]
+    total = sum(r for _, r in raw)
+    return [(w, r / total) for w, r in raw]
+
+
+def check_windows(config: InpaintConfig, t_count: int) -> list[Window]:
+    """The shot's windows, with one sentence when a window is too short for the settings' batches."""
+    windows = plan_windows(t_count, config.shot.window, config.shot.overlap)
+    if len(windows) > 1 and config.variant != "dip":
+        n, step = config.train.batch_size, max(config.train.intervals) if config.uses_flow else 1
+        need = (n - 1) * step + 1
+        if config.shot.window < need:
+            raise InputError(f"setting shot.window is {config.shot.window} frames but batches of {n} frames at "
+                             f"interval {step} need at least {need}; raise shot.window")
+    return windows
+
+
+# ---- one window --------------------------------------------------------------------------------------------------
+
+@dataclass
+class WindowJob:
+    """Everything one window's run needs; plain data, so it can travel to another process or machine."""
+
+    window: Window
+    frames: np.ndarray
+    """[n,H,W,3] source frames of the window."""
+    masks: np.ndarray
+    """bool [n,H,W]."""
+    config: InpaintConfig
+    folder: Path
+    """The window's own folder in the shot's work directory (shared by every machine that runs windows)."""
+    references: dict[int, np.ndarray] = field(default_factory=dict)
+    """Painted frames by index within the window."""
+
+    def key(self) -> str:
+        """What decides this window's result, except how long to train (as api.fingerprint)."""
+        from .api import fingerprint
+
+        digest = hashlib.sha256(fingerprint(self.frames, self.masks, self.config).encode())
+        for index, image in sorted(self.references.items()):
+            digest.update(str(index).encode())
+            digest.update(np.ascontiguousarray(image).tobytes())
+        return digest.hexdigest()
+
+    def budget(self) -> list:
+        return [self.config.train.max_steps, self.config.train.max_seconds]
+
+
+def finished(job: WindowJob) -> dict | None:
+    """The window's record when it already finished with these frames, settings and budget; None when it must run.
+    InputError when its folder holds a run of other frames or settings."""
+    try:
+        record = json.loads((job.folder / DONE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("key") != job.key():
+        raise InputError(f"the work directory's {job.folder.name} holds a run of other frames or settings; use "
+                         "--restart or another work directory")
+    return record if record.get("budget") == job.budget() else None
+
+
+def run_window(job: WindowJob, device: str | None = None, threads: int | None = None,
+               progress=None, should_stop: Callable[[], bool] | None = None) -> dict:
+    """Train one window (or continue it from its checkpoint) and keep its result at source resolution in its
+    folder. Returns its record. A window that already finished returns at once: a retried task trains nothing
+    twice."""
+    from .api import inpaint
+
+    record = finished(job)
+    if record is not None:
+        return record
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    job.folder.mkdir(parents=True, exist_ok=True)
+    with open(job.folder / ATTEMPTS, "a", encoding="utf-8") as log:
+        log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {socket.gethostname()} {os.getpid()}\n")
+    if not job.masks.any():  # the object is out of shot for these frames: nothing to fill, nothing to learn
+        empty = np.zeros(job.masks.shape, bool)
+        arrays = (job.frames, empty, empty.astype(np.uint8), np.zeros((0, 6), np.float32))
+        steps, seconds, notices = 0, 0.0, []
+    else:
+        result = inpaint(job.frames, job.masks, job.config, workdir=job.folder, progress=progress,
+                         should_stop=should_stop, device=device, references=job.references or None)
+        matte = result.matte if result.matte is not None else result.hole.astype(np.uint8)
+        arrays = (result.frames, result.hole, matte, result.history)
+        steps, seconds, notices = int(result.steps), float(result.seconds), list(result.notices)
+        del result
+        gc.collect()  # a run's trainer holds its tensors in reference cycles; in a shot's many runs they pile up
+    for name, array in zip(("frames.npy", "hole.npy", "matte.npy", "history.npy"), arrays):
+        atomic_write(job.folder / name, lambda f, a=array: np.save(f, np.ascontiguousarray(a)))
+    record = {"key": job.key(), "budget": job.budget(), "start": job.window.start, "stop": job.window.stop,
+              "steps": steps, "seconds": seconds, "notices": notices}
+    atomic_write_text(job.folder / DONE, json.dumps(record) + "\n")
+    return record
+
+
+# ---- the shot ----------------------------------------------------------------------------------------------------
+
+class WindowRunner(Protocol):
+    """Runs windows: one after another here (SerialRunner) or many at once on Ray (shot_ray.RayRunner)."""
+
+    def submit(self, job: WindowJob) -> None: ...
+
+    def finished(self, block: bool) -> Iterator[tuple[Window, dict]]: ...
+
+    def close(self) -> None: ...
+
+
+class SerialRunner:
+    """Each window trained in this process as it is submitted, with the caller's progress bar and Ctrl-C."""
+
+    def __init__(self, device: str | None = None, progress=None, should_stop=None, threads: int | None = None,
+                 announce: Callable[[str], None] | None = None):
+        self.device, self.progress, self.should_stop, self.threads = device, progress, should_stop, threads
+        self.announce = announce or (lambda text: None)
+        self.done: list[tuple[Window, dict]] = []
+
+    def submit(self, job: WindowJob) -> None:
+        self.announce(f"window {job.window.index + 1}: frames {job.window.start}-{job.window.stop - 1}")
+        self.done.append((job.window, run_window(job, self.device, self.threads, self.progress, self.should_stop)))
+
+    def finished(self, block: bool) -> Iterator[tuple[Window, dict]]:
+        done, self.done = self.done, []
+        yield from done
+
+    def close(self) -> None:
+        pass
+
+
+class ShotSource(Protocol):
+    """Where a shot's frames come from a window at a time (media/shot_input.py reads them from files)."""
+
+    count: int
+
+    def window(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """-> ([n,H,W,3] frames, bool [n,H,W] masks) of frames start..stop-1, read in increasing order."""
+        ...
+
+
+class ArraySource:
+    """A shot already in memory (the library's callers, tests)."""
+
+    def __init__(self, frames: np.ndarray, masks: np.ndarray):
+        self.frames, self.masks, self.count = frames, masks, len(frames)
+
+    def window(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.frames[start:stop], self.masks[start:stop].astype(bool)
+
+
+@dataclass
+class ShotResult:
+    windows: int
+    trained: int
+    """Windows trained in this run (the others had finished before)."""
+    steps: int
+    seconds: float
+    """Training time summed over windows (on several workers, more than the wall time)."""
+    history: np.ndarray
+    """[S,6] every window's loss history one after another, steps counted on across windows."""
+    notices: list[str]
+    hole_share: float
+    samples: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    """A few frames kept for the before/after picture: index -> (source, hole, result)."""
+
+
+def inpaint_shot(source: ShotSource, config: InpaintConfig, workdir: Path | str,
+                 emit: Callable[[int, np.ndarray, np.ndarray], None], *, runner: WindowRunner | None = None,
+                 references: dict[int, np.ndarray] | None = None, keep: tuple[int, ...] = (),
+                 announce: Callable[[str], None] | None = None) -> ShotResult:
+    """Inpaint a shot window by window and call `emit(index, frame, matte)` for every frame in order, as soon as
+    the windows holding it are done. Only the windows being read or trained, and their results on disk, are ever
+    held, so memory does not grow with the shot. `keep`: frame indices whose source, hole and result come back in
+    ShotResult.samples."""
+    config.check()
+    workdir = Path(workdir)
+    windows = check_windows(config, source.count)
+    _claim(workdir, config, source.count)
+    runner = runner or SerialRunner()
+    say = announce or (lambda text: None)
+    records: dict[int, dict] = {}
+    joiner = _Joiner(workdir, windows, emit, keep)
+    trained = 0
+    kept: dict[int, np.ndarray] = {}
+    try:
+        for window in windows:
+            frames, masks = source.window(window.start, window.stop)
+            kept.update({i: frames[i - window.start].copy() for i in keep
+                         if window.start <= i < window.stop and i not in kept})
+            refs = {i - window.start: image for i, image in (references or {}).items()
+                    if window.start <= i < window.stop}
+            job = WindowJob(window, frames, masks, config, workdir / window.name, refs)
+            record = finished(job)
+            del frames, masks
+            if record is not None:
+                say(f"window {window.index + 1}/{len(windows)} finished earlier; reusing its result")
+                records[window.index] = record
+            else:
+                runner.submit(job)
+                trained += 1
+            del job
+            for done, record in runner.finished(block=False):
+                records[done.index] = record
+            joiner.advance(records)
+        while len(records) < len(windows):
+            for done, record in runner.finished(block=True):
+                records[done.index] = record
+                say(f"window {done.index + 1}/{len(windows)} done: {record['steps']} steps in "
+                    f"{record['seconds']:.0f} s")
+            joiner.advance(records)
+    finally:
+        runner.close()
+    joiner.advance(records)
+    histories, offset = [], 0
+    for window in windows:
+        history = np.load(workdir / window.name / "history.npy")
+        if history.size:
+            history = history.copy()
+            history[:, 0] += offset
+            offset = int(history[-1, 0])
+        histories.append(history.reshape(-1, 6))
+    notices = sorted({n for r in records.values() for n in r.get("notices", []) if n})
+    return ShotResult(len(windows), trained, sum(r["steps"] for r in records.values()),
+                      sum(r["seconds"] for r in records.values()), np.concatenate(histories), notices,
+                      joiner.hole_pixels / max(joiner.pixels, 1),
+                      {i: (kept[i], hole, out) for i, (hole, out) in joiner.samples.items()})
+
+
+def _claim(workdir: Path, config: InpaintConfig, t_count: int) -> None:
+    """The shot's own run.json: a work directory holds one shot, cut one way."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    plan = {"shot": {"frames": t_count, "window": config.shot.window, "overlap": config.shot.overlap}}
+    run = workdir / "run.json"
+    if run.is_file():
+        try:
+            recorded = json.loads(run.read_text())
+        except (OSError, ValueError):
+            recorded = None
+        if recorded != plan:
+            raise InputError(f"the work directory {workdir} holds another run (other frames, or a shot cut into "
+                             "other windows); use --restart or another work directory")
+    else:
+        atomic_write_text(run, json.dumps(plan) + "\n")
+    config.save(workdir / "config.json")
+
+
+class _Joiner:
+    """Emits finished frames in order, cross-fading inside the hole where windows overlap; outside the hole every
+    window's result is the source itself, so it is taken bit-exact."""
+
+    def __init__(self, workdir: Path, windows: list[Window], emit, keep: tuple[int, ...]):
+        self.workdir, self.windows, self.emit, self.keep = workdir, windows, emit, set(keep)
+        self.next = 0
+        self.count = windows[-1].stop
+        self.open: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.samples: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.hole_pixels = self.pixels = 0
+
+    def _arrays(self, window: Window):
+        if window.index not in self.open:
+            folder = self.workdir / window.name
+            self.open[window.index] = tuple(np.load(folder / name, mmap_mode="r", allow_pickle=False)
+                                            for name in ("frames.npy", "hole.npy", "matte.npy"))
+        return self.open[window.index]
+
+    def advance(self, records: dict[int, dict]) -> None:
+        while self.next < self.count:
+            shares = join_weights(self.next, self.windows)
+            if any(w.index not in records for w, _ in shares):
+                return
+            self._emit_frame(self.next, shares)
+            self.next += 1
+            for index in [i for i in self.open if self.windows[i].stop <= self.next]:
+                del self.open[index]  # closes the memory map
+
+    def _emit_frame(self, t: int, shares: list[tuple[Window, float]]) -> None:
+        parts = [(self._arrays(w), t - w.start, share) for w, share in shares]
+        (frames, hole, matte), local, _ = max(parts, key=lambda p: p[2])
+        out = np.array(frames[local])
+        hole_t = np.array(hole[local])
+        for (_, other, _), j, _ in parts:
+            hole_t |= other[j]
+        if len(parts) > 1 and hole_t.any():
+            mixed = sum(share * arrays[0][j][hole_t].astype(np.float64) for arrays, j, share in parts)
+            if out.dtype.kind != "f":
+                mixed = np.clip(np.rint(mixed), 0, np.iinfo(out.dtype).max)
+            out[hole_t] = mixed.astype(out.dtype)
+        self.hole_pixels += int(hole_t.sum())
+        self.pixels += hole_t.size
+        if t in self.keep:
+            self.samples[t] = (hole_t, out)
+        self.emit(t, out, np.array(matte[local]))
