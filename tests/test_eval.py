@@ -197,8 +197,11 @@ def test_eval_propagation_methods_and_quality_against_seconds(tmp_path, tiny_dat
         by.setdefault(r[0][2:], []).append(r)
     assert [r[1] for r in by["prop-telea"]] == ["own, budget 0.5s"]  # no training: one cost whatever the budget
     assert [(r[1], r[5]) for r in by["prop-only"]] == [("own, budget 0.5s", "0")]
-    # it trains the 0.1% no frame sees: two points, the 0.5 s budget spent on propagation and flow before step 1
-    assert {r[1]: float(r[5]) for r in by["prop-model"]} == {"budget 0.5s": 0.0, "own": 6.0}
+    # it trains the 0.1% no frame sees: its own schedule's 6 steps, and at the 0.5 s budget however many steps the
+    # clock allowed after propagation and flow (0 on a cold, loaded machine, a few on a warm one: never asserted)
+    steps = {r[1]: float(r[5]) for r in by["prop-model"]}
+    assert steps["own"] == 6.0 and set(steps) <= {"budget 0.5s", "own"}
+    assert 0.0 <= steps.get("budget 0.5s", 0.0) <= 6.0
     csv_rows = [r for r in csv.DictReader(open(out / "results.csv")) if r["clip"] != "ALL"]
     prop_telea = [r for r in csv_rows if r["method"] == "prop-telea"]
     assert prop_telea and all(float(r["cpu_s"]) > 0 and "no training" in r["note"] for r in prop_telea)
