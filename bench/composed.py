@@ -28,6 +28,19 @@ def composed(data: Path, background: str, masks: str, frames: int) -> tuple[np.n
     return truth[:len(holes)], holes
 
 
+
+def composed_pair(data: Path, pair: str, frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """"background:masks" -> (truth, holes, shown: the truth with the hole grey, all a method may see); None when
+    the shared clips are absent (the caller skips politely)."""
+    background, masks = pair.split(":")
+    clip = composed(data, background, masks, frames)
+    if clip is None:
+        return None
+    truth, holes = clip
+    shown = truth.copy()
+    shown[holes] = 128  # the truth never reaches any method
+    return truth, holes, shown
+
 def overrides(steps: int, items: list[str]) -> dict:
     """--steps N and --set KEY=VALUE (JSON values, else the text) -> dotted engine overrides."""
     out: dict = {"train.max_steps": steps} if steps else {}

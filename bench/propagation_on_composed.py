@@ -19,7 +19,7 @@ from vinpaint.engine.result import GENERATED
 from vinpaint.evaluation.baselines import opencv_inpaint
 from vinpaint.evaluation.metrics import psnr
 
-from composed import DATA, composed, overrides  # bench/composed.py
+from composed import DATA, composed_pair, overrides  # bench/composed.py
 
 ALL_PAIRS = [f"{bg}:{m}" for bg in ("vtest", "tree", "running_car")
              for m in ("tennis", "blackswan", "schoolgirls", "dogs-jump")]
@@ -37,19 +37,16 @@ def main() -> int:
     args = parser.parse_args()
     settings = overrides(args.steps, args.set)
     for pair in filter(None, args.pairs.split(",")):
-        background, masks = pair.split(":")
-        clip = composed(args.data, background, masks, args.frames)
+        clip = composed_pair(args.data, pair, args.frames)
         if clip is None:
             print(f"skipped {pair}: not in {args.data}")
             continue
-        truth, holes = clip
-        shown = truth.copy()
-        shown[holes] = 128  # the truth never reaches any method
+        truth, holes, shown = clip
         started = time.monotonic()
         telea = opencv_inpaint(shown, holes, "telea")
         prop = opencv_inpaint(shown, holes, "prop-telea")
         prop_s = time.monotonic() - started - telea.seconds
-        line = (f"{background}+{masks} {len(truth)} frames {truth.shape[2]}x{truth.shape[1]}, hole "
+        line = (f"{pair.replace(':', '+')} {len(truth)} frames {truth.shape[2]}x{truth.shape[1]}, hole "
                 f"{holes.mean():.1%}: hole PSNR telea {psnr(telea.frames, truth, holes):.2f}, prop-telea "
                 f"{psnr(prop.frames, truth, holes):.2f} ({prop_s:.0f} s)")
         if not args.no_engine:

@@ -26,7 +26,7 @@ from vinpaint.engine.propagate import GENERATED
 from vinpaint.evaluation.baselines import opencv_inpaint
 from vinpaint.evaluation.metrics import ConsistencyConfig, psnr, temporal_consistency, video_scores
 
-from composed import DATA, composed, overrides  # bench/composed.py
+from composed import DATA, composed_pair, overrides  # bench/composed.py
 
 CAMERA = {"vtest": "static", "tree": "static", "running_car": "moving"}
 """The backgrounds' camera motion (../shared/data/README.md: median global shift 0.39, 0.11, 6.44 px/frame)."""
@@ -100,15 +100,12 @@ def main() -> int:
 
     trained_pair = None
     for pair in filter(None, args.pairs.split(",")):
-        background, masks = pair.split(":")
-        clip = composed(args.data, background, masks, args.frames)
+        clip = composed_pair(args.data, pair, args.frames)
         if clip is None:
             print(f"skipped {pair}: not in {args.data}")
             continue
-        truth, holes = clip
-        shown = truth.copy()
-        shown[holes] = 128  # the truth never reaches any method
-        clips[pair] = (truth, holes, shown)
+        truth, holes, shown = clips[pair] = clip
+        background = pair.split(":")[0]
         base = {"pair": pair, "camera": CAMERA.get(background, "?"), "frames": len(truth),
                 "size": f"{truth.shape[2]}x{truth.shape[1]}", "hole": float(holes.mean())}
         report({**base, "method": "truth (reference)", **{k: v for k, v in scored(truth, truth, holes,
@@ -168,15 +165,11 @@ def crop_ab(args, clips: dict, settings: dict, consistency: ConsistencyConfig, r
     target, extra = (trained_pair, {}) if args.crop_off == "auto" and trained_pair else \
         (args.crop_fallback if args.crop_off == "auto" else args.crop_off, {"propagation.train_below": 0.0})
     if target not in clips:
-        background, masks = target.split(":")
-        clip = composed(args.data, background, masks, args.frames)
+        clip = composed_pair(args.data, target, args.frames)
         if clip is None:
             print(f"skipped the crop comparison: {target} is not in {args.data}")
             return
-        truth, holes = clip
-        shown = truth.copy()
-        shown[holes] = 128
-        clips[target] = (truth, holes, shown)
+        clips[target] = clip
     truth, holes, shown = clips[target]
     arms = ([("fast, crop_to_hole on", {})] if extra or target != trained_pair else []) + \
         [("fast, crop_to_hole off", {"resolution.crop_to_hole": False})]
