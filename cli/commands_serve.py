@@ -33,6 +33,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--max-message-mb", type=int, default=256,
                    help="largest frame a client may send, in MiB (ZMQ_MAXMSGSIZE; default 256)")
     p.add_argument("--max-jobs", type=int, default=1000, help="jobs the store may hold (default 1000)")
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="train long shots' windows (more frames than shot.window) as tasks on the Ray cluster at "
+                        "ADDRESS, several at once; its nodes must see this store. Needs pip install 'vinpaint[ray]'")
     p.add_argument("--quiet", action="store_true", help="log warnings only")
     p.set_defaults(run=run, _mib=MiB)
 
@@ -52,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     config = DaemonConfig(
         bind=args.bind, store=args.store or default_store(), devices=tuple(args.device or ()),
         auth=AuthConfig(server_secret=args.curve_secret, allowed_clients=args.curve_allow),
-        limits=LimitsConfig(max_message_bytes=args.max_message_mb * args._mib, max_jobs=args.max_jobs))
+        limits=LimitsConfig(max_message_bytes=args.max_message_mb * args._mib, max_jobs=args.max_jobs),
+        ray=args.ray)
     if (args.curve_secret is None) != (args.curve_allow is None):
         print("vinpaint: error: --curve-secret and --curve-allow go together", file=sys.stderr)
         return 2

@@ -47,7 +47,7 @@ class Daemon:
         self.config = config
         self.store = JobStore(config.store)
         self.pool = TrainerPool(self.store, config.devices or default_devices(), config.stop_grace_s,
-                                config.progress_flush_s)
+                                config.progress_flush_s, config.ray)
         self.failure = FailureLog()
         self.requests = Requests(self.store, self.pool, config.limits, self.failure)
         self.context: zmq.Context | None = None
@@ -62,6 +62,7 @@ class Daemon:
         """Check the devices and the address, lock and load the store, recover interrupted jobs, bind; returns
         the endpoint."""
         self._check_devices()
+        self._check_ray()
         check_bind(self.config.bind, self.config.auth)
         self.config.store.mkdir(parents=True, exist_ok=True)
         self._lock_store()
@@ -102,6 +103,17 @@ class Daemon:
         names = [t.device for t in self.pool.trainers]
         if len(set(names)) != len(names):
             raise DaemonStartError(f"a device is named twice ({', '.join(names)}); give each --device once")
+
+    def _check_ray(self) -> None:
+        """A Ray cluster that is missing or unreachable stops the daemon at start, not every long shot later."""
+        if self.config.ray is None:
+            return
+        from vinpaint.engine.shot_ray import RayRunner
+
+        try:
+            RayRunner(self.config.ray or None).close()
+        except InputError as exc:
+            raise DaemonStartError(str(exc)) from None
 
     def _lock_store(self) -> None:
         path = self.config.store / "daemon.lock"

@@ -68,6 +68,9 @@ class DaemonConfig:
     """How long a training process gets to write its checkpoint after SIGTERM before it is killed."""
     progress_flush_s: float = 2.0
     """How often live progress is written to the job record (state changes are written at once)."""
+    ray: str | None = None
+    """Address of a Ray cluster that trains long shots' windows several at once; None: one after another on the
+    job's device."""
 
 
 @dataclass

@@ -141,7 +141,7 @@ class Requests:
         """Refuse a job that would train for ever (or plan a schedule too long to build), before it is stored."""
         lim, t = self.limits, body["frames"]
         try:
-            config.check_clip(t)
+            config.check_clip(job_settings.trained_frames(config, t))  # a long shot plans each window alone
         except InputError as exc:
             raise ctx.error("bad_request", f"the engine cannot train this clip: {exc}",
                              field="body.settings") from None

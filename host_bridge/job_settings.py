@@ -63,13 +63,20 @@ def job_id(content_hash: str, config: InpaintConfig) -> str:
     return hashlib.sha256(data).hexdigest()[:32]
 
 
+def trained_frames(config: InpaintConfig, frames: int) -> int:
+    """Frames one training run holds: the whole clip, or one window of a long shot."""
+    return min(frames, config.shot.window)
+
+
 def job_memory(config: InpaintConfig, frames: int, height: int, width: int, channels: int, itemsize: int,
                ) -> tuple[int, int]:
     """An estimate of a job's peak memory in bytes: (host, device). Host: the clip at source size in the
     training process (inputs, the RGB copy, the float copy made for resizing, holes, the composited result).
     Device: the clip at working size, the known and generated flow, and the network's activations with their
-    gradients for one batch. Within a factor of about 2; used to refuse at `job.open` a job that cannot fit."""
-    t, big = frames, height * width
+    gradients for one batch. Within a factor of about 2; used to refuse at `job.open` a job that cannot fit.
+    A long shot (more frames than shot.window) is trained one window at a time (worker.py), so only a window's
+    frames count."""
+    t, big = trained_frames(config, frames), height * width
     host = t * big * (channels * itemsize + 3 * itemsize + 3 * 4 + 2 + 3 * itemsize)
     h, w = working_size(height, width, config)
     small = h * w

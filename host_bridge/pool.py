@@ -26,7 +26,7 @@ from .worker import EXIT_DONE, EXIT_FAILED, EXIT_STOPPED
 log = logging.getLogger("vinpaint.daemon")
 
 PHASE_SPAN = {"flow": (0.0, 0.05), "setup": (0.05, 0.05), "train": (0.05, 0.95), "generate": (0.95, 1.0),
-              "done": (1.0, 1.0)}
+              "done": (1.0, 1.0), "window": (0.0, 1.0)}
 """Share of the whole job each engine phase covers, for one `progress` number."""
 
 
@@ -76,8 +76,10 @@ class TrainerPool:
     """The devices' trainers and the jobs' training states (queued -> training -> done / failed / queued again)."""
 
     def __init__(self, store: JobStore, devices: tuple[str, ...], stop_grace_s: float = 60.0,
-                 progress_flush_s: float = 2.0) -> None:
+                 progress_flush_s: float = 2.0, ray: str | None = None) -> None:
         self.store = store
+        self.ray = ray
+        """A Ray cluster's address: long shots' windows go there (worker.py --ray)."""
         self.trainers = [Trainer(d) for d in devices]
         self.stop_grace_s = stop_grace_s
         self.progress_flush_s = progress_flush_s
@@ -137,7 +139,8 @@ class TrainerPool:
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "vinpaint.host_bridge.worker", str(job.root), "--device", trainer.device,
-                 "--progress-fd", str(write_fd), "--parent", str(os.getpid())],
+                 "--progress-fd", str(write_fd), "--parent", str(os.getpid()),
+                 *(["--ray", self.ray] if self.ray is not None else [])],
                 pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True)
         except OSError as exc:
             os.close(read_fd)

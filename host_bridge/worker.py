@@ -83,18 +83,36 @@ def _lock(job_dir: Path) -> int:
             time.sleep(0.2)
 
 
+def read_item(job_dir: Path, record: dict[str, Any], index: int) -> tuple[np.ndarray, np.ndarray]:
+    """One uploaded frame [H,W,C] in the job's dtype and its hole, bool [H,W]."""
+    h, w, c, mdt = record["height"], record["width"], record["channels"], record["mask_dtype"]
+    frame = np.fromfile(job_dir / "inputs" / "frames" / f"{index:05d}.bin",
+                        dtype=DTYPES[record["dtype"]]).reshape(h, w, c)
+    mask = np.fromfile(job_dir / "inputs" / "masks" / f"{index:05d}.bin", dtype=DTYPES[mdt]).reshape(h, w)
+    return frame, (mask > 0.5 if mdt == "f4" else mask >= MASK_HOLE_MIN[mdt])
+
+
 def load_inputs(job_dir: Path, record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """frames [T,H,W,C] in the job's dtype and holes bool [T,H,W] from the uploaded items."""
     t, h, w, c = record["frames"], record["height"], record["width"], record["channels"]
     frames = np.empty((t, h, w, c), dtype=DTYPES[record["dtype"]])
     holes = np.empty((t, h, w), dtype=bool)
-    mdt = record["mask_dtype"]
     for i in range(t):
-        frames[i] = np.fromfile(job_dir / "inputs" / "frames" / f"{i:05d}.bin",
-                                dtype=DTYPES[record["dtype"]]).reshape(h, w, c)
-        mask = np.fromfile(job_dir / "inputs" / "masks" / f"{i:05d}.bin", dtype=DTYPES[mdt]).reshape(h, w)
-        holes[i] = mask > 0.5 if mdt == "f4" else mask >= MASK_HOLE_MIN[mdt]
+        frames[i], holes[i] = read_item(job_dir, record, i)
     return frames, holes
+
+
+class StoreSource:
+    """A long shot's uploaded items read a window at a time (engine/shot.py ShotSource), so the training process
+    never holds more than the windows in flight."""
+
+    def __init__(self, job_dir: Path, record: dict[str, Any]) -> None:
+        self.job_dir, self.record, self.count = job_dir, record, int(record["frames"])
+
+    def window(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        items = [read_item(self.job_dir, self.record, i) for i in range(start, stop)]
+        return (np.stack([np.ascontiguousarray(f[..., :3]) for f, _ in items]),
+                np.stack([hole for _, hole in items]))
 
 
 def load_references(job_dir: Path, record: dict[str, Any]) -> dict[int, np.ndarray]:
@@ -105,25 +123,112 @@ def load_references(job_dir: Path, record: dict[str, Any]) -> dict[int, np.ndarr
             for i in record.get("references") or []}
 
 
-def write_results(job_dir: Path, frames: np.ndarray, rgb: np.ndarray, history: np.ndarray,
-                  terms: tuple[str, ...], matte: np.ndarray | None = None) -> None:
-    """Source-resolution results with the source alpha passed through untouched, one atomic file per frame, the
-    matte of each (uint8 [H,W]: 0 outside the hole, 1 propagated, 2 generated) beside it, and the loss history for
-    `job.history`; complete.json last, so it vouches for everything before it."""
+def write_frame(job_dir: Path, index: int, source: np.ndarray, rgb: np.ndarray, matte: np.ndarray) -> None:
+    """One result frame with the source alpha passed through untouched, and its matte (uint8 [H,W]: 0 outside the
+    hole, 1 propagated, 2 generated) beside it, each written atomically."""
     out_dir = job_dir / "results"
-    for i in range(frames.shape[0]):
-        out = frames[i].copy()
-        out[..., :3] = rgb[i]
-        atomic_write_bytes(out_dir / f"{i:05d}.bin", memoryview(np.ascontiguousarray(out)).cast("B"))
-        layer = matte[i] if matte is not None else np.zeros(frames.shape[1:3], np.uint8)
-        atomic_write_bytes(out_dir / f"{i:05d}.matte.bin", np.ascontiguousarray(layer, dtype=np.uint8).tobytes())
+    out = source.copy()
+    out[..., :3] = rgb
+    atomic_write_bytes(out_dir / f"{index:05d}.bin", memoryview(np.ascontiguousarray(out)).cast("B"))
+    atomic_write_bytes(out_dir / f"{index:05d}.matte.bin", np.ascontiguousarray(matte, dtype=np.uint8).tobytes())
+
+
+def write_finish(job_dir: Path, count: int, history: np.ndarray, terms: tuple[str, ...]) -> None:
+    """The loss history for `job.history`, then complete.json last, so it vouches for everything before it."""
+    out_dir = job_dir / "results"
     rows = np.ascontiguousarray(np.asarray(history, dtype="<f4").reshape(-1, len(terms) + 1))
     atomic_write_bytes(out_dir / "history.f4", rows.tobytes())  # may be empty: a clip filled without training
-    atomic_write_json(out_dir / "complete.json", {"frames": int(frames.shape[0]), "finished": time.time(),
+    atomic_write_json(out_dir / "complete.json", {"frames": int(count), "finished": time.time(),
                                                   "history_terms": list(terms)})
 
 
-def run(job_dir: Path, device: str, events: Events, parent: int) -> int:
+def write_results(job_dir: Path, frames: np.ndarray, rgb: np.ndarray, history: np.ndarray,
+                  terms: tuple[str, ...], matte: np.ndarray | None = None) -> None:
+    """A whole clip's results (write_frame for each), the history, complete.json last."""
+    for i in range(frames.shape[0]):
+        layer = matte[i] if matte is not None else np.zeros(frames.shape[1:3], np.uint8)
+        write_frame(job_dir, i, frames[i], rgb[i], layer)
+    write_finish(job_dir, frames.shape[0], history, terms)
+
+
+class ShotProgress:
+    """A long shot's progress for the daemon: windows finished, plus the share trained of the window in hand, as
+    one count of 1000 per window (phase "window"), so the job's progress never runs ahead of the shot."""
+
+    def __init__(self, events: Events, count: int) -> None:
+        self.events, self.count, self.done = events, count, 0
+
+    def say(self, text: str, within: float = 0.0, losses: dict | None = None, elapsed: float = 0.0) -> None:
+        step = int(1000 * (min(self.done, self.count) + min(max(within, 0.0), 1.0)))
+        self.events.send(ev.Progress(phase="window", step=min(step, 1000 * self.count), total=1000 * self.count,
+                                     elapsed_s=elapsed, losses=losses or {}, message=text))
+
+    def within(self, event: ev.Progress) -> None:
+        """The engine's own progress inside the window being trained (serial runs only)."""
+        frac = event.step / event.total if event.phase == "train" and event.total > 0 else 0.0
+        self.say(f"window {self.done + 1}/{self.count}: {event.phase} {event.message}".strip(), frac,
+                 event.losses, event.elapsed_s)
+
+    def finished(self, window, record: dict) -> None:
+        self.done += 1
+        self.say(f"window {window.index + 1}/{self.count} done: {record['steps']} steps")
+
+    def announce(self, text: str) -> None:
+        """inpaint_shot's own lines; a window it reuses from an earlier run counts as finished."""
+        if "finished earlier" in text:
+            self.done += 1
+        self.say(text)
+
+
+class ReportingRunner:
+    """A window runner (engine/shot.py) that tells ShotProgress of each window it finishes."""
+
+    def __init__(self, runner, progress: ShotProgress) -> None:
+        self.runner, self.progress = runner, progress
+
+    def submit(self, job) -> None:
+        self.runner.submit(job)
+
+    def finished(self, block: bool):
+        for window, record in self.runner.finished(block):
+            self.progress.finished(window, record)
+            yield window, record
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+def run_long_shot(job_dir: Path, record: dict[str, Any], config: InpaintConfig, device: str, events: Events,
+                  should_stop, ray_address: str | None) -> None:
+    """A job longer than shot.window: trained window by window (engine/shot.py), each window kept in its own
+    folder under work/ (so a stopped job resumes window by window), every result frame written as soon as the
+    windows holding it are done."""
+    from vinpaint.engine.shot import SerialRunner, check_windows, inpaint_shot
+
+    count = len(check_windows(config, record["frames"]))
+    shot = ShotProgress(events, count)
+    if ray_address is not None:
+        from vinpaint.engine.shot_ray import RayRunner
+
+        inner = RayRunner(ray_address or None, device=device, should_stop=should_stop)
+        shot.say(f"Ray: {inner.capacity} windows at once on {inner.device}")
+    else:
+        inner = SerialRunner(device, progress=shot.within, should_stop=should_stop)
+    runner = ReportingRunner(inner, shot)
+
+    def emit(index: int, rgb: np.ndarray, matte: np.ndarray) -> None:
+        source, _ = read_item(job_dir, record, index)
+        write_frame(job_dir, index, source, rgb, matte)
+
+    references = load_references(job_dir, record)
+    result = inpaint_shot(StoreSource(job_dir, record), config, job_dir / "work", emit, runner=runner,
+                          references=references or None, announce=shot.announce)
+    events.send(ev.Progress(phase="done", step=result.steps, total=result.steps, elapsed_s=float(result.seconds),
+                            eta_s=0.0, message=f"{result.windows} windows done"))
+    write_finish(job_dir, record["frames"], result.history, HISTORY_TERMS)
+
+
+def run(job_dir: Path, device: str, events: Events, parent: int, ray_address: str | None = None) -> int:
     from vinpaint.engine import inpaint  # torch and OpenCV: loaded once the signals are in place
 
     def should_stop() -> bool:
@@ -133,6 +238,11 @@ def run(job_dir: Path, device: str, events: Events, parent: int) -> int:
         lock = _lock(job_dir)
         record = json.loads((job_dir / "job.json").read_text())
         config = InpaintConfig.from_dict(record["config"])
+        if record["frames"] > config.shot.window:
+            run_long_shot(job_dir, record, config, device, events, should_stop, ray_address)
+            events.send(ev.Done())
+            os.close(lock)
+            return EXIT_DONE
         events.send(ev.Progress(phase="setup", message="loading frames"))
         frames, holes = load_inputs(job_dir, record)
         if should_stop():
@@ -173,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--progress-fd", type=int, default=-1)
     parser.add_argument("--parent", type=int, default=0, help="the daemon's pid")
+    parser.add_argument("--ray", default=None, metavar="ADDRESS",
+                        help="train a long shot's windows as tasks on this Ray cluster")
     args = parser.parse_args(argv)
     prefer_sleeping_threads()  # before run() imports torch
     signal.signal(signal.SIGTERM, _on_term)
@@ -182,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     events = Events(args.progress_fd)
     if os.getppid() != parent:
         return EXIT_STOPPED
-    code = run(args.job_dir, args.device, events, parent)
+    code = run(args.job_dir, args.device, events, parent, args.ray)
     sys.stdout.flush()
     return code
 

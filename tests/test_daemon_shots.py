@@ -1,0 +1,90 @@
+"""Long shots through the daemon: a job of more frames than shot.window trains window by window (engine/shot.py),
+its memory is counted for one window, and its frames come back equal to the engine's own inpaint_shot."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from daemon_fixtures import DaemonProcess, synthetic_clip
+from vinpaint.engine import make_config
+from vinpaint.engine.devices import device_memory
+from vinpaint.host_bridge import job_settings
+from vinpaint.host_bridge.daemon_config import LimitsConfig
+from vinpaint.host_bridge.handlers import Requests
+from vinpaint.host_bridge.pool import TrainerPool
+from vinpaint.host_bridge.store import JobStore
+from vinpaint.protocol import codec
+
+SEED = 5
+SHOT = {"loss.perceptual": 0.0, "propagation.enabled": False, "shot.window": 11, "shot.overlap": 3}
+"""Windows of 11 frames (the least tiny's batches of 3 at interval 5 need); 27 frames make 3 windows."""
+
+
+def test_a_long_shots_memory_is_one_windows():
+    config = make_config("tiny", "dip-vid-flow", **{"shot.window": 40})
+    whole = make_config("tiny", "dip-vid-flow", **{"shot.window": 4000})
+    args = (720, 1280, 4, 1)
+    assert job_settings.job_memory(config, 4000, *args) == job_settings.job_memory(config, 40, *args)
+    assert job_settings.job_memory(whole, 4000, *args)[0] > 50 * job_settings.job_memory(config, 4000, *args)[0]
+    assert job_settings.job_memory(config, 30, *args) == job_settings.job_memory(whole, 30, *args), \
+        "a clip within one window counts all its frames, as before"
+
+
+def _open(requests: Requests, frames: int, window: int):
+    body = {"frames": frames, "width": 64, "height": 64, "channels": 3, "dtype": "u1", "mask_dtype": "u1",
+            "content_hash": f"{window:064x}",
+            "settings": {"preset": "tiny", "variant": "dip-vid-flow", "seed": 0,
+                         "overrides": {"shot.window": window, "shot.overlap": 4}}}
+    return codec.decode_reply(requests.handle(codec.encode_request("job.open", f"o-{window}", body, ())))
+
+
+def test_the_daemon_accepts_a_long_shot_that_fits_window_by_window(tmp_path):
+    store = JobStore(tmp_path / "store")
+    store.open()
+    pool = TrainerPool(store, ("cpu",))
+    requests = Requests(store, pool, LimitsConfig(reserve_bytes=0), [].append)
+    frames = 3000
+    window = sum(job_settings.job_memory(make_config("tiny", "dip-vid-flow", **{"shot.window": 50}), 50,
+                                         64, 64, 3, 1))
+    pool.trainers[0].memory = 2 * window  # room for a window, far from room for the whole shot
+    assert device_memory("cpu") > 0
+    refused = _open(requests, frames, window=frames)  # one window of the whole shot: the old estimate
+    assert refused.status == "error" and refused.error["code"] == "too_large", refused
+    accepted = _open(requests, frames, window=50)
+    assert accepted.status == "ok" and accepted.body["created"], accepted
+
+
+@pytest.mark.slow
+def test_a_long_shot_over_zeromq_equals_inpaint_shot_in_process(tmp_path):
+    from vinpaint.engine.shot import ArraySource, inpaint_shot
+    from vinpaint.host_bridge.client import Client
+
+    frames, masks = synthetic_clip(t=27, h=48, w=48, channels=4, seed=2)
+    config = make_config("tiny", "dip-vid-flow", **{"train.seed": SEED, **SHOT})
+    expected = np.zeros(frames.shape[:3] + (3,), frames.dtype)
+    order: list[int] = []
+
+    def emit(index: int, frame: np.ndarray, matte: np.ndarray) -> None:
+        order.append(index)
+        expected[index] = frame
+
+    shot = inpaint_shot(ArraySource(np.ascontiguousarray(frames[..., :3]), masks), config, tmp_path / "work", emit)
+    assert shot.windows == 3 and order == list(range(27))
+
+    seen: list[dict] = []
+    with DaemonProcess(tmp_path / "store") as daemon, Client(daemon.address) as client:
+        got = client.inpaint(frames, masks, preset="tiny", seed=SEED, overrides=SHOT, poll_s=0.2,
+                             progress=seen.append)
+        job = client.list_jobs()[0]["job"]
+        terms, steps, rows = client.history(job)
+    assert got.shape == frames.shape and got.dtype == frames.dtype
+    assert np.array_equal(got[..., 3], frames[..., 3]), "the source alpha comes back untouched"
+    assert np.array_equal(got[..., :3][~masks], frames[..., :3][~masks]), "outside the hole: bit-exact source"
+    assert np.array_equal(got[..., :3], expected), "the daemon's shot equals inpaint_shot's in-process"
+    assert steps == shot.steps == rows.shape[0] and np.array_equal(rows[:, 1:], shot.history[:, 1:len(terms) + 1])
+    windows = sorted({s["phase"] for s in seen})
+    assert "window" in windows, windows
+    progress = [s["progress"] for s in seen]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    work = tmp_path / "store" / "jobs" / job / "work"
+    assert sorted(p.name for p in work.glob("window_*")) == ["window_0000", "window_0001", "window_0002"]
