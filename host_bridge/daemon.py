@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import time
 from typing import Any, Callable
 
@@ -38,6 +39,18 @@ BURST = 64
 
 class DaemonStartError(VinpaintError):
     """The daemon cannot start (address in use, store locked, authentication missing); the text says why."""
+
+
+def _reach(address: str) -> None:
+    """A HOST:PORT Ray address nobody answers on is refused in seconds; Ray itself retries it for minutes."""
+    host, _, port = address.rpartition("://")[2].rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", or a form Ray resolves itself
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as exc:
+        raise DaemonStartError(f"cannot reach the Ray cluster at {address}: "
+                               f"{exc.strerror or type(exc).__name__}") from None
 
 
 class Daemon:
@@ -110,6 +123,7 @@ class Daemon:
             return
         from vinpaint.engine.shot_ray import RayRunner
 
+        _reach(self.config.ray)
         try:
             RayRunner(self.config.ray or None).close()
         except InputError as exc:

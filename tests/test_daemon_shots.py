@@ -2,6 +2,15 @@
 its memory is counted for one window, and its frames come back equal to the engine's own inpaint_shot."""
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
 import numpy as np
 import pytest
 
@@ -54,23 +63,40 @@ def test_the_daemon_accepts_a_long_shot_that_fits_window_by_window(tmp_path):
     assert accepted.status == "ok" and accepted.body["created"], accepted
 
 
-@pytest.mark.slow
-def test_a_long_shot_over_zeromq_equals_inpaint_shot_in_process(tmp_path):
+_EXPECTED: dict[str, tuple] = {}
+
+
+def long_clip():
+    return synthetic_clip(t=27, h=48, w=48, channels=4, seed=2)
+
+
+def in_process(tmp_path_factory):
+    """inpaint_shot's frames and result for long_clip() in this process (computed once)."""
     from vinpaint.engine.shot import ArraySource, inpaint_shot
+
+    if "shot" not in _EXPECTED:
+        frames, masks = long_clip()
+        config = make_config("tiny", "dip-vid-flow", **{"train.seed": SEED, **SHOT})
+        expected = np.zeros(frames.shape[:3] + (3,), frames.dtype)
+        order: list[int] = []
+
+        def emit(index: int, frame: np.ndarray, matte: np.ndarray) -> None:
+            order.append(index)
+            expected[index] = frame
+
+        shot = inpaint_shot(ArraySource(np.ascontiguousarray(frames[..., :3]), masks), config,
+                            tmp_path_factory.mktemp("shot") / "work", emit)
+        assert shot.windows == 3 and order == list(range(27))
+        _EXPECTED["shot"] = (expected, shot)
+    return _EXPECTED["shot"]
+
+
+@pytest.mark.slow
+def test_a_long_shot_over_zeromq_equals_inpaint_shot_in_process(tmp_path, tmp_path_factory):
     from vinpaint.host_bridge.client import Client
 
-    frames, masks = synthetic_clip(t=27, h=48, w=48, channels=4, seed=2)
-    config = make_config("tiny", "dip-vid-flow", **{"train.seed": SEED, **SHOT})
-    expected = np.zeros(frames.shape[:3] + (3,), frames.dtype)
-    order: list[int] = []
-
-    def emit(index: int, frame: np.ndarray, matte: np.ndarray) -> None:
-        order.append(index)
-        expected[index] = frame
-
-    shot = inpaint_shot(ArraySource(np.ascontiguousarray(frames[..., :3]), masks), config, tmp_path / "work", emit)
-    assert shot.windows == 3 and order == list(range(27))
-
+    frames, masks = long_clip()
+    expected, shot = in_process(tmp_path_factory)
     seen: list[dict] = []
     with DaemonProcess(tmp_path / "store") as daemon, Client(daemon.address) as client:
         got = client.inpaint(frames, masks, preset="tiny", seed=SEED, overrides=SHOT, poll_s=0.2,
@@ -88,3 +114,57 @@ def test_a_long_shot_over_zeromq_equals_inpaint_shot_in_process(tmp_path):
     assert progress == sorted(progress) and progress[-1] == 1.0
     work = tmp_path / "store" / "jobs" / job / "work"
     assert sorted(p.name for p in work.glob("window_*")) == ["window_0000", "window_0001", "window_0002"]
+
+
+@pytest.mark.slow
+def test_a_daemon_with_ray_trains_a_long_shots_windows_there(tmp_path, tmp_path_factory, monkeypatch):
+    ray_util = pytest.importorskip("ray.util")
+    from vinpaint.host_bridge.client import Client
+
+    frames, masks = long_clip()
+    expected, shot = in_process(tmp_path_factory)
+    host = ray_util.get_node_ip_address()  # where `ray start` listens (not always loopback)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ray_bin = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a private test cluster; the daemon inherits this
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+    ray_dir = tempfile.mkdtemp(prefix="vpray")  # short: Ray's socket paths inside must fit AF_UNIX's 107 bytes
+    head = subprocess.Popen([*ray_bin, "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
+                             "--num-gpus=0", "--include-dashboard=false", f"--temp-dir={ray_dir}"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                socket.create_connection((host, port), timeout=2).close()
+                break
+            except OSError:
+                if head.poll() is not None or time.monotonic() > deadline:
+                    pytest.skip("cannot start a Ray head here")
+                time.sleep(1)
+        with DaemonProcess(tmp_path / "store", "--ray", f"{host}:{port}") as daemon, \
+                Client(daemon.address) as client:
+            got = client.inpaint(frames, masks, preset="tiny", seed=SEED, overrides=SHOT, poll_s=0.5)
+            job = client.list_jobs()[0]["job"]
+    finally:
+        head.terminate()  # --block: the head takes its own Ray processes down with it, in time
+        try:
+            head.wait(20)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(head.pid, signal.SIGKILL)  # its own session: only the Ray this test started
+        except ProcessLookupError:
+            pass
+        shutil.rmtree(ray_dir, ignore_errors=True)
+    job_dir = tmp_path / "store" / "jobs" / job
+    assert np.array_equal(got[..., 3], frames[..., 3])
+    assert np.array_equal(got[..., :3][~masks], frames[..., :3][~masks]), "outside the hole: bit-exact source"
+    assert np.array_equal(got[..., :3], expected), "Ray's windows give inpaint_shot's frames in-process"
+    attempts = sorted((job_dir / "work").glob("window_*/attempts.log"))
+    trainer = (job_dir / "worker.pid").read_text().strip()
+    assert len(attempts) == 3 and all(a.read_text().split()[-1] != trainer for a in attempts), \
+        "each window ran in a Ray worker, not in the job's training process"
