@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from daemon_fixtures import DaemonProcess, synthetic_clip
+from daemon_fixtures import DaemonProcess, pid_alive, synthetic_clip, worker_pid
 from vinpaint.engine import make_config
 from vinpaint.engine.devices import device_memory
 from vinpaint.host_bridge import job_settings
@@ -168,3 +168,34 @@ def test_a_daemon_with_ray_trains_a_long_shots_windows_there(tmp_path, tmp_path_
     trainer = (job_dir / "worker.pid").read_text().strip()
     assert len(attempts) == 3 and all(a.read_text().split()[-1] != trainer for a in attempts), \
         "each window ran in a Ray worker, not in the job's training process"
+
+
+@pytest.mark.slow
+def test_a_cancelled_long_shot_resumes_window_by_window_with_its_first_frames_already_written(tmp_path,
+                                                                                             tmp_path_factory):
+    from vinpaint.host_bridge.client import Client
+
+    frames, masks = long_clip()
+    expected, _ = in_process(tmp_path_factory)
+    store = tmp_path / "store"
+    with DaemonProcess(store) as daemon, Client(daemon.address) as client:
+        job = client.submit(frames, masks, preset="tiny", seed=SEED, overrides=SHOT)
+        results = store / "jobs" / job / "results"
+        deadline = time.monotonic() + 300
+        while not (results / "00000.bin").is_file():  # written when window 1 is done, not at the end
+            assert time.monotonic() < deadline and client.status(job)["state"] != "failed"
+            time.sleep(0.05)
+        assert client.cancel(job)["state"] == "cancelled"
+        assert not (results / "complete.json").exists(), "the first window's frames came before the shot's end"
+        early = np.frombuffer((results / "00000.bin").read_bytes(), frames.dtype).reshape(frames.shape[1:])
+        assert np.array_equal(early[..., :3], expected[0]) and np.array_equal(early[..., 3], frames[0, ..., 3])
+        deadline = time.monotonic() + 120
+        while (pid := worker_pid(store, job)) is not None and pid_alive(pid):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        client.start(job)
+        client.wait(job, poll_s=0.2, timeout_s=600)
+        got = client.results(job)
+    assert np.array_equal(got[..., :3], expected), "the resumed shot equals inpaint_shot's in-process"
+    first = (store / "jobs" / job / "work" / "window_0000" / "attempts.log").read_text().splitlines()
+    assert len(first) == 1, "the finished first window was not trained again"
