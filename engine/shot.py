@@ -25,6 +25,7 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 
 from .config import InpaintConfig
+from .result import GENERATED
 from vinpaint.errors import InputError
 from vinpaint.files import atomic_write, atomic_write_text
 
@@ -157,7 +158,8 @@ def run_window(job: WindowJob, device: str | None = None, threads: int | None = 
     else:
         result = inpaint(job.frames, job.masks, job.config, workdir=job.folder, progress=progress,
                          should_stop=should_stop, device=device, references=job.references or None)
-        matte = result.matte if result.matte is not None else result.hole.astype(np.uint8)
+        matte = result.matte if result.matte is not None else \
+            result.hole.astype(np.uint8) * np.uint8(GENERATED)  # no propagation: every hole pixel generated
         arrays = (result.frames, result.hole, matte, result.history)
         steps, seconds, notices = int(result.steps), float(result.seconds), list(result.notices)
         del result
