@@ -193,7 +193,6 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         wd.log(notice)
         emit(ProgressEvent("setup", message=notice))
     propagation = _propagation(frames, holes, config, wd, emit, estimator)
-    seam = config.propagation.seam
 
     result_file = wd.file("result.npz")
     budget = json.dumps([config.train.max_steps, config.train.max_seconds])
@@ -210,9 +209,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
             raise InputError(f"the cached result {result_file} is damaged or not vinpaint's ({str(exc)[:80]}); "
                              "delete it or use --restart") from None
         emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="finished earlier; reusing its result"))
-        fill = diffusion_fill(frames, holes, propagation) if diffused else generated
-        out, matte = composite(frames, fill, holes, config.mask.feather, propagation, seam,
-                               None if diffused else region)
+        out, matte = _compose(frames, holes, config, propagation, None if diffused else generated, region)
         return InpaintResult(out, generated, holes, flows, config, seconds, steps, history, matte=matte)
 
     t_count, height, width = holes.shape
@@ -228,8 +225,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
                   "filled from the real pixels around it, no training needed")
         notices.append(notice)
         wd.log(notice)
-        out, matte = composite(frames, diffusion_fill(frames, holes, propagation), holes, config.mask.feather,
-                               propagation, seam)
+        out, matte = _compose(frames, holes, config, propagation)
         generated = resize_frames(to_float(out), (w, h))
         history = np.zeros((0, 6), np.float32)
         if result_file is not None:
@@ -302,10 +298,20 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
             history=history, seconds=seconds, steps=steps, budget=budget,
             region=np.asarray(region if region is not None else (), np.int64), diffusion=diffused))
     wd.log(f"finished: {steps} steps in {seconds:.1f} s, {trainer.run_state.rollbacks} roll-backs")
-    fill = diffusion_fill(frames, holes, propagation) if diffused else generated
-    out, matte = composite(frames, fill, holes, config.mask.feather, propagation, seam, None if diffused else region)
+    out, matte = _compose(frames, holes, config, propagation, None if diffused else generated, region)
     emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="done"))
     return InpaintResult(out, generated, holes, flows, config, seconds, steps, history, notices, matte)
+
+
+def _compose(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, propagation: Propagation | None,
+             generated: np.ndarray | None = None, region=None) -> tuple[np.ndarray, np.ndarray]:
+    """The output frames and matte: propagated pixels, and for what no frame sees the model's `generation` or,
+    without one, Telea diffusion at the source's resolution. Diffusion is already continuous with the propagated
+    pixels it grows from, so it needs no seam (composite's seam would diffuse every frame a second time)."""
+    if generated is None:
+        return composite(frames, diffusion_fill(frames, holes, propagation), holes, config.mask.feather,
+                         propagation, seam=0)
+    return composite(frames, generated, holes, config.mask.feather, propagation, config.propagation.seam, region)
 
 
 def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, wd: "_Workdir",
