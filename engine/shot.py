@@ -244,17 +244,20 @@ class ShotResult:
 def inpaint_shot(source: ShotSource, config: InpaintConfig, workdir: Path | str,
                  emit: Callable[[int, np.ndarray, np.ndarray], None], *, runner: WindowRunner | None = None,
                  references: dict[int, np.ndarray] | None = None, keep: tuple[int, ...] = (),
-                 announce: Callable[[str], None] | None = None) -> ShotResult:
+                 announce: Callable[[str], None] | None = None,
+                 window_done: Callable[[Window, dict, bool], None] | None = None) -> ShotResult:
     """Inpaint a shot window by window and call `emit(index, frame, matte)` for every frame in order, as soon as
     the windows holding it are done. Only the windows being read or trained, and their results on disk, are ever
     held, so memory does not grow with the shot. `keep`: frame indices whose source, hole and result come back in
-    ShotResult.samples."""
+    ShotResult.samples. `window_done(window, record, reused)`: each window as its result is ready, whether it
+    finished now or in an earlier run (reused)."""
     config.check()
     workdir = Path(workdir)
     windows = check_windows(config, source.count)
     _claim(workdir, config, source.count)
     runner = runner or SerialRunner()
     say = announce or (lambda text: None)
+    done_hook = window_done or (lambda window, record, reused: None)
     records: dict[int, dict] = {}
     joiner = _Joiner(workdir, windows, emit, keep)
     trained = 0
@@ -270,18 +273,21 @@ def inpaint_shot(source: ShotSource, config: InpaintConfig, workdir: Path | str,
             record = finished(job)
             del frames, masks
             if record is not None:
-                say(f"window {window.index + 1}/{len(windows)} finished earlier; reusing its result")
                 records[window.index] = record
+                done_hook(window, record, True)
+                say(f"window {window.index + 1}/{len(windows)} finished earlier; reusing its result")
             else:
                 runner.submit(job)
                 trained += 1
             del job
             for done, record in runner.finished(block=False):
                 records[done.index] = record
+                done_hook(done, record, False)
             joiner.advance(records)
         while len(records) < len(windows):
             for done, record in runner.finished(block=True):
                 records[done.index] = record
+                done_hook(done, record, False)
                 say(f"window {done.index + 1}/{len(windows)} done: {record['steps']} steps in "
                     f"{record['seconds']:.0f} s")
             joiner.advance(records)

@@ -169,33 +169,12 @@ class ShotProgress:
         self.say(f"window {self.done + 1}/{self.count}: {event.phase} {event.message}".strip(), frac,
                  event.losses, event.elapsed_s)
 
-    def finished(self, window, record: dict) -> None:
+    def finished(self, window, record: dict, reused: bool) -> None:
+        """inpaint_shot's window_done: a window reused from an earlier run counts as finished too (inpaint_shot
+        says so itself)."""
         self.done += 1
-        self.say(f"window {window.index + 1}/{self.count} done: {record['steps']} steps")
-
-    def announce(self, text: str) -> None:
-        """inpaint_shot's own lines; a window it reuses from an earlier run counts as finished."""
-        if "finished earlier" in text:
-            self.done += 1
-        self.say(text)
-
-
-class ReportingRunner:
-    """A window runner (engine/shot.py) that tells ShotProgress of each window it finishes."""
-
-    def __init__(self, runner, progress: ShotProgress) -> None:
-        self.runner, self.progress = runner, progress
-
-    def submit(self, job) -> None:
-        self.runner.submit(job)
-
-    def finished(self, block: bool):
-        for window, record in self.runner.finished(block):
-            self.progress.finished(window, record)
-            yield window, record
-
-    def close(self) -> None:
-        self.runner.close()
+        if not reused:
+            self.say(f"window {window.index + 1}/{self.count} done: {record['steps']} steps")
 
 
 def run_long_shot(job_dir: Path, record: dict[str, Any], config: InpaintConfig, device: str, events: Events,
@@ -210,11 +189,10 @@ def run_long_shot(job_dir: Path, record: dict[str, Any], config: InpaintConfig, 
     if ray_address is not None:
         from vinpaint.engine.shot_ray import RayRunner
 
-        inner = RayRunner(ray_address or None, device=device, should_stop=should_stop)
-        shot.say(f"Ray: {inner.capacity} windows at once on {inner.device}")
+        runner = RayRunner(ray_address or None, device=device, should_stop=should_stop)
+        shot.say(f"Ray: {runner.capacity} windows at once on {runner.device}")
     else:
-        inner = SerialRunner(device, progress=shot.within, should_stop=should_stop)
-    runner = ReportingRunner(inner, shot)
+        runner = SerialRunner(device, progress=shot.within, should_stop=should_stop)
 
     def emit(index: int, rgb: np.ndarray, matte: np.ndarray) -> None:
         source, _ = read_item(job_dir, record, index)
@@ -222,7 +200,7 @@ def run_long_shot(job_dir: Path, record: dict[str, Any], config: InpaintConfig, 
 
     references = load_references(job_dir, record)
     result = inpaint_shot(StoreSource(job_dir, record), config, job_dir / "work", emit, runner=runner,
-                          references=references or None, announce=shot.announce)
+                          references=references or None, announce=shot.say, window_done=shot.finished)
     events.send(ev.Progress(phase="done", step=result.steps, total=result.steps, elapsed_s=float(result.seconds),
                             eta_s=0.0, message=f"{result.windows} windows done"))
     write_finish(job_dir, record["frames"], result.history, HISTORY_TERMS)
