@@ -140,8 +140,8 @@ proto::OpenReply DaemonClient::open(const proto::Geometry &g, const std::string 
     return parsed("job.open", [&] { return proto::parseOpen(in.reply.body); });
 }
 
-proto::StartReply DaemonClient::start(const std::string &job) {
-    auto in = call("job.start", proto::jobBody(job), timeouts_.control);
+proto::StartReply DaemonClient::start(const std::string &job, bool stream) {
+    auto in = call("job.start", proto::jobStartBody(job, stream), timeouts_.control);
     return parsed("job.start", [&] { return proto::parseStart(in.reply.body); });
 }
 
@@ -219,11 +219,27 @@ std::string queuedText(std::optional<std::int64_t> position) {
     return "queued (" + std::to_string(*position) + " job" + (*position == 1 ? "" : "s") + " ahead)";
 }
 
+namespace {
+// A long shot's progress counts 1000 per window in phase "window" (host_bridge/worker.py, ShotProgress): window
+// k of n, or nothing when the counts do not follow that rule.
+std::optional<std::pair<std::int64_t, std::int64_t>> windowOf(const proto::StatusReply &st) {
+    if (st.phase != "window" || st.total <= 0 || st.total % 1000 != 0) return std::nullopt;
+    const std::int64_t n = st.total / 1000;
+    return std::make_pair(std::min(n, std::max<std::int64_t>(st.step, 0) / 1000 + 1), n);
+}
+}  // namespace
+
 std::string describeJob(const proto::StatusReply &st) {
     std::ostringstream out;
     const int pct = static_cast<int>(std::floor(std::clamp(st.progress, 0.0, 1.0) * 100.0));
+    const std::string eta = st.eta ? formatDuration(*st.eta) : std::string("unknown");
     if (st.state == "done") {
         out << "done: " << st.geometry.frames << " frames ready";
+    } else if (st.state == "training" && st.phase == "upload") {  // a streaming job waiting for its frames
+        out << (st.message.empty() ? std::string("waiting for the upload") : st.message);
+    } else if (st.state == "training" && windowOf(st)) {
+        const auto [k, n] = *windowOf(st);
+        out << "window " << k << " of " << n << " training (" << pct << "%), ETA " << eta;
     } else if (st.state == "training") {
         out << "training " << pct << "%";
         if (!st.phase.empty()) {
@@ -231,7 +247,7 @@ std::string describeJob(const proto::StatusReply &st) {
             if (st.total > 0) out << " " << st.step << "/" << st.total;
             out << ")";
         }
-        out << ", ETA " << (st.eta ? formatDuration(*st.eta) : std::string("unknown"));
+        out << ", ETA " << eta;
     } else if (st.state == "queued") {
         out << queuedText(st.position);
     } else if (st.state == "uploading") {
@@ -244,6 +260,9 @@ std::string describeJob(const proto::StatusReply &st) {
     } else {
         out << st.state;
     }
+    // Feature "partial_results": frames of finished windows are served while the rest trains.
+    if (st.state != "done" && st.framesDone && *st.framesDone > 0)
+        out << "; " << *st.framesDone << " of " << st.geometry.frames << " frames ready";
     return out.str();
 }
 

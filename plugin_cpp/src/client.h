@@ -66,7 +66,8 @@ public:
     proto::HelloReply hello(const std::string &clientName);
     proto::OpenReply open(const proto::Geometry &g, const std::string &contentHash, const proto::Settings &s,
                           const std::string &name, const std::vector<int> &references = {});
-    proto::StartReply start(const std::string &job);
+    // `stream`: start before every item is uploaded (the daemon must list feature "stream").
+    proto::StartReply start(const std::string &job, bool stream = false);
     proto::StatusReply status(const std::string &job);
     proto::CancelReply cancel(const std::string &job);
     FetchedFrame fetch(const std::string &job, int index, std::size_t expectedBytes,

@@ -252,6 +252,16 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
                  "Grow the hole by this many pixels before filling (covers soft edges and shadows).");
     definePixels(pname::kFeather, "Feather", "Blend the fill into the source over this many pixels inside the hole.");
 
+    p = defineParam(ps, kOfxParamTypeString, pname::kEngineSettings, "Engine settings",
+                    "Engine settings for Train beyond the preset, as `vinpaint inpaint --set` takes them: KEY=VALUE "
+                    "pairs separated by spaces (e.g. shot.window=60 train.max_steps=800); `vinpaint inpaint "
+                    "--settings` lists them. Empty: the preset's.");
+    p.setString(kOfxParamPropDefault, "");
+    p.trySetString(kOfxParamPropStringMode, kOfxParamStringIsSingleLine);
+    p.trySetInt(kOfxParamPropAnimates, 0);
+    p.trySetInt(kOfxParamPropEvaluateOnChange, 0);
+    visible(pname::kEngineSettings);
+
     p = defineParam(ps, kOfxParamTypeChoice, pname::kOutput, "Output",
                     "Inpainted: the daemon's result. Source: the input untouched. Mask overlay: the source with the "
                     "hole tinted red, to check the mask. Matte: how each hole pixel was filled: white = real pixels "
@@ -348,6 +358,7 @@ void createInstance(OfxImageEffectHandle effect) {
     inst->invertMask = paramHandle(ps, pname::kInvertMask);
     inst->dilation = paramHandle(ps, pname::kDilation);
     inst->feather = paramHandle(ps, pname::kFeather);
+    inst->engineSettings = paramHandle(ps, pname::kEngineSettings);
     inst->outputChoice = paramHandle(ps, pname::kOutput);
     inst->waitInBatch = paramHandle(ps, pname::kWaitInBatch);
     inst->status = paramHandle(ps, pname::kStatus);
@@ -443,7 +454,7 @@ OfxStatus instanceChanged(OfxImageEffectHandle effect, PropSet inArgs) {
         ofx::clearPersistentMessage(inst.handle);
     if (reason == kOfxChangeUserEdited &&
         (name == pname::kPreset || name == pname::kMaskChannel || name == pname::kInvertMask ||
-         name == pname::kDilation || name == pname::kFeather) &&
+         name == pname::kDilation || name == pname::kFeather || name == pname::kEngineSettings) &&
         !inst.jobId.getString().empty()) {
         setStatusLine(inst, "settings changed since the last Train: press Train to apply them");
     }

@@ -23,6 +23,7 @@ constexpr const char *kMaskChannel = "maskChannel";
 constexpr const char *kInvertMask = "invertMask";
 constexpr const char *kDilation = "maskDilation";
 constexpr const char *kFeather = "maskFeather";
+constexpr const char *kEngineSettings = "engineSettings";
 constexpr const char *kOutput = "output";
 constexpr const char *kWaitInBatch = "waitInBatch";
 constexpr const char *kStatus = "status";
@@ -48,8 +49,8 @@ struct Instance {
     OfxImageEffectHandle handle = nullptr;
     bool filterContext = false;
     ofx::Clip source, mask, output, reference;
-    ofx::Param daemon, preset, maskChannel, invertMask, dilation, feather, outputChoice, waitInBatch, status, jobId,
-        jobFirstFrame, refreshSerial;
+    ofx::Param daemon, preset, maskChannel, invertMask, dilation, feather, engineSettings, outputChoice, waitInBatch,
+        status, jobId, jobFirstFrame, refreshSerial;
 
     // Geometry of the job last asked about (job.status), so renders need one round trip per new frame.
     std::mutex mutex;

@@ -1,7 +1,9 @@
 #include "messages.h"
 
 #include <algorithm>
+#include <charconv>
 #include <climits>
+#include <cmath>
 #include <stdexcept>
 
 namespace vinpaint::proto {
@@ -38,6 +40,40 @@ std::string contentHash(const Geometry &g, const std::vector<Sha256::Digest> &fr
         for (const auto &[index, digest] : references) h.update(digest.data(), digest.size());
     }
     return Sha256::hex(h.finish());
+}
+
+Value::Map overridesFromText(const std::string &text) {
+    Value::Map out;
+    std::string token;
+    auto flush = [&] {
+        if (token.empty()) return;
+        const auto eq = token.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == token.size())
+            throw std::invalid_argument("Engine settings takes KEY=VALUE pairs (e.g. shot.window=60), not '" + token + "'");
+        const std::string key = token.substr(0, eq), text = token.substr(eq + 1);
+        for (const auto &[k, v] : out)
+            if (k == key) throw std::invalid_argument("Engine settings names '" + key + "' twice");
+        // std::from_chars: the C locale's numbers whatever locale the host runs in.
+        const char *first = text.data(), *last = text.data() + text.size();
+        std::int64_t i = 0;
+        double d = 0;
+        if (auto r = std::from_chars(first, last, i); r.ec == std::errc() && r.ptr == last) {
+            out.emplace_back(key, Value(i));
+        } else if (auto q = std::from_chars(first, last, d); q.ec == std::errc() && q.ptr == last && std::isfinite(d)) {
+            out.emplace_back(key, Value(d));
+        } else if (text == "true" || text == "false") {
+            out.emplace_back(key, Value(text == "true"));
+        } else {
+            out.emplace_back(key, Value(text));
+        }
+        token.clear();
+    };
+    for (char c : text) {
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ',') flush();
+        else token += c;
+    }
+    flush();
+    return out;
 }
 
 Value helloBody(const std::string &client) {
@@ -92,6 +128,12 @@ Value jobBody(const std::string &job) {
     return b;
 }
 
+Value jobStartBody(const std::string &job, bool stream) {
+    Value b = jobBody(job);
+    if (stream) b.set("stream", true);
+    return b;
+}
+
 Value jobFetchBody(const std::string &job, int index, const std::string &layer) {
     Value b = jobBody(job);
     b.set("index", index);
@@ -139,8 +181,10 @@ public:
         if (!v->isStr()) fail(key, std::string("must be a str, not ") + Value::kindName(v->kind()));
         return v->asStr();
     }
-    bool boolean(const std::string &key) const {
-        const Value *v = get(key, true);
+    bool boolean(const std::string &key) const { return *optBool(key, true); }
+    std::optional<bool> optBool(const std::string &key, bool required = false) const {
+        const Value *v = get(key, required);
+        if (!v) return std::nullopt;
         if (!v->isBool()) fail(key, std::string("must be a bool, not ") + Value::kindName(v->kind()));
         return v->asBool();
     }
@@ -214,6 +258,10 @@ OpenReply parseOpen(const Value &body) {
     r.haveFrames = f.intList("have_frames");
     r.haveMasks = f.intList("have_masks");
     if (body.find("have_references")) r.haveReferences = f.intList("have_references");
+    if (auto w = f.optInt("windows")) {
+        if (*w < 1 || *w > INT32_MAX) f.fail("windows", "must be an int from 1 to 2147483647");
+        r.windows = static_cast<int>(*w);
+    }
     return r;
 }
 
@@ -235,6 +283,7 @@ StartReply parseStart(const Value &body) {
     r.job = f.job();
     r.state = f.str("state");
     r.position = f.optInt("position");
+    r.stream = f.optBool("stream").value_or(false);
     return r;
 }
 
@@ -261,6 +310,10 @@ StatusReply parseStatus(const Value &body) {
     r.missingFrames = f.integer("missing_frames");
     r.missingMasks = f.integer("missing_masks");
     r.name = f.str("name", false);
+    if (auto n = f.optInt("frames_done")) {
+        if (*n < 0) f.fail("frames_done", "must not be negative");
+        r.framesDone = *n;
+    }
     return r;
 }
 

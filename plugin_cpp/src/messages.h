@@ -22,6 +22,11 @@ struct Settings {
     Value::Map overrides;               // dotted engine setting -> int/float/bool/str
 };
 
+// The node's "Engine settings" text -> settings.overrides: KEY=VALUE pairs separated by spaces, commas or new
+// lines, as `vinpaint inpaint --set` takes them (a value is an int, a float, true/false, or else text). Throws
+// std::invalid_argument naming the bad pair; the daemon checks names and ranges.
+Value::Map overridesFromText(const std::string &text);
+
 struct Geometry {
     int frames = 0, width = 0, height = 0, channels = 3;
     px::Depth dtype = px::Depth::U8;
@@ -55,6 +60,9 @@ Value jobOpenBody(const Geometry &g, const std::string &contentHash, const Setti
 Value jobUploadBody(const std::string &job, bool isMask, int index, const std::string &digestHex);
 Value jobUploadBody(const std::string &job, const char *kind, int index, const std::string &digestHex);
 Value jobBody(const std::string &job);  // job.start, job.status, job.cancel, job.delete
+// job.start; `stream` (feature "stream": start before every item is uploaded) is sent only when true, so a
+// daemon without the feature never sees the field.
+Value jobStartBody(const std::string &job, bool stream = false);
 // `layer` "frame" (the default, left out of the body) or "matte".
 Value jobFetchBody(const std::string &job, int index, const std::string &layer = kLayerFrame);
 
@@ -63,13 +71,15 @@ struct HelloReply {
     std::string server;
     std::vector<std::string> devices, presets, variants;
     std::int64_t maxMessageBytes = 0, maxHeaderBytes = 0, maxFrames = 0, maxWidth = 0, maxHeight = 0;
-    std::vector<std::string> features;  // optional parts of protocol 1 the daemon serves ("references", "matte")
+    // Optional parts of protocol 1 the daemon serves: "references", "matte", "stream", "partial_results".
+    std::vector<std::string> features;
     bool serves(const std::string &feature) const;
 };
 struct OpenReply {
     std::string job, state;
     bool created = false;
     std::vector<int> haveFrames, haveMasks, haveReferences;
+    std::optional<int> windows;  // feature "stream": how many windows the job trains in (1: the whole clip)
 };
 struct UploadReply {
     std::string job, kind;
@@ -80,6 +90,7 @@ struct UploadReply {
 struct StartReply {
     std::string job, state;
     std::optional<std::int64_t> position;
+    bool stream = false;  // queued before its upload was complete (a streaming start)
 };
 struct StatusReply {
     std::string job, state, phase, message, error, name;
@@ -89,6 +100,7 @@ struct StatusReply {
     std::optional<std::int64_t> position;
     Geometry geometry;
     std::int64_t missingFrames = 0, missingMasks = 0;
+    std::optional<std::int64_t> framesDone;  // feature "partial_results": result frames on disk
 };
 struct FetchReply {
     std::string job;

@@ -1,6 +1,7 @@
 // Train: gather the clip in InstanceChanged (the spec lets a plugin fetch other frames' images there after a user
 // edit), hash it, open the job, upload what the daemon lacks, start it, return. Training runs in the daemon; the
-// host's UI is only busy for the upload, under its progress bar with cancel.
+// host's UI is only busy for the upload, under its progress bar with cancel. A job of several windows on a daemon
+// with feature "stream" is started before the upload, so its first window trains while the rest arrives.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -32,6 +33,7 @@ public:
     explicit TrainJob(Instance &inst) : inst_(inst) {}
 
     OfxStatus run();
+    bool streamStarted() const { return streamStarted_; }
 
 private:
     // One frame and its mask, packed into wire buffers. Throws OfxError with a message for the user.
@@ -45,6 +47,7 @@ private:
     double fraction_ = 0;
     std::chrono::steady_clock::time_point lastPoll_{};
     bool userCancelled_ = false;
+    bool streamStarted_ = false;  // job.start(stream) went before the upload: the job runs even if it is cancelled
 
     int first_ = 0;
     proto::Geometry g_;
@@ -159,6 +162,12 @@ OfxStatus TrainJob::run() {
     const std::string preset = kPresetNames[std::clamp(inst_.preset.getInt(), 0, 2)];
     if (std::find(hello.presets.begin(), hello.presets.end(), preset) == hello.presets.end())
         throw OfxError(kOfxStatFailed, "vinpaint: the daemon does not offer the preset '" + preset + "'");
+    proto::Value::Map overrides;  // checked before anything is read; the daemon checks names and ranges at job.open
+    try {
+        overrides = proto::overridesFromText(inst_.engineSettings.getString());
+    } catch (const std::invalid_argument &e) {
+        throw OfxError(kOfxStatFailed, std::string("vinpaint: ") + e.what());
+    }
 
     // Geometry from the clip's frame range and its first frame.
     const OfxRangeD range = inst_.source.frameRange();
@@ -235,6 +244,7 @@ OfxStatus TrainJob::run() {
     settings.preset = preset;
     settings.maskDilation = std::clamp(inst_.dilation.getInt(), 0, 512);
     settings.maskFeather = std::clamp(inst_.feather.getInt(), 0, 512);
+    settings.overrides = std::move(overrides);
     std::string name = "ofx frames " + std::to_string(first_) + "-" + std::to_string(last);
     if (!refIndices.empty()) name += ", " + std::to_string(refIndices.size()) + " reference frame(s)";
     const proto::OpenReply opened = client.open(g_, hash, settings, name, refIndices);
@@ -250,54 +260,67 @@ OfxStatus TrainJob::run() {
         inst_.geometry = g_;
     }
 
-    if (opened.state == "uploading") {
-        std::vector<bool> haveFrame(g_.frames, false), haveMask(g_.frames, false);
-        for (int i : opened.haveFrames)
-            if (i >= 0 && i < g_.frames) haveFrame[i] = true;
-        for (int i : opened.haveMasks)
-            if (i >= 0 && i < g_.frames) haveMask[i] = true;
-        std::vector<bool> haveRef(g_.frames, false);
-        for (int i : opened.haveReferences)
-            if (i >= 0 && i < g_.frames) haveRef[i] = true;
-        int todo = 0;
-        for (int i = 0; i < g_.frames; ++i) todo += !haveFrame[i] + !haveMask[i];
-        for (const auto &r : refDigests_) todo += !haveRef[r.first];
+    std::vector<bool> haveFrame(g_.frames, false), haveMask(g_.frames, false), haveRef(g_.frames, false);
+    for (int i : opened.haveFrames)
+        if (i >= 0 && i < g_.frames) haveFrame[i] = true;
+    for (int i : opened.haveMasks)
+        if (i >= 0 && i < g_.frames) haveMask[i] = true;
+    for (int i : opened.haveReferences)
+        if (i >= 0 && i < g_.frames) haveRef[i] = true;
+    int todo = 0;
+    for (int i = 0; i < g_.frames; ++i) todo += !haveFrame[i] + !haveMask[i];
+    for (const auto &r : refDigests_) todo += !haveRef[r.first];
+    // Feature "stream": a job of several windows starts before its upload, so the first window trains while the
+    // rest arrives. A job started that way and left half uploaded (Train cancelled) is in another state than
+    // "uploading" with items missing; pressing Train again uploads the rest.
+    const bool streams = hello.serves("stream") && opened.windows.value_or(1) > 1 && todo > 0;
+    if (opened.state == "uploading" || (hello.serves("stream") && todo > 0)) {
         progress_.reset();
         progress_ = std::make_unique<ofx::Progress>(inst_.handle, "vinpaint: uploading " + std::to_string(g_.frames) + " frames");
-        setStatusLine(inst_, "uploading...");
-        int done = 0;
-        for (int i = 0; i < g_.frames; ++i) {
-            if (haveFrame[i] && haveMask[i]) continue;
-            failIfCancelled(0.5 + 0.5 * done / std::max(todo, 1));
-            zmq::message_t frame, mask;
-            if (items[i].frame) {
-                frame = std::move(*items[i].frame);
-                mask = std::move(*items[i].mask);
-            } else {
-                std::size_t unused = 0;
-                readFrame(i, frame, mask, &unused);
-                if (Sha256::of(frame.data(), frame.size()) != items[i].frameDigest ||
-                    Sha256::of(mask.data(), mask.size()) != items[i].maskDigest)
-                    throw OfxError(kOfxStatFailed, "vinpaint: Source or Mask frame " + std::to_string(first_ + i) +
-                                                       " changed while Train was reading the clip; press Train again");
-            }
-            if (!haveFrame[i]) {
-                client.queueUpload(opened.job, false, i, Sha256::hex(items[i].frameDigest), g_.frameSpec(), std::move(frame));
-                ++done;
-            }
-            if (!haveMask[i]) {
-                client.queueUpload(opened.job, true, i, Sha256::hex(items[i].maskDigest), g_.maskSpec(), std::move(mask));
-                ++done;
-            }
+        if (streams) {
+            if (opened.state != "queued" && opened.state != "training") client.start(opened.job, true);
+            streamStarted_ = true;
         }
-        for (std::size_t k = 0; k < refDigests_.size(); ++k) {
+        setStatusLine(inst_, streamStarted_ ? "uploading (training starts as the first window's frames arrive)..."
+                                            : "uploading...");
+        int done = 0;
+        auto uploadReference = [&](std::size_t k) {
             const int i = refDigests_[k].first;
-            if (haveRef[i]) continue;
+            if (haveRef[i]) return;
             failIfCancelled(0.5 + 0.5 * done / std::max(todo, 1));
             client.queueUpload(opened.job, proto::kKindReference, i, Sha256::hex(refDigests_[k].second), g_.frameSpec(),
                                std::move(refPixels_[k]));
             ++done;
+        };
+        std::size_t nextRef = 0;  // a streaming upload sends frame i's reference with it: its window needs it
+        for (int i = 0; i < g_.frames; ++i) {
+            if (!(haveFrame[i] && haveMask[i])) {
+                failIfCancelled(0.5 + 0.5 * done / std::max(todo, 1));
+                zmq::message_t frame, mask;
+                if (items[i].frame) {
+                    frame = std::move(*items[i].frame);
+                    mask = std::move(*items[i].mask);
+                } else {
+                    std::size_t unused = 0;
+                    readFrame(i, frame, mask, &unused);
+                    if (Sha256::of(frame.data(), frame.size()) != items[i].frameDigest ||
+                        Sha256::of(mask.data(), mask.size()) != items[i].maskDigest)
+                        throw OfxError(kOfxStatFailed, "vinpaint: Source or Mask frame " + std::to_string(first_ + i) +
+                                                           " changed while Train was reading the clip; press Train again");
+                }
+                if (!haveFrame[i]) {
+                    client.queueUpload(opened.job, false, i, Sha256::hex(items[i].frameDigest), g_.frameSpec(), std::move(frame));
+                    ++done;
+                }
+                if (!haveMask[i]) {
+                    client.queueUpload(opened.job, true, i, Sha256::hex(items[i].maskDigest), g_.maskSpec(), std::move(mask));
+                    ++done;
+                }
+            }
+            for (; streamStarted_ && nextRef < refDigests_.size() && refDigests_[nextRef].first <= i; ++nextRef)
+                uploadReference(nextRef);
         }
+        for (; nextRef < refDigests_.size(); ++nextRef) uploadReference(nextRef);
         client.drainUploads();
         failIfCancelled(1.0);
     }
@@ -331,7 +354,10 @@ OfxStatus train(Instance &inst) {
         inst.trainError.clear();
         return st;
     } catch (const Cancelled &) {
-        setStatusLine(inst, "Train cancelled; press Train to resume (uploaded frames are kept)");
+        setStatusLine(inst, job.streamStarted()
+                                ? "Train cancelled mid-upload: the job has started and trains the windows whose frames "
+                                  "arrived, and fails if the rest never comes; press Train to upload the rest and resume"
+                                : "Train cancelled; press Train to resume (uploaded frames are kept)");
         std::lock_guard<std::mutex> lock(inst.mutex);
         inst.trainError.clear();
         return kOfxStatOK;

@@ -392,6 +392,90 @@ void testTypedReplies() {
     CHECK(e && e->field() == "body.step");
 }
 
+// The optional parts of protocol 1 for streaming uploads and early results (features "stream" and
+// "partial_results"): job.start's `stream`, job.open's `windows`, job.start's `stream` reply, job.status's
+// `frames_done`; absent fields leave the replies as before.
+void testStreamFields(const Value &doc) {
+    const std::string job(32, 'a');
+    CHECK(encodeRequestHeader("job.start", "c-9", jobStartBody(job)) ==
+          encodeRequestHeader("job.start", "c-9", jobBody(job)));  // false: the field is left out
+    Value streamed = jobStartBody(job, true);
+    CHECK(streamed.find("stream") && streamed.find("stream")->isBool() && streamed.find("stream")->asBool());
+    CHECK(streamed.asMap().size() == 2 && streamed.asMap()[0].first == "job");
+    // Where the spec's vectors hold a streaming start, the builder reproduces it byte for byte.
+    for (const auto &v : doc.find("vectors")->asArray()) {
+        const Value *hdr = v.find("header");
+        if (!hdr || !hdr->find("type") || hdr->find("type")->asStr() != "job.start" || !hdr->find("body") ||
+            !hdr->find("body")->find("stream"))
+            continue;
+        const Value &b = *hdr->find("body");
+        const std::string name = v.find("name")->asStr();
+        if (name.find("bad") != std::string::npos || !b.find("stream")->isBool()) continue;
+        CHECK_MSG(encodeRequestHeader("job.start", hdr->find("id")->asStr(),
+                                      jobStartBody(b.find("job")->asStr(), b.find("stream")->asBool())) == file(name),
+                  name);
+    }
+
+    Value open = Value::map();
+    open.set("job", job);
+    open.set("created", true);
+    open.set("state", "uploading");
+    open.set("have_frames", Value(Value::Array{}));
+    open.set("have_masks", Value(Value::Array{}));
+    CHECK(!parseOpen(open).windows);
+    open.set("windows", 3);
+    CHECK(parseOpen(open).windows && *parseOpen(open).windows == 3);
+    open.set("windows", 0);
+    auto e = catchProto([&] { parseOpen(open); });
+    CHECK(e && e->code() == "malformed" && e->field() == "body.windows");
+    open.set("windows", "3");
+    e = catchProto([&] { parseOpen(open); });
+    CHECK(e && e->field() == "body.windows");
+
+    Value start = Value::map();
+    start.set("job", job);
+    start.set("state", "queued");
+    start.set("position", 0);
+    CHECK(!parseStart(start).stream);
+    start.set("stream", true);
+    CHECK(parseStart(start).stream);
+    start.set("stream", 1);
+    e = catchProto([&] { parseStart(start); });
+    CHECK(e && e->field() == "body.stream");
+
+    std::vector<std::string> keep{file("job_status_reply_training")};
+    Value status = decodeReply({FrameRef{keep[0].data(), keep[0].size()}}).body;
+    CHECK(!parseStatus(status).framesDone);
+    status.set("frames_done", 1);
+    CHECK(parseStatus(status).framesDone && *parseStatus(status).framesDone == 1);
+    status.set("frames_done", -1);
+    e = catchProto([&] { parseStatus(status); });
+    CHECK(e && e->field() == "body.frames_done");
+    status.set("frames_done", 1.0);  // an int field never accepts a float
+    e = catchProto([&] { parseStatus(status); });
+    CHECK(e && e->field() == "body.frames_done");
+
+    // The node's Engine settings text: ints, floats, booleans and text, as `--set` reads them.
+    Value::Map o = overridesFromText(" shot.window=4,train.learning_rate=0.005\ntrain.ema_decay=1e-2 "
+                                     "propagation.enabled=false flow.estimator=dis ");
+    CHECK(o.size() == 5);
+    CHECK(o[0].first == "shot.window" && o[0].second.isInt() && o[0].second.asInt() == 4);
+    CHECK(o[1].second.kind() == Value::Kind::Float && o[1].second.asNumber() == 0.005);
+    CHECK(o[2].second.kind() == Value::Kind::Float && o[2].second.asNumber() == 0.01);
+    CHECK(o[3].second.isBool() && !o[3].second.asBool());
+    CHECK(o[4].second.isStr() && o[4].second.asStr() == "dis");
+    CHECK(overridesFromText("").empty() && overridesFromText(" , \n").empty());
+    for (const char *bad : {"shot.window", "=4", "shot.window=", "shot.window=4 shot.window=5"}) {
+        bool threw = false;
+        try {
+            overridesFromText(bad);
+        } catch (const std::invalid_argument &ex) {
+            threw = std::string(ex.what()).find("Engine settings") != std::string::npos;
+        }
+        CHECK_MSG(threw, bad);
+    }
+}
+
 void testBrokenInput() {
     // Every truncation of a valid reply header is refused as malformed, never a crash or another exception.
     for (const char *name : {"hello_reply", "job_status_reply_training", "job_list_reply", "job_fetch_reply"}) {
@@ -461,6 +545,7 @@ int main(int argc, char **argv) {
         testBuilders(doc);
         testContentHash(doc);
         testTypedReplies();
+        testStreamFields(doc);
         testBrokenInput();
     } catch (const std::exception &e) {
         std::fprintf(stderr, "test aborted: %s\n", e.what());

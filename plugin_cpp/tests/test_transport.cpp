@@ -153,6 +153,32 @@ int main() {
         st.position = 0;
         CHECK_MSG(describeJob(st) == "queued, next", describeJob(st));
         CHECK(describeJob(st).find("0 ahead") == std::string::npos);
+        // A long shot (phase "window", 1000 per window) with frames of finished windows on disk (frames_done).
+        st.state = "training";
+        st.phase = "window";
+        st.step = 1500;
+        st.total = 4000;
+        st.progress = 0.375;
+        st.eta = 130;
+        st.geometry.frames = 240;
+        st.framesDone = 60;
+        CHECK_MSG(describeJob(st) == "window 2 of 4 training (37%), ETA 2m10s; 60 of 240 frames ready", describeJob(st));
+        st.step = 4000;  // the last window at its end is still window 4 of 4
+        CHECK_MSG(describeJob(st).rfind("window 4 of 4 training", 0) == 0, describeJob(st));
+        st.framesDone = 0;  // nothing written yet: no count
+        CHECK_MSG(describeJob(st).find("frames ready") == std::string::npos, describeJob(st));
+        st.total = 2500;  // not the per-window count: the plain phase text
+        st.step = 1000;
+        CHECK_MSG(describeJob(st) == "training 37% (window 1000/2500), ETA 2m10s", describeJob(st));
+        // A streaming job waiting for the rest of its upload says what it waits for.
+        st.phase = "upload";
+        st.message = "waiting for frames 60-119 (23 items still to upload)";
+        st.framesDone = 60;
+        CHECK_MSG(describeJob(st) == "waiting for frames 60-119 (23 items still to upload); 60 of 240 frames ready",
+                  describeJob(st));
+        st.state = "done";
+        st.framesDone = 240;
+        CHECK_MSG(describeJob(st) == "done: 240 frames ready", describeJob(st));
     }
     // Nobody listening: the message says so and names the address.
     {
