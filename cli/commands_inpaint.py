@@ -16,7 +16,7 @@ from vinpaint.cli.arguments import (add_clip_arguments, add_engine_options, buil
                                     parse_references)
 from vinpaint.cli.outputs import Litter, OutputPlan, check_writable, extras, same_or_inside, write_outputs
 from vinpaint.cli.runs import WorkdirLock, check_workdir, clear_workdir, describe_run, report, run_engine
-from vinpaint.cli.shots import add_ray_options, run_shot
+from vinpaint.cli.shots import add_shot_options, run_shot
 from vinpaint.engine import VARIANTS, validate
 from vinpaint.engine.devices import check_device
 from vinpaint.errors import InputError, TrainingCancelled
@@ -56,7 +56,7 @@ def add_parser(subparsers) -> None:
                         help="check the inputs, settings, outputs and device as a run would, print the plan, and "
                              "stop there: nothing is written")
     add_engine_options(parser)
-    add_ray_options(parser)
+    add_shot_options(parser)
     parser.set_defaults(run=run)
 
 

@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     prefer_sleeping_threads()  # before any command loads torch
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["inpaint"]:
+        from vinpaint.cli.shots import place_ray_flag
+
+        argv = place_ray_flag(argv)
     args = parser.parse_args(argv)
     previous = None
     if threading.current_thread() is threading.main_thread():

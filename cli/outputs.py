@@ -203,14 +203,15 @@ def extras(save_generated: bool, save_flows: bool) -> tuple[str, ...]:
     return tuple(name for name, wanted in ((".generated", save_generated), (".flows", save_flows)) if wanted)
 
 
-def write_flow_pictures(folder: Path, flows: np.ndarray, overwrite: bool = False) -> Path:
-    """[T,K,h,w,2] generated flows -> folder/<frame>_<offset>.png, one colour scale per offset, plus wheel.png."""
+def write_flow_pictures(folder: Path, flows: np.ndarray, overwrite: bool = False, first: int = 0) -> Path:
+    """[T,K,h,w,2] generated flows -> folder/<frame>_<offset>.png (frames numbered from `first`), one colour scale
+    per offset, plus wheel.png."""
     frames, offsets = flows.shape[:2]
     pictures, names = [], []
     for k in range(offsets):
         scale = flow_magnitude_scale(flows[:, k])
         pictures.append(flows_to_rgb(flows[:, k], scale))
-        names += [f"{t:05d}_{FLOW_OFFSETS[k]:+d}" for t in range(frames)]
+        names += [f"{t:05d}_{FLOW_OFFSETS[k]:+d}" for t in range(first, first + frames)]
     stacked = np.stack(pictures, axis=1).reshape(-1, *pictures[0].shape[1:])
     write_png_sequence(folder, stacked, names=names, overwrite=overwrite)
     write_png(folder / "wheel.png", color_wheel(128))

@@ -4,26 +4,50 @@ and the outputs appear whole at the end, as for a short clip."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from vinpaint.cli.outputs import Litter, check_writable, extras, loss_history, matte_picture
+from vinpaint.cli.outputs import Litter, check_writable, extras, loss_history, matte_picture, write_flow_pictures
 from vinpaint.cli.runs import ProgressBar, StopRequest, WorkdirLock, check_workdir, clear_workdir
 from vinpaint.engine import validate
 from vinpaint.engine.config import InpaintConfig
-from vinpaint.engine.shot import SerialRunner, check_windows, inpaint_shot
+from vinpaint.engine.shot import DEFAULT_CLUSTER_CPUS, SerialRunner, check_windows, inpaint_shot, tidy
 from vinpaint.errors import InputError, TrainingCancelled
 from vinpaint.media.io import read_references
 from vinpaint.media.pictures import pick_frames, write_before_after, write_loss_curve
 from vinpaint.media.shot_input import ShotFiles
-from vinpaint.media.writers import PatternSink, PngFolderSink, VideoSink
+from vinpaint.media.writers import PatternSink, PngFolderSink, VideoSink, to_uint8, write_png_sequence
 
 
-def add_ray_options(parser: argparse.ArgumentParser) -> None:
+RAY_ADDRESS = re.compile(r"(auto|local|ray://\S+|\[[0-9a-fA-F:.]+\]:\d+|[\w.-]+:\d+)")
+"""What `ray.init(address=...)` takes: auto, local, ray://HOST:PORT, HOST:PORT (an IPv6 host in brackets)."""
+
+
+def place_ray_flag(argv: list[str]) -> list[str]:
+    """`--ray` takes an optional ADDRESS, so argparse would swallow the VIDEO of `vinpaint inpaint --ray clip.mp4
+    ...` as one. A word after a bare `--ray` that is not a Ray address is the next argument: `--ray` becomes
+    `--ray=` (a local Ray), and the word stays where it was."""
+    out = list(argv)
+    for i, word in enumerate(out[:-1]):
+        if word == "--":
+            break
+        following = out[i + 1]
+        if word == "--ray" and not following.startswith("-") and not RAY_ADDRESS.fullmatch(following):
+            out[i] = "--ray="
+    return out
+
+
+def add_shot_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--keep-work", action="store_true",
+                        help="a long shot: keep every window's result and checkpoint in the work directory once the "
+                             "outputs are written (by default only each window's record, log and loss history stay, "
+                             "which frees about the size of the output, more with checkpoints)")
     parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                         help="train a long shot's windows as Ray tasks, several at once: --ray alone starts a local "
                              "Ray for the job (one window per GPU, or --ray-workers processes on a CPU); --ray "
@@ -31,15 +55,21 @@ def add_ray_options(parser: argparse.ArgumentParser) -> None:
                              "pip install 'vinpaint[ray]'")
     parser.add_argument("--ray-workers", type=int, default=None, metavar="N",
                         help="windows trained at once with --ray (default: the GPUs, or half the CPU cores)")
+    parser.add_argument("--ray-cpus", type=int, default=None, metavar="N",
+                        help="CPU cores each window asks for on a Ray cluster without GPUs (default: "
+                             f"{DEFAULT_CLUSTER_CPUS})")
 
 
 def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str, frame_range, painted: dict,
              fps) -> int:
-    if args.save_generated or args.save_flows:
-        raise InputError(f"--save-generated and --save-flows keep whole-clip arrays, which a shot longer than "
-                         f"shot.window ({config.shot.window} frames) does not hold; leave them out.")
-    if args.ray is None and args.ray_workers is not None:
-        raise InputError("--ray-workers needs --ray.")
+    for option, value in (("--ray-workers", args.ray_workers), ("--ray-cpus", args.ray_cpus)):
+        if args.ray is None and value is not None:
+            raise InputError(f"{option} needs --ray.")
+        if value is not None and value < 1:
+            raise InputError(f"{option} must be at least 1, not {value}.")
+    if args.ray_cpus is not None and not args.ray:
+        raise InputError("--ray-cpus is for a Ray cluster (--ray ADDRESS); a local Ray gives each window "
+                         "the cores divided by --ray-workers.")
     files = ShotFiles(args.video, args.mask, invert=args.invert_mask, frame_range=frame_range)
     clip = files.clip
     if fps is not None:
@@ -49,7 +79,8 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
     workdir = args.work_dir or plan.default_workdir
     plan.check(clip, [Path(args.video), Path(args.mask), *map(Path, painted.values())], workdir, args.overwrite)
     check_workdir(workdir)
-    check_writable([path for path, _ in plan.paths()] + [workdir])
+    wanted = extras(args.save_generated, args.save_flows)
+    check_writable([path for path, _ in plan.paths(wanted)] + [workdir])
     first_frames, first_masks = files.window(windows[0].start, windows[0].stop)
     if first_masks.any():
         validate(first_frames, first_masks, config)
@@ -66,7 +97,7 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
               f"{'Ray' if args.ray is not None else device}; nothing was written")
         return 0
     created = not os.path.lexists(workdir)
-    outputs = [path for path, _ in plan.paths()]
+    outputs = [path for path, _ in plan.paths(wanted)]
     bar = ProgressBar(enabled=not args.quiet)
     with Litter(workdir, outputs, created, keep_everything=True) as litter, WorkdirLock(workdir):
         litter.keep_everything = False
@@ -88,7 +119,7 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
 
                 keep = tuple(pick_frames(files.count, 4))
                 result = inpaint_shot(files, config, workdir, emit, runner=runner, references=references,
-                                      keep=keep, announce=bar.write)
+                                      keep=keep, announce=bar.write, keep_extras=bool(wanted))
         except TrainingCancelled as exc:
             for sink in sinks:
                 sink.abort()
@@ -101,10 +132,11 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
         finally:
             bar.close()
             files.close()
-        plan.check_outputs(args.overwrite, extras(False, False))
+        plan.check_outputs(args.overwrite, wanted)
         for sink in sinks:
             sink.commit()
         written = {f"frames ({kind}, {path.name})": path for path, kind in plan.targets}
+        written.update(_write_extras(plan, clip, workdir, args, bar.write))
         written["matte (white: propagated from other frames, grey: generated)"] = plan.beside(".matte")
         index = sorted(result.samples)
         written["before/after"] = write_before_after(
@@ -114,6 +146,10 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
                                                  f"{config.variant} ({config.preset}), {result.windows} windows")
         written["config"] = plan.beside(".config.json")
         config.save(written["config"])
+    if not args.keep_work:
+        freed = tidy(workdir)
+        print(f"work directory: each window's result and checkpoint removed ({freed / 2**20:.0f} MB); "
+              "--keep-work keeps them")
     print(f"done: {result.windows} windows ({result.trained} trained in this run), {result.steps} training steps, "
           f"{result.seconds:.0f} s of training, {time.monotonic() - started:.0f} s in this run")
     for what, path in written.items():
@@ -121,12 +157,41 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
     return 0
 
 
+def _write_extras(plan, clip, workdir: Path, args, say) -> dict[str, Path]:
+    """--save-generated / --save-flows of a long shot: one folder per window, since the frames two windows share
+    were generated twice (the output cross-fades them). Frames keep their index in the shot."""
+    written: dict[str, Path] = {}
+    for flag, name, suffix in ((args.save_generated, "generated.npy", ".generated"),
+                               (args.save_flows, "flows.npy", ".flows")):
+        if not flag:
+            continue
+        root = plan.beside(suffix)
+        for folder in sorted(workdir.glob("window_[0-9][0-9][0-9][0-9]")):
+            start = json.loads((folder / "done.json").read_text())["start"]
+            if not (folder / name).is_file():
+                say(f"{folder.name} finished in an earlier run without {suffix[1:]} frames (or had nothing to "
+                    f"generate); {root.name}/ has none for it")
+                continue
+            array = np.load(folder / name)
+            if name == "flows.npy":
+                write_flow_pictures(root / folder.name, array, args.overwrite, first=start)
+            else:
+                raw = np.clip(array, 0.0, 1.0)
+                raw = (raw * 65535 + 0.5).astype(np.uint16) if clip.frames.dtype == np.uint16 else to_uint8(raw)
+                names = [clip.names[start + i] if clip.names else f"{start + i:05d}" for i in range(len(raw))]
+                write_png_sequence(root / folder.name, raw, names=names, overwrite=args.overwrite)
+        written["raw generated frames (a folder per window)" if name == "generated.npy"
+                else "flow pictures (a folder per window)"] = root
+    return written
+
+
 def _runner(args, device: str, stop, bar):
     if args.ray is None:
         return SerialRunner(device, progress=bar, should_stop=stop, announce=bar.write)
     from vinpaint.engine.shot_ray import RayRunner
 
-    runner = RayRunner(args.ray or None, args.ray_workers, device if args.device else None, should_stop=stop)
+    runner = RayRunner(args.ray or None, args.ray_workers, device if args.device else None,
+                       cpus_per_window=args.ray_cpus or DEFAULT_CLUSTER_CPUS, should_stop=stop)
     bar.write(f"Ray: {runner.capacity} windows at once on {runner.device}")
     return runner
 

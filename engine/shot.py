@@ -30,8 +30,16 @@ from vinpaint.errors import InputError
 from vinpaint.files import atomic_write, atomic_write_text
 
 DONE = "done.json"
+DEFAULT_CLUSTER_CPUS = 4
+"""Cores a window asks for on a Ray cluster without GPUs: the fast preset's step gains little beyond 4 threads."""
 """Written last in a window's folder: the window is finished and its result may be joined."""
 ATTEMPTS = "attempts.log"
+RESULT_ARRAYS = ("frames.npy", "hole.npy", "matte.npy")
+"""A finished window's result at source resolution, what the join reads."""
+EXTRAS = ("generated.npy", "flows.npy")
+"""Kept only when asked (WindowJob.keep_extras): the raw generation and the generated flows at working size."""
+KEPT_BY_TIDY = frozenset({"done.json", ATTEMPTS, "history.npy", "log.txt", "config.json", "run.json"})
+"""What tidy() leaves of a window: its record, attempts, loss history, log and settings (a few kB)."""
 """One line per time a window was started (time, host, process): shows retries and proves nothing re-ran."""
 
 
@@ -106,6 +114,8 @@ class WindowJob:
     """The window's own folder in the shot's work directory (shared by every machine that runs windows)."""
     references: dict[int, np.ndarray] = field(default_factory=dict)
     """Painted frames by index within the window."""
+    keep_extras: bool = False
+    """Also keep the raw generation and the generated flows (EXTRAS), for --save-generated / --save-flows."""
 
     def key(self) -> str:
         """What decides this window's result, except how long to train (as api.fingerprint)."""
@@ -131,7 +141,9 @@ def finished(job: WindowJob) -> dict | None:
     if not isinstance(record, dict) or record.get("key") != job.key():
         raise InputError(f"the work directory's {job.folder.name} holds a run of other frames or settings; use "
                          "--restart or another work directory")
-    return record if record.get("budget") == job.budget() else None
+    if record.get("budget") != job.budget() or not all((job.folder / name).is_file() for name in RESULT_ARRAYS):
+        return None  # another budget, or a finished shot whose work directory was tidied: train it again
+    return record
 
 
 def run_window(job: WindowJob, device: str | None = None, threads: int | None = None,
@@ -155,6 +167,7 @@ def run_window(job: WindowJob, device: str | None = None, threads: int | None = 
         empty = np.zeros(job.masks.shape, bool)
         arrays = (job.frames, empty, empty.astype(np.uint8), np.zeros((0, 6), np.float32))
         steps, seconds, notices = 0, 0.0, []
+        extras = ()
     else:
         result = inpaint(job.frames, job.masks, job.config, workdir=job.folder, progress=progress,
                          should_stop=should_stop, device=device, references=job.references or None)
@@ -162,9 +175,11 @@ def run_window(job: WindowJob, device: str | None = None, threads: int | None = 
             result.hole.astype(np.uint8) * np.uint8(GENERATED)  # no propagation: every hole pixel generated
         arrays = (result.frames, result.hole, matte, result.history)
         steps, seconds, notices = int(result.steps), float(result.seconds), list(result.notices)
+        extras = [(name, array) for name, array in zip(EXTRAS, (result.generated, result.flows))
+                  if job.keep_extras and array is not None]
         del result
         gc.collect()  # a run's trainer holds its tensors in reference cycles; in a shot's many runs they pile up
-    for name, array in zip(("frames.npy", "hole.npy", "matte.npy", "history.npy"), arrays):
+    for name, array in [*zip((*RESULT_ARRAYS, "history.npy"), arrays), *extras]:
         atomic_write(job.folder / name, lambda f, a=array: np.save(f, np.ascontiguousarray(a)))
     record = {"key": job.key(), "budget": job.budget(), "start": job.window.start, "stop": job.window.stop,
               "steps": steps, "seconds": seconds, "notices": notices}
@@ -245,12 +260,14 @@ def inpaint_shot(source: ShotSource, config: InpaintConfig, workdir: Path | str,
                  emit: Callable[[int, np.ndarray, np.ndarray], None], *, runner: WindowRunner | None = None,
                  references: dict[int, np.ndarray] | None = None, keep: tuple[int, ...] = (),
                  announce: Callable[[str], None] | None = None,
-                 window_done: Callable[[Window, dict, bool], None] | None = None) -> ShotResult:
+                 window_done: Callable[[Window, dict, bool], None] | None = None,
+                 keep_extras: bool = False) -> ShotResult:
     """Inpaint a shot window by window and call `emit(index, frame, matte)` for every frame in order, as soon as
     the windows holding it are done. Only the windows being read or trained, and their results on disk, are ever
     held, so memory does not grow with the shot. `keep`: frame indices whose source, hole and result come back in
     ShotResult.samples. `window_done(window, record, reused)`: each window as its result is ready, whether it
-    finished now or in an earlier run (reused)."""
+    finished now or in an earlier run (reused). `keep_extras`: windows trained now also keep EXTRAS in their
+    folders."""
     config.check()
     workdir = Path(workdir)
     windows = check_windows(config, source.count)
@@ -269,7 +286,7 @@ def inpaint_shot(source: ShotSource, config: InpaintConfig, workdir: Path | str,
                          if window.start <= i < window.stop and i not in kept})
             refs = {i - window.start: image for i, image in (references or {}).items()
                     if window.start <= i < window.stop}
-            job = WindowJob(window, frames, masks, config, workdir / window.name, refs)
+            job = WindowJob(window, frames, masks, config, workdir / window.name, refs, keep_extras)
             record = finished(job)
             del frames, masks
             if record is not None:
@@ -307,6 +324,19 @@ def inpaint_shot(source: ShotSource, config: InpaintConfig, workdir: Path | str,
                       sum(r["seconds"] for r in records.values()), np.concatenate(histories), notices,
                       joiner.hole_pixels / max(joiner.pixels, 1),
                       {i: (kept[i], hole, out) for i, (hole, out) in joiner.samples.items()})
+
+
+def tidy(workdir: Path | str) -> int:
+    """After a shot's outputs are in place: remove each window's bulky files (its result at source resolution,
+    checkpoint, flow and propagation caches), keeping KEPT_BY_TIDY. Returns the bytes freed. The same shot run
+    again then trains its windows again, since their results are gone (finished() checks)."""
+    freed = 0
+    for folder in sorted(Path(workdir).glob("window_[0-9][0-9][0-9][0-9]")):
+        for path in folder.iterdir():
+            if path.is_file() and not path.is_symlink() and path.name not in KEPT_BY_TIDY:
+                freed += path.stat().st_size
+                path.unlink()
+    return freed
 
 
 def _claim(workdir: Path, config: InpaintConfig, t_count: int) -> None:

@@ -12,7 +12,7 @@ import os
 from typing import Iterator
 
 from vinpaint.errors import InputError, TrainingCancelled, VinpaintError
-from .shot import Window, WindowJob, run_window
+from .shot import DEFAULT_CLUSTER_CPUS, Window, WindowJob, run_window
 
 RETRIES = 3
 """Times Ray starts a window again after its worker process or node died."""
@@ -38,7 +38,7 @@ class RayRunner:
     asking for one GPU when the cluster has any, else `cpus_per_window` cores."""
 
     def __init__(self, address: str | None = None, workers: int | None = None, device: str | None = None,
-                 cpus_per_window: int = 4, threads: int | None = None, should_stop=None):
+                 cpus_per_window: int = DEFAULT_CLUSTER_CPUS, threads: int | None = None, should_stop=None):
         ray = self.ray = _ray()
         self.started_here = False
         if workers is not None and workers < 1:

@@ -246,3 +246,56 @@ def test_the_command_refuses_bad_ray_requests_in_one_sentence(shot_files, tmp_pa
     err = capsys.readouterr().err
     assert "vinpaint[ray]" in err and "Traceback" not in err
     assert not (tmp_path / "out.mkv").exists()
+
+
+def test_a_bare_ray_flag_leaves_the_video_to_the_video_argument():
+    from vinpaint.cli.shots import place_ray_flag
+
+    assert place_ray_flag(["inpaint", "--ray", "clip.mp4", "-m", "m"]) == ["inpaint", "--ray=", "clip.mp4", "-m", "m"]
+    for address in ("auto", "local", "10.1.2.3:6379", "head-node:6379", "ray://head:10001", "[::1]:6379"):
+        assert place_ray_flag(["inpaint", "clip.mp4", "--ray", address]) == ["inpaint", "clip.mp4", "--ray", address]
+    assert place_ray_flag(["inpaint", "clip.mp4", "--ray", "--ray-workers", "2"])[2] == "--ray"
+    assert place_ray_flag(["inpaint", "--", "--ray", "x"]) == ["inpaint", "--", "--ray", "x"]
+
+
+def test_ray_before_the_video_reads_the_video(shot_files, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "ray", None)  # as if Ray were not installed
+    args = ["inpaint", "--ray", str(shot_files / "clip.mkv"), "-m", str(shot_files / "masks"), "-o",
+            str(tmp_path / "out.mkv"), "--preset", "tiny", "--set", "shot.window=14"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "vinpaint[ray]" in err and "required" not in err  # the clip was read as VIDEO, Ray was then asked for
+    assert main(args + ["--ray-cpus", "2"]) == 2
+    assert "--ray-cpus is for a Ray cluster" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_finished_shot_tidies_its_windows_and_saves_extras_per_window(shot, shot_files, tmp_path, capsys,
+                                                                         one_thread):
+    from vinpaint.engine.shot import KEPT_BY_TIDY
+    from vinpaint.media.io import read_clip
+
+    out = tmp_path / "out.mkv"
+    args = ["inpaint", str(shot_files / "clip.mkv"), "-m", str(shot_files / "masks"), "-o", str(out), "--preset",
+            "tiny", "--quiet", "--set", "propagation.enabled=false", "--set", "train.max_steps=2", "--set",
+            "shot.window=14", "--set", "shot.overlap=4", "--save-generated", "--save-flows"]
+    assert main(args) == 0
+    assert "3 trained in this run" in capsys.readouterr().out
+    windows = sorted((tmp_path / "out.work").glob("window_*"))
+    assert len(windows) == 3
+    for folder in windows:
+        assert {p.name for p in folder.iterdir()} <= KEPT_BY_TIDY and (folder / "done.json").is_file()
+    generated = sorted(p.name for p in (tmp_path / "out.generated").iterdir())
+    assert generated == [w.name for w in windows]
+    assert sorted(p.stem for p in (tmp_path / "out.generated" / "window_0001").glob("*.png")) == \
+        [f"{t:05d}" for t in range(8, 22)]  # the window's frames, by their index in the shot
+    assert len(list((tmp_path / "out.flows" / "window_0002").glob("000*_+1.png"))) == 14
+    first = read_clip(out).frames
+    # tidied: the same run again trains every window again, and gives the same frames
+    assert main(args + ["--overwrite", "--keep-work"]) == 0
+    assert "3 trained in this run" in capsys.readouterr().out
+    assert np.array_equal(read_clip(out).frames, first)
+    assert all((folder / "frames.npy").is_file() for folder in windows)  # kept this time
+    assert main(args + ["--overwrite"]) == 0
+    assert "0 trained in this run" in capsys.readouterr().out  # so this run reused them all
+    assert np.array_equal(read_clip(out).frames, first)
