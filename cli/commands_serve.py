@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from vinpaint.errors import InputError
 from vinpaint.host_bridge.auth import AuthError, make_keys
 from vinpaint.host_bridge.daemon import Daemon, DaemonStartError
 from vinpaint.host_bridge.daemon_config import (DEFAULT_ADDRESS, AuthConfig, DaemonConfig, LimitsConfig, MiB,
@@ -36,6 +37,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--ray", default=None, metavar="ADDRESS",
                    help="train long shots' windows (more frames than shot.window) as tasks on the Ray cluster at "
                         "ADDRESS, several at once; its nodes must see this store. Needs pip install 'vinpaint[ray]'")
+    p.add_argument("--stream-wait", type=float, default=600.0, metavar="S",
+                   help="seconds a job started while its clip still uploads (a client's streaming start) waits "
+                        "for the frames of its next window before it fails (default 600)")
     p.add_argument("--quiet", action="store_true", help="log warnings only")
     p.set_defaults(run=run, _mib=MiB)
 
@@ -56,7 +60,12 @@ def run(args: argparse.Namespace) -> int:
         bind=args.bind, store=args.store or default_store(), devices=tuple(args.device or ()),
         auth=AuthConfig(server_secret=args.curve_secret, allowed_clients=args.curve_allow),
         limits=LimitsConfig(max_message_bytes=args.max_message_mb * args._mib, max_jobs=args.max_jobs),
-        ray=args.ray)
+        ray=args.ray, stream_wait_s=args.stream_wait)
+    try:
+        config.check()
+    except InputError as exc:
+        print(f"vinpaint: error: {exc}", file=sys.stderr)
+        return 2
     if (args.curve_secret is None) != (args.curve_allow is None):
         print("vinpaint: error: --curve-secret and --curve-allow go together", file=sys.stderr)
         return 2

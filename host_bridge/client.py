@@ -61,6 +61,7 @@ class Client:
         self.socket: zmq.Socket | None = None
         self._ids = itertools.count(1)
         self._prefix = f"{os.getpid():x}-{time.monotonic_ns() % 0xFFFFFF:x}"
+        self._features: set[str] | None = None
         self._connect()
 
     def _connect(self) -> None:
@@ -170,8 +171,19 @@ class Client:
         return self.request("job.upload", {"job": job, "kind": kind, "index": index, "digest": digest.hex()},
                             [array])[0]
 
-    def start(self, job: str) -> dict[str, Any]:
-        return self.request("job.start", {"job": job})[0]
+    def start(self, job: str, stream: bool = False) -> dict[str, Any]:
+        """Queue the job. `stream` (daemon feature "stream"): before every item is uploaded, so its windows
+        train as their items arrive; the uploads that follow must carry their digests (upload() sends them)."""
+        body: dict[str, Any] = {"job": job}
+        if stream:
+            body["stream"] = True
+        return self.request("job.start", body)[0]
+
+    def features(self) -> set[str]:
+        """The optional protocol additions the daemon serves (`hello`'s `features`), asked once."""
+        if self._features is None:
+            self._features = set(self.hello().get("features") or ())
+        return self._features
 
     def status(self, job: str) -> dict[str, Any]:
         return self.request("job.status", {"job": job})[0]
@@ -211,7 +223,9 @@ class Client:
                on_upload: Callable[[int, int], None] | None = None,
                references: dict[int, np.ndarray] | None = None) -> str:
         """Open the job for this clip, upload what the daemon lacks, start it; returns the job id. `references`:
-        {frame index: a clean frame painted by the artist, shaped and typed like the frames}."""
+        {frame index: a clean frame painted by the artist, shaped and typed like the frames}. A long shot (the
+        open reply's `windows` > 1, on a daemon with feature "stream") is started before its upload, which then
+        goes in index order, so its first window trains while the rest arrives."""
         frames, wire_masks = wire_clip(frames, masks)
         refs = wire_references(references or {}, frames)
         t, h, w, c = frames.shape
@@ -232,9 +246,11 @@ class Client:
         if opened["state"] == "uploading":
             have = {"frame": set(opened["have_frames"]), "mask": set(opened["have_masks"]),
                     "reference": set(opened.get("have_references") or [])}
-            todo = [(k, i) for i in range(t) for k in ("frame", "mask") if i not in have[k]]
-            todo += [("reference", i) for i in sorted(refs) if i not in have["reference"]]
+            todo = [(k, i) for i in range(t) for k in ("frame", "mask", "reference")
+                    if i not in have[k] and (k != "reference" or i in refs)]  # frame i, mask i, reference i
             items = {"frame": frames, "mask": wire_masks, "reference": refs}
+            if todo and (opened.get("windows") or 1) > 1 and "stream" in self.features():
+                self.start(job, stream=True)
             for n, (kind, i) in enumerate(todo, 1):
                 self.upload(job, kind, i, items[kind][i], digests[kind][i])
                 if on_upload is not None:
@@ -261,7 +277,8 @@ class Client:
 
     def results(self, job: str, frames: int | None = None, layer: str = "frame") -> np.ndarray:
         """Every result frame of a finished job, stacked [T,H,W,C] in the source dtype (layer="matte": the
-        mattes, uint8 [T,H,W,1])."""
+        mattes, uint8 [T,H,W,1]). Before the job is done, fetch() gets each frame already written (daemon feature
+        "partial_results"; `frames_done` in status)."""
         count = frames if frames is not None else self.status(job)["frames"]
         return np.stack([self.fetch(job, i, layer) for i in range(count)])
 

@@ -1,13 +1,19 @@
 """Typed settings of the daemon and of the client: one dataclass per concern."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vinpaint.engine.config import Num, setting
+from vinpaint.errors import InputError
+
 DEFAULT_PORT = 5581
 DEFAULT_ADDRESS = f"tcp://127.0.0.1:{DEFAULT_PORT}"
 MiB = 1024 * 1024
+OPTIONS = {"stream_wait_s": "--stream-wait"}
+"""The `vinpaint serve` option of each DaemonConfig field that declares a range, for its error sentence."""
 
 
 def default_store() -> Path:
@@ -71,6 +77,22 @@ class DaemonConfig:
     ray: str | None = None
     """Address of a Ray cluster that trains long shots' windows several at once; None: one after another on the
     job's device."""
+    stream_wait_s: float = setting(600.0, Num(0.0, 86400.0, above=True))
+    """How long the training of a streaming job (`job.start` with `stream`) waits for the items of its next window
+    before it fails, naming the frames (`vinpaint serve --stream-wait`)."""
+
+    def check(self) -> None:
+        """Every field that declares a range (`setting(default, Limit)`) checked against it; InputError names its
+        command-line option."""
+        for f in dataclasses.fields(self):
+            limit = f.metadata.get("limit")
+            if limit is None:
+                continue
+            try:
+                setattr(self, f.name, limit.clean(f.name, getattr(self, f.name)))
+            except InputError:
+                raise InputError(f"{OPTIONS.get(f.name, f.name)} must be {limit.what}, not "
+                                 f"{getattr(self, f.name)!r}") from None
 
 
 @dataclass

@@ -23,7 +23,8 @@ Progress = ProgressEvent
 
 @dataclass
 class Failed:
-    """Training failed; `kind` is input, memory, disk_full or crash, `message` one sentence for the user."""
+    """Training failed; `kind` is input, upload (a streaming job's items did not arrive in time), memory,
+    disk_full or crash, `message` one sentence for the user."""
 
     kind: str = "crash"
     message: str = ""

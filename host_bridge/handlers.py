@@ -19,7 +19,7 @@ from vinpaint.engine import PRESETS, VARIANTS, InputError
 from vinpaint.engine.devices import host_memory
 from vinpaint.protocol import codec, messages
 from vinpaint.protocol.codec import DTYPES, Message, ProtocolError
-from vinpaint.protocol.content_hash import clip_hash, item_digest
+from vinpaint.protocol.content_hash import item_digest
 
 from . import job_settings
 from .daemon_config import LimitsConfig
@@ -28,6 +28,10 @@ from .store import Job, JobRecord, JobStore, StoreError, is_disk_full, summarise
 
 log = logging.getLogger("vinpaint.daemon")
 
+STREAM_UPLOAD_STATES = ("queued", "training", "failed", "cancelled")
+"""The states in which a job started with `stream` takes the items it still lacks."""
+HASH_MISMATCH = "the uploaded items do not hash to the job's content_hash"
+HASH_FIX = "delete the job (job.delete) and upload the clip again, or open it with the right hash"
 PRECHECK_MAX_PIXELS = 1 << 25
 """job.open asks the engine to check a clip's geometry and settings when T*H*W is at most this (it costs T*H*W
 bytes); bigger clips are checked when training starts."""
@@ -107,7 +111,7 @@ class Requests:
                 raise ctx.error("too_large", f"{key} {body[key]} is over this daemon's limit of {most}",
                                  field=f"body.{key}")
         config = job_settings.resolve(body["settings"], ctx.ids)
-        self._check_cost(ctx, body, config)
+        windows = self._check_cost(ctx, body, config)
         jid = job_settings.job_id(body["content_hash"], config)
         geometry = ("frames", "width", "height", "channels", "dtype", "mask_dtype", "content_hash")
         job = self.store.jobs.get(jid)
@@ -135,21 +139,27 @@ class Requests:
                  "have_frames": sorted(job.have["frame"]), "have_masks": sorted(job.have["mask"])}
         if job.record.references:
             reply["have_references"] = sorted(job.have["reference"])
+        reply["windows"] = windows  # feature "stream": a client streams its uploads when there is more than one
         return ctx.reply(reply)
 
-    def _check_cost(self, ctx: RequestContext, body: dict[str, Any], config) -> None:
-        """Refuse a job that would train for ever (or plan a schedule too long to build), before it is stored."""
+    def _check_cost(self, ctx: RequestContext, body: dict[str, Any], config) -> int:
+        """Refuse a job that would train for ever (or plan a schedule too long to build), before it is stored;
+        returns the number of windows it trains in. A long shot's steps are counted as the training process
+        will run them: each window's own schedule, summed (job_settings.planned_steps)."""
         lim, t = self.limits, body["frames"]
         try:
             config.check_clip(job_settings.trained_frames(config, t))  # a long shot plans each window alone
+            windows = len(job_settings.windows(config, t))
+            steps = job_settings.planned_steps(config, t)
         except InputError as exc:
             raise ctx.error("bad_request", f"the engine cannot train this clip: {exc}",
                              field="body.settings") from None
-        steps = config.planned_steps(t)
         if steps > lim.max_train_steps:
-            raise ctx.error("too_large", f"the job plans {steps} training steps, over this daemon's limit of "
+            per = f" ({windows} windows)" if windows > 1 else ""
+            raise ctx.error("too_large", f"the job plans {steps} training steps{per}, over this daemon's limit of "
                              f"{lim.max_train_steps}; set train.max_steps or fewer train.epochs",
                              field="body.settings")
+        return windows
 
     def _check_memory(self, ctx: RequestContext, body: dict[str, Any], config) -> None:
         """Refuse a job that cannot fit in any device's memory (host_bridge.job_settings.job_memory's estimate)."""
@@ -207,10 +217,15 @@ class Requests:
         if spec.dtype != want_dtype or spec.shape != want_shape:
             raise ctx.error("bad_buffer", f"this job's {kind}s are {want_dtype} {list(want_shape)}, not "
                              f"{spec.dtype} {list(spec.shape)}", field="buffers[0]")
+        streaming = rec.stream and rec.state in STREAM_UPLOAD_STATES
         if rec.state != "uploading":
-            if index not in job.have[kind]:
+            if index in job.have[kind]:
+                return self._upload_reply(ctx, job, kind, index, stored=False)
+            if not streaming:
                 raise ctx.error("conflict", f"job {rec.job} is {rec.state} and takes no more uploads")
-            return self._upload_reply(ctx, job, kind, index, stored=False)
+            if body["digest"] is None:
+                raise ctx.error("bad_request", "'body.digest' is required for an upload after a streaming start: "
+                                 "each item is checked on its own before the whole clip can be", field="body.digest")
         data = msg.buffers[0]
         if spec.dtype == "f4" and not np.isfinite(np.frombuffer(data, np.float32)).all():
             raise ctx.error("bad_buffer", f"{kind} {index} has NaN or infinite values", field="buffers[0]")
@@ -219,7 +234,18 @@ class Requests:
             raise ctx.error("hash_mismatch", f"{kind} {index} does not match its digest (corrupted on the way?); "
                              "resend it", field="body.digest")
         job.store_item(kind, index, data, digest)
+        if streaming and job.hash_state() == "mismatch":  # the last missing item: the clip can be checked now
+            self._fail_hash(job)
+            raise ctx.error("hash_mismatch", f"{HASH_MISMATCH}; {HASH_FIX}")
         return self._upload_reply(ctx, job, kind, index, stored=True)
+
+    def _fail_hash(self, job: Job) -> None:
+        """A streaming job whose last item completed a clip of another content hash: its training stops and it
+        becomes failed; what its windows made stays on disk and is never served (on_fetch)."""
+        trainer = self.pool.trainer_of(job.id)
+        if trainer is not None:
+            self.pool.stop(trainer, "hash")
+        self.pool.fail(job, f"{HASH_MISMATCH}; {HASH_FIX}")
 
     def _upload_reply(self, ctx: RequestContext, job: Job, kind: str, index: int, stored: bool) -> list[Any]:
         reply = {"job": job.id, "kind": kind, "index": index, "stored": stored,
@@ -231,33 +257,40 @@ class Requests:
     def on_start(self, ctx: RequestContext, msg: Message, body: dict[str, Any]) -> list[Any]:
         job = self.store.get(body["job"])
         rec = job.record
-        if rec.state == "uploading":
-            missing_f, missing_m = job.missing("frame"), job.missing("mask")
-            missing_r = job.missing("reference")
-            if missing_f or missing_m or missing_r:
-                details = {"missing_frames": missing_f[:messages.MAX_MISSING_LISTED],
-                           "missing_masks": missing_m[:messages.MAX_MISSING_LISTED]}
-                refs = ""
-                if missing_r:
-                    details["missing_references"] = missing_r[:messages.MAX_MISSING_LISTED]
-                    refs = f" and {len(missing_r)} reference frame(s)"
-                raise ctx.error("incomplete", f"{len(missing_f)} frame(s) and {len(missing_m)} mask(s){refs} are "
-                                 "not uploaded yet", body=details)
-            got = clip_hash(rec.frames, rec.height, rec.width, rec.channels, rec.dtype, rec.mask_dtype,
-                            [job.digests["frame"][i] for i in range(rec.frames)],
-                            [job.digests["mask"][i] for i in range(rec.frames)],
-                            {i: job.digests["reference"][i] for i in rec.references})
-            if got != rec.content_hash:
-                raise ctx.error("hash_mismatch", "the uploaded frames and masks do not hash to the job's "
-                                 "content_hash; re-upload them (or open the job with the right hash)")
+        stream = False
         if rec.state in ("uploading", "failed", "cancelled"):
+            if not job.complete_inputs():
+                if not body["stream"] and (rec.state == "uploading" or rec.stream):
+                    self._incomplete(ctx, job)
+                stream = True  # feature "stream": train each window as its items arrive
+            elif job.hash_state() == "mismatch":
+                raise ctx.error("hash_mismatch", f"{HASH_MISMATCH}; " + (
+                    "re-upload them (or open the job with the right hash)" if rec.state == "uploading"
+                    else HASH_FIX))
             if sum(1 for j in self.store.jobs.values() if j.record.state == "queued") >= self.limits.max_queued:
                 raise ctx.error("busy", f"{self.limits.max_queued} jobs are queued already; try again later")
             rec.state, rec.queued_at, rec.error = "queued", time.time(), ""
-            rec.progress.message = "queued"
+            rec.stream = rec.stream or stream
+            rec.progress.message = "queued; training starts as the first window's items arrive" if stream \
+                else "queued"
             self.pool.save(job)
-            job.append_log("queued")
-        return ctx.reply({"job": job.id, "state": rec.state, "position": self.pool.position(job)})
+            job.append_log("queued (streaming: items still to upload)" if stream else "queued")
+        reply = {"job": job.id, "state": rec.state, "position": self.pool.position(job)}
+        if body["stream"] and rec.stream:
+            reply["stream"] = True
+        return ctx.reply(reply)
+
+    def _incomplete(self, ctx: RequestContext, job: Job) -> None:
+        """`incomplete`, listing what is missing."""
+        missing_f, missing_m, missing_r = job.missing("frame"), job.missing("mask"), job.missing("reference")
+        details = {"missing_frames": missing_f[:messages.MAX_MISSING_LISTED],
+                   "missing_masks": missing_m[:messages.MAX_MISSING_LISTED]}
+        refs = ""
+        if missing_r:
+            details["missing_references"] = missing_r[:messages.MAX_MISSING_LISTED]
+            refs = f" and {len(missing_r)} reference frame(s)"
+        raise ctx.error("incomplete", f"{len(missing_f)} frame(s) and {len(missing_m)} mask(s){refs} are not "
+                         "uploaded yet", body=details)
 
     def on_status(self, ctx: RequestContext, msg: Message, body: dict[str, Any]) -> list[Any]:
         job = self.store.get(body["job"])
@@ -273,17 +306,21 @@ class Requests:
             "dtype": rec.dtype, "mask_dtype": rec.mask_dtype, "missing_frames": len(job.missing("frame")),
             "missing_masks": len(job.missing("mask")),
             "missing_references": len(job.missing("reference")) if rec.references else None,
-            "name": rec.name, "created": rec.created,
+            "frames_done": job.frames_done(), "name": rec.name, "created": rec.created,
             "updated": rec.updated})
 
     def on_fetch(self, ctx: RequestContext, msg: Message, body: dict[str, Any]) -> list[Any]:
+        """Feature "partial_results": a frame is served as soon as it is on disk, in any state (a long shot writes
+        each frame once the windows holding it are done), except for a job whose uploads failed their hash."""
         job = self.store.get(body["job"])
         rec, index = job.record, body["index"]
         if index >= rec.frames:
             raise ctx.error("bad_request", f"'body.index' must be from 0 to {rec.frames - 1}, not {index}",
                              field="body.index")
-        self._require_done(ctx, rec)
         layer = body["layer"]
+        what = "result frame" if layer == "frame" else "matte"
+        if job.hash_state() == "mismatch":
+            raise ctx.error("not_ready", f"job {rec.job} serves nothing: {HASH_MISMATCH}")
         path = job.result_path(index, layer)
         shape = rec.item_shape("frame") if layer == "frame" else (rec.height, rec.width, 1)
         try:
@@ -291,7 +328,9 @@ class Requests:
         except OSError:
             data = np.empty(0)
         if data.size != int(np.prod(shape)):
-            what = "result frame" if layer == "frame" else "matte"
+            if rec.state != "done":
+                raise ctx.error("not_ready", f"{what} {index} of job {rec.job} is not written yet: the job is "
+                                 f"{rec.state}{self._how_far(job)}")
             raise ctx.error("internal", f"{what} {index} of job {rec.job} is missing from the store (a job "
                              "finished by an older daemon has no mattes); start the job again to regenerate it")
         reply = {"job": job.id, "index": index}
@@ -299,11 +338,15 @@ class Requests:
             reply["layer"] = layer
         return ctx.reply(reply, (data.reshape(shape),))
 
-    def _require_done(self, ctx: RequestContext, rec: JobRecord) -> None:
-        """`not_ready` naming the job's state (and the reason when it failed) unless it is done."""
-        if rec.state != "done":
-            why = f": {rec.error}" if rec.state == "failed" and rec.error else ""
-            raise ctx.error("not_ready", f"job {rec.job} is {rec.state}, not done{why}")
+    def _how_far(self, job: Job) -> str:
+        """The end of a not_ready sentence: the failure, or the progress and frames written so far."""
+        rec, p = job.record, job.record.progress
+        if rec.state == "failed" and rec.error:
+            return f" ({rec.error})"
+        done = f"{job.frames_done()} of {rec.frames} frames written"
+        if rec.state in ("queued", "training") and p.message:
+            return f" ({p.message}; {done})"
+        return f" ({done})"
 
     def on_history(self, ctx: RequestContext, msg: Message, body: dict[str, Any]) -> list[Any]:
         job = self.store.get(body["job"])

@@ -63,6 +63,21 @@ def job_id(content_hash: str, config: InpaintConfig) -> str:
     return hashlib.sha256(data).hexdigest()[:32]
 
 
+def windows(config: InpaintConfig, frames: int) -> list:
+    """The windows the training process trains a clip in (engine/shot.py): one for a clip of at most shot.window
+    frames. InputError when a window is too short for the settings' batches."""
+    from vinpaint.engine.shot import check_windows
+
+    return check_windows(config, frames)
+
+
+def planned_steps(config: InpaintConfig, frames: int) -> int:
+    """Training steps the job will really plan: each window trains its own schedule (cut short by
+    train.max_steps on its own), so a long shot's steps are the sum over its windows, not one schedule of the
+    whole clip."""
+    return sum(config.planned_steps(len(w)) for w in windows(config, frames))
+
+
 def trained_frames(config: InpaintConfig, frames: int) -> int:
     """Frames one training run holds: the whole clip, or one window of a long shot."""
     return min(frames, config.shot.window)

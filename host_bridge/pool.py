@@ -76,10 +76,12 @@ class TrainerPool:
     """The devices' trainers and the jobs' training states (queued -> training -> done / failed / queued again)."""
 
     def __init__(self, store: JobStore, devices: tuple[str, ...], stop_grace_s: float = 60.0,
-                 progress_flush_s: float = 2.0, ray: str | None = None) -> None:
+                 progress_flush_s: float = 2.0, ray: str | None = None, stream_wait_s: float = 600.0) -> None:
         self.store = store
         self.ray = ray
         """A Ray cluster's address: long shots' windows go there (worker.py --ray)."""
+        self.stream_wait_s = stream_wait_s
+        """How long a streaming job's training waits for a window's items (worker.py --stream-wait)."""
         self.trainers = [Trainer(d) for d in devices]
         self.stop_grace_s = stop_grace_s
         self.progress_flush_s = progress_flush_s
@@ -90,7 +92,9 @@ class TrainerPool:
         """After a restart: finished work stays finished, interrupted training goes back to the queue."""
         for job in self.store.jobs.values():
             rec = job.record
-            if rec.state in ("queued", "training") and job.results_complete():
+            if rec.state == "done":
+                job.prune_windows()  # a daemon stopped between a shot's end and its clean-up
+            elif rec.state in ("queued", "training") and job.results_complete():
                 self.finish(job)
             elif rec.state == "training":
                 rec.state = "queued"
@@ -140,6 +144,7 @@ class TrainerPool:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "vinpaint.host_bridge.worker", str(job.root), "--device", trainer.device,
                  "--progress-fd", str(write_fd), "--parent", str(os.getpid()),
+                 "--stream-wait", repr(float(self.stream_wait_s)),
                  *(["--ray", self.ray] if self.ray is not None else [])],
                 pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True)
         except OSError as exc:
@@ -268,7 +273,7 @@ class TrainerPool:
         if job is None:
             return  # deleted while it trained
         rec = job.record
-        if code == EXIT_DONE and job.results_complete():
+        if code == EXIT_DONE and job.results_complete() and job.hash_state() != "mismatch":
             self.finish(job)
         elif t.reason == "cancel" or rec.state == "cancelled":
             job.append_log(f"training stopped on request (exit {code})")
@@ -297,6 +302,9 @@ class TrainerPool:
         rec.progress.message = "done"
         self.save(job)
         job.append_log("done")
+        freed = job.prune_windows()
+        if freed:
+            job.append_log(f"removed the windows' work files ({freed / 1e6:.0f} MB): every result frame is written")
 
     def fail(self, job: Job, reason: str) -> None:
         job.record.state, job.record.error = "failed", reason

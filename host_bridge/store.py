@@ -25,12 +25,16 @@ import numpy as np
 
 from vinpaint.files import atomic_write_bytes, fsync_dir, temp_sibling
 from vinpaint.protocol.codec import DTYPES
+from vinpaint.protocol.content_hash import clip_hash
 from vinpaint.protocol.messages import is_job_id
 
 from . import events
 
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 KINDS = {"frame": "frames", "mask": "masks", "reference": "references"}
+WINDOW_KEEP = frozenset({"done.json", "attempts.log", "history.npy", "log.txt", "config.json", "run.json"})
+"""What a done long shot keeps of each window's folder (Job.prune_windows): its record, attempts, loss history,
+log and settings, a few kB."""
 
 
 class StoreError(Exception):
@@ -82,6 +86,9 @@ class JobRecord:
     progress: Progress = field(default_factory=Progress)
     references: list[int] = field(default_factory=list)
     """Frame indices that get a painted clean frame (job.open's optional `references`), ascending."""
+    stream: bool = False
+    """Started with `job.start`'s `stream` before every item was uploaded: uploads go on after the start and the
+    training process waits for each window's items (worker.py). Kept here so a restarted daemon keeps it."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -117,6 +124,8 @@ class Job:
         self.digests: dict[str, dict[int, bytes]] = {kind: {} for kind in KINDS}
         self.dirty_progress = False
         self.last_flush = 0.0
+        self._hash_state: str | None = None
+        self._frames_done = 0
 
     @property
     def id(self) -> str:
@@ -160,6 +169,54 @@ class Job:
         have = self.have[kind]
         return [i for i in self.record.indices(kind) if i not in have]
 
+    def complete_inputs(self) -> bool:
+        """Every frame, mask and reference is uploaded."""
+        return all(len(self.have[kind]) == len(self.record.indices(kind)) for kind in KINDS)
+
+    def hash_state(self) -> str:
+        """"pending" while items are missing, else "ok" or "mismatch": whether the uploaded items' digests hash to
+        the job's content_hash (SPEC.md section 5). Kept until an item changes."""
+        if not self.complete_inputs():
+            return "pending"
+        if self._hash_state is None:
+            rec = self.record
+            got = clip_hash(rec.frames, rec.height, rec.width, rec.channels, rec.dtype, rec.mask_dtype,
+                            [self.digests["frame"][i] for i in range(rec.frames)],
+                            [self.digests["mask"][i] for i in range(rec.frames)],
+                            {i: self.digests["reference"][i] for i in rec.references})
+            self._hash_state = "ok" if got == rec.content_hash else "mismatch"
+        return self._hash_state
+
+    def frames_done(self) -> int:
+        """Result frames on disk (frame and matte). The trainer writes them in index order (worker.py), so this
+        counts on from the last answer with one stat per call."""
+        if self.results_complete():
+            return self.record.frames
+        while self._frames_done < self.record.frames and \
+                self.result_path(self._frames_done, "matte").is_file():
+            self._frames_done += 1
+        return self._frames_done
+
+    def prune_windows(self) -> int:
+        """A done long shot's bulky window files (each window's result at source resolution, checkpoint, flow and
+        propagation caches: about 280 MB a window at 60 frames of 1080p) removed once results/complete.json
+        vouches for every result frame; each window keeps WINDOW_KEEP. Only for a done job: a stopped shot resumes
+        from them. Returns the bytes freed."""
+        if self.record.state != "done" or not self.results_complete():
+            return 0
+        freed = 0
+        for folder in sorted(self.workdir.glob("window_[0-9][0-9][0-9][0-9]")):
+            for path in folder.iterdir():
+                if path.name in WINDOW_KEEP or path.is_symlink() or not path.is_file():
+                    continue
+                try:
+                    size = path.stat().st_size
+                    path.unlink()
+                    freed += size
+                except OSError:
+                    pass  # a file that cannot go now costs disk, never the job
+        return freed
+
     def scan_items(self) -> None:
         """Rebuild `have` from disk: an item counts when its data has the right size and its digest is readable."""
         for kind in KINDS:
@@ -184,12 +241,14 @@ class Job:
                 if ok:
                     self.have[kind].add(index)
                     self.digests[kind][index] = digest
+        self._hash_state = None
 
     def store_item(self, kind: str, index: int, data: memoryview, digest: bytes) -> None:
         """Write one input atomically: digest removed first, so a crash in between leaves the item missing."""
         sidecar = self.item_path(kind, index, ".sha256")
         self.have[kind].discard(index)
         self.digests[kind].pop(index, None)
+        self._hash_state = None
         try:
             sidecar.unlink()
         except FileNotFoundError:

@@ -20,6 +20,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -102,14 +103,63 @@ def load_inputs(job_dir: Path, record: dict[str, Any]) -> tuple[np.ndarray, np.n
     return frames, holes
 
 
+class UploadTimeout(Exception):
+    """A streaming job's window did not get its items in time; the text says which frames and what to do."""
+
+
+class Uploads:
+    """A streaming job's items as the daemon stores them (`job.start` with `stream`): `wait(start, stop)` returns
+    once every frame, mask and reference of frames start..stop-1 is on disk, reporting phase "upload" meanwhile.
+    An item counts once its digest file is there (the daemon writes it after the data, store.py). The files are
+    looked at every POLL_S seconds, and a stop request (SIGTERM) is seen as quickly."""
+
+    POLL_S = 0.5
+
+    def __init__(self, job_dir: Path, record: dict[str, Any], events: Events, should_stop, wait_s: float) -> None:
+        self.job_dir, self.record, self.events = job_dir, record, events
+        self.should_stop, self.wait_s = should_stop, wait_s
+        self.streaming = bool(record.get("stream"))
+        self.seen: set[tuple[str, int]] = set()
+
+    def here(self, kind: str, index: int) -> bool:
+        if (kind, index) not in self.seen and (self.job_dir / "inputs" / f"{kind}s" / f"{index:05d}.sha256").is_file():
+            self.seen.add((kind, index))
+        return (kind, index) in self.seen
+
+    def wait(self, start: int, stop: int) -> None:
+        if not self.streaming:
+            return  # every item was uploaded before the start
+        references = set(self.record.get("references") or [])
+        needed = [(kind, i) for i in range(start, stop) for kind in ("frame", "mask")] + \
+            [("reference", i) for i in range(start, stop) if i in references]
+        deadline = time.monotonic() + self.wait_s
+        said = -1
+        while True:
+            missing = sum(1 for kind, i in needed if not self.here(kind, i))
+            if not missing:
+                return
+            if self.should_stop():
+                raise TrainingCancelled("stopped while waiting for uploads")
+            if time.monotonic() > deadline:
+                raise UploadTimeout(f"frames {start}-{stop - 1} were not uploaded within {self.wait_s:g} s; upload "
+                                    "them and start the job again")
+            if missing != said:
+                self.events.send(ev.Progress(phase="upload", step=len(needed) - missing, total=len(needed),
+                                             message=f"waiting for frames {start}-{stop - 1} ({missing} items "
+                                                     "still to upload)"))
+                said = missing
+            time.sleep(self.POLL_S)
+
+
 class StoreSource:
     """A long shot's uploaded items read a window at a time (engine/shot.py ShotSource), so the training process
-    never holds more than the windows in flight."""
+    never holds more than the windows in flight; a streaming job's window is read once its items are uploaded."""
 
-    def __init__(self, job_dir: Path, record: dict[str, Any]) -> None:
-        self.job_dir, self.record, self.count = job_dir, record, int(record["frames"])
+    def __init__(self, job_dir: Path, record: dict[str, Any], uploads: Uploads) -> None:
+        self.job_dir, self.record, self.count, self.uploads = job_dir, record, int(record["frames"]), uploads
 
     def window(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        self.uploads.wait(start, stop)
         items = [read_item(self.job_dir, self.record, i) for i in range(start, stop)]
         return (np.stack([np.ascontiguousarray(f[..., :3]) for f, _ in items]),
                 np.stack([hole for _, hole in items]))
@@ -121,6 +171,32 @@ def load_references(job_dir: Path, record: dict[str, Any]) -> dict[int, np.ndarr
     return {int(i): np.fromfile(job_dir / "inputs" / "references" / f"{int(i):05d}.bin",
                                 dtype=DTYPES[record["dtype"]]).reshape(h, w, c)[..., :3].copy()
             for i in record.get("references") or []}
+
+
+class StoreReferences(Mapping):
+    """A long shot's reference frames as inpaint_shot asks for each window's: only those uploaded so far are
+    listed (a streaming job's later ones may still be on their way; Uploads.wait has waited for the window's
+    own), each read from the store once."""
+
+    def __init__(self, job_dir: Path, record: dict[str, Any], uploads: Uploads) -> None:
+        self.job_dir, self.record, self.uploads = job_dir, record, uploads
+        self.indices = [int(i) for i in record.get("references") or []]
+        self.loaded: dict[int, np.ndarray] = {}
+
+    def __iter__(self) -> Iterator[int]:
+        return iter([i for i in self.indices if not self.uploads.streaming or self.uploads.here("reference", i)])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if index not in self.indices:
+            raise KeyError(index)
+        if index not in self.loaded:
+            h, w, c = self.record["height"], self.record["width"], self.record["channels"]
+            self.loaded[index] = np.fromfile(self.job_dir / "inputs" / "references" / f"{index:05d}.bin",
+                                             dtype=DTYPES[self.record["dtype"]]).reshape(h, w, c)[..., :3].copy()
+        return self.loaded[index]
 
 
 def write_frame(job_dir: Path, index: int, source: np.ndarray, rgb: np.ndarray, matte: np.ndarray) -> None:
@@ -178,7 +254,7 @@ class ShotProgress:
 
 
 def run_long_shot(job_dir: Path, record: dict[str, Any], config: InpaintConfig, device: str, events: Events,
-                  should_stop, ray_address: str | None) -> None:
+                  should_stop, ray_address: str | None, uploads: Uploads) -> None:
     """A job longer than shot.window: trained window by window (engine/shot.py), each window kept in its own
     folder under work/ (so a stopped job resumes window by window), every result frame written as soon as the
     windows holding it are done."""
@@ -198,15 +274,16 @@ def run_long_shot(job_dir: Path, record: dict[str, Any], config: InpaintConfig, 
         source, _ = read_item(job_dir, record, index)
         write_frame(job_dir, index, source, rgb, matte)
 
-    references = load_references(job_dir, record)
-    result = inpaint_shot(StoreSource(job_dir, record), config, job_dir / "work", emit, runner=runner,
-                          references=references or None, announce=shot.say, window_done=shot.finished)
+    references = StoreReferences(job_dir, record, uploads) if record.get("references") else None
+    result = inpaint_shot(StoreSource(job_dir, record, uploads), config, job_dir / "work", emit, runner=runner,
+                          references=references, announce=shot.say, window_done=shot.finished)
     events.send(ev.Progress(phase="done", step=result.steps, total=result.steps, elapsed_s=float(result.seconds),
                             eta_s=0.0, message=f"{result.windows} windows done"))
     write_finish(job_dir, record["frames"], result.history, HISTORY_TERMS)
 
 
-def run(job_dir: Path, device: str, events: Events, parent: int, ray_address: str | None = None) -> int:
+def run(job_dir: Path, device: str, events: Events, parent: int, ray_address: str | None = None,
+        stream_wait_s: float = 600.0) -> int:
     from vinpaint.engine import inpaint  # torch and OpenCV: loaded once the signals are in place
 
     def should_stop() -> bool:
@@ -216,11 +293,13 @@ def run(job_dir: Path, device: str, events: Events, parent: int, ray_address: st
         lock = _lock(job_dir)
         record = json.loads((job_dir / "job.json").read_text())
         config = InpaintConfig.from_dict(record["config"])
+        uploads = Uploads(job_dir, record, events, should_stop, stream_wait_s)
         if record["frames"] > config.shot.window:
-            run_long_shot(job_dir, record, config, device, events, should_stop, ray_address)
+            run_long_shot(job_dir, record, config, device, events, should_stop, ray_address, uploads)
             events.send(ev.Done())
             os.close(lock)
             return EXIT_DONE
+        uploads.wait(0, record["frames"])  # one window: nothing trains before the whole clip is here
         events.send(ev.Progress(phase="setup", message="loading frames"))
         frames, holes = load_inputs(job_dir, record)
         if should_stop():
@@ -241,6 +320,9 @@ def run(job_dir: Path, device: str, events: Events, parent: int, ray_address: st
         return EXIT_STOPPED
     except InputError as exc:
         events.send(ev.Failed("input", str(exc)))
+        return EXIT_FAILED
+    except UploadTimeout as exc:
+        events.send(ev.Failed("upload", str(exc)))
         return EXIT_FAILED
     except MemoryError:
         events.send(ev.Failed("memory", "the training process ran out of memory"))
@@ -263,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent", type=int, default=0, help="the daemon's pid")
     parser.add_argument("--ray", default=None, metavar="ADDRESS",
                         help="train a long shot's windows as tasks on this Ray cluster")
+    parser.add_argument("--stream-wait", type=float, default=600.0, metavar="S",
+                        help="seconds a streaming job waits for the items of its next window")
     args = parser.parse_args(argv)
     prefer_sleeping_threads()  # before run() imports torch
     signal.signal(signal.SIGTERM, _on_term)
@@ -272,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     events = Events(args.progress_fd)
     if os.getppid() != parent:
         return EXIT_STOPPED
-    code = run(args.job_dir, args.device, events, parent, args.ray)
+    code = run(args.job_dir, args.device, events, parent, args.ray, args.stream_wait)
     sys.stdout.flush()
     return code
 

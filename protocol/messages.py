@@ -15,15 +15,17 @@ from .codec import DTYPES, ID_RE, Message, ProtocolError
 REQUEST_TYPES = ("hello", "job.open", "job.upload", "job.start", "job.status", "job.fetch", "job.history",
                  "job.cancel", "job.delete", "job.list")
 STATES = ("uploading", "queued", "training", "done", "failed", "cancelled")
-PHASES = ("", "flow", "setup", "train", "generate", "done")
+PHASES = ("", "flow", "setup", "train", "generate", "done", "window", "upload")
 """Known phases; a client accepts others (SPEC.md: for display)."""
 KINDS = ("frame", "mask", "reference")
 """What `job.upload` stores; "reference" (a clean frame painted by the artist) only for the indices `job.open`
 listed in `references`."""
 LAYERS = ("frame", "matte")
 """What `job.fetch` returns: the result frame, or the matte of how each hole pixel was filled."""
-FEATURES = ("references", "matte")
-"""Optional parts of protocol 1 this codec knows; a daemon lists those it serves in `hello`'s `features`."""
+FEATURES = ("references", "matte", "stream", "partial_results")
+"""Optional parts of protocol 1 this codec knows; a daemon lists those it serves in `hello`'s `features`.
+"stream": `job.start` with `stream: true` before every item is uploaded; "partial_results": `job.fetch` of a
+frame as soon as it is written, in any state."""
 CHANNELS = (3, 4)
 JOB_RE = re.compile(r"[0-9a-f]{32}")
 HASH_RE = re.compile(r"[0-9a-f]{64}")
@@ -241,6 +243,11 @@ def _job_only(msg: Message, f: Fields) -> dict[str, Any]:
     return {"job": f.job()}
 
 
+def _start(msg: Message, f: Fields) -> dict[str, Any]:
+    _buffers(msg, 0)
+    return {"job": f.job(), "stream": f.bool("stream", required=False, default=False)}
+
+
 def _fetch(msg: Message, f: Fields) -> dict[str, Any]:
     _buffers(msg, 0)
     return {"job": f.job(), "index": f.int("index", 0, INT32_MAX),
@@ -258,7 +265,7 @@ def _list(msg: Message, f: Fields) -> dict[str, Any]:
 
 
 REQUESTS: dict[str, Callable[[Message, Fields], dict[str, Any]]] = {
-    "hello": _hello, "job.open": _open, "job.upload": _upload, "job.start": _job_only, "job.status": _job_only,
+    "hello": _hello, "job.open": _open, "job.upload": _upload, "job.start": _start, "job.status": _job_only,
     "job.fetch": _fetch, "job.history": _history, "job.cancel": _job_only, "job.delete": _job_only,
     "job.list": _list,
 }
@@ -293,7 +300,8 @@ def _r_open(msg: Message, f: Fields) -> dict[str, Any]:
     return {"job": f.job(), "created": f.bool("created"), "state": f.str("state", choices=STATES),
             "have_frames": f.int_list("have_frames", 0, INT32_MAX),
             "have_masks": f.int_list("have_masks", 0, INT32_MAX),
-            "have_references": f.int_list("have_references", 0, INT32_MAX, required=False)}
+            "have_references": f.int_list("have_references", 0, INT32_MAX, required=False),
+            "windows": f.int("windows", 1, INT32_MAX, required=False)}
 
 
 def _r_upload(msg: Message, f: Fields) -> dict[str, Any]:
@@ -305,7 +313,8 @@ def _r_upload(msg: Message, f: Fields) -> dict[str, Any]:
 
 def _r_start(msg: Message, f: Fields) -> dict[str, Any]:
     return {"job": f.job(), "state": f.str("state", choices=STATES),
-            "position": f.int("position", 0, INT32_MAX, required=False)}
+            "position": f.int("position", 0, INT32_MAX, required=False),
+            "stream": f.bool("stream", required=False, default=False)}
 
 
 def _r_status(msg: Message, f: Fields) -> dict[str, Any]:
@@ -324,6 +333,7 @@ def _r_status(msg: Message, f: Fields) -> dict[str, Any]:
         "missing_frames": f.int("missing_frames", 0, INT32_MAX),
         "missing_masks": f.int("missing_masks", 0, INT32_MAX),
         "missing_references": f.int("missing_references", 0, INT32_MAX, required=False, default=0),
+        "frames_done": f.int("frames_done", 0, INT32_MAX, required=False),
         "name": f.str("name"), "created": f.float("created"), "updated": f.float("updated"),
     }
 
