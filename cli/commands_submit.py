@@ -113,6 +113,8 @@ class Bars:
         parts += [f"{k}={v:.4g}" for k, v in sorted(status["losses"].items())]
         if status.get("position") is not None:
             parts.append(f"{status['position']} ahead in the queue")
+        if status.get("frames_done") and status["state"] != "done":  # a long shot's frames come window by window
+            parts.append(f"{status['frames_done']}/{status['frames']} frames written")
         bar.set_postfix_str(" ".join(parts), refresh=False)
 
     def close(self) -> None:

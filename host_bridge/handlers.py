@@ -348,6 +348,12 @@ class Requests:
             return f" ({p.message}; {done})"
         return f" ({done})"
 
+    def _require_done(self, ctx: RequestContext, rec: JobRecord) -> None:
+        """`not_ready` naming the job's state (and the reason when it failed) unless it is done."""
+        if rec.state != "done":
+            why = f": {rec.error}" if rec.state == "failed" and rec.error else ""
+            raise ctx.error("not_ready", f"job {rec.job} is {rec.state}, not done{why}")
+
     def on_history(self, ctx: RequestContext, msg: Message, body: dict[str, Any]) -> list[Any]:
         job = self.store.get(body["job"])
         rec = job.record

@@ -32,9 +32,6 @@ from . import events
 
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 KINDS = {"frame": "frames", "mask": "masks", "reference": "references"}
-WINDOW_KEEP = frozenset({"done.json", "attempts.log", "history.npy", "log.txt", "config.json", "run.json"})
-"""What a done long shot keeps of each window's folder (Job.prune_windows): its record, attempts, loss history,
-log and settings, a few kB."""
 
 
 class StoreError(Exception):
@@ -200,22 +197,16 @@ class Job:
     def prune_windows(self) -> int:
         """A done long shot's bulky window files (each window's result at source resolution, checkpoint, flow and
         propagation caches: about 280 MB a window at 60 frames of 1080p) removed once results/complete.json
-        vouches for every result frame; each window keeps WINDOW_KEEP. Only for a done job: a stopped shot resumes
-        from them. Returns the bytes freed."""
+        vouches for every result frame; each window keeps its record, attempts, loss history, log and settings
+        (engine/shot.py tidy). Only for a done job: a stopped shot resumes from them. Returns the bytes freed."""
         if self.record.state != "done" or not self.results_complete():
             return 0
-        freed = 0
-        for folder in sorted(self.workdir.glob("window_[0-9][0-9][0-9][0-9]")):
-            for path in folder.iterdir():
-                if path.name in WINDOW_KEEP or path.is_symlink() or not path.is_file():
-                    continue
-                try:
-                    size = path.stat().st_size
-                    path.unlink()
-                    freed += size
-                except OSError:
-                    pass  # a file that cannot go now costs disk, never the job
-        return freed
+        from vinpaint.engine.shot import tidy
+
+        try:
+            return tidy(self.workdir)
+        except OSError:
+            return 0  # a file that cannot go now costs disk, never the job
 
     def scan_items(self) -> None:
         """Rebuild `have` from disk: an item counts when its data has the right size and its digest is readable."""

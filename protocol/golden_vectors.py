@@ -249,6 +249,26 @@ def build() -> list[Vector]:
         "limits": {"max_message_bytes": 268435456, "max_header_bytes": 65536, "max_frames": 10000,
                    "max_width": 8192, "max_height": 8192}, "features": ["references", "matte"]},
         note="a daemon that serves reference frames and the matte layer")
+
+    # --- streaming uploads and early results (features "stream" and "partial_results")
+    rep("hello_reply_stream", "hello", "c-1", {
+        "protocol": 1, "server": "vinpaint 0.1.0", "devices": ["cpu"], "presets": ["paper", "fast", "tiny"],
+        "variants": ["dip", "dip-vid", "dip-vid-3dcn", "dip-vid-flow"],
+        "limits": {"max_message_bytes": 268435456, "max_header_bytes": 65536, "max_frames": 10000,
+                   "max_width": 8192, "max_height": 8192},
+        "features": ["references", "matte", "stream", "partial_results"]},
+        note="a daemon that also takes a streaming start and serves frames before the job is done")
+    rep("job_open_reply_windows", "job.open", "c-2",
+        {"job": job, "created": True, "state": "uploading", "have_frames": [], "have_masks": [], "windows": 3},
+        note="a long shot trained in 3 windows: a client starts it with stream before uploading")
+    req("job_start_stream_request", "job.start", "c-30", {"job": job, "stream": True},
+        note="queue the job before its items are all uploaded")
+    rep("job_status_reply_upload", "job.status", "c-6", {
+        "job": job, "state": "training", "progress": 0.25, "phase": "upload", "step": 2, "total": 6,
+        "elapsed_s": 3.25, "losses": {}, "message": "waiting for frames 8-18 (4 items still to upload)",
+        "frames": 19, "width": 3, "height": 2, "channels": 4, "dtype": "u1", "mask_dtype": "f4",
+        "missing_frames": 2, "missing_masks": 2, "frames_done": 8, "name": "", "created": T0,
+        "updated": T0 + 4.25}, note="the first window is done (frames 0-7 written), the second waits for uploads")
     return v
 
 
