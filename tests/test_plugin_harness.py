@@ -6,6 +6,10 @@ while training runs (the source with a progress message), then a second harness 
 reopening the project with the saved job id, renders every frame in batch mode, waiting for training. The tests
 then check the pixels against the daemon's own results, the other bit depths and the Filter context against the
 same job, and the failure cases: no daemon, the daemon killed mid-render, cancelling.
+
+A second job cuts the same clip into three windows (the node's Engine settings: shot.window=4) and exercises the
+features "stream" and "partial_results": Train starts it before its upload, a Train cancelled mid-upload leaves it
+started and a second press uploads the rest, and frames of finished windows render while the rest still trains.
 """
 from __future__ import annotations
 
@@ -27,6 +31,12 @@ BUILD = ROOT / "build" / "plugin-tests"
 DATA = ROOT.parent / "shared" / "data"
 FRAMES, WIDTH, HEIGHT = 12, 144, 80  # the tiny preset needs 11+ frames; small so training takes about a minute
 PRESET_TINY = "2"                    # index of "tiny" in the node's Preset choice
+# Three windows of four frames (no overlap) for the streaming job; no flow head, perceptual loss or propagation, so
+# a window's batches fit in four frames; 20 steps a window (about 5 s each here), so the later windows are still
+# training while the first one's frames render. Set through the node's Engine settings field, as an artist would.
+STREAM_SETTINGS = ("shot.window=4 shot.overlap=0 network.flow_head=false loss.perceptual=0 "
+                   "propagation.enabled=false train.epochs=5 train.max_steps=20")
+STREAM_WINDOWS = 3
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")]
@@ -200,6 +210,8 @@ def trained(clip: Clip, daemon: Daemon, tmp_path_factory) -> Trained:
                      "--steps", "describe,create,render-all,destroy,unload")
     from vinpaint.host_bridge.client import Client
     with Client(daemon.endpoint) as client:
+        # The last frame is served once it is written ("partial_results"), a moment before the job is done.
+        client.wait(job, poll_s=0.2, timeout_s=120)
         results = np.stack([client.fetch(job, i) for i in range(FRAMES)])
     return Trained(job, first, second, out1, out2, results)
 
@@ -237,13 +249,17 @@ def test_plugin_declares_contexts_clips_and_params(trained: Trained) -> None:
 
 # --- Train, and rendering while it trains -------------------------------------------------------------------------
 
-def test_train_returns_after_the_upload_and_training_runs_in_the_daemon(trained: Trained) -> None:
+def test_train_returns_after_the_upload_and_training_runs_in_the_daemon(trained: Trained, daemon: Daemon) -> None:
     train = trained.interactive.steps["train"]
     assert train["status"] == "OK" and train["verdict"] == "ok"
     assert train["status_param"].startswith(("queued", "training")), train["status_param"]
     starts = [e["label"] for e in trained.interactive.events if e.get("event") == "progress_start"]
     assert any("reading" in s for s in starts) and any("uploading" in s for s in starts)
     assert trained.interactive.event("summary")["leaked_images"] == 0
+    # One window (12 frames, the preset's shot.window): uploaded first, then started, as without feature "stream".
+    folder = daemon.store / "jobs" / trained.job
+    assert json.loads((folder / "job.json").read_text()).get("stream") is False
+    assert "streaming" not in (folder / "log").read_text()
 
 
 def test_interactive_render_while_training_shows_the_source_with_progress(trained: Trained, clip: Clip) -> None:
@@ -429,6 +445,108 @@ def test_output_choices_source_and_mask_overlay(trained: Trained, clip: Clip, da
     assert np.array_equal(out[~hole], src[~hole])
     assert np.all(out[hole][:, 0].astype(int) >= src[hole][:, 0].astype(int))  # tinted red in the hole
     assert np.all(out[hole][:, 1] <= src[hole][:, 1])
+
+
+# --- streaming uploads and early frames (features "stream" and "partial_results") ----------------------------------
+
+@dataclass
+class Streamed:
+    job: str
+    cancelled: Run          # Train, cancelled from the progress bar mid-upload
+    after_cancel: dict      # the daemon's job.status right after that
+    resumed: Run            # batch: Train again (uploads the rest), render frame 1, Refresh
+    interactive: Run        # a frame of the last window (not written yet), then one of the first
+    out_resumed: Path
+    out_interactive: Path
+    results: np.ndarray     # the daemon's result frames once the job is done [T,H,W,3]
+    folder: Path            # the job's folder in the daemon's store
+
+
+@pytest.fixture(scope="module")
+def streamed(clip: Clip, daemon: Daemon, tmp_path_factory) -> Streamed:
+    build_plugin()
+    from vinpaint.host_bridge.client import Client
+    with Client(daemon.endpoint) as client:
+        assert {"stream", "partial_results"} <= set(client.hello()["features"])
+    out_resumed, out_interactive = tmp_path_factory.mktemp("stream-batch"), tmp_path_factory.mktemp("stream-ui")
+    node = ["--source", str(clip.source), "--mask", str(clip.mask), "--depth", "byte", "--daemon", daemon.endpoint,
+            "--param", f"preset={PRESET_TINY}", "--param", f"engineSettings={STREAM_SETTINGS}"]
+    # Reading the clip takes one progress update per frame (12), the upload one per frame; cancelling at about
+    # frame 5 of the upload leaves at least frames 0-1 acknowledged (four uploads are in flight at most).
+    cancelled = harness(*node, "--cancel-progress-after", str(FRAMES + 6),
+                        "--steps", "describe,create,train,destroy,unload")
+    job = cancelled.steps["train"]["job"]
+    assert len(job) == 32, cancelled.stdout[-3000:]
+    with Client(daemon.endpoint) as client:
+        after_cancel = client.status(job)
+    # Train again finds the started job and uploads what it lacks; a batch render of frame 1 (the first window's)
+    # then returns as soon as that window is done, while the others train.
+    resumed = harness(*node, "--batch", "--out", str(out_resumed), "--watchdog", "600",
+                      "--steps", "describe,create,train,render:1,refresh,destroy,unload")
+    interactive = harness(*node, "--param", f"jobId={job}", "--param", "jobFirstFrame=1", "--out", str(out_interactive),
+                          "--steps", f"describe,create,render:{FRAMES},render:2,destroy,unload")
+    with Client(daemon.endpoint) as client:
+        client.wait(job, poll_s=0.5, timeout_s=600)
+        results = np.stack([client.fetch(job, i) for i in range(FRAMES)])
+    return Streamed(job, cancelled, after_cancel, resumed, interactive, out_resumed, out_interactive, results,
+                    daemon.store / "jobs" / job)
+
+
+def test_train_cancelled_mid_upload_leaves_the_streaming_job_started(streamed: Streamed) -> None:
+    train = streamed.cancelled.steps["train"]
+    assert train["status"] == "OK"
+    line = train["status_param"]
+    assert line.startswith("Train cancelled mid-upload") and "press Train to upload the rest" in line, line
+    st = streamed.after_cancel
+    assert st["state"] in ("queued", "training"), st
+    assert 0 < st["missing_frames"] < FRAMES, st  # the first frames arrived, the rest did not
+
+
+def test_streaming_train_starts_the_job_before_its_last_upload(streamed: Streamed) -> None:
+    """The daemon queued the job (job.start with stream) before the last frame arrived; frames and masks came in
+    index order, frame i with mask i."""
+    train = streamed.resumed.steps["train"]
+    assert train["status"] == "OK" and train["job"] == streamed.job, train
+    assert train["status_param"].startswith(("queued", "training")), train["status_param"]
+    record = json.loads((streamed.folder / "job.json").read_text())
+    assert record["stream"] is True
+    log = (streamed.folder / "log").read_text()
+    assert "queued (streaming" in log, log
+    frames = [streamed.folder / "inputs" / "frames" / f"{i:05d}.bin" for i in range(FRAMES)]
+    masks = [streamed.folder / "inputs" / "masks" / f"{i:05d}.bin" for i in range(FRAMES)]
+    assert record["queued_at"] < frames[-1].stat().st_mtime, "started only after the whole upload"
+    arrived = [p.stat().st_mtime_ns for pair in zip(frames, masks) for p in pair]
+    assert arrived == sorted(arrived), "frames and masks were not uploaded in index order"
+
+
+def test_batch_render_gets_a_finished_windows_frame_while_the_job_trains(streamed: Streamed, clip: Clip) -> None:
+    run = streamed.resumed
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    render = run.steps["render:1"]
+    assert render["status"] == "OK", render
+    # Refresh right after the render: the job was still training its later windows when frame 1 came back.
+    after = run.steps["refresh"]["status_param"]
+    assert not after.startswith("done"), after
+    assert "frames ready" in after and f"of {FRAMES} frames ready" in after, after
+    out = load(streamed.out_resumed, "output", 1)
+    src = load(streamed.out_resumed, "source", 1)
+    hole = clip.holes[0]
+    assert np.array_equal(out[..., :3], streamed.results[0]), "the early frame is the job's final frame 0"
+    assert np.array_equal(out[~hole], src[~hole])
+    assert np.any(out[hole][:, :3] != src[hole][:, :3])
+
+
+def test_interactive_render_says_how_many_frames_are_ready(streamed: Streamed, clip: Clip) -> None:
+    run = streamed.interactive
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    waiting = run.steps[f"render:{FRAMES}"]  # the last window's: written when the job ends
+    assert waiting["status"] == "OK" and waiting["persistent_type"] == "OfxMessageMessage", waiting
+    text = waiting["persistent"]
+    assert f"of {STREAM_WINDOWS} training" in text and f"of {FRAMES} frames ready - showing the source" in text, text
+    assert np.array_equal(load(streamed.out_interactive, "output", FRAMES), load(streamed.out_interactive, "source", FRAMES))
+    ready = run.steps["render:2"]  # the first window's: on disk already
+    assert ready["status"] == "OK" and ready["persistent"] == "", ready
+    assert np.array_equal(load(streamed.out_interactive, "output", 2)[..., :3], streamed.results[1])
 
 
 # --- failures ---------------------------------------------------------------------------------------------------------

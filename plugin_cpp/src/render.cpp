@@ -1,6 +1,7 @@
-// Render(t): a finished frame comes from the daemon (through the in-plugin cache) and is written out; an
-// unfinished one shows the source with a persistent message in interactive use, or is waited for (polling, with
-// the host's abort check) in a batch render when the node says so. A dead daemon is a message and a failure.
+// Render(t): a finished frame comes from the daemon (through the in-plugin cache) and is written out, also while
+// the job still trains other windows of a long shot; an unfinished one shows the source with a persistent message
+// in interactive use, or is waited for (polling, with the host's abort check) in a batch render when the node
+// says so. A dead daemon is a message and a failure.
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -223,6 +224,9 @@ OfxStatus Renderer::inpainted(bool matte) {
                                  g.width, g.height);
             return kOfxStatOK;
         }
+        // Always ask for the frame first, whatever the job's state: a daemon with "partial_results" serves a long
+        // shot's frames as their windows finish, while later windows train (a frame once written never changes,
+        // so it is cached like a finished job's). Only a frame not written yet ends in the status below.
         for (;;) {
             try {
                 FetchedFrame f = matte ? client.fetch(job, index, static_cast<std::size_t>(g.width) * g.height,
