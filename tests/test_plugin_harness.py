@@ -606,6 +606,26 @@ def test_daemon_killed_mid_render(trained: Trained, clip: Clip, daemon: Daemon, 
     assert run.steps["destroy"]["status"] == "OK" and run.steps["unload"]["status"] == "OK"
 
 
+@pytest.mark.parametrize("text,expected", [
+    ("shot.window", "error: Engine settings takes KEY=VALUE pairs (e.g. shot.window=60), not 'shot.window'"),
+    ("shot.window=4 shot.window=5", "error: Engine settings names 'shot.window' twice"),
+    ("no.such=1", "'no.such' is not an engine setting [body.settings.overrides.no.such]"),
+    ("shot.window=1", "[body.settings.overrides.shot.window]"),
+])
+def test_engine_settings_the_node_or_the_daemon_refuses(clip: Clip, daemon: Daemon, text: str,
+                                                        expected: str) -> None:
+    """A malformed Engine settings text fails Train before a frame is read; a name or value the engine refuses
+    fails it at job.open with the daemon's message naming the setting. Nothing is uploaded either way."""
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint,
+                  "--param", f"preset={PRESET_TINY}", "--param", f"engineSettings={text}", "--expect-failure", "train",
+                  "--steps", "describe,create,train,destroy,unload")
+    train = run.steps["train"]
+    assert train["status"] == "Failed" and expected in train["status_param"], train["status_param"]
+    assert train["job"] == ""
+    assert not any(e.get("label", "").startswith("vinpaint: uploading") for e in run.events
+                   if e.get("event") == "progress_start")
+
+
 def test_cancel_in_the_progress_bar_stops_train(clip: Clip, daemon: Daemon, trained: Trained) -> None:
     run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint,
                   "--param", f"preset={PRESET_TINY}", "--param", "maskDilation=3", "--cancel-progress-after", "3",
