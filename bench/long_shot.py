@@ -2,6 +2,7 @@
 shots an hour do one and two Ray workers get through on this machine.
 
     python bench/long_shot.py [--lengths 200 2000] [--size 160x96] [--skip-memory] [--skip-join] [--skip-ray]
+                              [--cluster]
 
 Memory: a clip of each length is rendered (media/sample.py: a panning scene and a ball to remove) and written as
 lossless video files, then `vinpaint inpaint` runs on them in a fresh process (tiny preset, 2 steps per window,
@@ -12,7 +13,11 @@ window; the temporal error (how far the change between two consecutive output fr
 background's change, inside the hole) of frame pairs touching an overlap against the others, plus PSNR in the hole;
 a temporal slice through the first join (propagation off) is saved to docs/images/long_shot_join_slice.png.
 Ray: the same 4-window shot (tiny, 20 steps, propagation off) with 1 and 2 local Ray workers, wall time per shot
-(Ray's start-up not counted, it is printed apart) and shots per hour. Nothing here asserts a number.
+(Ray's start-up not counted, it is printed apart) and shots per hour.
+Cluster (--cluster, on its own): the user's path end to end. `ray start --head` starts a Ray cluster of this one
+machine (its own processes, as on a head node), then `vinpaint inpaint ... --ray 127.0.0.1:PORT --ray-cpus 1`
+sends the same 4-window shot to it as a command, next to the same command without Ray; both outputs are read
+back and compared. Nothing here asserts a number.
 """
 from __future__ import annotations
 
@@ -193,6 +198,41 @@ def ray_throughput(size: tuple[int, int]) -> None:
               f"{started:.1f} s), {3600 / wall:.0f} shots per hour")
 
 
+def cluster(size: tuple[int, int]) -> None:
+    from vinpaint.media.io import read_clip
+
+    port = 6391
+    common = ["--preset", "tiny", "--quiet", "--set", "train.max_steps=20", "--set", "propagation.enabled=false",
+              "--set", "shot.window=16", "--set", "shot.overlap=8"]
+    print("cluster: `ray start --head` on this machine (2 CPUs), then the command with --ray 127.0.0.1:PORT")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        render(folder, 40, size)
+        inputs = [str(folder / "clip.mkv"), "-m", str(folder / "mask.mkv")]
+        # `ray start` turns token authentication on (Ray 2.59+); a client must then ask for it
+        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
+        begin = time.monotonic()
+        subprocess.run(["ray", "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                        "--disable-usage-stats"], check=True, stdout=subprocess.DEVNULL, env=env)
+        print(f"  ray start --head: {time.monotonic() - begin:.1f} s")
+        try:
+            runs = {}
+            for name, extra in (("serial", []), ("cluster", ["--ray", f"127.0.0.1:{port}", "--ray-cpus", "1"])):
+                begin = time.monotonic()
+                # one torch thread in both, as the cluster's 1-core windows: float sums then agree bit for bit
+                code = subprocess.run([sys.executable, "-m", "vinpaint", "inpaint", *inputs, "-o",
+                                       str(folder / f"{name}.mkv"), *common, *extra], env={**env, "OMP_NUM_THREADS": "1"},
+                                      stdout=subprocess.DEVNULL).returncode
+                runs[name] = read_clip(folder / f"{name}.mkv").frames if code == 0 else None
+                print(f"  {name:8s}: {time.monotonic() - begin:5.1f} s for the command, exit {code}")
+        finally:
+            subprocess.run(["ray", "stop", "--force"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if all(v is not None for v in runs.values()):
+        diff = np.abs(runs["serial"].astype(int) - runs["cluster"].astype(int))
+        print(f"  outputs: {runs['cluster'].shape[0]} frames each; largest difference {diff.max()} /255, "
+              f"{100 * np.mean(diff > 0):.2f}% of values differ")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[200, 2000])
@@ -200,9 +240,12 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-join", action="store_true")
     parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument("--cluster", action="store_true", help="only the cluster run (needs the ray command)")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start")
+    if args.cluster:
+        return cluster(size)
     if not args.skip_memory:
         memory(args.lengths, size)
     if not args.skip_join:

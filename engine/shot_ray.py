@@ -54,7 +54,12 @@ class RayRunner:
                              logging_level="ERROR")
             except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
                 where = f"the Ray cluster at {address}" if address else "a local Ray"
-                raise InputError(f"cannot start or reach {where}: {_first_line(exc)}") from None
+                hint = ""
+                if address and os.environ.get("RAY_AUTH_MODE", "") != "token":
+                    hint = ("; if the cluster uses token authentication (`ray start` turns it on from Ray 2.59), "
+                            "set RAY_AUTH_MODE=token here, with the cluster's token in ~/.ray/auth_token or "
+                            "RAY_AUTH_TOKEN")
+                raise InputError(f"cannot start or reach {where}: {_first_line(exc)}{hint}") from None
             self.started_here = True
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0)) if device != "cpu" else 0
