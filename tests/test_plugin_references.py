@@ -4,13 +4,14 @@ with references equals the Python client's), the painted frame renders as painte
 each hole pixel was filled (white propagated, grey generated), as the daemon's matte layer says."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from test_plugin_harness import (FRAMES, PRESET_TINY, build_plugin, harness, load, start_daemon,
+from test_plugin_harness import (FRAMES, PRESET_TINY, STREAM_SETTINGS, build_plugin, harness, load, start_daemon,
                                  stop_daemon, tennis_clip)
 
 pytestmark = [pytest.mark.slow,
@@ -79,3 +80,23 @@ def test_reference_clip_frames_are_sent_as_references_and_matte_renders(setup, t
         for c in range(3):
             assert np.array_equal(out[..., c], want), f
         assert np.all(out[..., 3] == 255)
+
+
+def test_a_streaming_train_sends_each_reference_with_its_frame(setup, tmp_path: Path) -> None:
+    """A long shot (three windows through Engine settings) is started before its upload; the painted frame goes
+    up right after its own frame and mask, not at the end, since its window cannot train without it; the frame
+    renders as painted."""
+    root, frames, holes, painted, daemon = setup
+    run = harness("--source", str(root / "source"), "--mask", str(root / "mask"), "--depth", "byte",
+                  "--daemon", daemon.endpoint, "--reference", str(root / "reference"),
+                  "--reference-first-frame", str(PAINTED + 1), "--param", f"preset={PRESET_TINY}",
+                  "--param", f"engineSettings={STREAM_SETTINGS}", "--out", str(tmp_path), "--watchdog", "600",
+                  "--steps", f"describe,create,train,wait:600,render:{PAINTED + 1},destroy,unload")
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    folder = daemon.store / "jobs" / run.steps["train"]["job"]
+    assert json.loads((folder / "job.json").read_text())["stream"] is True
+    inputs = folder / "inputs"
+    mtime = {p.relative_to(inputs).as_posix(): p.stat().st_mtime_ns for p in inputs.rglob("*.bin")}
+    reference = mtime[f"references/{PAINTED:05d}.bin"]
+    assert mtime[f"masks/{PAINTED:05d}.bin"] <= reference <= mtime[f"frames/{PAINTED + 1:05d}.bin"], mtime
+    assert np.array_equal(load(tmp_path, "output", PAINTED + 1)[..., :3], painted)
