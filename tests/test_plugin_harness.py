@@ -543,7 +543,8 @@ def test_interactive_render_says_how_many_frames_are_ready(streamed: Streamed, c
     assert waiting["status"] == "OK" and waiting["persistent_type"] == "OfxMessageMessage", waiting
     text = waiting["persistent"]
     assert f"of {STREAM_WINDOWS} training" in text and f"of {FRAMES} frames ready - showing the source" in text, text
-    assert np.array_equal(load(streamed.out_interactive, "output", FRAMES), load(streamed.out_interactive, "source", FRAMES))
+    out, src = (load(streamed.out_interactive, kind, FRAMES) for kind in ("output", "source"))
+    assert np.array_equal(out, src)
     ready = run.steps["render:2"]  # the first window's: on disk already
     assert ready["status"] == "OK" and ready["persistent"] == "", ready
     assert np.array_equal(load(streamed.out_interactive, "output", 2)[..., :3], streamed.results[1])

@@ -236,10 +236,14 @@ std::string describeJob(const proto::StatusReply &st) {
     if (st.state == "done") {
         out << "done: " << st.geometry.frames << " frames ready";
     } else if (st.state == "training" && st.phase == "upload") {  // a streaming job waiting for its frames
-        out << (st.message.empty() ? std::string("waiting for the upload") : st.message);
+        // The daemon's words ("waiting for frames 60-119 (23 items still to upload)"); in a node, the frames
+        // come from pressing Train (a Train cancelled mid-upload left the job started).
+        out << (st.message.empty() ? std::string("waiting for the upload") : st.message)
+            << ": press Train to send them";
     } else if (st.state == "training" && windowOf(st)) {
         const auto [k, n] = *windowOf(st);
-        out << "window " << k << " of " << n << " training (" << pct << "%), ETA " << eta;
+        out << "window " << k << " of " << n << " training (" << pct << "%)";
+        if (st.eta) out << ", ETA " << eta;
     } else if (st.state == "training") {
         out << "training " << pct << "%";
         if (!st.phase.empty()) {

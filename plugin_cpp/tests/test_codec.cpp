@@ -421,7 +421,8 @@ void testStreamFields(const Value &doc) {
         CHECK(o.windows && *o.windows == 3 && o.state == "uploading");
         const StatusReply st = parseStatus(body("job_status_reply_upload"));
         CHECK(st.phase == "upload" && st.framesDone && *st.framesDone == 8 && st.geometry.frames == 19);
-        CHECK_MSG(describeJob(st) == "waiting for frames 8-18 (4 items still to upload); 8 of 19 frames ready",
+        CHECK_MSG(describeJob(st) ==
+                      "waiting for frames 8-18 (4 items still to upload): press Train to send them; 8 of 19 frames ready",
                   describeJob(st));
     }
 

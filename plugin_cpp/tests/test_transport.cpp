@@ -165,6 +165,9 @@ int main() {
         CHECK_MSG(describeJob(st) == "window 2 of 4 training (37%), ETA 2m10s; 60 of 240 frames ready", describeJob(st));
         st.step = 4000;  // the last window at its end is still window 4 of 4
         CHECK_MSG(describeJob(st).rfind("window 4 of 4 training", 0) == 0, describeJob(st));
+        st.eta.reset();  // no ETA: none said
+        CHECK_MSG(describeJob(st) == "window 4 of 4 training (37%); 60 of 240 frames ready", describeJob(st));
+        st.eta = 130;
         st.framesDone = 0;  // nothing written yet: no count
         CHECK_MSG(describeJob(st).find("frames ready") == std::string::npos, describeJob(st));
         st.total = 2500;  // not the per-window count: the plain phase text
@@ -174,7 +177,8 @@ int main() {
         st.phase = "upload";
         st.message = "waiting for frames 60-119 (23 items still to upload)";
         st.framesDone = 60;
-        CHECK_MSG(describeJob(st) == "waiting for frames 60-119 (23 items still to upload); 60 of 240 frames ready",
+        CHECK_MSG(describeJob(st) == "waiting for frames 60-119 (23 items still to upload): press Train to send them; "
+                                     "60 of 240 frames ready",
                   describeJob(st));
         st.state = "done";
         st.framesDone = 240;
