@@ -142,10 +142,10 @@ class Daemon:
     store: Path
 
 
-def start_daemon(store: Path) -> Daemon:
+def start_daemon(store: Path, *options: str) -> Daemon:
     log = open(store.parent / f"{store.name}.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "vinpaint", "serve", "--bind", "tcp://127.0.0.1:*",
-                             "--store", str(store), "--device", "cpu"],
+                             "--store", str(store), "--device", "cpu", *options],
                             stdout=log, stderr=subprocess.STDOUT, cwd=str(store.parent))
     info = store / "daemon.json"
     deadline = time.monotonic() + 60
@@ -548,6 +548,40 @@ def test_interactive_render_says_how_many_frames_are_ready(streamed: Streamed, c
     ready = run.steps["render:2"]  # the first window's: on disk already
     assert ready["status"] == "OK" and ready["persistent"] == "", ready
     assert np.array_equal(load(streamed.out_interactive, "output", 2)[..., :3], streamed.results[1])
+
+
+def test_a_streaming_job_left_half_uploaded_fails_after_the_wait_and_train_resumes_it(clip: Clip,
+                                                                                      tmp_path: Path) -> None:
+    """A daemon that waits 3 s for a window's frames: after a Train cancelled mid-upload the job fails, naming
+    the frames; a render of a frame it never got says so; pressing Train again uploads the rest and resumes it."""
+    from vinpaint.host_bridge.client import Client
+    d = start_daemon(tmp_path / "store", "--stream-wait", "3")
+    try:
+        node = ["--source", str(clip.source), "--mask", str(clip.mask), "--depth", "byte", "--daemon", d.endpoint,
+                "--param", f"preset={PRESET_TINY}", "--param", f"engineSettings={STREAM_SETTINGS}"]
+        cancelled = harness(*node, "--cancel-progress-after", str(FRAMES + 6),
+                            "--steps", "describe,create,train,destroy,unload")
+        job = cancelled.steps["train"]["job"]
+        assert cancelled.steps["train"]["status_param"].startswith("Train cancelled mid-upload"), cancelled.steps
+        with Client(d.endpoint) as client:
+            deadline = time.monotonic() + 300
+            while (st := client.status(job))["state"] != "failed":
+                assert time.monotonic() < deadline and st["state"] != "done", st
+                time.sleep(0.3)
+        assert "were not uploaded within 3 s" in st["error"], st
+        again = harness(*node, "--param", f"jobId={job}", "--param", "jobFirstFrame=1", "--out", str(tmp_path),
+                        "--expect-failure", "render",
+                        "--steps", f"describe,create,render:{FRAMES},train,wait:300,render:{FRAMES},destroy,unload")
+        before, after = [e for e in again.events if e.get("event") == "step" and e["step"] == f"render:{FRAMES}"]
+        assert before["status"] == "Failed" and "were not uploaded within 3 s" in before["persistent"], before
+        assert again.steps["train"]["status"] == "OK" and again.steps["train"]["job"] == job, again.steps["train"]
+        assert again.steps["wait:300"]["status"] == "OK", again.steps["wait:300"]
+        assert after["status"] == "OK" and after["persistent"] == "", after
+        with Client(d.endpoint) as client:
+            assert client.status(job)["missing_frames"] == 0
+            assert np.array_equal(load(tmp_path, "output", FRAMES)[..., :3], client.fetch(job, FRAMES - 1))
+    finally:
+        stop_daemon(d)
 
 
 # --- failures ---------------------------------------------------------------------------------------------------------
