@@ -552,14 +552,16 @@ def test_interactive_render_says_how_many_frames_are_ready(streamed: Streamed, c
 
 def test_a_streaming_job_left_half_uploaded_fails_after_the_wait_and_train_resumes_it(clip: Clip,
                                                                                       tmp_path: Path) -> None:
-    """A daemon that waits 3 s for a window's frames: after a Train cancelled mid-upload the job fails, naming
-    the frames; a render of a frame it never got says so; pressing Train again uploads the rest and resumes it."""
+    """A daemon that waits 3 s for a window's frames: after a Train cancelled mid-upload (at about frame 8: the
+    first window's frames are there, the last window's are not) the job trains its first window and fails,
+    naming the frames it lacks; a frame of the finished window still renders, one it never got says why; pressing
+    Train again uploads the rest and resumes it."""
     from vinpaint.host_bridge.client import Client
     d = start_daemon(tmp_path / "store", "--stream-wait", "3")
     try:
         node = ["--source", str(clip.source), "--mask", str(clip.mask), "--depth", "byte", "--daemon", d.endpoint,
                 "--param", f"preset={PRESET_TINY}", "--param", f"engineSettings={STREAM_SETTINGS}"]
-        cancelled = harness(*node, "--cancel-progress-after", str(FRAMES + 6),
+        cancelled = harness(*node, "--cancel-progress-after", str(FRAMES + 9),
                             "--steps", "describe,create,train,destroy,unload")
         job = cancelled.steps["train"]["job"]
         assert cancelled.steps["train"]["status_param"].startswith("Train cancelled mid-upload"), cancelled.steps
@@ -571,15 +573,20 @@ def test_a_streaming_job_left_half_uploaded_fails_after_the_wait_and_train_resum
         assert "were not uploaded within 3 s" in st["error"], st
         again = harness(*node, "--param", f"jobId={job}", "--param", "jobFirstFrame=1", "--out", str(tmp_path),
                         "--expect-failure", "render",
-                        "--steps", f"describe,create,render:{FRAMES},train,wait:300,render:{FRAMES},destroy,unload")
+                        "--steps", f"describe,create,render:1,render:{FRAMES},train,wait:300,render:{FRAMES},"
+                                   "destroy,unload")
         before, after = [e for e in again.events if e.get("event") == "step" and e["step"] == f"render:{FRAMES}"]
         assert before["status"] == "Failed" and "were not uploaded within 3 s" in before["persistent"], before
         assert again.steps["train"]["status"] == "OK" and again.steps["train"]["job"] == job, again.steps["train"]
         assert again.steps["wait:300"]["status"] == "OK", again.steps["wait:300"]
         assert after["status"] == "OK" and after["persistent"] == "", after
+        served = again.steps["render:1"]  # by the failed job: its first window is done
+        assert served["status"] == "OK" and served["persistent"] == "", served
+        first = load(tmp_path, "output", 1)[..., :3]
         with Client(d.endpoint) as client:
             assert client.status(job)["missing_frames"] == 0
             assert np.array_equal(load(tmp_path, "output", FRAMES)[..., :3], client.fetch(job, FRAMES - 1))
+            assert np.array_equal(first, client.fetch(job, 0))
     finally:
         stop_daemon(d)
 
