@@ -263,7 +263,7 @@ class Requests:
                 if not body["stream"] and (rec.state == "uploading" or rec.stream):
                     self._incomplete(ctx, job)
                 stream = True  # feature "stream": train each window as its items arrive
-            elif job.hash_state() == "mismatch":
+            elif (rec.state == "uploading" or rec.stream) and job.hash_state() == "mismatch":
                 raise ctx.error("hash_mismatch", f"{HASH_MISMATCH}; " + (
                     "re-upload them (or open the job with the right hash)" if rec.state == "uploading"
                     else HASH_FIX))
@@ -319,7 +319,7 @@ class Requests:
                              field="body.index")
         layer = body["layer"]
         what = "result frame" if layer == "frame" else "matte"
-        if job.hash_state() == "mismatch":
+        if rec.stream and job.hash_state() == "mismatch":  # others were checked whole before they started
             raise ctx.error("not_ready", f"job {rec.job} serves nothing: {HASH_MISMATCH}")
         path = job.result_path(index, layer)
         shape = rec.item_shape("frame") if layer == "frame" else (rec.height, rec.width, 1)

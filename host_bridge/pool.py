@@ -273,7 +273,7 @@ class TrainerPool:
         if job is None:
             return  # deleted while it trained
         rec = job.record
-        if code == EXIT_DONE and job.results_complete() and job.hash_state() != "mismatch":
+        if code == EXIT_DONE and job.results_complete() and not (rec.stream and job.hash_state() == "mismatch"):
             self.finish(job)
         elif t.reason == "cancel" or rec.state == "cancelled":
             job.append_log(f"training stopped on request (exit {code})")

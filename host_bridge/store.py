@@ -5,7 +5,8 @@ Layout (see docs/daemon.md):
     <store>/jobs/<job id>/job.json            the record (only the daemon writes it)
                           inputs/frames/<i>.bin + <i>.sha256, inputs/masks/<i>.bin + <i>.sha256
                           work/                the engine's workdir: config, flow, checkpoint, result.npz, log
-                          results/<i>.bin, results/history.f4, results/complete.json
+                          work/window_NNNN/    a long shot's windows; cut to their records once the job is done
+                          results/<i>.bin, <i>.matte.bin, results/history.f4, results/complete.json
                           log                  the training process's output
     <store>/trash/                             deleted jobs, removed in the background of the next start
 """

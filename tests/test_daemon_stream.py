@@ -116,8 +116,8 @@ def test_a_long_shot_trains_its_first_window_while_the_rest_uploads(daemon, tmp_
             if n != 2 * FIRST:
                 return
             job = watcher.list_jobs()[0]["job"]  # the first window's items are in, the rest still to come
-            seen["upload"] = wait_for(watcher, job, lambda s: s["phase"] == "upload" or s["frames_done"] > 0)
-            seen["written"] = wait_for(watcher, job, lambda s: s["frames_done"] > 0 or s["state"] == "failed")
+            seen["written"] = wait_for(watcher, job, lambda s: s["state"] == "failed" or (
+                s["phase"] == "upload" and "frames 8-18" in s["message"]))  # window 2 waits for its items
             seen["frame0"] = watcher.fetch(job, 0)
             seen["matte0"] = watcher.fetch(job, 0, "matte")
             with pytest.raises(RequestError) as late:
@@ -130,9 +130,8 @@ def test_a_long_shot_trains_its_first_window_while_the_rest_uploads(daemon, tmp_
         got = client.results(job)
     written = seen["written"]
     assert written["state"] == "training" and written["missing_frames"] == 19 - FIRST, written
-    assert written["frames_done"] >= 1
-    upload = seen["upload"]
-    assert upload["phase"] == "upload" and "waiting for frames 8-18" in upload["message"], upload
+    assert written["message"] == f"waiting for frames 8-18 ({2 * (19 - FIRST)} items still to upload)", written
+    assert written["frames_done"] == 8, "frames 0-7 are the first window's alone: written before the second trains"
     assert seen["late"].code == "not_ready" and "is not written yet" in str(seen["late"])
     assert np.array_equal(seen["frame0"], got[0]), "the early frame is the final one"
     assert seen["matte0"].shape == (48, 56, 1)
@@ -205,3 +204,24 @@ def test_a_window_whose_frames_never_come_fails_the_job_and_resumes_later(tmp_pa
         assert client.results(job).shape == frames.shape
     attempts = (work / "window_0000" / "attempts.log").read_text().splitlines()
     assert len(attempts) == 1, "the first window was not trained again"
+
+
+def test_a_one_window_job_waits_for_its_whole_clip_and_stops_at_once_when_cancelled(daemon):
+    frames, masks = clip()
+    frames, masks = frames[:FIRST], masks[:FIRST]
+    with Client(daemon.address) as client:
+        opened = open_clip(client, frames, masks)
+        job = opened["job"]
+        assert opened["windows"] == 1
+        client.request("job.start", {"job": job, "stream": True})
+        upload(client, job, frames, masks, range(FIRST - 1))
+        waiting = wait_for(client, job, lambda s: s["phase"] == "upload" and s["state"] == "training")
+        assert waiting["message"] == f"waiting for frames 0-{FIRST - 1} (2 items still to upload)", waiting
+        assert client.cancel(job)["state"] == "cancelled"
+        log = daemon.store / "jobs" / job / "log"
+        deadline = time.monotonic() + 120
+        while "training stopped on request" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.1)
+    assert "training stopped on request (exit 3)" in log.read_text(), \
+        "the waiting trainer saw SIGTERM and stopped by itself (exit 3), not killed after the grace time"
