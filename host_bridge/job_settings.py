@@ -64,11 +64,12 @@ def job_id(content_hash: str, config: InpaintConfig) -> str:
 
 
 def windows(config: InpaintConfig, frames: int) -> list:
-    """The windows the training process trains a clip in (engine/shot.py): one for a clip of at most shot.window
-    frames. InputError when a window is too short for the settings' batches."""
-    from vinpaint.engine.shot import check_windows
+    """The windows the training process trains a clip in (engine/shot.py plan_windows): one for a clip of at most
+    shot.window frames. Geometry only: whether a window holds the settings' batches is the engine's own check
+    when training starts (engine/shot.py check_windows), as before."""
+    from vinpaint.engine.shot import plan_windows
 
-    return check_windows(config, frames)
+    return plan_windows(frames, config.shot.window, config.shot.overlap)
 
 
 def planned_steps(config: InpaintConfig, frames: int) -> int:

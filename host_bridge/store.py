@@ -197,7 +197,7 @@ class Job:
 
     def prune_windows(self) -> int:
         """A done long shot's bulky window files (each window's result at source resolution, checkpoint, flow and
-        propagation caches: about 280 MB a window at 60 frames of 1080p) removed once results/complete.json
+        propagation caches: hundreds of MB a window at 1080p) removed once results/complete.json
         vouches for every result frame; each window keeps its record, attempts, loss history, log and settings
         (engine/shot.py tidy). Only for a done job: a stopped shot resumes from them. Returns the bytes freed."""
         if self.record.state != "done" or not self.results_complete():

@@ -106,6 +106,7 @@ def test_the_streaming_flag_survives_a_restart(tmp_path):
     assert json.loads((job.root / "job.json").read_text())["stream"] is True
 
 
+@pytest.mark.slow
 def test_a_long_shot_trains_its_first_window_while_the_rest_uploads(daemon, tmp_path):
     frames, masks = clip()
     seen: dict = {}
@@ -146,6 +147,7 @@ def test_a_long_shot_trains_its_first_window_while_the_rest_uploads(daemon, tmp_
         assert "done.json" in names and not names & {"frames.npy", "hole.npy", "matte.npy", "checkpoint.pt"}, names
 
 
+@pytest.mark.slow
 def test_an_upload_after_a_streaming_start_needs_its_digest_and_a_wrong_clip_fails(daemon):
     frames, masks = clip()
     wrong = masks.copy()
@@ -186,6 +188,7 @@ def test_an_upload_after_a_streaming_start_needs_its_digest_and_a_wrong_clip_fai
             "its finished window stays on disk"
 
 
+@pytest.mark.slow
 def test_a_window_whose_frames_never_come_fails_the_job_and_resumes_later(tmp_path):
     frames, masks = clip()
     with DaemonProcess(tmp_path / "store", "--stream-wait", "2") as daemon, Client(daemon.address) as client:
@@ -206,6 +209,7 @@ def test_a_window_whose_frames_never_come_fails_the_job_and_resumes_later(tmp_pa
     assert len(attempts) == 1, "the first window was not trained again"
 
 
+@pytest.mark.slow
 def test_a_one_window_job_waits_for_its_whole_clip_and_stops_at_once_when_cancelled(daemon):
     frames, masks = clip()
     frames, masks = frames[:FIRST], masks[:FIRST]
