@@ -243,18 +243,19 @@ class Client:
         opened = self.open_job(frames=t, width=w, height=h, channels=c, dtype=dtype, mask_dtype=mask_dtype,
                                content_hash=content, settings=settings, name=name, references=sorted(refs))
         job = opened["job"]
-        if opened["state"] == "uploading":
-            have = {"frame": set(opened["have_frames"]), "mask": set(opened["have_masks"]),
-                    "reference": set(opened.get("have_references") or [])}
-            todo = [(k, i) for i in range(t) for k in ("frame", "mask", "reference")
-                    if i not in have[k] and (k != "reference" or i in refs)]  # frame i, mask i, reference i
-            items = {"frame": frames, "mask": wire_masks, "reference": refs}
-            if todo and (opened.get("windows") or 1) > 1 and "stream" in self.features():
-                self.start(job, stream=True)
-            for n, (kind, i) in enumerate(todo, 1):
-                self.upload(job, kind, i, items[kind][i], digests[kind][i])
-                if on_upload is not None:
-                    on_upload(n, len(todo))
+        have = {"frame": set(opened["have_frames"]), "mask": set(opened["have_masks"]),
+                "reference": set(opened.get("have_references") or [])}
+        # Frame i, mask i, reference i, in index order. Only an `uploading` job, or one started with `stream`
+        # whose upload was cut short (a client that died), lacks any.
+        todo = [(k, i) for i in range(t) for k in ("frame", "mask", "reference")
+                if i not in have[k] and (k != "reference" or i in refs)]
+        items = {"frame": frames, "mask": wire_masks, "reference": refs}
+        if todo and (opened.get("windows") or 1) > 1 and "stream" in self.features():
+            self.start(job, stream=True)
+        for n, (kind, i) in enumerate(todo, 1):
+            self.upload(job, kind, i, items[kind][i], digests[kind][i])
+            if on_upload is not None:
+                on_upload(n, len(todo))
         self.start(job)
         return job
 

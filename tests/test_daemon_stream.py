@@ -201,8 +201,8 @@ def test_a_window_whose_frames_never_come_fails_the_job_and_resumes_later(tmp_pa
         assert client.fetch(job, 0).shape == (48, 56, 4), "the finished window's frames are kept and served"
         work = daemon.store / "jobs" / job / "work"
         assert (work / "window_0000" / "done.json").is_file()
-        upload(client, job, frames, masks, range(FIRST, 19))
-        assert client.start(job)["state"] == "queued"
+        again = client.submit(frames, masks[..., 0] > 0, preset="tiny", seed=SEED, overrides=SHOT)  # the rest
+        assert again == job
         client.wait(job, poll_s=0.1, timeout_s=300)
         assert client.results(job).shape == frames.shape
     attempts = (work / "window_0000" / "attempts.log").read_text().splitlines()
@@ -229,3 +229,20 @@ def test_a_one_window_job_waits_for_its_whole_clip_and_stops_at_once_when_cancel
             time.sleep(0.1)
     assert "training stopped on request (exit 3)" in log.read_text(), \
         "the waiting trainer saw SIGTERM and stopped by itself (exit 3), not killed after the grace time"
+
+
+@pytest.mark.slow
+def test_a_restarted_daemon_still_takes_the_uploads_of_a_streaming_job(tmp_path):
+    frames, masks = clip()
+    store = tmp_path / "store"
+    with DaemonProcess(store) as daemon, Client(daemon.address) as client:
+        job = open_clip(client, frames, masks)["job"]
+        client.request("job.start", {"job": job, "stream": True})
+        upload(client, job, frames, masks, range(2))
+        wait_for(client, job, lambda s: s["phase"] == "upload" and s["state"] == "training")
+    assert daemon.proc.returncode == 0, "SIGTERM: the waiting trainer stopped and the daemon exited cleanly"
+    with DaemonProcess(store) as daemon, Client(daemon.address) as client:
+        status = client.status(job)
+        assert status["state"] in ("queued", "training") and status["missing_frames"] == 17, status
+        assert client.upload(job, "frame", 2, frames[2])["stored"] is True, "still streaming after the restart"
+        client.delete(job)
