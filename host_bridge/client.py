@@ -221,11 +221,12 @@ class Client:
                seed: int = 0, mask_dilation: int | None = None, mask_feather: int | None = None,
                overrides: dict[str, Any] | None = None, name: str = "",
                on_upload: Callable[[int, int], None] | None = None,
-               references: dict[int, np.ndarray] | None = None) -> str:
+               references: dict[int, np.ndarray] | None = None, stream: bool | None = None) -> str:
         """Open the job for this clip, upload what the daemon lacks, start it; returns the job id. `references`:
         {frame index: a clean frame painted by the artist, shaped and typed like the frames}. A long shot (the
         open reply's `windows` > 1, on a daemon with feature "stream") is started before its upload, which then
-        goes in index order, so its first window trains while the rest arrives."""
+        goes in index order, so its first window trains while the rest arrives; `stream=False` starts it only
+        after the whole upload (`True` asks for streaming even for one window, where it only queues early)."""
         frames, wire_masks = wire_clip(frames, masks)
         refs = wire_references(references or {}, frames)
         t, h, w, c = frames.shape
@@ -250,7 +251,8 @@ class Client:
         todo = [(k, i) for i in range(t) for k in ("frame", "mask", "reference")
                 if i not in have[k] and (k != "reference" or i in refs)]
         items = {"frame": frames, "mask": wire_masks, "reference": refs}
-        if todo and (opened.get("windows") or 1) > 1 and "stream" in self.features():
+        wanted = (opened.get("windows") or 1) > 1 if stream is None else stream
+        if todo and wanted and "stream" in self.features():
             self.start(job, stream=True)
         for n, (kind, i) in enumerate(todo, 1):
             self.upload(job, kind, i, items[kind][i], digests[kind][i])
