@@ -41,6 +41,16 @@ def composed_pair(data: Path, pair: str, frames: int) -> tuple[np.ndarray, np.nd
     shown[holes] = 128  # the truth never reaches any method
     return truth, holes, shown
 
+def composed_pairs(data: Path, pairs: str, frames: int):
+    """"a:b,c:d" -> (pair, truth, holes, shown) for each pair whose clips are there; says which are skipped."""
+    for pair in filter(None, pairs.split(",")):
+        clip = composed_pair(data, pair, frames)
+        if clip is None:
+            print(f"skipped {pair}: not in {data}")
+            continue
+        yield (pair, *clip)
+
+
 def overrides(steps: int, items: list[str]) -> dict:
     """--steps N and --set KEY=VALUE (JSON values, else the text) -> dotted engine overrides."""
     out: dict = {"train.max_steps": steps} if steps else {}

@@ -19,7 +19,7 @@ from vinpaint.engine.result import GENERATED
 from vinpaint.evaluation.baselines import opencv_inpaint
 from vinpaint.evaluation.metrics import psnr
 
-from composed import DATA, composed_pair, overrides  # bench/composed.py
+from composed import DATA, composed_pairs, overrides  # bench/composed.py
 
 ALL_PAIRS = [f"{bg}:{m}" for bg in ("vtest", "tree", "running_car")
              for m in ("tennis", "blackswan", "schoolgirls", "dogs-jump")]
@@ -36,12 +36,7 @@ def main() -> int:
     parser.add_argument("--no-engine", action="store_true", help="only the two training-free fills")
     args = parser.parse_args()
     settings = overrides(args.steps, args.set)
-    for pair in filter(None, args.pairs.split(",")):
-        clip = composed_pair(args.data, pair, args.frames)
-        if clip is None:
-            print(f"skipped {pair}: not in {args.data}")
-            continue
-        truth, holes, shown = clip
+    for pair, truth, holes, shown in composed_pairs(args.data, args.pairs, args.frames):
         started = time.monotonic()
         telea = opencv_inpaint(shown, holes, "telea")
         prop = opencv_inpaint(shown, holes, "prop-telea")
