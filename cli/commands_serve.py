@@ -37,6 +37,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--ray", default=None, metavar="ADDRESS",
                    help="train long shots' windows (more frames than shot.window) as tasks on the Ray cluster at "
                         "ADDRESS, several at once; its nodes must see this store. Needs pip install 'vinpaint[ray]'")
+    p.add_argument("--ray-cpus", type=int, default=None, metavar="N",
+                   help="with --ray: CPU cores each window asks for on a cluster without GPUs (default 4)")
     p.add_argument("--stream-wait", type=float, default=600.0, metavar="S",
                    help="seconds a job started while its clip still uploads (a client's streaming start) waits "
                         "for the frames of its next window before it fails (default 600)")
@@ -60,7 +62,11 @@ def run(args: argparse.Namespace) -> int:
         bind=args.bind, store=args.store or default_store(), devices=tuple(args.device or ()),
         auth=AuthConfig(server_secret=args.curve_secret, allowed_clients=args.curve_allow),
         limits=LimitsConfig(max_message_bytes=args.max_message_mb * args._mib, max_jobs=args.max_jobs),
-        ray=args.ray, stream_wait_s=args.stream_wait)
+        ray=args.ray, stream_wait_s=args.stream_wait,
+        **({"ray_cpus": args.ray_cpus} if args.ray_cpus is not None else {}))
+    if args.ray_cpus is not None and args.ray is None:
+        print("vinpaint: error: --ray-cpus needs --ray ADDRESS", file=sys.stderr)
+        return 2
     try:
         config.check()
     except InputError as exc:

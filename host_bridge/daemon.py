@@ -60,7 +60,7 @@ class Daemon:
         self.config = config
         self.store = JobStore(config.store)
         self.pool = TrainerPool(self.store, config.devices or default_devices(), config.stop_grace_s,
-                                config.progress_flush_s, config.ray, config.stream_wait_s)
+                                config.progress_flush_s, config.ray, config.stream_wait_s, ray_cpus=config.ray_cpus)
         self.failure = FailureLog()
         self.requests = Requests(self.store, self.pool, config.limits, self.failure)
         self.context: zmq.Context | None = None

@@ -6,13 +6,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vinpaint.engine.config import Num, setting
+from vinpaint.engine.config import Int, Num, setting
+from vinpaint.engine.shot import DEFAULT_CLUSTER_CPUS
 from vinpaint.errors import InputError
 
 DEFAULT_PORT = 5581
 DEFAULT_ADDRESS = f"tcp://127.0.0.1:{DEFAULT_PORT}"
 MiB = 1024 * 1024
-OPTIONS = {"stream_wait_s": "--stream-wait"}
+OPTIONS = {"stream_wait_s": "--stream-wait", "ray_cpus": "--ray-cpus"}
 """The `vinpaint serve` option of each DaemonConfig field that declares a range, for its error sentence."""
 
 
@@ -77,6 +78,8 @@ class DaemonConfig:
     ray: str | None = None
     """Address of a Ray cluster that trains long shots' windows several at once; None: one after another on the
     job's device."""
+    ray_cpus: int = setting(DEFAULT_CLUSTER_CPUS, Int(1, 4096))
+    """CPU cores each window asks for on a Ray cluster without GPUs (`vinpaint serve --ray-cpus`)."""
     stream_wait_s: float = setting(600.0, Num(0.0, 86400.0, above=True))
     """How long the training of a streaming job (`job.start` with `stream`) waits for the items of its next window
     before it fails, naming the frames (`vinpaint serve --stream-wait`)."""

@@ -76,10 +76,13 @@ class TrainerPool:
     """The devices' trainers and the jobs' training states (queued -> training -> done / failed / queued again)."""
 
     def __init__(self, store: JobStore, devices: tuple[str, ...], stop_grace_s: float = 60.0,
-                 progress_flush_s: float = 2.0, ray: str | None = None, stream_wait_s: float = 600.0) -> None:
+                 progress_flush_s: float = 2.0, ray: str | None = None, stream_wait_s: float = 600.0,
+                 ray_cpus: int | None = None) -> None:
         self.store = store
         self.ray = ray
         """A Ray cluster's address: long shots' windows go there (worker.py --ray)."""
+        self.ray_cpus = ray_cpus
+        """Cores each window asks for there when the cluster has no GPUs; None: the engine's default."""
         self.stream_wait_s = stream_wait_s
         """How long a streaming job's training waits for a window's items (worker.py --stream-wait)."""
         self.trainers = [Trainer(d) for d in devices]
@@ -145,7 +148,8 @@ class TrainerPool:
                 [sys.executable, "-m", "vinpaint.host_bridge.worker", str(job.root), "--device", trainer.device,
                  "--progress-fd", str(write_fd), "--parent", str(os.getpid()),
                  "--stream-wait", repr(float(self.stream_wait_s)),
-                 *(["--ray", self.ray] if self.ray is not None else [])],
+                 *(["--ray", self.ray] if self.ray is not None else []),
+                 *(["--ray-cpus", str(self.ray_cpus)] if self.ray is not None and self.ray_cpus else [])],
                 pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True)
         except OSError as exc:
             os.close(read_fd)

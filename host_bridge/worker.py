@@ -254,7 +254,7 @@ class ShotProgress:
 
 
 def run_long_shot(job_dir: Path, record: dict[str, Any], config: InpaintConfig, device: str, events: Events,
-                  should_stop, ray_address: str | None, uploads: Uploads) -> None:
+                  should_stop, ray_address: str | None, uploads: Uploads, ray_cpus: int | None = None) -> None:
     """A job longer than shot.window: trained window by window (engine/shot.py), each window kept in its own
     folder under work/ (so a stopped job resumes window by window), every result frame written as soon as the
     windows holding it are done."""
@@ -265,7 +265,8 @@ def run_long_shot(job_dir: Path, record: dict[str, Any], config: InpaintConfig, 
     if ray_address is not None:
         from vinpaint.engine.shot_ray import RayRunner
 
-        runner = RayRunner(ray_address or None, device=device, should_stop=should_stop)
+        runner = RayRunner(ray_address or None, device=device, should_stop=should_stop,
+                           **({"cpus_per_window": ray_cpus} if ray_cpus else {}))
         shot.say(f"Ray: {runner.capacity} windows at once on {runner.device}")
     else:
         runner = SerialRunner(device, progress=shot.within, should_stop=should_stop)
@@ -283,7 +284,7 @@ def run_long_shot(job_dir: Path, record: dict[str, Any], config: InpaintConfig, 
 
 
 def run(job_dir: Path, device: str, events: Events, parent: int, ray_address: str | None = None,
-        stream_wait_s: float = 600.0) -> int:
+        stream_wait_s: float = 600.0, ray_cpus: int | None = None) -> int:
     from vinpaint.engine import inpaint  # torch and OpenCV: loaded once the signals are in place
 
     def should_stop() -> bool:
@@ -295,7 +296,7 @@ def run(job_dir: Path, device: str, events: Events, parent: int, ray_address: st
         config = InpaintConfig.from_dict(record["config"])
         uploads = Uploads(job_dir, record, events, should_stop, stream_wait_s)
         if record["frames"] > config.shot.window:
-            run_long_shot(job_dir, record, config, device, events, should_stop, ray_address, uploads)
+            run_long_shot(job_dir, record, config, device, events, should_stop, ray_address, uploads, ray_cpus)
             events.send(ev.Done())
             os.close(lock)
             return EXIT_DONE
@@ -345,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent", type=int, default=0, help="the daemon's pid")
     parser.add_argument("--ray", default=None, metavar="ADDRESS",
                         help="train a long shot's windows as tasks on this Ray cluster")
+    parser.add_argument("--ray-cpus", type=int, default=None, metavar="N",
+                        help="cores each window asks for on a Ray cluster without GPUs")
     parser.add_argument("--stream-wait", type=float, default=600.0, metavar="S",
                         help="seconds a streaming job waits for the items of its next window")
     args = parser.parse_args(argv)
@@ -356,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     events = Events(args.progress_fd)
     if os.getppid() != parent:
         return EXIT_STOPPED
-    code = run(args.job_dir, args.device, events, parent, args.ray, args.stream_wait)
+    code = run(args.job_dir, args.device, events, parent, args.ray, args.stream_wait, args.ray_cpus)
     sys.stdout.flush()
     return code
 

@@ -393,3 +393,12 @@ def test_curve_auth_lets_allowed_clients_in_and_keeps_others_out(tmp_path):
             with Client(config=cfg) as c:
                 with pytest.raises(DaemonUnavailable):
                     c.hello()
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--stream-wait", "0"], "--stream-wait"), (["--stream-wait", "nan"], "--stream-wait"),
+    (["--ray", "127.0.0.1:1", "--ray-cpus", "0"], "--ray-cpus"), (["--ray-cpus", "2"], "--ray-cpus needs --ray")])
+def test_serve_refuses_bad_long_shot_options_in_one_sentence(tmp_path, args, says):
+    proc = subprocess.run([sys.executable, "-m", "vinpaint", "serve", "--bind", "tcp://127.0.0.1:*", "--store",
+                           str(tmp_path / "s"), *args], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
