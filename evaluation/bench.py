@@ -90,7 +90,7 @@ def _measure(variant: str, cfg: BenchConfig) -> dict:
         "train.max_steps": cfg.warmup + cfg.steps, "train.max_seconds": 0.0,
         "train.checkpoint_every_s": 86400.0, "loss.vgg_weights": cfg.vgg_weights,
         # training steps at this size are what is timed: propagation could leave none, a crop would shrink them
-        "propagation.enabled": False, "resolution.crop_to_hole": False})
+        "propagation.enabled": False, "propagation.self_check": False, "resolution.crop_to_hole": False})
     if cfg.overrides:
         config = config.replace(**cfg.overrides)
     times: list[tuple[int, float]] = []

@@ -32,7 +32,7 @@ PROPAGATION_ROW = "dip-vid-flow+propagation=dip-vid-flow:propagation.enabled=tru
 """DIP-Vid-Flow with flow-guided propagation of real pixels (engine/propagate.py): the product's default."""
 
 DEFAULT_ENGINE_ROW = ("default-engine=dip-vid-flow:propagation.enabled=true;"
-                      "resolution.crop_to_hole=true")
+                      "resolution.crop_to_hole=true;propagation.self_check=true")
 """The product as a user runs it with the profile's preset: propagation, then the model (on the crop around what
 is left) only for what no frame sees; beside prop-telea (the same propagation, Telea for the rest, no training)."""
 

@@ -95,8 +95,10 @@ def own_config(job: EngineJob):
     h, w = job.frames.shape[1:3]
     over = {"resolution.work_width": int(w), "resolution.work_height": int(h), "train.seed": job.seed,
             "train.max_seconds": 0.0, "train.checkpoint_every_s": 86400.0,
-            "propagation.enabled": False, "resolution.crop_to_hole": False}  # the paper's variants alone
-    # (whole frame, no propagation); a method's own overrides below turn either on by name
+            "propagation.enabled": False, "propagation.self_check": False,
+            "resolution.crop_to_hole": False}  # the paper's variants alone: whole frame, no propagation, and the
+    # model's own fill (fast's self-check would hand a weak model's hole to Telea, and the rows would compare
+    # nothing); a method's own overrides below turn any of them on by name
     if job.method.variant == "dip":
         over["train.max_steps"] = 0
     over.update(job.overrides)

@@ -244,3 +244,18 @@ def test_compose_command_and_manifest_rebuild(tmp_path, tiny_data, capsys):
     assert pa == sorted(p.relative_to(b) for p in b.rglob("*.png")) and len(pa) == 2 * 5 * 3
     assert all((a / p).read_bytes() == (b / p).read_bytes() for p in pa)
     assert main(["compose", "--data", str(tiny_data), "-o", str(b), "--manifest", str(tmp_path / "none.json")]) == 2
+
+
+def test_the_paper_variants_rows_are_the_models_own_fill_and_the_product_row_is_fast():
+    """fast's self-check may hand a weak model's hole to Telea: on the variant rows it would make dip, dip-vid, ...
+    the same diffusion, and the ablation would compare nothing (it did, on a moving-camera clip)."""
+    from vinpaint.evaluation.config import DEFAULT_ENGINE_ROW, ENGINE_VARIANTS, MethodSpec
+    from vinpaint.evaluation.runner import EngineJob, StopPoint, own_config
+
+    frames, masks = np.zeros((4, 64, 128, 3), np.uint8), np.zeros((4, 64, 128), bool)
+    for name in (*ENGINE_VARIANTS, DEFAULT_ENGINE_ROW):
+        job = EngineJob("clip", frames, masks, MethodSpec.parse(name), [StopPoint("own")], "/nonexistent", "fast")
+        config = own_config(job)
+        product = name == DEFAULT_ENGINE_ROW
+        assert config.propagation.self_check is product and config.propagation.enabled is product, name
+        assert config.resolution.crop_to_hole is product, name
