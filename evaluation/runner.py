@@ -248,9 +248,24 @@ def run_engine_job(job: EngineJob) -> list[Snapshot]:
     if job.threads:
         torch.set_num_threads(job.threads)
     try:
+        _claim_root(Path(job.root), own_config(job).to_json(), job.method.label)
         return run_dip(job) if job.method.variant == "dip" else run_video_chain(job)
     finally:
         torch.set_num_threads(previous)
+
+
+def _claim_root(root: Path, settings: str, label: str) -> None:
+    """A method's folder is reused only for the settings it was run with: runs found there with other settings
+    (another engine version's defaults, an edited row) are moved aside, never scored as this method's."""
+    record = root / "settings.json"
+    if root.is_dir() and any(root.iterdir()):
+        if record.is_file() and record.read_text() == settings:
+            return
+        aside = root.with_name(f"{root.name}.before-{time.strftime('%Y%m%d-%H%M%S')}")
+        root.rename(aside)
+        print(f"{label}: {root} holds runs with other settings; moved to {aside.name}, running again", flush=True)
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(record, settings)
 
 
 def make_jobs(cfg: EvalConfig, clip: str, frames: np.ndarray, masks: np.ndarray, root: Path,

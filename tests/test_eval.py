@@ -259,3 +259,23 @@ def test_the_paper_variants_rows_are_the_models_own_fill_and_the_product_row_is_
         product = name == DEFAULT_ENGINE_ROW
         assert config.propagation.self_check is product and config.propagation.enabled is product, name
         assert config.resolution.crop_to_hole is product, name
+
+
+def test_a_methods_folder_is_reused_only_for_its_own_settings(tmp_path, capsys):
+    from vinpaint.evaluation.runner import _claim_root
+
+    root = tmp_path / "clip" / "dip-vid"
+    _claim_root(root, '{"a": 1}', "dip-vid")
+    (root / "own").mkdir()
+    (root / "own" / "result.npz").write_bytes(b"x")
+    _claim_root(root, '{"a": 1}', "dip-vid")  # the same settings: the run is kept for reuse
+    assert (root / "own" / "result.npz").is_file()
+    _claim_root(root, '{"a": 2}', "dip-vid")  # other settings: moved aside, nothing of it scored again
+    assert not (root / "own").exists() and (root / "settings.json").read_text() == '{"a": 2}'
+    aside = [p for p in root.parent.iterdir() if p.name.startswith("dip-vid.before-")]
+    assert len(aside) == 1 and (aside[0] / "own" / "result.npz").read_bytes() == b"x"
+    assert "other settings" in capsys.readouterr().out
+    legacy = tmp_path / "clip" / "dip"  # written before folders recorded their settings
+    (legacy / "own").mkdir(parents=True)
+    _claim_root(legacy, '{"a": 1}', "dip")
+    assert not (legacy / "own").exists()
