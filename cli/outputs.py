@@ -152,8 +152,7 @@ def write_outputs(plan: OutputPlan, clip: Clip, result, save_generated: bool = F
     plan.check_outputs(overwrite, extras(save_generated, save_flows and result.flows is not None))
     written = write_frames(plan, clip, result.frames, overwrite)
     if save_generated:
-        generated = np.clip(result.generated, 0.0, 1.0)
-        raw = (generated * 65535 + 0.5).astype(np.uint16) if clip.frames.dtype == np.uint16 else to_uint8(generated)
+        raw = raw_generated(result.generated, clip.frames.dtype)
         written["raw generated frames"] = plan.beside(".generated")
         write_png_sequence(written["raw generated frames"], raw, names=clip.names or None, overwrite=overwrite)
     if save_flows and result.flows is not None:
@@ -169,6 +168,12 @@ def write_outputs(plan: OutputPlan, clip: Clip, result, save_generated: bool = F
     written["config"] = plan.beside(".config.json")
     result.config.save(written["config"])
     return written
+
+
+def raw_generated(generated: np.ndarray, source_dtype: np.dtype) -> np.ndarray:
+    """The network's float output as pictures in the source's depth: 16-bit for a 16-bit source, else 8-bit."""
+    generated = np.clip(generated, 0.0, 1.0)
+    return (generated * 65535 + 0.5).astype(np.uint16) if source_dtype == np.uint16 else to_uint8(generated)
 
 
 def write_frames(plan: OutputPlan, clip: Clip, frames: np.ndarray, overwrite: bool = False) -> dict[str, Path]:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vinpaint.cli.outputs import Litter, check_writable, extras, loss_history, matte_picture, write_flow_pictures
+from vinpaint.cli.outputs import Litter, check_writable, extras, loss_history, matte_picture, raw_generated, \
+    write_flow_pictures
 from vinpaint.cli.runs import ProgressBar, StopRequest, WorkdirLock, check_workdir, clear_workdir
 from vinpaint.engine import validate
 from vinpaint.engine.config import InpaintConfig
@@ -22,7 +23,7 @@ from vinpaint.errors import InputError, TrainingCancelled
 from vinpaint.media.io import read_references
 from vinpaint.media.pictures import pick_frames, write_before_after, write_loss_curve
 from vinpaint.media.shot_input import ShotFiles
-from vinpaint.media.writers import PatternSink, PngFolderSink, VideoSink, to_uint8, write_png_sequence
+from vinpaint.media.writers import PatternSink, PngFolderSink, VideoSink, write_png_sequence
 
 
 RAY_ADDRESS = re.compile(r"(auto|local|ray://\S+|\[[0-9a-fA-F:.]+\]:\d+|[\w.-]+:\d+)")
@@ -176,8 +177,7 @@ def _write_extras(plan, clip, workdir: Path, args, say) -> dict[str, Path]:
             if name == "flows.npy":
                 write_flow_pictures(root / folder.name, array, args.overwrite, first=start)
             else:
-                raw = np.clip(array, 0.0, 1.0)
-                raw = (raw * 65535 + 0.5).astype(np.uint16) if clip.frames.dtype == np.uint16 else to_uint8(raw)
+                raw = raw_generated(array, clip.frames.dtype)
                 names = [clip.names[start + i] if clip.names else f"{start + i:05d}" for i in range(len(raw))]
                 write_png_sequence(root / folder.name, raw, names=names, overwrite=args.overwrite)
         written["raw generated frames (a folder per window)" if name == "generated.npy"

@@ -165,12 +165,16 @@ class StoreSource:
                 np.stack([hole for _, hole in items]))
 
 
-def load_references(job_dir: Path, record: dict[str, Any]) -> dict[int, np.ndarray]:
-    """{frame index: painted clean frame [H,W,3]} from the uploaded references (their alpha, if any, dropped)."""
+def read_reference(job_dir: Path, record: dict[str, Any], index: int) -> np.ndarray:
+    """One uploaded painted clean frame [H,W,3] (its alpha, if any, dropped)."""
     h, w, c = record["height"], record["width"], record["channels"]
-    return {int(i): np.fromfile(job_dir / "inputs" / "references" / f"{int(i):05d}.bin",
-                                dtype=DTYPES[record["dtype"]]).reshape(h, w, c)[..., :3].copy()
-            for i in record.get("references") or []}
+    return np.fromfile(job_dir / "inputs" / "references" / f"{index:05d}.bin",
+                       dtype=DTYPES[record["dtype"]]).reshape(h, w, c)[..., :3].copy()
+
+
+def load_references(job_dir: Path, record: dict[str, Any]) -> dict[int, np.ndarray]:
+    """{frame index: painted clean frame [H,W,3]} from the uploaded references."""
+    return {int(i): read_reference(job_dir, record, int(i)) for i in record.get("references") or []}
 
 
 class StoreReferences(Mapping):
@@ -193,9 +197,7 @@ class StoreReferences(Mapping):
         if index not in self.indices:
             raise KeyError(index)
         if index not in self.loaded:
-            h, w, c = self.record["height"], self.record["width"], self.record["channels"]
-            self.loaded[index] = np.fromfile(self.job_dir / "inputs" / "references" / f"{index:05d}.bin",
-                                             dtype=DTYPES[self.record["dtype"]]).reshape(h, w, c)[..., :3].copy()
+            self.loaded[index] = read_reference(self.job_dir, self.record, index)
         return self.loaded[index]
 
 
