@@ -172,3 +172,21 @@ def test_fielded_material_is_rendered_as_the_plugin_asks(monkeypatch, tmp_path: 
     first, second = ("OfxFieldLower", "OfxFieldUpper") if field == "lower" else ("OfxFieldUpper", "OfxFieldLower")
     assert fields == [first, second]
     assert any(m == f"probe: Source OfxImageComponentRGBA OfxBitDepthByte {first}" for m in messages(old))
+
+
+# --- a host that lacks a parameter type ----------------------------------------------------------------------------
+
+def test_a_host_without_string_parameters_gets_a_clear_refusal_at_create_instance() -> None:
+    """HostSupport's example host accepts String in paramDefine but makes no String instance, silently: the node
+    then cannot keep its daemon address or its job id, and no host property announces it before. CreateInstance
+    must refuse with kOfxStatErrMissingHostFeature and say why; later actions on the failed instance must not
+    crash the host."""
+    run = harness("--synthetic", f"{W}x{H}x{T}", "--lack-param-type", "OfxParamTypeString",
+                  "--steps", "describe,create,render:1,destroy,unload")
+    assert run.steps["describe"]["status"] == "OK"
+    assert run.steps["create"]["status"] == "ErrMissingHostFeature"
+    said = messages(run)
+    assert any("lacks String parameters" in m and "'daemonAddress'" in m for m in said), said
+    assert run.steps["render:1"]["status"] == "ErrBadHandle"
+    assert run.steps["unload"]["status"] == "OK"
+    assert refusals(run) == []

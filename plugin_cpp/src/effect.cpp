@@ -321,10 +321,18 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
 
 // ---- instances ------------------------------------------------------------------------------------------------
 namespace {
-ofx::Param paramHandle(OfxParamSetHandle set, const char *name) {
+// `type` names the parameter's kind for the message: a host built on the OpenFX HostSupport library accepts every
+// standard type when the node is described, but an instance only gets the types the host application implements
+// (the library's example host has no String), and no host property says which.
+ofx::Param paramHandle(OfxParamSetHandle set, const char *name, const char *type) {
     OfxParamHandle h = nullptr;
     OfxPropertySetHandle props = nullptr;
-    ofx::check(suites().param->paramGetHandle(set, name, &h, &props), name);
+    const OfxStatus st = suites().param->paramGetHandle(set, name, &h, &props);
+    if (st == kOfxStatErrUnknown)
+        throw MissingHostFeature(std::string(type) + " parameters: it accepted the node's '" + name + "' (" + type +
+                                 ") when the node was described but did not create it in the instance, so the node "
+                                 "cannot be created in this host");
+    ofx::check(st, name);
     return ofx::Param(h, props);
 }
 ofx::Clip clipHandle(OfxImageEffectHandle effect, const char *name, bool required) {
@@ -352,19 +360,19 @@ void createInstance(OfxImageEffectHandle effect) {
     if (!inst->filterContext) inst->reference = clipHandle(effect, kReferenceClipName, false);
     OfxParamSetHandle ps = nullptr;
     ofx::check(suites().effect->getParamSet(effect, &ps), "getParamSet");
-    inst->daemon = paramHandle(ps, pname::kDaemon);
-    inst->preset = paramHandle(ps, pname::kPreset);
-    inst->maskChannel = paramHandle(ps, pname::kMaskChannel);
-    inst->invertMask = paramHandle(ps, pname::kInvertMask);
-    inst->dilation = paramHandle(ps, pname::kDilation);
-    inst->feather = paramHandle(ps, pname::kFeather);
-    inst->engineSettings = paramHandle(ps, pname::kEngineSettings);
-    inst->outputChoice = paramHandle(ps, pname::kOutput);
-    inst->waitInBatch = paramHandle(ps, pname::kWaitInBatch);
-    inst->status = paramHandle(ps, pname::kStatus);
-    inst->jobId = paramHandle(ps, pname::kJobId);
-    inst->jobFirstFrame = paramHandle(ps, pname::kJobFirstFrame);
-    inst->refreshSerial = paramHandle(ps, pname::kRefreshSerial);
+    inst->daemon = paramHandle(ps, pname::kDaemon, "String");
+    inst->preset = paramHandle(ps, pname::kPreset, "Choice");
+    inst->maskChannel = paramHandle(ps, pname::kMaskChannel, "Choice");
+    inst->invertMask = paramHandle(ps, pname::kInvertMask, "Boolean");
+    inst->dilation = paramHandle(ps, pname::kDilation, "Integer");
+    inst->feather = paramHandle(ps, pname::kFeather, "Integer");
+    inst->engineSettings = paramHandle(ps, pname::kEngineSettings, "String");
+    inst->outputChoice = paramHandle(ps, pname::kOutput, "Choice");
+    inst->waitInBatch = paramHandle(ps, pname::kWaitInBatch, "Boolean");
+    inst->status = paramHandle(ps, pname::kStatus, "String");
+    inst->jobId = paramHandle(ps, pname::kJobId, "String");
+    inst->jobFirstFrame = paramHandle(ps, pname::kJobFirstFrame, "Integer");
+    inst->refreshSerial = paramHandle(ps, pname::kRefreshSerial, "Integer");
     props.setPointer(kOfxPropInstanceData, inst.get());
     inst.release();  // owned by the host's instance from now on; freed in destroyInstance
 }

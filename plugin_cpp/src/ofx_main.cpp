@@ -18,6 +18,7 @@ namespace {
 
 bool isInstanceAction(const char *action) {
     return std::strcmp(action, kOfxImageEffectActionRender) == 0 ||
+           std::strcmp(action, kOfxActionCreateInstance) == 0 ||
            std::strcmp(action, kOfxActionInstanceChanged) == 0 ||
            std::strcmp(action, kOfxImageEffectActionIsIdentity) == 0 ||
            std::strcmp(action, kOfxImageEffectActionGetClipPreferences) == 0 ||
