@@ -19,7 +19,7 @@ from vinpaint.errors import InputError
 from .flow import FlowEstimator, KnownFlow, compute_known_flow, make_estimator
 from .perceptual import load_vgg16
 from .raft import load_raft
-from .self_check import held_out_band, judge
+from .self_check import BandJudge, CatchUp, held_out_band, judge
 from .propagate import Propagation, diffusion_fill, load_propagation, propagate_clip, save_propagation
 from vinpaint.files import atomic_write, atomic_write_text
 from .train import FrameTrainer, TrainingData, VideoTrainer, load_checkpoint, make_noise
@@ -286,6 +286,9 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     trainer_cls = FrameTrainer if config.variant == "dip" else VideoTrainer
     trainer = trainer_cls(config, data, vgg, dev, wd.path, emit, should_stop)
     wd.log(f"training {config.variant} ({config.preset}) on {t_count} frames at {w}x{h}, {trainer.total} steps")
+    if band is not None and config.propagation.check_every > 0 and isinstance(trainer, VideoTrainer):
+        _check_while_training(trainer, BandJudge(frames, holes, propagation, region, band), config, wd, emit,
+                              notices)
     trainer.train()
     emit(ProgressEvent("generate", 0, t_count, trainer.run_state.elapsed, message="generating frames"))
     generated, flows = trainer.generate()
@@ -336,6 +339,29 @@ def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, w
     if cache is not None:
         save_propagation(cache, result)
     return result
+
+
+def _check_while_training(trainer: VideoTrainer, scorer: BandJudge, config: InpaintConfig, wd: "_Workdir",
+                          emit: Callable[[ProgressEvent], None], notices: list[str]) -> None:
+    """Score the model on the held-out band every `propagation.check_every` steps and stop training once it
+    cannot catch up with diffusion (CatchUp); each score is logged."""
+    pc = config.propagation
+    catch_up = CatchUp(trainer.run_state.planned, pc.check_margin)
+
+    def check(step: int) -> bool:
+        verdict = scorer.verdict(trainer.generate_midway())
+        if verdict is None:
+            return False
+        wd.log(f"self-check at step {step}: model {verdict.model_psnr:.2f} dB, diffusion "
+               f"{verdict.diffusion_psnr:.2f} dB on the held-out band")
+        if not catch_up.hopeless(step, verdict):
+            return False
+        notices.append(catch_up.line())
+        wd.log(catch_up.line())
+        emit(ProgressEvent("generate", message=catch_up.line()))  # a notice: the bar ends here
+        return True
+
+    trainer.on_check, trainer.check_every = check, pc.check_every
 
 
 def _self_check(frames: np.ndarray, holes: np.ndarray, propagation: Propagation | None, generated: np.ndarray,

@@ -506,6 +506,13 @@ class PropagationConfig:
     """Width in source pixels of that held-out band, around the part of the hole no frame sees. Narrow bands lie
     where Telea is at its best and favour it: at 4 px vtest + schoolgirls chose diffusion and lost 0.65 dB to the
     model; at 12 px it chose the model, and the moving-camera clips still chose diffusion (docs/evaluation.md)."""
+    check_every: int = setting(0, Int(0, 1_000_000))
+    """With `self_check`, also score the model on the band every this many steps while it trains (0: only at the
+    end), and stop training once it trails diffusion and would not catch up by the last step (CatchUp in
+    engine/self_check.py): the output is diffusion's either way, so the steps after that are time lost. A check
+    generates every frame once, so it costs about a tenth of that many steps."""
+    check_margin: float = setting(1.0, Num(0.0, 100.0))
+    """dB the model may trail diffusion on the band and still train on whatever its trend."""
     train_below: float = setting(0.01, Num(0.0, 1.0))
     """When propagation leaves at most this share of the hole unseen, that rest is filled by diffusion from the
     real pixels around it and no model is trained (0: train whenever a single pixel is left). `fast` uses 0.15:

@@ -341,6 +341,10 @@ class VideoTrainer:
         self.terms = ["recon"] + (["perceptual"] if vgg is not None and config.loss.perceptual > 0 else []) + \
             (["flow", "consistency"] if config.uses_flow and data.flow is not None else [])
         self._tables = None
+        self.on_check: Callable[[int], bool] | None = None
+        """Called every `check_every` steps while training (the self-check's catch-up test); True stops it."""
+        self.check_every = 0
+        self.stopped_early: int | None = None
         self._loss_fn = self._loss_vector
         self._graph = None
         if tc.capture == "graph" and not cuda:
@@ -554,6 +558,12 @@ class VideoTrainer:
                 step, rolled_back = self._read_back(step)
                 if due and not rolled_back:
                     self._checkpoint(step)
+            if self.on_check is not None and self.check_every and step % self.check_every == 0 \
+                    and step < rs.planned:
+                step, rolled_back = self._read_back(step)
+                if not rolled_back and self.on_check(step):
+                    self.stopped_early = step
+                    return step
 
     def _read_back(self, step: int) -> tuple[int, bool]:
         """Read the pending steps' losses (one device sync), report them, and apply C.1's divergence check to them
@@ -580,6 +590,19 @@ class VideoTrainer:
     def _checkpoint(self, step: int) -> None:
         self.run_state.save({"kind": "video", "step": step, "model": self.model.state_dict(),
                              "optimizer": self.optimizer.state_dict()})
+
+    def generate_midway(self) -> np.ndarray:
+        """The frames generate() would give now, while training goes on. A forward in training mode updates
+        BatchNorm's running statistics (which nothing here reads); they are put back, so a run that looks midway
+        stays, bit for bit, the run that does not."""
+        buffers = [b for name, b in self.model.named_buffers() if not name.startswith(averaging.NAME)]
+        saved = [b.clone() for b in buffers]
+        try:
+            return self.generate()[0]
+        finally:
+            with torch.no_grad():
+                for b, s in zip(buffers, saved):
+                    b.copy_(s)
 
     @torch.no_grad()
     def generate(self) -> tuple[np.ndarray, np.ndarray | None]:
