@@ -36,6 +36,9 @@ class OutputPlan:
         targets = []
         for name in outputs:
             path = Path(name).expanduser()
+            if path.name in ("", ".", ".."):
+                raise InputError(f"output '{name}' names no file or folder of its own (it is empty, the current "
+                                 "folder, a parent or the root); give the result a name, e.g. clean.mkv or clean/.")
             if not os.path.lexists(path) and looks_like_pattern(name):
                 parse_pattern(name)  # a malformed pattern is refused here, before anything is read
                 targets.append((path, "sequence"))
@@ -65,13 +68,22 @@ class OutputPlan:
         for source in list(inputs):  # a frame pattern's inputs are its files
             if not os.path.lexists(source) and looks_like_pattern(str(source)):
                 inputs = inputs + [parse_pattern(str(source)).path(n) for n in self.numbers]
+        folders = [source for source in inputs if os.path.isdir(source)]  # every image in them is read
         for path in written:
             for source in inputs:
                 if same_or_inside(source, path):
                     raise InputError(f"output {path} is or holds the input {source}; write the result elsewhere.")
+            for folder in folders:
+                if same_or_inside(path, folder):
+                    raise InputError(f"output {path} is inside the input folder {folder}, whose every image is "
+                                     "read as a frame; write the result elsewhere.")
             if workdir is not None and (same_or_inside(path, workdir) or same_or_inside(workdir, path)):
                 raise InputError(f"output {path} and the work directory {workdir} overlap; replacing one would "
                                  "delete the other, so give them separate places.")
+        for folder in folders:
+            if workdir is not None and same_or_inside(workdir, folder):
+                raise InputError(f"the work directory {workdir} is inside the input folder {folder}; give "
+                                 "another --work-dir.")
         self.check_outputs(overwrite, extras)
 
     def paths(self, extras: tuple[str, ...] = ()) -> list[tuple[Path, bool]]:
@@ -124,6 +136,7 @@ def check_writable(paths: list[Path]) -> None:
         parent = Path(os.path.abspath(path)).parent
         while not os.path.lexists(parent) and parent != parent.parent:
             parent = parent.parent
+        check_name_length(Path(os.path.abspath(path)), parent)
         if not parent.is_dir():
             raise InputError(f"cannot write {path}: {parent} is a file, not a folder.")
         if os.access(parent, os.W_OK | os.X_OK):
@@ -135,6 +148,22 @@ def check_writable(paths: list[Path]) -> None:
         if read_only:
             raise InputError(f"cannot write {path}: the file system is read-only; write the result elsewhere (-o).")
         raise InputError(f"cannot write {path}: no permission to write in {parent}.")
+
+
+def check_name_length(path: Path, existing: Path) -> None:
+    """Each name still to be made on the way from `existing` to `path` fits the file system (a name too long would
+    otherwise fail only when the result is written, after the training)."""
+    try:
+        longest, whole = os.pathconf(existing, "PC_NAME_MAX"), os.pathconf(existing, "PC_PATH_MAX")
+    except (OSError, ValueError):
+        longest, whole = 255, 4096
+    if len(os.fsencode(path)) >= whole:
+        raise InputError(f"cannot write {path}: the path is {len(os.fsencode(path))} bytes long and this system "
+                         f"allows {whole - 1}; give a shorter one.")
+    for part in path.relative_to(existing).parts:
+        if len(os.fsencode(part)) > longest:
+            raise InputError(f"cannot write {path}: the name {part[:40]}... is {len(os.fsencode(part))} bytes long "
+                             f"and this file system allows {longest}; give a shorter name.")
 
 
 def loss_history(history: np.ndarray, terms=None) -> list[tuple[int, dict[str, float]]]:

@@ -46,14 +46,24 @@ def fsync_dir(path: Path) -> None:
 def temp_sibling(path: Path, suffix: str = "", folder: bool = False) -> Path:
     """A fresh temporary file (or folder) beside `path`, with the permissions of the one rule above."""
     path = Path(path)
+    prefix = f".{_shortened(path.name, len(os.fsencode(suffix)) + 20)}."  # 20: '.', '.', 8 random, '.partial'
     if folder:
-        name = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=f".partial{suffix}", dir=path.parent)
+        name = tempfile.mkdtemp(prefix=prefix, suffix=f".partial{suffix}", dir=path.parent)
         os.chmod(name, FOLDER_MODE)
     else:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".partial{suffix}", dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=f".partial{suffix}", dir=path.parent)
         os.close(fd)
         os.chmod(name, FILE_MODE)
     return Path(name)
+
+
+def _shortened(name: str, reserved: int, limit: int = 255) -> str:
+    """`name` cut (at a character boundary) so that it and `reserved` more bytes fit one file name: a target whose
+    name is near the limit still gets a temporary sibling."""
+    data = os.fsencode(name)
+    if len(data) + reserved <= limit:
+        return name
+    return data[:max(limit - reserved, 1)].decode("utf-8", "ignore") or "x"
 
 
 def naming(exc: BaseException, path: Path) -> BaseException:

@@ -28,7 +28,7 @@ from .daemon_config import DaemonConfig
 from .handlers import Requests
 from .logs import FailureLog
 from .pool import TrainerPool, default_devices
-from .store import JobStore, atomic_write_json
+from .store import JobStore, StoreError, atomic_write_json, check_store_folder, mark_store_folder
 
 log = logging.getLogger("vinpaint.daemon")
 
@@ -77,8 +77,13 @@ class Daemon:
         self._check_devices()
         self._check_ray()
         check_bind(self.config.bind, self.config.auth)
+        try:
+            check_store_folder(self.config.store)
+        except StoreError as exc:
+            raise DaemonStartError(str(exc)) from None
         self.config.store.mkdir(parents=True, exist_ok=True)
         self._lock_store()
+        mark_store_folder(self.config.store)
         for note in self.store.open():
             log.warning(note)
         self.store.empty_trash()

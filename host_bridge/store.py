@@ -9,6 +9,8 @@ Layout (see docs/daemon.md):
                           results/<i>.bin, <i>.matte.bin, results/history.f4, results/complete.json
                           log                  the training process's output
     <store>/trash/                             deleted jobs, removed in the background of the next start
+    <store>/unreadable/                        job folders whose job.json could not be read, kept for a person
+    <store>/.vinpaint-store                    the store's format; a folder without it is not taken as a store
 """
 from __future__ import annotations
 
@@ -32,6 +34,10 @@ from vinpaint.protocol.messages import is_job_id
 from . import events
 
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+STORE_MARK = ".vinpaint-store"
+STORE_FORMAT = 1
+"""The layout above. A later vinpaint that changes it raises this, and this one then refuses its store."""
+OWN_ENTRIES = frozenset({"daemon.lock", "daemon.json", "jobs", "trash", "unreadable", STORE_MARK})
 KINDS = {"frame": "frames", "mask": "masks", "reference": "references"}
 
 
@@ -281,6 +287,40 @@ def summarise_history(rows: np.ndarray, points: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def check_store_folder(root: Path) -> None:
+    """A store folder is vinpaint's before anything in it is written or emptied: new, empty, marked with a format
+    this version reads, or a store of a version before the mark (nothing but the entries of OWN_ENTRIES). A user's
+    folder given as --store is refused: its `trash/` would be emptied and its `daemon.json` replaced."""
+    root = Path(root)
+    if not os.path.lexists(root):
+        return
+    if not root.is_dir():
+        raise StoreError("store", f"the store {root} is a file, not a folder; give a folder as --store")
+    mark = root / STORE_MARK
+    if mark.is_file():
+        try:
+            found = json.loads(mark.read_text(encoding="utf-8"))["store_format"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise StoreError("store", f"the store's mark {mark} is damaged; if {root} is a vinpaint store, "
+                             f"write {{\"store_format\": {STORE_FORMAT}}} into it") from None
+        if not isinstance(found, int) or found > STORE_FORMAT:
+            raise StoreError("store", f"the store {root} was written by a newer vinpaint (store format {found}; "
+                             f"this one reads {STORE_FORMAT}); run that version, or give another --store")
+        return
+    names = {p.name for p in root.iterdir()}
+    strangers = sorted(names - OWN_ENTRIES) or ([] if not names or "daemon.lock" in names else sorted(names))
+    if strangers:
+        raise StoreError("store", f"the store {root} holds files that vinpaint did not put there (e.g. "
+                         f"{strangers[0]}; it has no {STORE_MARK}); give a new or empty folder as --store")
+
+
+def mark_store_folder(root: Path) -> None:
+    """Write the store's mark (once it is ours: checked and locked)."""
+    mark = Path(root) / STORE_MARK
+    if not mark.is_file():
+        atomic_write_json(mark, {"store_format": STORE_FORMAT})
+
+
 class JobStore:
     """All jobs under one folder; the daemon holds the only instance (daemon.lock)."""
 
@@ -288,6 +328,7 @@ class JobStore:
         self.root = Path(root)
         self.jobs_dir = self.root / "jobs"
         self.trash_dir = self.root / "trash"
+        self.unreadable_dir = self.root / "unreadable"
         self.jobs: dict[str, Job] = {}
 
     def open(self) -> list[str]:
@@ -303,7 +344,8 @@ class JobStore:
                 if record.job != d.name:
                     raise ValueError("its id does not match its folder")
             except (OSError, ValueError, TypeError, KeyError) as exc:
-                notes.append(f"skipped job folder {d.name}: unreadable job.json ({exc})")
+                notes.append(f"skipped job folder {d.name}: unreadable job.json ({exc}); kept, and moved to "
+                             f"{self.unreadable_dir.name}/ if a client opens the same job again")
                 continue
             job = Job(d, record)
             job.scan_items()
@@ -324,8 +366,8 @@ class JobStore:
 
     def create(self, record: JobRecord) -> Job:
         root = self.path_for(record.job)
-        if root.exists():  # a folder left by a crash before its job.json: start it afresh
-            self._to_trash(root)
+        if os.path.lexists(root):  # a job folder whose job.json could not be read (damaged, or a newer one's):
+            self._set_aside(root)  # kept for a person to look at, never deleted
         tmp = temp_sibling(root, folder=True)  # the one permission rule (vinpaint.files)
         try:
             for sub in ("inputs/frames", "inputs/masks", "inputs/references", "work", "results"):
@@ -354,6 +396,13 @@ class JobStore:
         fsync_dir(self.jobs_dir)
         if remove_now:
             shutil.rmtree(dest, ignore_errors=True)
+        return dest
+
+    def _set_aside(self, root: Path) -> Path:
+        self.unreadable_dir.mkdir(exist_ok=True)
+        dest = self.unreadable_dir / f"{root.name}.{time.time_ns()}"
+        os.rename(root, dest)
+        fsync_dir(self.jobs_dir)
         return dest
 
     def empty_trash(self) -> None:

@@ -1,0 +1,209 @@
+"""Bad input never loses a user's files: cases found by attacking `vinpaint inpaint` and `vinpaint serve` beyond
+tests/test_hostile_cli.py's table. Each test uses real files and, for the daemon, a real `vinpaint serve`
+process; each failed before the fix it guards (docs/cli.md and docs/daemon.md, "Under bad input and faults")."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vinpaint.cli.main import main
+from vinpaint.files import temp_sibling
+from vinpaint.host_bridge.store import STORE_MARK, JobRecord, JobStore
+from vinpaint.media.sample import SampleConfig, make_sample
+from vinpaint.media.writers import write_png_sequence, write_video
+
+SMALL = SampleConfig(frames=12, width=160, height=96, seed=5)
+QUICK = ["--preset", "tiny", "--quiet", "--set", "train.max_steps=1", "--set", "loss.perceptual=0",
+         "--set", "propagation.enabled=false"]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("no_loss_clip")
+    sample = make_sample(SMALL)
+    write_video(folder / "clip.mkv", sample.frames, 24)
+    write_png_sequence(folder / "masks", np.where(sample.masks, 255, 0).astype(np.uint8))
+    return {"video": folder / "clip.mkv", "masks": folder / "masks", "frames": sample.frames}
+
+
+def plates(folder: Path, frames: np.ndarray) -> dict[str, str]:
+    """A user's own frame folder (0000.png ..., as another program writes it) -> {name: digest}."""
+    folder.mkdir(parents=True)
+    for i, frame in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    return digests(folder)
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def refused(capsys, args, pattern: str) -> None:
+    code = main([str(a) for a in args])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    assert re.search(r"^vinpaint: error: " + pattern, err, re.M), err
+
+
+# ---- the command line ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", ["pattern-on-the-frames", "video-inside", "folder-inside", "through-a-link",
+                                  "work-dir-inside"])
+def test_nothing_is_written_inside_an_input_folder_even_with_overwrite(clip, tmp_path, capsys, case):
+    """Before: `-o plates/%04d.png --overwrite` replaced the user's own frames with the result, and an output or
+    work directory inside an input folder added files that the next run reads as frames."""
+    mine = plates(tmp_path / "plates", clip["frames"])
+    args = ["inpaint", tmp_path / "plates", "--mask", clip["masks"], "-o", tmp_path / "plates" / "%04d.png",
+            "--overwrite", *QUICK]
+    expected = r"output \S+ is inside the input folder \S+plates, whose every image is read as a frame"
+    if case == "video-inside":
+        args[5] = tmp_path / "plates" / "clean.mkv"
+    elif case == "folder-inside":
+        args[5] = tmp_path / "plates" / ".." / "plates" / "clean"
+    elif case == "through-a-link":
+        (tmp_path / "link").symlink_to(tmp_path / "plates")
+        args[1] = tmp_path / "link"
+        expected = expected.replace("plates", "link")
+    elif case == "work-dir-inside":
+        args[5] = tmp_path / "clean.mkv"
+        args += ["--work-dir", tmp_path / "plates" / "work"]
+        expected = r"the work directory \S+ is inside the input folder \S+plates; give another --work-dir"
+    refused(capsys, args, expected)
+    assert digests(tmp_path / "plates") == mine
+    assert sorted(os.listdir(tmp_path)) == sorted(["plates"] + (["link"] if case == "through-a-link" else []))
+
+
+@pytest.mark.parametrize("name", [".", "..", ""])
+def test_an_output_that_names_no_folder_of_its_own_is_one_sentence(clip, tmp_path, capsys, monkeypatch, name):
+    """Before: a traceback (`PosixPath('.') has an empty name`)."""
+    (tmp_path / "here").mkdir()
+    (tmp_path / "here" / "notes.txt").write_text("mine")
+    monkeypatch.chdir(tmp_path / "here")
+    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", name, "--overwrite", *QUICK],
+            rf"output '{re.escape(name)}' names no file or folder of its own")
+    assert (tmp_path / "here" / "notes.txt").read_text() == "mine"
+    assert sorted(os.listdir(tmp_path)) == ["here"] and os.listdir(tmp_path / "here") == ["notes.txt"]
+
+
+def test_a_name_too_long_for_the_file_system_is_refused_before_training(clip, tmp_path, capsys):
+    """Before: the run trained, then failed writing `OUT.config.json` (258 bytes)."""
+    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / ("x" * 246 + ".mkv"),
+                     *QUICK], r"cannot write \S+config.json: the name x+\.\.\. is 258 bytes long and this file "
+                              r"system allows 255")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_temporary_name_beside_a_long_name_still_fits():
+    """Before: `.NAME.RANDOM.partial.mkv` of a 240-byte NAME was too long, so such an output could never be
+    written (its temporary file failed after the training)."""
+    folder = Path(os.environ.get("TMPDIR", "/tmp"))
+    for name, suffix in (("a" * 240 + ".mkv", ".mkv"), ("é" * 120 + ".exr", ".exr"), ("b" * 250, "")):
+        for as_folder in (False, True):
+            temp = temp_sibling(folder / name, suffix, folder=as_folder)
+            try:
+                assert temp.parent == folder and len(os.fsencode(temp.name)) <= 255
+                assert temp.name.startswith("." + name[:20]) and temp.name.endswith(".partial" + suffix)
+            finally:
+                temp.rmdir() if as_folder else temp.unlink()
+
+
+@pytest.mark.slow
+def test_an_output_whose_name_is_near_the_limit_is_written(clip, tmp_path, capsys):
+    out = tmp_path / ("x" * 236 + ".mkv")  # beside it: x*236 + ".before_after.png" is 253 bytes
+    code = main([str(a) for a in ["inpaint", clip["video"], "--mask", clip["masks"], "-o", out, *QUICK]])
+    assert code == 0, capsys.readouterr().err
+    assert out.stat().st_size > 0 and not [p for p in os.listdir(tmp_path) if ".partial" in p]
+
+
+# ---- the daemon's store --------------------------------------------------------------------------------------------
+
+def serve(store: Path, seconds: float = 60.0) -> subprocess.CompletedProcess:
+    """`vinpaint serve` on `store`, expected to stop at start (a refused store)."""
+    return subprocess.run([sys.executable, "-m", "vinpaint", "serve", "--bind", "tcp://127.0.0.1:*", "--store",
+                           str(store), "--device", "cpu"], capture_output=True, text=True, timeout=seconds,
+                          env=dict(os.environ, OMP_NUM_THREADS="2"), stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("case", ["trash", "daemon.json", "photos"])
+def test_a_users_folder_as_the_store_is_refused_and_kept(tmp_path, case):
+    """Before: the daemon took any folder as its store; at start it emptied STORE/trash/ (a user's folder named
+    `trash` lost everything in it) and replaced STORE/daemon.json."""
+    store = tmp_path / "mine"
+    (store / "trash" / "holiday").mkdir(parents=True) if case == "trash" else (store / "photos").mkdir(parents=True)
+    (store / "trash" / "holiday" / "beach.jpg" if case == "trash" else store / "photos" / "beach.jpg") \
+        .write_bytes(b"\xff\xd8 the user's photo")
+    if case == "daemon.json":
+        (store / "daemon.json").write_text('{"my": "settings"}')
+    before = digests(store)
+    done = serve(store)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert re.search(r"^vinpaint: error: the store \S+mine holds files that vinpaint did not put there "
+                     rf"\(e\.g\. \S+; it has no {re.escape(STORE_MARK)}\); give a new or empty folder as --store$",
+                     done.stderr.strip(), re.M), done.stderr
+    assert digests(store) == before and sorted(p.name for p in store.iterdir()) == sorted(
+        {"trash": ["trash"], "daemon.json": ["photos", "daemon.json"], "photos": ["photos"]}[case])
+
+
+def test_a_store_written_by_a_newer_version_is_refused_and_kept(tmp_path):
+    store = tmp_path / "store"
+    (store / "jobs" / ("a" * 32)).mkdir(parents=True)
+    (store / "jobs" / ("a" * 32) / "job.json").write_text('{"a field": "from the future"}')
+    (store / STORE_MARK).write_text('{"store_format": 7}')
+    before = digests(store)
+    done = serve(store)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "the store " + str(store) + " was written by a newer vinpaint (store format 7; this one reads 1)" \
+        in done.stderr
+    assert digests(store) == before
+
+
+def test_a_store_from_before_the_mark_is_still_a_store(tmp_path):
+    """A store that an earlier vinpaint made (daemon.lock, daemon.json, jobs/, trash/) starts, and is marked."""
+    from daemon_fixtures import DaemonProcess
+
+    store = tmp_path / "store"
+    (store / "jobs").mkdir(parents=True)
+    (store / "trash" / ("b" * 32 + ".1")).mkdir(parents=True)  # a deleted job on its way out
+    (store / "daemon.lock").touch()
+    (store / "daemon.json").write_text('{"pid": 1}')
+    daemon = DaemonProcess(store).start()
+    try:
+        assert json.loads((store / STORE_MARK).read_text()) == {"store_format": 1}
+        assert os.listdir(store / "trash") == []
+    finally:
+        assert daemon.terminate() == 0
+
+
+def record(job: str) -> JobRecord:
+    return JobRecord(job=job, content_hash="0" * 64, frames=3, width=8, height=8, channels=3, dtype="u1",
+                     mask_dtype="u1", settings={}, config={})
+
+
+def test_a_job_whose_record_cannot_be_read_is_set_aside_never_deleted(tmp_path):
+    """Before: the store skipped a job with a damaged job.json at start, and when a client opened the same job
+    again its folder (finished results included) went to the trash and was deleted."""
+    job = "c" * 32
+    store = JobStore(tmp_path / "store")
+    store.open()
+    made = store.create(record(job))
+    (made.root / "results" / "00000.bin").write_bytes(b"a finished frame")
+    (made.root / "job.json").write_text('{"job": "cccc')  # cut short
+    again = JobStore(tmp_path / "store")
+    notes = again.open()
+    assert len(notes) == 1 and "unreadable job.json" in notes[0] and "kept" in notes[0]
+    fresh = again.create(record(job))
+    assert fresh.root == made.root and json.loads((fresh.root / "job.json").read_text())["job"] == job
+    kept = list((tmp_path / "store" / "unreadable").iterdir())
+    assert len(kept) == 1 and kept[0].name.startswith(job + ".")
+    assert (kept[0] / "results" / "00000.bin").read_bytes() == b"a finished frame"
+    assert (kept[0] / "job.json").read_text() == '{"job": "cccc'
