@@ -78,8 +78,9 @@ def read_image(path: Path) -> np.ndarray:
     return read_image_typed(path)[0]
 
 
-def read_image_typed(path: Path) -> tuple[np.ndarray, str]:
-    """One image file -> ([H,W,3] RGB, sample type: uint8, uint16, half or float)."""
+def read_image_typed(path: Path, matte: bool = False) -> tuple[np.ndarray, str]:
+    """One image file -> ([H,W,3] RGB, sample type: uint8, uint16, half or float). `matte`: a mask, whose alpha
+    channel, where it has one that is not opaque everywhere, is the matte (roto tools often write black RGB)."""
     path = Path(path)
     if path.suffix.lower() in OIIO_READS:
         return read_image_file(path)
@@ -92,6 +93,8 @@ def read_image_typed(path: Path) -> tuple[np.ndarray, str]:
     if image.dtype not in (np.uint8, np.uint16):
         raise InputError(f"image {path} has {image.dtype} samples; only 8-bit and 16-bit images, float TIFF and "
                          "EXR are supported.")
+    if matte and image.ndim == 3 and image.shape[2] == 4 and image[:, :, 3].min() < np.iinfo(image.dtype).max:
+        return np.repeat(image[:, :, 3:], 3, axis=2), str(image.dtype)
     return _rgb(image), str(image.dtype)
 
 
@@ -105,20 +108,20 @@ def _rgb(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _read_image_folder(folder: Path) -> Clip:
+def _read_image_folder(folder: Path, matte: bool = False) -> Clip:
     files = list_images(folder)
     if not files:
         raise InputError(f"folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
-    frames, sample = _read_files(folder, files)
+    frames, sample = _read_files(folder, files, matte)
     return Clip(frames, DEFAULT_FPS, folder, "images", [p.stem for p in files], sample=sample)
 
 
-def _read_files(source: Path, files: list[Path]) -> tuple[np.ndarray, str]:
+def _read_files(source: Path, files: list[Path], matte: bool = False) -> tuple[np.ndarray, str]:
     """Image files that must all match -> ([T,H,W,3], their sample type)."""
     frames, samples = [], []
     budget = clip_memory_budget()
     for path in files:
-        image, sample = read_image_typed(path)
+        image, sample = read_image_typed(path, matte)
         _check_size_so_far(source, len(frames) + 1, image.nbytes, budget)
         if frames and (image.shape != frames[0].shape or sample != samples[0]):
             raise InputError(f"image {path.name} in {path.parent} is {_describe(image, sample)} but {files[0].name} "
@@ -128,9 +131,9 @@ def _read_files(source: Path, files: list[Path]) -> tuple[np.ndarray, str]:
     return np.stack(frames), samples[0]
 
 
-def _read_pattern(pattern: Pattern, frame_range: tuple[int, int] | None) -> Clip:
+def _read_pattern(pattern: Pattern, frame_range: tuple[int, int] | None, matte: bool = False) -> Clip:
     numbers = select_frames(pattern, frame_range)
-    frames, sample = _read_files(Path(pattern.text), [pattern.path(n) for n in numbers])
+    frames, sample = _read_files(Path(pattern.text), [pattern.path(n) for n in numbers], matte)
     return Clip(frames, DEFAULT_FPS, Path(pattern.text), "images", [pattern.stem(n) for n in numbers],
                 numbers=numbers, pattern=pattern, sample=sample)
 
@@ -211,19 +214,20 @@ def _reason(exc: BaseException) -> str:
     return text.rstrip(".").split(": '")[0]
 
 
-def read_clip(path: str | Path, frame_range: tuple[int, int] | None = None) -> Clip:
+def read_clip(path: str | Path, frame_range: tuple[int, int] | None = None, matte: bool = False) -> Clip:
     """A video file, a folder of images or a frame pattern (`plate.%04d.exr`, `plate.####.exr`; `frame_range`:
-    first and last frame number, both included) -> Clip. Raises InputError naming the problem."""
+    first and last frame number, both included) -> Clip. Raises InputError naming the problem. `matte`: masks
+    (see read_image_typed)."""
     path = Path(path)
     if not path.exists() and looks_like_pattern(str(path)):
-        return _read_pattern(parse_pattern(path), frame_range)
+        return _read_pattern(parse_pattern(path), frame_range, matte)
     if frame_range is not None:
         raise InputError(f"--frames picks frames of a frame pattern (plate.%04d.exr, plate.####.exr), and {path} "
                          "is not one; give the frames as a pattern.")
     if not path.exists():
         raise InputError(f"input {path} does not exist.")
     if path.is_dir():
-        return _read_image_folder(path)
+        return _read_image_folder(path, matte)
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         raise InputError(f"input {path} is a single image; give a video file or a folder of frames.")
     return _read_video_file(path)
@@ -253,21 +257,22 @@ def read_masks(path: str | Path, frame_count: int, size: tuple[int, int], invert
                numbers: list[int] | None = None) -> np.ndarray:
     """A mask video, folder of images, frame pattern, or one image (static mask) -> bool [T,H,W], True = hole.
 
-    White (any channel above half scale) means remove; `invert` swaps that. `frame_count` and `size`
+    White (any channel above half scale) means remove; `invert` swaps that. An image with an alpha channel that
+    is not opaque everywhere is read by its alpha. `frame_count` and `size`
     ((width, height)) are the video's, checked here so a mismatch is reported with both numbers. A frame pattern
     is read at the clip's frame `numbers` (0 ... T-1 when None).
     """
     path = Path(path)
     if not path.exists() and looks_like_pattern(str(path)):
-        clip = read_clip(path, (numbers[0], numbers[-1]) if numbers else None)
+        clip = read_clip(path, (numbers[0], numbers[-1]) if numbers else None, matte=True)
     elif not path.exists():
         raise InputError(f"mask {path} does not exist.")
     elif path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
-        image = read_image(path)
+        image = read_image_typed(path, matte=True)[0]
         _check_size(image.shape[1], image.shape[0], size, path)
         return np.broadcast_to(_to_hole(image, invert), (frame_count, *image.shape[:2])).copy()
     else:
-        clip = read_clip(path)
+        clip = read_clip(path, matte=True)
     _check_count(clip.frames.shape[0], frame_count, path)
     _check_size(*clip.size, size, path)
     return _to_hole(clip.frames, invert)
@@ -322,4 +327,20 @@ def read_inputs(video: str | Path, mask: str | Path, invert: bool = False,
     numbers."""
     clip = read_clip(video, frame_range)
     masks = read_masks(mask, clip.frames.shape[0], clip.size, invert=invert, numbers=clip.numbers or None)
+    rate = _video_rate(Path(mask)) if clip.kind == "video" else None
+    if rate is not None and rate != clip.fps:
+        clip.notices.append(f"the mask {mask} runs at {float(rate):g} fps and the video at {float(clip.fps):g}; "
+                            "they have the same number of frames, so mask frame N is used for video frame N")
     return clip, masks
+
+
+def _video_rate(path: Path) -> Fraction | None:
+    """The frame rate of a mask video (None for images), to say when it differs from the clip's."""
+    if not path.is_file() or path.suffix.lower() in IMAGE_EXTENSIONS:
+        return None
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            return Fraction(stream.average_rate or stream.guessed_rate or DEFAULT_FPS)
+    except (av.FFmpegError, OSError, IndexError, ValueError, ZeroDivisionError):
+        return None

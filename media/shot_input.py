@@ -12,7 +12,7 @@ import numpy as np
 
 from vinpaint.errors import InputError
 from .io import DEFAULT_FPS, IMAGE_EXTENSIONS, Clip, _check_count, _check_size, _describe, _reason, _to_hole, \
-    list_images, read_image, read_image_typed
+    list_images, read_image_typed
 from .sequences import looks_like_pattern, parse_pattern, select_frames
 
 
@@ -20,7 +20,9 @@ class FrameStream:
     """One source's frames by index, read in increasing order. `clip` describes it as engine.io.Clip does, with
     `clip.frames` a read-only stand-in of the right shape and type that holds only the first frame."""
 
-    def __init__(self, path: str | Path, frame_range: tuple[int, int] | None = None):
+    def __init__(self, path: str | Path, frame_range: tuple[int, int] | None = None, matte: bool = False):
+        self.matte = matte
+        """Masks: an alpha channel is the matte (io.read_image_typed)."""
         path = Path(path)
         self.files: list[Path] = []
         self.container = None
@@ -49,7 +51,7 @@ class FrameStream:
             source = path
         self.path = source
         if self.files:
-            first, self.sample = read_image_typed(self.files[0])
+            first, self.sample = read_image_typed(self.files[0], self.matte)
             self.count, fps, kind = len(self.files), DEFAULT_FPS, "images"
         else:
             first, fps, self.count = self._probe_video(path)
@@ -80,7 +82,7 @@ class FrameStream:
         if self.files:
             images = []
             for path in self.files[start:stop]:
-                image, sample = read_image_typed(path)
+                image, sample = read_image_typed(path, self.matte)
                 if image.shape != self.first.shape or sample != self.sample:
                     raise InputError(f"image {path.name} in {path.parent} is {_describe(image, sample)} but "
                                      f"{self.files[0].name} is {_describe(self.first, self.sample)}; every frame "
@@ -134,15 +136,15 @@ class ShotFiles:
         self.masks = None
         if not mask.exists() and looks_like_pattern(str(mask)):
             numbers = self.clip.numbers
-            self.masks = FrameStream(mask, (numbers[0], numbers[-1]) if numbers else None)
+            self.masks = FrameStream(mask, (numbers[0], numbers[-1]) if numbers else None, matte=True)
         elif not mask.exists():
             raise InputError(f"mask {mask} does not exist.")
         elif mask.is_file() and mask.suffix.lower() in IMAGE_EXTENSIONS:
-            image = read_image(mask)
+            image = read_image_typed(mask, matte=True)[0]
             _check_size(image.shape[1], image.shape[0], self.clip.size, mask)
             self.static = _to_hole(image, invert)
         else:
-            self.masks = FrameStream(mask)
+            self.masks = FrameStream(mask, matte=True)
         if self.masks is not None:
             _check_count(self.masks.count, self.count, mask)
             _check_size(*self.masks.clip.size, self.clip.size, mask)

@@ -207,3 +207,44 @@ def test_a_job_whose_record_cannot_be_read_is_set_aside_never_deleted(tmp_path):
     assert len(kept) == 1 and kept[0].name.startswith(job + ".")
     assert (kept[0] / "results" / "00000.bin").read_bytes() == b"a finished frame"
     assert (kept[0] / "job.json").read_text() == '{"job": "cccc'
+
+
+# ---- masks ---------------------------------------------------------------------------------------------------------
+
+def test_a_mask_whose_matte_is_in_its_alpha_channel_is_read_by_its_alpha(clip, tmp_path):
+    """Before: alpha was dropped, so a roto export with black RGB and the matte in alpha was 'the mask is empty'.
+    An RGBA mask with an opaque alpha is still read by its colour."""
+    from vinpaint.media.io import read_masks
+    from vinpaint.media.shot_input import ShotFiles
+
+    white = read_masks(clip["masks"], SMALL.frames, (SMALL.width, SMALL.height))
+    assert white.any()
+    for name, colour, alpha in (("alpha-only", 0, None), ("white-under-alpha", 255, None), ("opaque", None, 255)):
+        (tmp_path / name).mkdir()
+        for i, hole in enumerate(white):
+            matte = np.where(hole, 255, 0).astype(np.uint8)
+            rgba = np.empty(hole.shape + (4,), np.uint8)
+            rgba[..., :3] = matte[..., None] if colour is None else colour
+            rgba[..., 3] = matte if alpha is None else alpha
+            cv2.imwrite(str(tmp_path / name / f"{i:04d}.png"), rgba)
+        assert np.array_equal(read_masks(tmp_path / name, SMALL.frames, (SMALL.width, SMALL.height)), white), name
+        files = ShotFiles(clip["video"], tmp_path / name)  # a long shot reads its masks window by window
+        try:
+            assert np.array_equal(files.window(2, 9)[1], white[2:9]), name
+        finally:
+            files.close()
+    single = read_masks(tmp_path / "alpha-only" / "0004.png", SMALL.frames, (SMALL.width, SMALL.height))
+    assert np.array_equal(single[7], white[4])
+
+
+def test_a_mask_video_at_another_frame_rate_is_said(clip, tmp_path):
+    from vinpaint.media.io import read_inputs
+
+    matte = np.repeat(np.where(read_inputs(clip["video"], clip["masks"])[1], 255, 0).astype(np.uint8)[..., None],
+                      3, axis=3)
+    write_video(tmp_path / "mask30.mkv", matte, 30)
+    write_video(tmp_path / "mask24.mkv", matte, 24)
+    assert read_inputs(clip["video"], tmp_path / "mask24.mkv")[0].notices == []
+    notices = read_inputs(clip["video"], tmp_path / "mask30.mkv")[0].notices
+    assert notices == [f"the mask {tmp_path / 'mask30.mkv'} runs at 30 fps and the video at 24; they have the same "
+                       "number of frames, so mask frame N is used for video frame N"]
