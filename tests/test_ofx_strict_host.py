@@ -190,3 +190,18 @@ def test_a_host_without_string_parameters_gets_a_clear_refusal_at_create_instanc
     assert run.steps["render:1"]["status"] == "ErrBadHandle"
     assert run.steps["unload"]["status"] == "OK"
     assert refusals(run) == []
+
+
+def test_the_bundle_works_after_the_scan_unloads_it() -> None:
+    """A HostSupport plug-in cache scan runs Load, Describe and Unload, and creating an instance later loads the
+    bundle again (seen in a host built on HostSupport: every suite fetched twice). The second life must reach the
+    daemon as the first (the ZeroMQ context ended at the first Unload is made again)."""
+    run = harness("--synthetic", f"{W}x{H}x{T}", "--daemon", NOWHERE, "--param", "jobId=" + "ab" * 16,
+                  "--expect-failure", "render",
+                  "--steps", "describe,unload,describe,create,render:1,destroy,unload")
+    assert run.steps["create"]["status"] == "OK"
+    assert run.steps["render:1"]["status"] == "Failed"
+    assert "no daemon is reachable" in run.steps["render:1"]["persistent"]
+    assert run.steps["unload"]["status"] == "OK"
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    assert refusals(run) == []

@@ -7,7 +7,7 @@
 //
 //   hostsupport_host --plugin-id org.vinpaint.Inpaint --source DIR [--mask DIR] [--context general|filter]
 //          [--depth byte|short|float] [--first-frame N] [--lack-param-type TYPE] [--out DIR]
-//          --steps 'create;set:NAME=VALUE;press:NAME;wait:SECONDS;render:F;render-batch:F;render-seq:A-B;destroy'
+//          --steps 'create;set:NAME=VALUE;press:NAME;wait:SECONDS;render:F;render-batch:F;render-seq:A-B;sleep:S;destroy'
 //
 // create makes an interactive instance (create-batch a background one); render:F is an interactive render,
 // render-batch:F a batch one; render-seq:A-B renders A..B in one sequential batch (one Begin/EndSequenceRender).
@@ -588,6 +588,10 @@ void runStep(std::unique_ptr<HI::Instance> &inst, HI::ImageEffectPlugin *plugin,
         OfxStatus en = inst->endRenderAction(a, z, 1, false, one, true, false);
         return done(field("status", statuses) + field("begin", statusName(b)) + field("end", statusName(en)) +
                     afterAction(*e));
+    }
+    if (step.rfind("sleep:", 0) == 0) {
+        std::this_thread::sleep_for(std::chrono::duration<double>(std::stod(step.substr(6))));
+        return done(field("status", "OK"));
     }
     if (step == "destroy") {
         inst.reset();
