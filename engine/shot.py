@@ -143,7 +143,21 @@ def finished(job: WindowJob) -> dict | None:
                          "--restart or another work directory")
     if record.get("budget") != job.budget() or not all((job.folder / name).is_file() for name in RESULT_ARRAYS):
         return None  # another budget, or a finished shot whose work directory was tidied: train it again
+    if not _results_whole(job):
+        return None  # damaged (a copy cut short, a disk that filled): run again, from the window's own checkpoint
     return record
+
+
+def _results_whole(job: WindowJob) -> bool:
+    """A finished window's result arrays and loss history load, in the window's shape."""
+    try:
+        frames, hole, matte = (np.load(job.folder / name, mmap_mode="r", allow_pickle=False)
+                               for name in RESULT_ARRAYS)
+        history = np.load(job.folder / "history.npy", allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return False
+    return frames.shape == job.frames.shape and hole.shape == matte.shape == job.frames.shape[:3] and \
+        history.ndim == 2 and history.shape[1] == 6
 
 
 def run_window(job: WindowJob, device: str | None = None, threads: int | None = None,

@@ -248,3 +248,28 @@ def test_a_mask_video_at_another_frame_rate_is_said(clip, tmp_path):
     notices = read_inputs(clip["video"], tmp_path / "mask30.mkv")[0].notices
     assert notices == [f"the mask {tmp_path / 'mask30.mkv'} runs at 30 fps and the video at 24; they have the same "
                        "number of frames, so mask frame N is used for video frame N"]
+
+
+# ---- a long shot's work directory ----------------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["frames.npy", "history.npy", "hole.npy"])
+def test_a_damaged_window_result_is_made_again_from_its_checkpoint(tmp_path, capsys, damage):
+    """Before: a finished window whose result or loss history was cut short (a copy, a full disk) stopped the
+    next run with a numpy traceback. Now that window runs again from its own checkpoint and the shot comes out
+    the same."""
+    from vinpaint.media.io import read_clip
+
+    sample = make_sample(SampleConfig(frames=26, width=96, height=64, seed=5))
+    write_video(tmp_path / "clip.mkv", sample.frames, 24)
+    write_png_sequence(tmp_path / "masks", np.where(sample.masks, 255, 0).astype(np.uint8))
+    args = [str(a) for a in ["inpaint", tmp_path / "clip.mkv", "--mask", tmp_path / "masks", "-o",
+                             tmp_path / "out.mkv", *QUICK, "--set", "shot.window=14", "--set", "shot.overlap=4",
+                             "--keep-work"]]
+    assert main(args) == 0, capsys.readouterr().err
+    first = read_clip(tmp_path / "out.mkv").frames
+    damaged = tmp_path / "out.work" / "window_0001" / damage
+    damaged.write_bytes(damaged.read_bytes()[:60])
+    assert main(args) == 0, capsys.readouterr().err
+    assert np.array_equal(read_clip(tmp_path / "out.mkv").frames, first)
+    assert (tmp_path / "out.work" / "window_0001" / "checkpoint.pt").is_file()
