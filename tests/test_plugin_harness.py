@@ -668,6 +668,35 @@ def test_engine_settings_the_node_or_the_daemon_refuses(clip: Clip, daemon: Daem
                    if e.get("event") == "progress_start")
 
 
+@pytest.mark.parametrize("case", ["general-no-mask", "filter-full-frame"])
+def test_a_frame_that_is_hole_everywhere_fails_train_before_the_upload(clip: Clip, daemon: Daemon, tmp_path: Path,
+                                                                       case: str) -> None:
+    """The engine refuses a frame the mask covers entirely. The node says so while reading, before uploading the
+    clip: in the General context without a Mask input an opaque plate's alpha makes every frame all hole (found
+    driving the node in a host built on OpenFX HostSupport, where the whole clip went up and the job then
+    failed)."""
+    build_plugin()
+    if case == "general-no-mask":
+        args = ["--source", str(clip.source), "--no-mask"]
+        expected = "the mask covers all of frame 1: no Mask input is connected"
+    else:
+        masks = tmp_path / "mask"
+        masks.mkdir()
+        for i in range(FRAMES):
+            hole = np.ones((HEIGHT, WIDTH), bool) if i == 2 else clip.holes[i]
+            np.save(masks / f"{i:05d}.npy", hole.astype(np.uint8) * 255)
+        args = ["--source", str(clip.source), "--mask", str(masks), "--context", "filter"]
+        expected = "the mask covers all of frame 3, so nothing is left to learn that frame from"
+    run = harness(*args, "--daemon", daemon.endpoint, "--param", f"preset={PRESET_TINY}",
+                  "--expect-failure", "train", "--steps", "describe,create,train,destroy,unload")
+    train = run.steps["train"]
+    assert train["status"] == "Failed" and expected in train["status_param"], train["status_param"]
+    assert train["job"] == ""
+    assert not any(e.get("label", "").startswith("vinpaint: uploading") for e in run.events
+                   if e.get("event") == "progress_start")
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+
+
 def test_cancel_in_the_progress_bar_stops_train(clip: Clip, daemon: Daemon, trained: Trained) -> None:
     run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint,
                   "--param", f"preset={PRESET_TINY}", "--param", "maskDilation=3", "--cancel-progress-after", "3",

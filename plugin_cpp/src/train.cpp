@@ -139,6 +139,18 @@ void TrainJob::readFrame(int i, zmq::message_t &frame, zmq::message_t &mask, std
     } catch (const std::invalid_argument &e) {
         throw OfxError(kOfxStatFailed, std::string("vinpaint: ") + e.what());
     }
+    // The engine refuses a frame that is hole everywhere (nothing to learn it from); say so before any upload.
+    // In the General context without a Mask input it is the usual mistake: an opaque plate's alpha is all hole.
+    if (n == static_cast<std::size_t>(g_.width) * static_cast<std::size_t>(g_.height)) {
+        const std::string frameNo = std::to_string(first_ + i);
+        if (maskFromSource_ && !inst_.filterContext)
+            throw OfxError(kOfxStatFailed, "vinpaint: the mask covers all of frame " + frameNo +
+                                               ": no Mask input is connected, so the Source's alpha is the mask, "
+                                               "and it is opaque there; connect a Mask input that marks what to remove");
+        throw OfxError(kOfxStatFailed, "vinpaint: the mask covers all of frame " + frameNo +
+                                           ", so nothing is left to learn that frame from (check the mask, Mask "
+                                           "channel and Invert mask)");
+    }
     *holes += n;
 }
 
