@@ -10,7 +10,8 @@ procedural clip without it. Then, printing each step's status and seconds:
 1. a host lacking String parameters (as HostSupport's example host): CreateInstance must refuse with a message;
 2. no daemon at the node's address: interactive and batch renders must fail with "no daemon is reachable" within
    their timeouts (2 s, 10 s), Train the same;
-3. a real `vinpaint serve` (temporary store): Train with the tiny preset, a render while it trains (the source with
+3. a real `vinpaint serve` (temporary store): Train without a Mask input (an opaque Source: every pixel a hole)
+   must fail before uploading; Train with the tiny preset, a render while it trains (the source with
    a progress message), wait, then every frame in one sequential batch render; the output must equal the daemon's
    own result frames, differ from the source inside the hole and match it outside.
 Exits 1 when a check fails. The timings are the machine's; nothing here is a speed target.
@@ -86,9 +87,11 @@ class Host:
         self.plugins.mkdir()
         (self.plugins / bundle.name).symlink_to(bundle.resolve())
 
-    def run(self, name: str, steps: list[str], *options: str, timeout: float = 900) -> dict[str, dict]:
+    def run(self, name: str, steps: list[str], *options: str, timeout: float = 900,
+            mask: bool = True) -> dict[str, dict]:
         out = self.work / name
-        cmd = [str(self.exe), "--source", str(self.clip / "source"), "--mask", str(self.clip / "mask"),
+        masks = ["--mask", str(self.clip / "mask")] if mask else []
+        cmd = [str(self.exe), "--source", str(self.clip / "source"), *masks,
                "--out", str(out), *options, "--steps", ";".join(steps)]
         env = dict(os.environ, OFX_PLUGIN_PATH=str(self.plugins))
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
@@ -179,6 +182,13 @@ def main() -> int:
 
         proc, endpoint = start_daemon(work / "store")
         try:
+            r = host.run("daemon, no Mask input (an opaque Source)", ["create", f"set:daemonAddress={endpoint}",
+                                                                       f"set:preset={PRESET_TINY}", "press:train",
+                                                                       "destroy"], mask=False)
+            got = r.get("press:train", {})
+            check(got.get("status") == "Failed" and "uploading" not in got.get("progress", "")
+                  and "no Mask input is connected" in got.get("status_param", ""),
+                  "Train refuses an all-hole frame before uploading")
             r = host.run("daemon", ["create", f"set:daemonAddress={endpoint}", f"set:preset={PRESET_TINY}",
                                     "press:train", "render:1", f"wait:{args.train_timeout:.0f}",
                                     f"render-seq:1-{FRAMES}", "destroy"], timeout=args.train_timeout + 300)
