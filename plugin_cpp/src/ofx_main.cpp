@@ -66,15 +66,15 @@ OfxStatus dispatch(const char *action, OfxImageEffectHandle effect, ofx::PropSet
 }
 
 void report(const char *action, OfxImageEffectHandle effect, const char *text) noexcept {
-    const bool creating = std::strcmp(action, kOfxActionCreateInstance) == 0;
-    if (effect && ofx::suites().prop && isInstanceAction(action)) {
+    const bool onTheNode = effect && ofx::suites().prop && isInstanceAction(action);
+    if (onTheNode) {
         if (std::strcmp(action, kOfxImageEffectActionRender) == 0)
             ofx::setPersistentMessage(effect, kOfxMessageError, text);
         else
             ofx::postMessage(effect, kOfxMessageError, text);
     }
     // A node that could not be created may have no panel to show a message on: the host's log gets it too.
-    if (!(effect && ofx::suites().prop && isInstanceAction(action)) || creating)
+    if (!onTheNode || std::strcmp(action, kOfxActionCreateInstance) == 0)
         std::fprintf(stderr, "vinpaint (%s): %s\n", action, text);
 }
 
