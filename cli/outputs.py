@@ -16,8 +16,8 @@ from vinpaint.errors import InputError
 from vinpaint.media.io import Clip
 from vinpaint.media.pictures import write_before_after, write_loss_curve
 from vinpaint.media.sequences import Pattern, looks_like_pattern, parse_pattern
-from vinpaint.media.writers import CODECS, check_replaceable, resolve_codec, sequence_sample, to_uint8, \
-    write_image_sequence, write_png, write_png_sequence, write_video
+from vinpaint.media.writers import CODECS, check_replaceable, is_vinpaint_output, resolve_codec, sequence_sample, \
+    to_uint8, write_image_sequence, write_png, write_png_sequence, write_video
 
 
 @dataclass
@@ -254,7 +254,8 @@ def write_flow_pictures(folder: Path, flows: np.ndarray, overwrite: bool = False
 
 class Litter:
     """Removes what this run created when it fails (a full disk, a bad checkpoint, a crash): outputs that were not
-    there before, and the work directory when this run made it and it holds no checkpoint or result worth keeping.
+    there before and carry vinpaint's mark (a file of the user's that appeared meanwhile is kept), and the work
+    directory when this run made it and it holds no checkpoint or result worth keeping.
     A work directory from an earlier run, and any checkpoint, are always kept."""
 
     KEEP = ("checkpoint.pt", "result.npz")
@@ -274,7 +275,9 @@ class Litter:
         if kind is None or self.keep_everything:
             return
         for path in self.new_outputs:
-            if path.is_dir() and not path.is_symlink():
+            if path.is_symlink() or not is_vinpaint_output(path):
+                continue  # it appeared while the run went on, and is not ours (often the very file that failed it)
+            if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             elif os.path.lexists(path):
                 path.unlink(missing_ok=True)

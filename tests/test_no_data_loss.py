@@ -273,3 +273,22 @@ def test_a_damaged_window_result_is_made_again_from_its_checkpoint(tmp_path, cap
     assert main(args) == 0, capsys.readouterr().err
     assert np.array_equal(read_clip(tmp_path / "out.mkv").frames, first)
     assert (tmp_path / "out.work" / "window_0001" / "checkpoint.pt").is_file()
+
+
+@pytest.mark.slow
+def test_a_users_file_that_appears_while_the_run_trains_is_kept(clip, tmp_path):
+    """Before: the run, finding at the end a file of the user's where its output goes, refused to replace it (one
+    sentence) and then removed it with its own litter, since it had not been there when the run started."""
+    command = [sys.executable, "-m", "vinpaint", "inpaint", str(clip["video"]), "--mask", str(clip["masks"]),
+               "-o", str(tmp_path / "res.mkv"), *QUICK[:4], "train.max_steps=150", *QUICK[5:]]
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           env=dict(os.environ, OMP_NUM_THREADS="1"), stdin=subprocess.DEVNULL)
+    first = run.stderr.readline()  # "perceptual loss off", printed as training is set up
+    (tmp_path / "res.mkv").write_bytes(b"the user's own video")
+    (tmp_path / "res.config.json").write_text('{"mine": true}')
+    err = first + run.stderr.read()
+    assert run.wait(300) == 2, err
+    assert "output " + str(tmp_path / "res.mkv") + " exists and was not written by vinpaint" in err
+    assert (tmp_path / "res.mkv").read_bytes() == b"the user's own video"
+    assert (tmp_path / "res.config.json").read_text() == '{"mine": true}'
+    assert (tmp_path / "res.work" / "result.npz").is_file()  # the finished training is kept too
