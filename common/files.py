@@ -11,6 +11,8 @@ messages); the extension is kept so writers that go by it (FFmpeg's muxers) see 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import io
 import os
 import tempfile
@@ -64,6 +66,26 @@ def _shortened(name: str, reserved: int, limit: int = 255) -> str:
     if len(data) + reserved <= limit:
         return name
     return data[:max(limit - reserved, 1)].decode("utf-8", "ignore") or "x"
+
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two existing entries of one file system in one step (Linux's renameat2 with RENAME_EXCHANGE), so a
+    folder is replaced with no moment at which neither the old nor the new one is there. False where the system
+    or the file system cannot; the caller then renames twice."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(error, os.strerror(error), str(b))
 
 
 def naming(exc: BaseException, path: Path) -> BaseException:

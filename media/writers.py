@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from vinpaint.errors import InputError
-from vinpaint.files import atomic_write_bytes, commit, fsync_dir, naming, temp_sibling
+from vinpaint.files import atomic_write_bytes, commit, exchange, fsync_dir, naming, temp_sibling
 from vinpaint.media.imagefiles import is_marked, write_image_file
 from vinpaint.media.sequences import Pattern
 
@@ -212,10 +212,18 @@ def write_image_sequence(pattern: Pattern, frames: np.ndarray, numbers: list[int
 
 
 def _replace_folder(new: Path, folder: Path, overwrite: bool = False) -> None:
-    """Move `new` to `folder`; an existing folder is moved aside first and removed once the swap is done."""
+    """Move `new` to `folder`. An existing folder is swapped with it in one step where the system can (then
+    removed); elsewhere it is moved aside first and removed once the swap is done."""
     old = None
     if os.path.lexists(folder):
         check_replaceable(folder, folder=True, overwrite=overwrite)
+        if exchange(new, folder):  # the previous output (or the link given with --overwrite) is now at `new`
+            fsync_dir(folder.parent)
+            if new.is_symlink():
+                new.unlink()
+            else:
+                shutil.rmtree(new, ignore_errors=True)
+            return
         old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
         os.replace(folder, old / folder.name)
     os.replace(new, folder)

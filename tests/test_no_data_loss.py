@@ -292,3 +292,30 @@ def test_a_users_file_that_appears_while_the_run_trains_is_kept(clip, tmp_path):
     assert (tmp_path / "res.mkv").read_bytes() == b"the user's own video"
     assert (tmp_path / "res.config.json").read_text() == '{"mine": true}'
     assert (tmp_path / "res.work" / "result.npz").is_file()  # the finished training is kept too
+
+
+# ---- replacing a finished output -----------------------------------------------------------------------------------
+
+def test_a_png_folder_output_is_replaced_in_one_step(tmp_path):
+    """Before: an earlier PNG folder was renamed aside, then the new one renamed in, so a kill between the two left
+    no output at its path (the previous one hidden in `.NAME.XXXX.old/`). Now the two are exchanged at once
+    (renameat2), and a link given with --overwrite is replaced, not written through."""
+    from vinpaint.files import exchange
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "one").write_text("a")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "two").write_text("b")
+    assert exchange(tmp_path / "a", tmp_path / "b")
+    assert os.listdir(tmp_path / "a") == ["two"] and os.listdir(tmp_path / "b") == ["one"]
+
+    frames = np.zeros((2, 8, 8, 3), np.uint8)
+    write_png_sequence(tmp_path / "out", frames)
+    inode = (tmp_path / "out").stat().st_ino
+    write_png_sequence(tmp_path / "out", frames + 9)
+    assert (tmp_path / "out").stat().st_ino != inode and sorted(os.listdir(tmp_path)) == ["a", "b", "out"]
+    mine = plates(tmp_path / "theirs", frames)
+    (tmp_path / "link").symlink_to(tmp_path / "theirs")
+    write_png_sequence(tmp_path / "link", frames, overwrite=True)
+    assert not (tmp_path / "link").is_symlink() and digests(tmp_path / "theirs") == mine
+    assert sorted(os.listdir(tmp_path)) == ["a", "b", "link", "out", "theirs"]
