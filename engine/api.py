@@ -42,15 +42,7 @@ def validate(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig) -> No
         raise InputError(f"the video is {frames.shape[2]}x{frames.shape[1]} but the mask is "
                          f"{masks.shape[2]}x{masks.shape[1]}")
     t_count = frames.shape[0]
-    n = config.train.batch_size
-    need = max(n, 1)
-    if config.uses_flow:
-        need = (n - 1) * max(config.train.intervals) + 1
-    if config.variant != "dip" and t_count < need:
-        how = (f"batches of {n} frames at interval {max(config.train.intervals)}" if config.uses_flow
-               else f"batches of {n} frames")
-        raise InputError(f"the clip has {t_count} frames but {how} need at least {need}; use a longer clip, "
-                         "a smaller batch or another variant")
+    config = config.fitted(t_count)[0]  # a short clip trains on shorter batches (a notice, not an error)
     holes = masks.astype(bool)
     if not holes.any():
         raise InputError("the mask is empty: no frame marks anything to remove (white = remove; see --invert-mask)")
@@ -169,8 +161,13 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     `references` maps a frame index to a clean frame the artist painted (same shape and dtype as the frame): its
     pixels are taken as known inside that frame's hole, so training and propagation carry them through the shot,
     and that frame's output is the painting itself."""
+    fit_notice = None
+    if isinstance(frames, np.ndarray) and frames.ndim == 4:
+        config, fit_notice = config.fitted(frames.shape[0])
     validate(frames, masks, config)
     emit = progress or (lambda event: None)
+    if fit_notice:
+        emit(ProgressEvent("setup", message=fit_notice))
     holes = dilate_holes(masks.astype(bool), config.mask.dilation)
     if references:
         frames, holes = apply_references(frames, holes, references)
@@ -214,7 +211,9 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
 
     t_count, height, width = holes.shape
     h, w = working_size(height, width, config)
-    notices: list[str] = list(flow_notices)
+    notices: list[str] = list(flow_notices) + ([fit_notice] if fit_notice else [])
+    if fit_notice:
+        wd.log(fit_notice)
 
     left = int((holes & ~propagation.reached).sum()) if propagation is not None else int(holes.sum())
     if propagation is not None and left <= config.propagation.train_below * holes.sum():

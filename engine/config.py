@@ -566,10 +566,29 @@ class InpaintConfig:
                     raise InputError(f"setting {part} must be a map of settings, not {_show(node)}")
             setattr(node, leaf, (limit or _fallback(default)).clean(name, getattr(node, leaf)))
 
+    def fitted(self, t_count: int) -> tuple["InpaintConfig", str | None]:
+        """These settings for a clip of `t_count` frames, with a notice when they had to change: a clip shorter
+        than one batch at the largest interval (21 frames for N=5 at t=5) trains on the intervals that fit, and one
+        shorter than a batch on batches of the whole clip. A compositor's 12-frame shot is a job, not an error."""
+        n, intervals = self.train.batch_size, self.train.intervals if self.uses_flow else (1,)
+        if self.variant == "dip" or t_count < 1 or (n - 1) * max(intervals) + 1 <= t_count:
+            return self, None
+        fit = tuple(t for t in intervals if (n - 1) * t + 1 <= t_count)
+        changes: dict[str, Any] = {"train.intervals": fit} if fit and self.uses_flow else {}
+        if not fit:
+            changes = {"train.batch_size": t_count, "train.intervals": (1,)} if self.uses_flow else \
+                {"train.batch_size": t_count}
+        fitted = self.replace(**changes)
+        n2, used = fitted.train.batch_size, fitted.train.intervals if self.uses_flow else (1,)
+        return fitted, (f"the clip has {t_count} frame{'s' if t_count != 1 else ''}, too few for batches of {n} at "
+                        f"interval {max(intervals)}: training on batches of {n2} at "
+                        f"interval{'s' if len(used) > 1 else ''} {', '.join(map(str, used))}")
+
     def planned_batches(self, t_count: int) -> int:
         """How many batches the schedule of a clip of `t_count` frames holds (train.batch_schedule's length)."""
-        n, tc = self.train.batch_size, self.train
-        intervals = tc.intervals if self.uses_flow else (1,)
+        config = self.fitted(t_count)[0]
+        n, tc = config.train.batch_size, config.train
+        intervals = tc.intervals if config.uses_flow else (1,)
         windows = sum(max(0, t_count - (n - 1) * t) for t in intervals)
         whole, part = int(math.floor(tc.epochs)), tc.epochs - math.floor(tc.epochs)
         return whole * windows + (max(1, int(round(part * windows))) if part > 0 and windows else 0)

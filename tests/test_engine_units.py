@@ -319,8 +319,7 @@ def test_bad_arrays_are_refused_with_one_sentence():
     masks[:, :10, :10] = True
     with pytest.raises(InputError, match="11 frames but the mask has 12"):
         validate(frames[:11], masks, config)
-    with pytest.raises(InputError, match="need at least 11"):
-        validate(frames[:8], masks[:8], config)
+    validate(frames[:8], masks[:8], config)  # too short for the batches: fitted to it (test_short_clips_...)
     full = masks.copy()
     full[4] = True
     with pytest.raises(InputError, match="covers all of frame 4"):
@@ -335,3 +334,23 @@ def test_config_round_trips_through_json():
     for variant in VARIANTS:
         config = make_config("fast", variant, **{"train.seed": 5})
         assert InpaintConfig.from_dict(config.to_dict()) == config
+
+
+def test_short_clips_train_on_the_batches_that_fit():
+    config = make_config("fast")  # N=5 at intervals 1, 3, 5: 21 frames for the widest batch
+    assert config.fitted(21) == (config, None) and config.fitted(200) == (config, None)
+    twelve, notice = config.fitted(12)
+    assert twelve.train.intervals == (1,) and twelve.train.batch_size == 5
+    assert notice == ("the clip has 12 frames, too few for batches of 5 at interval 5: training on batches of 5 "
+                      "at interval 1")
+    assert config.fitted(13)[0].train.intervals == (1, 3)
+    three, notice = config.fitted(3)
+    assert (three.train.batch_size, three.train.intervals) == (3, (1,)) and "batches of 3 at interval 1" in notice
+    assert config.fitted(13)[1].endswith("batches of 5 at intervals 1, 3")
+    # the image-only variants batch consecutive frames; per-frame DIP has no batches to fit
+    assert make_config("fast", "dip-vid").fitted(4)[0].train.batch_size == 4
+    dip = make_config("fast", "dip")
+    assert dip.fitted(2) == (dip, None)
+    # the schedule a short clip plans is the fitted one's, never an empty one
+    assert config.planned_steps(12) == twelve.planned_steps(12) > 0
+    assert config.planned_batches(12) == 2 * (12 - 4)
