@@ -13,7 +13,8 @@ procedural clip without it. Then, printing each step's status and seconds:
 3. a real `vinpaint serve` (temporary store): Train without a Mask input (an opaque Source: every pixel a hole)
    must fail before uploading; Train with the tiny preset, a render while it trains (the source with
    a progress message), wait, then every frame in one sequential batch render; the output must equal the daemon's
-   own result frames, differ from the source inside the hole and match it outside.
+   own result frames, differ from the source inside the hole and match it outside; the Filter context and a float
+   project (reopened with the saved job) render the same frames.
 Exits 1 when a check fails. The timings are the machine's; nothing here is a speed target.
 """
 from __future__ import annotations
@@ -215,6 +216,23 @@ def main() -> int:
             check(bool(inside) and min(inside) > 3,
                   f"the hole is inpainted (mean |output - source| inside: {min(inside, default=0):.1f} at least)")
             check(bool(outside) and max(outside) == 0, "pixels outside the hole are the source's")
+
+            # The same clip in the Filter context (the mask in the Source's alpha) finds the finished job; a float
+            # project reopened with the saved job renders it converted.
+            r = host.run("daemon, Filter context", ["create", f"set:daemonAddress={endpoint}",
+                                                    f"set:preset={PRESET_TINY}", "press:train", "render:4",
+                                                    "destroy"], "--context", "filter")
+            out = work / "daemon, Filter context" / "render_4.npy"
+            check(r.get("press:train", {}).get("status") == "OK" and out.exists()
+                  and np.array_equal(np.load(out)[..., :3], results[3]),
+                  "the Filter context finds the finished job and renders its frame")
+            r = host.run("daemon, float project", ["create", f"set:daemonAddress={endpoint}", f"set:jobId={job}",
+                                                   "set:jobFirstFrame=1", "render-batch:5", "destroy"],
+                         "--depth", "float")
+            out = work / "daemon, float project" / "batch_5.npy"
+            check(r.get("render-batch:5", {}).get("status") == "OK" and out.exists()
+                  and np.array_equal(np.load(out)[..., :3], results[4]),
+                  "a float project reopened with the saved job renders its frame")
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
