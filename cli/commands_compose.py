@@ -7,6 +7,7 @@ from pathlib import Path
 
 from vinpaint.errors import InputError
 from vinpaint.cli.arguments import parse_size
+from vinpaint.cli.outputs import check_result_folder
 from vinpaint.evaluation import compose
 
 
@@ -32,10 +33,18 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
+def earlier_set(out: Path) -> bool:
+    """`vinpaint compose` wrote `out`: it holds a manifest.json that reads as one."""
+    try:
+        compose.load_manifest(out / "manifest.json")
+    except InputError:
+        return False
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     data, out = args.data.expanduser(), args.output.expanduser()
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output {out} exists and is not a folder.")
+    check_result_folder(out, data, earlier_set, "compose")
     if args.manifest:
         manifest = compose.load_manifest(args.manifest.expanduser())
     else:

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import json
+from dataclasses import fields
 from pathlib import Path
 
 from vinpaint.cli.arguments import add_set_arguments, parse_setting, parse_size
 from vinpaint.errors import InputError
-from vinpaint.evaluation.config import profile, split_methods
+from vinpaint.cli.outputs import check_result_folder
+from vinpaint.evaluation.config import EvalConfig, profile, split_methods
 from vinpaint.evaluation.evaluate import evaluate
 
 
@@ -112,11 +115,19 @@ def build_eval_config(args: argparse.Namespace):
     return cfg
 
 
+def earlier_evaluation(out: Path) -> bool:
+    """An evaluation wrote `out`: its config.json holds an EvalConfig's fields and nothing else."""
+    try:
+        saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(saved, dict) and bool(saved) and set(saved) <= {f.name for f in fields(EvalConfig)}
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = build_eval_config(args)
     out = args.output.expanduser()
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output {out} exists and is not a folder.")
+    check_result_folder(out, args.data.expanduser(), earlier_evaluation, "eval")
     evaluate(args.data.expanduser(), out, cfg, workers=args.jobs,
              composed=args.composed.expanduser() if args.composed else None)
     return 0

@@ -6,6 +6,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -127,6 +128,19 @@ def same_or_inside(inner: Path, outer: Path) -> bool:
         return os.path.samefile(inner, outer)  # hard links and bind mounts
     except OSError:
         return False
+
+
+def check_result_folder(out: Path, data: Path, earlier: Callable[[Path], bool], command: str) -> None:
+    """`vinpaint eval` and `compose` write fixed names (config.json, results.md, manifest.json ...) into OUT: it
+    must be new, empty, or the folder of an earlier run of the same command (`earlier(out)`), and apart from the
+    data it reads."""
+    if os.path.lexists(out) and not out.is_dir():
+        raise InputError(f"output {out} exists and is not a folder.")
+    if same_or_inside(out, data) or same_or_inside(data, out):
+        raise InputError(f"output {out} and the data folder {data} overlap; write the results elsewhere.")
+    if out.is_dir() and any(out.iterdir()) and not earlier(out):
+        raise InputError(f"output folder {out} holds files that an earlier `vinpaint {command}` did not write; "
+                         f"give a new or empty folder, or an earlier `vinpaint {command}` folder to continue it.")
 
 
 def check_writable(paths: list[Path]) -> None:

@@ -319,3 +319,40 @@ def test_a_png_folder_output_is_replaced_in_one_step(tmp_path):
     write_png_sequence(tmp_path / "link", frames, overwrite=True)
     assert not (tmp_path / "link").is_symlink() and digests(tmp_path / "theirs") == mine
     assert sorted(os.listdir(tmp_path)) == ["a", "b", "link", "out", "theirs"]
+
+
+# ---- vinpaint eval and compose -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["eval", "compose"])
+def test_eval_and_compose_never_write_into_a_users_folder_or_the_data(tmp_path, capsys, command):
+    """Before: `vinpaint eval -o thesis` replaced the user's thesis/config.json and results.md (and compose wrote
+    its clips and manifest.json into any folder, the data folder included)."""
+    data = tmp_path / "data"
+    (data / "bg").mkdir(parents=True)
+    (data / "bg" / "notes.txt").write_text("data")
+    thesis = tmp_path / "thesis"
+    thesis.mkdir()
+    (thesis / "config.json").write_text('{"my": "settings"}')
+    (thesis / "results.md").write_text("# my results")
+    before = digests(tmp_path)
+    extra = ["--profile", "tiny"] if command == "eval" else ["--clips", "1", "--frames", "8"]
+    refused(capsys, [command, "--data", data, "-o", thesis, *extra],
+            rf"output folder \S+thesis holds files that an earlier `vinpaint {command}` did not write")
+    refused(capsys, [command, "--data", data, "-o", data / "out", *extra],
+            r"output \S+out and the data folder \S+data overlap")
+    refused(capsys, [command, "--data", data, "-o", tmp_path, *extra], r"output \S+ and the data folder \S+ overlap")
+    assert digests(tmp_path) == before
+
+
+def test_an_earlier_evaluation_or_set_is_recognised(tmp_path):
+    from vinpaint.cli.commands_compose import earlier_set
+    from vinpaint.cli.commands_eval import earlier_evaluation
+    from vinpaint.evaluation.compose import MANIFEST_VERSION
+    from vinpaint.evaluation.config import EvalConfig
+
+    (tmp_path / "config.json").write_text(EvalConfig().to_json())
+    assert earlier_evaluation(tmp_path) and not earlier_set(tmp_path)
+    (tmp_path / "config.json").write_text('{"budgets": [], "mine": 1}')
+    assert not earlier_evaluation(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"version": MANIFEST_VERSION, "clips": []}))
+    assert earlier_set(tmp_path)
