@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 
 from vinpaint.cli.arguments import parse_size
+from vinpaint.errors import InputError
 from vinpaint.evaluation.bench import BenchConfig, run_all, write_markdown
 
 
@@ -30,14 +32,30 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
+def check_bench_folder(out: Path) -> None:
+    """OUT may hold anything but a bench.json or bench.md that an earlier `vinpaint bench` did not write."""
+    if os.path.lexists(out) and not out.is_dir():
+        raise InputError(f"output {out} exists and is not a folder.")
+    try:
+        earlier = set(json.loads((out / "bench.json").read_text(encoding="utf-8"))) == {"config", "rows"}
+    except (OSError, ValueError, TypeError):
+        earlier = False
+    for name in ("bench.json", "bench.md"):
+        if os.path.lexists(out / name) and not earlier:
+            raise InputError(f"output {out / name} exists and was not written by vinpaint bench; give another "
+                             "--output folder.")
+
+
 def run(args: argparse.Namespace) -> int:
     w, h = args.size
     cfg = BenchConfig(width=w, height=h, frames=args.frames, steps=args.steps, warmup=args.warmup,
                       variants=[v.strip() for v in args.variants.split(",") if v.strip()], preset=args.preset,
                       vgg_weights=args.vgg_weights, device=args.device, threads=args.threads)
+    out = args.output.expanduser() if args.output else None
+    if out is not None:
+        check_bench_folder(out)  # before the timing, which takes minutes
     rows = run_all(cfg)
-    if args.output:
-        out = args.output.expanduser()
+    if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "bench.json").write_text(json.dumps({"config": asdict(cfg), "rows": rows}, indent=1) + "\n")
         write_markdown(rows, cfg, out / "bench.md")

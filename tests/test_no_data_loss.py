@@ -356,3 +356,12 @@ def test_an_earlier_evaluation_or_set_is_recognised(tmp_path):
     assert not earlier_evaluation(tmp_path)
     (tmp_path / "manifest.json").write_text(json.dumps({"version": MANIFEST_VERSION, "clips": []}))
     assert earlier_set(tmp_path)
+
+
+def test_bench_never_replaces_a_users_bench_md(tmp_path, capsys):
+    """Before: `vinpaint bench -o notes` timed every variant, then replaced notes/bench.md."""
+    (tmp_path / "bench.md").write_text("# my own numbers")
+    refused(capsys, ["bench", "--size", "128x64", "--frames", "12", "--steps", "1", "--warmup", "0", "--variants",
+                     "dip", "--preset", "tiny", "-o", tmp_path],
+            r"output \S+bench.md exists and was not written by vinpaint bench")
+    assert (tmp_path / "bench.md").read_text() == "# my own numbers" and os.listdir(tmp_path) == ["bench.md"]
