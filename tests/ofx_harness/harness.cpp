@@ -57,7 +57,7 @@ struct Args {
     std::set<std::string> expectFailure;
     int killPid = 0, killBeforeFrame = -1000000;
     double abortAfter = -1, watchdog = 180, waitTimeout = 600, scale = 1.0;
-    std::string lackParamType;  // instances get no parameter of this type (HostSupport's example host: String)
+    std::string lackParamType;  // instances end before the first parameter of this type (as HostSupport's does)
     bool splitFields = false;  // render fielded material one field at a time whatever the plugin says (a host
                                // does when a parameter animates)
     Options host;
@@ -380,9 +380,9 @@ void Driver::create() {
     // Parameters: the descriptor's, at their defaults or the saved values given with --param.
     for (auto &dp : contextDescriptor_->params.params) {
         // A host built on HostSupport accepts every standard type in paramDefine, but its instance has only the
-        // types the host application implements (the library's example host has no String): the rest are
-        // silently missing and paramGetHandle refuses their names.
-        if (dp->type == a_.lackParamType) continue;
+        // types the host application implements (the library's example host has no String): populate() stops at
+        // the first parameter it cannot make, createInstance ignores that, and paramGetHandle refuses the names.
+        if (dp->type == a_.lackParamType) break;
         auto p = std::make_unique<Param>();
         p->name = dp->name;
         p->type = dp->type;
