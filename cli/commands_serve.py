@@ -49,7 +49,11 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     configure_logging(args.quiet)
     if args.make_keys is not None:
-        made = make_keys(args.make_keys)
+        try:
+            made = make_keys(args.make_keys)
+        except AuthError as exc:
+            print(f"vinpaint: error: {exc}", file=sys.stderr)
+            return 2
         print(f"server keys: {made['server.key']} (give to clients), {made['server.key_secret']} (keep secret)")
         print(f"client keys: {made['client.key_secret']} (for the client), allow-list folder: {made['clients']}")
         print(f"start with: vinpaint serve --bind tcp://0.0.0.0:5581 --curve-secret {made['server.key_secret']} "

@@ -8,6 +8,7 @@ password ever crosses the wire (see docs/daemon.md).
 from __future__ import annotations
 
 import ipaddress
+import os
 import shutil
 from pathlib import Path
 
@@ -121,6 +122,11 @@ def apply_client(socket: zmq.Socket, server_public: Path | None, client_secret: 
 def make_keys(directory: Path, client_names: tuple[str, ...] = ("client",)) -> dict[str, Path]:
     """A server key pair, client key pairs, and `clients/` holding the clients' public halves (the allow-list)."""
     directory = Path(directory)
+    for name in ("server", *client_names):  # a key pair in use is never replaced: its clients hold the other half
+        for suffix in (".key", ".key_secret"):
+            if os.path.lexists(directory / (name + suffix)):
+                raise AuthError(f"{directory / (name + suffix)} exists; keys are never replaced (clients and "
+                                "servers hold their other halves); give a new folder to --make-keys")
     directory.mkdir(parents=True, exist_ok=True)
     allowed = directory / "clients"
     allowed.mkdir(exist_ok=True)

@@ -365,3 +365,15 @@ def test_bench_never_replaces_a_users_bench_md(tmp_path, capsys):
                      "dip", "--preset", "tiny", "-o", tmp_path],
             r"output \S+bench.md exists and was not written by vinpaint bench")
     assert (tmp_path / "bench.md").read_text() == "# my own numbers" and os.listdir(tmp_path) == ["bench.md"]
+
+
+def test_make_keys_never_replaces_a_key_pair_in_use(tmp_path):
+    """Before: `vinpaint serve --make-keys keys` a second time replaced the server's secret key and the client
+    keys, so every client holding the old public halves was locked out, and the old secret was gone."""
+    command = [sys.executable, "-m", "vinpaint", "serve", "--make-keys", str(tmp_path / "keys")]
+    assert subprocess.run(command, capture_output=True, timeout=120).returncode == 0
+    before = digests(tmp_path / "keys")
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "Traceback" not in again.stderr, again.stderr
+    assert re.match(r"vinpaint: error: \S+keys/server.key exists; keys are never replaced", again.stderr)
+    assert digests(tmp_path / "keys") == before
