@@ -7,7 +7,8 @@
 //
 //   hostsupport_host --plugin-id org.vinpaint.Inpaint --source DIR [--mask DIR] [--context general|filter]
 //          [--depth byte|short|float] [--first-frame N] [--lack-param-type TYPE] [--out DIR]
-//          --steps 'create;set:NAME=VALUE;press:NAME;wait:SECONDS;render:F;render-batch:F;render-seq:A-B;sleep:S;destroy'
+//          --steps 'create;set:NAME=VALUE;press:NAME;wait:SECONDS;render:F;render-batch:F;render-seq:A-B;
+//                   sleep:S;destroy'
 //
 // create makes an interactive instance (create-batch a background one); render:F is an interactive render,
 // render-batch:F a batch one; render-seq:A-B renders A..B in one sequential batch (one Begin/EndSequenceRender).
@@ -224,12 +225,12 @@ public:
 #endif
 
     HI::Image *getImage(OfxTime time, const OfxRectD *) override {
-        ++fetches;
         const Frame &ref = gMaterial.source.front();
         const OfxRectI bounds{0, 0, ref.w, ref.h};
         const int comps = componentCount(getComponents()), bytes = depthBytes(getPixelDepth());
         if (comps == 0 || bytes == 0) {
-            std::cerr << "hostsupport_host: clip " << name_ << " mapped to " << getComponents() << "/" << getPixelDepth() << "\n";
+            std::cerr << "hostsupport_host: clip " << name_ << " mapped to " << getComponents() << "/"
+                      << getPixelDepth() << "\n";
             return nullptr;
         }
         const int rowBytes = ref.w * comps * bytes;
@@ -282,7 +283,7 @@ public:
     }
 
     std::vector<unsigned char> output;
-    int outputComps = 4, outputBytes = 1, fetches = 0;
+    int outputComps = 4, outputBytes = 1;
 
 private:
     std::string name_;
@@ -343,7 +344,10 @@ public:
         return kOfxStatOK;
     }
     OfxStatus clearPersistentMessage() override { persistent.clear(); return kOfxStatOK; }
-    void getProjectSize(double &x, double &y) const override { x = gMaterial.source.front().w; y = gMaterial.source.front().h; }
+    void getProjectSize(double &x, double &y) const override {
+        x = gMaterial.source.front().w;
+        y = gMaterial.source.front().h;
+    }
     void getProjectOffset(double &x, double &y) const override { x = y = 0; }
     void getProjectExtent(double &x, double &y) const override { getProjectSize(x, y); }
     double getProjectPixelAspectRatio() const override { return 1.0; }
@@ -371,7 +375,7 @@ public:
     OfxStatus editEnd() override { return kOfxStatOK; }
     void progressStart(const std::string &m, const std::string &) override { progress.push_back("start:" + m); }
     void progressEnd() override { progress.push_back("end"); }
-    bool progressUpdate(double t) override { lastProgress = t; return true; }
+    bool progressUpdate(double) override { ++progressUpdates; return true; }
     double timeLineGetTime() override { return gOpt.firstFrame; }
     void timeLineGotoTime(double) override {}
     void timeLineGetBounds(double &a, double &b) override {
@@ -381,7 +385,7 @@ public:
 
     std::vector<std::string> messages, progress;
     std::string persistent;
-    double lastProgress = 0;
+    int progressUpdates = 0;
 };
 
 class Host : public HI::Host {
@@ -412,11 +416,12 @@ public:
     HI::Descriptor *makeDescriptor(const std::string &bundlePath, HI::ImageEffectPlugin *plugin) override {
         return new HI::Descriptor(bundlePath, plugin);
     }
-    // HostSupport answers; logged so a run shows which suites the plugin got (multithread only when the library
-    // was compiled with OFX_SUPPORTS_MULTITHREAD).
+    // HostSupport answers; logged so a run shows which suites the plugin got. Built without
+    // OFX_SUPPORTS_MULTITHREAD (its default), the library's multithread suite says one CPU and runs on the caller.
     const void *fetchSuite(const char *name, int version) override {
         const void *suite = HI::Host::fetchSuite(name, version);
-        suites += std::string(suites.empty() ? "" : ",") + name + "/" + std::to_string(version) + (suite ? "" : "(none)");
+        suites += std::string(suites.empty() ? "" : ",") + name + "/" + std::to_string(version) +
+                  (suite ? "" : "(none)");
         return suite;
     }
     std::string suites;
@@ -429,7 +434,7 @@ public:
     }
     OfxStatus clearPersistentMessage() override { return kOfxStatOK; }
 #ifdef OFX_SUPPORTS_MULTITHREAD
-#error "this check host runs the plugin without the multithread suite"
+#error "this host does not implement HostSupport's threading hooks: build without OFX_SUPPORTS_MULTITHREAD"
 #endif
 #ifdef OFX_SUPPORTS_OPENGLRENDER
     OfxStatus flushOpenGLResources() const override { return kOfxStatFailed; }
@@ -447,7 +452,9 @@ void emit(const std::string &step, const std::string &fields) {
     std::cout << "{\"step\":\"" << jsonEscape(step) << "\"" << fields << "}" << std::endl;
 }
 
-std::string field(const char *k, const std::string &v) { return std::string(",\"") + k + "\":\"" + jsonEscape(v) + "\""; }
+std::string field(const char *k, const std::string &v) {
+    return std::string(",\"") + k + "\":\"" + jsonEscape(v) + "\"";
+}
 std::string field(const char *k, double v) {
     std::ostringstream s;
     s << ",\"" << k << "\":" << v;
@@ -547,7 +554,10 @@ void runStep(std::unique_ptr<HI::Instance> &inst, HI::ImageEffectPlugin *plugin,
         std::string prog;
         for (auto &x : e->progress) prog += (prog.empty() ? "" : ",") + x;
         e->progress.clear();
-        return done(field("status", statusName(st)) + field("progress", prog) + afterAction(*e));
+        const int updates = e->progressUpdates;
+        e->progressUpdates = 0;
+        return done(field("status", statusName(st)) + field("progress", prog) + field("progress_updates", updates) +
+                    afterAction(*e));
     }
     if (step.rfind("wait:", 0) == 0) {    // press Refresh once a second until the job is done or failed
         const double limit = std::stod(step.substr(5));
@@ -624,7 +634,8 @@ int main(int argc, char **argv) {
         else if (k == "--source") gOpt.sourceDir = next();
         else if (k == "--mask") gOpt.maskDir = next();
         else if (k == "--out") gOpt.outDir = next();
-        else if (k == "--context") gOpt.context = next() == "filter" ? kOfxImageEffectContextFilter : kOfxImageEffectContextGeneral;
+        else if (k == "--context")
+            gOpt.context = next() == "filter" ? kOfxImageEffectContextFilter : kOfxImageEffectContextGeneral;
         else if (k == "--depth") {
             const std::string d = next();
             gOpt.depth = d == "float" ? kOfxBitDepthFloat : d == "short" ? kOfxBitDepthShort : kOfxBitDepthByte;
