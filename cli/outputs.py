@@ -81,6 +81,13 @@ class OutputPlan:
             if workdir is not None and (same_or_inside(path, workdir) or same_or_inside(workdir, path)):
                 raise InputError(f"output {path} and the work directory {workdir} overlap; replacing one would "
                                  "delete the other, so give them separate places.")
+        replaced_whole = [path for path, folder in self.paths(extras) if folder]
+        for path, kind in self.targets:
+            where = self.pattern(path).folder if kind == "sequence" else path
+            for folder in replaced_whole:
+                if folder != path and same_or_inside(where, folder):
+                    raise InputError(f"output {path} lies inside the output folder {folder}, which is replaced "
+                                     "whole; give them separate places.")
         for folder in folders:
             if workdir is not None and same_or_inside(workdir, folder):
                 raise InputError(f"the work directory {workdir} is inside the input folder {folder}; give "

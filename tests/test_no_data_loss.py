@@ -83,6 +83,18 @@ def test_nothing_is_written_inside_an_input_folder_even_with_overwrite(clip, tmp
     assert sorted(os.listdir(tmp_path)) == sorted(["plates"] + (["link"] if case == "through-a-link" else []))
 
 
+@pytest.mark.parametrize("second", ["res.matte/%05d.png", "res.matte/v.mkv", "res/%05d.png", "res/sub"])
+def test_one_output_inside_another_that_is_replaced_whole_is_refused(clip, tmp_path, capsys, second):
+    """Before: `-o res.mkv -o res.matte/%05d.png` trained, then stopped on its own frames ('holds files that
+    vinpaint did not write'); with --overwrite the matte folder replaced the frames just written."""
+    first = "res.mkv" if second.startswith("res.matte") else "res"
+    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / first, "-o",
+                     tmp_path / second, "--overwrite", *QUICK],
+            rf"output \S+{re.escape(second)} lies inside the output folder \S+{second.split('/')[0]}, which is "
+            "replaced whole")
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize("name", [".", "..", ""])
 def test_an_output_that_names_no_folder_of_its_own_is_one_sentence(clip, tmp_path, capsys, monkeypatch, name):
     """Before: a traceback (`PosixPath('.') has an empty name`)."""
