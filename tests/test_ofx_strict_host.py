@@ -205,3 +205,17 @@ def test_the_bundle_works_after_the_scan_unloads_it() -> None:
     assert run.steps["unload"]["status"] == "OK"
     assert run.event("summary")["ok"], run.stdout[-3000:]
     assert refusals(run) == []
+
+
+def test_a_parameter_the_host_cannot_read_is_named() -> None:
+    """HostSupport's example host answers kOfxStatErrMissingHostFeature to paramGetValue on a Choice. The node's
+    failure must name the parameter (it said only "paramGetValue"), keep the host's status, and leave the host
+    running."""
+    run = harness("--synthetic", f"{W}x{H}x{T}", "--daemon", NOWHERE, "--param", "jobId=" + "ab" * 16,
+                  "--unreadable-param-type", "OfxParamTypeChoice", "--expect-failure", "render",
+                  "--steps", "describe,create,render:1,destroy,unload")
+    assert run.steps["create"]["status"] == "OK"
+    assert run.steps["render:1"]["status"] == "ErrMissingHostFeature"
+    said = messages(run)
+    assert any("paramGetValue of the parameter 'output'" in m for m in said), said
+    assert run.steps["unload"]["status"] == "OK"

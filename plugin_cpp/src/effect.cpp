@@ -333,7 +333,7 @@ ofx::Param paramHandle(OfxParamSetHandle set, const char *name, const char *type
                                  ") when the node was described but did not create it in the instance, so the node "
                                  "cannot be created in this host");
     ofx::check(st, name);
-    return ofx::Param(h, props);
+    return ofx::Param(h, props, name);
 }
 ofx::Clip clipHandle(OfxImageEffectHandle effect, const char *name, bool required) {
     OfxImageClipHandle h = nullptr;

@@ -162,35 +162,39 @@ OfxRangeD Clip::frameRange() const {
     return r;
 }
 
+void Param::checkCall(OfxStatus status, const char *call) const {
+    if (status != kOfxStatOK) check(status, (std::string(call) + " of the parameter '" + name_ + "'").c_str());
+}
+
 int Param::getInt() const {
     int v = 0;
-    check(g_suites.param->paramGetValue(h_, &v), "paramGetValue");
+    checkCall(g_suites.param->paramGetValue(h_, &v), "paramGetValue");
     return v;
 }
 int Param::getIntAt(OfxTime t) const {
     int v = 0;
-    check(g_suites.param->paramGetValueAtTime(h_, t, &v), "paramGetValueAtTime");
+    checkCall(g_suites.param->paramGetValueAtTime(h_, t, &v), "paramGetValueAtTime");
     return v;
 }
 double Param::getDouble() const {
     double v = 0;
-    check(g_suites.param->paramGetValue(h_, &v), "paramGetValue");
+    checkCall(g_suites.param->paramGetValue(h_, &v), "paramGetValue");
     return v;
 }
 double Param::getDoubleAt(OfxTime t) const {
     double v = 0;
-    check(g_suites.param->paramGetValueAtTime(h_, t, &v), "paramGetValueAtTime");
+    checkCall(g_suites.param->paramGetValueAtTime(h_, t, &v), "paramGetValueAtTime");
     return v;
 }
 std::string Param::getString() const {
     char *v = nullptr;
-    check(g_suites.param->paramGetValue(h_, &v), "paramGetValue");
+    checkCall(g_suites.param->paramGetValue(h_, &v), "paramGetValue");
     return v ? std::string(v) : std::string();
 }
-void Param::setInt(int v) const { check(g_suites.param->paramSetValue(h_, v), "paramSetValue"); }
-void Param::setDouble(double v) const { check(g_suites.param->paramSetValue(h_, v), "paramSetValue"); }
+void Param::setInt(int v) const { checkCall(g_suites.param->paramSetValue(h_, v), "paramSetValue"); }
+void Param::setDouble(double v) const { checkCall(g_suites.param->paramSetValue(h_, v), "paramSetValue"); }
 void Param::setString(const std::string &v) const {
-    check(g_suites.param->paramSetValue(h_, v.c_str()), "paramSetValue");
+    checkCall(g_suites.param->paramSetValue(h_, v.c_str()), "paramSetValue");
 }
 
 // ---- messages and progress ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "errors.h"
@@ -103,7 +104,8 @@ private:
 class Param {
 public:
     Param() = default;
-    Param(OfxParamHandle handle, OfxPropertySetHandle props) : h_(handle), props_(props) {}
+    Param(OfxParamHandle handle, OfxPropertySetHandle props, std::string name = {})
+        : h_(handle), props_(props), name_(std::move(name)) {}
     explicit operator bool() const { return h_ != nullptr; }
     PropSet props() const { return props_; }
     int getInt() const;  // integer, boolean and choice parameters
@@ -116,8 +118,10 @@ public:
     void setString(const std::string &v) const;
 
 private:
+    void checkCall(OfxStatus status, const char *call) const;  // a refusal names this parameter
     OfxParamHandle h_ = nullptr;
     PropSet props_;
+    std::string name_;
 };
 
 // Message helpers that never throw: they are used while reporting other failures.

@@ -143,6 +143,7 @@ Args parse(int argc, char **argv) {
         }
         else if (k == "--wait-timeout") a.waitTimeout = std::stod(next());
         else if (k == "--lack-param-type") a.lackParamType = next();
+        else if (k == "--unreadable-param-type") a.host.unreadableParamType = next();
         else usage("unknown option " + k);
     }
     if (a.bundle.empty()) usage("--bundle is required");

@@ -766,6 +766,7 @@ struct Suites {
     }
     static OfxStatus getValue(Param *p, va_list ap) {
         const std::string &t = p->type;
+        if (t == Host::current->options().unreadableParamType) return kOfxStatErrMissingHostFeature;
         if (t == kOfxParamTypeInteger || t == kOfxParamTypeBoolean || t == kOfxParamTypeChoice) {
             *va_arg(ap, int *) = p->i;
         } else if (t == kOfxParamTypeDouble) {

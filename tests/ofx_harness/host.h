@@ -145,6 +145,8 @@ struct Options {
     bool negativeRowBytes = false; // rows stored top row first, rowBytes < 0
     int originX = 0, originY = 0;  // the clips' region of definition starts here
     bool background = false;       // kOfxImageEffectHostPropIsBackground
+    std::string unreadableParamType;  // paramGetValue of this type answers kOfxStatErrMissingHostFeature (as
+                                      // HostSupport's example host does for Choice)
 };
 
 // The host: owns the suites and every object handed to the plugin.
