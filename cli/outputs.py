@@ -88,6 +88,10 @@ class OutputPlan:
                 if folder != path and same_or_inside(where, folder):
                     raise InputError(f"output {path} lies inside the output folder {folder}, which is replaced "
                                      "whole; give them separate places.")
+        for source in inputs:
+            if workdir is not None and os.path.lexists(source) and same_or_inside(source, workdir):
+                raise InputError(f"the input {source} lies inside the work directory {workdir}, whose files "
+                                 "vinpaint replaces and removes; move it out, or give another --work-dir.")
         for folder in folders:
             if workdir is not None and same_or_inside(workdir, folder):
                 raise InputError(f"the work directory {workdir} is inside the input folder {folder}; give "

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -389,3 +390,17 @@ def test_make_keys_never_replaces_a_key_pair_in_use(tmp_path):
     assert again.returncode == 2 and "Traceback" not in again.stderr, again.stderr
     assert re.match(r"vinpaint: error: \S+keys/server.key exists; keys are never replaced", again.stderr)
     assert digests(tmp_path / "keys") == before
+
+
+@pytest.mark.slow
+def test_an_input_inside_the_work_directory_is_refused(clip, tmp_path, capsys):
+    """Before: with the input kept in an earlier run's work directory, --restart emptied that directory, the input
+    with it."""
+    args = ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "r.mkv", *QUICK, "--set",
+            "train.max_steps=3", "--pause-after", "1"]
+    assert main([str(a) for a in args]) == 130
+    shutil.copy(clip["video"], tmp_path / "r.work" / "shot.mkv")
+    before = digests(tmp_path)
+    args[1] = tmp_path / "r.work" / "shot.mkv"
+    refused(capsys, [*args[:-2], "--restart"], r"the input \S+shot.mkv lies inside the work directory \S+r.work")
+    assert digests(tmp_path) == before
