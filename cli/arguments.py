@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import stat
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -117,6 +119,8 @@ def build_config(args: argparse.Namespace) -> InpaintConfig:
     """Preset and variant (or a saved config.json), then the named options, then --set overrides."""
     if args.config:
         try:
+            if stat.S_ISFIFO(os.stat(args.config).st_mode):  # opening it would wait for a writer for ever
+                raise ValueError("it is a named pipe, not a file")
             with open(args.config, "rb") as handle:  # bounded: --config /dev/zero must not fill the memory
                 text = handle.read(MAX_CONFIG_BYTES + 1)
             if len(text) > MAX_CONFIG_BYTES:

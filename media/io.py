@@ -82,6 +82,7 @@ def read_image_typed(path: Path, matte: bool = False) -> tuple[np.ndarray, str]:
     """One image file -> ([H,W,3] RGB, sample type: uint8, uint16, half or float). `matte`: a mask, whose alpha
     channel, where it has one that is not opaque everywhere, is the matte (roto tools often write black RGB)."""
     path = Path(path)
+    check_regular(path, "image")
     if path.suffix.lower() in OIIO_READS:
         return read_image_file(path)
     data = np.fromfile(str(path), dtype=np.uint8)  # imdecode, unlike imread, copes with any path encoding
@@ -228,9 +229,17 @@ def read_clip(path: str | Path, frame_range: tuple[int, int] | None = None, matt
         raise InputError(f"input {path} does not exist.")
     if path.is_dir():
         return _read_image_folder(path, matte)
+    check_regular(path, "input")
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         raise InputError(f"input {path} is a single image; give a video file or a folder of frames.")
     return _read_video_file(path)
+
+
+def check_regular(path: Path, what: str) -> None:
+    """A source is a regular file: opening a named pipe would wait for a writer for ever, and a device (/dev/zero)
+    never ends."""
+    if not Path(path).is_file():
+        raise InputError(f"{what} {path} is not a regular file (a pipe, socket or device); give a file.")
 
 
 LABEL_LIMIT = 16
@@ -267,6 +276,8 @@ def read_masks(path: str | Path, frame_count: int, size: tuple[int, int], invert
         clip = read_clip(path, (numbers[0], numbers[-1]) if numbers else None, matte=True)
     elif not path.exists():
         raise InputError(f"mask {path} does not exist.")
+    elif not path.is_dir() and not path.is_file():
+        check_regular(path, "mask")
     elif path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
         image = read_image_typed(path, matte=True)[0]
         _check_size(image.shape[1], image.shape[0], size, path)

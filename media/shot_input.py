@@ -12,7 +12,7 @@ import numpy as np
 
 from vinpaint.errors import InputError
 from .io import DEFAULT_FPS, IMAGE_EXTENSIONS, Clip, _check_count, _check_size, _describe, _reason, _to_hole, \
-    list_images, read_image_typed
+    check_regular, list_images, read_image_typed
 from .sequences import looks_like_pattern, parse_pattern, select_frames
 
 
@@ -48,6 +48,7 @@ class FrameStream:
                 raise InputError(f"folder {path} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
             names, source = [p.stem for p in self.files], path
         else:
+            check_regular(path, "input")
             source = path
         self.path = source
         if self.files:
@@ -139,6 +140,8 @@ class ShotFiles:
             self.masks = FrameStream(mask, (numbers[0], numbers[-1]) if numbers else None, matte=True)
         elif not mask.exists():
             raise InputError(f"mask {mask} does not exist.")
+        elif not mask.is_dir() and not mask.is_file():
+            check_regular(mask, "mask")
         elif mask.is_file() and mask.suffix.lower() in IMAGE_EXTENSIONS:
             image = read_image_typed(mask, matte=True)[0]
             _check_size(image.shape[1], image.shape[0], self.clip.size, mask)
