@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import fields
 from pathlib import Path
 
 from vinpaint.cli.arguments import add_set_arguments, parse_setting, parse_size
 from vinpaint.errors import InputError
 from vinpaint.cli.outputs import check_result_folder
-from vinpaint.evaluation.config import EvalConfig, profile, split_methods
+from vinpaint.evaluation.config import profile, split_methods
 from vinpaint.evaluation.evaluate import evaluate
 
 
@@ -116,12 +115,13 @@ def build_eval_config(args: argparse.Namespace):
 
 
 def earlier_evaluation(out: Path) -> bool:
-    """An evaluation wrote `out`: its config.json holds an EvalConfig's fields and nothing else."""
+    """An evaluation wrote `out`: its config.json is an EvalConfig's (its core fields, so a folder of an earlier
+    version, with a field since added or removed, still counts)."""
     try:
         saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(saved, dict) and bool(saved) and set(saved) <= {f.name for f in fields(EvalConfig)}
+    return isinstance(saved, dict) and {"profile", "preset", "methods", "compose", "budgets"} <= set(saved)
 
 
 def run(args: argparse.Namespace) -> int:
