@@ -317,7 +317,9 @@ def read_references(specs: dict[int, str | Path], clip: Clip) -> dict[int, np.nd
         path = Path(path)
         if not path.is_file():
             raise InputError(f"--reference {number}={path}: {path} " +
-                             ("is a folder, not an image." if path.is_dir() else "does not exist."))
+                             ("is a folder, not an image." if path.is_dir() else
+                              "is not a regular file (a pipe, socket or device)." if path.exists() else
+                              "does not exist."))
         image, sample = read_image_typed(path)
         if image.shape != clip.frames.shape[1:]:
             raise InputError(f"--reference {number}={path}: the image is {image.shape[1]}x{image.shape[0]} but the "

@@ -408,24 +408,27 @@ def test_an_input_inside_the_work_directory_is_refused(clip, tmp_path, capsys):
 
 # ---- sources that are not files ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("which", ["video", "mask", "config"])
+@pytest.mark.parametrize("which", ["video", "mask", "config", "reference"])
 def test_a_named_pipe_given_as_a_source_is_one_sentence_not_a_hang(clip, tmp_path, which):
     """Before: `vinpaint inpaint pipe.mkv ...` waited for a writer for ever, deaf to SIGTERM (FFmpeg's open), and a
     pipe as --config waited until killed."""
-    pipe = tmp_path / {"video": "pipe.mkv", "mask": "pipe.png", "config": "pipe.json"}[which]
+    pipe = tmp_path / {"video": "pipe.mkv", "mask": "pipe.png", "config": "pipe.json", "reference": "p.png"}[which]
     os.mkfifo(pipe)
     args = [str(clip["video"]), "--mask", str(clip["masks"]), "-o", str(tmp_path / "out.mkv"), *QUICK]
     if which == "video":
         args[0] = str(pipe)
     elif which == "mask":
         args[2] = str(pipe)
-    else:
+    elif which == "config":
         args += ["--config", str(pipe)]
+    else:
+        args += ["--reference", f"3={pipe}"]
     done = subprocess.run([sys.executable, "-m", "vinpaint", "inpaint", *args], capture_output=True, text=True,
                           timeout=60, stdin=subprocess.DEVNULL, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     says = {"video": rf"input {re.escape(str(pipe))} is not a regular file \(a pipe, socket or device\)",
             "mask": rf"mask {re.escape(str(pipe))} is not a regular file",
-            "config": rf"cannot use {re.escape(str(pipe))} as a config: it is a named pipe, not a file"}[which]
+            "config": rf"cannot use {re.escape(str(pipe))} as a config: it is a named pipe, not a file",
+            "reference": rf"--reference 3={re.escape(str(pipe))}: \S+ is not a regular file"}[which]
     assert re.search(r"^vinpaint: error: " + says, done.stderr, re.M), done.stderr
     assert sorted(os.listdir(tmp_path)) == [pipe.name]
