@@ -95,14 +95,16 @@ class JobRecord:
     training process waits for each window's items (worker.py). Kept here so a restarted daemon keeps it."""
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**getattr(self, "_unknown", {}), **dataclasses.asdict(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "JobRecord":
         data = dict(data)
         data["progress"] = Progress(**data.get("progress", {}))
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        record = cls(**{k: v for k, v in data.items() if k in names})
+        record._unknown = {k: v for k, v in data.items() if k not in names}  # a later version's fields, written
+        return record  # back with the record, so this daemon's saves do not strip them
 
     def item_bytes(self, kind: str) -> int:
         channels = 1 if kind == "mask" else self.channels

@@ -432,3 +432,20 @@ def test_a_named_pipe_given_as_a_source_is_one_sentence_not_a_hang(clip, tmp_pat
             "reference": rf"--reference 3={re.escape(str(pipe))}: \S+ is not a regular file"}[which]
     assert re.search(r"^vinpaint: error: " + says, done.stderr, re.M), done.stderr
     assert sorted(os.listdir(tmp_path)) == [pipe.name]
+
+
+def test_fields_of_a_later_version_in_a_job_record_survive_this_daemons_saves(tmp_path):
+    """Before: job.json's fields this version does not know were dropped the first time it saved the record (every
+    progress update), so a later version lost what it had stored there."""
+    job = "d" * 32
+    store = JobStore(tmp_path / "store")
+    store.open()
+    made = store.create(record(job))
+    saved = json.loads((made.root / "job.json").read_text())
+    (made.root / "job.json").write_text(json.dumps({**saved, "colour_space": {"name": "ACEScg"}}))
+    again = JobStore(tmp_path / "store")
+    assert again.open() == []
+    again.get(job).record.state = "queued"
+    again.get(job).save()
+    written = json.loads((made.root / "job.json").read_text())
+    assert written["colour_space"] == {"name": "ACEScg"} and written["state"] == "queued"
