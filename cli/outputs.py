@@ -2,6 +2,7 @@
 pictures beside it, and the clean-up of what a failed run created."""
 from __future__ import annotations
 
+import bisect
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -70,10 +71,11 @@ class OutputPlan:
             if not os.path.lexists(source) and looks_like_pattern(str(source)):
                 inputs = inputs + [parse_pattern(str(source)).path(n) for n in self.numbers]
         folders = [source for source in inputs if os.path.isdir(source)]  # every image in them is read
+        held = InputIndex(inputs)
         for path in written:
-            for source in inputs:
-                if same_or_inside(source, path):
-                    raise InputError(f"output {path} is or holds the input {source}; write the result elsewhere.")
+            source = held.at_or_under(path)
+            if source is not None:
+                raise InputError(f"output {path} is or holds the input {source}; write the result elsewhere.")
             for folder in folders:
                 if same_or_inside(path, folder):
                     raise InputError(f"output {path} is inside the input folder {folder}, whose every image is "
@@ -128,6 +130,38 @@ class OutputPlan:
     @property
     def default_workdir(self) -> Path:
         return self.beside(".work")
+
+
+class InputIndex:
+    """same_or_inside(input, path) against every input at once: a shot of N frame files in and N out is checked
+    in N look-ups, not N*N (2 x 600 frames took 30 s that way, 10,000 would take hours)."""
+
+    def __init__(self, inputs: list[Path]) -> None:
+        self.by_real: dict[str, Path] = {}
+        self.by_id: dict[tuple[int, int], Path] = {}
+        for source in inputs:
+            self.by_real.setdefault(os.path.realpath(source), source)
+            try:
+                st = os.stat(source)
+            except OSError:
+                continue
+            self.by_id.setdefault((st.st_dev, st.st_ino), source)
+        self.reals = sorted(self.by_real)
+
+    def at_or_under(self, path: Path) -> Path | None:
+        """The first input that `path` is, or holds (after links; hard links and bind mounts too), else None."""
+        real = os.path.realpath(path)
+        if real in self.by_real:
+            return self.by_real[real]
+        prefix = real if real.endswith(os.sep) else real + os.sep
+        i = bisect.bisect_left(self.reals, prefix)
+        if i < len(self.reals) and self.reals[i].startswith(prefix):
+            return self.by_real[self.reals[i]]
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return self.by_id.get((st.st_dev, st.st_ino))
 
 
 def same_or_inside(inner: Path, outer: Path) -> bool:

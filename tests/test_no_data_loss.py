@@ -449,3 +449,24 @@ def test_fields_of_a_later_version_in_a_job_record_survive_this_daemons_saves(tm
     again.get(job).save()
     written = json.loads((made.root / "job.json").read_text())
     assert written["colour_space"] == {"name": "ACEScg"} and written["state"] == "queued"
+
+
+def test_the_input_index_finds_an_input_as_every_spelling_of_it(tmp_path):
+    """InputIndex answers same_or_inside(input, path) for all inputs at once (a long frame sequence in and out was
+    checked pair by pair: 2 x 600 frames took 30 s); it must find the same inputs."""
+    from vinpaint.cli.outputs import InputIndex, same_or_inside
+
+    (tmp_path / "plates").mkdir()
+    frames = [tmp_path / "plates" / f"p.{n}.exr" for n in range(1001, 1004)]
+    for f in frames:
+        f.write_bytes(b"frame")
+    os.link(frames[1], tmp_path / "hard.exr")
+    (tmp_path / "link").symlink_to(tmp_path / "plates")
+    index = InputIndex([tmp_path / "clip.mkv", *frames])  # the first does not exist
+    for path, expected in ((frames[0], frames[0]), (tmp_path / "link" / "p.1003.exr", frames[2]),
+                           (tmp_path / "nope" / ".." / "plates" / "p.1001.exr", frames[0]),
+                           (tmp_path / "plates", frames[0]), (tmp_path / "link", frames[0]), (tmp_path, tmp_path / "clip.mkv"),
+                           (tmp_path / "hard.exr", frames[1]), (tmp_path / "plates" / "p.1004.exr", None),
+                           (tmp_path / "plat", None), (tmp_path / "clip.mkv", tmp_path / "clip.mkv")):
+        assert index.at_or_under(path) == expected, path
+        assert any(same_or_inside(f, path) for f in [tmp_path / "clip.mkv", *frames]) == (expected is not None)
