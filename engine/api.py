@@ -19,7 +19,7 @@ from vinpaint.errors import InputError
 from .flow import FlowEstimator, KnownFlow, compute_known_flow, make_estimator
 from .perceptual import load_vgg16
 from .raft import load_raft
-from .self_check import BandJudge, CatchUp, held_out_band, judge
+from .self_check import BandJudge, held_out_band, judge
 from .propagate import Propagation, diffusion_fill, load_propagation, propagate_clip, save_propagation
 from vinpaint.files import atomic_write, atomic_write_text
 from .train import FrameTrainer, TrainingData, VideoTrainer, load_checkpoint, make_noise
@@ -286,14 +286,14 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     trainer = trainer_cls(config, data, vgg, dev, wd.path, emit, should_stop)
     wd.log(f"training {config.variant} ({config.preset}) on {t_count} frames at {w}x{h}, {trainer.total} steps")
     if band is not None and config.propagation.check_every > 0 and isinstance(trainer, VideoTrainer):
-        _check_while_training(trainer, BandJudge(frames, holes, propagation, region, band), config, wd, emit,
-                              notices)
+        _check_while_training(trainer, BandJudge(frames, holes, propagation, region, band), config, wd)
     trainer.train()
     emit(ProgressEvent("generate", 0, t_count, trainer.run_state.elapsed, message="generating frames"))
     generated, flows = trainer.generate()
     seconds, steps = trainer.run_state.elapsed, trainer.steps
     history = np.asarray(trainer.run_state.history, np.float32).reshape(-1, 6)
-    diffused = _self_check(frames, holes, propagation, generated, region, band, wd, emit, notices)
+    diffused = _self_check(frames, holes, propagation, generated, region, band, wd, emit, notices,
+                           config.propagation.check_margin)
     if result_file is not None:
         atomic_write(result_file, lambda f: np.savez(
             f, generated=generated, flows=flows if flows is not None else np.zeros(0, np.float32),
@@ -340,36 +340,26 @@ def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, w
     return result
 
 
-def _check_while_training(trainer: VideoTrainer, scorer: BandJudge, config: InpaintConfig, wd: "_Workdir",
-                          emit: Callable[[ProgressEvent], None], notices: list[str]) -> None:
-    """Score the model on the held-out band every `propagation.check_every` steps and stop training once it
-    cannot catch up with diffusion (CatchUp); each score is logged."""
-    pc = config.propagation
-    catch_up = CatchUp(trainer.run_state.planned, pc.check_margin)
+def _check_while_training(trainer: VideoTrainer, scorer: BandJudge, config: InpaintConfig, wd: "_Workdir") -> None:
+    """Log the self-check's scores every `propagation.check_every` steps: the curve that shows whether more
+    steps would change the choice (docs/evaluation.md). Training is never stopped by it."""
 
-    def check(step: int) -> bool:
-        verdict = scorer.verdict(trainer.generate_midway())
-        if verdict is None:
-            return False
-        wd.log(f"self-check at step {step}: model {verdict.model_psnr:.2f} dB, diffusion "
-               f"{verdict.diffusion_psnr:.2f} dB on the held-out band")
-        if not catch_up.hopeless(step, verdict):
-            return False
-        notices.append(catch_up.line())
-        wd.log(catch_up.line())
-        emit(ProgressEvent("generate", message=catch_up.line()))  # a notice: the bar ends here
-        return True
+    def check(step: int) -> None:
+        verdict = scorer.verdict(trainer.generate_midway(), config.propagation.check_margin)
+        if verdict is not None:
+            wd.log(f"self-check at step {step}: model {verdict.model_psnr:.2f} dB, diffusion "
+                   f"{verdict.diffusion_psnr:.2f} dB on the held-out band")
 
-    trainer.on_check, trainer.check_every = check, pc.check_every
+    trainer.on_check, trainer.check_every = check, config.propagation.check_every
 
 
 def _self_check(frames: np.ndarray, holes: np.ndarray, propagation: Propagation | None, generated: np.ndarray,
                 region, band: np.ndarray | None, wd: "_Workdir", emit: Callable[[ProgressEvent], None],
-                notices: list[str]) -> bool:
+                notices: list[str], margin_db: float = 0.0) -> bool:
     """True when Telea diffusion, not the model, should fill what no frame sees (engine/self_check.py); logged."""
     if band is None:
         return False
-    verdict = judge(frames, holes, propagation, generated, region, band)
+    verdict = judge(frames, holes, propagation, generated, region, band, margin_db=margin_db)
     line = verdict.line() if verdict is not None else "self-check skipped: no known pixels next to the unseen hole"
     notices.append(line)
     wd.log(line)

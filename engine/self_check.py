@@ -6,7 +6,7 @@ Telea diffusion (run with the band added to the hole) both predict that band, an
 rest of the clip. The band is known, so the final composite keeps it exactly as it was (issue 12)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -24,17 +24,21 @@ class Verdict:
     pixels: int
     frames_diffusion_wins: int
     frames: int
+    margin_db: float = 0.0
+    """dB the model must be ahead by to be chosen (propagation.check_margin)."""
 
     @property
     def use_diffusion(self) -> bool:
-        """The argmax of the two scores; a tie goes to diffusion, the cheaper and smoother fill."""
-        return self.diffusion_psnr >= self.model_psnr
+        """Diffusion unless the model is ahead by more than the margin; a tie goes to diffusion, the cheaper and
+        smoother fill."""
+        return not self.model_psnr > self.diffusion_psnr + self.margin_db
 
     def line(self) -> str:
         choice = "diffusion" if self.use_diffusion else "the model"
+        margin = f", the model needs {self.margin_db:g} dB more" if self.margin_db else ""
         return (f"self-check on {self.pixels} held-out known pixels: model {self.model_psnr:.2f} dB, diffusion "
                 f"{self.diffusion_psnr:.2f} dB (diffusion better in {self.frames_diffusion_wins} of {self.frames} "
-                f"frames): {choice} fills what no frame sees")
+                f"frames{margin}): {choice} fills what no frame sees")
 
 
 def held_out_band(holes: np.ndarray, propagation: Propagation | None, train_holes: np.ndarray, width: int
@@ -68,7 +72,7 @@ class BandJudge:
             diffused = diffuse_frame(truth, unseen | band[t], radius)[band[t]]
             self.frames.append((t, band[t], want, float(((diffused - want) ** 2).sum())))
 
-    def verdict(self, generated: np.ndarray) -> Verdict | None:
+    def verdict(self, generated: np.ndarray, margin_db: float = 0.0) -> Verdict | None:
         """The generation float [T,h,w,3] (trained with the band held out) -> the Verdict; None for an empty band."""
         if not self.frames:
             return None
@@ -80,49 +84,13 @@ class BandJudge:
             model_sse, diffusion_sse = model_sse + m, diffusion_sse + d
             pixels, wins = pixels + int(band.sum()), wins + int(d <= m)
         count = pixels * 3
-        return Verdict(_psnr(model_sse, count), _psnr(diffusion_sse, count), pixels, wins, len(self.frames))
+        return Verdict(_psnr(model_sse, count), _psnr(diffusion_sse, count), pixels, wins, len(self.frames),
+                       margin_db)
 
 
 def judge(frames: np.ndarray, holes: np.ndarray, propagation: Propagation | None, generated: np.ndarray,
-          region: Region | None, band: np.ndarray, radius: int = 5) -> Verdict | None:
+          region: Region | None, band: np.ndarray, radius: int = 5, margin_db: float = 0.0) -> Verdict | None:
     """Source frames [T,H,W,3] any dtype, the hole and propagation, the generation float [T,h,w,3] (trained with
     `band` held out) -> the Verdict, or None when the band is empty. The truth on the band is what training would
     have seen there: the source pixel, or the propagated one."""
-    return BandJudge(frames, holes, propagation, region, band, radius).verdict(generated)
-
-
-EXACT_DB = 100.0
-"""A score for an exact fill (infinite PSNR), so that gaps to it are numbers."""
-
-
-@dataclass
-class CatchUp:
-    """Whether a model still in training can catch up with diffusion on the held-out band (propagation.check_every).
-
-    Why: where diffusion fills the unseen hole better, every training step after that is clear is wasted time,
-    since the output will be diffusion's whatever the model becomes (on the moving-camera clips it trailed by
-    3-6 dB, docs/evaluation.md). The model's gap is followed from check to check; training stops once it trails
-    by more than `margin_db` and, closing at the rate of its last two checks (optimistic: the curve flattens),
-    it would still trail at the last planned step."""
-
-    planned: int
-    margin_db: float
-    trace: list[tuple[int, float, float]] = field(default_factory=list)
-    """(step, model dB, diffusion dB) at every check so far."""
-
-    def hopeless(self, step: int, verdict: Verdict) -> bool:
-        self.trace.append((step, verdict.model_psnr, verdict.diffusion_psnr))
-        if len(self.trace) < 2 or step >= self.planned:
-            return False
-        (s0, m0, d0), (s1, m1, d1) = [(s, min(m, EXACT_DB), min(d, EXACT_DB)) for s, m, d in self.trace[-2:]]
-        gap_before, gap = d0 - m0, d1 - m1
-        if not gap > self.margin_db:
-            return False
-        closing = max(gap_before - gap, 0.0) / max(s1 - s0, 1)
-        return gap - closing * (self.planned - step) > 0.0
-
-    def line(self) -> str:
-        step, model, diffusion = self.trace[-1]
-        return (f"self-check at step {step}: the model trails diffusion by {diffusion - model:.2f} dB on the held-out "
-                f"band ({model:.2f} vs {diffusion:.2f}) and would not catch up by step {self.planned}; training "
-                "stops here and diffusion fills what no frame sees")
+    return BandJudge(frames, holes, propagation, region, band, radius).verdict(generated, margin_db)

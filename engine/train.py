@@ -341,10 +341,9 @@ class VideoTrainer:
         self.terms = ["recon"] + (["perceptual"] if vgg is not None and config.loss.perceptual > 0 else []) + \
             (["flow", "consistency"] if config.uses_flow and data.flow is not None else [])
         self._tables = None
-        self.on_check: Callable[[int], bool] | None = None
-        """Called every `check_every` steps while training (the self-check's catch-up test); True stops it."""
+        self.on_check: Callable[[int], None] | None = None
+        """Called every `check_every` steps while training (the self-check's scores, logged)."""
         self.check_every = 0
-        self.stopped_early: int | None = None
         self._loss_fn = self._loss_vector
         self._graph = None
         if tc.capture == "graph" and not cuda:
@@ -561,9 +560,8 @@ class VideoTrainer:
             if self.on_check is not None and self.check_every and step % self.check_every == 0 \
                     and step < rs.planned:
                 step, rolled_back = self._read_back(step)
-                if not rolled_back and self.on_check(step):
-                    self.stopped_early = step
-                    return step
+                if not rolled_back:
+                    self.on_check(step)
 
     def _read_back(self, step: int) -> tuple[int, bool]:
         """Read the pending steps' losses (one device sync), report them, and apply C.1's divergence check to them
