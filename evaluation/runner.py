@@ -109,10 +109,15 @@ def own_config(job: EngineJob):
 def check_job(job: EngineJob) -> None:
     """Refuse a job the engine would refuse, before any training starts: an evaluation that trains for half an
     hour and then stops on a clip too short for one method loses the time, even if not the finished runs."""
+    config = own_config(job)
     try:
-        engine.validate(job.frames, job.masks, own_config(job))
+        engine.validate(job.frames, job.masks, config)
     except InputError as err:
         raise InputError(f"{job.method.label} cannot run on {job.clip}: {err}") from None
+    fitted = config.fitted(len(job.frames))[1]
+    if fitted:  # the product trains a short clip on shorter batches; a row of a table must be the method it names
+        raise InputError(f"{job.method.label} cannot run on {job.clip} as the method it names: {fitted}; give "
+                         "more frames (--real-frames, the composed clips' --frames)")
 
 
 def schedule_steps(t_count: int, config) -> int:
