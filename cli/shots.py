@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from vinpaint.errors import InputError, TrainingCancelled
 from vinpaint.media.io import read_references
 from vinpaint.media.pictures import pick_frames, write_before_after, write_loss_curve
 from vinpaint.media.shot_input import ShotFiles
-from vinpaint.media.writers import PatternSink, PngFolderSink, VideoSink, write_png_sequence
+from vinpaint.media.writers import PatternSink, PngFolderSink, VideoSink, is_vinpaint_output, write_png_sequence
 
 
 RAY_ADDRESS = re.compile(r"(auto|local|ray://\S+|\[[0-9a-fA-F:.]+\]:\d+|[\w.-]+:\d+)")
@@ -167,7 +168,9 @@ def _write_extras(plan, clip, workdir: Path, args, say) -> dict[str, Path]:
         if not flag:
             continue
         root = plan.beside(suffix)
-        for folder in sorted(workdir.glob("window_[0-9][0-9][0-9][0-9]")):
+        windows = sorted(workdir.glob("window_[0-9][0-9][0-9][0-9]"))
+        _drop_stale_windows(root, {folder.name for folder in windows})
+        for folder in windows:
             start = json.loads((folder / "done.json").read_text())["start"]
             if not (folder / name).is_file():
                 say(f"{folder.name} finished in an earlier run without {suffix[1:]} frames (or had nothing to "
@@ -183,6 +186,16 @@ def _write_extras(plan, clip, workdir: Path, args, say) -> dict[str, Path]:
         written["raw generated frames (a folder per window)" if name == "generated.npy"
                 else "flow pictures (a folder per window)"] = root
     return written
+
+
+def _drop_stale_windows(root: Path, current: set[str]) -> None:
+    """An earlier run of the same output with more windows left folders this run will not write (--overwrite,
+    --restart with another shot.window): those vinpaint wrote go, so the folder holds this run's windows only."""
+    if not root.is_dir():
+        return
+    for folder in sorted(root.glob("window_[0-9][0-9][0-9][0-9]")):
+        if folder.name not in current and folder.is_dir() and not folder.is_symlink() and is_vinpaint_output(folder):
+            shutil.rmtree(folder)
 
 
 def _runner(args, device: str, stop, bar):

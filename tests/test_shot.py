@@ -299,3 +299,12 @@ def test_a_finished_shot_tidies_its_windows_and_saves_extras_per_window(shot, sh
     assert main(args + ["--overwrite"]) == 0
     assert "0 trained in this run" in capsys.readouterr().out  # so this run reused them all
     assert np.array_equal(read_clip(out).frames, first)
+    # fewer, longer windows over the same outputs: the extras hold this run's windows only, a user's folder stays
+    (tmp_path / "out.generated" / "window_0009").mkdir()
+    (tmp_path / "out.generated" / "window_0009" / "notes.txt").write_text("mine")
+    longer = [a.replace("shot.window=14", "shot.window=22") for a in args]
+    assert main(longer + ["--overwrite", "--restart"]) == 0
+    assert "2 trained in this run" in capsys.readouterr().out
+    for extra in ("out.generated", "out.flows"):
+        assert sorted(p.name for p in (tmp_path / extra).iterdir() if p.name.startswith("window_")) == \
+            ["window_0000", "window_0001"] + (["window_0009"] if extra == "out.generated" else [])
