@@ -90,14 +90,15 @@ class OutputPlan:
                 if folder != path and same_or_inside(where, folder):
                     raise InputError(f"output {path} lies inside the output folder {folder}, which is replaced "
                                      "whole; give them separate places.")
-        for source in inputs:
-            if workdir is not None and os.path.lexists(source) and same_or_inside(source, workdir):
+        if workdir is not None:
+            source = held.at_or_under(workdir)  # one look-up, not one per frame file of a long pattern
+            if source is not None:
                 raise InputError(f"the input {source} lies inside the work directory {workdir}, whose files "
                                  "vinpaint replaces and removes; move it out, or give another --work-dir.")
-        for folder in folders:
-            if workdir is not None and same_or_inside(workdir, folder):
-                raise InputError(f"the work directory {workdir} is inside the input folder {folder}; give "
-                                 "another --work-dir.")
+            for folder in folders:
+                if same_or_inside(workdir, folder):
+                    raise InputError(f"the work directory {workdir} is inside the input folder {folder}; give "
+                                     "another --work-dir.")
         self.check_outputs(overwrite, extras)
 
     def paths(self, extras: tuple[str, ...] = ()) -> list[tuple[Path, bool]]:
