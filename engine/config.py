@@ -498,6 +498,12 @@ class PropagationConfig:
     """With max_distance 0, let the clip choose it: known pixels around the hole are carried along the flow and
     compared with diffusion on the same pixels; copies stop at the distance where they stop winning (a changing
     scene or drifting flow makes far copies worse than a smooth fill)."""
+    fusion: str = setting("copies+diffusion", OneOf(("nearest", "copies", "copies+diffusion")))
+    """How a hole pixel's candidates become its colour. 'nearest': the copy from the nearer frame (a tie averages);
+    'copies': the copies from both directions in time, weighted by their measured error at the distance each
+    travelled; 'copies+diffusion': per-frame Telea diffusion joins them, weighted by its measured error at the
+    pixel's depth in the hole, so it counts near the edge and hardly at all deep inside (engine/propagate.py
+    Fusion; docs/evaluation.md, "Fusing the candidates")."""
     self_check: bool = setting(False, Flag())
     """After training, choose between the model's fill and Telea diffusion for what no frame sees (with or
     without propagation) by scoring both on a band of known pixels held out of training (engine/self_check.py),

@@ -258,23 +258,110 @@ def _chain(frames: np.ndarray, holes: np.ndarray, known: np.ndarray, masked: np.
     return Propagation(colours, reached, distance)
 
 
-def propagate(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, tolerance: float = 1.0,
-              max_distance: int = 0) -> Propagation:
-    """Real pixels for the hole from both directions in time; the nearer source frame wins, a tie averages.
+@dataclass
+class Fusion:
+    """How wrong each fill of a hole pixel is on this clip, measured on known pixels around the hole: the RMS
+    error (0-1 scale) of a copy by how many frames it travelled, and of per-frame diffusion by how deep the
+    pixel lies in its frame's hole. Candidates are averaged with weights 1/error^2, the least-squares blend of
+    independent estimates: two copies from either side of a frame average out a background that changes on its
+    own (foliage, passers-by), and near the hole's edge, where diffusion is nearly exact, it joins in; deep in the
+    hole its error is large and the copies are kept almost as they are."""
 
-    frames float32 [T,H,W,3], holes bool [T,H,W], flows from `neighbour_flows`."""
+    copy_rms: dict[int, float]
+    """Frames travelled -> RMS error of copies (calibrate_distance)."""
+    depths: np.ndarray
+    """float (K,): depth in pixels from the nearest known pixel at which `diffusion_rms` was measured."""
+    diffusion_rms: np.ndarray | None
+    """float (K,): RMS error of per-frame diffusion at those depths; None: copies only."""
+
+    def copy_weight(self, distance: np.ndarray) -> np.ndarray:
+        known = sorted(d for d in self.copy_rms if d > 0)
+        if not known:
+            return 1.0 / np.maximum(distance.astype(np.float32), 1.0)  # no samples: the nearer copy counts more
+        rms = np.interp(np.log2(np.maximum(distance, 1)), np.log2(known), [self.copy_rms[d] for d in known])
+        return (1.0 / np.maximum(rms, 1e-4) ** 2).astype(np.float32)
+
+    def diffusion_weight(self, depth: np.ndarray) -> np.ndarray:
+        rms = np.interp(depth, self.depths, self.diffusion_rms)
+        return (1.0 / np.maximum(rms, 1e-4) ** 2).astype(np.float32)
+
+
+def hole_depth(hole: np.ndarray) -> np.ndarray:
+    """bool [H,W] -> float32 [H,W]: each hole pixel's distance in pixels to the nearest pixel outside it (0 there)."""
+    return cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
+
+
+def diffusion_error_by_depth(frames: np.ndarray, holes: np.ndarray, frames_used: int = 12, per_frame: int = 3000,
+                             seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """How wrong per-frame diffusion is by depth on this clip: (depths, RMS errors 0-1).
+
+    Each sampled frame's hole is grown by as much as the hole is deep (at most 128 px) and Telea fills the grown
+    hole; the known pixels it covered are scored against their true values, binned by their depth in the grown
+    hole. Deep pixels are the ones diffusion gets wrong, and how wrong depends on the clip's texture."""
+    t_count = holes.shape[0]
+    rng = np.random.default_rng(seed)
+    picked = np.unique(np.linspace(0, t_count - 1, min(frames_used, t_count)).round().astype(int))
+    deepest = max(float(hole_depth(holes[t]).max()) for t in picked)
+    grow = int(np.clip(np.ceil(deepest), 4, 128))
+    edges = [0.0] + [float(2 ** k) for k in range(1, 8) if 2 ** k < grow] + [float(grow) + 1.0]
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    sums, counts = np.zeros(len(edges) - 1), np.zeros(len(edges) - 1)
+    for t in picked:
+        hole = holes[t].astype(np.uint8)
+        grown = cv2.dilate(hole, kernel)
+        ys, xs = np.nonzero(grown.astype(bool) & ~cv2.dilate(hole, np.ones((3, 3), np.uint8)).astype(bool))
+        if not len(ys):
+            continue
+        pick = rng.choice(len(ys), min(per_frame, len(ys)), replace=False)
+        ys, xs = ys[pick], xs[pick]
+        filled = cv2.inpaint(frames[t], grown * 255, 5, cv2.INPAINT_TELEA)
+        err2 = (((filled[ys, xs].astype(np.float32) - frames[t][ys, xs]) / 255.0) ** 2).mean(axis=-1)
+        where = np.clip(np.searchsorted(edges, hole_depth(grown)[ys, xs], side="right") - 1, 0, len(sums) - 1)
+        np.add.at(sums, where, err2)
+        np.add.at(counts, where, 1)
+    centres = np.array([(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])])
+    filled_bins = counts > 0
+    if not filled_bins.any():
+        return centres[:1], np.ones(1)  # nothing to measure on: diffusion gets no weight worth having
+    return centres[filled_bins], np.sqrt(sums[filled_bins] / counts[filled_bins])
+
+
+def propagate(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, tolerance: float = 1.0,
+              max_distance: int = 0, fusion: Fusion | None = None) -> Propagation:
+    """Real pixels for the hole from both directions in time.
+
+    frames float32 [T,H,W,3], holes bool [T,H,W], flows from `neighbour_flows`. Without `fusion` the nearer source
+    frame wins and a tie averages; with it, both copies (and per-frame diffusion, when the fusion has its error)
+    are blended by their measured errors (Fusion)."""
     t_count = holes.shape[0]
     known = (~holes).astype(np.float32)[..., None]
     masked = frames * known  # samples weighted by knownness, so no hole content is ever mixed in
     later = _chain(frames, holes, known, masked, flows, range(t_count - 1, -1, -1), +1, tolerance, max_distance)
     earlier = _chain(frames, holes, known, masked, flows, range(t_count), -1, tolerance, max_distance)
-    both = later.reached & earlier.reached
+    reached = later.reached | earlier.reached
     take_later = later.reached & (~earlier.reached | (later.distance < earlier.distance))
-    tie = both & (later.distance == earlier.distance)
-    colours = np.where(take_later[..., None], later.colours, earlier.colours)
-    colours[tie] = 0.5 * (later.colours[tie] + earlier.colours[tie])
-    distance = np.where(take_later, later.distance, earlier.distance)
-    return Propagation(colours, later.reached | earlier.reached, distance.astype(np.int16))
+    distance = np.where(take_later, later.distance, earlier.distance).astype(np.int16)
+    if fusion is None:
+        both = later.reached & earlier.reached
+        tie = both & (later.distance == earlier.distance)
+        colours = np.where(take_later[..., None], later.colours, earlier.colours)
+        colours[tie] = 0.5 * (later.colours[tie] + earlier.colours[tie])
+        return Propagation(colours, reached, distance)
+    colours = np.zeros(frames.shape, np.float32)
+    for t in range(t_count):
+        if not reached[t].any():
+            continue
+        ys, xs = np.nonzero(reached[t])
+        w_later = np.where(later.reached[t][ys, xs], fusion.copy_weight(later.distance[t][ys, xs]), 0.0)
+        w_earlier = np.where(earlier.reached[t][ys, xs], fusion.copy_weight(earlier.distance[t][ys, xs]), 0.0)
+        total = (w_later[:, None] * later.colours[t][ys, xs] + w_earlier[:, None] * earlier.colours[t][ys, xs])
+        weight = w_later + w_earlier
+        if fusion.diffusion_rms is not None:
+            w_diffusion = fusion.diffusion_weight(hole_depth(holes[t])[ys, xs])
+            total += w_diffusion[:, None] * diffuse_frame(frames[t], holes[t])[ys, xs]
+            weight = weight + w_diffusion
+        colours[t][ys, xs] = total / weight[:, None]
+    return Propagation(colours, reached, distance)
 
 
 def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: FlowEstimator, seed: int = 0,
@@ -293,6 +380,7 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
     flows = neighbour_flows(frames_u8, holes, estimator, settings.max_width, settings.band,
                             progress=lambda i, n: say(i, n, "estimating flow for propagation"), masked=masked)
     max_distance, pairs = settings.max_distance, holes.shape[0] - 1  # the flow count, kept while the stage ends
+    errors: dict[int, float] = {}
     if max_distance == 0 and settings.calibrate:
         say(pairs, pairs, "measuring how far copies hold")
         max_distance, errors = calibrate_distance(frames_u8, holes, flows, settings.band, seed=seed)
@@ -300,8 +388,18 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
             log("propagation: copies' RMS error (8-bit) by distance " +
                 ", ".join(f"{d}: {e * 255:.1f}" for d, e in errors.items() if d) +
                 f"; diffusion {errors.get(0, float('nan')) * 255:.1f}; max distance {max_distance or 'none'}")
+    fusion = None
+    if settings.fusion != "nearest":
+        if not errors:
+            _, errors = calibrate_distance(frames_u8, holes, flows, settings.band, seed=seed)
+        depths, rms = diffusion_error_by_depth(frames_u8, holes, seed=seed) \
+            if settings.fusion == "copies+diffusion" else (np.zeros(1), None)
+        fusion = Fusion(errors, depths, rms) if any(d > 0 for d in errors) else None  # nothing measured: nearest
+        if log and fusion is not None and rms is not None:
+            log("propagation: diffusion's RMS error (8-bit) by depth " +
+                ", ".join(f"{d:.0f} px: {e * 255:.1f}" for d, e in zip(depths, rms)))
     say(pairs, pairs, "propagating real pixels")
-    return propagate(to_float(frames), holes, flows, settings.tolerance, max_distance)
+    return propagate(to_float(frames), holes, flows, settings.tolerance, max_distance, fusion)
 
 
 def blend_frame(fill: np.ndarray, colours: np.ndarray, reached: np.ndarray, hole: np.ndarray, seam: int = 3,

@@ -201,3 +201,74 @@ def test_flow_input_masked_or_as_given():
     flows = neighbour_flows(frames, holes, spy, masked=False)
     assert np.array_equal(seen[0], frames[0])
     assert flows.forward.shape == (2, *holes.shape[1:], 2)
+
+
+def _still_clip_with_rising_light(frames: int = 9, h: int = 48, w: int = 64, rise: int = 6):
+    """A still textured scene whose light rises `rise` levels a frame, and a square hole that moves across it:
+    a hole pixel is seen by frames on both sides of it, whose copies are off by as much either way."""
+    rng = np.random.default_rng(3)
+    base = cv2.GaussianBlur(rng.random((h, w, 3)).astype(np.float32), (0, 0), 2.0)
+    base = (base - base.min()) / (base.max() - base.min()) * 120 + 40
+    truth = np.stack([np.clip(base + rise * t, 0, 255).round().astype(np.uint8) for t in range(frames)])
+    holes = np.zeros((frames, h, w), bool)
+    for t in range(frames):
+        holes[t, 16:32, 4 + 5 * t:20 + 5 * t] = True
+    shown = truth.copy()
+    shown[holes] = 0
+    return shown, holes, truth
+
+
+def test_copies_from_both_sides_average_out_a_scene_that_changes_on_its_own():
+    from vinpaint.engine.propagate import Fusion
+
+    shown, holes, truth = _still_clip_with_rising_light()
+    flows = neighbour_flows(shown, holes, DISFlow("medium"))
+    frames = shown.astype(np.float32) / 255
+    nearest = propagate(frames, holes, flows, tolerance=2.0)
+    fused = propagate(frames, holes, flows, tolerance=2.0, fusion=Fusion({1: 0.02, 2: 0.04}, np.zeros(1), None))
+    assert np.array_equal(fused.reached, nearest.reached) and np.array_equal(fused.distance, nearest.distance)
+    middle = fused.reached.copy()
+    middle[[0, -1]] = False  # the first and last frames see the background from one side only
+    error = lambda p: np.abs(p.colours[middle] * 255 - truth[middle]).mean()  # noqa: E731
+    assert error(nearest) > 4.0  # one side's copy: a frame's worth of light off
+    assert error(fused) < 0.6 * error(nearest)  # where both sides see it, the two errors cancel
+
+
+def test_diffusion_joins_the_copies_near_the_edge_and_hardly_deep_inside():
+    from vinpaint.engine.propagate import Fusion, diffuse_frame, diffusion_error_by_depth, hole_depth
+
+    shown, holes, truth = _still_clip_with_rising_light(rise=0)
+    depths, rms = diffusion_error_by_depth(shown, holes)
+    assert len(depths) >= 2 and rms[-1] > 1.5 * rms[0]  # a textured scene: diffusion is worse deeper in
+    flows = neighbour_flows(shown, holes, DISFlow("medium"))
+    frames = shown.astype(np.float32) / 255
+    copies = propagate(frames, holes, flows, tolerance=2.0, fusion=Fusion({1: 0.02}, depths, None))
+    both = propagate(frames, holes, flows, tolerance=2.0, fusion=Fusion({1: 0.02}, depths, rms))
+    assert np.array_equal(both.reached, copies.reached)
+    diffused = np.stack([diffuse_frame(f, h) for f, h in zip(frames, holes)])
+    # where copy and diffusion differ, the blend lies between them, at diffusion's share of the weight
+    gap = diffused - copies.colours
+    share = np.where(np.abs(gap) > 0.02, (both.colours - copies.colours) / np.where(gap == 0, 1, gap), np.nan)
+    assert np.nanmin(share) > -1e-3 and np.nanmax(share) < 1 + 1e-3
+    depth = np.stack([hole_depth(h) for h in holes])[..., None].repeat(3, axis=-1)
+    edge, deep = both.reached[..., None] & (depth <= 1.5), both.reached[..., None] & (depth >= 6)
+    assert np.nanmedian(share[edge]) > 2 * np.nanmedian(share[deep]) > 0
+
+
+def test_fusion_is_a_setting_and_nearest_is_the_old_choice():
+    from vinpaint.engine.config import PropagationConfig
+    from vinpaint.engine.propagate import propagate_clip
+
+    shown, holes, truth = _still_clip_with_rising_light()
+    nearest = propagate_clip(shown, holes, PropagationConfig(fusion="nearest"), DISFlow("medium"))
+    flows = neighbour_flows(shown, holes, DISFlow("medium"))
+    from vinpaint.engine.propagate import calibrate_distance
+    limit = calibrate_distance(shown, holes, flows)[0]
+    assert np.array_equal(nearest.colours, propagate(shown.astype(np.float32) / 255, holes, flows,
+                                                     PropagationConfig().tolerance, limit).colours)
+    lines = []
+    fused = propagate_clip(shown, holes, PropagationConfig(), DISFlow("medium"), log=lines.append)
+    assert any("by depth" in line for line in lines)
+    assert np.array_equal(fused.reached, nearest.reached)
+    assert hole_psnr((fused.colours * 255).round(), truth, fused.reached) > \
+        hole_psnr((nearest.colours * 255).round(), truth, fused.reached)
