@@ -199,14 +199,15 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
                 generated, history = z["generated"], z["history"]
                 flows = z["flows"] if z["flows"].size else None
                 seconds, steps = float(z["seconds"]), int(z["steps"])
-                diffused = "diffusion" in z.files and bool(z["diffusion"])
+                share = float(z["model_share"]) if "model_share" in z.files else \
+                    0.0 if "diffusion" in z.files and bool(z["diffusion"]) else 1.0
                 region = tuple(int(v) for v in z["region"]) if "region" in z.files and z["region"].size == 4 \
                     else None
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
             raise InputError(f"the cached result {result_file} is damaged or not vinpaint's ({str(exc)[:80]}); "
                              "delete it or use --restart") from None
         emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="finished earlier; reusing its result"))
-        out, matte = _compose(frames, holes, config, propagation, None if diffused else generated, region)
+        out, matte = _compose(frames, holes, config, propagation, generated, region, share)
         return InpaintResult(out, generated, holes, flows, config, seconds, steps, history, matte=matte)
 
     t_count, height, width = holes.shape
@@ -292,28 +293,31 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     generated, flows = trainer.generate()
     seconds, steps = trainer.run_state.elapsed, trainer.steps
     history = np.asarray(trainer.run_state.history, np.float32).reshape(-1, 6)
-    diffused = _self_check(frames, holes, propagation, generated, region, band, wd, emit, notices,
-                           config.propagation.check_margin)
+    share = _self_check(frames, holes, propagation, generated, region, band, wd, emit, notices,
+                        config.propagation.check_margin, config.propagation.check_blend)
     if result_file is not None:
         atomic_write(result_file, lambda f: np.savez(
             f, generated=generated, flows=flows if flows is not None else np.zeros(0, np.float32),
             history=history, seconds=seconds, steps=steps, budget=budget,
-            region=np.asarray(region if region is not None else (), np.int64), diffusion=diffused))
+            region=np.asarray(region if region is not None else (), np.int64), diffusion=share == 0.0,
+            model_share=share))
     wd.log(f"finished: {steps} steps in {seconds:.1f} s, {trainer.run_state.rollbacks} roll-backs")
-    out, matte = _compose(frames, holes, config, propagation, None if diffused else generated, region)
+    out, matte = _compose(frames, holes, config, propagation, generated, region, share)
     emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="done"))
     return InpaintResult(out, generated, holes, flows, config, seconds, steps, history, notices, matte)
 
 
 def _compose(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, propagation: Propagation | None,
-             generated: np.ndarray | None = None, region=None) -> tuple[np.ndarray, np.ndarray]:
-    """The output frames and matte: propagated pixels, and for what no frame sees the model's `generation` or,
-    without one, Telea diffusion at the source's resolution. Diffusion is already continuous with the propagated
-    pixels it grows from, so it needs no seam (composite's seam would diffuse every frame a second time)."""
-    if generated is None:
+             generated: np.ndarray | None = None, region=None, share: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """The output frames and matte: propagated pixels, and for what no frame sees the model's `generation` (its
+    `share`, the rest Telea diffusion: the self-check's blend) or, without one, Telea diffusion at the source's
+    resolution. Diffusion is already continuous with the propagated pixels it grows from, so it needs no seam
+    (composite's seam would diffuse every frame a second time)."""
+    if generated is None or share <= 0.0:
         return composite(frames, diffusion_fill(frames, holes, propagation), holes, config.mask.feather,
                          propagation, seam=0)
-    return composite(frames, generated, holes, config.mask.feather, propagation, config.propagation.seam, region)
+    return composite(frames, generated, holes, config.mask.feather, propagation, config.propagation.seam, region,
+                     share)
 
 
 def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, wd: "_Workdir",
@@ -355,13 +359,14 @@ def _check_while_training(trainer: VideoTrainer, scorer: BandJudge, config: Inpa
 
 def _self_check(frames: np.ndarray, holes: np.ndarray, propagation: Propagation | None, generated: np.ndarray,
                 region, band: np.ndarray | None, wd: "_Workdir", emit: Callable[[ProgressEvent], None],
-                notices: list[str], margin_db: float = 0.0) -> bool:
-    """True when Telea diffusion, not the model, should fill what no frame sees (engine/self_check.py); logged."""
+                notices: list[str], margin_db: float = 0.0, blend: bool = False) -> float:
+    """The model's share in the fill of what no frame sees (0: Telea diffusion alone; engine/self_check.py);
+    logged."""
     if band is None:
-        return False
-    verdict = judge(frames, holes, propagation, generated, region, band, margin_db=margin_db)
+        return 1.0
+    verdict = judge(frames, holes, propagation, generated, region, band, margin_db=margin_db, blend=blend)
     line = verdict.line() if verdict is not None else "self-check skipped: no known pixels next to the unseen hole"
     notices.append(line)
     wd.log(line)
     emit(ProgressEvent("generate", message=line))
-    return verdict is not None and verdict.use_diffusion
+    return verdict.share if verdict is not None else 1.0

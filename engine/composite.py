@@ -64,14 +64,17 @@ def hole_region(holes: np.ndarray, margin: float, min_pad: int = 32, max_share: 
 
 
 def composite(source: np.ndarray, generated: np.ndarray | None, holes: np.ndarray, feather: int = 0,
-              propagation=None, seam: int = 3, region: Region | None = None) -> tuple[np.ndarray, np.ndarray]:
+              propagation=None, seam: int = 3, region: Region | None = None, model_share: float = 1.0
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Source [T,H,W,3] any dtype, generated float [T,h,w,3] (or None when propagation reached every hole pixel),
     holes bool [T,H,W], optional engine.propagate.Propagation -> ([T,H,W,3] in the source dtype, uint8 matte [T,H,W]).
 
     The fill is the generation upsampled (bicubic) to the source size, with propagated real pixels over it exactly
     (the seam ramps the generation in from Telea diffusion on the generated side); it is blended in only where the
     hole is. The matte says which hole pixels were propagated and which generated.
-    With a `region`, the generation covers that box of the frame only (every hole pixel it fills lies inside)."""
+    With a `region`, the generation covers that box of the frame only (every hole pixel it fills lies inside).
+    `model_share` below 1 mixes Telea diffusion (from the real and propagated pixels around) into the generated
+    part by that weight: the self-check's blend."""
     from .propagate import blend_frame, diffuse_frame, with_propagated
 
     out = source.copy()
@@ -81,10 +84,14 @@ def composite(source: np.ndarray, generated: np.ndarray | None, holes: np.ndarra
         if not holes[i].any():
             continue
         fill = upsampled(generated[i], (h, w), region) if generated is not None else np.zeros((h, w, 3), np.float32)
+        unseen = holes[i] & ~propagation.reached[i] if propagation is not None else holes[i]
+        diffused = None
+        if generated is not None and model_share < 1.0 and unseen.any():
+            diffused = diffuse_frame(with_propagated(source[i], propagation, i), unseen)
+            fill = model_share * fill + (1.0 - model_share) * diffused
         if propagation is not None:
-            unseen = holes[i] & ~propagation.reached[i]
-            diffused = None
-            if generated is not None and seam > 0 and unseen.any() and (holes[i] & propagation.reached[i]).any():
+            if diffused is None and generated is not None and seam > 0 and unseen.any() and \
+                    (holes[i] & propagation.reached[i]).any():
                 diffused = diffuse_frame(with_propagated(source[i], propagation, i), unseen)
             fill, matte[i] = blend_frame(fill, propagation.colours[i], propagation.reached[i], holes[i], seam,
                                          diffused)

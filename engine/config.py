@@ -521,6 +521,11 @@ class PropagationConfig:
     known pixels, where the model does best; deeper in the hole it did worse: after `fast`'s 1500 steps the model
     won the band by 0.63 and 0.52 dB on two clips and lost the hole to diffusion by 1.71 and 0.34 dB
     (docs/evaluation.md, "The self-check's margin")."""
+    check_blend: bool = setting(True, Flag())
+    """With `self_check`, fill what no frame sees with a blend of the model and diffusion, the model's share fitted
+    by least squares on the band with its error taken `check_margin` dB worse deeper in (False: the better one
+    alone, by the margin). Two fills with different errors average to a better one (docs/evaluation.md,
+    "Blending the model with diffusion")."""
     train_below: float = setting(0.01, Num(0.0, 1.0))
     """When propagation leaves at most this share of the hole unseen, that rest is filled by diffusion from the
     real pixels around it and no model is trained (0: train whenever a single pixel is left). `fast` uses 0.15:

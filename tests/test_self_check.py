@@ -148,3 +148,56 @@ def test_checks_while_training_are_logged_and_leave_the_run_bit_for_bit_as_it_wa
     assert np.array_equal(looked.generated, plain.generated) and np.array_equal(looked.frames, plain.frames)
     log = (tmp_path / "w" / "log.txt").read_text()
     assert [f"self-check at step {k}:" in log for k in (3, 6, 9)] == [True] * 3 and "at step 12:" not in log
+
+
+def test_the_blend_weight_is_the_least_squares_one_on_the_band():
+    from vinpaint.engine.self_check import blend_share
+
+    # independent errors of equal size: half and half, and the blend halves the squared error (+3 dB)
+    assert blend_share(1.0, 1.0, 0.0, 0.0) == 0.5
+    # a model twice as wrong in squared error: a third model, two thirds diffusion
+    assert abs(blend_share(2.0, 1.0, 0.0, 0.0) - 1 / 3) < 1e-9
+    # the margin takes the model's error as that much worse: 3.01 dB doubles its squared error
+    assert abs(blend_share(1.0, 1.0, 0.0, 10 * np.log10(2)) - 1 / 3) < 1e-6
+    # identical errors: nothing to gain, diffusion (the cheaper fill); a near-perfect model: the model alone
+    assert blend_share(1.0, 1.0, 1.0, 0.0) == 0.0
+    assert blend_share(1e-6, 1.0, 0.0, 0.0) == 1.0
+
+
+def test_a_blend_beats_both_fills_on_the_band_when_their_errors_differ():
+    shown, holes, _ = _clip(True)
+    band = held_out_band(holes, None, holes, 3)
+    rng = np.random.default_rng(1)
+    truth = shown.astype(np.float32) / 255
+    noisy = truth.copy()
+    # a model about as wrong as diffusion on stripes, with errors of its own
+    plain = judge(shown, holes, None, truth, None, band)
+    sigma = 10 ** (-plain.diffusion_psnr / 20)
+    noisy[band] += rng.normal(0, sigma, (int(band.sum()), 3)).astype(np.float32)
+    verdict = judge(shown, holes, None, noisy, None, band, blend=True)
+    assert 0.2 < verdict.model_share < 0.8
+    assert verdict.blend_psnr > max(verdict.model_psnr, verdict.diffusion_psnr) + 1.0
+    assert "model," in verdict.line() and verdict.line().endswith("diffusion fills what no frame sees")
+
+
+def test_the_engine_composes_the_blend_and_reuses_it(tmp_path):
+    shown, holes, truth = _clip(True)
+    config = _config(**{"propagation.enabled": False, "train.max_steps": 4})
+    result = inpaint(shown, holes, config, workdir=tmp_path / "work")
+    with np.load(tmp_path / "work" / "result.npz", allow_pickle=False) as z:
+        share = float(z["model_share"])
+    assert 0.0 < share < 1.0  # four steps: a poor model, but not useless on stripes
+    line = [n for n in result.notices if n.startswith("self-check")][0]
+    assert "blend" in line
+    from vinpaint.engine.composite import composite
+    from vinpaint.engine.propagate import diffusion_fill
+    model_only, _ = composite(shown, result.generated, holes)
+    diffusion = diffusion_fill(shown, holes, None)
+    expected = share * model_only[holes].astype(np.float32) / 255 + (1 - share) * diffusion[holes]
+    assert np.abs(result.frames[holes].astype(np.float32) / 255 - expected).max() <= 1.5 / 255
+    assert np.array_equal(result.frames[~holes], shown[~holes])
+    again = inpaint(shown, holes, config, workdir=tmp_path / "work")
+    assert np.array_equal(again.frames, result.frames)
+    picked = inpaint(shown, holes, config.replace(**{"propagation.check_blend": False}))
+    assert [n for n in picked.notices if n.startswith("self-check")][0].endswith(
+        ("diffusion fills what no frame sees", "the model fills what no frame sees"))
