@@ -315,10 +315,11 @@ def write_flow_pictures(folder: Path, flows: np.ndarray, overwrite: bool = False
 class Litter:
     """Removes what this run created when it fails (a full disk, a bad checkpoint, a crash): outputs that were not
     there before and carry vinpaint's mark (a file of the user's that appeared meanwhile is kept), and the work
-    directory when this run made it and it holds no checkpoint or result worth keeping.
+    directory when this run made it and it holds no checkpoint, result or cache worth keeping (the known flow and
+    the propagation take minutes on a long clip; a run that quits at once keeps them for the next).
     A work directory from an earlier run, and any checkpoint, are always kept."""
 
-    KEEP = ("checkpoint.pt", "result.npz")
+    KEEP = ("checkpoint.pt", "result.npz", "flow.npz", "propagation.npz")
 
     def __init__(self, workdir: Path, outputs: list[Path], created: bool | None = None,
                  keep_everything: bool = False) -> None:
@@ -343,6 +344,6 @@ class Litter:
                 path.unlink(missing_ok=True)
         if not self.had_workdir and self.workdir.is_dir() and \
                 not any((self.workdir / name).exists() for name in self.KEEP) and \
-                not any(self.workdir.glob("window_*/checkpoint.pt")) and \
-                not any(self.workdir.glob("window_*/done.json")):  # a long shot's started or finished windows
+                not any(next(self.workdir.glob(f"window_*/{name}"), None) for name in (*self.KEEP, "done.json")):
+            # (a long shot's windows: started, cached or finished)
             shutil.rmtree(self.workdir, ignore_errors=True)

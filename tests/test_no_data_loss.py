@@ -470,3 +470,24 @@ def test_the_input_index_finds_an_input_as_every_spelling_of_it(tmp_path):
                            (tmp_path / "plat", None), (tmp_path / "clip.mkv", tmp_path / "clip.mkv")):
         assert index.at_or_under(path) == expected, path
         assert any(same_or_inside(f, path) for f in [tmp_path / "clip.mkv", *frames]) == (expected is not None)
+
+
+@pytest.mark.parametrize("cache", ["flow.npz", "propagation.npz", "window_0001/flow.npz"])
+def test_a_failed_run_keeps_its_cached_flow_and_propagation(tmp_path, cache):
+    """Before: a run that failed (or was quit at once) before its first checkpoint deleted the work directory it
+    had made, with the known flow and the propagation it had cached: minutes of work on a long clip."""
+    from vinpaint.cli.outputs import Litter
+
+    workdir = tmp_path / "out.work"
+    with pytest.raises(KeyboardInterrupt):
+        with Litter(workdir, [tmp_path / "out.mkv"]):
+            (workdir / cache).parent.mkdir(parents=True)
+            (workdir / cache).write_bytes(b"cached")
+            raise KeyboardInterrupt
+    assert (workdir / cache).read_bytes() == b"cached"
+    with pytest.raises(RuntimeError):  # with nothing worth keeping, the directory it made is still cleared away
+        with Litter(tmp_path / "other.work", []):
+            (tmp_path / "other.work").mkdir()
+            (tmp_path / "other.work" / "log.txt").write_text("started")
+            raise RuntimeError("disk full")
+    assert not (tmp_path / "other.work").exists()
