@@ -19,7 +19,7 @@ from vinpaint.cli.runs import WorkdirLock, check_workdir, clear_workdir, describ
 from vinpaint.cli.shots import add_shot_options, run_shot
 from vinpaint.engine import VARIANTS, validate
 from vinpaint.engine.devices import check_device
-from vinpaint.errors import InputError, TrainingCancelled
+from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
 from vinpaint.media.io import read_inputs, read_references
 from vinpaint.media.sequences import parse_range
 from vinpaint.media.shot_input import count_frames
@@ -110,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
         except TrainingCancelled as exc:
             print(f"vinpaint: {exc} in {workdir}; run the same command again to continue.", file=sys.stderr)
             return 130
+        except OtherRunError:
+            raise InputError(f"the work directory {workdir} holds a run of other frames or settings; give another "
+                             "--work-dir, or add --restart to start over in it (its checkpoint is then discarded)"
+                             ) from None
         written = write_outputs(plan, clip, result, args.save_generated, args.save_flows, overwrite=args.overwrite)
     report(written, result, time.monotonic() - started)
     return 0

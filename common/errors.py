@@ -9,5 +9,9 @@ class InputError(VinpaintError):
     """The frames, masks or settings handed in cannot be used (the message names the problem)."""
 
 
+class OtherRunError(InputError):
+    """The work directory holds a run of other frames or settings; each front end says how to start over there."""
+
+
 class TrainingCancelled(VinpaintError):
     """Training stopped on request; a checkpoint was written first, so running again continues."""

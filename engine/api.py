@@ -15,7 +15,7 @@ import torch
 from .composite import composite, dilate_holes, hole_region, resize_frames, resize_holes, to_float
 from .config import InpaintConfig, region_working_size, working_size
 from .result import InpaintResult, ProgressEvent
-from vinpaint.errors import InputError
+from vinpaint.errors import InputError, OtherRunError
 from .flow import FlowEstimator, KnownFlow, compute_known_flow, make_estimator
 from .perceptual import load_vgg16
 from .raft import load_raft
@@ -109,8 +109,8 @@ class _Workdir:
             except (OSError, ValueError):
                 recorded = None
             if recorded != key:
-                raise InputError(f"the work directory {self.path} holds a run of other frames or settings; "
-                                 "choose another work directory or delete that one")
+                raise OtherRunError(f"the work directory {self.path} holds a run of other frames or settings; "
+                                    "choose another work directory or delete that one")
         else:
             atomic_write_text(run, json.dumps({"fingerprint": key}) + "\n")
 

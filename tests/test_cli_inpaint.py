@@ -196,7 +196,8 @@ def test_changed_settings_need_restart(clip_files, tmp_path, capsys):
     assert main(args) == 0
     capsys.readouterr()
     assert main(args + ["--seed", "9"]) == 2
-    assert "holds a run of other frames or settings" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "holds a run of other frames or settings; give another --work-dir, or add --restart" in err, err
     assert main(args + ["--seed", "9", "--restart"]) == 0
 
 
