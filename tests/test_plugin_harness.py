@@ -611,6 +611,20 @@ def test_no_daemon_render_and_buttons_fail_with_a_message_and_the_host_survives(
     assert run.event("summary")["leaked_images"] == 0
 
 
+def test_a_batch_render_with_no_daemon_waits_once_not_once_a_frame(trained: Trained, clip: Clip) -> None:
+    """Before: each frame of a batch render waited the patient 10 s for a daemon that was not there."""
+    nowhere = free_endpoint()
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", nowhere, "--batch",
+                  "--param", f"jobId={trained.job}", "--param", "jobFirstFrame=1", "--expect-failure", "render",
+                  "--steps", "describe,create,render:1,render:2,render:3,destroy,unload")
+    assert run.returncode == 0, run.stdout[-3000:]
+    for frame in (1, 2, 3):
+        step = run.steps[f"render:{frame}"]
+        assert step["status"] == "Failed" and f"no daemon is reachable at {nowhere}" in step["persistent"], step
+    assert run.steps["render:1"]["elapsed_s"] > 5  # the first frame is patient (a farm may start the daemon late)
+    assert run.steps["render:2"]["elapsed_s"] < 1 and run.steps["render:3"]["elapsed_s"] < 1
+
+
 def test_without_the_v2_message_suite_failures_fall_back_to_plain_messages(trained: Trained, clip: Clip) -> None:
     run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", free_endpoint(),
                   "--no-message-v2", "--no-progress", "--param", f"jobId={trained.job}",

@@ -57,8 +57,8 @@ public:
     DaemonClient(std::string endpoint, Timeouts timeouts, net::CancelFn cancel = {});
     const std::string &endpoint() const { return endpoint_; }
     void setTimeouts(const Timeouts &t) { timeouts_ = t; }
-    // Interactive renders: when nothing accepted a connection to this address in the last few seconds, fail at
-    // once with that message instead of stalling every frame of a scrub for the full timeout again.
+    // Renders: when nothing accepted a connection to this address in the last few seconds, fail at once with that
+    // message instead of stalling every frame of a scrub (or of a batch render) for the full timeout again.
     void setFailFast(bool on) { failFast_ = on; }
     static constexpr double kUnreachableMemorySeconds = 3.0;
     const Timeouts &timeouts() const { return timeouts_; }
