@@ -611,6 +611,28 @@ def test_no_daemon_render_and_buttons_fail_with_a_message_and_the_host_survives(
     assert run.event("summary")["leaked_images"] == 0
 
 
+def test_a_stopped_daemon_is_named_as_one_that_accepts_but_never_answers(trained: Trained, clip: Clip,
+                                                                          daemon: Daemon, tmp_path: Path) -> None:
+    """A SIGSTOPped (or frozen) daemon's kernel still accepts the TCP connection; before, the node said nothing
+    accepted it. The render fails in the interactive timeout and the host lives on."""
+    store = tmp_path / "store"
+    shutil.copytree(daemon.store, store, ignore=shutil.ignore_patterns("daemon.lock", "daemon.json", "*.pid"))
+    stopped = start_daemon(store)
+    stopped.proc.send_signal(signal.SIGSTOP)
+    try:
+        run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", stopped.endpoint,
+                      "--param", f"jobId={trained.job}", "--param", "jobFirstFrame=1", "--expect-failure", "render",
+                      "--steps", "describe,create,render:1,destroy,unload")
+    finally:
+        stopped.proc.send_signal(signal.SIGCONT)
+        stop_daemon(stopped)
+    assert run.returncode == 0, run.stdout[-3000:]
+    step = run.steps["render:1"]
+    assert step["status"] == "Failed" and step["elapsed_s"] < 30
+    assert "accepted the connection but never completed ZeroMQ's handshake" in step["persistent"], step
+    assert "a stopped or frozen daemon" in step["persistent"]
+
+
 def test_a_batch_render_with_no_daemon_waits_once_not_once_a_frame(trained: Trained, clip: Clip) -> None:
     """Before: each frame of a batch render waited the patient 10 s for a daemon that was not there."""
     nowhere = free_endpoint()

@@ -40,13 +40,20 @@ net::Connection &DaemonClient::conn() {
     char secs[32];
     std::snprintf(secs, sizeof secs, "%.1f", timeout.count() / 1000.0);
     const bool connected = conn_ && conn_->everConnected();
+    const bool accepted = conn_ && !connected && conn_->transportAccepted();
     conn_.reset();  // a late reply goes with the socket
     if (!connected) {
         std::string more = net::isLocalEndpoint(endpoint_)
                                ? " Start it with `vinpaint serve` (see docs/plugin.md) or fix the node's Daemon address."
                                : " Check the address, that the daemon runs there, and your CurveZMQ keys.";
-        const std::string text = "vinpaint: no daemon is reachable at " + endpoint_ +
-                                 " (nothing accepted the connection in " + secs + " s)." + more;
+        std::string text = "vinpaint: no daemon is reachable at " + endpoint_ +
+                           " (nothing accepted the connection in " + secs + " s)." + more;
+        if (accepted)  // the port answered, the daemon did not
+            text = "vinpaint: no daemon is reachable at " + endpoint_ +
+                   ": something accepted the connection but never completed ZeroMQ's handshake in " + secs +
+                   " s (a stopped or frozen daemon, another program on that port" +
+                   (net::isLocalEndpoint(endpoint_) ? "" : ", or CurveZMQ keys the daemon refuses") +
+                   "). Check the daemon's process (`vinpaint serve`) and the node's Daemon address.";
         std::lock_guard<std::mutex> lock(g_unreachableMutex);
         g_unreachable[endpoint_] = {std::chrono::steady_clock::now(), text};
         throw DaemonError(text);

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
@@ -98,6 +100,17 @@ Connection::Connection(const std::string &endpoint, const CurveKeys &keys) : end
                                         "); check VINPAINT_CURVE_* (40-char Z85 keys)");
         }
     }
+    static std::atomic<unsigned long long> monitors{0};
+    const std::string monitorAddress = "inproc://vinpaint-monitor-" + std::to_string(++monitors);
+    if (zmq_socket_monitor(socket_->handle(), monitorAddress.c_str(), ZMQ_EVENT_CONNECTED) == 0) {
+        try {
+            monitor_ = std::make_unique<zmq::socket_t>(context(), zmq::socket_type::pair);
+            monitor_->set(zmq::sockopt::linger, 0);
+            monitor_->connect(monitorAddress);
+        } catch (const zmq::error_t &) {
+            monitor_.reset();  // only a message's wording depends on it
+        }
+    }
     try {
         socket_->connect(endpoint);
     } catch (const zmq::error_t &e) {
@@ -110,10 +123,32 @@ Connection::Connection(const std::string &endpoint, const CurveKeys &keys) : end
 void Connection::close() noexcept {
     if (!socket_) return;
     try {
+        if (monitor_) {
+            zmq_socket_monitor(socket_->handle(), nullptr, 0);
+            monitor_->close();
+        }
         socket_->close();
     } catch (...) {
     }
+    monitor_.reset();
     socket_.reset();
+}
+
+bool Connection::transportAccepted() {
+    // Each event is two frames: 6 bytes (event id, value) and the address.
+    while (monitor_ && !accepted_) {
+        zmq::message_t event, address;
+        try {
+            if (!monitor_->recv(event, zmq::recv_flags::dontwait)) break;
+            if (event.more()) (void)monitor_->recv(address, zmq::recv_flags::dontwait);
+        } catch (const zmq::error_t &) {
+            break;
+        }
+        std::uint16_t id = 0;
+        if (event.size() >= sizeof id) std::memcpy(&id, event.data(), sizeof id);
+        if (id == ZMQ_EVENT_CONNECTED) accepted_ = true;
+    }
+    return accepted_;
 }
 
 WaitResult Connection::waitFor(short events, Millis timeout, const CancelFn &cancel) {

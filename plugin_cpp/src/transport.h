@@ -66,6 +66,10 @@ public:
     const std::string &endpoint() const { return endpoint_; }
     // True once any message could be handed to a connected daemon.
     bool everConnected() const { return everConnected_; }
+    // True once something at the address accepted the TCP connection, whether or not it then spoke ZeroMQ: a
+    // stopped or frozen daemon (its kernel still accepts), another program on the port, or a CurveZMQ handshake
+    // the daemon refused. Read from a socket monitor; false for ipc:// and when monitoring is unavailable.
+    bool transportAccepted();
 
     // Queues the message for the daemon. Timeout: no connected daemon took it in time.
     WaitResult send(OutMessage &&msg, Millis timeout, const CancelFn &cancel);
@@ -76,7 +80,9 @@ private:
     WaitResult waitFor(short events, Millis timeout, const CancelFn &cancel);
     std::string endpoint_;
     std::unique_ptr<zmq::socket_t> socket_;
+    std::unique_ptr<zmq::socket_t> monitor_;  // PAIR socket receiving socket_'s connection events
     bool everConnected_ = false;
+    bool accepted_ = false;
 };
 
 // A fresh request id, unique in this process: "ofx-<pid>-<n>".

@@ -192,6 +192,24 @@ int main() {
         CHECK_MSG(why.find("no daemon is reachable at " + ep) != std::string::npos, why);
         CHECK_MSG(why.find("vinpaint serve") != std::string::npos, why);
     }
+    // Something listens but never speaks ZeroMQ (what a SIGSTOPped daemon looks like: its kernel still accepts):
+    // the message says the port answered and the daemon did not.
+    {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        CHECK_MSG(fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0 &&
+                      ::listen(fd, 4) == 0 && ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0,
+                  "a listening socket");
+        const std::string ep = "tcp://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+        DaemonClient c(ep, quick());
+        const std::string why = expectThrow<DaemonError>([&] { c.hello("test"); });
+        CHECK_MSG(why.find("no daemon is reachable at " + ep) != std::string::npos, why);
+        CHECK_MSG(why.find("accepted the connection but never completed ZeroMQ's handshake") != std::string::npos, why);
+        ::close(fd);
+    }
     // Fail fast (interactive renders): an address found unreachable a moment ago is not tried again for a few
     // seconds, even once something listens there; without fail-fast the next call connects.
     {
