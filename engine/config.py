@@ -517,7 +517,8 @@ class PropagationConfig:
     (0: only at the end). A diagnostic: the curve shows whether more steps would change the choice. Each check
     generates every frame once, about a tenth of that many steps' time; it changes nothing in the run."""
     check_margin: float = setting(1.0, Num(0.0, 100.0))
-    """dB by which the model must beat diffusion on the band to fill what no frame sees. The band lies next to
+    """dB by which the model must beat diffusion on the band to fill what no frame sees (with `check_blend`: how much
+    worse than on the band its error is taken to be when its share is fitted). The band lies next to
     known pixels, where the model does best; deeper in the hole it did worse: after `fast`'s 1500 steps the model
     won the band by 0.63 and 0.52 dB on two clips and lost the hole to diffusion by 1.71 and 0.34 dB
     (docs/evaluation.md, "The self-check's margin")."""
