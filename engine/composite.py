@@ -85,14 +85,13 @@ def composite(source: np.ndarray, generated: np.ndarray | None, holes: np.ndarra
             continue
         fill = upsampled(generated[i], (h, w), region) if generated is not None else np.zeros((h, w, 3), np.float32)
         unseen = holes[i] & ~propagation.reached[i] if propagation is not None else holes[i]
-        diffused = None
-        if generated is not None and model_share < 1.0 and unseen.any():
+        seam_needed = propagation is not None and seam > 0 and (holes[i] & propagation.reached[i]).any()
+        diffused = None  # Telea from the real and propagated pixels: the blend's other part, and the seam's start
+        if generated is not None and unseen.any() and (model_share < 1.0 or seam_needed):
             diffused = diffuse_frame(with_propagated(source[i], propagation, i), unseen)
-            fill = model_share * fill + (1.0 - model_share) * diffused
+            if model_share < 1.0:
+                fill = model_share * fill + (1.0 - model_share) * diffused
         if propagation is not None:
-            if diffused is None and generated is not None and seam > 0 and unseen.any() and \
-                    (holes[i] & propagation.reached[i]).any():
-                diffused = diffuse_frame(with_propagated(source[i], propagation, i), unseen)
             fill, matte[i] = blend_frame(fill, propagation.colours[i], propagation.reached[i], holes[i], seam,
                                          diffused)
         else:

@@ -503,7 +503,7 @@ class PropagationConfig:
     'copies': the copies from both directions in time, weighted by their measured error at the distance each
     travelled; 'copies+diffusion': per-frame Telea diffusion joins them, weighted by its measured error at the
     pixel's depth in the hole, so it counts near the edge and hardly at all deep inside (engine/propagate.py
-    Fusion; docs/evaluation.md, "Fusing the candidates")."""
+    Fusion; docs/evaluation.md, "Fusing the candidates, and blending the model with diffusion")."""
     self_check: bool = setting(False, Flag())
     """After training, choose between the model's fill and Telea diffusion for what no frame sees (with or
     without propagation) by scoring both on a band of known pixels held out of training (engine/self_check.py),
@@ -526,7 +526,7 @@ class PropagationConfig:
     """With `self_check`, fill what no frame sees with a blend of the model and diffusion, the model's share fitted
     by least squares on the band with its error taken `check_margin` dB worse deeper in (False: the better one
     alone, by the margin). Two fills with different errors average to a better one (docs/evaluation.md,
-    "Blending the model with diffusion")."""
+    "Fusing the candidates, and blending the model with diffusion")."""
     train_below: float = setting(0.01, Num(0.0, 1.0))
     """When propagation leaves at most this share of the hole unseen, that rest is filled by diffusion from the
     real pixels around it and no model is trained (0: train whenever a single pixel is left). `fast` uses 0.15:

@@ -268,7 +268,7 @@ class Fusion:
     hole its error is large and the copies are kept almost as they are."""
 
     copy_rms: dict[int, float]
-    """Frames travelled -> RMS error of copies (calibrate_distance)."""
+    """Frames travelled -> RMS error of copies (calibrate_distance); at least one distance above 0."""
     depths: np.ndarray
     """float (K,): depth in pixels from the nearest known pixel at which `diffusion_rms` was measured."""
     diffusion_rms: np.ndarray | None
@@ -276,8 +276,6 @@ class Fusion:
 
     def copy_weight(self, distance: np.ndarray) -> np.ndarray:
         known = sorted(d for d in self.copy_rms if d > 0)
-        if not known:
-            return 1.0 / np.maximum(distance.astype(np.float32), 1.0)  # no samples: the nearer copy counts more
         rms = np.interp(np.log2(np.maximum(distance, 1)), np.log2(known), [self.copy_rms[d] for d in known])
         return (1.0 / np.maximum(rms, 1e-4) ** 2).astype(np.float32)
 
@@ -380,7 +378,7 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
     flows = neighbour_flows(frames_u8, holes, estimator, settings.max_width, settings.band,
                             progress=lambda i, n: say(i, n, "estimating flow for propagation"), masked=masked)
     max_distance, pairs = settings.max_distance, holes.shape[0] - 1  # the flow count, kept while the stage ends
-    errors: dict[int, float] = {}
+    errors: dict[int, float] | None = None  # the copies' errors by distance, once measured
     if max_distance == 0 and settings.calibrate:
         say(pairs, pairs, "measuring how far copies hold")
         max_distance, errors = calibrate_distance(frames_u8, holes, flows, settings.band, seed=seed)
@@ -390,16 +388,26 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
                 f"; diffusion {errors.get(0, float('nan')) * 255:.1f}; max distance {max_distance or 'none'}")
     fusion = None
     if settings.fusion != "nearest":
-        if not errors:
+        if errors is None:  # a fixed max_distance skipped the calibration; the weights still need its errors
             _, errors = calibrate_distance(frames_u8, holes, flows, settings.band, seed=seed)
-        depths, rms = diffusion_error_by_depth(frames_u8, holes, seed=seed) \
-            if settings.fusion == "copies+diffusion" else (np.zeros(1), None)
-        fusion = Fusion(errors, depths, rms) if any(d > 0 for d in errors) else None  # nothing measured: nearest
-        if log and fusion is not None and rms is not None:
-            log("propagation: diffusion's RMS error (8-bit) by depth " +
-                ", ".join(f"{d:.0f} px: {e * 255:.1f}" for d, e in zip(depths, rms)))
+        fusion = _fusion(frames_u8, holes, errors, settings.fusion == "copies+diffusion", seed, log)
     say(pairs, pairs, "propagating real pixels")
     return propagate(to_float(frames), holes, flows, settings.tolerance, max_distance, fusion)
+
+
+def _fusion(frames_u8: np.ndarray, holes: np.ndarray, copy_errors: dict[int, float], with_diffusion: bool,
+            seed: int, log: Callable[[str], None] | None) -> Fusion | None:
+    """The Fusion for measured copy errors, with diffusion's own measured when it joins; None (the nearer copy
+    wins) when no copy could be measured."""
+    if not any(d > 0 for d in copy_errors):
+        return None
+    if not with_diffusion:
+        return Fusion(copy_errors, np.zeros(1), None)
+    depths, rms = diffusion_error_by_depth(frames_u8, holes, seed=seed)
+    if log:
+        log("propagation: diffusion's RMS error (8-bit) by depth " +
+            ", ".join(f"{d:.0f} px: {e * 255:.1f}" for d, e in zip(depths, rms)))
+    return Fusion(copy_errors, depths, rms)
 
 
 def blend_frame(fill: np.ndarray, colours: np.ndarray, reached: np.ndarray, hole: np.ndarray, seam: int = 3,

@@ -68,7 +68,7 @@ public:
     bool everConnected() const { return everConnected_; }
     // True once something at the address accepted the TCP connection, whether or not it then spoke ZeroMQ: a
     // stopped or frozen daemon (its kernel still accepts), another program on the port, or a CurveZMQ handshake
-    // the daemon refused. Read from a socket monitor; false for ipc:// and when monitoring is unavailable.
+    // the daemon refused. Read from a socket monitor; false when monitoring is unavailable.
     bool transportAccepted();
 
     // Queues the message for the daemon. Timeout: no connected daemon took it in time.
