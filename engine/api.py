@@ -14,12 +14,13 @@ import torch
 
 from .composite import composite, dilate_holes, hole_region, resize_frames, resize_holes, to_float
 from .config import InpaintConfig, region_working_size, working_size
+from .devices import resolved_precision
 from .result import InpaintResult, ProgressEvent
 from vinpaint.errors import InputError, OtherRunError
 from .flow import FlowEstimator, KnownFlow, compute_known_flow, make_estimator
 from .perceptual import load_vgg16
 from .raft import load_raft
-from .self_check import BandJudge, held_out_band, judge
+from .self_check import BandJudge, held_out_band, judge, scored_band
 from .propagate import Propagation, diffusion_fill, load_propagation, propagate_clip, save_propagation
 from vinpaint.files import atomic_write, atomic_write_text
 from .train import FrameTrainer, TrainingData, VideoTrainer, load_checkpoint, make_noise
@@ -177,11 +178,15 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         h, w = working_size(frames.shape[1], frames.shape[2], config)
         return InpaintResult(frames, resize_frames(to_float(frames), (w, h)), holes, None, config, 0.0, 0,
                              matte=matte)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    config, precision_notice = _resolve_precision(config, dev)
     key = fingerprint(frames, holes, config)
     wd = _Workdir(Path(workdir) if workdir is not None else None, key)
     if wd.path is not None:
         config.save(wd.path / "config.json")
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if precision_notice:
+        wd.log(precision_notice)
+        emit(ProgressEvent("setup", message=precision_notice))
 
     flow_notices: list[str] = []
     estimator = make_estimator(config.flow.estimator, config.flow.dis_preset, config.flow.raft_weights,
@@ -286,14 +291,19 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     trainer_cls = FrameTrainer if config.variant == "dip" else VideoTrainer
     trainer = trainer_cls(config, data, vgg, dev, wd.path, emit, should_stop)
     wd.log(f"training {config.variant} ({config.preset}) on {t_count} frames at {w}x{h}, {trainer.total} steps")
-    if band is not None and config.propagation.check_every > 0 and isinstance(trainer, VideoTrainer):
-        _check_while_training(trainer, BandJudge(frames, holes, propagation, region, band), config, wd)
+    scored = None
+    if band is not None:
+        scored, line = scored_band(band, propagation)
+        if line:
+            wd.log(line)
+    if scored is not None and config.propagation.check_every > 0 and isinstance(trainer, VideoTrainer):
+        _check_while_training(trainer, BandJudge(frames, holes, propagation, region, scored), config, wd)
     trainer.train()
     emit(ProgressEvent("generate", 0, t_count, trainer.run_state.elapsed, message="generating frames"))
     generated, flows = trainer.generate()
     seconds, steps = trainer.run_state.elapsed, trainer.steps
     history = np.asarray(trainer.run_state.history, np.float32).reshape(-1, 6)
-    share = _self_check(frames, holes, propagation, generated, region, band, wd, emit, notices,
+    share = _self_check(frames, holes, propagation, generated, region, scored, wd, emit, notices,
                         config.propagation.check_margin, config.propagation.check_blend)
     if result_file is not None:
         atomic_write(result_file, lambda f: np.savez(
@@ -305,6 +315,20 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     out, matte = _compose(frames, holes, config, propagation, generated, region, share)
     emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="done"))
     return InpaintResult(out, generated, holes, flows, config, seconds, steps, history, notices, matte)
+
+
+def _resolve_precision(config: InpaintConfig, dev: torch.device) -> tuple[InpaintConfig, str | None]:
+    """train.precision 'auto' made concrete for this device before anything is hashed or saved, so the work
+    directory's config.json says what actually ran and a run on another kind of machine is another run."""
+    if config.train.precision != "auto":
+        return config, None
+    precision, channels_last = resolved_precision("auto", dev.type)
+    resolved = config.replace(**{"train.precision": precision,
+                                 "train.channels_last": channels_last or config.train.channels_last})
+    why = "this CPU has bf16 matrix units" if precision == "bf16" else \
+        "no bf16 matrix units on this CPU" if dev.type == "cpu" else f"on {dev.type}"
+    layout = " with channels-last" if channels_last else ""
+    return resolved, f"train.precision auto: {precision}{layout} ({why})"
 
 
 def _compose(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, propagation: Propagation | None,

@@ -463,9 +463,12 @@ class TrainConfig:
     """Same seed, same result, and a resumed run equals an uninterrupted one, on a GPU too: deterministic
     algorithms (cuDNN's deterministic convolutions, a gather-based warp in place of grid_sample's atomic backward).
     Free on a CPU; the README's Speed section says what it costs on a GPU."""
-    precision: str = setting("fp32", OneOf(("fp32", "tf32", "bf16")))
+    precision: str = setting("fp32", OneOf(("fp32", "tf32", "bf16", "auto")))
     """'fp32'; 'tf32': TensorFloat-32 matrix units for convolutions on CUDA (fp32 on a CPU); 'bf16': the network
-    runs under bfloat16 autocast, weights and losses stay fp32 (pays on a GPU, and on CPUs with AMX)."""
+    runs under bfloat16 autocast, weights and losses stay fp32 (pays on a GPU, and on CPUs with AMX); 'auto':
+    bf16 with channels-last on a CPU with bf16 matrix units (AMX or AVX512-BF16), where a `fast` step took half
+    the fp32 time at the same hole PSNR (docs/evaluation.md, "bf16 on the CPU"), fp32 anywhere else. A run
+    resolves it once, logs the choice and saves the resolved config beside its outputs."""
     channels_last: bool = setting(False, Flag())
     """Activations in channels-last (NHWC) memory order, which cuDNN's and oneDNN's fast kernels prefer."""
     capture: str = setting("none", OneOf(("none", "graph", "compile")))
@@ -507,7 +510,9 @@ class PropagationConfig:
     self_check: bool = setting(False, Flag())
     """After training, choose between the model's fill and Telea diffusion for what no frame sees (with or
     without propagation) by scoring both on a band of known pixels held out of training (engine/self_check.py),
-    so a poorly trained model never fills worse than diffusion. On in `fast`; off in `paper` (the paper's method)."""
+    so a poorly trained model never fills worse than diffusion. Scored on the part of the band that no other frame
+    shows either (Propagation.hidden_band): a band pixel another frame shows is learned from there, which the
+    unseen hole never is. On in `fast`; off in `paper` (the paper's method)."""
     check_band: int = setting(12, Int(1, 64))
     """Width in source pixels of that held-out band, around the part of the hole no frame sees. Narrow bands lie
     where Telea is at its best and favour it: at 4 px vtest + schoolgirls chose diffusion and lost 0.65 dB to the
@@ -781,7 +786,8 @@ printed."""
 def _fast(c: InpaintConfig) -> None:
     """A CPU user's default: a few minutes on 2 cores for a 30-60 frame clip at 192 wide.
 
-    A step count, not a clock, bounds it, so the same seed gives the same frames on any machine."""
+    A step count, not a clock, bounds it, so the same seed gives the same frames on any machine of the same
+    kind (precision 'auto' trains in bf16 where the CPU has bf16 matrix units, in fp32 elsewhere)."""
     c.resolution.work_width = 192
     c.resolution.crop_to_hole = True
     c.propagation.train_below = 0.15  # see PropagationConfig.train_below
@@ -792,6 +798,7 @@ def _fast(c: InpaintConfig) -> None:
     c.train.max_seconds = 0.0
     c.train.dip_iterations = 300
     c.train.ema_decay = 0.99  # generate from the average of about the last 100 steps (docs/evaluation.md)
+    c.train.precision = "auto"  # bf16 + channels-last where the CPU has bf16 matrix units: half the step time
     c.shot.window, c.shot.overlap = 60, 8  # the clip length this preset is sized for
     for key, value in FLOW_REMEDY.items():
         section, name = key.split(".")

@@ -18,6 +18,7 @@ import torch
 
 from . import averaging
 from .config import InpaintConfig
+from .devices import resolved_precision
 from vinpaint.errors import InputError, TrainingCancelled
 from .flow import KnownFlow
 from .losses import consistency_loss, flow_loss, known_mask_for_features, perceptual_loss, reconstruction_loss
@@ -321,7 +322,8 @@ class VideoTrainer:
         self.notices: list[str] = []
         torch.manual_seed(tc.seed)
         self.model = Generator(config.network).to(self.device)
-        self.channels_last = tc.channels_last
+        precision, auto_channels_last = resolved_precision(tc.precision, self.device.type)
+        self.channels_last = tc.channels_last or auto_channels_last
         if self.channels_last:
             fmt = torch.channels_last_3d if config.network.kind == "3d" else torch.channels_last
             self.model = self.model.to(memory_format=fmt)
@@ -336,7 +338,7 @@ class VideoTrainer:
         self.res = _Resident(data, self.device)
         self.flow_scale = self.res.scale if data.flow is not None else None
         self.readback_every = tc.readback_every or (20 if cuda else 1)
-        self.autocast_dtype = torch.bfloat16 if tc.precision == "bf16" else None
+        self.autocast_dtype = torch.bfloat16 if precision == "bf16" else None
         self.deterministic_warp = tc.deterministic and cuda
         self.terms = ["recon"] + (["perceptual"] if vgg is not None and config.loss.perceptual > 0 else []) + \
             (["flow", "consistency"] if config.uses_flow and data.flow is not None else [])

@@ -13,6 +13,7 @@ import torch
 
 from test_engine_e2e import panning_clip
 from vinpaint.engine import TrainingCancelled, inpaint, make_config
+from vinpaint.engine.devices import native_bf16, resolved_precision
 from vinpaint.engine.flow import DISFlow, compute_known_flow
 from vinpaint.engine.losses import consistency_loss, gather_warp
 from vinpaint.engine.train import Batch, TrainingData, VideoTrainer, device_settings, make_noise
@@ -149,6 +150,28 @@ def test_precision_and_memory_order_settings_train_close_to_the_default(settings
     assert first[1] == pytest.approx(first[0], rel=tolerance)
     result = run(**{"train.max_steps": 4, **settings})
     assert np.isfinite(result.generated).all() and result.steps == 4
+
+
+def test_auto_precision_is_bf16_with_channels_last_only_where_the_cpu_multiplies_bf16():
+    native = native_bf16("cpu")
+    assert resolved_precision("auto", "cpu") == (("bf16", True) if native else ("fp32", False))
+    assert resolved_precision("auto", "cuda") == ("fp32", False) and not native_bf16("cuda")
+    assert resolved_precision("tf32", "cpu") == ("tf32", False)  # an explicit choice is never overridden
+    trainer = trainer_for(**{"train.precision": "auto"})
+    expected = torch.bfloat16 if resolved_precision("auto", DEVICE.split(":")[0])[0] == "bf16" else None
+    assert trainer.autocast_dtype == expected and trainer.channels_last == (expected is not None)
+
+
+def test_auto_precision_is_resolved_before_the_run_is_saved_and_reused(tmp_path):
+    first = run(workdir=tmp_path, **{"train.precision": "auto", "train.max_steps": 3})
+    precision, channels_last = resolved_precision("auto", DEVICE.split(":")[0])
+    config_text = (tmp_path / "config.json").read_text()
+    assert f'"precision": "{precision}"' in config_text and '"auto"' not in config_text
+    assert first.config.train.precision == precision and first.config.train.channels_last == channels_last
+    assert f"train.precision auto: {precision}" in (tmp_path / "log.txt").read_text()
+    again = run(workdir=tmp_path, **{"train.precision": "auto", "train.max_steps": 3})  # the same run: reused
+    assert np.array_equal(again.generated, first.generated)
+    assert (tmp_path / "log.txt").read_text().count("training dip-vid-flow") == 1
 
 
 def test_graph_capture_runs_or_falls_back_with_a_notice_and_the_same_result():
