@@ -12,8 +12,9 @@ from vinpaint.evaluation.metrics import hole_psnr
 from vinpaint.engine.composite import composite
 from vinpaint.engine.flow import DISFlow
 from vinpaint.engine.result import GENERATED, PROPAGATED
-from vinpaint.engine.propagate import (complete_flow, load_propagation, neighbour_flows,
-                                       propagate, save_propagation)
+from vinpaint.engine.propagate import (NeighbourFlows, complete_flow, hidden_band, load_propagation,
+                                       neighbour_flows, propagate, propagate_clip, ring_around,
+                                       save_propagation)
 
 
 def _panning_clip(frames: int = 12, h: int = 64, w: int = 96, speed: int = 2, seed: int = 0, hole_speed: int = 3):
@@ -85,6 +86,51 @@ def test_propagation_cache_round_trips_and_stores_no_pickles(tmp_path):
     assert np.array_equal(back.colours[result.reached], result.colours[result.reached])
     with np.load(path, allow_pickle=False) as z:
         assert all(z[k].dtype != object for k in z.files)
+
+
+def _uniform_flows(frames: int, h: int, w: int, dx: float) -> NeighbourFlows:
+    forward = np.zeros((frames - 1, h, w, 2), np.float16)
+    forward[..., 0] = dx
+    return NeighbourFlows(forward, -forward, 1.0, 1.0)
+
+
+def test_the_hidden_band_is_the_whole_band_on_a_still_camera_and_less_where_other_frames_show_it():
+    frames, h, w = 8, 40, 60
+    holes = np.zeros((frames, h, w), bool)
+    holes[:, 14:26, 24:36] = True  # the same place in every frame, nothing propagated: all of it unseen
+    reached = np.zeros_like(holes)
+    band = ring_around(holes, 4) & ~holes
+    still = hidden_band(holes, reached, _uniform_flows(frames, h, w, 0.0), 4, 1.0, 0)
+    assert np.array_equal(still, band)  # hidden at the same place in every frame: no frame shows it
+    # the camera pans 3 px a frame; copies may come from one frame away
+    panning = hidden_band(holes, reached, _uniform_flows(frames, h, w, 3.0), 4, 1.0, 1)
+    assert not (panning & ~band).any() and 0 < panning.sum() < band.sum()
+    # 3 px right of the hole in frame 3 lies 6 px right of it in frame 4, outside that frame's band: shown there
+    assert band[3, 20, 36 + 2] and not panning[3, 20, 36 + 2]
+    # 1 px right of it lies in frame 4's band and in frame 2's hole: no frame within reach shows it
+    assert panning[3, 20, 36]
+    anywhere = hidden_band(holes, reached, _uniform_flows(frames, h, w, 3.0), 4, 1.0, 0)
+    assert not (anywhere & ~panning).any()  # with no limit on the copies' reach, more of the band is shown
+
+
+def test_propagate_clip_keeps_the_hidden_band_with_the_self_check_and_its_cache_round_trips(tmp_path):
+    frames, holes, _ = _panning_clip(frames=6)
+    for t in range(6):  # a second hole that moves with the world (2 px a frame): no frame sees under it
+        holes[t, 44:58, 70 - 2 * t:86 - 2 * t] = True
+    settings = make_config("fast").propagation
+    result = propagate_clip(frames, holes, settings, DISFlow("ultrafast"))
+    unseen = holes & ~result.reached
+    assert unseen.any() and result.hidden_band is not None and result.hidden_band.any()
+    assert not (result.hidden_band & holes & ~result.reached).any()  # known or propagated pixels only
+    assert not (result.hidden_band & ~ring_around(unseen, settings.check_band)).any()
+    path = tmp_path / "propagation.npz"
+    save_propagation(path, result)
+    assert np.array_equal(load_propagation(path).hidden_band, result.hidden_band)
+    without = propagate_clip(frames, holes, settings.__class__(**{**settings.__dict__, "self_check": False}),
+                             DISFlow("ultrafast"))
+    assert without.hidden_band is None
+    save_propagation(path, without)
+    assert load_propagation(path).hidden_band is None  # and a cache from before it existed loads the same way
 
 
 def test_engine_skips_training_when_every_hole_pixel_was_seen_and_writes_a_matte(tmp_path):

@@ -8,7 +8,7 @@ from vinpaint.engine import inpaint, make_config
 from vinpaint.engine.composite import upsampled
 from vinpaint.engine.propagate import Propagation, blend_frame, diffusion_fill
 from vinpaint.engine.result import GENERATED, PROPAGATED
-from vinpaint.engine.self_check import held_out_band, judge
+from vinpaint.engine.self_check import MIN_HIDDEN, held_out_band, judge, scored_band
 
 
 def _clip(texture: bool, frames: int = 6, h: int = 64, w: int = 64):
@@ -201,3 +201,24 @@ def test_the_engine_composes_the_blend_and_reuses_it(tmp_path):
     picked = inpaint(shown, holes, config.replace(**{"propagation.check_blend": False}))
     assert [n for n in picked.notices if n.startswith("self-check")][0].endswith(
         ("diffusion fills what no frame sees", "the model fills what no frame sees"))
+
+
+def test_the_check_scores_only_the_band_no_other_frame_shows_when_there_is_enough_of_it():
+    holes = np.zeros((4, 60, 80), bool)
+    holes[:, 20:40, 30:50] = True
+    reached = np.zeros_like(holes)
+    band = held_out_band(holes, Propagation(np.zeros(holes.shape + (3,), np.float32), reached,
+                                            np.zeros(holes.shape, np.int16)), holes, 12)
+    hidden = np.zeros_like(holes)
+    hidden[:, :, :40] = True  # say the left half of the band is shown by no other frame
+    propagation = Propagation(np.zeros(holes.shape + (3,), np.float32), reached, np.zeros(holes.shape, np.int16),
+                              hidden)
+    scored, line = scored_band(band, propagation)
+    assert np.array_equal(scored, band & hidden) and "no other frame shows" in line
+    assert (band & hidden).sum() >= MIN_HIDDEN
+    few = np.zeros_like(holes)
+    few[0, 18, 30:40] = True  # ten pixels: too few to judge on
+    scored, line = scored_band(band, Propagation(propagation.colours, reached, propagation.distance, few))
+    assert np.array_equal(scored, band) and "whole band" in line
+    scored, line = scored_band(band, Propagation(propagation.colours, reached, propagation.distance))
+    assert np.array_equal(scored, band) and line is None  # an older cache: as before
