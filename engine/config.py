@@ -467,8 +467,8 @@ class TrainConfig:
     """'fp32'; 'tf32': TensorFloat-32 matrix units for convolutions on CUDA (fp32 on a CPU); 'bf16': the network
     runs under bfloat16 autocast, weights and losses stay fp32 (pays on a GPU, and on CPUs with AMX); 'auto':
     bf16 with channels-last on a CPU with bf16 matrix units (AMX or AVX512-BF16), where a `fast` step took half
-    the fp32 time at the same hole PSNR (docs/evaluation.md, "bf16 on the CPU"), fp32 anywhere else. A run
-    resolves it once, logs the choice and saves the resolved config beside its outputs."""
+    the fp32 time at the same pooled hole PSNR (docs/evaluation.md, "bf16 on the CPU, and an honest held-out
+    band"), fp32 anywhere else. A run resolves it once, logs the choice and saves the resolved config."""
     channels_last: bool = setting(False, Flag())
     """Activations in channels-last (NHWC) memory order, which cuDNN's and oneDNN's fast kernels prefer."""
     capture: str = setting("none", OneOf(("none", "graph", "compile")))

@@ -8,9 +8,10 @@ with different errors average to a better one (on tree + blackswan the band scor
 diffusion 20.85). The band is known, so the final composite keeps it exactly as it was (issue 12).
 
 The scores count only the band pixels that no other frame shows within the copies' reach once the whole band is
-hidden (engine/propagate.py hidden_band): on a moving camera most of the band is shown by neighbouring frames, the
-flow terms teach the model those pixels from there, and the band then scored the model up to 3 dB better than
-the unseen hole, which no frame shows, turned out (docs/evaluation.md, "An honest held-out band")."""
+hidden (engine/propagate.py hidden_band): on a moving camera neighbouring frames show much of the band, the flow
+terms teach the model those pixels from there, and the whole band scored the model far better than the unseen
+hole, which no frame shows, turned out (docs/evaluation.md, "bf16 on the CPU, and an honest held-out
+band")."""
 from __future__ import annotations
 
 from dataclasses import dataclass
