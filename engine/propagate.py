@@ -37,7 +37,8 @@ class Propagation:
     """int16 [T,H,W]: frames between a reached pixel and the frame it was copied from (0 elsewhere)."""
     hidden_band: np.ndarray | None = None
     """bool [T,H,W] or None: with the self-check, the part of its held-out band that no other frame shows either
-    (`hidden_band`); None: not computed (no self-check, nothing unseen, or a cache from before it existed)."""
+    (`hidden_band`); None: not computed (no self-check, too little unseen to train a model on, or a cache from
+    before it existed)."""
 
 
 def complete_flow(flow: np.ndarray, unknown: np.ndarray) -> np.ndarray:
@@ -429,7 +430,8 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
         fusion = _fusion(frames_u8, holes, errors, settings.fusion == "copies+diffusion", seed, log)
     say(pairs, pairs, "propagating real pixels")
     result = propagate(to_float(frames), holes, flows, settings.tolerance, max_distance, fusion)
-    if settings.self_check and (holes & ~result.reached).any():
+    left = int((holes & ~result.reached).sum())
+    if settings.self_check and left and left > settings.train_below * holes.sum():  # else no model is trained
         result.hidden_band = hidden_band(holes, result.reached, flows, settings.check_band, settings.tolerance,
                                          max_distance)
     return result
