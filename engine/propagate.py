@@ -202,19 +202,21 @@ def _sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _sources(holes: np.ndarray, flows: NeighbourFlows, order: range, step: int, tolerance: float,
-             max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             max_distance: int, positions: bool = True) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """One direction of propagation, geometry only. For each frame t in `order`, hole pixels follow the flow to
     frame t+step and take that frame's known pixel, or the source that frame's own hole pixel was given (a chain).
-    -> (source frame int32 [T,H,W], -1 where nothing reached; source x, y float32 [T,H,W])."""
+    -> (source frame int32 [T,H,W], -1 where nothing reached; source x, y float32 [T,H,W], or None without
+    `positions`: which frame a chain reaches does not depend on them, and they are 8 bytes a pixel of the clip)."""
     t_count, h, w = holes.shape
     # Where each pixel's colour comes from: frame, x, y; -1 where nothing reached it. Known pixels are their own.
     src_t = np.full((t_count, h, w), -1, np.int32)
-    src_x = np.zeros((t_count, h, w), np.float32)
-    src_y = np.zeros((t_count, h, w), np.float32)
-    grid_y, grid_x = np.mgrid[0:h, 0:w].astype(np.float32)
     for t in range(t_count):
         src_t[t][~holes[t]] = t
-        src_x[t], src_y[t] = grid_x, grid_y
+    src_x = src_y = None
+    if positions:
+        grid_y, grid_x = np.mgrid[0:h, 0:w].astype(np.float32)
+        src_x = np.broadcast_to(grid_x, (t_count, h, w)).copy()
+        src_y = np.broadcast_to(grid_y, (t_count, h, w)).copy()
     for t in order:
         n = t + step
         if not (0 <= n < t_count) or not holes[t].any():
@@ -237,8 +239,9 @@ def _sources(holes: np.ndarray, flows: NeighbourFlows, order: range, step: int, 
             good &= np.abs(landed - t) <= max_distance
         ys, xs, rx, ry, qx, qy, landed = ys[good], xs[good], rx[good], ry[good], qx[good], qy[good], landed[good]
         src_t[t][ys, xs] = landed
-        src_x[t][ys, xs] = src_x[n][ry, rx] + (qx - rx)
-        src_y[t][ys, xs] = src_y[n][ry, rx] + (qy - ry)
+        if positions:
+            src_x[t][ys, xs] = src_x[n][ry, rx] + (qx - rx)
+            src_y[t][ys, xs] = src_y[n][ry, rx] + (qy - ry)
     return src_t, src_x, src_y
 
 
@@ -394,7 +397,7 @@ def hidden_band(holes: np.ndarray, reached: np.ndarray, flows: NeighbourFlows, w
     t_count = holes.shape[0]
     shown = np.zeros(holes.shape, bool)
     for order, step in ((range(t_count - 1, -1, -1), +1), (range(t_count), -1)):
-        src_t = _sources(hidden, flows, order, step, tolerance, max_distance)[0]
+        src_t = _sources(hidden, flows, order, step, tolerance, max_distance, positions=False)[0]
         shown |= src_t >= 0
     return band & ~shown
 
@@ -528,13 +531,15 @@ def load_propagation(path) -> Propagation:
     try:
         with np.load(path, allow_pickle=False) as z:
             shape = tuple(int(v) for v in z["shape"])
-            reached = np.unpackbits(z["reached"], count=int(np.prod(shape))).reshape(shape).astype(bool)
+            def mask(key: str) -> np.ndarray:
+                return np.unpackbits(z[key], count=int(np.prod(shape))).reshape(shape).astype(bool)
+
+            reached = mask("reached")
             colours = np.zeros(shape + (3,), np.float32)
             distance = np.zeros(shape, np.int16)
             colours[reached] = z["colours"]
             distance[reached] = z["distance"]
-            hidden = np.unpackbits(z["hidden_band"], count=int(np.prod(shape))).reshape(shape).astype(bool) \
-                if "hidden_band" in z.files else None
+            hidden = mask("hidden_band") if "hidden_band" in z.files else None
     except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"the propagation cache {path} is damaged or not vinpaint's ({str(exc)[:80]}); delete it "
                          "or use --restart") from None

@@ -1,6 +1,7 @@
 """Flow-guided propagation: real pixels from other frames, the matte, the cache, and the engine's use of them."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import cv2
@@ -126,8 +127,7 @@ def test_propagate_clip_keeps_the_hidden_band_with_the_self_check_and_its_cache_
     path = tmp_path / "propagation.npz"
     save_propagation(path, result)
     assert np.array_equal(load_propagation(path).hidden_band, result.hidden_band)
-    without = propagate_clip(frames, holes, settings.__class__(**{**settings.__dict__, "self_check": False}),
-                             DISFlow("ultrafast"))
+    without = propagate_clip(frames, holes, dataclasses.replace(settings, self_check=False), DISFlow("ultrafast"))
     assert without.hidden_band is None
     save_propagation(path, without)
     assert load_propagation(path).hidden_band is None  # and a cache from before it existed loads the same way
