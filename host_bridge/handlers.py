@@ -300,7 +300,7 @@ class Requests:
             "phase": p.phase, "step": max(int(p.step), 0), "total": max(int(p.total), 0),
             "elapsed_s": max(float(p.elapsed_s), 0.0),
             "eta_s": None if p.eta_s is None or rec.state != "training" else max(float(p.eta_s), 0.0),
-            "losses": dict(p.losses), "message": p.message[:4096],
+            "losses": dict(p.losses), "message": (p.message + self._ahead(job))[:4096],
             "error": rec.error[:4096] if rec.state == "failed" else None, "position": self.pool.position(job),
             "frames": rec.frames, "width": rec.width, "height": rec.height, "channels": rec.channels,
             "dtype": rec.dtype, "mask_dtype": rec.mask_dtype, "missing_frames": len(job.missing("frame")),
@@ -337,6 +337,19 @@ class Requests:
         if layer != "frame":
             reply["layer"] = layer
         return ctx.reply(reply, (data.reshape(shape),))
+
+    def _ahead(self, job: Job) -> str:
+        """For a queued job: how far the jobs training now have got, so a client waiting on it sees the daemon
+        move while its own job cannot (the node's batch render gives up on a job that shows no progress)."""
+        if job.record.state != "queued":
+            return ""
+        running = []
+        for trainer in self.pool.trainers:
+            other = self.store.jobs.get(trainer.job_id) if trainer.busy else None
+            if other is not None and other is not job:
+                q = other.record.progress
+                running.append(f"{trainer.device} at {q.phase or 'start'} {max(int(q.step), 0)}/{max(int(q.total), 0)}")
+        return f"; training now: {', '.join(running)}" if running else ""
 
     def _how_far(self, job: Job) -> str:
         """The end of a not_ready sentence: the failure, or the progress and frames written so far."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -333,6 +334,11 @@ def test_one_training_at_a_time_and_a_queued_job_can_be_cancelled(shared_daemon)
         b = c.submit(second, second_masks, preset="tiny", overrides=TRAINED)
         status = c.status(b)
         assert status["state"] == "queued" and status["position"] == 0, "one device: the second job waits"
+        # the queued job's sentence says how far the job ahead has got, and moves with it
+        ahead = re.search(r"; training now: cpu at (\w+) (\d+)/(\d+)$", status["message"])
+        assert ahead, status["message"]
+        later = wait_for(c, b, lambda s: s["message"] != status["message"], poll_s=0.1)
+        assert later["state"] == "queued" and "; training now: cpu at " in later["message"], later
         assert c.status(a)["state"] == "training"
         assert c.cancel(b)["state"] == "cancelled"
         assert c.status(a)["state"] == "training"

@@ -51,8 +51,29 @@ def test_ctest(build_dir: Path) -> None:
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     for name in ("codec_golden_vectors", "pixel_conversion", "transport_timeouts", "bundle_exports",
-                 "harness_no_daemon"):
+                 "bundle_glibc", "harness_no_daemon"):
         assert name in run.stdout
+
+
+def glibc_check(binary: Path, floor: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["cmake", f"-DBUNDLE={binary}", f"-DFLOOR={floor}", "-P",
+                           str(ROOT / "plugin_cpp" / "tests" / "check_glibc.cmake")], capture_output=True, text=True)
+
+
+def test_the_glibc_check_names_what_the_bundle_needs_and_refuses_it_above_the_floor(build_dir: Path) -> None:
+    """The newest GLIBC_x.y among the bundle's version needs is what a machine must have to load it; the
+    check says it, passes at that version and fails one step below it, naming both."""
+    import re
+    binary = build_dir / BUNDLE / "Contents" / ARCH / "Vinpaint.ofx"
+    needs = subprocess.run(["readelf", "-V", str(binary)], capture_output=True, text=True, check=True).stdout
+    versions = [tuple(int(p) for p in v.split(".")) for v in re.findall(r"Name: GLIBC_([0-9.]+)", needs)]
+    newest = ".".join(str(p) for p in max(versions))
+    at = glibc_check(binary, newest)
+    assert at.returncode == 0 and f"the bundle needs glibc {newest} or newer" in at.stdout + at.stderr, at
+    below = ".".join(str(p) for p in max(versions)[:-1] + (max(versions)[-1] - 1,))
+    refused = glibc_check(binary, below)
+    text = " ".join((refused.stdout + refused.stderr).split())
+    assert refused.returncode != 0 and f"needs glibc {newest} or newer, above VINPAINT_GLIBC_FLOOR={below}" in text, text
 
 
 def test_codec_test_fails_on_a_changed_vector(build_dir: Path, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ started and a second press uploads the rest, and frames of finished windows rend
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
@@ -68,10 +69,11 @@ class Run:
         return found[-1]
 
 
-def harness(*args: str, timeout: float = 900) -> Run:
+def harness(*args: str, timeout: float = 900, env: dict[str, str] | None = None) -> Run:
     cmd = [str(BUILD / "tests" / "ofx_harness" / "ofx_harness"), "--bundle", str(BUILD / "Vinpaint.ofx.bundle"),
            *args]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env=None if env is None else {**os.environ, **env})
     events = []
     for line in done.stdout.splitlines():
         try:
@@ -591,6 +593,39 @@ def test_a_streaming_job_left_half_uploaded_fails_after_the_wait_and_train_resum
         stop_daemon(d)
 
 
+def test_a_batch_render_stops_waiting_for_a_job_that_shows_no_progress(clip: Clip, tmp_path: Path) -> None:
+    """A farm render seldom aborts: a streaming job whose last frames never come (the daemon would wait 120 s for
+    them) trains its first window and then stands still; a batch render waiting for a frame of the last window
+    fails once the job has shown no progress for VINPAINT_BATCH_STALL_MINUTES, naming why, and leaves the job
+    as it is."""
+    from vinpaint.host_bridge.client import Client
+    build_plugin()
+    d = start_daemon(tmp_path / "store", "--stream-wait", "120")
+    try:
+        node = ["--source", str(clip.source), "--mask", str(clip.mask), "--depth", "byte", "--daemon", d.endpoint,
+                "--param", f"preset={PRESET_TINY}", "--param", f"engineSettings={STREAM_SETTINGS}"]
+        cancelled = harness(*node, "--cancel-progress-after", str(FRAMES + 9),
+                            "--steps", "describe,create,train,destroy,unload")
+        job = cancelled.steps["train"]["job"]
+        assert cancelled.steps["train"]["status_param"].startswith("Train cancelled mid-upload"), cancelled.steps
+        run = harness(*node, "--batch", "--param", f"jobId={job}", "--param", "jobFirstFrame=1",
+                      "--out", str(tmp_path), "--expect-failure", f"render:{FRAMES}",
+                      "--steps", f"describe,create,render:{FRAMES},destroy,unload",
+                      env={"VINPAINT_BATCH_STALL_MINUTES": "0.05"})
+        render = run.steps[f"render:{FRAMES}"]
+        assert render["status"] == "Failed", render
+        text = render["persistent"]
+        assert f"frame {FRAMES}: the daemon at {d.endpoint} reported no progress on this job for 3 s" in text, text
+        assert "waiting for frames" in text and "VINPAINT_BATCH_STALL_MINUTES" in text, text
+        assert render["elapsed_s"] < 100, render  # well before the daemon's own 120 s wait ends
+        with Client(d.endpoint) as client:
+            st = client.status(job)
+            assert st["state"] == "training" and st["phase"] == "upload", st  # left as it was
+            client.cancel(job)
+    finally:
+        stop_daemon(d)
+
+
 # --- failures ---------------------------------------------------------------------------------------------------------
 
 def test_no_daemon_render_and_buttons_fail_with_a_message_and_the_host_survives(trained: Trained,
@@ -645,6 +680,22 @@ def test_a_batch_render_with_no_daemon_waits_once_not_once_a_frame(trained: Trai
         assert step["status"] == "Failed" and f"no daemon is reachable at {nowhere}" in step["persistent"], step
     assert run.steps["render:1"]["elapsed_s"] > 5  # the first frame is patient (a farm may start the daemon late)
     assert run.steps["render:2"]["elapsed_s"] < 1 and run.steps["render:3"]["elapsed_s"] < 1
+
+
+def test_a_host_without_the_parameter_suite_is_refused_at_load_and_describe_after_it_fails_cleanly() -> None:
+    """Load names the missing suite; a careless host that calls Describe anyway gets kOfxStatErrMissingHostFeature,
+    not a call through a suite the failed Load half-fetched."""
+    build_plugin()
+    run = harness("--synthetic", "64x32x3", "--no-param-suite", "--describe-after-failed-load",
+                  "--expect-failure", "load,describe",
+                  "--steps", "describe,unload")
+    # no crash; the harness only notes that neither failure posted a message (there is no node to post it on: the
+    # reason goes to the host's log, below)
+    assert run.event("summary")["failures"] == ["load: failed without a message",
+                                                "describe: failed without a message"], run.stdout[-3000:]
+    assert run.steps["load"]["status"] == "ErrMissingHostFeature", run.steps
+    assert run.steps["describe"]["status"] == "ErrMissingHostFeature", run.steps
+    assert "the parameter suite (OfxParameterSuite v1)" in run.stdout, run.stdout[-3000:]
 
 
 def test_without_the_v2_message_suite_failures_fall_back_to_plain_messages(trained: Trained, clip: Clip) -> None:

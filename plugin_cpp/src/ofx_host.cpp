@@ -21,20 +21,25 @@ void setHost(OfxHost *host) noexcept { g_suites.host = host; }
 
 void fetchSuites() {
     if (!g_suites.host) throw MissingHostFeature("an OfxHost (setHost was not called before Load)");
-    g_suites.prop = fetch<OfxPropertySuiteV1>(kOfxPropertySuite, 1);
-    g_suites.effect = fetch<OfxImageEffectSuiteV1>(kOfxImageEffectSuite, 1);
-    g_suites.param = fetch<OfxParameterSuiteV1>(kOfxParameterSuite, 1);
-    g_suites.message2 = fetch<OfxMessageSuiteV2>(kOfxMessageSuite, 2);
-    g_suites.message1 = fetch<OfxMessageSuiteV1>(kOfxMessageSuite, 1);
-    g_suites.progress2 = fetch<OfxProgressSuiteV2>(kOfxProgressSuite, 2);
-    g_suites.progress1 = g_suites.progress2 ? nullptr : fetch<OfxProgressSuiteV1>(kOfxProgressSuite, 1);
-    g_suites.threads = fetch<OfxMultiThreadSuiteV1>(kOfxMultiThreadSuite, 1);
-    g_suites.memory = fetch<OfxMemorySuiteV1>(kOfxMemorySuite, 1);
-    if (!g_suites.prop) throw MissingHostFeature("the property suite (OfxPropertySuite v1)");
-    if (!g_suites.effect) throw MissingHostFeature("the image effect suite (OfxImageEffectSuite v1)");
-    if (!g_suites.param) throw MissingHostFeature("the parameter suite (OfxParameterSuite v1)");
-    if (!g_suites.message1 && !g_suites.message2)
-        throw MissingHostFeature("the message suite (OfxMessageSuite v1 or v2)");
+    // Filled in aside and kept only when every required suite is there: a host that goes on after a failed Load
+    // then finds no property suite and gets kOfxStatErrMissingHostFeature, never a call through a null suite.
+    forgetSuites();
+    Suites found;
+    found.host = g_suites.host;
+    found.prop = fetch<OfxPropertySuiteV1>(kOfxPropertySuite, 1);
+    found.effect = fetch<OfxImageEffectSuiteV1>(kOfxImageEffectSuite, 1);
+    found.param = fetch<OfxParameterSuiteV1>(kOfxParameterSuite, 1);
+    found.message2 = fetch<OfxMessageSuiteV2>(kOfxMessageSuite, 2);
+    found.message1 = fetch<OfxMessageSuiteV1>(kOfxMessageSuite, 1);
+    found.progress2 = fetch<OfxProgressSuiteV2>(kOfxProgressSuite, 2);
+    found.progress1 = found.progress2 ? nullptr : fetch<OfxProgressSuiteV1>(kOfxProgressSuite, 1);
+    found.threads = fetch<OfxMultiThreadSuiteV1>(kOfxMultiThreadSuite, 1);
+    found.memory = fetch<OfxMemorySuiteV1>(kOfxMemorySuite, 1);
+    if (!found.prop) throw MissingHostFeature("the property suite (OfxPropertySuite v1)");
+    if (!found.effect) throw MissingHostFeature("the image effect suite (OfxImageEffectSuite v1)");
+    if (!found.param) throw MissingHostFeature("the parameter suite (OfxParameterSuite v1)");
+    if (!found.message1 && !found.message2) throw MissingHostFeature("the message suite (OfxMessageSuite v1 or v2)");
+    g_suites = found;
 }
 
 void forgetSuites() noexcept {

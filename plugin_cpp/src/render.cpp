@@ -4,8 +4,10 @@
 // says so. A dead daemon is a message and a failure.
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "effect.h"
@@ -23,6 +25,36 @@ struct RenderArgs {
 };
 
 bool aborted(OfxImageEffectHandle h) { return ofx::suites().effect->abort && ofx::suites().effect->abort(h) != 0; }
+
+// How long a waiting batch render lets a job go without any sign of progress before it fails the frame: farm and
+// command-line renders rarely abort, so a job that stalls in a daemon that still answers (a hung trainer, a
+// streaming job whose uploads never come) would otherwise hold the render forever. VINPAINT_BATCH_STALL_MINUTES
+// (decimals allowed; 0: no limit); 30 minutes by default, far above any pause between a job's progress reports.
+constexpr double kDefaultStallMinutes = 30.0;
+
+double batchStallSeconds() {
+    const char *v = std::getenv("VINPAINT_BATCH_STALL_MINUTES");
+    if (!v || !*v) return kDefaultStallMinutes * 60.0;
+    char *end = nullptr;
+    const double minutes = std::strtod(v, &end);
+    if (end == v || !std::isfinite(minutes) || minutes < 0) return kDefaultStallMinutes * 60.0;
+    return minutes * 60.0;
+}
+
+// Everything in a job's status that moves while it makes progress (its own steps, its place in the queue, the
+// daemon's sentence, which names the job training ahead of a queued one); not the clock.
+std::string progressSignature(const proto::StatusReply &st) {
+    return st.state + '\x1f' + st.phase + '\x1f' + std::to_string(st.step) + '/' + std::to_string(st.total) + '\x1f' +
+           (st.position ? std::to_string(*st.position) : "-") + '\x1f' +
+           (st.framesDone ? std::to_string(*st.framesDone) : "-") + '\x1f' + st.message;
+}
+
+std::string durationText(double seconds) {
+    char text[32];
+    if (seconds < 120) std::snprintf(text, sizeof text, "%g s", std::round(seconds * 10.0) / 10.0);
+    else std::snprintf(text, sizeof text, "%g min", std::round(seconds / 6.0) / 10.0);
+    return text;
+}
 
 // Copies/transforms row bands of the window, checking the host's abort flag between bands. For a single-field
 // render only that field's rows are written (the host keeps the other field's rows from its other render).
@@ -226,6 +258,9 @@ OfxStatus Renderer::inpainted(bool matte) {
                                  g.width, g.height);
             return kOfxStatOK;
         }
+        const double stallLimit = wait ? batchStallSeconds() : 0.0;
+        std::string lastSignature;
+        auto lastChange = std::chrono::steady_clock::now();
         // Always ask for the frame first, whatever the job's state: a daemon with "partial_results" serves a long
         // shot's frames as their windows finish, while later windows train (a frame once written never changes,
         // so it is cached like a finished job's). Only a frame not written yet ends in the status below.
@@ -250,7 +285,18 @@ OfxStatus Renderer::inpainted(bool matte) {
                             (wait ? "" : "; turn on 'Wait for training in batch renders' to wait"));
             if (a_.interactive)
                 return showSourceWith(kOfxMessageMessage, "vinpaint: " + where + " - showing the source; press Refresh to update");
-            // Batch and waiting: poll about once a second; the host's abort ends the wait.
+            // Batch and waiting: poll about once a second; the host's abort ends the wait, and so does a job that
+            // shows no progress for the stall limit.
+            const auto now = std::chrono::steady_clock::now();
+            if (const std::string signature = progressSignature(st); signature != lastSignature) {
+                lastSignature = signature;
+                lastChange = now;
+            } else if (stallLimit > 0 && std::chrono::duration<double>(now - lastChange).count() >= stallLimit) {
+                return fail("vinpaint: frame " + std::to_string(std::lround(a_.time)) + ": the daemon at " +
+                            client.endpoint() + " reported no progress on this job for " + durationText(stallLimit) +
+                            " (" + where + "); the render stops waiting rather than hang. The job is left as it "
+                            "is. Set VINPAINT_BATCH_STALL_MINUTES to wait longer (0: no limit)");
+            }
             for (int i = 0; i < 20; ++i) {
                 if (aborted(inst_.handle)) return kOfxStatOK;  // the host discards the frame
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -55,6 +55,7 @@ struct Args {
     std::vector<std::pair<std::string, std::string>> params;
     std::vector<std::string> steps;
     std::set<std::string> expectFailure;
+    bool describeAfterFailedLoad = false;  // a careless host: Describe anyway after Load failed (must not crash)
     int killPid = 0, killBeforeFrame = -1000000;
     double abortAfter = -1, watchdog = 180, waitTimeout = 600, scale = 1.0;
     std::string lackParamType;  // instances end before the first parameter of this type (as HostSupport's does)
@@ -123,6 +124,8 @@ Args parse(int argc, char **argv) {
         } else if (k == "--no-message-v2") a.host.messageV2 = false;
         else if (k == "--no-progress") a.host.progressSuite = false;
         else if (k == "--no-multithread") a.host.multiThread = false;
+        else if (k == "--no-param-suite") a.host.paramSuite = false;
+        else if (k == "--describe-after-failed-load") a.describeAfterFailedLoad = true;
         else if (k == "--cancel-progress-after") a.host.cancelProgressAfter = std::stoi(next());
         else if (k == "--negative-rowbytes") a.host.negativeRowBytes = true;
         else if (k == "--row-padding") a.host.rowPadding = std::stoi(next());
@@ -288,6 +291,12 @@ void Driver::describe() {
     OfxStatus st = call(kOfxActionLoad, nullptr, nullptr, nullptr);
     if (st != kOfxStatOK && st != kOfxStatReplyDefault) {
         record("load", st, now() - t0, m0);
+        if (a_.describeAfterFailedLoad) {
+            Effect careless;
+            for (const std::string &n : propsOf(SetKind::EffectDescriptor)) careless.props.declare(n);
+            const double t1 = now();
+            record("describe", call(kOfxActionDescribe, &careless, nullptr, nullptr), now() - t1, host_.messagesPosted());
+        }
         return;
     }
     loaded_ = true;

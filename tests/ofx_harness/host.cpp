@@ -987,7 +987,7 @@ const void *Suites::fetchSuite(OfxPropertySetHandle, const char *name, int versi
     const void *suite = nullptr;
     if (n == kOfxPropertySuite && version == 1) suite = &kPropertySuite;
     else if (n == kOfxImageEffectSuite && version == 1) suite = &kEffectSuite;
-    else if (n == kOfxParameterSuite && version == 1) suite = &kParamSuite;
+    else if (n == kOfxParameterSuite && version == 1 && o.paramSuite) suite = &kParamSuite;
     else if (n == kOfxMemorySuite && version == 1) suite = &kMemorySuite;
     else if (n == kOfxMultiThreadSuite && version == 1 && o.multiThread) suite = &kThreadSuite;
     else if (n == kOfxMessageSuite && version == 1) suite = &kMessageV1;

@@ -140,6 +140,7 @@ struct Options {
     bool messageV2 = true;
     bool progressSuite = true;
     bool multiThread = true;
+    bool paramSuite = true;        // false: a host without the parameter suite (the plugin must refuse to load)
     int cancelProgressAfter = -1;  // progressUpdate answers "cancel" after this many updates
     int rowPadding = 24;           // bytes added to each row of every image handed out
     bool negativeRowBytes = false; // rows stored top row first, rowBytes < 0
