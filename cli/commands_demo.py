@@ -34,7 +34,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--frames", type=int, default=SampleConfig.frames,
                         help="length of the sample clip (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=None,
-                        help="training steps (default: the preset's own budget; 1500 steps with fast)")
+                        help="training steps (default: the preset's own budget; 1000 steps with fast)")
     add_engine_options(parser)
     parser.set_defaults(run=run, variant="dip-vid-flow", config=None, dilate=None, feather=None, invert_mask=False)
 
