@@ -552,6 +552,19 @@ def test_interactive_render_says_how_many_frames_are_ready(streamed: Streamed, c
     assert np.array_equal(load(streamed.out_interactive, "output", 2)[..., :3], streamed.results[1])
 
 
+def half_uploaded_streaming_job(clip: Clip, d: Daemon) -> tuple[list[str], str]:
+    """A Train cancelled mid-upload (at about frame 8: the first window's frames are there, the last window's are
+    not) -> (the node's harness arguments, the started job)."""
+    build_plugin()
+    node = ["--source", str(clip.source), "--mask", str(clip.mask), "--depth", "byte", "--daemon", d.endpoint,
+            "--param", f"preset={PRESET_TINY}", "--param", f"engineSettings={STREAM_SETTINGS}"]
+    cancelled = harness(*node, "--cancel-progress-after", str(FRAMES + 9),
+                        "--steps", "describe,create,train,destroy,unload")
+    job = cancelled.steps["train"]["job"]
+    assert cancelled.steps["train"]["status_param"].startswith("Train cancelled mid-upload"), cancelled.steps
+    return node, job
+
+
 def test_a_streaming_job_left_half_uploaded_fails_after_the_wait_and_train_resumes_it(clip: Clip,
                                                                                       tmp_path: Path) -> None:
     """A daemon that waits 3 s for a window's frames: after a Train cancelled mid-upload (at about frame 8: the
@@ -561,12 +574,7 @@ def test_a_streaming_job_left_half_uploaded_fails_after_the_wait_and_train_resum
     from vinpaint.host_bridge.client import Client
     d = start_daemon(tmp_path / "store", "--stream-wait", "3")
     try:
-        node = ["--source", str(clip.source), "--mask", str(clip.mask), "--depth", "byte", "--daemon", d.endpoint,
-                "--param", f"preset={PRESET_TINY}", "--param", f"engineSettings={STREAM_SETTINGS}"]
-        cancelled = harness(*node, "--cancel-progress-after", str(FRAMES + 9),
-                            "--steps", "describe,create,train,destroy,unload")
-        job = cancelled.steps["train"]["job"]
-        assert cancelled.steps["train"]["status_param"].startswith("Train cancelled mid-upload"), cancelled.steps
+        node, job = half_uploaded_streaming_job(clip, d)
         with Client(d.endpoint) as client:
             deadline = time.monotonic() + 300
             while (st := client.status(job))["state"] != "failed":
@@ -599,15 +607,9 @@ def test_a_batch_render_stops_waiting_for_a_job_that_shows_no_progress(clip: Cli
     fails once the job has shown no progress for VINPAINT_BATCH_STALL_MINUTES, naming why, and leaves the job
     as it is."""
     from vinpaint.host_bridge.client import Client
-    build_plugin()
     d = start_daemon(tmp_path / "store", "--stream-wait", "120")
     try:
-        node = ["--source", str(clip.source), "--mask", str(clip.mask), "--depth", "byte", "--daemon", d.endpoint,
-                "--param", f"preset={PRESET_TINY}", "--param", f"engineSettings={STREAM_SETTINGS}"]
-        cancelled = harness(*node, "--cancel-progress-after", str(FRAMES + 9),
-                            "--steps", "describe,create,train,destroy,unload")
-        job = cancelled.steps["train"]["job"]
-        assert cancelled.steps["train"]["status_param"].startswith("Train cancelled mid-upload"), cancelled.steps
+        node, job = half_uploaded_streaming_job(clip, d)
         run = harness(*node, "--batch", "--param", f"jobId={job}", "--param", "jobFirstFrame=1",
                       "--out", str(tmp_path), "--expect-failure", f"render:{FRAMES}",
                       "--steps", f"describe,create,render:{FRAMES},destroy,unload",
