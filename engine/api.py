@@ -21,7 +21,8 @@ from .flow import FlowEstimator, KnownFlow, compute_known_flow, make_estimator
 from .perceptual import load_vgg16
 from .raft import load_raft
 from .self_check import BandJudge, held_out_band, judge, scored_band
-from .propagate import Propagation, diffusion_fill, load_propagation, propagate_clip, save_propagation
+from .propagate import (Propagation, diffusion_fill, load_propagation, model_needed, propagate_clip,
+                        save_propagation)
 from vinpaint.files import atomic_write, atomic_write_text
 from .train import FrameTrainer, TrainingData, VideoTrainer, load_checkpoint, make_noise
 
@@ -222,7 +223,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         wd.log(fit_notice)
 
     left = int((holes & ~propagation.reached).sum()) if propagation is not None else int(holes.sum())
-    if propagation is not None and left <= config.propagation.train_below * holes.sum():
+    if propagation is not None and not model_needed(holes, propagation.reached, config.propagation.train_below):
         # (Nearly) every hole pixel was seen in another frame: the few left are filled by diffusion from the real
         # pixels around them, and no model is trained.
         notice = ("every hole pixel was propagated from another frame; no training needed" if not left else

@@ -377,6 +377,12 @@ def propagate(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, tole
     return Propagation(colours, reached, distance)
 
 
+def model_needed(holes: np.ndarray, reached: np.ndarray, train_below: float) -> bool:
+    """Whether a model is trained for what no frame sees: only when more of the hole is left unreached than the
+    share `train_below` (PropagationConfig); less is filled by diffusion from the real pixels around it."""
+    return int((holes & ~reached).sum()) > train_below * holes.sum()
+
+
 def ring_around(unseen: np.ndarray, width: int) -> np.ndarray:
     """bool [T,H,W] -> the pixels within `width` of `unseen` in each frame, `unseen` itself included."""
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
@@ -433,8 +439,7 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
         fusion = _fusion(frames_u8, holes, errors, settings.fusion == "copies+diffusion", seed, log)
     say(pairs, pairs, "propagating real pixels")
     result = propagate(to_float(frames), holes, flows, settings.tolerance, max_distance, fusion)
-    left = int((holes & ~result.reached).sum())
-    if settings.self_check and left and left > settings.train_below * holes.sum():  # else no model is trained
+    if settings.self_check and model_needed(holes, result.reached, settings.train_below):
         result.hidden_band = hidden_band(holes, result.reached, flows, settings.check_band, settings.tolerance,
                                          max_distance)
     return result

@@ -295,7 +295,9 @@ void Driver::describe() {
             Effect careless;
             for (const std::string &n : propsOf(SetKind::EffectDescriptor)) careless.props.declare(n);
             const double t1 = now();
-            record("describe", call(kOfxActionDescribe, &careless, nullptr, nullptr), now() - t1, host_.messagesPosted());
+            const int m1 = host_.messagesPosted();
+            const OfxStatus described = call(kOfxActionDescribe, &careless, nullptr, nullptr);
+            record("describe", described, now() - t1, m1);
         }
         return;
     }
