@@ -20,6 +20,46 @@ import torch.nn.functional as F
 from .config import FLOW_OFFSETS, NetworkConfig
 
 
+def _pad_rows(n: int, p: int, reflect: bool, device: torch.device) -> torch.Tensor:
+    """The source row of each of the n + 2p rows of a padded axis: reflected (the edge not repeated), or
+    clamped to the edge (replicated)."""
+    i = torch.arange(-p, n + p, device=device)
+    if reflect:
+        return (n - 1) - ((n - 1) - i.abs()).abs()
+    return i.clamp(0, n - 1)
+
+
+def gather_pad(x: torch.Tensor, p: int, reflect: bool) -> torch.Tensor:
+    """F.pad(x, (p, p, p, p), mode="reflect" or "replicate") over the last two axes, as one gather of the
+    flattened plane. Its gradient is an index_add, which torch makes deterministic on CUDA under
+    use_deterministic_algorithms, where reflection_pad2d's CUDA backward (atomic adds) has no deterministic
+    version. On a CPU the values and the gradient are F.pad's to the last bit (the same sums, in the same order),
+    and the memory order is F.pad's too."""
+    h, w = x.shape[-2:]
+    rows, cols = _pad_rows(h, p, reflect, x.device), _pad_rows(w, p, reflect, x.device)
+    index = (rows[:, None] * w + cols[None, :]).flatten()
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        # channels last in, channels last out, as F.pad: gather whole pixels of the [B,H,W,C] view
+        b, c = x.shape[:2]
+        out = x.permute(0, 2, 3, 1).reshape(b, h * w, c).index_select(1, index)
+        return out.view(b, h + 2 * p, w + 2 * p, c).permute(0, 3, 1, 2)
+    lead = x.shape[:-2]
+    return x.reshape(*lead, h * w).index_select(-1, index).view(*lead, h + 2 * p, w + 2 * p)
+
+
+def pad_spatial(x: torch.Tensor, p: int, reflect: bool) -> torch.Tensor:
+    """Reflection (or replication) padding by p over the last two axes of [B,C,H,W] or [B,C,T,H,W]. F.pad's own
+    kernels, except on a GPU under use_deterministic_algorithms (train.deterministic), where gather_pad gives the
+    same values with a deterministic gradient. (On a CPU F.pad's backward is deterministic, and faster.)"""
+    if x.device.type != "cpu" and torch.are_deterministic_algorithms_enabled():
+        return gather_pad(x, p, reflect)
+    mode = "reflect" if reflect else "replicate"
+    if x.dim() == 5:
+        b, c, t, h, w = x.shape
+        return F.pad(x.reshape(b, c * t, h, w), (p, p, p, p), mode=mode).view(b, c, t, h + 2 * p, w + 2 * p)
+    return F.pad(x, (p, p, p, p), mode=mode)
+
+
 class _ReflectPad(nn.Module):
     """The authors' padding: reflection in space (replication where a map is too small to reflect, which only the
     deepest level of a small working size hits) and replication in time. [B,C,H,W] or [B,C,T,H,W]."""
@@ -32,12 +72,7 @@ class _ReflectPad(nn.Module):
         p = self.p
         if p:
             h, w = x.shape[-2:]
-            mode = "reflect" if p < h and p < w else "replicate"
-            if x.dim() == 5:
-                b, c, t = x.shape[:3]
-                x = F.pad(x.reshape(b, c * t, h, w), (p, p, p, p), mode=mode).view(b, c, t, h + 2 * p, w + 2 * p)
-            else:
-                x = F.pad(x, (p, p, p, p), mode=mode)
+            x = pad_spatial(x, p, reflect=p < h and p < w)
         if self.pt:
             x = F.pad(x, (0, 0, 0, 0, self.pt, self.pt), mode="replicate")
         return x

@@ -174,6 +174,27 @@ def load_checkpoint(path: Path) -> dict:
     return state
 
 
+OPTIMIZER_FLAGS = ("fused", "capturable", "foreach", "differentiable")
+"""Settings of an optimizer's param groups that choose its implementation, not its arithmetic's inputs."""
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: dict) -> None:
+    """optimizer.load_state_dict(saved), keeping the implementation the optimizer was made with.
+
+    load_state_dict takes every param-group setting from the saved state, these flags included, so a checkpoint
+    written on a CPU (no fused, no capturable) and resumed on CUDA would train unfused, and its graph capture
+    would fail (Adam must be capturable inside a CUDA graph). The flags are the ones built here; the saved state
+    is loaded as if written with them (Adam's step count goes to the parameters' device when fused or
+    capturable)."""
+    built = optimizer.param_groups
+    groups = saved.get("param_groups", [])
+    if len(groups) == len(built):
+        groups = [{**group, **{k: mine[k] for k in OPTIMIZER_FLAGS if k in mine}}
+                  for group, mine in zip(groups, built)]
+        saved = {**saved, "param_groups": groups}
+    optimizer.load_state_dict(saved)
+
+
 class _State:
     """In-place snapshots of a model and its Adam state: restoring copies into the same tensors, so a captured
     CUDA graph (which holds their addresses) stays valid across roll-backs."""
@@ -478,10 +499,17 @@ class VideoTrainer:
         for name, tensor in table.items():
             static_table[name].copy_(tensor)
         static_ramp.fill_(ramp)
-        self._graph.replay()
+        with torch.cuda.device(self.device):  # launched on the device it was captured on, whichever is current
+            self._graph.replay()
         return static_vec.clone()
 
     def _capture(self, table: dict[str, torch.Tensor]) -> None:
+        """Capture one step into a CUDA graph. The warm-up steps and the capture itself train (or may have, when
+        the capture fails part way), so the state from before them is put back whether the capture works or
+        raises: a failed capture leaves the trainer as it was, and eager training goes on from there.
+
+        Everything runs on the run's device made current (and the capture on a stream made on it): without that
+        torch.cuda.graph captures on the current device, cuda:0, while a worker trains on e.g. cuda:1."""
         static_table = {k: v.clone() for k, v in table.items()}
         static_ramp = torch.zeros((), device=self.device)
         before = self.state.snapshot()
@@ -492,18 +520,21 @@ class VideoTrainer:
             self.optimizer.step()
             return vec.detach()
 
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):
-            for _ in range(3):  # warm-up steps (allocator, cuDNN plans, Adam's state); undone below
+        try:
+            with torch.cuda.device(self.device):
+                side = torch.cuda.Stream(self.device)
+                side.wait_stream(torch.cuda.current_stream(self.device))
+                with torch.cuda.stream(side):
+                    for _ in range(3):  # warm-up steps (allocator, cuDNN plans, Adam's state); undone below
+                        self.optimizer.zero_grad(set_to_none=True)
+                        body()
+                torch.cuda.current_stream(self.device).wait_stream(side)
                 self.optimizer.zero_grad(set_to_none=True)
-                body()
-        torch.cuda.current_stream(self.device).wait_stream(side)
-        self.optimizer.zero_grad(set_to_none=True)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            static_vec = body()
-        self.state.restore(before)  # the warm-up and the capture trained: back to the state before them
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, stream=torch.cuda.Stream(self.device)):
+                    static_vec = body()
+        finally:
+            self.state.restore(before)  # the warm-up and the capture trained: back to the state before them
         self._graph, self._graph_io = graph, (static_table, static_ramp, static_vec)
 
     def bench_steps(self, first: int, count: int) -> float:
@@ -524,7 +555,7 @@ class VideoTrainer:
         state = rs.load()
         if state is not None:
             self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
+            load_optimizer_state(self.optimizer, state["optimizer"])
             step = int(state["step"])
         self.model.train()
         with device_settings(self.config.train, self.device):
@@ -676,7 +707,7 @@ class FrameTrainer:
             if frame < self.t_count:
                 model, optimizer = self._fresh(frame)
                 model.load_state_dict(state["model"])
-                optimizer.load_state_dict(state["optimizer"])
+                load_optimizer_state(optimizer, state["optimizer"])
         per_frame_budget = tc.max_seconds / self.t_count if tc.max_seconds > 0 else 0.0
         while frame < self.t_count:
             step = frame * self.iters + it

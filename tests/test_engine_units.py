@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vinpaint.engine import InputError, make_config
 from vinpaint.engine.config import InpaintConfig, VARIANTS
@@ -10,7 +11,8 @@ from vinpaint.engine.flow import compute_known_flow, DISFlow, occlusion_check, r
 from vinpaint.engine.losses import (consistency_loss, flow_loss, known_mask_for_features, perceptual_loss,
                                     reconstruction_loss)
 from vinpaint.engine.config import FLOW_OFFSETS
-from vinpaint.engine.network import Generator, parameter_count
+from vinpaint.engine import network
+from vinpaint.engine.network import Generator, gather_pad, parameter_count
 from vinpaint.engine.perceptual import load_vgg16
 from vinpaint.engine.train import batch_schedule, make_noise
 from vinpaint.engine.warp import backward_warp
@@ -191,6 +193,57 @@ def test_variants_build_with_expected_shapes_and_parameter_counts(variant, decod
     assert parameter_count(net) == count
     if variant == "dip-vid-flow":  # the audit's numbers (issue 12 (g))
         assert round(count / 1e6, 2) == (3.07 if decoder == "authors" else 3.51)
+
+
+@pytest.mark.parametrize("reflect", [True, False])
+@pytest.mark.parametrize("shape", [(2, 3, 8, 9), (1, 5, 3, 3), (3, 4, 16, 24), (1, 2, 4, 7), (1, 3, 2, 6),
+                                   (1, 2, 3, 5, 6)])
+def test_the_gather_padding_equals_f_pad_in_values_and_gradients_to_the_bit(shape, reflect):
+    """The authors' padding on a GPU under train.deterministic (reflection_pad2d's CUDA backward is atomic adds):
+    the values, the input's gradient and the memory order are F.pad's, bit for bit, on a CPU."""
+    h, w = shape[-2:]
+    torch.manual_seed(1)
+    for p in (1, 2, 3):
+        if reflect and not (p < h and p < w):
+            continue  # F.pad cannot reflect more than the map holds (the network replicates there)
+        for channels_last in (False, True) if len(shape) == 4 else (False,):
+            x0 = torch.randn(shape)
+            if channels_last:
+                x0 = x0.contiguous(memory_format=torch.channels_last)
+            a, b = x0.clone().requires_grad_(), x0.clone().requires_grad_()
+            lead = shape[:-2]
+            grad = torch.randn(*lead, h + 2 * p, w + 2 * p)
+            mode = "reflect" if reflect else "replicate"
+            if len(shape) == 5:  # as the network pads a 3D map: the frames as channels
+                want = F.pad(a.reshape(shape[0], -1, h, w), (p, p, p, p), mode=mode).view(*lead, h + 2 * p, w + 2 * p)
+            else:
+                want = F.pad(a, (p, p, p, p), mode=mode)
+            got = gather_pad(b, p, reflect)
+            (want * grad).sum().backward()
+            (got * grad).sum().backward()
+            assert torch.equal(got, want) and got.stride() == want.stride(), (p, channels_last)
+            assert torch.equal(b.grad, a.grad), (p, channels_last)
+
+
+@pytest.mark.parametrize("variant", ["dip-vid-flow", "dip-vid-3dcn"])
+def test_the_authors_network_with_the_gather_padding_trains_as_with_f_pad(variant, monkeypatch):
+    """The whole 'authors' network: what the gather padding changes on a GPU changes nothing in the values or the
+    weights' gradients on a CPU."""
+    config = make_config("tiny", variant, **{"network.decoder": "authors", "network.temporal_kernel": 3})
+    three_d = config.network.kind == "3d"
+    noise = torch.rand(1, 1, 3, 64, 128) if three_d else torch.rand(3, 1, 64, 128)
+
+    def run():
+        torch.manual_seed(0)
+        net = Generator(config.network)
+        image, flow = net(noise)
+        (image.square().mean() + (flow.square().mean() if flow is not None else 0)).backward()
+        return [image.detach()] + [q.grad for q in net.parameters()]
+
+    plain = run()
+    monkeypatch.setattr(network, "pad_spatial", gather_pad)
+    gathered = run()
+    assert all(torch.equal(u, v) for u, v in zip(plain, gathered))
 
 
 def test_zero_flow_init_starts_with_no_motion_and_still_learns():

@@ -4,6 +4,8 @@ falls back cleanly. No timing is asserted here: speed lives in bench/.
 
 VINPAINT_TEST_DEVICE=cuda runs these on a GPU (bench/gpu_check.py does); the default is the CPU.
 """
+import contextlib
+import functools
 import math
 import os
 
@@ -16,7 +18,8 @@ from vinpaint.engine import TrainingCancelled, inpaint, make_config
 from vinpaint.engine.devices import native_bf16, resolved_precision
 from vinpaint.engine.flow import DISFlow, compute_known_flow
 from vinpaint.engine.losses import consistency_loss, gather_warp
-from vinpaint.engine.train import Batch, TrainingData, VideoTrainer, device_settings, make_noise
+from vinpaint.engine.train import (OPTIMIZER_FLAGS, Batch, TrainingData, VideoTrainer, device_settings,
+                                   load_checkpoint, load_optimizer_state, make_noise)
 from vinpaint.engine.warp import backward_warp
 
 DEVICE = os.environ.get("VINPAINT_TEST_DEVICE", "cpu")
@@ -29,7 +32,7 @@ def run(variant="dip-vid-flow", workdir=None, **settings):
     return inpaint(clip, masks, config, workdir=workdir, device=DEVICE)
 
 
-def trainer_for(variant="dip-vid-flow", **settings):
+def trainer_for(variant="dip-vid-flow", workdir=None, **settings):
     clip, masks = panning_clip()
     t, h, w = masks.shape
     work = clip.astype(np.float32) / 255.0
@@ -39,7 +42,7 @@ def trainer_for(variant="dip-vid-flow", **settings):
         if config.uses_flow else None
     data = TrainingData(torch.from_numpy(work).permute(0, 3, 1, 2).contiguous(),
                         torch.from_numpy(~masks).float()[:, None], make_noise(t, h, w, 0), kf)
-    return VideoTrainer(config, data, None, torch.device(DEVICE))
+    return VideoTrainer(config, data, None, torch.device(DEVICE), workdir=workdir)
 
 
 @pytest.mark.parametrize("variant", ["dip-vid-flow", "dip-vid-3dcn"])
@@ -182,6 +185,96 @@ def test_graph_capture_runs_or_falls_back_with_a_notice_and_the_same_result():
     captured = run(**{"train.max_steps": 6, "train.capture": "graph"})
     tolerance = 0 if DEVICE == "cpu" else 1e-4  # a replayed graph runs the same kernels; allow for their order
     assert np.allclose(captured.generated, plain.generated, atol=tolerance)
+
+
+def _fake_cuda(monkeypatch, capture_error: Exception | None):
+    """torch.cuda's stream and graph calls as the trainer's capture makes them, on a CPU: a log of the calls, and a
+    graph capture that raises `capture_error` (as a driver or an op that cannot be captured does)."""
+    log, current = [], []
+
+    class Stream:
+        def __init__(self, device=None):
+            self.device = device
+            log.append(("stream", device, list(current)))
+
+        def wait_stream(self, other):
+            pass
+
+    @contextlib.contextmanager
+    def device(d):
+        current.append(d)
+        try:
+            yield
+        finally:
+            current.pop()
+
+    @contextlib.contextmanager
+    def graph(g, stream=None, **kwargs):
+        log.append(("graph", stream.device if stream is not None else None, list(current)))
+        raise capture_error
+        yield
+
+    monkeypatch.setattr(torch.cuda, "Stream", Stream)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: Stream(device))
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "device", device)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda: object())
+    monkeypatch.setattr(torch.cuda, "graph", graph)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+    return log
+
+
+def test_a_graph_capture_that_fails_leaves_the_trainer_as_it_was_before_it(monkeypatch):
+    """The capture trains three warm-up steps first; when the capture then fails, eager training goes on from the
+    state before them (not from weights 3 steps on, with Adam's count at 4), so the run is the eager run."""
+    eager, graph = trainer_for("dip-vid"), trainer_for("dip-vid")
+    graph.graph_mode = True  # what a CUDA device sets
+    log = _fake_cuda(monkeypatch, RuntimeError("CUDA error: operation not permitted when stream is capturing"))
+    tables = eager.tables()
+    for step in range(3):
+        want = eager._step(tables[0], 1.0)
+        got = graph._step(graph.tables()[0], 1.0)
+        assert torch.equal(got, want), step
+    assert not graph.graph_mode and "train.capture=graph failed" in graph.notices[-1]
+    for a, b in zip(eager.model.state_dict().values(), graph.model.state_dict().values()):
+        assert torch.equal(a, b)
+    counts = [[float(st["step"]) for st in t.optimizer.state.values()] for t in (eager, graph)]
+    assert counts[0] == counts[1] and set(counts[0]) == {3.0}
+    # the warm-up and the capture ran with the run's device made current, the capture on a stream made on it
+    assert all(entry[2] == [graph.device] for entry in log if entry[0] in ("stream", "graph")), log
+    assert ("graph", graph.device, [graph.device]) in log
+
+
+def test_a_checkpoint_resumed_keeps_the_optimizer_flags_the_trainer_built(tmp_path, monkeypatch):
+    """A checkpoint written on a CPU (Adam neither fused nor capturable) and resumed where the trainer builds a
+    fused, capturable Adam (CUDA with train.capture=graph) keeps fused and capturable: load_state_dict alone
+    takes them from the checkpoint, and a graph capture of an Adam that is not capturable fails."""
+    # the rule on its own, the other way: a fused, capturable Adam's state into a plain Adam leaves it plain
+    params = list(torch.nn.Linear(3, 2).parameters())
+    fused = torch.optim.Adam(params, lr=0.01, fused=True, capturable=True)
+    sum(p.sum() for p in params).backward()
+    fused.step()
+    plain = torch.optim.Adam(params, lr=0.01, foreach=False)
+    load_optimizer_state(plain, fused.state_dict())
+    assert [plain.param_groups[0][k] for k in ("fused", "capturable", "foreach")] == [None, False, False]
+    assert all(float(st["step"]) == 1.0 for st in plain.state.values())
+
+    settings = {"train.max_steps": 2, "train.checkpoint_every_s": 86400.0}
+    first = trainer_for("dip-vid", workdir=tmp_path, **settings)
+    first.train()
+    saved = load_checkpoint(tmp_path / "checkpoint.pt")["optimizer"]
+    assert not saved["param_groups"][0]["fused"] and not saved["param_groups"][0]["capturable"]
+
+    built = functools.partial(torch.optim.Adam, fused=True, capturable=True)  # fused Adam runs on a CPU too
+    monkeypatch.setattr(torch.optim, "Adam", built)
+    resumed = trainer_for("dip-vid", workdir=tmp_path, **{**settings, "train.max_steps": 4})
+    want = [{k: g[k] for k in OPTIMIZER_FLAGS} for g in resumed.optimizer.param_groups]
+    assert want[0]["fused"] and want[0]["capturable"]
+    resumed.train()
+    assert resumed.steps == 4
+    assert [{k: g[k] for k in OPTIMIZER_FLAGS} for g in resumed.optimizer.param_groups] == want
+    steps = [st["step"] for st in resumed.optimizer.state.values()]
+    assert all(s.dtype == torch.float32 and float(s) == 4.0 for s in steps)
 
 
 def test_compile_traces_the_step_and_trains_like_eager(monkeypatch):
