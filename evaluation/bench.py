@@ -45,7 +45,8 @@ class BenchConfig:
     threads: int = 0
     """torch CPU threads (0: torch's default)."""
     overrides: dict = field(default_factory=dict)
-    """Engine settings on top of the preset, e.g. {"train.precision": "bf16", "loss.perceptual": 0}."""
+    """Engine settings on top of the preset, e.g. {"train.precision": "bf16", "loss.perceptual": 0}
+    (train.readback_every is set to 1 whatever they say: each step is timed by its own read-back)."""
     label: str = ""
     """Names the row when overrides are given (default: the variant)."""
 
@@ -84,7 +85,7 @@ def _measure(variant: str, cfg: BenchConfig) -> dict:
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
+        torch.cuda.reset_peak_memory_stats(device)  # the run's device: without one, torch reads cuda:0
     config = make_config(cfg.preset, variant, **{
         "resolution.work_width": cfg.width, "resolution.work_height": cfg.height,
         "train.max_steps": cfg.warmup + cfg.steps, "train.max_seconds": 0.0,
@@ -93,6 +94,10 @@ def _measure(variant: str, cfg: BenchConfig) -> dict:
         "propagation.enabled": False, "propagation.self_check": False, "resolution.crop_to_hole": False})
     if cfg.overrides:
         config = config.replace(**cfg.overrides)
+    # The losses of every step are read back at once (one device sync per step), so each step's progress event
+    # comes when that step has run. At the trainer's default on CUDA (every 20 steps) a short benchmark's steps
+    # all came back in one burst at the end, with no two read-backs to time between: NaN s/step.
+    config = config.replace(**{"train.readback_every": 1})
     times: list[tuple[int, float]] = []
     flow_s = [0.0]
 
@@ -105,8 +110,8 @@ def _measure(variant: str, cfg: BenchConfig) -> dict:
     start = time.perf_counter()
     result = inpaint(sample.frames, sample.masks, config, progress=progress, device=device)
     wall = time.perf_counter() - start
-    # Losses are read back every train.readback_every steps, so progress comes in bursts: time from the last
-    # event of one burst (the read-back that ended it) to the last of another, and divide by the steps between.
+    # Time from the last event of one burst (the read-back that ended it) to the last of another, and divide by
+    # the steps between; with a read-back every step, each event is its own burst.
     ends = [e for i, e in enumerate(times) if i + 1 == len(times) or times[i + 1][1] - e[1] > 1e-3]
     ends = [e for e in ends if e[0] >= cfg.warmup] or ends[-1:]
     n = ends[-1][0] - ends[0][0]
@@ -123,7 +128,7 @@ def _measure(variant: str, cfg: BenchConfig) -> dict:
         "rss_before_mb": rss_before, "notices": result.notices,
     }
     if device.startswith("cuda"):
-        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return out
 
 

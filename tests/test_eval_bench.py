@@ -31,6 +31,19 @@ def test_measure_reports_steps_and_memory(tmp_path):
     assert "s/step" in format_row(row)
 
 
+def test_seconds_per_step_is_measured_when_the_losses_come_back_in_one_burst():
+    """On CUDA the trainer reads the losses back every 20 steps (and at each batch's end), so a short benchmark's
+    progress came in one burst at the end: no two read-backs to time between, NaN s/step. Forced here on a CPU:
+    the benchmark reads back every step whatever the settings say."""
+    cfg = BenchConfig(width=128, height=64, frames=11, steps=3, warmup=1, preset="tiny", vgg_weights="random",
+                      variants=["dip-vid"], threads=1,
+                      overrides={"train.readback_every": 20, "train.updates_per_batch": 50, "loss.perceptual": 0.0})
+    row = measure("dip-vid", cfg)
+    assert row["steps"] == 4
+    assert math.isfinite(row["seconds_per_step"]) and row["seconds_per_step"] > 0
+    assert math.isfinite(row["cpu_seconds_per_step"])
+
+
 def test_flow_payoff_bench_scores_each_method_at_each_point(tmp_path):
     """bench/flow_payoff.py end to end on a tiny composed set: one PSNR per method per scoring point."""
     import json
