@@ -23,7 +23,7 @@ from vinpaint.protocol.content_hash import item_digest
 
 from . import job_settings
 from .daemon_config import LimitsConfig
-from .pool import TrainerPool
+from .pool import TrainerPool, fits
 from .store import Job, JobRecord, JobStore, StoreError, is_disk_full, summarise_history
 
 log = logging.getLogger("vinpaint.daemon")
@@ -170,9 +170,7 @@ class Requests:
             raise ctx.error("bad_request", f"the engine cannot train this clip: {exc}", field="body") from None
 
         ram = host_memory()
-        fits = [tr for tr in self.pool.trainers if (host + device <= tr.memory if tr.device == "cpu"
-                                              else host <= ram and device <= tr.memory)]
-        if not fits:
+        if not any(fits(tr, host, device, ram) for tr in self.pool.trainers):
             biggest = max(self.pool.trainers, key=lambda tr: tr.memory)
             raise ctx.error("too_large", f"the job needs about {(host + device) / 2**30:.1f} GiB of memory "
                              f"({host / 2**30:.1f} GiB for the clip, {device / 2**30:.1f} GiB for training) but "

@@ -89,7 +89,8 @@ def job_memory(config: InpaintConfig, frames: int, height: int, width: int, chan
     """An estimate of a job's peak memory in bytes: (host, device). Host: the clip at source size in the
     training process (inputs, the RGB copy, the float copy made for resizing, holes, the composited result).
     Device: the clip at working size, the known and generated flow, and the network's activations with their
-    gradients for one batch. Within a factor of about 2; used to refuse at `job.open` a job that cannot fit.
+    gradients for one forward pass (train.batches_per_step batches of train.batch_size frames). Within a factor
+    of about 2; used to refuse at `job.open` a job that cannot fit, and to give it to a device where it fits.
     A long shot (more frames than shot.window) is trained one window at a time (worker.py), so only a window's
     frames count."""
     t, big = trained_frames(config, frames), height * width
@@ -99,7 +100,9 @@ def job_memory(config: InpaintConfig, frames: int, height: int, width: int, chan
     device = t * small * 4 * (2 * 3 + 1 + 1 + 3)
     if config.uses_flow:
         device += t * small * 4 * 6 * (2 + 1 + 1 + 2 * 2)
-    n = 1 if config.variant == "dip" else config.train.batch_size
+    # frames in one forward pass: a group of train.batches_per_step batches (no more than the schedule holds)
+    n = 1 if config.variant == "dip" else \
+        config.train.batch_size * max(1, min(config.train.batches_per_step, config.planned_batches(t)))
     net, skip = config.network.encoder_channels, config.network.skip_channels
     per_frame = sum(6 * c * small / 4 ** (k + 1) + 6 * c * small / 4 ** k + 3 * skip * small / 4 ** k
                     for k, c in enumerate(net))

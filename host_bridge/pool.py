@@ -19,7 +19,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from vinpaint.engine import InpaintConfig
+from vinpaint.engine.devices import host_memory
+from vinpaint.protocol.codec import DTYPES
+
 from . import events as ev
+from . import job_settings
 from .store import Job, JobStore
 from .worker import EXIT_DONE, EXIT_FAILED, EXIT_STOPPED
 
@@ -62,6 +67,13 @@ class Trainer:
         return self.state is not TrainerState.IDLE
 
 
+def fits(trainer: Trainer, host: int, device: int, ram: int) -> bool:
+    """Whether a job of estimated peak memory (host, device) bytes (job_settings.job_memory) fits on `trainer`'s
+    device: on the CPU both together in its memory, on a GPU the device part in the GPU's and the host part in
+    the machine's RAM (`ram`)."""
+    return host + device <= trainer.memory if trainer.device == "cpu" else host <= ram and device <= trainer.memory
+
+
 def default_devices() -> tuple[str, ...]:
     try:
         import torch
@@ -88,6 +100,8 @@ class TrainerPool:
         self.trainers = [Trainer(d) for d in devices]
         self.stop_grace_s = stop_grace_s
         self.progress_flush_s = progress_flush_s
+        self._needs: dict[str, tuple[int, int] | None] = {}
+        """Each job's memory estimate, (host, device) bytes, by job id (None: none could be made)."""
 
     # --- the queue --------------------------------------------------------------------------------------------
 
@@ -120,20 +134,49 @@ class TrainerPool:
     # --- starting ---------------------------------------------------------------------------------------------
 
     def schedule(self) -> None:
-        """FIFO: each idle device takes the oldest queued job."""
+        """FIFO: each idle device takes the oldest queued job that fits in its memory. job.open accepts a job that
+        fits any device; on devices of different sizes one that fits only the bigger waits for it, instead of
+        running out of memory on a smaller one that happens to be idle."""
         for trainer in self.trainers:
             if trainer.busy:
                 continue
             queue = [j for j in self.queue() if self.trainer_of(j.id) is None]
             if not queue:
                 return
-            job = queue[0]
+            job = next((j for j in queue if self.may_take(trainer, j)), None)
+            if job is None:
+                continue
             if job.results_complete():
                 self.finish(job)
                 continue
             self.spawn(trainer, job)
 
+    def may_take(self, trainer: Trainer, job: Job) -> bool:
+        """Whether `trainer` may train `job`: it fits there by job_settings.job_memory's estimate, or it fits on no
+        device here (the estimate is within a factor of about 2, and a job accepted before a restart on other
+        devices should still be tried). A device of unknown memory (0) takes any job."""
+        need = self._need(job)
+        if need is None or trainer.memory <= 0:
+            return True
+        ram = host_memory()
+        if fits(trainer, *need, ram):
+            return True
+        return not any(t.memory <= 0 or fits(t, *need, ram) for t in self.trainers)
+
+    def _need(self, job: Job) -> tuple[int, int] | None:
+        if job.id not in self._needs:
+            rec = job.record
+            try:
+                config = InpaintConfig.from_dict(rec.config)
+                need: tuple[int, int] | None = job_settings.job_memory(
+                    config, rec.frames, rec.height, rec.width, rec.channels, DTYPES[rec.dtype].itemsize)
+            except Exception:  # noqa: BLE001 - a record the engine cannot read fails in its worker, with the reason
+                need = None
+            self._needs[job.id] = need
+        return self._needs[job.id]
+
     def spawn(self, trainer: Trainer, job: Job) -> None:
+        self._needs.pop(job.id, None)  # kept only while the job waits
         read_fd, write_fd = os.pipe()
         os.set_blocking(read_fd, False)
         try:

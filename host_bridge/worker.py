@@ -285,6 +285,22 @@ def run_long_shot(job_dir: Path, record: dict[str, Any], config: InpaintConfig, 
     write_finish(job_dir, record["frames"], result.history, HISTORY_TERMS)
 
 
+CPU_ALLOCATOR_FAILED = "DefaultCPUAllocator: can't allocate memory"
+"""How torch's CPU allocator says it could not allocate (a plain RuntimeError, not torch.OutOfMemoryError)."""
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """MemoryError, torch.OutOfMemoryError (a GPU's allocator; a RuntimeError) or torch's CPU allocator failing.
+    torch is looked up among the loaded modules, not imported: this module stays importable without it
+    (tests/test_light_imports.py), and an error of torch's can only come from a torch already loaded."""
+    if isinstance(exc, MemoryError):
+        return True
+    torch = sys.modules.get("torch")
+    oom = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
+    return (oom is not None and isinstance(exc, oom)) or \
+        (isinstance(exc, RuntimeError) and CPU_ALLOCATOR_FAILED in str(exc))
+
+
 def run(job_dir: Path, device: str, events: Events, parent: int, ray_address: str | None = None,
         stream_wait_s: float = 600.0, ray_cpus: int | None = None) -> int:
     from vinpaint.engine import inpaint  # torch and OpenCV: loaded once the signals are in place
@@ -327,10 +343,12 @@ def run(job_dir: Path, device: str, events: Events, parent: int, ray_address: st
     except UploadTimeout as exc:
         events.send(ev.Failed("upload", str(exc)))
         return EXIT_FAILED
-    except MemoryError:
-        events.send(ev.Failed("memory", "the training process ran out of memory"))
-        return EXIT_FAILED
     except BaseException as exc:  # a crash of one job must come back as its reason, never kill the daemon
+        if out_of_memory(exc):
+            detail = "" if isinstance(exc, MemoryError) else (str(exc).strip().splitlines() or [""])[0]
+            events.send(ev.Failed("memory", f"the training process ran out of memory on {device}"
+                                            f"{': ' + detail if detail else ''}"[:500]))
+            return EXIT_FAILED
         traceback.print_exc(file=sys.stderr)
         if is_disk_full(exc):
             msg = f"out of disk space on the daemon ({os.strerror(exc.errno)})"  # type: ignore[attr-defined]

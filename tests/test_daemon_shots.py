@@ -39,6 +39,22 @@ def test_a_long_shots_memory_is_one_windows():
         "a clip within one window counts all its frames, as before"
 
 
+def test_the_device_memory_counts_every_frame_of_one_forward_pass():
+    """train.batches_per_step batches of train.batch_size frames go through the network in one forward pass: their
+    activations are held together, as one batch of all their frames would be (no more than the schedule has)."""
+    args = (720, 1280, 4, 1)
+
+    def memory(frames, **settings):
+        return job_settings.job_memory(make_config("tiny", "dip-vid", **settings), frames, *args)
+
+    grouped = memory(40, **{"train.batch_size": 3, "train.batches_per_step": 4})
+    assert grouped == memory(40, **{"train.batch_size": 12, "train.batches_per_step": 1})
+    assert grouped[1] > memory(40, **{"train.batch_size": 3, "train.batches_per_step": 1})[1]
+    # a clip of 4 frames holds 2 batches of 3 per epoch: a group of 64 is a group of 2
+    assert memory(4, **{"train.batch_size": 3, "train.batches_per_step": 64}) == \
+        memory(4, **{"train.batch_size": 3, "train.batches_per_step": 2})
+
+
 def _open(requests: Requests, frames: int, window: int):
     body = {"frames": frames, "width": 64, "height": 64, "channels": 3, "dtype": "u1", "mask_dtype": "u1",
             "content_hash": f"{window:064x}",

@@ -2,13 +2,15 @@
 pool the way the daemon's loop does. And the worker-event schema both sides share."""
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
 import pytest
 
+import vinpaint.engine
 from vinpaint.engine import make_config
-from vinpaint.host_bridge import events
+from vinpaint.host_bridge import events, job_settings, worker
 from vinpaint.host_bridge.pool import TrainerPool, TrainerState
 from vinpaint.host_bridge.store import JobRecord, JobStore
 from vinpaint.protocol.content_hash import item_digest
@@ -89,6 +91,88 @@ def test_cancel_stops_the_process_and_keeps_the_job_cancelled(store):
     assert not job.results_complete()
     assert "training stopped on request" in job.log_path.read_text()
     assert (job.workdir / "checkpoint.pt").is_file()  # SIGTERM made it checkpoint first
+
+
+def _job_memory(job) -> tuple[int, int]:
+    rec = job.record
+    return job_settings.job_memory(vinpaint.engine.InpaintConfig.from_dict(rec.config), rec.frames, rec.height,
+                                   rec.width, rec.channels, 1)
+
+
+def test_a_job_waits_for_a_device_it_fits_on_instead_of_the_first_idle_one(store):
+    """job.open accepts a job that fits any device; with GPUs of different sizes it goes to one it fits on."""
+    job = _queued_job(store, steps=2)
+    host, device = _job_memory(job)
+    pool = TrainerPool(store, ("cpu", "cpu"), stop_grace_s=30.0, progress_flush_s=0.0)
+    small, big = pool.trainers
+    small.memory, big.memory = host + device - 1, host + device
+    try:
+        pool.schedule()
+        assert small.state is TrainerState.IDLE
+        assert big.state is TrainerState.TRAINING and big.job_id == job.id
+    finally:
+        pool.kill(big)
+        _run_until(pool, lambda: not any(t.busy for t in pool.trainers))
+
+
+def test_a_job_that_fits_no_device_is_still_tried_on_the_first_idle_one(store):
+    """(Accepted before a restart with other devices, say: the estimate is within a factor of about 2.)"""
+    job = _queued_job(store, steps=2)
+    host, device = _job_memory(job)
+    pool = TrainerPool(store, ("cpu", "cpu"), stop_grace_s=30.0, progress_flush_s=0.0)
+    for t in pool.trainers:
+        t.memory = (host + device) // 2
+    try:
+        pool.schedule()
+        assert pool.trainers[0].job_id == job.id and pool.trainers[1].state is TrainerState.IDLE
+    finally:
+        pool.kill(pool.trainers[0])
+        _run_until(pool, lambda: not any(t.busy for t in pool.trainers))
+
+
+def _cpu_allocation_fails(*args, **kwargs):
+    import torch
+
+    torch.empty(2**50)  # 4 PiB: torch's CPU allocator fails (a RuntimeError, not torch.OutOfMemoryError)
+
+
+def _gpu_runs_out(*args, **kwargs):
+    import torch
+
+    raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB. GPU 1 has a total capacity "
+                                 "of 79.19 GiB of which 1.20 GiB is free.\nIf reserved but unallocated ...")
+
+
+def _host_runs_out(*args, **kwargs):
+    raise MemoryError()
+
+
+def _bug(*args, **kwargs):
+    raise RuntimeError("index 7 is out of bounds")
+
+
+@pytest.mark.parametrize("engine,kind,says", [
+    (_gpu_runs_out, "memory", "ran out of memory on cpu: CUDA out of memory. Tried to allocate 20.00 GiB"),
+    (_cpu_allocation_fails, "memory", "ran out of memory on cpu: [enforce fail"),
+    (_host_runs_out, "memory", "the training process ran out of memory on cpu"),
+    (_bug, "crash", "training crashed: RuntimeError: index 7 is out of bounds"),
+])
+def test_running_out_of_memory_fails_the_job_as_memory_not_as_a_crash(store, monkeypatch, engine, kind, says):
+    """The training process's own error handling (worker.run) around an engine that runs out of memory: a GPU's
+    torch.OutOfMemoryError is a RuntimeError, and came back as a crash with a traceback."""
+    job = _queued_job(store, steps=2)
+    monkeypatch.setattr(vinpaint.engine, "inpaint", engine)  # what worker.run trains with
+    read_fd, write_fd = os.pipe()
+    sent = worker.Events(write_fd)
+    try:
+        code = worker.run(job.root, "cpu", sent, os.getppid())
+    finally:
+        sent.file.close()
+    with os.fdopen(read_fd, "rb") as pipe:
+        failed = [e for e in map(events.decode, pipe.read().splitlines()) if isinstance(e, events.Failed)]
+    assert code == worker.EXIT_FAILED
+    assert len(failed) == 1 and failed[0].kind == kind, failed
+    assert says in failed[0].message, failed[0].message
 
 
 def test_worker_events_round_trip_through_one_line_each():
