@@ -15,14 +15,15 @@ import torch
 from .composite import composite, dilate_holes, hole_region, resize_frames, resize_holes, to_float
 from .config import InpaintConfig, region_working_size, working_size
 from .devices import resolved_precision
-from .result import InpaintResult, ProgressEvent
+from .result import GENERATED, InpaintResult, ProgressEvent
 from vinpaint.errors import InputError, OtherRunError
 from .flow import FlowEstimator, KnownFlow, compute_known_flow, make_estimator
 from .perceptual import load_vgg16
 from .raft import load_raft
 from .self_check import BandJudge, held_out_band, judge, scored_band
-from .propagate import (Propagation, diffusion_fill, load_propagation, model_needed, propagate_clip,
-                        save_propagation)
+from .stabilise import steady_unseen
+from .propagate import (Propagation, diffusion_fill, display_u8, load_propagation, model_needed,
+                        neighbour_flows, propagate_clip, save_propagation)
 from vinpaint.files import atomic_write, atomic_write_text
 from .train import FrameTrainer, TrainingData, VideoTrainer, load_checkpoint, make_noise
 
@@ -213,7 +214,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
             raise InputError(f"the cached result {result_file} is damaged or not vinpaint's ({str(exc)[:80]}); "
                              "delete it or use --restart") from None
         emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="finished earlier; reusing its result"))
-        out, matte = _compose(frames, holes, config, propagation, generated, region, share)
+        out, matte = _compose(frames, holes, config, propagation, estimator, generated, region, share)
         return InpaintResult(out, generated, holes, flows, config, seconds, steps, history, matte=matte)
 
     t_count, height, width = holes.shape
@@ -231,7 +232,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
                   "filled from the real pixels around it, no training needed")
         notices.append(notice)
         wd.log(notice)
-        out, matte = _compose(frames, holes, config, propagation)
+        out, matte = _compose(frames, holes, config, propagation, estimator)
         generated = resize_frames(to_float(out), (w, h))
         history = np.zeros((0, 6), np.float32)
         if result_file is not None:
@@ -313,7 +314,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
             region=np.asarray(region if region is not None else (), np.int64), diffusion=share == 0.0,
             model_share=share))
     wd.log(f"finished: {steps} steps in {seconds:.1f} s, {trainer.run_state.rollbacks} roll-backs")
-    out, matte = _compose(frames, holes, config, propagation, generated, region, share)
+    out, matte = _compose(frames, holes, config, propagation, estimator, generated, region, share)
     emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="done"))
     return InpaintResult(out, generated, holes, flows, config, seconds, steps, history, notices, matte)
 
@@ -333,16 +334,34 @@ def _resolve_precision(config: InpaintConfig, dev: torch.device) -> tuple[Inpain
 
 
 def _compose(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, propagation: Propagation | None,
-             generated: np.ndarray | None = None, region=None, share: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+             estimator: FlowEstimator, generated: np.ndarray | None = None, region=None, share: float = 1.0
+             ) -> tuple[np.ndarray, np.ndarray]:
     """The output frames and matte: propagated pixels, and for what no frame sees the model's `generation` (its
     `share`, the rest Telea diffusion: the self-check's blend) or, without one, Telea diffusion at the source's
-    resolution. Diffusion is already continuous with the propagated pixels it grows from, so it needs no seam
-    (composite's seam would diffuse every frame a second time)."""
+    resolution, made steady along the flow (propagation.steady_radius). Diffusion is already continuous with the
+    propagated pixels it grows from, so it needs no seam (composite's seam would diffuse every frame a second
+    time)."""
     if generated is None or share <= 0.0:
-        return composite(frames, diffusion_fill(frames, holes, propagation), holes, config.mask.feather,
-                         propagation, seam=0)
-    return composite(frames, generated, holes, config.mask.feather, propagation, config.propagation.seam, region,
-                     share)
+        out, matte = composite(frames, diffusion_fill(frames, holes, propagation), holes, config.mask.feather,
+                               propagation, seam=0)
+    else:
+        out, matte = composite(frames, generated, holes, config.mask.feather, propagation, config.propagation.seam,
+                               region, share)
+    return _steady(frames, holes, out, matte, config, propagation, estimator), matte
+
+
+def _steady(frames: np.ndarray, holes: np.ndarray, out: np.ndarray, matte: np.ndarray, config: InpaintConfig,
+            propagation: Propagation | None, estimator: FlowEstimator) -> np.ndarray:
+    """The fill of what no frame sees averaged along the completed flow (engine/stabilise.py). Propagation's own
+    flows are used; after its cache was loaded they are estimated again the same way, so a reused run gives the
+    same frames."""
+    pc = config.propagation
+    unseen = matte == GENERATED
+    if pc.steady_radius <= 0 or propagation is None or not unseen.any():
+        return out
+    if propagation.flows is None:
+        propagation.flows = neighbour_flows(display_u8(frames), holes, estimator, pc.max_width, pc.band)
+    return steady_unseen(out, unseen, propagation.flows, pc.steady_radius, pc.tolerance)
 
 
 def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, wd: "_Workdir",

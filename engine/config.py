@@ -538,6 +538,10 @@ class PropagationConfig:
     on a CPU, at 600 steps, the model's fill of a small unseen rest lost to diffusion from the propagated pixels
     around it (running_car + tennis, 11 % unseen: 20.36 against 23.07 dB), and only won on a large one (tree +
     blackswan, 41 % unseen: 22.46 against 22.06); docs/evaluation.md."""
+    steady_radius: int = setting(0, Int(0, 100))
+    """Frames either side over which the fill of what no frame sees is averaged along the completed flow
+    (engine/stabilise.py), so that it stands still where the plate does instead of shimmering frame to frame
+    (0: each frame's own fill, as the paper). Needs propagation's flows: nothing happens with propagation off."""
 
 
 @dataclass
@@ -792,6 +796,7 @@ def _fast(c: InpaintConfig) -> None:
     c.resolution.crop_to_hole = True
     c.propagation.train_below = 0.15  # see PropagationConfig.train_below
     c.propagation.self_check = True
+    c.propagation.steady_radius = 5  # the unseen fill averaged over 11 frames along the flow (docs/evaluation.md)
     c.flow.dis_preset = "medium"
     c.train.batch_size, c.train.updates_per_batch, c.train.epochs = 5, 10, 2.0
     c.train.max_steps = 1000  # 1500 gave the same fill on ten composed clips, in 1.5x the time (docs/evaluation.md)

@@ -39,6 +39,9 @@ class Propagation:
     """bool [T,H,W] or None: with the self-check, the part of its held-out band that no other frame shows either
     (`hidden_band`); None: not computed (no self-check, too little unseen to train a model on, or a cache from
     before it existed)."""
+    flows: "NeighbourFlows | None" = None
+    """The completed neighbour flows the chains followed, kept in memory for the steady fill (engine/stabilise.py);
+    not cached (None after a load: they are estimated again, with the same result)."""
 
 
 def complete_flow(flow: np.ndarray, unknown: np.ndarray) -> np.ndarray:
@@ -417,10 +420,7 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
     give weak flow), holes bool [T,H,W], settings an engine.config.PropagationConfig. progress(i, n, message).
     `masked`: flow on Telea-filled frames (True) or on the frames as given (see neighbour_flows)."""
     say = progress or (lambda i, n, message: None)
-    if frames.dtype == np.float32:
-        frames_u8 = (np.clip(frames, 0.0, 1.0) ** (1 / 2.2) * 255).round().astype(np.uint8)
-    else:
-        frames_u8 = frames if frames.dtype == np.uint8 else (to_float(frames) * 255).round().astype(np.uint8)
+    frames_u8 = display_u8(frames)
     flows = neighbour_flows(frames_u8, holes, estimator, settings.max_width, settings.band,
                             progress=lambda i, n: say(i, n, "estimating flow for propagation"), masked=masked)
     max_distance, pairs = settings.max_distance, holes.shape[0] - 1  # the flow count, kept while the stage ends
@@ -442,7 +442,16 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
     if settings.self_check and model_needed(holes, result.reached, settings.train_below):
         result.hidden_band = hidden_band(holes, result.reached, flows, settings.check_band, settings.tolerance,
                                          max_distance)
+    result.flows = flows
     return result
+
+
+def display_u8(frames: np.ndarray) -> np.ndarray:
+    """Frames of any dtype as 8-bit pictures for flow: linear-light float32 through a display curve (or dark plates
+    give weak flow), 16-bit scaled down."""
+    if frames.dtype == np.float32:
+        return (np.clip(frames, 0.0, 1.0) ** (1 / 2.2) * 255).round().astype(np.uint8)
+    return frames if frames.dtype == np.uint8 else (to_float(frames) * 255).round().astype(np.uint8)
 
 
 def _fusion(frames_u8: np.ndarray, holes: np.ndarray, copy_errors: dict[int, float], with_diffusion: bool,

@@ -1,0 +1,105 @@
+"""The steady fill (propagation.steady_radius) on composed clips: one `fast` training per clip, then its output
+composed with several radii, each scored as `vinpaint eval` scores it (hole PSNR per frame and pooled, hole SSIM,
+the patch-based temporal consistency in the hole). A benchmark: it prints numbers and asserts only the product's
+promises (pixels outside the hole bit-exact, the matte is the hole).
+
+    python bench/steady_fill.py --pairs vtest:blackswan,running_car:tennis --radii 0,3,5,10
+    python bench/steady_fill.py --pairs vtest:rect,tree:frozen        # still masks: a box, or frame 0's object
+
+A pair is background:masks as in bench/composed.py, or background:rect (a still box in the lower right, as a logo)
+or background:frozen (schoolgirls' first mask on every frame). Each clip's training is kept in --workdirs, so a
+second call only composes again.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from vinpaint.engine import inpaint, make_config  # noqa: E402
+from vinpaint.engine.api import _compose  # noqa: E402  (the engine's own composition, radius by radius)
+from vinpaint.engine.flow import make_estimator  # noqa: E402
+from vinpaint.engine.propagate import load_propagation  # noqa: E402
+from vinpaint.evaluation.metrics import ConsistencyConfig  # noqa: E402
+
+from composed import DATA, composed, composed_pair  # noqa: E402  (bench/composed.py)
+from quality_per_second import check_output, scored  # noqa: E402
+
+
+def still_mask_clip(background: str, kind: str, frames: int):
+    """A composed clip whose hole never moves: 'rect' (a logo-sized box) or 'frozen' (one object mask)."""
+    made = composed(DATA, background, "schoolgirls", frames)
+    if made is None:
+        return None
+    truth, holes = made
+    t_count, h, w = holes.shape
+    if kind == "rect":
+        still = np.zeros((h, w), bool)
+        still[int(h * .72):int(h * .9), int(w * .7):int(w * .9)] = True
+    else:
+        still = holes[0].copy()
+    holes = np.broadcast_to(still, holes.shape).copy()
+    shown = truth.copy()
+    shown[holes] = 128
+    return truth, holes, shown
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", default="vtest:blackswan,running_car:tennis,vtest:rect")
+    parser.add_argument("--frames", type=int, default=40)
+    parser.add_argument("--radii", default="0,5,10")
+    parser.add_argument("--workdirs", type=Path, default=Path("/tmp/vinpaint-steady-fill"))
+    parser.add_argument("--out", type=Path, help="also append one JSON line per (clip, radius) here")
+    args = parser.parse_args()
+    radii = [int(r) for r in args.radii.split(",")]
+    consistency = ConsistencyConfig()
+    print("| clip | radius | unseen | model share | hole PSNR (per frame / pooled) | hole SSIM | consistency | s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for pair in args.pairs.split(","):
+        background, masks = pair.split(":")
+        clip = still_mask_clip(background, masks, args.frames) if masks in ("rect", "frozen") else \
+            composed_pair(DATA, pair, args.frames)
+        if clip is None:
+            print(f"| {pair} | skipped: ../shared/data is not here |")
+            continue
+        truth, holes, shown = clip
+        base = make_config("fast", **{"propagation.steady_radius": 0})
+        work = args.workdirs / pair.replace(":", "_")
+        if not (work / "result.npz").is_file():
+            inpaint(shown, holes, base, workdir=work)
+        propagation = load_propagation(work / "propagation.npz")
+        with np.load(work / "result.npz", allow_pickle=False) as z:
+            trained = "region" in z.files
+            generated = z["generated"] if trained else None
+            region = tuple(int(v) for v in z["region"]) if trained and z["region"].size == 4 else None
+            share = float(z["model_share"]) if "model_share" in z.files else 0.0
+        estimator = make_estimator(base.flow.estimator, base.flow.dis_preset, base.flow.raft_weights,
+                                   base.flow.raft_iterations, lambda line: None, "cpu")
+        unseen = float((holes & ~propagation.reached).sum() / holes.sum())
+        for radius in radii:
+            config = base.replace(**{"propagation.steady_radius": radius})
+            start = time.monotonic()
+            out, matte = _compose(shown, holes, config, propagation, estimator, generated, region, share)
+            seconds = time.monotonic() - start
+            check_output(f"{pair} radius {radius}", out, shown, holes, matte)
+            s = scored(out, truth, holes, consistency)
+            row = {"pair": pair, "radius": radius, "unseen": unseen, "model_share": share if trained else 0.0,
+                   "compose_s": seconds, **s}
+            print(f"| {pair} | {radius} | {unseen:.2f} | {row['model_share']:.2f} | {s['psnr_hole']:.2f} / "
+                  f"{s['psnr_hole_pooled']:.2f} | {s['ssim_hole']:.3f} | {s['cons_psnr']:.2f} | {seconds:.1f} |",
+                  flush=True)
+            if args.out:
+                with open(args.out, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(row) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""Temporal smoothing of the fill where no frame sees the background.
+
+What no frame shows is filled frame by frame (the model's generation, blended with diffusion by the self-check),
+so it shimmers where the real pixels around it stand still: on a locked-off shot with a logo removed, the patch
+flickers while the plate does not, which an artist sees at once. Here each such pixel becomes the average of its own
+fill and the fills of the same scene point in the frames around it, followed along the completed neighbour flows
+with propagation's forward-backward check, and only through pixels that are unseen there too. A still region then
+stays still, and on a moving camera the fill moves with the plate. Measured in docs/evaluation.md ("A steady fill
+for what no frame sees").
+
+All arrays are NumPy at source resolution; nothing here needs torch.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .composite import from_float
+from .propagate import NeighbourFlows, _sample
+
+
+def _unit_scale(dtype: np.dtype) -> float:
+    """What one source value is worth on the 0-1 scale (floats are taken as they are)."""
+    return 1.0 / float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 1.0
+
+
+def _follow(unseen: np.ndarray, flows: NeighbourFlows, t: int, xs: np.ndarray, ys: np.ndarray, step: int,
+            radius: int, tolerance: float):
+    """The places frame t's unseen pixels (xs, ys) move to in the `radius` frames after (step +1) or before (-1) it:
+    yields (frame, indices into xs/ys still followed, x, y), each step checked forward-backward and kept only where
+    it lands on an unseen pixel."""
+    t_count, h, w = unseen.shape
+    alive = np.arange(xs.size)
+    px, py = xs.astype(np.float32), ys.astype(np.float32)
+    here = t
+    for _ in range(radius):
+        there = here + step
+        if not 0 <= there < t_count or not alive.size:
+            return
+        k = here if step > 0 else here - 1  # flows are stored between k and k+1
+        f = flows.at(step, k, px, py)
+        qx, qy = px + f[:, 0], py + f[:, 1]
+        ok = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
+        back = flows.at(-step, k, np.clip(qx, 0, w - 1), np.clip(qy, 0, h - 1))
+        ok &= np.hypot(f[:, 0] + back[:, 0], f[:, 1] + back[:, 1]) <= tolerance
+        rx = np.clip(np.rint(qx).astype(np.int64), 0, w - 1)
+        ry = np.clip(np.rint(qy).astype(np.int64), 0, h - 1)
+        ok &= unseen[there][ry, rx]
+        alive, px, py = alive[ok], qx[ok], qy[ok]
+        if alive.size:
+            yield there, alive, px, py
+        here = there
+
+
+def steady_unseen(frames: np.ndarray, unseen: np.ndarray, flows: NeighbourFlows, radius: int,
+                  tolerance: float = 4.0) -> np.ndarray:
+    """frames [T,H,W,3] (the composited output, any dtype), unseen bool [T,H,W] (hole pixels no frame shows) ->
+    a copy where each unseen pixel is the equal-weight mean of its fill and its track's fills up to `radius`
+    frames either side. Every other pixel is returned bit for bit. radius 0 returns the frames unchanged."""
+    if radius <= 0 or not unseen.any():
+        return frames
+    out = frames.copy()
+    scale = _unit_scale(frames.dtype)
+    for t in range(frames.shape[0]):
+        ys, xs = np.nonzero(unseen[t])
+        if not ys.size:
+            continue
+        total = frames[t][ys, xs].astype(np.float64) * scale
+        count = np.ones(ys.size)
+        for step in (+1, -1):
+            for there, alive, px, py in _follow(unseen, flows, t, xs, ys, step, radius, tolerance):
+                total[alive] += _sample(frames[there], px, py).astype(np.float64) * scale
+                count[alive] += 1.0
+        mean = (total / count[:, None]).astype(np.float32)
+        out[t][ys, xs] = from_float(mean, frames.dtype)
+    return out
+

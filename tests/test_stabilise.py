@@ -1,0 +1,111 @@
+"""The steady fill: what no frame sees, averaged along the flow so it stands still where the plate does."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from vinpaint.engine import inpaint, make_config
+from vinpaint.engine.propagate import NeighbourFlows
+from vinpaint.engine.result import GENERATED
+from vinpaint.engine.stabilise import steady_unseen
+
+
+def _world(h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    world = cv2.resize(rng.random((h // 4, w // 4, 3)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    return np.clip(cv2.GaussianBlur(world, (0, 0), 1.5), 0.0, 1.0)
+
+
+def _flows(t_count: int, h: int, w: int, dx: float) -> NeighbourFlows:
+    forward = np.zeros((t_count - 1, h, w, 2), np.float16)
+    forward[..., 0] = dx
+    return NeighbourFlows(forward, -forward, 1.0, 1.0)
+
+
+def _noisy_fill(truth: np.ndarray, unseen: np.ndarray, sigma: float, seed: int = 1) -> np.ndarray:
+    """The truth with a fill that is right on average but differs from frame to frame, as a per-frame fill does."""
+    rng = np.random.default_rng(seed)
+    out = truth.copy()
+    out[unseen] = np.clip(truth[unseen] + rng.normal(0.0, sigma, (int(unseen.sum()), 3)), 0.0, 1.0)
+    return out
+
+
+def _rms(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
+    return float(np.sqrt(((a.astype(np.float64) - b) ** 2)[where].mean()))
+
+
+def test_a_still_fill_stops_shimmering_and_nothing_else_changes():
+    t_count, h, w = 12, 40, 56
+    truth = np.repeat(_world(h, w)[None], t_count, axis=0)
+    unseen = np.zeros((t_count, h, w), bool)
+    unseen[:, 10:30, 15:40] = True  # a logo on a locked-off shot: never revealed
+    noisy = _noisy_fill(truth, unseen, 0.08)
+    steady = steady_unseen(noisy, unseen, _flows(t_count, h, w, 0.0), radius=5)
+    assert np.array_equal(steady[~unseen], noisy[~unseen])
+    assert _rms(steady, truth, unseen) < 0.5 * _rms(noisy, truth, unseen)
+    flicker = lambda v: float(np.abs(np.diff(v, axis=0))[unseen[1:]].mean())  # noqa: E731
+    assert flicker(steady) < 0.4 * flicker(noisy)
+    assert steady_unseen(noisy, unseen, _flows(t_count, h, w, 0.0), radius=0) is noisy
+
+
+def test_on_a_panning_shot_the_fill_is_averaged_along_the_motion_not_in_place():
+    t_count, h, w, speed = 10, 40, 64, 2
+    world = _world(h, w + speed * t_count, seed=3)
+    truth = np.stack([world[:, t * speed:t * speed + w] for t in range(t_count)])  # content slides left 2 px/frame
+    unseen = np.zeros((t_count, h, w), bool)
+    unseen[:, 8:32, 16:48] = True
+    noisy = _noisy_fill(truth, unseen, 0.08)
+    along = steady_unseen(noisy, unseen, _flows(t_count, h, w, -float(speed)), radius=4)
+    in_place = steady_unseen(noisy, unseen, _flows(t_count, h, w, 0.0), radius=4)
+    assert _rms(along, truth, unseen) < 0.6 * _rms(noisy, truth, unseen)
+    assert _rms(along, truth, unseen) < 0.7 * _rms(in_place, truth, unseen)  # in place blurs the slide
+
+
+def test_a_track_stops_where_it_leaves_what_no_frame_sees():
+    t_count, h, w = 6, 24, 24
+    frames = np.zeros((t_count, h, w, 3), np.float32)
+    frames[:, :, :] = 0.2
+    unseen = np.zeros((t_count, h, w), bool)
+    unseen[:, 8:16, 8:16] = True
+    frames[3][unseen[3]] = 0.8  # one frame's fill differs
+    unseen[4:] = False  # the later frames show something else at that place: never averaged in
+    frames[4:] = 0.9
+    out = steady_unseen(frames, unseen, _flows(t_count, h, w, 0.0), radius=3)
+    np.testing.assert_allclose(out[3][unseen[3]], (0.8 + 3 * 0.2) / 4, atol=1e-6)  # frames 0-3 only
+    np.testing.assert_allclose(out[0][unseen[0]], (3 * 0.2 + 0.8) / 4, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_every_sample_type_keeps_its_type_and_range(dtype):
+    t_count, h, w = 5, 20, 20
+    unseen = np.zeros((t_count, h, w), bool)
+    unseen[:, 5:15, 5:15] = True
+    rng = np.random.default_rng(0)
+    top = np.iinfo(dtype).max if np.issubdtype(dtype, np.integer) else 4.0  # float plates may hold HDR values
+    frames = (rng.random((t_count, h, w, 3)) * top).astype(dtype)
+    out = steady_unseen(frames, unseen, _flows(t_count, h, w, 0.0), radius=2)
+    assert out.dtype == dtype and np.array_equal(out[~unseen], frames[~unseen])
+    expect = frames.astype(np.float64)[:, 5:15, 5:15].mean(axis=0)  # radius 2 on 5 frames: frame 2 sees all
+    np.testing.assert_allclose(out[2, 5:15, 5:15], expect, atol=1.0 if top > 4 else 1e-5)
+
+
+def test_the_engine_steadies_what_no_frame_sees_and_a_reused_run_gives_the_same_frames(tmp_path):
+    t_count, h, w = 8, 64, 96
+    world = (_world(h, w, seed=5) * 255).astype(np.uint8)
+    frames = np.repeat(world[None], t_count, axis=0)
+    holes = np.zeros((t_count, h, w), bool)
+    holes[:, 20:40, 30:60] = True  # still camera, still hole: no frame sees behind it
+    frames[holes] = (255, 0, 255)
+    settings = {"resolution.work_width": 64}  # a model fills it, frame by frame
+    plain = inpaint(frames, holes, make_config("tiny", "dip-vid", **settings))
+    steady = inpaint(frames, holes, make_config("tiny", "dip-vid", **settings, **{"propagation.steady_radius": 3}),
+                     workdir=tmp_path / "work")
+    assert steady.steps > 0 and (steady.matte[holes] == GENERATED).all()
+    assert np.array_equal(steady.frames[~holes], frames[~holes])
+    assert not np.array_equal(steady.frames, plain.frames)
+    flicker = lambda v: float(np.abs(np.diff(v.astype(np.int16), axis=0))[holes[1:]].mean())  # noqa: E731
+    assert flicker(steady.frames) < 0.7 * flicker(plain.frames)
+    again = inpaint(frames, holes, make_config("tiny", "dip-vid", **settings, **{"propagation.steady_radius": 3}),
+                    workdir=tmp_path / "work")  # propagation and result from the cache, flows estimated again
+    assert np.array_equal(again.frames, steady.frames)
