@@ -12,15 +12,43 @@ All arrays are NumPy at source resolution; nothing here needs torch.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from .composite import from_float
-from .propagate import NeighbourFlows, _sample
+from .propagate import NeighbourFlows
 
 
 def _unit_scale(dtype: np.dtype) -> float:
     """What one source value is worth on the 0-1 scale (floats are taken as they are)."""
     return 1.0 / float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 1.0
+
+
+def _bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear samples of image [H,W,C] at float coordinates (N,) inside it -> float32 [N,C]; OpenCV's remap, which
+    at 4K is several times faster than indexing with NumPy."""
+    n = x.size
+    rows = -(-n // _ROW)  # remap's output must stay under 32767 pixels a side: the points as rows of _ROW
+    map_x, map_y = np.zeros(rows * _ROW, np.float32), np.zeros(rows * _ROW, np.float32)
+    map_x[:n], map_y[:n] = x, y
+    out = cv2.remap(image, map_x.reshape(rows, _ROW), map_y.reshape(rows, _ROW), cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(rows * _ROW, -1)[:n].astype(np.float32)
+
+
+_ROW = 4096
+
+
+def _flow_at(flows: NeighbourFlows, direction: int, k: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """NeighbourFlows.at, by remap: the flow between frames k and k+1 at source coordinates -> [N,2] source px."""
+    field = (flows.forward if direction > 0 else flows.backward)[k].astype(np.float32)
+    h, w = field.shape[:2]
+    sx = np.clip((x + 0.5) * flows.scale_x - 0.5, 0, w - 1)
+    sy = np.clip((y + 0.5) * flows.scale_y - 0.5, 0, h - 1)
+    flow = _bilinear(field, sx, sy)
+    flow[:, 0] /= flows.scale_x
+    flow[:, 1] /= flows.scale_y
+    return flow
 
 
 def _follow(unseen: np.ndarray, flows: NeighbourFlows, t: int, xs: np.ndarray, ys: np.ndarray, step: int,
@@ -37,10 +65,10 @@ def _follow(unseen: np.ndarray, flows: NeighbourFlows, t: int, xs: np.ndarray, y
         if not 0 <= there < t_count or not alive.size:
             return
         k = here if step > 0 else here - 1  # flows are stored between k and k+1
-        f = flows.at(step, k, px, py)
+        f = _flow_at(flows, step, k, px, py)
         qx, qy = px + f[:, 0], py + f[:, 1]
         ok = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
-        back = flows.at(-step, k, np.clip(qx, 0, w - 1), np.clip(qy, 0, h - 1))
+        back = _flow_at(flows, -step, k, np.clip(qx, 0, w - 1), np.clip(qy, 0, h - 1))
         ok &= np.hypot(f[:, 0] + back[:, 0], f[:, 1] + back[:, 1]) <= tolerance
         rx = np.clip(np.rint(qx).astype(np.int64), 0, w - 1)
         ry = np.clip(np.rint(qy).astype(np.int64), 0, h - 1)
@@ -64,13 +92,13 @@ def steady_unseen(frames: np.ndarray, unseen: np.ndarray, flows: NeighbourFlows,
         ys, xs = np.nonzero(unseen[t])
         if not ys.size:
             continue
-        total = frames[t][ys, xs].astype(np.float64) * scale
-        count = np.ones(ys.size)
+        total = frames[t][ys, xs].astype(np.float32) * scale
+        count = np.ones(ys.size, np.float32)
         for step in (+1, -1):
             for there, alive, px, py in _follow(unseen, flows, t, xs, ys, step, radius, tolerance):
-                total[alive] += _sample(frames[there], px, py).astype(np.float64) * scale
+                total[alive] += _bilinear(frames[there], px, py) * scale
                 count[alive] += 1.0
-        mean = (total / count[:, None]).astype(np.float32)
+        mean = total / count[:, None]
         out[t][ys, xs] = from_float(mean, frames.dtype)
     return out
 
