@@ -24,19 +24,24 @@ def _unit_scale(dtype: np.dtype) -> float:
     return 1.0 / float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 1.0
 
 
+_ROW = 4096
+"""Points per row of the maps handed to cv2.remap, whose output must stay under 32767 pixels a side."""
+
+
 def _bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Bilinear samples of image [H,W,C] at float coordinates (N,) inside it -> float32 [N,C]; OpenCV's remap, which
-    at 4K is several times faster than indexing with NumPy."""
+    at 4K is several times faster than indexing with NumPy. An integer image gives samples rounded to its own steps
+    (half a level at most, before they are averaged), a float image exact ones."""
     n = x.size
-    rows = -(-n // _ROW)  # remap's output must stay under 32767 pixels a side: the points as rows of _ROW
+    if n == 0:
+        return np.zeros((0, image.shape[2] if image.ndim == 3 else 1), np.float32)
+    rows = -(-n // _ROW)
     map_x, map_y = np.zeros(rows * _ROW, np.float32), np.zeros(rows * _ROW, np.float32)
     map_x[:n], map_y[:n] = x, y
     out = cv2.remap(image, map_x.reshape(rows, _ROW), map_y.reshape(rows, _ROW), cv2.INTER_LINEAR,
                     borderMode=cv2.BORDER_REPLICATE)
     return out.reshape(rows * _ROW, -1)[:n].astype(np.float32)
 
-
-_ROW = 4096
 
 
 def _flow_at(flows: NeighbourFlows, direction: int, k: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
