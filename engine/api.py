@@ -22,8 +22,8 @@ from .perceptual import load_vgg16
 from .raft import load_raft
 from .self_check import BandJudge, held_out_band, judge, scored_band
 from .stabilise import steady_unseen
-from .propagate import (Propagation, diffusion_fill, display_u8, load_propagation, model_needed,
-                        neighbour_flows, propagate_clip, save_propagation)
+from .propagate import (Propagation, clip_flows, diffusion_fill, load_propagation, model_needed, propagate_clip,
+                        save_propagation)
 from vinpaint.files import atomic_write, atomic_write_text
 from .train import FrameTrainer, TrainingData, VideoTrainer, load_checkpoint, make_noise
 
@@ -360,7 +360,7 @@ def _steady(frames: np.ndarray, holes: np.ndarray, out: np.ndarray, matte: np.nd
     if pc.steady_radius <= 0 or propagation is None or not unseen.any():
         return out
     if propagation.flows is None:
-        propagation.flows = neighbour_flows(display_u8(frames), holes, estimator, pc.max_width, pc.band)
+        propagation.flows = clip_flows(frames, holes, pc, estimator)
     return steady_unseen(out, unseen, propagation.flows, pc.steady_radius, pc.tolerance)
 
 

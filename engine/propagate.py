@@ -421,8 +421,8 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
     `masked`: flow on Telea-filled frames (True) or on the frames as given (see neighbour_flows)."""
     say = progress or (lambda i, n, message: None)
     frames_u8 = display_u8(frames)
-    flows = neighbour_flows(frames_u8, holes, estimator, settings.max_width, settings.band,
-                            progress=lambda i, n: say(i, n, "estimating flow for propagation"), masked=masked)
+    flows = clip_flows(frames_u8, holes, settings, estimator, masked,
+                       progress=lambda i, n: say(i, n, "estimating flow for propagation"))
     max_distance, pairs = settings.max_distance, holes.shape[0] - 1  # the flow count, kept while the stage ends
     errors: dict[int, float] | None = None  # the copies' errors by distance, once measured
     if max_distance == 0 and settings.calibrate:
@@ -444,6 +444,14 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
                                          max_distance)
     result.flows = flows
     return result
+
+
+def clip_flows(frames: np.ndarray, holes: np.ndarray, settings, estimator: FlowEstimator, masked: bool = True,
+               progress: Callable[[int, int], None] | None = None) -> NeighbourFlows:
+    """The completed neighbour flows propagation follows, for frames of any dtype and a PropagationConfig: what
+    propagate_clip keeps in Propagation.flows, and what the steady fill estimates again after a cache load."""
+    return neighbour_flows(display_u8(frames), holes, estimator, settings.max_width, settings.band,
+                           progress=progress, masked=masked)
 
 
 def display_u8(frames: np.ndarray) -> np.ndarray:

@@ -15,13 +15,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .composite import from_float
+from .composite import from_float, to_float
 from .propagate import NeighbourFlows
-
-
-def _unit_scale(dtype: np.dtype) -> float:
-    """What one source value is worth on the 0-1 scale (floats are taken as they are)."""
-    return 1.0 / float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 1.0
 
 
 _ROW = 4096
@@ -29,18 +24,18 @@ _ROW = 4096
 
 
 def _bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Bilinear samples of image [H,W,C] at float coordinates (N,) inside it -> float32 [N,C]; OpenCV's remap, which
-    at 4K is several times faster than indexing with NumPy. An integer image gives samples rounded to its own steps
-    (half a level at most, before they are averaged), a float image exact ones."""
+    """Bilinear samples of image [H,W,C] at float coordinates (N,) inside it -> [N,C] in the image's dtype; OpenCV's
+    remap, which at 4K is several times faster than indexing with NumPy. An integer image gives samples rounded to
+    its own steps (half a level at most, before they are averaged), a float image exact ones."""
     n = x.size
     if n == 0:
-        return np.zeros((0, image.shape[2] if image.ndim == 3 else 1), np.float32)
+        return np.zeros((0, image.shape[2] if image.ndim == 3 else 1), image.dtype)
     rows = -(-n // _ROW)
     map_x, map_y = np.zeros(rows * _ROW, np.float32), np.zeros(rows * _ROW, np.float32)
     map_x[:n], map_y[:n] = x, y
     out = cv2.remap(image, map_x.reshape(rows, _ROW), map_y.reshape(rows, _ROW), cv2.INTER_LINEAR,
                     borderMode=cv2.BORDER_REPLICATE)
-    return out.reshape(rows * _ROW, -1)[:n].astype(np.float32)
+    return out.reshape(rows * _ROW, -1)[:n]
 
 
 
@@ -92,16 +87,15 @@ def steady_unseen(frames: np.ndarray, unseen: np.ndarray, flows: NeighbourFlows,
     if radius <= 0 or not unseen.any():
         return frames
     out = frames.copy()
-    scale = _unit_scale(frames.dtype)
     for t in range(frames.shape[0]):
         ys, xs = np.nonzero(unseen[t])
         if not ys.size:
             continue
-        total = frames[t][ys, xs].astype(np.float32) * scale
+        total = to_float(frames[t][ys, xs])
         count = np.ones(ys.size, np.float32)
         for step in (+1, -1):
             for there, alive, px, py in _follow(unseen, flows, t, xs, ys, step, radius, tolerance):
-                total[alive] += _bilinear(frames[there], px, py) * scale
+                total[alive] += to_float(_bilinear(frames[there], px, py))
                 count[alive] += 1.0
         mean = total / count[:, None]
         out[t][ys, xs] = from_float(mean, frames.dtype)

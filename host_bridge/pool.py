@@ -101,7 +101,8 @@ class TrainerPool:
         self.stop_grace_s = stop_grace_s
         self.progress_flush_s = progress_flush_s
         self._needs: dict[str, tuple[int, int] | None] = {}
-        """Each job's memory estimate, (host, device) bytes, by job id (None: none could be made)."""
+        """Each queued job's memory estimate, (host, device) bytes, by job id (None: none could be made); an entry
+        goes when its job starts or leaves the queue."""
 
     # --- the queue --------------------------------------------------------------------------------------------
 
@@ -137,6 +138,9 @@ class TrainerPool:
         """FIFO: each idle device takes the oldest queued job that fits in its memory. job.open accepts a job that
         fits any device; on devices of different sizes one that fits only the bigger waits for it, instead of
         running out of memory on a smaller one that happens to be idle."""
+        waiting = {j.id for j in self.queue()}
+        for job_id in [k for k in self._needs if k not in waiting]:  # cancelled or deleted while queued
+            del self._needs[job_id]
         for trainer in self.trainers:
             if trainer.busy:
                 continue
