@@ -361,7 +361,7 @@ def _steady(frames: np.ndarray, holes: np.ndarray, out: np.ndarray, matte: np.nd
         return out
     if propagation.flows is None:
         propagation.flows = clip_flows(frames, holes, pc, estimator)
-    return steady_unseen(out, unseen, propagation.flows, pc.steady_radius, pc.tolerance)
+    return steady_unseen(out, unseen, propagation.flows, pc.steady_radius, pc.tolerance, pc.steady_still_radius)
 
 
 def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, wd: "_Workdir",

@@ -8,7 +8,7 @@ import pytest
 from vinpaint.engine import inpaint, make_config
 from vinpaint.engine.propagate import NeighbourFlows
 from vinpaint.engine.result import GENERATED
-from vinpaint.engine.stabilise import steady_unseen
+from vinpaint.engine.stabilise import STILL_PX, _follow, steady_unseen
 
 
 def _world(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -62,6 +62,34 @@ def test_on_a_panning_shot_the_fill_is_averaged_along_the_motion_not_in_place():
     assert _rms(along, truth, unseen) < 0.7 * _rms(in_place, truth, unseen)  # in place blurs the slide
 
 
+def test_a_still_track_goes_on_to_the_still_radius_and_the_patch_stands_as_still_as_the_plate():
+    t_count, h, w = 16, 32, 40
+    truth = np.repeat(_world(h, w, seed=7)[None], t_count, axis=0)
+    unseen = np.zeros((t_count, h, w), bool)
+    unseen[:, 8:24, 10:30] = True
+    noisy = _noisy_fill(truth, unseen, 0.08)
+    still = _flows(t_count, h, w, 0.0)
+    short = steady_unseen(noisy, unseen, still, radius=2)
+    long = steady_unseen(noisy, unseen, still, radius=2, still_radius=t_count)
+    assert np.array_equal(long[~unseen], noisy[~unseen])
+    # every frame's track reaches every other frame: one mean, the same in all of them
+    np.testing.assert_allclose(long[unseen].reshape(t_count, -1, 3),
+                               np.broadcast_to(noisy[unseen].reshape(t_count, -1, 3).mean(axis=0),
+                                               (t_count, unseen[0].sum(), 3)), atol=1e-5)
+    assert _rms(long, truth, unseen) < 0.6 * _rms(short, truth, unseen)
+
+
+def test_a_moving_track_ignores_the_still_radius_and_a_drifting_one_stops_a_pixel_away():
+    t_count, h, w = 12, 24, 48
+    unseen = np.ones((t_count, h, w), bool)
+    xs, ys = np.array([10]), np.array([12])
+    panning = [there for there, *_ in _follow(unseen, _flows(t_count, h, w, 2.0), 0, xs, ys, +1, 2, 4.0, 10)]
+    assert panning == [1, 2]  # 2 px a frame: the still rule never holds, the radius is all it gets
+    drift = 0.3
+    drifting = [there for there, *_ in _follow(unseen, _flows(t_count, h, w, drift), 0, xs, ys, +1, 2, 4.0, 10)]
+    assert drifting == list(range(1, int(STILL_PX / drift) + 1))  # within STILL_PX of the start: frames 1-3
+
+
 def test_a_track_stops_where_it_leaves_what_no_frame_sees():
     t_count, h, w = 6, 24, 24
     frames = np.zeros((t_count, h, w, 3), np.float32)
@@ -99,13 +127,13 @@ def test_the_engine_steadies_what_no_frame_sees_and_a_reused_run_gives_the_same_
     frames[holes] = (255, 0, 255)
     settings = {"resolution.work_width": 64}  # a model fills it, frame by frame
     plain = inpaint(frames, holes, make_config("tiny", "dip-vid", **settings))
-    steady = inpaint(frames, holes, make_config("tiny", "dip-vid", **settings, **{"propagation.steady_radius": 3}),
-                     workdir=tmp_path / "work")
+    steadied = {"propagation.steady_radius": 2, "propagation.steady_still_radius": t_count}
+    steady = inpaint(frames, holes, make_config("tiny", "dip-vid", **settings, **steadied), workdir=tmp_path / "work")
     assert steady.steps > 0 and (steady.matte[holes] == GENERATED).all()
     assert np.array_equal(steady.frames[~holes], frames[~holes])
     assert not np.array_equal(steady.frames, plain.frames)
     flicker = lambda v: float(np.abs(np.diff(v.astype(np.int16), axis=0))[holes[1:]].mean())  # noqa: E731
-    assert flicker(steady.frames) < 0.7 * flicker(plain.frames)
-    again = inpaint(frames, holes, make_config("tiny", "dip-vid", **settings, **{"propagation.steady_radius": 3}),
+    assert flicker(steady.frames) < 0.05 * flicker(plain.frames)  # still tracks reach every frame: one patch
+    again = inpaint(frames, holes, make_config("tiny", "dip-vid", **settings, **steadied),
                     workdir=tmp_path / "work")  # propagation and result from the cache, flows estimated again
     assert np.array_equal(again.frames, steady.frames)
