@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 from vinpaint import __version__
-from vinpaint.errors import VinpaintError
+from vinpaint.errors import VinpaintError, device_out_of_memory, out_of_memory
 from vinpaint.openmp import prefer_sleeping_threads
 
 COMMANDS = ("inpaint", "demo", "serve", "submit", "eval", "compose", "bench")
@@ -74,15 +74,15 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     except OSError as exc:  # the machine, not the input: a full disk, a read-only folder, a vanished file
         print(f"vinpaint: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
-    except MemoryError:
-        print("vinpaint: error: out of memory; use fewer frames, a smaller --work-width or "
-              "--set train.batch_size=N with a smaller N.", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:
-        if type(exc).__name__ != "OutOfMemoryError":  # torch's, on a GPU
+    except (MemoryError, RuntimeError) as exc:
+        if not out_of_memory(exc):
             raise
-        print(f"vinpaint: error: the device ran out of memory ({one_line(str(exc))[:200]}); use a smaller "
-              "--work-width or a smaller train.batch_size.", file=sys.stderr)
+        if device_out_of_memory(exc):
+            print(f"vinpaint: error: the device ran out of memory ({one_line(str(exc))[:200]}); use a smaller "
+                  "--work-width or a smaller train.batch_size.", file=sys.stderr)
+        else:  # the machine's RAM: Python's MemoryError, or torch's CPU allocator (a plain RuntimeError)
+            print("vinpaint: error: out of memory; use fewer frames, a smaller --work-width or "
+                  "--set train.batch_size=N with a smaller N.", file=sys.stderr)
         return 2
 
 

@@ -1,4 +1,5 @@
 """Errors the engine raises on purpose. Their text is shown to users as is: one clear sentence."""
+import sys
 
 
 class VinpaintError(Exception):
@@ -15,3 +16,24 @@ class OtherRunError(InputError):
 
 class TrainingCancelled(VinpaintError):
     """Training stopped on request; a checkpoint was written first, so running again continues."""
+
+
+CPU_ALLOCATOR_FAILED = "DefaultCPUAllocator: can't allocate memory"
+"""How torch's CPU allocator says it could not allocate (a plain RuntimeError, not torch.OutOfMemoryError)."""
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """MemoryError, torch.OutOfMemoryError (a GPU's allocator; a RuntimeError) or torch's CPU allocator failing: one
+    rule for the CLI and the daemon's worker, so each says "out of memory" where the other would have too. torch
+    is looked up among the loaded modules, not imported: this module stays importable without it, and an error of
+    torch's can only come from a torch already loaded."""
+    if isinstance(exc, MemoryError):
+        return True
+    return device_out_of_memory(exc) or (isinstance(exc, RuntimeError) and CPU_ALLOCATOR_FAILED in str(exc))
+
+
+def device_out_of_memory(exc: BaseException) -> bool:
+    """torch.OutOfMemoryError: an accelerator's allocator failed (advice then differs from the machine's RAM)."""
+    torch = sys.modules.get("torch")
+    oom = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
+    return oom is not None and isinstance(exc, oom)

@@ -27,6 +27,7 @@ import numpy as np
 
 from vinpaint.engine import InpaintConfig, InputError, TrainingCancelled
 from vinpaint.engine.result import GENERATED, HISTORY_TERMS
+from vinpaint.errors import out_of_memory
 from vinpaint.files import atomic_write_bytes
 from vinpaint.host_bridge import events as ev
 from vinpaint.host_bridge.store import atomic_write_json, is_disk_full
@@ -283,22 +284,6 @@ def run_long_shot(job_dir: Path, record: dict[str, Any], config: InpaintConfig, 
     events.send(ev.Progress(phase="done", step=result.steps, total=result.steps, elapsed_s=float(result.seconds),
                             eta_s=0.0, message=f"{result.windows} windows done"))
     write_finish(job_dir, record["frames"], result.history, HISTORY_TERMS)
-
-
-CPU_ALLOCATOR_FAILED = "DefaultCPUAllocator: can't allocate memory"
-"""How torch's CPU allocator says it could not allocate (a plain RuntimeError, not torch.OutOfMemoryError)."""
-
-
-def out_of_memory(exc: BaseException) -> bool:
-    """MemoryError, torch.OutOfMemoryError (a GPU's allocator; a RuntimeError) or torch's CPU allocator failing.
-    torch is looked up among the loaded modules, not imported: this module stays importable without it
-    (tests/test_light_imports.py), and an error of torch's can only come from a torch already loaded."""
-    if isinstance(exc, MemoryError):
-        return True
-    torch = sys.modules.get("torch")
-    oom = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
-    return (oom is not None and isinstance(exc, oom)) or \
-        (isinstance(exc, RuntimeError) and CPU_ALLOCATOR_FAILED in str(exc))
 
 
 def run(job_dir: Path, device: str, events: Events, parent: int, ray_address: str | None = None,

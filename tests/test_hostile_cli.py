@@ -326,6 +326,26 @@ def test_a_missing_gpu_is_one_sentence_naming_the_device(clip, tmp_path, capsys)
     assert os.listdir(tmp_path) == []
 
 
+
+def _cpu_allocator_fails(*args, **kwargs):
+    torch.empty(2**50)  # 4 PiB: torch's CPU allocator fails with a plain RuntimeError
+
+
+def _gpu_runs_out(*args, **kwargs):
+    raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB.\nIf reserved but unallocated ...")
+
+
+@pytest.mark.parametrize("engine,says", [(_cpu_allocator_fails, "out of memory; use fewer frames"),
+                                         (_gpu_runs_out, r"the device ran out of memory \(CUDA out of memory")])
+def test_running_out_of_memory_is_one_sentence(clip, tmp_path, capsys, monkeypatch, engine, says):
+    """The engine running out of memory, as torch says it on a CPU (a RuntimeError that came back as a traceback)
+    and on a GPU: the same rule as the daemon's worker (vinpaint.errors.out_of_memory)."""
+    monkeypatch.setattr("vinpaint.cli.runs.inpaint", engine)
+    code, err = run_cli(capsys, "inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "o.mkv", *QUICK)
+    assert code == 2
+    one_sentence(err, says)
+    assert not (tmp_path / "o.mkv").exists()
+
 # ---- 6. quiet wrong results ----------------------------------------------------------------------------------------
 
 @pytest.mark.slow
