@@ -82,11 +82,14 @@ def apply_references(frames: np.ndarray, holes: np.ndarray, references: dict[int
 
 
 def fingerprint(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig) -> str:
-    """Content hash of the clip and of every setting that decides the result, except how long to train: a run
-    may be continued with a larger budget in the same work directory."""
+    """Content hash of the clip and of every setting that decides the result, except how long to train and how the
+    fill of what no frame sees is steadied: a run may be continued with a larger budget, or its finished result
+    steadied again (composition runs on every call, after the cached stages), in the same work directory."""
     settings = config.to_dict()
     for budget_or_bookkeeping in ("checkpoint_every_s", "max_steps", "max_seconds"):
         settings["train"].pop(budget_or_bookkeeping, None)
+    for composition_only in ("steady_radius", "steady_still_radius"):  # read by _steady alone
+        settings["propagation"].pop(composition_only, None)
     settings.pop("shot", None)  # how a long shot is cut decides which frames come here, not what they become
     digest = hashlib.sha256()
     digest.update(json.dumps(settings, sort_keys=True).encode())

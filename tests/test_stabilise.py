@@ -137,3 +137,8 @@ def test_the_engine_steadies_what_no_frame_sees_and_a_reused_run_gives_the_same_
     again = inpaint(frames, holes, make_config("tiny", "dip-vid", **settings, **steadied),
                     workdir=tmp_path / "work")  # propagation and result from the cache, flows estimated again
     assert np.array_equal(again.frames, steady.frames)
+    shorter = inpaint(frames, holes, make_config("tiny", "dip-vid", **settings, **{"propagation.steady_radius": 2}),
+                      workdir=tmp_path / "work")  # steadied again from the same training: no retraining
+    assert shorter.seconds == steady.seconds and shorter.steps == steady.steps
+    assert np.array_equal(shorter.frames[~holes], frames[~holes])
+    assert flicker(steady.frames) < flicker(shorter.frames) < flicker(plain.frames)
