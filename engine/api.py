@@ -81,6 +81,15 @@ def apply_references(frames: np.ndarray, holes: np.ndarray, references: dict[int
     return frames, holes
 
 
+COMPOSITION_ONLY = ("steady_radius", "steady_still_radius")
+"""PropagationConfig settings read by composition alone (_steady): not part of the fingerprint."""
+
+
+def composition(config: InpaintConfig) -> list:
+    """The values of COMPOSITION_ONLY: a stored composed result (a long shot's window) made with others is stale."""
+    return [getattr(config.propagation, name) for name in COMPOSITION_ONLY]
+
+
 def fingerprint(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig) -> str:
     """Content hash of the clip and of every setting that decides the result, except how long to train and how the
     fill of what no frame sees is steadied: a run may be continued with a larger budget, or its finished result
@@ -88,7 +97,7 @@ def fingerprint(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig) ->
     settings = config.to_dict()
     for budget_or_bookkeeping in ("checkpoint_every_s", "max_steps", "max_seconds"):
         settings["train"].pop(budget_or_bookkeeping, None)
-    for composition_only in ("steady_radius", "steady_still_radius"):  # read by _steady alone
+    for composition_only in COMPOSITION_ONLY:
         settings["propagation"].pop(composition_only, None)
     settings.pop("shot", None)  # how a long shot is cut decides which frames come here, not what they become
     digest = hashlib.sha256()

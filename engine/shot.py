@@ -130,6 +130,13 @@ class WindowJob:
     def budget(self) -> list:
         return [self.config.train.max_steps, self.config.train.max_seconds]
 
+    def composition(self) -> list:
+        """The settings that act on composition alone (not in key()): with others, the window is composed again
+        from its stored training."""
+        from .api import composition
+
+        return composition(self.config)
+
 
 def finished(job: WindowJob) -> dict | None:
     """The window's record when it already finished with these frames, settings and budget; None when it must run.
@@ -143,6 +150,8 @@ def finished(job: WindowJob) -> dict | None:
                          "--restart or another work directory")
     if record.get("budget") != job.budget() or not all((job.folder / name).is_file() for name in RESULT_ARRAYS):
         return None  # another budget, or a finished shot whose work directory was tidied: train it again
+    if record.get("composition") != job.composition():
+        return None  # steadied otherwise: inpaint composes it again from the window's cached result
     if not _results_whole(job):
         return None  # damaged (a copy cut short, a disk that filled): run again, from the window's own checkpoint
     return record
@@ -195,7 +204,8 @@ def run_window(job: WindowJob, device: str | None = None, threads: int | None = 
         gc.collect()  # a run's trainer holds its tensors in reference cycles; in a shot's many runs they pile up
     for name, array in [*zip((*RESULT_ARRAYS, "history.npy"), arrays), *extras]:
         atomic_write(job.folder / name, lambda f, a=array: np.save(f, np.ascontiguousarray(a)))
-    record = {"key": job.key(), "budget": job.budget(), "start": job.window.start, "stop": job.window.stop,
+    record = {"key": job.key(), "budget": job.budget(), "composition": job.composition(),
+              "start": job.window.start, "stop": job.window.stop,
               "steps": steps, "seconds": seconds, "notices": notices}
     atomic_write_text(job.folder / DONE, json.dumps(record) + "\n")
     return record

@@ -125,6 +125,25 @@ def test_an_interrupted_shot_resumes_window_by_window(shot, tmp_path, one_thread
         _run(shot, _config(**{"shot.window": 16}), work)
 
 
+
+@pytest.mark.slow
+def test_a_finished_shot_is_steadied_again_from_its_windows_training(shot, tmp_path, one_thread):
+    """The steady fill's settings are not in a window's key: another value composes each window again from the
+    training cached in its folder, as a fresh run with that value would, and trains nothing."""
+    still = np.repeat(shot.frames[:1], len(shot.frames), axis=0)  # a locked-off plate ...
+    hole = np.broadcast_to(shot.masks[:1], shot.masks.shape).copy()  # ... and a hole that never moves
+    locked = type(shot)(**{**shot.__dict__, "frames": still, "masks": hole})
+    steady = {"propagation.enabled": True, "propagation.steady_radius": 2}
+    work = tmp_path / "work"
+    first, _, _ = _run(locked, _config(**steady), work)
+    checkpoint = (work / "window_0000" / "checkpoint.pt").stat().st_mtime_ns
+    other = {**steady, "propagation.steady_still_radius": 14}
+    again, _, _ = _run(locked, _config(**other), work)
+    fresh, _, _ = _run(locked, _config(**other), tmp_path / "fresh")
+    assert (work / "window_0000" / "checkpoint.pt").stat().st_mtime_ns == checkpoint  # not trained again
+    assert np.array_equal(again, fresh) and not np.array_equal(again, first)
+    assert np.array_equal(again[~hole], still[~hole])
+
 # ---- Ray ------------------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
