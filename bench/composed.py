@@ -29,14 +29,26 @@ def composed(data: Path, background: str, masks: str, frames: int) -> tuple[np.n
 
 
 
+STILL_MASKS = ("rect", "frozen")
+"""Masks that never move: 'rect', a logo-sized box in the lower right (3.6 % of the frame); 'frozen',
+schoolgirls' first mask on every frame. On a still camera no frame ever shows what is behind them."""
+
+
 def composed_pair(data: Path, pair: str, frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """"background:masks" -> (truth, holes, shown: the truth with the hole grey, all a method may see); None when
-    the shared clips are absent (the caller skips politely)."""
+    the shared clips are absent (the caller skips politely). masks may also be one of STILL_MASKS."""
     background, masks = pair.split(":")
-    clip = composed(data, background, masks, frames)
+    clip = composed(data, background, "schoolgirls" if masks in STILL_MASKS else masks, frames)
     if clip is None:
         return None
     truth, holes = clip
+    if masks in STILL_MASKS:
+        t_count, h, w = holes.shape
+        still = holes[0].copy()
+        if masks == "rect":
+            still[:] = False
+            still[int(h * .72):int(h * .9), int(w * .7):int(w * .9)] = True
+        holes = np.broadcast_to(still, holes.shape).copy()
     shown = truth.copy()
     shown[holes] = 128  # the truth never reaches any method
     return truth, holes, shown

@@ -8,8 +8,8 @@ promises (pixels outside the hole bit-exact, the matte is the hole).
     python bench/steady_fill.py --pairs vtest:rect --radii 5 --still-radii 0,10,20,40   # still tracks followed on
     python bench/steady_fill.py --cost --radii 5 --still-radii 0,20     # CPU time a frame on a still 4K logo
 
-A pair is background:masks as in bench/composed.py, or background:rect (a still box in the lower right, as a logo)
-or background:frozen (schoolgirls' first mask on every frame). Each clip's training is kept in --workdirs, so a
+A pair is background:masks as in bench/composed.py, where masks may be rect (a still box in the lower right, as a
+logo) or frozen (schoolgirls' first mask on every frame). Each clip's training is kept in --workdirs, so a
 second call only composes again.
 """
 from __future__ import annotations
@@ -31,26 +31,8 @@ from vinpaint.engine.propagate import NeighbourFlows, load_propagation  # noqa: 
 from vinpaint.engine.stabilise import steady_unseen  # noqa: E402
 from vinpaint.evaluation.metrics import ConsistencyConfig  # noqa: E402
 
-from composed import DATA, composed, composed_pair  # noqa: E402  (bench/composed.py)
+from composed import DATA, composed_pair  # noqa: E402  (bench/composed.py)
 from quality_per_second import check_output, scored  # noqa: E402
-
-
-def still_mask_clip(background: str, kind: str, frames: int):
-    """A composed clip whose hole never moves: 'rect' (a logo-sized box) or 'frozen' (one object mask)."""
-    made = composed(DATA, background, "schoolgirls", frames)
-    if made is None:
-        return None
-    truth, holes = made
-    t_count, h, w = holes.shape
-    if kind == "rect":
-        still = np.zeros((h, w), bool)
-        still[int(h * .72):int(h * .9), int(w * .7):int(w * .9)] = True
-    else:
-        still = holes[0].copy()
-    holes = np.broadcast_to(still, holes.shape).copy()
-    shown = truth.copy()
-    shown[holes] = 128
-    return truth, holes, shown
 
 
 def cost_at_4k(radii: list[tuple[int, int]], frames: int) -> None:
@@ -93,9 +75,7 @@ def main() -> int:
           "| consistency | s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for pair in args.pairs.split(","):
-        background, masks = pair.split(":")
-        clip = still_mask_clip(background, masks, args.frames) if masks in ("rect", "frozen") else \
-            composed_pair(DATA, pair, args.frames)
+        clip = composed_pair(DATA, pair, args.frames)
         if clip is None:
             print(f"| {pair} | skipped: ../shared/data is not here |")
             continue
