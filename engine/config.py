@@ -487,8 +487,10 @@ class PropagationConfig:
     before_training: bool = setting(True, Flag())
     """Treat propagated pixels as known while training, so the generator learns only what no frame shows."""
     tolerance: float = setting(4.0, Num(0.0, 1000.0, above=True))
-    """Forward-backward check of each step of a chain, in source pixels: a larger value reaches further but
-    admits worse flow (the calibrated distance limit keeps long chains of bad flow out)."""
+    """Forward-backward check of each step of a chain, in pixels of a 480-wide plate (on a wider one it grows in
+    proportion: engine/propagate.py plate_scale): a larger value reaches further but admits worse flow (the
+    calibrated distance limit keeps long chains of bad flow out). In source pixels, 4 px on a 1920-wide
+    plate reached a quarter of what it does at 480 (docs/evaluation.md, "Larger plates")."""
     band: int = setting(4, Int(0, 256))
     """Source pixels around the hole whose estimated flow is discarded and completed like the hole's own."""
     max_width: int = setting(960, Int(64, 8192))

@@ -136,6 +136,17 @@ def neighbour_flows(frames: np.ndarray, holes: np.ndarray, estimator: FlowEstima
     return NeighbourFlows(forward, backward, size[0] / float(width), size[1] / float(height))
 
 
+PLATE_WIDTH = 480
+"""The plate width (px) for which propagation's distances in pixels are given: the forward-backward tolerance and
+calibrate_distance's band and ring (every clip they were measured on is at most this wide). On a wider plate they
+grow in proportion (plate_scale), since the same motion and the same flow error span more pixels there."""
+
+
+def plate_scale(width: int) -> float:
+    """How much propagation's pixel distances grow on a plate `width` px wide: 1 up to PLATE_WIDTH."""
+    return max(1.0, width / PLATE_WIDTH)
+
+
 def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, band: int = 4, ring: int = 8,
                        per_frame: int = 1500, seed: int = 0) -> tuple[int, dict[int, float]]:
     """How far in time copying pays on this clip: (largest distance whose copies beat diffusion, 0 for any;
@@ -144,8 +155,14 @@ def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFl
     Known pixels in a ring just outside the hole stand in for it: each is carried d frames along the completed
     flow and compared with its true value, and diffusion (Telea) is scored on the same pixels with the ring
     added to the hole. A scene that changes (walking people, drifting flow) makes far copies worse than diffusion;
-    a still or rigid one does not. Nothing here is tuned to a clip: the clip answers for itself."""
+    a still or rigid one does not. Nothing here is tuned to a clip: the clip answers for itself.
+
+    The band and ring are pixels of a PLATE_WIDTH-wide plate and grow with a wider one. Diffusion's error grows
+    with depth into the hole and a copy's does not, so a ring of fixed pixels sits ever shallower in the same hole
+    as the plate grows, flatters diffusion and cuts copies short: vtest + dogs-jump enlarged 4x to 1920 wide
+    stopped copies at 2 frames instead of 8 (docs/evaluation.md, "Larger plates")."""
     t_count, h, w = holes.shape
+    band, ring = round(band * plate_scale(w)), round(ring * plate_scale(w))
     rng = np.random.default_rng(seed)
     inner = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 3, 2 * band + 3))
     outer = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * (band + ring) + 3, 2 * (band + ring) + 3))
@@ -438,9 +455,10 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
             _, errors = calibrate_distance(frames_u8, holes, flows, settings.band, seed=seed)
         fusion = _fusion(frames_u8, holes, errors, settings.fusion == "copies+diffusion", seed, log)
     say(pairs, pairs, "propagating real pixels")
-    result = propagate(to_float(frames), holes, flows, settings.tolerance, max_distance, fusion)
+    tolerance = settings.tolerance * plate_scale(holes.shape[2])
+    result = propagate(to_float(frames), holes, flows, tolerance, max_distance, fusion)
     if settings.self_check and model_needed(holes, result.reached, settings.train_below):
-        result.hidden_band = hidden_band(holes, result.reached, flows, settings.check_band, settings.tolerance,
+        result.hidden_band = hidden_band(holes, result.reached, flows, settings.check_band, tolerance,
                                          max_distance)
     result.flows = flows
     return result

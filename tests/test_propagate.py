@@ -318,3 +318,26 @@ def test_fusion_is_a_setting_and_nearest_is_the_old_choice():
     assert np.array_equal(fused.reached, nearest.reached)
     assert hole_psnr((fused.colours * 255).round(), truth, fused.reached) > \
         hole_psnr((nearest.colours * 255).round(), truth, fused.reached)
+
+
+class _SameShiftEverywhere:
+    """A flow estimator that answers +3 px in x for every pair, whichever way round: each step's forward and
+    backward flows then disagree by 6 px."""
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        flow = np.zeros(a.shape[:2] + (2,), np.float32)
+        flow[..., 0] = 3.0
+        return flow
+
+
+@pytest.mark.parametrize("width,reaches", [(480, False), (960, True)])
+def test_the_forward_backward_tolerance_is_in_pixels_of_a_480_wide_plate(width, reaches):
+    """4 px on a 480-wide plate is 8 on a 960-wide one: the same motion and flow error span twice the pixels."""
+    t_count, h = 4, 64
+    frames = np.random.default_rng(0).integers(0, 255, (t_count, h, width, 3), dtype=np.uint8)
+    holes = np.zeros((t_count, h, width), bool)
+    holes[:, 20:40, 200:240] = True
+    settings = dataclasses.replace(make_config("fast").propagation, tolerance=4.0, calibrate=False, max_distance=0,
+                                   fusion="nearest", self_check=False)
+    result = propagate_clip(frames, holes, settings, _SameShiftEverywhere())
+    assert result.reached[holes].any() == reaches
