@@ -49,9 +49,25 @@ def composed_pair(data: Path, pair: str, frames: int) -> tuple[np.ndarray, np.nd
             still[:] = False
             still[int(h * .72):int(h * .9), int(w * .7):int(w * .9)] = True
         holes = np.broadcast_to(still, holes.shape).copy()
+    return truth, holes, _shown(truth, holes)
+
+
+def _shown(truth: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    """What a method may see: the truth with the hole grey (the truth never reaches any method)."""
     shown = truth.copy()
-    shown[holes] = 128  # the truth never reaches any method
-    return truth, holes, shown
+    shown[holes] = 128
+    return shown
+
+
+def enlarged(clip: tuple[np.ndarray, np.ndarray, np.ndarray], scale: float):
+    """A composed_pair clip enlarged by `scale`: the truth bicubic, the hole nearest, shown grey in the hole."""
+    if scale == 1.0:
+        return clip
+    truth, holes, _ = clip
+    h, w = round(truth.shape[1] * scale), round(truth.shape[2] * scale)
+    truth = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC) for f in truth])
+    holes = np.stack([cv2.resize(m.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0 for m in holes])
+    return truth, holes, _shown(truth, holes)
 
 def composed_pairs(data: Path, pairs: str, frames: int):
     """"a:b,c:d" -> (pair, truth, holes, shown) for each pair whose clips are there; says which are skipped."""

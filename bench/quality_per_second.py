@@ -18,7 +18,6 @@ import json
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from vinpaint.engine import inpaint, make_config
@@ -27,7 +26,7 @@ from vinpaint.engine.propagate import GENERATED
 from vinpaint.evaluation.baselines import opencv_inpaint
 from vinpaint.evaluation.metrics import ConsistencyConfig, psnr, temporal_consistency, video_scores
 
-from composed import DATA, composed_pair, overrides  # bench/composed.py
+from composed import DATA, composed_pair, enlarged, overrides  # bench/composed.py
 
 CAMERA = {"vtest": "static", "tree": "static", "running_car": "moving"}
 """The backgrounds' camera motion (../shared/data/README.md: median global shift 0.39, 0.11, 6.44 px/frame)."""
@@ -61,19 +60,6 @@ def run_engine(shown: np.ndarray, holes: np.ndarray, settings: dict) -> tuple[di
              "unseen": float(unseen.sum() / holes.sum()), "matte": result.matte,
              "crop_region": list(region) if region is not None else None,
              "notices": [n for n in result.notices if "perceptual" not in n]}, result.frames)
-
-
-def enlarged(clip: tuple[np.ndarray, np.ndarray, np.ndarray], scale: float):
-    """(truth, holes, shown) enlarged by `scale`: the truth bicubic, the hole nearest, shown grey in the hole."""
-    if scale == 1.0:
-        return clip
-    truth, holes, _ = clip
-    h, w = round(truth.shape[1] * scale), round(truth.shape[2] * scale)
-    truth = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC) for f in truth])
-    holes = np.stack([cv2.resize(m.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0 for m in holes])
-    shown = truth.copy()
-    shown[holes] = 128
-    return truth, holes, shown
 
 
 def main() -> int:

@@ -100,8 +100,8 @@ def main() -> int:
             seconds = time.monotonic() - start
             check_output(f"{pair} radius {radius}/{still}", out, shown, holes, matte)
             s = scored(out, truth, holes, consistency)
-            row = {"pair": pair, "radius": radius, "still_radius": still, "unseen": unseen, "model_share": share if trained else 0.0,
-                   "compose_s": seconds, **s}
+            row = {"pair": pair, "radius": radius, "still_radius": still, "unseen": unseen,
+                   "model_share": share if trained else 0.0, "compose_s": seconds, **s}
             print(f"| {pair} | {radius} | {still} | {unseen:.2f} | {row['model_share']:.2f} | {s['psnr_hole']:.2f} / "
                   f"{s['psnr_hole_pooled']:.2f} | {s['ssim_hole']:.3f} | {s['cons_psnr']:.2f} | {seconds:.1f} |",
                   flush=True)

@@ -22,7 +22,7 @@ from .perceptual import load_vgg16
 from .raft import load_raft
 from .self_check import BandJudge, held_out_band, judge, scored_band
 from .stabilise import steady_unseen
-from .propagate import (Propagation, clip_flows, diffusion_fill, load_propagation, model_needed, plate_scale,
+from .propagate import (Propagation, chain_tolerance, clip_flows, diffusion_fill, load_propagation, model_needed,
                         propagate_clip, save_propagation)
 from vinpaint.files import atomic_write, atomic_write_text
 from .train import FrameTrainer, TrainingData, VideoTrainer, load_checkpoint, make_noise
@@ -373,7 +373,7 @@ def _steady(frames: np.ndarray, holes: np.ndarray, out: np.ndarray, matte: np.nd
         return out
     if propagation.flows is None:
         propagation.flows = clip_flows(frames, holes, pc, estimator)
-    return steady_unseen(out, unseen, propagation.flows, pc.steady_radius, pc.tolerance * plate_scale(out.shape[2]),
+    return steady_unseen(out, unseen, propagation.flows, pc.steady_radius, chain_tolerance(pc, out.shape[2]),
                          pc.steady_still_radius)
 
 

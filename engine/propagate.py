@@ -147,6 +147,12 @@ def plate_scale(width: int) -> float:
     return max(1.0, width / PLATE_WIDTH)
 
 
+def chain_tolerance(settings, width: int) -> float:
+    """The forward-backward tolerance (source px) of a step along the flow on a plate `width` px wide, for a
+    PropagationConfig: the chains, the held-out band and the steady fill all check their steps with it."""
+    return settings.tolerance * plate_scale(width)
+
+
 def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, band: int = 4, ring: int = 8,
                        per_frame: int = 1500, seed: int = 0) -> tuple[int, dict[int, float]]:
     """How far in time copying pays on this clip: (largest distance whose copies beat diffusion, 0 for any;
@@ -455,7 +461,7 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
             _, errors = calibrate_distance(frames_u8, holes, flows, settings.band, seed=seed)
         fusion = _fusion(frames_u8, holes, errors, settings.fusion == "copies+diffusion", seed, log)
     say(pairs, pairs, "propagating real pixels")
-    tolerance = settings.tolerance * plate_scale(holes.shape[2])
+    tolerance = chain_tolerance(settings, holes.shape[2])
     result = propagate(to_float(frames), holes, flows, tolerance, max_distance, fusion)
     if settings.self_check and model_needed(holes, result.reached, settings.train_below):
         result.hidden_band = hidden_band(holes, result.reached, flows, settings.check_band, tolerance,

@@ -7,8 +7,8 @@ fill and the fills of the same scene point in the frames around it, followed alo
 with propagation's forward-backward check, and only through pixels that are unseen there too. A still region then
 stays still, and on a moving camera the fill moves with the plate. A track that stays within a pixel of where it
 started (a still region on a locked-off shot) is followed further, up to `still_radius` frames: there a short
-window left the patch breathing while the plate stood still, and a longer one blurs nothing, since nothing moves. Measured in
-docs/evaluation.md ("A steady fill for what no frame sees", "Still regions: a longer track").
+window left the patch breathing while the plate stood still, and a longer one blurs nothing, since nothing moves.
+Measured in docs/evaluation.md ("A steady fill for what no frame sees", "Still regions: a longer track").
 
 All arrays are NumPy at source resolution; nothing here needs torch.
 """
