@@ -23,7 +23,7 @@ from .raft import load_raft
 from .self_check import BandJudge, held_out_band, judge, scored_band
 from .stabilise import steady_unseen
 from .propagate import (Propagation, chain_tolerance, clip_flows, diffusion_fill, load_propagation, model_needed,
-                        propagate_clip, save_propagation)
+                        plate_px, propagate_clip, save_propagation)
 from vinpaint.files import atomic_write, atomic_write_text
 from .train import FrameTrainer, TrainingData, VideoTrainer, load_checkpoint, make_noise
 
@@ -261,7 +261,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         source = source.copy()
         source[propagation.reached] = propagation.colours[propagation.reached]
         train_holes = holes & ~propagation.reached
-    band = held_out_band(holes, propagation, train_holes, config.propagation.check_band) \
+    band = held_out_band(holes, propagation, train_holes, plate_px(config.propagation.check_band, holes.shape[2])) \
         if config.propagation.self_check else None
     if band is not None:
         train_holes = train_holes | band  # hidden from the model only; the composite keeps these known pixels
@@ -357,8 +357,8 @@ def _compose(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, propa
         out, matte = composite(frames, diffusion_fill(frames, holes, propagation), holes, config.mask.feather,
                                propagation, seam=0)
     else:
-        out, matte = composite(frames, generated, holes, config.mask.feather, propagation, config.propagation.seam,
-                               region, share)
+        out, matte = composite(frames, generated, holes, config.mask.feather, propagation,
+                               plate_px(config.propagation.seam, holes.shape[2]), region, share)
     return _steady(frames, holes, out, matte, config, propagation, estimator), matte
 
 

@@ -492,11 +492,13 @@ class PropagationConfig:
     calibrated distance limit keeps long chains of bad flow out). In source pixels, 4 px on a 1920-wide
     plate reached a quarter of what it does at 480 (docs/evaluation.md, "Larger plates")."""
     band: int = setting(4, Int(0, 256))
-    """Source pixels around the hole whose estimated flow is discarded and completed like the hole's own."""
+    """Pixels around the hole whose estimated flow is discarded and completed like the hole's own (of a 480-wide
+    plate; more on a wider one, as `tolerance`)."""
     max_width: int = setting(960, Int(64, 8192))
     """Flow for propagation is estimated at most this wide and scaled up (4K plates need no 4K flow)."""
     seam: int = setting(3, Int(0, 256))
-    """Width in source pixels of the soft join between propagated and generated pixels."""
+    """Width of the soft join between propagated and generated pixels, in pixels of a 480-wide plate (more on a
+    wider one, as `tolerance`)."""
     max_distance: int = setting(0, Int(0, 1_000_000))
     """Copy from at most this many frames away (0: no limit, or what `calibrate` finds)."""
     calibrate: bool = setting(True, Flag())
@@ -516,7 +518,8 @@ class PropagationConfig:
     shows either (Propagation.hidden_band): a band pixel another frame shows is learned from there, which the
     unseen hole never is. On in `fast`; off in `paper` (the paper's method)."""
     check_band: int = setting(12, Int(1, 64))
-    """Width in source pixels of that held-out band, around the part of the hole no frame sees. Narrow bands lie
+    """Width of that held-out band around the part of the hole no frame sees, in pixels of a 480-wide plate (more
+    on a wider one, as `tolerance`). Narrow bands lie
     where Telea is at its best and favour it: at 4 px vtest + schoolgirls chose diffusion and lost 0.65 dB to the
     model; at 12 px it chose the model, and the moving-camera clips still chose diffusion (docs/evaluation.md)."""
     check_every: int = setting(0, Int(0, 1_000_000))

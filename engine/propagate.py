@@ -137,9 +137,11 @@ def neighbour_flows(frames: np.ndarray, holes: np.ndarray, estimator: FlowEstima
 
 
 PLATE_WIDTH = 480
-"""The plate width (px) for which propagation's distances in pixels are given: the forward-backward tolerance and
-calibrate_distance's band and ring (every clip they were measured on is at most this wide). On a wider plate they
-grow in proportion (plate_scale), since the same motion and the same flow error span more pixels there."""
+"""The plate width (px) for which propagation's distances in pixels are given: the forward-backward tolerance, the
+band of discarded flow around the hole, the self-check's held-out band, the seam, the steady fill's still
+threshold, and calibrate_distance's band and ring (every clip they were measured on is at most this wide). On a
+wider plate they grow in proportion (plate_scale), since the same motion, the same flow error and the same
+structure span more pixels there."""
 
 
 def plate_scale(width: int) -> float:
@@ -151,6 +153,11 @@ def chain_tolerance(settings, width: int) -> float:
     """The forward-backward tolerance (source px) of a step along the flow on a plate `width` px wide, for a
     PropagationConfig: the chains, the held-out band and the steady fill all check their steps with it."""
     return settings.tolerance * plate_scale(width)
+
+
+def plate_px(px: int, width: int) -> int:
+    """A distance of `px` pixels on a PLATE_WIDTH-wide plate, in whole source pixels of one `width` px wide."""
+    return int(round(px * plate_scale(width)))
 
 
 def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, band: int = 4, ring: int = 8,
@@ -464,8 +471,8 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
     tolerance = chain_tolerance(settings, holes.shape[2])
     result = propagate(to_float(frames), holes, flows, tolerance, max_distance, fusion)
     if settings.self_check and model_needed(holes, result.reached, settings.train_below):
-        result.hidden_band = hidden_band(holes, result.reached, flows, settings.check_band, tolerance,
-                                         max_distance)
+        result.hidden_band = hidden_band(holes, result.reached, flows, plate_px(settings.check_band, holes.shape[2]),
+                                         tolerance, max_distance)
     result.flows = flows
     return result
 
@@ -474,8 +481,8 @@ def clip_flows(frames: np.ndarray, holes: np.ndarray, settings, estimator: FlowE
                progress: Callable[[int, int], None] | None = None) -> NeighbourFlows:
     """The completed neighbour flows propagation follows, for frames of any dtype and a PropagationConfig: what
     propagate_clip keeps in Propagation.flows, and what the steady fill estimates again after a cache load."""
-    return neighbour_flows(display_u8(frames), holes, estimator, settings.max_width, settings.band,
-                           progress=progress, masked=masked)
+    return neighbour_flows(display_u8(frames), holes, estimator, settings.max_width,
+                           plate_px(settings.band, holes.shape[2]), progress=progress, masked=masked)
 
 
 def display_u8(frames: np.ndarray) -> np.ndarray:

@@ -18,16 +18,16 @@ import cv2
 import numpy as np
 
 from .composite import from_float, to_float
-from .propagate import NeighbourFlows
+from .propagate import NeighbourFlows, plate_scale
 
 
 _ROW = 4096
 """Points per row of the maps handed to cv2.remap, whose output must stay under 32767 pixels a side."""
 
 STILL_PX = 1.0
-"""How far (source px) a track may drift from where it started and still count as still, for `still_radius`. The
-completed flow inside a still hole measured 0.02-0.06 px at the median (vtest, tree); a pixel's drift blurs less
-than the sampling does."""
+"""How far a track may drift from where it started and still count as still, for `still_radius`, in pixels of a
+480-wide plate (more on a wider one: engine/propagate.py plate_scale). The completed flow inside a still hole
+measured 0.02-0.06 px at the median (vtest, tree); a pixel's drift blurs less than the sampling does."""
 
 
 def _bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -63,9 +63,9 @@ def _flow_at(flows: NeighbourFlows, direction: int, k: int, x: np.ndarray, y: np
 
 
 def _follow(unseen: np.ndarray, flows: NeighbourFlows, t: int, xs: np.ndarray, ys: np.ndarray, step: int,
-            radius: int, tolerance: float, still_radius: int = 0):
+            radius: int, tolerance: float, still_radius: int = 0, still_px: float = STILL_PX):
     """The places frame t's unseen pixels (xs, ys) move to in the `radius` frames after (step +1) or before (-1) it,
-    and on up to `still_radius` frames for the tracks that stay within STILL_PX of where they started. Yields
+    and on up to `still_radius` frames for the tracks that stay within `still_px` of where they started. Yields
     (frame, ok, x, y) per step: ok marks which of the previous step's points go on (each step is checked
     forward-backward and kept only where it lands on an unseen pixel), x and y are where those land."""
     if not xs.size:
@@ -87,7 +87,7 @@ def _follow(unseen: np.ndarray, flows: NeighbourFlows, t: int, xs: np.ndarray, y
         at = np.clip(np.rint(qy), 0, h - 1).astype(np.intp) * w + np.clip(np.rint(qx), 0, w - 1).astype(np.intp)
         ok &= unseen[there].ravel().take(at)
         if taken >= radius:
-            ok &= np.square(qx - x0) + np.square(qy - y0) <= STILL_PX ** 2
+            ok &= np.square(qx - x0) + np.square(qy - y0) <= still_px ** 2
         if not ok.all():  # on a still region nearly every track goes on: no copies then
             qx, qy, x0, y0 = qx[ok], qy[ok], x0[ok], y0[ok]
         if not qx.size:
@@ -98,7 +98,7 @@ def _follow(unseen: np.ndarray, flows: NeighbourFlows, t: int, xs: np.ndarray, y
 
 
 def _track_sums(frames: np.ndarray, unseen: np.ndarray, flows: NeighbourFlows, t: int, xs: np.ndarray,
-                ys: np.ndarray, step: int, radius: int, tolerance: float, still_radius: int):
+                ys: np.ndarray, step: int, radius: int, tolerance: float, still_radius: int, still_px: float):
     """The sums [N,C] float32 and counts (N,) of the fills along frame t's tracks in one direction. Samples are
     summed in the order of the tracks still alive and handed back to their points only when a track ends, so a
     step costs no scatter into all N points."""
@@ -106,7 +106,7 @@ def _track_sums(frames: np.ndarray, unseen: np.ndarray, flows: NeighbourFlows, t
     total = np.zeros((n, frames.shape[-1] if frames.ndim == 4 else 1), np.float32)
     count = np.zeros(n, np.float32)
     alive, acc, samples = np.arange(n), total.copy(), 0
-    for there, ok, px, py in _follow(unseen, flows, t, xs, ys, step, radius, tolerance, still_radius):
+    for there, ok, px, py in _follow(unseen, flows, t, xs, ys, step, radius, tolerance, still_radius, still_px):
         if not ok.all():
             gone = alive[~ok]
             total[gone] += acc[~ok]
@@ -127,7 +127,7 @@ def steady_unseen(frames: np.ndarray, unseen: np.ndarray, flows: NeighbourFlows,
     radius 0 returns the frames unchanged."""
     if radius <= 0 or not unseen.any():
         return frames
-    out = frames.copy()
+    out, still_px = frames.copy(), STILL_PX * plate_scale(frames.shape[2])
     for t in range(frames.shape[0]):
         ys, xs = np.nonzero(unseen[t])
         if not ys.size:
@@ -135,7 +135,8 @@ def steady_unseen(frames: np.ndarray, unseen: np.ndarray, flows: NeighbourFlows,
         total = to_float(frames[t][ys, xs])
         count = np.ones(ys.size, np.float32)
         for step in (+1, -1):
-            sums, counts = _track_sums(frames, unseen, flows, t, xs, ys, step, radius, tolerance, still_radius)
+            sums, counts = _track_sums(frames, unseen, flows, t, xs, ys, step, radius, tolerance, still_radius,
+                                       still_px)
             total += sums
             count += counts
         out[t][ys, xs] = from_float(total / count[:, None], frames.dtype)

@@ -13,7 +13,7 @@ from vinpaint.evaluation.metrics import hole_psnr
 from vinpaint.engine.composite import composite
 from vinpaint.engine.flow import DISFlow
 from vinpaint.engine.result import GENERATED, PROPAGATED
-from vinpaint.engine.propagate import (NeighbourFlows, complete_flow, hidden_band, load_propagation,
+from vinpaint.engine.propagate import (NeighbourFlows, clip_flows, complete_flow, hidden_band, load_propagation,
                                        neighbour_flows, propagate, propagate_clip, ring_around,
                                        save_propagation)
 
@@ -341,3 +341,25 @@ def test_the_forward_backward_tolerance_is_in_pixels_of_a_480_wide_plate(width, 
                                    fusion="nearest", self_check=False)
     result = propagate_clip(frames, holes, settings, _SameShiftEverywhere())
     assert result.reached[holes].any() == reaches
+
+
+class _RingOfMotion:
+    """A flow estimator that sees motion (+6 px in x) only in a column 7 px right of the hole, as flow around an
+    object's edge does: kept beside a hole where the discarded band is narrower, completed away where it is wider."""
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        flow = np.zeros(a.shape[:2] + (2,), np.float32)
+        flow[:, 246, 0] = 6.0
+        return flow
+
+
+@pytest.mark.parametrize("width,kept", [(480, True), (960, False)])
+def test_the_band_of_discarded_flow_is_in_pixels_of_a_480_wide_plate(width, kept):
+    """band 4 on a 480-wide plate is 8 on a 960-wide one: the column 7 px from the hole is discarded there."""
+    t_count, h = 3, 32
+    frames = np.random.default_rng(0).integers(0, 255, (t_count, h, width, 3), dtype=np.uint8)
+    holes = np.zeros((t_count, h, width), bool)
+    holes[:, 10:20, 200:240] = True  # the hole's last column is 239: x=246 lies 7 px beyond it
+    settings = dataclasses.replace(make_config("fast").propagation, band=4, max_width=960)
+    flows = clip_flows(frames, holes, settings, _RingOfMotion())
+    assert (float(flows.forward[0, 15, 246, 0]) > 5.0) == kept

@@ -142,3 +142,16 @@ def test_the_engine_steadies_what_no_frame_sees_and_a_reused_run_gives_the_same_
     assert shorter.seconds == steady.seconds and shorter.steps == steady.steps
     assert np.array_equal(shorter.frames[~holes], frames[~holes])
     assert flicker(steady.frames) < flicker(shorter.frames) < flicker(plain.frames)
+
+
+@pytest.mark.parametrize("width,followed", [(480, 3), (960, 6)])
+def test_the_still_threshold_is_a_pixel_of_a_480_wide_plate(width, followed):
+    """A drift of 0.3 px a frame stays 'still' for 3 frames at 480 wide and 6 at 960, where the same drift of the
+    picture spans twice the pixels: one frame's fill then averages with that many later fills."""
+    t_count, h = 10, 8
+    unseen = np.zeros((t_count, h, width), bool)
+    unseen[:, 2:6, 20:30] = True
+    frames = np.zeros((t_count, h, width, 3), np.float32)
+    frames[1:] = 1.0  # frame 0's fill is 0, every later one 1: the mean tells how many later ones it met
+    out = steady_unseen(frames, unseen, _flows(t_count, h, width, 0.3), radius=1, still_radius=t_count)
+    assert out[0, 4, 21, 0] == pytest.approx(followed / (followed + 1), abs=1e-6)
