@@ -95,7 +95,7 @@ def fingerprint(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig) ->
     fill of what no frame sees is steadied: a run may be continued with a larger budget, or its finished result
     steadied again (composition runs on every call, after the cached stages), in the same work directory."""
     settings = config.to_dict()
-    for budget_or_bookkeeping in ("checkpoint_every_s", "max_steps", "max_seconds"):
+    for budget_or_bookkeeping in ("checkpoint_every_s", "max_steps", "max_seconds", "fit_seconds"):
         settings["train"].pop(budget_or_bookkeeping, None)
     for composition_only in COMPOSITION_ONLY:
         settings["propagation"].pop(composition_only, None)
@@ -211,7 +211,8 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     propagation = _propagation(frames, holes, config, wd, emit, estimator)
 
     result_file = wd.file("result.npz")
-    budget = json.dumps([config.train.max_steps, config.train.max_seconds])
+    budget = json.dumps([config.train.max_steps, config.train.max_seconds] +
+                        ([config.train.fit_seconds] if config.train.fit_seconds > 0 else []))
     if result_file is not None and result_file.is_file() and _stored_budget(result_file) == budget:
         try:  # plain arrays only (allow_pickle=False); a damaged or planted file is one sentence
             with np.load(result_file, allow_pickle=False) as z:
@@ -227,7 +228,8 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
                              "delete it or use --restart") from None
         emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="finished earlier; reusing its result"))
         out, matte = _compose(frames, holes, config, propagation, estimator, generated, region, share)
-        return InpaintResult(out, generated, holes, flows, config, seconds, steps, history, matte=matte)
+        return InpaintResult(out, generated, holes, flows, as_ran(config, steps), seconds, steps, history,
+                             matte=matte)
 
     t_count, height, width = holes.shape
     h, w = working_size(height, width, config)
@@ -313,6 +315,9 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     if scored is not None and config.propagation.check_every > 0 and isinstance(trainer, VideoTrainer):
         _check_while_training(trainer, BandJudge(frames, holes, propagation, region, scored), config, wd)
     trainer.train()
+    if trainer.run_state.fit_line:
+        notices.append(trainer.run_state.fit_line)
+        wd.log(trainer.run_state.fit_line)
     emit(ProgressEvent("generate", 0, t_count, trainer.run_state.elapsed, message="generating frames"))
     generated, flows = trainer.generate()
     seconds, steps = trainer.run_state.elapsed, trainer.steps
@@ -328,7 +333,18 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     wd.log(f"finished: {steps} steps in {seconds:.1f} s, {trainer.run_state.rollbacks} roll-backs")
     out, matte = _compose(frames, holes, config, propagation, estimator, generated, region, share)
     emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="done"))
-    return InpaintResult(out, generated, holes, flows, config, seconds, steps, history, notices, matte)
+    ran = as_ran(config, steps)
+    if wd.path is not None and ran is not config:
+        ran.save(wd.path / "config.json")
+    return InpaintResult(out, generated, holes, flows, ran, seconds, steps, history, notices, matte)
+
+
+def as_ran(config: InpaintConfig, steps: int) -> InpaintConfig:
+    """The settings that repeat a finished run: with train.fit_seconds, the step count it was fitted to on this
+    machine replaces the fit (the same settings on a faster or slower machine would fit another count)."""
+    if config.train.fit_seconds <= 0:
+        return config
+    return config.replace(**{"train.max_steps": steps, "train.fit_seconds": 0.0})
 
 
 def _resolve_precision(config: InpaintConfig, dev: torch.device) -> tuple[InpaintConfig, str | None]:

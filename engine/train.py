@@ -86,6 +86,11 @@ def batch_schedule(t_count: int, config: InpaintConfig) -> list[Batch]:
     return batches
 
 
+FIT_WARMUP, FIT_TIMED = 3, 10
+"""train.fit_seconds times steps FIT_WARMUP .. FIT_WARMUP + FIT_TIMED of a run (the first build kernels and
+caches) and fits the step count at the end of them."""
+
+
 class _Run:
     """Bookkeeping shared by both trainers: clock, budget, progress, checkpoints, cancellation."""
 
@@ -98,11 +103,15 @@ class _Run:
         self.last_checkpoint = time.monotonic()
         self.history: list[list[float]] = []  # [step, *HISTORY_TERMS]
         self.rollbacks = 0
+        self.max_steps = config.train.max_steps
+        """train.max_steps, or the count train.fit_seconds fitted it to (kept in the checkpoint)."""
+        self.fitted = config.train.fit_seconds <= 0  # nothing to fit, or fitted already
+        self.fit_line: str | None = None
 
     @property
     def planned(self) -> int:
-        """Steps this run will take: the schedule, cut short by max_steps."""
-        m = self.config.train.max_steps
+        """Steps this run will take: the schedule, cut short by max_steps (as fitted)."""
+        m = self.max_steps
         return min(self.total, m) if m > 0 else self.total
 
     @property
@@ -121,6 +130,8 @@ class _Run:
         self.elapsed_before = float(state["elapsed"])
         self.history = state["history"]
         self.rollbacks = int(state.get("rollbacks", 0))
+        if not self.fitted and "fitted_steps" in state:  # a resumed run keeps the count it was fitted to
+            self.max_steps, self.fitted = int(state["fitted_steps"]), True
         self.started = time.monotonic()
         trained = int(self.history[-1][0]) if self.history else 0  # the last step that trained
         if trained > self.planned:
@@ -133,6 +144,8 @@ class _Run:
         if self.checkpoint_path is None:
             return
         state = {**state, "elapsed": self.elapsed, "history": self.history, "rollbacks": self.rollbacks}
+        if self.config.train.fit_seconds > 0 and self.fitted:
+            state["fitted_steps"] = self.max_steps
         atomic_write(self.checkpoint_path, lambda f: torch.save(state, f))
         self.last_checkpoint = time.monotonic()
 
@@ -141,7 +154,21 @@ class _Run:
 
     def out_of_budget(self, step: int) -> bool:
         tc = self.config.train
-        return (tc.max_steps > 0 and step >= tc.max_steps) or (tc.max_seconds > 0 and self.elapsed >= tc.max_seconds)
+        return (self.max_steps > 0 and step >= self.max_steps) or \
+            (tc.max_seconds > 0 and self.elapsed >= tc.max_seconds)
+
+    def fit(self, step: int, seconds_per_step: float) -> None:
+        """train.fit_seconds: the steps left that fit in the seconds left, at the rate just timed; lowers the step
+        count once (never raises it) and says so."""
+        tc, planned = self.config.train, self.planned
+        fitted = step + max(0, int((tc.fit_seconds - self.elapsed) / max(seconds_per_step, 1e-9)))
+        self.fitted = True
+        if fitted >= planned:
+            return
+        self.max_steps = fitted
+        self.fit_line = (f"train.fit_seconds {tc.fit_seconds:g}: {seconds_per_step:.2f} s a step on this machine, "
+                         f"so {fitted} steps of {planned} (the saved config has train.max_steps={fitted} and "
+                         "train.fit_seconds=0, which repeat this run on any machine)")
 
     def stop_requested(self) -> bool:
         return bool(self.should_stop and self.should_stop())
@@ -570,6 +597,7 @@ class VideoTrainer:
         self._good = self.state.snapshot()
         self._start_loss: float | None = None
         self._pending: list[torch.Tensor] = []
+        start, timer = step, None  # timer: (step, clock) where train.fit_seconds's timing began
         while True:
             if step >= self.total or rs.out_of_budget(step):
                 step, rolled_back = self._read_back(step)
@@ -595,6 +623,27 @@ class VideoTrainer:
                 step, rolled_back = self._read_back(step)
                 if not rolled_back:
                     self.on_check(step)
+            if not rs.fitted:
+                step, timer = self._time_for_fit(step, start, timer)
+
+    def _time_for_fit(self, step: int, start: int, timer: tuple[int, float] | None
+                      ) -> tuple[int, tuple[int, float] | None]:
+        """train.fit_seconds: time FIT_TIMED steps after FIT_WARMUP (the first ones build kernels and caches), each
+        end synchronised by a read-back, then fit the step count. -> (step, timer)."""
+        if timer is None:
+            if step - start < FIT_WARMUP:
+                return step, None
+            step, _ = self._read_back(step)
+            return step, (step, time.monotonic())
+        if step - timer[0] < FIT_TIMED:
+            return step, timer
+        step, rolled_back = self._read_back(step)
+        if rolled_back:  # the timed steps were undone: time again
+            return step, None
+        self.run_state.fit(step, (time.monotonic() - timer[1]) / (step - timer[0]))
+        if self.run_state.fit_line:
+            self._notice(self.run_state.fit_line)
+        return step, timer
 
     def _read_back(self, step: int) -> tuple[int, bool]:
         """Read the pending steps' losses (one device sync), report them, and apply C.1's divergence check to them

@@ -1,0 +1,73 @@
+"""train.fit_seconds: on a slow machine the step count is lowered once, early, and the config saved with the result
+holds the count, so the run can be repeated exactly anywhere."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from vinpaint.engine import inpaint, make_config
+from vinpaint.engine.api import fingerprint
+from vinpaint.engine.config import InpaintConfig
+from vinpaint.engine.train import FIT_TIMED, FIT_WARMUP, _Run
+
+
+def _clip():
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (12, 64, 128, 3), dtype=np.uint8)
+    masks = np.zeros((12, 64, 128), bool)
+    masks[:, 20:40, 40:80] = True
+    return frames, masks
+
+
+def _config(**dotted):
+    return make_config("tiny", **{"train.max_steps": 60, "propagation.enabled": False, **dotted})
+
+
+def test_a_slow_machine_trains_fewer_steps_and_the_saved_config_repeats_the_run(tmp_path):
+    frames, masks = _clip()
+    result = inpaint(frames, masks, _config(**{"train.fit_seconds": 1e-3}), workdir=tmp_path / "a")
+    fitted = FIT_WARMUP + FIT_TIMED  # no second is left after the timed steps: training ends there
+    assert result.steps == fitted
+    line = next(n for n in result.notices if n.startswith("train.fit_seconds"))
+    assert f"so {fitted} steps of" in line
+    assert line in (tmp_path / "a" / "log.txt").read_text()
+    assert result.config.train.max_steps == fitted and result.config.train.fit_seconds == 0.0
+    saved = InpaintConfig.from_dict(json.loads((tmp_path / "a" / "config.json").read_text()))
+    assert saved.train.max_steps == fitted and saved.train.fit_seconds == 0.0
+
+    again = inpaint(frames, masks, saved, workdir=tmp_path / "b")  # another directory, no fit: the same frames
+    assert again.steps == fitted and not any(n.startswith("train.fit_seconds") for n in again.notices)
+    assert np.array_equal(again.frames, result.frames)
+
+    reused = inpaint(frames, masks, _config(**{"train.fit_seconds": 1e-3}), workdir=tmp_path / "a")
+    assert reused.steps == fitted and reused.config.train.max_steps == fitted  # the cached result, as it ran
+    assert np.array_equal(reused.frames, result.frames)
+
+
+def test_a_fast_machine_keeps_every_step_and_says_nothing(tmp_path):
+    frames, masks = _clip()
+    result = inpaint(frames, masks, _config(**{"train.fit_seconds": 86400.0}), workdir=tmp_path)
+    plain = inpaint(frames, masks, _config(), workdir=None)
+    assert result.steps == plain.steps > FIT_WARMUP + FIT_TIMED
+    assert not any(n.startswith("train.fit_seconds") for n in result.notices)
+    assert np.array_equal(result.frames, plain.frames)
+
+
+def test_a_resumed_run_keeps_the_count_it_was_fitted_to(tmp_path):
+    config = _config(**{"train.fit_seconds": 100.0})
+    first = _Run(config, tmp_path, total=200, progress=None, should_stop=None)
+    first.fit(step=13, seconds_per_step=2.0)  # 100 s at 2 s a step, some of them gone: under 63 steps
+    assert first.fitted and 13 <= first.max_steps < 63 and first.planned == first.max_steps
+    first.history = [[13.0, 0.0, 0.0, 0.0, 0.0, 0.0]]
+    first.save({"kind": "video", "step": 13})
+    resumed = _Run(config, tmp_path, total=200, progress=None, should_stop=None)
+    assert not resumed.fitted and resumed.max_steps == 60
+    resumed.load()
+    assert resumed.fitted and resumed.max_steps == first.max_steps  # not timed again on a resumed run
+
+
+def test_the_fit_is_a_budget_not_a_setting_of_the_result():
+    frames, masks = _clip()
+    assert fingerprint(frames, masks, _config()) == fingerprint(frames, masks, _config(**{"train.fit_seconds": 5.0}))
+    assert json.loads(json.dumps(_config(**{"train.fit_seconds": 5.0}).to_dict()))["train"]["fit_seconds"] == 5.0
