@@ -320,46 +320,41 @@ def test_fusion_is_a_setting_and_nearest_is_the_old_choice():
         hole_psnr((nearest.colours * 255).round(), truth, fused.reached)
 
 
-class _SameShiftEverywhere:
-    """A flow estimator that answers +3 px in x for every pair, whichever way round: each step's forward and
-    backward flows then disagree by 6 px."""
+class _FixedFlow:
+    """A flow estimator that answers +dx px in x for every pair, whichever way round (so each step's forward and
+    backward flows disagree by 2 dx), everywhere or only in one column (as flow along an object's edge)."""
+
+    def __init__(self, dx: float, column: int | None = None):
+        self.dx, self.column = dx, column
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         flow = np.zeros(a.shape[:2] + (2,), np.float32)
-        flow[..., 0] = 3.0
+        flow[:, slice(None) if self.column is None else self.column, 0] = self.dx
         return flow
+
+
+def _noise_with_box(t_count: int, h: int, w: int, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
+    frames = np.random.default_rng(0).integers(0, 255, (t_count, h, w, 3), dtype=np.uint8)
+    holes = np.zeros((t_count, h, w), bool)
+    holes[:, rows, cols] = True
+    return frames, holes
 
 
 @pytest.mark.parametrize("width,reaches", [(480, False), (960, True)])
 def test_the_forward_backward_tolerance_is_in_pixels_of_a_480_wide_plate(width, reaches):
     """4 px on a 480-wide plate is 8 on a 960-wide one: the same motion and flow error span twice the pixels."""
-    t_count, h = 4, 64
-    frames = np.random.default_rng(0).integers(0, 255, (t_count, h, width, 3), dtype=np.uint8)
-    holes = np.zeros((t_count, h, width), bool)
-    holes[:, 20:40, 200:240] = True
+    frames, holes = _noise_with_box(4, 64, width, slice(20, 40), slice(200, 240))
     settings = dataclasses.replace(make_config("fast").propagation, tolerance=4.0, calibrate=False, max_distance=0,
                                    fusion="nearest", self_check=False)
-    result = propagate_clip(frames, holes, settings, _SameShiftEverywhere())
+    result = propagate_clip(frames, holes, settings, _FixedFlow(3.0))  # steps off by 6 px
     assert result.reached[holes].any() == reaches
-
-
-class _RingOfMotion:
-    """A flow estimator that sees motion (+6 px in x) only in a column 7 px right of the hole, as flow around an
-    object's edge does: kept beside a hole where the discarded band is narrower, completed away where it is wider."""
-
-    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        flow = np.zeros(a.shape[:2] + (2,), np.float32)
-        flow[:, 246, 0] = 6.0
-        return flow
 
 
 @pytest.mark.parametrize("width,kept", [(480, True), (960, False)])
 def test_the_band_of_discarded_flow_is_in_pixels_of_a_480_wide_plate(width, kept):
-    """band 4 on a 480-wide plate is 8 on a 960-wide one: the column 7 px from the hole is discarded there."""
-    t_count, h = 3, 32
-    frames = np.random.default_rng(0).integers(0, 255, (t_count, h, width, 3), dtype=np.uint8)
-    holes = np.zeros((t_count, h, width), bool)
-    holes[:, 10:20, 200:240] = True  # the hole's last column is 239: x=246 lies 7 px beyond it
+    """band 4 on a 480-wide plate is 8 on a 960-wide one: flow in a column 7 px from the hole is kept at 480 wide
+    and discarded (completed from around it, where it is 0) at 960."""
+    frames, holes = _noise_with_box(3, 32, width, slice(10, 20), slice(200, 240))  # x=246 is 7 px from 239
     settings = dataclasses.replace(make_config("fast").propagation, band=4, max_width=960)
-    flows = clip_flows(frames, holes, settings, _RingOfMotion())
+    flows = clip_flows(frames, holes, settings, _FixedFlow(6.0, column=246))
     assert (float(flows.forward[0, 15, 246, 0]) > 5.0) == kept
