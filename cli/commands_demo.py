@@ -53,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
     user_keys = {parse_setting(item)[0] for item in args.set or []}
     if steps is not None and "train.max_steps" not in user_keys:
         config = config.replace(**{"train.max_steps": steps})
-        if "train.max_seconds" not in user_keys:  # a fixed step count, not a clock, decides where training ends
-            config = config.replace(**{"train.max_seconds": 0.0})
+        for clock in ("train.max_seconds", "train.fit_seconds"):  # the step count, not a clock, ends training
+            if clock not in user_keys:
+                config = config.replace(**{clock: 0.0})
     plan = OutputPlan.from_args([str(out / "result.mp4"), str(out / "result")], args.codec)
     plan.check_outputs(args.overwrite)  # before the sample is written: nothing of the user's is replaced
     device = check_device(args.device)

@@ -88,7 +88,7 @@ def _measure(variant: str, cfg: BenchConfig) -> dict:
         torch.cuda.reset_peak_memory_stats(device)  # the run's device: without one, torch reads cuda:0
     config = make_config(cfg.preset, variant, **{
         "resolution.work_width": cfg.width, "resolution.work_height": cfg.height,
-        "train.max_steps": cfg.warmup + cfg.steps, "train.max_seconds": 0.0,
+        "train.max_steps": cfg.warmup + cfg.steps, "train.max_seconds": 0.0, "train.fit_seconds": 0.0,
         "train.checkpoint_every_s": 86400.0, "loss.vgg_weights": cfg.vgg_weights,
         # training steps at this size are what is timed: propagation could leave none, a crop would shrink them
         "propagation.enabled": False, "propagation.self_check": False, "resolution.crop_to_hole": False})
