@@ -22,8 +22,8 @@ from .perceptual import load_vgg16
 from .raft import load_raft
 from .self_check import BandJudge, held_out_band, judge, scored_band
 from .stabilise import steady_unseen
-from .propagate import (Propagation, chain_tolerance, clip_flows, diffusion_fill, load_propagation, model_needed,
-                        plate_px, propagate_clip, save_propagation)
+from .propagate import (Propagation, chain_tolerance, check_band_width, clip_flows, diffusion_fill, load_propagation,
+                        model_needed, plate_px, propagate_clip, save_propagation)
 from vinpaint.files import atomic_write, atomic_write_text
 from .train import FrameTrainer, TrainingData, VideoTrainer, load_checkpoint, make_noise
 
@@ -263,7 +263,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         source = source.copy()
         source[propagation.reached] = propagation.colours[propagation.reached]
         train_holes = holes & ~propagation.reached
-    band = held_out_band(holes, propagation, train_holes, plate_px(config.propagation.check_band, holes.shape[2])) \
+    band = held_out_band(holes, propagation, train_holes, check_band_width(config.propagation, holes.shape[2])) \
         if config.propagation.self_check else None
     if band is not None:
         train_holes = train_holes | band  # hidden from the model only; the composite keeps these known pixels

@@ -160,6 +160,12 @@ def plate_px(px: int, width: int) -> int:
     return int(round(px * plate_scale(width)))
 
 
+def check_band_width(settings, width: int) -> int:
+    """The self-check's held-out band (source px) on a plate `width` px wide, for a PropagationConfig: the band
+    hidden from training and the part of it no other frame shows (hidden_band) must be the same band."""
+    return plate_px(settings.check_band, width)
+
+
 def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, band: int = 4, ring: int = 8,
                        per_frame: int = 1500, seed: int = 0) -> tuple[int, dict[int, float]]:
     """How far in time copying pays on this clip: (largest distance whose copies beat diffusion, 0 for any;
@@ -175,7 +181,7 @@ def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFl
     as the plate grows, flatters diffusion and cuts copies short: vtest + dogs-jump enlarged 4x to 1920 wide
     stopped copies at 2 frames instead of 8 (docs/evaluation.md, "Larger plates")."""
     t_count, h, w = holes.shape
-    band, ring = round(band * plate_scale(w)), round(ring * plate_scale(w))
+    band, ring = plate_px(band, w), plate_px(ring, w)
     rng = np.random.default_rng(seed)
     inner = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 3, 2 * band + 3))
     outer = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * (band + ring) + 3, 2 * (band + ring) + 3))
@@ -471,7 +477,7 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
     tolerance = chain_tolerance(settings, holes.shape[2])
     result = propagate(to_float(frames), holes, flows, tolerance, max_distance, fusion)
     if settings.self_check and model_needed(holes, result.reached, settings.train_below):
-        result.hidden_band = hidden_band(holes, result.reached, flows, plate_px(settings.check_band, holes.shape[2]),
+        result.hidden_band = hidden_band(holes, result.reached, flows, check_band_width(settings, holes.shape[2]),
                                          tolerance, max_distance)
     result.flows = flows
     return result
