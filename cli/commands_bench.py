@@ -9,7 +9,6 @@ from pathlib import Path
 
 from vinpaint.cli.arguments import parse_size
 from vinpaint.errors import InputError
-from vinpaint.evaluation.bench import BenchConfig, run_all, write_markdown
 
 
 def add_parser(subparsers) -> None:
@@ -48,6 +47,8 @@ def check_bench_folder(out: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     w, h = args.size
+    from vinpaint.evaluation.bench import BenchConfig, run_all, write_markdown  # torch: to run, not to parse
+
     cfg = BenchConfig(width=w, height=h, frames=args.frames, steps=args.steps, warmup=args.warmup,
                       variants=[v.strip() for v in args.variants.split(",") if v.strip()], preset=args.preset,
                       vgg_weights=args.vgg_weights, device=args.device, threads=args.threads)

@@ -13,11 +13,9 @@ from pathlib import Path
 from vinpaint.cli.arguments import add_engine_options, build_config, check_pause, parse_setting
 from vinpaint.cli.outputs import OutputPlan, write_outputs
 from vinpaint.cli.runs import clear_workdir, run_engine
-from vinpaint.engine import validate
+from vinpaint.engine.config import STEPS_ALONE
 from vinpaint.engine.devices import check_device
 from vinpaint.errors import InputError, TrainingCancelled
-from vinpaint.evaluation.baselines import opencv_inpaint
-from vinpaint.evaluation.metrics import hole_psnr
 from vinpaint.media.io import read_clip, read_inputs
 from vinpaint.media.sample import SampleConfig, make_sample, write_sample
 
@@ -53,15 +51,15 @@ def run(args: argparse.Namespace) -> int:
     user_keys = {parse_setting(item)[0] for item in args.set or []}
     if steps is not None and "train.max_steps" not in user_keys:
         config = config.replace(**{"train.max_steps": steps})
-        for clock in ("train.max_seconds", "train.fit_seconds"):  # the step count, not a clock, ends training
-            if clock not in user_keys:
-                config = config.replace(**{clock: 0.0})
+        config = config.replace(**{k: v for k, v in STEPS_ALONE.items() if k not in user_keys})
     plan = OutputPlan.from_args([str(out / "result.mp4"), str(out / "result")], args.codec)
     plan.check_outputs(args.overwrite)  # before the sample is written: nothing of the user's is replaced
     device = check_device(args.device)
 
     sample_config = SampleConfig(frames=args.frames, seed=args.seed or 0)
     sample = make_sample(sample_config)
+    from vinpaint.engine import validate  # torch: loaded by the run, not by the command line's parser
+
     validate(sample.frames, sample.masks, config)  # before anything is written
     paths = write_sample(out / "sample", sample)
     clip, masks = read_inputs(paths["frames"], paths["masks"])  # back from disk: the path a user's files take
@@ -86,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
         return 130
     written = write_outputs(plan, clip, result, truth=truth, overwrite=args.overwrite)
     seconds = time.monotonic() - started
+    from vinpaint.evaluation.baselines import opencv_inpaint  # loaded once a result is there to score
+    from vinpaint.evaluation.metrics import hole_psnr
+
     psnr = hole_psnr(result.frames, truth, result.hole)
     print(f"done in {seconds:.0f} s ({result.steps} training steps)")
     for what, path in written.items():

@@ -9,7 +9,6 @@ from vinpaint.cli.arguments import add_set_arguments, parse_setting, parse_size
 from vinpaint.errors import InputError
 from vinpaint.cli.outputs import check_result_folder
 from vinpaint.evaluation.config import profile, split_methods
-from vinpaint.evaluation.evaluate import evaluate
 
 
 def _floats(text: str) -> list[float]:
@@ -128,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = build_eval_config(args)
     out = args.output.expanduser()
     check_result_folder(out, args.data.expanduser(), earlier_evaluation, "eval")
+    from vinpaint.evaluation.evaluate import evaluate  # torch and the engine: loaded to run, not to parse
+
     evaluate(args.data.expanduser(), out, cfg, workers=args.jobs,
              composed=args.composed.expanduser() if args.composed else None)
     return 0

@@ -17,7 +17,7 @@ from vinpaint.cli.arguments import (add_clip_arguments, add_engine_options, buil
 from vinpaint.cli.outputs import Litter, OutputPlan, check_writable, extras, same_or_inside, write_outputs
 from vinpaint.cli.runs import WorkdirLock, check_workdir, clear_workdir, describe_run, report, run_engine
 from vinpaint.cli.shots import add_shot_options, run_shot
-from vinpaint.engine import VARIANTS, validate
+from vinpaint.engine import VARIANTS
 from vinpaint.engine.devices import check_device
 from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
 from vinpaint.media.io import read_inputs, read_references
@@ -67,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
     if args.save_flows and not config.uses_flow:
         raise InputError(f"--save-flows needs a variant with a flow head (dip-vid-flow), not {config.variant}.")
     fps = parse_fps(args.fps) if args.fps is not None else None
-    device = check_device(args.device)
     if same_or_inside(Path(args.mask), Path(args.video)) and Path(args.mask).is_file():
         raise InputError(f"the mask {args.mask} is the video itself; give the mask's own file or folder.")
     frame_range = parse_range(args.frames) if args.frames is not None else None
     painted = parse_references(args.reference)
+    device = check_device(args.device)  # after the arguments' own checks: the default device loads torch
     count = count_frames(args.video, frame_range)
     if count is not None and count > config.shot.window:
         return run_shot(args, plan, config, device, frame_range, painted, fps)
@@ -89,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
                extras(args.save_generated, args.save_flows))
     check_workdir(workdir)
     check_writable([path for path, _ in plan.paths(extras(args.save_generated, args.save_flows))] + [workdir])
+    from vinpaint.engine import validate  # torch: loaded once the inputs are read and checked
+
     validate(clip.frames, masks, config)
     config.check_clip(clip.frames.shape[0])
     if args.check:

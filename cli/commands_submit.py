@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
             if not args.wait:
                 print("submitted; run the same command with --wait to follow it and write the result")
                 return 0
-            client.wait(job, progress=bars.status, timeout_s=args.timeout)
+            final = client.wait(job, progress=bars.status, timeout_s=args.timeout)
             bars.close()
             frames = client.results(job, clip.frames.shape[0])
             matte = _matte_of(client, job, clip.frames.shape[0])
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
             write_png_sequence(plan.beside(".matte"), matte_picture(matte), names=clip.names or None,
                                overwrite=args.overwrite)
             print(f"  matte (white: propagated from other frames, grey: generated): {plan.beside('.matte')}")
-        engine_config.save(plan.beside(".config.json"))
+        ran_as(engine_config, final, clip.frames.shape[0]).save(plan.beside(".config.json"))
         write_before_after(plan.beside(".before_after.png"), clip.frames, masks, frames)
         print(f"  config: {plan.beside('.config.json')}")
         if history is not None:
@@ -183,6 +183,16 @@ def run(args: argparse.Namespace) -> int:
                                      f"on {args.server}")
             print(f"  loss curve: {curve}")
     return 0
+
+
+def ran_as(config, final: dict[str, Any], frames: int):
+    """The config saved beside the result: as the job ran (train.fit_seconds replaced by the step count fitted on
+    the daemon's machine, from the job's last status), like `vinpaint inpaint`'s. A long shot fits each window on
+    its own, so its saved config is the one asked for, as the CLI's long shots save theirs."""
+    steps = int(final.get("step") or 0)
+    if frames > config.shot.window or steps <= 0:
+        return config
+    return config.as_ran(steps)
 
 
 def _matte_of(client, job: str, frames: int):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vinpaint.engine import InpaintConfig, ProgressEvent, inpaint
+from vinpaint.engine import InpaintConfig, ProgressEvent
 from vinpaint.errors import InputError
 from vinpaint.media.io import Clip
 
@@ -163,6 +163,14 @@ class WorkdirLock:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def inpaint(*args, **kwargs):
+    """vinpaint.engine.inpaint, loaded (with torch) on the first run: a command that stops at a bad argument or
+    file answers in a fraction of a second, not after the seconds torch takes to load."""
+    from vinpaint.engine import inpaint as engine_inpaint
+
+    return engine_inpaint(*args, **kwargs)
 
 
 def run_engine(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, workdir: Path, quiet: bool = False,

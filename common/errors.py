@@ -35,5 +35,8 @@ def out_of_memory(exc: BaseException) -> bool:
 def device_out_of_memory(exc: BaseException) -> bool:
     """torch.OutOfMemoryError: an accelerator's allocator failed (advice then differs from the machine's RAM)."""
     torch = sys.modules.get("torch")
-    oom = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
-    return oom is not None and isinstance(exc, oom)
+    if torch is None:
+        return False
+    kinds = tuple(k for k in (getattr(torch, "OutOfMemoryError", None),  # torch >= 2.5
+                              getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None)) if k is not None)
+    return bool(kinds) and isinstance(exc, kinds)

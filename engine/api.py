@@ -228,7 +228,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
                              "delete it or use --restart") from None
         emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="finished earlier; reusing its result"))
         out, matte = _compose(frames, holes, config, propagation, estimator, generated, region, share)
-        return InpaintResult(out, generated, holes, flows, as_ran(config, steps), seconds, steps, history,
+        return InpaintResult(out, generated, holes, flows, config.as_ran(steps), seconds, steps, history,
                              matte=matte)
 
     t_count, height, width = holes.shape
@@ -333,18 +333,10 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     wd.log(f"finished: {steps} steps in {seconds:.1f} s, {trainer.run_state.rollbacks} roll-backs")
     out, matte = _compose(frames, holes, config, propagation, estimator, generated, region, share)
     emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="done"))
-    ran = as_ran(config, steps)
+    ran = config.as_ran(steps)
     if wd.path is not None and ran is not config:
         ran.save(wd.path / "config.json")
     return InpaintResult(out, generated, holes, flows, ran, seconds, steps, history, notices, matte)
-
-
-def as_ran(config: InpaintConfig, steps: int) -> InpaintConfig:
-    """The settings that repeat a finished run: with train.fit_seconds, the step count it was fitted to on this
-    machine replaces the fit (the same settings on a faster or slower machine would fit another count)."""
-    if config.train.fit_seconds <= 0:
-        return config
-    return config.replace(**{"train.max_steps": steps, "train.fit_seconds": 0.0})
 
 
 def _resolve_precision(config: InpaintConfig, dev: torch.device) -> tuple[InpaintConfig, str | None]:

@@ -689,6 +689,14 @@ class InpaintConfig:
         """with_overrides with keywords: replace(**{"train.max_steps": 10})."""
         return self.with_overrides(dotted)
 
+    def as_ran(self, steps: int) -> "InpaintConfig":
+        """The settings that repeat a finished run of `steps` training steps: with train.fit_seconds, the step count
+        it was fitted to on that machine replaces the fit (the same settings on a faster or slower machine would fit
+        another count). Without a fit, the config itself."""
+        if self.train.fit_seconds <= 0:
+            return self
+        return self.replace(**{"train.max_steps": int(steps), "train.fit_seconds": 0.0})
+
 
 def _from_dict(cls, data: dict[str, Any]):
     kwargs = {}
@@ -844,6 +852,12 @@ def _tiny(c: InpaintConfig) -> None:
 
 
 PRESETS = {"paper": _paper, "fast": _fast, "tiny": _tiny}
+
+
+STEPS_ALONE: dict[str, float] = {"train.max_seconds": 0.0, "train.fit_seconds": 0.0}
+"""The overrides under which the step count alone ends training: no wall-clock cap and no step count fitted to the
+machine. For runs that ask for a number of steps (eval rows, benchmarks, the demo's --steps), so that they compare
+and repeat the same training on any machine."""
 
 
 def make_config(preset: str = "fast", variant: str = "dip-vid-flow", **dotted: Any) -> InpaintConfig:

@@ -14,6 +14,8 @@ def check_device(name: str | None) -> str:
 
     Raises InputError with one sentence naming the device when this machine cannot train on it. Checks without
     allocating anything on a GPU (a daemon holding a CUDA context for a check would keep its memory)."""
+    if name == "cpu":  # nothing to check, and torch (seconds to load) stays unloaded where nothing else needs it
+        return "cpu"
     import torch
 
     if name is None or name == "":

@@ -19,7 +19,7 @@ import torch
 from . import averaging
 from .config import InpaintConfig
 from .devices import resolved_precision
-from vinpaint.errors import InputError, TrainingCancelled
+from vinpaint.errors import InputError, TrainingCancelled, out_of_memory
 from .flow import KnownFlow
 from .losses import consistency_loss, flow_loss, known_mask_for_features, perceptual_loss, reconstruction_loss
 from .config import FLOW_OFFSETS
@@ -500,7 +500,7 @@ class VideoTrainer:
             vec = self._loss_fn(table, ramp if self._loss_fn is self._loss_vector else
                                 torch.tensor(ramp, device=self.device))
         except Exception as exc:  # noqa: BLE001 - torch.compile fails at its first call when it cannot build
-            if self._loss_fn is self._loss_vector:
+            if self._loss_fn is self._loss_vector or out_of_memory(exc):  # reported as memory, not retried
                 raise
             self._notice(f"train.capture=compile failed here ({type(exc).__name__}); training eagerly")
             self._loss_fn = self._loss_vector
@@ -516,6 +516,8 @@ class VideoTrainer:
             try:
                 self._capture(table)
             except Exception as exc:  # noqa: BLE001 - capture can fail on a driver or op; eager still works
+                if out_of_memory(exc):  # the captured graph's pool is still held: eager would run out too
+                    raise
                 self._notice(f"train.capture=graph failed ({type(exc).__name__}: {exc}); training eagerly")
                 self.graph_mode = False
                 torch.cuda.synchronize(self.device)

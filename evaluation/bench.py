@@ -18,6 +18,7 @@ from pathlib import Path
 
 from vinpaint.errors import InputError
 from vinpaint.engine import inpaint, make_config
+from vinpaint.engine.config import STEPS_ALONE
 from vinpaint.media.sample import SampleConfig, make_sample
 
 ALL_VARIANTS = ["dip", "dip-vid", "dip-vid-3dcn", "dip-vid-flow"]
@@ -85,10 +86,11 @@ def _measure(variant: str, cfg: BenchConfig) -> dict:
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     if device.startswith("cuda"):
+        torch.cuda.init()  # an explicit index (cuda:1) is not initialised by the reset itself, which then fails
         torch.cuda.reset_peak_memory_stats(device)  # the run's device: without one, torch reads cuda:0
     config = make_config(cfg.preset, variant, **{
         "resolution.work_width": cfg.width, "resolution.work_height": cfg.height,
-        "train.max_steps": cfg.warmup + cfg.steps, "train.max_seconds": 0.0, "train.fit_seconds": 0.0,
+        "train.max_steps": cfg.warmup + cfg.steps, **STEPS_ALONE,
         "train.checkpoint_every_s": 86400.0, "loss.vgg_weights": cfg.vgg_weights,
         # training steps at this size are what is timed: propagation could leave none, a crop would shrink them
         "propagation.enabled": False, "propagation.self_check": False, "resolution.crop_to_hole": False})

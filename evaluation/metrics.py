@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from skimage.metrics import structural_similarity
 
 from vinpaint.errors import InputError
 
@@ -72,6 +71,8 @@ def hole_psnr(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:
 
 def ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     """SSIM of one frame [H,W,C] (scikit-image); with a mask [H,W], the SSIM map averaged over masked pixels."""
+    from skimage.metrics import structural_similarity  # SciPy underneath: loaded by the first score, not the CLI
+
     a, b = to_unit(a), to_unit(b)
     _check_pair(a, b, mask)
     channel_axis = -1 if a.ndim == 3 else None

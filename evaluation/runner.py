@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vinpaint import engine
+from vinpaint.engine.config import STEPS_ALONE
 from vinpaint.errors import InputError, TrainingCancelled
 from vinpaint.files import atomic_write_text
 from vinpaint.evaluation.config import EvalConfig, MethodSpec
@@ -94,7 +95,7 @@ def own_config(job: EngineJob):
     whole, so a cap below frames x dip_iterations leaves the last frames untrained (reported to the engine)."""
     h, w = job.frames.shape[1:3]
     over = {"resolution.work_width": int(w), "resolution.work_height": int(h), "train.seed": job.seed,
-            "train.max_seconds": 0.0, "train.fit_seconds": 0.0, "train.checkpoint_every_s": 86400.0,
+            **STEPS_ALONE, "train.checkpoint_every_s": 86400.0,
             "propagation.enabled": False, "propagation.self_check": False,
             "resolution.crop_to_hole": False}  # the paper's variants alone: whole frame, no propagation, and the
     # model's own fill (fast's self-check would hand a weak model's hole to Telea, and the rows would compare

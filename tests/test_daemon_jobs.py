@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from daemon_fixtures import DaemonProcess, pid_alive, real_clip, synthetic_clip, worker_pid
+from vinpaint.engine.config import make_config
 from vinpaint.host_bridge.client import Client, RequestError, JobFailed
 
 pytestmark = pytest.mark.slow
@@ -180,6 +181,7 @@ def test_submit_command_writes_outputs_like_inpaint(shared_daemon, tmp_path):
     assert np.array_equal(got, embedded(frames, masks))
     config = json.loads((tmp_path / "out.config.json").read_text())
     assert config["preset"] == "tiny" and config["train"]["seed"] == SEED and config["loss"]["perceptual"] == 0
+    assert config["train"]["fit_seconds"] == 0 and config["train"]["max_steps"] == make_config("tiny").train.max_steps
     assert (tmp_path / "out.before_after.png").is_file()
     assert (tmp_path / "out.loss.png").stat().st_size > 1000 and "loss curve" in proc.stdout
 

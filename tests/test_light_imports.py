@@ -24,6 +24,18 @@ def test_importing_the_light_side_loads_neither_torch_nor_opencv(modules):
     assert out.stdout.strip() == "", f"importing {modules} loaded {out.stdout.strip()}"
 
 
+def test_the_command_line_parses_and_starts_a_cpu_daemon_without_torch():
+    """Every command's parser is built before any command runs, and `vinpaint serve --device cpu` is the daemon:
+    neither pays the seconds torch takes to load (a daemon loads it at its first job, a training process in its
+    own interpreter), and a mistyped argument is answered at once."""
+    code = ("import sys\nfrom vinpaint.cli.main import build_parser\nfrom vinpaint.engine.devices import check_device\n"
+            "build_parser().parse_args(['serve', '--device', 'cpu'])\nassert check_device('cpu') == 'cpu'\n"
+            "print(','.join(m for m in ('torch', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"the command line loaded {out.stdout.strip()}"
+
+
 def test_the_engine_loads_torch_when_it_is_used():
     """The check above means something: the same interpreter does load torch once the engine trains."""
     code = "import sys\nfrom vinpaint.engine import inpaint\nprint('torch' in sys.modules)"

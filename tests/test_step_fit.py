@@ -71,3 +71,18 @@ def test_the_fit_is_a_budget_not_a_setting_of_the_result():
     frames, masks = _clip()
     assert fingerprint(frames, masks, _config()) == fingerprint(frames, masks, _config(**{"train.fit_seconds": 5.0}))
     assert json.loads(json.dumps(_config(**{"train.fit_seconds": 5.0}).to_dict()))["train"]["fit_seconds"] == 5.0
+
+
+def test_submit_saves_the_config_as_the_daemon_ran_it():
+    """`vinpaint submit` writes OUT.config.json from the job's last status: a fitted one-window job's step count
+    replaces the fit; a long shot (fitted window by window) and an unfitted job keep the settings asked for."""
+    from vinpaint.cli.commands_submit import ran_as
+
+    fitted = _config(**{"train.fit_seconds": 300.0})
+    done = {"state": "done", "step": 17}
+    saved = ran_as(fitted, done, frames=12)
+    assert saved.train.max_steps == 17 and saved.train.fit_seconds == 0.0
+    assert saved.replace(**{"train.max_steps": 60, "train.fit_seconds": 300.0}).to_dict() == fitted.to_dict()
+    assert ran_as(fitted, done, frames=fitted.shot.window + 1) is fitted
+    assert ran_as(fitted, {"state": "done", "step": 0}, frames=12) is fitted
+    assert ran_as(_config(), done, frames=12).to_dict() == _config().to_dict()

@@ -245,6 +245,33 @@ def test_a_graph_capture_that_fails_leaves_the_trainer_as_it_was_before_it(monke
     assert ("graph", graph.device, [graph.device]) in log
 
 
+def test_running_out_of_memory_in_a_capture_or_a_compiled_step_is_not_retried_eagerly(monkeypatch):
+    """A capture or a compiled step that runs out of device memory is the user's to hear about (the worker reports
+    it as memory): retried eagerly, it would run out again with the graph's pool still held."""
+    from vinpaint.errors import out_of_memory
+
+    full = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert out_of_memory(full) and out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    graph = trainer_for("dip-vid")
+    graph.graph_mode = True
+    _fake_cuda(monkeypatch, full)
+    with pytest.raises(torch.OutOfMemoryError):
+        graph._step(graph.tables()[0], 1.0)
+    assert graph.graph_mode and not any("failed" in n for n in graph.notices)
+
+    compiled = trainer_for("dip-vid")
+
+    def runs_out(table, ramp):
+        raise full
+
+    compiled._loss_fn = runs_out
+    with pytest.raises(torch.OutOfMemoryError):
+        compiled._eager_step(compiled.tables()[0], 1.0)
+    compiled._loss_fn = lambda table, ramp: (_ for _ in ()).throw(RuntimeError("inductor cannot build"))
+    assert torch.isfinite(compiled._eager_step(compiled.tables()[0], 1.0)).all()  # any other failure: eager
+    assert "train.capture=compile failed here (RuntimeError)" in compiled.notices[-1]
+
+
 def test_a_checkpoint_resumed_keeps_the_optimizer_flags_the_trainer_built(tmp_path, monkeypatch):
     """A checkpoint written on a CPU (Adam neither fused nor capturable) and resumed where the trainer builds a
     fused, capturable Adam (CUDA with train.capture=graph) keeps fused and capturable: load_state_dict alone
