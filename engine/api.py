@@ -176,6 +176,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     `references` maps a frame index to a clean frame the artist painted (same shape and dtype as the frame): its
     pixels are taken as known inside that frame's hole, so training and propagation carry them through the shot,
     and that frame's output is the painting itself."""
+    run_started = time.monotonic()
     fit_notice = None
     if isinstance(frames, np.ndarray) and frames.ndim == 4:
         config, fit_notice = config.fitted(frames.shape[0])
@@ -314,6 +315,8 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
             wd.log(line)
     if scored is not None and config.propagation.check_every > 0 and isinstance(trainer, VideoTrainer):
         _check_while_training(trainer, BandJudge(frames, holes, propagation, region, scored), config, wd)
+    if config.train.fit_seconds > 0:
+        trainer.run_state.outside_s = outside_training(time.monotonic() - run_started)
     trainer.train()
     if trainer.run_state.fit_line:
         notices.append(trainer.run_state.fit_line)
@@ -337,6 +340,18 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     if wd.path is not None and ran is not config:
         ran.save(wd.path / "config.json")
     return InpaintResult(out, generated, holes, flows, ran, seconds, steps, history, notices, matte)
+
+
+AFTER_PER_BEFORE = 0.5
+"""The stages after training (generation, the self-check, composition at the plate's size) took 0.37-0.54 of the
+time of those before it (flow, propagation) on a 1920x1440 and a 480x360 plate (docs/evaluation.md, "The whole run
+fitted"): train.fit_seconds counts them as half of it."""
+
+
+def outside_training(before_s: float) -> float:
+    """Seconds of a run outside training, for train.fit_seconds: those before it, measured, and those after it,
+    estimated from them (AFTER_PER_BEFORE)."""
+    return before_s * (1.0 + AFTER_PER_BEFORE)
 
 
 def _resolve_precision(config: InpaintConfig, dev: torch.device) -> tuple[InpaintConfig, str | None]:

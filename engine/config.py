@@ -441,11 +441,13 @@ class TrainConfig:
     """Stop after this many steps in total (0: no limit); for smoke tests."""
     fit_seconds: float = setting(0.0, Num(0.0, 365 * 86400.0))
     """Fit the step count to this machine (0: off; video variants): the first steps are timed and max_steps is
-    lowered, never raised, so that training takes about this many seconds. Unlike max_seconds the cut is made once,
-    early, and logged, and the config saved with the result holds the count chosen (train.max_steps, with
-    fit_seconds 0), which repeats the run exactly on any machine. `fast` uses 300: its 1000 steps take about 180 s
-    on a CPU with bf16 matrix units and 580 s on a 2-core AVX2 one without, where a tall crop took 1100 s
-    (docs/evaluation.md, "A CPU without bf16: the step count fitted to the machine")."""
+    lowered, never raised, so that the whole run (flow and propagation before training, measured; generation, the
+    self-check and composition after it, estimated) takes about this many seconds. Unlike max_seconds the cut is
+    made once, early, and logged, and the config saved with the result holds the count chosen (train.max_steps,
+    with fit_seconds 0), which repeats the run exactly on any machine. `fast` uses 330: its 1000 steps take about
+    180 s on a CPU with bf16 matrix units and 580 s on a 2-core AVX2 one without, where a tall crop took 1100 s
+    and a 1920x1440 plate spent 350 s outside training (docs/evaluation.md, "A CPU without bf16: the step count
+    fitted to the machine" and "The whole run fitted")."""
     checkpoint_every_s: float = 30.0
     """Seconds between checkpoints written to the work directory."""
     divergence_factor: float = 5.0
@@ -816,9 +818,9 @@ printed."""
 def _fast(c: InpaintConfig) -> None:
     """A CPU user's default: a few minutes on 2 cores for a 30-60 frame clip at 192 wide.
 
-    A step count bounds it, lowered once early where the machine is slow (train.fit_seconds) and saved with the
-    result, so the saved config gives the same frames on any machine of the same kind (precision 'auto' trains in
-    bf16 where the CPU has bf16 matrix units, in fp32 elsewhere)."""
+    A step count bounds it, lowered once early where the whole run would take over 5.5 minutes (train.fit_seconds)
+    and saved with the result, so the saved config gives the same frames on any machine of the same kind
+    (precision 'auto' trains in bf16 where the CPU has bf16 matrix units, in fp32 elsewhere)."""
     c.resolution.work_width = 192
     c.resolution.crop_to_hole = True
     c.propagation.train_below = 0.15  # see PropagationConfig.train_below
@@ -829,7 +831,7 @@ def _fast(c: InpaintConfig) -> None:
     c.train.batch_size, c.train.updates_per_batch, c.train.epochs = 5, 10, 2.0
     c.train.max_steps = 1000  # 1500 gave the same fill on ten composed clips, in 1.5x the time (docs/evaluation.md)
     c.train.max_seconds = 0.0
-    c.train.fit_seconds = 300.0  # fewer steps where a step is slow, decided once and saved (TrainConfig.fit_seconds)
+    c.train.fit_seconds = 330.0  # the whole run; fewer steps where it would take longer, decided once and saved
     c.train.dip_iterations = 300
     c.train.ema_decay = 0.99  # generate from the average of about the last 100 steps (docs/evaluation.md)
     c.train.precision = "auto"  # bf16 + channels-last where the CPU has bf16 matrix units: half the step time

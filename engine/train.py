@@ -107,6 +107,9 @@ class _Run:
         """train.max_steps, or the count train.fit_seconds fitted it to (kept in the checkpoint)."""
         self.fitted = config.train.fit_seconds <= 0  # nothing to fit, or fitted already
         self.fit_line: str | None = None
+        self.outside_s = 0.0
+        """Seconds of the run spent outside training, counted against train.fit_seconds: the stages before it
+        (measured) and after it (estimated); set by the caller before training."""
 
     @property
     def planned(self) -> int:
@@ -161,14 +164,17 @@ class _Run:
         """train.fit_seconds: the steps left that fit in the seconds left, at the rate just timed; lowers the step
         count once (never raises it) and says so."""
         tc, planned = self.config.train, self.planned
-        fitted = step + max(0, int((tc.fit_seconds - self.elapsed) / max(seconds_per_step, 1e-9)))
+        left = tc.fit_seconds - self.outside_s - self.elapsed
+        fitted = step + max(0, int(left / max(seconds_per_step, 1e-9)))
         self.fitted = True
         if fitted >= planned:
             return
         self.max_steps = fitted
-        self.fit_line = (f"train.fit_seconds {tc.fit_seconds:g}: {seconds_per_step:.2f} s a step on this machine, "
-                         f"so {fitted} steps of {planned} (the saved config has train.max_steps={fitted} and "
-                         "train.fit_seconds=0, which repeat this run on any machine)")
+        outside = f"{self.outside_s:.0f} s outside training (flow, propagation, composition), " \
+            if self.outside_s >= 1 else ""
+        self.fit_line = (f"train.fit_seconds {tc.fit_seconds:g}: {outside}{seconds_per_step:.2f} s a training step "
+                         f"on this machine, so {fitted} steps of {planned} (the saved config has "
+                         f"train.max_steps={fitted} and train.fit_seconds=0, which repeat this run on any machine)")
 
     def stop_requested(self) -> bool:
         return bool(self.should_stop and self.should_stop())

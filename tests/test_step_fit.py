@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from vinpaint.engine import inpaint, make_config
-from vinpaint.engine.api import fingerprint
+from vinpaint.engine.api import AFTER_PER_BEFORE, fingerprint, outside_training
 from vinpaint.engine.config import InpaintConfig
 from vinpaint.engine.train import FIT_TIMED, FIT_WARMUP, _Run
 
@@ -65,6 +65,24 @@ def test_a_resumed_run_keeps_the_count_it_was_fitted_to(tmp_path):
     assert not resumed.fitted and resumed.max_steps == 60
     resumed.load()
     assert resumed.fitted and resumed.max_steps == first.max_steps  # not timed again on a resumed run
+
+
+def test_the_seconds_outside_training_count_against_the_fit():
+    """train.fit_seconds bounds the whole run: what flow and propagation took before training, and the estimate for
+    what follows it, leave fewer seconds to train in (a large plate spends minutes there)."""
+    config = _config(**{"train.fit_seconds": 100.0, "train.max_steps": 1000})
+    alone = _Run(config, None, total=2000, progress=None, should_stop=None)
+    alone.fit(step=13, seconds_per_step=1.0)
+    assert 110 <= alone.max_steps <= 113 and "outside training" not in alone.fit_line
+    shared = _Run(config, None, total=2000, progress=None, should_stop=None)
+    shared.outside_s = 50.0
+    shared.fit(step=13, seconds_per_step=1.0)
+    assert 60 <= shared.max_steps <= 63 and "50 s outside training" in shared.fit_line
+    late = _Run(config, None, total=2000, progress=None, should_stop=None)
+    late.outside_s = 150.0  # nothing left: training ends where the timing did
+    late.fit(step=13, seconds_per_step=1.0)
+    assert late.max_steps == 13
+    assert outside_training(10.0) == 10.0 * (1 + AFTER_PER_BEFORE) and 0 < AFTER_PER_BEFORE < 1
 
 
 def test_the_fit_is_a_budget_not_a_setting_of_the_result():
