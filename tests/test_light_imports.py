@@ -25,11 +25,15 @@ def test_importing_the_light_side_loads_neither_torch_nor_opencv(modules):
 
 
 def test_the_command_line_parses_and_starts_a_cpu_daemon_without_torch():
-    """Every command's parser is built before any command runs, and `vinpaint serve --device cpu` is the daemon:
-    neither pays the seconds torch takes to load (a daemon loads it at its first job, a training process in its
-    own interpreter), and a mistyped argument is answered at once."""
+    """Every command's parser is built before any command runs, and `vinpaint serve --device cpu` is the daemon,
+    whose request thread checks each job.open with the engine's `validate`: none of them pays the seconds torch
+    takes to load (the training process loads it in its own interpreter), and a mistyped argument is answered at
+    once."""
     code = ("import sys\nfrom vinpaint.cli.main import build_parser\nfrom vinpaint.engine.devices import check_device\n"
             "build_parser().parse_args(['serve', '--device', 'cpu'])\nassert check_device('cpu') == 'cpu'\n"
+            "import numpy as np\nfrom vinpaint.engine import make_config, validate\n"
+            "masks = np.zeros((12, 32, 64), bool)\nmasks[:, 4:9, 4:9] = True\n"
+            "validate(np.zeros((12, 32, 64, 3), np.uint8), masks, make_config('tiny'))\n"
             "print(','.join(m for m in ('torch', 'scipy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -1,0 +1,43 @@
+"""What the engine refuses, checked without torch: the daemon's request thread asks before it accepts a job, and
+the command line before it loads anything heavy."""
+from __future__ import annotations
+
+import numpy as np
+
+from vinpaint.errors import InputError
+
+from .config import InpaintConfig, working_size
+
+SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
+
+
+def validate(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig) -> None:
+    """Raise InputError naming the first problem with the arrays or settings."""
+    config.check()
+    if not isinstance(frames, np.ndarray) or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise InputError(f"frames must be an array [T,H,W,3] of RGB frames, got shape {getattr(frames, 'shape', None)}")
+    if frames.dtype not in SUPPORTED_DTYPES:
+        raise InputError(f"frames must be uint8, uint16 or float32, not {frames.dtype}")
+    if not isinstance(masks, np.ndarray) or masks.ndim != 3:
+        raise InputError(f"masks must be an array [T,H,W], got shape {getattr(masks, 'shape', None)}")
+    if masks.shape[0] != frames.shape[0]:
+        raise InputError(f"the video has {frames.shape[0]} frames but the mask has {masks.shape[0]}")
+    if masks.shape[1:] != frames.shape[1:3]:
+        raise InputError(f"the video is {frames.shape[2]}x{frames.shape[1]} but the mask is "
+                         f"{masks.shape[2]}x{masks.shape[1]}")
+    t_count = frames.shape[0]
+    config = config.fitted(t_count)[0]  # a short clip trains on shorter batches (a notice, not an error)
+    holes = masks.astype(bool)
+    if not holes.any():
+        raise InputError("the mask is empty: no frame marks anything to remove (white = remove; see --invert-mask)")
+    full = np.flatnonzero(holes.reshape(t_count, -1).all(axis=1))
+    if len(full):
+        raise InputError(f"the mask covers all of frame {int(full[0])}: nothing is left to learn that frame from")
+    h, w = working_size(frames.shape[1], frames.shape[2], config)
+    if config.variant == "dip" and h * w < 2 * 64 * 64:
+        raise InputError(f"working size {w}x{h} is too small for per-frame DIP (BatchNorm needs a bottleneck of at "
+                         "least 2 pixels): use a working width of 128 or more")
+    if config.flow.estimator == "raft":
+        from .raft import load_raft  # torch: only where RAFT is asked for
+
+        load_raft(config.flow.raft_weights)  # a weights file that is not RAFT's is refused before any work
