@@ -13,6 +13,7 @@ from pathlib import Path
 from vinpaint.cli.arguments import add_engine_options, build_config, check_pause, parse_setting
 from vinpaint.cli.outputs import OutputPlan, write_outputs
 from vinpaint.cli.runs import clear_workdir, run_engine
+from vinpaint.engine import validate
 from vinpaint.engine.config import STEPS_ALONE
 from vinpaint.engine.devices import check_device
 from vinpaint.errors import InputError, TrainingCancelled
@@ -58,8 +59,6 @@ def run(args: argparse.Namespace) -> int:
 
     sample_config = SampleConfig(frames=args.frames, seed=args.seed or 0)
     sample = make_sample(sample_config)
-    from vinpaint.engine import validate  # torch: loaded by the run, not by the command line's parser
-
     validate(sample.frames, sample.masks, config)  # before anything is written
     paths = write_sample(out / "sample", sample)
     clip, masks = read_inputs(paths["frames"], paths["masks"])  # back from disk: the path a user's files take

@@ -17,7 +17,7 @@ from vinpaint.cli.arguments import (add_clip_arguments, add_engine_options, buil
 from vinpaint.cli.outputs import Litter, OutputPlan, check_writable, extras, same_or_inside, write_outputs
 from vinpaint.cli.runs import WorkdirLock, check_workdir, clear_workdir, describe_run, report, run_engine
 from vinpaint.cli.shots import add_shot_options, run_shot
-from vinpaint.engine import VARIANTS
+from vinpaint.engine import VARIANTS, validate
 from vinpaint.engine.devices import check_device
 from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
 from vinpaint.media.io import read_inputs, read_references
@@ -89,8 +89,6 @@ def run(args: argparse.Namespace) -> int:
                extras(args.save_generated, args.save_flows))
     check_workdir(workdir)
     check_writable([path for path, _ in plan.paths(extras(args.save_generated, args.save_flows))] + [workdir])
-    from vinpaint.engine import validate  # torch: loaded once the inputs are read and checked
-
     validate(clip.frames, masks, config)
     config.check_clip(clip.frames.shape[0])
     if args.check:

@@ -17,6 +17,7 @@ import numpy as np
 from vinpaint.cli.outputs import Litter, check_writable, extras, loss_history, matte_picture, raw_generated, \
     write_flow_pictures
 from vinpaint.cli.runs import ProgressBar, StopRequest, WorkdirLock, check_workdir, clear_workdir
+from vinpaint.engine import validate
 from vinpaint.engine.config import InpaintConfig
 from vinpaint.engine.shot import DEFAULT_CLUSTER_CPUS, SerialRunner, check_windows, inpaint_shot, tidy
 from vinpaint.errors import InputError, TrainingCancelled
@@ -84,8 +85,6 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
     check_writable([path for path, _ in plan.paths(wanted)] + [workdir])
     first_frames, first_masks = files.window(windows[0].start, windows[0].stop)
     if first_masks.any():
-        from vinpaint.engine import validate  # torch: once the first window is read, not to parse the command
-
         validate(first_frames, first_masks, config)
     config.check_clip(len(windows[0]))
     del first_frames, first_masks
