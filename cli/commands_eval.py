@@ -43,7 +43,10 @@ def add_parser(subparsers) -> None:
                                      "LABEL=VARIANT:key=value;key=value for a variant with engine overrides")
     p.add_argument("--preset", choices=("tiny", "fast", "paper"), help="engine preset for the own schedule")
     p.add_argument("--budgets", type=_floats, help="equal budgets in seconds, e.g. 300,900 ('' for none)")
-    p.add_argument("--clock", choices=("cpu", "wall"), help="what a budget counts (default cpu: see docs)")
+    p.add_argument("--clock", choices=("auto", "cpu", "wall"),
+                   help="what a budget counts (default auto: CPU seconds on a CPU, wall seconds on a GPU; see docs)")
+    p.add_argument("--device", help="where the engine methods train: cpu, cuda or cuda:N (default: the first GPU, "
+                                    "else the CPU)")
     p.add_argument("--no-own-schedule", action="store_true", help="evaluate at the budgets only")
     p.add_argument("--no-dip-budgets", action="store_true", help="run DIP at its own schedule only")
     p.add_argument("--real-clips", help="comma-separated masked clips without truth to score for consistency")
@@ -99,10 +102,10 @@ def build_eval_config(args: argparse.Namespace):
     for item in args.set:
         key, value = parse_setting(item)
         cfg.overrides[key] = value
+    if args.device:
+        cfg.device = args.device
     if args.threads is not None:
         cfg.threads = args.threads
-    elif cfg.clock == "cpu" and not cfg.threads:
-        cfg.threads = 1
     if args.inception:
         cfg.inception = args.inception
     if args.no_pictures:

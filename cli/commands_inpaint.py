@@ -16,7 +16,7 @@ from vinpaint.cli.arguments import (add_clip_arguments, add_engine_options, buil
                                     parse_references)
 from vinpaint.cli.outputs import Litter, OutputPlan, check_writable, extras, same_or_inside, write_outputs
 from vinpaint.cli.runs import WorkdirLock, check_workdir, clear_workdir, describe_run, report, run_engine
-from vinpaint.cli.shots import add_shot_options, run_shot
+from vinpaint.cli.shots import add_shot_options, check_ray_device, run_shot
 from vinpaint.engine import VARIANTS, validate
 from vinpaint.engine.devices import check_device
 from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
@@ -71,9 +71,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"the mask {args.mask} is the video itself; give the mask's own file or folder.")
     frame_range = parse_range(args.frames) if args.frames is not None else None
     painted = parse_references(args.reference)
-    device = check_device(args.device)  # after the arguments' own checks: the default device loads torch
     count = count_frames(args.video, frame_range)
-    if count is not None and count > config.shot.window:
+    long_shot = count is not None and count > config.shot.window
+    if long_shot:
+        check_ray_device(args)
+    device = check_device(args.device)  # after the arguments' own checks: the default device loads torch
+    if long_shot:
         return run_shot(args, plan, config, device, frame_range, painted, fps)
     if args.ray is not None:
         print(f"vinpaint: the clip fits one window (shot.window {config.shot.window}); training it here, not on Ray",

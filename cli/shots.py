@@ -62,6 +62,15 @@ def add_shot_options(parser: argparse.ArgumentParser) -> None:
                              f"{DEFAULT_CLUSTER_CPUS})")
 
 
+def check_ray_device(args: argparse.Namespace) -> None:
+    """Ray, not the command, places a long shot's windows on GPUs: a GPU index it would not honour is refused
+    before anything loads (the device check itself loads torch)."""
+    if args.ray is not None and args.device and args.device.startswith("cuda:"):
+        index = args.device.partition(":")[2]
+        raise InputError(f"--ray gives each window a GPU that Ray assigns, so --device {args.device} cannot choose "
+                         f"one; to keep Ray on that GPU, run with CUDA_VISIBLE_DEVICES={index} and --device cuda.")
+
+
 def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str, frame_range, painted: dict,
              fps) -> int:
     for option, value in (("--ray-workers", args.ray_workers), ("--ray-cpus", args.ray_cpus)):

@@ -330,7 +330,7 @@ def _resolve_precision(config: InpaintConfig, dev: torch.device) -> tuple[Inpain
     resolved = config.replace(**{"train.precision": precision,
                                  "train.channels_last": channels_last or config.train.channels_last})
     why = "this CPU has bf16 matrix units" if precision == "bf16" else \
-        "no bf16 matrix units on this CPU" if dev.type == "cpu" else f"on {dev.type}"
+        "no bf16 matrix units on this CPU" if dev.type == "cpu" else f"TensorFloat-32 convolutions on {dev.type}"
     layout = " with channels-last" if channels_last else ""
     return resolved, f"train.precision auto: {precision}{layout} ({why})"
 

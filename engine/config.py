@@ -477,7 +477,8 @@ class TrainConfig:
     runs under bfloat16 autocast, weights and losses stay fp32 (pays on a GPU, and on CPUs with AMX); 'auto':
     bf16 with channels-last on a CPU with bf16 matrix units (AMX or AVX512-BF16), where a `fast` step took half
     the fp32 time at the same pooled hole PSNR (docs/evaluation.md, "bf16 on the CPU, and an honest held-out
-    band"), fp32 anywhere else. A run resolves it once, logs the choice and saves the resolved config."""
+    band"), tf32 on a CUDA GPU, fp32 anywhere else. A run resolves it once, logs the choice and saves the resolved
+    config."""
     channels_last: bool = setting(False, Flag())
     """Activations in channels-last (NHWC) memory order, which cuDNN's and oneDNN's fast kernels prefer."""
     capture: str = setting("none", OneOf(("none", "graph", "compile")))
@@ -820,7 +821,7 @@ def _fast(c: InpaintConfig) -> None:
 
     A step count bounds it, lowered once early where the whole run would take over 5.5 minutes (train.fit_seconds)
     and saved with the result, so the saved config gives the same frames on any machine of the same kind
-    (precision 'auto' trains in bf16 where the CPU has bf16 matrix units, in fp32 elsewhere)."""
+    (precision 'auto' trains in bf16 where the CPU has bf16 matrix units, in TF32 on a CUDA GPU, in fp32 elsewhere)."""
     c.resolution.work_width = 192
     c.resolution.crop_to_hole = True
     c.propagation.train_below = 0.15  # see PropagationConfig.train_below

@@ -74,4 +74,6 @@ def resolved_precision(precision: str, device_type: str) -> tuple[str, bool]:
     channels_last); any other value is returned as given, with channels_last False (the caller keeps its own)."""
     if precision != "auto":
         return precision, False
+    if device_type == "cuda":  # TensorFloat-32 convolutions: no extra kernels (a launch-bound step stays as fast),
+        return "tf32", False   # fp32's range; PyTorch's own default for cuDNN. Pre-Ampere cards ignore the switch
     return ("bf16", True) if native_bf16(device_type) else ("fp32", False)

@@ -105,8 +105,11 @@ class EvalConfig:
     """Evaluate each method at the end of its own schedule (the preset's epochs and updates per batch)."""
     budgets: list[float] = field(default_factory=list)
     """Equal budgets in seconds: every method is stopped there and evaluated (one training run, snapshots)."""
-    clock: str = "cpu"
-    """Budget clock: 'cpu' = process CPU seconds / torch threads (fair when other jobs share the cores), 'wall'."""
+    clock: str = "auto"
+    """Budget clock: 'cpu' = process CPU seconds / torch threads (fair when other jobs share the cores), 'wall',
+    or 'auto': 'cpu' when the runs train on the CPU, 'wall' on a GPU (whose work the CPU clock does not see)."""
+    device: str = ""
+    """Where the engine methods train: 'cpu', 'cuda', 'cuda:N' ('': the first GPU, else the CPU)."""
     dip_budgets: bool = True
     """Also run DIP at each budget (a fresh run per budget: its per-frame schedule cannot be resumed longer)."""
     real_clips: list[str] = field(default_factory=list)
@@ -149,8 +152,8 @@ class EvalConfig:
     def validate(self) -> None:
         self.compose.validate()
         self.method_specs()
-        if self.clock not in ("cpu", "wall"):
-            raise InputError(f"clock must be 'cpu' or 'wall', not {self.clock!r}.")
+        if self.clock not in ("auto", "cpu", "wall"):
+            raise InputError(f"clock must be 'auto', 'cpu' or 'wall', not {self.clock!r}.")
         if any(b <= 0 for b in self.budgets):
             raise InputError("budgets must be positive numbers of seconds.")
         if not self.own_schedule and not self.budgets:
@@ -158,6 +161,23 @@ class EvalConfig:
         if self.compose.width % 64 or self.compose.height % 64:
             raise InputError(f"the working size {self.compose.width}x{self.compose.height} must be multiples of 64 "
                              "(the engine's encoder halves it six times).")
+
+
+    def resolved(self) -> EvalConfig:
+        """The config as it will run, saved beside the results: the device checked and named, the clock chosen
+        for it, and one torch thread per run where the CPU clock counts (the docs' fair-budget setting).
+
+        Loads torch (for the default device), so it runs when the evaluation starts, not when arguments parse."""
+        from vinpaint.engine.devices import check_device
+
+        device = check_device(self.device or None)
+        on_gpu = device != "cpu"
+        if self.clock == "cpu" and on_gpu:
+            raise InputError(f"the cpu clock counts this process's CPU seconds, not the work {device} does; use "
+                             "--clock wall (or auto) to budget a GPU evaluation.")
+        clock = ("wall" if on_gpu else "cpu") if self.clock == "auto" else self.clock
+        threads = self.threads or (1 if clock == "cpu" else 0)
+        return dataclasses.replace(self, device=device, clock=clock, threads=threads)
 
 
 def profile(name: str) -> EvalConfig:

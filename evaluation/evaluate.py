@@ -84,6 +84,7 @@ def evaluate(data: Path, out: Path, cfg: EvalConfig, *, workers: int = 1, compos
              echo=print) -> Path:
     """Run the whole evaluation; returns the path of results.md. Re-running continues from what is on disk."""
     cfg.validate()
+    cfg = cfg.resolved()
     data, out = Path(data), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(cfg.to_json() + "\n")
@@ -154,7 +155,7 @@ def evaluate(data: Path, out: Path, cfg: EvalConfig, *, workers: int = 1, compos
     report.write_csv(means + rows, out / "results.csv")
 
     pics = _draw(out, cfg, clips, real, outputs, means, specs, schedules, rows) if cfg.pictures else []
-    header = _header(cfg, clips, real, time.monotonic() - started, workers, fid_notice, _training_cpu(snaps))
+    header = _header(cfg, clips, real, time.monotonic() - started, workers, fid_notice, _training_seconds(snaps, cfg.clock))
     md = report.markdown(header, schedules, means, [r for r in rows if r["kind"] == "composed"],
                          [r for r in rows if r["kind"] == "real"], order, pics)
     (out / "results.md").write_text(md)
@@ -172,25 +173,27 @@ def _fid(cfg: EvalConfig):
     return fid.InceptionFeatures(path), f"FID with Inception weights {path}"
 
 
-def _training_cpu(snaps: list[Snapshot]) -> float:
-    """CPU seconds all training took: a paused run's snapshots share one run (take its last), DIP runs add up."""
+def _training_seconds(snaps: list[Snapshot], kind: str = "cpu") -> float:
+    """CPU (or wall) seconds all training took: a paused run's snapshots share one run (take its last), DIP runs
+    add up."""
     runs: dict[tuple[str, str], list[Snapshot]] = {}
     for s in snaps:
         runs.setdefault((s.clip, s.method), []).append(s)
     total = 0.0
     for group in runs.values():
         fresh = all("iterations per frame" in s.note for s in group)  # DIP: one fresh run per snapshot
-        total += sum(s.cpu_seconds for s in group) if fresh else max(s.cpu_seconds for s in group)
+        seconds = [s.cpu_seconds if kind == "cpu" else s.wall_seconds for s in group]
+        total += sum(seconds) if fresh else max(seconds)
     return total
 
 
 def _header(cfg: EvalConfig, clips, real, seconds: float, workers: int, fid_notice: str,
-            training_cpu: float = 0.0) -> list[str]:
+            training_seconds: float = 0.0) -> list[str]:
     c, k = cfg.compose, cfg.consistency
     t = clips[0].frames.shape[0] if clips else cfg.real_frames
     clock = ("CPU seconds of the training process at 1 torch thread (= wall seconds on an idle core; other jobs "
              "on the machine do not eat into it)" if cfg.clock == "cpu" and cfg.threads == 1 else
-             "CPU seconds of the training process" if cfg.clock == "cpu" else "wall-clock seconds")
+             "CPU seconds of the training process" if cfg.clock == "cpu" else f"wall-clock seconds on {cfg.device}")
     return [
         f"# Evaluation ({cfg.profile} profile): {len(clips)} composed clips of {t} frames at {c.width}x{c.height}",
         "",
@@ -211,12 +214,14 @@ def _header(cfg: EvalConfig, clips, real, seconds: float, workers: int, fid_noti
         *([f"- Real clips (no truth, own schedules): {', '.join(c.name for c in real)}, the first "
            f"{real[0].frames.shape[0]} frames; methods: {', '.join(s.label for s in cfg.real_specs())}."]
           if real else []),
-        f"- Machine: {platform.machine()}, {os.cpu_count()} cores, torch threads per run {cfg.threads or 'default'}, "
+        f"- Machine: {platform.machine()}, {os.cpu_count()} cores, engine methods trained on {cfg.device or 'cpu'}, "
+        f"torch threads per run {cfg.threads or 'default'}, "
         f"{workers} run(s) in parallel; this evaluation took {seconds / 60:.1f} min of wall time "
         "(earlier runs found on disk are reused).",
-        f"- Training took {training_cpu:.0f} CPU seconds in all (single-threaded runs): "
-        f"{training_cpu / 60 / max(1, os.cpu_count() or 1):.0f} min on {os.cpu_count()} idle cores running "
-        f"{os.cpu_count()} jobs side by side.",
+        f"- Training took {training_seconds:.0f} CPU seconds in all (single-threaded runs): "
+        f"{training_seconds / 60 / max(1, os.cpu_count() or 1):.0f} min on {os.cpu_count()} idle cores running "
+        f"{os.cpu_count()} jobs side by side." if cfg.clock == "cpu" else
+        f"- Training took {training_seconds:.0f} wall seconds in all on {cfg.device}.",
     ]
 
 

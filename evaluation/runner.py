@@ -77,6 +77,7 @@ class EngineJob:
     clock: str = "cpu"
     threads: int = 1
     seed: int = 0
+    device: str = "cpu"
 
 
 def cpu_seconds() -> float:
@@ -136,7 +137,8 @@ def _finish_snapshot(job: EngineJob, train_cfg, train_wd: Path, point: StopPoint
     snap_wd.mkdir(parents=True, exist_ok=True)
     if not (snap_wd / "result.npz").is_file():
         engine.branch_workdir(train_wd, snap_wd)
-        engine.inpaint(job.frames, job.masks, train_cfg.replace(**{"train.max_steps": max(step, 1)}), workdir=snap_wd)
+        engine.inpaint(job.frames, job.masks, train_cfg.replace(**{"train.max_steps": max(step, 1)}), workdir=snap_wd,
+                       device=job.device)
     snap = Snapshot(job.clip, job.method.label, point.label, str(snap_wd), spent["used"], spent["wall"],
                     spent["cpu"], step)
     _save_json(snap_wd / "snapshot.json", asdict(snap))
@@ -186,7 +188,7 @@ def run_video_chain(job: EngineJob) -> list[Snapshot]:
 
         finished = False
         try:
-            engine.inpaint(job.frames, job.masks, train_cfg, workdir=train_wd, progress=progress,
+            engine.inpaint(job.frames, job.masks, train_cfg, workdir=train_wd, progress=progress, device=job.device,
                     should_stop=lambda: any(reached(p, base + clock() - c0) for p in pending))
             finished = True
         except TrainingCancelled:
@@ -228,7 +230,7 @@ def run_dip(job: EngineJob) -> list[Snapshot]:
             iters = max(1, int(p.budget / (t_count * per_step)))
             cfg = own.replace(**{"train.dip_iterations": iters})  # the last iteration is always a snapshot
         c0, w0, p0 = clock(), time.monotonic(), cpu_seconds()
-        res = engine.inpaint(job.frames, job.masks, cfg, workdir=folder)
+        res = engine.inpaint(job.frames, job.masks, cfg, workdir=folder, device=job.device)
         snap = Snapshot(job.clip, job.method.label, p.label, str(folder), clock() - c0, time.monotonic() - w0,
                         cpu_seconds() - p0, res.steps, f"{cfg.train.dip_iterations} iterations per frame")
         _save_json(folder / "snapshot.json", asdict(snap))
@@ -239,8 +241,8 @@ def run_dip(job: EngineJob) -> list[Snapshot]:
 def _calibrate_dip(job: EngineJob, own, clock, steps: int = 10) -> float:
     """Clock seconds per DIP iteration on this clip (median of a few steps after warm-up)."""
     stamps: list[float] = []
-    engine.inpaint(job.frames, job.masks, own.replace(**{"train.max_steps": steps}),
-            progress=lambda ev: stamps.append(clock()) if ev.phase == "train" else None)
+    engine.inpaint(job.frames, job.masks, own.replace(**{"train.max_steps": steps}), device=job.device,
+                   progress=lambda ev: stamps.append(clock()) if ev.phase == "train" else None)
     deltas = np.diff(stamps[2:]) if len(stamps) > 3 else np.diff(stamps)
     value = float(np.median(deltas)) if len(deltas) else 0.05
     return value if math.isfinite(value) and value > 0 else 0.05
@@ -289,7 +291,8 @@ def make_jobs(cfg: EvalConfig, clip: str, frames: np.ndarray, masks: np.ndarray,
             points += [StopPoint(f"budget {b:g}s", float(b)) for b in sorted(budgets)]
         if points:
             jobs.append(EngineJob(clip, frames, masks, spec, points, str(root / clip / _safe(spec.label)),
-                                  cfg.preset, dict(cfg.overrides), cfg.clock, cfg.threads, cfg.seed))
+                                  cfg.preset, dict(cfg.overrides), cfg.clock, cfg.threads, cfg.seed,
+                                  cfg.device or "cpu"))
     return jobs
 
 

@@ -66,6 +66,39 @@ def test_config_validation():
         profile("laptop")
 
 
+def test_the_clock_follows_the_device():
+    """A GPU's work is invisible to the CPU clock: there budgets count wall seconds, and asking for the CPU clock
+    is refused; on the CPU the default stays the CPU clock at one torch thread per run."""
+    import torch
+
+    on_cpu = EvalConfig(device="cpu").resolved()
+    assert (on_cpu.device, on_cpu.clock, on_cpu.threads) == ("cpu", "cpu", 1)
+    walled = EvalConfig(device="cpu", clock="wall").resolved()
+    assert (walled.clock, walled.threads) == ("wall", 0)
+    assert EvalConfig(device="cpu", threads=2).resolved().threads == 2
+    if torch.cuda.is_available():
+        on_gpu = EvalConfig(device="cuda").resolved()
+        assert on_gpu.device.startswith("cuda:") and on_gpu.clock == "wall"
+        with pytest.raises(InputError, match="--clock wall"):
+            EvalConfig(device="cuda", clock="cpu").resolved()
+    else:
+        assert EvalConfig().resolved().device == "cpu"
+        with pytest.raises(InputError, match="cuda"):
+            EvalConfig(device="cuda").resolved()
+
+
+def test_eval_on_a_device_this_machine_lacks_is_one_sentence(tmp_path, tiny_data, capsys):
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    out = tmp_path / "o"
+    assert main(["eval", "--data", str(tiny_data), "-o", str(out), "--profile", "tiny",
+                 "--device", f"cuda:{count}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vinpaint: error:") and f"cuda:{count}" in err and "\n" not in err
+    assert not (out / "runs").exists()  # refused before any training
+
+
 # --- table arithmetic --------------------------------------------------------------------------------------------
 
 def _row(method, clip, psnr_hole, **kw):
@@ -162,7 +195,10 @@ def test_eval_command_end_to_end(tmp_path, tiny_data, capsys):
     real = [r for r in rows if r["kind"] == "real"]
     assert {r["method"] for r in real} == {"dip-vid-flow", "telea"} and all(r["cons_psnr"] for r in real)
     assert "methods: dip-vid-flow, telea." in md
-    assert json.loads((out / "config.json").read_text())["profile"] == "tiny"
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["profile"] == "tiny"
+    assert saved["clock"] == ("cpu" if saved["device"] == "cpu" else "wall")  # as run: the device's clock
+    assert f"trained on {saved['device']}" in md
     assert (out / "pictures" / "psnr_vs_time.png").is_file()
     assert any(p.name.startswith("slice_") for p in (out / "pictures").rglob("*.png"))
     assert any(p.name.startswith("flow_dip-vid-flow") for p in (out / "pictures").rglob("*.png"))

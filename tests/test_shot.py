@@ -260,6 +260,9 @@ def test_the_command_refuses_bad_ray_requests_in_one_sentence(shot_files, tmp_pa
     assert "shot.overlap" in capsys.readouterr().err
     assert main(common + ["--set", "shot.window=4", "--set", "shot.overlap=1"]) == 2
     assert "raise shot.window" in capsys.readouterr().err
+    assert main(common + ["--ray", "--device", "cuda:1"]) == 2  # Ray, not the command, places windows on GPUs
+    err = capsys.readouterr().err
+    assert "CUDA_VISIBLE_DEVICES=1" in err and "\n" not in err.strip()
     monkeypatch.setitem(__import__("sys").modules, "ray", None)  # as if Ray were not installed
     assert main(common + ["--ray"]) == 2
     err = capsys.readouterr().err

@@ -155,10 +155,10 @@ def test_precision_and_memory_order_settings_train_close_to_the_default(settings
     assert np.isfinite(result.generated).all() and result.steps == 4
 
 
-def test_auto_precision_is_bf16_with_channels_last_only_where_the_cpu_multiplies_bf16():
+def test_auto_precision_is_bf16_with_channels_last_only_where_the_cpu_multiplies_bf16_and_tf32_on_cuda():
     native = native_bf16("cpu")
     assert resolved_precision("auto", "cpu") == (("bf16", True) if native else ("fp32", False))
-    assert resolved_precision("auto", "cuda") == ("fp32", False) and not native_bf16("cuda")
+    assert resolved_precision("auto", "cuda") == ("tf32", False) and not native_bf16("cuda")
     assert resolved_precision("tf32", "cpu") == ("tf32", False)  # an explicit choice is never overridden
     trainer = trainer_for(**{"train.precision": "auto"})
     expected = torch.bfloat16 if resolved_precision("auto", DEVICE.split(":")[0])[0] == "bf16" else None
