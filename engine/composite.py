@@ -75,14 +75,16 @@ def composite(source: np.ndarray, generated: np.ndarray | None, holes: np.ndarra
     With a `region`, the generation covers that box of the frame only (every hole pixel it fills lies inside).
     `model_share` below 1 mixes Telea diffusion (from the real and propagated pixels around) into the generated
     part by that weight: the self-check's blend."""
+    from .parallel import each_frame
     from .propagate import blend_frame, diffuse_frame, with_propagated
 
     out = source.copy()
     t_count, h, w = holes.shape
     matte = np.zeros(holes.shape, np.uint8)
-    for i in range(t_count):
+
+    def fill_frame(i: int) -> None:
         if not holes[i].any():
-            continue
+            return
         fill = upsampled(generated[i], (h, w), region) if generated is not None else np.zeros((h, w, 3), np.float32)
         unseen = holes[i] & ~propagation.reached[i] if propagation is not None else holes[i]
         seam_needed = propagation is not None and seam > 0 and (holes[i] & propagation.reached[i]).any()
@@ -101,6 +103,8 @@ def composite(source: np.ndarray, generated: np.ndarray | None, holes: np.ndarra
         src = to_float(source[i][ys, xs])
         blended = alpha[ys, xs] * fill[ys, xs] + (1.0 - alpha[ys, xs]) * src
         out[i][ys, xs] = from_float(blended, source.dtype)
+
+    each_frame(fill_frame, range(t_count))
     return out, matte
 
 

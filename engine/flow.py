@@ -17,6 +17,7 @@ from vinpaint.errors import InputError
 from vinpaint.files import atomic_write
 
 from .config import FLOW_OFFSETS
+from .parallel import each_frame
 from .warp import backward_warp
 
 
@@ -119,7 +120,7 @@ def compute_known_flow(frames: np.ndarray, holes: np.ndarray, estimator: FlowEst
                        progress: Callable[[int, int], None] | None = None) -> KnownFlow:
     """uint8 [T,H,W,3] working-resolution frames, bool [T,H,W] holes -> KnownFlow for every FLOW_OFFSET."""
     t_count, h, w, _ = frames.shape
-    filled = [fill_holes_for_flow(frames[i], holes[i]) for i in range(t_count)]
+    filled = each_frame(lambda i: fill_holes_for_flow(frames[i], holes[i]), range(t_count))
     k = len(FLOW_OFFSETS)
     flow = np.zeros((t_count, k, 2, h, w), np.float32)
     exists = np.zeros((t_count, k), bool)

@@ -19,6 +19,7 @@ import numpy as np
 
 from .flow import FlowEstimator, fill_holes_for_flow
 from .composite import to_float
+from .parallel import each_frame
 from vinpaint.errors import InputError
 from vinpaint.files import atomic_write
 from .result import GENERATED, PROPAGATED
@@ -115,8 +116,8 @@ def neighbour_flows(frames: np.ndarray, holes: np.ndarray, estimator: FlowEstima
     scale = min(1.0, max_width / float(width))
     size = (max(8, int(round(width * scale))), max(8, int(round(height * scale))))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1)) if band > 0 else None
-    small, unknown = [], []
-    for i in range(t_count):
+
+    def prepared(i: int) -> tuple[np.ndarray, np.ndarray]:
         filled = fill_holes_for_flow(frames[i], holes[i]) if masked else frames[i]
         hole = holes[i].astype(np.uint8)
         if kernel is not None:
@@ -124,8 +125,9 @@ def neighbour_flows(frames: np.ndarray, holes: np.ndarray, estimator: FlowEstima
         if size != (width, height):
             filled = cv2.resize(filled, size, interpolation=cv2.INTER_AREA)
             hole = cv2.resize(hole, size, interpolation=cv2.INTER_AREA) > 0
-        small.append(filled)
-        unknown.append(hole > 0)
+        return filled, hole > 0
+
+    small, unknown = (list(x) for x in zip(*each_frame(prepared, range(t_count)))) if t_count else ([], [])
     forward = np.zeros((max(t_count - 1, 0), size[1], size[0], 2), np.float16)
     backward = np.zeros_like(forward)
     for i in range(t_count - 1):
@@ -185,20 +187,25 @@ def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFl
     rng = np.random.default_rng(seed)
     inner = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 3, 2 * band + 3))
     outer = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * (band + ring) + 3, 2 * (band + ring) + 3))
-    samples, diffusion_err = [], []
-    for t in range(t_count):
+    samples = []
+    for t in range(t_count):  # the samples in frame order, one seeded stream: the same on any thread count
         hole = holes[t].astype(np.uint8)
         grown = cv2.dilate(hole, outer)
         ys, xs = np.nonzero(grown & ~cv2.dilate(hole, inner) & ~hole)
         if not len(ys):
             continue
         pick = rng.choice(len(ys), min(per_frame, len(ys)), replace=False)
-        ys, xs = ys[pick], xs[pick]
-        filled = cv2.inpaint(frames[t], grown * 255, 5, cv2.INPAINT_TELEA)
-        diffusion_err.append(((filled[ys, xs].astype(np.float32) - frames[t][ys, xs]) / 255.0) ** 2)
-        samples.append((t, ys, xs))
+        samples.append((t, ys[pick], xs[pick]))
     if not samples:
         return 0, {}
+
+    def diffusion_error(n: int) -> np.ndarray:
+        t, ys, xs = samples[n]
+        grown = cv2.dilate(holes[t].astype(np.uint8), outer)
+        filled = cv2.inpaint(frames[t], grown * 255, 5, cv2.INPAINT_TELEA)
+        return ((filled[ys, xs].astype(np.float32) - frames[t][ys, xs]) / 255.0) ** 2
+
+    diffusion_err = each_frame(diffusion_error, range(len(samples)))
     diffusion = float(np.sqrt(np.concatenate(diffusion_err).mean()))
     errors: dict[int, float] = {}
     distance = 1
@@ -358,17 +365,23 @@ def diffusion_error_by_depth(frames: np.ndarray, holes: np.ndarray, frames_used:
     grow = int(np.clip(np.ceil(deepest), 4, 64))
     edges = [0.0] + [float(2 ** k) for k in range(1, 7) if 2 ** k < grow] + [float(grow) + 1.0]
     sums, counts = np.zeros(len(edges) - 1), np.zeros(len(edges) - 1)
-    for t in picked:
+    samples = []
+    for t in picked:  # the samples in frame order, one seeded stream: the same on any thread count
         away = cv2.distanceTransform((~holes[t]).astype(np.uint8), cv2.DIST_L2, 3)  # a dilation's cost, any size
         grown = (away <= grow).astype(np.uint8)
         ys, xs = np.nonzero((away > 1.5) & (away <= grow))
         if not len(ys):
             continue
         pick = rng.choice(len(ys), min(per_frame, len(ys)), replace=False)
-        ys, xs = ys[pick], xs[pick]
+        samples.append((t, grown, ys[pick], xs[pick]))
+
+    def scored(sample) -> tuple[np.ndarray, np.ndarray]:
+        t, grown, ys, xs = sample
         filled = cv2.inpaint(frames[t], grown * 255, 5, cv2.INPAINT_TELEA)
         err2 = (((filled[ys, xs].astype(np.float32) - frames[t][ys, xs]) / 255.0) ** 2).mean(axis=-1)
-        where = np.clip(np.searchsorted(edges, hole_depth(grown)[ys, xs], side="right") - 1, 0, len(sums) - 1)
+        return np.clip(np.searchsorted(edges, hole_depth(grown)[ys, xs], side="right") - 1, 0, len(sums) - 1), err2
+
+    for where, err2 in each_frame(lambda n: scored(samples[n]), range(len(samples))):
         np.add.at(sums, where, err2)
         np.add.at(counts, where, 1)
     centres = np.array([(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])])
@@ -400,9 +413,10 @@ def propagate(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, tole
         colours[tie] = 0.5 * (later.colours[tie] + earlier.colours[tie])
         return Propagation(colours, reached, distance)
     colours = np.zeros(frames.shape, np.float32)
-    for t in range(t_count):
+
+    def fuse(t: int) -> None:
         if not reached[t].any():
-            continue
+            return
         ys, xs = np.nonzero(reached[t])
         w_later = np.where(later.reached[t][ys, xs], fusion.copy_weight(later.distance[t][ys, xs]), 0.0)
         w_earlier = np.where(earlier.reached[t][ys, xs], fusion.copy_weight(earlier.distance[t][ys, xs]), 0.0)
@@ -413,6 +427,8 @@ def propagate(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, tole
             total += w_diffusion[:, None] * diffuse_frame(frames[t], holes[t])[ys, xs]
             weight = weight + w_diffusion
         colours[t][ys, xs] = total / weight[:, None]
+
+    each_frame(fuse, range(t_count))
     return Propagation(colours, reached, distance)
 
 
@@ -425,7 +441,8 @@ def model_needed(holes: np.ndarray, reached: np.ndarray, train_below: float) -> 
 def ring_around(unseen: np.ndarray, width: int) -> np.ndarray:
     """bool [T,H,W] -> the pixels within `width` of `unseen` in each frame, `unseen` itself included."""
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
-    return np.stack([cv2.dilate(u.astype(np.uint8), kernel) > 0 if u.any() else u for u in unseen])
+    return np.stack(each_frame(lambda t: cv2.dilate(unseen[t].astype(np.uint8), kernel) > 0 if unseen[t].any()
+                               else unseen[t], range(len(unseen))))
 
 
 def hidden_band(holes: np.ndarray, reached: np.ndarray, flows: NeighbourFlows, width: int, tolerance: float,
@@ -568,9 +585,12 @@ def diffusion_fill(frames: np.ndarray, holes: np.ndarray, propagation: Propagati
     """Source-resolution fill: propagated pixels, and OpenCV's Telea diffusion from the real pixels around whatever
     is left (the whole hole without propagation). frames [T,H,W,3] any dtype -> float32."""
     out = np.zeros(frames.shape, np.float32)
-    for t in range(frames.shape[0]):
+
+    def fill(t: int) -> None:
         left = holes[t] & ~propagation.reached[t] if propagation is not None else holes[t]
         out[t] = diffuse_frame(with_propagated(frames[t], propagation, t), left, radius)
+
+    each_frame(fill, range(frames.shape[0]))
     return out
 
 

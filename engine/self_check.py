@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .composite import Region, upsampled
+from .parallel import each_frame
 from .propagate import Propagation, diffuse_frame, ring_around, with_propagated
 
 
@@ -118,15 +119,16 @@ class BandJudge:
     def __init__(self, frames: np.ndarray, holes: np.ndarray, propagation: Propagation | None,
                  region: Region | None, band: np.ndarray, radius: int = 5):
         self.size, self.region = holes.shape[1:], region
-        self.frames: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []  # (t, band, truth, diffusion's error)
-        for t in range(holes.shape[0]):
-            if not band[t].any():
-                continue
+
+        def scored(t: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
             truth = with_propagated(frames[t], propagation, t)
             unseen = holes[t] & ~propagation.reached[t] if propagation is not None else holes[t]
             want = truth[band[t]]
             diffused = diffuse_frame(truth, unseen | band[t], radius)[band[t]]
-            self.frames.append((t, band[t], want, diffused - want))
+            return t, band[t], want, diffused - want
+
+        self.frames: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = \
+            each_frame(scored, [t for t in range(holes.shape[0]) if band[t].any()])  # (t, band, truth, its error)
 
     def verdict(self, generated: np.ndarray, margin_db: float = 0.0, blend: bool = False) -> Verdict | None:
         """The generation float [T,h,w,3] (trained with the band held out) -> the Verdict; None for an empty band.

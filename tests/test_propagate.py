@@ -358,3 +358,28 @@ def test_the_band_of_discarded_flow_is_in_pixels_of_a_480_wide_plate(width, kept
     settings = dataclasses.replace(make_config("fast").propagation, band=4, max_width=960)
     flows = clip_flows(frames, holes, settings, _FixedFlow(6.0, column=246))
     assert (float(flows.forward[0, 15, 246, 0]) > 5.0) == kept
+
+
+def test_the_stages_around_training_give_the_same_pixels_on_one_thread_and_on_several(tmp_path):
+    """Telea runs frame by frame on a pool of threads (engine/parallel.py); the seeded samples are drawn in frame
+    order first, so the thread count changes the time taken, never a pixel."""
+    from vinpaint.engine.parallel import each_frame
+
+    assert each_frame(lambda t: t * t, range(7)) == [0, 1, 4, 9, 16, 25, 36]  # in order, whatever finishes first
+    with pytest.raises(ZeroDivisionError):
+        each_frame(lambda t: 1 // (t - 3), range(6))
+    shown, holes, _ = _panning_clip(frames=10, speed=1, hole_speed=2)
+    holes[:, 20:40, 40:60] = True  # wider than any frame shows: a rest for diffusion, the self-check and the model
+    config = make_config("tiny", **{"propagation.enabled": True, "propagation.self_check": True,
+                                    "propagation.fusion": "copies+diffusion", "propagation.train_below": 0.0})
+    before = cv2.getNumThreads()
+    results = []
+    try:
+        for threads in (1, 4):
+            cv2.setNumThreads(threads)
+            r = inpaint(shown, holes, config, workdir=tmp_path / f"threads{threads}")
+            results.append((r.frames, r.matte))
+    finally:
+        cv2.setNumThreads(before)
+    assert np.array_equal(results[0][0], results[1][0]) and np.array_equal(results[0][1], results[1][1])
+    assert (results[0][1][holes] == PROPAGATED).any() and (results[0][1][holes] == GENERATED).any()
