@@ -7,6 +7,7 @@ there, so a pool of threads gives the same pixels in a fraction of the time.
 """
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, TypeVar
 
@@ -20,8 +21,14 @@ most this many at once."""
 
 
 def frame_workers() -> int:
-    """OpenCV's own thread budget (the cores, unless cv2.setNumThreads lowered it), capped at MAX_WORKERS."""
-    return max(1, min(MAX_WORKERS, cv2.getNumThreads()))
+    """OpenCV's own thread budget (the cores, unless cv2.setNumThreads lowered it), capped at MAX_WORKERS and at
+    OMP_NUM_THREADS where the user set it (the usual way to keep a job to its share of a shared machine)."""
+    workers = min(MAX_WORKERS, cv2.getNumThreads())
+    try:
+        workers = min(workers, int(os.environ.get("OMP_NUM_THREADS", "") or workers))
+    except ValueError:  # not a number (OpenMP's own parser would reject it too): no cap from it
+        pass
+    return max(1, workers)
 
 
 def each_frame(work: Callable[[int], T], frames: Iterable[int]) -> list[T]:

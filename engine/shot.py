@@ -179,10 +179,12 @@ def run_window(job: WindowJob, device: str | None = None, threads: int | None = 
     record = finished(job)
     if record is not None:
         return record
-    if threads:
+    if threads:  # this window's share of the machine's cores: torch's and OpenCV's (DIS, the frame pool)
+        import cv2
         import torch
 
         torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)
     job.folder.mkdir(parents=True, exist_ok=True)
     with open(job.folder / ATTEMPTS, "a", encoding="utf-8") as log:
         log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {socket.gethostname()} {os.getpid()}\n")

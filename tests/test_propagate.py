@@ -366,20 +366,34 @@ def test_the_stages_around_training_give_the_same_pixels_on_one_thread_and_on_se
     from vinpaint.engine.parallel import each_frame
 
     assert each_frame(lambda t: t * t, range(7)) == [0, 1, 4, 9, 16, 25, 36]  # in order, whatever finishes first
+    import os
+    from vinpaint.engine.parallel import frame_workers
+
+    saved = os.environ.get("OMP_NUM_THREADS")
+    try:
+        os.environ["OMP_NUM_THREADS"] = "1"
+        assert frame_workers() == 1  # the user's cap on a shared machine holds
+        os.environ["OMP_NUM_THREADS"] = "many"
+        assert frame_workers() >= 1
+    finally:
+        os.environ.pop("OMP_NUM_THREADS") if saved is None else os.environ.__setitem__("OMP_NUM_THREADS", saved)
     with pytest.raises(ZeroDivisionError):
         each_frame(lambda t: 1 // (t - 3), range(6))
     shown, holes, _ = _panning_clip(frames=10, speed=1, hole_speed=2)
     holes[:, 20:40, 40:60] = True  # wider than any frame shows: a rest for diffusion, the self-check and the model
     config = make_config("tiny", **{"propagation.enabled": True, "propagation.self_check": True,
                                     "propagation.fusion": "copies+diffusion", "propagation.train_below": 0.0})
-    before = cv2.getNumThreads()
+    before, omp = cv2.getNumThreads(), os.environ.get("OMP_NUM_THREADS")
     results = []
     try:
         for threads in (1, 4):
             cv2.setNumThreads(threads)
+            os.environ["OMP_NUM_THREADS"] = str(threads)
+            assert frame_workers() == threads  # the pool really is one thread, then several
             r = inpaint(shown, holes, config, workdir=tmp_path / f"threads{threads}")
             results.append((r.frames, r.matte))
     finally:
         cv2.setNumThreads(before)
+        os.environ.pop("OMP_NUM_THREADS") if omp is None else os.environ.__setitem__("OMP_NUM_THREADS", omp)
     assert np.array_equal(results[0][0], results[1][0]) and np.array_equal(results[0][1], results[1][1])
     assert (results[0][1][holes] == PROPAGATED).any() and (results[0][1][holes] == GENERATED).any()
