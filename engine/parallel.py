@@ -41,3 +41,8 @@ def each_frame(work: Callable[[int], T], frames: Iterable[int]) -> list[T]:
         return [work(t) for t in frames]
     with ThreadPoolExecutor(workers, thread_name_prefix="vinpaint-frame") as pool:
         return list(pool.map(work, frames))
+
+
+def side_by_side(*work: Callable[[], T]) -> list[T]:
+    """Independent pieces of work (propagation's two directions in time) on the same pool, results in order."""
+    return each_frame(lambda i: work[i](), range(len(work)))

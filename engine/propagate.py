@@ -19,7 +19,7 @@ import numpy as np
 
 from .flow import FlowEstimator, fill_holes_for_flow
 from .composite import to_float
-from .parallel import each_frame
+from .parallel import each_frame, side_by_side
 from vinpaint.errors import InputError
 from vinpaint.files import atomic_write
 from .result import GENERATED, PROPAGATED
@@ -401,8 +401,9 @@ def propagate(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, tole
     t_count = holes.shape[0]
     known = (~holes).astype(np.float32)[..., None]
     masked = frames * known  # samples weighted by knownness, so no hole content is ever mixed in
-    later = _chain(frames, holes, known, masked, flows, range(t_count - 1, -1, -1), +1, tolerance, max_distance)
-    earlier = _chain(frames, holes, known, masked, flows, range(t_count), -1, tolerance, max_distance)
+    later, earlier = side_by_side(
+        lambda: _chain(frames, holes, known, masked, flows, range(t_count - 1, -1, -1), +1, tolerance, max_distance),
+        lambda: _chain(frames, holes, known, masked, flows, range(t_count), -1, tolerance, max_distance))
     reached = later.reached | earlier.reached
     take_later = later.reached & (~earlier.reached | (later.distance < earlier.distance))
     distance = np.where(take_later, later.distance, earlier.distance).astype(np.int16)
@@ -457,11 +458,10 @@ def hidden_band(holes: np.ndarray, reached: np.ndarray, flows: NeighbourFlows, w
     band = ring_around(unseen, width) & ~unseen
     hidden = unseen | band
     t_count = holes.shape[0]
-    shown = np.zeros(holes.shape, bool)
-    for order, step in ((range(t_count - 1, -1, -1), +1), (range(t_count), -1)):
-        src_t = _sources(hidden, flows, order, step, tolerance, max_distance, positions=False)[0]
-        shown |= src_t >= 0
-    return band & ~shown
+    later, earlier = side_by_side(
+        lambda: _sources(hidden, flows, range(t_count - 1, -1, -1), +1, tolerance, max_distance, positions=False)[0],
+        lambda: _sources(hidden, flows, range(t_count), -1, tolerance, max_distance, positions=False)[0])
+    return band & ~((later >= 0) | (earlier >= 0))
 
 
 def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: FlowEstimator, seed: int = 0,
