@@ -32,15 +32,22 @@ def frame_workers() -> int:
 
 
 def each_frame(work: Callable[[int], T], frames: Iterable[int]) -> list[T]:
-    """`work(t)` for every t, in order, on up to frame_workers() threads; the first exception is raised.
+    """`work(t)` for every t, in order, on up to frame_workers() threads; the first exception is raised once the
+    frames already started have finished (the rest never start).
 
     `work` must touch only frame t's slice of any shared output array."""
     frames = list(frames)
     workers = min(frame_workers(), len(frames))
     if workers <= 1:
         return [work(t) for t in frames]
-    with ThreadPoolExecutor(workers, thread_name_prefix="vinpaint-frame") as pool:
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="vinpaint-frame")
+    try:
         return list(pool.map(work, frames))
+    except BaseException:  # a failed frame or Ctrl-C: the frames not yet started are dropped, not worked through
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
 
 def side_by_side(*work: Callable[[], T]) -> list[T]:

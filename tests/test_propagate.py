@@ -377,8 +377,18 @@ def test_the_stages_around_training_give_the_same_pixels_on_one_thread_and_on_se
         assert frame_workers() >= 1
     finally:
         os.environ.pop("OMP_NUM_THREADS") if saved is None else os.environ.__setitem__("OMP_NUM_THREADS", saved)
+    import time
+
+    started = []
+
+    def slow_then_fail(t: int) -> int:
+        started.append(t)
+        time.sleep(0.01)  # 400 of these take 2 s on two threads; the failure is seen after a few
+        return 1 // (t - 3)
+
     with pytest.raises(ZeroDivisionError):
-        each_frame(lambda t: 1 // (t - 3), range(6))
+        each_frame(slow_then_fail, range(400))
+    assert len(started) < 400  # the frames queued behind a failure are dropped
     shown, holes, _ = _panning_clip(frames=10, speed=1, hole_speed=2)
     holes[:, 20:40, 40:60] = True  # wider than any frame shows: a rest for diffusion, the self-check and the model
     config = make_config("tiny", **{"propagation.enabled": True, "propagation.self_check": True,
