@@ -168,6 +168,24 @@ def check_band_width(settings, width: int) -> int:
     return plate_px(settings.check_band, width)
 
 
+def calibrate_at_flow_size(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, band: int = 4,
+                           seed: int = 0) -> tuple[int, dict[int, float]]:
+    """calibrate_distance at the size the flow was estimated at (at most 960 wide): the copies' errors and
+    diffusion's are both measured there, with the band and ring in that plate's pixels. On a wider plate the
+    full-size Telea fills of the calibration cost minutes (1920x1440: 47 s of 40 frames, 4K about four times
+    that) for a choice of whole frames that the smaller plate makes the same way (docs/evaluation.md, "Frames
+    side by side"); up to 960 wide this is calibrate_distance itself."""
+    h, w = flows.forward.shape[1:3] if len(flows.forward) else holes.shape[1:]
+    if (h, w) == holes.shape[1:]:
+        return calibrate_distance(frames, holes, flows, band, seed=seed)
+    small = np.stack(each_frame(lambda t: cv2.resize(frames[t], (w, h), interpolation=cv2.INTER_AREA),
+                                range(len(frames))))
+    small_holes = np.stack([cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0
+                            for m in holes])
+    return calibrate_distance(small, small_holes, NeighbourFlows(flows.forward, flows.backward, 1.0, 1.0), band,
+                              seed=seed)
+
+
 def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, band: int = 4, ring: int = 8,
                        per_frame: int = 1500, seed: int = 0) -> tuple[int, dict[int, float]]:
     """How far in time copying pays on this clip: (largest distance whose copies beat diffusion, 0 for any;
@@ -480,7 +498,7 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
     errors: dict[int, float] | None = None  # the copies' errors by distance, once measured
     if max_distance == 0 and settings.calibrate:
         say(pairs, pairs, "measuring how far copies hold")
-        max_distance, errors = calibrate_distance(frames_u8, holes, flows, settings.band, seed=seed)
+        max_distance, errors = calibrate_at_flow_size(frames_u8, holes, flows, settings.band, seed=seed)
         if log:
             log("propagation: copies' RMS error (8-bit) by distance " +
                 ", ".join(f"{d}: {e * 255:.1f}" for d, e in errors.items() if d) +
@@ -488,7 +506,7 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
     fusion = None
     if settings.fusion != "nearest":
         if errors is None:  # a fixed max_distance skipped the calibration; the weights still need its errors
-            _, errors = calibrate_distance(frames_u8, holes, flows, settings.band, seed=seed)
+            _, errors = calibrate_at_flow_size(frames_u8, holes, flows, settings.band, seed=seed)
         fusion = _fusion(frames_u8, holes, errors, settings.fusion == "copies+diffusion", seed, log)
     say(pairs, pairs, "propagating real pixels")
     tolerance = chain_tolerance(settings, holes.shape[2])

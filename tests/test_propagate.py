@@ -407,3 +407,23 @@ def test_the_stages_around_training_give_the_same_pixels_on_one_thread_and_on_se
         os.environ.pop("OMP_NUM_THREADS") if omp is None else os.environ.__setitem__("OMP_NUM_THREADS", omp)
     assert np.array_equal(results[0][0], results[1][0]) and np.array_equal(results[0][1], results[1][1])
     assert (results[0][1][holes] == PROPAGATED).any() and (results[0][1][holes] == GENERATED).any()
+
+
+def test_a_plate_wider_than_the_flow_is_calibrated_at_the_flow_size():
+    """The calibration's Telea fills run at the flow's size (at most 960 wide): the same answer as the clip gives
+    at its own size, for a fraction of the time; up to 960 wide it is calibrate_distance itself."""
+    from vinpaint.engine.propagate import calibrate_at_flow_size, calibrate_distance
+
+    still, holes, _ = _panning_clip(frames=6, speed=0, hole_speed=3)
+    smooth = (cv2.GaussianBlur(still[0], (0, 0), 6.0) * 0.4).astype(np.int16)
+    rising = np.stack([np.clip(smooth + 14 * t, 0, 255).astype(np.uint8) for t in range(len(still))])
+    flows = neighbour_flows(still, holes, DISFlow("medium"))
+    assert calibrate_at_flow_size(still, holes, flows) == calibrate_distance(still, holes, flows)
+    for clip, limit in ((still, 0), (rising, 1)):
+        big = np.stack([cv2.resize(f, (1008, 672), interpolation=cv2.INTER_CUBIC) for f in clip])
+        big_holes = np.stack([cv2.resize(h.astype(np.uint8), (1008, 672), interpolation=cv2.INTER_NEAREST) > 0
+                              for h in holes])
+        flows = neighbour_flows(big, big_holes, DISFlow("medium"))
+        assert flows.forward.shape[2] == 960  # estimated at the reduced size
+        assert calibrate_at_flow_size(big, big_holes, flows)[0] == calibrate_distance(big, big_holes, flows)[0] \
+            == limit
