@@ -11,18 +11,22 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, TypeVar
 
-import cv2
-
 T = TypeVar("T")
 
 MAX_WORKERS = 8
-"""Each worker holds one frame's float temporaries (a few hundred MB at 4K), so even a many-core machine uses at
-most this many at once."""
+"""Each worker holds one frame's float temporaries (WORKER_BYTES_PER_PIXEL: about 350 MB at 4K), so even a
+many-core machine uses at most this many at once."""
+
+WORKER_BYTES_PER_PIXEL = 48
+"""Peak host memory one more worker adds, per pixel of a frame: 38-44 measured for `diffusion_fill` on
+1920x1440 (peak RSS with one worker and with two), rounded up. The daemon's memory estimate counts it."""
 
 
 def frame_workers() -> int:
     """OpenCV's own thread budget (the cores, unless cv2.setNumThreads lowered it), capped at MAX_WORKERS and at
     OMP_NUM_THREADS where the user set it (the usual way to keep a job to its share of a shared machine)."""
+    import cv2  # here, so the daemon's request side can read MAX_WORKERS without loading OpenCV
+
     workers = min(MAX_WORKERS, cv2.getNumThreads())
     try:
         workers = min(workers, int(os.environ.get("OMP_NUM_THREADS", "") or workers))

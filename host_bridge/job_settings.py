@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Any
 
 from vinpaint.engine import PRESETS, VARIANTS, InputError, InpaintConfig, make_config, working_size
 from vinpaint.engine.config import SettingError, setting_fields
+from vinpaint.engine.parallel import MAX_WORKERS, WORKER_BYTES_PER_PIXEL
 from vinpaint.protocol.codec import ProtocolError
 
 STR_SETTINGS_ALLOWED = {"flow.estimator", "flow.dis_preset", "network.kind"}
@@ -87,7 +89,8 @@ def trained_frames(config: InpaintConfig, frames: int) -> int:
 def job_memory(config: InpaintConfig, frames: int, height: int, width: int, channels: int, itemsize: int,
                ) -> tuple[int, int]:
     """An estimate of a job's peak memory in bytes: (host, device). Host: the clip at source size in the
-    training process (inputs, the RGB copy, the float copy made for resizing, holes, the composited result).
+    training process (inputs, the RGB copy, the float copy made for resizing, holes, the composited result, and
+    a frame's temporaries per worker of the frame pool, engine/parallel.py).
     Device: the clip at working size, the known and generated flow, and the network's activations with their
     gradients for one forward pass (train.batches_per_step batches of train.batch_size frames). Within a factor
     of about 2; used to refuse at `job.open` a job that cannot fit, and to give it to a device where it fits.
@@ -95,6 +98,7 @@ def job_memory(config: InpaintConfig, frames: int, height: int, width: int, chan
     frames count."""
     t, big = trained_frames(config, frames), height * width
     host = t * big * (channels * itemsize + 3 * itemsize + 3 * 4 + 2 + 3 * itemsize)
+    host += min(MAX_WORKERS, os.cpu_count() or 1) * big * WORKER_BYTES_PER_PIXEL  # the frame pool's temporaries
     h, w = working_size(height, width, config)
     small = h * w
     device = t * small * 4 * (2 * 3 + 1 + 1 + 3)
