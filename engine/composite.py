@@ -4,6 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .parallel import each_frame
 from .result import GENERATED
 
 
@@ -75,7 +76,6 @@ def composite(source: np.ndarray, generated: np.ndarray | None, holes: np.ndarra
     With a `region`, the generation covers that box of the frame only (every hole pixel it fills lies inside).
     `model_share` below 1 mixes Telea diffusion (from the real and propagated pixels around) into the generated
     part by that weight: the self-check's blend."""
-    from .parallel import each_frame
     from .propagate import blend_frame, diffuse_frame, with_propagated
 
     out = source.copy()

@@ -35,6 +35,12 @@ def frame_workers() -> int:
     return max(1, workers)
 
 
+def pool_memory(frame_pixels: int) -> int:
+    """Bytes the pool's workers may hold at once for frames of `frame_pixels` pixels, on this machine's cores
+    (what frame_workers() allows before any cap the user sets), without loading OpenCV: for memory estimates."""
+    return min(MAX_WORKERS, os.cpu_count() or 1) * frame_pixels * WORKER_BYTES_PER_PIXEL
+
+
 def each_frame(work: Callable[[int], T], frames: Iterable[int]) -> list[T]:
     """`work(t)` for every t, in order, on up to frame_workers() threads; the first exception is raised once the
     frames already started have finished (the rest never start).
@@ -47,11 +53,8 @@ def each_frame(work: Callable[[int], T], frames: Iterable[int]) -> list[T]:
     pool = ThreadPoolExecutor(workers, thread_name_prefix="vinpaint-frame")
     try:
         return list(pool.map(work, frames))
-    except BaseException:  # a failed frame or Ctrl-C: the frames not yet started are dropped, not worked through
+    finally:  # after a failed frame or Ctrl-C the frames not yet started are dropped, not worked through
         pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    finally:
-        pool.shutdown(wait=True)
 
 
 def side_by_side(*work: Callable[[], T]) -> list[T]:

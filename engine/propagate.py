@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from .flow import FlowEstimator, fill_holes_for_flow
-from .composite import to_float
+from .composite import resize_frames, resize_holes, to_float
 from .parallel import each_frame, side_by_side
 from vinpaint.errors import InputError
 from vinpaint.files import atomic_write
@@ -178,12 +178,8 @@ def calibrate_at_flow_size(frames: np.ndarray, holes: np.ndarray, flows: Neighbo
     h, w = flows.forward.shape[1:3] if len(flows.forward) else holes.shape[1:]
     if (h, w) == holes.shape[1:]:
         return calibrate_distance(frames, holes, flows, band, seed=seed)
-    small = np.stack(each_frame(lambda t: cv2.resize(frames[t], (w, h), interpolation=cv2.INTER_AREA),
-                                range(len(frames))))
-    small_holes = np.stack([cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0
-                            for m in holes])
-    return calibrate_distance(small, small_holes, NeighbourFlows(flows.forward, flows.backward, 1.0, 1.0), band,
-                              seed=seed)
+    return calibrate_distance(resize_frames(frames, (w, h)), resize_holes(holes, (w, h)),
+                              NeighbourFlows(flows.forward, flows.backward, 1.0, 1.0), band, seed=seed)
 
 
 def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, band: int = 4, ring: int = 8,
@@ -213,13 +209,12 @@ def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFl
         if not len(ys):
             continue
         pick = rng.choice(len(ys), min(per_frame, len(ys)), replace=False)
-        samples.append((t, ys[pick], xs[pick]))
+        samples.append((t, grown, ys[pick], xs[pick]))
     if not samples:
         return 0, {}
 
     def diffusion_error(n: int) -> np.ndarray:
-        t, ys, xs = samples[n]
-        grown = cv2.dilate(holes[t].astype(np.uint8), outer)
+        t, grown, ys, xs = samples[n]
         filled = cv2.inpaint(frames[t], grown * 255, 5, cv2.INPAINT_TELEA)
         return ((filled[ys, xs].astype(np.float32) - frames[t][ys, xs]) / 255.0) ** 2
 
@@ -229,7 +224,7 @@ def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFl
     distance = 1
     while distance < t_count:
         err = []
-        for t, ys, xs in samples:
+        for t, _, ys, xs in samples:
             for step in (+1, -1):
                 if not 0 <= t + step * distance < t_count:
                     continue

@@ -214,7 +214,7 @@ def _header(cfg: EvalConfig, clips, real, seconds: float, workers: int, fid_noti
         *([f"- Real clips (no truth, own schedules): {', '.join(c.name for c in real)}, the first "
            f"{real[0].frames.shape[0]} frames; methods: {', '.join(s.label for s in cfg.real_specs())}."]
           if real else []),
-        f"- Machine: {platform.machine()}, {os.cpu_count()} cores, engine methods trained on {cfg.device or 'cpu'}, "
+        f"- Machine: {platform.machine()}, {os.cpu_count()} cores, engine methods trained on {cfg.device}, "
         f"torch threads per run {cfg.threads or 'default'}, "
         f"{workers} run(s) in parallel; this evaluation took {seconds / 60:.1f} min of wall time "
         "(earlier runs found on disk are reused).",

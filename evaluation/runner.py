@@ -77,7 +77,8 @@ class EngineJob:
     clock: str = "cpu"
     threads: int = 1
     seed: int = 0
-    device: str = "cpu"
+    device: str | None = None
+    """Where the engine trains (None: the first GPU, else the CPU)."""
 
 
 def cpu_seconds() -> float:
@@ -292,7 +293,7 @@ def make_jobs(cfg: EvalConfig, clip: str, frames: np.ndarray, masks: np.ndarray,
         if points:
             jobs.append(EngineJob(clip, frames, masks, spec, points, str(root / clip / _safe(spec.label)),
                                   cfg.preset, dict(cfg.overrides), cfg.clock, cfg.threads, cfg.seed,
-                                  cfg.device or "cpu"))
+                                  cfg.device or None))
     return jobs
 
 

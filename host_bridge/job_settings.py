@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from typing import Any
 
 from vinpaint.engine import PRESETS, VARIANTS, InputError, InpaintConfig, make_config, working_size
 from vinpaint.engine.config import SettingError, setting_fields
-from vinpaint.engine.parallel import MAX_WORKERS, WORKER_BYTES_PER_PIXEL
+from vinpaint.engine.parallel import pool_memory
 from vinpaint.protocol.codec import ProtocolError
 
 STR_SETTINGS_ALLOWED = {"flow.estimator", "flow.dis_preset", "network.kind"}
@@ -98,7 +97,7 @@ def job_memory(config: InpaintConfig, frames: int, height: int, width: int, chan
     frames count."""
     t, big = trained_frames(config, frames), height * width
     host = t * big * (channels * itemsize + 3 * itemsize + 3 * 4 + 2 + 3 * itemsize)
-    host += min(MAX_WORKERS, os.cpu_count() or 1) * big * WORKER_BYTES_PER_PIXEL  # the frame pool's temporaries
+    host += pool_memory(big)
     h, w = working_size(height, width, config)
     small = h * w
     device = t * small * 4 * (2 * 3 + 1 + 1 + 3)
