@@ -17,8 +17,14 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 def composed(data: Path, background: str, masks: str, frames: int) -> tuple[np.ndarray, np.ndarray] | None:
     """bg/<background>'s first `frames` frames and <masks>/masks (or <masks> itself when it names a mask folder,
     e.g. dogs-jump/masks_person) resized onto them -> (truth uint8 [T,H,W,3], holes bool [T,H,W]); None when
-    either folder is absent (the caller skips politely)."""
-    bg_dir, mask_dir = data / "bg" / background / "frames", data / masks / ("" if "/" in masks else "masks")
+    either folder is absent (the caller skips politely). A background that is not in bg/ may be a masked
+    sequence's own frames (e.g. blackswan): its object is then part of the truth, which adds cameras and scenes
+    that the three clean backgrounds lack (a pan over water, a tennis court) at the cost of a moving object that
+    the pasted hole may cover."""
+    bg_dir = data / "bg" / background / "frames"
+    if not bg_dir.is_dir():
+        bg_dir = data / background / "frames"
+    mask_dir = data / masks / ("" if "/" in masks else "masks")
     if not bg_dir.is_dir() or not mask_dir.is_dir():
         return None
     truth = read_clip(bg_dir).frames[:frames]

@@ -521,6 +521,11 @@ class PropagationConfig:
     travelled; 'copies+diffusion': per-frame Telea diffusion joins them, weighted by its measured error at the
     pixel's depth in the hole, so it counts near the edge and hardly at all deep inside (engine/propagate.py
     Fusion; docs/evaluation.md, "Fusing the candidates, and blending the model with diffusion")."""
+    local_errors: bool = setting(False, Flag())
+    """With a fusion of copies, weight each copy by how well one-frame copies did on the known ring near that
+    pixel, relative to the whole clip (engine/propagate.py LocalCopyError): a copy beside a still wall counts
+    for more than one beside running dogs. Off: one error per distance for the whole clip (a config saved before
+    the setting existed). On in `fast` (docs/evaluation.md, "Copy errors where they were measured")."""
     self_check: bool = setting(False, Flag())
     """After training, choose between the model's fill and Telea diffusion for what no frame sees (with or
     without propagation) by scoring both on a band of known pixels held out of training (engine/self_check.py),
@@ -826,6 +831,7 @@ def _fast(c: InpaintConfig) -> None:
     c.resolution.crop_to_hole = True
     c.propagation.train_below = 0.15  # see PropagationConfig.train_below
     c.propagation.self_check = True
+    c.propagation.local_errors = True
     c.propagation.steady_radius = 5  # the unseen fill averaged over 11 frames along the flow (docs/evaluation.md)
     c.propagation.steady_still_radius = 20  # and over up to 41 where the track stands still
     c.flow.dis_preset = "medium"

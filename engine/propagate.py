@@ -50,17 +50,24 @@ def complete_flow(flow: np.ndarray, unknown: np.ndarray) -> np.ndarray:
 
     Smooth, so camera motion and slow rigid motion continue across the hole; a hole's own (object) motion is
     exactly what must not be kept, which is why the flow inside it is discarded rather than trusted."""
+    return pull_push(flow, unknown)
+
+
+def pull_push(field: np.ndarray, unknown: np.ndarray) -> np.ndarray:
+    """A field [H,W,C] filled where it is unknown (bool [H,W]) from the known values around, smoothly: each level
+    halves the size with area averaging (pull), then the gaps take the coarser level's values (push)."""
     if not unknown.any():
-        return flow
+        return field
     known = (~unknown).astype(np.float32)
     if known.sum() == 0:
-        return np.zeros_like(flow)
-    levels = [(flow * known[..., None], known)]
+        return np.zeros_like(field)
+    channels = field.shape[2]
+    levels = [(field * known[..., None], known)]
     while min(levels[-1][1].shape) > 4 and levels[-1][1].min() == 0:
         value, weight = levels[-1]
         h, w = weight.shape
         size = (max(1, (w + 1) // 2), max(1, (h + 1) // 2))
-        value = cv2.resize(value, size, interpolation=cv2.INTER_AREA)
+        value = cv2.resize(value, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], channels)
         weight = cv2.resize(weight, size, interpolation=cv2.INTER_AREA)
         levels.append((value, weight))
     value, weight = levels[-1]
@@ -69,11 +76,11 @@ def complete_flow(flow: np.ndarray, unknown: np.ndarray) -> np.ndarray:
         filled[weight <= 0] = filled[weight > 0].mean(axis=0) if (weight > 0).any() else 0.0
     for value, weight in reversed(levels[:-1]):
         h, w = weight.shape
-        up = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
+        up = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, channels)
         mean = value / np.maximum(weight, 1e-6)[..., None]
         alpha = np.clip(weight, 0.0, 1.0)[..., None]
         filled = alpha * mean + (1.0 - alpha) * up
-    out = flow.copy()
+    out = field.copy()
     out[unknown] = filled[unknown]
     return out
 
@@ -175,11 +182,17 @@ def calibrate_at_flow_size(frames: np.ndarray, holes: np.ndarray, flows: Neighbo
     full-size Telea fills of the calibration cost minutes (1920x1440: 47 s of 40 frames, 4K about four times
     that) for a choice of whole frames that the smaller plate makes the same way (docs/evaluation.md, "Frames
     side by side"); up to 960 wide this is calibrate_distance itself."""
+    return calibrate_distance(*at_flow_size(frames, holes, flows), band, seed=seed)
+
+
+def at_flow_size(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows
+                 ) -> tuple[np.ndarray, np.ndarray, NeighbourFlows]:
+    """Frames, holes and flows at the size the flow was estimated at (the frames as they are up to 960 wide)."""
     h, w = flows.forward.shape[1:3] if len(flows.forward) else holes.shape[1:]
     if (h, w) == holes.shape[1:]:
-        return calibrate_distance(frames, holes, flows, band, seed=seed)
-    return calibrate_distance(resize_frames(frames, (w, h)), resize_holes(holes, (w, h)),
-                              NeighbourFlows(flows.forward, flows.backward, 1.0, 1.0), band, seed=seed)
+        return frames, holes, flows
+    return (resize_frames(frames, (w, h)), resize_holes(holes, (w, h)),
+            NeighbourFlows(flows.forward, flows.backward, 1.0, 1.0))
 
 
 def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, band: int = 4, ring: int = 8,
@@ -247,6 +260,76 @@ def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFl
             return max(distance // 2, 1), errors | {0: diffusion}
         distance *= 2
     return 0, errors | {0: diffusion}
+
+
+LOCAL_RANGE = 4.0
+"""How far the local copy error may lie from the clip's mean, either way (a factor on the squared error)."""
+
+
+@dataclass
+class LocalCopyError:
+    """Where on each frame copying is harder than on the clip as a whole: the squared error of one-frame copies on
+    the known ring around the hole, over its mean on the whole clip, spread smoothly over the frame (pull_push) and
+    kept at the flow's size. A calibration by distance alone is one number for the whole clip; dogs running past
+    one side of the hole or a still wall on the other are not, and the hole pixels near each are weighted by what
+    copying did there (docs/evaluation.md, "Copy errors where they were measured")."""
+
+    ratio: np.ndarray
+    """float16 [T,h,w]: local over mean squared copy error, within [1/LOCAL_RANGE, LOCAL_RANGE]."""
+    scale_x: float
+    scale_y: float
+    """Map size over source size."""
+
+    def at(self, t: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The ratio at source coordinates (N,) of frame t -> (N,) float32."""
+        field = self.ratio[t]
+        h, w = field.shape
+        sx = np.clip((x + 0.5) * self.scale_x - 0.5, 0, w - 1)
+        sy = np.clip((y + 0.5) * self.scale_y - 0.5, 0, h - 1)
+        return _sample(field[..., None], sx, sy)[:, 0].astype(np.float32)
+
+
+def local_copy_error(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, band: int = 4, ring: int = 8
+                     ) -> LocalCopyError | None:
+    """The LocalCopyError of a clip at the flow's size (at_flow_size): every known pixel of calibrate_distance's
+    ring copied one frame along the flow, both ways. None when no ring pixel could be copied."""
+    t_count, h, w = holes.shape
+    band, ring = plate_px(band, w), plate_px(ring, w)
+    inner = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 3, 2 * band + 3))
+    outer = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * (band + ring) + 3, 2 * (band + ring) + 3))
+
+    def copied(t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        hole = holes[t].astype(np.uint8)
+        ys, xs = np.nonzero(cv2.dilate(hole, outer) & ~cv2.dilate(hole, inner) & ~hole)
+        total, count = np.zeros(len(ys), np.float32), np.zeros(len(ys), np.float32)
+        for step in (+1, -1):
+            n = t + step
+            if not len(ys) or not 0 <= n < t_count:
+                continue
+            f = flows.at(step, t if step > 0 else t - 1, xs.astype(np.float32), ys.astype(np.float32))
+            x, y = np.clip(xs + f[:, 0], 0, w - 1), np.clip(ys + f[:, 1], 0, h - 1)
+            ok = ~holes[n][np.rint(y).astype(np.int64), np.rint(x).astype(np.int64)]
+            err2 = (((_sample(frames[n], x, y) - frames[t][ys, xs]) / 255.0) ** 2).mean(axis=-1)
+            total += np.where(ok, err2, 0.0)
+            count += ok
+        good = count > 0
+        return ys[good], xs[good], total[good] / count[good]
+
+    rings = each_frame(copied, range(t_count))
+    if not any(len(e) for _, _, e in rings):
+        return None
+    mean = max(float(np.concatenate([e for _, _, e in rings]).mean()), 1e-8)
+    ratio = np.ones((t_count, h, w), np.float16)
+
+    def spread(t: int) -> None:
+        ys, xs, err2 = rings[t]
+        if len(ys):
+            field, unknown = np.zeros((h, w, 1), np.float32), np.ones((h, w), bool)
+            field[ys, xs, 0], unknown[ys, xs] = err2 / mean, False
+            ratio[t] = np.clip(pull_push(field, unknown)[..., 0], 1 / LOCAL_RANGE, LOCAL_RANGE)
+
+    each_frame(spread, range(t_count))
+    return LocalCopyError(ratio, 1.0, 1.0)
 
 
 def _sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -347,6 +430,8 @@ class Fusion:
     """float (K,): depth in pixels from the nearest known pixel at which `diffusion_rms` was measured."""
     diffusion_rms: np.ndarray | None
     """float (K,): RMS error of per-frame diffusion at those depths; None: copies only."""
+    local: LocalCopyError | None = None
+    """Where copying is harder or easier than the clip's mean (propagation.local_errors); None: the same everywhere."""
 
     def copy_weight(self, distance: np.ndarray) -> np.ndarray:
         known = sorted(d for d in self.copy_rms if d > 0)
@@ -434,6 +519,9 @@ def propagate(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, tole
         ys, xs = np.nonzero(reached[t])
         w_later = np.where(later.reached[t][ys, xs], fusion.copy_weight(later.distance[t][ys, xs]), 0.0)
         w_earlier = np.where(earlier.reached[t][ys, xs], fusion.copy_weight(earlier.distance[t][ys, xs]), 0.0)
+        if fusion.local is not None:
+            harder = fusion.local.at(t, xs.astype(np.float32), ys.astype(np.float32))
+            w_later, w_earlier = w_later / harder, w_earlier / harder
         total = (w_later[:, None] * later.colours[t][ys, xs] + w_earlier[:, None] * earlier.colours[t][ys, xs])
         weight = w_later + w_earlier
         if fusion.diffusion_rms is not None:
@@ -491,9 +579,10 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
                        progress=lambda i, n: say(i, n, "estimating flow for propagation"))
     max_distance, pairs = settings.max_distance, holes.shape[0] - 1  # the flow count, kept while the stage ends
     errors: dict[int, float] | None = None  # the copies' errors by distance, once measured
+    small = at_flow_size(frames_u8, holes, flows)
     if max_distance == 0 and settings.calibrate:
         say(pairs, pairs, "measuring how far copies hold")
-        max_distance, errors = calibrate_at_flow_size(frames_u8, holes, flows, settings.band, seed=seed)
+        max_distance, errors = calibrate_distance(*small, settings.band, seed=seed)
         if log:
             log("propagation: copies' RMS error (8-bit) by distance " +
                 ", ".join(f"{d}: {e * 255:.1f}" for d, e in errors.items() if d) +
@@ -501,8 +590,13 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
     fusion = None
     if settings.fusion != "nearest":
         if errors is None:  # a fixed max_distance skipped the calibration; the weights still need its errors
-            _, errors = calibrate_at_flow_size(frames_u8, holes, flows, settings.band, seed=seed)
+            _, errors = calibrate_distance(*small, settings.band, seed=seed)
         fusion = _fusion(frames_u8, holes, errors, settings.fusion == "copies+diffusion", seed, log)
+        if fusion is not None and settings.local_errors:
+            fusion.local = local_copy_error(*small, settings.band)
+            if fusion.local is not None:
+                fusion.local.scale_x, fusion.local.scale_y = flows.scale_x, flows.scale_y
+    del small
     say(pairs, pairs, "propagating real pixels")
     tolerance = chain_tolerance(settings, holes.shape[2])
     result = propagate(to_float(frames), holes, flows, tolerance, max_distance, fusion)

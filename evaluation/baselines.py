@@ -19,8 +19,12 @@ from vinpaint.engine.propagate import propagate_clip
 
 BASELINES = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS, "prop-telea": cv2.INPAINT_TELEA}
 """Baseline name -> OpenCV flag. 'prop-telea' first propagates real pixels from other frames along completed
-flow (the engine's propagation stage, default settings) and lets Telea fill only what no frame sees: the
-propagation stage's worth without any training."""
+flow (the engine's propagation stage as `fast` runs it, PROP_TELEA) and lets Telea fill only what no frame sees:
+the propagation stage's worth without any training."""
+
+PROP_TELEA = PropagationConfig(local_errors=True)
+"""prop-telea's propagation: the settings of `fast` that decide the propagated pixels (the rest of fast's only
+matter to a trained model or to the steady fill, which this baseline has neither of)."""
 
 
 @dataclass
@@ -66,6 +70,6 @@ def opencv_inpaint(frames: np.ndarray, masks: np.ndarray, method: str = "telea",
 
 def _propagated(frames: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Frames with the engine's propagated pixels in the hole, and the part of the hole no frame sees."""
-    result = propagate_clip(frames, hole, PropagationConfig(), DISFlow("medium"))
+    result = propagate_clip(frames, hole, PROP_TELEA, DISFlow("medium"))
     out, _ = composite(frames, None, hole, 0, result, seam=0)
     return out, hole & ~result.reached

@@ -316,8 +316,54 @@ def test_fusion_is_a_setting_and_nearest_is_the_old_choice():
     fused = propagate_clip(shown, holes, PropagationConfig(), DISFlow("medium"), log=lines.append)
     assert any("by depth" in line for line in lines)
     assert np.array_equal(fused.reached, nearest.reached)
-    assert hole_psnr((fused.colours * 255).round(), truth, fused.reached) > \
-        hole_psnr((nearest.colours * 255).round(), truth, fused.reached)
+    assert hole_psnr(_u8(fused.colours), truth, fused.reached) > hole_psnr(_u8(nearest.colours), truth, fused.reached)
+
+
+def _u8(colours: np.ndarray) -> np.ndarray:
+    """Propagated colours (0-1) as the uint8 frames they become, to score against uint8 truth."""
+    return (np.clip(colours, 0, 1) * 255).round().astype(np.uint8)
+
+
+def _still_and_flickering_clip(t_count: int = 10, h: int = 64, w: int = 128):
+    """A still camera; the left half a fixed fine texture (a copy from any frame is exact, diffusion blurs it), the
+    right half a smooth ramp whose brightness jumps every frame (a copy carries another frame's light, diffusion
+    from the frame's own surround gets it right); a hole across both halves that moves down. -> shown, holes, truth."""
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.random((h, w // 2, 3)).astype(np.float32), (0, 0), 1.0)
+    texture = (texture - texture.min()) / (texture.max() - texture.min())
+    ramp = np.linspace(0.3, 0.6, w // 2, dtype=np.float32)[None, :, None].repeat(h, 0).repeat(3, 2)
+    truth = np.stack([np.concatenate([texture, np.clip(ramp + rng.uniform(-0.15, 0.15), 0, 1)], 1)
+                      for _ in range(t_count)])
+    truth = (truth * 255).round().astype(np.uint8)
+    holes = np.zeros((t_count, h, w), bool)
+    for t in range(t_count):
+        holes[t, 6 + 2 * t:26 + 2 * t, 50:78] = True
+    shown = truth.copy()
+    shown[holes] = (255, 0, 255)
+    return shown, holes, truth
+
+
+def test_copies_count_for_more_beside_a_still_scene_and_less_beside_a_changing_one():
+    """propagation.local_errors: one-frame copies on the ring around the hole are scored where they are, so the
+    hole's still side trusts its copies more and its flickering side trusts diffusion more than one clip-wide
+    error allows; both sides come out nearer the truth."""
+    from vinpaint.engine.config import PropagationConfig
+    from vinpaint.engine.propagate import local_copy_error
+
+    shown, holes, truth = _still_and_flickering_clip()
+    local = local_copy_error(shown, holes, neighbour_flows(shown, holes, DISFlow("medium")))
+    still, flicker = (float(local.ratio[:, :, cols].astype(np.float32).mean()) for cols in (slice(40, 60),
+                                                                                           slice(68, 88)))
+    assert still < 0.7 and flicker > 1.3
+    scores = {}
+    for flag in (False, True):
+        p = propagate_clip(shown, holes, dataclasses.replace(PropagationConfig(), local_errors=flag),
+                           DISFlow("medium"))
+        left, right = p.reached.copy(), p.reached.copy()
+        left[..., 64:], right[..., :64] = False, False
+        assert left.sum() > 500 and right.sum() > 500
+        scores[flag] = (hole_psnr(_u8(p.colours), truth, left), hole_psnr(_u8(p.colours), truth, right))
+    assert scores[True][0] > scores[False][0] + 0.5 and scores[True][1] > scores[False][1] + 0.3
 
 
 class _FixedFlow:
@@ -427,3 +473,14 @@ def test_a_plate_wider_than_the_flow_is_calibrated_at_the_flow_size():
         assert flows.forward.shape[2] == 960  # estimated at the reduced size
         assert calibrate_at_flow_size(big, big_holes, flows)[0] == calibrate_distance(big, big_holes, flows)[0] \
             == limit
+
+
+def test_the_prop_telea_baseline_propagates_as_fast_does():
+    """The baseline is the propagation stage's worth without training: every setting that decides the propagated
+    pixels is fast's, so a change to fast's propagation reaches the baseline's table too."""
+    from vinpaint.evaluation.baselines import PROP_TELEA
+
+    fast = make_config("fast").propagation
+    differ = {name for name, value in dataclasses.asdict(PROP_TELEA).items() if getattr(fast, name) != value}
+    assert differ <= {"self_check", "train_below", "steady_radius", "steady_still_radius"}
+    assert fast.local_errors and PROP_TELEA.local_errors
