@@ -579,7 +579,8 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
                        progress=lambda i, n: say(i, n, "estimating flow for propagation"))
     max_distance, pairs = settings.max_distance, holes.shape[0] - 1  # the flow count, kept while the stage ends
     errors: dict[int, float] | None = None  # the copies' errors by distance, once measured
-    small = at_flow_size(frames_u8, holes, flows)
+    measured = (max_distance == 0 and settings.calibrate) or settings.fusion != "nearest"
+    small = at_flow_size(frames_u8, holes, flows) if measured else None  # the calibrations' frames, holes, flows
     if max_distance == 0 and settings.calibrate:
         say(pairs, pairs, "measuring how far copies hold")
         max_distance, errors = calibrate_distance(*small, settings.band, seed=seed)
