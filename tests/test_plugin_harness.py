@@ -610,6 +610,11 @@ def test_a_batch_render_stops_waiting_for_a_job_that_shows_no_progress(clip: Cli
     d = start_daemon(tmp_path / "store", "--stream-wait", "120")
     try:
         node, job = half_uploaded_streaming_job(clip, d)
+        with Client(d.endpoint) as client:  # the render starts once the job stands still: on a loaded machine the
+            deadline = time.monotonic() + 100  # first window's set-up alone can show no progress for 3 s
+            while not ((st := client.status(job))["phase"] == "upload" and "waiting for frames" in str(st)):
+                assert time.monotonic() < deadline and st["state"] == "training", st
+                time.sleep(0.2)
         run = harness(*node, "--batch", "--param", f"jobId={job}", "--param", "jobFirstFrame=1",
                       "--out", str(tmp_path), "--expect-failure", f"render:{FRAMES}",
                       "--steps", f"describe,create,render:{FRAMES},destroy,unload",
