@@ -102,10 +102,7 @@ class NeighbourFlows:
         """Flow between frames k and k+1 (direction +1: forward, -1: backward) at source coordinates (N,) -> [N,2]
         in source pixels."""
         field = (self.forward if direction > 0 else self.backward)[k]
-        h, w = field.shape[:2]
-        sx = np.clip((x + 0.5) * self.scale_x - 0.5, 0, w - 1)
-        sy = np.clip((y + 0.5) * self.scale_y - 0.5, 0, h - 1)
-        flow = _sample(field, sx, sy).astype(np.float32)
+        flow = _sample(field, *_on_map(x, y, self.scale_x, self.scale_y, field.shape)).astype(np.float32)
         flow[:, 0] /= self.scale_x
         flow[:, 1] /= self.scale_y
         return flow
@@ -212,13 +209,10 @@ def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFl
     t_count, h, w = holes.shape
     band, ring = plate_px(band, w), plate_px(ring, w)
     rng = np.random.default_rng(seed)
-    inner = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 3, 2 * band + 3))
-    outer = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * (band + ring) + 3, 2 * (band + ring) + 3))
+    kernels = _ring_kernels(band, ring)
     samples = []
     for t in range(t_count):  # the samples in frame order, one seeded stream: the same on any thread count
-        hole = holes[t].astype(np.uint8)
-        grown = cv2.dilate(hole, outer)
-        ys, xs = np.nonzero(grown & ~cv2.dilate(hole, inner) & ~hole)
+        grown, ys, xs = _ring(holes[t].astype(np.uint8), kernels)
         if not len(ys):
             continue
         pick = rng.choice(len(ys), min(per_frame, len(ys)), replace=False)
@@ -283,24 +277,20 @@ class LocalCopyError:
     def at(self, t: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """The ratio at source coordinates (N,) of frame t -> (N,) float32."""
         field = self.ratio[t]
-        h, w = field.shape
-        sx = np.clip((x + 0.5) * self.scale_x - 0.5, 0, w - 1)
-        sy = np.clip((y + 0.5) * self.scale_y - 0.5, 0, h - 1)
-        return _sample(field[..., None], sx, sy)[:, 0].astype(np.float32)
+        return _sample(field[..., None], *_on_map(x, y, self.scale_x, self.scale_y, field.shape))[:, 0].astype(
+            np.float32)
 
 
-def local_copy_error(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, band: int = 4, ring: int = 8
-                     ) -> LocalCopyError | None:
+def local_copy_error(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, band: int = 4, ring: int = 8,
+                     scale: tuple[float, float] = (1.0, 1.0)) -> LocalCopyError | None:
     """The LocalCopyError of a clip at the flow's size (at_flow_size): every known pixel of calibrate_distance's
-    ring copied one frame along the flow, both ways. None when no ring pixel could be copied."""
+    ring copied one frame along the flow, both ways; `scale` is that size over the source's (x, y). None when no
+    ring pixel could be copied."""
     t_count, h, w = holes.shape
-    band, ring = plate_px(band, w), plate_px(ring, w)
-    inner = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 3, 2 * band + 3))
-    outer = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * (band + ring) + 3, 2 * (band + ring) + 3))
+    kernels = _ring_kernels(plate_px(band, w), plate_px(ring, w))
 
     def copied(t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        hole = holes[t].astype(np.uint8)
-        ys, xs = np.nonzero(cv2.dilate(hole, outer) & ~cv2.dilate(hole, inner) & ~hole)
+        _, ys, xs = _ring(holes[t].astype(np.uint8), kernels)
         total, count = np.zeros(len(ys), np.float32), np.zeros(len(ys), np.float32)
         for step in (+1, -1):
             n = t + step
@@ -329,7 +319,29 @@ def local_copy_error(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlow
             ratio[t] = np.clip(pull_push(field, unknown)[..., 0], 1 / LOCAL_RANGE, LOCAL_RANGE)
 
     each_frame(spread, range(t_count))
-    return LocalCopyError(ratio, 1.0, 1.0)
+    return LocalCopyError(ratio, *scale)
+
+
+def _on_map(x: np.ndarray, y: np.ndarray, scale_x: float, scale_y: float, shape: tuple[int, ...]
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Source coordinates (N,) -> coordinates on a map of `shape` (h, w, ...) that is `scale` times the source's
+    size (pixel centres aligned), clipped to it."""
+    h, w = shape[:2]
+    return (np.clip((x + 0.5) * scale_x - 0.5, 0, w - 1), np.clip((y + 0.5) * scale_y - 0.5, 0, h - 1))
+
+
+def _ring_kernels(band: int, ring: int) -> tuple[np.ndarray, np.ndarray]:
+    """The dilations that bound the calibration's ring: `band` px and `band + ring` px around the hole."""
+    return tuple(cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 3, 2 * r + 3)) for r in (band, band + ring))
+
+
+def _ring(hole: np.ndarray, kernels: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """uint8 hole [H,W] -> (the hole grown by band + ring, and the ring's known pixels ys, xs): the known pixels
+    that calibrate_distance and local_copy_error stand in for the hole with."""
+    inner, outer = kernels
+    grown = cv2.dilate(hole, outer)
+    ys, xs = np.nonzero(grown & ~cv2.dilate(hole, inner) & ~hole)
+    return grown, ys, xs
 
 
 def _sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -594,9 +606,7 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
             _, errors = calibrate_distance(*small, settings.band, seed=seed)
         fusion = _fusion(frames_u8, holes, errors, settings.fusion == "copies+diffusion", seed, log)
         if fusion is not None and settings.local_errors:
-            fusion.local = local_copy_error(*small, settings.band)
-            if fusion.local is not None:
-                fusion.local.scale_x, fusion.local.scale_y = flows.scale_x, flows.scale_y
+            fusion.local = local_copy_error(*small, settings.band, scale=(flows.scale_x, flows.scale_y))
     del small
     say(pairs, pairs, "propagating real pixels")
     tolerance = chain_tolerance(settings, holes.shape[2])
