@@ -28,7 +28,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--mask-folder", default="masks", help="mask folder of the masked clips (default masks)")
     p.add_argument("--fill", choices=("object", "grey"), default="object",
                    help="what the input shows in the hole: the source clip's object (default) or grey")
-    p.add_argument("--backgrounds", help="comma-separated background names (default: all)")
+    p.add_argument("--backgrounds",
+                   help="comma-separated background clips: bg/<name> for a clean one, a masked clip's own name to "
+                        "use its frames, object and all (default: every clean one)")
     p.add_argument("--mask-sources", help="comma-separated masked clip names (default: all)")
     p.set_defaults(run=run)
 

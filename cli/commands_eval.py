@@ -36,7 +36,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--frames", type=int, help="frames per composed clip")
     p.add_argument("--size", type=parse_size, help="working size WIDTHxHEIGHT, multiples of 64 (e.g. 384x192)")
     p.add_argument("--seed", type=int, help="seed of the composition (the engine's seed is --engine-seed)")
-    p.add_argument("--backgrounds", help="comma-separated background clip names (default: all)")
+    p.add_argument("--backgrounds",
+                   help="comma-separated background clips: bg/<name> for a clean one, a masked clip's own name to "
+                        "use its frames, object and all (default: every clean one)")
     p.add_argument("--mask-sources", help="comma-separated masked clip names to take masks from (default: all)")
     p.add_argument("--methods", help="comma-separated: dip,dip-vid,dip-vid-3dcn,dip-vid-flow,telea,ns,prop-telea "
                                      "(propagation, Telea for the rest, no training), or "

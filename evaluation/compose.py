@@ -46,7 +46,10 @@ class ComposeConfig:
     min_hole: float = 0.005
     """Smallest mean hole fraction accepted; segments with less hole are redrawn."""
     backgrounds: list[str] = field(default_factory=list)
-    """Background clip names to use (empty: all found)."""
+    """Background clip names to use (empty: every clean background found). A masked clip's name (e.g. blackswan)
+    makes its own frames a background: its object is then part of the truth, and the pasted hole may cover
+    something that moves (a dog, a player), which the clean backgrounds never have. It is never given its own
+    masks."""
     mask_sources: list[str] = field(default_factory=list)
     """Masked clip names to take masks from (empty: all found)."""
 
@@ -90,18 +93,25 @@ def _safe(name: str) -> str:
 def make_manifest(data: Path, config: ComposeConfig) -> dict:
     """Draw `config.count` composed clips from the clips under `data`; every choice is written down."""
     config.validate()
-    masked, backgrounds = dataset.scan(Path(data))
-    masked = [c for c in masked if config.mask_folder in c.masks]
+    every_masked, backgrounds = dataset.scan(Path(data))
+    masked = [c for c in every_masked if config.mask_folder in c.masks]
     if config.mask_sources:
         masked = [c for c in masked if c.name in config.mask_sources]
     if config.backgrounds:
-        backgrounds = [c for c in backgrounds if c.name in config.backgrounds]
+        known = {c.name for c in backgrounds + every_masked}
+        unknown = [n for n in config.backgrounds if n not in known]
+        if unknown:
+            raise InputError(f"no clip called {', '.join(map(repr, unknown))} under {data} to use as a background "
+                             f"(clean backgrounds are named bg/<name>; a masked clip by its own name).")
+        backgrounds = [c for c in backgrounds + every_masked if c.name in config.backgrounds]
     if not backgrounds:
         raise InputError(f"no background clips found under {data} (expected bg/<name>/frames/).")
     if not masked:
         raise InputError(f"no clips with a {config.mask_folder!r} mask folder found under {data}.")
     rng = np.random.default_rng(config.seed)
-    pairs = [(b, m) for b in backgrounds for m in masked]
+    pairs = [(b, m) for b in backgrounds for m in masked if b.name != m.name]
+    if not pairs:
+        raise InputError("every background is also the only mask source: a clip is never given its own masks.")
     order = rng.permutation(len(pairs))
     clips = []
     for n in range(config.count):

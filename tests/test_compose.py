@@ -127,6 +127,33 @@ def test_same_seed_same_set_and_round_trip(tmp_path):
     assert sorted(c.name for c in masked) == sorted(e["name"] for e in m1["clips"])
 
 
+def test_a_masked_clip_is_a_background_with_its_object_in_the_truth(tmp_path):
+    data = make_data(tmp_path, bg_len=12, src_len=8)
+    for i in range(8):  # a second masked clip, "walker": green level 50+i, its own mask in the lower left
+        mask = np.zeros((32, 64), np.uint8)
+        mask[20:28, 2:10] = 255
+        _png(tmp_path / "walker" / "frames" / f"{i:05d}.png", np.full((32, 64, 3), (0, 50 + i, 0), np.uint8))
+        _png(tmp_path / "walker" / "masks" / f"{i:05d}.png", mask)
+    cfg = ComposeConfig(seed=3, count=4, frames=5, width=64, height=32, backgrounds=["walker"])
+    manifest = compose.make_manifest(data, cfg)
+    for e in manifest["clips"]:
+        assert e["background"] == "walker" and e["mask_source"] == "obj"  # never its own masks
+        clip = compose.build_clip(data, manifest, e)
+        for k, j in enumerate(e["background_frames"]):
+            assert (clip.truth[k][..., 1] == 50 + j).all()  # walker's own frames, its object included
+            assert (clip.frames[k][clip.masks[k]][:, 0] == 200 + e["mask_frames"][k]).all()
+    both = compose.make_manifest(data, ComposeConfig(seed=0, count=6, frames=4, width=64, height=32,
+                                                     backgrounds=["bg/plain", "obj"]))
+    assert {(e["background"], e["mask_source"]) for e in both["clips"]} == {
+        ("bg/plain", "obj"), ("bg/plain", "walker"), ("obj", "walker")}
+    with pytest.raises(InputError, match="own masks"):
+        compose.make_manifest(data, ComposeConfig(count=1, frames=4, width=64, height=32, backgrounds=["obj"],
+                                                  mask_sources=["obj"]))
+    with pytest.raises(InputError, match="'nowhere'"):
+        compose.make_manifest(data, ComposeConfig(count=1, frames=4, width=64, height=32,
+                                                  backgrounds=["bg/plain", "nowhere"]))
+
+
 def test_davis_layout_palette_masks(tmp_path):
     for i in range(3):
         _png(tmp_path / "JPEGImages" / "480p" / "cows" / f"{i:05d}.jpg", np.zeros((16, 16, 3), np.uint8))
@@ -166,3 +193,10 @@ def test_real_data_composes(tmp_path):
     assert clip.frames.shape == (3, 64, 128, 3)
     assert 0.0 < clip.masks.mean() < 0.5
     assert (clip.frames[~clip.masks] == clip.truth[~clip.masks]).all()
+    swan = compose.make_manifest(SHARED, ComposeConfig(seed=0, count=1, frames=3, width=128, height=64,
+                                                       backgrounds=["blackswan"], mask_sources=["tennis"]))
+    e = swan["clips"][0]
+    assert (e["background"], e["mask_source"]) == ("blackswan", "tennis")
+    clip = compose.build_clip(SHARED, swan, e)
+    assert (clip.truth == dataset.read_frames(SHARED / "blackswan" / "frames", e["background_frames"],
+                                              (128, 64))).all()
