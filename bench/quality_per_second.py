@@ -43,7 +43,7 @@ def check_output(name: str, out: np.ndarray, shown: np.ndarray, holes: np.ndarra
 
 
 def scored(out: np.ndarray, truth: np.ndarray, holes: np.ndarray, consistency: ConsistencyConfig) -> dict:
-    s = video_scores(out, truth, holes).means()
+    s = video_scores(out, truth, holes, whole_frame=False).means()
     cons = temporal_consistency(out, holes, consistency)
     return {"psnr_hole": s["psnr_hole"], "psnr_hole_pooled": psnr(out, truth, holes), "ssim_hole": s["ssim_hole"],
             "cons_psnr": cons[0], "cons_ssim": cons[1]}

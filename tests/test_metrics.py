@@ -96,6 +96,35 @@ def test_ssim_inside_hole_only():
     assert metrics.ssim(a, b, left) == pytest.approx(1.0, abs=1e-12)
 
 
+def test_ssim_of_a_small_hole_is_the_whole_frames_map_on_it():
+    """The hole's SSIM is taken on its bounding box grown by the window's reach: the same numbers as the
+    whole frame's map, wherever the hole lies (inside, on an edge, in a corner, one pixel)."""
+    from skimage.metrics import structural_similarity
+
+    a, b = textured(80, 120, seed=1), textured(80, 120, seed=2)
+    _, full = structural_similarity(a, b, full=True, data_range=1.0, channel_axis=-1, gaussian_weights=True,
+                                    sigma=1.5, use_sample_covariance=False)
+    full = full.mean(axis=2)
+    for rows, cols in ((slice(30, 41), slice(50, 70)), (slice(0, 6), slice(100, 120)), (slice(79, 80), slice(0, 1)),
+                       (slice(40, 41), slice(60, 61)), (slice(0, 80), slice(3, 9))):
+        hole = np.zeros((80, 120), bool)
+        hole[rows, cols] = True
+        hole[rows.start, cols.start] = False if hole.sum() > 1 else True  # not quite a box
+        assert metrics.ssim(a, b, hole) == pytest.approx(float(full[hole].mean()), abs=1e-12)
+    with pytest.raises(InputError, match="too small"):
+        metrics.ssim(a[:6], b[:6], np.ones((6, 120), bool))
+
+
+def test_video_scores_can_leave_the_whole_frame_out():
+    truth = np.stack([textured(32, 32, s) for s in range(2)])
+    hole = np.zeros((2, 32, 32), bool)
+    hole[:, 4:8, 4:8] = True
+    both = metrics.video_scores(truth + 0.1, truth, hole)
+    hole_only = metrics.video_scores(truth + 0.1, truth, hole, whole_frame=False)
+    assert np.isnan(hole_only.psnr).all() and np.isnan(hole_only.ssim).all()
+    assert np.array_equal(hole_only.psnr_hole, both.psnr_hole) and np.array_equal(hole_only.ssim_hole, both.ssim_hole)
+
+
 # --- per-video accumulation -----------------------------------------------------------------------------------------
 
 def test_video_average_is_mean_of_frame_psnr():
