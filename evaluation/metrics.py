@@ -45,24 +45,23 @@ def mse_to_psnr(mse: float) -> float:
 
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     """PSNR of one frame [H,W,C]; with a bool mask [H,W], only the masked pixels count (NaN if none)."""
-    a, b = to_unit(a), to_unit(b)
+    a, b = np.asarray(a), np.asarray(b)
     _check_pair(a, b, mask)
-    diff2 = (a - b) ** 2
     if mask is None:
-        return mse_to_psnr(float(diff2.mean()))
+        return mse_to_psnr(float(((to_unit(a) - to_unit(b)) ** 2).mean()))
     m = np.asarray(mask, dtype=bool)
     if not m.any():
         return float("nan")
-    return mse_to_psnr(float(diff2[m].mean()))
+    return mse_to_psnr(float(((to_unit(a[m]) - to_unit(b[m])) ** 2).mean()))  # the hole's pixels only in float64
 
 
 def hole_psnr(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:
     """PSNR in dB pooled over the hole pixels of a whole clip: [T,H,W,C] vs [T,H,W,C] (same dtype) with bool
     [T,H,W]. One mean squared error over all of them, uncapped (inf when equal): the single number the demo, the
     benchmarks and the end-to-end tests report, where `video_scores` gives the paper's per-frame mean."""
-    a, b = to_unit(result), to_unit(truth)
+    a, b = np.asarray(result), np.asarray(truth)
     _check_pair(a, b, hole)
-    diff = a[hole] - b[hole]
+    diff = to_unit(a[hole]) - to_unit(b[hole])  # a 4K clip in float64 would be 8 GB per copy
     if diff.size == 0:
         raise ValueError("the hole is empty")
     mse = float(np.mean(diff ** 2))
@@ -73,7 +72,7 @@ def ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     """SSIM of one frame [H,W,C] (scikit-image); with a mask [H,W], the SSIM map averaged over masked pixels."""
     from skimage.metrics import structural_similarity  # SciPy underneath: loaded by the first score, not the CLI
 
-    a, b = to_unit(a), to_unit(b)
+    a, b = np.asarray(a), np.asarray(b)
     _check_pair(a, b, mask)
     channel_axis = -1 if a.ndim == 3 else None
     if min(a.shape[:2]) < 7:
@@ -81,12 +80,12 @@ def ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     kwargs = dict(data_range=1.0, channel_axis=channel_axis, gaussian_weights=True, sigma=1.5,
                   use_sample_covariance=False)
     if mask is None:
-        return float(structural_similarity(a, b, **kwargs))
+        return float(structural_similarity(to_unit(a), to_unit(b), **kwargs))
     m = np.asarray(mask, dtype=bool)
     if not m.any():
         return float("nan")
     box = _within_reach(m)
-    _, smap = structural_similarity(a[box], b[box], full=True, **kwargs)
+    _, smap = structural_similarity(to_unit(a[box]), to_unit(b[box]), full=True, **kwargs)
     if smap.ndim == 3:
         smap = smap.mean(axis=2)
     return float(smap[m[box]].mean())
@@ -165,6 +164,20 @@ class ConsistencyConfig:
     """Seed of the patch sampling, so the metric is reproducible."""
 
 
+class _UnitFrames:
+    """A video's frames as float32 in [0, 1], converted one at a time as they are asked for (the last two kept):
+    the whole of a 40-frame 4K clip converted at once was 12 GB."""
+
+    def __init__(self, video: np.ndarray):
+        self.video, self.kept = video, {}
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if i not in self.kept:
+            self.kept = {j: f for j, f in self.kept.items() if j >= i - 1}
+            self.kept[i] = to_unit(self.video[i]).astype(np.float32)
+        return self.kept[i]
+
+
 def temporal_consistency(video: np.ndarray, hole: np.ndarray,
                          config: ConsistencyConfig | None = None) -> tuple[float, float]:
     """Mean PSNR and SSIM between hole patches at t and their best PSNR match within +-radius px at t+1.
@@ -174,9 +187,10 @@ def temporal_consistency(video: np.ndarray, hole: np.ndarray,
     per patch). Returns (NaN, NaN) when no frame before the last has a hole.
     """
     cfg = config or ConsistencyConfig()
-    v = to_unit(video).astype(np.float32)
-    if v.ndim != 4 or hole.shape != v.shape[:3]:
-        raise InputError(f"the video must be [T,H,W,3] with a hole [T,H,W]; got {v.shape} and {hole.shape}.")
+    video = np.asarray(video)
+    if video.ndim != 4 or hole.shape != video.shape[:3]:
+        raise InputError(f"the video must be [T,H,W,3] with a hole [T,H,W]; got {video.shape} and {hole.shape}.")
+    v = _UnitFrames(video)
     t, h, w = hole.shape
     p = min(cfg.patch, h, w)
     rng = np.random.default_rng(cfg.seed)
@@ -190,10 +204,10 @@ def temporal_consistency(video: np.ndarray, hole: np.ndarray,
         for k in pick:
             y0 = int(np.clip(ys[k] - p // 2, 0, h - p))
             x0 = int(np.clip(xs[k] - p // 2, 0, w - p))
-            ref = v[i, y0:y0 + p, x0:x0 + p]
+            ref = v[i][y0:y0 + p, x0:x0 + p]
             sy0, sy1 = max(0, y0 - cfg.radius), min(h, y0 + p + cfg.radius)
             sx0, sx1 = max(0, x0 - cfg.radius), min(w, x0 + p + cfg.radius)
-            area = v[i + 1, sy0:sy1, sx0:sx1]
+            area = v[i + 1][sy0:sy1, sx0:sx1]
             sq = cv2.matchTemplate(area, ref, cv2.TM_SQDIFF)
             by, bx = np.unravel_index(int(np.argmin(sq)), sq.shape)
             match = area[by:by + p, bx:bx + p]
