@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from .flow import FlowEstimator, fill_holes_for_flow
-from .composite import resize_frames, resize_holes, to_float
+from .composite import grown, resize_frames, resize_holes, to_float
 from .parallel import each_frame, side_by_side
 from vinpaint.errors import InputError
 from vinpaint.files import atomic_write
@@ -119,13 +119,10 @@ def neighbour_flows(frames: np.ndarray, holes: np.ndarray, estimator: FlowEstima
     t_count, height, width = holes.shape
     scale = min(1.0, max_width / float(width))
     size = (max(8, int(round(width * scale))), max(8, int(round(height * scale))))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1)) if band > 0 else None
 
     def prepared(i: int) -> tuple[np.ndarray, np.ndarray]:
         filled = fill_holes_for_flow(frames[i], holes[i]) if masked else frames[i]
-        hole = holes[i].astype(np.uint8)
-        if kernel is not None:
-            hole = cv2.dilate(hole, kernel)
+        hole = grown(holes[i], band).astype(np.uint8)
         if size != (width, height):
             filled = cv2.resize(filled, size, interpolation=cv2.INTER_AREA)
             hole = cv2.resize(hole, size, interpolation=cv2.INTER_AREA) > 0
@@ -344,87 +341,143 @@ def _ring(hole: np.ndarray, kernels: tuple[np.ndarray, np.ndarray]) -> tuple[np.
     return grown, ys, xs
 
 
-def _sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Bilinear samples of image [H,W,C] at float coordinates (N,) -> [N,C] (coordinates must be in bounds)."""
-    h, w = image.shape[:2]
+def _bilinear(shape: tuple[int, ...], x: np.ndarray, y: np.ndarray):
+    """The four neighbours (rows, cols) of float coordinates (N,) on a map of `shape` and their weights [N,1]."""
+    h, w = shape[:2]
     x0 = np.clip(np.floor(x).astype(np.int64), 0, w - 1)
     y0 = np.clip(np.floor(y).astype(np.int64), 0, h - 1)
     x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
     fx, fy = (x - x0)[:, None], (y - y0)[:, None]
-    return ((1 - fx) * (1 - fy) * image[y0, x0] + fx * (1 - fy) * image[y0, x1]
-            + (1 - fx) * fy * image[y1, x0] + fx * fy * image[y1, x1])
+    return ((y0, x0), (y0, x1), (y1, x0), (y1, x1)), ((1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy)
 
 
-def _sources(holes: np.ndarray, flows: NeighbourFlows, order: range, step: int, tolerance: float,
-             max_distance: int, positions: bool = True) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+def _sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear samples of image [H,W,C] at float coordinates (N,) -> [N,C] (coordinates must be in bounds)."""
+    corners, weights = _bilinear(image.shape, x, y)
+    return sum(wt * image[c] for c, wt in zip(corners, weights))
+
+
+def _sample_known(frame: np.ndarray, hole: np.ndarray, x: np.ndarray, y: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Bilinear samples of one frame (any dtype) with its hole pixels weighted 0 -> (colour sum float [N,3], weight
+    [N,1]): _sample of frame x knownness and of knownness, from the four corners alone, so no frame of the clip
+    is ever converted to float whole (a 40-frame 4K clip in float32 is 4 GB)."""
+    corners, weights = _bilinear(hole.shape, x, y)
+    known = [(~hole[c]).astype(np.float32)[:, None] for c in corners]
+    value = sum(wt * (to_float(frame[c]) * k) for c, wt, k in zip(corners, weights, known))
+    return value, sum(wt * k for wt, k in zip(weights, known))
+
+
+class _HolePixels:
+    """Each frame's hole pixels in row-major order (np.nonzero), and where a pixel of the frame sits in that order:
+    propagation keeps its per-pixel state on these alone, a few per cent of a plate (issue 12: on a 40-frame 4K
+    clip the full-frame maps of both directions took the run to the machine's 24 GB)."""
+
+    def __init__(self, holes: np.ndarray):
+        self.holes = holes
+        self.where = [np.nonzero(h) for h in holes]
+
+    def count(self, t: int) -> int:
+        return len(self.where[t][0])
+
+    def slots(self, t: int, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        """Positions in frame t's order of the pixels (ys, xs), -1 for a pixel outside its hole."""
+        index = np.full(self.holes.shape[1:], -1, np.int32)
+        index[self.where[t]] = np.arange(self.count(t))
+        return index[ys, xs]
+
+    def dense(self, t: int, values: np.ndarray, fill=0) -> np.ndarray:
+        """Frame t's per-hole-pixel values as a full [H,W,...] map, `fill` elsewhere."""
+        out = np.full(self.holes.shape[1:] + values.shape[1:], fill, values.dtype)
+        out[self.where[t]] = values
+        return out
+
+
+def _sources(pixels: _HolePixels, flows: NeighbourFlows, order: range, step: int, tolerance: float,
+             max_distance: int, positions: bool = True
+             ) -> tuple[list[np.ndarray], list[np.ndarray] | None, list[np.ndarray] | None]:
     """One direction of propagation, geometry only. For each frame t in `order`, hole pixels follow the flow to
     frame t+step and take that frame's known pixel, or the source that frame's own hole pixel was given (a chain).
-    -> (source frame int32 [T,H,W], -1 where nothing reached; source x, y float32 [T,H,W], or None without
-    `positions`: which frame a chain reaches does not depend on them, and they are 8 bytes a pixel of the clip)."""
+    -> per frame, on its hole pixels (_HolePixels order): source frame int32, -1 where nothing reached; source x, y
+    float32, or None without `positions` (which frame a chain reaches does not depend on them). A known pixel is
+    its own source."""
+    holes = pixels.holes
     t_count, h, w = holes.shape
-    # Where each pixel's colour comes from: frame, x, y; -1 where nothing reached it. Known pixels are their own.
-    src_t = np.full((t_count, h, w), -1, np.int32)
-    for t in range(t_count):
-        src_t[t][~holes[t]] = t
-    src_x = src_y = None
-    if positions:
-        grid_y, grid_x = np.mgrid[0:h, 0:w].astype(np.float32)
-        src_x = np.broadcast_to(grid_x, (t_count, h, w)).copy()
-        src_y = np.broadcast_to(grid_y, (t_count, h, w)).copy()
+    src_t = [np.full(pixels.count(t), -1, np.int32) for t in range(t_count)]
+    src_x = [xs.astype(np.float32) for _, xs in pixels.where] if positions else None
+    src_y = [ys.astype(np.float32) for ys, _ in pixels.where] if positions else None
     for t in order:
         n = t + step
-        if not (0 <= n < t_count) or not holes[t].any():
+        if not (0 <= n < t_count) or not pixels.count(t):
             continue
         k = t if step > 0 else t - 1  # flows are stored between t and t+1
-        ys, xs = np.nonzero(holes[t])
+        ys, xs = pixels.where[t]
+        idx = np.arange(len(ys))
         f = flows.at(step, k, xs.astype(np.float32), ys.astype(np.float32))
         qx, qy = xs + f[:, 0], ys + f[:, 1]
         inside = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
-        ys, xs, f, qx, qy = ys[inside], xs[inside], f[inside], qx[inside], qy[inside]
+        idx, ys, xs, f, qx, qy = idx[inside], ys[inside], xs[inside], f[inside], qx[inside], qy[inside]
         # forward-backward check of the completed flows
         back = flows.at(-step, k, qx, qy)
         ok = np.hypot(f[:, 0] + back[:, 0], f[:, 1] + back[:, 1]) <= tolerance
-        ys, xs, qx, qy = ys[ok], xs[ok], qx[ok], qy[ok]
+        idx, qx, qy = idx[ok], qx[ok], qy[ok]
         rx = np.clip(np.rint(qx).astype(np.int64), 0, w - 1)
         ry = np.clip(np.rint(qy).astype(np.int64), 0, h - 1)
-        landed = src_t[n][ry, rx]
+        slot = pixels.slots(n, ry, rx)
+        in_hole = slot >= 0
+        slot = np.maximum(slot, 0)
+        landed = np.where(in_hole, src_t[n][slot] if len(src_t[n]) else -1, n)
         good = landed >= 0
         if max_distance > 0:
             good &= np.abs(landed - t) <= max_distance
-        ys, xs, rx, ry, qx, qy, landed = ys[good], xs[good], rx[good], ry[good], qx[good], qy[good], landed[good]
-        src_t[t][ys, xs] = landed
+        idx, rx, ry, qx, qy, landed = idx[good], rx[good], ry[good], qx[good], qy[good], landed[good]
+        in_hole, slot = in_hole[good], slot[good]
+        src_t[t][idx] = landed
         if positions:
-            src_x[t][ys, xs] = src_x[n][ry, rx] + (qx - rx)
-            src_y[t][ys, xs] = src_y[n][ry, rx] + (qy - ry)
+            # a known pixel's source is itself; a hole pixel's is where its own chain ended
+            base_x = np.where(in_hole, src_x[n][slot], rx) if len(src_x[n]) else rx
+            base_y = np.where(in_hole, src_y[n][slot], ry) if len(src_y[n]) else ry
+            src_x[t][idx] = base_x + (qx - rx)
+            src_y[t][idx] = base_y + (qy - ry)
     return src_t, src_x, src_y
 
 
-def _chain(frames: np.ndarray, holes: np.ndarray, known: np.ndarray, masked: np.ndarray, flows: NeighbourFlows,
-           order: range, step: int, tolerance: float, max_distance: int) -> Propagation:
+@dataclass
+class _Direction:
+    """One direction's chains on the hole pixels (_HolePixels order): colour float32 [N,3], reached bool [N],
+    frames travelled int16 [N]."""
+
+    colours: list[np.ndarray]
+    reached: list[np.ndarray]
+    distance: list[np.ndarray]
+
+
+def _chain(frames: np.ndarray, pixels: _HolePixels, flows: NeighbourFlows, order: range, step: int,
+           tolerance: float, max_distance: int) -> _Direction:
     """One direction of propagation: the chains' sources (_sources), then the colours sampled there."""
+    holes = pixels.holes
     t_count, h, w = holes.shape
-    src_t, src_x, src_y = _sources(holes, flows, order, step, tolerance, max_distance)
-    colours = np.zeros(frames.shape, np.float32)
-    reached = np.zeros(holes.shape, bool)
-    distance = np.zeros(holes.shape, np.int16)
+    src_t, src_x, src_y = _sources(pixels, flows, order, step, tolerance, max_distance)
+    out = _Direction([np.zeros((pixels.count(t), 3), np.float32) for t in range(t_count)],
+                     [np.zeros(pixels.count(t), bool) for t in range(t_count)],
+                     [np.zeros(pixels.count(t), np.int16) for t in range(t_count)])
     for t in range(t_count):
-        ys, xs = np.nonzero(holes[t] & (src_t[t] >= 0))
-        if not len(ys):
+        (which,) = np.nonzero(src_t[t] >= 0)
+        if not len(which):
             continue
-        origin = src_t[t][ys, xs]
+        origin = src_t[t][which]
         for s in np.unique(origin):
-            pick = origin == s
-            px = np.clip(src_x[t][ys[pick], xs[pick]], 0, w - 1)
-            py = np.clip(src_y[t][ys[pick], xs[pick]], 0, h - 1)
+            pick = which[origin == s]
+            px = np.clip(src_x[t][pick], 0, w - 1)
+            py = np.clip(src_y[t][pick], 0, h - 1)
             # weighted by knownness, so a sample next to the source frame's own hole never mixes hole content in
-            weight = _sample(known[s], px, py)
-            value = _sample(masked[s], px, py)
+            value, weight = _sample_known(frames[s], holes[s], px, py)
             usable = weight[:, 0] > 1e-3
-            yy, xx = ys[pick][usable], xs[pick][usable]
-            colours[t][yy, xx] = value[usable] / weight[usable]
-            reached[t][yy, xx] = True
-            distance[t][yy, xx] = abs(int(s) - t)
-    return Propagation(colours, reached, distance)
+            chosen = pick[usable]
+            out.colours[t][chosen] = value[usable] / weight[usable]
+            out.reached[t][chosen] = True
+            out.distance[t][chosen] = abs(int(s) - t)
+    return out
 
 
 @dataclass
@@ -505,44 +558,51 @@ def propagate(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, tole
               max_distance: int = 0, fusion: Fusion | None = None) -> Propagation:
     """Real pixels for the hole from both directions in time.
 
-    frames float32 [T,H,W,3], holes bool [T,H,W], flows from `neighbour_flows`. Without `fusion` the nearer source
-    frame wins and a tie averages; with it, both copies (and per-frame diffusion, when the fusion has its error)
-    are blended by their measured errors (Fusion)."""
+    frames [T,H,W,3] uint8, uint16 or float32 in [0,1] (converted where sampled), holes bool [T,H,W], flows from
+    `neighbour_flows`. Without `fusion` the nearer source frame wins and a tie averages; with it, both copies (and
+    per-frame diffusion, when the fusion has its error) are blended by their measured errors (Fusion)."""
     t_count = holes.shape[0]
-    known = (~holes).astype(np.float32)[..., None]
-    masked = frames * known  # samples weighted by knownness, so no hole content is ever mixed in
+    pixels = _HolePixels(holes)
     later, earlier = side_by_side(
-        lambda: _chain(frames, holes, known, masked, flows, range(t_count - 1, -1, -1), +1, tolerance, max_distance),
-        lambda: _chain(frames, holes, known, masked, flows, range(t_count), -1, tolerance, max_distance))
-    reached = later.reached | earlier.reached
-    take_later = later.reached & (~earlier.reached | (later.distance < earlier.distance))
-    distance = np.where(take_later, later.distance, earlier.distance).astype(np.int16)
-    if fusion is None:
-        both = later.reached & earlier.reached
-        tie = both & (later.distance == earlier.distance)
-        colours = np.where(take_later[..., None], later.colours, earlier.colours)
-        colours[tie] = 0.5 * (later.colours[tie] + earlier.colours[tie])
-        return Propagation(colours, reached, distance)
-    colours = np.zeros(frames.shape, np.float32)
+        lambda: _chain(frames, pixels, flows, range(t_count - 1, -1, -1), +1, tolerance, max_distance),
+        lambda: _chain(frames, pixels, flows, range(t_count), -1, tolerance, max_distance))
+    colours = np.zeros(holes.shape + (3,), np.float32)
+    reached = np.zeros(holes.shape, bool)
+    distance = np.zeros(holes.shape, np.int16)
 
-    def fuse(t: int) -> None:
-        if not reached[t].any():
+    def combine(t: int) -> None:
+        r_later, r_earlier = later.reached[t], earlier.reached[t]
+        d_later, d_earlier = later.distance[t], earlier.distance[t]
+        c_later, c_earlier = later.colours[t], earlier.colours[t]
+        anywhere = r_later | r_earlier
+        take_later = r_later & (~r_earlier | (d_later < d_earlier))
+        where = pixels.where[t]
+        reached[t][where] = anywhere
+        distance[t][where] = np.where(take_later, d_later, d_earlier)
+        if fusion is None:
+            chosen = np.where(take_later[:, None], c_later, c_earlier)
+            tie = r_later & r_earlier & (d_later == d_earlier)
+            chosen[tie] = 0.5 * (c_later[tie] + c_earlier[tie])
+            colours[t][where] = chosen
             return
-        ys, xs = np.nonzero(reached[t])
-        w_later = np.where(later.reached[t][ys, xs], fusion.copy_weight(later.distance[t][ys, xs]), 0.0)
-        w_earlier = np.where(earlier.reached[t][ys, xs], fusion.copy_weight(earlier.distance[t][ys, xs]), 0.0)
+        if not anywhere.any():
+            return
+        (sel,) = np.nonzero(anywhere)
+        ys, xs = where[0][sel], where[1][sel]
+        w_later = np.where(r_later[sel], fusion.copy_weight(d_later[sel]), 0.0)
+        w_earlier = np.where(r_earlier[sel], fusion.copy_weight(d_earlier[sel]), 0.0)
         if fusion.local is not None:
             harder = fusion.local.at(t, xs.astype(np.float32), ys.astype(np.float32))
             w_later, w_earlier = w_later / harder, w_earlier / harder
-        total = (w_later[:, None] * later.colours[t][ys, xs] + w_earlier[:, None] * earlier.colours[t][ys, xs])
+        total = (w_later[:, None] * c_later[sel] + w_earlier[:, None] * c_earlier[sel])
         weight = w_later + w_earlier
         if fusion.diffusion_rms is not None:
             w_diffusion = fusion.diffusion_weight(hole_depth(holes[t])[ys, xs])
-            total += w_diffusion[:, None] * diffuse_frame(frames[t], holes[t])[ys, xs]
+            total += w_diffusion[:, None] * diffuse_frame(to_float(frames[t]), holes[t])[ys, xs]
             weight = weight + w_diffusion
         colours[t][ys, xs] = total / weight[:, None]
 
-    each_frame(fuse, range(t_count))
+    each_frame(combine, range(t_count))
     return Propagation(colours, reached, distance)
 
 
@@ -554,9 +614,7 @@ def model_needed(holes: np.ndarray, reached: np.ndarray, train_below: float) -> 
 
 def ring_around(unseen: np.ndarray, width: int) -> np.ndarray:
     """bool [T,H,W] -> the pixels within `width` of `unseen` in each frame, `unseen` itself included."""
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
-    return np.stack(each_frame(lambda t: cv2.dilate(unseen[t].astype(np.uint8), kernel) > 0 if unseen[t].any()
-                               else unseen[t], range(len(unseen))))
+    return np.stack(each_frame(lambda t: grown(unseen[t], width), range(len(unseen))))
 
 
 def hidden_band(holes: np.ndarray, reached: np.ndarray, flows: NeighbourFlows, width: int, tolerance: float,
@@ -571,10 +629,12 @@ def hidden_band(holes: np.ndarray, reached: np.ndarray, flows: NeighbourFlows, w
     band = ring_around(unseen, width) & ~unseen
     hidden = unseen | band
     t_count = holes.shape[0]
+    pixels = _HolePixels(hidden)
     later, earlier = side_by_side(
-        lambda: _sources(hidden, flows, range(t_count - 1, -1, -1), +1, tolerance, max_distance, positions=False)[0],
-        lambda: _sources(hidden, flows, range(t_count), -1, tolerance, max_distance, positions=False)[0])
-    return band & ~((later >= 0) | (earlier >= 0))
+        lambda: _sources(pixels, flows, range(t_count - 1, -1, -1), +1, tolerance, max_distance, positions=False)[0],
+        lambda: _sources(pixels, flows, range(t_count), -1, tolerance, max_distance, positions=False)[0])
+    shown = np.stack([pixels.dense(t, (later[t] >= 0) | (earlier[t] >= 0), False) for t in range(t_count)])
+    return band & ~shown
 
 
 def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: FlowEstimator, seed: int = 0,
@@ -610,7 +670,7 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
     del small
     say(pairs, pairs, "propagating real pixels")
     tolerance = chain_tolerance(settings, holes.shape[2])
-    result = propagate(to_float(frames), holes, flows, tolerance, max_distance, fusion)
+    result = propagate(frames, holes, flows, tolerance, max_distance, fusion)
     if settings.self_check and model_needed(holes, result.reached, settings.train_below):
         result.hidden_band = hidden_band(holes, result.reached, flows, check_band_width(settings, holes.shape[2]),
                                          tolerance, max_distance)

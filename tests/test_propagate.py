@@ -484,3 +484,21 @@ def test_the_prop_telea_baseline_propagates_as_fast_does():
     differ = {name for name, value in dataclasses.asdict(PROP_TELEA).items() if getattr(fast, name) != value}
     assert differ <= {"self_check", "train_below", "steady_radius", "steady_still_radius"}
     assert fast.local_errors and PROP_TELEA.local_errors
+
+
+def test_a_mask_grown_on_its_box_is_the_whole_frames_dilation():
+    """grown() dilates only the mask's bounding box plus the radius (a 4K plate's self-check band is a 193-pixel
+    disc): the same pixels as OpenCV's dilation of the whole frame, wherever the mask lies."""
+    from vinpaint.engine.composite import grown
+
+    rng = np.random.default_rng(5)
+    for radius in (1, 3, 12, 40):
+        for spot in ((slice(30, 45), slice(60, 90)), (slice(0, 4), slice(0, 7)), (slice(90, 100), slice(150, 160)),
+                     (slice(0, 100), slice(70, 72))):
+            mask = np.zeros((100, 160), bool)
+            mask[spot] = rng.random(mask[spot].shape) < 0.7
+            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+            whole = cv2.dilate(mask.astype(np.uint8), kernel) > 0
+            assert np.array_equal(grown(mask, radius), whole), (radius, spot)
+    empty = np.zeros((10, 10), bool)
+    assert not grown(empty, 5).any() and np.array_equal(grown(whole, 0), whole)
