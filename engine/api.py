@@ -224,23 +224,24 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         emit(ProgressEvent("done", 0, 0, 0.0, 0.0, message=notice))
         return InpaintResult(out, generated, holes, None, config, 0.0, 0, history, notices, matte)
 
-    source = to_float(frames)
-    train_holes = holes
-    if propagation is not None and config.propagation.before_training:
-        # propagated pixels are real: the model learns them as known and generates only what no frame sees
-        source = source.copy()
-        source[propagation.reached] = propagation.colours[propagation.reached]
-        train_holes = holes & ~propagation.reached
+    propagated = propagation is not None and config.propagation.before_training
+    # propagated pixels are real: the model learns them as known and generates only what no frame sees
+    train_holes = holes & ~propagation.reached if propagated else holes
     band = held_out_band(holes, propagation, train_holes, check_band_width(config.propagation, holes.shape[2])) \
         if config.propagation.self_check else None
     if band is not None:
         train_holes = train_holes | band  # hidden from the model only; the composite keeps these known pixels
     region = hole_region(train_holes, config.resolution.crop_margin) if config.resolution.crop_to_hole else None
+    y0, y1, x0, x1 = region if region is not None else (0, height, 0, width)
     if region is not None:
-        y0, y1, x0, x1 = region
-        source, train_holes = source[:, y0:y1, x0:x1], train_holes[:, y0:y1, x0:x1]
         h, w = region_working_size(y1 - y0, x1 - x0, config)
         wd.log(f"training on the region x {x0}-{x1}, y {y0}-{y1} around the hole, at {w}x{h}")
+    # only the region is converted to float: a whole 40-frame 4K clip is 4 GB a copy
+    source = to_float(frames[:, y0:y1, x0:x1])
+    train_holes = train_holes[:, y0:y1, x0:x1]
+    if propagated:
+        reached = propagation.reached[:, y0:y1, x0:x1]
+        source[reached] = propagation.colours[:, y0:y1, x0:x1][reached]
     work = resize_frames(source, (w, h))
     work_holes = resize_holes(train_holes, (w, h))
     work[work_holes] = 0.5  # the hole's content is unknown to training: the truth (or the object) never leaks in
