@@ -44,12 +44,14 @@ def fill_weight(hole: np.ndarray, feather: int) -> np.ndarray:
 
 
 def to_float(frames: np.ndarray) -> np.ndarray:
-    """uint8 / uint16 / float frames -> float32 in [0,1]."""
+    """uint8 / uint16 / float frames -> float32 in [0,1], always a new array (scaled in place: a second temporary
+    of a 40-frame 4K clip would be 4 GB more)."""
+    out = frames.astype(np.float32)
     if frames.dtype == np.uint8:
-        return frames.astype(np.float32) / 255.0
-    if frames.dtype == np.uint16:
-        return frames.astype(np.float32) / 65535.0
-    return frames.astype(np.float32)
+        out /= 255.0
+    elif frames.dtype == np.uint16:
+        out /= 65535.0
+    return out
 
 
 def from_float(frames: np.ndarray, dtype: np.dtype) -> np.ndarray:
