@@ -23,14 +23,20 @@ def grown(mask: np.ndarray, radius: int) -> np.ndarray:
     mask = np.asarray(mask, bool)
     if radius <= 0 or not mask.any():
         return mask.copy()
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    h, w = mask.shape
-    y0, y1 = max(0, rows[0] - radius), min(h, rows[-1] + radius + 1)
-    x0, x1 = max(0, cols[0] - radius), min(w, cols[-1] + radius + 1)
+    y0, y1, x0, x1 = box_around(mask, radius)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     out = np.zeros(mask.shape, bool)
     out[y0:y1, x0:x1] = cv2.dilate(mask[y0:y1, x0:x1].astype(np.uint8), kernel) > 0
     return out
+
+
+def box_around(mask: np.ndarray, margin: int = 0) -> tuple[int, int, int, int]:
+    """bool [H,W] with at least one pixel set -> (y0, y1, x0, x1): its bounding box grown by `margin` pixels on
+    each side, within the frame."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    h, w = mask.shape
+    return (max(0, int(rows[0]) - margin), min(h, int(rows[-1]) + 1 + margin),
+            max(0, int(cols[0]) - margin), min(w, int(cols[-1]) + 1 + margin))
 
 
 def fill_weight(hole: np.ndarray, feather: int) -> np.ndarray:
@@ -74,8 +80,7 @@ def hole_region(holes: np.ndarray, margin: float, min_pad: int = 32, max_share: 
     if not union.any():
         return None
     height, width = union.shape
-    ys, xs = np.nonzero(union)
-    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    y0, y1, x0, x1 = box_around(union)
     pad = max(min_pad, int(round(margin * max(y1 - y0, x1 - x0))))
     y0, y1, x0, x1 = max(0, y0 - pad), min(height, y1 + pad), max(0, x0 - pad), min(width, x1 + pad)
     if (y1 - y0) * (x1 - x0) > max_share * height * width:

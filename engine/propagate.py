@@ -169,19 +169,12 @@ def check_band_width(settings, width: int) -> int:
     return plate_px(settings.check_band, width)
 
 
-def calibrate_at_flow_size(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, band: int = 4,
-                           seed: int = 0) -> tuple[int, dict[int, float]]:
-    """calibrate_distance at the size the flow was estimated at (at most 960 wide): the copies' errors and
-    diffusion's are both measured there, with the band and ring in that plate's pixels. On a wider plate the
-    full-size Telea fills of the calibration cost minutes (1920x1440: 47 s of 40 frames, 4K about four times
-    that) for a choice of whole frames that the smaller plate makes the same way (docs/evaluation.md, "Frames
-    side by side"); up to 960 wide this is calibrate_distance itself."""
-    return calibrate_distance(*at_flow_size(frames, holes, flows), band, seed=seed)
-
-
 def at_flow_size(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows
                  ) -> tuple[np.ndarray, np.ndarray, NeighbourFlows]:
-    """Frames, holes and flows at the size the flow was estimated at (the frames as they are up to 960 wide)."""
+    """Frames, holes and flows at the size the flow was estimated at (the frames as they are up to 960 wide): the
+    calibrations run there, with their band and ring in that plate's pixels. On a wider plate their full-size
+    Telea fills cost minutes (1920x1440: 47 s of 40 frames, 4K about four times that) for a choice of whole frames
+    that the smaller plate makes the same way (docs/evaluation.md, "Frames side by side")."""
     h, w = flows.forward.shape[1:3] if len(flows.forward) else holes.shape[1:]
     if (h, w) == holes.shape[1:]:
         return frames, holes, flows
@@ -423,23 +416,27 @@ def _sources(pixels: _HolePixels, flows: NeighbourFlows, order: range, step: int
         idx, qx, qy = idx[ok], qx[ok], qy[ok]
         rx = np.clip(np.rint(qx).astype(np.int64), 0, w - 1)
         ry = np.clip(np.rint(qy).astype(np.int64), 0, h - 1)
+        # a known pixel of frame n is its own source; a hole pixel's is where its own chain ended
         slot = pixels.slots(n, ry, rx)
-        in_hole = slot >= 0
-        slot = np.maximum(slot, 0)
-        landed = np.where(in_hole, src_t[n][slot] if len(src_t[n]) else -1, n)
+        landed = _at_landing(src_t[n], slot, np.full(len(slot), n))
         good = landed >= 0
         if max_distance > 0:
             good &= np.abs(landed - t) <= max_distance
-        idx, rx, ry, qx, qy, landed = idx[good], rx[good], ry[good], qx[good], qy[good], landed[good]
-        in_hole, slot = in_hole[good], slot[good]
+        idx, rx, ry, qx, qy, landed, slot = idx[good], rx[good], ry[good], qx[good], qy[good], landed[good], slot[good]
         src_t[t][idx] = landed
         if positions:
-            # a known pixel's source is itself; a hole pixel's is where its own chain ended
-            base_x = np.where(in_hole, src_x[n][slot], rx) if len(src_x[n]) else rx
-            base_y = np.where(in_hole, src_y[n][slot], ry) if len(src_y[n]) else ry
-            src_x[t][idx] = base_x + (qx - rx)
-            src_y[t][idx] = base_y + (qy - ry)
+            src_x[t][idx] = _at_landing(src_x[n], slot, rx) + (qx - rx)
+            src_y[t][idx] = _at_landing(src_y[n], slot, ry) + (qy - ry)
     return src_t, src_x, src_y
+
+
+def _at_landing(values: np.ndarray, slot: np.ndarray, elsewhere: np.ndarray) -> np.ndarray:
+    """Per-hole-pixel `values` of the frame a chain stepped to, where it landed in that frame's hole (slot >= 0,
+    _HolePixels.slots), and `elsewhere` where it landed on a known pixel (slot -1)."""
+    in_hole = slot >= 0
+    if not in_hole.any():
+        return elsewhere
+    return np.where(in_hole, values[np.maximum(slot, 0)], elsewhere)
 
 
 @dataclass

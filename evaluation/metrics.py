@@ -6,11 +6,13 @@ Wang et al. 2004 (Gaussian window, sigma 1.5, population covariance), rather tha
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from vinpaint.engine.composite import box_around
 from vinpaint.errors import InputError
 
 PSNR_CAP_DB = 100.0
@@ -99,15 +101,13 @@ SSIM_REACH = 5
 def _within_reach(mask: np.ndarray) -> tuple[slice, slice]:
     """The mask's bounding box grown by SSIM_REACH: the SSIM map inside it is the whole frame's on every masked
     pixel, at a fraction of the cost when the hole is small in a large frame (a 4K plate)."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    h, w = mask.shape
+    y0, y1, x0, x1 = box_around(mask, SSIM_REACH)
     span = 2 * SSIM_REACH + 1
     box = []
-    for first, last, size in ((rows[0], rows[-1], h), (cols[0], cols[-1], w)):
-        lo, hi = max(0, first - SSIM_REACH), min(size, last + 1 + SSIM_REACH)
+    for lo, hi, size in ((y0, y1, mask.shape[0]), (x0, x1, mask.shape[1])):
         if hi - lo < span:  # scikit-image wants the whole window inside the image: widen (or take it all)
             lo, hi = max(0, min(lo, size - span)), min(size, max(hi, span))
-        box.append(slice(int(lo), int(hi)))
+        box.append(slice(lo, hi))
     return box[0], box[1]
 
 
@@ -164,20 +164,6 @@ class ConsistencyConfig:
     """Seed of the patch sampling, so the metric is reproducible."""
 
 
-class _UnitFrames:
-    """A video's frames as float32 in [0, 1], converted one at a time as they are asked for (the last two kept):
-    the whole of a 40-frame 4K clip converted at once was 12 GB."""
-
-    def __init__(self, video: np.ndarray):
-        self.video, self.kept = video, {}
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        if i not in self.kept:
-            self.kept = {j: f for j, f in self.kept.items() if j >= i - 1}
-            self.kept[i] = to_unit(self.video[i]).astype(np.float32)
-        return self.kept[i]
-
-
 def temporal_consistency(video: np.ndarray, hole: np.ndarray,
                          config: ConsistencyConfig | None = None) -> tuple[float, float]:
     """Mean PSNR and SSIM between hole patches at t and their best PSNR match within +-radius px at t+1.
@@ -190,7 +176,8 @@ def temporal_consistency(video: np.ndarray, hole: np.ndarray,
     video = np.asarray(video)
     if video.ndim != 4 or hole.shape != video.shape[:3]:
         raise InputError(f"the video must be [T,H,W,3] with a hole [T,H,W]; got {video.shape} and {hole.shape}.")
-    v = _UnitFrames(video)
+    # frames converted as the patches ask for them, the last two kept: a whole 40-frame 4K clip at once was 12 GB
+    v = functools.lru_cache(maxsize=2)(lambda i: to_unit(video[i]).astype(np.float32))
     t, h, w = hole.shape
     p = min(cfg.patch, h, w)
     rng = np.random.default_rng(cfg.seed)
@@ -204,10 +191,10 @@ def temporal_consistency(video: np.ndarray, hole: np.ndarray,
         for k in pick:
             y0 = int(np.clip(ys[k] - p // 2, 0, h - p))
             x0 = int(np.clip(xs[k] - p // 2, 0, w - p))
-            ref = v[i][y0:y0 + p, x0:x0 + p]
+            ref = v(i)[y0:y0 + p, x0:x0 + p]
             sy0, sy1 = max(0, y0 - cfg.radius), min(h, y0 + p + cfg.radius)
             sx0, sx1 = max(0, x0 - cfg.radius), min(w, x0 + p + cfg.radius)
-            area = v[i + 1][sy0:sy1, sx0:sx1]
+            area = v(i + 1)[sy0:sy1, sx0:sx1]
             sq = cv2.matchTemplate(area, ref, cv2.TM_SQDIFF)
             by, bx = np.unravel_index(int(np.argmin(sq)), sq.shape)
             match = area[by:by + p, bx:bx + p]

@@ -458,7 +458,10 @@ def test_the_stages_around_training_give_the_same_pixels_on_one_thread_and_on_se
 def test_a_plate_wider_than_the_flow_is_calibrated_at_the_flow_size():
     """The calibration's Telea fills run at the flow's size (at most 960 wide): the same answer as the clip gives
     at its own size, for a fraction of the time; up to 960 wide it is calibrate_distance itself."""
-    from vinpaint.engine.propagate import calibrate_at_flow_size, calibrate_distance
+    from vinpaint.engine.propagate import at_flow_size, calibrate_distance
+
+    def calibrate_at_flow_size(frames, holes, flows):  # as propagate_clip calibrates
+        return calibrate_distance(*at_flow_size(frames, holes, flows))
 
     still, holes, _ = _panning_clip(frames=6, speed=0, hole_speed=3)
     smooth = (cv2.GaussianBlur(still[0], (0, 0), 6.0) * 0.4).astype(np.int16)
