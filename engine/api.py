@@ -282,7 +282,8 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         if line:
             wd.log(line)
     if scored is not None and config.propagation.check_every > 0 and isinstance(trainer, VideoTrainer):
-        _check_while_training(trainer, BandJudge(frames, holes, propagation, region, scored), config, wd)
+        _check_while_training(trainer, BandJudge(frames, holes, propagation, region, scored,
+                                                 diffusion=config.propagation.diffusion), config, wd)
     if config.train.fit_seconds > 0:
         trainer.run_state.outside_s = outside_training(time.monotonic() - run_started)
     trainer.train()
@@ -294,7 +295,8 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     seconds, steps = trainer.run_state.elapsed, trainer.steps
     history = np.asarray(trainer.run_state.history, np.float32).reshape(-1, 6)
     share = _self_check(frames, holes, propagation, generated, region, scored, wd, emit, notices,
-                        config.propagation.check_margin, config.propagation.check_blend)
+                        config.propagation.check_margin, config.propagation.check_blend,
+                        config.propagation.diffusion)
     if result_file is not None:
         atomic_write(result_file, lambda f: np.savez(
             f, generated=generated, flows=flows if flows is not None else np.zeros(0, np.float32),
@@ -340,16 +342,18 @@ def _compose(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, propa
              estimator: FlowEstimator, generated: np.ndarray | None = None, region=None, share: float = 1.0
              ) -> tuple[np.ndarray, np.ndarray]:
     """The output frames and matte: propagated pixels, and for what no frame sees the model's `generation` (its
-    `share`, the rest Telea diffusion: the self-check's blend) or, without one, Telea diffusion at the source's
+    `share`, the rest per-frame diffusion: the self-check's blend) or, without one, that diffusion at the source's
     resolution, made steady along the flow (propagation.steady_radius). Diffusion is already continuous with the
     propagated pixels it grows from, so it needs no seam (composite's seam would diffuse every frame a second
     time)."""
     if generated is None or share <= 0.0:
-        out, matte = composite(frames, diffusion_fill(frames, holes, propagation), holes, config.mask.feather,
-                               propagation, seam=0)
+        out, matte = composite(frames, diffusion_fill(frames, holes, propagation,
+                                                      diffusion=config.propagation.diffusion),
+                               holes, config.mask.feather, propagation, seam=0)
     else:
         out, matte = composite(frames, generated, holes, config.mask.feather, propagation,
-                               plate_px(config.propagation.seam, holes.shape[2]), region, share)
+                               plate_px(config.propagation.seam, holes.shape[2]), region, share,
+                               config.propagation.diffusion)
     return _steady(frames, holes, out, matte, config, propagation, estimator), matte
 
 
@@ -407,12 +411,13 @@ def _check_while_training(trainer: VideoTrainer, scorer: BandJudge, config: Inpa
 
 def _self_check(frames: np.ndarray, holes: np.ndarray, propagation: Propagation | None, generated: np.ndarray,
                 region, band: np.ndarray | None, wd: "_Workdir", emit: Callable[[ProgressEvent], None],
-                notices: list[str], margin_db: float = 0.0, blend: bool = False) -> float:
-    """The model's share in the fill of what no frame sees (0: Telea diffusion alone; engine/self_check.py);
+                notices: list[str], margin_db: float = 0.0, blend: bool = False, diffusion: str = "telea") -> float:
+    """The model's share in the fill of what no frame sees (0: per-frame `diffusion` alone; engine/self_check.py);
     logged."""
     if band is None:
         return 1.0
-    verdict = judge(frames, holes, propagation, generated, region, band, margin_db=margin_db, blend=blend)
+    verdict = judge(frames, holes, propagation, generated, region, band, margin_db=margin_db, blend=blend,
+                    diffusion=diffusion)
     line = verdict.line() if verdict is not None else "self-check skipped: no known pixels next to the unseen hole"
     notices.append(line)
     wd.log(line)

@@ -89,18 +89,19 @@ def hole_region(holes: np.ndarray, margin: float, min_pad: int = 32, max_share: 
 
 
 def composite(source: np.ndarray, generated: np.ndarray | None, holes: np.ndarray, feather: int = 0,
-              propagation=None, seam: int = 3, region: Region | None = None, model_share: float = 1.0
-              ) -> tuple[np.ndarray, np.ndarray]:
+              propagation=None, seam: int = 3, region: Region | None = None, model_share: float = 1.0,
+              diffusion: str = "telea") -> tuple[np.ndarray, np.ndarray]:
     """Source [T,H,W,3] any dtype, generated float [T,h,w,3] (or None when propagation reached every hole pixel),
     holes bool [T,H,W], optional engine.propagate.Propagation -> ([T,H,W,3] in the source dtype, uint8 matte [T,H,W]).
 
     The fill is the generation upsampled (bicubic) to the source size, with propagated real pixels over it exactly
-    (the seam ramps the generation in from Telea diffusion on the generated side); it is blended in only where the
-    hole is. The matte says which hole pixels were propagated and which generated.
+    (the seam ramps the generation in from per-frame `diffusion` on the generated side, engine/diffusion.py); it is
+    blended in only where the hole is. The matte says which hole pixels were propagated and which generated.
     With a `region`, the generation covers that box of the frame only (every hole pixel it fills lies inside).
-    `model_share` below 1 mixes Telea diffusion (from the real and propagated pixels around) into the generated
+    `model_share` below 1 mixes that diffusion (from the real and propagated pixels around) into the generated
     part by that weight: the self-check's blend."""
-    from .propagate import blend_frame, diffuse_frame, with_propagated
+    from .diffusion import diffuse
+    from .propagate import blend_frame, with_propagated
 
     out = source.copy()
     t_count, h, w = holes.shape
@@ -112,9 +113,9 @@ def composite(source: np.ndarray, generated: np.ndarray | None, holes: np.ndarra
         fill = upsampled(generated[i], (h, w), region) if generated is not None else np.zeros((h, w, 3), np.float32)
         unseen = holes[i] & ~propagation.reached[i] if propagation is not None else holes[i]
         seam_needed = propagation is not None and seam > 0 and (holes[i] & propagation.reached[i]).any()
-        diffused = None  # Telea from the real and propagated pixels: the blend's other part, and the seam's start
+        diffused = None  # diffusion from the real and propagated pixels: the blend's other part, the seam's start
         if generated is not None and unseen.any() and (model_share < 1.0 or seam_needed):
-            diffused = diffuse_frame(with_propagated(source[i], propagation, i), unseen)
+            diffused = diffuse(with_propagated(source[i], propagation, i), unseen, diffusion)
             if model_share < 1.0:
                 fill = model_share * fill + (1.0 - model_share) * diffused
         if propagation is not None:

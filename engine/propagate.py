@@ -19,6 +19,7 @@ import numpy as np
 
 from .flow import FlowEstimator, fill_holes_for_flow
 from .composite import grown, resize_frames, resize_holes, to_float
+from .diffusion import diffuse
 from .parallel import each_frame, side_by_side
 from vinpaint.errors import InputError
 from vinpaint.files import atomic_write
@@ -183,14 +184,15 @@ def at_flow_size(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows
 
 
 def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, band: int = 4, ring: int = 8,
-                       per_frame: int = 1500, seed: int = 0) -> tuple[int, dict[int, float]]:
+                       per_frame: int = 1500, seed: int = 0, diffusion: str = "telea"
+                       ) -> tuple[int, dict[int, float]]:
     """How far in time copying pays on this clip: (largest distance whose copies beat diffusion, 0 for any;
     the copies' RMS error by distance).
 
     Known pixels in a ring just outside the hole stand in for it: each is carried d frames along the completed
-    flow and compared with its true value, and diffusion (Telea) is scored on the same pixels with the ring
-    added to the hole. A scene that changes (walking people, drifting flow) makes far copies worse than diffusion;
-    a still or rigid one does not. Nothing here is tuned to a clip: the clip answers for itself.
+    flow and compared with its true value, and `diffusion` (engine/diffusion.py) is scored on the same pixels
+    with the ring added to the hole. A scene that changes (walking people, drifting flow) makes far copies worse
+    than diffusion; a still or rigid one does not. Nothing here is tuned to a clip: the clip answers for itself.
 
     The band and ring are pixels of a PLATE_WIDTH-wide plate and grow with a wider one. Diffusion's error grows
     with depth into the hole and a copy's does not, so a ring of fixed pixels sits ever shallower in the same hole
@@ -212,8 +214,8 @@ def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFl
 
     def diffusion_error(n: int) -> np.ndarray:
         t, grown, ys, xs = samples[n]
-        filled = cv2.inpaint(frames[t], grown * 255, 5, cv2.INPAINT_TELEA)
-        return ((filled[ys, xs].astype(np.float32) - frames[t][ys, xs]) / 255.0) ** 2
+        filled = diffuse(frames[t], grown.astype(bool), diffusion)
+        return ((filled[ys, xs] - frames[t][ys, xs]) / 255.0) ** 2
 
     diffusion_err = each_frame(diffusion_error, range(len(samples)))
     diffusion = float(np.sqrt(np.concatenate(diffusion_err).mean()))
@@ -494,6 +496,8 @@ class Fusion:
     """float (K,): RMS error of per-frame diffusion at those depths; None: copies only."""
     local: LocalCopyError | None = None
     """Where copying is harder or easier than the clip's mean (propagation.local_errors); None: the same everywhere."""
+    diffusion: str = "telea"
+    """The per-frame diffusion that joins the copies (engine/diffusion.py), the one `diffusion_rms` measured."""
 
     def copy_weight(self, distance: np.ndarray) -> np.ndarray:
         known = sorted(d for d in self.copy_rms if d > 0)
@@ -511,11 +515,11 @@ def hole_depth(hole: np.ndarray) -> np.ndarray:
 
 
 def diffusion_error_by_depth(frames: np.ndarray, holes: np.ndarray, frames_used: int = 6, per_frame: int = 3000,
-                             seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                             seed: int = 0, diffusion: str = "telea") -> tuple[np.ndarray, np.ndarray]:
     """How wrong per-frame diffusion is by depth on this clip: (depths, RMS errors 0-1).
 
     Each sampled frame's hole is grown by as much as the hole is deep (at most 64 px: the error levels off well
-    before, 70-82 levels from 12 px on in a 1080p test) and Telea fills the grown hole; the known pixels it
+    before, 70-82 levels from 12 px on in a 1080p test) and `diffusion` fills the grown hole; the known pixels it
     covered are scored against their true values, binned by their depth in the grown hole. Deep pixels are the
     ones diffusion gets wrong, and how wrong depends on the clip's texture."""
     t_count = holes.shape[0]
@@ -537,8 +541,8 @@ def diffusion_error_by_depth(frames: np.ndarray, holes: np.ndarray, frames_used:
 
     def scored(sample) -> tuple[np.ndarray, np.ndarray]:
         t, grown, ys, xs = sample
-        filled = cv2.inpaint(frames[t], grown * 255, 5, cv2.INPAINT_TELEA)
-        err2 = (((filled[ys, xs].astype(np.float32) - frames[t][ys, xs]) / 255.0) ** 2).mean(axis=-1)
+        filled = diffuse(frames[t], grown.astype(bool), diffusion)
+        err2 = (((filled[ys, xs] - frames[t][ys, xs]) / 255.0) ** 2).mean(axis=-1)
         return np.clip(np.searchsorted(edges, hole_depth(grown)[ys, xs], side="right") - 1, 0, len(sums) - 1), err2
 
     for where, err2 in each_frame(lambda n: scored(samples[n]), range(len(samples))):
@@ -595,7 +599,7 @@ def propagate(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, tole
         weight = w_later + w_earlier
         if fusion.diffusion_rms is not None:
             w_diffusion = fusion.diffusion_weight(hole_depth(holes[t])[ys, xs])
-            total += w_diffusion[:, None] * diffuse_frame(to_float(frames[t]), holes[t])[ys, xs]
+            total += w_diffusion[:, None] * diffuse(to_float(frames[t]), holes[t], fusion.diffusion)[ys, xs]
             weight = weight + w_diffusion
         colours[t][ys, xs] = total / weight[:, None]
 
@@ -652,7 +656,7 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
     small = at_flow_size(frames_u8, holes, flows) if measured else None  # the calibrations' frames, holes, flows
     if max_distance == 0 and settings.calibrate:
         say(pairs, pairs, "measuring how far copies hold")
-        max_distance, errors = calibrate_distance(*small, settings.band, seed=seed)
+        max_distance, errors = calibrate_distance(*small, settings.band, seed=seed, diffusion=settings.diffusion)
         if log:
             log("propagation: copies' RMS error (8-bit) by distance " +
                 ", ".join(f"{d}: {e * 255:.1f}" for d, e in errors.items() if d) +
@@ -660,8 +664,9 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
     fusion = None
     if settings.fusion != "nearest":
         if errors is None:  # a fixed max_distance skipped the calibration; the weights still need its errors
-            _, errors = calibrate_distance(*small, settings.band, seed=seed)
-        fusion = _fusion(frames_u8, holes, errors, settings.fusion == "copies+diffusion", seed, log)
+            _, errors = calibrate_distance(*small, settings.band, seed=seed, diffusion=settings.diffusion)
+        fusion = _fusion(frames_u8, holes, errors, settings.fusion == "copies+diffusion", seed, log,
+                         settings.diffusion)
         if fusion is not None and settings.local_errors:
             fusion.local = local_copy_error(*small, settings.band, scale=(flows.scale_x, flows.scale_y))
     del small
@@ -692,18 +697,18 @@ def display_u8(frames: np.ndarray) -> np.ndarray:
 
 
 def _fusion(frames_u8: np.ndarray, holes: np.ndarray, copy_errors: dict[int, float], with_diffusion: bool,
-            seed: int, log: Callable[[str], None] | None) -> Fusion | None:
+            seed: int, log: Callable[[str], None] | None, diffusion: str = "telea") -> Fusion | None:
     """The Fusion for measured copy errors, with diffusion's own measured when it joins; None (the nearer copy
     wins) when no copy could be measured."""
     if not any(d > 0 for d in copy_errors):
         return None
     if not with_diffusion:
         return Fusion(copy_errors, np.zeros(1), None)
-    depths, rms = diffusion_error_by_depth(frames_u8, holes, seed=seed)
+    depths, rms = diffusion_error_by_depth(frames_u8, holes, seed=seed, diffusion=diffusion)
     if log:
         log("propagation: diffusion's RMS error (8-bit) by depth " +
             ", ".join(f"{d:.0f} px: {e * 255:.1f}" for d, e in zip(depths, rms)))
-    return Fusion(copy_errors, depths, rms)
+    return Fusion(copy_errors, depths, rms, diffusion=diffusion)
 
 
 def blend_frame(fill: np.ndarray, colours: np.ndarray, reached: np.ndarray, hole: np.ndarray, seam: int = 3,
@@ -711,11 +716,11 @@ def blend_frame(fill: np.ndarray, colours: np.ndarray, reached: np.ndarray, hole
     """Propagated pixels over one frame's fill, with a soft seam where they meet generated ones.
 
     fill and colours float32 [H,W,3], reached and hole bool [H,W], optional `diffused` float32 [H,W,3] (the frame
-    with its unseen pixels diffused from the propagated ones, diffuse_frame) -> (the blend, uint8 matte [H,W]: 0
-    outside the hole, PROPAGATED or GENERATED inside). Propagated pixels are real and kept exactly: the seam lies
-    on the generated side, which ramps from `diffused` next to them to the fill `seam` pixels away, so a poor
-    generation is never pulled into real pixels (issue 12: a 3-px seam on the propagated side cost running_car +
-    tennis 2.5 dB on its propagated pixels). Only hole pixels change."""
+    with its unseen pixels diffused from the propagated ones, engine/diffusion.py) -> (the blend, uint8 matte
+    [H,W]: 0 outside the hole, PROPAGATED or GENERATED inside). Propagated pixels are real and kept exactly: the
+    seam lies on the generated side, which ramps from `diffused` next to them to the fill `seam` pixels away, so a
+    poor generation is never pulled into real pixels (issue 12: a 3-px seam on the propagated side cost
+    running_car + tennis 2.5 dB on its propagated pixels). Only hole pixels change."""
     out = fill.copy()
     matte = np.zeros(hole.shape, np.uint8)
     reached = reached & hole
@@ -733,20 +738,6 @@ def blend_frame(fill: np.ndarray, colours: np.ndarray, reached: np.ndarray, hole
     return out, matte
 
 
-def diffuse_frame(frame: np.ndarray, left: np.ndarray, radius: int = 5) -> np.ndarray:
-    """float32 [H,W,3] -> a copy with the `left` pixels (bool [H,W]) filled by OpenCV's Telea diffusion from the
-    pixels around them. Telea runs on 16-bit channels (its float path is not exact); HDR values are scaled."""
-    frame = frame.copy()
-    if left.any():
-        mask = left.astype(np.uint8) * 255
-        scale = max(1.0, float(frame.max()))
-        fixed = np.clip(np.rint(frame / scale * 65535.0), 0, 65535).astype(np.uint16)
-        fixed = np.stack([cv2.inpaint(np.ascontiguousarray(fixed[..., c]), mask, radius, cv2.INPAINT_TELEA)
-                          for c in range(3)], axis=-1)
-        frame[left] = fixed[left].astype(np.float32) / 65535.0 * scale
-    return frame
-
-
 def with_propagated(frame: np.ndarray, propagation: Propagation | None, t: int) -> np.ndarray:
     """One source frame (any dtype) -> float32 [H,W,3] with frame t's propagated pixels in its hole."""
     frame = to_float(frame).copy()
@@ -755,15 +746,15 @@ def with_propagated(frame: np.ndarray, propagation: Propagation | None, t: int) 
     return frame
 
 
-def diffusion_fill(frames: np.ndarray, holes: np.ndarray, propagation: Propagation | None, radius: int = 5
-                   ) -> np.ndarray:
-    """Source-resolution fill: propagated pixels, and OpenCV's Telea diffusion from the real pixels around whatever
-    is left (the whole hole without propagation). frames [T,H,W,3] any dtype -> float32."""
+def diffusion_fill(frames: np.ndarray, holes: np.ndarray, propagation: Propagation | None, radius: int = 5,
+                   diffusion: str = "telea") -> np.ndarray:
+    """Source-resolution fill: propagated pixels, and per-frame `diffusion` (engine/diffusion.py) from the real
+    pixels around whatever is left (the whole hole without propagation). frames [T,H,W,3] any dtype -> float32."""
     out = np.zeros(frames.shape, np.float32)
 
     def fill(t: int) -> None:
         left = holes[t] & ~propagation.reached[t] if propagation is not None else holes[t]
-        out[t] = diffuse_frame(with_propagated(frames[t], propagation, t), left, radius)
+        out[t] = diffuse(with_propagated(frames[t], propagation, t), left, diffusion, radius)
 
     each_frame(fill, range(frames.shape[0]))
     return out

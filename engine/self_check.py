@@ -1,8 +1,9 @@
-"""Beyond the paper: the trained model or Telea diffusion for what no frame sees, chosen per clip from evidence.
+"""Beyond the paper: the trained model or per-frame diffusion (engine/diffusion.py: Telea, or the membrane in
+`fast`) for what no frame sees, chosen per clip from evidence.
 
 A band of pixels the model would have learned as known, next to what it must generate, is held out of training
 (treated as hole for the model only). After training, the model's generation (upsampled as composite does) and
-Telea diffusion (run with the band added to the hole) both predict that band, and the better one fills the unseen
+diffusion (run with the band added to the hole) both predict that band, and the better one fills the unseen
 rest of the clip, or, with `blend`, the two are mixed by the least-squares weight fitted on the band: two fills
 with different errors average to a better one (on tree + blackswan the band scored the model 20.41 dB and
 diffusion 20.85). The band is known, so the final composite keeps it exactly as it was (issue 12).
@@ -20,7 +21,8 @@ import numpy as np
 
 from .composite import Region, upsampled
 from .parallel import each_frame
-from .propagate import Propagation, diffuse_frame, ring_around, with_propagated
+from .diffusion import diffuse
+from .propagate import Propagation, ring_around, with_propagated
 
 
 SNAP = 0.02
@@ -117,14 +119,14 @@ class BandJudge:
     scoring a generation (after training, or while it trains) costs only the model's side."""
 
     def __init__(self, frames: np.ndarray, holes: np.ndarray, propagation: Propagation | None,
-                 region: Region | None, band: np.ndarray, radius: int = 5):
+                 region: Region | None, band: np.ndarray, radius: int = 5, diffusion: str = "telea"):
         self.size, self.region = holes.shape[1:], region
 
         def scored(t: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
             truth = with_propagated(frames[t], propagation, t)
             unseen = holes[t] & ~propagation.reached[t] if propagation is not None else holes[t]
             want = truth[band[t]]
-            diffused = diffuse_frame(truth, unseen | band[t], radius)[band[t]]
+            diffused = diffuse(truth, unseen | band[t], diffusion, radius)[band[t]]
             return t, band[t], want, diffused - want
 
         self.frames: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = \
@@ -153,8 +155,9 @@ class BandJudge:
 
 def judge(frames: np.ndarray, holes: np.ndarray, propagation: Propagation | None, generated: np.ndarray,
           region: Region | None, band: np.ndarray, radius: int = 5, margin_db: float = 0.0,
-          blend: bool = False) -> Verdict | None:
+          blend: bool = False, diffusion: str = "telea") -> Verdict | None:
     """Source frames [T,H,W,3] any dtype, the hole and propagation, the generation float [T,h,w,3] (trained with
     `band` held out) -> the Verdict, or None when the band is empty. The truth on the band is what training would
     have seen there: the source pixel, or the propagated one."""
-    return BandJudge(frames, holes, propagation, region, band, radius).verdict(generated, margin_db, blend)
+    return BandJudge(frames, holes, propagation, region, band, radius, diffusion).verdict(generated, margin_db,
+                                                                                            blend)

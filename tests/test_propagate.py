@@ -280,18 +280,20 @@ def test_copies_from_both_sides_average_out_a_scene_that_changes_on_its_own():
     assert error(fused) < 0.6 * error(nearest)  # where both sides see it, the two errors cancel
 
 
-def test_diffusion_joins_the_copies_near_the_edge_and_hardly_deep_inside():
-    from vinpaint.engine.propagate import Fusion, diffuse_frame, diffusion_error_by_depth, hole_depth
+@pytest.mark.parametrize("method", ["telea", "membrane"])
+def test_diffusion_joins_the_copies_near_the_edge_and_hardly_deep_inside(method):
+    from vinpaint.engine.diffusion import diffuse
+    from vinpaint.engine.propagate import Fusion, diffusion_error_by_depth, hole_depth
 
     shown, holes, truth = _still_clip_with_rising_light(rise=0)
-    depths, rms = diffusion_error_by_depth(shown, holes)
+    depths, rms = diffusion_error_by_depth(shown, holes, diffusion=method)
     assert len(depths) >= 2 and rms[-1] > 1.5 * rms[0]  # a textured scene: diffusion is worse deeper in
     flows = neighbour_flows(shown, holes, DISFlow("medium"))
     frames = shown.astype(np.float32) / 255
     copies = propagate(frames, holes, flows, tolerance=2.0, fusion=Fusion({1: 0.02}, depths, None))
-    both = propagate(frames, holes, flows, tolerance=2.0, fusion=Fusion({1: 0.02}, depths, rms))
+    both = propagate(frames, holes, flows, tolerance=2.0, fusion=Fusion({1: 0.02}, depths, rms, diffusion=method))
     assert np.array_equal(both.reached, copies.reached)
-    diffused = np.stack([diffuse_frame(f, h) for f, h in zip(frames, holes)])
+    diffused = np.stack([diffuse(f, h, method) for f, h in zip(frames, holes)])
     # where copy and diffusion differ, the blend lies between them, at diffusion's share of the weight
     gap = diffused - copies.colours
     share = np.where(np.abs(gap) > 0.02, (both.colours - copies.colours) / np.where(gap == 0, 1, gap), np.nan)
