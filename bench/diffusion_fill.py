@@ -1,7 +1,7 @@
 """Which per-frame diffusion fills a hole better: OpenCV's Telea or the membrane (engine/diffusion.py)? Prints, per
 composed pair, the hole PSNR (per frame / pooled) of each on the bare hole, and with --propagated the engine's
-training-free path with each (fast's propagation, the diffusion for the rest, the steady fill) with its temporal
-consistency. A benchmark: it prints numbers and asserts nothing (docs/evaluation.md, "Diffusion: the membrane").
+training-free path with each (`fast` with propagation.train_below=1: propagation, the diffusion for the rest, the
+steady fill) with its temporal consistency. A benchmark: it prints numbers and asserts nothing (docs/evaluation.md, "Diffusion: the membrane").
 
     cd bench && OMP_WAIT_POLICY=PASSIVE python3 diffusion_fill.py --pairs vtest:dogs-jump,dogs-jump:blackswan \
         [--propagated]
@@ -15,20 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from composed import DATA, composed_pairs
-from vinpaint.engine import make_config
-from vinpaint.engine.api import _steady
-from vinpaint.engine.composite import composite
+from vinpaint.engine import inpaint, make_config
 from vinpaint.engine.diffusion import METHODS, diffuse
-from vinpaint.engine.flow import DISFlow
 from vinpaint.engine.parallel import each_frame
-from vinpaint.engine.propagate import diffusion_fill, propagate_clip
-from vinpaint.evaluation.metrics import hole_psnr, temporal_consistency
+from vinpaint.evaluation.metrics import hole_psnr, temporal_consistency, video_scores
 
 
 def _scores(out: np.ndarray, truth: np.ndarray, holes: np.ndarray) -> tuple[float, float]:
     """(hole PSNR averaged over the frames with a hole, pooled over the clip)."""
-    per = [hole_psnr(out[t:t + 1], truth[t:t + 1], holes[t:t + 1]) for t in range(len(out)) if holes[t].any()]
-    return float(np.mean(per)), hole_psnr(out, truth, holes)
+    per_frame = video_scores(out, truth, holes, whole_frame=False).psnr_hole
+    return float(np.nanmean(per_frame)), hole_psnr(out, truth, holes)
 
 
 def bare(shown: np.ndarray, holes: np.ndarray, method: str) -> np.ndarray:
@@ -40,12 +36,8 @@ def bare(shown: np.ndarray, holes: np.ndarray, method: str) -> np.ndarray:
 
 def propagated(shown: np.ndarray, holes: np.ndarray, method: str) -> np.ndarray:
     """The engine's result where no model is trained: fast's propagation and steady fill, `method` for the rest."""
-    config = make_config("fast", **{"propagation.diffusion": method})
-    estimator = DISFlow(config.flow.dis_preset)
-    result = propagate_clip(shown, holes, config.propagation, estimator)
-    fill = diffusion_fill(shown, holes, result, diffusion=method)
-    out, matte = composite(shown, fill, holes, 0, result, seam=0)
-    return _steady(shown, holes, out, matte, config, result, estimator)
+    config = make_config("fast", **{"propagation.diffusion": method, "propagation.train_below": 1.0})
+    return inpaint(shown, holes, config).frames
 
 
 def main() -> None:
