@@ -62,7 +62,7 @@ def fingerprint(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig) ->
     fill of what no frame sees is steadied: a run may be continued with a larger budget, or its finished result
     steadied again (composition runs on every call, after the cached stages), in the same work directory."""
     settings = config.to_dict()
-    for budget_or_bookkeeping in ("checkpoint_every_s", "max_steps", "max_seconds", "fit_seconds"):
+    for budget_or_bookkeeping in ("checkpoint_every_s", "max_steps", "max_seconds", "fit_seconds", "fit_min_steps"):
         settings["train"].pop(budget_or_bookkeeping, None)
     for composition_only in COMPOSITION_ONLY:
         settings["propagation"].pop(composition_only, None)
@@ -180,7 +180,9 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
 
     result_file = wd.file("result.npz")
     budget = json.dumps([config.train.max_steps, config.train.max_seconds] +
-                        ([config.train.fit_seconds] if config.train.fit_seconds > 0 else []))
+                        ([config.train.fit_seconds] if config.train.fit_seconds > 0 else []) +
+                        ([config.train.fit_min_steps] if config.train.fit_seconds > 0 and config.train.fit_min_steps
+                         else []))
     if result_file is not None and result_file.is_file() and _stored_budget(result_file) == budget:
         try:  # plain arrays only (allow_pickle=False); a damaged or planted file is one sentence
             with np.load(result_file, allow_pickle=False) as z:
@@ -196,8 +198,9 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
                              "delete it or use --restart") from None
         emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="finished earlier; reusing its result"))
         out, matte = _compose(frames, holes, config, propagation, estimator, generated, region, share)
-        return InpaintResult(out, generated, holes, flows, config.as_ran(steps), seconds, steps, history,
-                             matte=matte)
+        ran = config.as_ran(steps) if steps or share > 0.0 else config if propagation is None or not model_needed(
+            holes, propagation.reached, config.propagation.train_below) else _without_training(config)
+        return InpaintResult(out, generated, holes, flows, ran, seconds, steps, history, matte=matte)
 
     t_count, height, width = holes.shape
     h, w = working_size(height, width, config)
@@ -205,13 +208,8 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     if fit_notice:
         wd.log(fit_notice)
 
-    left = int((holes & ~propagation.reached).sum()) if propagation is not None else int(holes.sum())
-    if propagation is not None and not model_needed(holes, propagation.reached, config.propagation.train_below):
-        # (Nearly) every hole pixel was seen in another frame: the few left are filled by diffusion from the real
-        # pixels around them, and no model is trained.
-        notice = ("every hole pixel was propagated from another frame; no training needed" if not left else
-                  f"{left / holes.sum():.2%} of the hole is seen by no frame, below propagation.train_below: "
-                  "filled from the real pixels around it, no training needed")
+    def without_model(notice: str, ran: InpaintConfig) -> InpaintResult:
+        """What no frame sees filled by diffusion from the real pixels around it, steadied; no model."""
         notices.append(notice)
         wd.log(notice)
         out, matte = _compose(frames, holes, config, propagation, estimator)
@@ -222,7 +220,18 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
                 f, generated=generated, flows=np.zeros(0, np.float32), history=history, seconds=0.0, steps=0,
                 budget=budget, diffusion=True))
         emit(ProgressEvent("done", 0, 0, 0.0, 0.0, message=notice))
-        return InpaintResult(out, generated, holes, None, config, 0.0, 0, history, notices, matte)
+        if wd.path is not None and ran is not config:
+            ran.save(wd.path / "config.json")
+        return InpaintResult(out, generated, holes, None, ran, 0.0, 0, history, notices, matte)
+
+    left = int((holes & ~propagation.reached).sum()) if propagation is not None else int(holes.sum())
+    if propagation is not None and not model_needed(holes, propagation.reached, config.propagation.train_below):
+        # (Nearly) every hole pixel was seen in another frame: the few left are filled by diffusion from the real
+        # pixels around them, and no model is trained.
+        return without_model("every hole pixel was propagated from another frame; no training needed" if not left
+                             else f"{left / holes.sum():.2%} of the hole is seen by no frame, below "
+                                  "propagation.train_below: filled from the real pixels around it, no training needed",
+                             config)
 
     propagated = propagation is not None and config.propagation.before_training
     # propagated pixels are real: the model learns them as known and generates only what no frame sees
@@ -274,7 +283,9 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
                         torch.from_numpy(~work_holes).float()[:, None],
                         make_noise(t_count, h, w, config.train.seed), known_flow)
     trainer_cls = FrameTrainer if config.variant == "dip" else VideoTrainer
-    trainer = trainer_cls(config, data, vgg, dev, wd.path, emit, should_stop)
+    # train.fit_min_steps falls back on propagation's fill; without propagation the model is all there is
+    trainer_config = config if propagation is not None else config.replace(**{"train.fit_min_steps": 0})
+    trainer = trainer_cls(trainer_config, data, vgg, dev, wd.path, emit, should_stop)
     wd.log(f"training {config.variant} ({config.preset}) on {t_count} frames at {w}x{h}, {trainer.total} steps")
     scored = None
     if band is not None:
@@ -287,6 +298,8 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     if config.train.fit_seconds > 0:
         trainer.run_state.outside_s = outside_training(time.monotonic() - run_started)
     trainer.train()
+    if trainer.run_state.too_few:  # a repeat of this run needs no fit and no model: the same pixels at once
+        return without_model(trainer.run_state.fit_line, _without_training(config))
     if trainer.run_state.fit_line:
         notices.append(trainer.run_state.fit_line)
         wd.log(trainer.run_state.fit_line)
@@ -310,6 +323,14 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     if wd.path is not None and ran is not config:
         ran.save(wd.path / "config.json")
     return InpaintResult(out, generated, holes, flows, ran, seconds, steps, history, notices, matte)
+
+
+def _without_training(config: InpaintConfig) -> InpaintConfig:
+    """The settings that repeat a run that trained no model (a fit below train.fit_min_steps, or propagation left
+    too little unseen) on any machine: no fit, and no model wanted however much is unseen."""
+    if config.train.fit_seconds <= 0 or not config.propagation.enabled:
+        return config
+    return config.replace(**{"train.fit_seconds": 0.0, "propagation.train_below": 1.0})
 
 
 AFTER_PER_BEFORE = 0.5

@@ -448,6 +448,13 @@ class TrainConfig:
     180 s on a CPU with bf16 matrix units and 580 s on a 2-core AVX2 one without, where a tall crop took 1100 s
     and a 1920x1440 plate spent 350 s outside training (docs/evaluation.md, "A CPU without bf16: the step count
     fitted to the machine" and "The whole run fitted")."""
+    fit_min_steps: int = setting(0, Int(0, MAX_STEPS))
+    """With fit_seconds: when fewer steps than this fit, no model is trained at all (0: always train). What no frame
+    sees is then filled the way a clip that needs no model is (diffusion from the propagated pixels around it, made
+    steady), in seconds instead of minutes: on a 2-core CPU `fast` fits 263-593 of its 1000 steps, and at those
+    counts the self-check gave the model no share on six of seven composed clips and 0.14 (+0.09 dB) on the seventh,
+    so the minutes bought nothing (docs/evaluation.md, "Training where it pays"). Needs propagation: without it
+    the model is all there is and it trains."""
     checkpoint_every_s: float = 30.0
     """Seconds between checkpoints written to the work directory."""
     divergence_factor: float = 5.0
@@ -847,6 +854,7 @@ def _fast(c: InpaintConfig) -> None:
     c.train.max_steps = 1000  # 1500 gave the same fill on ten composed clips, in 1.5x the time (docs/evaluation.md)
     c.train.max_seconds = 0.0
     c.train.fit_seconds = 330.0  # the whole run; fewer steps where it would take longer, decided once and saved
+    c.train.fit_min_steps = 750  # fewer would not beat diffusion: no model then (TrainConfig.fit_min_steps)
     c.train.dip_iterations = 300
     c.train.ema_decay = 0.99  # generate from the average of about the last 100 steps (docs/evaluation.md)
     c.train.precision = "auto"  # bf16 + channels-last where the CPU has bf16 matrix units: half the step time

@@ -107,6 +107,9 @@ class _Run:
         """train.max_steps, or the count train.fit_seconds fitted it to (kept in the checkpoint)."""
         self.fitted = config.train.fit_seconds <= 0  # nothing to fit, or fitted already
         self.fit_line: str | None = None
+        self.too_few = False
+        """train.fit_min_steps: the fit left fewer steps than that, so training stopped where it was timed and the
+        caller fills without a model; never kept in a checkpoint, so a later run with other settings times again."""
         self.outside_s = 0.0
         """Seconds of the run spent outside training, counted against train.fit_seconds: the stages before it
         (measured) and after it (estimated); set by the caller before training."""
@@ -147,7 +150,7 @@ class _Run:
         if self.checkpoint_path is None:
             return
         state = {**state, "elapsed": self.elapsed, "history": self.history, "rollbacks": self.rollbacks}
-        if self.config.train.fit_seconds > 0 and self.fitted:
+        if self.config.train.fit_seconds > 0 and self.fitted and not self.too_few:
             state["fitted_steps"] = self.max_steps
         atomic_write(self.checkpoint_path, lambda f: torch.save(state, f))
         self.last_checkpoint = time.monotonic()
@@ -169,11 +172,17 @@ class _Run:
         self.fitted = True
         if fitted >= planned:
             return
-        self.max_steps = fitted
         outside = f"{self.outside_s:.0f} s outside training (flow, propagation, composition), " \
             if self.outside_s >= 1 else ""
-        self.fit_line = (f"train.fit_seconds {tc.fit_seconds:g}: {outside}{seconds_per_step:.2f} s a training step "
-                         f"on this machine, so {fitted} steps of {planned} (the saved config has "
+        head = f"train.fit_seconds {tc.fit_seconds:g}: {outside}{seconds_per_step:.2f} s a training step on this machine"
+        if fitted < tc.fit_min_steps:
+            self.max_steps, self.too_few = step, True
+            self.fit_line = (f"{head}, so only {fitted} of {planned} steps would fit, fewer than train.fit_min_steps "
+                             f"{tc.fit_min_steps}: no model is trained, what no frame sees is filled from the pixels "
+                             "around it (train.fit_min_steps=0 trains anyway)")
+            return
+        self.max_steps = fitted
+        self.fit_line = (f"{head}, so {fitted} steps of {planned} (the saved config has "
                          f"train.max_steps={fitted} and train.fit_seconds=0, which repeat this run on any machine)")
 
     def stop_requested(self) -> bool:

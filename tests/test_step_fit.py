@@ -3,6 +3,7 @@ holds the count, so the run can be repeated exactly anywhere."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 
@@ -104,3 +105,57 @@ def test_submit_saves_the_config_as_the_daemon_ran_it():
     assert ran_as(fitted, done, frames=fitted.shot.window + 1) is fitted
     assert ran_as(fitted, {"state": "done", "step": 0}, frames=12) is fitted
     assert ran_as(_config(), done, frames=12).to_dict() == _config().to_dict()
+
+
+def test_too_few_steps_to_fit_train_no_model_and_the_saved_config_repeats_the_run(tmp_path):
+    """train.fit_min_steps: a machine that would fit fewer steps stops where it timed them and fills what no frame
+    sees from the pixels around it, exactly as a clip that needs no model; nothing of the model reaches the frames."""
+    frames, masks = _clip()  # random frames, a hole that never moves: no frame sees behind it
+    config = _config(**{"propagation.enabled": True, "train.fit_seconds": 1e-3, "train.fit_min_steps": 50})
+    result = inpaint(frames, masks, config, workdir=tmp_path / "a")
+    assert result.steps == 0
+    line = next(n for n in result.notices if n.startswith("train.fit_seconds"))
+    assert re.search(rf"only {FIT_WARMUP + FIT_TIMED} of \d+ steps would fit, fewer than train.fit_min_steps 50", line)
+    assert line in (tmp_path / "a" / "log.txt").read_text()
+    free = inpaint(frames, masks, _config(**{"propagation.enabled": True, "propagation.train_below": 1.0}))
+    assert np.array_equal(result.frames, free.frames) and np.array_equal(result.matte, free.matte)
+    assert not np.array_equal(result.frames[masks], frames[masks])  # the hole was filled, not left as it came
+
+    saved = InpaintConfig.from_dict(json.loads((tmp_path / "a" / "config.json").read_text()))
+    assert saved == result.config
+    assert saved.propagation.train_below == 1.0 and saved.train.fit_seconds == 0.0
+    again = inpaint(frames, masks, saved, workdir=tmp_path / "b")  # any machine: no fit, no model, the same frames
+    assert again.steps == 0 and not any(n.startswith("train.fit_seconds") for n in again.notices)
+    assert np.array_equal(again.frames, result.frames)
+
+    reused = inpaint(frames, masks, config, workdir=tmp_path / "a")  # the cached result, with the same settings
+    assert reused.steps == 0 and reused.config == result.config and np.array_equal(reused.frames, result.frames)
+
+    # the steps timed were kept, but not the verdict: asked to train anyway, the same directory times again
+    forced = inpaint(frames, masks, config.replace(**{"train.fit_min_steps": 0}), workdir=tmp_path / "a")
+    assert forced.steps == 2 * (FIT_WARMUP + FIT_TIMED)
+    assert not np.array_equal(forced.frames, result.frames)
+
+
+def test_without_propagation_the_model_trains_however_few_steps_fit(tmp_path):
+    frames, masks = _clip()
+    result = inpaint(frames, masks, _config(**{"train.fit_seconds": 1e-3, "train.fit_min_steps": 50}),
+                     workdir=tmp_path)
+    assert result.steps == FIT_WARMUP + FIT_TIMED
+    assert not any("fit_min_steps" in n for n in result.notices)
+
+
+def test_a_fit_below_the_minimum_stops_at_once_and_is_not_kept_in_the_checkpoint(tmp_path):
+    config = _config(**{"train.fit_seconds": 100.0, "train.fit_min_steps": 200, "train.max_steps": 1000})
+    run = _Run(config, tmp_path, total=2000, progress=None, should_stop=None)
+    run.fit(step=13, seconds_per_step=1.0)  # about 113 steps would fit
+    assert run.too_few and run.max_steps == 13 and run.out_of_budget(13)
+    assert "fewer than train.fit_min_steps 200" in run.fit_line
+    run.history = [[13.0, 0.0, 0.0, 0.0, 0.0, 0.0]]
+    run.save({"kind": "video", "step": 13})
+    resumed = _Run(config, tmp_path, total=2000, progress=None, should_stop=None)
+    resumed.load()
+    assert not resumed.fitted and not resumed.too_few  # timed again, and decided again
+    enough = _Run(config.replace(**{"train.fit_min_steps": 100}), None, total=2000, progress=None, should_stop=None)
+    enough.fit(step=13, seconds_per_step=1.0)
+    assert not enough.too_few and 110 <= enough.max_steps <= 113
