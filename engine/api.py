@@ -208,8 +208,9 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     if fit_notice:
         wd.log(fit_notice)
 
-    def without_model(notice: str, ran: InpaintConfig) -> InpaintResult:
-        """What no frame sees filled by diffusion from the real pixels around it, steadied; no model."""
+    def without_model(notice: str, ran: InpaintConfig, announced: bool = False) -> InpaintResult:
+        """What no frame sees filled by diffusion from the real pixels around it, steadied; no model. `announced`:
+        the notice already went out as progress (the trainer's fit line), so the end says only "done"."""
         notices.append(notice)
         wd.log(notice)
         out, matte = _compose(frames, holes, config, propagation, estimator)
@@ -219,7 +220,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
             atomic_write(result_file, lambda f: np.savez(
                 f, generated=generated, flows=np.zeros(0, np.float32), history=history, seconds=0.0, steps=0,
                 budget=budget, diffusion=True))
-        emit(ProgressEvent("done", 0, 0, 0.0, 0.0, message=notice))
+        emit(ProgressEvent("done", 0, 0, 0.0, 0.0, message="done" if announced else notice))
         if wd.path is not None and ran is not config:
             ran.save(wd.path / "config.json")
         return InpaintResult(out, generated, holes, None, ran, 0.0, 0, history, notices, matte)
@@ -299,7 +300,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         trainer.run_state.outside_s = outside_training(time.monotonic() - run_started)
     trainer.train()
     if trainer.run_state.too_few:  # a repeat of this run needs no fit and no model: the same pixels at once
-        return without_model(trainer.run_state.fit_line, _without_training(config))
+        return without_model(trainer.run_state.fit_line, _without_training(config), announced=True)
     if trainer.run_state.fit_line:
         notices.append(trainer.run_state.fit_line)
         wd.log(trainer.run_state.fit_line)
