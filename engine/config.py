@@ -452,8 +452,8 @@ class TrainConfig:
     """With fit_seconds: when fewer steps than this fit, no model is trained at all (0: always train). What no frame
     sees is then filled the way a clip that needs no model is (diffusion from the propagated pixels around it, made
     steady), in seconds instead of minutes: on a 2-core CPU `fast` fits 263-593 of its 1000 steps, and at those
-    counts the self-check gave the model no share on six of seven composed clips and 0.14 (+0.09 dB) on the seventh,
-    so the minutes bought nothing (docs/evaluation.md, "Training where it pays"). Needs propagation: without it
+    counts the self-check gave the model no share on five of seven composed clips and 0.10-0.14 on two (+0.09 and
+    +0.10 dB), for about five minutes each (docs/evaluation.md, "Training where it pays"). Needs propagation: without it
     the model is all there is and it trains."""
     checkpoint_every_s: float = 30.0
     """Seconds between checkpoints written to the work directory."""
