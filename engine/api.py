@@ -179,10 +179,10 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     propagation = _propagation(frames, holes, config, wd, emit, estimator)
 
     result_file = wd.file("result.npz")
-    budget = json.dumps([config.train.max_steps, config.train.max_seconds] +
-                        ([config.train.fit_seconds] if config.train.fit_seconds > 0 else []) +
-                        ([config.train.fit_min_steps] if config.train.fit_seconds > 0 and config.train.fit_min_steps
-                         else []))
+    tc = config.train
+    # a fit's minimum joins the budget only where it is set, so results cached before it existed are still reused
+    fit = [tc.fit_seconds] + ([tc.fit_min_steps] if tc.fit_min_steps else []) if tc.fit_seconds > 0 else []
+    budget = json.dumps([tc.max_steps, tc.max_seconds] + fit)
     if result_file is not None and result_file.is_file() and _stored_budget(result_file) == budget:
         try:  # plain arrays only (allow_pickle=False); a damaged or planted file is one sentence
             with np.load(result_file, allow_pickle=False) as z:
@@ -198,8 +198,12 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
                              "delete it or use --restart") from None
         emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="finished earlier; reusing its result"))
         out, matte = _compose(frames, holes, config, propagation, estimator, generated, region, share)
-        ran = config.as_ran(steps) if steps or share > 0.0 else config if propagation is None or not model_needed(
-            holes, propagation.reached, config.propagation.train_below) else _without_training(config)
+        if steps or share > 0.0:
+            ran = config.as_ran(steps)
+        elif propagation is not None and model_needed(holes, propagation.reached, config.propagation.train_below):
+            ran = _without_training(config)  # a model was wanted, but too few steps fitted (train.fit_min_steps)
+        else:
+            ran = config  # too little was left unseen to train on
         return InpaintResult(out, generated, holes, flows, ran, seconds, steps, history, matte=matte)
 
     t_count, height, width = holes.shape
@@ -327,9 +331,9 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
 
 
 def _without_training(config: InpaintConfig) -> InpaintConfig:
-    """The settings that repeat a run that trained no model (a fit below train.fit_min_steps, or propagation left
-    too little unseen) on any machine: no fit, and no model wanted however much is unseen."""
-    if config.train.fit_seconds <= 0 or not config.propagation.enabled:
+    """The settings that repeat, on any machine, a run with propagation whose fit left too few steps to train a model
+    (train.fit_min_steps): no fit, and no model wanted however much is unseen."""
+    if config.train.fit_seconds <= 0:
         return config
     return config.replace(**{"train.fit_seconds": 0.0, "propagation.train_below": 1.0})
 
