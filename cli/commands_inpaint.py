@@ -75,9 +75,10 @@ def run(args: argparse.Namespace) -> int:
     long_shot = count is not None and count > config.shot.window
     if long_shot:
         check_ray_device(args)
-    device = check_device(args.device)  # after the arguments' own checks: the default device loads torch
-    if long_shot:
-        return run_shot(args, plan, config, device, frame_range, painted, fps)
+        return run_shot(args, plan, config, check_device(args.device), frame_range, painted, fps)
+    # A device asked for is checked before anything is read. The default cannot fail, but finding out whether a GPU
+    # is there loads torch (seconds), so it waits until the inputs are read and checked: bad input is said at once.
+    device = check_device(args.device) if args.device else None
     if args.ray is not None:
         print(f"vinpaint: the clip fits one window (shot.window {config.shot.window}); training it here, not on Ray",
               file=sys.stderr)
@@ -94,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     check_writable([path for path, _ in plan.paths(extras(args.save_generated, args.save_flows))] + [workdir])
     validate(clip.frames, masks, config)
     config.check_clip(clip.frames.shape[0])
+    device = device or check_device(None)
     if args.check:
         describe_run(clip, masks, config, workdir, args.quiet)
         print(f"check passed: {config.planned_steps(clip.frames.shape[0])} training steps on {device}; nothing "

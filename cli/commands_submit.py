@@ -186,13 +186,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def ran_as(config, final: dict[str, Any], frames: int):
-    """The config saved beside the result: as the job ran (train.fit_seconds replaced by the step count fitted on
-    the daemon's machine, from the job's last status), like `vinpaint inpaint`'s. A long shot fits each window on
-    its own, so its saved config is the one asked for, as the CLI's long shots save theirs."""
-    steps = int(final.get("step") or 0)
-    if frames > config.shot.window or steps <= 0:
+    """The config saved beside the result: as the job ran, like `vinpaint inpaint`'s (InpaintConfig.as_ran), from
+    the job's last status: its step count replaces train.fit_seconds, and a job done with 0 steps trained no model
+    on the daemon's machine. A long shot fits each window on its own, so its saved config is the one asked for, as
+    the CLI's long shots save theirs."""
+    if frames > config.shot.window:
         return config
-    return config.as_ran(steps)
+    return config.as_ran(int(final.get("step") or 0))
 
 
 def _matte_of(client, job: str, frames: int):

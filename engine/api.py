@@ -198,13 +198,8 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
                              "delete it or use --restart") from None
         emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="finished earlier; reusing its result"))
         out, matte = _compose(frames, holes, config, propagation, estimator, generated, region, share)
-        if steps or share > 0.0:
-            ran = config.as_ran(steps)
-        elif propagation is not None and model_needed(holes, propagation.reached, config.propagation.train_below):
-            ran = _without_training(config)  # a model was wanted, but too few steps fitted (train.fit_min_steps)
-        else:
-            ran = config  # too little was left unseen to train on
-        return InpaintResult(out, generated, holes, flows, ran, seconds, steps, history, matte=matte)
+        return InpaintResult(out, generated, holes, flows, config.as_ran(steps), seconds, steps, history,
+                             matte=matte)
 
     t_count, height, width = holes.shape
     h, w = working_size(height, width, config)
@@ -212,9 +207,10 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     if fit_notice:
         wd.log(fit_notice)
 
-    def without_model(notice: str, ran: InpaintConfig, announced: bool = False) -> InpaintResult:
+    def without_model(notice: str, announced: bool = False) -> InpaintResult:
         """What no frame sees filled by diffusion from the real pixels around it, steadied; no model. `announced`:
         the notice already went out as progress (the trainer's fit line), so the end says only "done"."""
+        ran = config.as_ran(0)
         notices.append(notice)
         wd.log(notice)
         out, matte = _compose(frames, holes, config, propagation, estimator)
@@ -235,8 +231,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         # pixels around them, and no model is trained.
         return without_model("every hole pixel was propagated from another frame; no training needed" if not left
                              else f"{left / holes.sum():.2%} of the hole is seen by no frame, below "
-                                  "propagation.train_below: filled from the real pixels around it, no training needed",
-                             config)
+                                  "propagation.train_below: filled from the real pixels around it, no training needed")
 
     propagated = propagation is not None and config.propagation.before_training
     # propagated pixels are real: the model learns them as known and generates only what no frame sees
@@ -304,7 +299,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         trainer.run_state.outside_s = outside_training(time.monotonic() - run_started)
     trainer.train()
     if trainer.run_state.too_few:  # a repeat of this run needs no fit and no model: the same pixels at once
-        return without_model(trainer.run_state.fit_line, _without_training(config), announced=True)
+        return without_model(trainer.run_state.fit_line, announced=True)
     if trainer.run_state.fit_line:
         notices.append(trainer.run_state.fit_line)
         wd.log(trainer.run_state.fit_line)
@@ -328,14 +323,6 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     if wd.path is not None and ran is not config:
         ran.save(wd.path / "config.json")
     return InpaintResult(out, generated, holes, flows, ran, seconds, steps, history, notices, matte)
-
-
-def _without_training(config: InpaintConfig) -> InpaintConfig:
-    """The settings that repeat, on any machine, a run with propagation whose fit left too few steps to train a model
-    (train.fit_min_steps): no fit, and no model wanted however much is unseen."""
-    if config.train.fit_seconds <= 0:
-        return config
-    return config.replace(**{"train.fit_seconds": 0.0, "propagation.train_below": 1.0})
 
 
 AFTER_PER_BEFORE = 0.5

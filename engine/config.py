@@ -712,12 +712,18 @@ class InpaintConfig:
         return self.with_overrides(dotted)
 
     def as_ran(self, steps: int) -> "InpaintConfig":
-        """The settings that repeat a finished run of `steps` training steps: with train.fit_seconds, the step count
-        it was fitted to on that machine replaces the fit (the same settings on a faster or slower machine would fit
-        another count). Without a fit, the config itself."""
+        """The settings that repeat a finished run of `steps` training steps on any machine. With train.fit_seconds
+        the same settings fit another count on a faster or slower machine, so a trained run's count replaces the
+        fit, and a run that trained no model (steps 0: too few steps would fit, train.fit_min_steps, or too little
+        was unseen, propagation.train_below) asks for none, which gives its pixels on any machine. Without a fit,
+        the config itself."""
         if self.train.fit_seconds <= 0:
             return self
-        return self.replace(**{"train.max_steps": int(steps), "train.fit_seconds": 0.0})
+        if steps > 0:
+            return self.replace(**{"train.max_steps": int(steps), "train.fit_seconds": 0.0})
+        if not self.propagation.enabled:
+            return self  # every run without propagation trains; no such run ends with no model
+        return self.replace(**{"train.fit_seconds": 0.0, "propagation.train_below": 1.0})
 
 
 def _from_dict(cls, data: dict[str, Any]):

@@ -94,7 +94,8 @@ def test_the_fit_is_a_budget_not_a_setting_of_the_result():
 
 def test_submit_saves_the_config_as_the_daemon_ran_it():
     """`vinpaint submit` writes OUT.config.json from the job's last status: a fitted one-window job's step count
-    replaces the fit; a long shot (fitted window by window) and an unfitted job keep the settings asked for."""
+    replaces the fit, and one done with 0 steps (no model trained) asks for no model; a long shot (fitted window by
+    window) and an unfitted job keep the settings asked for."""
     from vinpaint.cli.commands_submit import ran_as
 
     fitted = _config(**{"train.fit_seconds": 300.0})
@@ -103,8 +104,33 @@ def test_submit_saves_the_config_as_the_daemon_ran_it():
     assert saved.train.max_steps == 17 and saved.train.fit_seconds == 0.0
     assert saved.replace(**{"train.max_steps": 60, "train.fit_seconds": 300.0}).to_dict() == fitted.to_dict()
     assert ran_as(fitted, done, frames=fitted.shot.window + 1) is fitted
-    assert ran_as(fitted, {"state": "done", "step": 0}, frames=12) is fitted
+    assert ran_as(fitted, {"state": "done", "step": 0}, frames=12) is fitted  # without propagation it always trains
+    propagated = fitted.replace(**{"propagation.enabled": True})
+    none = ran_as(propagated, {"state": "done", "step": 0}, frames=12)
+    assert none.propagation.train_below == 1.0 and none.train.fit_seconds == 0.0
+    assert none.replace(**{"propagation.train_below": propagated.propagation.train_below,
+                           "train.fit_seconds": 300.0}).to_dict() == propagated.to_dict()
     assert ran_as(_config(), done, frames=12).to_dict() == _config().to_dict()
+
+
+def test_a_clip_that_needs_no_model_is_saved_as_one_that_asks_for_none(tmp_path):
+    """Too little unseen (propagation.train_below) trains no model on any machine; the saved config says so in the
+    same words as a run whose fit was too short, so both repeat with no fit and give the same frames."""
+    frames, masks = _clip()
+    masks[:] = False
+    for t in range(12):  # a hole that moves over a still scene: every hole pixel is seen in another frame
+        masks[t, 20:40, 8 * t:8 * t + 24] = True
+    frames[:] = frames[0]
+    config = _config(**{"propagation.enabled": True, "train.fit_seconds": 300.0})
+    result = inpaint(frames, masks, config, workdir=tmp_path / "a")
+    assert result.steps == 0 and any("no training needed" in n for n in result.notices)
+    saved = InpaintConfig.from_dict(json.loads((tmp_path / "a" / "config.json").read_text()))
+    assert saved == result.config
+    assert saved.propagation.train_below == 1.0 and saved.train.fit_seconds == 0.0
+    again = inpaint(frames, masks, saved, workdir=tmp_path / "b")
+    assert again.steps == 0 and np.array_equal(again.frames, result.frames)
+    reused = inpaint(frames, masks, config, workdir=tmp_path / "a")  # the cached result: the same saved settings
+    assert reused.config == saved and np.array_equal(reused.frames, result.frames)
 
 
 def test_too_few_steps_to_fit_train_no_model_and_the_saved_config_repeats_the_run(tmp_path):
