@@ -451,10 +451,12 @@ class TrainConfig:
     fit_min_steps: int = setting(0, Int(0, MAX_STEPS))
     """With fit_seconds: when fewer steps than this fit, no model is trained at all (0: always train). What no frame
     sees is then filled the way a clip that needs no model is (diffusion from the propagated pixels around it, made
-    steady), in seconds instead of minutes: on a 2-core CPU `fast` fits 263-593 of its 1000 steps, and at those
-    counts the self-check gave the model no share on five of seven composed clips and 0.10-0.14 on two (+0.09 and
-    +0.10 dB), for about five minutes each (docs/evaluation.md, "Training where it pays"). Needs propagation: without it
-    the model is all there is and it trains."""
+    steady), in seconds instead of minutes. `fast` sets all of its 1000 steps: on a 2-core CPU it fits 263-593, and
+    at those counts the self-check gave the model no share on five of seven composed clips and 0.10-0.14 on two
+    (+0.09 and +0.10 dB), for about five minutes each; at 750 steps, on three clips where most of the hole is seen
+    by no frame, no share on two and 0.11 (+0.07 dB) on one, for about eight minutes each (docs/evaluation.md,
+    "Training where it pays" and "750 steps"). Needs propagation: without it the model is all there is and it
+    trains."""
     checkpoint_every_s: float = 30.0
     """Seconds between checkpoints written to the work directory."""
     divergence_factor: float = 5.0
@@ -860,7 +862,7 @@ def _fast(c: InpaintConfig) -> None:
     c.train.max_steps = 1000  # 1500 gave the same fill on ten composed clips, in 1.5x the time (docs/evaluation.md)
     c.train.max_seconds = 0.0
     c.train.fit_seconds = 330.0  # the whole run; fewer steps where it would take longer, decided once and saved
-    c.train.fit_min_steps = 750  # fewer would not beat diffusion: no model then (TrainConfig.fit_min_steps)
+    c.train.fit_min_steps = 1000  # all of max_steps, or no model (TrainConfig.fit_min_steps)
     c.train.dip_iterations = 300
     c.train.ema_decay = 0.99  # generate from the average of about the last 100 steps (docs/evaluation.md)
     c.train.precision = "auto"  # bf16 + channels-last where the CPU has bf16 matrix units: half the step time
