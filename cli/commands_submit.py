@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vinpaint.cli.arguments import add_clip_arguments, add_set_arguments, parse_references, parse_setting
-from vinpaint.cli.outputs import Litter, OutputPlan, loss_history, matte_picture, write_frames
+from vinpaint.cli.outputs import Litter, OutputPlan, curve_title, loss_history, matte_picture, write_frames
 from vinpaint.errors import InputError
 from vinpaint.host_bridge.client import Client, RequestError, check_address, client_config
 from vinpaint.host_bridge.daemon_config import DEFAULT_ADDRESS
@@ -179,8 +179,7 @@ def run(args: argparse.Namespace) -> int:
         if history is not None:
             terms, steps, rows = history
             curve = write_loss_curve(plan.beside(".loss.png"), loss_history(rows, terms),
-                                     f"{engine_config.variant} ({engine_config.preset}), {steps} steps, "
-                                     f"on {args.server}")
+                                     curve_title(engine_config.variant, engine_config.preset, steps, args.server))
             print(f"  loss curve: {curve}")
     return 0
 

@@ -234,6 +234,12 @@ def loss_history(history: np.ndarray, terms=None) -> list[tuple[int, dict[str, f
     return [(int(row[0]), {terms[i - 1]: float(row[i]) for i in used}) for row in history]
 
 
+def curve_title(variant: str, preset: str, steps: int, where: str = "") -> str:
+    """The loss curve's title. A run that trained no model has an empty curve, and its title says why."""
+    what = f"{steps} steps" if steps > 0 else "no model trained: the fill is real pixels and diffusion"
+    return f"{variant} ({preset}), {what}" + (f", on {where}" if where else "")
+
+
 def write_outputs(plan: OutputPlan, clip: Clip, result, save_generated: bool = False, save_flows: bool = False,
                   truth: np.ndarray | None = None, overwrite: bool = False) -> dict[str, Path]:
     """The result in every requested form, then config, before/after strip and loss curve beside the first.
@@ -253,7 +259,7 @@ def write_outputs(plan: OutputPlan, clip: Clip, result, save_generated: bool = F
     written["before/after"] = write_before_after(plan.beside(".before_after.png"), clip.frames, result.hole,
                                                  result.frames, truth)
     written["loss curve"] = write_loss_curve(plan.beside(".loss.png"), loss_history(result.history),
-                                             f"{result.config.variant} ({result.config.preset}), {result.steps} steps")
+                                             curve_title(result.config.variant, result.config.preset, result.steps))
     written["config"] = plan.beside(".config.json")
     result.config.save(written["config"])
     return written

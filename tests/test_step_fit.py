@@ -185,3 +185,11 @@ def test_a_fit_below_the_minimum_stops_at_once_and_is_not_kept_in_the_checkpoint
     enough = _Run(config.replace(**{"train.fit_min_steps": 100}), None, total=2000, progress=None, should_stop=None)
     enough.fit(step=13, seconds_per_step=1.0)
     assert not enough.too_few and 110 <= enough.max_steps <= 113
+
+
+def test_the_loss_curve_of_a_run_without_a_model_says_why_it_is_empty():
+    from vinpaint.cli.outputs import curve_title
+
+    assert curve_title("dip-vid-flow", "fast", 514) == "dip-vid-flow (fast), 514 steps"
+    empty = curve_title("dip-vid-flow", "fast", 0, "tcp://127.0.0.1:5555")
+    assert "no model trained" in empty and "steps" not in empty and empty.endswith("on tcp://127.0.0.1:5555")
