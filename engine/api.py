@@ -22,8 +22,9 @@ from .flow import FlowEstimator, KnownFlow, compute_known_flow, make_estimator
 from .perceptual import load_vgg16
 from .self_check import BandJudge, held_out_band, judge, scored_band
 from .stabilise import steady_unseen
-from .propagate import (Propagation, chain_tolerance, check_band_width, clip_flows, diffusion_fill, load_propagation,
-                        model_needed, plate_px, propagate_clip, save_propagation)
+from .diffusion import Blend, clip_diffusion
+from .propagate import (Propagation, chain_tolerance, check_band_width, clip_flows, diffusion_fill, display_u8,
+                        load_propagation, model_needed, plate_px, propagate_clip, save_propagation)
 from vinpaint.files import atomic_write, atomic_write_text
 from .train import FrameTrainer, TrainingData, VideoTrainer, load_checkpoint, make_noise
 
@@ -176,7 +177,13 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     for notice in flow_notices:
         wd.log(notice)
         emit(ProgressEvent("setup", message=notice))
-    propagation = _propagation(frames, holes, config, wd, emit, estimator)
+    # the per-frame diffusion resolved for this clip once: a blend's weight is fitted on the clip's known pixels
+    diffusion = clip_diffusion(config.propagation.diffusion, display_u8(frames), holes) \
+        if config.propagation.enabled else config.propagation.diffusion
+    if isinstance(diffusion, Blend):
+        wd.log(f"diffusion: the membrane's share against the biharmonic fill, fitted on known pixels: "
+               f"{diffusion.membrane_share:.2f}")
+    propagation = _propagation(frames, holes, config, wd, emit, estimator, diffusion)
 
     result_file = wd.file("result.npz")
     tc = config.train
@@ -197,7 +204,8 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
             raise InputError(f"the cached result {result_file} is damaged or not vinpaint's ({str(exc)[:80]}); "
                              "delete it or use --restart") from None
         emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="finished earlier; reusing its result"))
-        out, matte = _compose(frames, holes, config, propagation, estimator, generated, region, share)
+        out, matte = _compose(frames, holes, config, propagation, estimator, generated, region, share,
+                              diffusion=diffusion)
         return InpaintResult(out, generated, holes, flows, config.as_ran(steps), seconds, steps, history,
                              matte=matte)
 
@@ -213,7 +221,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         ran = config.as_ran(0)
         notices.append(notice)
         wd.log(notice)
-        out, matte = _compose(frames, holes, config, propagation, estimator)
+        out, matte = _compose(frames, holes, config, propagation, estimator, diffusion=diffusion)
         generated = resize_frames(to_float(out), (w, h))
         history = np.zeros((0, 6), np.float32)
         if result_file is not None:
@@ -294,7 +302,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
             wd.log(line)
     if scored is not None and config.propagation.check_every > 0 and isinstance(trainer, VideoTrainer):
         _check_while_training(trainer, BandJudge(frames, holes, propagation, region, scored,
-                                                 diffusion=config.propagation.diffusion), config, wd)
+                                                 diffusion=diffusion), config, wd)
     if config.train.fit_seconds > 0:
         trainer.run_state.outside_s = outside_training(time.monotonic() - run_started)
     trainer.train()
@@ -308,8 +316,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     seconds, steps = trainer.run_state.elapsed, trainer.steps
     history = np.asarray(trainer.run_state.history, np.float32).reshape(-1, 6)
     share = _self_check(frames, holes, propagation, generated, region, scored, wd, emit, notices,
-                        config.propagation.check_margin, config.propagation.check_blend,
-                        config.propagation.diffusion)
+                        config.propagation.check_margin, config.propagation.check_blend, diffusion)
     if result_file is not None:
         atomic_write(result_file, lambda f: np.savez(
             f, generated=generated, flows=flows if flows is not None else np.zeros(0, np.float32),
@@ -317,7 +324,8 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
             region=np.asarray(region if region is not None else (), np.int64), diffusion=share == 0.0,
             model_share=share))
     wd.log(f"finished: {steps} steps in {seconds:.1f} s, {trainer.run_state.rollbacks} roll-backs")
-    out, matte = _compose(frames, holes, config, propagation, estimator, generated, region, share)
+    out, matte = _compose(frames, holes, config, propagation, estimator, generated, region, share,
+                          diffusion=diffusion)
     emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="done"))
     ran = config.as_ran(steps)
     if wd.path is not None and ran is not config:
@@ -352,21 +360,20 @@ def _resolve_precision(config: InpaintConfig, dev: torch.device) -> tuple[Inpain
 
 
 def _compose(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, propagation: Propagation | None,
-             estimator: FlowEstimator, generated: np.ndarray | None = None, region=None, share: float = 1.0
-             ) -> tuple[np.ndarray, np.ndarray]:
+             estimator: FlowEstimator, generated: np.ndarray | None = None, region=None, share: float = 1.0, *,
+             diffusion: "str | Blend") -> tuple[np.ndarray, np.ndarray]:
     """The output frames and matte: propagated pixels, and for what no frame sees the model's `generation` (its
     `share`, the rest per-frame diffusion: the self-check's blend) or, without one, that diffusion at the source's
     resolution, made steady along the flow (propagation.steady_radius). Diffusion is already continuous with the
     propagated pixels it grows from, so it needs no seam (composite's seam would diffuse every frame a second
     time)."""
     if generated is None or share <= 0.0:
-        out, matte = composite(frames, diffusion_fill(frames, holes, propagation,
-                                                      diffusion=config.propagation.diffusion),
+        out, matte = composite(frames, diffusion_fill(frames, holes, propagation, diffusion=diffusion),
                                holes, config.mask.feather, propagation, seam=0)
     else:
         out, matte = composite(frames, generated, holes, config.mask.feather, propagation,
                                plate_px(config.propagation.seam, holes.shape[2]), region, share,
-                               config.propagation.diffusion)
+                               diffusion)
     return _steady(frames, holes, out, matte, config, propagation, estimator), matte
 
 
@@ -386,7 +393,8 @@ def _steady(frames: np.ndarray, holes: np.ndarray, out: np.ndarray, matte: np.nd
 
 
 def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, wd: "_Workdir",
-                 emit: Callable[[ProgressEvent], None], estimator: FlowEstimator) -> Propagation | None:
+                 emit: Callable[[ProgressEvent], None], estimator: FlowEstimator, diffusion: "str | Blend"
+                 ) -> Propagation | None:
     """Real pixels for the hole from other frames (engine/propagate.py), cached in the work directory."""
     pc = config.propagation
     if not pc.enabled or holes.shape[0] < 2:
@@ -401,7 +409,7 @@ def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, w
     result = propagate_clip(
         frames, holes, pc, estimator, config.train.seed,
         progress=lambda i, n, message: emit(ProgressEvent("flow", i, n, time.monotonic() - start, message=message)),
-        log=wd.log)
+        log=wd.log, diffusion=diffusion)
     share = float(result.reached.sum()) / max(int(holes.sum()), 1)
     wd.log(f"propagation: {share:.1%} of the hole from other frames in {time.monotonic() - start:.1f} s")
     if cache is not None:
@@ -424,7 +432,8 @@ def _check_while_training(trainer: VideoTrainer, scorer: BandJudge, config: Inpa
 
 def _self_check(frames: np.ndarray, holes: np.ndarray, propagation: Propagation | None, generated: np.ndarray,
                 region, band: np.ndarray | None, wd: "_Workdir", emit: Callable[[ProgressEvent], None],
-                notices: list[str], margin_db: float = 0.0, blend: bool = False, diffusion: str = "telea") -> float:
+                notices: list[str], margin_db: float = 0.0, blend: bool = False,
+                diffusion: "str | Blend" = "telea") -> float:
     """The model's share in the fill of what no frame sees (0: per-frame `diffusion` alone; engine/self_check.py);
     logged."""
     if band is None:

@@ -530,13 +530,15 @@ class PropagationConfig:
     travelled; 'copies+diffusion': per-frame diffusion (`diffusion`) joins them, weighted by its measured error at
     the pixel's depth in the hole, so it counts near the edge and hardly at all deep inside (engine/propagate.py
     Fusion; docs/evaluation.md, "Fusing the candidates, and blending the model with diffusion")."""
-    diffusion: str = setting("telea", OneOf(("telea", "membrane")))
+    diffusion: str = setting("telea", OneOf(("telea", "membrane", "membrane+biharmonic")))
     """The per-frame fill from the pixels around (engine/diffusion.py) wherever one is used: the fusion's third
     candidate, what no frame sees when no model is trained, the self-check's other side and its blend. 'telea':
     OpenCV's Telea, the classical fill (and what a config saved before this setting used); 'membrane': the
     smoothest surface through the pixels around, 0.74 dB above Telea on average on the bare holes of 17 composed
     clips and above it on every one; 0.14 dB through `fast`'s training-free path (docs/evaluation.md, "Diffusion:
-    the membrane"). 'membrane' in `fast`."""
+    the membrane"); 'membrane+biharmonic': the membrane mixed with the biharmonic fill by a weight fitted on each
+    clip's known pixels (engine/diffusion.py clip_diffusion; docs/evaluation.md, "The biharmonic fill, blended per
+    clip"). 'membrane+biharmonic' in `fast`."""
     local_errors: bool = setting(False, Flag())
     """With a fusion of copies, weight each copy by how well one-frame copies did on the known ring near that
     pixel, relative to the whole clip (engine/propagate.py LocalCopyError): a copy beside a still wall counts
@@ -854,7 +856,7 @@ def _fast(c: InpaintConfig) -> None:
     c.propagation.train_below = 0.15  # see PropagationConfig.train_below
     c.propagation.self_check = True
     c.propagation.local_errors = True
-    c.propagation.diffusion = "membrane"  # see PropagationConfig.diffusion
+    c.propagation.diffusion = "membrane+biharmonic"  # see PropagationConfig.diffusion
     c.propagation.steady_radius = 5  # the unseen fill averaged over 11 frames along the flow (docs/evaluation.md)
     c.propagation.steady_still_radius = 20  # and over up to 41 where the track stands still
     c.flow.dis_preset = "medium"

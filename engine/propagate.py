@@ -19,7 +19,7 @@ import numpy as np
 
 from .flow import FlowEstimator, fill_holes_for_flow
 from .composite import grown, resize_frames, resize_holes, to_float
-from .diffusion import diffuse
+from .diffusion import Blend, clip_diffusion, diffuse
 from .parallel import each_frame, side_by_side
 from vinpaint.errors import InputError
 from vinpaint.files import atomic_write
@@ -184,7 +184,7 @@ def at_flow_size(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows
 
 
 def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, band: int = 4, ring: int = 8,
-                       per_frame: int = 1500, seed: int = 0, diffusion: str = "telea"
+                       per_frame: int = 1500, seed: int = 0, diffusion: "str | Blend" = "telea"
                        ) -> tuple[int, dict[int, float]]:
     """How far in time copying pays on this clip: (largest distance whose copies beat diffusion, 0 for any;
     the copies' RMS error by distance).
@@ -496,7 +496,7 @@ class Fusion:
     """float (K,): RMS error of per-frame diffusion at those depths; None: copies only."""
     local: LocalCopyError | None = None
     """Where copying is harder or easier than the clip's mean (propagation.local_errors); None: the same everywhere."""
-    diffusion: str = "telea"
+    diffusion: "str | Blend" = "telea"
     """The per-frame diffusion that joins the copies (engine/diffusion.py), the one `diffusion_rms` measured."""
 
     def copy_weight(self, distance: np.ndarray) -> np.ndarray:
@@ -515,7 +515,7 @@ def hole_depth(hole: np.ndarray) -> np.ndarray:
 
 
 def diffusion_error_by_depth(frames: np.ndarray, holes: np.ndarray, frames_used: int = 6, per_frame: int = 3000,
-                             seed: int = 0, diffusion: str = "telea") -> tuple[np.ndarray, np.ndarray]:
+                             seed: int = 0, diffusion: "str | Blend" = "telea") -> tuple[np.ndarray, np.ndarray]:
     """How wrong per-frame diffusion is by depth on this clip: (depths, RMS errors 0-1).
 
     Each sampled frame's hole is grown by as much as the hole is deep (at most 64 px: the error levels off well
@@ -640,14 +640,17 @@ def hidden_band(holes: np.ndarray, reached: np.ndarray, flows: NeighbourFlows, w
 
 def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: FlowEstimator, seed: int = 0,
                    progress: Callable[[int, int, str], None] | None = None,
-                   log: Callable[[str], None] | None = None, masked: bool = True) -> Propagation:
+                   log: Callable[[str], None] | None = None, masked: bool = True, diffusion=None) -> Propagation:
     """The whole stage on one clip: neighbour flows, how far copies may travel, the chains.
 
     frames [T,H,W,3] uint8, uint16 or float32 (linear light: flow sees it through a display curve, or dark plates
     give weak flow), holes bool [T,H,W], settings an engine.config.PropagationConfig. progress(i, n, message).
-    `masked`: flow on Telea-filled frames (True) or on the frames as given (see neighbour_flows)."""
+    `masked`: flow on Telea-filled frames (True) or on the frames as given (see neighbour_flows). `diffusion`:
+    settings.diffusion already resolved for this clip (engine/diffusion.py clip_diffusion); None resolves it here."""
     say = progress or (lambda i, n, message: None)
     frames_u8 = display_u8(frames)
+    if diffusion is None:
+        diffusion = clip_diffusion(settings.diffusion, frames_u8, holes)
     flows = clip_flows(frames_u8, holes, settings, estimator, masked,
                        progress=lambda i, n: say(i, n, "estimating flow for propagation"))
     max_distance, pairs = settings.max_distance, holes.shape[0] - 1  # the flow count, kept while the stage ends
@@ -656,7 +659,7 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
     small = at_flow_size(frames_u8, holes, flows) if measured else None  # the calibrations' frames, holes, flows
     if max_distance == 0 and settings.calibrate:
         say(pairs, pairs, "measuring how far copies hold")
-        max_distance, errors = calibrate_distance(*small, settings.band, seed=seed, diffusion=settings.diffusion)
+        max_distance, errors = calibrate_distance(*small, settings.band, seed=seed, diffusion=diffusion)
         if log:
             log("propagation: copies' RMS error (8-bit) by distance " +
                 ", ".join(f"{d}: {e * 255:.1f}" for d, e in errors.items() if d) +
@@ -664,9 +667,8 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
     fusion = None
     if settings.fusion != "nearest":
         if errors is None:  # a fixed max_distance skipped the calibration; the weights still need its errors
-            _, errors = calibrate_distance(*small, settings.band, seed=seed, diffusion=settings.diffusion)
-        fusion = _fusion(frames_u8, holes, errors, settings.fusion == "copies+diffusion", seed, log,
-                         settings.diffusion)
+            _, errors = calibrate_distance(*small, settings.band, seed=seed, diffusion=diffusion)
+        fusion = _fusion(frames_u8, holes, errors, settings.fusion == "copies+diffusion", seed, log, diffusion)
         if fusion is not None and settings.local_errors:
             fusion.local = local_copy_error(*small, settings.band, scale=(flows.scale_x, flows.scale_y))
     del small
@@ -697,7 +699,7 @@ def display_u8(frames: np.ndarray) -> np.ndarray:
 
 
 def _fusion(frames_u8: np.ndarray, holes: np.ndarray, copy_errors: dict[int, float], with_diffusion: bool,
-            seed: int, log: Callable[[str], None] | None, diffusion: str = "telea") -> Fusion | None:
+            seed: int, log: Callable[[str], None] | None, diffusion: "str | Blend" = "telea") -> Fusion | None:
     """The Fusion for measured copy errors, with diffusion's own measured when it joins; None (the nearer copy
     wins) when no copy could be measured."""
     if not any(d > 0 for d in copy_errors):
@@ -747,7 +749,7 @@ def with_propagated(frame: np.ndarray, propagation: Propagation | None, t: int) 
 
 
 def diffusion_fill(frames: np.ndarray, holes: np.ndarray, propagation: Propagation | None, radius: int = 5,
-                   diffusion: str = "telea") -> np.ndarray:
+                   diffusion: "str | Blend" = "telea") -> np.ndarray:
     """Source-resolution fill: propagated pixels, and per-frame `diffusion` (engine/diffusion.py) from the real
     pixels around whatever is left (the whole hole without propagation). frames [T,H,W,3] any dtype -> float32."""
     out = np.zeros(frames.shape, np.float32)

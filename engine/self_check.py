@@ -21,7 +21,7 @@ import numpy as np
 
 from .composite import Region, upsampled
 from .parallel import each_frame
-from .diffusion import diffuse
+from .diffusion import Blend, diffuse
 from .propagate import Propagation, ring_around, with_propagated
 
 
@@ -119,7 +119,7 @@ class BandJudge:
     scoring a generation (after training, or while it trains) costs only the model's side."""
 
     def __init__(self, frames: np.ndarray, holes: np.ndarray, propagation: Propagation | None,
-                 region: Region | None, band: np.ndarray, radius: int = 5, diffusion: str = "telea"):
+                 region: Region | None, band: np.ndarray, radius: int = 5, diffusion: "str | Blend" = "telea"):
         self.size, self.region = holes.shape[1:], region
 
         def scored(t: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
@@ -155,7 +155,7 @@ class BandJudge:
 
 def judge(frames: np.ndarray, holes: np.ndarray, propagation: Propagation | None, generated: np.ndarray,
           region: Region | None, band: np.ndarray, radius: int = 5, margin_db: float = 0.0,
-          blend: bool = False, diffusion: str = "telea") -> Verdict | None:
+          blend: bool = False, diffusion: "str | Blend" = "telea") -> Verdict | None:
     """Source frames [T,H,W,3] any dtype, the hole and propagation, the generation float [T,h,w,3] (trained with
     `band` held out) -> the Verdict, or None when the band is empty. The truth on the band is what training would
     have seen there: the source pixel, or the propagated one."""

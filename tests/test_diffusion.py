@@ -1,9 +1,10 @@
-"""Per-frame diffusion (engine/diffusion.py): the membrane solves what it claims to, and Telea is what it was."""
+"""Per-frame diffusion (engine/diffusion.py): the membrane solves what it claims to, Telea is what it was, and the
+biharmonic blend's weight is the clip's own."""
 import cv2
 import numpy as np
 import pytest
 
-from vinpaint.engine.diffusion import diffuse, membrane
+from vinpaint.engine.diffusion import BIHARMONIC_WIDTH, Blend, biharmonic, clip_diffusion, diffuse, membrane
 
 
 def _harmonic_plate(h: int = 120, w: int = 160) -> np.ndarray:
@@ -67,3 +68,45 @@ def test_telea_on_eight_bit_frames_is_opencvs_own():
 def test_an_unknown_method_is_refused():
     with pytest.raises(ValueError, match="unknown diffusion"):
         diffuse(np.zeros((8, 8, 3), np.float32), np.ones((8, 8), bool), "poisson")
+
+
+def _shaded_plate(h: int = 120, w: int = 160) -> np.ndarray:
+    """float32 [h,w,3]: smooth shading whose Laplacian is not 0 (x^2 + y^2 terms), which the membrane flattens
+    inside a hole and the biharmonic fill carries on."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    x, y = x / w, y / h
+    return np.stack([30 + 180 * x * x, 60 + 150 * y * y, 40 + 90 * (x * x + y * y)], -1)
+
+
+def test_the_biharmonic_fill_carries_shading_on_where_the_membrane_flattens_it_at_any_width():
+    hole = _hole()
+    for plate in (_shaded_plate(), _shaded_plate() / 255.0 * 40.0):  # 8-bit levels, and linear light up to 40
+        shown = plate.copy()
+        shown[hole] = -1.0
+        bent, flat = biharmonic(shown, hole), membrane(shown, hole)
+        assert bent.dtype == np.float32 and np.array_equal(bent[~hole], shown[~hole])
+        bent_err, flat_err = np.abs(bent - plate)[hole].max(), np.abs(flat - plate)[hole].max()
+        assert bent_err < 0.01 * plate.max() and flat_err > 4 * bent_err, (bent_err, flat_err)
+    wide = cv2.resize(_shaded_plate(), (3 * BIHARMONIC_WIDTH, 360), interpolation=cv2.INTER_LINEAR)
+    wide_hole = cv2.resize(hole.view(np.uint8), (3 * BIHARMONIC_WIDTH, 360), interpolation=cv2.INTER_NEAREST) > 0
+    solved = biharmonic(wide, wide_hole)  # solved at BIHARMONIC_WIDTH and brought up
+    assert np.array_equal(solved[~wide_hole], wide[~wide_hole])
+    assert np.abs(solved - wide)[wide_hole].max() < 0.02 * wide.max()
+
+
+def test_the_blend_weight_is_fitted_on_the_clips_known_pixels():
+    """Shading: the biharmonic fill is right around grown holes, the membrane's weight goes to 0. Noise: any
+    extrapolation overshoots, the smooth membrane is nearer on average, its weight is most of the mix."""
+    hole = _hole()
+    holes = np.stack([np.roll(hole, 4 * t, axis=1) for t in range(6)])
+    shaded = np.stack([np.rint(_shaded_plate()).astype(np.uint8)] * 6)
+    noise = np.random.default_rng(3).integers(0, 256, shaded.shape, dtype=np.uint8)
+    assert clip_diffusion("membrane+biharmonic", shaded, holes).membrane_share < 0.1
+    assert clip_diffusion("membrane+biharmonic", noise, holes).membrane_share > 0.6
+    assert clip_diffusion("membrane", noise, holes) == "membrane" and clip_diffusion("telea", noise, holes) == "telea"
+    frame = noise[0].astype(np.float32)
+    mixed = diffuse(frame, hole, Blend(0.25))
+    expected = 0.25 * membrane(frame, hole) + 0.75 * biharmonic(frame, hole)
+    assert np.allclose(mixed[hole], expected[hole], atol=1e-3) and np.array_equal(mixed[~hole], frame[~hole])
+    assert np.array_equal(diffuse(frame, hole, Blend(1.0)), membrane(frame, hole))
+    assert np.array_equal(diffuse(frame, hole, "membrane+biharmonic"), membrane(frame, hole))  # not yet resolved
