@@ -6,9 +6,9 @@ steady fill) with its temporal consistency. A benchmark: it prints numbers and a
     cd bench && OMP_WAIT_POLICY=PASSIVE python3 diffusion_fill.py --pairs vtest:dogs-jump,dogs-jump:blackswan \
         [--propagated] [--biharmonic]
 
---biharmonic adds a study the engine does not use yet (docs/evaluation.md, "A lead: the biharmonic fill"):
-scikit-image's biharmonic fill on the bare hole, and a blend of it with the membrane whose weight is fitted per
-clip by least squares on known pixels, where six frames' holes are grown as diffusion_error_by_depth grows them.
+--biharmonic adds the biharmonic fill alone on the bare hole, and its blend with the membrane at the clip's
+share (engine/diffusion.py clip_diffusion, which `membrane+biharmonic` uses; docs/evaluation.md, "The biharmonic
+fill, blended per clip").
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import numpy as np
 
 from composed import DATA, composed_pairs
 from vinpaint.engine import inpaint, make_config
-from vinpaint.engine.diffusion import METHODS, diffuse
+from vinpaint.engine.diffusion import biharmonic, clip_diffusion, diffuse, membrane
 from vinpaint.engine.parallel import each_frame
 from vinpaint.evaluation.metrics import hole_psnr, temporal_consistency, video_scores
 
@@ -38,41 +38,11 @@ def bare(shown: np.ndarray, holes: np.ndarray, method: str) -> np.ndarray:
     return np.stack(each_frame(one, range(len(shown))))
 
 
-def biharmonic(frame: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """scikit-image's biharmonic fill (smooth to the second derivative: it carries the edge's gradient inward where
-    the membrane levels off), float32 on the frame's 0-255 scale."""
-    from skimage.restoration import inpaint_biharmonic
-
-    return (inpaint_biharmonic(frame.astype(np.float64) / 255.0, hole, channel_axis=-1) * 255.0).astype(np.float32)
-
-
-def membrane_share(shown: np.ndarray, holes: np.ndarray, frames_used: int = 6) -> float:
-    """The membrane's least-squares weight against the biharmonic fill (0-1), on the known pixels that six frames'
-    holes cover once grown by as much as they are deep (at most 64 px), as diffusion_error_by_depth grows them."""
-    import cv2
-
-    from vinpaint.engine.propagate import hole_depth
-
-    num = den = 0.0
-    for t in np.unique(np.linspace(0, len(holes) - 1, frames_used).round().astype(int)):
-        if not holes[t].any():
-            continue
-        grow = int(np.clip(np.ceil(hole_depth(holes[t]).max()), 4, 64))
-        away = cv2.distanceTransform((~holes[t]).astype(np.uint8), cv2.DIST_L2, 3)
-        grown, known = away <= grow, (away > 1.5) & (away <= grow)
-        truth = shown[t][known].astype(np.float64)
-        m, b = diffuse(shown[t], grown, "membrane")[known], biharmonic(shown[t], grown)[known]
-        num += float(((truth - b) * (m - b)).sum())
-        den += float(((m - b) ** 2).sum())
-    return float(np.clip(num / max(den, 1e-9), 0.0, 1.0))
-
-
 def biharmonic_study(pair: str, truth: np.ndarray, holes: np.ndarray, shown: np.ndarray) -> str:
     """One line: the biharmonic fill and the calibrated blend on the bare hole, per frame / pooled."""
     start = time.perf_counter()
-    share = membrane_share(shown, holes)
-    fills = each_frame(lambda t: (diffuse(shown[t], holes[t], "membrane"), biharmonic(shown[t], holes[t])),
-                       range(len(shown)))
+    share = clip_diffusion("membrane+biharmonic", shown, holes).membrane_share
+    fills = each_frame(lambda t: (membrane(shown[t], holes[t]), biharmonic(shown[t], holes[t])), range(len(shown)))
     as_u8 = lambda frames: np.clip(np.rint(np.stack(frames)), 0, 255).astype(np.uint8)  # noqa: E731
     alone = _scores(as_u8([b for _, b in fills]), truth, holes)
     blend = _scores(as_u8([share * m + (1 - share) * b for m, b in fills]), truth, holes)
@@ -96,7 +66,7 @@ def main() -> None:
                         help="also the biharmonic fill and its blend with the membrane, calibrated per clip")
     args = parser.parse_args()
     for pair, truth, holes, shown in composed_pairs(args.data, args.pairs, args.frames):
-        for method in METHODS:
+        for method in ("telea", "membrane"):  # membrane+biharmonic: --biharmonic
             start = time.perf_counter()
             per, pooled = _scores(bare(shown, holes, method), truth, holes)
             line = f"{pair:30s} {method:9s} bare {per:.2f} / {pooled:.2f} ({time.perf_counter() - start:.1f} s)"
