@@ -19,7 +19,7 @@ import numpy as np
 
 from .flow import FlowEstimator, fill_holes_for_flow
 from .composite import grown, resize_frames, resize_holes, to_float
-from .diffusion import Blend, clip_diffusion, diffuse
+from .diffusion import Blend, clip_diffusion, depth_grow, diffuse, grown_hole, hole_depth, sampled_frames
 from .parallel import each_frame, side_by_side
 from vinpaint.errors import InputError
 from vinpaint.files import atomic_write
@@ -509,31 +509,24 @@ class Fusion:
         return (1.0 / np.maximum(rms, 1e-4) ** 2).astype(np.float32)
 
 
-def hole_depth(hole: np.ndarray) -> np.ndarray:
-    """bool [H,W] -> float32 [H,W]: each hole pixel's distance in pixels to the nearest pixel outside it (0 there)."""
-    return cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
-
-
 def diffusion_error_by_depth(frames: np.ndarray, holes: np.ndarray, frames_used: int = 6, per_frame: int = 3000,
                              seed: int = 0, diffusion: "str | Blend" = "telea") -> tuple[np.ndarray, np.ndarray]:
     """How wrong per-frame diffusion is by depth on this clip: (depths, RMS errors 0-1).
 
-    Each sampled frame's hole is grown by as much as the hole is deep (at most 64 px: the error levels off well
-    before, 70-82 levels from 12 px on in a 1080p test) and `diffusion` fills the grown hole; the known pixels it
-    covered are scored against their true values, binned by their depth in the grown hole. Deep pixels are the
-    ones diffusion gets wrong, and how wrong depends on the clip's texture."""
+    Each sampled frame's hole is grown by as much as the clip's hole is deep (engine/diffusion.py depth_grow) and
+    `diffusion` fills the grown hole; the known pixels it covered are scored against their true values, binned by
+    their depth in the grown hole. Deep pixels are the ones diffusion gets wrong, and how wrong depends on the
+    clip's texture."""
     t_count = holes.shape[0]
     rng = np.random.default_rng(seed)
-    picked = np.unique(np.linspace(0, t_count - 1, min(frames_used, t_count)).round().astype(int))
-    deepest = max(float(hole_depth(holes[t]).max()) for t in picked)
-    grow = int(np.clip(np.ceil(deepest), 4, 64))
+    picked = sampled_frames(t_count, frames_used)
+    grow = depth_grow(max(float(hole_depth(holes[t]).max()) for t in picked))
     edges = [0.0] + [float(2 ** k) for k in range(1, 7) if 2 ** k < grow] + [float(grow) + 1.0]
     sums, counts = np.zeros(len(edges) - 1), np.zeros(len(edges) - 1)
     samples = []
     for t in picked:  # the samples in frame order, one seeded stream: the same on any thread count
-        away = cv2.distanceTransform((~holes[t]).astype(np.uint8), cv2.DIST_L2, 3)  # a dilation's cost, any size
-        grown = (away <= grow).astype(np.uint8)
-        ys, xs = np.nonzero((away > 1.5) & (away <= grow))
+        grown, known = grown_hole(holes[t], grow)
+        ys, xs = np.nonzero(known)
         if not len(ys):
             continue
         pick = rng.choice(len(ys), min(per_frame, len(ys)), replace=False)
@@ -541,7 +534,7 @@ def diffusion_error_by_depth(frames: np.ndarray, holes: np.ndarray, frames_used:
 
     def scored(sample) -> tuple[np.ndarray, np.ndarray]:
         t, grown, ys, xs = sample
-        filled = diffuse(frames[t], grown.astype(bool), diffusion)
+        filled = diffuse(frames[t], grown, diffusion)
         err2 = (((filled[ys, xs] - frames[t][ys, xs]) / 255.0) ** 2).mean(axis=-1)
         return np.clip(np.searchsorted(edges, hole_depth(grown)[ys, xs], side="right") - 1, 0, len(sums) - 1), err2
 
