@@ -182,7 +182,8 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         if config.propagation.enabled else config.propagation.diffusion
     if isinstance(diffusion, Blend):
         wd.log(f"diffusion: the membrane's share against the biharmonic fill, fitted on known pixels: "
-               f"{diffusion.membrane_share:.2f}")
+               f"{diffusion.membrane_share:.2f}" + (f" (biharmonic solved at {diffusion.solve_scale:.2f} of its "
+                                                    "size)" if diffusion.solve_scale < 1 else ""))
     propagation = _propagation(frames, holes, config, wd, emit, estimator, diffusion)
 
     result_file = wd.file("result.npz")

@@ -27,12 +27,25 @@ BIHARMONIC_WIDTH = 480
 """The biharmonic fill is a sparse solve whose cost grows faster than the hole: wider frames are solved at this
 width and the fill brought up (it is smooth: little is lost), so a 4K plate costs about what a 480-wide one does."""
 
+BIHARMONIC_UNKNOWNS = 30000
+"""And a clip whose largest hole has more pixels than this at that width is solved smaller, its largest hole at
+about this many (Blend.solve_scale): on a 40-frame 480x360 clip with a 35 % hole the biharmonic solves took several
+times the membrane run's whole time (docs/evaluation.md, "The biharmonic fill's cost")."""
+
+MEMBRANE_ALONE = 0.95
+"""A fitted membrane share above this is taken as 1: the biharmonic fill's last few percent of weight changed no
+composed clip by more than 0.03 dB and cost a sparse solve per fill."""
+
 
 @dataclass(frozen=True)
 class Blend:
     """'membrane+biharmonic' resolved for one clip: the membrane's weight in the mix, fitted on its known pixels."""
 
     membrane_share: float
+    solve_scale: float = 1.0
+    """The biharmonic fill solved at this fraction of its size (below BIHARMONIC_WIDTH's), one for the whole clip,
+    so the share is fitted on the fill the run makes: grown holes solved smaller than the clip's own holes gave
+    other shares (tennis:schoolgirls 0.64 -> 0.98) and lost up to 0.4 dB."""
 
 SWEEPS = 24
 """Jacobi sweeps on each level after the coarser level's solution is brought up. An approximation, and a cheap one:
@@ -51,7 +64,7 @@ def diffuse(frame: np.ndarray, left: np.ndarray, method: "str | Blend" = "telea"
         out = membrane(frame, left)
         if method.membrane_share < 1.0 and left.any():
             share = np.float32(method.membrane_share)
-            out[left] = share * out[left] + (1 - share) * biharmonic(frame, left)[left]
+            out[left] = share * out[left] + (1 - share) * biharmonic(frame, left, method.solve_scale)[left]
         return out
     if method not in METHODS:
         raise ValueError(f"unknown diffusion {method!r}; choose one of {', '.join(METHODS)}")
@@ -113,24 +126,26 @@ def _relaxed(field: np.ndarray, unknown: np.ndarray, sweeps: int) -> np.ndarray:
     return field
 
 
-def biharmonic(field: np.ndarray, unknown: np.ndarray) -> np.ndarray:
+def biharmonic(field: np.ndarray, unknown: np.ndarray, solve_scale: float = 1.0) -> np.ndarray:
     """[H,W,C] of any dtype -> float32 [H,W,C], the `unknown` pixels on scikit-image's biharmonic fill through the
-    known ones (values as given: no rescaling), solved at BIHARMONIC_WIDTH at most."""
+    known ones (values as given: no rescaling), solved at BIHARMONIC_WIDTH at most and `solve_scale` times that
+    (Blend.solve_scale), in float64: in float32 the sparse solve of a 100k-pixel hole lay up to 68 levels off."""
     from skimage.restoration import inpaint_biharmonic
 
     out = field.astype(np.float32, copy=True)
     if not unknown.any() or unknown.all():
         return membrane(field, unknown)  # nothing, or nothing to fill from: as the membrane does
     h, w = unknown.shape
-    if w <= BIHARMONIC_WIDTH:
-        filled = inpaint_biharmonic(out, unknown, channel_axis=-1)
+    scale = min(1.0, BIHARMONIC_WIDTH / w) * solve_scale
+    if scale >= 1.0:
+        filled = inpaint_biharmonic(out.astype(np.float64), unknown, channel_axis=-1)
     else:  # solved small: a small pixel is unknown where any of its pixels is
-        size = (BIHARMONIC_WIDTH, max(1, round(h * BIHARMONIC_WIDTH / w)))
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
         small = cv2.resize(out, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
         small_unknown = cv2.resize(unknown.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
         if small_unknown.all():
             return membrane(field, unknown)
-        solved = inpaint_biharmonic(small, small_unknown, channel_axis=-1).astype(np.float32)
+        solved = inpaint_biharmonic(small.astype(np.float64), small_unknown, channel_axis=-1).astype(np.float32)
         filled = cv2.resize(solved, (w, h), interpolation=cv2.INTER_LINEAR).reshape(out.shape)
     out[unknown] = filled[unknown]
     return out
@@ -163,9 +178,13 @@ def clip_diffusion(method: str, frames: np.ndarray, holes: np.ndarray, frames_us
     """A diffusion name resolved for one clip: 'membrane+biharmonic' becomes a Blend whose membrane share is the
     least-squares weight of the membrane against the biharmonic fill on known pixels: in `frames_used` frames the
     hole is grown by as much as it is deep (depth_grow, as propagate.diffusion_error_by_depth grows it) and both
-    fill it. Other names are returned as they are. frames [T,H,W,3] of any dtype, holes bool [T,H,W]."""
+    fill it; a share above MEMBRANE_ALONE is 1. The solve's size is chosen here too, from the clip's largest hole
+    (BIHARMONIC_UNKNOWNS). Other names are returned as they are. frames [T,H,W,3] of any dtype, holes bool [T,H,W]."""
     if method != "membrane+biharmonic":
         return method
+    width_scale = min(1.0, BIHARMONIC_WIDTH / holes.shape[2])
+    largest = float(holes.sum(axis=(1, 2)).max()) * width_scale ** 2
+    solve_scale = min(1.0, float(np.sqrt(BIHARMONIC_UNKNOWNS / largest))) if largest > 0 else 1.0
     num = den = 0.0
     for t in sampled_frames(len(holes), frames_used):
         if not holes[t].any() or holes[t].all():
@@ -175,7 +194,8 @@ def clip_diffusion(method: str, frames: np.ndarray, holes: np.ndarray, frames_us
             continue
         truth = frames[t][known].astype(np.float64)
         smooth = membrane(frames[t], grown)[known].astype(np.float64)
-        bent = biharmonic(frames[t], grown)[known].astype(np.float64)
+        bent = biharmonic(frames[t], grown, solve_scale)[known].astype(np.float64)
         num += float(((truth - bent) * (smooth - bent)).sum())
         den += float(((smooth - bent) ** 2).sum())
-    return Blend(float(np.clip(num / den, 0.0, 1.0)) if den > 0 else 1.0)
+    share = float(np.clip(num / den, 0.0, 1.0)) if den > 0 else 1.0
+    return Blend(1.0 if share > MEMBRANE_ALONE else share, solve_scale)

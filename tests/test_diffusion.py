@@ -4,7 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from vinpaint.engine.diffusion import BIHARMONIC_WIDTH, Blend, biharmonic, clip_diffusion, diffuse, membrane
+from vinpaint.engine import diffusion
+from vinpaint.engine.diffusion import (BIHARMONIC_UNKNOWNS, BIHARMONIC_WIDTH, Blend, biharmonic, clip_diffusion,
+                                         diffuse, membrane)
 
 
 def _harmonic_plate(h: int = 120, w: int = 160) -> np.ndarray:
@@ -92,9 +94,17 @@ def test_the_biharmonic_fill_carries_shading_on_where_the_membrane_flattens_it_a
     solved = biharmonic(wide, wide_hole)  # solved at BIHARMONIC_WIDTH and brought up
     assert np.array_equal(solved[~wide_hole], wide[~wide_hole])
     assert np.abs(solved - wide)[wide_hole].max() < 0.02 * wide.max()
+    large = cv2.resize(_shaded_plate(), (BIHARMONIC_WIDTH, 360), interpolation=cv2.INTER_LINEAR)
+    large_hole = np.zeros(large.shape[:2], bool)
+    large_hole[40:320, 60:420] = True  # 100800 pixels: the clip's fill is solved smaller, at BIHARMONIC_UNKNOWNS
+    scale = clip_diffusion("membrane+biharmonic", np.rint(large)[None].astype(np.uint8), large_hole[None]).solve_scale
+    assert scale == pytest.approx(np.sqrt(BIHARMONIC_UNKNOWNS / large_hole.sum()))
+    solved = biharmonic(large, large_hole, scale)
+    assert np.array_equal(solved[~large_hole], large[~large_hole])
+    assert np.abs(solved - large)[large_hole].max() < 0.02 * large.max()
 
 
-def test_the_blend_weight_is_fitted_on_the_clips_known_pixels():
+def test_the_blend_weight_is_fitted_on_the_clips_known_pixels(monkeypatch):
     """Shading: the biharmonic fill is right around grown holes, the membrane's weight goes to 0. Noise: any
     extrapolation overshoots, the smooth membrane is nearer on average, its weight is most of the mix."""
     hole = _hole()
@@ -103,6 +113,11 @@ def test_the_blend_weight_is_fitted_on_the_clips_known_pixels():
     noise = np.random.default_rng(3).integers(0, 256, shaded.shape, dtype=np.uint8)
     assert clip_diffusion("membrane+biharmonic", shaded, holes).membrane_share < 0.1
     assert clip_diffusion("membrane+biharmonic", noise, holes).membrane_share > 0.6
+    grainy = np.clip(np.rint(_shaded_plate() + np.random.default_rng(3).normal(0, 8, shaded.shape)), 0, 255)
+    share = clip_diffusion("membrane+biharmonic", grainy.astype(np.uint8), holes).membrane_share
+    assert 0.3 < share < diffusion.MEMBRANE_ALONE  # shading under grain: in between
+    monkeypatch.setattr(diffusion, "MEMBRANE_ALONE", share - 0.01)  # a share above it is the membrane alone
+    assert clip_diffusion("membrane+biharmonic", grainy.astype(np.uint8), holes).membrane_share == 1.0
     assert clip_diffusion("membrane", noise, holes) == "membrane" and clip_diffusion("telea", noise, holes) == "telea"
     frame = noise[0].astype(np.float32)
     mixed = diffuse(frame, hole, Blend(0.25))
