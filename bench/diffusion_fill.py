@@ -41,8 +41,10 @@ def bare(shown: np.ndarray, holes: np.ndarray, method: str) -> np.ndarray:
 def biharmonic_study(pair: str, truth: np.ndarray, holes: np.ndarray, shown: np.ndarray) -> str:
     """One line: the biharmonic fill and the calibrated blend on the bare hole, per frame / pooled."""
     start = time.perf_counter()
-    share = clip_diffusion("membrane+biharmonic", shown, holes).membrane_share
-    fills = each_frame(lambda t: (membrane(shown[t], holes[t]), biharmonic(shown[t], holes[t])), range(len(shown)))
+    blend = clip_diffusion("membrane+biharmonic", shown, holes)  # the share and solve scale the engine would use
+    share = blend.membrane_share
+    fills = each_frame(lambda t: (membrane(shown[t], holes[t]), biharmonic(shown[t], holes[t], blend.solve_scale)),
+                       range(len(shown)))
     as_u8 = lambda frames: np.clip(np.rint(np.stack(frames)), 0, 255).astype(np.uint8)  # noqa: E731
     alone = _scores(as_u8([b for _, b in fills]), truth, holes)
     blend = _scores(as_u8([share * m + (1 - share) * b for m, b in fills]), truth, holes)

@@ -23,8 +23,8 @@ from .perceptual import load_vgg16
 from .self_check import BandJudge, held_out_band, judge, scored_band
 from .stabilise import steady_unseen
 from .diffusion import Blend, clip_diffusion
-from .propagate import (Propagation, chain_tolerance, check_band_width, clip_flows, diffusion_fill, display_u8,
-                        load_propagation, model_needed, plate_px, propagate_clip, save_propagation)
+from .propagate import (Propagation, chain_tolerance, check_band_width, clip_flows, diffusion_fill, load_propagation,
+                        model_needed, plate_px, propagate_clip, save_propagation)
 from vinpaint.files import atomic_write, atomic_write_text
 from .train import FrameTrainer, TrainingData, VideoTrainer, load_checkpoint, make_noise
 
@@ -178,7 +178,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         wd.log(notice)
         emit(ProgressEvent("setup", message=notice))
     # the per-frame diffusion resolved for this clip once: a blend's weight is fitted on the clip's known pixels
-    diffusion = clip_diffusion(config.propagation.diffusion, display_u8(frames), holes) \
+    diffusion = clip_diffusion(config.propagation.diffusion, frames, holes) \
         if config.propagation.enabled else config.propagation.diffusion
     if isinstance(diffusion, Blend):
         wd.log(f"diffusion: the membrane's share against the biharmonic fill, fitted on known pixels: "

@@ -60,6 +60,14 @@ def to_float(frames: np.ndarray) -> np.ndarray:
     return out
 
 
+def display_u8(frames: np.ndarray) -> np.ndarray:
+    """Frames of any dtype as 8-bit pictures for flow: linear-light float32 through a display curve (or dark plates
+    give weak flow), 16-bit scaled down."""
+    if frames.dtype == np.float32:
+        return (np.clip(frames, 0.0, 1.0) ** (1 / 2.2) * 255).round().astype(np.uint8)
+    return frames if frames.dtype == np.uint8 else (to_float(frames) * 255).round().astype(np.uint8)
+
+
 def from_float(frames: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """float32 in [0,1] -> `dtype`, rounding to nearest for integer types."""
     if dtype == np.uint8:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .composite import box_around
+from .composite import box_around, display_u8
 
 METHODS = ("telea", "membrane", "membrane+biharmonic")
 
@@ -179,7 +179,8 @@ def clip_diffusion(method: str, frames: np.ndarray, holes: np.ndarray, frames_us
     least-squares weight of the membrane against the biharmonic fill on known pixels: in `frames_used` frames the
     hole is grown by as much as it is deep (depth_grow, as propagate.diffusion_error_by_depth grows it) and both
     fill it; a share above MEMBRANE_ALONE is 1. The solve's size is chosen here too, from the clip's largest hole
-    (BIHARMONIC_UNKNOWNS). Other names are returned as they are. frames [T,H,W,3] of any dtype, holes bool [T,H,W]."""
+    (BIHARMONIC_UNKNOWNS). Other names are returned as they are. frames [T,H,W,3] of any dtype, seen as flow sees
+    them (display_u8: only the sampled frames are converted), holes bool [T,H,W]."""
     if method != "membrane+biharmonic":
         return method
     width_scale = min(1.0, BIHARMONIC_WIDTH / holes.shape[2])
@@ -192,9 +193,10 @@ def clip_diffusion(method: str, frames: np.ndarray, holes: np.ndarray, frames_us
         grown, known = grown_hole(holes[t], depth_grow(float(hole_depth(holes[t]).max())))
         if not known.any() or grown.all():
             continue
-        truth = frames[t][known].astype(np.float64)
-        smooth = membrane(frames[t], grown)[known].astype(np.float64)
-        bent = biharmonic(frames[t], grown, solve_scale)[known].astype(np.float64)
+        frame = display_u8(frames[t])
+        truth = frame[known].astype(np.float64)
+        smooth = membrane(frame, grown)[known].astype(np.float64)
+        bent = biharmonic(frame, grown, solve_scale)[known].astype(np.float64)
         num += float(((truth - bent) * (smooth - bent)).sum())
         den += float(((smooth - bent) ** 2).sum())
     share = float(np.clip(num / den, 0.0, 1.0)) if den > 0 else 1.0

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from .flow import FlowEstimator, fill_holes_for_flow
-from .composite import grown, resize_frames, resize_holes, to_float
+from .composite import display_u8, grown, resize_frames, resize_holes, to_float
 from .diffusion import Blend, clip_diffusion, depth_grow, diffuse, grown_hole, hole_depth, sampled_frames
 from .parallel import each_frame, side_by_side
 from vinpaint.errors import InputError
@@ -681,14 +681,6 @@ def clip_flows(frames: np.ndarray, holes: np.ndarray, settings, estimator: FlowE
     propagate_clip keeps in Propagation.flows, and what the steady fill estimates again after a cache load."""
     return neighbour_flows(display_u8(frames), holes, estimator, settings.max_width,
                            plate_px(settings.band, holes.shape[2]), progress=progress, masked=masked)
-
-
-def display_u8(frames: np.ndarray) -> np.ndarray:
-    """Frames of any dtype as 8-bit pictures for flow: linear-light float32 through a display curve (or dark plates
-    give weak flow), 16-bit scaled down."""
-    if frames.dtype == np.float32:
-        return (np.clip(frames, 0.0, 1.0) ** (1 / 2.2) * 255).round().astype(np.uint8)
-    return frames if frames.dtype == np.uint8 else (to_float(frames) * 255).round().astype(np.uint8)
 
 
 def _fusion(frames_u8: np.ndarray, holes: np.ndarray, copy_errors: dict[int, float], with_diffusion: bool,
