@@ -23,7 +23,8 @@ from .perceptual import load_vgg16
 from .self_check import BandJudge, held_out_band, judge, scored_band
 from .stabilise import steady_unseen
 from .diffusion import Blend, clip_diffusion
-from .propagate import (Propagation, chain_tolerance, check_band_width, clip_flows, diffusion_fill, load_propagation,
+from .propagate import (Propagation, chain_tolerance, check_band_width, clip_flows, clip_light, diffusion_fill,
+                        load_propagation,
                         model_needed, plate_px, propagate_clip, save_propagation)
 from vinpaint.files import atomic_write, atomic_write_text
 from .train import FrameTrainer, TrainingData, VideoTrainer, load_checkpoint, make_noise
@@ -389,8 +390,9 @@ def _steady(frames: np.ndarray, holes: np.ndarray, out: np.ndarray, matte: np.nd
         return out
     if propagation.flows is None:
         propagation.flows = clip_flows(frames, holes, pc, estimator)
+        propagation.exposure = clip_light(frames, holes, pc, propagation.flows, config.train.seed)[1]
     return steady_unseen(out, unseen, propagation.flows, pc.steady_radius, chain_tolerance(pc, out.shape[2]),
-                         pc.steady_still_radius)
+                         pc.steady_still_radius, propagation.exposure)
 
 
 def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, wd: "_Workdir",

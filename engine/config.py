@@ -544,6 +544,12 @@ class PropagationConfig:
     pixel, relative to the whole clip (engine/propagate.py LocalCopyError): a copy beside a still wall counts
     for more than one beside running dogs. Off: one error per distance for the whole clip (a config saved before
     the setting existed). On in `fast` (docs/evaluation.md, "Copy errors where they were measured")."""
+    exposure: bool = setting(False, Flag())
+    """Carry each copied pixel into its frame's light: the brightness of every frame relative to its neighbours is
+    measured per channel on the known pixels the flow links, and a copy from another frame is scaled by the ratio
+    (engine/exposure.py). A flickering or auto-exposed clip otherwise shows the hole as a lighter or darker patch;
+    an evenly lit one (spread under 2 %) is left exactly as it was. Off: copies keep their own frame's light (a
+    config saved before the setting existed). On in `fast` (docs/evaluation.md, "Frames in other light")."""
     self_check: bool = setting(False, Flag())
     """After training, choose between the model's fill and diffusion (`diffusion`) for what no frame sees (with or
     without propagation) by scoring both on a band of known pixels held out of training (engine/self_check.py),
@@ -856,6 +862,7 @@ def _fast(c: InpaintConfig) -> None:
     c.propagation.train_below = 0.15  # see PropagationConfig.train_below
     c.propagation.self_check = True
     c.propagation.local_errors = True
+    c.propagation.exposure = True
     c.propagation.diffusion = "membrane+biharmonic"  # see PropagationConfig.diffusion
     c.propagation.steady_radius = 5  # the unseen fill averaged over 11 frames along the flow (docs/evaluation.md)
     c.propagation.steady_still_radius = 20  # and over up to 41 where the track stands still

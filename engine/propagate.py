@@ -19,6 +19,7 @@ import numpy as np
 
 from .flow import FlowEstimator, fill_holes_for_flow
 from .composite import display_u8, grown, resize_frames, resize_holes, to_float
+from .exposure import Exposure, clip_exposure
 from .diffusion import Blend, clip_diffusion, depth_grow, diffuse, grown_hole, hole_depth, sampled_frames
 from .parallel import each_frame, side_by_side
 from vinpaint.errors import InputError
@@ -44,6 +45,9 @@ class Propagation:
     flows: "NeighbourFlows | None" = None
     """The completed neighbour flows the chains followed, kept in memory for the steady fill (engine/stabilise.py);
     not cached (None after a load: they are estimated again, with the same result)."""
+    exposure: Exposure | None = None
+    """How the light changes across the clip in the frames' own values (engine/exposure.py), which the steady fill
+    needs as well; None where it is even or not corrected. Not cached: estimated again with the flows."""
 
 
 def complete_flow(flow: np.ndarray, unknown: np.ndarray) -> np.ndarray:
@@ -184,8 +188,8 @@ def at_flow_size(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows
 
 
 def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, band: int = 4, ring: int = 8,
-                       per_frame: int = 1500, seed: int = 0, diffusion: "str | Blend" = "telea"
-                       ) -> tuple[int, dict[int, float]]:
+                       per_frame: int = 1500, seed: int = 0, diffusion: "str | Blend" = "telea",
+                       exposure: Exposure | None = None) -> tuple[int, dict[int, float]]:
     """How far in time copying pays on this clip: (largest distance whose copies beat diffusion, 0 for any;
     the copies' RMS error by distance).
 
@@ -238,6 +242,8 @@ def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFl
                 ok &= ~holes[target][np.rint(y).astype(np.int64), np.rint(x).astype(np.int64)]
                 if ok.any():
                     copied = _sample(frames[target], x[ok], y[ok])
+                    if exposure is not None:
+                        copied = exposure.relit(copied, target, t)
                     err.append(((copied - frames[t][ys[ok], xs[ok]]) / 255.0) ** 2)
         if not err:
             break
@@ -274,7 +280,8 @@ class LocalCopyError:
 
 
 def local_copy_error(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, band: int = 4, ring: int = 8,
-                     scale: tuple[float, float] = (1.0, 1.0)) -> LocalCopyError | None:
+                     scale: tuple[float, float] = (1.0, 1.0), exposure: Exposure | None = None
+                     ) -> LocalCopyError | None:
     """The LocalCopyError of a clip at the flow's size (at_flow_size): every known pixel of calibrate_distance's
     ring copied one frame along the flow, both ways; `scale` is that size over the source's (x, y). None when no
     ring pixel could be copied."""
@@ -291,7 +298,10 @@ def local_copy_error(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlow
             f = flows.at(step, t if step > 0 else t - 1, xs.astype(np.float32), ys.astype(np.float32))
             x, y = np.clip(xs + f[:, 0], 0, w - 1), np.clip(ys + f[:, 1], 0, h - 1)
             ok = ~holes[n][np.rint(y).astype(np.int64), np.rint(x).astype(np.int64)]
-            err2 = (((_sample(frames[n], x, y) - frames[t][ys, xs]) / 255.0) ** 2).mean(axis=-1)
+            copied = _sample(frames[n], x, y)
+            if exposure is not None:
+                copied = exposure.relit(copied, n, t)
+            err2 = (((copied - frames[t][ys, xs]) / 255.0) ** 2).mean(axis=-1)
             total += np.where(ok, err2, 0.0)
             count += ok
         good = count > 0
@@ -452,8 +462,9 @@ class _Direction:
 
 
 def _chain(frames: np.ndarray, pixels: _HolePixels, flows: NeighbourFlows, order: range, step: int,
-           tolerance: float, max_distance: int) -> _Direction:
-    """One direction of propagation: the chains' sources (_sources), then the colours sampled there."""
+           tolerance: float, max_distance: int, exposure: Exposure | None = None) -> _Direction:
+    """One direction of propagation: the chains' sources (_sources), then the colours sampled there (in frame t's
+    light, with an `exposure`)."""
     holes = pixels.holes
     t_count, h, w = holes.shape
     src_t, src_x, src_y = _sources(pixels, flows, order, step, tolerance, max_distance)
@@ -473,7 +484,8 @@ def _chain(frames: np.ndarray, pixels: _HolePixels, flows: NeighbourFlows, order
             value, weight = _sample_known(frames[s], holes[s], px, py)
             usable = weight[:, 0] > 1e-3
             chosen = pick[usable]
-            out.colours[t][chosen] = value[usable] / weight[usable]
+            colour = value[usable] / weight[usable]
+            out.colours[t][chosen] = colour if exposure is None else exposure.relit(colour, int(s), t)
             out.reached[t][chosen] = True
             out.distance[t][chosen] = abs(int(s) - t)
     return out
@@ -549,17 +561,18 @@ def diffusion_error_by_depth(frames: np.ndarray, holes: np.ndarray, frames_used:
 
 
 def propagate(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, tolerance: float = 1.0,
-              max_distance: int = 0, fusion: Fusion | None = None) -> Propagation:
+              max_distance: int = 0, fusion: Fusion | None = None, exposure: Exposure | None = None) -> Propagation:
     """Real pixels for the hole from both directions in time.
 
     frames [T,H,W,3] uint8, uint16 or float32 in [0,1] (converted where sampled), holes bool [T,H,W], flows from
     `neighbour_flows`. Without `fusion` the nearer source frame wins and a tie averages; with it, both copies (and
-    per-frame diffusion, when the fusion has its error) are blended by their measured errors (Fusion)."""
+    per-frame diffusion, when the fusion has its error) are blended by their measured errors (Fusion). With an
+    `exposure` (engine/exposure.py), every copy is scaled into the light of the frame it fills."""
     t_count = holes.shape[0]
     pixels = _HolePixels(holes)
     later, earlier = side_by_side(
-        lambda: _chain(frames, pixels, flows, range(t_count - 1, -1, -1), +1, tolerance, max_distance),
-        lambda: _chain(frames, pixels, flows, range(t_count), -1, tolerance, max_distance))
+        lambda: _chain(frames, pixels, flows, range(t_count - 1, -1, -1), +1, tolerance, max_distance, exposure),
+        lambda: _chain(frames, pixels, flows, range(t_count), -1, tolerance, max_distance, exposure))
     colours = np.zeros(holes.shape + (3,), np.float32)
     reached = np.zeros(holes.shape, bool)
     distance = np.zeros(holes.shape, np.int16)
@@ -647,12 +660,18 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
     flows = clip_flows(frames_u8, holes, settings, estimator, masked,
                        progress=lambda i, n: say(i, n, "estimating flow for propagation"))
     max_distance, pairs = settings.max_distance, holes.shape[0] - 1  # the flow count, kept while the stage ends
+    tolerance = chain_tolerance(settings, holes.shape[2])
+    lit_u8, lit = clip_light(frames, holes, settings, flows, seed, frames_u8)
+    if log and lit_u8 is not None:
+        log(f"propagation: the light changes by up to {(np.exp(lit_u8.spread()) - 1) * 100:.0f} % across the clip; "
+            "copies are scaled into each frame's light")
     errors: dict[int, float] | None = None  # the copies' errors by distance, once measured
     measured = (max_distance == 0 and settings.calibrate) or settings.fusion != "nearest"
     small = at_flow_size(frames_u8, holes, flows) if measured else None  # the calibrations' frames, holes, flows
     if max_distance == 0 and settings.calibrate:
         say(pairs, pairs, "measuring how far copies hold")
-        max_distance, errors = calibrate_distance(*small, settings.band, seed=seed, diffusion=diffusion)
+        max_distance, errors = calibrate_distance(*small, settings.band, seed=seed, diffusion=diffusion,
+                                                  exposure=lit_u8)
         if log:
             log("propagation: copies' RMS error (8-bit) by distance " +
                 ", ".join(f"{d}: {e * 255:.1f}" for d, e in errors.items() if d) +
@@ -660,19 +679,35 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
     fusion = None
     if settings.fusion != "nearest":
         if errors is None:  # a fixed max_distance skipped the calibration; the weights still need its errors
-            _, errors = calibrate_distance(*small, settings.band, seed=seed, diffusion=diffusion)
+            _, errors = calibrate_distance(*small, settings.band, seed=seed, diffusion=diffusion, exposure=lit_u8)
         fusion = _fusion(frames_u8, holes, errors, settings.fusion == "copies+diffusion", seed, log, diffusion)
         if fusion is not None and settings.local_errors:
-            fusion.local = local_copy_error(*small, settings.band, scale=(flows.scale_x, flows.scale_y))
+            fusion.local = local_copy_error(*small, settings.band, scale=(flows.scale_x, flows.scale_y),
+                                            exposure=lit_u8)
     del small
     say(pairs, pairs, "propagating real pixels")
-    tolerance = chain_tolerance(settings, holes.shape[2])
-    result = propagate(frames, holes, flows, tolerance, max_distance, fusion)
+    result = propagate(frames, holes, flows, tolerance, max_distance, fusion, lit)
     if settings.self_check and model_needed(holes, result.reached, settings.train_below):
         result.hidden_band = hidden_band(holes, result.reached, flows, check_band_width(settings, holes.shape[2]),
                                          tolerance, max_distance)
-    result.flows = flows
+    result.flows, result.exposure = flows, lit
     return result
+
+
+def clip_light(frames: np.ndarray, holes: np.ndarray, settings, flows: NeighbourFlows, seed: int = 0,
+               frames_u8: np.ndarray | None = None) -> tuple[Exposure | None, Exposure | None]:
+    """A PropagationConfig's exposure for frames of any dtype -> (as the 8-bit calibrations see it, in the frames'
+    own values for the copies and the steady fill); both None where the light is even or `settings.exposure` is
+    off. Measured on the 8-bit pictures (`frames_u8`, display_u8 of the frames when not given), where the threshold
+    applies, and again on a deeper plate's own values."""
+    if not settings.exposure:
+        return None, None
+    frames_u8 = display_u8(frames) if frames_u8 is None else frames_u8
+    tolerance = chain_tolerance(settings, holes.shape[2])
+    lit_u8 = clip_exposure(frames_u8, holes, flows, tolerance, seed=seed)
+    if lit_u8 is None or frames_u8 is frames:
+        return lit_u8, lit_u8
+    return lit_u8, clip_exposure(frames, holes, flows, tolerance, seed=seed, spread=0.0)
 
 
 def clip_flows(frames: np.ndarray, holes: np.ndarray, settings, estimator: FlowEstimator, masked: bool = True,

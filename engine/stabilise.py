@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from .composite import from_float, to_float
+from .exposure import Exposure
 from .propagate import NeighbourFlows, plate_scale
 
 
@@ -98,7 +99,8 @@ def _follow(unseen: np.ndarray, flows: NeighbourFlows, t: int, xs: np.ndarray, y
 
 
 def _track_sums(frames: np.ndarray, unseen: np.ndarray, flows: NeighbourFlows, t: int, xs: np.ndarray,
-                ys: np.ndarray, step: int, radius: int, tolerance: float, still_radius: int, still_px: float):
+                ys: np.ndarray, step: int, radius: int, tolerance: float, still_radius: int, still_px: float,
+                exposure: Exposure | None = None):
     """The sums [N,C] float32 and counts (N,) of the fills along frame t's tracks in one direction. Samples are
     summed in the order of the tracks still alive and handed back to their points only when a track ends, so a
     step costs no scatter into all N points."""
@@ -112,7 +114,8 @@ def _track_sums(frames: np.ndarray, unseen: np.ndarray, flows: NeighbourFlows, t
             total[gone] += acc[~ok]
             count[gone] += samples
             alive, acc = alive[ok], acc[ok]
-        acc += to_float(_bilinear(frames[there], px, py))
+        sample = to_float(_bilinear(frames[there], px, py))
+        acc += sample if exposure is None else exposure.relit(sample, there, t)
         samples += 1
     total[alive] += acc
     count[alive] += samples
@@ -120,11 +123,13 @@ def _track_sums(frames: np.ndarray, unseen: np.ndarray, flows: NeighbourFlows, t
 
 
 def steady_unseen(frames: np.ndarray, unseen: np.ndarray, flows: NeighbourFlows, radius: int,
-                  tolerance: float = 4.0, still_radius: int = 0) -> np.ndarray:
+                  tolerance: float = 4.0, still_radius: int = 0, exposure: Exposure | None = None) -> np.ndarray:
     """frames [T,H,W,3] (the composited output, any dtype), unseen bool [T,H,W] (hole pixels no frame shows) ->
     a copy where each unseen pixel is the equal-weight mean of its fill and its track's fills up to `radius`
     frames either side, or `still_radius` where the track stays still. Every other pixel is returned bit for bit.
-    radius 0 returns the frames unchanged."""
+    radius 0 returns the frames unchanged. With an `exposure` (engine/exposure.py) each track's fills are taken
+    in frame t's light: a flickering clip's unseen fill is otherwise averaged across lighter and darker frames
+    (vtest + dogs-jump under 0.75-1.25 flicker: 21.50 dB with the fills as they are, 23.07 with no steady fill)."""
     if radius <= 0 or not unseen.any():
         return frames
     out, still_px = frames.copy(), STILL_PX * plate_scale(frames.shape[2])
@@ -136,7 +141,7 @@ def steady_unseen(frames: np.ndarray, unseen: np.ndarray, flows: NeighbourFlows,
         count = np.ones(ys.size, np.float32)
         for step in (+1, -1):
             sums, counts = _track_sums(frames, unseen, flows, t, xs, ys, step, radius, tolerance, still_radius,
-                                       still_px)
+                                       still_px, exposure)
             total += sums
             count += counts
         out[t][ys, xs] = from_float(total / count[:, None], frames.dtype)

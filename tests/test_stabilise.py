@@ -155,3 +155,24 @@ def test_the_still_threshold_is_a_pixel_of_a_480_wide_plate(width, followed):
     frames[1:] = 1.0  # frame 0's fill is 0, every later one 1: the mean tells how many later ones it met
     out = steady_unseen(frames, unseen, _flows(t_count, h, width, 0.3), radius=1, still_radius=t_count)
     assert out[0, 4, 21, 0] == pytest.approx(followed / (followed + 1), abs=1e-6)
+
+
+def test_under_a_flickering_light_each_frame_keeps_its_own_light():
+    """A track's fills come from lighter and darker frames; with the clip's exposure they are taken in this
+    frame's light, so the steady fill does not pull every frame's patch to the clip's mean brightness."""
+    from vinpaint.engine.exposure import Exposure
+
+    t_count, h, w = 12, 40, 56
+    gains = np.array([1.0, 1.2, 0.85, 1.1, 0.9, 1.25, 0.8, 1.0, 1.15, 0.9, 1.05, 0.95], np.float32)
+    truth = np.stack([(0.2 + 0.55 * _world(h, w)) * g for g in gains]).astype(np.float32)
+    unseen = np.zeros((t_count, h, w), bool)
+    unseen[:, 10:30, 15:40] = True
+    noisy = _noisy_fill(truth, unseen, 0.05)
+    flows = _flows(t_count, h, w, 0.0)
+    lit = Exposure(np.repeat(np.log(gains / gains[0])[:, None], 3, axis=1))
+    relit = steady_unseen(noisy, unseen, flows, radius=5, exposure=lit)
+    as_is = steady_unseen(noisy, unseen, flows, radius=5)
+    assert np.array_equal(relit[~unseen], noisy[~unseen])
+    assert _rms(relit, truth, unseen) < 0.6 * _rms(noisy, truth, unseen)
+    assert _rms(relit, truth, unseen) < 0.5 * _rms(as_is, truth, unseen), (_rms(relit, truth, unseen),
+                                                                           _rms(as_is, truth, unseen))
