@@ -110,3 +110,22 @@ def test_the_engine_fills_a_flickering_clip_in_each_frames_light_and_a_reused_ru
     assert hole_psnr(on.frames, truth, holes) > hole_psnr(off.frames, truth, holes) + 5.0
     again = inpaint(shown, holes, make_config("fast", **settings), workdir=tmp_path / "work")
     assert np.array_equal(again.frames, on.frames)
+
+
+def test_a_measured_change_of_light_is_used_only_where_copies_bear_it_out():
+    """light_pays compares the ring's copies in each frame's light with the copies as they are: the clip's true
+    flicker pays, and a drift the frames do not have (what a moving camera's vignetting can look like) does not."""
+    from vinpaint.engine.exposure import Exposure
+    from vinpaint.engine.propagate import light_pays
+
+    shown, holes, _ = _panning_clip(GAINS)
+    flows = neighbour_flows(shown, holes, DISFlow("medium"))
+    true = Exposure(np.repeat(np.log(GAINS / GAINS[0])[:, None], 3, axis=1).astype(np.float32))
+    pays, in_light, as_they_are = light_pays(shown, holes, flows, true)
+    assert pays and in_light < 0.25 * as_they_are
+
+    even, holes, _ = _panning_clip(np.ones(10))
+    flows = neighbour_flows(even, holes, DISFlow("medium"))
+    drift = Exposure(np.repeat(np.linspace(0.0, 0.08, 10)[:, None], 3, axis=1).astype(np.float32))
+    pays, in_light, as_they_are = light_pays(even, holes, flows, drift)
+    assert not pays and in_light > as_they_are
