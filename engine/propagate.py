@@ -274,10 +274,10 @@ def _ring_copy_error(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlow
 def light_pays(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, exposure: Exposure, band: int = 4,
                ring: int = 8, per_frame: int = 1500, seed: int = 0) -> tuple[bool, float, float]:
     """Whether copies in each frame's light match the known ring around the hole better than copies as they are
-    -> (pays, mean squared error (0-1) in light, as they are), over copies of 1, 2, 4 and 8 frames (those the clip has;
-    8-bit frames at the flow's size, as calibrate_distance). A measured drift of light that copies do not bear out
-    (a moving camera's vignetting, the sky growing as it tilts) is then left alone: on running_car + blackswan
-    the measured 5 % drift made 16-frame copies 2 % worse."""
+    -> (pays, mean squared error (0-1) in light, as they are), over copies of 1, 2, 4 and 8 frames (those the
+    clip has; 8-bit frames at the flow's size, as calibrate_distance). A measured drift of light that copies do
+    not bear out (a moving camera's vignetting, the sky growing as it tilts) is then left alone: on running_car +
+    blackswan the measured 5 % drift made 16-frame copies 2 % worse."""
     samples = _ring_samples(holes, band, ring, per_frame, seed)
     lit = plain = 0.0
     measured = 0
