@@ -14,6 +14,9 @@ known), then one thing made hard:
   alternate  tree and running_car frame by frame (two shots interleaved)
   zoom       vtest zooming in to 1.5x over the clip
   own        blackswan's own frames, its swan part of the truth
+  jitter     vtest shaken by up to 12 px a frame (a hand-held camera), cropped to stay inside the plate
+  jpeg       vtest through JPEG at quality 25 (a heavily compressed proxy)
+  blur       running_car blurred 9 px along its motion
 Hole PSNR per frame then averaged / pooled, the patch-based temporal consistency in the hole, wall seconds. The
 engine runs `fast`; `--set KEY=VALUE` overrides (JSON values), e.g. --set propagation.train_below=1 for the
 training-free path. Asserts only that pixels outside the hole are the input's. Example:
@@ -88,6 +91,14 @@ def hard_clips(data: Path, frames: int = 40):
     yield "zoom: vtest + dogs-jump", np.stack(zoomed), _masks(data, "dogs-jump", frames, h, w)
     own = _background(data, "blackswan", frames)
     yield "own: blackswan + tennis", own, _masks(data, "tennis", frames, *size(own))
+    shake, m = np.random.default_rng(1).integers(-12, 13, (frames, 2)), 12
+    jitter = np.stack([f[m + dy:h - m + dy, m + dx:w - m + dx] for f, (dy, dx) in zip(vtest, shake)])
+    yield "jitter: vtest + dogs-jump", jitter, _masks(data, "dogs-jump", frames, *size(jitter))
+    jpeg = np.stack([cv2.imdecode(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 25])[1], cv2.IMREAD_COLOR)
+                     for f in vtest])
+    yield "jpeg: vtest + dogs-jump", jpeg, _masks(data, "dogs-jump", frames, h, w)
+    blur = np.stack([cv2.blur(f, (9, 1)) for f in car])
+    yield "blur: running_car + tennis", blur, _masks(data, "tennis", frames, *size(car))
 
 
 def main() -> int:
