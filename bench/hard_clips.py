@@ -36,6 +36,7 @@ from vinpaint.evaluation.baselines import opencv_inpaint
 from vinpaint.evaluation.metrics import ConsistencyConfig, psnr, temporal_consistency, video_scores
 
 from composed import DATA, _shown, composed, overrides  # bench/composed.py
+from light_changes import relit  # bench/light_changes.py: the same three changes of light
 
 
 def _background(data: Path, name: str, frames: int) -> np.ndarray:
@@ -52,10 +53,6 @@ def _masks(data: Path, name: str, frames: int, h: int, w: int) -> np.ndarray:
     return np.stack([cv2.resize(m.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0 for m in clip[1]])
 
 
-def _gained(frames: np.ndarray, gain: np.ndarray) -> np.ndarray:
-    return np.clip(frames.astype(np.float32) * gain.astype(np.float32), 0, 255).astype(np.uint8)
-
-
 def hard_clips(data: Path, frames: int = 40):
     """(name, truth uint8 [T,H,W,3], holes bool [T,H,W]) for each case above."""
     rng = np.random.default_rng(0)
@@ -66,11 +63,11 @@ def hard_clips(data: Path, frames: int = 40):
     vtest = _background(data, "vtest", frames)
     cut = np.concatenate([tree[:half], car_as_tree[:frames - half]])
     yield "cut: tree, then running_car + blackswan", cut, _masks(data, "blackswan", frames, *size(cut))
-    flicker = _gained(vtest, rng.uniform(0.75, 1.25, (frames, 1, 1, 1)))
+    flicker = relit(vtest, "flicker", rng)
     yield "flicker: vtest + dogs-jump", flicker, _masks(data, "dogs-jump", frames, *size(vtest))
-    ramp = _gained(vtest, np.linspace(1.0, 1.35, frames)[:, None, None, None])
+    ramp = relit(vtest, "ramp", rng)
     yield "ramp: vtest + dogs-jump", ramp, _masks(data, "dogs-jump", frames, *size(vtest))
-    colour = _gained(car, rng.uniform(0.85, 1.15, (frames, 1, 1, 3)))
+    colour = relit(car, "colour", rng)
     yield "colour: running_car + tennis", colour, _masks(data, "tennis", frames, *size(car))
     fast = _background(data, "running_car", 3 * frames)[::3]
     yield "fast: running_car / 3 + tennis", fast, _masks(data, "tennis", len(fast), *size(fast))

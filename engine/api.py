@@ -24,8 +24,7 @@ from .self_check import BandJudge, held_out_band, judge, scored_band
 from .stabilise import steady_unseen
 from .diffusion import Blend, clip_diffusion
 from .propagate import (Propagation, chain_tolerance, check_band_width, clip_flows, clip_light, diffusion_fill,
-                        load_propagation,
-                        model_needed, plate_px, propagate_clip, save_propagation)
+                        load_propagation, model_needed, plate_px, propagate_clip, save_propagation)
 from vinpaint.files import atomic_write, atomic_write_text
 from .train import FrameTrainer, TrainingData, VideoTrainer, load_checkpoint, make_noise
 

@@ -112,6 +112,19 @@ class NeighbourFlows:
         flow[:, 1] /= self.scale_y
         return flow
 
+    def checked_step(self, direction: int, k: int, x: np.ndarray, y: np.ndarray, tolerance: float,
+                     size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Points (N,) of frame k (direction +1) or k+1 (-1) carried to the other frame -> (x, y, ok): ok where they
+        land inside a source of `size` (h, w) and the flow back brings them within `tolerance` px of where they
+        started (the forward-backward check every copy, and the light's measurement, rely on)."""
+        h, w = size
+        f = self.at(direction, k, np.asarray(x, np.float32), np.asarray(y, np.float32))
+        qx, qy = x + f[:, 0], y + f[:, 1]
+        ok = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
+        back = self.at(-direction, k, qx, qy)
+        ok &= np.hypot(f[:, 0] + back[:, 0], f[:, 1] + back[:, 1]) <= tolerance
+        return qx, qy, ok
+
 
 def neighbour_flows(frames: np.ndarray, holes: np.ndarray, estimator: FlowEstimator, max_width: int = 960,
                     band: int = 4, progress: Callable[[int, int], None] | None = None,
@@ -217,10 +230,10 @@ def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFl
     errors: dict[int, float] = {}
     distance = 1
     while distance < t_count:
-        err = _ring_copy_error(frames, holes, flows, samples, distance, exposure)
+        err = _ring_copy_errors(frames, holes, flows, samples, distance, (exposure,))
         if err is None:
             break
-        errors[distance] = err
+        errors[distance] = err[0]
         if errors[distance] > diffusion:
             return max(distance // 2, 1), errors | {0: diffusion}
         distance *= 2
@@ -244,12 +257,13 @@ def _ring_samples(holes: np.ndarray, band: int, ring: int, per_frame: int, seed:
     return samples
 
 
-def _ring_copy_error(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, samples: list[tuple],
-                     distance: int, exposure: Exposure | None = None) -> float | None:
-    """RMS error (0-1) of the ring's known pixels carried `distance` frames along the flow, both ways, against
-    their true values (in each frame's light with an `exposure`); None when none could be carried."""
+def _ring_copy_errors(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, samples: list[tuple],
+                      distance: int, exposures: tuple[Exposure | None, ...] = (None,)) -> list[float] | None:
+    """RMS errors (0-1) of the ring's known pixels carried `distance` frames along the flow, both ways, against
+    their true values, one per entry of `exposures` (None: as copied; an Exposure: in each frame's light), from one
+    walk along the flow; None when none could be carried."""
     t_count, h, w = holes.shape
-    err = []
+    err: list[list[np.ndarray]] = [[] for _ in exposures]
     for t, _, ys, xs in samples:
         for step in (+1, -1):
             if not 0 <= t + step * distance < t_count:
@@ -264,11 +278,11 @@ def _ring_copy_error(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlow
             target = t + step * distance
             ok &= ~holes[target][np.rint(y).astype(np.int64), np.rint(x).astype(np.int64)]
             if ok.any():
-                copied = _sample(frames[target], x[ok], y[ok])
-                if exposure is not None:
-                    copied = exposure.relit(copied, target, t)
-                err.append(((copied - frames[t][ys[ok], xs[ok]]) / 255.0) ** 2)
-    return float(np.sqrt(np.concatenate(err).mean())) if err else None
+                copied, true = _sample(frames[target], x[ok], y[ok]), frames[t][ys[ok], xs[ok]]
+                for errors, exposure in zip(err, exposures):
+                    lit = copied if exposure is None else exposure.relit(copied, target, t)
+                    errors.append(((lit - true) / 255.0) ** 2)
+    return [float(np.sqrt(np.concatenate(e).mean())) for e in err] if err[0] else None
 
 
 def light_pays(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, exposure: Exposure, band: int = 4,
@@ -284,10 +298,10 @@ def light_pays(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, exp
     for distance in (1, 2, 4, 8):
         if distance >= holes.shape[0]:
             break
-        on = _ring_copy_error(frames, holes, flows, samples, distance, exposure)
-        off = _ring_copy_error(frames, holes, flows, samples, distance)
-        if on is None or off is None:
+        both = _ring_copy_errors(frames, holes, flows, samples, distance, (exposure, None))
+        if both is None:
             break
+        on, off = both
         lit, plain, measured = lit + on ** 2, plain + off ** 2, measured + 1
     if not measured:
         return False, float("nan"), float("nan")
@@ -457,15 +471,9 @@ def _sources(pixels: _HolePixels, flows: NeighbourFlows, order: range, step: int
             continue
         k = t if step > 0 else t - 1  # flows are stored between t and t+1
         ys, xs = pixels.where[t]
-        idx = np.arange(len(ys))
-        f = flows.at(step, k, xs.astype(np.float32), ys.astype(np.float32))
-        qx, qy = xs + f[:, 0], ys + f[:, 1]
-        inside = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
-        idx, ys, xs, f, qx, qy = idx[inside], ys[inside], xs[inside], f[inside], qx[inside], qy[inside]
-        # forward-backward check of the completed flows
-        back = flows.at(-step, k, qx, qy)
-        ok = np.hypot(f[:, 0] + back[:, 0], f[:, 1] + back[:, 1]) <= tolerance
-        idx, qx, qy = idx[ok], qx[ok], qy[ok]
+        qx, qy, ok = flows.checked_step(step, k, xs, ys, tolerance, (h, w))
+        (idx,) = np.nonzero(ok)
+        qx, qy = qx[ok], qy[ok]
         rx = np.clip(np.rint(qx).astype(np.int64), 0, w - 1)
         ry = np.clip(np.rint(qy).astype(np.int64), 0, h - 1)
         # a known pixel of frame n is its own source; a hole pixel's is where its own chain ended
