@@ -17,6 +17,12 @@ known), then one thing made hard:
   jitter     vtest shaken by up to 12 px a frame (a hand-held camera), cropped to stay inside the plate
   jpeg       vtest through JPEG at quality 25 (a heavily compressed proxy)
   blur       running_car blurred 9 px along its motion
+  logo       a fixed box in vtest's corner, touching the frame's edge (a static camera: no frame sees behind it)
+  sign       a fixed box in running_car's middle (a moving camera carries the background through it)
+  wire       a thin line drifting across tree (rig or wire removal)
+  large      dogs-jump's masks grown 24 px on vtest (about a quarter of the frame)
+  border     blackswan's masks moved against the left edge of running_car
+  gaps       vtest + tennis with the hole in alternate stretches of five frames only
 Hole PSNR per frame then averaged / pooled, the patch-based temporal consistency in the hole, wall seconds. The
 engine runs `fast`; `--set KEY=VALUE` overrides (JSON values), e.g. --set propagation.train_below=1 for the
 training-free path. Asserts only that pixels outside the hole are the input's. Example:
@@ -96,6 +102,28 @@ def hard_clips(data: Path, frames: int = 40):
     yield "jpeg: vtest + dogs-jump", jpeg, _masks(data, "dogs-jump", frames, h, w)
     blur = np.stack([cv2.blur(f, (9, 1)) for f in car])
     yield "blur: running_car + tennis", blur, _masks(data, "tennis", frames, *size(car))
+    logo = np.zeros((frames, h, w), bool)
+    logo[:, : h // 6, w - w // 4:] = True
+    yield "logo: vtest, a fixed box in the corner", vtest, logo
+    ch, cw = size(car)
+    sign = np.zeros((frames, ch, cw), bool)
+    sign[:, ch // 3: ch // 3 + ch // 5, cw // 2 - cw // 10: cw // 2 + cw // 10] = True
+    yield "sign: running_car, a fixed box in the middle", car, sign
+    th, tw = size(tree)
+    wire = np.zeros((frames, th, tw), np.uint8)
+    for t in range(frames):
+        x = int(tw * (0.2 + 0.4 * t / max(frames - 1, 1)))
+        cv2.line(wire[t], (x, 0), (x + tw // 5, th - 1), 1, 3)
+    yield "wire: tree, a thin line drifting", tree, wire > 0
+    grown = _masks(data, "dogs-jump", frames, h, w).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (49, 49))
+    yield "large: vtest + dogs-jump grown 24 px", vtest, np.stack([cv2.dilate(m, kernel) > 0 for m in grown])
+    border = _masks(data, "blackswan", frames, ch, cw)
+    left = int(np.nonzero(border.any(axis=(0, 1)))[0].min())
+    yield "border: running_car + blackswan at the left edge", car, np.roll(border, -left, axis=2)
+    gaps = _masks(data, "tennis", frames, h, w)
+    gaps[(np.arange(frames) // 5) % 2 == 1] = False
+    yield "gaps: vtest + tennis, the hole in alternate five frames", vtest, gaps
 
 
 def main() -> int:
