@@ -190,6 +190,81 @@ void writePlaneT(const Plane &plane, const Sampling &map, const View &out, const
     }
 }
 
+// ---- writeProxy -----------------------------------------------------------------------------------------------
+// The plane cells [first, last) an output pixel's footprint [lo, hi) (in plane cells) covers, each with its share.
+struct Footprint {
+    int first = 0, last = 0;
+    double lo = 0, hi = 0;
+    double share(int cell) const { return std::min(cell + 1.0, hi) - std::max(static_cast<double>(cell), lo); }
+};
+
+inline Footprint footprint(int index, double cells, int planeSize) {
+    Footprint f;
+    f.lo = index * cells;
+    f.hi = f.lo + cells;
+    f.first = std::clamp(static_cast<int>(std::floor(f.lo)), 0, planeSize - 1);
+    f.last = std::clamp(static_cast<int>(std::ceil(f.hi)), f.first + 1, planeSize);
+    return f;
+}
+
+template <typename S, typename D, typename A>
+void writeProxyT(const Plane &plane, const unsigned char *matte, const Sampling &map, const View *src,
+                 const View &out, const Rect &window, int yBegin, int yEnd, AlphaMode alphaMode) {
+    const S *pl = static_cast<const S *>(plane.data);
+    const Rect &rod = map.outRod;
+    const double cellsX = static_cast<double>(plane.width) / std::max(1, rod.width());
+    const double cellsY = static_cast<double>(plane.height) / std::max(1, rod.height());
+    std::vector<Footprint> cols(static_cast<std::size_t>(window.width()));
+    for (int x = window.x1; x < window.x2; ++x) cols[x - window.x1] = footprint(x - rod.x1, cellsX, plane.width);
+    for (int y = yBegin; y < yEnd; ++y) {
+        // Output rows count up from the bottom of the region of definition, plane rows down from its top.
+        const Footprint rows = footprint(rod.y2 - 1 - y, cellsY, plane.height);
+        D *o = reinterpret_cast<D *>(out.pixel(window.x1, y));
+        for (int x = window.x1; x < window.x2; ++x, o += out.comps) {
+            const Footprint &c = cols[x - window.x1];
+            const bool fromSrc = src && src->bounds.contains(x, y);
+            bool hole = matte == nullptr || !fromSrc;
+            double sum[3] = {0, 0, 0}, weight = 0;
+            for (int r = rows.first; r < rows.last; ++r) {
+                const double wy = rows.share(r);
+                const S *prow = pl + static_cast<std::size_t>(r) * plane.width * 3;
+                const unsigned char *mrow = matte ? matte + static_cast<std::size_t>(r) * plane.width : nullptr;
+                for (int k = c.first; k < c.last; ++k) {
+                    if (mrow && mrow[k]) hole = true;
+                    const double wgt = wy * c.share(k);
+                    if (wgt <= 0) continue;
+                    for (int ch = 0; ch < 3; ++ch) sum[ch] += wgt * toUnit(prow[static_cast<std::size_t>(k) * 3 + ch]);
+                    weight += wgt;
+                }
+            }
+            if (!hole) {  // the host's own proxy pixel, converted as copyView does
+                const A *p = at<A>(*src, x, y);
+                if (out.comps == 1) {
+                    o[0] = convert<A, D>(src->comps == 4 ? p[3] : p[0]);
+                    continue;
+                }
+                for (int ch = 0; ch < 3; ++ch) o[ch] = convert<A, D>(p[src->comps == 1 ? 0 : ch]);
+                if (out.comps == 4)
+                    o[3] = alphaMode == AlphaMode::FromSource && src->comps == 4 ? convert<A, D>(p[3]) : opaque<D>();
+                continue;
+            }
+            float rgb[3];
+            for (int ch = 0; ch < 3; ++ch) rgb[ch] = weight > 0 ? static_cast<float>(sum[ch] / weight) : 0.f;
+            if (out.comps == 1) {
+                o[0] = fromUnit<D>(rgb[0]);
+                continue;
+            }
+            for (int ch = 0; ch < 3; ++ch) o[ch] = fromUnit<D>(rgb[ch]);
+            if (out.comps == 4) {
+                D a = opaque<D>();
+                if (alphaMode == AlphaMode::FromSource && fromSrc && src->comps == 4)
+                    a = convert<A, D>(at<A>(*src, x, y)[3]);
+                o[3] = a;
+            }
+        }
+    }
+}
+
 // ---- copyView -------------------------------------------------------------------------------------------------
 template <typename S, typename D>
 void copyViewT(const View &src, const View &out, const Rect &window, int yBegin, int yEnd) {
@@ -291,6 +366,19 @@ void writePlane(const Plane &plane, const Sampling &map, const View &out, const 
     withType(plane.depth, [&](auto s) {
         withType(out.depth, [&](auto d) {
             writePlaneT<decltype(s), decltype(d)>(plane, map, out, window, yBegin, yEnd, alphaSrc, alphaMode);
+        });
+    });
+}
+
+void writeProxy(const Plane &plane, const unsigned char *matte, const Sampling &map, const View *src,
+                const View &out, const Rect &window, int yBegin, int yEnd, AlphaMode alphaMode) {
+    if (plane.comps != 3) throw std::invalid_argument("writeProxy: the plane must be RGB");
+    withType(plane.depth, [&](auto s) {
+        withType(out.depth, [&](auto d) {
+            withType(src ? src->depth : out.depth, [&](auto a) {
+                writeProxyT<decltype(s), decltype(d), decltype(a)>(plane, matte, map, src, out, window, yBegin,
+                                                                     yEnd, alphaMode);
+            });
         });
     });
 }

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "effect.h"
@@ -89,7 +90,8 @@ private:
     OfxStatus overlay();
     OfxStatus showSourceWith(const char *type, const std::string &message);
     OfxStatus fail(const std::string &message);
-    bool writeResult(const FetchedFrame &f);
+    bool writeResult(const FetchedFrame &f, const std::string &job, int index);
+    std::optional<FetchedFrame> matteOf(const std::string &job, int index, int width, int height);
     bool writeMatte(const FetchedFrame &f);
     bool writeMattePlane(const std::vector<unsigned char> &rgb, int width, int height);
     proto::Geometry geometry(DaemonClient &client, const std::string &job);
@@ -171,7 +173,29 @@ OfxStatus Renderer::overlay() {
     return kOfxStatOK;
 }
 
-bool Renderer::writeResult(const FetchedFrame &f) {
+// The job's matte for a proxy render (cached beside the frames like a Matte output's), or nothing when the daemon
+// cannot give it: the proxy is then the result averaged everywhere, still close to the host's own proxy.
+std::optional<FetchedFrame> Renderer::matteOf(const std::string &job, int index, int width, int height) {
+    const std::string key = job + ":matte";
+    std::optional<FetchedFrame> m = FrameCache::global().get(key, index);
+    if (!m) {
+        try {
+            DaemonClient client(daemonAddress(inst_), a_.interactive ? Timeouts::interactive() : Timeouts::patient(),
+                                [this] { return aborted(inst_.handle); });
+            client.setFailFast(true);
+            m = client.fetch(job, index, static_cast<std::size_t>(width) * height, proto::kLayerMatte);
+            FrameCache::global().put(key, index, *m);
+        } catch (const std::exception &) {
+            return std::nullopt;
+        }
+    }
+    if (m->spec.shape.size() != 3 || m->spec.shape[0] != static_cast<std::uint32_t>(height) ||
+        m->spec.shape[1] != static_cast<std::uint32_t>(width) || m->spec.shape[2] != 1 || m->spec.dtype != px::Depth::U8)
+        return std::nullopt;
+    return m;
+}
+
+bool Renderer::writeResult(const FetchedFrame &f, const std::string &job, int index) {
     if (f.spec.shape.size() != 3 || (f.spec.shape[2] != 3 && f.spec.shape[2] != 4))
         throw DaemonError("vinpaint: the daemon returned a frame that is not an RGB image");
     px::Plane plane{const_cast<void *>(f.data()), static_cast<int>(f.spec.shape[1]), static_cast<int>(f.spec.shape[0]),
@@ -190,8 +214,15 @@ bool Renderer::writeResult(const FetchedFrame &f) {
     px::Sampling map{rod, plane.width, plane.height};
     const bool maskFromAlpha = inst_.filterContext || !inst_.mask.connected();
     const px::AlphaMode alpha = maskFromAlpha ? px::AlphaMode::Opaque : px::AlphaMode::FromSource;
+    if (plane.width == rod.width() && plane.height == rod.height())
+        return forWindowRows(inst_.handle, a_.window, a_.fieldParity, [&](int y0, int y1) {
+            px::writePlane(plane, map, out_, a_.window, y0, y1, hasSource_ ? &src_ : nullptr, alpha);
+        });
+    // A proxy render: the result averaged over each pixel's footprint inside the hole, the host's proxy outside it.
+    const std::optional<FetchedFrame> m = hasSource_ ? matteOf(job, index, plane.width, plane.height) : std::nullopt;
+    const auto *matte = m ? static_cast<const unsigned char *>(m->data()) : nullptr;
     return forWindowRows(inst_.handle, a_.window, a_.fieldParity, [&](int y0, int y1) {
-        px::writePlane(plane, map, out_, a_.window, y0, y1, hasSource_ ? &src_ : nullptr, alpha);
+        px::writeProxy(plane, matte, map, hasSource_ ? &src_ : nullptr, out_, a_.window, y0, y1, alpha);
     });
 }
 
@@ -238,7 +269,7 @@ OfxStatus Renderer::inpainted(bool matte) {
     const int index = static_cast<int>(std::lround(a_.time)) - inst_.jobFirstFrame.getInt();
 
     const std::string cacheKey = matte ? job + ":matte" : job;  // mattes are cached beside the frames
-    auto write = [&](const FetchedFrame &f) { return matte ? writeMatte(f) : writeResult(f); };
+    auto write = [&](const FetchedFrame &f) { return matte ? writeMatte(f) : writeResult(f, job, index); };
     if (auto cached = FrameCache::global().get(cacheKey, index)) {
         if (write(*cached)) ofx::clearPersistentMessage(inst_.handle);
         return kOfxStatOK;

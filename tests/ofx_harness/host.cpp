@@ -342,22 +342,34 @@ static void doubleField(FloatFrame &f, int parity, int originY) {
     }
 }
 
-// A proxy-scale version of a frame: each pixel takes the full-resolution pixel nearest its centre.
+// A proxy-scale version of a frame, filtered as hosts filter their proxies: each pixel is the area average of the
+// full-resolution pixels its footprint covers (shares of the cells at its edges). The footprint of top-down row r
+// is [r, r + 1) * height / h whichever way rows are counted, since the scaled frame spans the whole one.
 static FloatFrame downsample(const FloatFrame &f, int w, int h) {
     FloatFrame o;
     o.width = w;
     o.height = h;
     o.comps = f.comps;
-    o.v.resize(static_cast<std::size_t>(w) * h * f.comps);
+    o.v.assign(static_cast<std::size_t>(w) * h * f.comps, 0.f);
+    const double sx = static_cast<double>(f.width) / w, sy = static_cast<double>(f.height) / h;
+    auto share = [](int cell, double lo, double hi) { return std::min(cell + 1.0, hi) - std::max<double>(cell, lo); };
     for (int r = 0; r < h; ++r) {
-        // rows counted from the bottom, as OFX does, then back to top-down storage
-        const int up = std::min(f.height - 1, static_cast<int>(std::floor((h - 1 - r + 0.5) * f.height / h)));
-        const int src = f.height - 1 - up;
+        const double ylo = r * sy, yhi = ylo + sy;
         for (int x = 0; x < w; ++x) {
-            const int cx = std::min(f.width - 1, static_cast<int>(std::floor((x + 0.5) * f.width / w)));
+            const double xlo = x * sx, xhi = xlo + sx;
+            std::vector<double> sum(static_cast<std::size_t>(f.comps), 0.0);
+            double weight = 0;
+            for (int sr = static_cast<int>(std::floor(ylo)); sr < std::min<int>(f.height, std::ceil(yhi)); ++sr) {
+                for (int sc = static_cast<int>(std::floor(xlo)); sc < std::min<int>(f.width, std::ceil(xhi)); ++sc) {
+                    const double wgt = share(sr, ylo, yhi) * share(sc, xlo, xhi);
+                    if (wgt <= 0) continue;
+                    for (int c = 0; c < f.comps; ++c)
+                        sum[c] += wgt * f.v[(static_cast<std::size_t>(sr) * f.width + sc) * f.comps + c];
+                    weight += wgt;
+                }
+            }
             for (int c = 0; c < f.comps; ++c)
-                o.v[(static_cast<std::size_t>(r) * w + x) * f.comps + c] =
-                    f.v[(static_cast<std::size_t>(src) * f.width + cx) * f.comps + c];
+                o.v[(static_cast<std::size_t>(r) * w + x) * f.comps + c] = static_cast<float>(sum[c] / weight);
         }
     }
     return o;
