@@ -38,10 +38,18 @@ class DISFlow:
             raise ValueError(f"unknown DIS preset {preset!r}")
         self._dis = cv2.DISOpticalFlow_create(self.PRESETS[preset])
 
+    MIN_SIDE = 16
+    """OpenCV's DIS refuses small images (8x8, 2x40: "width or height >= 12"); smaller ones are padded to this
+    by repeating their edges, and the flow is cropped back."""
+
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         ga = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
         gb = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
-        return self._dis.calc(ga, gb, None).astype(np.float32)
+        h, w = ga.shape
+        pad_y, pad_x = max(0, self.MIN_SIDE - h), max(0, self.MIN_SIDE - w)
+        if pad_y or pad_x:
+            ga, gb = (cv2.copyMakeBorder(g, 0, pad_y, 0, pad_x, cv2.BORDER_REPLICATE) for g in (ga, gb))
+        return self._dis.calc(ga, gb, None)[:h, :w].astype(np.float32)
 
 
 def make_estimator(name: str, preset: str = "medium", raft_weights: str = "", raft_iterations: int = 12,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import socket
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -50,6 +51,38 @@ class JobFailed(RequestError):
     """The job ended `failed` or `cancelled` instead of `done`."""
 
 
+def nothing_listens(address: str, patience_s: float = 3.0) -> str | None:
+    """Why nothing listens at a tcp:// or ipc:// address, or None once a plain connection is accepted there; ""
+    when that cannot be told (another transport, a name that does not resolve, a connection that hangs)."""
+    scheme, _, rest = address.partition("://")
+    host, _, port = rest.rpartition(":")
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            if scheme == "ipc":
+                family, where = socket.AF_UNIX, rest
+            elif scheme == "tcp" and port.isdigit():
+                family, where = None, (host.strip("[]"), int(port))
+            else:
+                return ""
+            if family is None:
+                probe = socket.create_connection(where, timeout=1.0)
+            else:
+                probe = socket.socket(family, socket.SOCK_STREAM)
+                probe.settimeout(1.0)
+                probe.connect(where)
+            probe.close()
+            return None
+        except (ConnectionRefusedError, FileNotFoundError) as exc:
+            why = "the connection was refused" if isinstance(exc, ConnectionRefusedError) else \
+                f"{rest} does not exist"
+        except OSError:
+            return ""
+        if time.monotonic() >= deadline:
+            return why
+        time.sleep(0.25)
+
+
 class Client:
     """One DEALER connection to a daemon; not thread-safe (use one per thread)."""
 
@@ -62,6 +95,7 @@ class Client:
         self._ids = itertools.count(1)
         self._prefix = f"{os.getpid():x}-{time.monotonic_ns() % 0xFFFFFF:x}"
         self._features: set[str] | None = None
+        self._listening = False  # a connection was accepted once: no more probes
         self._connect()
 
     def _connect(self) -> None:
@@ -102,6 +136,7 @@ class Client:
             nbytes = sum(len(f) for f in frames[1:])
             timeout_s = self.config.timeout_s if not arrays else self.config.transfer_timeout_s + nbytes / 10e6
         for attempt in range(self.config.retries + 1):
+            self._check_listening()
             if self.socket is None:
                 self._connect()
             try:
@@ -117,6 +152,18 @@ class Client:
             f"no reply from the vinpaint daemon at {self.config.address} after {self.config.retries + 1} tries of "
             f"{timeout_s:.0f} s; is `vinpaint serve` running there (and, with CurveZMQ, is this client's key "
             f"allowed)?")
+
+    def _check_listening(self) -> None:
+        """Fail at once where nothing listens at the address: ZeroMQ retries a refused connection silently, so
+        `vinpaint submit` with no daemon took three timeouts (31 s) to say so. Only a refusal that lasts about
+        three seconds (a daemon just starting gets that long) counts; an unclear answer waits as before."""
+        if self._listening:
+            return
+        refused = nothing_listens(self.config.address)
+        if refused:
+            raise DaemonUnavailable(f"no vinpaint daemon at {self.config.address}: {refused}; start one with "
+                                    f"`vinpaint serve`, or give the address it prints")
+        self._listening = refused is None
 
     def _wait_for(self, rid: str, timeout_s: float) -> codec.Message | None:
         deadline = time.monotonic() + timeout_s

@@ -78,6 +78,8 @@ class Requests:
             msg = codec.decode_request(frames, self.limits.max_header_bytes)
             ctx = RequestContext(msg.id, msg.type)
             body = messages.check_request(msg)
+            if msg.type != "hello":
+                self.store.check_present()
             return self.handlers[msg.type](ctx, msg, body)
         except ProtocolError as exc:
             return codec.encode_error(exc)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from typing import Any
 
 from vinpaint.engine import PRESETS, VARIANTS, InputError, InpaintConfig, make_config, working_size
@@ -76,8 +77,10 @@ def windows(config: InpaintConfig, frames: int) -> list:
 def planned_steps(config: InpaintConfig, frames: int) -> int:
     """Training steps the job will really plan: each window trains its own schedule (cut short by
     train.max_steps on its own), so a long shot's steps are the sum over its windows, not one schedule of the
-    whole clip."""
-    return sum(config.planned_steps(len(w)) for w in windows(config, frames))
+    whole clip. Each window length is planned once: the windows of a long shot share one length, and planning
+    9,999 two-frame windows one by one held the daemon's only thread for 10-20 s at `job.open`."""
+    lengths = Counter(len(w) for w in windows(config, frames))
+    return sum(count * config.planned_steps(length) for length, count in lengths.items())
 
 
 def trained_frames(config: InpaintConfig, frames: int) -> int:

@@ -30,6 +30,8 @@ from .worker import EXIT_DONE, EXIT_FAILED, EXIT_STOPPED
 
 log = logging.getLogger("vinpaint.daemon")
 
+SAVE_FAILURE_REPEAT_S = 60.0
+"""How often a job record that keeps failing to be written (a full disk) is logged again."""
 PHASE_SPAN = {"flow": (0.0, 0.05), "setup": (0.05, 0.05), "train": (0.05, 0.95), "generate": (0.95, 1.0),
               "done": (1.0, 1.0), "window": (0.0, 1.0)}
 """Share of the whole job each engine phase covers, for one `progress` number."""
@@ -368,8 +370,13 @@ class TrainerPool:
         try:
             job.save(durable)
         except OSError as exc:
+            now = time.monotonic()
             job.dirty_progress = True
-            log.error("cannot write the record of job %s: %s", job.id, exc)
+            job.last_flush = now  # retried after the flush period, not on every turn of the loop (10 a second)
+            if now - job.save_failure_said >= SAVE_FAILURE_REPEAT_S:
+                job.save_failure_said = now
+                log.error("cannot write the record of job %s: %s (retried every %g s; said again once a minute "
+                          "while it fails)", job.id, exc, self.progress_flush_s)
 
     def flush_progress(self) -> None:
         now = time.monotonic()

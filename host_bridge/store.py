@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import json
+import math
 import os
 import shutil
 import time
@@ -130,6 +131,8 @@ class Job:
         self.digests: dict[str, dict[int, bytes]] = {kind: {} for kind in KINDS}
         self.dirty_progress = False
         self.last_flush = 0.0
+        self.save_failure_said = -math.inf
+        """When the daemon last logged that this record could not be written (monotonic seconds)."""
         self._hash_state: str | None = None
         self._frames_done = 0
 
@@ -332,9 +335,12 @@ class JobStore:
         self.trash_dir = self.root / "trash"
         self.unreadable_dir = self.root / "unreadable"
         self.jobs: dict[str, Job] = {}
+        self.marked = False
+        """The store's mark was there when it opened: from then on its absence means the folder was removed."""
 
     def open(self) -> list[str]:
         """Create the folders and load every job; returns notes about anything skipped."""
+        self.marked = (self.root / STORE_MARK).is_file()
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self.trash_dir.mkdir(parents=True, exist_ok=True)
         notes = []
@@ -353,6 +359,14 @@ class JobStore:
             job.scan_items()
             self.jobs[record.job] = job
         return notes
+
+    def check_present(self) -> None:
+        """Refuse to serve from, or write into, a store folder removed (or replaced) under the running daemon: its
+        answers would be stale, and writing would rebuild an unmarked folder that no daemon then starts on."""
+        if self.marked and not (self.root / STORE_MARK).is_file():
+            raise StoreError("internal", f"the daemon's store {self.root} was removed or replaced while it ran (its "
+                             f"{STORE_MARK} is gone); nothing more is read or written there: restart `vinpaint "
+                             f"serve` (on a new folder, or on this one once it is restored)")
 
     def path_for(self, job_id: str) -> Path:
         """The folder of a job id; refuses anything but 32 lowercase hex (no path can escape the store)."""
@@ -387,14 +401,17 @@ class JobStore:
         return job
 
     def delete(self, job_id: str, remove_now: bool = True) -> Path:
-        """Forget a job and move its folder to the trash (removed now, or later when its trainer has exited)."""
+        """Forget a job and move its folder to the trash (removed now, or later when its trainer has exited). A
+        folder that cannot be moved (an unwritable store) leaves the job listed and servable, and the error
+        says why."""
         job = self.get(job_id)
-        del self.jobs[job_id]
-        return self._to_trash(job.root, remove_now)
+        return self._to_trash(job.root, remove_now, forget=job_id)
 
-    def _to_trash(self, root: Path, remove_now: bool = True) -> Path:
+    def _to_trash(self, root: Path, remove_now: bool = True, forget: str | None = None) -> Path:
         dest = self.trash_dir / f"{root.name}.{time.time_ns()}"
         os.rename(root, dest)
+        if forget is not None:
+            del self.jobs[forget]
         fsync_dir(self.jobs_dir)
         if remove_now:
             shutil.rmtree(dest, ignore_errors=True)

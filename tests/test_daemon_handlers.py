@@ -77,3 +77,74 @@ def test_a_refused_request_names_its_request_and_field(requests):
     garbage = codec.decode_reply(requests.handle([b"\x00not msgpack"]))
     assert garbage.status == "error" and garbage.error["code"] == "malformed"
     assert requests.failures == []
+
+
+def _open_body(frames: int, content: str, overrides: dict | None = None) -> dict:
+    return {"frames": frames, "width": 56, "height": 56, "channels": 3, "dtype": "u1", "mask_dtype": "u1",
+            "content_hash": content, "settings": {"preset": "fast", "overrides": overrides or {}}}
+
+
+def test_a_shot_of_thousands_of_windows_is_planned_by_window_length(requests):
+    """Each window length is planned once (a hostile job.open of 9,999 two-frame windows held the daemon's only
+    thread for 10-20 s): the sum is the same as planning the windows one by one."""
+    from vinpaint.engine import make_config
+    from vinpaint.host_bridge import job_settings
+
+    for frames, window, overlap in ((10000, 2, 1), (100, 7, 3), (12, 40, 8)):
+        config = make_config("fast", **{"shot.window": window, "shot.overlap": overlap})
+        one_by_one = sum(config.planned_steps(len(w)) for w in job_settings.windows(config, frames))
+        assert job_settings.planned_steps(config, frames) == one_by_one
+    opened = ask(requests, "job.open", "o-w", _open_body(10000, "9" * 64, {"shot.window": 2, "shot.overlap": 1}))
+    assert opened.status == "ok" and opened.body["windows"] == 9999
+
+
+def test_a_delete_that_cannot_move_the_folder_keeps_the_job(requests, tmp_path):
+    opened = ask(requests, "job.open", "o-d", _open_body(5, "a" * 64))
+    job = opened.body["job"]
+    trash = requests.store.trash_dir
+    trash.rmdir()
+    trash.write_text("not a folder")  # the move into the trash fails, as on an unwritable store
+    refused = ask(requests, "job.delete", "d-1", {"job": job})
+    assert refused.status == "error" and refused.error["code"] == "internal"
+    assert ask(requests, "job.status", "s-1", {"job": job}).status == "ok"  # still listed and served
+    trash.unlink()
+    trash.mkdir()
+    assert ask(requests, "job.delete", "d-2", {"job": job}).body["deleted"] is True
+    assert ask(requests, "job.status", "s-2", {"job": job}).error["code"] == "not_found"
+
+
+def test_a_store_removed_under_the_daemon_is_said_and_never_rebuilt(tmp_path):
+    import shutil
+
+    from vinpaint.host_bridge.store import mark_store_folder
+
+    root = tmp_path / "store"
+    root.mkdir()
+    mark_store_folder(root)  # as the daemon does before it opens the store
+    store = JobStore(root)
+    store.open()
+    pool = TrainerPool(store, ("cpu",))
+    pool.trainers[0].memory = device_memory("cpu")
+    handler = Requests(store, pool, LimitsConfig(reserve_bytes=0), lambda what: None)
+    assert ask(handler, "job.open", "o-1", _open_body(5, "b" * 64)).status == "ok"
+    shutil.rmtree(root)
+    for type_, body in (("job.open", _open_body(5, "c" * 64)), ("job.list", {})):
+        reply = ask(handler, type_, "r", body)
+        assert reply.status == "error" and "was removed or replaced while it ran" in reply.error["message"]
+    assert not root.exists()  # nothing written into the removed folder's place
+    assert ask(handler, "hello", "h", {"client": "t"}).status == "ok"  # the daemon still answers
+
+
+def test_a_record_that_cannot_be_written_is_retried_after_the_flush_period_and_logged_once(requests, caplog):
+    opened = ask(requests, "job.open", "o-r", _open_body(5, "d" * 64))
+    job = requests.store.get(opened.body["job"])
+    (job.root / "job.json").unlink()
+    (job.root / "job.json").mkdir()  # the record cannot be replaced: as a full disk, every write fails
+    pool = requests.pool
+    with caplog.at_level("ERROR"):
+        pool.save(job)
+        for _ in range(50):
+            job.dirty_progress = True
+            pool.flush_progress()  # the daemon's loop, ten times a second
+    said = [r for r in caplog.records if "cannot write the record" in r.getMessage()]
+    assert len(said) == 1 and job.dirty_progress

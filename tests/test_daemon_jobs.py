@@ -194,11 +194,32 @@ def test_submit_command_reports_an_absent_daemon_without_a_traceback(tmp_path):
         (tmp_path / name).mkdir()
         for i in range(len(data)):
             cv2.imwrite(str(tmp_path / name / f"{i:05d}.png"), data[i])
+    start = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "vinpaint", "submit", str(tmp_path / "f"), "--mask",
                            str(tmp_path / "m"), "-o", str(tmp_path / "o"), "--server", "tcp://127.0.0.1:9",
-                           "--quiet", "--request-timeout", "1"], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2 and "no reply from the vinpaint daemon" in proc.stderr
+                           "--quiet"], capture_output=True, text=True, timeout=300)
+    # a refused connection is told at once (after about 3 s of patience), not after three 10 s timeouts
+    assert proc.returncode == 2 and "no vinpaint daemon at tcp://127.0.0.1:9: the connection was refused" in \
+        proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+    assert time.monotonic() - start < 25
+
+
+def test_a_daemon_that_never_answers_is_reported_after_the_timeouts(tmp_path):
+    """Something accepts the connection but never answers (a hung daemon, another service): the retries run out
+    and the message says so."""
+    from vinpaint.host_bridge.client import Client, DaemonUnavailable
+    from vinpaint.host_bridge.daemon_config import ClientConfig
+
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        with Client(config=ClientConfig(address=address, timeout_s=0.5, retries=1)) as client:
+            with pytest.raises(DaemonUnavailable, match="no reply from the vinpaint daemon .* after 2 tries"):
+                client.hello()
 
 
 def test_cancel_sigterm_and_kill9_resume_from_checkpoints_and_deliver_every_frame(tmp_path):
