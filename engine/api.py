@@ -126,6 +126,22 @@ def branch_workdir(source: Path | str, target: Path | str) -> None:
             shutil.copyfile(Path(source) / name, target / name)
 
 
+def _check_generated(generated: np.ndarray, shape: tuple[int, int, int], region: tuple | None,
+                     config: InpaintConfig) -> None:
+    """Raise ValueError unless a cached result's frames are finite and of the size this clip and config generate:
+    a file of another size was composited into the hole (wrong pixels, or an IndexError), NaN into black."""
+    t_count, height, width = shape
+    y0, y1, x0, x1 = region if region is not None else (0, height, 0, width)
+    if not (0 <= y0 < y1 <= height and 0 <= x0 < x1 <= width):
+        raise ValueError(f"its region {region} is not inside the {width}x{height} frames")
+    h, w = region_working_size(y1 - y0, x1 - x0, config) if region is not None else working_size(height, width,
+                                                                                                   config)
+    if generated.shape != (t_count, h, w, 3):
+        raise ValueError(f"its frames are {generated.shape}, this run generates {(t_count, h, w, 3)}")
+    if not np.isfinite(generated).all():
+        raise ValueError("its frames hold values that are not finite")
+
+
 def _stored_budget(path: Path) -> str | None:
     """The training budget a cached result was made with; another budget continues from the checkpoint."""
     try:
@@ -201,6 +217,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
                     0.0 if "diffusion" in z.files and bool(z["diffusion"]) else 1.0
                 region = tuple(int(v) for v in z["region"]) if "region" in z.files and z["region"].size == 4 \
                     else None
+            _check_generated(generated, holes.shape, region, config)
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
             raise InputError(f"the cached result {result_file} is damaged or not vinpaint's ({str(exc)[:80]}); "
                              "delete it or use --restart") from None
@@ -269,8 +286,13 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     if config.uses_flow:
         flow_file = wd.file("flow.npz")
         if flow_file is not None and flow_file.is_file():
-            known_flow = KnownFlow.load(flow_file)
-        else:
+            try:  # a cache: a damaged one, or one of another size, is estimated again, never trusted
+                known_flow = KnownFlow.load(flow_file)
+                if known_flow.flow.shape[0] != t_count or known_flow.flow.shape[-2:] != (h, w):
+                    known_flow = None
+            except InputError:
+                known_flow = None
+        if known_flow is None:
             start = time.monotonic()
             frames_u8 = (np.clip(work, 0, 1) * 255).round().astype(np.uint8)
             known_flow = compute_known_flow(

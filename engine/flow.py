@@ -6,6 +6,8 @@ inpainting) so a composed clip's ground truth never leaks into supervision.
 """
 from __future__ import annotations
 
+import zipfile
+
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -38,9 +40,10 @@ class DISFlow:
             raise ValueError(f"unknown DIS preset {preset!r}")
         self._dis = cv2.DISOpticalFlow_create(self.PRESETS[preset])
 
-    MIN_SIDE = 16
-    """OpenCV's DIS refuses small images (8x8, 2x40: "width or height >= 12"); smaller ones are padded to this
-    by repeating their edges, and the flow is cropped back."""
+    MIN_SIDE = 32
+    """OpenCV's DIS refuses small images (8x8, 2x40: "width or height >= 12"), and its ultrafast and fast presets
+    crash the process on wide, short ones (160x24, 1000x28: a segmentation fault, OpenCV 5.0). Smaller sides
+    are padded to this by repeating the edges, and the flow is cropped back."""
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         ga = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
@@ -93,7 +96,7 @@ class KnownFlow:
         try:
             with np.load(path, allow_pickle=False) as z:
                 return cls(**{k: z[k] for k in ("flow", "occlusion_valid", "reliable", "exists", "scale")})
-        except (OSError, ValueError, KeyError, EOFError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise InputError(f"the flow cache {path} is damaged or not vinpaint's ({str(exc)[:80]}); delete it or "
                              "use --restart") from None
 

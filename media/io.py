@@ -145,6 +145,17 @@ def _describe(image: np.ndarray, sample: str = "") -> str:
     return f"{image.shape[1]}x{image.shape[0]} {depth}"
 
 
+def decoded_format(path: Path, stream) -> str:
+    """The RGB format a video stream is decoded to: 16 bits a channel where the stream has more than 8. A stream
+    whose codec FFmpeg could not set up (a file cut inside its index) is one sentence, not an AttributeError."""
+    if stream.codec_context is None:
+        raise InputError(f"cannot open video {path}: its video stream has no usable codec (is the file damaged or "
+                         "truncated?).")
+    fmt = stream.codec_context.format
+    deep = fmt is not None and max((c.bits for c in fmt.components), default=8) > 8
+    return "rgb48le" if deep else "rgb24"
+
+
 def _read_video_file(path: Path) -> Clip:
     try:
         container = av.open(str(path))
@@ -154,9 +165,7 @@ def _read_video_file(path: Path) -> Clip:
         if not container.streams.video:
             raise InputError(f"file {path} has no video stream.")
         stream = container.streams.video[0]
-        fmt = stream.codec_context.format
-        deep = fmt is not None and max((c.bits for c in fmt.components), default=8) > 8
-        target = "rgb48le" if deep else "rgb24"
+        target = decoded_format(path, stream)
         rate = stream.average_rate or stream.guessed_rate or DEFAULT_FPS
         declared = _declared_frames(container, stream, rate)
         frames = []

@@ -12,7 +12,7 @@ import numpy as np
 
 from vinpaint.errors import InputError
 from .io import DEFAULT_FPS, IMAGE_EXTENSIONS, Clip, _check_count, _check_size, _describe, _reason, _to_hole, \
-    check_regular, list_images, read_image_typed
+    check_regular, decoded_format, list_images, read_image_typed
 from .sequences import looks_like_pattern, parse_pattern, select_frames
 
 
@@ -97,9 +97,7 @@ class FrameStream:
             self.close()
             self.container = av.open(str(self.video))
             stream = self.container.streams.video[0]
-            fmt = stream.codec_context.format
-            deep = fmt is not None and max((c.bits for c in fmt.components), default=8) > 8
-            self.target = "rgb48le" if deep else "rgb24"
+            self.target = decoded_format(self.video, stream)
             self.frames_iter = self.container.decode(stream)
             self.decoded, self.buffer = 0, {}
         for index in [i for i in self.buffer if i < start]:

@@ -188,17 +188,52 @@ def test_a_planted_checkpoint_is_refused_and_never_runs(clip, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_planted_flow_cache_is_refused(clip, tmp_path, capsys):
+@pytest.mark.parametrize("damage", ["planted", "truncated", "other size"])
+def test_a_damaged_or_planted_flow_cache_is_estimated_again_and_never_run(clip, tmp_path, capsys, damage):
+    """The known flow is a cache: one that is planted (a pickle, never loaded), cut short (a zip that does not
+    open: a traceback before) or of another clip's size is estimated again, and the checkpoint is kept."""
     args = ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "out.mkv", "--preset", "tiny",
             "--quiet", *TRAIN]
     assert run_cli(capsys, *args, "--pause-after", "1")[0] == 130
-    (tmp_path / "out.work" / "checkpoint.pt").unlink()
-    with open(tmp_path / "out.work" / "flow.npz", "wb") as handle:
-        np.savez(handle, flow=np.array([Planted(tmp_path / "ran")], dtype=object))
+    cache = tmp_path / "out.work" / "flow.npz"
+    good = cache.read_bytes()
+    if damage == "planted":
+        (tmp_path / "out.work" / "checkpoint.pt").unlink()
+        with open(cache, "wb") as handle:
+            np.savez(handle, flow=np.array([Planted(tmp_path / "ran")], dtype=object))
+    elif damage == "truncated":
+        cache.write_bytes(good[:len(good) // 3])
+    else:
+        with np.load(cache) as z:
+            arrays = {k: z[k] for k in z.files}
+        arrays["flow"] = arrays["flow"][:, :, :, :8, :8]
+        with open(cache, "wb") as handle:
+            np.savez(handle, **arrays)
+    code, err = run_cli(capsys, *args)
+    assert code == 0 and "Traceback" not in err, err
+    assert cache.read_bytes() == good  # estimated again, to the same bits
+    assert not (tmp_path / "ran").exists()
+
+
+@pytest.mark.parametrize("damage", ["fewer frames", "smaller frames", "not finite"])
+def test_a_cached_result_of_the_wrong_shape_or_not_finite_is_one_sentence(clip, tmp_path, capsys, damage):
+    """A result.npz that opens but does not fit the clip was composited into the hole: an IndexError, or wrong
+    pixels with exit 0. Now it is refused like a damaged one, with the way out."""
+    args = ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "out.mkv", *QUICK]
+    assert run_cli(capsys, *args)[0] == 0
+    result = tmp_path / "out.work" / "result.npz"
+    with np.load(result) as z:
+        arrays = {k: z[k] for k in z.files}
+    generated = arrays["generated"]
+    arrays["generated"] = generated[:5] if damage == "fewer frames" else generated[:, ::2, ::2] \
+        if damage == "smaller frames" else np.full_like(generated, np.nan)
+    with open(result, "wb") as handle:
+        np.savez(handle, **arrays)
+    before = (tmp_path / "out.mkv").read_bytes()
     code, err = run_cli(capsys, *args)
     assert code == 2
-    one_sentence(err, r"the flow cache \S+flow.npz is damaged or not vinpaint's")
-    assert not (tmp_path / "ran").exists()
+    one_sentence(err, r"the cached result \S+result.npz is damaged or not vinpaint's")
+    assert (tmp_path / "out.mkv").read_bytes() == before  # the earlier output is kept
 
 
 @pytest.mark.slow
@@ -445,3 +480,32 @@ def test_sigterm_checkpoints_like_ctrl_c(clip, tmp_path):
     assert re.search(r"training stopped at step \d+ of \d+; checkpoint saved", err)
     assert (tmp_path / "out.work" / "checkpoint.pt").is_file()
     assert sorted(os.listdir(tmp_path)) == ["out.work"]  # no partial output, no temporary file
+
+
+def test_a_video_cut_anywhere_is_read_or_one_sentence(tmp_path):
+    """Cut at every tenth byte: a file cut inside its index has a stream whose codec FFmpeg could not set up, which
+    was an AttributeError (1370-1460 of this 2001-byte file with the PyAV wheel here); any cut is now frames or
+    one InputError."""
+    import av
+
+    from vinpaint.errors import InputError
+
+    whole = tmp_path / "whole.mp4"
+    with av.open(str(whole), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        for i in range(12):
+            frame = av.VideoFrame.from_ndarray(np.full((96, 160, 3), i * 20, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    data, cut = whole.read_bytes(), tmp_path / "cut.mp4"
+    said = set()
+    for size in range(200, len(data), 10):
+        cut.write_bytes(data[:size])
+        try:
+            read_clip(cut)
+        except InputError as exc:
+            said.add(str(exc).split(":")[0].replace(str(cut), "X"))
+    assert said, "no cut was refused: the scan did not reach a damaged file"
