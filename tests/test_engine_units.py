@@ -1,4 +1,7 @@
 """Unit tests of the engine's pieces, each able to fail for the reason it names."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -407,3 +410,20 @@ def test_short_clips_train_on_the_batches_that_fit():
     # the schedule a short clip plans is the fitted one's, never an empty one
     assert config.planned_steps(12) == twelve.planned_steps(12) > 0
     assert config.planned_batches(12) == 2 * (12 - 4)
+
+
+def test_dis_flow_on_small_and_short_frames_is_a_flow_not_a_crash():
+    """OpenCV's DIS refuses frames under 12 px and its ultrafast and fast presets crash the process on wide, short
+    ones (160x24): sides under 32 px are padded. Run in a child, so a crash fails this test, not the suite."""
+    code = (
+        "import numpy as np\n"
+        "from vinpaint.engine.flow import DISFlow\n"
+        "rng = np.random.default_rng(0)\n"
+        "for preset in ('ultrafast', 'fast', 'medium'):\n"
+        "    for h, w in ((24, 160), (28, 1000), (8, 8), (2, 40), (12, 64), (160, 24)):\n"
+        "        a = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)\n"
+        "        flow = DISFlow(preset)(a, np.roll(a, 1, axis=1))\n"
+        "        assert flow.shape == (h, w, 2) and np.isfinite(flow).all(), (preset, h, w)\n"
+        "print('ok')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", (done.returncode, done.stderr[-2000:])
