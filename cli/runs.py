@@ -9,11 +9,12 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from vinpaint.engine import InpaintConfig, ProgressEvent
-from vinpaint.errors import InputError
+from vinpaint.errors import InputError, TrainingCancelled
 from vinpaint.media.io import Clip
 
 
@@ -180,10 +181,42 @@ def run_engine(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, wor
     bar = ProgressBar(enabled=not quiet)
     try:
         with StopRequest(bar, pause_after) as stop:
-            return inpaint(frames, masks, config, workdir=workdir, progress=bar, should_stop=stop, device=device,
-                           references=references or None)
+            result = inpaint(frames, masks, config, workdir=workdir, progress=bar, should_stop=stop, device=device,
+                             references=references or None)
+            if stop.requested:  # asked while no step could stop (flow, propagation, a run without a model)
+                raise TrainingCancelled("stopped before the outputs were written (the result is kept)")
+            return result
     finally:
         bar.close()
+
+
+class OutputsInProgress:
+    """While the outputs are written, a first Ctrl-C (or SIGTERM) waits for them: they are replaced one after
+    another, and stopping between two left some from this run and some from the last (a PNG folder of this run
+    beside a video and config of the one before). A second quits at once and says the outputs may be mixed."""
+
+    def __init__(self, say: Callable[[str], None] | None = None):
+        self.say = say or (lambda text: print(text, file=sys.stderr, flush=True))
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> "OutputsInProgress":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {sig: signal.signal(sig, self._interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        for sig, previous in (self._previous or {}).items():
+            signal.signal(sig, previous)
+        if kind is KeyboardInterrupt:
+            self.say("vinpaint: warning: stopped while writing the outputs: they may be a mix of this run's and an "
+                     "earlier one's; run the same command again to write them all (its result is kept)")
+
+    def _interrupt(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.say("\nfinishing the outputs first, so that they all come from this run (Ctrl-C again to quit at once)")
 
 
 def describe_run(clip: Clip, masks: np.ndarray, config: InpaintConfig, workdir: Path, quiet: bool) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from vinpaint.cli.outputs import Litter, check_writable, extras, loss_history, matte_picture, raw_generated, \
     write_flow_pictures
-from vinpaint.cli.runs import ProgressBar, StopRequest, WorkdirLock, check_workdir, clear_workdir
+from vinpaint.cli.runs import OutputsInProgress, ProgressBar, StopRequest, WorkdirLock, check_workdir, clear_workdir
 from vinpaint.engine import validate
 from vinpaint.engine.config import InpaintConfig
 from vinpaint.engine.shot import DEFAULT_CLUSTER_CPUS, SerialRunner, check_windows, inpaint_shot, tidy
@@ -131,6 +131,8 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
                 keep = tuple(pick_frames(files.count, 4))
                 result = inpaint_shot(files, config, workdir, emit, runner=runner, references=references,
                                       keep=keep, announce=bar.write, keep_extras=bool(wanted))
+                if stop.requested:  # asked after the last window could stop: the outputs are left as they were
+                    raise TrainingCancelled("stopped before the outputs were written (every window's result is kept)")
         except TrainingCancelled as exc:
             for sink in sinks:
                 sink.abort()
@@ -143,20 +145,21 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
         finally:
             bar.close()
             files.close()
-        plan.check_outputs(args.overwrite, wanted)
-        for sink in sinks:
-            sink.commit()
-        written = {f"frames ({kind}, {path.name})": path for path, kind in plan.targets}
-        written.update(_write_extras(plan, clip, workdir, args, bar.write))
-        written["matte (white: propagated from other frames, grey: generated)"] = plan.beside(".matte")
-        index = sorted(result.samples)
-        written["before/after"] = write_before_after(
-            plan.beside(".before_after.png"), np.stack([result.samples[i][0] for i in index]),
-            np.stack([result.samples[i][1] for i in index]), np.stack([result.samples[i][2] for i in index]))
-        written["loss curve"] = write_loss_curve(plan.beside(".loss.png"), loss_history(result.history),
-                                                 f"{config.variant} ({config.preset}), {result.windows} windows")
-        written["config"] = plan.beside(".config.json")
-        config.save(written["config"])
+        with OutputsInProgress():
+            plan.check_outputs(args.overwrite, wanted)
+            for sink in sinks:
+                sink.commit()
+            written = {f"frames ({kind}, {path.name})": path for path, kind in plan.targets}
+            written.update(_write_extras(plan, clip, workdir, args, bar.write))
+            written["matte (white: propagated from other frames, grey: generated)"] = plan.beside(".matte")
+            index = sorted(result.samples)
+            written["before/after"] = write_before_after(
+                plan.beside(".before_after.png"), np.stack([result.samples[i][0] for i in index]),
+                np.stack([result.samples[i][1] for i in index]), np.stack([result.samples[i][2] for i in index]))
+            written["loss curve"] = write_loss_curve(plan.beside(".loss.png"), loss_history(result.history),
+                                                     f"{config.variant} ({config.preset}), {result.windows} windows")
+            written["config"] = plan.beside(".config.json")
+            config.save(written["config"])
     if not args.keep_work:
         freed = tidy(workdir)
         print(f"work directory: each window's result and checkpoint removed ({freed / 2**20:.0f} MB); "

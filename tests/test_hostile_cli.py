@@ -509,3 +509,58 @@ def test_a_video_cut_anywhere_is_read_or_one_sentence(tmp_path):
         except InputError as exc:
             said.add(str(exc).split(":")[0].replace(str(cut), "X"))
     assert said, "no cut was refused: the scan did not reach a damaged file"
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_no_step_can_stop_keeps_the_earlier_outputs(tmp_path):
+    """Ctrl-C during flow and propagation of a run that trains no model: it was acknowledged, then the run went on
+    and replaced every output. Now it stops before writing (exit 130, the earlier outputs as they were), keeps the
+    result, and the same command again writes it."""
+    import signal
+    import time
+
+    sample = make_sample(SampleConfig(frames=40, width=320, height=192, seed=3))
+    write_video(tmp_path / "clip.mkv", sample.frames, 24)
+    write_png_sequence(tmp_path / "masks", np.where(sample.masks, 255, 0).astype(np.uint8))
+    command = [sys.executable, "-m", "vinpaint", "inpaint", str(tmp_path / "clip.mkv"), "--mask",
+               str(tmp_path / "masks"), "-o", str(tmp_path / "out"), "-o", str(tmp_path / "out.mkv"), "--preset",
+               "fast", "--set", "propagation.train_below=1", "--quiet"]
+    first = subprocess.run(command + ["--dilate", "3"], capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    earlier = {p: p.read_bytes() for p in [tmp_path / "out.mkv", tmp_path / "out.config.json",
+                                           *sorted((tmp_path / "out").iterdir())]}
+    again = command + ["--dilate", "0", "--restart"]
+    process = subprocess.Popen(again, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    seen, deadline = "", time.monotonic() + 240
+    while "work directory:" not in seen and time.monotonic() < deadline and process.poll() is None:
+        seen += process.stdout.readline()
+    time.sleep(0.3)  # inside the run: loading the engine, estimating flow or propagating
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 130, seen + err
+    assert "stopped before the outputs were written" in err, err
+    assert {p: p.read_bytes() for p in earlier} == earlier  # every earlier output as it was
+    last = subprocess.run(again[:-1], capture_output=True, text=True, timeout=600)  # the same run, not restarted
+    assert last.returncode == 0, last.stderr
+    assert '"dilation": 0' in (tmp_path / "out.config.json").read_text()
+    assert (tmp_path / "out.mkv").read_bytes() != earlier[tmp_path / "out.mkv"]
+
+
+def test_a_first_ctrl_c_while_the_outputs_are_written_waits_for_them(capsys):
+    """The outputs are replaced one after another: a first Ctrl-C waits for the last of them, a second quits at
+    once and says they may be mixed."""
+    import signal
+
+    from vinpaint.cli.runs import OutputsInProgress
+
+    said: list[str] = []
+    with OutputsInProgress(said.append) as writing:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert writing.requested and "finishing the outputs first" in said[-1]
+    with pytest.raises(KeyboardInterrupt):
+        with OutputsInProgress(said.append):
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+    assert "they may be a mix of this run's and an earlier one's" in said[-1]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
