@@ -217,7 +217,8 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
                     0.0 if "diffusion" in z.files and bool(z["diffusion"]) else 1.0
                 region = tuple(int(v) for v in z["region"]) if "region" in z.files and z["region"].size == 4 \
                     else None
-            _check_generated(generated, holes.shape, region, config)
+            if share > 0.0:  # a result whose share is 0 (no model, or the self-check gave it none) is not read
+                _check_generated(generated, holes.shape, region, config)
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
             raise InputError(f"the cached result {result_file} is damaged or not vinpaint's ({str(exc)[:80]}); "
                              "delete it or use --restart") from None
@@ -240,7 +241,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         notices.append(notice)
         wd.log(notice)
         out, matte = _compose(frames, holes, config, propagation, estimator, diffusion=diffusion)
-        generated = resize_frames(to_float(out), (w, h))
+        generated = resize_frames(to_float(out), working_size(height, width, config)[::-1])  # the whole frame's
         history = np.zeros((0, 6), np.float32)
         if result_file is not None:
             atomic_write(result_file, lambda f: np.savez(
@@ -288,7 +289,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         if flow_file is not None and flow_file.is_file():
             try:  # a cache: a damaged one, or one of another size, is estimated again, never trusted
                 known_flow = KnownFlow.load(flow_file)
-                if known_flow.flow.shape[0] != t_count or known_flow.flow.shape[-2:] != (h, w):
+                if not known_flow.fits(t_count, h, w):
                     known_flow = None
             except InputError:
                 known_flow = None

@@ -90,6 +90,15 @@ class KnownFlow:
         atomic_write(path, lambda f: np.savez(f, flow=self.flow, occlusion_valid=self.occlusion_valid,
                                               reliable=self.reliable, exists=self.exists, scale=self.scale))
 
+    def fits(self, t_count: int, height: int, width: int) -> bool:
+        """Whether every array has the shape compute_known_flow gives a clip of t_count frames at height x width
+        (a cache of another clip or size, or a planted file, does not)."""
+        k = len(FLOW_OFFSETS)
+        want = {"flow": (t_count, k, 2, height, width), "occlusion_valid": (t_count, k, 1, height, width),
+                "reliable": (t_count, k, 1, height, width), "exists": (t_count, k)}
+        return all(getattr(self, name).shape == shape for name, shape in want.items()) and \
+            self.scale.shape[:1] == (k,)
+
     @classmethod
     def load(cls, path) -> "KnownFlow":
         """Read a cache written by save(): plain arrays only (no pickles); anything else is InputError."""

@@ -59,6 +59,8 @@ def nothing_listens(address: str, patience_s: float = 3.0) -> str | None:
     deadline = time.monotonic() + patience_s
     while True:
         try:
+            if scheme == "ipc" and rest.startswith("@"):
+                return ""  # a Linux abstract socket: no file to look for, and ZeroMQ's naming of it is its own
             if scheme == "ipc":
                 family, where = socket.AF_UNIX, rest
             elif scheme == "tcp" and port.isdigit():
@@ -155,11 +157,12 @@ class Client:
 
     def _check_listening(self) -> None:
         """Fail at once where nothing listens at the address: ZeroMQ retries a refused connection silently, so
-        `vinpaint submit` with no daemon took three timeouts (31 s) to say so. Only a refusal that lasts about
-        three seconds (a daemon just starting gets that long) counts; an unclear answer waits as before."""
+        `vinpaint submit` with no daemon took three timeouts (31 s) to say so. Only a refusal that lasts a whole
+        request timeout (10 s: a daemon just starting loads torch, its store, maybe CUDA) counts; an unclear answer
+        waits as before."""
         if self._listening:
             return
-        refused = nothing_listens(self.config.address)
+        refused = nothing_listens(self.config.address, self.config.timeout_s)
         if refused:
             raise DaemonUnavailable(f"no vinpaint daemon at {self.config.address}: {refused}; start one with "
                                     f"`vinpaint serve`, or give the address it prints")

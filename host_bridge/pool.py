@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import os
 import shutil
 import signal
@@ -369,6 +370,7 @@ class TrainerPool:
         """Write a job record; a full disk is logged and retried later, never fatal to the daemon."""
         try:
             job.save(durable)
+            job.save_failure_said = -math.inf  # the next failure is said at once
         except OSError as exc:
             now = time.monotonic()
             job.dirty_progress = True

@@ -198,11 +198,27 @@ def test_submit_command_reports_an_absent_daemon_without_a_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "vinpaint", "submit", str(tmp_path / "f"), "--mask",
                            str(tmp_path / "m"), "-o", str(tmp_path / "o"), "--server", "tcp://127.0.0.1:9",
                            "--quiet"], capture_output=True, text=True, timeout=300)
-    # a refused connection is told at once (after about 3 s of patience), not after three 10 s timeouts
+    # a refused connection is told after one timeout of patience (10 s), not after three
     assert proc.returncode == 2 and "no vinpaint daemon at tcp://127.0.0.1:9: the connection was refused" in \
         proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
     assert time.monotonic() - start < 25
+
+
+def test_only_a_refused_connection_counts_as_nothing_listening(tmp_path):
+    from vinpaint.host_bridge.client import nothing_listens
+
+    import socket
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(1)
+        port = listening.getsockname()[1]
+        assert nothing_listens(f"tcp://127.0.0.1:{port}", 0.5) is None
+    assert nothing_listens(f"tcp://127.0.0.1:{port}", 0.5) == "the connection was refused"
+    assert nothing_listens(f"ipc://{tmp_path}/absent.sock", 0.5).endswith("does not exist")
+    assert nothing_listens("ipc://@an-abstract-socket", 0.5) == ""  # no file to look for: unclear, waits as before
+    assert nothing_listens("tcp://no-such-host.invalid:5581", 0.5) == ""
 
 
 def test_a_daemon_that_never_answers_is_reported_after_the_timeouts(tmp_path):

@@ -91,8 +91,9 @@ def load(out: Path, kind: str, frame: int) -> np.ndarray:
 
 def proxy_of(result: np.ndarray, hole: np.ndarray, source: np.ndarray, w: int, h: int) -> np.ndarray:
     """What a proxy render of a finished frame shows at w x h (float64, 0-1): the full-resolution `result` (uint8
-    [H,W,3]) averaged over each pixel's footprint, by area, where the footprint touches the `hole`, and the host's
-    own proxy `source` ([h,w,>=3] in 0-1) elsewhere. Footprints as the plugin and the harness compute them."""
+    [H,W,3]) averaged over each pixel's footprint, by area, where the footprint grown by one proxy pixel touches
+    the `hole`, and the host's own proxy `source` ([h,w,>=3] in 0-1) elsewhere. Footprints as the plugin and the
+    harness compute them."""
     def shares(n_out: int, n_in: int) -> np.ndarray:
         cells = n_in / n_out
         lo = np.arange(n_out)[:, None] * cells
@@ -102,7 +103,14 @@ def proxy_of(result: np.ndarray, hole: np.ndarray, source: np.ndarray, w: int, h
 
     wy, wx = shares(h, result.shape[0]), shares(w, result.shape[1])
     average = np.einsum("yi,ijc,xj->yxc", wy, result / 255.0, wx) / (wy.sum(1)[:, None, None] * wx.sum(1)[None, :, None])
-    touches = ((wy > 0).astype(float) @ hole.astype(float) @ (wx > 0).astype(float).T) > 0
+    def near(share: np.ndarray) -> np.ndarray:  # each footprint's cells, grown by ceil(cells) on both sides
+        pad = int(np.ceil(share.shape[1] / share.shape[0]))
+        cells = np.arange(share.shape[1])
+        first = np.argmax(share > 0, axis=1)[:, None]
+        last = share.shape[1] - np.argmax((share > 0)[:, ::-1], axis=1)[:, None]
+        return ((cells >= first - pad) & (cells < last + pad)).astype(float)
+
+    touches = (near(wy) @ hole.astype(float) @ near(wx).T) > 0
     return np.where(touches[..., None], average, source[..., :3])
 
 

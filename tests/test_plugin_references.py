@@ -70,6 +70,16 @@ def test_reference_clip_frames_are_sent_as_references_and_matte_renders(setup, t
     assert np.array_equal(load(tmp_path / "a", "output", PAINTED + 1)[..., :3], painted), "rendered as painted"
     assert not mattes[PAINTED].any() and mattes[PAINTED - 1].any()
 
+    # A proxy render of the painted frame: its matte is empty (the painting replaced its hole), yet it must show
+    # the painting, not the host's proxy of the plate with the object in it.
+    proxy = harness(*args, "--param", f"jobId={job}", "--param", "jobFirstFrame=1", "--scale", "0.5",
+                    "--out", str(tmp_path / "p"), "--steps", f"describe,create,render:{PAINTED + 1},destroy,unload")
+    assert proxy.event("summary")["ok"], proxy.stdout[-3000:]
+    out = load(tmp_path / "p", "output", PAINTED + 1)[..., :3].astype(float)
+    h, w = out.shape[:2]
+    halves = painted.reshape(h, 2, w, 2, 3).astype(float).mean(axis=(1, 3))  # the painting, averaged 2x2
+    assert np.abs(out - halves).max() <= 1.0
+
     matte_run = harness(*args, "--param", f"jobId={job}", "--param", "jobFirstFrame=1", "--param", "output=3",
                         "--out", str(tmp_path / "m"), "--steps", "describe,create,render-all,destroy,unload")
     assert matte_run.event("summary")["ok"], matte_run.stdout[-3000:]

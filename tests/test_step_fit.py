@@ -193,3 +193,27 @@ def test_the_loss_curve_of_a_run_without_a_model_says_why_it_is_empty():
     assert curve_title("dip-vid-flow", "fast", 514) == "dip-vid-flow (fast), 514 steps"
     empty = curve_title("dip-vid-flow", "fast", 0, "tcp://127.0.0.1:5555")
     assert "no model trained" in empty and "steps" not in empty and empty.endswith("on tcp://127.0.0.1:5555")
+
+
+def test_a_run_without_a_model_that_cropped_to_the_hole_is_reused(tmp_path):
+    """Too few steps fit after the crop to the hole was chosen: the fill without a model is saved at the whole
+    frame's working size (it was saved at the crop's, with no region), and the same run again reuses it instead of
+    calling its own result damaged."""
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (12, 64, 512, 3), dtype=np.uint8)
+    masks = np.zeros((12, 64, 512), bool)
+    masks[:, 10:54, 200:220] = True
+    config = make_config("tiny", **{"train.max_steps": 60, "propagation.train_below": 0.0,
+                                    "propagation.self_check": False, "train.fit_seconds": 1e-3,
+                                    "train.fit_min_steps": 60, "resolution.crop_to_hole": True})
+    from vinpaint.engine import working_size
+
+    first = inpaint(frames, masks, config, workdir=tmp_path)
+    assert first.steps == 0
+    with np.load(tmp_path / "result.npz") as z:
+        assert z["generated"].shape == (12, *working_size(64, 512, config), 3)
+    said: list[str] = []
+    again = inpaint(frames, masks, config, workdir=tmp_path, progress=lambda e: said.append(e.message or ""))
+    assert "finished earlier; reusing its result" in said
+    assert np.array_equal(again.frames, first.frames)

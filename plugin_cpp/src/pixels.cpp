@@ -214,8 +214,21 @@ void writeProxyT(const Plane &plane, const unsigned char *matte, const Sampling 
     const Rect &rod = map.outRod;
     const double cellsX = static_cast<double>(plane.width) / std::max(1, rod.width());
     const double cellsY = static_cast<double>(plane.height) / std::max(1, rod.height());
+    // The hole is looked for one proxy pixel beyond each footprint: a host's proxy pixel covers canonical
+    // [x, x + 1) / scale, which where the region's edges fall between proxy pixels (an odd origin, a 2048-wide plate
+    // at 0.3) lies up to a proxy pixel off the footprint assumed here, and its proxy holds part of the object.
+    const int padX = static_cast<int>(std::ceil(cellsX)), padY = static_cast<int>(std::ceil(cellsY));
     std::vector<Footprint> cols(static_cast<std::size_t>(window.width()));
     for (int x = window.x1; x < window.x2; ++x) cols[x - window.x1] = footprint(x - rod.x1, cellsX, plane.width);
+    auto touches = [&](const Footprint &rows, const Footprint &c) {
+        const int r1 = std::min(plane.height, rows.last + padY), k1 = std::min(plane.width, c.last + padX);
+        for (int r = std::max(0, rows.first - padY); r < r1; ++r) {
+            const unsigned char *mrow = matte + static_cast<std::size_t>(r) * plane.width;
+            for (int k = std::max(0, c.first - padX); k < k1; ++k)
+                if (mrow[k]) return true;
+        }
+        return false;
+    };
     for (int y = yBegin; y < yEnd; ++y) {
         // Output rows count up from the bottom of the region of definition, plane rows down from its top.
         const Footprint rows = footprint(rod.y2 - 1 - y, cellsY, plane.height);
@@ -223,14 +236,12 @@ void writeProxyT(const Plane &plane, const unsigned char *matte, const Sampling 
         for (int x = window.x1; x < window.x2; ++x, o += out.comps) {
             const Footprint &c = cols[x - window.x1];
             const bool fromSrc = src && src->bounds.contains(x, y);
-            bool hole = matte == nullptr || !fromSrc;
+            const bool hole = matte == nullptr || !fromSrc || touches(rows, c);
             double sum[3] = {0, 0, 0}, weight = 0;
-            for (int r = rows.first; r < rows.last; ++r) {
+            for (int r = rows.first; r < rows.last && hole; ++r) {
                 const double wy = rows.share(r);
                 const S *prow = pl + static_cast<std::size_t>(r) * plane.width * 3;
-                const unsigned char *mrow = matte ? matte + static_cast<std::size_t>(r) * plane.width : nullptr;
                 for (int k = c.first; k < c.last; ++k) {
-                    if (mrow && mrow[k]) hole = true;
                     const double wgt = wy * c.share(k);
                     if (wgt <= 0) continue;
                     for (int ch = 0; ch < 3; ++ch) sum[ch] += wgt * toUnit(prow[static_cast<std::size_t>(k) * 3 + ch]);

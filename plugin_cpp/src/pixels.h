@@ -85,8 +85,9 @@ void writePlane(const Plane &plane, const Sampling &map, const View &out, const 
 // Proxy renders (render scale below 1, so the plane is larger than map.outRod): each output pixel's footprint in
 // the plane is averaged by area (what a filtering host shows of the finished plate), except where the footprint
 // touches no hole pixel of `matte` (plane-sized bytes, top-down, 0 outside the hole) and src has the pixel: there
-// the output is src's own pixel, the host's proxy, so the node changes nothing outside the hole at any scale. A
-// null matte or src averages every pixel. Alpha as writePlane's, with src as alphaSrc.
+// the output is src's own pixel, the host's proxy, so the node changes nothing outside the hole at any scale. The
+// hole is looked for one proxy pixel beyond the footprint (a host's proxy pixels need not line up with it). A null
+// matte or src averages every pixel. Alpha as writePlane's, with src as alphaSrc.
 void writeProxy(const Plane &plane, const unsigned char *matte, const Sampling &map, const View *src,
                 const View &out, const Rect &window, int yBegin, int yEnd, AlphaMode alphaMode);
 

@@ -219,7 +219,15 @@ bool Renderer::writeResult(const FetchedFrame &f, const std::string &job, int in
             px::writePlane(plane, map, out_, a_.window, y0, y1, hasSource_ ? &src_ : nullptr, alpha);
         });
     // A proxy render: the result averaged over each pixel's footprint inside the hole, the host's proxy outside it.
-    const std::optional<FetchedFrame> m = hasSource_ ? matteOf(job, index, plane.width, plane.height) : std::nullopt;
+    // A frame with a painted reference differs from the source where its matte says nothing (the painting replaced
+    // its hole): averaged everywhere.
+    bool painted = false;
+    if (!inst_.filterContext && inst_.reference && inst_.reference.connected()) {
+        const OfxRangeD range = inst_.reference.frameRange();
+        painted = a_.time >= range.min && a_.time <= range.max;
+    }
+    const std::optional<FetchedFrame> m =
+        hasSource_ && !painted ? matteOf(job, index, plane.width, plane.height) : std::nullopt;
     const auto *matte = m ? static_cast<const unsigned char *>(m->data()) : nullptr;
     return forWindowRows(inst_.handle, a_.window, a_.fieldParity, [&](int y0, int y1) {
         px::writeProxy(plane, matte, map, hasSource_ ? &src_ : nullptr, out_, a_.window, y0, y1, alpha);
