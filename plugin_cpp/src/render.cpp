@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -173,19 +175,43 @@ OfxStatus Renderer::overlay() {
     return kOfxStatOK;
 }
 
+// Mattes a proxy render could not have (the daemon down, or a job without mattes) and when: not asked again for a
+// minute, so scrubbing cached frames at a proxy scale never waits on a daemon that is gone, frame after frame.
+struct MatteMisses {
+    std::mutex mutex;
+    std::map<std::pair<std::string, int>, std::chrono::steady_clock::time_point> when;
+};
+MatteMisses &matteMisses() {
+    static MatteMisses misses;
+    return misses;
+}
+constexpr std::chrono::seconds kMatteRetry{60};
+
 // The job's matte for a proxy render (cached beside the frames like a Matte output's), or nothing when the daemon
 // cannot give it: the proxy is then the result averaged everywhere, still close to the host's own proxy.
 std::optional<FetchedFrame> Renderer::matteOf(const std::string &job, int index, int width, int height) {
     const std::string key = job + ":matte";
     std::optional<FetchedFrame> m = FrameCache::global().get(key, index);
     if (!m) {
+        MatteMisses &misses = matteMisses();
+        {
+            std::lock_guard<std::mutex> lock(misses.mutex);
+            auto it = misses.when.find({job, index});
+            if (it != misses.when.end() && std::chrono::steady_clock::now() - it->second < kMatteRetry)
+                return std::nullopt;
+        }
         try {
             DaemonClient client(daemonAddress(inst_), a_.interactive ? Timeouts::interactive() : Timeouts::patient(),
                                 [this] { return aborted(inst_.handle); });
             client.setFailFast(true);
             m = client.fetch(job, index, static_cast<std::size_t>(width) * height, proto::kLayerMatte);
             FrameCache::global().put(key, index, *m);
+        } catch (const Cancelled &) {
+            return std::nullopt;  // the host aborted this render and discards it: ask again next time
         } catch (const std::exception &) {
+            std::lock_guard<std::mutex> lock(misses.mutex);
+            if (misses.when.size() > 100000) misses.when.clear();  // bounded, whatever a session scrubs
+            misses.when[{job, index}] = std::chrono::steady_clock::now();
             return std::nullopt;
         }
     }
