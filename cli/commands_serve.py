@@ -59,8 +59,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"start with: vinpaint serve --bind tcp://0.0.0.0:5581 --curve-secret {made['server.key_secret']} "
               f"--curve-allow {made['clients']}")
         return 0
-    if args.max_message_mb < 1:
-        print("vinpaint: error: --max-message-mb must be at least 1", file=sys.stderr)
+    if not 1 <= args.max_message_mb <= 4096:
+        print("vinpaint: error: --max-message-mb must be from 1 to 4096 (a 4K float RGBA frame is 127)",
+              file=sys.stderr)
+        return 2
+    if not 1 <= args.max_jobs <= 1_000_000:
+        print("vinpaint: error: --max-jobs must be from 1 to 1000000: a store that may hold no job refuses every "
+              "one", file=sys.stderr)
         return 2
     config = DaemonConfig(
         bind=args.bind, store=args.store or default_store(), devices=tuple(args.device or ()),

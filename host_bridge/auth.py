@@ -46,7 +46,12 @@ def is_local_endpoint(endpoint: str) -> bool:
 
 
 def check_bind(endpoint: str, auth: AuthConfig) -> None:
-    """Refuse a non-loopback bind without authentication (the daemon runs code on uploaded data)."""
+    """Refuse a port ZeroMQ would quietly wrap (tcp://127.0.0.1:99999 listened on 34463, :-1 on 65535), and a
+    non-loopback bind without authentication (the daemon runs code on uploaded data)."""
+    scheme, _, rest = endpoint.partition("://")
+    port = rest.rpartition(":")[2]
+    if scheme == "tcp" and port != "*" and not (port.isdigit() and 0 <= int(port) <= 65535):
+        raise AuthError(f"{endpoint} has no valid port: use a number from 1 to 65535, or 0 or * for a free one")
     if not is_local_endpoint(endpoint) and not auth.enabled:
         raise AuthError(
             f"refusing to listen on {endpoint} without authentication: anyone who can reach it could use this "

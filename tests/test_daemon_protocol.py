@@ -372,6 +372,18 @@ def test_non_loopback_bind_without_auth_is_refused(tmp_path, bind):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("args,says", [
+    (["--bind", "tcp://127.0.0.1:99999"], "tcp://127.0.0.1:99999 has no valid port"),  # ZeroMQ listened on 34463
+    (["--bind", "tcp://127.0.0.1:-1"], "tcp://127.0.0.1:-1 has no valid port"),  # and on 65535
+    (["--max-jobs", "0"], "--max-jobs must be from 1"),  # every job was then refused as over the limit
+    (["--max-message-mb", "100000000"], "--max-message-mb must be from 1 to 4096")])
+def test_a_port_zeromq_would_wrap_and_limits_that_refuse_everything_are_one_sentence(tmp_path, args, says):
+    proc = subprocess.run([sys.executable, "-m", "vinpaint", "serve", "--store", str(tmp_path / "s"),
+                           "--device", "cpu", *args], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "s").exists()
+
+
 def test_curve_auth_lets_allowed_clients_in_and_keeps_others_out(tmp_path):
     keys = tmp_path / "keys"
     subprocess.run([sys.executable, "-m", "vinpaint", "serve", "--make-keys", str(keys)], check=True,
