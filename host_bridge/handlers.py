@@ -17,6 +17,7 @@ import numpy as np
 from vinpaint import __version__, engine
 from vinpaint.engine import PRESETS, VARIANTS, InputError
 from vinpaint.engine.devices import host_memory
+from vinpaint.engine.shot import check_windows
 from vinpaint.protocol import codec, messages
 from vinpaint.protocol.codec import DTYPES, Message, ProtocolError
 from vinpaint.protocol.content_hash import item_digest
@@ -181,8 +182,14 @@ class Requests:
                              field="body")
 
     def _precheck(self, ctx: RequestContext, body: dict[str, Any], config) -> None:
-        """Let the engine refuse a clip it could never train (too few frames for the batch, ...) right away."""
+        """Let the engine refuse a clip it could never train (too few frames for the batch, windows of a long shot
+        too short for its batches, ...) right away, before the client uploads it."""
         t, h, w = body["frames"], body["height"], body["width"]
+        try:
+            check_windows(config, t)
+        except InputError as exc:
+            raise ctx.error("bad_request", f"the engine cannot train this clip: {exc}", field="body.settings") \
+                from None
         if t * h * w > PRECHECK_MAX_PIXELS or h * w < 2:
             return
         frames = np.broadcast_to(np.zeros((1, 1, 1, 3), np.uint8), (t, h, w, 3))

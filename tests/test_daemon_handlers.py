@@ -94,8 +94,8 @@ def test_a_shot_of_thousands_of_windows_is_planned_by_window_length(requests):
         config = make_config("fast", **{"shot.window": window, "shot.overlap": overlap})
         one_by_one = sum(config.planned_steps(len(w)) for w in job_settings.windows(config, frames))
         assert job_settings.planned_steps(config, frames) == one_by_one
-    opened = ask(requests, "job.open", "o-w", _open_body(10000, "9" * 64, {"shot.window": 2, "shot.overlap": 1}))
-    assert opened.status == "ok" and opened.body["windows"] == 9999
+    opened = ask(requests, "job.open", "o-w", _open_body(10000, "9" * 64, {"shot.window": 21, "shot.overlap": 20}))
+    assert opened.status == "ok" and opened.body["windows"] == 9980, opened.error
 
 
 def test_a_delete_that_cannot_move_the_folder_keeps_the_job(requests, tmp_path):
@@ -148,3 +148,13 @@ def test_a_record_that_cannot_be_written_is_retried_after_the_flush_period_and_l
             pool.flush_progress()  # the daemon's loop, ten times a second
     said = [r for r in caplog.records if "cannot write the record" in r.getMessage()]
     assert len(said) == 1 and job.dirty_progress
+
+
+def test_windows_too_short_for_the_batches_are_refused_before_the_upload(requests):
+    """`vinpaint inpaint` refused this at once; `submit` uploaded the whole clip, trained, and then failed."""
+    body = _open_body(16, "e" * 64, {"shot.window": 6, "shot.overlap": 2})
+    body["settings"]["preset"] = "tiny"
+    refused = ask(requests, "job.open", "o-s", body)
+    assert refused.status == "error" and refused.error["code"] == "bad_request"
+    assert "shot.window is 6 frames but batches of" in refused.error["message"]
+    assert requests.store.jobs == {}
