@@ -10,6 +10,7 @@ retry, not the upload.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import socket
@@ -286,8 +287,9 @@ class Client:
             settings["mask_dilation"] = int(mask_dilation)
         if mask_feather is not None:
             settings["mask_feather"] = int(mask_feather)
-        if overrides:
-            settings["overrides"] = dict(overrides)
+        if overrides:  # a list setting travels as its JSON text (protocol 1 carries scalars; SPEC.md)
+            settings["overrides"] = {k: json.dumps(list(v)) if isinstance(v, (list, tuple)) else v
+                                     for k, v in overrides.items()}
         digests = {"frame": [item_digest(f) for f in frames], "mask": [item_digest(m) for m in wire_masks],
                    "reference": {i: item_digest(r) for i, r in refs.items()}}
         content = clip_hash(t, h, w, c, dtype, mask_dtype, digests["frame"], digests["mask"], digests["reference"])

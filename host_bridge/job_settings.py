@@ -45,7 +45,13 @@ def resolve(settings: dict[str, Any], ctx: dict[str, str]) -> InpaintConfig:
             raise bad(field, f"set '{name}' with settings.{name}, not in overrides")
         if name not in known:
             raise bad(field, f"'{name}' is not an engine setting")
-        if isinstance(known[name][0], str) and name not in STR_SETTINGS_ALLOWED:
+        if isinstance(known[name][0], (list, tuple)) and isinstance(value, str):
+            try:  # a list setting travels as its JSON text: protocol 1 carries scalars only
+                value = json.loads(value)
+            except ValueError:
+                raise bad(field, f"'{name}' takes a list, sent as its JSON text (e.g. \"[1, 3, 5]\"), not "
+                                 f"{value[:40]!r}") from None
+        elif isinstance(known[name][0], str) and name not in STR_SETTINGS_ALLOWED:
             raise bad(field, f"'{name}' cannot be set over the wire")
         dotted[name] = value
     try:

@@ -158,3 +158,16 @@ def test_windows_too_short_for_the_batches_are_refused_before_the_upload(request
     assert refused.status == "error" and refused.error["code"] == "bad_request"
     assert "shot.window is 6 frames but batches of" in refused.error["message"]
     assert requests.store.jobs == {}
+
+
+def test_a_list_setting_travels_as_its_json_text(requests):
+    """`submit --set train.intervals=[1]` was refused in protocol terms ("must be an int, float, bool or str, not
+    array"); the client now sends a list as its JSON text and the daemon reads it back."""
+    from vinpaint.host_bridge import job_settings
+
+    opened = ask(requests, "job.open", "o-l", _open_body(16, "f" * 64, {"train.intervals": "[1]"}))
+    assert opened.status == "ok", opened.error
+    record = requests.store.get(opened.body["job"]).record
+    assert job_settings.resolve(record.settings, {}).train.intervals in ([1], (1,))
+    refused = ask(requests, "job.open", "o-m", _open_body(16, "0" * 64, {"train.intervals": "[1"}))
+    assert refused.status == "error" and "takes a list, sent as its JSON text" in refused.error["message"]
