@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     plan = OutputPlan.from_args(args.output, args.codec)
     check_address(args.server)
     if not args.request_timeout > 0 or args.request_timeout > 86400:
-        raise InputError("--request-timeout must be a number of seconds from 0 to 86400")
+        raise InputError("--request-timeout must be a number of seconds above 0, at most 86400")
     if args.timeout is not None and not args.timeout > 0:
         raise InputError("--timeout must be a positive number of seconds")
     settings = wire_settings(args)

@@ -138,9 +138,10 @@ class WindowJob:
         return composition(self.config)
 
 
-def finished(job: WindowJob) -> dict | None:
+def finished(job: WindowJob, damaged: Callable[[str], None] | None = None) -> dict | None:
     """The window's record when it already finished with these frames, settings and budget; None when it must run.
-    InputError when its folder holds a run of other frames or settings."""
+    InputError when its folder holds a run of other frames or settings. `damaged(why)`: called with a few words when
+    the window finished but its saved arrays are not whole or not what it saved (it must run again)."""
     try:
         record = json.loads((job.folder / DONE).read_text())
     except (OSError, ValueError):
@@ -152,21 +153,59 @@ def finished(job: WindowJob) -> dict | None:
         return None  # another budget, or a finished shot whose work directory was tidied: train it again
     if record.get("composition") != job.composition():
         return None  # steadied otherwise: inpaint composes it again from the window's cached result
-    if not _results_whole(job):
-        return None  # damaged (a copy cut short, a disk that filled): run again, from the window's own checkpoint
+    why = _results_damage(job, record)
+    if why is not None:  # damaged (a copy cut short, a disk that filled, a file replaced): run again, from the
+        if damaged is not None:  # window's own checkpoint
+            damaged(why)
+        return None
     return record
 
 
-def _results_whole(job: WindowJob) -> bool:
-    """A finished window's result arrays and loss history load, in the window's shape."""
+SAVED_ARRAYS = (*RESULT_ARRAYS, "history.npy")
+"""What done.json's "arrays" describes (shape, dtype, SHA-256 of the data) and finished() verifies."""
+
+
+def _describe(array: np.ndarray) -> dict:
+    """What a saved array must be: its shape, dtype (with byte order) and a digest of its data in C order."""
+    return {"shape": list(array.shape), "dtype": array.dtype.str,
+            "sha256": hashlib.sha256(np.ascontiguousarray(array)).hexdigest()}
+
+
+def _kind(described: dict) -> str:
+    """'uint8 (6, 96, 160, 3)' for an array's description, however odd the description."""
     try:
-        frames, hole, matte = (np.load(job.folder / name, mmap_mode="r", allow_pickle=False)
-                               for name in RESULT_ARRAYS)
-        history = np.load(job.folder / "history.npy", allow_pickle=False)
-    except (OSError, ValueError, EOFError):
-        return False
-    return frames.shape == job.frames.shape and hole.shape == matte.shape == job.frames.shape[:3] and \
-        history.ndim == 2 and history.shape[1] == 6
+        return f"{np.dtype(described.get('dtype'))} {tuple(described.get('shape'))}"
+    except (TypeError, ValueError):
+        return f"{described.get('dtype')} {described.get('shape')}"
+
+
+def _results_damage(job: WindowJob, record: dict) -> str | None:
+    """None when a finished window's result arrays and loss history load in the window's shape and, for a window
+    whose done.json describes them (every version since it did), are the very arrays it saved; else why not."""
+    loaded = {}
+    for name in SAVED_ARRAYS:
+        try:
+            loaded[name] = np.load(job.folder / name, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return f"its {name} cannot be read (cut short?)"
+    frames, hole, matte, history = (loaded[name] for name in SAVED_ARRAYS)
+    if not (frames.shape == job.frames.shape and hole.shape == matte.shape == job.frames.shape[:3] and
+            history.ndim == 2 and history.shape[1] == 6):
+        return "its arrays are not in the window's shape"
+    described = record.get("arrays")
+    if described is None:
+        return None  # finished by a version that did not describe its arrays: the checks above are all there is
+    for name in SAVED_ARRAYS:
+        want = described.get(name) if isinstance(described, dict) else None
+        try:
+            have = _describe(loaded[name])
+        except (OSError, ValueError):  # a file shorter than its header says
+            return f"its {name} cannot be read (cut short?)"
+        if not isinstance(want, dict) or have != {key: want.get(key) for key in have}:
+            if isinstance(want, dict) and (want.get("dtype"), want.get("shape")) != (have["dtype"], have["shape"]):
+                return f"its {name} is {_kind(have)}, not the {_kind(want)} it saved"
+            return f"its {name} is not the array it saved (its content changed)"
+    return None
 
 
 def run_window(job: WindowJob, device: str | None = None, threads: int | None = None,
@@ -204,11 +243,15 @@ def run_window(job: WindowJob, device: str | None = None, threads: int | None = 
                   if job.keep_extras and array is not None]
         del result
         gc.collect()  # a run's trainer holds its tensors in reference cycles; in a shot's many runs they pile up
-    for name, array in [*zip((*RESULT_ARRAYS, "history.npy"), arrays), *extras]:
-        atomic_write(job.folder / name, lambda f, a=array: np.save(f, np.ascontiguousarray(a)))
+    described = {}
+    for name, array in [*zip(SAVED_ARRAYS, arrays), *extras]:
+        array = np.ascontiguousarray(array)
+        atomic_write(job.folder / name, lambda f, a=array: np.save(f, a))
+        if name in SAVED_ARRAYS:
+            described[name] = _describe(array)
     record = {"key": job.key(), "budget": job.budget(), "composition": job.composition(),
               "start": job.window.start, "stop": job.window.stop,
-              "steps": steps, "seconds": seconds, "notices": notices}
+              "steps": steps, "seconds": seconds, "notices": notices, "arrays": described}
     atomic_write_text(job.folder / DONE, json.dumps(record) + "\n")
     return record
 
@@ -313,7 +356,9 @@ def inpaint_shot(source: ShotSource, config: InpaintConfig, workdir: Path | str,
             refs = {i - window.start: image for i, image in (references or {}).items()
                     if window.start <= i < window.stop}
             job = WindowJob(window, frames, masks, config, workdir / window.name, refs, keep_extras)
-            record = finished(job)
+            record = finished(job, lambda why, i=window.index, folder=job.folder: say(
+                f"window {i + 1}/{len(windows)} finished earlier but {why}; running it again"
+                f"{' from its checkpoint' if (folder / 'checkpoint.pt').is_file() else ''}"))
             del frames, masks
             if record is not None:
                 records[window.index] = record

@@ -96,6 +96,10 @@ def make_manifest(data: Path, config: ComposeConfig) -> dict:
     every_masked, backgrounds = dataset.scan(Path(data))
     masked = [c for c in every_masked if config.mask_folder in c.masks]
     if config.mask_sources:
+        unknown = [n for n in config.mask_sources if n not in {c.name for c in every_masked}]
+        if unknown:
+            raise InputError(f"no masked clip called {', '.join(map(repr, unknown))} under {data} for "
+                             f"--mask-sources; there are {', '.join(c.name for c in every_masked) or 'none'}.")
         masked = [c for c in masked if c.name in config.mask_sources]
     if config.backgrounds:
         known = {c.name for c in backgrounds + every_masked}
@@ -214,13 +218,15 @@ def write_set(data: Path, manifest: dict, out: Path) -> list[Path]:
     return written
 
 
+def read_set_clip(folder: Path, entry: dict) -> ComposedClip:
+    """One clip of a set written by `write_set`, by its manifest entry."""
+    d = Path(folder) / entry["name"]
+    return ComposedClip(entry["name"], dataset.read_frames(d / "frames"), dataset.read_masks(d / "masks"),
+                        dataset.read_frames(d / "truth"))
+
+
 def read_set(folder: Path) -> list[ComposedClip]:
     """Read back a set written by `write_set` (the folder holds manifest.json and <name>/truth/)."""
     folder = Path(folder)
     manifest = load_manifest(folder / "manifest.json")
-    clips = []
-    for e in manifest["clips"]:
-        d = folder / e["name"]
-        clips.append(ComposedClip(e["name"], dataset.read_frames(d / "frames"), dataset.read_masks(d / "masks"),
-                                  dataset.read_frames(d / "truth")))
-    return clips
+    return [read_set_clip(folder, e) for e in manifest["clips"]]

@@ -42,7 +42,8 @@ def scan(root: Path) -> tuple[list[ClipSource], list[ClipSource]]:
     """(masked clips, background clips) found under root, each sorted by name."""
     root = Path(root)
     if not root.is_dir():
-        raise InputError(f"the data folder {root} does not exist.")
+        raise InputError(f"the data folder {root} is a file, not a folder." if root.exists() else
+                         f"the data folder {root} does not exist.")
     masked: list[ClipSource] = []
     backgrounds: list[ClipSource] = []
     for d in sorted(p for p in root.iterdir() if p.is_dir()):

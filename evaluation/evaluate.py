@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vinpaint.errors import InputError
+from vinpaint.errors import InputError, OtherRunError
 from vinpaint.engine import InpaintConfig, inpaint
 from vinpaint.engine.config import FLOW_OFFSETS
 from vinpaint.engine.flow import KnownFlow
@@ -24,16 +24,92 @@ BASELINE_NOTES = {"prop-telea": "propagation from other frames, Telea for the un
 
 
 def load_composed(data: Path, out: Path, cfg: EvalConfig, composed: Path | None, echo) -> list[compose.ComposedClip]:
-    """An existing composed set (a folder with manifest.json), or a new one drawn from `data` into out/composed."""
-    if composed is not None:
-        return compose.read_set(composed)
-    manifest = compose.make_manifest(data, cfg.compose)
+    """An existing composed set (a folder with manifest.json), or a new one drawn from `data` into out/composed.
+
+    OUT's runs and results belong to the set in out/composed: a set that differs from it (another --data, --seed,
+    --frames, --size ...) is refused before anything in OUT is written (`check_same_set`)."""
     target = out / "composed"
     existing = target / "manifest.json"
-    if not (existing.is_file() and compose.load_manifest(existing) == json.loads(json.dumps(manifest))):
-        echo(f"composing {len(manifest['clips'])} clips into {target}")
-        compose.write_set(data, manifest, target)
+    if composed is not None:
+        if existing.is_file():
+            check_same_set(compose.load_manifest(existing), compose.load_manifest(composed / "manifest.json"), out,
+                           f"the set {composed}")
+        return compose.read_set(composed)
+    manifest = json.loads(json.dumps(compose.make_manifest(data, cfg.compose)))  # as it reads back from disk
+    if existing.is_file():
+        held = compose.load_manifest(existing)
+        check_same_set(held, manifest, out, f"--data {data}")
+        check_same_pixels(data, held, target, out)
+        if held == manifest:
+            return compose.read_set(target)
+    echo(f"composing {len(manifest['clips'])} clips into {target}")
+    compose.write_set(data, manifest, target)
     return compose.read_set(target)
+
+
+SET_OPTIONS = {"seed": "--seed", "frames": "--frames", "size": "--size",
+               "backgrounds": "--backgrounds", "mask_sources": "--mask-sources"}
+"""The option that sets each field of a composed set's config (the rest come with the profile)."""
+
+
+def set_difference(held: dict, wanted: dict) -> str | None:
+    """How the composed set `wanted` differs from `held`, or None when its clips are the same: a set is its clips
+    (entries and the size they are made at), so `--clips` alone, which draws the first clips alike, adds or leaves
+    off clips at the end, and `--backgrounds bg/tree` where tree is the only one changes nothing."""
+    a, b = held.get("config", {}), wanted.get("config", {})
+    pairs = list(zip(held["clips"], wanted["clips"]))
+    if all(x == y for x, y in pairs) and all(a.get(k) == b.get(k) for k in ("width", "height", "fill")):
+        return None
+    changed = [k for k in sorted(set(a) | set(b)) if k != "count" and a.get(k) != b.get(k)]
+    if "width" in changed or "height" in changed:  # one option, one clause
+        changed = ["size"] + [k for k in changed if k not in ("width", "height")]
+        a = {**a, "size": f"{a.get('width')}x{a.get('height')}"}
+        b = {**b, "size": f"{b.get('width')}x{b.get('height')}"}
+    if changed:  # the options that drew it otherwise
+        return "; ".join(f"{SET_OPTIONS.get(k, k)}: {_shown(b.get(k))} here, {_shown(a.get(k))} there"
+                         for k in changed)
+    for e_held, e_wanted in pairs:  # the same options on other data
+        if e_held["name"] != e_wanted["name"]:
+            return f"the clip drawn first there is {e_held['name']}, here {e_wanted['name']}"
+        fields = [k for k in sorted(set(e_held) | set(e_wanted)) if e_held.get(k) != e_wanted.get(k)]
+        if fields:
+            return f"clip {e_held['name']} is drawn with other {', '.join(fields)}"
+    return "its clips differ"
+
+
+def _shown(value) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "all"
+    return str(value)
+
+
+def check_same_set(held: dict, wanted: dict, out: Path, source: str) -> None:
+    """Refuse, before anything in OUT is written, a composed set other than the one OUT's runs and results belong
+    to: composing it would replace that set and then stop on (or mix in) the runs made from it."""
+    difference = set_difference(held, wanted)
+    if difference is not None:
+        raise InputError(f"{out} holds an evaluation of another composed set than {source} makes ({difference}); "
+                         f"its runs and results belong to that set, so give a new -o for this one (or delete {out} "
+                         "to start over).")
+
+
+def check_same_pixels(data: Path, held: dict, target: Path, out: Path) -> None:
+    """The same manifest drawn from another data folder (same clip names and lengths, other footage) is still
+    another set: each clip of the set in OUT must come out of `data` as it is on disk (a small tolerance lets a
+    re-encoded or re-scaled copy of the same footage, or another OpenCV's resampling, pass)."""
+    for entry in held["clips"]:
+        try:
+            stored = compose.read_set_clip(target, entry)
+        except InputError:
+            return  # a damaged set is composed again, as before
+        made = compose.build_clip(data, held, entry)
+        same = (stored.frames.shape == made.frames.shape and np.mean(stored.masks != made.masks) <= 0.01
+                and np.mean(np.abs(stored.truth.astype(np.int16) - made.truth)) <= 2.0
+                and np.mean(np.abs(stored.frames.astype(np.int16) - made.frames)) <= 2.0)
+        if not same:
+            raise InputError(f"{out} holds an evaluation of another composed set: its clip {entry['name']} was not "
+                             f"made from the footage in --data {data}; its runs and results belong to that set, so "
+                             f"give a new -o for this one (or delete {out} to start over).")
 
 
 def load_real(data: Path, cfg: EvalConfig) -> list[compose.ComposedClip]:
@@ -55,7 +131,11 @@ def load_snapshot(snap: Snapshot, clip: compose.ComposedClip):
     """The engine's cached result of a finished snapshot (no training happens here)."""
     wd = Path(snap.workdir)
     cfg = InpaintConfig.from_dict(json.loads((wd / "config.json").read_text()))
-    return inpaint(clip.frames, clip.masks, cfg, workdir=wd)
+    try:
+        return inpaint(clip.frames, clip.masks, cfg, workdir=wd)
+    except OtherRunError:  # the engine's advice names a --work-dir, which eval has not
+        raise OtherRunError(f"{wd} holds a run of {snap.method} on other frames of {clip.name} than this evaluation "
+                            "gives it; give a new -o, or move that folder aside to run it again") from None
 
 
 def score(output: np.ndarray, raw: np.ndarray, clip: compose.ComposedClip, cfg: EvalConfig, fid_net) -> dict:
@@ -87,11 +167,10 @@ def evaluate(data: Path, out: Path, cfg: EvalConfig, *, workers: int = 1, compos
     cfg = cfg.resolved()
     data, out = Path(data), Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    clips = load_composed(data, out, cfg, composed, echo)  # refuses another set before OUT is written
     (out / "config.json").write_text(cfg.to_json() + "\n")
     specs = cfg.method_specs()
-    started = time.monotonic()
-
-    clips = load_composed(data, out, cfg, composed, echo)
     real = load_real(data, cfg)
     size = {c.frames.shape[1:3] for c in clips + real}
     if len(size) != 1:

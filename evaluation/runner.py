@@ -12,6 +12,7 @@ core, and is not inflated by other jobs sharing the machine); 'wall' is plain el
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import resource
@@ -23,7 +24,7 @@ import numpy as np
 
 from vinpaint import engine
 from vinpaint.engine.config import STEPS_ALONE
-from vinpaint.errors import InputError, TrainingCancelled
+from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
 from vinpaint.files import atomic_write_text
 from vinpaint.evaluation.config import EvalConfig, MethodSpec
 
@@ -257,24 +258,45 @@ def run_engine_job(job: EngineJob) -> list[Snapshot]:
     if job.threads:
         torch.set_num_threads(job.threads)
     try:
-        _claim_root(Path(job.root), own_config(job).to_json(), job.method.label)
+        _claim_root(Path(job.root), own_config(job).to_json(), job.method.label, clip_key(job.frames, job.masks))
         return run_dip(job) if job.method.variant == "dip" else run_video_chain(job)
+    except OtherRunError:  # the engine's advice names a --work-dir, which eval has not
+        raise OtherRunError(f"{job.root} holds runs of {job.method.label} on other frames of {job.clip} (an "
+                            "earlier evaluation into this folder, of another set or real clip); give a new -o, or "
+                            "move that folder aside to run it again") from None
     finally:
         torch.set_num_threads(previous)
 
 
-def _claim_root(root: Path, settings: str, label: str) -> None:
-    """A method's folder is reused only for the settings it was run with: runs found there with other settings
-    (another engine version's defaults, an edited row) are moved aside, never scored as this method's."""
-    record = root / "settings.json"
+def clip_key(frames: np.ndarray, masks: np.ndarray) -> str:
+    """Content hash of the frames and holes a method's runs were made from."""
+    digest = hashlib.sha256(str((frames.shape, str(frames.dtype))).encode())
+    digest.update(np.ascontiguousarray(frames).tobytes())
+    digest.update(np.packbits(masks).tobytes())
+    return digest.hexdigest()
+
+
+def _claim_root(root: Path, settings: str, label: str, clip: str | None = None) -> None:
+    """A method's folder is reused only for the settings and the frames it was run with: runs found there with
+    other settings (another engine version's defaults, an edited row) or of other frames (a real clip's other
+    --real-frames) are moved aside, never scored as this method's. A folder that recorded no frames (written
+    before they were recorded) keeps its runs: the engine's own fingerprint still guards each of them."""
+    record, frames = root / "settings.json", root / "frames.sha256"
     if root.is_dir() and any(root.iterdir()):
-        if record.is_file() and record.read_text() == settings:
+        same_settings = record.is_file() and record.read_text() == settings
+        same_frames = clip is None or not frames.is_file() or frames.read_text().strip() == clip
+        if same_settings and same_frames:
+            if clip is not None and not frames.is_file():
+                atomic_write_text(frames, clip + "\n")
             return
         aside = root.with_name(f"{root.name}.before-{time.strftime('%Y%m%d-%H%M%S')}")
         root.rename(aside)
-        print(f"{label}: {root} holds runs with other settings; moved to {aside.name}, running again", flush=True)
+        what = "other settings" if not same_settings else "other frames"
+        print(f"{label}: {root} holds runs with {what}; moved to {aside.name}, running again", flush=True)
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(record, settings)
+    if clip is not None:
+        atomic_write_text(frames, clip + "\n")
 
 
 def make_jobs(cfg: EvalConfig, clip: str, frames: np.ndarray, masks: np.ndarray, root: Path,

@@ -10,6 +10,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import time
@@ -81,6 +82,7 @@ class Daemon:
             check_store_folder(self.config.store)
         except StoreError as exc:
             raise DaemonStartError(str(exc)) from None
+        created = not os.path.lexists(self.config.store)
         self.config.store.mkdir(parents=True, exist_ok=True)
         self._lock_store()
         mark_store_folder(self.config.store)
@@ -103,6 +105,8 @@ class Daemon:
             sock.bind(self.config.bind)
         except zmq.ZMQError as exc:
             self.close()
+            if created:  # a store this start made and never used: not left behind (a port in use, say)
+                shutil.rmtree(self.config.store, ignore_errors=True)
             raise DaemonStartError(f"cannot listen on {self.config.bind}: {exc}") from None
         self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
         atomic_write_json(self.config.store / "daemon.json",

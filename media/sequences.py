@@ -139,7 +139,7 @@ def select_frames(pattern: Pattern, frame_range: tuple[int, int] | None = None) 
         missing = [n for n in wanted if n not in have]
         if missing:
             more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-            raise InputError(f"frame {missing[0]}{more} of --frames {frame_range[0]}-{frame_range[1]} is missing: "
+            raise InputError(f"frame {missing[0]}{more} of frames {frame_range[0]}-{frame_range[1]} is missing: "
                              f"no file {pattern.path(missing[0])}.")
         return wanted
     if not on_disk:

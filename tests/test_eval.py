@@ -315,3 +315,73 @@ def test_a_methods_folder_is_reused_only_for_its_own_settings(tmp_path, capsys):
     (legacy / "own").mkdir(parents=True)
     _claim_root(legacy, '{"a": 1}', "dip")
     assert not (legacy / "own").exists()
+
+
+def _variant(source: Path, target: Path, masks_kept: int | None = None, invert_background: bool = False) -> Path:
+    """A copy of a data folder with fewer masks, or with other footage under the same names."""
+    import shutil
+
+    shutil.copytree(source, target)
+    if masks_kept is not None:
+        for p in sorted((target / "obj" / "masks").iterdir())[masks_kept:]:
+            p.unlink()
+    if invert_background:
+        for p in (target / "bg" / "pan" / "frames").iterdir():
+            cv2.imwrite(str(p), 255 - cv2.imread(str(p)))
+    return target
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_eval_into_an_earlier_out_of_another_composed_set_is_refused_before_anything_is_written(
+        tmp_path, tiny_data, capsys):
+    """Before: `eval --data other -o OUT` (or another --seed, --frames) replaced OUT/composed, then stopped on the
+    first run made from the old set ("choose another work directory", an option eval has not): OUT's manifest
+    described the new set, results.csv the old one, and the old set was gone."""
+    out = tmp_path / "ev"
+    base = ["eval", "-o", str(out), "--profile", "tiny", "--methods", "telea,dip", "--frames", "6"]
+    assert main(base + ["--data", str(tiny_data)]) == 0
+    capsys.readouterr()
+    before = _tree(out)
+    few = _variant(tiny_data, tmp_path / "fewmasks", masks_kept=3)
+    other = _variant(tiny_data, tmp_path / "other", invert_background=True)
+    cases = [(["--data", str(few)], "mask_frames"), (["--data", str(tiny_data), "--seed", "4"], "--seed: 4 here, 0"),
+             (["--data", str(tiny_data), "--frames", "5"], "--frames: 5 here, 6"),
+             (["--data", str(tiny_data), "--size", "192x64"], "--size: 192x64 here, 128x64"),
+             (["--data", str(other)], "not made from the footage")]
+    for extra, difference in cases:
+        assert main(base + extra) == 2, extra
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("vinpaint: error:") and "\n" not in err, err
+        assert "another composed set" in err and difference in err and "give a new -o" in err, err
+        assert "--work-dir" not in err and "work directory" not in err, err
+        assert _tree(out) == before, extra  # nothing in OUT replaced: not the set, not config.json
+    # more clips of the same draw continue the same set (no dip run made again: telea only)
+    assert main(["eval", "-o", str(out), "--profile", "tiny", "--methods", "telea", "--frames", "6",
+                 "--clips", "2", "--data", str(tiny_data)]) == 0
+    assert "composing 2 clips" in capsys.readouterr().out
+    manifest = json.loads((out / "composed" / "manifest.json").read_text())
+    assert len(manifest["clips"]) == 2 and manifest["clips"][0] == json.loads(before["composed/manifest.json"])[
+        "clips"][0]
+
+
+def test_a_methods_folder_of_other_frames_is_moved_aside(tmp_path, capsys):
+    """A real clip read with another --real-frames: its runs are moved aside as for other settings, not stopped
+    on inside the engine (whose advice names a --work-dir eval has not)."""
+    from vinpaint.evaluation.runner import _claim_root, clip_key
+
+    frames, masks = np.zeros((4, 8, 8, 3), np.uint8), np.zeros((4, 8, 8), bool)
+    root = tmp_path / "clip" / "dip"
+    _claim_root(root, "{}", "dip", clip_key(frames, masks))
+    (root / "own").mkdir()
+    _claim_root(root, "{}", "dip", clip_key(frames, masks))
+    assert (root / "own").is_dir()
+    _claim_root(root, "{}", "dip", clip_key(frames[:3], masks[:3]))
+    assert not (root / "own").exists() and "other frames" in capsys.readouterr().out
+    assert [p.name.startswith("dip.before-") for p in root.parent.iterdir()].count(True) == 1
+    (root / "own").mkdir()
+    (root / "frames.sha256").unlink()  # written before frames were recorded: kept, the key recorded
+    _claim_root(root, "{}", "dip", clip_key(frames, masks))
+    assert (root / "own").is_dir() and (root / "frames.sha256").read_text().strip() == clip_key(frames, masks)

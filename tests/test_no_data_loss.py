@@ -289,6 +289,46 @@ def test_a_damaged_window_result_is_made_again_from_its_checkpoint(tmp_path, cap
 
 
 @pytest.mark.slow
+def test_a_window_result_replaced_by_another_valid_array_is_made_again(tmp_path, capsys):
+    """Before: a finished window's frames.npy replaced by a whole array of another dtype (uint16) or content (zeros
+    of the same shape and dtype) was joined without question: the frames came out mixed 8/16-bit and wrong outside
+    the hole, with no word. Now done.json records each saved array's shape, dtype and SHA-256; a mismatch is said
+    in one line and the window runs again from its checkpoint, and the shot comes out bit for bit the same. A
+    done.json from before it recorded them is still reused."""
+    sample = make_sample(SampleConfig(frames=16, width=96, height=64, seed=5))
+    write_png_sequence(tmp_path / "plate", sample.frames)
+    write_png_sequence(tmp_path / "roto", np.where(sample.masks, 255, 0).astype(np.uint8))
+    args = [str(a) for a in ["inpaint", tmp_path / "plate", "--mask", tmp_path / "roto", "-o", tmp_path / "clean",
+                             *QUICK, "--set", "shot.window=6", "--set", "shot.overlap=2", "--set",
+                             "train.intervals=[1]", "--keep-work"]]
+
+    def frames() -> list[np.ndarray]:
+        return [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted((tmp_path / "clean").glob("*.png"))]
+
+    assert main(args) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    first = frames()
+    assert len(first) == 16 and all(f.dtype == np.uint8 for f in first)
+    work = tmp_path / "clean.work"
+    old = work / "window_0000" / "done.json"  # as an older version wrote it: no "arrays"
+    old.write_text(json.dumps({k: v for k, v in json.loads(old.read_text()).items() if k != "arrays"}) + "\n")
+    target = work / "window_0001" / "frames.npy"
+    damages = {"dtype": lambda a: a.astype(np.uint16) * 257, "zeros": np.zeros_like}
+    for runs, (kind, damage) in enumerate(damages.items(), start=2):
+        np.save(target, damage(np.load(target)))
+        assert main(args) == 0, capsys.readouterr().err
+        out, err = capsys.readouterr()
+        assert "(1 trained in this run)" in out, (kind, out)
+        notice = [line for line in err.splitlines() if line.startswith("window 2/")]
+        assert len(notice) == 1 and "frames.npy" in notice[0] and "from its checkpoint" in notice[0], (kind, err)
+        again = frames()
+        assert len(again) == 16 and all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(again, first))
+        assert len((work / "window_0001" / "attempts.log").read_text().splitlines()) == runs
+        assert len((work / "window_0000" / "attempts.log").read_text().splitlines()) == 1  # reused throughout
+    assert "arrays" not in json.loads(old.read_text())
+
+
+@pytest.mark.slow
 def test_a_users_file_that_appears_while_the_run_trains_is_kept(clip, tmp_path):
     """Before: the run, finding at the end a file of the user's where its output goes, refused to replace it (one
     sentence) and then removed it with its own litter, since it had not been there when the run started."""
