@@ -77,17 +77,17 @@ def _clock(seconds: float) -> str:
         f"{seconds // 60}:{seconds % 60:02d}"
 
 
-class StopRequest:
-    """The first Ctrl-C asks the engine to checkpoint and stop after the current step; a second one quits at once."""
+class _SecondCtrlCQuits:
+    """While inside: the first Ctrl-C (or SIGTERM: a render farm stopping the job, a shutdown) sets `requested`
+    and calls `_first`; a second quits at once (KeyboardInterrupt). The handlers before are put back on leaving.
+    Only the main thread can install signal handlers; elsewhere nothing changes."""
 
-    def __init__(self, bar: ProgressBar, pause_after: int | None = None):
-        self.bar, self.pause_after = bar, pause_after
+    def __init__(self):
         self.requested = False
         self._previous = None
 
-    def __enter__(self) -> "StopRequest":
+    def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            # SIGTERM (a render farm stopping the job, a shutdown) is a Ctrl-C: checkpoint, then stop
             self._previous = {sig: signal.signal(sig, self._interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
         return self
 
@@ -99,6 +99,20 @@ class StopRequest:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+        self._first()
+
+    def _first(self) -> None:
+        raise NotImplementedError
+
+
+class StopRequest(_SecondCtrlCQuits):
+    """The first Ctrl-C asks the engine to checkpoint and stop after the current step; a second one quits at once."""
+
+    def __init__(self, bar: ProgressBar, pause_after: int | None = None):
+        super().__init__()
+        self.bar, self.pause_after = bar, pause_after
+
+    def _first(self) -> None:
         self.bar.write("\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)")
 
     def __call__(self) -> bool:
@@ -190,32 +204,22 @@ def run_engine(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, wor
         bar.close()
 
 
-class OutputsInProgress:
+class OutputsInProgress(_SecondCtrlCQuits):
     """While the outputs are written, a first Ctrl-C (or SIGTERM) waits for them: they are replaced one after
     another, and stopping between two left some from this run and some from the last (a PNG folder of this run
     beside a video and config of the one before). A second quits at once and says the outputs may be mixed."""
 
     def __init__(self, say: Callable[[str], None] | None = None):
+        super().__init__()
         self.say = say or (lambda text: print(text, file=sys.stderr, flush=True))
-        self.requested = False
-        self._previous = None
-
-    def __enter__(self) -> "OutputsInProgress":
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {sig: signal.signal(sig, self._interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-        return self
 
     def __exit__(self, kind, exc, tb) -> None:
-        for sig, previous in (self._previous or {}).items():
-            signal.signal(sig, previous)
+        super().__exit__(kind, exc, tb)
         if kind is KeyboardInterrupt:
             self.say("vinpaint: warning: stopped while writing the outputs: they may be a mix of this run's and an "
                      "earlier one's; run the same command again to write them all (its result is kept)")
 
-    def _interrupt(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+    def _first(self) -> None:
         self.say("\nfinishing the outputs first, so that they all come from this run (Ctrl-C again to quit at once)")
 
 
