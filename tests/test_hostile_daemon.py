@@ -109,7 +109,7 @@ def test_a_job_that_cannot_fit_in_memory_is_refused_at_open(client):
         client.open_job(frames=64, width=64, height=64, channels=4, dtype="u1", mask_dtype="u1",
                         content_hash="1" * 64, settings={"preset": "fast", "variant": "dip-vid", "overrides": {
                             "resolution.work_width": 2048, "resolution.work_height": 2048, "train.batch_size": 64,
-                            "train.max_steps": 10}})
+                            "train.max_steps": 10, "shot.window": 64}})  # one window (its batches fit it)
     assert info.value.code == "too_large"
     assert re.search(r"needs about [\d.]+ GiB of memory .* the largest device here \(cpu\) has [\d.]+ GiB",
                      str(info.value)), str(info.value)
