@@ -12,7 +12,7 @@ from pathlib import Path
 
 from vinpaint.cli.arguments import add_engine_options, build_config, check_pause, parse_setting
 from vinpaint.cli.outputs import OutputPlan, write_outputs
-from vinpaint.cli.runs import OutputsInProgress, clear_workdir, run_engine
+from vinpaint.cli.runs import clear_workdir, run_engine
 from vinpaint.engine import validate
 from vinpaint.engine.config import STEPS_ALONE
 from vinpaint.engine.devices import check_device
@@ -81,8 +81,7 @@ def run(args: argparse.Namespace) -> int:
     except TrainingCancelled as exc:
         print(f"vinpaint: {exc} in {workdir}; run the same command again to continue.", file=sys.stderr)
         return 130
-    with OutputsInProgress():
-        written = write_outputs(plan, clip, result, truth=truth, overwrite=args.overwrite)
+    written = write_outputs(plan, clip, result, truth=truth, overwrite=args.overwrite)
     seconds = time.monotonic() - started
     from vinpaint.evaluation.baselines import opencv_inpaint  # loaded once a result is there to score
     from vinpaint.evaluation.metrics import hole_psnr

@@ -15,8 +15,7 @@ from pathlib import Path
 from vinpaint.cli.arguments import (add_clip_arguments, add_engine_options, build_config, check_pause, parse_fps,
                                     parse_references)
 from vinpaint.cli.outputs import Litter, OutputPlan, check_writable, extras, same_or_inside, write_outputs
-from vinpaint.cli.runs import (OutputsInProgress, WorkdirLock, check_workdir, clear_workdir, describe_run, report,
-                              run_engine)
+from vinpaint.cli.runs import WorkdirLock, check_workdir, clear_workdir, describe_run, report, run_engine
 from vinpaint.cli.shots import add_shot_options, check_ray_device, run_shot
 from vinpaint.engine import VARIANTS, validate
 from vinpaint.engine.devices import check_device
@@ -120,9 +119,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"the work directory {workdir} holds a run of other frames or settings; give another "
                              "--work-dir, or add --restart to start over in it (its checkpoint is then discarded)"
                              ) from None
-        with OutputsInProgress():
-            written = write_outputs(plan, clip, result, args.save_generated, args.save_flows,
-                                    overwrite=args.overwrite)
+        written = write_outputs(plan, clip, result, args.save_generated, args.save_flows, overwrite=args.overwrite)
     report(written, result, time.monotonic() - started)
     return 0
 

@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 
+from vinpaint.cli.runs import OutputsInProgress
 from vinpaint.engine.config import FLOW_OFFSETS
 from vinpaint.engine.flowviz import color_wheel, flow_magnitude_scale, flows_to_rgb
 from vinpaint.engine.result import GENERATED, HISTORY_TERMS, PROPAGATED
@@ -243,7 +244,14 @@ def curve_title(variant: str, preset: str, steps: int, where: str = "") -> str:
 def write_outputs(plan: OutputPlan, clip: Clip, result, save_generated: bool = False, save_flows: bool = False,
                   truth: np.ndarray | None = None, overwrite: bool = False) -> dict[str, Path]:
     """The result in every requested form, then config, before/after strip and loss curve beside the first.
-    Checks again first that nothing there is a user's (a file may have appeared while training ran)."""
+    Checks again first that nothing there is a user's (a file may have appeared while training ran). A first
+    Ctrl-C meanwhile waits for the last of them (OutputsInProgress), so they all come from one run."""
+    with OutputsInProgress():
+        return _write_outputs(plan, clip, result, save_generated, save_flows, truth, overwrite)
+
+
+def _write_outputs(plan: OutputPlan, clip: Clip, result, save_generated: bool, save_flows: bool,
+                   truth: np.ndarray | None, overwrite: bool) -> dict[str, Path]:
     plan.check_outputs(overwrite, extras(save_generated, save_flows and result.flows is not None))
     written = write_frames(plan, clip, result.frames, overwrite)
     if save_generated:

@@ -190,6 +190,21 @@ void writePlaneT(const Plane &plane, const Sampling &map, const View &out, const
     }
 }
 
+// One pixel of a view (1, 3 or 4 channels) into another, converting depth and channels: RGB->RGBA gets opaque
+// alpha, Alpha->RGB(A) puts the value in every channel, RGBA->Alpha keeps the alpha.
+template <typename S, typename D> inline void copyPixel(const S *p, int srcComps, D *o, int outComps) {
+    if (outComps == 1) {
+        o[0] = convert<S, D>(srcComps == 4 ? p[3] : p[0]);
+    } else if (srcComps == 1) {
+        for (int c = 0; c < outComps; ++c) o[c] = convert<S, D>(p[0]);
+    } else {
+        o[0] = convert<S, D>(p[0]);
+        o[1] = convert<S, D>(p[1]);
+        o[2] = convert<S, D>(p[2]);
+        if (outComps == 4) o[3] = srcComps == 4 ? convert<S, D>(p[3]) : opaque<D>();
+    }
+}
+
 // ---- writeProxy -----------------------------------------------------------------------------------------------
 // The plane cells [first, last) an output pixel's footprint [lo, hi) (in plane cells) covers, each with its share.
 struct Footprint {
@@ -248,15 +263,9 @@ void writeProxyT(const Plane &plane, const unsigned char *matte, const Sampling 
                     weight += wgt;
                 }
             }
-            if (!hole) {  // the host's own proxy pixel, converted as copyView does
-                const A *p = at<A>(*src, x, y);
-                if (out.comps == 1) {
-                    o[0] = convert<A, D>(src->comps == 4 ? p[3] : p[0]);
-                    continue;
-                }
-                for (int ch = 0; ch < 3; ++ch) o[ch] = convert<A, D>(p[src->comps == 1 ? 0 : ch]);
-                if (out.comps == 4)
-                    o[3] = alphaMode == AlphaMode::FromSource && src->comps == 4 ? convert<A, D>(p[3]) : opaque<D>();
+            if (!hole) {  // the host's own proxy pixel, converted as copyView does; alpha as writePlane's
+                copyPixel(at<A>(*src, x, y), src->comps, o, out.comps);
+                if (out.comps == 4 && !(alphaMode == AlphaMode::FromSource && src->comps == 4)) o[3] = opaque<D>();
                 continue;
             }
             float rgb[3];
@@ -286,17 +295,7 @@ void copyViewT(const View &src, const View &out, const Rect &window, int yBegin,
                 for (int c = 0; c < out.comps; ++c) o[c] = 0;
                 continue;
             }
-            const S *p = at<S>(src, x, y);
-            if (out.comps == 1) {
-                o[0] = convert<S, D>(src.comps == 1 ? p[0] : src.comps == 4 ? p[3] : p[0]);
-            } else if (src.comps == 1) {
-                for (int c = 0; c < out.comps; ++c) o[c] = convert<S, D>(p[0]);
-            } else {
-                o[0] = convert<S, D>(p[0]);
-                o[1] = convert<S, D>(p[1]);
-                o[2] = convert<S, D>(p[2]);
-                if (out.comps == 4) o[3] = src.comps == 4 ? convert<S, D>(p[3]) : opaque<D>();
-            }
+            copyPixel(at<S>(src, x, y), src.comps, o, out.comps);
         }
     }
 }

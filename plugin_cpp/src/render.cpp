@@ -94,6 +94,7 @@ private:
     OfxStatus fail(const std::string &message);
     bool writeResult(const FetchedFrame &f, const std::string &job, int index);
     std::optional<FetchedFrame> matteOf(const std::string &job, int index, int width, int height);
+    DaemonClient renderClient();
     bool writeMatte(const FetchedFrame &f);
     bool writeMattePlane(const std::vector<unsigned char> &rgb, int width, int height);
     proto::Geometry geometry(DaemonClient &client, const std::string &job);
@@ -201,9 +202,7 @@ std::optional<FetchedFrame> Renderer::matteOf(const std::string &job, int index,
                 return std::nullopt;
         }
         try {
-            DaemonClient client(daemonAddress(inst_), a_.interactive ? Timeouts::interactive() : Timeouts::patient(),
-                                [this] { return aborted(inst_.handle); });
-            client.setFailFast(true);
+            DaemonClient client = renderClient();
             m = client.fetch(job, index, static_cast<std::size_t>(width) * height, proto::kLayerMatte);
             FrameCache::global().put(key, index, *m);
         } catch (const Cancelled &) {
@@ -219,6 +218,16 @@ std::optional<FetchedFrame> Renderer::matteOf(const std::string &job, int index,
         m->spec.shape[1] != static_cast<std::uint32_t>(width) || m->spec.shape[2] != 1 || m->spec.dtype != px::Depth::U8)
         return std::nullopt;
     return m;
+}
+
+// A client for this render: the host's abort ends its waits, and it fails at once where nothing answered a moment
+// ago. Batch renders too: a farm frame after one that just waited the patient timeout for no daemon fails at once
+// (before: every frame waited 10 s again, 17 minutes for a 100-frame shot on a host that carries on).
+DaemonClient Renderer::renderClient() {
+    DaemonClient client(daemonAddress(inst_), a_.interactive ? Timeouts::interactive() : Timeouts::patient(),
+                        [this] { return aborted(inst_.handle); });
+    client.setFailFast(true);
+    return client;
 }
 
 bool Renderer::writeResult(const FetchedFrame &f, const std::string &job, int index) {
@@ -310,11 +319,7 @@ OfxStatus Renderer::inpainted(bool matte) {
     }
 
     const bool wait = !a_.interactive && inst_.waitInBatch.getInt() != 0;
-    DaemonClient client(daemonAddress(inst_), a_.interactive ? Timeouts::interactive() : Timeouts::patient(),
-                        [this] { return aborted(inst_.handle); });
-    // Batch renders too: a farm frame after one that just waited the patient timeout for no daemon fails at once
-    // (before: every frame waited 10 s again, 17 minutes for a 100-frame shot on a host that carries on).
-    client.setFailFast(true);
+    DaemonClient client = renderClient();
     try {
         const proto::Geometry g = geometry(client, job);
         if (index < 0 || index >= g.frames) {  // outside the trained range: the source as it is (nothing filled)
