@@ -54,9 +54,9 @@ def add_set_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
     """Options shared with `vinpaint demo`."""
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="fast",
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
                         help="how long and how big: tiny (smoke test), fast (CPU, minutes), paper (the paper's "
-                             "schedule, hours on a GPU) (default: %(default)s)")
+                             f"schedule, hours on a GPU) (default: {DEFAULT_PRESET})")
     parser.add_argument("--seed", type=int, default=None, help="random seed; the same seed gives the same result")
     parser.add_argument("--work-width", type=int, default=None, metavar="PX",
                         help="working width of the network, a multiple of 64 (default: the preset's)")
@@ -115,8 +115,15 @@ MAX_CONFIG_BYTES = 1 << 20
 """A saved config is a few KB; `--config` refuses anything over 1 MB."""
 
 
+DEFAULT_PRESET, DEFAULT_VARIANT = "fast", "dip-vid-flow"
+
+
 def build_config(args: argparse.Namespace) -> InpaintConfig:
     """Preset and variant (or a saved config.json), then the named options, then --set overrides."""
+    chosen = [f"--{name}" for name in ("preset", "variant") if getattr(args, name, None) is not None]
+    if args.config and chosen:  # the saved config holds both: one of the two would be dropped without a word
+        raise InputError(f"--config and {' and '.join(chosen)} both choose the settings: a saved config already "
+                         f"holds its preset and variant. Give one of them (change single settings with --set).")
     if args.config:
         try:
             if stat.S_ISFIFO(os.stat(args.config).st_mode):  # opening it would wait for a writer for ever
@@ -132,7 +139,7 @@ def build_config(args: argparse.Namespace) -> InpaintConfig:
         except (OSError, ValueError, TypeError, AttributeError, RecursionError, InputError) as exc:
             raise InputError(f"cannot use {args.config} as a config: {str(exc).rstrip('.')}.") from None
     else:
-        config = make_config(args.preset, args.variant)
+        config = make_config(args.preset or DEFAULT_PRESET, getattr(args, "variant", None) or DEFAULT_VARIANT)
     overrides: dict[str, Any] = {}
     for key, value in (("train.seed", args.seed), ("mask.dilation", args.dilate), ("mask.feather", args.feather),
                        ("resolution.work_width", args.work_width)):

@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from vinpaint.cli.arguments import (add_clip_arguments, add_engine_options, build_config, check_pause, parse_fps,
-                                    parse_references)
+from vinpaint.cli.arguments import (DEFAULT_VARIANT, add_clip_arguments, add_engine_options, build_config,
+                                    check_pause, parse_fps, parse_references)
 from vinpaint.cli.outputs import Litter, OutputPlan, check_writable, extras, same_or_inside, write_outputs
 from vinpaint.cli.runs import WorkdirLock, check_workdir, clear_workdir, describe_run, report, run_engine
 from vinpaint.cli.shots import add_shot_options, check_ray_device, run_shot
@@ -36,8 +36,8 @@ def add_parser(subparsers) -> None:
                     "shot.window frames is trained window by window (docs/long_shots.md), several at once with "
                     "--ray.")
     add_clip_arguments(parser)
-    parser.add_argument("--variant", choices=sorted(VARIANTS), default="dip-vid-flow",
-                        help="the paper's ablation variant; dip-vid-flow is the method (default: %(default)s)")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), default=None,
+                        help=f"the paper's ablation variant; dip-vid-flow is the method (default: {DEFAULT_VARIANT})")
     parser.add_argument("--config", default=None, metavar="JSON",
                         help="start from a saved config (e.g. an earlier OUT.config.json) instead of preset/variant")
     parser.add_argument("--fps", default=None,

@@ -83,6 +83,8 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
                          "the cores divided by --ray-workers.")
     files = ShotFiles(args.video, args.mask, invert=args.invert_mask, frame_range=frame_range)
     clip = files.clip
+    for notice in clip.notices:
+        print(f"vinpaint: warning: {notice}", file=sys.stderr, flush=True)
     if fps is not None:
         clip.fps = fps
     references = read_references(painted, clip)

@@ -50,23 +50,28 @@ def apply_references(frames: np.ndarray, holes: np.ndarray, references: dict[int
 
 
 COMPOSITION_ONLY = ("steady_radius", "steady_still_radius")
-"""PropagationConfig settings read by composition alone (_steady): not part of the fingerprint."""
+"""PropagationConfig settings read by composition alone (_steady): not part of the fingerprint. So is
+mask.feather, read by composite() alone."""
 
 
 def composition(config: InpaintConfig) -> list:
-    """The values of COMPOSITION_ONLY: a stored composed result (a long shot's window) made with others is stale."""
-    return [getattr(config.propagation, name) for name in COMPOSITION_ONLY]
+    """The values of COMPOSITION_ONLY and mask.feather: a stored composed result (a long shot's window) made with
+    others is stale."""
+    return [getattr(config.propagation, name) for name in COMPOSITION_ONLY] + [config.mask.feather]
 
 
-def fingerprint(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig) -> str:
+def fingerprint(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, with_feather: bool = False) -> str:
     """Content hash of the clip and of every setting that decides the result, except how long to train and how the
-    fill of what no frame sees is steadied: a run may be continued with a larger budget, or its finished result
-    steadied again (composition runs on every call, after the cached stages), in the same work directory."""
+    result is composed (the steady fill, the feather): a run may be continued with a larger budget, or its finished
+    result steadied or feathered again (composition runs on every call, after the cached stages), in the same work
+    directory. `with_feather`: the key of work directories made before the feather left it (they are accepted)."""
     settings = config.to_dict()
     for budget_or_bookkeeping in ("checkpoint_every_s", "max_steps", "max_seconds", "fit_seconds", "fit_min_steps"):
         settings["train"].pop(budget_or_bookkeeping, None)
     for composition_only in COMPOSITION_ONLY:
         settings["propagation"].pop(composition_only, None)
+    if not with_feather:
+        settings["mask"].pop("feather", None)
     settings.pop("shot", None)  # how a long shot is cut decides which frames come here, not what they become
     digest = hashlib.sha256()
     digest.update(json.dumps(settings, sort_keys=True).encode())
@@ -79,7 +84,9 @@ def fingerprint(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig) ->
 class _Workdir:
     """A run's folder: config.json, run.json (fingerprint), flow.npz, checkpoint.pt, result.npz, log.txt."""
 
-    def __init__(self, path: Path | None, key: str):
+    def __init__(self, path: Path | None, key: str, earlier_key: Callable[[], str] | None = None):
+        """`earlier_key()`: the same run's key as an earlier version of vinpaint wrote it (asked only on a
+        mismatch: it hashes the frames again); such a work directory is taken over, its run.json rewritten."""
         self.path = Path(path) if path is not None else None
         self.key = key
         if self.path is None:
@@ -89,9 +96,11 @@ class _Workdir:
         if run.is_file():
             try:
                 recorded = json.loads(run.read_text()).get("fingerprint")
-            except (OSError, ValueError):
+            except (OSError, ValueError, AttributeError):
                 recorded = None
-            if recorded != key:
+            if recorded != key and earlier_key is not None and recorded == earlier_key():
+                atomic_write_text(run, json.dumps({"fingerprint": key}) + "\n")
+            elif recorded != key:
                 raise OtherRunError(f"the work directory {self.path} holds a run of other frames or settings; "
                                     "choose another work directory or delete that one")
         else:
@@ -180,7 +189,8 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     config, precision_notice = _resolve_precision(config, dev)
     key = fingerprint(frames, holes, config)
-    wd = _Workdir(Path(workdir) if workdir is not None else None, key)
+    wd = _Workdir(Path(workdir) if workdir is not None else None, key,
+                  lambda: fingerprint(frames, holes, config, with_feather=True))
     if wd.path is not None:
         config.save(wd.path / "config.json")
     if precision_notice:

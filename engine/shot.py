@@ -117,11 +117,12 @@ class WindowJob:
     keep_extras: bool = False
     """Also keep the raw generation and the generated flows (EXTRAS), for --save-generated / --save-flows."""
 
-    def key(self) -> str:
-        """What decides this window's result, except how long to train (as api.fingerprint)."""
+    def key(self, with_feather: bool = False) -> str:
+        """What decides this window's result, except how long to train and how it is composed (as api.fingerprint;
+        `with_feather`: as an earlier version keyed it)."""
         from .api import fingerprint
 
-        digest = hashlib.sha256(fingerprint(self.frames, self.masks, self.config).encode())
+        digest = hashlib.sha256(fingerprint(self.frames, self.masks, self.config, with_feather).encode())
         for index, image in sorted(self.references.items()):
             digest.update(str(index).encode())
             digest.update(np.ascontiguousarray(image).tobytes())
@@ -146,7 +147,8 @@ def finished(job: WindowJob, damaged: Callable[[str], None] | None = None) -> di
         record = json.loads((job.folder / DONE).read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(record, dict) or record.get("key") != job.key():
+    if not isinstance(record, dict) or (record.get("key") != job.key()
+                                        and record.get("key") != job.key(with_feather=True)):  # an earlier version's
         raise InputError(f"the work directory's {job.folder.name} holds a run of other frames or settings; use "
                          "--restart or another work directory")
     if record.get("budget") != job.budget() or not all((job.folder / name).is_file() for name in RESULT_ARRAYS):

@@ -23,10 +23,11 @@ def _oiio():
     return OpenImageIO
 
 
-def read_image_file(path: Path) -> tuple[np.ndarray, str]:
+def read_image_file(path: Path, dropped: list[str] | None = None) -> tuple[np.ndarray, str]:
     """One EXR/DPX/TIFF file -> ([H,W,3] uint8, uint16 or float32, its sample type: one of SAMPLE_TYPES).
 
-    RGB channels are taken by name (R, G, B), grey (Y) and a lone alpha (A) are made RGB, other channels dropped.
+    RGB channels are taken by name (R, G, B), grey (Y) and a lone alpha (A) are made RGB, other channels dropped
+    (the file's name is appended to `dropped` when that drops an alpha that is not opaque everywhere).
     Raises InputError naming the file when it cannot be read or holds NaN or infinite samples."""
     oiio = _oiio()
     image = oiio.ImageInput.open(str(path))
@@ -55,6 +56,10 @@ def read_image_file(path: Path) -> tuple[np.ndarray, str]:
         rgb = pixels[:, :, :3]
     else:
         rgb = np.repeat(pixels[:, :, :1], 3, axis=2)
+    if dropped is not None and spec.nchannels >= 4 and "A" in names:
+        alpha = pixels[:, :, names.index("A")]
+        if alpha.min() < (1.0 if wanted == "float" else np.iinfo(alpha.dtype).max):
+            dropped.append(path.name)
     rgb = np.ascontiguousarray(rgb, dtype={"uint8": np.uint8, "uint16": np.uint16}.get(wanted, np.float32))
     if rgb.dtype == np.float32 and not np.isfinite(rgb).all():
         bad = int((~np.isfinite(rgb)).any(axis=2).sum())

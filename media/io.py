@@ -78,24 +78,28 @@ def read_image(path: Path) -> np.ndarray:
     return read_image_typed(path)[0]
 
 
-def read_image_typed(path: Path, matte: bool = False) -> tuple[np.ndarray, str]:
+def read_image_typed(path: Path, matte: bool = False, dropped: list[str] | None = None) -> tuple[np.ndarray, str]:
     """One image file -> ([H,W,3] RGB, sample type: uint8, uint16, half or float). `matte`: a mask, whose alpha
-    channel, where it has one that is not opaque everywhere, is the matte (roto tools often write black RGB)."""
+    channel, where it has one that is not opaque everywhere, is the matte (roto tools often write black RGB).
+    Otherwise such an alpha is dropped, and the file's name appended to `dropped` so the user can be told."""
     path = Path(path)
     check_regular(path, "image")
     if path.suffix.lower() in OIIO_READS:
-        return read_image_file(path)
+        return read_image_file(path, dropped)
     data = np.fromfile(str(path), dtype=np.uint8)  # imdecode, unlike imread, copes with any path encoding
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
         raise InputError(f"cannot read image {path}: the file is empty, damaged or not an image.")
     if image.dtype == np.float32 and path.suffix.lower() in (".tif", ".tiff"):
-        return read_image_file(path)  # float TIFF: through OpenImageIO, which checks NaN and infinity
+        return read_image_file(path, dropped)  # float TIFF: through OpenImageIO, which checks NaN and infinity
     if image.dtype not in (np.uint8, np.uint16):
         raise InputError(f"image {path} has {image.dtype} samples; only 8-bit and 16-bit images, float TIFF and "
                          "EXR are supported.")
-    if matte and image.ndim == 3 and image.shape[2] == 4 and image[:, :, 3].min() < np.iinfo(image.dtype).max:
-        return np.repeat(image[:, :, 3:], 3, axis=2), str(image.dtype)
+    if image.ndim == 3 and image.shape[2] == 4 and image[:, :, 3].min() < np.iinfo(image.dtype).max:
+        if matte:
+            return np.repeat(image[:, :, 3:], 3, axis=2), str(image.dtype)
+        if dropped is not None:
+            dropped.append(path.name)
     return _rgb(image), str(image.dtype)
 
 
@@ -113,30 +117,39 @@ def _read_image_folder(folder: Path, matte: bool = False) -> Clip:
     files = list_images(folder)
     if not files:
         raise InputError(f"folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
-    frames, sample = _read_files(folder, files, matte)
-    return Clip(frames, DEFAULT_FPS, folder, "images", [p.stem for p in files], sample=sample)
+    frames, sample, notices = _read_files(folder, files, matte)
+    return Clip(frames, DEFAULT_FPS, folder, "images", [p.stem for p in files], sample=sample, notices=notices)
 
 
-def _read_files(source: Path, files: list[Path], matte: bool = False) -> tuple[np.ndarray, str]:
-    """Image files that must all match -> ([T,H,W,3], their sample type)."""
-    frames, samples = [], []
+ALPHA_DROPPED = ("vinpaint fills and writes RGB only, so that alpha is not in the output (merge the source's alpha "
+                 "back in the compositor)")
+
+
+def _read_files(source: Path, files: list[Path], matte: bool = False) -> tuple[np.ndarray, str, list[str]]:
+    """Image files that must all match -> ([T,H,W,3], their sample type, notices for the user)."""
+    frames, samples, dropped = [], [], []
     budget = clip_memory_budget()
     for path in files:
-        image, sample = read_image_typed(path, matte)
+        image, sample = read_image_typed(path, matte, None if matte else dropped)
         _check_size_so_far(source, len(frames) + 1, image.nbytes, budget)
         if frames and (image.shape != frames[0].shape or sample != samples[0]):
             raise InputError(f"image {path.name} in {path.parent} is {_describe(image, sample)} but {files[0].name} "
                              f"is {_describe(frames[0], samples[0])}; every frame must match.")
         frames.append(image)
         samples.append(sample)
-    return np.stack(frames), samples[0]
+    notices = []
+    if dropped:
+        which = dropped[0] if len(dropped) == 1 else f"{len(dropped)} of the {len(files)} frames, from {dropped[0]},"
+        notices.append(f"{which} in {source} {'has' if len(dropped) == 1 else 'have'} an alpha channel that is not "
+                       f"opaque everywhere; {ALPHA_DROPPED}")
+    return np.stack(frames), samples[0], notices
 
 
 def _read_pattern(pattern: Pattern, frame_range: tuple[int, int] | None, matte: bool = False) -> Clip:
     numbers = select_frames(pattern, frame_range)
-    frames, sample = _read_files(Path(pattern.text), [pattern.path(n) for n in numbers], matte)
+    frames, sample, notices = _read_files(Path(pattern.text), [pattern.path(n) for n in numbers], matte)
     return Clip(frames, DEFAULT_FPS, Path(pattern.text), "images", [pattern.stem(n) for n in numbers],
-                numbers=numbers, pattern=pattern, sample=sample)
+                numbers=numbers, pattern=pattern, sample=sample, notices=notices)
 
 
 def _describe(image: np.ndarray, sample: str = "") -> str:
@@ -181,6 +194,9 @@ def _read_video_file(path: Path) -> Clip:
     if not frames:
         raise InputError(f"video {path} holds no frames.")
     notices = []
+    fmt = stream.codec_context.format
+    if fmt is not None and any(c.is_alpha for c in fmt.components):
+        notices.append(f"video {path} has an alpha channel ({fmt.name}); {ALPHA_DROPPED}")
     if declared and len(frames) < declared:
         notices.append(f"video {path} declares {declared} frames but only {len(frames)} could be read (is the file "
                        f"truncated or still being written?); using those {len(frames)}")

@@ -100,12 +100,15 @@ def test_empty_mask_as_a_user_sees_it(clip_files, tmp_path):
     ("masks", ["--set", "train.learning_rate=NaN"], r"setting train.learning_rate must be a finite number above 0 .*, not NaN"),
     ("masks", ["--set", "mask.dilation=100000"], r"setting mask.dilation must be a whole number from 0 to 512, not 100000"),
     ("masks", ["--pause-after", "0"], r"--pause-after must be at least 1 step"),
+    ("masks", ["--config", "{tmp}/../nothing.json", "--preset", "fast"], r"--config and --preset both choose"),
+    ("masks", ["--config", "{tmp}/../nothing.json", "--variant", "dip"], r"--config and --variant both choose"),
     ("masks", ["--dilate", "-1"], r"setting mask.dilation must be a whole number from 0 to 512, not -1"),
 ])
 def test_bad_input_is_one_sentence_and_writes_nothing(clip_files, tmp_path, capsys, mask, extra, expected):
     extra = [e.replace("{tmp}", str(tmp_path)) for e in extra]
+    preset = [] if "--config" in extra else ["--preset", "tiny"]  # a saved config holds its own preset
     code = main(["inpaint", str(clip_files["video"]), "--mask", str(clip_files["dir"] / mask),
-                 "-o", str(tmp_path / "out"), "--preset", "tiny", "--quiet", *extra])
+                 "-o", str(tmp_path / "out"), *preset, "--quiet", *extra])
     err = capsys.readouterr().err
     assert code == 2
     assert re.match("vinpaint: error: " + expected, err), err

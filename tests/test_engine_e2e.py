@@ -109,6 +109,32 @@ def test_a_work_dir_of_another_clip_is_refused_not_overwritten(tmp_path):
     assert (tmp_path / "result.npz").read_bytes() == before
 
 
+def test_a_finished_run_is_feathered_again_without_training_and_an_earlier_work_dir_is_taken_over(tmp_path):
+    """The feather acts on composition alone: another value composes the cached result again (no training), as a
+    fresh run with that value would. A work directory keyed by an earlier version (the feather in its key) is the
+    same run and is taken over, not refused."""
+    import json
+
+    from vinpaint.engine.api import fingerprint
+
+    clip, masks = panning_clip()
+    sharp = make_config("tiny", "dip-vid", **TRAINED)
+    soft = make_config("tiny", "dip-vid", **{**TRAINED, "mask.feather": 4})
+    first = inpaint(clip, masks, sharp, workdir=tmp_path / "work")
+    seen = []
+    again = inpaint(clip, masks, soft, workdir=tmp_path / "work", progress=seen.append)
+    assert not [e for e in seen if e.phase == "train"]  # before: refused as a run of other settings
+    fresh = inpaint(clip, masks, soft, workdir=tmp_path / "fresh")
+    assert np.array_equal(again.frames, fresh.frames) and not np.array_equal(again.frames, first.frames)
+    assert np.array_equal(again.frames[~masks], clip[~masks])
+    run = tmp_path / "fresh" / "run.json"
+    run.write_text(json.dumps({"fingerprint": fingerprint(clip, masks, soft, with_feather=True)}))
+    seen.clear()
+    taken = inpaint(clip, masks, soft, workdir=tmp_path / "fresh", progress=seen.append)
+    assert not [e for e in seen if e.phase == "train"] and np.array_equal(taken.frames, fresh.frames)
+    assert json.loads(run.read_text())["fingerprint"] == fingerprint(clip, masks, soft)
+
+
 def test_divergence_is_rolled_back_and_the_output_stays_finite(tmp_path):
     clip, masks = panning_clip()
     # An absurd learning rate makes Adam blow up within a few steps: each blow-up must be undone.

@@ -4,6 +4,7 @@ folder, a missing GPU, a garbage address) are one sentence and exit 2 with this 
 never silently uses a model its settings do not describe, and a truncated video says so."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -565,3 +566,20 @@ def test_a_first_ctrl_c_while_the_outputs_are_written_waits_for_them(capsys):
             os.kill(os.getpid(), signal.SIGINT)
     assert "they may be a mix of this run's and an earlier one's" in said[-1]
     assert signal.getsignal(signal.SIGINT) is before  # put back
+
+
+def test_a_saved_config_keeps_its_preset_and_a_second_choice_is_refused(clip, tmp_path, capsys):
+    from vinpaint.engine.config import make_config
+    saved = tmp_path / "saved.config.json"
+    config = make_config("tiny", "dip-vid")
+    saved.write_text(json.dumps(config.to_dict()))
+    code, err = run_cli(capsys, "inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "out.mkv",
+                        "--config", saved, "--preset", "paper", "--check")
+    assert code == 2  # before: the saved config won and --preset paper was dropped without a word
+    one_sentence(err, r"--config and --preset both choose the settings")
+    code = main(["inpaint", str(clip["video"]), "--mask", str(clip["masks"]), "-o", str(tmp_path / "out.mkv"),
+                 "--config", str(saved), "--check"])
+    said = capsys.readouterr()
+    assert code == 0, said.err
+    assert "tiny" in said.out and "dip-vid" in said.out
+    assert not (tmp_path / "out.mkv").exists()

@@ -184,6 +184,52 @@ def test_grey_and_alpha_images_become_rgb(tmp_path):
     assert np.array_equal(read_image(tmp_path / "a.png"), rgba[..., :3])
 
 
+def test_a_translucent_alpha_on_the_frames_is_said_to_be_dropped(tmp_path):
+    """vinpaint fills RGB; an alpha that carries something (not opaque everywhere) is not in the output, and the
+    user is told so rather than finding out in the comp. An opaque alpha loses nothing and says nothing."""
+    frames = noise_clip(3, 8, 8)
+    for folder, alpha in (("opaque", 255), ("translucent", 128)):
+        (tmp_path / folder).mkdir()
+        for t, frame in enumerate(frames):
+            a = np.full((8, 8), 255 if t != 1 else alpha, np.uint8)
+            cv2.imwrite(str(tmp_path / folder / f"f{t}.png"), cv2.cvtColor(np.dstack([frame, a]), cv2.COLOR_RGBA2BGRA))
+    opaque, translucent = read_clip(tmp_path / "opaque"), read_clip(tmp_path / "translucent")
+    assert np.array_equal(translucent.frames, frames) and np.array_equal(opaque.frames, frames)
+    assert opaque.notices == []
+    assert len(translucent.notices) == 1 and "f1.png" in translucent.notices[0]
+    assert "alpha channel that is not opaque everywhere" in translucent.notices[0]
+    path = tmp_path / "a.mkv"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("ffv1", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 16, 16, "yuva420p"
+        for frame in noise_clip(2, 16, 16):
+            rgba = np.dstack([frame, np.full((16, 16), 100, np.uint8)])
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgba, format="rgba")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    video = read_clip(path)
+    assert video.frames.shape == (2, 16, 16, 3)
+    assert any("has an alpha channel (yuva420p)" in notice for notice in video.notices), video.notices
+
+
+def test_a_translucent_alpha_in_an_exr_is_said_to_be_dropped(tmp_path):
+    pytest.importorskip("OpenImageIO")
+    from vinpaint.media.imagefiles import read_image_file
+    import OpenImageIO as oiio
+
+    pixels = np.random.default_rng(1).random((6, 7, 4)).astype(np.float32)
+    spec = oiio.ImageSpec(7, 6, 4, "float")
+    spec.channelnames = ("R", "G", "B", "A")
+    out = oiio.ImageOutput.create(str(tmp_path / "a.exr"))
+    out.open(str(tmp_path / "a.exr"), spec)
+    out.write_image(pixels)
+    out.close()
+    dropped: list[str] = []
+    rgb, sample = read_image_file(tmp_path / "a.exr", dropped)
+    assert sample == "float" and np.allclose(rgb, pixels[..., :3]) and dropped == ["a.exr"]
+
+
 @settings(max_examples=15, deadline=None)
 @given(st.integers(1, 40), st.integers(1, 40), st.sampled_from([np.uint8, np.uint16]), st.integers(0, 2 ** 31))
 def test_png_bytes_round_trip_any_size(height, width, dtype, seed):
