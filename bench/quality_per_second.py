@@ -83,6 +83,9 @@ def main() -> int:
                         help="which arms of the crop comparison to run (two processes side by side share the "
                              "machine's load equally: --pairs '' --crop-off PAIR --crop-arms on, and off)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="engine override")
+    parser.add_argument("--baselines", default="telea,prop-telea",
+                        help="the per-frame fills run beside the engine (comma-separated; '' for none: an A/B of "
+                             "engine settings needs them once, not once per arm)")
     parser.add_argument("--out", type=Path, help="also append one JSON line per (clip, method) here")
     parser.add_argument("--summarise", type=Path, metavar="JSONL",
                         help="print the markdown tables of a file written by --out, and run nothing")
@@ -114,7 +117,7 @@ def main() -> int:
         report({**base, "method": "truth (reference)", **{k: v for k, v in scored(truth, truth, holes,
                                                                                  consistency).items()
                                                           if k.startswith("cons")}})
-        for method in ("telea", "prop-telea"):
+        for method in filter(None, args.baselines.split(",")):
             fill = opencv_inpaint(shown, holes, method)
             check_output(f"{pair} {method}", fill.frames, shown, holes)
             report({**base, "method": method, "wall_s": fill.seconds, "cpu_s": fill.cpu_seconds, "steps": 0,

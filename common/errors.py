@@ -14,6 +14,11 @@ class OtherRunError(InputError):
     """The work directory holds a run of other frames or settings; each front end says how to start over there."""
 
 
+class CheckpointAhead(InputError):
+    """The work directory's checkpoint has trained more steps than these settings plan: its model would not match
+    the saved config."""
+
+
 class TrainingCancelled(VinpaintError):
     """Training stopped on request; a checkpoint was written first, so running again continues."""
 

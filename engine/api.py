@@ -49,30 +49,13 @@ def apply_references(frames: np.ndarray, holes: np.ndarray, references: dict[int
     return frames, holes
 
 
-COMPOSITION_ONLY = ("steady_radius", "steady_still_radius")
-"""PropagationConfig settings read by composition alone (_steady): not part of the fingerprint. So is
-mask.feather, read by composite() alone."""
-
-
-def composition(config: InpaintConfig) -> list:
-    """The values of COMPOSITION_ONLY and mask.feather: a stored composed result (a long shot's window) made with
-    others is stale."""
-    return [getattr(config.propagation, name) for name in COMPOSITION_ONLY] + [config.mask.feather]
-
-
 def fingerprint(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, with_feather: bool = False) -> str:
     """Content hash of the clip and of every setting that decides the result, except how long to train and how the
-    result is composed (the steady fill, the feather): a run may be continued with a larger budget, or its finished
-    result steadied or feathered again (composition runs on every call, after the cached stages), in the same work
-    directory. `with_feather`: the key of work directories made before the feather left it (they are accepted)."""
-    settings = config.to_dict()
-    for budget_or_bookkeeping in ("checkpoint_every_s", "max_steps", "max_seconds", "fit_seconds", "fit_min_steps"):
-        settings["train"].pop(budget_or_bookkeeping, None)
-    for composition_only in COMPOSITION_ONLY:
-        settings["propagation"].pop(composition_only, None)
-    if not with_feather:
-        settings["mask"].pop("feather", None)
-    settings.pop("shot", None)  # how a long shot is cut decides which frames come here, not what they become
+    result is composed (InpaintConfig.training_identity): a run may be continued with a larger budget, or its
+    finished result steadied or feathered again (composition runs on every call, after the cached stages), in the
+    same work directory. `with_feather`: the key of work directories made before the feather left it (they are
+    accepted)."""
+    settings = config.training_identity(with_feather)
     digest = hashlib.sha256()
     digest.update(json.dumps(settings, sort_keys=True).encode())
     digest.update(str((frames.shape, str(frames.dtype))).encode())

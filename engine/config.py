@@ -606,6 +606,12 @@ class ShotConfig:
     """Frames two neighbouring windows share; their results are cross-faded over them so the join cannot be seen."""
 
 
+BUDGET_SETTINGS = ("checkpoint_every_s", "max_steps", "max_seconds", "fit_seconds", "fit_min_steps")
+"""TrainConfig settings that say how long to train and how often to checkpoint, not what is learnt."""
+COMPOSITION_SETTINGS = ("steady_radius", "steady_still_radius")
+"""PropagationConfig settings read by composition alone (engine/api.py _steady)."""
+
+
 @dataclass
 class InpaintConfig:
     """Everything that decides a result. Saved beside every run; reloading it reproduces the run."""
@@ -681,6 +687,27 @@ class InpaintConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def training_identity(self, with_feather: bool = False) -> dict[str, Any]:
+        """The settings that decide what a run trains and caches: all of them but its budget and bookkeeping
+        (BUDGET_SETTINGS: a larger budget continues a run) and those read by composition alone
+        (COMPOSITION_SETTINGS, mask.feather: a finished run is composed again with them). Two configs with the
+        same identity share a work directory (engine/api.py fingerprint) and the daemon's finished training
+        (host_bridge/siblings.py). `with_feather`: as versions before 2026-11-30 keyed it."""
+        settings = self.to_dict()
+        for name in BUDGET_SETTINGS:
+            settings["train"].pop(name, None)
+        for name in COMPOSITION_SETTINGS:
+            settings["propagation"].pop(name, None)
+        if not with_feather:
+            settings["mask"].pop("feather", None)
+        settings.pop("shot", None)  # how a long shot is cut decides which frames come here, not what they become
+        return settings
+
+    def composition(self) -> list:
+        """The values read by composition alone (COMPOSITION_SETTINGS, mask.feather): a stored composed result (a
+        long shot's window) made with others is stale."""
+        return [getattr(self.propagation, name) for name in COMPOSITION_SETTINGS] + [self.mask.feather]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "InpaintConfig":

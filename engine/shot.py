@@ -26,7 +26,7 @@ import numpy as np
 
 from .config import InpaintConfig
 from .result import GENERATED
-from vinpaint.errors import InputError
+from vinpaint.errors import InputError, OtherRunError
 from vinpaint.files import atomic_write, atomic_write_text
 
 DONE = "done.json"
@@ -134,9 +134,7 @@ class WindowJob:
     def composition(self) -> list:
         """The settings that act on composition alone (not in key()): with others, the window is composed again
         from its stored training."""
-        from .api import composition
-
-        return composition(self.config)
+        return self.config.composition()
 
 
 def finished(job: WindowJob, damaged: Callable[[str], None] | None = None) -> dict | None:
@@ -149,7 +147,7 @@ def finished(job: WindowJob, damaged: Callable[[str], None] | None = None) -> di
         return None
     if not isinstance(record, dict) or (record.get("key") != job.key()
                                         and record.get("key") != job.key(with_feather=True)):  # an earlier version's
-        raise InputError(f"the work directory's {job.folder.name} holds a run of other frames or settings; use "
+        raise OtherRunError(f"the work directory's {job.folder.name} holds a run of other frames or settings; use "
                          "--restart or another work directory")
     if record.get("budget") != job.budget() or not all((job.folder / name).is_file() for name in RESULT_ARRAYS):
         return None  # another budget, or a finished shot whose work directory was tidied: train it again

@@ -19,7 +19,7 @@ import torch
 from . import averaging
 from .config import InpaintConfig
 from .devices import resolved_precision
-from vinpaint.errors import InputError, TrainingCancelled, out_of_memory
+from vinpaint.errors import CheckpointAhead, InputError, TrainingCancelled, out_of_memory
 from .flow import KnownFlow
 from .losses import consistency_loss, flow_loss, known_mask_for_features, perceptual_loss, reconstruction_loss
 from .config import FLOW_OFFSETS
@@ -141,7 +141,7 @@ class _Run:
         self.started = time.monotonic()
         trained = int(self.history[-1][0]) if self.history else 0  # the last step that trained
         if trained > self.planned:
-            raise InputError(f"the checkpoint in {self.workdir} has trained {trained} steps, more than the "
+            raise CheckpointAhead(f"the checkpoint in {self.workdir} has trained {trained} steps, more than the "
                              f"{self.planned} these settings plan (train.max_steps); its model would not match the "
                              f"saved config: raise train.max_steps to at least {trained}, or --restart")
         return state

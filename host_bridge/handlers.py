@@ -22,7 +22,7 @@ from vinpaint.protocol import codec, messages
 from vinpaint.protocol.codec import DTYPES, Message, ProtocolError
 from vinpaint.protocol.content_hash import item_digest
 
-from . import job_settings
+from . import job_settings, siblings
 from .daemon_config import LimitsConfig
 from .pool import TrainerPool, fits
 from .store import Job, JobRecord, JobStore, StoreError, is_disk_full, summarise_history
@@ -138,6 +138,13 @@ class Requests:
             job = self.store.create(record)
             job.append_log(f"opened: {record.frames} frames {record.width}x{record.height}x{record.channels} "
                            f"{record.dtype}, preset {config.preset}, variant {config.variant}")
+            sibling = siblings.seed(list(self.store.jobs.values()), job, config,
+                                    busy=lambda job_id: self.pool.trainer_of(job_id) is not None)
+            if sibling is not None:
+                record.seeded_from = sibling.id
+                self.pool.save(job)
+                job.append_log(f"the same clip and training as job {sibling.id} ({sibling.record.state}): its "
+                               "uploads and work directory taken over, so only what differs runs")
         reply = {"job": jid, "created": created, "state": job.record.state,
                  "have_frames": sorted(job.have["frame"]), "have_masks": sorted(job.have["mask"])}
         if job.record.references:

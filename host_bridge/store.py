@@ -91,6 +91,9 @@ class JobRecord:
     progress: Progress = field(default_factory=Progress)
     references: list[int] = field(default_factory=list)
     """Frame indices that get a painted clean frame (job.open's optional `references`), ascending."""
+    seeded_from: str = ""
+    """The finished job whose uploads and work directory this one started from (host_bridge/siblings.py): the same
+    clip and training, another budget or composition; "" when none."""
     stream: bool = False
     """Started with `job.start`'s `stream` before every item was uploaded: uploads go on after the start and the
     training process waits for each window's items (worker.py). Kept here so a restarted daemon keeps it."""

@@ -15,19 +15,20 @@ import ctypes
 import fcntl
 import json
 import os
+import shutil
 import signal
 import sys
 import time
 import traceback
 from pathlib import Path
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from vinpaint.engine import InpaintConfig, InputError, TrainingCancelled
 from vinpaint.engine.result import GENERATED, HISTORY_TERMS
-from vinpaint.errors import out_of_memory
+from vinpaint.errors import CheckpointAhead, OtherRunError, out_of_memory
 from vinpaint.files import atomic_write_bytes
 from vinpaint.host_bridge import events as ev
 from vinpaint.host_bridge.store import atomic_write_json, is_disk_full
@@ -286,6 +287,23 @@ def run_long_shot(job_dir: Path, record: dict[str, Any], config: InpaintConfig, 
     write_finish(job_dir, record["frames"], result.history, HISTORY_TERMS)
 
 
+def _seeded(job_dir: Path, record: dict[str, Any], events: Events, attempt: Callable[[], Any]) -> Any:
+    """attempt(); a job whose work directory the engine does not take for this run starts over in an empty one:
+    one seeded from a sibling (host_bridge/siblings.py) that differs after all (another device's precision, a
+    checkpoint further than this job plans), or a job resumed by a daemon of another version. A job's work
+    directory is its own, so nothing of anyone else's is lost."""
+    try:
+        return attempt()
+    except (OtherRunError, CheckpointAhead):
+        pass
+    whose = f"job {record['seeded_from']}" if record.get("seeded_from") else "an earlier run"
+    events.send(ev.Progress(phase="setup", message=f"the work of {whose} does not fit this run: starting from "
+                                                   "the beginning"))
+    shutil.rmtree(job_dir / "work")
+    (job_dir / "work").mkdir()
+    return attempt()
+
+
 def run(job_dir: Path, device: str, events: Events, parent: int, ray_address: str | None = None,
         stream_wait_s: float = 600.0, ray_cpus: int | None = None) -> int:
     from vinpaint.engine import inpaint  # torch and OpenCV: loaded once the signals are in place
@@ -299,7 +317,8 @@ def run(job_dir: Path, device: str, events: Events, parent: int, ray_address: st
         config = InpaintConfig.from_dict(record["config"])
         uploads = Uploads(job_dir, record, events, should_stop, stream_wait_s)
         if record["frames"] > config.shot.window:
-            run_long_shot(job_dir, record, config, device, events, should_stop, ray_address, uploads, ray_cpus)
+            _seeded(job_dir, record, events, lambda: run_long_shot(job_dir, record, config, device, events,
+                                                                   should_stop, ray_address, uploads, ray_cpus))
             events.send(ev.Done())
             os.close(lock)
             return EXIT_DONE
@@ -310,8 +329,9 @@ def run(job_dir: Path, device: str, events: Events, parent: int, ray_address: st
             return EXIT_STOPPED
         rgb = np.ascontiguousarray(frames[..., :3])
         references = load_references(job_dir, record)
-        result = inpaint(rgb, holes, config, workdir=job_dir / "work", progress=events.send,
-                         should_stop=should_stop, device=device, references=references or None)
+        result = _seeded(job_dir, record, events, lambda: inpaint(
+            rgb, holes, config, workdir=job_dir / "work", progress=events.send, should_stop=should_stop,
+            device=device, references=references or None))
         events.send(ev.Progress(phase="done", step=result.steps, total=result.steps, elapsed_s=float(result.seconds),
                                 eta_s=0.0, message="writing result frames"))
         matte = result.matte if result.matte is not None else result.hole.astype(np.uint8) * np.uint8(GENERATED)

@@ -56,7 +56,7 @@ def read_image_file(path: Path, dropped: list[str] | None = None) -> tuple[np.nd
         rgb = pixels[:, :, :3]
     else:
         rgb = np.repeat(pixels[:, :, :1], 3, axis=2)
-    if dropped is not None and spec.nchannels >= 4 and "A" in names:
+    if dropped is not None and spec.nchannels >= 2 and "A" in names:  # RGBA, or grey and alpha
         alpha = pixels[:, :, names.index("A")]
         if alpha.min() < (1.0 if wanted == "float" else np.iinfo(alpha.dtype).max):
             dropped.append(path.name)

@@ -389,3 +389,47 @@ def test_one_training_at_a_time_and_a_queued_job_can_be_cancelled(shared_daemon)
         assert c.status(b)["state"] == "cancelled", "a cancelled job is not picked up by a free device"
         for job in (a, b):
             c.delete(job)
+
+
+def test_a_new_feather_or_a_larger_budget_takes_over_the_finished_jobs_uploads_and_training(tmp_path):
+    """The node's Feather changed (a new job id): the daemon already holds the clip and its training, so nothing is
+    uploaded and nothing trains; the frames are those of an engine run with that feather. A larger step budget
+    trains on from the finished job's checkpoint instead of from step 1."""
+    from vinpaint.engine import inpaint
+
+    frames, masks = clip_rgb()
+    with DaemonProcess(tmp_path / "store") as d, Client(d.address) as c:
+        first = c.submit(frames, masks, preset="tiny", seed=SEED, overrides=TRAINED)
+        done = c.wait(first, poll_s=0.2)
+        trained = done["step"]
+        assert done["state"] == "done" and trained > 0
+        uploads: list[int] = []
+        feathered = c.submit(frames, masks, preset="tiny", seed=SEED, overrides=TRAINED, mask_feather=3,
+                             on_upload=lambda n, total: uploads.append(n))
+        seen: list[dict] = []
+        c.wait(feathered, progress=seen.append, poll_s=0.05)
+        assert feathered != first and uploads == []  # before: every frame and mask sent again ...
+        assert not [s for s in seen if s["phase"] == "train"]  # ... and trained from step 1
+        log = (d.store / "jobs" / feathered / "log").read_text()
+        assert f"the same clip and training as job {first}" in log
+        config = make_config("tiny", "dip-vid-flow", **{"train.seed": SEED, **TRAINED, "mask.feather": 3})
+        fresh = inpaint(np.ascontiguousarray(frames[..., :3]), masks, config).frames
+        got = c.results(feathered)
+        assert np.array_equal(got, fresh) and not np.array_equal(got, c.results(first))
+        longer = c.submit(frames, masks, preset="tiny", seed=SEED,
+                          overrides={**TRAINED, "train.max_steps": trained + 3})
+        steps: list[int] = []
+        c.wait(longer, progress=lambda s: steps.append(s["step"]) if s["phase"] == "train" else None, poll_s=0.05)
+        terms, total, rows = c.history(longer)
+        _, _, before = c.history(first)
+        assert total == trained + 3 and np.array_equal(rows[:trained], before)  # continued, not retrained
+        assert not steps or min(steps) > trained
+        for job in (first, feathered, longer):  # as if each had been made by another version: not this run
+            (d.store / "jobs" / job / "work" / "run.json").write_text('{"fingerprint": "another run"}\n')
+        seen.clear()
+        other = c.submit(frames, masks, preset="tiny", seed=SEED, overrides=TRAINED, mask_feather=5)
+        assert c.wait(other, progress=seen.append, poll_s=0.05)["state"] == "done"  # not failed as another run
+        assert any("starting from the beginning" in s.get("message", "") for s in seen) or \
+            [s for s in seen if s["phase"] == "train"]
+        config = make_config("tiny", "dip-vid-flow", **{"train.seed": SEED, **TRAINED, "mask.feather": 5})
+        assert np.array_equal(c.results(other), inpaint(np.ascontiguousarray(frames[..., :3]), masks, config).frames)
