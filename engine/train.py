@@ -782,7 +782,13 @@ class FrameTrainer:
                 raise TrainingCancelled(f"training stopped at step {step} of {rs.planned}; checkpoint saved")
             over_time = per_frame_budget > 0 and rs.elapsed >= per_frame_budget * (frame + 1)
             over_steps = tc.max_steps > 0 and step >= tc.max_steps
-            if it >= self.iters or over_time or over_steps:
+            if over_steps and it < self.iters:
+                # The step budget ends inside this frame: the checkpoint keeps the frame where it stands, so a
+                # larger budget trains on from here as a fresh run with it would; the output fills the rest.
+                self._checkpoint(frame, it, best, best_image, model, optimizer)
+                self._fill_unfinished(frame, best_image, model)
+                break
+            if it >= self.iters or over_time:
                 if best_image is None:  # budget ran out before the first snapshot: keep what there is
                     with torch.no_grad():
                         best_image = self._frame_loss(model, frame)[0].detach().cpu()
@@ -809,8 +815,20 @@ class FrameTrainer:
             rs.report(step + 1, {k: float(v.detach()) for k, v in losses.items()})
             if rs.due():
                 self._checkpoint(frame, it, best, best_image, model, optimizer)
-        self._checkpoint(frame, it, best, best_image, None, None)
+        else:
+            self._checkpoint(frame, it, best, best_image, None, None)
         self.steps = min(self.total, tc.max_steps) if tc.max_steps > 0 else self.total
+
+    @torch.no_grad()
+    def _fill_unfinished(self, frame: int, best_image, model) -> None:
+        """The output of frames the step budget did not finish: this frame's best snapshot so far (or what its
+        network makes now), and for each later one what a fresh network makes of its noise."""
+        for t in range(frame, self.t_count):
+            if t > frame:
+                model = self._fresh(t)[0]
+            if t > frame or best_image is None:
+                best_image = self._frame_loss(model, t)[0].detach().cpu()
+            self.images[t] = best_image[0]
 
     def _checkpoint(self, frame, it, best, best_image, model, optimizer) -> None:
         self.run_state.save({"kind": "frame", "frame": frame, "iteration": it, "best": best,

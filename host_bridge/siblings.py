@@ -39,11 +39,10 @@ def find_sibling(jobs: list[Job], job: Job, config: InpaintConfig,
                  busy: Callable[[str], bool] = lambda job_id: False) -> Job | None:
     """The job to seed `job` from: the same clip (content hash, references) uploaded whole and verified, at rest
     (not `busy`: no training process), with the same training identity. Its budget must be the same (a change of
-    composition alone: the result is composed again), or, to train on from its checkpoint, larger under the
-    conditions where training on gives the pixels of a fresh run: a finished job of one window whose step count
-    was not fitted to a machine's speed (a fitted count is kept by its checkpoint), trained by a variant whose
-    schedule does not depend on the budget (dip trains frame by frame: a frame cut short by the old budget counts
-    as finished), and no further than this job plans. Done jobs first, then the furthest trained."""
+    composition alone: the result is composed again), or, to train on from its checkpoint, a step budget changed
+    where training on gives the pixels of a fresh run: a finished job of one window, trained no further than this
+    job plans, under the same time budget (dip splits a time budget between frames) and with no step count fitted
+    to a machine's speed (a checkpoint keeps its fitted count). Done jobs first, then the furthest trained."""
     rec = job.record
     identity = config.training_identity()
     candidates = []
@@ -59,7 +58,8 @@ def find_sibling(jobs: list[Job], job: Job, config: InpaintConfig,
         if theirs.training_identity() != identity or theirs.shot != config.shot:
             continue
         if _budget(theirs) != _budget(config):
-            trains_on = (o.state == "done" and config.variant != "dip" and rec.frames <= config.shot.window
+            trains_on = (o.state == "done" and rec.frames <= config.shot.window
+                         and theirs.train.max_seconds == config.train.max_seconds
                          and theirs.train.fit_seconds == 0 and config.train.fit_seconds == 0
                          and o.progress.step <= job_settings.planned_steps(config, rec.frames))
             if not trains_on:

@@ -135,6 +135,20 @@ def test_a_finished_run_is_feathered_again_without_training_and_an_earlier_work_
     assert json.loads(run.read_text())["fingerprint"] == fingerprint(clip, masks, soft)
 
 
+def test_dip_cut_short_by_its_step_budget_trains_on_under_a_larger_one_as_a_fresh_run(tmp_path):
+    """DIP trains frame by frame; a budget that ends inside a frame used to record that frame (and every later
+    one) as finished, so the same work directory with a larger budget returned the short run's frames under the
+    new step count."""
+    clip, masks = panning_clip()
+    settings = {**TRAINED, "loss.perceptual": 0.0}
+    short = inpaint(clip, masks, make_config("tiny", "dip", **settings, **{"train.max_steps": 6}), workdir=tmp_path)
+    longer = make_config("tiny", "dip", **settings, **{"train.max_steps": 30})
+    continued = inpaint(clip, masks, longer, workdir=tmp_path)
+    fresh = inpaint(clip, masks, longer)
+    assert continued.steps == fresh.steps == 30
+    assert np.array_equal(continued.frames, fresh.frames) and not np.array_equal(continued.frames, short.frames)
+
+
 def test_divergence_is_rolled_back_and_the_output_stays_finite(tmp_path):
     clip, masks = panning_clip()
     # An absurd learning rate makes Adam blow up within a few steps: each blow-up must be undone.

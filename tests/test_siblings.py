@@ -64,14 +64,15 @@ def test_a_new_feather_or_steady_fill_takes_the_finished_job(store):
                    state="cancelled")
 
 
-def test_a_larger_step_budget_takes_a_finished_job_it_can_train_on_from(store):
-    old = make_config("tiny", "dip-vid-flow", **BASE, **{"train.max_steps": 4})
-    assert _picked(store, old, make_config("tiny", "dip-vid-flow", **BASE, **{"train.max_steps": 8}))
+@pytest.mark.parametrize("variant", ["dip-vid-flow", "dip"])
+def test_a_larger_step_budget_takes_a_finished_job_it_can_train_on_from(store, variant):
+    old = make_config("tiny", variant, **BASE, **{"train.max_steps": 4})
+    assert _picked(store, old, make_config("tiny", variant, **BASE, **{"train.max_steps": 8}))
 
 
 @pytest.mark.parametrize("old,new,state,step,why", [
     ({"train.max_steps": 4}, {"train.max_steps": 8, "train.seed": 4}, "done", 4, "another seed trains otherwise"),
-    ({"train.max_steps": 6}, {"train.max_steps": 30}, "done", 6, "dip: a frame cut short counts as finished"),
+    ({"train.max_seconds": 5.0}, {"train.max_seconds": 9.0}, "done", 6, "dip: a time budget is split per frame"),
     ({"train.fit_seconds": 4.0}, {"train.fit_seconds": 12.0}, "done", 13, "the checkpoint keeps its fitted count"),
     ({}, {"train.max_steps": 100}, "cancelled", 0, "a cancelled job's step is not its checkpoint's"),
     ({"train.max_steps": 8}, {"train.max_steps": 4}, "done", 8, "a checkpoint past the new plan is refused"),
