@@ -345,7 +345,12 @@ def read_references(specs: dict[int, str | Path], clip: Clip) -> dict[int, np.nd
                              ("is a folder, not an image." if path.is_dir() else
                               "is not a regular file (a pipe, socket or device)." if path.exists() else
                               "does not exist."))
-        image, sample = read_image_typed(path)
+        translucent: list[str] = []
+        image, sample = read_image_typed(path, dropped=translucent)
+        if translucent:  # its transparent part's colour (often black) would be taken as the clean plate
+            raise InputError(f"--reference {number}={path}: the image has an alpha channel that is not opaque "
+                             "everywhere, but a reference is taken whole (every hole pixel of that frame from its "
+                             "colour); flatten the painting over the plate first.")
         if image.shape != clip.frames.shape[1:]:
             raise InputError(f"--reference {number}={path}: the image is {image.shape[1]}x{image.shape[0]} but the "
                              f"clip is {clip.size[0]}x{clip.size[1]}; paint it at the clip's size.")

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 
@@ -258,6 +259,7 @@ def test_cli_inpaints_an_exr_sequence_and_keeps_linear_values_outside_the_hole(t
     ("2000=paint.png", "has no frame 2000 (its frames are 1000 to 1011)"),
     ("1005=missing.png", "does not exist"), ("1005=small.png", "paint it at the clip's size"),
     ("1005=deep.tif", "save the painting at the clip's bit depth"),
+    ("1005=patch.png", "flatten the painting over the plate first"),  # before: its transparent black was the plate
 ])
 def test_cli_bad_references_are_one_sentence_and_exit_2(tmp_path, reference, words):
     from vinpaint.media.writers import write_png, write_png_sequence
@@ -267,12 +269,16 @@ def test_cli_bad_references_are_one_sentence_and_exit_2(tmp_path, reference, wor
     write_png_sequence(tmp_path / "roto", sample.masks.astype(np.uint8) * 255)
     write_png(tmp_path / "paint.png", sample.frames[5])
     write_png(tmp_path / "small.png", sample.frames[5][:20])
+    patch = np.dstack([sample.frames[5], np.zeros(sample.frames[5].shape[:2], np.uint8)])
+    patch[10:30, 10:30, 3] = 255  # a painted patch, transparent elsewhere
+    cv2.imwrite(str(tmp_path / "patch.png"), cv2.cvtColor(patch, cv2.COLOR_RGBA2BGRA))
     write_image_sequence(parse_pattern(tmp_path / "deep.%d.tif"), sample.frames[:1].astype(np.float32) / 255, [1])
     (tmp_path / "deep.1.tif").rename(tmp_path / "deep.tif")
     before = sorted(p.name for p in tmp_path.iterdir())
     result = vinpaint("inpaint", tmp_path / "plate.%04d.png", "--mask", tmp_path / "roto", "-o", tmp_path / "out",
                       "--preset", "tiny", "--reference", reference.replace("paint", str(tmp_path / "paint"))
                       .replace("small", str(tmp_path / "small")).replace("deep", str(tmp_path / "deep"))
+                      .replace("patch", str(tmp_path / "patch"))
                       .replace("missing", str(tmp_path / "missing")), timeout=120)
     assert result.returncode == 2, result.stderr
     assert words in result.stderr and "Traceback" not in result.stderr
