@@ -120,7 +120,7 @@ DEFAULT_PRESET, DEFAULT_VARIANT = "fast", "dip-vid-flow"
 
 def build_config(args: argparse.Namespace) -> InpaintConfig:
     """Preset and variant (or a saved config.json), then the named options, then --set overrides."""
-    chosen = [f"--{name}" for name in ("preset", "variant") if getattr(args, name, None) is not None]
+    chosen = [f"--{name}" for name in ("preset", "variant") if getattr(args, name) is not None]
     if args.config and chosen:  # the saved config holds both: one of the two would be dropped without a word
         raise InputError(f"--config and {' and '.join(chosen)} both choose the settings: a saved config already "
                          f"holds its preset and variant. Give one of them (change single settings with --set).")
@@ -139,7 +139,7 @@ def build_config(args: argparse.Namespace) -> InpaintConfig:
         except (OSError, ValueError, TypeError, AttributeError, RecursionError, InputError) as exc:
             raise InputError(f"cannot use {args.config} as a config: {str(exc).rstrip('.')}.") from None
     else:
-        config = make_config(args.preset or DEFAULT_PRESET, getattr(args, "variant", None) or DEFAULT_VARIANT)
+        config = make_config(args.preset or DEFAULT_PRESET, args.variant or DEFAULT_VARIANT)
     overrides: dict[str, Any] = {}
     for key, value in (("train.seed", args.seed), ("mask.dilation", args.dilate), ("mask.feather", args.feather),
                        ("resolution.work_width", args.work_width)):

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from vinpaint.cli.arguments import add_engine_options, build_config, check_pause, parse_setting
+from vinpaint.cli.arguments import DEFAULT_VARIANT, add_engine_options, build_config, check_pause, parse_setting
 from vinpaint.cli.outputs import OutputPlan, write_outputs
 from vinpaint.cli.runs import clear_workdir, run_engine
 from vinpaint.engine import validate
@@ -35,7 +35,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--steps", type=int, default=None,
                         help="training steps (default: the preset's own budget; 1000 steps with fast)")
     add_engine_options(parser)
-    parser.set_defaults(run=run, variant="dip-vid-flow", config=None, dilate=None, feather=None, invert_mask=False)
+    parser.set_defaults(run=run, variant=DEFAULT_VARIANT, config=None, dilate=None, feather=None, invert_mask=False)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,7 +15,8 @@ from pathlib import Path
 from vinpaint.cli.arguments import (DEFAULT_VARIANT, add_clip_arguments, add_engine_options, build_config,
                                     check_pause, parse_fps, parse_references)
 from vinpaint.cli.outputs import Litter, OutputPlan, check_writable, extras, same_or_inside, write_outputs
-from vinpaint.cli.runs import WorkdirLock, check_workdir, clear_workdir, describe_run, report, run_engine
+from vinpaint.cli.runs import (WorkdirLock, check_workdir, clear_workdir, describe_run, report, run_engine,
+                               warn_notices)
 from vinpaint.cli.shots import add_shot_options, check_ray_device, run_shot
 from vinpaint.engine import VARIANTS, validate
 from vinpaint.engine.devices import check_device
@@ -84,8 +85,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     clip, masks = read_inputs(args.video, args.mask, invert=args.invert_mask, frame_range=frame_range)
     references = read_references(painted, clip)
-    for notice in getattr(clip, "notices", ()):
-        print(f"vinpaint: warning: {notice}", file=sys.stderr, flush=True)
+    warn_notices(clip)
     if fps is not None:
         clip.fps = fps
     workdir = args.work_dir or plan.default_workdir

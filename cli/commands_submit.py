@@ -13,6 +13,7 @@ from typing import Any
 
 from vinpaint.cli.arguments import add_clip_arguments, add_set_arguments, parse_references, parse_setting
 from vinpaint.cli.outputs import Litter, OutputPlan, curve_title, loss_history, matte_picture, write_frames
+from vinpaint.cli.runs import warn_notices
 from vinpaint.errors import InputError
 from vinpaint.host_bridge.client import Client, RequestError, check_address, client_config
 from vinpaint.host_bridge.daemon_config import DEFAULT_ADDRESS
@@ -140,8 +141,7 @@ def run(args: argparse.Namespace) -> int:
     painted = parse_references(args.reference)
     clip, masks = read_inputs(args.video, args.mask, invert=args.invert_mask, frame_range=frame_range)
     references = read_references(painted, clip)
-    for notice in clip.notices:
-        print(f"vinpaint: warning: {notice}", file=sys.stderr, flush=True)
+    warn_notices(clip)
     plan.check(clip, [Path(args.video), Path(args.mask), *map(Path, painted.values())], None, args.overwrite)
     bars = Bars(enabled=not args.quiet)
     config = client_config(args.server, args.server_key, args.client_key, timeout_s=args.request_timeout)

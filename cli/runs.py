@@ -105,6 +105,12 @@ class _SecondCtrlCQuits:
         raise NotImplementedError
 
 
+def warn_notices(clip: Clip) -> None:
+    """What the reader noticed about the inputs (Clip.notices), one warning line each."""
+    for notice in clip.notices:
+        print(f"vinpaint: warning: {notice}", file=sys.stderr, flush=True)
+
+
 class StopRequest(_SecondCtrlCQuits):
     """The first Ctrl-C asks the engine to checkpoint and stop after the current step; a second one quits at once."""
 
@@ -114,6 +120,12 @@ class StopRequest(_SecondCtrlCQuits):
 
     def _first(self) -> None:
         self.bar.write("\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)")
+
+    def raise_if_requested(self, kept: str) -> None:
+        """After work that no step could stop (flow, propagation, a run without a model): a Ctrl-C asked during it
+        stops before the outputs are written, `kept` saying what stays for the next run."""
+        if self.requested:
+            raise TrainingCancelled(f"stopped before the outputs were written ({kept})")
 
     def __call__(self) -> bool:
         if self.pause_after is not None and self.bar.first_step is not None:
@@ -197,8 +209,7 @@ def run_engine(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, wor
         with StopRequest(bar, pause_after) as stop:
             result = inpaint(frames, masks, config, workdir=workdir, progress=bar, should_stop=stop, device=device,
                              references=references or None)
-            if stop.requested:  # asked while no step could stop (flow, propagation, a run without a model)
-                raise TrainingCancelled("stopped before the outputs were written (the result is kept)")
+            stop.raise_if_requested("the result is kept")
             return result
     finally:
         bar.close()

@@ -16,7 +16,8 @@ import numpy as np
 
 from vinpaint.cli.outputs import Litter, check_writable, extras, loss_history, matte_picture, raw_generated, \
     write_flow_pictures
-from vinpaint.cli.runs import OutputsInProgress, ProgressBar, StopRequest, WorkdirLock, check_workdir, clear_workdir
+from vinpaint.cli.runs import (OutputsInProgress, ProgressBar, StopRequest, WorkdirLock, check_workdir, clear_workdir,
+                               warn_notices)
 from vinpaint.engine import validate
 from vinpaint.engine.config import InpaintConfig
 from vinpaint.engine.shot import DEFAULT_CLUSTER_CPUS, SerialRunner, check_windows, inpaint_shot, tidy
@@ -83,8 +84,7 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
                          "the cores divided by --ray-workers.")
     files = ShotFiles(args.video, args.mask, invert=args.invert_mask, frame_range=frame_range)
     clip = files.clip
-    for notice in clip.notices:
-        print(f"vinpaint: warning: {notice}", file=sys.stderr, flush=True)
+    warn_notices(clip)
     if fps is not None:
         clip.fps = fps
     references = read_references(painted, clip)
@@ -133,8 +133,7 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
                 keep = tuple(pick_frames(files.count, 4))
                 result = inpaint_shot(files, config, workdir, emit, runner=runner, references=references,
                                       keep=keep, announce=bar.write, keep_extras=bool(wanted))
-                if stop.requested:  # asked after the last window could stop: the outputs are left as they were
-                    raise TrainingCancelled("stopped before the outputs were written (every window's result is kept)")
+                stop.raise_if_requested("every window's result is kept")  # asked after the last window could stop
         except TrainingCancelled as exc:
             for sink in sinks:
                 sink.abort()

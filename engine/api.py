@@ -55,13 +55,17 @@ def fingerprint(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, wi
     finished result steadied or feathered again (composition runs on every call, after the cached stages), in the
     same work directory. `with_feather`: the key of work directories made before the feather left it (they are
     accepted)."""
-    settings = config.training_identity(with_feather)
-    digest = hashlib.sha256()
-    digest.update(json.dumps(settings, sort_keys=True).encode())
+    digest = hashlib.sha256(json.dumps(config.training_identity(with_feather), sort_keys=True).encode())
+    return clip_digest(frames, holes, digest).hexdigest()
+
+
+def clip_digest(frames: np.ndarray, holes: np.ndarray, digest=None):
+    """`digest` (a new SHA-256 when None) updated with the clip's shape, dtype, frames and holes."""
+    digest = hashlib.sha256() if digest is None else digest
     digest.update(str((frames.shape, str(frames.dtype))).encode())
     digest.update(np.ascontiguousarray(frames).tobytes())
     digest.update(np.packbits(holes).tobytes())
-    return digest.hexdigest()
+    return digest
 
 
 class _Workdir:
@@ -118,6 +122,14 @@ def branch_workdir(source: Path | str, target: Path | str) -> None:
             shutil.copyfile(Path(source) / name, target / name)
 
 
+def generated_size(height: int, width: int, region: tuple | None, config: InpaintConfig) -> tuple[int, int]:
+    """(h, w) the model generates at: the whole frame's working size, or the hole region's."""
+    if region is None:
+        return working_size(height, width, config)
+    y0, y1, x0, x1 = region
+    return region_working_size(y1 - y0, x1 - x0, config)
+
+
 def _check_generated(generated: np.ndarray, shape: tuple[int, int, int], region: tuple | None,
                      config: InpaintConfig) -> None:
     """Raise ValueError unless a cached result's frames are finite and of the size this clip and config generate:
@@ -126,8 +138,7 @@ def _check_generated(generated: np.ndarray, shape: tuple[int, int, int], region:
     y0, y1, x0, x1 = region if region is not None else (0, height, 0, width)
     if not (0 <= y0 < y1 <= height and 0 <= x0 < x1 <= width):
         raise ValueError(f"its region {region} is not inside the {width}x{height} frames")
-    h, w = region_working_size(y1 - y0, x1 - x0, config) if region is not None else working_size(height, width,
-                                                                                                   config)
+    h, w = generated_size(height, width, region, config)
     if generated.shape != (t_count, h, w, 3):
         raise ValueError(f"its frames are {generated.shape}, this run generates {(t_count, h, w, 3)}")
     if not np.isfinite(generated).all():
@@ -222,7 +233,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
                              matte=matte)
 
     t_count, height, width = holes.shape
-    h, w = working_size(height, width, config)
+    h, w = whole = working_size(height, width, config)
     notices: list[str] = list(flow_notices) + ([fit_notice] if fit_notice else [])
     if fit_notice:
         wd.log(fit_notice)
@@ -234,7 +245,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         notices.append(notice)
         wd.log(notice)
         out, matte = _compose(frames, holes, config, propagation, estimator, diffusion=diffusion)
-        generated = resize_frames(to_float(out), working_size(height, width, config)[::-1])  # the whole frame's
+        generated = resize_frames(to_float(out), whole[::-1])  # the whole frame's
         history = np.zeros((0, 6), np.float32)
         if result_file is not None:
             atomic_write(result_file, lambda f: np.savez(
@@ -263,7 +274,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     region = hole_region(train_holes, config.resolution.crop_margin) if config.resolution.crop_to_hole else None
     y0, y1, x0, x1 = region if region is not None else (0, height, 0, width)
     if region is not None:
-        h, w = region_working_size(y1 - y0, x1 - x0, config)
+        h, w = generated_size(height, width, region, config)
         wd.log(f"training on the region x {x0}-{x1}, y {y0}-{y1} around the hole, at {w}x{h}")
     # only the region is converted to float: a whole 40-frame 4K clip is 4 GB a copy
     source = to_float(frames[:, y0:y1, x0:x1])

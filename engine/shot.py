@@ -131,10 +131,6 @@ class WindowJob:
     def budget(self) -> list:
         return [self.config.train.max_steps, self.config.train.max_seconds]
 
-    def composition(self) -> list:
-        """The settings that act on composition alone (not in key()): with others, the window is composed again
-        from its stored training."""
-        return self.config.composition()
 
 
 def finished(job: WindowJob, damaged: Callable[[str], None] | None = None) -> dict | None:
@@ -151,7 +147,7 @@ def finished(job: WindowJob, damaged: Callable[[str], None] | None = None) -> di
                          "--restart or another work directory")
     if record.get("budget") != job.budget() or not all((job.folder / name).is_file() for name in RESULT_ARRAYS):
         return None  # another budget, or a finished shot whose work directory was tidied: train it again
-    if record.get("composition") != job.composition():
+    if record.get("composition") != job.config.composition():
         return None  # steadied otherwise: inpaint composes it again from the window's cached result
     why = _results_damage(job, record)
     if why is not None:  # damaged (a copy cut short, a disk that filled, a file replaced): run again, from the
@@ -209,13 +205,14 @@ def _results_damage(job: WindowJob, record: dict) -> str | None:
 
 
 def run_window(job: WindowJob, device: str | None = None, threads: int | None = None,
-               progress=None, should_stop: Callable[[], bool] | None = None) -> dict:
+               progress=None, should_stop: Callable[[], bool] | None = None, checked: bool = False) -> dict:
     """Train one window (or continue it from its checkpoint) and keep its result at source resolution in its
     folder. Returns its record. A window that already finished returns at once: a retried task trains nothing
-    twice."""
+    twice. `checked`: the caller has just found it unfinished (finished() hashes the window's frames and arrays,
+    so it is not asked twice in one process)."""
     from .api import inpaint
 
-    record = finished(job)
+    record = None if checked else finished(job)
     if record is not None:
         return record
     if threads:  # this window's share of the machine's cores: torch's and OpenCV's (DIS, the frame pool)
@@ -249,7 +246,7 @@ def run_window(job: WindowJob, device: str | None = None, threads: int | None = 
         atomic_write(job.folder / name, lambda f, a=array: np.save(f, a))
         if name in SAVED_ARRAYS:
             described[name] = _describe(array)
-    record = {"key": job.key(), "budget": job.budget(), "composition": job.composition(),
+    record = {"key": job.key(), "budget": job.budget(), "composition": job.config.composition(),
               "start": job.window.start, "stop": job.window.stop,
               "steps": steps, "seconds": seconds, "notices": notices, "arrays": described}
     atomic_write_text(job.folder / DONE, json.dumps(record) + "\n")
@@ -279,7 +276,8 @@ class SerialRunner:
 
     def submit(self, job: WindowJob) -> None:
         self.announce(f"window {job.window.index + 1}: frames {job.window.start}-{job.window.stop - 1}")
-        self.done.append((job.window, run_window(job, self.device, self.threads, self.progress, self.should_stop)))
+        self.done.append((job.window, run_window(job, self.device, self.threads, self.progress, self.should_stop,
+                                                 checked=True)))  # inpaint_shot asked finished() just before
 
     def finished(self, block: bool) -> Iterator[tuple[Window, dict]]:
         done, self.done = self.done, []

@@ -789,10 +789,7 @@ class FrameTrainer:
                 self._fill_unfinished(frame, best_image, model)
                 break
             if it >= self.iters or over_time:
-                if best_image is None:  # budget ran out before the first snapshot: keep what there is
-                    with torch.no_grad():
-                        best_image = self._frame_loss(model, frame)[0].detach().cpu()
-                self.images[frame] = best_image[0]
+                self.images[frame] = self._kept(model, frame, best_image)
                 frame, it, best, best_image = frame + 1, 0, math.inf, None
                 if frame < self.t_count:
                     model, optimizer = self._fresh(frame)
@@ -820,15 +817,19 @@ class FrameTrainer:
         self.steps = min(self.total, tc.max_steps) if tc.max_steps > 0 else self.total
 
     @torch.no_grad()
+    def _kept(self, model, frame: int, best_image) -> torch.Tensor:
+        """A frame's output: its best snapshot, or what its network makes now when the budget ran out before the
+        first snapshot."""
+        if best_image is None:
+            best_image = model(self.res.noise[frame:frame + 1])[0].detach().cpu()
+        return best_image[0]
+
     def _fill_unfinished(self, frame: int, best_image, model) -> None:
-        """The output of frames the step budget did not finish: this frame's best snapshot so far (or what its
-        network makes now), and for each later one what a fresh network makes of its noise."""
-        for t in range(frame, self.t_count):
-            if t > frame:
-                model = self._fresh(t)[0]
-            if t > frame or best_image is None:
-                best_image = self._frame_loss(model, t)[0].detach().cpu()
-            self.images[t] = best_image[0]
+        """The output of frames the step budget did not finish: this frame's (_kept), and for each later one what a
+        fresh network makes of its noise."""
+        self.images[frame] = self._kept(model, frame, best_image)
+        for t in range(frame + 1, self.t_count):
+            self.images[t] = self._kept(self._fresh(t)[0], t, None)
 
     def _checkpoint(self, frame, it, best, best_image, model, optimizer) -> None:
         self.run_state.save({"kind": "frame", "frame": frame, "iteration": it, "best": best,

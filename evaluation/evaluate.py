@@ -39,9 +39,9 @@ def load_composed(data: Path, out: Path, cfg: EvalConfig, composed: Path | None,
     if existing.is_file():
         held = compose.load_manifest(existing)
         check_same_set(held, manifest, out, f"--data {data}")
-        check_same_pixels(data, held, target, out)
+        stored = check_same_pixels(data, held, target, out)
         if held == manifest:
-            return compose.read_set(target)
+            return stored if stored is not None else compose.read_set(target)
     echo(f"composing {len(manifest['clips'])} clips into {target}")
     compose.write_set(data, manifest, target)
     return compose.read_set(target)
@@ -93,15 +93,17 @@ def check_same_set(held: dict, wanted: dict, out: Path, source: str) -> None:
                          "to start over).")
 
 
-def check_same_pixels(data: Path, held: dict, target: Path, out: Path) -> None:
+def check_same_pixels(data: Path, held: dict, target: Path, out: Path) -> list[compose.ComposedClip] | None:
     """The same manifest drawn from another data folder (same clip names and lengths, other footage) is still
     another set: each clip of the set in OUT must come out of `data` as it is on disk (a small tolerance lets a
-    re-encoded or re-scaled copy of the same footage, or another OpenCV's resampling, pass)."""
+    re-encoded or re-scaled copy of the same footage, or another OpenCV's resampling, pass). Returns the clips it
+    read (the set as read_set gives it), or None for a damaged set."""
+    clips = []
     for entry in held["clips"]:
         try:
             stored = compose.read_set_clip(target, entry)
         except InputError:
-            return  # a damaged set is composed again, as before
+            return None  # a damaged set is composed again, as before
         made = compose.build_clip(data, held, entry)
         same = (stored.frames.shape == made.frames.shape and np.mean(stored.masks != made.masks) <= 0.01
                 and np.mean(np.abs(stored.truth.astype(np.int16) - made.truth)) <= 2.0
@@ -110,6 +112,8 @@ def check_same_pixels(data: Path, held: dict, target: Path, out: Path) -> None:
             raise InputError(f"{out} holds an evaluation of another composed set: its clip {entry['name']} was not "
                              f"made from the footage in --data {data}; its runs and results belong to that set, so "
                              f"give a new -o for this one (or delete {out} to start over).")
+        clips.append(stored)
+    return clips
 
 
 def load_real(data: Path, cfg: EvalConfig) -> list[compose.ComposedClip]:

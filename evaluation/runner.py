@@ -12,7 +12,6 @@ core, and is not inflated by other jobs sharing the machine); 'wall' is plain el
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import resource
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vinpaint import engine
+from vinpaint.engine.api import clip_digest
 from vinpaint.engine.config import STEPS_ALONE
 from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
 from vinpaint.files import atomic_write_text
@@ -270,10 +270,7 @@ def run_engine_job(job: EngineJob) -> list[Snapshot]:
 
 def clip_key(frames: np.ndarray, masks: np.ndarray) -> str:
     """Content hash of the frames and holes a method's runs were made from."""
-    digest = hashlib.sha256(str((frames.shape, str(frames.dtype))).encode())
-    digest.update(np.ascontiguousarray(frames).tobytes())
-    digest.update(np.packbits(masks).tobytes())
-    return digest.hexdigest()
+    return clip_digest(frames, masks).hexdigest()
 
 
 def _claim_root(root: Path, settings: str, label: str, clip: str | None = None) -> None:

@@ -73,8 +73,8 @@ def job_id(content_hash: str, config: InpaintConfig) -> str:
 
 def windows(config: InpaintConfig, frames: int) -> list:
     """The windows the training process trains a clip in (engine/shot.py plan_windows): one for a clip of at most
-    shot.window frames. Geometry only: whether a window holds the settings' batches is the engine's own check
-    when training starts (engine/shot.py check_windows), as before."""
+    shot.window frames. Geometry only: whether a window holds the settings' batches is engine/shot.py
+    check_windows, which job.open asks too (handlers.py _precheck)."""
     from vinpaint.engine.shot import plan_windows
 
     return plan_windows(frames, config.shot.window, config.shot.overlap)

@@ -45,6 +45,7 @@ def find_sibling(jobs: list[Job], job: Job, config: InpaintConfig,
     to a machine's speed (a checkpoint keeps its fitted count). Done jobs first, then the furthest trained."""
     rec = job.record
     identity = config.training_identity()
+    planned = job_settings.planned_steps(config, rec.frames)
     candidates = []
     for other in jobs:
         o = other.record
@@ -61,7 +62,7 @@ def find_sibling(jobs: list[Job], job: Job, config: InpaintConfig,
             trains_on = (o.state == "done" and rec.frames <= config.shot.window
                          and theirs.train.max_seconds == config.train.max_seconds
                          and theirs.train.fit_seconds == 0 and config.train.fit_seconds == 0
-                         and o.progress.step <= job_settings.planned_steps(config, rec.frames))
+                         and o.progress.step <= planned)
             if not trains_on:
                 continue
         if not other.complete_inputs() or other.hash_state() != "ok":
@@ -74,7 +75,6 @@ def find_sibling(jobs: list[Job], job: Job, config: InpaintConfig,
 
 def _share(source: Path, target: Path) -> None:
     """A hard link where the file is only ever replaced whole (OSError where links fail), else a copy."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     if source.suffix in LINKED_SUFFIXES:
         os.link(source, target)
     else:
@@ -82,26 +82,24 @@ def _share(source: Path, target: Path) -> None:
 
 
 def link_inputs(source: Job, target: Job) -> int:
-    """The sibling's uploaded items (and their digests) into `target`; returns how many items it now has."""
+    """The sibling's uploaded items (and their digests) into `target`, a job just created (its input folders
+    empty); what it holds is then the sibling's, already verified, so nothing is read back."""
     for kind in KINDS:
         for index in sorted(source.have[kind]):
             for suffix in (".bin", ".sha256"):
-                there = target.item_path(kind, index, suffix)
-                if not there.exists():
-                    _share(source.item_path(kind, index, suffix), there)
-    target.scan_items()
-    return sum(len(target.have[kind]) for kind in KINDS)
+                _share(source.item_path(kind, index, suffix), target.item_path(kind, index, suffix))
+    target.take_items(source)
 
 
 def seed_workdir(source: Job, target: Job) -> None:
     """The sibling's work directory, file by file, into `target`'s (new and empty). Lock files and temporary
     files of an interrupted write stay behind."""
     for root, _dirs, files in os.walk(source.workdir):
+        there = target.workdir / Path(root).relative_to(source.workdir)
+        there.mkdir(parents=True, exist_ok=True)
         for name in files:
-            if name == "LOCK" or name.startswith("."):
-                continue
-            path = Path(root) / name
-            _share(path, target.workdir / path.relative_to(source.workdir))
+            if name != "LOCK" and not name.startswith("."):
+                _share(Path(root) / name, there / name)
 
 
 def seed(jobs: list[Job], job: Job, config: InpaintConfig,

@@ -249,6 +249,13 @@ class Job:
                     self.digests[kind][index] = digest
         self._hash_state = None
 
+    def take_items(self, other: "Job") -> None:
+        """`have` and the digests of a job whose items were just linked into this one's folders (siblings.py)."""
+        for kind in KINDS:
+            self.have[kind] = set(other.have[kind])
+            self.digests[kind] = dict(other.digests[kind])
+        self._hash_state = None
+
     def store_item(self, kind: str, index: int, data: memoryview, digest: bytes) -> None:
         """Write one input atomically: digest removed first, so a crash in between leaves the item missing."""
         sidecar = self.item_path(kind, index, ".sha256")
@@ -407,14 +414,10 @@ class JobStore:
         """Forget a job and move its folder to the trash (removed now, or later when its trainer has exited). A
         folder that cannot be moved (an unwritable store) leaves the job listed and servable, and the error
         says why."""
-        job = self.get(job_id)
-        return self._to_trash(job.root, remove_now, forget=job_id)
-
-    def _to_trash(self, root: Path, remove_now: bool = True, forget: str | None = None) -> Path:
+        root = self.get(job_id).root
         dest = self.trash_dir / f"{root.name}.{time.time_ns()}"
         os.rename(root, dest)
-        if forget is not None:
-            del self.jobs[forget]
+        del self.jobs[job_id]
         fsync_dir(self.jobs_dir)
         if remove_now:
             shutil.rmtree(dest, ignore_errors=True)

@@ -287,7 +287,7 @@ def run_long_shot(job_dir: Path, record: dict[str, Any], config: InpaintConfig, 
     write_finish(job_dir, record["frames"], result.history, HISTORY_TERMS)
 
 
-def _seeded(job_dir: Path, record: dict[str, Any], events: Events, attempt: Callable[[], Any]) -> Any:
+def _retrained_if_refused(job_dir: Path, record: dict[str, Any], events: Events, attempt: Callable[[], Any]) -> Any:
     """attempt(); a job whose work directory the engine does not take for this run starts over in an empty one:
     one seeded from a sibling (host_bridge/siblings.py) that differs after all (another device's precision, a
     checkpoint further than this job plans), or a job resumed by a daemon of another version. A job's work
@@ -317,8 +317,8 @@ def run(job_dir: Path, device: str, events: Events, parent: int, ray_address: st
         config = InpaintConfig.from_dict(record["config"])
         uploads = Uploads(job_dir, record, events, should_stop, stream_wait_s)
         if record["frames"] > config.shot.window:
-            _seeded(job_dir, record, events, lambda: run_long_shot(job_dir, record, config, device, events,
-                                                                   should_stop, ray_address, uploads, ray_cpus))
+            _retrained_if_refused(job_dir, record, events, lambda: run_long_shot(
+                job_dir, record, config, device, events, should_stop, ray_address, uploads, ray_cpus))
             events.send(ev.Done())
             os.close(lock)
             return EXIT_DONE
@@ -329,7 +329,7 @@ def run(job_dir: Path, device: str, events: Events, parent: int, ray_address: st
             return EXIT_STOPPED
         rgb = np.ascontiguousarray(frames[..., :3])
         references = load_references(job_dir, record)
-        result = _seeded(job_dir, record, events, lambda: inpaint(
+        result = _retrained_if_refused(job_dir, record, events, lambda: inpaint(
             rgb, holes, config, workdir=job_dir / "work", progress=events.send, should_stop=should_stop,
             device=device, references=references or None))
         events.send(ev.Progress(phase="done", step=result.steps, total=result.steps, elapsed_s=float(result.seconds),

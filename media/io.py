@@ -85,13 +85,13 @@ def read_image_typed(path: Path, matte: bool = False, dropped: list[str] | None 
     path = Path(path)
     check_regular(path, "image")
     if path.suffix.lower() in OIIO_READS:
-        return read_image_file(path, dropped)
+        return read_image_file(path, None if matte else dropped)
     data = np.fromfile(str(path), dtype=np.uint8)  # imdecode, unlike imread, copes with any path encoding
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
         raise InputError(f"cannot read image {path}: the file is empty, damaged or not an image.")
-    if image.dtype == np.float32 and path.suffix.lower() in (".tif", ".tiff"):
-        return read_image_file(path, dropped)  # float TIFF: through OpenImageIO, which checks NaN and infinity
+    if image.dtype == np.float32 and path.suffix.lower() in (".tif", ".tiff"):  # float TIFF: through OpenImageIO,
+        return read_image_file(path, None if matte else dropped)  # which checks NaN and infinity
     if image.dtype not in (np.uint8, np.uint16):
         raise InputError(f"image {path} has {image.dtype} samples; only 8-bit and 16-bit images, float TIFF and "
                          "EXR are supported.")
@@ -130,19 +130,31 @@ def _read_files(source: Path, files: list[Path], matte: bool = False) -> tuple[n
     frames, samples, dropped = [], [], []
     budget = clip_memory_budget()
     for path in files:
-        image, sample = read_image_typed(path, matte, None if matte else dropped)
+        image, sample = read_image_typed(path, matte, dropped)
         _check_size_so_far(source, len(frames) + 1, image.nbytes, budget)
         if frames and (image.shape != frames[0].shape or sample != samples[0]):
             raise InputError(f"image {path.name} in {path.parent} is {_describe(image, sample)} but {files[0].name} "
                              f"is {_describe(frames[0], samples[0])}; every frame must match.")
         frames.append(image)
         samples.append(sample)
-    notices = []
-    if dropped:
-        which = dropped[0] if len(dropped) == 1 else f"{len(dropped)} of the {len(files)} frames, from {dropped[0]},"
-        notices.append(f"{which} in {source} {'has' if len(dropped) == 1 else 'have'} an alpha channel that is not "
-                       f"opaque everywhere; {ALPHA_DROPPED}")
-    return np.stack(frames), samples[0], notices
+    return np.stack(frames), samples[0], image_alpha_notices(source, dropped, len(files))
+
+
+def image_alpha_notices(source: Path, dropped: list[str], count: int) -> list[str]:
+    """The notice for image files of `source` whose alpha read_image_typed dropped (`dropped`, of `count` read)."""
+    if not dropped:
+        return []
+    which = dropped[0] if len(dropped) == 1 else f"{len(dropped)} of the {count} frames, from {dropped[0]},"
+    return [f"{which} in {source} {'has' if len(dropped) == 1 else 'have'} an alpha channel that is not opaque "
+            f"everywhere; {ALPHA_DROPPED}"]
+
+
+def video_alpha_notices(path: Path, stream) -> list[str]:
+    """The notice for a video stream whose pixel format has an alpha channel, which decoding to RGB drops."""
+    fmt = stream.codec_context.format if stream.codec_context is not None else None
+    if fmt is None or not any(c.is_alpha for c in fmt.components):
+        return []
+    return [f"video {path} has an alpha channel ({fmt.name}); {ALPHA_DROPPED}"]
 
 
 def _read_pattern(pattern: Pattern, frame_range: tuple[int, int] | None, matte: bool = False) -> Clip:
@@ -193,10 +205,7 @@ def _read_video_file(path: Path) -> Clip:
             raise InputError(f"video {path} is damaged after frame {len(frames)}: {_reason(exc)}.") from None
     if not frames:
         raise InputError(f"video {path} holds no frames.")
-    notices = []
-    fmt = stream.codec_context.format
-    if fmt is not None and any(c.is_alpha for c in fmt.components):
-        notices.append(f"video {path} has an alpha channel ({fmt.name}); {ALPHA_DROPPED}")
+    notices = video_alpha_notices(path, stream)
     if declared and len(frames) < declared:
         notices.append(f"video {path} declares {declared} frames but only {len(frames)} could be read (is the file "
                        f"truncated or still being written?); using those {len(frames)}")

@@ -12,7 +12,7 @@ import numpy as np
 
 from vinpaint.errors import InputError
 from .io import DEFAULT_FPS, IMAGE_EXTENSIONS, Clip, _check_count, _check_size, _describe, _reason, _to_hole, \
-    ALPHA_DROPPED, check_regular, decoded_format, list_images, read_image_typed
+    check_regular, decoded_format, image_alpha_notices, list_images, read_image_typed, video_alpha_notices
 from .sequences import looks_like_pattern, parse_pattern, select_frames
 
 
@@ -52,32 +52,28 @@ class FrameStream:
             source = path
         self.path = source
         dropped: list[str] = []  # the first frame's alpha, when it is dropped (read_image_typed)
-        self.alpha_format = ""
+        notices: list[str] = []
         if self.files:
-            first, self.sample = read_image_typed(self.files[0], self.matte, None if self.matte else dropped)
+            first, self.sample = read_image_typed(self.files[0], self.matte, dropped)
             self.count, fps, kind = len(self.files), DEFAULT_FPS, "images"
         else:
-            first, fps, self.count = self._probe_video(path)
+            first, fps, self.count, notices = self._probe_video(path)
             self.sample, kind = "", "video"
         self.first = first
-        notices = [f"{dropped[0]} in {source} has an alpha channel that is not opaque everywhere; {ALPHA_DROPPED}"] \
-            if dropped else []
-        if self.alpha_format and not self.matte:
-            notices.append(f"video {source} has an alpha channel ({self.alpha_format}); {ALPHA_DROPPED}")
+        notices = [] if self.matte else image_alpha_notices(source, dropped, 1) + notices
         self.clip = Clip(np.broadcast_to(first, (self.count, *first.shape)), Fraction(fps), source, kind, names,
                          numbers=numbers, pattern=pattern, sample=self.sample, notices=notices)
 
-    def _probe_video(self, path: Path) -> tuple[np.ndarray, Fraction, int]:
-        """The first frame, the rate, and the frame count from the packets (a fast pass: nothing is decoded)."""
+    def _probe_video(self, path: Path) -> tuple[np.ndarray, Fraction, int, list[str]]:
+        """The first frame, the rate, the frame count from the packets (a fast pass: nothing is decoded) and the
+        notices for the user."""
         try:
             with av.open(str(path)) as container:
                 if not container.streams.video:
                     raise InputError(f"file {path} has no video stream.")
                 stream = container.streams.video[0]
                 rate = stream.average_rate or stream.guessed_rate or DEFAULT_FPS
-                fmt = stream.codec_context.format if stream.codec_context is not None else None
-                if fmt is not None and any(c.is_alpha for c in fmt.components):
-                    self.alpha_format = fmt.name
+                notices = video_alpha_notices(path, stream)
                 count = sum(1 for packet in container.demux(stream) if packet.size)
             self.video = path
             first = self.read(0, 1)[0]
@@ -85,7 +81,7 @@ class FrameStream:
             raise InputError(f"cannot open video {path}: {_reason(exc)}.") from None
         if count == 0:
             raise InputError(f"video {path} holds no frames.")
-        return first, rate, count
+        return first, rate, count, notices
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Frames start..stop-1 as [n,H,W,3]; frames before `start` are forgotten, so call with rising starts."""

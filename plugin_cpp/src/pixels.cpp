@@ -235,25 +235,38 @@ void writeProxyT(const Plane &plane, const unsigned char *matte, const Sampling 
     const int padX = static_cast<int>(std::ceil(cellsX)), padY = static_cast<int>(std::ceil(cellsY));
     std::vector<Footprint> cols(static_cast<std::size_t>(window.width()));
     for (int x = window.x1; x < window.x2; ++x) cols[x - window.x1] = footprint(x - rod.x1, cellsX, plane.width);
-    auto touches = [&](const Footprint &rows, const Footprint &c) {
-        const int r1 = std::min(plane.height, rows.last + padY), k1 = std::min(plane.width, c.last + padX);
-        for (int r = std::max(0, rows.first - padY); r < r1; ++r) {
-            const unsigned char *mrow = matte + static_cast<std::size_t>(r) * plane.width;
-            for (int k = std::max(0, c.first - padX); k < k1; ++k)
-                if (mrow[k]) return true;
-        }
-        return false;
+    // Per output row: how many plane columns up to k hold a hole pixel in the row's padded band, so that whether a
+    // footprint touches the hole is one subtraction, not a scan of its padded box for every output pixel.
+    std::vector<int> holeColumnsBefore(static_cast<std::size_t>(plane.width) + 1, 0);
+    // only the columns this window's footprints reach (footprints rise with x)
+    const int kLo = cols.empty() ? 0 : std::max(0, cols.front().first - padX);
+    const int kHi = cols.empty() ? 0 : std::min(plane.width, cols.back().last + padX);
+    auto touches = [&](const Footprint &c) {
+        const int k0 = std::max(0, c.first - padX), k1 = std::min(plane.width, c.last + padX);
+        return k1 > k0 && holeColumnsBefore[k1] > holeColumnsBefore[k0];
     };
     for (int y = yBegin; y < yEnd; ++y) {
         // Output rows count up from the bottom of the region of definition, plane rows down from its top.
         const Footprint rows = footprint(rod.y2 - 1 - y, cellsY, plane.height);
+        if (matte) {
+            const int r0 = std::max(0, rows.first - padY), r1 = std::min(plane.height, rows.last + padY);
+            for (int k = kLo; k < kHi; ++k) {
+                bool any = false;
+                for (int r = r0; r < r1 && !any; ++r) any = matte[static_cast<std::size_t>(r) * plane.width + k] != 0;
+                holeColumnsBefore[k + 1] = holeColumnsBefore[k] + (any ? 1 : 0);
+            }
+        }
         D *o = reinterpret_cast<D *>(out.pixel(window.x1, y));
         for (int x = window.x1; x < window.x2; ++x, o += out.comps) {
             const Footprint &c = cols[x - window.x1];
             const bool fromSrc = src && src->bounds.contains(x, y);
-            const bool hole = matte == nullptr || !fromSrc || touches(rows, c);
+            if (matte != nullptr && fromSrc && !touches(c)) {  // the host's own proxy pixel, converted as copyView
+                copyPixel(at<A>(*src, x, y), src->comps, o, out.comps);  // does; alpha as writePlane's
+                if (out.comps == 4 && !(alphaMode == AlphaMode::FromSource && src->comps == 4)) o[3] = opaque<D>();
+                continue;
+            }
             double sum[3] = {0, 0, 0}, weight = 0;
-            for (int r = rows.first; r < rows.last && hole; ++r) {
+            for (int r = rows.first; r < rows.last; ++r) {
                 const double wy = rows.share(r);
                 const S *prow = pl + static_cast<std::size_t>(r) * plane.width * 3;
                 for (int k = c.first; k < c.last; ++k) {
@@ -262,11 +275,6 @@ void writeProxyT(const Plane &plane, const unsigned char *matte, const Sampling 
                     for (int ch = 0; ch < 3; ++ch) sum[ch] += wgt * toUnit(prow[static_cast<std::size_t>(k) * 3 + ch]);
                     weight += wgt;
                 }
-            }
-            if (!hole) {  // the host's own proxy pixel, converted as copyView does; alpha as writePlane's
-                copyPixel(at<A>(*src, x, y), src->comps, o, out.comps);
-                if (out.comps == 4 && !(alphaMode == AlphaMode::FromSource && src->comps == 4)) o[3] = opaque<D>();
-                continue;
             }
             float rgb[3];
             for (int ch = 0; ch < 3; ++ch) rgb[ch] = weight > 0 ? static_cast<float>(sum[ch] / weight) : 0.f;
