@@ -110,3 +110,52 @@ def test_a_streaming_train_sends_each_reference_with_its_frame(setup, tmp_path: 
     reference = mtime[f"references/{PAINTED:05d}.bin"]
     assert mtime[f"masks/{PAINTED:05d}.bin"] <= reference <= mtime[f"frames/{PAINTED + 1:05d}.bin"], mtime
     assert np.array_equal(load(tmp_path, "output", PAINTED + 1)[..., :3], painted)
+
+
+@pytest.mark.parametrize("source_components", ["RGB", "RGBA"])
+def test_a_painting_transparent_over_the_hole_is_refused(setup, tmp_path: Path, source_components: str) -> None:
+    """A painting on a transparent layer (RGBA, alpha 0 where nothing was painted) connected beside an RGB or RGBA
+    plate: it reaches the node with its alpha (the node asks for the Reference's own components), and where its
+    alpha is below one half over the hole, Train refuses before anything is uploaded, saying which frame and how
+    many hole pixels, since a reference is taken whole over its frame's hole. The same painting made opaque over
+    the hole (transparent elsewhere) is accepted and sent."""
+    from vinpaint.host_bridge.client import Client
+
+    root, frames, holes, painted, daemon = setup
+    layer = np.zeros((*painted.shape[:2], 4), np.uint8)
+    layer[..., :3] = painted
+    ys, xs = np.nonzero(holes[PAINTED])
+    cover = holes[PAINTED].copy()
+    cover[ys[0], xs[0]] = cover[ys[-1], xs[-1]] = False  # two hole pixels left unpainted
+    layer[cover, 3] = 255
+    for name, alpha in (("partial", layer), ("covered", None)):
+        folder = tmp_path / name
+        folder.mkdir()
+        if alpha is None:
+            alpha = layer.copy()
+            alpha[holes[PAINTED], 3] = 255
+        np.save(folder / "00000.npy", alpha)
+    base = ["--source", str(root / "source"), "--mask", str(root / "mask"), "--depth", "byte",
+            "--components", source_components, "--reference-components", "RGBA", "--daemon", daemon.endpoint,
+            "--reference-first-frame", str(PAINTED + 1), "--param", f"preset={PRESET_TINY}"]
+    with Client(daemon.endpoint) as client:
+        before = {j["job"] for j in client.list_jobs()}
+    refused = harness(*base, "--reference", str(tmp_path / "partial"), "--expect-failure", "train",
+                      "--steps", "describe,create,train,destroy,unload")
+    prefs = refused.event("clip_preferences")["clips"]
+    assert prefs["Reference"]["components"] == "OfxImageComponentRGBA", prefs
+    assert refused.steps["train"]["status"] == "Failed", refused.stdout[-3000:]
+    line = refused.steps["train"]["status_param"]
+    assert f"frame {PAINTED + 1} is transparent over 2 of the {int(holes[PAINTED].sum())} hole pixels" in line, line
+    with Client(daemon.endpoint) as client:
+        assert {j["job"] for j in client.list_jobs()} == before, "nothing was opened or uploaded"
+
+    accepted = harness(*base, "--reference", str(tmp_path / "covered"), "--watchdog", "600",
+                       "--steps", "describe,create,train,destroy,unload")
+    assert accepted.steps["train"]["status"] == "OK", accepted.stdout[-3000:]
+    job = accepted.steps["train"]["job"]
+    with Client(daemon.endpoint) as client:
+        assert client.status(job)["missing_references"] == 0
+        # The painting's colour went up whole: the same clip from Python, with the RGB painting, is this job.
+        assert client.submit(frames, holes, preset="tiny", mask_dilation=0, mask_feather=0,
+                             references={PAINTED: painted}) == job

@@ -488,13 +488,19 @@ bool isImageComponents(const std::string &c) {
 
 // Without this action a host maps every optional input to the components of the "most chromatic" input
 // (HostSupport does), so an Alpha-only mask with an RGB source would arrive as RGB and its alpha be lost.
-// The Mask asks for exactly what is connected to it; the Output takes the Source's components.
+// The Mask asks for exactly what is connected to it; the Output takes the Source's components; the Reference keeps
+// its alpha (a painting on a transparent layer over an RGB plate must not arrive as opaque black).
 OfxStatus clipPreferences(OfxImageEffectHandle effect, PropSet outArgs) {
     Instance &inst = instanceOf(effect);
     const std::string prefix = "OfxImageClipPropComponents_";  // + clip name (the spec's per-clip property)
     if (inst.mask && inst.mask.connected()) {
         const std::string comps = inst.mask.props().tryString(kOfxImageClipPropUnmappedComponents).value_or("");
         if (isImageComponents(comps)) outArgs.setString((prefix + kMaskClipName).c_str(), comps);
+    }
+    if (inst.reference && inst.reference.connected()) {
+        const std::string comps = inst.reference.props().tryString(kOfxImageClipPropUnmappedComponents).value_or("");
+        if (comps == kOfxImageComponentRGB || comps == kOfxImageComponentRGBA)
+            outArgs.setString((prefix + kReferenceClipName).c_str(), comps);
     }
     if (inst.source.connected()) {
         std::string comps = inst.source.props().tryString(kOfxImageClipPropUnmappedComponents).value_or("");

@@ -128,6 +128,28 @@ void packRgbT(const View &src, const Rect &frame, const Plane &dst, int rowBegin
     }
 }
 
+// ---- countSeeThrough --------------------------------------------------------------------------------------------
+template <typename T>
+std::size_t countSeeThroughT(const View &src, const Rect &frame, const unsigned char *mask, int rowBegin, int rowEnd) {
+    const int w = frame.width();
+    std::size_t n = 0;
+    for (int r = rowBegin; r < rowEnd; ++r) {
+        const int y = frame.y2 - 1 - r;
+        const unsigned char *m = mask + static_cast<std::size_t>(r) * w;
+        const bool rowInside = y >= src.bounds.y1 && y < src.bounds.y2;
+        for (int x = frame.x1; x < frame.x2; ++x) {
+            if (m[x - frame.x1] != 255) continue;
+            if (!rowInside || x < src.bounds.x1 || x >= src.bounds.x2) {
+                ++n;
+            } else if (src.comps == 4) {
+                const float a = toUnit<T>(at<T>(src, x, y)[3]);
+                n += !(a >= 0.5f);  // NaN counts as see-through
+            }
+        }
+    }
+    return n;
+}
+
 // ---- packMask -----------------------------------------------------------------------------------------------
 template <typename T>
 std::size_t packMaskT(const View &m, const Rect &frame, MaskChannel ch, bool invert, unsigned char *dst,
@@ -349,6 +371,12 @@ void packRgb(const View &src, const Rect &frame, const Plane &dst, int rowBegin,
     if (dst.depth != src.depth || dst.comps != 3 || dst.width != frame.width() || dst.height != frame.height())
         throw std::invalid_argument("packRgb: destination does not match the frame");
     withType(src.depth, [&](auto tag) { packRgbT<decltype(tag)>(src, frame, dst, rowBegin, rowEnd); });
+}
+
+std::size_t countSeeThrough(const View &src, const Rect &frame, const unsigned char *mask, int rowBegin, int rowEnd) {
+    std::size_t n = 0;
+    withType(src.depth, [&](auto tag) { n = countSeeThroughT<decltype(tag)>(src, frame, mask, rowBegin, rowEnd); });
+    return n;
 }
 
 std::size_t packMask(const View &mask, const Rect &frame, MaskChannel channel, bool invert, unsigned char *dst,

@@ -59,6 +59,11 @@ enum class MaskChannel { Alpha, Luminance };
 // dst.comps == 3, dst.width/height == frame size). Pixels of the frame outside src.bounds become 0. Exact copy.
 void packRgb(const View &src, const Rect &frame, const Plane &dst, int rowBegin, int rowEnd);
 
+// Hole pixels (mask 255, packed as packMask writes it) in rows [rowBegin, rowEnd) where src gives no colour to
+// take whole: outside src.bounds (transparent black to a host), or an alpha below one half on a 4-channel view.
+// A painted reference replaces its frame's hole with its colour, so such pixels would come out black or faded.
+std::size_t countSeeThrough(const View &src, const Rect &frame, const unsigned char *mask, int rowBegin, int rowEnd);
+
 // Hole mask of the same frame rows: dst is width*height bytes, 255 where (channel value, inverted if asked)
 // is above one half, 0 elsewhere. A 1-channel view is its own alpha and luminance. Returns the hole pixel count.
 // Throws std::invalid_argument for Alpha on a 3-channel view.

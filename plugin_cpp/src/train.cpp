@@ -3,6 +3,7 @@
 // host's UI is only busy for the upload, under its progress bar with cancel. A job of several windows on a daemon
 // with feature "stream" is started before the upload, so its first window trains while the rest arrives.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -40,7 +41,8 @@ private:
     void readFrame(int i, zmq::message_t &frame, zmq::message_t &mask, std::size_t *holes);
     void failIfCancelled(double fraction);
     // Pass 1b: the painted clean frames, where the Reference clip has an image; kept in memory (they are few).
-    void readReferences(const proto::HelloReply &hello, const std::string &address);
+    // A painting must cover its frame's hole opaquely: items give the hole masks pass 1 kept (or read them again).
+    void readReferences(const proto::HelloReply &hello, const std::string &address, const std::vector<Item> &items);
 
     Instance &inst_;
     std::unique_ptr<ofx::Progress> progress_;
@@ -59,7 +61,8 @@ private:
     std::vector<zmq::message_t> refPixels_;        // the same order
 };
 
-void TrainJob::readReferences(const proto::HelloReply &hello, const std::string &address) {
+void TrainJob::readReferences(const proto::HelloReply &hello, const std::string &address,
+                              const std::vector<Item> &items) {
     if (inst_.filterContext || !inst_.reference || !inst_.reference.connected()) return;
     if (!hello.serves("references"))
         throw OfxError(kOfxStatFailed, "vinpaint: the daemon at " + address + " does not take reference frames (it "
@@ -82,6 +85,24 @@ void TrainJob::readReferences(const proto::HelloReply &hello, const std::string 
         if (v.depth != g_.dtype)
             throw OfxError(kOfxStatFailed, "vinpaint: the Reference image at frame " + frame +
                                                " has another bit depth than the Source");
+        // The painting replaces the whole hole with its colour: where it is transparent (an unpainted part of a
+        // layer, or no pixels at all) that colour is black or faded, so refuse it as the CLI does.
+        zmq::message_t reread, unusedFrame;
+        if (!items[i].mask) {
+            std::size_t unused = 0;
+            readFrame(i, unusedFrame, reread, &unused);
+        }
+        const auto *hole = static_cast<const unsigned char *>(items[i].mask ? items[i].mask->data() : reread.data());
+        std::atomic<std::size_t> seeThrough{0};
+        forRowBands(g_.height, [&](int a, int b) { seeThrough += px::countSeeThrough(v, rod, hole, a, b); });
+        if (seeThrough > 0) {
+            const std::size_t holes = static_cast<std::size_t>(std::count(hole, hole + g_.maskBytes(), 255));
+            throw OfxError(kOfxStatFailed, "vinpaint: the Reference image at frame " + frame + " is transparent over " +
+                                               std::to_string(seeThrough.load()) + " of the " + std::to_string(holes) +
+                                               " hole pixels there (alpha below one half, or no image); a reference "
+                                               "replaces that frame's whole hole with its colour, so paint it opaque "
+                                               "over the hole or merge it over the plate first");
+        }
         zmq::message_t buf(g_.frameBytes());
         px::Plane plane{buf.data(), g_.width, g_.height, 3, g_.dtype};
         forRowBands(g_.height, [&](int a, int b) { px::packRgb(v, rod, plane, a, b); });
@@ -247,7 +268,7 @@ OfxStatus TrainJob::run() {
         fd.push_back(it.frameDigest);
         md.push_back(it.maskDigest);
     }
-    readReferences(hello, address);
+    readReferences(hello, address, items);
     std::vector<int> refIndices;
     for (const auto &r : refDigests_) refIndices.push_back(r.first);
     const std::string hash = proto::contentHash(g_, fd, md, refDigests_);

@@ -131,6 +131,38 @@ void testMaskThresholds() {
     }
 }
 
+// A reference's hole pixels must carry colour to take whole: alpha of at least one half, inside the bounds.
+void testSeeThrough() {
+    const Rect frame{0, 0, 4, 2};                    // two rows; top-down row 0 is y = 1
+    const unsigned char hole[8] = {255, 255, 255, 0,  // top row: the first three pixels are hole
+                                   0, 0, 255, 255};   // bottom row: the last two
+    {  // u16 RGBA covering the frame: alpha per pixel, y = 0 (bottom) first in memory
+        std::vector<std::uint16_t> a(4 * 8, 65535);
+        auto alpha = [&](int x, int y) -> std::uint16_t & { return a[(static_cast<std::size_t>(y) * 4 + x) * 4 + 3]; };
+        alpha(0, 1) = 32767;  // hole, below half
+        alpha(1, 1) = 32768;  // hole, at half: paint enough
+        alpha(3, 1) = 0;      // not hole: never counted
+        alpha(3, 0) = 100;    // hole
+        View v{reinterpret_cast<unsigned char *>(a.data()), frame, 32, Depth::U16, 4};
+        CHECK(countSeeThrough(v, frame, hole, 0, 2) == 2);
+        CHECK(countSeeThrough(v, frame, hole, 0, 1) + countSeeThrough(v, frame, hole, 1, 2) == 2);
+    }
+    {  // float RGBA with a NaN alpha in the hole
+        std::vector<float> a(4 * 8, 1.f);
+        a[(1 * 4 + 2) * 4 + 3] = std::nanf("");
+        View v{reinterpret_cast<unsigned char *>(a.data()), frame, 64, Depth::F32, 4};
+        CHECK(countSeeThrough(v, frame, hole, 0, 2) == 1);
+    }
+    {  // RGB whose bounds miss the frame's left column: the two hole pixels there (x = 0, top row; none below)
+        const Rect bounds{1, 0, 4, 2};
+        std::vector<std::uint8_t> a(3 * 6, 200);
+        View v{a.data(), bounds, 9, Depth::U8, 3};
+        CHECK(countSeeThrough(v, frame, hole, 0, 2) == 1);
+        const unsigned char none[8] = {};
+        CHECK(countSeeThrough(v, frame, none, 0, 2) == 0);
+    }
+}
+
 void testDepthConversion() {
     // One u8 plane written to u16 and float outputs, and back.
     std::vector<std::uint8_t> p8 = {0, 1, 128, 254, 255, 77};
@@ -198,6 +230,7 @@ int main() {
         roundTrip<std::uint8_t>(Depth::U8, 1, neg);
     }
     testMaskThresholds();
+    testSeeThrough();
     testDepthConversion();
     testSampling();
     testCopyChannels();

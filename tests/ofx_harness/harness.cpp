@@ -1,6 +1,7 @@
 // vinpaint's OFX host harness: loads a bundle with dlopen like a host, provides the suites it fetches, serves
 // Source and Mask clips from .npy frames (or procedural ones), a Reference clip (--reference DIR: painted frames
-// from --reference-first-frame on, no image outside them), and runs a list of steps:
+// from --reference-first-frame on, no image outside them; --reference-components RGB|RGBA as connected to it,
+// the Source's by default), and runs a list of steps:
 //
 //   describe            Load, Describe, DescribeInContext (prints what the plugin declared)
 //   create              CreateInstance (parameters from --param first, as a reopened project would)
@@ -51,7 +52,7 @@ struct Args {
     int synthW = 0, synthH = 0, synthT = 0;
     bool noMask = false, batch = false;
     Depth depth = Depth::Byte;
-    int comps = 4, maskComps = 1, firstFrame = 1;
+    int comps = 4, maskComps = 1, referenceComps = 0, firstFrame = 1;  // referenceComps 0: the Source's
     std::vector<std::pair<std::string, std::string>> params;
     std::vector<std::string> steps;
     std::set<std::string> expectFailure;
@@ -109,6 +110,9 @@ Args parse(int argc, char **argv) {
         } else if (k == "--mask-components") {
             std::string c = next();
             a.maskComps = c == "Alpha" ? 1 : c == "RGB" ? 3 : c == "RGBA" ? 4 : (usage("--mask-components Alpha|RGB|RGBA"), 1);
+        } else if (k == "--reference-components") {
+            std::string c = next();
+            a.referenceComps = c == "RGBA" ? 4 : c == "RGB" ? 3 : (usage("--reference-components RGBA|RGB"), 4);
         } else if (k == "--first-frame") a.firstFrame = std::stoi(next());
         else if (k == "--param") {
             std::string p = next();
@@ -437,7 +441,7 @@ void Driver::create() {
             c->comps = a_.maskComps;
         } else if (name == "Reference") {
             c->provider = reference_.get();
-            c->comps = a_.comps;
+            c->comps = a_.referenceComps ? a_.referenceComps : a_.comps;
         } else {
             c->comps = a_.comps;
         }
