@@ -33,6 +33,12 @@ std::string daemonAddress(const Instance &inst) {
     return a;
 }
 
+bool referencePaintedAt(Instance &inst, double t) {
+    if (inst.filterContext || !inst.reference || !inst.reference.connected()) return false;
+    const OfxRangeD range = inst.reference.frameRange();
+    return t >= range.min && t <= range.max;
+}
+
 std::string clientName() {
     std::string host = "unknown host";
     if (suites().host) {

@@ -78,6 +78,9 @@ OfxStatus train(Instance &inst);
 
 // Helpers shared by the actions.
 std::string daemonAddress(const Instance &inst);
+// Whether the Reference clip (General context, connected) spans time t: its frame range says which frames were
+// painted, so Train sends those and a proxy render of one shows the painting, not the matte's split.
+bool referencePaintedAt(Instance &inst, double t);
 std::string clientName();
 void setStatusLine(Instance &inst, const std::string &text) noexcept;
 // "error: <what>" for the status line (without the "vinpaint: " prefix messages carry).

@@ -256,11 +256,7 @@ bool Renderer::writeResult(const FetchedFrame &f, const std::string &job, int in
     // A proxy render: the result averaged over each pixel's footprint inside the hole, the host's proxy outside it.
     // A frame with a painted reference differs from the source where its matte says nothing (the painting replaced
     // its hole): averaged everywhere.
-    bool painted = false;
-    if (!inst_.filterContext && inst_.reference && inst_.reference.connected()) {
-        const OfxRangeD range = inst_.reference.frameRange();
-        painted = a_.time >= range.min && a_.time <= range.max;
-    }
+    const bool painted = referencePaintedAt(inst_, a_.time);
     const std::optional<FetchedFrame> m =
         hasSource_ && !painted ? matteOf(job, index, plane.width, plane.height) : std::nullopt;
     const auto *matte = m ? static_cast<const unsigned char *>(m->data()) : nullptr;

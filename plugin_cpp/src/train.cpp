@@ -67,10 +67,9 @@ void TrainJob::readReferences(const proto::HelloReply &hello, const std::string 
     if (!hello.serves("references"))
         throw OfxError(kOfxStatFailed, "vinpaint: the daemon at " + address + " does not take reference frames (it "
                                        "is older than this plugin); update it, or disconnect the Reference input");
-    const OfxRangeD range = inst_.reference.frameRange();
     for (int i = 0; i < g_.frames; ++i) {
         const double t = first_ + i;
-        if (t < range.min || t > range.max) continue;
+        if (!referencePaintedAt(inst_, t)) continue;
         failIfCancelled(0.5);
         ofx::Image img = inst_.reference.fetch(t);
         if (!img) continue;
