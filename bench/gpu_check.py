@@ -169,7 +169,7 @@ def environment(device: str) -> str:
 
     line = f"torch {torch.__version__}"
     if device.startswith("cuda") and torch.cuda.is_available():
-        p = torch.cuda.get_device_properties(0)
+        p = torch.cuda.get_device_properties(torch.device(device).index or 0)
         line += f", {p.name}, {p.total_memory / 2**30:.0f} GiB, CUDA {torch.version.cuda}, " \
                 f"cuDNN {torch.backends.cudnn.version()}"
     else:
@@ -179,7 +179,8 @@ def environment(device: str) -> str:
 
 def table(env_line: str, tests: dict, steps: list[dict], quality: list[dict], args, wall: float) -> str:
     lines = [f"# GPU check ({args.device}{', quick' if args.quick else ''}): {env_line}", "",
-             f"Engine tests on {args.device}: {tests['summary']} ({tests['seconds']:.0f} s)"]
+             f"Engine tests (test_train_speed on {args.device}, the others on the engine's default device, cuda:0 "
+             f"where there is a GPU): {tests['summary']} ({tests['seconds']:.0f} s)"]
     lines += [f"- {f}" for f in tests["failed"]]
     lines += ["", "| variant | setting | s/step | s/batch | vs default | peak GPU MB |", "|---|---|---|---|---|---|"]
     for r in steps:

@@ -73,7 +73,8 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
                              "needed after changing settings, since a work directory belongs to one run")
     parser.add_argument("--pause-after", type=int, default=None, metavar="STEPS",
                         help="stop after this many training steps in this session, keeping a checkpoint; the "
-                             "same command continues later")
+                             "same command continues later (on a GPU at the next loss read-back, up to "
+                             "train.readback_every - 1 steps later)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace outputs that vinpaint did not write (without it, only outputs that vinpaint "
                              "wrote, or empty folders, are replaced, and anything else stops the run)")

@@ -37,11 +37,20 @@ def out_of_memory(exc: BaseException) -> bool:
     return device_out_of_memory(exc) or (isinstance(exc, RuntimeError) and CPU_ALLOCATOR_FAILED in str(exc))
 
 
+DEVICE_ALLOCATION_FAILED = ("CUDA error: out of memory", "CUDNN_STATUS_ALLOC_FAILED", "CUBLAS_STATUS_ALLOC_FAILED",
+                            "cuDNN error: CUDNN_STATUS_NOT_ENOUGH_WORKSPACE")
+"""How a GPU's memory running out reaches torch from outside its caching allocator (a CUDA kernel launch, cuDNN or
+cuBLAS asking for their workspace): a plain RuntimeError, not torch.OutOfMemoryError."""
+
+
 def device_out_of_memory(exc: BaseException) -> bool:
-    """torch.OutOfMemoryError: an accelerator's allocator failed (advice then differs from the machine's RAM)."""
+    """torch.OutOfMemoryError, or a GPU library that could not allocate (DEVICE_ALLOCATION_FAILED): an
+    accelerator's memory ran out (advice then differs from the machine's RAM)."""
     torch = sys.modules.get("torch")
     if torch is None:
         return False
     kinds = tuple(k for k in (getattr(torch, "OutOfMemoryError", None),  # torch >= 2.5
                               getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None)) if k is not None)
-    return bool(kinds) and isinstance(exc, kinds)
+    if kinds and isinstance(exc, kinds):
+        return True
+    return isinstance(exc, RuntimeError) and any(s in str(exc) for s in DEVICE_ALLOCATION_FAILED)

@@ -375,7 +375,14 @@ def outside_training(before_s: float) -> float:
 
 def _resolve_precision(config: InpaintConfig, dev: torch.device) -> tuple[InpaintConfig, str | None]:
     """train.precision 'auto' made concrete for this device before anything is hashed or saved, so the work
-    directory's config.json says what actually ran and a run on another kind of machine is another run."""
+    directory's config.json says what actually ran and a run on another kind of machine is another run. bf16
+    asked for on a GPU without bf16 units (before Ampere) is refused here, before any work: torch would emulate it
+    slowly or fail mid-run."""
+    if config.train.precision == "bf16" and dev.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(dev)
+        if major < 8:
+            raise InputError(f"train.precision bf16 needs a GPU with bf16 units (compute capability 8.0, Ampere, or "
+                             f"newer); {dev} has {major}.{minor}: use tf32 or fp32.")
     if config.train.precision != "auto":
         return config, None
     precision, channels_last = resolved_precision("auto", dev.type)

@@ -44,7 +44,11 @@ def device_memory(name: str) -> int:
     if name.startswith("cuda"):
         import torch
 
-        return int(torch.cuda.get_device_properties(int(name.partition(":")[2] or 0)).total_memory)
+        try:  # the first call that starts CUDA in this process: a driver that fails here fails every job
+            return int(torch.cuda.get_device_properties(int(name.partition(":")[2] or 0)).total_memory)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"device {name} cannot be used: CUDA failed to start ({first[:200]}).") from None
     return host_memory()
 
 

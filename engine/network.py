@@ -60,6 +60,23 @@ def pad_spatial(x: torch.Tensor, p: int, reflect: bool) -> torch.Tensor:
     return F.pad(x, (p, p, p, p), mode=mode)
 
 
+def gather_pad_time(x: torch.Tensor, p: int) -> torch.Tensor:
+    """F.pad(x, (0, 0, 0, 0, p, p), mode="replicate") of [B,C,T,H,W] as an index_select over time: deterministic
+    on CUDA under use_deterministic_algorithms, where replication_pad3d's backward (atomic adds) is not. On a CPU
+    the values and the gradient are F.pad's to the last bit."""
+    t = x.shape[2]
+    index = torch.arange(-p, t + p, device=x.device).clamp_(0, t - 1)
+    return x.index_select(2, index)
+
+
+def pad_temporal(x: torch.Tensor, p: int) -> torch.Tensor:
+    """Replication padding by p over the time axis of [B,C,T,H,W]: F.pad, or gather_pad_time on a GPU under
+    train.deterministic (as pad_spatial)."""
+    if x.device.type != "cpu" and torch.are_deterministic_algorithms_enabled():
+        return gather_pad_time(x, p)
+    return F.pad(x, (0, 0, 0, 0, p, p), mode="replicate")
+
+
 class _ReflectPad(nn.Module):
     """The authors' padding: reflection in space (replication where a map is too small to reflect, which only the
     deepest level of a small working size hits) and replication in time. [B,C,H,W] or [B,C,T,H,W]."""
@@ -74,7 +91,7 @@ class _ReflectPad(nn.Module):
             h, w = x.shape[-2:]
             x = pad_spatial(x, p, reflect=p < h and p < w)
         if self.pt:
-            x = F.pad(x, (0, 0, 0, 0, self.pt, self.pt), mode="replicate")
+            x = pad_temporal(x, self.pt)
         return x
 
 

@@ -278,7 +278,8 @@ def device_settings(tc, device: torch.device):
              cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32)
     try:
         if device.type == "cuda":
-            cudnn.allow_tf32 = matmul.allow_tf32 = tc.precision == "tf32"
+            # "auto" as the trainer resolves it (api.inpaint resolves it first; a trainer built directly does not)
+            cudnn.allow_tf32 = matmul.allow_tf32 = resolved_precision(tc.precision, device.type)[0] == "tf32"
             cudnn.deterministic, cudnn.benchmark = tc.deterministic, not tc.deterministic
             if tc.deterministic:
                 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -509,19 +510,23 @@ class VideoTrainer:
         return self._graph_step(table, ramp) if self.graph_mode else self._eager_step(table, ramp)
 
     def _eager_step(self, table: dict[str, torch.Tensor], ramp: float) -> torch.Tensor:
-        if self._loss_fn is not self._loss_vector and self.device.type == "cuda":
-            torch.compiler.cudagraph_mark_step_begin()
+        compiled = self._loss_fn is not self._loss_vector
+        if compiled and self.device.type == "cuda":
+            mark = getattr(torch.compiler, "cudagraph_mark_step_begin", None)  # torch >= 2.2
+            if mark is not None:
+                mark()
+        self.optimizer.zero_grad(set_to_none=True)
         try:
-            vec = self._loss_fn(table, ramp if self._loss_fn is self._loss_vector else
-                                torch.tensor(ramp, device=self.device))
+            vec = self._loss_fn(table, torch.tensor(ramp, device=self.device) if compiled else ramp)
+            vec[0].backward()  # torch.compile builds the backward here, at the first call: it can fail here too
         except Exception as exc:  # noqa: BLE001 - torch.compile fails at its first call when it cannot build
-            if self._loss_fn is self._loss_vector or out_of_memory(exc):  # reported as memory, not retried
+            if not compiled or out_of_memory(exc):  # reported as memory, not retried
                 raise
             self._notice(f"train.capture=compile failed here ({type(exc).__name__}); training eagerly")
             self._loss_fn = self._loss_vector
+            self.optimizer.zero_grad(set_to_none=True)  # whatever a half-run backward left
             vec = self._loss_vector(table, ramp)
-        self.optimizer.zero_grad(set_to_none=True)
-        vec[0].backward()
+            vec[0].backward()
         self.optimizer.step()
         return vec.detach().clone()
 

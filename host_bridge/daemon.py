@@ -137,6 +137,10 @@ class Daemon:
             RayRunner(self.config.ray or None).close()
         except InputError as exc:
             raise DaemonStartError(str(exc)) from None
+        gpus = [t.device for t in self.pool.trainers if t.device.startswith("cuda")]
+        if gpus:  # the CLI refuses --device cuda:N with --ray; here short jobs still honour it, so say so once
+            log.warning("--ray: long shots' windows run on the GPUs Ray assigns, not on %s (short jobs stay there); "
+                        "to keep Ray off a GPU, start Ray's workers with CUDA_VISIBLE_DEVICES", ", ".join(gpus))
 
     def _lock_store(self) -> None:
         path = self.config.store / "daemon.lock"

@@ -79,6 +79,22 @@ def test_the_daemon_accepts_a_long_shot_that_fits_window_by_window(tmp_path):
     assert accepted.status == "ok" and accepted.body["created"], accepted
 
 
+def test_a_gpu_whose_driver_fails_to_start_is_a_sentence_not_a_traceback(monkeypatch):
+    """The daemon asks each GPU's memory at start, the first call that starts CUDA: a driver failing there is an
+    InputError naming the device (Daemon.start makes it a DaemonStartError), not a RuntimeError's traceback."""
+    import torch
+
+    from vinpaint.errors import InputError
+
+    def fails(index):
+        raise RuntimeError("CUDA driver initialization failed, you might not have a CUDA gpu.\nmore")
+
+    monkeypatch.setattr(torch.cuda, "get_device_properties", fails)
+    with pytest.raises(InputError, match=r"^device cuda:1 cannot be used: CUDA failed to start \(CUDA driver "
+                                         r"initialization failed, you might not have a CUDA gpu\.\)\.$"):
+        device_memory("cuda:1")
+
+
 _EXPECTED: dict[str, tuple] = {}
 
 

@@ -15,7 +15,7 @@ from vinpaint.engine.losses import (consistency_loss, flow_loss, known_mask_for_
                                     reconstruction_loss)
 from vinpaint.engine.config import FLOW_OFFSETS
 from vinpaint.engine import network
-from vinpaint.engine.network import Generator, gather_pad, parameter_count
+from vinpaint.engine.network import Generator, gather_pad, gather_pad_time, parameter_count
 from vinpaint.engine.perceptual import load_vgg16
 from vinpaint.engine.train import batch_schedule, make_noise
 from vinpaint.engine.warp import backward_warp
@@ -228,10 +228,27 @@ def test_the_gather_padding_equals_f_pad_in_values_and_gradients_to_the_bit(shap
             assert torch.equal(b.grad, a.grad), (p, channels_last)
 
 
+@pytest.mark.parametrize("shape", [(1, 2, 1, 3, 4), (2, 3, 5, 4, 6), (1, 4, 7, 2, 3)])
+def test_the_gather_time_padding_equals_f_pad_in_values_and_gradients_to_the_bit(shape):
+    """The authors' replication in time (a 3D head's temporal kernel above 1) on a GPU under train.deterministic,
+    where replication_pad3d's backward is atomic adds: values and the input's gradient are F.pad's on a CPU."""
+    torch.manual_seed(2)
+    for p in (1, 2):
+        x0 = torch.randn(shape)
+        a, b = x0.clone().requires_grad_(), x0.clone().requires_grad_()
+        want = F.pad(a, (0, 0, 0, 0, p, p), mode="replicate")
+        got = gather_pad_time(b, p)
+        grad = torch.randn(want.shape)
+        (want * grad).sum().backward()
+        (got * grad).sum().backward()
+        assert torch.equal(got, want), p
+        assert torch.equal(b.grad, a.grad), p
+
+
 @pytest.mark.parametrize("variant", ["dip-vid-flow", "dip-vid-3dcn"])
 def test_the_authors_network_with_the_gather_padding_trains_as_with_f_pad(variant, monkeypatch):
-    """The whole 'authors' network: what the gather padding changes on a GPU changes nothing in the values or the
-    weights' gradients on a CPU."""
+    """The whole 'authors' network: what the gather paddings (space and time) change on a GPU change nothing in the
+    values or the weights' gradients on a CPU."""
     config = make_config("tiny", variant, **{"network.decoder": "authors", "network.temporal_kernel": 3})
     three_d = config.network.kind == "3d"
     noise = torch.rand(1, 1, 3, 64, 128) if three_d else torch.rand(3, 1, 64, 128)
@@ -245,6 +262,7 @@ def test_the_authors_network_with_the_gather_padding_trains_as_with_f_pad(varian
 
     plain = run()
     monkeypatch.setattr(network, "pad_spatial", gather_pad)
+    monkeypatch.setattr(network, "pad_temporal", gather_pad_time)
     gathered = run()
     assert all(torch.equal(u, v) for u, v in zip(plain, gathered))
 

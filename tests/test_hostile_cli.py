@@ -371,8 +371,13 @@ def _gpu_runs_out(*args, **kwargs):
     raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB.\nIf reserved but unallocated ...")
 
 
+def _cudnn_runs_out(*args, **kwargs):
+    raise RuntimeError("cuDNN error: CUDNN_STATUS_ALLOC_FAILED")  # cuDNN's workspace: not torch's allocator
+
+
 @pytest.mark.parametrize("engine,says", [(_cpu_allocator_fails, "out of memory; use fewer frames"),
-                                         (_gpu_runs_out, r"the device ran out of memory \(CUDA out of memory")])
+                                         (_gpu_runs_out, r"the device ran out of memory \(CUDA out of memory"),
+                                         (_cudnn_runs_out, r"the device ran out of memory \(cuDNN error")])
 def test_running_out_of_memory_is_one_sentence(clip, tmp_path, capsys, monkeypatch, engine, says):
     """The engine running out of memory, as torch says it on a CPU (a RuntimeError that came back as a traceback)
     and on a GPU: the same rule as the daemon's worker (vinpaint.errors.out_of_memory)."""

@@ -21,6 +21,7 @@ from vinpaint.engine.losses import consistency_loss, gather_warp
 from vinpaint.engine.train import (OPTIMIZER_FLAGS, Batch, TrainingData, VideoTrainer, device_settings,
                                    load_checkpoint, load_optimizer_state, make_noise)
 from vinpaint.engine.warp import backward_warp
+from vinpaint.errors import InputError
 
 DEVICE = os.environ.get("VINPAINT_TEST_DEVICE", "cpu")
 QUIET = {"loss.perceptual": 0.0, "propagation.enabled": False}
@@ -165,6 +166,22 @@ def test_auto_precision_is_bf16_with_channels_last_only_where_the_cpu_multiplies
     assert trainer.autocast_dtype == expected and trainer.channels_last == (expected is not None)
 
 
+@pytest.mark.parametrize("capability,refused", [((7, 5), True), ((8, 0), False)])
+def test_bf16_on_a_gpu_without_bf16_units_is_refused_before_any_work(monkeypatch, capability, refused):
+    """A Turing card (7.5) would emulate bf16 slowly or fail mid-run: train.precision bf16 is refused with the
+    card's capability named; an Ampere one (8.0) runs it. Only the capability is asked (no GPU is touched)."""
+    from vinpaint.engine import api
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    config = make_config("tiny", "dip-vid-flow", **{"train.precision": "bf16"})
+    if refused:
+        with pytest.raises(InputError, match=r"^train\.precision bf16 needs a GPU with bf16 units \(compute "
+                                             r"capability 8\.0, Ampere, or newer\); cuda:0 has 7\.5: use tf32 or fp32\.$"):
+            api._resolve_precision(config, torch.device("cuda:0"))
+    else:
+        assert api._resolve_precision(config, torch.device("cuda:0")) == (config, None)
+
+
 def test_auto_precision_is_resolved_before_the_run_is_saved_and_reused(tmp_path):
     first = run(workdir=tmp_path, **{"train.precision": "auto", "train.max_steps": 3})
     precision, channels_last = resolved_precision("auto", DEVICE.split(":")[0])
@@ -270,6 +287,24 @@ def test_running_out_of_memory_in_a_capture_or_a_compiled_step_is_not_retried_ea
     compiled._loss_fn = lambda table, ramp: (_ for _ in ()).throw(RuntimeError("inductor cannot build"))
     assert torch.isfinite(compiled._eager_step(compiled.tables()[0], 1.0)).all()  # any other failure: eager
     assert "train.capture=compile failed here (RuntimeError)" in compiled.notices[-1]
+
+    class BackwardFails(torch.autograd.Function):  # torch.compile builds the backward at the first backward()
+        @staticmethod
+        def forward(ctx, x):
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, grad):
+            raise RuntimeError("inductor cannot build the backward")
+
+    late = trainer_for("dip-vid")
+    late._loss_fn = lambda table, ramp: BackwardFails.apply(late._loss_vector(table, float(ramp)))
+    eager = trainer_for("dip-vid")
+    table = late.tables()[0]
+    assert torch.equal(late._eager_step(table, 1.0), eager._eager_step(eager.tables()[0], 1.0))
+    assert late._loss_fn == late._loss_vector and "compile failed here" in late.notices[-1]
+    assert all(torch.equal(a, b) for a, b in zip(late.model.parameters(), eager.model.parameters())), \
+        "one clean eager step: nothing of the failed backward left in the gradients"
 
 
 def test_a_checkpoint_resumed_keeps_the_optimizer_flags_the_trainer_built(tmp_path, monkeypatch):
