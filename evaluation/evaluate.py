@@ -191,6 +191,9 @@ def evaluate(data: Path, out: Path, cfg: EvalConfig, *, workers: int = 1, compos
                           specs=cfg.real_specs())
     for job in jobs:
         check_job(job)
+    if workers > 1 and cfg.clock == "wall":
+        echo(f"warning: {workers} runs at once on {cfg.device} with the wall clock: each run's seconds (and its "
+             f"budgets) are those of a shared device, not of a run alone; use --jobs 1 for equal-time numbers")
     snaps = run_jobs(jobs, workers, echo)
 
     schedules = (["own"] if cfg.own_schedule else []) + [f"budget {b:g}s" for b in sorted(cfg.budgets)]
@@ -299,13 +302,16 @@ def _header(cfg: EvalConfig, clips, real, seconds: float, workers: int, fid_noti
           if real else []),
         f"- Machine: {platform.machine()}, {os.cpu_count()} cores, engine methods trained on {cfg.device}, "
         f"torch threads per run {cfg.threads or 'default'}, "
-        f"{workers} run(s) in parallel; this evaluation took {seconds / 60:.1f} min of wall time "
-        "(earlier runs found on disk are reused).",
+        f"{workers} run(s) in parallel{SHARED if workers > 1 and cfg.clock == 'wall' else ''}; this evaluation "
+        f"took {seconds / 60:.1f} min of wall time (earlier runs found on disk are reused).",
         f"- Training took {training_seconds:.0f} CPU seconds in all (single-threaded runs): "
         f"{training_seconds / 60 / max(1, os.cpu_count() or 1):.0f} min on {os.cpu_count()} idle cores running "
         f"{os.cpu_count()} jobs side by side." if cfg.clock == "cpu" else
         f"- Training took {training_seconds:.0f} wall seconds in all on {cfg.device}.",
     ]
+
+
+SHARED = " sharing the device (wall clock: each run's seconds are a shared device's)"
 
 
 def _frames_to_show(hole: np.ndarray) -> list[int]:
