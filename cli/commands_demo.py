@@ -10,13 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from vinpaint.cli.arguments import DEFAULT_VARIANT, add_engine_options, build_config, check_pause, parse_setting
 from vinpaint.cli.outputs import OutputPlan, write_outputs
 from vinpaint.cli.runs import clear_workdir, run_engine
 from vinpaint.engine import validate
 from vinpaint.engine.config import STEPS_ALONE
 from vinpaint.engine.devices import check_device
-from vinpaint.errors import InputError, TrainingCancelled
+from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
 from vinpaint.media.io import read_clip, read_inputs
 from vinpaint.media.sample import SampleConfig, make_sample, write_sample
 
@@ -60,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     sample_config = SampleConfig(frames=args.frames, seed=args.seed or 0)
     sample = make_sample(sample_config)
     validate(sample.frames, sample.masks, config)  # before anything is written
+    if not args.restart:
+        check_earlier_sample(out / "sample", sample)
     paths = write_sample(out / "sample", sample)
     clip, masks = read_inputs(paths["frames"], paths["masks"])  # back from disk: the path a user's files take
     truth = read_clip(paths["background"]).frames
@@ -81,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
     except TrainingCancelled as exc:
         print(f"vinpaint: {exc} in {workdir}; run the same command again to continue.", file=sys.stderr)
         return 130
+    except OtherRunError:
+        raise InputError(f"the work directory {workdir} holds a run of other settings; give another -o or "
+                         "--work-dir, or add --restart to start over in it (its checkpoint is then discarded)"
+                         ) from None
     written = write_outputs(plan, clip, result, truth=truth, overwrite=args.overwrite)
     seconds = time.monotonic() - started
     from vinpaint.evaluation.baselines import opencv_inpaint  # loaded once a result is there to score
@@ -95,3 +103,18 @@ def run(args: argparse.Namespace) -> int:
           f"(the hole is {100 * result.hole.mean():.1f}% of the pixels; OpenCV's frame-by-frame Telea fill of the "
           f"same hole: {baseline:.2f} dB)")
     return 0
+
+
+def check_earlier_sample(folder: Path, sample) -> None:
+    """An earlier demo's sample (other --frames or --seed) is kept unless --restart: its results beside it were made
+    from it, and rewriting it first would leave them beside another clip even when this run is then refused."""
+    if not (folder / "frames").is_dir():
+        return
+    try:
+        earlier, masks = read_inputs(folder / "frames", folder / "masks")
+        same = np.array_equal(earlier.frames, sample.frames) and np.array_equal(masks, sample.masks)
+    except InputError:
+        same = False  # damaged or partial: not a sample this command can vouch for either
+    if not same:
+        raise InputError(f"{folder} holds the sample clip of another demo run (other --frames or --seed); add "
+                         "--restart to replace it and start over, or give another -o.")

@@ -262,3 +262,13 @@ def test_demo_reports_hole_psnr(tmp_path):
                                              "result.loss.png", "result.matte", "result.mp4", "result.work",
                                              "sample"]
     assert read_clip(tmp_path / "demo" / "result.mp4").frames.shape == (12, 180, 320, 3)
+
+    # Another sample in the same folder (other --frames or --seed) is refused before the earlier one is touched:
+    # its results beside it were made from it.
+    kept = {p: p.read_bytes() for p in (tmp_path / "demo").rglob("*") if p.is_file() and ".work" not in str(p)}
+    for other in (["--frames", "13"], ["--frames", "12", "--seed", "3"]):
+        again = vinpaint("demo", "-o", tmp_path / "demo", "--preset", "tiny", "--quiet", *other)
+        assert again.returncode == 2, again.stderr
+        assert f"{tmp_path / 'demo' / 'sample'} holds the sample clip of another demo run (other --frames or " \
+               "--seed); add --restart to replace it and start over, or give another -o." in again.stderr
+        assert {p: p.read_bytes() for p in kept} == kept

@@ -28,7 +28,7 @@ training itself."""
 @pytest.mark.slow
 def test_flow_variant_fills_the_hole_far_better_than_a_trivial_fill():
     clip, masks = panning_clip()
-    config = make_config("tiny", "dip-vid-flow", **{"train.max_steps": 300, "train.updates_per_batch": 10,
+    config = make_config("tiny", "dip-vid-flow", **{"train.max_steps": 200, "train.updates_per_batch": 10,
                                                      "train.epochs": 50.0, "propagation.enabled": False})
     result = inpaint(clip, masks, config)
     trivial = clip.copy()
