@@ -3,6 +3,7 @@ pictures beside it, and the clean-up of what a failed run created."""
 from __future__ import annotations
 
 import bisect
+import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from vinpaint.errors import InputError
 from vinpaint.media.io import Clip
 from vinpaint.media.pictures import write_before_after, write_loss_curve
 from vinpaint.media.sequences import Pattern, looks_like_pattern, parse_pattern
-from vinpaint.media.writers import CODECS, check_replaceable, is_vinpaint_output, resolve_codec, sequence_sample, \
+from vinpaint.media.writers import CODECS, VIDEO_OUTPUTS, check_replaceable, is_vinpaint_output, resolve_codec, sequence_sample, \
     to_uint8, write_image_sequence, write_png, write_png_sequence, write_video
 
 
@@ -84,6 +85,13 @@ class OutputPlan:
             if workdir is not None and (same_or_inside(path, workdir) or same_or_inside(workdir, path)):
                 raise InputError(f"output {path} and the work directory {workdir} overlap; replacing one would "
                                  "delete the other, so give them separate places.")
+        for folder in sorted({path.parent for path in written} | ({Path(workdir).parent} if workdir else set())):
+            other = enclosing_workdir(folder)
+            if other is not None and not (workdir is not None and same_or_inside(other, workdir)):
+                output = next((f"output {p}" for p in written if p.parent == folder), None)
+                raise InputError(f"{output or f'the work directory {workdir}'} lies inside the work directory {other} "
+                                 "of another run, whose files its --restart deletes; "
+                                 + ("write it elsewhere." if output else "give another --work-dir."))
         replaced_whole = [path for path, folder in self.paths(extras) if folder]
         for path, kind in self.targets:
             where = self.pattern(path).folder if kind == "sequence" else path
@@ -101,6 +109,8 @@ class OutputPlan:
                     raise InputError(f"the work directory {workdir} is inside the input folder {folder}; give "
                                      "another --work-dir.")
         self.check_outputs(overwrite, extras)
+        if workdir is not None and not overwrite:
+            self.check_side_files_owner(workdir)
 
     def paths(self, extras: tuple[str, ...] = ()) -> list[tuple[Path, bool]]:
         """Everything a run writes beside its work directory: (path, is a folder). `extras`: ".generated",
@@ -118,6 +128,30 @@ class OutputPlan:
         """Refuse (one sentence) before any work, and again before writing, to replace what vinpaint did not write."""
         for path, folder in self.paths(extras):
             check_replaceable(path, folder=folder, overwrite=overwrite)
+
+    def check_side_files_owner(self, workdir: Path) -> None:
+        """<stem>.config.json, .matte/ ... are shared by every output of that stem: where another run's output of
+        the stem (clean.mkv beside a new clean.mp4, or the folder clean/) is there, they are its record, and this
+        run would leave it beside another run's config and matte. With the default work directory <stem>.work the
+        run's fingerprint already refuses another run; with another one, the side config must be the one saved in
+        that work directory."""
+        side = self.beside(".config.json")
+        if not os.path.lexists(side) or same_or_inside(workdir, self.default_workdir):
+            return
+        try:
+            if json.loads(side.read_text(encoding="utf-8")) == json.loads(
+                    (Path(workdir) / "config.json").read_text(encoding="utf-8")):
+                return  # this work directory's run wrote them
+        except (OSError, ValueError):
+            pass
+        mine = {os.path.abspath(path) for path, _ in self.targets}
+        for name in ("", *VIDEO_OUTPUTS):  # "": the folder of PNGs
+            other = self.beside(name)
+            if os.path.abspath(other) not in mine and os.path.lexists(other) and is_vinpaint_output(other) and \
+                    not (other.is_dir() and not any(other.iterdir())):
+                raise InputError(f"{self.beside('.config.json')} and the other files beside it belong to the output "
+                                 f"{other}, written by another run; give this output another name, or add "
+                                 "--overwrite to replace them.")
 
     @property
     def stem(self) -> Path:
@@ -164,6 +198,19 @@ class InputIndex:
         except OSError:
             return None
         return self.by_id.get((st.st_dev, st.st_ino))
+
+
+def enclosing_workdir(folder: Path) -> Path | None:
+    """The vinpaint work directory (a folder whose run.json holds a run's fingerprint) that `folder` is or lies
+    inside, if any."""
+    for candidate in (Path(os.path.realpath(folder)), *Path(os.path.realpath(folder)).parents):
+        try:
+            saved = json.loads((candidate / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(saved, dict) and "fingerprint" in saved:
+            return candidate
+    return None
 
 
 def same_or_inside(inner: Path, outer: Path) -> bool:

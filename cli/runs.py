@@ -145,6 +145,10 @@ def clear_workdir(workdir: Path) -> None:
     entries = [p for p in workdir.iterdir() if p.name != LOCK] if workdir.is_dir() else None
     if entries is None or (entries and not (workdir / "run.json").is_file()):
         raise InputError(f"{workdir} is not a vinpaint work directory (no run.json); not deleting it.")
+    foreign = sorted(e.name for e in entries if e.name.endswith(".config.json"))  # an output's side file
+    if foreign:  # written there before outputs inside a work directory were refused
+        raise InputError(f"the work directory {workdir} holds another run's outputs ({foreign[0]} ...), which "
+                         "--restart would delete; move them out first.")
     for entry in entries:
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)

@@ -446,6 +446,47 @@ def test_an_input_inside_the_work_directory_is_refused(clip, tmp_path, capsys):
     assert digests(tmp_path) == before
 
 
+def test_an_output_or_work_directory_inside_another_runs_work_directory_is_refused(clip, tmp_path, capsys):
+    """Before: another run's outputs written into an earlier run's work directory were deleted, with their own work
+    directory and checkpoint, by that earlier run's --restart. Now they cannot be put there; and a work directory
+    that holds some (written before this check) is not emptied by --restart."""
+    first = ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "r.mkv", *QUICK]
+    assert main([str(a) for a in first]) == 0
+    capsys.readouterr()
+    before = digests(tmp_path)
+    other = ["inpaint", clip["video"], "--mask", clip["masks"], *QUICK, "--seed", "4"]
+    refused(capsys, [*other, "-o", tmp_path / "r.work" / "x.mkv"],
+            rf"output \S+x.mkv lies inside the work directory \S+r.work of another run, whose files its --restart "
+            r"deletes; write it elsewhere\.$")
+    refused(capsys, [*other, "-o", tmp_path / "y.mkv", "--work-dir", tmp_path / "r.work" / "w"],
+            r"the work directory \S+w lies inside the work directory \S+r.work of another run, whose files its "
+            r"--restart deletes; give another --work-dir\.$")
+    assert digests(tmp_path) == before
+    (tmp_path / "r.work" / "x.config.json").write_text((tmp_path / "r.config.json").read_text())
+    before = digests(tmp_path)
+    refused(capsys, [*first, "--restart"], r"the work directory \S+r.work holds another run's outputs "
+                                           r"\(x.config.json \.\.\.\), which --restart would delete; move them out first\.$")
+    assert digests(tmp_path) == before
+
+
+def test_an_output_of_the_same_name_with_another_extension_keeps_the_first_ones_side_files(clip, tmp_path, capsys):
+    """Before: clean.mp4 written (with its own --work-dir) beside an earlier run's clean.mkv replaced clean.config.json
+    and clean.matte/, so clean.mkv sat beside another run's settings and matte."""
+    run = ["inpaint", clip["video"], "--mask", clip["masks"], *QUICK]
+    assert main([str(a) for a in [*run, "-o", tmp_path / "clean.mkv", "--seed", "1"]]) == 0
+    capsys.readouterr()
+    before = digests(tmp_path)
+    refused(capsys, [*run, "-o", tmp_path / "clean.mp4", "--seed", "2", "--work-dir", tmp_path / "w2"],
+            r"\S+clean.config.json and the other files beside it belong to the output \S+clean.mkv, written by "
+            r"another run; give this output another name, or add --overwrite to replace them\.$")
+    assert digests(tmp_path) == before
+    assert main([str(a) for a in [*run, "-o", tmp_path / "clean.mkv", "--seed", "1"]]) == 0  # its own again: fine
+    # A run with its own work directory that wrote two outputs may write one of them again.
+    two = ["-o", tmp_path / "b.mkv", "-o", tmp_path / "b", "--work-dir", tmp_path / "w"]
+    assert main([str(a) for a in [*run, *two]]) == 0
+    assert main([str(a) for a in [*run, "-o", tmp_path / "b.mkv", "--work-dir", tmp_path / "w"]]) == 0
+
+
 # ---- sources that are not files ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("which", ["video", "mask", "config", "reference"])
