@@ -186,6 +186,26 @@ def test_submit_command_writes_outputs_like_inpaint(shared_daemon, tmp_path):
     assert (tmp_path / "out.loss.png").stat().st_size > 1000 and "loss curve" in proc.stdout
 
 
+def test_submit_wait_checks_that_its_outputs_can_be_written_before_contacting_the_daemon(tmp_path):
+    """Before: `submit --wait -o afile/x.mkv` uploaded and trained the job, then said "File exists: afile". The
+    check comes before the daemon is asked anything (here no daemon listens, and the message is about the output)."""
+    import cv2
+
+    frames, masks = synthetic_clip(channels=3)
+    for name, data in (("f", frames), ("m", masks.astype(np.uint8)[..., None].repeat(3, -1) * 255)):
+        (tmp_path / name).mkdir()
+        for i in range(len(data)):
+            cv2.imwrite(str(tmp_path / name / f"{i:05d}.png"), data[i])
+    (tmp_path / "afile").write_text("mine")
+    proc = subprocess.run([sys.executable, "-m", "vinpaint", "submit", str(tmp_path / "f"), "--mask",
+                           str(tmp_path / "m"), "-o", str(tmp_path / "afile" / "x.mkv"), "--wait", "--server",
+                           "tcp://127.0.0.1:9", "--quiet"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"vinpaint: error: cannot write {tmp_path / 'afile' / 'x.mkv'}: {tmp_path / 'afile'} is a file, not a " \
+           "folder." in proc.stderr, proc.stderr
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
 def test_submit_command_reports_an_absent_daemon_without_a_traceback(tmp_path):
     frames, masks = synthetic_clip(channels=3)
     import cv2
