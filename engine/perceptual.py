@@ -87,11 +87,18 @@ def load_vgg16(configured: str, seed: int = 0, input_mode: str = "imagenet") -> 
                 state = torch.load(path, map_location="cpu", weights_only=True)
             except Exception as exc:  # an unreadable file is reported, never fatal
                 return None, f"perceptual loss off: cannot read VGG16 weights {path} ({exc.__class__.__name__})"
-            wanted = {k: v for k, v in state.items() if k.startswith("features.")}
+            if not isinstance(state, dict):  # a tensor, a list ...: a file of torch's, not a state dict
+                return None, f"perceptual loss off: {path} is not a torchvision VGG16 file (it holds a " \
+                             f"{type(state).__name__}, not a state dict)"
+            wanted = {k: v for k, v in state.items() if isinstance(k, str) and k.startswith("features.")}
             missing = [k for k in net.state_dict() if k.startswith("features.") and k not in wanted]
             if missing:
                 return None, f"perceptual loss off: {path} is not a torchvision VGG16 file (no {missing[0]})"
-            net.load_state_dict({**net.state_dict(), **wanted})
+            try:
+                net.load_state_dict({**net.state_dict(), **wanted})
+            except (RuntimeError, TypeError, AttributeError) as exc:  # shapes of another network, not tensors
+                first = str(exc).strip().splitlines()[-1].strip() if str(exc).strip() else type(exc).__name__
+                return None, f"perceptual loss off: {path} is not a torchvision VGG16 file ({first[:160]})"
             return net.eval(), f"perceptual loss: VGG16 weights from {path}"
     if configured:
         return None, f"perceptual loss off: VGG16 weights file {configured} not found"

@@ -16,7 +16,7 @@ from vinpaint.engine.losses import (consistency_loss, flow_loss, known_mask_for_
 from vinpaint.engine.config import FLOW_OFFSETS
 from vinpaint.engine import network
 from vinpaint.engine.network import Generator, gather_pad, gather_pad_time, parameter_count
-from vinpaint.engine.perceptual import load_vgg16
+from vinpaint.engine.perceptual import VGG16Features, load_vgg16
 from vinpaint.engine.train import batch_schedule, make_noise
 from vinpaint.engine.warp import backward_warp
 
@@ -146,6 +146,15 @@ def test_missing_vgg_weights_switch_the_term_off_with_a_notice(tmp_path):
     torch.save({"something": torch.zeros(1)}, bad)
     vgg, notice = load_vgg16(str(bad))
     assert vgg is None and "not a torchvision VGG16" in notice
+    # torch files that are no state dict, or one of another network's shapes: the same notice, no traceback
+    for name, content, says in (("list.pth", [1, 2], "it holds a list, not a state dict"),
+                                ("tensor.pth", torch.zeros(3), "it holds a Tensor, not a state dict"),
+                                ("shapes.pth", {f"features.{k}": torch.zeros(1) for k in
+                                                VGG16Features().features.state_dict()}, "size mismatch")):
+        torch.save(content, tmp_path / name)
+        vgg, notice = load_vgg16(str(tmp_path / name))
+        assert vgg is None and notice.startswith(f"perceptual loss off: {tmp_path / name} is not a torchvision "
+                                                 "VGG16 file (") and says in notice, notice
 
 
 def test_torchvision_format_weights_load(tmp_path):
