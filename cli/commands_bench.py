@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from vinpaint.cli.arguments import parse_size
+from vinpaint.cli.outputs import check_writable
 from vinpaint.errors import InputError
 
 
@@ -35,6 +36,7 @@ def check_bench_folder(out: Path) -> None:
     """OUT may hold anything but a bench.json or bench.md that an earlier `vinpaint bench` did not write."""
     if os.path.lexists(out) and not out.is_dir():
         raise InputError(f"output {out} exists and is not a folder.")
+    check_writable([out / "bench.json"])  # under a file, read-only, a name too long: said before the minutes of timing
     try:
         earlier = set(json.loads((out / "bench.json").read_text(encoding="utf-8"))) == {"config", "rows"}
     except (OSError, ValueError, TypeError):
@@ -55,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.output.expanduser() if args.output else None
     if out is not None:
         check_bench_folder(out)  # before the timing, which takes minutes
+    cfg.validate()  # every option, before the first worker process (each loads torch)
     rows = run_all(cfg)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from vinpaint.errors import InputError
 from vinpaint.cli.arguments import parse_size
-from vinpaint.cli.outputs import check_result_folder
+from vinpaint.cli.outputs import check_result_folder, check_writable
 from vinpaint.evaluation import compose
+from vinpaint.evaluation.config import check_compose
 
 
 def add_parser(subparsers) -> None:
@@ -44,17 +45,35 @@ def earlier_set(out: Path) -> bool:
     return True
 
 
+def manifest_config(manifest: dict, path: Path) -> compose.ComposeConfig:
+    """The settings a manifest was drawn with, checked as the options are: a manifest may be written by hand, and
+    its size is allocated for every clip."""
+    try:
+        cfg = compose.ComposeConfig(**manifest.get("config", {}))
+        check_compose(cfg)
+        cfg.validate()
+    except TypeError:
+        raise InputError(f"the manifest {path} holds no readable settings (its \"config\").") from None
+    except InputError as err:
+        raise InputError(f"the manifest {path} asks for settings the options refuse: {err}") from None
+    return cfg
+
+
 def run(args: argparse.Namespace) -> int:
     data, out = args.data.expanduser(), args.output.expanduser()
-    check_result_folder(out, data, earlier_set, "compose")
     if args.manifest:
         manifest = compose.load_manifest(args.manifest.expanduser())
+        manifest_config(manifest, args.manifest)
     else:
         cfg = compose.ComposeConfig(
             seed=args.seed, count=args.clips, frames=args.frames, width=args.size[0], height=args.size[1],
             mask_folder=args.mask_folder, fill=args.fill,
             backgrounds=[x.strip() for x in (args.backgrounds or "").split(",") if x.strip()],
             mask_sources=[x.strip() for x in (args.mask_sources or "").split(",") if x.strip()])
+        check_compose(cfg)  # before a pixel is allocated: 65536x65536 ran until the OOM killer
+    check_result_folder(out, data, earlier_set, "compose")
+    check_writable([out / "manifest.json"])  # under a file or read-only: said before the set is drawn
+    if not args.manifest:
         manifest = compose.make_manifest(data, cfg)
     written = compose.write_set(data, manifest, out)
     for d, e in zip(written, manifest["clips"]):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from vinpaint.cli.arguments import add_set_arguments, parse_setting, parse_size
 from vinpaint.errors import InputError
-from vinpaint.cli.outputs import check_result_folder
+from vinpaint.cli.outputs import check_result_folder, check_writable
 from vinpaint.evaluation.config import profile, split_methods
 
 
@@ -132,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = build_eval_config(args)
     out = args.output.expanduser()
     check_result_folder(out, args.data.expanduser(), earlier_evaluation, "eval")
+    check_writable([out / "config.json"])  # under a file or read-only: said before torch loads
     from vinpaint.evaluation.evaluate import evaluate  # torch and the engine: loaded to run, not to parse
 
     evaluate(args.data.expanduser(), out, cfg, workers=args.jobs,

@@ -17,11 +17,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vinpaint.errors import InputError
-from vinpaint.engine import inpaint, make_config
-from vinpaint.engine.config import STEPS_ALONE
+from vinpaint.engine import inpaint, make_config, validate as check_inputs
+from vinpaint.engine.config import LIMITS, STEPS_ALONE
 from vinpaint.media.sample import SampleConfig, make_sample
 
 ALL_VARIANTS = ["dip", "dip-vid", "dip-vid-3dcn", "dip-vid-flow"]
+MAX_FRAMES = 200
+"""Longest benchmark clip: a step's time hardly depends on the clip beyond one batch, and the procedural clip is
+rendered whole, in every worker."""
 
 
 @dataclass
@@ -52,11 +55,37 @@ class BenchConfig:
     """Names the row when overrides are given (default: the variant)."""
 
     def validate(self) -> None:
+        """Refuse, naming the option, what a worker would otherwise fail on (or time as NaN) after torch loaded."""
+        if not self.variants:
+            raise InputError(f"--variants names no variant; choose from {', '.join(ALL_VARIANTS)}.")
         unknown = [v for v in self.variants if v not in ALL_VARIANTS]
         if unknown:
             raise InputError(f"unknown variant {unknown[0]!r}; choose from {', '.join(ALL_VARIANTS)}.")
-        if self.steps < 1 or self.warmup < 0:
-            raise InputError("the benchmark needs at least one timed step.")
+        if self.steps < 1:
+            raise InputError(f"--steps must be at least 1 (the benchmark needs at least one timed step), "
+                             f"not {self.steps}.")
+        if self.warmup < 0:
+            raise InputError(f"--warmup must be 0 or more, not {self.warmup}.")
+        if not 2 <= self.frames <= MAX_FRAMES:
+            raise InputError(f"--frames must be from 2 to {MAX_FRAMES}, not {self.frames}.")
+        width, height = LIMITS["resolution.work_width"], LIMITS["resolution.work_height"]
+        if any(v % 64 or not 64 <= v <= min(width.hi, height.hi) for v in (self.width, self.height)):
+            raise InputError(f"--size {self.width}x{self.height} is not an engine working size: width and height "
+                             f"must be multiples of 64 from 64 to {min(width.hi, height.hi)}.")
+        if self.threads < 0:
+            raise InputError(f"--threads must be 0 (torch's choice) or more, not {self.threads}.")
+        from vinpaint.engine.devices import check_device
+
+        check_device(self.device or None)
+        if self.warmup == 0 and self.steps < 2:  # the clock starts when a step ends: one step alone is NaN s/step
+            raise InputError("--steps must be at least 2 with --warmup 0 (the end of the first step starts the "
+                             "clock), not 1.")
+        sample = make_sample(SampleConfig(frames=2, width=self.width, height=self.height))
+        for v in self.variants:  # what the engine refuses (dip below 128x64, a --vgg-weights file...)
+            try:
+                check_inputs(sample.frames, sample.masks, engine_config(v, self))
+            except InputError as err:
+                raise InputError(f"--variants {v} cannot be benchmarked with these settings: {err}") from None
 
 
 def cpu_seconds() -> float:
@@ -79,15 +108,8 @@ def measure(variant: str, cfg: BenchConfig) -> dict:
         torch.set_num_threads(previous)
 
 
-def _measure(variant: str, cfg: BenchConfig) -> dict:
-    import torch
-
-    sample = make_sample(SampleConfig(frames=cfg.frames, width=cfg.width, height=cfg.height))
-    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    if device.startswith("cuda"):
-        torch.cuda.init()  # an explicit index (cuda:1) is not initialised by the reset itself, which then fails
-        torch.cuda.reset_peak_memory_stats(device)  # the run's device: without one, torch reads cuda:0
+def engine_config(variant: str, cfg: BenchConfig):
+    """The engine settings one variant is timed with (also checked before any worker starts)."""
     config = make_config(cfg.preset, variant, **{
         "resolution.work_width": cfg.width, "resolution.work_height": cfg.height,
         "train.max_steps": cfg.warmup + cfg.steps, **STEPS_ALONE,
@@ -99,7 +121,19 @@ def _measure(variant: str, cfg: BenchConfig) -> dict:
     # The losses of every step are read back at once (one device sync per step), so each step's progress event
     # comes when that step has run. At the trainer's default on CUDA (every 20 steps) a short benchmark's steps
     # all came back in one burst at the end, with no two read-backs to time between: NaN s/step.
-    config = config.replace(**{"train.readback_every": 1})
+    return config.replace(**{"train.readback_every": 1})
+
+
+def _measure(variant: str, cfg: BenchConfig) -> dict:
+    import torch
+
+    sample = make_sample(SampleConfig(frames=cfg.frames, width=cfg.width, height=cfg.height))
+    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    if device.startswith("cuda"):
+        torch.cuda.init()  # an explicit index (cuda:1) is not initialised by the reset itself, which then fails
+        torch.cuda.reset_peak_memory_stats(device)  # the run's device: without one, torch reads cuda:0
+    config = engine_config(variant, cfg)
     times: list[tuple[int, float]] = []
     flow_s = [0.0]
 
@@ -168,7 +202,8 @@ def write_markdown(rows: list[dict], cfg: BenchConfig, path: Path) -> None:
         lines.append(f"| {r.get('label', r['variant'])} | {r['batch']} | {r['seconds_per_step']:.3f} | "
                      f"{r['cpu_seconds_per_step']:.3f} | {60 / r['seconds_per_step']:.0f} | "
                      f"{r['flow_seconds']:.1f} | {r['peak_rss_mb']:.0f} | "
-                     f"{r.get('peak_gpu_mb', float('nan')):.0f} | {r['device']} ({r['threads']} thr) |")
+                     f"{format(r['peak_gpu_mb'], '.0f') if 'peak_gpu_mb' in r else '-'} | "  # none on a CPU, not nan
+                     f"{r['device']} ({r['threads']} thr) |")
     lines += ["", "DIP steps are single-frame iterations (a fresh network per frame); the others are batches of N "
               "frames. Numbers from one machine; nothing here is asserted."]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -181,7 +216,12 @@ def _worker_main(argv: list[str]) -> int:
     p.add_argument("--config", required=True)
     a = p.parse_args(argv)
     cfg = BenchConfig(**json.loads(a.config))
-    print(json.dumps(measure(a.worker, cfg)))
+    try:
+        row = measure(a.worker, cfg)
+    except InputError as err:  # the parent shows the last line: the sentence, not "vinpaint.errors.InputError: "
+        print(err, file=sys.stderr)
+        return 2
+    print(json.dumps(row))
     return 0
 
 

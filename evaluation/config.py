@@ -39,6 +39,26 @@ is left) only for what no frame sees; beside prop-telea (the same propagation, T
 PAPER_ORDER = ("dip", "dip-vid", "dip-vid-3dcn", "dip-vid-flow")
 """Table 1's ordering, worst to best."""
 
+MAX_SIDE = 4096
+"""Largest working width or height of a composed set: twice the engine's largest working size (2048), for the
+baselines. Every clip is held whole at this size (a 65536x65536 one allocated until the OOM killer came)."""
+MAX_BUDGET_S = 7 * 24 * 3600.0
+"""Longest budget, a week: a budget also names its run's folder (1e308 made a name too long, inf none at all)."""
+
+
+def check_compose(c: ComposeConfig, smallest: int = 16) -> None:
+    """The options of a composed set, each named (`vinpaint compose` and `eval`), before anything is read or
+    allocated; ComposeConfig.validate checks the rest."""
+    if c.count < 1:
+        raise InputError(f"--clips must be at least 1, not {c.count}.")
+    if c.frames < 2:
+        raise InputError(f"--frames must be at least 2 (a clip is scored frame to frame), not {c.frames}.")
+    if not (smallest <= c.width <= MAX_SIDE and smallest <= c.height <= MAX_SIDE):
+        raise InputError(f"--size {c.width}x{c.height} is out of range: width and height must each be from "
+                         f"{smallest} to {MAX_SIDE} pixels.")
+    if c.seed < 0:
+        raise InputError(f"--seed must be 0 or more, not {c.seed}.")
+
 
 @dataclass(frozen=True)
 class MethodSpec:
@@ -150,12 +170,29 @@ class EvalConfig:
         return [s for s in specs if s.label in self.real_methods] if self.real_methods else specs
 
     def validate(self) -> None:
+        """Refuse here what would fail (or never end) mid-run; a message names the flag that sets the field, so a
+        config file gets the same checks."""
+        check_compose(self.compose, smallest=64)
         self.compose.validate()
         self.method_specs()
         if self.clock not in ("auto", "cpu", "wall"):
             raise InputError(f"clock must be 'auto', 'cpu' or 'wall', not {self.clock!r}.")
-        if any(b <= 0 for b in self.budgets):
-            raise InputError("budgets must be positive numbers of seconds.")
+        for b in self.budgets:  # NaN passed `b <= 0` and then never stopped a run
+            number = isinstance(b, (int, float)) and not isinstance(b, bool)
+            if not number or not 0 < b <= MAX_BUDGET_S:
+                raise InputError(f"--budgets must be seconds above 0 and at most {MAX_BUDGET_S:.0f} (7 days), "
+                                 f"not {format(b, 'g') if number else repr(b)}.")
+        seconds = [int(round(b)) for b in self.budgets]  # a budget's run folder is named by its whole seconds
+        for i, b in enumerate(self.budgets):
+            if seconds[i] in seconds[:i]:
+                other = self.budgets[seconds.index(seconds[i])]
+                raise InputError(f"--budgets {other:g} and {b:g} round to the same whole second, which "
+                                 "names a budget's run folder; give budgets at least a second apart.")
+        if self.real_frames < 2:
+            raise InputError(f"--real-frames must be at least 2 (a real clip is scored frame to frame), not "
+                             f"{self.real_frames}.")
+        if self.threads < 0:
+            raise InputError(f"--threads must be 0 (torch's choice) or more, not {self.threads}.")
         if not self.own_schedule and not self.budgets:
             raise InputError("nothing to evaluate: no own schedule and no budgets.")
         if self.compose.width % 64 or self.compose.height % 64:

@@ -120,6 +120,8 @@ def read_frames(folder: Path, indices: list[int] | None = None, size: tuple[int,
     """Frames [T,H,W,3] uint8 of a folder (the given indices, in that order), optionally fitted to (W, H)."""
     files = list_images(Path(folder))
     idx = range(len(files)) if indices is None else indices
+    if not idx:  # np.stack of nothing is a ValueError: a caller asked for no frames (e.g. --real-frames 0)
+        raise InputError(f"no frames asked of {folder}.")
     out = []
     for i in idx:
         if not 0 <= i < len(files):
@@ -135,6 +137,8 @@ def read_masks(folder: Path, indices: list[int] | None = None, size: tuple[int, 
     """Masks [T,H,W] bool of a folder (the given indices), optionally fitted to (W, H)."""
     files = list_images(Path(folder))
     idx = range(len(files)) if indices is None else indices
+    if not idx:
+        raise InputError(f"no masks asked of {folder}.")
     out = []
     for i in idx:
         if not 0 <= i < len(files):

@@ -385,3 +385,103 @@ def test_a_methods_folder_of_other_frames_is_moved_aside(tmp_path, capsys):
     (root / "frames.sha256").unlink()  # written before frames were recorded: kept, the key recorded
     _claim_root(root, "{}", "dip", clip_key(frames, masks))
     assert (root / "own").is_dir() and (root / "frames.sha256").read_text().strip() == clip_key(frames, masks)
+
+
+# --- options out of range: one sentence naming the option, nothing written ------------------------------------
+
+@pytest.mark.parametrize("extra, says", [
+    (["--budgets", "nan"], "--budgets must be seconds above 0 and at most 604800 (7 days), not nan."),  # never ended
+    (["--budgets", "inf"], "--budgets must be seconds above 0 and at most 604800 (7 days), not inf."),  # traceback
+    (["--budgets", "1e308"], "--budgets must be seconds above 0 and at most 604800 (7 days), not 1e+308."),
+    (["--budgets", "60,604801"], "--budgets must be seconds above 0 and at most 604800 (7 days), not 604801."),
+    (["--budgets", "0.3,0.4"], "--budgets 0.3 and 0.4 round to the same whole second, which names a budget's run "
+                               "folder; give budgets at least a second apart."),  # both ran into one folder, b0
+    (["--real-clips", "obj", "--real-frames", "0"],
+     "--real-frames must be at least 2 (a real clip is scored frame to frame), not 0."),
+    (["--real-clips", "obj", "--real-frames", "1"],
+     "--real-frames must be at least 2 (a real clip is scored frame to frame), not 1."),
+    (["--frames", "1"], "--frames must be at least 2 (a clip is scored frame to frame), not 1."),
+    (["--clips", "0"], "--clips must be at least 1, not 0."),
+    (["--seed", "-1"], "--seed must be 0 or more, not -1."),
+    (["--threads", "-1"], "--threads must be 0 (torch's choice) or more, not -1."),
+    (["--size", "65536x65536"],
+     "--size 65536x65536 is out of range: width and height must each be from 64 to 4096 pixels."),
+    (["--size", "0x0"], "--size 0x0 is out of range: width and height must each be from 64 to 4096 pixels."),
+])
+def test_eval_options_out_of_range_are_one_sentence_before_anything_is_written(tmp_path, tiny_data, capsys,
+                                                                                extra, says):
+    out = tmp_path / "ev"
+    argv = ["eval", "--data", str(tiny_data), "-o", str(out), "--profile", "tiny", "--no-pictures", *extra]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"vinpaint: error: {says}\n"
+    assert not out.exists()
+
+
+def test_a_config_gets_the_budget_checks_of_the_flags():
+    """A config.json read back (from_dict) is checked by the same validate: NaN is not a budget there either."""
+    from vinpaint.evaluation.config import from_dict
+
+    for budget, shown in ((float("nan"), "nan"), (float("inf"), "inf"), (-5, "-5"), ("300", "'300'")):
+        cfg = from_dict({**profile("tiny").to_dict(), "budgets": [budget]})
+        with pytest.raises(InputError, match=rf"^--budgets must be .* not {shown}\.$"):
+            cfg.validate()
+    from_dict({**profile("tiny").to_dict(), "budgets": [0.5, 604800]}).validate()
+
+
+def test_reading_no_frames_is_one_sentence(tiny_data):
+    """np.stack of nothing was a ValueError traceback (--real-frames 0 reached it)."""
+    from vinpaint.evaluation import dataset
+
+    with pytest.raises(InputError, match="^no frames asked of .*frames\\.$"):
+        dataset.read_frames(tiny_data / "obj" / "frames", [])
+    with pytest.raises(InputError, match="^no masks asked of .*masks\\.$"):
+        dataset.read_masks(tiny_data / "obj" / "masks", [])
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--size", "65536x65536"],  # allocated until the OOM killer came
+     "--size 65536x65536 is out of range: width and height must each be from 16 to 4096 pixels."),
+    (["--size", "4097x64"], "--size 4097x64 is out of range: width and height must each be from 16 to 4096 pixels."),
+    (["--size", "0x0"], "--size 0x0 is out of range: width and height must each be from 16 to 4096 pixels."),
+    (["--frames", "1"], "--frames must be at least 2 (a clip is scored frame to frame), not 1."),
+    (["--clips", "0"], "--clips must be at least 1, not 0."),
+    (["--seed", "-1"], "--seed must be 0 or more, not -1."),
+])
+def test_compose_options_out_of_range_are_one_sentence_before_anything_is_written(tmp_path, tiny_data, capsys,
+                                                                                   extra, says):
+    out = tmp_path / "set"
+    assert main(["compose", "--data", str(tiny_data), "-o", str(out), "--clips", "1", "--frames", "5", *extra]) == 2
+    assert capsys.readouterr().err == f"vinpaint: error: {says}\n"
+    assert not out.exists()
+
+
+def test_compose_refuses_a_manifest_asking_for_a_huge_size(tmp_path, tiny_data, capsys):
+    """A manifest may be written by hand: its size is checked as --size is, before any clip is allocated."""
+    good = tmp_path / "good"
+    assert main(["compose", "--data", str(tiny_data), "-o", str(good), "--clips", "1", "--frames", "5",
+                 "--size", "128x64"]) == 0
+    capsys.readouterr()
+    manifest = json.loads((good / "manifest.json").read_text())
+    manifest["config"]["width"] = 65536
+    (tmp_path / "huge.json").write_text(json.dumps(manifest))
+    manifest["config"] = "none"
+    (tmp_path / "broken.json").write_text(json.dumps(manifest))
+    out = tmp_path / "out"
+    for name, says in (("huge.json", "asks for settings the options refuse: --size 65536x64 is out of range: "
+                                     "width and height must each be from 16 to 4096 pixels."),
+                       ("broken.json", 'holds no readable settings (its "config").')):
+        assert main(["compose", "--data", str(tiny_data), "-o", str(out), "--manifest", str(tmp_path / name)]) == 2
+        assert capsys.readouterr().err == f"vinpaint: error: the manifest {tmp_path / name} {says}\n"
+        assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["eval", "compose"])
+def test_an_output_under_a_file_is_refused_before_anything_runs(tmp_path, tiny_data, capsys, command):
+    (tmp_path / "afile").write_text("mine")
+    out = tmp_path / "afile" / "x"
+    extra = ["--profile", "tiny", "--methods", "telea"] if command == "eval" else ["--clips", "1", "--frames", "5"]
+    assert main([command, "--data", str(tiny_data), "-o", str(out), *extra]) == 2
+    name = "config.json" if command == "eval" else "manifest.json"
+    assert capsys.readouterr().err == (f"vinpaint: error: cannot write {out / name}: {tmp_path / 'afile'} is a "
+                                       "file, not a folder.\n")
+    assert (tmp_path / "afile").read_text() == "mine"

@@ -69,3 +69,72 @@ def test_flow_payoff_bench_scores_each_method_at_each_point(tmp_path):
         assert len(points) == 2
         assert all(seconds >= 1.0 and steps > 0 and 0 < psnr < 100 for seconds, steps, psnr in points)
     assert "last 3" in proc.stdout and "known" in proc.stdout
+
+
+BENCH = ["bench", "--preset", "tiny", "--size", "64x64", "--steps", "2", "--warmup", "0", "--variants",
+         "dip-vid-flow", "--threads", "1"]
+
+
+@pytest.fixture
+def no_workers(monkeypatch):
+    """A refused option must be said before any worker process (each loads torch and trains) starts."""
+    from vinpaint.evaluation import bench
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a benchmark worker started: {args}")
+
+    monkeypatch.setattr(bench.subprocess, "run", refuse)
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--frames", "0"], "--frames must be from 2 to 200, not 0."),  # was "ValueError: need at least one array..."
+    (["--frames", "1"], "--frames must be from 2 to 200, not 1."),  # was a BatchNorm ValueError
+    (["--size", "0x0"], "--size 0x0 is not an engine working size: width and height must be multiples of 64 from "
+                        "64 to 2048."),  # was a cv2.error
+    (["--size", "100x64"], "--size 100x64 is not an engine working size: width and height must be multiples of 64 "
+                           "from 64 to 2048."),
+    (["--threads", "-1"], "--threads must be 0 (torch's choice) or more, not -1."),  # was a RuntimeError
+    (["--device", "potato"], "device 'potato' is not a device name; use cpu, cuda or cuda:N."),
+    (["--warmup", "-3"], "--warmup must be 0 or more, not -3."),  # named the timed steps
+    (["--steps", "0"], "--steps must be at least 1 (the benchmark needs at least one timed step), not 0."),
+    (["--steps", "1"], "--steps must be at least 2 with --warmup 0 (the end of the first step starts the clock), "
+                       "not 1."),  # exited 0 printing "nan s/step" and wrote nan into bench.md
+    (["--variants", ","], "--variants names no variant; choose from dip, dip-vid, dip-vid-3dcn, dip-vid-flow."),
+    (["--variants", "dip"], "--variants dip cannot be benchmarked with these settings: working size 64x64 is too "
+                            "small for per-frame DIP (BatchNorm needs a bottleneck of at least 2 pixels): use a "
+                            "working width of 128 or more"),
+])
+def test_bench_options_are_one_sentence_before_any_worker(tmp_path, capsys, no_workers, extra, says):
+    from vinpaint.cli.main import main
+
+    out = tmp_path / "out"
+    assert main([*BENCH, *extra, "-o", str(out)]) == 2
+    assert capsys.readouterr().err == f"vinpaint: error: {says}\n"
+    assert not out.exists()
+
+
+def test_bench_output_under_a_file_is_refused_before_the_timing(tmp_path, capsys, no_workers):
+    """Before: the whole benchmark ran, then writing its table failed with "Not a directory"."""
+    from vinpaint.cli.main import main
+
+    (tmp_path / "afile").write_text("mine")
+    out = tmp_path / "afile" / "x"
+    assert main([*BENCH, "-o", str(out)]) == 2
+    assert capsys.readouterr().err == (f"vinpaint: error: cannot write {out / 'bench.json'}: {tmp_path / 'afile'} "
+                                       "is a file, not a folder.\n")
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_bench_with_no_warmup_times_a_real_number(tmp_path, capsys):
+    """--warmup 0 --steps 2: the first step's end starts the clock, the second is timed; no NaN in the table."""
+    from vinpaint.cli.main import main
+
+    assert main([*BENCH, "-o", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "nan" not in printed.lower() and " s/step on " in printed
+    md = (tmp_path / "out" / "bench.md").read_text()
+    assert "| dip-vid-flow | 3 |" in md and "nan" not in md.lower()
+    import json
+
+    row = json.loads((tmp_path / "out" / "bench.json").read_text())["rows"][0]
+    assert math.isfinite(row["seconds_per_step"]) and row["seconds_per_step"] > 0
