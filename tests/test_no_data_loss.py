@@ -456,7 +456,7 @@ def test_an_output_or_work_directory_inside_another_runs_work_directory_is_refus
     before = digests(tmp_path)
     other = ["inpaint", clip["video"], "--mask", clip["masks"], *QUICK, "--seed", "4"]
     refused(capsys, [*other, "-o", tmp_path / "r.work" / "x.mkv"],
-            rf"output \S+x.mkv lies inside the work directory \S+r.work of another run, whose files its --restart "
+            r"output \S+x.mkv lies inside the work directory \S+r.work of another run, whose files its --restart "
             r"deletes; write it elsewhere\.$")
     refused(capsys, [*other, "-o", tmp_path / "y.mkv", "--work-dir", tmp_path / "r.work" / "w"],
             r"the work directory \S+w lies inside the work directory \S+r.work of another run, whose files its "
