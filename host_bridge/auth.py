@@ -62,8 +62,17 @@ def check_bind(endpoint: str, auth: AuthConfig) -> None:
             raise AuthError(f"the server key {auth.server_secret} does not exist")
         if auth.allowed_clients is None or not Path(auth.allowed_clients).is_dir():
             raise AuthError("CurveZMQ needs --curve-allow DIR: a folder of client public keys (*.key)")
-        if not any(Path(auth.allowed_clients).glob("*.key")):
+        keys = sorted(Path(auth.allowed_clients).glob("*.key"))
+        if not keys:
             raise AuthError(f"{auth.allowed_clients} holds no client public keys (*.key); no client could connect")
+        for key in keys:  # pyzmq drops the whole allow-list for one it cannot read: no client could connect
+            try:
+                public = load_public(key)
+            except AuthError as exc:
+                raise AuthError(f"{exc}; every *.key in --curve-allow must be a client's public key") from None
+            if len(public) != 40:  # Z85 of 32 bytes
+                raise AuthError(f"the key {key} holds no CurveZMQ public key; every *.key in --curve-allow must be "
+                                "a client's public key")
 
 
 def load_secret(path: Path) -> tuple[bytes, bytes]:

@@ -407,6 +407,24 @@ def test_curve_auth_lets_allowed_clients_in_and_keeps_others_out(tmp_path):
                     c.hello()
 
 
+@pytest.mark.parametrize("junk", ["garbage\n", "metadata\ncurve\n    public-key = \"short\"\n"])
+def test_an_allow_list_with_a_key_that_cannot_be_read_is_refused_at_start(tmp_path, junk):
+    """pyzmq drops the whole allow-list when one *.key in it cannot be read (it logged an error and the daemon
+    listened with no client able to connect): the daemon refuses to start, naming the file."""
+    from vinpaint.host_bridge.auth import make_keys
+
+    keys = make_keys(tmp_path / "keys")
+    (keys["clients"] / "stray.key").write_text(junk)
+    proc = subprocess.run([sys.executable, "-m", "vinpaint", "serve", "--store", str(tmp_path / "s"), "--device",
+                           "cpu", "--bind", "tcp://0.0.0.0:*", "--curve-secret",
+                           str(tmp_path / "keys" / "server.key_secret"), "--curve-allow", str(keys["clients"])],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "stray.key" in proc.stderr and "every *.key in --curve-allow must be a client's public key" in \
+        proc.stderr, proc.stderr
+    assert not (tmp_path / "s").exists()
+
+
 @pytest.mark.parametrize("args,says", [
     (["--stream-wait", "0"], "--stream-wait"), (["--stream-wait", "nan"], "--stream-wait"),
     (["--ray", "127.0.0.1:1", "--ray-cpus", "0"], "--ray-cpus"), (["--ray-cpus", "2"], "--ray-cpus needs --ray")])
