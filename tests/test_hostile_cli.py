@@ -525,7 +525,7 @@ def test_ctrl_c_while_no_step_can_stop_keeps_the_earlier_outputs(tmp_path):
     import signal
     import time
 
-    sample = make_sample(SampleConfig(frames=40, width=320, height=192, seed=3))
+    sample = make_sample(SampleConfig(frames=24, width=320, height=192, seed=3))
     write_video(tmp_path / "clip.mkv", sample.frames, 24)
     write_png_sequence(tmp_path / "masks", np.where(sample.masks, 255, 0).astype(np.uint8))
     command = [sys.executable, "-m", "vinpaint", "inpaint", str(tmp_path / "clip.mkv"), "--mask",
