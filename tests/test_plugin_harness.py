@@ -427,6 +427,11 @@ def test_proxy_render_scale_samples_the_result(trained: Trained, clip: Clip, dae
                   "--param", f"jobId={trained.job}", "--param", "jobFirstFrame=1", "--scale", str(scale),
                   "--origin", origin, "--out", str(tmp_path), "--steps", "describe,create,render:5,destroy,unload")
     assert run.event("summary")["ok"], run.stdout[-3000:]
+    # The node's region is the Source's, in canonical (unscaled) coordinates, wherever the clip starts: the node
+    # takes inputs of other regions (a roto shape's box as the Mask), so the host asks it.
+    x0, y0 = map(int, origin.split(","))
+    rod = run.event("rod")
+    assert rod["status"] == "OK" and rod["rod"] == [x0, y0, x0 + WIDTH, y0 + HEIGHT], rod
     out, src = load(tmp_path, "output", 5), load(tmp_path, "source", 5)
     h, w = out.shape[:2]
     assert src.shape[:2] == (h, w) and (w, h) != (WIDTH, HEIGHT)
@@ -713,6 +718,26 @@ def test_a_batch_render_with_no_daemon_waits_once_not_once_a_frame(trained: Trai
         assert step["status"] == "Failed" and f"no daemon is reachable at {nowhere}" in step["persistent"], step
     assert run.steps["render:1"]["elapsed_s"] > 5  # the first frame is patient (a farm may start the daemon late)
     assert run.steps["render:2"]["elapsed_s"] < 1 and run.steps["render:3"]["elapsed_s"] < 1
+
+
+@pytest.mark.parametrize("final", [True, False])
+def test_a_final_render_in_a_host_older_than_the_render_status_is_not_taken_for_the_viewer(clip: Clip, final: bool
+                                                                                             ) -> None:
+    """Hosts before OFX 1.4 give no kOfxImageEffectPropInteractiveRenderStatus; a final render started from their
+    GUI (not a background process) was taken for the viewer, and an untrained node wrote the source with OK. Their
+    BeginSequenceRender's kOfxPropIsInteractive (OFX 1.0) says it is final: the frame fails, saying why. The same
+    host's viewer (interactive) still shows the source."""
+    args = ["--source", str(clip.source), "--mask", str(clip.mask), "--daemon", free_endpoint()]
+    if final:
+        run = harness(*args, "--gui-final-render", "--expect-failure", "render",
+                      "--steps", "describe,create,render:1,destroy,unload")
+        step = run.steps["render:1"]
+        assert step["status"] == "Failed" and "never trained: press Train before a batch render" in \
+            step["persistent"], step
+    else:
+        run = harness(*args, "--steps", "describe,create,render:1,destroy,unload")
+        assert run.steps["render:1"]["status"] == "OK", run.steps["render:1"]
+    assert run.returncode == 0 and run.event("summary")["ok"], run.stdout[-3000:]
 
 
 def test_a_host_without_the_parameter_suite_is_refused_at_load_and_describe_after_it_fails_cleanly() -> None:

@@ -141,7 +141,10 @@ void describe(OfxImageEffectHandle effect) {
     p.setStrings(kOfxImageEffectPropSupportedPixelDepths, {kOfxBitDepthFloat, kOfxBitDepthShort, kOfxBitDepthByte});
     p.setInt(kOfxImageEffectPropSupportsTiles, 0);
     p.setInt(kOfxImageEffectPropTemporalClipAccess, 1);
-    p.setInt(kOfxImageEffectPropSupportsMultiResolution, 0);
+    // Inputs of any size and origin (pixels.cpp handles bounds anywhere): Natron refuses to connect an input whose
+    // region differs from the others' (a Roto without a Bg, a cropped plate) to a node that says 0 here. The
+    // output's region is the Source's (regionOfDefinition below).
+    p.setInt(kOfxImageEffectPropSupportsMultiResolution, 1);
     p.setInt(kOfxImageEffectPropSupportsMultipleClipDepths, 0);
     p.setInt(kOfxImageEffectPluginPropSingleInstance, 0);
     p.setInt(kOfxImageEffectPluginPropHostFrameThreading, 0);
@@ -309,6 +312,9 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
     p.trySetInt(kOfxParamPropAnimates, 0);
     p.trySetInt(kOfxParamPropMin, -1000000000);
     p.trySetInt(kOfxParamPropMax, 1000000000);
+    // Resolve clamps an integer to (0, 0) without a display range too (openfx-misc's host notes)
+    p.trySetInt(kOfxParamPropDisplayMin, -1000000000);
+    p.trySetInt(kOfxParamPropDisplayMax, 1000000000);
     // Bumped by Refresh so the host drops its cached renders of this node.
     p = defineParam(ps, kOfxParamTypeInteger, pname::kRefreshSerial, "Refresh serial", "");
     p.setInt(kOfxParamPropDefault, 0);
@@ -316,6 +322,10 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
     p.trySetInt(kOfxParamPropPersistant, 0);
     p.trySetInt(kOfxParamPropAnimates, 0);
     p.trySetString(kOfxParamPropCacheInvalidation, kOfxParamInvalidateAll);
+    p.trySetInt(kOfxParamPropMin, 0);
+    p.trySetInt(kOfxParamPropMax, 2000000000);
+    p.trySetInt(kOfxParamPropDisplayMin, 0);
+    p.trySetInt(kOfxParamPropDisplayMax, 2000000000);
 
     OfxPropertySetHandle pageProps = nullptr;
     if (suites().param->paramDefine(ps, kOfxParamTypePage, pname::kPage, &pageProps) == kOfxStatOK && pageProps) {
@@ -483,6 +493,23 @@ OfxStatus isIdentity(OfxImageEffectHandle effect, PropSet inArgs, PropSet outArg
     outArgs.setString(kOfxPropName, kOfxImageEffectSimpleSourceClipName);
     if (auto t = inArgs.tryDouble(kOfxPropTime)) outArgs.setDouble(kOfxPropTime, *t);
     ofx::clearPersistentMessage(effect);  // nothing of the daemon is shown any more
+    return kOfxStatOK;
+}
+
+// The Source's region: the Mask (a roto shape's bounding box) and the Reference are optional and do not widen it.
+OfxStatus regionOfDefinition(OfxImageEffectHandle effect, PropSet inArgs, PropSet outArgs) {
+    Instance &inst = instanceOf(effect);
+    if (!inst.source || !inst.source.connected()) return kOfxStatReplyDefault;
+    OfxRectD rod{};
+    try {
+        rod = inst.source.regionOfDefinition(inArgs.tryDouble(kOfxPropTime).value_or(0.0));
+    } catch (const OfxError &) {
+        return kOfxStatReplyDefault;  // the host's own default (the Source's, in HostSupport) rather than an error
+    }
+    outArgs.setDouble(kOfxImageEffectPropRegionOfDefinition, rod.x1, 0);
+    outArgs.setDouble(kOfxImageEffectPropRegionOfDefinition, rod.y1, 1);
+    outArgs.setDouble(kOfxImageEffectPropRegionOfDefinition, rod.x2, 2);
+    outArgs.setDouble(kOfxImageEffectPropRegionOfDefinition, rod.y2, 3);
     return kOfxStatOK;
 }
 

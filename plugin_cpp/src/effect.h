@@ -2,6 +2,7 @@
 // Actions throw; ofx_main.cpp is the one place that turns exceptions into OfxStatus values.
 #pragma once
 
+#include <atomic>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -58,6 +59,9 @@ struct Instance {
     proto::Geometry geometry;
     // "error: ..." when the last Train press failed (empty after a good one): Refresh shows it, not the old job.
     std::string trainError;
+    // kOfxPropIsInteractive of the last BeginSequenceRender (OFX 1.0; -1: none seen): whether a render is a final
+    // one where the host gives no kOfxImageEffectPropInteractiveRenderStatus (OFX 1.4) with the render.
+    std::atomic<int> sequenceInteractive{-1};
 };
 
 Instance &instanceOf(OfxImageEffectHandle handle);
@@ -70,7 +74,9 @@ void destroyInstance(OfxImageEffectHandle effect) noexcept;
 OfxStatus instanceChanged(OfxImageEffectHandle effect, ofx::PropSet inArgs);
 OfxStatus isIdentity(OfxImageEffectHandle effect, ofx::PropSet inArgs, ofx::PropSet outArgs);
 OfxStatus clipPreferences(OfxImageEffectHandle effect, ofx::PropSet outArgs);
+OfxStatus regionOfDefinition(OfxImageEffectHandle effect, ofx::PropSet inArgs, ofx::PropSet outArgs);
 OfxStatus render(OfxImageEffectHandle effect, ofx::PropSet inArgs);
+OfxStatus beginSequenceRender(OfxImageEffectHandle effect, ofx::PropSet inArgs);
 
 // Train (train.cpp): gathers every frame and mask of the Source range with the host's progress bar, uploads
 // them, starts the job and returns; training then runs in the daemon. Returns the status for the host.

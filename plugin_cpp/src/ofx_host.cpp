@@ -222,7 +222,9 @@ void setPersistentMessage(OfxImageEffectHandle effect, const char *type, const s
 }
 
 void clearPersistentMessage(OfxImageEffectHandle effect) noexcept {
-    if (g_suites.message2 && g_suites.message2->clearPersistentMessage)
+    // Only where setPersistentMessage is there too: some hosts (Resolve 14, per openfx-misc's host notes) report
+    // the v2 suite with setPersistentMessage null and clearPersistentMessage not a function at all.
+    if (g_suites.message2 && g_suites.message2->setPersistentMessage && g_suites.message2->clearPersistentMessage)
         g_suites.message2->clearPersistentMessage(effect);
 }
 

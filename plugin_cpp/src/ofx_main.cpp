@@ -57,7 +57,10 @@ OfxStatus dispatch(const char *action, OfxImageEffectHandle effect, ofx::PropSet
     if (std::strcmp(action, kOfxActionInstanceChanged) == 0) return instanceChanged(effect, inArgs);
     if (std::strcmp(action, kOfxImageEffectActionIsIdentity) == 0) return isIdentity(effect, inArgs, outArgs);
     if (std::strcmp(action, kOfxImageEffectActionGetClipPreferences) == 0) return clipPreferences(effect, outArgs);
+    if (std::strcmp(action, kOfxImageEffectActionGetRegionOfDefinition) == 0)
+        return regionOfDefinition(effect, inArgs, outArgs);
     if (std::strcmp(action, kOfxImageEffectActionRender) == 0) return render(effect, inArgs);
+    if (std::strcmp(action, kOfxImageEffectActionBeginSequenceRender) == 0) return beginSequenceRender(effect, inArgs);
     if (std::strcmp(action, kOfxActionPurgeCaches) == 0) {
         FrameCache::global().clear();
         return kOfxStatOK;

@@ -390,13 +390,24 @@ OfxStatus render(OfxImageEffectHandle effect, ofx::PropSet inArgs) {
     const std::string field = inArgs.tryString(kOfxImageEffectPropFieldToRender).value_or(kOfxImageFieldNone);
     if (field == kOfxImageFieldLower) a.fieldParity = 0;
     else if (field == kOfxImageFieldUpper) a.fieldParity = 1;
+    // Interactive renders show the source until a frame is done; final ones wait or fail (never the source with
+    // OK). Hosts before OFX 1.4 give no render status: their sequence's kOfxPropIsInteractive (OFX 1.0) says, so a
+    // Write render started from a GUI is not taken for the viewer.
     if (auto interactive = inArgs.tryInt(kOfxImageEffectPropInteractiveRenderStatus)) {
         a.interactive = *interactive != 0;
+    } else if (const int sequence = inst.sequenceInteractive.load(); sequence >= 0) {
+        a.interactive = sequence != 0;
     } else {
         ofx::PropSet host(ofx::suites().host->host);
         a.interactive = host.tryInt(kOfxImageEffectHostPropIsBackground).value_or(0) == 0;
     }
     return Renderer(inst, a).run();
+}
+
+OfxStatus beginSequenceRender(OfxImageEffectHandle effect, ofx::PropSet inArgs) {
+    Instance &inst = instanceOf(effect);
+    if (auto interactive = inArgs.tryInt(kOfxPropIsInteractive)) inst.sequenceInteractive = *interactive != 0;
+    return kOfxStatOK;
 }
 
 }  // namespace vinpaint

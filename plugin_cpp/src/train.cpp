@@ -132,6 +132,12 @@ void TrainJob::readFrame(int i, zmq::message_t &frame, zmq::message_t &mask, std
                                            "; every frame of a clip must have the same size");
     if (sv.depth != g_.dtype)
         throw OfxError(kOfxStatFailed, "vinpaint: Source frames change bit depth within the clip");
+    // Outside a render no region of interest is set, and the spec lets a host serve less than the region of
+    // definition then: the rest would pack as black and be trained on as the plate.
+    if (sv.bounds.x1 > rod.x1 || sv.bounds.y1 > rod.y1 || sv.bounds.x2 < rod.x2 || sv.bounds.y2 < rod.y2)
+        throw OfxError(kOfxStatFailed, "vinpaint: the host served only part of Source frame " + std::to_string(first_ + i) +
+                                           " to Train (its pixels cover less than the frame's region); this host "
+                                           "cannot give Train whole frames");
 
     frame.rebuild(g_.frameBytes());
     px::Plane plane{frame.data(), g_.width, g_.height, 3, g_.dtype};

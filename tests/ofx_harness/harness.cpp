@@ -1,7 +1,8 @@
 // vinpaint's OFX host harness: loads a bundle with dlopen like a host, provides the suites it fetches, serves
 // Source and Mask clips from .npy frames (or procedural ones), a Reference clip (--reference DIR: painted frames
 // from --reference-first-frame on, no image outside them; --reference-components RGB|RGBA as connected to it,
-// the Source's by default), and runs a list of steps:
+// the Source's by default; --gui-final-render: a final render from a GUI host before OFX 1.4, which gives no
+// render status), and runs a list of steps:
 //
 //   describe            Load, Describe, DescribeInContext (prints what the plugin declared)
 //   create              CreateInstance (parameters from --param first, as a reopened project would)
@@ -53,6 +54,7 @@ struct Args {
     bool noMask = false, batch = false;
     Depth depth = Depth::Byte;
     int comps = 4, maskComps = 1, referenceComps = 0, firstFrame = 1;  // referenceComps 0: the Source's
+    bool preRenderStatus = false;  // an OFX 1.3 host: no render status props; its sequence says IsInteractive
     std::vector<std::pair<std::string, std::string>> params;
     std::vector<std::string> steps;
     std::set<std::string> expectFailure;
@@ -125,6 +127,8 @@ Args parse(int argc, char **argv) {
         } else if (k == "--batch") {
             a.batch = true;
             a.host.background = true;
+        } else if (k == "--gui-final-render") {  // a final render from a GUI host older than OFX 1.4
+            a.preRenderStatus = true;
         } else if (k == "--no-message-v2") a.host.messageV2 = false;
         else if (k == "--no-progress") a.host.progressSuite = false;
         else if (k == "--no-multithread") a.host.multiThread = false;
@@ -655,6 +659,33 @@ OfxStatus Driver::renderFrame(int frame, bool sequenceOpen) {
     const bool fielded = a_.host.field != "none";
     const std::string fieldNone = fielded ? kOfxImageFieldBoth : kOfxImageFieldNone;
 
+    // The output's region first, as hosts ask before anything else: the plugin's answer must be the Source's
+    // (canonical coordinates, so unscaled) or the default.
+    {
+        PropertySet rodIn, rodOut;
+        rodIn.setDouble(kOfxPropTime, {double(frame)});
+        rodIn.setDouble(kOfxImageEffectPropRenderScale, {sc, sc});
+        rodOut.setDouble(kOfxImageEffectPropRegionOfDefinition, {0.0, 0.0, 0.0, 0.0});
+        const OfxStatus rodSt = call(kOfxImageEffectActionGetRegionOfDefinition, &e, &rodIn, &rodOut);
+        const Options &o = host_.options();
+        const double want[4] = {double(o.originX), double(o.originY), double(o.originX + src->width()),
+                                double(o.originY + src->height())};
+        std::string got;
+        bool same = true;
+        for (int i = 0; i < 4; ++i) {
+            const double v = rodOut.getDouble(kOfxImageEffectPropRegionOfDefinition, i);
+            got += (i ? ", " : "") + std::to_string(v);
+            same = same && v == want[i];
+        }
+        if (rodSt == kOfxStatOK && !same)
+            failures_.push_back("GetRegionOfDefinition at frame " + std::to_string(frame) + " gave " + got +
+                                ", not the Source's region");
+        else if (rodSt != kOfxStatOK && rodSt != kOfxStatReplyDefault)
+            failures_.push_back("GetRegionOfDefinition failed: " + statusName(rodSt));
+        host_.event("{\"event\": \"rod\", \"frame\": " + std::to_string(frame) + ", \"status\": \"" +
+                    statusName(rodSt) + "\", \"rod\": [" + got + "]}");
+    }
+
     // Identity first, as hosts ask before rendering. Only kOfxStatOK means "identity".
     PropertySet idIn, idOut;
     idIn.setDouble(kOfxPropTime, {double(frame)});
@@ -676,10 +707,12 @@ OfxStatus Driver::renderFrame(int frame, bool sequenceOpen) {
     PropertySet seq;
     seq.setDouble(kOfxImageEffectPropFrameRange, {double(frame), double(frame)});
     seq.setDouble(kOfxImageEffectPropFrameStep, {1.0});
-    seq.setInt(kOfxPropIsInteractive, {a_.batch ? 0 : 1});
+    seq.setInt(kOfxPropIsInteractive, {a_.batch || a_.preRenderStatus ? 0 : 1});
     seq.setDouble(kOfxImageEffectPropRenderScale, {sc, sc});
-    seq.setInt(kOfxImageEffectPropSequentialRenderStatus, {0});
-    seq.setInt(kOfxImageEffectPropInteractiveRenderStatus, {a_.batch ? 0 : 1});
+    if (!a_.preRenderStatus) {
+        seq.setInt(kOfxImageEffectPropSequentialRenderStatus, {0});
+        seq.setInt(kOfxImageEffectPropInteractiveRenderStatus, {a_.batch ? 0 : 1});
+    }
     if (!sequenceOpen) call(kOfxImageEffectActionBeginSequenceRender, &e, &seq, nullptr);
 
     // Fielded material: both fields in one render, or one render per field (dominant first) when the plugin asks
@@ -735,8 +768,10 @@ OfxStatus Driver::renderCall(Effect &e, int frame, const std::string &field, int
     in.setString(kOfxImageEffectPropFieldToRender, {field});
     in.setInt(kOfxImageEffectPropRenderWindow, {x1, y1, x1 + w, y1 + h});
     in.setDouble(kOfxImageEffectPropRenderScale, {sc, sc});
-    in.setInt(kOfxImageEffectPropSequentialRenderStatus, {0});
-    in.setInt(kOfxImageEffectPropInteractiveRenderStatus, {a_.batch ? 0 : 1});
+    if (!a_.preRenderStatus) {
+        in.setInt(kOfxImageEffectPropSequentialRenderStatus, {0});
+        in.setInt(kOfxImageEffectPropInteractiveRenderStatus, {a_.batch ? 0 : 1});
+    }
     in.setInt("OfxImageEffectPropRenderQualityDraft", {0});
     host_.event("{\"event\": \"render_action\", \"frame\": " + std::to_string(frame) + ", \"field\": \"" +
                 jsonEscape(field) + "\"}");
