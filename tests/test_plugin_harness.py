@@ -740,6 +740,17 @@ def test_a_final_render_in_a_host_older_than_the_render_status_is_not_taken_for_
     assert run.returncode == 0 and run.event("summary")["ok"], run.stdout[-3000:]
 
 
+def test_in_nuke_the_status_is_a_read_only_single_line() -> None:
+    """Nuke never shows a label string's changes after the node is made (openfx-misc's host notes): there the
+    status line is a disabled single-line string, elsewhere a label."""
+    build_plugin()
+    for host, mode in (("uk.co.thefoundry.nuke", "OfxParamStringIsSingleLine"),
+                       ("fr.inria.Natron", "OfxParamStringIsLabel")):
+        run = harness("--synthetic", "64x32x3", "--host-name", host, "--steps", "describe,unload")
+        status = run.event("describe")["params"]["status"]
+        assert status["string_mode"] == mode and status["enabled"] == 0, (host, status)
+
+
 def test_a_host_without_the_parameter_suite_is_refused_at_load_and_describe_after_it_fails_cleanly() -> None:
     """Load names the missing suite; a careless host that calls Describe anyway gets kOfxStatErrMissingHostFeature,
     not a call through a suite the failed Load half-fetched."""

@@ -39,6 +39,11 @@ bool referencePaintedAt(Instance &inst, double t) {
     return t >= range.min && t <= range.max;
 }
 
+static bool hostIsNuke() {
+    if (!suites().host) return false;
+    return PropSet(suites().host->host).tryString(kOfxPropName).value_or("").rfind("uk.co.thefoundry.nuke", 0) == 0;
+}
+
 std::string clientName() {
     std::string host = "unknown host";
     if (suites().host) {
@@ -290,7 +295,9 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
 
     p = defineParam(ps, kOfxParamTypeString, pname::kStatus, "Status", "What the daemon last said about this node's job.");
     p.setString(kOfxParamPropDefault, "not trained: press Train");
-    p.trySetString(kOfxParamPropStringMode, kOfxParamStringIsLabel);
+    // Nuke (10 at least, per openfx-misc's host notes) shows a label string's default for ever: changes after the
+    // node is made never appear. There a read-only single line carries the status instead.
+    p.trySetString(kOfxParamPropStringMode, hostIsNuke() ? kOfxParamStringIsSingleLine : kOfxParamStringIsLabel);
     p.trySetInt(kOfxParamPropEnabled, 0);
     p.trySetInt(kOfxParamPropPersistant, 0);
     p.trySetInt(kOfxParamPropEvaluateOnChange, 0);

@@ -2,7 +2,7 @@
 // Source and Mask clips from .npy frames (or procedural ones), a Reference clip (--reference DIR: painted frames
 // from --reference-first-frame on, no image outside them; --reference-components RGB|RGBA as connected to it,
 // the Source's by default; --gui-final-render: a final render from a GUI host before OFX 1.4, which gives no
-// render status), and runs a list of steps:
+// render status; --host-name: the name the host gives itself), and runs a list of steps:
 //
 //   describe            Load, Describe, DescribeInContext (prints what the plugin declared)
 //   create              CreateInstance (parameters from --param first, as a reopened project would)
@@ -127,6 +127,8 @@ Args parse(int argc, char **argv) {
         } else if (k == "--batch") {
             a.batch = true;
             a.host.background = true;
+        } else if (k == "--host-name") {
+            a.host.name = next();
         } else if (k == "--gui-final-render") {  // a final render from a GUI host older than OFX 1.4
             a.preRenderStatus = true;
         } else if (k == "--no-message-v2") a.host.messageV2 = false;

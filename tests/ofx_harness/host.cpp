@@ -1014,7 +1014,7 @@ const void *Suites::fetchSuite(OfxPropertySetHandle, const char *name, int versi
 Host::Host(const Options &opt) : opt_(opt) {
     current = this;
     hostProps_.setString(kOfxPropType, {kOfxTypeImageEffectHost});
-    hostProps_.setString(kOfxPropName, {"org.vinpaint.harness"});
+    hostProps_.setString(kOfxPropName, {opt.name});
     hostProps_.setString(kOfxPropLabel, {"vinpaint OFX harness"});
     hostProps_.setInt(kOfxPropAPIVersion, {1, 4});
     hostProps_.setInt(kOfxImageEffectHostPropIsBackground, {opt.background ? 1 : 0});

@@ -146,6 +146,7 @@ struct Options {
     bool negativeRowBytes = false; // rows stored top row first, rowBytes < 0
     int originX = 0, originY = 0;  // the clips' region of definition starts here
     bool background = false;       // kOfxImageEffectHostPropIsBackground
+    std::string name = "org.vinpaint.harness";  // kOfxPropName (--host-name: as another host names itself)
     std::string unreadableParamType;  // paramGetValue of this type answers kOfxStatErrMissingHostFeature (as
                                       // HostSupport's example host does for Choice)
 };
