@@ -217,5 +217,5 @@ def test_a_parameter_the_host_cannot_read_is_named() -> None:
     assert run.steps["create"]["status"] == "OK"
     assert run.steps["render:1"]["status"] == "ErrMissingHostFeature"
     said = messages(run)
-    assert any("paramGetValue of the parameter 'output'" in m for m in said), said
+    assert any("paramGetValueAtTime of the parameter 'output'" in m for m in said), said  # render: at its time
     assert run.steps["unload"]["status"] == "OK"

@@ -496,7 +496,8 @@ OfxStatus instanceChanged(OfxImageEffectHandle effect, PropSet inArgs) {
 // (kOfxStatReplyYes is not an identity answer: hosts then call Render anyway.)
 OfxStatus isIdentity(OfxImageEffectHandle effect, PropSet inArgs, PropSet outArgs) {
     Instance &inst = instanceOf(effect);
-    if (inst.outputChoice.getInt() != kOutputSource) return kOfxStatReplyDefault;
+    if (inst.outputChoice.getIntAt(inArgs.tryDouble(kOfxPropTime).value_or(0.0)) != kOutputSource)
+        return kOfxStatReplyDefault;
     outArgs.setString(kOfxPropName, kOfxImageEffectSimpleSourceClipName);
     if (auto t = inArgs.tryDouble(kOfxPropTime)) outArgs.setDouble(kOfxPropTime, *t);
     ofx::clearPersistentMessage(effect);  // nothing of the daemon is shown any more

@@ -126,7 +126,7 @@ OfxStatus Renderer::run() {
         src_ = px::View{nullptr, px::Rect{0, 0, 0, 0}, 0, out_.depth, out_.comps};
         srcRod_ = a_.window;
     }
-    switch (inst_.outputChoice.getInt()) {
+    switch (inst_.outputChoice.getIntAt(a_.time)) {  // at the render's time: the spec's rule in render actions
         case kOutputSource:
             ofx::clearPersistentMessage(inst_.handle);  // a daemon error from an earlier render no longer applies
             writeSource(inst_, src_, out_, a_);
@@ -158,12 +158,12 @@ OfxStatus Renderer::overlay() {
     try {
         if (inst_.filterContext || !inst_.mask.connected()) {
             if (src_.comps != 4) return showSourceWith(kOfxMessageWarning, "vinpaint: no mask: connect the Mask input");
-            px::packMask(src_, srcRod_, px::MaskChannel::Alpha, inst_.invertMask.getInt() != 0, mask.data(), 0, h);
+            px::packMask(src_, srcRod_, px::MaskChannel::Alpha, inst_.invertMask.getIntAt(a_.time) != 0, mask.data(), 0, h);
         } else {
             ofx::Image m = inst_.mask.fetch(a_.time);
             if (m) {
-                const auto ch = inst_.maskChannel.getInt() == kMaskLuminance ? px::MaskChannel::Luminance : px::MaskChannel::Alpha;
-                px::packMask(viewOf(m), srcRod_, ch, inst_.invertMask.getInt() != 0, mask.data(), 0, h);
+                const auto ch = inst_.maskChannel.getIntAt(a_.time) == kMaskLuminance ? px::MaskChannel::Luminance : px::MaskChannel::Alpha;
+                px::packMask(viewOf(m), srcRod_, ch, inst_.invertMask.getIntAt(a_.time) != 0, mask.data(), 0, h);
             }
         }
     } catch (const std::invalid_argument &e) {
@@ -305,7 +305,7 @@ OfxStatus Renderer::inpainted(bool matte) {
         if (!a_.interactive) return fail("vinpaint: this node was never trained: press Train before a batch render");
         return showSourceWith(kOfxMessageWarning, "vinpaint: not trained yet: press Train (showing the source)");
     }
-    const int index = static_cast<int>(std::lround(a_.time)) - inst_.jobFirstFrame.getInt();
+    const int index = static_cast<int>(std::lround(a_.time)) - inst_.jobFirstFrame.getIntAt(a_.time);
 
     const std::string cacheKey = matte ? job + ":matte" : job;  // mattes are cached beside the frames
     auto write = [&](const FetchedFrame &f) { return matte ? writeMatte(f) : writeResult(f, job, index); };
@@ -314,7 +314,7 @@ OfxStatus Renderer::inpainted(bool matte) {
         return kOfxStatOK;
     }
 
-    const bool wait = !a_.interactive && inst_.waitInBatch.getInt() != 0;
+    const bool wait = !a_.interactive && inst_.waitInBatch.getIntAt(a_.time) != 0;
     DaemonClient client = renderClient();
     try {
         const proto::Geometry g = geometry(client, job);
