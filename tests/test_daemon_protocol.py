@@ -262,7 +262,7 @@ def _fuzz_frames(draw_kind, header, extra):
     return [blob[: max(len(blob) // 2, 1)], *extra]
 
 
-@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=1200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                     HealthCheck.too_slow])
 @given(kind=st.integers(0, 2), v=st.sampled_from([1, 1, 1, 2, None, "1"]), type_=st.sampled_from(FUZZ_TYPES),
        body=st.dictionaries(body_keys, values, max_size=5) | values,

@@ -227,7 +227,7 @@ def _decode_all_the_way(frames) -> None:
         assert reply.error["code"] == exc.code
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=900, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(header_like, st.lists(st.binary(max_size=40), max_size=3))
 def test_fuzz_structured_headers(header, extra):
     _decode_all_the_way([_pack_any(header), *extra])
