@@ -308,11 +308,6 @@ def run(job_dir: Path, device: str, events: Events, parent: int, ray_address: st
         stream_wait_s: float = 600.0, ray_cpus: int | None = None) -> int:
     from vinpaint.engine import inpaint  # torch and OpenCV: loaded once the signals are in place
 
-    if device.startswith("cuda"):  # a call without a device (a library's) goes to this trainer's GPU, not GPU 0
-        import torch
-
-        torch.cuda.set_device(torch.device(device))
-
     def should_stop() -> bool:
         return STOP["flag"] or events.broken or os.getppid() != parent
 
