@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from vinpaint.cli.runs import OutputsInProgress
-from vinpaint.engine.config import FLOW_OFFSETS
+from vinpaint.engine.config import FLOW_OFFSETS, InpaintConfig
 from vinpaint.engine.flowviz import color_wheel, flow_magnitude_scale, flows_to_rgb
 from vinpaint.engine.result import GENERATED, HISTORY_TERMS, PROPAGATED
 from vinpaint.errors import InputError
@@ -138,11 +138,15 @@ class OutputPlan:
         side = self.beside(".config.json")
         if not os.path.lexists(side) or same_or_inside(workdir, self.default_workdir):
             return
-        try:
-            if json.loads(side.read_text(encoding="utf-8")) == json.loads(
-                    (Path(workdir) / "config.json").read_text(encoding="utf-8")):
+        try:  # the same run: the same training, bar what a finished run's record (as_ran) rewrites
+            identities = []
+            for f in (side, Path(workdir) / "config.json"):
+                identity = InpaintConfig.from_dict(json.loads(f.read_text(encoding="utf-8"))).training_identity()
+                identity["propagation"].pop("train_below", None)  # as_ran of a run that trained no model
+                identities.append(identity)
+            if identities[0] == identities[1]:
                 return  # this work directory's run wrote them
-        except (OSError, ValueError):
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, InputError):
             pass
         mine = {os.path.abspath(path) for path, _ in self.targets}
         for name in ("", *VIDEO_OUTPUTS):  # "": the folder of PNGs
@@ -201,14 +205,14 @@ class InputIndex:
 
 
 def enclosing_workdir(folder: Path) -> Path | None:
-    """The vinpaint work directory (a folder whose run.json holds a run's fingerprint) that `folder` is or lies
-    inside, if any."""
+    """The vinpaint work directory (a folder whose run.json holds a run's fingerprint, or a long shot's plan) that
+    `folder` is or lies inside, if any."""
     for candidate in (Path(os.path.realpath(folder)), *Path(os.path.realpath(folder)).parents):
         try:
             saved = json.loads((candidate / "run.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if isinstance(saved, dict) and "fingerprint" in saved:
+        if isinstance(saved, dict) and ("fingerprint" in saved or "shot" in saved):  # a run's, or a long shot's
             return candidate
     return None
 

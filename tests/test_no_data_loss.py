@@ -469,6 +469,22 @@ def test_an_output_or_work_directory_inside_another_runs_work_directory_is_refus
     assert digests(tmp_path) == before
 
 
+def test_a_long_shots_work_directory_counts_as_one(tmp_path):
+    """A long shot's run.json holds its plan, not a fingerprint (its windows' hold those): outputs inside it are
+    refused as inside any run's (a review found them accepted)."""
+    from vinpaint.cli.outputs import enclosing_workdir
+
+    shot = tmp_path / "shot.work"
+    (shot / "window_0000").mkdir(parents=True)
+    (shot / "run.json").write_text(json.dumps({"shot": {"frames": 300, "window": 100}}))
+    (shot / "window_0000" / "run.json").write_text(json.dumps({"fingerprint": "ab" * 32}))
+    assert enclosing_workdir(shot) == shot.resolve() and enclosing_workdir(shot / "sub") == shot.resolve()
+    assert enclosing_workdir(shot / "window_0000") == (shot / "window_0000").resolve()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "run.json").write_text(json.dumps({"name": "a user's own run.json"}))
+    assert enclosing_workdir(tmp_path / "mine") is None and enclosing_workdir(tmp_path) is None
+
+
 def test_an_output_of_the_same_name_with_another_extension_keeps_the_first_ones_side_files(clip, tmp_path, capsys):
     """Before: clean.mp4 written (with its own --work-dir) beside an earlier run's clean.mkv replaced clean.config.json
     and clean.matte/, so clean.mkv sat beside another run's settings and matte."""
@@ -485,6 +501,11 @@ def test_an_output_of_the_same_name_with_another_extension_keeps_the_first_ones_
     two = ["-o", tmp_path / "b.mkv", "-o", tmp_path / "b", "--work-dir", tmp_path / "w"]
     assert main([str(a) for a in [*run, *two]]) == 0
     assert main([str(a) for a in [*run, "-o", tmp_path / "b.mkv", "--work-dir", tmp_path / "w"]]) == 0
+    # ... and with a fitted step count, whose record (as ran) differs from the work directory's config after a
+    # rerun: still the same run (a review found it refused).
+    fitted = [*run, "--set", "train.fit_seconds=300", "--work-dir", tmp_path / "wf"]
+    for out in ("f.mp4", "f.mkv", "f"):
+        assert main([str(a) for a in [*fitted, "-o", tmp_path / out]]) == 0, capsys.readouterr().err
 
 
 # ---- sources that are not files ------------------------------------------------------------------------------------
