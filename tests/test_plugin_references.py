@@ -118,7 +118,8 @@ def test_a_painting_transparent_over_the_hole_is_refused(setup, tmp_path: Path, 
     plate: it reaches the node with its alpha (the node asks for the Reference's own components), and where its
     alpha is below one half over the hole, Train refuses before anything is uploaded, saying which frame and how
     many hole pixels, since a reference is taken whole over its frame's hole. The same painting made opaque over
-    the hole (transparent elsewhere) is accepted and sent."""
+    the hole (transparent elsewhere) is accepted and sent, and so is one whose alpha is 0 everywhere (an RGB file
+    in a host that hands every clip over as RGBA, as Nuke does: that alpha means nothing)."""
     from vinpaint.host_bridge.client import Client
 
     root, frames, holes, painted, daemon = setup
@@ -128,13 +129,13 @@ def test_a_painting_transparent_over_the_hole_is_refused(setup, tmp_path: Path, 
     cover = holes[PAINTED].copy()
     cover[ys[0], xs[0]] = cover[ys[-1], xs[-1]] = False  # two hole pixels left unpainted
     layer[cover, 3] = 255
-    for name, alpha in (("partial", layer), ("covered", None)):
-        folder = tmp_path / name
-        folder.mkdir()
-        if alpha is None:
-            alpha = layer.copy()
-            alpha[holes[PAINTED], 3] = 255
-        np.save(folder / "00000.npy", alpha)
+    covered = layer.copy()
+    covered[holes[PAINTED], 3] = 255
+    blank = layer.copy()
+    blank[..., 3] = 0  # an RGB painting as Nuke hands it over (RGBA, alpha 0 everywhere): no alpha at all
+    for name, image in (("partial", layer), ("covered", covered), ("blank", blank)):
+        (tmp_path / name).mkdir()
+        np.save(tmp_path / name / "00000.npy", image)
     base = ["--source", str(root / "source"), "--mask", str(root / "mask"), "--depth", "byte",
             "--components", source_components, "--reference-components", "RGBA", "--daemon", daemon.endpoint,
             "--reference-first-frame", str(PAINTED + 1), "--param", f"preset={PRESET_TINY}"]
@@ -150,12 +151,15 @@ def test_a_painting_transparent_over_the_hole_is_refused(setup, tmp_path: Path, 
     with Client(daemon.endpoint) as client:
         assert {j["job"] for j in client.list_jobs()} == before, "nothing was opened or uploaded"
 
-    accepted = harness(*base, "--reference", str(tmp_path / "covered"), "--watchdog", "600",
-                       "--steps", "describe,create,train,destroy,unload")
-    assert accepted.steps["train"]["status"] == "OK", accepted.stdout[-3000:]
-    job = accepted.steps["train"]["job"]
+    jobs = []
+    for name in ("covered", "blank"):
+        accepted = harness(*base, "--reference", str(tmp_path / name), "--watchdog", "600",
+                           "--steps", "describe,create,train,destroy,unload")
+        assert accepted.steps["train"]["status"] == "OK", (name, accepted.stdout[-3000:])
+        jobs.append(accepted.steps["train"]["job"])
+    assert jobs[0] == jobs[1]  # the same colour went up
     with Client(daemon.endpoint) as client:
-        assert client.status(job)["missing_references"] == 0
+        assert client.status(jobs[0])["missing_references"] == 0
         # The painting's colour went up whole: the same clip from Python, with the RGB painting, is this job.
         assert client.submit(frames, holes, preset="tiny", mask_dilation=0, mask_feather=0,
-                             references={PAINTED: painted}) == job
+                             references={PAINTED: painted}) == jobs[0]

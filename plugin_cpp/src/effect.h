@@ -77,6 +77,7 @@ OfxStatus clipPreferences(OfxImageEffectHandle effect, ofx::PropSet outArgs);
 OfxStatus regionOfDefinition(OfxImageEffectHandle effect, ofx::PropSet inArgs, ofx::PropSet outArgs);
 OfxStatus render(OfxImageEffectHandle effect, ofx::PropSet inArgs);
 OfxStatus beginSequenceRender(OfxImageEffectHandle effect, ofx::PropSet inArgs);
+OfxStatus endSequenceRender(OfxImageEffectHandle effect);
 
 // Train (train.cpp): gathers every frame and mask of the Source range with the host's progress bar, uploads
 // them, starts the job and returns; training then runs in the daemon. Returns the status for the host.

@@ -61,6 +61,7 @@ OfxStatus dispatch(const char *action, OfxImageEffectHandle effect, ofx::PropSet
         return regionOfDefinition(effect, inArgs, outArgs);
     if (std::strcmp(action, kOfxImageEffectActionRender) == 0) return render(effect, inArgs);
     if (std::strcmp(action, kOfxImageEffectActionBeginSequenceRender) == 0) return beginSequenceRender(effect, inArgs);
+    if (std::strcmp(action, kOfxImageEffectActionEndSequenceRender) == 0) return endSequenceRender(effect);
     if (std::strcmp(action, kOfxActionPurgeCaches) == 0) {
         FrameCache::global().clear();
         return kOfxStatOK;

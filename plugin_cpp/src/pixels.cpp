@@ -130,7 +130,8 @@ void packRgbT(const View &src, const Rect &frame, const Plane &dst, int rowBegin
 
 // ---- countSeeThrough --------------------------------------------------------------------------------------------
 template <typename T>
-std::size_t countSeeThroughT(const View &src, const Rect &frame, const unsigned char *mask, int rowBegin, int rowEnd) {
+std::size_t countSeeThroughT(const View &src, const Rect &frame, const unsigned char *mask, int rowBegin, int rowEnd,
+                             bool useAlpha) {
     const int w = frame.width();
     std::size_t n = 0;
     for (int r = rowBegin; r < rowEnd; ++r) {
@@ -141,7 +142,7 @@ std::size_t countSeeThroughT(const View &src, const Rect &frame, const unsigned 
             if (m[x - frame.x1] != 255) continue;
             if (!rowInside || x < src.bounds.x1 || x >= src.bounds.x2) {
                 ++n;
-            } else if (src.comps == 4) {
+            } else if (useAlpha && src.comps == 4) {
                 const float a = toUnit<T>(at<T>(src, x, y)[3]);
                 n += !(a >= 0.5f);  // NaN counts as see-through
             }
@@ -373,10 +374,27 @@ void packRgb(const View &src, const Rect &frame, const Plane &dst, int rowBegin,
     withType(src.depth, [&](auto tag) { packRgbT<decltype(tag)>(src, frame, dst, rowBegin, rowEnd); });
 }
 
-std::size_t countSeeThrough(const View &src, const Rect &frame, const unsigned char *mask, int rowBegin, int rowEnd) {
+std::size_t countSeeThrough(const View &src, const Rect &frame, const unsigned char *mask, int rowBegin, int rowEnd,
+                            bool useAlpha) {
     std::size_t n = 0;
-    withType(src.depth, [&](auto tag) { n = countSeeThroughT<decltype(tag)>(src, frame, mask, rowBegin, rowEnd); });
+    withType(src.depth,
+             [&](auto tag) { n = countSeeThroughT<decltype(tag)>(src, frame, mask, rowBegin, rowEnd, useAlpha); });
     return n;
+}
+
+bool anyAlpha(const View &src) {
+    if (src.comps != 4) return false;
+    bool found = false;
+    withType(src.depth, [&](auto tag) {
+        using T = decltype(tag);
+        for (int y = src.bounds.y1; y < src.bounds.y2 && !found; ++y)
+            for (int x = src.bounds.x1; x < src.bounds.x2; ++x)
+                if (toUnit<T>(at<T>(src, x, y)[3]) > 0.f) {
+                    found = true;
+                    break;
+                }
+    });
+    return found;
 }
 
 std::size_t packMask(const View &mask, const Rect &frame, MaskChannel channel, bool invert, unsigned char *dst,

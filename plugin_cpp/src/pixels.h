@@ -62,7 +62,13 @@ void packRgb(const View &src, const Rect &frame, const Plane &dst, int rowBegin,
 // Hole pixels (mask 255, packed as packMask writes it) in rows [rowBegin, rowEnd) where src gives no colour to
 // take whole: outside src.bounds (transparent black to a host), or an alpha below one half on a 4-channel view.
 // A painted reference replaces its frame's hole with its colour, so such pixels would come out black or faded.
-std::size_t countSeeThrough(const View &src, const Rect &frame, const unsigned char *mask, int rowBegin, int rowEnd);
+// `useAlpha` false: only the bounds count (an alpha that means nothing, see anyAlpha).
+std::size_t countSeeThrough(const View &src, const Rect &frame, const unsigned char *mask, int rowBegin, int rowEnd,
+                            bool useAlpha = true);
+
+// Whether a 4-channel view has any pixel with alpha above 0. Hosts that hand every clip over as RGBA (Nuke) give
+// an RGB image an alpha of 0 everywhere: such an alpha says nothing about where the image was painted.
+bool anyAlpha(const View &src);
 
 // Hole mask of the same frame rows: dst is width*height bytes, 255 where (channel value, inverted if asked)
 // is above one half, 0 elsewhere. A 1-channel view is its own alpha and luminance. Returns the hole pixel count.

@@ -410,4 +410,10 @@ OfxStatus beginSequenceRender(OfxImageEffectHandle effect, ofx::PropSet inArgs) 
     return kOfxStatOK;
 }
 
+// The hint holds only inside its sequence: a viewer render after a final one is not taken for final.
+OfxStatus endSequenceRender(OfxImageEffectHandle effect) {
+    instanceOf(effect).sequenceInteractive = -1;
+    return kOfxStatOK;
+}
+
 }  // namespace vinpaint

@@ -93,7 +93,8 @@ void TrainJob::readReferences(const proto::HelloReply &hello, const std::string 
         }
         const auto *hole = static_cast<const unsigned char *>(items[i].mask ? items[i].mask->data() : reread.data());
         std::atomic<std::size_t> seeThrough{0};
-        forRowBands(g_.height, [&](int a, int b) { seeThrough += px::countSeeThrough(v, rod, hole, a, b); });
+        const bool alphaMeans = px::anyAlpha(v);  // all 0: an RGB painting handed over as RGBA (Nuke)
+        forRowBands(g_.height, [&](int a, int b) { seeThrough += px::countSeeThrough(v, rod, hole, a, b, alphaMeans); });
         if (seeThrough > 0) {
             const std::size_t holes = static_cast<std::size_t>(std::count(hole, hole + g_.maskBytes(), 255));
             throw OfxError(kOfxStatFailed, "vinpaint: the Reference image at frame " + frame + " is transparent over " +

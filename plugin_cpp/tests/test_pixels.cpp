@@ -153,7 +153,16 @@ void testSeeThrough() {
         View v{reinterpret_cast<unsigned char *>(a.data()), frame, 64, Depth::F32, 4};
         CHECK(countSeeThrough(v, frame, hole, 0, 2) == 1);
     }
-    {  // RGB whose bounds miss the frame's left column: the two hole pixels there (x = 0, top row; none below)
+    {  // an alpha of 0 everywhere (an RGB image handed over as RGBA): no alpha at all, only the bounds count
+        std::vector<std::uint8_t> a(4 * 8, 200);
+        for (int i = 0; i < 8; ++i) a[i * 4 + 3] = 0;
+        View v{a.data(), frame, 16, Depth::U8, 4};
+        CHECK(!anyAlpha(v));
+        CHECK(countSeeThrough(v, frame, hole, 0, 2) == 5 && countSeeThrough(v, frame, hole, 0, 2, false) == 0);
+        a[7 * 4 + 3] = 1;  // one pixel with any coverage: the alpha means something
+        CHECK(anyAlpha(v));
+    }
+    {  // RGB whose bounds miss the frame's left column: the one hole pixel there (x = 0, top row; none below)
         const Rect bounds{1, 0, 4, 2};
         std::vector<std::uint8_t> a(3 * 6, 200);
         View v{a.data(), bounds, 9, Depth::U8, 3};
