@@ -304,7 +304,7 @@ def test_running_out_of_memory_in_a_capture_or_a_compiled_step_is_not_retried_ea
     assert torch.equal(late._eager_step(table, 1.0), eager._eager_step(eager.tables()[0], 1.0))
     assert late._loss_fn == late._loss_vector and "compile failed here" in late.notices[-1]
     assert all(torch.equal(a, b) for a, b in zip(late.model.parameters(), eager.model.parameters())), \
-        "one clean eager step: nothing of the failed backward left in the gradients"
+        "the fallback makes exactly one eager step"
 
 
 def test_a_checkpoint_resumed_keeps_the_optimizer_flags_the_trainer_built(tmp_path, monkeypatch):
