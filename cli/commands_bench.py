@@ -57,7 +57,6 @@ def run(args: argparse.Namespace) -> int:
     out = args.output.expanduser() if args.output else None
     if out is not None:
         check_bench_folder(out)  # before the timing, which takes minutes
-    cfg.validate()  # every option, before the first worker process (each loads torch)
     rows = run_all(cfg)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ from vinpaint.errors import InputError
 from vinpaint.cli.arguments import parse_size
 from vinpaint.cli.outputs import check_result_folder, check_writable
 from vinpaint.evaluation import compose
-from vinpaint.evaluation.config import check_compose
 
 
 def add_parser(subparsers) -> None:
@@ -50,7 +49,6 @@ def manifest_config(manifest: dict, path: Path) -> compose.ComposeConfig:
     its size is allocated for every clip."""
     try:
         cfg = compose.ComposeConfig(**manifest.get("config", {}))
-        check_compose(cfg)
         cfg.validate()
     except TypeError:
         raise InputError(f"the manifest {path} holds no readable settings (its \"config\").") from None
@@ -63,14 +61,14 @@ def run(args: argparse.Namespace) -> int:
     data, out = args.data.expanduser(), args.output.expanduser()
     if args.manifest:
         manifest = compose.load_manifest(args.manifest.expanduser())
-        manifest_config(manifest, args.manifest)
+        cfg = manifest_config(manifest, args.manifest)
     else:
         cfg = compose.ComposeConfig(
             seed=args.seed, count=args.clips, frames=args.frames, width=args.size[0], height=args.size[1],
             mask_folder=args.mask_folder, fill=args.fill,
             backgrounds=[x.strip() for x in (args.backgrounds or "").split(",") if x.strip()],
             mask_sources=[x.strip() for x in (args.mask_sources or "").split(",") if x.strip()])
-        check_compose(cfg)  # before a pixel is allocated: 65536x65536 ran until the OOM killer
+        cfg.validate()  # before a pixel is allocated: 65536x65536 ran until the OOM killer
     check_result_folder(out, data, earlier_set, "compose")
     check_writable([out / "manifest.json"])  # under a file or read-only: said before the set is drawn
     if not args.manifest:
@@ -79,5 +77,5 @@ def run(args: argparse.Namespace) -> int:
     for d, e in zip(written, manifest["clips"]):
         print(f"{d}: {e['background']} + masks of {e['mask_source']} ({len(e['mask_frames'])} frames, "
               f"hole {100 * e.get('hole_fraction', 0):.1f}%)")
-    print(f"manifest: {out / 'manifest.json'} (settings: {asdict(compose.ComposeConfig(**manifest['config']))})")
+    print(f"manifest: {out / 'manifest.json'} (settings: {asdict(cfg)})")
     return 0

@@ -14,7 +14,7 @@ import numpy as np
 
 from vinpaint.cli.arguments import DEFAULT_VARIANT, add_engine_options, build_config, check_pause, parse_setting
 from vinpaint.cli.outputs import OutputPlan, write_outputs
-from vinpaint.cli.runs import clear_workdir, run_engine
+from vinpaint.cli.runs import clear_workdir, other_run, run_engine
 from vinpaint.engine import validate
 from vinpaint.engine.config import STEPS_ALONE
 from vinpaint.engine.devices import check_device
@@ -86,9 +86,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"vinpaint: {exc} in {workdir}; run the same command again to continue.", file=sys.stderr)
         return 130
     except OtherRunError:
-        raise InputError(f"the work directory {workdir} holds a run of other settings; give another -o or "
-                         "--work-dir, or add --restart to start over in it (its checkpoint is then discarded)"
-                         ) from None
+        raise other_run(workdir, "settings", "-o or --work-dir") from None
     written = write_outputs(plan, clip, result, truth=truth, overwrite=args.overwrite)
     seconds = time.monotonic() - started
     from vinpaint.evaluation.baselines import opencv_inpaint  # loaded once a result is there to score

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from vinpaint.cli.arguments import (DEFAULT_VARIANT, add_clip_arguments, add_engine_options, build_config,
                                     check_pause, parse_fps, parse_references)
-from vinpaint.cli.outputs import Litter, OutputPlan, check_writable, extras, same_or_inside, write_outputs
-from vinpaint.cli.runs import (WorkdirLock, check_workdir, clear_workdir, describe_run, report, run_engine,
-                               warn_notices)
+from vinpaint.cli.outputs import Litter, OutputPlan, extras, same_or_inside, write_outputs
+from vinpaint.cli.runs import (WorkdirLock, check_workdir, clear_workdir, describe_run, other_run, report,
+                               run_engine, warn_notices)
 from vinpaint.cli.shots import add_shot_options, check_ray_device, run_shot
 from vinpaint.engine import VARIANTS, validate
 from vinpaint.engine.devices import check_device
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     plan.check(clip, [Path(args.video), Path(args.mask), *map(Path, painted.values())], workdir, args.overwrite,
                extras(args.save_generated, args.save_flows))
     check_workdir(workdir)
-    check_writable([path for path, _ in plan.paths(extras(args.save_generated, args.save_flows))] + [workdir])
+    plan.check_writable(extras(args.save_generated, args.save_flows), workdir)
     validate(clip.frames, masks, config)
     config.check_clip(clip.frames.shape[0])
     device = device or check_device(None)
@@ -116,9 +116,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"vinpaint: {exc} in {workdir}; run the same command again to continue.", file=sys.stderr)
             return 130
         except OtherRunError:
-            raise InputError(f"the work directory {workdir} holds a run of other frames or settings; give another "
-                             "--work-dir, or add --restart to start over in it (its checkpoint is then discarded)"
-                             ) from None
+            raise other_run(workdir, "frames or settings", "--work-dir") from None
         written = write_outputs(plan, clip, result, args.save_generated, args.save_flows, overwrite=args.overwrite)
     report(written, result, time.monotonic() - started)
     return 0

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vinpaint.cli.arguments import add_clip_arguments, add_set_arguments, parse_references, parse_setting
-from vinpaint.cli.outputs import Litter, OutputPlan, check_writable, curve_title, loss_history, matte_picture, \
+from vinpaint.cli.outputs import Litter, OutputPlan, curve_title, loss_history, matte_picture, \
     write_frames
 from vinpaint.cli.runs import warn_notices
 from vinpaint.errors import InputError
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     warn_notices(clip)
     plan.check(clip, [Path(args.video), Path(args.mask), *map(Path, painted.values())], None, args.overwrite)
     if args.wait:  # under a file, read-only, a name too long: said before the upload and the training, not after
-        check_writable([path for path, _ in plan.paths()])
+        plan.check_writable()
     bars = Bars(enabled=not args.quiet)
     config = client_config(args.server, args.server_key, args.client_key, timeout_s=args.request_timeout)
     with Client(config=config) as client:

@@ -20,8 +20,8 @@ from vinpaint.errors import InputError
 from vinpaint.media.io import Clip
 from vinpaint.media.pictures import write_before_after, write_loss_curve
 from vinpaint.media.sequences import Pattern, looks_like_pattern, parse_pattern
-from vinpaint.media.writers import CODECS, VIDEO_OUTPUTS, check_replaceable, is_vinpaint_output, resolve_codec, sequence_sample, \
-    to_uint8, write_image_sequence, write_png, write_png_sequence, write_video
+from vinpaint.media.writers import CODECS, VIDEO_OUTPUTS, check_replaceable, is_vinpaint_output, resolve_codec, \
+    sequence_sample, to_uint8, write_image_sequence, write_png, write_png_sequence, write_video
 
 
 @dataclass
@@ -129,6 +129,10 @@ class OutputPlan:
         for path, folder in self.paths(extras):
             check_replaceable(path, folder=folder, overwrite=overwrite)
 
+    def check_writable(self, extras: tuple[str, ...] = (), workdir: Path | None = None) -> None:
+        """Every output (and the work directory) can be created: said before any training (check_writable)."""
+        check_writable([path for path, _ in self.paths(extras)] + ([workdir] if workdir is not None else []))
+
     def check_side_files_owner(self, workdir: Path) -> None:
         """<stem>.config.json, .matte/ ... are shared by every output of that stem: where another run's output of
         the stem (clean.mkv beside a new clean.mp4, or the folder clean/) is there, they are its record, and this
@@ -138,13 +142,8 @@ class OutputPlan:
         side = self.beside(".config.json")
         if not os.path.lexists(side) or same_or_inside(workdir, self.default_workdir):
             return
-        try:  # the same run: the same training, bar what a finished run's record (as_ran) rewrites
-            identities = []
-            for f in (side, Path(workdir) / "config.json"):
-                identity = InpaintConfig.from_dict(json.loads(f.read_text(encoding="utf-8"))).training_identity()
-                identity["propagation"].pop("train_below", None)  # as_ran of a run that trained no model
-                identities.append(identity)
-            if identities[0] == identities[1]:
+        try:
+            if InpaintConfig.load(side).same_run_as(InpaintConfig.load(Path(workdir) / "config.json")):
                 return  # this work directory's run wrote them
         except (OSError, ValueError, TypeError, KeyError, AttributeError, InputError):
             pass

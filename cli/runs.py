@@ -138,6 +138,12 @@ LOCK = ".lock"
 """The file in a work directory that a running `vinpaint inpaint` holds locked (flock)."""
 
 
+def other_run(workdir: Path, what: str, elsewhere: str) -> InputError:
+    """The sentence for OtherRunError: `workdir` holds a run of other `what`; give `elsewhere`, or --restart."""
+    return InputError(f"the work directory {workdir} holds a run of other {what}; give another {elsewhere}, or add "
+                      "--restart to start over in it (its checkpoint is then discarded)")
+
+
 def clear_workdir(workdir: Path) -> None:
     """--restart: empty a work directory (keeping its lock), refusing one that vinpaint did not make."""
     if not workdir.exists():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vinpaint.cli.outputs import Litter, check_writable, extras, loss_history, matte_picture, raw_generated, \
+from vinpaint.cli.outputs import Litter, extras, loss_history, matte_picture, raw_generated, \
     write_flow_pictures
 from vinpaint.cli.runs import (OutputsInProgress, ProgressBar, StopRequest, WorkdirLock, check_workdir, clear_workdir,
                                warn_notices)
@@ -93,7 +93,7 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
     plan.check(clip, [Path(args.video), Path(args.mask), *map(Path, painted.values())], workdir, args.overwrite)
     check_workdir(workdir)
     wanted = extras(args.save_generated, args.save_flows)
-    check_writable([path for path, _ in plan.paths(wanted)] + [workdir])
+    plan.check_writable(wanted, workdir)
     first_frames, first_masks = files.window(windows[0].start, windows[0].stop)
     if first_masks.any():
         validate(first_frames, first_masks, config)

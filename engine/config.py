@@ -721,6 +721,11 @@ class InpaintConfig:
     def save(self, path: Path) -> None:
         atomic_write_text(Path(path), self.to_json() + "\n")
 
+    @classmethod
+    def load(cls, path: Path) -> "InpaintConfig":
+        """A config saved by save() (a work directory's config.json, an output's .config.json)."""
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
     def get(self, key: str) -> Any:
         """A setting by dotted name, e.g. get("train.max_steps")."""
         if key not in setting_fields():
@@ -761,6 +766,14 @@ class InpaintConfig:
         if not self.propagation.enabled:
             return self  # every run without propagation trains; no such run ends with no model
         return self.replace(**{"train.fit_seconds": 0.0, "propagation.train_below": 1.0})
+
+    def same_run_as(self, other: "InpaintConfig") -> bool:
+        """Whether two configs record one run: the same training identity, bar what as_ran rewrites in a finished
+        run's record (its budget, and propagation.train_below for a run that trained no model)."""
+        mine, theirs = self.training_identity(), other.training_identity()
+        for identity in (mine, theirs):
+            identity["propagation"].pop("train_below", None)
+        return mine == theirs
 
 
 def _from_dict(cls, data: dict[str, Any]):

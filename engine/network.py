@@ -64,9 +64,7 @@ def gather_pad_time(x: torch.Tensor, p: int) -> torch.Tensor:
     """F.pad(x, (0, 0, 0, 0, p, p), mode="replicate") of [B,C,T,H,W] as an index_select over time: deterministic
     on CUDA under use_deterministic_algorithms, where replication_pad3d's backward (atomic adds) is not. On a CPU
     the values and the gradient are F.pad's to the last bit."""
-    t = x.shape[2]
-    index = torch.arange(-p, t + p, device=x.device).clamp_(0, t - 1)
-    return x.index_select(2, index)
+    return x.index_select(2, _pad_rows(x.shape[2], p, False, x.device))
 
 
 def pad_temporal(x: torch.Tensor, p: int) -> torch.Tensor:

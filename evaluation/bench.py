@@ -170,7 +170,7 @@ def _measure(variant: str, cfg: BenchConfig) -> dict:
 
 def run_all(cfg: BenchConfig, echo=print) -> list[dict]:
     """Each variant in a fresh process (so peak memory is per variant); returns the rows."""
-    cfg.validate()
+    cfg.validate()  # every option, before the first worker process (each loads torch)
     rows = []
     for v in cfg.variants:
         cmd = [sys.executable, "-m", "vinpaint.evaluation.bench", "--worker", v, "--config", json.dumps(asdict(cfg))]

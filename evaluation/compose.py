@@ -25,6 +25,11 @@ from vinpaint.evaluation import dataset
 MANIFEST_VERSION = 1
 
 
+MAX_SIDE = 4096
+"""Largest working width or height of a composed set: twice the engine's largest working size (2048), for the
+baselines. Every clip is held whole at this size (a 65536x65536 one allocated until the OOM killer came)."""
+
+
 @dataclass
 class ComposeConfig:
     """How to draw a set of composed clips."""
@@ -53,11 +58,18 @@ class ComposeConfig:
     mask_sources: list[str] = field(default_factory=list)
     """Masked clip names to take masks from (empty: all found)."""
 
-    def validate(self) -> None:
-        if self.count < 1 or self.frames < 2:
-            raise InputError("a composed set needs at least one clip of at least two frames.")
-        if self.width < 16 or self.height < 16:
-            raise InputError(f"a working size of {self.width}x{self.height} is too small (16x16 at least).")
+    def validate(self, smallest: int = 16) -> None:
+        """Each option named (`vinpaint compose` and `eval`, whose sizes start at `smallest`), before anything is
+        read or allocated."""
+        if self.count < 1:
+            raise InputError(f"--clips must be at least 1, not {self.count}.")
+        if self.frames < 2:
+            raise InputError(f"--frames must be at least 2 (a clip is scored frame to frame), not {self.frames}.")
+        if not (smallest <= self.width <= MAX_SIDE and smallest <= self.height <= MAX_SIDE):
+            raise InputError(f"--size {self.width}x{self.height} is out of range: width and height must each be "
+                             f"from {smallest} to {MAX_SIDE} pixels.")
+        if self.seed < 0:
+            raise InputError(f"--seed must be 0 or more, not {self.seed}.")
         if self.fill not in ("object", "grey"):
             raise InputError(f"fill must be 'object' or 'grey', not {self.fill!r}.")
 

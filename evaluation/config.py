@@ -39,25 +39,8 @@ is left) only for what no frame sees; beside prop-telea (the same propagation, T
 PAPER_ORDER = ("dip", "dip-vid", "dip-vid-3dcn", "dip-vid-flow")
 """Table 1's ordering, worst to best."""
 
-MAX_SIDE = 4096
-"""Largest working width or height of a composed set: twice the engine's largest working size (2048), for the
-baselines. Every clip is held whole at this size (a 65536x65536 one allocated until the OOM killer came)."""
 MAX_BUDGET_S = 7 * 24 * 3600.0
 """Longest budget, a week: a budget also names its run's folder (1e308 made a name too long, inf none at all)."""
-
-
-def check_compose(c: ComposeConfig, smallest: int = 16) -> None:
-    """The options of a composed set, each named (`vinpaint compose` and `eval`), before anything is read or
-    allocated; ComposeConfig.validate checks the rest."""
-    if c.count < 1:
-        raise InputError(f"--clips must be at least 1, not {c.count}.")
-    if c.frames < 2:
-        raise InputError(f"--frames must be at least 2 (a clip is scored frame to frame), not {c.frames}.")
-    if not (smallest <= c.width <= MAX_SIDE and smallest <= c.height <= MAX_SIDE):
-        raise InputError(f"--size {c.width}x{c.height} is out of range: width and height must each be from "
-                         f"{smallest} to {MAX_SIDE} pixels.")
-    if c.seed < 0:
-        raise InputError(f"--seed must be 0 or more, not {c.seed}.")
 
 
 @dataclass(frozen=True)
@@ -172,8 +155,7 @@ class EvalConfig:
     def validate(self) -> None:
         """Refuse here what would fail (or never end) mid-run; a message names the flag that sets the field, so a
         config file gets the same checks."""
-        check_compose(self.compose, smallest=64)
-        self.compose.validate()
+        self.compose.validate(smallest=64)
         self.method_specs()
         if self.clock not in ("auto", "cpu", "wall"):
             raise InputError(f"clock must be 'auto', 'cpu' or 'wall', not {self.clock!r}.")

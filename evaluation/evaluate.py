@@ -134,7 +134,7 @@ def load_real(data: Path, cfg: EvalConfig) -> list[compose.ComposedClip]:
 def load_snapshot(snap: Snapshot, clip: compose.ComposedClip):
     """The engine's cached result of a finished snapshot (no training happens here)."""
     wd = Path(snap.workdir)
-    cfg = InpaintConfig.from_dict(json.loads((wd / "config.json").read_text()))
+    cfg = InpaintConfig.load(wd / "config.json")
     try:
         return inpaint(clip.frames, clip.masks, cfg, workdir=wd)
     except OtherRunError:  # the engine's advice names a --work-dir, which eval has not

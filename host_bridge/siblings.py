@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from vinpaint.engine.config import InpaintConfig
+from vinpaint.engine.config import BUDGET_SETTINGS, InpaintConfig
 
 from . import job_settings
 from .store import KINDS, Job
@@ -31,8 +31,8 @@ the job then starts without a sibling. Anything else (logs appended to, small JS
 
 
 def _budget(config: InpaintConfig) -> list:
-    tc = config.train
-    return [tc.max_steps, tc.max_seconds, tc.fit_seconds, tc.fit_min_steps]
+    """The budget settings (BUDGET_SETTINGS but the checkpoint interval, which decides nothing a run gives)."""
+    return [getattr(config.train, name) for name in BUDGET_SETTINGS if name != "checkpoint_every_s"]
 
 
 def find_sibling(jobs: list[Job], job: Job, config: InpaintConfig,
@@ -81,7 +81,7 @@ def _share(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def link_inputs(source: Job, target: Job) -> int:
+def link_inputs(source: Job, target: Job) -> None:
     """The sibling's uploaded items (and their digests) into `target`, a job just created (its input folders
     empty); what it holds is then the sibling's, already verified, so nothing is read back."""
     for kind in KINDS:
