@@ -69,9 +69,9 @@ class Run:
         return found[-1]
 
 
-def harness(*args: str, timeout: float = 900, env: dict[str, str] | None = None) -> Run:
-    cmd = [str(BUILD / "tests" / "ofx_harness" / "ofx_harness"), "--bundle", str(BUILD / "Vinpaint.ofx.bundle"),
-           *args]
+def harness(*args: str, timeout: float = 900, env: dict[str, str] | None = None, bundle: Path | None = None) -> Run:
+    cmd = [str(BUILD / "tests" / "ofx_harness" / "ofx_harness"),
+           "--bundle", str(bundle or BUILD / "Vinpaint.ofx.bundle"), *args]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                           env=None if env is None else {**os.environ, **env})
     events = []
@@ -738,6 +738,52 @@ def test_a_final_render_in_a_host_older_than_the_render_status_is_not_taken_for_
         run = harness(*args, "--steps", "describe,create,render:1,destroy,unload")
         assert run.steps["render:1"]["status"] == "OK", run.steps["render:1"]
     assert run.returncode == 0 and run.event("summary")["ok"], run.stdout[-3000:]
+
+
+def test_without_libzmq_the_node_still_loads_and_its_buttons_say_what_to_install(trained: Trained,
+                                                                                clip: Clip) -> None:
+    """ZeroMQ is opened at run time: a machine without it (here: VINPAINT_LIBZMQ names a file that is not there)
+    still lists the node, and Train, Refresh and a final render fail with the reason, not a vanished plug-in."""
+    missing = "/nonexistent/vinpaint-test/libzmq.so.5"
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", free_endpoint(),
+                  "--param", f"jobId={trained.job}", "--param", "jobFirstFrame=1", "--batch",
+                  "--expect-failure", "render,train,refresh",
+                  "--steps", "describe,create,render:2,train,refresh,destroy,unload",
+                  env={"VINPAINT_LIBZMQ": missing})
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert run.steps["describe"]["status"] == "OK" and run.steps["create"]["status"] == "OK"
+    assert run.steps["render:2"]["status"] == "Failed"
+    assert f"ZeroMQ could not be loaded from VINPAINT_LIBZMQ={missing}" in run.steps["render:2"]["persistent"]
+    for step in ("train", "refresh"):
+        assert run.steps[step]["status"] == "Failed"
+        assert run.steps[step]["status_param"].startswith(f"error: ZeroMQ could not be loaded from VINPAINT_LIBZMQ={missing}")
+        assert "No such file" in run.steps[step]["status_param"]
+    assert run.event("summary")["libzmq"] == []
+
+
+def test_a_bundle_carrying_its_own_libzmq_renders_with_that_copy(trained: Trained, clip: Clip, daemon: Daemon,
+                                                                  tmp_path: Path) -> None:
+    """bundle_libzmq.cmake copies libzmq.so.5 and what it needs into a built bundle's lib/ folder (for machines
+    without ZeroMQ); the node then opens those copies, not the system's, and renders the daemon's frames."""
+    bundle = tmp_path / "Vinpaint.ofx.bundle"
+    shutil.copytree(BUILD / "Vinpaint.ofx.bundle", bundle)
+    arch = bundle / "Contents" / "Linux-x86-64"
+    done = subprocess.run(["cmake", f"-DARCH_DIR={arch}", "-P", str(ROOT / "plugin_cpp" / "bundle_libzmq.cmake")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    bundled = sorted(p.name for p in (arch / "lib").iterdir())
+    assert "libzmq.so.5" in bundled and "libsodium.so.23" in bundled, bundled
+    assert not any(name.startswith(("libc.", "libstdc++", "ld-linux")) for name in bundled), bundled
+    out = tmp_path / "out"
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint,
+                  "--param", f"jobId={trained.job}", "--param", "jobFirstFrame=1", "--batch", "--out", str(out),
+                  "--steps", "describe,create,render:3,destroy,unload", bundle=bundle)
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    assert np.array_equal(load(out, "output", 3)[..., :3], trained.results[2])
+    summary = run.event("summary")
+    assert summary["libzmq"] == [str(arch.resolve() / "lib" / "libzmq.so.5")], summary
+    opened = {Path(p).name for p in summary["bundle_libraries"]}
+    assert "libsodium.so.23" in opened, summary  # its dependencies came from the bundle too
 
 
 def test_in_nuke_the_status_is_a_read_only_single_line() -> None:

@@ -1,4 +1,5 @@
 #include "client.h"
+#include "zmq_runtime.h"
 
 #include <algorithm>
 #include <cmath>
@@ -16,7 +17,10 @@ std::map<std::string, std::pair<std::chrono::steady_clock::time_point, std::stri
 }  // namespace
 
 DaemonClient::DaemonClient(std::string endpoint, Timeouts timeouts, net::CancelFn cancel)
-    : endpoint_(std::move(endpoint)), timeouts_(timeouts), cancel_(std::move(cancel)) {}
+    : endpoint_(std::move(endpoint)), timeouts_(timeouts), cancel_(std::move(cancel)) {
+    // Before any pixel is read into a ZeroMQ message: a machine without libzmq fails here, in words.
+    if (!net::zmqLibrary().loaded) throw DaemonError(net::zmqLibrary().error);
+}
 
 net::Connection &DaemonClient::conn() {
     if (!conn_) {

@@ -216,6 +216,25 @@ std::string jsonList(const std::vector<std::string> &v) {
     return o + "]";
 }
 
+// Files this process has mapped whose path contains `part`: e.g. which libzmq the plugin opened at run time,
+// and which libraries came from the bundle's own lib/ folder.
+std::vector<std::string> mappedFiles(const std::string &part) {
+    std::vector<std::string> found;
+    std::FILE *maps = std::fopen("/proc/self/maps", "r");
+    if (!maps) return found;
+    char line[4096];
+    while (std::fgets(line, sizeof line, maps)) {
+        const char *path = std::strchr(line, '/');
+        if (!path) continue;
+        std::string file(path);
+        while (!file.empty() && (file.back() == '\n' || file.back() == ' ')) file.pop_back();
+        if (file.find(part) != std::string::npos && std::find(found.begin(), found.end(), file) == found.end())
+            found.push_back(file);
+    }
+    std::fclose(maps);
+    return found;
+}
+
 class Driver {
 public:
     explicit Driver(Args a) : a_(std::move(a)), host_(a_.host) {}
@@ -909,7 +928,9 @@ int Driver::run() {
     if (leaked) failures_.push_back(std::to_string(leaked) + " images never released");
     host_.event("{\"event\": \"summary\", \"ok\": " + std::string(failures_.empty() ? "true" : "false") +
                 ", \"leaked_images\": " + std::to_string(leaked) + ", \"progress_updates\": " +
-                std::to_string(host_.progressUpdates()) + ", \"failures\": " + jsonList(failures_) + "}");
+                std::to_string(host_.progressUpdates()) + ", \"libzmq\": " + jsonList(mappedFiles("libzmq")) + ", \"bundle_libraries\": " +
+                jsonList(mappedFiles((fs::weakly_canonical(a_.bundle) / "Contents" / "Linux-x86-64" / "lib/").string())) +
+                ", \"failures\": " + jsonList(failures_) + "}");
     return failures_.empty() ? 0 : 1;
 }
 

@@ -1,0 +1,221 @@
+#include "zmq_runtime.h"
+
+#include <dlfcn.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <vector>
+
+#include <zmq.h>
+
+namespace vinpaint::net {
+
+namespace {
+
+// The errno our stand-ins report when no libzmq could be opened; zmq_strerror turns it into the library's error.
+constexpr int kNoLibzmq = ELIBACC;
+
+// One pointer per zmq_* function the plugin calls. A new call elsewhere fails the bundle's link (-z defs) until
+// it is added here.
+struct Api {
+    decltype(&::zmq_ctx_new) ctx_new;
+    decltype(&::zmq_ctx_term) ctx_term;
+    decltype(&::zmq_ctx_shutdown) ctx_shutdown;
+    decltype(&::zmq_ctx_set) ctx_set;
+    decltype(&::zmq_socket) socket;
+    decltype(&::zmq_close) close;
+    decltype(&::zmq_setsockopt) setsockopt;
+    decltype(&::zmq_connect) connect;
+    decltype(&::zmq_socket_monitor) socket_monitor;
+    decltype(&::zmq_msg_init) msg_init;
+    decltype(&::zmq_msg_init_size) msg_init_size;
+    decltype(&::zmq_msg_close) msg_close;
+    decltype(&::zmq_msg_data) msg_data;
+    decltype(&::zmq_msg_size) msg_size;
+    decltype(&::zmq_msg_more) msg_more;
+    decltype(&::zmq_msg_send) msg_send;
+    decltype(&::zmq_msg_recv) msg_recv;
+    decltype(&::zmq_poll) poll;
+    decltype(&::zmq_errno) errno_;
+    decltype(&::zmq_strerror) strerror;
+    decltype(&::zmq_version) version;
+};
+
+Api g_api{};
+ZmqLibrary g_library;
+std::once_flag g_once;
+
+template <class F>
+bool bind(void *handle, const char *name, F &slot, std::string &missing) {
+    slot = reinterpret_cast<F>(dlsym(handle, name));
+    if (!slot) missing += std::string(missing.empty() ? "" : ", ") + name;
+    return slot != nullptr;
+}
+
+// Opens one candidate; on success fills g_api and g_library. `why` gets the reason it could not be used.
+bool tryOpen(const std::string &file, std::string &why) {
+    dlerror();
+    void *handle = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        const char *e = dlerror();
+        why = e ? e : (file + ": cannot be opened");
+        return false;
+    }
+    Api api{};
+    std::string missing;
+    bind(handle, "zmq_ctx_new", api.ctx_new, missing);
+    bind(handle, "zmq_ctx_term", api.ctx_term, missing);
+    bind(handle, "zmq_ctx_shutdown", api.ctx_shutdown, missing);
+    bind(handle, "zmq_ctx_set", api.ctx_set, missing);
+    bind(handle, "zmq_socket", api.socket, missing);
+    bind(handle, "zmq_close", api.close, missing);
+    bind(handle, "zmq_setsockopt", api.setsockopt, missing);
+    bind(handle, "zmq_connect", api.connect, missing);
+    bind(handle, "zmq_socket_monitor", api.socket_monitor, missing);
+    bind(handle, "zmq_msg_init", api.msg_init, missing);
+    bind(handle, "zmq_msg_init_size", api.msg_init_size, missing);
+    bind(handle, "zmq_msg_close", api.msg_close, missing);
+    bind(handle, "zmq_msg_data", api.msg_data, missing);
+    bind(handle, "zmq_msg_size", api.msg_size, missing);
+    bind(handle, "zmq_msg_more", api.msg_more, missing);
+    bind(handle, "zmq_msg_send", api.msg_send, missing);
+    bind(handle, "zmq_msg_recv", api.msg_recv, missing);
+    bind(handle, "zmq_poll", api.poll, missing);
+    bind(handle, "zmq_errno", api.errno_, missing);
+    bind(handle, "zmq_strerror", api.strerror, missing);
+    bind(handle, "zmq_version", api.version, missing);
+    if (!missing.empty()) {
+        why = file + " is not a usable libzmq (it lacks " + missing + ")";
+        dlclose(handle);
+        return false;
+    }
+    int major = 0, minor = 0, patch = 0;
+    api.version(&major, &minor, &patch);
+    const std::string version = std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
+    if (major < 4) {  // CurveZMQ, ZMQ_IMMEDIATE and the 4.x monitor events
+        why = file + " is libzmq " + version + "; the node needs 4.0 or newer";
+        dlclose(handle);
+        return false;
+    }
+    // Kept open for the life of the process: libzmq's I/O threads must never outlive their code.
+    g_api = api;
+    g_library.loaded = true;
+    g_library.version = version;
+    Dl_info info{};
+    g_library.path = dladdr(reinterpret_cast<void *>(api.ctx_new), &info) && info.dli_fname ? info.dli_fname : file;
+    return true;
+}
+
+// The folder holding this plugin binary (Contents/<arch>/ in a bundle).
+std::filesystem::path ownFolder() {
+    Dl_info info{};
+    if (!dladdr(reinterpret_cast<void *>(&ownFolder), &info) || !info.dli_fname) return {};
+    std::error_code ec;
+    const auto self = std::filesystem::canonical(info.dli_fname, ec);
+    return ec ? std::filesystem::path() : self.parent_path();
+}
+
+// The bundled copy's own dependencies are opened first, by path, so that its soname lookups find them already
+// loaded; their order is unknown, so passes repeat while any more open.
+void preloadBeside(const std::filesystem::path &folder, const std::string &keep) {
+    std::vector<std::filesystem::path> pending;
+    std::error_code ec;
+    for (const auto &entry : std::filesystem::directory_iterator(folder, ec))
+        if (entry.is_regular_file(ec) && entry.path().filename() != keep) pending.push_back(entry.path());
+    for (bool progress = true; progress && !pending.empty();) {
+        progress = false;
+        for (auto it = pending.begin(); it != pending.end();) {
+            if (dlopen(it->c_str(), RTLD_NOW | RTLD_LOCAL)) {
+                it = pending.erase(it);
+                progress = true;
+            } else {
+                ++it;
+            }
+        }
+    }
+}
+
+void locate() {
+    const char *named = std::getenv("VINPAINT_LIBZMQ");
+    std::string why;
+    if (named && *named) {
+        if (tryOpen(named, why)) return;
+        g_library.error = "vinpaint: ZeroMQ could not be loaded from VINPAINT_LIBZMQ=" + std::string(named) + " (" +
+                          why + "), so the node cannot reach its daemon. Point VINPAINT_LIBZMQ at a libzmq.so.5 "
+                          "(4.0 or newer), or unset it to use the system's";
+        return;
+    }
+    std::vector<std::string> reasons;
+    const std::filesystem::path lib = ownFolder() / "lib";
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(lib / "libzmq.so.5", ec)) {
+        preloadBeside(lib, "libzmq.so.5");
+        if (tryOpen((lib / "libzmq.so.5").string(), why)) return;
+        reasons.push_back("the bundle's copy: " + why);
+    }
+    if (tryOpen("libzmq.so.5", why)) return;
+    reasons.push_back(why);
+    std::string all;
+    for (const auto &r : reasons) all += (all.empty() ? "" : "; ") + r;
+    g_library.error = "vinpaint: ZeroMQ (libzmq.so.5) could not be loaded, so the node cannot reach its daemon (" +
+                      all + "). Install it (Debian/Ubuntu: apt install libzmq5; RHEL/Rocky: dnf install zeromq), "
+                      "set VINPAINT_LIBZMQ to its path, or build the bundle with -DVINPAINT_BUNDLE_LIBZMQ=ON "
+                      "(docs/plugin.md)";
+}
+
+const Api *api() {
+    const ZmqLibrary &lib = zmqLibrary();
+    if (lib.loaded) return &g_api;
+    errno = kNoLibzmq;
+    return nullptr;
+}
+
+}  // namespace
+
+const ZmqLibrary &zmqLibrary() {
+    std::call_once(g_once, locate);
+    return g_library;
+}
+
+}  // namespace vinpaint::net
+
+// The stand-ins: each forwards to the opened library, or fails as libzmq would, with errno kNoLibzmq. They are
+// not exported (exports.map keeps only the two OFX entry points).
+using vinpaint::net::api;
+
+extern "C" {
+
+void *zmq_ctx_new(void) { return api() ? api()->ctx_new() : nullptr; }
+int zmq_ctx_term(void *c) { return api() ? api()->ctx_term(c) : -1; }
+int zmq_ctx_shutdown(void *c) { return api() ? api()->ctx_shutdown(c) : -1; }
+int zmq_ctx_set(void *c, int option, int value) { return api() ? api()->ctx_set(c, option, value) : -1; }
+void *zmq_socket(void *c, int type) { return api() ? api()->socket(c, type) : nullptr; }
+int zmq_close(void *s) { return api() ? api()->close(s) : -1; }
+int zmq_setsockopt(void *s, int option, const void *value, size_t size) {
+    return api() ? api()->setsockopt(s, option, value, size) : -1;
+}
+int zmq_connect(void *s, const char *address) { return api() ? api()->connect(s, address) : -1; }
+int zmq_socket_monitor(void *s, const char *address, int events) {
+    return api() ? api()->socket_monitor(s, address, events) : -1;
+}
+int zmq_msg_init(zmq_msg_t *m) { return api() ? api()->msg_init(m) : -1; }
+int zmq_msg_init_size(zmq_msg_t *m, size_t size) { return api() ? api()->msg_init_size(m, size) : -1; }
+int zmq_msg_close(zmq_msg_t *m) { return api() ? api()->msg_close(m) : -1; }
+void *zmq_msg_data(zmq_msg_t *m) { return api() ? api()->msg_data(m) : nullptr; }
+size_t zmq_msg_size(const zmq_msg_t *m) { return api() ? api()->msg_size(m) : 0; }
+int zmq_msg_more(const zmq_msg_t *m) { return api() ? api()->msg_more(m) : 0; }
+int zmq_msg_send(zmq_msg_t *m, void *s, int flags) { return api() ? api()->msg_send(m, s, flags) : -1; }
+int zmq_msg_recv(zmq_msg_t *m, void *s, int flags) { return api() ? api()->msg_recv(m, s, flags) : -1; }
+int zmq_poll(zmq_pollitem_t *items, int count, long timeout) {
+    return api() ? api()->poll(items, count, timeout) : -1;
+}
+int zmq_errno(void) { return api() ? api()->errno_() : vinpaint::net::kNoLibzmq; }
+const char *zmq_strerror(int error) {
+    if (api()) return api()->strerror(error);
+    return error == vinpaint::net::kNoLibzmq ? vinpaint::net::zmqLibrary().error.c_str() : std::strerror(error);
+}
+
+}  // extern "C"
