@@ -302,7 +302,8 @@ proto::Geometry Renderer::geometry(DaemonClient &client, const std::string &job)
 OfxStatus Renderer::inpainted(bool matte) {
     const std::string job = inst_.jobId.getString();
     if (job.empty()) {
-        if (!a_.interactive) return fail("vinpaint: this node was never trained: press Train before a batch render");
+        if (!a_.interactive) return fail("vinpaint: this node was never trained: press Train before a batch render (a render script "
+                                          "presses it too: docs/plugin.md, Scripted renders)");
         return showSourceWith(kOfxMessageWarning, "vinpaint: not trained yet: press Train (showing the source)");
     }
     const int index = static_cast<int>(std::lround(a_.time)) - inst_.jobFirstFrame.getIntAt(a_.time);
