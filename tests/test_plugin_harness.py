@@ -823,6 +823,27 @@ def test_without_the_v2_message_suite_failures_fall_back_to_plain_messages(train
     assert any(e.get("event") == "message" and "no daemon is reachable" in e["text"] for e in run.events)
 
 
+def test_without_persistent_messages_a_render_message_is_posted_once_not_on_every_render(trained: Trained,
+                                                                                        clip: Clip) -> None:
+    """A host without persistent messages (Resolve, Vegas) shows each posted message, often in a dialog: the same
+    failure on every viewer update is posted once, progress notes are not posted at all (the Status line has
+    them), and a failure that cleared and came back is posted again."""
+    nowhere = free_endpoint()
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", nowhere, "--no-message-v2",
+                  "--param", f"jobId={trained.job}", "--param", "jobFirstFrame=1", "--expect-failure", "render",
+                  "--steps", "describe,create,render:1,render:2,render:3,destroy,create,render:4,destroy,unload")
+    assert run.returncode == 0, run.stdout[-3000:]
+    posted = [e["text"] for e in run.events if e.get("event") == "message" and "no daemon is reachable" in e["text"]]
+    assert len(posted) == 2, posted  # once for renders 1-3, once for the node made again
+    for f in (1, 2, 3, 4):
+        assert run.steps[f"render:{f}"]["status"] == "Failed"
+    untrained = harness("--synthetic", "64x48x3", "--daemon", nowhere, "--no-message-v2",
+                        "--steps", "describe,create,render:0,render:1,render:2,destroy,unload")
+    warnings = [e for e in untrained.events if e.get("event") == "message"]
+    assert [e["text"] for e in warnings] == ["vinpaint: not trained yet: press Train (showing the source)"], warnings
+    assert all(untrained.steps[f"render:{f}"]["status"] == "OK" for f in (0, 1, 2))
+
+
 def test_daemon_killed_mid_render(trained: Trained, clip: Clip, daemon: Daemon, tmp_path: Path) -> None:
     """A second daemon serves a copy of the store; the harness kills it (SIGKILL) before frame 10. Frames 1-9
     render; 10-12 fail with a persistent error within the timeout; the harness (the host) lives on."""

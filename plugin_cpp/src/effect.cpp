@@ -401,6 +401,7 @@ void createInstance(OfxImageEffectHandle effect) {
 }
 
 void destroyInstance(OfxImageEffectHandle effect) noexcept {
+    ofx::forgetMessages(effect);
     try {
         OfxPropertySetHandle h = nullptr;
         if (suites().effect->getPropertySet(effect, &h) != kOfxStatOK) return;

@@ -1,6 +1,9 @@
 #include "ofx_host.h"
 
 #include <cstdio>
+#include <cstring>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 namespace vinpaint::ofx {
@@ -213,19 +216,46 @@ void postMessage(OfxImageEffectHandle effect, const char *type, const std::strin
     }
 }
 
+namespace {
+bool hasPersistentMessages() {
+    return g_suites.message2 && g_suites.message2->setPersistentMessage;
+}
+// Without persistent messages a host shows each message as it comes, often in a dialog (Resolve, Vegas): a render
+// message there would pop up on every viewer update. So the fallback posts errors and warnings once per node
+// until the condition clears, and leaves progress notes ("training 45% ...") to the Status line.
+std::mutex g_postedMutex;
+std::map<OfxImageEffectHandle, std::string> g_posted;  // the last fallback message posted on each node
+}  // namespace
+
 void setPersistentMessage(OfxImageEffectHandle effect, const char *type, const std::string &text) noexcept {
-    if (g_suites.message2 && g_suites.message2->setPersistentMessage) {
+    if (hasPersistentMessages()) {
         g_suites.message2->setPersistentMessage(effect, type, nullptr, "%s", text.c_str());
-    } else {
-        postMessage(effect, type, text);
+        return;
     }
+    if (std::strcmp(type, kOfxMessageError) != 0 && std::strcmp(type, kOfxMessageWarning) != 0) return;
+    try {
+        std::lock_guard<std::mutex> lock(g_postedMutex);
+        auto [it, fresh] = g_posted.try_emplace(effect, text);
+        if (!fresh && it->second == text) return;
+        it->second = text;
+    } catch (...) {
+    }
+    postMessage(effect, type, text);
 }
 
 void clearPersistentMessage(OfxImageEffectHandle effect) noexcept {
     // Only where setPersistentMessage is there too: some hosts (Resolve 14, per openfx-misc's host notes) report
     // the v2 suite with setPersistentMessage null and clearPersistentMessage not a function at all.
-    if (g_suites.message2 && g_suites.message2->setPersistentMessage && g_suites.message2->clearPersistentMessage)
-        g_suites.message2->clearPersistentMessage(effect);
+    if (hasPersistentMessages()) {
+        if (g_suites.message2->clearPersistentMessage) g_suites.message2->clearPersistentMessage(effect);
+        return;
+    }
+    forgetMessages(effect);
+}
+
+void forgetMessages(OfxImageEffectHandle effect) noexcept {
+    std::lock_guard<std::mutex> lock(g_postedMutex);
+    g_posted.erase(effect);
 }
 
 Progress::Progress(OfxImageEffectHandle effect, const std::string &label) : effect_(effect) {

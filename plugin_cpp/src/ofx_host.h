@@ -126,9 +126,12 @@ private:
 
 // Message helpers that never throw: they are used while reporting other failures.
 void postMessage(OfxImageEffectHandle effect, const char *type, const std::string &text) noexcept;
-// Persistent message when the host has the v2 message suite; a plain message otherwise.
+// Persistent message when the host has the v2 message suite. Otherwise a plain message, for errors and warnings
+// only and once per node until cleared (such hosts often show each message in a dialog).
 void setPersistentMessage(OfxImageEffectHandle effect, const char *type, const std::string &text) noexcept;
 void clearPersistentMessage(OfxImageEffectHandle effect) noexcept;
+// Drops what the plain-message fallback remembers of a node (DestroyInstance).
+void forgetMessages(OfxImageEffectHandle effect) noexcept;
 
 // The host's progress bar with cancel, ended on destruction. A no-op when the host lacks the suite.
 class Progress {

@@ -815,7 +815,11 @@ OfxStatus Driver::renderCall(Effect &e, int frame, const std::string &field, int
 
 void Driver::record(const std::string &step, OfxStatus st, double elapsed, int messagesBefore, const std::string &extra) {
     const bool failed = st != kOfxStatOK && st != kOfxStatReplyDefault;
-    const bool said = host_.messagesPosted() > messagesBefore;
+    bool said = host_.messagesPosted() > messagesBefore;
+    if (!said && !a_.host.messageV2 && instance_) {  // a host without persistent messages: one shown earlier counts
+        std::lock_guard<std::mutex> l(instance_->msgMutex);
+        said = !instance_->lastPlainError.empty();
+    }
     std::string base = step.substr(0, step.find(':'));
     if (base == "render-all") base = "render";
     const bool expectFail = a_.expectFailure.count(base) > 0;

@@ -908,6 +908,10 @@ struct Suites {
         va_start(ap, fmt);
         std::string text = format(fmt, ap);
         va_end(ap);
+        if (Effect *e = reinterpret_cast<Effect *>(handle); e && type && std::strcmp(type, kOfxMessageError) == 0) {
+            std::lock_guard<std::mutex> l(e->msgMutex);
+            e->lastPlainError = text;
+        }
         ++Host::current->messages_;
         Host::current->event("{\"event\": \"message\", \"type\": \"" + jsonEscape(type ? type : "") + "\", \"text\": \"" +
                              jsonEscape(text) + "\"}");

@@ -132,6 +132,7 @@ struct Effect {
     std::atomic<bool> abortFlag{false};
     std::mutex msgMutex;
     std::string persistent, persistentType;
+    std::string lastPlainError;  // the last error posted with the v1-style message() on this node
     Clip *clip(const std::string &name);
 };
 
