@@ -402,6 +402,24 @@ def test_train_with_an_rgb_source_and_an_alpha_mask(trained: Trained, clip: Clip
     assert run.steps["train"]["job"] == trained.job
 
 
+def test_in_natron_the_mask_arrives_as_alpha_and_natrons_own_channel_selector_replaces_ours(
+        trained: Trained, clip: Clip, daemon: Daemon) -> None:
+    """Natron gives every mask input a channel selector of its own and converts the chosen channel when the node
+    asks for Alpha. There the node asks for Alpha and hides its Mask channel (two selectors would disagree); an
+    RGBA roto then finds the same job. Elsewhere the Mask keeps its own components and our selector shows."""
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--mask-components", "RGBA",
+                  "--host-name", "fr.inria.Natron", "--daemon", daemon.endpoint, "--param", f"preset={PRESET_TINY}",
+                  "--steps", "describe,create,train,destroy,unload")
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    assert run.event("describe")["params"]["maskChannel"]["secret"] == 1
+    assert run.event("clip_preferences")["clips"]["Mask"]["components"] == "OfxImageComponentAlpha"
+    assert run.steps["train"]["job"] == trained.job
+    other = harness("--source", str(clip.source), "--mask", str(clip.mask), "--mask-components", "RGBA",
+                    "--host-name", "uk.co.thefoundry.nuke", "--steps", "describe,create,destroy,unload")
+    assert other.event("describe")["params"]["maskChannel"]["secret"] == 0
+    assert other.event("clip_preferences")["clips"]["Mask"]["components"] == "OfxImageComponentRGBA"
+
+
 def test_refresh_after_a_failed_train_keeps_the_error(trained: Trained, clip: Clip, daemon: Daemon) -> None:
     """Train fails (an RGB source without a mask); Refresh must not replace the error with 'not trained' or with
     the state of the job the node still shows."""

@@ -39,10 +39,14 @@ bool referencePaintedAt(Instance &inst, double t) {
     return t >= range.min && t <= range.max;
 }
 
-static bool hostIsNuke() {
+static bool hostNameStartsWith(const char *prefix) {
     if (!suites().host) return false;
-    return PropSet(suites().host->host).tryString(kOfxPropName).value_or("").rfind("uk.co.thefoundry.nuke", 0) == 0;
+    return PropSet(suites().host->host).tryString(kOfxPropName).value_or("").rfind(prefix, 0) == 0;
 }
+static bool hostIsNuke() { return hostNameStartsWith("uk.co.thefoundry.nuke"); }
+// Natron gives every mask input its own channel selector (and an enable checkbox) and converts the chosen
+// channel when the plug-in asks for Alpha; our Mask channel would sit beside it, the two disagreeing.
+static bool hostIsNatron() { return hostNameStartsWith("fr.inria.Natron"); }
 
 std::string clientName() {
     std::string host = "unknown host";
@@ -244,7 +248,8 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
     p.setStrings(kOfxParamPropChoiceOption, {"Alpha", "Luminance"});
     p.setInt(kOfxParamPropDefault, kMaskAlpha);
     p.trySetInt(kOfxParamPropAnimates, 0);
-    visible(pname::kMaskChannel);
+    if (hostIsNatron()) p.trySetInt(kOfxParamPropSecret, 1);  // Natron's own selector decides there (above)
+    else visible(pname::kMaskChannel);
 
     p = defineParam(ps, kOfxParamTypeBoolean, pname::kInvertMask, "Invert mask", "Remove where the mask is dark.");
     p.setInt(kOfxParamPropDefault, 0);
@@ -530,14 +535,15 @@ bool isImageComponents(const std::string &c) {
 
 // Without this action a host maps every optional input to the components of the "most chromatic" input
 // (HostSupport does), so an Alpha-only mask with an RGB source would arrive as RGB and its alpha be lost.
-// The Mask asks for exactly what is connected to it; the Output takes the Source's components; the Reference keeps
+// The Mask asks for exactly what is connected to it (Alpha in Natron, whose own channel selector picks it); the Output takes the Source's components; the Reference keeps
 // its alpha (a painting on a transparent layer over an RGB plate must not arrive as opaque black).
 OfxStatus clipPreferences(OfxImageEffectHandle effect, PropSet outArgs) {
     Instance &inst = instanceOf(effect);
     const std::string prefix = "OfxImageClipPropComponents_";  // + clip name (the spec's per-clip property)
     if (inst.mask && inst.mask.connected()) {
         const std::string comps = inst.mask.props().tryString(kOfxImageClipPropUnmappedComponents).value_or("");
-        if (isImageComponents(comps)) outArgs.setString((prefix + kMaskClipName).c_str(), comps);
+        if (hostIsNatron()) outArgs.setString((prefix + kMaskClipName).c_str(), kOfxImageComponentAlpha);
+        else if (isImageComponents(comps)) outArgs.setString((prefix + kMaskClipName).c_str(), comps);
     }
     if (inst.reference && inst.reference.connected()) {
         const std::string comps = inst.reference.props().tryString(kOfxImageClipPropUnmappedComponents).value_or("");

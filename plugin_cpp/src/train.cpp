@@ -160,7 +160,8 @@ void TrainJob::readFrame(int i, zmq::message_t &frame, zmq::message_t &mask, std
             packFrom(sv, px::MaskChannel::Alpha);
         } else {
             ofx::Image m = inst_.mask.fetch(t);
-            if (!m) throw OfxError(kOfxStatFailed, "vinpaint: the host has no Mask image at frame " + std::to_string(first_ + i));
+            if (!m) throw OfxError(kOfxStatFailed, "vinpaint: the host has no Mask image at frame " + std::to_string(first_ + i) +
+                                               " (is the mask input enabled, and a channel chosen for it?)");
             packFrom(viewOf(m), channel_);
         }
     } catch (const std::invalid_argument &e) {
