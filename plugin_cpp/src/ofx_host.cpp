@@ -232,7 +232,10 @@ void setPersistentMessage(OfxImageEffectHandle effect, const char *type, const s
         g_suites.message2->setPersistentMessage(effect, type, nullptr, "%s", text.c_str());
         return;
     }
-    if (std::strcmp(type, kOfxMessageError) != 0 && std::strcmp(type, kOfxMessageWarning) != 0) return;
+    if (std::strcmp(type, kOfxMessageError) != 0 && std::strcmp(type, kOfxMessageWarning) != 0) {
+        forgetMessages(effect);  // a progress note: whatever failed before has cleared
+        return;
+    }
     try {
         std::lock_guard<std::mutex> lock(g_postedMutex);
         auto [it, fresh] = g_posted.try_emplace(effect, text);
@@ -255,7 +258,8 @@ void clearPersistentMessage(OfxImageEffectHandle effect) noexcept {
 
 void forgetMessages(OfxImageEffectHandle effect) noexcept {
     std::lock_guard<std::mutex> lock(g_postedMutex);
-    g_posted.erase(effect);
+    if (effect) g_posted.erase(effect);
+    else g_posted.clear();
 }
 
 Progress::Progress(OfxImageEffectHandle effect, const std::string &label) : effect_(effect) {

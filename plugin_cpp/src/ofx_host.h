@@ -130,7 +130,7 @@ void postMessage(OfxImageEffectHandle effect, const char *type, const std::strin
 // only and once per node until cleared (such hosts often show each message in a dialog).
 void setPersistentMessage(OfxImageEffectHandle effect, const char *type, const std::string &text) noexcept;
 void clearPersistentMessage(OfxImageEffectHandle effect) noexcept;
-// Drops what the plain-message fallback remembers of a node (DestroyInstance).
+// Drops what the plain-message fallback remembers of a node (DestroyInstance), or of all (null: Unload).
 void forgetMessages(OfxImageEffectHandle effect) noexcept;
 
 // The host's progress bar with cancel, ended on destruction. A no-op when the host lacks the suite.

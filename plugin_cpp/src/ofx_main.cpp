@@ -34,6 +34,7 @@ OfxStatus dispatch(const char *action, OfxImageEffectHandle effect, ofx::PropSet
     if (std::strcmp(action, kOfxActionUnload) == 0) {
         FrameCache::global().clear();
         net::shutdownContext();
+        ofx::forgetMessages(nullptr);
         ofx::forgetSuites();
         return kOfxStatOK;
     }

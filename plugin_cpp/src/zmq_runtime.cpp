@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <vector>
 
@@ -118,29 +119,35 @@ std::filesystem::path ownFolder() {
     return ec ? std::filesystem::path() : self.parent_path();
 }
 
-// The bundled copy's own dependencies are opened first, by path, so that its soname lookups find them already
-// loaded; their order is unknown, so passes repeat while any more open.
-void preloadBeside(const std::filesystem::path &folder, const std::string &keep) {
-    std::vector<std::filesystem::path> pending;
-    std::error_code ec;
-    for (const auto &entry : std::filesystem::directory_iterator(folder, ec))
-        if (entry.is_regular_file(ec) && entry.path().filename() != keep) pending.push_back(entry.path());
-    for (bool progress = true; progress && !pending.empty();) {
-        progress = false;
-        for (auto it = pending.begin(); it != pending.end();) {
-            if (dlopen(it->c_str(), RTLD_NOW | RTLD_LOCAL)) {
-                it = pending.erase(it);
-                progress = true;
-            } else {
-                ++it;
-            }
+// The bundled copy's own dependencies, opened by path before it so that its soname lookups find them: leaves
+// first, in the order bundle_libzmq.cmake wrote to load-order.txt (a library opened before its own dependencies
+// would bind to the system's copies of them). A library the process already holds under that soname (the host's
+// Kerberos, say) is used as it is: a second copy beside it would be bound to half the time.
+void preloadBeside(const std::filesystem::path &folder) {
+    std::ifstream order(folder / "load-order.txt");
+    for (std::string name; std::getline(order, name);) {
+        if (name.empty() || name == "libzmq.so.5" || name.find('/') != std::string::npos) continue;
+        if (void *held = dlopen(name.c_str(), RTLD_NOW | RTLD_NOLOAD)) {
+            dlclose(held);  // only the reference NOLOAD added
+            continue;
         }
+        dlopen((folder / name).c_str(), RTLD_NOW | RTLD_LOCAL);  // a failure shows when libzmq itself is opened
     }
 }
 
+// A libzmq the host process has loaded already (its own, or a Python module's under the same soname) is the one
+// to use: a second copy's internal calls would bind to the first one's functions.
+bool useLoaded(std::string &why) {
+    void *held = dlopen("libzmq.so.5", RTLD_NOW | RTLD_NOLOAD);
+    if (!held) return false;
+    dlclose(held);
+    return tryOpen("libzmq.so.5", why);
+}
+
 void locate() {
-    const char *named = std::getenv("VINPAINT_LIBZMQ");
     std::string why;
+    if (useLoaded(why)) return;
+    const char *named = std::getenv("VINPAINT_LIBZMQ");
     if (named && *named) {
         if (tryOpen(named, why)) return;
         g_library.error = "vinpaint: ZeroMQ could not be loaded from VINPAINT_LIBZMQ=" + std::string(named) + " (" +
@@ -149,11 +156,11 @@ void locate() {
         return;
     }
     std::vector<std::string> reasons;
-    const std::filesystem::path lib = ownFolder() / "lib";
+    const std::filesystem::path own = ownFolder();
     std::error_code ec;
-    if (std::filesystem::is_regular_file(lib / "libzmq.so.5", ec)) {
-        preloadBeside(lib, "libzmq.so.5");
-        if (tryOpen((lib / "libzmq.so.5").string(), why)) return;
+    if (!own.empty() && std::filesystem::is_regular_file(own / "lib" / "libzmq.so.5", ec)) {
+        preloadBeside(own / "lib");
+        if (tryOpen((own / "lib" / "libzmq.so.5").string(), why)) return;
         reasons.push_back("the bundle's copy: " + why);
     }
     if (tryOpen("libzmq.so.5", why)) return;

@@ -17,6 +17,7 @@ struct ZmqLibrary {
 };
 
 // Where it is looked for, first match wins:
+//   0. a libzmq.so.5 the host process has loaded already (two copies in one process would call into each other);
 //   1. VINPAINT_LIBZMQ, a path (then only that file);
 //   2. the bundle's own copy, Contents/<arch>/lib/libzmq.so.5, with the libraries it needs beside it (bundled by
 //      `cmake -DVINPAINT_BUNDLE_LIBZMQ=ON`, or plugin_cpp/bundle_libzmq.cmake on a built bundle);

@@ -816,12 +816,15 @@ OfxStatus Driver::renderCall(Effect &e, int frame, const std::string &field, int
 void Driver::record(const std::string &step, OfxStatus st, double elapsed, int messagesBefore, const std::string &extra) {
     const bool failed = st != kOfxStatOK && st != kOfxStatReplyDefault;
     bool said = host_.messagesPosted() > messagesBefore;
-    if (!said && !a_.host.messageV2 && instance_) {  // a host without persistent messages: one shown earlier counts
-        std::lock_guard<std::mutex> l(instance_->msgMutex);
-        said = !instance_->lastPlainError.empty();
-    }
     std::string base = step.substr(0, step.find(':'));
     if (base == "render-all") base = "render";
+    // A host without persistent messages: a render failing again as it failed last time has said so already
+    // (the plug-in posts it once until it clears); a render that succeeds ends that.
+    if (!a_.host.messageV2 && instance_ && base == "render") {
+        std::lock_guard<std::mutex> l(instance_->msgMutex);
+        if (!said && failed) said = !instance_->lastPlainError.empty();
+        if (!failed) instance_->lastPlainError.clear();
+    }
     const bool expectFail = a_.expectFailure.count(base) > 0;
     std::string verdict = "ok";
     if (expectFail && !failed) verdict = "expected a failure status";
@@ -934,6 +937,7 @@ int Driver::run() {
                 ", \"leaked_images\": " + std::to_string(leaked) + ", \"progress_updates\": " +
                 std::to_string(host_.progressUpdates()) + ", \"libzmq\": " + jsonList(mappedFiles("libzmq")) + ", \"bundle_libraries\": " +
                 jsonList(mappedFiles((fs::weakly_canonical(a_.bundle) / "Contents" / "Linux-x86-64" / "lib/").string())) +
+                ", \"libraries\": " + jsonList(mappedFiles(".so")) +
                 ", \"failures\": " + jsonList(failures_) + "}");
     return failures_.empty() ? 0 : 1;
 }
