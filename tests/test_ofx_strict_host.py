@@ -176,19 +176,24 @@ def test_fielded_material_is_rendered_as_the_plugin_asks(monkeypatch, tmp_path: 
 
 # --- a host that lacks a parameter type ----------------------------------------------------------------------------
 
-def test_a_host_without_string_parameters_gets_a_clear_refusal_at_create_instance() -> None:
-    """HostSupport's example host accepts String in paramDefine but makes no String instance, silently: the node
-    then cannot keep its daemon address or its job id, and no host property announces it before. CreateInstance
-    must refuse with kOfxStatErrMissingHostFeature and say why; later actions on the failed instance must not
-    crash the host."""
+def test_a_host_without_string_parameters_still_makes_the_node_with_every_other_parameter() -> None:
+    """HostSupport's example host accepts String in paramDefine but makes no String instance, and its instance
+    ends at the first parameter it cannot make. The node defines its four Strings last, so every other parameter
+    is there, and keeps those four itself: it is made, and an untrained render shows the source (before,
+    2026-12-01: CreateInstance refused, so the node could not be used in such a host at all). Training through
+    such a host is in test_plugin_harness.py."""
     run = harness("--synthetic", f"{W}x{H}x{T}", "--lack-param-type", "OfxParamTypeString",
                   "--steps", "describe,create,render:1,destroy,unload")
-    assert run.steps["describe"]["status"] == "OK"
-    assert run.steps["create"]["status"] == "ErrMissingHostFeature"
-    said = messages(run)
-    assert any("lacks String parameters" in m and "'daemonAddress'" in m for m in said), said
-    assert run.steps["render:1"]["status"] == "ErrBadHandle"
-    assert run.steps["unload"]["status"] == "OK"
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    assert run.steps["create"]["status"] == "OK"
+    assert run.steps["render:1"]["status"] == "OK"
+    assert "not trained yet" in run.steps["render:1"]["persistent"]
+    described = run.event("describe")["params"]
+    strings = [name for name, p in described.items() if p["type"] == "OfxParamTypeString"]
+    assert sorted(strings) == ["daemonAddress", "engineSettings", "jobId", "status"]
+    names = list(described)
+    assert min(names.index(n) for n in strings) > max(names.index(n) for n in names if n not in strings
+                                                       and described[n]["type"] != "OfxParamTypePage")
     assert refusals(run) == []
 
 

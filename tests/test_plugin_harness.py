@@ -809,6 +809,25 @@ def test_a_bundle_carrying_its_own_libzmq_renders_with_that_copy(trained: Traine
     assert order[-1] == "libzmq.so.5" and order.index("libkrb5support.so.0") < order.index("libkrb5.so.3"), order
 
 
+def test_a_host_without_string_parameters_trains_and_renders_through_the_daemon_it_is_given(
+        trained: Trained, clip: Clip, daemon: Daemon, tmp_path: Path) -> None:
+    """A host like HostSupport's example (no String parameters): the daemon address comes from VINPAINT_DAEMON,
+    Train finds the same job (the Preset choice is there: the Strings are defined last), and a batch render
+    gets the daemon's frames. The job id lives in the node for its life (such a host saves no project)."""
+    out = tmp_path / "out"
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--lack-param-type", "OfxParamTypeString",
+                  "--param", f"preset={PRESET_TINY}", "--batch", "--out", str(out),
+                  "--steps", "describe,create,train,render:1,render:7,destroy,unload",
+                  env={"VINPAINT_DAEMON": daemon.endpoint})
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    assert run.steps["train"]["status"] == "OK"
+    for f in (1, 7):
+        assert run.steps[f"render:{f}"]["status"] == "OK"
+        assert np.array_equal(load(out, "output", f)[..., :3], trained.results[f - 1])
+    page = run.event("describe")["params"]["Controls"]["children"]
+    assert page[0] == "daemonAddress" and page[-1] == "status", page  # shown as before, defined in another order
+
+
 def test_in_nuke_the_status_is_a_read_only_single_line() -> None:
     """Nuke never shows a label string's changes after the node is made (openfx-misc's host notes): there the
     status line is a disabled single-line string, elsewhere a label."""

@@ -214,16 +214,7 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
     std::vector<std::string> page;
     auto visible = [&page](const char *n) { page.emplace_back(n); };
 
-    const char *envDaemon = std::getenv("VINPAINT_DAEMON");
-    PropSet p = defineParam(ps, kOfxParamTypeString, pname::kDaemon, "Daemon address",
-                            "ZeroMQ address of the vinpaint daemon (`vinpaint serve`). Addresses other than "
-                            "loopback need CurveZMQ keys (docs/plugin.md).");
-    p.setString(kOfxParamPropDefault, envDaemon && *envDaemon ? envDaemon : proto::kDefaultEndpoint);
-    p.trySetString(kOfxParamPropStringMode, kOfxParamStringIsSingleLine);
-    p.trySetInt(kOfxParamPropAnimates, 0);
-    visible(pname::kDaemon);
-
-    p = defineParam(ps, kOfxParamTypePushButton, pname::kTrain, "Train",
+    PropSet p = defineParam(ps, kOfxParamTypePushButton, pname::kTrain, "Train",
                     "Read every frame of the Source range with its mask, send them to the daemon and start "
                     "training. Returns when the upload is done; training runs in the daemon.");
     visible(pname::kTrain);
@@ -271,16 +262,6 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
                  "Grow the hole by this many pixels before filling (covers soft edges and shadows).");
     definePixels(pname::kFeather, "Feather", "Blend the fill into the source over this many pixels inside the hole.");
 
-    p = defineParam(ps, kOfxParamTypeString, pname::kEngineSettings, "Engine settings",
-                    "Engine settings for Train beyond the preset, as `vinpaint inpaint --set` takes them: KEY=VALUE "
-                    "pairs separated by spaces (e.g. shot.window=60 train.max_steps=800); `vinpaint inpaint "
-                    "--settings` lists them. Empty: the preset's.");
-    p.setString(kOfxParamPropDefault, "");
-    p.trySetString(kOfxParamPropStringMode, kOfxParamStringIsSingleLine);
-    p.trySetInt(kOfxParamPropAnimates, 0);
-    p.trySetInt(kOfxParamPropEvaluateOnChange, 0);
-    visible(pname::kEngineSettings);
-
     p = defineParam(ps, kOfxParamTypeChoice, pname::kOutput, "Output",
                     "Inpainted: the daemon's result. Source: the input untouched. Mask overlay: the source with the "
                     "hole tinted red, to check the mask. Matte: how each hole pixel was filled: white = real pixels "
@@ -298,24 +279,6 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
     p.trySetInt(kOfxParamPropEvaluateOnChange, 0);
     visible(pname::kWaitInBatch);
 
-    p = defineParam(ps, kOfxParamTypeString, pname::kStatus, "Status", "What the daemon last said about this node's job.");
-    p.setString(kOfxParamPropDefault, "not trained: press Train");
-    // Nuke (10 at least, per openfx-misc's host notes) shows a label string's default for ever: changes after the
-    // node is made never appear. There a read-only single line carries the status instead.
-    p.trySetString(kOfxParamPropStringMode, hostIsNuke() ? kOfxParamStringIsSingleLine : kOfxParamStringIsLabel);
-    p.trySetInt(kOfxParamPropEnabled, 0);
-    p.trySetInt(kOfxParamPropPersistant, 0);
-    p.trySetInt(kOfxParamPropEvaluateOnChange, 0);
-    p.trySetInt(kOfxParamPropAnimates, 0);
-    p.trySetInt(kOfxParamPropCanUndo, 0);
-    visible(pname::kStatus);
-
-    // Hidden and saved with the project: a reopened project finds its finished job.
-    p = defineParam(ps, kOfxParamTypeString, pname::kJobId, "Job", "The daemon's job for this node (set by Train).");
-    p.setString(kOfxParamPropDefault, "");
-    p.setInt(kOfxParamPropSecret, 1);
-    p.trySetInt(kOfxParamPropPersistant, 1);
-    p.trySetInt(kOfxParamPropAnimates, 0);
     p = defineParam(ps, kOfxParamTypeInteger, pname::kJobFirstFrame, "Job first frame",
                     "The Source frame that is the job's frame 0.");
     p.setInt(kOfxParamPropDefault, 0);
@@ -339,11 +302,58 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
     p.trySetInt(kOfxParamPropDisplayMin, 0);
     p.trySetInt(kOfxParamPropDisplayMax, 2000000000);
 
+    // The String parameters come last. A host built on HostSupport makes only the parameter types it implements
+    // (its example host has no String) and stops at the first it cannot make: defined last, they leave every
+    // other parameter in place, and the node keeps the four in memory there (paramHandle).
+    const char *envDaemon = std::getenv("VINPAINT_DAEMON");
+    p = defineParam(ps, kOfxParamTypeString, pname::kDaemon, "Daemon address",
+                            "ZeroMQ address of the vinpaint daemon (`vinpaint serve`). Addresses other than "
+                            "loopback need CurveZMQ keys (docs/plugin.md).");
+    p.setString(kOfxParamPropDefault, envDaemon && *envDaemon ? envDaemon : proto::kDefaultEndpoint);
+    p.trySetString(kOfxParamPropStringMode, kOfxParamStringIsSingleLine);
+    p.trySetInt(kOfxParamPropAnimates, 0);
+    visible(pname::kDaemon);
+
+    p = defineParam(ps, kOfxParamTypeString, pname::kEngineSettings, "Engine settings",
+                    "Engine settings for Train beyond the preset, as `vinpaint inpaint --set` takes them: KEY=VALUE "
+                    "pairs separated by spaces (e.g. shot.window=60 train.max_steps=800); `vinpaint inpaint "
+                    "--settings` lists them. Empty: the preset's.");
+    p.setString(kOfxParamPropDefault, "");
+    p.trySetString(kOfxParamPropStringMode, kOfxParamStringIsSingleLine);
+    p.trySetInt(kOfxParamPropAnimates, 0);
+    p.trySetInt(kOfxParamPropEvaluateOnChange, 0);
+    visible(pname::kEngineSettings);
+
+    p = defineParam(ps, kOfxParamTypeString, pname::kStatus, "Status", "What the daemon last said about this node's job.");
+    p.setString(kOfxParamPropDefault, "not trained: press Train");
+    // Nuke (10 at least, per openfx-misc's host notes) shows a label string's default for ever: changes after the
+    // node is made never appear. There a read-only single line carries the status instead.
+    p.trySetString(kOfxParamPropStringMode, hostIsNuke() ? kOfxParamStringIsSingleLine : kOfxParamStringIsLabel);
+    p.trySetInt(kOfxParamPropEnabled, 0);
+    p.trySetInt(kOfxParamPropPersistant, 0);
+    p.trySetInt(kOfxParamPropEvaluateOnChange, 0);
+    p.trySetInt(kOfxParamPropAnimates, 0);
+    p.trySetInt(kOfxParamPropCanUndo, 0);
+    visible(pname::kStatus);
+
+    // Hidden and saved with the project: a reopened project finds its finished job.
+    p = defineParam(ps, kOfxParamTypeString, pname::kJobId, "Job", "The daemon's job for this node (set by Train).");
+    p.setString(kOfxParamPropDefault, "");
+    p.setInt(kOfxParamPropSecret, 1);
+    p.trySetInt(kOfxParamPropPersistant, 1);
+    p.trySetInt(kOfxParamPropAnimates, 0);
     OfxPropertySetHandle pageProps = nullptr;
     if (suites().param->paramDefine(ps, kOfxParamTypePage, pname::kPage, &pageProps) == kOfxStatOK && pageProps) {
         PropSet pg(pageProps);
         pg.trySetString(kOfxPropLabel, "Controls");
-        for (std::size_t i = 0; i < page.size(); ++i) pg.trySetString(kOfxParamPropPageChild, page[i], static_cast<int>(i));
+        // Shown in this order, whatever the order of definition above (the visible ones only).
+        const char *shown[] = {pname::kDaemon,     pname::kTrain,   pname::kCancel,         pname::kRefresh,
+                               pname::kPreset,     pname::kMaskChannel, pname::kInvertMask, pname::kDilation,
+                               pname::kFeather,    pname::kEngineSettings, pname::kOutput,  pname::kWaitInBatch,
+                               pname::kStatus};
+        int i = 0;
+        for (const char *n : shown)
+            if (std::find(page.begin(), page.end(), n) != page.end()) pg.trySetString(kOfxParamPropPageChild, n, i++);
     }
 }
 
@@ -352,10 +362,14 @@ namespace {
 // `type` names the parameter's kind for the message: a host built on the OpenFX HostSupport library accepts every
 // standard type when the node is described, but an instance only gets the types the host application implements
 // (the library's example host has no String), and no host property says which.
-ofx::Param paramHandle(OfxParamSetHandle set, const char *name, const char *type) {
+// A String the host did not make (HostSupport's example host has none) is kept by the node instead, starting at
+// `unhostedValue`: the daemon address then comes from VINPAINT_DAEMON, and the job lasts as long as the node.
+ofx::Param paramHandle(OfxParamSetHandle set, const char *name, const char *type,
+                       const std::string &unhostedValue = {}) {
     OfxParamHandle h = nullptr;
     OfxPropertySetHandle props = nullptr;
     const OfxStatus st = suites().param->paramGetHandle(set, name, &h, &props);
+    if (st == kOfxStatErrUnknown && std::string(type) == "String") return ofx::Param::unhosted(name, unhostedValue);
     if (st == kOfxStatErrUnknown)
         throw MissingHostFeature(std::string(type) + " parameters: it accepted the node's '" + name + "' (" + type +
                                  ") when the node was described but did not create it in the instance, so the node "
@@ -388,7 +402,8 @@ void createInstance(OfxImageEffectHandle effect) {
     if (!inst->filterContext) inst->reference = clipHandle(effect, kReferenceClipName, false);
     OfxParamSetHandle ps = nullptr;
     ofx::check(suites().effect->getParamSet(effect, &ps), "getParamSet");
-    inst->daemon = paramHandle(ps, pname::kDaemon, "String");
+    const char *envDaemon = std::getenv("VINPAINT_DAEMON");
+    inst->daemon = paramHandle(ps, pname::kDaemon, "String", envDaemon && *envDaemon ? envDaemon : proto::kDefaultEndpoint);
     inst->preset = paramHandle(ps, pname::kPreset, "Choice");
     inst->maskChannel = paramHandle(ps, pname::kMaskChannel, "Choice");
     inst->invertMask = paramHandle(ps, pname::kInvertMask, "Boolean");
@@ -397,7 +412,7 @@ void createInstance(OfxImageEffectHandle effect) {
     inst->engineSettings = paramHandle(ps, pname::kEngineSettings, "String");
     inst->outputChoice = paramHandle(ps, pname::kOutput, "Choice");
     inst->waitInBatch = paramHandle(ps, pname::kWaitInBatch, "Boolean");
-    inst->status = paramHandle(ps, pname::kStatus, "String");
+    inst->status = paramHandle(ps, pname::kStatus, "String", "not trained: press Train");
     inst->jobId = paramHandle(ps, pname::kJobId, "String");
     inst->jobFirstFrame = paramHandle(ps, pname::kJobFirstFrame, "Integer");
     inst->refreshSerial = paramHandle(ps, pname::kRefreshSerial, "Integer");

@@ -171,6 +171,9 @@ OfxRangeD Clip::frameRange() const {
 }
 
 void Param::checkCall(OfxStatus status, const char *call) const {
+    if (unhosted_)  // only strings are kept by the node; nothing else may ask a parameter the host did not make
+        throw OfxError(kOfxStatErrUnsupported, std::string("vinpaint: ") + call + " of the parameter '" + name_ +
+                                                   "', which this host did not make");
     if (status != kOfxStatOK) check(status, (std::string(call) + " of the parameter '" + name_ + "'").c_str());
 }
 
@@ -194,7 +197,18 @@ double Param::getDoubleAt(OfxTime t) const {
     checkCall(g_suites.param->paramGetValueAtTime(h_, t, &v), "paramGetValueAtTime");
     return v;
 }
+Param Param::unhosted(std::string name, std::string initial) {
+    Param p;
+    p.name_ = std::move(name);
+    p.unhosted_ = std::make_shared<Unhosted>();
+    p.unhosted_->value = std::move(initial);
+    return p;
+}
 std::string Param::getString() const {
+    if (unhosted_) {
+        std::lock_guard<std::mutex> lock(unhosted_->mutex);
+        return unhosted_->value;
+    }
     char *v = nullptr;
     checkCall(g_suites.param->paramGetValue(h_, &v), "paramGetValue");
     return v ? std::string(v) : std::string();
@@ -202,6 +216,11 @@ std::string Param::getString() const {
 void Param::setInt(int v) const { checkCall(g_suites.param->paramSetValue(h_, v), "paramSetValue"); }
 void Param::setDouble(double v) const { checkCall(g_suites.param->paramSetValue(h_, v), "paramSetValue"); }
 void Param::setString(const std::string &v) const {
+    if (unhosted_) {
+        std::lock_guard<std::mutex> lock(unhosted_->mutex);
+        unhosted_->value = v;
+        return;
+    }
     checkCall(g_suites.param->paramSetValue(h_, v.c_str()), "paramSetValue");
 }
 

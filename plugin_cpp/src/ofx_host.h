@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -106,7 +107,10 @@ public:
     Param() = default;
     Param(OfxParamHandle handle, OfxPropertySetHandle props, std::string name = {})
         : h_(handle), props_(props), name_(std::move(name)) {}
-    explicit operator bool() const { return h_ != nullptr; }
+    // A String parameter the host did not make: its value lives here, shared by copies, for the node's life.
+    static Param unhosted(std::string name, std::string initial);
+    explicit operator bool() const { return h_ != nullptr || unhosted_ != nullptr; }
+    bool hosted() const { return h_ != nullptr; }
     PropSet props() const { return props_; }
     int getInt() const;  // integer, boolean and choice parameters
     int getIntAt(OfxTime t) const;
@@ -119,6 +123,11 @@ public:
 
 private:
     void checkCall(OfxStatus status, const char *call) const;  // a refusal names this parameter
+    struct Unhosted {
+        std::mutex mutex;
+        std::string value;
+    };
+    std::shared_ptr<Unhosted> unhosted_;
     OfxParamHandle h_ = nullptr;
     PropSet props_;
     std::string name_;

@@ -365,7 +365,8 @@ void Driver::describe() {
                   ", \"enabled\": " + std::to_string(prm->props.getInt(kOfxParamPropEnabled)) +
                   ", \"options\": " + jsonList(prm->props.strings(kOfxParamPropChoiceOption)) +
                   ", \"string_mode\": \"" + jsonEscape(prm->props.getString(kOfxParamPropStringMode)) +
-                  "\", \"hint\": \"" + jsonEscape(prm->props.getString(kOfxParamPropHint)) + "\"}";
+                  "\", \"hint\": \"" + jsonEscape(prm->props.getString(kOfxParamPropHint)) + "\", \"children\": " +
+                  jsonList(prm->props.strings(kOfxParamPropPageChild)) + "}";
         firstParam = false;
     }
     params += "}";
