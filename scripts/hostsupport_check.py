@@ -171,6 +171,12 @@ def main() -> int:
               and "not trained yet" in r["render:1"].get("persistent", ""),
               "without String parameters the node is made and an untrained render shows the source")
         check("exit" in r, "the host survives")
+        r = host.run("host as HostSupport's example", ["create", "render:1", "press:refresh", "destroy"],
+                     "--lack-param-type", "OfxParamTypeString", "--stub-params")
+        check(r.get("create", {}).get("status") == "OK" and r.get("render:1", {}).get("status") == "OK"
+              and r.get("press:refresh", {}).get("status") == "OK",
+              "with Integer and Choice answering MissingHostFeature too (the example host's), the node is made, "
+              "renders the source and Refresh works: such values are kept by the node at their defaults")
 
         nowhere = free_endpoint()
         r = host.run("no daemon", ["create", f"set:daemonAddress={nowhere}", "set:jobId=" + "ab" * 16, "render:1",
@@ -243,6 +249,20 @@ def main() -> int:
             check(r.get("press:train", {}).get("status") == "OK" and out.exists()
                   and np.array_equal(np.load(out)[..., :3], results[5]),
                   "without String parameters Train reaches the daemon in VINPAINT_DAEMON and renders its frame")
+            # ... and with Integer and Choice stubbed as well, as the example host has them, and no Train press
+            # (the example host only renders): the batch render trains the node (the default preset, fast, a job
+            # of its own) and waits for its frame.
+            r = host.run("daemon, host as HostSupport's example", ["create", "render-batch:6", "destroy"],
+                         "--lack-param-type", "OfxParamTypeString", "--stub-params",
+                         env={"VINPAINT_DAEMON": endpoint}, timeout=args.train_timeout + 300)
+            out = work / "daemon, host as HostSupport's example" / "batch_6.npy"
+            ok = r.get("render-batch:6", {}).get("status") == "OK" and out.exists()
+            if ok:
+                frame = np.load(out)[..., :3].astype(int)
+                diff = np.abs(frame - frames[5].astype(int)).sum(-1)
+                ok = diff[~holes[5]].max() == 0 and diff[holes[5]].mean() > 3
+            check(ok, "as the example host, a batch render of the untrained node trains it and inpaints the frame "
+                      f"({r.get('render-batch:6', {}).get('seconds', 0):.0f} s)")
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)

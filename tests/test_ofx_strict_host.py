@@ -212,15 +212,33 @@ def test_the_bundle_works_after_the_scan_unloads_it() -> None:
     assert refusals(run) == []
 
 
-def test_a_parameter_the_host_cannot_read_is_named() -> None:
-    """HostSupport's example host answers kOfxStatErrMissingHostFeature to paramGetValue on a Choice. The node's
-    failure must name the parameter (it said only "paramGetValue"), keep the host's status, and leave the host
-    running."""
+def test_a_parameter_value_the_host_cannot_give_is_kept_by_the_node_at_its_default() -> None:
+    """HostSupport's example host answers kOfxStatErrMissingHostFeature to paramGetValue and paramSetValue on a
+    Choice (and an Integer). The node keeps such a value itself from then on, starting at the parameter's default,
+    and says so once on the host's stderr, naming it (before, 2026-12-01: every render failed naming the
+    parameter). Here the render goes on to the daemon, which is not there."""
     run = harness("--synthetic", f"{W}x{H}x{T}", "--daemon", NOWHERE, "--param", "jobId=" + "ab" * 16,
                   "--unreadable-param-type", "OfxParamTypeChoice", "--expect-failure", "render",
-                  "--steps", "describe,create,render:1,destroy,unload")
+                  "--steps", "describe,create,render:1,render:2,destroy,unload")
     assert run.steps["create"]["status"] == "OK"
-    assert run.steps["render:1"]["status"] == "ErrMissingHostFeature"
-    said = messages(run)
-    assert any("paramGetValueAtTime of the parameter 'output'" in m for m in said), said  # render: at its time
+    assert run.steps["render:1"]["status"] == "Failed"
+    assert "no daemon is reachable" in run.steps["render:1"]["persistent"]
+    notes = [line for line in run.stdout.splitlines() if "the host cannot give the value of the parameter" in line]
+    assert notes == ["vinpaint: the host cannot give the value of the parameter 'output': the node keeps its value "
+                     "itself, starting at its default"], notes  # once, for two renders
     assert run.steps["unload"]["status"] == "OK"
+    assert refusals(run) == []
+
+
+def test_a_host_like_hostsupports_example_makes_the_node_and_renders_the_source() -> None:
+    """No String parameters, and Integer and Choice answering kOfxStatErrMissingHostFeature to get and set, as
+    HostSupport's example host: the node is made, an untrained render shows the source, and Refresh (which bumps
+    an Integer) works."""
+    run = harness("--synthetic", f"{W}x{H}x{T}", "--lack-param-type", "OfxParamTypeString",
+                  "--unreadable-param-type", "OfxParamTypeChoice,OfxParamTypeInteger",
+                  "--steps", "describe,create,render:1,refresh,destroy,unload")
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    assert run.steps["render:1"]["status"] == "OK" and "not trained yet" in run.steps["render:1"]["persistent"]
+    assert run.steps["refresh"]["status"] == "OK"
+    assert "the parameter 'refreshSerial'" in run.stdout
+    assert refusals(run) == []

@@ -738,6 +738,29 @@ def test_a_batch_render_with_no_daemon_waits_once_not_once_a_frame(trained: Trai
     assert run.steps["render:2"]["elapsed_s"] < 1 and run.steps["render:3"]["elapsed_s"] < 1
 
 
+def test_a_batch_render_of_a_node_never_trained_trains_it_and_waits(trained: Trained, clip: Clip, daemon: Daemon,
+                                                                      tmp_path: Path) -> None:
+    """A farm, a render script or a host without a Train button renders a node nobody trained: with 'Wait for
+    training in batch renders' on (the default) the first frame's render trains it (once: the second frame uses
+    the same job) and every frame is the daemon's result; no parameter is set during the render. Off, the frame
+    fails at once, saying how to get one."""
+    out = tmp_path / "out"
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint, "--batch",
+                  "--param", f"preset={PRESET_TINY}", "--out", str(out),
+                  "--steps", "describe,create,render:2,render:9,destroy,unload")
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    for f in (2, 9):
+        assert run.steps[f"render:{f}"]["status"] == "OK"
+        assert np.array_equal(load(out, "output", f)[..., :3], trained.results[f - 1])
+    assert run.steps["render:9"]["elapsed_s"] < run.steps["render:2"]["elapsed_s"]  # trained once, by frame 2
+    assert run.steps["destroy"]["job"] == ""  # the saved job parameter is left alone during renders
+    off = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint, "--batch",
+                  "--param", "waitInBatch=0", "--expect-failure", "render",
+                  "--steps", "describe,create,render:2,destroy,unload")
+    step = off.steps["render:2"]
+    assert step["status"] == "Failed" and "turn on 'Wait for training in batch renders'" in step["persistent"], step
+
+
 @pytest.mark.parametrize("final", [True, False])
 def test_a_final_render_in_a_host_older_than_the_render_status_is_not_taken_for_the_viewer(clip: Clip, final: bool
                                                                                              ) -> None:
@@ -747,7 +770,7 @@ def test_a_final_render_in_a_host_older_than_the_render_status_is_not_taken_for_
     host's viewer (interactive) still shows the source."""
     args = ["--source", str(clip.source), "--mask", str(clip.mask), "--daemon", free_endpoint()]
     if final:
-        run = harness(*args, "--gui-final-render", "--expect-failure", "render",
+        run = harness(*args, "--gui-final-render", "--expect-failure", "render", "--param", "waitInBatch=0",
                       "--steps", "describe,create,render:1,destroy,unload")
         step = run.steps["render:1"]
         assert step["status"] == "Failed" and "never trained: press Train before a batch render" in \
@@ -826,6 +849,27 @@ def test_a_host_without_string_parameters_trains_and_renders_through_the_daemon_
         assert np.array_equal(load(out, "output", f)[..., :3], trained.results[f - 1])
     page = run.event("describe")["params"]["Controls"]["children"]
     assert page[0] == "daemonAddress" and page[-1] == "status", page  # shown as before, defined in another order
+
+
+def test_a_host_like_hostsupports_example_trains_with_the_default_preset_and_renders(
+        clip: Clip, daemon: Daemon, tmp_path: Path) -> None:
+    """As HostSupport's example host: no String parameters, and Integer and Choice answering
+    kOfxStatErrMissingHostFeature to get and set. The node keeps those values itself at their defaults (the
+    preset is `fast`), Train reaches the daemon in VINPAINT_DAEMON, and a batch render waits for the job and
+    returns an inpainted frame: the daemon's own result for it, the source outside the hole."""
+    from vinpaint.host_bridge.client import Client
+    out = tmp_path / "out"
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--lack-param-type", "OfxParamTypeString",
+                  "--unreadable-param-type", "OfxParamTypeChoice,OfxParamTypeInteger", "--batch", "--out", str(out),
+                  "--steps", "describe,create,train,render:6,destroy,unload", env={"VINPAINT_DAEMON": daemon.endpoint})
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    frame, src = load(out, "output", 6), load(out, "source", 6)
+    hole = clip.holes[5]
+    assert np.array_equal(frame[~hole], src[~hole])
+    with Client(daemon.endpoint) as client:
+        jobs = [j["job"] for j in client.list_jobs()]  # the frame is served once written, the job may go on
+        assert any(np.array_equal(frame[..., :3], client.fetch(job, 5)) for job in jobs), client.list_jobs()
+    assert np.any(frame[hole][:, :3] != src[hole][:, :3])
 
 
 def test_in_nuke_the_status_is_a_read_only_single_line() -> None:

@@ -62,6 +62,11 @@ struct Instance {
     // kOfxPropIsInteractive of the last BeginSequenceRender (OFX 1.0; -1: none seen): whether a render is a final
     // one where the host gives no kOfxImageEffectPropInteractiveRenderStatus (OFX 1.4) with the render.
     std::atomic<int> sequenceInteractive{-1};
+    // A batch render of a node never trained trains it first, once, whichever render thread comes first (the
+    // others wait here). Its job is kept here, not in jobId: parameters may not be set during a render.
+    std::mutex renderTrainMutex;
+    std::string renderJob;
+    int renderJobFirst = 0;
 };
 
 Instance &instanceOf(OfxImageEffectHandle handle);
@@ -82,6 +87,10 @@ OfxStatus endSequenceRender(OfxImageEffectHandle effect);
 // Train (train.cpp): gathers every frame and mask of the Source range with the host's progress bar, uploads
 // them, starts the job and returns; training then runs in the daemon. Returns the status for the host.
 OfxStatus train(Instance &inst);
+// The same from a batch render of a node never trained (no parameter set, no progress bar, `aborted` polled):
+// fills inst.renderJob and renderJobFirst (the caller holds renderTrainMutex). Throws DaemonError, OfxError, or
+// Cancelled when the host aborts.
+void trainFromRender(Instance &inst, std::function<bool()> aborted);
 
 // Helpers shared by the actions.
 std::string daemonAddress(const Instance &inst);

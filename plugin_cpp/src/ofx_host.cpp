@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <type_traits>
 
 namespace vinpaint::ofx {
 
@@ -170,58 +171,107 @@ OfxRangeD Clip::frameRange() const {
     return r;
 }
 
-void Param::checkCall(OfxStatus status, const char *call) const {
-    if (unhosted_)  // only strings are kept by the node; nothing else may ask a parameter the host did not make
-        throw OfxError(kOfxStatErrUnsupported, std::string("vinpaint: ") + call + " of the parameter '" + name_ +
-                                                   "', which this host did not make");
-    if (status != kOfxStatOK) check(status, (std::string(call) + " of the parameter '" + name_ + "'").c_str());
-}
+Param::Param(OfxParamHandle handle, OfxPropertySetHandle props, std::string name)
+    : h_(handle), props_(props), name_(std::move(name)), kept_(std::make_shared<Kept>()) {}
 
-int Param::getInt() const {
-    int v = 0;
-    checkCall(g_suites.param->paramGetValue(h_, &v), "paramGetValue");
-    return v;
-}
-int Param::getIntAt(OfxTime t) const {
-    int v = 0;
-    checkCall(g_suites.param->paramGetValueAtTime(h_, t, &v), "paramGetValueAtTime");
-    return v;
-}
-double Param::getDouble() const {
-    double v = 0;
-    checkCall(g_suites.param->paramGetValue(h_, &v), "paramGetValue");
-    return v;
-}
-double Param::getDoubleAt(OfxTime t) const {
-    double v = 0;
-    checkCall(g_suites.param->paramGetValueAtTime(h_, t, &v), "paramGetValueAtTime");
-    return v;
-}
 Param Param::unhosted(std::string name, std::string initial) {
     Param p;
     p.name_ = std::move(name);
-    p.unhosted_ = std::make_shared<Unhosted>();
-    p.unhosted_->value = std::move(initial);
+    p.kept_ = std::make_shared<Kept>();
+    p.kept_->active = true;
+    p.kept_->s = std::move(initial);
     return p;
 }
-std::string Param::getString() const {
-    if (unhosted_) {
-        std::lock_guard<std::mutex> lock(unhosted_->mutex);
-        return unhosted_->value;
-    }
-    char *v = nullptr;
-    checkCall(g_suites.param->paramGetValue(h_, &v), "paramGetValue");
-    return v ? std::string(v) : std::string();
+
+void Param::checkCall(OfxStatus status, const char *call) const {
+    if (status != kOfxStatOK) check(status, (std::string(call) + " of the parameter '" + name_ + "'").c_str());
 }
-void Param::setInt(int v) const { checkCall(g_suites.param->paramSetValue(h_, v), "paramSetValue"); }
-void Param::setDouble(double v) const { checkCall(g_suites.param->paramSetValue(h_, v), "paramSetValue"); }
-void Param::setString(const std::string &v) const {
-    if (unhosted_) {
-        std::lock_guard<std::mutex> lock(unhosted_->mutex);
-        unhosted_->value = v;
+
+namespace {
+// A host that has the parameter but cannot give or take its value (HostSupport's example host answers every
+// Integer and Choice read with kOfxStatErrMissingHostFeature).
+bool hostCannot(OfxStatus st) { return st == kOfxStatErrMissingHostFeature || st == kOfxStatErrUnsupported; }
+}  // namespace
+
+// Keeps the value from now on, starting at the parameter's default; says so once, on the host's stderr.
+template <class T>
+void Param::keep(const char *call) const {
+    std::lock_guard<std::mutex> lock(kept_->mutex);
+    if (kept_->active) return;
+    kept_->active = true;
+    if constexpr (std::is_same_v<T, int>) kept_->i = props_.tryInt(kOfxParamPropDefault).value_or(0);
+    else if constexpr (std::is_same_v<T, double>) kept_->d = props_.tryDouble(kOfxParamPropDefault).value_or(0.0);
+    else kept_->s = props_.tryString(kOfxParamPropDefault).value_or("");
+    std::fprintf(stderr, "vinpaint: the host cannot %s the parameter '%s': the node keeps its value itself, "
+                         "starting at its default\n", call, name_.c_str());
+}
+
+template <class T, class Get>
+T Param::read(Get get, T Kept::*slot) const {
+    if (kept_) {
+        std::lock_guard<std::mutex> lock(kept_->mutex);
+        if (kept_->active) return (*kept_).*slot;
+    }
+    T v{};
+    const OfxStatus st = get(v);
+    if (kept_ && hostCannot(st)) {
+        keep<T>("give the value of");
+        std::lock_guard<std::mutex> lock(kept_->mutex);
+        return (*kept_).*slot;
+    }
+    checkCall(st, "paramGetValue");
+    return v;
+}
+
+template <class T, class Set>
+void Param::write(Set set, T Kept::*slot, const T &v) const {
+    if (kept_) {
+        std::lock_guard<std::mutex> lock(kept_->mutex);
+        if (kept_->active) {
+            (*kept_).*slot = v;
+            return;
+        }
+    }
+    const OfxStatus st = set();
+    if (kept_ && hostCannot(st)) {
+        keep<T>("set");
+        std::lock_guard<std::mutex> lock(kept_->mutex);
+        (*kept_).*slot = v;
         return;
     }
-    checkCall(g_suites.param->paramSetValue(h_, v.c_str()), "paramSetValue");
+    checkCall(st, "paramSetValue");
+}
+
+int Param::getInt() const {
+    return read<int>([&](int &v) { return g_suites.param->paramGetValue(h_, &v); }, &Kept::i);
+}
+int Param::getIntAt(OfxTime t) const {
+    return read<int>([&](int &v) { return g_suites.param->paramGetValueAtTime(h_, t, &v); }, &Kept::i);
+}
+double Param::getDouble() const {
+    return read<double>([&](double &v) { return g_suites.param->paramGetValue(h_, &v); }, &Kept::d);
+}
+double Param::getDoubleAt(OfxTime t) const {
+    return read<double>([&](double &v) { return g_suites.param->paramGetValueAtTime(h_, t, &v); }, &Kept::d);
+}
+std::string Param::getString() const {
+    return read<std::string>(
+        [&](std::string &v) {
+            char *c = nullptr;
+            const OfxStatus st = g_suites.param->paramGetValue(h_, &c);
+            if (c) v = c;
+            return st;
+        },
+        &Kept::s);
+}
+void Param::setInt(int v) const {
+    write<int>([&] { return g_suites.param->paramSetValue(h_, v); }, &Kept::i, v);
+}
+void Param::setDouble(double v) const {
+    write<double>([&] { return g_suites.param->paramSetValue(h_, v); }, &Kept::d, v);
+}
+void Param::setString(const std::string &v) const {
+    write<std::string>([&] { return g_suites.param->paramSetValue(h_, v.c_str()); }, &Kept::s, v);
 }
 
 // ---- messages and progress ---------------------------------------------------------------------------------

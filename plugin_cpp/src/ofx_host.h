@@ -105,12 +105,12 @@ private:
 class Param {
 public:
     Param() = default;
-    Param(OfxParamHandle handle, OfxPropertySetHandle props, std::string name = {})
-        : h_(handle), props_(props), name_(std::move(name)) {}
-    // A String parameter the host did not make: its value lives here, shared by copies, for the node's life.
+    Param(OfxParamHandle handle, OfxPropertySetHandle props, std::string name = {});
+    // A String parameter the host did not make: its value lives here, shared by copies, for the node's life. A
+    // parameter whose value the host cannot give or take (kOfxStatErrMissingHostFeature) is kept the same way
+    // from then on, starting at its default.
     static Param unhosted(std::string name, std::string initial);
-    explicit operator bool() const { return h_ != nullptr || unhosted_ != nullptr; }
-    bool hosted() const { return h_ != nullptr; }
+    explicit operator bool() const { return h_ != nullptr || kept_ != nullptr; }
     PropSet props() const { return props_; }
     int getInt() const;  // integer, boolean and choice parameters
     int getIntAt(OfxTime t) const;
@@ -123,14 +123,20 @@ public:
 
 private:
     void checkCall(OfxStatus status, const char *call) const;  // a refusal names this parameter
-    struct Unhosted {
+    struct Kept {
         std::mutex mutex;
-        std::string value;
+        bool active = false;
+        int i = 0;
+        double d = 0;
+        std::string s;
     };
-    std::shared_ptr<Unhosted> unhosted_;
+    template <class T> void keep(const char *call) const;
+    template <class T, class Get> T read(Get get, T Kept::*slot) const;
+    template <class T, class Set> void write(Set set, T Kept::*slot, const T &v) const;
     OfxParamHandle h_ = nullptr;
     PropSet props_;
     std::string name_;
+    std::shared_ptr<Kept> kept_;  // shared by the copies of one parameter
 };
 
 // Message helpers that never throw: they are used while reporting other failures.

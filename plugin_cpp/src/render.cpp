@@ -12,6 +12,8 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <tuple>
+#include <utility>
 
 #include "effect.h"
 #include "frame_cache.h"
@@ -89,6 +91,8 @@ public:
 private:
     // The daemon's result frame, or (matte) its matte: white = propagated, grey = generated, black = outside.
     OfxStatus inpainted(bool matte = false);
+    std::pair<std::string, int> currentJob();
+    std::string trainForBatch(bool *abortedNow);
     OfxStatus overlay();
     OfxStatus showSourceWith(const char *type, const std::string &message);
     OfxStatus fail(const std::string &message);
@@ -299,14 +303,46 @@ proto::Geometry Renderer::geometry(DaemonClient &client, const std::string &job)
     return st.geometry;
 }
 
-OfxStatus Renderer::inpainted(bool matte) {
-    const std::string job = inst_.jobId.getString();
-    if (job.empty()) {
-        if (!a_.interactive) return fail("vinpaint: this node was never trained: press Train before a batch render (a render script "
-                                          "presses it too: docs/plugin.md, Scripted renders)");
-        return showSourceWith(kOfxMessageWarning, "vinpaint: not trained yet: press Train (showing the source)");
+// The node's job: the one Train saved, else one a batch render trained (trainForBatch). Empty: never trained.
+std::pair<std::string, int> Renderer::currentJob() {
+    if (std::string job = inst_.jobId.getString(); !job.empty()) return {job, inst_.jobFirstFrame.getIntAt(a_.time)};
+    std::lock_guard<std::mutex> lock(inst_.renderTrainMutex);
+    return {inst_.renderJob, inst_.renderJobFirst};
+}
+
+// A batch render (a farm, a script, a host that has no Train button to press) of a node never trained: with
+// Wait for training on, the node trains itself here, once per node, and the render then waits for its frame.
+// Returns an error for fail(), or empty when the job is there (or the host aborted: *aborted is set).
+std::string Renderer::trainForBatch(bool *abortedNow) {
+    std::lock_guard<std::mutex> lock(inst_.renderTrainMutex);  // other render threads wait for the first
+    if (!inst_.renderJob.empty()) return {};
+    try {
+        trainFromRender(inst_, [this] { return aborted(inst_.handle); });
+        return {};
+    } catch (const Cancelled &) {
+        *abortedNow = true;
+        return {};
+    } catch (const DaemonError &e) {
+        return std::string(e.what()) + " (while training this never-trained node for the batch render)";
+    } catch (const OfxError &e) {
+        return std::string(e.what()) + " (while training this never-trained node for the batch render)";
     }
-    const int index = static_cast<int>(std::lround(a_.time)) - inst_.jobFirstFrame.getIntAt(a_.time);
+}
+
+OfxStatus Renderer::inpainted(bool matte) {
+    auto [job, firstFrame] = currentJob();
+    if (job.empty()) {
+        if (a_.interactive)
+            return showSourceWith(kOfxMessageWarning, "vinpaint: not trained yet: press Train (showing the source)");
+        if (inst_.waitInBatch.getIntAt(a_.time) == 0)
+            return fail("vinpaint: this node was never trained: press Train before a batch render, or turn on 'Wait "
+                        "for training in batch renders' to have the render train it (docs/plugin.md, Scripted renders)");
+        bool abortedNow = false;
+        if (std::string error = trainForBatch(&abortedNow); !error.empty()) return fail(error);
+        if (abortedNow) return kOfxStatOK;  // the host discards the frame
+        std::tie(job, firstFrame) = currentJob();
+    }
+    const int index = static_cast<int>(std::lround(a_.time)) - firstFrame;
 
     const std::string cacheKey = matte ? job + ":matte" : job;  // mattes are cached beside the frames
     auto write = [&](const FetchedFrame &f) { return matte ? writeMatte(f) : writeResult(f, job, index); };

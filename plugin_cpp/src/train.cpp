@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -32,6 +33,8 @@ std::size_t memoryBudget() {
 class TrainJob {
 public:
     explicit TrainJob(Instance &inst) : inst_(inst) {}
+    // From a batch render (trainFromRender): no parameter is set, no progress bar; the host's abort stops it.
+    TrainJob(Instance &inst, std::function<bool()> aborted) : inst_(inst), aborted_(std::move(aborted)) {}
 
     OfxStatus run();
     bool streamStarted() const { return streamStarted_; }
@@ -44,7 +47,16 @@ private:
     // A painting must cover its frame's hole opaquely: items give the hole masks pass 1 kept (or read them again).
     void readReferences(const proto::HelloReply &hello, const std::string &address, const std::vector<Item> &items);
 
+    bool fromRender() const { return static_cast<bool>(aborted_); }
+    void status(const std::string &text) {
+        if (!fromRender()) setStatusLine(inst_, text);
+    }
+    std::unique_ptr<ofx::Progress> progressBar(const std::string &label) {
+        return fromRender() ? nullptr : std::make_unique<ofx::Progress>(inst_.handle, label);
+    }
+
     Instance &inst_;
+    std::function<bool()> aborted_;
     std::unique_ptr<ofx::Progress> progress_;
     double fraction_ = 0;
     std::chrono::steady_clock::time_point lastPoll_{};
@@ -113,6 +125,7 @@ void TrainJob::readReferences(const proto::HelloReply &hello, const std::string 
 
 void TrainJob::failIfCancelled(double fraction) {
     fraction_ = fraction;
+    if (aborted_ && aborted_()) throw Cancelled();
     if (progress_ && !progress_->update(fraction)) {
         userCancelled_ = true;
         throw Cancelled();
@@ -187,10 +200,11 @@ OfxStatus TrainJob::run() {
     if (!inst_.source.connected()) {
         throw OfxError(kOfxStatFailed, "vinpaint: connect the Source input before pressing Train");
     }
-    setStatusLine(inst_, "contacting the daemon...");
+    status("contacting the daemon...");
     // A dead daemon should fail the button press in about two seconds, before anything is read.
     DaemonClient client(address, Timeouts::interactive(), [this] {
         const auto now = std::chrono::steady_clock::now();
+        if (aborted_) return aborted_();
         if (!progress_ || now - lastPoll_ < std::chrono::milliseconds(100)) return false;
         lastPoll_ = now;
         if (!progress_->update(fraction_)) userCancelled_ = true;
@@ -254,8 +268,8 @@ OfxStatus TrainJob::run() {
     const bool keep = static_cast<double>(g_.frames) * (g_.frameBytes() + g_.maskBytes()) <= static_cast<double>(memoryBudget());
     std::vector<Item> items(static_cast<std::size_t>(g_.frames));
     std::size_t holes = 0;
-    progress_ = std::make_unique<ofx::Progress>(inst_.handle, "vinpaint: reading " + std::to_string(g_.frames) + " frames");
-    setStatusLine(inst_, "reading frames...");
+    progress_ = progressBar("vinpaint: reading " + std::to_string(g_.frames) + " frames");
+    status("reading frames...");
     for (int i = 0; i < g_.frames; ++i) {
         failIfCancelled(0.5 * i / g_.frames);
         zmq::message_t frame, mask;
@@ -292,8 +306,13 @@ OfxStatus TrainJob::run() {
     // Saved with the project straight away: an interrupted upload resumes, a finished job is found again.
     const std::string previous = inst_.jobId.getString();
     if (previous != opened.job) FrameCache::global().dropJob(previous);
-    inst_.jobId.setString(opened.job);
-    inst_.jobFirstFrame.setInt(first_);
+    if (fromRender()) {  // parameters may not be set during a render; the caller holds renderTrainMutex
+        inst_.renderJob = opened.job;
+        inst_.renderJobFirst = first_;
+    } else {
+        inst_.jobId.setString(opened.job);
+        inst_.jobFirstFrame.setInt(first_);
+    }
     {
         std::lock_guard<std::mutex> lock(inst_.mutex);
         inst_.geometryJob = opened.job;
@@ -316,12 +335,12 @@ OfxStatus TrainJob::run() {
     const bool streams = hello.serves("stream") && opened.windows.value_or(1) > 1 && todo > 0;
     if (opened.state == "uploading" || (hello.serves("stream") && todo > 0)) {
         progress_.reset();
-        progress_ = std::make_unique<ofx::Progress>(inst_.handle, "vinpaint: uploading " + std::to_string(g_.frames) + " frames");
+        progress_ = progressBar("vinpaint: uploading " + std::to_string(g_.frames) + " frames");
         if (streams) {
             if (opened.state != "queued" && opened.state != "training") client.start(opened.job, true);
             streamStarted_ = true;
         }
-        setStatusLine(inst_, streamStarted_ ? "uploading (training starts as the first window's frames arrive)..."
+        status(streamStarted_ ? "uploading (training starts as the first window's frames arrive)..."
                                             : "uploading...");
         int done = 0;
         auto uploadReference = [&](std::size_t k) {
@@ -372,7 +391,7 @@ OfxStatus TrainJob::run() {
     else if (started.state == "queued")
         line = queuedText(started.position) + ": press Refresh to follow progress";
     else line = started.state + ": press Refresh to follow progress";
-    setStatusLine(inst_, line);
+    status(line);
     ofx::clearPersistentMessage(inst_.handle);
     return kOfxStatOK;
 }
@@ -408,6 +427,11 @@ OfxStatus train(Instance &inst) {
         failed(e.what());
         return e.status() == kOfxStatErrMemory ? kOfxStatErrMemory : kOfxStatFailed;
     }
+}
+
+void trainFromRender(Instance &inst, std::function<bool()> aborted) {
+    TrainJob job(inst, std::move(aborted));
+    job.run();
 }
 
 }  // namespace vinpaint

@@ -56,6 +56,7 @@ struct Options {
     std::string context = kOfxImageEffectContextGeneral;
     std::string depth = kOfxBitDepthByte;
     std::string lackParamType;
+    bool stubParams = false;
     int firstFrame = 1;
     std::vector<std::string> steps;
 };
@@ -301,8 +302,26 @@ public:
     OfxStatus set(OfxTime, T v) override { value = v; return kOfxStatOK; }
     T value;
 };
-using IntParam = Stored<HP::IntegerInstance, int>;
-using ChoiceParam = Stored<HP::ChoiceInstance, int>;
+// --stub-params: Integer and Choice as HostSupport's example host has them, answering every get and set with
+// kOfxStatErrMissingHostFeature.
+template <class Base>
+class MaybeStub : public Stored<Base, int> {
+public:
+    using Stored<Base, int>::Stored;
+    OfxStatus get(int &v) override { return stub() ? kOfxStatErrMissingHostFeature : Stored<Base, int>::get(v); }
+    OfxStatus get(OfxTime t, int &v) override {
+        return stub() ? kOfxStatErrMissingHostFeature : Stored<Base, int>::get(t, v);
+    }
+    OfxStatus set(int v) override { return stub() ? kOfxStatErrMissingHostFeature : Stored<Base, int>::set(v); }
+    OfxStatus set(OfxTime t, int v) override {
+        return stub() ? kOfxStatErrMissingHostFeature : Stored<Base, int>::set(t, v);
+    }
+
+private:
+    static bool stub();
+};
+using IntParam = MaybeStub<HP::IntegerInstance>;
+using ChoiceParam = MaybeStub<HP::ChoiceInstance>;
 using BoolParam = Stored<HP::BooleanInstance, bool>;
 
 class DoubleParam : public Stored<HP::DoubleInstance, double> {
@@ -322,6 +341,9 @@ public:
     OfxStatus set(OfxTime, const char *v) override { return set(v); }
     std::string value;
 };
+
+template <class Base>
+bool MaybeStub<Base>::stub() { return gOpt.stubParams; }
 
 // --- the effect instance and the host ----------------------------------------------------------------------------
 
@@ -641,6 +663,7 @@ int main(int argc, char **argv) {
             gOpt.depth = d == "float" ? kOfxBitDepthFloat : d == "short" ? kOfxBitDepthShort : kOfxBitDepthByte;
         } else if (k == "--first-frame") gOpt.firstFrame = std::stoi(next());
         else if (k == "--lack-param-type") gOpt.lackParamType = next();
+        else if (k == "--stub-params") gOpt.stubParams = true;
         else if (k == "--steps") gOpt.steps = splitSteps(next());
         else { std::cerr << "hostsupport_host: unknown option " << k << "\n"; return 2; }
     }

@@ -778,7 +778,7 @@ struct Suites {
     }
     static OfxStatus getValue(Param *p, va_list ap) {
         const std::string &t = p->type;
-        if (t == Host::current->options().unreadableParamType) return kOfxStatErrMissingHostFeature;
+        if (Host::current->unreadable(t)) return kOfxStatErrMissingHostFeature;
         if (t == kOfxParamTypeInteger || t == kOfxParamTypeBoolean || t == kOfxParamTypeChoice) {
             *va_arg(ap, int *) = p->i;
         } else if (t == kOfxParamTypeDouble) {
@@ -812,6 +812,10 @@ struct Suites {
         va_list ap;
         va_start(ap, h);
         const std::string &t = p->type;
+        if (Host::current->unreadable(t)) {  // as HostSupport's example host: neither get nor set
+            va_end(ap);
+            return kOfxStatErrMissingHostFeature;
+        }
         OfxStatus s = kOfxStatOK;
         if (t == kOfxParamTypeInteger || t == kOfxParamTypeBoolean || t == kOfxParamTypeChoice) p->i = va_arg(ap, int);
         else if (t == kOfxParamTypeDouble) p->d = va_arg(ap, double);

@@ -148,13 +148,18 @@ struct Options {
     int originX = 0, originY = 0;  // the clips' region of definition starts here
     bool background = false;       // kOfxImageEffectHostPropIsBackground
     std::string name = "org.vinpaint.harness";  // kOfxPropName (--host-name: as another host names itself)
-    std::string unreadableParamType;  // paramGetValue of this type answers kOfxStatErrMissingHostFeature (as
-                                      // HostSupport's example host does for Choice)
+    std::string unreadableParamType;  // comma-separated types whose paramGetValue and paramSetValue answer
+                                      // kOfxStatErrMissingHostFeature (as HostSupport's example host does for
+                                      // Choice and Integer)
 };
 
 // The host: owns the suites and every object handed to the plugin.
 class Host {
 public:
+    bool unreadable(const std::string &type) const {
+        const std::string list = "," + opt_.unreadableParamType + ",";
+        return !type.empty() && list.find("," + type + ",") != std::string::npos;
+    }
     explicit Host(const Options &opt);
     OfxHost *ofxHost() { return &host_; }
     const Options &options() const { return opt_; }
