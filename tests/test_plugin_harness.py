@@ -740,10 +740,11 @@ def test_a_batch_render_with_no_daemon_waits_once_not_once_a_frame(trained: Trai
 
 def test_a_batch_render_of_a_node_never_trained_trains_it_and_waits(trained: Trained, clip: Clip, daemon: Daemon,
                                                                       tmp_path: Path) -> None:
-    """A farm, a render script or a host without a Train button renders a node nobody trained: with 'Wait for
-    training in batch renders' on (the default) the first frame's render trains it (once: the second frame uses
-    the same job) and every frame is the daemon's result; no parameter is set during the render. Off, the frame
-    fails at once, saying how to get one."""
+    """A background render (a farm, a render script) of a node nobody trained: with 'Wait for training in batch
+    renders' on (the default) the render trains it (as Train would; the clip trained before is found again by its
+    content) and every frame is the daemon's result; no parameter is set during a render (the harness refuses
+    that). Off, the frame fails at once, saying how to get one. A final render from a GUI, where someone can press
+    Train, is in the pre-1.4 test below: it fails, saying so."""
     out = tmp_path / "out"
     run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint, "--batch",
                   "--param", f"preset={PRESET_TINY}", "--out", str(out),
@@ -752,8 +753,8 @@ def test_a_batch_render_of_a_node_never_trained_trains_it_and_waits(trained: Tra
     for f in (2, 9):
         assert run.steps[f"render:{f}"]["status"] == "OK"
         assert np.array_equal(load(out, "output", f)[..., :3], trained.results[f - 1])
-    assert run.steps["render:9"]["elapsed_s"] < run.steps["render:2"]["elapsed_s"]  # trained once, by frame 2
     assert run.steps["destroy"]["job"] == ""  # the saved job parameter is left alone during renders
+    assert [e for e in run.events if e.get("event") == "refused"] == []
     off = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint, "--batch",
                   "--param", "waitInBatch=0", "--expect-failure", "render",
                   "--steps", "describe,create,render:2,destroy,unload")
@@ -770,7 +771,7 @@ def test_a_final_render_in_a_host_older_than_the_render_status_is_not_taken_for_
     host's viewer (interactive) still shows the source."""
     args = ["--source", str(clip.source), "--mask", str(clip.mask), "--daemon", free_endpoint()]
     if final:
-        run = harness(*args, "--gui-final-render", "--expect-failure", "render", "--param", "waitInBatch=0",
+        run = harness(*args, "--gui-final-render", "--expect-failure", "render",
                       "--steps", "describe,create,render:1,destroy,unload")
         step = run.steps["render:1"]
         assert step["status"] == "Failed" and "never trained: press Train before a batch render" in \
@@ -867,8 +868,13 @@ def test_a_host_like_hostsupports_example_trains_with_the_default_preset_and_ren
     hole = clip.holes[5]
     assert np.array_equal(frame[~hole], src[~hole])
     with Client(daemon.endpoint) as client:
-        jobs = [j["job"] for j in client.list_jobs()]  # the frame is served once written, the job may go on
-        assert any(np.array_equal(frame[..., :3], client.fetch(job, 5)) for job in jobs), client.list_jobs()
+        def served(job: str) -> np.ndarray | None:  # a frame is served once written; the job may go on
+            try:
+                return client.fetch(job, 5)
+            except Exception:
+                return None
+        results = [served(j["job"]) for j in client.list_jobs()]
+        assert any(r is not None and np.array_equal(frame[..., :3], r) for r in results), client.list_jobs()
     assert np.any(frame[hole][:, :3] != src[hole][:, :3])
 
 

@@ -39,6 +39,17 @@ bool referencePaintedAt(Instance &inst, double t) {
     return t >= range.min && t <= range.max;
 }
 
+std::pair<std::string, int> nodeJob(Instance &inst, double t) {
+    if (std::string job = inst.jobId.getString(); !job.empty()) return {job, inst.jobFirstFrame.getIntAt(t)};
+    std::lock_guard<std::mutex> lock(inst.mutex);
+    return {inst.renderJob, inst.renderJobFirst};
+}
+
+void forgetRenderJob(Instance &inst) {
+    std::lock_guard<std::mutex> lock(inst.mutex);
+    inst.renderJob.clear();
+}
+
 static bool hostNameStartsWith(const char *prefix) {
     if (!suites().host) return false;
     return PropSet(suites().host->host).tryString(kOfxPropName).value_or("").rfind(prefix, 0) == 0;
@@ -273,7 +284,7 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
 
     p = defineParam(ps, kOfxParamTypeBoolean, pname::kWaitInBatch, "Wait for training in batch renders",
                     "In a batch (render farm, command line) render, wait for training to finish instead of failing "
-                    "the frame.");
+                    "the frame; in a background render of a node never trained, train it first.");
     p.setInt(kOfxParamPropDefault, 1);
     p.trySetInt(kOfxParamPropAnimates, 0);
     p.trySetInt(kOfxParamPropEvaluateOnChange, 0);
@@ -435,7 +446,7 @@ void destroyInstance(OfxImageEffectHandle effect) noexcept {
 // ---- instance changed: the buttons ------------------------------------------------------------------------------
 namespace {
 OfxStatus cancelTraining(Instance &inst) {
-    const std::string job = inst.jobId.getString();
+    const std::string job = nodeJob(inst, 0).first;
     if (job.empty()) {
         setStatusLine(inst, "not trained: nothing to cancel");
         return kOfxStatOK;
@@ -453,7 +464,7 @@ OfxStatus cancelTraining(Instance &inst) {
 }
 
 OfxStatus refresh(Instance &inst) {
-    const std::string job = inst.jobId.getString();
+    const std::string job = nodeJob(inst, 0).first;
     std::string trainError;  // a failed last Train stays in the status line: it is what the artist must fix
     FrameCache::global().dropJob(job);
     {
@@ -504,10 +515,10 @@ OfxStatus instanceChanged(OfxImageEffectHandle effect, PropSet inArgs) {
     // never calls Render again to clear it.
     if (name == pname::kOutput && (inst.outputChoice.getInt() == kOutputSource || inst.outputChoice.getInt() == kOutputOverlay))
         ofx::clearPersistentMessage(inst.handle);
-    if (reason == kOfxChangeUserEdited &&
-        (name == pname::kPreset || name == pname::kMaskChannel || name == pname::kInvertMask ||
-         name == pname::kDilation || name == pname::kFeather || name == pname::kEngineSettings) &&
-        !inst.jobId.getString().empty()) {
+    const bool setting = name == pname::kPreset || name == pname::kMaskChannel || name == pname::kInvertMask ||
+                         name == pname::kDilation || name == pname::kFeather || name == pname::kEngineSettings;
+    if (setting) forgetRenderJob(inst);  // a background render trains again with them
+    if (reason == kOfxChangeUserEdited && setting && !inst.jobId.getString().empty()) {
         setStatusLine(inst, "settings changed since the last Train: press Train to apply them");
     }
     return kOfxStatOK;

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "client.h"
 #include "messages.h"
@@ -62,9 +63,10 @@ struct Instance {
     // kOfxPropIsInteractive of the last BeginSequenceRender (OFX 1.0; -1: none seen): whether a render is a final
     // one where the host gives no kOfxImageEffectPropInteractiveRenderStatus (OFX 1.4) with the render.
     std::atomic<int> sequenceInteractive{-1};
-    // A batch render of a node never trained trains it first, once, whichever render thread comes first (the
-    // others wait here). Its job is kept here, not in jobId: parameters may not be set during a render.
-    std::mutex renderTrainMutex;
+    // A background render of a node never trained (nobody there to press Train) trains it first, once, whichever
+    // render thread comes first: the others wait on renderTrainMutex. The job is kept here (under `mutex`), not
+    // in jobId: parameters may not be set during a render. Cleared by a settings edit and by each final sequence.
+    std::timed_mutex renderTrainMutex;
     std::string renderJob;
     int renderJobFirst = 0;
 };
@@ -87,10 +89,13 @@ OfxStatus endSequenceRender(OfxImageEffectHandle effect);
 // Train (train.cpp): gathers every frame and mask of the Source range with the host's progress bar, uploads
 // them, starts the job and returns; training then runs in the daemon. Returns the status for the host.
 OfxStatus train(Instance &inst);
-// The same from a batch render of a node never trained (no parameter set, no progress bar, `aborted` polled):
-// fills inst.renderJob and renderJobFirst (the caller holds renderTrainMutex). Throws DaemonError, OfxError, or
-// Cancelled when the host aborts.
-void trainFromRender(Instance &inst, std::function<bool()> aborted);
+// The same from a background render of a node never trained (no parameter set, no progress bar, `aborted`
+// polled): returns the job and its first frame. Throws DaemonError, OfxError, or Cancelled when the host aborts.
+std::pair<std::string, int> trainFromRender(Instance &inst, std::function<bool()> aborted);
+// The node's job and the Source frame that is its frame 0: the one Train saved (jobId), else one a background
+// render trained. An empty job: never trained.
+std::pair<std::string, int> nodeJob(Instance &inst, double t);
+void forgetRenderJob(Instance &inst);
 
 // Helpers shared by the actions.
 std::string daemonAddress(const Instance &inst);

@@ -206,6 +206,11 @@ void Param::keep(const char *call) const {
                          "starting at its default\n", call, name_.c_str());
 }
 
+bool Param::answered() const {
+    std::lock_guard<std::mutex> lock(kept_->mutex);
+    return kept_->answered;
+}
+
 template <class T, class Get>
 T Param::read(Get get, T Kept::*slot) const {
     if (kept_) {
@@ -214,7 +219,10 @@ T Param::read(Get get, T Kept::*slot) const {
     }
     T v{};
     const OfxStatus st = get(v);
-    if (kept_ && hostCannot(st)) {
+    if (kept_ && st == kOfxStatOK) {
+        std::lock_guard<std::mutex> lock(kept_->mutex);
+        kept_->answered = true;
+    } else if (kept_ && hostCannot(st) && !answered()) {
         keep<T>("give the value of");
         std::lock_guard<std::mutex> lock(kept_->mutex);
         return (*kept_).*slot;
@@ -233,7 +241,10 @@ void Param::write(Set set, T Kept::*slot, const T &v) const {
         }
     }
     const OfxStatus st = set();
-    if (kept_ && hostCannot(st)) {
+    if (kept_ && st == kOfxStatOK) {
+        std::lock_guard<std::mutex> lock(kept_->mutex);
+        kept_->answered = true;
+    } else if (kept_ && hostCannot(st) && !answered()) {
         keep<T>("set");
         std::lock_guard<std::mutex> lock(kept_->mutex);
         (*kept_).*slot = v;

@@ -111,6 +111,7 @@ public:
     // from then on, starting at its default.
     static Param unhosted(std::string name, std::string initial);
     explicit operator bool() const { return h_ != nullptr || kept_ != nullptr; }
+    bool hosted() const { return h_ != nullptr; }  // false: a String the host did not make
     PropSet props() const { return props_; }
     int getInt() const;  // integer, boolean and choice parameters
     int getIntAt(OfxTime t) const;
@@ -126,11 +127,13 @@ private:
     struct Kept {
         std::mutex mutex;
         bool active = false;
+        bool answered = false;  // the host gave or took a value once: a later refusal is an error, not a stub
         int i = 0;
         double d = 0;
         std::string s;
     };
     template <class T> void keep(const char *call) const;
+    bool answered() const;
     template <class T, class Get> T read(Get get, T Kept::*slot) const;
     template <class T, class Set> void write(Set set, T Kept::*slot, const T &v) const;
     OfxParamHandle h_ = nullptr;

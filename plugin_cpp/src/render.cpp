@@ -91,7 +91,6 @@ public:
 private:
     // The daemon's result frame, or (matte) its matte: white = propagated, grey = generated, black = outside.
     OfxStatus inpainted(bool matte = false);
-    std::pair<std::string, int> currentJob();
     std::string trainForBatch(bool *abortedNow);
     OfxStatus overlay();
     OfxStatus showSourceWith(const char *type, const std::string &message);
@@ -303,44 +302,54 @@ proto::Geometry Renderer::geometry(DaemonClient &client, const std::string &job)
     return st.geometry;
 }
 
-// The node's job: the one Train saved, else one a batch render trained (trainForBatch). Empty: never trained.
-std::pair<std::string, int> Renderer::currentJob() {
-    if (std::string job = inst_.jobId.getString(); !job.empty()) return {job, inst_.jobFirstFrame.getIntAt(a_.time)};
-    std::lock_guard<std::mutex> lock(inst_.renderTrainMutex);
-    return {inst_.renderJob, inst_.renderJobFirst};
-}
-
-// A batch render (a farm, a script, a host that has no Train button to press) of a node never trained: with
-// Wait for training on, the node trains itself here, once per node, and the render then waits for its frame.
-// Returns an error for fail(), or empty when the job is there (or the host aborted: *aborted is set).
+// A background render (a farm, a script, a host with no Train to press) of a node never trained: with Wait for
+// training on, the node trains itself here, once, and the render then waits for its frame like any batch render.
+// Returns an error for fail(), or empty when the job is there (or the host aborted: *abortedNow is set).
 std::string Renderer::trainForBatch(bool *abortedNow) {
-    std::lock_guard<std::mutex> lock(inst_.renderTrainMutex);  // other render threads wait for the first
-    if (!inst_.renderJob.empty()) return {};
+    std::unique_lock<std::timed_mutex> lock(inst_.renderTrainMutex, std::defer_lock);
+    while (!lock.try_lock_for(std::chrono::milliseconds(50))) {  // another thread trains this node
+        if (aborted(inst_.handle)) {
+            *abortedNow = true;
+            return {};
+        }
+    }
+    if (!nodeJob(inst_, a_.time).first.empty()) return {};  // it did
     try {
-        trainFromRender(inst_, [this] { return aborted(inst_.handle); });
+        const auto trained = trainFromRender(inst_, [this] { return aborted(inst_.handle); });
+        std::lock_guard<std::mutex> jobLock(inst_.mutex);
+        inst_.renderJob = trained.first;
+        inst_.renderJobFirst = trained.second;
         return {};
     } catch (const Cancelled &) {
         *abortedNow = true;
         return {};
     } catch (const DaemonError &e) {
-        return std::string(e.what()) + " (while training this never-trained node for the batch render)";
+        return std::string(e.what()) + " (while this background render trained the node, which was never trained)";
     } catch (const OfxError &e) {
-        return std::string(e.what()) + " (while training this never-trained node for the batch render)";
+        return std::string(e.what()) + " (while this background render trained the node, which was never trained)";
     }
 }
 
 OfxStatus Renderer::inpainted(bool matte) {
-    auto [job, firstFrame] = currentJob();
+    auto [job, firstFrame] = nodeJob(inst_, a_.time);
     if (job.empty()) {
         if (a_.interactive)
             return showSourceWith(kOfxMessageWarning, "vinpaint: not trained yet: press Train (showing the source)");
+        // Trained here only where nobody can press Train: a background process, or a host that cannot even keep
+        // the job (no String parameters). A final render from a GUI says what to do instead.
+        const bool background = ofx::PropSet(ofx::suites().host->host).tryInt(kOfxImageEffectHostPropIsBackground)
+                                    .value_or(0) != 0;
+        if (!background && inst_.jobId.hosted())
+            return fail("vinpaint: this node was never trained: press Train before a batch render");
         if (inst_.waitInBatch.getIntAt(a_.time) == 0)
             return fail("vinpaint: this node was never trained: press Train before a batch render, or turn on 'Wait "
-                        "for training in batch renders' to have the render train it (docs/plugin.md, Scripted renders)");
+                        "for training in batch renders' to have a background render train it (docs/plugin.md, "
+                        "Scripted renders)");
         bool abortedNow = false;
         if (std::string error = trainForBatch(&abortedNow); !error.empty()) return fail(error);
         if (abortedNow) return kOfxStatOK;  // the host discards the frame
-        std::tie(job, firstFrame) = currentJob();
+        std::tie(job, firstFrame) = nodeJob(inst_, a_.time);
+        if (job.empty()) return fail("vinpaint: this node was never trained: press Train before a batch render");
     }
     const int index = static_cast<int>(std::lround(a_.time)) - firstFrame;
 
@@ -443,7 +452,12 @@ OfxStatus render(OfxImageEffectHandle effect, ofx::PropSet inArgs) {
 
 OfxStatus beginSequenceRender(OfxImageEffectHandle effect, ofx::PropSet inArgs) {
     Instance &inst = instanceOf(effect);
-    if (auto interactive = inArgs.tryInt(kOfxPropIsInteractive)) inst.sequenceInteractive = *interactive != 0;
+    if (auto interactive = inArgs.tryInt(kOfxPropIsInteractive)) {
+        inst.sequenceInteractive = *interactive != 0;
+        // A final sequence trains again what a render trained before: the clip or its mask may have changed (an
+        // unchanged clip is found again by its content, after a re-read).
+        if (*interactive == 0) forgetRenderJob(inst);
+    }
     return kOfxStatOK;
 }
 

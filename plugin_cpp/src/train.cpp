@@ -55,6 +55,10 @@ private:
         return fromRender() ? nullptr : std::make_unique<ofx::Progress>(inst_.handle, label);
     }
 
+public:
+    std::pair<std::string, int> renderJob_;  // from a render: the job opened and its first frame
+
+private:
     Instance &inst_;
     std::function<bool()> aborted_;
     std::unique_ptr<ofx::Progress> progress_;
@@ -210,6 +214,7 @@ OfxStatus TrainJob::run() {
         if (!progress_->update(fraction_)) userCancelled_ = true;
         return userCancelled_;
     });
+    if (fromRender()) client.setTimeouts(Timeouts::patient());  // a batch render is patient from the start
     const proto::HelloReply hello = client.hello(clientName());
     client.setTimeouts(Timeouts::patient());
 
@@ -306,9 +311,8 @@ OfxStatus TrainJob::run() {
     // Saved with the project straight away: an interrupted upload resumes, a finished job is found again.
     const std::string previous = inst_.jobId.getString();
     if (previous != opened.job) FrameCache::global().dropJob(previous);
-    if (fromRender()) {  // parameters may not be set during a render; the caller holds renderTrainMutex
-        inst_.renderJob = opened.job;
-        inst_.renderJobFirst = first_;
+    if (fromRender()) {  // parameters may not be set during a render: the caller keeps it once all went well
+        renderJob_ = {opened.job, first_};
     } else {
         inst_.jobId.setString(opened.job);
         inst_.jobFirstFrame.setInt(first_);
@@ -429,9 +433,10 @@ OfxStatus train(Instance &inst) {
     }
 }
 
-void trainFromRender(Instance &inst, std::function<bool()> aborted) {
+std::pair<std::string, int> trainFromRender(Instance &inst, std::function<bool()> aborted) {
     TrainJob job(inst, std::move(aborted));
     job.run();
+    return job.renderJob_;
 }
 
 }  // namespace vinpaint

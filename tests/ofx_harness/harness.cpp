@@ -808,7 +808,9 @@ OfxStatus Driver::renderCall(Effect &e, int frame, const std::string &field, int
             if (!done) e.abortFlag = true;
         });
     }
+    ++host_.rendering;
     OfxStatus st = call(kOfxImageEffectActionRender, &e, &in, nullptr);
+    --host_.rendering;
     done = true;
     if (aborter.joinable()) aborter.join();
     return st;

@@ -811,6 +811,10 @@ struct Suites {
         if (!p) return kOfxStatErrBadHandle;
         va_list ap;
         va_start(ap, h);
+        if (Host::current->rendering > 0) {
+            va_end(ap);
+            return refuse("paramSetValue", p->name.c_str(), kOfxStatErrUnsupported, "a parameter set during a Render action");
+        }
         const std::string &t = p->type;
         if (Host::current->unreadable(t)) {  // as HostSupport's example host: neither get nor set
             va_end(ap);

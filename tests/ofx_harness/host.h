@@ -204,6 +204,7 @@ public:
     std::function<OfxPropertySetHandle(Clip &, double)> outputImage;
     // Called when the plugin sets a parameter value (the driver sends InstanceChanged, as hosts do).
     std::function<void(Effect &, Param &)> paramChangedByPlugin;
+    std::atomic<int> rendering{0};  // Render actions under way: the spec lets no parameter be set in one
 
     static Host *current;
 
