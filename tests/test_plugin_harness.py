@@ -878,6 +878,32 @@ def test_a_host_like_hostsupports_example_trains_with_the_default_preset_and_ren
     assert np.any(frame[hole][:, :3] != src[hole][:, :3])
 
 
+def test_the_bundling_script_touches_nothing_it_did_not_write(tmp_path: Path) -> None:
+    """bundle_libzmq.cmake replaces what it copied before. Pointed at a folder that holds no plug-in binary (a
+    mistyped ARCH_DIR such as /usr would have had its lib/ emptied), or at a bundle whose lib/ holds a file of
+    someone else's, it refuses before removing anything."""
+    build_plugin()
+    script = str(ROOT / "plugin_cpp" / "bundle_libzmq.cmake")
+    not_a_bundle = tmp_path / "usr"
+    (not_a_bundle / "lib").mkdir(parents=True)
+    (not_a_bundle / "lib" / "libprecious.so.1").write_text("keep")
+    done = subprocess.run(["cmake", f"-DARCH_DIR={not_a_bundle}", "-P", script], capture_output=True, text=True)
+    assert done.returncode != 0 and "holds no .ofx binary" in " ".join(done.stderr.split()), done.stderr
+    assert (not_a_bundle / "lib" / "libprecious.so.1").read_text() == "keep"
+
+    bundle = tmp_path / "Vinpaint.ofx.bundle"
+    shutil.copytree(BUILD / "Vinpaint.ofx.bundle", bundle)
+    arch = bundle / "Contents" / "Linux-x86-64"
+    for _ in range(2):  # a second run replaces the first one's copies
+        done = subprocess.run(["cmake", f"-DARCH_DIR={arch}", "-P", script], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    (arch / "lib" / "notes.txt").write_text("mine")
+    before = sorted(p.name for p in (arch / "lib").iterdir())
+    done = subprocess.run(["cmake", f"-DARCH_DIR={arch}", "-P", script], capture_output=True, text=True)
+    assert done.returncode != 0 and "did not put there" in " ".join(done.stderr.split()), done.stderr
+    assert sorted(p.name for p in (arch / "lib").iterdir()) == before  # nothing removed
+
+
 def test_in_nuke_the_status_is_a_read_only_single_line() -> None:
     """Nuke never shows a label string's changes after the node is made (openfx-misc's host notes): there the
     status line is a disabled single-line string, elsewhere a label."""
