@@ -240,6 +240,15 @@ def main() -> int:
             check(r.get("render-batch:5", {}).get("status") == "OK" and out.exists()
                   and np.array_equal(np.load(out)[..., :3], results[4]),
                   "a float project reopened with the saved job renders its frame")
+            # A final render of a node nobody trained: the render trains it (the same clip and preset: the finished
+            # job is found by its content) and returns its frame.
+            r = host.run("daemon, final render without Train", ["create", f"set:daemonAddress={endpoint}",
+                                                                 f"set:preset={PRESET_TINY}", "render-batch:7",
+                                                                 "destroy"])
+            out = work / "daemon, final render without Train" / "batch_7.npy"
+            check(r.get("render-batch:7", {}).get("status") == "OK" and out.exists()
+                  and np.array_equal(np.load(out)[..., :3], results[6]),
+                  "a final render of a node never trained trains it and renders the job's frame")
             # A host with no String parameters (HostSupport's example host): the address from VINPAINT_DAEMON,
             # the job kept by the node; Train finds the finished job and a batch render gets its frame.
             r = host.run("daemon, host without String parameters",

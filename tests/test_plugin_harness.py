@@ -740,11 +740,10 @@ def test_a_batch_render_with_no_daemon_waits_once_not_once_a_frame(trained: Trai
 
 def test_a_batch_render_of_a_node_never_trained_trains_it_and_waits(trained: Trained, clip: Clip, daemon: Daemon,
                                                                       tmp_path: Path) -> None:
-    """A background render (a farm, a render script) of a node nobody trained: with 'Wait for training in batch
-    renders' on (the default) the render trains it (as Train would; the clip trained before is found again by its
-    content) and every frame is the daemon's result; no parameter is set during a render (the harness refuses
-    that). Off, the frame fails at once, saying how to get one. A final render from a GUI, where someone can press
-    Train, is in the pre-1.4 test below: it fails, saying so."""
+    """A final render (a farm, a render script, a Write node) of a node nobody trained: with 'Wait for training in
+    batch renders' on (the default) the render trains it (as Train would; the clip trained before is found again
+    by its content) and every frame is the daemon's result; no parameter is set during a render (the harness
+    refuses that). Off, the frame fails at once, saying how to get one."""
     out = tmp_path / "out"
     run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint, "--batch",
                   "--param", f"preset={PRESET_TINY}", "--out", str(out),
@@ -767,15 +766,16 @@ def test_a_final_render_in_a_host_older_than_the_render_status_is_not_taken_for_
                                                                                              ) -> None:
     """Hosts before OFX 1.4 give no kOfxImageEffectPropInteractiveRenderStatus; a final render started from their
     GUI (not a background process) was taken for the viewer, and an untrained node wrote the source with OK. Their
-    BeginSequenceRender's kOfxPropIsInteractive (OFX 1.0) says it is final: the frame fails, saying why. The same
-    host's viewer (interactive) still shows the source."""
+    BeginSequenceRender's kOfxPropIsInteractive (OFX 1.0) says it is final: the render trains the node (here the
+    daemon is not there, so the frame fails saying so). The same host's viewer (interactive) still shows the
+    source."""
     args = ["--source", str(clip.source), "--mask", str(clip.mask), "--daemon", free_endpoint()]
     if final:
         run = harness(*args, "--gui-final-render", "--expect-failure", "render",
                       "--steps", "describe,create,render:1,destroy,unload")
         step = run.steps["render:1"]
-        assert step["status"] == "Failed" and "never trained: press Train before a batch render" in \
-            step["persistent"], step
+        assert step["status"] == "Failed" and "no daemon is reachable" in step["persistent"] and \
+            "while this render trained the node" in step["persistent"], step
     else:
         run = harness(*args, "--steps", "describe,create,render:1,destroy,unload")
         assert run.steps["render:1"]["status"] == "OK", run.steps["render:1"]

@@ -284,7 +284,7 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
 
     p = defineParam(ps, kOfxParamTypeBoolean, pname::kWaitInBatch, "Wait for training in batch renders",
                     "In a batch (render farm, command line) render, wait for training to finish instead of failing "
-                    "the frame; in a background render of a node never trained, train it first.");
+                    "the frame; in a final render of a node never trained, train it first.");
     p.setInt(kOfxParamPropDefault, 1);
     p.trySetInt(kOfxParamPropAnimates, 0);
     p.trySetInt(kOfxParamPropEvaluateOnChange, 0);
@@ -517,7 +517,7 @@ OfxStatus instanceChanged(OfxImageEffectHandle effect, PropSet inArgs) {
         ofx::clearPersistentMessage(inst.handle);
     const bool setting = name == pname::kPreset || name == pname::kMaskChannel || name == pname::kInvertMask ||
                          name == pname::kDilation || name == pname::kFeather || name == pname::kEngineSettings;
-    if (setting) forgetRenderJob(inst);  // a background render trains again with them
+    if (setting) forgetRenderJob(inst);  // a final render trains again with them
     if (reason == kOfxChangeUserEdited && setting && !inst.jobId.getString().empty()) {
         setStatusLine(inst, "settings changed since the last Train: press Train to apply them");
     }

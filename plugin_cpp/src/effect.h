@@ -63,8 +63,8 @@ struct Instance {
     // kOfxPropIsInteractive of the last BeginSequenceRender (OFX 1.0; -1: none seen): whether a render is a final
     // one where the host gives no kOfxImageEffectPropInteractiveRenderStatus (OFX 1.4) with the render.
     std::atomic<int> sequenceInteractive{-1};
-    // A background render of a node never trained (nobody there to press Train) trains it first, once, whichever
-    // render thread comes first: the others wait on renderTrainMutex. The job is kept here (under `mutex`), not
+    // A final render of a node never trained trains it first, once, whichever render thread comes first: the
+    // others wait on renderTrainMutex. The job is kept here (under `mutex`), not
     // in jobId: parameters may not be set during a render. Cleared by a settings edit and by each final sequence.
     std::timed_mutex renderTrainMutex;
     std::string renderJob;
@@ -89,11 +89,11 @@ OfxStatus endSequenceRender(OfxImageEffectHandle effect);
 // Train (train.cpp): gathers every frame and mask of the Source range with the host's progress bar, uploads
 // them, starts the job and returns; training then runs in the daemon. Returns the status for the host.
 OfxStatus train(Instance &inst);
-// The same from a background render of a node never trained (no parameter set, no progress bar, `aborted`
+// The same from a final render of a node never trained (no parameter set, no progress bar, `aborted`
 // polled): returns the job and its first frame. Throws DaemonError, OfxError, or Cancelled when the host aborts.
 std::pair<std::string, int> trainFromRender(Instance &inst, std::function<bool()> aborted);
-// The node's job and the Source frame that is its frame 0: the one Train saved (jobId), else one a background
-// render trained. An empty job: never trained.
+// The node's job and the Source frame that is its frame 0: the one Train saved (jobId), else one a final render
+// trained. An empty job: never trained.
 std::pair<std::string, int> nodeJob(Instance &inst, double t);
 void forgetRenderJob(Instance &inst);
 

@@ -302,8 +302,8 @@ proto::Geometry Renderer::geometry(DaemonClient &client, const std::string &job)
     return st.geometry;
 }
 
-// A background render (a farm, a script, a host with no Train to press) of a node never trained: with Wait for
-// training on, the node trains itself here, once, and the render then waits for its frame like any batch render.
+// A final render (a farm, a script, a host with no Train to press) of a node never trained: with Wait for training
+// on, the node trains itself here, once, and the render then waits for its frame like any batch render.
 // Returns an error for fail(), or empty when the job is there (or the host aborted: *abortedNow is set).
 std::string Renderer::trainForBatch(bool *abortedNow) {
     std::unique_lock<std::timed_mutex> lock(inst_.renderTrainMutex, std::defer_lock);
@@ -324,9 +324,9 @@ std::string Renderer::trainForBatch(bool *abortedNow) {
         *abortedNow = true;
         return {};
     } catch (const DaemonError &e) {
-        return std::string(e.what()) + " (while this background render trained the node, which was never trained)";
+        return std::string(e.what()) + " (while this render trained the node, which was never trained)";
     } catch (const OfxError &e) {
-        return std::string(e.what()) + " (while this background render trained the node, which was never trained)";
+        return std::string(e.what()) + " (while this render trained the node, which was never trained)";
     }
 }
 
@@ -335,16 +335,12 @@ OfxStatus Renderer::inpainted(bool matte) {
     if (job.empty()) {
         if (a_.interactive)
             return showSourceWith(kOfxMessageWarning, "vinpaint: not trained yet: press Train (showing the source)");
-        // Trained here only where nobody can press Train: a background process, or a host that cannot even keep
-        // the job (no String parameters). A final render from a GUI says what to do instead.
-        const bool background = ofx::PropSet(ofx::suites().host->host).tryInt(kOfxImageEffectHostPropIsBackground)
-                                    .value_or(0) != 0;
-        if (!background && inst_.jobId.hosted())
-            return fail("vinpaint: this node was never trained: press Train before a batch render");
+        // A final render (a farm, a script, a Write node, a host with no Train to press) trains the node itself
+        // when it is to wait for training anyway.
         if (inst_.waitInBatch.getIntAt(a_.time) == 0)
             return fail("vinpaint: this node was never trained: press Train before a batch render, or turn on 'Wait "
-                        "for training in batch renders' to have a background render train it (docs/plugin.md, "
-                        "Scripted renders)");
+                        "for training in batch renders' to have the render train it (docs/plugin.md, Scripted "
+                        "renders)");
         bool abortedNow = false;
         if (std::string error = trainForBatch(&abortedNow); !error.empty()) return fail(error);
         if (abortedNow) return kOfxStatOK;  // the host discards the frame
