@@ -206,9 +206,17 @@ void Param::keep(const char *call) const {
                          "starting at its default\n", call, name_.c_str());
 }
 
-bool Param::answered() const {
-    std::lock_guard<std::mutex> lock(kept_->mutex);
-    return kept_->answered;
+// Whether the host's answer `st` hands the value to the node from now on: a refusal of a parameter it never gave
+// or took a value of. An OK is remembered, so a later refusal stays an error.
+template <class T>
+bool Param::startKeeping(OfxStatus st, const char *call) const {
+    {
+        std::lock_guard<std::mutex> lock(kept_->mutex);
+        if (st == kOfxStatOK) kept_->answered = true;
+        if (st == kOfxStatOK || !hostCannot(st) || kept_->answered) return false;
+    }
+    keep<T>(call);
+    return true;
 }
 
 template <class T, class Get>
@@ -219,11 +227,7 @@ T Param::read(Get get, T Kept::*slot) const {
     }
     T v{};
     const OfxStatus st = get(v);
-    if (kept_ && st == kOfxStatOK) {
-        std::lock_guard<std::mutex> lock(kept_->mutex);
-        kept_->answered = true;
-    } else if (kept_ && hostCannot(st) && !answered()) {
-        keep<T>("give the value of");
+    if (kept_ && startKeeping<T>(st, "give the value of")) {
         std::lock_guard<std::mutex> lock(kept_->mutex);
         return (*kept_).*slot;
     }
@@ -241,11 +245,7 @@ void Param::write(Set set, T Kept::*slot, const T &v) const {
         }
     }
     const OfxStatus st = set();
-    if (kept_ && st == kOfxStatOK) {
-        std::lock_guard<std::mutex> lock(kept_->mutex);
-        kept_->answered = true;
-    } else if (kept_ && hostCannot(st) && !answered()) {
-        keep<T>("set");
+    if (kept_ && startKeeping<T>(st, "set")) {
         std::lock_guard<std::mutex> lock(kept_->mutex);
         (*kept_).*slot = v;
         return;

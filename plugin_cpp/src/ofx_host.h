@@ -133,7 +133,7 @@ private:
         std::string s;
     };
     template <class T> void keep(const char *call) const;
-    bool answered() const;
+    template <class T> bool startKeeping(OfxStatus st, const char *call) const;
     template <class T, class Get> T read(Get get, T Kept::*slot) const;
     template <class T, class Set> void write(Set set, T Kept::*slot, const T &v) const;
     OfxParamHandle h_ = nullptr;
