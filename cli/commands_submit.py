@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vinpaint.cli.arguments import add_clip_arguments, add_set_arguments, parse_references, parse_setting
-from vinpaint.cli.outputs import Litter, OutputPlan, curve_title, loss_history, matte_picture, \
-    write_frames
+from vinpaint.cli.outputs import Litter, OutputPlan, curve_title, loss_history, matte_picture, write_frames
 from vinpaint.cli.runs import warn_notices
 from vinpaint.errors import InputError
 from vinpaint.host_bridge.client import Client, RequestError, check_address, client_config

@@ -803,15 +803,25 @@ def test_without_libzmq_the_node_still_loads_and_its_buttons_say_what_to_install
     assert run.event("summary")["libzmq"] == []
 
 
+def bundle_libzmq(arch: Path) -> subprocess.CompletedProcess:
+    """plugin_cpp/bundle_libzmq.cmake on a bundle's Contents/<arch> folder (or any folder)."""
+    return subprocess.run(["cmake", f"-DARCH_DIR={arch}", "-P", str(ROOT / "plugin_cpp" / "bundle_libzmq.cmake")],
+                          capture_output=True, text=True)
+
+
+def copy_of_bundle(tmp_path: Path) -> Path:
+    """A copy of the built bundle; returns its Contents/Linux-x86-64 folder."""
+    shutil.copytree(BUILD / "Vinpaint.ofx.bundle", tmp_path / "Vinpaint.ofx.bundle")
+    return tmp_path / "Vinpaint.ofx.bundle" / "Contents" / "Linux-x86-64"
+
+
 def test_a_bundle_carrying_its_own_libzmq_renders_with_that_copy(trained: Trained, clip: Clip, daemon: Daemon,
                                                                   tmp_path: Path) -> None:
     """bundle_libzmq.cmake copies libzmq.so.5 and what it needs into a built bundle's lib/ folder (for machines
     without ZeroMQ); the node then opens those copies, not the system's, and renders the daemon's frames."""
-    bundle = tmp_path / "Vinpaint.ofx.bundle"
-    shutil.copytree(BUILD / "Vinpaint.ofx.bundle", bundle)
-    arch = bundle / "Contents" / "Linux-x86-64"
-    done = subprocess.run(["cmake", f"-DARCH_DIR={arch}", "-P", str(ROOT / "plugin_cpp" / "bundle_libzmq.cmake")],
-                          capture_output=True, text=True)
+    arch = copy_of_bundle(tmp_path)
+    bundle = arch.parents[1]
+    done = bundle_libzmq(arch)
     assert done.returncode == 0, done.stdout + done.stderr
     bundled = sorted(p.name for p in (arch / "lib").iterdir())
     assert "libzmq.so.5" in bundled and "libsodium.so.23" in bundled, bundled
@@ -883,23 +893,20 @@ def test_the_bundling_script_touches_nothing_it_did_not_write(tmp_path: Path) ->
     mistyped ARCH_DIR such as /usr would have had its lib/ emptied), or at a bundle whose lib/ holds a file of
     someone else's, it refuses before removing anything."""
     build_plugin()
-    script = str(ROOT / "plugin_cpp" / "bundle_libzmq.cmake")
     not_a_bundle = tmp_path / "usr"
     (not_a_bundle / "lib").mkdir(parents=True)
     (not_a_bundle / "lib" / "libprecious.so.1").write_text("keep")
-    done = subprocess.run(["cmake", f"-DARCH_DIR={not_a_bundle}", "-P", script], capture_output=True, text=True)
+    done = bundle_libzmq(not_a_bundle)
     assert done.returncode != 0 and "holds no .ofx binary" in " ".join(done.stderr.split()), done.stderr
     assert (not_a_bundle / "lib" / "libprecious.so.1").read_text() == "keep"
 
-    bundle = tmp_path / "Vinpaint.ofx.bundle"
-    shutil.copytree(BUILD / "Vinpaint.ofx.bundle", bundle)
-    arch = bundle / "Contents" / "Linux-x86-64"
+    arch = copy_of_bundle(tmp_path)
     for _ in range(2):  # a second run replaces the first one's copies
-        done = subprocess.run(["cmake", f"-DARCH_DIR={arch}", "-P", script], capture_output=True, text=True)
+        done = bundle_libzmq(arch)
         assert done.returncode == 0, done.stderr
     (arch / "lib" / "notes.txt").write_text("mine")
     before = sorted(p.name for p in (arch / "lib").iterdir())
-    done = subprocess.run(["cmake", f"-DARCH_DIR={arch}", "-P", script], capture_output=True, text=True)
+    done = bundle_libzmq(arch)
     assert done.returncode != 0 and "did not put there" in " ".join(done.stderr.split()), done.stderr
     assert sorted(p.name for p in (arch / "lib").iterdir()) == before  # nothing removed
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -37,6 +38,12 @@ bool referencePaintedAt(Instance &inst, double t) {
     if (inst.filterContext || !inst.reference || !inst.reference.connected()) return false;
     const OfxRangeD range = inst.reference.frameRange();
     return t >= range.min && t <= range.max;
+}
+
+// The daemon address a new node starts with, and keeps where the host makes no String parameters.
+static std::string defaultDaemonAddress() {
+    const char *env = std::getenv("VINPAINT_DAEMON");
+    return env && *env ? env : proto::kDefaultEndpoint;
 }
 
 std::pair<std::string, int> nodeJob(Instance &inst, double t) {
@@ -222,19 +229,13 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
 
     OfxParamSetHandle ps = nullptr;
     ofx::check(suites().effect->getParamSet(effect, &ps), "getParamSet");
-    std::vector<std::string> page;
-    auto visible = [&page](const char *n) { page.emplace_back(n); };
-
     PropSet p = defineParam(ps, kOfxParamTypePushButton, pname::kTrain, "Train",
                     "Read every frame of the Source range with its mask, send them to the daemon and start "
                     "training. Returns when the upload is done; training runs in the daemon.");
-    visible(pname::kTrain);
     p = defineParam(ps, kOfxParamTypePushButton, pname::kCancel, "Cancel",
                     "Stop this node's training in the daemon (a checkpoint is kept; Train resumes).");
-    visible(pname::kCancel);
     p = defineParam(ps, kOfxParamTypePushButton, pname::kRefresh, "Refresh",
                     "Ask the daemon for progress and re-render, pulling in frames that finished since.");
-    visible(pname::kRefresh);
 
     p = defineParam(ps, kOfxParamTypeChoice, pname::kPreset, "Preset",
                     "Training length: fast (minutes on a CPU), paper (the paper's settings, GPU advised), "
@@ -243,7 +244,6 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
     p.setInt(kOfxParamPropDefault, 0);
     p.trySetInt(kOfxParamPropAnimates, 0);
     p.trySetInt(kOfxParamPropEvaluateOnChange, 0);
-    visible(pname::kPreset);
 
     p = defineParam(ps, kOfxParamTypeChoice, pname::kMaskChannel, "Mask channel",
                     "Which channel of the Mask input marks the hole (more than half = remove).");
@@ -251,12 +251,10 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
     p.setInt(kOfxParamPropDefault, kMaskAlpha);
     p.trySetInt(kOfxParamPropAnimates, 0);
     if (hostIsNatron()) p.trySetInt(kOfxParamPropSecret, 1);  // Natron's own selector decides there (above)
-    else visible(pname::kMaskChannel);
 
     p = defineParam(ps, kOfxParamTypeBoolean, pname::kInvertMask, "Invert mask", "Remove where the mask is dark.");
     p.setInt(kOfxParamPropDefault, 0);
     p.trySetInt(kOfxParamPropAnimates, 0);
-    visible(pname::kInvertMask);
 
     // Pixel counts for the hole (0-512, slider 0-32, not animated).
     auto definePixels = [&](const char *name, const char *label, const char *hint) {
@@ -267,7 +265,6 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
         q.trySetInt(kOfxParamPropDisplayMin, 0);
         q.trySetInt(kOfxParamPropDisplayMax, 32);
         q.trySetInt(kOfxParamPropAnimates, 0);
-        visible(name);
     };
     definePixels(pname::kDilation, "Dilation",
                  "Grow the hole by this many pixels before filling (covers soft edges and shadows).");
@@ -280,7 +277,6 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
     p.setStrings(kOfxParamPropChoiceOption, {"Inpainted", "Source", "Mask overlay", "Matte"});
     p.setInt(kOfxParamPropDefault, kOutputInpainted);
     p.trySetInt(kOfxParamPropAnimates, 0);
-    visible(pname::kOutput);
 
     p = defineParam(ps, kOfxParamTypeBoolean, pname::kWaitInBatch, "Wait for training in batch renders",
                     "In a batch (render farm, command line) render, wait for training to finish instead of failing "
@@ -288,7 +284,6 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
     p.setInt(kOfxParamPropDefault, 1);
     p.trySetInt(kOfxParamPropAnimates, 0);
     p.trySetInt(kOfxParamPropEvaluateOnChange, 0);
-    visible(pname::kWaitInBatch);
 
     p = defineParam(ps, kOfxParamTypeInteger, pname::kJobFirstFrame, "Job first frame",
                     "The Source frame that is the job's frame 0.");
@@ -316,14 +311,12 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
     // The String parameters come last. A host built on HostSupport makes only the parameter types it implements
     // (its example host has no String) and stops at the first it cannot make: defined last, they leave every
     // other parameter in place, and the node keeps the four in memory there (paramHandle).
-    const char *envDaemon = std::getenv("VINPAINT_DAEMON");
     p = defineParam(ps, kOfxParamTypeString, pname::kDaemon, "Daemon address",
-                            "ZeroMQ address of the vinpaint daemon (`vinpaint serve`). Addresses other than "
-                            "loopback need CurveZMQ keys (docs/plugin.md).");
-    p.setString(kOfxParamPropDefault, envDaemon && *envDaemon ? envDaemon : proto::kDefaultEndpoint);
+                    "ZeroMQ address of the vinpaint daemon (`vinpaint serve`). Addresses other than "
+                    "loopback need CurveZMQ keys (docs/plugin.md).");
+    p.setString(kOfxParamPropDefault, defaultDaemonAddress());
     p.trySetString(kOfxParamPropStringMode, kOfxParamStringIsSingleLine);
     p.trySetInt(kOfxParamPropAnimates, 0);
-    visible(pname::kDaemon);
 
     p = defineParam(ps, kOfxParamTypeString, pname::kEngineSettings, "Engine settings",
                     "Engine settings for Train beyond the preset, as `vinpaint inpaint --set` takes them: KEY=VALUE "
@@ -333,7 +326,6 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
     p.trySetString(kOfxParamPropStringMode, kOfxParamStringIsSingleLine);
     p.trySetInt(kOfxParamPropAnimates, 0);
     p.trySetInt(kOfxParamPropEvaluateOnChange, 0);
-    visible(pname::kEngineSettings);
 
     p = defineParam(ps, kOfxParamTypeString, pname::kStatus, "Status", "What the daemon last said about this node's job.");
     p.setString(kOfxParamPropDefault, "not trained: press Train");
@@ -345,7 +337,6 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
     p.trySetInt(kOfxParamPropEvaluateOnChange, 0);
     p.trySetInt(kOfxParamPropAnimates, 0);
     p.trySetInt(kOfxParamPropCanUndo, 0);
-    visible(pname::kStatus);
 
     // Hidden and saved with the project: a reopened project finds its finished job.
     p = defineParam(ps, kOfxParamTypeString, pname::kJobId, "Job", "The daemon's job for this node (set by Train).");
@@ -357,14 +348,14 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
     if (suites().param->paramDefine(ps, kOfxParamTypePage, pname::kPage, &pageProps) == kOfxStatOK && pageProps) {
         PropSet pg(pageProps);
         pg.trySetString(kOfxPropLabel, "Controls");
-        // Shown in this order, whatever the order of definition above (the visible ones only).
-        const char *shown[] = {pname::kDaemon,     pname::kTrain,   pname::kCancel,         pname::kRefresh,
-                               pname::kPreset,     pname::kMaskChannel, pname::kInvertMask, pname::kDilation,
-                               pname::kFeather,    pname::kEngineSettings, pname::kOutput,  pname::kWaitInBatch,
+        // Shown in this order, whatever the order of definition above; the hidden ones are not on the page.
+        const char *shown[] = {pname::kDaemon,  pname::kTrain,       pname::kCancel,     pname::kRefresh,
+                               pname::kPreset,  pname::kMaskChannel, pname::kInvertMask, pname::kDilation,
+                               pname::kFeather, pname::kEngineSettings, pname::kOutput, pname::kWaitInBatch,
                                pname::kStatus};
         int i = 0;
         for (const char *n : shown)
-            if (std::find(page.begin(), page.end(), n) != page.end()) pg.trySetString(kOfxParamPropPageChild, n, i++);
+            if (std::strcmp(n, pname::kMaskChannel) != 0 || !hostIsNatron()) pg.trySetString(kOfxParamPropPageChild, n, i++);
     }
 }
 
@@ -413,8 +404,7 @@ void createInstance(OfxImageEffectHandle effect) {
     if (!inst->filterContext) inst->reference = clipHandle(effect, kReferenceClipName, false);
     OfxParamSetHandle ps = nullptr;
     ofx::check(suites().effect->getParamSet(effect, &ps), "getParamSet");
-    const char *envDaemon = std::getenv("VINPAINT_DAEMON");
-    inst->daemon = paramHandle(ps, pname::kDaemon, "String", envDaemon && *envDaemon ? envDaemon : proto::kDefaultEndpoint);
+    inst->daemon = paramHandle(ps, pname::kDaemon, "String", defaultDaemonAddress());
     inst->preset = paramHandle(ps, pname::kPreset, "Choice");
     inst->maskChannel = paramHandle(ps, pname::kMaskChannel, "Choice");
     inst->invertMask = paramHandle(ps, pname::kInvertMask, "Boolean");
@@ -561,8 +551,9 @@ bool isImageComponents(const std::string &c) {
 
 // Without this action a host maps every optional input to the components of the "most chromatic" input
 // (HostSupport does), so an Alpha-only mask with an RGB source would arrive as RGB and its alpha be lost.
-// The Mask asks for exactly what is connected to it (Alpha in Natron, whose own channel selector picks it); the Output takes the Source's components; the Reference keeps
-// its alpha (a painting on a transparent layer over an RGB plate must not arrive as opaque black).
+// The Mask asks for exactly what is connected to it (Alpha in Natron, whose own channel selector picks it); the
+// Output takes the Source's components; the Reference keeps its alpha (a painting on a transparent layer over an
+// RGB plate must not arrive as opaque black).
 OfxStatus clipPreferences(OfxImageEffectHandle effect, PropSet outArgs) {
     Instance &inst = instanceOf(effect);
     const std::string prefix = "OfxImageClipPropComponents_";  // + clip name (the spec's per-clip property)

@@ -111,7 +111,6 @@ public:
     // from then on, starting at its default.
     static Param unhosted(std::string name, std::string initial);
     explicit operator bool() const { return h_ != nullptr || kept_ != nullptr; }
-    bool hosted() const { return h_ != nullptr; }  // false: a String the host did not make
     PropSet props() const { return props_; }
     int getInt() const;  // integer, boolean and choice parameters
     int getIntAt(OfxTime t) const;

@@ -38,6 +38,8 @@ public:
 
     OfxStatus run();
     bool streamStarted() const { return streamStarted_; }
+    // The job run() opened and the Source frame that is its frame 0 (what a render keeps: trainFromRender).
+    const std::pair<std::string, int> &opened() const { return opened_; }
 
 private:
     // One frame and its mask, packed into wire buffers. Throws OfxError with a message for the user.
@@ -55,10 +57,6 @@ private:
         return fromRender() ? nullptr : std::make_unique<ofx::Progress>(inst_.handle, label);
     }
 
-public:
-    std::pair<std::string, int> renderJob_;  // from a render: the job opened and its first frame
-
-private:
     Instance &inst_;
     std::function<bool()> aborted_;
     std::unique_ptr<ofx::Progress> progress_;
@@ -66,6 +64,7 @@ private:
     std::chrono::steady_clock::time_point lastPoll_{};
     bool userCancelled_ = false;
     bool streamStarted_ = false;  // job.start(stream) went before the upload: the job runs even if it is cancelled
+    std::pair<std::string, int> opened_;
 
     int first_ = 0;
     proto::Geometry g_;
@@ -206,15 +205,15 @@ OfxStatus TrainJob::run() {
     }
     status("contacting the daemon...");
     // A dead daemon should fail the button press in about two seconds, before anything is read.
-    DaemonClient client(address, Timeouts::interactive(), [this] {
-        const auto now = std::chrono::steady_clock::now();
+    // (A render is patient from the start: it is a batch render.)
+    DaemonClient client(address, fromRender() ? Timeouts::patient() : Timeouts::interactive(), [this] {
         if (aborted_) return aborted_();
+        const auto now = std::chrono::steady_clock::now();
         if (!progress_ || now - lastPoll_ < std::chrono::milliseconds(100)) return false;
         lastPoll_ = now;
         if (!progress_->update(fraction_)) userCancelled_ = true;
         return userCancelled_;
     });
-    if (fromRender()) client.setTimeouts(Timeouts::patient());  // a batch render is patient from the start
     const proto::HelloReply hello = client.hello(clientName());
     client.setTimeouts(Timeouts::patient());
 
@@ -311,9 +310,8 @@ OfxStatus TrainJob::run() {
     // Saved with the project straight away: an interrupted upload resumes, a finished job is found again.
     const std::string previous = inst_.jobId.getString();
     if (previous != opened.job) FrameCache::global().dropJob(previous);
-    if (fromRender()) {  // parameters may not be set during a render: the caller keeps it once all went well
-        renderJob_ = {opened.job, first_};
-    } else {
+    opened_ = {opened.job, first_};
+    if (!fromRender()) {  // parameters may not be set during a render: the caller keeps it once all went well
         inst_.jobId.setString(opened.job);
         inst_.jobFirstFrame.setInt(first_);
     }
@@ -344,8 +342,7 @@ OfxStatus TrainJob::run() {
             if (opened.state != "queued" && opened.state != "training") client.start(opened.job, true);
             streamStarted_ = true;
         }
-        status(streamStarted_ ? "uploading (training starts as the first window's frames arrive)..."
-                                            : "uploading...");
+        status(streamStarted_ ? "uploading (training starts as the first window's frames arrive)..." : "uploading...");
         int done = 0;
         auto uploadReference = [&](std::size_t k) {
             const int i = refDigests_[k].first;
@@ -436,7 +433,7 @@ OfxStatus train(Instance &inst) {
 std::pair<std::string, int> trainFromRender(Instance &inst, std::function<bool()> aborted) {
     TrainJob job(inst, std::move(aborted));
     job.run();
-    return job.renderJob_;
+    return job.opened();
 }
 
 }  // namespace vinpaint

@@ -19,30 +19,18 @@ namespace {
 // The errno our stand-ins report when no libzmq could be opened; zmq_strerror turns it into the library's error.
 constexpr int kNoLibzmq = ELIBACC;
 
-// One pointer per zmq_* function the plugin calls. A new call elsewhere fails the bundle's link (-z defs) until
-// it is added here.
+// Every zmq_* function the plugin calls, once: the Api's pointers and the lookups are made from this list. A new
+// call elsewhere fails the bundle's link (-z defs) until it is added here and given a stand-in below.
+#define VINPAINT_ZMQ_CALLS(X)                                                                                    \
+    X(zmq_ctx_new) X(zmq_ctx_term) X(zmq_ctx_shutdown) X(zmq_ctx_set) X(zmq_socket) X(zmq_close)                  \
+    X(zmq_setsockopt) X(zmq_connect) X(zmq_socket_monitor) X(zmq_msg_init) X(zmq_msg_init_size) X(zmq_msg_close)  \
+    X(zmq_msg_data) X(zmq_msg_size) X(zmq_msg_more) X(zmq_msg_send) X(zmq_msg_recv) X(zmq_poll) X(zmq_errno)      \
+    X(zmq_strerror) X(zmq_version)
+
 struct Api {
-    decltype(&::zmq_ctx_new) ctx_new;
-    decltype(&::zmq_ctx_term) ctx_term;
-    decltype(&::zmq_ctx_shutdown) ctx_shutdown;
-    decltype(&::zmq_ctx_set) ctx_set;
-    decltype(&::zmq_socket) socket;
-    decltype(&::zmq_close) close;
-    decltype(&::zmq_setsockopt) setsockopt;
-    decltype(&::zmq_connect) connect;
-    decltype(&::zmq_socket_monitor) socket_monitor;
-    decltype(&::zmq_msg_init) msg_init;
-    decltype(&::zmq_msg_init_size) msg_init_size;
-    decltype(&::zmq_msg_close) msg_close;
-    decltype(&::zmq_msg_data) msg_data;
-    decltype(&::zmq_msg_size) msg_size;
-    decltype(&::zmq_msg_more) msg_more;
-    decltype(&::zmq_msg_send) msg_send;
-    decltype(&::zmq_msg_recv) msg_recv;
-    decltype(&::zmq_poll) poll;
-    decltype(&::zmq_errno) errno_;
-    decltype(&::zmq_strerror) strerror;
-    decltype(&::zmq_version) version;
+#define VINPAINT_ZMQ_POINTER(name) decltype(&::name) name;
+    VINPAINT_ZMQ_CALLS(VINPAINT_ZMQ_POINTER)
+#undef VINPAINT_ZMQ_POINTER
 };
 
 Api g_api{};
@@ -50,10 +38,9 @@ ZmqLibrary g_library;
 std::once_flag g_once;
 
 template <class F>
-bool bind(void *handle, const char *name, F &slot, std::string &missing) {
+void bind(void *handle, const char *name, F &slot, std::string &missing) {
     slot = reinterpret_cast<F>(dlsym(handle, name));
     if (!slot) missing += std::string(missing.empty() ? "" : ", ") + name;
-    return slot != nullptr;
 }
 
 // Opens one candidate; on success fills g_api and g_library. `why` gets the reason it could not be used.
@@ -67,34 +54,16 @@ bool tryOpen(const std::string &file, std::string &why) {
     }
     Api api{};
     std::string missing;
-    bind(handle, "zmq_ctx_new", api.ctx_new, missing);
-    bind(handle, "zmq_ctx_term", api.ctx_term, missing);
-    bind(handle, "zmq_ctx_shutdown", api.ctx_shutdown, missing);
-    bind(handle, "zmq_ctx_set", api.ctx_set, missing);
-    bind(handle, "zmq_socket", api.socket, missing);
-    bind(handle, "zmq_close", api.close, missing);
-    bind(handle, "zmq_setsockopt", api.setsockopt, missing);
-    bind(handle, "zmq_connect", api.connect, missing);
-    bind(handle, "zmq_socket_monitor", api.socket_monitor, missing);
-    bind(handle, "zmq_msg_init", api.msg_init, missing);
-    bind(handle, "zmq_msg_init_size", api.msg_init_size, missing);
-    bind(handle, "zmq_msg_close", api.msg_close, missing);
-    bind(handle, "zmq_msg_data", api.msg_data, missing);
-    bind(handle, "zmq_msg_size", api.msg_size, missing);
-    bind(handle, "zmq_msg_more", api.msg_more, missing);
-    bind(handle, "zmq_msg_send", api.msg_send, missing);
-    bind(handle, "zmq_msg_recv", api.msg_recv, missing);
-    bind(handle, "zmq_poll", api.poll, missing);
-    bind(handle, "zmq_errno", api.errno_, missing);
-    bind(handle, "zmq_strerror", api.strerror, missing);
-    bind(handle, "zmq_version", api.version, missing);
+#define VINPAINT_ZMQ_BIND(name) bind(handle, #name, api.name, missing);
+    VINPAINT_ZMQ_CALLS(VINPAINT_ZMQ_BIND)
+#undef VINPAINT_ZMQ_BIND
     if (!missing.empty()) {
         why = file + " is not a usable libzmq (it lacks " + missing + ")";
         dlclose(handle);
         return false;
     }
     int major = 0, minor = 0, patch = 0;
-    api.version(&major, &minor, &patch);
+    api.zmq_version(&major, &minor, &patch);
     const std::string version = std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
     if (major < 4) {  // CurveZMQ, ZMQ_IMMEDIATE and the 4.x monitor events
         why = file + " is libzmq " + version + "; the node needs 4.0 or newer";
@@ -104,9 +73,6 @@ bool tryOpen(const std::string &file, std::string &why) {
     // Kept open for the life of the process: libzmq's I/O threads must never outlive their code.
     g_api = api;
     g_library.loaded = true;
-    g_library.version = version;
-    Dl_info info{};
-    g_library.path = dladdr(reinterpret_cast<void *>(api.ctx_new), &info) && info.dli_fname ? info.dli_fname : file;
     return true;
 }
 
@@ -195,33 +161,33 @@ using vinpaint::net::api;
 
 extern "C" {
 
-void *zmq_ctx_new(void) { return api() ? api()->ctx_new() : nullptr; }
-int zmq_ctx_term(void *c) { return api() ? api()->ctx_term(c) : -1; }
-int zmq_ctx_shutdown(void *c) { return api() ? api()->ctx_shutdown(c) : -1; }
-int zmq_ctx_set(void *c, int option, int value) { return api() ? api()->ctx_set(c, option, value) : -1; }
-void *zmq_socket(void *c, int type) { return api() ? api()->socket(c, type) : nullptr; }
-int zmq_close(void *s) { return api() ? api()->close(s) : -1; }
+void *zmq_ctx_new(void) { return api() ? api()->zmq_ctx_new() : nullptr; }
+int zmq_ctx_term(void *c) { return api() ? api()->zmq_ctx_term(c) : -1; }
+int zmq_ctx_shutdown(void *c) { return api() ? api()->zmq_ctx_shutdown(c) : -1; }
+int zmq_ctx_set(void *c, int option, int value) { return api() ? api()->zmq_ctx_set(c, option, value) : -1; }
+void *zmq_socket(void *c, int type) { return api() ? api()->zmq_socket(c, type) : nullptr; }
+int zmq_close(void *s) { return api() ? api()->zmq_close(s) : -1; }
 int zmq_setsockopt(void *s, int option, const void *value, size_t size) {
-    return api() ? api()->setsockopt(s, option, value, size) : -1;
+    return api() ? api()->zmq_setsockopt(s, option, value, size) : -1;
 }
-int zmq_connect(void *s, const char *address) { return api() ? api()->connect(s, address) : -1; }
+int zmq_connect(void *s, const char *address) { return api() ? api()->zmq_connect(s, address) : -1; }
 int zmq_socket_monitor(void *s, const char *address, int events) {
-    return api() ? api()->socket_monitor(s, address, events) : -1;
+    return api() ? api()->zmq_socket_monitor(s, address, events) : -1;
 }
-int zmq_msg_init(zmq_msg_t *m) { return api() ? api()->msg_init(m) : -1; }
-int zmq_msg_init_size(zmq_msg_t *m, size_t size) { return api() ? api()->msg_init_size(m, size) : -1; }
-int zmq_msg_close(zmq_msg_t *m) { return api() ? api()->msg_close(m) : -1; }
-void *zmq_msg_data(zmq_msg_t *m) { return api() ? api()->msg_data(m) : nullptr; }
-size_t zmq_msg_size(const zmq_msg_t *m) { return api() ? api()->msg_size(m) : 0; }
-int zmq_msg_more(const zmq_msg_t *m) { return api() ? api()->msg_more(m) : 0; }
-int zmq_msg_send(zmq_msg_t *m, void *s, int flags) { return api() ? api()->msg_send(m, s, flags) : -1; }
-int zmq_msg_recv(zmq_msg_t *m, void *s, int flags) { return api() ? api()->msg_recv(m, s, flags) : -1; }
+int zmq_msg_init(zmq_msg_t *m) { return api() ? api()->zmq_msg_init(m) : -1; }
+int zmq_msg_init_size(zmq_msg_t *m, size_t size) { return api() ? api()->zmq_msg_init_size(m, size) : -1; }
+int zmq_msg_close(zmq_msg_t *m) { return api() ? api()->zmq_msg_close(m) : -1; }
+void *zmq_msg_data(zmq_msg_t *m) { return api() ? api()->zmq_msg_data(m) : nullptr; }
+size_t zmq_msg_size(const zmq_msg_t *m) { return api() ? api()->zmq_msg_size(m) : 0; }
+int zmq_msg_more(const zmq_msg_t *m) { return api() ? api()->zmq_msg_more(m) : 0; }
+int zmq_msg_send(zmq_msg_t *m, void *s, int flags) { return api() ? api()->zmq_msg_send(m, s, flags) : -1; }
+int zmq_msg_recv(zmq_msg_t *m, void *s, int flags) { return api() ? api()->zmq_msg_recv(m, s, flags) : -1; }
 int zmq_poll(zmq_pollitem_t *items, int count, long timeout) {
-    return api() ? api()->poll(items, count, timeout) : -1;
+    return api() ? api()->zmq_poll(items, count, timeout) : -1;
 }
-int zmq_errno(void) { return api() ? api()->errno_() : vinpaint::net::kNoLibzmq; }
+int zmq_errno(void) { return api() ? api()->zmq_errno() : vinpaint::net::kNoLibzmq; }
 const char *zmq_strerror(int error) {
-    if (api()) return api()->strerror(error);
+    if (api()) return api()->zmq_strerror(error);
     return error == vinpaint::net::kNoLibzmq ? vinpaint::net::zmqLibrary().error.c_str() : std::strerror(error);
 }
 

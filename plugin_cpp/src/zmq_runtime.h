@@ -11,9 +11,7 @@ namespace vinpaint::net {
 
 struct ZmqLibrary {
     bool loaded = false;
-    std::string path;     // the file that was opened
-    std::string version;  // "4.3.4"
-    std::string error;    // why none could be opened: the whole sentence for the artist
+    std::string error;  // why none could be opened: the whole sentence for the artist
 };
 
 // Where it is looked for, first match wins:

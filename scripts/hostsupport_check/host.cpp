@@ -318,7 +318,7 @@ public:
     }
 
 private:
-    static bool stub();
+    static bool stub() { return gOpt.stubParams; }
 };
 using IntParam = MaybeStub<HP::IntegerInstance>;
 using ChoiceParam = MaybeStub<HP::ChoiceInstance>;
@@ -341,9 +341,6 @@ public:
     OfxStatus set(OfxTime, const char *v) override { return set(v); }
     std::string value;
 };
-
-template <class Base>
-bool MaybeStub<Base>::stub() { return gOpt.stubParams; }
 
 // --- the effect instance and the host ----------------------------------------------------------------------------
 

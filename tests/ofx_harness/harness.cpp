@@ -216,9 +216,9 @@ std::string jsonList(const std::vector<std::string> &v) {
     return o + "]";
 }
 
-// Files this process has mapped whose path contains `part`: e.g. which libzmq the plugin opened at run time,
-// and which libraries came from the bundle's own lib/ folder.
-std::vector<std::string> mappedFiles(const std::string &part) {
+// The shared libraries this process has mapped (each once): which libzmq the plugin opened at run time, and which
+// libraries came from the bundle's own lib/ folder.
+std::vector<std::string> mappedLibraries() {
     std::vector<std::string> found;
     std::FILE *maps = std::fopen("/proc/self/maps", "r");
     if (!maps) return found;
@@ -228,11 +228,18 @@ std::vector<std::string> mappedFiles(const std::string &part) {
         if (!path) continue;
         std::string file(path);
         while (!file.empty() && (file.back() == '\n' || file.back() == ' ')) file.pop_back();
-        if (file.find(part) != std::string::npos && std::find(found.begin(), found.end(), file) == found.end())
+        if (file.find(".so") != std::string::npos && std::find(found.begin(), found.end(), file) == found.end())
             found.push_back(file);
     }
     std::fclose(maps);
     return found;
+}
+
+std::vector<std::string> containing(const std::vector<std::string> &files, const std::string &part) {
+    std::vector<std::string> out;
+    for (const auto &f : files)
+        if (f.find(part) != std::string::npos) out.push_back(f);
+    return out;
 }
 
 class Driver {
@@ -936,12 +943,13 @@ int Driver::run() {
     }
     const int leaked = host_.outstandingImages();
     if (leaked) failures_.push_back(std::to_string(leaked) + " images never released");
+    const auto libraries = mappedLibraries();
+    const std::string bundleLib = (fs::weakly_canonical(a_.bundle) / "Contents" / "Linux-x86-64" / "lib/").string();
     host_.event("{\"event\": \"summary\", \"ok\": " + std::string(failures_.empty() ? "true" : "false") +
                 ", \"leaked_images\": " + std::to_string(leaked) + ", \"progress_updates\": " +
-                std::to_string(host_.progressUpdates()) + ", \"libzmq\": " + jsonList(mappedFiles("libzmq")) + ", \"bundle_libraries\": " +
-                jsonList(mappedFiles((fs::weakly_canonical(a_.bundle) / "Contents" / "Linux-x86-64" / "lib/").string())) +
-                ", \"libraries\": " + jsonList(mappedFiles(".so")) +
-                ", \"failures\": " + jsonList(failures_) + "}");
+                std::to_string(host_.progressUpdates()) + ", \"libzmq\": " + jsonList(containing(libraries, "libzmq")) +
+                ", \"bundle_libraries\": " + jsonList(containing(libraries, bundleLib)) +
+                ", \"libraries\": " + jsonList(libraries) + ", \"failures\": " + jsonList(failures_) + "}");
     return failures_.empty() ? 0 : 1;
 }
 
