@@ -17,7 +17,7 @@ from vinpaint.cli.outputs import OutputPlan, write_outputs
 from vinpaint.cli.runs import clear_workdir, other_run, run_engine
 from vinpaint.engine import validate
 from vinpaint.engine.config import STEPS_ALONE
-from vinpaint.engine.devices import check_device
+from vinpaint.engine.devices import usable_device
 from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
 from vinpaint.media.io import read_clip, read_inputs
 from vinpaint.media.sample import SampleConfig, make_sample, write_sample
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         config = config.replace(**{k: v for k, v in STEPS_ALONE.items() if k not in user_keys})
     plan = OutputPlan.from_args([str(out / "result.mp4"), str(out / "result")], args.codec)
     plan.check_outputs(args.overwrite)  # before the sample is written: nothing of the user's is replaced
-    device = check_device(args.device)
+    device = usable_device(args.device)
 
     sample_config = SampleConfig(frames=args.frames, seed=args.seed or 0)
     sample = make_sample(sample_config)
@@ -85,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
     except TrainingCancelled as exc:
         print(f"vinpaint: {exc} in {workdir}; run the same command again to continue.", file=sys.stderr)
         return 130
-    except OtherRunError:
-        raise other_run(workdir, "settings", "-o or --work-dir") from None
+    except OtherRunError as exc:
+        raise other_run(workdir, "settings", "-o or --work-dir", exc.differences) from None
     written = write_outputs(plan, clip, result, truth=truth, overwrite=args.overwrite)
     seconds = time.monotonic() - started
     from vinpaint.evaluation.baselines import opencv_inpaint  # loaded once a result is there to score

@@ -19,7 +19,7 @@ from vinpaint.cli.runs import (WorkdirLock, check_workdir, clear_workdir, descri
                                run_engine, warn_notices)
 from vinpaint.cli.shots import add_shot_options, check_ray_device, run_shot
 from vinpaint.engine import VARIANTS, validate
-from vinpaint.engine.devices import check_device
+from vinpaint.engine.devices import check_device, usable_device
 from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
 from vinpaint.media.io import read_inputs, read_references
 from vinpaint.media.sequences import parse_range
@@ -77,9 +77,10 @@ def run(args: argparse.Namespace) -> int:
     if long_shot:
         check_ray_device(args)
         return run_shot(args, plan, config, check_device(args.device), frame_range, painted, fps)
-    # A device asked for is checked before anything is read. The default cannot fail, but finding out whether a GPU
-    # is there loads torch (seconds), so it waits until the inputs are read and checked: bad input is said at once.
-    device = check_device(args.device) if args.device else None
+    # A device asked for is checked before anything is read. The default fails only where CUDA is broken, and finding
+    # out whether a GPU is there loads torch (seconds), so it waits until the inputs are read and checked: bad input
+    # is said at once.
+    device = usable_device(args.device) if args.device else None
     if args.ray is not None:
         print(f"vinpaint: the clip fits one window (shot.window {config.shot.window}); training it here, not on Ray",
               file=sys.stderr)
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     plan.check_writable(extras(args.save_generated, args.save_flows), workdir)
     validate(clip.frames, masks, config)
     config.check_clip(clip.frames.shape[0])
-    device = device or check_device(None)
+    device = device or usable_device(None)
     if args.check:
         describe_run(clip, masks, config, workdir, args.quiet)
         print(f"check passed: {config.planned_steps(clip.frames.shape[0])} training steps on {device}; nothing "
@@ -115,8 +116,8 @@ def run(args: argparse.Namespace) -> int:
         except TrainingCancelled as exc:
             print(f"vinpaint: {exc} in {workdir}; run the same command again to continue.", file=sys.stderr)
             return 130
-        except OtherRunError:
-            raise other_run(workdir, "frames or settings", "--work-dir") from None
+        except OtherRunError as exc:
+            raise other_run(workdir, "frames or settings", "--work-dir", exc.differences) from None
         written = write_outputs(plan, clip, result, args.save_generated, args.save_flows, overwrite=args.overwrite)
     report(written, result, time.monotonic() - started)
     return 0

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from vinpaint import __version__
 from vinpaint.errors import VinpaintError, device_out_of_memory, out_of_memory
-from vinpaint.openmp import prefer_sleeping_threads
+from vinpaint.openmp import deterministic_cublas, prefer_sleeping_threads
 
 COMMANDS = ("inpaint", "demo", "serve", "submit", "eval", "compose", "bench")
 
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    deterministic_cublas()
     prefer_sleeping_threads()  # before any command loads torch
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -138,8 +138,14 @@ LOCK = ".lock"
 """The file in a work directory that a running `vinpaint inpaint` holds locked (flock)."""
 
 
-def other_run(workdir: Path, what: str, elsewhere: str) -> InputError:
-    """The sentence for OtherRunError: `workdir` holds a run of other `what`; give `elsewhere`, or --restart."""
+def other_run(workdir: Path, what: str, elsewhere: str, differences: tuple[str, ...] = ()) -> InputError:
+    """The sentence for OtherRunError: `workdir` holds a run of other `what`; give `elsewhere`, or --restart. With
+    the settings that differ (OtherRunError.differences, a few), how to continue that run instead."""
+    if differences and len(differences) <= 4:
+        given = " ".join(f"--set {d}" for d in differences)
+        return InputError(f"the work directory {workdir} holds a run of other settings ({', '.join(differences)} "
+                          f"there); add {given} to continue it, give another {elsewhere}, or add --restart to start "
+                          "over in it (its checkpoint is then discarded)")
     return InputError(f"the work directory {workdir} holds a run of other {what}; give another {elsewhere}, or add "
                       "--restart to start over in it (its checkpoint is then discarded)")
 

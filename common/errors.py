@@ -11,7 +11,13 @@ class InputError(VinpaintError):
 
 
 class OtherRunError(InputError):
-    """The work directory holds a run of other frames or settings; each front end says how to start over there."""
+    """The work directory holds a run of other frames or settings; each front end says how to start over there.
+    `differences`: the settings that differ, as "name=value there" (empty when only the frames or masks do, or
+    the directory's settings are unreadable), so a front end can say how to continue it."""
+
+    def __init__(self, message: str, differences: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.differences = differences
 
 
 class CheckpointAhead(InputError):

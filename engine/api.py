@@ -14,7 +14,7 @@ import torch
 
 from .composite import composite, dilate_holes, hole_region, resize_frames, resize_holes, to_float
 from .checks import validate
-from .config import InpaintConfig, region_working_size, working_size
+from .config import InpaintConfig, SettingError, region_working_size, working_size
 from .devices import resolved_precision
 from .result import GENERATED, InpaintResult, ProgressEvent
 from vinpaint.errors import InputError, OtherRunError
@@ -71,9 +71,11 @@ def clip_digest(frames: np.ndarray, holes: np.ndarray, digest=None):
 class _Workdir:
     """A run's folder: config.json, run.json (fingerprint), flow.npz, checkpoint.pt, result.npz, log.txt."""
 
-    def __init__(self, path: Path | None, key: str, earlier_key: Callable[[], str] | None = None):
+    def __init__(self, path: Path | None, key: str, earlier_key: Callable[[], str] | None = None,
+                 config: InpaintConfig | None = None):
         """`earlier_key()`: the same run's key as an earlier version of vinpaint wrote it (asked only on a
-        mismatch: it hashes the frames again); such a work directory is taken over, its run.json rewritten."""
+        mismatch: it hashes the frames again); such a work directory is taken over, its run.json rewritten.
+        `config`: this run's, compared on a mismatch with the one saved there to name the settings that differ."""
         self.path = Path(path) if path is not None else None
         self.key = key
         if self.path is None:
@@ -88,8 +90,10 @@ class _Workdir:
             if recorded != key and earlier_key is not None and recorded == earlier_key():
                 atomic_write_text(run, json.dumps({"fingerprint": key}) + "\n")
             elif recorded != key:
-                raise OtherRunError(f"the work directory {self.path} holds a run of other frames or settings; "
-                                    "choose another work directory or delete that one")
+                differences = _saved_differences(self.path / "config.json", config)
+                what = f"other settings ({_listed(differences)} there)" if differences else "other frames or settings"
+                raise OtherRunError(f"the work directory {self.path} holds a run of {what}; choose another work "
+                                    "directory or delete that one", differences)
         else:
             atomic_write_text(run, json.dumps({"fingerprint": key}) + "\n")
 
@@ -100,6 +104,30 @@ class _Workdir:
         if self.path is not None:
             with open(self.path / "log.txt", "a", encoding="utf-8") as f:
                 f.write(time.strftime("%Y-%m-%d %H:%M:%S ") + line + "\n")
+
+
+def _saved_differences(saved: Path, config: InpaintConfig | None) -> tuple[str, ...]:
+    """The training settings of the config saved at `saved` that differ from `config`, as "name=value" (empty
+    when there is no config to compare or the saved one cannot be read: then the frames are what may differ)."""
+    if config is None:
+        return ()
+    try:
+        earlier = InpaintConfig.load(saved)
+    except (OSError, ValueError, TypeError, KeyError, SettingError):
+        return ()
+    return tuple(f"{name}={_setting_text(value)}" for name, value, _ in config.identity_differences(earlier))
+
+
+def _listed(differences: tuple[str, ...], most: int = 4) -> str:
+    more = len(differences) - most
+    return ", ".join(differences[:most]) + (f" and {more} more" if more > 0 else "")
+
+
+def _setting_text(value) -> str:
+    """A setting's value as --set takes it (a list as comma-separated values)."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 RESUMABLE = ("checkpoint.pt", "flow.npz")
@@ -181,10 +209,12 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         return InpaintResult(frames, resize_frames(to_float(frames), (w, h)), holes, None, config, 0.0, 0,
                              matte=matte)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dev.type == "cuda" and dev.index is not None:  # else libraries' own allocations (cuBLAS handles) go to cuda:0
+        torch.cuda.set_device(dev)
     config, precision_notice = _resolve_precision(config, dev)
     key = fingerprint(frames, holes, config)
     wd = _Workdir(Path(workdir) if workdir is not None else None, key,
-                  lambda: fingerprint(frames, holes, config, with_feather=True))
+                  lambda: fingerprint(frames, holes, config, with_feather=True), config)
     if wd.path is not None:
         config.save(wd.path / "config.json")
     if precision_notice:

@@ -767,6 +767,20 @@ class InpaintConfig:
             return self  # every run without propagation trains; no such run ends with no model
         return self.replace(**{"train.fit_seconds": 0.0, "propagation.train_below": 1.0})
 
+    def identity_differences(self, other: "InpaintConfig") -> list[tuple[str, Any, Any]]:
+        """(dotted name, other's value, this one's) for each setting of the training identity on which `other`
+        (a work directory's saved config) differs, bar what as_ran rewrites (same_run_as): what to give to
+        continue that run."""
+        def flat(node: dict, prefix: str = "") -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for key, value in node.items():
+                out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value})
+            return out
+
+        mine, theirs = flat(self.training_identity()), flat(other.training_identity())
+        return [(name, theirs.get(name), mine[name]) for name in sorted(mine)
+                if name != "propagation.train_below" and theirs.get(name) != mine[name]]
+
     def same_run_as(self, other: "InpaintConfig") -> bool:
         """Whether two configs record one run: the same training identity, bar what as_ran rewrites in a finished
         run's record (its budget, and propagation.train_below for a run that trained no model)."""

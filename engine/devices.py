@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 
 from vinpaint.errors import InputError
 
@@ -39,17 +42,49 @@ def check_device(name: str | None) -> str:
     return f"cuda:{index}"
 
 
+_GPU_PROBE = ("import sys, torch; d = torch.device(sys.argv[1]); torch.ones(1, device=d).add_(1).item(); "
+              "print(torch.cuda.get_device_properties(d).total_memory)")
+"""Run in a child process by device_memory: starting CUDA there leaves no context (and its memory) held in the
+daemon for its whole life, and one kernel proves the torch build has code for this GPU (a build without it
+fails only at the first kernel, "no kernel image is available")."""
+
+
 def device_memory(name: str) -> int:
-    """Bytes of memory of a checked device: the machine's RAM for cpu, the GPU's own for cuda:N."""
-    if name.startswith("cuda"):
+    """Bytes of memory of a checked device: the machine's RAM for cpu, the GPU's own for cuda:N (asked in a short
+    child process, _GPU_PROBE). Raises InputError naming the device when CUDA cannot run a kernel there."""
+    if not name.startswith("cuda"):
+        return host_memory()
+    try:
+        proc = subprocess.run([sys.executable, "-c", _GPU_PROBE, name], capture_output=True, text=True,
+                              timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise InputError(f"device {name} cannot be used: its check did not finish ({type(exc).__name__}).") from None
+    if proc.returncode != 0 or not proc.stdout.split():
+        raise InputError(f"device {name} cannot be used: CUDA failed to start ({_failure(proc.stderr)}).")
+    return int(proc.stdout.split()[-1])
+
+
+def usable_device(name: str | None) -> str:
+    """check_device, and for a GPU one kernel run in this process (the CLI trains here next): a torch build
+    without code for this GPU, or a driver that fails to start, is then one sentence, not a traceback."""
+    device = check_device(name)
+    if device.startswith("cuda"):
         import torch
 
-        try:  # the first call that starts CUDA in this process: a driver that fails here fails every job
-            return int(torch.cuda.get_device_properties(int(name.partition(":")[2] or 0)).total_memory)
+        try:
+            torch.ones(1, device=device).add_(1).item()
         except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"device {name} cannot be used: CUDA failed to start ({first[:200]}).") from None
-    return host_memory()
+            raise InputError(f"device {device} cannot be used: CUDA failed to run ({_failure(str(exc))}).") \
+                from None
+    return device
+
+
+def _failure(text: str) -> str:
+    """The line of a CUDA failure that names it, at most 200 characters: in a child's traceback the last
+    exception line ("RuntimeError: CUDA error: ..."; torch's advice lines follow it), else the first line."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    named = [line for line in lines if re.match(r"^[\w.]+(Error|Exception)\b.*:", line)]
+    return (named[-1] if named else lines[0] if lines else "no message")[:200]
 
 
 def host_memory() -> int:

@@ -419,6 +419,9 @@ class VideoTrainer:
             # reduce-overhead is CUDA graphs; on a CPU inductor takes minutes to build this network for every run
             self._notice("train.capture=compile pays only on CUDA; training eagerly")
         elif tc.capture == "compile":
+            # each trainer's bound method is a new guard for the same code: a long shot's ninth window would pass
+            # dynamo's recompile limit and train uncompiled without a word, and old graphs would keep old weights
+            torch._dynamo.reset()
             try:
                 self._loss_fn = torch.compile(self._loss_vector, mode="reduce-overhead", dynamic=False) if cuda \
                     else torch.compile(self._loss_vector, backend=cpu_backend, dynamic=False)
@@ -517,7 +520,7 @@ class VideoTrainer:
                 mark()
         self.optimizer.zero_grad(set_to_none=True)
         try:
-            vec = self._loss_fn(table, torch.tensor(ramp, device=self.device) if compiled else ramp)
+            vec = self._loss_fn(table, torch.full((), ramp, device=self.device) if compiled else ramp)
             vec[0].backward()  # torch.compile builds the backward here, at the first call: it can fail here too
         except Exception as exc:  # noqa: BLE001 - torch.compile fails at its first call when it cannot build
             if not compiled or out_of_memory(exc):  # reported as memory, not retried

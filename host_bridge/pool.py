@@ -81,7 +81,8 @@ def default_devices() -> tuple[str, ...]:
     try:
         import torch
 
-        count = torch.cuda.device_count()
+        # device_count alone counts GPUs through NVML, also where CUDA cannot start (a driver older than the build)
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     except Exception:  # no torch build with CUDA: train on the CPU
         count = 0
     return tuple(f"cuda:{i}" for i in range(count)) or ("cpu",)

@@ -32,7 +32,7 @@ from vinpaint.errors import CheckpointAhead, OtherRunError, out_of_memory
 from vinpaint.files import atomic_write_bytes
 from vinpaint.host_bridge import events as ev
 from vinpaint.host_bridge.store import atomic_write_json, is_disk_full
-from vinpaint.openmp import prefer_sleeping_threads
+from vinpaint.openmp import deterministic_cublas, prefer_sleeping_threads
 from vinpaint.protocol.codec import DTYPES
 
 EXIT_DONE, EXIT_STOPPED, EXIT_FAILED = 0, 3, 4
@@ -376,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stream-wait", type=float, default=600.0, metavar="S",
                         help="seconds a streaming job waits for the items of its next window")
     args = parser.parse_args(argv)
+    deterministic_cublas()
     prefer_sleeping_threads()  # before run() imports torch
     signal.signal(signal.SIGTERM, _on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the daemon's terminal: the daemon decides

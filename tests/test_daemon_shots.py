@@ -79,20 +79,40 @@ def test_the_daemon_accepts_a_long_shot_that_fits_window_by_window(tmp_path):
     assert accepted.status == "ok" and accepted.body["created"], accepted
 
 
-def test_a_gpu_whose_driver_fails_to_start_is_a_sentence_not_a_traceback(monkeypatch):
-    """The daemon asks each GPU's memory at start, the first call that starts CUDA: a driver failing there is an
-    InputError naming the device (Daemon.start makes it a DaemonStartError), not a RuntimeError's traceback."""
+def test_a_gpu_that_cannot_run_is_a_sentence_and_leaves_no_cuda_in_the_daemon():
+    """The daemon asks each GPU's memory at start, in a child process that runs one kernel there: a GPU CUDA
+    cannot run on (here one that is not there, or a torch without CUDA) is an InputError naming the device and
+    the failure's exception line (Daemon.start makes it a DaemonStartError), and CUDA is never started in the daemon's
+    own process (its context would hold GPU memory for the daemon's whole life)."""
     import torch
 
     from vinpaint.errors import InputError
 
-    def fails(index):
-        raise RuntimeError("CUDA driver initialization failed, you might not have a CUDA gpu.\nmore")
+    with pytest.raises(InputError, match=r"^device cuda:99 cannot be used: CUDA failed to start \((.+)\)\.$") as err:
+        device_memory("cuda:99")
+    assert "Traceback" not in str(err.value) and "\n" not in str(err.value)
+    assert not torch.cuda.is_initialized()
 
-    monkeypatch.setattr(torch.cuda, "get_device_properties", fails)
-    with pytest.raises(InputError, match=r"^device cuda:1 cannot be used: CUDA failed to start \(CUDA driver "
-                                         r"initialization failed, you might not have a CUDA gpu\.\)\.$"):
-        device_memory("cuda:1")
+
+def test_a_gpu_without_kernels_for_this_build_is_a_sentence_before_the_cli_reads_anything(monkeypatch):
+    """The CLI runs one kernel on the GPU it will train on (usable_device): a torch build without code for that
+    GPU fails only at its first kernel, which would otherwise be a traceback mid-run."""
+    import torch
+
+    from vinpaint.engine import devices
+    from vinpaint.errors import InputError
+
+    def no_kernel(*args, **kwargs):
+        raise RuntimeError("CUDA error: no kernel image is available for execution on the device\n"
+                           "CUDA kernel errors might be asynchronously reported")
+
+    monkeypatch.setattr(devices, "check_device", lambda name: "cuda:0")  # as on a machine with a GPU
+    monkeypatch.setattr(torch, "ones", no_kernel)
+    with pytest.raises(InputError, match=r"^device cuda:0 cannot be used: CUDA failed to run \(CUDA error: no kernel "
+                                         r"image is available for execution on the device\)\.$"):
+        devices.usable_device("cuda")
+    monkeypatch.undo()
+    assert devices.usable_device("cpu") == "cpu"
 
 
 _EXPECTED: dict[str, tuple] = {}
