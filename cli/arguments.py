@@ -100,6 +100,13 @@ def add_clip_arguments(parser) -> None:
                              "(default: every frame found, which must run without gaps)")
 
 
+def input_paths(args: argparse.Namespace, painted: dict) -> list[Path]:
+    """Every file a run reads, which no output may replace: the video, the mask, the painted reference frames and
+    a --config (a hand-edited copy of an output's .config.json looks like one vinpaint wrote)."""
+    config = [Path(args.config)] if getattr(args, "config", None) else []
+    return [Path(args.video), Path(args.mask), *map(Path, painted.values()), *config]
+
+
 def parse_setting(text: str) -> tuple[str, Any]:
     """'train.max_steps=10' -> ('train.max_steps', 10); values are JSON where they parse, text otherwise."""
     key, sep, raw = text.partition("=")

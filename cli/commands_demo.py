@@ -6,6 +6,7 @@ says how good the fill is. It goes through the same files and code path as `vinp
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from vinpaint.engine.devices import usable_device
 from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
 from vinpaint.media.io import read_clip, read_inputs
 from vinpaint.media.sample import SampleConfig, make_sample, write_sample
+from vinpaint.media.writers import is_vinpaint_output
 
 
 def add_parser(subparsers) -> None:
@@ -64,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
     validate(sample.frames, sample.masks, config)  # before anything is written
     if not args.restart:
         check_earlier_sample(out / "sample", sample)
+    for part in ("frames", "masks", "background"):  # all three before any: no half-written sample left behind
+        if os.path.lexists(out / "sample" / part) and not is_vinpaint_output(out / "sample" / part):
+            raise InputError(f"{out / 'sample' / part} holds files that vinpaint did not write; the demo writes "
+                             "its sample clip there, so give another -o.")
     paths = write_sample(out / "sample", sample)
     clip, masks = read_inputs(paths["frames"], paths["masks"])  # back from disk: the path a user's files take
     truth = read_clip(paths["background"]).frames
@@ -86,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"vinpaint: {exc} in {workdir}; run the same command again to continue.", file=sys.stderr)
         return 130
     except OtherRunError as exc:
-        raise other_run(workdir, "settings", "-o or --work-dir", exc.differences) from None
+        raise other_run(workdir, "settings", "-o or --work-dir", exc) from None
     written = write_outputs(plan, clip, result, truth=truth, overwrite=args.overwrite)
     seconds = time.monotonic() - started
     from vinpaint.evaluation.baselines import opencv_inpaint  # loaded once a result is there to score

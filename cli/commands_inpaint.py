@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from vinpaint.cli.arguments import (DEFAULT_VARIANT, add_clip_arguments, add_engine_options, build_config,
-                                    check_pause, parse_fps, parse_references)
+                                    check_pause, input_paths, parse_fps, parse_references)
 from vinpaint.cli.outputs import Litter, OutputPlan, extras, same_or_inside, write_outputs
 from vinpaint.cli.runs import (WorkdirLock, check_workdir, clear_workdir, describe_run, other_run, report,
                                run_engine, warn_notices)
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if fps is not None:
         clip.fps = fps
     workdir = args.work_dir or plan.default_workdir
-    plan.check(clip, [Path(args.video), Path(args.mask), *map(Path, painted.values())], workdir, args.overwrite,
+    plan.check(clip, input_paths(args, painted), workdir, args.overwrite,
                extras(args.save_generated, args.save_flows))
     check_workdir(workdir)
     plan.check_writable(extras(args.save_generated, args.save_flows), workdir)
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"vinpaint: {exc} in {workdir}; run the same command again to continue.", file=sys.stderr)
             return 130
         except OtherRunError as exc:
-            raise other_run(workdir, "frames or settings", "--work-dir", exc.differences) from None
+            raise other_run(workdir, "frames or settings", "--work-dir", exc) from None
         written = write_outputs(plan, clip, result, args.save_generated, args.save_flows, overwrite=args.overwrite)
     report(written, result, time.monotonic() - started)
     return 0

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vinpaint.cli.arguments import add_clip_arguments, add_set_arguments, parse_references, parse_setting
+from vinpaint.cli.arguments import add_clip_arguments, add_set_arguments, input_paths, parse_references, \
+    parse_setting
 from vinpaint.cli.outputs import Litter, OutputPlan, curve_title, loss_history, matte_picture, write_frames
 from vinpaint.cli.runs import warn_notices
 from vinpaint.errors import InputError
@@ -21,7 +22,7 @@ from vinpaint.host_bridge.job_settings import resolve
 from vinpaint.media.io import read_inputs, read_references
 from vinpaint.media.pictures import write_before_after, write_loss_curve
 from vinpaint.media.sequences import parse_range
-from vinpaint.media.writers import write_png_sequence
+from vinpaint.media.writers import staged_outputs, write_marked, write_png_sequence
 from vinpaint.protocol.codec import ProtocolError
 from vinpaint.protocol.messages import check_settings
 
@@ -142,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     clip, masks = read_inputs(args.video, args.mask, invert=args.invert_mask, frame_range=frame_range)
     references = read_references(painted, clip)
     warn_notices(clip)
-    plan.check(clip, [Path(args.video), Path(args.mask), *map(Path, painted.values())], None, args.overwrite)
+    plan.check(clip, input_paths(args, painted), None, args.overwrite)
     if args.wait:  # under a file, read-only, a name too long: said before the upload and the training, not after
         plan.check_writable()
     bars = Bars(enabled=not args.quiet)
@@ -168,21 +169,24 @@ def run(args: argparse.Namespace) -> int:
         finally:
             bars.close()
     plan.check_outputs(args.overwrite)  # again: a file may have appeared while the job ran
-    with Litter(Path(plan.default_workdir), [path for path, _ in plan.paths()]):
+    said = []
+    with Litter(Path(plan.default_workdir), [path for path, _ in plan.paths()]), staged_outputs():
         for what, path in write_frames(plan, clip, frames, args.overwrite).items():
-            print(f"  result, {what}: {path}")
+            said.append(f"  result, {what}: {path}")
         if matte is not None:
             write_png_sequence(plan.beside(".matte"), matte_picture(matte), names=clip.names or None,
                                overwrite=args.overwrite)
-            print(f"  matte (white: propagated from other frames, grey: generated): {plan.beside('.matte')}")
-        ran_as(engine_config, final, clip.frames.shape[0]).save(plan.beside(".config.json"))
+            said.append(f"  matte (white: propagated from other frames, grey: generated): {plan.beside('.matte')}")
+        write_marked(plan.beside(".config.json"),
+                     (ran_as(engine_config, final, clip.frames.shape[0]).to_json() + "\n").encode())
         write_before_after(plan.beside(".before_after.png"), clip.frames, masks, frames)
-        print(f"  config: {plan.beside('.config.json')}")
+        said.append(f"  config: {plan.beside('.config.json')}")
         if history is not None:
             terms, steps, rows = history
             curve = write_loss_curve(plan.beside(".loss.png"), loss_history(rows, terms),
                                      curve_title(engine_config.variant, engine_config.preset, steps, args.server))
-            print(f"  loss curve: {curve}")
+            said.append(f"  loss curve: {curve}")
+    print("\n".join(said))  # once every output is in place (staged_outputs)
     return 0
 
 

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     deterministic_cublas()
     prefer_sleeping_threads()  # before any command loads torch
     parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv_given, argv = argv, list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["inpaint"]:
         from vinpaint.cli.shots import place_ray_flag
 
@@ -53,11 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate)  # like Ctrl-C: partial files and litter are removed
+    as_command = argv_given is None
     try:
-        return _dispatch(parser, args)
+        code = _dispatch(parser, args)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+    if code == 130 and as_command and previous is not None:
+        # stopped, said so, checkpoint saved: a second Ctrl-C while the interpreter exits would only interrupt an
+        # atexit callback (torch's, FFmpeg's) and print its traceback
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

@@ -20,8 +20,9 @@ from vinpaint.errors import InputError
 from vinpaint.media.io import Clip
 from vinpaint.media.pictures import write_before_after, write_loss_curve
 from vinpaint.media.sequences import Pattern, looks_like_pattern, parse_pattern
-from vinpaint.media.writers import CODECS, VIDEO_OUTPUTS, check_replaceable, is_vinpaint_output, resolve_codec, \
-    sequence_sample, to_uint8, write_image_sequence, write_png, write_png_sequence, write_video
+from vinpaint.media.writers import CODECS, MARKER, VIDEO_OUTPUTS, check_no_folder_inside, check_replaceable, \
+    is_vinpaint_output, resolve_codec, sequence_sample, staged_outputs, to_uint8, write_image_sequence, write_marked, \
+    write_png_sequence, write_video
 
 
 @dataclass
@@ -92,6 +93,13 @@ class OutputPlan:
                 raise InputError(f"{output or f'the work directory {workdir}'} lies inside the work directory {other} "
                                  "of another run, whose files its --restart deletes; "
                                  + ("write it elsewhere." if output else "give another --work-dir."))
+        for folder in sorted({path.parent for path in written} | ({Path(workdir).parent} if workdir else set())):
+            other = enclosing_output_folder(folder)
+            if other is not None:
+                output = next((f"output {p}" for p in written if p.parent == folder), None)
+                raise InputError(f"{output or f'the work directory {workdir}'} lies inside the output folder {other} "
+                                 "of another run, which that run replaces whole when it writes again; "
+                                 + ("write it elsewhere." if output else "give another --work-dir."))
         replaced_whole = [path for path, folder in self.paths(extras) if folder]
         for path, kind in self.targets:
             where = self.pattern(path).folder if kind == "sequence" else path
@@ -109,6 +117,9 @@ class OutputPlan:
                     raise InputError(f"the work directory {workdir} is inside the input folder {folder}; give "
                                      "another --work-dir.")
         self.check_outputs(overwrite, extras)
+        for path in [p for p, kind in self.targets if kind == "png"] + [self.beside(".matte")]:
+            if path.is_dir() and not path.is_symlink():  # replaced whole: said before training, not after it
+                check_no_folder_inside(path)
         if workdir is not None and not overwrite:
             self.check_side_files_owner(workdir)
 
@@ -216,6 +227,14 @@ def enclosing_workdir(folder: Path) -> Path | None:
     return None
 
 
+def enclosing_output_folder(folder: Path) -> Path | None:
+    """The output folder of PNGs (it holds vinpaint's MARKER) that `folder` is or lies inside, if any."""
+    for candidate in (Path(os.path.realpath(folder)), *Path(os.path.realpath(folder)).parents):
+        if (candidate / MARKER).is_file():
+            return candidate
+    return None
+
+
 def same_or_inside(inner: Path, outer: Path) -> bool:
     """True when `inner` is `outer` or lies inside it, after following links (so a link cannot hide an input)."""
     a, b = Path(os.path.realpath(inner)), Path(os.path.realpath(outer))
@@ -296,7 +315,7 @@ def write_outputs(plan: OutputPlan, clip: Clip, result, save_generated: bool = F
     """The result in every requested form, then config, before/after strip and loss curve beside the first.
     Checks again first that nothing there is a user's (a file may have appeared while training ran). A first
     Ctrl-C meanwhile waits for the last of them (OutputsInProgress), so they all come from one run."""
-    with OutputsInProgress():
+    with OutputsInProgress(), staged_outputs():
         return _write_outputs(plan, clip, result, save_generated, save_flows, truth, overwrite)
 
 
@@ -319,7 +338,7 @@ def _write_outputs(plan: OutputPlan, clip: Clip, result, save_generated: bool, s
     written["loss curve"] = write_loss_curve(plan.beside(".loss.png"), loss_history(result.history),
                                              curve_title(result.config.variant, result.config.preset, result.steps))
     written["config"] = plan.beside(".config.json")
-    result.config.save(written["config"])
+    write_marked(written["config"], (result.config.to_json() + "\n").encode())  # staged with the others
     return written
 
 
@@ -371,8 +390,7 @@ def write_flow_pictures(folder: Path, flows: np.ndarray, overwrite: bool = False
         pictures.append(flows_to_rgb(flows[:, k], scale))
         names += [f"{t:05d}_{FLOW_OFFSETS[k]:+d}" for t in range(first, first + frames)]
     stacked = np.stack(pictures, axis=1).reshape(-1, *pictures[0].shape[1:])
-    write_png_sequence(folder, stacked, names=names, overwrite=overwrite)
-    write_png(folder / "wheel.png", color_wheel(128))
+    write_png_sequence(folder, [*stacked, color_wheel(128)], names=names + ["wheel"], overwrite=overwrite)
     return folder
 
 

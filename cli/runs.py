@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from vinpaint.engine import InpaintConfig, ProgressEvent
-from vinpaint.errors import InputError, TrainingCancelled
+from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
 from vinpaint.media.io import Clip
 
 
@@ -138,9 +138,15 @@ LOCK = ".lock"
 """The file in a work directory that a running `vinpaint inpaint` holds locked (flock)."""
 
 
-def other_run(workdir: Path, what: str, elsewhere: str, differences: tuple[str, ...] = ()) -> InputError:
+def other_run(workdir: Path, what: str, elsewhere: str, exc: OtherRunError | None = None) -> InputError:
     """The sentence for OtherRunError: `workdir` holds a run of other `what`; give `elsewhere`, or --restart. With
     the settings that differ (OtherRunError.differences, a few), how to continue that run instead."""
+    differences = exc.differences if exc is not None else ()
+    if exc is not None and exc.damaged:
+        return InputError(f"the work directory {workdir} has a damaged run.json (its record of which clip and "
+                          f"settings it holds), so vinpaint cannot tell whether its checkpoint is this run's; give "
+                          f"another {elsewhere}, or add --restart to start over in it (its checkpoint is then "
+                          "discarded)")
     if differences and len(differences) <= 4:
         given = " ".join(f"--set {d}" for d in differences)
         return InputError(f"the work directory {workdir} holds a run of other settings ({', '.join(differences)} "

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vinpaint.cli.arguments import input_paths
 from vinpaint.cli.outputs import Litter, extras, loss_history, matte_picture, raw_generated, \
     write_flow_pictures
 from vinpaint.cli.runs import (OutputsInProgress, ProgressBar, StopRequest, WorkdirLock, check_workdir, clear_workdir,
@@ -90,7 +91,7 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
     references = read_references(painted, clip)
     windows = check_windows(config, files.count)
     workdir = args.work_dir or plan.default_workdir
-    plan.check(clip, [Path(args.video), Path(args.mask), *map(Path, painted.values())], workdir, args.overwrite)
+    plan.check(clip, input_paths(args, painted), workdir, args.overwrite)
     check_workdir(workdir)
     wanted = extras(args.save_generated, args.save_flows)
     plan.check_writable(wanted, workdir)

@@ -15,9 +15,11 @@ class OtherRunError(InputError):
     `differences`: the settings that differ, as "name=value there" (empty when only the frames or masks do, or
     the directory's settings are unreadable), so a front end can say how to continue it."""
 
-    def __init__(self, message: str, differences: tuple[str, ...] = ()) -> None:
+    def __init__(self, message: str, differences: tuple[str, ...] = (), damaged: bool = False) -> None:
         super().__init__(message)
         self.differences = differences
+        self.damaged = damaged
+        """Its run.json cannot be read: which run it holds is unknown."""
 
 
 class CheckpointAhead(InputError):

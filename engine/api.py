@@ -86,7 +86,9 @@ class _Workdir:
             try:
                 recorded = json.loads(run.read_text()).get("fingerprint")
             except (OSError, ValueError, AttributeError):
-                recorded = None
+                raise OtherRunError(f"the work directory {self.path} has a damaged run.json (its record of which "
+                                    "clip and settings it holds), so its run cannot be told from another; choose "
+                                    "another work directory or delete that one", damaged=True) from None
             if recorded != key and earlier_key is not None and recorded == earlier_key():
                 atomic_write_text(run, json.dumps({"fingerprint": key}) + "\n")
             elif recorded != key:
@@ -245,6 +247,8 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         try:  # plain arrays only (allow_pickle=False); a damaged or planted file is one sentence
             with np.load(result_file, allow_pickle=False) as z:
                 generated, history = z["generated"], z["history"]
+                if history.size and history.ndim != 2:
+                    raise ValueError(f"a loss history of shape {history.shape}")
                 flows = z["flows"] if z["flows"].size else None
                 seconds, steps = float(z["seconds"]), int(z["steps"])
                 share = float(z["model_share"]) if "model_share" in z.files else \
@@ -468,7 +472,9 @@ def _propagation(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, w
     cache = wd.file("propagation.npz")
     if cache is not None and cache.is_file():
         try:
-            return load_propagation(cache)
+            cached = load_propagation(cache)
+            if cached.reached.shape == holes.shape:  # else another clip's, put there by hand
+                return cached
         except (OSError, ValueError, KeyError, InputError):
             pass  # a damaged cache is recomputed, never trusted
     start = time.monotonic()

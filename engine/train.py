@@ -133,9 +133,15 @@ class _Run:
         if path is None or not path.is_file():
             return None
         state = load_checkpoint(path)
-        self.elapsed_before = float(state["elapsed"])
-        self.history = state["history"]
-        self.rollbacks = int(state.get("rollbacks", 0))
+        try:
+            elapsed, history = float(state["elapsed"]), [[float(v) for v in row] for row in state["history"]]
+            rollbacks = int(state.get("rollbacks", 0))
+            if not all(history):
+                raise ValueError("an empty loss history row")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"the checkpoint {path} is not a vinpaint checkpoint ({str(exc)[:80]}); delete it or "
+                             "use --restart") from None
+        self.elapsed_before, self.history, self.rollbacks = elapsed, history, rollbacks
         if not self.fitted and "fitted_steps" in state:  # a resumed run keeps the count it was fitted to
             self.max_steps, self.fitted = int(state["fitted_steps"]), True
         self.started = time.monotonic()
@@ -214,6 +220,19 @@ def load_checkpoint(path: Path) -> dict:
     if not isinstance(state, dict) or "elapsed" not in state or "history" not in state:
         raise InputError(f"the checkpoint {path} is not a vinpaint checkpoint; delete it or use --restart")
     return state
+
+
+@contextlib.contextmanager
+def _fitting(path: Path | None):
+    """A checkpoint's model and optimizer loaded into this run's: one that does not fit (a hand-copied checkpoint
+    of another network, a key missing) is InputError naming it, not a traceback. Its run is keyed by the
+    settings, so only a file put there by hand gets here."""
+    try:
+        yield
+    except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"the checkpoint {path} does not fit this run's model ({first[:120]}); delete it or use "
+                         "--restart") from None
 
 
 OPTIMIZER_FLAGS = ("fused", "capturable", "foreach", "differentiable")
@@ -606,9 +625,10 @@ class VideoTrainer:
         step = 0
         state = rs.load()
         if state is not None:
-            self.model.load_state_dict(state["model"])
-            load_optimizer_state(self.optimizer, state["optimizer"])
-            step = int(state["step"])
+            with _fitting(rs.checkpoint_path):
+                self.model.load_state_dict(state["model"])
+                load_optimizer_state(self.optimizer, state["optimizer"])
+                step = int(state["step"])
         self.model.train()
         with device_settings(self.config.train, self.device):
             step = self._loop(step)
@@ -775,13 +795,14 @@ class FrameTrainer:
         model, optimizer = self._fresh(0)
         state = rs.load()
         if state is not None:
-            frame, it, best = int(state["frame"]), int(state["iteration"]), float(state["best"])
-            self.images = state["images"]
-            best_image = state["best_image"]
-            if frame < self.t_count:
-                model, optimizer = self._fresh(frame)
-                model.load_state_dict(state["model"])
-                load_optimizer_state(optimizer, state["optimizer"])
+            with _fitting(rs.checkpoint_path):
+                frame, it, best = int(state["frame"]), int(state["iteration"]), float(state["best"])
+                self.images = state["images"]
+                best_image = state["best_image"]
+                if frame < self.t_count:
+                    model, optimizer = self._fresh(frame)
+                    model.load_state_dict(state["model"])
+                    load_optimizer_state(optimizer, state["optimizer"])
         per_frame_budget = tc.max_seconds / self.t_count if tc.max_seconds > 0 else 0.0
         while frame < self.t_count:
             step = frame * self.iters + it

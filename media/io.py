@@ -113,11 +113,33 @@ def _rgb(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def file_numbers(files: list[Path]) -> list[int] | None:
+    """The frame number each file's name carries (its last run of digits: shot_0012.png -> 12), or None when a
+    name has none or two names share one (then the files are paired by position)."""
+    numbers = []
+    for path in files:
+        digits = re.findall(r"\d+", path.stem)
+        if not digits:
+            return None
+        numbers.append(int(digits[-1]))
+    return numbers if len(set(numbers)) == len(numbers) else None
+
+
+def _skipped(numbers: list[int]) -> list[int]:
+    """Frame numbers missing between the first and the last of a sorted list (a frame lost in a copy)."""
+    return [n for a, b in zip(numbers, numbers[1:]) for n in range(a + 1, b)]
+
+
 def _read_image_folder(folder: Path, matte: bool = False) -> Clip:
     files = list_images(folder)
     if not files:
         raise InputError(f"folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
     frames, sample, notices = _read_files(folder, files, matte)
+    skipped = _skipped(sorted(file_numbers(files) or []))
+    if skipped:
+        notices.append(f"{folder} skips frame number{'s' if len(skipped) > 1 else ''} "
+                       f"{', '.join(map(str, skipped[:5]))}{' ...' if len(skipped) > 5 else ''}: its frames are "
+                       "taken one after another, as if none were missing")
     return Clip(frames, DEFAULT_FPS, folder, "images", [p.stem for p in files], sample=sample, notices=notices)
 
 
@@ -378,12 +400,30 @@ def read_inputs(video: str | Path, mask: str | Path, invert: bool = False,
     """Read a clip and its masks together, checked against each other. A mask pattern is read at the clip's frame
     numbers."""
     clip = read_clip(video, frame_range)
+    if clip.kind == "images" and not clip.numbers and Path(mask).is_dir():
+        _check_same_numbers(Path(video), Path(mask))
     masks = read_masks(mask, clip.frames.shape[0], clip.size, invert=invert, numbers=clip.numbers or None)
     rate = _video_rate(Path(mask)) if clip.kind == "video" else None
     if rate is not None and rate != clip.fps:
         clip.notices.append(f"the mask {mask} runs at {float(rate):g} fps and the video at {float(clip.fps):g}; "
                             "they have the same number of frames, so mask frame N is used for video frame N")
     return clip, masks
+
+
+def _check_same_numbers(frames: Path, masks: Path) -> None:
+    """A folder of frames and a folder of masks are paired by position; where both number their files and the
+    numbers differ (each missing another frame), position would pair a frame with another frame's mask."""
+    mine, theirs = file_numbers(list_images(frames)), file_numbers(list_images(masks))
+    if mine is None or theirs is None or len(mine) != len(theirs) or \
+            len({b - a for a, b in zip(mine, theirs)}) == 1:
+        return  # a count that differs is said by read_masks; masks counted from 0 for frames from 1 pair alike
+    lacking, extra = sorted(set(mine) - set(theirs)), sorted(set(theirs) - set(mine))
+    if not lacking and not extra:
+        return  # the same numbers, their names sorted otherwise: not a missing frame
+    said = [f"it has no mask for frame {lacking[0]}" if lacking else "",
+            f"it has a mask for frame {extra[0]}, which the frames lack" if extra else ""]
+    raise InputError(f"the mask folder {masks} does not number its files as the frames in {frames} ("
+                     f"{' and '.join(w for w in said if w)}); give one mask per frame, numbered as the frames.")
 
 
 def _video_rate(path: Path) -> Fraction | None:

@@ -10,6 +10,8 @@ only marked outputs (or anything, with --overwrite), so a user's own files are n
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import os
 import shutil
@@ -97,8 +99,13 @@ def mark_png(data: bytes) -> bytes:
 
 
 def write_marked(path: Path, data: bytes) -> None:
-    """A whole file, atomically (vinpaint.files); a PNG gets vinpaint's mark."""
-    atomic_write_bytes(Path(path), mark_png(bytes(data)))
+    """A whole file, atomically (vinpaint.files); a PNG gets vinpaint's mark. Inside staged_outputs() it is put
+    in place with the others at the end."""
+    staged = _staged.get()
+    if staged is None:
+        atomic_write_bytes(Path(path), mark_png(bytes(data)))
+    else:
+        staged.append(FileSink(Path(path), mark_png(bytes(data))))
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -144,8 +151,15 @@ def check_replaceable(path: Path, folder: bool = False, overwrite: bool = False)
         raise InputError(f"output {path} is a file, so it cannot become a folder of PNGs.")
     if not folder and path.is_dir():
         raise InputError(f"output {path} is a folder, so it cannot become a file; give a file name.")
+    if folder:
+        _check_never_replaced(path)
     if overwrite or is_vinpaint_output(path):
         return
+    if folder and (path / MARKER).is_file():
+        raise InputError(f"output folder {path} was written by vinpaint but now holds what vinpaint did not write "
+                         f"there ({next(foreign_entries(path))}: a file of another program, or a frame changed "
+                         "since); vinpaint replaces an output folder whole, so give a new or empty folder, or add "
+                         "--overwrite to replace it whole.")
     if folder:
         raise InputError(f"output folder {path} holds files that vinpaint did not write (it has no {MARKER} "
                          "file); give a new or empty folder, or add --overwrite to replace it whole.")
@@ -153,16 +167,62 @@ def check_replaceable(path: Path, folder: bool = False, overwrite: bool = False)
                      "--overwrite to replace it.")
 
 
+def _check_never_replaced(folder: Path) -> None:
+    """Folders no output replaces, even with --overwrite: the current folder or one holding it (`-o .` by its
+    full name) and the home folder."""
+    real = os.path.realpath(folder)
+    try:
+        here = os.path.realpath(os.getcwd())
+    except OSError:
+        here = ""
+    if here and (here == real or here.startswith(real.rstrip(os.sep) + os.sep)):
+        raise InputError(f"output folder {folder} is the current folder or holds it; vinpaint replaces an output "
+                         "folder whole, so give a new folder for the result (e.g. clean/).")
+    if real == os.path.realpath(os.path.expanduser("~")):
+        raise InputError(f"output folder {folder} is the home folder; give a new folder for the result.")
+
+
+def check_no_folder_inside(folder: Path) -> None:
+    """A folder of PNGs about to be replaced whole holds no folder, even with --overwrite: vinpaint writes none
+    in one, so a folder there is someone's work (a long shot's extras are a plain folder of such folders, each
+    replaced on its own)."""
+    try:
+        inner = next((e.name for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)), None)
+    except OSError:
+        inner = None
+    if inner is not None:
+        raise InputError(f"output folder {folder} holds the folder {inner}/, and vinpaint replaces an output folder "
+                         "whole (it writes no folders in one), even with --overwrite; give a new or empty folder.")
+
+
+def foreign_entries(folder: Path):
+    """The names in an output folder that vinpaint did not write there, sorted: anything but its MARKER and PNGs
+    carrying its mark (a frame retouched in another program loses the mark). One is enough to keep the folder."""
+    for name in sorted(os.listdir(folder)):
+        path = Path(folder) / name
+        if path.is_symlink() or not path.is_file():
+            yield name
+        elif name != MARKER and not (name.lower().endswith(".png") and _png_marked(path)):
+            yield name
+
+
+def _png_marked(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return _PNG_MARK in handle.read(4096)
+
+
 def is_vinpaint_output(path: Path) -> bool:
-    """True when vinpaint wrote `path` (its mark is there) or it is an empty folder: safe to replace."""
+    """True when vinpaint wrote `path` (its mark is there) or it is an empty folder: safe to replace. A folder is
+    vinpaint's when it holds the MARKER and nothing else but marked PNGs (foreign_entries)."""
     path = Path(path)
     try:
         if path.is_dir():
-            return (path / MARKER).is_file() or not any(path.iterdir())
+            if not any(path.iterdir()):
+                return True
+            return (path / MARKER).is_file() and next(foreign_entries(path), None) is None
         suffix = path.suffix.lower()
         if suffix == ".png":
-            with open(path, "rb") as handle:
-                return _PNG_MARK in handle.read(4096)
+            return _png_marked(path)
         if suffix == ".json":
             data = json.loads(path.read_text(encoding="utf-8"))
             return isinstance(data, dict) and {"preset", "variant", "train"} <= set(data)
@@ -217,6 +277,8 @@ def _replace_folder(new: Path, folder: Path, overwrite: bool = False) -> None:
     old = None
     if os.path.lexists(folder):
         check_replaceable(folder, folder=True, overwrite=overwrite)
+        if folder.is_dir() and not folder.is_symlink():
+            check_no_folder_inside(folder)  # again: one may have appeared meanwhile
         if exchange(new, folder):  # the previous output (or the link given with --overwrite) is now at `new`
             fsync_dir(folder.parent)
             if new.is_symlink():
@@ -283,6 +345,7 @@ class VideoSink:
             self.temp.unlink(missing_ok=True)
             raise
         self.count = 0
+        self.finished = False
 
     def write(self, frame: np.ndarray) -> None:
         data = frame if self.deep else to_uint8(frame)
@@ -294,12 +357,25 @@ class VideoSink:
         except OSError as exc:
             raise naming(exc, self.path) from exc
 
-    def commit(self) -> None:
+    def finish(self) -> None:
+        """The encoder flushed and the file closed: all that needs disk space, before commit."""
+        if self.finished:
+            return
         try:
             self.container.mux(self.stream.encode(None))
             self.container.close()
+            with open(self.temp, "rb") as handle:
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise naming(exc, self.path) from exc
+        self.finished = True
+
+    def commit(self) -> None:
+        self.finish()
+        try:
             check_replaceable(self.path, overwrite=self.overwrite)  # again: a file may have appeared meanwhile
-            commit(self.temp, self.path)
+            commit(self.temp, self.path, durable=False)  # synced in finish(); the rename made durable here
+            fsync_dir(self.path.parent)
         except OSError as exc:
             raise naming(exc, self.path) from exc
 
@@ -317,6 +393,8 @@ class PngFolderSink:
     def __init__(self, folder: Path, names: list[str], overwrite: bool = False):
         self.folder, self.names, self.overwrite = Path(folder), names, overwrite
         check_replaceable(self.folder, folder=True, overwrite=overwrite)
+        if self.folder.is_dir() and not self.folder.is_symlink():
+            check_no_folder_inside(self.folder)
         self.folder.parent.mkdir(parents=True, exist_ok=True)
         self.temp = temp_sibling(self.folder, folder=True)
         self.count = 0
@@ -329,8 +407,16 @@ class PngFolderSink:
             raise naming(exc, self.folder / f"{name}.png") from exc
         self.count += 1
 
+    def finish(self) -> None:
+        try:
+            (self.temp / MARKER).write_text(f"{MARK_TEXT}; the next run that writes here replaces this folder "
+                                            "whole\n")
+        except OSError as exc:
+            raise naming(exc, self.folder / MARKER) from exc
+
     def commit(self) -> None:
-        (self.temp / MARKER).write_text(f"{MARK_TEXT}; the next run that writes here replaces this folder whole\n")
+        if not (self.temp / MARKER).is_file():
+            self.finish()
         _replace_folder(self.temp, self.folder, self.overwrite)
 
     def abort(self) -> None:
@@ -364,6 +450,9 @@ class PatternSink:
         except OSError as exc:
             raise naming(exc, target) from exc
 
+    def finish(self) -> None:
+        """Every frame is already written and synced by write()."""
+
     def commit(self) -> None:
         for target in self.targets:
             check_replaceable(target, overwrite=self.overwrite)  # again: a file may have appeared meanwhile
@@ -376,15 +465,78 @@ class PatternSink:
             temp.unlink(missing_ok=True)
 
 
-def _fill(sink, frames: np.ndarray) -> None:
-    """Every frame into `sink`, then commit; on any failure the sink's temporary files are removed."""
+def _fill(sink, frames) -> None:
+    """Every frame into `sink`, then commit (inside staged_outputs(): finish, and commit with the others at the
+    end); on any failure the sink's temporary files are removed."""
     try:
         for frame in frames:
             sink.write(frame)
-        sink.commit()
+        staged = _staged.get()
+        if staged is None:
+            sink.commit()
+        else:
+            sink.finish()
+            staged.append(sink)
     except BaseException:
         sink.abort()
         raise
+
+
+_staged: contextvars.ContextVar[list | None] = contextvars.ContextVar("vinpaint_staged_outputs", default=None)
+
+
+@contextlib.contextmanager
+def staged_outputs():
+    """The outputs written inside (videos, PNG folders, frame patterns, marked files) are written whole under
+    temporary names, and put in place together once every one is: a failure while writing any of them (a full
+    disk) leaves the earlier run's outputs as they were, never a mix of two runs' (the new video beside the old
+    matte and config). Putting them in place is renames only."""
+    staged: list = []
+    token = _staged.set(staged)
+    try:
+        yield
+    except BaseException:
+        for sink in staged:
+            sink.abort()
+        raise
+    finally:
+        _staged.reset(token)
+    for i, sink in enumerate(staged):
+        try:
+            sink.commit()
+        except BaseException:
+            for rest in staged[i + 1:]:
+                rest.abort()
+            raise
+
+
+class FileSink:
+    """One whole file (a picture, a config) under a temporary name beside `path`; `commit` renames it."""
+
+    def __init__(self, path: Path, data: bytes):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.temp = temp_sibling(self.path, self.path.suffix)
+        try:
+            with open(self.temp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException as exc:
+            self.temp.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise naming(exc, self.path) from exc
+            raise
+
+    def finish(self) -> None:
+        """Written whole in __init__."""
+
+    def commit(self) -> None:
+        commit(self.temp, self.path, durable=False)
+        fsync_dir(self.path.parent)
+
+    def abort(self) -> None:
+        self.temp.unlink(missing_ok=True)
 
 
 def _muxer(path: Path) -> str:

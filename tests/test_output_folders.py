@@ -1,0 +1,300 @@
+"""A user's files and finished work in and around outputs, found by a hostile review (2026-12-01): an output folder
+of PNGs is replaced whole, so it is replaced only while it holds nothing but what vinpaint wrote there; nothing is
+written inside one; a --config is an input; and damaged work files are one sentence. Real files, the real CLI;
+each test failed before the change it guards."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from vinpaint.cli.main import main
+from vinpaint.media.io import read_clip
+from vinpaint.media.sample import SampleConfig, make_sample
+from vinpaint.media.writers import MARKER, write_png_sequence, write_video
+
+SMALL = SampleConfig(frames=6, width=64, height=48, seed=3)
+QUICK = ["--preset", "tiny", "--quiet", "--set", "train.max_steps=1", "--set", "loss.perceptual=0",
+         "--set", "propagation.enabled=false"]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("output_folders_clip")
+    sample = make_sample(SMALL)
+    write_video(folder / "clip.mkv", sample.frames, 24)
+    write_png_sequence(folder / "masks", np.where(sample.masks, 255, 0).astype(np.uint8))
+    return {"video": folder / "clip.mkv", "masks": folder / "masks", "frames": sample.frames,
+            "holes": sample.masks}
+
+
+def refused(capsys, args, pattern: str) -> str:
+    code = main([str(a) for a in args])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    assert re.search(r"^vinpaint: error: " + pattern, err, re.M), err
+    return err
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def inpaint(clip, out: Path, *extra) -> int:
+    return main([str(a) for a in ["inpaint", clip["video"], "--mask", clip["masks"], "-o", out, *QUICK, *extra]])
+
+
+@pytest.mark.parametrize("change", ["a note", "a retouched frame", "a matte note"])
+def test_an_output_folder_holding_what_vinpaint_did_not_write_is_kept(clip, tmp_path, capsys, change):
+    """Before: a re-run replaced the marked folder whole, and a user's notes.txt, a frame retouched in another
+    program (it loses vinpaint's mark) and a note in the matte folder went with it, without a word."""
+    out = tmp_path / "out"
+    assert inpaint(clip, out) == 0
+    capsys.readouterr()
+    if change == "a note":
+        (out / "notes.txt").write_text("the client wants frame 3 warmer\n")
+    elif change == "a retouched frame":
+        first = sorted(out.glob("*.png"))[0]
+        picture = cv2.imread(str(first))
+        picture[0, 0] = (0, 255, 0)
+        cv2.imwrite(str(first), picture)  # as any other program writes it: no vinpaint mark
+    else:
+        (tmp_path / "out.matte" / "keep.txt").write_text("mine\n")
+    before = {**digests(out), **{f"matte/{k}": v for k, v in digests(tmp_path / "out.matte").items()}}
+    where = "out.matte" if change == "a matte note" else "out"
+    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", out, *QUICK, "--feather", "1"],
+            rf"output folder \S+{where} was written by vinpaint but now holds what vinpaint did not write there "
+            r"\((notes\.txt|0+\.png|keep\.txt): ")
+    assert {**digests(out), **{f"matte/{k}": v for k, v in digests(tmp_path / "out.matte").items()}} == before
+    assert inpaint(clip, out, "--feather", "1", "--overwrite") == 0  # asked for: replaced whole
+    assert (out / MARKER).is_file() and not (out / "notes.txt").exists()
+
+
+def test_an_untouched_output_folder_is_still_replaced(clip, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert inpaint(clip, out) == 0
+    first, folder = digests(out), os.stat(out).st_ino
+    assert inpaint(clip, out, "--feather", "1") == 0
+    assert digests(out).keys() == first.keys() and os.stat(out).st_ino != folder  # a new folder swapped in
+
+
+def test_nothing_is_written_inside_another_runs_output_folder(clip, tmp_path, capsys):
+    """Before: `-o clean/v2.mkv` was accepted inside the folder output `clean`, and the next run of `-o clean`
+    replaced the folder with v2.mkv, its matte and its work directory (checkpoint included) inside."""
+    assert inpaint(clip, tmp_path / "clean") == 0
+    capsys.readouterr()
+    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "clean" / "v2.mkv",
+                     *QUICK], r"output \S+v2\.mkv lies inside the output folder \S+clean of another run, which "
+                              r"that run replaces whole")
+    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "v3.mkv",
+                     "--work-dir", tmp_path / "clean" / "work", *QUICK],
+            r"the work directory \S+work lies inside the output folder \S+clean of another run")
+    assert sorted(p.name for p in (tmp_path / "clean").iterdir()) == \
+        sorted([MARKER] + [f"{i:05d}.png" for i in range(SMALL.frames)])
+
+
+@pytest.mark.parametrize("where", ["cwd by its full name", "a parent of cwd", "holding a folder"])
+def test_overwrite_never_replaces_the_current_folder_or_one_holding_a_folder(clip, tmp_path, capsys, monkeypatch,
+                                                                             where):
+    """Before: `-o <the folder the shell stands in, by its full path> --overwrite` replaced it whole (a thesis,
+    its subfolders and the shell's own folder gone); `-o .` was refused, the same folder by name was not."""
+    home = tmp_path / "sandbox"
+    (home / "sub").mkdir(parents=True)
+    (home / "thesis.txt").write_text("chapter 1\n")
+    before = digests(home)
+    target = {"cwd by its full name": home, "a parent of cwd": home, "holding a folder": home}[where]
+    monkeypatch.chdir(home if where == "cwd by its full name" else home / "sub" if where == "a parent of cwd"
+                      else tmp_path)
+    pattern = r"output folder \S+sandbox holds the folder sub/" if where == "holding a folder" else \
+        r"output folder \S+sandbox is the current folder or holds it"
+    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", target, "--overwrite", *QUICK], pattern)
+    assert digests(home) == before and (home / "sub").is_dir()
+
+
+def test_a_config_given_as_input_is_never_replaced(clip, tmp_path, capsys):
+    """Before: a hand-edited copy of an output's .config.json, given back with --config, looked like vinpaint's
+    (it has preset, variant, train) and the run replaced it with its own, the edits lost."""
+    assert inpaint(clip, tmp_path / "clean.mkv") == 0
+    config = tmp_path / "clean.config.json"
+    data = json.loads(config.read_text())
+    data["mask"]["dilation"] = 1
+    config.write_text(json.dumps(data))
+    before = config.read_bytes()
+    capsys.readouterr()
+    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "clean.mkv", "--config",
+                     config, "--quiet", "--set", "train.max_steps=1"],
+            r"output \S+clean\.config\.json is or holds the input \S+clean\.config\.json")
+    assert config.read_bytes() == before
+
+
+def numbered_folders(tmp_path: Path, clip, frame_numbers, mask_numbers) -> tuple[Path, Path]:
+    sample = make_sample(SMALL)
+    frames, masks = tmp_path / "plates", tmp_path / "mattes"
+    frames.mkdir()
+    masks.mkdir()
+    for i, n in enumerate(frame_numbers):
+        cv2.imwrite(str(frames / f"{n:04d}.png"), cv2.cvtColor(sample.frames[i], cv2.COLOR_RGB2BGR))
+    for i, n in enumerate(mask_numbers):
+        cv2.imwrite(str(masks / f"m{n:04d}.png"), np.where(sample.masks[i], 255, 0).astype(np.uint8))
+    return frames, masks
+
+
+def test_folders_missing_different_frames_are_refused_not_paired_by_position(clip, tmp_path, capsys):
+    """Before: frames without 0003 and masks without 0001 (five files each) were paired by position, so frame 2
+    got mask 3's hole and the object stayed half in, without a word."""
+    frames, masks = numbered_folders(tmp_path, clip, [0, 1, 2, 4, 5], [0, 2, 3, 4, 5])
+    refused(capsys, ["inpaint", frames, "--mask", masks, "-o", tmp_path / "out.mkv", *QUICK],
+            r"the mask folder \S+mattes does not number its files as the frames in \S+plates \(it has no mask for "
+            r"frame 1 and it has a mask for frame 3, which the frames lack\)")
+    assert not (tmp_path / "out.mkv").exists()
+
+
+def test_masks_counted_from_another_first_number_still_pair_and_a_gap_is_said(clip, tmp_path, capsys):
+    frames, masks = numbered_folders(tmp_path, clip, [1, 2, 3, 5, 6], [0, 1, 2, 4, 5])
+    assert main([str(a) for a in ["inpaint", frames, "--mask", masks, "-o", tmp_path / "out.mkv",
+                                  "--preset", "tiny", "--set", "train.max_steps=1", "--set", "loss.perceptual=0",
+                                  "--set", "propagation.enabled=false"]]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"\S+plates skips frame number 4: its frames are taken one after another", err), err
+
+
+def work_run(clip, tmp_path) -> Path:
+    assert inpaint(clip, tmp_path / "clean.mkv", "--set", "propagation.enabled=true") == 0
+    return tmp_path / "clean.work"
+
+
+def test_a_checkpoint_of_another_model_is_one_sentence_and_kept(clip, tmp_path, capsys):
+    """Before: a checkpoint of another network (copied in by hand) was a RuntimeError traceback."""
+    work = work_run(clip, tmp_path)
+    state = torch.load(work / "checkpoint.pt", weights_only=True)
+    state["model"] = {name: torch.zeros(3) for name in state["model"]}
+    torch.save(state, work / "checkpoint.pt")
+    before = (work / "checkpoint.pt").read_bytes()
+    (work / "result.npz").unlink()
+    capsys.readouterr()
+    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "clean.mkv", *QUICK,
+                     "--set", "propagation.enabled=true", "--set", "train.max_steps=2"],
+            r"the checkpoint \S+checkpoint\.pt does not fit this run's model \(")
+    assert (work / "checkpoint.pt").read_bytes() == before
+
+
+@pytest.mark.parametrize("damage", ["empty history row", "no elapsed"])
+def test_a_checkpoint_missing_its_parts_is_one_sentence(clip, tmp_path, capsys, damage):
+    work = work_run(clip, tmp_path)
+    state = torch.load(work / "checkpoint.pt", weights_only=True)
+    if damage == "empty history row":
+        state["history"] = [[]]
+    else:
+        state["elapsed"] = "soon"
+    torch.save(state, work / "checkpoint.pt")
+    (work / "result.npz").unlink()
+    capsys.readouterr()
+    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "clean.mkv", *QUICK,
+                     "--set", "propagation.enabled=true", "--set", "train.max_steps=2"],
+            r"the checkpoint \S+checkpoint\.pt is not a vinpaint checkpoint \(")
+
+
+def test_a_cached_result_with_a_damaged_history_leaves_the_outputs_as_they_were(clip, tmp_path, capsys):
+    """Before: a 1-D loss history in result.npz failed (IndexError) after the video and matte were rewritten."""
+    work = work_run(clip, tmp_path)
+    with np.load(work / "result.npz") as z:
+        arrays = dict(z)
+    arrays["history"] = np.arange(5, dtype=np.float32)
+    np.savez(work / "result.npz", **arrays)
+    video = (tmp_path / "clean.mkv").read_bytes()
+    capsys.readouterr()
+    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "clean.mkv", *QUICK,
+                     "--set", "propagation.enabled=true", "--feather", "2"],
+            r"the cached result \S+result\.npz is damaged or not vinpaint's \(a loss history of shape \(5,\)\)")
+    assert (tmp_path / "clean.mkv").read_bytes() == video
+
+
+def test_a_propagation_cache_of_another_clip_is_made_again(clip, tmp_path, capsys):
+    """Before: a propagation.npz of a 5-frame clip in a 6-frame run's work directory was an IndexError."""
+    work = work_run(clip, tmp_path)
+    first = read_clip(tmp_path / "clean.mkv").frames
+    with np.load(work / "propagation.npz") as z:
+        arrays = dict(z)
+    assert [int(v) for v in arrays["shape"]] == [SMALL.frames, SMALL.height, SMALL.width]
+    other = tmp_path / "other"
+    small = make_sample(SampleConfig(frames=5, width=64, height=48, seed=3))
+    other.mkdir()
+    write_video(other / "clip.mkv", small.frames, 24)
+    write_png_sequence(other / "masks", np.where(small.masks, 255, 0).astype(np.uint8))
+    assert main([str(a) for a in ["inpaint", other / "clip.mkv", "--mask", other / "masks", "-o",
+                                  other / "o.mkv", *QUICK, "--set", "propagation.enabled=true"]]) == 0
+    shutil.copyfile(other / "o.work" / "propagation.npz", work / "propagation.npz")
+    (work / "result.npz").unlink()
+    (tmp_path / "clean.mkv").unlink()
+    assert inpaint(clip, tmp_path / "clean.mkv", "--set", "propagation.enabled=true") == 0
+    np.testing.assert_array_equal(read_clip(tmp_path / "clean.mkv").frames, first)
+    with np.load(work / "propagation.npz") as z:
+        assert [int(v) for v in z["shape"]] == [SMALL.frames, SMALL.height, SMALL.width]
+
+
+def test_a_damaged_run_record_says_so(clip, tmp_path, capsys):
+    """Before: a damaged run.json read as "holds a run of other frames or settings"."""
+    work = work_run(clip, tmp_path)
+    (work / "run.json").write_text("{not json")
+    capsys.readouterr()
+    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "clean.mkv", *QUICK,
+                     "--set", "propagation.enabled=true"],
+            r"the work directory \S+clean\.work has a damaged run\.json \(its record of which clip and settings it "
+            r"holds\), so vinpaint cannot tell whether its checkpoint is this run's")
+    assert (work / "checkpoint.pt").is_file()
+
+
+def test_demo_refuses_a_users_folder_where_its_sample_goes_before_writing_any_of_it(tmp_path, capsys):
+    """Before: the demo wrote sample/frames, then stopped on the user's sample/masks, leaving half a sample that
+    its next run took for another demo's."""
+    (tmp_path / "sample" / "masks").mkdir(parents=True)
+    (tmp_path / "sample" / "masks" / "keep.txt").write_text("mine\n")
+    refused(capsys, ["demo", "-o", tmp_path, "--frames", "4", "--preset", "tiny", "--quiet"],
+            r"\S+sample/masks holds files that vinpaint did not write; the demo writes its sample clip there, so "
+            r"give another -o")
+    assert sorted(p.name for p in (tmp_path / "sample").iterdir()) == ["masks"]
+    assert (tmp_path / "sample" / "masks" / "keep.txt").read_text() == "mine\n"
+
+
+def _can_mount() -> bool:
+    try:
+        return subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.skipif(not _can_mount(), reason="needs unshare and mount (a user namespace or root)")
+def test_a_disk_that_fills_while_a_run_writes_again_leaves_the_earlier_outputs_whole(clip, tmp_path):
+    """Before: with room for the new video but not for the new PNG folder, the video was replaced and the run
+    stopped, leaving it beside the earlier run's PNG folder, matte and config (the helper's full-disk case). Now
+    every output is written under a temporary name and put in place only once all are (staged_outputs)."""
+    small, work = tmp_path / "small", tmp_path / "work"
+    small.mkdir()
+    run = [sys.executable, "-m", "vinpaint", "inpaint", str(clip["video"]), "--mask", str(clip["masks"]),
+           "-o", str(small / "out.mkv"), "-o", str(small / "out"), "--work-dir", str(work), *QUICK]
+    listing = f"cd {small} && find . -type f ! -name fill | sort | xargs sha256sum"
+    script = (f"mount -t tmpfs -o size=1m tmpfs {small} && \"$@\" && echo '--before--' && {listing} && echo '--then--' && "
+              # room for the new video (the first output) and a little more, not for the PNG folder after it
+              f"free=$(( $(du -k {small}/out.mkv | cut -f1) + 3 )) && "
+              f"dd if=/dev/zero of={small}/fill bs=1k count=$(( $(df -k --output=avail {small} | tail -1) - $free ))"
+              f" 2>/dev/null; \"$@\" --feather 2; echo \"--code $?--\"; {listing}")
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", *run], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    before, _, after = done.stdout.partition("--before--")[2].partition("--then--")
+    code = re.search(r"--code (\d+)--", after)
+    assert before.strip() and code, done.stdout + done.stderr
+    assert code.group(1) == "2" and "the disk is full (no space left) while writing" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert after.split(code.group(0))[1].split() == before.split()  # every output as it was, nothing left over
