@@ -101,10 +101,10 @@ def add_clip_arguments(parser) -> None:
 
 
 def input_paths(args: argparse.Namespace, painted: dict) -> list[Path]:
-    """Every file a run reads, which no output may replace: the video, the mask, the painted reference frames and
-    a --config (a hand-edited copy of an output's .config.json looks like one vinpaint wrote)."""
-    config = [Path(args.config)] if getattr(args, "config", None) else []
-    return [Path(args.video), Path(args.mask), *map(Path, painted.values()), *config]
+    """The files a run reads as its clip, which no output may replace: the video, the mask and the painted
+    reference frames. Not a --config: the `.config.json` beside an output is the record of the run that wrote
+    them, and reloading it to run again (`-o clean.mkv --config clean.config.json`) rewrites it for the new run."""
+    return [Path(args.video), Path(args.mask), *map(Path, painted.values())]
 
 
 def parse_setting(text: str) -> tuple[str, Any]:

@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     long_shot = count is not None and count > config.shot.window
     if long_shot:
         check_ray_device(args)
-        return run_shot(args, plan, config, check_device(args.device), frame_range, painted, fps)
+        device = check_device(args.device) if args.ray is not None else usable_device(args.device)  # Ray's: there
+        return run_shot(args, plan, config, device, frame_range, painted, fps)
     # A device asked for is checked before anything is read. The default fails only where CUDA is broken, and finding
     # out whether a GPU is there loads torch (seconds), so it waits until the inputs are read and checked: bad input
     # is said at once.

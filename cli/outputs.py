@@ -161,8 +161,9 @@ class OutputPlan:
         mine = {os.path.abspath(path) for path, _ in self.targets}
         for name in ("", *VIDEO_OUTPUTS):  # "": the folder of PNGs
             other = self.beside(name)
-            if os.path.abspath(other) not in mine and os.path.lexists(other) and is_vinpaint_output(other) and \
-                    not (other.is_dir() and not any(other.iterdir())):
+            # written by vinpaint, changed since or not: its marker (a folder) or its mark (a video)
+            ours = (other / MARKER).is_file() if other.is_dir() else is_vinpaint_output(other)
+            if os.path.abspath(other) not in mine and os.path.lexists(other) and ours:
                 raise InputError(f"{self.beside('.config.json')} and the other files beside it belong to the output "
                                  f"{other}, written by another run; give this output another name, or add "
                                  "--overwrite to replace them.")

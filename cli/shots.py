@@ -26,7 +26,8 @@ from vinpaint.errors import InputError, TrainingCancelled
 from vinpaint.media.io import read_references
 from vinpaint.media.pictures import pick_frames, write_before_after, write_loss_curve
 from vinpaint.media.shot_input import ShotFiles
-from vinpaint.media.writers import PatternSink, PngFolderSink, VideoSink, is_vinpaint_output, write_png_sequence
+from vinpaint.media.writers import MARK_TEXT, MARKER, PatternSink, PngFolderSink, VideoSink, is_vinpaint_output, \
+    stage, staged_outputs, write_marked, write_png_sequence
 
 
 RAY_ADDRESS = re.compile(r"(auto|local|ray://\S+|\[[0-9a-fA-F:.]+\]:\d+|[\w.-]+:\d+)")
@@ -91,9 +92,9 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
     references = read_references(painted, clip)
     windows = check_windows(config, files.count)
     workdir = args.work_dir or plan.default_workdir
-    plan.check(clip, input_paths(args, painted), workdir, args.overwrite)
-    check_workdir(workdir)
     wanted = extras(args.save_generated, args.save_flows)
+    plan.check(clip, input_paths(args, painted), workdir, args.overwrite, wanted)  # extras too: before training
+    check_workdir(workdir)
     plan.check_writable(wanted, workdir)
     first_frames, first_masks = files.window(windows[0].start, windows[0].stop)
     if first_masks.any():
@@ -147,10 +148,15 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
         finally:
             bar.close()
             files.close()
-        with OutputsInProgress():
+        with OutputsInProgress(), staged_outputs():  # put in place together once every one is written
+            for i, sink in enumerate(sinks):
+                try:
+                    stage(sink)
+                except BaseException:  # those not staged yet are this run's temporary files too
+                    for rest in sinks[i + 1:]:
+                        rest.abort()
+                    raise
             plan.check_outputs(args.overwrite, wanted)
-            for sink in sinks:
-                sink.commit()
             written = {f"frames ({kind}, {path.name})": path for path, kind in plan.targets}
             written.update(_write_extras(plan, clip, workdir, args, bar.write))
             written["matte (white: propagated from other frames, grey: generated)"] = plan.beside(".matte")
@@ -161,7 +167,7 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
             written["loss curve"] = write_loss_curve(plan.beside(".loss.png"), loss_history(result.history),
                                                      f"{config.variant} ({config.preset}), {result.windows} windows")
             written["config"] = plan.beside(".config.json")
-            config.save(written["config"])
+            write_marked(written["config"], (config.to_json() + "\n").encode())
     if not args.keep_work:
         freed = tidy(workdir)
         print(f"work directory: each window's result and checkpoint removed ({freed / 2**20:.0f} MB); "
@@ -184,6 +190,8 @@ def _write_extras(plan, clip, workdir: Path, args, say) -> dict[str, Path]:
         root = plan.beside(suffix)
         windows = sorted(workdir.glob("window_[0-9][0-9][0-9][0-9]"))
         _drop_stale_windows(root, {folder.name for folder in windows})
+        # marked as vinpaint's: the next run of this output replaces its windows without --overwrite
+        write_marked(root / MARKER, f"{MARK_TEXT}; a folder per window, each replaced by the next run\n".encode())
         for folder in windows:
             start = json.loads((folder / "done.json").read_text())["start"]
             if not (folder / name).is_file():

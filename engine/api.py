@@ -16,7 +16,7 @@ from .composite import composite, dilate_holes, hole_region, resize_frames, resi
 from .checks import validate
 from .config import InpaintConfig, SettingError, region_working_size, working_size
 from .devices import resolved_precision
-from .result import GENERATED, InpaintResult, ProgressEvent
+from .result import GENERATED, HISTORY_TERMS, InpaintResult, ProgressEvent
 from vinpaint.errors import InputError, OtherRunError
 from .flow import FlowEstimator, KnownFlow, compute_known_flow, make_estimator
 from .perceptual import load_vgg16
@@ -247,7 +247,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
         try:  # plain arrays only (allow_pickle=False); a damaged or planted file is one sentence
             with np.load(result_file, allow_pickle=False) as z:
                 generated, history = z["generated"], z["history"]
-                if history.size and history.ndim != 2:
+                if history.size and (history.ndim != 2 or history.shape[1] != 1 + len(HISTORY_TERMS)):
                     raise ValueError(f"a loss history of shape {history.shape}")
                 flows = z["flows"] if z["flows"].size else None
                 seconds, steps = float(z["seconds"]), int(z["steps"])

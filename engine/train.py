@@ -230,6 +230,8 @@ def _fitting(path: Path | None):
     try:
         yield
     except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
+        if out_of_memory(exc):  # the device, not the checkpoint: said as memory, and the checkpoint kept
+            raise
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise InputError(f"the checkpoint {path} does not fit this run's model ({first[:120]}); delete it or use "
                          "--restart") from None
@@ -799,8 +801,9 @@ class FrameTrainer:
                 frame, it, best = int(state["frame"]), int(state["iteration"]), float(state["best"])
                 self.images = state["images"]
                 best_image = state["best_image"]
-                if frame < self.t_count:
-                    model, optimizer = self._fresh(frame)
+            if frame < self.t_count:
+                model, optimizer = self._fresh(frame)
+                with _fitting(rs.checkpoint_path):
                     model.load_state_dict(state["model"])
                     load_optimizer_state(optimizer, state["optimizer"])
         per_frame_budget = tc.max_seconds / self.t_count if tc.max_seconds > 0 else 0.0

@@ -137,7 +137,9 @@ def load_snapshot(snap: Snapshot, clip: compose.ComposedClip):
     cfg = InpaintConfig.load(wd / "config.json")
     try:
         return inpaint(clip.frames, clip.masks, cfg, workdir=wd)
-    except OtherRunError:  # the engine's advice names a --work-dir, which eval has not
+    except OtherRunError as exc:  # the engine's advice names a --work-dir, which eval has not
+        if exc.damaged:  # a damaged run.json: said as the engine says it
+            raise
         raise OtherRunError(f"{wd} holds a run of {snap.method} on other frames of {clip.name} than this evaluation "
                             "gives it; give a new -o, or move that folder aside to run it again") from None
 

@@ -260,7 +260,9 @@ def run_engine_job(job: EngineJob) -> list[Snapshot]:
     try:
         _claim_root(Path(job.root), own_config(job).to_json(), job.method.label, clip_key(job.frames, job.masks))
         return run_dip(job) if job.method.variant == "dip" else run_video_chain(job)
-    except OtherRunError:  # the engine's advice names a --work-dir, which eval has not
+    except OtherRunError as exc:  # the engine's advice names a --work-dir, which eval has not
+        if exc.damaged:  # a damaged run.json: said as the engine says it
+            raise
         raise OtherRunError(f"{job.root} holds runs of {job.method.label} on other frames of {job.clip} (an "
                             "earlier evaluation into this folder, of another set or real clip); give a new -o, or "
                             "move that folder aside to run it again") from None

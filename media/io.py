@@ -6,6 +6,7 @@ Array-level checks (empty mask, too few frames for the flow intervals ...) belon
 """
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -125,9 +126,15 @@ def file_numbers(files: list[Path]) -> list[int] | None:
     return numbers if len(set(numbers)) == len(numbers) else None
 
 
-def _skipped(numbers: list[int]) -> list[int]:
-    """Frame numbers missing between the first and the last of a sorted list (a frame lost in a copy)."""
-    return [n for a, b in zip(numbers, numbers[1:]) for n in range(a + 1, b)]
+def _skipped(numbers: list[int]) -> tuple[int, list[int]]:
+    """(how many, the first five) frame numbers missing between the first and the last of a sorted list, where
+    the names count frames one by one (most steps are 1); names that step otherwise (timestamps, every other
+    number) skip nothing. Counted, not listed: nanosecond names would list billions."""
+    steps = [b - a for a, b in zip(numbers, numbers[1:])]
+    if not steps or sum(step == 1 for step in steps) * 2 <= len(steps):
+        return 0, []
+    first = list(itertools.islice((n for a, b in zip(numbers, numbers[1:]) for n in range(a + 1, b)), 5))
+    return sum(step - 1 for step in steps if step > 1), first
 
 
 def _read_image_folder(folder: Path, matte: bool = False) -> Clip:
@@ -135,11 +142,11 @@ def _read_image_folder(folder: Path, matte: bool = False) -> Clip:
     if not files:
         raise InputError(f"folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
     frames, sample, notices = _read_files(folder, files, matte)
-    skipped = _skipped(sorted(file_numbers(files) or []))
-    if skipped:
-        notices.append(f"{folder} skips frame number{'s' if len(skipped) > 1 else ''} "
-                       f"{', '.join(map(str, skipped[:5]))}{' ...' if len(skipped) > 5 else ''}: its frames are "
-                       "taken one after another, as if none were missing")
+    count, first = _skipped(sorted(file_numbers(files) or []))
+    if count:
+        notices.append(f"{folder} skips frame number{'s' if count > 1 else ''} {', '.join(map(str, first))}"
+                       f"{f' ... ({count} in all)' if count > len(first) else ''}: its frames are taken one after "
+                       "another, as if none were missing")
     return Clip(frames, DEFAULT_FPS, folder, "images", [p.stem for p in files], sample=sample, notices=notices)
 
 
@@ -401,7 +408,7 @@ def read_inputs(video: str | Path, mask: str | Path, invert: bool = False,
     numbers."""
     clip = read_clip(video, frame_range)
     if clip.kind == "images" and not clip.numbers and Path(mask).is_dir():
-        _check_same_numbers(Path(video), Path(mask))
+        check_same_numbers(Path(video), Path(mask))
     masks = read_masks(mask, clip.frames.shape[0], clip.size, invert=invert, numbers=clip.numbers or None)
     rate = _video_rate(Path(mask)) if clip.kind == "video" else None
     if rate is not None and rate != clip.fps:
@@ -410,7 +417,7 @@ def read_inputs(video: str | Path, mask: str | Path, invert: bool = False,
     return clip, masks
 
 
-def _check_same_numbers(frames: Path, masks: Path) -> None:
+def check_same_numbers(frames: Path, masks: Path) -> None:
     """A folder of frames and a folder of masks are paired by position; where both number their files and the
     numbers differ (each missing another frame), position would pair a frame with another frame's mask."""
     mine, theirs = file_numbers(list_images(frames)), file_numbers(list_images(masks))

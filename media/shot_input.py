@@ -12,7 +12,8 @@ import numpy as np
 
 from vinpaint.errors import InputError
 from .io import DEFAULT_FPS, IMAGE_EXTENSIONS, Clip, _check_count, _check_size, _describe, _reason, _to_hole, \
-    check_regular, decoded_format, image_alpha_notices, list_images, read_image_typed, video_alpha_notices
+    check_regular, check_same_numbers, decoded_format, image_alpha_notices, list_images, read_image_typed, \
+    video_alpha_notices
 from .sequences import looks_like_pattern, parse_pattern, select_frames
 
 
@@ -150,6 +151,8 @@ class ShotFiles:
             _check_size(image.shape[1], image.shape[0], self.clip.size, mask)
             self.static = _to_hole(image, invert)
         else:
+            if mask.is_dir() and Path(video).is_dir() and not self.clip.numbers:
+                check_same_numbers(Path(video), mask)
             self.masks = FrameStream(mask, matte=True)
         if self.masks is not None:
             _check_count(self.masks.count, self.count, mask)

@@ -183,27 +183,45 @@ def _check_never_replaced(folder: Path) -> None:
 
 
 def check_no_folder_inside(folder: Path) -> None:
-    """A folder of PNGs about to be replaced whole holds no folder, even with --overwrite: vinpaint writes none
-    in one, so a folder there is someone's work (a long shot's extras are a plain folder of such folders, each
-    replaced on its own)."""
+    """A folder of PNGs about to be replaced whole holds no folder of someone else's, even with --overwrite:
+    vinpaint writes none in one but a long shot's per-window folders (each marked as vinpaint's), so any other
+    folder there is someone's work."""
     try:
-        inner = next((e.name for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)), None)
+        inner = next((e.name for e in os.scandir(folder)
+                      if e.is_dir(follow_symlinks=False) and not _marked_folder(Path(e.path))), None)
     except OSError:
         inner = None
     if inner is not None:
-        raise InputError(f"output folder {folder} holds the folder {inner}/, and vinpaint replaces an output folder "
-                         "whole (it writes no folders in one), even with --overwrite; give a new or empty folder.")
+        raise InputError(f"output folder {folder} holds the folder {inner}/, which vinpaint did not write, and "
+                         "vinpaint replaces an output folder whole, even with --overwrite; give a new or empty "
+                         "folder.")
+
+
+SYSTEM_FILES = (".DS_Store", "Thumbs.db", "desktop.ini", ".directory")
+"""Files a file browser adds to a folder it shows (and macOS's `._NAME` beside each file on a network share): not
+a user's work, so they do not keep an output folder from being replaced."""
 
 
 def foreign_entries(folder: Path):
-    """The names in an output folder that vinpaint did not write there, sorted: anything but its MARKER and PNGs
-    carrying its mark (a frame retouched in another program loses the mark). One is enough to keep the folder."""
+    """The names in an output folder that vinpaint did not write there, sorted: anything but its MARKER, PNGs
+    carrying its mark (a frame retouched in another program loses the mark), a long shot's per-window folders of
+    such PNGs, and a file browser's SYSTEM_FILES. One is enough to keep the folder."""
     for name in sorted(os.listdir(folder)):
         path = Path(folder) / name
-        if path.is_symlink() or not path.is_file():
+        if name in SYSTEM_FILES or name.startswith("._"):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            if not _marked_folder(path):
+                yield name
+        elif path.is_symlink() or not path.is_file():
             yield name
         elif name != MARKER and not (name.lower().endswith(".png") and _png_marked(path)):
             yield name
+
+
+def _marked_folder(path: Path) -> bool:
+    """A folder vinpaint wrote and nobody changed (a long shot's window folder inside an output folder)."""
+    return (path / MARKER).is_file() and next(foreign_entries(path), None) is None
 
 
 def _png_marked(path: Path) -> bool:
@@ -370,6 +388,9 @@ class VideoSink:
             raise naming(exc, self.path) from exc
         self.finished = True
 
+    def check(self) -> None:
+        check_replaceable(self.path, overwrite=self.overwrite)  # again: a file may have appeared meanwhile
+
     def commit(self) -> None:
         self.finish()
         try:
@@ -414,6 +435,11 @@ class PngFolderSink:
         except OSError as exc:
             raise naming(exc, self.folder / MARKER) from exc
 
+    def check(self) -> None:
+        check_replaceable(self.folder, folder=True, overwrite=self.overwrite)
+        if self.folder.is_dir() and not self.folder.is_symlink():
+            check_no_folder_inside(self.folder)
+
     def commit(self) -> None:
         if not (self.temp / MARKER).is_file():
             self.finish()
@@ -453,6 +479,10 @@ class PatternSink:
     def finish(self) -> None:
         """Every frame is already written and synced by write()."""
 
+    def check(self) -> None:
+        for target in self.targets:
+            check_replaceable(target, overwrite=self.overwrite)
+
     def commit(self) -> None:
         for target in self.targets:
             check_replaceable(target, overwrite=self.overwrite)  # again: a file may have appeared meanwhile
@@ -471,15 +501,10 @@ def _fill(sink, frames) -> None:
     try:
         for frame in frames:
             sink.write(frame)
-        staged = _staged.get()
-        if staged is None:
-            sink.commit()
-        else:
-            sink.finish()
-            staged.append(sink)
     except BaseException:
         sink.abort()
         raise
+    stage(sink)
 
 
 _staged: contextvars.ContextVar[list | None] = contextvars.ContextVar("vinpaint_staged_outputs", default=None)
@@ -501,13 +526,35 @@ def staged_outputs():
         raise
     finally:
         _staged.reset(token)
+    try:  # every refusal (a file of the user's that appeared meanwhile) before the first rename: no mix
+        for sink in staged:
+            sink.check()
+    except BaseException:
+        for sink in staged:
+            sink.abort()
+        raise
     for i, sink in enumerate(staged):
         try:
             sink.commit()
         except BaseException:
-            for rest in staged[i + 1:]:
+            for rest in staged[i:]:
                 rest.abort()
             raise
+
+
+def stage(sink) -> None:
+    """A sink filled by its caller (a long shot's, window by window): committed now, or inside staged_outputs()
+    finished now and put in place with the others."""
+    staged = _staged.get()
+    try:
+        if staged is None:
+            sink.commit()
+        else:
+            sink.finish()
+            staged.append(sink)
+    except BaseException:
+        sink.abort()
+        raise
 
 
 class FileSink:
@@ -515,6 +562,7 @@ class FileSink:
 
     def __init__(self, path: Path, data: bytes):
         self.path = Path(path)
+        self.existed = os.path.lexists(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.temp = temp_sibling(self.path, self.path.suffix)
         try:
@@ -530,6 +578,10 @@ class FileSink:
 
     def finish(self) -> None:
         """Written whole in __init__."""
+
+    def check(self) -> None:
+        if not self.existed:  # one that appeared meanwhile (what was there was checked with the outputs before)
+            check_replaceable(self.path)
 
     def commit(self) -> None:
         commit(self.temp, self.path, durable=False)

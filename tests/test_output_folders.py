@@ -1,11 +1,10 @@
 """A user's files and finished work in and around outputs, found by a hostile review (2026-12-01): an output folder
 of PNGs is replaced whole, so it is replaced only while it holds nothing but what vinpaint wrote there; nothing is
-written inside one; a --config is an input; and damaged work files are one sentence. Real files, the real CLI;
-each test failed before the change it guards."""
+written inside one; outputs are put in place together; and damaged work files are one sentence. Real files, the
+real CLI; each test failed before the change it guards."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -73,9 +72,10 @@ def test_an_output_folder_holding_what_vinpaint_did_not_write_is_kept(clip, tmp_
         (tmp_path / "out.matte" / "keep.txt").write_text("mine\n")
     before = {**digests(out), **{f"matte/{k}": v for k, v in digests(tmp_path / "out.matte").items()}}
     where = "out.matte" if change == "a matte note" else "out"
+    named = {"a note": r"notes\.txt", "a retouched frame": r"00000\.png", "a matte note": r"keep\.txt"}[change]
     refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", out, *QUICK, "--feather", "1"],
             rf"output folder \S+{where} was written by vinpaint but now holds what vinpaint did not write there "
-            r"\((notes\.txt|0+\.png|keep\.txt): ")
+            rf"\({named}: ")
     assert {**digests(out), **{f"matte/{k}": v for k, v in digests(tmp_path / "out.matte").items()}} == before
     assert inpaint(clip, out, "--feather", "1", "--overwrite") == 0  # asked for: replaced whole
     assert (out / MARKER).is_file() and not (out / "notes.txt").exists()
@@ -120,22 +120,6 @@ def test_overwrite_never_replaces_the_current_folder_or_one_holding_a_folder(cli
         r"output folder \S+sandbox is the current folder or holds it"
     refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", target, "--overwrite", *QUICK], pattern)
     assert digests(home) == before and (home / "sub").is_dir()
-
-
-def test_a_config_given_as_input_is_never_replaced(clip, tmp_path, capsys):
-    """Before: a hand-edited copy of an output's .config.json, given back with --config, looked like vinpaint's
-    (it has preset, variant, train) and the run replaced it with its own, the edits lost."""
-    assert inpaint(clip, tmp_path / "clean.mkv") == 0
-    config = tmp_path / "clean.config.json"
-    data = json.loads(config.read_text())
-    data["mask"]["dilation"] = 1
-    config.write_text(json.dumps(data))
-    before = config.read_bytes()
-    capsys.readouterr()
-    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "clean.mkv", "--config",
-                     config, "--quiet", "--set", "train.max_steps=1"],
-            r"output \S+clean\.config\.json is or holds the input \S+clean\.config\.json")
-    assert config.read_bytes() == before
 
 
 def numbered_folders(tmp_path: Path, clip, frame_numbers, mask_numbers) -> tuple[Path, Path]:
@@ -298,3 +282,102 @@ def test_a_disk_that_fills_while_a_run_writes_again_leaves_the_earlier_outputs_w
     assert code.group(1) == "2" and "the disk is full (no space left) while writing" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
     assert after.split(code.group(0))[1].split() == before.split()  # every output as it was, nothing left over
+
+
+# ---- a second review of the change above (2026-12-01) ------------------------------------------------------------
+
+def test_a_note_in_a_folder_output_does_not_hand_its_side_files_to_another_run(clip, tmp_path, capsys):
+    """The first version of the rule above took a folder output holding a note for not vinpaint's, so another run
+    of the same stem (clean.mkv beside the folder clean) replaced clean's config, matte and pictures."""
+    assert inpaint(clip, tmp_path / "clean") == 0
+    (tmp_path / "clean" / "notes.txt").write_text("mine\n")
+    config = (tmp_path / "clean.config.json").read_bytes()
+    capsys.readouterr()
+    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "clean.mkv", "--work-dir",
+                     tmp_path / "w2", *QUICK, "--feather", "1"],
+            r"\S+clean\.config\.json and the other files beside it belong to the output \S+clean, written by another "
+            r"run")
+    assert (tmp_path / "clean.config.json").read_bytes() == config
+
+
+def test_a_file_browsers_own_files_do_not_keep_an_output_folder(clip, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert inpaint(clip, out) == 0
+    for name in (".DS_Store", "Thumbs.db", "._00000.png"):
+        (out / name).write_bytes(b"\0\1")
+    assert inpaint(clip, out, "--feather", "1") == 0
+    assert not (out / ".DS_Store").exists()
+
+
+def test_frames_named_by_timestamp_are_no_skipped_frames(clip, tmp_path, capsys):
+    """The first notice listed every number between two names: nanosecond timestamps made it build lists of
+    millions (gigabytes, then "out of memory")."""
+    sample = make_sample(SMALL)
+    frames, masks = tmp_path / "frames", tmp_path / "masks"
+    frames.mkdir()
+    masks.mkdir()
+    for i in range(SMALL.frames):
+        stamp = 1_699_999_999_000_000_000 + i * 33_366_667
+        cv2.imwrite(str(frames / f"{stamp}.png"), cv2.cvtColor(sample.frames[i], cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(masks / f"{stamp}.png"), np.where(sample.masks[i], 255, 0).astype(np.uint8))
+    assert main([str(a) for a in ["inpaint", frames, "--mask", masks, "-o", tmp_path / "o.mkv", *QUICK,
+                                  "--check"]]) == 0
+    assert "skips frame" not in capsys.readouterr().err
+
+
+def test_outputs_put_in_place_together_leave_no_mix_when_one_is_refused_at_the_end(tmp_path):
+    """The first version put outputs in place one by one at the end and did not remove the refused one's
+    temporary folder: a file of the user's appearing in the folder output meanwhile left the new video beside the
+    old folder, and a temporary folder behind."""
+    from vinpaint.errors import InputError
+    from vinpaint.media.writers import staged_outputs, write_marked
+
+    frames = make_sample(SMALL).frames
+    write_video(tmp_path / "clean.mkv", frames, 24)
+    write_png_sequence(tmp_path / "clean", frames)
+    before = digests(tmp_path)
+    with pytest.raises(InputError, match=r"now holds what vinpaint did not write there \(notes\.txt"):
+        with staged_outputs():
+            write_video(tmp_path / "clean.mkv", frames[::-1].copy(), 24)
+            write_png_sequence(tmp_path / "clean", frames[::-1].copy())
+            write_marked(tmp_path / "clean.config.json", b"{}\n")
+            (tmp_path / "clean" / "notes.txt").write_text("mine\n")  # appears before they are put in place
+    after = digests(tmp_path)
+    assert after.pop("clean/notes.txt") and after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean", "clean.mkv"]  # no temporary file left
+
+
+def test_out_of_memory_while_loading_a_checkpoint_is_said_as_memory_and_the_checkpoint_kept(clip, tmp_path, capsys,
+                                                                                           monkeypatch):
+    """The first version said "the checkpoint does not fit this run's model ... delete it" for a GPU running out of
+    memory while the optimizer state moved there: following that advice threw finished training away."""
+    from vinpaint.engine import train
+
+    work = work_run(clip, tmp_path)
+    before = (work / "checkpoint.pt").read_bytes()
+    (work / "result.npz").unlink()
+
+    def no_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(train, "load_optimizer_state", no_memory)  # as a full GPU fails there
+    capsys.readouterr()
+    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "clean.mkv", *QUICK,
+                     "--set", "propagation.enabled=true", "--set", "train.max_steps=2"],
+            r"the device ran out of memory \(CUDA out of memory")
+    assert (work / "checkpoint.pt").read_bytes() == before
+
+
+def test_a_long_shot_checks_frame_numbers_and_its_extras_before_training(clip, tmp_path, capsys):
+    frames, masks = numbered_folders(tmp_path, clip, [0, 1, 2, 4, 5], [0, 2, 3, 4, 5])
+    refused(capsys, ["inpaint", frames, "--mask", masks, "-o", tmp_path / "out.mkv", *QUICK, "--set",
+                     "train.intervals=[1]", "--set", "shot.window=4", "--set", "shot.overlap=1", "--check"],
+            r"the mask folder \S+mattes does not number its files as the frames in \S+plates")
+    (tmp_path / "out.generated").mkdir()
+    (tmp_path / "out.generated" / "mine.txt").write_text("mine\n")
+    (tmp_path / "ok").mkdir()
+    frames, masks = numbered_folders(tmp_path / "ok", clip, range(6), range(6))
+    refused(capsys, ["inpaint", frames, "--mask", masks, "-o", tmp_path / "out.mkv", *QUICK, "--set",
+                     "train.intervals=[1]", "--set", "shot.window=4", "--set", "shot.overlap=1", "--save-generated"],
+            r"output folder \S+out\.generated holds files that vinpaint did not write")
+    assert not (tmp_path / "out.work").exists()  # refused before training
