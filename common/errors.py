@@ -22,6 +22,16 @@ class OtherRunError(InputError):
         """Its run.json cannot be read: which run it holds is unknown."""
 
 
+class DamagedWorkFile(InputError):
+    """A file in a work directory (checkpoint.pt, result.npz) is damaged, not vinpaint's, or does not fit the run.
+    The CLI says so (delete it or --restart); a daemon job sets `path` aside and trains again, since a job's work
+    directory is its own."""
+
+    def __init__(self, message: str, path) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class CheckpointAhead(InputError):
     """The work directory's checkpoint has trained more steps than these settings plan: its model would not match
     the saved config."""

@@ -17,7 +17,7 @@ from .checks import validate
 from .config import InpaintConfig, SettingError, region_working_size, working_size
 from .devices import resolved_precision
 from .result import GENERATED, HISTORY_TERMS, InpaintResult, ProgressEvent
-from vinpaint.errors import InputError, OtherRunError
+from vinpaint.errors import DamagedWorkFile, InputError, OtherRunError
 from .flow import FlowEstimator, KnownFlow, compute_known_flow, make_estimator
 from .perceptual import load_vgg16
 from .self_check import BandJudge, held_out_band, judge, scored_band
@@ -258,8 +258,8 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
             if share > 0.0:  # a result whose share is 0 (no model, or the self-check gave it none) is not read
                 _check_generated(generated, holes.shape, region, config)
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
-            raise InputError(f"the cached result {result_file} is damaged or not vinpaint's ({str(exc)[:80]}); "
-                             "delete it or use --restart") from None
+            raise DamagedWorkFile(f"the cached result {result_file} is damaged or not vinpaint's ({str(exc)[:80]}); "
+                                  "delete it or use --restart", result_file) from None
         emit(ProgressEvent("done", steps, steps, seconds, 0.0, message="finished earlier; reusing its result"))
         out, matte = _compose(frames, holes, config, propagation, estimator, generated, region, share,
                               diffusion=diffusion)

@@ -19,7 +19,7 @@ import torch
 from . import averaging
 from .config import InpaintConfig
 from .devices import resolved_precision
-from vinpaint.errors import CheckpointAhead, InputError, TrainingCancelled, out_of_memory
+from vinpaint.errors import CheckpointAhead, DamagedWorkFile, InputError, TrainingCancelled, out_of_memory
 from .flow import KnownFlow
 from .losses import consistency_loss, flow_loss, known_mask_for_features, perceptual_loss, reconstruction_loss
 from .config import FLOW_OFFSETS
@@ -139,8 +139,8 @@ class _Run:
             if not all(history):
                 raise ValueError("an empty loss history row")
         except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"the checkpoint {path} is not a vinpaint checkpoint ({str(exc)[:80]}); delete it or "
-                             "use --restart") from None
+            raise DamagedWorkFile(f"the checkpoint {path} is not a vinpaint checkpoint ({str(exc)[:80]}); delete it "
+                                  "or use --restart", path) from None
         self.elapsed_before, self.history, self.rollbacks = elapsed, history, rollbacks
         if not self.fitted and "fitted_steps" in state:  # a resumed run keeps the count it was fitted to
             self.max_steps, self.fitted = int(state["fitted_steps"]), True
@@ -216,9 +216,10 @@ def load_checkpoint(path: Path) -> dict:
     except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError, ... for these
         kind = "holds objects other than tensors and numbers (loading it could run code)" \
             if "weights_only" in str(exc) or "Unsupported global" in str(exc) else "is damaged"
-        raise InputError(f"the checkpoint {path} {kind}; it was not loaded. Delete it or use --restart") from None
+        raise DamagedWorkFile(f"the checkpoint {path} {kind}; it was not loaded. Delete it or use --restart",
+                              path) from None
     if not isinstance(state, dict) or "elapsed" not in state or "history" not in state:
-        raise InputError(f"the checkpoint {path} is not a vinpaint checkpoint; delete it or use --restart")
+        raise DamagedWorkFile(f"the checkpoint {path} is not a vinpaint checkpoint; delete it or use --restart", path)
     return state
 
 
@@ -233,8 +234,8 @@ def _fitting(path: Path | None):
         if out_of_memory(exc):  # the device, not the checkpoint: said as memory, and the checkpoint kept
             raise
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InputError(f"the checkpoint {path} does not fit this run's model ({first[:120]}); delete it or use "
-                         "--restart") from None
+        raise DamagedWorkFile(f"the checkpoint {path} does not fit this run's model ({first[:120]}); delete it or "
+                              "use --restart", path) from None
 
 
 OPTIMIZER_FLAGS = ("fused", "capturable", "foreach", "differentiable")

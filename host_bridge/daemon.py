@@ -29,7 +29,7 @@ from .daemon_config import DaemonConfig
 from .handlers import Requests
 from .logs import FailureLog
 from .pool import TrainerPool, default_devices
-from .store import JobStore, StoreError, atomic_write_json, check_store_folder, mark_store_folder
+from .store import JobStore, StoreError, atomic_write_json, check_store_folder, is_disk_full, mark_store_folder
 
 log = logging.getLogger("vinpaint.daemon")
 
@@ -109,9 +109,15 @@ class Daemon:
                 shutil.rmtree(self.config.store, ignore_errors=True)
             raise DaemonStartError(f"cannot listen on {self.config.bind}: {exc}") from None
         self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
-        atomic_write_json(self.config.store / "daemon.json",
-                          {"endpoint": self.endpoint, "pid": os.getpid(), "started": time.time(),
-                           "version": __version__, "protocol": codec.PROTOCOL_VERSION})
+        try:  # for people and scripts; a full disk must not keep a daemon from serving its finished jobs
+            atomic_write_json(self.config.store / "daemon.json",
+                              {"endpoint": self.endpoint, "pid": os.getpid(), "started": time.time(),
+                               "version": __version__, "protocol": codec.PROTOCOL_VERSION})
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            log.warning("the store's disk is full: daemon.json not written; finished jobs are served, new uploads "
+                        "refused until space is freed")
         return self.endpoint
 
     def _check_devices(self) -> None:

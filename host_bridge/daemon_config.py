@@ -68,7 +68,8 @@ class DaemonConfig:
     store: Path = field(default_factory=default_store)
     """Job store: one folder per job with its inputs, config, checkpoints, results and log."""
     devices: tuple[str, ...] = ()
-    """Training devices, one job at a time on each ('cpu', 'cuda:0', ...); empty: every CUDA GPU CUDA can start on, else cpu."""
+    """Training devices, one job at a time on each ('cpu', 'cuda:0', ...); empty: every GPU CUDA starts on, else
+    cpu."""
     auth: AuthConfig = field(default_factory=AuthConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     stop_grace_s: float = 60.0

@@ -272,6 +272,11 @@ class Requests:
         job = self.store.get(body["job"])
         rec = job.record
         stream = False
+        missing = job.results_missing() if rec.state == "done" else -1
+        if missing >= 0 and job.complete_inputs():  # removed or cut short after it finished: written again
+            job.results_taken_back()
+            rec.state = "cancelled"  # queued below as a cancelled job is: its work directory is kept
+            job.append_log(f"result {missing} is missing: queued to write the results again")
         if rec.state in ("uploading", "failed", "cancelled"):
             if not job.complete_inputs():
                 if not body["stream"] and (rec.state == "uploading" or rec.stream):
@@ -345,8 +350,9 @@ class Requests:
             if rec.state != "done":
                 raise ctx.error("not_ready", f"{what} {index} of job {rec.job} is not written yet: the job is "
                                  f"{rec.state}{self._how_far(job)}")
-            raise ctx.error("internal", f"{what} {index} of job {rec.job} is missing from the store (a job "
-                             "finished by an older daemon has no mattes); start the job again to regenerate it")
+            raise ctx.error("internal", f"{what} {index} of job {rec.job} is missing from the store (removed "
+                             "after it finished, or a job finished by an older daemon, which wrote no mattes); start "
+                             "the job again (job.start, or the same submit) to write its results again")
         reply = {"job": job.id, "index": index}
         if layer != "frame":
             reply["layer"] = layer

@@ -26,7 +26,7 @@ from vinpaint.protocol.codec import DTYPES
 
 from . import events as ev
 from . import job_settings
-from .store import Job, JobStore
+from .store import Job, JobStore, is_disk_full
 from .worker import EXIT_DONE, EXIT_FAILED, EXIT_STOPPED
 
 log = logging.getLogger("vinpaint.daemon")
@@ -114,15 +114,30 @@ class TrainerPool:
         """After a restart: finished work stays finished, interrupted training goes back to the queue."""
         for job in self.store.jobs.values():
             rec = job.record
-            if rec.state == "done":
+            if rec.state == "done" and job.results_missing(mattes=False) >= 0 and job.complete_inputs():
+                job.results_taken_back()  # removed or cut short since: written again (mattes: said at fetch)
+                rec.state, rec.queued_at = "queued", time.time()
+                rec.progress.message = "results missing since it finished: queued to write them again"
+                self._save_at_start(job)
+                job.append_log("daemon restarted: result frames missing, queued to write them again")
+            elif rec.state == "done":
                 job.prune_windows()  # a daemon stopped between a shot's end and its clean-up
             elif rec.state in ("queued", "training") and job.results_complete():
                 self.finish(job)
             elif rec.state == "training":
                 rec.state = "queued"
                 rec.progress.message = "interrupted; resumes from its last checkpoint"
-                job.save()
+                self._save_at_start(job)
                 job.append_log("daemon restarted: training interrupted, queued again")
+
+    def _save_at_start(self, job: Job) -> None:
+        """A record saved while the daemon starts: a full disk must not keep it from serving finished jobs (the
+        state in memory is right; it is saved again at the job's next change)."""
+        try:
+            job.save()
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
 
     def queue(self) -> list[Job]:
         return sorted((j for j in self.store.jobs.values() if j.record.state == "queued"),

@@ -19,6 +19,7 @@ import errno
 import json
 import math
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -103,12 +104,34 @@ class JobRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "JobRecord":
+        """ValueError for a record whose fields have the wrong types (a hand-edited or damaged job.json): its job
+        is skipped at start, not a traceback that stops the daemon or a sort that fails every 100 ms."""
         data = dict(data)
         data["progress"] = Progress(**data.get("progress", {}))
         names = {f.name for f in dataclasses.fields(cls)}
         record = cls(**{k: v for k, v in data.items() if k in names})
         record._unknown = {k: v for k, v in data.items() if k not in names}  # a later version's fields, written
-        return record  # back with the record, so this daemon's saves do not strip them
+        record._check_types()  # back with the record, so this daemon's saves do not strip them
+        return record
+
+    def _check_types(self) -> None:
+        def number(v: Any) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+        wrong = [name for name, ok in (
+            ("job", isinstance(self.job, str)), ("content_hash", isinstance(self.content_hash, str)),
+            *((n, isinstance(getattr(self, n), int) and not isinstance(getattr(self, n), bool)
+               and getattr(self, n) > 0) for n in ("frames", "width", "height", "channels")),
+            ("dtype", self.dtype in DTYPES), ("mask_dtype", self.mask_dtype in DTYPES),
+            ("settings", isinstance(self.settings, dict)), ("config", isinstance(self.config, dict)),
+            ("name", isinstance(self.name, str)), ("state", isinstance(self.state, str)),
+            *((n, number(getattr(self, n))) for n in ("created", "updated", "queued_at")),
+            ("error", isinstance(self.error, str)), ("seeded_from", isinstance(self.seeded_from, str)),
+            ("stream", isinstance(self.stream, bool)),
+            ("references", isinstance(self.references, list) and all(
+                isinstance(i, int) and not isinstance(i, bool) for i in self.references))) if not ok]
+        if wrong:
+            raise ValueError(f"its field {wrong[0]} has a value of the wrong type")
 
     def item_bytes(self, kind: str) -> int:
         channels = 1 if kind == "mask" else self.channels
@@ -234,8 +257,8 @@ class Job:
             size = self.record.item_bytes(kind)
             for digest_file in folder.glob("*.sha256"):
                 stem = digest_file.stem
-                if not (stem.isdigit() and len(stem) == 5):
-                    continue
+                if not (stem.isdigit() and len(stem) == 5) or not digest_file.is_file():
+                    continue  # a pipe or a folder planted there would hang or fail the read
                 index = int(stem)
                 data = digest_file.with_suffix(".bin")
                 try:
@@ -280,6 +303,26 @@ class Job:
     def results_complete(self) -> bool:
         return self.complete_marker.is_file()
 
+    def results_missing(self, mattes: bool = True) -> int:
+        """The first result frame (or matte) of a finished job that is not on disk whole (removed or cut short
+        after it finished), or -1 when every one is."""
+        frame_bytes, matte_bytes = self.record.item_bytes("frame"), self.record.height * self.record.width
+        layers = (("frame", frame_bytes), ("matte", matte_bytes)) if mattes else (("frame", frame_bytes),)
+        for index in range(self.record.frames):
+            for layer, size in layers:
+                try:
+                    if self.result_path(index, layer).stat().st_size != size:
+                        return index
+                except OSError:
+                    return index
+        return -1
+
+    def results_taken_back(self) -> None:
+        """A finished job whose results are not all there any more is queued to write them again: from its work
+        directory's cached result where that is kept (seconds), else trained again."""
+        self.complete_marker.unlink(missing_ok=True)
+        self._frames_done = 0
+
     def append_log(self, line: str) -> None:
         try:
             with open(self.log_path, "a", encoding="utf-8") as f:
@@ -307,6 +350,11 @@ def check_store_folder(root: Path) -> None:
     this version reads, or a store of a version before the mark (nothing but the entries of OWN_ENTRIES). A user's
     folder given as --store is refused: its `trash/` would be emptied and its `daemon.json` replaced."""
     root = Path(root)
+    for above in Path(os.path.realpath(root)).parents:
+        if (above / STORE_MARK).is_file():
+            raise StoreError("store", f"the store {root} lies inside the store {above} of another daemon, whose "
+                             "jobs/ and trash/ that daemon manages (it empties its trash/ at start); give a folder "
+                             "outside it as --store")
     if not os.path.lexists(root):
         return
     if not root.is_dir():
@@ -358,15 +406,17 @@ class JobStore:
             if not d.is_dir() or not is_job_id(d.name):
                 continue
             try:
+                if not (d / "job.json").is_file():  # a pipe there would hang the start
+                    raise ValueError("it is missing or not a file")
                 record = JobRecord.from_dict(json.loads((d / "job.json").read_text()))
                 if record.job != d.name:
                     raise ValueError("its id does not match its folder")
+                job = Job(d, record)
+                job.scan_items()
             except (OSError, ValueError, TypeError, KeyError) as exc:
                 notes.append(f"skipped job folder {d.name}: unreadable job.json ({exc}); kept, and moved to "
                              f"{self.unreadable_dir.name}/ if a client opens the same job again")
                 continue
-            job = Job(d, record)
-            job.scan_items()
             self.jobs[record.job] = job
         return notes
 
@@ -431,8 +481,11 @@ class JobStore:
         return dest
 
     def empty_trash(self) -> None:
+        """Remove what delete() moved there (`<job id>.<ns>`), nothing else: a folder put there by anyone else (a
+        second daemon's store, started inside this one's trash) is left alone."""
         for d in self.trash_dir.iterdir():
-            shutil.rmtree(d, ignore_errors=True)
+            if re.fullmatch(r"[0-9a-f]{32}\.\d+", d.name) and d.is_dir() and not d.is_symlink():
+                shutil.rmtree(d, ignore_errors=True)
 
     def free_bytes(self) -> int:
         return shutil.disk_usage(self.root).free

@@ -28,7 +28,7 @@ import numpy as np
 
 from vinpaint.engine import InpaintConfig, InputError, TrainingCancelled
 from vinpaint.engine.result import GENERATED, HISTORY_TERMS
-from vinpaint.errors import CheckpointAhead, OtherRunError, out_of_memory
+from vinpaint.errors import CheckpointAhead, DamagedWorkFile, OtherRunError, out_of_memory
 from vinpaint.files import atomic_write_bytes
 from vinpaint.host_bridge import events as ev
 from vinpaint.host_bridge.store import atomic_write_json, is_disk_full
@@ -293,6 +293,12 @@ def _retrained_if_refused(job_dir: Path, record: dict[str, Any], events: Events,
     checkpoint further than this job plans), or a job resumed by a daemon of another version. A job's work
     directory is its own, so nothing of anyone else's is lost."""
     try:
+        return attempt()
+    except DamagedWorkFile as exc:  # kept for a person to look at; the job trains again without it
+        aside = Path(exc.path).with_name(f"{Path(exc.path).name}.damaged.{time.time_ns()}")
+        os.replace(exc.path, aside)
+        events.send(ev.Progress(phase="setup", message=f"{Path(exc.path).name} in the job's work directory is damaged "
+                                                       f"(set aside as {aside.name}): training again"))
         return attempt()
     except (OtherRunError, CheckpointAhead):
         pass

@@ -1,0 +1,133 @@
+"""A daemon's store under faults found by a hostile review (2026-12-01): a store inside another, finished results
+removed, a damaged checkpoint, hand-edited records and a pipe among the uploads. A real `vinpaint serve`, real
+msgpack over real ZeroMQ; each test failed before the change it guards."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from daemon_fixtures import DaemonProcess, synthetic_clip
+from vinpaint.host_bridge.client import Client
+from vinpaint.host_bridge.store import STORE_MARK, JobRecord, JobStore
+
+SEED = 3
+TRAINED = {"loss.perceptual": 0.0, "propagation.enabled": False}
+
+
+def wait_for(client: Client, job: str, pred, timeout_s: float = 300.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = client.status(job)
+        if pred(status):
+            return status
+        assert status["state"] != "failed", status.get("error")
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)
+
+
+def serve(store: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vinpaint", "serve", "--bind", "tcp://127.0.0.1:*", "--store",
+                           str(store), "--device", "cpu"], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_a_store_inside_another_stores_trash_is_refused_and_the_trash_keeps_what_is_not_a_deleted_job(tmp_path):
+    """Before: a second daemon's store in the first's trash/ was accepted (it was empty), and the first daemon's
+    next start emptied its trash, the second daemon's finished jobs with it."""
+    outer = JobStore(tmp_path / "s1")
+    outer.open()
+    (tmp_path / "s1" / STORE_MARK).write_text('{"store_format": 1}')
+    done = serve(tmp_path / "s1" / "trash" / "s2")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "the store " + str(tmp_path / "s1" / "trash" / "s2") + " lies inside the store " + \
+        str(tmp_path / "s1") + " of another daemon" in done.stderr
+    assert not (tmp_path / "s1" / "trash" / "s2").exists()
+    # a folder there that delete() did not make stays; a deleted job goes
+    (tmp_path / "s1" / "trash" / "someone").mkdir()
+    (tmp_path / "s1" / "trash" / "someone" / "keep.txt").write_text("mine\n")
+    (tmp_path / "s1" / "trash" / ("d" * 32 + ".123")).mkdir()
+    outer.empty_trash()
+    assert sorted(os.listdir(tmp_path / "s1" / "trash")) == ["someone"]
+
+
+def test_a_finished_job_whose_result_was_removed_writes_it_again_when_started(tmp_path):
+    """Before: job.start answered 'done' and the fetch kept failing, for good: the advice ("start the job again")
+    did nothing, and submitting again landed on the same job."""
+    frames, masks = synthetic_clip(t=6, h=32, w=32, channels=3, seed=2)
+    with DaemonProcess(tmp_path / "store") as d, Client(d.address) as c:
+        job = c.submit(frames, masks, preset="tiny", seed=SEED, overrides={"train.max_steps": 2, **TRAINED})
+        c.wait(job)
+        first = c.results(job, 6)
+        (d.store / "jobs" / job / "results" / "00003.bin").unlink()
+        assert c.start(job)["state"] in ("queued", "training")
+        c.wait(job)
+        np.testing.assert_array_equal(c.results(job, 6), first)
+        assert "result 3 is missing: queued to write the results again" in \
+            (d.store / "jobs" / job / "log").read_text()
+
+
+def test_a_damaged_checkpoint_is_set_aside_and_the_job_trains_again(tmp_path):
+    """Before: the job failed for good with the CLI's advice ("delete it or use --restart"), which a daemon user
+    cannot follow; a daemon job's work directory is its own."""
+    frames, masks = synthetic_clip(t=6, h=32, w=32, channels=3, seed=2)
+    with DaemonProcess(tmp_path / "store") as d, Client(d.address) as c:
+        job = c.submit(frames, masks, preset="tiny", seed=SEED, overrides={"train.max_steps": 400, **TRAINED})
+        wait_for(c, job, lambda s: s["state"] == "training" and s["phase"] == "train" and s["step"] >= 3)
+        c.cancel(job)
+        log = d.store / "jobs" / job / "log"
+        wait_for(c, job, lambda s: s["state"] == "cancelled" and "training stopped" in log.read_text())  # exited
+        work = d.store / "jobs" / job / "work"
+        assert (work / "checkpoint.pt").is_file(), sorted(p.name for p in work.rglob("*"))
+        (work / "checkpoint.pt").write_bytes(b"not a checkpoint")
+        c.start(job)
+        c.wait(job)  # done, not failed
+        aside = list(work.glob("checkpoint.pt.damaged.*"))
+        assert len(aside) == 1 and aside[0].read_bytes() == b"not a checkpoint"
+        assert (work / "checkpoint.pt").is_file()  # the new training's own
+
+
+def new_store(store: Path) -> Path:
+    (store / "jobs").mkdir(parents=True)
+    (store / STORE_MARK).write_text('{"store_format": 1}')
+    return store
+
+
+def record(job: str, **fields) -> dict:
+    data = JobRecord(job=job, content_hash="0" * 64, frames=3, width=8, height=8, channels=3, dtype="u1",
+                     mask_dtype="u1", settings={}, config={}, state="queued", queued_at=1.0).to_dict()
+    return {**data, **fields}
+
+
+@pytest.mark.parametrize("field, value", [("dtype", "f8"), ("frames", "6"), ("queued_at", "x"), ("created", None),
+                                          ("references", ["a"])])
+def test_a_record_with_a_field_of_the_wrong_type_is_skipped_and_the_daemon_serves(tmp_path, field, value):
+    """Before: a wrong dtype or frame count stopped the daemon at start with a traceback; a text queued_at made
+    every housekeeping pass fail (nothing trained), and a null created failed every job.list."""
+    store = new_store(tmp_path / "store")
+    good, bad = "a" * 32, "b" * 32
+    for job, fields in ((good, {}), (bad, {field: value})):
+        (store / "jobs" / job).mkdir(parents=True)
+        (store / "jobs" / job / "job.json").write_text(json.dumps(record(job, **fields)))
+    with DaemonProcess(store) as d, Client(d.address) as c:
+        listed = [j["job"] for j in c.list_jobs()]
+        assert good in listed and bad not in listed
+        assert c.status(good)["state"] in ("queued", "training", "failed")  # served (it has no uploads to train on)
+        assert f"skipped job folder {bad}: unreadable job.json (its field {field} has a value of the wrong type)" \
+            in d.log()
+
+
+def test_a_pipe_among_a_jobs_uploads_does_not_hang_the_start(tmp_path):
+    store = new_store(tmp_path / "store")
+    job = "c" * 32
+    (store / "jobs" / job / "inputs" / "frames").mkdir(parents=True)
+    (store / "jobs" / job / "job.json").write_text(json.dumps(record(job, state="uploading")))
+    os.mkfifo(store / "jobs" / job / "inputs" / "frames" / "00002.sha256")
+    with DaemonProcess(store) as d, Client(d.address) as c:
+        assert c.status(job)["missing_frames"] == 3
