@@ -153,6 +153,13 @@ def test_masks_counted_from_another_first_number_still_pair_and_a_gap_is_said(cl
     assert re.search(r"\S+plates skips frame number 4: its frames are taken one after another", err), err
 
 
+def rerun_refused(capsys, clip, tmp_path, pattern: str, *extra) -> None:
+    """The run of work_run() again (with `extra` options), refused with one sentence matching `pattern`."""
+    capsys.readouterr()
+    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "clean.mkv", *QUICK,
+                     "--set", "propagation.enabled=true", *extra], pattern)
+
+
 def work_run(clip, tmp_path) -> Path:
     assert inpaint(clip, tmp_path / "clean.mkv", "--set", "propagation.enabled=true") == 0
     return tmp_path / "clean.work"
@@ -166,10 +173,8 @@ def test_a_checkpoint_of_another_model_is_one_sentence_and_kept(clip, tmp_path, 
     torch.save(state, work / "checkpoint.pt")
     before = (work / "checkpoint.pt").read_bytes()
     (work / "result.npz").unlink()
-    capsys.readouterr()
-    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "clean.mkv", *QUICK,
-                     "--set", "propagation.enabled=true", "--set", "train.max_steps=2"],
-            r"the checkpoint \S+checkpoint\.pt does not fit this run's model \(")
+    rerun_refused(capsys, clip, tmp_path, r"the checkpoint \S+checkpoint\.pt does not fit this run's model \(",
+                  "--set", "train.max_steps=2")
     assert (work / "checkpoint.pt").read_bytes() == before
 
 
@@ -183,10 +188,8 @@ def test_a_checkpoint_missing_its_parts_is_one_sentence(clip, tmp_path, capsys, 
         state["elapsed"] = "soon"
     torch.save(state, work / "checkpoint.pt")
     (work / "result.npz").unlink()
-    capsys.readouterr()
-    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "clean.mkv", *QUICK,
-                     "--set", "propagation.enabled=true", "--set", "train.max_steps=2"],
-            r"the checkpoint \S+checkpoint\.pt is not a vinpaint checkpoint \(")
+    rerun_refused(capsys, clip, tmp_path, r"the checkpoint \S+checkpoint\.pt is not a vinpaint checkpoint \(",
+                  "--set", "train.max_steps=2")
 
 
 def test_a_cached_result_with_a_damaged_history_leaves_the_outputs_as_they_were(clip, tmp_path, capsys):
@@ -197,10 +200,9 @@ def test_a_cached_result_with_a_damaged_history_leaves_the_outputs_as_they_were(
     arrays["history"] = np.arange(5, dtype=np.float32)
     np.savez(work / "result.npz", **arrays)
     video = (tmp_path / "clean.mkv").read_bytes()
-    capsys.readouterr()
-    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "clean.mkv", *QUICK,
-                     "--set", "propagation.enabled=true", "--feather", "2"],
-            r"the cached result \S+result\.npz is damaged or not vinpaint's \(a loss history of shape \(5,\)\)")
+    rerun_refused(capsys, clip, tmp_path,
+                  r"the cached result \S+result\.npz is damaged or not vinpaint's \(a loss history of shape \(5,\)\)",
+                  "--feather", "2")
     assert (tmp_path / "clean.mkv").read_bytes() == video
 
 
@@ -231,11 +233,9 @@ def test_a_damaged_run_record_says_so(clip, tmp_path, capsys):
     """Before: a damaged run.json read as "holds a run of other frames or settings"."""
     work = work_run(clip, tmp_path)
     (work / "run.json").write_text("{not json")
-    capsys.readouterr()
-    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "clean.mkv", *QUICK,
-                     "--set", "propagation.enabled=true"],
-            r"the work directory \S+clean\.work has a damaged run\.json \(its record of which clip and settings it "
-            r"holds\), so vinpaint cannot tell whether its checkpoint is this run's")
+    rerun_refused(capsys, clip, tmp_path,
+                  r"the work directory \S+clean\.work has a damaged run\.json \(its record of which clip and settings "
+                  r"it holds\), so vinpaint cannot tell whether its checkpoint is this run's")
     assert (work / "checkpoint.pt").is_file()
 
 
@@ -269,7 +269,8 @@ def test_a_disk_that_fills_while_a_run_writes_again_leaves_the_earlier_outputs_w
     run = [sys.executable, "-m", "vinpaint", "inpaint", str(clip["video"]), "--mask", str(clip["masks"]),
            "-o", str(small / "out.mkv"), "-o", str(small / "out"), "--work-dir", str(work), *QUICK]
     listing = f"cd {small} && find . -type f ! -name fill | sort | xargs sha256sum"
-    script = (f"mount -t tmpfs -o size=1m tmpfs {small} && \"$@\" && echo '--before--' && {listing} && echo '--then--' && "
+    script = (f"mount -t tmpfs -o size=1m tmpfs {small} && \"$@\" && echo '--before--' && {listing} && "
+              "echo '--then--' && "
               # room for the new video (the first output) and a little more, not for the PNG folder after it
               f"free=$(( $(du -k {small}/out.mkv | cut -f1) + 3 )) && "
               f"dd if=/dev/zero of={small}/fill bs=1k count=$(( $(df -k --output=avail {small} | tail -1) - $free ))"
@@ -361,10 +362,8 @@ def test_out_of_memory_while_loading_a_checkpoint_is_said_as_memory_and_the_chec
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(train, "load_optimizer_state", no_memory)  # as a full GPU fails there
-    capsys.readouterr()
-    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "clean.mkv", *QUICK,
-                     "--set", "propagation.enabled=true", "--set", "train.max_steps=2"],
-            r"the device ran out of memory \(CUDA out of memory")
+    rerun_refused(capsys, clip, tmp_path,
+                  r"the device ran out of memory \(CUDA out of memory", "--set", "train.max_steps=2")
     assert (work / "checkpoint.pt").read_bytes() == before
 
 
