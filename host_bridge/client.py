@@ -399,6 +399,9 @@ def check_address(address: str) -> str:
 def client_config(address: str | None, server_key: Path | None = None, client_key: Path | None = None,
                   **kw: Any) -> ClientConfig:
     """A ClientConfig from command-line style arguments."""
+    if client_key is not None and server_key is None:  # CURVE needs both: alone it would be ignored without a word
+        raise InputError(f"--client-key {client_key} needs --server-key (the daemon's public key): a client key "
+                         "alone is not used, and an encrypted daemon would not answer")
     cfg = ClientConfig(**kw)
     if address:
         cfg.address = address

@@ -113,6 +113,11 @@ class Requests:
             if body[key] > most:
                 raise ctx.error("too_large", f"{key} {body[key]} is over this daemon's limit of {most}",
                                  field=f"body.{key}")
+        frame_bytes = body["height"] * body["width"] * body["channels"] * DTYPES[body["dtype"]].itemsize
+        if frame_bytes + lim.max_header_bytes > lim.max_message_bytes:  # each upload carries one frame
+            raise ctx.error("too_large", f"one frame is {frame_bytes / 2**20:.1f} MiB, more than the "
+                             f"{lim.max_message_bytes / 2**20:.0f} MiB this daemon takes in one message (its "
+                             "--max-message-mb); start it with a larger one, or send smaller frames", field="body")
         config = job_settings.resolve(body["settings"], ctx.ids)
         windows = self._check_cost(ctx, body, config)
         jid = job_settings.job_id(body["content_hash"], config)

@@ -1,5 +1,5 @@
 """A daemon's store under faults found by a hostile review (2026-12-01): a store inside another, finished results
-removed, a damaged checkpoint, hand-edited records and a pipe among the uploads. A real `vinpaint serve`, real
+removed, a damaged checkpoint, hand-edited records, a pipe among the uploads, and a frame over the message limit. A real `vinpaint serve`, real
 msgpack over real ZeroMQ; each test failed before the change it guards."""
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from daemon_fixtures import DaemonProcess, synthetic_clip
 from vinpaint.host_bridge.client import Client
@@ -132,3 +133,36 @@ def test_a_pipe_among_a_jobs_uploads_does_not_hang_the_start(tmp_path):
     os.mkfifo(store / "jobs" / job / "inputs" / "frames" / "00002.sha256")
     with DaemonProcess(store) as d, Client(d.address) as c:
         assert c.status(job)["missing_frames"] == 3
+
+
+def test_a_frame_over_the_daemons_message_limit_is_refused_when_the_job_opens(tmp_path):
+    """Before: job.open accepted it, the upload was dropped by ZeroMQ's size limit, and `submit` said nothing for
+    minutes, then "is vinpaint serve running there?"."""
+    from vinpaint.host_bridge.client import RequestError
+
+    frames, masks = synthetic_clip(t=6, h=640, w=640, channels=3, seed=2)  # 1.2 MB a frame
+    with DaemonProcess(tmp_path / "store", "--max-message-mb", "1") as d, Client(d.address) as c:
+        with pytest.raises(RequestError) as info:
+            c.submit(frames, masks, preset="tiny")
+        assert info.value.code == "too_large"  # at job.open, before any upload
+        assert "one frame is 1.2 MiB, more than the 1 MiB this daemon takes in one message (its --max-message-mb)" \
+            in str(info.value)
+        assert c.list_jobs() == []
+
+
+def test_a_client_key_without_the_servers_key_is_one_sentence(tmp_path, capsys):
+    """Before: `--client-key` alone was ignored without a word, and the user waited through three timeouts for
+    "is vinpaint serve running there?"."""
+    from vinpaint.cli.main import main
+    from vinpaint.media.writers import write_png_sequence, write_video
+
+    frames, masks = synthetic_clip(t=4, h=32, w=32, channels=3, seed=2)
+    write_video(tmp_path / "clip.mkv", frames, 24)
+    write_png_sequence(tmp_path / "masks", np.where(masks, 255, 0).astype(np.uint8))
+    (tmp_path / "client.key_secret").write_text("not read\n")
+    code = main(["submit", str(tmp_path / "clip.mkv"), "--mask", str(tmp_path / "masks"), "-o",
+                 str(tmp_path / "o.mkv"), "--server", "tcp://127.0.0.1:9", "--client-key",
+                 str(tmp_path / "client.key_secret")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    assert "needs --server-key (the daemon's public key): a client key alone is not used" in err
