@@ -26,8 +26,8 @@ from vinpaint.errors import InputError, TrainingCancelled
 from vinpaint.media.io import read_references
 from vinpaint.media.pictures import pick_frames, write_before_after, write_loss_curve
 from vinpaint.media.shot_input import ShotFiles
-from vinpaint.media.writers import MARK_TEXT, MARKER, PatternSink, PngFolderSink, VideoSink, is_vinpaint_output, \
-    stage, staged_outputs, write_marked, write_png_sequence
+from vinpaint.media.writers import MARK_TEXT, MARKER, WINDOWS_MARK, PatternSink, PngFolderSink, VideoSink, \
+    is_vinpaint_output, stage, staged_outputs, write_marked, write_png_sequence
 
 
 RAY_ADDRESS = re.compile(r"(auto|local|ray://\S+|\[[0-9a-fA-F:.]+\]:\d+|[\w.-]+:\d+)")
@@ -191,7 +191,7 @@ def _write_extras(plan, clip, workdir: Path, args, say) -> dict[str, Path]:
         windows = sorted(workdir.glob("window_[0-9][0-9][0-9][0-9]"))
         _drop_stale_windows(root, {folder.name for folder in windows})
         # marked as vinpaint's: the next run of this output replaces its windows without --overwrite
-        write_marked(root / MARKER, f"{MARK_TEXT}; a folder per window, each replaced by the next run\n".encode())
+        write_marked(root / MARKER, f"{MARK_TEXT}; {WINDOWS_MARK}, each replaced by the next run\n".encode())
         for folder in windows:
             start = json.loads((folder / "done.json").read_text())["start"]
             if not (folder / name).is_file():

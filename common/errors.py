@@ -21,15 +21,21 @@ class OtherRunError(InputError):
         self.damaged = damaged
         """Its run.json cannot be read: which run it holds is unknown."""
 
+    def __reduce__(self):  # across processes (Ray) with its fields
+        return type(self), (str(self), self.differences, self.damaged)
+
 
 class DamagedWorkFile(InputError):
     """A file in a work directory (checkpoint.pt, result.npz) is damaged, not vinpaint's, or does not fit the run.
     The CLI says so (delete it or --restart); a daemon job sets `path` aside and trains again, since a job's work
     directory is its own."""
 
-    def __init__(self, message: str, path) -> None:
+    def __init__(self, message: str, path=None) -> None:
         super().__init__(message)
         self.path = path
+
+    def __reduce__(self):  # across processes (Ray) with its path
+        return type(self), (str(self), self.path)
 
 
 class CheckpointAhead(InputError):

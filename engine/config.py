@@ -23,6 +23,9 @@ class SettingError(InputError):
         super().__init__(message)
         self.name = name
 
+    def __reduce__(self):  # across processes (Ray) with its name
+        return type(self), (self.name, str(self))
+
 
 # --- what every setting may be: one table, checked in one place ------------------------------------------------
 

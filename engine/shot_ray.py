@@ -110,11 +110,14 @@ class RayRunner:
             return self.ray.get(ref)
         except self.ray.exceptions.RayTaskError as exc:
             cause = getattr(exc, "cause", None)
-            if isinstance(cause, VinpaintError):
-                raise type(cause)(str(cause)) from None
+            if isinstance(cause, VinpaintError):  # with its fields (a damaged file's path, a setting's name)
+                raise cause from None
             raise VinpaintError(f"window {window.index + 1} (frames {window.start}-{window.stop - 1}) failed: "
                                 f"{_first_line(cause or exc)}; finished windows are kept, run again to continue") \
                 from None
+        except getattr(self.ray.exceptions, "UnserializableException", ()) as exc:  # an error Ray cannot carry
+            raise VinpaintError(f"window {window.index + 1} (frames {window.start}-{window.stop - 1}) failed: "
+                                f"{_first_line(exc)}; finished windows are kept, run again to continue") from None
         except (self.ray.exceptions.WorkerCrashedError, self.ray.exceptions.NodeDiedError,
                 self.ray.exceptions.ObjectLostError) as exc:
             raise VinpaintError(f"window {window.index + 1} was lost {RETRIES + 1} times ({type(exc).__name__}); "

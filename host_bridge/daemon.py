@@ -116,6 +116,7 @@ class Daemon:
         except OSError as exc:
             if not is_disk_full(exc):
                 raise
+            (self.config.store / "daemon.json").unlink(missing_ok=True)  # an earlier daemon's: not this one's
             log.warning("the store's disk is full: daemon.json not written; finished jobs are served, new uploads "
                         "refused until space is freed")
         return self.endpoint

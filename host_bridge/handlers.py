@@ -114,7 +114,7 @@ class Requests:
                 raise ctx.error("too_large", f"{key} {body[key]} is over this daemon's limit of {most}",
                                  field=f"body.{key}")
         frame_bytes = body["height"] * body["width"] * body["channels"] * DTYPES[body["dtype"]].itemsize
-        if frame_bytes + lim.max_header_bytes > lim.max_message_bytes:  # each upload carries one frame
+        if frame_bytes > lim.max_message_bytes:  # each upload carries one frame (ZeroMQ's limit is per part)
             raise ctx.error("too_large", f"one frame is {frame_bytes / 2**20:.1f} MiB, more than the "
                              f"{lim.max_message_bytes / 2**20:.0f} MiB this daemon takes in one message (its "
                              "--max-message-mb); start it with a larger one, or send smaller frames", field="body")
@@ -279,6 +279,7 @@ class Requests:
         stream = False
         missing = job.results_missing() if rec.state == "done" else -1
         if missing >= 0 and job.complete_inputs():  # removed or cut short after it finished: written again
+            self._check_queue(ctx)
             job.results_taken_back()
             rec.state = "cancelled"  # queued below as a cancelled job is: its work directory is kept
             job.append_log(f"result {missing} is missing: queued to write the results again")
@@ -291,8 +292,7 @@ class Requests:
                 raise ctx.error("hash_mismatch", f"{HASH_MISMATCH}; " + (
                     "re-upload them (or open the job with the right hash)" if rec.state == "uploading"
                     else HASH_FIX))
-            if sum(1 for j in self.store.jobs.values() if j.record.state == "queued") >= self.limits.max_queued:
-                raise ctx.error("busy", f"{self.limits.max_queued} jobs are queued already; try again later")
+            self._check_queue(ctx)
             rec.state, rec.queued_at, rec.error = "queued", time.time(), ""
             rec.stream = rec.stream or stream
             rec.progress.message = "queued; training starts as the first window's items arrive" if stream \
@@ -303,6 +303,10 @@ class Requests:
         if body["stream"] and rec.stream:
             reply["stream"] = True
         return ctx.reply(reply)
+
+    def _check_queue(self, ctx: RequestContext) -> None:
+        if sum(1 for j in self.store.jobs.values() if j.record.state == "queued") >= self.limits.max_queued:
+            raise ctx.error("busy", f"{self.limits.max_queued} jobs are queued already; try again later")
 
     def _incomplete(self, ctx: RequestContext, job: Job) -> None:
         """`incomplete`, listing what is missing."""

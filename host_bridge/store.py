@@ -129,7 +129,14 @@ class JobRecord:
             ("error", isinstance(self.error, str)), ("seeded_from", isinstance(self.seeded_from, str)),
             ("stream", isinstance(self.stream, bool)),
             ("references", isinstance(self.references, list) and all(
-                isinstance(i, int) and not isinstance(i, bool) for i in self.references))) if not ok]
+                isinstance(i, int) and not isinstance(i, bool) for i in self.references)),
+            *((f"progress.{n}", number(getattr(self.progress, n)))
+              for n in ("progress", "step", "total", "elapsed_s")),
+            ("progress.eta_s", self.progress.eta_s is None or number(self.progress.eta_s)),
+            ("progress.phase", isinstance(self.progress.phase, str)),
+            ("progress.message", isinstance(self.progress.message, str)),
+            ("progress.losses", isinstance(self.progress.losses, dict) and all(
+                number(v) for v in self.progress.losses.values()))) if not ok]
         if wrong:
             raise ValueError(f"its field {wrong[0]} has a value of the wrong type")
 

@@ -14,6 +14,7 @@ import contextlib
 import contextvars
 import json
 import os
+import re
 import shutil
 import struct
 import tempfile
@@ -184,11 +185,11 @@ def _check_never_replaced(folder: Path) -> None:
 
 def check_no_folder_inside(folder: Path) -> None:
     """A folder of PNGs about to be replaced whole holds no folder of someone else's, even with --overwrite:
-    vinpaint writes none in one but a long shot's per-window folders (each marked as vinpaint's), so any other
-    folder there is someone's work."""
+    vinpaint writes none in one but a long shot's per-window folders (_window_folders), so any other folder
+    there is someone's work."""
     try:
-        inner = next((e.name for e in os.scandir(folder)
-                      if e.is_dir(follow_symlinks=False) and not _marked_folder(Path(e.path))), None)
+        inner = next((e.name for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)
+                      and not _window_of_ours(Path(folder), e.name)), None)
     except OSError:
         inner = None
     if inner is not None:
@@ -201,27 +202,39 @@ SYSTEM_FILES = (".DS_Store", "Thumbs.db", "desktop.ini", ".directory")
 """Files a file browser adds to a folder it shows (and macOS's `._NAME` beside each file on a network share): not
 a user's work, so they do not keep an output folder from being replaced."""
 
+WINDOWS_MARK = "a folder per window"
+"""In the MARKER of a long shot's extras folder (.generated, .flows): it holds one marked folder per window."""
+
 
 def foreign_entries(folder: Path):
     """The names in an output folder that vinpaint did not write there, sorted: anything but its MARKER, PNGs
-    carrying its mark (a frame retouched in another program loses the mark), a long shot's per-window folders of
-    such PNGs, and a file browser's SYSTEM_FILES. One is enough to keep the folder."""
+    carrying its mark (a frame retouched in another program loses the mark), a long shot's per-window folders
+    (_window_of_ours), and a file browser's SYSTEM_FILES. One is enough to keep the folder."""
     for name in sorted(os.listdir(folder)):
         path = Path(folder) / name
-        if name in SYSTEM_FILES or name.startswith("._"):
-            continue
         if path.is_dir() and not path.is_symlink():
-            if not _marked_folder(path):
+            if not _window_of_ours(Path(folder), name):
                 yield name
         elif path.is_symlink() or not path.is_file():
             yield name
+        elif name in SYSTEM_FILES or name.startswith("._"):
+            continue
         elif name != MARKER and not (name.lower().endswith(".png") and _png_marked(path)):
             yield name
 
 
-def _marked_folder(path: Path) -> bool:
-    """A folder vinpaint wrote and nobody changed (a long shot's window folder inside an output folder)."""
-    return (path / MARKER).is_file() and next(foreign_entries(path), None) is None
+def _window_of_ours(folder: Path, name: str) -> bool:
+    """`name` is a window's folder vinpaint wrote, unchanged, inside a long shot's extras folder (its MARKER says
+    WINDOWS_MARK): the only folders vinpaint writes inside an output folder."""
+    if not re.fullmatch(r"window_\d{4}", name):
+        return False
+    try:
+        if WINDOWS_MARK not in (folder / MARKER).read_text(encoding="utf-8", errors="replace"):
+            return False
+    except OSError:
+        return False
+    inner = folder / name
+    return (inner / MARKER).is_file() and next(foreign_entries(inner), None) is None
 
 
 def _png_marked(path: Path) -> bool:

@@ -180,7 +180,15 @@ def test_open_refusals(client):
             "content_hash": "0" * 64}
     assert expect_error("too_large", client.request, "job.open", body).field == "body.frames"
     body = {**body, "frames": 10000, "width": 8192, "height": 8192, "channels": 4, "dtype": "f4"}
-    expect_error("storage_full", client.request, "job.open", body)  # 10000 x 1 GB frames: not on this disk
+    err = expect_error("too_large", client.request, "job.open", body)  # a 1 GiB frame over this daemon's 1 MiB
+    assert "one frame is 1024.0 MiB, more than the 1 MiB this daemon takes in one message" in str(err)
+
+
+def test_open_of_a_clip_larger_than_the_disk_is_refused(tmp_path):
+    with DaemonProcess(tmp_path / "store", "--max-message-mb", "2048") as d, Client(d.address) as c:
+        body = {"frames": 10000, "width": 8192, "height": 8192, "channels": 4, "dtype": "f4", "mask_dtype": "u1",
+                "content_hash": "0" * 64}
+        expect_error("storage_full", c.request, "job.open", body)  # 10000 x 1 GiB frames: not on this disk
 
 
 def test_path_traversal_is_impossible(client, raw, daemon):

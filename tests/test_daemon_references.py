@@ -62,7 +62,7 @@ def test_reference_frames_and_mattes_match_the_embedded_engine(daemon):
         try:
             with pytest.raises(RequestError) as old:
                 c.fetch(job, 3, layer="matte")
-            assert old.value.code == "internal" and "has no mattes" in str(old.value)
+            assert old.value.code == "internal" and "which wrote no mattes" in str(old.value)
         finally:
             kept.with_suffix(".away").rename(kept)
     want = embedded(frames, masks, references)

@@ -105,7 +105,8 @@ def record(job: str, **fields) -> dict:
     return {**data, **fields}
 
 
-WRONG_TYPES = [("dtype", "f8"), ("frames", "6"), ("queued_at", "x"), ("created", None), ("references", ["a"])]
+WRONG_TYPES = [("dtype", "f8"), ("frames", "6"), ("queued_at", "x"), ("created", None), ("references", ["a"]),
+               ("progress", {"progress": None})]
 
 
 def test_records_with_a_field_of_the_wrong_type_are_skipped_and_the_daemon_serves(tmp_path):
@@ -120,8 +121,9 @@ def test_records_with_a_field_of_the_wrong_type_are_skipped_and_the_daemon_serve
     with DaemonProcess(store) as d, Client(d.address) as c:
         assert [j["job"] for j in c.list_jobs()] == [good]
         assert c.status(good)["state"] in ("queued", "training", "failed")  # served (it has no uploads to train on)
-        for job, (field, _) in bad.items():
-            assert f"skipped job folder {job}: unreadable job.json (its field {field} has a value of the wrong " \
+        for job, (field, value) in bad.items():
+            named = field if field != "progress" else "progress.progress"
+            assert f"skipped job folder {job}: unreadable job.json (its field {named} has a value of the wrong " \
                 "type)" in d.log()
 
 

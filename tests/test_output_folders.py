@@ -380,3 +380,41 @@ def test_a_long_shot_checks_frame_numbers_and_its_extras_before_training(clip, t
                      "train.intervals=[1]", "--set", "shot.window=4", "--set", "shot.overlap=1", "--save-generated"],
             r"output folder \S+out\.generated holds files that vinpaint did not write")
     assert not (tmp_path / "out.work").exists()  # refused before training
+
+
+# ---- a third review (2026-12-01) ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("inside", ["a finished output moved in", "a browser's name as a folder"])
+def test_a_folder_inside_an_output_folder_keeps_it_unless_it_is_a_long_shots_window(clip, tmp_path, capsys, inside):
+    """The second version took any folder carrying vinpaint's marker inside an output folder (`take1/`, a
+    finished output moved into `clean/`) for its own, and skipped `.DS_Store`-named folders: `-o clean` then
+    deleted them without --overwrite. Only a long shot's window_NNNN folders, in its marked extras folder, are."""
+    out = tmp_path / "clean"
+    assert inpaint(clip, out) == 0
+    if inside == "a finished output moved in":
+        assert inpaint(clip, tmp_path / "take1", "--feather", "1") == 0
+        (tmp_path / "take1").rename(out / "take1")
+    else:
+        (out / ".DS_Store").mkdir()
+        (out / ".DS_Store" / "lut.cube").write_text("mine\n")
+    before = digests(out)
+    capsys.readouterr()
+    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", out, *QUICK, "--feather", "2"],
+            r"output folder \S+clean was written by vinpaint but now holds what vinpaint did not write there")
+    assert digests(out) == before
+
+
+def test_errors_that_name_a_file_or_setting_cross_a_process_boundary_whole():
+    """A long shot's windows on Ray come back pickled: the first DamagedWorkFile could not be rebuilt (a
+    traceback in the CLI, and a daemon job failed instead of setting the file aside)."""
+    import pickle
+
+    from vinpaint.engine.config import SettingError
+    from vinpaint.errors import DamagedWorkFile, OtherRunError
+
+    damaged = pickle.loads(pickle.dumps(DamagedWorkFile("the checkpoint x is damaged", "/w/checkpoint.pt")))
+    assert (str(damaged), damaged.path) == ("the checkpoint x is damaged", "/w/checkpoint.pt")
+    other = pickle.loads(pickle.dumps(OtherRunError("other", ("train.seed=0",), True)))
+    assert (other.differences, other.damaged) == (("train.seed=0",), True)
+    setting = pickle.loads(pickle.dumps(SettingError("train.seed", "must be an integer")))
+    assert (setting.name, str(setting)) == ("train.seed", "must be an integer")
