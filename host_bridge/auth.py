@@ -10,11 +10,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
+import struct
 from pathlib import Path
 
 import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
+from zmq.utils import z85
 
 from vinpaint.errors import VinpaintError
 
@@ -83,6 +85,8 @@ def load_secret(path: Path) -> tuple[bytes, bytes]:
         raise AuthError(f"cannot read the key {path}: {exc}") from None
     if not secret:
         raise AuthError(f"{path} is a public certificate; the secret one ends in .key_secret")
+    _check_key(path, public)
+    _check_key(path, secret)
     return public, secret
 
 
@@ -91,7 +95,20 @@ def load_public(path: Path) -> bytes:
         public, _ = zmq.auth.load_certificate(str(path))
     except (OSError, ValueError) as exc:
         raise AuthError(f"cannot read the key {path}: {exc}") from None
+    _check_key(path, public)
     return public
+
+
+def _check_key(path: Path, key: bytes) -> None:
+    """A CurveZMQ key is 40 Z85 characters (32 bytes): anything else would only fail later, as ZeroMQ's
+    "Invalid argument" when the socket connects."""
+    try:
+        ok = len(key) == 40 and len(z85.decode(key)) == 32
+    except (ValueError, KeyError, TypeError, struct.error):
+        ok = False
+    if not ok:
+        raise AuthError(f"the key {path} holds no CurveZMQ key (40 Z85 characters); make a pair with "
+                        "`vinpaint serve --make-keys DIR`")
 
 
 class ServerAuth:

@@ -168,3 +168,19 @@ def test_a_client_key_without_the_servers_key_is_one_sentence(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err, err
     assert "needs --server-key (the daemon's public key): a client key alone is not used" in err
+
+
+def test_a_key_file_without_a_curve_key_is_one_sentence_naming_it(tmp_path):
+    """Before: a key file whose public-key line was not a CurveZMQ key was taken, and the connection failed with
+    ZeroMQ's "Invalid argument"."""
+    from vinpaint.host_bridge.auth import AuthError, apply_client, make_keys
+
+    made = make_keys(tmp_path / "keys")
+    bad = tmp_path / "server.key"
+    bad.write_text('metadata\ncurve\n    public-key = "abc"\n')
+    import zmq
+
+    with zmq.Context() as context, context.socket(zmq.DEALER) as socket:
+        with pytest.raises(AuthError, match=r"^the key \S+server\.key holds no CurveZMQ key \(40 Z85 characters\)"):
+            apply_client(socket, bad, made["client.key_secret"])
+        apply_client(socket, made["server.key"], made["client.key_secret"])  # a real pair is taken
