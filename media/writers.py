@@ -302,14 +302,11 @@ def write_image_sequence(pattern: Pattern, frames: np.ndarray, numbers: list[int
     return sink.targets
 
 
-def _replace_folder(new: Path, folder: Path, overwrite: bool = False) -> None:
+def _replace_folder(new: Path, folder: Path) -> None:
     """Move `new` to `folder`. An existing folder is swapped with it in one step where the system can (then
     removed); elsewhere it is moved aside first and removed once the swap is done."""
     old = None
-    if os.path.lexists(folder):
-        check_replaceable(folder, folder=True, overwrite=overwrite)
-        if folder.is_dir() and not folder.is_symlink():
-            check_no_folder_inside(folder)  # again: one may have appeared meanwhile
+    if os.path.lexists(folder):  # checked by the caller (PngFolderSink.check)
         if exchange(new, folder):  # the previous output (or the link given with --overwrite) is now at `new`
             fsync_dir(folder.parent)
             if new.is_symlink():
@@ -407,7 +404,7 @@ class VideoSink:
     def commit(self) -> None:
         self.finish()
         try:
-            check_replaceable(self.path, overwrite=self.overwrite)  # again: a file may have appeared meanwhile
+            self.check()
             commit(self.temp, self.path, durable=False)  # synced in finish(); the rename made durable here
             fsync_dir(self.path.parent)
         except OSError as exc:
@@ -426,9 +423,7 @@ class PngFolderSink:
 
     def __init__(self, folder: Path, names: list[str], overwrite: bool = False):
         self.folder, self.names, self.overwrite = Path(folder), names, overwrite
-        check_replaceable(self.folder, folder=True, overwrite=overwrite)
-        if self.folder.is_dir() and not self.folder.is_symlink():
-            check_no_folder_inside(self.folder)
+        self.check()
         self.folder.parent.mkdir(parents=True, exist_ok=True)
         self.temp = temp_sibling(self.folder, folder=True)
         self.count = 0
@@ -456,7 +451,8 @@ class PngFolderSink:
     def commit(self) -> None:
         if not (self.temp / MARKER).is_file():
             self.finish()
-        _replace_folder(self.temp, self.folder, self.overwrite)
+        self.check()  # again: a file may have appeared meanwhile
+        _replace_folder(self.temp, self.folder)
 
     def abort(self) -> None:
         shutil.rmtree(self.temp, ignore_errors=True)

@@ -100,6 +100,18 @@ class DaemonProcess:
             self.kill()
 
 
+def wait_for(client, job: str, pred, timeout_s: float = 300.0) -> dict:
+    """job.status until `pred(status)`; fails on a failed job or after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = client.status(job)
+        if pred(status):
+            return status
+        assert status["state"] != "failed", status.get("error")
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)
+
+
 def worker_pid(store: Path, job: str) -> int | None:
     """The pid of the training process of a job (the daemon writes it beside the job's files)."""
     try:

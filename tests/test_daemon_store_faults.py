@@ -7,29 +7,17 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from daemon_fixtures import DaemonProcess, synthetic_clip
+from daemon_fixtures import DaemonProcess, synthetic_clip, wait_for
 from vinpaint.host_bridge.client import Client
 from vinpaint.host_bridge.store import STORE_MARK, JobRecord, JobStore
 
 SEED = 3
 TRAINED = {"loss.perceptual": 0.0, "propagation.enabled": False}
-
-
-def wait_for(client: Client, job: str, pred, timeout_s: float = 300.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        status = client.status(job)
-        if pred(status):
-            return status
-        assert status["state"] != "failed", status.get("error")
-        assert time.monotonic() < deadline, status
-        time.sleep(0.1)
 
 
 def serve(store: Path) -> subprocess.CompletedProcess:
