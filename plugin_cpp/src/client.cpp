@@ -25,6 +25,8 @@ DaemonClient::DaemonClient(std::string endpoint, Timeouts timeouts, net::CancelF
 net::Connection &DaemonClient::conn() {
     if (!conn_) {
         if (endpoint_.empty()) throw DaemonError("vinpaint: the daemon address is empty; set it on the node (e.g. tcp://127.0.0.1:5581)");
+        if (const std::string problem = net::tcpAddressProblem(endpoint_); !problem.empty())
+            throw DaemonError("vinpaint: the daemon address " + endpoint_ + " is malformed: " + problem);
         net::CurveKeys keys = net::CurveKeys::fromEnvironment();
         if (endpoint_.rfind("tcp://", 0) == 0 && !net::isLocalEndpoint(endpoint_) && keys.empty())
             throw DaemonError("vinpaint: " + endpoint_ +

@@ -235,9 +235,9 @@ BufferSpec decodeBufferSpec(const Value &d, const std::string &where) {
     return spec;
 }
 
-Reply decodeReply(const std::vector<FrameRef> &frames) {
+Reply decodeReply(const std::vector<FrameRef> &frames, std::size_t maxHeaderBytes) {
     if (frames.empty()) throw ProtocolError("malformed", "the reply has no frames", "header");
-    Value h = unpackHeader(frames[0].data, frames[0].size, kMaxReplyHeaderBytes);
+    Value h = unpackHeader(frames[0].data, frames[0].size, maxHeaderBytes);
     const Value *v = h.find("v");
     if (!v || !v->isInt()) throw ProtocolError("malformed", "the reply has no int 'v' (protocol version)", "v");
     if (v->asInt() != kProtocolVersion)

@@ -21,6 +21,12 @@ namespace vinpaint::proto {
 constexpr int kProtocolVersion = 1;
 constexpr std::size_t kMaxRequestHeaderBytes = 64 * 1024;
 constexpr std::size_t kMaxReplyHeaderBytes = 16 * 1024 * 1024;
+// The node asks only for short replies (never job.list or job.history), and a decoded header costs up to ~64x its
+// bytes in memory: it takes 1 MiB, so a faulty daemon cannot make it hold a gigabyte per render thread.
+constexpr std::size_t kMaxNodeReplyHeaderBytes = 1024 * 1024;
+// The largest frame a node takes from a daemon (a 16K float RGBA plate is 2.3 GB): the bound on a job's geometry,
+// so on every fetch's size and timeout, and the connection's ZMQ_MAXMSGSIZE.
+constexpr std::size_t kMaxFrameBytes = std::size_t{4} << 30;
 constexpr std::size_t kMaxBuffers = 4;
 constexpr std::uint32_t kMaxDim = 65535;
 constexpr const char *kDefaultEndpoint = "tcp://127.0.0.1:5581";
@@ -127,7 +133,7 @@ struct Reply {
 
 // Validates a reply's envelope and its buffer frames (count and exact byte lengths). Throws ProtocolError:
 // "version_mismatch" (naming both versions), "malformed", "too_large", "bad_buffer".
-Reply decodeReply(const std::vector<FrameRef> &frames);
+Reply decodeReply(const std::vector<FrameRef> &frames, std::size_t maxHeaderBytes = kMaxReplyHeaderBytes);
 
 // Parses one buffer descriptor (used for replies and in tests); `where` is e.g. "buffers[0]".
 BufferSpec decodeBufferSpec(const Value &v, const std::string &where);

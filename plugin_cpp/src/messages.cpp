@@ -301,12 +301,25 @@ StatusReply parseStatus(const Value &body) {
     r.message = f.str("message");
     r.error = f.str("error", false);
     r.position = f.optInt("position");
-    r.geometry.frames = toInt(f.integer("frames"));
-    r.geometry.width = toInt(f.integer("width"));
-    r.geometry.height = toInt(f.integer("height"));
-    r.geometry.channels = toInt(f.integer("channels"));
+    // The geometry sizes every later fetch, its timeout and the node's matte: one the protocol cannot have is a
+    // daemon fault, refused here rather than allocated, waited on or drawn.
+    auto dimension = [&](const char *key, std::int64_t lo, std::int64_t hi) {
+        const std::int64_t v = f.integer(key);
+        if (v < lo || v > hi) f.fail(key, "must be from " + std::to_string(lo) + " to " + std::to_string(hi) +
+                                              ", not " + std::to_string(v));
+        return static_cast<int>(v);
+    };
+    r.geometry.frames = dimension("frames", 1, INT32_MAX);
+    r.geometry.width = dimension("width", 1, kMaxDim);
+    r.geometry.height = dimension("height", 1, kMaxDim);
+    r.geometry.channels = dimension("channels", 3, 4);
     r.geometry.dtype = f.dtype("dtype");
     r.geometry.maskDtype = f.dtype("mask_dtype");
+    if (r.geometry.frameBytes() > kMaxFrameBytes)
+        f.fail("width", "and height make a frame of " + std::to_string(r.geometry.frameBytes()) +
+                            " bytes, more than the " + std::to_string(kMaxFrameBytes) + " a node takes");
+    if (!std::isfinite(r.progress)) r.progress = 0;  // shown as a percentage: never a cast of NaN
+    if (r.eta && !(std::isfinite(*r.eta) && *r.eta >= 0 && *r.eta < kMaxEtaSeconds)) r.eta.reset();  // unknown
     r.missingFrames = f.integer("missing_frames");
     r.missingMasks = f.integer("missing_masks");
     r.name = f.str("name", false);

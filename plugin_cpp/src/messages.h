@@ -27,6 +27,9 @@ struct Settings {
 // std::invalid_argument naming the bad pair; the daemon checks names and ranges.
 Value::Map overridesFromText(const std::string &text);
 
+// An ETA beyond this (three years) is shown as unknown.
+constexpr double kMaxEtaSeconds = 1e8;
+
 struct Geometry {
     int frames = 0, width = 0, height = 0, channels = 3;
     px::Depth dtype = px::Depth::U8;

@@ -233,6 +233,22 @@ DaemonClient Renderer::renderClient() {
     return client;
 }
 
+// A frame or matte is the job's own size and type, or the daemon is at fault: never resampled into the output as if
+// it were a proxy, and never cached.
+void checkFetched(const FetchedFrame &f, const proto::Geometry &g, bool matte) {
+    const proto::BufferSpec want = matte ? proto::BufferSpec{px::Depth::U8, {static_cast<std::uint32_t>(g.height),
+                                                                             static_cast<std::uint32_t>(g.width), 1u}}
+                                         : g.frameSpec();
+    if (f.spec.shape == want.shape && f.spec.dtype == want.dtype) return;
+    auto text = [](const proto::BufferSpec &b) {
+        std::string t;
+        for (std::uint32_t d : b.shape) t += (t.empty() ? "" : "x") + std::to_string(d);
+        return t + " " + px::wireDtype(b.dtype);
+    };
+    throw DaemonError(std::string("vinpaint: the daemon returned a ") + (matte ? "matte" : "frame") + " of " +
+                      text(f.spec) + " for a job of " + text(want) + " (height x width x channels): refused");
+}
+
 bool Renderer::writeResult(const FetchedFrame &f, const std::string &job, int index) {
     if (f.spec.shape.size() != 3 || (f.spec.shape[2] != 3 && f.spec.shape[2] != 4))
         throw DaemonError("vinpaint: the daemon returned a frame that is not an RGB image");
@@ -362,11 +378,11 @@ OfxStatus Renderer::inpainted(bool matte) {
         const proto::Geometry g = geometry(client, job);
         if (index < 0 || index >= g.frames) {  // outside the trained range: the source as it is (nothing filled)
             if (!matte) writeSource(inst_, src_, out_, a_);
-            else writeMattePlane(std::vector<unsigned char>(static_cast<std::size_t>(g.width) * g.height * 3, 0),
-                                 g.width, g.height);
+            else writeMattePlane(std::vector<unsigned char>(3, 0), 1, 1);  // black: nothing of it is the hole
             return kOfxStatOK;
         }
         const double stallLimit = wait ? batchStallSeconds() : 0.0;
+        int doneWithoutFrame = 0;
         std::string lastSignature;
         auto lastChange = std::chrono::steady_clock::now();
         // Always ask for the frame first, whatever the job's state: a daemon with "partial_results" serves a long
@@ -377,6 +393,7 @@ OfxStatus Renderer::inpainted(bool matte) {
                 FetchedFrame f = matte ? client.fetch(job, index, static_cast<std::size_t>(g.width) * g.height,
                                                       proto::kLayerMatte)
                                        : client.fetch(job, index, g.frameBytes());
+                checkFetched(f, g, matte);
                 FrameCache::global().put(cacheKey, index, f);
                 if (write(f)) ofx::clearPersistentMessage(inst_.handle);
                 return kOfxStatOK;
@@ -385,7 +402,11 @@ OfxStatus Renderer::inpainted(bool matte) {
             }
             // Not finished: say how far it is, then show the source or wait.
             const proto::StatusReply st = client.status(job);
-            if (st.state == "done") continue;  // finished between the two calls
+            if (st.state == "done") {  // finished between the two calls, once; never in a loop
+                if (++doneWithoutFrame < 3) continue;
+                return fail("vinpaint: the daemon at " + client.endpoint() + " says this node's job is done but has "
+                            "no frame " + std::to_string(std::lround(a_.time)) + " to give: press Train");
+            }
             const std::string where = describeJob(st);
             if (st.state == "failed") return fail("vinpaint: training failed: " + (st.error.empty() ? st.message : st.error));
             if (!a_.interactive && (!wait || st.state == "cancelled" || st.state == "uploading"))

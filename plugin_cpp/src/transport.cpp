@@ -80,7 +80,34 @@ bool isLocalEndpoint(const std::string &e) {
         return end != std::string::npos && host.substr(1, end - 1) == "::1";
     }
     host = host.substr(0, host.rfind(':'));
-    return host == "localhost" || host.rfind("127.", 0) == 0;
+    if (host == "localhost") return true;
+    // 127.x.y.z written as four numbers: a name such as 127.example.com is not loopback, whatever it starts with.
+    int parts = 0, digits = 0;
+    for (char c : host + '.') {
+        if (c == '.') {
+            if (digits == 0 || digits > 3) return false;
+            ++parts;
+            digits = 0;
+        } else if (c >= '0' && c <= '9') {
+            ++digits;
+        } else {
+            return false;
+        }
+    }
+    return parts == 4 && host.rfind("127.", 0) == 0;
+}
+
+std::string tcpAddressProblem(const std::string &e) {
+    if (e.rfind("tcp://", 0) != 0) return {};
+    const std::string rest = e.substr(6);
+    const std::size_t colon = rest.rfind(':');
+    if (colon == std::string::npos) return "it has no port (tcp://HOST:PORT, e.g. tcp://127.0.0.1:5581)";
+    if (colon == 0) return "it has no host (tcp://HOST:PORT, e.g. tcp://127.0.0.1:5581)";
+    const std::string port = rest.substr(colon + 1);
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoi(port) < 1 || std::stoi(port) > 65535)
+        return "its port '" + port + "' is not a number from 1 to 65535";
+    return {};
 }
 
 Connection::Connection(const std::string &endpoint, const CurveKeys &keys) : endpoint_(endpoint) {
@@ -89,6 +116,8 @@ Connection::Connection(const std::string &endpoint, const CurveKeys &keys) : end
     socket_->set(zmq::sockopt::immediate, 1);
     socket_->set(zmq::sockopt::reconnect_ivl, 100);
     socket_->set(zmq::sockopt::reconnect_ivl_max, 1000);
+    // No frame larger than any job's can arrive: libzmq drops such a peer instead of buffering what it claims.
+    socket_->set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(proto::kMaxFrameBytes));
     if (!keys.empty()) {
         try {
             socket_->set(zmq::sockopt::curve_serverkey, keys.serverPublic);
@@ -199,7 +228,7 @@ WaitResult Connection::receive(InMessage &out, Millis timeout, const CancelFn &c
     std::vector<proto::FrameRef> refs;
     refs.reserve(out.frames.size());
     for (auto &f : out.frames) refs.push_back(proto::FrameRef{f.data(), f.size()});
-    out.reply = proto::decodeReply(refs);
+    out.reply = proto::decodeReply(refs, proto::kMaxNodeReplyHeaderBytes);
     return WaitResult::Ok;
 }
 

@@ -38,6 +38,8 @@ struct CurveKeys {
 
 // True for endpoints the spec lets through without CurveZMQ (loopback tcp, ipc).
 bool isLocalEndpoint(const std::string &endpoint);
+// What is wrong with a tcp:// address's host and port, in words; empty when nothing is (or it is not tcp://).
+std::string tcpAddressProblem(const std::string &endpoint);
 
 struct OutMessage {
     std::string header;

@@ -2,6 +2,7 @@
 // described value and re-encodes to the same bytes, the plugin's own message builders reproduce the request
 // vectors byte for byte, replies decode through the typed parsers, invalid vectors fail with the listed code and
 // field, and broken input (every truncation, byte flips) only ever raises ProtocolError.
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -391,6 +392,27 @@ void testTypedReplies() {
     body.set("step", true);  // ... nor a bool
     e = catchProto([&] { parseStatus(body); });
     CHECK(e && e->field() == "body.step");
+
+    // A geometry no job can have is refused by name before anything is sized from it.
+    for (const auto &[key, value] : std::vector<std::pair<const char *, std::int64_t>>{
+             {"frames", 0}, {"frames", -5}, {"width", 0}, {"width", -7}, {"height", 70000}, {"channels", 2}}) {
+        body = decode("job_status_reply_training").body;
+        body.set(key, value);
+        e = catchProto([&] { parseStatus(body); });
+        CHECK_MSG(e && e->field() == std::string("body.") + key, key);
+    }
+    body = decode("job_status_reply_training").body;
+    body.set("width", 65535);
+    body.set("height", 65535);
+    body.set("dtype", "f4");
+    e = catchProto([&] { parseStatus(body); });
+    CHECK(e && e->field() == "body.width");
+    // Progress and ETA that cannot be shown are shown as 0 % and unknown.
+    body = decode("job_status_reply_training").body;
+    body.set("progress", std::nan(""));
+    body.set("eta_s", 1e300);
+    const StatusReply odd = parseStatus(body);
+    CHECK(odd.progress == 0 && !odd.eta);
 }
 
 // The optional parts of protocol 1 for streaming uploads and early results (features "stream" and
