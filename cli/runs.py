@@ -256,13 +256,24 @@ class OutputsInProgress(_SecondCtrlCQuits):
         self.say("\nfinishing the outputs first, so that they all come from this run (Ctrl-C again to quit at once)")
 
 
+def hole_share(masks: np.ndarray, dilation: int) -> str:
+    """The share of the pixels the engine fills: the mask as grown by --dilate, the drawn one beside it."""
+    drawn = 100 * float(masks.astype(bool).mean())
+    if dilation <= 0:
+        return f"hole {drawn:.1f}% of the pixels"
+    from vinpaint.engine.composite import dilate_holes
+
+    grown = 100 * float(dilate_holes(masks.astype(bool), dilation).mean())
+    return f"hole {grown:.1f}% of the pixels ({drawn:.1f}% as drawn, grown by {dilation} px)"
+
+
 def describe_run(clip: Clip, masks: np.ndarray, config: InpaintConfig, workdir: Path, quiet: bool) -> None:
     width, height = clip.size
     depth = {"half": "half-float", "float": "float"}.get(clip.sample) or \
         f"{16 if clip.frames.dtype == np.uint16 else 8}-bit"
     numbers = f", frames {clip.numbers[0]}-{clip.numbers[-1]}" if clip.numbers else ""
     print(f"input: {clip.source} ({clip.frames.shape[0]} frames{numbers}, {width}x{height}, {depth}, "
-          f"{float(clip.fps):g} fps); hole {100 * masks.mean():.1f}% of the pixels")
+          f"{float(clip.fps):g} fps); {hole_share(masks, config.mask.dilation)}")
     if not quiet:
         print("config: " + config.to_json().replace("\n", "\n  "))
     resumed = (workdir / "checkpoint.pt").exists() or (workdir / "result.npz").exists()

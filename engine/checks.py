@@ -33,6 +33,9 @@ def validate(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig) -> No
     full = np.flatnonzero(holes.reshape(t_count, -1).all(axis=1))
     if len(full):
         raise InputError(f"the mask covers all of frame {int(full[0])}: nothing is left to learn that frame from")
+    if (covered := covered_once_grown(holes, config.mask.dilation)) is not None:
+        raise InputError(f"the mask grown by mask.dilation = {config.mask.dilation} pixels (--dilate) covers all of "
+                         f"frame {covered}: nothing is left to learn that frame from; use a smaller dilation")
     h, w = working_size(frames.shape[1], frames.shape[2], config)
     if config.variant == "dip" and h * w < 2 * 64 * 64:
         raise InputError(f"working size {w}x{h} is too small for per-frame DIP (BatchNorm needs a bottleneck of at "
@@ -41,3 +44,17 @@ def validate(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig) -> No
         from .raft import load_raft  # torch: only where RAFT is asked for
 
         load_raft(config.flow.raft_weights)  # a weights file that is not RAFT's is refused before any work
+
+
+def covered_once_grown(holes: np.ndarray, radius: int) -> int | None:
+    """The first frame that the hole grown by `radius` (as the engine grows it) covers entirely, or None. Only
+    frames whose grown bounding box reaches every edge can be covered, so most clips dilate nothing here."""
+    if radius <= 0:
+        return None
+    from .composite import box_around, grown  # OpenCV, no torch
+
+    for t, hole in enumerate(holes):
+        if hole.any() and box_around(hole, radius) == (0, hole.shape[0], 0, hole.shape[1]) \
+                and grown(hole, radius).all():
+            return t
+    return None

@@ -222,11 +222,17 @@ def _read_video_file(path: Path) -> Clip:
         target = decoded_format(path, stream)
         rate = stream.average_rate or stream.guessed_rate or DEFAULT_FPS
         declared = _declared_frames(container, stream, rate)
-        frames = []
+        audio = len(container.streams.audio)
+        frames, times, turn = [], [], 0
         try:
             budget = clip_memory_budget()
             for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format=target))
+                if not frames:
+                    turn = quarter_turns(frame)
+                picture = frame.to_ndarray(format=target)
+                frames.append(np.ascontiguousarray(np.rot90(picture, turn)) if turn else picture)
+                if frame.pts is not None and frame.time_base is not None:
+                    times.append(float(frame.pts * frame.time_base))
                 _check_size_so_far(path, len(frames), frames[0].nbytes, budget)
         except (av.FFmpegError, OSError) as exc:
             if not frames:
@@ -234,11 +240,49 @@ def _read_video_file(path: Path) -> Clip:
             raise InputError(f"video {path} is damaged after frame {len(frames)}: {_reason(exc)}.") from None
     if not frames:
         raise InputError(f"video {path} holds no frames.")
-    notices = video_alpha_notices(path, stream)
+    notices = video_notices(path, audio, stream, rate, times, turn, frames[0].shape)
     if declared and len(frames) < declared:
         notices.append(f"video {path} declares {declared} frames but only {len(frames)} could be read (is the file "
                        f"truncated or still being written?); using those {len(frames)}")
     return Clip(np.stack(frames), Fraction(rate), path, "video", notices=notices)
+
+
+def video_notices(path: Path, audio: int, stream, rate, times: list[float], turn: int,
+                  shape: tuple[int, ...]) -> list[str]:
+    """What a video holds that the outputs do not keep as it is: an alpha channel, a display rotation (applied),
+    sound, uneven frame times."""
+    notices = video_alpha_notices(path, stream)
+    if turn:
+        how = {1: "90 degrees counter-clockwise", 2: "180 degrees", 3: "90 degrees clockwise"}[turn]
+        notices.append(f"video {path} asks players to turn it {how} (its display matrix): read turned so, "
+                       f"{shape[1]}x{shape[0]}, as players show it; the mask is drawn on that picture, and the outputs "
+                       "are written upright")
+    if audio:
+        notices.append(f"video {path} has {audio} audio track{'s' if audio > 1 else ''}: the outputs carry the "
+                       "picture only (put the sound back in your editor)")
+    if uneven := uneven_timing(times, rate):
+        notices.append(f"video {path} has a variable frame rate ({uneven}): the outputs play every frame at "
+                       f"{float(rate):g} fps, so their timing differs from the source's")
+    return notices
+
+
+def quarter_turns(frame) -> int:
+    """np.rot90's k that shows a decoded frame as players do: its display matrix's rotation (counter-clockwise
+    degrees, phones write one instead of turning the pixels), to the nearest quarter turn; 0 without one."""
+    degrees = getattr(frame, "rotation", 0) or 0
+    return int(round(degrees / 90)) % 4
+
+
+def uneven_timing(times: list[float], rate) -> str:
+    """A few words on how unevenly a video's frames are spaced, or "" when they keep to one rate (within half a
+    frame's time, so rounded timestamps and a phone's jitter are not "variable")."""
+    if len(times) < 3 or not rate:
+        return ""
+    gaps = np.diff(np.sort(np.asarray(times)))
+    step = 1 / float(rate)
+    if np.all(np.abs(gaps - step) <= step / 2):
+        return ""
+    return f"frames {gaps.min():.3g} s to {gaps.max():.3g} s apart"
 
 
 MAX_FRAMES = 100_000
@@ -409,7 +453,14 @@ def read_inputs(video: str | Path, mask: str | Path, invert: bool = False,
     clip = read_clip(video, frame_range)
     if clip.kind == "images" and not clip.numbers and Path(mask).is_dir():
         check_same_numbers(Path(video), Path(mask))
-    masks = read_masks(mask, clip.frames.shape[0], clip.size, invert=invert, numbers=clip.numbers or None)
+    try:
+        masks = read_masks(mask, clip.frames.shape[0], clip.size, invert=invert, numbers=clip.numbers or None)
+    except InputError as exc:
+        turned = next((n for n in clip.notices if "asks players to turn it" in n), None)
+        if turned and "must be the same size" in str(exc):
+            raise InputError(f"{str(exc).rstrip('.')}: {turned.split(' (its display matrix)')[0]}, and is read as "
+                             "players show it, so draw the mask on that picture.") from None
+        raise
     rate = _video_rate(Path(mask)) if clip.kind == "video" else None
     if rate is not None and rate != clip.fps:
         clip.notices.append(f"the mask {mask} runs at {float(rate):g} fps and the video at {float(clip.fps):g}; "

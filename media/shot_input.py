@@ -12,8 +12,8 @@ import numpy as np
 
 from vinpaint.errors import InputError
 from .io import DEFAULT_FPS, IMAGE_EXTENSIONS, Clip, _check_count, _check_size, _describe, _reason, _to_hole, \
-    check_regular, check_same_numbers, decoded_format, image_alpha_notices, list_images, read_image_typed, \
-    video_alpha_notices
+    check_regular, check_same_numbers, decoded_format, image_alpha_notices, list_images, quarter_turns, \
+    read_image_typed, video_notices
 from .sequences import looks_like_pattern, parse_pattern, select_frames
 
 
@@ -28,6 +28,8 @@ class FrameStream:
         self.files: list[Path] = []
         self.container = None
         self.decoded = 0
+        self.turn = 0
+        """np.rot90's k for the video's display rotation (io.quarter_turns), known from its first frame."""
         self.buffer: dict[int, np.ndarray] = {}
         names: list[str] = []
         numbers: list[int] = []
@@ -66,18 +68,21 @@ class FrameStream:
                          numbers=numbers, pattern=pattern, sample=self.sample, notices=notices)
 
     def _probe_video(self, path: Path) -> tuple[np.ndarray, Fraction, int, list[str]]:
-        """The first frame, the rate, the frame count from the packets (a fast pass: nothing is decoded) and the
-        notices for the user."""
+        """The first frame, the rate, the frame count from the packets (a fast pass: only the first frame is
+        decoded) and the notices for the user."""
         try:
             with av.open(str(path)) as container:
                 if not container.streams.video:
                     raise InputError(f"file {path} has no video stream.")
                 stream = container.streams.video[0]
                 rate = stream.average_rate or stream.guessed_rate or DEFAULT_FPS
-                notices = video_alpha_notices(path, stream)
-                count = sum(1 for packet in container.demux(stream) if packet.size)
+                packets = [(p.pts, p.time_base) for p in container.demux(stream) if p.size]
+                count = len(packets)
+                times = [float(pts * base) for pts, base in packets if pts is not None and base is not None]
+                audio = len(container.streams.audio)
             self.video = path
             first = self.read(0, 1)[0]
+            notices = video_notices(path, audio, stream, rate, times, self.turn, first.shape)
         except (av.FFmpegError, OSError) as exc:
             raise InputError(f"cannot open video {path}: {_reason(exc)}.") from None
         if count == 0:
@@ -114,8 +119,12 @@ class FrameStream:
                 if frame is None:
                     raise InputError(f"video {self.video} ended after {self.decoded} frames but its packets "
                                      f"promised {stop}; is it truncated or still being written?")
+                if self.decoded == 0:
+                    self.turn = quarter_turns(frame)
                 if self.decoded >= start:
-                    self.buffer[self.decoded] = frame.to_ndarray(format=self.target)
+                    picture = frame.to_ndarray(format=self.target)
+                    self.buffer[self.decoded] = np.ascontiguousarray(np.rot90(picture, self.turn)) if self.turn \
+                        else picture
                 self.decoded += 1
         except (av.FFmpegError, OSError) as exc:
             raise InputError(f"video {self.video} is damaged after frame {self.decoded}: {_reason(exc)}.") from None

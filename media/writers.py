@@ -26,6 +26,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import ColorRange, Colorspace
 
 from vinpaint.errors import InputError
 from vinpaint.files import atomic_write_bytes, commit, exchange, fsync_dir, naming, temp_sibling
@@ -60,6 +61,8 @@ CODECS: dict[str, VideoCodec] = {
 DEFAULT_CODEC = {".mkv": "ffv1", ".avi": "ffv1", ".mp4": "x264-420", ".mov": "x264-444"}
 """`--codec auto`: lossless where the container is made for it, widely playable H.264 otherwise."""
 VIDEO_OUTPUTS = tuple(DEFAULT_CODEC)
+BT709 = 1
+"""FFmpeg's code for BT.709 as a colour matrix, primaries and transfer (AVCOL_SPC/PRI/TRC_BT709)."""
 MARKER = ".vinpaint-output"
 """The file in every folder vinpaint writes; only a folder holding it (or an empty one) is ever replaced."""
 MARK_TEXT = "written by vinpaint"
@@ -366,6 +369,11 @@ class VideoSink:
             self.stream.width, self.stream.height = size
             self.stream.pix_fmt = spec.pix_fmt_16 if self.deep else spec.pix_fmt
             self.stream.options = dict(spec.options)
+            self.yuv = self.stream.pix_fmt.startswith("yuv")
+            if self.yuv:  # converted with BT.709 and tagged so: untagged, players guess (601 or 709 by size)
+                context = self.stream.codec_context
+                context.colorspace = context.color_primaries = context.color_trc = BT709
+                context.color_range = int(ColorRange.MPEG)
         except OSError as exc:
             self.temp.unlink(missing_ok=True)
             raise naming(exc, self.path) from exc
@@ -378,6 +386,9 @@ class VideoSink:
     def write(self, frame: np.ndarray) -> None:
         data = frame if self.deep else to_uint8(frame)
         picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(data), format="rgb48le" if self.deep else "rgb24")
+        if self.yuv:
+            picture = picture.reformat(format=self.stream.pix_fmt, dst_colorspace=Colorspace.ITU709,
+                                       dst_color_range=ColorRange.MPEG)
         picture.pts = self.count
         self.count += 1
         try:

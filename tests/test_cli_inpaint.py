@@ -103,6 +103,8 @@ def test_empty_mask_as_a_user_sees_it(clip_files, tmp_path):
     ("masks", ["--config", "{tmp}/../nothing.json", "--preset", "fast"], r"--config and --preset both choose"),
     ("masks", ["--config", "{tmp}/../nothing.json", "--variant", "dip"], r"--config and --variant both choose"),
     ("masks", ["--dilate", "-1"], r"setting mask.dilation must be a whole number from 0 to 512, not -1"),
+    # grown, the hole would cover a whole frame (before: exit 0 with every pixel of every frame made up)
+    ("masks", ["--dilate", "200"], r"the mask grown by mask.dilation = 200 pixels \(--dilate\) covers all of frame 0"),
 ])
 def test_bad_input_is_one_sentence_and_writes_nothing(clip_files, tmp_path, capsys, mask, extra, expected):
     extra = [e.replace("{tmp}", str(tmp_path)) for e in extra]

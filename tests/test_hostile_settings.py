@@ -137,7 +137,7 @@ EXTREME_BUT_ACCEPTED = [
      "train.intervals=[5]", "train.max_seconds=1e-9"],
     ["network.kind=3d", "network.temporal_kernel=9", "network.encoder_kernel=15", "network.decoder_kernel=15",
      "network.head_kernel=15", "network.skip_channels=1", "network.encoder_channels=[1]", "train.batch_size=12",
-     "train.intervals=[1]", "network.flow_head=false"],
+     "train.intervals=[1]", "network.flow_head=false", "resolution.work_width=64"],
     ["network.encoder_channels=[1, 1, 1, 1, 1, 1]", "resolution.work_height=64", "train.updates_per_batch=100000",
      "mask.dilation=20", "train.seed=2147483647", "flow.dis_preset=fast"],
 ]

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import cv2
+from av.video.reformatter import Colorspace
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -15,6 +17,7 @@ from hypothesis import given, settings, strategies as st
 from vinpaint.errors import InputError
 from vinpaint.engine.flowviz import color_wheel, flow_to_rgb, flows_to_rgb
 from vinpaint.media.io import read_clip, read_image, read_inputs, read_masks
+from vinpaint.media.shot_input import FrameStream
 from vinpaint.media.pictures import before_after_strip, loss_curve_png, pick_frames
 from vinpaint.media.writers import (
     encode_png, resolve_codec, to_uint8, write_png, write_png_sequence, write_video,
@@ -87,6 +90,78 @@ def test_high_quality_video_is_close_and_keeps_the_frame_rate(tmp_path, codec):
     assert 10 * np.log10(255 ** 2 / max(mse, 1e-9)) > 35
     with av.open(str(tmp_path / "hq.mp4")) as container:
         assert container.streams.video[0].codec_context.name == "h264"
+
+
+def test_h264_outputs_are_converted_and_tagged_as_bt709(tmp_path):
+    """Untagged, players decode HD H.264 as BT.709 and the colours shift everywhere, the pixels kept outside the
+    hole included (before, 2026-12-01: converted with BT.601 and left untagged: (220,160,30) played as
+    (225,158,23))."""
+    flat = np.broadcast_to(np.array([220, 160, 30], np.uint8), (3, 48, 64, 3)).copy()
+    write_video(tmp_path / "hd.mp4", flat, 25, "x264-420")
+    with av.open(str(tmp_path / "hd.mp4")) as container:
+        context = container.streams.video[0].codec_context
+        assert (context.colorspace, context.color_primaries, context.color_trc) == (1, 1, 1)  # BT.709
+        frame = next(container.decode(video=0))
+        as_709 = frame.reformat(format="rgb24", src_colorspace=Colorspace.ITU709).to_ndarray()
+    assert np.abs(as_709.astype(int) - flat[0]).max() <= 3
+    assert np.abs(read_clip(tmp_path / "hd.mp4").frames.astype(int) - flat).max() <= 3
+
+
+def _encoded(path: Path, frames: np.ndarray, times_ms: list[int] | None = None, audio: bool = False) -> None:
+    """frames -> an H.264 .mp4 at 25 fps (or at the given times), with a silent AAC track when `audio`."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv444p"
+        stream.options = {"crf": "0"}
+        if times_ms is not None:
+            stream.time_base = Fraction(1, 1000)
+        sound = container.add_stream("aac", rate=44100) if audio else None
+        for i, image in enumerate(frames):
+            picture = av.VideoFrame.from_ndarray(image, format="rgb24")
+            if times_ms is not None:
+                picture.pts, picture.time_base = times_ms[i], Fraction(1, 1000)
+            container.mux(stream.encode(picture))
+        if sound is not None:
+            silence = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            silence.sample_rate, silence.pts = 44100, 0
+            container.mux(sound.encode(silence))
+            container.mux(sound.encode(None))
+        container.mux(stream.encode(None))
+
+
+def test_a_phone_video_stored_turned_is_read_as_players_show_it(tmp_path):
+    """A display matrix asking players for a quarter turn clockwise (what phones write instead of turning the
+    pixels): the frames come out turned, so a mask drawn on the picture people see fits (before, 2026-12-01: read
+    sideways and written sideways, without a word)."""
+    frames = np.zeros((3, 48, 64, 3), np.uint8)
+    frames[:, :8, :8] = (255, 0, 0)  # the stored picture's top-left corner
+    _encoded(tmp_path / "phone.mp4", frames)
+    data = bytearray((tmp_path / "phone.mp4").read_bytes())
+    matrix = data.find(b"tkhd") + 8 + 20 + 8 + 8  # the version-0 track header's 3x3 matrix
+    data[matrix:matrix + 36] = struct.pack(">9I", 0, 0x10000, 0, (-0x10000) & 0xFFFFFFFF, 0, 0, 0, 0, 0x40000000)
+    (tmp_path / "phone.mp4").write_bytes(bytes(data))
+    clip = read_clip(tmp_path / "phone.mp4")
+    assert clip.frames.shape == (3, 64, 48, 3)
+    assert clip.frames[0, :8, -8:, 0].min() > 200 and clip.frames[0, :8, :8, 0].max() < 50  # now top-right
+    assert any("turn it 90 degrees clockwise" in n and "48x64" in n for n in clip.notices), clip.notices
+    streamed = FrameStream(tmp_path / "phone.mp4")  # the long-shot reader turns it the same way
+    assert np.array_equal(streamed.read(0, 3), clip.frames) and streamed.clip.notices == clip.notices
+
+
+def test_sound_and_uneven_frame_times_are_said_to_be_lost(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 255, (5, 48, 64, 3), dtype=np.uint8)
+    _encoded(tmp_path / "plain.mp4", frames)
+    assert read_clip(tmp_path / "plain.mp4").notices == []
+    _encoded(tmp_path / "talk.mp4", frames, audio=True)
+    assert read_clip(tmp_path / "talk.mp4").notices == [
+        f"video {tmp_path / 'talk.mp4'} has 1 audio track: the outputs carry the picture only (put the sound back "
+        "in your editor)"]
+    _encoded(tmp_path / "vfr.mp4", frames, times_ms=[0, 40, 80, 1000, 3000])
+    notices = read_clip(tmp_path / "vfr.mp4").notices
+    assert len(notices) == 1 and "variable frame rate (frames 0.04 s to 2 s apart)" in notices[0], notices
+    assert FrameStream(tmp_path / "vfr.mp4").clip.notices == notices
+    _encoded(tmp_path / "jitter.mp4", frames, times_ms=[0, 41, 79, 121, 160])  # a phone's jitter is not variable
+    assert read_clip(tmp_path / "jitter.mp4").notices == []
 
 
 def test_sixteen_bit_frames_written_to_an_eight_bit_codec_are_rounded(tmp_path):
