@@ -91,7 +91,8 @@ def resolve_codec(path: Path, codec: str = "auto", size: tuple[int, int] | None 
         raise InputError(f"codec {name} cannot go in a {suffix} file; use {' or '.join(CODECS[name].containers)}.")
     if size is not None and CODECS[name].pix_fmt == "yuv420p" and (size[0] % 2 or size[1] % 2):
         raise InputError(f"codec {name} needs an even width and height but the video is {size[0]}x{size[1]}; "
-                         f"use --codec x264-444 or a .mkv output.")
+                         + ("use --codec x264-444 or ffv1." if suffix == ".mkv" and codec != "auto" else
+                            "use --codec x264-444 or a .mkv output."))
     return name
 
 
