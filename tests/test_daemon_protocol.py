@@ -270,7 +270,7 @@ def _fuzz_frames(draw_kind, header, extra):
     return [blob[: max(len(blob) // 2, 1)], *extra]
 
 
-@settings(max_examples=1200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                     HealthCheck.too_slow])
 @given(kind=st.integers(0, 2), v=st.sampled_from([1, 1, 1, 2, None, "1"]), type_=st.sampled_from(FUZZ_TYPES),
        body=st.dictionaries(body_keys, values, max_size=5) | values,
@@ -305,7 +305,7 @@ shapes = st.sampled_from([[64, 64, 4], [64, 64, 1], [64, 64, 3], [1], [64, 64], 
 dtypes = st.sampled_from(["u1", "u2", "f4"])
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                     HealthCheck.too_slow])
 @given(data=st.data())
 def test_fuzz_plausible_messages_aimed_at_a_real_job(raw, fuzz_job, data):

@@ -22,8 +22,8 @@ from vinpaint.media.writers import write_png_sequence, write_video
 from vinpaint.cli.main import main
 
 FIELDS = sorted(setting_fields())
-FUZZ_CASES = 500
-COMBO_CASES = 150
+FUZZ_CASES = 300
+COMBO_CASES = 100
 
 
 def test_every_setting_declares_its_type_and_range():

@@ -227,19 +227,19 @@ def _decode_all_the_way(frames) -> None:
         assert reply.error["code"] == exc.code
 
 
-@settings(max_examples=900, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=450, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(header_like, st.lists(st.binary(max_size=40), max_size=3))
 def test_fuzz_structured_headers(header, extra):
     _decode_all_the_way([_pack_any(header), *extra])
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=200), st.lists(st.binary(max_size=10), max_size=2))
 def test_fuzz_random_bytes(data, extra):
     _decode_all_the_way([data, *extra])
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(st.data())
 def test_fuzz_truncated_and_bit_flipped_valid_messages(data):
     frames = [bytes(f) for f in codec.encode_request(
