@@ -263,7 +263,8 @@ def hole_share(masks: np.ndarray, dilation: int) -> str:
         return f"hole {drawn:.1f}% of the pixels"
     from vinpaint.engine.composite import dilate_holes
 
-    grown = 100 * float(dilate_holes(masks.astype(bool), dilation).mean())
+    sample = masks[np.unique(np.linspace(0, len(masks) - 1, min(len(masks), 12)).round().astype(int))]
+    grown = 100 * float(dilate_holes(sample.astype(bool), dilation).mean())  # 12 frames: a share, not a census
     return f"hole {grown:.1f}% of the pixels ({drawn:.1f}% as drawn, grown by {dilation} px)"
 
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import itertools
 import re
+import struct
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import av.sidedata.sidedata
 import cv2
 import numpy as np
+from av.video.reformatter import Colorspace
 
 from vinpaint.errors import InputError
 from vinpaint.engine.devices import host_memory
@@ -23,6 +26,8 @@ from vinpaint.media.sequences import Pattern, looks_like_pattern, parse_pattern,
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".mxf", ".ts", ".wmv", ".flv")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr", ".dpx")
+UNSPECIFIED = 2
+"""FFmpeg's code for a colour matrix a stream does not name (AVCOL_SPC_UNSPECIFIED)."""
 DEFAULT_FPS = Fraction(25)
 """Frame rate assumed for a folder of images, which carries none."""
 
@@ -223,13 +228,13 @@ def _read_video_file(path: Path) -> Clip:
         rate = stream.average_rate or stream.guessed_rate or DEFAULT_FPS
         declared = _declared_frames(container, stream, rate)
         audio = len(container.streams.audio)
-        frames, times, turn = [], [], 0
+        frames, times, turn, flipped = [], [], 0, False
         try:
             budget = clip_memory_budget()
             for frame in container.decode(stream):
                 if not frames:
-                    turn = quarter_turns(frame)
-                picture = frame.to_ndarray(format=target)
+                    turn, flipped = quarter_turns(frame), mirrored(frame)
+                picture = decoded(frame, target)
                 frames.append(np.ascontiguousarray(np.rot90(picture, turn)) if turn else picture)
                 if frame.pts is not None and frame.time_base is not None:
                     times.append(float(frame.pts * frame.time_base))
@@ -240,7 +245,7 @@ def _read_video_file(path: Path) -> Clip:
             raise InputError(f"video {path} is damaged after frame {len(frames)}: {_reason(exc)}.") from None
     if not frames:
         raise InputError(f"video {path} holds no frames.")
-    notices = video_notices(path, audio, stream, rate, times, turn, frames[0].shape)
+    notices = video_notices(path, audio, stream, rate, times, turn, frames[0].shape, flipped)
     if declared and len(frames) < declared:
         notices.append(f"video {path} declares {declared} frames but only {len(frames)} could be read (is the file "
                        f"truncated or still being written?); using those {len(frames)}")
@@ -248,10 +253,13 @@ def _read_video_file(path: Path) -> Clip:
 
 
 def video_notices(path: Path, audio: int, stream, rate, times: list[float], turn: int,
-                  shape: tuple[int, ...]) -> list[str]:
+                  shape: tuple[int, ...], flipped: bool = False) -> list[str]:
     """What a video holds that the outputs do not keep as it is: an alpha channel, a display rotation (applied),
-    sound, uneven frame times."""
+    a mirroring display matrix (not applied), sound, uneven frame times."""
     notices = video_alpha_notices(path, stream)
+    if flipped:
+        notices.append(f"video {path} asks players to mirror it (its display matrix): vinpaint reads it as stored, "
+                       "unmirrored; draw the mask on that picture")
     if turn:
         how = {1: "90 degrees counter-clockwise", 2: "180 degrees", 3: "90 degrees clockwise"}[turn]
         notices.append(f"video {path} asks players to turn it {how} (its display matrix): read turned so, "
@@ -268,9 +276,29 @@ def video_notices(path: Path, audio: int, stream, rate, times: list[float], turn
 
 def quarter_turns(frame) -> int:
     """np.rot90's k that shows a decoded frame as players do: its display matrix's rotation (counter-clockwise
-    degrees, phones write one instead of turning the pixels), to the nearest quarter turn; 0 without one."""
-    degrees = getattr(frame, "rotation", 0) or 0
-    return int(round(degrees / 90)) % 4
+    degrees, phones write one instead of turning the pixels), to the nearest quarter turn; 0 without one, and 0
+    for a mirrored matrix, which is read as stored (video_notices says so)."""
+    if mirrored(frame):
+        return 0
+    return int(round((frame.rotation or 0) / 90)) % 4
+
+
+def mirrored(frame) -> bool:
+    """Whether a frame's display matrix flips the picture (a negative determinant): rotation alone cannot show it
+    as players do."""
+    for data in frame.side_data:
+        if data.type == av.sidedata.sidedata.Type.DISPLAYMATRIX and len(bytes(data)) >= 20:
+            a, b, _, c, d = struct.unpack("<5i", bytes(data)[:20])
+            return a * d - b * c < 0
+    return False
+
+
+def decoded(frame, target: str) -> np.ndarray:
+    """A frame as RGB the way players show it: an HD frame whose stream names no colour matrix is BT.709 to them
+    (FFmpeg's conversion would take BT.601), so a plate read and written back, tagged BT.709, looks the same."""
+    if frame.colorspace == UNSPECIFIED and frame.height >= 720:
+        return frame.reformat(format=target, src_colorspace=Colorspace.ITU709).to_ndarray()
+    return frame.to_ndarray(format=target)
 
 
 def uneven_timing(times: list[float], rate) -> str:

@@ -12,8 +12,8 @@ import numpy as np
 
 from vinpaint.errors import InputError
 from .io import DEFAULT_FPS, IMAGE_EXTENSIONS, Clip, _check_count, _check_size, _describe, _reason, _to_hole, \
-    check_regular, check_same_numbers, decoded_format, image_alpha_notices, list_images, quarter_turns, \
-    read_image_typed, video_notices
+    check_regular, check_same_numbers, decoded, decoded_format, image_alpha_notices, list_images, mirrored, \
+    quarter_turns, read_image_typed, video_notices
 from .sequences import looks_like_pattern, parse_pattern, select_frames
 
 
@@ -28,7 +28,7 @@ class FrameStream:
         self.files: list[Path] = []
         self.container = None
         self.decoded = 0
-        self.turn = 0
+        self.turn, self.flipped = 0, False
         """np.rot90's k for the video's display rotation (io.quarter_turns), known from its first frame."""
         self.buffer: dict[int, np.ndarray] = {}
         names: list[str] = []
@@ -82,7 +82,7 @@ class FrameStream:
                 audio = len(container.streams.audio)
             self.video = path
             first = self.read(0, 1)[0]
-            notices = video_notices(path, audio, stream, rate, times, self.turn, first.shape)
+            notices = video_notices(path, audio, stream, rate, times, self.turn, first.shape, self.flipped)
         except (av.FFmpegError, OSError) as exc:
             raise InputError(f"cannot open video {path}: {_reason(exc)}.") from None
         if count == 0:
@@ -120,9 +120,9 @@ class FrameStream:
                     raise InputError(f"video {self.video} ended after {self.decoded} frames but its packets "
                                      f"promised {stop}; is it truncated or still being written?")
                 if self.decoded == 0:
-                    self.turn = quarter_turns(frame)
+                    self.turn, self.flipped = quarter_turns(frame), mirrored(frame)
                 if self.decoded >= start:
-                    picture = frame.to_ndarray(format=self.target)
+                    picture = decoded(frame, self.target)
                     self.buffer[self.decoded] = np.ascontiguousarray(np.rot90(picture, self.turn)) if self.turn \
                         else picture
                 self.decoded += 1

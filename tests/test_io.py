@@ -146,6 +146,34 @@ def test_a_phone_video_stored_turned_is_read_as_players_show_it(tmp_path):
     assert any("turn it 90 degrees clockwise" in n and "48x64" in n for n in clip.notices), clip.notices
     streamed = FrameStream(tmp_path / "phone.mp4")  # the long-shot reader turns it the same way
     assert np.array_equal(streamed.read(0, 3), clip.frames) and streamed.clip.notices == clip.notices
+    # A mirroring matrix is no rotation (PyAV reports a horizontal flip as -180 degrees): read as stored, and said.
+    data[matrix:matrix + 36] = struct.pack(">9I", (-0x10000) & 0xFFFFFFFF, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    (tmp_path / "phone.mp4").write_bytes(bytes(data))
+    clip = read_clip(tmp_path / "phone.mp4")
+    assert clip.frames.shape == (3, 48, 64, 3) and clip.frames[0, :8, :8, 0].min() > 200
+    assert any("asks players to mirror it" in n for n in clip.notices), clip.notices
+
+
+def test_an_untagged_hd_video_is_read_as_players_show_it(tmp_path):
+    """An HD H.264 stream that names no colour matrix is BT.709 to players; read so, a plate written back
+    (tagged BT.709) shows the colours the source showed (before, 2026-12-01: read as BT.601, 9 levels off)."""
+    flat = np.broadcast_to(np.array([220, 160, 30], np.uint8), (2, 720, 1280, 3)).copy()
+    with av.open(str(tmp_path / "hd.mp4"), "w") as container:  # as FFmpeg writes it by default: BT.601, no tags
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+        for image in flat:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+
+    def shown(path):  # as an HD player decodes it
+        with av.open(str(path)) as container:
+            frame = next(container.decode(video=0))
+            return frame.reformat(format="rgb24", src_colorspace=Colorspace.ITU709).to_ndarray()[360, 640].astype(int)
+
+    clip = read_clip(tmp_path / "hd.mp4")
+    assert np.abs(clip.frames[0, 360, 640].astype(int) - shown(tmp_path / "hd.mp4")).max() <= 1
+    write_video(tmp_path / "out.mp4", clip.frames, 25, "x264-420")
+    assert np.abs(shown(tmp_path / "out.mp4") - shown(tmp_path / "hd.mp4")).max() <= 2
 
 
 def test_sound_and_uneven_frame_times_are_said_to_be_lost(tmp_path):

@@ -101,7 +101,9 @@ std::string tcpAddressProblem(const std::string &e) {
     if (e.rfind("tcp://", 0) != 0) return {};
     const std::string rest = e.substr(6);
     const std::size_t colon = rest.rfind(':');
-    if (colon == std::string::npos) return "it has no port (tcp://HOST:PORT, e.g. tcp://127.0.0.1:5581)";
+    const std::size_t bracket = rest[0] == '[' ? rest.find(']') : std::string::npos;  // [IPv6]:PORT
+    if (colon == std::string::npos || (rest[0] == '[' && (bracket == std::string::npos || colon < bracket)))
+        return "it has no port (tcp://HOST:PORT, e.g. tcp://127.0.0.1:5581)";
     if (colon == 0) return "it has no host (tcp://HOST:PORT, e.g. tcp://127.0.0.1:5581)";
     const std::string port = rest.substr(colon + 1);
     if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||

@@ -343,12 +343,13 @@ int main() {
     CHECK(!net::isLocalEndpoint("tcp://127.evil.example:5581") && !net::isLocalEndpoint("tcp://127.0.0.1.nip.io:1") &&
           !net::isLocalEndpoint("tcp://127.0.0:1") && net::isLocalEndpoint("tcp://127.3.2.1:1"));
     for (const char *bad : {"tcp://", "tcp://:5581", "tcp://127.0.0.1", "tcp://127.0.0.1:", "tcp://host:99999",
-                            "tcp://host:0", "tcp://host:55x1"}) {
+                            "tcp://host:0", "tcp://host:55x1", "tcp://[::1]"}) {
         CHECK_MSG(!net::tcpAddressProblem(bad).empty(), bad);
         DaemonClient c(bad, quick());
         const std::string why = expectThrow<DaemonError>([&] { c.hello("x"); });
         CHECK_MSG(why.find("is malformed") != std::string::npos, why);
     }
+    CHECK(net::tcpAddressProblem("tcp://[::1]").find("no port") != std::string::npos);
     CHECK(net::tcpAddressProblem("tcp://127.0.0.1:5581").empty() && net::tcpAddressProblem("tcp://[::1]:1").empty() &&
           net::tcpAddressProblem("ipc:///tmp/x").empty());
     net::shutdownContext();
