@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from vinpaint.errors import InputError
-from vinpaint.engine.composite import composite
+from vinpaint.engine.composite import composite, dilate_holes
 from vinpaint.engine.config import PropagationConfig
 from vinpaint.engine.flow import DISFlow
 from vinpaint.engine.propagate import propagate_clip
@@ -40,11 +40,11 @@ class BaselineResult:
 
 
 def dilate(masks: np.ndarray, pixels: int) -> np.ndarray:
-    """Grow bool masks [T,H,W] by `pixels` (square structuring element), as the engine does before filling."""
+    """Grow bool masks [T,H,W] by `pixels` exactly as the engine does before filling (its disc), so a baseline
+    fills the engine's hole (before, 2026-12-01: a square, a larger hole than the engine's)."""
     if pixels <= 0:
         return masks.copy()
-    kernel = np.ones((2 * pixels + 1, 2 * pixels + 1), np.uint8)
-    return np.stack([cv2.dilate(m.astype(np.uint8), kernel) > 0 for m in masks])
+    return dilate_holes(masks.astype(bool), pixels)
 
 
 def opencv_inpaint(frames: np.ndarray, masks: np.ndarray, method: str = "telea", radius: int = 5,

@@ -144,22 +144,34 @@ def load_snapshot(snap: Snapshot, clip: compose.ComposedClip):
                             "gives it; give a new -o, or move that folder aside to run it again") from None
 
 
-def score(output: np.ndarray, raw: np.ndarray, clip: compose.ComposedClip, cfg: EvalConfig, fid_net) -> dict:
-    """All metrics of one output video (composited) and its raw generated frames."""
+def score(output: np.ndarray, raw: np.ndarray | None, clip: compose.ComposedClip, cfg: EvalConfig,
+          fid_net) -> dict:
+    """All metrics of one output video (composited) and its raw generated frames. `raw` None: the run generated
+    no whole frames (it trained on a crop around the hole), so its raw columns stay empty rather than score a
+    stretched crop against whole frames."""
     row: dict = {}
     c = metrics.temporal_consistency(output, clip.masks, cfg.consistency)
     row["cons_psnr"], row["cons_ssim"] = c
-    c = metrics.temporal_consistency(raw, clip.masks, cfg.consistency)
-    row["cons_psnr_raw"], row["cons_ssim_raw"] = c
+    if raw is not None:
+        c = metrics.temporal_consistency(raw, clip.masks, cfg.consistency)
+        row["cons_psnr_raw"], row["cons_ssim_raw"] = c
     if clip.truth is not None:
         s = metrics.video_scores(output, clip.truth, clip.masks).means()
         row.update(psnr=s["psnr"], ssim=s["ssim"], psnr_hole=s["psnr_hole"], ssim_hole=s["ssim_hole"])
-        s = metrics.video_scores(raw, clip.truth, clip.masks).means()
-        row.update(psnr_raw=s["psnr"], ssim_raw=s["ssim"])
+        if raw is not None:
+            s = metrics.video_scores(raw, clip.truth, clip.masks).means()
+            row.update(psnr_raw=s["psnr"], ssim_raw=s["ssim"])
         if fid_net is not None:
-            row["fid_raw"] = fid_net.video_fid(raw, clip.truth)
+            if raw is not None:
+                row["fid_raw"] = fid_net.video_fid(raw, clip.truth)
             row["fid"] = fid_net.video_fid(output, clip.truth)
     return row
+
+
+def whole_frame_generation(res) -> np.ndarray | None:
+    """The run's raw generation when it covers whole frames; None for a run that could train on a crop around
+    the hole (resolution.crop_to_hole), whose generation is the crop at the working size."""
+    return None if res.config.resolution.crop_to_hole else res.generated
 
 
 def _blank() -> dict:
@@ -208,9 +220,10 @@ def evaluate(data: Path, out: Path, cfg: EvalConfig, *, workers: int = 1, compos
         row = {**_blank(), "schedule": s.schedule, "method": s.method, "clip": s.clip,
                "kind": "composed" if clip.truth is not None else "real", "clock_s": s.clock_seconds,
                "wall_s": s.wall_seconds, "cpu_s": s.cpu_seconds, "steps": float(s.steps), "note": s.note}
-        row.update(score(res.frames, res.generated, clip, cfg, fid_net))
+        raw = whole_frame_generation(res)
+        row.update(score(res.frames, raw, clip, cfg, fid_net))
         rows.append(row)
-        outputs.setdefault((s.clip, s.schedule), {})[s.method] = (res.frames, res.generated, res.flows,
+        outputs.setdefault((s.clip, s.schedule), {})[s.method] = (res.frames, raw, None if raw is None else res.flows,
                                                                   Path(s.workdir))
     dilation = int(cfg.overrides.get("mask.dilation", 0))
     real_labels = {s.label for s in cfg.real_specs()}

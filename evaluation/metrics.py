@@ -77,8 +77,9 @@ def ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     a, b = np.asarray(a), np.asarray(b)
     _check_pair(a, b, mask)
     channel_axis = -1 if a.ndim == 3 else None
-    if min(a.shape[:2]) < 7:
-        raise InputError(f"images of {a.shape[1]}x{a.shape[0]} pixels are too small for SSIM (7 at least).")
+    if min(a.shape[:2]) < 2 * SSIM_REACH + 1:  # scikit-image's Gaussian window (sigma 1.5) is 11 pixels wide
+        raise InputError(f"images of {a.shape[1]}x{a.shape[0]} pixels are too small for SSIM "
+                         f"({2 * SSIM_REACH + 1} at least).")
     kwargs = dict(data_range=1.0, channel_axis=channel_axis, gaussian_weights=True, sigma=1.5,
                   use_sample_covariance=False)
     if mask is None:
@@ -199,7 +200,7 @@ def temporal_consistency(video: np.ndarray, hole: np.ndarray,
             by, bx = np.unravel_index(int(np.argmin(sq)), sq.shape)
             match = area[by:by + p, bx:bx + p]
             psnrs.append(mse_to_psnr(float(((match.astype(np.float64) - ref) ** 2).mean())))
-            ssims.append(ssim(ref, match) if p >= 7 else float("nan"))
+            ssims.append(ssim(ref, match) if p >= 2 * SSIM_REACH + 1 else float("nan"))
     if not psnrs:
         return float("nan"), float("nan")
     return float(np.mean(psnrs)), _nanmean(np.asarray(ssims))

@@ -485,3 +485,41 @@ def test_an_output_under_a_file_is_refused_before_anything_runs(tmp_path, tiny_d
     assert capsys.readouterr().err == (f"vinpaint: error: cannot write {out / name}: {tmp_path / 'afile'} is a "
                                        "file, not a folder.\n")
     assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_a_run_that_trained_on_a_crop_is_scored_without_raw_columns(tmp_path):
+    """A crop around the hole generates the crop, not whole frames: scoring it against whole truth frames gave a
+    stretched crop's numbers, or (a crop of another shape) stopped the evaluation after all its training (found
+    by an audit, 2026-12-01). Its raw columns now stay empty; the composited ones are scored."""
+    from vinpaint.engine import inpaint, make_config
+    from vinpaint.evaluation import compose, evaluate
+
+    rng = np.random.default_rng(0)
+    t, h, w = 11, 64, 128
+    base = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3)).astype(np.uint8), (7, 7), 2)
+    truth = np.stack([base] * t)
+    hole = np.zeros((t, h, w), bool)
+    hole[:, 8:20, 0:10] = True  # static: nothing propagates, and the crop is narrower than the frame
+    frames = truth.copy()
+    frames[hole] = 200
+    config = make_config("fast", "dip-vid-flow", **{
+        "resolution.work_width": 128, "resolution.work_height": 64, "loss.perceptual": 0.0,
+        "resolution.crop_to_hole": True, "propagation.train_below": 0.0, "train.max_steps": 3,
+        "train.fit_seconds": 0.0, "train.max_seconds": 0.0})
+    result = inpaint(frames, hole, config, workdir=tmp_path / "work")
+    assert result.steps > 0 and result.generated.shape[1:3] != (h, w), "precondition: it trained on a crop"
+    raw = evaluate.whole_frame_generation(result)
+    assert raw is None
+    row = evaluate.score(result.frames, raw, compose.ComposedClip("x", frames, hole, truth), profile("cpu"), None)
+    assert "psnr_raw" not in row and "cons_psnr_raw" not in row
+    assert math.isfinite(row["psnr_hole"]) and math.isfinite(row["cons_psnr"])
+
+
+def test_the_baselines_fill_the_engines_dilated_hole():
+    from vinpaint.engine.composite import dilate_holes
+    from vinpaint.evaluation.baselines import dilate
+
+    masks = np.zeros((2, 40, 50), bool)
+    masks[:, 10:20, 15:30] = True
+    for pixels in (1, 3, 7):
+        assert np.array_equal(dilate(masks, pixels), dilate_holes(masks, pixels))
