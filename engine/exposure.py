@@ -72,7 +72,7 @@ def _log_ratio(frames: np.ndarray, holes: np.ndarray, flows, k: int, direction: 
     """The median per channel of log(other frame / this frame) over known pixels of frame k (direction +1) or k+1
     (direction -1) that the flow links, forward-backward checked, to known pixels of the other; NaN where fewer
     than 100 pixels could be measured."""
-    from .propagate import _sample  # one bilinear sampler for the whole stage
+    from .propagate import _corners_known, _sample  # one bilinear sampler for the whole stage
 
     here, there = (k, k + 1) if direction > 0 else (k + 1, k)
     h, w = holes.shape[1:]
@@ -83,7 +83,7 @@ def _log_ratio(frames: np.ndarray, holes: np.ndarray, flows, k: int, direction: 
     ys, xs = ys[known], xs[known]
     qx, qy, ok = flows.checked_step(direction, k, xs.astype(np.float32), ys.astype(np.float32), tolerance, (h, w))
     qx, qy = np.clip(qx, 0, w - 1), np.clip(qy, 0, h - 1)
-    ok &= ~holes[there][np.rint(qy).astype(np.int64), np.rint(qx).astype(np.int64)]
+    ok &= _corners_known(holes[there], qx, qy)
     if ok.sum() < 100:
         return out
     a = frames[here][ys[ok], xs[ok]].astype(np.float32) / full

@@ -276,7 +276,7 @@ def _ring_copy_errors(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlo
                 ok &= (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
                 x, y = np.clip(x, 0, w - 1), np.clip(y, 0, h - 1)
             target = t + step * distance
-            ok &= ~holes[target][np.rint(y).astype(np.int64), np.rint(x).astype(np.int64)]
+            ok &= _corners_known(holes[target], x, y)
             if ok.any():
                 copied, true = _sample(frames[target], x[ok], y[ok]), frames[t][ys[ok], xs[ok]]
                 for errors, exposure in zip(err, exposures):
@@ -351,7 +351,7 @@ def local_copy_error(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlow
                 continue
             f = flows.at(step, t if step > 0 else t - 1, xs.astype(np.float32), ys.astype(np.float32))
             x, y = np.clip(xs + f[:, 0], 0, w - 1), np.clip(ys + f[:, 1], 0, h - 1)
-            ok = ~holes[n][np.rint(y).astype(np.int64), np.rint(x).astype(np.int64)]
+            ok = _corners_known(holes[n], x, y)
             copied = _sample(frames[n], x, y)
             if exposure is not None:
                 copied = exposure.relit(copied, n, t)
@@ -408,6 +408,14 @@ def _bilinear(shape: tuple[int, ...], x: np.ndarray, y: np.ndarray):
     x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
     fx, fy = (x - x0)[:, None], (y - y0)[:, None]
     return ((y0, x0), (y0, x1), (y1, x0), (y1, x1)), ((1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy)
+
+
+def _corners_known(hole: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """bool (N,): all four pixels a bilinear sample at (x, y) mixes lie outside the hole, so what the calibration
+    measures never depends on what the input shows inside it (before, 2026-12-01: only the nearest pixel was
+    checked, and an audit saw the fill change with the hole's content)."""
+    corners, _ = _bilinear(hole.shape, x, y)
+    return ~(hole[corners[0]] | hole[corners[1]] | hole[corners[2]] | hole[corners[3]])
 
 
 def _sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -507,3 +507,18 @@ def test_a_mask_grown_on_its_box_is_the_whole_frames_dilation():
             assert np.array_equal(grown(mask, radius), whole), (radius, spot)
     empty = np.zeros((10, 10), bool)
     assert not grown(empty, 5).any() and np.array_equal(grown(whole, 0), whole)
+
+
+def test_the_fill_never_depends_on_what_the_input_shows_inside_the_hole():
+    """The hole holds the object to remove: nothing of it may reach the fill, not even through the calibration's
+    and the light measurement's bilinear samples at the hole's edge (an audit, 2026-12-01, saw 72 pixels of the
+    fill change between a hole holding the truth and one holding grey)."""
+    shown, holes, truth = _panning_clip(frames=12, speed=2, hole_speed=3)
+    config = make_config("fast", "dip-vid-flow", **{"propagation.exposure": True, "train.max_steps": 0})
+    fills = []
+    for inside in (truth, np.full_like(truth, 128), np.random.default_rng(1).integers(0, 256, truth.shape,
+                                                                                        dtype=np.uint8)):
+        frames = shown.copy()
+        frames[holes] = inside[holes]
+        fills.append(inpaint(frames, holes, config).frames)
+    assert np.array_equal(fills[0], fills[1]) and np.array_equal(fills[0], fills[2])
