@@ -47,8 +47,8 @@ def test_static_scene_is_perfectly_consistent():
 def test_dilation_grows_the_hole_by_hand_count():
     m = np.zeros((1, 9, 9), bool)
     m[0, 4, 4] = True
-    assert baselines.dilate(m, 1).sum() == 9
-    assert baselines.dilate(m, 2).sum() == 25
+    assert baselines.dilate(m, 1).sum() == 5   # the engine's disc (OpenCV's ellipse): a plus at radius 1
+    assert baselines.dilate(m, 2).sum() == 17  # 5x5 less its four corners
     assert (baselines.dilate(m, 0) == m).all()
 
 
