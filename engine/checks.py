@@ -51,9 +51,9 @@ def covered_once_grown(holes: np.ndarray, radius: int) -> int | None:
     frames whose grown bounding box reaches every edge can be covered, so most clips dilate nothing here."""
     if radius <= 0:
         return None
-    from .composite import box_around, grown  # OpenCV, no torch
-
     import cv2
+
+    from .composite import box_around, grown  # OpenCV, no torch
 
     for t, hole in enumerate(holes):
         if not hole.any() or box_around(hole, radius) != (0, hole.shape[0], 0, hole.shape[1]):

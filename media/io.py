@@ -54,6 +54,8 @@ class Clip:
     """The frame pattern the clip was read from (`plate.%04d.exr`), or None."""
     sample: str = ""
     """The files' sample type: uint8, uint16, half or float ("" for a video: its frames' dtype says it)."""
+    turn: int = 0
+    """Quarter turns (np.rot90's k) a video's display matrix asked for and the reader applied; 0 for images."""
 
     @property
     def frame_numbers(self) -> list[int]:
@@ -233,9 +235,8 @@ def _read_video_file(path: Path) -> Clip:
             budget = clip_memory_budget()
             for frame in container.decode(stream):
                 if not frames:
-                    turn, flipped = quarter_turns(frame), mirrored(frame)
-                picture = decoded(frame, target)
-                frames.append(np.ascontiguousarray(np.rot90(picture, turn)) if turn else picture)
+                    turn, flipped = display_turn(frame)
+                frames.append(upright(frame, target, turn))
                 if frame.pts is not None and frame.time_base is not None:
                     times.append(float(frame.pts * frame.time_base))
                 _check_size_so_far(path, len(frames), frames[0].nbytes, budget)
@@ -249,7 +250,7 @@ def _read_video_file(path: Path) -> Clip:
     if declared and len(frames) < declared:
         notices.append(f"video {path} declares {declared} frames but only {len(frames)} could be read (is the file "
                        f"truncated or still being written?); using those {len(frames)}")
-    return Clip(np.stack(frames), Fraction(rate), path, "video", notices=notices)
+    return Clip(np.stack(frames), Fraction(rate), path, "video", notices=notices, turn=turn)
 
 
 def video_notices(path: Path, audio: int, stream, rate, times: list[float], turn: int,
@@ -261,8 +262,7 @@ def video_notices(path: Path, audio: int, stream, rate, times: list[float], turn
         notices.append(f"video {path} asks players to mirror it (its display matrix): vinpaint reads it as stored, "
                        "unmirrored; draw the mask on that picture")
     if turn:
-        how = {1: "90 degrees counter-clockwise", 2: "180 degrees", 3: "90 degrees clockwise"}[turn]
-        notices.append(f"video {path} asks players to turn it {how} (its display matrix): read turned so, "
+        notices.append(f"video {path} asks players to turn it {TURN_WORDS[turn]} (its display matrix): read turned so, "
                        f"{shape[1]}x{shape[0]}, as players show it; the mask is drawn on that picture, and the outputs "
                        "are written upright")
     if audio:
@@ -274,31 +274,32 @@ def video_notices(path: Path, audio: int, stream, rate, times: list[float], turn
     return notices
 
 
-def quarter_turns(frame) -> int:
-    """np.rot90's k that shows a decoded frame as players do: its display matrix's rotation (counter-clockwise
-    degrees, phones write one instead of turning the pixels), to the nearest quarter turn; 0 without one, and 0
-    for a mirrored matrix, which is read as stored (video_notices says so)."""
-    if mirrored(frame):
-        return 0
-    return int(round((frame.rotation or 0) / 90)) % 4
+TURN_WORDS = {1: "90 degrees counter-clockwise", 2: "180 degrees", 3: "90 degrees clockwise"}
 
 
-def mirrored(frame) -> bool:
-    """Whether a frame's display matrix flips the picture (a negative determinant): rotation alone cannot show it
-    as players do."""
+def display_turn(frame) -> tuple[int, bool]:
+    """(np.rot90's k that shows a decoded frame as players do, whether its display matrix mirrors it). Phones write
+    a rotation (counter-clockwise degrees) instead of turning the pixels: it is applied to the nearest quarter
+    turn. A mirroring matrix (a negative determinant; PyAV reports a horizontal flip as -180 degrees) is not a
+    rotation: such a video is read as stored (turn 0), and video_notices says so."""
     for data in frame.side_data:
         if data.type == av.sidedata.sidedata.Type.DISPLAYMATRIX and len(bytes(data)) >= 20:
             a, b, _, c, d = struct.unpack("<5i", bytes(data)[:20])
-            return a * d - b * c < 0
-    return False
+            if a * d - b * c < 0:
+                return 0, True
+            break
+    return int(round((frame.rotation or 0) / 90)) % 4, False
 
 
-def decoded(frame, target: str) -> np.ndarray:
-    """A frame as RGB the way players show it: an HD frame whose stream names no colour matrix is BT.709 to them
-    (FFmpeg's conversion would take BT.601), so a plate read and written back, tagged BT.709, looks the same."""
+def upright(frame, target: str, turn: int) -> np.ndarray:
+    """A decoded frame as RGB the way players show it: turned by `turn` quarter turns (display_turn), and an HD
+    frame whose stream names no colour matrix converted as BT.709, as players take it (FFmpeg's conversion would
+    take BT.601), so a plate read and written back, tagged BT.709, looks the same."""
     if frame.colorspace == UNSPECIFIED and frame.height >= 720:
-        return frame.reformat(format=target, src_colorspace=Colorspace.ITU709).to_ndarray()
-    return frame.to_ndarray(format=target)
+        picture = frame.reformat(format=target, src_colorspace=Colorspace.ITU709).to_ndarray()
+    else:
+        picture = frame.to_ndarray(format=target)
+    return np.ascontiguousarray(np.rot90(picture, turn)) if turn else picture
 
 
 def uneven_timing(times: list[float], rate) -> str:
@@ -484,10 +485,10 @@ def read_inputs(video: str | Path, mask: str | Path, invert: bool = False,
     try:
         masks = read_masks(mask, clip.frames.shape[0], clip.size, invert=invert, numbers=clip.numbers or None)
     except InputError as exc:
-        turned = next((n for n in clip.notices if "asks players to turn it" in n), None)
-        if turned and "must be the same size" in str(exc):
-            raise InputError(f"{str(exc).rstrip('.')}: {turned.split(' (its display matrix)')[0]}, and is read as "
-                             "players show it, so draw the mask on that picture.") from None
+        if clip.turn and "must be the same size" in str(exc):
+            raise InputError(f"{str(exc).rstrip('.')}: video {clip.source} asks players to turn it "
+                             f"{TURN_WORDS[clip.turn]}, and is read as players show it, so draw the mask on that "
+                             "picture.") from None
         raise
     rate = _video_rate(Path(mask)) if clip.kind == "video" else None
     if rate is not None and rate != clip.fps:

@@ -12,8 +12,8 @@ import numpy as np
 
 from vinpaint.errors import InputError
 from .io import DEFAULT_FPS, IMAGE_EXTENSIONS, Clip, _check_count, _check_size, _describe, _reason, _to_hole, \
-    check_regular, check_same_numbers, decoded, decoded_format, image_alpha_notices, list_images, mirrored, \
-    quarter_turns, read_image_typed, video_notices
+    check_regular, check_same_numbers, decoded_format, display_turn, image_alpha_notices, list_images, \
+    read_image_typed, upright, video_notices
 from .sequences import looks_like_pattern, parse_pattern, select_frames
 
 
@@ -29,7 +29,8 @@ class FrameStream:
         self.container = None
         self.decoded = 0
         self.turn, self.flipped = 0, False
-        """np.rot90's k for the video's display rotation (io.quarter_turns), known from its first frame."""
+        """np.rot90's k for the video's display rotation and whether it mirrors (io.display_turn), known from its
+        first frame."""
         self.buffer: dict[int, np.ndarray] = {}
         names: list[str] = []
         numbers: list[int] = []
@@ -65,7 +66,7 @@ class FrameStream:
         self.first = first
         notices = [] if self.matte else image_alpha_notices(source, dropped, 1) + notices
         self.clip = Clip(np.broadcast_to(first, (self.count, *first.shape)), Fraction(fps), source, kind, names,
-                         numbers=numbers, pattern=pattern, sample=self.sample, notices=notices)
+                         numbers=numbers, pattern=pattern, sample=self.sample, notices=notices, turn=self.turn)
 
     def _probe_video(self, path: Path) -> tuple[np.ndarray, Fraction, int, list[str]]:
         """The first frame, the rate, the frame count from the packets (a fast pass: only the first frame is
@@ -120,11 +121,9 @@ class FrameStream:
                     raise InputError(f"video {self.video} ended after {self.decoded} frames but its packets "
                                      f"promised {stop}; is it truncated or still being written?")
                 if self.decoded == 0:
-                    self.turn, self.flipped = quarter_turns(frame), mirrored(frame)
+                    self.turn, self.flipped = display_turn(frame)
                 if self.decoded >= start:
-                    picture = decoded(frame, self.target)
-                    self.buffer[self.decoded] = np.ascontiguousarray(np.rot90(picture, self.turn)) if self.turn \
-                        else picture
+                    self.buffer[self.decoded] = upright(frame, self.target, self.turn)
                 self.decoded += 1
         except (av.FFmpegError, OSError) as exc:
             raise InputError(f"video {self.video} is damaged after frame {self.decoded}: {_reason(exc)}.") from None

@@ -1,5 +1,7 @@
 #include "transport.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -81,20 +83,10 @@ bool isLocalEndpoint(const std::string &e) {
     }
     host = host.substr(0, host.rfind(':'));
     if (host == "localhost") return true;
-    // 127.x.y.z written as four numbers: a name such as 127.example.com is not loopback, whatever it starts with.
-    int parts = 0, digits = 0;
-    for (char c : host + '.') {
-        if (c == '.') {
-            if (digits == 0 || digits > 3) return false;
-            ++parts;
-            digits = 0;
-        } else if (c >= '0' && c <= '9') {
-            ++digits;
-        } else {
-            return false;
-        }
-    }
-    return parts == 4 && host.rfind("127.", 0) == 0;
+    // An IPv4 address in 127.0.0.0/8, as the C library reads one: a name such as 127.example.com is not loopback,
+    // whatever it starts with.
+    in_addr address{};
+    return inet_pton(AF_INET, host.c_str(), &address) == 1 && (ntohl(address.s_addr) >> 24) == 127;
 }
 
 std::string tcpAddressProblem(const std::string &e) {
@@ -106,8 +98,8 @@ std::string tcpAddressProblem(const std::string &e) {
         return "it has no port (tcp://HOST:PORT, e.g. tcp://127.0.0.1:5581)";
     if (colon == 0) return "it has no host (tcp://HOST:PORT, e.g. tcp://127.0.0.1:5581)";
     const std::string port = rest.substr(colon + 1);
-    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoi(port) < 1 || std::stoi(port) > 65535)
+    const bool digits = !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos;
+    if (!digits || std::stoi(port) < 1 || std::stoi(port) > 65535)
         return "its port '" + port + "' is not a number from 1 to 65535";
     return {};
 }
