@@ -151,6 +151,9 @@ def compute_known_flow(frames: np.ndarray, holes: np.ndarray, estimator: FlowEst
         exists[i, ki] = True
         if progress:
             progress(n + 1, len(pairs))
+    shot = clip_shots(filled, holes, flow)
+    for i, ki in pairs:  # no flow or consistency term across a cut: the other frame shows another scene
+        exists[i, ki] = shot[i] == shot[i + FLOW_OFFSETS[ki]]
 
     known = torch.from_numpy(~holes).float()[:, None]
     occ = np.zeros((t_count, k, 1, h, w), np.float32)
@@ -165,8 +168,23 @@ def compute_known_flow(frames: np.ndarray, holes: np.ndarray, estimator: FlowEst
         f_ji = torch.from_numpy(flow[jdx, back_ki])
         occ[idx, ki] = occlusion_check(f_ij, f_ji, occlusion_threshold).numpy()
         rel[idx, ki] = reliable_flow_mask(known[idx], known[jdx], f_ij).numpy()
+    rel[~exists] = 1.0  # eq. 5 weighs by 1 - M^f: nothing of a pair across a cut
 
     return KnownFlow(flow, occ, rel, exists, flow_scales(flow, exists))
+
+
+def clip_shots(frames: np.ndarray, holes: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """The shot each frame belongs to, int [T] counting from 0: a new one after each neighbouring pair that does
+    not show the same scene (engine/propagate.py same_scene), from frames uint8 [T,H,W,3] with their holes
+    filled, holes bool [T,H,W] and compute_known_flow's flow [T,K,2,H,W] (offsets +1 and -1 used)."""
+    from .propagate import plate_px, same_scene  # propagate needs this module: imported when called
+
+    ahead, back = FLOW_OFFSETS.index(1), FLOW_OFFSETS.index(-1)
+    tolerance = float(plate_px(4, holes.shape[2]))  # the chains' forward-backward tolerance, in these pixels
+    cuts = [not same_scene(frames[i], frames[i + 1], holes[i], holes[i + 1], flow[i, ahead].transpose(1, 2, 0),
+                           flow[i + 1, back].transpose(1, 2, 0), tolerance, seed=i)
+            for i in range(len(frames) - 1)]
+    return np.concatenate([[0], np.cumsum(cuts)]).astype(np.int64)
 
 
 def flow_scales(flow: np.ndarray, exists: np.ndarray) -> np.ndarray:

@@ -102,6 +102,13 @@ class NeighbourFlows:
     scale_x: float
     scale_y: float
     """Estimation size over source size."""
+    linked: np.ndarray | None = None
+    """bool [T-1]: whether frames k and k+1 show the same scene (same_scene); no step of any copy, light
+    measurement or steady-fill track crosses a pair that does not (a cut). None: every pair does."""
+
+    def links(self, k: int) -> bool:
+        """Whether anything may be carried between frames k and k+1."""
+        return self.linked is None or bool(self.linked[k])
 
     def at(self, direction: int, k: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Flow between frames k and k+1 (direction +1: forward, -1: backward) at source coordinates (N,) -> [N,2]
@@ -123,17 +130,64 @@ class NeighbourFlows:
         ok = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
         back = self.at(-direction, k, qx, qy)
         ok &= np.hypot(f[:, 0] + back[:, 0], f[:, 1] + back[:, 1]) <= tolerance
-        return qx, qy, ok
+        return qx, qy, ok & self.links(k)
+
+
+SAME_SCENE_CORRELATION = 0.75
+"""The least correlation along a pair's checked flow, of grey values or of their detail, for its frames to count
+as one scene. Measured (docs/evaluation.md, "Cuts inside a clip") on every pair of 27 composed and hard clips
+(grain, flicker, zoom, three times the motion, JPEG 25, motion blur) and a synthetic half-flickering frame: the
+larger of the two at least 0.965; across a cut both at most 0.62."""
+
+
+def same_scene(a: np.ndarray, b: np.ndarray, unknown_a: np.ndarray, unknown_b: np.ndarray, forward: np.ndarray,
+               backward: np.ndarray, tolerance: float, samples: int = 4000, seed: int = 0) -> bool:
+    """Whether frames a and b (uint8 [h,w,3], holes bool [h,w], flows float [h,w,2] both ways, all at the flow's
+    size) show the same scene: a's known pixels and b's where the forward-backward checked flow carries them must
+    correlate, in grey values (free of a change of gain: flicker, a fade) or in their detail (grey minus its blur:
+    free of a light that changes unevenly). Across a cut the flow still pairs pixels up, and a tenth of them may
+    pass the check in flat regions, so the check alone does not tell. Where under 3 % of the sampled known pixels
+    pass it, no motion links the frames either; a pair too flat or with too little known to tell counts as one
+    scene, as before this check."""
+    h, w = unknown_a.shape
+    rng = np.random.default_rng(seed)
+    ys, xs = rng.integers(0, h, samples), rng.integers(0, w, samples)
+    known = ~unknown_a[ys, xs]
+    pair = NeighbourFlows(forward[None], backward[None], 1.0, 1.0)
+    qx, qy, ok = pair.checked_step(+1, 0, xs[known].astype(np.float32), ys[known].astype(np.float32), tolerance,
+                                   (h, w))
+    qx, qy = np.clip(qx[ok], 0, w - 1), np.clip(qy[ok], 0, h - 1)
+    ys, xs = ys[known][ok], xs[known][ok]
+    landed = _corners_known(unknown_b, qx, qy)
+    if landed.sum() < max(20, 0.03 * known.sum()):  # the flow found almost no consistent motion
+        return bool(known.sum() < 500)  # too little known to tell: one scene; else no motion links them
+    ys, xs, qx, qy = ys[landed], xs[landed], qx[landed], qy[landed]
+    told = False
+    for here, there in zip(_grey_and_detail(a), _grey_and_detail(b)):
+        here, there = here[ys, xs], _sample(there[..., None], qx, qy)[:, 0]
+        if here.std() < 1.0 or there.std() < 1.0:
+            continue
+        if np.corrcoef(here, there)[0, 1] >= SAME_SCENE_CORRELATION:
+            return True
+        told = True
+    return not told
+
+
+def _grey_and_detail(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A frame's grey values and their detail (grey minus its Gaussian blur of 4 px), float32 [h,w] each."""
+    grey = frame.astype(np.float32).mean(axis=-1)
+    return grey, grey - cv2.GaussianBlur(grey, (0, 0), 4.0)
 
 
 def neighbour_flows(frames: np.ndarray, holes: np.ndarray, estimator: FlowEstimator, max_width: int = 960,
                     band: int = 4, progress: Callable[[int, int], None] | None = None,
-                    masked: bool = True) -> NeighbourFlows:
+                    masked: bool = True, tolerance: float = 4.0) -> NeighbourFlows:
     """Completed flows between neighbouring frames: frames uint8 [T,H,W,3], holes bool [T,H,W].
 
     Flow is estimated on frames whose hole is filled smoothly (`masked`; False: on the frames as given, object
     and all), then discarded inside the hole and a `band` of pixels around it (where the estimate is worst) and
-    completed from outside. Frames wider than `max_width` are estimated at a reduced size."""
+    completed from outside. Frames wider than `max_width` are estimated at a reduced size. Each pair is checked
+    for a cut (same_scene, with the forward-backward `tolerance` in source px)."""
     t_count, height, width = holes.shape
     scale = min(1.0, max_width / float(width))
     size = (max(8, int(round(width * scale))), max(8, int(round(height * scale))))
@@ -149,12 +203,16 @@ def neighbour_flows(frames: np.ndarray, holes: np.ndarray, estimator: FlowEstima
     small, unknown = (list(x) for x in zip(*each_frame(prepared, range(t_count)))) if t_count else ([], [])
     forward = np.zeros((max(t_count - 1, 0), size[1], size[0], 2), np.float16)
     backward = np.zeros_like(forward)
+    linked = np.ones(max(t_count - 1, 0), bool)
     for i in range(t_count - 1):
-        forward[i] = complete_flow(estimator(small[i], small[i + 1]), unknown[i])
-        backward[i] = complete_flow(estimator(small[i + 1], small[i]), unknown[i + 1])
+        ahead, back = estimator(small[i], small[i + 1]), estimator(small[i + 1], small[i])
+        linked[i] = same_scene(small[i], small[i + 1], unknown[i], unknown[i + 1], ahead, back,
+                               tolerance * scale, seed=i)
+        forward[i] = complete_flow(ahead, unknown[i])
+        backward[i] = complete_flow(back, unknown[i + 1])
         if progress:
             progress(i + 1, t_count - 1)
-    return NeighbourFlows(forward, backward, size[0] / float(width), size[1] / float(height))
+    return NeighbourFlows(forward, backward, size[0] / float(width), size[1] / float(height), linked)
 
 
 PLATE_WIDTH = 480
@@ -197,7 +255,7 @@ def at_flow_size(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows
     if (h, w) == holes.shape[1:]:
         return frames, holes, flows
     return (resize_frames(frames, (w, h)), resize_holes(holes, (w, h)),
-            NeighbourFlows(flows.forward, flows.backward, 1.0, 1.0))
+            NeighbourFlows(flows.forward, flows.backward, 1.0, 1.0, flows.linked))
 
 
 def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlows, band: int = 4, ring: int = 8,
@@ -269,6 +327,8 @@ def _ring_copy_errors(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlo
             if not 0 <= t + step * distance < t_count:
                 continue
             x, y, ok = xs.astype(np.float32), ys.astype(np.float32), np.ones(len(xs), bool)
+            if not all(flows.links(t + step * i if step > 0 else t - i - 1) for i in range(distance)):
+                continue
             for i in range(distance):
                 k = t + step * i if step > 0 else t - i - 1
                 f = flows.at(step, k, x, y)
@@ -347,7 +407,7 @@ def local_copy_error(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlow
         total, count = np.zeros(len(ys), np.float32), np.zeros(len(ys), np.float32)
         for step in (+1, -1):
             n = t + step
-            if not len(ys) or not 0 <= n < t_count:
+            if not len(ys) or not 0 <= n < t_count or not flows.links(t if step > 0 else t - 1):
                 continue
             f = flows.at(step, t if step > 0 else t - 1, xs.astype(np.float32), ys.astype(np.float32))
             x, y = np.clip(xs + f[:, 0], 0, w - 1), np.clip(ys + f[:, 1], 0, h - 1)
@@ -715,6 +775,11 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
         diffusion = clip_diffusion(settings.diffusion, frames_u8, holes)
     flows = clip_flows(frames_u8, holes, settings, estimator, masked,
                        progress=lambda i, n: say(i, n, "estimating flow for propagation"))
+    cuts = np.flatnonzero(~flows.linked) if flows.linked is not None else []
+    if log and len(cuts):
+        log(f"propagation: {len(cuts)} of {len(flows.linked)} neighbouring frame pairs show different scenes (a cut "
+            f"after frame {', '.join(str(k) for k in cuts[:8])}{' ...' if len(cuts) > 8 else ''}): nothing is "
+            "carried across them")
     max_distance, pairs = settings.max_distance, holes.shape[0] - 1  # the flow count, kept while the stage ends
     tolerance = chain_tolerance(settings, holes.shape[2])
     errors: dict[int, float] | None = None  # the copies' errors by distance, once measured
@@ -781,7 +846,8 @@ def clip_flows(frames: np.ndarray, holes: np.ndarray, settings, estimator: FlowE
     """The completed neighbour flows propagation follows, for frames of any dtype and a PropagationConfig: what
     propagate_clip keeps in Propagation.flows, and what the steady fill estimates again after a cache load."""
     return neighbour_flows(display_u8(frames), holes, estimator, settings.max_width,
-                           plate_px(settings.band, holes.shape[2]), progress=progress, masked=masked)
+                           plate_px(settings.band, holes.shape[2]), progress=progress, masked=masked,
+                           tolerance=chain_tolerance(settings, holes.shape[2]))
 
 
 def _fusion(frames_u8: np.ndarray, holes: np.ndarray, copy_errors: dict[int, float], with_diffusion: bool,

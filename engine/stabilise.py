@@ -80,6 +80,8 @@ def _follow(unseen: np.ndarray, flows: NeighbourFlows, t: int, xs: np.ndarray, y
         if not 0 <= there < t_count:
             return
         k = here if step > 0 else here - 1  # flows are stored between k and k+1
+        if not flows.links(k):  # a cut: the other side shows another scene
+            return
         f = _flow_at(flows, step, k, px, py)
         qx, qy = px + f[:, 0], py + f[:, 1]
         ok = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)

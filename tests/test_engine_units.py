@@ -374,6 +374,21 @@ def test_known_flow_recovers_a_global_shift_and_flags_the_hole():
     assert not kf.exists[11, k1] and kf.exists[10, k1]
 
 
+def test_known_flow_has_no_pair_across_a_cut():
+    """Two shots in one clip: flow and consistency terms only between frames of the same shot."""
+    shots = [(smooth_texture(64, 120, seed=s)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8) for s in (2, 5)]
+    frames = np.stack([shots[i >= 6][:, 2 * i:2 * i + 96] for i in range(10)])
+    holes = np.zeros((10, 64, 96), bool)
+    holes[:, 20:36, 40:56] = True
+    kf = compute_known_flow(frames, holes, DISFlow("medium"))
+    for i in range(10):
+        for ki, off in enumerate(FLOW_OFFSETS):
+            inside = 0 <= i + off < 10
+            assert kf.exists[i, ki] == (inside and (i >= 6) == (i + off >= 6)), (i, off)
+            if inside and not kf.exists[i, ki]:
+                assert kf.reliable[i, ki].min() == 1.0  # eq. 5 weighs by 1 - M^f: no consistency across it
+
+
 def test_composite_keeps_every_pixel_outside_the_hole_bit_exact():
     rng = np.random.default_rng(0)
     for dtype, top in ((np.uint8, 255), (np.uint16, 65535)):

@@ -14,7 +14,7 @@ from vinpaint.engine.composite import composite
 from vinpaint.engine.flow import DISFlow
 from vinpaint.engine.result import GENERATED, PROPAGATED
 from vinpaint.engine.propagate import (NeighbourFlows, clip_flows, complete_flow, hidden_band, load_propagation,
-                                       neighbour_flows, propagate, propagate_clip, ring_around,
+                                       neighbour_flows, propagate, propagate_clip, ring_around, same_scene,
                                        save_propagation)
 
 
@@ -93,6 +93,31 @@ def _uniform_flows(frames: int, h: int, w: int, dx: float) -> NeighbourFlows:
     forward = np.zeros((frames - 1, h, w, 2), np.float16)
     forward[..., 0] = dx
     return NeighbourFlows(forward, -forward, 1.0, 1.0)
+
+
+def test_a_cut_is_found_between_two_shots_and_a_change_of_light_or_motion_is_not():
+    first, holes, _ = _panning_clip(frames=6, seed=0)
+    second, _, _ = _panning_clip(frames=6, seed=1, speed=3)
+    brighter = np.clip(first[3:].astype(np.float32) * 1.3, 0, 255).astype(np.uint8)  # a flicker, not a cut
+    clip = np.concatenate([first[:3], brighter, second])
+    flows = neighbour_flows(clip, np.concatenate([holes, holes]), DISFlow("medium"))
+    assert flows.linked.tolist() == [True] * 5 + [False] + [True] * 5
+    assert flows.links(4) and not flows.links(5)
+    flat = np.full((32, 48, 3), 90, np.uint8)  # too flat to tell: one scene, as before the check
+    still = np.zeros((32, 48, 2), np.float32)
+    assert same_scene(flat, flat, np.zeros((32, 48), bool), np.zeros((32, 48), bool), still, still, 1.0)
+
+
+def test_nothing_is_carried_across_a_cut():
+    t_count, h, w, cut = 8, 32, 48, 3
+    frames = np.zeros((t_count, h, w, 3), np.float32)
+    frames[cut + 1:] = 0.7  # the second shot shows something else where the first has its hole
+    holes = np.zeros((t_count, h, w), bool)
+    holes[:cut + 1, 10:20, 10:30] = True  # a still hole on a still camera: only the next shot "shows" behind it
+    linked = _uniform_flows(t_count, h, w, 0.0)
+    assert propagate(frames, holes, linked).reached[holes].all()  # without the cut the other shot is copied in
+    linked.linked = np.arange(t_count - 1) != cut
+    assert not propagate(frames, holes, linked).reached.any()
 
 
 def test_the_hidden_band_is_the_whole_band_on_a_still_camera_and_less_where_other_frames_show_it():
@@ -381,8 +406,11 @@ class _FixedFlow:
         return flow
 
 
-def _noise_with_box(t_count: int, h: int, w: int, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
-    frames = np.random.default_rng(0).integers(0, 255, (t_count, h, w, 3), dtype=np.uint8)
+def _noise_with_box(t_count: int, h: int, w: int, rows: slice, cols: slice, pan: int = 0
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """One frame of noise panning `pan` px right a frame (one scene: same_scene links its frames), a still box."""
+    noise = np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
+    frames = np.stack([np.roll(noise, pan * t, axis=1) for t in range(t_count)])
     holes = np.zeros((t_count, h, w), bool)
     holes[:, rows, cols] = True
     return frames, holes
@@ -391,7 +419,7 @@ def _noise_with_box(t_count: int, h: int, w: int, rows: slice, cols: slice) -> t
 @pytest.mark.parametrize("width,reaches", [(480, False), (960, True)])
 def test_the_forward_backward_tolerance_is_in_pixels_of_a_480_wide_plate(width, reaches):
     """4 px on a 480-wide plate is 8 on a 960-wide one: the same motion and flow error span twice the pixels."""
-    frames, holes = _noise_with_box(4, 64, width, slice(20, 40), slice(200, 240))
+    frames, holes = _noise_with_box(4, 64, width, slice(20, 40), slice(200, 240), pan=3)
     settings = dataclasses.replace(make_config("fast").propagation, tolerance=4.0, calibrate=False, max_distance=0,
                                    fusion="nearest", self_check=False)
     result = propagate_clip(frames, holes, settings, _FixedFlow(3.0))  # steps off by 6 px

@@ -104,6 +104,18 @@ def test_a_track_stops_where_it_leaves_what_no_frame_sees():
     np.testing.assert_allclose(out[0][unseen[0]], (3 * 0.2 + 0.8) / 4, atol=1e-6)
 
 
+def test_a_track_stops_at_a_cut():
+    t_count, h, w = 6, 24, 24
+    frames = np.full((t_count, h, w, 3), 0.2, np.float32)
+    frames[3:] = 0.9  # the next shot's fill
+    unseen = np.ones((t_count, h, w), bool)
+    flows = _flows(t_count, h, w, 0.0)
+    flows.linked = np.arange(t_count - 1) != 2  # a cut between frames 2 and 3
+    out = steady_unseen(frames, unseen, flows, radius=3)
+    np.testing.assert_allclose(out[:3], 0.2, atol=1e-6)
+    np.testing.assert_allclose(out[3:], 0.9, atol=1e-6)
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 def test_every_sample_type_keeps_its_type_and_range(dtype):
     t_count, h, w = 5, 20, 20
