@@ -163,8 +163,11 @@ def same_scene(a: np.ndarray, b: np.ndarray, unknown_a: np.ndarray, unknown_b: n
         return bool(known.sum() < 500)  # too little known to tell: one scene; else no motion links them
     ys, xs, qx, qy = ys[landed], xs[landed], qx[landed], qy[landed]
     told = False
-    for here, there in zip(_grey_and_detail(a), _grey_and_detail(b)):
-        here, there = here[ys, xs], _sample(there[..., None], qx, qy)[:, 0]
+    for kind in ("grey", "detail"):  # the detail only where the grey values do not tell: it blurs both frames
+        if kind == "grey":
+            here, there = a[ys, xs].astype(np.float32).mean(axis=-1), _sample(b, qx, qy).astype(np.float32).mean(-1)
+        else:
+            here, there = _detail(a)[ys, xs], _sample(_detail(b)[..., None], qx, qy)[:, 0]
         if here.std() < 1.0 or there.std() < 1.0:
             continue
         if np.corrcoef(here, there)[0, 1] >= SAME_SCENE_CORRELATION:
@@ -173,10 +176,10 @@ def same_scene(a: np.ndarray, b: np.ndarray, unknown_a: np.ndarray, unknown_b: n
     return not told
 
 
-def _grey_and_detail(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A frame's grey values and their detail (grey minus its Gaussian blur of 4 px), float32 [h,w] each."""
+def _detail(frame: np.ndarray) -> np.ndarray:
+    """A frame's detail: its grey values minus their Gaussian blur of 4 px, float32 [h,w]."""
     grey = frame.astype(np.float32).mean(axis=-1)
-    return grey, grey - cv2.GaussianBlur(grey, (0, 0), 4.0)
+    return grey - cv2.GaussianBlur(grey, (0, 0), 4.0)
 
 
 def neighbour_flows(frames: np.ndarray, holes: np.ndarray, estimator: FlowEstimator, max_width: int = 960,
