@@ -44,7 +44,8 @@ class OutputPlan:
             if path.name in ("", ".", ".."):
                 raise InputError(f"output '{name}' names no file or folder of its own (it is empty, the current "
                                  "folder, a parent or the root); give the result a name, e.g. clean.mkv or clean/.")
-            if not os.path.lexists(path) and looks_like_pattern(name):
+            if not os.path.lexists(path) and looks_like_pattern(name) and path.suffix.lower() not in VIDEO_OUTPUTS:
+                # a video's name may hold a % or # ("take#2.mp4"): only image files are written per frame
                 parse_pattern(name)  # a malformed pattern is refused here, before anything is read
                 targets.append((path, "sequence"))
                 continue

@@ -418,3 +418,14 @@ def test_errors_that_name_a_file_or_setting_cross_a_process_boundary_whole():
     assert (other.differences, other.damaged) == (("train.seed=0",), True)
     setting = pickle.loads(pickle.dumps(SettingError("train.seed", "must be an integer")))
     assert (setting.name, str(setting)) == ("train.seed", "must be an integer")
+
+
+@pytest.mark.parametrize("name", ["take#2.mkv", "clean 100%.mp4"])
+def test_a_video_output_may_have_a_percent_or_hash_in_its_name(clip, tmp_path, capsys, name):
+    """Only image files are written per frame: a video named with % or # is one file of that name (before,
+    2026-12-02: read as a frame pattern and refused)."""
+    out = tmp_path / name
+    assert inpaint(clip, out) == 0
+    written = read_clip(out)
+    assert written.frames.shape == clip["frames"].shape
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == out.suffix] == [name]
