@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,12 @@ from vinpaint.media.sequences import Pattern, looks_like_pattern, parse_pattern
 from vinpaint.media.writers import CODECS, MARKER, VIDEO_OUTPUTS, check_no_folder_inside, check_replaceable, \
     is_vinpaint_output, resolve_codec, sequence_sample, staged_outputs, to_uint8, write_image_sequence, write_marked, \
     write_png_sequence, write_video
+
+
+def _video_named_freely(path: Path) -> bool:
+    """A video output whose % or # is part of its name ("take#2.mkv", "clean 100%.mp4"), not a frame field
+    (%d, %04d, ##...): such a name is one file. "clean.%04d.mov" is still a pattern, and refused as one."""
+    return path.suffix.lower() in VIDEO_OUTPUTS and not re.search(r"%(0\d+)?d|##", path.name)
 
 
 @dataclass
@@ -44,8 +51,7 @@ class OutputPlan:
             if path.name in ("", ".", ".."):
                 raise InputError(f"output '{name}' names no file or folder of its own (it is empty, the current "
                                  "folder, a parent or the root); give the result a name, e.g. clean.mkv or clean/.")
-            if not os.path.lexists(path) and looks_like_pattern(name) and path.suffix.lower() not in VIDEO_OUTPUTS:
-                # a video's name may hold a % or # ("take#2.mp4"): only image files are written per frame
+            if not os.path.lexists(path) and looks_like_pattern(name) and not _video_named_freely(path):
                 parse_pattern(name)  # a malformed pattern is refused here, before anything is read
                 targets.append((path, "sequence"))
                 continue
