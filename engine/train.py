@@ -295,13 +295,14 @@ class _State:
 @contextlib.contextmanager
 def device_settings(tc, device: torch.device):
     """The process-wide switches a run wants (determinism, TF32), set for the run and handed back afterwards."""
-    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    cudnn = torch.backends.cudnn
     saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-             cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32)
+             cudnn.deterministic, cudnn.benchmark)
+    tf32 = _tf32()
     try:
         if device.type == "cuda":
             # "auto" as the trainer resolves it (api.inpaint resolves it first; a trainer built directly does not)
-            cudnn.allow_tf32 = matmul.allow_tf32 = resolved_precision(tc.precision, device.type)[0] == "tf32"
+            _set_tf32(resolved_precision(tc.precision, device.type)[0] == "tf32")
             cudnn.deterministic, cudnn.benchmark = tc.deterministic, not tc.deterministic
             if tc.deterministic:
                 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -311,7 +312,27 @@ def device_settings(tc, device: torch.device):
         yield
     finally:
         torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
-        cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32 = saved[2:]
+        cudnn.deterministic, cudnn.benchmark = saved[2:]
+        if tf32 is not None:
+            _set_tf32(*tf32)
+
+
+def _tf32() -> tuple[bool, bool] | None:
+    """cuDNN's and cuBLAS's TF32 switches; None where the process set them through torch's newer
+    `fp32_precision` settings, whose mix with these switches torch (2.9+) refuses to read."""
+    try:
+        return torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    except RuntimeError:
+        return None
+
+
+def _set_tf32(cudnn_on: bool, matmul_on: bool | None = None) -> None:
+    """Both TF32 switches (matmul's as cuDNN's unless given); left as they are where torch refuses (_tf32)."""
+    try:
+        torch.backends.cudnn.allow_tf32 = cudnn_on
+        torch.backends.cuda.matmul.allow_tf32 = cudnn_on if matmul_on is None else matmul_on
+    except RuntimeError:
+        pass
 
 
 class _Resident:

@@ -8,6 +8,8 @@ import contextlib
 import functools
 import math
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -380,6 +382,28 @@ def test_deterministic_settings_are_handed_back_after_a_run():
     after = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
              torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32)
     assert before == after
+
+
+def test_a_process_that_set_tf32_through_torchs_newer_settings_still_runs():
+    """torch 2.9+ refuses to read the old TF32 switches once the newer fp32_precision ones disagree with them (a
+    host application may set those); a run must neither fail on that nor change them. A fresh process: the
+    settings are process-wide."""
+    script = (
+        "import torch\n"
+        "from vinpaint.engine import make_config\n"
+        "from vinpaint.engine.train import device_settings\n"
+        "if not hasattr(torch.backends.cuda.matmul, 'fp32_precision'):\n"
+        "    print('no fp32_precision'); raise SystemExit\n"
+        "torch.backends.cuda.matmul.fp32_precision = 'tf32'\n"
+        "torch.backends.cudnn.conv.fp32_precision = 'ieee'\n"
+        "with device_settings(make_config('tiny').train, torch.device('cpu')):\n"
+        "    pass\n"
+        "print(torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    if "no fp32_precision" in done.stdout:
+        pytest.skip("this torch has no fp32_precision settings")
+    assert done.stdout.split() == ["tf32", "ieee"]
 
 
 def test_the_same_seed_gives_the_same_result_with_every_speed_setting_on():
