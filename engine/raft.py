@@ -8,6 +8,8 @@ InputError: the user pointed at it, so silently running without it would hide a 
 """
 from __future__ import annotations
 
+import copy
+
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,7 +118,7 @@ class CorrelationPyramid:
         for _ in range(levels - 1):
             volume = F.avg_pool2d(volume, 2, 2)
             self.levels.append(volume)
-        side = torch.linspace(-radius, radius, 2 * radius + 1)
+        side = torch.linspace(-radius, radius, 2 * radius + 1, device=f1.device, dtype=f1.dtype)  # no copy a lookup
         # channel order as torchvision's: the x offset is the slower index (the checkpoints' motion encoder needs it)
         dx, dy = torch.meshgrid(side, side, indexing="ij")
         self.offsets = torch.stack([dx, dy], -1)[None]  # [1, 2r+1, 2r+1, 2] (x, y)
@@ -127,7 +129,7 @@ class CorrelationPyramid:
         centre = coords.permute(0, 2, 3, 1).reshape(b * h * w, 1, 1, 2)
         out = []
         for level, volume in enumerate(self.levels):
-            at = centre / 2 ** level + self.offsets.to(coords)
+            at = centre / 2 ** level + self.offsets
             lh, lw = volume.shape[-2:]
             grid = torch.stack([2 * at[..., 0] / max(lw - 1, 1) - 1, 2 * at[..., 1] / max(lh - 1, 1) - 1], -1)
             # grid_sample on the correlation volume itself (warp.py's helper samples images on their own grid)
@@ -267,7 +269,10 @@ class RAFTFlow:
 
     def __init__(self, net: RAFT, iterations: int = 12, device: str | torch.device = "cpu"):
         self.device = torch.device(device)
-        self.net, self.iterations = net.eval().to(self.device), iterations
+        on = next(net.parameters()).device
+        # the loaded network is shared (_LOADED): a copy goes to another device, never the shared one itself
+        self.net = (net if on == self.device else copy.deepcopy(net).to(self.device)).eval()
+        self.iterations = iterations
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         h, w = a.shape[:2]
