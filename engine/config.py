@@ -447,19 +447,20 @@ class TrainConfig:
     lowered, never raised, so that the whole run (flow and propagation before training, measured; generation, the
     self-check and composition after it, estimated) takes about this many seconds. Unlike max_seconds the cut is
     made once, early, and logged, and the config saved with the result holds the count chosen (train.max_steps,
-    with fit_seconds 0), which repeats the run exactly on any machine. `fast` uses 330: its 1000 steps take about
-    180 s on a CPU with bf16 matrix units and 580 s on a 2-core AVX2 one without, where a tall crop took 1100 s
-    and a 1920x1440 plate spent 350 s outside training (docs/evaluation.md, "A CPU without bf16: the step count
-    fitted to the machine" and "The whole run fitted")."""
+    with fit_seconds 0), which repeats the run exactly on any machine. `fast` uses 180: its 1000 steps take about
+    35-40 s on a GPU, 220-250 s on a 2-core CPU with bf16 matrix units and 580 s on a 2-core AVX2 one without, where
+    a tall crop took 1100 s and a 1920x1440 plate spent 350 s outside training (docs/evaluation.md, "A CPU without
+    bf16: the step count fitted to the machine", "The whole run fitted" and "Three minutes for `fast`")."""
     fit_min_steps: int = setting(0, Int(0, MAX_STEPS))
     """With fit_seconds: when fewer steps than this fit, no model is trained at all (0: always train). What no frame
     sees is then filled the way a clip that needs no model is (diffusion from the propagated pixels around it, made
     steady), in seconds instead of minutes. `fast` sets all of its 1000 steps: on a 2-core CPU it fits 263-593, and
     at those counts the self-check gave the model no share on five of seven composed clips and 0.10-0.14 on two
     (+0.09 and +0.10 dB), for about five minutes each; at 750 steps, on three clips where most of the hole is seen
-    by no frame, no share on two and 0.11 (+0.07 dB) on one, for about eight minutes each (docs/evaluation.md,
-    "Training where it pays" and "750 steps"). Needs propagation: without it the model is all there is and it
-    trains."""
+    by no frame, no share on two and 0.11 (+0.07 dB) on one, for about eight minutes each; all 1000 on a bf16 CPU,
+    on three such clips, 0.23 (+0.13 dB) on one and none on two, for about four minutes each (docs/evaluation.md,
+    "Training where it pays", "750 steps" and "Three minutes for `fast`"). Needs propagation: without it the model is
+    all there is and it trains."""
     checkpoint_every_s: float = 30.0
     """Seconds between checkpoints written to the work directory."""
     divergence_factor: float = 5.0
@@ -911,7 +912,7 @@ printed."""
 def _fast(c: InpaintConfig) -> None:
     """A CPU user's default: a few minutes on 2 cores for a 30-60 frame clip at 192 wide.
 
-    A step count bounds it, lowered once early where the whole run would take over 5.5 minutes (train.fit_seconds)
+    A step count bounds it, lowered once early where the whole run would take over 3 minutes (train.fit_seconds)
     and saved with the result, so the saved config gives the same frames on any machine of the same kind
     (precision 'auto' trains in bf16 where the CPU has bf16 matrix units, in TF32 on a CUDA GPU, in fp32 elsewhere)."""
     c.resolution.work_width = 192
@@ -927,7 +928,7 @@ def _fast(c: InpaintConfig) -> None:
     c.train.batch_size, c.train.updates_per_batch, c.train.epochs = 5, 10, 2.0
     c.train.max_steps = 1000  # 1500 gave the same fill on ten composed clips, in 1.5x the time (docs/evaluation.md)
     c.train.max_seconds = 0.0
-    c.train.fit_seconds = 330.0  # the whole run; fewer steps where it would take longer, decided once and saved
+    c.train.fit_seconds = 180.0  # the whole run; fewer steps where it would take longer, decided once and saved
     c.train.fit_min_steps = 1000  # all of max_steps, or no model (TrainConfig.fit_min_steps)
     c.train.dip_iterations = 300
     c.train.ema_decay = 0.99  # generate from the average of about the last 100 steps (docs/evaluation.md)
