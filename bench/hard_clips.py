@@ -23,6 +23,7 @@ known), then one thing made hard:
   large      dogs-jump's masks grown 24 px on vtest (about a quarter of the frame)
   border     blackswan's masks moved against the left edge of running_car
   gaps       vtest + tennis with the hole in alternate stretches of five frames only
+  dissolve   tree cross-dissolving into running_car over ten frames mid-clip
 Hole PSNR per frame then averaged / pooled, the patch-based temporal consistency in the hole, wall seconds. The
 engine runs `fast`; `--set KEY=VALUE` overrides (JSON values), e.g. --set propagation.train_below=1 for the
 training-free path. Asserts only that pixels outside the hole are the input's. Example:
@@ -124,6 +125,10 @@ def hard_clips(data: Path, frames: int = 40):
     gaps = _masks(data, "tennis", frames, h, w)
     gaps[(np.arange(frames) // 5) % 2 == 1] = False
     yield "gaps: vtest + tennis, the hole in alternate five frames", vtest, gaps
+    mix = np.clip((np.arange(frames) - (half - 5)) / 10.0, 0.0, 1.0)[:, None, None, None]  # over frames 15-25
+    dissolve = (tree * (1 - mix) + car_as_tree * mix).round().astype(np.uint8)
+    yield "dissolve: tree dissolving into running_car + blackswan", dissolve, _masks(data, "blackswan", frames,
+                                                                                       *size(tree))
 
 
 def main() -> int:
