@@ -5,7 +5,6 @@ from __future__ import annotations
 import bisect
 import json
 import os
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from vinpaint.engine.result import GENERATED, HISTORY_TERMS, PROPAGATED
 from vinpaint.errors import InputError
 from vinpaint.media.io import Clip
 from vinpaint.media.pictures import write_before_after, write_loss_curve
-from vinpaint.media.sequences import Pattern, looks_like_pattern, parse_pattern
+from vinpaint.media.sequences import Pattern, frame_fields, looks_like_pattern, parse_pattern
 from vinpaint.media.writers import CODECS, MARKER, VIDEO_OUTPUTS, check_no_folder_inside, check_replaceable, \
     is_vinpaint_output, resolve_codec, sequence_sample, staged_outputs, to_uint8, write_image_sequence, write_marked, \
     write_png_sequence, write_video
@@ -29,7 +28,7 @@ from vinpaint.media.writers import CODECS, MARKER, VIDEO_OUTPUTS, check_no_folde
 def _video_named_freely(path: Path) -> bool:
     """A video output whose % or # is part of its name ("take#2.mkv", "clean 100%.mp4"), not a frame field
     (%d, %04d, ##...): such a name is one file. "clean.%04d.mov" is still a pattern, and refused as one."""
-    return path.suffix.lower() in VIDEO_OUTPUTS and not re.search(r"%(0\d+)?d|##", path.name)
+    return path.suffix.lower() in VIDEO_OUTPUTS and all(field == "#" for field in frame_fields(path.name))
 
 
 @dataclass

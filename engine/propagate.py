@@ -162,18 +162,18 @@ def same_scene(a: np.ndarray, b: np.ndarray, unknown_a: np.ndarray, unknown_b: n
     if landed.sum() < max(20, 0.03 * known.sum()):  # the flow found almost no consistent motion
         return bool(known.sum() < 500)  # too little known to tell: one scene; else no motion links them
     ys, xs, qx, qy = ys[landed], xs[landed], qx[landed], qy[landed]
-    told = False
-    for kind in ("grey", "detail"):  # the detail only where the grey values do not tell: it blurs both frames
-        if kind == "grey":
-            here, there = a[ys, xs].astype(np.float32).mean(axis=-1), _sample(b, qx, qy).astype(np.float32).mean(-1)
-        else:
-            here, there = _detail(a)[ys, xs], _sample(_detail(b)[..., None], qx, qy)[:, 0]
-        if here.std() < 1.0 or there.std() < 1.0:
-            continue
-        if np.corrcoef(here, there)[0, 1] >= SAME_SCENE_CORRELATION:
-            return True
-        told = True
-    return not told
+    grey = _agree(a[ys, xs].astype(np.float32).mean(axis=-1), _sample(b, qx, qy).astype(np.float32).mean(axis=-1))
+    if grey:
+        return True
+    detail = _agree(_detail(a)[ys, xs], _sample(_detail(b)[..., None], qx, qy)[:, 0])  # blurs both: only here
+    return bool(detail) or (grey is None and detail is None)
+
+
+def _agree(here: np.ndarray, there: np.ndarray) -> bool | None:
+    """Whether two samples (N,) correlate by SAME_SCENE_CORRELATION; None where either is too flat to tell."""
+    if here.std() < 1.0 or there.std() < 1.0:
+        return None
+    return bool(np.corrcoef(here, there)[0, 1] >= SAME_SCENE_CORRELATION)
 
 
 def _detail(frame: np.ndarray) -> np.ndarray:
@@ -330,10 +330,11 @@ def _ring_copy_errors(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFlo
             if not 0 <= t + step * distance < t_count:
                 continue
             x, y, ok = xs.astype(np.float32), ys.astype(np.float32), np.ones(len(xs), bool)
-            if not all(flows.links(t + step * i if step > 0 else t - i - 1) for i in range(distance)):
-                continue
             for i in range(distance):
                 k = t + step * i if step > 0 else t - i - 1
+                if not flows.links(k):  # a walk stops at a cut: nothing of it is measured
+                    ok[:] = False
+                    break
                 f = flows.at(step, k, x, y)
                 x, y = x + f[:, 0], y + f[:, 1]
                 ok &= (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)

@@ -9,7 +9,6 @@ InputError: the user pointed at it, so silently running without it would hide a 
 from __future__ import annotations
 
 import copy
-
 import os
 from dataclasses import dataclass
 from pathlib import Path

@@ -76,6 +76,11 @@ def _extension(suffix: str) -> str:
     return "." + suffix.rsplit(".", 1)[1].lower() if "." in suffix else ""
 
 
+def frame_fields(name: str) -> list[str]:
+    """The frame fields a file name holds, as written: '%04d', '%d', '####', '#'."""
+    return [field.group(0) for field in _FIELD.finditer(name)]
+
+
 def looks_like_pattern(text: str) -> bool:
     """True when the file name part of `text` holds a `%` or `#`: it is meant as a frame pattern."""
     name = Path(str(text)).name

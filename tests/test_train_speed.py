@@ -10,6 +10,7 @@ import math
 import os
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -388,17 +389,19 @@ def test_a_process_that_set_tf32_through_torchs_newer_settings_still_runs():
     """torch 2.9+ refuses to read the old TF32 switches once the newer fp32_precision ones disagree with them (a
     host application may set those); a run must neither fail on that nor change them. A fresh process: the
     settings are process-wide."""
-    script = (
-        "import torch\n"
-        "from vinpaint.engine import make_config\n"
-        "from vinpaint.engine.train import device_settings\n"
-        "if not hasattr(torch.backends.cuda.matmul, 'fp32_precision'):\n"
-        "    print('no fp32_precision'); raise SystemExit\n"
-        "torch.backends.cuda.matmul.fp32_precision = 'tf32'\n"
-        "torch.backends.cudnn.conv.fp32_precision = 'ieee'\n"
-        "with device_settings(make_config('tiny').train, torch.device('cpu')):\n"
-        "    pass\n"
-        "print(torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision)\n")
+    script = textwrap.dedent("""
+        import torch
+        from vinpaint.engine import make_config
+        from vinpaint.engine.train import device_settings
+        if not hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+            print("no fp32_precision")
+            raise SystemExit
+        torch.backends.cuda.matmul.fp32_precision = "tf32"
+        torch.backends.cudnn.conv.fp32_precision = "ieee"
+        with device_settings(make_config("tiny").train, torch.device("cpu")):
+            pass
+        print(torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision)
+    """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     if "no fp32_precision" in done.stdout:
