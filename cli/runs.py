@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from vinpaint.engine import InpaintConfig, ProgressEvent
+from vinpaint.engine.workfiles import foreign_entries
 from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
 from vinpaint.media.io import Clip
 
@@ -163,10 +164,15 @@ def clear_workdir(workdir: Path) -> None:
     entries = [p for p in workdir.iterdir() if p.name != LOCK] if workdir.is_dir() else None
     if entries is None or (entries and not (workdir / "run.json").is_file()):
         raise InputError(f"{workdir} is not a vinpaint work directory (no run.json); not deleting it.")
-    foreign = sorted(e.name for e in entries if e.name.endswith(".config.json"))  # an output's side file
-    if foreign:  # written there before outputs inside a work directory were refused
-        raise InputError(f"the work directory {workdir} holds another run's outputs ({foreign[0]} ...), which "
+    outputs = sorted(e.name for e in entries if e.name.endswith(".config.json"))  # an output's side file
+    if outputs:  # written there before outputs inside a work directory were refused
+        raise InputError(f"the work directory {workdir} holds another run's outputs ({outputs[0]} ...), which "
                          "--restart would delete; move them out first.")
+    foreign = foreign_entries(workdir, ignore=frozenset({LOCK}))
+    if foreign:
+        more, them = (f" and {len(foreign) - 1} more", "them") if len(foreign) > 1 else ("", "it")
+        raise InputError(f"the work directory {workdir} holds {foreign[0].relative_to(workdir)}{more}, which "
+                         f"vinpaint did not write and --restart would delete; move {them} out first.")
     for entry in entries:
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)

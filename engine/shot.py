@@ -30,17 +30,17 @@ from vinpaint.errors import InputError, OtherRunError
 from vinpaint.files import atomic_write, atomic_write_text
 
 DONE = "done.json"
+"""Written last in a window's folder: the window is finished and its result may be joined."""
 DEFAULT_CLUSTER_CPUS = 4
 """Cores a window asks for on a Ray cluster without GPUs: the fast preset's step gains little beyond 4 threads."""
-"""Written last in a window's folder: the window is finished and its result may be joined."""
 ATTEMPTS = "attempts.log"
+"""One line per time a window was started (time, host, process): shows retries and proves nothing re-ran."""
 RESULT_ARRAYS = ("frames.npy", "hole.npy", "matte.npy")
 """A finished window's result at source resolution, what the join reads."""
 EXTRAS = ("generated.npy", "flows.npy")
 """Kept only when asked (WindowJob.keep_extras): the raw generation and the generated flows at working size."""
 KEPT_BY_TIDY = frozenset({"done.json", ATTEMPTS, "history.npy", "log.txt", "config.json", "run.json"})
 """What tidy() leaves of a window: its record, attempts, loss history, log and settings (a few kB)."""
-"""One line per time a window was started (time, host, process): shows retries and proves nothing re-ran."""
 
 
 @dataclass(frozen=True)

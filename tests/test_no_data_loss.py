@@ -467,6 +467,29 @@ def test_an_output_or_work_directory_inside_another_runs_work_directory_is_refus
     refused(capsys, [*first, "--restart"], r"the work directory \S+r.work holds another run's outputs "
                                            r"\(x.config.json \.\.\.\), which --restart would delete; move them out first\.$")
     assert digests(tmp_path) == before
+    (tmp_path / "r.work" / "x.config.json").unlink()
+    (tmp_path / "r.work" / "notes.txt").write_text("the client's notes")
+    before = digests(tmp_path)
+    refused(capsys, [*first, "--restart"], r"the work directory \S+r.work holds notes.txt, which vinpaint did not "
+                                           r"write and --restart would delete; move it out first\.$")
+    assert digests(tmp_path) == before
+
+
+def test_restart_deletes_only_what_vinpaint_wrote(tmp_path):
+    """Before: --restart emptied OUT.work whatever it held, a user's file saved there with it."""
+    from vinpaint.engine.workfiles import foreign_entries
+    ours = ["run.json", "config.json", "log.txt", "checkpoint.pt", "flow.npz", "result.npz", "propagation.npz",
+            ".result.npz.k2j4h1x9.partial", "checkpoint.pt.damaged.1764660000000000000", "window_0000/done.json",
+            "window_0000/frames.npy", "window_0000/history.npy", "window_0000/attempts.log", "window_0001/run.json"]
+    for name in ours:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    assert foreign_entries(tmp_path) == []
+    for name in ("notes.txt", "window_0000/plate.exr", "renders/a.png", "window_12/done.json"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"mine")
+    assert [p.relative_to(tmp_path).as_posix() for p in foreign_entries(tmp_path)] == \
+        ["notes.txt", "renders", "window_0000/plate.exr", "window_12"]
 
 
 def test_a_long_shots_work_directory_counts_as_one(tmp_path):
