@@ -145,15 +145,30 @@ def compute_known_flow(frames: np.ndarray, holes: np.ndarray, estimator: FlowEst
     flow = np.zeros((t_count, k, 2, h, w), np.float32)
     exists = np.zeros((t_count, k), bool)
     pairs = [(i, ki) for i in range(t_count) for ki, off in enumerate(FLOW_OFFSETS) if 0 <= i + off < t_count]
-    for n, (i, ki) in enumerate(pairs):
-        j = i + FLOW_OFFSETS[ki]
-        flow[i, ki] = estimator(filled[i], filled[j]).transpose(2, 0, 1)
+    neighbours = [(i, ki) for i, ki in pairs if abs(FLOW_OFFSETS[ki]) == 1]  # these find the cuts
+    done = shown = 0
+
+    def estimate(i: int, ki: int) -> None:
+        nonlocal done, shown
+        flow[i, ki] = estimator(filled[i], filled[i + FLOW_OFFSETS[ki]]).transpose(2, 0, 1)
         exists[i, ki] = True
+        done += 1
         if progress:
-            progress(n + 1, len(pairs))
+            progress(done, len(pairs))
+            shown = done
+
+    for i, ki in neighbours:
+        estimate(i, ki)
     shot = clip_shots(filled, holes, flow)
     for i, ki in pairs:  # no flow or consistency term across a cut: the other frame shows another scene
-        exists[i, ki] = shot[i] == shot[i + FLOW_OFFSETS[ki]]
+        if shot[i] != shot[i + FLOW_OFFSETS[ki]]:
+            done += not exists[i, ki]  # nothing to estimate across a cut: counted, so the bar ends at len(pairs)
+            exists[i, ki] = False
+            flow[i, ki] = 0.0
+        elif not exists[i, ki]:
+            estimate(i, ki)
+    if progress and shown != done:
+        progress(done, len(pairs))  # pairs skipped last: their count not yet shown
 
     known = torch.from_numpy(~holes).float()[:, None]
     occ = np.zeros((t_count, k, 1, h, w), np.float32)

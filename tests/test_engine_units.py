@@ -380,13 +380,23 @@ def test_known_flow_has_no_pair_across_a_cut():
     frames = np.stack([shots[i >= 6][:, 2 * i:2 * i + 96] for i in range(10)])
     holes = np.zeros((10, 64, 96), bool)
     holes[:, 20:36, 40:56] = True
-    kf = compute_known_flow(frames, holes, DISFlow("medium"))
+    dis, asked, shown = DISFlow("medium"), [], []
+
+    def estimator(a, b):
+        asked.append((a.tobytes(), b.tobytes()))
+        return dis(a, b)
+
+    kf = compute_known_flow(frames, holes, estimator, progress=lambda n, total: shown.append((n, total)))
     for i in range(10):
         for ki, off in enumerate(FLOW_OFFSETS):
             inside = 0 <= i + off < 10
             assert kf.exists[i, ki] == (inside and (i >= 6) == (i + off >= 6)), (i, off)
             if inside and not kf.exists[i, ki]:
                 assert kf.reliable[i, ki].min() == 1.0  # eq. 5 weighs by 1 - M^f: no consistency across it
+    # only the two neighbours across the cut (5->6, 6->5) are estimated there, to find it; longer pairs are not
+    assert len(asked) == int(kf.exists.sum()) + 2
+    pairs = sum(0 <= i + off < 10 for i in range(10) for off in FLOW_OFFSETS)
+    assert shown[-1] == (pairs, pairs) and [n for n, _ in shown] == sorted({n for n, _ in shown})
 
 
 def test_composite_keeps_every_pixel_outside_the_hole_bit_exact():
