@@ -370,6 +370,24 @@ def test_other_bit_depths_and_layouts_render_the_same_job(trained: Trained, clip
             assert np.array_equal(out[..., 3], src[..., 3])
 
 
+def test_frames_rendered_at_once_on_several_threads_are_each_the_daemons_result(trained: Trained, clip: Clip,
+                                                                               daemon: Daemon, tmp_path: Path) -> None:
+    """The node declares kOfxImageEffectRenderFullySafe, so Natron renders several frames of one instance at once.
+    The harness holds every output image until all four renders have asked for theirs: they run together."""
+    frames = (1, 4, 7, FRAMES)
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--depth", "float", "--daemon",
+                  daemon.endpoint, "--param", f"jobId={trained.job}", "--param", "jobFirstFrame=1",
+                  "--out", str(tmp_path), "--steps",
+                  f"describe,create,render-parallel:{'+'.join(map(str, frames))},destroy,unload")
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    assert run.event("parallel")["peak_inside"] == len(frames), run.event("parallel")
+    for f in frames:
+        assert run.steps[f"render:{f}"]["status"] == "OK", run.steps[f"render:{f}"]
+        out, src = load(tmp_path, "output", f), load(tmp_path, "source", f)
+        assert np.array_equal(out[..., :3], trained.results[f - 1].astype(np.float32) / np.float32(255))
+        assert np.array_equal(out[~clip.holes[f - 1]], src[~clip.holes[f - 1]])
+
+
 def test_everything_a_strict_host_varies_at_once(trained: Trained, clip: Clip, daemon: Daemon,
                                                 tmp_path: Path) -> None:
     """Half float asked (the plugin does not declare it: float is given), proxy scale 0.5, bottom-up rows

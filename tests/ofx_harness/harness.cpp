@@ -9,6 +9,9 @@
 //   train | cancel | refresh    press that button (Begin/InstanceChanged/End, reason user edited)
 //   wait[:SECONDS]      press Refresh once a second until the status line says done (or failed)
 //   render:F | render-all       IsIdentity + BeginSequenceRender + Render + EndSequenceRender, output saved
+//   render-parallel:F+G+...     one sequence, each frame's Render on its own thread at the same time (as Natron
+//                       renders a node that declares kOfxImageEffectRenderFullySafe): every output image is held
+//                       until all renders have asked for theirs, so they really overlap; outputs saved
 //   set:NAME=VALUE      change a parameter as a user would
 //   sleep:SECONDS | destroy | unload
 //
@@ -29,6 +32,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -256,6 +260,7 @@ private:
     OfxStatus setParam(const std::string &name, const std::string &value);
     OfxStatus renderFrame(int frame, bool sequenceOpen);
     OfxStatus renderCall(Effect &e, int frame, const std::string &field, int x1, int y1, int w, int h, double sc);
+    std::vector<OfxStatus> renderParallel(const std::vector<int> &frames, std::vector<double> &seconds);
     void clipPreferences();
     Depth mappedDepth(Depth asked);
     bool stepWait(double timeout);
@@ -272,6 +277,7 @@ private:
     std::unique_ptr<Effect> descriptor_, contextDescriptor_, instance_;
     bool loaded_ = false;
     std::vector<std::string> failures_;
+    std::mutex failuresMutex_;  // renders on several threads (render-parallel) may add to failures_
     int nested_ = 0;
     double imageSecondsBefore_ = 0;
 };
@@ -286,6 +292,7 @@ OfxStatus Driver::call(const char *action, const void *handle, PropertySet *in, 
     if (outer) g_actionStart = 0;
     // kOfxStatReplyYes/No answer questions (a progress bar's cancel, a dialog); no action this host sends takes them.
     if (st == kOfxStatReplyYes || st == kOfxStatReplyNo) {
+        std::lock_guard<std::mutex> l(failuresMutex_);
         failures_.push_back(std::string(action) + " answered " + statusName(st) + ", not a status the spec gives for it");
         host_.event("{\"event\": \"bad_status\", \"action\": \"" + jsonEscape(action) + "\", \"status\": \"" +
                     statusName(st) + "\"}");
@@ -823,6 +830,69 @@ OfxStatus Driver::renderCall(Effect &e, int frame, const std::string &field, int
     return st;
 }
 
+std::vector<OfxStatus> Driver::renderParallel(const std::vector<int> &frames, std::vector<double> &seconds) {
+    Effect &e = *instance_;
+    if (host_.options().field != "none" || a_.abortAfter >= 0) usage("render-parallel: progressive material only");
+    host_.setRenderScale(a_.scale);
+    int x1, y1, w, h;
+    host_.scaledRod(source_->width(), source_->height(), &x1, &y1, &w, &h);
+    const double sc = a_.scale;
+    PropertySet seq;
+    seq.setDouble(kOfxImageEffectPropFrameRange, {double(*std::min_element(frames.begin(), frames.end())),
+                                                  double(*std::max_element(frames.begin(), frames.end()))});
+    seq.setDouble(kOfxImageEffectPropFrameStep, {1.0});
+    seq.setInt(kOfxPropIsInteractive, {a_.batch ? 0 : 1});
+    seq.setDouble(kOfxImageEffectPropRenderScale, {sc, sc});
+    seq.setInt(kOfxImageEffectPropSequentialRenderStatus, {0});
+    seq.setInt(kOfxImageEffectPropInteractiveRenderStatus, {a_.batch ? 0 : 1});
+    call(kOfxImageEffectActionBeginSequenceRender, &e, &seq, nullptr);
+
+    // Each render's output image is handed out only once every render has asked for its own (or after 10 s):
+    // all of them are then inside Render at once, holding their images.
+    Clip *outClip = e.clip(kOfxImageEffectOutputClipName);
+    std::mutex m;
+    std::condition_variable cv;
+    std::map<int, ImageLayout> layouts;
+    std::size_t asked = 0;
+    int inside = 0, peak = 0;
+    host_.outputImage = [&](Clip &, double t) -> OfxPropertySetHandle {
+        const int frame = static_cast<int>(std::lround(t));
+        std::unique_lock<std::mutex> l(m);
+        if (std::find(frames.begin(), frames.end(), frame) == frames.end() || layouts.count(frame)) return nullptr;
+        ImageLayout layout;
+        OfxPropertySetHandle hnd = host_.makeImage(t, w, h, nullptr, outClip->depth, outClip->comps, &layout);
+        layouts[frame] = layout;
+        ++asked;
+        peak = std::max(peak, ++inside);
+        cv.notify_all();
+        cv.wait_for(l, std::chrono::seconds(10), [&] { return asked == frames.size(); });
+        return hnd;
+    };
+    std::vector<OfxStatus> sts(frames.size(), kOfxStatFailed);
+    seconds.assign(frames.size(), 0.0);
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < frames.size(); ++i)
+        threads.emplace_back([&, i] {
+            const double t0 = now();
+            sts[i] = renderCall(e, frames[i], kOfxImageFieldNone, x1, y1, w, h, sc);
+            seconds[i] = now() - t0;
+            std::lock_guard<std::mutex> l(m);
+            if (layouts.count(frames[i])) --inside;
+        });
+    for (auto &t : threads) t.join();
+    host_.outputImage = nullptr;
+    call(kOfxImageEffectActionEndSequenceRender, &e, &seq, nullptr);
+    host_.setRenderScale(1.0);
+    host_.event("{\"event\": \"parallel\", \"renders\": " + std::to_string(frames.size()) +
+                ", \"peak_inside\": " + std::to_string(peak) + "}");
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+        if (sts[i] == kOfxStatOK && layouts.count(frames[i])) saveOutput(frames[i], layouts[frames[i]]);
+        saveServed(kOfxImageEffectSimpleSourceClipName, frames[i]);
+        saveServed("Mask", frames[i]);
+    }
+    return sts;
+}
+
 void Driver::record(const std::string &step, OfxStatus st, double elapsed, int messagesBefore, const std::string &extra) {
     const bool failed = st != kOfxStatOK && st != kOfxStatReplyDefault;
     bool said = host_.messagesPosted() > messagesBefore;
@@ -929,6 +999,15 @@ int Driver::run() {
                 OfxStatus st = renderFrame(f, false);
                 record("render:" + std::to_string(f), st, now() - f0, fm0, ", \"frame\": " + std::to_string(f));
             }
+        } else if (step.rfind("render-parallel:", 0) == 0) {
+            std::vector<int> frames;
+            for (const std::string &f : split(step.substr(16), '+')) frames.push_back(std::stoi(f));
+            std::vector<double> seconds;
+            const int m0p = host_.messagesPosted();
+            const std::vector<OfxStatus> sts = renderParallel(frames, seconds);
+            for (std::size_t i = 0; i < frames.size(); ++i)
+                record("render:" + std::to_string(frames[i]), sts[i], seconds[i], m0p,
+                       ", \"frame\": " + std::to_string(frames[i]) + ", \"parallel\": true");
         } else if (step == "destroy") {
             OfxStatus st = call(kOfxActionDestroyInstance, instance_.get(), nullptr, nullptr);
             record(step, st, now() - t0, m0);
