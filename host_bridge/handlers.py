@@ -130,6 +130,9 @@ class Requests:
                 raise ctx.error("conflict", f"job {jid} exists with another {differs[0]}; the content hash must "
                                  "cover the clip it describes", field=f"body.{differs[0]}")
         else:
+            if any(t.busy and t.deleted == jid for t in self.pool.trainers):
+                raise ctx.error("busy", f"job {jid} was deleted and its training process has not exited yet; "
+                                 "try again in a few seconds")
             if len(self.store.jobs) >= lim.max_jobs:
                 raise ctx.error("busy", f"the store holds {len(self.store.jobs)} jobs, its limit; delete "
                                  "finished jobs (job.delete) and try again")
@@ -423,11 +426,10 @@ class Requests:
     def on_delete(self, ctx: RequestContext, msg: Message, body: dict[str, Any]) -> list[Any]:
         job = self.store.get(body["job"])
         trainer = self.pool.trainer_of(job.id)
+        trash = self.store.delete(job.id, remove_now=trainer is None)  # raises before anything is stopped
         if trainer is not None:
-            self.pool.stop(trainer, "delete")
-            trainer.trash = self.store.delete(job.id, remove_now=False)
-        else:
-            self.store.delete(job.id)
+            trainer.trash = trash  # removed when its process has exited
+            self.pool.end_deleted(trainer)
         return ctx.reply({"job": job.id, "deleted": True})
 
     def on_list(self, ctx: RequestContext, msg: Message, body: dict[str, Any]) -> list[Any]:

@@ -61,6 +61,8 @@ class Trainer:
     """Why the daemon stopped it: "cancel", "delete", "shutdown" (empty: it was not stopped)."""
     stop_sent: float = 0.0
     trash: Path | None = None
+    deleted: str = ""
+    """The id of a deleted job whose process had not exited when its folder went to the trash (see end_deleted)."""
     last_error: str = ""
     memory: int = 0
     """Bytes of memory of the device (RAM for cpu), for refusing at job.open a job that cannot fit."""
@@ -226,6 +228,7 @@ class TrainerPool:
             logf.close()
         trainer.state, trainer.job_id, trainer.proc, trainer.fd = TrainerState.TRAINING, job.id, proc, read_fd
         trainer.buffer, trainer.reason, trainer.stop_sent, trainer.trash, trainer.last_error = b"", "", 0.0, None, ""
+        trainer.deleted = ""
         job.record.state = "training"
         # The phase and step of the last run are stale until the new process reports; "" says "not started yet".
         job.record.progress.phase, job.record.progress.step, job.record.progress.eta_s = "", 0, None
@@ -285,6 +288,30 @@ class TrainerPool:
             except ProcessLookupError:
                 pass
 
+    def end_deleted(self, trainer: Trainer, wait_s: float = 5.0) -> bool:
+        """Kill the training process of a job just deleted (its folder already in the trash) and what it started
+        (its session), and wait for it: the job keeps nothing, so no checkpoint is worth writing, and a process
+        left running wrote into a new jobs/<id>/ after the move, or into a job opened again under that id (a
+        stray folder, a stale checkpoint, a new job marked done with nothing uploaded). True once it has exited
+        (reaped); False if it outlived `wait_s` (stuck in the kernel): it is then cut off from the id, and
+        `deleted` names it (job.open of that id waits) until it exits."""
+        trainer.reason = "delete"
+        proc = trainer.proc
+        if proc is None:
+            return True
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session (start_new_session): a local Ray goes too
+        except OSError:
+            self.kill(trainer)
+        try:
+            proc.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            trainer.state, trainer.stop_sent = TrainerState.STOPPING, trainer.stop_sent or time.monotonic()
+            trainer.deleted, trainer.job_id = trainer.job_id, ""
+            return False
+        self.reap()
+        return True
+
     def kill(self, trainer: Trainer) -> None:
         if trainer.proc is not None and trainer.proc.poll() is None:
             try:
@@ -333,14 +360,17 @@ class TrainerPool:
                     os.close(t.fd)
                     t.fd = -1
             self._exited(t, code)
-            t.state, t.proc, t.job_id, t.reason, t.stop_sent = TrainerState.IDLE, None, "", "", 0.0
+            gone = t.deleted or (t.job_id if t.reason == "delete" else "")
+            if gone and gone not in self.store.jobs:  # what it wrote after its folder went to the trash
+                shutil.rmtree(self.store.jobs_dir / gone, ignore_errors=True)
+            t.state, t.proc, t.job_id, t.reason, t.stop_sent, t.deleted = TrainerState.IDLE, None, "", "", 0.0, ""
             if t.trash is not None:
                 shutil.rmtree(t.trash, ignore_errors=True)
                 t.trash = None
 
     def _exited(self, t: Trainer, code: int) -> None:
         job = self.store.jobs.get(t.job_id)
-        if job is None:
+        if job is None or t.reason == "delete":
             return  # deleted while it trained
         rec = job.record
         if code == EXIT_DONE and job.results_complete() and not (rec.stream and job.hash_state() == "mismatch"):

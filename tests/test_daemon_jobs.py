@@ -343,6 +343,33 @@ def test_crashed_training_fails_the_job_with_its_reason_and_the_daemon_keeps_ser
             c.status(job)
 
 
+def test_a_job_deleted_while_it_trains_leaves_nothing_and_opens_again_empty(shared_daemon):
+    """Before: job.delete only asked the training process to stop, which then wrote its checkpoint into a new
+    jobs/<id>/ (a stray folder every start warned about), and the same clip opened again at once was marked done
+    by the old process's exit, with nothing uploaded, refusing every upload after."""
+    frames, masks = synthetic_clip(channels=3, seed=31)
+    store = shared_daemon.store
+    with Client(shared_daemon.address) as c:
+        opened = []
+        open_job = c.open_job
+        c.open_job = lambda **body: opened.append(body) or open_job(**body)  # kept to open the same job again
+        job = c.submit(frames, masks, preset="tiny", seed=SEED, overrides={"train.max_steps": 400, **TRAINED})
+        wait_for(c, job, training_at(1))
+        pid = worker_pid(store, job)
+        assert c.delete(job)["deleted"] is True
+        assert pid is not None and not pid_alive(pid), "the process has exited when job.delete answers"
+        assert not (store / "jobs" / job).exists() and list((store / "trash").iterdir()) == []
+        again = open_job(**opened[0])
+        assert (again["job"], again["created"], again["state"], again["have_frames"]) == (job, True, "uploading", [])
+        time.sleep(1.0)
+        status = c.status(job)
+        assert (status["state"], status["missing_frames"], status.get("frames_done", 0)) == \
+            ("uploading", len(frames), 0), status
+        assert sorted(p.name for p in (store / "jobs" / job).rglob("*") if p.is_file()) == ["job.json", "log"]
+        assert c.upload(job, "frame", 0, frames[0])["stored"] is True
+        c.delete(job)
+
+
 def test_disk_full_refuses_uploads_and_fails_training_with_the_reason(tmp_path):
     limit = 1 << 20  # RLIMIT_FSIZE: writes past 1 MiB fail with EFBIG, as a full disk fails with ENOSPC
 
