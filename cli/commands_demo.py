@@ -15,7 +15,7 @@ import numpy as np
 
 from vinpaint.cli.arguments import DEFAULT_VARIANT, add_engine_options, build_config, check_pause, parse_setting
 from vinpaint.cli.outputs import OutputPlan, write_outputs
-from vinpaint.cli.runs import clear_workdir, other_run, run_engine
+from vinpaint.cli.runs import clear_workdir, other_run, run_engine, to_continue
 from vinpaint.engine import validate
 from vinpaint.engine.config import STEPS_ALONE
 from vinpaint.engine.devices import usable_device
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = run_engine(clip.frames, masks, config, workdir, args.quiet, args.pause_after, device)
     except TrainingCancelled as exc:
-        print(f"vinpaint: {exc} in {workdir}; run the same command again to continue.", file=sys.stderr)
+        print(f"vinpaint: {exc} in {workdir}; {to_continue(args)}.", file=sys.stderr)
         return 130
     except OtherRunError as exc:
         raise other_run(workdir, "settings", "-o or --work-dir", exc) from None

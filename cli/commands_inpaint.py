@@ -16,7 +16,7 @@ from vinpaint.cli.arguments import (DEFAULT_VARIANT, add_clip_arguments, add_eng
                                     check_pause, input_paths, parse_fps, parse_references)
 from vinpaint.cli.outputs import Litter, OutputPlan, extras, same_or_inside, write_outputs
 from vinpaint.cli.runs import (WorkdirLock, check_workdir, clear_workdir, describe_run, other_run, report,
-                               run_engine, warn_notices)
+                               run_engine, to_continue, warn_notices)
 from vinpaint.cli.shots import add_shot_options, check_ray_device, run_shot
 from vinpaint.engine import VARIANTS, validate
 from vinpaint.engine.devices import check_device, usable_device
@@ -99,6 +99,12 @@ def run(args: argparse.Namespace) -> int:
     config.check_clip(clip.frames.shape[0])
     device = device or usable_device(None)
     if args.check:
+        if not args.restart:  # the run's own refusal of another run's work directory, reading only
+            from vinpaint.engine.api import check_workdir_run
+            try:
+                check_workdir_run(clip.frames, masks, config, workdir, device=device, references=references)
+            except OtherRunError as exc:
+                raise other_run(workdir, "frames or settings", "--work-dir", exc) from None
         describe_run(clip, masks, config, workdir, args.quiet)
         print(f"check passed: {config.planned_steps(clip.frames.shape[0])} training steps on {device}; nothing "
               "was written")
@@ -115,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
             result = run_engine(clip.frames, masks, config, workdir, args.quiet, args.pause_after, device,
                                 references)
         except TrainingCancelled as exc:
-            print(f"vinpaint: {exc} in {workdir}; run the same command again to continue.", file=sys.stderr)
+            print(f"vinpaint: {exc} in {workdir}; {to_continue(args)}.", file=sys.stderr)
             return 130
         except OtherRunError as exc:
             raise other_run(workdir, "frames or settings", "--work-dir", exc) from None

@@ -2,6 +2,7 @@
 and what is printed before and after a run."""
 from __future__ import annotations
 
+import argparse
 import fcntl
 import os
 import shutil
@@ -133,6 +134,13 @@ class StopRequest(_SecondCtrlCQuits):
             if self.bar.last_step - self.bar.first_step >= self.pause_after:
                 return True
         return self.requested
+
+
+def to_continue(args: argparse.Namespace) -> str:
+    """How to continue a stopped run: the same command again, less its --restart (which would discard the
+    checkpoint just saved and stop at the same place again)."""
+    return "run the same command without --restart to continue" if getattr(args, "restart", False) else \
+        "run the same command again to continue"
 
 
 LOCK = ".lock"

@@ -18,7 +18,7 @@ from vinpaint.cli.arguments import input_paths
 from vinpaint.cli.outputs import Litter, extras, loss_history, matte_picture, raw_generated, \
     write_flow_pictures
 from vinpaint.cli.runs import (OutputsInProgress, ProgressBar, StopRequest, WorkdirLock, check_workdir, clear_workdir,
-                               warn_notices)
+                               to_continue, warn_notices)
 from vinpaint.engine import validate
 from vinpaint.engine.config import InpaintConfig
 from vinpaint.engine.shot import DEFAULT_CLUSTER_CPUS, SerialRunner, check_windows, inpaint_shot, tidy
@@ -139,7 +139,7 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
         except TrainingCancelled as exc:
             for sink in sinks:
                 sink.abort()
-            print(f"vinpaint: {exc} in {workdir}; run the same command again to continue.", file=sys.stderr)
+            print(f"vinpaint: {exc} in {workdir}; {to_continue(args)}.", file=sys.stderr)
             return 130
         except BaseException:
             for sink in sinks:

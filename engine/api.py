@@ -81,23 +81,8 @@ class _Workdir:
         if self.path is None:
             return
         self.path.mkdir(parents=True, exist_ok=True)
-        run = self.path / "run.json"
-        if run.is_file():
-            try:
-                recorded = json.loads(run.read_text()).get("fingerprint")
-            except (OSError, ValueError, AttributeError):
-                raise OtherRunError(f"the work directory {self.path} has a damaged run.json (its record of which "
-                                    "clip and settings it holds), so its run cannot be told from another; choose "
-                                    "another work directory or delete that one", damaged=True) from None
-            if recorded != key and earlier_key is not None and recorded == earlier_key():
-                atomic_write_text(run, json.dumps({"fingerprint": key}) + "\n")
-            elif recorded != key:
-                differences = _saved_differences(self.path / "config.json", config)
-                what = f"other settings ({_listed(differences)} there)" if differences else "other frames or settings"
-                raise OtherRunError(f"the work directory {self.path} holds a run of {what}; choose another work "
-                                    "directory or delete that one", differences)
-        else:
-            atomic_write_text(run, json.dumps({"fingerprint": key}) + "\n")
+        if _run_to_record(self.path, key, earlier_key, config):
+            atomic_write_text(self.path / "run.json", json.dumps({"fingerprint": key}) + "\n")
 
     def file(self, name: str) -> Path | None:
         return self.path / name if self.path is not None else None
@@ -106,6 +91,29 @@ class _Workdir:
         if self.path is not None:
             with open(self.path / "log.txt", "a", encoding="utf-8") as f:
                 f.write(time.strftime("%Y-%m-%d %H:%M:%S ") + line + "\n")
+
+
+def _run_to_record(path: Path, key: str, earlier_key: Callable[[], str] | None,
+                   config: InpaintConfig | None) -> bool:
+    """Raises OtherRunError where the work directory `path` holds another run (reading only); True where its
+    run.json is to be written: there is none yet, or an earlier version's key for this same run."""
+    run = path / "run.json"
+    if not run.is_file():
+        return True
+    try:
+        recorded = json.loads(run.read_text()).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        raise OtherRunError(f"the work directory {path} has a damaged run.json (its record of which clip and "
+                            "settings it holds), so its run cannot be told from another; choose another work "
+                            "directory or delete that one", damaged=True) from None
+    if recorded == key:
+        return False
+    if earlier_key is not None and recorded == earlier_key():
+        return True
+    differences = _saved_differences(path / "config.json", config)
+    what = f"other settings ({_listed(differences)} there)" if differences else "other frames or settings"
+    raise OtherRunError(f"the work directory {path} holds a run of {what}; choose another work directory or delete "
+                        "that one", differences)
 
 
 def _saved_differences(saved: Path, config: InpaintConfig | None) -> tuple[str, ...]:
@@ -175,6 +183,36 @@ def _check_generated(generated: np.ndarray, shape: tuple[int, int, int], region:
         raise ValueError("its frames hold values that are not finite")
 
 
+def _prepared(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig,
+              references: dict[int, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray, InpaintConfig, str | None]:
+    """What inpaint() trains on, and with which settings: the config fitted to the clip (with its notice), the
+    inputs checked, the holes grown and the artist's painted frames applied."""
+    fit_notice = None
+    if isinstance(frames, np.ndarray) and frames.ndim == 4:
+        config, fit_notice = config.fitted(frames.shape[0])
+    validate(frames, masks, config)
+    holes = dilate_holes(masks.astype(bool), config.mask.dilation)
+    if references:
+        frames, holes = apply_references(frames, holes, references)
+    return frames, holes, config, fit_notice
+
+
+def _device(device: str | None) -> torch.device:
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def check_workdir_run(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, workdir: Path | str, *,
+                      device: str | None = None, references: dict[int, np.ndarray] | None = None) -> None:
+    """Raises OtherRunError where inpaint() with these arguments would refuse the run held in `workdir`; reads
+    only (`vinpaint inpaint --check`)."""
+    frames, holes, config, _ = _prepared(frames, masks, config, references)
+    if not holes.any() or not Path(workdir).is_dir():
+        return
+    config, _ = _resolve_precision(config, _device(device))
+    _run_to_record(Path(workdir), fingerprint(frames, holes, config),
+                   lambda: fingerprint(frames, holes, config, with_feather=True), config)
+
+
 def _stored_budget(path: Path) -> str | None:
     """The training budget a cached result was made with; another budget continues from the checkpoint."""
     try:
@@ -194,23 +232,17 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     pixels are taken as known inside that frame's hole, so training and propagation carry them through the shot,
     and that frame's output is the painting itself."""
     run_started = time.monotonic()
-    fit_notice = None
-    if isinstance(frames, np.ndarray) and frames.ndim == 4:
-        config, fit_notice = config.fitted(frames.shape[0])
-    validate(frames, masks, config)
+    frames, holes, config, fit_notice = _prepared(frames, masks, config, references)
     emit = progress or (lambda event: None)
     if fit_notice:
         emit(ProgressEvent("setup", message=fit_notice))
-    holes = dilate_holes(masks.astype(bool), config.mask.dilation)
-    if references:
-        frames, holes = apply_references(frames, holes, references)
     if not holes.any():  # every masked frame was painted by the artist: nothing is left to fill
         matte = np.zeros(holes.shape, np.uint8)
         emit(ProgressEvent("done", 0, 0, 0.0, 0.0, message="every hole was painted in a reference frame"))
         h, w = working_size(frames.shape[1], frames.shape[2], config)
         return InpaintResult(frames, resize_frames(to_float(frames), (w, h)), holes, None, config, 0.0, 0,
                              matte=matte)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = _device(device)
     if dev.type == "cuda" and dev.index is not None:  # else libraries' own allocations (cuBLAS handles) go to cuda:0
         torch.cuda.set_device(dev)
     config, precision_notice = _resolve_precision(config, dev)

@@ -157,6 +157,20 @@ def check_outside_hole(result: np.ndarray, source: np.ndarray, holes: np.ndarray
 
 
 @pytest.mark.slow
+def test_a_run_stopped_with_restart_in_its_command_says_to_continue_without_it(clip_files, tmp_path):
+    """Before: "run the same command again to continue", and the same command's --restart discarded the checkpoint
+    it had just saved, stopping at the same step on every try."""
+    common = [clip_files["video"], "--mask", clip_files["masks"], "--preset", "tiny", "--seed", "3",
+              "--set", "propagation.enabled=false", "-o", tmp_path / "out.mkv"]
+    first = vinpaint("inpaint", *common, "--restart", "--pause-after", "1")
+    assert first.returncode == 130, first.stderr
+    assert "run the same command without --restart to continue" in first.stderr
+    second = vinpaint("inpaint", *common)
+    assert second.returncode == 0, second.stderr
+    assert "(continuing the run found there)" in second.stdout
+
+
+@pytest.mark.slow
 def test_interrupted_run_continues_and_matches_an_uninterrupted_one(clip_files, tmp_path, capsys):
     common = [clip_files["video"], "--mask", clip_files["masks"], "--preset", "tiny", "--seed", "3",
               "--set", "propagation.enabled=false"]  # training is what resumes (propagation fills this clip)
@@ -202,8 +216,16 @@ def test_changed_settings_need_restart(clip_files, tmp_path, capsys):
             "--preset", "tiny", "--quiet", "--set", "train.max_steps=1"]
     assert main(args) == 0
     capsys.readouterr()
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "r.work").iterdir())
+    assert main(args + ["--seed", "9", "--check"]) == 2  # before: "check passed", then the run refused
+    checked = capsys.readouterr().err
+    assert "holds a run of other settings (train.seed=" in checked
+    assert main(args + ["--seed", "9", "--check", "--restart"]) == 0
+    capsys.readouterr()
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "r.work").iterdir()) == before
     assert main(args + ["--seed", "9"]) == 2
     err = capsys.readouterr().err
+    assert err == checked
     # the setting that differs is named, with how to continue that run (as when a run moves to another device
     # and train.precision auto resolves otherwise there)
     advice = re.search(r"holds a run of other settings \(train\.seed=(\d+) there\); add (--set train\.seed=\d+) to "
