@@ -80,6 +80,18 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: _natural_key(p.name))
 
 
+def check_frame_names(folder: Path, files: list[Path]) -> None:
+    """A folder's frames are written back under their own names (plates/a.jpg -> clean/a.png): two files whose
+    names differ only in the extension would be written to one file, one result lost without a word."""
+    seen: dict[str, Path] = {}
+    for path in files:
+        if path.stem in seen:
+            raise InputError(f"folder {folder} holds {seen[path.stem].name} and {path.name}, two frames of one name: "
+                             "the outputs are named after the frames, so one would overwrite the other; keep one of "
+                             "them there.")
+        seen[path.stem] = path
+
+
 def read_image(path: Path) -> np.ndarray:
     """One image file -> [H,W,3] RGB (uint8, uint16, or float32 from EXR and float TIFF); grey is replicated and
     alpha dropped."""
@@ -148,6 +160,8 @@ def _read_image_folder(folder: Path, matte: bool = False) -> Clip:
     files = list_images(folder)
     if not files:
         raise InputError(f"folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
+    if not matte:
+        check_frame_names(folder, files)
     frames, sample, notices = _read_files(folder, files, matte)
     count, first = _skipped(sorted(file_numbers(files) or []))
     if count:

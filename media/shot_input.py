@@ -12,8 +12,8 @@ import numpy as np
 
 from vinpaint.errors import InputError
 from .io import DEFAULT_FPS, IMAGE_EXTENSIONS, Clip, _check_count, _check_size, _describe, _reason, _to_hole, \
-    check_regular, check_same_numbers, decoded_format, display_turn, image_alpha_notices, list_images, \
-    read_image_typed, upright, video_notices
+    check_frame_names, check_regular, check_same_numbers, decoded_format, display_turn, image_alpha_notices, \
+    list_images, read_image_typed, upright, video_notices
 from .sequences import looks_like_pattern, parse_pattern, select_frames
 
 
@@ -50,6 +50,8 @@ class FrameStream:
             self.files = list_images(path)
             if not self.files:
                 raise InputError(f"folder {path} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
+            if not matte:
+                check_frame_names(path, self.files)
             names, source = [p.stem for p in self.files], path
         else:
             check_regular(path, "input")

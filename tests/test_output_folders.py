@@ -144,6 +144,23 @@ def test_folders_missing_different_frames_are_refused_not_paired_by_position(cli
     assert not (tmp_path / "out.mkv").exists()
 
 
+@pytest.mark.parametrize("long_shot", [False, True])
+def test_two_frames_of_one_name_are_refused_before_one_overwrites_the_other(clip, tmp_path, capsys, long_shot):
+    """Before: a folder of a.jpg, a.png, b.jpg, b.png ... ran, and the PNG folder output held a.png, b.png ...:
+    half the results written over the other half, exit 0."""
+    (tmp_path / "plates").mkdir()
+    (tmp_path / "mattes").mkdir()
+    for i, frame in enumerate(clip["frames"]):
+        name = "abc"[i // 2] + (".png" if i % 2 else ".jpg")
+        cv2.imwrite(str(tmp_path / "plates" / name), frame[..., ::-1])
+        cv2.imwrite(str(tmp_path / "mattes" / f"m{i}.png"), np.where(clip["holes"][i], 255, 0).astype(np.uint8))
+    window = ["--set", "shot.window=4", "--set", "shot.overlap=1"] if long_shot else []
+    refused(capsys, ["inpaint", tmp_path / "plates", "--mask", tmp_path / "mattes", "-o", tmp_path / "out", *QUICK,
+                     *window], r"folder \S+plates holds a.jpg and a.png, two frames of one name: the outputs are "
+                               r"named after the frames, so one would overwrite the other; keep one of them there\.$")
+    assert not (tmp_path / "out").exists()
+
+
 def test_masks_counted_from_another_first_number_still_pair_and_a_gap_is_said(clip, tmp_path, capsys):
     frames, masks = numbered_folders(tmp_path, clip, [1, 2, 3, 5, 6], [0, 1, 2, 4, 5])
     assert main([str(a) for a in ["inpaint", frames, "--mask", masks, "-o", tmp_path / "out.mkv",
