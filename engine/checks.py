@@ -7,6 +7,7 @@ import numpy as np
 from vinpaint.errors import InputError
 
 from .config import InpaintConfig, working_size
+from .weights import VGG16_FILE, check_named_file
 
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
 
@@ -40,6 +41,8 @@ def validate(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig) -> No
     if config.variant == "dip" and h * w < 2 * 64 * 64:
         raise InputError(f"working size {w}x{h} is too small for per-frame DIP (BatchNorm needs a bottleneck of at "
                          "least 2 pixels): use a working width of 128 or more")
+    if config.loss.perceptual > 0:
+        check_named_file("loss.vgg_weights", config.loss.vgg_weights, f"torchvision VGG16 ({VGG16_FILE})")
     if config.flow.estimator == "raft":
         from .raft import load_raft  # torch: only where RAFT is asked for
 

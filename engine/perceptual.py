@@ -11,11 +11,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from vinpaint.errors import InputError
+
+from .weights import VGG16_FILE, check_named_file
+
 # torchvision's vgg16().features up to relu3_3, with the same indices so its state_dict loads as is.
 _LAYOUT = [64, 64, "M", 128, 128, "M", 256, 256, 256]
 TAPS = {3: ("relu1_2", 2, 1), 8: ("relu2_2", 6, 2), 15: ("relu3_3", 18, 4)}
 """features index -> (name, receptive-field radius in pixels, stride)."""
-TORCHVISION_FILE = "vgg16-397923af.pth"
+TORCHVISION_FILE = VGG16_FILE
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
 
@@ -72,6 +76,26 @@ def candidate_paths(configured: str) -> list[Path]:
     return paths
 
 
+def _load_into(net: VGG16Features, path: Path) -> str | None:
+    """Loads a torchvision VGG16 file's features into `net`; what is wrong with the file, or None."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same one sentence
+        return f"cannot be read as VGG16 weights ({exc.__class__.__name__})"
+    if not isinstance(state, dict):  # a tensor, a list ...: a file of torch's, not a state dict
+        return f"is not a torchvision VGG16 file (it holds a {type(state).__name__}, not a state dict)"
+    wanted = {k: v for k, v in state.items() if isinstance(k, str) and k.startswith("features.")}
+    missing = [k for k in net.state_dict() if k.startswith("features.") and k not in wanted]
+    if missing:
+        return f"is not a torchvision VGG16 file (no {missing[0]})"
+    try:
+        net.load_state_dict({**net.state_dict(), **wanted})
+    except (RuntimeError, TypeError, AttributeError) as exc:  # shapes of another network, not tensors
+        first = str(exc).strip().splitlines()[-1].strip() if str(exc).strip() else type(exc).__name__
+        return f"is not a torchvision VGG16 file ({first[:160]})"
+    return None
+
+
 def load_vgg16(configured: str, seed: int = 0, input_mode: str = "imagenet") -> tuple[VGG16Features | None, str]:
     """-> (network or None, one-line notice). 'random' gives seeded random weights (for tests). `input_mode`:
     see INPUTS."""
@@ -81,26 +105,15 @@ def load_vgg16(configured: str, seed: int = 0, input_mode: str = "imagenet") -> 
         for p in net.features.parameters():
             p.data = torch.randn(p.shape, generator=gen) * 0.05
         return net.eval(), "perceptual loss: VGG16 with RANDOM weights (testing only)"
+    check_named_file("loss.vgg_weights", configured, f"torchvision VGG16 ({TORCHVISION_FILE})")
     for path in candidate_paths(configured):
         if path.is_file():
-            try:
-                state = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as exc:  # an unreadable file is reported, never fatal
-                return None, f"perceptual loss off: cannot read VGG16 weights {path} ({exc.__class__.__name__})"
-            if not isinstance(state, dict):  # a tensor, a list ...: a file of torch's, not a state dict
-                return None, f"perceptual loss off: {path} is not a torchvision VGG16 file (it holds a " \
-                             f"{type(state).__name__}, not a state dict)"
-            wanted = {k: v for k, v in state.items() if isinstance(k, str) and k.startswith("features.")}
-            missing = [k for k in net.state_dict() if k.startswith("features.") and k not in wanted]
-            if missing:
-                return None, f"perceptual loss off: {path} is not a torchvision VGG16 file (no {missing[0]})"
-            try:
-                net.load_state_dict({**net.state_dict(), **wanted})
-            except (RuntimeError, TypeError, AttributeError) as exc:  # shapes of another network, not tensors
-                first = str(exc).strip().splitlines()[-1].strip() if str(exc).strip() else type(exc).__name__
-                return None, f"perceptual loss off: {path} is not a torchvision VGG16 file ({first[:160]})"
+            problem = _load_into(net, path)
+            if problem and configured:  # the file the setting names: the run would not be the one asked for
+                raise InputError(f"loss.vgg_weights names {path}, which {problem}; give a torchvision "
+                                 f"{TORCHVISION_FILE}, or set loss.perceptual=0")
+            if problem:
+                return None, f"perceptual loss off: {path} {problem}"
             return net.eval(), f"perceptual loss: VGG16 weights from {path}"
-    if configured:
-        return None, f"perceptual loss off: VGG16 weights file {configured} not found"
     return None, ("perceptual loss off: no VGG16 weights found (set loss.vgg_weights or $VINPAINT_VGG16_WEIGHTS "
                   f"to a torchvision {TORCHVISION_FILE})")

@@ -20,6 +20,8 @@ from torch import nn
 
 from vinpaint.errors import InputError
 
+from .weights import check_named_file
+
 
 @dataclass(frozen=True)
 class RaftSpec:
@@ -320,7 +322,9 @@ _LOADED: dict[tuple, RAFT] = {}
 
 def load_raft(configured: str) -> tuple[RAFT | None, str]:
     """-> (network or None, one-line notice). No file found: None, and the caller falls back. A file found but
-    unreadable or not RAFT's: InputError (one sentence), the file left as it is."""
+    unreadable or not RAFT's, or the file the setting names missing: InputError (one sentence), the file left
+    as it is."""
+    check_named_file("flow.raft_weights", configured, f"torchvision RAFT ({TORCHVISION_FILES[0]})")
     for path in candidate_paths(configured):
         try:
             stat = path.stat() if path.is_file() else None
@@ -339,6 +343,5 @@ def load_raft(configured: str) -> tuple[RAFT | None, str]:
             _LOADED[key] = raft_from_state(state, path)
         net = _LOADED[key]
         return net, f"flow: RAFT ({net.size}) weights from {path}"
-    where = f"RAFT weights file {configured} not found" if configured else ("no RAFT weights found (set "
-             f"flow.raft_weights or $VINPAINT_RAFT_WEIGHTS to a torchvision {TORCHVISION_FILES[0]})")
-    return None, f"flow: {where}; using DIS"
+    return None, (f"flow: no RAFT weights found (set flow.raft_weights or $VINPAINT_RAFT_WEIGHTS to a torchvision "
+                  f"{TORCHVISION_FILES[0]}); using DIS")

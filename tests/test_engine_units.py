@@ -139,20 +139,31 @@ def test_perceptual_loss_ignores_features_that_saw_the_hole():
     assert masks[0][0, 0, 16, 16] == 0 and masks[0][0, 0, 0, 0] == 1 and masks[2].shape[-1] == 8
 
 
-def test_missing_vgg_weights_switch_the_term_off_with_a_notice(tmp_path):
-    vgg, notice = load_vgg16(str(tmp_path / "nope.pth"))
-    assert vgg is None and "not found" in notice
-    bad = tmp_path / "bad.pth"
-    torch.save({"something": torch.zeros(1)}, bad)
-    vgg, notice = load_vgg16(str(bad))
-    assert vgg is None and "not a torchvision VGG16" in notice
-    # torch files that are no state dict, or one of another network's shapes: the same notice, no traceback
-    for name, content, says in (("list.pth", [1, 2], "it holds a list, not a state dict"),
+def test_vgg_weights_not_found_switch_the_term_off_but_a_named_file_must_be_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("VINPAINT_VGG16_WEIGHTS", raising=False)
+    vgg, notice = load_vgg16("")
+    assert vgg is None and notice.startswith("perceptual loss off: no VGG16 weights found"), notice
+    # before (2026-12-02): a path named in loss.vgg_weights that was missing, a folder or no VGG16 file only turned
+    # the term off with a notice, so a typo made another run than the one asked for
+    for name in ("nope.pth", ""):
+        with pytest.raises(InputError, match=rf"^loss.vgg_weights names {tmp_path / name}, which "
+                                             rf"{'does not exist' if name else 'is a folder'}; give the path of"):
+            load_vgg16(str(tmp_path / name))
+    # torch files that are no state dict, or one of another network's shapes: one sentence, no traceback; the
+    # same file found through $VINPAINT_VGG16_WEIGHTS (not named in the setting): the notice
+    for name, content, says in (("bad.pth", {"something": torch.zeros(1)}, "no features.0.weight"),
+                                ("list.pth", [1, 2], "it holds a list, not a state dict"),
                                 ("tensor.pth", torch.zeros(3), "it holds a Tensor, not a state dict"),
                                 ("shapes.pth", {f"features.{k}": torch.zeros(1) for k in
                                                 VGG16Features().features.state_dict()}, "size mismatch")):
         torch.save(content, tmp_path / name)
-        vgg, notice = load_vgg16(str(tmp_path / name))
+        with pytest.raises(InputError) as caught:
+            load_vgg16(str(tmp_path / name))
+        assert str(caught.value).startswith(f"loss.vgg_weights names {tmp_path / name}, which is not a "
+                                            "torchvision VGG16 file (") and says in str(caught.value), caught.value
+        monkeypatch.setenv("VINPAINT_VGG16_WEIGHTS", str(tmp_path / name))
+        vgg, notice = load_vgg16("")
         assert vgg is None and notice.startswith(f"perceptual loss off: {tmp_path / name} is not a torchvision "
                                                  "VGG16 file (") and says in notice, notice
 

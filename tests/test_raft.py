@@ -153,10 +153,11 @@ def test_no_weights_means_dis_and_one_notice():
     estimator = make_estimator("raft", "ultrafast", "", 12, notices.append)
     assert isinstance(estimator, DISFlow)
     assert len(notices) == 1 and "no RAFT weights found" in notices[0] and notices[0].endswith("using DIS")
-    notices.clear()
-    assert isinstance(make_estimator("raft", "medium", "/no/such/raft.pth", 12, notices.append), DISFlow)
-    assert notices == ["flow: RAFT weights file /no/such/raft.pth not found; using DIS"]
-    assert load_raft("x" * 4096)[0] is None  # a name too long for the file system is just not there
+    # a file the setting names must be there (before, 2026-12-02: "not found; using DIS", another run than asked)
+    with pytest.raises(InputError, match=r"^flow.raft_weights names /no/such/raft.pth, which does not exist"):
+        make_estimator("raft", "medium", "/no/such/raft.pth", 12, notices.append)
+    with pytest.raises(InputError, match="which does not exist"):
+        load_raft("x" * 4096)  # a name too long for the file system
 
 
 class _Planted:
@@ -229,3 +230,26 @@ def test_matches_torchvision_when_it_is_installed():
     with torch.no_grad():
         expected = reference(a, b, num_flow_updates=4)[-1]
     assert torch.allclose(ours(a, b, 4), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("setting", [["--set", "loss.vgg_weights={}", "--set", "loss.perceptual=0.01"],
+                                     ["--set", "flow.estimator=raft", "--set", "flow.raft_weights={}"]])
+def test_a_weights_file_named_in_a_setting_that_is_not_there_is_refused_by_check(tmp_path, capsys, setting):
+    """Before: --check passed and the run went on without the network (a notice, or nothing under --quiet)."""
+    from vinpaint.media.sample import SampleConfig, make_sample
+    from vinpaint.media.writers import write_png_sequence, write_video
+    from vinpaint.cli.main import main
+
+    sample = make_sample(SampleConfig(frames=12, width=96, height=64, seed=2))
+    write_video(tmp_path / "clip.mkv", sample.frames, 24)
+    write_png_sequence(tmp_path / "masks", np.where(sample.masks, 255, 0).astype(np.uint8))
+    for missing, state in ((tmp_path / "typo.pth", "does not exist"), (tmp_path / "masks", "is a folder")):
+        code = main(["inpaint", str(tmp_path / "clip.mkv"), "--mask", str(tmp_path / "masks"), "-o",
+                     str(tmp_path / "out.mkv"), "--preset", "tiny", "--quiet", "--check",
+                     *[part.format(missing) for part in setting]])
+        err = capsys.readouterr().err
+        name = next(part for part in setting if "{}" in part).split("=")[0]
+        assert code == 2 and err.count("\n") == 1 and err.startswith(
+            f"vinpaint: error: {name} names {missing}, which {state}; give the path of a torchvision "
+            f"{'VGG16' if 'vgg' in name else 'RAFT'} ("), err
+        assert not (tmp_path / "out.mkv").exists()
