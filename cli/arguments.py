@@ -13,7 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from vinpaint.engine import PRESETS, InpaintConfig, make_config
+from vinpaint.engine import PRESETS, VARIANTS, InpaintConfig, make_config
 from vinpaint.engine.config import setting_help
 from vinpaint.errors import InputError
 from vinpaint.media.writers import CODECS
@@ -126,6 +126,22 @@ MAX_CONFIG_BYTES = 1 << 20
 DEFAULT_PRESET, DEFAULT_VARIANT = "fast", "dip-vid-flow"
 
 
+def config_from_saved(data: dict[str, Any]) -> InpaintConfig:
+    """A --config file over the preset and variant it names (fast, dip-vid-flow where it names none): a
+    hand-written one that gives a few settings gets the rest from that preset, as --preset would. Before
+    (2026-12-02) they came from the settings' bare defaults while the saved config still said "fast"."""
+    preset, variant = data.get("preset", DEFAULT_PRESET), data.get("variant", DEFAULT_VARIANT)
+    if not isinstance(preset, str) or not isinstance(variant, str) or preset not in PRESETS or \
+            variant not in VARIANTS:
+        return InpaintConfig.from_dict(data)  # which names what is wrong with them
+
+    def merged(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+        return {**base, **{k: merged(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+                           for k, v in given.items()}}
+
+    return InpaintConfig.from_dict(merged(make_config(preset, variant).to_dict(), data))
+
+
 def build_config(args: argparse.Namespace) -> InpaintConfig:
     """Preset and variant (or a saved config.json), then the named options, then --set overrides."""
     chosen = [f"--{name}" for name in ("preset", "variant") if getattr(args, name) is not None]
@@ -143,7 +159,7 @@ def build_config(args: argparse.Namespace) -> InpaintConfig:
             data = json.loads(text.decode("utf-8"))
             if not isinstance(data, dict):
                 raise ValueError("it is not a JSON object")
-            config = InpaintConfig.from_dict(data)
+            config = config_from_saved(data)
         except (OSError, ValueError, TypeError, AttributeError, RecursionError, InputError) as exc:
             raise InputError(f"cannot use {args.config} as a config: {str(exc).rstrip('.')}.") from None
     else:

@@ -588,3 +588,19 @@ def test_a_saved_config_keeps_its_preset_and_a_second_choice_is_refused(clip, tm
     assert code == 0, said.err
     assert "tiny" in said.out and "dip-vid" in said.out
     assert not (tmp_path / "out.mkv").exists()
+
+
+def test_a_config_giving_a_few_settings_takes_the_rest_from_its_preset():
+    """Before: {"preset": "fast"} ran with the settings' bare defaults (8000 steps at 384 wide) while its saved
+    config said fast."""
+    from vinpaint.cli.arguments import config_from_saved
+    from vinpaint.engine.config import make_config
+    from vinpaint.errors import InputError
+    assert config_from_saved({"preset": "fast"}) == make_config("fast")
+    assert config_from_saved({"preset": "tiny", "variant": "dip-vid", "train": {"seed": 7}}) == \
+        make_config("tiny", "dip-vid").with_overrides({"train.seed": 7})
+    assert config_from_saved({"train": {"max_steps": 5}}) == make_config("fast").with_overrides({"train.max_steps": 5})
+    full = make_config("paper", "dip").with_overrides({"mask.dilation": 3})
+    assert config_from_saved(full.to_dict()) == full  # a saved config as it was saved
+    with pytest.raises(InputError, match="bogus"):
+        config_from_saved({"preset": "fast", "train": {"bogus": 1}})
