@@ -24,6 +24,7 @@ from vinpaint.protocol.content_hash import item_digest
 
 from . import job_settings, siblings
 from .daemon_config import LimitsConfig
+from .logs import HelloLog
 from .pool import TrainerPool, fits
 from .store import Job, JobRecord, JobStore, StoreError, is_disk_full, summarise_history
 
@@ -65,6 +66,7 @@ class Requests:
     def __init__(self, store: JobStore, pool: TrainerPool, limits: LimitsConfig,
                  failure: Callable[[str], None]) -> None:
         self.store, self.pool, self.limits, self.failure = store, pool, limits, failure
+        self.hellos = HelloLog()
         self.handlers: dict[str, Handler] = {
             "hello": self.on_hello, "job.open": self.on_open, "job.upload": self.on_upload,
             "job.start": self.on_start, "job.status": self.on_status, "job.fetch": self.on_fetch,
@@ -98,7 +100,7 @@ class Requests:
 
     def on_hello(self, ctx: RequestContext, msg: Message, body: dict[str, Any]) -> list[Any]:
         if body["client"]:
-            log.info("hello from %r", body["client"][:256])
+            self.hellos(body["client"][:256])
         lim = self.limits
         return ctx.reply({
             "protocol": codec.PROTOCOL_VERSION, "server": f"vinpaint {__version__}",

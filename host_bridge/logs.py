@@ -36,6 +36,36 @@ def configure_logging(quiet: bool = False) -> None:
     root.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
+class HelloLog:
+    """"hello from <client>" once per client name (the node says hello on every render), at most `per_minute` new
+    names a minute and the rest counted: a client saying hello in a loop, or under a new name each time, wrote
+    6.5 MB of log a second before (2026-12-02)."""
+
+    def __init__(self, per_minute: int = LOGGED_FAILURES_PER_MINUTE, remembered: int = 256) -> None:
+        self.per_minute, self.remembered = per_minute, remembered
+        self.seen: dict[str, None] = {}  # insertion order: the oldest name is forgotten first
+        self.window = 0.0
+        self.logged = 0
+        self.suppressed = 0
+
+    def __call__(self, client: str) -> None:
+        if client in self.seen:
+            return
+        self.seen[client] = None
+        if len(self.seen) > self.remembered:
+            del self.seen[next(iter(self.seen))]
+        now = time.monotonic()
+        if now - self.window >= 60.0:
+            if self.suppressed:
+                log.info("%d more clients said hello in the last minute (not logged)", self.suppressed)
+            self.window, self.logged, self.suppressed = now, 0, 0
+        if self.logged >= self.per_minute:
+            self.suppressed += 1
+            return
+        self.logged += 1
+        log.info("hello from %r", client)
+
+
 class FailureLog:
     """Logs unexpected failures with a short traceback, at most `per_minute` a minute; the rest are counted and
     reported in one line when the minute is over."""
