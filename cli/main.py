@@ -41,15 +41,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    deterministic_cublas()
-    prefer_sleeping_threads()  # before any command loads torch
-    parser = build_parser()
     argv_given, argv = argv, list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["inpaint"]:
-        from vinpaint.cli.shots import place_ray_flag
+    try:  # loading the commands' modules takes a moment: a Ctrl-C there printed an import's traceback
+        deterministic_cublas()
+        prefer_sleeping_threads()  # before any command loads torch
+        parser = build_parser()
+        if argv[:1] == ["inpaint"]:
+            from vinpaint.cli.shots import place_ray_flag
 
-        argv = place_ray_flag(argv)
-    args = parser.parse_args(argv)
+            argv = place_ray_flag(argv)
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print("vinpaint: interrupted while starting; nothing was done", file=sys.stderr)
+        return 130
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate)  # like Ctrl-C: partial files and litter are removed
