@@ -23,11 +23,15 @@ def _oiio():
     return OpenImageIO
 
 
-def read_image_file(path: Path, dropped: list[str] | None = None) -> tuple[np.ndarray, str]:
+def read_image_file(path: Path, dropped: list[str] | None = None,
+                    matte: bool = False) -> tuple[np.ndarray, str]:
     """One EXR/DPX/TIFF file -> ([H,W,3] uint8, uint16 or float32, its sample type: one of SAMPLE_TYPES).
 
+    The picture is the display window: an EXR whose data window differs (an autocropped roto shape, an overscan
+    plate) is placed in it, black (zero) where the file has no data, cropped where it has data beyond.
     RGB channels are taken by name (R, G, B), grey (Y) and a lone alpha (A) are made RGB, other channels dropped
-    (the file's name is appended to `dropped` when that drops an alpha that is not opaque everywhere).
+    (the file's name is appended to `dropped` when that drops an alpha that is not opaque everywhere). `matte`:
+    a mask, whose alpha, where it is not opaque everywhere, is the matte (roto tools write black RGB).
     Raises InputError naming the file when it cannot be read or holds NaN or infinite samples."""
     oiio = _oiio()
     image = oiio.ImageInput.open(str(path))
@@ -49,23 +53,41 @@ def read_image_file(path: Path, dropped: list[str] | None = None) -> tuple[np.nd
         names = [str(n).split(".")[-1].upper() for n in spec.channelnames]
     finally:
         image.close()
-    pixels = np.asarray(pixels).reshape(spec.height, spec.width, spec.nchannels)
+    pixels = _in_display_window(np.asarray(pixels).reshape(spec.height, spec.width, spec.nchannels), spec)
+    opaque = 1.0 if wanted == "float" else np.iinfo(pixels.dtype).max
+    see_through = len(names) >= 2 and "A" in names and pixels[:, :, names.index("A")].min() < opaque
+    if matte and see_through:
+        pixels, names = pixels[:, :, [names.index("A")]], ["A"]
     if all(c in names for c in "RGB"):
         rgb = pixels[:, :, [names.index(c) for c in "RGB"]]
-    elif spec.nchannels >= 3:
+    elif pixels.shape[2] >= 3:
         rgb = pixels[:, :, :3]
     else:
         rgb = np.repeat(pixels[:, :, :1], 3, axis=2)
-    if dropped is not None and spec.nchannels >= 2 and "A" in names:  # RGBA, or grey and alpha
-        alpha = pixels[:, :, names.index("A")]
-        if alpha.min() < (1.0 if wanted == "float" else np.iinfo(alpha.dtype).max):
-            dropped.append(path.name)
+    if dropped is not None and see_through:  # RGBA, or grey and alpha
+        dropped.append(path.name)
     rgb = np.ascontiguousarray(rgb, dtype={"uint8": np.uint8, "uint16": np.uint16}.get(wanted, np.float32))
     if rgb.dtype == np.float32 and not np.isfinite(rgb).all():
         bad = int((~np.isfinite(rgb)).any(axis=2).sum())
         raise InputError(f"image {path} has {bad} pixels that are NaN or infinite; clean them up in the "
                          "compositor first (the model cannot learn from them).")
     return rgb, sample
+
+
+def _in_display_window(pixels: np.ndarray, spec) -> np.ndarray:
+    """[h,w,c] pixels of the data window -> those of the display window (the same array where they agree)."""
+    data = (spec.x, spec.y, spec.width, spec.height)
+    full = (spec.full_x, spec.full_y, spec.full_width, spec.full_height)
+    if data == full or spec.full_width <= 0 or spec.full_height <= 0:
+        return pixels
+    out = np.zeros((spec.full_height, spec.full_width, pixels.shape[2]), pixels.dtype)
+    x0, y0 = max(spec.x, spec.full_x), max(spec.y, spec.full_y)
+    x1 = min(spec.x + spec.width, spec.full_x + spec.full_width)
+    y1 = min(spec.y + spec.height, spec.full_y + spec.full_height)
+    if x0 < x1 and y0 < y1:
+        out[y0 - spec.full_y:y1 - spec.full_y, x0 - spec.full_x:x1 - spec.full_x] = \
+            pixels[y0 - spec.y:y1 - spec.y, x0 - spec.x:x1 - spec.x]
+    return out
 
 
 def write_image_file(path: Path, image: np.ndarray, sample: str, mark: str, format_path: Path | None = None) -> None:

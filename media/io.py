@@ -105,13 +105,13 @@ def read_image_typed(path: Path, matte: bool = False, dropped: list[str] | None 
     path = Path(path)
     check_regular(path, "image")
     if path.suffix.lower() in OIIO_READS:
-        return read_image_file(path, None if matte else dropped)
+        return read_image_file(path, None if matte else dropped, matte)
     data = np.fromfile(str(path), dtype=np.uint8)  # imdecode, unlike imread, copes with any path encoding
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
         raise InputError(f"cannot read image {path}: the file is empty, damaged or not an image.")
     if image.dtype == np.float32 and path.suffix.lower() in (".tif", ".tiff"):  # float TIFF: through OpenImageIO,
-        return read_image_file(path, None if matte else dropped)  # which checks NaN and infinity
+        return read_image_file(path, None if matte else dropped, matte)  # which checks NaN and infinity
     if image.dtype not in (np.uint8, np.uint16):
         raise InputError(f"image {path} has {image.dtype} samples; only 8-bit and 16-bit images, float TIFF and "
                          "EXR are supported.")
@@ -220,18 +220,31 @@ def _describe(image: np.ndarray, sample: str = "") -> str:
     return f"{image.shape[1]}x{image.shape[0]} {depth}"
 
 
-def decoded_format(path: Path, stream) -> str:
-    """The RGB format a video stream is decoded to: 16 bits a channel where the stream has more than 8. A stream
-    whose codec FFmpeg could not set up (a file cut inside its index) is one sentence, not an AttributeError."""
+def decoded_format(path: Path, stream, matte: bool = False) -> str:
+    """The RGB format a video stream is decoded to: 16 bits a channel where the stream has more than 8; RGBA for
+    a mask (`matte`) whose pixels carry alpha (matte_of). A stream whose codec FFmpeg could not set up (a file
+    cut inside its index) is one sentence, not an AttributeError."""
     if stream.codec_context is None:
         raise InputError(f"cannot open video {path}: its video stream has no usable codec (is the file damaged or "
                          "truncated?).")
     fmt = stream.codec_context.format
     deep = fmt is not None and max((c.bits for c in fmt.components), default=8) > 8
+    if matte and fmt is not None and any(c.is_alpha for c in fmt.components):
+        return "rgba64le" if deep else "rgba"
     return "rgb48le" if deep else "rgb24"
 
 
-def _read_video_file(path: Path) -> Clip:
+def matte_of(picture: np.ndarray) -> np.ndarray:
+    """A decoded mask frame -> [H,W,3]: an RGBA frame by its alpha where that is not opaque everywhere (roto
+    tools write black RGB), as mask images are read (read_image_typed); RGB as it is."""
+    if picture.shape[2] != 4:
+        return picture
+    if picture[:, :, 3].min() < np.iinfo(picture.dtype).max:
+        return np.ascontiguousarray(np.repeat(picture[:, :, 3:], 3, axis=2))
+    return np.ascontiguousarray(picture[:, :, :3])
+
+
+def _read_video_file(path: Path, matte: bool = False) -> Clip:
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError) as exc:
@@ -240,7 +253,7 @@ def _read_video_file(path: Path) -> Clip:
         if not container.streams.video:
             raise InputError(f"file {path} has no video stream.")
         stream = container.streams.video[0]
-        target = decoded_format(path, stream)
+        target = decoded_format(path, stream, matte)
         rate = stream.average_rate or stream.guessed_rate or DEFAULT_FPS
         declared = _declared_frames(container, stream, rate)
         audio = len(container.streams.audio)
@@ -250,7 +263,7 @@ def _read_video_file(path: Path) -> Clip:
             for frame in container.decode(stream):
                 if not frames:
                     turn, flipped = display_turn(frame)
-                frames.append(upright(frame, target, turn))
+                frames.append(matte_of(upright(frame, target, turn)))
                 if frame.pts is not None and frame.time_base is not None:
                     times.append(float(frame.pts * frame.time_base))
                 _check_size_so_far(path, len(frames), frames[0].nbytes, budget)
@@ -382,7 +395,7 @@ def read_clip(path: str | Path, frame_range: tuple[int, int] | None = None, matt
     check_regular(path, "input")
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         raise InputError(f"input {path} is a single image; give a video file or a folder of frames.")
-    return _read_video_file(path)
+    return _read_video_file(path, matte)
 
 
 def check_regular(path: Path, what: str) -> None:

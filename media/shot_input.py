@@ -13,7 +13,7 @@ import numpy as np
 from vinpaint.errors import InputError
 from .io import DEFAULT_FPS, IMAGE_EXTENSIONS, Clip, _check_count, _check_size, _describe, _reason, _to_hole, \
     check_frame_names, check_regular, check_same_numbers, decoded_format, display_turn, image_alpha_notices, \
-    list_images, read_image_typed, upright, video_notices
+    list_images, matte_of, read_image_typed, upright, video_notices
 from .sequences import looks_like_pattern, parse_pattern, select_frames
 
 
@@ -111,7 +111,7 @@ class FrameStream:
             self.close()
             self.container = av.open(str(self.video))
             stream = self.container.streams.video[0]
-            self.target = decoded_format(self.video, stream)
+            self.target = decoded_format(self.video, stream, self.matte)
             self.frames_iter = self.container.decode(stream)
             self.decoded, self.buffer = 0, {}
         for index in [i for i in self.buffer if i < start]:
@@ -125,7 +125,7 @@ class FrameStream:
                 if self.decoded == 0:
                     self.turn, self.flipped = display_turn(frame)
                 if self.decoded >= start:
-                    self.buffer[self.decoded] = upright(frame, self.target, self.turn)
+                    self.buffer[self.decoded] = matte_of(upright(frame, self.target, self.turn))
                 self.decoded += 1
         except (av.FFmpegError, OSError) as exc:
             raise InputError(f"video {self.video} is damaged after frame {self.decoded}: {_reason(exc)}.") from None

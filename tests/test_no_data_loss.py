@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -248,6 +249,65 @@ def test_a_mask_whose_matte_is_in_its_alpha_channel_is_read_by_its_alpha(clip, t
             files.close()
     single = read_masks(tmp_path / "alpha-only" / "0004.png", SMALL.frames, (SMALL.width, SMALL.height))
     assert np.array_equal(single[7], white[4])
+    # the same in EXR frames, one EXR and an RGBA video (before, 2026-12-02: each "the mask is empty")
+    oiio = pytest.importorskip("OpenImageIO")
+    (tmp_path / "exr").mkdir()
+    for i, hole in enumerate(white):
+        rgba = np.zeros(hole.shape + (4,), np.float32)
+        rgba[..., 3] = hole
+        spec = oiio.ImageSpec(hole.shape[1], hole.shape[0], 4, "half")
+        spec.channelnames = ("R", "G", "B", "A")
+        out = oiio.ImageOutput.create(str(tmp_path / "exr" / f"m.{i:04d}.exr"))
+        out.open(str(tmp_path / "exr" / f"m.{i:04d}.exr"), spec)
+        out.write_image(rgba)
+        out.close()
+    with av.open(str(tmp_path / "alpha.mov"), "w") as out:
+        stream = out.add_stream("png", rate=24)
+        stream.width, stream.height, stream.pix_fmt = SMALL.width, SMALL.height, "rgba"
+        for hole in white:
+            rgba = np.zeros(hole.shape + (4,), np.uint8)
+            rgba[..., 3] = np.where(hole, 255, 0)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgba, format="rgba")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    for masks in (tmp_path / "exr", tmp_path / "exr" / "m.%04d.exr", tmp_path / "alpha.mov"):
+        assert np.array_equal(read_masks(masks, SMALL.frames, (SMALL.width, SMALL.height)), white), masks
+        files = ShotFiles(clip["video"], masks)
+        try:
+            assert np.array_equal(files.window(2, 9)[1], white[2:9]), masks
+        finally:
+            files.close()
+    single = read_masks(tmp_path / "exr" / "m.0004.exr", SMALL.frames, (SMALL.width, SMALL.height))
+    assert np.array_equal(single[7], white[4])
+
+
+def test_an_exr_is_its_display_window_whatever_its_data_window(tmp_path):
+    """Before: an EXR's data window was read as the picture: a roto shape written with its data window moved
+    (x=5, y=3) was read 5 and 3 pixels off, an autocropped one was 'the mask is 17x17 but the video is 64x48', and
+    an overscan plate was read at its overscan size."""
+    oiio = pytest.importorskip("OpenImageIO")
+    from vinpaint.media.io import read_image
+
+    def exr(name, pixels, data, full=(0, 0, 64, 48)):
+        spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], 3, "float")
+        spec.x, spec.y = data
+        spec.full_x, spec.full_y, spec.full_width, spec.full_height = full
+        out = oiio.ImageOutput.create(str(tmp_path / name))
+        out.open(str(tmp_path / name), spec)
+        out.write_image(pixels)
+        out.close()
+        return read_image(tmp_path / name)
+
+    rng = np.random.default_rng(0)
+    shape = rng.random((17, 17, 3)).astype(np.float32) + 0.1
+    placed = exr("autocrop.exr", shape, (12, 16))
+    assert placed.shape == (48, 64, 3) and np.array_equal(placed[16:33, 12:29], shape)
+    assert placed.sum() == pytest.approx(shape.sum())  # black (zero) where the file has no data
+    moved = rng.random((48, 64, 3)).astype(np.float32)
+    assert np.array_equal(exr("moved.exr", moved, (5, 3))[3:, 5:], moved[:-3, :-5])
+    overscan = rng.random((56, 72, 3)).astype(np.float32)
+    assert np.array_equal(exr("overscan.exr", overscan, (-4, -4)), overscan[4:52, 4:68])
 
 
 def test_a_mask_video_at_another_frame_rate_is_said(clip, tmp_path):
