@@ -156,7 +156,7 @@ def build_config(args: argparse.Namespace) -> InpaintConfig:
                 text = handle.read(MAX_CONFIG_BYTES + 1)
             if len(text) > MAX_CONFIG_BYTES:
                 raise ValueError(f"it is over {MAX_CONFIG_BYTES // 1024} KB, too big to be a config")
-            data = json.loads(text.decode("utf-8"))
+            data = json.loads(text.decode("utf-8-sig"))  # a BOM, as some Windows editors save
             if not isinstance(data, dict):
                 raise ValueError("it is not a JSON object")
             config = config_from_saved(data)

@@ -604,3 +604,16 @@ def test_a_config_giving_a_few_settings_takes_the_rest_from_its_preset():
     assert config_from_saved(full.to_dict()) == full  # a saved config as it was saved
     with pytest.raises(InputError, match="bogus"):
         config_from_saved({"preset": "fast", "train": {"bogus": 1}})
+
+
+def test_a_config_saved_with_a_byte_order_mark_is_read(tmp_path):
+    """Before: "cannot use ... as a config: Expecting value: line 1 column 1" for a file a Windows editor saved."""
+    import argparse
+
+    from vinpaint.cli.arguments import build_config
+    from vinpaint.engine.config import make_config
+    saved = tmp_path / "bom.json"
+    saved.write_bytes(make_config("tiny", "dip-vid").to_json().encode("utf-8-sig"))
+    args = argparse.Namespace(config=str(saved), preset=None, variant=None, seed=None, dilate=None, feather=None,
+                              work_width=None, set=None)
+    assert build_config(args) == make_config("tiny", "dip-vid")
