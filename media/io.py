@@ -9,11 +9,13 @@ from __future__ import annotations
 import itertools
 import re
 import struct
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import av.logging
 import av.sidedata.sidedata
 import cv2
 import numpy as np
@@ -244,7 +246,36 @@ def matte_of(picture: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(picture[:, :, :3])
 
 
+@contextmanager
+def ffmpeg_errors():
+    """FFmpeg's error messages while the block runs, as (source, text): a codec's or a demuxer's name. Damage
+    inside a frame (a codec's CRC mismatch) decodes without an exception, and PyAV passes on no message unless
+    asked; asked at error level only, so a normal file costs nothing."""
+    previous = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    messages: list[tuple[str, str]] = []
+    try:
+        with av.logging.Capture(False) as captured:  # False: the decoder's own threads too
+            yield messages
+    finally:
+        av.logging.set_level(previous)
+        messages += [(name, text.strip()) for level, name, text in captured
+                     if level <= av.logging.ERROR and text.strip()]
+
+
 def _read_video_file(path: Path, matte: bool = False) -> Clip:
+    """The decoder's own reports of damage (not the demuxer's: a file cut short is said by the frame count)
+    become a notice."""
+    with ffmpeg_errors() as damage:
+        clip, codec = _decode_video_file(path, matte)
+    said = [f"{name}: {text}" for name, text in damage if name == codec]
+    if said:
+        clip.notices.append(f"video {path}: FFmpeg reported damage while decoding it ({'; '.join(said[:2])[:300]}); "
+                            "frames near there may hold garbage: look at the outputs, or export the plate again")
+    return clip
+
+
+def _decode_video_file(path: Path, matte: bool) -> tuple[Clip, str]:
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError) as exc:
@@ -277,7 +308,8 @@ def _read_video_file(path: Path, matte: bool = False) -> Clip:
     if declared and len(frames) < declared:
         notices.append(f"video {path} declares {declared} frames but only {len(frames)} could be read (is the file "
                        f"truncated or still being written?); using those {len(frames)}")
-    return Clip(np.stack(frames), Fraction(rate), path, "video", notices=notices, turn=turn)
+    return Clip(np.stack(frames), Fraction(rate), path, "video", notices=notices, turn=turn), \
+        stream.codec_context.name
 
 
 def video_notices(path: Path, audio: int, stream, rate, times: list[float], turn: int,

@@ -517,6 +517,33 @@ def test_a_video_cut_anywhere_is_read_or_one_sentence(tmp_path):
     assert said, "no cut was refused: the scan did not reach a damaged file"
 
 
+def test_a_frame_damaged_inside_is_said_never_passed_on_in_silence(tmp_path):
+    """Zeroed bytes in the middle of an FFV1 file: before (2026-12-02), a frame decoded from the damaged slice came
+    out as garbage with only "declares 8 frames but only 4 could be read". Every damage is now said: refused, or
+    read with FFmpeg's own report of it (a slice CRC mismatch); the clean file says nothing."""
+    from vinpaint.errors import InputError
+    from vinpaint.media.writers import write_video
+
+    rng = np.random.default_rng(0)
+    base = cv2.GaussianBlur(rng.integers(0, 255, (48, 80, 3), dtype=np.uint8), (5, 5), 0)
+    whole = tmp_path / "whole.mkv"
+    write_video(whole, np.stack([np.ascontiguousarray(base[:, 2 * i:2 * i + 64]) for i in range(8)]), 24)
+    assert read_clip(whole).notices == []
+    data, damaged = whole.read_bytes(), tmp_path / "damaged.mkv"
+    reported = 0
+    for start in range(len(data) // 4, 3 * len(data) // 4, max(1, len(data) // 16)):
+        damaged.write_bytes(data[:start] + bytes(500) + data[start + 500:])
+        try:
+            clip = read_clip(damaged)
+        except InputError:
+            continue
+        frames = read_clip(whole).frames
+        if len(clip.frames) != len(frames) or not np.array_equal(clip.frames, frames):
+            assert any("FFmpeg reported damage while decoding it" in n or "declares" in n for n in clip.notices)
+            reported += any("FFmpeg reported damage" in n for n in clip.notices)
+    assert reported, "no damage was reported by FFmpeg: the scan did not reach a damaged frame"
+
+
 @pytest.mark.slow
 def test_ctrl_c_while_no_step_can_stop_keeps_the_earlier_outputs(tmp_path):
     """Ctrl-C during flow and propagation of a run that trains no model: it was acknowledged, then the run went on
