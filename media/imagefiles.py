@@ -53,7 +53,7 @@ def read_image_file(path: Path, dropped: list[str] | None = None,
         names = [str(n).split(".")[-1].upper() for n in spec.channelnames]
     finally:
         image.close()
-    pixels = _in_display_window(np.asarray(pixels).reshape(spec.height, spec.width, spec.nchannels), spec)
+    pixels = np.asarray(pixels).reshape(spec.height, spec.width, spec.nchannels)  # the data window's
     opaque = 1.0 if wanted == "float" else np.iinfo(pixels.dtype).max
     see_through = len(names) >= 2 and "A" in names and pixels[:, :, names.index("A")].min() < opaque
     if matte and see_through:
@@ -66,6 +66,7 @@ def read_image_file(path: Path, dropped: list[str] | None = None,
         rgb = np.repeat(pixels[:, :, :1], 3, axis=2)
     if dropped is not None and see_through:  # RGBA, or grey and alpha
         dropped.append(path.name)
+    rgb = _in_display_window(rgb, spec)  # after the alpha was judged: the black around the data is not see-through
     rgb = np.ascontiguousarray(rgb, dtype={"uint8": np.uint8, "uint16": np.uint16}.get(wanted, np.float32))
     if rgb.dtype == np.float32 and not np.isfinite(rgb).all():
         bad = int((~np.isfinite(rgb)).any(axis=2).sum())

@@ -308,6 +308,21 @@ def test_an_exr_is_its_display_window_whatever_its_data_window(tmp_path):
     assert np.array_equal(exr("moved.exr", moved, (5, 3))[3:, 5:], moved[:-3, :-5])
     overscan = rng.random((56, 72, 3)).astype(np.float32)
     assert np.array_equal(exr("overscan.exr", overscan, (-4, -4)), overscan[4:52, 4:68])
+    # an RGBA mask with its matte in RGB and an opaque alpha, its data window moved: read by its colour (the
+    # black around the data is not a see-through alpha)
+    from vinpaint.media.io import read_masks
+    rgba = np.zeros((48, 64, 4), np.float32)
+    rgba[10:20, 10:20, :3], rgba[..., 3] = 1.0, 1.0
+    spec = oiio.ImageSpec(64, 48, 4, "float")
+    spec.channelnames = ("R", "G", "B", "A")
+    spec.x, spec.y = 5, 3
+    spec.full_x, spec.full_y, spec.full_width, spec.full_height = 0, 0, 64, 48
+    out = oiio.ImageOutput.create(str(tmp_path / "rgbmatte.exr"))
+    out.open(str(tmp_path / "rgbmatte.exr"), spec)
+    out.write_image(rgba)
+    out.close()
+    hole = read_masks(tmp_path / "rgbmatte.exr", 2, (64, 48))[0]
+    assert hole.sum() == 100 and hole[13:23, 15:25].all()
 
 
 def test_a_mask_video_at_another_frame_rate_is_said(clip, tmp_path):
