@@ -21,7 +21,7 @@ from vinpaint.cli.runs import (OutputsInProgress, ProgressBar, StopRequest, Work
                                to_continue, warn_notices)
 from vinpaint.engine import validate
 from vinpaint.engine.config import InpaintConfig
-from vinpaint.engine.shot import DEFAULT_CLUSTER_CPUS, SerialRunner, check_windows, inpaint_shot, tidy
+from vinpaint.engine.shot import DEFAULT_CLUSTER_CPUS, SerialRunner, check_claim, check_windows, inpaint_shot, tidy
 from vinpaint.errors import InputError, TrainingCancelled
 from vinpaint.media.io import read_references
 from vinpaint.media.pictures import pick_frames, write_before_after, write_loss_curve
@@ -108,6 +108,8 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
     if not args.quiet:
         print("config: " + config.to_json().replace("\n", "\n  "))
     if args.check:
+        if not args.restart:
+            check_claim(workdir, config, files.count)  # the run's own refusal of another shot's work directory
         print(f"check passed: {len(windows)} windows of up to {steps} training steps each on "
               f"{'Ray' if args.ray is not None else device}; nothing was written")
         return 0

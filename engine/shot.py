@@ -408,21 +408,31 @@ def tidy(workdir: Path | str) -> int:
     return freed
 
 
+def check_claim(workdir: Path, config: InpaintConfig, t_count: int) -> bool:
+    """Raises InputError where `workdir` holds another shot, or one cut into other windows (reading only: the
+    command line's --check); True where the shot's run.json is still to be written."""
+    run = Path(workdir) / "run.json"
+    if not run.is_file():
+        return True
+    try:
+        recorded = json.loads(run.read_text())
+    except (OSError, ValueError):
+        recorded = None
+    if recorded != _plan(config, t_count):
+        raise InputError(f"the work directory {workdir} holds another run (other frames, or a shot cut into "
+                         "other windows); use --restart or another work directory")
+    return False
+
+
+def _plan(config: InpaintConfig, t_count: int) -> dict:
+    return {"shot": {"frames": t_count, "window": config.shot.window, "overlap": config.shot.overlap}}
+
+
 def _claim(workdir: Path, config: InpaintConfig, t_count: int) -> None:
     """The shot's own run.json: a work directory holds one shot, cut one way."""
     workdir.mkdir(parents=True, exist_ok=True)
-    plan = {"shot": {"frames": t_count, "window": config.shot.window, "overlap": config.shot.overlap}}
-    run = workdir / "run.json"
-    if run.is_file():
-        try:
-            recorded = json.loads(run.read_text())
-        except (OSError, ValueError):
-            recorded = None
-        if recorded != plan:
-            raise InputError(f"the work directory {workdir} holds another run (other frames, or a shot cut into "
-                             "other windows); use --restart or another work directory")
-    else:
-        atomic_write_text(run, json.dumps(plan) + "\n")
+    if check_claim(workdir, config, t_count):
+        atomic_write_text(workdir / "run.json", json.dumps(_plan(config, t_count)) + "\n")
     config.save(workdir / "config.json")
 
 

@@ -231,7 +231,7 @@ def test_windows_read_from_files_are_the_whole_clips_frames(shot, shot_files):
 
 
 @pytest.mark.slow
-def test_the_command_writes_a_long_shot_window_by_window(shot, shot_files, tmp_path, one_thread):
+def test_the_command_writes_a_long_shot_window_by_window(shot, shot_files, tmp_path, one_thread, capsys):
     import torch
 
     from vinpaint.media.io import read_clip
@@ -250,6 +250,13 @@ def test_the_command_writes_a_long_shot_window_by_window(shot, shot_files, tmp_p
     assert sorted(p.name for p in (tmp_path / "out.work").iterdir() if p.is_dir()) == \
         ["window_0000", "window_0001", "window_0002"]
     assert len(list((tmp_path / "out.matte").glob("*.png"))) == 30
+    # --check refuses as the run would: the work directory holds the shot cut into other windows (before,
+    # 2026-12-02: "check passed", then the run refused)
+    other = [*args[:-1], "shot.overlap=3"]
+    capsys.readouterr()
+    assert main([*other, "--check"]) == 2
+    assert "holds another run (other frames, or a shot cut into other windows)" in capsys.readouterr().err
+    assert main([*other, "--check", "--restart"]) == 0
 
 
 def test_the_command_refuses_bad_ray_requests_in_one_sentence(shot_files, tmp_path, capsys, monkeypatch):
