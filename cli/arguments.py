@@ -126,14 +126,20 @@ MAX_CONFIG_BYTES = 1 << 20
 DEFAULT_PRESET, DEFAULT_VARIANT = "fast", "dip-vid-flow"
 
 
+SAVED_SECTIONS = ("network", "resolution", "mask", "flow", "loss", "train")
+"""The sections every config vinpaint has saved holds (since its first version)."""
+
+
 def config_from_saved(data: dict[str, Any]) -> InpaintConfig:
-    """A --config file over the preset and variant it names (fast, dip-vid-flow where it names none): a
-    hand-written one that gives a few settings gets the rest from that preset, as --preset would. Before
-    (2026-12-02) they came from the settings' bare defaults while the saved config still said "fast"."""
+    """A --config file. One vinpaint saved (every section of SAVED_SECTIONS there) is read as it is: a setting
+    newer than the file takes its default, the behaviour from before that setting, so the run is reproduced. A
+    hand-written one that gives only some sections is laid over the preset and variant it names (fast,
+    dip-vid-flow where it names none), as --preset would give the rest. Before (2026-12-02) the rest came from
+    the settings' bare defaults while the config still said "fast"."""
     preset, variant = data.get("preset", DEFAULT_PRESET), data.get("variant", DEFAULT_VARIANT)
-    if not isinstance(preset, str) or not isinstance(variant, str) or preset not in PRESETS or \
-            variant not in VARIANTS:
-        return InpaintConfig.from_dict(data)  # which names what is wrong with them
+    if all(isinstance(data.get(name), dict) for name in SAVED_SECTIONS) or not isinstance(preset, str) or \
+            not isinstance(variant, str) or preset not in PRESETS or variant not in VARIANTS:
+        return InpaintConfig.from_dict(data)  # which names what is wrong with an unknown preset or variant
 
     def merged(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
         return {**base, **{k: merged(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v

@@ -621,7 +621,7 @@ def test_a_config_giving_a_few_settings_takes_the_rest_from_its_preset():
     """Before: {"preset": "fast"} ran with the settings' bare defaults (8000 steps at 384 wide) while its saved
     config said fast."""
     from vinpaint.cli.arguments import config_from_saved
-    from vinpaint.engine.config import make_config
+    from vinpaint.engine.config import InpaintConfig, make_config
     from vinpaint.errors import InputError
     assert config_from_saved({"preset": "fast"}) == make_config("fast")
     assert config_from_saved({"preset": "tiny", "variant": "dip-vid", "train": {"seed": 7}}) == \
@@ -629,6 +629,11 @@ def test_a_config_giving_a_few_settings_takes_the_rest_from_its_preset():
     assert config_from_saved({"train": {"max_steps": 5}}) == make_config("fast").with_overrides({"train.max_steps": 5})
     full = make_config("paper", "dip").with_overrides({"mask.dilation": 3})
     assert config_from_saved(full.to_dict()) == full  # a saved config as it was saved
+    # one saved before a setting existed keeps that setting's default (the behaviour from before it), not fast's
+    older = make_config("fast").to_dict()
+    del older["propagation"]["steady_still_radius"]
+    assert make_config("fast").propagation.steady_still_radius != InpaintConfig().propagation.steady_still_radius
+    assert config_from_saved(older) == InpaintConfig.from_dict(older)
     with pytest.raises(InputError, match="bogus"):
         config_from_saved({"preset": "fast", "train": {"bogus": 1}})
 
