@@ -41,8 +41,11 @@ def validate(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig) -> No
     if config.variant == "dip" and h * w < 2 * 64 * 64:
         raise InputError(f"working size {w}x{h} is too small for per-frame DIP (BatchNorm needs a bottleneck of at "
                          "least 2 pixels): use a working width of 128 or more")
-    if config.loss.perceptual > 0:
+    if config.loss.perceptual > 0 and config.loss.vgg_weights not in ("", "random"):
         check_named_file("loss.vgg_weights", config.loss.vgg_weights, f"torchvision VGG16 ({VGG16_FILE})")
+        from .perceptual import load_vgg16  # torch: only where a file is named
+
+        load_vgg16(config.loss.vgg_weights)  # a file that is not VGG16's is refused before any work
     if config.flow.estimator == "raft":
         from .raft import load_raft  # torch: only where RAFT is asked for
 

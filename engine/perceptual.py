@@ -76,15 +76,24 @@ def candidate_paths(configured: str) -> list[Path]:
     return paths
 
 
+_LOADED: dict[tuple, dict] = {}
+"""The features of the last file loaded, by (file, modification time, size): validation (engine/checks.py) and the
+run share one read of a 528 MB file."""
+
+
 def _load_into(net: VGG16Features, path: Path) -> str | None:
     """Loads a torchvision VGG16 file's features into `net`; what is wrong with the file, or None."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same one sentence
-        return f"cannot be read as VGG16 weights ({exc.__class__.__name__})"
-    if not isinstance(state, dict):  # a tensor, a list ...: a file of torch's, not a state dict
-        return f"is not a torchvision VGG16 file (it holds a {type(state).__name__}, not a state dict)"
-    wanted = {k: v for k, v in state.items() if isinstance(k, str) and k.startswith("features.")}
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    wanted = _LOADED.get(key)
+    if wanted is None:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is the same one sentence
+            return f"cannot be read as VGG16 weights ({exc.__class__.__name__})"
+        if not isinstance(state, dict):  # a tensor, a list ...: a file of torch's, not a state dict
+            return f"is not a torchvision VGG16 file (it holds a {type(state).__name__}, not a state dict)"
+        wanted = {k: v for k, v in state.items() if isinstance(k, str) and k.startswith("features.")}
     missing = [k for k in net.state_dict() if k.startswith("features.") and k not in wanted]
     if missing:
         return f"is not a torchvision VGG16 file (no {missing[0]})"
@@ -93,6 +102,8 @@ def _load_into(net: VGG16Features, path: Path) -> str | None:
     except (RuntimeError, TypeError, AttributeError) as exc:  # shapes of another network, not tensors
         first = str(exc).strip().splitlines()[-1].strip() if str(exc).strip() else type(exc).__name__
         return f"is not a torchvision VGG16 file ({first[:160]})"
+    _LOADED.clear()
+    _LOADED[key] = wanted  # load_state_dict copies: the network moved to a device leaves these on the CPU
     return None
 
 

@@ -253,3 +253,10 @@ def test_a_weights_file_named_in_a_setting_that_is_not_there_is_refused_by_check
             f"vinpaint: error: {name} names {missing}, which {state}; give the path of a torchvision "
             f"{'VGG16' if 'vgg' in name else 'RAFT'} ("), err
         assert not (tmp_path / "out.mkv").exists()
+    if "vgg" in setting[1]:  # a file that is there but not VGG16's: refused by --check too, before any work
+        torch.save({"something": torch.zeros(1)}, tmp_path / "other.pth")
+        code = main(["inpaint", str(tmp_path / "clip.mkv"), "--mask", str(tmp_path / "masks"), "-o",
+                     str(tmp_path / "out.mkv"), "--preset", "tiny", "--quiet", "--check",
+                     *[part.format(tmp_path / "other.pth") for part in setting]])
+        err = capsys.readouterr().err
+        assert code == 2 and "which is not a torchvision VGG16 file (no features.0.weight)" in err, err
