@@ -132,9 +132,9 @@ class Requests:
                 raise ctx.error("conflict", f"job {jid} exists with another {differs[0]}; the content hash must "
                                  "cover the clip it describes", field=f"body.{differs[0]}")
         else:
-            if any(t.busy and t.deleted == jid for t in self.pool.trainers):
-                raise ctx.error("busy", f"job {jid} was deleted and its training process has not exited yet; "
-                                 "try again in a few seconds")
+            if self.pool.deleting(jid):
+                raise ctx.error("busy", f"job {jid} was deleted and its training has not stopped yet; try again "
+                                 "in a few seconds")
             if len(self.store.jobs) >= lim.max_jobs:
                 raise ctx.error("busy", f"the store holds {len(self.store.jobs)} jobs, its limit; delete "
                                  "finished jobs (job.delete) and try again")

@@ -36,6 +36,8 @@ SAVE_FAILURE_REPEAT_S = 60.0
 PHASE_SPAN = {"flow": (0.0, 0.05), "setup": (0.05, 0.05), "train": (0.05, 0.95), "generate": (0.95, 1.0),
               "done": (1.0, 1.0), "window": (0.0, 1.0)}
 """Share of the whole job each engine phase covers, for one `progress` number."""
+RAY_SETTLE_S = 30.0
+"""How long a deleted job's windows on a Ray cluster are given to stop (they took about 1.5 s here)."""
 
 
 class TrainerState(enum.Enum):
@@ -106,6 +108,10 @@ class TrainerPool:
         self.trainers = [Trainer(d) for d in devices]
         self.stop_grace_s = stop_grace_s
         self.progress_flush_s = progress_flush_s
+        self._settling: dict[str, float] = {}
+        """Deleted jobs whose windows ran on a Ray cluster, by id: until when (monotonic) their tasks may still be
+        stopping. Ray's workers are no children of the killed process (each has its own process group) and stop
+        when their owner dies, within seconds; a write of theirs in that time can make jobs/<id>/ again."""
         self._needs: dict[str, tuple[int, int] | None] = {}
         """Each queued job's memory estimate, (host, device) bytes, by job id (None: none could be made); an entry
         goes when its job starts or leaves the queue."""
@@ -300,9 +306,11 @@ class TrainerPool:
         if proc is None:
             return True
         try:
-            os.killpg(proc.pid, signal.SIGKILL)  # its own session (start_new_session): a local Ray goes too
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session (start_new_session), children with it
         except OSError:
             self.kill(trainer)
+        if self.ray is not None:
+            self._settling[trainer.job_id] = time.monotonic() + RAY_SETTLE_S
         try:
             proc.wait(wait_s)
         except subprocess.TimeoutExpired:
@@ -311,6 +319,12 @@ class TrainerPool:
             return False
         self.reap()
         return True
+
+    def deleting(self, job_id: str) -> bool:
+        """Whether a deleted job of this id may still write into jobs/<id>/ (its process stuck, or its Ray tasks
+        stopping): job.open of the id waits until it may not."""
+        return any(t.busy and t.deleted == job_id for t in self.trainers) or \
+            self._settling.get(job_id, 0.0) > time.monotonic()
 
     def kill(self, trainer: Trainer) -> None:
         if trainer.proc is not None and trainer.proc.poll() is None:
@@ -346,6 +360,11 @@ class TrainerPool:
     # --- exits ------------------------------------------------------------------------------------------------
 
     def reap(self) -> None:
+        now = time.monotonic()
+        for job_id in [j for j, until in self._settling.items() if until <= now]:
+            del self._settling[job_id]
+            if job_id not in self.store.jobs:  # what its Ray tasks wrote while they stopped
+                shutil.rmtree(self.store.jobs_dir / job_id, ignore_errors=True)
         for t in self.trainers:
             if t.proc is None:
                 continue

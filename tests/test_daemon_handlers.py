@@ -171,3 +171,33 @@ def test_a_list_setting_travels_as_its_json_text(requests):
     assert job_settings.resolve(record.settings, {}).train.intervals in ([1], (1,))
     refused = ask(requests, "job.open", "o-m", _open_body(16, "0" * 64, {"train.intervals": "[1"}))
     assert refused.status == "error" and "takes a list, sent as its JSON text" in refused.error["message"]
+
+
+def test_a_deleted_job_on_a_ray_daemon_is_kept_from_its_id_while_its_tasks_stop(tmp_path, monkeypatch):
+    """Ray's workers are no children of the killed training process and stop a moment after it: for that time a
+    job.open of the id waits, and what they wrote under jobs/<id>/ is removed afterwards."""
+    import subprocess
+    import time
+
+    from vinpaint.host_bridge import pool as pool_module
+
+    monkeypatch.setattr(pool_module, "RAY_SETTLE_S", 0.5)
+    store = JobStore(tmp_path / "store")
+    store.open()
+    pool = TrainerPool(store, ("cpu",), ray="ray://cluster:10001")
+    pool.trainers[0].memory = device_memory("cpu")
+    requests = Requests(store, pool, LimitsConfig(reserve_bytes=0), lambda what: None)
+    body = _open_body(5, "b" * 64)
+    job = ask(requests, "job.open", "o-1", body).body["job"]
+    trainer = pool.trainers[0]  # as spawn() leaves it: a real process, in its own session
+    trainer.state, trainer.job_id = TrainerState.TRAINING, job
+    trainer.proc = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    assert ask(requests, "job.delete", "d-1", {"job": job}).body["deleted"] is True
+    assert trainer.proc is None and trainer.state is TrainerState.IDLE  # killed, waited for, reaped
+    (store.jobs_dir / job / "work").mkdir(parents=True)  # a window task's late write
+    again = ask(requests, "job.open", "o-2", body)
+    assert again.status == "error" and again.error["code"] == "busy", again
+    time.sleep(0.6)
+    pool.reap()
+    assert not (store.jobs_dir / job).exists()
+    assert ask(requests, "job.open", "o-3", body).body["created"] is True
