@@ -174,8 +174,10 @@ double now() {
 }
 
 // ---- watchdog: a plugin action that never returns is reported and the harness exits ----------------------------
-std::atomic<double> g_actionStart{0};
+std::atomic<double> g_actionStart{0};  // when the actions now running began (0: none runs)
 std::atomic<const char *> g_actionName{nullptr};
+std::atomic<int> g_actionsRunning{0};  // outermost actions running on all threads (render-parallel: several)
+thread_local int t_actionDepth = 0;
 
 void startWatchdog(double limit) {
     std::thread([limit] {
@@ -283,13 +285,14 @@ private:
 };
 
 OfxStatus Driver::call(const char *action, const void *handle, PropertySet *in, PropertySet *out) {
-    const bool outer = g_actionStart.load() == 0;
-    if (outer) {
+    const bool outer = t_actionDepth++ == 0;
+    if (outer && g_actionsRunning++ == 0) {  // the watchdog times from the first of overlapping actions
         g_actionName = action;
         g_actionStart = now();
     }
     OfxStatus st = plugin_->mainEntry(action, handle, in ? in->handle() : nullptr, out ? out->handle() : nullptr);
-    if (outer) g_actionStart = 0;
+    --t_actionDepth;
+    if (outer && --g_actionsRunning == 0) g_actionStart = 0;
     // kOfxStatReplyYes/No answer questions (a progress bar's cancel, a dialog); no action this host sends takes them.
     if (st == kOfxStatReplyYes || st == kOfxStatReplyNo) {
         std::lock_guard<std::mutex> l(failuresMutex_);
