@@ -42,11 +42,10 @@ class HelloLog:
     6.5 MB of log a second before (2026-12-02)."""
 
     def __init__(self, per_minute: int = LOGGED_FAILURES_PER_MINUTE, remembered: int = 256) -> None:
-        self.per_minute, self.remembered = per_minute, remembered
+        self.remembered = remembered
         self.seen: dict[str, None] = {}  # insertion order: the oldest name is forgotten first
-        self.window = 0.0
-        self.logged = 0
-        self.suppressed = 0
+        self.rate = PerMinute(per_minute, lambda n: log.info("%d more clients said hello in the last minute (not "
+                                                             "logged)", n))
 
     def __call__(self, client: str) -> None:
         if client in self.seen:
@@ -54,16 +53,30 @@ class HelloLog:
         self.seen[client] = None
         if len(self.seen) > self.remembered:
             del self.seen[next(iter(self.seen))]
+        if self.rate.allows():
+            log.info("hello from %r", client)
+
+
+class PerMinute:
+    """At most `most` log lines a minute; the rest counted, and `said_more(count)` called when the minute is over."""
+
+    def __init__(self, most: int, said_more) -> None:
+        self.most, self.said_more = most, said_more
+        self.window = 0.0
+        self.logged = 0
+        self.suppressed = 0
+
+    def allows(self) -> bool:
         now = time.monotonic()
         if now - self.window >= 60.0:
             if self.suppressed:
-                log.info("%d more clients said hello in the last minute (not logged)", self.suppressed)
+                self.said_more(self.suppressed)
             self.window, self.logged, self.suppressed = now, 0, 0
-        if self.logged >= self.per_minute:
+        if self.logged >= self.most:
             self.suppressed += 1
-            return
+            return False
         self.logged += 1
-        log.info("hello from %r", client)
+        return True
 
 
 class FailureLog:
@@ -71,21 +84,12 @@ class FailureLog:
     reported in one line when the minute is over."""
 
     def __init__(self, per_minute: int = LOGGED_FAILURES_PER_MINUTE) -> None:
-        self.per_minute = per_minute
-        self.window = 0.0
-        self.logged = 0
-        self.suppressed = 0
+        self.rate = PerMinute(per_minute, lambda n: log.error("%d more failures in the last minute were not "
+                                                              "logged", n))
 
     def __call__(self, what: str) -> None:
-        now = time.monotonic()
-        if now - self.window >= 60.0:
-            if self.suppressed:
-                log.error("%d more failures in the last minute were not logged", self.suppressed)
-            self.window, self.logged, self.suppressed = now, 0, 0
-        if self.logged >= self.per_minute:
-            self.suppressed += 1
+        if not self.rate.allows():
             return
-        self.logged += 1
         trace = traceback.format_exc()
         log.error("%s: %s", what, trace if len(trace) <= MAX_LOGGED_TRACEBACK else
                   "..." + trace[-MAX_LOGGED_TRACEBACK:])

@@ -233,6 +233,15 @@ def test_a_mask_whose_matte_is_in_its_alpha_channel_is_read_by_its_alpha(clip, t
 
     white = read_masks(clip["masks"], SMALL.frames, (SMALL.width, SMALL.height))
     assert white.any()
+
+    def read_both_ways(masks: Path) -> None:
+        assert np.array_equal(read_masks(masks, SMALL.frames, (SMALL.width, SMALL.height)), white), masks
+        files = ShotFiles(clip["video"], masks)  # a long shot reads its masks window by window
+        try:
+            assert np.array_equal(files.window(2, 9)[1], white[2:9]), masks
+        finally:
+            files.close()
+
     for name, colour, alpha in (("alpha-only", 0, None), ("white-under-alpha", 255, None), ("opaque", None, 255)):
         (tmp_path / name).mkdir()
         for i, hole in enumerate(white):
@@ -241,12 +250,7 @@ def test_a_mask_whose_matte_is_in_its_alpha_channel_is_read_by_its_alpha(clip, t
             rgba[..., :3] = matte[..., None] if colour is None else colour
             rgba[..., 3] = matte if alpha is None else alpha
             cv2.imwrite(str(tmp_path / name / f"{i:04d}.png"), rgba)
-        assert np.array_equal(read_masks(tmp_path / name, SMALL.frames, (SMALL.width, SMALL.height)), white), name
-        files = ShotFiles(clip["video"], tmp_path / name)  # a long shot reads its masks window by window
-        try:
-            assert np.array_equal(files.window(2, 9)[1], white[2:9]), name
-        finally:
-            files.close()
+        read_both_ways(tmp_path / name)
     single = read_masks(tmp_path / "alpha-only" / "0004.png", SMALL.frames, (SMALL.width, SMALL.height))
     assert np.array_equal(single[7], white[4])
     # the same in EXR frames, one EXR and an RGBA video (before, 2026-12-02: each "the mask is empty")
@@ -272,12 +276,7 @@ def test_a_mask_whose_matte_is_in_its_alpha_channel_is_read_by_its_alpha(clip, t
         for packet in stream.encode():
             out.mux(packet)
     for masks in (tmp_path / "exr", tmp_path / "exr" / "m.%04d.exr", tmp_path / "alpha.mov"):
-        assert np.array_equal(read_masks(masks, SMALL.frames, (SMALL.width, SMALL.height)), white), masks
-        files = ShotFiles(clip["video"], masks)
-        try:
-            assert np.array_equal(files.window(2, 9)[1], white[2:9]), masks
-        finally:
-            files.close()
+        read_both_ways(masks)
     single = read_masks(tmp_path / "exr" / "m.0004.exr", SMALL.frames, (SMALL.width, SMALL.height))
     assert np.array_equal(single[7], white[4])
 
