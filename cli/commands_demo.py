@@ -42,15 +42,20 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run, variant=DEFAULT_VARIANT, config=None, dilate=None, feather=None, invert_mask=False)
 
 
+MAX_SAMPLE_FRAMES = 10000
+"""The sample's texture grows with its length; past about 16,000 frames it is wider than OpenCV's remap takes."""
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.frames < 2:
-        raise InputError(f"the sample needs at least 2 frames, not {args.frames}.")
+    if not 2 <= args.frames <= MAX_SAMPLE_FRAMES:
+        raise InputError(f"the sample needs 2 to {MAX_SAMPLE_FRAMES} frames, not {args.frames}.")
     steps = args.steps
     if steps is not None and steps < 1:
         raise InputError(f"--steps must be at least 1, not {steps}.")
     out = args.output.expanduser()
     if out.exists() and not out.is_dir():
         raise InputError(f"output {out} exists and is not a folder.")
+    check_demo_folder(out)
     check_pause(args.pause_after)
     config = build_config(args)
     user_keys = {parse_setting(item)[0] for item in args.set or []}
@@ -107,6 +112,26 @@ def run(args: argparse.Namespace) -> int:
           f"(the hole is {100 * result.hole.mean():.1f}% of the pixels; OpenCV's frame-by-frame Telea fill of the "
           f"same hole: {baseline:.2f} dB)")
     return 0
+
+
+def check_demo_folder(out: Path) -> None:
+    """OUT is new, empty, or an earlier demo's: the demo writes its sample and results beside what is there, and
+    a user's folder of frames given as -o was left holding the demo's PNGs, no longer readable as a clip
+    (2026-12-02)."""
+    if not out.is_dir():
+        return
+    theirs = sorted(e.name for e in out.iterdir() if not _the_demos(e.name))
+    if theirs:
+        more = f" and {len(theirs) - 1} more" if len(theirs) > 1 else ""
+        raise InputError(f"output folder {out} holds {theirs[0]}{more}, which the demo did not write; the demo "
+                         "writes its sample clip and results into -o, so give a new or empty folder, or an earlier "
+                         "demo's.")
+
+
+def _the_demos(name: str) -> bool:
+    """A name the demo writes in OUT: sample/, result.mp4, result/ and what goes beside it (result.work, .matte,
+    .config.json ...), and a write cut short by a kill (a hidden temporary name)."""
+    return name in ("sample", "result") or name.startswith(("result.", ".result.", ".sample."))
 
 
 def check_earlier_sample(folder: Path, sample) -> None:

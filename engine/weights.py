@@ -17,10 +17,12 @@ def check_named_file(setting: str, configured: str, what: str) -> None:
         return
     path = Path(configured).expanduser()
     try:
-        found = "a file" if path.is_file() else "a folder" if path.is_dir() else None
+        found = "a file" if path.is_file() else "a folder" if path.is_dir() else \
+            "something else" if path.exists() else None
     except OSError:  # a name too long for the file system, or one we may not look at
         found = None
     if found != "a file":
-        state = "is a folder" if found else "does not exist"
+        state = {"a folder": "is a folder", "something else": "is not a regular file (a device or a pipe)"}.get(
+            found, "does not exist")
         raise InputError(f"{setting} names {configured}, which {state}; give the path of a {what} file, or leave "
                          f"{setting} empty to run without one where none is found")

@@ -268,6 +268,20 @@ def test_demo_refuses_a_users_folder_where_its_sample_goes_before_writing_any_of
     assert (tmp_path / "sample" / "masks" / "keep.txt").read_text() == "mine\n"
 
 
+def test_demo_refuses_a_users_folder_of_frames_as_its_output(tmp_path, capsys):
+    """Before: `demo -o plates` wrote sample/, result.mp4, result/ ... among the user's frames, and the folder was
+    no longer readable as a clip ("result.before_after.png is 1292x548 but 00000.png is 64x48")."""
+    (tmp_path / "plates").mkdir()
+    for i in range(3):  # a user's frames (write_png_sequence would mark the folder as vinpaint's)
+        cv2.imwrite(str(tmp_path / "plates" / f"{i:05d}.png"), np.zeros((48, 64, 3), np.uint8))
+    before = digests(tmp_path)
+    refused(capsys, ["demo", "-o", tmp_path / "plates", "--frames", "4", "--preset", "tiny", "--quiet"],
+            r"output folder \S+plates holds 00000.png and 2 more, which the demo did not write; the demo writes its "
+            r"sample clip and results into -o, so give a new or empty folder, or an earlier demo's\.$")
+    assert digests(tmp_path) == before and sorted(p.name for p in tmp_path.iterdir()) == ["plates"]
+    refused(capsys, ["demo", "-o", tmp_path / "new", "--frames", "20000"], r"the sample needs 2 to 10000 frames")
+
+
 def _can_mount() -> bool:
     try:
         return subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
