@@ -1,6 +1,7 @@
 """`vinpaint eval`: compose clips, run every method, score them as the paper does, draw, and write the table."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from vinpaint.errors import InputError, OtherRunError
+from vinpaint.files import atomic_write_text
 from vinpaint.engine import InpaintConfig, inpaint
 from vinpaint.engine.config import FLOW_OFFSETS
 from vinpaint.engine.flow import KnownFlow
@@ -31,10 +33,12 @@ def load_composed(data: Path, out: Path, cfg: EvalConfig, composed: Path | None,
     target = out / "composed"
     existing = target / "manifest.json"
     if composed is not None:
+        manifest = compose.load_manifest(composed / "manifest.json")
         if existing.is_file():
-            check_same_set(compose.load_manifest(existing), compose.load_manifest(composed / "manifest.json"), out,
-                           f"the set {composed}")
-        return compose.read_set(composed)
+            check_same_set(compose.load_manifest(existing), manifest, out, f"the set {composed}")
+        clips = compose.read_set(composed)
+        check_recorded_set(out, manifest, clips, composed)
+        return clips
     manifest = json.loads(json.dumps(compose.make_manifest(data, cfg.compose)))  # as it reads back from disk
     if existing.is_file():
         held = compose.load_manifest(existing)
@@ -91,6 +95,37 @@ def check_same_set(held: dict, wanted: dict, out: Path, source: str) -> None:
         raise InputError(f"{out} holds an evaluation of another composed set than {source} makes ({difference}); "
                          f"its runs and results belong to that set, so give a new -o for this one (or delete {out} "
                          "to start over).")
+
+
+RECORDED_SET = "composed_set.json"
+"""In OUT, for a set given with --composed (it stays where it is): its manifest and a digest of its clips."""
+
+
+def check_recorded_set(out: Path, manifest: dict, clips: list[compose.ComposedClip], composed: Path) -> None:
+    """A set given with --composed is recorded in OUT at its first evaluation, and another set (or the same folder
+    composed again) refused after: before (2026-12-02) nothing recorded it, and a second set's results replaced the
+    first's in OUT without a word."""
+    digest = hashlib.sha256()
+    for clip in clips:
+        digest.update(clip.name.encode())
+        for array in (clip.frames, clip.masks, clip.truth):
+            digest.update(np.ascontiguousarray(array).tobytes())
+    record = out / RECORDED_SET
+    if record.is_file():
+        try:
+            held = json.loads(record.read_text(encoding="utf-8"))
+            held_manifest, held_digest = held["manifest"], held["digest"]
+        except (OSError, ValueError, TypeError, KeyError):
+            raise InputError(f"{record} is damaged, so the set evaluated in {out} cannot be told; give a new -o (or "
+                             f"delete {out} to start over).") from None
+        check_same_set(held_manifest, manifest, out, f"the set {composed}")
+        if held_digest != digest.hexdigest():
+            raise InputError(f"{out} holds an evaluation of another composed set: the clips in {composed} are not "
+                             "the ones evaluated there (composed again since?); its runs and results belong to that "
+                             f"set, so give a new -o for this one (or delete {out} to start over).")
+        return
+    atomic_write_text(record, json.dumps({"set": str(composed), "manifest": manifest,
+                                          "digest": digest.hexdigest()}, indent=1) + "\n")
 
 
 def check_same_pixels(data: Path, held: dict, target: Path, out: Path) -> list[compose.ComposedClip] | None:

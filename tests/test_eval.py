@@ -367,6 +367,30 @@ def test_eval_into_an_earlier_out_of_another_composed_set_is_refused_before_anyt
         "clips"][0]
 
 
+def test_eval_of_a_composed_set_into_an_out_of_another_set_is_refused(tmp_path, tiny_data, capsys):
+    """Before: `eval --composed setB -o OUT` where OUT held setA's evaluation ran and replaced its results, and so
+    did setA composed again with another --seed: nothing in OUT recorded which set it held."""
+    for name, seed in (("setA", "1"), ("setB", "2")):
+        assert main(["compose", "--data", str(tiny_data), "-o", str(tmp_path / name), "--clips", "1", "--frames",
+                     "6", "--size", "128x64", "--seed", seed]) == 0
+    out = tmp_path / "ev"
+    base = ["eval", "-o", str(out), "--profile", "tiny", "--methods", "telea", "--data", str(tiny_data),
+            "--real-clips", "", "--no-pictures", "--budgets", ""]
+    assert main(base + ["--composed", str(tmp_path / "setA")]) == 0
+    assert main(base + ["--composed", str(tmp_path / "setA")]) == 0  # the same set: continued
+    capsys.readouterr()
+    before = _tree(out)
+    assert main(base + ["--composed", str(tmp_path / "setB")]) == 2
+    err = capsys.readouterr().err
+    assert "holds an evaluation of another composed set" in err and "--seed: 2 here, 1 there" in err, err
+    assert main(["compose", "--data", str(tiny_data), "-o", str(tmp_path / "setA"), "--clips", "1", "--frames",
+                 "6", "--size", "128x64", "--seed", "3"]) == 0  # the same folder composed again
+    capsys.readouterr()
+    assert main(base + ["--composed", str(tmp_path / "setA")]) == 2
+    assert "another composed set" in capsys.readouterr().err
+    assert _tree(out) == before
+
+
 def test_a_methods_folder_of_other_frames_is_moved_aside(tmp_path, capsys):
     """A real clip read with another --real-frames: its runs are moved aside as for other settings, not stopped
     on inside the engine (whose advice names a --work-dir eval has not)."""
