@@ -100,6 +100,13 @@ class OutputPlan:
                                  "of another run, whose files its --restart deletes; "
                                  + ("write it elsewhere." if output else "give another --work-dir."))
         for folder in sorted({path.parent for path in written} | ({Path(workdir).parent} if workdir else set())):
+            store = enclosing_store(folder)
+            if store is not None:
+                output = next((f"output {p}" for p in written if p.parent == folder), None)
+                raise InputError(f"{output or f'the work directory {workdir}'} lies inside the store {store} of a "
+                                 "vinpaint daemon, whose folders are the daemon's own (a job's results replaced "
+                                 "there are lost to it); " + ("write it elsewhere." if output else
+                                                             "give another --work-dir."))
             other = enclosing_output_folder(folder)
             if other is not None:
                 output = next((f"output {p}" for p in written if p.parent == folder), None)
@@ -230,6 +237,16 @@ def enclosing_workdir(folder: Path) -> Path | None:
         except (OSError, ValueError):
             continue
         if isinstance(saved, dict) and ("fingerprint" in saved or "shot" in saved):  # a run's, or a long shot's
+            return candidate
+    return None
+
+
+def enclosing_store(folder: Path) -> Path | None:
+    """The daemon store (a folder holding its mark) that `folder` is or lies inside, if any."""
+    from vinpaint.host_bridge.store import STORE_MARK
+
+    for candidate in (Path(os.path.realpath(folder)), *Path(os.path.realpath(folder)).parents):
+        if (candidate / STORE_MARK).is_file():
             return candidate
     return None
 

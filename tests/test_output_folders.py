@@ -282,6 +282,23 @@ def test_demo_refuses_a_users_folder_of_frames_as_its_output(tmp_path, capsys):
     refused(capsys, ["demo", "-o", tmp_path / "new", "--frames", "20000"], r"the sample needs 2 to 10000 frames")
 
 
+def test_an_output_inside_a_daemon_store_is_refused(clip, tmp_path, capsys):
+    """Before: `-o STORE/jobs/<id>/results --overwrite` replaced a finished job's results with a PNG folder (the
+    daemon rebuilt them from its cache only when the job was asked for again)."""
+    from vinpaint.host_bridge.store import JobStore, mark_store_folder
+
+    store = JobStore(tmp_path / "store")
+    store.open()
+    mark_store_folder(store.root)  # as `vinpaint serve` does at start
+    (tmp_path / "store" / "jobs" / "ab" / "results").mkdir(parents=True)
+    before = digests(tmp_path)
+    for args in (["-o", tmp_path / "store" / "jobs" / "ab" / "results", "--overwrite"],
+                 ["-o", tmp_path / "clean.mkv", "--work-dir", tmp_path / "store" / "w"]):
+        refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], *QUICK, *args],
+                r".* lies inside the store \S+store of a vinpaint daemon, whose folders are the daemon's own")
+    assert digests(tmp_path) == before
+
+
 def _can_mount() -> bool:
     try:
         return subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
