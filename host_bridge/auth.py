@@ -153,6 +153,8 @@ def apply_client(socket: zmq.Socket, server_public: Path | None, client_secret: 
 def make_keys(directory: Path, client_names: tuple[str, ...] = ("client",)) -> dict[str, Path]:
     """A server key pair, client key pairs, and `clients/` holding the clients' public halves (the allow-list)."""
     directory = Path(directory)
+    if os.path.lexists(directory) and not directory.is_dir():
+        raise AuthError(f"{directory} is a file; --make-keys writes its keys into a folder: give a new one")
     for name in ("server", *client_names):  # a key pair in use is never replaced: its clients hold the other half
         for suffix in (".key", ".key_secret"):
             if os.path.lexists(directory / (name + suffix)):

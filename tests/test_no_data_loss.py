@@ -504,6 +504,11 @@ def test_make_keys_never_replaces_a_key_pair_in_use(tmp_path):
     assert again.returncode == 2 and "Traceback" not in again.stderr, again.stderr
     assert re.match(r"vinpaint: error: \S+keys/server.key exists; keys are never replaced", again.stderr)
     assert digests(tmp_path / "keys") == before
+    (tmp_path / "afile").write_text("mine")  # before: "File exists: afile"
+    on_file = subprocess.run(command[:-1] + [str(tmp_path / "afile")], capture_output=True, text=True, timeout=120)
+    assert on_file.returncode == 2 and on_file.stderr == f"vinpaint: error: {tmp_path / 'afile'} is a file; " \
+        "--make-keys writes its keys into a folder: give a new one\n", on_file.stderr
+    assert (tmp_path / "afile").read_text() == "mine"
 
 
 @pytest.mark.slow
