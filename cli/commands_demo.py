@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from vinpaint.cli.arguments import DEFAULT_VARIANT, add_engine_options, build_config, check_pause, parse_setting
-from vinpaint.cli.outputs import OutputPlan, write_outputs
+from vinpaint.cli.outputs import OutputPlan, enclosing_store, same_or_inside, write_outputs
 from vinpaint.cli.runs import clear_workdir, other_run, run_engine, to_continue
 from vinpaint.engine import validate
 from vinpaint.engine.config import STEPS_ALONE
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.output.expanduser()
     if out.exists() and not out.is_dir():
         raise InputError(f"output {out} exists and is not a folder.")
-    check_demo_folder(out)
+    check_demo_folder(out, args.work_dir)
     check_pause(args.pause_after)
     config = build_config(args)
     user_keys = {parse_setting(item)[0] for item in args.set or []}
@@ -114,13 +114,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_demo_folder(out: Path) -> None:
-    """OUT is new, empty, or an earlier demo's: the demo writes its sample and results beside what is there, and
-    a user's folder of frames given as -o was left holding the demo's PNGs, no longer readable as a clip
-    (2026-12-02)."""
+def check_demo_folder(out: Path, workdir: Path | None) -> None:
+    """OUT is new, empty, or an earlier demo's, and no daemon's store: the demo writes its sample and results
+    beside what is there, and a user's folder of frames given as -o was left holding the demo's PNGs, no longer
+    readable as a clip (2026-12-02). Checked before the sample is written."""
+    for where, what in ((out, "output folder"), (workdir, "work directory")):
+        store = enclosing_store(where) if where is not None else None
+        if store is not None:
+            raise InputError(f"the {what} {where} lies inside the store {store} of a vinpaint daemon, whose folders "
+                             "are the daemon's own; give another.")
     if not out.is_dir():
         return
-    theirs = sorted(e.name for e in out.iterdir() if not _the_demos(e.name))
+    own = None  # the entry of OUT that is or holds the --work-dir: an earlier demo's too
+    if workdir is not None and same_or_inside(workdir, out) and os.path.realpath(workdir) != os.path.realpath(out):
+        own = Path(os.path.relpath(os.path.realpath(workdir), os.path.realpath(out))).parts[0]
+    theirs = sorted(e.name for e in out.iterdir() if not _the_demos(e.name) and e.name != own)
     if theirs:
         more = f" and {len(theirs) - 1} more" if len(theirs) > 1 else ""
         raise InputError(f"output folder {out} holds {theirs[0]}{more}, which the demo did not write; the demo "

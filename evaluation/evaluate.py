@@ -37,7 +37,7 @@ def load_composed(data: Path, out: Path, cfg: EvalConfig, composed: Path | None,
         if existing.is_file():
             check_same_set(compose.load_manifest(existing), manifest, out, f"the set {composed}")
         clips = compose.read_set(composed)
-        check_recorded_set(out, manifest, clips, composed)
+        check_recorded_set(out, manifest, clips, composed, echo)
         return clips
     manifest = json.loads(json.dumps(compose.make_manifest(data, cfg.compose)))  # as it reads back from disk
     if existing.is_file():
@@ -101,31 +101,36 @@ RECORDED_SET = "composed_set.json"
 """In OUT, for a set given with --composed (it stays where it is): its manifest and a digest of its clips."""
 
 
-def check_recorded_set(out: Path, manifest: dict, clips: list[compose.ComposedClip], composed: Path) -> None:
-    """A set given with --composed is recorded in OUT at its first evaluation, and another set (or the same folder
-    composed again) refused after: before (2026-12-02) nothing recorded it, and a second set's results replaced the
-    first's in OUT without a word."""
-    digest = hashlib.sha256()
+def check_recorded_set(out: Path, manifest: dict, clips: list[compose.ComposedClip], composed: Path,
+                       echo=print) -> None:
+    """A set given with --composed is recorded in OUT (its manifest, a digest per clip), and another set, or the
+    same folder composed again, is refused after; more clips of the same draw (--clips) continue it, as with
+    --data. Before (2026-12-02) nothing recorded it, and a second set's results replaced the first's in OUT."""
+    digests = {}
     for clip in clips:
-        digest.update(clip.name.encode())
+        digest = hashlib.sha256()
         for array in (clip.frames, clip.masks, clip.truth):
             digest.update(np.ascontiguousarray(array).tobytes())
+        digests[clip.name] = digest.hexdigest()
     record = out / RECORDED_SET
     if record.is_file():
         try:
             held = json.loads(record.read_text(encoding="utf-8"))
-            held_manifest, held_digest = held["manifest"], held["digest"]
+            held_manifest, held_digests = held["manifest"], dict(held["digests"])
         except (OSError, ValueError, TypeError, KeyError):
             raise InputError(f"{record} is damaged, so the set evaluated in {out} cannot be told; give a new -o (or "
                              f"delete {out} to start over).") from None
         check_same_set(held_manifest, manifest, out, f"the set {composed}")
-        if held_digest != digest.hexdigest():
+        if any(held_digests.get(name, digest) != digest for name, digest in digests.items()):
             raise InputError(f"{out} holds an evaluation of another composed set: the clips in {composed} are not "
                              "the ones evaluated there (composed again since?); its runs and results belong to that "
                              f"set, so give a new -o for this one (or delete {out} to start over).")
-        return
-    atomic_write_text(record, json.dumps({"set": str(composed), "manifest": manifest,
-                                          "digest": digest.hexdigest()}, indent=1) + "\n")
+        digests = {**held_digests, **digests}
+    elif (out / "results.csv").is_file():
+        echo(f"warning: {out} holds an evaluation made before sets given with --composed were recorded; it is taken "
+             f"to be of {composed}, which cannot be checked")
+    atomic_write_text(record, json.dumps({"set": str(composed), "manifest": manifest, "digests": digests},
+                                         indent=1) + "\n")
 
 
 def check_same_pixels(data: Path, held: dict, target: Path, out: Path) -> list[compose.ComposedClip] | None:

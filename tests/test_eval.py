@@ -389,6 +389,13 @@ def test_eval_of_a_composed_set_into_an_out_of_another_set_is_refused(tmp_path, 
     assert main(base + ["--composed", str(tmp_path / "setA")]) == 2
     assert "another composed set" in capsys.readouterr().err
     assert _tree(out) == before
+    # more clips of the same draw continue the set, as with --data
+    setb = ["eval", "-o", str(tmp_path / "evB"), *base[3:], "--composed", str(tmp_path / "setB")]
+    assert main(setb) == 0
+    assert main(["compose", "--data", str(tiny_data), "-o", str(tmp_path / "setB"), "--clips", "2", "--frames",
+                 "6", "--size", "128x64", "--seed", "2"]) == 0
+    assert main(setb) == 0
+    assert len(json.loads((tmp_path / "evB" / "composed_set.json").read_text())["digests"]) == 2
 
 
 def test_a_methods_folder_of_other_frames_is_moved_aside(tmp_path, capsys):

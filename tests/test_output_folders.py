@@ -280,6 +280,19 @@ def test_demo_refuses_a_users_folder_of_frames_as_its_output(tmp_path, capsys):
             r"sample clip and results into -o, so give a new or empty folder, or an earlier demo's\.$")
     assert digests(tmp_path) == before and sorted(p.name for p in tmp_path.iterdir()) == ["plates"]
     refused(capsys, ["demo", "-o", tmp_path / "new", "--frames", "20000"], r"the sample needs 2 to 10000 frames")
+    # an earlier demo's OUT, its --work-dir inside it, is the demo's own: run again
+    again = ["demo", "-o", tmp_path / "d", "--work-dir", tmp_path / "d" / "mywork", "--frames", "4", "--preset",
+             "tiny", "--quiet", "--steps", "1"]
+    assert main([str(a) for a in again]) == 0 and main([str(a) for a in again]) == 0
+    # a daemon's store, as OUT or as --work-dir: refused before the sample is written
+    from vinpaint.host_bridge.store import mark_store_folder
+    (tmp_path / "store").mkdir()
+    mark_store_folder(tmp_path / "store")
+    for extra in (["-o", tmp_path / "store" / "jobs" / "x"], ["-o", tmp_path / "e", "--work-dir", tmp_path / "store"]):
+        refused(capsys, ["demo", *extra, "--frames", "4", "--preset", "tiny", "--quiet"],
+                r"the (output folder|work directory) \S+ lies inside the store \S+store of a vinpaint daemon")
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == [".vinpaint-store"]
+    assert not (tmp_path / "e").exists()
 
 
 def test_an_output_inside_a_daemon_store_is_refused(clip, tmp_path, capsys):
