@@ -247,8 +247,11 @@ def enclosing_store(folder: Path) -> Path | None:
     from vinpaint.host_bridge.store import STORE_MARK
 
     for candidate in (Path(os.path.realpath(folder)), *Path(os.path.realpath(folder)).parents):
-        if (candidate / STORE_MARK).is_file():
-            return candidate
+        try:
+            if (candidate / STORE_MARK).is_file():
+                return candidate
+        except OSError:  # a name too long for the file system (said by its own check), or one we may not look at
+            continue
     return None
 
 
