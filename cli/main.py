@@ -80,8 +80,9 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(f"vinpaint: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        again = "without --restart" if getattr(args, "restart", False) else "again"  # cli/runs.py to_continue
-        print(f"vinpaint: interrupted; checkpoints are kept, run the same command {again} to continue", file=sys.stderr)
+        from vinpaint.cli.runs import to_continue  # loaded by every command that trains, so nothing new here
+
+        print(f"vinpaint: interrupted; checkpoints are kept, {to_continue(args)}", file=sys.stderr)
         return 130
     except OSError as exc:  # the machine, not the input: a full disk, a read-only folder, a vanished file
         print(f"vinpaint: error: {describe_os_error(exc)}", file=sys.stderr)

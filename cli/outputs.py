@@ -99,14 +99,14 @@ class OutputPlan:
                 raise InputError(f"{output or f'the work directory {workdir}'} lies inside the work directory {other} "
                                  "of another run, whose files its --restart deletes; "
                                  + ("write it elsewhere." if output else "give another --work-dir."))
-        for where in [*written, *([Path(workdir)] if workdir is not None else [])]:
+        placed = [(f"output {p}", p, "write it elsewhere.") for p in written]
+        if workdir is not None:
+            placed.append((f"the work directory {workdir}", Path(workdir), "give another --work-dir."))
+        for what, where, instead in placed:
             store = enclosing_store(where)  # the store's own folder too (--work-dir STORE)
             if store is not None:
-                what = f"the work directory {where}" if workdir is not None and where == Path(workdir) else \
-                    f"output {where}"
                 raise InputError(f"{what} lies inside the store {store} of a vinpaint daemon, whose folders are the "
-                                 "daemon's own (a job's results replaced there are lost to it); " +
-                                 ("give another --work-dir." if what.startswith("the work") else "write it elsewhere."))
+                                 f"daemon's own (a job's results replaced there are lost to it); {instead}")
         for folder in sorted({path.parent for path in written} | ({Path(workdir).parent} if workdir else set())):
             other = enclosing_output_folder(folder)
             if other is not None:

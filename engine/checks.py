@@ -7,7 +7,6 @@ import numpy as np
 from vinpaint.errors import InputError
 
 from .config import InpaintConfig, working_size
-from .weights import VGG16_FILE, check_named_file
 
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
 
@@ -42,7 +41,6 @@ def validate(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig) -> No
         raise InputError(f"working size {w}x{h} is too small for per-frame DIP (BatchNorm needs a bottleneck of at "
                          "least 2 pixels): use a working width of 128 or more")
     if config.loss.perceptual > 0 and config.loss.vgg_weights not in ("", "random"):
-        check_named_file("loss.vgg_weights", config.loss.vgg_weights, f"torchvision VGG16 ({VGG16_FILE})")
         from .perceptual import load_vgg16  # torch: only where a file is named
 
         load_vgg16(config.loss.vgg_weights)  # a file that is not VGG16's is refused before any work

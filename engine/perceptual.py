@@ -13,13 +13,13 @@ from torch import nn
 
 from vinpaint.errors import InputError
 
-from .weights import VGG16_FILE, check_named_file
+from .weights import check_named_file
 
 # torchvision's vgg16().features up to relu3_3, with the same indices so its state_dict loads as is.
 _LAYOUT = [64, 64, "M", 128, 128, "M", 256, 256, 256]
 TAPS = {3: ("relu1_2", 2, 1), 8: ("relu2_2", 6, 2), 15: ("relu3_3", 18, 4)}
 """features index -> (name, receptive-field radius in pixels, stride)."""
-TORCHVISION_FILE = VGG16_FILE
+TORCHVISION_FILE = "vgg16-397923af.pth"
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
 

@@ -7,9 +7,6 @@ from pathlib import Path
 
 from vinpaint.errors import InputError
 
-VGG16_FILE = "vgg16-397923af.pth"
-"""torchvision's VGG16 ImageNet weights, as its model hub caches them."""
-
 
 def check_named_file(setting: str, configured: str, what: str) -> None:
     """InputError unless `configured` (the value of `setting`) is empty, 'random' (tests) or names a file."""

@@ -56,8 +56,8 @@ def read_image_file(path: Path, dropped: list[str] | None = None,
     pixels = np.asarray(pixels).reshape(spec.height, spec.width, spec.nchannels)  # the data window's
     opaque = 1.0 if wanted == "float" else np.iinfo(pixels.dtype).max
     see_through = len(names) >= 2 and "A" in names and pixels[:, :, names.index("A")].min() < opaque
-    if matte and see_through:
-        pixels, names = pixels[:, :, [names.index("A")]], ["A"]
+    if matte and see_through:  # the matte, not an alpha dropped
+        pixels, names, dropped = pixels[:, :, [names.index("A")]], ["A"], None
     if all(c in names for c in "RGB"):
         rgb = pixels[:, :, [names.index(c) for c in "RGB"]]
     elif pixels.shape[2] >= 3:

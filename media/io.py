@@ -107,13 +107,13 @@ def read_image_typed(path: Path, matte: bool = False, dropped: list[str] | None 
     path = Path(path)
     check_regular(path, "image")
     if path.suffix.lower() in OIIO_READS:
-        return read_image_file(path, None if matte else dropped, matte)
+        return read_image_file(path, dropped, matte)
     data = np.fromfile(str(path), dtype=np.uint8)  # imdecode, unlike imread, copes with any path encoding
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
         raise InputError(f"cannot read image {path}: the file is empty, damaged or not an image.")
     if image.dtype == np.float32 and path.suffix.lower() in (".tif", ".tiff"):  # float TIFF: through OpenImageIO,
-        return read_image_file(path, None if matte else dropped, matte)  # which checks NaN and infinity
+        return read_image_file(path, dropped, matte)  # which checks NaN and infinity
     if image.dtype not in (np.uint8, np.uint16):
         raise InputError(f"image {path} has {image.dtype} samples; only 8-bit and 16-bit images, float TIFF and "
                          "EXR are supported.")
