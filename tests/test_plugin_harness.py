@@ -770,6 +770,10 @@ def test_a_batch_render_of_a_node_never_trained_trains_it_and_waits(trained: Tra
     for f in (2, 9):
         assert run.steps[f"render:{f}"]["status"] == "OK"
         assert np.array_equal(load(out, "output", f)[..., :3], trained.results[f - 1])
+    # Frame 2 read the whole clip to train; frame 9, in a sequence of its own as Natron's background renders wrap
+    # each frame, reads only its own inputs (before: the clip again, every frame).
+    assert run.steps["render:2"]["images"] >= 2 * FRAMES, run.steps["render:2"]
+    assert run.steps["render:9"]["images"] <= 3, run.steps["render:9"]
     assert run.steps["destroy"]["job"] == ""  # the saved job parameter is left alone during renders
     assert [e for e in run.events if e.get("event") == "refused"] == []
     off = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint, "--batch",
@@ -777,6 +781,37 @@ def test_a_batch_render_of_a_node_never_trained_trains_it_and_waits(trained: Tra
                   "--steps", "describe,create,render:2,destroy,unload")
     step = off.steps["render:2"]
     assert step["status"] == "Failed" and "turn on 'Wait for training in batch renders'" in step["persistent"], step
+
+
+def test_natrons_playback_neither_trains_the_node_nor_waits_for_a_frame(trained: Trained, clip: Clip,
+                                                                        daemon: Daemon, tmp_path: Path) -> None:
+    """Natron's viewer plays back with a final render status (its source: playback is a sequential render, so
+    not a response to the user) inside an interactive sequence. Before, pressing Play on a node never trained
+    read and uploaded the whole clip from a render thread and held playback until training ended; on a node still
+    training it held playback at the first unfinished frame. Now such a render fails at once, saying why; a
+    finished frame plays; the same render in a background NatronRenderer (--batch) still trains and waits."""
+    natron = ["--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint,
+              "--host-name", "fr.inria.Natron", "--playback", "--param", f"preset={PRESET_TINY}"]
+    untrained = harness(*natron, "--expect-failure", "render", "--steps", "describe,create,render:2,destroy,unload")
+    step = untrained.steps["render:2"]
+    assert step["status"] == "Failed" and "Natron's playback and the renders started from its window do not " \
+        "train it" in step["persistent"], step
+    assert step["images"] <= 3 and step["elapsed_s"] < 5, step  # nothing read beyond the frame's own inputs
+    assert untrained.event("summary")["ok"], untrained.stdout[-3000:]
+
+    out = tmp_path / "out"
+    finished = harness(*natron, "--param", f"jobId={trained.job}", "--param", "jobFirstFrame=1", "--out", str(out),
+                       "--steps", "describe,create,render:3,destroy,unload")
+    assert finished.steps["render:3"]["status"] == "OK", finished.steps["render:3"]
+    assert np.array_equal(load(out, "output", 3)[..., :3], trained.results[2])
+
+    training = harness(*natron, "--param", "maskDilation=4", "--expect-failure", "render",
+                       "--steps", "describe,create,train,render:3,cancel,destroy,unload")
+    assert training.steps["train"]["status"] == "OK" and training.steps["train"]["job"], training.steps["train"]
+    step = training.steps["render:3"]
+    assert step["status"] == "Failed" and "frame 3 is not ready" in step["persistent"] and \
+        "do not wait" in step["persistent"], step
+    assert step["elapsed_s"] < 5, step
 
 
 @pytest.mark.parametrize("final", [True, False])
@@ -1061,6 +1096,21 @@ def test_a_frame_that_is_hole_everywhere_fails_train_before_the_upload(clip: Cli
     assert train["job"] == ""
     assert not any(e.get("label", "").startswith("vinpaint: uploading") for e in run.events
                    if e.get("event") == "progress_start")
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+
+
+@pytest.mark.parametrize("span", ["-2147483648,2147483647", "1,1e12", "1,inf"])
+def test_a_source_of_unbounded_length_fails_train_with_its_range(clip: Clip, daemon: Daemon, span: str) -> None:
+    """A generator as Source may claim the spec's unbounded range; its frame count overflowed an int (undefined
+    behaviour) before it was compared with the daemon's limit."""
+    build_plugin()
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint,
+                  "--source-range", span, "--param", f"preset={PRESET_TINY}", "--expect-failure", "train",
+                  "--steps", "describe,create,train,destroy,unload")
+    train = run.steps["train"]
+    assert train["status"] == "Failed" and "frame range" in train["status_param"] and \
+        "longer than the daemon accepts" in train["status_param"], train["status_param"]
+    assert train["job"] == "" and train["images"] == 0
     assert run.event("summary")["ok"], run.stdout[-3000:]
 
 

@@ -64,7 +64,7 @@ static bool hostNameStartsWith(const char *prefix) {
 static bool hostIsNuke() { return hostNameStartsWith("uk.co.thefoundry.nuke"); }
 // Natron gives every mask input its own channel selector (and an enable checkbox) and converts the chosen
 // channel when the plug-in asks for Alpha; our Mask channel would sit beside it, the two disagreeing.
-static bool hostIsNatron() { return hostNameStartsWith("fr.inria.Natron"); }
+bool hostIsNatron() { return hostNameStartsWith("fr.inria.Natron"); }
 
 std::string clientName() {
     std::string host = "unknown host";

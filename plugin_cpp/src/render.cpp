@@ -26,6 +26,10 @@ struct RenderArgs {
     OfxTime time = 0;
     px::Rect window;
     bool interactive = true;
+    // A final render in Natron's window: its viewer's playback is one too (Natron gives playback no interactive
+    // render status), so such a render neither trains the node nor waits for a frame (finding: playback stalled
+    // until training finished); a background render (NatronRenderer) does both.
+    bool natronWindow = false;
     int fieldParity = -1;  // a single field is rendered: only rows y with y % 2 == fieldParity (0 lower, 1 upper)
 };
 
@@ -91,7 +95,7 @@ public:
 private:
     // The daemon's result frame, or (matte) its matte: white = propagated, grey = generated, black = outside.
     OfxStatus inpainted(bool matte = false);
-    std::string trainForBatch(bool *abortedNow);
+    std::string trainForBatch(bool *abortedNow, std::pair<std::string, int> *job);
     OfxStatus overlay();
     OfxStatus showSourceWith(const char *type, const std::string &message);
     OfxStatus fail(const std::string &message);
@@ -320,8 +324,9 @@ proto::Geometry Renderer::geometry(DaemonClient &client, const std::string &job)
 
 // A final render (a farm, a script, a host with no Train to press) of a node never trained: with Wait for training
 // on, the node trains itself here, once, and the render then waits for its frame like any batch render.
-// Returns an error for fail(), or empty when the job is there (or the host aborted: *abortedNow is set).
-std::string Renderer::trainForBatch(bool *abortedNow) {
+// Returns an error for fail(), or empty with *job set when the job is there (or the host aborted: *abortedNow is
+// set). The job comes back here, not through the node, which another thread's sequence may clear meanwhile.
+std::string Renderer::trainForBatch(bool *abortedNow, std::pair<std::string, int> *job) {
     std::unique_lock<std::timed_mutex> lock(inst_.renderTrainMutex, std::defer_lock);
     while (!lock.try_lock_for(std::chrono::milliseconds(50))) {  // another thread trains this node
         if (aborted(inst_.handle)) {
@@ -329,12 +334,13 @@ std::string Renderer::trainForBatch(bool *abortedNow) {
             return {};
         }
     }
-    if (!nodeJob(inst_, a_.time).first.empty()) return {};  // it did
+    if (*job = nodeJob(inst_, a_.time); !job->first.empty()) return {};  // it did
     try {
         const auto trained = trainFromRender(inst_, [this] { return aborted(inst_.handle); });
         std::lock_guard<std::mutex> jobLock(inst_.mutex);
         inst_.renderJob = trained.first;
         inst_.renderJobFirst = trained.second;
+        *job = trained;
         return {};
     } catch (const Cancelled &) {
         *abortedNow = true;
@@ -353,14 +359,18 @@ OfxStatus Renderer::inpainted(bool matte) {
             return showSourceWith(kOfxMessageWarning, "vinpaint: not trained yet: press Train (showing the source)");
         // A final render (a farm, a script, a Write node, a host with no Train to press) trains the node itself
         // when it is to wait for training anyway.
+        if (a_.natronWindow)
+            return fail("vinpaint: this node was never trained: press Train. Natron's playback and the renders "
+                        "started from its window do not train it; a background render (NatronRenderer) does");
         if (inst_.waitInBatch.getIntAt(a_.time) == 0)
             return fail("vinpaint: this node was never trained: press Train before a batch render, or turn on 'Wait "
                         "for training in batch renders' to have the render train it (docs/plugin.md, Scripted "
                         "renders)");
         bool abortedNow = false;
-        if (std::string error = trainForBatch(&abortedNow); !error.empty()) return fail(error);
+        std::pair<std::string, int> trained;
+        if (std::string error = trainForBatch(&abortedNow, &trained); !error.empty()) return fail(error);
         if (abortedNow) return kOfxStatOK;  // the host discards the frame
-        std::tie(job, firstFrame) = nodeJob(inst_, a_.time);
+        std::tie(job, firstFrame) = trained;
         if (job.empty()) return fail("vinpaint: this node was never trained: press Train before a batch render");
     }
     const int index = static_cast<int>(std::lround(a_.time)) - firstFrame;
@@ -372,7 +382,7 @@ OfxStatus Renderer::inpainted(bool matte) {
         return kOfxStatOK;
     }
 
-    const bool wait = !a_.interactive && inst_.waitInBatch.getIntAt(a_.time) != 0;
+    const bool wait = !a_.interactive && !a_.natronWindow && inst_.waitInBatch.getIntAt(a_.time) != 0;
     DaemonClient client = renderClient();
     try {
         const proto::Geometry g = geometry(client, job);
@@ -411,7 +421,10 @@ OfxStatus Renderer::inpainted(bool matte) {
             if (st.state == "failed") return fail("vinpaint: training failed: " + (st.error.empty() ? st.message : st.error));
             if (!a_.interactive && (!wait || st.state == "cancelled" || st.state == "uploading"))
                 return fail("vinpaint: frame " + std::to_string(std::lround(a_.time)) + " is not ready (" + where + ")" +
-                            (wait ? "" : "; turn on 'Wait for training in batch renders' to wait"));
+                            (wait ? "" : a_.natronWindow ? "; Natron's playback and the renders started from its "
+                                                           "window do not wait: render it once it is done, or in "
+                                                           "the background (NatronRenderer)"
+                                                         : "; turn on 'Wait for training in batch renders' to wait"));
             if (a_.interactive)
                 return showSourceWith(kOfxMessageMessage, "vinpaint: " + where + " - showing the source; press Refresh to update");
             // Batch and waiting: poll about once a second; the host's abort ends the wait, and so does a job that
@@ -456,14 +469,18 @@ OfxStatus render(OfxImageEffectHandle effect, ofx::PropSet inArgs) {
     // Interactive renders show the source until a frame is done; final ones wait or fail (never the source with
     // OK). Hosts before OFX 1.4 give no render status: their sequence's kOfxPropIsInteractive (OFX 1.0) says, so a
     // Write render started from a GUI is not taken for the viewer.
+    bool interactiveKnown = true;
     if (auto interactive = inArgs.tryInt(kOfxImageEffectPropInteractiveRenderStatus)) {
         a.interactive = *interactive != 0;
     } else if (const int sequence = inst.sequenceInteractive.load(); sequence >= 0) {
         a.interactive = sequence != 0;
     } else {
-        ofx::PropSet host(ofx::suites().host->host);
-        a.interactive = host.tryInt(kOfxImageEffectHostPropIsBackground).value_or(0) == 0;
+        interactiveKnown = false;
     }
+    const bool background =
+        ofx::PropSet(ofx::suites().host->host).tryInt(kOfxImageEffectHostPropIsBackground).value_or(0) != 0;
+    if (!interactiveKnown) a.interactive = !background;
+    a.natronWindow = !a.interactive && !background && hostIsNatron();
     return Renderer(inst, a).run();
 }
 
@@ -472,8 +489,11 @@ OfxStatus beginSequenceRender(OfxImageEffectHandle effect, ofx::PropSet inArgs) 
     if (auto interactive = inArgs.tryInt(kOfxPropIsInteractive)) {
         inst.sequenceInteractive = *interactive != 0;
         // A final sequence trains again what a render trained before: the clip or its mask may have changed (an
-        // unchanged clip is found again by its content, after a re-read).
-        if (*interactive == 0) forgetRenderJob(inst);
+        // unchanged clip is found again by its content, after a re-read). Not a sequence of one frame: Natron
+        // wraps each frame of a background render in its own (the whole clip was read again for every frame).
+        const double first = inArgs.tryDouble(kOfxImageEffectPropFrameRange, 0).value_or(0.0);
+        const double last = inArgs.tryDouble(kOfxImageEffectPropFrameRange, 1).value_or(first + 1.0);
+        if (*interactive == 0 && last != first) forgetRenderJob(inst);
     }
     return kOfxStatOK;
 }

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <optional>
@@ -18,6 +19,12 @@
 namespace vinpaint {
 
 namespace {
+
+std::string frameRangeText(const OfxRangeD &range) {
+    char text[64];
+    std::snprintf(text, sizeof text, "%.17g-%.17g", range.min, range.max);
+    return text;
+}
 
 struct Item {
     std::optional<zmq::message_t> frame, mask;  // kept when the clip fits in the memory budget
@@ -229,13 +236,18 @@ OfxStatus TrainJob::run() {
 
     // Geometry from the clip's frame range and its first frame.
     const OfxRangeD range = inst_.source.frameRange();
+    // A generator's range may be unbounded (the spec's INT_MIN..INT_MAX): said before any conversion to int.
+    const double count = std::floor(range.max) - std::ceil(range.min) + 1.0;
+    if (!std::isfinite(count) || !std::isfinite(range.min) || std::abs(range.min) > 1e9 || std::abs(range.max) > 1e9 ||
+        count > hello.maxFrames)
+        throw OfxError(kOfxStatFailed, "vinpaint: the Source clip's frame range " + frameRangeText(range) +
+                                           " is longer than the daemon accepts (at most " +
+                                           std::to_string(hello.maxFrames) + " frames): connect a clip of finite "
+                                           "length, or limit it with a FrameRange node");
     first_ = static_cast<int>(std::ceil(range.min));
     const int last = static_cast<int>(std::floor(range.max));
     g_.frames = last - first_ + 1;
     if (g_.frames < 1) throw OfxError(kOfxStatFailed, "vinpaint: the Source clip has no frames");
-    if (g_.frames > hello.maxFrames)
-        throw OfxError(kOfxStatFailed, "vinpaint: the clip has " + std::to_string(g_.frames) +
-                                           " frames; the daemon accepts at most " + std::to_string(hello.maxFrames));
     {
         ofx::Image img = inst_.source.fetch(first_);
         if (!img) throw OfxError(kOfxStatFailed, "vinpaint: the host has no Source image at frame " + std::to_string(first_));

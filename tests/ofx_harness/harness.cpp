@@ -2,7 +2,8 @@
 // Source and Mask clips from .npy frames (or procedural ones), a Reference clip (--reference DIR: painted frames
 // from --reference-first-frame on, no image outside them; --reference-components RGB|RGBA as connected to it,
 // the Source's by default; --gui-final-render: a final render from a GUI host before OFX 1.4, which gives no
-// render status; --host-name: the name the host gives itself), and runs a list of steps:
+// render status; --playback: renders with a final render status inside an interactive sequence, as Natron's viewer
+// plays back; --host-name: the name the host gives itself), and runs a list of steps:
 //
 //   describe            Load, Describe, DescribeInContext (prints what the plugin declared)
 //   create              CreateInstance (parameters from --param first, as a reopened project would)
@@ -59,6 +60,8 @@ struct Args {
     Depth depth = Depth::Byte;
     int comps = 4, maskComps = 1, referenceComps = 0, firstFrame = 1;  // referenceComps 0: the Source's
     bool preRenderStatus = false;  // an OFX 1.3 host: no render status props; its sequence says IsInteractive
+    std::vector<double> sourceRange;  // --source-range MIN,MAX: the range the Source claims (a generator's: unbounded)
+    bool playback = false;  // Natron's viewer playback: render status 0 (final), its sequence interactive, GUI host
     std::vector<std::pair<std::string, std::string>> params;
     std::vector<std::string> steps;
     std::set<std::string> expectFailure;
@@ -135,6 +138,12 @@ Args parse(int argc, char **argv) {
             a.host.name = next();
         } else if (k == "--gui-final-render") {  // a final render from a GUI host older than OFX 1.4
             a.preRenderStatus = true;
+        } else if (k == "--source-range") {
+            auto d = split(next(), ',');
+            if (d.size() != 2) usage("--source-range MIN,MAX");
+            a.sourceRange = {std::stod(d[0]), std::stod(d[1])};
+        } else if (k == "--playback") {  // the viewer plays the clip back, as Natron does (not background)
+            a.playback = true;
         } else if (k == "--no-message-v2") a.host.messageV2 = false;
         else if (k == "--no-progress") a.host.progressSuite = false;
         else if (k == "--no-multithread") a.host.multiThread = false;
@@ -282,6 +291,7 @@ private:
     std::mutex failuresMutex_;  // renders on several threads (render-parallel) may add to failures_
     int nested_ = 0;
     double imageSecondsBefore_ = 0;
+    long long imagesBefore_ = 0;
 };
 
 OfxStatus Driver::call(const char *action, const void *handle, PropertySet *in, PropertySet *out) {
@@ -502,8 +512,9 @@ void Driver::create() {
         const bool painted = name == "Reference" && reference_;
         const double from = painted ? double(a_.referenceFirst) : double(a_.firstFrame);
         const double to = painted ? double(a_.referenceFirst + reference_->frames() - 1) : last;
-        c->props.setDouble(kOfxImageEffectPropFrameRange, {from, to});
-        c->props.setDouble(kOfxImageEffectPropUnmappedFrameRange, {from, to});
+        const bool given = name == kOfxImageEffectSimpleSourceClipName && !a_.sourceRange.empty();
+        c->props.setDouble(kOfxImageEffectPropFrameRange, given ? a_.sourceRange : std::vector<double>{from, to});
+        c->props.setDouble(kOfxImageEffectPropUnmappedFrameRange, given ? a_.sourceRange : std::vector<double>{from, to});
         c->props.setString(kOfxImageClipPropFieldOrder, {a_.host.field == "lower" ? kOfxImageFieldLower
                                                         : a_.host.field == "upper" ? kOfxImageFieldUpper : kOfxImageFieldNone});
         c->props.setInt(kOfxImageClipPropContinuousSamples, {0});
@@ -750,7 +761,7 @@ OfxStatus Driver::renderFrame(int frame, bool sequenceOpen) {
     seq.setDouble(kOfxImageEffectPropRenderScale, {sc, sc});
     if (!a_.preRenderStatus) {
         seq.setInt(kOfxImageEffectPropSequentialRenderStatus, {0});
-        seq.setInt(kOfxImageEffectPropInteractiveRenderStatus, {a_.batch ? 0 : 1});
+        seq.setInt(kOfxImageEffectPropInteractiveRenderStatus, {a_.batch || a_.playback ? 0 : 1});
     }
     if (!sequenceOpen) call(kOfxImageEffectActionBeginSequenceRender, &e, &seq, nullptr);
 
@@ -809,7 +820,7 @@ OfxStatus Driver::renderCall(Effect &e, int frame, const std::string &field, int
     in.setDouble(kOfxImageEffectPropRenderScale, {sc, sc});
     if (!a_.preRenderStatus) {
         in.setInt(kOfxImageEffectPropSequentialRenderStatus, {0});
-        in.setInt(kOfxImageEffectPropInteractiveRenderStatus, {a_.batch ? 0 : 1});
+        in.setInt(kOfxImageEffectPropInteractiveRenderStatus, {a_.batch || a_.playback ? 0 : 1});
     }
     in.setInt("OfxImageEffectPropRenderQualityDraft", {0});
     host_.event("{\"event\": \"render_action\", \"frame\": " + std::to_string(frame) + ", \"field\": \"" +
@@ -847,7 +858,7 @@ std::vector<OfxStatus> Driver::renderParallel(const std::vector<int> &frames, st
     seq.setInt(kOfxPropIsInteractive, {a_.batch ? 0 : 1});
     seq.setDouble(kOfxImageEffectPropRenderScale, {sc, sc});
     seq.setInt(kOfxImageEffectPropSequentialRenderStatus, {0});
-    seq.setInt(kOfxImageEffectPropInteractiveRenderStatus, {a_.batch ? 0 : 1});
+    seq.setInt(kOfxImageEffectPropInteractiveRenderStatus, {a_.batch || a_.playback ? 0 : 1});
     call(kOfxImageEffectActionBeginSequenceRender, &e, &seq, nullptr);
 
     // Each render's output image is handed out only once every render has asked for its own (or after 10 s):
@@ -927,11 +938,14 @@ void Driver::record(const std::string &step, OfxStatus st, double elapsed, int m
     std::snprintf(el, sizeof el, "%.3f", elapsed);
     std::snprintf(host, sizeof host, "%.3f", host_.imageSeconds() - imageSecondsBefore_);
     imageSecondsBefore_ = host_.imageSeconds();
+    const long long images = host_.imagesServed() - imagesBefore_;  // input images the plugin fetched in the step
+    imagesBefore_ = host_.imagesServed();
     host_.event("{\"event\": \"step\", \"step\": \"" + jsonEscape(step) + "\", \"status\": \"" + statusName(st) +
                 "\", \"elapsed_s\": " + el + ", \"messages\": " + std::to_string(host_.messagesPosted() - messagesBefore) +
                 ", \"persistent\": \"" + jsonEscape(persistent) + "\", \"persistent_type\": \"" + jsonEscape(ptype) +
                 "\", \"status_param\": \"" + jsonEscape(statusParam()) + "\", \"job\": \"" + jsonEscape(job) +
-                "\", \"host_image_s\": " + host + ", \"verdict\": \"" + jsonEscape(verdict) + "\"" + extra + "}");
+                "\", \"host_image_s\": " + host + ", \"images\": " + std::to_string(images) +
+                ", \"verdict\": \"" + jsonEscape(verdict) + "\"" + extra + "}");
 }
 
 int Driver::run() {

@@ -621,6 +621,8 @@ struct Suites {
                                   OfxPropertySetHandle *img) {
         const auto t0 = std::chrono::steady_clock::now();
         const OfxStatus st = makeClipImage(clipH, time, region, img);
+        if (st == kOfxStatOK && reinterpret_cast<Clip *>(clipH)->name != kOfxImageEffectOutputClipName)
+            Host::current->addImageServed();
         Host::current->addImageMicros(
             std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
         return st;

@@ -185,6 +185,8 @@ public:
     // Seconds spent making images for clipGetImage (the host's share of a plugin action's time).
     double imageSeconds() const { return imageMicros_.load() / 1e6; }
     void addImageMicros(long long us) { imageMicros_ += us; }
+    long long imagesServed() const { return imagesServed_.load(); }
+    void addImageServed() { ++imagesServed_; }
 
     // Images handed to the plugin (clipGetImage).
     // A new image at `depth`/`comps` covering the clip's region of definition at the current render scale,
@@ -221,6 +223,7 @@ private:
     std::string field_ = "OfxFieldNone";
     std::atomic<unsigned long long> imageSerial_{0};
     std::atomic<long long> imageMicros_{0};
+    std::atomic<long long> imagesServed_{0};
     std::atomic<double> scale_{1.0};
 };
 
