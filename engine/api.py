@@ -15,7 +15,7 @@ import torch
 from .composite import composite, dilate_holes, hole_region, resize_frames, resize_holes, to_float
 from .checks import validate
 from .config import InpaintConfig, SettingError, region_working_size, working_size
-from .devices import resolved_precision
+from .devices import check_device, resolved_precision
 from .result import GENERATED, HISTORY_TERMS, InpaintResult, ProgressEvent
 from vinpaint.errors import DamagedWorkFile, InputError, OtherRunError
 from .flow import FlowEstimator, KnownFlow, compute_known_flow, make_estimator
@@ -198,7 +198,9 @@ def _prepared(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig,
 
 
 def _device(device: str | None) -> torch.device:
-    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    """A library caller's device too is checked in one sentence (cuda:7 on a one-GPU machine was CUDA's
+    "invalid device ordinal" traceback)."""
+    return torch.device(check_device(device) if device else "cuda" if torch.cuda.is_available() else "cpu")
 
 
 def check_workdir_run(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, workdir: Path | str, *,

@@ -49,6 +49,11 @@ daemon for its whole life, and one kernel proves the torch build has code for th
 fails only at the first kernel, "no kernel image is available")."""
 
 
+GPU_PROBE_SECONDS = 180
+"""Ample for loading torch and starting CUDA on a cold machine (tens of seconds); a hung driver no longer holds
+the daemon's start for 10 minutes."""
+
+
 def device_memory(name: str) -> int:
     """Bytes of memory of a checked device: the machine's RAM for cpu, the GPU's own for cuda:N (asked in a short
     child process, _GPU_PROBE). Raises InputError naming the device when CUDA cannot run a kernel there."""
@@ -56,9 +61,12 @@ def device_memory(name: str) -> int:
         return host_memory()
     try:
         proc = subprocess.run([sys.executable, "-c", _GPU_PROBE, name], capture_output=True, text=True,
-                              timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise InputError(f"device {name} cannot be used: its check did not finish ({type(exc).__name__}).") from None
+                              timeout=GPU_PROBE_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise InputError(f"device {name} cannot be used: starting CUDA on it took over {GPU_PROBE_SECONDS} s "
+                         "(a hung driver or GPU?).") from None
+    except OSError as exc:
+        raise InputError(f"device {name} cannot be used: its check did not start ({exc.strerror}).") from None
     if proc.returncode != 0 or not proc.stdout.split():
         raise InputError(f"device {name} cannot be used: CUDA failed to start ({_failure(proc.stderr)}).")
     return int(proc.stdout.split()[-1])

@@ -180,8 +180,13 @@ class Generator(nn.Module):
         for block, skip in zip(self.decoder, reversed(skips)):
             x = self._blocks.upsample(x)
             x = block(torch.cat([x, skip], dim=1))
-        image = torch.sigmoid(self.image_head(x))
-        flow = self.flow_head(x) if self.flow_head is not None else None
+        # The heads in fp32 even under autocast: a bf16 image carries 8 bits (536 distinct values in a 384x192
+        # frame), off by a level in 8-bit output and banded in 16-bit and float plates; the heads are a
+        # fraction of the step.
+        with torch.autocast(x.device.type, enabled=False):
+            x = x.float()
+            image = torch.sigmoid(self.image_head(x))
+            flow = self.flow_head(x) if self.flow_head is not None else None
         return image, flow
 
 

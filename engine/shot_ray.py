@@ -32,6 +32,14 @@ def _train(job: WindowJob, device: str | None, threads: int | None) -> dict:
     return run_window(job, device, threads)
 
 
+def gpu_task(cpus: int, gpus: int, threads: int | None) -> tuple[dict, int]:
+    """-> (a GPU window's Ray resources, its threads): one GPU and an equal share of the cores. Ray sets a task's
+    OMP_NUM_THREADS to its CPUs, which also caps the window's frame workers (engine/parallel.py): with one CPU a
+    task, flow, propagation and composition ran on one thread beside an idle GPU."""
+    share = max(1, cpus // max(1, gpus))
+    return {"num_gpus": 1, "num_cpus": share}, threads or share
+
+
 class RayRunner:
     """Windows as Ray tasks. `address` None: a local Ray started for the job with `workers` slots (GPUs on a CUDA
     machine, else processes of `os.cpu_count() // workers` threads each); an address: that cluster, each window
@@ -49,7 +57,8 @@ class RayRunner:
                     ray.init(address=address, log_to_driver=False, logging_level="ERROR")
                 else:
                     gpus = _local_gpus(device)
-                    slots = workers or gpus or max(1, (os.cpu_count() or 2) // 2)
+                    # With GPUs, every core is offered: each GPU window takes its share for its CPU stages.
+                    slots = (os.cpu_count() or 1) if gpus else workers or max(1, (os.cpu_count() or 2) // 2)
                     ray.init(num_cpus=slots, num_gpus=gpus, include_dashboard=False, log_to_driver=False,
                              logging_level="ERROR")
             except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
@@ -64,7 +73,8 @@ class RayRunner:
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0)) if device != "cpu" else 0
         if gpus:
-            options, capacity, self.device, self.threads = {"num_gpus": 1, "num_cpus": 1}, gpus, "cuda", threads
+            options, self.threads = gpu_task(int(resources.get("CPU", 1)), gpus, threads)
+            capacity, self.device = gpus, "cuda"
         elif address:
             cpus = max(1, min(cpus_per_window, int(resources.get("CPU", 1))))
             options, capacity, self.device = {"num_cpus": cpus}, max(1, int(resources.get("CPU", 1)) // cpus), "cpu"
@@ -73,7 +83,7 @@ class RayRunner:
             slots = max(1, int(resources.get("CPU", 1)))
             options, capacity, self.device = {"num_cpus": 1}, slots, "cpu"
             self.threads = threads or max(1, (os.cpu_count() or 1) // slots)
-        self.capacity = workers or capacity
+        self.capacity = min(workers, capacity) if workers and gpus else workers or capacity  # a window a GPU
         self.task = ray.remote(max_retries=RETRIES, retry_exceptions=False, **options)(_train)
         self.pending: dict = {}
         self.early: list[tuple[Window, dict]] = []

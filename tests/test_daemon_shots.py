@@ -79,6 +79,20 @@ def test_the_daemon_accepts_a_long_shot_that_fits_window_by_window(tmp_path):
     assert accepted.status == "ok" and accepted.body["created"], accepted
 
 
+@pytest.mark.parametrize("device,message", [("cuda:7", r"^device cuda:7 is not available"),
+                                            ("tpu", r"^device 'tpu' is not a device name")])
+def test_the_librarys_inpaint_checks_its_device_in_one_sentence(device, message):
+    """The CLI and the daemon checked the device; a Python caller of inpaint() got CUDA's 'invalid device
+    ordinal' traceback for a GPU the machine does not have."""
+    from vinpaint.engine import inpaint, make_config
+    from vinpaint.errors import InputError
+
+    holes = np.zeros((3, 32, 32), bool)
+    holes[:, 10:20, 10:20] = True
+    with pytest.raises(InputError, match=message):
+        inpaint(np.zeros((3, 32, 32, 3), np.uint8), holes, make_config("tiny"), device=device)
+
+
 def test_a_gpu_that_cannot_run_is_a_sentence_and_leaves_no_cuda_in_the_daemon():
     """The daemon asks each GPU's memory at start, in a child process that runs one kernel there: a GPU CUDA
     cannot run on (here one that is not there, or a torch without CUDA) is an InputError naming the device and

@@ -168,6 +168,17 @@ def test_ray_with_two_workers_gives_the_serial_frames(shot, tmp_path, local_ray,
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("cpus,gpus,threads,expected", [(16, 1, None, (16, 16)), (16, 4, None, (4, 4)),
+                                                         (2, 4, None, (1, 1)), (16, 2, 3, (8, 3))])
+def test_a_gpu_window_takes_its_share_of_the_cores(cpus, gpus, threads, expected):
+    """Ray sets a task's OMP_NUM_THREADS to its CPUs; a GPU window asked for one, so its flow, propagation and
+    composition ran on one thread on a 16-core GPU machine. Now each GPU gets an equal share (--threads wins)."""
+    from vinpaint.engine.shot_ray import gpu_task
+
+    options, used = gpu_task(cpus, gpus, threads)
+    assert options == {"num_gpus": 1, "num_cpus": expected[0]} and used == expected[1]
+
+
 def test_a_killed_ray_worker_is_retried_and_nothing_else_reruns(shot, tmp_path, local_ray, one_thread):
     from vinpaint.engine.shot_ray import RayRunner
 
