@@ -92,7 +92,9 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             raise
         if device_out_of_memory(exc):
             print(f"vinpaint: error: the device ran out of memory ({one_line(str(exc))[:200]}); use a smaller "
-                  "--work-width or a smaller train.batch_size.", file=sys.stderr)
+                  "--work-width or a smaller train.batch_size (with flow.estimator raft, a smaller "
+                  "propagation.max_width: RAFT's correlation grows with the flow's width to the fourth power).",
+                  file=sys.stderr)
         else:  # the machine's RAM: Python's MemoryError, or torch's CPU allocator (a plain RuntimeError)
             print("vinpaint: error: out of memory; use fewer frames, a smaller --work-width or "
                   "--set train.batch_size=N with a smaller N.", file=sys.stderr)
