@@ -23,7 +23,7 @@ from vinpaint.engine.devices import check_device, usable_device
 from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
 from vinpaint.media.io import read_inputs, read_references
 from vinpaint.media.sequences import parse_range
-from vinpaint.media.shot_input import count_frames
+from vinpaint.media.shot_input import frame_geometry
 
 
 def add_parser(subparsers) -> None:
@@ -72,7 +72,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"the mask {args.mask} is the video itself; give the mask's own file or folder.")
     frame_range = parse_range(args.frames) if args.frames is not None else None
     painted = parse_references(args.reference)
-    count = count_frames(args.video, frame_range)
+    geometry = frame_geometry(args.video, frame_range)
+    count = geometry[0] if geometry is not None else None
+    if geometry is not None:
+        config = config.for_frame_size(*geometry[1:])
     long_shot = count is not None and count > config.shot.window
     if long_shot:
         check_ray_device(args)

@@ -174,7 +174,7 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
         freed = tidy(workdir)
         print(f"work directory: each window's result and checkpoint removed ({freed / 2**20:.0f} MB); "
               "--keep-work keeps them")
-    print(f"done: {result.windows} windows ({result.trained} trained in this run), {result.steps} training steps, "
+    print(f"done: {result.windows} windows ({result.trained} computed in this run), {result.steps} training steps, "
           f"{result.seconds:.0f} s of training, {time.monotonic() - started:.0f} s in this run")
     for what, path in written.items():
         print(f"  {what}: {path}")

@@ -608,6 +608,10 @@ class ShotConfig:
     this many frames is one run exactly as without windows."""
     overlap: int = setting(10, Int(0, 10_000))
     """Frames two neighbouring windows share; their results are cross-faded over them so the join cannot be seen."""
+    window_megapixels: float = setting(0.0, Num(0.0, 1_000_000.0))
+    """Most source pixels one window holds, in millions (frames x height x width; 0: no bound). Memory follows
+    them, so a large plate gets fewer frames a window than `window` (never fewer than its batches need): fixed
+    once where the plate's size is known (InpaintConfig.for_frame_size) and saved with the run."""
 
 
 BUDGET_SETTINGS = ("checkpoint_every_s", "max_steps", "max_seconds", "fit_seconds", "fit_min_steps")
@@ -666,6 +670,18 @@ class InpaintConfig:
         return fitted, (f"the clip has {t_count} frame{'s' if t_count != 1 else ''}, too few for batches of {n} at "
                         f"interval {max(intervals)}: training on batches of {n2} at "
                         f"interval{'s' if len(used) > 1 else ''} {', '.join(map(str, used))}")
+
+    def for_frame_size(self, height: int, width: int) -> "InpaintConfig":
+        """These settings for a plate of height x width: shot.window lowered to what shot.window_megapixels
+        allows at that size, but never below overlap + 1 or one batch at the largest interval (check_windows'
+        need). The CLI and the daemon's job.open call it once, so the saved config holds the window that ran."""
+        budget = self.shot.window_megapixels
+        if budget <= 0 or height * width <= 0:
+            return self
+        n, intervals = self.train.batch_size, self.train.intervals if self.uses_flow else (1,)
+        need = 1 if self.variant == "dip" else (n - 1) * max(intervals) + 1
+        fit = max(int(budget * 1e6 // (height * width)), self.shot.overlap + 1, need)
+        return self.replace(**{"shot.window": fit}) if fit < self.shot.window else self
 
     def planned_batches(self, t_count: int) -> int:
         """How many batches the schedule of a clip of `t_count` frames holds (train.batch_schedule's length)."""
@@ -933,7 +949,10 @@ def _fast(c: InpaintConfig) -> None:
     c.train.dip_iterations = 300
     c.train.ema_decay = 0.99  # generate from the average of about the last 100 steps (docs/evaluation.md)
     c.train.precision = "auto"  # bf16 + channels-last where the CPU has bf16 matrix units: half the step time
-    c.shot.window, c.shot.overlap = 60, 8  # the clip length this preset is sized for
+    # A DAVIS-length clip (50-100 frames) is one window: on three composed clips of 66-70 frames, one window
+    # scored -0.08 to +0.17 dB against two of 60 in 0.6-0.9x the time (docs/evaluation.md, "One window for
+    # a DAVIS clip"). A plate over 1080p gets fewer frames: 500 Mpx is the 60 frames of 4K this preset held.
+    c.shot.window, c.shot.overlap, c.shot.window_megapixels = 100, 8, 500.0
     for key, value in FLOW_REMEDY.items():
         section, name = key.split(".")
         setattr(getattr(c, section), name, value)

@@ -311,7 +311,7 @@ class ArraySource:
 class ShotResult:
     windows: int
     trained: int
-    """Windows trained in this run (the others had finished before)."""
+    """Windows computed in this run, a model trained or not (the others had finished before)."""
     steps: int
     seconds: float
     """Training time summed over windows (on several workers, more than the wall time)."""

@@ -120,7 +120,7 @@ class Requests:
             raise ctx.error("too_large", f"one frame is {frame_bytes / 2**20:.1f} MiB, more than the "
                              f"{lim.max_message_bytes / 2**20:.0f} MiB this daemon takes in one message (its "
                              "--max-message-mb); start it with a larger one, or send smaller frames", field="body")
-        config = job_settings.resolve(body["settings"], ctx.ids)
+        config = job_settings.resolve(body["settings"], ctx.ids).for_frame_size(body["height"], body["width"])
         windows = self._check_cost(ctx, body, config)
         jid = job_settings.job_id(body["content_hash"], config)
         geometry = ("frames", "width", "height", "channels", "dtype", "mask_dtype", "content_hash")

@@ -183,9 +183,16 @@ class ShotFiles:
 def count_frames(video: str | Path, frame_range: tuple[int, int] | None = None) -> int | None:
     """How many frames a source holds, without reading them; None when it cannot tell (the ordinary reader then
     says why)."""
+    geometry = frame_geometry(video, frame_range)
+    return geometry[0] if geometry is not None else None
+
+
+def frame_geometry(video: str | Path, frame_range: tuple[int, int] | None = None) -> tuple[int, int, int] | None:
+    """(frames, height, width) of a source from its first frame alone; None when it cannot tell (the ordinary
+    reader then says why)."""
     try:
         stream = FrameStream(video, frame_range)
     except InputError:
         return None
     stream.close()
-    return stream.count
+    return stream.count, int(stream.first.shape[0]), int(stream.first.shape[1])

@@ -98,6 +98,17 @@ def test_a_shot_of_thousands_of_windows_is_planned_by_window_length(requests):
     assert opened.status == "ok" and opened.body["windows"] == 9980, opened.error
 
 
+def test_job_open_fits_the_window_to_the_plates_size(requests):
+    """The daemon fixes shot.window from the plate's size at job.open (shot.window_megapixels), as the CLI does,
+    so the windows it reports, trains and saves agree: 70 frames of 56x56 at 0.1 Mpx a window are windows of 31
+    frames (0.1e6 / 3136), three of them; without the bound, fast's 100 hold the clip in one."""
+    fitted = ask(requests, "job.open", "o-f", _open_body(70, "8" * 64, {"shot.window_megapixels": 0.1}))
+    assert fitted.status == "ok" and fitted.body["windows"] == 3, fitted.error
+    whole = ask(requests, "job.open", "o-g", _open_body(70, "7" * 64))
+    assert whole.status == "ok" and whole.body["windows"] == 1, whole.error
+    assert requests.store.jobs[fitted.body["job"]].record.config["shot"]["window"] == 31  # what the trainer reads
+
+
 def test_a_delete_that_cannot_move_the_folder_keeps_the_job(requests, tmp_path):
     opened = ask(requests, "job.open", "o-d", _open_body(5, "a" * 64))
     job = opened.body["job"]

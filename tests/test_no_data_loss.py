@@ -392,7 +392,7 @@ def test_a_window_result_replaced_by_another_valid_array_is_made_again(tmp_path,
         np.save(target, damage(np.load(target)))
         assert main(args) == 0, capsys.readouterr().err
         out, err = capsys.readouterr()
-        assert "(1 trained in this run)" in out, (kind, out)
+        assert "(1 computed in this run)" in out, (kind, out)
         notice = [line for line in err.splitlines() if line.startswith("window 2/")]
         assert len(notice) == 1 and "frames.npy" in notice[0] and "from its checkpoint" in notice[0], (kind, err)
         again = frames()

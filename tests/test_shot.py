@@ -241,6 +241,31 @@ def test_windows_read_from_files_are_the_whole_clips_frames(shot, shot_files):
         ShotFiles(shot_files / "clip.mkv", shot_files / "small.png")
 
 
+@pytest.mark.parametrize("preset,height,width,window", [
+    ("fast", 270, 480, 100), ("fast", 1080, 1920, 100), ("fast", 2160, 3840, 60), ("fast", 2160, 4096, 56),
+    ("fast", 4320, 7680, 21), ("paper", 2160, 3840, 100)])
+def test_a_windows_frames_follow_the_plates_size(preset, height, width, window):
+    """`fast` holds a DAVIS-length clip in one window and a large plate in fewer frames (shot.window_megapixels),
+    never fewer than its batches need (5 frames at interval 5: 21); `paper` keeps its 100."""
+    config = make_config(preset).for_frame_size(height, width)
+    assert config.shot.window == window
+    assert config.for_frame_size(height, width).shot.window == window  # fixed once: saved, it runs the same
+    saved = make_config(preset).to_dict()
+    del saved["shot"]["window_megapixels"]  # a config saved before the setting: no bound, as it ran then
+    from vinpaint.engine.config import InpaintConfig
+    assert InpaintConfig.from_dict(saved).for_frame_size(height, width).shot.window == make_config(preset).shot.window
+
+
+def test_the_command_fits_the_window_to_the_plate_and_saves_it(shot_files, tmp_path, capsys):
+    """30 frames of 160x96 with 0.2 Mpx a window: 13 frames (0.2e6 / 15360), so the clip is a long shot of three;
+    the check says so before anything is read."""
+    args = ["inpaint", str(shot_files / "clip.mkv"), "-m", str(shot_files / "masks"), "-o", str(tmp_path / "out.mkv"),
+            "--preset", "tiny", "--set", "shot.window_megapixels=0.2", "--set", "shot.overlap=4", "--check"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "3 windows of 13 frames sharing at least 4" in out, out
+
+
 @pytest.mark.slow
 def test_the_command_writes_a_long_shot_window_by_window(shot, shot_files, tmp_path, one_thread, capsys):
     import torch
@@ -321,7 +346,7 @@ def test_a_finished_shot_tidies_its_windows_and_saves_extras_per_window(shot, sh
             "tiny", "--quiet", "--set", "propagation.enabled=false", "--set", "train.max_steps=2", "--set",
             "shot.window=14", "--set", "shot.overlap=4", "--save-generated", "--save-flows"]
     assert main(args) == 0
-    assert "3 trained in this run" in capsys.readouterr().out
+    assert "3 computed in this run" in capsys.readouterr().out
     windows = sorted((tmp_path / "out.work").glob("window_*"))
     assert len(windows) == 3
     for folder in windows:
@@ -335,18 +360,18 @@ def test_a_finished_shot_tidies_its_windows_and_saves_extras_per_window(shot, sh
     # tidied: the same run again trains every window again, and gives the same frames (no --overwrite needed: every
     # output, the folders of windows too, is vinpaint's)
     assert main(args + ["--keep-work"]) == 0
-    assert "3 trained in this run" in capsys.readouterr().out
+    assert "3 computed in this run" in capsys.readouterr().out
     assert np.array_equal(read_clip(out).frames, first)
     assert all((folder / "frames.npy").is_file() for folder in windows)  # kept this time
     assert main(args + ["--overwrite"]) == 0
-    assert "0 trained in this run" in capsys.readouterr().out  # so this run reused them all
+    assert "0 computed in this run" in capsys.readouterr().out  # so this run reused them all
     assert np.array_equal(read_clip(out).frames, first)
     # fewer, longer windows over the same outputs: the extras hold this run's windows only, a user's folder stays
     (tmp_path / "out.generated" / "window_0009").mkdir()
     (tmp_path / "out.generated" / "window_0009" / "notes.txt").write_text("mine")
     longer = [a.replace("shot.window=14", "shot.window=22") for a in args]
     assert main(longer + ["--overwrite", "--restart"]) == 0
-    assert "2 trained in this run" in capsys.readouterr().out
+    assert "2 computed in this run" in capsys.readouterr().out
     for extra in ("out.generated", "out.flows"):
         assert sorted(p.name for p in (tmp_path / extra).iterdir() if p.name.startswith("window_")) == \
             ["window_0000", "window_0001"] + (["window_0009"] if extra == "out.generated" else [])
