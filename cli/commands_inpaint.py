@@ -15,7 +15,7 @@ from pathlib import Path
 from vinpaint.cli.arguments import (DEFAULT_VARIANT, add_clip_arguments, add_engine_options, build_config,
                                     check_pause, input_paths, parse_fps, parse_references)
 from vinpaint.cli.outputs import Litter, OutputPlan, extras, same_or_inside, write_outputs
-from vinpaint.cli.runs import (WorkdirLock, check_workdir, clear_workdir, describe_run, other_run, report,
+from vinpaint.cli.runs import (OutputLock, WorkdirLock, check_workdir, clear_workdir, describe_run, other_run, report,
                                run_engine, to_continue, warn_notices)
 from vinpaint.cli.shots import add_shot_options, check_ray_device, run_shot
 from vinpaint.engine import VARIANTS, validate
@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     created = not os.path.lexists(workdir)
     outputs = [path for path, _ in plan.paths(extras(args.save_generated, args.save_flows))]
-    with Litter(workdir, outputs, created, keep_everything=True) as litter, WorkdirLock(workdir):
+    with Litter(workdir, outputs, created, keep_everything=True) as litter, WorkdirLock(workdir), \
+            OutputLock(plan, extras(args.save_generated, args.save_flows)):
         litter.keep_everything = False  # from here on, what is new is this run's own
         if args.restart:
             clear_workdir(workdir)

@@ -14,7 +14,7 @@ from typing import Any
 from vinpaint.cli.arguments import add_clip_arguments, add_set_arguments, input_paths, parse_references, \
     parse_setting
 from vinpaint.cli.outputs import Litter, OutputPlan, curve_title, loss_history, matte_picture, write_frames
-from vinpaint.cli.runs import warn_notices
+from vinpaint.cli.runs import OutputLock, warn_notices
 from vinpaint.errors import InputError
 from vinpaint.host_bridge.client import Client, RequestError, check_address, client_config
 from vinpaint.host_bridge.daemon_config import DEFAULT_ADDRESS
@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
             bars.close()
     plan.check_outputs(args.overwrite)  # again: a file may have appeared while the job ran
     said = []
-    with Litter(Path(plan.default_workdir), [path for path, _ in plan.paths()]), staged_outputs():
+    with OutputLock(plan), Litter(Path(plan.default_workdir), [path for path, _ in plan.paths()]), staged_outputs():
         for what, path in write_frames(plan, clip, frames, args.overwrite).items():
             said.append(f"  result, {what}: {path}")
         if matte is not None:

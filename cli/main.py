@@ -9,7 +9,6 @@ import argparse
 import errno
 import importlib
 import os
-import re
 import signal
 import sys
 import threading
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from vinpaint import __version__
 from vinpaint.errors import VinpaintError, device_out_of_memory, out_of_memory
+from vinpaint.files import PARTIAL_NAME
 from vinpaint.openmp import deterministic_cublas, prefer_sleeping_threads
 
 COMMANDS = ("inpaint", "demo", "serve", "submit", "eval", "compose", "bench")
@@ -56,13 +56,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     previous = None
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _terminate)  # like Ctrl-C: partial files and litter are removed
+        # like Ctrl-C: partial files and litter are removed (SIGHUP: the terminal closed, an ssh session dropped)
+        previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
     as_command = argv_given is None
     try:
         code = _dispatch(parser, args)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in (previous or {}).items():
+            signal.signal(sig, handler)
     if code == 130 and as_command and previous is not None:
         # stopped, said so, checkpoint saved: a second Ctrl-C while the interpreter exits would only interrupt an
         # atexit callback (torch's, FFmpeg's) and print its traceback
@@ -110,8 +111,6 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
-PARTIAL_NAME = re.compile(r"^\.(.+)\.[A-Za-z0-9_]+\.(partial|tmp)(\.\w+)?$")
-"""Temporary names of atomic writes (vinpaint/files.py): `.NAME.RANDOM.partial[.ext]`."""
 
 
 def describe_os_error(exc: OSError) -> str:
@@ -119,14 +118,15 @@ def describe_os_error(exc: OSError) -> str:
     name = exc.filename or ""
     if name:
         path = Path(os.fsdecode(name))
-        match = PARTIAL_NAME.match(path.name)
-        name = str(path.with_name(match.group(1)) if match else path)
+        match = PARTIAL_NAME.fullmatch(path.name)  # a temporary of vinpaint/files.py: named as its target
+        name = str(path.with_name(match["target"]) if match else path)
     where = f" {one_line(name)}" if name else ""
     reason = exc.strerror or str(exc) or type(exc).__name__
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"the disk is full (no space left) while writing{where}; free some space and run the same command again."
     if exc.errno == errno.EROFS:
-        return f"cannot write{where}: the file system is read-only; write the result elsewhere (-o)."
+        return f"cannot write{where}: the file system is read-only; write it elsewhere (-o for the outputs, " \
+               "--work-dir for the work directory)."
     if exc.errno in (errno.EACCES, errno.EPERM):
         return f"cannot write or read{where}: permission denied."
     return f"{one_line(reason.rstrip('.'))}{':' + where if where else ''}."

@@ -156,7 +156,7 @@ class OutputPlan:
 
     def check_writable(self, extras: tuple[str, ...] = (), workdir: Path | None = None) -> None:
         """Every output (and the work directory) can be created: said before any training (check_writable)."""
-        check_writable([path for path, _ in self.paths(extras)] + ([workdir] if workdir is not None else []))
+        check_writable([path for path, _ in self.paths(extras)], workdir)
 
     def check_side_files_owner(self, workdir: Path) -> None:
         """<stem>.config.json, .matte/ ... are shared by every output of that stem: where another run's output of
@@ -287,10 +287,11 @@ def check_result_folder(out: Path, data: Path, earlier: Callable[[Path], bool], 
                          f"give a new or empty folder, or an earlier `vinpaint {command}` folder to continue it.")
 
 
-def check_writable(paths: list[Path]) -> None:
-    """Every path can be created: its nearest existing folder is a folder we may write in, on a writable file
-    system. Checked before training, so a read-only or mistyped output costs seconds, not the training."""
-    for path in paths:
+def check_writable(paths: list[Path], workdir: Path | None = None) -> None:
+    """Every path (and the work directory) can be created: its nearest existing folder is a folder we may write
+    in, on a writable file system. Checked before training, so a read-only or mistyped output costs seconds, not
+    the training."""
+    for path in [*paths, *([workdir] if workdir is not None else [])]:
         parent = Path(os.path.abspath(path)).parent
         while not os.path.lexists(parent) and parent != parent.parent:
             parent = parent.parent
@@ -303,6 +304,9 @@ def check_writable(paths: list[Path]) -> None:
             read_only = bool(os.statvfs(parent).f_flag & os.ST_RDONLY)
         except OSError:
             read_only = False
+        if read_only and path == workdir:
+            raise InputError(f"cannot write the work directory {path}: the file system is read-only; give "
+                             "another --work-dir.")
         if read_only:
             raise InputError(f"cannot write {path}: the file system is read-only; write the result elsewhere (-o).")
         raise InputError(f"cannot write {path}: no permission to write in {parent}.")

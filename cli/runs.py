@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import hashlib
 import os
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Callable
@@ -17,6 +19,7 @@ import numpy as np
 from vinpaint.engine import InpaintConfig, ProgressEvent
 from vinpaint.engine.workfiles import foreign_entries
 from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
+from vinpaint.files import PARTIAL_NAME, remove_partials
 from vinpaint.media.io import Clip
 
 
@@ -90,7 +93,8 @@ class _SecondCtrlCQuits:
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._previous = {sig: signal.signal(sig, self._interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+            self._previous = {sig: signal.signal(sig, self._interrupt)
+                              for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         return self
 
     def __exit__(self, *exc) -> None:
@@ -169,7 +173,8 @@ def clear_workdir(workdir: Path) -> None:
     """--restart: empty a work directory (keeping its lock), refusing one that vinpaint did not make."""
     if not workdir.exists():
         return
-    entries = [p for p in workdir.iterdir() if p.name != LOCK] if workdir.is_dir() else None
+    entries = [p for p in workdir.iterdir() if p.name != LOCK and not PARTIAL_NAME.fullmatch(p.name)] \
+        if workdir.is_dir() else None
     if entries is None or (entries and not (workdir / "run.json").is_file()):
         raise InputError(f"{workdir} is not a vinpaint work directory (no run.json); not deleting it.")
     outputs = sorted(e.name for e in entries if e.name.endswith(".config.json"))  # an output's side file
@@ -181,7 +186,9 @@ def clear_workdir(workdir: Path) -> None:
         more, them = (f" and {len(foreign) - 1} more", "them") if len(foreign) > 1 else ("", "it")
         raise InputError(f"the work directory {workdir} holds {foreign[0].relative_to(workdir)}{more}, which "
                          f"vinpaint did not write and --restart would delete; move {them} out first.")
-    for entry in entries:
+    # run.json last: a restart stopped half-way leaves a folder that still says it is vinpaint's (before
+    # 2026-12-02 it could be left without it, and every later run refused the folder as a user's)
+    for entry in sorted(entries, key=lambda e: e.name == "run.json"):
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:
@@ -195,7 +202,8 @@ def check_workdir(workdir: Path) -> None:
         return
     if not workdir.is_dir():
         raise InputError(f"the work directory {workdir} is not a folder; give another --work-dir.")
-    if not (workdir / "run.json").is_file() and any(p.name != LOCK for p in workdir.iterdir()):
+    if not (workdir / "run.json").is_file() and \
+            any(p.name != LOCK and not PARTIAL_NAME.fullmatch(p.name) for p in workdir.iterdir()):
         raise InputError(f"the work directory {workdir} holds files that vinpaint did not put there (it has no "
                          "run.json); give a new or empty folder as --work-dir.")
 
@@ -220,12 +228,58 @@ class WorkdirLock:
             raise InputError(f"another vinpaint run is using the work directory {self.workdir}; wait for it to "
                              "finish, or give another -o or --work-dir.") from None
         self.fd = fd
+        remove_partials(self.workdir)  # a kill's half-written caches and checkpoints: nobody else writes here now
+        for window in self.workdir.glob("window_[0-9][0-9][0-9][0-9]"):
+            remove_partials(window)
         return self
 
     def __exit__(self, *exc) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+class OutputLock:
+    """Holds a lock for each output of one run, so that two runs writing the same output at once (with their
+    own --work-dir, which WorkdirLock cannot see) are refused with a sentence instead of both saying they wrote
+    it while their files replace each other's. Under it, what a killed run left half-written beside these
+    outputs is removed. The locks live in this machine's temporary folder (no file in the user's folders), so
+    runs on other machines writing to a shared disk are not seen."""
+
+    def __init__(self, plan, extras: tuple[str, ...] = ()) -> None:
+        # one lock a target (a video, a PNG folder, a frame pattern) and one for the side files: not one a frame
+        self.paths = sorted({os.path.realpath(path) for path, _ in plan.targets} | {os.path.realpath(plan.stem)})
+        self.written = [path for path, _ in plan.paths(extras)]
+        self.fds: list[int] = []
+
+    def __enter__(self) -> "OutputLock":
+        folder = Path(tempfile.gettempdir()) / f"vinpaint-locks-{os.getuid()}"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        try:
+            for path in self.paths:
+                name = hashlib.sha256(os.fsencode(path)).hexdigest()[:32]
+                fd = os.open(folder / name, os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    raise InputError(f"another vinpaint run is writing {path}; wait for it to finish, or give "
+                                     "another -o.") from None
+                self.fds.append(fd)
+        except BaseException:
+            self.__exit__()
+            raise
+        by_folder: dict[Path, set[str]] = {}
+        for path in self.written:
+            by_folder.setdefault(Path(path).parent, set()).add(Path(path).name)
+        for parent, names in by_folder.items():
+            remove_partials(parent, names)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
 
 
 def inpaint(*args, **kwargs):

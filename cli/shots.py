@@ -17,8 +17,8 @@ import numpy as np
 from vinpaint.cli.arguments import input_paths
 from vinpaint.cli.outputs import Litter, extras, loss_history, matte_picture, raw_generated, \
     write_flow_pictures
-from vinpaint.cli.runs import (OutputsInProgress, ProgressBar, StopRequest, WorkdirLock, check_workdir, clear_workdir,
-                               to_continue, warn_notices)
+from vinpaint.cli.runs import (OutputLock, OutputsInProgress, ProgressBar, StopRequest, WorkdirLock, check_workdir,
+                               clear_workdir, to_continue, warn_notices)
 from vinpaint.engine import validate
 from vinpaint.engine.config import InpaintConfig
 from vinpaint.engine.shot import DEFAULT_CLUSTER_CPUS, SerialRunner, check_claim, check_windows, inpaint_shot, tidy
@@ -116,7 +116,8 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
     created = not os.path.lexists(workdir)
     outputs = [path for path, _ in plan.paths(wanted)]
     bar = ProgressBar(enabled=not args.quiet)
-    with Litter(workdir, outputs, created, keep_everything=True) as litter, WorkdirLock(workdir):
+    with Litter(workdir, outputs, created, keep_everything=True) as litter, WorkdirLock(workdir), \
+            OutputLock(plan, wanted):
         litter.keep_everything = False
         if args.restart:
             clear_workdir(workdir)

@@ -31,7 +31,7 @@ class DamagedWorkFile(InputError):
     directory is its own."""
 
     def __init__(self, message: str, path=None) -> None:
-        super().__init__(message)
+        super().__init__(message if message.endswith((".", "?", "!")) else message + ".")  # one whole sentence
         self.path = path
 
     def __reduce__(self):  # across processes (Ray) with its path

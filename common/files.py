@@ -15,6 +15,8 @@ import ctypes
 import errno
 import io
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
@@ -57,6 +59,34 @@ def temp_sibling(path: Path, suffix: str = "", folder: bool = False) -> Path:
         os.close(fd)
         os.chmod(name, FILE_MODE)
     return Path(name)
+
+
+PARTIAL_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.partial(\..*)?")
+"""temp_sibling's names (tempfile's 8 random characters): what a write cut short by a kill leaves."""
+
+
+def remove_partials(folder: Path, targets: set[str] | None = None) -> int:
+    """Removes the temporaries a killed run left in `folder` (all, or those of the names in `targets`); returns
+    how many. Only under a lock that keeps any other writer of those names away (the work directory's, the
+    outputs'): a kill -9 leaves them for ever otherwise, up to gigabytes of flow cache or video."""
+    removed = 0
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return 0
+    for entry in entries:
+        match = PARTIAL_NAME.fullmatch(entry.name)
+        if match is None or (targets is not None and match["target"] not in targets):
+            continue
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed += 1
+        except OSError:
+            pass  # not ours to fight over: it stays, as before
+    return removed
 
 
 def _shortened(name: str, reserved: int, limit: int = 255) -> str:

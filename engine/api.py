@@ -390,7 +390,8 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     # train.fit_min_steps falls back on propagation's fill; without propagation the model is all there is
     trainer_config = config if propagation is not None else config.replace(**{"train.fit_min_steps": 0})
     trainer = trainer_cls(trainer_config, data, vgg, dev, wd.path, emit, should_stop)
-    wd.log(f"training {config.variant} ({config.preset}) on {t_count} frames at {w}x{h}, {trainer.total} steps")
+    wd.log(f"training {config.variant} ({config.preset}) on {t_count} frames at {w}x{h}, {trainer.run_state.planned} "
+           f"steps")
     scored = None
     if band is not None:
         scored, line = scored_band(band, propagation)

@@ -220,10 +220,13 @@ class Requests:
     def _check_space(self, ctx: RequestContext, record: JobRecord) -> None:
         need = record.frames * (2 * record.item_bytes("frame") + 2 * record.item_bytes("mask")) + \
             len(record.references) * record.item_bytes("frame")  # inputs, results, mattes, references
-        free = self.store.free_bytes() - self.limits.reserve_bytes
+        disk = self.store.free_bytes()
+        free = disk - self.limits.reserve_bytes
         if need > free:
-            raise ctx.error("storage_full", f"the job needs {need / 1e9:.2f} GB for its inputs and results but "
-                             f"the daemon's disk has {max(free, 0) / 1e9:.2f} GB to spare")
+            raise ctx.error("storage_full", f"the job needs {_size(need)} for its inputs and results, but the "
+                             f"daemon's disk has {_size(disk)} free, of which it keeps "
+                             f"{_size(self.limits.reserve_bytes)} in reserve (the work directory needs more "
+                             "again); free space on the daemon's disk")
 
     def on_upload(self, ctx: RequestContext, msg: Message, body: dict[str, Any]) -> list[Any]:
         job = self.store.get(body["job"])
@@ -441,3 +444,8 @@ class Requests:
              "progress": float(min(max(j.record.progress.progress, 0.0), 1.0)), "frames": j.record.frames,
              "width": j.record.width, "height": j.record.height, "created": j.record.created,
              "updated": j.record.updated} for j in jobs]})
+
+
+def _size(nbytes: int) -> str:
+    """Bytes in words a person reads: MB below a gigabyte (a small job on a nearly full disk said "0.00 GB")."""
+    return f"{nbytes / 1e9:.2f} GB" if abs(nbytes) >= 1e9 else f"{max(nbytes, 0) / 1e6:.1f} MB"

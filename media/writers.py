@@ -255,6 +255,8 @@ def is_vinpaint_output(path: Path) -> bool:
             if not any(path.iterdir()):
                 return True
             return (path / MARKER).is_file() and next(foreign_entries(path), None) is None
+        if not path.is_file():  # a named pipe or a device: opening it to look for the mark would wait for ever
+            return False
         suffix = path.suffix.lower()
         if suffix == ".png":
             return _png_marked(path)

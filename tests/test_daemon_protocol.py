@@ -5,6 +5,7 @@ One real `vinpaint serve` subprocess (module scope) on a loopback port answers e
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -188,7 +189,9 @@ def test_open_of_a_clip_larger_than_the_disk_is_refused(tmp_path):
     with DaemonProcess(tmp_path / "store", "--max-message-mb", "2048") as d, Client(d.address) as c:
         body = {"frames": 10000, "width": 8192, "height": 8192, "channels": 4, "dtype": "f4", "mask_dtype": "u1",
                 "content_hash": "0" * 64}
-        expect_error("storage_full", c.request, "job.open", body)  # 10000 x 1 GiB frames: not on this disk
+        err = expect_error("storage_full", c.request, "job.open", body)  # 10000 x 1 GiB frames: not on this disk
+        assert re.search(r"the job needs [\d.]+ GB for its inputs and results, but the daemon's disk has [\d.]+ [GM]B "
+                         r"free, of which it keeps 536\.9 MB in reserve", str(err)), str(err)
 
 
 def test_path_traversal_is_impossible(client, raw, daemon):

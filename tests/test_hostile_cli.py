@@ -333,6 +333,20 @@ def test_a_full_disk_while_training_removes_the_new_work_directory(clip, tmp_pat
 
 
 @needs_mount
+def test_a_read_only_work_directory_names_the_work_directory(clip, tmp_path):
+    """The advice was "write the result elsewhere (-o)" while -o was elsewhere already: the work directory is
+    what could not be written."""
+    ro = tmp_path / "ro"
+    command = [sys.executable, "-m", "vinpaint", "inpaint", str(clip["video"]), "--mask", str(clip["masks"]),
+               "-o", str(tmp_path / "out.mkv"), "--work-dir", str(ro / "out.work"), *QUICK]
+    done, left = in_small_filesystem(ro, "1m", command, read_only=True)
+    assert done.returncode == 2, done.stderr
+    one_sentence(done.stderr, rf"cannot write the work directory {ro}/out.work: the file system is read-only; give "
+                              r"another --work-dir\.$")
+    assert left == [] and not (tmp_path / "out.mkv").exists()
+
+
+@needs_mount
 def test_a_read_only_output_folder_is_one_sentence(clip, tmp_path):
     ro = tmp_path / "ro"
     command = [sys.executable, "-m", "vinpaint", "inpaint", str(clip["video"]), "--mask", str(clip["masks"]),
@@ -469,7 +483,10 @@ def test_an_output_under_a_file_is_refused_before_training(clip, tmp_path, capsy
 
 
 @pytest.mark.slow
-def test_sigterm_checkpoints_like_ctrl_c(clip, tmp_path):
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_checkpoint_like_ctrl_c(clip, tmp_path, name):
+    """SIGHUP: the terminal closed or the ssh session dropped. Before (2026-12-02) it quit at once: exit 129, no
+    checkpoint, temporaries left."""
     import signal
     import time
 
@@ -480,7 +497,7 @@ def test_sigterm_checkpoints_like_ctrl_c(clip, tmp_path):
     seen, deadline = "", time.monotonic() + 240
     while "training" not in seen and time.monotonic() < deadline and process.poll() is None:
         seen += process.stderr.read(1)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(getattr(signal, name))
     _, err = process.communicate(timeout=240)
     assert process.returncode == 130, seen + err
     assert re.search(r"training stopped at step \d+ of \d+; checkpoint saved", err)

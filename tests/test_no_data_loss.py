@@ -695,3 +695,92 @@ def test_a_failed_run_keeps_its_cached_flow_and_propagation(tmp_path, cache):
             (tmp_path / "other.work" / "log.txt").write_text("started")
             raise RuntimeError("disk full")
     assert not (tmp_path / "other.work").exists()
+
+
+# ---- what a kill leaves behind ---------------------------------------------------------------------------------------
+
+def test_what_a_killed_run_left_half_written_is_removed_by_the_next_run(clip, tmp_path, capsys):
+    """A kill -9 leaves temp_sibling's temporaries: a half-written flow cache or checkpoint in the work directory,
+    a half-written video or PNG folder beside the outputs. Before, no later run removed them (a 100-frame plate's
+    flow cache is gigabytes). Now the run that holds the locks removes those of its own names; a temporary of
+    another name is left alone."""
+    out = tmp_path / "out"
+    out.mkdir()
+    work = out / "clean.work"
+    work.mkdir()
+    stale = [temp_sibling(work / "flow.npz", ".npz"), temp_sibling(work / "checkpoint.pt"),
+             temp_sibling(out / "clean.mkv", ".mkv"), temp_sibling(out / "frames", folder=True),
+             temp_sibling(out / "clean.config.json")]
+    other = temp_sibling(out / "another.mkv", ".mkv")  # another output's: maybe being written now
+    assert main(["inpaint", str(clip["video"]), "--mask", str(clip["masks"]), "-o", str(out / "clean.mkv"),
+                 "-o", str(out / "frames"), *QUICK]) == 0
+    assert [p.name for p in stale if os.path.lexists(p)] == []
+    assert other.exists()
+    capsys.readouterr()
+
+
+def test_a_folder_holding_only_a_killed_runs_first_record_is_taken_as_vinpaints(clip, tmp_path, capsys):
+    """Killed while it wrote its first run.json, a run left only the lock and that temporary: every later run
+    refused the folder as a user's ("holds files that vinpaint did not put there")."""
+    work = tmp_path / "clip.work"
+    work.mkdir()
+    (work / ".lock").touch()
+    temp_sibling(work / "run.json")
+    assert main(["inpaint", str(clip["video"]), "--mask", str(clip["masks"]), "-o", str(tmp_path / "clip.mkv"),
+                 *QUICK]) == 0
+    assert (work / "run.json").is_file()
+    capsys.readouterr()
+
+
+def test_a_restart_stopped_half_way_leaves_a_folder_the_next_run_accepts(clip, tmp_path, capsys, monkeypatch):
+    """--restart empties the work directory; stopped (Ctrl-C, a kill) after it had deleted run.json but not the
+    rest, it left a folder every later run refused, with or without --restart. run.json now goes last."""
+    from vinpaint.cli import runs
+
+    args = ["inpaint", str(clip["video"]), "--mask", str(clip["masks"]), "-o", str(tmp_path / "clip.mkv"), *QUICK]
+    assert main(args) == 0
+    work = tmp_path / "clip.work"
+    real_unlink, deleted = Path.unlink, []
+    entries = [p for p in work.iterdir() if p.name != ".lock"]
+    assert len(entries) >= 3 and all(p.is_file() for p in entries), entries
+
+    def stopped_before_the_last(self, *a, **k):  # the latest moment a stop can come
+        if len(deleted) == len(entries) - 1:
+            raise KeyboardInterrupt
+        deleted.append(self.name)
+        return real_unlink(self, *a, **k)
+
+    monkeypatch.setattr(Path, "unlink", stopped_before_the_last)
+    with pytest.raises(KeyboardInterrupt):
+        runs.clear_workdir(work)
+    monkeypatch.undo()
+    assert [p.name for p in work.iterdir() if p.name != ".lock"] == ["run.json"], deleted
+    capsys.readouterr()
+    assert main(args + ["--overwrite"]) == 0
+    assert main(args + ["--overwrite", "--restart", "--set", "train.seed=3"]) == 0
+
+
+def test_two_runs_writing_the_same_output_with_their_own_work_directories_are_refused(clip, tmp_path, capsys):
+    """Each run locked only its work directory: two runs of one output with their own --work-dir both said they
+    wrote it, their files replacing each other's. The outputs are locked too (here, a run holding them)."""
+    from vinpaint.cli.outputs import OutputPlan
+    from vinpaint.cli.runs import OutputLock
+
+    out = tmp_path / "shared.mkv"
+    with OutputLock(OutputPlan.from_args([str(tmp_path / "frames"), str(out)], "auto")):
+        refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", out, "--work-dir",
+                         tmp_path / "mine.work", *QUICK],
+                rf"another vinpaint run is writing {re.escape(str(out.resolve()))}; wait for it to finish")
+    assert not out.exists()
+    assert main(["inpaint", str(clip["video"]), "--mask", str(clip["masks"]), "-o", str(out), "--work-dir",
+                 str(tmp_path / "mine.work"), *QUICK]) == 0  # released: the run goes ahead
+
+
+def test_a_named_pipe_beside_the_output_is_refused_not_waited_on(clip, tmp_path):
+    """Looking for vinpaint's mark in a side file opened it: a named pipe there blocked the command for ever."""
+    os.mkfifo(tmp_path / "out.config.json")
+    done = subprocess.run([sys.executable, "-m", "vinpaint", "inpaint", str(clip["video"]), "--mask",
+                           str(clip["masks"]), "-o", str(tmp_path / "out.mkv"), *QUICK],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"output {tmp_path / 'out.config.json'} exists and was not written by vinpaint" in done.stderr

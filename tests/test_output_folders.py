@@ -474,7 +474,7 @@ def test_errors_that_name_a_file_or_setting_cross_a_process_boundary_whole():
     from vinpaint.errors import DamagedWorkFile, OtherRunError
 
     damaged = pickle.loads(pickle.dumps(DamagedWorkFile("the checkpoint x is damaged", "/w/checkpoint.pt")))
-    assert (str(damaged), damaged.path) == ("the checkpoint x is damaged", "/w/checkpoint.pt")
+    assert (str(damaged), damaged.path) == ("the checkpoint x is damaged.", "/w/checkpoint.pt")  # a sentence
     other = pickle.loads(pickle.dumps(OtherRunError("other", ("train.seed=0",), True)))
     assert (other.differences, other.damaged) == (("train.seed=0",), True)
     setting = pickle.loads(pickle.dumps(SettingError("train.seed", "must be an integer")))
