@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from daemon_fixtures import DaemonProcess, synthetic_clip, wait_for
+from vinpaint.files import temp_sibling
 from vinpaint.host_bridge.client import Client
 from vinpaint.host_bridge.store import STORE_MARK, JobRecord, JobStore
 
@@ -74,11 +75,13 @@ def test_a_damaged_checkpoint_is_set_aside_and_the_job_trains_again(tmp_path):
         work = d.store / "jobs" / job / "work"
         assert (work / "checkpoint.pt").is_file(), sorted(p.name for p in work.rglob("*"))
         (work / "checkpoint.pt").write_bytes(b"not a checkpoint")
+        left = temp_sibling(work / "checkpoint.pt")  # what a trainer killed while saving one leaves
         c.start(job)
         c.wait(job)  # done, not failed
         aside = list(work.glob("checkpoint.pt.damaged.*"))
         assert len(aside) == 1 and aside[0].read_bytes() == b"not a checkpoint"
         assert (work / "checkpoint.pt").is_file()  # the new training's own
+        assert not left.exists()  # removed by the next trainer of the job (before, 2026-12-02: kept for ever)
 
 
 def new_store(store: Path) -> Path:
