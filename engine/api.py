@@ -14,7 +14,7 @@ import torch
 
 from .composite import composite, dilate_holes, hole_region, resize_frames, resize_holes, to_float
 from .checks import validate
-from .config import InpaintConfig, SettingError, region_working_size, working_size
+from .config import FLOW_OFFSETS, InpaintConfig, SettingError, region_working_size, working_size
 from .devices import check_device, resolved_precision
 from .result import GENERATED, HISTORY_TERMS, InpaintResult, ProgressEvent
 from vinpaint.errors import DamagedWorkFile, InputError, OtherRunError
@@ -26,7 +26,8 @@ from .diffusion import Blend, clip_diffusion
 from .propagate import (Propagation, chain_tolerance, check_band_width, clip_flows, clip_light, diffusion_fill,
                         load_propagation, model_needed, plate_px, propagate_clip, save_propagation)
 from vinpaint.files import atomic_write, atomic_write_text
-from .train import FrameTrainer, TrainingData, VideoTrainer, load_checkpoint, make_noise
+from .train import (FIT_TIMED, FIT_WARMUP, FrameTrainer, TrainingData, VideoTrainer, load_checkpoint,
+                    make_noise)
 
 def apply_references(frames: np.ndarray, holes: np.ndarray, references: dict[int, np.ndarray]
                      ) -> tuple[np.ndarray, np.ndarray]:
@@ -355,6 +356,19 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     work[work_holes] = 0.5  # the hole's content is unknown to training: the truth (or the object) never leaks in
     del source
 
+    vgg, notice = (None, "perceptual loss off: weight 0") if config.loss.perceptual <= 0 else \
+        load_vgg16(config.loss.vgg_weights, config.train.seed, config.loss.vgg_input)
+    notices.append(notice)
+    wd.log(notice)
+    emit(ProgressEvent("setup", message=notice))
+    if vgg is not None:
+        vgg = vgg.to(dev)
+
+    too_few = _fit_before_flow(config, work, work_holes, vgg, dev, wd, time.monotonic() - run_started) \
+        if propagation is not None else None
+    if too_few is not None:
+        return without_model(too_few)
+
     known_flow = None
     if config.uses_flow:
         flow_file = wd.file("flow.npz")
@@ -374,14 +388,6 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
                                                          message="estimating optical flow")))
             if flow_file is not None:
                 known_flow.save(flow_file)
-
-    vgg, notice = (None, "perceptual loss off: weight 0") if config.loss.perceptual <= 0 else \
-        load_vgg16(config.loss.vgg_weights, config.train.seed, config.loss.vgg_input)
-    notices.append(notice)
-    wd.log(notice)
-    emit(ProgressEvent("setup", message=notice))
-    if vgg is not None:
-        vgg = vgg.to(dev)
 
     data = TrainingData(torch.from_numpy(work).permute(0, 3, 1, 2).contiguous(),
                         torch.from_numpy(~work_holes).float()[:, None],
@@ -428,6 +434,37 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     if wd.path is not None and ran is not config:
         ran.save(wd.path / "config.json")
     return InpaintResult(out, generated, holes, flows, ran, seconds, steps, history, notices, matte)
+
+
+def _fit_before_flow(config: InpaintConfig, work: np.ndarray, work_holes: np.ndarray, vgg, dev: torch.device,
+                     wd, before_s: float) -> str | None:
+    """train.fit_seconds on a CPU, decided before the known flow where no model can fit: a throwaway trainer on
+    zero flow (the same step, the same cost) times FIT_TIMED steps after FIT_WARMUP, and if even without the known
+    flow's own seconds fewer than train.fit_min_steps steps fit, the run trains no model and the known flow is
+    never estimated (before, 2026-12-02: estimated, then the trainer's own timing gave the same answer; 10-20 %
+    of a `fast` run on a 2-core CPU). -> the fit line when no model is trained, else None, and training goes on
+    as before, timing itself again. Not on a GPU (a model fits there), not for a run with a checkpoint or a
+    cached flow (they go on as they were), not for DIP (no flow)."""
+    tc = config.train
+    if dev.type != "cpu" or tc.fit_seconds <= 0 or tc.fit_min_steps <= 0 or not config.uses_flow or \
+            config.variant == "dip" or (wd.path is not None and ((wd.path / "checkpoint.pt").exists() or
+                                                               (wd.path / "flow.npz").exists())):
+        return None
+    t_count, h, w = work_holes.shape
+    exists = np.array([[0 <= i + off < t_count for off in FLOW_OFFSETS] for i in range(t_count)])
+    k = len(FLOW_OFFSETS)
+    still = KnownFlow(np.zeros((t_count, k, 2, h, w), np.float32), np.ones((t_count, k, 1, h, w), np.float32),
+                      np.zeros((t_count, k, 1, h, w), np.float32), exists, np.ones(k, np.float32))
+    data = TrainingData(torch.from_numpy(work).permute(0, 3, 1, 2).contiguous(),
+                        torch.from_numpy(~work_holes).float()[:, None], make_noise(t_count, h, w, tc.seed), still)
+    probe = VideoTrainer(config, data, vgg, dev)
+    probe.bench_steps(0, FIT_WARMUP)
+    started = time.monotonic()
+    probe.bench_steps(FIT_WARMUP, FIT_TIMED)
+    per_step = (time.monotonic() - started) / FIT_TIMED
+    probe.run_state.outside_s = outside_training(before_s)
+    probe.run_state.fit(0, per_step)
+    return probe.run_state.fit_line if probe.run_state.too_few else None
 
 
 AFTER_PER_BEFORE = 0.5
