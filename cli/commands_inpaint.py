@@ -7,13 +7,14 @@ finished result: running the same command again continues an interrupted run, or
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from pathlib import Path
 
 from vinpaint.cli.arguments import (DEFAULT_VARIANT, add_clip_arguments, add_engine_options, build_config,
-                                    check_pause, input_paths, parse_fps, parse_references)
+                                    check_pause, input_paths, parse_fps, parse_references, parse_setting)
 from vinpaint.cli.outputs import Litter, OutputPlan, extras, same_or_inside, write_outputs
 from vinpaint.cli.runs import (OutputLock, WorkdirLock, check_workdir, clear_workdir, describe_run, other_run, report,
                                run_engine, to_continue, warn_notices)
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     geometry = frame_geometry(args.video, frame_range)
     count = geometry[0] if geometry is not None else None
     if geometry is not None:
-        config = config.for_frame_size(*geometry[1:])
+        config = fit_window(config, args, geometry, args.work_dir or plan.default_workdir)
     long_shot = count is not None and count > config.shot.window
     if long_shot:
         check_ray_device(args)
@@ -114,8 +115,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     created = not os.path.lexists(workdir)
     outputs = [path for path, _ in plan.paths(extras(args.save_generated, args.save_flows))]
-    with Litter(workdir, outputs, created, keep_everything=True) as litter, WorkdirLock(workdir), \
-            OutputLock(plan, extras(args.save_generated, args.save_flows)):
+    with Litter(workdir, outputs, created, keep_everything=True) as litter, \
+            OutputLock(plan, extras(args.save_generated, args.save_flows)), WorkdirLock(workdir):
         litter.keep_everything = False  # from here on, what is new is this run's own
         if args.restart:
             clear_workdir(workdir)
@@ -134,3 +135,36 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+SHOT_SETTINGS = ("shot.window", "shot.overlap", "shot.window_megapixels")
+
+
+def fit_window(config, args: argparse.Namespace, geometry: tuple[int, int, int], workdir: Path):
+    """shot.window for this plate (InpaintConfig.for_frame_size), said when it lowers a window the user set. A
+    work directory cut into windows by an earlier run keeps its cut where the user set none of SHOT_SETTINGS, so
+    a shot interrupted under another default (fast's 60 frames before 2026-12-02) continues window by window
+    instead of being refused as another run."""
+    count, height, width = geometry
+    given = {parse_setting(item)[0] for item in args.set or []} & set(SHOT_SETTINGS) or args.config is not None
+    if not given and not args.restart:
+        try:
+            plan = json.loads((Path(workdir) / "run.json").read_text()).get("shot", {})
+        except (OSError, ValueError, AttributeError):
+            plan = {}
+        if isinstance(plan, dict) and plan.get("frames") == count and \
+                (plan.get("window"), plan.get("overlap")) != (config.shot.window, config.shot.overlap):
+            try:
+                kept = config.replace(**{"shot.window": int(plan["window"]), "shot.overlap": int(plan["overlap"])})
+                kept.check()
+            except (KeyError, TypeError, ValueError, InputError):
+                kept = None
+            if kept is not None:
+                print(f"vinpaint: continuing the work directory's windows of {kept.shot.window} frames sharing "
+                      f"{kept.shot.overlap} (shot.window, shot.overlap; --restart cuts the shot afresh)",
+                      file=sys.stderr)
+                return kept
+    fitted = config.for_frame_size(height, width)
+    if given and fitted.shot.window < config.shot.window:
+        print(f"vinpaint: shot.window {config.shot.window} lowered to {fitted.shot.window} frames for this "
+              f"{width}x{height} plate (shot.window_megapixels {config.shot.window_megapixels:g}; 0 lifts the bound)",
+              file=sys.stderr)
+    return fitted

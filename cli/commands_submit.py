@@ -143,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
     clip, masks = read_inputs(args.video, args.mask, invert=args.invert_mask, frame_range=frame_range)
     references = read_references(painted, clip)
     warn_notices(clip)
+    engine_config = engine_config.for_frame_size(*clip.frames.shape[1:3])  # as the daemon fits it at job.open
     plan.check(clip, input_paths(args, painted), None, args.overwrite)
     if args.wait:  # under a file, read-only, a name too long: said before the upload and the training, not after
         plan.check_writable()

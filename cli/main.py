@@ -18,6 +18,7 @@ from vinpaint import __version__
 from vinpaint.errors import VinpaintError, device_out_of_memory, out_of_memory
 from vinpaint.files import PARTIAL_NAME
 from vinpaint.openmp import deterministic_cublas, prefer_sleeping_threads
+from vinpaint.stopping import away_from_the_terminal, stop_signals
 
 COMMANDS = ("inpaint", "demo", "serve", "submit", "eval", "compose", "bench")
 
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = None
     if threading.current_thread() is threading.main_thread():
         # like Ctrl-C: partial files and litter are removed (SIGHUP: the terminal closed, an ssh session dropped)
-        previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
+        previous = {sig: signal.signal(sig, _terminate) for sig in stop_signals() if sig != signal.SIGINT}
     as_command = argv_given is None
     try:
         code = _dispatch(parser, args)
@@ -103,6 +104,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 
 def _terminate(signum, frame) -> None:
+    if signum == signal.SIGHUP:
+        away_from_the_terminal()
     raise KeyboardInterrupt
 
 

@@ -17,9 +17,10 @@ from typing import Callable
 import numpy as np
 
 from vinpaint.engine import InpaintConfig, ProgressEvent
-from vinpaint.engine.workfiles import foreign_entries
+from vinpaint.engine.workfiles import RUN_FILES, foreign_entries
 from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
 from vinpaint.files import PARTIAL_NAME, remove_partials
+from vinpaint.stopping import away_from_the_terminal, stop_signals
 from vinpaint.media.io import Clip
 
 
@@ -93,8 +94,7 @@ class _SecondCtrlCQuits:
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._previous = {sig: signal.signal(sig, self._interrupt)
-                              for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+            self._previous = {sig: signal.signal(sig, self._interrupt) for sig in stop_signals()}
         return self
 
     def __exit__(self, *exc) -> None:
@@ -102,6 +102,8 @@ class _SecondCtrlCQuits:
             signal.signal(sig, previous)
 
     def _interrupt(self, signum, frame) -> None:
+        if signum == signal.SIGHUP:
+            away_from_the_terminal()
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
@@ -228,8 +230,11 @@ class WorkdirLock:
             raise InputError(f"another vinpaint run is using the work directory {self.workdir}; wait for it to "
                              "finish, or give another -o or --work-dir.") from None
         self.fd = fd
-        remove_partials(self.workdir)  # a kill's half-written caches and checkpoints: nobody else writes here now
-        for window in self.workdir.glob("window_[0-9][0-9][0-9][0-9]"):
+        # a kill's half-written caches and checkpoints: nobody else writes here now. In a folder that is not yet
+        # a run's (no run.json) only the temporaries of a run's own files: it may be anything the user pointed at
+        ours = (self.workdir / "run.json").is_file()
+        remove_partials(self.workdir, None if ours else set(RUN_FILES))
+        for window in self.workdir.glob("window_[0-9][0-9][0-9][0-9]") if ours else ():
             remove_partials(window)
         return self
 
@@ -239,32 +244,51 @@ class WorkdirLock:
             self.fd = -1
 
 
+def lock_folder() -> Path:
+    """Where output locks live: one folder in /tmp for every user and every TMPDIR (a farm job's own TMPDIR, another
+    user writing the same output), sticky like /tmp; a folder of this user's own where that one is not usable."""
+    shared = Path("/tmp/vinpaint-locks")
+    try:
+        shared.mkdir(exist_ok=True)
+        if shared.stat().st_uid == os.getuid():
+            os.chmod(shared, 0o1777)
+        if not shared.is_symlink() and shared.is_dir() and os.access(shared, os.W_OK | os.X_OK):
+            return shared
+    except OSError:
+        pass
+    own = Path(tempfile.gettempdir()) / f"vinpaint-locks-{os.getuid()}"
+    own.mkdir(mode=0o700, exist_ok=True)
+    return own
+
+
 class OutputLock:
     """Holds a lock for each output of one run, so that two runs writing the same output at once (with their
     own --work-dir, which WorkdirLock cannot see) are refused with a sentence instead of both saying they wrote
     it while their files replace each other's. Under it, what a killed run left half-written beside these
-    outputs is removed. The locks live in this machine's temporary folder (no file in the user's folders), so
-    runs on other machines writing to a shared disk are not seen."""
+    outputs is removed. The locks live in /tmp (lock_folder: no file in the user's folders), so a run on another
+    machine writing the same outputs of a shared disk at the same time is not seen: its temporaries may be taken
+    for a killed run's, and it fails at its end with the file named (its work directory keeps the result, so
+    the same command again writes it)."""
 
     def __init__(self, plan, extras: tuple[str, ...] = ()) -> None:
         # one lock a target (a video, a PNG folder, a frame pattern) and one for the side files: not one a frame
         self.paths = sorted({os.path.realpath(path) for path, _ in plan.targets} | {os.path.realpath(plan.stem)})
+        self.named = plan.targets[0][0]  # what a refusal names: the first output, as the user gave it
         self.written = [path for path, _ in plan.paths(extras)]
         self.fds: list[int] = []
 
     def __enter__(self) -> "OutputLock":
-        folder = Path(tempfile.gettempdir()) / f"vinpaint-locks-{os.getuid()}"
-        folder.mkdir(mode=0o700, exist_ok=True)
+        folder = lock_folder()
         try:
             for path in self.paths:
                 name = hashlib.sha256(os.fsencode(path)).hexdigest()[:32]
-                fd = os.open(folder / name, os.O_RDWR | os.O_CREAT, 0o600)
+                fd = os.open(folder / name, os.O_RDONLY | os.O_CREAT, 0o644)  # read: another user's file locks too
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     os.close(fd)
-                    raise InputError(f"another vinpaint run is writing {path}; wait for it to finish, or give "
-                                     "another -o.") from None
+                    raise InputError(f"another vinpaint run is writing {self.named} (or files beside it); wait "
+                                     "for it to finish, or give another -o.") from None
                 self.fds.append(fd)
         except BaseException:
             self.__exit__()

@@ -32,11 +32,14 @@ def _train(job: WindowJob, device: str | None, threads: int | None) -> dict:
     return run_window(job, device, threads)
 
 
-def gpu_task(cpus: int, gpus: int, threads: int | None) -> tuple[dict, int]:
-    """-> (a GPU window's Ray resources, its threads): one GPU and an equal share of the cores. Ray sets a task's
+def gpu_task(nodes: list[tuple[float, float]], threads: int | None) -> tuple[dict, int]:
+    """(CPUs, GPUs) of each live node -> (a GPU window's Ray resources, its threads): one GPU and the cores a GPU
+    of the leanest GPU node has, so every GPU node can run its windows (a share of the whole cluster's cores, with
+    a CPU-only head node, asked more than any GPU node has, and the windows waited for ever). Ray sets a task's
     OMP_NUM_THREADS to its CPUs, which also caps the window's frame workers (engine/parallel.py): with one CPU a
     task, flow, propagation and composition ran on one thread beside an idle GPU."""
-    share = max(1, cpus // max(1, gpus))
+    shares = [int(cpus) // int(gpus) for cpus, gpus in nodes if gpus >= 1]
+    share = max(1, min(shares)) if shares else 1
     return {"num_gpus": 1, "num_cpus": share}, threads or share
 
 
@@ -73,7 +76,9 @@ class RayRunner:
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0)) if device != "cpu" else 0
         if gpus:
-            options, self.threads = gpu_task(int(resources.get("CPU", 1)), gpus, threads)
+            nodes = [(n["Resources"].get("CPU", 0), n["Resources"].get("GPU", 0))
+                     for n in ray.nodes() if n.get("Alive")]
+            options, self.threads = gpu_task(nodes, threads)
             capacity, self.device = gpus, "cuda"
         elif address:
             cpus = max(1, min(cpus_per_window, int(resources.get("CPU", 1))))

@@ -168,14 +168,16 @@ def test_ray_with_two_workers_gives_the_serial_frames(shot, tmp_path, local_ray,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cpus,gpus,threads,expected", [(16, 1, None, (16, 16)), (16, 4, None, (4, 4)),
-                                                         (2, 4, None, (1, 1)), (16, 2, 3, (8, 3))])
-def test_a_gpu_window_takes_its_share_of_the_cores(cpus, gpus, threads, expected):
+@pytest.mark.parametrize("nodes,threads,expected", [
+    ([(16, 1)], None, (16, 16)), ([(16, 4)], None, (4, 4)), ([(2, 4)], None, (1, 1)), ([(16, 2)], 3, (8, 3)),
+    ([(16, 0), (8, 1), (8, 1)], None, (8, 8)), ([(32, 2), (8, 4)], None, (2, 2)), ([(4, 0)], None, (1, 1))])
+def test_a_gpu_window_takes_its_share_of_the_cores(nodes, threads, expected):
     """Ray sets a task's OMP_NUM_THREADS to its CPUs; a GPU window asked for one, so its flow, propagation and
-    composition ran on one thread on a 16-core GPU machine. Now each GPU gets an equal share (--threads wins)."""
+    composition ran on one thread on a 16-core GPU machine. Each GPU now gets the cores a GPU of the leanest GPU
+    node has (--threads wins): a CPU-only head node's cores are not counted, or no GPU node could run a window."""
     from vinpaint.engine.shot_ray import gpu_task
 
-    options, used = gpu_task(cpus, gpus, threads)
+    options, used = gpu_task(nodes, threads)
     assert options == {"num_gpus": 1, "num_cpus": expected[0]} and used == expected[1]
 
 
@@ -254,6 +256,28 @@ def test_a_windows_frames_follow_the_plates_size(preset, height, width, window):
     del saved["shot"]["window_megapixels"]  # a config saved before the setting: no bound, as it ran then
     from vinpaint.engine.config import InpaintConfig
     assert InpaintConfig.from_dict(saved).for_frame_size(height, width).shot.window == make_config(preset).shot.window
+
+
+def test_a_shot_cut_by_an_earlier_default_continues_in_its_windows(shot_files, tmp_path, capsys):
+    """`fast` cut shots into 60 frames before 2026-12-02 and 100 since: a work directory cut the old way is
+    continued in its own windows (here: 14 frames, where tiny's default is 100), not refused as another run,
+    unless the user sets the windows or restarts."""
+    base = ["inpaint", str(shot_files / "clip.mkv"), "-m", str(shot_files / "masks"), "-o",
+            str(tmp_path / "out.mkv"), "--preset", "tiny", "--quiet", "--set", "propagation.enabled=false",
+            "--set", "train.max_steps=2", "--keep-work"]
+    assert main(base + ["--set", "shot.window=14", "--set", "shot.overlap=4"]) == 0
+    assert "3 computed in this run" in capsys.readouterr().out
+    assert main(base + ["--overwrite"]) == 0
+    out, err = capsys.readouterr()
+    assert "continuing the work directory's windows of 14 frames sharing 4" in err
+    assert "0 computed in this run" in out  # every window reused
+
+
+def test_a_window_the_user_set_is_said_when_the_plate_lowers_it(shot_files, tmp_path, capsys):
+    args = ["inpaint", str(shot_files / "clip.mkv"), "-m", str(shot_files / "masks"), "-o", str(tmp_path / "o.mkv"),
+            "--preset", "tiny", "--set", "shot.window=20", "--set", "shot.window_megapixels=0.2", "--check"]
+    assert main(args) == 0
+    assert "shot.window 20 lowered to 13 frames for this 160x96 plate" in capsys.readouterr().err
 
 
 def test_the_command_fits_the_window_to_the_plate_and_saves_it(shot_files, tmp_path, capsys):
