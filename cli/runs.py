@@ -210,6 +210,18 @@ def check_workdir(workdir: Path) -> None:
                          "run.json); give a new or empty folder as --work-dir.")
 
 
+def _locked(path: Path, mode: int, refusal: str) -> int:
+    """An open descriptor of `path` (made if need be) holding its exclusive flock; InputError(refusal) when another
+    process holds it."""
+    fd = os.open(path, mode | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise InputError(refusal) from None
+    return fd
+
+
 class WorkdirLock:
     """Holds the work directory's LOCK for one run: a second run on the same work directory (the same -o twice at
     once) is refused with a sentence instead of the two overwriting each other's checkpoints."""
@@ -222,14 +234,8 @@ class WorkdirLock:
         if self.workdir.exists() and not self.workdir.is_dir():
             raise InputError(f"the work directory {self.workdir} is a file; give another --work-dir.")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.workdir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise InputError(f"another vinpaint run is using the work directory {self.workdir}; wait for it to "
-                             "finish, or give another -o or --work-dir.") from None
-        self.fd = fd
+        self.fd = _locked(self.workdir / LOCK, os.O_RDWR, f"another vinpaint run is using the work directory "
+                          f"{self.workdir}; wait for it to finish, or give another -o or --work-dir.")
         # a kill's half-written caches and checkpoints: nobody else writes here now. In a folder that is not yet
         # a run's (no run.json) only the temporaries of a run's own files: it may be anything the user pointed at
         ours = (self.workdir / "run.json").is_file()
@@ -282,14 +288,9 @@ class OutputLock:
         try:
             for path in self.paths:
                 name = hashlib.sha256(os.fsencode(path)).hexdigest()[:32]
-                fd = os.open(folder / name, os.O_RDONLY | os.O_CREAT, 0o644)  # read: another user's file locks too
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    os.close(fd)
-                    raise InputError(f"another vinpaint run is writing {self.named} (or files beside it); wait "
-                                     "for it to finish, or give another -o.") from None
-                self.fds.append(fd)
+                self.fds.append(_locked(folder / name, os.O_RDONLY,  # read: another user's lock file locks too
+                                        f"another vinpaint run is writing {self.named} (or files beside it); wait "
+                                        "for it to finish, or give another -o."))
         except BaseException:
             self.__exit__()
             raise
