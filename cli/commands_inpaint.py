@@ -148,14 +148,16 @@ def fit_window(config, args: argparse.Namespace, geometry: tuple[int, int, int],
     if not given and not args.restart:
         try:
             plan = json.loads((Path(workdir) / "run.json").read_text()).get("shot", {})
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, AttributeError, RecursionError):
             plan = {}
         if isinstance(plan, dict) and plan.get("frames") == count and \
                 (plan.get("window"), plan.get("overlap")) != (config.shot.window, config.shot.overlap):
             try:
                 kept = config.replace(**{"shot.window": int(plan["window"]), "shot.overlap": int(plan["overlap"])})
                 kept.check()
-            except (KeyError, TypeError, ValueError, InputError):
+                if kept.shot.window >= count:
+                    kept = None  # not a cut at all: nothing to continue
+            except (KeyError, TypeError, ValueError, OverflowError, InputError):
                 kept = None
             if kept is not None:
                 print(f"vinpaint: continuing the work directory's windows of {kept.shot.window} frames sharing "

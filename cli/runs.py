@@ -8,6 +8,7 @@ import hashlib
 import os
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -211,9 +212,14 @@ def check_workdir(workdir: Path) -> None:
 
 
 def _locked(path: Path, mode: int, refusal: str) -> int:
-    """An open descriptor of `path` (made if need be) holding its exclusive flock; InputError(refusal) when another
-    process holds it."""
-    fd = os.open(path, mode | os.O_CREAT, 0o644)
+    """An open descriptor of `path` (made if need be, readable by all whatever the umask, so another user's run
+    can take the same lock) holding its exclusive flock; InputError(refusal) when another process holds it."""
+    fd = os.open(path, mode | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        if os.fstat(fd).st_uid == os.getuid():
+            os.fchmod(fd, 0o644)
+    except OSError:
+        pass
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -250,18 +256,25 @@ class WorkdirLock:
             self.fd = -1
 
 
-def lock_folder() -> Path:
+def lock_folder(shared: Path = Path("/tmp/vinpaint-locks")) -> Path:
     """Where output locks live: one folder in /tmp for every user and every TMPDIR (a farm job's own TMPDIR, another
-    user writing the same output), sticky like /tmp; a folder of this user's own where that one is not usable."""
-    shared = Path("/tmp/vinpaint-locks")
+    user writing the same output), sticky like /tmp; a folder of this user's own where that one is not usable (a
+    link, a file, or another user's folder that is not open to all: never followed or changed)."""
     try:
-        shared.mkdir(exist_ok=True)
-        if shared.stat().st_uid == os.getuid():
-            os.chmod(shared, 0o1777)
-        if not shared.is_symlink() and shared.is_dir() and os.access(shared, os.W_OK | os.X_OK):
+        try:
+            os.mkdir(shared)
+            os.chmod(shared, 0o1777)  # made here: a real folder of ours (mkdir never follows a link)
+        except FileExistsError:
+            pass
+        info = os.lstat(shared)
+        if stat.S_ISDIR(info.st_mode) and (info.st_mode & 0o1777) == 0o1777:
             return shared
     except OSError:
         pass
+    return _own_lock_folder()
+
+
+def _own_lock_folder() -> Path:
     own = Path(tempfile.gettempdir()) / f"vinpaint-locks-{os.getuid()}"
     own.mkdir(mode=0o700, exist_ok=True)
     return own
@@ -288,9 +301,12 @@ class OutputLock:
         try:
             for path in self.paths:
                 name = hashlib.sha256(os.fsencode(path)).hexdigest()[:32]
-                self.fds.append(_locked(folder / name, os.O_RDONLY,  # read: another user's lock file locks too
-                                        f"another vinpaint run is writing {self.named} (or files beside it); wait "
-                                        "for it to finish, or give another -o."))
+                refusal = f"another vinpaint run is writing {self.named} (or files beside it); wait for it to " \
+                    "finish, or give another -o."
+                try:  # read only: another user's lock file locks too
+                    self.fds.append(_locked(folder / name, os.O_RDONLY, refusal))
+                except PermissionError:  # another user's, closed to us (made by an older vinpaint): our own then
+                    self.fds.append(_locked(_own_lock_folder() / name, os.O_RDONLY, refusal))
         except BaseException:
             self.__exit__()
             raise

@@ -1,6 +1,7 @@
 """The engine's one entry point: frames and masks in, inpainted frames out (see docs/CONTRACTS.md)."""
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import shutil
@@ -103,7 +104,7 @@ def _run_to_record(path: Path, key: str, earlier_key: Callable[[], str] | None,
         return True
     try:
         recorded = json.loads(run.read_text()).get("fingerprint")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         raise OtherRunError(f"the work directory {path} has a damaged run.json (its record of which clip and "
                             "settings it holds), so its run cannot be told from another; choose another work "
                             "directory or delete that one", damaged=True) from None
@@ -364,10 +365,12 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     if vgg is not None:
         vgg = vgg.to(dev)
 
-    too_few = _fit_before_flow(config, work, work_holes, vgg, dev, wd, time.monotonic() - run_started) \
+    probe_started = time.monotonic()
+    too_few = _fit_before_flow(config, work, work_holes, vgg, dev, wd, probe_started - run_started, should_stop) \
         if propagation is not None else None
     if too_few is not None:
         return without_model(too_few)
+    run_started += time.monotonic() - probe_started  # the probe's seconds are not the run's: the trainer times again
 
     known_flow = None
     if config.uses_flow:
@@ -437,7 +440,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
 
 
 def _fit_before_flow(config: InpaintConfig, work: np.ndarray, work_holes: np.ndarray, vgg, dev: torch.device,
-                     wd, before_s: float) -> str | None:
+                     wd, before_s: float, should_stop: Callable[[], bool] | None = None) -> str | None:
     """train.fit_seconds on a CPU, decided before the known flow where no model can fit: a throwaway trainer on
     zero flow (the same step, the same cost) times FIT_TIMED steps after FIT_WARMUP, and if even without the known
     flow's own seconds fewer than train.fit_min_steps steps fit, the run trains no model and the known flow is
@@ -458,13 +461,21 @@ def _fit_before_flow(config: InpaintConfig, work: np.ndarray, work_holes: np.nda
     data = TrainingData(torch.from_numpy(work).permute(0, 3, 1, 2).contiguous(),
                         torch.from_numpy(~work_holes).float()[:, None], make_noise(t_count, h, w, tc.seed), still)
     probe = VideoTrainer(config, data, vgg, dev)
-    probe.bench_steps(0, FIT_WARMUP)
-    started = time.monotonic()
-    probe.bench_steps(FIT_WARMUP, FIT_TIMED)
-    per_step = (time.monotonic() - started) / FIT_TIMED
-    probe.run_state.outside_s = outside_training(before_s)
-    probe.run_state.fit(0, per_step)
-    return probe.run_state.fit_line if probe.run_state.too_few else None
+    try:
+        probe.bench_steps(0, FIT_WARMUP)
+        if should_stop is not None and should_stop():
+            return None  # a stop asked for: the run goes on to where it can stop (the trainer's first step)
+        started = time.monotonic()
+        probe.bench_steps(FIT_WARMUP, FIT_TIMED)
+        per_step = (time.monotonic() - started) / FIT_TIMED
+        probe.run_state.outside_s = outside_training(before_s)
+        # as the trainer's own timing counts them: its elapsed seconds hold the steps it timed
+        probe.run_state.fit(FIT_WARMUP + FIT_TIMED, per_step)
+        return probe.run_state.fit_line if probe.run_state.too_few else None
+    finally:  # the trainer refers to itself (its loss function): freed now, not at some later collection
+        probe._loss_fn = None
+        del probe, data, still
+        gc.collect()
 
 
 AFTER_PER_BEFORE = 0.5

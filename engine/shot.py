@@ -416,7 +416,7 @@ def check_claim(workdir: Path, config: InpaintConfig, t_count: int) -> bool:
         return True
     try:
         recorded = json.loads(run.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         recorded = None
     if recorded != _plan(config, t_count):
         raise InputError(f"the work directory {workdir} holds another run (other frames, or a shot cut into "

@@ -785,3 +785,35 @@ def test_a_named_pipe_beside_the_output_is_refused_not_waited_on(clip, tmp_path)
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert f"output {tmp_path / 'out.config.json'} exists and was not written by vinpaint" in done.stderr
+
+
+def test_the_shared_lock_folder_is_never_a_link_followed_or_a_folder_changed(tmp_path):
+    """A link planted where the shared lock folder goes made a run chmod its target 1777 (another user's private
+    folder, where links in /tmp are followed). Now a link, a file, or a folder not open to all is left as it is and
+    this user's own folder is used."""
+    from vinpaint.cli.runs import lock_folder
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(private)
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "closed").mkdir(mode=0o755)
+    for planted in ("link", "file", "closed"):
+        used = lock_folder(tmp_path / planted)
+        assert used != tmp_path / planted and used.name == f"vinpaint-locks-{os.getuid()}", planted
+    assert (private.stat().st_mode & 0o7777) == 0o700 and ((tmp_path / "closed").stat().st_mode & 0o7777) == 0o755
+    made = lock_folder(tmp_path / "new")
+    assert made == tmp_path / "new" and (made.stat().st_mode & 0o7777) == 0o1777
+
+
+def test_an_odd_run_record_is_one_sentence_not_a_traceback(clip, tmp_path, capsys):
+    """fit_window reads a work directory's run.json to continue its cut: a window of 1e999 (inf) or a record nested
+    thousands deep raised OverflowError / RecursionError."""
+    for text in ('{"shot": {"frames": 12, "window": 1e999, "overlap": 4}}', "[" * 5000 + "]" * 5000):
+        work = tmp_path / "clip.work"
+        work.mkdir(exist_ok=True)
+        (work / "run.json").write_text(text)
+        code = main(["inpaint", str(clip["video"]), "--mask", str(clip["masks"]), "-o", str(tmp_path / "clip.mkv"),
+                     "--check", *QUICK])
+        err = capsys.readouterr().err
+        assert code in (0, 2) and "Traceback" not in err, err

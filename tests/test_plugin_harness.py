@@ -764,20 +764,21 @@ def test_a_batch_render_of_a_node_never_trained_trains_it_and_waits(trained: Tra
     refuses that). Off, the frame fails at once, saying how to get one."""
     out = tmp_path / "out"
     run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint, "--batch",
-                  "--host-name", "fr.inria.Natron", "--param", f"preset={PRESET_TINY}", "--out", str(out),
+                  "--param", f"preset={PRESET_TINY}", "--out", str(out),
                   "--steps", "describe,create,render:2,render:9,destroy,unload")
     assert run.event("summary")["ok"], run.stdout[-3000:]
     for f in (2, 9):
         assert run.steps[f"render:{f}"]["status"] == "OK"
         assert np.array_equal(load(out, "output", f)[..., :3], trained.results[f - 1])
-    # Frame 2 read the whole clip to train; frame 9, in a sequence of its own as Natron's background renders wrap
-    # each frame, reads only its own inputs (before: the clip again, every frame). Another host's one-frame final
-    # sequence trains again (a frame rendered alone after a roto fix).
+    # Frame 2 read the whole clip to train; frame 9, in a sequence of its own as background renders wrap each frame
+    # (Natron's, a farm's one frame a task), reads only its own inputs (before: the clip again, every frame). In a
+    # GUI host a one-frame final sequence trains again (a frame rendered alone after a roto fix).
     assert run.steps["render:2"]["images"] >= 2 * FRAMES, run.steps["render:2"]
     assert run.steps["render:9"]["images"] <= 3, run.steps["render:9"]
-    other = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint, "--batch",
-                    "--param", f"preset={PRESET_TINY}", "--steps", "describe,create,render:2,render:9,destroy,unload")
-    assert other.steps["render:9"]["status"] == "OK" and other.steps["render:9"]["images"] >= 2 * FRAMES
+    gui = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint,
+                  "--gui-final-render", "--param", f"preset={PRESET_TINY}",
+                  "--steps", "describe,create,render:2,render:9,destroy,unload")
+    assert gui.steps["render:9"]["status"] == "OK" and gui.steps["render:9"]["images"] >= 2 * FRAMES, gui.steps
     assert run.steps["destroy"]["job"] == ""  # the saved job parameter is left alone during renders
     assert [e for e in run.events if e.get("event") == "refused"] == []
     off = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint, "--batch",

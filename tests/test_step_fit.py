@@ -141,8 +141,9 @@ def test_too_few_steps_to_fit_train_no_model_and_the_saved_config_repeats_the_ru
     result = inpaint(frames, masks, config, workdir=tmp_path / "a")
     assert result.steps == 0
     line = next(n for n in result.notices if n.startswith("train.fit_seconds"))
-    # decided before the known flow by a throwaway trainer (engine/api.py _fit_before_flow): none of its steps count
-    assert re.search(r"only 0 of \d+ steps would fit, fewer than train.fit_min_steps 50", line)
+    # decided before the known flow by a throwaway trainer (engine/api.py _fit_before_flow), counting the steps it
+    # timed as the trainer's own timing did
+    assert re.search(rf"only {FIT_WARMUP + FIT_TIMED} of \d+ steps would fit, fewer than train.fit_min_steps 50", line)
     assert not (tmp_path / "a" / "flow.npz").exists() and not (tmp_path / "a" / "checkpoint.pt").exists()
     assert line in (tmp_path / "a" / "log.txt").read_text()
     free = inpaint(frames, masks, _config(**{"propagation.enabled": True, "propagation.train_below": 1.0}))
@@ -219,3 +220,34 @@ def test_a_run_without_a_model_that_cropped_to_the_hole_is_reused(tmp_path):
     again = inpaint(frames, masks, config, workdir=tmp_path, progress=lambda e: said.append(e.message or ""))
     assert "finished earlier; reusing its result" in said
     assert np.array_equal(again.frames, first.frames)
+
+
+def test_the_fit_decided_before_the_flow_leaves_nothing_behind_and_costs_the_trainer_nothing(monkeypatch):
+    """Where a model may fit, the throwaway trainer that timed the step first (engine/api.py _fit_before_flow) is
+    gone before the real one trains (it held its model, optimizer and flow-sized arrays through the whole run), and
+    its seconds are not counted as the run's outside training (each of its seconds cost 1.5 seconds of steps)."""
+    import gc
+    import time
+
+    from vinpaint.engine import api
+    from vinpaint.engine.train import VideoTrainer
+
+    seen = {}
+    real_train, real_probe = VideoTrainer.train, api._fit_before_flow
+
+    def slow_probe(*args, **kwargs):
+        time.sleep(2.0)  # a probe that takes 2 s: none of it may reach the trainer's outside seconds
+        return real_probe(*args, **kwargs)
+
+    def train(self):
+        seen["alive"] = sum(isinstance(o, VideoTrainer) for o in gc.get_objects())
+        seen["outside"] = self.run_state.outside_s
+        return real_train(self)
+
+    monkeypatch.setattr(api, "_fit_before_flow", slow_probe)
+    monkeypatch.setattr(VideoTrainer, "train", train)
+    frames, masks = _clip()
+    result = inpaint(frames, masks, _config(**{"propagation.enabled": True, "train.fit_seconds": 600,
+                                                "train.fit_min_steps": 5, "train.max_steps": 6}))
+    assert result.steps == 6 and seen["alive"] == 1, seen
+    assert seen["outside"] < 2.0 * (1 + AFTER_PER_BEFORE) - 0.5, seen  # well under the probe's own 3 s

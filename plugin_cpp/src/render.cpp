@@ -489,15 +489,15 @@ OfxStatus beginSequenceRender(OfxImageEffectHandle effect, ofx::PropSet inArgs) 
     if (auto interactive = inArgs.tryInt(kOfxPropIsInteractive)) {
         inst.sequenceInteractive = *interactive != 0;
         // A final sequence trains again what a render trained before: the clip or its mask may have changed (an
-        // unchanged clip is found again by its content, after a re-read). Not a sequence of one frame in Natron's
-        // background renderer: it wraps each frame in its own (the whole clip was read again for every frame),
-        // and nothing edits the mask inside that process. Elsewhere one frame rendered alone after a roto fix
-        // still trains again.
+        // unchanged clip is found again by its content, after a re-read). Not a sequence of one frame in a
+        // background render: Natron's renderer wraps each frame in its own, and so does a farm rendering one
+        // frame a task in a process it keeps (the whole clip was read again for every frame); nothing edits the
+        // mask inside such a process. In a GUI one frame rendered alone after a roto fix still trains again.
         const double first = inArgs.tryDouble(kOfxImageEffectPropFrameRange, 0).value_or(0.0);
         const double last = inArgs.tryDouble(kOfxImageEffectPropFrameRange, 1).value_or(first + 1.0);
         const bool background =
             ofx::PropSet(ofx::suites().host->host).tryInt(kOfxImageEffectHostPropIsBackground).value_or(0) != 0;
-        if (*interactive == 0 && (last != first || !(background && hostIsNatron()))) forgetRenderJob(inst);
+        if (*interactive == 0 && (last != first || !background)) forgetRenderJob(inst);
     }
     return kOfxStatOK;
 }
