@@ -7,7 +7,6 @@ finished result: running the same command again continues an interrupted run, or
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -21,6 +20,7 @@ from vinpaint.cli.runs import (OutputLock, WorkdirLock, check_workdir, clear_wor
 from vinpaint.cli.shots import add_shot_options, check_ray_device, run_shot
 from vinpaint.engine import VARIANTS, validate
 from vinpaint.engine.devices import check_device, usable_device
+from vinpaint.engine.shot import recorded_run
 from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
 from vinpaint.media.io import read_inputs, read_references
 from vinpaint.media.sequences import parse_range
@@ -144,29 +144,30 @@ def fit_window(config, args: argparse.Namespace, geometry: tuple[int, int, int],
     a shot interrupted under another default (fast's 60 frames before 2026-12-02) continues window by window
     instead of being refused as another run."""
     count, height, width = geometry
-    given = {parse_setting(item)[0] for item in args.set or []} & set(SHOT_SETTINGS) or args.config is not None
-    if not given and not args.restart:
-        try:
-            plan = json.loads((Path(workdir) / "run.json").read_text()).get("shot", {})
-        except (OSError, ValueError, AttributeError, RecursionError):
-            plan = {}
-        if isinstance(plan, dict) and plan.get("frames") == count and \
-                (plan.get("window"), plan.get("overlap")) != (config.shot.window, config.shot.overlap):
-            try:
-                kept = config.replace(**{"shot.window": int(plan["window"]), "shot.overlap": int(plan["overlap"])})
-                kept.check()
-                if kept.shot.window >= count:
-                    kept = None  # not a cut at all: nothing to continue
-            except (KeyError, TypeError, ValueError, OverflowError, InputError):
-                kept = None
-            if kept is not None:
-                print(f"vinpaint: continuing the work directory's windows of {kept.shot.window} frames sharing "
-                      f"{kept.shot.overlap} (shot.window, shot.overlap; --restart cuts the shot afresh)",
-                      file=sys.stderr)
-                return kept
+    given = args.config is not None or any(parse_setting(item)[0] in SHOT_SETTINGS for item in args.set or [])
+    kept = None if given or args.restart else _earlier_cut(config, workdir, count)
+    if kept is not None:
+        print(f"vinpaint: continuing the work directory's windows of {kept.shot.window} frames sharing "
+              f"{kept.shot.overlap} (shot.window, shot.overlap; --restart cuts the shot afresh)", file=sys.stderr)
+        return kept
     fitted = config.for_frame_size(height, width)
     if given and fitted.shot.window < config.shot.window:
         print(f"vinpaint: shot.window {config.shot.window} lowered to {fitted.shot.window} frames for this "
               f"{width}x{height} plate (shot.window_megapixels {config.shot.window_megapixels:g}; 0 lifts the bound)",
               file=sys.stderr)
     return fitted
+
+
+def _earlier_cut(config, workdir: Path, count: int):
+    """`config` with the windows a shot of `count` frames was cut into in `workdir` (engine/shot.py recorded_run),
+    where they differ from its own and still cut the shot; else None."""
+    plan = (recorded_run(workdir) or {}).get("shot")
+    if not isinstance(plan, dict) or plan.get("frames") != count or \
+            (plan.get("window"), plan.get("overlap")) == (config.shot.window, config.shot.overlap):
+        return None
+    try:
+        kept = config.replace(**{"shot.window": int(plan["window"]), "shot.overlap": int(plan["overlap"])})
+        kept.check()
+    except (KeyError, TypeError, ValueError, OverflowError, InputError):
+        return None
+    return kept if kept.shot.window < count else None  # a window holding the whole shot is no cut to continue

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from vinpaint.engine import InpaintConfig, ProgressEvent
-from vinpaint.engine.workfiles import RUN_FILES, foreign_entries
+from vinpaint.engine.workfiles import foreign_entries, remove_left_behind
 from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
 from vinpaint.files import PARTIAL_NAME, remove_partials
 from vinpaint.stopping import away_from_the_terminal, stop_signals
@@ -172,12 +172,16 @@ def other_run(workdir: Path, what: str, elsewhere: str, exc: OtherRunError | Non
                       "--restart to start over in it (its checkpoint is then discarded)")
 
 
+def _run_entries(workdir: Path) -> list[Path]:
+    """A work directory's entries but its lock and what a kill left half-written (those say nothing of whose it is)."""
+    return [p for p in workdir.iterdir() if p.name != LOCK and not PARTIAL_NAME.fullmatch(p.name)]
+
+
 def clear_workdir(workdir: Path) -> None:
     """--restart: empty a work directory (keeping its lock), refusing one that vinpaint did not make."""
     if not workdir.exists():
         return
-    entries = [p for p in workdir.iterdir() if p.name != LOCK and not PARTIAL_NAME.fullmatch(p.name)] \
-        if workdir.is_dir() else None
+    entries = _run_entries(workdir) if workdir.is_dir() else None
     if entries is None or (entries and not (workdir / "run.json").is_file()):
         raise InputError(f"{workdir} is not a vinpaint work directory (no run.json); not deleting it.")
     outputs = sorted(e.name for e in entries if e.name.endswith(".config.json"))  # an output's side file
@@ -205,8 +209,7 @@ def check_workdir(workdir: Path) -> None:
         return
     if not workdir.is_dir():
         raise InputError(f"the work directory {workdir} is not a folder; give another --work-dir.")
-    if not (workdir / "run.json").is_file() and \
-            any(p.name != LOCK and not PARTIAL_NAME.fullmatch(p.name) for p in workdir.iterdir()):
+    if not (workdir / "run.json").is_file() and _run_entries(workdir):
         raise InputError(f"the work directory {workdir} holds files that vinpaint did not put there (it has no "
                          "run.json); give a new or empty folder as --work-dir.")
 
@@ -242,12 +245,7 @@ class WorkdirLock:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.fd = _locked(self.workdir / LOCK, os.O_RDWR, f"another vinpaint run is using the work directory "
                           f"{self.workdir}; wait for it to finish, or give another -o or --work-dir.")
-        # a kill's half-written caches and checkpoints: nobody else writes here now. In a folder that is not yet
-        # a run's (no run.json) only the temporaries of a run's own files: it may be anything the user pointed at
-        ours = (self.workdir / "run.json").is_file()
-        remove_partials(self.workdir, None if ours else set(RUN_FILES))
-        for window in self.workdir.glob("window_[0-9][0-9][0-9][0-9]") if ours else ():
-            remove_partials(window)
+        remove_left_behind(self.workdir)  # a kill's half-written caches and checkpoints: nobody else writes here now
         return self
 
     def __exit__(self, *exc) -> None:
@@ -298,11 +296,11 @@ class OutputLock:
 
     def __enter__(self) -> "OutputLock":
         folder = lock_folder()
+        refusal = f"another vinpaint run is writing {self.named} (or files beside it); wait for it to finish, or " \
+            "give another -o."
         try:
             for path in self.paths:
                 name = hashlib.sha256(os.fsencode(path)).hexdigest()[:32]
-                refusal = f"another vinpaint run is writing {self.named} (or files beside it); wait for it to " \
-                    "finish, or give another -o."
                 try:  # read only: another user's lock file locks too
                     self.fds.append(_locked(folder / name, os.O_RDONLY, refusal))
                 except PermissionError:  # another user's, closed to us (made by an older vinpaint): our own then

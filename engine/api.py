@@ -392,9 +392,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
             if flow_file is not None:
                 known_flow.save(flow_file)
 
-    data = TrainingData(torch.from_numpy(work).permute(0, 3, 1, 2).contiguous(),
-                        torch.from_numpy(~work_holes).float()[:, None],
-                        make_noise(t_count, h, w, config.train.seed), known_flow)
+    data = _training_data(work, work_holes, config.train.seed, known_flow)
     trainer_cls = FrameTrainer if config.variant == "dip" else VideoTrainer
     # train.fit_min_steps falls back on propagation's fill; without propagation the model is all there is
     trainer_config = config if propagation is not None else config.replace(**{"train.fit_min_steps": 0})
@@ -439,6 +437,13 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     return InpaintResult(out, generated, holes, flows, ran, seconds, steps, history, notices, matte)
 
 
+def _training_data(work: np.ndarray, work_holes: np.ndarray, seed: int, known_flow: KnownFlow | None) -> TrainingData:
+    """float [T,h,w,3] working frames and bool [T,h,w] holes -> what a trainer learns from, with its fixed noise."""
+    t_count, h, w = work_holes.shape
+    return TrainingData(torch.from_numpy(work).permute(0, 3, 1, 2).contiguous(),
+                        torch.from_numpy(~work_holes).float()[:, None], make_noise(t_count, h, w, seed), known_flow)
+
+
 def _fit_before_flow(config: InpaintConfig, work: np.ndarray, work_holes: np.ndarray, vgg, dev: torch.device,
                      wd, before_s: float, should_stop: Callable[[], bool] | None = None) -> str | None:
     """train.fit_seconds on a CPU, decided before the known flow where no model can fit: a throwaway trainer on
@@ -458,8 +463,7 @@ def _fit_before_flow(config: InpaintConfig, work: np.ndarray, work_holes: np.nda
     k = len(FLOW_OFFSETS)
     still = KnownFlow(np.zeros((t_count, k, 2, h, w), np.float32), np.ones((t_count, k, 1, h, w), np.float32),
                       np.zeros((t_count, k, 1, h, w), np.float32), exists, np.ones(k, np.float32))
-    data = TrainingData(torch.from_numpy(work).permute(0, 3, 1, 2).contiguous(),
-                        torch.from_numpy(~work_holes).float()[:, None], make_noise(t_count, h, w, tc.seed), still)
+    data = _training_data(work, work_holes, tc.seed, still)
     probe = VideoTrainer(config, data, vgg, dev)
     try:
         probe.bench_steps(0, FIT_WARMUP)

@@ -671,6 +671,14 @@ class InpaintConfig:
                         f"interval {max(intervals)}: training on batches of {n2} at "
                         f"interval{'s' if len(used) > 1 else ''} {', '.join(map(str, used))}")
 
+    @property
+    def batch_span(self) -> int:
+        """Frames one batch spans at the largest interval (21 for 5 frames at interval 5): the fewest a window of a
+        long shot may hold. DIP trains frame by frame: 1."""
+        if self.variant == "dip":
+            return 1
+        return (self.train.batch_size - 1) * (max(self.train.intervals) if self.uses_flow else 1) + 1
+
     def for_frame_size(self, height: int, width: int) -> "InpaintConfig":
         """These settings for a plate of height x width: shot.window lowered to what shot.window_megapixels
         allows at that size, but never below overlap + 1 or one batch at the largest interval (check_windows'
@@ -678,9 +686,7 @@ class InpaintConfig:
         budget = self.shot.window_megapixels
         if budget <= 0 or height * width <= 0:
             return self
-        n, intervals = self.train.batch_size, self.train.intervals if self.uses_flow else (1,)
-        need = 1 if self.variant == "dip" else (n - 1) * max(intervals) + 1
-        fit = max(int(budget * 1e6 // (height * width)), self.shot.overlap + 1, need)
+        fit = max(int(budget * 1e6 // (height * width)), self.shot.overlap + 1, self.batch_span)
         return self.replace(**{"shot.window": fit}) if fit < self.shot.window else self
 
     def planned_batches(self, t_count: int) -> int:

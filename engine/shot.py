@@ -89,12 +89,10 @@ def join_weights(frame: int, windows: list[Window]) -> list[tuple[Window, float]
 def check_windows(config: InpaintConfig, t_count: int) -> list[Window]:
     """The shot's windows, with one sentence when a window is too short for the settings' batches."""
     windows = plan_windows(t_count, config.shot.window, config.shot.overlap)
-    if len(windows) > 1 and config.variant != "dip":
+    if len(windows) > 1 and config.shot.window < config.batch_span:
         n, step = config.train.batch_size, max(config.train.intervals) if config.uses_flow else 1
-        need = (n - 1) * step + 1
-        if config.shot.window < need:
-            raise InputError(f"setting shot.window is {config.shot.window} frames but batches of {n} frames at "
-                             f"interval {step} need at least {need}; raise shot.window")
+        raise InputError(f"setting shot.window is {config.shot.window} frames but batches of {n} frames at "
+                         f"interval {step} need at least {config.batch_span}; raise shot.window")
     return windows
 
 
@@ -411,17 +409,22 @@ def tidy(workdir: Path | str) -> int:
 def check_claim(workdir: Path, config: InpaintConfig, t_count: int) -> bool:
     """Raises InputError where `workdir` holds another shot, or one cut into other windows (reading only: the
     command line's --check); True where the shot's run.json is still to be written."""
-    run = Path(workdir) / "run.json"
-    if not run.is_file():
+    if not (Path(workdir) / "run.json").is_file():
         return True
-    try:
-        recorded = json.loads(run.read_text())
-    except (OSError, ValueError, RecursionError):
-        recorded = None
-    if recorded != _plan(config, t_count):
+    if recorded_run(workdir) != _plan(config, t_count):
         raise InputError(f"the work directory {workdir} holds another run (other frames, or a shot cut into "
                          "other windows); use --restart or another work directory")
     return False
+
+
+def recorded_run(workdir: Path | str) -> dict | None:
+    """A work directory's run.json as it reads, or None where there is none or it cannot be read (damaged, cut
+    short, nested past reading). A shot's holds its plan: {"shot": {"frames", "window", "overlap"}}."""
+    try:
+        recorded = json.loads((Path(workdir) / "run.json").read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return recorded if isinstance(recorded, dict) else None
 
 
 def _plan(config: InpaintConfig, t_count: int) -> dict:

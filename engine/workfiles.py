@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from vinpaint.files import PARTIAL_NAME, remove_partials
+
 from .shot import ATTEMPTS, DONE, EXTRAS, RESULT_ARRAYS, SAVED_ARRAYS
 
 RUN_FILES = frozenset({"run.json", "config.json", "log.txt", "checkpoint.pt", "flow.npz", "propagation.npz",
@@ -13,7 +15,7 @@ RUN_FILES = frozenset({"run.json", "config.json", "log.txt", "checkpoint.pt", "f
 WINDOW_FILES = RUN_FILES | {DONE, ATTEMPTS, *RESULT_ARRAYS, *SAVED_ARRAYS, *EXTRAS}
 """A long shot's window folder (engine/shot.py): its run, plus its record and result arrays."""
 WINDOW_FOLDER = re.compile(r"window_\d{4}")
-LEFT_BEHIND = (re.compile(r"\..+\.partial.*"),  # vinpaint.files.temp_sibling: a write cut short by a kill
+LEFT_BEHIND = (PARTIAL_NAME,  # vinpaint.files.temp_sibling: a write cut short by a kill
                re.compile(r".+\.damaged\.\d+"))  # a damaged file the daemon set aside (host_bridge/worker.py)
 
 
@@ -35,3 +37,16 @@ def _ours(entry: Path, names: frozenset[str]) -> bool:
     if entry.is_dir() and not entry.is_symlink():
         return False  # vinpaint writes no folder here but the windows
     return entry.name in names or any(pattern.fullmatch(entry.name) for pattern in LEFT_BEHIND)
+
+
+def remove_left_behind(workdir: Path, windows: bool = True) -> None:
+    """What killed writers left half-written in a run's work directory (temp_sibling's names), and with `windows`
+    in its window folders too; for the one process that holds the run. A folder that is not yet a run's (no
+    run.json) may be anything a user pointed at: there only the temporaries of a run's own files go."""
+    workdir = Path(workdir)
+    ours = (workdir / "run.json").is_file()
+    remove_partials(workdir, None if ours else set(RUN_FILES))
+    if ours and windows:
+        for folder in workdir.iterdir():
+            if WINDOW_FOLDER.fullmatch(folder.name) and folder.is_dir() and not folder.is_symlink():
+                remove_partials(folder)

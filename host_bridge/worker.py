@@ -28,8 +28,9 @@ import numpy as np
 
 from vinpaint.engine import InpaintConfig, InputError, TrainingCancelled
 from vinpaint.engine.result import GENERATED, HISTORY_TERMS
+from vinpaint.engine.workfiles import remove_left_behind
 from vinpaint.errors import CheckpointAhead, DamagedWorkFile, OtherRunError, out_of_memory
-from vinpaint.files import atomic_write_bytes, remove_partials
+from vinpaint.files import atomic_write_bytes
 from vinpaint.host_bridge import events as ev
 from vinpaint.host_bridge.store import atomic_write_json, is_disk_full
 from vinpaint.openmp import deterministic_cublas, prefer_sleeping_threads
@@ -321,9 +322,7 @@ def run(job_dir: Path, device: str, events: Events, parent: int, ray_address: st
         lock = _lock(job_dir)
         # a killed trainer's half-written checkpoint or cache: this process holds the job now (on Ray, a window's
         # task of the killed trainer may still be writing its own folder: those are left)
-        windows = [] if ray_address is not None else (job_dir / "work").glob("window_[0-9][0-9][0-9][0-9]")
-        for folder in (job_dir / "work", *windows):
-            remove_partials(folder)
+        remove_left_behind(job_dir / "work", windows=ray_address is None)
         record = json.loads((job_dir / "job.json").read_text())
         config = InpaintConfig.from_dict(record["config"])
         uploads = Uploads(job_dir, record, events, should_stop, stream_wait_s)

@@ -66,6 +66,10 @@ static bool hostIsNuke() { return hostNameStartsWith("uk.co.thefoundry.nuke"); }
 // channel when the plug-in asks for Alpha; our Mask channel would sit beside it, the two disagreeing.
 bool hostIsNatron() { return hostNameStartsWith("fr.inria.Natron"); }
 
+bool hostIsBackground() {
+    return suites().host && PropSet(suites().host->host).tryInt(kOfxImageEffectHostPropIsBackground).value_or(0) != 0;
+}
+
 std::string clientName() {
     std::string host = "unknown host";
     if (suites().host) {

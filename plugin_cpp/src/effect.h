@@ -103,7 +103,8 @@ std::string daemonAddress(const Instance &inst);
 // painted, so Train sends those and a proxy render of one shows the painting, not the matte's split.
 bool referencePaintedAt(Instance &inst, double t);
 std::string clientName();
-bool hostIsNatron();  // kOfxPropName fr.inria.Natron*
+bool hostIsNatron();      // kOfxPropName fr.inria.Natron*
+bool hostIsBackground();  // kOfxImageEffectHostPropIsBackground: a render process with no GUI (a farm, a script)
 void setStatusLine(Instance &inst, const std::string &text) noexcept;
 // "error: <what>" for the status line (without the "vinpaint: " prefix messages carry).
 std::string errorLine(const std::string &what);

@@ -477,8 +477,7 @@ OfxStatus render(OfxImageEffectHandle effect, ofx::PropSet inArgs) {
     } else {
         interactiveKnown = false;
     }
-    const bool background =
-        ofx::PropSet(ofx::suites().host->host).tryInt(kOfxImageEffectHostPropIsBackground).value_or(0) != 0;
+    const bool background = hostIsBackground();
     if (!interactiveKnown) a.interactive = !background;
     a.natronWindow = !a.interactive && !background && hostIsNatron();
     return Renderer(inst, a).run();
@@ -495,9 +494,7 @@ OfxStatus beginSequenceRender(OfxImageEffectHandle effect, ofx::PropSet inArgs) 
         // mask inside such a process. In a GUI one frame rendered alone after a roto fix still trains again.
         const double first = inArgs.tryDouble(kOfxImageEffectPropFrameRange, 0).value_or(0.0);
         const double last = inArgs.tryDouble(kOfxImageEffectPropFrameRange, 1).value_or(first + 1.0);
-        const bool background =
-            ofx::PropSet(ofx::suites().host->host).tryInt(kOfxImageEffectHostPropIsBackground).value_or(0) != 0;
-        if (*interactive == 0 && (last != first || !background)) forgetRenderJob(inst);
+        if (*interactive == 0 && (last != first || !hostIsBackground())) forgetRenderJob(inst);
     }
     return kOfxStatOK;
 }
