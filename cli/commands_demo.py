@@ -15,7 +15,7 @@ import numpy as np
 
 from vinpaint.cli.arguments import DEFAULT_VARIANT, add_engine_options, build_config, check_pause, parse_setting
 from vinpaint.cli.outputs import OutputPlan, enclosing_store, same_or_inside, write_outputs
-from vinpaint.cli.runs import clear_workdir, other_run, run_engine, to_continue
+from vinpaint.cli.runs import OutputLock, WorkdirLock, clear_workdir, other_run, run_engine, to_continue
 from vinpaint.engine import validate
 from vinpaint.engine.config import STEPS_ALONE
 from vinpaint.engine.devices import usable_device
@@ -69,36 +69,38 @@ def run(args: argparse.Namespace) -> int:
     sample_config = SampleConfig(frames=args.frames, seed=args.seed or 0)
     sample = make_sample(sample_config)
     validate(sample.frames, sample.masks, config)  # before anything is written
-    if not args.restart:
-        check_earlier_sample(out / "sample", sample)
-    for part in ("frames", "masks", "background"):  # all three before any: no half-written sample left behind
-        if os.path.lexists(out / "sample" / part) and not is_vinpaint_output(out / "sample" / part):
-            raise InputError(f"{out / 'sample' / part} holds files that vinpaint did not write; the demo writes "
-                             "its sample clip there, so give another -o.")
-    paths = write_sample(out / "sample", sample)
-    clip, masks = read_inputs(paths["frames"], paths["masks"])  # back from disk: the path a user's files take
-    truth = read_clip(paths["background"]).frames
-    plan.check(clip, [paths["frames"], paths["masks"]], args.work_dir or plan.default_workdir, args.overwrite)
-    validate(clip.frames, masks, config)
-
     workdir = args.work_dir or plan.default_workdir
-    if args.restart:
-        clear_workdir(workdir)
-    print(f"sample clip: {paths['frames']} ({clip.frames.shape[0]} frames, {clip.size[0]}x{clip.size[1]}), "
-          f"masks: {paths['masks']}, true background: {paths['background']}")
-    print(("propagating real pixels, then training " if config.propagation.enabled else "training ")
-          + f"{config.variant} with the {config.preset} preset"
-          + (f" for up to {config.train.max_steps} steps" if config.train.max_steps else "")
-          + f" on {args.device or 'the default device'}; work directory: {workdir}", flush=True)
-    started = time.monotonic()
-    try:
-        result = run_engine(clip.frames, masks, config, workdir, args.quiet, args.pause_after, device)
-    except TrainingCancelled as exc:
-        print(f"vinpaint: {exc} in {workdir}; {to_continue(args)}.", file=sys.stderr)
-        return 130
-    except OtherRunError as exc:
-        raise other_run(workdir, "settings", "-o or --work-dir", exc) from None
-    written = write_outputs(plan, clip, result, truth=truth, overwrite=args.overwrite)
+    with OutputLock(plan):  # a second demo into the same folder at once: one sentence, not two writers
+        if not args.restart:
+            check_earlier_sample(out / "sample", sample)
+        for part in ("frames", "masks", "background"):  # all three before any: no half-written sample left behind
+            if os.path.lexists(out / "sample" / part) and not is_vinpaint_output(out / "sample" / part):
+                raise InputError(f"{out / 'sample' / part} holds files that vinpaint did not write; the demo writes "
+                                 "its sample clip there, so give another -o.")
+        paths = write_sample(out / "sample", sample)
+        clip, masks = read_inputs(paths["frames"], paths["masks"])  # back from disk: the path a user's files take
+        truth = read_clip(paths["background"]).frames
+        plan.check(clip, [paths["frames"], paths["masks"]], workdir, args.overwrite)
+        validate(clip.frames, masks, config)
+
+        with WorkdirLock(workdir):
+            if args.restart:
+                clear_workdir(workdir)
+            print(f"sample clip: {paths['frames']} ({clip.frames.shape[0]} frames, {clip.size[0]}x{clip.size[1]}), "
+                  f"masks: {paths['masks']}, true background: {paths['background']}")
+            print(("propagating real pixels, then training " if config.propagation.enabled else "training ")
+                  + f"{config.variant} with the {config.preset} preset"
+                  + (f" for up to {config.train.max_steps} steps" if config.train.max_steps else "")
+                  + f" on {args.device or 'the default device'}; work directory: {workdir}", flush=True)
+            started = time.monotonic()
+            try:
+                result = run_engine(clip.frames, masks, config, workdir, args.quiet, args.pause_after, device)
+            except TrainingCancelled as exc:
+                print(f"vinpaint: {exc} in {workdir}; {to_continue(args)}.", file=sys.stderr)
+                return 130
+            except OtherRunError as exc:
+                raise other_run(workdir, "settings", "-o or --work-dir", exc) from None
+            written = write_outputs(plan, clip, result, truth=truth, overwrite=args.overwrite)
     seconds = time.monotonic() - started
     from vinpaint.evaluation.baselines import opencv_inpaint  # loaded once a result is there to score
     from vinpaint.evaluation.metrics import hole_psnr

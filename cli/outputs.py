@@ -20,9 +20,9 @@ from vinpaint.errors import InputError
 from vinpaint.media.io import Clip
 from vinpaint.media.pictures import write_before_after, write_loss_curve
 from vinpaint.media.sequences import Pattern, frame_fields, looks_like_pattern, parse_pattern
-from vinpaint.media.writers import CODECS, MARKER, VIDEO_OUTPUTS, check_no_folder_inside, check_replaceable, \
-    is_vinpaint_output, resolve_codec, sequence_sample, staged_outputs, to_uint8, write_image_sequence, write_marked, \
-    write_png_sequence, write_video
+from vinpaint.media.writers import CODECS, INCOMPLETE, MARKER, VIDEO_OUTPUTS, check_no_folder_inside, \
+    check_replaceable, is_vinpaint_output, resolve_codec, sequence_sample, staged_outputs, to_uint8, \
+    write_image_sequence, write_marked, write_png_sequence, write_video
 
 
 def _video_named_freely(path: Path) -> bool:
@@ -196,6 +196,11 @@ class OutputPlan:
     def default_workdir(self) -> Path:
         return self.beside(".work")
 
+    @property
+    def incomplete_note(self) -> Path:
+        """There only while the outputs are put in place, or after a run was killed then (staged_outputs)."""
+        return self.beside(INCOMPLETE)
+
 
 class InputIndex:
     """same_or_inside(input, path) against every input at once: a shot of N frame files in and N out is checked
@@ -347,7 +352,7 @@ def write_outputs(plan: OutputPlan, clip: Clip, result, save_generated: bool = F
     """The result in every requested form, then config, before/after strip and loss curve beside the first.
     Checks again first that nothing there is a user's (a file may have appeared while training ran). A first
     Ctrl-C meanwhile waits for the last of them (OutputsInProgress), so they all come from one run."""
-    with OutputsInProgress(), staged_outputs():
+    with OutputsInProgress(), staged_outputs(plan.incomplete_note):
         return _write_outputs(plan, clip, result, save_generated, save_flows, truth, overwrite)
 
 

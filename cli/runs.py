@@ -23,6 +23,7 @@ from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
 from vinpaint.files import PARTIAL_NAME, remove_partials
 from vinpaint.stopping import away_from_the_terminal, stop_signals
 from vinpaint.media.io import Clip
+from vinpaint.media.writers import is_incomplete_note
 
 
 class ProgressBar:
@@ -292,6 +293,7 @@ class OutputLock:
         self.paths = sorted({os.path.realpath(path) for path, _ in plan.targets} | {os.path.realpath(plan.stem)})
         self.named = plan.targets[0][0]  # what a refusal names: the first output, as the user gave it
         self.written = [path for path, _ in plan.paths(extras)]
+        self.note = plan.incomplete_note
         self.fds: list[int] = []
 
     def __enter__(self) -> "OutputLock":
@@ -313,6 +315,10 @@ class OutputLock:
             by_folder.setdefault(Path(path).parent, set()).add(Path(path).name)
         for parent, names in by_folder.items():
             remove_partials(parent, names)
+        if is_incomplete_note(self.note):
+            print(f"vinpaint: warning: an earlier run was stopped while it put its outputs in place: {self.named} "
+                  f"and the files beside it may be two runs' until this run writes them all again ({self.note}).",
+                  file=sys.stderr, flush=True)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -151,7 +151,7 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
         finally:
             bar.close()
             files.close()
-        with OutputsInProgress(), staged_outputs():  # put in place together once every one is written
+        with OutputsInProgress(), staged_outputs(plan.incomplete_note):  # put in place together at the end
             for i, sink in enumerate(sinks):
                 try:
                     stage(sink)

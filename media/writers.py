@@ -533,12 +533,49 @@ def _fill(sink, frames) -> None:
 _staged: contextvars.ContextVar[list | None] = contextvars.ContextVar("vinpaint_staged_outputs", default=None)
 
 
+INCOMPLETE = ".incomplete.txt"
+"""Beside the first output while a run puts its outputs in place (staged_outputs' journal)."""
+_INCOMPLETE_HEAD = "vinpaint was stopped while it put these outputs in place"
+
+
+def is_incomplete_note(path: Path) -> bool:
+    """True when `path` is the note staged_outputs leaves when a run stops between its renames."""
+    try:
+        if not Path(path).is_file() or Path(path).is_symlink():
+            return False
+        with open(path, "rb") as handle:
+            return handle.read(len(_INCOMPLETE_HEAD)) == _INCOMPLETE_HEAD.encode()
+    except OSError:
+        return False
+
+
+def _shown(sink) -> str:
+    if isinstance(sink, PatternSink):
+        return str(sink.pattern.folder / sink.pattern.name(sink.numbers[0])) + f" ... ({len(sink.numbers)} files)"
+    return str(sink.folder if isinstance(sink, PngFolderSink) else sink.path)
+
+
+def _write_incomplete_note(note: Path, staged: list) -> bool:
+    """Written (and synced) before the first rename and removed after the last, so that a kill, a power cut or a
+    second Ctrl-C between them leaves a file that says the outputs may be two runs' (renames cannot all happen
+    at once). Never over a file of the user's: then there is no note."""
+    if os.path.lexists(note) and not is_incomplete_note(note):
+        return False
+    text = (f"{_INCOMPLETE_HEAD} (killed, a power cut, or a second Ctrl-C), so these may hold files of two runs "
+            "(this run's and the one before):\n" + "".join(f"  {_shown(sink)}\n" for sink in staged) +
+            "Run the same command again: it writes them all again (from its work directory, without training) "
+            "and removes this file.\n")
+    atomic_write_bytes(note, text.encode("utf-8"))
+    return True
+
+
 @contextlib.contextmanager
-def staged_outputs():
+def staged_outputs(note: Path | None = None):
     """The outputs written inside (videos, PNG folders, frame patterns, marked files) are written whole under
     temporary names, and put in place together once every one is: a failure while writing any of them (a full
     disk) leaves the earlier run's outputs as they were, never a mix of two runs' (the new video beside the old
-    matte and config). Putting them in place is renames only."""
+    matte and config). Putting them in place is renames only; `note` (INCOMPLETE beside the first output) is
+    there while they happen and says so if they are cut short, until a run puts them all in place."""
     staged: list = []
     token = _staged.set(staged)
     try:
@@ -556,13 +593,17 @@ def staged_outputs():
         for sink in staged:
             sink.abort()
         raise
+    if note is not None and staged:
+        _write_incomplete_note(Path(note), staged)
     for i, sink in enumerate(staged):
         try:
             sink.commit()
         except BaseException:
             for rest in staged[i:]:
                 rest.abort()
-            raise
+            raise  # the note stays: some outputs may be this run's, the others the last one's
+    if note is not None and is_incomplete_note(Path(note)):
+        Path(note).unlink(missing_ok=True)  # also an earlier killed run's: every output is now this run's
 
 
 def stage(sink) -> None:

@@ -760,6 +760,48 @@ def test_a_restart_stopped_half_way_leaves_a_folder_the_next_run_accepts(clip, t
     assert main(args + ["--overwrite", "--restart", "--set", "train.seed=3"]) == 0
 
 
+KILLED_AFTER_ONE_RENAME = """
+import os, signal, sys
+from vinpaint.media import writers
+real_commit = writers.commit
+def renamed_then_killed(*args, **kwargs):
+    real_commit(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+writers.commit = renamed_then_killed
+from vinpaint.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_run_killed_between_its_final_renames_says_so_until_one_puts_them_all_in_place(clip, tmp_path, capsys):
+    """The outputs are put in place by one rename each; a kill -9 between two left a new video beside the earlier
+    run's PNG folder and config, and nothing said so. A note beside them now says it, the next run warns, and
+    the run that writes them all removes the note."""
+    out = tmp_path / "out"
+    args = ["inpaint", str(clip["video"]), "--mask", str(clip["masks"]), "-o", str(out / "clean.mkv"),
+            "-o", str(out / "frames"), *QUICK]
+    assert main(args) == 0
+    note = out / "clean.incomplete.txt"
+    assert not note.exists()
+    again = [*args, "--overwrite", "--set", "train.seed=3"]
+    killed = subprocess.run([sys.executable, "-c", KILLED_AFTER_ONE_RENAME, *again, "--restart"],
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr
+    text = note.read_text()
+    assert "stopped while it put these outputs in place" in text
+    for name in ("clean.mkv", "frames", "clean.config.json", "clean.matte"):
+        assert str(out / name) in text, text
+    assert json.loads((out / "clean.config.json").read_text())["train"]["seed"] != 3  # the earlier run's still
+    capsys.readouterr()
+    assert main(again) == 0
+    err = capsys.readouterr().err
+    assert f"an earlier run was stopped while it put its outputs in place: {out / 'clean.mkv'}" in err, err
+    assert not note.exists()
+    assert json.loads((out / "clean.config.json").read_text())["train"]["seed"] == 3
+    assert main(again) == 0
+    assert "stopped while it put" not in capsys.readouterr().err
+
+
 def test_two_runs_writing_the_same_output_with_their_own_work_directories_are_refused(clip, tmp_path, capsys):
     """Each run locked only its work directory: two runs of one output with their own --work-dir both said they
     wrote it, their files replacing each other's. The outputs are locked too (here, a run holding them)."""

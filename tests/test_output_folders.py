@@ -295,6 +295,21 @@ def test_demo_refuses_a_users_folder_of_frames_as_its_output(tmp_path, capsys):
     assert not (tmp_path / "e").exists()
 
 
+def test_two_demos_into_one_folder_at_once_are_refused(tmp_path, capsys):
+    """The demo took neither the outputs' lock nor the work directory's: a second demo into the same folder at
+    once rewrote the sample and the outputs under the first."""
+    from vinpaint.cli.outputs import OutputPlan
+    from vinpaint.cli.runs import OutputLock
+
+    out = tmp_path / "demo"
+    with OutputLock(OutputPlan.from_args([str(out / "result.mp4"), str(out / "result")], "auto")):
+        refused(capsys, ["demo", "-o", out, "--frames", "4", "--preset", "tiny", "--quiet"],
+                rf"another vinpaint run is writing {re.escape(str(out / 'result.mp4'))} \(or files beside it\)")
+    assert not (out / "sample").exists()
+    assert main([str(a) for a in ["demo", "-o", out, "--frames", "4", "--preset", "tiny", "--quiet", "--steps",
+                                  "1"]]) == 0
+
+
 def test_an_output_inside_a_daemon_store_is_refused(clip, tmp_path, capsys):
     """Before: `-o STORE/jobs/<id>/results --overwrite` replaced a finished job's results with a PNG folder (the
     daemon rebuilt them from its cache only when the job was asked for again)."""
