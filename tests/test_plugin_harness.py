@@ -720,6 +720,39 @@ def test_no_daemon_render_and_buttons_fail_with_a_message_and_the_host_survives(
     assert run.event("summary")["leaked_images"] == 0
 
 
+def test_a_farms_frames_of_an_untrained_node_with_no_daemon_fail_at_once_after_the_first(clip: Clip) -> None:
+    """A final render of a node nobody trained trains it; with no daemon, each frame waited the patient timeout
+    again (10 s a frame; a render's own client fails at once where nothing answered a moment ago, the training
+    one did not)."""
+    build_plugin()
+    nowhere = free_endpoint()
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", nowhere, "--batch",
+                  "--param", f"preset={PRESET_TINY}", "--expect-failure", "render",
+                  "--steps", "describe,create,render:1,render:2,render:3,destroy,unload")
+    assert run.returncode == 0, run.stdout[-3000:]
+    for frame in (1, 2, 3):
+        render = run.steps[f"render:{frame}"]
+        assert render["status"] == "Failed" and f"no daemon is reachable at {nowhere}" in render["persistent"]
+    assert run.steps["render:1"]["elapsed_s"] < 30
+    assert run.steps["render:2"]["elapsed_s"] < 3 and run.steps["render:3"]["elapsed_s"] < 3, run.steps
+
+
+def test_a_host_without_temporal_clip_access_is_told_train_needs_it(clip: Clip) -> None:
+    """A host that says a plug-in may read only the frame at hand (kOfxImageEffectPropTemporalClipAccess 0) may
+    answer other frames with nothing or with the current frame: Train uploaded twelve copies of frame 1 and the
+    result showed frame 1 everywhere (found with a HostSupport host). Refused before the daemon is asked."""
+    build_plugin()
+    nowhere = free_endpoint()
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", nowhere,
+                  "--no-temporal-access", "--expect-failure", "train",
+                  "--steps", "describe,create,train,destroy,unload")
+    assert run.returncode == 0, run.stdout[-3000:]
+    train = run.steps["train"]
+    assert train["status"] == "Failed" and train["images"] == 0, train
+    assert "temporal clip access is off" in train["status_param"], train["status_param"]
+    assert "no daemon" not in train["status_param"]
+
+
 def test_a_stopped_daemon_is_named_as_one_that_accepts_but_never_answers(trained: Trained, clip: Clip,
                                                                           daemon: Daemon, tmp_path: Path) -> None:
     """A SIGSTOPped (or frozen) daemon's kernel still accepts the TCP connection; before, the node said nothing

@@ -66,6 +66,11 @@ static bool hostIsNuke() { return hostNameStartsWith("uk.co.thefoundry.nuke"); }
 // channel when the plug-in asks for Alpha; our Mask channel would sit beside it, the two disagreeing.
 bool hostIsNatron() { return hostNameStartsWith("fr.inria.Natron"); }
 
+bool hostAllowsTemporalAccess() {
+    return !suites().host ||
+           PropSet(suites().host->host).tryInt(kOfxImageEffectPropTemporalClipAccess).value_or(1) != 0;
+}
+
 bool hostIsBackground() {
     return suites().host && PropSet(suites().host->host).tryInt(kOfxImageEffectHostPropIsBackground).value_or(0) != 0;
 }

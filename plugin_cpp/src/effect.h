@@ -105,6 +105,7 @@ bool referencePaintedAt(Instance &inst, double t);
 std::string clientName();
 bool hostIsNatron();      // kOfxPropName fr.inria.Natron*
 bool hostIsBackground();  // kOfxImageEffectHostPropIsBackground: a render process with no GUI (a farm, a script)
+bool hostAllowsTemporalAccess();  // kOfxImageEffectPropTemporalClipAccess of the host (absent: yes)
 void setStatusLine(Instance &inst, const std::string &text) noexcept;
 // "error: <what>" for the status line (without the "vinpaint: " prefix messages carry).
 std::string errorLine(const std::string &what);

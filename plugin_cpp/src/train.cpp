@@ -210,6 +210,10 @@ OfxStatus TrainJob::run() {
     if (!inst_.source.connected()) {
         throw OfxError(kOfxStatFailed, "vinpaint: connect the Source input before pressing Train");
     }
+    if (!hostAllowsTemporalAccess())  // its fetches of other frames are undefined: nothing, or the current frame
+        throw OfxError(kOfxStatFailed, "vinpaint: this host lets a node read only the frame it renders (its "
+                                       "temporal clip access is off), and Train reads every frame of the Source; "
+                                       "inpaint the plates with `vinpaint inpaint` or `vinpaint submit` instead");
     status("contacting the daemon...");
     // A dead daemon should fail the button press in about two seconds, before anything is read.
     // (A render is patient from the start: it is a batch render.)
@@ -221,6 +225,9 @@ OfxStatus TrainJob::run() {
         if (!progress_->update(fraction_)) userCancelled_ = true;
         return userCancelled_;
     });
+    // A render fails at once where nothing answered a moment ago, as Renderer::renderClient's do: a farm's frames of
+    // a node nobody trained, with no daemon, waited the patient timeout each (10 s a frame, in turn on every thread).
+    if (fromRender()) client.setFailFast(true);
     const proto::HelloReply hello = client.hello(clientName());
     client.setTimeouts(Timeouts::patient());
 

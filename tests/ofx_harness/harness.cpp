@@ -3,7 +3,8 @@
 // from --reference-first-frame on, no image outside them; --reference-components RGB|RGBA as connected to it,
 // the Source's by default; --gui-final-render: a final render from a GUI host before OFX 1.4, which gives no
 // render status; --playback: renders with a final render status inside an interactive sequence, as Natron's viewer
-// plays back; --host-name: the name the host gives itself), and runs a list of steps:
+// plays back; --host-name: the name the host gives itself; --no-temporal-access: a host that says plug-ins may
+// read only the frame at hand), and runs a list of steps:
 //
 //   describe            Load, Describe, DescribeInContext (prints what the plugin declared)
 //   create              CreateInstance (parameters from --param first, as a reopened project would)
@@ -144,7 +145,8 @@ Args parse(int argc, char **argv) {
             a.sourceRange = {std::stod(d[0]), std::stod(d[1])};
         } else if (k == "--playback") {  // the viewer plays the clip back, as Natron does (not background)
             a.playback = true;
-        } else if (k == "--no-message-v2") a.host.messageV2 = false;
+        } else if (k == "--no-temporal-access") a.host.temporalAccess = false;
+        else if (k == "--no-message-v2") a.host.messageV2 = false;
         else if (k == "--no-progress") a.host.progressSuite = false;
         else if (k == "--no-multithread") a.host.multiThread = false;
         else if (k == "--no-param-suite") a.host.paramSuite = false;

@@ -1034,7 +1034,7 @@ Host::Host(const Options &opt) : opt_(opt) {
     hostProps_.setInt(kOfxImageEffectHostPropIsBackground, {opt.background ? 1 : 0});
     hostProps_.setInt(kOfxImageEffectPropSupportsMultiResolution, {1});
     hostProps_.setInt(kOfxImageEffectPropSupportsTiles, {1});
-    hostProps_.setInt(kOfxImageEffectPropTemporalClipAccess, {1});
+    hostProps_.setInt(kOfxImageEffectPropTemporalClipAccess, {opt.temporalAccess ? 1 : 0});
     hostProps_.setString(kOfxImageEffectPropSupportedComponents,
                          {kOfxImageComponentRGBA, kOfxImageComponentRGB, kOfxImageComponentAlpha});
     hostProps_.setString(kOfxImageEffectPropSupportedContexts,

@@ -147,6 +147,7 @@ struct Options {
     bool negativeRowBytes = false; // rows stored top row first, rowBytes < 0
     int originX = 0, originY = 0;  // the clips' region of definition starts here
     bool background = false;       // kOfxImageEffectHostPropIsBackground
+    bool temporalAccess = true;    // kOfxImageEffectPropTemporalClipAccess (--no-temporal-access: 0)
     std::string name = "org.vinpaint.harness";  // kOfxPropName (--host-name: as another host names itself)
     std::string unreadableParamType;  // comma-separated types whose paramGetValue and paramSetValue answer
                                       // kOfxStatErrMissingHostFeature (as HostSupport's example host does for
