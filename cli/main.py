@@ -41,8 +41,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def print_names_as_on_disk() -> None:
+    """A file name that is not UTF-8 (a Latin-1 folder from an old zip or a share) is printed as its bytes, as ls
+    prints it: under a strict UTF-8 stdout (an en_US.UTF-8 locale), printing it raised UnicodeEncodeError once the
+    run had done its work."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv_given, argv = argv, list(sys.argv[1:] if argv is None else argv)
+    if argv_given is None:
+        print_names_as_on_disk()
     try:  # loading the commands' modules takes a moment: a Ctrl-C there printed an import's traceback
         deterministic_cublas()
         prefer_sleeping_threads()  # before any command loads torch

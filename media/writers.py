@@ -569,7 +569,7 @@ def _write_incomplete_note(note: Path, staged: list) -> bool:
             "(this run's and the one before):\n" + "".join(f"  {_shown(sink)}\n" for sink in staged) +
             "Run the same command again: it writes them all again (from its work directory, without training) "
             "and removes this file.\n")
-    atomic_write_bytes(note, text.encode("utf-8"))
+    atomic_write_bytes(note, text.encode("utf-8", "surrogateescape"))  # a folder named in Latin-1 as it is on disk
     return True
 
 
@@ -590,15 +590,15 @@ def staged_outputs(note: Path | None = None):
         raise
     finally:
         _staged.reset(token)
-    try:  # every refusal (a file of the user's that appeared meanwhile) before the first rename: no mix
+    try:  # every refusal (a file of the user's that appeared meanwhile), and the note, before the first rename
         for sink in staged:
             sink.check()
+        if note is not None and staged:
+            _write_incomplete_note(Path(note), staged)
     except BaseException:
         for sink in staged:
             sink.abort()
         raise
-    if note is not None and staged:
-        _write_incomplete_note(Path(note), staged)
     for i, sink in enumerate(staged):
         try:
             sink.commit()

@@ -802,6 +802,21 @@ def test_a_run_killed_between_its_final_renames_says_so_until_one_puts_them_all_
     assert "stopped while it put" not in capsys.readouterr().err
 
 
+def test_an_output_folder_named_in_latin_1_gets_its_outputs(clip, tmp_path, capsys):
+    """A folder name that is not UTF-8 (an old zip's, an SMB share's): the note written while the outputs are put
+    in place could not encode it, so a finished run ended in a traceback with its outputs left half-way under
+    temporary names."""
+    folder = tmp_path / os.fsdecode(b"caf\xe9")
+    done = subprocess.run([sys.executable, "-m", "vinpaint", "inpaint", str(clip["video"]), "--mask",
+                           str(clip["masks"]), "-o", str(folder / "clean.mkv"), "-o", str(folder / "frames"), *QUICK],
+                          capture_output=True, timeout=300, env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"})
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr.decode(errors="replace")[-3000:]
+    names = sorted(p.name for p in folder.iterdir())
+    assert "clean.mkv" in names and "frames" in names and not any(n.endswith(".partial") for n in names), names
+    assert "clean.incomplete.txt" not in names
+    assert b"caf\xe9" in done.stdout  # printed as it is on disk, as ls prints it
+
+
 def test_two_runs_writing_the_same_output_with_their_own_work_directories_are_refused(clip, tmp_path, capsys):
     """Each run locked only its work directory: two runs of one output with their own --work-dir both said they
     wrote it, their files replacing each other's. The outputs are locked too (here, a run holding them)."""
