@@ -97,7 +97,26 @@ def resolve_codec(path: Path, codec: str = "auto", size: tuple[int, int] | None 
         raise InputError(f"codec {name} needs an even width and height but the video is {size[0]}x{size[1]}; "
                          + ("use --codec x264-444 or ffv1." if suffix == ".mkv" and codec != "auto" else
                             "use --codec x264-444 or a .mkv output."))
+    if size is not None:
+        check_encodable(name, size)
     return name
+
+
+def check_encodable(name: str, size: tuple[int, int]) -> None:
+    """The encoder opened once at the frame size, before any work: FFV1 refuses a 1-pixel-wide video and every
+    codec a huge one, and found only at the end, after training, that was a traceback."""
+    spec = CODECS[name]
+    context = av.CodecContext.create(spec.encoder, "w")
+    context.width, context.height, context.pix_fmt = size[0], size[1], spec.pix_fmt
+    context.time_base = Fraction(1, 24)
+    context.options = dict(spec.options)
+    try:
+        context.open()
+    except av.FFmpegError:
+        raise InputError(f"codec {name} cannot encode a {size[0]}x{size[1]} video (FFmpeg refuses that size); "
+                         "write a PNG folder or a frame pattern (clean.%04d.png), or another --codec.") from None
+    finally:
+        del context
 
 
 def mark_png(data: bytes) -> bytes:
@@ -402,6 +421,9 @@ class VideoSink:
             self.container.mux(self.stream.encode(picture))
         except OSError as exc:
             raise naming(exc, self.path) from exc
+        except av.FFmpegError as exc:  # not an OSError: a size or format the encoder refuses
+            raise InputError(f"could not encode {self.path} ({exc}); write a PNG folder or a frame pattern "
+                             "instead.") from exc
 
     def finish(self) -> None:
         """The encoder flushed and the file closed: all that needs disk space, before commit."""

@@ -817,6 +817,20 @@ def test_an_output_folder_named_in_latin_1_gets_its_outputs(clip, tmp_path, caps
     assert b"caf\xe9" in done.stdout  # printed as it is on disk, as ls prints it
 
 
+def test_a_video_size_the_encoder_refuses_is_said_before_training(tmp_path, capsys):
+    """FFV1 refuses a 1-pixel-wide video: found when the result was encoded, after training, it was a traceback."""
+    frames = np.random.default_rng(0).integers(0, 255, (8, 64, 1, 3), dtype=np.uint8)
+    masks = np.zeros((8, 64, 1), np.uint8)
+    masks[:, 20:30] = 255
+    write_png_sequence(tmp_path / "frames", frames)
+    write_png_sequence(tmp_path / "masks", masks)
+    refused(capsys, ["inpaint", tmp_path / "frames", "--mask", tmp_path / "masks", "-o", tmp_path / "thin.mkv",
+                     *QUICK],
+            r"codec ffv1 cannot encode a 1x64 video \(FFmpeg refuses that size\); write a PNG folder or a frame "
+            r"pattern")
+    assert not (tmp_path / "thin.work").exists() and not (tmp_path / "thin.mkv").exists()
+
+
 def test_two_runs_writing_the_same_output_with_their_own_work_directories_are_refused(clip, tmp_path, capsys):
     """Each run locked only its work directory: two runs of one output with their own --work-dir both said they
     wrote it, their files replacing each other's. The outputs are locked too (here, a run holding them)."""
