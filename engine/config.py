@@ -347,7 +347,8 @@ class ResolutionConfig:
     work_width: int = 384
     """Working width in pixels (a multiple of 64: the encoder halves the size six times)."""
     work_height: int = 0
-    """Working height; 0 keeps the source aspect, rounded to a multiple of 64 (384x192 for 16:9 at 384)."""
+    """Working height; 0 keeps the source aspect, rounded to a multiple of 64 (384x192 for 16:9 at 384), at most
+    four times the width and 2048 (a tall strip)."""
     crop_to_hole: bool = setting(False, Flag())
     """Train on the region around the hole that is left to generate (its union over the clip plus a margin), at
     up to `work_width` (never enlarged past the next multiple of 64), instead of the whole frame squashed to
@@ -844,15 +845,22 @@ def _nested_type(cls, name: str):
 
 # --- sizes: what the settings make of a clip ----------------------------------------------------------------
 
+TALLEST = 4
+"""A working height derived from the aspect is at most this many times the width (and 2048, the setting's bound):
+a 4x1000 strip made a 64x16000 network input and used 18 GB to train six tiny steps."""
+
+
+def _derived_height(height: int, width: int, w: int) -> int:
+    return min(max(64, int(round(height * w / width / 64.0)) * 64), TALLEST * w, 2048)
+
+
 def working_size(height: int, width: int, config: InpaintConfig) -> tuple[int, int]:
     """Source size -> (h, w) the network works at: multiples of 64, aspect kept unless both are given."""
     w = int(config.resolution.work_width)
     if w < 64 or w % 64:
         raise InputError(f"working width {w} is too small or not a multiple of 64 (the encoder halves it 6 times); "
                          "use 64, 128, 192, 256, 320, 384 ...")
-    h = int(config.resolution.work_height)
-    if h == 0:
-        h = max(64, int(round(height * w / width / 64.0)) * 64)
+    h = int(config.resolution.work_height) or _derived_height(height, width, w)
     if h < 64 or h % 64:
         raise InputError(f"working height {h} is too small or not a multiple of 64")
     return h, w
@@ -863,7 +871,7 @@ def region_working_size(height: int, width: int, config: InpaintConfig) -> tuple
     multiple of 64, so a small region is trained at its own detail rather than blown up."""
     cap = int(config.resolution.work_width)
     w = max(64, min(cap, -(-width // 64) * 64))
-    h = int(config.resolution.work_height) or max(64, int(round(height * w / width / 64.0)) * 64)
+    h = int(config.resolution.work_height) or _derived_height(height, width, w)
     if config.variant == "dip" and h * w < 2 * 64 * 64:
         w = 128  # BatchNorm needs a bottleneck of at least 2 pixels
     return h, w
