@@ -294,6 +294,8 @@ def _decode_video_file(path: Path, matte: bool) -> tuple[Clip, str]:
             for frame in container.decode(stream):
                 if not frames:
                     turn, flipped = display_turn(frame)
+                    coded = (frame.width, frame.height)
+                check_same_size(path, coded, frame, len(frames))
                 frames.append(matte_of(upright(frame, target, turn)))
                 if frame.pts is not None and frame.time_base is not None:
                     times.append(float(frame.pts * frame.time_base))
@@ -310,6 +312,14 @@ def _decode_video_file(path: Path, matte: bool) -> tuple[Clip, str]:
                        f"truncated or still being written?); using those {len(frames)}")
     return Clip(np.stack(frames), Fraction(rate), path, "video", notices=notices, turn=turn), \
         stream.codec_context.name
+
+
+def check_same_size(path: Path, first: tuple[int, int], frame, index: int) -> None:
+    """A stream that changes size on the way (two exports joined, a broadcast capture): one sentence, not the
+    traceback of stacking frames of two sizes. `first`: the first frame's (width, height) as coded."""
+    if (frame.width, frame.height) != first:
+        raise InputError(f"video {path} changes size at frame {index + 1} ({first[0]}x{first[1]} to "
+                         f"{frame.width}x{frame.height}); export it at one size.")
 
 
 def video_notices(path: Path, audio: int, stream, rate, times: list[float], turn: int,

@@ -12,8 +12,8 @@ import numpy as np
 
 from vinpaint.errors import InputError
 from .io import DEFAULT_FPS, IMAGE_EXTENSIONS, Clip, _check_count, _check_size, _describe, _reason, _to_hole, \
-    check_frame_names, check_regular, check_same_numbers, decoded_format, display_turn, image_alpha_notices, \
-    list_images, matte_of, read_image_typed, upright, video_notices
+    check_frame_names, check_regular, check_same_numbers, check_same_size, decoded_format, display_turn, \
+    image_alpha_notices, list_images, matte_of, read_image_typed, upright, video_notices
 from .sequences import looks_like_pattern, parse_pattern, select_frames
 
 
@@ -124,6 +124,8 @@ class FrameStream:
                                      f"promised {stop}; is it truncated or still being written?")
                 if self.decoded == 0:
                     self.turn, self.flipped = display_turn(frame)
+                    self.coded = (frame.width, frame.height)
+                check_same_size(self.video, self.coded, frame, self.decoded)
                 if self.decoded >= start:
                     self.buffer[self.decoded] = matte_of(upright(frame, self.target, self.turn))
                 self.decoded += 1

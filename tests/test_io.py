@@ -169,6 +169,31 @@ def test_a_phone_video_stored_turned_is_read_as_players_show_it(tmp_path):
     assert any("asks players to mirror it" in n for n in clip.notices), clip.notices
 
 
+def test_a_video_that_changes_size_on_the_way_is_one_sentence(tmp_path):
+    """Two MPEG-TS exports joined (96x64, then 96x72): stacking the frames was a traceback, in the whole-clip
+    reader and in the long-shot one (after its first window had trained)."""
+    rng = np.random.default_rng(0)
+    parts = []
+    for height in (64, 72):
+        buffer = io.BytesIO()
+        with av.open(buffer, "w", format="mpegts") as container:
+            stream = container.add_stream("libx264", rate=25)
+            stream.width, stream.height, stream.pix_fmt = 96, height, "yuv420p"
+            for _ in range(6):
+                picture = av.VideoFrame.from_ndarray(rng.integers(0, 255, (height, 96, 3), np.uint8), format="rgb24")
+                container.mux(stream.encode(picture))
+            container.mux(stream.encode(None))
+        parts.append(buffer.getvalue())
+    (tmp_path / "joined.ts").write_bytes(b"".join(parts))
+    says = r"video \S+joined.ts changes size at frame 7 \(96x64 to 96x72\); export it at one size"
+    with pytest.raises(InputError, match=says):
+        read_clip(tmp_path / "joined.ts")
+    stream = FrameStream(tmp_path / "joined.ts")
+    assert stream.read(0, 6).shape == (6, 64, 96, 3)
+    with pytest.raises(InputError, match=says):
+        stream.read(4, 10)
+
+
 def test_an_untagged_hd_video_is_read_as_players_show_it(tmp_path):
     """An HD H.264 stream that names no colour matrix is BT.709 to players; read so, a plate written back
     (tagged BT.709) shows the colours the source showed (before, 2026-12-01: read as BT.601, 9 levels off)."""
