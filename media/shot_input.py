@@ -79,7 +79,7 @@ class FrameStream:
                     raise InputError(f"file {path} has no video stream.")
                 stream = container.streams.video[0]
                 rate = stream.average_rate or stream.guessed_rate or DEFAULT_FPS
-                packets = [(p.pts, p.time_base) for p in container.demux(stream) if p.size]
+                packets = shown_packets(container.demux(stream))
                 count = len(packets)
                 times = [float(pts * base) for pts, base in packets if pts is not None and base is not None]
                 audio = len(container.streams.audio)
@@ -137,6 +137,18 @@ class FrameStream:
         if self.container is not None:
             self.container.close()
             self.container = None
+
+
+def shown_packets(packets) -> list[tuple]:
+    """(pts, time_base) of the packets that decode to a frame players show: not those an edit list hides (a trimmed
+    phone clip: 24 coded, 20 shown) nor those before the first key frame (a stream cut mid-GOP), which the decoder
+    drops. Counted from every packet, the long shot paired its masks with frames shifted by those it never got."""
+    kept, keyed = [], False
+    for packet in packets:
+        keyed = keyed or packet.is_keyframe
+        if packet.size and keyed and not packet.is_discard:
+            kept.append((packet.pts, packet.time_base))
+    return kept
 
 
 class ShotFiles:

@@ -194,6 +194,35 @@ def test_a_video_that_changes_size_on_the_way_is_one_sentence(tmp_path):
         stream.read(4, 10)
 
 
+def test_the_long_shot_reader_counts_the_frames_players_show(tmp_path):
+    """It counted packets: a trimmed MP4 (an edit list hides 4 of its 24 coded frames) was 24 frames long, so a
+    20-frame mask was refused and a 24-frame one trained, shifted by 4; a stream cut mid-GOP the same."""
+    base = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 255, (64, 200, 3), np.uint8), (9, 9), 3)
+    with av.open(str(tmp_path / "trimmed.mp4"), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt, stream.options = 96, 64, "yuv420p", {"bf": "0"}
+        stream.codec_context.time_base = Fraction(1, 25)
+        for i in range(24):
+            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, 2 * i:2 * i + 96]), format="rgb24")
+            picture.pts, picture.time_base = i - 4, Fraction(1, 25)  # the first four before time 0: trimmed
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode(None))
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mpegts") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt, stream.options = 96, 64, "yuv420p", {"g": "12"}
+        for i in range(40):
+            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, i:i + 96]), format="rgb24")
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode(None))
+    data = buffer.getvalue()
+    (tmp_path / "cut.ts").write_bytes(data[len(data) // 2 // 188 * 188:])  # from a TS packet mid-GOP
+    for name in ("trimmed.mp4", "cut.ts"):
+        whole, streamed = read_clip(tmp_path / name), FrameStream(tmp_path / name)
+        assert streamed.count == whole.frames.shape[0] < (24 if name == "trimmed.mp4" else 40), name
+        assert np.array_equal(streamed.read(0, streamed.count), whole.frames), name
+
+
 def test_an_untagged_hd_video_is_read_as_players_show_it(tmp_path):
     """An HD H.264 stream that names no colour matrix is BT.709 to players; read so, a plate written back
     (tagged BT.709) shows the colours the source showed (before, 2026-12-01: read as BT.601, 9 levels off)."""
