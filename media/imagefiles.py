@@ -50,7 +50,7 @@ def read_image_file(path: Path, dropped: list[str] | None = None,
         pixels = image.read_image(0, 0, 0, spec.nchannels, wanted)
         if pixels is None or spec.nchannels < 1:
             raise InputError(f"cannot read image {path}: {_short(image.geterror() or 'no pixels')}.")
-        names = [str(n).split(".")[-1].upper() for n in spec.channelnames]
+        names = main_layer(path, [str(n) for n in spec.channelnames])
     finally:
         image.close()
     pixels = np.asarray(pixels).reshape(spec.height, spec.width, spec.nchannels)  # the data window's
@@ -73,6 +73,22 @@ def read_image_file(path: Path, dropped: list[str] | None = None,
         raise InputError(f"image {path} has {bad} pixels that are NaN or infinite; clean them up in the "
                          "compositor first (the model cannot learn from them).")
     return rgb, sample
+
+
+def main_layer(path: Path, channels: list[str]) -> list[str]:
+    """Channel names with their layer taken off for the image's main layer ("" for another layer's): the unnamed
+    R, G, B (or Y), or the only layer holding R, G and B. Taking every layer's last part, a file of albedo.RGB and
+    beauty.RGB was read as its albedo pass, and another layer's A as the frame's alpha."""
+    parts = [(name.rpartition(".")[0], name.rpartition(".")[2].upper()) for name in channels]
+    main = ""
+    if not any(layer == "" and name in ("R", "G", "B", "Y") for layer, name in parts):
+        whole = sorted({layer for layer, _ in parts if layer and all((layer, c) in parts for c in "RGB")})
+        if len(whole) > 1:
+            raise InputError(f"image {path} holds no unnamed R, G, B channels but the layers {', '.join(whole)}; "
+                             "vinpaint reads the main (unnamed) layer, so write the plate with its beauty pass as "
+                             "the main layer.")
+        main = whole[0] if whole else ""
+    return [name if layer == main else "" for layer, name in parts]
 
 
 def _in_display_window(pixels: np.ndarray, spec) -> np.ndarray:

@@ -402,6 +402,35 @@ def test_a_translucent_alpha_in_an_exr_is_said_to_be_dropped(tmp_path):
     assert sample == "float" and np.allclose(rgb, pixels[..., :3]) and dropped == ["a.exr"]
 
 
+def test_an_exr_with_layers_is_read_from_its_main_layer(tmp_path):
+    """Every channel's layer was cut off its name: a file of albedo.RGB and beauty.RGB was read as the albedo pass
+    without a word, and a matte layer's A as the frame's alpha."""
+    pytest.importorskip("OpenImageIO")
+    from vinpaint.media.imagefiles import read_image_file
+    import OpenImageIO as oiio
+
+    def exr(name, channels, pixels):
+        spec = oiio.ImageSpec(7, 6, len(channels), "float")
+        spec.channelnames = tuple(channels)
+        out = oiio.ImageOutput.create(str(tmp_path / name))
+        out.open(str(tmp_path / name), spec)
+        out.write_image(np.ascontiguousarray(pixels, np.float32))
+        out.close()
+        return tmp_path / name
+
+    rng = np.random.default_rng(2)
+    pixels = rng.random((6, 7, 7)).astype(np.float32)
+    dropped: list[str] = []
+    main = exr("main.exr", ["albedo.R", "albedo.G", "albedo.B", "R", "G", "B", "matte.A"], pixels)
+    rgb, _ = read_image_file(main, dropped)
+    assert np.array_equal(rgb, pixels[..., 3:6]) and dropped == []  # the matte layer's A is no alpha of the frame
+    only = exr("only.exr", ["beauty.R", "beauty.G", "beauty.B", "depth.Z"], pixels[..., :4])
+    assert np.array_equal(read_image_file(only, dropped)[0], pixels[..., :3])
+    both = exr("both.exr", ["albedo.R", "albedo.G", "albedo.B", "beauty.R", "beauty.G", "beauty.B"], pixels[..., :6])
+    with pytest.raises(InputError, match=r"holds no unnamed R, G, B channels but the layers albedo, beauty; "):
+        read_image_file(both, dropped)
+
+
 @settings(max_examples=15, deadline=None)
 @given(st.integers(1, 40), st.integers(1, 40), st.sampled_from([np.uint8, np.uint16]), st.integers(0, 2 ** 31))
 def test_png_bytes_round_trip_any_size(height, width, dtype, seed):
