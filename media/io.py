@@ -203,10 +203,19 @@ def image_alpha_notices(source: Path, dropped: list[str], count: int) -> list[st
 
 def video_alpha_notices(path: Path, stream) -> list[str]:
     """The notice for a video stream whose pixel format has an alpha channel, which decoding to RGB drops."""
+    if unread_alpha(stream):
+        return [f"video {path} has an alpha channel (VP9's, which FFmpeg's own decoder does not read); "
+                f"{ALPHA_DROPPED}"]
     fmt = stream.codec_context.format if stream.codec_context is not None else None
     if fmt is None or not any(c.is_alpha for c in fmt.components):
         return []
     return [f"video {path} has an alpha channel ({fmt.name}); {ALPHA_DROPPED}"]
+
+
+def unread_alpha(stream) -> bool:
+    """A WebM whose VP9 carries its alpha beside the picture (alpha_mode 1): FFmpeg's native VP9 decoder, the one
+    PyAV opens, returns the picture without it."""
+    return str(stream.metadata.get("alpha_mode", "0")) == "1"
 
 
 def _read_pattern(pattern: Pattern, frame_range: tuple[int, int] | None, matte: bool = False) -> Clip:
@@ -229,6 +238,10 @@ def decoded_format(path: Path, stream, matte: bool = False) -> str:
     if stream.codec_context is None:
         raise InputError(f"cannot open video {path}: its video stream has no usable codec (is the file damaged or "
                          "truncated?).")
+    if matte and unread_alpha(stream):  # its black picture read as the mask said "the mask is empty"
+        raise InputError(f"mask video {path} keeps its matte in VP9's alpha channel, which this FFmpeg's VP9 "
+                         "decoder does not read; export the mask as a PNG sequence, or as ProRes 4444 or QuickTime "
+                         "Animation with alpha.")
     fmt = stream.codec_context.format
     deep = fmt is not None and max((c.bits for c in fmt.components), default=8) > 8
     if matte and fmt is not None and any(c.is_alpha for c in fmt.components):

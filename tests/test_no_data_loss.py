@@ -324,6 +324,22 @@ def test_an_exr_is_its_display_window_whatever_its_data_window(tmp_path):
     assert hole.sum() == 100 and hole[13:23, 15:25].all()
 
 
+def test_a_vp9_mask_whose_matte_is_in_its_alpha_is_named_not_called_empty(clip, tmp_path, capsys):
+    """A WebM's VP9 alpha (alpha_mode 1, as browsers and roto tools export it) is not read by FFmpeg's own VP9
+    decoder: the black picture read as the mask said "the mask is empty"."""
+    with av.open(str(tmp_path / "roto.webm"), "w") as container:
+        stream = container.add_stream("libvpx-vp9", rate=24)
+        stream.width, stream.height, stream.pix_fmt = SMALL.width, SMALL.height, "yuva420p"
+        for t in range(SMALL.frames):
+            matte = np.zeros((SMALL.height, SMALL.width, 4), np.uint8)
+            matte[20:40, 30 + t:60 + t, 3] = 255
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(matte, format="rgba")))
+        container.mux(stream.encode(None))
+    refused(capsys, ["inpaint", clip["video"], "--mask", tmp_path / "roto.webm", "-o", tmp_path / "out.mkv", *QUICK],
+            r"mask video \S+roto.webm keeps its matte in VP9's alpha channel, which this FFmpeg's VP9 decoder does "
+            r"not read; export the mask as a PNG sequence")
+
+
 def test_a_mask_video_at_another_frame_rate_is_said(clip, tmp_path):
     from vinpaint.media.io import read_inputs
 
