@@ -13,7 +13,7 @@ import numpy as np
 from vinpaint.errors import InputError
 from .io import DEFAULT_FPS, IMAGE_EXTENSIONS, Clip, _check_count, _check_size, _describe, _reason, _to_hole, \
     check_frame_names, check_regular, check_same_numbers, check_same_size, decoded_format, display_turn, \
-    image_alpha_notices, list_images, matte_of, read_image_typed, upright, video_notices
+    image_alpha_notices, list_images, mask_rate_notices, matte_of, read_image_typed, upright, video_notices
 from .sequences import looks_like_pattern, parse_pattern, select_frames
 
 
@@ -181,6 +181,7 @@ class ShotFiles:
         if self.masks is not None:
             _check_count(self.masks.count, self.count, mask)
             _check_size(*self.masks.clip.size, self.clip.size, mask)
+            self.clip.notices += mask_rate_notices(mask, self.clip)  # as read_inputs says it of a whole clip
 
     def window(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         frames = self.frames.read(start, stop)

@@ -351,6 +351,10 @@ def test_a_mask_video_at_another_frame_rate_is_said(clip, tmp_path):
     notices = read_inputs(clip["video"], tmp_path / "mask30.mkv")[0].notices
     assert notices == [f"the mask {tmp_path / 'mask30.mkv'} runs at 30 fps and the video at 24; they have the same "
                        "number of frames, so mask frame N is used for video frame N"]
+    from vinpaint.media.shot_input import ShotFiles  # a long shot's reader says it too (it did not)
+
+    assert ShotFiles(clip["video"], tmp_path / "mask30.mkv").clip.notices == notices
+    assert ShotFiles(clip["video"], tmp_path / "mask24.mkv").clip.notices == []
 
 
 # ---- a long shot's work directory ----------------------------------------------------------------------------------
