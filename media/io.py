@@ -320,7 +320,7 @@ def _decode_video_file(path: Path, matte: bool) -> tuple[Clip, str]:
     if not frames:
         raise InputError(f"video {path} holds no frames.")
     notices = video_notices(path, audio, stream, rate, times, turn, frames[0].shape, flipped)
-    if declared and len(frames) < declared:
+    if declared and len(frames) < declared and len(frames) < declared - _hidden_frames(path):
         notices.append(f"video {path} declares {declared} frames but only {len(frames)} could be read (is the file "
                        f"truncated or still being written?); using those {len(frames)}")
     return Clip(np.stack(frames), Fraction(rate), path, "video", notices=notices, turn=turn), \
@@ -411,6 +411,29 @@ def _check_size_so_far(path: Path, count: int, frame_bytes: int, budget: int) ->
     if count * frame_bytes > budget:
         raise InputError(f"{path} needs more than {budget / 2**30:.1f} GiB of memory at {count} frames, a quarter "
                          "of this machine's; cut it into shorter shots first.")
+
+
+def shown_packets(packets) -> list[tuple]:
+    """(pts, time_base) of the packets that decode to a frame players show: not those an edit list hides (a trimmed
+    phone clip: 24 coded, 20 shown) nor those before the first key frame (a stream cut mid-GOP), which the decoder
+    drops. Counted from every packet, the long shot paired its masks with frames shifted by those it never got."""
+    kept, keyed = [], False
+    for packet in packets:
+        keyed = keyed or packet.is_keyframe
+        if packet.size and keyed and not packet.is_discard:
+            kept.append((packet.pts, packet.time_base))
+    return kept
+
+
+def _hidden_frames(path: Path) -> int:
+    """Packets the container counts that players do not show (shown_packets): a trimmed clip's frames are not
+    missing ones."""
+    try:
+        with av.open(str(path)) as container:
+            packets = [p for p in container.demux(container.streams.video[0]) if p.size]
+            return len(packets) - len(shown_packets(packets))
+    except (av.FFmpegError, OSError, IndexError):
+        return 0
 
 
 def _declared_frames(container, stream, rate) -> int:

@@ -13,7 +13,8 @@ import numpy as np
 from vinpaint.errors import InputError
 from .io import DEFAULT_FPS, IMAGE_EXTENSIONS, Clip, _check_count, _check_size, _describe, _reason, _to_hole, \
     check_frame_names, check_regular, check_same_numbers, check_same_size, decoded_format, display_turn, \
-    image_alpha_notices, list_images, mask_rate_notices, matte_of, read_image_typed, upright, video_notices
+    image_alpha_notices, list_images, mask_rate_notices, matte_of, read_image_typed, shown_packets, upright, \
+    video_notices
 from .sequences import looks_like_pattern, parse_pattern, select_frames
 
 
@@ -137,18 +138,6 @@ class FrameStream:
         if self.container is not None:
             self.container.close()
             self.container = None
-
-
-def shown_packets(packets) -> list[tuple]:
-    """(pts, time_base) of the packets that decode to a frame players show: not those an edit list hides (a trimmed
-    phone clip: 24 coded, 20 shown) nor those before the first key frame (a stream cut mid-GOP), which the decoder
-    drops. Counted from every packet, the long shot paired its masks with frames shifted by those it never got."""
-    kept, keyed = [], False
-    for packet in packets:
-        keyed = keyed or packet.is_keyframe
-        if packet.size and keyed and not packet.is_discard:
-            kept.append((packet.pts, packet.time_base))
-    return kept
 
 
 class ShotFiles:

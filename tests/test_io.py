@@ -221,6 +221,7 @@ def test_the_long_shot_reader_counts_the_frames_players_show(tmp_path):
         whole, streamed = read_clip(tmp_path / name), FrameStream(tmp_path / name)
         assert streamed.count == whole.frames.shape[0] < (24 if name == "trimmed.mp4" else 40), name
         assert np.array_equal(streamed.read(0, streamed.count), whole.frames), name
+    assert not any("truncated" in n for n in read_clip(tmp_path / "trimmed.mp4").notices)  # trimmed, not cut short
 
 
 def test_an_untagged_hd_video_is_read_as_players_show_it(tmp_path):
