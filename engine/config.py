@@ -529,6 +529,13 @@ class PropagationConfig:
     """With max_distance 0, let the clip choose it: known pixels around the hole are carried along the flow and
     compared with diffusion on the same pixels; copies stop at the distance where they stop winning (a changing
     scene or drifting flow makes far copies worse than a smooth fill)."""
+    calibrate_completed: bool = setting(False, Flag())
+    """Carry the calibration's known ring (above, and the fusion's errors by distance) along flow completed over
+    it as the hole's own is, discarded there and filled from outside: a copy into the hole follows completed flow,
+    and the ring's estimated flow flattered it where the hole covers a motion of its own (a static wire over
+    walking people: copies that travelled 5-8 frames scored 12.6 dB where Telea scored 18.5, and were trusted).
+    Off: the ring's own estimated flow (a config saved before the setting existed). On in `fast`
+    (docs/evaluation.md, "Copies calibrated through completed flow")."""
     fusion: str = setting("copies+diffusion", OneOf(("nearest", "copies", "copies+diffusion")))
     """How a hole pixel's candidates become its colour. 'nearest': the copy from the nearer frame (a tie averages);
     'copies': the copies from both directions in time, weighted by their measured error at the distance each

@@ -301,6 +301,22 @@ def calibrate_distance(frames: np.ndarray, holes: np.ndarray, flows: NeighbourFl
     return 0, errors | {0: diffusion}
 
 
+def ring_completed(holes: np.ndarray, flows: NeighbourFlows, band: int = 4, ring: int = 8) -> NeighbourFlows:
+    """The flows (at their own size, as `holes`) with calibrate_distance's ring, and a pixel more, completed from
+    outside as the hole is (clip_flows): the ring then stands in for the hole's copies with the hole's kind of
+    flow, not with the estimate that the hole never gets."""
+    w = holes.shape[2]
+    reach = plate_px(band, w) + plate_px(ring, w) + 1
+    forward, backward = np.empty_like(flows.forward), np.empty_like(flows.backward)
+
+    def complete(k: int) -> None:
+        forward[k] = complete_flow(flows.forward[k].astype(np.float32), grown(holes[k], reach))
+        backward[k] = complete_flow(flows.backward[k].astype(np.float32), grown(holes[k + 1], reach))
+
+    each_frame(complete, range(len(flows.forward)))
+    return NeighbourFlows(forward, backward, flows.scale_x, flows.scale_y, flows.linked)
+
+
 def _ring_samples(holes: np.ndarray, band: int, ring: int, per_frame: int, seed: int) -> list[tuple]:
     """calibrate_distance's known pixels: up to `per_frame` of each frame's ring (band and ring in pixels of a
     PLATE_WIDTH-wide plate) -> [(t, the hole grown by the ring uint8 [H,W], ys, xs)], drawn in frame order from one
@@ -790,9 +806,12 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
     lit_u8, lit = clip_light(frames, holes, settings, flows, seed, frames_u8, log)
     measured = (max_distance == 0 and settings.calibrate) or settings.fusion != "nearest"
     small = at_flow_size(frames_u8, holes, flows) if measured else None  # the calibrations' frames, holes, flows
+    calibration = small
+    if small is not None and settings.calibrate_completed:
+        calibration = (small[0], small[1], ring_completed(small[1], small[2], settings.band))
     if max_distance == 0 and settings.calibrate:
         say(pairs, pairs, "measuring how far copies hold")
-        max_distance, errors = calibrate_distance(*small, settings.band, seed=seed, diffusion=diffusion,
+        max_distance, errors = calibrate_distance(*calibration, settings.band, seed=seed, diffusion=diffusion,
                                                   exposure=lit_u8)
         if log:
             log("propagation: copies' RMS error (8-bit) by distance " +
@@ -801,12 +820,13 @@ def propagate_clip(frames: np.ndarray, holes: np.ndarray, settings, estimator: F
     fusion = None
     if settings.fusion != "nearest":
         if errors is None:  # a fixed max_distance skipped the calibration; the weights still need its errors
-            _, errors = calibrate_distance(*small, settings.band, seed=seed, diffusion=diffusion, exposure=lit_u8)
+            _, errors = calibrate_distance(*calibration, settings.band, seed=seed, diffusion=diffusion,
+                                           exposure=lit_u8)
         fusion = _fusion(frames_u8, holes, errors, settings.fusion == "copies+diffusion", seed, log, diffusion)
         if fusion is not None and settings.local_errors:
             fusion.local = local_copy_error(*small, settings.band, scale=(flows.scale_x, flows.scale_y),
                                             exposure=lit_u8)
-    del small
+    del small, calibration
     say(pairs, pairs, "propagating real pixels")
     result = propagate(frames, holes, flows, tolerance, max_distance, fusion, lit)
     if settings.self_check and model_needed(holes, result.reached, settings.train_below):

@@ -256,6 +256,33 @@ def test_the_clip_chooses_how_far_copies_may_travel():
     assert limit == 1 and errors[1] > errors[0]
 
 
+def test_copies_are_calibrated_through_flow_completed_as_the_holes_is():
+    """A still wire over a still wall that small things cross: the hole's copies follow flow completed from the
+    still wall around it and bring the crossing things along, where the ring's estimated flow follows them. With
+    calibrate_completed the ring is carried as the hole is, and its copies are found as bad as the hole's."""
+    from vinpaint.engine.propagate import calibrate_distance, ring_completed
+
+    frames_n, h, w = 24, 64, 96
+    rng = np.random.default_rng(3)
+    wall = cv2.GaussianBlur((rng.random((h, w, 3)) * 255).astype(np.float32), (0, 0), 2.0).astype(np.uint8)
+    frames = np.repeat(wall[None], frames_n, axis=0)
+    forward = np.zeros((frames_n - 1, h, w, 2), np.float16)
+    backward = np.zeros_like(forward)
+    for t in range(frames_n):
+        x = 4 + 3 * t  # an 8x8 square walks right, 3 px a frame, through the wire
+        frames[t, 28:36, x:x + 8] = (250, 250, 250)
+        if t + 1 < frames_n:
+            forward[t, 28:36, x:x + 8] = (3, 0)
+            backward[t, 28:36, x + 3:x + 11] = (-3, 0)
+    holes = np.zeros((frames_n, h, w), bool)
+    holes[:, :, 46:50] = True
+    flows = NeighbourFlows(forward, backward, 1.0, 1.0)
+    _, estimated = calibrate_distance(frames, holes, flows)
+    _, completed = calibrate_distance(frames, holes, ring_completed(holes, flows))
+    assert all(completed[d] > 1.2 * estimated[d] for d in (1, 2, 4)), (completed, estimated)
+    assert completed[0] == estimated[0]  # diffusion is scored on the same pixels either way
+
+
 def test_flow_input_masked_or_as_given():
     """neighbour_flows estimates on Telea-filled frames by default, and on the frames as given with masked=False
     (the object visible, as the authors did); the hole's flow is completed either way."""
