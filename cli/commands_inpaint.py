@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     created = not os.path.lexists(workdir)
     outputs = [path for path, _ in plan.paths(extras(args.save_generated, args.save_flows))]
-    with Litter(workdir, outputs, created, keep_everything=True) as litter, \
+    with Litter(workdir, outputs, created, keep_everything=True, note=plan.incomplete_note) as litter, \
             OutputLock(plan, extras(args.save_generated, args.save_flows)), WorkdirLock(workdir):
         litter.keep_everything = False  # from here on, what is new is this run's own
         if args.restart:

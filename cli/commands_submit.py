@@ -171,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
             bars.close()
     plan.check_outputs(args.overwrite)  # again: a file may have appeared while the job ran
     said = []
-    with OutputLock(plan), Litter(Path(plan.default_workdir), [path for path, _ in plan.paths()]), \
+    with OutputLock(plan), Litter(Path(plan.default_workdir), [path for path, _ in plan.paths()],
+                                  note=plan.incomplete_note), \
             staged_outputs(plan.incomplete_note):
         for what, path in write_frames(plan, clip, frames, args.overwrite).items():
             said.append(f"  result, {what}: {path}")

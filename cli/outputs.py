@@ -21,8 +21,8 @@ from vinpaint.media.io import Clip
 from vinpaint.media.pictures import write_before_after, write_loss_curve
 from vinpaint.media.sequences import Pattern, frame_fields, looks_like_pattern, parse_pattern
 from vinpaint.media.writers import CODECS, INCOMPLETE, MARKER, VIDEO_OUTPUTS, check_no_folder_inside, \
-    check_replaceable, is_vinpaint_output, resolve_codec, sequence_sample, staged_outputs, to_uint8, \
-    write_image_sequence, write_marked, write_png_sequence, write_video
+    check_replaceable, is_incomplete_note, is_vinpaint_output, resolve_codec, sequence_sample, staged_outputs, \
+    to_uint8, write_image_sequence, write_marked, write_png_sequence, write_video
 
 
 def _video_named_freely(path: Path) -> bool:
@@ -441,10 +441,12 @@ class Litter:
     KEEP = ("checkpoint.pt", "result.npz", "flow.npz", "propagation.npz")
 
     def __init__(self, workdir: Path, outputs: list[Path], created: bool | None = None,
-                 keep_everything: bool = False) -> None:
+                 keep_everything: bool = False, note: Path | None = None) -> None:
         self.workdir = Path(workdir)
         self.had_workdir = os.path.lexists(self.workdir) if created is None else not created
         self.new_outputs = [Path(p) for p in outputs if not os.path.lexists(p)]
+        self.note = note if note is not None and len(self.new_outputs) == len(outputs) else None
+        """staged_outputs' note, when every output is new: what it would list is removed here on a failure."""
         self.keep_everything = keep_everything
         """True until this run holds the work directory: a run refused by the lock touches nothing."""
 
@@ -461,6 +463,8 @@ class Litter:
                 shutil.rmtree(path, ignore_errors=True)
             elif os.path.lexists(path):
                 path.unlink(missing_ok=True)
+        if self.note is not None and is_incomplete_note(self.note):
+            self.note.unlink(missing_ok=True)  # it listed only outputs of this run, now gone
         if not self.had_workdir and self.workdir.is_dir() and \
                 not any((self.workdir / name).exists() for name in self.KEEP) and \
                 not any(next(self.workdir.glob(f"window_*/{name}"), None) for name in (*self.KEEP, "done.json")):

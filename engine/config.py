@@ -348,7 +348,7 @@ class ResolutionConfig:
     """Working width in pixels (a multiple of 64: the encoder halves the size six times)."""
     work_height: int = 0
     """Working height; 0 keeps the source aspect, rounded to a multiple of 64 (384x192 for 16:9 at 384), at most
-    four times the width and 2048 (a tall strip)."""
+    four times the width (a tall strip)."""
     crop_to_hole: bool = setting(False, Flag())
     """Train on the region around the hole that is left to generate (its union over the clip plus a margin), at
     up to `work_width` (never enlarged past the next multiple of 64), instead of the whole frame squashed to
@@ -853,12 +853,13 @@ def _nested_type(cls, name: str):
 # --- sizes: what the settings make of a clip ----------------------------------------------------------------
 
 TALLEST = 4
-"""A working height derived from the aspect is at most this many times the width (and 2048, the setting's bound):
-a 4x1000 strip made a 64x16000 network input and used 18 GB to train six tiny steps."""
+"""A working height derived from the aspect is at most this many times the width: a 4x1000 strip made a 64x16000
+network input and used 18 GB to train six tiny steps. (Not the 2048 of an explicit `work_height`: a 9:16 portrait
+plate at a `work_width` of 1280 keeps its 2304.)"""
 
 
 def _derived_height(height: int, width: int, w: int) -> int:
-    return min(max(64, int(round(height * w / width / 64.0)) * 64), TALLEST * w, 2048)
+    return min(max(64, int(round(height * w / width / 64.0)) * 64), TALLEST * w)
 
 
 def working_size(height: int, width: int, config: InpaintConfig) -> tuple[int, int]:

@@ -75,14 +75,21 @@ def read_image_file(path: Path, dropped: list[str] | None = None,
     return rgb, sample
 
 
+BEAUTY_LAYERS = ("rgba", "rgb", "beauty", "combined")
+"""The names a renderer gives the picture itself among its passes (Nuke's rgba, Blender's ViewLayer.Combined)."""
+
+
 def main_layer(path: Path, channels: list[str]) -> list[str]:
     """Channel names with their layer taken off for the image's main layer ("" for another layer's): the unnamed
-    R, G, B (or Y), or the only layer holding R, G and B. Taking every layer's last part, a file of albedo.RGB and
-    beauty.RGB was read as its albedo pass, and another layer's A as the frame's alpha."""
+    R, G, B (or Y), else the only layer holding R, G and B, or the one named as a beauty pass (BEAUTY_LAYERS).
+    Taking every layer's last part, a file of albedo.RGB and beauty.RGB was read as its albedo pass, and another
+    layer's A as the frame's alpha."""
     parts = [(name.rpartition(".")[0], name.rpartition(".")[2].upper()) for name in channels]
     main = ""
     if not any(layer == "" and name in ("R", "G", "B", "Y") for layer, name in parts):
         whole = sorted({layer for layer, _ in parts if layer and all((layer, c) in parts for c in "RGB")})
+        beauty = [layer for layer in whole if layer.rpartition(".")[2].lower() in BEAUTY_LAYERS]
+        whole = beauty if len(beauty) == 1 else whole
         if len(whole) > 1:
             raise InputError(f"image {path} holds no unnamed R, G, B channels but the layers {', '.join(whole)}; "
                              "vinpaint reads the main (unnamed) layer, so write the plate with its beauty pass as "

@@ -213,9 +213,18 @@ def video_alpha_notices(path: Path, stream) -> list[str]:
 
 
 def unread_alpha(stream) -> bool:
-    """A WebM whose VP9 carries its alpha beside the picture (alpha_mode 1): FFmpeg's native VP9 decoder, the one
-    PyAV opens, returns the picture without it."""
-    return str(stream.metadata.get("alpha_mode", "0")) == "1"
+    """A WebM whose VP9 carries its alpha beside the picture (alpha_mode 1, or ALPHA_MODE as a tag after a remux):
+    FFmpeg's native VP9 decoder, the one PyAV opens, returns the picture without it."""
+    return any(key.lower() == "alpha_mode" and str(value) == "1" for key, value in stream.metadata.items())
+
+
+def check_alpha_read(path: Path, stream, pictures) -> None:
+    """A mask video whose matte is in VP9's alpha decodes to a blank picture, which read as the mask said "the mask
+    is empty": said as it is. A VP9 mask drawn in the picture itself (opaque alpha) is read as before."""
+    if unread_alpha(stream) and all(p.min() == p.max() for p in pictures):
+        raise InputError(f"mask video {path} keeps its matte in VP9's alpha channel, which this FFmpeg's VP9 "
+                         "decoder does not read; export the mask as a PNG sequence, or as ProRes 4444 or QuickTime "
+                         "Animation with alpha.")
 
 
 def _read_pattern(pattern: Pattern, frame_range: tuple[int, int] | None, matte: bool = False) -> Clip:
@@ -238,10 +247,6 @@ def decoded_format(path: Path, stream, matte: bool = False) -> str:
     if stream.codec_context is None:
         raise InputError(f"cannot open video {path}: its video stream has no usable codec (is the file damaged or "
                          "truncated?).")
-    if matte and unread_alpha(stream):  # its black picture read as the mask said "the mask is empty"
-        raise InputError(f"mask video {path} keeps its matte in VP9's alpha channel, which this FFmpeg's VP9 "
-                         "decoder does not read; export the mask as a PNG sequence, or as ProRes 4444 or QuickTime "
-                         "Animation with alpha.")
     fmt = stream.codec_context.format
     deep = fmt is not None and max((c.bits for c in fmt.components), default=8) > 8
     if matte and fmt is not None and any(c.is_alpha for c in fmt.components):
@@ -319,6 +324,8 @@ def _decode_video_file(path: Path, matte: bool) -> tuple[Clip, str]:
             raise InputError(f"video {path} is damaged after frame {len(frames)}: {_reason(exc)}.") from None
     if not frames:
         raise InputError(f"video {path} holds no frames.")
+    if matte:
+        check_alpha_read(path, stream, frames)
     notices = video_notices(path, audio, stream, rate, times, turn, frames[0].shape, flipped)
     if declared and len(frames) < declared and len(frames) < declared - _hidden_frames(path):
         notices.append(f"video {path} declares {declared} frames but only {len(frames)} could be read (is the file "
@@ -413,11 +420,17 @@ def _check_size_so_far(path: Path, count: int, frame_bytes: int, budget: int) ->
                          "of this machine's; cut it into shorter shots first.")
 
 
-def shown_packets(packets) -> list[tuple]:
+DROPS_BEFORE_KEY = frozenset({"h264", "hevc", "vp8", "vp9", "av1"})
+"""Codecs whose FFmpeg decoder gives no frame for the packets before the first key frame of a stream cut mid-GOP
+(MPEG-4 Part 2, WMV and FLV's decoders give them all)."""
+
+
+def shown_packets(packets, codec: str = "") -> list[tuple]:
     """(pts, time_base) of the packets that decode to a frame players show: not those an edit list hides (a trimmed
-    phone clip: 24 coded, 20 shown) nor those before the first key frame (a stream cut mid-GOP), which the decoder
-    drops. Counted from every packet, the long shot paired its masks with frames shifted by those it never got."""
-    kept, keyed = [], False
+    phone clip: 24 coded, 20 shown) nor, for a `codec` of DROPS_BEFORE_KEY, those before the first key frame (a
+    stream cut mid-GOP). Counted from every packet, the long shot paired its masks with frames shifted by those it
+    never got."""
+    kept, keyed = [], codec not in DROPS_BEFORE_KEY
     for packet in packets:
         keyed = keyed or packet.is_keyframe
         if packet.size and keyed and not packet.is_discard:
@@ -430,8 +443,9 @@ def _hidden_frames(path: Path) -> int:
     missing ones."""
     try:
         with av.open(str(path)) as container:
-            packets = [p for p in container.demux(container.streams.video[0]) if p.size]
-            return len(packets) - len(shown_packets(packets))
+            stream = container.streams.video[0]
+            packets = [p for p in container.demux(stream) if p.size]
+            return len(packets) - len(shown_packets(packets, stream.codec_context.name))
     except (av.FFmpegError, OSError, IndexError):
         return 0
 

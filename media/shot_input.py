@@ -12,9 +12,9 @@ import numpy as np
 
 from vinpaint.errors import InputError
 from .io import DEFAULT_FPS, IMAGE_EXTENSIONS, Clip, _check_count, _check_size, _describe, _reason, _to_hole, \
-    check_frame_names, check_regular, check_same_numbers, check_same_size, decoded_format, display_turn, \
-    image_alpha_notices, list_images, mask_rate_notices, matte_of, read_image_typed, shown_packets, upright, \
-    video_notices
+    check_alpha_read, check_frame_names, check_regular, check_same_numbers, check_same_size, decoded_format, \
+    display_turn, image_alpha_notices, list_images, mask_rate_notices, matte_of, read_image_typed, shown_packets, \
+    upright, video_notices
 from .sequences import looks_like_pattern, parse_pattern, select_frames
 
 
@@ -80,12 +80,14 @@ class FrameStream:
                     raise InputError(f"file {path} has no video stream.")
                 stream = container.streams.video[0]
                 rate = stream.average_rate or stream.guessed_rate or DEFAULT_FPS
-                packets = shown_packets(container.demux(stream))
+                packets = shown_packets(container.demux(stream), stream.codec_context.name)
                 count = len(packets)
                 times = [float(pts * base) for pts, base in packets if pts is not None and base is not None]
                 audio = len(container.streams.audio)
             self.video = path
             first = self.read(0, 1)[0]
+            if self.matte:  # the first frame only: a blank one is what the VP9 decoder gives for every frame
+                check_alpha_read(path, stream, [first])
             notices = video_notices(path, audio, stream, rate, times, self.turn, first.shape, self.flipped)
         except (av.FFmpegError, OSError) as exc:
             raise InputError(f"cannot open video {path}: {_reason(exc)}.") from None

@@ -587,8 +587,9 @@ def _write_incomplete_note(note: Path, staged: list) -> bool:
     at once). Never over a file of the user's: then there is no note."""
     if os.path.lexists(note) and not is_incomplete_note(note):
         return False
-    text = (f"{_INCOMPLETE_HEAD} (killed, a power cut, or a second Ctrl-C), so these may hold files of two runs "
-            "(this run's and the one before):\n" + "".join(f"  {_shown(sink)}\n" for sink in staged) +
+    text = (f"{_INCOMPLETE_HEAD} (killed, a power cut, a second Ctrl-C, or a rename that failed), so these may "
+            "hold files of two runs (this run's and the one before):\n" +
+            "".join(f"  {_shown(sink)}\n" for sink in staged) +
             "Run the same command again: it writes them all again (from its work directory, without training) "
             "and removes this file.\n")
     atomic_write_bytes(note, text.encode("utf-8", "surrogateescape"))  # a folder named in Latin-1 as it is on disk

@@ -217,9 +217,26 @@ def test_the_long_shot_reader_counts_the_frames_players_show(tmp_path):
         container.mux(stream.encode(None))
     data = buffer.getvalue()
     (tmp_path / "cut.ts").write_bytes(data[len(data) // 2 // 188 * 188:])  # from a TS packet mid-GOP
-    for name in ("trimmed.mp4", "cut.ts"):
+    # MPEG-4 Part 2 cut mid-GOP: its decoder gives a frame for the packets before the first key frame too
+    context = av.CodecContext.create("mpeg4", "w")
+    context.width, context.height, context.pix_fmt = 96, 64, "yuv420p"
+    context.time_base, context.framerate, context.gop_size = Fraction(1, 24), Fraction(24), 6
+    packets = []
+    for i in range(24):
+        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, 2 * i:2 * i + 96]), format="rgb24")
+        picture = picture.reformat(format="yuv420p")
+        picture.pts = i
+        packets += context.encode(picture)
+    packets += context.encode(None)
+    with av.open(str(tmp_path / "cut.avi"), "w", format="avi") as container:
+        stream = container.add_stream("mpeg4", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        for packet in packets[3:]:
+            packet.stream = stream
+            container.mux(packet)
+    for name, whole_length in (("trimmed.mp4", 24), ("cut.ts", 40), ("cut.avi", 24)):
         whole, streamed = read_clip(tmp_path / name), FrameStream(tmp_path / name)
-        assert streamed.count == whole.frames.shape[0] < (24 if name == "trimmed.mp4" else 40), name
+        assert streamed.count == whole.frames.shape[0] < whole_length, name
         assert np.array_equal(streamed.read(0, streamed.count), whole.frames), name
     assert not any("truncated" in n for n in read_clip(tmp_path / "trimmed.mp4").notices)  # trimmed, not cut short
 
@@ -428,8 +445,14 @@ def test_an_exr_with_layers_is_read_from_its_main_layer(tmp_path):
     only = exr("only.exr", ["beauty.R", "beauty.G", "beauty.B", "depth.Z"], pixels[..., :4])
     assert np.array_equal(read_image_file(only, dropped)[0], pixels[..., :3])
     both = exr("both.exr", ["albedo.R", "albedo.G", "albedo.B", "beauty.R", "beauty.G", "beauty.B"], pixels[..., :6])
-    with pytest.raises(InputError, match=r"holds no unnamed R, G, B channels but the layers albedo, beauty; "):
-        read_image_file(both, dropped)
+    assert np.array_equal(read_image_file(both, dropped)[0], pixels[..., 3:6])  # the pass named as the picture
+    blender = exr("blender.exr", ["ViewLayer.AO.R", "ViewLayer.AO.G", "ViewLayer.AO.B", "ViewLayer.Combined.R",
+                                  "ViewLayer.Combined.G", "ViewLayer.Combined.B", "ViewLayer.Depth.Z"], pixels)
+    assert np.array_equal(read_image_file(blender, dropped)[0], pixels[..., 3:6])
+    passes = exr("passes.exr", ["albedo.R", "albedo.G", "albedo.B", "diffuse.R", "diffuse.G", "diffuse.B"],
+                 pixels[..., :6])
+    with pytest.raises(InputError, match=r"holds no unnamed R, G, B channels but the layers albedo, diffuse; "):
+        read_image_file(passes, dropped)
 
 
 @settings(max_examples=15, deadline=None)

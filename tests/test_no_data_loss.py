@@ -327,17 +327,31 @@ def test_an_exr_is_its_display_window_whatever_its_data_window(tmp_path):
 def test_a_vp9_mask_whose_matte_is_in_its_alpha_is_named_not_called_empty(clip, tmp_path, capsys):
     """A WebM's VP9 alpha (alpha_mode 1, as browsers and roto tools export it) is not read by FFmpeg's own VP9
     decoder: the black picture read as the mask said "the mask is empty"."""
-    with av.open(str(tmp_path / "roto.webm"), "w") as container:
-        stream = container.add_stream("libvpx-vp9", rate=24)
-        stream.width, stream.height, stream.pix_fmt = SMALL.width, SMALL.height, "yuva420p"
-        for t in range(SMALL.frames):
-            matte = np.zeros((SMALL.height, SMALL.width, 4), np.uint8)
-            matte[20:40, 30 + t:60 + t, 3] = 255
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(matte, format="rgba")))
-        container.mux(stream.encode(None))
-    refused(capsys, ["inpaint", clip["video"], "--mask", tmp_path / "roto.webm", "-o", tmp_path / "out.mkv", *QUICK],
-            r"mask video \S+roto.webm keeps its matte in VP9's alpha channel, which this FFmpeg's VP9 decoder does "
-            r"not read; export the mask as a PNG sequence")
+    from vinpaint.media.io import read_inputs
+
+    def webm(name: str, in_picture: bool, tagged: bool = False) -> Path:
+        with av.open(str(tmp_path / name), "w") as container:
+            stream = container.add_stream("libvpx-vp9", rate=24)
+            stream.width, stream.height, stream.pix_fmt = SMALL.width, SMALL.height, "yuva420p"
+            if tagged:  # a remux copies the stream's tags: the demuxer then says ALPHA_MODE
+                stream.metadata["alpha_mode"] = "1"
+            for t in range(SMALL.frames):
+                matte = np.zeros((SMALL.height, SMALL.width, 4), np.uint8)
+                if in_picture:
+                    matte[..., 3] = 255
+                    matte[20:40, 30 + t:60 + t, :3] = 255
+                else:
+                    matte[20:40, 30 + t:60 + t, 3] = 255
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(matte, format="rgba")))
+            container.mux(stream.encode(None))
+        return tmp_path / name
+
+    for mask in (webm("roto.webm", False), webm("tagged.webm", False, tagged=True)):
+        refused(capsys, ["inpaint", clip["video"], "--mask", mask, "-o", tmp_path / "out.mkv", *QUICK],
+                rf"mask video \S+{mask.name} keeps its matte in VP9's alpha channel, which this FFmpeg's VP9 decoder "
+                r"does not read; export the mask as a PNG sequence")
+    holes = read_inputs(clip["video"], webm("drawn.webm", True))[1]  # drawn in the picture, opaque alpha: read
+    assert holes[0, 25, 40] and not holes[0, 5, 5]
 
 
 def test_a_mask_video_at_another_frame_rate_is_said(clip, tmp_path):
@@ -820,6 +834,39 @@ def test_a_run_killed_between_its_final_renames_says_so_until_one_puts_them_all_
     assert json.loads((out / "clean.config.json").read_text())["train"]["seed"] == 3
     assert main(again) == 0
     assert "stopped while it put" not in capsys.readouterr().err
+
+
+def test_a_rename_that_fails_leaves_the_note_only_beside_an_earlier_runs_outputs(tmp_path, monkeypatch):
+    """A rename that fails (a full disk) keeps the note: outputs of two runs may be there. On a first run every
+    output renamed in is new and removed with the failure, and the note listed nothing left: it goes too."""
+    from vinpaint.cli.outputs import Litter
+    from vinpaint.media import writers
+
+    real_commit, calls = writers.FileSink.commit, []
+
+    def second_fails(self):
+        calls.append(self.path)
+        if len(calls) % 2 == 0:
+            raise OSError(28, "No space left on device")
+        real_commit(self)
+
+    monkeypatch.setattr(writers.FileSink, "commit", second_fails)
+    note, outputs = tmp_path / "clean.incomplete.txt", [tmp_path / "clean.config.json", tmp_path / "clean.loss.png"]
+
+    def run() -> None:
+        with pytest.raises(OSError):
+            with Litter(tmp_path / "clean.work", outputs, note=note), writers.staged_outputs(note):
+                writers.write_marked(outputs[0], json.dumps({"preset": 1, "variant": 1, "train": 1}).encode())
+                writers.write_marked(outputs[1], writers.encode_png(np.zeros((4, 4), np.uint8)))
+
+    run()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # the first run's own output and its note: gone
+    monkeypatch.undo()
+    writers.write_marked(outputs[0], json.dumps({"preset": 0, "variant": 0, "train": 0}).encode())  # an earlier run's
+    writers.write_marked(outputs[1], writers.encode_png(np.zeros((4, 4), np.uint8)))
+    monkeypatch.setattr(writers.FileSink, "commit", second_fails)
+    run()
+    assert note.is_file() and "clean.loss.png" in note.read_text()  # a new config beside the earlier run's picture
 
 
 def test_an_output_folder_named_in_latin_1_gets_its_outputs(clip, tmp_path, capsys):
