@@ -20,6 +20,7 @@ known), then one thing made hard:
   logo       a fixed box in vtest's corner, touching the frame's edge (a static camera: no frame sees behind it)
   sign       a fixed box in running_car's middle (a moving camera carries the background through it)
   wire       a thin line drifting across tree (rig or wire removal)
+  still-wires two still wires over vtest's square, where people walk behind them (a locked-off wire removal)
   large      dogs-jump's masks grown 24 px on vtest (about a quarter of the frame)
   border     blackswan's masks moved against the left edge of running_car
   gaps       vtest + tennis with the hole in alternate stretches of five frames only
@@ -116,6 +117,10 @@ def hard_clips(data: Path, frames: int = 40):
         x = int(tw * (0.2 + 0.4 * t / max(frames - 1, 1)))
         cv2.line(wire[t], (x, 0), (x + tw // 5, th - 1), 1, 3)
     yield "wire: tree, a thin line drifting", tree, wire > 0
+    still = np.zeros((h, w), np.uint8)  # two wires of about 4 and 5 px at 320 wide, where people walk
+    cv2.line(still, (w // 32, h // 35), (w - w // 16, h - h // 17), 1, max(1, round(4 * w / 320)))
+    cv2.line(still, (w * 3 // 16, h - 1), (w * 5 // 8, 0), 1, max(1, round(5 * w / 320)))
+    yield "still-wires: vtest, two still wires where people walk", vtest, np.repeat(still[None] > 0, frames, axis=0)
     grown = _masks(data, "dogs-jump", frames, h, w).astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (49, 49))
     yield "large: vtest + dogs-jump grown 24 px", vtest, np.stack([cv2.dilate(m, kernel) > 0 for m in grown])
