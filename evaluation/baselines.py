@@ -22,7 +22,8 @@ BASELINES = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS, "prop-telea": cv2
 flow (the engine's propagation stage as `fast` runs it, PROP_TELEA) and lets Telea fill only what no frame sees:
 the propagation stage's worth without any training."""
 
-PROP_TELEA = PropagationConfig(local_errors=True, exposure=True, diffusion="membrane+biharmonic")
+PROP_TELEA = PropagationConfig(local_errors=True, calibrate_completed=True, exposure=True,
+                               diffusion="membrane+biharmonic")
 """prop-telea's propagation: the settings of `fast` that decide the propagated pixels (the rest of fast's only
 matter to a trained model or to the steady fill, which this baseline has neither of)."""
 
