@@ -116,8 +116,8 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
     created = not os.path.lexists(workdir)
     outputs = [path for path, _ in plan.paths(wanted)]
     bar = ProgressBar(enabled=not args.quiet)
-    with Litter(workdir, outputs, created, True, plan.incomplete_note) as litter, OutputLock(plan, wanted), \
-            WorkdirLock(workdir):
+    with Litter(workdir, outputs, created, keep_everything=True, note=plan.incomplete_note) as litter, \
+            OutputLock(plan, wanted), WorkdirLock(workdir):
         litter.keep_everything = False
         if args.restart:
             clear_workdir(workdir)

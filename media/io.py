@@ -609,14 +609,14 @@ def read_inputs(video: str | Path, mask: str | Path, invert: bool = False,
                              f"{TURN_WORDS[clip.turn]}, and is read as players show it, so draw the mask on that "
                              "picture.") from None
         raise
-    clip.notices += mask_rate_notices(mask, clip)
+    clip.notices += mask_rate_notices(mask, clip, _video_rate(Path(mask)) if clip.kind == "video" else None)
     return clip, masks
 
 
-def mask_rate_notices(mask: str | Path, clip: Clip) -> list[str]:
-    """A mask video at another rate than the video's: paired frame by frame all the same, and said."""
-    rate = _video_rate(Path(mask)) if clip.kind == "video" else None
-    if rate is None or rate == clip.fps:
+def mask_rate_notices(mask: str | Path, clip: Clip, rate: Fraction | None) -> list[str]:
+    """A mask video at another `rate` than the video's (None: not a video): paired frame by frame all the same,
+    and said."""
+    if clip.kind != "video" or rate is None or rate == clip.fps:
         return []
     return [f"the mask {mask} runs at {float(rate):g} fps and the video at {float(clip.fps):g}; they have the same "
             "number of frames, so mask frame N is used for video frame N"]

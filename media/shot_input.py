@@ -172,7 +172,8 @@ class ShotFiles:
         if self.masks is not None:
             _check_count(self.masks.count, self.count, mask)
             _check_size(*self.masks.clip.size, self.clip.size, mask)
-            self.clip.notices += mask_rate_notices(mask, self.clip)  # as read_inputs says it of a whole clip
+            rate = self.masks.clip.fps if self.masks.clip.kind == "video" else None  # probed already: not reopened
+            self.clip.notices += mask_rate_notices(mask, self.clip, rate)  # as read_inputs says it of a whole clip
 
     def window(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         frames = self.frames.read(start, stop)

@@ -115,8 +115,6 @@ def check_encodable(name: str, size: tuple[int, int]) -> None:
     except av.FFmpegError:
         raise InputError(f"codec {name} cannot encode a {size[0]}x{size[1]} video (FFmpeg refuses that size); "
                          "write a PNG folder or a frame pattern (clean.%04d.png), or another --codec.") from None
-    finally:
-        del context
 
 
 def mark_png(data: bytes) -> bytes:
@@ -576,24 +574,24 @@ def is_incomplete_note(path: Path) -> bool:
 
 
 def _shown(sink) -> str:
+    """What a staged sink puts in place, as the note lists it."""
     if isinstance(sink, PatternSink):
         return str(sink.pattern.folder / sink.pattern.name(sink.numbers[0])) + f" ... ({len(sink.numbers)} files)"
     return str(sink.folder if isinstance(sink, PngFolderSink) else sink.path)
 
 
-def _write_incomplete_note(note: Path, staged: list) -> bool:
+def _write_incomplete_note(note: Path, staged: list) -> None:
     """Written (and synced) before the first rename and removed after the last, so that a kill, a power cut or a
     second Ctrl-C between them leaves a file that says the outputs may be two runs' (renames cannot all happen
     at once). Never over a file of the user's: then there is no note."""
     if os.path.lexists(note) and not is_incomplete_note(note):
-        return False
+        return
     text = (f"{_INCOMPLETE_HEAD} (killed, a power cut, a second Ctrl-C, or a rename that failed), so these may "
             "hold files of two runs (this run's and the one before):\n" +
             "".join(f"  {_shown(sink)}\n" for sink in staged) +
             "Run the same command again: it writes them all again (from its work directory, without training) "
             "and removes this file.\n")
     atomic_write_bytes(note, text.encode("utf-8", "surrogateescape"))  # a folder named in Latin-1 as it is on disk
-    return True
 
 
 @contextlib.contextmanager
