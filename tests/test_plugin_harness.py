@@ -480,6 +480,36 @@ def test_proxy_render_scale_samples_the_result(trained: Trained, clip: Clip, dae
     assert np.abs(out[inside][:, :3].astype(int) - src[inside][:, :3].astype(int)).max() > 0
 
 
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_a_source_graded_after_train_shows_the_grade_outside_the_hole_and_says_train_again(
+        trained: Trained, clip: Clip, daemon: Daemon, tmp_path: Path, scale: float) -> None:
+    """A compositor grades the plate upstream after Train: outside the hole the output is the Source as it is now,
+    at full resolution as at proxy scale, and a full-resolution render says the fill is from the old plate (before,
+    session 34: at scale 1 every pixel of the frame was the plate as uploaded, the grade gone)."""
+    graded = tmp_path / "graded"
+    graded.mkdir()
+    for i, frame in enumerate(clip.frames):
+        np.save(graded / f"{i:05d}.npy", np.clip(frame.astype(int) + 40, 0, 255).astype(np.uint8))
+    run = harness("--source", str(graded), "--mask", str(clip.mask), "--daemon", daemon.endpoint,
+                  "--param", f"jobId={trained.job}", "--param", "jobFirstFrame=1", "--scale", str(scale),
+                  "--out", str(tmp_path), "--steps", "describe,create,render:3,destroy,unload")
+    step = run.steps["render:3"]
+    assert step["status"] == "OK", run.stdout[-3000:]
+    out, src = load(tmp_path, "output", 3), load(tmp_path, "source", 3)
+    if scale == 1.0:
+        hole = clip.holes[2]
+        assert np.array_equal(out[~hole], src[~hole])
+        assert np.array_equal(out[hole][:, :3], trained.results[2][hole])  # the fill itself is the daemon's
+        assert step["persistent_type"] == "OfxMessageWarning"
+        assert "changed since Train" in step["persistent"] and "Press Train" in step["persistent"], step
+    else:
+        h, w = out.shape[:2]
+        inside = (proxy_of(np.zeros_like(trained.results[2]), clip.holes[2], np.ones_like(src, float), w, h)
+                  < 1)[..., 0]
+        assert 0 < inside.sum() < inside.size
+        assert np.array_equal(out[~inside], src[~inside])
+
+
 def test_filter_context_takes_the_mask_from_source_alpha_and_finds_the_finished_job(
         trained: Trained, clip: Clip, daemon: Daemon, tmp_path: Path) -> None:
     """Same pixels and mask through the Filter context: Train hashes to the same job, which is done already,

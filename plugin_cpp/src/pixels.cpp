@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "vinpaint/ofx_abi.h"
@@ -316,6 +317,43 @@ void writeProxyT(const Plane &plane, const unsigned char *matte, const Sampling 
     }
 }
 
+// ---- writeMatted ----------------------------------------------------------------------------------------------
+template <typename S, typename D, typename A>
+std::size_t writeMattedT(const Plane &plane, const unsigned char *matte, const Sampling &map, const View &src,
+                         const View &out, const Rect &window, int yBegin, int yEnd, AlphaMode alphaMode) {
+    const S *pl = static_cast<const S *>(plane.data);
+    const bool comparable = std::is_same_v<S, A> && src.comps >= 3;
+    std::size_t changed = 0;
+    for (int y = yBegin; y < yEnd; ++y) {
+        const int r = map.row(y);
+        const S *prow = pl + static_cast<std::size_t>(r) * plane.width * 3;
+        const unsigned char *mrow = matte + static_cast<std::size_t>(r) * plane.width;
+        D *o = reinterpret_cast<D *>(out.pixel(window.x1, y));
+        for (int x = window.x1; x < window.x2; ++x, o += out.comps) {
+            const int c = map.column(x);
+            const S *p = prow + static_cast<std::size_t>(c) * 3;
+            const bool fromSrc = src.bounds.contains(x, y);
+            if (mrow[c] == 0 && fromSrc) {
+                const A *s = at<A>(src, x, y);
+                if constexpr (std::is_same_v<S, A>) {
+                    if (comparable && (s[0] != p[0] || s[1] != p[1] || s[2] != p[2])) ++changed;
+                }
+                copyPixel(s, src.comps, o, out.comps);
+                if (out.comps == 4 && !(alphaMode == AlphaMode::FromSource && src.comps == 4)) o[3] = opaque<D>();
+                continue;
+            }
+            o[0] = convert<S, D>(p[0]);
+            if (out.comps == 1) continue;
+            o[1] = convert<S, D>(p[1]);
+            o[2] = convert<S, D>(p[2]);
+            if (out.comps == 4)
+                o[3] = alphaMode == AlphaMode::FromSource && fromSrc && src.comps == 4 ? convert<A, D>(at<A>(src, x, y)[3])
+                                                                                       : opaque<D>();
+        }
+    }
+    return changed;
+}
+
 // ---- copyView -------------------------------------------------------------------------------------------------
 template <typename S, typename D>
 void copyViewT(const View &src, const View &out, const Rect &window, int yBegin, int yEnd) {
@@ -445,6 +483,21 @@ void writeProxy(const Plane &plane, const unsigned char *matte, const Sampling &
             });
         });
     });
+}
+
+std::size_t writeMatted(const Plane &plane, const unsigned char *matte, const Sampling &map, const View &src,
+                        const View &out, const Rect &window, int yBegin, int yEnd, AlphaMode alphaMode) {
+    if (plane.comps != 3) throw std::invalid_argument("writeMatted: the plane must be RGB");
+    std::size_t changed = 0;
+    withType(plane.depth, [&](auto s) {
+        withType(out.depth, [&](auto d) {
+            withType(src.depth, [&](auto a) {
+                changed = writeMattedT<decltype(s), decltype(d), decltype(a)>(plane, matte, map, src, out, window,
+                                                                               yBegin, yEnd, alphaMode);
+            });
+        });
+    });
+    return changed;
 }
 
 void copyView(const View &src, const View &out, const Rect &window, int yBegin, int yEnd) {

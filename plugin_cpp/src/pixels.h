@@ -93,6 +93,15 @@ enum class AlphaMode { FromSource, Opaque };
 void writePlane(const Plane &plane, const Sampling &map, const View &out, const Rect &window, int yBegin, int yEnd,
                 const View *alphaSrc, AlphaMode alphaMode);
 
+// Full-resolution renders (the plane is map.outRod's size) with the job's `matte` (plane-sized bytes, top-down, 0
+// outside the hole): the plane where the matte marks the hole or src lacks the pixel, src's own pixel elsewhere
+// (converted as copyView does; alpha as writePlane's), so a Source changed after Train (a grade upstream, a new
+// plate version) shows the change outside the hole instead of the plate as it was. Returns how many pixels
+// outside the hole differ in RGB between src and the plane (counted where their depths match, else 0): the
+// caller's evidence that the fill no longer belongs to this Source.
+std::size_t writeMatted(const Plane &plane, const unsigned char *matte, const Sampling &map, const View &src,
+                        const View &out, const Rect &window, int yBegin, int yEnd, AlphaMode alphaMode);
+
 // Proxy renders (render scale below 1, so the plane is larger than map.outRod): each output pixel's footprint in
 // the plane is averaged by area (what a filtering host shows of the finished plate), except where the footprint
 // touches no hole pixel of `matte` (plane-sized bytes, top-down, 0 outside the hole) and src has the pixel: there

@@ -3,6 +3,7 @@
 // in interactive use, or is waited for (polling, with the host's abort check) in a batch render when the node
 // says so. A dead daemon is a message and a failure.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -272,17 +273,33 @@ bool Renderer::writeResult(const FetchedFrame &f, const std::string &job, int in
     px::Sampling map{rod, plane.width, plane.height};
     const bool maskFromAlpha = inst_.filterContext || !inst_.mask.connected();
     const px::AlphaMode alpha = maskFromAlpha ? px::AlphaMode::Opaque : px::AlphaMode::FromSource;
-    if (plane.width == rod.width() && plane.height == rod.height())
-        return forWindowRows(inst_.handle, a_.window, a_.fieldParity, [&](int y0, int y1) {
-            px::writePlane(plane, map, out_, a_.window, y0, y1, hasSource_ ? &src_ : nullptr, alpha);
-        });
-    // A proxy render: the result averaged over each pixel's footprint inside the hole, the host's proxy outside it.
     // A frame with a painted reference differs from the source where its matte says nothing (the painting replaced
-    // its hole): averaged everywhere.
+    // its hole): the result everywhere.
     const bool painted = referencePaintedAt(inst_, a_.time);
     const std::optional<FetchedFrame> m =
         hasSource_ && !painted ? matteOf(job, index, plane.width, plane.height) : std::nullopt;
     const auto *matte = m ? static_cast<const unsigned char *>(m->data()) : nullptr;
+    if (plane.width == rod.width() && plane.height == rod.height()) {
+        if (!matte)  // no source, a painted frame, or a daemon without mattes: the result as it came
+            return forWindowRows(inst_.handle, a_.window, a_.fieldParity, [&](int y0, int y1) {
+                px::writePlane(plane, map, out_, a_.window, y0, y1, hasSource_ ? &src_ : nullptr, alpha);
+            });
+        // The result in the hole, the Source as it is now outside it (before, session 34: the daemon's whole frame,
+        // so a grade upstream after Train vanished at full resolution and showed at proxy scale).
+        std::atomic<std::size_t> changed{0};
+        if (!forWindowRows(inst_.handle, a_.window, a_.fieldParity, [&](int y0, int y1) {
+                changed += px::writeMatted(plane, matte, map, src_, out_, a_.window, y0, y1, alpha);
+            }))
+            return false;
+        if (changed == 0) return true;
+        ofx::setPersistentMessage(inst_.handle, kOfxMessageWarning,
+                                  "vinpaint: the Source has changed since Train (" + std::to_string(changed.load()) +
+                                      " pixels outside the hole differ at frame " + std::to_string(std::lround(a_.time)) +
+                                      "): the fill was made from the plate as it was then. Press Train to fill this one");
+        return false;
+    }
+    // A proxy render: the result averaged over each pixel's footprint inside the hole, the host's proxy outside it
+    // (a painted frame: averaged everywhere).
     return forWindowRows(inst_.handle, a_.window, a_.fieldParity, [&](int y0, int y1) {
         px::writeProxy(plane, matte, map, hasSource_ ? &src_ : nullptr, out_, a_.window, y0, y1, alpha);
     });
