@@ -5,8 +5,9 @@ A video goes to a temporary name in the same folder and is renamed into place wh
 built in a temporary folder and swapped in. An interrupted or failed write leaves the previous output (or nothing).
 
 Everything written here is marked as vinpaint's: a folder holds a `.vinpaint-output` file, a video carries the
-container comment "written by vinpaint", a PNG a tEXt chunk saying the same. `check_replaceable` lets a run replace
-only marked outputs (or anything, with --overwrite), so a user's own files are never replaced.
+container comment "written by vinpaint" (and its stream the same encoder tag), a PNG a tEXt chunk saying the same.
+`check_replaceable` lets a run replace only marked outputs (or anything, with --overwrite), so a user's own files
+are never replaced.
 """
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ BT709 = 1
 MARKER = ".vinpaint-output"
 """The file in every folder vinpaint writes; only a folder holding it (or an empty one) is ever replaced."""
 MARK_TEXT = "written by vinpaint"
-"""The comment a video written by vinpaint carries in its container metadata, and its PNGs in a tEXt chunk."""
+"""The comment a video written by vinpaint carries in its container metadata (and its stream in its encoder tag),
+and its PNGs in a tEXt chunk."""
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _MARK_BODY = b"Comment\0" + MARK_TEXT.encode("ascii")
 _PNG_MARK = struct.pack(">I", len(_MARK_BODY)) + b"tEXt" + _MARK_BODY + \
@@ -288,10 +290,29 @@ def is_vinpaint_output(path: Path) -> bool:
             return is_marked(path, MARK_TEXT)
         if suffix in DEFAULT_CODEC:
             with av.open(str(path)) as container:
-                return {k.lower(): v for k, v in container.metadata.items()}.get("comment") == MARK_TEXT
+                return _video_marked(container, suffix)
     except (OSError, ValueError, UnicodeDecodeError, av.FFmpegError):
         return False
     return False
+
+
+def _video_marked(container, suffix: str) -> bool:
+    """The container's comment is the mark, and so is its one video stream's encoder tag where the container keeps
+    stream tags (mkv, mp4, mov): a tool that re-encodes our video copies the comment but writes its own encoder
+    tag (ffmpeg grading e.mkv into graded.mov carried "written by vinpaint" over, and a run then replaced the
+    user's grade; session 34). AVI keeps no stream tags: there the video must be in a codec we write to AVI. A
+    stream copy (remux) keeps both marks: its pictures are ours, and replacing it loses nothing."""
+    def tags(metadata) -> dict:
+        return {k.lower(): v for k, v in metadata.items()}
+
+    if tags(container.metadata).get("comment") != MARK_TEXT or len(container.streams) != 1:
+        return False
+    (stream,) = container.streams
+    if stream.type != "video":
+        return False
+    if suffix == ".avi":
+        return stream.codec_context.name in {c.encoder for c in CODECS.values() if ".avi" in c.containers}
+    return tags(stream.metadata).get("encoder") == MARK_TEXT
 
 
 IMAGE_FILE_OUTPUTS = (".exr", ".dpx", ".tif", ".tiff")
@@ -390,6 +411,7 @@ class VideoSink:
             self.container = av.open(str(self.temp), mode="w", format=_muxer(self.path))
             self.container.metadata["comment"] = MARK_TEXT
             self.stream = self.container.add_stream(spec.encoder, rate=Fraction(fps).limit_denominator(1_000_000))
+            self.stream.metadata["encoder"] = MARK_TEXT  # the mark a re-encode does not carry over (_video_marked)
             self.stream.width, self.stream.height = size
             self.stream.pix_fmt = spec.pix_fmt_16 if self.deep else spec.pix_fmt
             self.stream.options = dict(spec.options)

@@ -455,6 +455,42 @@ def test_a_users_file_that_appears_while_the_run_trains_is_kept(clip, tmp_path):
     assert (tmp_path / "res.work" / "result.npz").is_file()  # the finished training is kept too
 
 
+def regraded(ours: Path, to: Path, encoder: str, pix_fmt: str) -> None:
+    """`ffmpeg -i ours -vf eq=... to`, as ffmpeg does it: the container's tags copied (our comment with them), the
+    pictures changed and encoded again, the stream tagged with the encoder that made it."""
+    with av.open(str(ours)) as source, av.open(str(to), "w") as out:
+        out.metadata.update(source.metadata)
+        stream = out.add_stream(encoder, rate=24)
+        stream.width, stream.height, stream.pix_fmt = source.streams.video[0].width, source.streams.video[0].height, \
+            pix_fmt
+        stream.metadata["encoder"] = f"Lavc {encoder}"
+        for i, frame in enumerate(source.decode(video=0)):
+            graded = np.clip(frame.to_ndarray(format="rgb24").astype(int) + 40, 0, 255).astype(np.uint8)
+            picture = av.VideoFrame.from_ndarray(graded, format="rgb24").reformat(format=pix_fmt)
+            picture.pts = i
+            out.mux(stream.encode(picture))
+        out.mux(stream.encode(None))
+
+
+@pytest.mark.parametrize("suffix,encoder,pix_fmt", [(".mov", "libx264", "yuv444p"), (".mkv", "libx264", "yuv420p"),
+                                                    (".avi", "mpeg4", "yuv420p")])
+def test_a_video_made_from_our_output_by_another_tool_is_not_replaced(clip, tmp_path, capsys, suffix, encoder,
+                                                                      pix_fmt):
+    """Before (session 34): ffmpeg grading our e.mkv into graded.mov copied the comment "written by vinpaint", and
+    `-o graded.mov` then replaced the grade without --overwrite."""
+    ours = tmp_path / f"e{suffix}"
+    assert main(["inpaint", str(clip["video"]), "--mask", str(clip["masks"]), "-o", str(ours), *QUICK]) == 0
+    capsys.readouterr()
+    graded = tmp_path / f"graded{suffix}"
+    regraded(ours, graded, encoder, pix_fmt)
+    before = graded.read_bytes()
+    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", graded, "--work-dir", tmp_path / "w",
+                     *QUICK], rf"output \S+graded\{suffix} exists and was not written by vinpaint")
+    assert graded.read_bytes() == before
+    # our own output is still ours to replace
+    assert main(["inpaint", str(clip["video"]), "--mask", str(clip["masks"]), "-o", str(ours), *QUICK]) == 0
+
+
 # ---- replacing a finished output -----------------------------------------------------------------------------------
 
 def test_a_png_folder_output_is_replaced_in_one_step(tmp_path):
