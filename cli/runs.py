@@ -215,9 +215,10 @@ def check_workdir(workdir: Path) -> None:
                          "run.json); give a new or empty folder as --work-dir.")
 
 
-def _locked(path: Path, mode: int, refusal: str) -> int:
+def _locked(path: Path, mode: int, refusal: str, shared: bool = False) -> int:
     """An open descriptor of `path` (made if need be, readable by all whatever the umask, so another user's run
-    can take the same lock) holding its exclusive flock; InputError(refusal) when another process holds it."""
+    can take the same lock) holding its flock, exclusive or `shared`; InputError(refusal) when another process
+    holds it in a way that excludes ours."""
     fd = os.open(path, mode | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
         if os.fstat(fd).st_uid == os.getuid():
@@ -225,7 +226,7 @@ def _locked(path: Path, mode: int, refusal: str) -> int:
     except OSError:
         pass
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         raise InputError(refusal) from None
@@ -291,6 +292,11 @@ class OutputLock:
     def __init__(self, plan, extras: tuple[str, ...] = ()) -> None:
         # one lock a target (a video, a PNG folder, a frame pattern) and one for the side files: not one a frame
         self.paths = sorted({os.path.realpath(path) for path, _ in plan.targets} | {os.path.realpath(plan.stem)})
+        # and every folder above them, shared: a run writing a PNG folder holds it exclusively, so it and a run
+        # writing inside it (a frame pattern there, whose frames the folder's swap would take) exclude each other,
+        # while runs writing side by side in one folder do not (before, session 34: `-o res` and
+        # `-o res/%05d.png` at once both said they wrote their frames, and one's replaced the other's)
+        self.above = sorted({str(folder) for path in self.paths for folder in Path(path).parents} - set(self.paths))
         self.named = plan.targets[0][0]  # what a refusal names: the first output, as the user gave it
         self.written = [path for path, _ in plan.paths(extras)]
         self.note = plan.incomplete_note
@@ -298,15 +304,15 @@ class OutputLock:
 
     def __enter__(self) -> "OutputLock":
         folder = lock_folder()
-        refusal = f"another vinpaint run is writing {self.named} (or files beside it); wait for it to finish, or " \
-            "give another -o."
+        refusal = f"another vinpaint run is writing {self.named} (or files beside, inside or around it); wait for it " \
+            "to finish, or give another -o."
         try:
-            for path in self.paths:
+            for path, shared in [(path, False) for path in self.paths] + [(path, True) for path in self.above]:
                 name = hashlib.sha256(os.fsencode(path)).hexdigest()[:32]
                 try:  # read only: another user's lock file locks too
-                    self.fds.append(_locked(folder / name, os.O_RDONLY, refusal))
+                    self.fds.append(_locked(folder / name, os.O_RDONLY, refusal, shared))
                 except PermissionError:  # another user's, closed to us (made by an older vinpaint): our own then
-                    self.fds.append(_locked(_own_lock_folder() / name, os.O_RDONLY, refusal))
+                    self.fds.append(_locked(_own_lock_folder() / name, os.O_RDONLY, refusal, shared))
         except BaseException:
             self.__exit__()
             raise

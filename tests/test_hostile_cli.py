@@ -440,7 +440,8 @@ def test_two_runs_on_the_same_output_at_once(clip, tmp_path):
         second = subprocess.run(command, capture_output=True, text=True, timeout=300)
         assert second.returncode == 2
         assert re.fullmatch(rf"vinpaint: error: another vinpaint run is writing {re.escape(str(tmp_path))}/out\.mkv "
-                            r"\(or files beside it\); wait for it to finish, or give another -o\.\n", second.stderr), \
+                            r"\(or files beside, inside or around it\); wait for it to finish, or give another "
+                            r"-o\.\n", second.stderr), \
             second.stderr
     finally:
         out, err = first.communicate(timeout=600)

@@ -944,11 +944,36 @@ def test_two_runs_writing_the_same_output_with_their_own_work_directories_are_re
     with OutputLock(OutputPlan.from_args([str(tmp_path / "frames"), str(out)], "auto")):
         refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", out, "--work-dir",
                          tmp_path / "mine.work", *QUICK],
-                rf"another vinpaint run is writing {re.escape(str(out))} \(or files beside it\); wait for it to "
-                r"finish")
+                rf"another vinpaint run is writing {re.escape(str(out))} \(or files beside, inside or around it\); "
+                r"wait for it to finish")
     assert not out.exists()
     assert main(["inpaint", str(clip["video"]), "--mask", str(clip["masks"]), "-o", str(out), "--work-dir",
                  str(tmp_path / "mine.work"), *QUICK]) == 0  # released: the run goes ahead
+
+
+@pytest.mark.parametrize("held,given", [("res", "res/%05d.png"), ("res/%05d.png", "res"),
+                                        ("res", "res/sub/out.mkv")])
+def test_a_run_writing_inside_a_folder_another_run_writes_is_refused(clip, tmp_path, capsys, held, given):
+    """Before (session 34): `-o res/%05d.png` and `-o res` at once locked different names, both said they wrote
+    their frames, and the folder's swap took the other run's frames (and its config and matte went inside)."""
+    from vinpaint.cli.outputs import OutputPlan
+    from vinpaint.cli.runs import OutputLock
+
+    with OutputLock(OutputPlan.from_args([str(tmp_path / held)], "auto")):
+        refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / given, "--work-dir",
+                         tmp_path / "mine.work", *QUICK], r"another vinpaint run is writing ")
+    assert not (tmp_path / "res").exists()
+
+
+def test_runs_writing_side_by_side_in_one_folder_go_ahead(clip, tmp_path):
+    from vinpaint.cli.outputs import OutputPlan
+    from vinpaint.cli.runs import OutputLock
+
+    with OutputLock(OutputPlan.from_args([str(tmp_path / "res" / "a.%04d.png"), str(tmp_path / "res" / "a")],
+                                         "auto")):
+        assert main(["inpaint", str(clip["video"]), "--mask", str(clip["masks"]), "-o",
+                     str(tmp_path / "res" / "b.%04d.png"), "--work-dir", str(tmp_path / "b.work"), *QUICK]) == 0
+    assert len(list((tmp_path / "res").glob("b.[0-9]*.png"))) == len(clip["frames"])
 
 
 def test_a_named_pipe_beside_the_output_is_refused_not_waited_on(clip, tmp_path):

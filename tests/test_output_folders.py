@@ -304,7 +304,8 @@ def test_two_demos_into_one_folder_at_once_are_refused(tmp_path, capsys):
     out = tmp_path / "demo"
     with OutputLock(OutputPlan.from_args([str(out / "result.mp4"), str(out / "result")], "auto")):
         refused(capsys, ["demo", "-o", out, "--frames", "4", "--preset", "tiny", "--quiet"],
-                rf"another vinpaint run is writing {re.escape(str(out / 'result.mp4'))} \(or files beside it\)")
+                rf"another vinpaint run is writing {re.escape(str(out / 'result.mp4'))} "
+                r"\(or files beside, inside or around it\)")
     assert not (out / "sample").exists()
     assert main([str(a) for a in ["demo", "-o", out, "--frames", "4", "--preset", "tiny", "--quiet", "--steps",
                                   "1"]]) == 0
