@@ -31,6 +31,12 @@ def _video_named_freely(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_OUTPUTS and all(field == "#" for field in frame_fields(path.name))
 
 
+BESIDE = (".config.json", ".before_after.png", ".loss.png", ".matte")
+"""What every run writes beside its first output (the last, a folder); `extras` may add ".generated", ".flows"."""
+SIDE_FILES = ((".config.json", "config"), (".before_after.png", "before/after picture"), (".loss.png", "loss curve"),
+              (".matte", "matte"), (".generated", "raw generated frames"), (".flows", "flow pictures"))
+
+
 @dataclass
 class OutputPlan:
     """The outputs of one run. The first target names the run: `<stem>.config.json`, `<stem>.work/` ..."""
@@ -114,6 +120,16 @@ class OutputPlan:
                 raise InputError(f"{output or f'the work directory {workdir}'} lies inside the output folder {other} "
                                  "of another run, which that run replaces whole when it writes again; "
                                  + ("write it elsewhere." if output else "give another --work-dir."))
+        for path in written:  # an output is put in place by a rename, which a mount point refuses (EBUSY)
+            if os.path.ismount(path):
+                raise InputError(f"output {path} is a mount point, which cannot be replaced; write into a folder "
+                                 f"inside it (e.g. {path / 'clean'}).")
+        sides = {self.beside(suffix): what for suffix, what in SIDE_FILES if suffix in (*BESIDE, *extras)}
+        for path, kind in self.targets:
+            for side, what in sides.items():  # two writes into one place: the last one wins, without a word
+                if kind != "sequence" and same_or_inside(path, side) and same_or_inside(side, path):
+                    raise InputError(f"output {path} is where this run writes its {what} ({side}, beside the "
+                                     f"first output {self.targets[0][0]}); give the output another name.")
         replaced_whole = [path for path, folder in self.paths(extras) if folder]
         for path, kind in self.targets:
             where = self.pattern(path).folder if kind == "sequence" else path
@@ -146,8 +162,8 @@ class OutputPlan:
                 out += [(self.pattern(path).path(n), False) for n in self.numbers]
             else:
                 out.append((path, kind == "png"))
-        out += [(self.beside(s), False) for s in (".config.json", ".before_after.png", ".loss.png")]
-        return out + [(self.beside(s), True) for s in (".matte",) + tuple(extras)]
+        out += [(self.beside(s), False) for s in BESIDE[:3]]
+        return out + [(self.beside(s), True) for s in BESIDE[3:] + tuple(extras)]
 
     def check_outputs(self, overwrite: bool = False, extras: tuple[str, ...] = ()) -> None:
         """Refuse (one sentence) before any work, and again before writing, to replace what vinpaint did not write."""

@@ -20,10 +20,11 @@ from vinpaint.cli.outputs import Litter, extras, loss_history, matte_picture, ra
 from vinpaint.cli.runs import (OutputLock, OutputsInProgress, ProgressBar, StopRequest, WorkdirLock, check_workdir,
                                clear_workdir, to_continue, warn_notices)
 from vinpaint.engine import validate
+from vinpaint.engine.checks import EMPTY_MASK, check_holes
 from vinpaint.engine.config import InpaintConfig
 from vinpaint.engine.shot import DEFAULT_CLUSTER_CPUS, SerialRunner, check_claim, check_windows, inpaint_shot, tidy
 from vinpaint.errors import InputError, TrainingCancelled
-from vinpaint.media.io import read_references
+from vinpaint.media.io import _to_hole, read_references
 from vinpaint.media.pictures import pick_frames, write_before_after, write_loss_curve
 from vinpaint.media.shot_input import ShotFiles
 from vinpaint.media.writers import MARK_TEXT, MARKER, WINDOWS_MARK, PatternSink, PngFolderSink, VideoSink, \
@@ -74,8 +75,9 @@ def check_ray_device(args: argparse.Namespace) -> None:
                          f"one; to keep Ray on that GPU, run with CUDA_VISIBLE_DEVICES={index} and --device cuda.")
 
 
-def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str, frame_range, painted: dict,
-             fps) -> int:
+def check_ray_options(args: argparse.Namespace) -> None:
+    """--ray-workers and --ray-cpus, whatever the clip's length: before (2026-12-03) a clip of one window took them
+    without --ray, or 0, in silence."""
     for option, value in (("--ray-workers", args.ray_workers), ("--ray-cpus", args.ray_cpus)):
         if args.ray is None and value is not None:
             raise InputError(f"{option} needs --ray.")
@@ -84,6 +86,11 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
     if args.ray_cpus is not None and not args.ray:
         raise InputError("--ray-cpus is for a Ray cluster (--ray ADDRESS); a local Ray gives each window "
                          "the cores divided by --ray-workers.")
+
+
+def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str, frame_range, painted: dict,
+             fps) -> int:
+    check_ray_options(args)
     files = ShotFiles(args.video, args.mask, invert=args.invert_mask, frame_range=frame_range)
     clip = files.clip
     warn_notices(clip)
@@ -96,6 +103,7 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
     plan.check(clip, input_paths(args, painted), workdir, args.overwrite, wanted)  # extras too: before training
     check_workdir(workdir)
     plan.check_writable(wanted, workdir)
+    check_shot_masks(files, config)
     first_frames, first_masks = files.window(windows[0].start, windows[0].stop)
     if first_masks.any():
         validate(first_frames, first_masks, config)
@@ -180,6 +188,27 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
     for what, path in written.items():
         print(f"  {what}: {path}")
     return 0
+
+
+def check_shot_masks(files: ShotFiles, config: InpaintConfig) -> None:
+    """The whole shot's mask before any window trains: one empty everywhere, or covering a whole frame (drawn or
+    grown by --dilate), is refused naming the shot's frame. Before (2026-12-03) only the first window was
+    checked: an empty mask wrote a copy of the plate with exit 0, a full frame 15 failed after window 0 trained,
+    naming "frame 7" (its index in its window). Reads the masks alone, a window's length at a time."""
+    if files.static is not None:
+        chunks = iter([(0, files.static[None])])
+    else:
+        step = config.shot.window
+        chunks = ((start, _to_hole(files.masks.read(start, min(start + step, files.count)), files.invert))
+                  for start in range(0, files.count, step))
+    drawn = False
+    for start, holes in chunks:
+        check_holes(holes, config.mask.dilation, start)
+        drawn = drawn or bool(holes.any())
+    if files.masks is not None:
+        files.masks.close()  # the training reads from the first frame again
+    if not drawn:
+        raise InputError(EMPTY_MASK)
 
 
 def _write_extras(plan, clip, workdir: Path, args, say) -> dict[str, Path]:

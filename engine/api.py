@@ -4,6 +4,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import shlex
 import shutil
 import time
 import zipfile
@@ -127,7 +128,9 @@ def _saved_differences(saved: Path, config: InpaintConfig | None) -> tuple[str, 
         earlier = InpaintConfig.load(saved)
     except (OSError, ValueError, TypeError, KeyError, SettingError):
         return ()
-    return tuple(f"{name}={_setting_text(value)}" for name, value, _ in config.identity_differences(earlier))
+    # quoted for the shell where it must be (a list's brackets are a glob there)
+    return tuple(shlex.quote(f"{name}={_setting_text(value)}")
+                 for name, value, _ in config.identity_differences(earlier))
 
 
 def _listed(differences: tuple[str, ...], most: int = 4) -> str:
@@ -136,10 +139,14 @@ def _listed(differences: tuple[str, ...], most: int = 4) -> str:
 
 
 def _setting_text(value) -> str:
-    """A setting's value as --set takes it (a list as comma-separated values)."""
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    """A setting's value as --set takes it (cli/arguments.py parse_setting): JSON, so a list reads back as one
+    ([1,3]; "1,3" was refused as text); text as it is, unless it would read back as JSON of another kind."""
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(list(value) if isinstance(value, tuple) else value, separators=(",", ":"))
 
 
 RESUMABLE = ("checkpoint.pt", "flow.npz")

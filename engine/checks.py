@@ -9,6 +9,7 @@ from vinpaint.errors import InputError
 from .config import InpaintConfig, working_size
 
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
+EMPTY_MASK = "the mask is empty: no frame marks anything to remove (white = remove; see --invert-mask)"
 
 
 def validate(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig) -> None:
@@ -29,13 +30,8 @@ def validate(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig) -> No
     config = config.fitted(t_count)[0]  # a short clip trains on shorter batches (a notice, not an error)
     holes = masks.astype(bool)
     if not holes.any():
-        raise InputError("the mask is empty: no frame marks anything to remove (white = remove; see --invert-mask)")
-    full = np.flatnonzero(holes.reshape(t_count, -1).all(axis=1))
-    if len(full):
-        raise InputError(f"the mask covers all of frame {int(full[0])}: nothing is left to learn that frame from")
-    if (covered := covered_once_grown(holes, config.mask.dilation)) is not None:
-        raise InputError(f"the mask grown by mask.dilation = {config.mask.dilation} pixels (--dilate) covers all of "
-                         f"frame {covered}: nothing is left to learn that frame from; use a smaller dilation")
+        raise InputError(EMPTY_MASK)
+    check_holes(holes, config.mask.dilation)
     h, w = working_size(frames.shape[1], frames.shape[2], config)
     if config.variant == "dip" and h * w < 2 * 64 * 64:
         raise InputError(f"working size {w}x{h} is too small for per-frame DIP (BatchNorm needs a bottleneck of at "
@@ -48,6 +44,18 @@ def validate(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig) -> No
         from .raft import load_raft  # torch: only where RAFT is asked for
 
         load_raft(config.flow.raft_weights)  # a weights file that is not RAFT's is refused before any work
+
+
+def check_holes(holes: np.ndarray, dilation: int, first: int = 0) -> None:
+    """Raise InputError where the hole, drawn or grown by `dilation`, covers a whole frame. `first`: the index of
+    holes[0] in the shot, so a long shot checked a window at a time names the shot's frame, not the window's."""
+    full = np.flatnonzero(holes.reshape(len(holes), -1).all(axis=1))
+    if len(full):
+        raise InputError(f"the mask covers all of frame {first + int(full[0])}: nothing is left to learn that frame "
+                         "from")
+    if (covered := covered_once_grown(holes, dilation)) is not None:
+        raise InputError(f"the mask grown by mask.dilation = {dilation} pixels (--dilate) covers all of frame "
+                         f"{first + covered}: nothing is left to learn that frame from; use a smaller dilation")
 
 
 def covered_once_grown(holes: np.ndarray, radius: int) -> int | None:

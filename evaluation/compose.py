@@ -11,7 +11,9 @@ Two steps keep it reproducible: `make_manifest` draws every random choice from t
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,6 +25,8 @@ from vinpaint.files import atomic_write_text
 from vinpaint.evaluation import dataset
 
 MANIFEST_VERSION = 1
+MAX_MANIFEST_BYTES = 16 << 20
+"""A manifest lists each clip's frame indices, a few KB a clip: anything over 16 MB is refused unread."""
 
 
 MAX_SIDE = 4096
@@ -190,10 +194,18 @@ def build_clip(data: Path, manifest: dict, entry: dict) -> ComposedClip:
 def load_manifest(path: Path) -> dict:
     """Read and check a manifest written by `write_set` (or by hand)."""
     try:
-        manifest = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe would wait for a writer for ever, /dev/zero never end
+            raise InputError(f"cannot read the manifest {path}: it is not a regular file (a pipe or a device).")
+        with open(path, "rb") as handle:
+            text = handle.read(MAX_MANIFEST_BYTES + 1)
+        if len(text) > MAX_MANIFEST_BYTES:
+            raise InputError(f"cannot read the manifest {path}: it is over {MAX_MANIFEST_BYTES >> 20} MB, too big "
+                             "to be a manifest.")
+        manifest = json.loads(text.decode("utf-8-sig"))
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: not JSON, or not UTF-8
         raise InputError(f"{path} is not a readable manifest ({exc.__class__.__name__}).") from exc
-    if not isinstance(manifest, dict) or manifest.get("version") != MANIFEST_VERSION or "clips" not in manifest:
+    if not isinstance(manifest, dict) or manifest.get("version") != MANIFEST_VERSION or \
+            not isinstance(manifest.get("clips"), list) or not all(isinstance(e, dict) for e in manifest["clips"]):
         raise InputError(f"{path} is not a version-{MANIFEST_VERSION} composed-clip manifest.")
     for e in manifest["clips"]:
         missing = {"name", "background", "background_frames", "mask_source", "mask_folder", "mask_frames",
