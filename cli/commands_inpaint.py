@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         clip.fps = fps
     workdir = args.work_dir or plan.default_workdir
     plan.check(clip, input_paths(args, painted), workdir, args.overwrite,
-               extras(args.save_generated, args.save_flows))
+               extras(args.save_generated, args.save_flows), args.restart)
     check_workdir(workdir)
     plan.check_writable(extras(args.save_generated, args.save_flows), workdir)
     validate(clip.frames, masks, config)

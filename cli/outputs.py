@@ -68,7 +68,7 @@ class OutputPlan:
         return parse_pattern(str(path))
 
     def check(self, clip: Clip, inputs: list[Path], workdir: Path | None = None, overwrite: bool = False,
-              extras: tuple[str, ...] = ()) -> None:
+              extras: tuple[str, ...] = (), restart: bool = False) -> None:
         """Checks that need the source: codec against frame size, no output on top of an input or of the work
         directory, and nothing replaced that vinpaint did not write (check_outputs)."""
         self.numbers = clip.frame_numbers
@@ -151,7 +151,7 @@ class OutputPlan:
             if path.is_dir() and not path.is_symlink():  # replaced whole: said before training, not after it
                 check_no_folder_inside(path)
         if workdir is not None and not overwrite:
-            self.check_side_files_owner(workdir)
+            self.check_side_files_owner(workdir, restart)
 
     def paths(self, extras: tuple[str, ...] = ()) -> list[tuple[Path, bool]]:
         """Everything a run writes beside its work directory: (path, is a folder). `extras`: ".generated",
@@ -174,20 +174,24 @@ class OutputPlan:
         """Every output (and the work directory) can be created: said before any training (check_writable)."""
         check_writable([path for path, _ in self.paths(extras)], workdir)
 
-    def check_side_files_owner(self, workdir: Path) -> None:
+    def check_side_files_owner(self, workdir: Path, restart: bool = False) -> None:
         """<stem>.config.json, .matte/ ... are shared by every output of that stem: where another run's output of
         the stem (clean.mkv beside a new clean.mp4, or the folder clean/) is there, they are its record, and this
         run would leave it beside another run's config and matte. With the default work directory <stem>.work the
         run's fingerprint already refuses another run; with another one, the side config must be the one saved in
-        that work directory."""
+        that work directory. With `restart` the work directory's run is thrown away, so neither holds: this is
+        another run (before, session 34: `-o cl.mp4 --seed 7 --restart` left cl.mkv beside seed 7's config)."""
         side = self.beside(".config.json")
-        if not os.path.lexists(side) or same_or_inside(workdir, self.default_workdir):
+        if not os.path.lexists(side):
             return
-        try:
-            if InpaintConfig.load(side).same_run_as(InpaintConfig.load(Path(workdir) / "config.json")):
-                return  # this work directory's run wrote them
-        except (OSError, ValueError, TypeError, KeyError, AttributeError, InputError):
-            pass
+        if not restart:
+            if same_or_inside(workdir, self.default_workdir):
+                return
+            try:
+                if InpaintConfig.load(side).same_run_as(InpaintConfig.load(Path(workdir) / "config.json")):
+                    return  # this work directory's run wrote them
+            except (OSError, ValueError, TypeError, KeyError, AttributeError, InputError):
+                pass
         mine = {os.path.abspath(path) for path, _ in self.targets}
         for name in ("", *VIDEO_OUTPUTS):  # "": the folder of PNGs
             other = self.beside(name)

@@ -100,7 +100,8 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
     windows = check_windows(config, files.count)
     workdir = args.work_dir or plan.default_workdir
     wanted = extras(args.save_generated, args.save_flows)
-    plan.check(clip, input_paths(args, painted), workdir, args.overwrite, wanted)  # extras too: before training
+    plan.check(clip, input_paths(args, painted), workdir, args.overwrite, wanted,  # extras too: before training
+               args.restart)
     check_workdir(workdir)
     plan.check_writable(wanted, workdir)
     check_shot_masks(files, config)

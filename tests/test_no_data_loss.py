@@ -680,6 +680,19 @@ def test_an_output_of_the_same_name_with_another_extension_keeps_the_first_ones_
         assert main([str(a) for a in [*fitted, "-o", tmp_path / out]]) == 0, capsys.readouterr().err
 
 
+def test_a_restart_beside_another_output_of_the_stem_keeps_its_side_files(clip, tmp_path, capsys):
+    """Before (session 34): `-o cl.mkv`, then `-o cl.mp4 --seed 7 --restart` (as the refusal of the shared work
+    directory advised) threw cl.work's run away and wrote seed 7's config and matte beside seed 0's cl.mkv."""
+    run = ["inpaint", clip["video"], "--mask", clip["masks"], *QUICK]
+    assert main([str(a) for a in [*run, "-o", tmp_path / "cl.mkv"]]) == 0
+    capsys.readouterr()
+    before = digests(tmp_path)
+    refused(capsys, [*run, "-o", tmp_path / "cl.mp4", "--seed", "7", "--restart"],
+            r"\S+cl.config.json and the other files beside it belong to the output \S+cl.mkv, written by another run")
+    assert digests(tmp_path) == before
+    assert main([str(a) for a in [*run, "-o", tmp_path / "cl.mkv", "--seed", "7", "--restart"]]) == 0  # its own
+
+
 # ---- sources that are not files ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("which", ["video", "mask", "config", "reference"])
