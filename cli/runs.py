@@ -280,6 +280,10 @@ def _own_lock_folder() -> Path:
     return own
 
 
+SIDE_FILES_KEY = "\0side files"
+"""Added to a run's stem to name the lock on the files beside its outputs (no path holds a NUL)."""
+
+
 class OutputLock:
     """Holds a lock for each output of one run, so that two runs writing the same output at once (with their
     own --work-dir, which WorkdirLock cannot see) are refused with a sentence instead of both saying they wrote
@@ -290,13 +294,17 @@ class OutputLock:
     the same command again writes it)."""
 
     def __init__(self, plan, extras: tuple[str, ...] = ()) -> None:
-        # one lock a target (a video, a PNG folder, a frame pattern) and one for the side files: not one a frame
-        self.paths = sorted({os.path.realpath(path) for path, _ in plan.targets} | {os.path.realpath(plan.stem)})
+        # one lock a target (a video, a PNG folder, a frame pattern) and one for the side files: not one a frame.
+        # The side files' lock is keyed apart from the folder of the same name (shot.mp4's stem is `shot`, which a
+        # run writing shot/v2.mp4 locks as a folder above it: a review found the two refused each other)
+        targets = {os.path.realpath(path) for path, _ in plan.targets}
+        self.paths = sorted(targets | {os.path.realpath(plan.stem) + SIDE_FILES_KEY})
         # and every folder above them, shared: a run writing a PNG folder holds it exclusively, so it and a run
         # writing inside it (a frame pattern there, whose frames the folder's swap would take) exclude each other,
         # while runs writing side by side in one folder do not (before, session 34: `-o res` and
         # `-o res/%05d.png` at once both said they wrote their frames, and one's replaced the other's)
-        self.above = sorted({str(folder) for path in self.paths for folder in Path(path).parents} - set(self.paths))
+        self.above = sorted({str(folder) for path in targets | {os.path.realpath(plan.stem)}
+                             for folder in Path(path).parents} - targets)
         self.named = plan.targets[0][0]  # what a refusal names: the first output, as the user gave it
         self.written = [path for path, _ in plan.paths(extras)]
         self.note = plan.incomplete_note

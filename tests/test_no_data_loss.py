@@ -978,15 +978,18 @@ def test_a_run_writing_inside_a_folder_another_run_writes_is_refused(clip, tmp_p
     assert not (tmp_path / "res").exists()
 
 
-def test_runs_writing_side_by_side_in_one_folder_go_ahead(clip, tmp_path):
+@pytest.mark.parametrize("held,given", [(["res/a.%04d.png", "res/a"], "res/b.%04d.png"),
+                                        (["shot.mp4"], "shot/b.%04d.png")])
+def test_runs_writing_side_by_side_go_ahead(clip, tmp_path, held, given):
+    """Two patterns in one folder; and a video beside a folder of its stem's name (shot.mp4 and shot/...), whose
+    side files' lock was once taken for that folder's (a review found them refused)."""
     from vinpaint.cli.outputs import OutputPlan
     from vinpaint.cli.runs import OutputLock
 
-    with OutputLock(OutputPlan.from_args([str(tmp_path / "res" / "a.%04d.png"), str(tmp_path / "res" / "a")],
-                                         "auto")):
-        assert main(["inpaint", str(clip["video"]), "--mask", str(clip["masks"]), "-o",
-                     str(tmp_path / "res" / "b.%04d.png"), "--work-dir", str(tmp_path / "b.work"), *QUICK]) == 0
-    assert len(list((tmp_path / "res").glob("b.[0-9]*.png"))) == len(clip["frames"])
+    with OutputLock(OutputPlan.from_args([str(tmp_path / path) for path in held], "auto")):
+        assert main(["inpaint", str(clip["video"]), "--mask", str(clip["masks"]), "-o", str(tmp_path / given),
+                     "--work-dir", str(tmp_path / "b.work"), *QUICK]) == 0
+    assert len(list((tmp_path / given).parent.glob("b.[0-9]*.png"))) == len(clip["frames"])
 
 
 def test_a_named_pipe_beside_the_output_is_refused_not_waited_on(clip, tmp_path):
