@@ -22,8 +22,8 @@ from vinpaint.engine import VARIANTS, validate
 from vinpaint.engine.devices import check_device, usable_device
 from vinpaint.engine.shot import recorded_run
 from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
-from vinpaint.media.io import read_inputs, read_references
-from vinpaint.media.sequences import looks_like_pattern, parse_pattern, parse_range
+from vinpaint.media.io import list_images, read_image_typed, read_inputs, read_references
+from vinpaint.media.sequences import looks_like_pattern, parse_pattern, parse_range, select_frames
 from vinpaint.media.shot_input import frame_geometry
 
 
@@ -141,17 +141,31 @@ def run(args: argparse.Namespace) -> int:
 
 def same_frames(mask: Path, video: Path) -> bool:
     """The mask names the video's own folder of frames, or its frame pattern (in any spelling: links, %04d or
-    ####)."""
+    ####), and those frames carry no matte in their alpha (RGBA plates whose alpha marks the object are a mask:
+    the mask reader takes such an alpha as the matte; a review found them refused)."""
     if mask.is_dir() and video.is_dir():
-        return same_or_inside(mask, video) and same_or_inside(video, mask)
-    patterns = [not os.path.lexists(p) and looks_like_pattern(str(p)) for p in (mask, video)]
-    if not all(patterns):
-        return False
+        if not (same_or_inside(mask, video) and same_or_inside(video, mask)):
+            return False
+        files = list_images(mask)
+    else:
+        patterns = [not os.path.lexists(p) and looks_like_pattern(str(p)) for p in (mask, video)]
+        if not all(patterns):
+            return False
+        try:
+            first, second = (parse_pattern(str(p)) for p in (mask, video))
+            numbers = select_frames(first)
+        except InputError:
+            return False  # malformed or empty: its own reader says so
+        if os.path.realpath(first.path(0)) != os.path.realpath(second.path(0)):
+            return False
+        files = [first.path(n) for n in numbers[:1]]
+    dropped: list[str] = []
     try:
-        first, second = (parse_pattern(str(p)) for p in (mask, video))
+        if files:
+            read_image_typed(files[0], dropped=dropped)  # names the file when its alpha is not opaque everywhere
     except InputError:
-        return False  # malformed: its own reader says so
-    return os.path.realpath(first.path(0)) == os.path.realpath(second.path(0))
+        return False  # unreadable: the frame reader says so
+    return not dropped
 
 
 SHOT_SETTINGS = ("shot.window", "shot.overlap", "shot.window_megapixels")

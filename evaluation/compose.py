@@ -207,11 +207,20 @@ def load_manifest(path: Path) -> dict:
     if not isinstance(manifest, dict) or manifest.get("version") != MANIFEST_VERSION or \
             not isinstance(manifest.get("clips"), list) or not all(isinstance(e, dict) for e in manifest["clips"]):
         raise InputError(f"{path} is not a version-{MANIFEST_VERSION} composed-clip manifest.")
+    if not isinstance(manifest.get("config"), dict):
+        raise InputError(f"{path} holds no settings (its \"config\" object); write it again with `vinpaint compose`.")
+    kinds = {"name": str, "background": str, "mask_source": str, "mask_folder": str, "mirror": bool,
+             "background_frames": list, "mask_frames": list}
     for e in manifest["clips"]:
-        missing = {"name", "background", "background_frames", "mask_source", "mask_folder", "mask_frames",
-                   "mirror"} - set(e)
+        missing = set(kinds) - set(e)
         if missing:
             raise InputError(f"manifest entry {e.get('name', '?')} lacks {', '.join(sorted(missing))}.")
+        wrong = [key for key, kind in kinds.items() if not isinstance(e[key], kind)] + \
+            [key for key in ("background_frames", "mask_frames")  # bool is an int, not a frame index
+             if isinstance(e[key], list) and not all(type(n) is int and n >= 0 for n in e[key])]
+        if wrong:  # a hand-written manifest: a TypeError or KeyError deep in the reader before (a review found)
+            raise InputError(f"manifest entry {e['name']!s:.80} has {', '.join(sorted(set(wrong)))} of the wrong "
+                             "kind (names are text, frame lists whole numbers from 0, mirror true or false).")
         if len(e["background_frames"]) != len(e["mask_frames"]):
             raise InputError(f"manifest entry {e['name']} has unequal background and mask frame lists.")
     return manifest

@@ -122,6 +122,32 @@ def test_compose_refuses_a_manifest_it_cannot_read_whole(tmp_path, kind):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("change,says", [
+    ({"background_frames": 3}, "has background_frames of the wrong kind"),
+    ({"mask_frames": [0, "1"]}, "has mask_frames of the wrong kind"),
+    ({"mirror": "no"}, "has mirror of the wrong kind"),
+    (None, "holds no settings"),
+])
+def test_compose_refuses_a_hand_written_manifest_of_the_wrong_kinds(tmp_path, change, says):
+    """A frame list that is a number, or no "config": a TypeError and a KeyError traceback (a review found)."""
+    import json
+
+    entry = {"name": "a", "background": "vtest", "background_frames": [0, 1], "mask_source": "tennis",
+             "mask_folder": "masks", "mask_frames": [0, 1], "mirror": False}
+    manifest = {"version": 1, "config": {}, "clips": [entry]}
+    if change is None:
+        del manifest["config"]
+    else:
+        entry.update(change)
+    (tmp_path / "m.json").write_text(json.dumps(manifest))
+    done = subprocess.run([sys.executable, "-m", "vinpaint", "compose", "--data", str(tmp_path), "-o",
+                           str(tmp_path / "out"), "--manifest", str(tmp_path / "m.json")], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    one_sentence(done.stderr, ".*" + re.escape(says))
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_set_that_continues_another_run_is_taken_by_set(clip, tmp_path, capsys):
     """The advice said `--set train.intervals=1,3`, which --set refuses ("must be a list ... not '1,3'")."""
     args = ["inpaint", clip["frames"], "--mask", clip["masks"], "-o", tmp_path / "s.mkv", *QUICK]
@@ -150,6 +176,22 @@ def test_the_video_frames_as_the_mask_are_refused(clip, tmp_path, capsys):
     assert code == 2
     one_sentence(err, r"the mask \S+#####\.png is the video's own frames")
     assert os.listdir(tmp_path) == []
+
+
+def test_plates_whose_alpha_marks_the_object_are_their_own_mask(clip, tmp_path, capsys):
+    """RGBA plates whose alpha is the matte, given as their own mask: the mask reader takes that alpha (a review
+    found `same_frames` refused them)."""
+    import cv2
+
+    plates = tmp_path / "plates"
+    plates.mkdir()
+    sample = make_sample(SampleConfig(frames=8, width=64, height=48, seed=5))
+    for i, (frame, hole) in enumerate(zip(sample.frames, sample.masks)):
+        alpha = np.where(hole, 0, 255).astype(np.uint8)  # transparent where the object is
+        cv2.imwrite(str(plates / f"{i:05d}.png"), np.dstack([frame[..., ::-1], alpha]))
+    code, err = run_cli(capsys, "inpaint", plates, "--mask", plates, "--invert-mask", "-o", tmp_path / "x.mkv",
+                        "--check", *QUICK)
+    assert code == 0, err
 
 
 @pytest.mark.parametrize("option,says", [(["--ray-workers", "0"], "--ray-workers needs --ray"),

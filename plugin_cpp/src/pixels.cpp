@@ -318,6 +318,15 @@ void writeProxyT(const Plane &plane, const unsigned char *matte, const Sampling 
 }
 
 // ---- writeMatted ----------------------------------------------------------------------------------------------
+// Whether the Source's sample differs from the one trained on: exactly for integer samples; for float ones beyond
+// a rounding's worth (1e-5 relative), since a float pipeline upstream need not give the same bits twice.
+template <typename T> inline bool differs(T a, T b) {
+    if constexpr (std::is_floating_point_v<T>)
+        return std::fabs(a - b) > 1e-5f * std::max(1.0f, std::max(std::fabs(a), std::fabs(b)));
+    else
+        return a != b;
+}
+
 template <typename S, typename D, typename A>
 std::size_t writeMattedT(const Plane &plane, const unsigned char *matte, const Sampling &map, const View &src,
                          const View &out, const Rect &window, int yBegin, int yEnd, AlphaMode alphaMode) {
@@ -336,7 +345,7 @@ std::size_t writeMattedT(const Plane &plane, const unsigned char *matte, const S
             if (mrow[c] == 0 && fromSrc) {
                 const A *s = at<A>(src, x, y);
                 if constexpr (std::is_same_v<S, A>) {
-                    if (comparable && (s[0] != p[0] || s[1] != p[1] || s[2] != p[2])) ++changed;
+                    if (comparable && (differs(s[0], p[0]) || differs(s[1], p[1]) || differs(s[2], p[2]))) ++changed;
                 }
                 copyPixel(s, src.comps, o, out.comps);
                 if (out.comps == 4 && !(alphaMode == AlphaMode::FromSource && src.comps == 4)) o[3] = opaque<D>();

@@ -291,7 +291,8 @@ bool Renderer::writeResult(const FetchedFrame &f, const std::string &job, int in
                 changed += px::writeMatted(plane, matte, map, src_, out_, a_.window, y0, y1, alpha);
             }))
             return false;
-        if (changed == 0) return true;
+        // Between frames (motion blur, a retime upstream) the host blends Source frames: no frame to compare with.
+        if (changed == 0 || a_.time != std::floor(a_.time)) return true;
         ofx::setPersistentMessage(inst_.handle, kOfxMessageWarning,
                                   "vinpaint: the Source has changed since Train (" + std::to_string(changed.load()) +
                                       " pixels outside the hole differ at frame " + std::to_string(std::lround(a_.time)) +
