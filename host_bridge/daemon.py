@@ -10,6 +10,7 @@ import fcntl
 import json
 import logging
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -36,6 +37,13 @@ log = logging.getLogger("vinpaint.daemon")
 POLL_MS = 100
 BURST = 64
 """Requests handled before the trainers' pipes are looked at again."""
+FRAME_REPLY_BYTES = 1 << 20
+"""Replies at least this big (a frame: job.fetch) are tracked until libzmq has handed them to the kernel."""
+UNSENT_FRAME_REPLIES = 2
+"""Such replies a connection may have waiting in the daemon (it does not read them) before its next one answers
+`busy` instead. A client waits for each reply, so it has at most one; the 64 replies ZMQ_SNDHWM keeps (SPEC.md
+section 1) each held a frame: six connections that fetched 4 MiB frames and never read pinned 1.5 GB
+(2026-12-03)."""
 
 
 class DaemonStartError(VinpaintError):
@@ -52,6 +60,24 @@ def _reach(address: str) -> None:
     except OSError as exc:
         raise DaemonStartError(f"cannot reach the Ray cluster at {address}: "
                                f"{exc.strerror or type(exc).__name__}") from None
+
+
+def raise_open_files_limit() -> None:
+    """Every client connection holds a file handle: at the soft limit of 1024 many systems (and systemd) give, 1100
+    idle connections left none for an upload, a record or a training process (2026-12-03). A process may raise
+    its soft limit to its hard one; the daemon does so at start and logs it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 20  # Linux refuses "unlimited" (fs.nr_open)
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    except (OSError, ValueError) as exc:
+        log.warning("could not raise the open-file limit from %d to %d (%s): about %d client connections fit",
+                    soft, want, exc, soft)
+        return
+    log.info("raised the open-file limit (RLIMIT_NOFILE) from %d to %d: each client connection holds one", soft,
+             want)
 
 
 class Daemon:
@@ -71,10 +97,13 @@ class Daemon:
         self._lock_fd = -1
         self._stopping = 0.0
         self._stop_now = False
+        self._unsent: dict[bytes, list[zmq.MessageTracker]] = {}
+        """Per peer identity: its frame replies libzmq still holds (UNSENT_FRAME_REPLIES)."""
 
     def start(self) -> str:
         """Check the devices and the address, lock and load the store, recover interrupted jobs, bind; returns
         the endpoint."""
+        raise_open_files_limit()
         self._check_devices()
         self._check_ray()
         check_bind(self.config.bind, self.config.auth)
@@ -220,22 +249,64 @@ class Daemon:
         except Exception:
             self.failure("housekeeping failed")
 
+    def _receive(self) -> tuple[list[Any], int]:
+        """One message as (its peer's identity and first MAX_PARTS parts, its part count without the identity),
+        taken part by part: the parts past the limit are received and dropped, so a message of millions of empty
+        parts (6 MB on the wire) costs its size, not a Python object each (2 GB and 20 s before, 2026-12-03).
+        zmq.Again when none is waiting."""
+        assert self.socket is not None
+        sock = self.socket
+        kept = [sock.recv(zmq.NOBLOCK, copy=False)]
+        count = 0
+        while sock.get(zmq.RCVMORE):
+            count += 1
+            if count <= codec.MAX_PARTS:
+                kept.append(sock.recv(copy=False))  # a message's parts arrive together: never blocks
+            else:
+                sock.recv()  # dropped: bytes, no Frame (an empty part is Python's one empty bytes)
+        return kept, count
+
     def _drain_socket(self) -> None:
         assert self.socket is not None
         for _ in range(BURST):
             try:
-                frames = self.socket.recv_multipart(zmq.NOBLOCK, copy=False)
+                frames, count = self._receive()
             except zmq.Again:
                 return
             if len(frames) < 2:
                 continue  # only an identity: nothing to answer
-            reply = self.requests.handle(frames[1:])
+            reply = self.requests.handle(frames[1:], count)
+            peer = frames[0].bytes  # bytes: a received Frame cannot be sent tracked
+            track = sum(len(part) for part in reply[1:]) >= FRAME_REPLY_BYTES
+            if track and self._unsent_replies(peer) >= UNSENT_FRAME_REPLIES:
+                reply, track = self._unread_error(reply), False
             try:
-                self.socket.send_multipart([frames[0]] + reply, zmq.NOBLOCK, copy=False)
+                tracker = self.socket.send_multipart([peer] + reply, zmq.NOBLOCK, copy=False, track=track)
+                if track:
+                    self._unsent.setdefault(peer, []).append(tracker)
             except zmq.Again:
                 log.warning("a reply was dropped: the client is not reading (its queue is full)")
             except zmq.ZMQError as exc:
                 log.warning("a reply could not be sent: %s", exc)
+
+    def _unsent_replies(self, peer: bytes) -> int:
+        """How many frame replies to `peer` libzmq still holds; forgets every peer's that went (a peer that
+        disconnects has its queue freed)."""
+        live = {}
+        for other, trackers in self._unsent.items():
+            left = [t for t in trackers if not t.done]
+            if left:
+                live[other] = left
+        self._unsent = live
+        return len(live.get(peer, ()))
+
+    @staticmethod
+    def _unread_error(reply: list[Any]) -> list[Any]:
+        """`busy` in place of a frame reply to a connection that has not taken the earlier ones."""
+        header = codec.unpack_header(reply[0], codec.MAX_REPLY_HEADER_BYTES)
+        return codec.encode_reply(header["type"], header["re"], error={
+            "code": "busy", "message": f"{UNSENT_FRAME_REPLIES} earlier replies with a frame to this connection are "
+            "not read yet; read them before asking for more frames"})
 
     def close(self) -> None:
         self.pool.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -24,9 +25,9 @@ from vinpaint.protocol.content_hash import item_digest
 
 from . import job_settings, siblings
 from .daemon_config import LimitsConfig
-from .logs import HelloLog
+from .logs import HelloLog, PerMinute
 from .pool import TrainerPool, fits
-from .store import Job, JobRecord, JobStore, StoreError, is_disk_full, summarise_history
+from .store import Job, JobRecord, JobStore, StoreError, is_disk_full, is_out_of_files, summarise_history
 
 log = logging.getLogger("vinpaint.daemon")
 
@@ -67,6 +68,7 @@ class Requests:
                  failure: Callable[[str], None]) -> None:
         self.store, self.pool, self.limits, self.failure = store, pool, limits, failure
         self.hellos = HelloLog()
+        self.out_of_files = PerMinute(1, lambda n: log.warning("%d more requests answered busy: out of open files", n))
         self.handlers: dict[str, Handler] = {
             "hello": self.on_hello, "job.open": self.on_open, "job.upload": self.on_upload,
             "job.start": self.on_start, "job.status": self.on_status, "job.fetch": self.on_fetch,
@@ -74,11 +76,12 @@ class Requests:
             "job.list": self.on_list,
         }
 
-    def handle(self, frames: list[Any]) -> list[Any]:
-        """One request's frames -> its reply's frames. Never raises: every failure becomes an error reply."""
+    def handle(self, frames: list[Any], parts: int | None = None) -> list[Any]:
+        """One request's frames -> its reply's frames. Never raises: every failure becomes an error reply.
+        `parts`: the request's part count where the daemon kept only its first frames (codec.decode_request)."""
         ctx = RequestContext()
         try:
-            msg = codec.decode_request(frames, self.limits.max_header_bytes)
+            msg = codec.decode_request(frames, self.limits.max_header_bytes, parts)
             ctx = RequestContext(msg.id, msg.type)
             body = messages.check_request(msg)
             if msg.type != "hello":
@@ -92,6 +95,14 @@ class Requests:
             if is_disk_full(exc):
                 return codec.encode_error(ctx.error(
                     "storage_full", f"the daemon's disk is full ({os.strerror(exc.errno)}); free space and resend"))
+            if is_out_of_files(exc):  # connections hold the handles: `busy`, not a traceback per request
+                if self.out_of_files.allows():
+                    log.warning("out of open files (%s, soft limit %d): requests answer busy until client "
+                                "connections close", os.strerror(exc.errno),
+                                resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+                return codec.encode_error(ctx.error(
+                    "busy", f"the daemon has run out of open files ({os.strerror(exc.errno)}: too many client "
+                    "connections); try again when some have closed"))
             self.failure("request failed")
             return codec.encode_error(ctx.error("internal", f"the daemon could not do this: {exc}"))
         except Exception as exc:  # a bug must cost one request, never the daemon

@@ -27,6 +27,9 @@ class OneLineFormatter(logging.Formatter):
         return text if len(text) <= self.MAX else text[:self.MAX] + f"... ({len(text) - self.MAX} more chars)"
 
 
+"\n".encode("unicode_escape")  # loads the codec now: out of file handles, its lazy import failed every log line
+
+
 def configure_logging(quiet: bool = False) -> None:
     """The daemon's log on stderr, one line per record (OneLineFormatter)."""
     handler = logging.StreamHandler(sys.stderr)

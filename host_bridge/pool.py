@@ -26,7 +26,7 @@ from vinpaint.protocol.codec import DTYPES
 
 from . import events as ev
 from . import job_settings
-from .store import Job, JobStore, is_disk_full
+from .store import Job, JobStore, is_disk_full, is_out_of_files
 from .worker import EXIT_DONE, EXIT_FAILED, EXIT_STOPPED
 
 log = logging.getLogger("vinpaint.daemon")
@@ -115,6 +115,7 @@ class TrainerPool:
         self._needs: dict[str, tuple[int, int] | None] = {}
         """Each queued job's memory estimate, (host, device) bytes, by job id (None: none could be made); an entry
         goes when its job starts or leaves the queue."""
+        self._out_of_files_said = -math.inf
 
     # --- the queue --------------------------------------------------------------------------------------------
 
@@ -207,15 +208,26 @@ class TrainerPool:
         return self._needs[job.id]
 
     def spawn(self, trainer: Trainer, job: Job) -> None:
+        """Start `job`'s training process on `trainer`. Out of file handles (client connections hold them), the
+        job stays queued and the next pass tries again: before (2026-12-03) a traceback every 100 ms."""
         self._needs.pop(job.id, None)  # kept only while the job waits
-        read_fd, write_fd = os.pipe()
+        try:
+            read_fd, write_fd = os.pipe()
+        except OSError as exc:
+            if is_out_of_files(exc):
+                self._out_of_files(job, exc)
+                return
+            raise
         os.set_blocking(read_fd, False)
         try:
             logf = open(job.log_path, "ab")
         except OSError as exc:
             os.close(read_fd)
             os.close(write_fd)
-            self.fail(job, f"cannot write the job's log: {exc}")
+            if is_out_of_files(exc):
+                self._out_of_files(job, exc)
+            else:
+                self.fail(job, f"cannot write the job's log: {exc}")
             return
         try:
             proc = subprocess.Popen(
@@ -227,7 +239,10 @@ class TrainerPool:
                 pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True)
         except OSError as exc:
             os.close(read_fd)
-            self.fail(job, f"cannot start the training process: {exc}")
+            if is_out_of_files(exc):
+                self._out_of_files(job, exc)
+            else:
+                self.fail(job, f"cannot start the training process: {exc}")
             return
         finally:
             os.close(write_fd)
@@ -245,6 +260,14 @@ class TrainerPool:
             (job.root / "worker.pid").write_text(f"{proc.pid}\n")
         except OSError:
             pass
+
+    def _out_of_files(self, job: Job, exc: OSError) -> None:
+        """The job waits in the queue; said in the log once a minute."""
+        now = time.monotonic()
+        if now - self._out_of_files_said >= SAVE_FAILURE_REPEAT_S:
+            self._out_of_files_said = now
+            log.warning("job %s waits to train: the daemon is out of open files (%s); it starts once client "
+                        "connections close", job.id, exc.strerror)
 
     def read(self, trainer: Trainer) -> None:
         """Everything the trainer's process has written to its pipe so far."""

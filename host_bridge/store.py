@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import fcntl
 import json
 import math
 import os
@@ -24,11 +25,11 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from vinpaint.files import atomic_write_bytes, fsync_dir, temp_sibling
+from vinpaint.files import PARTIAL_NAME, atomic_write_bytes, fsync_dir, remove_partials, temp_sibling
 from vinpaint.protocol.codec import DTYPES
 from vinpaint.protocol.content_hash import clip_hash
 from vinpaint.protocol.messages import is_job_id
@@ -41,6 +42,10 @@ STORE_FORMAT = 1
 """The layout above. A later vinpaint that changes it raises this, and this one then refuses its store."""
 OWN_ENTRIES = frozenset({"daemon.lock", "daemon.json", "jobs", "trash", "unreadable", STORE_MARK})
 KINDS = {"frame": "frames", "mask": "masks", "reference": "references"}
+ITEM_NAME = re.compile(r"\d{5}\.(bin|sha256)")
+RESULT_NAME = re.compile(r"\d{5}(\.matte)?\.bin|history\.f4|complete\.json")
+"""The files of inputs/<kind>/ and of results/: the only targets whose temporaries (vinpaint.files.temp_sibling's
+names) the store removes at open."""
 
 
 class StoreError(Exception):
@@ -53,6 +58,12 @@ class StoreError(Exception):
 
 def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
+
+
+def is_out_of_files(exc: BaseException) -> bool:
+    """The process (EMFILE) or the system (ENFILE) has no free file handle: each client connection holds one, so
+    this passes once connections close; not a fault of the request or the job."""
+    return isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE)
 
 
 def atomic_write_json(path: Path, obj: Any, durable: bool = True) -> None:
@@ -352,6 +363,37 @@ def summarise_history(rows: np.ndarray, points: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def _remove_partials_of(folder: Path, target: Callable[[str], Any]) -> int:
+    """remove_partials for the temporaries in `folder` whose target name passes `target`."""
+    try:
+        names = {m["target"] for e in folder.iterdir() if (m := PARTIAL_NAME.fullmatch(e.name))}
+    except OSError:
+        return 0
+    targets = {name for name in names if target(name)}
+    return remove_partials(folder, targets) if targets else 0
+
+
+def _remove_results_partials(job_root: Path) -> int:
+    """results/ is written by the job's training process: its temporaries go only while no such process holds
+    worker.lock (an orphan of a killed daemon may still be writing), and the lock is held meanwhile."""
+    lock = job_root / "worker.lock"
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except FileNotFoundError:
+        fd = -1  # no training process ever ran here
+    except OSError:
+        return 0
+    try:
+        if fd >= 0:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return _remove_partials_of(job_root / "results", RESULT_NAME.fullmatch)
+    except OSError:  # BlockingIOError: a training process holds it
+        return 0
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
 def check_store_folder(root: Path) -> None:
     """A store folder is vinpaint's before anything in it is written or emptied: new, empty, marked with a format
     this version reads, or a store of a version before the mark (nothing but the entries of OWN_ENTRIES). A user's
@@ -425,7 +467,24 @@ class JobStore:
                              f"{self.unreadable_dir.name}/ if a client opens the same job again")
                 continue
             self.jobs[record.job] = job
+        removed = self._remove_temporaries()
+        if removed:
+            notes.append(f"removed {removed} temporary file(s) a stopped daemon or training process left half-written "
+                         "(uploads, records, results)")
         return notes
+
+    def _remove_temporaries(self) -> int:
+        """What writes cut short by a kill -9 left (`.NAME.RANDOM.partial`): a job folder being made, each loaded
+        job's items, record and results, the store's daemon.json. Never anything else: only temp_sibling's names of
+        files the store itself writes. Before (2026-12-03) they stayed for ever, a frame's size each."""
+        removed = _remove_partials_of(self.root, lambda name: name in ("daemon.json", STORE_MARK))
+        removed += _remove_partials_of(self.jobs_dir, is_job_id)
+        for job in self.jobs.values():
+            removed += _remove_partials_of(job.root, lambda name: name == "job.json")
+            for sub in KINDS.values():
+                removed += _remove_partials_of(job.root / "inputs" / sub, ITEM_NAME.fullmatch)
+            removed += _remove_results_partials(job.root)
+        return removed
 
     def check_present(self) -> None:
         """Refuse to serve from, or write into, a store folder removed (or replaced) under the running daemon: its

@@ -26,6 +26,8 @@ MAX_REPLY_HEADER_BYTES = 16 * 1024 * 1024
 """Largest reply header a client accepts (a long job.list)."""
 MAX_BUFFERS = 4
 """Most pixel frames one message may carry (v1 uses at most one)."""
+MAX_PARTS = 1 + MAX_BUFFERS
+"""Most ZeroMQ parts one request may have: its header and MAX_BUFFERS buffers."""
 MAX_DIM = 65535
 """Largest entry of a buffer shape."""
 MAX_DEPTH = 16
@@ -246,18 +248,25 @@ def _wire_type(obj: Any) -> str:
     return type(obj).__name__
 
 
-def decode_request(frames: Sequence[bytes | memoryview | Any], max_header_bytes: int = MAX_HEADER_BYTES) -> Message:
-    """Validate a request's envelope and buffers (SPEC.md section 4 steps 1-4); the body is checked later."""
-    frames = [_view(f) for f in frames]
+def decode_request(frames: Sequence[bytes | memoryview | Any], max_header_bytes: int = MAX_HEADER_BYTES,
+                   parts: int | None = None) -> Message:
+    """Validate a request's envelope and buffers (SPEC.md section 4 steps 1-4); the body is checked later.
+    `parts`: the message's part count where the caller kept only its first MAX_PARTS (the daemon drops the rest
+    as it receives them). The count is checked before any buffer is looked at: a message of millions of empty
+    parts costs one view, not one each."""
     if not frames:
         raise ProtocolError("malformed", "the message has no frames", field="header")
-    header = unpack_header(frames[0], max_header_bytes)
+    header = unpack_header(_view(frames[0]), max_header_bytes)
     _check_version(header)
     type_ = header.get("type")
     id_ = header.get("id")
     re_ = id_ if isinstance(id_, str) and ID_RE.fullmatch(id_) else ""
     tname = type_ if isinstance(type_, str) and 0 < len(type_) <= 64 else "error"
     ctx = {"re": re_, "type": tname}
+    count = max(len(frames), parts or 0)
+    if count > MAX_PARTS:
+        raise ProtocolError("too_large", f"the message has {count} parts; at most {MAX_PARTS} are accepted (a "
+                            f"header and up to {MAX_BUFFERS} buffers)", field="buffers", **ctx)
     if not isinstance(type_, str) or not type_ or len(type_) > 64:
         raise ProtocolError("malformed", "the header's 'type' must be a str of 1 to 64 chars", field="type", **ctx)
     if not isinstance(id_, str) or not ID_RE.fullmatch(id_):
@@ -268,7 +277,7 @@ def decode_request(frames: Sequence[bytes | memoryview | Any], max_header_bytes:
         raise ProtocolError("malformed", f"the header's 'body' must be a map, not a {_wire_type(body)}",
                             field="body", **ctx)
     specs = _decode_specs(header, ctx)
-    buffers = _match_buffers(specs, frames[1:], ctx)
+    buffers = _match_buffers(specs, [_view(f) for f in frames[1:]], ctx)
     return Message(type=type_, body=body, id=id_, specs=specs, buffers=buffers)
 
 
