@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = BenchConfig(width=w, height=h, frames=args.frames, steps=args.steps, warmup=args.warmup,
                       variants=[v.strip() for v in args.variants.split(",") if v.strip()], preset=args.preset,
                       vgg_weights=args.vgg_weights, device=args.device, threads=args.threads)
-    out = args.output.expanduser() if args.output else None
+    out = Path(os.path.expanduser(args.output)) if args.output else None
     if out is not None:
         check_bench_folder(out)  # before the timing, which takes minutes
     rows = run_all(cfg)

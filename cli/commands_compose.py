@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -48,7 +49,9 @@ def manifest_config(manifest: dict, path: Path) -> compose.ComposeConfig:
     """The settings a manifest was drawn with, checked as the options are: a manifest may be written by hand, and
     its size is allocated for every clip."""
     try:
-        cfg = compose.ComposeConfig(**manifest.get("config", {}))
+        if not isinstance(manifest.get("config"), dict):  # none: build_clip's KeyError (a review found)
+            raise TypeError
+        cfg = compose.ComposeConfig(**manifest["config"])
         cfg.validate()
     except TypeError:
         raise InputError(f"the manifest {path} holds no readable settings (its \"config\").") from None
@@ -58,9 +61,9 @@ def manifest_config(manifest: dict, path: Path) -> compose.ComposeConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    data, out = args.data.expanduser(), args.output.expanduser()
+    data, out = Path(os.path.expanduser(args.data)), Path(os.path.expanduser(args.output))
     if args.manifest:
-        manifest = compose.load_manifest(args.manifest.expanduser())
+        manifest = compose.load_manifest(Path(os.path.expanduser(args.manifest)))
         cfg = manifest_config(manifest, args.manifest)
     else:
         cfg = compose.ComposeConfig(

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     steps = args.steps
     if steps is not None and steps < 1:
         raise InputError(f"--steps must be at least 1, not {steps}.")
-    out = args.output.expanduser()
+    out = Path(os.path.expanduser(args.output))
     if out.exists() and not out.is_dir():
         raise InputError(f"output {out} exists and is not a folder.")
     check_demo_folder(out, args.work_dir)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import json
 from pathlib import Path
 
@@ -130,11 +131,11 @@ def earlier_evaluation(out: Path) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     cfg = build_eval_config(args)
-    out = args.output.expanduser()
-    check_result_folder(out, args.data.expanduser(), earlier_evaluation, "eval")
+    out = Path(os.path.expanduser(args.output))
+    check_result_folder(out, Path(os.path.expanduser(args.data)), earlier_evaluation, "eval")
     check_writable([out / "config.json"])  # under a file or read-only: said before torch loads
     from vinpaint.evaluation.evaluate import evaluate  # torch and the engine: loaded to run, not to parse
 
-    evaluate(args.data.expanduser(), out, cfg, workers=args.jobs,
-             composed=args.composed.expanduser() if args.composed else None)
+    evaluate(Path(os.path.expanduser(args.data)), out, cfg, workers=args.jobs,
+             composed=Path(os.path.expanduser(args.composed)) if args.composed else None)
     return 0

@@ -52,7 +52,7 @@ class OutputPlan:
             raise InputError(f"unknown codec '{codec}'; choose one of auto, {', '.join(CODECS)}.")
         targets = []
         for name in outputs:
-            path = Path(name).expanduser()
+            path = Path(os.path.expanduser(name))
             if path.name in ("", ".", ".."):
                 raise InputError(f"output '{name}' names no file or folder of its own (it is empty, the current "
                                  "folder, a parent or the root); give the result a name, e.g. clean.mkv or clean/.")

@@ -68,9 +68,9 @@ class VGG16Features(nn.Module):
 def candidate_paths(configured: str) -> list[Path]:
     paths = []
     if configured:
-        paths.append(Path(configured).expanduser())
+        paths.append(Path(os.path.expanduser(configured)))
     if os.environ.get("VINPAINT_VGG16_WEIGHTS"):
-        paths.append(Path(os.environ["VINPAINT_VGG16_WEIGHTS"]).expanduser())
+        paths.append(Path(os.path.expanduser(os.environ["VINPAINT_VGG16_WEIGHTS"])))
     torch_home = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch"))
     paths.append(torch_home / "hub" / "checkpoints" / TORCHVISION_FILE)
     return paths

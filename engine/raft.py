@@ -290,9 +290,9 @@ class RAFTFlow:
 
 def candidate_paths(configured: str) -> list[Path]:
     """Where weights are looked for, in order: the setting, $VINPAINT_RAFT_WEIGHTS, torch hub's cache."""
-    paths = [Path(configured).expanduser()] if configured else []
+    paths = [Path(os.path.expanduser(configured))] if configured else []
     if os.environ.get("VINPAINT_RAFT_WEIGHTS"):
-        paths.append(Path(os.environ["VINPAINT_RAFT_WEIGHTS"]).expanduser())
+        paths.append(Path(os.path.expanduser(os.environ["VINPAINT_RAFT_WEIGHTS"])))
     torch_home = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch"))
     paths += [torch_home / "hub" / "checkpoints" / name for name in TORCHVISION_FILES]
     return paths

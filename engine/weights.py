@@ -3,6 +3,7 @@ places and runs without the network when none is there, saying so in one line; a
 there, or the run would quietly be another than the one asked for (a typo in a path turned the term off)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from vinpaint.errors import InputError
@@ -12,7 +13,7 @@ def check_named_file(setting: str, configured: str, what: str) -> None:
     """InputError unless `configured` (the value of `setting`) is empty, 'random' (tests) or names a file."""
     if not configured or configured == "random":
         return
-    path = Path(configured).expanduser()
+    path = Path(os.path.expanduser(configured))  # Path's raises for ~unknown-user
     try:
         found = "a file" if path.is_file() else "a folder" if path.is_dir() else \
             "something else" if path.exists() else None

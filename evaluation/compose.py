@@ -207,8 +207,6 @@ def load_manifest(path: Path) -> dict:
     if not isinstance(manifest, dict) or manifest.get("version") != MANIFEST_VERSION or \
             not isinstance(manifest.get("clips"), list) or not all(isinstance(e, dict) for e in manifest["clips"]):
         raise InputError(f"{path} is not a version-{MANIFEST_VERSION} composed-clip manifest.")
-    if not isinstance(manifest.get("config"), dict):
-        raise InputError(f"{path} holds no settings (its \"config\" object); write it again with `vinpaint compose`.")
     kinds = {"name": str, "background": str, "mask_source": str, "mask_folder": str, "mirror": bool,
              "background_frames": list, "mask_frames": list}
     for e in manifest["clips"]:

@@ -6,6 +6,7 @@ the file name, once. Anything else with a `%` or `#` in the file name is refused
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,7 +91,7 @@ def looks_like_pattern(text: str) -> bool:
 def parse_pattern(text: str | Path) -> Pattern:
     """'plate.%04d.exr' or 'plate.####.exr' -> Pattern; InputError (one sentence) for anything malformed."""
     text = str(text)
-    path = Path(text).expanduser()
+    path = Path(os.path.expanduser(text))  # Path's raises for ~unknown-user
     name = path.name
     fields = list(_FIELD.finditer(name))
     example = "plate.%04d.exr or plate.####.exr"

@@ -126,7 +126,7 @@ def test_compose_refuses_a_manifest_it_cannot_read_whole(tmp_path, kind):
     ({"background_frames": 3}, "has background_frames of the wrong kind"),
     ({"mask_frames": [0, "1"]}, "has mask_frames of the wrong kind"),
     ({"mirror": "no"}, "has mirror of the wrong kind"),
-    (None, "holds no settings"),
+    (None, "holds no readable settings"),
 ])
 def test_compose_refuses_a_hand_written_manifest_of_the_wrong_kinds(tmp_path, change, says):
     """A frame list that is a number, or no "config": a TypeError and a KeyError traceback (a review found)."""
@@ -146,6 +146,17 @@ def test_compose_refuses_a_hand_written_manifest_of_the_wrong_kinds(tmp_path, ch
     assert done.returncode == 2, done.stderr
     one_sentence(done.stderr, ".*" + re.escape(says))
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("setting", ["loss.vgg_weights", "flow.raft_weights"])
+def test_a_weights_file_under_an_unknown_users_home_is_one_sentence(clip, tmp_path, capsys, setting):
+    """`~0/vgg.pth` (no user "0"): pathlib's expanduser raised RuntimeError, a traceback (the settings fuzzer found
+    it, 2026-12-03). Taken as the shell takes it: a path that starts with `~0`, which is not there."""
+    code, err = run_cli(capsys, "inpaint", clip["frames"], "--mask", clip["masks"], "-o", tmp_path / "x.mkv",
+                        "--check", *QUICK, "--set", f"{setting}=~nosuchuser34/w.pth",
+                        *(["--set", "flow.estimator=raft"] if setting.startswith("flow") else []))
+    assert code == 2, err
+    one_sentence(err, r".*~nosuchuser34/w\.pth")
 
 
 def test_the_set_that_continues_another_run_is_taken_by_set(clip, tmp_path, capsys):

@@ -178,7 +178,7 @@ def test_bad_input_is_one_clear_error(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(InputError, match="manifest"):
         compose.load_manifest(bad)
-    bad.write_text(json.dumps({"version": 1, "config": {}, "clips": [{"name": "x"}]}))
+    bad.write_text(json.dumps({"version": 1, "clips": [{"name": "x"}]}))
     with pytest.raises(InputError, match="lacks"):
         compose.load_manifest(bad)
 
