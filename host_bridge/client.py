@@ -310,7 +310,18 @@ class Client:
             self.upload(job, kind, i, items[kind][i], digests[kind][i])
             if on_upload is not None:
                 on_upload(n, len(todo))
-        self.start(job)
+        try:
+            self.start(job)
+        except RequestError as exc:
+            held = [(k, i) for k in ("frame", "mask", "reference") for i in sorted(have[k])
+                    if k != "reference" or i in refs]
+            if exc.code != "hash_mismatch" or not held or opened["state"] != "uploading":
+                raise
+            # An item the daemon held at open is not this clip's (another client uploaded a wrong one, without a
+            # digest): every held item once more, the daemon replaces those that differ (SPEC.md, job.upload).
+            for kind, i in held:
+                self.upload(job, kind, i, items[kind][i], digests[kind][i])
+            self.start(job)
         return job
 
     def wait(self, job: str, progress: Callable[[dict[str, Any]], None] | None = None, poll_s: float = 0.5,

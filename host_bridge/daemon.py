@@ -45,6 +45,20 @@ UNSENT_FRAME_REPLIES = 2
 section 1) each held a frame: six connections that fetched 4 MiB frames and never read pinned 1.5 GB
 (2026-12-03)."""
 
+DEAD_PEER_OPTIONS = (
+    (zmq.TCP_KEEPALIVE, 1), (zmq.TCP_KEEPALIVE_IDLE, 30), (zmq.TCP_KEEPALIVE_INTVL, 10),
+    (zmq.TCP_KEEPALIVE_CNT, 6), (zmq.TCP_MAXRT, 90_000))
+"""How the daemon notices a client machine that went away without closing its connections (crashed, unplugged,
+a VPN that dropped): each connection holds a file handle and, mid-upload, up to a frame of memory. TCP keepalive
+probes a connection that has carried nothing for 30 s, every 10 s, and drops it after 6 unanswered probes (90 s
+of silence); TCP_MAXRT (TCP_USER_TIMEOUT on Linux) drops one whose sent data has gone unacknowledged for 90 s
+(a reply to a peer that vanished). Both are answered by the peer's kernel, so a slow but live link passes however
+long a frame takes. Until 2026-12-03 this was ZeroMQ's heartbeat (ZMQ_HEARTBEAT_IVL 5 s, _TIMEOUT 20 s), whose
+timer only a whole message resets, and a client cannot answer a PING behind a frame it is still sending: every
+frame taking over about 24 s to arrive was cut off with no reply (a 37.7 MB frame at 1 MB/s; a 133 MB 4K float
+frame below 44 Mbit/s). A fetch was not: the daemon's PING, and its timer, wait behind the frame it sends (a 4.2
+MB fetch at 0.1 MB/s arrived whole after 41.6 s under the heartbeat)."""
+
 
 class DaemonStartError(VinpaintError):
     """The daemon cannot start (address in use, store locked, authentication missing); the text says why."""
@@ -127,8 +141,8 @@ class Daemon:
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.RCVHWM, 64)
             sock.setsockopt(zmq.SNDHWM, 64)
-            sock.setsockopt(zmq.HEARTBEAT_IVL, 5000)
-            sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 20000)
+            for option, value in DEAD_PEER_OPTIONS:  # TCP's own checks, not ZeroMQ heartbeats: see the constant
+                sock.setsockopt(option, value)
             self.auth.apply(sock)
             self.socket = sock
             sock.bind(self.config.bind)

@@ -256,7 +256,7 @@ class Requests:
             raise ctx.error("bad_buffer", f"this job's {kind}s are {want_dtype} {list(want_shape)}, not "
                              f"{spec.dtype} {list(spec.shape)}", field="buffers[0]")
         streaming = rec.stream and rec.state in STREAM_UPLOAD_STATES
-        if rec.state != "uploading":
+        if rec.state != "uploading":  # started: what it holds is kept (a streaming job's was checked by digest)
             if index in job.have[kind]:
                 return self._upload_reply(ctx, job, kind, index, stored=False)
             if not streaming:
@@ -271,6 +271,10 @@ class Requests:
         if body["digest"] is not None and body["digest"] != digest.hex():
             raise ctx.error("hash_mismatch", f"{kind} {index} does not match its digest (corrupted on the way?); "
                              "resend it", field="body.digest")
+        if index in job.have[kind] and job.digests[kind].get(index) == digest:
+            # `uploading`: the same item again (a client repairing a job whose hash did not match re-sends every
+            # item it found held): nothing to replace. A different one replaces it (SPEC.md, job.upload).
+            return self._upload_reply(ctx, job, kind, index, stored=False)
         job.store_item(kind, index, data, digest)
         if streaming and job.hash_state() == "mismatch":  # the last missing item: the clip can be checked now
             self._fail_hash(job)

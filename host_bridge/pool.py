@@ -9,9 +9,11 @@ poll, and a test can do the same.
 from __future__ import annotations
 
 import enum
+import fcntl
 import logging
 import math
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -46,7 +48,135 @@ class TrainerState(enum.Enum):
     TRAINING = "training"
     """A process trains `job_id`."""
     STOPPING = "stopping"
-    """SIGTERM was sent (cancel, delete or shutdown); the process is writing its checkpoint."""
+    """SIGTERM was sent (cancel, delete, shutdown, yield; or an orphan adopted at start); the process is writing its
+    checkpoint."""
+
+
+class Orphan:
+    """A training process of a daemon that was killed (kill -9, a crash): its own session, so it outlives the daemon,
+    and it stops only at its next look at the stop flag (a flow phase never looks). Found at start holding its job's
+    worker.lock (recover), it is no child of this daemon: it is watched through a pidfd (its pid cannot be reused
+    while the pidfd is open) and the lock, behind the part of subprocess.Popen that the pool uses. It has exited
+    once the process is gone and the lock is free (what it forked may hold the lock too, and dies with its
+    process group)."""
+
+    def __init__(self, pid: int, pidfd: int, lock_fd: int) -> None:
+        self.pid, self._pidfd, self._lock_fd = pid, pidfd, lock_fd
+        self.returncode: int | None = None
+
+    def _gone(self) -> bool:
+        """The process has exited (a pidfd is readable from then on, also while its new parent has not reaped it)."""
+        ready = select.poll()
+        ready.register(self._pidfd, select.POLLIN)
+        return bool(ready.poll(0))
+
+    def poll(self) -> int | None:
+        if self.returncode is None and self._gone() and not lock_held(self._lock_fd):
+            self.returncode = EXIT_STOPPED  # its status goes to its new parent: as if it had stopped
+            os.close(self._pidfd)
+            os.close(self._lock_fd)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(f"training process {self.pid}", timeout or 0.0)
+            time.sleep(0.02)
+        return code
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None and not self._gone():
+            signal.pidfd_send_signal(self._pidfd, sig)
+
+    def kill(self) -> None:
+        """SIGKILL to it and to its process group (its session's: what it started)."""
+        if self.returncode is not None or (self._gone() and not lock_held(self._lock_fd)):
+            return
+        try:  # it lives, or what it started holds the lock: its group's id is not free to be reused, so this
+            os.killpg(self.pid, signal.SIGKILL)  # reaches only its own
+        except OSError:
+            pass
+        try:
+            signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def lock_held(fd: int) -> bool:
+    """Whether another open file of worker.lock holds it (a training process); `fd` itself never keeps it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return False
+
+
+def _lock_holders(fd: int) -> list[int]:
+    """The pids /proc/locks names as holding a flock on the file of `fd` (matched by inode; checked afterwards)."""
+    inode = os.fstat(fd).st_ino
+    pids = []
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return pids
+    for line in lines:
+        parts = line.split()  # "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"; waiters have "->" after "1:"
+        if len(parts) >= 6 and parts[1] == "FLOCK":
+            try:
+                if int(parts[5].rsplit(":", 1)[1]) == inode:
+                    pids.append(int(parts[4]))
+            except ValueError:
+                continue
+    return pids
+
+
+def _trainer_args(pid: int, job_id: str) -> list[str] | None:
+    """The command line of `pid` if it is a training process of job `job_id` (worker.py), else None."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+    except OSError:
+        return None
+    if "vinpaint.host_bridge.worker" not in args or not any(Path(a).name == job_id for a in args):
+        return None
+    return args
+
+
+def find_orphan(job: Job) -> tuple[Orphan, str] | None:
+    """The training process (and its device) of a killed daemon that still holds `job`'s worker.lock, if any. The
+    pid of the lock's holder (/proc/locks, else worker.pid) counts only with a training process's command line for
+    this job, read after its pidfd is open: a process that took over a dead trainer's pid is never touched."""
+    if not hasattr(os, "pidfd_open"):
+        return None  # not Linux: no PR_SET_PDEATHSIG either
+    try:
+        fd = os.open(job.root / "worker.lock", os.O_RDWR | os.O_NOFOLLOW)
+    except OSError:
+        return None  # no training process ever ran here
+    if not lock_held(fd):
+        os.close(fd)
+        return None
+    candidates = _lock_holders(fd)
+    try:
+        candidates.append(int((job.root / "worker.pid").read_text()))
+    except (OSError, ValueError):
+        pass
+    for pid in dict.fromkeys(candidates):
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            continue
+        args = _trainer_args(pid, job.id)
+        if args is not None:
+            device = args[args.index("--device") + 1] if "--device" in args[:-1] else ""
+            return Orphan(pid, pidfd, fd), device
+        os.close(pidfd)
+    os.close(fd)
+    log.warning("job %s: its worker.lock is held by a process that is not one of its training processes (pids %s); "
+                "a training process of the job waits for it to be released", job.id, sorted(set(candidates)) or "?")
+    return None
 
 
 @dataclass
@@ -56,11 +186,14 @@ class Trainer:
     device: str
     state: TrainerState = TrainerState.IDLE
     job_id: str = ""
-    proc: subprocess.Popen | None = None
+    proc: subprocess.Popen | Orphan | None = None
     fd: int = -1
     buffer: bytes = b""
     reason: str = ""
-    """Why the daemon stopped it: "cancel", "delete", "shutdown" (empty: it was not stopped)."""
+    """Why the daemon stopped it: "cancel", "delete", "shutdown", "yield" (a streaming job waiting for its uploads
+    gave the device to a job that can train now), "orphan" (adopted at start); empty: it was not stopped."""
+    adopted: bool = False
+    """The process is a killed daemon's training process found at start (Orphan), not this daemon's child."""
     stop_sent: float = 0.0
     trash: Path | None = None
     deleted: str = ""
@@ -112,6 +245,9 @@ class TrainerPool:
         """Deleted jobs whose windows ran on a Ray cluster, by id: until when (monotonic) their tasks may still be
         stopping. Ray's workers are no children of the killed process (each has its own process group) and stop
         when their owner dies, within seconds; a write of theirs in that time can make jobs/<id>/ again."""
+        self._windows: dict[str, list] = {}
+        """A streaming job's windows (job_settings.windows) from the first one not known to be done, by job id, while
+        it is queued or trains."""
         self._needs: dict[str, tuple[int, int] | None] = {}
         """Each queued job's memory estimate, (host, device) bytes, by job id (None: none could be made); an entry
         goes when its job starts or leaves the queue."""
@@ -120,9 +256,13 @@ class TrainerPool:
     # --- the queue --------------------------------------------------------------------------------------------
 
     def recover(self) -> None:
-        """After a restart: finished work stays finished, interrupted training goes back to the queue."""
+        """After a restart: finished work stays finished, interrupted training goes back to the queue. A training
+        process of the killed daemon that still runs (its own session: a kill -9 does not reach it) is adopted into
+        its device's slot, as stopping: it is asked again to stop, killed after the grace time (or at once by
+        job.delete), and its job trains again only once it has exited."""
         for job in self.store.jobs.values():
             rec = job.record
+            orphan = self._adopt(job)
             if rec.state == "done" and job.results_missing(mattes=False) >= 0 and job.complete_inputs():
                 job.results_taken_back()  # removed or cut short since: written again (mattes: said at fetch)
                 rec.state, rec.queued_at = "queued", time.time()
@@ -138,6 +278,41 @@ class TrainerPool:
                 rec.progress.message = "interrupted; resumes from its last checkpoint"
                 self._save_at_start(job)
                 job.append_log("daemon restarted: training interrupted, queued again")
+            if orphan is not None and rec.state == "queued":
+                rec.progress.message = f"interrupted; waits for the stopped daemon's training process (pid " \
+                    f"{orphan.pid}) to stop, then resumes from its last checkpoint"
+
+    def _adopt(self, job: Job) -> Orphan | None:
+        """The killed daemon's training process of `job`, if one still holds its worker.lock: taken into the slot
+        of its device (else any idle one: it holds a device), or, with no slot left, killed and waited for."""
+        found = find_orphan(job)
+        if found is None:
+            return None
+        orphan, device = found
+        trainer = next((t for t in self.trainers if not t.busy and t.device == device), None) or \
+            next((t for t in self.trainers if not t.busy), None)
+        if trainer is None:
+            orphan.kill()
+            try:
+                orphan.wait(10.0)
+            except subprocess.TimeoutExpired:
+                log.warning("job %s: the stopped daemon's training process %d outlived SIGKILL", job.id, orphan.pid)
+            job.append_log(f"daemon restarted: killed the stopped daemon's training process (pid {orphan.pid})")
+            return None
+        trainer.state, trainer.job_id, trainer.proc, trainer.fd, trainer.buffer = \
+            TrainerState.STOPPING, job.id, orphan, -1, b""
+        trainer.reason, trainer.stop_sent, trainer.adopted, trainer.trash, trainer.deleted, trainer.last_error = \
+            "orphan", time.monotonic(), True, None, "", ""
+        for sig in (signal.SIGTERM, signal.SIGCONT):  # it had SIGTERM when the daemon died (PR_SET_PDEATHSIG)
+            try:
+                orphan.send_signal(sig)
+            except OSError:
+                pass
+        job.append_log(f"daemon restarted: the stopped daemon's training process (pid {orphan.pid}) still runs; "
+                       f"asked to stop (killed after {self.stop_grace_s:g} s), the job trains again once it has")
+        log.warning("job %s: the stopped daemon's training process %d still runs on %s; asked to stop", job.id,
+                    orphan.pid, device or "?")
+        return orphan
 
     def _save_at_start(self, job: Job) -> None:
         """A record saved while the daemon starts: a full disk must not keep it from serving finished jobs (the
@@ -165,23 +340,73 @@ class TrainerPool:
     def schedule(self) -> None:
         """FIFO: each idle device takes the oldest queued job that fits in its memory. job.open accepts a job that
         fits any device; on devices of different sizes one that fits only the bigger waits for it, instead of
-        running out of memory on a smaller one that happens to be idle."""
+        running out of memory on a smaller one that happens to be idle. A streaming job whose next window's items
+        are not all uploaded yet (ready()) takes a device only when no job that can train now fits it, and gives
+        it back to such a job (make_room): before (2026-12-03) one started with nothing uploaded held the only
+        device for --stream-wait (600 s) while complete jobs waited."""
         waiting = {j.id for j in self.queue()}
         for job_id in [k for k in self._needs if k not in waiting]:  # cancelled or deleted while queued
             del self._needs[job_id]
+        for job_id in [k for k in self._windows if k not in waiting and self.trainer_of(k) is None]:
+            del self._windows[job_id]
         for trainer in self.trainers:
             if trainer.busy:
                 continue
             queue = [j for j in self.queue() if self.trainer_of(j.id) is None]
             if not queue:
                 return
-            job = next((j for j in queue if self.may_take(trainer, j)), None)
+            fitting = [j for j in queue if self.may_take(trainer, j)]
+            job = next((j for j in fitting if self.ready(j)), None) or next(iter(fitting), None)
             if job is None:
                 continue
             if job.results_complete():
                 self.finish(job)
                 continue
             self.spawn(trainer, job)
+        self.make_room()
+
+    def ready(self, job: Job) -> bool:
+        """Whether `job` can train as soon as it starts: every job but a streaming one whose next window (the first
+        without its done.json; a one-window job's whole clip) still lacks items the worker would wait for."""
+        rec = job.record
+        if not rec.stream or job.complete_inputs():
+            return True
+        if job.id not in self._windows:
+            try:
+                config = InpaintConfig.from_dict(rec.config)
+                self._windows[job.id] = list(job_settings.windows(config, rec.frames))
+            except Exception:  # noqa: BLE001 - a record the engine cannot read fails in its worker, with the reason
+                self._windows[job.id] = []
+        windows = self._windows[job.id]
+        while windows and (len(windows) > 1 or windows[0].index > 0) and \
+                (job.workdir / windows[0].name / "done.json").is_file():
+            windows.pop(0)  # a long shot's finished windows (never a one-window job's): their records are kept
+        if not windows:
+            return True
+        have, references = job.have, set(rec.references)
+        return all(i in have["frame"] and i in have["mask"] and (i not in references or i in have["reference"])
+                   for i in range(windows[0].start, windows[0].stop))
+
+    def make_room(self) -> None:
+        """A streaming job's trainer waiting for uploads (its job not ready()) is asked to stop (SIGTERM, reason
+        "yield": it leaves its wait at once, keeping its finished windows) when a queued job that is ready fits its
+        device; that job takes the device as it exits, and the streaming job, queued again, trains on when its
+        items are here and a device is free."""
+        waiting = [(t, job) for t in self.trainers if t.state is TrainerState.TRAINING and
+                   (job := self.store.jobs.get(t.job_id)) is not None and job.record.state == "training" and
+                   not self.ready(job)]
+        if not waiting:
+            return
+        ready = [j for j in self.queue() if self.trainer_of(j.id) is None and self.ready(j)]
+        for trainer, job in waiting:
+            if not ready:
+                return
+            taker = next((j for j in ready if self.may_take(trainer, j)), None)
+            if taker is None:
+                continue
+            ready.remove(taker)
+            job.append_log(f"waiting for uploads: gives {trainer.device} to job {taker.id}, which can train now")
+            self.stop(trainer, "yield")
 
     def may_take(self, trainer: Trainer, job: Job) -> bool:
         """Whether `trainer` may train `job`: it fits there by job_settings.job_memory's estimate, or it fits on no
@@ -328,10 +553,13 @@ class TrainerPool:
         proc = trainer.proc
         if proc is None:
             return True
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # its own session (start_new_session), children with it
-        except OSError:
-            self.kill(trainer)
+        if isinstance(proc, Orphan):
+            proc.kill()  # a killed daemon's: through its pidfd, and its process group
+        else:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # its own session (start_new_session), children with it
+            except OSError:
+                self.kill(trainer)
         if self.ray is not None:
             self._settling[trainer.job_id] = time.monotonic() + RAY_SETTLE_S
         try:
@@ -406,6 +634,7 @@ class TrainerPool:
             if gone and gone not in self.store.jobs:  # what it wrote after its folder went to the trash
                 shutil.rmtree(self.store.jobs_dir / gone, ignore_errors=True)
             t.state, t.proc, t.job_id, t.reason, t.stop_sent, t.deleted = TrainerState.IDLE, None, "", "", 0.0, ""
+            t.adopted = False
             if t.trash is not None:
                 shutil.rmtree(t.trash, ignore_errors=True)
                 t.trash = None
@@ -415,12 +644,27 @@ class TrainerPool:
         if job is None or t.reason == "delete":
             return  # deleted while it trained
         rec = job.record
+        if t.adopted:  # a killed daemon's; recover() queued its job, or a request moved it on since
+            job.append_log(f"the stopped daemon's training process (pid {t.proc.pid if t.proc else '?'}) has exited")
+            if rec.state in ("queued", "training") and job.results_complete() and \
+                    not (rec.stream and job.hash_state() == "mismatch"):
+                self.finish(job)
+            elif rec.state == "queued":
+                rec.progress.message = "interrupted; resumes from its last checkpoint"
+                self.save(job)
+            return
         if code == EXIT_DONE and job.results_complete() and not (rec.stream and job.hash_state() == "mismatch"):
             self.finish(job)
         elif t.reason == "cancel" or rec.state == "cancelled":
             job.append_log(f"training stopped on request (exit {code})")
         elif rec.state != "training":
             pass  # started again or otherwise moved on while it was stopping
+        elif t.reason == "yield" and code in (EXIT_STOPPED, -signal.SIGTERM, -signal.SIGKILL):  # SIGTERM: before
+            # its handler was in place
+            rec.state = "queued"
+            rec.progress.message = "queued; gave its device to a job that could train, while it waits for its uploads"
+            self.save(job)
+            job.append_log(f"training stopped while it waited for uploads (exit {code}); queued again")
         elif t.reason == "shutdown" or code == EXIT_STOPPED:
             rec.state = "queued"
             rec.progress.message = "interrupted; resumes from its last checkpoint"

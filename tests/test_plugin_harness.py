@@ -1182,6 +1182,37 @@ def test_a_source_of_unbounded_length_fails_train_with_its_range(clip: Clip, dae
     assert run.event("summary")["ok"], run.stdout[-3000:]
 
 
+def test_train_repairs_a_job_another_client_uploaded_a_wrong_frame_into(clip: Clip, daemon: Daemon) -> None:
+    """A Train cancelled mid-upload leaves an `uploading` job holding some items; another client then puts a wrong
+    frame in place of a held one. Before: the next Train trusted `have_frames`, never sent that frame again, and
+    failed with hash_mismatch on every press (the job could not be repaired from the node). Now it sends the items
+    the daemon held once more (the daemon replaces the one that differs) and starts the job."""
+    from vinpaint.host_bridge.client import Client
+    build_plugin()
+    node = ["--source", str(clip.source), "--mask", str(clip.mask), "--depth", "byte", "--daemon", daemon.endpoint,
+            "--param", f"preset={PRESET_TINY}", "--param", "maskDilation=5"]
+    cancelled = harness(*node, "--cancel-progress-after", str(FRAMES + 6),
+                        "--steps", "describe,create,train,destroy,unload")
+    job = cancelled.steps["train"]["job"]
+    assert cancelled.steps["train"]["status_param"].startswith("Train cancelled"), cancelled.steps["train"]
+    record = json.loads((daemon.store / "jobs" / job / "job.json").read_text())
+    with Client(daemon.endpoint) as client:
+        try:
+            fields = ("frames", "width", "height", "channels", "dtype", "mask_dtype", "content_hash", "settings")
+            opened = client.open_job(**{k: record[k] for k in fields}, references=record.get("references", []))
+            assert opened["job"] == job and opened["state"] == "uploading" and opened["have_frames"], opened
+            held = opened["have_frames"][0]
+            wrong = clip.frames[held].copy()
+            wrong[0, 0, 0] ^= 1
+            assert client.upload(job, "frame", held, wrong)["stored"] is True
+            again = harness(*node, "--steps", "describe,create,train,destroy,unload")
+            assert again.steps["train"]["status"] == "OK", again.steps["train"]
+            assert again.steps["train"]["job"] == job
+            assert client.status(job)["state"] in ("queued", "training", "done")
+        finally:
+            client.delete(job)
+
+
 def test_cancel_in_the_progress_bar_stops_train(clip: Clip, daemon: Daemon, trained: Trained) -> None:
     run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint,
                   "--param", f"preset={PRESET_TINY}", "--param", "maskDilation=3", "--cancel-progress-after", "3",

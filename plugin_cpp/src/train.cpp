@@ -340,6 +340,22 @@ OfxStatus TrainJob::run() {
         inst_.geometry = g_;
     }
 
+    // Frame i and its mask for the wire: the buffers pass 1 kept (once), else read again and checked unchanged.
+    auto takeOrRead = [&](int i, zmq::message_t &frame, zmq::message_t &mask) {
+        if (items[i].frame) {
+            frame = std::move(*items[i].frame);
+            mask = std::move(*items[i].mask);
+            items[i].frame.reset();
+            items[i].mask.reset();
+            return;
+        }
+        std::size_t unused = 0;
+        readFrame(i, frame, mask, &unused);
+        if (Sha256::of(frame.data(), frame.size()) != items[i].frameDigest ||
+            Sha256::of(mask.data(), mask.size()) != items[i].maskDigest)
+            throw OfxError(kOfxStatFailed, "vinpaint: Source or Mask frame " + std::to_string(first_ + i) +
+                                               " changed while Train was reading the clip; press Train again");
+    };
     std::vector<bool> haveFrame(g_.frames, false), haveMask(g_.frames, false), haveRef(g_.frames, false);
     for (int i : opened.haveFrames)
         if (i >= 0 && i < g_.frames) haveFrame[i] = true;
@@ -376,17 +392,7 @@ OfxStatus TrainJob::run() {
             if (!(haveFrame[i] && haveMask[i])) {
                 failIfCancelled(0.5 + 0.5 * done / std::max(todo, 1));
                 zmq::message_t frame, mask;
-                if (items[i].frame) {
-                    frame = std::move(*items[i].frame);
-                    mask = std::move(*items[i].mask);
-                } else {
-                    std::size_t unused = 0;
-                    readFrame(i, frame, mask, &unused);
-                    if (Sha256::of(frame.data(), frame.size()) != items[i].frameDigest ||
-                        Sha256::of(mask.data(), mask.size()) != items[i].maskDigest)
-                        throw OfxError(kOfxStatFailed, "vinpaint: Source or Mask frame " + std::to_string(first_ + i) +
-                                                           " changed while Train was reading the clip; press Train again");
-                }
+                takeOrRead(i, frame, mask);
                 if (!haveFrame[i]) {
                     client.queueUpload(opened.job, false, i, Sha256::hex(items[i].frameDigest), g_.frameSpec(), std::move(frame));
                     ++done;
@@ -405,7 +411,51 @@ OfxStatus TrainJob::run() {
     }
     progress_.reset();
 
-    const proto::StartReply started = client.start(opened.job);
+    // An item the daemon held at open that is not this clip's (another client uploaded a wrong one, with no
+    // digest) makes job.start answer hash_mismatch: every held item is sent once more, the daemon replaces those
+    // that differ and acknowledges the rest (SPEC.md, job.upload), and the job is started again, once.
+    auto resendHeld = [&]() {
+        int held = 0;
+        for (int i = 0; i < g_.frames; ++i) held += haveFrame[i] + haveMask[i];
+        for (const auto &r : refDigests_) held += haveRef[r.first];
+        if (held == 0) return false;
+        progress_ = progressBar("vinpaint: uploading " + std::to_string(held) + " items the daemon held again");
+        status("the daemon's copy of the clip differs from it: uploading what it held again...");
+        int done = 0;
+        for (int i = 0; i < g_.frames; ++i) {
+            if (!haveFrame[i] && !haveMask[i]) continue;
+            failIfCancelled(static_cast<double>(done) / held);
+            zmq::message_t frame, mask;
+            takeOrRead(i, frame, mask);
+            if (haveFrame[i]) {
+                client.queueUpload(opened.job, false, i, Sha256::hex(items[i].frameDigest), g_.frameSpec(), std::move(frame));
+                ++done;
+            }
+            if (haveMask[i]) {
+                client.queueUpload(opened.job, true, i, Sha256::hex(items[i].maskDigest), g_.maskSpec(), std::move(mask));
+                ++done;
+            }
+        }
+        for (std::size_t k = 0; k < refDigests_.size(); ++k) {
+            const int i = refDigests_[k].first;
+            if (!haveRef[i]) continue;  // the others went above, and their buffers with them
+            failIfCancelled(static_cast<double>(done) / held);
+            client.queueUpload(opened.job, proto::kKindReference, i, Sha256::hex(refDigests_[k].second), g_.frameSpec(),
+                               std::move(refPixels_[k]));
+            ++done;
+        }
+        client.drainUploads();
+        failIfCancelled(1.0);
+        progress_.reset();
+        return true;
+    };
+    proto::StartReply started;
+    try {
+        started = client.start(opened.job);
+    } catch (const RemoteError &e) {
+        if (e.code != "hash_mismatch" || opened.state != "uploading" || !resendHeld()) throw;
+        started = client.start(opened.job);
+    }
     std::string line;
     if (started.state == "done") line = "done: " + std::to_string(g_.frames) + " frames ready" + (opened.created ? "" : " (reused the finished job for this clip)");
     else if (started.state == "queued")
