@@ -194,6 +194,8 @@ class Trainer:
     gave the device to a job that can train now), "orphan" (adopted at start); empty: it was not stopped."""
     adopted: bool = False
     """The process is a killed daemon's training process found at start (Orphan), not this daemon's child."""
+    yield_to: str = ""
+    """With reason "yield": the job it stops for, which takes no other trainer's device meanwhile (make_room)."""
     stop_sent: float = 0.0
     trash: Path | None = None
     deleted: str = ""
@@ -397,7 +399,10 @@ class TrainerPool:
                    not self.ready(job)]
         if not waiting:
             return
-        ready = [j for j in self.queue() if self.trainer_of(j.id) is None and self.ready(j)]
+        # a job some trainer already stops for is not asked for again: once per pass, one ready job stopped every
+        # waiting trainer, since it has no trainer of its own until the stopping one exits (a review found)
+        promised = {t.yield_to for t in self.trainers if t.state is TrainerState.STOPPING and t.reason == "yield"}
+        ready = [j for j in self.queue() if self.trainer_of(j.id) is None and j.id not in promised and self.ready(j)]
         for trainer, job in waiting:
             if not ready:
                 return
@@ -407,6 +412,7 @@ class TrainerPool:
             ready.remove(taker)
             job.append_log(f"waiting for uploads: gives {trainer.device} to job {taker.id}, which can train now")
             self.stop(trainer, "yield")
+            trainer.yield_to = taker.id
 
     def may_take(self, trainer: Trainer, job: Job) -> bool:
         """Whether `trainer` may train `job`: it fits there by job_settings.job_memory's estimate, or it fits on no
@@ -602,7 +608,12 @@ class TrainerPool:
         for t in self.trainers:
             if t.busy:
                 self.kill(t)
-                t.proc.wait()  # type: ignore[union-attr]
+                try:  # bounded: an adopted orphan counts as exited only once its lock is free too (a review found)
+                    t.proc.wait(timeout=10.0)  # type: ignore[union-attr]
+                except subprocess.TimeoutExpired:
+                    log.warning("training process %s of job %s did not exit within 10 s of SIGKILL", t.proc.pid,
+                                t.job_id)
+                    continue
                 self.reap()
         for job in self.store.jobs.values():
             if job.dirty_progress:
@@ -634,7 +645,7 @@ class TrainerPool:
             if gone and gone not in self.store.jobs:  # what it wrote after its folder went to the trash
                 shutil.rmtree(self.store.jobs_dir / gone, ignore_errors=True)
             t.state, t.proc, t.job_id, t.reason, t.stop_sent, t.deleted = TrainerState.IDLE, None, "", "", 0.0, ""
-            t.adopted = False
+            t.adopted, t.yield_to = False, ""
             if t.trash is not None:
                 shutil.rmtree(t.trash, ignore_errors=True)
                 t.trash = None

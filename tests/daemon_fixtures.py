@@ -133,6 +133,10 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
+BRIEF_TRAINING = {"train.max_steps": 2, "loss.perceptual": 0.0, "propagation.enabled": False}
+"""Overrides for a job that trains in seconds on a CPU: a job's life, not its quality, is what the test needs."""
+
+
 def synthetic_clip(t: int = 12, h: int = 64, w: int = 64, channels: int = 4, dtype=np.uint8,
                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A moving smooth pattern with a square hole per frame; alpha (if any) is a gradient to check pass-through."""

@@ -17,14 +17,13 @@ import numpy as np
 import pytest
 import zmq
 
-from daemon_fixtures import DaemonProcess, synthetic_clip
+from daemon_fixtures import BRIEF_TRAINING, DaemonProcess, synthetic_clip
 from vinpaint.files import temp_sibling
 from vinpaint.host_bridge.client import Client, RequestError, client_config, wire_clip
 from vinpaint.protocol import codec
 from vinpaint.protocol.content_hash import clip_hash, item_digest
 
-TRAINED = {"train.max_steps": 2, "loss.perceptual": 0.0, "propagation.enabled": False}
-"""Seconds of training on a CPU."""
+TRAINED = BRIEF_TRAINING
 
 
 @pytest.fixture(scope="module")

@@ -202,3 +202,30 @@ def test_hostile_fields_of_an_event_are_cleaned():
     assert got.message == ""
     failed = events.decode(b'{"event": "error", "message": "' + b"m" * 5000 + b'"}')
     assert isinstance(failed, events.Failed) and failed.kind == "crash" and len(failed.message) == events.MAX_TEXT
+
+
+def test_one_ready_job_stops_one_waiting_streaming_trainer_not_every_one():
+    """make_room, pass after pass, with two streaming trainers waiting for uploads and one queued job ready to
+    train: before (a review, 2026-12-03) each pass stopped another trainer for the same job, since it has no
+    trainer of its own until the stopping one exits. The processes are stand-ins: only the choice is under test."""
+    from types import SimpleNamespace
+
+    from vinpaint.host_bridge.pool import Trainer
+
+    signals = []
+    streaming = {name: SimpleNamespace(id=name, record=SimpleNamespace(state="training"), append_log=lambda m: None)
+                 for name in ("s1", "s2")}
+    ready = SimpleNamespace(id="r", record=SimpleNamespace(state="queued"))
+    pool = TrainerPool.__new__(TrainerPool)
+    pool.store = SimpleNamespace(jobs={**streaming, "r": ready})
+    pool.trainers = [Trainer(device=f"cuda:{i}", state=TrainerState.TRAINING, job_id=name) for i, name in
+                     enumerate(streaming)]
+    for t in pool.trainers:
+        t.proc = SimpleNamespace(pid=1, send_signal=signals.append)
+    pool.queue = lambda: [ready]
+    pool.ready = lambda job: job is ready
+    pool.may_take = lambda trainer, job: True
+    for _ in range(3):
+        pool.make_room()
+    assert [t.state for t in pool.trainers] == [TrainerState.STOPPING, TrainerState.TRAINING]
+    assert pool.trainers[0].yield_to == "r" and len(signals) == 1
