@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vinpaint.cli.arguments import (DEFAULT_VARIANT, add_clip_arguments, add_engine_options, build_config,
                                     check_pause, input_paths, parse_fps, parse_references, parse_setting)
-from vinpaint.cli.outputs import Litter, OutputPlan, extras, same_or_inside, write_outputs
+from vinpaint.cli.outputs import Litter, OutputPlan, check_mask_is_not_the_video, extras, write_outputs
 from vinpaint.cli.runs import (OutputLock, WorkdirLock, check_workdir, clear_workdir, describe_run, other_run, report,
                                run_engine, to_continue, warn_notices)
 from vinpaint.cli.shots import add_shot_options, check_ray_device, check_ray_options, run_shot
@@ -22,8 +22,8 @@ from vinpaint.engine import VARIANTS, validate
 from vinpaint.engine.devices import check_device, usable_device
 from vinpaint.engine.shot import recorded_run
 from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
-from vinpaint.media.io import list_images, read_image_typed, read_inputs, read_references
-from vinpaint.media.sequences import looks_like_pattern, parse_pattern, parse_range, select_frames
+from vinpaint.media.io import read_inputs, read_references
+from vinpaint.media.sequences import parse_range
 from vinpaint.media.shot_input import frame_geometry
 
 
@@ -69,11 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.save_flows and not config.uses_flow:
         raise InputError(f"--save-flows needs a variant with a flow head (dip-vid-flow), not {config.variant}.")
     fps = parse_fps(args.fps) if args.fps is not None else None
-    if same_or_inside(Path(args.mask), Path(args.video)) and Path(args.mask).is_file():
-        raise InputError(f"the mask {args.mask} is the video itself; give the mask's own file or folder.")
-    if same_frames(Path(args.mask), Path(args.video)):  # read as a mask, every bright pixel of the plate is a hole
-        raise InputError(f"the mask {args.mask} is the video's own frames ({args.video}); give the mask's own "
-                         "folder or frame pattern.")
+    check_mask_is_not_the_video(args.mask, args.video)
     check_ray_options(args)
     frame_range = parse_range(args.frames) if args.frames is not None else None
     painted = parse_references(args.reference)
@@ -137,35 +133,6 @@ def run(args: argparse.Namespace) -> int:
         written = write_outputs(plan, clip, result, args.save_generated, args.save_flows, overwrite=args.overwrite)
     report(written, result, time.monotonic() - started)
     return 0
-
-
-def same_frames(mask: Path, video: Path) -> bool:
-    """The mask names the video's own folder of frames, or its frame pattern (in any spelling: links, %04d or
-    ####), and those frames carry no matte in their alpha (RGBA plates whose alpha marks the object are a mask:
-    the mask reader takes such an alpha as the matte; a review found them refused)."""
-    if mask.is_dir() and video.is_dir():
-        if not (same_or_inside(mask, video) and same_or_inside(video, mask)):
-            return False
-        files = list_images(mask)
-    else:
-        patterns = [not os.path.lexists(p) and looks_like_pattern(str(p)) for p in (mask, video)]
-        if not all(patterns):
-            return False
-        try:
-            first, second = (parse_pattern(str(p)) for p in (mask, video))
-            numbers = select_frames(first)
-        except InputError:
-            return False  # malformed or empty: its own reader says so
-        if os.path.realpath(first.path(0)) != os.path.realpath(second.path(0)):
-            return False
-        files = [first.path(n) for n in numbers[:1]]
-    dropped: list[str] = []
-    try:
-        if files:
-            read_image_typed(files[0], dropped=dropped)  # names the file when its alpha is not opaque everywhere
-    except InputError:
-        return False  # unreadable: the frame reader says so
-    return not dropped
 
 
 SHOT_SETTINGS = ("shot.window", "shot.overlap", "shot.window_megapixels")

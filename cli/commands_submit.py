@@ -13,7 +13,8 @@ from typing import Any
 
 from vinpaint.cli.arguments import add_clip_arguments, add_set_arguments, input_paths, parse_references, \
     parse_setting
-from vinpaint.cli.outputs import Litter, OutputPlan, curve_title, loss_history, matte_picture, write_frames
+from vinpaint.cli.outputs import Litter, OutputPlan, check_mask_is_not_the_video, curve_title, loss_history, \
+    matte_picture, write_frames
 from vinpaint.cli.runs import OutputLock, warn_notices
 from vinpaint.errors import InputError
 from vinpaint.host_bridge.client import Client, RequestError, check_address, client_config
@@ -140,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{exc.message} ({exc.field})" if exc.field else exc.message) from None
     frame_range = parse_range(args.frames) if args.frames is not None else None
     painted = parse_references(args.reference)
+    check_mask_is_not_the_video(args.mask, args.video)
     clip, masks = read_inputs(args.video, args.mask, invert=args.invert_mask, frame_range=frame_range)
     references = read_references(painted, clip)
     warn_notices(clip)

@@ -17,9 +17,9 @@ from vinpaint.engine.config import FLOW_OFFSETS, InpaintConfig
 from vinpaint.engine.flowviz import color_wheel, flow_magnitude_scale, flows_to_rgb
 from vinpaint.engine.result import GENERATED, HISTORY_TERMS, PROPAGATED
 from vinpaint.errors import InputError
-from vinpaint.media.io import Clip
+from vinpaint.media.io import Clip, list_images, read_image_typed
 from vinpaint.media.pictures import write_before_after, write_loss_curve
-from vinpaint.media.sequences import Pattern, frame_fields, looks_like_pattern, parse_pattern
+from vinpaint.media.sequences import Pattern, frame_fields, looks_like_pattern, parse_pattern, select_frames
 from vinpaint.media.writers import CODECS, INCOMPLETE, MARKER, VIDEO_OUTPUTS, check_no_folder_inside, \
     check_replaceable, is_incomplete_note, is_vinpaint_output, resolve_codec, sequence_sample, staged_outputs, \
     to_uint8, write_image_sequence, write_marked, write_png_sequence, write_video
@@ -286,6 +286,46 @@ def enclosing_output_folder(folder: Path) -> Path | None:
         if (candidate / MARKER).is_file():
             return candidate
     return None
+
+
+def check_mask_is_not_the_video(mask: str | Path, video: str | Path) -> None:
+    """InputError where the mask is the video file itself, or the video's own frames (same_frames): read as a mask,
+    every bright pixel of the plate would be a hole (`vinpaint inpaint` and `vinpaint submit` alike)."""
+    mask, video = Path(mask), Path(video)
+    if same_or_inside(mask, video) and mask.is_file():
+        raise InputError(f"the mask {mask} is the video itself; give the mask's own file or folder.")
+    if same_frames(mask, video):
+        raise InputError(f"the mask {mask} is the video's own frames ({video}); give the mask's own folder or frame "
+                         "pattern.")
+
+
+def same_frames(mask: Path, video: Path) -> bool:
+    """The mask names the video's own folder of frames, or its frame pattern (in any spelling: links, %04d or
+    ####), and those frames carry no matte in their alpha (RGBA plates whose alpha marks the object are a mask:
+    the mask reader takes such an alpha as the matte; a review found them refused)."""
+    if mask.is_dir() and video.is_dir():
+        if not (same_or_inside(mask, video) and same_or_inside(video, mask)):
+            return False
+        files = list_images(mask)
+    else:
+        patterns = [not os.path.lexists(p) and looks_like_pattern(str(p)) for p in (mask, video)]
+        if not all(patterns):
+            return False
+        try:
+            first, second = (parse_pattern(str(p)) for p in (mask, video))
+            numbers = select_frames(first)
+        except InputError:
+            return False  # malformed or empty: its own reader says so
+        if os.path.realpath(first.path(0)) != os.path.realpath(second.path(0)):
+            return False
+        files = [first.path(n) for n in numbers[:1]]
+    dropped: list[str] = []
+    try:
+        if files:
+            read_image_typed(files[0], dropped=dropped)  # names the file when its alpha is not opaque everywhere
+    except InputError:
+        return False  # unreadable: the frame reader says so
+    return not dropped
 
 
 def same_or_inside(inner: Path, outer: Path) -> bool:

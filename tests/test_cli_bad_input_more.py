@@ -189,6 +189,16 @@ def test_the_video_frames_as_the_mask_are_refused(clip, tmp_path, capsys):
     assert os.listdir(tmp_path) == []
 
 
+def test_submit_refuses_the_video_frames_as_the_mask_before_the_daemon_is_asked(clip, tmp_path, capsys):
+    """`vinpaint submit` read them as a mask (the check was the inpaint command's alone): said before any
+    connection, here to an address where no daemon listens."""
+    code, err = run_cli(capsys, "submit", clip["frames"], "--mask", clip["frames"], "-o", tmp_path / "x.mkv",
+                        "--server", "tcp://127.0.0.1:9")
+    assert code == 2
+    one_sentence(err, r"the mask \S+frames is the video's own frames")
+    assert os.listdir(tmp_path) == []
+
+
 def test_plates_whose_alpha_marks_the_object_are_their_own_mask(clip, tmp_path, capsys):
     """RGBA plates whose alpha is the matte, given as their own mask: the mask reader takes that alpha (a review
     found `same_frames` refused them)."""
