@@ -28,6 +28,7 @@ from vinpaint.protocol.codec import DTYPES
 
 from . import events as ev
 from . import job_settings
+from .logs import PerMinute
 from .store import Job, JobStore, is_disk_full, is_out_of_files
 from .worker import EXIT_DONE, EXIT_FAILED, EXIT_STOPPED
 
@@ -253,7 +254,8 @@ class TrainerPool:
         self._needs: dict[str, tuple[int, int] | None] = {}
         """Each queued job's memory estimate, (host, device) bytes, by job id (None: none could be made); an entry
         goes when its job starts or leaves the queue."""
-        self._out_of_files_said = -math.inf
+        self._out_of_files_said = PerMinute(1, lambda n: log.warning("%d more jobs waited to train: out of open "
+                                                                   "files", n))
 
     # --- the queue --------------------------------------------------------------------------------------------
 
@@ -493,10 +495,8 @@ class TrainerPool:
             pass
 
     def _out_of_files(self, job: Job, exc: OSError) -> None:
-        """The job waits in the queue; said in the log once a minute."""
-        now = time.monotonic()
-        if now - self._out_of_files_said >= SAVE_FAILURE_REPEAT_S:
-            self._out_of_files_said = now
+        """The job waits in the queue; said in the log once a minute (logs.PerMinute, as the requests' own)."""
+        if self._out_of_files_said.allows():
             log.warning("job %s waits to train: the daemon is out of open files (%s); it starts once client "
                         "connections close", job.id, exc.strerror)
 

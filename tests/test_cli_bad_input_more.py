@@ -17,6 +17,8 @@ from vinpaint.cli.main import main
 from vinpaint.media.sample import SampleConfig, make_sample
 from vinpaint.media.writers import write_png_sequence
 
+from test_hostile_cli import one_sentence  # tests/ is on the path, as for daemon_fixtures
+
 QUICK = ["--preset", "tiny", "--quiet", "--set", "train.max_steps=1"]
 
 
@@ -41,13 +43,6 @@ def run_cli(capsys, *args) -> tuple[int, str]:
     capsys.readouterr()
     code = main([str(a) for a in args])
     return code, capsys.readouterr().err
-
-
-def one_sentence(err: str, pattern: str) -> None:
-    assert "Traceback" not in err, err
-    errors = [line for line in err.splitlines() if "error" in line.lower()]
-    assert len(errors) == 1 and err.endswith(errors[0] + "\n"), err
-    assert re.match("vinpaint: error: " + pattern, errors[0]), err
 
 
 def snapshot(folder: Path) -> dict[str, int]:
