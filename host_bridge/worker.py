@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from vinpaint.engine import InpaintConfig, InputError, TrainingCancelled
+from vinpaint.engine.checks import EMPTY_MASK, check_holes
 from vinpaint.engine.result import GENERATED, HISTORY_TERMS
 from vinpaint.engine.workfiles import remove_left_behind
 from vinpaint.errors import CheckpointAhead, DamagedWorkFile, OtherRunError, out_of_memory
@@ -89,11 +90,33 @@ def _lock(job_dir: Path) -> int:
 
 def read_item(job_dir: Path, record: dict[str, Any], index: int) -> tuple[np.ndarray, np.ndarray]:
     """One uploaded frame [H,W,C] in the job's dtype and its hole, bool [H,W]."""
-    h, w, c, mdt = record["height"], record["width"], record["channels"], record["mask_dtype"]
+    h, w, c = record["height"], record["width"], record["channels"]
     frame = np.fromfile(job_dir / "inputs" / "frames" / f"{index:05d}.bin",
                         dtype=DTYPES[record["dtype"]]).reshape(h, w, c)
-    mask = np.fromfile(job_dir / "inputs" / "masks" / f"{index:05d}.bin", dtype=DTYPES[mdt]).reshape(h, w)
-    return frame, (mask > 0.5 if mdt == "f4" else mask >= MASK_HOLE_MIN[mdt])
+    return frame, read_hole(job_dir, record, index)
+
+
+def read_hole(job_dir: Path, record: dict[str, Any], index: int) -> np.ndarray:
+    """One uploaded mask as its hole, bool [H,W]."""
+    mdt = record["mask_dtype"]
+    mask = np.fromfile(job_dir / "inputs" / "masks" / f"{index:05d}.bin",
+                       dtype=DTYPES[mdt]).reshape(record["height"], record["width"])
+    return mask > 0.5 if mdt == "f4" else mask >= MASK_HOLE_MIN[mdt]
+
+
+def check_shot_holes(job_dir: Path, record: dict[str, Any], config: InpaintConfig) -> None:
+    """A long shot's whole mask before any window trains, as the command checks its own (cli/shots.py): one empty
+    everywhere, or covering a whole frame (drawn or grown by mask.dilation), is refused naming the shot's frame.
+    Without it the daemon trained the windows before such a frame and then named its index in its window; an
+    empty mask "finished" with copies of the plate. Reads one mask at a time; a streaming job's masks are not all
+    here yet, so each of its windows is checked as it is read (StoreSource)."""
+    drawn = False
+    for index in range(int(record["frames"])):
+        hole = read_hole(job_dir, record, index)
+        check_holes(hole[None], config.mask.dilation, index)
+        drawn = drawn or bool(hole.any())
+    if not drawn:
+        raise InputError(EMPTY_MASK)
 
 
 def load_inputs(job_dir: Path, record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -158,14 +181,17 @@ class StoreSource:
     """A long shot's uploaded items read a window at a time (engine/shot.py ShotSource), so the training process
     never holds more than the windows in flight; a streaming job's window is read once its items are uploaded."""
 
-    def __init__(self, job_dir: Path, record: dict[str, Any], uploads: Uploads) -> None:
+    def __init__(self, job_dir: Path, record: dict[str, Any], uploads: Uploads, dilation: int) -> None:
         self.job_dir, self.record, self.count, self.uploads = job_dir, record, int(record["frames"]), uploads
+        self.dilation, self.drawn = dilation, False
 
     def window(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         self.uploads.wait(start, stop)
         items = [read_item(self.job_dir, self.record, i) for i in range(start, stop)]
-        return (np.stack([np.ascontiguousarray(f[..., :3]) for f, _ in items]),
-                np.stack([hole for _, hole in items]))
+        holes = np.stack([hole for _, hole in items])
+        check_holes(holes, self.dilation, start)  # names the shot's frame, not the window's (a streaming job)
+        self.drawn = self.drawn or bool(holes.any())
+        return np.stack([np.ascontiguousarray(f[..., :3]) for f, _ in items]), holes
 
 
 def read_reference(job_dir: Path, record: dict[str, Any], index: int) -> np.ndarray:
@@ -266,6 +292,8 @@ def run_long_shot(job_dir: Path, record: dict[str, Any], config: InpaintConfig, 
     from vinpaint.engine.shot import SerialRunner, check_windows, inpaint_shot
 
     count = len(check_windows(config, record["frames"]))
+    if not uploads.streaming:
+        check_shot_holes(job_dir, record, config)
     shot = ShotProgress(events, count)
     if ray_address is not None:
         from vinpaint.engine.shot_ray import RayRunner
@@ -281,8 +309,11 @@ def run_long_shot(job_dir: Path, record: dict[str, Any], config: InpaintConfig, 
         write_frame(job_dir, index, source, rgb, matte)
 
     references = StoreReferences(job_dir, record, uploads) if record.get("references") else None
-    result = inpaint_shot(StoreSource(job_dir, record, uploads), config, job_dir / "work", emit, runner=runner,
-                          references=references, announce=shot.say, window_done=shot.finished)
+    source = StoreSource(job_dir, record, uploads, config.mask.dilation)
+    result = inpaint_shot(source, config, job_dir / "work", emit, runner=runner, references=references,
+                          announce=shot.say, window_done=shot.finished)
+    if not source.drawn:  # a streaming job's masks, empty to the last (its windows trained nothing)
+        raise InputError(EMPTY_MASK)
     events.send(ev.Progress(phase="done", step=result.steps, total=result.steps, elapsed_s=float(result.seconds),
                             eta_s=0.0, message=f"{result.windows} windows done"))
     write_finish(job_dir, record["frames"], result.history, HISTORY_TERMS)

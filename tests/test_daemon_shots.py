@@ -262,3 +262,32 @@ def test_a_cancelled_long_shot_resumes_window_by_window_with_its_first_frames_al
     assert np.array_equal(got[..., :3], expected), "the resumed shot equals inpaint_shot's in-process"
     first = (store / "jobs" / job / "work" / "window_0000" / "attempts.log").read_text().splitlines()
     assert len(first) == 1, "the finished first window was not trained again"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["uploaded", "streamed"])
+@pytest.mark.parametrize("case", ["full_frame_in_a_later_window", "empty"])
+def test_a_long_shots_whole_mask_is_checked_before_any_window_trains(tmp_path, case, stream):
+    """As the command checks a long shot (cli/shots.py): before, the daemon trained window 0, then failed naming
+    frame 4 (frame 15's index in its window); an empty mask "finished" with copies of the plate. A streamed job
+    starts training before its later masks are here: its windows are checked as they are read."""
+    from vinpaint.engine.checks import EMPTY_MASK
+    from vinpaint.host_bridge.client import Client, JobFailed
+
+    frames, masks = long_clip()
+    masks = masks.copy()
+    if case == "empty":
+        masks[:] = False
+    else:
+        masks[15] = True
+    with DaemonProcess(tmp_path / "store") as daemon, Client(daemon.address) as client:
+        job = client.submit(frames, masks, preset="tiny", seed=SEED, overrides=SHOT, stream=stream)
+        with pytest.raises(JobFailed) as failed:
+            client.wait(job, poll_s=0.2, timeout_s=300)
+    said = str(failed.value)
+    if case == "empty":
+        assert EMPTY_MASK in said, said
+    else:
+        assert "the mask covers all of frame 15:" in said, said
+    if not stream:
+        work = tmp_path / "store" / "jobs" / job / "work"
+        assert not list(work.glob("window_*/attempts.log")), "no window trained before the mask was refused"
