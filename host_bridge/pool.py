@@ -117,8 +117,10 @@ def lock_held(fd: int) -> bool:
 
 
 def _lock_holders(fd: int) -> list[int]:
-    """The pids /proc/locks names as holding a flock on the file of `fd` (matched by inode; checked afterwards)."""
-    inode = os.fstat(fd).st_ino
+    """The pids /proc/locks names as holding a flock on the file of `fd`, matched by device and inode (an inode
+    number alone repeats across file systems); each is checked afterwards (_trainer_args)."""
+    st = os.fstat(fd)
+    here = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
     pids = []
     try:
         lines = Path("/proc/locks").read_text().splitlines()
@@ -128,22 +130,29 @@ def _lock_holders(fd: int) -> list[int]:
         parts = line.split()  # "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"; waiters have "->" after "1:"
         if len(parts) >= 6 and parts[1] == "FLOCK":
             try:
-                if int(parts[5].rsplit(":", 1)[1]) == inode:
+                major, minor, inode = parts[5].split(":")  # the device's numbers in hex, the inode in decimal
+                if (int(major, 16), int(minor, 16), int(inode)) == here:
                     pids.append(int(parts[4]))
             except ValueError:
                 continue
     return pids
 
 
-def _trainer_args(pid: int, job_id: str) -> list[str] | None:
-    """The command line of `pid` if it is a training process of job `job_id` (worker.py), else None."""
+def _trainer_args(pid: int, job_root: Path) -> list[str] | None:
+    """The command line of `pid` if it is a training process (worker.py) of the job folder `job_root` itself,
+    else None: a trainer of a job of the same id in another store (the same clip and settings) is not this job's."""
     try:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace").split("\0")
     except OSError:
         return None
-    if "vinpaint.host_bridge.worker" not in args or not any(Path(a).name == job_id for a in args):
+    if "vinpaint.host_bridge.worker" not in args[:-1]:
         return None
-    return args
+    folder = args[args.index("vinpaint.host_bridge.worker") + 1]
+    try:  # a relative folder is the process's own working directory's
+        same = os.path.samefile(os.path.join(f"/proc/{pid}/cwd", folder), job_root)
+    except OSError:
+        return None
+    return args if same else None
 
 
 def find_orphan(job: Job) -> tuple[Orphan, str] | None:
@@ -169,7 +178,7 @@ def find_orphan(job: Job) -> tuple[Orphan, str] | None:
             pidfd = os.pidfd_open(pid)
         except OSError:
             continue
-        args = _trainer_args(pid, job.id)
+        args = _trainer_args(pid, job.root)
         if args is not None:
             device = args[args.index("--device") + 1] if "--device" in args[:-1] else ""
             return Orphan(pid, pidfd, fd), device

@@ -141,3 +141,41 @@ def test_a_streaming_job_waiting_for_its_uploads_gives_the_device_to_a_complete_
         assert client.results(waiting).shape == streamed.shape
         log = (daemon.store / "jobs" / waiting / "log").read_text()
     assert f"gives cpu to job {complete}" in log
+
+
+def test_a_process_is_a_jobs_trainer_only_for_that_jobs_own_folder(tmp_path):
+    """Before, any worker command line whose arguments had a folder named like the job id passed: the trainer of
+    the same clip and settings in another store (the same job id) would have been adopted and stopped."""
+    import subprocess
+    import sys
+
+    from vinpaint.host_bridge.pool import _lock_holders, _trainer_args
+
+    job_id = "0" * 32
+    ours, theirs = tmp_path / "a" / "jobs" / job_id, tmp_path / "b" / "jobs" / job_id
+    for folder in (ours, theirs):
+        folder.mkdir(parents=True)
+    (ours / "worker.lock").touch()
+    holder = ("import fcntl, os, sys, time; fd = os.open('worker.lock', os.O_RDWR); "
+              "fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB) if sys.argv[3] == 'lock' else None; "
+              "print('held', flush=True); time.sleep(60)")
+    procs = {name: subprocess.Popen([sys.executable, "-c", holder, "vinpaint.host_bridge.worker", str(arg), lock],
+                                    cwd=ours, stdout=subprocess.PIPE, text=True)
+             for name, arg, lock in (("absolute", ours, "lock"), ("relative", ".", "-"),
+                                     ("other_store", theirs, "-"))}
+    try:
+        for proc in procs.values():
+            assert proc.stdout.readline().strip() == "held"
+        assert _trainer_args(procs["absolute"].pid, ours) is not None
+        assert _trainer_args(procs["relative"].pid, ours) is not None, "a relative folder is its working directory's"
+        assert _trainer_args(procs["other_store"].pid, ours) is None, "a job of the same id in another store"
+        fd = os.open(ours / "worker.lock", os.O_RDWR)
+        try:
+            holders = _lock_holders(fd)
+        finally:
+            os.close(fd)
+        assert procs["absolute"].pid in holders, holders  # matched by device and inode
+    finally:
+        for proc in procs.values():
+            proc.kill()
+            proc.wait()
