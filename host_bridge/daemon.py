@@ -139,7 +139,10 @@ class Daemon:
             sock = self.context.socket(zmq.ROUTER)
             sock.setsockopt(zmq.MAXMSGSIZE, self.config.limits.max_message_bytes)
             sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.RCVHWM, 64)
+            # Messages held per connection before ZeroMQ stops reading it (TCP then slows the sender): clients ask
+            # one request at a time, so 8 only bounds a flood (8 x max_message_bytes, not 64 x) while a request
+            # is slow to handle.
+            sock.setsockopt(zmq.RCVHWM, 8)
             sock.setsockopt(zmq.SNDHWM, 64)
             for option, value in DEAD_PEER_OPTIONS:  # TCP's own checks, not ZeroMQ heartbeats: see the constant
                 sock.setsockopt(option, value)
