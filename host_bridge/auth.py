@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
+import stat
 import struct
 from pathlib import Path
 
@@ -77,8 +78,29 @@ def check_bind(endpoint: str, auth: AuthConfig) -> None:
                                 "a client's public key")
 
 
+KEY_FILE_MAX_BYTES = 64 * 1024
+"""A certificate is a few hundred bytes; pyzmq reads a key file whole, line by line, so a pipe or a device given
+as a key (/dev/zero) hung the command and grew its memory without end."""
+
+
+def _check_key_file(path: Path) -> None:
+    """A key must be a regular file of a key's size (a link to one is fine), refused in one sentence before it is
+    read."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise AuthError(f"cannot read the key {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise AuthError(f"the key {path} is not a file (a folder, a pipe or a device); give the certificate file "
+                        "`vinpaint serve --make-keys DIR` wrote")
+    if st.st_size > KEY_FILE_MAX_BYTES:
+        raise AuthError(f"the key {path} is {st.st_size} bytes, far more than a CurveZMQ certificate (a few hundred); "
+                        "give the certificate file `vinpaint serve --make-keys DIR` wrote")
+
+
 def load_secret(path: Path) -> tuple[bytes, bytes]:
     """(public, secret) from a zmq.auth secret certificate; AuthError when it has no secret half."""
+    _check_key_file(path)
     try:
         public, secret = zmq.auth.load_certificate(str(path))
     except (OSError, ValueError) as exc:
@@ -91,6 +113,7 @@ def load_secret(path: Path) -> tuple[bytes, bytes]:
 
 
 def load_public(path: Path) -> bytes:
+    _check_key_file(path)
     try:
         public, _ = zmq.auth.load_certificate(str(path))
     except (OSError, ValueError) as exc:
@@ -155,13 +178,17 @@ def make_keys(directory: Path, client_names: tuple[str, ...] = ("client",)) -> d
     directory = Path(directory)
     if os.path.lexists(directory) and not directory.is_dir():
         raise AuthError(f"{directory} is a file; --make-keys writes its keys into a folder: give a new one")
-    for name in ("server", *client_names):  # a key pair in use is never replaced: its clients hold the other half
-        for suffix in (".key", ".key_secret"):
-            if os.path.lexists(directory / (name + suffix)):
-                raise AuthError(f"{directory / (name + suffix)} exists; keys are never replaced (clients and "
-                                "servers hold their other halves); give a new folder to --make-keys")
-    directory.mkdir(parents=True, exist_ok=True)
     allowed = directory / "clients"
+    if os.path.lexists(allowed) and (allowed.is_symlink() or not allowed.is_dir()):
+        raise AuthError(f"{allowed} exists and is not a folder; --make-keys puts the clients' public keys there: "
+                        "give a new folder to --make-keys")
+    taken = [directory / (name + suffix) for name in ("server", *client_names) for suffix in (".key", ".key_secret")]
+    taken += [allowed / f"{name}.key" for name in client_names]  # the allow-list's copies
+    for path in taken:  # a key pair in use is never replaced: its clients hold the other half
+        if os.path.lexists(path):
+            raise AuthError(f"{path} exists; keys are never replaced (clients and servers hold their other halves); "
+                            "give a new folder to --make-keys")
+    directory.mkdir(parents=True, exist_ok=True)
     allowed.mkdir(exist_ok=True)
     made = {}
     server_public, server_secret = zmq.auth.create_certificates(str(directory), "server")

@@ -150,9 +150,10 @@ class Daemon:
             self.socket = sock
             sock.bind(self.config.bind)
         except zmq.ZMQError as exc:
-            self.close()
-            if created:  # a store this start made and never used: not left behind (a port in use, say)
+            if created:  # a store this start made and never used: not left behind (a port in use, say). Removed
+                # while daemon.lock is still held: a daemon that took the lock after close() would lose its store
                 shutil.rmtree(self.config.store, ignore_errors=True)
+            self.close()
             raise DaemonStartError(f"cannot listen on {self.config.bind}: {exc}") from None
         self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
         try:  # for people and scripts; a full disk must not keep a daemon from serving its finished jobs

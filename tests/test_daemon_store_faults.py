@@ -175,3 +175,44 @@ def test_a_key_file_without_a_curve_key_is_one_sentence_naming_it(tmp_path):
         with pytest.raises(AuthError, match=r"^the key \S+server\.key holds no CurveZMQ key \(40 Z85 characters\)"):
             apply_client(socket, bad, made["client.key_secret"])
         apply_client(socket, made["server.key"], made["client.key_secret"])  # a real pair is taken
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder", "huge"])
+def test_a_key_that_is_not_a_certificate_file_is_refused_before_it_is_read(tmp_path, kind):
+    """Before: `vinpaint submit --server-key /dev/zero` grew to 12.8 GB in 23 s and ignored SIGTERM; a named pipe
+    hung it for ever (pyzmq reads a key file whole, line by line)."""
+    import threading
+
+    import zmq
+
+    from vinpaint.host_bridge.auth import AuthError, apply_client, make_keys
+
+    made = make_keys(tmp_path / "keys")
+    if kind == "fifo":
+        bad = tmp_path / "fifo.key"
+        os.mkfifo(bad)
+    elif kind == "device":
+        bad = Path("/dev/zero")
+    elif kind == "folder":
+        bad = tmp_path / "keys"
+    else:
+        bad = tmp_path / "huge.key"
+        bad.write_bytes(b"#" * (1 << 20))
+    outcome: list = []
+
+    def attempt() -> None:
+        with zmq.Context() as context, context.socket(zmq.DEALER) as socket:
+            try:
+                apply_client(socket, bad, made["client.key_secret"])
+                outcome.append("taken")
+            except AuthError as exc:
+                outcome.append(str(exc))
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(20)
+    if worker.is_alive() and kind == "fifo":
+        with open(bad, "wb"):  # lets the hung reader see the end of the pipe, so the test process can exit
+            pass
+    assert outcome, f"reading the key {bad} hung"
+    assert outcome[0].startswith(f"the key {bad} "), outcome

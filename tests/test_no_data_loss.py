@@ -579,6 +579,14 @@ def test_make_keys_never_replaces_a_key_pair_in_use(tmp_path):
     assert on_file.returncode == 2 and on_file.stderr == f"vinpaint: error: {tmp_path / 'afile'} is a file; " \
         "--make-keys writes its keys into a folder: give a new one\n", on_file.stderr
     assert (tmp_path / "afile").read_text() == "mine"
+    # a folder of the user's with its own clients/client.key (or a link there): before, shutil.copy replaced it
+    mine = tmp_path / "mine"
+    (mine / "clients").mkdir(parents=True)
+    (mine / "clients" / "client.key").write_text("a public key of mine")
+    in_list = subprocess.run(command[:-1] + [str(mine)], capture_output=True, text=True, timeout=120)
+    assert in_list.returncode == 2 and in_list.stderr.startswith(
+        f"vinpaint: error: {mine / 'clients' / 'client.key'} exists; keys are never replaced"), in_list.stderr
+    assert os.listdir(mine) == ["clients"] and (mine / "clients" / "client.key").read_text() == "a public key of mine"
 
 
 @pytest.mark.slow
