@@ -20,7 +20,7 @@ from vinpaint.errors import InputError
 from vinpaint.media.io import Clip, list_images, read_image_typed
 from vinpaint.media.pictures import write_before_after, write_loss_curve
 from vinpaint.media.sequences import Pattern, frame_fields, looks_like_pattern, parse_pattern, select_frames
-from vinpaint.media.writers import CODECS, INCOMPLETE, MARKER, VIDEO_OUTPUTS, check_no_folder_inside, \
+from vinpaint.media.writers import CODECS, INCOMPLETE, MARKER, VIDEO_OUTPUTS, carries_mark, check_no_folder_inside, \
     check_replaceable, is_incomplete_note, is_vinpaint_output, resolve_codec, sequence_sample, staged_outputs, \
     to_uint8, write_image_sequence, write_marked, write_png_sequence, write_video
 
@@ -196,7 +196,7 @@ class OutputPlan:
         for name in ("", *VIDEO_OUTPUTS):  # "": the folder of PNGs
             other = self.beside(name)
             # written by vinpaint, changed since or not: its marker (a folder) or its mark (a video)
-            ours = (other / MARKER).is_file() if other.is_dir() else is_vinpaint_output(other)
+            ours = (other / MARKER).is_file() if other.is_dir() else carries_mark(other)
             if os.path.abspath(other) not in mine and os.path.lexists(other) and ours:
                 raise InputError(f"{self.beside('.config.json')} and the other files beside it belong to the output "
                                  f"{other}, written by another run; give this output another name, or add "

@@ -5,9 +5,10 @@ A video goes to a temporary name in the same folder and is renamed into place wh
 built in a temporary folder and swapped in. An interrupted or failed write leaves the previous output (or nothing).
 
 Everything written here is marked as vinpaint's: a folder holds a `.vinpaint-output` file, a video carries the
-container comment "written by vinpaint" (and its stream the same encoder tag), a PNG a tEXt chunk saying the same.
-`check_replaceable` lets a run replace only marked outputs (or anything, with --overwrite), so a user's own files
-are never replaced.
+container comment "written by vinpaint; sha256=..." (and its stream the encoder tag "written by vinpaint"), a PNG a
+tEXt chunk saying the same, a frame file its Software attribute; the digest (media/marks.py) shows the file is
+unchanged since. `check_replaceable` lets a run replace only such outputs (or anything, with --overwrite), so a
+user's own files, and ours that a user changed since, are never replaced.
 """
 from __future__ import annotations
 
@@ -17,9 +18,7 @@ import json
 import os
 import re
 import shutil
-import struct
 import tempfile
-import zlib
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -32,6 +31,8 @@ from av.video.reformatter import ColorRange, Colorspace
 from vinpaint.errors import InputError
 from vinpaint.files import atomic_write_bytes, commit, exchange, fsync_dir, naming, temp_sibling
 from vinpaint.media.imagefiles import is_marked, write_image_file
+from vinpaint.media.marks import CHANGED, DIGEST_FIELD, FOREIGN, MARK_TEXT, OURS, PLACEHOLDER, UNSEALED, mark_png, \
+    png_state, seal, sealed_state
 from vinpaint.media.sequences import Pattern
 
 
@@ -70,13 +71,6 @@ BT709 = 1
 """FFmpeg's code for BT.709 as a colour matrix, primaries and transfer (AVCOL_SPC/PRI/TRC_BT709)."""
 MARKER = ".vinpaint-output"
 """The file in every folder vinpaint writes; only a folder holding it (or an empty one) is ever replaced."""
-MARK_TEXT = "written by vinpaint"
-"""The comment a video written by vinpaint carries in its container metadata (and its stream in its encoder tag),
-and its PNGs in a tEXt chunk."""
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_MARK_BODY = b"Comment\0" + MARK_TEXT.encode("ascii")
-_PNG_MARK = struct.pack(">I", len(_MARK_BODY)) + b"tEXt" + _MARK_BODY + \
-    struct.pack(">I", zlib.crc32(b"tEXt" + _MARK_BODY) & 0xFFFFFFFF)
 
 
 def resolve_codec(path: Path, codec: str = "auto", size: tuple[int, int] | None = None) -> str:
@@ -117,13 +111,6 @@ def check_encodable(name: str, size: tuple[int, int]) -> None:
     except av.FFmpegError:
         raise InputError(f"codec {name} cannot encode a {size[0]}x{size[1]} video (FFmpeg refuses that size); "
                          "write a PNG folder or a frame pattern (clean.%04d.png), or another --codec.") from None
-
-
-def mark_png(data: bytes) -> bytes:
-    """PNG bytes -> the same picture with a tEXt chunk "Comment: written by vinpaint" right after IHDR."""
-    if not data.startswith(_PNG_SIGNATURE) or _PNG_MARK in data[:256]:
-        return data
-    return data[:33] + _PNG_MARK + data[33:]  # 8 signature + 25 IHDR
 
 
 def write_marked(path: Path, data: bytes) -> None:
@@ -184,13 +171,30 @@ def check_replaceable(path: Path, folder: bool = False, overwrite: bool = False)
     if overwrite or is_vinpaint_output(path):
         return
     if folder and (path / MARKER).is_file():
+        name, state = next(_foreign(path))
+        if state == CHANGED:
+            raise InputError(f"output folder {path} was written by vinpaint, but its frame {name} changed since "
+                             "(edited in another program? it kept vinpaint's mark, not vinpaint's pixels); vinpaint "
+                             "replaces an output folder whole, so give a new or empty folder, or add --overwrite to "
+                             "replace it whole.")
+        if state == UNSEALED:
+            raise InputError(f"output folder {path} was written by an older vinpaint, whose frames ({name} ...) "
+                             "cannot show that they are unchanged since; give a new or empty folder, or add "
+                             "--overwrite to replace it whole.")
         raise InputError(f"output folder {path} was written by vinpaint but now holds what vinpaint did not write "
-                         f"there ({next(foreign_entries(path))}: a file of another program, or a frame changed "
-                         "since); vinpaint replaces an output folder whole, so give a new or empty folder, or add "
-                         "--overwrite to replace it whole.")
+                         f"there ({name}: a file of another program, or a frame changed since); vinpaint replaces "
+                         "an output folder whole, so give a new or empty folder, or add --overwrite to replace it "
+                         "whole.")
     if folder:
         raise InputError(f"output folder {path} holds files that vinpaint did not write (it has no {MARKER} "
                          "file); give a new or empty folder, or add --overwrite to replace it whole.")
+    state = mark_state(path)
+    if state == CHANGED:
+        raise InputError(f"output {path} carries vinpaint's mark but changed since vinpaint wrote it (edited or "
+                         "saved again in another program?); give another name, or add --overwrite to replace it.")
+    if state == UNSEALED:
+        raise InputError(f"output {path} was written by an older vinpaint, whose mark cannot show that it is "
+                         "unchanged since; give another name, or add --overwrite to replace it.")
     raise InputError(f"output {path} exists and was not written by vinpaint; give another name, or add "
                      "--overwrite to replace it.")
 
@@ -235,19 +239,29 @@ WINDOWS_MARK = "a folder per window"
 
 def foreign_entries(folder: Path):
     """The names in an output folder that vinpaint did not write there, sorted: anything but its MARKER, PNGs
-    carrying its mark (a frame retouched in another program loses the mark), a long shot's per-window folders
-    (_window_of_ours), and a file browser's SYSTEM_FILES. One is enough to keep the folder."""
+    carrying its mark unchanged (a frame retouched in another program loses the mark, or keeps it and no longer
+    matches its digest), a long shot's per-window folders (_window_of_ours), and a file browser's SYSTEM_FILES.
+    One is enough to keep the folder."""
+    return (name for name, _ in _foreign(folder))
+
+
+def _foreign(folder: Path):
+    """(name, state) for each of foreign_entries: the PNG's mark state (CHANGED, UNSEALED), else FOREIGN."""
     for name in sorted(os.listdir(folder)):
         path = Path(folder) / name
         if path.is_dir() and not path.is_symlink():
             if not _window_of_ours(Path(folder), name):
-                yield name
+                yield name, FOREIGN
         elif path.is_symlink() or not path.is_file():
-            yield name
-        elif name in SYSTEM_FILES or name.startswith("._"):
+            yield name, FOREIGN
+        elif name in SYSTEM_FILES or name.startswith("._") or name == MARKER:
             continue
-        elif name != MARKER and not (name.lower().endswith(".png") and _png_marked(path)):
-            yield name
+        elif not name.lower().endswith(".png"):
+            yield name, FOREIGN
+        else:
+            state = png_state(path)
+            if state != OURS:
+                yield name, state
 
 
 def _window_of_ours(folder: Path, name: str) -> bool:
@@ -264,59 +278,79 @@ def _window_of_ours(folder: Path, name: str) -> bool:
     return (inner / MARKER).is_file() and next(foreign_entries(inner), None) is None
 
 
-def _png_marked(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        return _PNG_MARK in handle.read(4096)
-
-
 def is_vinpaint_output(path: Path) -> bool:
-    """True when vinpaint wrote `path` (its mark is there) or it is an empty folder: safe to replace. A folder is
-    vinpaint's when it holds the MARKER and nothing else but marked PNGs (foreign_entries)."""
+    """True when vinpaint wrote `path` and it is unchanged since (its mark and digest are there), or it is an
+    empty folder: safe to replace. A folder is vinpaint's when it holds the MARKER and nothing else but such PNGs
+    (foreign_entries)."""
     path = Path(path)
     try:
         if path.is_dir():
             if not any(path.iterdir()):
                 return True
             return (path / MARKER).is_file() and next(foreign_entries(path), None) is None
-        if not path.is_file():  # a named pipe or a device: opening it to look for the mark would wait for ever
-            return False
+    except OSError:
+        return False
+    return mark_state(path) == OURS
+
+
+def carries_mark(path: Path) -> bool:
+    """True when the file at `path` carries vinpaint's mark, changed since or not: a run's output, as the record
+    beside it knows it (cli/outputs.py's side files), even where it may no longer be replaced."""
+    return mark_state(path) != FOREIGN
+
+
+def mark_state(path: Path) -> str:
+    """OURS, FOREIGN, CHANGED or UNSEALED (media/marks.py) for the file at `path`; FOREIGN for what is not a
+    regular file (a named pipe or a device: opening it to look for the mark would wait for ever)."""
+    path = Path(path)
+    try:
+        if not path.is_file():
+            return FOREIGN
         suffix = path.suffix.lower()
         if suffix == ".png":
-            return _png_marked(path)
+            return png_state(path)
         if suffix == ".json":
             data = json.loads(path.read_text(encoding="utf-8"))
-            return isinstance(data, dict) and {"preset", "variant", "train"} <= set(data)
+            return OURS if isinstance(data, dict) and {"preset", "variant", "train"} <= set(data) else FOREIGN
         if suffix in IMAGE_FILE_OUTPUTS:
-            return is_marked(path, MARK_TEXT)
+            state = sealed_state(path)
+            return UNSEALED if state == FOREIGN and is_marked(path, MARK_TEXT) else state
         if suffix in DEFAULT_CODEC:
-            with av.open(str(path)) as container:
-                return _video_marked(container, suffix)
+            return _video_state(path, suffix)
     except (OSError, ValueError, UnicodeDecodeError, av.FFmpegError):
-        return False
-    return False
+        return FOREIGN
+    return FOREIGN
 
 
-def _video_marked(container, suffix: str) -> bool:
+def _video_state(path: Path, suffix: str) -> str:
     """The container's comment is the mark, and so is its one video stream's encoder tag where the container keeps
     stream tags (mkv, mp4, mov): a tool that re-encodes our video copies the comment but writes its own encoder
     tag (ffmpeg grading e.mkv into graded.mov carried "written by vinpaint" over, and a run then replaced the
     user's grade; session 34). AVI keeps no stream tags: there the video must be in a codec we write to AVI. A
-    stream copy (remux) keeps both marks: its pictures are ours, and replacing it loses nothing."""
+    tool that keeps both (a stream copy with new metadata, a re-encode copying every tag) is caught by the digest
+    in the comment: its bytes are not the ones vinpaint wrote."""
     def tags(metadata) -> dict:
         return {k.lower(): v for k, v in metadata.items()}
 
-    if tags(container.metadata).get("comment") != MARK_TEXT or len(container.streams) != 1:
-        return False
-    (stream,) = container.streams
-    if stream.type != "video":
-        return False
-    if suffix == ".avi":
-        return stream.codec_context.name in {c.encoder for c in CODECS.values() if ".avi" in c.containers}
-    return tags(stream.metadata).get("encoder") == MARK_TEXT
+    with av.open(str(path)) as container:
+        comment = str(tags(container.metadata).get("comment", ""))
+        if not comment.startswith(MARK_TEXT) or len(container.streams) != 1:
+            return FOREIGN
+        (stream,) = container.streams
+        if stream.type != "video":
+            return FOREIGN
+        if suffix == ".avi":
+            if stream.codec_context.name not in {c.encoder for c in CODECS.values() if ".avi" in c.containers}:
+                return FOREIGN
+        elif tags(stream.metadata).get("encoder") != MARK_TEXT:
+            return FOREIGN
+    if comment == MARK_TEXT:
+        return UNSEALED
+    return sealed_state(path) if comment.startswith(MARK_TEXT + DIGEST_FIELD) else FOREIGN
 
 
 IMAGE_FILE_OUTPUTS = (".exr", ".dpx", ".tif", ".tiff")
-"""Frame files written through OpenImageIO, marked in their Software attribute."""
+"""Frame files written through OpenImageIO, marked (with the digest, media/marks.py) in their Software attribute."""
 
 
 def sequence_sample(extension: str, dtype: np.dtype, source_sample: str = "") -> str:
@@ -408,10 +442,12 @@ class VideoSink:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.temp = temp_sibling(self.path, self.path.suffix)
         try:
-            self.container = av.open(str(self.temp), mode="w", format=_muxer(self.path))
-            self.container.metadata["comment"] = MARK_TEXT
+            # no CRC-32 elements in a Matroska file: seal() writes the digest into its tags after they were summed
+            options = {"write_crc32": "0"} if _muxer(self.path) == "matroska" else {}
+            self.container = av.open(str(self.temp), mode="w", format=_muxer(self.path), options=options)
+            self.container.metadata["comment"] = PLACEHOLDER  # sealed in finish() (media/marks.py)
             self.stream = self.container.add_stream(spec.encoder, rate=Fraction(fps).limit_denominator(1_000_000))
-            self.stream.metadata["encoder"] = MARK_TEXT  # the mark a re-encode does not carry over (_video_marked)
+            self.stream.metadata["encoder"] = MARK_TEXT  # the mark a re-encode does not carry over (_video_state)
             self.stream.width, self.stream.height = size
             self.stream.pix_fmt = spec.pix_fmt_16 if self.deep else spec.pix_fmt
             self.stream.options = dict(spec.options)
@@ -452,6 +488,7 @@ class VideoSink:
         try:
             self.container.mux(self.stream.encode(None))
             self.container.close()
+            seal(self.temp)
             with open(self.temp, "rb") as handle:
                 os.fsync(handle.fileno())
         except OSError as exc:
@@ -539,7 +576,8 @@ class PatternSink:
             if self.pattern.extension == ".png":
                 temp.write_bytes(encode_png(np.ascontiguousarray(frame)))
             else:
-                write_image_file(temp, np.ascontiguousarray(frame), self.sample, MARK_TEXT, format_path=target)
+                write_image_file(temp, np.ascontiguousarray(frame), self.sample, PLACEHOLDER, format_path=target)
+                seal(temp)
             with open(temp, "rb") as handle:
                 os.fsync(handle.fileno())
         except OSError as exc:
