@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from vinpaint.cli.arguments import parse_size
-from vinpaint.cli.outputs import check_writable
+from vinpaint.cli.outputs import check_outside_store, check_writable
 from vinpaint.errors import InputError
 
 
@@ -36,6 +36,7 @@ def check_bench_folder(out: Path) -> None:
     """OUT may hold anything but a bench.json or bench.md that an earlier `vinpaint bench` did not write."""
     if os.path.lexists(out) and not out.is_dir():
         raise InputError(f"output {out} exists and is not a folder.")
+    check_outside_store(out)
     check_writable([out / "bench.json"])  # under a file, read-only, a name too long: said before the minutes of timing
     try:
         earlier = set(json.loads((out / "bench.json").read_text(encoding="utf-8"))) == {"config", "rows"}

@@ -280,6 +280,16 @@ def enclosing_store(folder: Path) -> Path | None:
     return None
 
 
+def check_outside_store(out: Path) -> None:
+    """An output folder of eval, compose or bench is no daemon's store, nor inside one: the daemon deletes a job's
+    folder with everything in it, and empties its trash/ at start (2026-12-03: `compose -o STORE/jobs/J/mine`
+    was deleted with job J)."""
+    store = enclosing_store(out)
+    if store is not None:
+        raise InputError(f"output {out} lies inside the store {store} of a vinpaint daemon, whose folders are the "
+                         "daemon's own (it deletes them with their jobs); write it elsewhere.")
+
+
 def enclosing_output_folder(folder: Path) -> Path | None:
     """The output folder of PNGs (it holds vinpaint's MARKER) that `folder` is or lies inside, if any."""
     for candidate in (Path(os.path.realpath(folder)), *Path(os.path.realpath(folder)).parents):
@@ -345,6 +355,7 @@ def check_result_folder(out: Path, data: Path, earlier: Callable[[Path], bool], 
     data it reads."""
     if os.path.lexists(out) and not out.is_dir():
         raise InputError(f"output {out} exists and is not a folder.")
+    check_outside_store(out)
     if same_or_inside(out, data) or same_or_inside(data, out):
         raise InputError(f"output {out} and the data folder {data} overlap; write the results elsewhere.")
     if out.is_dir() and any(out.iterdir()) and not earlier(out):

@@ -328,6 +328,26 @@ def test_an_output_inside_a_daemon_store_is_refused(clip, tmp_path, capsys):
     assert digests(tmp_path) == before
 
 
+@pytest.mark.parametrize("command", ["compose", "eval", "bench"])
+def test_eval_compose_and_bench_refuse_an_output_inside_a_daemon_store(tmp_path, capsys, command):
+    """Before: `compose -o STORE/jobs/<id>/mine` succeeded, and deleting job <id> deleted mine/ with it; an output
+    in STORE/trash/ was emptied at the daemon's next start."""
+    from vinpaint.host_bridge.store import mark_store_folder
+
+    (tmp_path / "store" / "jobs" / "ab").mkdir(parents=True)
+    mark_store_folder(tmp_path / "store")
+    (tmp_path / "data").mkdir()
+    out = tmp_path / "store" / "jobs" / "ab" / "mine"
+    args = {"compose": ["compose", "--data", tmp_path / "data", "-o", out],
+            "eval": ["eval", "--data", tmp_path / "data", "-o", out],
+            "bench": ["bench", "--size", "64x64", "--frames", "4", "--steps", "1", "--variants", "dip-vid",
+                      "--preset", "tiny", "-o", out]}[command]
+    before = digests(tmp_path)
+    refused(capsys, args, r"output \S+mine lies inside the store \S+store of a vinpaint daemon, whose folders are the "
+                          r"daemon's own \(it deletes them with their jobs\); write it elsewhere\.$")
+    assert digests(tmp_path) == before and not out.exists()
+
+
 def _can_mount() -> bool:
     try:
         return subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
