@@ -140,6 +140,30 @@ px::Rect rectProp(const PropSet &p, const char *name) {
     return px::Rect{p.getInt(name, 0), p.getInt(name, 1), p.getInt(name, 2), p.getInt(name, 3)};
 }
 
+std::optional<px::Rect> pixelRect(const OfxRectD &r, double par) {
+    constexpr double kLimit = 1e8;  // far beyond any frame, and well inside int
+    const double v[4] = {r.x1 / par, r.y1, r.x2 / par, r.y2};
+    for (double x : v)
+        if (!std::isfinite(x) || std::abs(x) > kLimit) return std::nullopt;
+    // Rounded outwards, past a rounding error's worth (a canonical 1919.9999999 is the pixel edge 1920).
+    constexpr double e = 1e-6;
+    return px::Rect{static_cast<int>(std::floor(v[0] + e)), static_cast<int>(std::floor(v[1] + e)),
+                    static_cast<int>(std::ceil(v[2] - e)), static_cast<int>(std::ceil(v[3] - e))};
+}
+
+double sourcePixelAspect(Instance &inst) {
+    const double par = inst.source.props().tryDouble(kOfxImagePropPixelAspectRatio).value_or(1.0);
+    return std::isfinite(par) && par > 0 ? par : 1.0;
+}
+
+px::Rect sourcePixelRod(Instance &inst, double t) {
+    const OfxRectD canonical = inst.source.regionOfDefinition(t);
+    if (auto r = pixelRect(canonical, sourcePixelAspect(inst))) return *r;
+    throw OfxError(kOfxStatFailed, "vinpaint: the Source's region of definition at frame " +
+                                       std::to_string(std::lround(t)) + " is not finite (an unbounded generator?); "
+                                       "crop it to a frame (a Crop node)");
+}
+
 px::View viewOf(const ofx::Image &img) {
     PropSet p = img.props();
     px::View v;
@@ -469,6 +493,7 @@ OfxStatus refresh(Instance &inst) {
     {
         std::lock_guard<std::mutex> lock(inst.mutex);
         inst.geometryJob.clear();
+        inst.canvasJob.clear();  // a moving plate's canvas is worked out again from the clip
         trainError = inst.trainError;
     }
     // Changing a hidden parameter is what makes every host drop its cached renders of this node.

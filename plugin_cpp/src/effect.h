@@ -58,6 +58,11 @@ struct Instance {
     std::mutex mutex;
     std::string geometryJob;
     proto::Geometry geometry;
+    // The canvas (pixels at render scale 1) the job canvasJob was trained on, when the Source's region of
+    // definition moved over its frames (a stabilised plate): every frame lies in it at its own region's place.
+    // Kept by Train, or worked out again by a render (sourceCanvas); a plate that never moves needs none.
+    std::string canvasJob;
+    px::Rect canvas;
     // "error: ..." when the last Train press failed (empty after a good one): Refresh shows it, not the old job.
     std::string trainError;
     // kOfxPropIsInteractive of the last BeginSequenceRender (OFX 1.0; -1: none seen): whether a render is a final
@@ -111,6 +116,16 @@ void setStatusLine(Instance &inst, const std::string &text) noexcept;
 std::string errorLine(const std::string &what);
 // Runs fn(rowBegin, rowEnd) over [0, rows) on the host's threads when it offers them; rethrows the first error.
 void forRowBands(int rows, const std::function<void(int, int)> &fn);
+
+// The Source's region of definition at time t in pixels at render scale 1 (the clip's canonical region divided
+// by its pixel aspect ratio, rounded outwards). Throws OfxError when the host cannot say, or when it is not finite.
+px::Rect sourcePixelRod(Instance &inst, double t);
+// A clip's canonical region in pixels at render scale 1; nullopt when it is not finite or beyond +-1e8 pixels.
+std::optional<px::Rect> pixelRect(const OfxRectD &canonical, double pixelAspect);
+double sourcePixelAspect(Instance &inst);  // the Source clip's pixel aspect ratio (1 when the host gives none)
+// A moving plate (a stabilised one) trains on one canvas: the union of the Source's regions of definition over
+// its frames, each frame packed at its own region's place. At most this many times the largest frame's area.
+constexpr double kMaxCanvasGrowth = 4.0;
 
 // An OFX image's pixels as a px::View; throws OfxError for depths/components the plugin does not handle.
 px::View viewOf(const ofx::Image &img);

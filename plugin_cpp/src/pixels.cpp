@@ -155,7 +155,7 @@ std::size_t countSeeThroughT(const View &src, const Rect &frame, const unsigned 
 // ---- packMask -----------------------------------------------------------------------------------------------
 template <typename T>
 std::size_t packMaskT(const View &m, const Rect &frame, MaskChannel ch, bool invert, unsigned char *dst,
-                      int rowBegin, int rowEnd) {
+                      int rowBegin, int rowEnd, const Rect *only) {
     const int w = frame.width();
     std::size_t holes = 0;
     const unsigned char outside = invert ? 255 : 0;  // no mask pixel = value 0, inverted = hole
@@ -164,7 +164,9 @@ std::size_t packMaskT(const View &m, const Rect &frame, MaskChannel ch, bool inv
         unsigned char *o = dst + static_cast<std::size_t>(r) * w;
         for (int x = frame.x1; x < frame.x2; ++x) {
             unsigned char hole = outside;
-            if (m.bounds.contains(x, y)) {
+            if (only && !only->contains(x, y)) {
+                hole = 0;  // outside this frame's own region: transparent black, a known pixel
+            } else if (m.bounds.contains(x, y)) {
                 const T *p = at<T>(m, x, y);
                 float v;
                 if (m.comps == 1) v = toUnit(p[0]);
@@ -237,12 +239,17 @@ struct Footprint {
     double share(int cell) const { return std::min(cell + 1.0, hi) - std::max(static_cast<double>(cell), lo); }
 };
 
-inline Footprint footprint(int index, double cells, int planeSize) {
+// `size` cells of the plane from `offset` on are the part the output covers (Sampling's); the footprint stays in it.
+inline Footprint footprint(int index, double cells, int size, int offset) {
     Footprint f;
     f.lo = index * cells;
     f.hi = f.lo + cells;
-    f.first = std::clamp(static_cast<int>(std::floor(f.lo)), 0, planeSize - 1);
-    f.last = std::clamp(static_cast<int>(std::ceil(f.hi)), f.first + 1, planeSize);
+    f.first = std::clamp(static_cast<int>(std::floor(f.lo)), 0, size - 1);
+    f.last = std::clamp(static_cast<int>(std::ceil(f.hi)), f.first + 1, size);
+    f.lo += offset;
+    f.hi += offset;
+    f.first += offset;
+    f.last += offset;
     return f;
 }
 
@@ -251,29 +258,31 @@ void writeProxyT(const Plane &plane, const unsigned char *matte, const Sampling 
                  const View &out, const Rect &window, int yBegin, int yEnd, AlphaMode alphaMode) {
     const S *pl = static_cast<const S *>(plane.data);
     const Rect &rod = map.outRod;
-    const double cellsX = static_cast<double>(plane.width) / std::max(1, rod.width());
-    const double cellsY = static_cast<double>(plane.height) / std::max(1, rod.height());
+    // The part of the plane this frame covers (all of it unless the plate moves within its job's canvas).
+    const int partX = map.subX, partY = map.subY, partW = map.width(), partH = map.height();
+    const double cellsX = static_cast<double>(partW) / std::max(1, rod.width());
+    const double cellsY = static_cast<double>(partH) / std::max(1, rod.height());
     // The hole is looked for one proxy pixel beyond each footprint: a host's proxy pixel covers canonical
     // [x, x + 1) / scale, which where the region's edges fall between proxy pixels (an odd origin, a 2048-wide plate
     // at 0.3) lies up to a proxy pixel off the footprint assumed here, and its proxy holds part of the object.
     const int padX = static_cast<int>(std::ceil(cellsX)), padY = static_cast<int>(std::ceil(cellsY));
     std::vector<Footprint> cols(static_cast<std::size_t>(window.width()));
-    for (int x = window.x1; x < window.x2; ++x) cols[x - window.x1] = footprint(x - rod.x1, cellsX, plane.width);
+    for (int x = window.x1; x < window.x2; ++x) cols[x - window.x1] = footprint(x - rod.x1, cellsX, partW, partX);
     // Per output row: how many plane columns up to k hold a hole pixel in the row's padded band, so that whether a
     // footprint touches the hole is one subtraction, not a scan of its padded box for every output pixel.
     std::vector<int> holeColumnsBefore(static_cast<std::size_t>(plane.width) + 1, 0);
     // only the columns this window's footprints reach (footprints rise with x)
-    const int kLo = cols.empty() ? 0 : std::max(0, cols.front().first - padX);
-    const int kHi = cols.empty() ? 0 : std::min(plane.width, cols.back().last + padX);
+    const int kLo = cols.empty() ? 0 : std::max(partX, cols.front().first - padX);
+    const int kHi = cols.empty() ? 0 : std::min(partX + partW, cols.back().last + padX);
     auto touches = [&](const Footprint &c) {
-        const int k0 = std::max(0, c.first - padX), k1 = std::min(plane.width, c.last + padX);
+        const int k0 = std::max(partX, c.first - padX), k1 = std::min(partX + partW, c.last + padX);
         return k1 > k0 && holeColumnsBefore[k1] > holeColumnsBefore[k0];
     };
     for (int y = yBegin; y < yEnd; ++y) {
         // Output rows count up from the bottom of the region of definition, plane rows down from its top.
-        const Footprint rows = footprint(rod.y2 - 1 - y, cellsY, plane.height);
+        const Footprint rows = footprint(rod.y2 - 1 - y, cellsY, partH, partY);
         if (matte) {
-            const int r0 = std::max(0, rows.first - padY), r1 = std::min(plane.height, rows.last + padY);
+            const int r0 = std::max(partY, rows.first - padY), r1 = std::min(partY + partH, rows.last + padY);
             for (int k = kLo; k < kHi; ++k) {
                 bool any = false;
                 for (int r = r0; r < r1 && !any; ++r) any = matte[static_cast<std::size_t>(r) * plane.width + k] != 0;
@@ -415,6 +424,30 @@ template <typename S, typename D> void convertPlaneT(const Plane &src, const Pla
 
 }  // namespace
 
+Rect unite(const Rect &a, const Rect &b) {
+    if (a.width() <= 0 || a.height() <= 0) return b;
+    if (b.width() <= 0 || b.height() <= 0) return a;
+    return Rect{std::min(a.x1, b.x1), std::min(a.y1, b.y1), std::max(a.x2, b.x2), std::max(a.y2, b.y2)};
+}
+
+View within(const View &src, const Rect &region) {
+    View v = src;
+    v.bounds = Rect{std::max(src.bounds.x1, region.x1), std::max(src.bounds.y1, region.y1),
+                    std::min(src.bounds.x2, region.x2), std::min(src.bounds.y2, region.y2)};
+    if (v.bounds.width() <= 0 || v.bounds.height() <= 0) {
+        v.bounds = Rect{src.bounds.x1, src.bounds.y1, src.bounds.x1, src.bounds.y1};  // nothing
+        return v;
+    }
+    v.data = src.pixel(v.bounds.x1, v.bounds.y1);
+    return v;
+}
+
+View shifted(const View &src, int dx, int dy) {
+    View v = src;
+    v.bounds = Rect{src.bounds.x1 + dx, src.bounds.y1 + dy, src.bounds.x2 + dx, src.bounds.y2 + dy};
+    return v;
+}
+
 void packRgb(const View &src, const Rect &frame, const Plane &dst, int rowBegin, int rowEnd) {
     if (dst.depth != src.depth || dst.comps != 3 || dst.width != frame.width() || dst.height != frame.height())
         throw std::invalid_argument("packRgb: destination does not match the frame");
@@ -445,30 +478,29 @@ bool anyAlpha(const View &src) {
 }
 
 std::size_t packMask(const View &mask, const Rect &frame, MaskChannel channel, bool invert, unsigned char *dst,
-                     int rowBegin, int rowEnd) {
+                     int rowBegin, int rowEnd, const Rect *only) {
     if (channel == MaskChannel::Alpha && mask.comps == 3)
         throw std::invalid_argument("the mask image has no alpha channel: set Mask channel to Luminance");
     std::size_t n = 0;
-    withType(mask.depth,
-             [&](auto tag) { n = packMaskT<decltype(tag)>(mask, frame, channel, invert, dst, rowBegin, rowEnd); });
+    withType(mask.depth, [&](auto tag) {
+        n = packMaskT<decltype(tag)>(mask, frame, channel, invert, dst, rowBegin, rowEnd, only);
+    });
     return n;
 }
 
 int Sampling::column(int x) const {
-    const int w = outRod.width();
-    if (w <= 0) return 0;
-    long long c = (w == planeWidth) ? (x - outRod.x1)
-                                    : static_cast<long long>(std::floor((x - outRod.x1 + 0.5) * planeWidth / w));
-    return static_cast<int>(std::clamp<long long>(c, 0, planeWidth - 1));
+    const int w = outRod.width(), pw = width();
+    if (w <= 0) return subX;
+    long long c = (w == pw) ? (x - outRod.x1) : static_cast<long long>(std::floor((x - outRod.x1 + 0.5) * pw / w));
+    return subX + static_cast<int>(std::clamp<long long>(c, 0, pw - 1));
 }
 
 int Sampling::row(int y) const {
-    const int h = outRod.height();
-    if (h <= 0) return 0;
-    long long up = (h == planeHeight) ? (y - outRod.y1)
-                                      : static_cast<long long>(std::floor((y - outRod.y1 + 0.5) * planeHeight / h));
-    up = std::clamp<long long>(up, 0, planeHeight - 1);
-    return planeHeight - 1 - static_cast<int>(up);
+    const int h = outRod.height(), ph = height();
+    if (h <= 0) return subY;
+    long long up = (h == ph) ? (y - outRod.y1) : static_cast<long long>(std::floor((y - outRod.y1 + 0.5) * ph / h));
+    up = std::clamp<long long>(up, 0, ph - 1);
+    return subY + ph - 1 - static_cast<int>(up);
 }
 
 void writePlane(const Plane &plane, const Sampling &map, const View &out, const Rect &window, int yBegin, int yEnd,

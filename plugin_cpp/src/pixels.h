@@ -25,7 +25,13 @@ struct Rect {
     int width() const { return x2 - x1; }
     int height() const { return y2 - y1; }
     bool contains(int x, int y) const { return x >= x1 && x < x2 && y >= y1 && y < y2; }
+    bool contains(const Rect &r) const { return r.x1 >= x1 && r.y1 >= y1 && r.x2 <= x2 && r.y2 <= y2; }
+    bool operator==(const Rect &r) const { return x1 == r.x1 && y1 == r.y1 && x2 == r.x2 && y2 == r.y2; }
+    bool operator!=(const Rect &r) const { return !(*this == r); }
 };
+
+// The smallest rectangle holding both (an empty one, width or height 0 or less, holds nothing).
+Rect unite(const Rect &a, const Rect &b);
 
 // An OFX image as the host hands it over: data points at pixel (bounds.x1, bounds.y1), rows go up in memory by
 // rowBytes (which may be negative or padded).
@@ -55,6 +61,12 @@ struct Plane {
 
 enum class MaskChannel { Alpha, Luminance };
 
+// src with its pixels limited to `region` (bounds cut to it; an image may hold pixels outside its region of
+// definition, which to a host are not part of the frame).
+View within(const View &src, const Rect &region);
+// src moved by (dx, dy): its pixel (x, y) answers at (x + dx, y + dy). Addressing is unchanged, only the bounds move.
+View shifted(const View &src, int dx, int dy);
+
 // Rows [rowBegin, rowEnd) of the frame (top-down row numbers) of src's RGB into dst (dst.depth == src.depth,
 // dst.comps == 3, dst.width/height == frame size). Pixels of the frame outside src.bounds become 0. Exact copy.
 void packRgb(const View &src, const Rect &frame, const Plane &dst, int rowBegin, int rowEnd);
@@ -72,16 +84,22 @@ bool anyAlpha(const View &src);
 
 // Hole mask of the same frame rows: dst is width*height bytes, 255 where (channel value, inverted if asked)
 // is above one half, 0 elsewhere. A 1-channel view is its own alpha and luminance. Returns the hole pixel count.
-// Throws std::invalid_argument for Alpha on a 3-channel view.
+// `only` (a frame's region inside a larger canvas `frame`): pixels outside it are never hole (0), whatever the
+// mask says there. Throws std::invalid_argument for Alpha on a 3-channel view.
 std::size_t packMask(const View &mask, const Rect &frame, MaskChannel channel, bool invert, unsigned char *dst,
-                     int rowBegin, int rowEnd);
+                     int rowBegin, int rowEnd, const Rect *only = nullptr);
 
-// Maps output pixel coordinates to a frame-sized plane: the plane covers outRod (the output's region of
-// definition in pixels at the current render scale), so this also handles proxy render scales; at scale 1 the
-// mapping is the identity.
+// Maps output pixel coordinates to a plane: outRod (the output's region of definition in pixels at the current
+// render scale) covers the plane's part [subX, subX + subWidth) x [subY, subY + subHeight) (top-down rows), so this
+// also handles proxy render scales; at scale 1 the mapping is a translation. A frame of a moving plate is such a
+// part of its job's canvas (the union of the clip's regions); subWidth 0: the whole plane (a plate that does not
+// move, whose canvas is its frame). Columns and rows never leave the part.
 struct Sampling {
     Rect outRod;
     int planeWidth = 0, planeHeight = 0;
+    int subX = 0, subY = 0, subWidth = 0, subHeight = 0;
+    int width() const { return subWidth > 0 ? subWidth : planeWidth; }     // of the part outRod covers
+    int height() const { return subHeight > 0 ? subHeight : planeHeight; }
     int column(int x) const;  // plane column for output x
     int row(int y) const;     // plane row (top-down) for output y
 };

@@ -32,6 +32,7 @@ struct RenderArgs {
     // until training finished); a background render (NatronRenderer) does both.
     bool natronWindow = false;
     int fieldParity = -1;  // a single field is rendered: only rows y with y % 2 == fieldParity (0 lower, 1 upper)
+    double scaleX = 1.0, scaleY = 1.0;  // kOfxImageEffectPropRenderScale
 };
 
 bool aborted(OfxImageEffectHandle h) { return ofx::suites().effect->abort && ofx::suites().effect->abort(h) != 0; }
@@ -104,8 +105,12 @@ private:
     std::optional<FetchedFrame> matteOf(const std::string &job, int index, int width, int height);
     DaemonClient renderClient();
     bool writeMatte(const FetchedFrame &f);
-    bool writeMattePlane(const std::vector<unsigned char> &rgb, int width, int height);
+    // inCanvas: the plane is the job's (a frame or matte), placed as sampling() says; else it covers the output.
+    bool writeMattePlane(const std::vector<unsigned char> &rgb, int width, int height, bool inCanvas);
     proto::Geometry geometry(DaemonClient &client, const std::string &job);
+    // How the output maps onto a plane of the job's (width x height): the frame's part of its canvas.
+    px::Sampling sampling(int width, int height);
+    std::optional<px::Rect> canvasOf(int width, int height);
 
     Instance &inst_;
     RenderArgs a_;
@@ -113,6 +118,8 @@ private:
     px::View src_, out_;
     px::Rect srcRod_;
     bool hasSource_ = false;
+    std::string job_;     // the node's job and the Source frame that is its frame 0 (inpainted())
+    int firstFrame_ = 0;
 };
 
 OfxStatus Renderer::run() {
@@ -269,8 +276,8 @@ bool Renderer::writeResult(const FetchedFrame &f, const std::string &job, int in
         plane.data = rgb.data();
         plane.comps = 3;
     }
-    const px::Rect rod = hasSource_ ? srcRod_ : rectProp(outImg_.props(), kOfxImagePropRegionOfDefinition);
-    px::Sampling map{rod, plane.width, plane.height};
+    const px::Sampling map = sampling(plane.width, plane.height);
+    const px::Rect &rod = map.outRod;
     const bool maskFromAlpha = inst_.filterContext || !inst_.mask.connected();
     const px::AlphaMode alpha = maskFromAlpha ? px::AlphaMode::Opaque : px::AlphaMode::FromSource;
     // A frame with a painted reference differs from the source where its matte says nothing (the painting replaced
@@ -279,7 +286,7 @@ bool Renderer::writeResult(const FetchedFrame &f, const std::string &job, int in
     const std::optional<FetchedFrame> m =
         hasSource_ && !painted ? matteOf(job, index, plane.width, plane.height) : std::nullopt;
     const auto *matte = m ? static_cast<const unsigned char *>(m->data()) : nullptr;
-    if (plane.width == rod.width() && plane.height == rod.height()) {
+    if (map.width() == rod.width() && map.height() == rod.height()) {
         if (!matte)  // no source, a painted frame, or a daemon without mattes: the result as it came
             return forWindowRows(inst_.handle, a_.window, a_.fieldParity, [&](int y0, int y1) {
                 px::writePlane(plane, map, out_, a_.window, y0, y1, hasSource_ ? &src_ : nullptr, alpha);
@@ -316,13 +323,13 @@ bool Renderer::writeMatte(const FetchedFrame &f) {
         const unsigned char v = m[i] == 1 ? 255 : m[i] == 2 ? 128 : 0;  // propagated, generated, outside the hole
         rgb[i * 3] = rgb[i * 3 + 1] = rgb[i * 3 + 2] = v;
     }
-    return writeMattePlane(rgb, w, h);
+    return writeMattePlane(rgb, w, h, true);
 }
 
-bool Renderer::writeMattePlane(const std::vector<unsigned char> &rgb, int width, int height) {
+bool Renderer::writeMattePlane(const std::vector<unsigned char> &rgb, int width, int height, bool inCanvas) {
     px::Plane plane{const_cast<unsigned char *>(rgb.data()), width, height, 3, px::Depth::U8};
     const px::Rect rod = hasSource_ ? srcRod_ : rectProp(outImg_.props(), kOfxImagePropRegionOfDefinition);
-    px::Sampling map{rod, plane.width, plane.height};
+    const px::Sampling map = inCanvas ? sampling(width, height) : px::Sampling{rod, width, height};
     return forWindowRows(inst_.handle, a_.window, a_.fieldParity, [&](int y0, int y1) {
         px::writePlane(plane, map, out_, a_.window, y0, y1, nullptr, px::AlphaMode::Opaque);
     });
@@ -338,6 +345,85 @@ proto::Geometry Renderer::geometry(DaemonClient &client, const std::string &job)
     inst_.geometryJob = job;
     inst_.geometry = st.geometry;
     return st.geometry;
+}
+
+// A job's planes hold its canvas. A plate whose region never moved is its own canvas (the frame's region at scale
+// 1 has the plane's size): the output covers the whole plane, as before. A moving one (a stabilised plate) lies at
+// its region's place in the union of the clip's regions over the job's frames: the output covers that part only,
+// so each frame takes its pixels from where they were trained and writes only its own region.
+px::Sampling Renderer::sampling(int width, int height) {
+    const px::Rect rod = hasSource_ ? srcRod_ : rectProp(outImg_.props(), kOfxImagePropRegionOfDefinition);
+    px::Sampling map{rod, width, height};
+    px::Rect full = rod;  // this frame's region at full resolution: the image's own at scale 1, else the host's
+    if (a_.scaleX != 1.0 || a_.scaleY != 1.0) {
+        try {
+            full = sourcePixelRod(inst_, a_.time);
+        } catch (const OfxError &) {
+            return map;  // the host cannot say: the whole plane, as before
+        }
+    }
+    if (full.width() == width && full.height() == height) return map;
+    const std::optional<px::Rect> canvas = canvasOf(width, height);
+    if (!canvas) return map;  // the clip's regions do not move (its size changed since Train): as before
+    if (!canvas->contains(full))
+        throw OfxError(kOfxStatFailed, "vinpaint: the Source's region of definition at frame " +
+                                           std::to_string(std::lround(a_.time)) + " (" + std::to_string(full.width()) +
+                                           "x" + std::to_string(full.height()) + " at (" + std::to_string(full.x1) +
+                                           ", " + std::to_string(full.y1) + ")) lies outside the canvas this node's "
+                                           "job was trained on: the Source has moved since Train. Press Train to "
+                                           "fill it again");
+    map.subX = full.x1 - canvas->x1;
+    map.subY = canvas->y2 - full.y2;  // plane rows count down from the canvas's top
+    map.subWidth = full.width();
+    map.subHeight = full.height();
+    return map;
+}
+
+// The canvas of the node's job (width x height): the one Train kept, else the union of the Source's regions over
+// the job's frames, asked of the host once per job. Nothing when those regions do not move (or the host cannot
+// say); an error when they now span another size than the job's.
+std::optional<px::Rect> Renderer::canvasOf(int width, int height) {
+    int frames = 0;
+    {
+        std::lock_guard<std::mutex> lock(inst_.mutex);
+        if (inst_.canvasJob == job_ && inst_.canvas.width() == width && inst_.canvas.height() == height)
+            return inst_.canvas;
+        if (inst_.geometryJob == job_) frames = inst_.geometry.frames;
+    }
+    if (frames == 0) {
+        DaemonClient client = renderClient();
+        frames = geometry(client, job_).frames;
+    }
+    std::vector<OfxRectD> rods;
+    try {
+        for (int i = 0; i < frames; ++i) rods.push_back(inst_.source.regionOfDefinition(firstFrame_ + i));
+    } catch (const OfxError &) {
+        return std::nullopt;
+    }
+    if (rods.empty()) return std::nullopt;
+    const double par = sourcePixelAspect(inst_);
+    std::vector<px::Rect> rects;
+    for (const OfxRectD &rod : rods) {
+        const std::optional<px::Rect> r = pixelRect(rod, par);
+        if (!r) return std::nullopt;  // not a region Train could have trained on
+        rects.push_back(*r);
+    }
+    if (std::all_of(rects.begin(), rects.end(), [&](const px::Rect &r) { return r == rects[0]; }))
+        return std::nullopt;
+    std::optional<px::Rect> canvas = rects[0];
+    for (const px::Rect &r : rects) canvas = px::unite(*canvas, r);
+    if (canvas->width() != width || canvas->height() != height)
+        throw OfxError(kOfxStatFailed, "vinpaint: the Source's regions of definition over frames " +
+                                           std::to_string(firstFrame_) + "-" +
+                                           std::to_string(firstFrame_ + frames - 1) + " now span " +
+                                           std::to_string(canvas->width()) + "x" +
+                                           std::to_string(canvas->height()) + ", but this node's job was trained on "
+                                           "a canvas of " + std::to_string(width) + "x" + std::to_string(height) +
+                                           ": the Source has moved since Train. Press Train to fill it again");
+    std::lock_guard<std::mutex> lock(inst_.mutex);
+    inst_.canvasJob = job_;
+    inst_.canvas = *canvas;
+    return canvas;
 }
 
 // A final render (a farm, a script, a host with no Train to press) of a node never trained: with Wait for training
@@ -392,6 +478,8 @@ OfxStatus Renderer::inpainted(bool matte) {
         if (job.empty()) return fail("vinpaint: this node was never trained: press Train before a batch render");
     }
     const int index = static_cast<int>(std::lround(a_.time)) - firstFrame;
+    job_ = job;
+    firstFrame_ = firstFrame;
 
     const std::string cacheKey = matte ? job + ":matte" : job;  // mattes are cached beside the frames
     auto write = [&](const FetchedFrame &f) { return matte ? writeMatte(f) : writeResult(f, job, index); };
@@ -406,7 +494,7 @@ OfxStatus Renderer::inpainted(bool matte) {
         const proto::Geometry g = geometry(client, job);
         if (index < 0 || index >= g.frames) {  // outside the trained range: the source as it is (nothing filled)
             if (!matte) writeSource(inst_, src_, out_, a_);
-            else writeMattePlane(std::vector<unsigned char>(3, 0), 1, 1);  // black: nothing of it is the hole
+            else writeMattePlane(std::vector<unsigned char>(3, 0), 1, 1, false);  // black: nothing of it is the hole
             return kOfxStatOK;
         }
         const double stallLimit = wait ? batchStallSeconds() : 0.0;
@@ -484,6 +572,8 @@ OfxStatus render(OfxImageEffectHandle effect, ofx::PropSet inArgs) {
     const std::string field = inArgs.tryString(kOfxImageEffectPropFieldToRender).value_or(kOfxImageFieldNone);
     if (field == kOfxImageFieldLower) a.fieldParity = 0;
     else if (field == kOfxImageFieldUpper) a.fieldParity = 1;
+    a.scaleX = inArgs.tryDouble(kOfxImageEffectPropRenderScale, 0).value_or(1.0);
+    a.scaleY = inArgs.tryDouble(kOfxImageEffectPropRenderScale, 1).value_or(a.scaleX);
     // Interactive renders show the source until a frame is done; final ones wait or fail (never the source with
     // OK). Hosts before OFX 1.4 give no render status: their sequence's kOfxPropIsInteractive (OFX 1.0) says, so a
     // Write render started from a GUI is not taken for the viewer.

@@ -26,6 +26,12 @@ std::string frameRangeText(const OfxRangeD &range) {
     return text;
 }
 
+// "WxH at (x, y)": a region of definition in pixels, for messages.
+std::string rectText(const px::Rect &r) {
+    return std::to_string(r.width()) + "x" + std::to_string(r.height()) + " at (" + std::to_string(r.x1) + ", " +
+           std::to_string(r.y1) + ")";
+}
+
 struct Item {
     std::optional<zmq::message_t> frame, mask;  // kept when the clip fits in the memory budget
     Sha256::Digest frameDigest{}, maskDigest{};
@@ -51,6 +57,8 @@ public:
 private:
     // One frame and its mask, packed into wire buffers. Throws OfxError with a message for the user.
     void readFrame(int i, zmq::message_t &frame, zmq::message_t &mask, std::size_t *holes);
+    // The canvas every frame is packed into (canvas_, moving_), from the host's regions of definition.
+    void planCanvas();
     void failIfCancelled(double fraction);
     // Pass 1b: the painted clean frames, where the Reference clip has an image; kept in memory (they are few).
     // A painting must cover its frame's hole opaquely: items give the hole masks pass 1 kept (or read them again).
@@ -75,7 +83,12 @@ private:
 
     int first_ = 0;
     proto::Geometry g_;
-    px::Rect frameRect_;
+    px::Rect frameRect_;               // the first frame's region of definition (pixels at scale 1)
+    // What the wire's planes cover: frameRect_, each frame packed in its own region, unless the Source's region of
+    // definition moves over the clip (moving_): then the union of every frame's, each at its own region's place.
+    px::Rect canvas_;
+    bool moving_ = false;
+    std::vector<px::Rect> frameRods_;  // each frame's region as read (pass 1)
     bool maskFromSource_ = false;
     px::MaskChannel channel_ = px::MaskChannel::Alpha;
     bool invert_ = false;
@@ -95,14 +108,19 @@ void TrainJob::readReferences(const proto::HelloReply &hello, const std::string 
         failIfCancelled(0.5);
         ofx::Image img = inst_.reference.fetch(t);
         if (!img) continue;
-        px::View v = viewOf(img);
+        const px::View image = viewOf(img);
         const px::Rect rod = rectProp(img.props(), kOfxImagePropRegionOfDefinition);
         const std::string frame = std::to_string(first_ + i);
-        if (rod.width() != g_.width || rod.height() != g_.height)
+        const px::Rect &srcRod = frameRods_[i];  // the Source frame it paints
+        if (rod.width() != srcRod.width() || rod.height() != srcRod.height())
             throw OfxError(kOfxStatFailed, "vinpaint: the Reference image at frame " + frame + " is " +
                                                std::to_string(rod.width()) + "x" + std::to_string(rod.height()) +
-                                               " but the Source is " + std::to_string(g_.width) + "x" +
-                                               std::to_string(g_.height) + "; paint it at the Source's size");
+                                               " but the Source is " + std::to_string(srcRod.width()) + "x" +
+                                               std::to_string(srcRod.height()) + "; paint it at the Source's size");
+        // A painting of that Source frame lies where the frame lies (its own region may start elsewhere, a file
+        // written and read back say): pixel (x, y) of its region is pixel (x, y) of the Source frame's.
+        const px::View v = px::within(px::shifted(image, srcRod.x1 - rod.x1, srcRod.y1 - rod.y1), srcRod);
+        const px::Rect packed = moving_ ? canvas_ : srcRod;
         if (v.depth != g_.dtype)
             throw OfxError(kOfxStatFailed, "vinpaint: the Reference image at frame " + frame +
                                                " has another bit depth than the Source");
@@ -115,8 +133,9 @@ void TrainJob::readReferences(const proto::HelloReply &hello, const std::string 
         }
         const auto *hole = static_cast<const unsigned char *>(items[i].mask ? items[i].mask->data() : reread.data());
         std::atomic<std::size_t> seeThrough{0};
-        const bool alphaMeans = px::anyAlpha(v);  // all 0: an RGB painting handed over as RGBA (Nuke)
-        forRowBands(g_.height, [&](int a, int b) { seeThrough += px::countSeeThrough(v, rod, hole, a, b, alphaMeans); });
+        const bool alphaMeans = px::anyAlpha(image);  // all 0: an RGB painting handed over as RGBA (Nuke)
+        forRowBands(g_.height,
+                    [&](int a, int b) { seeThrough += px::countSeeThrough(v, packed, hole, a, b, alphaMeans); });
         if (seeThrough > 0) {
             const std::size_t holes = static_cast<std::size_t>(std::count(hole, hole + g_.maskBytes(), 255));
             throw OfxError(kOfxStatFailed, "vinpaint: the Reference image at frame " + frame + " is transparent over " +
@@ -127,7 +146,7 @@ void TrainJob::readReferences(const proto::HelloReply &hello, const std::string 
         }
         zmq::message_t buf(g_.frameBytes());
         px::Plane plane{buf.data(), g_.width, g_.height, 3, g_.dtype};
-        forRowBands(g_.height, [&](int a, int b) { px::packRgb(v, rod, plane, a, b); });
+        forRowBands(g_.height, [&](int a, int b) { px::packRgb(v, packed, plane, a, b); });
         refDigests_.emplace_back(i, Sha256::of(buf.data(), buf.size()));
         refPixels_.push_back(std::move(buf));
     }
@@ -148,12 +167,24 @@ void TrainJob::readFrame(int i, zmq::message_t &frame, zmq::message_t &mask, std
     if (!src) throw OfxError(kOfxStatFailed, "vinpaint: the host has no Source image at frame " + std::to_string(first_ + i));
     px::View sv = viewOf(src);
     const px::Rect rod = rectProp(src.props(), kOfxImagePropRegionOfDefinition);
-    if (rod.width() != frameRect_.width() || rod.height() != frameRect_.height())
+    if (moving_) {
+        if (!canvas_.contains(rod))
+            throw OfxError(kOfxStatFailed, "vinpaint: Source frame " + std::to_string(first_ + i) + " is " +
+                                               rectText(rod) + ", outside the regions of definition the host gave "
+                                               "for the clip's frames (together " + rectText(canvas_) + "): its "
+                                               "image and its region disagree; press Train again");
+    } else if (rod.width() != frameRect_.width() || rod.height() != frameRect_.height()) {
         throw OfxError(kOfxStatFailed, "vinpaint: Source frame " + std::to_string(first_ + i) + " is " +
                                            std::to_string(rod.width()) + "x" + std::to_string(rod.height()) +
                                            " but frame " + std::to_string(first_) + " is " +
                                            std::to_string(frameRect_.width()) + "x" + std::to_string(frameRect_.height()) +
                                            "; every frame of a clip must have the same size");
+    }
+    frameRods_[i] = rod;
+    // A plate that does not move is packed in its own region; a moving one at its region's place in the canvas,
+    // the canvas outside it transparent black (what a host means by pixels outside the region) and not hole.
+    const px::Rect packed = moving_ ? canvas_ : rod;
+    const px::Rect *only = moving_ ? &rod : nullptr;
     if (sv.depth != g_.dtype)
         throw OfxError(kOfxStatFailed, "vinpaint: Source frames change bit depth within the clip");
     // Outside a render no region of interest is set, and the spec lets a host serve less than the region of
@@ -165,7 +196,8 @@ void TrainJob::readFrame(int i, zmq::message_t &frame, zmq::message_t &mask, std
 
     frame.rebuild(g_.frameBytes());
     px::Plane plane{frame.data(), g_.width, g_.height, 3, g_.dtype};
-    forRowBands(g_.height, [&](int a, int b) { px::packRgb(sv, rod, plane, a, b); });
+    const px::View pixels = px::within(sv, rod);
+    forRowBands(g_.height, [&](int a, int b) { px::packRgb(pixels, packed, plane, a, b); });
 
     mask.rebuild(g_.maskBytes());
     auto *mdst = static_cast<unsigned char *>(mask.data());
@@ -173,7 +205,7 @@ void TrainJob::readFrame(int i, zmq::message_t &frame, zmq::message_t &mask, std
     std::mutex nm;
     auto packFrom = [&](const px::View &mv, px::MaskChannel ch) {
         forRowBands(g_.height, [&](int a, int b) {
-            const std::size_t k = px::packMask(mv, rod, ch, invert_, mdst, a, b);
+            const std::size_t k = px::packMask(mv, packed, ch, invert_, mdst, a, b, only);
             std::lock_guard<std::mutex> lock(nm);
             n += k;
         });
@@ -192,7 +224,7 @@ void TrainJob::readFrame(int i, zmq::message_t &frame, zmq::message_t &mask, std
     }
     // The engine refuses a frame that is hole everywhere (nothing to learn it from); say so before any upload.
     // In the General context without a Mask input it is the usual mistake: an opaque plate's alpha is all hole.
-    if (n == static_cast<std::size_t>(g_.width) * static_cast<std::size_t>(g_.height)) {
+    if (n == static_cast<std::size_t>(rod.width()) * static_cast<std::size_t>(rod.height())) {
         const std::string frameNo = std::to_string(first_ + i);
         if (maskFromSource_ && !inst_.filterContext)
             throw OfxError(kOfxStatFailed, "vinpaint: the mask covers all of frame " + frameNo +
@@ -203,6 +235,69 @@ void TrainJob::readFrame(int i, zmq::message_t &frame, zmq::message_t &mask, std
                                            "channel and Invert mask)");
     }
     *holes += n;
+}
+
+// A plate whose region of definition moves or changes size (stabilised with an animated Transform, say) trains on
+// one canvas, the union of every frame's region, so that what stands still in the plate stands still in the clip
+// the daemon learns from. The host's regions are asked for each frame (no image is made for it). A clip whose
+// region never moves, or a host that cannot say, keeps each frame's own region, as before.
+void TrainJob::planCanvas() {
+    canvas_ = frameRect_;
+    moving_ = false;
+    std::vector<OfxRectD> rods;
+    try {
+        for (int i = 0; i < g_.frames; ++i) rods.push_back(inst_.source.regionOfDefinition(first_ + i));
+    } catch (const OfxError &) {
+        return;
+    }
+    auto same = [&](const OfxRectD &r) {
+        return r.x1 == rods[0].x1 && r.y1 == rods[0].y1 && r.x2 == rods[0].x2 && r.y2 == rods[0].y2;
+    };
+    if (std::all_of(rods.begin(), rods.end(), same)) return;
+    const double par = sourcePixelAspect(inst_);
+    std::vector<px::Rect> rects;
+    for (int i = 0; i < g_.frames; ++i) {
+        const std::optional<px::Rect> r = pixelRect(rods[i], par);
+        const std::string frame = std::to_string(first_ + i);
+        if (!r)
+            throw OfxError(kOfxStatFailed, "vinpaint: the Source's region of definition at frame " + frame +
+                                               " is not finite (an unbounded generator?) while other frames' are; "
+                                               "crop it to a frame (a Crop node)");
+        if (r->width() < 1 || r->height() < 1)
+            throw OfxError(kOfxStatFailed, "vinpaint: the Source's region of definition at frame " + frame +
+                                               " is empty; every frame Train reads needs pixels");
+        rects.push_back(*r);
+    }
+    if (std::all_of(rects.begin(), rects.end(), [&](const px::Rect &r) { return r == rects[0]; }) &&
+        rects[0] == frameRect_)
+        return;  // regions that differ by less than a pixel
+    moving_ = true;
+    double largest = static_cast<double>(frameRect_.width()) * frameRect_.height();
+    int widest = frameRect_.width(), tallest = frameRect_.height();
+    for (const px::Rect &r : rects) {
+        canvas_ = px::unite(canvas_, r);
+        largest = std::max(largest, static_cast<double>(r.width()) * r.height());
+        widest = std::max(widest, r.width());
+        tallest = std::max(tallest, r.height());
+    }
+    if (static_cast<double>(canvas_.width()) * canvas_.height() <= kMaxCanvasGrowth * largest) return;
+    // Name the two frames farthest apart, along the direction the canvas grew most.
+    const bool alongX =
+        static_cast<double>(canvas_.width()) / widest >= static_cast<double>(canvas_.height()) / tallest;
+    std::size_t a = 0, b = 0;
+    for (std::size_t k = 1; k < rects.size(); ++k) {
+        if (alongX ? rects[k].x1 < rects[a].x1 : rects[k].y1 < rects[a].y1) a = k;
+        if (alongX ? rects[k].x2 > rects[b].x2 : rects[k].y2 > rects[b].y2) b = k;
+    }
+    char growth[16];
+    std::snprintf(growth, sizeof growth, "%g", kMaxCanvasGrowth);
+    throw OfxError(kOfxStatFailed,
+                   "vinpaint: the Source's region of definition moves too far over the clip to train it on one "
+                   "canvas: frame " + std::to_string(first_ + static_cast<int>(a)) + " is " + rectText(rects[a]) +
+                       " and frame " + std::to_string(first_ + static_cast<int>(b)) + " is " + rectText(rects[b]) +
+                       ", so a canvas holding every frame would be " + std::to_string(canvas_.width()) + "x" +
+                       std::to_string(canvas_.height()) + ", more than " + growth + " times the largest frame; "
+                       "stabilise the plate less, or train the shot in shorter ranges");
 }
 
 OfxStatus TrainJob::run() {
@@ -272,18 +367,31 @@ OfxStatus TrainJob::run() {
                                                : "vinpaint: connect a Mask input (or give the Source an alpha channel "
                                                  "that marks what to remove)");
     }
-    g_.width = frameRect_.width();
-    g_.height = frameRect_.height();
+    if (frameRect_.width() < 1 || frameRect_.height() < 1)
+        throw OfxError(kOfxStatFailed, "vinpaint: the Source frame is empty");
+    planCanvas();
+    g_.width = canvas_.width();
+    g_.height = canvas_.height();
     g_.channels = 3;
     g_.maskDtype = px::Depth::U8;
-    if (g_.width < 1 || g_.height < 1) throw OfxError(kOfxStatFailed, "vinpaint: the Source frame is empty");
+    // A moving plate's frames are its canvas: the limits are said of that.
+    const std::string framesOf = moving_ ? "the Source's region of definition moves over the clip, and the canvas "
+                                           "holding every frame's region is "
+                                         : "frames of ";
     if (g_.width > hello.maxWidth || g_.height > hello.maxHeight)
-        throw OfxError(kOfxStatFailed, "vinpaint: frames of " + std::to_string(g_.width) + "x" + std::to_string(g_.height) +
-                                           " are larger than the daemon accepts (" + std::to_string(hello.maxWidth) +
+        throw OfxError(kOfxStatFailed, "vinpaint: " + framesOf + std::to_string(g_.width) + "x" +
+                                           std::to_string(g_.height) + (moving_ ? ", " : " are ") +
+                                           "larger than the daemon accepts (" + std::to_string(hello.maxWidth) +
                                            "x" + std::to_string(hello.maxHeight) + ")");
     if (static_cast<std::int64_t>(g_.frameBytes()) > hello.maxMessageBytes)
-        throw OfxError(kOfxStatFailed, "vinpaint: one frame is " + std::to_string(g_.frameBytes() >> 20) +
+        throw OfxError(kOfxStatFailed, std::string("vinpaint: one frame ") +
+                                           (moving_ ? "of the canvas holding every frame's region (" +
+                                                          std::to_string(g_.width) + "x" + std::to_string(g_.height) +
+                                                          ") "
+                                                    : "") +
+                                           "is " + std::to_string(g_.frameBytes() >> 20) +
                                            " MB, more than the daemon accepts per message");
+    frameRods_.assign(static_cast<std::size_t>(g_.frames), frameRect_);
     channel_ = inst_.maskChannel.getInt() == kMaskLuminance ? px::MaskChannel::Luminance : px::MaskChannel::Alpha;
     invert_ = inst_.invertMask.getInt() != 0;
 
@@ -338,6 +446,8 @@ OfxStatus TrainJob::run() {
         std::lock_guard<std::mutex> lock(inst_.mutex);
         inst_.geometryJob = opened.job;
         inst_.geometry = g_;
+        inst_.canvasJob = moving_ ? opened.job : std::string();
+        inst_.canvas = canvas_;
     }
 
     // Frame i and its mask for the wire: the buffers pass 1 kept (once), else read again and checked unchanged.

@@ -212,6 +212,49 @@ void testSampling() {
     CHECK(identity);
 }
 
+// A moving plate: each frame is its region's part of its job's canvas (the union of the clip's regions).
+void testCanvas() {
+    // The output's region (scale 1) maps to plane columns 3..6 and rows 1..3 (top-down), clamped to that part.
+    Sampling part{Rect{10, 20, 14, 23}, 8, 6, 3, 1, 4, 3};
+    CHECK(part.column(10) == 3 && part.column(13) == 6 && part.column(100) == 6 && part.column(-5) == 3);
+    CHECK(part.row(22) == 1 && part.row(20) == 3 && part.row(99) == 1);
+    // Packed into a canvas: a frame's pixels at its region's place, black outside it even where the image holds
+    // more (within), and its mask never hole outside it, inverted or not.
+    const Rect canvas{0, 0, 6, 4}, rod{2, 1, 5, 3};
+    std::vector<std::uint8_t> rgba(8 * 5 * 4, 200);  // an image larger than its region: (-1, -1)-(7, 4)
+    View big{rgba.data(), Rect{-1, -1, 7, 4}, 8 * 4, Depth::U8, 4};
+    std::vector<std::uint8_t> plane(6 * 4 * 3, 7);
+    packRgb(within(big, rod), canvas, Plane{plane.data(), 6, 4, 3, Depth::U8}, 0, 4);
+    bool placed = true;
+    for (int r = 0; r < 4; ++r)
+        for (int x = 0; x < 6; ++x)
+            placed &= plane[(static_cast<std::size_t>(r) * 6 + x) * 3] == (rod.contains(x, 3 - r) ? 200 : 0);
+    CHECK_MSG(placed, "packRgb into a canvas");
+    std::vector<std::uint8_t> mask(6 * 4, 9);
+    for (bool invert : {false, true}) {
+        // no mask pixel outside the region: inverted, that would be hole but for the region
+        const std::size_t holes =
+            packMask(within(big, rod), canvas, MaskChannel::Alpha, invert, mask.data(), 0, 4, &rod);
+        bool inside = true;
+        for (int r = 0; r < 4; ++r)
+            for (int x = 0; x < 6; ++x)
+                inside &= mask[static_cast<std::size_t>(r) * 6 + x] == (rod.contains(x, 3 - r) && !invert ? 255 : 0);
+        CHECK_MSG(inside && holes == (invert ? 0u : 6u), "packMask limited to the frame's region");
+    }
+    // shifted: a painting whose region starts elsewhere answers at the frame's place.
+    const View moved = shifted(big, 3, -2);
+    CHECK(moved.bounds.x1 == 2 && moved.bounds.y1 == -3 && moved.pixel(2, -3) == big.pixel(-1, -1));
+    // A proxy (one output pixel for a 2x2 part) averages its part only, not the canvas beside it.
+    std::vector<std::uint8_t> cells = {0, 0, 0, 0, 0, 0, 100, 100, 100, 200, 200, 200,
+                                       0, 0, 0, 0, 0, 0, 100, 100, 100, 200, 200, 200};
+    std::uint8_t o[3] = {1, 1, 1};
+    Sampling half{Rect{0, 0, 1, 1}, 4, 2, 2, 0, 2, 2};
+    const View out{o, Rect{0, 0, 1, 1}, 3, Depth::U8, 3};
+    writeProxy(Plane{cells.data(), 4, 2, 3, Depth::U8}, nullptr, half, nullptr, out, Rect{0, 0, 1, 1}, 0, 1,
+               AlphaMode::Opaque);
+    CHECK(o[0] == 150 && o[1] == 150 && o[2] == 150);
+}
+
 void testCopyChannels() {
     const Rect r{0, 0, 1, 1};
     std::uint8_t rgb[3] = {10, 20, 30};
@@ -243,5 +286,6 @@ int main() {
     testDepthConversion();
     testSampling();
     testCopyChannels();
+    testCanvas();
     TEST_MAIN_END();
 }

@@ -4,7 +4,9 @@
 // the Source's by default; --gui-final-render: a final render from a GUI host before OFX 1.4, which gives no
 // render status; --playback: renders with a final render status inside an interactive sequence, as Natron's viewer
 // plays back; --host-name: the name the host gives itself; --no-temporal-access: a host that says plug-ins may
-// read only the frame at hand), and runs a list of steps:
+// read only the frame at hand; --frame-origin F=X,Y, repeated: frame F's region of definition starts at (X, Y),
+// every clip's, as a plate stabilised with an animated Transform has it, and .npy frames of different shapes are
+// frames of their own sizes, as a rotation grows a plate's region), and runs a list of steps:
 //
 //   describe            Load, Describe, DescribeInContext (prints what the plugin declared)
 //   create              CreateInstance (parameters from --param first, as a reopened project would)
@@ -159,6 +161,12 @@ Args parse(int argc, char **argv) {
             if (d.size() != 2) usage("--origin X,Y");
             a.host.originX = std::stoi(d[0]);
             a.host.originY = std::stoi(d[1]);
+        } else if (k == "--frame-origin") {  // F=X,Y: frame F's region starts at (X, Y) (a moving plate)
+            const std::string v = next();
+            const auto eq = v.find('=');
+            const auto d = split(eq == std::string::npos ? "" : v.substr(eq + 1), ',');
+            if (eq == std::string::npos || d.size() != 2) usage("--frame-origin F=X,Y");
+            a.host.frameOrigins[std::stoi(v.substr(0, eq))] = {std::stoi(d[0]), std::stoi(d[1])};
         } else if (k == "--kill-pid") a.killPid = std::stoi(next());
         else if (k == "--kill-before-frame") a.killBeforeFrame = std::stoi(next());
         else if (k == "--abort-after") a.abortAfter = std::stod(next());
@@ -705,8 +713,12 @@ OfxStatus Driver::renderFrame(int frame, bool sequenceOpen) {
             h.setRenderField(kOfxImageFieldNone);
         }
     } reset{host_};
+    // The frame's own region (a moving plate: --frame-origin, frames of their own sizes); the first frame's
+    // outside the clip's range.
+    const int index = std::clamp(frame - a_.firstFrame, 0, src->frames() - 1);
+    const int fullW = src->frameWidth(index), fullH = src->frameHeight(index);
     int x1, y1, w, h;
-    host_.scaledRod(src->width(), src->height(), &x1, &y1, &w, &h);
+    host_.scaledRod(frame, fullW, fullH, &x1, &y1, &w, &h);
     const double sc = a_.scale;
     const bool fielded = a_.host.field != "none";
     const std::string fieldNone = fielded ? kOfxImageFieldBoth : kOfxImageFieldNone;
@@ -719,9 +731,9 @@ OfxStatus Driver::renderFrame(int frame, bool sequenceOpen) {
         rodIn.setDouble(kOfxImageEffectPropRenderScale, {sc, sc});
         rodOut.setDouble(kOfxImageEffectPropRegionOfDefinition, {0.0, 0.0, 0.0, 0.0});
         const OfxStatus rodSt = call(kOfxImageEffectActionGetRegionOfDefinition, &e, &rodIn, &rodOut);
-        const Options &o = host_.options();
-        const double want[4] = {double(o.originX), double(o.originY), double(o.originX + src->width()),
-                                double(o.originY + src->height())};
+        int ox = 0, oy = 0;
+        host_.originAt(frame, &ox, &oy);
+        const double want[4] = {double(ox), double(oy), double(ox + fullW), double(oy + fullH)};
         std::string got;
         bool same = true;
         for (int i = 0; i < 4; ++i) {
@@ -850,8 +862,16 @@ std::vector<OfxStatus> Driver::renderParallel(const std::vector<int> &frames, st
     Effect &e = *instance_;
     if (host_.options().field != "none" || a_.abortAfter >= 0) usage("render-parallel: progressive material only");
     host_.setRenderScale(a_.scale);
-    int x1, y1, w, h;
-    host_.scaledRod(source_->width(), source_->height(), &x1, &y1, &w, &h);
+    // Each frame's own region (a moving plate's differ).
+    struct Window {
+        int x1, y1, w, h;
+    };
+    std::map<int, Window> windows;
+    for (int f : frames) {
+        const int index = std::clamp(f - a_.firstFrame, 0, source_->frames() - 1);
+        Window &r = windows[f];
+        host_.scaledRod(f, source_->frameWidth(index), source_->frameHeight(index), &r.x1, &r.y1, &r.w, &r.h);
+    }
     const double sc = a_.scale;
     PropertySet seq;
     seq.setDouble(kOfxImageEffectPropFrameRange, {double(*std::min_element(frames.begin(), frames.end())),
@@ -876,7 +896,8 @@ std::vector<OfxStatus> Driver::renderParallel(const std::vector<int> &frames, st
         std::unique_lock<std::mutex> l(m);
         if (std::find(frames.begin(), frames.end(), frame) == frames.end() || layouts.count(frame)) return nullptr;
         ImageLayout layout;
-        OfxPropertySetHandle hnd = host_.makeImage(t, w, h, nullptr, outClip->depth, outClip->comps, &layout);
+        const Window &r = windows[frame];
+        OfxPropertySetHandle hnd = host_.makeImage(t, r.w, r.h, nullptr, outClip->depth, outClip->comps, &layout);
         layouts[frame] = layout;
         ++asked;
         peak = std::max(peak, ++inside);
@@ -890,7 +911,8 @@ std::vector<OfxStatus> Driver::renderParallel(const std::vector<int> &frames, st
     for (std::size_t i = 0; i < frames.size(); ++i)
         threads.emplace_back([&, i] {
             const double t0 = now();
-            sts[i] = renderCall(e, frames[i], kOfxImageFieldNone, x1, y1, w, h, sc);
+            const Window &r = windows.at(frames[i]);
+            sts[i] = renderCall(e, frames[i], kOfxImageFieldNone, r.x1, r.y1, r.w, r.h, sc);
             seconds[i] = now() - t0;
             std::lock_guard<std::mutex> l(m);
             if (layouts.count(frames[i])) --inside;
@@ -959,8 +981,10 @@ int Driver::run() {
         source_ = syntheticClip(a_.synthW, a_.synthH, a_.synthT, false);
         mask_ = syntheticClip(a_.synthW, a_.synthH, a_.synthT, true);
     }
-    if (mask_ && (mask_->width() != source_->width() || mask_->height() != source_->height() || mask_->frames() != source_->frames()))
-        usage("the mask frames do not match the source frames");
+    if (mask_ && mask_->frames() != source_->frames()) usage("the mask frames do not match the source frames");
+    for (int i = 0; mask_ && i < source_->frames(); ++i)
+        if (mask_->frameWidth(i) != source_->frameWidth(i) || mask_->frameHeight(i) != source_->frameHeight(i))
+            usage("the mask frames do not match the source frames");
     if (!a_.referenceDir.empty()) reference_ = npyDirectory(a_.referenceDir);
     host_.paramChangedByPlugin = [this](Effect &e, Param &p) {
         if (!e.isInstance || nested_ > 3) return;

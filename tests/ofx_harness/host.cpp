@@ -208,22 +208,26 @@ public:
         if (a.shape.size() < 2) throw std::runtime_error(dir + ": frames must be [H,W] or [H,W,C]");
         h_ = static_cast<int>(a.shape[0]);
         w_ = static_cast<int>(a.shape[1]);
+        // Frames may differ in size (a plate whose region grows, as a rotation makes it): each its own.
         for (const auto &f : frames_)
-            if (f.shape.size() < 2 || static_cast<int>(f.shape[0]) != h_ || static_cast<int>(f.shape[1]) != w_)
-                throw std::runtime_error(dir + ": every frame must have the same size");
+            if (f.shape.size() < 2 || f.shape[0] < 1 || f.shape[1] < 1)
+                throw std::runtime_error(dir + ": frames must be [H,W] or [H,W,C]");
     }
     int width() const override { return w_; }
     int height() const override { return h_; }
+    int frameWidth(int i) const override { return static_cast<int>(frames_.at(i).shape[1]); }
+    int frameHeight(int i) const override { return static_cast<int>(frames_.at(i).shape[0]); }
     int frames() const override { return static_cast<int>(frames_.size()); }
     FloatFrame frame(int i, int comps) const override {
         const NpyArray &a = frames_.at(i);
         const int src = a.shape.size() == 3 ? static_cast<int>(a.shape[2]) : 1;
+        const int w = frameWidth(i), h = frameHeight(i);
         FloatFrame f;
-        f.width = w_;
-        f.height = h_;
+        f.width = w;
+        f.height = h;
         f.comps = comps;
-        f.v.resize(static_cast<std::size_t>(w_) * h_ * comps);
-        for (std::size_t px = 0, n = static_cast<std::size_t>(w_) * h_; px < n; ++px) {
+        f.v.resize(static_cast<std::size_t>(w) * h * comps);
+        for (std::size_t px = 0, n = static_cast<std::size_t>(w) * h; px < n; ++px) {
             float in[4] = {0, 0, 0, 1};
             for (int c = 0; c < src && c < 4; ++c) {
                 const std::size_t k = px * src + c;
@@ -320,13 +324,21 @@ int Host::outstandingImages() const {
     return static_cast<int>(images_.size());
 }
 
-void Host::scaledRod(int fullW, int fullH, int *x1, int *y1, int *w, int *h) const {
+void Host::originAt(double time, int *x, int *y) const {
+    const auto it = opt_.frameOrigins.find(static_cast<int>(std::lround(time)));
+    *x = it == opt_.frameOrigins.end() ? opt_.originX : it->second.first;
+    *y = it == opt_.frameOrigins.end() ? opt_.originY : it->second.second;
+}
+
+void Host::scaledRod(double time, int fullW, int fullH, int *x1, int *y1, int *w, int *h) const {
     const double s = scale_;
-    const double fx1 = opt_.originX * s, fy1 = opt_.originY * s;
+    int ox = 0, oy = 0;
+    originAt(time, &ox, &oy);
+    const double fx1 = ox * s, fy1 = oy * s;
     *x1 = static_cast<int>(std::floor(fx1));
     *y1 = static_cast<int>(std::floor(fy1));
-    *w = static_cast<int>(std::ceil((opt_.originX + fullW) * s)) - *x1;
-    *h = static_cast<int>(std::ceil((opt_.originY + fullH) * s)) - *y1;
+    *w = static_cast<int>(std::ceil((ox + fullW) * s)) - *x1;
+    *h = static_cast<int>(std::ceil((oy + fullH) * s)) - *y1;
 }
 
 // One field of a frame with each of its lines doubled into the other field's line above it (parity 0: the lower
@@ -393,9 +405,11 @@ OfxPropertySetHandle Host::makeImage(double time, int width, int height, const F
         }
     }
     PropertySet &p = img->props;
-    // width and height are already at the current scale; the origin scales with them.
-    const int x1 = static_cast<int>(std::floor(opt_.originX * scale_.load()));
-    const int y1 = static_cast<int>(std::floor(opt_.originY * scale_.load()));
+    // width and height are already at the current scale; the origin (the frame's) scales with them.
+    int ox = 0, oy = 0;
+    originAt(time, &ox, &oy);
+    const int x1 = static_cast<int>(std::floor(ox * scale_.load()));
+    const int y1 = static_cast<int>(std::floor(oy * scale_.load()));
     p.setString(kOfxPropType, {kOfxTypeImage});
     p.setPointer(kOfxImagePropData, {data});
     p.setInt(kOfxImagePropBounds, {x1, y1, x1 + width, y1 + height});
@@ -661,7 +675,9 @@ struct Suites {
         if (field == kOfxImageFieldLower || field == kOfxImageFieldUpper) {
             const std::string extraction = c->props.getString(kOfxImageClipPropFieldExtraction, 0, kOfxImageFieldDoubled);
             if (extraction == kOfxImageFieldDoubled) {
-                doubleField(f, field == kOfxImageFieldLower ? 0 : 1, host->options().originY);
+                int ox = 0, oy = 0;
+                host->originAt(time, &ox, &oy);
+                doubleField(f, field == kOfxImageFieldLower ? 0 : 1, oy);
             } else if (extraction == kOfxImageFieldBoth) {
                 imageField = kOfxImageFieldBoth;
             } else {
@@ -670,7 +686,7 @@ struct Suites {
         }
         if (host->renderScale() != 1.0) {
             int x1, y1, w, h;
-            host->scaledRod(f.width, f.height, &x1, &y1, &w, &h);
+            host->scaledRod(time, f.width, f.height, &x1, &y1, &w, &h);
             f = downsample(f, w, h);
         }
         *img = host->makeImage(time, f.width, f.height, &f, c->depth, c->comps, nullptr, imageField.c_str());
@@ -679,17 +695,26 @@ struct Suites {
     static OfxStatus clipReleaseImage(OfxPropertySetHandle h) {
         return Host::current->releaseImage(h) ? kOfxStatOK : kOfxStatErrBadHandle;
     }
-    static OfxStatus clipGetRegionOfDefinition(OfxImageClipHandle clipH, OfxTime, OfxRectD *r) {
+    static OfxStatus clipGetRegionOfDefinition(OfxImageClipHandle clipH, OfxTime time, OfxRectD *r) {
         Clip *c = reinterpret_cast<Clip *>(clipH);
         if (!c || !r) return kOfxStatErrBadHandle;
-        const Options &o = Host::current->options();
         const FrameProvider *p = c->provider;
-        if (!p) {  // the output and unconnected clips take the Source's size
-            Clip *src = c->owner->clip(kOfxImageEffectSimpleSourceClipName);
-            p = src ? src->provider : nullptr;
+        if (!p) {  // the output and unconnected clips take the Source's region
+            c = c->owner->clip(kOfxImageEffectSimpleSourceClipName);
+            p = c ? c->provider : nullptr;
         }
-        const int w = p ? p->width() : 0, h = p ? p->height() : 0;
-        *r = OfxRectD{double(o.originX), double(o.originY), double(o.originX + w), double(o.originY + h)};
+        int w = p ? p->width() : 0, h = p ? p->height() : 0;
+        if (p) {  // the size of the clip's frame at that time (its first frame's outside its range)
+            const int first = static_cast<int>(c->props.getDouble(kOfxImageEffectPropFrameRange, 0));
+            const int i = static_cast<int>(std::lround(time)) - first;
+            if (i >= 0 && i < p->frames()) {
+                w = p->frameWidth(i);
+                h = p->frameHeight(i);
+            }
+        }
+        int ox = 0, oy = 0;
+        Host::current->originAt(time, &ox, &oy);
+        *r = OfxRectD{double(ox), double(oy), double(ox + w), double(oy + h)};
         return kOfxStatOK;
     }
     static int abort(OfxImageEffectHandle h) { return h && effect(h)->abortFlag.load() ? 1 : 0; }

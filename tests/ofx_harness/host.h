@@ -74,6 +74,9 @@ public:
     virtual int frames() const = 0;
     // Frame i (0-based) as normalised floats with `comps` channels (1 = the mask).
     virtual FloatFrame frame(int i, int comps) const = 0;
+    // Frame i's own size (a plate whose region changes size: .npy frames of different shapes).
+    virtual int frameWidth(int) const { return width(); }
+    virtual int frameHeight(int) const { return height(); }
 };
 
 std::unique_ptr<FrameProvider> npyDirectory(const std::string &dir);                 // 00000.npy ...
@@ -146,6 +149,9 @@ struct Options {
     int rowPadding = 24;           // bytes added to each row of every image handed out
     bool negativeRowBytes = false; // rows stored top row first, rowBytes < 0
     int originX = 0, originY = 0;  // the clips' region of definition starts here
+    // Frames whose region starts elsewhere (--frame-origin F=X,Y: a moving plate, stabilised with a Transform):
+    // frame number -> origin; every clip's image at that frame, and its region of definition, start there.
+    std::map<int, std::pair<int, int>> frameOrigins;
     bool background = false;       // kOfxImageEffectHostPropIsBackground
     bool temporalAccess = true;    // kOfxImageEffectPropTemporalClipAccess (--no-temporal-access: 0)
     std::string name = "org.vinpaint.harness";  // kOfxPropName (--host-name: as another host names itself)
@@ -199,8 +205,10 @@ public:
     // The render scale of the action in progress (1 outside renders, as for InstanceChanged).
     void setRenderScale(double s) { scale_ = s; }
     double renderScale() const { return scale_; }
-    // The region of definition in pixels at the current scale: origin and size.
-    void scaledRod(int fullW, int fullH, int *x1, int *y1, int *w, int *h) const;
+    // The clips' region of definition at `time` starts here (pixels at scale 1): --frame-origin, else --origin.
+    void originAt(double time, int *x, int *y) const;
+    // The region of definition at `time` in pixels at the current scale: origin and size (fullW x fullH at 1).
+    void scaledRod(double time, int fullW, int fullH, int *x1, int *y1, int *w, int *h) const;
     bool releaseImage(OfxPropertySetHandle h);
 
     // The output image of the render in progress (set by the driver around each render call).
