@@ -10,6 +10,7 @@ from pathlib import Path
 from vinpaint.cli.arguments import parse_size
 from vinpaint.cli.outputs import check_outside_store, check_writable
 from vinpaint.errors import InputError
+from vinpaint.files import atomic_write_text
 
 
 def add_parser(subparsers) -> None:
@@ -60,8 +61,13 @@ def run(args: argparse.Namespace) -> int:
         check_bench_folder(out)  # before the timing, which takes minutes
     rows = run_all(cfg)
     if out is not None:
+        try:  # again: a file of the user's may have been put there during the minutes of timing
+            check_bench_folder(out)
+        except InputError as err:
+            raise InputError(f"{str(err).rstrip('.')} (found after the timing, whose numbers are printed above and "
+                             "written nowhere).") from None
         out.mkdir(parents=True, exist_ok=True)
-        (out / "bench.json").write_text(json.dumps({"config": asdict(cfg), "rows": rows}, indent=1) + "\n")
+        atomic_write_text(out / "bench.json", json.dumps({"config": asdict(cfg), "rows": rows}, indent=1) + "\n")
         write_markdown(rows, cfg, out / "bench.md")
         print(f"wrote {out / 'bench.md'}")
     return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -14,15 +15,15 @@ from pathlib import Path
 import numpy as np
 
 from vinpaint.cli.arguments import DEFAULT_VARIANT, add_engine_options, build_config, check_pause, parse_setting
-from vinpaint.cli.outputs import OutputPlan, enclosing_store, same_or_inside, write_outputs
-from vinpaint.cli.runs import OutputLock, WorkdirLock, clear_workdir, other_run, run_engine, to_continue
+from vinpaint.cli.outputs import BESIDE, OutputPlan, enclosing_store, same_or_inside, write_outputs
+from vinpaint.cli.runs import OutputLock, WorkdirLock, check_workdir, clear_workdir, other_run, run_engine, to_continue
 from vinpaint.engine import validate
 from vinpaint.engine.config import STEPS_ALONE
 from vinpaint.engine.devices import usable_device
 from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
 from vinpaint.media.io import read_clip, read_inputs
 from vinpaint.media.sample import SampleConfig, make_sample, write_sample
-from vinpaint.media.writers import is_vinpaint_output
+from vinpaint.media.writers import INCOMPLETE, is_vinpaint_output
 
 
 def add_parser(subparsers) -> None:
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if steps is not None and "train.max_steps" not in user_keys:
         config = config.replace(**{"train.max_steps": steps})
         config = config.replace(**{k: v for k, v in STEPS_ALONE.items() if k not in user_keys})
-    plan = OutputPlan.from_args([str(out / "result.mp4"), str(out / "result")], args.codec)
+    plan = OutputPlan.from_args([str(out / f"{STEM}.mp4"), str(out / STEM)], args.codec)
     plan.check_outputs(args.overwrite)  # before the sample is written: nothing of the user's is replaced
     device = usable_device(args.device)
 
@@ -125,6 +126,9 @@ def check_demo_folder(out: Path, workdir: Path | None) -> None:
         if store is not None:
             raise InputError(f"the {what} {where} lies inside the store {store} of a vinpaint daemon, whose folders "
                              "are the daemon's own; give another.")
+    # as inpaint's: a user's folder as the work directory (--work-dir, or OUT/result.work made by hand) had its
+    # config.json replaced
+    check_workdir(workdir if workdir is not None else out / f"{STEM}.work")
     if not out.is_dir():
         return
     own = None  # the entry of OUT that is or holds the --work-dir: an earlier demo's too
@@ -138,10 +142,19 @@ def check_demo_folder(out: Path, workdir: Path | None) -> None:
                          "demo's.")
 
 
+STEM = "result"
+"""The demo's outputs are OUT/result.mp4 and OUT/result/, and what goes beside them is named result.*."""
+DEMO_NAMES = frozenset({"sample", STEM, f"{STEM}.mp4", f"{STEM}.work", f"{STEM}{INCOMPLETE}",
+                        *(STEM + suffix for suffix in BESIDE)})
+LEFT_BY_A_KILL = re.compile(rf"\.(?:sample|{STEM})(?:\..+)?\.[a-z0-9_]{{8}}\.(?:partial(?:\..*)?|old)")
+"""The hidden temporary names a write of the demo's cut short leaves (temp_sibling's, a folder swap's .old)."""
+
+
 def _the_demos(name: str) -> bool:
     """A name the demo writes in OUT: sample/, result.mp4, result/ and what goes beside it (result.work, .matte,
-    .config.json ...), and a write cut short by a kill (a hidden temporary name)."""
-    return name in ("sample", "result") or name.startswith(("result.", ".result.", ".sample."))
+    .config.json ...), and a write cut short by a kill (a hidden temporary name). Only those exact names: any
+    `result.*` counted before, and a user's frames result.0000.png ... were taken for the demo's."""
+    return name in DEMO_NAMES or LEFT_BY_A_KILL.fullmatch(name) is not None
 
 
 def check_earlier_sample(folder: Path, sample) -> None:

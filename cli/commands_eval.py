@@ -8,7 +8,9 @@ from pathlib import Path
 
 from vinpaint.cli.arguments import add_set_arguments, parse_setting, parse_size
 from vinpaint.errors import InputError
+from vinpaint.files import PARTIAL_NAME
 from vinpaint.cli.outputs import check_result_folder, check_writable
+from vinpaint.evaluation import compose
 from vinpaint.evaluation.config import profile, split_methods
 
 
@@ -121,12 +123,49 @@ def build_eval_config(args: argparse.Namespace):
 
 def earlier_evaluation(out: Path) -> bool:
     """An evaluation wrote `out`: its config.json is an EvalConfig's (its core fields, so a folder of an earlier
-    version, with a field since added or removed, still counts)."""
+    version, with a field since added or removed, still counts), or it has none (yet) but holds nothing but an
+    evaluation's files, its composed set among them. A damaged config.json there is said as such: before, it was
+    taken for a stranger's folder, and the evaluation could never be continued."""
+    config = out / "config.json"
     try:
-        saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        saved = json.loads(config.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return _holds_an_evaluation(out)
+    except ValueError:  # empty, cut short, not JSON or not UTF-8
+        if _holds_an_evaluation(out):
+            raise InputError(f"{config} is damaged (empty or not JSON), so the evaluation in {out} cannot be told; "
+                             "delete that file to continue it with the same command (it is written again), or give "
+                             "a new -o.") from None
+        return False
+    except OSError:
         return False
     return isinstance(saved, dict) and {"profile", "preset", "methods", "compose", "budgets"} <= set(saved)
+
+
+EVALUATION_ENTRIES = frozenset({"config.json", "composed", "composed_set.json", "runs", "pictures", "results.csv",
+                                "results.md"})
+"""What `vinpaint eval` writes in OUT (evaluation/evaluate.py)."""
+
+
+def _holds_an_evaluation(out: Path) -> bool:
+    """OUT holds an evaluation's files alone (and what a kill left half-written), its composed set among them: the
+    set is composed (or recorded) first and config.json written after, so a run cut short has no config.json."""
+    try:
+        names = {entry.name for entry in out.iterdir()}
+    except OSError:
+        return False
+    if any(name not in EVALUATION_ENTRIES and not PARTIAL_NAME.fullmatch(name) for name in names):
+        return False
+    try:
+        compose.load_manifest(out / "composed" / "manifest.json")
+        return True
+    except InputError:
+        pass
+    try:
+        recorded = json.loads((out / "composed_set.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(recorded, dict) and {"manifest", "digests"} <= set(recorded)
 
 
 def run(args: argparse.Namespace) -> int:

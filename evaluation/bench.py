@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vinpaint.errors import InputError
+from vinpaint.files import atomic_write_text
 from vinpaint.engine import inpaint, make_config, validate as check_inputs
 from vinpaint.engine.config import LIMITS, STEPS_ALONE
 from vinpaint.media.sample import SampleConfig, make_sample
@@ -207,7 +208,7 @@ def write_markdown(rows: list[dict], cfg: BenchConfig, path: Path) -> None:
     lines += ["", "DIP steps are single-frame iterations (a fresh network per frame); the others are batches of N "
               "frames. Numbers from one machine; nothing here is asserted."]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")  # whole or not at all, never a user's file half-replaced
 
 
 def _worker_main(argv: list[str]) -> int:

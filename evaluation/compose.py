@@ -221,7 +221,35 @@ def load_manifest(path: Path) -> dict:
                              "kind (names are text, frame lists whole numbers from 0, mirror true or false).")
         if len(e["background_frames"]) != len(e["mask_frames"]):
             raise InputError(f"manifest entry {e['name']} has unequal background and mask frame lists.")
+    seen: dict[str, str] = {}
+    for e in manifest["clips"]:
+        check_clip_name(e["name"], path)
+        other = seen.get(e["name"].casefold())  # one folder on a case-blind disk too
+        if other is not None:
+            twice = f"the clip {other!r} twice" if other == e["name"] else f"two clips {other!r} and {e['name']!r}"
+            raise InputError(f"the manifest {path} names {twice}, which would share one folder; give each clip "
+                             "its own name.")
+        seen[e["name"].casefold()] = e["name"]
     return manifest
+
+
+MAX_NAME_BYTES = 255
+"""A clip's name is a folder name (the set's, and runs/<name>/, pictures/<name>/ of an evaluation): NAME_MAX."""
+
+
+def check_clip_name(name: str, manifest: Path) -> None:
+    """A clip's name is one plain folder name: `out / name` stays inside OUT. Before, a hand-written manifest's
+    `../victim` or `/abs/path` made compose write, and eval rename, folders outside OUT."""
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeError:  # a lone surrogate (\ud800 in JSON): no file name
+        size = MAX_NAME_BYTES + 1
+    plain = (name not in ("", ".", "..") and not any(ch in name for ch in "/\\\0")
+             and not any(ord(ch) < 32 for ch in name) and size <= MAX_NAME_BYTES and name.casefold() != "manifest.json")
+    if not plain:
+        raise InputError(f"the manifest {manifest} names a clip {name[:80]!r}, which is not one plain folder name "
+                         f"(no / or \\, not . or .., not empty, no control characters, at most {MAX_NAME_BYTES} "
+                         "bytes, not manifest.json); rename it there.")
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
@@ -233,6 +261,8 @@ def _write_png(path: Path, image: np.ndarray) -> None:
 def write_set(data: Path, manifest: dict, out: Path) -> list[Path]:
     """Write every clip as `out/<name>/{frames,masks,truth}/00000.png` plus `out/manifest.json`."""
     out = Path(out)
+    for entry in manifest["clips"]:  # before anything is written: each clip's folder lies inside OUT
+        check_clip_name(entry["name"], out / "manifest.json")
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for entry in manifest["clips"]:

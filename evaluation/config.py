@@ -94,6 +94,29 @@ def split_methods(text: str) -> list[str]:
     return [x.strip() for x in parts + [cur] if x.strip()]
 
 
+def folder_name(label: str) -> str:
+    """The folder a method's runs go in (runs/<clip>/<folder>) and its pictures are named by."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label)[:80]
+
+
+def check_label_folders(labels: list[str]) -> None:
+    """Each label names a folder of its own. Before, `a b` and `a_b` both ran in runs/<clip>/a_b, each moving the
+    other's runs aside, and the table gave one's numbers to both; `..` ran in runs/ itself."""
+    seen: dict[str, str] = {}
+    for label in labels:
+        folder = folder_name(label)
+        if folder in ("", ".", ".."):
+            raise InputError(f"the method label {label!r} names no folder of its own (its runs would go in "
+                             f"runs/<clip>/{folder}); give it a label with a letter or digit.")
+        other = seen.get(folder.casefold())  # one folder on a case-blind disk too
+        if other is not None:
+            why = ("they differ only in case, and a case-blind disk keeps one" if folder_name(other) != folder else
+                   "characters other than letters, digits, '-', '_' and '.' become '_', and a label is cut at 80")
+            raise InputError(f"the method labels {other!r} and {label!r} would share one folder of runs "
+                             f"(runs/<clip>/{folder}: {why}); give them labels that differ there.")
+        seen[folder.casefold()] = label
+
+
 @dataclass
 class EvalConfig:
     """Everything that decides an evaluation's numbers."""
@@ -143,8 +166,10 @@ class EvalConfig:
     def method_specs(self) -> list[MethodSpec]:
         specs = [MethodSpec.parse(m) for m in self.methods]
         labels = [s.label for s in specs]
-        if len(set(labels)) != len(labels):
-            raise InputError("two methods share a label; name them with LABEL=VARIANT:...")
+        twice = [label for i, label in enumerate(labels) if label in labels[:i]]
+        if twice:
+            raise InputError(f"two methods share the label {twice[0]!r}; name them with LABEL=VARIANT:...")
+        check_label_folders(labels)
         return specs
 
     def real_specs(self) -> list[MethodSpec]:

@@ -17,7 +17,7 @@ from vinpaint.engine import InpaintConfig, inpaint
 from vinpaint.engine.config import FLOW_OFFSETS
 from vinpaint.engine.flow import KnownFlow
 from vinpaint.evaluation import baselines, compose, dataset, metrics, pictures, report
-from vinpaint.evaluation.config import EvalConfig, MethodSpec
+from vinpaint.evaluation.config import EvalConfig, MethodSpec, folder_name
 from vinpaint.evaluation.runner import Snapshot, check_job, make_jobs, run_jobs
 
 
@@ -171,6 +171,19 @@ def load_real(data: Path, cfg: EvalConfig) -> list[compose.ComposedClip]:
     return out
 
 
+def check_clip_folders(clips: list[compose.ComposedClip], real: list[compose.ComposedClip]) -> None:
+    """Each clip has runs/<name>/ and pictures/<name>/ of its own: a composed clip named as a real one (by hand in
+    a manifest) or a real clip given twice would run in one folder, each moving the other's runs aside."""
+    seen: dict[str, str] = {}
+    for clip, kind in [(c, "composed clip") for c in clips] + [(c, "real clip") for c in real]:
+        other = seen.get(clip.name.casefold())
+        if other is not None:
+            raise InputError(f"the {other} and the {kind} {clip.name!r} would share one folder of runs "
+                             f"(runs/{clip.name}); give the real clips (--real-clips) once each, and composed "
+                             "clips names of their own.")
+        seen[clip.name.casefold()] = f"{kind} {clip.name!r}"
+
+
 def load_snapshot(snap: Snapshot, clip: compose.ComposedClip):
     """The engine's cached result of a finished snapshot (no training happens here)."""
     wd = Path(snap.workdir)
@@ -227,12 +240,13 @@ def evaluate(data: Path, out: Path, cfg: EvalConfig, *, workers: int = 1, compos
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     clips = load_composed(data, out, cfg, composed, echo)  # refuses another set before OUT is written
-    (out / "config.json").write_text(cfg.to_json() + "\n")
     specs = cfg.method_specs()
     real = load_real(data, cfg)
+    check_clip_folders(clips, real)
     size = {c.frames.shape[1:3] for c in clips + real}
     if len(size) != 1:
         raise InputError("all clips must share one working size; compose them with the same --size.")
+    atomic_write_text(out / "config.json", cfg.to_json() + "\n")  # cut short, it made OUT a stranger's folder
 
     fid_net, fid_notice = _fid(cfg)
     echo(fid_notice)
@@ -299,7 +313,7 @@ def evaluate(data: Path, out: Path, cfg: EvalConfig, *, workers: int = 1, compos
     header = _header(cfg, clips, real, time.monotonic() - started, workers, fid_notice, _training_seconds(snaps, cfg.clock))
     md = report.markdown(header, schedules, means, [r for r in rows if r["kind"] == "composed"],
                          [r for r in rows if r["kind"] == "real"], order, pics)
-    (out / "results.md").write_text(md)
+    atomic_write_text(out / "results.md", md)
     echo(f"wrote {out / 'results.md'} and {out / 'results.csv'}")
     return out / "results.md"
 
@@ -446,7 +460,7 @@ def _draw(out: Path, cfg: EvalConfig, clips, real, outputs, means, specs, schedu
 
 
 def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:60]
+    return folder_name(name)  # as the runs' folders: labels that differ there (config.py) never share a picture
 
 
 __all__ = ["evaluate", "MethodSpec"]

@@ -26,7 +26,7 @@ from vinpaint.engine.api import clip_digest
 from vinpaint.engine.config import STEPS_ALONE
 from vinpaint.errors import InputError, OtherRunError, TrainingCancelled
 from vinpaint.files import atomic_write_text
-from vinpaint.evaluation.config import EvalConfig, MethodSpec
+from vinpaint.evaluation.config import EvalConfig, MethodSpec, folder_name
 
 LONG_EPOCHS = 1000.0
 """Epochs of a budgeted run: far more than any budget reaches, so the clock, not the schedule, stops it."""
@@ -319,7 +319,7 @@ def make_jobs(cfg: EvalConfig, clip: str, frames: np.ndarray, masks: np.ndarray,
 
 
 def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:80]
+    return folder_name(name)
 
 
 def run_jobs(jobs: list[EngineJob], workers: int, echo=print) -> list[Snapshot]:
