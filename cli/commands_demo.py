@@ -140,6 +140,10 @@ def check_demo_folder(out: Path, workdir: Path | None) -> None:
         raise InputError(f"output folder {out} holds {theirs[0]}{more}, which the demo did not write; the demo "
                          "writes its sample clip and results into -o, so give a new or empty folder, or an earlier "
                          "demo's.")
+    sample = out / "sample"
+    if os.path.lexists(sample) and (sample.is_symlink() or not sample.is_dir()):  # before: "File exists: OUT/sample"
+        raise InputError(f"{sample} is not a folder, and the demo writes its sample clip into a folder of that name; "
+                         "move it, or give another -o.")
 
 
 STEM = "result"

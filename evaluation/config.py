@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from vinpaint.engine.config import FLOW_REMEDY, InpaintConfig
+from vinpaint.engine.config import FLOW_REMEDY, InpaintConfig, make_config
 from vinpaint.errors import InputError
 from vinpaint.evaluation.compose import ComposeConfig
 from vinpaint.evaluation.metrics import ConsistencyConfig
@@ -181,7 +181,13 @@ class EvalConfig:
         """Refuse here what would fail (or never end) mid-run; a message names the flag that sets the field, so a
         config file gets the same checks."""
         self.compose.validate(smallest=64)
-        self.method_specs()
+        for spec in self.method_specs():  # before the set is composed and config.json written, not at the first run
+            if spec.kind == "engine":
+                try:
+                    make_config(self.preset, spec.variant, **{**self.overrides, **dict(spec.overrides)})
+                except InputError as err:
+                    where = "--set" if not spec.overrides else f"--set or method {spec.label}'s overrides"
+                    raise InputError(f"{where}: {err}") from None
         if self.clock not in ("auto", "cpu", "wall"):
             raise InputError(f"clock must be 'auto', 'cpu' or 'wall', not {self.clock!r}.")
         for b in self.budgets:  # NaN passed `b <= 0` and then never stopped a run

@@ -288,3 +288,26 @@ def test_bench_replaces_its_own_files_whole(tmp_path, monkeypatch, capsys):
     assert all(os.stat(out / name).st_ino != ino for name, ino in held.items())
     assert "| dip-vid | 3 |" in (out / "bench.md").read_text()
     assert json.loads((out / "bench.json").read_text())["rows"] == [ROW]
+
+
+@pytest.mark.parametrize("setting, said", [
+    (["--set", "train.nonsense=3"], r"--set: unknown setting 'train\.nonsense'$"),
+    (["--set", "train.learning_rate=-1"], r"--set: setting train\.learning_rate must be a finite number above 0"),
+    (["--methods", "x=dip-vid:train.nonsense=1"], r"--set or method x's overrides: unknown setting 'train\.nonsense'$"),
+])
+def test_eval_refuses_a_bad_setting_before_it_composes_or_writes_anything(data, tmp_path, capsys, setting, said):
+    """Before: the set was composed and config.json written, then the first run said "unknown setting"."""
+    out = tmp_path / "ev"
+    refused(capsys, ["eval", "--data", data, "-o", out, "--profile", "tiny", "--budgets", "", "--no-pictures",
+                     *setting], said)
+    assert not out.exists()
+
+
+def test_demo_says_when_its_sample_folders_name_is_taken_by_a_file(tmp_path, capsys):
+    """Before: "File exists: OUT/sample.", after the outputs were checked and locked."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "sample").write_text("mine")
+    refused(capsys, ["demo", "-o", tmp_path / "d", "--frames", "4", "--preset", "tiny", "--quiet"],
+            r"\S+sample is not a folder, and the demo writes its sample clip into a folder of that name; move it, "
+            r"or give another -o\.$")
+    assert os.listdir(tmp_path / "d") == ["sample"] and (tmp_path / "d" / "sample").read_text() == "mine"
