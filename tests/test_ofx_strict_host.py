@@ -178,8 +178,8 @@ def test_fielded_material_is_rendered_as_the_plugin_asks(monkeypatch, tmp_path: 
 
 def test_a_host_without_string_parameters_still_makes_the_node_with_every_other_parameter() -> None:
     """HostSupport's example host accepts String in paramDefine but makes no String instance, and its instance
-    ends at the first parameter it cannot make. The node defines its four Strings last, so every other parameter
-    is there, and keeps those four itself: it is made, and an untrained render shows the source (before,
+    ends at the first parameter it cannot make. The node defines its five Strings last, so every other parameter
+    is there, and keeps those five itself: it is made, and an untrained render shows the source (before,
     2026-12-01: CreateInstance refused, so the node could not be used in such a host at all). Training through
     such a host is in test_plugin_harness.py."""
     run = harness("--synthetic", f"{W}x{H}x{T}", "--lack-param-type", "OfxParamTypeString",
@@ -190,7 +190,7 @@ def test_a_host_without_string_parameters_still_makes_the_node_with_every_other_
     assert "not trained yet" in run.steps["render:1"]["persistent"]
     described = run.event("describe")["params"]
     strings = [name for name, p in described.items() if p["type"] == "OfxParamTypeString"]
-    assert sorted(strings) == ["daemonAddress", "engineSettings", "jobId", "status"]
+    assert sorted(strings) == ["daemonAddress", "engineSettings", "jobId", "jobReferences", "status"]
     names = list(described)
     assert min(names.index(n) for n in strings) > max(names.index(n) for n in names if n not in strings
                                                        and described[n]["type"] != "OfxParamTypePage")

@@ -265,6 +265,8 @@ def test_plugin_declares_contexts_clips_and_params(trained: Trained) -> None:
     assert p["maskChannel"]["options"] == ["Alpha", "Luminance"]
     assert p["status"]["enabled"] == 0 and p["status"]["string_mode"] == "OfxParamStringIsLabel"
     assert p["jobId"]["secret"] == 1 and p["jobId"]["persistent"] == 1
+    assert p["jobReferences"]["type"] == "OfxParamTypeString" and p["jobReferences"]["secret"] == 1
+    assert p["jobReferences"]["persistent"] == 1
     fetched = {(e["suite"], e["version"]) for e in trained.interactive.events if e.get("event") == "fetch_suite"}
     assert ("OfxPropertySuite", 1) in fetched and ("OfxImageEffectSuite", 1) in fetched
     # The harness is a strict host (tests/test_ofx_strict_host.py): through Train, waiting and every render, the
@@ -835,13 +837,17 @@ def test_a_batch_render_of_a_node_never_trained_trains_it_and_waits(trained: Tra
         assert np.array_equal(load(out, "output", f)[..., :3], trained.results[f - 1])
     # Frame 2 read the whole clip to train; frame 9, in a sequence of its own as background renders wrap each frame
     # (Natron's, a farm's one frame a task), reads only its own inputs (before: the clip again, every frame). In a
-    # GUI host a one-frame final sequence trains again (a frame rendered alone after a roto fix).
+    # GUI host a one-frame final sequence keeps the job while its frame is new to it (checked: its own Source and
+    # mask read once more); a frame rendered again (after a roto fix, say) trains again.
     assert run.steps["render:2"]["images"] >= 2 * FRAMES, run.steps["render:2"]
     assert run.steps["render:9"]["images"] <= 3, run.steps["render:9"]
     gui = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint,
                   "--gui-final-render", "--param", f"preset={PRESET_TINY}",
-                  "--steps", "describe,create,render:2,render:9,destroy,unload")
-    assert gui.steps["render:9"]["status"] == "OK" and gui.steps["render:9"]["images"] >= 2 * FRAMES, gui.steps
+                  "--steps", "describe,create,render:9,render:2,render:9,destroy,unload")
+    renders = [e for e in gui.events if e.get("event") == "step" and e["step"].startswith("render:")]
+    assert [e["status"] for e in renders] == ["OK"] * 3, renders
+    assert renders[0]["images"] >= 2 * FRAMES and renders[1]["images"] <= 4, renders
+    assert renders[2]["images"] >= 2 * FRAMES, renders
     assert run.steps["destroy"]["job"] == ""  # the saved job parameter is left alone during renders
     assert [e for e in run.events if e.get("event") == "refused"] == []
     off = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint, "--batch",
@@ -849,6 +855,43 @@ def test_a_batch_render_of_a_node_never_trained_trains_it_and_waits(trained: Tra
                   "--steps", "describe,create,render:2,destroy,unload")
     step = off.steps["render:2"]
     assert step["status"] == "Failed" and "turn on 'Wait for training in batch renders'" in step["persistent"], step
+
+
+def test_a_gui_final_render_wrapping_each_frame_in_a_sequence_reads_the_clip_once(trained: Trained, clip: Clip,
+                                                                                     daemon: Daemon,
+                                                                                     tmp_path: Path) -> None:
+    """A final render started from a GUI host (here one before OFX 1.4: its sequence says it is final) of a node
+    nobody trained trains it and waits. A host that wraps every frame of the range in a BeginSequenceRender of its
+    own forgot that job at each frame, so each frame read all T Source frames again to hash them and find the job:
+    T*T reads (168 Source fetches for these 12 frames, against 25 in one sequence). Now the job is kept across such
+    sequences while their frames are new to it, each checked with its own Source frame and mask: linear. The first
+    frame rendered again since (the user rendering after a roto fix) reads the clip again."""
+    args = ["--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint,
+            "--gui-final-render", "--param", f"preset={PRESET_TINY}"]
+
+    def renders(run: Run) -> list[dict]:
+        found = [e for e in run.events if e.get("event") == "step" and e["step"].startswith("render:")]
+        assert all(e["status"] == "OK" for e in found), found
+        return found
+
+    per_frame = harness(*args, "--out", str(tmp_path / "a"),
+                        "--steps", "describe,create,render-all,render:3,destroy,unload")
+    one = harness(*args, "--out", str(tmp_path / "b"),
+                  "--steps", f"describe,create,render-sequence:1-{FRAMES},destroy,unload")
+    assert per_frame.event("summary")["ok"] and one.event("summary")["ok"], per_frame.stdout[-3000:]
+    wrapped, sequence = renders(per_frame), renders(one)
+    assert len(wrapped) == FRAMES + 1 and len(sequence) == FRAMES
+    fetches = sum(e["source_images"] for e in wrapped[:FRAMES])
+    in_one = sum(e["source_images"] for e in sequence)
+    # One sequence: the clip once to train (and its first frame once more), then each frame's own. Wrapped: the
+    # same, plus each later frame's check (its Source once more): at most 2 a frame after the first, not T.
+    assert in_one <= 2 * FRAMES + 1, [(e["step"], e["source_images"], e["images"]) for e in sequence]
+    assert fetches <= in_one + FRAMES, [e["source_images"] for e in wrapped]
+    assert all(e["source_images"] <= 2 for e in wrapped[1:FRAMES]), [e["source_images"] for e in wrapped]
+    for f in range(1, FRAMES + 1):
+        assert np.array_equal(load(tmp_path / "a", "output", f)[..., :3], trained.results[f - 1]), f
+        assert np.array_equal(load(tmp_path / "b", "output", f)[..., :3], trained.results[f - 1]), f
+    assert wrapped[FRAMES]["source_images"] >= FRAMES, wrapped[FRAMES]  # frame 3 again: the clip read again
 
 
 def test_natrons_playback_neither_trains_the_node_nor_waits_for_a_frame(trained: Trained, clip: Clip,

@@ -163,3 +163,60 @@ def test_a_painting_transparent_over_the_hole_is_refused(setup, tmp_path: Path, 
         # The painting's colour went up whole: the same clip from Python, with the RGB painting, is this job.
         assert client.submit(frames, holes, preset="tiny", mask_dilation=0, mask_feather=0,
                              references={PAINTED: painted}) == jobs[0]
+
+
+def test_renders_follow_the_references_train_sent_not_the_reference_input_now(setup, tmp_path: Path) -> None:
+    """Which frames are painted is what Train sent, kept with the job (the hidden parameter jobReferences, saved
+    with the project), not the Reference input as it is at render time. Before, a render decided from the live
+    input: with the Reference disconnected after Train (the painting done, the graph cleaned up), and in the
+    project reopened, the painted frame showed the Source in its hole with a false "the Source has changed since
+    Train" (its matte is empty: the painting replaced its hole), and another painting connected there later said
+    nothing. Now the trained frame renders at every frame whatever the input is, and the node warns only where the
+    input holds a painting Train did not send: another one at a painted frame, or one at a frame sent none."""
+    from vinpaint.host_bridge.client import Client
+
+    root, frames, holes, painted, daemon = setup
+    other = painted.copy()
+    other[holes[PAINTED]] = [200, 30, 30]
+    (tmp_path / "other").mkdir()
+    np.save(tmp_path / "other" / "00000.npy", other)
+    frame, later = PAINTED + 1, PAINTED + 3  # the painted frame (host numbers), and one Train sent no painting for
+    steps = ["describe", "create", "train", "wait:600",
+             f"out:{tmp_path}/connected", f"render:{frame}",
+             "reference:none", f"out:{tmp_path}/disconnected", f"render:{frame}", f"render:{later}",
+             "reopen", f"out:{tmp_path}/reopened", f"render:{frame}",
+             f"reference:{tmp_path / 'other'}@{frame}", f"out:{tmp_path}/other", f"render:{frame}",
+             f"reference:{root / 'reference'}@{later}", f"out:{tmp_path}/moved", f"render:{later}",
+             f"reference:{root / 'reference'}@{frame}", f"out:{tmp_path}/back", f"render:{frame}",
+             "destroy", "unload"]
+    run = harness("--source", str(root / "source"), "--mask", str(root / "mask"), "--depth", "byte",
+                  "--daemon", daemon.endpoint, "--reference", str(root / "reference"),
+                  "--reference-first-frame", str(frame), "--param", f"preset={PRESET_TINY}", "--watchdog", "600",
+                  "--steps", ",".join(steps))
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    assert [e for e in run.events if e.get("event") == "refused"] == []
+    renders = [e for e in run.events if e.get("event") == "step" and e["step"].startswith("render:")]
+    assert [e["status"] for e in renders] == ["OK"] * 7, renders
+    said = [e["persistent"] for e in renders]
+    with Client(daemon.endpoint) as client:
+        results = client.results(run.steps["train"]["job"])
+    assert np.array_equal(results[PAINTED], painted)
+
+    def output(folder: str, f: int) -> np.ndarray:
+        return load(tmp_path / folder, "output", f)[..., :3]
+
+    for k, folder in enumerate(("connected", "disconnected")):
+        assert np.array_equal(output(folder, frame), painted), folder
+        assert said[k] == "", (folder, said[k])
+    assert np.array_equal(output("disconnected", later), results[later - 1]) and said[2] == "", said[2]
+    assert np.array_equal(output("reopened", frame), painted) and said[3] == "", said[3]
+    # Another painting connected at the painted frame: the trained frame, and a warning to press Train.
+    assert np.array_equal(output("other", frame), painted)
+    assert f"Reference painting at frame {frame} has changed since Train" in said[4] and "Press Train" in said[4]
+    # A painting at a frame Train sent none for: the trained fill in the hole, the Source outside, and a warning.
+    moved = output("moved", later)
+    hole = holes[later - 1]
+    assert np.array_equal(moved[hole], results[later - 1][hole])
+    assert np.array_equal(moved[~hole], frames[later - 1][~hole])
+    assert f"a painting at frame {later} that Train did not send" in said[5], said[5]
+    assert np.array_equal(output("back", frame), painted) and said[6] == "", said[6]

@@ -55,6 +55,65 @@ std::pair<std::string, int> nodeJob(Instance &inst, double t) {
 void forgetRenderJob(Instance &inst) {
     std::lock_guard<std::mutex> lock(inst.mutex);
     inst.renderJob.clear();
+    inst.renderClip.reset();
+    inst.renderSeen.clear();
+    inst.renderVerify.clear();
+}
+
+std::string referencesRecord(const std::string &job, const proto::ReferenceDigests &references) {
+    std::string record = job;
+    for (const auto &r : references) record += " " + std::to_string(r.first) + ":" + Sha256::hex(r.second);
+    return record;
+}
+
+namespace {
+// "INDEX:64 hex digits" into (index, digest); false when it is not that.
+bool parseReference(const std::string &token, std::pair<int, Sha256::Digest> *out) {
+    const auto colon = token.find(':');
+    if (colon == std::string::npos || colon == 0 || token.size() - colon - 1 != 64) return false;
+    int index = 0;
+    for (std::size_t i = 0; i < colon; ++i) {
+        if (token[i] < '0' || token[i] > '9' || index > 10000000) return false;
+        index = index * 10 + (token[i] - '0');
+    }
+    auto nibble = [](char c) {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    };
+    for (std::size_t k = 0; k < 32; ++k) {
+        const int hi = nibble(token[colon + 1 + 2 * k]), lo = nibble(token[colon + 2 + 2 * k]);
+        if (hi < 0 || lo < 0) return false;
+        out->second[k] = static_cast<std::uint8_t>(hi * 16 + lo);
+    }
+    out->first = index;
+    return true;
+}
+}  // namespace
+
+JobReferences jobReferences(Instance &inst, const std::string &job) {
+    JobReferences out;
+    if (job.empty()) return out;
+    if (inst.jobId.getString() == job) {
+        // Train's record, saved with the project; one of another job (a job id set by hand, a project saved before
+        // the record existed) says nothing.
+        std::istringstream record(inst.jobReferences.getString());
+        std::string token;
+        if (!(record >> token) || token != job) return out;
+        while (record >> token) {
+            std::pair<int, Sha256::Digest> r;
+            if (!parseReference(token, &r)) return JobReferences{};
+            out.references.push_back(r);
+        }
+        out.known = true;
+        return out;
+    }
+    std::lock_guard<std::mutex> lock(inst.mutex);
+    if (inst.renderJob == job && inst.renderClip) {
+        out.known = true;
+        out.references = inst.renderClip->references;
+    }
+    return out;
 }
 
 static bool hostNameStartsWith(const char *prefix) {
@@ -377,6 +436,15 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
     p.setInt(kOfxParamPropSecret, 1);
     p.trySetInt(kOfxParamPropPersistant, 1);
     p.trySetInt(kOfxParamPropAnimates, 0);
+    // The reference frames Train sent for that job (the job, then each frame index and its painting's digest), so
+    // a render knows which frames were painted whatever the Reference input is now (disconnected after Train, or
+    // another painting connected), also in a reopened project.
+    p = defineParam(ps, kOfxParamTypeString, pname::kJobReferences, "Job references",
+                    "The reference frames Train sent for this node's job (set by Train).");
+    p.setString(kOfxParamPropDefault, "");
+    p.setInt(kOfxParamPropSecret, 1);
+    p.trySetInt(kOfxParamPropPersistant, 1);
+    p.trySetInt(kOfxParamPropAnimates, 0);
     OfxPropertySetHandle pageProps = nullptr;
     if (suites().param->paramDefine(ps, kOfxParamTypePage, pname::kPage, &pageProps) == kOfxStatOK && pageProps) {
         PropSet pg(pageProps);
@@ -449,6 +517,7 @@ void createInstance(OfxImageEffectHandle effect) {
     inst->status = paramHandle(ps, pname::kStatus, "String", "not trained: press Train");
     inst->jobId = paramHandle(ps, pname::kJobId, "String");
     inst->jobFirstFrame = paramHandle(ps, pname::kJobFirstFrame, "Integer");
+    inst->jobReferences = paramHandle(ps, pname::kJobReferences, "String");
     inst->refreshSerial = paramHandle(ps, pname::kRefreshSerial, "Integer");
     props.setPointer(kOfxPropInstanceData, inst.get());
     inst.release();  // owned by the host's instance from now on; freed in destroyInstance

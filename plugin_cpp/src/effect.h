@@ -3,10 +3,13 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "client.h"
 #include "messages.h"
@@ -31,6 +34,7 @@ constexpr const char *kWaitInBatch = "waitInBatch";
 constexpr const char *kStatus = "status";
 constexpr const char *kJobId = "jobId";
 constexpr const char *kJobFirstFrame = "jobFirstFrame";
+constexpr const char *kJobReferences = "jobReferences";
 constexpr const char *kRefreshSerial = "refreshSerial";
 constexpr const char *kPage = "Controls";
 }  // namespace pname
@@ -47,12 +51,37 @@ enum OutputChoice { kOutputInpainted = 0, kOutputSource = 1, kOutputOverlay = 2,
 enum MaskChannelChoice { kMaskAlpha = 0, kMaskLuminance = 1 };
 extern const char *const kPresetNames[3];  // "fast", "paper", "tiny" (index = choice value)
 
+// What a Train read of the clip, enough to tell later, one frame at a time, whether that frame and its mask are
+// still what it read: its geometry, how it packed each frame, and every frame's and mask's digest.
+struct TrainedClip {
+    int first = 0;
+    proto::Geometry geometry;
+    px::Rect frameRect, canvas;
+    bool moving = false, maskFromSource = false, invert = false;
+    px::MaskChannel channel = px::MaskChannel::Alpha;
+    std::vector<Sha256::Digest> frameDigests, maskDigests;
+    proto::ReferenceDigests references;  // (frame index, digest of the painting as sent), ascending
+};
+
+// The reference frames a job was trained with, as Train sent them: known for the job Train saved (the hidden
+// parameter jobReferences, saved with the project) and for one a final render trained; not known for a job saved
+// before that parameter existed (the live Reference input then decides, as it did).
+struct JobReferences {
+    bool known = false;
+    proto::ReferenceDigests references;
+    const Sha256::Digest *at(int index) const {
+        for (const auto &r : references)
+            if (r.first == index) return &r.second;
+        return nullptr;
+    }
+};
+
 struct Instance {
     OfxImageEffectHandle handle = nullptr;
     bool filterContext = false;
     ofx::Clip source, mask, output, reference;
     ofx::Param daemon, preset, maskChannel, invertMask, dilation, feather, engineSettings, outputChoice, waitInBatch,
-        status, jobId, jobFirstFrame, refreshSerial;
+        status, jobId, jobFirstFrame, refreshSerial, jobReferences;
 
     // Geometry of the job last asked about (job.status), so renders need one round trip per new frame.
     std::mutex mutex;
@@ -70,10 +99,17 @@ struct Instance {
     std::atomic<int> sequenceInteractive{-1};
     // A final render of a node never trained trains it first, once, whichever render thread comes first: the
     // others wait on renderTrainMutex. The job is kept here (under `mutex`), not
-    // in jobId: parameters may not be set during a render. Cleared by a settings edit and by each final sequence.
+    // in jobId: parameters may not be set during a render. Cleared by a settings edit and by each final sequence
+    // of several frames. A final sequence of one frame (a host that wraps every frame of a range in its own) keeps
+    // it while its frames are new to it: the first frame rendered again since it trained (the user rendering again,
+    // after a roto fix, say) trains it again, and each frame is checked against what it read before it is used
+    // (renderVerify): its Source and mask, and its Reference painting.
     std::timed_mutex renderTrainMutex;
     std::string renderJob;
     int renderJobFirst = 0;
+    std::shared_ptr<const TrainedClip> renderClip;  // what trained renderJob read
+    std::set<int> renderSeen;    // frames of one-frame final sequences since renderJob was kept
+    std::set<int> renderVerify;  // of them, those to check against renderClip before their render uses renderJob
 };
 
 Instance &instanceOf(OfxImageEffectHandle handle);
@@ -95,12 +131,26 @@ OfxStatus endSequenceRender(OfxImageEffectHandle effect);
 // them, starts the job and returns; training then runs in the daemon. Returns the status for the host.
 OfxStatus train(Instance &inst);
 // The same from a final render of a node never trained (no parameter set, no progress bar, `aborted`
-// polled): returns the job and its first frame. Throws DaemonError, OfxError, or Cancelled when the host aborts.
-std::pair<std::string, int> trainFromRender(Instance &inst, std::function<bool()> aborted);
+// polled): returns the job and what it read. Throws DaemonError, OfxError, or Cancelled when the host aborts.
+std::pair<std::string, std::shared_ptr<const TrainedClip>> trainFromRender(Instance &inst,
+                                                                          std::function<bool()> aborted);
+// Whether Source frame `index` of a clip a render trained, its mask and its Reference painting are still what
+// that Train read (the Source's frame range too): one frame read and hashed, as Train packs it. Never throws.
+bool trainedFrameUnchanged(Instance &inst, const TrainedClip &clip, int index) noexcept;
+// The painting the Reference input has at Source frame t, packed as Train packs it into a plane of the job's
+// geometry g covering `packed` (the frame's region, or a moving plate's canvas), the frame's own region being
+// srcRod: its digest. Nothing when the input has no image there; an empty digest when it cannot be the painting
+// Train sent (another size or depth). Throws OfxError when the host fails.
+std::optional<Sha256::Digest> referenceDigestAt(Instance &inst, double t, const px::Rect &srcRod,
+                                                const px::Rect &packed, const proto::Geometry &g);
 // The node's job and the Source frame that is its frame 0: the one Train saved (jobId), else one a final render
 // trained. An empty job: never trained.
 std::pair<std::string, int> nodeJob(Instance &inst, double t);
 void forgetRenderJob(Instance &inst);
+// The reference frames `job` was trained with, where the node knows them (above).
+JobReferences jobReferences(Instance &inst, const std::string &job);
+// The jobReferences parameter's value for a job and the references Train sent: "JOB" then " INDEX:SHA256" each.
+std::string referencesRecord(const std::string &job, const proto::ReferenceDigests &references);
 
 // Helpers shared by the actions.
 std::string daemonAddress(const Instance &inst);

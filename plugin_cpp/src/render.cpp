@@ -98,6 +98,10 @@ private:
     // The daemon's result frame, or (matte) its matte: white = propagated, grey = generated, black = outside.
     OfxStatus inpainted(bool matte = false);
     std::string trainForBatch(bool *abortedNow, std::pair<std::string, int> *job);
+    void checkRenderJob();
+    // A warning when the Reference input at this frame is not what Train sent (another painting, or one connected
+    // since); empty when it is, or when nothing can be said (the trained references are not known).
+    std::string referenceWarning(const JobReferences &refs, int index, const px::Plane &plane);
     OfxStatus overlay();
     OfxStatus showSourceWith(const char *type, const std::string &message);
     OfxStatus fail(const std::string &message);
@@ -281,16 +285,25 @@ bool Renderer::writeResult(const FetchedFrame &f, const std::string &job, int in
     const bool maskFromAlpha = inst_.filterContext || !inst_.mask.connected();
     const px::AlphaMode alpha = maskFromAlpha ? px::AlphaMode::Opaque : px::AlphaMode::FromSource;
     // A frame with a painted reference differs from the source where its matte says nothing (the painting replaced
-    // its hole): the result everywhere.
-    const bool painted = referencePaintedAt(inst_, a_.time);
+    // its hole): the result everywhere. Which frames were painted is what Train sent (its record), whatever the
+    // Reference input is now: disconnected after Train, or another painting connected; the live input only for a
+    // job whose record the node lacks (a project saved before it was kept).
+    const JobReferences refs = jobReferences(inst_, job);
+    const bool painted = refs.known ? refs.at(index) != nullptr : referencePaintedAt(inst_, a_.time);
     const std::optional<FetchedFrame> m =
         hasSource_ && !painted ? matteOf(job, index, plane.width, plane.height) : std::nullopt;
     const auto *matte = m ? static_cast<const unsigned char *>(m->data()) : nullptr;
     if (map.width() == rod.width() && map.height() == rod.height()) {
-        if (!matte)  // no source, a painted frame, or a daemon without mattes: the result as it came
-            return forWindowRows(inst_.handle, a_.window, a_.fieldParity, [&](int y0, int y1) {
-                px::writePlane(plane, map, out_, a_.window, y0, y1, hasSource_ ? &src_ : nullptr, alpha);
-            });
+        const std::string refWarning = referenceWarning(refs, index, plane);
+        if (!matte) {  // no source, a painted frame, or a daemon without mattes: the result as it came
+            if (!forWindowRows(inst_.handle, a_.window, a_.fieldParity, [&](int y0, int y1) {
+                    px::writePlane(plane, map, out_, a_.window, y0, y1, hasSource_ ? &src_ : nullptr, alpha);
+                }))
+                return false;
+            if (refWarning.empty()) return true;
+            ofx::setPersistentMessage(inst_.handle, kOfxMessageWarning, refWarning);
+            return false;
+        }
         // The result in the hole, the Source as it is now outside it (before, session 34: the daemon's whole frame,
         // so a grade upstream after Train vanished at full resolution and showed at proxy scale).
         std::atomic<std::size_t> changed{0};
@@ -299,7 +312,11 @@ bool Renderer::writeResult(const FetchedFrame &f, const std::string &job, int in
             }))
             return false;
         // Between frames (motion blur, a retime upstream) the host blends Source frames: no frame to compare with.
-        if (changed == 0 || a_.time != std::floor(a_.time)) return true;
+        if (changed == 0 || a_.time != std::floor(a_.time)) {
+            if (refWarning.empty()) return true;
+            ofx::setPersistentMessage(inst_.handle, kOfxMessageWarning, refWarning);
+            return false;
+        }
         ofx::setPersistentMessage(inst_.handle, kOfxMessageWarning,
                                   "vinpaint: the Source has changed since Train (" + std::to_string(changed.load()) +
                                       " pixels outside the hole differ at frame " + std::to_string(std::lround(a_.time)) +
@@ -311,6 +328,33 @@ bool Renderer::writeResult(const FetchedFrame &f, const std::string &job, int in
     return forWindowRows(inst_.handle, a_.window, a_.fieldParity, [&](int y0, int y1) {
         px::writeProxy(plane, matte, map, hasSource_ ? &src_ : nullptr, out_, a_.window, y0, y1, alpha);
     });
+}
+
+std::string Renderer::referenceWarning(const JobReferences &refs, int index, const px::Plane &plane) {
+    if (!refs.known || !hasSource_ || a_.time != std::floor(a_.time) || !referencePaintedAt(inst_, a_.time))
+        return {};
+    const Sha256::Digest *sent = refs.at(index);
+    proto::Geometry g;
+    g.width = plane.width;
+    g.height = plane.height;
+    g.dtype = plane.depth;
+    std::optional<Sha256::Digest> now;
+    try {
+        px::Rect packed = srcRod_;  // a plate that never moved is its own canvas, as sampling() says
+        if (srcRod_.width() != plane.width || srcRod_.height() != plane.height)
+            if (const std::optional<px::Rect> canvas = canvasOf(plane.width, plane.height)) packed = *canvas;
+        now = referenceDigestAt(inst_, a_.time, srcRod_, packed, g);
+    } catch (const OfxError &) {
+        return {};  // the host could not give the painting: nothing to compare
+    }
+    const std::string frame = std::to_string(std::lround(a_.time));
+    if (now && sent && *now != *sent)
+        return "vinpaint: the Reference painting at frame " + frame + " has changed since Train: the frame shows "
+               "the fill trained with the painting Train sent. Press Train to use this one";
+    if (now && !sent)
+        return "vinpaint: the Reference input has a painting at frame " + frame + " that Train did not send (it "
+               "was connected or painted since): the frame shows the fill trained without it. Press Train to use it";
+    return {};
 }
 
 bool Renderer::writeMatte(const FetchedFrame &f) {
@@ -443,8 +487,9 @@ std::string Renderer::trainForBatch(bool *abortedNow, std::pair<std::string, int
         const auto trained = trainFromRender(inst_, [this] { return aborted(inst_.handle); });
         std::lock_guard<std::mutex> jobLock(inst_.mutex);
         inst_.renderJob = trained.first;
-        inst_.renderJobFirst = trained.second;
-        *job = trained;
+        inst_.renderJobFirst = trained.second->first;
+        inst_.renderClip = trained.second;
+        *job = {trained.first, trained.second->first};
         return {};
     } catch (const Cancelled &) {
         *abortedNow = true;
@@ -456,7 +501,29 @@ std::string Renderer::trainForBatch(bool *abortedNow, std::pair<std::string, int
     }
 }
 
+// A job a final render trained, kept across one-frame final sequences (a host that wraps each frame of a range in
+// its own): this frame, its mask and its painting are checked against what that Train read, once per sequence
+// (one frame read, not the clip); where they differ, the node trains again.
+void Renderer::checkRenderJob() {
+    const int frame = static_cast<int>(std::lround(a_.time));
+    std::shared_ptr<const TrainedClip> clip;
+    {
+        std::lock_guard<std::mutex> lock(inst_.mutex);
+        if (inst_.renderVerify.erase(frame) == 0 || inst_.renderJob.empty() || !inst_.renderClip) return;
+        clip = inst_.renderClip;
+    }
+    if (!inst_.jobId.getString().empty()) return;  // the node shows the job Train saved, not this one
+    const int index = frame - clip->first;
+    if (index < 0 || index >= clip->geometry.frames) return;  // outside the clip: the render passes the source
+    if (trainedFrameUnchanged(inst_, *clip, index)) return;
+    std::lock_guard<std::mutex> lock(inst_.mutex);
+    if (inst_.renderClip != clip) return;  // another thread trained it again meanwhile
+    inst_.renderJob.clear();
+    inst_.renderClip.reset();
+}
+
 OfxStatus Renderer::inpainted(bool matte) {
+    if (!a_.interactive) checkRenderJob();
     auto [job, firstFrame] = nodeJob(inst_, a_.time);
     if (job.empty()) {
         if (a_.interactive)
@@ -595,14 +662,31 @@ OfxStatus beginSequenceRender(OfxImageEffectHandle effect, ofx::PropSet inArgs) 
     Instance &inst = instanceOf(effect);
     if (auto interactive = inArgs.tryInt(kOfxPropIsInteractive)) {
         inst.sequenceInteractive = *interactive != 0;
-        // A final sequence trains again what a render trained before: the clip or its mask may have changed (an
-        // unchanged clip is found again by its content, after a re-read). Not a sequence of one frame in a
-        // background render: Natron's renderer wraps each frame in its own, and so does a farm rendering one
-        // frame a task in a process it keeps (the whole clip was read again for every frame); nothing edits the
-        // mask inside such a process. In a GUI one frame rendered alone after a roto fix still trains again.
+        // A final sequence of several frames trains again what a render trained before: the clip or its mask may
+        // have changed (an unchanged clip is found again by its content, after a re-read). Not a sequence of one
+        // frame in a background render: Natron's renderer wraps each frame in its own, and so does a farm rendering
+        // one frame a task in a process it keeps (the whole clip was read again for every frame); nothing edits the
+        // mask inside such a process.
         const double first = inArgs.tryDouble(kOfxImageEffectPropFrameRange, 0).value_or(0.0);
         const double last = inArgs.tryDouble(kOfxImageEffectPropFrameRange, 1).value_or(first + 1.0);
-        if (*interactive == 0 && (last != first || !hostIsBackground())) forgetRenderJob(inst);
+        if (*interactive == 0 && last != first) {
+            forgetRenderJob(inst);
+        } else if (*interactive == 0 && !hostIsBackground()) {
+            // A GUI host may wrap every frame of a range in a sequence of its own: the job is kept while its
+            // frames are new to it (each checked against what trained it, in its render); the first frame rendered
+            // again since it trained (the user rendering again, after a roto fix, say) trains it again. Before
+            // (2026-12-03) each such frame read the whole clip again: T frames read T times.
+            const int frame = static_cast<int>(std::lround(first));
+            std::lock_guard<std::mutex> lock(inst.mutex);
+            if (inst.renderSeen.count(frame)) {
+                inst.renderJob.clear();
+                inst.renderClip.reset();
+                inst.renderSeen.clear();
+                inst.renderVerify.clear();
+            }
+            inst.renderSeen.insert(frame);
+            if (!inst.renderJob.empty()) inst.renderVerify.insert(frame);
+        }
     }
     return kOfxStatOK;
 }

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -32,6 +33,12 @@ std::string rectText(const px::Rect &r) {
            std::to_string(r.y1) + ")";
 }
 
+// A painting of a Source frame lies where the frame lies (its own region may start elsewhere, a file written and
+// read back say): pixel (x, y) of its region is pixel (x, y) of the Source frame's.
+px::View paintingView(const px::View &image, const px::Rect &rod, const px::Rect &srcRod) {
+    return px::within(px::shifted(image, srcRod.x1 - rod.x1, srcRod.y1 - rod.y1), srcRod);
+}
+
 struct Item {
     std::optional<zmq::message_t> frame, mask;  // kept when the clip fits in the memory budget
     Sha256::Digest frameDigest{}, maskDigest{};
@@ -49,14 +56,31 @@ public:
     // From a batch render (trainFromRender): no parameter is set, no progress bar; the host's abort stops it.
     TrainJob(Instance &inst, std::function<bool()> aborted) : inst_(inst), aborted_(std::move(aborted)) {}
 
+    // To read frames again as the Train that read `clip` packed them (trainedFrameUnchanged).
+    TrainJob(Instance &inst, const TrainedClip &clip) : inst_(inst) {
+        first_ = clip.first;
+        g_ = clip.geometry;
+        frameRect_ = clip.frameRect;
+        canvas_ = clip.canvas;
+        moving_ = clip.moving;
+        maskFromSource_ = clip.maskFromSource;
+        channel_ = clip.channel;
+        invert_ = clip.invert;
+        frameRods_.assign(static_cast<std::size_t>(g_.frames), frameRect_);
+    }
+
     OfxStatus run();
     bool streamStarted() const { return streamStarted_; }
     // The job run() opened and the Source frame that is its frame 0 (what a render keeps: trainFromRender).
     const std::pair<std::string, int> &opened() const { return opened_; }
+    // What run() read (a render keeps it to check frames against later).
+    std::shared_ptr<const TrainedClip> clip() const { return clip_; }
 
-private:
     // One frame and its mask, packed into wire buffers. Throws OfxError with a message for the user.
     void readFrame(int i, zmq::message_t &frame, zmq::message_t &mask, std::size_t *holes);
+    const px::Rect &frameRod(int i) const { return frameRods_[static_cast<std::size_t>(i)]; }  // as readFrame read it
+
+private:
     // The canvas every frame is packed into (canvas_, moving_), from the host's regions of definition.
     void planCanvas();
     void failIfCancelled(double fraction);
@@ -80,6 +104,7 @@ private:
     bool userCancelled_ = false;
     bool streamStarted_ = false;  // job.start(stream) went before the upload: the job runs even if it is cancelled
     std::pair<std::string, int> opened_;
+    std::shared_ptr<const TrainedClip> clip_;
 
     int first_ = 0;
     proto::Geometry g_;
@@ -117,9 +142,7 @@ void TrainJob::readReferences(const proto::HelloReply &hello, const std::string 
                                                std::to_string(rod.width()) + "x" + std::to_string(rod.height()) +
                                                " but the Source is " + std::to_string(srcRod.width()) + "x" +
                                                std::to_string(srcRod.height()) + "; paint it at the Source's size");
-        // A painting of that Source frame lies where the frame lies (its own region may start elsewhere, a file
-        // written and read back say): pixel (x, y) of its region is pixel (x, y) of the Source frame's.
-        const px::View v = px::within(px::shifted(image, srcRod.x1 - rod.x1, srcRod.y1 - rod.y1), srcRod);
+        const px::View v = paintingView(image, rod, srcRod);
         const px::Rect packed = moving_ ? canvas_ : srcRod;
         if (v.depth != g_.dtype)
             throw OfxError(kOfxStatFailed, "vinpaint: the Reference image at frame " + frame +
@@ -441,6 +464,22 @@ OfxStatus TrainJob::run() {
     if (!fromRender()) {  // parameters may not be set during a render: the caller keeps it once all went well
         inst_.jobId.setString(opened.job);
         inst_.jobFirstFrame.setInt(first_);
+        // Which frames were painted, and with what: renders decide from this, not from the Reference input now.
+        inst_.jobReferences.setString(referencesRecord(opened.job, refDigests_));
+    } else {
+        auto clip = std::make_shared<TrainedClip>();
+        clip->first = first_;
+        clip->geometry = g_;
+        clip->frameRect = frameRect_;
+        clip->canvas = canvas_;
+        clip->moving = moving_;
+        clip->maskFromSource = maskFromSource_;
+        clip->invert = invert_;
+        clip->channel = channel_;
+        clip->frameDigests = fd;
+        clip->maskDigests = md;
+        clip->references = refDigests_;
+        clip_ = std::move(clip);
     }
     {
         std::lock_guard<std::mutex> lock(inst_.mutex);
@@ -609,10 +648,57 @@ OfxStatus train(Instance &inst) {
     }
 }
 
-std::pair<std::string, int> trainFromRender(Instance &inst, std::function<bool()> aborted) {
+std::pair<std::string, std::shared_ptr<const TrainedClip>> trainFromRender(Instance &inst,
+                                                                          std::function<bool()> aborted) {
     TrainJob job(inst, std::move(aborted));
     job.run();
-    return job.opened();
+    return {job.opened().first, job.clip()};
+}
+
+std::optional<Sha256::Digest> referenceDigestAt(Instance &inst, double t, const px::Rect &srcRod,
+                                                const px::Rect &packed, const proto::Geometry &g) {
+    if (!referencePaintedAt(inst, t)) return std::nullopt;
+    ofx::Image img = inst.reference.fetch(t);
+    if (!img) return std::nullopt;
+    const px::View image = viewOf(img);
+    const px::Rect rod = rectProp(img.props(), kOfxImagePropRegionOfDefinition);
+    // Not one Train could have sent (it refuses those): another painting.
+    if (rod.width() != srcRod.width() || rod.height() != srcRod.height() || image.depth != g.dtype ||
+        packed.width() != g.width || packed.height() != g.height)
+        return Sha256::Digest{};
+    const px::View v = paintingView(image, rod, srcRod);
+    std::vector<unsigned char> buf(g.frameBytes());
+    px::Plane plane{buf.data(), g.width, g.height, 3, g.dtype};
+    forRowBands(g.height, [&](int a, int b) { px::packRgb(v, packed, plane, a, b); });
+    return Sha256::of(buf.data(), buf.size());
+}
+
+bool trainedFrameUnchanged(Instance &inst, const TrainedClip &clip, int index) noexcept {
+    try {
+        if (index < 0 || index >= clip.geometry.frames || !inst.source.connected()) return false;
+        const OfxRangeD range = inst.source.frameRange();
+        if (std::ceil(range.min) != clip.first || std::floor(range.max) != clip.first + clip.geometry.frames - 1)
+            return false;
+        if ((inst.filterContext || !inst.mask.connected()) != clip.maskFromSource) return false;
+        TrainJob job(inst, clip);
+        zmq::message_t frame, mask;
+        std::size_t holes = 0;
+        job.readFrame(index, frame, mask, &holes);
+        if (Sha256::of(frame.data(), frame.size()) != clip.frameDigests[index] ||
+            Sha256::of(mask.data(), mask.size()) != clip.maskDigests[index])
+            return false;
+        // Its painting: the one Train sent there, or none where it sent none.
+        const double t = clip.first + index;
+        const px::Rect &srcRod = job.frameRod(index);
+        const std::optional<Sha256::Digest> painting =
+            referenceDigestAt(inst, t, srcRod, clip.moving ? clip.canvas : srcRod, clip.geometry);
+        const Sha256::Digest *sent = nullptr;
+        for (const auto &r : clip.references)
+            if (r.first == index) sent = &r.second;
+        return painting ? sent && *painting == *sent : !sent;
+    } catch (...) {
+        return false;
+    }
 }
 
 }  // namespace vinpaint

@@ -16,7 +16,14 @@
 //   render-parallel:F+G+...     one sequence, each frame's Render on its own thread at the same time (as Natron
 //                       renders a node that declares kOfxImageEffectRenderFullySafe): every output image is held
 //                       until all renders have asked for theirs, so they really overlap; outputs saved
+//   render-sequence:A-B one final-or-interactive sequence (one Begin/EndSequenceRender) around frames A..B rendered
+//                       in turn, as a host renders a range (render-all wraps each frame in a sequence of its own)
 //   set:NAME=VALUE      change a parameter as a user would
+//   reference:none | reference:DIR[@F]   disconnect the Reference input, or connect painted frames from DIR (from
+//                       frame F on; --reference-first-frame by default), as a user rewires the graph
+//   reopen              the project saved and opened again: DestroyInstance, then CreateInstance with every
+//                       persistent parameter's value as it was (the node's in-memory state is gone)
+//   out:DIR             save the outputs and served frames of the steps after it in DIR
 //   sleep:SECONDS | destroy | unload
 //
 // Every step prints one JSON line (status, elapsed time, messages, the status parameter); the test reads them.
@@ -288,6 +295,10 @@ private:
     std::string statusParam();
     void saveOutput(int frame, const ImageLayout &layout);
     void saveServed(const char *clip, int frame);
+    // The Reference clip as connected now (reference_, a_.referenceFirst): its provider and properties.
+    void connectReference(Clip &c);
+    OfxStatus rewireReference(const std::string &spec);
+    std::vector<std::pair<std::string, std::string>> persistentValues();
     void record(const std::string &step, OfxStatus st, double elapsed, int messagesBefore, const std::string &extra = "");
 
     Args a_;
@@ -301,7 +312,8 @@ private:
     std::mutex failuresMutex_;  // renders on several threads (render-parallel) may add to failures_
     int nested_ = 0;
     double imageSecondsBefore_ = 0;
-    long long imagesBefore_ = 0;
+    long long imagesBefore_ = 0, sourceImagesBefore_ = 0;
+    std::vector<std::pair<std::string, std::string>> reopenParams_;  // applied by create() after --param (reopen)
 };
 
 OfxStatus Driver::call(const char *action, const void *handle, PropertySet *in, PropertySet *out) {
@@ -481,6 +493,7 @@ void Driver::create() {
     };
     if (!a_.daemon.empty() && e.params.find("daemonAddress")) apply("daemonAddress", a_.daemon);
     for (auto &[k, v] : a_.params) apply(k, v);
+    for (auto &[k, v] : reopenParams_) apply(k, v);
 
     // Clips: the descriptor's, connected to the harness's frames.
     const FrameProvider *src = source_.get();
@@ -505,6 +518,9 @@ void Driver::create() {
         } else if (name == "Reference") {
             c->provider = reference_.get();
             c->comps = a_.referenceComps ? a_.referenceComps : a_.comps;
+            connectReference(*c);
+            e.clips[name] = std::move(c);
+            continue;
         } else {
             c->comps = a_.comps;
         }
@@ -518,10 +534,7 @@ void Driver::create() {
         c->props.setString(kOfxImageEffectPropPreMultiplication, {c->comps == 4 ? kOfxImageUnPreMultiplied : kOfxImageOpaque});
         c->props.setDouble(kOfxImagePropPixelAspectRatio, {1.0});
         c->props.setDouble(kOfxImageEffectPropFrameRate, {25.0});
-        // The Reference clip holds only its painted frames; the others span the Source's range.
-        const bool painted = name == "Reference" && reference_;
-        const double from = painted ? double(a_.referenceFirst) : double(a_.firstFrame);
-        const double to = painted ? double(a_.referenceFirst + reference_->frames() - 1) : last;
+        const double from = double(a_.firstFrame), to = last;
         const bool given = name == kOfxImageEffectSimpleSourceClipName && !a_.sourceRange.empty();
         c->props.setDouble(kOfxImageEffectPropFrameRange, given ? a_.sourceRange : std::vector<double>{from, to});
         c->props.setDouble(kOfxImageEffectPropUnmappedFrameRange, given ? a_.sourceRange : std::vector<double>{from, to});
@@ -534,6 +547,82 @@ void Driver::create() {
     OfxStatus st = call(kOfxActionCreateInstance, &e, nullptr, nullptr);
     if (st == kOfxStatOK) clipPreferences();
     record("create", st, now() - t0, m0);
+}
+
+// The Reference clip holds only its painted frames (from --reference-first-frame on); unconnected without them.
+void Driver::connectReference(Clip &c) {
+    c.provider = reference_.get();
+    const bool connected = c.provider != nullptr;
+    const char *comps = c.comps == 4   ? kOfxImageComponentRGBA
+                        : c.comps == 3 ? kOfxImageComponentRGB
+                                       : kOfxImageComponentAlpha;
+    c.props.setInt(kOfxImageClipPropConnected, {connected ? 1 : 0});
+    c.props.setString(kOfxImageEffectPropPixelDepth, {connected ? depthName(c.depth) : kOfxBitDepthNone});
+    c.props.setString(kOfxImageEffectPropComponents, {connected ? comps : kOfxImageComponentNone});
+    c.props.setString(kOfxImageClipPropUnmappedPixelDepth, {depthName(c.depth)});
+    c.props.setString(kOfxImageClipPropUnmappedComponents, {comps});
+    c.props.setString(kOfxImageEffectPropPreMultiplication,
+                      {c.comps == 4 ? kOfxImageUnPreMultiplied : kOfxImageOpaque});
+    c.props.setDouble(kOfxImagePropPixelAspectRatio, {1.0});
+    c.props.setDouble(kOfxImageEffectPropFrameRate, {25.0});
+    const double from = connected ? double(a_.referenceFirst) : double(a_.firstFrame);
+    const double to = connected ? double(a_.referenceFirst + reference_->frames() - 1) : from;
+    c.props.setDouble(kOfxImageEffectPropFrameRange, {from, to});
+    c.props.setDouble(kOfxImageEffectPropUnmappedFrameRange, {from, to});
+    const char *order = a_.host.field == "lower"   ? kOfxImageFieldLower
+                        : a_.host.field == "upper" ? kOfxImageFieldUpper
+                                                   : kOfxImageFieldNone;
+    c.props.setString(kOfxImageClipPropFieldOrder, {order});
+    c.props.setInt(kOfxImageClipPropContinuousSamples, {0});
+    c.props.setDouble("OfxImageEffectPropUnmappedFrameRate", {25.0});
+}
+
+// reference:none or reference:DIR[@F]: the user rewires the Reference input of the live node. The host then tells
+// the plugin (InstanceChanged, a clip, user edited) and asks its clip preferences again, as hosts do.
+OfxStatus Driver::rewireReference(const std::string &spec) {
+    if (spec == "none") {
+        reference_.reset();
+    } else {
+        const auto at = spec.rfind('@');
+        reference_ = npyDirectory(at == std::string::npos ? spec : spec.substr(0, at));
+        if (at != std::string::npos) a_.referenceFirst = std::stoi(spec.substr(at + 1));
+    }
+    Clip *c = instance_->clip("Reference");
+    if (!c) usage("reference: the node has no Reference clip (the Filter context?)");
+    c->comps = a_.referenceComps ? a_.referenceComps : a_.comps;
+    connectReference(*c);
+    PropertySet in;
+    in.setString(kOfxPropType, {kOfxTypeClip});
+    in.setString(kOfxPropName, {"Reference"});
+    in.setString(kOfxPropChangeReason, {kOfxChangeUserEdited});
+    in.setDouble(kOfxPropTime, {double(a_.firstFrame)});
+    in.setDouble(kOfxImageEffectPropRenderScale, {1.0, 1.0});
+    PropertySet begin;
+    begin.setString(kOfxPropChangeReason, {kOfxChangeUserEdited});
+    call(kOfxActionBeginInstanceChanged, instance_.get(), &begin, nullptr);
+    const OfxStatus st = call(kOfxActionInstanceChanged, instance_.get(), &in, nullptr);
+    call(kOfxActionEndInstanceChanged, instance_.get(), &begin, nullptr);
+    clipPreferences();
+    return st;
+}
+
+// What a host saves with the project: every persistent parameter's value (buttons and pages have none).
+std::vector<std::pair<std::string, std::string>> Driver::persistentValues() {
+    std::vector<std::pair<std::string, std::string>> saved;
+    for (auto &p : instance_->params.params) {
+        if (p->props.getInt(kOfxParamPropPersistant, 0, 1) == 0) continue;
+        if (p->type == kOfxParamTypeString) {
+            saved.emplace_back(p->name, p->s);
+        } else if (p->type == kOfxParamTypeDouble) {
+            char v[64];
+            std::snprintf(v, sizeof v, "%.17g", p->d);
+            saved.emplace_back(p->name, v);
+        } else if (p->type == kOfxParamTypeInteger || p->type == kOfxParamTypeBoolean ||
+                   p->type == kOfxParamTypeChoice) {
+            saved.emplace_back(p->name, std::to_string(p->i));
+        }
+    }
+    return saved;
 }
 
 // HostSupport's choice of depth when the plugin does not declare the asked one: half -> float -> short -> byte,
@@ -684,6 +773,7 @@ void Driver::saveServed(const char *clipName, int frame) {
     OfxPropertySetHandle h = nullptr;
     const OfxImageEffectSuiteV1 *fx = effectSuite();
     if (fx->clipGetImage(reinterpret_cast<OfxImageClipHandle>(c), frame, nullptr, &h) != kOfxStatOK) return;
+    host_.uncountImageServed(std::string(clipName) == kOfxImageEffectSimpleSourceClipName);
     PropertySet *p = PropertySet::from(h);
     const int w = p->getInt(kOfxImagePropBounds, 2) - p->getInt(kOfxImagePropBounds, 0);
     const int hgt = p->getInt(kOfxImagePropBounds, 3) - p->getInt(kOfxImagePropBounds, 1);
@@ -964,11 +1054,14 @@ void Driver::record(const std::string &step, OfxStatus st, double elapsed, int m
     imageSecondsBefore_ = host_.imageSeconds();
     const long long images = host_.imagesServed() - imagesBefore_;  // input images the plugin fetched in the step
     imagesBefore_ = host_.imagesServed();
+    const long long sourceImages = host_.sourceImagesServed() - sourceImagesBefore_;  // of them, the Source's
+    sourceImagesBefore_ = host_.sourceImagesServed();
     host_.event("{\"event\": \"step\", \"step\": \"" + jsonEscape(step) + "\", \"status\": \"" + statusName(st) +
                 "\", \"elapsed_s\": " + el + ", \"messages\": " + std::to_string(host_.messagesPosted() - messagesBefore) +
                 ", \"persistent\": \"" + jsonEscape(persistent) + "\", \"persistent_type\": \"" + jsonEscape(ptype) +
                 "\", \"status_param\": \"" + jsonEscape(statusParam()) + "\", \"job\": \"" + jsonEscape(job) +
                 "\", \"host_image_s\": " + host + ", \"images\": " + std::to_string(images) +
+                ", \"source_images\": " + std::to_string(sourceImages) +
                 ", \"verdict\": \"" + jsonEscape(verdict) + "\"" + extra + "}");
 }
 
@@ -1042,6 +1135,41 @@ int Driver::run() {
                 OfxStatus st = renderFrame(f, false);
                 record("render:" + std::to_string(f), st, now() - f0, fm0, ", \"frame\": " + std::to_string(f));
             }
+        } else if (step.rfind("render-sequence:", 0) == 0) {
+            // One sequence around a range, each frame rendered in turn inside it (as a host renders a range).
+            const auto d = split(step.substr(16), '-');
+            if (d.size() != 2) usage("render-sequence:A-B");
+            const int a = std::stoi(d[0]), b = std::stoi(d[1]);
+            PropertySet seq;
+            seq.setDouble(kOfxImageEffectPropFrameRange, {double(a), double(b)});
+            seq.setDouble(kOfxImageEffectPropFrameStep, {1.0});
+            seq.setInt(kOfxPropIsInteractive, {a_.batch || a_.preRenderStatus ? 0 : 1});
+            seq.setDouble(kOfxImageEffectPropRenderScale, {a_.scale, a_.scale});
+            if (!a_.preRenderStatus) {
+                seq.setInt(kOfxImageEffectPropSequentialRenderStatus, {0});
+                seq.setInt(kOfxImageEffectPropInteractiveRenderStatus, {a_.batch || a_.playback ? 0 : 1});
+            }
+            call(kOfxImageEffectActionBeginSequenceRender, instance_.get(), &seq, nullptr);
+            for (int f = a; f <= b; ++f) {
+                const double f0 = now();
+                const int fm0 = host_.messagesPosted();
+                const OfxStatus st = renderFrame(f, true);
+                record("render:" + std::to_string(f), st, now() - f0, fm0, ", \"frame\": " + std::to_string(f));
+            }
+            call(kOfxImageEffectActionEndSequenceRender, instance_.get(), &seq, nullptr);
+        } else if (step.rfind("reference:", 0) == 0) {
+            const OfxStatus st = rewireReference(step.substr(10));
+            record(step, st, now() - t0, m0);
+        } else if (step == "reopen") {
+            reopenParams_ = persistentValues();
+            const OfxStatus st = call(kOfxActionDestroyInstance, instance_.get(), nullptr, nullptr);
+            instance_.reset();
+            create();  // records its own step
+            reopenParams_.clear();
+            record(step, st, now() - t0, m0);
+        } else if (step.rfind("out:", 0) == 0) {
+            a_.outDir = step.substr(4);
+            fs::create_directories(a_.outDir);
         } else if (step.rfind("render-parallel:", 0) == 0) {
             std::vector<int> frames;
             for (const std::string &f : split(step.substr(16), '+')) frames.push_back(std::stoi(f));

@@ -636,7 +636,7 @@ struct Suites {
         const auto t0 = std::chrono::steady_clock::now();
         const OfxStatus st = makeClipImage(clipH, time, region, img);
         if (st == kOfxStatOK && reinterpret_cast<Clip *>(clipH)->name != kOfxImageEffectOutputClipName)
-            Host::current->addImageServed();
+            Host::current->addImageServed(reinterpret_cast<Clip *>(clipH)->name == kOfxImageEffectSimpleSourceClipName);
         Host::current->addImageMicros(
             std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
         return st;

@@ -193,7 +193,17 @@ public:
     double imageSeconds() const { return imageMicros_.load() / 1e6; }
     void addImageMicros(long long us) { imageMicros_ += us; }
     long long imagesServed() const { return imagesServed_.load(); }
-    void addImageServed() { ++imagesServed_; }
+    // Source images alone (a render's own frame, or Train's and a render-trained node's reads of the clip).
+    long long sourceImagesServed() const { return sourceImagesServed_.load(); }
+    void addImageServed(bool source) {
+        ++imagesServed_;
+        if (source) ++sourceImagesServed_;
+    }
+    // The harness's own fetch (saving what it served for the test) is not the plugin's.
+    void uncountImageServed(bool source) {
+        --imagesServed_;
+        if (source) --sourceImagesServed_;
+    }
 
     // Images handed to the plugin (clipGetImage).
     // A new image at `depth`/`comps` covering the clip's region of definition at the current render scale,
@@ -232,7 +242,7 @@ private:
     std::string field_ = "OfxFieldNone";
     std::atomic<unsigned long long> imageSerial_{0};
     std::atomic<long long> imageMicros_{0};
-    std::atomic<long long> imagesServed_{0};
+    std::atomic<long long> imagesServed_{0}, sourceImagesServed_{0};
     std::atomic<double> scale_{1.0};
 };
 
