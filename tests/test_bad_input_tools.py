@@ -8,34 +8,21 @@ import os
 import re
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
+from test_eval import _png, tiny_data  # noqa: F401 (tiny_data: a fixture)
 from vinpaint.cli.main import main
 from vinpaint.errors import InputError
 from vinpaint.evaluation import compose
 from vinpaint.evaluation.config import EvalConfig
 
 
-def _png(path: Path, image: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-
-
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    """A panning background and a masked clip with a moving 30x30 object (128x64, 12 frames)."""
-    root = tmp_path_factory.mktemp("data")
-    rng = np.random.default_rng(0)
-    world = cv2.GaussianBlur(rng.uniform(0, 255, (64, 160, 3)).astype(np.uint8), (0, 0), 2)
-    for i in range(12):
-        _png(root / "bg" / "pan" / "frames" / f"{i:05d}.png", np.ascontiguousarray(world[:, i:i + 128]))
-        m = np.zeros((64, 128), np.uint8)
-        m[16:46, 20 + 4 * i:50 + 4 * i] = 255
-        _png(root / "obj" / "frames" / f"{i:05d}.png", np.full((64, 128, 3), (200, 30, 30), np.uint8))
-        _png(root / "obj" / "masks" / f"{i:05d}.png", m)
-    return root
+def data(tiny_data) -> Path:
+    """test_eval's data set: a panning background and a masked clip with a moving 30x30 object (128x64, 12
+    frames)."""
+    return tiny_data
 
 
 def refused(capsys, args, pattern: str) -> str:

@@ -6,7 +6,6 @@ them still looked like ours, and a re-run with the same -o replaced the fix with
 vinpaint still replaces its own untouched outputs without --overwrite."""
 from __future__ import annotations
 
-import hashlib
 import re
 import struct
 import zlib
@@ -18,39 +17,14 @@ import cv2
 import numpy as np
 import pytest
 
+from test_output_folders import QUICK, clip, digests, refused  # noqa: F401 (clip: a fixture)
 from vinpaint.cli.main import main
 from vinpaint.errors import InputError
-from vinpaint.media.sample import SampleConfig, make_sample
 from vinpaint.media.sequences import parse_pattern
 from vinpaint.media.writers import MARKER, VideoSink, check_replaceable, encode_png, is_vinpaint_output, \
     write_image_sequence, write_png_sequence, write_video
 
-SMALL = SampleConfig(frames=6, width=64, height=48, seed=3)
-QUICK = ["--preset", "tiny", "--quiet", "--set", "train.max_steps=1", "--set", "loss.perceptual=0",
-         "--set", "propagation.enabled=false"]
 CHANGED = "carries vinpaint's mark but changed since vinpaint wrote it"
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("marks_clip")
-    sample = make_sample(SMALL)
-    write_video(folder / "clip.mkv", sample.frames, 24)
-    write_png_sequence(folder / "masks", np.where(sample.masks, 255, 0).astype(np.uint8))
-    return {"video": folder / "clip.mkv", "masks": folder / "masks", "frames": sample.frames}
-
-
-def refused(capsys, args, pattern: str) -> str:
-    code = main([str(a) for a in args])
-    err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err, err
-    assert re.search(r"^vinpaint: error: " + pattern, err, re.M), err
-    return err
-
-
-def digests(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def frames(count: int = 3, seed: int = 0) -> np.ndarray:
