@@ -190,7 +190,7 @@ def test_a_host_without_string_parameters_still_makes_the_node_with_every_other_
     assert "not trained yet" in run.steps["render:1"]["persistent"]
     described = run.event("describe")["params"]
     strings = [name for name, p in described.items() if p["type"] == "OfxParamTypeString"]
-    assert sorted(strings) == ["daemonAddress", "engineSettings", "jobId", "jobReferences", "status"]
+    assert sorted(strings) == ["daemonAddress", "engineSettings", "jobCanvas", "jobId", "jobReferences", "status"]
     names = list(described)
     assert min(names.index(n) for n in strings) > max(names.index(n) for n in names if n not in strings
                                                        and described[n]["type"] != "OfxParamTypePage")

@@ -229,3 +229,89 @@ def test_a_reference_painting_of_a_moved_frame_is_packed_where_that_frame_lies(d
                                    channels=3, dtype="u1", mask_dtype="u1", references={painted_index: reference})
     record = json.loads((daemon.store / "jobs" / job / "job.json").read_text())
     assert record["content_hash"] == expected
+
+
+def train_then(plate: Plate, daemon, out: Path, steps: str, *args: str):
+    """Train the plate in the harness, wait for its job, then run `steps` in the same process."""
+    return harness("--source", str(plate.source), "--mask", str(plate.mask), "--depth", "byte",
+                   "--daemon", daemon.endpoint, *plate.origin_args(), *args, "--param", f"preset={PRESET_TINY}",
+                   "--param", f"engineSettings={QUICK}", "--out", str(out), "--watchdog", "600",
+                   "--steps", f"describe,create,train,wait:600,{steps},destroy,unload")
+
+
+def test_a_new_instance_renders_a_cached_moving_frame_with_the_daemon_gone(tmp_path: Path) -> None:
+    """Train keeps the canvas with the job (jobCanvas, saved with the project): a new instance (a reopened
+    project, a copied node) renders a frame the process-wide cache holds with no daemon to ask. Before, it asked
+    the daemon for the job's frame count (and the host for every frame's region) to work the canvas out again,
+    and failed with the daemon gone."""
+    plate = make_plate(tmp_path / "clip", TRANSLATED)
+    daemon = start_daemon(tmp_path / "store")  # its own: this test ends it
+    try:
+        run = train_then(plate, daemon, tmp_path / "out", "render:4,render:5,reopen,render:4",
+                         "--kill-pid", str(daemon.proc.pid), "--kill-before-frame", "5")
+        assert run.steps["train"]["status"] == "OK", run.stdout[-3000:]
+        assert run.steps["render:5"]["status"] == "Failed", run.steps["render:5"]  # the daemon is gone
+        renders = [e for e in run.events if e.get("event") == "step" and e["step"] == "render:4"]
+        assert [e["status"] for e in renders] == ["OK", "OK"], renders
+        assert not renders[-1]["persistent"], renders[-1]
+        assert renders[-1]["rod_queries"] <= 2, renders[-1]  # its own frame's, not the clip's 12
+        job = run.steps["train"]["job"]
+    finally:
+        stop_daemon(daemon)
+    daemon = start_daemon(tmp_path / "store")
+    try:
+        results = check_job_is_the_canvas(plate, daemon, job)
+    finally:
+        stop_daemon(daemon)
+    output, hole = load(tmp_path / "out", "output", 4), plate.holes[3]
+    rows, cols = plate.part(3)
+    assert np.array_equal(output[..., :3][hole], results[3][rows, cols][hole])
+
+
+def test_a_proxy_render_of_a_moving_job_the_host_gives_no_region_for_fails_not_squeezed(daemon,
+                                                                                         tmp_path: Path) -> None:
+    """At a proxy scale the frame's part of the canvas comes from the host's region at that frame: a host that
+    cannot give it makes the render fail with a sentence. Before, the whole canvas was squeezed into the frame."""
+    plate = make_plate(tmp_path / "clip", TRANSLATED)
+    run = train_then(plate, daemon, tmp_path / "out", "reopen,render:4", "--scale", "0.5", "--no-rod-at-scale")
+    assert run.steps["train"]["status"] == "OK", run.stdout[-3000:]
+    render = run.steps["render:4"]
+    assert render["status"] == "Failed", render
+    assert "region of definition at frame 4 at this proxy scale" in render["persistent"], render
+
+
+def test_a_saved_job_whose_canvas_no_longer_matches_fails_once_asking_the_host(translated, daemon,
+                                                                               tmp_path: Path) -> None:
+    """A project saved before the canvas was kept (no jobCanvas) works it out again from the clip's regions, once
+    per instance: regions that now span another canvas fail every render with the same sentence, and the host is
+    not asked for every frame's region again (before: all 12 on every render, on every render thread)."""
+    plate, run, _ = translated
+    job = run.steps["train"]["job"]
+    moved = [a for f in range(1, FRAMES + 1) for a in ("--frame-origin", f"{f}={3 * f},0")]
+    again = harness("--source", str(plate.source), "--mask", str(plate.mask), "--daemon", daemon.endpoint, *moved,
+                    "--param", f"jobId={job}", "--param", "jobFirstFrame=1", "--out", str(tmp_path),
+                    "--steps", "describe,create,render:4,render:5,destroy,unload")
+    first, second = again.steps["render:4"], again.steps["render:5"]
+    for r in (first, second):
+        assert r["status"] == "Failed" and "the Source has moved since Train" in r["persistent"], r
+    assert first["rod_queries"] >= FRAMES and second["rod_queries"] <= 2, (first, second)
+
+
+def test_a_host_rounding_a_region_plainly_outwards_trains_and_renders_reopened(daemon, tmp_path: Path) -> None:
+    """Frame 4's canonical region ends 1e-7 past a pixel edge, its image a pixel wider (Natron's floor/ceil): the
+    canvas holds the image, and a reopened project renders it from the canvas Train kept. Before, Train failed
+    for good ("press Train again"), and a canvas worked out again on reopening was a pixel narrower."""
+    plate = make_plate(tmp_path / "clip", TRANSLATED)
+    run = harness("--source", str(plate.source), "--mask", str(plate.mask), "--depth", "byte",
+                  "--daemon", daemon.endpoint, *plate.origin_args(), "--frac-edge", "4",
+                  "--param", f"preset={PRESET_TINY}", "--param", f"engineSettings={QUICK}",
+                  "--out", str(tmp_path / "out"), "--watchdog", "600",
+                  "--steps", "describe,create,train,wait:600,reopen,render:4,destroy,unload")
+    assert run.steps["train"]["status"] == "OK", run.stdout[-3000:]
+    results = check_job_is_the_canvas(plate, daemon, run.steps["train"]["job"])
+    render = run.steps["render:4"]
+    assert render["status"] == "OK" and not render.get("persistent"), render
+    output, source, hole = load(tmp_path / "out", "output", 4), load(tmp_path / "out", "source", 4), plate.holes[3]
+    rows, cols = plate.part(3)
+    assert np.array_equal(output[~hole], source[~hole])
+    assert np.array_equal(output[..., :3][hole], results[3][rows, cols][hole])

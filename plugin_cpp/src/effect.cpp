@@ -91,6 +91,47 @@ bool parseReference(const std::string &token, std::pair<int, Sha256::Digest> *ou
 }
 }  // namespace
 
+std::string canvasRecord(const std::string &job, bool moving, const px::Rect &c) {
+    if (!moving) return job;
+    return job + " " + std::to_string(c.x1) + " " + std::to_string(c.y1) + " " + std::to_string(c.x2) + " " +
+           std::to_string(c.y2);
+}
+
+JobCanvas jobCanvas(Instance &inst, const std::string &job) {
+    JobCanvas out;
+    if (job.empty()) return out;
+    if (inst.jobId.getString() == job) {
+        // Train's record, saved with the project; one of another job (a project saved before the record existed)
+        // says nothing.
+        std::istringstream record(inst.jobCanvas.getString());
+        std::string token;
+        if (!(record >> token) || token != job) return out;
+        long long v[4];
+        int n = 0;
+        while (n < 4 && record >> v[n]) ++n;
+        if (n == 0 && record.eof()) {
+            out.known = true;
+            return out;
+        }
+        std::string rest;
+        if (n != 4 || (record >> rest)) return out;
+        for (long long x : v)
+            if (x < -100000000LL || x > 100000000LL) return out;
+        out.canvas = px::Rect{static_cast<int>(v[0]), static_cast<int>(v[1]), static_cast<int>(v[2]),
+                              static_cast<int>(v[3])};
+        if (out.canvas.width() < 1 || out.canvas.height() < 1) return JobCanvas{};
+        out.known = out.moving = true;
+        return out;
+    }
+    std::lock_guard<std::mutex> lock(inst.mutex);
+    if (inst.renderJob == job && inst.renderClip) {
+        out.known = true;
+        out.moving = inst.renderClip->moving;
+        out.canvas = inst.renderClip->canvas;
+    }
+    return out;
+}
+
 JobReferences jobReferences(Instance &inst, const std::string &job) {
     JobReferences out;
     if (job.empty()) return out;
@@ -199,13 +240,13 @@ px::Rect rectProp(const PropSet &p, const char *name) {
     return px::Rect{p.getInt(name, 0), p.getInt(name, 1), p.getInt(name, 2), p.getInt(name, 3)};
 }
 
-std::optional<px::Rect> pixelRect(const OfxRectD &r, double par) {
+std::optional<px::Rect> pixelRect(const OfxRectD &r, double par, bool enclosing) {
     constexpr double kLimit = 1e8;  // far beyond any frame, and well inside int
     const double v[4] = {r.x1 / par, r.y1, r.x2 / par, r.y2};
     for (double x : v)
         if (!std::isfinite(x) || std::abs(x) > kLimit) return std::nullopt;
     // Rounded outwards, past a rounding error's worth (a canonical 1919.9999999 is the pixel edge 1920).
-    constexpr double e = 1e-6;
+    const double e = enclosing ? 0.0 : 1e-6;
     return px::Rect{static_cast<int>(std::floor(v[0] + e)), static_cast<int>(std::floor(v[1] + e)),
                     static_cast<int>(std::ceil(v[2] - e)), static_cast<int>(std::ceil(v[3] - e))};
 }
@@ -445,6 +486,14 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
     p.setInt(kOfxParamPropSecret, 1);
     p.trySetInt(kOfxParamPropPersistant, 1);
     p.trySetInt(kOfxParamPropAnimates, 0);
+    // The canvas Train trained that job on (a moving plate's: the union of its frames' regions), so a render
+    // places each frame without asking the host for every frame's region or the daemon, also once reopened.
+    p = defineParam(ps, kOfxParamTypeString, pname::kJobCanvas, "Job canvas",
+                    "The canvas Train trained this node's job on (set by Train).");
+    p.setString(kOfxParamPropDefault, "");
+    p.setInt(kOfxParamPropSecret, 1);
+    p.trySetInt(kOfxParamPropPersistant, 1);
+    p.trySetInt(kOfxParamPropAnimates, 0);
     OfxPropertySetHandle pageProps = nullptr;
     if (suites().param->paramDefine(ps, kOfxParamTypePage, pname::kPage, &pageProps) == kOfxStatOK && pageProps) {
         PropSet pg(pageProps);
@@ -518,6 +567,7 @@ void createInstance(OfxImageEffectHandle effect) {
     inst->jobId = paramHandle(ps, pname::kJobId, "String");
     inst->jobFirstFrame = paramHandle(ps, pname::kJobFirstFrame, "Integer");
     inst->jobReferences = paramHandle(ps, pname::kJobReferences, "String");
+    inst->jobCanvas = paramHandle(ps, pname::kJobCanvas, "String");
     inst->refreshSerial = paramHandle(ps, pname::kRefreshSerial, "Integer");
     props.setPointer(kOfxPropInstanceData, inst.get());
     inst.release();  // owned by the host's instance from now on; freed in destroyInstance
@@ -562,7 +612,7 @@ OfxStatus refresh(Instance &inst) {
     {
         std::lock_guard<std::mutex> lock(inst.mutex);
         inst.geometryJob.clear();
-        inst.canvasJob.clear();  // a moving plate's canvas is worked out again from the clip
+        inst.canvasJob.clear();  // a canvas worked out from the clip (a job saved before jobCanvas) is again
         trainError = inst.trainError;
     }
     // Changing a hidden parameter is what makes every host drop its cached renders of this node.

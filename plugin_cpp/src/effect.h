@@ -35,6 +35,7 @@ constexpr const char *kStatus = "status";
 constexpr const char *kJobId = "jobId";
 constexpr const char *kJobFirstFrame = "jobFirstFrame";
 constexpr const char *kJobReferences = "jobReferences";
+constexpr const char *kJobCanvas = "jobCanvas";
 constexpr const char *kRefreshSerial = "refreshSerial";
 constexpr const char *kPage = "Controls";
 }  // namespace pname
@@ -81,7 +82,7 @@ struct Instance {
     bool filterContext = false;
     ofx::Clip source, mask, output, reference;
     ofx::Param daemon, preset, maskChannel, invertMask, dilation, feather, engineSettings, outputChoice, waitInBatch,
-        status, jobId, jobFirstFrame, refreshSerial, jobReferences;
+        status, jobId, jobFirstFrame, refreshSerial, jobReferences, jobCanvas;
 
     // Geometry of the job last asked about (job.status), so renders need one round trip per new frame.
     std::mutex mutex;
@@ -89,9 +90,13 @@ struct Instance {
     proto::Geometry geometry;
     // The canvas (pixels at render scale 1) the job canvasJob was trained on, when the Source's region of
     // definition moved over its frames (a stabilised plate): every frame lies in it at its own region's place.
-    // Kept by Train, or worked out again by a render (sourceCanvas); a plate that never moves needs none.
+    // Kept by Train (and saved with the project: jobCanvas), or, for a job saved before that record existed,
+    // worked out again once by a render from the clip's regions: canvasError when that failed (said again by
+    // every render, the host not asked again), canvasUnmoving when those regions do not move.
     std::string canvasJob;
     px::Rect canvas;
+    bool canvasUnmoving = false;
+    std::string canvasError;
     // "error: ..." when the last Train press failed (empty after a good one): Refresh shows it, not the old job.
     std::string trainError;
     // kOfxPropIsInteractive of the last BeginSequenceRender (OFX 1.0; -1: none seen): whether a render is a final
@@ -151,6 +156,15 @@ void forgetRenderJob(Instance &inst);
 JobReferences jobReferences(Instance &inst, const std::string &job);
 // The jobReferences parameter's value for a job and the references Train sent: "JOB" then " INDEX:SHA256" each.
 std::string referencesRecord(const std::string &job, const proto::ReferenceDigests &references);
+// The canvas a job was trained on, where the node knows it: the jobCanvas parameter's record ("JOB" for a plate
+// that does not move, "JOB X1 Y1 X2 Y2" for a moving one's canvas, pixels at scale 1) for the job Train saved,
+// the clip a final render trained for that one. Never asks the host or the daemon.
+struct JobCanvas {
+    bool known = false, moving = false;
+    px::Rect canvas;
+};
+JobCanvas jobCanvas(Instance &inst, const std::string &job);
+std::string canvasRecord(const std::string &job, bool moving, const px::Rect &canvas);
 
 // Helpers shared by the actions.
 std::string daemonAddress(const Instance &inst);
@@ -171,7 +185,9 @@ void forRowBands(int rows, const std::function<void(int, int)> &fn);
 // by its pixel aspect ratio, rounded outwards). Throws OfxError when the host cannot say, or when it is not finite.
 px::Rect sourcePixelRod(Instance &inst, double t);
 // A clip's canonical region in pixels at render scale 1; nullopt when it is not finite or beyond +-1e8 pixels.
-std::optional<px::Rect> pixelRect(const OfxRectD &canonical, double pixelAspect);
+// Rounded outwards past a rounding error's worth; `enclosing`: plainly outwards (floor/ceil, as Natron rounds an
+// image's region), so that it holds the image a host makes for that region whichever way it rounds.
+std::optional<px::Rect> pixelRect(const OfxRectD &canonical, double pixelAspect, bool enclosing = false);
 double sourcePixelAspect(Instance &inst);  // the Source clip's pixel aspect ratio (1 when the host gives none)
 // A moving plate (a stabilised one) trains on one canvas: the union of the Source's regions of definition over
 // its frames, each frame packed at its own region's place. At most this many times the largest frame's area.

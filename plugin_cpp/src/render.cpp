@@ -115,6 +115,7 @@ private:
     // How the output maps onto a plane of the job's (width x height): the frame's part of its canvas.
     px::Sampling sampling(int width, int height);
     std::optional<px::Rect> canvasOf(int width, int height);
+    bool knownMoving();
 
     Instance &inst_;
     RenderArgs a_;
@@ -341,11 +342,17 @@ std::string Renderer::referenceWarning(const JobReferences &refs, int index, con
     std::optional<Sha256::Digest> now;
     try {
         px::Rect packed = srcRod_;  // a plate that never moved is its own canvas, as sampling() says
-        if (srcRod_.width() != plane.width || srcRod_.height() != plane.height)
+        if (const JobCanvas known = jobCanvas(inst_, job_); known.moving)
+            packed = known.canvas;
+        else if (srcRod_.width() != plane.width || srcRod_.height() != plane.height)
             if (const std::optional<px::Rect> canvas = canvasOf(plane.width, plane.height)) packed = *canvas;
         now = referenceDigestAt(inst_, a_.time, srcRod_, packed, g);
     } catch (const OfxError &) {
         return {};  // the host could not give the painting: nothing to compare
+    } catch (const DaemonError &) {
+        return {};
+    } catch (const Cancelled &) {
+        return {};
     }
     const std::string frame = std::to_string(std::lround(a_.time));
     if (now && sent && *now != *sent)
@@ -394,80 +401,120 @@ proto::Geometry Renderer::geometry(DaemonClient &client, const std::string &job)
 // A job's planes hold its canvas. A plate whose region never moved is its own canvas (the frame's region at scale
 // 1 has the plane's size): the output covers the whole plane, as before. A moving one (a stabilised plate) lies at
 // its region's place in the union of the clip's regions over the job's frames: the output covers that part only,
-// so each frame takes its pixels from where they were trained and writes only its own region.
+// so each frame takes its pixels from where they were trained and writes only its own region. The canvas is the
+// one Train kept with the job (jobCanvas): no host or daemon call. Where a moving job's part cannot be found, an
+// error says so: never the whole canvas squeezed into the frame.
 px::Sampling Renderer::sampling(int width, int height) {
     const px::Rect rod = hasSource_ ? srcRod_ : rectProp(outImg_.props(), kOfxImagePropRegionOfDefinition);
     px::Sampling map{rod, width, height};
+    const JobCanvas known = jobCanvas(inst_, job_);
+    const bool moving = known.moving || knownMoving();
+    const std::string frame = std::to_string(std::lround(a_.time));
     px::Rect full = rod;  // this frame's region at full resolution: the image's own at scale 1, else the host's
     if (a_.scaleX != 1.0 || a_.scaleY != 1.0) {
         try {
             full = sourcePixelRod(inst_, a_.time);
         } catch (const OfxError &) {
-            return map;  // the host cannot say: the whole plane, as before
+            if (!moving) return map;  // the host cannot say: the whole plane, as before
+            throw OfxError(kOfxStatFailed, "vinpaint: the host does not give the Source's region of definition at "
+                                           "frame " + frame + " at this proxy scale, and this node's job was "
+                                           "trained on a moving plate's canvas: the frame's part of it cannot be "
+                                           "found. Render it at full resolution");
         }
     }
-    if (full.width() == width && full.height() == height) return map;
-    const std::optional<px::Rect> canvas = canvasOf(width, height);
-    if (!canvas) return map;  // the clip's regions do not move (its size changed since Train): as before
-    if (!canvas->contains(full))
-        throw OfxError(kOfxStatFailed, "vinpaint: the Source's region of definition at frame " +
-                                           std::to_string(std::lround(a_.time)) + " (" + std::to_string(full.width()) +
-                                           "x" + std::to_string(full.height()) + " at (" + std::to_string(full.x1) +
-                                           ", " + std::to_string(full.y1) + ")) lies outside the canvas this node's "
-                                           "job was trained on: the Source has moved since Train. Press Train to "
-                                           "fill it again");
-    map.subX = full.x1 - canvas->x1;
-    map.subY = canvas->y2 - full.y2;  // plane rows count down from the canvas's top
+    if (!moving && full.width() == width && full.height() == height) return map;
+    px::Rect canvas;
+    if (known.moving) {
+        canvas = known.canvas;
+    } else if (const std::optional<px::Rect> rebuilt = canvasOf(width, height)) {
+        canvas = *rebuilt;
+    } else {
+        return map;  // the clip's regions do not move (its size changed since Train): as before
+    }
+    if (canvas.width() != width || canvas.height() != height)
+        throw OfxError(kOfxStatFailed, "vinpaint: the daemon's frames for this node's job are " +
+                                           std::to_string(width) + "x" + std::to_string(height) + ", but the job "
+                                           "was trained on a canvas of " + std::to_string(canvas.width()) + "x" +
+                                           std::to_string(canvas.height()) + ": press Train to fill it again");
+    if (!canvas.contains(full))
+        throw OfxError(kOfxStatFailed, "vinpaint: the Source's region of definition at frame " + frame + " (" +
+                                           std::to_string(full.width()) + "x" + std::to_string(full.height()) +
+                                           " at (" + std::to_string(full.x1) + ", " + std::to_string(full.y1) +
+                                           ")) lies outside the canvas this node's job was trained on: the Source "
+                                           "has moved since Train. Press Train to fill it again");
+    map.subX = full.x1 - canvas.x1;
+    map.subY = canvas.y2 - full.y2;  // plane rows count down from the canvas's top
     map.subWidth = full.width();
     map.subHeight = full.height();
     return map;
 }
 
-// The canvas of the node's job (width x height): the one Train kept, else the union of the Source's regions over
-// the job's frames, asked of the host once per job. Nothing when those regions do not move (or the host cannot
-// say); an error when they now span another size than the job's.
+// Whether this instance worked out (canvasOf) that the node's job, one saved without its canvas, is a moving one.
+bool Renderer::knownMoving() {
+    std::lock_guard<std::mutex> lock(inst_.mutex);
+    return inst_.canvasJob == job_ && inst_.canvasError.empty() && !inst_.canvasUnmoving;
+}
+
+// The canvas of a job saved before Train kept it (jobCanvas): the union of the Source's regions over the job's
+// frames, asked of the host once per instance and job, whatever it found (an error is said again by every render,
+// the host not asked again). Nothing when those regions do not move (as before); an error when they cannot be
+// had, or span another size than the job's.
 std::optional<px::Rect> Renderer::canvasOf(int width, int height) {
     int frames = 0;
     {
         std::lock_guard<std::mutex> lock(inst_.mutex);
-        if (inst_.canvasJob == job_ && inst_.canvas.width() == width && inst_.canvas.height() == height)
+        if (inst_.canvasJob == job_) {
+            if (!inst_.canvasError.empty()) throw OfxError(kOfxStatFailed, inst_.canvasError);
+            if (inst_.canvasUnmoving) return std::nullopt;
             return inst_.canvas;
+        }
         if (inst_.geometryJob == job_) frames = inst_.geometry.frames;
     }
     if (frames == 0) {
         DaemonClient client = renderClient();
         frames = geometry(client, job_).frames;
     }
+    const std::string span = "frames " + std::to_string(firstFrame_) + "-" + std::to_string(firstFrame_ + frames - 1);
+    auto keep = [&](const std::optional<px::Rect> &canvas, const std::string &error) {
+        std::lock_guard<std::mutex> lock(inst_.mutex);
+        inst_.canvasJob = job_;
+        inst_.canvas = canvas.value_or(px::Rect{});
+        inst_.canvasUnmoving = !canvas && error.empty();
+        inst_.canvasError = error;
+        if (!error.empty()) throw OfxError(kOfxStatFailed, error);
+        return canvas;
+    };
+    const std::string lost = ": the canvas this node's job was trained on (a plate whose region moves) cannot be "
+                             "worked out again (the project was saved before the node kept it). Press Train to "
+                             "fill it again";
     std::vector<OfxRectD> rods;
     try {
         for (int i = 0; i < frames; ++i) rods.push_back(inst_.source.regionOfDefinition(firstFrame_ + i));
     } catch (const OfxError &) {
-        return std::nullopt;
+        return keep(std::nullopt, "vinpaint: the host does not give the Source's regions of definition over " + span +
+                                      lost);
     }
-    if (rods.empty()) return std::nullopt;
+    if (rods.empty()) return keep(std::nullopt, {});
     const double par = sourcePixelAspect(inst_);
     std::vector<px::Rect> rects;
-    for (const OfxRectD &rod : rods) {
-        const std::optional<px::Rect> r = pixelRect(rod, par);
-        if (!r) return std::nullopt;  // not a region Train could have trained on
+    for (std::size_t i = 0; i < rods.size(); ++i) {
+        const std::optional<px::Rect> r = pixelRect(rods[i], par);
+        if (!r)
+            return keep(std::nullopt, "vinpaint: the Source's region of definition at frame " +
+                                          std::to_string(firstFrame_ + static_cast<int>(i)) + " is not finite" + lost);
         rects.push_back(*r);
     }
     if (std::all_of(rects.begin(), rects.end(), [&](const px::Rect &r) { return r == rects[0]; }))
-        return std::nullopt;
+        return keep(std::nullopt, {});
     std::optional<px::Rect> canvas = rects[0];
     for (const px::Rect &r : rects) canvas = px::unite(*canvas, r);
     if (canvas->width() != width || canvas->height() != height)
-        throw OfxError(kOfxStatFailed, "vinpaint: the Source's regions of definition over frames " +
-                                           std::to_string(firstFrame_) + "-" +
-                                           std::to_string(firstFrame_ + frames - 1) + " now span " +
-                                           std::to_string(canvas->width()) + "x" +
-                                           std::to_string(canvas->height()) + ", but this node's job was trained on "
-                                           "a canvas of " + std::to_string(width) + "x" + std::to_string(height) +
-                                           ": the Source has moved since Train. Press Train to fill it again");
-    std::lock_guard<std::mutex> lock(inst_.mutex);
-    inst_.canvasJob = job_;
-    inst_.canvas = *canvas;
-    return canvas;
+        return keep(std::nullopt, "vinpaint: the Source's regions of definition over " + span + " now span " +
+                                      std::to_string(canvas->width()) + "x" + std::to_string(canvas->height()) +
+                                      ", but this node's job was trained on a canvas of " + std::to_string(width) +
+                                      "x" + std::to_string(height) + ": the Source has moved since Train. Press "
+                                      "Train to fill it again");
+    return keep(canvas, {});
 }
 
 // A final render (a farm, a script, a host with no Train to press) of a node never trained: with Wait for training
@@ -551,7 +598,15 @@ OfxStatus Renderer::inpainted(bool matte) {
     const std::string cacheKey = matte ? job + ":matte" : job;  // mattes are cached beside the frames
     auto write = [&](const FetchedFrame &f) { return matte ? writeMatte(f) : writeResult(f, job, index); };
     if (auto cached = FrameCache::global().get(cacheKey, index)) {
-        if (write(*cached)) ofx::clearPersistentMessage(inst_.handle);
+        // A job saved without its canvas may ask the daemon for its frame count here (canvasOf): its failures and
+        // the host's abort are said as the fetch below says them, not as an error of the node.
+        try {
+            if (write(*cached)) ofx::clearPersistentMessage(inst_.handle);
+        } catch (const Cancelled &) {
+            return kOfxStatOK;  // the host aborted the render; it discards this frame
+        } catch (const DaemonError &e) {
+            return fail(e.what());
+        }
         return kOfxStatOK;
     }
 

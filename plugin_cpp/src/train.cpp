@@ -191,11 +191,15 @@ void TrainJob::readFrame(int i, zmq::message_t &frame, zmq::message_t &mask, std
     px::View sv = viewOf(src);
     const px::Rect rod = rectProp(src.props(), kOfxImagePropRegionOfDefinition);
     if (moving_) {
+        // The canvas holds every frame's region rounded plainly outwards, the most any host makes of it: an image
+        // beyond that is not the region the host gives for its frame, and would be again (nothing to press).
         if (!canvas_.contains(rod))
             throw OfxError(kOfxStatFailed, "vinpaint: Source frame " + std::to_string(first_ + i) + " is " +
-                                               rectText(rod) + ", outside the regions of definition the host gave "
-                                               "for the clip's frames (together " + rectText(canvas_) + "): its "
-                                               "image and its region disagree; press Train again");
+                                               rectText(rod) + ", outside the regions of definition the host gives "
+                                               "for the clip's frames (together " + rectText(canvas_) + "): the "
+                                               "host's image and its region of definition disagree, so the frame "
+                                               "has no place on the canvas; put a Crop (or a Reformat) before "
+                                               "this node so that they agree");
     } else if (rod.width() != frameRect_.width() || rod.height() != frameRect_.height()) {
         throw OfxError(kOfxStatFailed, "vinpaint: Source frame " + std::to_string(first_ + i) + " is " +
                                            std::to_string(rod.width()) + "x" + std::to_string(rod.height()) +
@@ -297,6 +301,11 @@ void TrainJob::planCanvas() {
     moving_ = true;
     double largest = static_cast<double>(frameRect_.width()) * frameRect_.height();
     int widest = frameRect_.width(), tallest = frameRect_.height();
+    for (int i = 0; i < g_.frames; ++i) {
+        // A host may round a region outwards with no allowance (Natron: floor/ceil), so a canonical edge a hair
+        // past a pixel makes an image a pixel larger than rects[i]: the canvas holds that too.
+        canvas_ = px::unite(canvas_, *pixelRect(rods[i], par, true));
+    }
     for (const px::Rect &r : rects) {
         canvas_ = px::unite(canvas_, r);
         largest = std::max(largest, static_cast<double>(r.width()) * r.height());
@@ -466,6 +475,8 @@ OfxStatus TrainJob::run() {
         inst_.jobFirstFrame.setInt(first_);
         // Which frames were painted, and with what: renders decide from this, not from the Reference input now.
         inst_.jobReferences.setString(referencesRecord(opened.job, refDigests_));
+        // The canvas it packed the frames on: renders place each frame from this, not from the clip now.
+        inst_.jobCanvas.setString(canvasRecord(opened.job, moving_, canvas_));
     } else {
         auto clip = std::make_shared<TrainedClip>();
         clip->first = first_;
@@ -487,6 +498,8 @@ OfxStatus TrainJob::run() {
         inst_.geometry = g_;
         inst_.canvasJob = moving_ ? opened.job : std::string();
         inst_.canvas = canvas_;
+        inst_.canvasUnmoving = false;
+        inst_.canvasError.clear();
     }
 
     // Frame i and its mask for the wire: the buffers pass 1 kept (once), else read again and checked unchanged.

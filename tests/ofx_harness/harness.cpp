@@ -6,7 +6,9 @@
 // plays back; --host-name: the name the host gives itself; --no-temporal-access: a host that says plug-ins may
 // read only the frame at hand; --frame-origin F=X,Y, repeated: frame F's region of definition starts at (X, Y),
 // every clip's, as a plate stabilised with an animated Transform has it, and .npy frames of different shapes are
-// frames of their own sizes, as a rotation grows a plate's region), and runs a list of steps:
+// frames of their own sizes, as a rotation grows a plate's region; --frac-edge F: frame F's canonical region ends
+// 1e-7 past the pixel edge before its image's, as Natron's plain outward rounding makes it; --no-rod-at-scale: a
+// host that cannot give a clip's region of definition in a proxy render), and runs a list of steps:
 //
 //   describe            Load, Describe, DescribeInContext (prints what the plugin declared)
 //   create              CreateInstance (parameters from --param first, as a reopened project would)
@@ -174,6 +176,10 @@ Args parse(int argc, char **argv) {
             const auto d = split(eq == std::string::npos ? "" : v.substr(eq + 1), ',');
             if (eq == std::string::npos || d.size() != 2) usage("--frame-origin F=X,Y");
             a.host.frameOrigins[std::stoi(v.substr(0, eq))] = {std::stoi(d[0]), std::stoi(d[1])};
+        } else if (k == "--frac-edge") {  // F: frame F's canonical region's right edge 1e-7 past a pixel's
+            a.host.fracEdgeFrame = std::stoi(next());
+        } else if (k == "--no-rod-at-scale") {  // a host that cannot give a clip's region in a proxy render
+            a.host.noRodAtScale = true;
         } else if (k == "--kill-pid") a.killPid = std::stoi(next());
         else if (k == "--kill-before-frame") a.killBeforeFrame = std::stoi(next());
         else if (k == "--abort-after") a.abortAfter = std::stod(next());
@@ -312,7 +318,7 @@ private:
     std::mutex failuresMutex_;  // renders on several threads (render-parallel) may add to failures_
     int nested_ = 0;
     double imageSecondsBefore_ = 0;
-    long long imagesBefore_ = 0, sourceImagesBefore_ = 0;
+    long long imagesBefore_ = 0, sourceImagesBefore_ = 0, rodQueriesBefore_ = 0;
     std::vector<std::pair<std::string, std::string>> reopenParams_;  // applied by create() after --param (reopen)
 };
 
@@ -1056,12 +1062,15 @@ void Driver::record(const std::string &step, OfxStatus st, double elapsed, int m
     imagesBefore_ = host_.imagesServed();
     const long long sourceImages = host_.sourceImagesServed() - sourceImagesBefore_;  // of them, the Source's
     sourceImagesBefore_ = host_.sourceImagesServed();
+    const long long rodQueries = host_.rodQueries() - rodQueriesBefore_;  // clipGetRegionOfDefinition calls
+    rodQueriesBefore_ = host_.rodQueries();
     host_.event("{\"event\": \"step\", \"step\": \"" + jsonEscape(step) + "\", \"status\": \"" + statusName(st) +
                 "\", \"elapsed_s\": " + el + ", \"messages\": " + std::to_string(host_.messagesPosted() - messagesBefore) +
                 ", \"persistent\": \"" + jsonEscape(persistent) + "\", \"persistent_type\": \"" + jsonEscape(ptype) +
                 "\", \"status_param\": \"" + jsonEscape(statusParam()) + "\", \"job\": \"" + jsonEscape(job) +
                 "\", \"host_image_s\": " + host + ", \"images\": " + std::to_string(images) +
-                ", \"source_images\": " + std::to_string(sourceImages) +
+                ", \"source_images\": " + std::to_string(sourceImages) + ", \"rod_queries\": " +
+                std::to_string(rodQueries) +
                 ", \"verdict\": \"" + jsonEscape(verdict) + "\"" + extra + "}");
 }
 

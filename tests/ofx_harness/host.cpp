@@ -698,6 +698,8 @@ struct Suites {
     static OfxStatus clipGetRegionOfDefinition(OfxImageClipHandle clipH, OfxTime time, OfxRectD *r) {
         Clip *c = reinterpret_cast<Clip *>(clipH);
         if (!c || !r) return kOfxStatErrBadHandle;
+        Host::current->addRodQuery();
+        if (Host::current->noRodAtScale() && Host::current->renderScale() != 1.0) return kOfxStatFailed;
         const FrameProvider *p = c->provider;
         if (!p) {  // the output and unconnected clips take the Source's region
             c = c->owner->clip(kOfxImageEffectSimpleSourceClipName);
@@ -715,6 +717,7 @@ struct Suites {
         int ox = 0, oy = 0;
         Host::current->originAt(time, &ox, &oy);
         *r = OfxRectD{double(ox), double(oy), double(ox + w), double(oy + h)};
+        if (Host::current->fracEdgeFrame() == static_cast<int>(std::lround(time))) r->x2 = r->x2 - 1.0 + 1e-7;
         return kOfxStatOK;
     }
     static int abort(OfxImageEffectHandle h) { return h && effect(h)->abortFlag.load() ? 1 : 0; }

@@ -152,6 +152,10 @@ struct Options {
     // Frames whose region starts elsewhere (--frame-origin F=X,Y: a moving plate, stabilised with a Transform):
     // frame number -> origin; every clip's image at that frame, and its region of definition, start there.
     std::map<int, std::pair<int, int>> frameOrigins;
+    // --frac-edge F: frame F's canonical region ends 1e-7 past the pixel edge before its image's right edge, as
+    // a host rounding an image's region plainly outwards (Natron: floor/ceil) may give it (-1: none).
+    int fracEdgeFrame = -1;
+    bool noRodAtScale = false;  // --no-rod-at-scale: clipGetRegionOfDefinition fails in a proxy render (cannot say)
     bool background = false;       // kOfxImageEffectHostPropIsBackground
     bool temporalAccess = true;    // kOfxImageEffectPropTemporalClipAccess (--no-temporal-access: 0)
     std::string name = "org.vinpaint.harness";  // kOfxPropName (--host-name: as another host names itself)
@@ -193,6 +197,9 @@ public:
     double imageSeconds() const { return imageMicros_.load() / 1e6; }
     void addImageMicros(long long us) { imageMicros_ += us; }
     long long imagesServed() const { return imagesServed_.load(); }
+    // clipGetRegionOfDefinition calls the plugin made (a render asking for every frame's region shows here).
+    long long rodQueries() const { return rodQueries_.load(); }
+    void addRodQuery() { ++rodQueries_; }
     // Source images alone (a render's own frame, or Train's and a render-trained node's reads of the clip).
     long long sourceImagesServed() const { return sourceImagesServed_.load(); }
     void addImageServed(bool source) {
@@ -217,6 +224,8 @@ public:
     double renderScale() const { return scale_; }
     // The clips' region of definition at `time` starts here (pixels at scale 1): --frame-origin, else --origin.
     void originAt(double time, int *x, int *y) const;
+    int fracEdgeFrame() const { return opt_.fracEdgeFrame; }
+    bool noRodAtScale() const { return opt_.noRodAtScale; }
     // The region of definition at `time` in pixels at the current scale: origin and size (fullW x fullH at 1).
     void scaledRod(double time, int fullW, int fullH, int *x1, int *y1, int *w, int *h) const;
     bool releaseImage(OfxPropertySetHandle h);
@@ -242,7 +251,7 @@ private:
     std::string field_ = "OfxFieldNone";
     std::atomic<unsigned long long> imageSerial_{0};
     std::atomic<long long> imageMicros_{0};
-    std::atomic<long long> imagesServed_{0}, sourceImagesServed_{0};
+    std::atomic<long long> imagesServed_{0}, sourceImagesServed_{0}, rodQueries_{0};
     std::atomic<double> scale_{1.0};
 };
 
