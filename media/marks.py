@@ -10,15 +10,15 @@ them, so any other program's save (which rewrites the bytes) breaks it:
   its metadata (the Software attribute, the container comment), stored verbatim in every such format, and `seal`
   writes HEX over the zeros in place (`sealed_state` checks it).
 
-Checking reads the file's bytes once (no decoding), and a file unchanged since it was checked (same inode, size
-and times) is not read again in this process.
+Checking reads the file's bytes once, streamed (no decoding, no mapping), and a file unchanged since it was checked
+(same inode, size and times) is not read again in this process.
 """
 from __future__ import annotations
 
 import hashlib
-import mmap
 import os
 import re
+import stat
 import struct
 import zlib
 from pathlib import Path
@@ -55,16 +55,17 @@ def mark_png(data: bytes) -> bytes:
     return data[:_PNG_AFTER_IHDR] + chunk + data[_PNG_AFTER_IHDR:]
 
 
-def _png_chunk(view) -> tuple[int, int, bytes] | None:
-    """(start, end, text) of the tEXt chunk holding vinpaint's mark, or None."""
-    at = view.find(_PNG_CHUNK_START)
+def _png_chunk(head: bytes) -> tuple[int, int, bytes] | None:
+    """(start, end, text) of the tEXt chunk holding vinpaint's mark within a PNG's first bytes, or None (mark_png
+    puts it right after IHDR; a program that moves it elsewhere has saved the file again)."""
+    at = head.find(_PNG_CHUNK_START)
     if at < 4:
         return None
-    (length,) = struct.unpack(">I", view[at - 4:at])
+    (length,) = struct.unpack(">I", head[at - 4:at])
     end = at + 4 + length + 4
-    if end > len(view):
+    if end > len(head):
         return None
-    return at - 4, end, bytes(view[at + 12:at + 4 + length])  # text after "tEXt" and "Comment\0"
+    return at - 4, end, bytes(head[at + 12:at + 4 + length])  # text after "tEXt" and "Comment\0"
 
 
 def png_state(path: Path) -> str:
@@ -72,8 +73,13 @@ def png_state(path: Path) -> str:
     return _cached(Path(path), _png_state)
 
 
-def _png_state(view) -> str:
-    found = _png_chunk(view)
+_PNG_HEAD = 4096
+"""Where a PNG's mark is looked for: mark_png puts it at byte 33."""
+
+
+def _png_state(handle) -> str:
+    head = handle.read(_PNG_HEAD)
+    found = _png_chunk(head)
     if found is None:
         return FOREIGN
     start, end, text = found
@@ -82,8 +88,10 @@ def _png_state(view) -> str:
     digest = text[len(_PREFIX):]
     if not text.startswith(_PREFIX) or not _HEX.fullmatch(digest):
         return CHANGED
-    hasher = hashlib.sha256(view[:start])
-    hasher.update(view[end:])
+    hasher = hashlib.sha256(head[:start])
+    hasher.update(head[end:])
+    while chunk := handle.read(_CHUNK):
+        hasher.update(chunk)
     return OURS if hasher.hexdigest().encode("ascii") == digest else CHANGED
 
 
@@ -114,28 +122,34 @@ def sealed_state(path: Path) -> str:
     return _cached(Path(path), _sealed_state)
 
 
-def _sealed_state(view) -> str:
-    at = view.find(_PREFIX)
-    if at < 0:
-        return FOREIGN
-    digest = bytes(view[at + len(_PREFIX):at + len(_PREFIX) + 64])
-    if not _HEX.fullmatch(digest):
-        return CHANGED
-    hasher, done = hashlib.sha256(), 0
-    for at in _occurrences(view, _PREFIX + digest):
-        hasher.update(view[done:at + len(_PREFIX)])
-        hasher.update(_ZEROS)
-        done = at + len(_PREFIX) + 64
-    hasher.update(view[done:])
-    return OURS if hasher.hexdigest().encode("ascii") == digest else CHANGED
+def _sealed_state(handle) -> str:
+    """One streamed pass: the first mark names the digest, and the file is hashed with that digest read as zeros
+    wherever it follows the mark (a file may hold it twice, .mov). Read, not mapped: a file cut short by another
+    program while it is checked ends the read early, where a mapped file killed the process (SIGBUS)."""
+    span = len(_PREFIX) + 64
+    hasher, pending, digest = hashlib.sha256(), b"", None
+    while True:
+        chunk = handle.read(_CHUNK)
+        data = pending + chunk
+        if digest is None:
+            at = data.find(_PREFIX)
+            if at >= 0 and (len(data) - at >= span or not chunk):
+                digest = bytes(data[at + len(_PREFIX):at + span])
+                if not _HEX.fullmatch(digest):
+                    return CHANGED
+        if digest is not None:
+            data = data.replace(_PREFIX + digest, _PREFIX + _ZEROS)
+        if not chunk:
+            if digest is None:
+                return FOREIGN
+            hasher.update(data)
+            return OURS if hasher.hexdigest().encode("ascii") == digest else CHANGED
+        keep = span - 1  # a mark may begin in these bytes and end in the next chunk
+        hasher.update(data[:-keep])
+        pending = data[-keep:]
 
 
-def _occurrences(view, needle: bytes) -> list[int]:
-    found, at = [], view.find(needle)
-    while at >= 0:
-        found.append(at)
-        at = view.find(needle, at + len(needle))
-    return found
+_CHUNK = 1 << 20
 
 
 _checked: dict[tuple, str] = {}
@@ -145,39 +159,22 @@ for a program that saves by renaming), so it is read again."""
 
 
 def _cached(path: Path, judge) -> str:
-    """judge(the file's bytes, mapped) for the regular file at `path`, read once while it stays unchanged."""
-    with open(path, "rb") as handle:
-        st = os.fstat(handle.fileno())
+    """judge(the open file) for the regular file at `path`, read once while it stays unchanged. Opened without
+    waiting (a named pipe put there since the caller looked would block for ever) and judged only if regular."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return FOREIGN
+    with os.fdopen(fd, "rb") as handle:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+            return FOREIGN
         key = (judge.__name__, os.path.abspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
                st.st_ctime_ns)
         if key in _checked:
             return _checked[key]
-        if st.st_size == 0:
-            return FOREIGN
-        try:
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):  # a file system that cannot map files: read it whole
-            state = judge(handle.read())
-        else:
-            with mapped, memoryview(mapped) as view:
-                state = judge(_Bytes(mapped, view))
+        state = judge(handle)
     if len(_checked) > 100_000:  # a daemon's long life: bounded
         _checked.clear()
     _checked[key] = state
     return state
-
-
-class _Bytes:
-    """A mapped file as the judges use it: find() on the map, slices as views (no copy of a large file)."""
-
-    def __init__(self, mapped: mmap.mmap, view: memoryview):
-        self.mapped, self.view = mapped, view
-
-    def find(self, needle: bytes, start: int = 0) -> int:
-        return self.mapped.find(needle, start)
-
-    def __getitem__(self, part: slice):
-        return self.view[part]
-
-    def __len__(self) -> int:
-        return len(self.mapped)

@@ -179,7 +179,8 @@ def check_replaceable(path: Path, folder: bool = False, overwrite: bool = False)
                              "replace it whole.")
         if state == UNSEALED:
             raise InputError(f"output folder {path} was written by an older vinpaint, whose frames ({name} ...) "
-                             "cannot show that they are unchanged since; give a new or empty folder, or add "
+                             "cannot show that they are unchanged since; give a new or empty folder, or, once "
+                             "no frame there holds work of yours (a retouch would be replaced too), add "
                              "--overwrite to replace it whole.")
         raise InputError(f"output folder {path} was written by vinpaint but now holds what vinpaint did not write "
                          f"there ({name}: a file of another program, or a frame changed since); vinpaint replaces "

@@ -260,3 +260,29 @@ def test_a_marked_png_is_an_ordinary_png_and_marking_is_idempotent(tmp_path):
     deep = encode_png((frames(1)[0].astype(np.uint16) * 257))
     (tmp_path / "b.png").write_bytes(deep)
     assert png_state(tmp_path / "b.png") == OURS
+
+
+def test_a_file_cut_short_while_it_is_checked_is_judged_not_a_crash(tmp_path):
+    """The check mapped the file (mmap): another program truncating it meanwhile (a render writing the same
+    frame again) killed the run with SIGBUS, between two outputs' renames at the final check. Read now, it ends
+    early and the file counts as changed."""
+    import subprocess
+    import sys
+
+    script = r"""
+import os, sys, threading, time
+from pathlib import Path
+from vinpaint.media.marks import PLACEHOLDER, sealed_state
+path = Path(sys.argv[1])
+for attempt in range(3):
+    with open(path, "wb") as f:
+        f.write(b"v/1\x01" + PLACEHOLDER.encode()[:-64] + b"a" * 64)
+        f.write(b"\x5a" * (96 << 20))
+    threading.Timer(0.005, os.truncate, (path, 0)).start()
+    print(sealed_state(path), flush=True)
+    time.sleep(0.05)
+"""
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "clean.0001.exr")], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert set(done.stdout.split()) <= {"changed", "foreign"} and len(done.stdout.split()) == 3, done.stdout
