@@ -443,7 +443,7 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
 
     // The String parameters come last. A host built on HostSupport makes only the parameter types it implements
     // (its example host has no String) and stops at the first it cannot make: defined last, they leave every
-    // other parameter in place, and the node keeps the four in memory there (paramHandle).
+    // other parameter in place, and the node keeps them in memory there (paramHandle).
     p = defineParam(ps, kOfxParamTypeString, pname::kDaemon, "Daemon address",
                     "ZeroMQ address of the vinpaint daemon (`vinpaint serve`). Addresses other than "
                     "loopback need CurveZMQ keys (docs/plugin.md).");
@@ -471,29 +471,24 @@ void describeInContext(OfxImageEffectHandle effect, PropSet inArgs) {
     p.trySetInt(kOfxParamPropAnimates, 0);
     p.trySetInt(kOfxParamPropCanUndo, 0);
 
-    // Hidden and saved with the project: a reopened project finds its finished job.
-    p = defineParam(ps, kOfxParamTypeString, pname::kJobId, "Job", "The daemon's job for this node (set by Train).");
-    p.setString(kOfxParamPropDefault, "");
-    p.setInt(kOfxParamPropSecret, 1);
-    p.trySetInt(kOfxParamPropPersistant, 1);
-    p.trySetInt(kOfxParamPropAnimates, 0);
-    // The reference frames Train sent for that job (the job, then each frame index and its painting's digest), so
-    // a render knows which frames were painted whatever the Reference input is now (disconnected after Train, or
-    // another painting connected), also in a reopened project.
-    p = defineParam(ps, kOfxParamTypeString, pname::kJobReferences, "Job references",
-                    "The reference frames Train sent for this node's job (set by Train).");
-    p.setString(kOfxParamPropDefault, "");
-    p.setInt(kOfxParamPropSecret, 1);
-    p.trySetInt(kOfxParamPropPersistant, 1);
-    p.trySetInt(kOfxParamPropAnimates, 0);
-    // The canvas Train trained that job on (a moving plate's: the union of its frames' regions), so a render
-    // places each frame without asking the host for every frame's region or the daemon, also once reopened.
-    p = defineParam(ps, kOfxParamTypeString, pname::kJobCanvas, "Job canvas",
-                    "The canvas Train trained this node's job on (set by Train).");
-    p.setString(kOfxParamPropDefault, "");
-    p.setInt(kOfxParamPropSecret, 1);
-    p.trySetInt(kOfxParamPropPersistant, 1);
-    p.trySetInt(kOfxParamPropAnimates, 0);
+    // Hidden and saved with the project, each set by Train: the job, so a reopened project finds its finished job;
+    // the reference frames Train sent for it (the job, then each frame index and its painting's digest), so a
+    // render knows which frames were painted whatever the Reference input is now (disconnected after Train, or
+    // another painting connected); the canvas it trained on (a moving plate's: the union of its frames' regions),
+    // so a render places each frame without asking the host for every frame's region or the daemon.
+    const struct { const char *name, *label, *hint; } records[] = {
+        {pname::kJobId, "Job", "The daemon's job for this node (set by Train)."},
+        {pname::kJobReferences, "Job references",
+         "The reference frames Train sent for this node's job (set by Train)."},
+        {pname::kJobCanvas, "Job canvas", "The canvas Train trained this node's job on (set by Train)."},
+    };
+    for (const auto &record : records) {
+        p = defineParam(ps, kOfxParamTypeString, record.name, record.label, record.hint);
+        p.setString(kOfxParamPropDefault, "");
+        p.setInt(kOfxParamPropSecret, 1);
+        p.trySetInt(kOfxParamPropPersistant, 1);
+        p.trySetInt(kOfxParamPropAnimates, 0);
+    }
     OfxPropertySetHandle pageProps = nullptr;
     if (suites().param->paramDefine(ps, kOfxParamTypePage, pname::kPage, &pageProps) == kOfxStatOK && pageProps) {
         PropSet pg(pageProps);
