@@ -189,8 +189,9 @@ class StoreSource:
         self.uploads.wait(start, stop)
         items = [read_item(self.job_dir, self.record, i) for i in range(start, stop)]
         holes = np.stack([hole for _, hole in items])
-        check_holes(holes, self.dilation, start)  # names the shot's frame, not the window's (a streaming job)
-        self.drawn = self.drawn or bool(holes.any())
+        if self.uploads.streaming:  # an uploaded job's whole mask was checked before training (check_shot_holes)
+            check_holes(holes, self.dilation, start)  # names the shot's frame, not the window's
+            self.drawn = self.drawn or bool(holes.any())
         return np.stack([np.ascontiguousarray(f[..., :3]) for f, _ in items]), holes
 
 
@@ -312,7 +313,7 @@ def run_long_shot(job_dir: Path, record: dict[str, Any], config: InpaintConfig, 
     source = StoreSource(job_dir, record, uploads, config.mask.dilation)
     result = inpaint_shot(source, config, job_dir / "work", emit, runner=runner, references=references,
                           announce=shot.say, window_done=shot.finished)
-    if not source.drawn:  # a streaming job's masks, empty to the last (its windows trained nothing)
+    if uploads.streaming and not source.drawn:  # its masks empty to the last (its windows trained nothing)
         raise InputError(EMPTY_MASK)
     events.send(ev.Progress(phase="done", step=result.steps, total=result.steps, elapsed_s=float(result.seconds),
                             eta_s=0.0, message=f"{result.windows} windows done"))
