@@ -194,3 +194,15 @@ def atomic_write_bytes(path: Path, data: bytes | memoryview, durable: bool = Tru
 
 def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), durable)
+
+
+def first_folder_clash(items: list, folder: Callable[[object], str]) -> tuple | None:
+    """The first two of `items` whose folder names (`folder(item)`) are one folder on a case-blind disk ->
+    (earlier, later), else None: two clips or methods given one folder would each move the other's runs aside."""
+    seen: dict[str, object] = {}
+    for item in items:
+        key = folder(item).casefold()
+        if key in seen:
+            return seen[key], item
+        seen[key] = item
+    return None

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from vinpaint.errors import InputError
-from vinpaint.files import atomic_write_text
+from vinpaint.files import atomic_write_text, first_folder_clash
 from vinpaint.evaluation import dataset
 
 MANIFEST_VERSION = 1
@@ -221,15 +221,14 @@ def load_manifest(path: Path) -> dict:
                              "kind (names are text, frame lists whole numbers from 0, mirror true or false).")
         if len(e["background_frames"]) != len(e["mask_frames"]):
             raise InputError(f"manifest entry {e['name']} has unequal background and mask frame lists.")
-    seen: dict[str, str] = {}
     for e in manifest["clips"]:
         check_clip_name(e["name"], path)
-        other = seen.get(e["name"].casefold())  # one folder on a case-blind disk too
-        if other is not None:
-            twice = f"the clip {other!r} twice" if other == e["name"] else f"two clips {other!r} and {e['name']!r}"
-            raise InputError(f"the manifest {path} names {twice}, which would share one folder; give each clip "
-                             "its own name.")
-        seen[e["name"].casefold()] = e["name"]
+    clash = first_folder_clash([e["name"] for e in manifest["clips"]], str)
+    if clash is not None:
+        other, name = clash
+        twice = f"the clip {other!r} twice" if other == name else f"two clips {other!r} and {name!r}"
+        raise InputError(f"the manifest {path} names {twice}, which would share one folder (one folder on a "
+                         "case-blind disk too); give each clip its own name.")
     return manifest
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from vinpaint.engine.config import FLOW_REMEDY, InpaintConfig, make_config
 from vinpaint.errors import InputError
+from vinpaint.files import first_folder_clash
 from vinpaint.evaluation.compose import ComposeConfig
 from vinpaint.evaluation.metrics import ConsistencyConfig
 
@@ -102,19 +103,19 @@ def folder_name(label: str) -> str:
 def check_label_folders(labels: list[str]) -> None:
     """Each label names a folder of its own. Before, `a b` and `a_b` both ran in runs/<clip>/a_b, each moving the
     other's runs aside, and the table gave one's numbers to both; `..` ran in runs/ itself."""
-    seen: dict[str, str] = {}
     for label in labels:
         folder = folder_name(label)
         if folder in ("", ".", ".."):
             raise InputError(f"the method label {label!r} names no folder of its own (its runs would go in "
                              f"runs/<clip>/{folder}); give it a label with a letter or digit.")
-        other = seen.get(folder.casefold())  # one folder on a case-blind disk too
-        if other is not None:
-            why = ("they differ only in case, and a case-blind disk keeps one" if folder_name(other) != folder else
-                   "characters other than letters, digits, '-', '_' and '.' become '_', and a label is cut at 80")
-            raise InputError(f"the method labels {other!r} and {label!r} would share one folder of runs "
-                             f"(runs/<clip>/{folder}: {why}); give them labels that differ there.")
-        seen[folder.casefold()] = label
+    clash = first_folder_clash(labels, folder_name)
+    if clash is not None:
+        other, label = clash
+        folder = folder_name(label)
+        why = ("they differ only in case, and a case-blind disk keeps one" if folder_name(other) != folder else
+               "characters other than letters, digits, '-', '_' and '.' become '_', and a label is cut at 80")
+        raise InputError(f"the method labels {other!r} and {label!r} would share one folder of runs "
+                         f"(runs/<clip>/{folder}: {why}); give them labels that differ there.")
 
 
 @dataclass

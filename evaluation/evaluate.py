@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from vinpaint.errors import InputError, OtherRunError
-from vinpaint.files import atomic_write_text
+from vinpaint.files import atomic_write_text, first_folder_clash
 from vinpaint.engine import InpaintConfig, inpaint
 from vinpaint.engine.config import FLOW_OFFSETS
 from vinpaint.engine.flow import KnownFlow
@@ -174,14 +174,13 @@ def load_real(data: Path, cfg: EvalConfig) -> list[compose.ComposedClip]:
 def check_clip_folders(clips: list[compose.ComposedClip], real: list[compose.ComposedClip]) -> None:
     """Each clip has runs/<name>/ and pictures/<name>/ of its own: a composed clip named as a real one (by hand in
     a manifest) or a real clip given twice would run in one folder, each moving the other's runs aside."""
-    seen: dict[str, str] = {}
-    for clip, kind in [(c, "composed clip") for c in clips] + [(c, "real clip") for c in real]:
-        other = seen.get(clip.name.casefold())
-        if other is not None:
-            raise InputError(f"the {other} and the {kind} {clip.name!r} would share one folder of runs "
-                             f"(runs/{clip.name}); give the real clips (--real-clips) once each, and composed "
-                             "clips names of their own.")
-        seen[clip.name.casefold()] = f"{kind} {clip.name!r}"
+    clash = first_folder_clash([(c, "composed clip") for c in clips] + [(c, "real clip") for c in real],
+                               lambda item: item[0].name)
+    if clash is not None:
+        (first, first_kind), (clip, kind) = clash
+        raise InputError(f"the {first_kind} {first.name!r} and the {kind} {clip.name!r} would share one folder of "
+                         f"runs (runs/{clip.name}); give the real clips (--real-clips) once each, and composed "
+                         "clips names of their own.")
 
 
 def load_snapshot(snap: Snapshot, clip: compose.ComposedClip):
