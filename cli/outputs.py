@@ -6,6 +6,7 @@ import bisect
 import json
 import os
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -45,6 +46,8 @@ class OutputPlan:
     """(path, codec): a video, a folder with codec "png", or a frame pattern with codec "sequence"."""
     numbers: list[int] = field(default_factory=list)
     """The clip's frame numbers, which frame-pattern outputs keep (set by check())."""
+    said_reading: bool = field(default=False, repr=False)
+    """The line about reading large existing outputs is printed once a run (later checks hit the cache)."""
 
     @classmethod
     def from_args(cls, outputs: list[str], codec: str) -> "OutputPlan":
@@ -167,7 +170,14 @@ class OutputPlan:
 
     def check_outputs(self, overwrite: bool = False, extras: tuple[str, ...] = ()) -> None:
         """Refuse (one sentence) before any work, and again before writing, to replace what vinpaint did not write."""
-        for path, folder in self.paths(extras):
+        paths = self.paths(extras)
+        if not overwrite and not self.said_reading:
+            self.said_reading = True
+            size = existing_bytes(paths)
+            if size >= READ_ALOUD_BYTES:  # a 1000-frame 4K EXR sequence: half a minute from the page cache
+                print(f"vinpaint: reading the {size / 1e9:.1f} GB of outputs already there, to be sure that vinpaint "
+                      "wrote them and nothing changed them since (--overwrite replaces them unread)", file=sys.stderr)
+        for path, folder in paths:
             check_replaceable(path, folder=folder, overwrite=overwrite)
 
     def check_writable(self, extras: tuple[str, ...] = (), workdir: Path | None = None) -> None:
@@ -220,6 +230,25 @@ class OutputPlan:
     def incomplete_note(self) -> Path:
         """There only while the outputs are put in place, or after a run was killed then (staged_outputs)."""
         return self.beside(INCOMPLETE)
+
+
+READ_ALOUD_BYTES = 2 * 10**9
+"""Existing outputs this large are said to be read before a run replaces them (about 1 GB/s here: seconds)."""
+
+
+def existing_bytes(paths: list[tuple[Path, bool]]) -> int:
+    """The bytes of the regular files at `paths` (path, is a folder), a folder's files included."""
+    total = 0
+    for path, folder in paths:
+        try:
+            if folder and path.is_dir() and not path.is_symlink():
+                total += sum(e.stat(follow_symlinks=False).st_size for e in os.scandir(path)
+                             if e.is_file(follow_symlinks=False))
+            elif not folder and path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+        except OSError:
+            continue
+    return total
 
 
 class InputIndex:

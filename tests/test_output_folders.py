@@ -526,3 +526,23 @@ def test_a_video_output_may_have_a_percent_or_hash_in_its_name(clip, tmp_path, c
     written = read_clip(out)
     assert written.frames.shape == clip["frames"].shape
     assert [p.name for p in tmp_path.iterdir() if p.suffix == out.suffix] == [name]
+
+
+def test_large_existing_outputs_are_said_to_be_read_once_and_not_with_overwrite(tmp_path, capsys, monkeypatch):
+    """Reading an earlier run's outputs through can take minutes on a long 4K sequence: the run says so, once."""
+    from vinpaint.cli import outputs
+    frames = np.random.default_rng(0).integers(0, 255, (3, 16, 24, 3), dtype=np.uint8)
+    write_png_sequence(tmp_path / "clean", frames)
+    size = sum(p.stat().st_size for p in (tmp_path / "clean").iterdir())
+    monkeypatch.setattr(outputs, "READ_ALOUD_BYTES", size)
+    plan = outputs.OutputPlan.from_args([str(tmp_path / "clean")], "auto")
+    plan.check_outputs(overwrite=True)
+    assert "reading" not in capsys.readouterr().err
+    plan.check_outputs()
+    plan.check_outputs()
+    err = capsys.readouterr().err
+    assert err.count(f"vinpaint: reading the {size / 1e9:.1f} GB of outputs already there") == 1, err
+    monkeypatch.setattr(outputs, "READ_ALOUD_BYTES", size + 1)
+    quiet = outputs.OutputPlan.from_args([str(tmp_path / "clean")], "auto")
+    quiet.check_outputs()
+    assert capsys.readouterr().err == ""
