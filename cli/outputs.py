@@ -545,8 +545,10 @@ class Litter:
         self.workdir = Path(workdir)
         self.had_workdir = os.path.lexists(self.workdir) if created is None else not created
         self.new_outputs = [Path(p) for p in outputs if not os.path.lexists(p)]
-        self.note = note if note is not None and len(self.new_outputs) == len(outputs) else None
-        """staged_outputs' note, when every output is new: what it would list is removed here on a failure."""
+        self.note = note if note is not None and len(self.new_outputs) == len(outputs) and \
+            not is_incomplete_note(note) else None
+        """staged_outputs' note, when every output is new and no earlier run left one (it lists that run's
+        outputs too): what it would list is removed here on a failure."""
         self.keep_everything = keep_everything
         """True until this run holds the work directory: a run refused by the lock touches nothing."""
 

@@ -641,7 +641,18 @@ def _shown(sink) -> str:
     return str(sink.folder if isinstance(sink, PngFolderSink) else sink.path)
 
 
-def _write_incomplete_note(note: Path, staged: list) -> None:
+def _noted(note: Path) -> list[str]:
+    """The outputs an earlier run's note lists (its lines, as _shown wrote them); none when there is no note."""
+    if not is_incomplete_note(note):
+        return []
+    try:
+        text = Path(note).read_bytes().decode("utf-8", "surrogateescape")
+    except OSError:
+        return []
+    return [line[2:] for line in text.splitlines() if line.startswith("  ")]
+
+
+def _write_incomplete_note(note: Path, shown: list[str]) -> None:
     """Written (and synced) before the first rename and removed after the last, so that a kill, a power cut or a
     second Ctrl-C between them leaves a file that says the outputs may be two runs' (renames cannot all happen
     at once). Never over a file of the user's: then there is no note."""
@@ -649,7 +660,7 @@ def _write_incomplete_note(note: Path, staged: list) -> None:
         return
     text = (f"{_INCOMPLETE_HEAD} (killed, a power cut, a second Ctrl-C, or a rename that failed), so these may "
             "hold files of two runs (this run's and the one before):\n" +
-            "".join(f"  {_shown(sink)}\n" for sink in staged) +
+            "".join(f"  {line}\n" for line in shown) +
             "Run the same command again: it writes them all again (from its work directory, without training) "
             "and removes this file.\n")
     atomic_write_bytes(note, text.encode("utf-8", "surrogateescape"))  # a folder named in Latin-1 as it is on disk
@@ -672,11 +683,13 @@ def staged_outputs(note: Path | None = None):
         raise
     finally:
         _staged.reset(token)
+    mine = [_shown(sink) for sink in staged]
+    earlier = [line for line in _noted(Path(note)) if line not in mine] if note is not None else []
     try:  # every refusal (a file of the user's that appeared meanwhile), and the note, before the first rename
         for sink in staged:
             sink.check()
         if note is not None and staged:
-            _write_incomplete_note(Path(note), staged)
+            _write_incomplete_note(Path(note), earlier + mine)  # an earlier killed run's outputs stay listed
     except BaseException:
         for sink in staged:
             sink.abort()
@@ -689,7 +702,10 @@ def staged_outputs(note: Path | None = None):
                 rest.abort()
             raise  # the note stays: some outputs may be this run's, the others the last one's
     if note is not None and is_incomplete_note(Path(note)):
-        Path(note).unlink(missing_ok=True)  # also an earlier killed run's: every output is now this run's
+        if earlier:  # an earlier killed run's outputs this run did not write (before: the note went, and a
+            _write_incomplete_note(Path(note), earlier)  # half-replaced sequence of two runs was not said again)
+        else:
+            Path(note).unlink(missing_ok=True)  # every output it listed is now this run's
 
 
 def stage(sink) -> None:

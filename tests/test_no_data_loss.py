@@ -926,6 +926,50 @@ def test_a_rename_that_fails_leaves_the_note_only_beside_an_earlier_runs_outputs
     assert note.is_file() and "clean.loss.png" in note.read_text()  # a new config beside the earlier run's picture
 
 
+def test_a_run_writing_fewer_outputs_keeps_an_earlier_killed_runs_note_for_the_rest(tmp_path, monkeypatch):
+    """A run killed between its renames left the note listing a video and a sequence; a later run writing only
+    the video removed the note, and the half-replaced sequence of two runs was said nowhere (a hunt found it).
+    The note now keeps the earlier run's outputs until a run writes them; a failed run of new outputs too."""
+    from vinpaint.cli.outputs import Litter
+    from vinpaint.media import writers
+
+    note = tmp_path / "a.incomplete.txt"
+    video, frame = tmp_path / "a.config.json", tmp_path / "c.0001.png"
+    picture = writers.encode_png(np.zeros((4, 4), np.uint8))
+    real_commit = writers.FileSink.commit
+
+    def fails_at(name):
+        def commit(self):
+            if self.path.name == name:
+                raise OSError(28, "No space left on device")
+            real_commit(self)
+        return commit
+
+    def write(paths) -> None:
+        with writers.staged_outputs(note):
+            for path in paths:
+                writers.write_marked(path, picture if path.suffix == ".png" else b'{"preset": 0}')
+
+    write([video, frame])
+    monkeypatch.setattr(writers.FileSink, "commit", fails_at(frame.name))
+    with pytest.raises(OSError):
+        write([video, frame])  # the video renamed, the frame not: the note lists both
+    monkeypatch.undo()
+    assert str(video) in note.read_text() and str(frame) in note.read_text()
+    write([video])
+    assert note.is_file(), "a run that wrote only the video removed the note about the frame"
+    assert str(frame) in note.read_text() and str(video) not in note.read_text()
+    other = tmp_path / "b.loss.png"
+    monkeypatch.setattr(writers.FileSink, "commit", fails_at(other.name))
+    with pytest.raises(OSError):
+        with Litter(tmp_path / "b.work", [other], note=note), writers.staged_outputs(note):
+            writers.write_marked(other, picture)
+    monkeypatch.undo()
+    assert str(frame) in note.read_text(), "a failed run of new outputs removed an earlier run's note"
+    write([video, frame, other])  # every output either run listed
+    assert not note.exists()
+
+
 def test_an_output_folder_named_in_latin_1_gets_its_outputs(clip, tmp_path, capsys):
     """A folder name that is not UTF-8 (an old zip's, an SMB share's): the note written while the outputs are put
     in place could not encode it, so a finished run ended in a traceback with its outputs left half-way under
