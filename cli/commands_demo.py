@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
                 return 130
             except OtherRunError as exc:
                 raise other_run(workdir, "settings", "-o or --work-dir", exc) from None
-            written = write_outputs(plan, clip, result, truth=truth, overwrite=args.overwrite)
+            written = write_outputs(plan, clip, result, truth=truth, overwrite=args.overwrite,
+                                    restart=args.restart)
     seconds = time.monotonic() - started
     from vinpaint.evaluation.baselines import opencv_inpaint  # loaded once a result is there to score
     from vinpaint.evaluation.metrics import hole_psnr

@@ -130,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
             return 130
         except OtherRunError as exc:
             raise other_run(workdir, "frames or settings", "--work-dir", exc) from None
-        written = write_outputs(plan, clip, result, args.save_generated, args.save_flows, overwrite=args.overwrite)
+        written = write_outputs(plan, clip, result, args.save_generated, args.save_flows, overwrite=args.overwrite,
+                                restart=args.restart)
     report(written, result, time.monotonic() - started)
     return 0
 

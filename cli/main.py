@@ -98,7 +98,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(f"vinpaint: interrupted; checkpoints are kept, {to_continue(args)}", file=sys.stderr)
         return 130
     except OSError as exc:  # the machine, not the input: a full disk, a read-only folder, a vanished file
-        print(f"vinpaint: error: {describe_os_error(exc)}", file=sys.stderr)
+        print(f"vinpaint: error: {describe_os_error(exc, again_without_restart=getattr(args, 'restart', False))}",
+              file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError) as exc:
         if not out_of_memory(exc):
@@ -127,8 +128,9 @@ def one_line(text: str) -> str:
 
 
 
-def describe_os_error(exc: OSError) -> str:
-    """An environment error as one sentence naming the path (the real output's, not a temporary name)."""
+def describe_os_error(exc: OSError, again_without_restart: bool = False) -> str:
+    """An environment error as one sentence naming the path (the real output's, not a temporary name).
+    `again_without_restart`: the command had --restart, which would throw away the training it kept."""
     name = exc.filename or ""
     if name:
         path = Path(os.fsdecode(name))
@@ -137,7 +139,9 @@ def describe_os_error(exc: OSError) -> str:
     where = f" {one_line(name)}" if name else ""
     reason = exc.strerror or str(exc) or type(exc).__name__
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"the disk is full (no space left) while writing{where}; free some space and run the same command again."
+        again = "without --restart (which would train again)" if again_without_restart else "again"
+        return f"the disk is full (no space left) while writing{where}; free some space and run the same command " \
+               f"{again}."
     if exc.errno == errno.EROFS:
         return f"cannot write{where}: the file system is read-only; write it elsewhere (-o for the outputs, " \
                "--work-dir for the work directory)."

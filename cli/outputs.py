@@ -448,11 +448,12 @@ def curve_title(variant: str, preset: str, steps: int, where: str = "") -> str:
 
 
 def write_outputs(plan: OutputPlan, clip: Clip, result, save_generated: bool = False, save_flows: bool = False,
-                  truth: np.ndarray | None = None, overwrite: bool = False) -> dict[str, Path]:
+                  truth: np.ndarray | None = None, overwrite: bool = False, restart: bool = False) -> dict[str, Path]:
     """The result in every requested form, then config, before/after strip and loss curve beside the first.
     Checks again first that nothing there is a user's (a file may have appeared while training ran). A first
-    Ctrl-C meanwhile waits for the last of them (OutputsInProgress), so they all come from one run."""
-    with OutputsInProgress(), staged_outputs(plan.incomplete_note):
+    Ctrl-C meanwhile waits for the last of them (OutputsInProgress), so they all come from one run. `restart`:
+    the command had --restart, so the advice to run it again says without it."""
+    with OutputsInProgress(restart=restart), staged_outputs(plan.incomplete_note):
         return _write_outputs(plan, clip, result, save_generated, save_flows, truth, overwrite)
 
 

@@ -369,15 +369,16 @@ class OutputsInProgress(_SecondCtrlCQuits):
     another, and stopping between two left some from this run and some from the last (a PNG folder of this run
     beside a video and config of the one before). A second quits at once and says the outputs may be mixed."""
 
-    def __init__(self, say: Callable[[str], None] | None = None):
+    def __init__(self, say: Callable[[str], None] | None = None, restart: bool = False):
         super().__init__()
         self.say = say or (lambda text: print(text, file=sys.stderr, flush=True))
+        self.again = "without --restart (which would train again)" if restart else "again"
 
     def __exit__(self, kind, exc, tb) -> None:
         super().__exit__(kind, exc, tb)
         if kind is KeyboardInterrupt:
             self.say("vinpaint: warning: stopped while writing the outputs: they may be a mix of this run's and an "
-                     "earlier one's; run the same command again to write them all (its result is kept)")
+                     f"earlier one's; run the same command {self.again} to write them all (its result is kept)")
 
     def _first(self) -> None:
         self.say("\nfinishing the outputs first, so that they all come from this run (Ctrl-C again to quit at once)")

@@ -160,7 +160,7 @@ def run_shot(args: argparse.Namespace, plan, config: InpaintConfig, device: str,
         finally:
             bar.close()
             files.close()
-        with OutputsInProgress(), staged_outputs(plan.incomplete_note):  # put in place together at the end
+        with OutputsInProgress(restart=args.restart), staged_outputs(plan.incomplete_note):  # in place together
             for i, sink in enumerate(sinks):
                 try:
                     stage(sink)

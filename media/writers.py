@@ -661,8 +661,8 @@ def _write_incomplete_note(note: Path, shown: list[str]) -> None:
     text = (f"{_INCOMPLETE_HEAD} (killed, a power cut, a second Ctrl-C, or a rename that failed), so these may "
             "hold files of two runs (this run's and the one before):\n" +
             "".join(f"  {line}\n" for line in shown) +
-            "Run the same command again: it writes them all again (from its work directory, without training) "
-            "and removes this file.\n")
+            "Run the same command again, without --restart if it had one: it writes them all again (from its work "
+            "directory, without training) and removes this file.\n")
     atomic_write_bytes(note, text.encode("utf-8", "surrogateescape"))  # a folder named in Latin-1 as it is on disk
 
 

@@ -306,15 +306,19 @@ def in_small_filesystem(folder: Path, size: str, command: list[str], read_only: 
 
 @needs_mount
 @pytest.mark.slow
-def test_a_full_disk_while_writing_is_one_sentence_and_leaves_no_partial_output(clip, tmp_path):
+@pytest.mark.parametrize("restart", [False, True])
+def test_a_full_disk_while_writing_is_one_sentence_and_leaves_no_partial_output(clip, tmp_path, restart):
+    """With --restart, "run the same command again" would throw away the training kept (a hunt found it)."""
     small = tmp_path / "small"
     work = tmp_path / "work"
     command = [sys.executable, "-m", "vinpaint", "inpaint", str(clip["video"]), "--mask", str(clip["masks"]),
-               "-o", str(small / "out"), "-o", str(small / "out.mkv"), "--work-dir", str(work), *QUICK]
+               "-o", str(small / "out"), "-o", str(small / "out.mkv"), "--work-dir", str(work), *QUICK,
+               *(["--restart"] if restart else [])]
     done, left = in_small_filesystem(small, "48k", command)
     assert done.returncode == 2, done.stderr
+    again = r"without --restart \(which would train again\)" if restart else "again"
     one_sentence(done.stderr, rf"the disk is full \(no space left\) while writing {small}/out\S*; free some space "
-                              r"and run the same command again\.$")
+                              rf"and run the same command {again}\.$")
     assert left == []  # no half-written folder, temporary file or sidecar
     assert (work / "result.npz").is_file()  # the training is kept: the same command again only writes
 
@@ -623,6 +627,12 @@ def test_a_first_ctrl_c_while_the_outputs_are_written_waits_for_them(capsys):
             os.kill(os.getpid(), signal.SIGINT)
             os.kill(os.getpid(), signal.SIGINT)
     assert "they may be a mix of this run's and an earlier one's" in said[-1]
+    assert "run the same command again to write them all" in said[-1]
+    with pytest.raises(KeyboardInterrupt):
+        with OutputsInProgress(said.append, restart=True):  # "again" would train again, its result discarded
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+    assert "run the same command without --restart (which would train again) to write them all" in said[-1]
     assert signal.getsignal(signal.SIGINT) is before  # put back
 
 
