@@ -746,7 +746,8 @@ class InpaintConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "InpaintConfig":
-        config = _from_dict(cls, data)
+        # a saved <stem>.config.json's mark and digest (media/marks.py MARK_MEMBER): not a setting
+        config = _from_dict(cls, {k: v for k, v in data.items() if k != "written_by"})
         config.check()
         return config
 

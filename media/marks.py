@@ -6,6 +6,7 @@ still looked like ours, and the next run replaced the fix. HEX is the SHA-256 of
 them, so any other program's save (which rewrites the bytes) breaks it:
 
 - a PNG: of the file without its tEXt mark chunk (`mark_png`, `png_state`);
+- a saved config (JSON): of the text with HEX as zeros, in its last member (`mark_json`, `sealed_state`);
 - anything else (EXR, TIFF, DPX, videos): of the file with HEX as zeros. The file is written with PLACEHOLDER in
   its metadata (the Software attribute, the container comment), stored verbatim in every such format, and `seal`
   writes HEX over the zeros in place (`sealed_state` checks it).
@@ -53,6 +54,22 @@ def mark_png(data: bytes) -> bytes:
     body = b"Comment\0" + _PREFIX + hashlib.sha256(data).hexdigest().encode("ascii")
     chunk = struct.pack(">I", len(body)) + b"tEXt" + body + struct.pack(">I", zlib.crc32(b"tEXt" + body))
     return data[:_PNG_AFTER_IHDR] + chunk + data[_PNG_AFTER_IHDR:]
+
+
+MARK_MEMBER = "written_by"
+"""The member of a saved config's JSON object (`<stem>.config.json`) that holds the mark and its digest."""
+
+
+def mark_json(data: bytes) -> bytes:
+    """A JSON object's text -> the same with a last member MARK_MEMBER: the mark and the SHA-256 of the text with
+    the digest as zeros, which `sealed_state` checks. Before, any JSON object with a config's three keys counted
+    as ours: a config edited by hand, or saved there during a run, was replaced without a word (a hunt found it)."""
+    text = data.rstrip()
+    if not text.startswith(b"{") or not text.endswith(b"}"):
+        return data
+    body = text[:-1].rstrip()
+    marked = body + (b"," if body != b"{" else b"") + f'\n  "{MARK_MEMBER}": "{PLACEHOLDER}"\n}}\n'.encode("ascii")
+    return marked.replace(_PREFIX + _ZEROS, _PREFIX + hashlib.sha256(marked).hexdigest().encode("ascii"))
 
 
 def _png_chunk(head: bytes) -> tuple[int, int, bytes] | None:

@@ -31,8 +31,8 @@ from av.video.reformatter import ColorRange, Colorspace
 from vinpaint.errors import InputError
 from vinpaint.files import atomic_write_bytes, commit, exchange, fsync_dir, naming, temp_sibling
 from vinpaint.media.imagefiles import is_marked, write_image_file
-from vinpaint.media.marks import CHANGED, DIGEST_FIELD, FOREIGN, MARK_TEXT, OURS, PLACEHOLDER, UNSEALED, mark_png, \
-    png_state, seal, sealed_state
+from vinpaint.media.marks import CHANGED, DIGEST_FIELD, FOREIGN, MARK_TEXT, OURS, PLACEHOLDER, UNSEALED, mark_json, \
+    mark_png, png_state, seal, sealed_state
 from vinpaint.media.sequences import Pattern
 
 
@@ -117,10 +117,11 @@ def write_marked(path: Path, data: bytes) -> None:
     """A whole file, atomically (vinpaint.files); a PNG gets vinpaint's mark. Inside staged_outputs() it is put
     in place with the others at the end."""
     staged = _staged.get()
+    data = mark_json(bytes(data)) if Path(path).suffix.lower() == ".json" else mark_png(bytes(data))
     if staged is None:
-        atomic_write_bytes(Path(path), mark_png(bytes(data)))
+        atomic_write_bytes(Path(path), data)
     else:
-        staged.append(FileSink(Path(path), mark_png(bytes(data))))
+        staged.append(FileSink(Path(path), data))
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -310,9 +311,12 @@ def mark_state(path: Path) -> str:
         suffix = path.suffix.lower()
         if suffix == ".png":
             return png_state(path)
-        if suffix == ".json":
+        if suffix == ".json":  # a saved config: sealed by mark_json; one of an older vinpaint had the keys only
+            state = sealed_state(path)
+            if state != FOREIGN:
+                return state
             data = json.loads(path.read_text(encoding="utf-8"))
-            return OURS if isinstance(data, dict) and {"preset", "variant", "train"} <= set(data) else FOREIGN
+            return UNSEALED if isinstance(data, dict) and {"preset", "variant", "train"} <= set(data) else FOREIGN
         if suffix in IMAGE_FILE_OUTPUTS:
             state = sealed_state(path)
             return UNSEALED if state == FOREIGN and is_marked(path, MARK_TEXT) else state

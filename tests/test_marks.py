@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from test_output_folders import QUICK, clip, digests, refused  # noqa: F401 (clip: a fixture)
+from test_output_folders import QUICK, clip, digests, inpaint, refused  # noqa: F401 (clip: a fixture)
 from vinpaint.cli.main import main
 from vinpaint.errors import InputError
 from vinpaint.media.sequences import parse_pattern
@@ -117,6 +117,30 @@ def test_a_png_folder_with_a_frame_painted_over_is_kept_whole(clip, tmp_path, ca
     assert (out / MARKER).is_file() and digests(out) != before
     # and vinpaint's own untouched output is replaced again without --overwrite
     assert main([str(a) for a in ["inpaint", clip["video"], "--mask", clip["masks"], "-o", out, *QUICK]]) == 0
+
+
+def test_a_saved_config_edited_after_the_run_is_not_replaced(clip, tmp_path, capsys):
+    """Any JSON object with a config's keys counted as ours: a compositor's edit to clean.config.json (a learning
+    rate to try) was replaced by the next run without a word (a hunt found it). Its mark carries a digest now;
+    the run reloads and compares it as before (its --config, the side files' owner)."""
+    out, config = tmp_path / "clean.mkv", tmp_path / "clean.config.json"
+    assert inpaint(clip, out) == 0
+    from vinpaint.media.writers import OURS, mark_state
+
+    assert mark_state(config) == OURS and '"written_by": "written by vinpaint; sha256=' in config.read_text()
+    assert inpaint(clip, out) == 0  # untouched: replaced without --overwrite, as before
+    edited = config.read_text().replace('"learning_rate": ', '"learning_rate": 0.5, "was": ', 1)
+    config.write_text(edited)
+    capsys.readouterr()
+    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", out, *QUICK],
+            rf"output \S+clean\.config\.json {CHANGED} \(edited or saved again in another program\?\)")
+    assert config.read_text() == edited
+    config.write_text('{"preset": "fast", "variant": "dip-vid", "train": {}}')  # the keys alone are not the mark
+    refused(capsys, ["inpaint", clip["video"], "--mask", clip["masks"], "-o", out, *QUICK],
+            r"output \S+clean\.config\.json was written by an older vinpaint")
+    assert inpaint(clip, out, "--overwrite") == 0 and mark_state(config) == OURS
+    assert main([str(a) for a in ["inpaint", clip["video"], "--mask", clip["masks"], "-o", tmp_path / "again.mkv",
+                                  "--config", config, "--quiet"]]) == 0  # a marked config loads as a config
 
 
 @pytest.mark.parametrize("extension", [".png", ".exr", ".tif", ".dpx"])
