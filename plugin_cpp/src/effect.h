@@ -58,7 +58,7 @@ struct TrainedClip {
     int first = 0;
     proto::Geometry geometry;
     px::Rect frameRect, canvas;
-    bool moving = false, maskFromSource = false, invert = false;
+    bool moving = false, maskFromSource = false, invert = false, marginIsHole = false;
     px::MaskChannel channel = px::MaskChannel::Alpha;
     std::vector<Sha256::Digest> frameDigests, maskDigests;
     proto::ReferenceDigests references;  // (frame index, digest of the painting as sent), ascending

@@ -132,7 +132,7 @@ void packRgbT(const View &src, const Rect &frame, const Plane &dst, int rowBegin
 // ---- countSeeThrough --------------------------------------------------------------------------------------------
 template <typename T>
 std::size_t countSeeThroughT(const View &src, const Rect &frame, const unsigned char *mask, int rowBegin, int rowEnd,
-                             bool useAlpha) {
+                             bool useAlpha, const Rect *only) {
     const int w = frame.width();
     std::size_t n = 0;
     for (int r = rowBegin; r < rowEnd; ++r) {
@@ -140,7 +140,7 @@ std::size_t countSeeThroughT(const View &src, const Rect &frame, const unsigned 
         const unsigned char *m = mask + static_cast<std::size_t>(r) * w;
         const bool rowInside = y >= src.bounds.y1 && y < src.bounds.y2;
         for (int x = frame.x1; x < frame.x2; ++x) {
-            if (m[x - frame.x1] != 255) continue;
+            if (m[x - frame.x1] != 255 || (only && !only->contains(x, y))) continue;
             if (!rowInside || x < src.bounds.x1 || x >= src.bounds.x2) {
                 ++n;
             } else if (useAlpha && src.comps == 4) {
@@ -155,7 +155,7 @@ std::size_t countSeeThroughT(const View &src, const Rect &frame, const unsigned 
 // ---- packMask -----------------------------------------------------------------------------------------------
 template <typename T>
 std::size_t packMaskT(const View &m, const Rect &frame, MaskChannel ch, bool invert, unsigned char *dst,
-                      int rowBegin, int rowEnd, const Rect *only) {
+                      int rowBegin, int rowEnd, const Rect *only, unsigned char margin) {
     const int w = frame.width();
     std::size_t holes = 0;
     const unsigned char outside = invert ? 255 : 0;  // no mask pixel = value 0, inverted = hole
@@ -165,7 +165,8 @@ std::size_t packMaskT(const View &m, const Rect &frame, MaskChannel ch, bool inv
         for (int x = frame.x1; x < frame.x2; ++x) {
             unsigned char hole = outside;
             if (only && !only->contains(x, y)) {
-                hole = 0;  // outside this frame's own region: transparent black, a known pixel
+                o[x - frame.x1] = margin;  // outside this frame's own region: no pixel of the frame
+                continue;
             } else if (m.bounds.contains(x, y)) {
                 const T *p = at<T>(m, x, y);
                 float v;
@@ -455,10 +456,11 @@ void packRgb(const View &src, const Rect &frame, const Plane &dst, int rowBegin,
 }
 
 std::size_t countSeeThrough(const View &src, const Rect &frame, const unsigned char *mask, int rowBegin, int rowEnd,
-                            bool useAlpha) {
+                            bool useAlpha, const Rect *only) {
     std::size_t n = 0;
-    withType(src.depth,
-             [&](auto tag) { n = countSeeThroughT<decltype(tag)>(src, frame, mask, rowBegin, rowEnd, useAlpha); });
+    withType(src.depth, [&](auto tag) {
+        n = countSeeThroughT<decltype(tag)>(src, frame, mask, rowBegin, rowEnd, useAlpha, only);
+    });
     return n;
 }
 
@@ -478,12 +480,12 @@ bool anyAlpha(const View &src) {
 }
 
 std::size_t packMask(const View &mask, const Rect &frame, MaskChannel channel, bool invert, unsigned char *dst,
-                     int rowBegin, int rowEnd, const Rect *only) {
+                     int rowBegin, int rowEnd, const Rect *only, unsigned char outside) {
     if (channel == MaskChannel::Alpha && mask.comps == 3)
         throw std::invalid_argument("the mask image has no alpha channel: set Mask channel to Luminance");
     std::size_t n = 0;
     withType(mask.depth, [&](auto tag) {
-        n = packMaskT<decltype(tag)>(mask, frame, channel, invert, dst, rowBegin, rowEnd, only);
+        n = packMaskT<decltype(tag)>(mask, frame, channel, invert, dst, rowBegin, rowEnd, only, outside);
     });
     return n;
 }

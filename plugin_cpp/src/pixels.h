@@ -74,9 +74,10 @@ void packRgb(const View &src, const Rect &frame, const Plane &dst, int rowBegin,
 // Hole pixels (mask 255, packed as packMask writes it) in rows [rowBegin, rowEnd) where src gives no colour to
 // take whole: outside src.bounds (transparent black to a host), or an alpha below one half on a 4-channel view.
 // A painted reference replaces its frame's hole with its colour, so such pixels would come out black or faded.
-// `useAlpha` false: only the bounds count (an alpha that means nothing, see anyAlpha).
+// `useAlpha` false: only the bounds count (an alpha that means nothing, see anyAlpha). `only`: pixels outside it
+// do not count (a moving plate's margin, hole on the canvas but no part of the painted frame).
 std::size_t countSeeThrough(const View &src, const Rect &frame, const unsigned char *mask, int rowBegin, int rowEnd,
-                            bool useAlpha = true);
+                            bool useAlpha = true, const Rect *only = nullptr);
 
 // Whether a 4-channel view has any pixel with alpha above 0. Hosts that hand every clip over as RGBA (Nuke) give
 // an RGB image an alpha of 0 everywhere: such an alpha says nothing about where the image was painted.
@@ -84,10 +85,11 @@ bool anyAlpha(const View &src);
 
 // Hole mask of the same frame rows: dst is width*height bytes, 255 where (channel value, inverted if asked)
 // is above one half, 0 elsewhere. A 1-channel view is its own alpha and luminance. Returns the hole pixel count.
-// `only` (a frame's region inside a larger canvas `frame`): pixels outside it are never hole (0), whatever the
-// mask says there. Throws std::invalid_argument for Alpha on a 3-channel view.
+// `only` (a frame's region inside a larger canvas `frame`): pixels outside it are `outside` (0: known, 255: hole
+// to fill, as a moving plate's margin), whatever the mask says there, and not counted. Throws
+// std::invalid_argument for Alpha on a 3-channel view.
 std::size_t packMask(const View &mask, const Rect &frame, MaskChannel channel, bool invert, unsigned char *dst,
-                     int rowBegin, int rowEnd, const Rect *only = nullptr);
+                     int rowBegin, int rowEnd, const Rect *only = nullptr, unsigned char outside = 0);
 
 // Maps output pixel coordinates to a plane: outRod (the output's region of definition in pixels at the current
 // render scale) covers the plane's part [subX, subX + subWidth) x [subY, subY + subHeight) (top-down rows), so this

@@ -63,6 +63,7 @@ public:
         frameRect_ = clip.frameRect;
         canvas_ = clip.canvas;
         moving_ = clip.moving;
+        marginIsHole_ = clip.marginIsHole;
         maskFromSource_ = clip.maskFromSource;
         channel_ = clip.channel;
         invert_ = clip.invert;
@@ -113,6 +114,10 @@ private:
     // definition moves over the clip (moving_): then the union of every frame's, each at its own region's place.
     px::Rect canvas_;
     bool moving_ = false;
+    // A moving plate's canvas outside a frame's region is hole in that frame: no pixel of it, so nothing is copied
+    // or diffused from there, and it is filled from the frames that do see it (a stabilised plate's edge). Black
+    // and known where the hole is grown (mask.dilation): the growth would reach into the frame's own pixels.
+    bool marginIsHole_ = false;
     std::vector<px::Rect> frameRods_;  // each frame's region as read (pass 1)
     bool maskFromSource_ = false;
     px::MaskChannel channel_ = px::MaskChannel::Alpha;
@@ -157,10 +162,15 @@ void TrainJob::readReferences(const proto::HelloReply &hello, const std::string 
         const auto *hole = static_cast<const unsigned char *>(items[i].mask ? items[i].mask->data() : reread.data());
         std::atomic<std::size_t> seeThrough{0};
         const bool alphaMeans = px::anyAlpha(image);  // all 0: an RGB painting handed over as RGBA (Nuke)
-        forRowBands(g_.height,
-                    [&](int a, int b) { seeThrough += px::countSeeThrough(v, packed, hole, a, b, alphaMeans); });
+        const px::Rect *only = moving_ ? &srcRod : nullptr;  // the margin is hole, but no part of the painting
+        forRowBands(g_.height, [&](int a, int b) {
+            seeThrough += px::countSeeThrough(v, packed, hole, a, b, alphaMeans, only);
+        });
         if (seeThrough > 0) {
-            const std::size_t holes = static_cast<std::size_t>(std::count(hole, hole + g_.maskBytes(), 255));
+            const std::size_t margin = marginIsHole_ ? static_cast<std::size_t>(packed.width()) * packed.height() -
+                                                           static_cast<std::size_t>(srcRod.width()) * srcRod.height()
+                                                     : 0;
+            const std::size_t holes = static_cast<std::size_t>(std::count(hole, hole + g_.maskBytes(), 255)) - margin;
             throw OfxError(kOfxStatFailed, "vinpaint: the Reference image at frame " + frame + " is transparent over " +
                                                std::to_string(seeThrough.load()) + " of the " + std::to_string(holes) +
                                                " hole pixels there (alpha below one half, or no image); a reference "
@@ -209,7 +219,8 @@ void TrainJob::readFrame(int i, zmq::message_t &frame, zmq::message_t &mask, std
     }
     frameRods_[i] = rod;
     // A plate that does not move is packed in its own region; a moving one at its region's place in the canvas,
-    // the canvas outside it transparent black (what a host means by pixels outside the region) and not hole.
+    // the canvas outside it transparent black (what a host means by pixels outside the region), hole to fill
+    // (marginIsHole_) or, where the hole is grown, known.
     const px::Rect packed = moving_ ? canvas_ : rod;
     const px::Rect *only = moving_ ? &rod : nullptr;
     if (sv.depth != g_.dtype)
@@ -232,7 +243,7 @@ void TrainJob::readFrame(int i, zmq::message_t &frame, zmq::message_t &mask, std
     std::mutex nm;
     auto packFrom = [&](const px::View &mv, px::MaskChannel ch) {
         forRowBands(g_.height, [&](int a, int b) {
-            const std::size_t k = px::packMask(mv, packed, ch, invert_, mdst, a, b, only);
+            const std::size_t k = px::packMask(mv, packed, ch, invert_, mdst, a, b, only, marginIsHole_ ? 255 : 0);
             std::lock_guard<std::mutex> lock(nm);
             n += k;
         });
@@ -402,6 +413,9 @@ OfxStatus TrainJob::run() {
     if (frameRect_.width() < 1 || frameRect_.height() < 1)
         throw OfxError(kOfxStatFailed, "vinpaint: the Source frame is empty");
     planCanvas();
+    bool grown = inst_.dilation.getInt() > 0;  // by the parameter, or (whatever its value) Engine settings
+    for (const auto &setting : overrides) grown = grown || setting.first == "mask.dilation";
+    marginIsHole_ = moving_ && !grown;
     g_.width = canvas_.width();
     g_.height = canvas_.height();
     g_.channels = 3;
@@ -484,6 +498,7 @@ OfxStatus TrainJob::run() {
         clip->frameRect = frameRect_;
         clip->canvas = canvas_;
         clip->moving = moving_;
+        clip->marginIsHole = marginIsHole_;
         clip->maskFromSource = maskFromSource_;
         clip->invert = invert_;
         clip->channel = channel_;

@@ -241,6 +241,17 @@ void testCanvas() {
                 inside &= mask[static_cast<std::size_t>(r) * 6 + x] == (rod.contains(x, 3 - r) && !invert ? 255 : 0);
         CHECK_MSG(inside && holes == (invert ? 0u : 6u), "packMask limited to the frame's region");
     }
+    {  // a moving plate's margin as hole: 255 outside the region, not counted; the frame's own pixels as before
+        const std::size_t holes =
+            packMask(within(big, rod), canvas, MaskChannel::Alpha, false, mask.data(), 0, 4, &rod, 255);
+        bool margin = true;
+        for (int r = 0; r < 4; ++r)
+            for (int x = 0; x < 6; ++x) margin &= mask[static_cast<std::size_t>(r) * 6 + x] == 255;
+        CHECK_MSG(margin && holes == 6u, "packMask: the margin is hole, and only the region's holes are counted");
+        // a painting covering its frame: the margin is hole but no part of it, so it is not seen through
+        CHECK(countSeeThrough(within(big, rod), canvas, mask.data(), 0, 4, true, &rod) == 0);
+        CHECK(countSeeThrough(within(big, rod), canvas, mask.data(), 0, 4, true) == 18u);
+    }
     // shifted: a painting whose region starts elsewhere answers at the frame's place.
     const View moved = shifted(big, 3, -2);
     CHECK(moved.bounds.x1 == 2 && moved.bounds.y1 == -3 && moved.pixel(2, -3) == big.pixel(-1, -1));
