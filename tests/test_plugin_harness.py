@@ -547,6 +547,18 @@ def test_output_choices_source_and_mask_overlay(trained: Trained, clip: Clip, da
     assert np.all(out[hole][:, 1] <= src[hole][:, 1])
 
 
+def test_mask_overlay_in_the_filter_context_without_alpha_says_what_train_says(clip: Clip, tmp_path: Path) -> None:
+    """The Filter context has no Mask input: its mask is the Source's alpha. Before, an RGB Source's overlay said
+    "connect the Mask input", an input that context does not have (a hunt found it)."""
+    build_plugin()
+    run = harness("--context", "filter", "--source", str(clip.source), "--components", "RGB", "--depth", "byte",
+                  "--param", "output=2", "--out", str(tmp_path), "--steps", "describe,create,render:3,destroy,unload")
+    render = run.steps["render:3"]
+    assert render["status"] == "OK", render  # the source, with the warning
+    assert "vinpaint: no mask: the Source has no alpha channel to use as the mask" in render["persistent"], render
+    assert np.array_equal(load(tmp_path, "output", 3)[..., :3], load(tmp_path, "source", 3)[..., :3])
+
+
 # --- streaming uploads and early frames (features "stream" and "partial_results") ----------------------------------
 
 @dataclass

@@ -366,3 +366,21 @@ def test_a_host_rounding_a_region_plainly_outwards_trains_and_renders_reopened(d
     rows, cols = plate.part(3)
     assert np.array_equal(output[~hole], source[~hole])
     assert np.array_equal(output[..., :3][hole], results[3][rows, cols][hole])
+
+
+def test_a_source_that_changed_size_since_train_fails_the_render_in_words(daemon, tmp_path: Path) -> None:
+    """A plate that does not move, rendered from its saved job after the Source got wider upstream (a new plate
+    version, a Crop changed): before, the job's frame was stretched over the wider frame, the fill off its hole,
+    render OK and no message (a hunt found it). The render fails with a sentence now; the same size renders."""
+    still = make_plate(tmp_path / "clip", [(0, 0, 96, 64)] * FRAMES)
+    run = train_then(still, daemon, tmp_path / "out", "render:3")
+    assert run.steps["train"]["status"] == "OK" and run.steps["render:3"]["status"] == "OK", run.stdout[-3000:]
+    wider = make_plate(tmp_path / "wider", [(0, 0, 104, 64)] * FRAMES)
+    reopened = harness("--source", str(wider.source), "--mask", str(wider.mask), "--depth", "byte",
+                       "--daemon", daemon.endpoint, "--param", f"jobId={run.steps['train']['job']}",
+                       "--param", "jobFirstFrame=1", "--out", str(tmp_path / "wide"), "--expect-failure", "render:3",
+                       "--steps", "describe,create,render:3,destroy,unload")
+    render = reopened.steps["render:3"]
+    assert render["status"] == "Failed", render
+    assert "the Source at frame 3 is 104x64, but this node's job was trained on frames of 96x64: the Source has " \
+           "changed size since Train. Press Train to fill it again" in render["persistent"], render

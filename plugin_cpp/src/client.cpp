@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -178,6 +180,10 @@ FetchedFrame DaemonClient::fetch(const std::string &job, int index, std::size_t 
     FetchedFrame f;
     f.spec = in.reply.specs[0];
     f.pixels = std::make_shared<zmq::message_t>(std::move(in.frames[1]));
+    // A small message lies inside libzmq's receive buffer, at any byte offset: 16-bit and float samples read from
+    // it in place were misaligned loads (undefined behaviour; UBSan said so). Copied to an aligned buffer then.
+    if (reinterpret_cast<std::uintptr_t>(f.pixels->data()) % alignof(std::max_align_t) != 0)
+        f.pixels = std::make_shared<zmq::message_t>(f.pixels->data(), f.pixels->size());
     return f;
 }
 

@@ -177,7 +177,11 @@ OfxStatus Renderer::overlay() {
     std::vector<unsigned char> mask(static_cast<std::size_t>(w) * h);
     try {
         if (inst_.filterContext || !inst_.mask.connected()) {
-            if (src_.comps != 4) return showSourceWith(kOfxMessageWarning, "vinpaint: no mask: connect the Mask input");
+            if (src_.comps != 4)  // the Filter context has no Mask input: its mask is the Source's alpha (as Train says)
+                return showSourceWith(kOfxMessageWarning, inst_.filterContext
+                                                              ? "vinpaint: no mask: the Source has no alpha channel to "
+                                                                "use as the mask"
+                                                              : "vinpaint: no mask: connect the Mask input");
             px::packMask(src_, srcRod_, px::MaskChannel::Alpha, inst_.invertMask.getIntAt(a_.time) != 0, mask.data(), 0, h);
         } else {
             ofx::Image m = inst_.mask.fetch(a_.time);
@@ -428,8 +432,16 @@ px::Sampling Renderer::sampling(int width, int height) {
         canvas = known.canvas;
     } else if (const std::optional<px::Rect> rebuilt = canvasOf(width, height)) {
         canvas = *rebuilt;
+    } else if (hasSource_) {
+        // The clip's regions do not move, and this frame is not the size Train read (a new plate version, a Crop
+        // or Reformat upstream): before, the job's frame was stretched over it without a word.
+        throw OfxError(kOfxStatFailed, "vinpaint: the Source at frame " + frame + " is " +
+                                           std::to_string(full.width()) + "x" + std::to_string(full.height()) +
+                                           ", but this node's job was trained on frames of " +
+                                           std::to_string(width) + "x" + std::to_string(height) + ": the Source "
+                                           "has changed size since Train. Press Train to fill it again");
     } else {
-        return map;  // the clip's regions do not move (its size changed since Train): as before
+        return map;  // no Source to compare with: the job's frames over the output, as before
     }
     if (canvas.width() != width || canvas.height() != height)
         throw OfxError(kOfxStatFailed, "vinpaint: the daemon's frames for this node's job are " +
