@@ -53,6 +53,9 @@ def check_bind(endpoint: str, auth: AuthConfig) -> None:
     non-loopback bind without authentication (the daemon runs code on uploaded data)."""
     scheme, _, rest = endpoint.partition("://")
     port = rest.rpartition(":")[2]
+    if scheme == "inproc":  # before, accepted: "listening on inproc://x", and no client could ever reach it
+        raise AuthError(f"{endpoint} reaches only threads inside the daemon's own process, so no client could "
+                        "connect; use tcp://127.0.0.1:PORT or ipc://PATH")
     if scheme == "tcp" and port != "*" and not (port.isdigit() and 0 <= int(port) <= 65535):
         raise AuthError(f"{endpoint} has no valid port: use a number from 1 to 65535, or 0 or * for a free one")
     if not is_local_endpoint(endpoint) and not auth.enabled:

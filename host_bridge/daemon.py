@@ -14,6 +14,7 @@ import resource
 import shutil
 import signal
 import socket
+import stat
 import time
 from typing import Any, Callable
 
@@ -58,6 +59,31 @@ timer only a whole message resets, and a client cannot answer a PING behind a fr
 frame taking over about 24 s to arrive was cut off with no reply (a 37.7 MB frame at 1 MB/s; a 133 MB 4K float
 frame below 44 Mbit/s). A fetch was not: the daemon's PING, and its timer, wait behind the frame it sends (a 4.2
 MB fetch at 0.1 MB/s arrived whole after 41.6 s under the heartbeat)."""
+
+
+def check_ipc_free(endpoint: str) -> None:
+    """An ipc:// address another program listens on is refused: ZeroMQ would replace its socket file, so clients
+    reached this daemon instead (a job of the other's store "not found"), and the other none at all, once this
+    one stopped (a hunt found it). TCP refuses a port in use by itself. A socket file no one listens on (a killed
+    daemon's) is taken over, as before."""
+    scheme, _, path = endpoint.partition("://")
+    if scheme != "ipc":
+        return
+    try:
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            return  # ZeroMQ says what is wrong with a file there
+    except OSError:
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1.0)
+        probe.connect(path)
+    except OSError:
+        return
+    finally:
+        probe.close()
+    raise DaemonStartError(f"cannot listen on {endpoint}: another program (a vinpaint daemon?) listens there; stop "
+                           "it, or give another --bind")
 
 
 class DaemonStartError(VinpaintError):
@@ -121,6 +147,7 @@ class Daemon:
         self._check_devices()
         self._check_ray()
         check_bind(self.config.bind, self.config.auth)
+        check_ipc_free(self.config.bind)
         try:
             check_store_folder(self.config.store)
         except StoreError as exc:

@@ -387,12 +387,29 @@ def test_non_loopback_bind_without_auth_is_refused(tmp_path, bind):
     (["--bind", "tcp://127.0.0.1:99999"], "tcp://127.0.0.1:99999 has no valid port"),  # ZeroMQ listened on 34463
     (["--bind", "tcp://127.0.0.1:-1"], "tcp://127.0.0.1:-1 has no valid port"),  # and on 65535
     (["--max-jobs", "0"], "--max-jobs must be from 1"),  # every job was then refused as over the limit
-    (["--max-message-mb", "100000000"], "--max-message-mb must be from 1 to 4096")])
+    (["--max-message-mb", "100000000"], "--max-message-mb must be from 1 to 4096"),
+    (["--bind", "inproc://x"], "inproc://x reaches only threads inside the daemon's own process")])  # unreachable
 def test_a_port_zeromq_would_wrap_and_limits_that_refuse_everything_are_one_sentence(tmp_path, args, says):
     proc = subprocess.run([sys.executable, "-m", "vinpaint", "serve", "--store", str(tmp_path / "s"),
                            "--device", "cpu", *args], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_a_second_daemon_on_an_ipc_address_in_use_is_refused_and_the_first_keeps_it(tmp_path):
+    """ZeroMQ replaces an ipc:// socket file: a second daemon (another store) took the address over, so clients
+    reached it instead, and the first none at all once it stopped (a hunt found it). TCP refused already."""
+    address = f"ipc://{tmp_path}/vinpaint.sock"
+    with DaemonProcess(tmp_path / "a", bind=address) as first:
+        proc = subprocess.run([sys.executable, "-m", "vinpaint", "serve", "--bind", address, "--store",
+                               str(tmp_path / "b"), "--device", "cpu"], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert f"cannot listen on {address}: another program (a vinpaint daemon?) listens there" in proc.stderr
+        assert not (tmp_path / "b").exists()  # refused before its store was made
+        with Client(first.address) as client:
+            assert client.hello()["features"]  # still answering
+    with DaemonProcess(tmp_path / "c", bind=address) as again:  # a stopped daemon's address is free again
+        assert again.address == address
 
 
 def test_curve_auth_lets_allowed_clients_in_and_keeps_others_out(tmp_path):
