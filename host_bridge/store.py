@@ -32,7 +32,7 @@ import numpy as np
 from vinpaint.files import PARTIAL_NAME, atomic_write_bytes, fsync_dir, remove_partials, temp_sibling
 from vinpaint.protocol.codec import DTYPES
 from vinpaint.protocol.content_hash import clip_hash
-from vinpaint.protocol.messages import is_job_id
+from vinpaint.protocol.messages import HASH_RE, MAX_TEXT, STATES, is_job_id
 
 from . import events
 
@@ -150,6 +150,15 @@ class JobRecord:
                 number(v) for v in self.progress.losses.values()))) if not ok]
         if wrong:
             raise ValueError(f"its field {wrong[0]} has a value of the wrong type")
+        # and in the ranges replies carry (before: a state "paused" or a 300-character name broke job.list for the
+        # whole store; frames 10**9 held the daemon's start for minutes, growing to 18 GB)
+        wrong = [name for name, ok in (
+            ("frames", self.frames <= MAX_RECORD_FRAMES), ("width", self.width <= MAX_RECORD_SIDE),
+            ("height", self.height <= MAX_RECORD_SIDE), ("channels", self.channels in (3, 4)),
+            ("content_hash", HASH_RE.fullmatch(self.content_hash) is not None),
+            ("name", len(self.name) <= MAX_TEXT), ("state", self.state in STATES)) if not ok]
+        if wrong:
+            raise ValueError(f"its field {wrong[0]} has a value out of range")
 
     def item_bytes(self, kind: str) -> int:
         channels = 1 if kind == "mask" else self.channels
@@ -163,6 +172,12 @@ class JobRecord:
     def indices(self, kind: str) -> list[int]:
         """The indices a job holds items of this kind at: every frame, or the listed references."""
         return list(self.references) if kind == "reference" else list(range(self.frames))
+
+
+MAX_RECORD_FRAMES = 1_000_000
+MAX_RECORD_SIDE = 1 << 16
+"""Bounds of a job record's geometry, far above any daemon's limits (10,000 frames, 8192 pixels by default): a
+damaged job.json past them is set aside, not loaded."""
 
 
 class Job:

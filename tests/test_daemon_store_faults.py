@@ -118,6 +118,27 @@ def test_records_with_a_field_of_the_wrong_type_are_skipped_and_the_daemon_serve
                 "type)" in d.log()
 
 
+OUT_OF_RANGE = [("state", "paused"), ("name", "n" * 300), ("frames", 10**9), ("channels", 2),
+                ("content_hash", "not a digest")]
+
+
+def test_records_with_a_field_out_of_range_are_skipped_and_the_daemon_serves(tmp_path):
+    """Before (a hunt found them): a state "paused" or a 300-character name in one job.json broke job.list for the
+    whole store (the reply failed its own check), and frames 10**9 held the start for minutes, growing to 18 GB."""
+    store = new_store(tmp_path / "store")
+    good = "a" * 32
+    bad = {f"{i + 1:x}" * 32: (field, value) for i, (field, value) in enumerate(OUT_OF_RANGE)}
+    for job, fields in ((good, {}), *((job, {field: value}) for job, (field, value) in bad.items())):
+        (store / "jobs" / job).mkdir(parents=True)
+        (store / "jobs" / job / "job.json").write_text(json.dumps(record(job, **fields)))
+    with DaemonProcess(store) as d, Client(d.address) as c:
+        assert [j["job"] for j in c.list_jobs()] == [good]
+        assert c.status(good)["state"] in ("queued", "training", "failed")
+        for job, (field, _) in bad.items():
+            assert f"skipped job folder {job}: unreadable job.json (its field {field} has a value out of range)" \
+                in d.log()
+
+
 def test_a_pipe_among_a_jobs_uploads_does_not_hang_the_start(tmp_path):
     store = new_store(tmp_path / "store")
     job = "c" * 32
