@@ -236,7 +236,33 @@ class Daemon:
             except (OSError, ValueError, KeyError):
                 pass
             raise DaemonStartError(f"another daemon{other} is using the store {self.config.store}") from None
+        try:
+            self._check_lock_not_removed()
+        except BaseException:
+            os.close(fd)
+            raise
         self._lock_fd = fd
+
+    def _check_lock_not_removed(self) -> None:
+        """The daemon daemon.json names still holds the store's lock file open after someone removed it: a new
+        file is no lock then. Before (a hunt found it), a second daemon started on the store, took the first's
+        live trainer for a stopped daemon's and killed it, and both wrote the same job records."""
+        try:
+            pid = int(json.loads((self.config.store / "daemon.json").read_text())["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        removed = os.path.realpath(self.config.store / "daemon.lock") + " (deleted)"
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd") if pid != os.getpid() else []
+        except OSError:  # gone, or not ours to look at
+            return
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == removed:
+                    raise DaemonStartError(f"another daemon (pid {pid}) is using the store {self.config.store}, "
+                                           "though its lock file daemon.lock was removed; stop that daemon first")
+            except OSError:
+                continue
 
     def stop(self) -> None:
         """Ask serve() to return: trainers checkpoint first (a second call kills them)."""

@@ -396,6 +396,23 @@ def test_a_port_zeromq_would_wrap_and_limits_that_refuse_everything_are_one_sent
     assert not (tmp_path / "s").exists()
 
 
+def test_a_second_daemon_is_refused_even_when_the_lock_file_was_removed_by_hand(tmp_path):
+    """Before (a hunt found it): a second daemon started on the store, took the first's live trainer for a
+    stopped daemon's and killed it, and both wrote the same job records."""
+    with DaemonProcess(tmp_path / "store") as first:
+        (tmp_path / "store" / "daemon.lock").unlink()
+        proc = subprocess.run([sys.executable, "-m", "vinpaint", "serve", "--bind", "tcp://127.0.0.1:*", "--store",
+                               str(tmp_path / "store"), "--device", "cpu"], capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert f"another daemon (pid {first.proc.pid}) is using the store" in proc.stderr, proc.stderr
+        assert "its lock file daemon.lock was removed" in proc.stderr
+        with Client(first.address) as client:
+            assert client.hello()["features"]  # the first serves on
+    with DaemonProcess(tmp_path / "store") as again:  # once it stopped, the store is free again
+        assert again.address
+
+
 def test_a_second_daemon_on_an_ipc_address_in_use_is_refused_and_the_first_keeps_it(tmp_path):
     """ZeroMQ replaces an ipc:// socket file: a second daemon (another store) took the address over, so clients
     reached it instead, and the first none at all once it stopped (a hunt found it). TCP refused already."""
