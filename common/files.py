@@ -17,6 +17,7 @@ import io
 import os
 import re
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
@@ -206,3 +207,21 @@ def first_folder_clash(items: list, folder: Callable[[object], str]) -> tuple | 
             return seen[key], item
         seen[key] = item
     return None
+
+
+_OPEN_FLAGS = {"r": os.O_RDONLY, "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "a": os.O_WRONLY | os.O_CREAT | os.O_APPEND}
+
+
+def open_regular(path: Path, mode: str = "rb", **kwargs):
+    """open(path, mode) ("r", "w" or "a", text or binary) for a regular file only: OSError for a named pipe, a
+    device or a folder there, found without waiting. Opening a pipe blocks until its other end opens: one put in a
+    daemon's job folder (its log, a result) froze the whole daemon, and SIGTERM with it (a hunt found it)."""
+    fd = os.open(path, _OPEN_FLAGS[mode[0]] | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, mode, **kwargs)
+    except BaseException:
+        os.close(fd)
+        raise

@@ -19,6 +19,7 @@ from vinpaint import __version__, engine
 from vinpaint.engine import PRESETS, VARIANTS, InputError
 from vinpaint.engine.devices import host_memory
 from vinpaint.engine.shot import check_windows
+from vinpaint.files import open_regular
 from vinpaint.protocol import codec, messages
 from vinpaint.protocol.codec import DTYPES, Message, ProtocolError
 from vinpaint.protocol.content_hash import item_digest
@@ -375,7 +376,8 @@ class Requests:
         path = job.result_path(index, layer)
         shape = rec.item_shape("frame") if layer == "frame" else (rec.height, rec.width, 1)
         try:
-            data = np.fromfile(path, dtype=DTYPES[rec.dtype] if layer == "frame" else np.uint8)
+            with open_regular(path) as handle:  # a named pipe put there must not hold the daemon
+                data = np.fromfile(handle, dtype=DTYPES[rec.dtype] if layer == "frame" else np.uint8)
         except OSError:
             data = np.empty(0)
         if data.size != int(np.prod(shape)):

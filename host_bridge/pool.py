@@ -24,6 +24,7 @@ from pathlib import Path
 
 from vinpaint.engine import InpaintConfig
 from vinpaint.engine.devices import host_memory
+from vinpaint.files import open_regular
 from vinpaint.protocol.codec import DTYPES
 
 from . import events as ev
@@ -462,7 +463,7 @@ class TrainerPool:
             raise
         os.set_blocking(read_fd, False)
         try:
-            logf = open(job.log_path, "ab")
+            logf = open_regular(job.log_path, "ab")
         except OSError as exc:
             os.close(read_fd)
             os.close(write_fd)
@@ -499,7 +500,8 @@ class TrainerPool:
         self.save(job)
         job.append_log(f"training started on {trainer.device} (pid {proc.pid})")
         try:
-            (job.root / "worker.pid").write_text(f"{proc.pid}\n")
+            with open_regular(job.root / "worker.pid", "w") as handle:
+                handle.write(f"{proc.pid}\n")
         except OSError:
             pass
 

@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from vinpaint.files import PARTIAL_NAME, atomic_write_bytes, fsync_dir, remove_partials, temp_sibling
+from vinpaint.files import PARTIAL_NAME, atomic_write_bytes, fsync_dir, open_regular, remove_partials, temp_sibling
 from vinpaint.protocol.codec import DTYPES
 from vinpaint.protocol.content_hash import clip_hash
 from vinpaint.protocol.messages import HASH_RE, MAX_TEXT, STATES, is_job_id
@@ -217,8 +217,10 @@ class Job:
     def read_history(self) -> tuple[list[str], np.ndarray] | None:
         """(terms, rows [S, 1+len(terms)] float32) of a finished job, or None when its daemon kept none."""
         try:
-            terms = json.loads(self.complete_marker.read_text())["history_terms"]
-            rows = np.fromfile(self.history_path, dtype="<f4")
+            with open_regular(self.complete_marker, "r", encoding="utf-8") as handle:  # not a pipe put there
+                terms = json.loads(handle.read())["history_terms"]
+            with open_regular(self.history_path) as handle:
+                rows = np.fromfile(handle, dtype="<f4")
         except (OSError, ValueError, KeyError, TypeError):
             return None
         if not isinstance(terms, list) or not terms or rows.size % (len(terms) + 1):
@@ -358,7 +360,7 @@ class Job:
 
     def append_log(self, line: str) -> None:
         try:
-            with open(self.log_path, "a", encoding="utf-8") as f:
+            with open_regular(self.log_path, "a", encoding="utf-8") as f:  # a pipe put there must not hold us
                 f.write(time.strftime("%Y-%m-%d %H:%M:%S ") + line.rstrip() + "\n")
         except OSError:
             pass  # the log is a courtesy; a full disk must not break serving

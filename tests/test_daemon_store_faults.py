@@ -237,3 +237,29 @@ def test_a_key_that_is_not_a_certificate_file_is_refused_before_it_is_read(tmp_p
             pass
     assert outcome, f"reading the key {bad} hung"
     assert outcome[0].startswith(f"the key {bad} "), outcome
+
+
+def test_named_pipes_put_in_a_jobs_folder_do_not_hold_the_daemon(tmp_path):
+    """Before (a hunt found it): a named pipe in place of a job's result, history or log froze the whole daemon
+    (opening a pipe waits for its other end): no request was answered after, and SIGTERM did not stop it."""
+    import signal
+    import time
+
+    from vinpaint.host_bridge.client import RequestError
+
+    frames, masks = synthetic_clip(t=6, h=32, w=32, channels=3, seed=2)
+    with DaemonProcess(tmp_path / "store") as d, Client(d.address) as c:
+        job = c.submit(frames, masks, preset="tiny", seed=SEED, overrides={"train.max_steps": 2, **TRAINED})
+        c.wait(job)
+        folder = d.store / "jobs" / job
+        for name in ("results/00001.bin", "results/history.f4", "log"):
+            (folder / name).unlink()
+            os.mkfifo(folder / name)
+        for ask in (lambda: c.fetch(job, 1), lambda: c.history(job)):  # answered, without what is not a file
+            with pytest.raises(RequestError):
+                ask()
+        c.cancel(job)  # logs a line
+        assert c.hello()["features"]  # still answering
+        started = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        assert d.proc.wait(60) == 0 and time.monotonic() - started < 60
