@@ -256,7 +256,8 @@ def test_a_region_that_moves_too_far_is_refused_naming_the_frames(daemon, tmp_pa
 
 def test_a_reference_painting_of_a_moved_frame_is_packed_where_that_frame_lies(daemon, tmp_path: Path) -> None:
     """The Reference clip's painting of frame 6 goes into the canvas at frame 6's place, like its frame and mask:
-    the job's content hash is that of the canvas-packed clip with that reference."""
+    the job's content hash is that of the canvas-packed clip with that reference. With a Reference input the
+    margins stay known black: a painted frame is known over its whole hole, its black margin with it."""
     from vinpaint.protocol.content_hash import clip_hash_of_arrays
 
     plate = make_plate(tmp_path / "clip", TRANSLATED)
@@ -272,7 +273,7 @@ def test_a_reference_painting_of_a_moved_frame_is_packed_where_that_frame_lies(d
     assert run.steps["train"]["status"] == "OK", run.stdout[-3000:]
     job = run.steps["train"]["job"]
     cx1, cy1, cx2, cy2 = plate.canvas()
-    frames, masks = plate.packed()
+    frames, masks = plate.packed(margin=0)
     reference = np.zeros_like(frames[0])
     rows, cols = plate.part(painted_index)
     reference[rows, cols] = painted

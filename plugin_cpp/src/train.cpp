@@ -116,7 +116,8 @@ private:
     bool moving_ = false;
     // A moving plate's canvas outside a frame's region is hole in that frame: no pixel of it, so nothing is copied
     // or diffused from there, and it is filled from the frames that do see it (a stabilised plate's edge). Black
-    // and known where the hole is grown (mask.dilation): the growth would reach into the frame's own pixels.
+    // and known where the hole is grown (mask.dilation): the growth would reach into the frame's own pixels; and
+    // with a Reference input: a painted frame is known over its whole hole, a margin too.
     bool marginIsHole_ = false;
     std::vector<px::Rect> frameRods_;  // each frame's region as read (pass 1)
     bool maskFromSource_ = false;
@@ -415,7 +416,9 @@ OfxStatus TrainJob::run() {
     planCanvas();
     bool grown = inst_.dilation.getInt() > 0;  // by the parameter, or (whatever its value) Engine settings
     for (const auto &setting : overrides) grown = grown || setting.first == "mask.dilation";
-    marginIsHole_ = moving_ && !grown;
+    // A painted frame is known over its whole hole: a margin there would be known black again, and copied.
+    const bool painting = !inst_.filterContext && inst_.reference && inst_.reference.connected();
+    marginIsHole_ = moving_ && !grown && !painting;
     g_.width = canvas_.width();
     g_.height = canvas_.height();
     g_.channels = 3;
