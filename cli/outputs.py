@@ -171,7 +171,7 @@ class OutputPlan:
     def check_outputs(self, overwrite: bool = False, extras: tuple[str, ...] = ()) -> None:
         """Refuse (one sentence) before any work, and again before writing, to replace what vinpaint did not write."""
         paths = self.paths(extras)
-        if not overwrite and not self.said_reading:
+        if not overwrite and not self.said_reading and (self.numbers or all(k != "sequence" for _, k in self.targets)):
             self.said_reading = True
             size = existing_bytes(paths)
             if size >= READ_ALOUD_BYTES:  # a 1000-frame 4K EXR sequence: half a minute from the page cache

@@ -24,6 +24,7 @@ from vinpaint import __version__
 from vinpaint.engine import InputError
 from vinpaint.engine.devices import check_device, device_memory
 from vinpaint.errors import VinpaintError
+from vinpaint.files import open_regular
 from vinpaint.protocol import codec
 
 from .auth import ServerAuth, check_bind
@@ -232,7 +233,8 @@ class Daemon:
             os.close(fd)
             other = ""
             try:
-                other = f" (pid {json.loads((self.config.store / 'daemon.json').read_text())['pid']})"
+                with open_regular(self.config.store / "daemon.json", "r") as handle:  # not a pipe put there
+                    other = f" (pid {json.loads(handle.read())['pid']})"
             except (OSError, ValueError, KeyError):
                 pass
             raise DaemonStartError(f"another daemon{other} is using the store {self.config.store}") from None
@@ -248,7 +250,8 @@ class Daemon:
         file is no lock then. Before (a hunt found it), a second daemon started on the store, took the first's
         live trainer for a stopped daemon's and killed it, and both wrote the same job records."""
         try:
-            pid = int(json.loads((self.config.store / "daemon.json").read_text())["pid"])
+            with open_regular(self.config.store / "daemon.json", "r") as handle:  # not a pipe put there
+                pid = int(json.loads(handle.read())["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             return
         removed = os.path.realpath(self.config.store / "daemon.lock") + " (deleted)"

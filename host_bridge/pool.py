@@ -171,7 +171,8 @@ def find_orphan(job: Job) -> tuple[Orphan, str] | None:
         return None
     candidates = _lock_holders(fd)
     try:
-        candidates.append(int((job.root / "worker.pid").read_text()))
+        with open_regular(job.root / "worker.pid", "r") as handle:  # not a pipe put there
+            candidates.append(int(handle.read()))
     except (OSError, ValueError):
         pass
     for pid in dict.fromkeys(candidates):

@@ -639,10 +639,16 @@ def is_incomplete_note(path: Path) -> bool:
 
 
 def _shown(sink) -> str:
-    """What a staged sink puts in place, as the note lists it."""
+    """What a staged sink puts in place, as the note lists it: its full path (a pattern's first file)."""
     if isinstance(sink, PatternSink):
-        return str(sink.pattern.folder / sink.pattern.name(sink.numbers[0])) + f" ... ({len(sink.numbers)} files)"
-    return str(sink.folder if isinstance(sink, PngFolderSink) else sink.path)
+        first = os.path.abspath(sink.pattern.folder / sink.pattern.name(sink.numbers[0]))
+        return first + f" ... ({len(sink.numbers)} files)"
+    return os.path.abspath(sink.folder if isinstance(sink, PngFolderSink) else sink.path)
+
+
+def _output_of(line: str) -> str:
+    """The output a note's line names, as a full path: a line of a note before full paths counts from here."""
+    return os.path.abspath(line.split(" ... (", 1)[0])
 
 
 def _noted(note: Path) -> list[str]:
@@ -688,7 +694,8 @@ def staged_outputs(note: Path | None = None):
     finally:
         _staged.reset(token)
     mine = [_shown(sink) for sink in staged]
-    earlier = [line for line in _noted(Path(note)) if line not in mine] if note is not None else []
+    written = {_output_of(line) for line in mine}  # a pattern of other frames is the same output
+    earlier = [line for line in _noted(Path(note)) if _output_of(line) not in written] if note is not None else []
     try:  # every refusal (a file of the user's that appeared meanwhile), and the note, before the first rename
         for sink in staged:
             sink.check()

@@ -248,3 +248,22 @@ def test_named_pipes_put_in_a_jobs_folder_do_not_hold_the_daemon(tmp_path):
         started = time.monotonic()
         d.proc.send_signal(signal.SIGTERM)
         assert d.proc.wait(60) == 0 and time.monotonic() - started < 60
+
+
+def test_named_pipes_at_the_daemons_own_records_do_not_hold_its_start(tmp_path):
+    """daemon.json (read at every start since the removed-lock check) and a job's worker.pid (read when a killed
+    daemon's trainer may still hold the job's lock) as named pipes: the start waited for ever (a review found it)."""
+    store = new_store(tmp_path / "store")
+    os.mkfifo(store / "daemon.json")
+    job = "b" * 32
+    (store / "jobs" / job).mkdir(parents=True)
+    (store / "jobs" / job / "job.json").write_text(json.dumps(record(job, state="training")))
+    (store / "jobs" / job / "worker.lock").write_text("")
+    os.mkfifo(store / "jobs" / job / "worker.pid")
+    holder = subprocess.Popen(["flock", str(store / "jobs" / job / "worker.lock"), "sleep", "60"])
+    try:
+        with DaemonProcess(store) as d, Client(d.address) as c:  # DaemonProcess gives up after its start timeout
+            assert c.hello()["features"]
+    finally:
+        holder.kill()
+        holder.wait()

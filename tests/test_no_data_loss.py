@@ -968,6 +968,17 @@ def test_a_run_writing_fewer_outputs_keeps_an_earlier_killed_runs_note_for_the_r
     assert str(frame) in note.read_text(), "a failed run of new outputs removed an earlier run's note"
     write([video, frame, other])  # every output either run listed
     assert not note.exists()
+    # the same outputs spelled another way (from their folder): the note named them as typed, so it was never
+    # removed (a review found it); a pattern counts by its first file, whatever its frame count
+    monkeypatch.setattr(writers.FileSink, "commit", fails_at(frame.name))
+    with pytest.raises(OSError):
+        write([video, frame])
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    with writers.staged_outputs(Path(note.name)):
+        for path in (Path(video.name), Path(frame.name)):
+            writers.write_marked(path, picture if path.suffix == ".png" else b'{"preset": 0}')
+    assert not note.exists()
 
 
 def test_an_output_folder_named_in_latin_1_gets_its_outputs(clip, tmp_path, capsys):

@@ -182,7 +182,7 @@ FetchedFrame DaemonClient::fetch(const std::string &job, int index, std::size_t 
     f.pixels = std::make_shared<zmq::message_t>(std::move(in.frames[1]));
     // A small message lies inside libzmq's receive buffer, at any byte offset: 16-bit and float samples read from
     // it in place were misaligned loads (undefined behaviour; UBSan said so). Copied to an aligned buffer then.
-    if (reinterpret_cast<std::uintptr_t>(f.pixels->data()) % alignof(std::max_align_t) != 0)
+    if (reinterpret_cast<std::uintptr_t>(f.pixels->data()) % alignof(float) != 0)  // 4: the widest sample
         f.pixels = std::make_shared<zmq::message_t>(f.pixels->data(), f.pixels->size());
     return f;
 }

@@ -167,11 +167,8 @@ void TrainJob::readReferences(const proto::HelloReply &hello, const std::string 
         forRowBands(g_.height, [&](int a, int b) {
             seeThrough += px::countSeeThrough(v, packed, hole, a, b, alphaMeans, only);
         });
-        if (seeThrough > 0) {
-            const std::size_t margin = marginIsHole_ ? static_cast<std::size_t>(packed.width()) * packed.height() -
-                                                           static_cast<std::size_t>(srcRod.width()) * srcRod.height()
-                                                     : 0;
-            const std::size_t holes = static_cast<std::size_t>(std::count(hole, hole + g_.maskBytes(), 255)) - margin;
+        if (seeThrough > 0) {  // (a margin is never hole where a Reference is connected: marginIsHole_)
+            const std::size_t holes = static_cast<std::size_t>(std::count(hole, hole + g_.maskBytes(), 255));
             throw OfxError(kOfxStatFailed, "vinpaint: the Reference image at frame " + frame + " is transparent over " +
                                                std::to_string(seeThrough.load()) + " of the " + std::to_string(holes) +
                                                " hole pixels there (alpha below one half, or no image); a reference "
