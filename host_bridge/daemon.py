@@ -231,12 +231,8 @@ class Daemon:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            other = ""
-            try:
-                with open_regular(self.config.store / "daemon.json", "r") as handle:  # not a pipe put there
-                    other = f" (pid {json.loads(handle.read())['pid']})"
-            except (OSError, ValueError, KeyError):
-                pass
+            pid = self._recorded_pid()
+            other = f" (pid {pid})" if pid is not None else ""
             raise DaemonStartError(f"another daemon{other} is using the store {self.config.store}") from None
         try:
             self._check_lock_not_removed()
@@ -245,14 +241,20 @@ class Daemon:
             raise
         self._lock_fd = fd
 
+    def _recorded_pid(self) -> int | None:
+        """The pid in the store's daemon.json (the daemon that last started on it), if it can be read."""
+        try:
+            with open_regular(self.config.store / "daemon.json", "r") as handle:  # not a pipe put there
+                return int(json.loads(handle.read())["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def _check_lock_not_removed(self) -> None:
         """The daemon daemon.json names still holds the store's lock file open after someone removed it: a new
         file is no lock then. Before (a hunt found it), a second daemon started on the store, took the first's
         live trainer for a stopped daemon's and killed it, and both wrote the same job records."""
-        try:
-            with open_regular(self.config.store / "daemon.json", "r") as handle:  # not a pipe put there
-                pid = int(json.loads(handle.read())["pid"])
-        except (OSError, ValueError, KeyError, TypeError):
+        pid = self._recorded_pid()
+        if pid is None:
             return
         removed = os.path.realpath(self.config.store / "daemon.lock") + " (deleted)"
         try:

@@ -19,10 +19,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import stat
 import struct
 import zlib
 from pathlib import Path
+
+from vinpaint.files import open_regular
 
 MARK_TEXT = "written by vinpaint"
 """The mark: a video's container comment (and its stream's encoder tag), a PNG's tEXt Comment, a frame file's
@@ -179,12 +180,12 @@ def _cached(path: Path, judge) -> str:
     """judge(the open file) for the regular file at `path`, read once while it stays unchanged. Opened without
     waiting (a named pipe put there since the caller looked would block for ever) and judged only if regular."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        handle = open_regular(path)
     except OSError:
         return FOREIGN
-    with os.fdopen(fd, "rb") as handle:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+    with handle:
+        st = os.fstat(handle.fileno())
+        if st.st_size == 0:
             return FOREIGN
         key = (judge.__name__, os.path.abspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
                st.st_ctime_ns)

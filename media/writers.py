@@ -694,7 +694,7 @@ def staged_outputs(note: Path | None = None):
     finally:
         _staged.reset(token)
     mine = [_shown(sink) for sink in staged]
-    written = {_output_of(line) for line in mine}  # a pattern of other frames is the same output
+    written = {_output_of(line) for line in mine}  # a pattern by its first file, whatever its frame count
     earlier = [line for line in _noted(Path(note)) if _output_of(line) not in written] if note is not None else []
     try:  # every refusal (a file of the user's that appeared meanwhile), and the note, before the first rename
         for sink in staged:

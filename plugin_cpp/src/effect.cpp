@@ -54,6 +54,10 @@ std::pair<std::string, int> nodeJob(Instance &inst, double t) {
 
 void forgetRenderJob(Instance &inst) {
     std::lock_guard<std::mutex> lock(inst.mutex);
+    forgetRenderJobLocked(inst);
+}
+
+void forgetRenderJobLocked(Instance &inst) {
     inst.renderJob.clear();
     inst.renderClip.reset();
     inst.renderSeen.clear();
@@ -89,6 +93,15 @@ bool parseReference(const std::string &token, std::pair<int, Sha256::Digest> *ou
     out->first = index;
     return true;
 }
+
+// The rest of Train's record `text` (a hidden parameter saved with the project) after its job id, when it is the
+// record of `job`; nothing for another job's (a job id set by hand, a project saved before the record existed).
+std::optional<std::istringstream> recordOf(const std::string &text, const std::string &job) {
+    std::istringstream record(text);
+    std::string token;
+    if (!(record >> token) || token != job) return std::nullopt;
+    return record;
+}
 }  // namespace
 
 std::string canvasRecord(const std::string &job, bool moving, const px::Rect &c) {
@@ -101,11 +114,9 @@ JobCanvas jobCanvas(Instance &inst, const std::string &job) {
     JobCanvas out;
     if (job.empty()) return out;
     if (inst.jobId.getString() == job) {
-        // Train's record, saved with the project; one of another job (a project saved before the record existed)
-        // says nothing.
-        std::istringstream record(inst.jobCanvas.getString());
-        std::string token;
-        if (!(record >> token) || token != job) return out;
+        std::optional<std::istringstream> found = recordOf(inst.jobCanvas.getString(), job);
+        if (!found) return out;
+        std::istringstream &record = *found;
         long long v[4];
         int n = 0;
         while (n < 4 && record >> v[n]) ++n;
@@ -136,12 +147,10 @@ JobReferences jobReferences(Instance &inst, const std::string &job) {
     JobReferences out;
     if (job.empty()) return out;
     if (inst.jobId.getString() == job) {
-        // Train's record, saved with the project; one of another job (a job id set by hand, a project saved before
-        // the record existed) says nothing.
-        std::istringstream record(inst.jobReferences.getString());
+        std::optional<std::istringstream> record = recordOf(inst.jobReferences.getString(), job);
+        if (!record) return out;
         std::string token;
-        if (!(record >> token) || token != job) return out;
-        while (record >> token) {
+        while (*record >> token) {
             std::pair<int, Sha256::Digest> r;
             if (!parseReference(token, &r)) return JobReferences{};
             out.references.push_back(r);

@@ -152,6 +152,7 @@ std::optional<Sha256::Digest> referenceDigestAt(Instance &inst, double t, const 
 // trained. An empty job: never trained.
 std::pair<std::string, int> nodeJob(Instance &inst, double t);
 void forgetRenderJob(Instance &inst);
+void forgetRenderJobLocked(Instance &inst);  // the same, with inst.mutex held
 // The reference frames `job` was trained with, where the node knows them (above).
 JobReferences jobReferences(Instance &inst, const std::string &job);
 // The jobReferences parameter's value for a job and the references Train sent: "JOB" then " INDEX:SHA256" each.

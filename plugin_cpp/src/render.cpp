@@ -745,12 +745,7 @@ OfxStatus beginSequenceRender(OfxImageEffectHandle effect, ofx::PropSet inArgs) 
             // (2026-12-03) each such frame read the whole clip again: T frames read T times.
             const int frame = static_cast<int>(std::lround(first));
             std::lock_guard<std::mutex> lock(inst.mutex);
-            if (inst.renderSeen.count(frame)) {
-                inst.renderJob.clear();
-                inst.renderClip.reset();
-                inst.renderSeen.clear();
-                inst.renderVerify.clear();
-            }
+            if (inst.renderSeen.count(frame)) forgetRenderJobLocked(inst);
             inst.renderSeen.insert(frame);
             if (!inst.renderJob.empty()) inst.renderVerify.insert(frame);
         }

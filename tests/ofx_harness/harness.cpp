@@ -291,6 +291,8 @@ private:
     void describe();
     void create();
     OfxStatus pressButton(const std::string &name, const char *reason = kOfxChangeUserEdited);
+    // kOfxActionInstanceChanged for a parameter or a clip, inside its Begin/End pair, at the first frame.
+    OfxStatus instanceChanged(const char *type, const std::string &name, const char *reason);
     OfxStatus setParam(const std::string &name, const std::string &value);
     OfxStatus renderFrame(int frame, bool sequenceOpen);
     OfxStatus renderCall(Effect &e, int frame, const std::string &field, int x1, int y1, int w, int h, double sc);
@@ -597,17 +599,7 @@ OfxStatus Driver::rewireReference(const std::string &spec) {
     if (!c) usage("reference: the node has no Reference clip (the Filter context?)");
     c->comps = a_.referenceComps ? a_.referenceComps : a_.comps;
     connectReference(*c);
-    PropertySet in;
-    in.setString(kOfxPropType, {kOfxTypeClip});
-    in.setString(kOfxPropName, {"Reference"});
-    in.setString(kOfxPropChangeReason, {kOfxChangeUserEdited});
-    in.setDouble(kOfxPropTime, {double(a_.firstFrame)});
-    in.setDouble(kOfxImageEffectPropRenderScale, {1.0, 1.0});
-    PropertySet begin;
-    begin.setString(kOfxPropChangeReason, {kOfxChangeUserEdited});
-    call(kOfxActionBeginInstanceChanged, instance_.get(), &begin, nullptr);
-    const OfxStatus st = call(kOfxActionInstanceChanged, instance_.get(), &in, nullptr);
-    call(kOfxActionEndInstanceChanged, instance_.get(), &begin, nullptr);
+    const OfxStatus st = instanceChanged(kOfxTypeClip, "Reference", kOfxChangeUserEdited);
     clipPreferences();
     return st;
 }
@@ -725,8 +717,12 @@ std::string Driver::statusParam() {
 }
 
 OfxStatus Driver::pressButton(const std::string &name, const char *reason) {
+    return instanceChanged(kOfxTypeParameter, name, reason);
+}
+
+OfxStatus Driver::instanceChanged(const char *type, const std::string &name, const char *reason) {
     PropertySet in;
-    in.setString(kOfxPropType, {kOfxTypeParameter});
+    in.setString(kOfxPropType, {type});
     in.setString(kOfxPropName, {name});
     in.setString(kOfxPropChangeReason, {reason});
     in.setDouble(kOfxPropTime, {double(a_.firstFrame)});
