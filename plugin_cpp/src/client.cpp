@@ -62,9 +62,16 @@ net::Connection &DaemonClient::conn() {
                    " s (a stopped or frozen daemon, another program on that port" +
                    (net::isLocalEndpoint(endpoint_) ? "" : ", or CurveZMQ keys the daemon refuses") +
                    "). Check the daemon's process (`vinpaint serve`) and the node's Daemon address.";
-        std::lock_guard<std::mutex> lock(g_unreachableMutex);
-        g_unreachable[endpoint_] = {std::chrono::steady_clock::now(), text};
+        if (!budgetBound_) {  // a wait cut short by the render's budget proves nothing about the address
+            std::lock_guard<std::mutex> lock(g_unreachableMutex);
+            g_unreachable[endpoint_] = {std::chrono::steady_clock::now(), text};
+        }
         throw DaemonError(text);
+    }
+    if (budgetBound_) {
+        std::snprintf(secs, sizeof secs, "%.1f", budget_->total.count() / 1000.0);
+        throw DaemonError("vinpaint: the daemon at " + endpoint_ + " did not answer '" + type + "' within this " +
+                          "render's " + secs + " s (it is overloaded, or stopped or crashed); render again to retry.");
     }
     throw DaemonError("vinpaint: the daemon at " + endpoint_ + " did not answer '" + type + "' within " + secs +
                       " s (it stopped, crashed or is overloaded).");
@@ -120,9 +127,20 @@ net::InMessage DaemonClient::awaitReply(const std::string &type, const std::stri
     }
 }
 
+net::Millis DaemonClient::withinBudget(net::Millis timeout) {
+    budgetBound_ = false;
+    if (!budget_) return timeout;
+    const auto left = std::max(std::chrono::duration_cast<net::Millis>(budget_->end - std::chrono::steady_clock::now()),
+                               kBudgetFloor);
+    if (left >= timeout) return timeout;
+    budgetBound_ = true;
+    return left;
+}
+
 net::InMessage DaemonClient::call(const std::string &type, const proto::Value &body, net::Millis timeout,
                                   std::vector<proto::BufferSpec> specs, std::vector<zmq::message_t> buffers) {
     if (!uploads_.empty()) drainUploads();
+    timeout = withinBudget(timeout);
     const std::string id = net::nextRequestId();
     const auto start = std::chrono::steady_clock::now();
     sendOrThrow(type, id, body, timeout, std::move(specs), std::move(buffers));
@@ -172,6 +190,7 @@ proto::CancelReply DaemonClient::cancel(const std::string &job) {
 
 FetchedFrame DaemonClient::fetch(const std::string &job, int index, std::size_t expectedBytes,
                                  const std::string &layer) {
+    if (budget_) budget_->extend(timeouts_.forBytes(expectedBytes) - timeouts_.data);  // its bytes' allowance
     auto in = call("job.fetch", proto::jobFetchBody(job, index, layer), timeouts_.forBytes(expectedBytes));
     parsed("job.fetch", [&] { return proto::parseFetch(in.reply.body); });
     if (in.reply.specs.size() != 1)

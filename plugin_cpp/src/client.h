@@ -3,6 +3,7 @@
 // text a compositor can act on.
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <cstdint>
 #include <memory>
@@ -45,6 +46,17 @@ struct Timeouts {
     static Timeouts patient() { return Timeouts{net::Millis(10000), net::Millis(60000), 100}; }
 };
 
+// One render's time with the daemon: every request it makes shares it (before, each had its own timeout, so a
+// daemon answering each in 1.9 s held an interactive render for 4-6 s). A fetch adds its bytes' allowance.
+struct RenderBudget {
+    std::chrono::steady_clock::time_point end;
+    net::Millis total;  // what it was given in all, for the message
+    void extend(net::Millis more) {
+        end += more;
+        total += more;
+    }
+};
+
 // One fetched result frame: the pixels stay in the ZeroMQ message they arrived in (no copy).
 struct FetchedFrame {
     proto::BufferSpec spec;
@@ -62,6 +74,10 @@ public:
     void setFailFast(bool on) { failFast_ = on; }
     static constexpr double kUnreachableMemorySeconds = 3.0;
     const Timeouts &timeouts() const { return timeouts_; }
+    // Each request then waits at most what is left of `budget` (shared by the render's clients; it outlives them),
+    // and never less than kBudgetFloor, so a last small request is not failed unasked.
+    void setBudget(RenderBudget *budget) { budget_ = budget; }
+    static constexpr net::Millis kBudgetFloor{200};
 
     proto::HelloReply hello(const std::string &clientName);
     proto::OpenReply open(const proto::Geometry &g, const std::string &contentHash, const proto::Settings &s,
@@ -90,11 +106,14 @@ private:
     void awaitOldestUpload();
     void abandonUploads() noexcept;
     [[noreturn]] void throwSilent(const std::string &type, net::Millis timeout);
+    net::Millis withinBudget(net::Millis timeout);
     net::Connection &conn();
 
     std::string endpoint_;
     Timeouts timeouts_;
     bool failFast_ = false;
+    RenderBudget *budget_ = nullptr;
+    bool budgetBound_ = false;  // the request under way waits what is left of the budget, not its own timeout
     net::CancelFn cancel_;
     std::unique_ptr<net::Connection> conn_;
     struct Pending {

@@ -91,7 +91,9 @@ void writeSource(Instance &inst, const px::View &src, const px::View &out, const
 
 class Renderer {
 public:
-    Renderer(Instance &inst, const RenderArgs &args) : inst_(inst), a_(args) {}
+    Renderer(Instance &inst, const RenderArgs &args)
+        : inst_(inst), a_(args),
+          budget_{std::chrono::steady_clock::now() + Timeouts::interactive().control, Timeouts::interactive().control} {}
     OfxStatus run();
 
 private:
@@ -125,6 +127,7 @@ private:
     bool hasSource_ = false;
     std::string job_;     // the node's job and the Source frame that is its frame 0 (inpainted())
     int firstFrame_ = 0;
+    RenderBudget budget_;  // an interactive render's time with the daemon, all its requests together
 };
 
 OfxStatus Renderer::run() {
@@ -251,6 +254,7 @@ DaemonClient Renderer::renderClient() {
     DaemonClient client(daemonAddress(inst_), a_.interactive ? Timeouts::interactive() : Timeouts::patient(),
                         [this] { return aborted(inst_.handle); });
     client.setFailFast(true);
+    if (a_.interactive) client.setBudget(&budget_);
     return client;
 }
 
