@@ -34,6 +34,9 @@ log = logging.getLogger("vinpaint.daemon")
 
 STREAM_UPLOAD_STATES = ("queued", "training", "failed", "cancelled")
 """The states in which a job started with `stream` takes the items it still lacks."""
+REPAIR_STATES = ("uploading", "failed", "cancelled", "done")
+"""The states in which no trainer reads a job's inputs: an input removed by hand is looked for at job.open and
+job.start, counted missing again, and taken when a client sends it (before, a started job refused it for good)."""
 HASH_MISMATCH = "the uploaded items do not hash to the job's content_hash"
 HASH_FIX = "delete the job (job.delete) and upload the clip again, or open it with the right hash"
 PRECHECK_MAX_PIXELS = 1 << 25
@@ -167,6 +170,8 @@ class Requests:
                 self.pool.save(job)
                 job.append_log(f"the same clip and training as job {sibling.id} ({sibling.record.state}): its "
                                "uploads and work directory taken over, so only what differs runs")
+        if not created:
+            self._forget_removed(job)
         reply = {"job": jid, "created": created, "state": job.record.state,
                  "have_frames": sorted(job.have["frame"]), "have_masks": sorted(job.have["mask"])}
         if job.record.references:
@@ -260,7 +265,7 @@ class Requests:
         if rec.state != "uploading":  # started: what it holds is kept (a streaming job's was checked by digest)
             if index in job.have[kind]:
                 return self._upload_reply(ctx, job, kind, index, stored=False)
-            if not streaming:
+            if not streaming and rec.state not in REPAIR_STATES:
                 raise ctx.error("conflict", f"job {rec.job} is {rec.state} and takes no more uploads")
             if body["digest"] is None:
                 raise ctx.error("bad_request", "'body.digest' is required for an upload after a streaming start: "
@@ -301,8 +306,11 @@ class Requests:
         job = self.store.get(body["job"])
         rec = job.record
         stream = False
+        self._forget_removed(job)
         missing = job.results_missing() if rec.state == "done" else -1
-        if missing >= 0 and job.complete_inputs():  # removed or cut short after it finished: written again
+        if missing >= 0 and not job.complete_inputs():  # its inputs too: the client must send them first
+            self._incomplete(ctx, job)
+        if missing >= 0:  # removed or cut short after it finished: written again
             self._check_queue(ctx)
             job.results_taken_back()
             rec.state = "cancelled"  # queued below as a cancelled job is: its work directory is kept
@@ -312,7 +320,7 @@ class Requests:
                 if not body["stream"] and (rec.state == "uploading" or rec.stream):
                     self._incomplete(ctx, job)
                 stream = True  # feature "stream": train each window as its items arrive
-            elif (rec.state == "uploading" or rec.stream) and job.hash_state() == "mismatch":
+            elif job.hash_state() == "mismatch":  # a started job's too: an input sent again must be the clip's
                 raise ctx.error("hash_mismatch", f"{HASH_MISMATCH}; " + (
                     "re-upload them (or open the job with the right hash)" if rec.state == "uploading"
                     else HASH_FIX))
@@ -327,6 +335,11 @@ class Requests:
         if body["stream"] and rec.stream:
             reply["stream"] = True
         return ctx.reply(reply)
+
+    def _forget_removed(self, job: Job) -> None:
+        if job.record.state in REPAIR_STATES and (gone := job.forget_removed_items()):
+            job.append_log(f"{gone} input item(s) removed from the store since they were uploaded: counted "
+                           "missing, to be sent again")
 
     def _check_queue(self, ctx: RequestContext) -> None:
         if sum(1 for j in self.store.jobs.values() if j.record.state == "queued") >= self.limits.max_queued:

@@ -307,6 +307,19 @@ class Job:
                     self.digests[kind][index] = digest
         self._hash_state = None
 
+    def forget_removed_items(self) -> int:
+        """Items whose data file is gone (removed by hand while the daemon ran) count as missing again, so a client
+        sends them once more; returns how many. A stat per held item: cheap next to reading them."""
+        gone = 0
+        for kind in KINDS:
+            for index in [i for i in self.have[kind] if not self.item_path(kind, i).is_file()]:
+                self.have[kind].discard(index)
+                self.digests[kind].pop(index, None)
+                gone += 1
+        if gone:
+            self._hash_state = None
+        return gone
+
     def take_items(self, other: "Job") -> None:
         """`have` and the digests of a job whose items were just linked into this one's folders (siblings.py)."""
         for kind in KINDS:

@@ -14,7 +14,7 @@ import pytest
 
 from daemon_fixtures import DaemonProcess, synthetic_clip, wait_for
 from vinpaint.files import temp_sibling
-from vinpaint.host_bridge.client import Client
+from vinpaint.host_bridge.client import Client, RequestError
 from vinpaint.host_bridge.store import STORE_MARK, JobRecord, JobStore
 
 SEED = 3
@@ -60,6 +60,30 @@ def test_a_finished_job_whose_result_was_removed_writes_it_again_when_started(tm
         np.testing.assert_array_equal(c.results(job, 6), first)
         assert "result 3 is missing: queued to write the results again" in \
             (d.store / "jobs" / job / "log").read_text()
+
+
+def test_inputs_removed_by_hand_from_a_finished_job_are_sent_again_by_the_same_submit(tmp_path):
+    """A finished job that lost a result and an input frame: job.start names the missing frame, and submitting the
+    clip again sends it and writes the results again. Before (a daemon hunt, 2026-12-03): the daemon still counted
+    the frame as held, so nothing was sent; once it noticed, the upload was refused ("takes no more uploads"), and
+    the fetch's advice to start the job again did nothing. Only job.delete recovered it."""
+    frames, masks = synthetic_clip(t=6, h=32, w=32, channels=3, seed=2)
+    settings = dict(preset="tiny", seed=SEED, overrides={"train.max_steps": 2, **TRAINED})
+    with DaemonProcess(tmp_path / "store") as d, Client(d.address) as c:
+        job = c.submit(frames, masks, **settings)
+        c.wait(job)
+        first = c.results(job, 6)
+        folder = d.store / "jobs" / job
+        (folder / "results" / "00003.bin").unlink()
+        (folder / "inputs" / "frames" / "00002.bin").unlink()
+        with pytest.raises(RequestError) as refused:
+            c.start(job)
+        assert refused.value.code == "incomplete" and "1 frame(s) and 0 mask(s) are not uploaded" in \
+            str(refused.value), refused.value
+        assert c.submit(frames, masks, **settings) == job
+        c.wait(job)
+        np.testing.assert_array_equal(c.results(job, 6), first)
+        assert (folder / "inputs" / "frames" / "00002.bin").is_file()
 
 
 def test_a_damaged_checkpoint_is_set_aside_and_the_job_trains_again(tmp_path):
