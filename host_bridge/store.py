@@ -156,7 +156,11 @@ class JobRecord:
             ("frames", self.frames <= MAX_RECORD_FRAMES), ("width", self.width <= MAX_RECORD_SIDE),
             ("height", self.height <= MAX_RECORD_SIDE), ("channels", self.channels in (3, 4)),
             ("content_hash", HASH_RE.fullmatch(self.content_hash) is not None),
-            ("name", len(self.name) <= MAX_TEXT), ("state", self.state in STATES)) if not ok]
+            ("name", len(self.name) <= MAX_TEXT), ("state", self.state in STATES),
+            ("references", self.references == sorted(set(self.references))
+             and all(0 <= i < self.frames for i in self.references)),
+            ("progress.phase", len(self.progress.phase) <= MAX_PHASE),
+            *((f"progress.{n}", abs(getattr(self.progress, n)) < 2**62) for n in ("step", "total"))) if not ok]
         if wrong:
             raise ValueError(f"its field {wrong[0]} has a value out of range")
 
@@ -174,6 +178,8 @@ class JobRecord:
         return list(self.references) if kind == "reference" else list(range(self.frames))
 
 
+MAX_PHASE = 64
+"""job.status's phase, at most (protocol/messages.py)."""
 MAX_RECORD_FRAMES = 1_000_000
 MAX_RECORD_SIDE = 1 << 16
 """Bounds of a job record's geometry, far above any daemon's limits (10,000 frames, 8192 pixels by default): a

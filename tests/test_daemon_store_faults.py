@@ -123,7 +123,8 @@ def record(job: str, **fields) -> dict:
 WRONG_TYPES = [("dtype", "f8"), ("frames", "6"), ("queued_at", "x"), ("created", None), ("references", ["a"]),
                ("progress", {"progress": None})]
 OUT_OF_RANGE = [("state", "paused"), ("name", "n" * 300), ("frames", 10**9), ("channels", 2),
-                ("content_hash", "not a digest")]
+                ("content_hash", "not a digest"), ("references", [2, 1]), ("references", [3]),
+                ("progress", {"phase": "p" * 65}), ("progress", {"step": 1e30}), ("progress", {"total": 2**63})]
 
 
 @pytest.mark.parametrize("fields,says", [(WRONG_TYPES, "of the wrong type"), (OUT_OF_RANGE, "out of range")],
@@ -133,9 +134,10 @@ def test_records_with_a_field_of_the_wrong_type_or_out_of_range_are_skipped_and_
     """Before: a wrong dtype or frame count stopped the daemon at start with a traceback; a text queued_at made
     every housekeeping pass fail (nothing trained), and a null created failed every job.list. Out of range (a
     hunt found them): a state "paused" or a 300-character name in one job.json broke job.list for the whole store
-    (the reply failed its own check), and frames 10**9 held the start for minutes, growing to 18 GB."""
+    (the reply failed its own check), and frames 10**9 held the start for minutes, growing to 18 GB; references
+    out of order or past the last frame, a phase over 64 characters or a step past 64 bits, job.status."""
     store = new_store(tmp_path / "store")
-    good = "a" * 32
+    good = "f" * 32
     bad = {f"{i + 1:x}" * 32: (field, value) for i, (field, value) in enumerate(fields)}
     for job, given in ((good, {}), *((job, {field: value}) for job, (field, value) in bad.items())):
         (store / "jobs" / job).mkdir(parents=True)
@@ -144,7 +146,7 @@ def test_records_with_a_field_of_the_wrong_type_or_out_of_range_are_skipped_and_
         assert [j["job"] for j in c.list_jobs()] == [good]
         assert c.status(good)["state"] in ("queued", "training", "failed")  # served (it has no uploads to train on)
         for job, (field, value) in bad.items():
-            named = field if field != "progress" else "progress.progress"
+            named = field if field != "progress" else f"progress.{next(iter(value))}"
             assert f"skipped job folder {job}: unreadable job.json (its field {named} has a value {says})" in d.log()
 
 
