@@ -113,13 +113,15 @@ def test_an_alpha_mask_stays_alpha_with_an_rgb_source(tmp_path: Path) -> None:
     clips = run.event("clip_preferences")["clips"]
     assert clips["Mask"]["components"] == "OfxImageComponentAlpha"
     assert clips["Source"]["components"] == clips["Output"]["components"] == "OfxImageComponentRGB"
-    # What the bundle met before it asked: a mask handed over as RGB has no alpha for "Mask channel: Alpha".
+    # A mask handed over as RGB (a black-and-white matte file) has no alpha for "Mask channel: Alpha": its
+    # luminance is the matte (before, 2026-12-03, every render and Train failed, "set Mask channel to Luminance",
+    # which a host without Choice parameters cannot do).
     remapped = harness("--synthetic", f"{W}x{H}x{T}", "--components", "RGB", "--mask-components", "RGB",
-                       "--daemon", NOWHERE, "--param", "output=2", "--expect-failure", "render",
+                       "--daemon", NOWHERE, "--param", "output=2", "--out", str(tmp_path / "rgb"),
                        "--steps", "describe,create,render:2,destroy,unload")
-    assert remapped.steps["render:2"]["status"] == "Failed"
-    assert "alpha" in remapped.steps["render:2"]["persistent"], remapped.steps["render:2"]
+    assert remapped.steps["render:2"]["status"] == "OK", remapped.steps["render:2"]
     out, src, mask = (np.load(tmp_path / f"{k}_2.npy") for k in ("output", "source", "mask"))
+    assert np.array_equal(np.load(tmp_path / "rgb" / "output_2.npy"), out)
     assert mask.shape == (H, W, 1)
     hole = mask[..., 0] > 127
     assert hole.any() and np.array_equal(out[~hole], src[~hole]) and not np.array_equal(out[hole], src[hole])
@@ -209,6 +211,39 @@ def test_the_bundle_works_after_the_scan_unloads_it() -> None:
     assert "no daemon is reachable" in run.steps["render:1"]["persistent"]
     assert run.steps["unload"]["status"] == "OK"
     assert run.event("summary")["ok"], run.stdout[-3000:]
+    assert refusals(run) == []
+
+
+@pytest.mark.parametrize("steps", ["describe,create,describe,unload,render:1,destroy,unload",
+                                   "describe,create,render:0,unload,create,render:1,destroy,unload"],
+                         ids=["a re-scan while the node lives", "a node made after an unload, with no new Load"])
+def test_hostsupports_extra_loads_and_unloads_leave_the_node_working(steps: str) -> None:
+    """HostSupport's plug-in cache loads, describes and unloads the binary on a handle of its own when a re-scan
+    finds the bundle changed, while nodes of it live; and ImageEffectPlugin::unload keeps its handle, so the next
+    node it makes after an Unload sends no Load. Before (a hunt, 2026-12-03): every later render, Train and
+    destroy answered kOfxStatErrMissingHostFeature, with no message. Now the last Unload alone ends what nodes use,
+    and suites are fetched again from the host's pointer."""
+    run = harness("--synthetic", f"{W}x{H}x{T}", "--daemon", NOWHERE, "--param", "jobId=" + "ab" * 16,
+                  "--expect-failure", "render", "--steps", steps.replace("render:0,", ""))
+    assert run.steps["render:1"]["status"] == "Failed", run.stdout[-3000:]
+    assert "no daemon is reachable" in run.steps["render:1"]["persistent"]
+    assert run.steps["destroy"]["status"] == "OK"
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    assert refusals(run) == []
+
+
+def test_booleans_of_a_host_that_stores_no_values_are_taken_at_their_defaults() -> None:
+    """HostSupport's example host refuses every Integer read and answers every Boolean read with true: Invert mask
+    read as on, and the node inverted every hole (a hunt, 2026-12-03). A host that cannot give an Integer keeps no
+    values, so the node keeps its Booleans at their defaults too, saying so once each on the host's stderr. The
+    Overlay output shows the hole the node would fill: the mask as given, not its inverse."""
+    run = harness("--synthetic", f"{W}x{H}x{T}", "--lack-param-type", "OfxParamTypeString",
+                  "--unreadable-param-type", "OfxParamTypeChoice,OfxParamTypeInteger", "--example-host-booleans",
+                  "--steps", "describe,create,render:1,destroy,unload")
+    assert run.event("summary")["ok"], run.stdout[-3000:]
+    for name in ("invertMask", "waitInBatch"):
+        assert f"the host cannot give a stored value of the parameter '{name}'" in run.stdout, run.stdout[-3000:]
+    assert run.steps["render:1"]["status"] == "OK"
     assert refusals(run) == []
 
 

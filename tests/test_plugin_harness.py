@@ -1040,14 +1040,19 @@ def test_a_host_without_string_parameters_trains_and_renders_through_the_daemon_
 
 def test_a_host_like_hostsupports_example_trains_with_the_default_preset_and_renders(
         clip: Clip, daemon: Daemon, tmp_path: Path) -> None:
-    """As HostSupport's example host: no String parameters, and Integer and Choice answering
-    kOfxStatErrMissingHostFeature to get and set. The node keeps those values itself at their defaults (the
-    preset is `fast`), Train reaches the daemon in VINPAINT_DAEMON, and a batch render waits for the job and
-    returns an inpainted frame: the daemon's own result for it, the source outside the hole."""
+    """As HostSupport's example host: no String parameters, Integer and Choice answering
+    kOfxStatErrMissingHostFeature to get and set, every Boolean read answering true, and every clip connected,
+    the Reference serving the Source's frames. The node keeps those values itself at their defaults (the preset is
+    `fast`, Invert mask off), takes no Source frame for a painting, Train reaches the daemon in VINPAINT_DAEMON,
+    and a batch render waits for the job and returns an inpainted frame: the daemon's own result for it, the
+    source outside the hole. Before (a hunt, 2026-12-03), Invert mask read as on (the fill went everywhere but the
+    hole), and every frame was sent as painted with the plate (the hole kept its object)."""
     from vinpaint.host_bridge.client import Client
+    build_plugin()
     out = tmp_path / "out"
     run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--lack-param-type", "OfxParamTypeString",
-                  "--unreadable-param-type", "OfxParamTypeChoice,OfxParamTypeInteger", "--batch", "--out", str(out),
+                  "--unreadable-param-type", "OfxParamTypeChoice,OfxParamTypeInteger", "--example-host-booleans",
+                  "--example-host-clips", "--batch", "--out", str(out),
                   "--steps", "describe,create,train,render:6,destroy,unload", env={"VINPAINT_DAEMON": daemon.endpoint})
     assert run.event("summary")["ok"], run.stdout[-3000:]
     frame, src = load(out, "output", 6), load(out, "source", 6)

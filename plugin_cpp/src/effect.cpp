@@ -40,6 +40,21 @@ bool referencePaintedAt(Instance &inst, double t) {
     return t >= range.min && t <= range.max;
 }
 
+bool referenceIsTheSource(Instance &inst, double t, const ofx::Image &ref) {
+    const ofx::Image src = inst.source.fetch(t);
+    if (!src || !ref) return false;
+    const px::View a = viewOf(src), b = viewOf(ref);
+    const px::Rect rod = rectProp(src.props(), kOfxImagePropRegionOfDefinition);
+    if (a.depth != b.depth || a.comps != b.comps || !(rectProp(ref.props(), kOfxImagePropRegionOfDefinition) == rod))
+        return false;
+    auto covers = [&](const px::Rect &r) { return r.x1 <= rod.x1 && r.y1 <= rod.y1 && r.x2 >= rod.x2 && r.y2 >= rod.y2; };
+    if (!covers(a.bounds) || !covers(b.bounds) || rod.width() < 1 || rod.height() < 1) return false;
+    const std::size_t bytes = static_cast<std::size_t>(rod.width()) * a.pixelBytes();
+    for (int y = rod.y1; y < rod.y2; ++y)
+        if (std::memcmp(a.pixel(rod.x1, y), b.pixel(rod.x1, y), bytes) != 0) return false;
+    return true;
+}
+
 // The daemon address a new node starts with, and keeps where the host makes no String parameters.
 static std::string defaultDaemonAddress() {
     const char *env = std::getenv("VINPAINT_DAEMON");
@@ -545,6 +560,21 @@ ofx::Clip clipHandle(OfxImageEffectHandle effect, const char *name, bool require
 }
 }  // namespace
 
+// HostSupport's example host stores no parameter values: it refuses every Integer read and answers every Boolean
+// read with true, so Invert mask read as on and every hole was inverted, silently (a hunt, 2026-12-03). A host
+// that cannot give an Integer value has no stored values, so its Booleans are taken at their defaults too. Only
+// reads here: the spec lets a plug-in set values in InstanceChanged alone, where a write-back probe could go.
+static void distrustStubBooleans(Instance &inst) {
+    try {
+        inst.dilation.getInt();
+    } catch (const std::exception &) {
+        return;  // a host that fails the read otherwise: the render says so, naming it
+    }
+    if (!inst.dilation.keptByNode()) return;
+    inst.invertMask.keepAtDefault();
+    inst.waitInBatch.keepAtDefault();
+}
+
 void createInstance(OfxImageEffectHandle effect) {
     OfxPropertySetHandle h = nullptr;
     ofx::check(suites().effect->getPropertySet(effect, &h), "getPropertySet");
@@ -573,6 +603,7 @@ void createInstance(OfxImageEffectHandle effect) {
     inst->jobReferences = paramHandle(ps, pname::kJobReferences, "String");
     inst->jobCanvas = paramHandle(ps, pname::kJobCanvas, "String");
     inst->refreshSerial = paramHandle(ps, pname::kRefreshSerial, "Integer");
+    distrustStubBooleans(*inst);
     props.setPointer(kOfxPropInstanceData, inst.get());
     inst.release();  // owned by the host's instance from now on; freed in destroyInstance
 }

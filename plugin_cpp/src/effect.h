@@ -172,6 +172,10 @@ std::string daemonAddress(const Instance &inst);
 // Whether the Reference clip (General context, connected) spans time t: its frame range says which frames were
 // painted, so Train sends those and a proxy render of one shows the painting, not the matte's split.
 bool referencePaintedAt(Instance &inst, double t);
+// Whether the Reference image `ref` at t is the Source's own image there, pixel for pixel over the Source's region:
+// no painting (a host that says every clip is connected and serves the Source to any of them, as HostSupport's
+// example host does, made every frame "painted" with the plate, its object kept in the hole; 2026-12-03).
+bool referenceIsTheSource(Instance &inst, double t, const ofx::Image &ref);
 std::string clientName();
 bool hostIsNatron();      // kOfxPropName fr.inria.Natron*
 bool hostIsBackground();  // kOfxImageEffectHostPropIsBackground: a render process with no GUI (a farm, a script)

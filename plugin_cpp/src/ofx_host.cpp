@@ -253,6 +253,16 @@ void Param::write(Set set, T Kept::*slot, const T &v) const {
     checkCall(st, "paramSetValue");
 }
 
+bool Param::keptByNode() const {
+    if (!kept_) return false;
+    std::lock_guard<std::mutex> lock(kept_->mutex);
+    return kept_->active;
+}
+
+void Param::keepAtDefault() const {
+    if (kept_) keep<int>("give a stored value of");
+}
+
 int Param::getInt() const {
     return read<int>([&](int &v) { return g_suites.param->paramGetValue(h_, &v); }, &Kept::i);
 }
@@ -288,9 +298,9 @@ void Param::setString(const std::string &v) const {
 // ---- messages and progress ---------------------------------------------------------------------------------
 void postMessage(OfxImageEffectHandle effect, const char *type, const std::string &text) noexcept {
     if (g_suites.message2) {
-        g_suites.message2->message(effect, type, nullptr, "%s", text.c_str());
+        g_suites.message2->message(effect, type, "", "%s", text.c_str());
     } else if (g_suites.message1) {
-        g_suites.message1->message(effect, type, nullptr, "%s", text.c_str());
+        g_suites.message1->message(effect, type, "", "%s", text.c_str());
     } else {
         std::fprintf(stderr, "%s\n", text.c_str());
     }
@@ -309,7 +319,7 @@ std::map<OfxImageEffectHandle, std::string> g_posted;  // the last fallback mess
 
 void setPersistentMessage(OfxImageEffectHandle effect, const char *type, const std::string &text) noexcept {
     if (hasPersistentMessages()) {
-        g_suites.message2->setPersistentMessage(effect, type, nullptr, "%s", text.c_str());
+        g_suites.message2->setPersistentMessage(effect, type, "", "%s", text.c_str());
         return;
     }
     if (std::strcmp(type, kOfxMessageError) != 0 && std::strcmp(type, kOfxMessageWarning) != 0) {

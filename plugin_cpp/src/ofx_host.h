@@ -120,6 +120,11 @@ public:
     void setInt(int v) const;
     void setDouble(double v) const;
     void setString(const std::string &v) const;
+    // Whether the node keeps this parameter's value itself (the host could not give or take it).
+    bool keptByNode() const;
+    // From now on the node keeps this Integer-like parameter itself, at its default (a host whose answers for it
+    // are not stored values); said once on the host's stderr.
+    void keepAtDefault() const;
 
 private:
     void checkCall(OfxStatus status, const char *call) const;  // a refusal names this parameter

@@ -61,6 +61,12 @@ struct Plane {
 
 enum class MaskChannel { Alpha, Luminance };
 
+// The channel a mask image is read from when `chosen` is Alpha: its luminance where the image carries no matte in
+// an alpha, an RGB image or an alpha the same everywhere while the colour varies (a black-and-white matte read with
+// an added opaque alpha). Before (2026-12-03) an RGB mask failed every Train and render, and hosts without Choice
+// parameters (HostSupport's example) could not set Mask channel to Luminance.
+MaskChannel matteChannel(const View &mask, MaskChannel chosen);
+
 // src with its pixels limited to `region` (bounds cut to it; an image may hold pixels outside its region of
 // definition, which to a host are not part of the frame).
 View within(const View &src, const Rect &region);
@@ -87,7 +93,7 @@ bool anyAlpha(const View &src);
 // is above one half, 0 elsewhere. A 1-channel view is its own alpha and luminance. Returns the hole pixel count.
 // `only` (a frame's region inside a larger canvas `frame`): pixels outside it are `outside` (0: known, 255: hole
 // to fill, as a moving plate's margin), whatever the mask says there, and not counted. Throws
-// std::invalid_argument for Alpha on a 3-channel view.
+// std::invalid_argument for Alpha on a 3-channel view (callers ask matteChannel first).
 std::size_t packMask(const View &mask, const Rect &frame, MaskChannel channel, bool invert, unsigned char *dst,
                      int rowBegin, int rowEnd, const Rect *only = nullptr, unsigned char outside = 0);
 

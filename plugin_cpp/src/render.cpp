@@ -190,7 +190,9 @@ OfxStatus Renderer::overlay() {
             ofx::Image m = inst_.mask.fetch(a_.time);
             if (m) {
                 const auto ch = inst_.maskChannel.getIntAt(a_.time) == kMaskLuminance ? px::MaskChannel::Luminance : px::MaskChannel::Alpha;
-                px::packMask(viewOf(m), srcRod_, ch, inst_.invertMask.getIntAt(a_.time) != 0, mask.data(), 0, h);
+                const px::View mv = viewOf(m);
+                px::packMask(mv, srcRod_, px::matteChannel(mv, ch), inst_.invertMask.getIntAt(a_.time) != 0,
+                             mask.data(), 0, h);
             }
         }
     } catch (const std::invalid_argument &e) {

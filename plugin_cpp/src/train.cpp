@@ -138,7 +138,7 @@ void TrainJob::readReferences(const proto::HelloReply &hello, const std::string 
         if (!referencePaintedAt(inst_, t)) continue;
         failIfCancelled(0.5);
         ofx::Image img = inst_.reference.fetch(t);
-        if (!img) continue;
+        if (!img || referenceIsTheSource(inst_, t, img)) continue;
         const px::View image = viewOf(img);
         const px::Rect rod = rectProp(img.props(), kOfxImagePropRegionOfDefinition);
         const std::string frame = std::to_string(first_ + i);
@@ -253,7 +253,8 @@ void TrainJob::readFrame(int i, zmq::message_t &frame, zmq::message_t &mask, std
             ofx::Image m = inst_.mask.fetch(t);
             if (!m) throw OfxError(kOfxStatFailed, "vinpaint: the host has no Mask image at frame " + std::to_string(first_ + i) +
                                                " (is the mask input enabled, and a channel chosen for it?)");
-            packFrom(viewOf(m), channel_);
+            const px::View mv = viewOf(m);
+            packFrom(mv, px::matteChannel(mv, channel_));
         }
     } catch (const std::invalid_argument &e) {
         throw OfxError(kOfxStatFailed, std::string("vinpaint: ") + e.what());
@@ -687,7 +688,7 @@ std::optional<Sha256::Digest> referenceDigestAt(Instance &inst, double t, const 
                                                 const px::Rect &packed, const proto::Geometry &g) {
     if (!referencePaintedAt(inst, t)) return std::nullopt;
     ofx::Image img = inst.reference.fetch(t);
-    if (!img) return std::nullopt;
+    if (!img || referenceIsTheSource(inst, t, img)) return std::nullopt;
     const px::View image = viewOf(img);
     const px::Rect rod = rectProp(img.props(), kOfxImagePropRegionOfDefinition);
     // Not one Train could have sent (it refuses those): another painting.

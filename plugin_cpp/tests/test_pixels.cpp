@@ -129,6 +129,24 @@ void testMaskThresholds() {
         }
         CHECK(threw);
     }
+    {  // matteChannel: Alpha asked of an image that carries no matte in an alpha reads its luminance
+        std::vector<std::uint8_t> rgb = {0, 0, 0, 255, 255, 255, 0, 0, 0, 0, 0, 0};
+        const View v3{rgb.data(), frame, 12, Depth::U8, 3};
+        CHECK(matteChannel(v3, MaskChannel::Alpha) == MaskChannel::Luminance);  // RGB
+        std::vector<std::uint8_t> opaque = {0, 0, 0, 255, 255, 255, 255, 255, 0, 0, 0, 255, 0, 0, 0, 255};
+        const View vo{opaque.data(), frame, 16, Depth::U8, 4};
+        CHECK(matteChannel(vo, MaskChannel::Alpha) == MaskChannel::Luminance);  // a b/w matte, alpha added opaque
+        unsigned char m[4];
+        CHECK(packMask(vo, frame, matteChannel(vo, MaskChannel::Alpha), false, m, 0, 1) == 1);
+        CHECK(m[0] == 0 && m[1] == 255 && m[2] == 0 && m[3] == 0);
+        std::vector<std::uint8_t> roto = {0, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 0, 0, 0, 0, 0};
+        const View vr{roto.data(), frame, 16, Depth::U8, 4};
+        CHECK(matteChannel(vr, MaskChannel::Alpha) == MaskChannel::Alpha);  // the alpha varies: it is the matte
+        std::vector<std::uint8_t> flat(16, 255);
+        const View vf{flat.data(), frame, 16, Depth::U8, 4};
+        CHECK(matteChannel(vf, MaskChannel::Alpha) == MaskChannel::Alpha);  // nothing varies: the alpha as given
+        CHECK(matteChannel(vo, MaskChannel::Luminance) == MaskChannel::Luminance);
+    }
 }
 
 // A reference's hole pixels must carry colour to take whole: alpha of at least one half, inside the bounds.

@@ -3,7 +3,9 @@
 // from --reference-first-frame on, no image outside them; --reference-components RGB|RGBA as connected to it,
 // the Source's by default; --gui-final-render: a final render from a GUI host before OFX 1.4, which gives no
 // render status; --playback: renders with a final render status inside an interactive sequence, as Natron's viewer
-// plays back; --host-name: the name the host gives itself; --no-temporal-access: a host that says plug-ins may
+// plays back; --example-host-booleans / --example-host-clips: Boolean parameters and clips as HostSupport's example
+// host has them (every Boolean read answers true and no write is taken; every clip connected, the Reference
+// serving the Source's frames); --host-name: the name the host gives itself; --no-temporal-access: a host that says plug-ins may
 // read only the frame at hand; --frame-origin F=X,Y, repeated: frame F's region of definition starts at (X, Y),
 // every clip's, as a plate stabilised with an animated Transform has it, and .npy frames of different shapes are
 // frames of their own sizes, as a rotation grows a plate's region; --frac-edge F: frame F's canonical region ends
@@ -67,6 +69,9 @@ namespace {
 struct Args {
     std::string bundle, sourceDir, maskDir, outDir, daemon, context = "general", referenceDir;
     int referenceFirst = 1;
+    // --example-host-clips: as HostSupport's example host, every clip says it is connected and the Reference serves
+    // the Source's frames (from --source).
+    bool exampleClips = false;
     int synthW = 0, synthH = 0, synthT = 0;
     bool noMask = false, batch = false;
     Depth depth = Depth::Byte;
@@ -193,6 +198,8 @@ Args parse(int argc, char **argv) {
         else if (k == "--wait-timeout") a.waitTimeout = std::stod(next());
         else if (k == "--lack-param-type") a.lackParamType = next();
         else if (k == "--unreadable-param-type") a.host.unreadableParamType = next();
+        else if (k == "--example-host-booleans") a.host.exampleBooleans = true;
+        else if (k == "--example-host-clips") a.exampleClips = true;
         else usage("unknown option " + k);
     }
     if (a.bundle.empty()) usage("--bundle is required");
@@ -1084,6 +1091,10 @@ int Driver::run() {
         if (mask_->frameWidth(i) != source_->frameWidth(i) || mask_->frameHeight(i) != source_->frameHeight(i))
             usage("the mask frames do not match the source frames");
     if (!a_.referenceDir.empty()) reference_ = npyDirectory(a_.referenceDir);
+    if (a_.exampleClips && !a_.sourceDir.empty()) {
+        reference_ = npyDirectory(a_.sourceDir);
+        a_.referenceFirst = a_.firstFrame;
+    }
     host_.paramChangedByPlugin = [this](Effect &e, Param &p) {
         if (!e.isInstance || nested_ > 3) return;
         ++nested_;

@@ -159,6 +159,7 @@ struct Options {
     bool background = false;       // kOfxImageEffectHostPropIsBackground
     bool temporalAccess = true;    // kOfxImageEffectPropTemporalClipAccess (--no-temporal-access: 0)
     std::string name = "org.vinpaint.harness";  // kOfxPropName (--host-name: as another host names itself)
+    bool exampleBooleans = false;     // every Boolean read answers true, every Boolean write kOfxStatErrMissingHostFeature
     std::string unreadableParamType;  // comma-separated types whose paramGetValue and paramSetValue answer
                                       // kOfxStatErrMissingHostFeature (as HostSupport's example host does for
                                       // Choice and Integer)
@@ -167,6 +168,7 @@ struct Options {
 // The host: owns the suites and every object handed to the plugin.
 class Host {
 public:
+    bool exampleBooleans() const { return opt_.exampleBooleans; }
     bool unreadable(const std::string &type) const {
         const std::string list = "," + opt_.unreadableParamType + ",";
         return !type.empty() && list.find("," + type + ",") != std::string::npos;
