@@ -247,6 +247,27 @@ def test_booleans_of_a_host_that_stores_no_values_are_taken_at_their_defaults() 
     assert refusals(run) == []
 
 
+def test_train_writes_back_a_boolean_read_off_its_default_and_keeps_the_default_where_the_host_refuses(
+        tmp_path: Path) -> None:
+    """A host that gives Integer values but answers every Boolean read with true and refuses every write (the
+    example host's Booleans alone): an overlay before Train shows the mask inverted, as read. Pressing Train writes
+    the value it read back (InstanceChanged is where the spec allows writes), the host refuses it as a feature it
+    lacks, and from then on the node keeps Invert mask at its default: the overlay marks the hole as given."""
+    run = harness("--synthetic", f"{W}x{H}x{T}", "--daemon", NOWHERE, "--example-host-booleans", "--param",
+                  "output=2", "--out", str(tmp_path / "before"), "--expect-failure", "train",
+                  "--steps", f"describe,create,render:2,out:{tmp_path / 'after'},train,render:2,destroy,unload")
+    assert run.steps["render:2"]["status"] == "OK", run.stdout[-3000:]
+    assert "the host cannot store a value of the parameter 'invertMask'" in run.stdout
+    assert "'waitInBatch'" not in run.stdout  # read as true, its default: nothing written
+    for when, tinted_in_hole in (("before", False), ("after", True)):
+        out, src, mask = (np.load(tmp_path / when / f"{k}_2.npy") for k in ("output", "source", "mask"))
+        hole = mask[..., 0] > 127
+        assert hole.any() and (~hole).any()
+        assert np.array_equal(out[hole], src[hole]) != tinted_in_hole, when
+        assert np.array_equal(out[~hole], src[~hole]) == tinted_in_hole, when
+    assert refusals(run) == []
+
+
 def test_a_parameter_value_the_host_cannot_give_is_kept_by_the_node_at_its_default() -> None:
     """HostSupport's example host answers kOfxStatErrMissingHostFeature to paramGetValue and paramSetValue on a
     Choice (and an Integer). The node keeps such a value itself from then on, starting at the parameter's default,

@@ -563,7 +563,8 @@ ofx::Clip clipHandle(OfxImageEffectHandle effect, const char *name, bool require
 // HostSupport's example host stores no parameter values: it refuses every Integer read and answers every Boolean
 // read with true, so Invert mask read as on and every hole was inverted, silently (a hunt, 2026-12-03). A host
 // that cannot give an Integer value has no stored values, so its Booleans are taken at their defaults too. Only
-// reads here: the spec lets a plug-in set values in InstanceChanged alone, where a write-back probe could go.
+// reads here: the spec lets a plug-in set values in InstanceChanged alone, where Train writes back what it read
+// (Param::keepUnlessWritable) for a host that gives Integers but not stored Booleans.
 static void distrustStubBooleans(Instance &inst) {
     try {
         inst.dilation.getInt();
@@ -685,7 +686,11 @@ OfxStatus instanceChanged(OfxImageEffectHandle effect, PropSet inArgs) {
     const std::string reason = inArgs.tryString(kOfxPropChangeReason).value_or(kOfxChangeUserEdited);
     if (reason == kOfxChangePluginEdited) return kOfxStatOK;  // our own status/job writes
     Instance &inst = instanceOf(effect);
-    if (name == pname::kTrain) return train(inst);
+    if (name == pname::kTrain) {
+        inst.invertMask.keepUnlessWritable();  // a host whose Boolean reads are no stored values (see above)
+        inst.waitInBatch.keepUnlessWritable();
+        return train(inst);
+    }
     if (name == pname::kCancel) return cancelTraining(inst);
     if (name == pname::kRefresh) return refresh(inst);
     // Output switched to Source or Mask overlay: neither needs the daemon, so a daemon error shown on the node

@@ -263,6 +263,14 @@ void Param::keepAtDefault() const {
     if (kept_) keep<int>("give a stored value of");
 }
 
+void Param::keepUnlessWritable() const {
+    if (!h_ || !kept_ || keptByNode()) return;
+    int v = 0;
+    if (g_suites.param->paramGetValue(h_, &v) != kOfxStatOK) return;
+    if (v == props_.tryInt(kOfxParamPropDefault).value_or(0)) return;
+    if (hostCannot(g_suites.param->paramSetValue(h_, v))) keep<int>("store a value of");
+}
+
 int Param::getInt() const {
     return read<int>([&](int &v) { return g_suites.param->paramGetValue(h_, &v); }, &Kept::i);
 }

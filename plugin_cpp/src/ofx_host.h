@@ -125,6 +125,11 @@ public:
     // From now on the node keeps this Integer-like parameter itself, at its default (a host whose answers for it
     // are not stored values); said once on the host's stderr.
     void keepAtDefault() const;
+    // An Integer-like parameter read as other than its default has that value written back; where the host refuses
+    // the write as a feature it lacks, its reads were no stored values (HostSupport's example host answers every
+    // Boolean read with true), and the node keeps the default. Only from InstanceChanged, the spec's place for
+    // writes; a real host sees its own value again.
+    void keepUnlessWritable() const;
 
 private:
     void checkCall(OfxStatus status, const char *call) const;  // a refusal names this parameter
