@@ -253,7 +253,7 @@ def check_clip_name(name: str, manifest: Path) -> None:
 
 def _write_png(path: Path, image: np.ndarray) -> None:
     im = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    if not cv2.imwrite(str(path), im):
+    if not dataset.imwrite(path, im):
         raise InputError(f"cannot write {path}.")
 
 

@@ -73,9 +73,31 @@ def find_clip(root: Path, name: str) -> ClipSource:
     raise InputError(f"no clip called {name!r} under {root}.")
 
 
+def _imread(path: Path) -> np.ndarray | None:
+    """cv2.imread through bytes: given a path that is no UTF-8 (surrogate escapes), imread crashed the process
+    (SIGSEGV, OpenCV 4.14 and 5.1)."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError:
+        return None
+    return cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+
+
+def imwrite(path: Path, image: np.ndarray) -> bool:
+    """cv2.imwrite through bytes, for the same reason; False when it cannot be encoded or written."""
+    ok, buf = cv2.imencode(Path(path).suffix or ".png", image)
+    if not ok:
+        return False
+    try:
+        Path(path).write_bytes(buf.tobytes())
+    except OSError:
+        return False
+    return True
+
+
 def read_image(path: Path) -> np.ndarray:
     """One frame as uint8 RGB [H,W,3] (16-bit files are reduced to 8 bits)."""
-    im = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    im = _imread(path)
     if im is None:
         raise InputError(f"{path} is not a readable image.")
     if im.dtype == np.uint16:
@@ -91,7 +113,7 @@ def read_image(path: Path) -> np.ndarray:
 
 def read_mask(path: Path) -> np.ndarray:
     """One mask as bool [H,W]: any non-zero pixel is hole."""
-    im = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    im = _imread(path)
     if im is None:
         raise InputError(f"{path} is not a readable mask image.")
     if im.ndim == 3:

@@ -3,6 +3,7 @@ flow maps, and PSNR against wall-clock time. All take numpy frames and return or
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import cv2
@@ -10,6 +11,7 @@ import numpy as np
 
 from vinpaint.engine.flowviz import flow_magnitude_scale, flow_to_rgb
 
+from vinpaint.evaluation.dataset import imwrite
 from vinpaint.evaluation.metrics import to_unit
 
 LABEL_HEIGHT = 16
@@ -126,7 +128,8 @@ def flow_progress(stages: list[tuple[str, np.ndarray, np.ndarray]], hole: np.nda
 def save(path: Path, image: np.ndarray) -> None:
     """Write an RGB uint8 picture as PNG."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not imwrite(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):  # a picture is no result: said, not fatal
+        print(f"vinpaint: warning: cannot write the picture {path}", file=sys.stderr)
 
 
 def psnr_vs_time(curves: dict[str, list[tuple[float, float]]], path: Path, title: str,

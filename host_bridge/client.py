@@ -207,8 +207,8 @@ class Client:
                  references: Sequence[int] = ()) -> dict[str, Any]:
         body = {"frames": frames, "width": width, "height": height, "channels": channels, "dtype": dtype,
                 "mask_dtype": mask_dtype, "content_hash": content_hash, "settings": settings or {}}
-        if name:
-            body["name"] = name
+        if name:  # a label: a file name that is no UTF-8 (surrogate escapes) travels with ? in their place
+            body["name"] = name.encode("utf-8", "replace").decode("utf-8")
         if references:  # optional: a clip without reference frames opens exactly as before
             body["references"] = sorted(int(i) for i in references)
         return self.request("job.open", body)[0]

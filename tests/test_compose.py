@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -18,7 +19,7 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 def _png(path: Path, image: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     im = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    cv2.imwrite(str(path), im)
+    assert dataset.imwrite(path, im)  # through bytes: any folder name
 
 
 def make_data(root: Path, bg_len=12, src_len=5, w=64, h=32) -> Path:
@@ -125,6 +126,18 @@ def test_same_seed_same_set_and_round_trip(tmp_path):
     # the written set is itself a data folder: its clips have frames and masks
     masked, _ = dataset.scan(tmp_path / "set")
     assert sorted(c.name for c in masked) == sorted(e["name"] for e in m1["clips"])
+
+
+def test_folders_named_in_no_utf8_compose_and_read_back(tmp_path):
+    """Latin-1 folder names (surrogate escapes in Python): cv2.imread/imwrite given such a str crashed the whole
+    process with SIGSEGV (a hunt, 2026-12-03: `vinpaint compose` and `eval` exited 139, no message)."""
+    data = make_data(tmp_path / os.fsdecode(b"d\xe9ta"), bg_len=6, src_len=6)
+    manifest = compose.make_manifest(data, ComposeConfig(count=1, frames=3, width=64, height=32))
+    out = tmp_path / os.fsdecode(b"s\xe9t")
+    compose.write_set(data, manifest, out)
+    back = compose.read_set(out)
+    fresh = compose.build_clip(data, manifest, manifest["clips"][0])
+    assert len(back) == 1 and (back[0].frames == fresh.frames).all() and (back[0].masks == fresh.masks).all()
 
 
 def test_a_masked_clip_is_a_background_with_its_object_in_the_truth(tmp_path):

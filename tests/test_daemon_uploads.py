@@ -246,3 +246,16 @@ def test_the_daemon_checks_its_connections_with_tcp_keepalive(daemon):
     finally:
         raw.sock.close(0)
         ctx.term()
+
+
+def test_a_job_name_that_is_no_utf8_is_sent_with_its_undecodable_bytes_replaced(daemon):
+    """`vinpaint submit` names a job after its video's file name; a Latin-1 name (surrogate escapes in Python)
+    made msgpack raise UnicodeEncodeError, a traceback before anything was sent (a hunt, 2026-12-03)."""
+    frames, masks = clip(seed=31, t=3)
+    body = open_body(frames, masks, {"preset": "tiny"})
+    del body["settings"]
+    with Client(daemon.address) as c:
+        opened = c.open_job(**body, settings={"preset": "tiny"}, name=os.fsdecode(b"pl\xe9te.mov"))
+        listed = {j["job"]: j["name"] for j in c.list_jobs()}
+        assert listed[opened["job"]] == "pl?te.mov"
+        c.delete(opened["job"])
