@@ -37,7 +37,9 @@ def add_parser(subparsers) -> None:
 
 
 def earlier_set(out: Path) -> bool:
-    """`vinpaint compose` wrote `out`: it holds a manifest.json that reads as one."""
+    """`vinpaint compose` wrote `out`: it holds a manifest.json that reads as one, or is a set it was writing."""
+    if compose.interrupted_set(out):
+        return True
     try:
         compose.load_manifest(out / "manifest.json")
     except InputError:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -257,12 +258,23 @@ def _write_png(path: Path, image: np.ndarray) -> None:
         raise InputError(f"cannot write {path}.")
 
 
+IN_PROGRESS = ".compose-in-progress"
+"""Beside the clips while a set is written, gone once its manifest is: a set killed half-way (a signal, a full disk)
+is known as compose's own, so the same command writes it again, and nothing reads it as a set (before, 2026-12-03:
+the re-run was refused as a folder of someone else's files, and a clip of 2 of its 60 frames read as complete)."""
+
+
 def write_set(data: Path, manifest: dict, out: Path) -> list[Path]:
-    """Write every clip as `out/<name>/{frames,masks,truth}/00000.png` plus `out/manifest.json`."""
+    """Write every clip as `out/<name>/{frames,masks,truth}/00000.png` plus `out/manifest.json`. Over an earlier set
+    it replaces that set: frames past a clip's new length and clips the new manifest does not name go (before, a
+    shorter set over a longer one left the old frames, and `eval --composed` scored the mix)."""
     out = Path(out)
     for entry in manifest["clips"]:  # before anything is written: each clip's folder lies inside OUT
         check_clip_name(entry["name"], out / "manifest.json")
     out.mkdir(parents=True, exist_ok=True)
+    earlier = _earlier_clips(out)
+    earlier |= {e["name"] for e in manifest["clips"]}  # kept in the marker: a set stopped before its manifest
+    atomic_write_text(out / IN_PROGRESS, json.dumps({"clips": sorted(earlier)}))
     written = []
     for entry in manifest["clips"]:
         clip = build_clip(data, manifest, entry)
@@ -273,9 +285,36 @@ def write_set(data: Path, manifest: dict, out: Path) -> list[Path]:
             _write_png(d / "frames" / f"{i:05d}.png", clip.frames[i])
             _write_png(d / "masks" / f"{i:05d}.png", clip.masks[i].astype(np.uint8) * 255)
             _write_png(d / "truth" / f"{i:05d}.png", clip.truth[i])
+        for sub in ("frames", "masks", "truth"):
+            for old in (d / sub).glob("[0-9][0-9][0-9][0-9][0-9].png"):
+                if int(old.stem) >= len(clip.frames):
+                    old.unlink()
         written.append(d)
+    for name in earlier - {e["name"] for e in manifest["clips"]}:
+        if (out / name).is_dir() and not (out / name).is_symlink():
+            shutil.rmtree(out / name)
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
+    (out / IN_PROGRESS).unlink()
     return written
+
+
+def _earlier_clips(out: Path) -> set[str]:
+    """The clips an earlier set in `out` names, and those a stopped one was writing (IN_PROGRESS)."""
+    names: set[str] = set()
+    try:
+        names |= {e["name"] for e in load_manifest(out / "manifest.json")["clips"]}
+    except InputError:
+        pass
+    try:
+        listed = json.loads((out / IN_PROGRESS).read_text())["clips"]
+        names |= {n for n in listed if isinstance(n, str) and n and "/" not in n and n not in (".", "..")}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return names
+
+
+def interrupted_set(folder: Path) -> bool:
+    return (Path(folder) / IN_PROGRESS).is_file()
 
 
 def read_set_clip(folder: Path, entry: dict) -> ComposedClip:
@@ -288,5 +327,8 @@ def read_set_clip(folder: Path, entry: dict) -> ComposedClip:
 def read_set(folder: Path) -> list[ComposedClip]:
     """Read back a set written by `write_set` (the folder holds manifest.json and <name>/truth/)."""
     folder = Path(folder)
+    if interrupted_set(folder):
+        raise InputError(f"the composed set {folder} was stopped while it was written; run the same `vinpaint "
+                         "compose` again to finish it.")
     manifest = load_manifest(folder / "manifest.json")
     return [read_set_clip(folder, e) for e in manifest["clips"]]

@@ -43,9 +43,10 @@ def load_composed(data: Path, out: Path, cfg: EvalConfig, composed: Path | None,
     if existing.is_file():
         held = compose.load_manifest(existing)
         check_same_set(held, manifest, out, f"--data {data}")
-        stored = check_same_pixels(data, held, target, out)
-        if held == manifest:
-            return stored if stored is not None else compose.read_set(target)
+        if not compose.interrupted_set(target):  # else stopped while written: written again below
+            stored = check_same_pixels(data, held, target, out)
+            if held == manifest:
+                return stored if stored is not None else compose.read_set(target)
     echo(f"composing {len(manifest['clips'])} clips into {target}")
     compose.write_set(data, manifest, target)
     return compose.read_set(target)

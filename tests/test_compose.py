@@ -140,6 +140,35 @@ def test_folders_named_in_no_utf8_compose_and_read_back(tmp_path):
     assert len(back) == 1 and (back[0].frames == fresh.frames).all() and (back[0].masks == fresh.masks).all()
 
 
+def test_a_set_written_again_replaces_the_earlier_one_and_a_stopped_one_is_not_read(tmp_path, monkeypatch):
+    """A shorter set over a longer one kept the old frames past its length and the old clips, and `eval
+    --composed` scored the mix; a set stopped half-way read as complete, and its re-run was refused (a hunt,
+    2026-12-03). Now the set is replaced, and a stopped one is refused by read_set until it is written again."""
+    data = make_data(tmp_path / "data", bg_len=12, src_len=12)
+    out = tmp_path / "set"
+    compose.write_set(data, compose.make_manifest(data, ComposeConfig(seed=1, count=2, frames=6, width=64,
+                                                                      height=32)), out)
+    short = compose.make_manifest(data, ComposeConfig(seed=5, count=1, frames=3, width=64, height=32))
+    compose.write_set(data, short, out)
+    back = compose.read_set(out)
+    assert len(back) == 1 and len(back[0].frames) == 3
+    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.json", short["clips"][0]["name"]])
+    for sub in ("frames", "masks", "truth"):
+        assert len(list((out / short["clips"][0]["name"] / sub).iterdir())) == 3
+
+    def stopped(*args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(compose, "_write_png", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        compose.write_set(data, short, out)
+    assert compose.interrupted_set(out)
+    with pytest.raises(InputError, match="stopped while it was written; run the same `vinpaint compose` again"):
+        compose.read_set(out)
+    monkeypatch.undo()
+    compose.write_set(data, short, out)
+    assert not compose.interrupted_set(out) and len(compose.read_set(out)[0].frames) == 3
+
+
 def test_a_masked_clip_is_a_background_with_its_object_in_the_truth(tmp_path):
     data = make_data(tmp_path, bg_len=12, src_len=8)
     for i in range(8):  # a second masked clip, "walker": green level 50+i, its own mask in the lower left
