@@ -130,8 +130,9 @@ net::InMessage DaemonClient::awaitReply(const std::string &type, const std::stri
 net::Millis DaemonClient::withinBudget(net::Millis timeout) {
     budgetBound_ = false;
     if (!budget_) return timeout;
-    const auto left = std::max(std::chrono::duration_cast<net::Millis>(budget_->end - std::chrono::steady_clock::now()),
-                               kBudgetFloor);
+    const auto now = std::chrono::steady_clock::now();
+    if (!budget_->end) budget_->end = now + budget_->total;  // the first request has the whole of it
+    const auto left = std::max(std::chrono::duration_cast<net::Millis>(*budget_->end - now), kBudgetFloor);
     if (left >= timeout) return timeout;
     budgetBound_ = true;
     return left;

@@ -49,10 +49,11 @@ struct Timeouts {
 // One render's time with the daemon: every request it makes shares it (before, each had its own timeout, so a
 // daemon answering each in 1.9 s held an interactive render for 4-6 s). A fetch adds its bytes' allowance.
 struct RenderBudget {
-    std::chrono::steady_clock::time_point end;
+    explicit RenderBudget(net::Millis total) : total(total) {}
     net::Millis total;  // what it was given in all, for the message
+    std::optional<std::chrono::steady_clock::time_point> end;  // from the first request on
     void extend(net::Millis more) {
-        end += more;
+        if (end) *end += more;
         total += more;
     }
 };

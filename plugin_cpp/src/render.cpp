@@ -92,8 +92,7 @@ void writeSource(Instance &inst, const px::View &src, const px::View &out, const
 class Renderer {
 public:
     Renderer(Instance &inst, const RenderArgs &args)
-        : inst_(inst), a_(args),
-          budget_{std::chrono::steady_clock::now() + Timeouts::interactive().control, Timeouts::interactive().control} {}
+        : inst_(inst), a_(args), budget_(Timeouts::interactive().control) {}
     OfxStatus run();
 
 private:
