@@ -307,6 +307,21 @@ def test_interactive_render_while_training_shows_the_source_with_progress(traine
 
 # --- the finished frames --------------------------------------------------------------------------------------------
 
+def test_a_host_whose_images_carry_no_region_of_definition_trains_and_renders(trained: Trained, clip: Clip,
+                                                                             daemon: Daemon, tmp_path: Path) -> None:
+    """kOfxImagePropRegionOfDefinition came with OFX 1.4; a host before it gives an image its bounds alone. Train
+    and render take the bounds then (before, 2026-12-03, each failed: the property was required): Train finds the
+    job trained here, and a frame is the daemon's result."""
+    out = tmp_path / "out"
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint,
+                  "--param", f"preset={PRESET_TINY}", "--no-image-rod", "--batch", "--out", str(out),
+                  "--steps", "describe,create,train,render:4,destroy,unload")
+    assert run.steps["train"]["status"] == "OK", run.stdout[-3000:]
+    assert run.steps["render:4"]["status"] == "OK", run.steps["render:4"]
+    assert run.steps["train"]["job"] == trained.job
+    assert np.array_equal(load(out, "output", 4)[..., :3], trained.results[3])
+
+
 def test_batch_render_waits_for_training_and_every_frame_is_the_daemons_result(trained: Trained, clip: Clip) -> None:
     run = trained.batch
     assert run.event("summary")["ok"], run.stdout[-3000:]

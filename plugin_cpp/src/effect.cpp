@@ -44,8 +44,8 @@ bool referenceIsTheSource(Instance &inst, double t, const ofx::Image &ref) {
     const ofx::Image src = inst.source.fetch(t);
     if (!src || !ref) return false;
     const px::View a = viewOf(src), b = viewOf(ref);
-    const px::Rect rod = rectProp(src.props(), kOfxImagePropRegionOfDefinition);
-    if (a.depth != b.depth || a.comps != b.comps || !(rectProp(ref.props(), kOfxImagePropRegionOfDefinition) == rod))
+    const px::Rect rod = imageRod(src);
+    if (a.depth != b.depth || a.comps != b.comps || !(imageRod(ref) == rod))
         return false;
     auto covers = [&](const px::Rect &r) { return r.x1 <= rod.x1 && r.y1 <= rod.y1 && r.x2 >= rod.x2 && r.y2 >= rod.y2; };
     if (!covers(a.bounds) || !covers(b.bounds) || rod.width() < 1 || rod.height() < 1) return false;
@@ -262,6 +262,12 @@ void forRowBands(int rows, const std::function<void(int, int)> &fn) {
 
 px::Rect rectProp(const PropSet &p, const char *name) {
     return px::Rect{p.getInt(name, 0), p.getInt(name, 1), p.getInt(name, 2), p.getInt(name, 3)};
+}
+
+px::Rect imageRod(const ofx::Image &img) {
+    const PropSet p = img.props();
+    return p.tryInt(kOfxImagePropRegionOfDefinition, 3) ? rectProp(p, kOfxImagePropRegionOfDefinition)
+                                                        : rectProp(p, kOfxImagePropBounds);
 }
 
 std::optional<px::Rect> pixelRect(const OfxRectD &r, double par, bool enclosing) {

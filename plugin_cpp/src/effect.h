@@ -201,5 +201,8 @@ constexpr double kMaxCanvasGrowth = 4.0;
 // An OFX image's pixels as a px::View; throws OfxError for depths/components the plugin does not handle.
 px::View viewOf(const ofx::Image &img);
 px::Rect rectProp(const ofx::PropSet &p, const char *name);
+// An image's region of definition in pixels; its bounds where the host gives none (the property came with OFX
+// 1.4: before, 2026-12-03, every Train and render failed in a host older than that).
+px::Rect imageRod(const ofx::Image &img);
 
 }  // namespace vinpaint

@@ -141,7 +141,7 @@ OfxStatus Renderer::run() {
     srcImg_ = inst_.source.fetch(a_.time);
     if (srcImg_) {
         src_ = viewOf(srcImg_);
-        srcRod_ = rectProp(srcImg_.props(), kOfxImagePropRegionOfDefinition);
+        srcRod_ = imageRod(srcImg_);
         hasSource_ = true;
     } else {
         // No source here (unconnected, or outside its range): transparent black, nothing to inpaint.
@@ -388,7 +388,7 @@ bool Renderer::writeMatte(const FetchedFrame &f) {
 
 bool Renderer::writeMattePlane(const std::vector<unsigned char> &rgb, int width, int height, bool inCanvas) {
     px::Plane plane{const_cast<unsigned char *>(rgb.data()), width, height, 3, px::Depth::U8};
-    const px::Rect rod = hasSource_ ? srcRod_ : rectProp(outImg_.props(), kOfxImagePropRegionOfDefinition);
+    const px::Rect rod = hasSource_ ? srcRod_ : imageRod(outImg_);
     const px::Sampling map = inCanvas ? sampling(width, height) : px::Sampling{rod, width, height};
     return forWindowRows(inst_.handle, a_.window, a_.fieldParity, [&](int y0, int y1) {
         px::writePlane(plane, map, out_, a_.window, y0, y1, nullptr, px::AlphaMode::Opaque);
@@ -414,7 +414,7 @@ proto::Geometry Renderer::geometry(DaemonClient &client, const std::string &job)
 // one Train kept with the job (jobCanvas): no host or daemon call. Where a moving job's part cannot be found, an
 // error says so: never the whole canvas squeezed into the frame.
 px::Sampling Renderer::sampling(int width, int height) {
-    const px::Rect rod = hasSource_ ? srcRod_ : rectProp(outImg_.props(), kOfxImagePropRegionOfDefinition);
+    const px::Rect rod = hasSource_ ? srcRod_ : imageRod(outImg_);
     px::Sampling map{rod, width, height};
     const JobCanvas known = jobCanvas(inst_, job_);
     const bool moving = known.moving || knownMoving();

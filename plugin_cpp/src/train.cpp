@@ -140,7 +140,7 @@ void TrainJob::readReferences(const proto::HelloReply &hello, const std::string 
         ofx::Image img = inst_.reference.fetch(t);
         if (!img || referenceIsTheSource(inst_, t, img)) continue;
         const px::View image = viewOf(img);
-        const px::Rect rod = rectProp(img.props(), kOfxImagePropRegionOfDefinition);
+        const px::Rect rod = imageRod(img);
         const std::string frame = std::to_string(first_ + i);
         const px::Rect &srcRod = frameRods_[i];  // the Source frame it paints
         if (rod.width() != srcRod.width() || rod.height() != srcRod.height())
@@ -197,7 +197,7 @@ void TrainJob::readFrame(int i, zmq::message_t &frame, zmq::message_t &mask, std
     ofx::Image src = inst_.source.fetch(t);
     if (!src) throw OfxError(kOfxStatFailed, "vinpaint: the host has no Source image at frame " + std::to_string(first_ + i));
     px::View sv = viewOf(src);
-    const px::Rect rod = rectProp(src.props(), kOfxImagePropRegionOfDefinition);
+    const px::Rect rod = imageRod(src);
     if (moving_) {
         // The canvas holds every frame's region rounded plainly outwards, the most any host makes of it: an image
         // beyond that is not the region the host gives for its frame, and would be again (nothing to press).
@@ -400,7 +400,7 @@ OfxStatus TrainJob::run() {
         if (sx != 1.0 || sy != 1.0)
             throw OfxError(kOfxStatFailed, "vinpaint: Train needs full-resolution frames; turn proxy mode off and press Train again");
         px::View v = viewOf(img);
-        frameRect_ = rectProp(img.props(), kOfxImagePropRegionOfDefinition);
+        frameRect_ = imageRod(img);
         g_.dtype = v.depth;
         maskFromSource_ = inst_.filterContext || !inst_.mask.connected();
         if (maskFromSource_ && v.comps != 4)
@@ -690,7 +690,7 @@ std::optional<Sha256::Digest> referenceDigestAt(Instance &inst, double t, const 
     ofx::Image img = inst.reference.fetch(t);
     if (!img || referenceIsTheSource(inst, t, img)) return std::nullopt;
     const px::View image = viewOf(img);
-    const px::Rect rod = rectProp(img.props(), kOfxImagePropRegionOfDefinition);
+    const px::Rect rod = imageRod(img);
     // Not one Train could have sent (it refuses those): another painting.
     if (rod.width() != srcRod.width() || rod.height() != srcRod.height() || image.depth != g.dtype ||
         packed.width() != g.width || packed.height() != g.height)

@@ -5,7 +5,8 @@
 // render status; --playback: renders with a final render status inside an interactive sequence, as Natron's viewer
 // plays back; --example-host-booleans / --example-host-clips: Boolean parameters and clips as HostSupport's example
 // host has them (every Boolean read answers true and no write is taken; every clip connected, the Reference
-// serving the Source's frames); --host-name: the name the host gives itself; --no-temporal-access: a host that says plug-ins may
+// serving the Source's frames); --no-image-rod: images carry their bounds but no region of definition (a host
+// before OFX 1.4); --host-name: the name the host gives itself; --no-temporal-access: a host that says plug-ins may
 // read only the frame at hand; --frame-origin F=X,Y, repeated: frame F's region of definition starts at (X, Y),
 // every clip's, as a plate stabilised with an animated Transform has it, and .npy frames of different shapes are
 // frames of their own sizes, as a rotation grows a plate's region; --frac-edge F: frame F's canonical region ends
@@ -199,6 +200,7 @@ Args parse(int argc, char **argv) {
         else if (k == "--lack-param-type") a.lackParamType = next();
         else if (k == "--unreadable-param-type") a.host.unreadableParamType = next();
         else if (k == "--example-host-booleans") a.host.exampleBooleans = true;
+        else if (k == "--no-image-rod") a.host.noImageRod = true;
         else if (k == "--example-host-clips") a.exampleClips = true;
         else usage("unknown option " + k);
     }

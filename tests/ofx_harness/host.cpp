@@ -413,7 +413,7 @@ OfxPropertySetHandle Host::makeImage(double time, int width, int height, const F
     p.setString(kOfxPropType, {kOfxTypeImage});
     p.setPointer(kOfxImagePropData, {data});
     p.setInt(kOfxImagePropBounds, {x1, y1, x1 + width, y1 + height});
-    p.setInt(kOfxImagePropRegionOfDefinition, {x1, y1, x1 + width, y1 + height});
+    if (!opt_.noImageRod) p.setInt(kOfxImagePropRegionOfDefinition, {x1, y1, x1 + width, y1 + height});
     p.setInt(kOfxImagePropRowBytes, {static_cast<int>(rowBytes)});
     p.setString(kOfxImageEffectPropPixelDepth, {depthName(depth)});
     p.setString(kOfxImageEffectPropComponents,

@@ -159,6 +159,7 @@ struct Options {
     bool background = false;       // kOfxImageEffectHostPropIsBackground
     bool temporalAccess = true;    // kOfxImageEffectPropTemporalClipAccess (--no-temporal-access: 0)
     std::string name = "org.vinpaint.harness";  // kOfxPropName (--host-name: as another host names itself)
+    bool noImageRod = false;          // images without kOfxImagePropRegionOfDefinition (OFX 1.4's): bounds only
     bool exampleBooleans = false;     // every Boolean read answers true, every Boolean write kOfxStatErrMissingHostFeature
     std::string unreadableParamType;  // comma-separated types whose paramGetValue and paramSetValue answer
                                       // kOfxStatErrMissingHostFeature (as HostSupport's example host does for
