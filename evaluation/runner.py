@@ -335,11 +335,21 @@ def run_jobs(jobs: list[EngineJob], workers: int, echo=print) -> list[Snapshot]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
         futures = {pool.submit(run_engine_job, j): j for j in jobs}
         for fut, j in futures.items():
             snaps = fut.result()
             echo(f"done: {j.method.label} on {j.clip}: " +
                  ", ".join(f"{s.schedule} ({s.steps} steps, {s.clock_seconds:.0f} s)" for s in snaps))
             out += snaps
+    except BaseException:
+        # Stopped (Ctrl-C, SIGTERM) or failed: the queued jobs are dropped and the ones under way stopped. Before
+        # (2026-12-03) leaving the pool waited for every queued job, so a stop ran the rest of the evaluation.
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True)
     return out
