@@ -11,6 +11,7 @@ from vinpaint.cli.arguments import parse_size
 from vinpaint.cli.outputs import check_outside_store, check_writable
 from vinpaint.errors import InputError
 from vinpaint.files import atomic_write_text
+from vinpaint.media import marks
 
 
 def add_parser(subparsers) -> None:
@@ -40,13 +41,18 @@ def check_bench_folder(out: Path) -> None:
     check_outside_store(out)
     check_writable([out / "bench.json"])  # under a file, read-only, a name too long: said before the minutes of timing
     try:
-        earlier = set(json.loads((out / "bench.json").read_text(encoding="utf-8"))) == {"config", "rows"}
+        keys = set(json.loads((out / "bench.json").read_text(encoding="utf-8"))) - {marks.MARK_MEMBER}
+        earlier = keys == {"config", "rows"}
     except (OSError, ValueError, TypeError):
         earlier = False
     for name in ("bench.json", "bench.md"):
         if os.path.lexists(out / name) and not earlier:
             raise InputError(f"output {out / name} exists and was not written by vinpaint bench; give another "
                              "--output folder.")
+        # sealed when written (since 2026-12-03; before, an edited bench.md was replaced without a word)
+        if os.path.lexists(out / name) and marks.sealed_state(out / name) == marks.CHANGED:
+            raise InputError(f"output {out / name} was written by vinpaint bench but changed since; give another "
+                             "--output folder, or move it away to keep it.")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"{str(err).rstrip('.')} (found after the timing, whose numbers are printed above and "
                              "written nowhere).") from None
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "bench.json", json.dumps({"config": asdict(cfg), "rows": rows}, indent=1) + "\n")
-        write_markdown(rows, cfg, out / "bench.md")
+        text = json.dumps({"config": asdict(cfg), "rows": rows}, indent=1) + "\n"
+        atomic_write_text(out / "bench.json", marks.mark_json(text.encode("utf-8")).decode("utf-8"))
+        write_markdown(rows, cfg, out / "bench.md", footer=f"<!-- {marks.PLACEHOLDER} -->")
+        marks.seal(out / "bench.md")
         print(f"wrote {out / 'bench.md'}")
     return 0

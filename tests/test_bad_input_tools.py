@@ -277,6 +277,24 @@ def test_bench_replaces_its_own_files_whole(tmp_path, monkeypatch, capsys):
     assert json.loads((out / "bench.json").read_text())["rows"] == [ROW]
 
 
+@pytest.mark.parametrize("name", ["bench.md", "bench.json"])
+def test_bench_does_not_replace_its_own_file_edited_since(tmp_path, monkeypatch, capsys, name):
+    """bench.json and bench.md carry vinpaint's mark with a digest: notes a user added to an earlier bench.md were
+    replaced by the next run without a word (a hunt, 2026-12-03; bench.json alone said the folder was bench's)."""
+    from vinpaint.evaluation import bench
+
+    monkeypatch.setattr(bench, "run_all", lambda cfg, echo=print: [ROW])
+    out = tmp_path / "bo"
+    assert main([*BENCH, "-o", str(out)]) == 0
+    capsys.readouterr()
+    text = (out / name).read_text()
+    edited = text.replace("dip-vid", "dip-vid (my note)", 1)
+    (out / name).write_text(edited)
+    refused(capsys, [*BENCH, "-o", out], rf"output \S+bo/{name} was written by vinpaint bench but changed since; "
+                                         r"give another --output folder, or move it away to keep it\.$")
+    assert (out / name).read_text() == edited
+
+
 @pytest.mark.parametrize("setting, said", [
     (["--set", "train.nonsense=3"], r"--set: unknown setting 'train\.nonsense'$"),
     (["--set", "train.learning_rate=-1"], r"--set: setting train\.learning_rate must be a finite number above 0"),
