@@ -18,6 +18,7 @@ from pathlib import Path
 
 from vinpaint.errors import InputError
 from vinpaint.files import atomic_write_text
+from vinpaint.evaluation.config import MAX_THREADS
 from vinpaint.engine import inpaint, make_config, validate as check_inputs
 from vinpaint.engine.config import LIMITS, STEPS_ALONE
 from vinpaint.media.sample import SampleConfig, make_sample
@@ -73,8 +74,8 @@ class BenchConfig:
         if any(v % 64 or not 64 <= v <= min(width.hi, height.hi) for v in (self.width, self.height)):
             raise InputError(f"--size {self.width}x{self.height} is not an engine working size: width and height "
                              f"must be multiples of 64 from 64 to {min(width.hi, height.hi)}.")
-        if self.threads < 0:
-            raise InputError(f"--threads must be 0 (torch's choice) or more, not {self.threads}.")
+        if not 0 <= self.threads <= MAX_THREADS:  # 10**11 was torch's OverflowError (a hunt, 2026-12-03)
+            raise InputError(f"--threads must be from 0 (torch's choice) to {MAX_THREADS}, not {self.threads}.")
         from vinpaint.engine.devices import check_device
 
         check_device(self.device or None)

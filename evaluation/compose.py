@@ -66,10 +66,11 @@ class ComposeConfig:
     def validate(self, smallest: int = 16) -> None:
         """Each option named (`vinpaint compose` and `eval`, whose sizes start at `smallest`), before anything is
         read or allocated."""
-        if self.count < 1:
-            raise InputError(f"--clips must be at least 1, not {self.count}.")
-        if self.frames < 2:
-            raise InputError(f"--frames must be at least 2 (a clip is scored frame to frame), not {self.frames}.")
+        if not 1 <= self.count <= MAX_CLIPS:  # 10**8 ran silently for ever (a hunt, 2026-12-03)
+            raise InputError(f"--clips must be from 1 to {MAX_CLIPS}, not {self.count}.")
+        if not 2 <= self.frames <= MAX_FRAMES:
+            raise InputError(f"--frames must be from 2 (a clip is scored frame to frame) to {MAX_FRAMES}, not "
+                             f"{self.frames}.")
         if not (smallest <= self.width <= MAX_SIDE and smallest <= self.height <= MAX_SIDE):
             raise InputError(f"--size {self.width}x{self.height} is out of range: width and height must each be "
                              f"from {smallest} to {MAX_SIDE} pixels.")
@@ -222,6 +223,11 @@ def load_manifest(path: Path) -> dict:
                              "kind (names are text, frame lists whole numbers from 0, mirror true or false).")
         if len(e["background_frames"]) != len(e["mask_frames"]):
             raise InputError(f"manifest entry {e['name']} has unequal background and mask frame lists.")
+        if not 2 <= len(e["background_frames"]) <= MAX_FRAMES:  # 10**6 entries took minutes and 6 GB a clip
+            raise InputError(f"manifest entry {e['name']!s:.80} lists {len(e['background_frames'])} frames; a "
+                             f"clip has 2 to {MAX_FRAMES}.")
+    if len(manifest["clips"]) > MAX_CLIPS:
+        raise InputError(f"the manifest {path} lists {len(manifest['clips'])} clips; a set has at most {MAX_CLIPS}.")
     for e in manifest["clips"]:
         check_clip_name(e["name"], path)
     clash = first_folder_clash([e["name"] for e in manifest["clips"]], str)
@@ -232,6 +238,10 @@ def load_manifest(path: Path) -> dict:
                          "case-blind disk too); give each clip its own name.")
     return manifest
 
+
+MAX_CLIPS = 1000
+MAX_FRAMES = 5000
+"""A composed set's bounds: far above any evaluation (DAVIS clips are 50-100 frames), far below what never ends."""
 
 MAX_NAME_BYTES = 255
 """A clip's name is a folder name (the set's, and runs/<name>/, pictures/<name>/ of an evaluation): NAME_MAX."""

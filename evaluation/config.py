@@ -44,6 +44,9 @@ MAX_BUDGET_S = 7 * 24 * 3600.0
 """Longest budget, a week: a budget also names its run's folder (1e308 made a name too long, inf none at all)."""
 
 
+MAX_THREADS = 4096
+"""torch CPU threads at most: a machine's cores, with room (10**11 overflowed inside torch)."""
+
 @dataclass(frozen=True)
 class MethodSpec:
     """A row of the table: an engine variant with optional dotted overrides, or an OpenCV baseline."""
@@ -205,8 +208,8 @@ class EvalConfig:
         if self.real_frames < 2:
             raise InputError(f"--real-frames must be at least 2 (a real clip is scored frame to frame), not "
                              f"{self.real_frames}.")
-        if self.threads < 0:
-            raise InputError(f"--threads must be 0 (torch's choice) or more, not {self.threads}.")
+        if not 0 <= self.threads <= MAX_THREADS:  # 10**11 was torch's OverflowError (a hunt, 2026-12-03)
+            raise InputError(f"--threads must be from 0 (torch's choice) to {MAX_THREADS}, not {self.threads}.")
         if not self.own_schedule and not self.budgets:
             raise InputError("nothing to evaluate: no own schedule and no budgets.")
         if self.compose.width % 64 or self.compose.height % 64:

@@ -223,6 +223,11 @@ def test_bad_input_is_one_clear_error(tmp_path):
     bad.write_text(json.dumps({"version": 1, "clips": [{"name": "x"}]}))
     with pytest.raises(InputError, match="lacks"):
         compose.load_manifest(bad)
+    entry = {"name": "x", "background": "b", "mask_source": "m", "mask_folder": "masks", "mirror": False}
+    bad.write_text(json.dumps({"version": 1, "clips": [{**entry, "background_frames": [0] * 10**6,
+                                                        "mask_frames": [0] * 10**6}]}))
+    with pytest.raises(InputError, match="lists 1000000 frames; a clip has 2 to 5000"):  # minutes and 6 GB a clip
+        compose.load_manifest(bad)
 
 
 def test_real_data_composes(tmp_path):

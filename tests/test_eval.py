@@ -431,10 +431,12 @@ def test_a_methods_folder_of_other_frames_is_moved_aside(tmp_path, capsys):
      "--real-frames must be at least 2 (a real clip is scored frame to frame), not 0."),
     (["--real-clips", "obj", "--real-frames", "1"],
      "--real-frames must be at least 2 (a real clip is scored frame to frame), not 1."),
-    (["--frames", "1"], "--frames must be at least 2 (a clip is scored frame to frame), not 1."),
-    (["--clips", "0"], "--clips must be at least 1, not 0."),
+    (["--frames", "1"], "--frames must be from 2 (a clip is scored frame to frame) to 5000, not 1."),
+    (["--clips", "0"], "--clips must be from 1 to 1000, not 0."),
+    (["--clips", "100000000"], "--clips must be from 1 to 1000, not 100000000."),  # ran silently for ever
     (["--seed", "-1"], "--seed must be 0 or more, not -1."),
-    (["--threads", "-1"], "--threads must be 0 (torch's choice) or more, not -1."),
+    (["--threads", "-1"], "--threads must be from 0 (torch's choice) to 4096, not -1."),
+    (["--threads", "99999999999"], "--threads must be from 0 (torch's choice) to 4096, not 99999999999."),
     (["--size", "65536x65536"],
      "--size 65536x65536 is out of range: width and height must each be from 64 to 4096 pixels."),
     (["--size", "0x0"], "--size 0x0 is out of range: width and height must each be from 64 to 4096 pixels."),
@@ -474,8 +476,9 @@ def test_reading_no_frames_is_one_sentence(tiny_data):
      "--size 65536x65536 is out of range: width and height must each be from 16 to 4096 pixels."),
     (["--size", "4097x64"], "--size 4097x64 is out of range: width and height must each be from 16 to 4096 pixels."),
     (["--size", "0x0"], "--size 0x0 is out of range: width and height must each be from 16 to 4096 pixels."),
-    (["--frames", "1"], "--frames must be at least 2 (a clip is scored frame to frame), not 1."),
-    (["--clips", "0"], "--clips must be at least 1, not 0."),
+    (["--frames", "1"], "--frames must be from 2 (a clip is scored frame to frame) to 5000, not 1."),
+    (["--clips", "0"], "--clips must be from 1 to 1000, not 0."),
+    (["--clips", "100000000"], "--clips must be from 1 to 1000, not 100000000."),  # ran silently for ever
     (["--seed", "-1"], "--seed must be 0 or more, not -1."),
 ])
 def test_compose_options_out_of_range_are_one_sentence_before_anything_is_written(tmp_path, tiny_data, capsys,

@@ -93,7 +93,8 @@ def no_workers(monkeypatch):
                         "64 to 2048."),  # was a cv2.error
     (["--size", "100x64"], "--size 100x64 is not an engine working size: width and height must be multiples of 64 "
                            "from 64 to 2048."),
-    (["--threads", "-1"], "--threads must be 0 (torch's choice) or more, not -1."),  # was a RuntimeError
+    (["--threads", "-1"], "--threads must be from 0 (torch's choice) to 4096, not -1."),  # was a RuntimeError
+    (["--threads", "99999999999"], "--threads must be from 0 (torch's choice) to 4096, not 99999999999."),
     (["--device", "potato"], "device 'potato' is not a device name; use cpu, cuda or cuda:N."),
     (["--warmup", "-3"], "--warmup must be 0 or more, not -3."),  # named the timed steps
     (["--steps", "0"], "--steps must be at least 1 (the benchmark needs at least one timed step), not 0."),
