@@ -16,6 +16,7 @@ from vinpaint.cli.arguments import add_clip_arguments, add_set_arguments, input_
 from vinpaint.cli.outputs import Litter, OutputPlan, check_mask_is_not_the_video, curve_title, loss_history, \
     matte_picture, write_frames
 from vinpaint.cli.runs import OutputLock, warn_notices
+from vinpaint.engine.checks import EMPTY_MASK, check_holes
 from vinpaint.errors import InputError
 from vinpaint.host_bridge.client import Client, RequestError, check_address, client_config
 from vinpaint.host_bridge.daemon_config import DEFAULT_ADDRESS
@@ -146,11 +147,18 @@ def run(args: argparse.Namespace) -> int:
     references = read_references(painted, clip)
     warn_notices(clip)
     engine_config = engine_config.for_frame_size(*clip.frames.shape[1:3])  # as the daemon fits it at job.open
+    # the mask's own checks, as `vinpaint inpaint` makes them before any work (before, 2026-12-03: an empty mask
+    # was uploaded and queued, then failed); not the rest of validate(): a weights file names the daemon's disk
+    holes = masks.astype(bool)
+    if not holes.any():
+        raise InputError(EMPTY_MASK)
+    check_holes(holes, engine_config.mask.dilation)
     plan.check(clip, input_paths(args, painted), None, args.overwrite)
     if args.wait:  # under a file, read-only, a name too long: said before the upload and the training, not after
         plan.check_writable()
     bars = Bars(enabled=not args.quiet)
     config = client_config(args.server, args.server_key, args.client_key, timeout_s=args.request_timeout)
+    job = None
     with Client(config=config) as client:
         try:
             job = client.submit(clip.frames, masks, on_upload=bars.upload, references=references, **settings)
@@ -166,8 +174,12 @@ def run(args: argparse.Namespace) -> int:
             history = _history_of(client, job)
         except KeyboardInterrupt:
             bars.close()
-            print("\nvinpaint: stopped waiting; the job keeps running on the daemon. Run the same command again to "
-                  "collect it.", file=sys.stderr)
+            if job is None:  # stopped while the job was opened, uploaded or started
+                print("\nvinpaint: stopped while submitting; what reached the daemon is kept there. Run the same "
+                      "command again to send the rest and start the job.", file=sys.stderr)
+            else:
+                print("\nvinpaint: stopped waiting; the job keeps running on the daemon. Run the same command "
+                      "again to collect it.", file=sys.stderr)
             return 130
         finally:
             bars.close()

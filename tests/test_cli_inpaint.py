@@ -81,6 +81,18 @@ def test_empty_mask_as_a_user_sees_it(clip_files, tmp_path):
     assert "Traceback" not in done.stderr and outputs_in(tmp_path) == []
 
 
+@pytest.mark.parametrize("mask", ["masks_empty", "masks_full"])
+def test_submit_refuses_a_mask_with_nothing_to_learn_before_any_upload(clip_files, tmp_path, mask):
+    """As `inpaint` does, before the daemon is asked (none listens here). Before (a hunt, 2026-12-03): the clip was
+    uploaded and queued, and the job failed on the daemon."""
+    done = vinpaint("submit", clip_files["video"], "--mask", clip_files["dir"] / mask, "-o", tmp_path / "out.mkv",
+                    "--server", "tcp://127.0.0.1:9", "--wait")
+    assert done.returncode == 2, done.stderr
+    says = "the mask is empty" if mask == "masks_empty" else "the mask covers all of frame 0"
+    assert done.stderr.startswith(f"vinpaint: error: {says}") and done.stderr.count("\n") == 1, done.stderr
+    assert outputs_in(tmp_path) == []
+
+
 @pytest.mark.parametrize("mask,extra,expected", [
     ("masks_small", [], r"the mask \S+ is 120x80 but the video is 160x96"),
     ("masks_full", [], r"the mask covers all of frame 0"),
