@@ -26,7 +26,8 @@ def find_inception(path: str | Path | None = None) -> Path | None:
     if path:
         p = Path(path)
         if not p.is_file():
-            raise InputError(f"the Inception weights file {p} does not exist.")
+            why = "is not a file (a folder, a pipe or a device)" if os.path.lexists(p) else "does not exist"
+            raise InputError(f"the Inception weights file {p} {why}.")
         return p
     env = os.environ.get(ENV_VAR)
     if env and Path(env).is_file():

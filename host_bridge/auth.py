@@ -65,7 +65,9 @@ def check_bind(endpoint: str, auth: AuthConfig) -> None:
             "--curve-secret DIR/server.key_secret --curve-allow DIR/clients, or bind to tcp://127.0.0.1:PORT")
     if auth.enabled:
         if auth.server_secret is None or not Path(auth.server_secret).is_file():
-            raise AuthError(f"the server key {auth.server_secret} does not exist")
+            why = "is not a file (a folder, a pipe or a device)" if auth.server_secret is not None and \
+                os.path.lexists(auth.server_secret) else "does not exist"
+            raise AuthError(f"the server key {auth.server_secret} {why}")
         if auth.allowed_clients is None or not Path(auth.allowed_clients).is_dir():
             raise AuthError("CurveZMQ needs --curve-allow DIR: a folder of client public keys (*.key)")
         keys = sorted(Path(auth.allowed_clients).glob("*.key"))

@@ -557,3 +557,14 @@ def test_the_baselines_fill_the_engines_dilated_hole():
     masks[:, 10:20, 15:30] = True
     for pixels in (1, 3, 7):
         assert np.array_equal(dilate(masks, pixels), dilate_holes(masks, pixels))
+
+
+def test_an_inception_weights_path_that_is_no_file_is_named_as_such(tmp_path):
+    """A folder (or a pipe, a device) given as the weights was said not to exist (a hunt, 2026-12-03)."""
+    from vinpaint.evaluation.fid import find_inception
+
+    with pytest.raises(InputError, match=r"the Inception weights file \S+ is not a file \(a folder, a pipe or a "
+                                         r"device\)\.$"):
+        find_inception(tmp_path)
+    with pytest.raises(InputError, match=r"the Inception weights file \S+nothing\.pt does not exist\.$"):
+        find_inception(tmp_path / "nothing.pt")
