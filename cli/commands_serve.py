@@ -29,7 +29,7 @@ def add_parser(subparsers) -> None:
                    help="the daemon's secret CurveZMQ key (server.key_secret from --make-keys)")
     p.add_argument("--curve-allow", type=Path, default=None, metavar="DIR",
                    help="folder of client public keys allowed to connect (clients/ from --make-keys)")
-    p.add_argument("--make-keys", type=Path, default=None, metavar="DIR",
+    p.add_argument("--make-keys", type=str, default=None, metavar="DIR",
                    help="create a server key pair, a client key pair and the allow-list folder in DIR, then exit")
     p.add_argument("--max-message-mb", type=int, default=256,
                    help="largest frame a client may send, in MiB (ZMQ_MAXMSGSIZE; default 256)")

@@ -180,6 +180,8 @@ def apply_client(socket: zmq.Socket, server_public: Path | None, client_secret: 
 
 def make_keys(directory: Path, client_names: tuple[str, ...] = ("client",)) -> dict[str, Path]:
     """A server key pair, client key pairs, and `clients/` holding the clients' public halves (the allow-list)."""
+    if not str(directory).strip():  # "" is the current folder to Path: keys strewn where the command ran
+        raise AuthError("--make-keys needs a folder to write the keys into, not an empty name")
     directory = Path(directory)
     if os.path.lexists(directory) and not directory.is_dir():
         raise AuthError(f"{directory} is a file; --make-keys writes its keys into a folder: give a new one")
@@ -196,13 +198,21 @@ def make_keys(directory: Path, client_names: tuple[str, ...] = ("client",)) -> d
     directory.mkdir(parents=True, exist_ok=True)
     allowed.mkdir(exist_ok=True)
     made = {}
-    server_public, server_secret = zmq.auth.create_certificates(str(directory), "server")
-    made["server.key"], made["server.key_secret"] = Path(server_public), Path(server_secret)
-    Path(server_secret).chmod(0o600)
+    # Secrets are made under umask 077, never readable by others even for a moment (pyzmq writes 0644; a kill
+    # before the chmod left one so); the public halves are made readable afterwards.
+    old = os.umask(0o077)
+    try:
+        server_public, server_secret = zmq.auth.create_certificates(str(directory), "server")
+        made["server.key"], made["server.key_secret"] = Path(server_public), Path(server_secret)
+        for name in client_names:
+            public, secret = zmq.auth.create_certificates(str(directory), name)
+            made[f"{name}.key"], made[f"{name}.key_secret"] = Path(public), Path(secret)
+    finally:
+        os.umask(old)
+    for name in ("server", *client_names):
+        made[f"{name}.key_secret"].chmod(0o600)
+        made[f"{name}.key"].chmod(0o644)
     for name in client_names:
-        public, secret = zmq.auth.create_certificates(str(directory), name)
-        Path(secret).chmod(0o600)
-        shutil.copy(public, allowed / Path(public).name)
-        made[f"{name}.key"], made[f"{name}.key_secret"] = Path(public), Path(secret)
+        shutil.copy(made[f"{name}.key"], allowed / made[f"{name}.key"].name)
     made["clients"] = allowed
     return made

@@ -5,6 +5,7 @@ One real `vinpaint serve` subprocess (module scope) on a loopback port answers e
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -468,6 +469,21 @@ def test_an_allow_list_with_a_key_that_cannot_be_read_is_refused_at_start(tmp_pa
     assert "stray.key" in proc.stderr and "every *.key in --curve-allow must be a client's public key" in \
         proc.stderr, proc.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_make_keys_writes_secrets_for_the_owner_alone_and_refuses_an_empty_folder_name(tmp_path):
+    """Secrets are made under umask 077 (pyzmq wrote them 0644 and a chmod followed: a kill in between left a
+    secret readable by all); `--make-keys ""` wrote the keys into the current folder (a hunt, 2026-12-03)."""
+    from vinpaint.host_bridge.auth import make_keys
+
+    keys = make_keys(tmp_path / "keys")
+    for name in ("server", "client"):
+        assert oct(keys[f"{name}.key_secret"].stat().st_mode & 0o777) == "0o600"
+        assert oct(keys[f"{name}.key"].stat().st_mode & 0o777) == "0o644"
+    proc = subprocess.run([sys.executable, "-m", "vinpaint", "serve", "--make-keys", ""], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path / "keys" / "clients")
+    assert proc.returncode == 2 and "--make-keys needs a folder" in proc.stderr, proc.stderr
+    assert sorted(os.listdir(tmp_path / "keys" / "clients")) == ["client.key"]
 
 
 @pytest.mark.parametrize("args,says", [
