@@ -133,6 +133,8 @@ class Client:
     def request(self, type_: str, body: dict[str, Any] | None = None, arrays: Sequence[np.ndarray] = (),
                 timeout_s: float | None = None) -> tuple[dict[str, Any], codec.Message]:
         """Send one request and return (checked reply body, reply). Raises RequestError for an error reply."""
+        if self.socket is None:  # was zmq's "Operation not supported"
+            raise InputError("this Client is closed; make a new one")
         rid = f"{self._prefix}-{next(self._ids)}"
         frames = codec.encode_request(type_, rid, body, arrays)
         if timeout_s is None:
@@ -346,6 +348,8 @@ class Client:
         mattes, uint8 [T,H,W,1]). Before the job is done, fetch() gets each frame already written (daemon feature
         "partial_results"; `frames_done` in status)."""
         count = frames if frames is not None else self.status(job)["frames"]
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+            raise InputError(f"results: frames must be a whole number of at least 1, not {count!r}")
         return np.stack([self.fetch(job, i, layer) for i in range(count)])
 
     def inpaint(self, frames: np.ndarray, masks: np.ndarray, *, progress: Callable[[dict[str, Any]], None] | None
@@ -379,6 +383,8 @@ def wire_clip(frames: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.nda
     masks = np.asarray(masks)
     if frames.ndim != 4 or frames.shape[-1] not in (3, 4):
         raise InputError(f"frames must be an array [T,H,W,3] (RGB) or [T,H,W,4] (RGBA), got shape {frames.shape}")
+    if 0 in frames.shape:
+        raise InputError(f"the clip is empty: frames of shape {frames.shape}")
     if codec._dtype_name(frames.dtype) is None:
         raise InputError(f"frames must be uint8, uint16 or float32, not {frames.dtype}")
     if masks.ndim == 4 and masks.shape[-1] == 1:

@@ -259,3 +259,18 @@ def test_a_job_name_that_is_no_utf8_is_sent_with_its_undecodable_bytes_replaced(
         listed = {j["job"]: j["name"] for j in c.list_jobs()}
         assert listed[opened["job"]] == "pl?te.mov"
         c.delete(opened["job"])
+
+
+def test_client_misuse_is_one_sentence():
+    """An empty clip, results of 0 frames, a call after close(): tracebacks from numpy and ZeroMQ before (a hunt,
+    2026-12-03)."""
+    from vinpaint.errors import InputError
+
+    with pytest.raises(InputError, match=r"the clip is empty: frames of shape \(0, 8, 8, 3\)"):
+        wire_clip(np.zeros((0, 8, 8, 3), np.uint8), np.zeros((0, 8, 8), np.uint8))
+    client = Client("tcp://127.0.0.1:9")
+    with pytest.raises(InputError, match="frames must be a whole number of at least 1, not 0"):
+        client.results("a" * 32, 0)
+    client.close()
+    with pytest.raises(InputError, match="this Client is closed; make a new one"):
+        client.status("a" * 32)
