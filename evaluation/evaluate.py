@@ -310,7 +310,8 @@ def evaluate(data: Path, out: Path, cfg: EvalConfig, *, workers: int = 1, compos
     report.write_csv(means + rows, out / "results.csv")
 
     pics = _draw(out, cfg, clips, real, outputs, means, specs, schedules, rows) if cfg.pictures else []
-    header = _header(cfg, clips, real, time.monotonic() - started, workers, fid_notice, _training_seconds(snaps, cfg.clock))
+    header = _header(cfg, clips, real, time.monotonic() - started, workers, fid_notice,
+                     _training_seconds(snaps, cfg.clock), composed)
     md = report.markdown(header, schedules, means, [r for r in rows if r["kind"] == "composed"],
                          [r for r in rows if r["kind"] == "real"], order, pics)
     atomic_write_text(out / "results.md", md)
@@ -343,17 +344,21 @@ def _training_seconds(snaps: list[Snapshot], kind: str = "cpu") -> float:
 
 
 def _header(cfg: EvalConfig, clips, real, seconds: float, workers: int, fid_notice: str,
-            training_seconds: float = 0.0) -> list[str]:
+            training_seconds: float = 0.0, composed: Path | None = None) -> list[str]:
     c, k = cfg.compose, cfg.consistency
     t = clips[0].frames.shape[0] if clips else cfg.real_frames
+    # the set's own size and origin: one given with --composed was drawn with its own settings, not the profile's
+    # (before, 2026-12-03, the report named the profile's size and a manifest that was not there)
+    height, width = clips[0].frames.shape[1:3] if clips else (c.height, c.width)
+    drawn = (f"The composed set `{composed}` (its manifest recorded in `{RECORDED_SET}`)." if composed is not None
+             else f"Composed clips drawn with seed {c.seed} (manifest in `composed/manifest.json`).")
     clock = ("CPU seconds of the training process at 1 torch thread (= wall seconds on an idle core; other jobs "
              "on the machine do not eat into it)" if cfg.clock == "cpu" and cfg.threads == 1 else
              "CPU seconds of the training process" if cfg.clock == "cpu" else f"wall-clock seconds on {cfg.device}")
     return [
-        f"# Evaluation ({cfg.profile} profile): {len(clips)} composed clips of {t} frames at {c.width}x{c.height}",
+        f"# Evaluation ({cfg.profile} profile): {len(clips)} composed clips of {t} frames at {width}x{height}",
         "",
-        f"- Engine preset `{cfg.preset}`; engine overrides {cfg.overrides or 'none'}; seed {cfg.seed}. "
-        f"Composed clips drawn with seed {c.seed} (manifest in `composed/manifest.json`).",
+        f"- Engine preset `{cfg.preset}`; engine overrides {cfg.overrides or 'none'}; seed {cfg.seed}. {drawn}",
         f"- Schedules: `own` = each method's own schedule from the preset (steps, no time cap); "
         f"`budget Ns` = every method stopped after N seconds of {clock}; flow estimation counts.",
         "- Columns: *raw* = the network's generated frames, scored on the full frame: what the paper's Table 1 "

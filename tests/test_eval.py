@@ -367,6 +367,19 @@ def test_eval_into_an_earlier_out_of_another_composed_set_is_refused_before_anyt
         "clips"][0]
 
 
+def test_the_report_of_a_given_composed_set_names_its_own_size_and_where_it_is(tmp_path, tiny_data, capsys):
+    """Before (a hunt, 2026-12-03): results.md named the profile's size and a composed/manifest.json that an
+    evaluation of a set given with --composed never writes."""
+    assert main(["compose", "--data", str(tiny_data), "-o", str(tmp_path / "set"), "--clips", "1", "--frames",
+                 "6", "--size", "192x64", "--seed", "1"]) == 0
+    out = tmp_path / "ev"
+    assert main(["eval", "-o", str(out), "--profile", "tiny", "--methods", "telea", "--data", str(tiny_data),
+                 "--real-clips", "", "--no-pictures", "--budgets", "", "--composed", str(tmp_path / "set")]) == 0
+    head = (out / "results.md").read_text().splitlines()[:4]
+    assert head[0].endswith("1 composed clips of 6 frames at 192x64"), head
+    assert f"The composed set `{tmp_path / 'set'}` (its manifest recorded in `composed_set.json`)." in head[2], head
+
+
 def test_eval_of_a_composed_set_into_an_out_of_another_set_is_refused(tmp_path, tiny_data, capsys):
     """Before: `eval --composed setB -o OUT` where OUT held setA's evaluation ran and replaced its results, and so
     did setA composed again with another --seed: nothing in OUT recorded which set it held."""
