@@ -98,6 +98,7 @@ class Client:
         self._ids = itertools.count(1)
         self._prefix = f"{os.getpid():x}-{time.monotonic_ns() % 0xFFFFFF:x}"
         self._features: set[str] | None = None
+        self._geometry: dict[str, tuple[int, int]] = {}  # job -> (pixels, bytes per pixel), for fetch timeouts
         self._listening = False  # a connection was accepted once: no more probes
         self._connect()
 
@@ -133,7 +134,7 @@ class Client:
     def request(self, type_: str, body: dict[str, Any] | None = None, arrays: Sequence[np.ndarray] = (),
                 timeout_s: float | None = None) -> tuple[dict[str, Any], codec.Message]:
         """Send one request and return (checked reply body, reply). Raises RequestError for an error reply."""
-        if self.socket is None:  # was zmq's "Operation not supported"
+        if self.context.closed:  # was zmq's "Operation not supported" (a socket dropped after a timeout is remade)
             raise InputError("this Client is closed; make a new one")
         rid = f"{self._prefix}-{next(self._ids)}"
         frames = codec.encode_request(type_, rid, body, arrays)
@@ -247,8 +248,20 @@ class Client:
         body: dict[str, Any] = {"job": job, "index": index}
         if layer != "frame":
             body["layer"] = layer
-        _, msg = self.request("job.fetch", body, timeout_s=None)
+        _, msg = self.request("job.fetch", body, timeout_s=self._fetch_timeout(job, layer))
         return msg.array(0).copy()
+
+    def _fetch_timeout(self, job: str, layer: str) -> float | None:
+        """The request timeout plus 1 s per 10 MB of the frame, as uploads have (a 133 MB 4K float frame on a
+        slow link failed as "no reply" in the 10 s of a control request); the job's geometry asked once."""
+        geometry = self._geometry.get(job)
+        if geometry is None:
+            st = self.status(job)
+            item = {"u1": 1, "u2": 2, "f4": 4}.get(st.get("dtype"), 4)
+            geometry = self._geometry[job] = (st["width"] * st["height"], st["channels"] * item)
+        pixels, per_pixel = geometry
+        nbytes = pixels * (1 if layer != "frame" else per_pixel)
+        return self.config.timeout_s + nbytes / 10e6
 
     def history(self, job: str, points: int | None = None) -> tuple[list[str], int, np.ndarray]:
         """(terms, steps recorded, rows [R, 1+len(terms)]) of a finished job's loss history; column 0 is the step.
