@@ -10,7 +10,7 @@ from pathlib import Path
 from vinpaint.cli.arguments import parse_size
 from vinpaint.cli.outputs import check_outside_store, check_writable
 from vinpaint.errors import InputError
-from vinpaint.files import atomic_write_text
+from vinpaint.files import atomic_write_bytes, atomic_write_text
 from vinpaint.media import marks
 
 
@@ -57,7 +57,7 @@ def check_bench_folder(out: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     w, h = args.size
-    from vinpaint.evaluation.bench import BenchConfig, run_all, write_markdown  # torch: to run, not to parse
+    from vinpaint.evaluation.bench import BenchConfig, markdown, run_all  # torch: to run, not to parse
 
     cfg = BenchConfig(width=w, height=h, frames=args.frames, steps=args.steps, warmup=args.warmup,
                       variants=[v.strip() for v in args.variants.split(",") if v.strip()], preset=args.preset,
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"config": asdict(cfg), "rows": rows}, indent=1) + "\n"
         atomic_write_text(out / "bench.json", marks.mark_json(text.encode("utf-8")).decode("utf-8"))
-        write_markdown(rows, cfg, out / "bench.md", footer=f"<!-- {marks.PLACEHOLDER} -->")
-        marks.seal(out / "bench.md")
+        text = markdown(rows, cfg, footer=f"<!-- {marks.PLACEHOLDER} -->")
+        atomic_write_bytes(out / "bench.md", marks.sealed_bytes(text.encode("utf-8")))
         print(f"wrote {out / 'bench.md'}")
     return 0

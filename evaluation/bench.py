@@ -194,8 +194,14 @@ def format_row(r: dict) -> str:
             f"(before training {r['rss_before_mb']:.0f} MB){gpu}")
 
 
-def write_markdown(rows: list[dict], cfg: BenchConfig, path: Path, footer: str = "") -> None:
-    """A small table beside the JSON, with the settings in its header; `footer`, a last line (the writer's mark)."""
+def write_markdown(rows: list[dict], cfg: BenchConfig, path: Path) -> None:
+    """A small table beside the JSON, with the settings in its header."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, markdown(rows, cfg))  # whole or not at all, never a user's file half-replaced
+
+
+def markdown(rows: list[dict], cfg: BenchConfig, footer: str = "") -> str:
+    """The table's text; `footer`, a last line (the writer's mark)."""
     lines = [f"# Training-step benchmark ({cfg.width}x{cfg.height}, {cfg.frames} frames, preset {cfg.preset}, "
              f"perceptual VGG: {cfg.vgg_weights or 'real or off'})", "",
              "| variant | batch | s/step | CPU-s/step | steps/min | flow s | peak RSS MB | peak GPU MB | device |",
@@ -208,8 +214,7 @@ def write_markdown(rows: list[dict], cfg: BenchConfig, path: Path, footer: str =
                      f"{r['device']} ({r['threads']} thr) |")
     lines += ["", "DIP steps are single-frame iterations (a fresh network per frame); the others are batches of N "
               "frames. Numbers from one machine; nothing here is asserted."] + ([footer] if footer else [])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, "\n".join(lines) + "\n")  # whole or not at all, never a user's file half-replaced
+    return "\n".join(lines) + "\n"
 
 
 def _worker_main(argv: list[str]) -> int:

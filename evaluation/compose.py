@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -300,12 +299,35 @@ def write_set(data: Path, manifest: dict, out: Path) -> list[Path]:
                 if int(old.stem) >= len(clip.frames):
                     old.unlink()
         written.append(d)
-    for name in earlier - {e["name"] for e in manifest["clips"]}:
-        if (out / name).is_dir() and not (out / name).is_symlink():
-            shutil.rmtree(out / name)
+    kept = {e["name"].casefold() for e in manifest["clips"]}  # one folder on a case-blind disk
+    for name in earlier:
+        if name.casefold() not in kept:
+            _remove_clip(out / name)
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
     (out / IN_PROGRESS).unlink()
     return written
+
+
+def _remove_clip(folder: Path) -> None:
+    """An earlier set's clip: the frames compose wrote there (NNNNN.png in frames/, masks/, truth/), and the folders
+    they leave empty. Anything else someone put there stays, and with it its folder."""
+    if folder.is_symlink() or not folder.is_dir():
+        return
+    for sub in ("frames", "masks", "truth"):
+        d = folder / sub
+        if d.is_symlink() or not d.is_dir():
+            continue
+        for old in d.glob("[0-9][0-9][0-9][0-9][0-9].png"):
+            if old.is_file() and not old.is_symlink():
+                old.unlink()
+        try:
+            d.rmdir()
+        except OSError:  # not empty: another's files
+            pass
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
 
 
 def _earlier_clips(out: Path) -> set[str]:

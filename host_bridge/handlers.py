@@ -310,6 +310,8 @@ class Requests:
         missing = job.results_missing() if rec.state == "done" else -1
         if missing >= 0 and not job.complete_inputs():  # its inputs too: the client must send them first
             self._incomplete(ctx, job)
+        if missing >= 0 and job.hash_state() == "mismatch":  # an input sent again is not the clip's: nothing moves
+            raise ctx.error("hash_mismatch", f"{HASH_MISMATCH}; {HASH_FIX}")
         if missing >= 0:  # removed or cut short after it finished: written again
             self._check_queue(ctx)
             job.results_taken_back()

@@ -73,6 +73,12 @@ def mark_json(data: bytes) -> bytes:
     return marked.replace(_PREFIX + _ZEROS, _PREFIX + hashlib.sha256(marked).hexdigest().encode("ascii"))
 
 
+def sealed_bytes(data: bytes) -> bytes:
+    """`data` holding PLACEHOLDER, with its digest written over it, in memory: what `seal` makes of such a file,
+    so it can be renamed into place whole (a kill between a rename and `seal` left a file that read as changed)."""
+    return data.replace(_PREFIX + _ZEROS, _PREFIX + hashlib.sha256(data).hexdigest().encode("ascii"))
+
+
 def _png_chunk(head: bytes) -> tuple[int, int, bytes] | None:
     """(start, end, text) of the tEXt chunk holding vinpaint's mark within a PNG's first bytes, or None (mark_png
     puts it right after IHDR; a program that moves it elsewhere has saved the file again)."""

@@ -146,13 +146,17 @@ def test_a_set_written_again_replaces_the_earlier_one_and_a_stopped_one_is_not_r
     2026-12-03). Now the set is replaced, and a stopped one is refused by read_set until it is written again."""
     data = make_data(tmp_path / "data", bg_len=12, src_len=12)
     out = tmp_path / "set"
-    compose.write_set(data, compose.make_manifest(data, ComposeConfig(seed=1, count=2, frames=6, width=64,
-                                                                      height=32)), out)
+    long = compose.make_manifest(data, ComposeConfig(seed=1, count=3, frames=6, width=64, height=32))
+    compose.write_set(data, long, out)
+    dropped = [e["name"] for e in long["clips"][1:]]
+    (out / dropped[1] / "notes.txt").write_text("mine")  # someone's file in a clip the next set drops
     short = compose.make_manifest(data, ComposeConfig(seed=5, count=1, frames=3, width=64, height=32))
     compose.write_set(data, short, out)
     back = compose.read_set(out)
     assert len(back) == 1 and len(back[0].frames) == 3
-    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.json", short["clips"][0]["name"]])
+    assert short["clips"][0]["name"] not in dropped
+    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.json", short["clips"][0]["name"], dropped[1]])
+    assert [p.name for p in (out / dropped[1]).iterdir()] == ["notes.txt"]  # compose's frames gone, the note kept
     for sub in ("frames", "masks", "truth"):
         assert len(list((out / short["clips"][0]["name"] / sub).iterdir())) == 3
 

@@ -86,6 +86,29 @@ def test_inputs_removed_by_hand_from_a_finished_job_are_sent_again_by_the_same_s
         assert (folder / "inputs" / "frames" / "00002.bin").is_file()
 
 
+def test_an_input_sent_again_that_is_not_the_clips_leaves_a_finished_job_as_it_was(tmp_path):
+    """A finished job that lost a result and an input, sent another frame in its place: job.start answers
+    hash_mismatch before anything moves (a review, 2026-12-03: the job was first made `cancelled` in memory and its
+    results marker removed, so its frames were refused and the next daemon start trained it with the wrong frame)."""
+    frames, masks = synthetic_clip(t=6, h=32, w=32, channels=3, seed=2)
+    settings = dict(preset="tiny", seed=SEED, overrides={"train.max_steps": 2, **TRAINED})
+    with DaemonProcess(tmp_path / "store") as d, Client(d.address) as c:
+        job = c.submit(frames, masks, **settings)
+        c.wait(job)
+        folder = d.store / "jobs" / job
+        (folder / "results" / "00003.bin").unlink()
+        (folder / "inputs" / "frames" / "00002.bin").unlink()
+        c.open_job(frames=6, width=32, height=32, channels=3, dtype="u1", mask_dtype="u1",
+                   content_hash=json.loads((folder / "job.json").read_text())["content_hash"],
+                   settings={"preset": "tiny", "seed": SEED, "overrides": {"train.max_steps": 2, **TRAINED}})
+        assert c.upload(job, "frame", 2, 255 - frames[2])["stored"]
+        with pytest.raises(RequestError) as refused:
+            c.start(job)
+        assert refused.value.code == "hash_mismatch", refused.value
+        assert c.status(job)["state"] == "done"
+        assert c.fetch(job, 0).shape == (32, 32, 3)  # the frames it has are still served
+
+
 def test_a_damaged_checkpoint_is_set_aside_and_the_job_trains_again(tmp_path):
     """Before: the job failed for good with the CLI's advice ("delete it or use --restart"), which a daemon user
     cannot follow; a daemon job's work directory is its own."""

@@ -235,8 +235,8 @@ def test_hostsupports_extra_loads_and_unloads_leave_the_node_working(steps: str)
 def test_booleans_of_a_host_that_stores_no_values_are_taken_at_their_defaults() -> None:
     """HostSupport's example host refuses every Integer read and answers every Boolean read with true: Invert mask
     read as on, and the node inverted every hole (a hunt, 2026-12-03). A host that cannot give an Integer keeps no
-    values, so the node keeps its Booleans at their defaults too, saying so once each on the host's stderr. The
-    Overlay output shows the hole the node would fill: the mask as given, not its inverse."""
+    values, so the node keeps its Booleans at their defaults too, saying so once each on the host's stderr (the
+    pixels this changes are checked through a daemon in test_plugin_harness.py, the example-host test)."""
     run = harness("--synthetic", f"{W}x{H}x{T}", "--lack-param-type", "OfxParamTypeString",
                   "--unreadable-param-type", "OfxParamTypeChoice,OfxParamTypeInteger", "--example-host-booleans",
                   "--steps", "describe,create,render:1,destroy,unload")

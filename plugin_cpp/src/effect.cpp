@@ -693,8 +693,12 @@ OfxStatus instanceChanged(OfxImageEffectHandle effect, PropSet inArgs) {
     if (reason == kOfxChangePluginEdited) return kOfxStatOK;  // our own status/job writes
     Instance &inst = instanceOf(effect);
     if (name == pname::kTrain) {
-        inst.invertMask.keepUnlessWritable();  // a host whose Boolean reads are no stored values (see above)
-        inst.waitInBatch.keepUnlessWritable();
+        // A host whose Boolean reads are no stored values (see distrustStubBooleans); never in the hosts known to
+        // store them, where writing a value back could add an undo step or replace an expression with a constant.
+        if (!hostIsNatron() && !hostIsNuke()) {
+            inst.invertMask.keepUnlessWritable();
+            inst.waitInBatch.keepUnlessWritable();
+        }
         return train(inst);
     }
     if (name == pname::kCancel) return cancelTraining(inst);

@@ -27,7 +27,8 @@ void fetchSuites() {
     if (!g_suites.host) throw MissingHostFeature("an OfxHost (setHost was not called before Load)");
     // Filled in aside and kept only when every required suite is there: a host that goes on after a failed Load
     // then finds no property suite and gets kOfxStatErrMissingHostFeature, never a call through a null suite.
-    forgetSuites();
+    // Built aside and put in place at once: a render on another thread never sees them half-made (a re-scan's
+    // Load while nodes render, 2026-12-03); cleared only when the host lacks one.
     Suites found;
     found.host = g_suites.host;
     found.prop = fetch<OfxPropertySuiteV1>(kOfxPropertySuite, 1);
@@ -39,10 +40,15 @@ void fetchSuites() {
     found.progress1 = found.progress2 ? nullptr : fetch<OfxProgressSuiteV1>(kOfxProgressSuite, 1);
     found.threads = fetch<OfxMultiThreadSuiteV1>(kOfxMultiThreadSuite, 1);
     found.memory = fetch<OfxMemorySuiteV1>(kOfxMemorySuite, 1);
-    if (!found.prop) throw MissingHostFeature("the property suite (OfxPropertySuite v1)");
-    if (!found.effect) throw MissingHostFeature("the image effect suite (OfxImageEffectSuite v1)");
-    if (!found.param) throw MissingHostFeature("the parameter suite (OfxParameterSuite v1)");
-    if (!found.message1 && !found.message2) throw MissingHostFeature("the message suite (OfxMessageSuite v1 or v2)");
+    const char *lacking = !found.prop     ? "the property suite (OfxPropertySuite v1)"
+                          : !found.effect ? "the image effect suite (OfxImageEffectSuite v1)"
+                          : !found.param  ? "the parameter suite (OfxParameterSuite v1)"
+                          : !found.message1 && !found.message2 ? "the message suite (OfxMessageSuite v1 or v2)"
+                                                               : nullptr;
+    if (lacking) {
+        forgetSuites();
+        throw MissingHostFeature(lacking);
+    }
     g_suites = found;
 }
 
@@ -268,7 +274,9 @@ void Param::keepUnlessWritable() const {
     int v = 0;
     if (g_suites.param->paramGetValue(h_, &v) != kOfxStatOK) return;
     if (v == props_.tryInt(kOfxParamPropDefault).value_or(0)) return;
-    if (hostCannot(g_suites.param->paramSetValue(h_, v))) keep<int>("store a value of");
+    // Only the example host's own answer: another refusal (kOfxStatErrUnsupported, say) may be a real host's reason
+    // of the moment, and keeping the default there would turn the user's Invert mask off for good.
+    if (g_suites.param->paramSetValue(h_, v) == kOfxStatErrMissingHostFeature) keep<int>("store a value of");
 }
 
 int Param::getInt() const {

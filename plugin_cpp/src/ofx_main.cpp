@@ -1,9 +1,9 @@
 // The OFX entry points and the one place where the C boundary is crossed: every exception is caught here and
 // mapped to an OfxStatus (bad_alloc -> memory error, a missing host feature -> its status, anything else ->
 // failed), with the reason shown through the message suite when there is an instance to show it on.
-#include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 #include "effect.h"
@@ -30,15 +30,19 @@ bool isInstanceAction(const char *action) {
 // Loads not yet unloaded. HostSupport's plug-in cache loads, describes and unloads the binary again on a handle of
 // its own when a re-scan finds the bundle changed, while nodes of it live: only the last Unload ends what they use
 // (before, 2026-12-03: every later render, Train and destroy of a live node answered kOfxStatErrMissingHostFeature).
-std::atomic<int> g_loads{0};
+// Load, Unload and the re-fetch below, one at a time (renders on other threads only read the suites).
+int g_loads = 0;
+std::mutex g_loadMutex;
 
 OfxStatus dispatch(const char *action, OfxImageEffectHandle effect, ofx::PropSet inArgs, ofx::PropSet outArgs) {
     if (std::strcmp(action, kOfxActionLoad) == 0) {
-        ofx::fetchSuites();
+        std::lock_guard<std::mutex> lock(g_loadMutex);
+        if (g_loads == 0 || !ofx::suites().prop) ofx::fetchSuites();  // a second Load: the suites in use stay
         ++g_loads;
         return kOfxStatOK;
     }
     if (std::strcmp(action, kOfxActionUnload) == 0) {
+        std::lock_guard<std::mutex> lock(g_loadMutex);
         if (g_loads > 0 && --g_loads > 0) return kOfxStatOK;
         FrameCache::global().clear();
         net::shutdownContext();
@@ -49,8 +53,11 @@ OfxStatus dispatch(const char *action, OfxImageEffectHandle effect, ofx::PropSet
     // HostSupport also goes on after an Unload without loading again (ImageEffectPlugin::unload keeps its handle, and
     // the next node it makes sends no Load): the suites are fetched again from the host it gave.
     if (!ofx::suites().prop && ofx::suites().host) {
-        ofx::fetchSuites();  // a host without them: its MissingHostFeature, said
-        ++g_loads;
+        std::lock_guard<std::mutex> lock(g_loadMutex);
+        if (!ofx::suites().prop) {
+            ofx::fetchSuites();  // a host without them: its MissingHostFeature, said
+            ++g_loads;
+        }
     }
     if (!ofx::suites().prop) return kOfxStatErrMissingHostFeature;  // no host given, or Load failed
     if (std::strcmp(action, kOfxActionDescribe) == 0) {

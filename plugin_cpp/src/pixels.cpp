@@ -482,26 +482,28 @@ bool anyAlpha(const View &src) {
 MaskChannel matteChannel(const View &mask, MaskChannel chosen) {
     if (chosen != MaskChannel::Alpha || mask.comps == 1) return chosen;
     if (mask.comps == 3) return MaskChannel::Luminance;
-    bool alphaVaries = false, colourVaries = false;
+    // Opaque everywhere only: an alpha of 0 everywhere is a frame with nothing to remove (a roto shape outside its
+    // lifetime, the plate's colour passed through), whose luminance would make a hole of every bright pixel.
+    bool seeThrough = false, colourVaries = false;
     withType(mask.depth, [&](auto tag) {
         using T = decltype(tag);
         if (mask.bounds.width() < 1 || mask.bounds.height() < 1) return;
         const T *first = at<T>(mask, mask.bounds.x1, mask.bounds.y1);
-        for (int y = mask.bounds.y1; y < mask.bounds.y2 && !alphaVaries; ++y) {
+        for (int y = mask.bounds.y1; y < mask.bounds.y2 && !seeThrough; ++y) {
             const T *p = at<T>(mask, mask.bounds.x1, y);
             for (int x = mask.bounds.x1; x < mask.bounds.x2; ++x, p += 4) {
-                alphaVaries = alphaVaries || p[3] != first[3];
+                seeThrough = seeThrough || toUnit<T>(p[3]) < 1.f;
                 colourVaries = colourVaries || p[0] != first[0] || p[1] != first[1] || p[2] != first[2];
             }
         }
     });
-    return !alphaVaries && colourVaries ? MaskChannel::Luminance : MaskChannel::Alpha;
+    return !seeThrough && colourVaries ? MaskChannel::Luminance : MaskChannel::Alpha;
 }
 
 std::size_t packMask(const View &mask, const Rect &frame, MaskChannel channel, bool invert, unsigned char *dst,
                      int rowBegin, int rowEnd, const Rect *only, unsigned char outside) {
     if (channel == MaskChannel::Alpha && mask.comps == 3)
-        throw std::invalid_argument("the mask image has no alpha channel (matteChannel chooses for such images)");
+        throw std::invalid_argument("the mask image has no alpha channel: set Mask channel to Luminance");
     std::size_t n = 0;
     withType(mask.depth, [&](auto tag) {
         n = packMaskT<decltype(tag)>(mask, frame, channel, invert, dst, rowBegin, rowEnd, only, outside);

@@ -62,8 +62,8 @@ struct Plane {
 enum class MaskChannel { Alpha, Luminance };
 
 // The channel a mask image is read from when `chosen` is Alpha: its luminance where the image carries no matte in
-// an alpha, an RGB image or an alpha the same everywhere while the colour varies (a black-and-white matte read with
-// an added opaque alpha). Before (2026-12-03) an RGB mask failed every Train and render, and hosts without Choice
+// an alpha, an RGB image or an alpha opaque everywhere while the colour varies (a black-and-white matte read with
+// an added opaque alpha; read as alpha, every pixel would be hole). Before (2026-12-03) an RGB mask failed every Train and render, and hosts without Choice
 // parameters (HostSupport's example) could not set Mask channel to Luminance.
 MaskChannel matteChannel(const View &mask, MaskChannel chosen);
 

@@ -145,6 +145,12 @@ void testMaskThresholds() {
         std::vector<std::uint8_t> flat(16, 255);
         const View vf{flat.data(), frame, 16, Depth::U8, 4};
         CHECK(matteChannel(vf, MaskChannel::Alpha) == MaskChannel::Alpha);  // nothing varies: the alpha as given
+        // a roto shape outside its lifetime over the plate's colour: alpha 0 everywhere is nothing to remove, not
+        // a hole at every bright pixel (a review, 2026-12-03)
+        std::vector<std::uint8_t> absent = {10, 10, 10, 0, 250, 250, 250, 0, 200, 200, 200, 0, 30, 30, 30, 0};
+        const View va{absent.data(), frame, 16, Depth::U8, 4};
+        CHECK(matteChannel(va, MaskChannel::Alpha) == MaskChannel::Alpha);
+        CHECK(packMask(va, frame, matteChannel(va, MaskChannel::Alpha), false, m, 0, 1) == 0);
         CHECK(matteChannel(vo, MaskChannel::Luminance) == MaskChannel::Luminance);
     }
 }
