@@ -312,6 +312,7 @@ def test_a_host_whose_images_carry_no_region_of_definition_trains_and_renders(tr
     """kOfxImagePropRegionOfDefinition came with OFX 1.4; a host before it gives an image its bounds alone. Train
     and render take the bounds then (before, 2026-12-03, each failed: the property was required): Train finds the
     job trained here, and a frame is the daemon's result."""
+    build_plugin()
     out = tmp_path / "out"
     run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint,
                   "--param", f"preset={PRESET_TINY}", "--no-image-rod", "--batch", "--out", str(out),
@@ -320,6 +321,43 @@ def test_a_host_whose_images_carry_no_region_of_definition_trains_and_renders(tr
     assert run.steps["render:4"]["status"] == "OK", run.steps["render:4"]
     assert run.steps["train"]["job"] == trained.job
     assert np.array_equal(load(out, "output", 4)[..., :3], trained.results[3])
+
+
+def test_a_mask_with_no_image_at_some_frames_has_nothing_to_remove_there(clip: Clip, daemon: Daemon,
+                                                                          tmp_path: Path) -> None:
+    """Natron's Roto with no shape active at a frame gives no Mask image there (a read of Natron's source,
+    2026-12-03); Train failed on it ("the host has no Mask image at frame 3"). Such a frame has nothing to remove:
+    Train goes on, and the frame comes back as its source."""
+    build_plugin()
+    out = tmp_path / "out"
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint,
+                  "--param", f"preset={PRESET_TINY}", "--mask-missing", "3,4", "--batch", "--out", str(out),
+                  "--steps", "describe,create,train,render:3,render:6,destroy,unload")
+    assert run.steps["train"]["status"] == "OK", run.stdout[-3000:]
+    for f in (3, 6):
+        assert run.steps[f"render:{f}"]["status"] == "OK", run.steps[f"render:{f}"]
+    frame3, src3 = load(out, "output", 3), load(out, "source", 3)
+    assert np.array_equal(frame3, src3)  # no hole there
+    frame6, src6 = load(out, "output", 6), load(out, "source", 6)
+    assert np.any(frame6[clip.holes[5]][:, :3] != src6[clip.holes[5]][:, :3])  # the others filled
+
+
+def test_natrons_habits_during_train_neither_starve_it_of_the_mask_nor_run_it_twice(clip: Clip, daemon: Daemon,
+                                                                                     tmp_path: Path) -> None:
+    """Read in Natron's source (2026-12-03): outside a render it asks isIdentity before giving an input's image,
+    and gives none of the Mask while the node says Source (Output = Source, to compare), so Train failed; and its
+    progress updates run events, so Train pressed again ran a second Train inside the first. Now isIdentity says
+    render while Train runs, and a press inside Train's own progress updates is not a second Train."""
+    build_plugin()
+    run = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint,
+                  "--param", f"preset={PRESET_TINY}", "--param", "output=1", "--natron-habits",
+                  "--steps", "describe,create,train,destroy,unload")
+    assert run.steps["train"]["status"] == "OK", run.stdout[-3000:]
+    inner = run.event("pressed_during_progress")
+    assert inner["status"] == "OK"
+    reads = [e for e in run.events if e.get("event") == "progress_start" and "reading" in e.get("label", "")]
+    assert len(reads) == 1, reads  # one Train read the clip
+    assert "cancelled" not in run.steps["train"]["status_param"], run.steps["train"]
 
 
 def test_batch_render_waits_for_training_and_every_frame_is_the_daemons_result(trained: Trained, clip: Clip) -> None:

@@ -185,10 +185,14 @@ static bool hostNameStartsWith(const char *prefix) {
     if (!suites().host) return false;
     return PropSet(suites().host->host).tryString(kOfxPropName).value_or("").rfind(prefix, 0) == 0;
 }
-static bool hostIsNuke() { return hostNameStartsWith("uk.co.thefoundry.nuke"); }
+// Natron's kOfxPropName is a preference (to pose as another host); its kOfxPropLabel is always "Natron".
+static bool hostLabelIsNatron() {
+    return suites().host && PropSet(suites().host->host).tryString(kOfxPropLabel).value_or("") == "Natron";
+}
+static bool hostIsNuke() { return hostNameStartsWith("uk.co.thefoundry.nuke") && !hostLabelIsNatron(); }
 // Natron gives every mask input its own channel selector (and an enable checkbox) and converts the chosen
 // channel when the plug-in asks for Alpha; our Mask channel would sit beside it, the two disagreeing.
-bool hostIsNatron() { return hostNameStartsWith("fr.inria.Natron"); }
+bool hostIsNatron() { return hostNameStartsWith("fr.inria.Natron") || hostLabelIsNatron(); }
 
 bool hostAllowsTemporalAccess() {
     return !suites().host ||
@@ -721,6 +725,7 @@ OfxStatus instanceChanged(OfxImageEffectHandle effect, PropSet inArgs) {
 // (kOfxStatReplyYes is not an identity answer: hosts then call Render anyway.)
 OfxStatus isIdentity(OfxImageEffectHandle effect, PropSet inArgs, PropSet outArgs) {
     Instance &inst = instanceOf(effect);
+    if (inst.training) return kOfxStatReplyDefault;  // Train reads every input (see Instance::training)
     if (inst.outputChoice.getIntAt(inArgs.tryDouble(kOfxPropTime).value_or(0.0)) != kOutputSource)
         return kOfxStatReplyDefault;
     outArgs.setString(kOfxPropName, kOfxImageEffectSimpleSourceClipName);

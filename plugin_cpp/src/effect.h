@@ -102,6 +102,10 @@ struct Instance {
     // kOfxPropIsInteractive of the last BeginSequenceRender (OFX 1.0; -1: none seen): whether a render is a final
     // one where the host gives no kOfxImageEffectPropInteractiveRenderStatus (OFX 1.4) with the render.
     std::atomic<int> sequenceInteractive{-1};
+    // A Train press under way. Its progress bar lets a host run other actions meanwhile (Natron processes events
+    // at every update): a second press is then not a second Train, and isIdentity does not answer "Source" (Natron
+    // asks it outside a render and then gives no image of any other input: Train found no Mask).
+    std::atomic<bool> training{false};
     // A final render of a node never trained trains it first, once, whichever render thread comes first: the
     // others wait on renderTrainMutex. The job is kept here (under `mutex`), not
     // in jobId: parameters may not be set during a render. Cleared by a settings edit and by each final sequence

@@ -671,7 +671,9 @@ OfxStatus Renderer::inpainted(bool matte) {
                                                            "the background (NatronRenderer)"
                                                          : "; turn on 'Wait for training in batch renders' to wait"));
             if (a_.interactive)
-                return showSourceWith(kOfxMessageMessage, "vinpaint: " + where + " - showing the source; press Refresh to update");
+                // Natron keeps no persistent message of type Message (it goes to its error log, the node shows none)
+                return showSourceWith(hostIsNatron() ? kOfxMessageWarning : kOfxMessageMessage,
+                                      "vinpaint: " + where + " - showing the source; press Refresh to update");
             // Batch and waiting: poll about once a second; the host's abort ends the wait, and so does a job that
             // shows no progress for the stall limit.
             const auto now = std::chrono::steady_clock::now();

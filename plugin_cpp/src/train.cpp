@@ -121,6 +121,7 @@ private:
     bool marginIsHole_ = false;
     std::vector<px::Rect> frameRods_;  // each frame's region as read (pass 1)
     bool maskFromSource_ = false;
+    int maskImagesMissing_ = 0;  // frames whose Mask image the host did not give (read as nothing to remove)
     px::MaskChannel channel_ = px::MaskChannel::Alpha;
     bool invert_ = false;
     proto::ReferenceDigests refDigests_;           // (frame index, digest), ascending
@@ -251,10 +252,13 @@ void TrainJob::readFrame(int i, zmq::message_t &frame, zmq::message_t &mask, std
             packFrom(sv, px::MaskChannel::Alpha);
         } else {
             ofx::Image m = inst_.mask.fetch(t);
-            if (!m) throw OfxError(kOfxStatFailed, "vinpaint: the host has no Mask image at frame " + std::to_string(first_ + i) +
-                                               " (is the mask input enabled, and a channel chosen for it?)");
-            const px::View mv = viewOf(m);
-            packFrom(mv, px::matteChannel(mv, channel_));
+            if (!m) {  // no image there: nothing to remove at that frame (Natron's Roto with no shape active)
+                ++maskImagesMissing_;
+                packFrom(px::View{}, channel_);
+            } else {
+                const px::View mv = viewOf(m);
+                packFrom(mv, px::matteChannel(mv, channel_));
+            }
         }
     } catch (const std::invalid_argument &e) {
         throw OfxError(kOfxStatFailed, std::string("vinpaint: ") + e.what());
@@ -459,6 +463,9 @@ OfxStatus TrainJob::run() {
             items[i].mask.emplace(std::move(mask));
         }
     }
+    if (holes == 0 && maskImagesMissing_ >= g_.frames)
+        throw OfxError(kOfxStatFailed, "vinpaint: the host gave no Mask image at any frame (is the mask input "
+                                       "enabled, and a channel chosen for it?)");
     if (holes == 0)
         throw OfxError(kOfxStatFailed, "vinpaint: the mask is empty on every frame, so there is nothing to remove "
                                        "(check the Mask input, Mask channel and Invert mask)");
@@ -647,6 +654,11 @@ OfxStatus TrainJob::run() {
 }  // namespace
 
 OfxStatus train(Instance &inst) {
+    if (inst.training.exchange(true)) return kOfxStatOK;  // pressed again inside this Train's own progress updates
+    struct Done {
+        std::atomic<bool> &flag;
+        ~Done() { flag = false; }
+    } done{inst.training};
     TrainJob job(inst);
     // The error of this press, kept for Refresh (which must not replace it with the previous job's state).
     auto failed = [&inst](const std::string &what) {

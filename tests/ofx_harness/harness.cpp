@@ -5,7 +5,9 @@
 // render status; --playback: renders with a final render status inside an interactive sequence, as Natron's viewer
 // plays back; --example-host-booleans / --example-host-clips: Boolean parameters and clips as HostSupport's example
 // host has them (every Boolean read answers true and no write is taken; every clip connected, the Reference
-// serving the Source's frames); --no-image-rod: images carry their bounds but no region of definition (a host
+// serving the Source's frames); --mask-missing F,G: no Mask image at those frames; --natron-habits: outside a
+// render an input other than Source gives no image where isIdentity says Source, and Train is pressed once more
+// from inside its own first progress update (Natron runs events there); --no-image-rod: images carry their bounds but no region of definition (a host
 // before OFX 1.4); --host-name: the name the host gives itself; --no-temporal-access: a host that says plug-ins may
 // read only the frame at hand; --frame-origin F=X,Y, repeated: frame F's region of definition starts at (X, Y),
 // every clip's, as a plate stabilised with an animated Transform has it, and .npy frames of different shapes are
@@ -201,6 +203,10 @@ Args parse(int argc, char **argv) {
         else if (k == "--unreadable-param-type") a.host.unreadableParamType = next();
         else if (k == "--example-host-booleans") a.host.exampleBooleans = true;
         else if (k == "--no-image-rod") a.host.noImageRod = true;
+        else if (k == "--natron-habits") a.host.natronHabits = true;
+        else if (k == "--mask-missing") {
+            for (auto &s : split(next(), ',')) a.host.maskMissing.insert(std::stoi(s));
+        }
         else if (k == "--example-host-clips") a.exampleClips = true;
         else usage("unknown option " + k);
     }
@@ -300,6 +306,7 @@ private:
     void describe();
     void create();
     OfxStatus pressButton(const std::string &name, const char *reason = kOfxChangeUserEdited);
+    bool pressedDuringProgress_ = false;
     // kOfxActionInstanceChanged for a parameter or a clip, inside its Begin/End pair, at the first frame.
     OfxStatus instanceChanged(const char *type, const std::string &name, const char *reason);
     OfxStatus setParam(const std::string &name, const std::string &value);
@@ -1097,6 +1104,24 @@ int Driver::run() {
         reference_ = npyDirectory(a_.sourceDir);
         a_.referenceFirst = a_.firstFrame;
     }
+    host_.identityOutsideRender = [this](Effect &e, OfxTime t) {
+        PropertySet in, out;
+        in.setDouble(kOfxPropTime, {t});
+        in.setString(kOfxImageEffectPropFieldToRender, {kOfxImageFieldNone});
+        in.setInt(kOfxImageEffectPropRenderWindow, {0, 0, 1, 1});
+        in.setDouble(kOfxImageEffectPropRenderScale, {1.0, 1.0});
+        out.setString(kOfxPropName, {""});
+        out.setDouble(kOfxPropTime, {t});
+        return plugin_->mainEntry(kOfxImageEffectActionIsIdentity, &e, in.handle(), out.handle()) == kOfxStatOK;
+    };
+    host_.duringProgress = [this] {  // the user presses Train again while Natron runs events in a progress update
+        if (!instance_ || pressedDuringProgress_ || nested_ > 0) return;
+        pressedDuringProgress_ = true;
+        ++nested_;
+        const OfxStatus st = pressButton("train");
+        --nested_;
+        host_.event(std::string("{\"event\": \"pressed_during_progress\", \"status\": \"") + statusName(st) + "\"}");
+    };
     host_.paramChangedByPlugin = [this](Effect &e, Param &p) {
         if (!e.isInstance || nested_ > 3) return;
         ++nested_;

@@ -651,6 +651,10 @@ struct Suites {
             return *img ? kOfxStatOK : kOfxStatFailed;
         }
         if (!c->provider) return kOfxStatFailed;
+        if (c->name == "Mask" && host->maskMissingAt(static_cast<int>(std::lround(time)))) return kOfxStatFailed;
+        if (host->natronHabits() && host->rendering == 0 && c->name != kOfxImageEffectSimpleSourceClipName &&
+            c->owner && host->identityOutsideRender && host->identityOutsideRender(*c->owner, time))
+            return kOfxStatFailed;  // Natron: outside a render, an identity node gives no image of another input
         const int first = static_cast<int>(c->props.getDouble(kOfxImageEffectPropFrameRange, 0));
         const int i = static_cast<int>(std::lround(time)) - first;
         if (i < 0 || i >= c->provider->frames()) return kOfxStatFailed;
@@ -1004,6 +1008,7 @@ struct Suites {
         const int n = ++Host::current->progressUpdates_;
         const int limit = Host::current->options().cancelProgressAfter;
         if (limit >= 0 && n > limit) return kOfxStatReplyNo;
+        if (Host::current->natronHabits() && Host::current->duringProgress) Host::current->duringProgress();
         return kOfxStatOK;
     }
     static OfxStatus progressEnd(void *) {

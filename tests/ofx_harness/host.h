@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -159,6 +160,10 @@ struct Options {
     bool background = false;       // kOfxImageEffectHostPropIsBackground
     bool temporalAccess = true;    // kOfxImageEffectPropTemporalClipAccess (--no-temporal-access: 0)
     std::string name = "org.vinpaint.harness";  // kOfxPropName (--host-name: as another host names itself)
+    std::set<int> maskMissing;        // --mask-missing F,G: no Mask image at those frames (Natron: a Roto with no
+                                      // shape active there gives none)
+    bool natronHabits = false;        // --natron-habits: outside a render, an input other than Source gives no
+                                      // image where isIdentity says Source; a progress update runs a queued press
     bool noImageRod = false;          // images without kOfxImagePropRegionOfDefinition (OFX 1.4's): bounds only
     bool exampleBooleans = false;     // every Boolean read answers true, every Boolean write kOfxStatErrMissingHostFeature
     std::string unreadableParamType;  // comma-separated types whose paramGetValue and paramSetValue answer
@@ -237,6 +242,10 @@ public:
     std::function<OfxPropertySetHandle(Clip &, double)> outputImage;
     // Called when the plugin sets a parameter value (the driver sends InstanceChanged, as hosts do).
     std::function<void(Effect &, Param &)> paramChangedByPlugin;
+    std::function<bool(Effect &, OfxTime)> identityOutsideRender;  // --natron-habits: isIdentity says Source
+    std::function<void()> duringProgress;                          // --natron-habits: events run in an update
+    bool natronHabits() const { return opt_.natronHabits; }
+    bool maskMissingAt(int frame) const { return opt_.maskMissing.count(frame) > 0; }
     std::atomic<int> rendering{0};  // Render actions under way: the spec lets no parameter be set in one
 
     static Host *current;
