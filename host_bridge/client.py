@@ -79,6 +79,10 @@ def nothing_listens(address: str, patience_s: float = 3.0) -> str | None:
         except (ConnectionRefusedError, FileNotFoundError) as exc:
             why = "the connection was refused" if isinstance(exc, ConnectionRefusedError) else \
                 f"{rest} does not exist"
+        except socket.gaierror as exc:  # before, 2026-12-03: three request timeouts (30 s), then "no reply"
+            if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
+                return f"the host name {host.strip('[]')!r} does not resolve ({exc.strerror})"
+            return ""  # a resolver that failed for now (EAI_AGAIN ...): cannot be told
         except OSError:
             return ""
         if time.monotonic() >= deadline:
