@@ -340,6 +340,14 @@ def test_a_mask_with_no_image_at_some_frames_has_nothing_to_remove_there(clip: C
     assert np.array_equal(frame3, src3)  # no hole there
     frame6, src6 = load(out, "output", 6), load(out, "source", 6)
     assert np.any(frame6[clip.holes[5]][:, :3] != src6[clip.holes[5]][:, :3])  # the others filled
+    assert "(no Mask image at frames 3, 4: nothing removed there)" in run.steps["train"]["status_param"]
+    # inverted too: no image is nothing to remove, as the Overlay shows it (a review: every pixel was hole, and
+    # Train failed "the mask covers all of frame 3")
+    inverted = harness("--source", str(clip.source), "--mask", str(clip.mask), "--daemon", daemon.endpoint,
+                       "--param", f"preset={PRESET_TINY}", "--param", "invertMask=1", "--mask-missing", "3",
+                       "--steps", "describe,create,train,cancel,destroy,unload")
+    assert inverted.steps["train"]["status"] == "OK", inverted.stdout[-3000:]
+    assert "no Mask image at frame 3:" in inverted.steps["train"]["status_param"]
 
 
 def test_natrons_habits_during_train_neither_starve_it_of_the_mask_nor_run_it_twice(clip: Clip, daemon: Daemon,

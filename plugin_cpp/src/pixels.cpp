@@ -492,7 +492,7 @@ MaskChannel matteChannel(const View &mask, MaskChannel chosen) {
         for (int y = mask.bounds.y1; y < mask.bounds.y2 && !seeThrough; ++y) {
             const T *p = at<T>(mask, mask.bounds.x1, y);
             for (int x = mask.bounds.x1; x < mask.bounds.x2; ++x, p += 4) {
-                seeThrough = seeThrough || toUnit<T>(p[3]) < 1.f;
+                seeThrough = seeThrough || toUnit<T>(p[3]) < 1.f - 1e-4f;  // a float alpha of 0.9999999: opaque
                 colourVaries = colourVaries || p[0] != first[0] || p[1] != first[1] || p[2] != first[2];
             }
         }

@@ -121,7 +121,7 @@ private:
     bool marginIsHole_ = false;
     std::vector<px::Rect> frameRods_;  // each frame's region as read (pass 1)
     bool maskFromSource_ = false;
-    int maskImagesMissing_ = 0;  // frames whose Mask image the host did not give (read as nothing to remove)
+    std::set<int> maskMissingAt_;  // frames whose Mask image the host did not give (read as nothing to remove)
     px::MaskChannel channel_ = px::MaskChannel::Alpha;
     bool invert_ = false;
     proto::ReferenceDigests refDigests_;           // (frame index, digest), ascending
@@ -240,24 +240,24 @@ void TrainJob::readFrame(int i, zmq::message_t &frame, zmq::message_t &mask, std
     auto *mdst = static_cast<unsigned char *>(mask.data());
     std::size_t n = 0;
     std::mutex nm;
-    auto packFrom = [&](const px::View &mv, px::MaskChannel ch) {
+    auto packFrom = [&](const px::View &mv, px::MaskChannel ch, bool invert) {
         forRowBands(g_.height, [&](int a, int b) {
-            const std::size_t k = px::packMask(mv, packed, ch, invert_, mdst, a, b, only, marginIsHole_ ? 255 : 0);
+            const std::size_t k = px::packMask(mv, packed, ch, invert, mdst, a, b, only, marginIsHole_ ? 255 : 0);
             std::lock_guard<std::mutex> lock(nm);
             n += k;
         });
     };
     try {
         if (maskFromSource_) {
-            packFrom(sv, px::MaskChannel::Alpha);
+            packFrom(sv, px::MaskChannel::Alpha, invert_);
         } else {
             ofx::Image m = inst_.mask.fetch(t);
-            if (!m) {  // no image there: nothing to remove at that frame (Natron's Roto with no shape active)
-                ++maskImagesMissing_;
-                packFrom(px::View{}, channel_);
+            if (!m) {  // no image there: nothing to remove at that frame (Natron's Roto with no shape active),
+                maskMissingAt_.insert(first_ + i);  // inverted or not, as the Overlay shows it; said by Train
+                packFrom(px::View{}, channel_, false);
             } else {
                 const px::View mv = viewOf(m);
-                packFrom(mv, px::matteChannel(mv, channel_));
+                packFrom(mv, px::matteChannel(mv, channel_), invert_);
             }
         }
     } catch (const std::invalid_argument &e) {
@@ -463,7 +463,7 @@ OfxStatus TrainJob::run() {
             items[i].mask.emplace(std::move(mask));
         }
     }
-    if (holes == 0 && maskImagesMissing_ >= g_.frames)
+    if (holes == 0 && static_cast<int>(maskMissingAt_.size()) >= g_.frames)
         throw OfxError(kOfxStatFailed, "vinpaint: the host gave no Mask image at any frame (is the mask input "
                                        "enabled, and a channel chosen for it?)");
     if (holes == 0)
@@ -646,6 +646,19 @@ OfxStatus TrainJob::run() {
     else if (started.state == "queued")
         line = queuedText(started.position) + ": press Refresh to follow progress";
     else line = started.state + ": press Refresh to follow progress";
+    if (!maskMissingAt_.empty()) {  // a host's failure upstream looks the same: the user should know
+        std::string frames;
+        int listed = 0;
+        for (int f : maskMissingAt_) {
+            if (listed++ == 8) {
+                frames += ", ...";
+                break;
+            }
+            frames += (frames.empty() ? "" : ", ") + std::to_string(f);
+        }
+        line += " (no Mask image at frame" + std::string(maskMissingAt_.size() == 1 ? " " : "s ") + frames +
+                ": nothing removed there)";
+    }
     status(line);
     ofx::clearPersistentMessage(inst_.handle);
     return kOfxStatOK;
