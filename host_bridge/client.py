@@ -301,6 +301,8 @@ class Client:
         refs = wire_references(references or {}, frames)
         t, h, w, c = frames.shape
         dtype, mask_dtype = codec.wire_array(frames[:1])[0].dtype, codec.wire_array(wire_masks[:1])[0].dtype
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):  # 1.5 was sent as 1, without a word
+            raise InputError(f"seed must be a whole number, not {seed!r}")
         settings: dict[str, Any] = {"preset": preset, "variant": variant, "seed": int(seed)}
         if mask_dilation is not None:
             settings["mask_dilation"] = int(mask_dilation)
@@ -309,6 +311,10 @@ class Client:
         if overrides:  # a list setting travels as its JSON text (protocol 1 carries scalars; SPEC.md)
             settings["overrides"] = {k: json.dumps(list(v)) if isinstance(v, (list, tuple)) else v
                                      for k, v in overrides.items()}
+        try:  # the daemon's own check, before any hashing or sending (an override msgpack cannot carry was a
+            messages.check_settings(settings, {})  # TypeError deep in the codec)
+        except ProtocolError as exc:
+            raise InputError(exc.message) from None
         digests = {"frame": [item_digest(f) for f in frames], "mask": [item_digest(m) for m in wire_masks],
                    "reference": {i: item_digest(r) for i, r in refs.items()}}
         content = clip_hash(t, h, w, c, dtype, mask_dtype, digests["frame"], digests["mask"], digests["reference"])

@@ -271,6 +271,12 @@ def test_client_misuse_is_one_sentence():
     client = Client("tcp://127.0.0.1:9")
     with pytest.raises(InputError, match="frames must be a whole number of at least 1, not 0"):
         client.results("a" * 32, 0)
+    frames, masks = clip(seed=3, t=3)
+    with pytest.raises(InputError, match="seed must be a whole number, not 1.5"):  # was sent as 1
+        client.submit(frames, masks, seed=1.5)
+    with pytest.raises(InputError, match=r"'body.settings.overrides.train.max_steps' must be an int, float, bool or "
+                                         r"str, not object$"):  # a TypeError in the codec
+        client.submit(frames, masks, overrides={"train.max_steps": object()})
     client.close()
     with pytest.raises(InputError, match="this Client is closed; make a new one"):
         client.status("a" * 32)
