@@ -294,23 +294,21 @@ def write_set(data: Path, manifest: dict, out: Path) -> list[Path]:
             _write_png(d / "frames" / f"{i:05d}.png", clip.frames[i])
             _write_png(d / "masks" / f"{i:05d}.png", clip.masks[i].astype(np.uint8) * 255)
             _write_png(d / "truth" / f"{i:05d}.png", clip.truth[i])
-        for sub in ("frames", "masks", "truth"):
-            for old in (d / sub).glob("[0-9][0-9][0-9][0-9][0-9].png"):
-                if int(old.stem) >= len(clip.frames):
-                    old.unlink()
+        _remove_frames(d, len(clip.frames))
         written.append(d)
     kept = {e["name"].casefold() for e in manifest["clips"]}  # one folder on a case-blind disk
     for name in earlier:
         if name.casefold() not in kept:
-            _remove_clip(out / name)
+            _remove_frames(out / name, 0)
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
     (out / IN_PROGRESS).unlink()
     return written
 
 
-def _remove_clip(folder: Path) -> None:
-    """An earlier set's clip: the frames compose wrote there (NNNNN.png in frames/, masks/, truth/), and the folders
-    they leave empty. Anything else someone put there stays, and with it its folder."""
+def _remove_frames(folder: Path, first: int) -> None:
+    """The frames compose wrote in a clip's folder (NNNNN.png in frames/, masks/, truth/) from index `first` on,
+    and, from 0 (a clip the set drops), the folders they leave empty. Anything else someone put there stays, and
+    with it its folder."""
     if folder.is_symlink() or not folder.is_dir():
         return
     for sub in ("frames", "masks", "truth"):
@@ -318,16 +316,18 @@ def _remove_clip(folder: Path) -> None:
         if d.is_symlink() or not d.is_dir():
             continue
         for old in d.glob("[0-9][0-9][0-9][0-9][0-9].png"):
-            if old.is_file() and not old.is_symlink():
+            if int(old.stem) >= first and old.is_file() and not old.is_symlink():
                 old.unlink()
+        if first == 0:
+            try:
+                d.rmdir()
+            except OSError:  # not empty: another's files
+                pass
+    if first == 0:
         try:
-            d.rmdir()
-        except OSError:  # not empty: another's files
+            folder.rmdir()
+        except OSError:
             pass
-    try:
-        folder.rmdir()
-    except OSError:
-        pass
 
 
 def _earlier_clips(out: Path) -> set[str]:

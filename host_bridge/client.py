@@ -261,7 +261,7 @@ class Client:
         geometry = self._geometry.get(job)
         if geometry is None:
             st = self.status(job)
-            item = {"u1": 1, "u2": 2, "f4": 4}.get(st.get("dtype"), 4)
+            item = DTYPES[st["dtype"]].itemsize if st.get("dtype") in DTYPES else 4
             geometry = self._geometry[job] = (st["width"] * st["height"], st["channels"] * item)
         pixels, per_pixel = geometry
         nbytes = pixels * (1 if layer != "frame" else per_pixel)

@@ -70,7 +70,7 @@ def mark_json(data: bytes) -> bytes:
         return data
     body = text[:-1].rstrip()
     marked = body + (b"," if body != b"{" else b"") + f'\n  "{MARK_MEMBER}": "{PLACEHOLDER}"\n}}\n'.encode("ascii")
-    return marked.replace(_PREFIX + _ZEROS, _PREFIX + hashlib.sha256(marked).hexdigest().encode("ascii"))
+    return sealed_bytes(marked)
 
 
 def sealed_bytes(data: bytes) -> bytes:
