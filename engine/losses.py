@@ -28,7 +28,11 @@ def gather_warp(image: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, 
     b, c, h, w = image.shape
     coords = pixel_grid(h, w, image.device, flow.dtype) + flow
     x, y = coords[:, 0], coords[:, 1]
-    x0, y0 = torch.floor(x.detach()), torch.floor(y.detach())
+    # a NaN coordinate (a diverging step's flow) becomes an index past the frame, not INT64_MIN: the index_add of
+    # the backward checks its range on CUDA (a device-side assert that ends the process, checkpoint unwritten);
+    # its weights stay NaN, so the loss is non-finite and the step is rolled back as on grid_sample's path
+    x0 = torch.nan_to_num(torch.floor(x.detach()), nan=-2.0)
+    y0 = torch.nan_to_num(torch.floor(y.detach()), nan=-2.0)
     fx, fy = x - x0, y - y0
     flat = image.reshape(-1)
     base = (torch.arange(b, device=image.device) * (c * h * w)).view(b, 1, 1, 1) + \

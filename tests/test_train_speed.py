@@ -383,6 +383,22 @@ def test_gather_warp_matches_grid_sample_in_values_and_gradients():
     assert float(loss_a) == pytest.approx(float(loss_b), rel=1e-12)
 
 
+def test_gather_warp_takes_a_nan_flow_as_a_nan_warp_and_gradient_not_an_index_error():
+    """A diverging step's NaN flow: grid_sample gives NaN and the step is rolled back; the deterministic warp (what a
+    GPU trains with) must do the same, not index out of range (on CUDA a device-side assert that ends the run, and
+    the same step fails again on every resume)."""
+    image = torch.rand(1, 3, 6, 7, requires_grad=True)
+    flow = torch.zeros(1, 2, 6, 7)
+    flow[0, 0, 2, 3] = float("nan")
+    flow[0, 1, 4, 1] = float("inf")
+    flow.requires_grad_(True)
+    warped, _ = gather_warp(image, flow)
+    assert torch.isnan(warped[0, :, 2, 3]).all() and torch.isfinite(warped[0, :, 0, 0]).all()
+    loss = consistency_loss(image, image, flow, torch.ones(1, 1, 6, 7), deterministic_warp=True)
+    assert not torch.isfinite(loss)
+    loss.backward()  # the range-checked index_add of the backward
+
+
 def test_deterministic_settings_are_handed_back_after_a_run():
     before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
               torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32)
