@@ -219,7 +219,7 @@ def check_workdir_run(frames: np.ndarray, masks: np.ndarray, config: InpaintConf
     frames, holes, config, _ = _prepared(frames, masks, config, references)
     if not holes.any() or not Path(workdir).is_dir():
         return
-    config, _ = _resolve_precision(config, _device(device))
+    config, _ = _resolve_precision(config, _device(device), (Path(workdir), frames, holes))
     _run_to_record(Path(workdir), fingerprint(frames, holes, config),
                    lambda: fingerprint(frames, holes, config, with_feather=True), config)
 
@@ -256,7 +256,7 @@ def inpaint(frames: np.ndarray, masks: np.ndarray, config: InpaintConfig, *, wor
     dev = _device(device)
     if dev.type == "cuda" and dev.index is not None:  # else libraries' own allocations (cuBLAS handles) go to cuda:0
         torch.cuda.set_device(dev)
-    config, precision_notice = _resolve_precision(config, dev)
+    config, precision_notice = _resolve_precision(config, dev, (Path(workdir), frames, holes) if workdir else None)
     key = fingerprint(frames, holes, config)
     wd = _Workdir(Path(workdir) if workdir is not None else None, key,
                   lambda: fingerprint(frames, holes, config, with_feather=True), config)
@@ -501,25 +501,60 @@ def outside_training(before_s: float) -> float:
     return before_s * (1.0 + AFTER_PER_BEFORE)
 
 
-def _resolve_precision(config: InpaintConfig, dev: torch.device) -> tuple[InpaintConfig, str | None]:
+def _gpu_without_bf16(dev: torch.device) -> str | None:
+    """'7.5' for a GPU before Ampere (no bf16 units: torch would emulate bf16 slowly or fail mid-run), else None."""
+    if dev.type != "cuda":
+        return None
+    major, minor = torch.cuda.get_device_capability(dev)
+    return f"{major}.{minor}" if major < 8 else None
+
+
+def _resolve_precision(config: InpaintConfig, dev: torch.device,
+                       held: tuple[Path, np.ndarray, np.ndarray] | None = None) -> tuple[InpaintConfig, str | None]:
     """train.precision 'auto' made concrete for this device before anything is hashed or saved, so the work
-    directory's config.json says what actually ran and a run on another kind of machine is another run. bf16
-    asked for on a GPU without bf16 units (before Ampere) is refused here, before any work: torch would emulate it
-    slowly or fail mid-run."""
-    if config.train.precision == "bf16" and dev.type == "cuda":
-        major, minor = torch.cuda.get_device_capability(dev)
-        if major < 8:
-            raise InputError(f"train.precision bf16 needs a GPU with bf16 units (compute capability 8.0, Ampere, or "
-                             f"newer); {dev} has {major}.{minor}: use tf32 or fp32.")
+    directory's config.json says what actually ran. bf16 asked for on a GPU without bf16 units (before Ampere) is
+    refused here, before any work. `held`: (work directory, frames, holes); a run there that 'auto' resolved
+    otherwise on another kind of device (a daemon's job requeued from its GPU to its CPU) continues at its own
+    precision where this device can run it: the precision decides the arithmetic, not what is learnt, and taken
+    as another run its checkpoint and caches would be thrown away."""
+    if config.train.precision == "bf16" and (capability := _gpu_without_bf16(dev)):
+        raise InputError(f"train.precision bf16 needs a GPU with bf16 units (compute capability 8.0, Ampere, or "
+                         f"newer); {dev} has {capability}: use tf32 or fp32.")
     if config.train.precision != "auto":
         return config, None
     precision, channels_last = resolved_precision("auto", dev.type)
     resolved = config.replace(**{"train.precision": precision,
                                  "train.channels_last": channels_last or config.train.channels_last})
+    held_run = _held_precision(config, resolved, dev, *held) if held is not None else None
+    if held_run is not None:
+        earlier = held_run.train
+        return held_run, (f"train.precision auto: {earlier.precision}"
+                          f"{' with channels-last' if earlier.channels_last else ''}, as the run in the work "
+                          f"directory trained on another device (auto would be {precision} on {dev}); it continues "
+                          "from there")
     why = "this CPU has bf16 matrix units" if precision == "bf16" else \
         "no bf16 matrix units on this CPU" if dev.type == "cpu" else f"TensorFloat-32 convolutions on {dev.type}"
     layout = " with channels-last" if channels_last else ""
     return resolved, f"train.precision auto: {precision}{layout} ({why})"
+
+
+def _held_precision(asked: InpaintConfig, resolved: InpaintConfig, dev: torch.device, workdir: Path,
+                    frames: np.ndarray, holes: np.ndarray) -> InpaintConfig | None:
+    """`asked` at the precision and memory order of the run held in `workdir`, where that run is this one but for
+    them (its fingerprint matches) and this device can run it; None otherwise (nothing held, the same precision,
+    another run: the usual checks decide)."""
+    try:
+        recorded = json.loads((workdir / "run.json").read_text()).get("fingerprint")
+        earlier = InpaintConfig.load(workdir / "config.json").train
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError, SettingError):
+        return None
+    same = (earlier.precision, earlier.channels_last) == (resolved.train.precision, resolved.train.channels_last)
+    if same or earlier.precision == "auto" or recorded == fingerprint(frames, holes, resolved):
+        return None
+    if earlier.precision == "bf16" and _gpu_without_bf16(dev):
+        return None
+    held = asked.replace(**{"train.precision": earlier.precision, "train.channels_last": earlier.channels_last})
+    return held if recorded == fingerprint(frames, holes, held) else None
 
 
 def _compose(frames: np.ndarray, holes: np.ndarray, config: InpaintConfig, propagation: Propagation | None,

@@ -322,8 +322,8 @@ def run_long_shot(job_dir: Path, record: dict[str, Any], config: InpaintConfig, 
 
 def _retrained_if_refused(job_dir: Path, record: dict[str, Any], events: Events, attempt: Callable[[], Any]) -> Any:
     """attempt(); a job whose work directory the engine does not take for this run starts over in an empty one:
-    one seeded from a sibling (host_bridge/siblings.py) that differs after all (another device's precision, a
-    checkpoint further than this job plans), or a job resumed by a daemon of another version. A job's work
+    one seeded from a sibling (host_bridge/siblings.py) that differs after all (a checkpoint further than this
+    job plans; another device's 'auto' precision continues, engine/api.py _held_precision), or a job resumed by a daemon of another version. A job's work
     directory is its own, so nothing of anyone else's is lost."""
     try:
         return attempt()

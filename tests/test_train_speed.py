@@ -207,6 +207,20 @@ def test_auto_precision_is_resolved_before_the_run_is_saved_and_reused(tmp_path)
     assert (tmp_path / "log.txt").read_text().count("training dip-vid-flow") == 1
 
 
+def test_auto_precision_continues_a_run_that_another_kind_of_device_trained(tmp_path):
+    """A daemon's job requeued from its GPU to its CPU (or back): 'auto' resolved otherwise there (tf32 on CUDA), and
+    taking the run as another one threw its checkpoint and caches away. It continues at the run's own precision."""
+    run(workdir=tmp_path, **{"train.precision": "tf32", "train.max_steps": 3})  # as 'auto' on a CUDA GPU saves it
+    assert resolved_precision("auto", DEVICE.split(":")[0])[0] != "tf32"
+    resumed = run(workdir=tmp_path, **{"train.precision": "auto", "train.max_steps": 6})
+    straight = run(**{"train.precision": "tf32", "train.max_steps": 6})
+    assert resumed.config.train.precision == "tf32" and resumed.steps == 6
+    assert np.array_equal(resumed.generated, straight.generated)  # resumed from step 3, as one run of 6
+    log = (tmp_path / "log.txt").read_text()
+    assert "as the run in the work directory trained on another device" in log
+    assert '"precision": "tf32"' in (tmp_path / "config.json").read_text()
+
+
 def test_graph_capture_runs_or_falls_back_with_a_notice_and_the_same_result():
     plain = run(**{"train.max_steps": 6})
     graph = trainer_for(**{"train.max_steps": 6, "train.capture": "graph"})
