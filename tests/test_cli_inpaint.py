@@ -238,8 +238,7 @@ def test_changed_settings_need_restart(clip_files, tmp_path, capsys):
     assert main(args + ["--seed", "9"]) == 2
     err = capsys.readouterr().err
     assert err == checked
-    # the setting that differs is named, with how to continue that run (as when a run moves to another device
-    # and train.precision auto resolves otherwise there)
+    # the setting that differs is named, with how to continue that run
     advice = re.search(r"holds a run of other settings \(train\.seed=(\d+) there\); add (--set train\.seed=\d+) to "
                        r"continue it, give another --work-dir, or add --restart", err)
     assert advice and advice.group(2) == f"--set train.seed={advice.group(1)}", err
