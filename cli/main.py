@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 from vinpaint import __version__
-from vinpaint.errors import VinpaintError, device_out_of_memory, out_of_memory
+from vinpaint.errors import VinpaintError, device_fault, device_out_of_memory, out_of_memory
 from vinpaint.files import PARTIAL_NAME
 from vinpaint.openmp import deterministic_cublas, prefer_sleeping_threads
 from vinpaint.stopping import away_from_the_terminal, stop_signals
@@ -102,6 +102,12 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError) as exc:
+        if device_fault(exc) and not device_out_of_memory(exc):
+            from vinpaint.cli.runs import to_continue
+
+            print(f"vinpaint: error: the GPU failed ({one_line(str(exc))[:200]}); checkpoints are kept: check the "
+                  f"device (nvidia-smi), then {to_continue(args)}", file=sys.stderr)
+            return 2
         if not out_of_memory(exc):
             raise
         if device_out_of_memory(exc):

@@ -61,6 +61,20 @@ def out_of_memory(exc: BaseException) -> bool:
     return device_out_of_memory(exc) or (isinstance(exc, RuntimeError) and CPU_ALLOCATOR_FAILED in str(exc))
 
 
+DEVICE_FAULTS = ("CUDA error", "CUDNN_STATUS_", "CUBLAS_STATUS_", "cuDNN error", "HIP error")
+"""How a GPU's own failure reaches torch as a RuntimeError (torch.AcceleratorError, a RuntimeError, from 2.8)."""
+
+
+def device_fault(exc: BaseException) -> bool:
+    """An accelerator's own error (a launch failure, a device-side assert, a lost device), not its input's: a
+    checkpoint being loaded when it happens is not damaged, and must not be set aside as if it were."""
+    torch = sys.modules.get("torch")
+    kind = getattr(torch, "AcceleratorError", None) if torch is not None else None
+    if kind is not None and isinstance(exc, kind):
+        return True
+    return isinstance(exc, RuntimeError) and any(s in str(exc) for s in DEVICE_FAULTS)
+
+
 DEVICE_ALLOCATION_FAILED = ("CUDA error: out of memory", "CUDNN_STATUS_ALLOC_FAILED", "CUBLAS_STATUS_ALLOC_FAILED",
                             "cuDNN error: CUDNN_STATUS_NOT_ENOUGH_WORKSPACE")
 """How a GPU's memory running out reaches torch from outside its caching allocator (a CUDA kernel launch, cuDNN or

@@ -19,7 +19,8 @@ import torch
 from . import averaging
 from .config import InpaintConfig
 from .devices import resolved_precision
-from vinpaint.errors import CheckpointAhead, DamagedWorkFile, InputError, TrainingCancelled, out_of_memory
+from vinpaint.errors import (CheckpointAhead, DamagedWorkFile, InputError, TrainingCancelled, device_fault,
+                             out_of_memory)
 from .flow import KnownFlow
 from .losses import consistency_loss, flow_loss, known_mask_for_features, perceptual_loss, reconstruction_loss
 from .config import FLOW_OFFSETS
@@ -231,7 +232,7 @@ def _fitting(path: Path | None):
     try:
         yield
     except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
-        if out_of_memory(exc):  # the device, not the checkpoint: said as memory, and the checkpoint kept
+        if out_of_memory(exc) or device_fault(exc):  # the device, not the checkpoint: the checkpoint kept
             raise
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DamagedWorkFile(f"the checkpoint {path} does not fit this run's model ({first[:120]}); delete it or "

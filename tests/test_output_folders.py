@@ -464,6 +464,27 @@ def test_out_of_memory_while_loading_a_checkpoint_is_said_as_memory_and_the_chec
     assert (work / "checkpoint.pt").read_bytes() == before
 
 
+def test_a_gpu_fault_while_loading_a_checkpoint_is_said_as_the_gpus_and_the_checkpoint_kept(clip, tmp_path, capsys,
+                                                                                           monkeypatch):
+    """A CUDA error (torch.AcceleratorError, a RuntimeError) while the checkpoint moved to the device was taken as a
+    damaged checkpoint: set aside by the daemon, and "delete it" advised here."""
+    from vinpaint.engine import train
+
+    work = work_run(clip, tmp_path)
+    before = (work / "checkpoint.pt").read_bytes()
+    (work / "result.npz").unlink()
+
+    def fault(*args, **kwargs):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    monkeypatch.setattr(train, "load_optimizer_state", fault)  # as a failing GPU fails there
+    rerun_refused(capsys, clip, tmp_path, r"the GPU failed \(CUDA error: an illegal memory access was encountered\); "
+                  r"checkpoints are kept: check the device \(nvidia-smi\), then run the same command again to continue",
+                  "--set", "train.max_steps=2")
+    assert (work / "checkpoint.pt").read_bytes() == before
+    assert not list(work.glob("*.damaged.*"))
+
+
 def test_a_long_shot_checks_frame_numbers_and_its_extras_before_training(clip, tmp_path, capsys):
     frames, masks = numbered_folders(tmp_path, clip, [0, 1, 2, 4, 5], [0, 2, 3, 4, 5])
     refused(capsys, ["inpaint", frames, "--mask", masks, "-o", tmp_path / "out.mkv", *QUICK, "--set",
